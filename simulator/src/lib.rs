@@ -1,0 +1,8 @@
+//! hsmsim: a software HSM that behaves like Thales Luna and Securosys Primus hardware.
+//!
+//! This crate is both the PKCS#11 module (`libhsmsim.so`, the `pkcs11` ABI layer) and a Rust
+//! library: the engine (slots, tokens, sessions, objects), the mechanisms on aws-lc-rs, and the
+//! persistent store.
+pub mod attribute;
+pub mod error;
+pub mod mechanisms;

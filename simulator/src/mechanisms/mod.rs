@@ -1,0 +1,508 @@
+//! Mechanisms: the registry of every supported `CKM_*` with its `CK_MECHANISM_INFO`, the parsed
+//! mechanism parameters, key material held in memory behind object handles, the traits of an
+//! operation in progress, and the dispatch from a mechanism to its family module (one module per
+//! algorithm family, all on aws-lc-rs).
+//!
+//! Contract between the engine and the families:
+//! - the engine checks the key's usage attribute (`CKA_SIGN`, ...), `CKA_ALLOWED_MECHANISMS`, and
+//!   that the key type is one the registry lists for the mechanism, before calling a family;
+//! - families check parameters (`CKR_MECHANISM_PARAM_INVALID`), key sizes (`CKR_KEY_SIZE_RANGE`)
+//!   and data lengths (`CKR_DATA_LEN_RANGE`, `CKR_ENCRYPTED_DATA_LEN_RANGE`,
+//!   `CKR_SIGNATURE_LEN_RANGE`, `CKR_SIGNATURE_INVALID`);
+//! - an operation object never touches storage: it holds an `Arc` of parsed key material.
+pub mod aes;
+pub mod des3;
+pub mod digest;
+pub mod ec;
+pub mod eddsa;
+pub mod hmac;
+pub mod rsa;
+
+use crate::attribute::Attributes;
+use crate::error::{Result, err};
+use cryptoki_sys::*;
+use std::sync::Arc;
+use zeroize::Zeroizing;
+
+/// Mechanism parameters, converted from the C structures at the ABI boundary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MechParams {
+    None,
+    /// An IV (CBC, CBC_PAD, AES_KEY_WRAP*'s optional alternative IV) or other plain byte param.
+    Bytes(Vec<u8>),
+    /// `CK_AES_CTR_PARAMS`.
+    Ctr { counter_bits: CK_ULONG, counter_block: [u8; 16] },
+    /// `CK_GCM_PARAMS`.
+    Gcm { iv: Vec<u8>, aad: Vec<u8>, tag_bits: CK_ULONG },
+    /// `CK_RSA_PKCS_OAEP_PARAMS`; `source_data` is the label (`CKZ_DATA_SPECIFIED`).
+    Oaep { hash: CK_MECHANISM_TYPE, mgf: CK_RSA_PKCS_MGF_TYPE, source_data: Vec<u8> },
+    /// `CK_RSA_PKCS_PSS_PARAMS`.
+    Pss { hash: CK_MECHANISM_TYPE, mgf: CK_RSA_PKCS_MGF_TYPE, salt_len: CK_ULONG },
+    /// `CK_ECDH1_DERIVE_PARAMS`.
+    Ecdh { kdf: CK_EC_KDF_TYPE, shared_data: Vec<u8>, public_data: Vec<u8> },
+    /// `CK_RSA_AES_KEY_WRAP_PARAMS` (OAEP parameters inside).
+    RsaAesKeyWrap {
+        aes_key_bits: CK_ULONG,
+        hash: CK_MECHANISM_TYPE,
+        mgf: CK_RSA_PKCS_MGF_TYPE,
+        source_data: Vec<u8>,
+    },
+    /// `CK_EDDSA_PARAMS`.
+    Eddsa { prehash: bool, context: Vec<u8> },
+    /// `CK_MAC_GENERAL_PARAMS` (the `*_HMAC_GENERAL` output length).
+    MacLength(CK_ULONG),
+}
+
+/// A mechanism and its parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mechanism {
+    pub mechanism_type: CK_MECHANISM_TYPE,
+    pub params: MechParams,
+}
+
+impl Mechanism {
+    pub fn new(mechanism_type: CK_MECHANISM_TYPE) -> Self {
+        Mechanism { mechanism_type, params: MechParams::None }
+    }
+    pub fn with(mechanism_type: CK_MECHANISM_TYPE, params: MechParams) -> Self {
+        Mechanism { mechanism_type, params }
+    }
+    /// `CKR_MECHANISM_PARAM_INVALID` unless the mechanism has no parameter.
+    pub fn expect_no_params(&self) -> Result<()> {
+        match &self.params {
+            MechParams::None => Ok(()),
+            _ => Err(err(CKR_MECHANISM_PARAM_INVALID, "this mechanism takes no parameter")),
+        }
+    }
+}
+
+/// Parsed key material, shared by every operation that uses the key.
+pub enum KeyMaterial {
+    Rsa(rsa::RsaKey),
+    Ec(ec::EcKey),
+    Ed25519(eddsa::EdKey),
+    /// AES, DES3 and generic-secret/HMAC keys: the value itself.
+    Secret(SecretKey),
+}
+
+/// A symmetric key value with its type.
+pub struct SecretKey {
+    pub key_type: CK_KEY_TYPE,
+    pub value: Zeroizing<Vec<u8>>,
+}
+
+impl KeyMaterial {
+    /// Parses an object's key attributes once, when the key is first used.
+    pub fn from_attributes(
+        class: CK_OBJECT_CLASS,
+        key_type: CK_KEY_TYPE,
+        attrs: &Attributes,
+    ) -> Result<KeyMaterial> {
+        match (class, key_type) {
+            (CKO_PUBLIC_KEY | CKO_PRIVATE_KEY, CKK_RSA) => {
+                Ok(KeyMaterial::Rsa(rsa::RsaKey::from_attributes(class, attrs)?))
+            }
+            (CKO_PUBLIC_KEY | CKO_PRIVATE_KEY, CKK_EC) => {
+                Ok(KeyMaterial::Ec(ec::EcKey::from_attributes(class, attrs)?))
+            }
+            (CKO_PUBLIC_KEY | CKO_PRIVATE_KEY, CKK_EC_EDWARDS) => {
+                Ok(KeyMaterial::Ed25519(eddsa::EdKey::from_attributes(class, attrs)?))
+            }
+            (CKO_SECRET_KEY, _) => Ok(KeyMaterial::Secret(SecretKey {
+                key_type,
+                value: Zeroizing::new(attrs.require_bytes(CKA_VALUE)?.to_vec()),
+            })),
+            _ => Err(err(CKR_KEY_TYPE_INCONSISTENT, "not a key this simulator can use")),
+        }
+    }
+
+    pub fn secret(&self) -> Result<&SecretKey> {
+        match self {
+            KeyMaterial::Secret(s) => Ok(s),
+            _ => Err(err(CKR_KEY_TYPE_INCONSISTENT, "a secret key is required")),
+        }
+    }
+}
+
+/// A signature (or MAC) operation in progress. Data-buffering mechanisms (raw RSA, raw ECDSA)
+/// collect `update`s and sign in `finish`.
+pub trait SignOperation: Send {
+    fn update(&mut self, data: &[u8]) -> Result<()>;
+    fn finish(&mut self) -> Result<Vec<u8>>;
+    fn one_shot(&mut self, data: &[u8]) -> Result<Vec<u8>> {
+        self.update(data)?;
+        self.finish()
+    }
+}
+
+/// A verification (or MAC check) in progress. A wrong signature is `CKR_SIGNATURE_INVALID`, a
+/// signature of impossible length `CKR_SIGNATURE_LEN_RANGE`.
+pub trait VerifyOperation: Send {
+    fn update(&mut self, data: &[u8]) -> Result<()>;
+    fn finish(&mut self, signature: &[u8]) -> Result<()>;
+    fn one_shot(&mut self, data: &[u8], signature: &[u8]) -> Result<()> {
+        self.update(data)?;
+        self.finish(signature)
+    }
+}
+
+/// An encryption or decryption in progress. `update` returns whatever output is ready.
+pub trait CipherOperation: Send {
+    fn update(&mut self, input: &[u8]) -> Result<Vec<u8>>;
+    fn finish(&mut self) -> Result<Vec<u8>>;
+    fn one_shot(&mut self, input: &[u8]) -> Result<Vec<u8>> {
+        let mut out = self.update(input)?;
+        out.extend(self.finish()?);
+        Ok(out)
+    }
+}
+
+/// A digest in progress.
+pub trait DigestOperation: Send {
+    fn update(&mut self, data: &[u8]);
+    fn finish(&mut self) -> Vec<u8>;
+}
+
+/// Which family implements a mechanism.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    Rsa,
+    Ec,
+    Eddsa,
+    Aes,
+    Des3,
+    Digest,
+    Hmac,
+    GenericSecret,
+}
+
+/// One supported mechanism: its `CK_MECHANISM_INFO` and the key types it accepts.
+#[derive(Debug, Clone, Copy)]
+pub struct MechanismEntry {
+    pub mechanism_type: CK_MECHANISM_TYPE,
+    pub name: &'static str,
+    pub family: Family,
+    pub min_key_size: CK_ULONG,
+    pub max_key_size: CK_ULONG,
+    pub flags: CK_FLAGS,
+    /// Key types the mechanism operates on (empty for digests and key generation).
+    pub key_types: &'static [CK_KEY_TYPE],
+}
+
+const RSA: &[CK_KEY_TYPE] = &[CKK_RSA];
+const EC: &[CK_KEY_TYPE] = &[CKK_EC];
+const EDW: &[CK_KEY_TYPE] = &[CKK_EC_EDWARDS];
+const AES: &[CK_KEY_TYPE] = &[CKK_AES];
+const DES3: &[CK_KEY_TYPE] = &[CKK_DES3];
+const NONE: &[CK_KEY_TYPE] = &[];
+/// Keys an HMAC may use: generic secrets and the typed HMAC keys (any secret bytes work).
+const MAC_KEYS: &[CK_KEY_TYPE] = &[
+    CKK_GENERIC_SECRET,
+    CKK_SHA_1_HMAC,
+    CKK_SHA224_HMAC,
+    CKK_SHA256_HMAC,
+    CKK_SHA384_HMAC,
+    CKK_SHA512_HMAC,
+    CKK_AES,
+];
+
+const SV: CK_FLAGS = CKF_SIGN | CKF_VERIFY;
+const ED: CK_FLAGS = CKF_ENCRYPT | CKF_DECRYPT;
+const WU: CK_FLAGS = CKF_WRAP | CKF_UNWRAP;
+const EC_FLAGS: CK_FLAGS = CKF_EC_F_P | CKF_EC_NAMEDCURVE | CKF_EC_UNCOMPRESS;
+
+macro_rules! entry {
+    ($m:ident, $fam:ident, $min:expr, $max:expr, $flags:expr, $keys:expr) => {
+        MechanismEntry {
+            mechanism_type: $m,
+            name: stringify!($m),
+            family: Family::$fam,
+            min_key_size: $min,
+            max_key_size: $max,
+            flags: $flags,
+            key_types: $keys,
+        }
+    };
+}
+
+/// Every mechanism the simulator implements. Key sizes: RSA and EC in bits, AES, DES3 and HMAC
+/// keys in bytes, generic-secret generation in bits (as PKCS#11 3.0 §6 specifies per family).
+pub static MECHANISMS: &[MechanismEntry] = &[
+    entry!(CKM_RSA_PKCS_KEY_PAIR_GEN, Rsa, 1024, 4096, CKF_GENERATE_KEY_PAIR, NONE),
+    entry!(CKM_RSA_PKCS, Rsa, 1024, 4096, SV | ED | WU | CKF_SIGN_RECOVER | CKF_VERIFY_RECOVER, RSA),
+    entry!(CKM_RSA_X_509, Rsa, 1024, 4096, SV | ED | WU | CKF_SIGN_RECOVER | CKF_VERIFY_RECOVER, RSA),
+    entry!(CKM_RSA_PKCS_PSS, Rsa, 1024, 4096, SV, RSA),
+    entry!(CKM_RSA_PKCS_OAEP, Rsa, 1024, 4096, ED | WU, RSA),
+    entry!(CKM_SHA1_RSA_PKCS, Rsa, 1024, 4096, SV, RSA),
+    entry!(CKM_SHA224_RSA_PKCS, Rsa, 1024, 4096, SV, RSA),
+    entry!(CKM_SHA256_RSA_PKCS, Rsa, 1024, 4096, SV, RSA),
+    entry!(CKM_SHA384_RSA_PKCS, Rsa, 1024, 4096, SV, RSA),
+    entry!(CKM_SHA512_RSA_PKCS, Rsa, 1024, 4096, SV, RSA),
+    entry!(CKM_SHA1_RSA_PKCS_PSS, Rsa, 1024, 4096, SV, RSA),
+    entry!(CKM_SHA224_RSA_PKCS_PSS, Rsa, 1024, 4096, SV, RSA),
+    entry!(CKM_SHA256_RSA_PKCS_PSS, Rsa, 1024, 4096, SV, RSA),
+    entry!(CKM_SHA384_RSA_PKCS_PSS, Rsa, 1024, 4096, SV, RSA),
+    entry!(CKM_SHA512_RSA_PKCS_PSS, Rsa, 1024, 4096, SV, RSA),
+    entry!(CKM_RSA_AES_KEY_WRAP, Rsa, 1024, 4096, WU, RSA),
+    entry!(CKM_EC_KEY_PAIR_GEN, Ec, 256, 521, CKF_GENERATE_KEY_PAIR | EC_FLAGS, NONE),
+    entry!(CKM_ECDSA, Ec, 256, 521, SV | EC_FLAGS, EC),
+    entry!(CKM_ECDSA_SHA1, Ec, 256, 521, SV | EC_FLAGS, EC),
+    entry!(CKM_ECDSA_SHA224, Ec, 256, 521, SV | EC_FLAGS, EC),
+    entry!(CKM_ECDSA_SHA256, Ec, 256, 521, SV | EC_FLAGS, EC),
+    entry!(CKM_ECDSA_SHA384, Ec, 256, 521, SV | EC_FLAGS, EC),
+    entry!(CKM_ECDSA_SHA512, Ec, 256, 521, SV | EC_FLAGS, EC),
+    entry!(CKM_ECDH1_DERIVE, Ec, 256, 521, CKF_DERIVE | EC_FLAGS, EC),
+    entry!(CKM_EC_EDWARDS_KEY_PAIR_GEN, Eddsa, 255, 255, CKF_GENERATE_KEY_PAIR, NONE),
+    entry!(CKM_EDDSA, Eddsa, 255, 255, SV, EDW),
+    entry!(CKM_AES_KEY_GEN, Aes, 16, 32, CKF_GENERATE, NONE),
+    entry!(CKM_AES_ECB, Aes, 16, 32, ED | WU, AES),
+    entry!(CKM_AES_CBC, Aes, 16, 32, ED | WU, AES),
+    entry!(CKM_AES_CBC_PAD, Aes, 16, 32, ED | WU, AES),
+    entry!(CKM_AES_CTR, Aes, 16, 32, ED | WU, AES),
+    entry!(CKM_AES_GCM, Aes, 16, 32, ED | WU, AES),
+    entry!(CKM_AES_CMAC, Aes, 16, 32, SV, AES),
+    entry!(CKM_AES_KEY_WRAP, Aes, 16, 32, ED | WU, AES),
+    entry!(CKM_AES_KEY_WRAP_PAD, Aes, 16, 32, ED | WU, AES),
+    entry!(CKM_AES_KEY_WRAP_KWP, Aes, 16, 32, ED | WU, AES),
+    entry!(CKM_DES3_KEY_GEN, Des3, 24, 24, CKF_GENERATE, NONE),
+    entry!(CKM_DES3_ECB, Des3, 24, 24, ED | WU, DES3),
+    entry!(CKM_DES3_CBC, Des3, 24, 24, ED | WU, DES3),
+    entry!(CKM_DES3_CBC_PAD, Des3, 24, 24, ED | WU, DES3),
+    entry!(CKM_GENERIC_SECRET_KEY_GEN, GenericSecret, 8, 4096, CKF_GENERATE, NONE),
+    entry!(CKM_SHA_1_HMAC, Hmac, 1, 512, SV, MAC_KEYS),
+    entry!(CKM_SHA224_HMAC, Hmac, 1, 512, SV, MAC_KEYS),
+    entry!(CKM_SHA256_HMAC, Hmac, 1, 512, SV, MAC_KEYS),
+    entry!(CKM_SHA384_HMAC, Hmac, 1, 512, SV, MAC_KEYS),
+    entry!(CKM_SHA512_HMAC, Hmac, 1, 512, SV, MAC_KEYS),
+    entry!(CKM_SHA_1, Digest, 0, 0, CKF_DIGEST, NONE),
+    entry!(CKM_SHA224, Digest, 0, 0, CKF_DIGEST, NONE),
+    entry!(CKM_SHA256, Digest, 0, 0, CKF_DIGEST, NONE),
+    entry!(CKM_SHA384, Digest, 0, 0, CKF_DIGEST, NONE),
+    entry!(CKM_SHA512, Digest, 0, 0, CKF_DIGEST, NONE),
+];
+
+/// The registry entry of a mechanism, or `CKR_MECHANISM_INVALID`.
+pub fn lookup(mechanism_type: CK_MECHANISM_TYPE) -> Result<&'static MechanismEntry> {
+    MECHANISMS
+        .iter()
+        .find(|e| e.mechanism_type == mechanism_type)
+        .ok_or_else(|| {
+            err(
+                CKR_MECHANISM_INVALID,
+                format!("mechanism 0x{mechanism_type:X} is not supported"),
+            )
+        })
+}
+
+/// The entry of a mechanism, checked to support `flag` (`CKR_MECHANISM_INVALID` otherwise).
+pub fn lookup_for(mechanism_type: CK_MECHANISM_TYPE, flag: CK_FLAGS) -> Result<&'static MechanismEntry> {
+    let entry = lookup(mechanism_type)?;
+    if entry.flags & flag == 0 {
+        return Err(err(
+            CKR_MECHANISM_INVALID,
+            format!("{} cannot be used for this operation", entry.name),
+        ));
+    }
+    Ok(entry)
+}
+
+/// Starts a signature (`CKF_SIGN`) with the given key.
+pub fn sign_init(mech: &Mechanism, key: &Arc<KeyMaterial>) -> Result<Box<dyn SignOperation>> {
+    match lookup_for(mech.mechanism_type, CKF_SIGN)?.family {
+        Family::Rsa => rsa::signer(mech, key),
+        Family::Ec => ec::signer(mech, key),
+        Family::Eddsa => eddsa::signer(mech, key),
+        Family::Aes => aes::signer(mech, key),
+        Family::Hmac => hmac::signer(mech, key),
+        _ => Err(err(CKR_MECHANISM_INVALID, "mechanism cannot sign")),
+    }
+}
+
+/// Starts a verification (`CKF_VERIFY`) with the given key.
+pub fn verify_init(mech: &Mechanism, key: &Arc<KeyMaterial>) -> Result<Box<dyn VerifyOperation>> {
+    match lookup_for(mech.mechanism_type, CKF_VERIFY)?.family {
+        Family::Rsa => rsa::verifier(mech, key),
+        Family::Ec => ec::verifier(mech, key),
+        Family::Eddsa => eddsa::verifier(mech, key),
+        Family::Aes => aes::verifier(mech, key),
+        Family::Hmac => hmac::verifier(mech, key),
+        _ => Err(err(CKR_MECHANISM_INVALID, "mechanism cannot verify")),
+    }
+}
+
+/// Signs with message recovery (`CKM_RSA_PKCS`, `CKM_RSA_X_509`): one-shot only.
+pub fn sign_recover(mech: &Mechanism, key: &Arc<KeyMaterial>, data: &[u8]) -> Result<Vec<u8>> {
+    lookup_for(mech.mechanism_type, CKF_SIGN_RECOVER)?;
+    rsa::sign_recover(mech, key, data)
+}
+
+/// Verifies a signature and returns the recovered data.
+pub fn verify_recover(mech: &Mechanism, key: &Arc<KeyMaterial>, signature: &[u8]) -> Result<Vec<u8>> {
+    lookup_for(mech.mechanism_type, CKF_VERIFY_RECOVER)?;
+    rsa::verify_recover(mech, key, signature)
+}
+
+/// Starts an encryption.
+pub fn encrypt_init(mech: &Mechanism, key: &Arc<KeyMaterial>) -> Result<Box<dyn CipherOperation>> {
+    match lookup_for(mech.mechanism_type, CKF_ENCRYPT)?.family {
+        Family::Rsa => rsa::encryptor(mech, key),
+        Family::Aes => aes::encryptor(mech, key),
+        Family::Des3 => des3::encryptor(mech, key),
+        _ => Err(err(CKR_MECHANISM_INVALID, "mechanism cannot encrypt")),
+    }
+}
+
+/// Starts a decryption.
+pub fn decrypt_init(mech: &Mechanism, key: &Arc<KeyMaterial>) -> Result<Box<dyn CipherOperation>> {
+    match lookup_for(mech.mechanism_type, CKF_DECRYPT)?.family {
+        Family::Rsa => rsa::decryptor(mech, key),
+        Family::Aes => aes::decryptor(mech, key),
+        Family::Des3 => des3::decryptor(mech, key),
+        _ => Err(err(CKR_MECHANISM_INVALID, "mechanism cannot decrypt")),
+    }
+}
+
+/// Starts a digest.
+pub fn digest_init(mech: &Mechanism) -> Result<Box<dyn DigestOperation>> {
+    lookup_for(mech.mechanism_type, CKF_DIGEST)?;
+    mech.expect_no_params()?;
+    digest::digester(mech.mechanism_type)
+}
+
+/// Wraps `key_bytes` (a secret key's value, or a private key's PKCS#8 encoding) under
+/// `wrapping_key`. `CKM_RSA_AES_KEY_WRAP` and every mechanism with `CKF_WRAP` are accepted.
+pub fn wrap(mech: &Mechanism, wrapping_key: &Arc<KeyMaterial>, key_bytes: &[u8]) -> Result<Vec<u8>> {
+    let entry = lookup_for(mech.mechanism_type, CKF_WRAP)?;
+    if mech.mechanism_type == CKM_RSA_AES_KEY_WRAP {
+        return rsa::rsa_aes_wrap(mech, wrapping_key, key_bytes);
+    }
+    let mut op = match entry.family {
+        Family::Rsa => rsa::encryptor(mech, wrapping_key)?,
+        Family::Aes => aes::encryptor(mech, wrapping_key)?,
+        Family::Des3 => des3::encryptor(mech, wrapping_key)?,
+        _ => return Err(err(CKR_MECHANISM_INVALID, "mechanism cannot wrap")),
+    };
+    op.one_shot(key_bytes).map_err(|e| {
+        if e.rv == CKR_DATA_LEN_RANGE {
+            err(CKR_KEY_SIZE_RANGE, "the key's length does not suit the wrapping mechanism")
+        } else {
+            e
+        }
+    })
+}
+
+/// Unwraps `wrapped` with `unwrapping_key`, returning the key bytes (a secret value or PKCS#8).
+pub fn unwrap(
+    mech: &Mechanism,
+    unwrapping_key: &Arc<KeyMaterial>,
+    wrapped: &[u8],
+) -> Result<Zeroizing<Vec<u8>>> {
+    let entry = lookup_for(mech.mechanism_type, CKF_UNWRAP)?;
+    if mech.mechanism_type == CKM_RSA_AES_KEY_WRAP {
+        return rsa::rsa_aes_unwrap(mech, unwrapping_key, wrapped).map(Zeroizing::new);
+    }
+    let mut op = match entry.family {
+        Family::Rsa => rsa::decryptor(mech, unwrapping_key)?,
+        Family::Aes => aes::decryptor(mech, unwrapping_key)?,
+        Family::Des3 => des3::decryptor(mech, unwrapping_key)?,
+        _ => return Err(err(CKR_MECHANISM_INVALID, "mechanism cannot unwrap")),
+    };
+    op.one_shot(wrapped).map(Zeroizing::new).map_err(|e| match e.rv {
+        CKR_ENCRYPTED_DATA_INVALID | CKR_ENCRYPTED_DATA_LEN_RANGE => {
+            err(CKR_WRAPPED_KEY_INVALID, "the wrapped key does not decrypt")
+        }
+        _ => e,
+    })
+}
+
+/// Derives secret bytes from a base key (`CKM_ECDH1_DERIVE`); `len` is the wanted length when
+/// the template gives one.
+pub fn derive(mech: &Mechanism, base: &Arc<KeyMaterial>, len: Option<usize>) -> Result<Zeroizing<Vec<u8>>> {
+    match lookup_for(mech.mechanism_type, CKF_DERIVE)?.family {
+        Family::Ec => ec::derive(mech, base, len),
+        _ => Err(err(CKR_MECHANISM_INVALID, "mechanism cannot derive")),
+    }
+}
+
+/// Generates a secret key's value: returns the attributes to store (`CKA_VALUE`, `CKA_VALUE_LEN`
+/// and `CKA_KEY_TYPE`). `template` is the caller's template (for `CKA_VALUE_LEN`).
+pub fn generate_key(mech: &Mechanism, template: &Attributes) -> Result<Attributes> {
+    mech.expect_no_params()?;
+    let entry = lookup_for(mech.mechanism_type, CKF_GENERATE)?;
+    let (key_type, len) = match entry.family {
+        Family::Aes => {
+            let len = template.require_ulong(CKA_VALUE_LEN)? as usize;
+            if !matches!(len, 16 | 24 | 32) {
+                return Err(err(CKR_KEY_SIZE_RANGE, "AES keys are 16, 24 or 32 bytes"));
+            }
+            (CKK_AES, len)
+        }
+        Family::Des3 => {
+            if template.contains(CKA_VALUE_LEN) {
+                return Err(err(CKR_TEMPLATE_INCONSISTENT, "DES3 keys have a fixed length"));
+            }
+            (CKK_DES3, 24)
+        }
+        Family::GenericSecret => {
+            let len = template.require_ulong(CKA_VALUE_LEN)? as usize;
+            if !(1..=512).contains(&len) {
+                return Err(err(CKR_KEY_SIZE_RANGE, "generic secrets are 1 to 512 bytes"));
+            }
+            let key_type = template.ulong(CKA_KEY_TYPE).unwrap_or(CKK_GENERIC_SECRET);
+            (key_type, len)
+        }
+        _ => return Err(err(CKR_MECHANISM_INVALID, "mechanism does not generate secret keys")),
+    };
+    let mut value = Zeroizing::new(vec![0u8; len]);
+    random_fill(&mut value)?;
+    if key_type == CKK_DES3 {
+        des3::set_odd_parity(&mut value);
+    }
+    let mut out = Attributes::new();
+    out.set_ulong(CKA_KEY_TYPE, key_type);
+    out.set_ulong(CKA_VALUE_LEN, len as CK_ULONG);
+    out.set_bytes(CKA_VALUE, value.to_vec());
+    Ok(out)
+}
+
+/// Generates a key pair: returns (public key attributes, private key attributes) with the key
+/// values (`CKA_MODULUS`, `CKA_EC_POINT`, ...) and `CKA_KEY_TYPE`.
+pub fn generate_key_pair(
+    mech: &Mechanism,
+    public_template: &Attributes,
+    private_template: &Attributes,
+) -> Result<(Attributes, Attributes)> {
+    mech.expect_no_params()?;
+    match lookup_for(mech.mechanism_type, CKF_GENERATE_KEY_PAIR)?.family {
+        Family::Rsa => rsa::generate_key_pair(public_template, private_template),
+        Family::Ec => ec::generate_key_pair(public_template, private_template),
+        Family::Eddsa => eddsa::generate_key_pair(public_template, private_template),
+        _ => Err(err(CKR_MECHANISM_INVALID, "mechanism does not generate key pairs")),
+    }
+}
+
+/// A private key's PKCS#8 `PrivateKeyInfo`, the form `C_WrapKey` wraps.
+pub fn private_key_to_pkcs8(key: &KeyMaterial) -> Result<Zeroizing<Vec<u8>>> {
+    match key {
+        KeyMaterial::Rsa(k) => k.to_pkcs8(),
+        KeyMaterial::Ec(k) => k.to_pkcs8(),
+        KeyMaterial::Ed25519(k) => k.to_pkcs8(),
+        KeyMaterial::Secret(_) => Err(err(CKR_KEY_NOT_WRAPPABLE, "not a private key")),
+    }
+}
+
+/// The attributes of a private key unwrapped from PKCS#8: its key type and values.
+pub fn private_key_from_pkcs8(der: &[u8]) -> Result<Attributes> {
+    rsa::attributes_from_pkcs8(der)
+        .or_else(|_| ec::attributes_from_pkcs8(der))
+        .or_else(|_| eddsa::attributes_from_pkcs8(der))
+        .map_err(|_| err(CKR_WRAPPED_KEY_INVALID, "the unwrapped data is not a PKCS#8 private key"))
+}
+
+/// Fills `buf` with random bytes from aws-lc's DRBG.
+pub fn random_fill(buf: &mut [u8]) -> Result<()> {
+    use aws_lc_rs::rand::SecureRandom;
+    aws_lc_rs::rand::SystemRandom::new()
+        .fill(buf)
+        .map_err(|_| err(CKR_FUNCTION_FAILED, "the random generator failed"))
+}
