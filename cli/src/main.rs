@@ -1,0 +1,2 @@
+//! The `hsmsim` command line.
+fn main() {}
