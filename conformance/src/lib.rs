@@ -4,7 +4,10 @@
 
 /// The `CKM_*` names the simulator implements, in registry order.
 pub fn simulator_mechanism_names() -> Vec<&'static str> {
-    hsmsim::mechanisms::MECHANISMS.iter().map(|m| m.name).collect()
+    hsmsim::mechanisms::MECHANISMS
+        .iter()
+        .map(|m| m.name)
+        .collect()
 }
 
 #[cfg(test)]

@@ -44,11 +44,28 @@ pub enum AttrKind {
 pub fn attr_kind(t: CK_ATTRIBUTE_TYPE) -> Option<AttrKind> {
     use AttrKind::*;
     Some(match t {
-        CKA_TOKEN | CKA_PRIVATE | CKA_MODIFIABLE | CKA_COPYABLE | CKA_DESTROYABLE
-        | CKA_TRUSTED | CKA_SENSITIVE | CKA_ENCRYPT | CKA_DECRYPT | CKA_WRAP | CKA_UNWRAP
-        | CKA_SIGN | CKA_SIGN_RECOVER | CKA_VERIFY | CKA_VERIFY_RECOVER | CKA_DERIVE
-        | CKA_EXTRACTABLE | CKA_LOCAL | CKA_NEVER_EXTRACTABLE | CKA_ALWAYS_SENSITIVE
-        | CKA_WRAP_WITH_TRUSTED | CKA_ALWAYS_AUTHENTICATE => Bool,
+        CKA_TOKEN
+        | CKA_PRIVATE
+        | CKA_MODIFIABLE
+        | CKA_COPYABLE
+        | CKA_DESTROYABLE
+        | CKA_TRUSTED
+        | CKA_SENSITIVE
+        | CKA_ENCRYPT
+        | CKA_DECRYPT
+        | CKA_WRAP
+        | CKA_UNWRAP
+        | CKA_SIGN
+        | CKA_SIGN_RECOVER
+        | CKA_VERIFY
+        | CKA_VERIFY_RECOVER
+        | CKA_DERIVE
+        | CKA_EXTRACTABLE
+        | CKA_LOCAL
+        | CKA_NEVER_EXTRACTABLE
+        | CKA_ALWAYS_SENSITIVE
+        | CKA_WRAP_WITH_TRUSTED
+        | CKA_ALWAYS_AUTHENTICATE => Bool,
         CKA_CLASS
         | CKA_KEY_TYPE
         | CKA_CERTIFICATE_TYPE
@@ -64,13 +81,36 @@ pub fn attr_kind(t: CK_ATTRIBUTE_TYPE) -> Option<AttrKind> {
         CKA_START_DATE | CKA_END_DATE => Date,
         CKA_ALLOWED_MECHANISMS => MechanismList,
         CKA_WRAP_TEMPLATE | CKA_UNWRAP_TEMPLATE | CKA_DERIVE_TEMPLATE => Template,
-        CKA_LABEL | CKA_APPLICATION | CKA_VALUE | CKA_OBJECT_ID | CKA_ID | CKA_UNIQUE_ID
-        | CKA_SUBJECT | CKA_ISSUER | CKA_SERIAL_NUMBER | CKA_URL | CKA_CHECK_VALUE
-        | CKA_HASH_OF_SUBJECT_PUBLIC_KEY | CKA_HASH_OF_ISSUER_PUBLIC_KEY | CKA_AC_ISSUER
-        | CKA_OWNER | CKA_ATTR_TYPES | CKA_MODULUS | CKA_PUBLIC_EXPONENT
-        | CKA_PRIVATE_EXPONENT | CKA_PRIME_1 | CKA_PRIME_2 | CKA_EXPONENT_1 | CKA_EXPONENT_2
-        | CKA_COEFFICIENT | CKA_PUBLIC_KEY_INFO | CKA_EC_PARAMS | CKA_EC_POINT | CKA_PRIME
-        | CKA_SUBPRIME | CKA_BASE => Bytes,
+        CKA_LABEL
+        | CKA_APPLICATION
+        | CKA_VALUE
+        | CKA_OBJECT_ID
+        | CKA_ID
+        | CKA_UNIQUE_ID
+        | CKA_SUBJECT
+        | CKA_ISSUER
+        | CKA_SERIAL_NUMBER
+        | CKA_URL
+        | CKA_CHECK_VALUE
+        | CKA_HASH_OF_SUBJECT_PUBLIC_KEY
+        | CKA_HASH_OF_ISSUER_PUBLIC_KEY
+        | CKA_AC_ISSUER
+        | CKA_OWNER
+        | CKA_ATTR_TYPES
+        | CKA_MODULUS
+        | CKA_PUBLIC_EXPONENT
+        | CKA_PRIVATE_EXPONENT
+        | CKA_PRIME_1
+        | CKA_PRIME_2
+        | CKA_EXPONENT_1
+        | CKA_EXPONENT_2
+        | CKA_COEFFICIENT
+        | CKA_PUBLIC_KEY_INFO
+        | CKA_EC_PARAMS
+        | CKA_EC_POINT
+        | CKA_PRIME
+        | CKA_SUBPRIME
+        | CKA_BASE => Bytes,
         _ => return None,
     })
 }
@@ -79,7 +119,10 @@ pub fn attr_kind(t: CK_ATTRIBUTE_TYPE) -> Option<AttrKind> {
 /// unknown type, `CKR_ATTRIBUTE_VALUE_INVALID` for a malformed value).
 pub fn check_value(t: CK_ATTRIBUTE_TYPE, value: &AttrValue) -> Result<()> {
     let kind = attr_kind(t).ok_or_else(|| {
-        err(CKR_ATTRIBUTE_TYPE_INVALID, format!("attribute type 0x{t:X} is not supported"))
+        err(
+            CKR_ATTRIBUTE_TYPE_INVALID,
+            format!("attribute type 0x{t:X} is not supported"),
+        )
     })?;
     let ok = match (kind, value) {
         (AttrKind::Template, AttrValue::Template(inner)) => {
@@ -174,12 +217,18 @@ impl Attributes {
     /// A required byte attribute: `CKR_TEMPLATE_INCOMPLETE` when absent.
     pub fn require_bytes(&self, t: CK_ATTRIBUTE_TYPE) -> Result<&[u8]> {
         self.bytes(t).ok_or_else(|| {
-            err(CKR_TEMPLATE_INCOMPLETE, format!("attribute 0x{t:X} is required"))
+            err(
+                CKR_TEMPLATE_INCOMPLETE,
+                format!("attribute 0x{t:X} is required"),
+            )
         })
     }
     pub fn require_ulong(&self, t: CK_ATTRIBUTE_TYPE) -> Result<CK_ULONG> {
         self.ulong(t).ok_or_else(|| {
-            err(CKR_TEMPLATE_INCOMPLETE, format!("attribute 0x{t:X} is required"))
+            err(
+                CKR_TEMPLATE_INCOMPLETE,
+                format!("attribute 0x{t:X} is required"),
+            )
         })
     }
     /// The mechanisms listed in `CKA_ALLOWED_MECHANISMS`, if the attribute is present.
@@ -212,15 +261,21 @@ mod tests {
     #[test]
     fn rejects_bad_bool_and_ulong_sizes() {
         assert_eq!(
-            check_value(CKA_TOKEN, &AttrValue::Bytes(vec![1, 0])).unwrap_err().rv,
+            check_value(CKA_TOKEN, &AttrValue::Bytes(vec![1, 0]))
+                .unwrap_err()
+                .rv,
             CKR_ATTRIBUTE_VALUE_INVALID
         );
         assert_eq!(
-            check_value(CKA_CLASS, &AttrValue::Bytes(vec![1, 0, 0])).unwrap_err().rv,
+            check_value(CKA_CLASS, &AttrValue::Bytes(vec![1, 0, 0]))
+                .unwrap_err()
+                .rv,
             CKR_ATTRIBUTE_VALUE_INVALID
         );
         assert_eq!(
-            check_value(0x7FFF_FFF0, &AttrValue::Bytes(vec![])).unwrap_err().rv,
+            check_value(0x7FFF_FFF0, &AttrValue::Bytes(vec![]))
+                .unwrap_err()
+                .rv,
             CKR_ATTRIBUTE_TYPE_INVALID
         );
         assert!(check_value(CKA_LABEL, &AttrValue::Bytes(b"x".to_vec())).is_ok());

@@ -15,12 +15,18 @@ pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
     pub fn new(rv: CK_RV, detail: impl Into<Cow<'static, str>>) -> Self {
-        Error { rv, detail: detail.into() }
+        Error {
+            rv,
+            detail: detail.into(),
+        }
     }
 
     /// An error with no explanation beyond its code.
     pub const fn rv(rv: CK_RV) -> Self {
-        Error { rv, detail: Cow::Borrowed("") }
+        Error {
+            rv,
+            detail: Cow::Borrowed(""),
+        }
     }
 }
 

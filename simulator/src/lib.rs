@@ -4,5 +4,10 @@
 //! library: the engine (slots, tokens, sessions, objects), the mechanisms on aws-lc-rs, and the
 //! persistent store.
 pub mod attribute;
+pub mod engine;
 pub mod error;
 pub mod mechanisms;
+pub mod object;
+pub mod pkcs11;
+pub mod store;
+pub mod token;

@@ -7,7 +7,15 @@ use cryptoki_sys::*;
 use std::sync::Arc;
 use zeroize::Zeroizing;
 
-pub fn signer(mech: &Mechanism, key: &Arc<KeyMaterial>) -> Result<Box<dyn SignOperation>> { Err(err(CKR_FUNCTION_FAILED, "not yet implemented")) }
-pub fn verifier(mech: &Mechanism, key: &Arc<KeyMaterial>) -> Result<Box<dyn VerifyOperation>> { Err(err(CKR_FUNCTION_FAILED, "not yet implemented")) }
-pub fn encryptor(mech: &Mechanism, key: &Arc<KeyMaterial>) -> Result<Box<dyn CipherOperation>> { Err(err(CKR_FUNCTION_FAILED, "not yet implemented")) }
-pub fn decryptor(mech: &Mechanism, key: &Arc<KeyMaterial>) -> Result<Box<dyn CipherOperation>> { Err(err(CKR_FUNCTION_FAILED, "not yet implemented")) }
+pub fn signer(mech: &Mechanism, key: &Arc<KeyMaterial>) -> Result<Box<dyn SignOperation>> {
+    Err(err(CKR_FUNCTION_FAILED, "not yet implemented"))
+}
+pub fn verifier(mech: &Mechanism, key: &Arc<KeyMaterial>) -> Result<Box<dyn VerifyOperation>> {
+    Err(err(CKR_FUNCTION_FAILED, "not yet implemented"))
+}
+pub fn encryptor(mech: &Mechanism, key: &Arc<KeyMaterial>) -> Result<Box<dyn CipherOperation>> {
+    Err(err(CKR_FUNCTION_FAILED, "not yet implemented"))
+}
+pub fn decryptor(mech: &Mechanism, key: &Arc<KeyMaterial>) -> Result<Box<dyn CipherOperation>> {
+    Err(err(CKR_FUNCTION_FAILED, "not yet implemented"))
+}

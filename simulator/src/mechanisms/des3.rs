@@ -7,6 +7,10 @@ use cryptoki_sys::*;
 use std::sync::Arc;
 use zeroize::Zeroizing;
 
-pub fn encryptor(mech: &Mechanism, key: &Arc<KeyMaterial>) -> Result<Box<dyn CipherOperation>> { Err(err(CKR_FUNCTION_FAILED, "not yet implemented")) }
-pub fn decryptor(mech: &Mechanism, key: &Arc<KeyMaterial>) -> Result<Box<dyn CipherOperation>> { Err(err(CKR_FUNCTION_FAILED, "not yet implemented")) }
+pub fn encryptor(mech: &Mechanism, key: &Arc<KeyMaterial>) -> Result<Box<dyn CipherOperation>> {
+    Err(err(CKR_FUNCTION_FAILED, "not yet implemented"))
+}
+pub fn decryptor(mech: &Mechanism, key: &Arc<KeyMaterial>) -> Result<Box<dyn CipherOperation>> {
+    Err(err(CKR_FUNCTION_FAILED, "not yet implemented"))
+}
 pub fn set_odd_parity(key: &mut [u8]) {}

@@ -7,4 +7,6 @@ use cryptoki_sys::*;
 use std::sync::Arc;
 use zeroize::Zeroizing;
 
-pub fn digester(mechanism_type: CK_MECHANISM_TYPE) -> Result<Box<dyn DigestOperation>> { Err(err(CKR_FUNCTION_FAILED, "not yet implemented")) }
+pub fn digester(mechanism_type: CK_MECHANISM_TYPE) -> Result<Box<dyn DigestOperation>> {
+    Err(err(CKR_FUNCTION_FAILED, "not yet implemented"))
+}

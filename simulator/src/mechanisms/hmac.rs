@@ -7,5 +7,9 @@ use cryptoki_sys::*;
 use std::sync::Arc;
 use zeroize::Zeroizing;
 
-pub fn signer(mech: &Mechanism, key: &Arc<KeyMaterial>) -> Result<Box<dyn SignOperation>> { Err(err(CKR_FUNCTION_FAILED, "not yet implemented")) }
-pub fn verifier(mech: &Mechanism, key: &Arc<KeyMaterial>) -> Result<Box<dyn VerifyOperation>> { Err(err(CKR_FUNCTION_FAILED, "not yet implemented")) }
+pub fn signer(mech: &Mechanism, key: &Arc<KeyMaterial>) -> Result<Box<dyn SignOperation>> {
+    Err(err(CKR_FUNCTION_FAILED, "not yet implemented"))
+}
+pub fn verifier(mech: &Mechanism, key: &Arc<KeyMaterial>) -> Result<Box<dyn VerifyOperation>> {
+    Err(err(CKR_FUNCTION_FAILED, "not yet implemented"))
+}

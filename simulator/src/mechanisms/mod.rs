@@ -31,15 +31,34 @@ pub enum MechParams {
     /// An IV (CBC, CBC_PAD, AES_KEY_WRAP*'s optional alternative IV) or other plain byte param.
     Bytes(Vec<u8>),
     /// `CK_AES_CTR_PARAMS`.
-    Ctr { counter_bits: CK_ULONG, counter_block: [u8; 16] },
+    Ctr {
+        counter_bits: CK_ULONG,
+        counter_block: [u8; 16],
+    },
     /// `CK_GCM_PARAMS`.
-    Gcm { iv: Vec<u8>, aad: Vec<u8>, tag_bits: CK_ULONG },
+    Gcm {
+        iv: Vec<u8>,
+        aad: Vec<u8>,
+        tag_bits: CK_ULONG,
+    },
     /// `CK_RSA_PKCS_OAEP_PARAMS`; `source_data` is the label (`CKZ_DATA_SPECIFIED`).
-    Oaep { hash: CK_MECHANISM_TYPE, mgf: CK_RSA_PKCS_MGF_TYPE, source_data: Vec<u8> },
+    Oaep {
+        hash: CK_MECHANISM_TYPE,
+        mgf: CK_RSA_PKCS_MGF_TYPE,
+        source_data: Vec<u8>,
+    },
     /// `CK_RSA_PKCS_PSS_PARAMS`.
-    Pss { hash: CK_MECHANISM_TYPE, mgf: CK_RSA_PKCS_MGF_TYPE, salt_len: CK_ULONG },
+    Pss {
+        hash: CK_MECHANISM_TYPE,
+        mgf: CK_RSA_PKCS_MGF_TYPE,
+        salt_len: CK_ULONG,
+    },
     /// `CK_ECDH1_DERIVE_PARAMS`.
-    Ecdh { kdf: CK_EC_KDF_TYPE, shared_data: Vec<u8>, public_data: Vec<u8> },
+    Ecdh {
+        kdf: CK_EC_KDF_TYPE,
+        shared_data: Vec<u8>,
+        public_data: Vec<u8>,
+    },
     /// `CK_RSA_AES_KEY_WRAP_PARAMS` (OAEP parameters inside).
     RsaAesKeyWrap {
         aes_key_bits: CK_ULONG,
@@ -48,7 +67,10 @@ pub enum MechParams {
         source_data: Vec<u8>,
     },
     /// `CK_EDDSA_PARAMS`.
-    Eddsa { prehash: bool, context: Vec<u8> },
+    Eddsa {
+        prehash: bool,
+        context: Vec<u8>,
+    },
     /// `CK_MAC_GENERAL_PARAMS` (the `*_HMAC_GENERAL` output length).
     MacLength(CK_ULONG),
 }
@@ -62,16 +84,25 @@ pub struct Mechanism {
 
 impl Mechanism {
     pub fn new(mechanism_type: CK_MECHANISM_TYPE) -> Self {
-        Mechanism { mechanism_type, params: MechParams::None }
+        Mechanism {
+            mechanism_type,
+            params: MechParams::None,
+        }
     }
     pub fn with(mechanism_type: CK_MECHANISM_TYPE, params: MechParams) -> Self {
-        Mechanism { mechanism_type, params }
+        Mechanism {
+            mechanism_type,
+            params,
+        }
     }
     /// `CKR_MECHANISM_PARAM_INVALID` unless the mechanism has no parameter.
     pub fn expect_no_params(&self) -> Result<()> {
         match &self.params {
             MechParams::None => Ok(()),
-            _ => Err(err(CKR_MECHANISM_PARAM_INVALID, "this mechanism takes no parameter")),
+            _ => Err(err(
+                CKR_MECHANISM_PARAM_INVALID,
+                "this mechanism takes no parameter",
+            )),
         }
     }
 }
@@ -99,20 +130,23 @@ impl KeyMaterial {
         attrs: &Attributes,
     ) -> Result<KeyMaterial> {
         match (class, key_type) {
-            (CKO_PUBLIC_KEY | CKO_PRIVATE_KEY, CKK_RSA) => {
-                Ok(KeyMaterial::Rsa(rsa::RsaKey::from_attributes(class, attrs)?))
-            }
+            (CKO_PUBLIC_KEY | CKO_PRIVATE_KEY, CKK_RSA) => Ok(KeyMaterial::Rsa(
+                rsa::RsaKey::from_attributes(class, attrs)?,
+            )),
             (CKO_PUBLIC_KEY | CKO_PRIVATE_KEY, CKK_EC) => {
                 Ok(KeyMaterial::Ec(ec::EcKey::from_attributes(class, attrs)?))
             }
-            (CKO_PUBLIC_KEY | CKO_PRIVATE_KEY, CKK_EC_EDWARDS) => {
-                Ok(KeyMaterial::Ed25519(eddsa::EdKey::from_attributes(class, attrs)?))
-            }
+            (CKO_PUBLIC_KEY | CKO_PRIVATE_KEY, CKK_EC_EDWARDS) => Ok(KeyMaterial::Ed25519(
+                eddsa::EdKey::from_attributes(class, attrs)?,
+            )),
             (CKO_SECRET_KEY, _) => Ok(KeyMaterial::Secret(SecretKey {
                 key_type,
                 value: Zeroizing::new(attrs.require_bytes(CKA_VALUE)?.to_vec()),
             })),
-            _ => Err(err(CKR_KEY_TYPE_INCONSISTENT, "not a key this simulator can use")),
+            _ => Err(err(
+                CKR_KEY_TYPE_INCONSISTENT,
+                "not a key this simulator can use",
+            )),
         }
     }
 
@@ -228,9 +262,30 @@ macro_rules! entry {
 /// Every mechanism the simulator implements. Key sizes: RSA and EC in bits, AES, DES3 and HMAC
 /// keys in bytes, generic-secret generation in bits (as PKCS#11 3.0 §6 specifies per family).
 pub static MECHANISMS: &[MechanismEntry] = &[
-    entry!(CKM_RSA_PKCS_KEY_PAIR_GEN, Rsa, 1024, 4096, CKF_GENERATE_KEY_PAIR, NONE),
-    entry!(CKM_RSA_PKCS, Rsa, 1024, 4096, SV | ED | WU | CKF_SIGN_RECOVER | CKF_VERIFY_RECOVER, RSA),
-    entry!(CKM_RSA_X_509, Rsa, 1024, 4096, SV | ED | WU | CKF_SIGN_RECOVER | CKF_VERIFY_RECOVER, RSA),
+    entry!(
+        CKM_RSA_PKCS_KEY_PAIR_GEN,
+        Rsa,
+        1024,
+        4096,
+        CKF_GENERATE_KEY_PAIR,
+        NONE
+    ),
+    entry!(
+        CKM_RSA_PKCS,
+        Rsa,
+        1024,
+        4096,
+        SV | ED | WU | CKF_SIGN_RECOVER | CKF_VERIFY_RECOVER,
+        RSA
+    ),
+    entry!(
+        CKM_RSA_X_509,
+        Rsa,
+        1024,
+        4096,
+        SV | ED | WU | CKF_SIGN_RECOVER | CKF_VERIFY_RECOVER,
+        RSA
+    ),
     entry!(CKM_RSA_PKCS_PSS, Rsa, 1024, 4096, SV, RSA),
     entry!(CKM_RSA_PKCS_OAEP, Rsa, 1024, 4096, ED | WU, RSA),
     entry!(CKM_SHA1_RSA_PKCS, Rsa, 1024, 4096, SV, RSA),
@@ -244,7 +299,14 @@ pub static MECHANISMS: &[MechanismEntry] = &[
     entry!(CKM_SHA384_RSA_PKCS_PSS, Rsa, 1024, 4096, SV, RSA),
     entry!(CKM_SHA512_RSA_PKCS_PSS, Rsa, 1024, 4096, SV, RSA),
     entry!(CKM_RSA_AES_KEY_WRAP, Rsa, 1024, 4096, WU, RSA),
-    entry!(CKM_EC_KEY_PAIR_GEN, Ec, 256, 521, CKF_GENERATE_KEY_PAIR | EC_FLAGS, NONE),
+    entry!(
+        CKM_EC_KEY_PAIR_GEN,
+        Ec,
+        256,
+        521,
+        CKF_GENERATE_KEY_PAIR | EC_FLAGS,
+        NONE
+    ),
     entry!(CKM_ECDSA, Ec, 256, 521, SV | EC_FLAGS, EC),
     entry!(CKM_ECDSA_SHA1, Ec, 256, 521, SV | EC_FLAGS, EC),
     entry!(CKM_ECDSA_SHA224, Ec, 256, 521, SV | EC_FLAGS, EC),
@@ -252,7 +314,14 @@ pub static MECHANISMS: &[MechanismEntry] = &[
     entry!(CKM_ECDSA_SHA384, Ec, 256, 521, SV | EC_FLAGS, EC),
     entry!(CKM_ECDSA_SHA512, Ec, 256, 521, SV | EC_FLAGS, EC),
     entry!(CKM_ECDH1_DERIVE, Ec, 256, 521, CKF_DERIVE | EC_FLAGS, EC),
-    entry!(CKM_EC_EDWARDS_KEY_PAIR_GEN, Eddsa, 255, 255, CKF_GENERATE_KEY_PAIR, NONE),
+    entry!(
+        CKM_EC_EDWARDS_KEY_PAIR_GEN,
+        Eddsa,
+        255,
+        255,
+        CKF_GENERATE_KEY_PAIR,
+        NONE
+    ),
     entry!(CKM_EDDSA, Eddsa, 255, 255, SV, EDW),
     entry!(CKM_AES_KEY_GEN, Aes, 16, 32, CKF_GENERATE, NONE),
     entry!(CKM_AES_ECB, Aes, 16, 32, ED | WU, AES),
@@ -268,7 +337,14 @@ pub static MECHANISMS: &[MechanismEntry] = &[
     entry!(CKM_DES3_ECB, Des3, 24, 24, ED | WU, DES3),
     entry!(CKM_DES3_CBC, Des3, 24, 24, ED | WU, DES3),
     entry!(CKM_DES3_CBC_PAD, Des3, 24, 24, ED | WU, DES3),
-    entry!(CKM_GENERIC_SECRET_KEY_GEN, GenericSecret, 8, 4096, CKF_GENERATE, NONE),
+    entry!(
+        CKM_GENERIC_SECRET_KEY_GEN,
+        GenericSecret,
+        8,
+        4096,
+        CKF_GENERATE,
+        NONE
+    ),
     entry!(CKM_SHA_1_HMAC, Hmac, 1, 512, SV, MAC_KEYS),
     entry!(CKM_SHA224_HMAC, Hmac, 1, 512, SV, MAC_KEYS),
     entry!(CKM_SHA256_HMAC, Hmac, 1, 512, SV, MAC_KEYS),
@@ -295,7 +371,10 @@ pub fn lookup(mechanism_type: CK_MECHANISM_TYPE) -> Result<&'static MechanismEnt
 }
 
 /// The entry of a mechanism, checked to support `flag` (`CKR_MECHANISM_INVALID` otherwise).
-pub fn lookup_for(mechanism_type: CK_MECHANISM_TYPE, flag: CK_FLAGS) -> Result<&'static MechanismEntry> {
+pub fn lookup_for(
+    mechanism_type: CK_MECHANISM_TYPE,
+    flag: CK_FLAGS,
+) -> Result<&'static MechanismEntry> {
     let entry = lookup(mechanism_type)?;
     if entry.flags & flag == 0 {
         return Err(err(
@@ -337,7 +416,11 @@ pub fn sign_recover(mech: &Mechanism, key: &Arc<KeyMaterial>, data: &[u8]) -> Re
 }
 
 /// Verifies a signature and returns the recovered data.
-pub fn verify_recover(mech: &Mechanism, key: &Arc<KeyMaterial>, signature: &[u8]) -> Result<Vec<u8>> {
+pub fn verify_recover(
+    mech: &Mechanism,
+    key: &Arc<KeyMaterial>,
+    signature: &[u8],
+) -> Result<Vec<u8>> {
     lookup_for(mech.mechanism_type, CKF_VERIFY_RECOVER)?;
     rsa::verify_recover(mech, key, signature)
 }
@@ -371,7 +454,11 @@ pub fn digest_init(mech: &Mechanism) -> Result<Box<dyn DigestOperation>> {
 
 /// Wraps `key_bytes` (a secret key's value, or a private key's PKCS#8 encoding) under
 /// `wrapping_key`. `CKM_RSA_AES_KEY_WRAP` and every mechanism with `CKF_WRAP` are accepted.
-pub fn wrap(mech: &Mechanism, wrapping_key: &Arc<KeyMaterial>, key_bytes: &[u8]) -> Result<Vec<u8>> {
+pub fn wrap(
+    mech: &Mechanism,
+    wrapping_key: &Arc<KeyMaterial>,
+    key_bytes: &[u8],
+) -> Result<Vec<u8>> {
     let entry = lookup_for(mech.mechanism_type, CKF_WRAP)?;
     if mech.mechanism_type == CKM_RSA_AES_KEY_WRAP {
         return rsa::rsa_aes_wrap(mech, wrapping_key, key_bytes);
@@ -384,7 +471,10 @@ pub fn wrap(mech: &Mechanism, wrapping_key: &Arc<KeyMaterial>, key_bytes: &[u8])
     };
     op.one_shot(key_bytes).map_err(|e| {
         if e.rv == CKR_DATA_LEN_RANGE {
-            err(CKR_KEY_SIZE_RANGE, "the key's length does not suit the wrapping mechanism")
+            err(
+                CKR_KEY_SIZE_RANGE,
+                "the key's length does not suit the wrapping mechanism",
+            )
         } else {
             e
         }
@@ -407,17 +497,23 @@ pub fn unwrap(
         Family::Des3 => des3::decryptor(mech, unwrapping_key)?,
         _ => return Err(err(CKR_MECHANISM_INVALID, "mechanism cannot unwrap")),
     };
-    op.one_shot(wrapped).map(Zeroizing::new).map_err(|e| match e.rv {
-        CKR_ENCRYPTED_DATA_INVALID | CKR_ENCRYPTED_DATA_LEN_RANGE => {
-            err(CKR_WRAPPED_KEY_INVALID, "the wrapped key does not decrypt")
-        }
-        _ => e,
-    })
+    op.one_shot(wrapped)
+        .map(Zeroizing::new)
+        .map_err(|e| match e.rv {
+            CKR_ENCRYPTED_DATA_INVALID | CKR_ENCRYPTED_DATA_LEN_RANGE => {
+                err(CKR_WRAPPED_KEY_INVALID, "the wrapped key does not decrypt")
+            }
+            _ => e,
+        })
 }
 
 /// Derives secret bytes from a base key (`CKM_ECDH1_DERIVE`); `len` is the wanted length when
 /// the template gives one.
-pub fn derive(mech: &Mechanism, base: &Arc<KeyMaterial>, len: Option<usize>) -> Result<Zeroizing<Vec<u8>>> {
+pub fn derive(
+    mech: &Mechanism,
+    base: &Arc<KeyMaterial>,
+    len: Option<usize>,
+) -> Result<Zeroizing<Vec<u8>>> {
     match lookup_for(mech.mechanism_type, CKF_DERIVE)?.family {
         Family::Ec => ec::derive(mech, base, len),
         _ => Err(err(CKR_MECHANISM_INVALID, "mechanism cannot derive")),
@@ -439,19 +535,30 @@ pub fn generate_key(mech: &Mechanism, template: &Attributes) -> Result<Attribute
         }
         Family::Des3 => {
             if template.contains(CKA_VALUE_LEN) {
-                return Err(err(CKR_TEMPLATE_INCONSISTENT, "DES3 keys have a fixed length"));
+                return Err(err(
+                    CKR_TEMPLATE_INCONSISTENT,
+                    "DES3 keys have a fixed length",
+                ));
             }
             (CKK_DES3, 24)
         }
         Family::GenericSecret => {
             let len = template.require_ulong(CKA_VALUE_LEN)? as usize;
             if !(1..=512).contains(&len) {
-                return Err(err(CKR_KEY_SIZE_RANGE, "generic secrets are 1 to 512 bytes"));
+                return Err(err(
+                    CKR_KEY_SIZE_RANGE,
+                    "generic secrets are 1 to 512 bytes",
+                ));
             }
             let key_type = template.ulong(CKA_KEY_TYPE).unwrap_or(CKK_GENERIC_SECRET);
             (key_type, len)
         }
-        _ => return Err(err(CKR_MECHANISM_INVALID, "mechanism does not generate secret keys")),
+        _ => {
+            return Err(err(
+                CKR_MECHANISM_INVALID,
+                "mechanism does not generate secret keys",
+            ));
+        }
     };
     let mut value = Zeroizing::new(vec![0u8; len]);
     random_fill(&mut value)?;
@@ -477,7 +584,10 @@ pub fn generate_key_pair(
         Family::Rsa => rsa::generate_key_pair(public_template, private_template),
         Family::Ec => ec::generate_key_pair(public_template, private_template),
         Family::Eddsa => eddsa::generate_key_pair(public_template, private_template),
-        _ => Err(err(CKR_MECHANISM_INVALID, "mechanism does not generate key pairs")),
+        _ => Err(err(
+            CKR_MECHANISM_INVALID,
+            "mechanism does not generate key pairs",
+        )),
     }
 }
 
@@ -496,7 +606,12 @@ pub fn private_key_from_pkcs8(der: &[u8]) -> Result<Attributes> {
     rsa::attributes_from_pkcs8(der)
         .or_else(|_| ec::attributes_from_pkcs8(der))
         .or_else(|_| eddsa::attributes_from_pkcs8(der))
-        .map_err(|_| err(CKR_WRAPPED_KEY_INVALID, "the unwrapped data is not a PKCS#8 private key"))
+        .map_err(|_| {
+            err(
+                CKR_WRAPPED_KEY_INVALID,
+                "the unwrapped data is not a PKCS#8 private key",
+            )
+        })
 }
 
 /// Fills `buf` with random bytes from aws-lc's DRBG.

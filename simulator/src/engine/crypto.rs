@@ -1,0 +1,814 @@
+//! Cryptographic calls: operation set-up (key checks: handle, mechanism, key type, usage
+//! attribute, `CKA_ALLOWED_MECHANISMS`), the C calling conventions (length queries, short
+//! buffers, one-shot versus multi-part, an operation ending on error), key generation, wrap,
+//! unwrap, derive and random.
+use super::session::{Active, SignKind, VerifyKind};
+use super::{Engine, Slot};
+use crate::attribute::{AttrValue, Attributes};
+use crate::error::{Result, err};
+use crate::mechanisms::{self as mechs, KeyMaterial, Mechanism};
+use crate::object::Object;
+use crate::object::rules::{self, Origin};
+use cryptoki_sys::*;
+use std::sync::Arc;
+use zeroize::Zeroizing;
+
+/// What an output-producing call hands back to the caller.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Output {
+    /// The output; the caller's buffer is big enough.
+    Data(Vec<u8>),
+    /// The caller passed no buffer: only the size (the operation stays active).
+    Size(usize),
+    /// The caller's buffer is too short: `CKR_BUFFER_TOO_SMALL` with the size needed.
+    TooSmall(usize),
+}
+
+/// Which kind of call produced pending output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Call {
+    OneShot,
+    Update,
+    Final,
+}
+
+/// Runs one output-producing step of an operation with the calling conventions of PKCS#11
+/// §5.2: output kept for a repeated call after a length query or a short buffer; the operation
+/// ends after success of a final step and after any error but a short buffer.
+fn step<T>(
+    slot: &mut Option<Active<T>>,
+    call: Call,
+    capacity: Option<usize>,
+    compute: impl FnOnce(&mut T) -> Result<Vec<u8>>,
+) -> Result<Output> {
+    let active = slot.as_mut().ok_or_else(|| {
+        err(
+            CKR_OPERATION_NOT_INITIALIZED,
+            "the operation was not initialised",
+        )
+    })?;
+    if call == Call::OneShot && active.multipart {
+        return Err(err(
+            CKR_OPERATION_ACTIVE,
+            "a multi-part operation is in progress: finish it with *Final",
+        ));
+    }
+    if active.needs_login {
+        return Err(err(
+            CKR_USER_NOT_LOGGED_IN,
+            "the key needs C_Login(CKU_CONTEXT_SPECIFIC) first",
+        ));
+    }
+    if call == Call::Update {
+        active.multipart = true;
+    }
+    let data = match active.pending.take() {
+        Some(d) => d,
+        None => match compute(&mut active.op) {
+            Ok(d) => d,
+            Err(e) => {
+                *slot = None;
+                return Err(e);
+            }
+        },
+    };
+    let len = data.len();
+    match capacity {
+        None => {
+            active.pending = Some(data);
+            Ok(Output::Size(len))
+        }
+        Some(c) if c < len => {
+            active.pending = Some(data);
+            Ok(Output::TooSmall(len))
+        }
+        Some(_) => {
+            if call != Call::Update {
+                *slot = None;
+            }
+            Ok(Output::Data(data))
+        }
+    }
+}
+
+/// Runs a step that produces no output (`C_SignUpdate`, `C_Verify*`, `C_DigestUpdate`).
+fn silent_step<T, R>(
+    slot: &mut Option<Active<T>>,
+    call: Call,
+    run: impl FnOnce(&mut T) -> Result<R>,
+) -> Result<R> {
+    let active = slot.as_mut().ok_or_else(|| {
+        err(
+            CKR_OPERATION_NOT_INITIALIZED,
+            "the operation was not initialised",
+        )
+    })?;
+    if call == Call::OneShot && active.multipart {
+        return Err(err(
+            CKR_OPERATION_ACTIVE,
+            "a multi-part operation is in progress: finish it with *Final",
+        ));
+    }
+    if active.needs_login {
+        return Err(err(
+            CKR_USER_NOT_LOGGED_IN,
+            "the key needs C_Login(CKU_CONTEXT_SPECIFIC) first",
+        ));
+    }
+    if call == Call::Update {
+        active.multipart = true;
+    }
+    let r = run(&mut active.op);
+    if r.is_err() || call != Call::Update {
+        *slot = None;
+    }
+    r
+}
+
+fn ensure_idle<T>(slot: &Option<Active<T>>) -> Result<()> {
+    if slot.is_some() {
+        Err(err(
+            CKR_OPERATION_ACTIVE,
+            "an operation of this kind is already in progress",
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+impl Engine {
+    /// The key behind a handle, checked for use with a mechanism.
+    fn operation_key(
+        &self,
+        slot: &Slot,
+        key: CK_OBJECT_HANDLE,
+        usage: CK_ATTRIBUTE_TYPE,
+        mech: &Mechanism,
+        flag: CK_FLAGS,
+    ) -> Result<(Arc<Object>, Arc<KeyMaterial>)> {
+        let object = self.visible_object(slot, key, CKR_KEY_HANDLE_INVALID)?;
+        if !object.is_key() {
+            return Err(err(CKR_KEY_HANDLE_INVALID, "the handle is not a key"));
+        }
+        let entry = mechs::lookup_for(mech.mechanism_type, flag)?;
+        let key_type = object.key_type().unwrap_or(CK_UNAVAILABLE_INFORMATION);
+        if !entry.key_types.contains(&key_type) {
+            return Err(err(
+                CKR_KEY_TYPE_INCONSISTENT,
+                format!("{} cannot use this key type", entry.name),
+            ));
+        }
+        if !object.attrs.flag(usage, false) {
+            return Err(err(
+                CKR_KEY_FUNCTION_NOT_PERMITTED,
+                format!("the key's usage attribute 0x{usage:X} is false"),
+            ));
+        }
+        if let Some(allowed) = object.attrs.mechanism_list(CKA_ALLOWED_MECHANISMS)
+            && !allowed.is_empty()
+            && !allowed.contains(&mech.mechanism_type)
+        {
+            return Err(err(
+                CKR_MECHANISM_INVALID,
+                "the key's CKA_ALLOWED_MECHANISMS excludes this mechanism",
+            ));
+        }
+        let material = object.key_material()?;
+        Ok((object, material))
+    }
+
+    pub fn encrypt_init(
+        &self,
+        h: CK_SESSION_HANDLE,
+        mech: &Mechanism,
+        key: CK_OBJECT_HANDLE,
+    ) -> Result<()> {
+        let (session, slot) = self.slot_of(h)?;
+        let mut session = session.lock();
+        ensure_idle(&session.encrypt)?;
+        let (_, material) = self.operation_key(slot, key, CKA_ENCRYPT, mech, CKF_ENCRYPT)?;
+        session.encrypt = Some(Active::new(mechs::encrypt_init(mech, &material)?, false));
+        Ok(())
+    }
+
+    pub fn encrypt(
+        &self,
+        h: CK_SESSION_HANDLE,
+        data: &[u8],
+        call: Call,
+        capacity: Option<usize>,
+    ) -> Result<Output> {
+        let session = self.session(h)?;
+        let mut s = session.lock();
+        step(&mut s.encrypt, call, capacity, |op| match call {
+            Call::OneShot => op.one_shot(data),
+            Call::Update => op.update(data),
+            Call::Final => op.finish(),
+        })
+    }
+
+    pub fn decrypt_init(
+        &self,
+        h: CK_SESSION_HANDLE,
+        mech: &Mechanism,
+        key: CK_OBJECT_HANDLE,
+    ) -> Result<()> {
+        let (session, slot) = self.slot_of(h)?;
+        let mut session = session.lock();
+        ensure_idle(&session.decrypt)?;
+        let (object, material) = self.operation_key(slot, key, CKA_DECRYPT, mech, CKF_DECRYPT)?;
+        let needs_login = object.attrs.flag(CKA_ALWAYS_AUTHENTICATE, false);
+        session.decrypt = Some(Active::new(
+            mechs::decrypt_init(mech, &material)?,
+            needs_login,
+        ));
+        Ok(())
+    }
+
+    pub fn decrypt(
+        &self,
+        h: CK_SESSION_HANDLE,
+        data: &[u8],
+        call: Call,
+        capacity: Option<usize>,
+    ) -> Result<Output> {
+        let session = self.session(h)?;
+        let mut s = session.lock();
+        step(&mut s.decrypt, call, capacity, |op| match call {
+            Call::OneShot => op.one_shot(data),
+            Call::Update => op.update(data),
+            Call::Final => op.finish(),
+        })
+    }
+
+    pub fn digest_init(&self, h: CK_SESSION_HANDLE, mech: &Mechanism) -> Result<()> {
+        let session = self.session(h)?;
+        let mut session = session.lock();
+        ensure_idle(&session.digest)?;
+        session.digest = Some(Active::new(mechs::digest_init(mech)?, false));
+        Ok(())
+    }
+
+    pub fn digest(
+        &self,
+        h: CK_SESSION_HANDLE,
+        data: &[u8],
+        call: Call,
+        capacity: Option<usize>,
+    ) -> Result<Output> {
+        let session = self.session(h)?;
+        let mut s = session.lock();
+        if call == Call::Update {
+            return silent_step(&mut s.digest, call, |op| {
+                op.update(data);
+                Ok(Output::Size(0))
+            });
+        }
+        step(&mut s.digest, call, capacity, |op| {
+            if call == Call::OneShot {
+                op.update(data);
+            }
+            Ok(op.finish())
+        })
+    }
+
+    /// `C_DigestKey`: digests a secret key's value without revealing it.
+    pub fn digest_key(&self, h: CK_SESSION_HANDLE, key: CK_OBJECT_HANDLE) -> Result<()> {
+        let (session, slot) = self.slot_of(h)?;
+        let object = self.visible_object(slot, key, CKR_KEY_HANDLE_INVALID)?;
+        if object.class() != CKO_SECRET_KEY {
+            return Err(err(
+                CKR_KEY_INDIGESTIBLE,
+                "only secret keys can be digested",
+            ));
+        }
+        let material = object.key_material()?;
+        let value = &material.secret()?.value;
+        let mut s = session.lock();
+        silent_step(&mut s.digest, Call::Update, |op| {
+            op.update(value);
+            Ok(())
+        })
+    }
+
+    pub fn sign_init(
+        &self,
+        h: CK_SESSION_HANDLE,
+        mech: &Mechanism,
+        key: CK_OBJECT_HANDLE,
+        recover: bool,
+    ) -> Result<()> {
+        let (session, slot) = self.slot_of(h)?;
+        let mut session = session.lock();
+        ensure_idle(&session.sign)?;
+        let (usage, flag) = if recover {
+            (CKA_SIGN_RECOVER, CKF_SIGN_RECOVER)
+        } else {
+            (CKA_SIGN, CKF_SIGN)
+        };
+        let (object, material) = self.operation_key(slot, key, usage, mech, flag)?;
+        let needs_login = object.attrs.flag(CKA_ALWAYS_AUTHENTICATE, false);
+        let kind = if recover {
+            SignKind::Recover(mech.clone(), material)
+        } else {
+            SignKind::Sign(mechs::sign_init(mech, &material)?)
+        };
+        session.sign = Some(Active::new(kind, needs_login));
+        Ok(())
+    }
+
+    pub fn sign(
+        &self,
+        h: CK_SESSION_HANDLE,
+        data: &[u8],
+        call: Call,
+        capacity: Option<usize>,
+    ) -> Result<Output> {
+        let session = self.session(h)?;
+        let mut s = session.lock();
+        if call == Call::Update {
+            return silent_step(&mut s.sign, call, |op| match op {
+                SignKind::Sign(op) => op.update(data).map(|_| Output::Size(0)),
+                SignKind::Recover(..) => Err(err(
+                    CKR_OPERATION_NOT_INITIALIZED,
+                    "sign-recover is single-part",
+                )),
+            });
+        }
+        if matches!(s.sign.as_ref().map(|a| &a.op), Some(SignKind::Recover(..))) {
+            return Err(err(
+                CKR_OPERATION_NOT_INITIALIZED,
+                "C_SignRecoverInit was called, not C_SignInit",
+            ));
+        }
+        step(&mut s.sign, call, capacity, |op| match op {
+            SignKind::Sign(op) if call == Call::OneShot => op.one_shot(data),
+            SignKind::Sign(op) => op.finish(),
+            SignKind::Recover(..) => unreachable_recover(),
+        })
+    }
+
+    pub fn sign_recover(
+        &self,
+        h: CK_SESSION_HANDLE,
+        data: &[u8],
+        capacity: Option<usize>,
+    ) -> Result<Output> {
+        let session = self.session(h)?;
+        let mut s = session.lock();
+        if matches!(s.sign.as_ref().map(|a| &a.op), Some(SignKind::Sign(..))) {
+            return Err(err(
+                CKR_OPERATION_NOT_INITIALIZED,
+                "C_SignInit was called, not C_SignRecoverInit",
+            ));
+        }
+        step(&mut s.sign, Call::OneShot, capacity, |op| match op {
+            SignKind::Recover(mech, key) => mechs::sign_recover(mech, key, data),
+            SignKind::Sign(..) => unreachable_recover(),
+        })
+    }
+
+    pub fn verify_init(
+        &self,
+        h: CK_SESSION_HANDLE,
+        mech: &Mechanism,
+        key: CK_OBJECT_HANDLE,
+        recover: bool,
+    ) -> Result<()> {
+        let (session, slot) = self.slot_of(h)?;
+        let mut session = session.lock();
+        ensure_idle(&session.verify)?;
+        let (usage, flag) = if recover {
+            (CKA_VERIFY_RECOVER, CKF_VERIFY_RECOVER)
+        } else {
+            (CKA_VERIFY, CKF_VERIFY)
+        };
+        let (_, material) = self.operation_key(slot, key, usage, mech, flag)?;
+        let kind = if recover {
+            VerifyKind::Recover(mech.clone(), material)
+        } else {
+            VerifyKind::Verify(mechs::verify_init(mech, &material)?)
+        };
+        session.verify = Some(Active::new(kind, false));
+        Ok(())
+    }
+
+    /// `C_Verify` (`call` = OneShot, with data and signature), `C_VerifyUpdate` (data) and
+    /// `C_VerifyFinal` (signature).
+    pub fn verify(
+        &self,
+        h: CK_SESSION_HANDLE,
+        data: &[u8],
+        signature: &[u8],
+        call: Call,
+    ) -> Result<()> {
+        let session = self.session(h)?;
+        let mut s = session.lock();
+        if matches!(
+            s.verify.as_ref().map(|a| &a.op),
+            Some(VerifyKind::Recover(..))
+        ) {
+            return Err(err(
+                CKR_OPERATION_NOT_INITIALIZED,
+                "C_VerifyRecoverInit was called, not C_VerifyInit",
+            ));
+        }
+        silent_step(&mut s.verify, call, |op| match op {
+            VerifyKind::Verify(op) => match call {
+                Call::OneShot => op.one_shot(data, signature),
+                Call::Update => op.update(data),
+                Call::Final => op.finish(signature),
+            },
+            VerifyKind::Recover(..) => unreachable_recover(),
+        })
+    }
+
+    pub fn verify_recover(
+        &self,
+        h: CK_SESSION_HANDLE,
+        signature: &[u8],
+        capacity: Option<usize>,
+    ) -> Result<Output> {
+        let session = self.session(h)?;
+        let mut s = session.lock();
+        if matches!(
+            s.verify.as_ref().map(|a| &a.op),
+            Some(VerifyKind::Verify(..))
+        ) {
+            return Err(err(
+                CKR_OPERATION_NOT_INITIALIZED,
+                "C_VerifyInit was called, not C_VerifyRecoverInit",
+            ));
+        }
+        step(&mut s.verify, Call::OneShot, capacity, |op| match op {
+            VerifyKind::Recover(mech, key) => mechs::verify_recover(mech, key, signature),
+            VerifyKind::Verify(..) => unreachable_recover(),
+        })
+    }
+
+    /// Checks that this session may create an object of this template before doing the work.
+    fn precheck_new_object(
+        &self,
+        session_rw: bool,
+        slot: &Slot,
+        template: &Attributes,
+        class: CK_OBJECT_CLASS,
+    ) -> Result<()> {
+        if template.flag(CKA_TOKEN, false) && !session_rw {
+            return Err(err(
+                CKR_SESSION_READ_ONLY,
+                "token objects need a read/write session",
+            ));
+        }
+        if template.flag(CKA_PRIVATE, rules::private_default(class)) && !slot.user_logged_in() {
+            return Err(err(
+                CKR_USER_NOT_LOGGED_IN,
+                "private objects need the user to be logged in",
+            ));
+        }
+        Ok(())
+    }
+
+    /// `C_GenerateKey`.
+    pub fn generate_key(
+        &self,
+        h: CK_SESSION_HANDLE,
+        mech: &Mechanism,
+        template: &Attributes,
+    ) -> Result<CK_OBJECT_HANDLE> {
+        let (session, slot) = self.slot_of(h)?;
+        mechs::lookup_for(mech.mechanism_type, CKF_GENERATE)?;
+        check_class(template, CKO_SECRET_KEY)?;
+        self.precheck_new_object(session.lock().is_rw(), slot, template, CKO_SECRET_KEY)?;
+        let computed = mechs::generate_key(mech, template)?;
+        let key_type = computed.ulong(CKA_KEY_TYPE);
+        if template
+            .ulong(CKA_KEY_TYPE)
+            .is_some_and(|t| Some(t) != key_type)
+        {
+            return Err(err(
+                CKR_TEMPLATE_INCONSISTENT,
+                "CKA_KEY_TYPE does not match the mechanism",
+            ));
+        }
+        let mut attrs = rules::build_object(
+            Origin::Generate,
+            template,
+            &computed,
+            CKO_SECRET_KEY,
+            key_type,
+        )?;
+        attrs.set_ulong(CKA_KEY_GEN_MECHANISM, mech.mechanism_type);
+        self.insert_object(&mut session.lock(), slot, attrs)
+    }
+
+    /// `C_GenerateKeyPair`: both keys or neither.
+    pub fn generate_key_pair(
+        &self,
+        h: CK_SESSION_HANDLE,
+        mech: &Mechanism,
+        public_template: &Attributes,
+        private_template: &Attributes,
+    ) -> Result<(CK_OBJECT_HANDLE, CK_OBJECT_HANDLE)> {
+        let (session, slot) = self.slot_of(h)?;
+        mechs::lookup_for(mech.mechanism_type, CKF_GENERATE_KEY_PAIR)?;
+        check_class(public_template, CKO_PUBLIC_KEY)?;
+        check_class(private_template, CKO_PRIVATE_KEY)?;
+        let rw = session.lock().is_rw();
+        self.precheck_new_object(rw, slot, public_template, CKO_PUBLIC_KEY)?;
+        self.precheck_new_object(rw, slot, private_template, CKO_PRIVATE_KEY)?;
+        let (pub_values, priv_values) =
+            mechs::generate_key_pair(mech, public_template, private_template)?;
+        let key_type = pub_values.ulong(CKA_KEY_TYPE);
+        for t in [public_template, private_template] {
+            if t.ulong(CKA_KEY_TYPE).is_some_and(|k| Some(k) != key_type) {
+                return Err(err(
+                    CKR_TEMPLATE_INCONSISTENT,
+                    "CKA_KEY_TYPE does not match the mechanism",
+                ));
+            }
+        }
+        let mut public = rules::build_object(
+            Origin::Generate,
+            public_template,
+            &pub_values,
+            CKO_PUBLIC_KEY,
+            key_type,
+        )?;
+        let mut private = rules::build_object(
+            Origin::Generate,
+            private_template,
+            &priv_values,
+            CKO_PRIVATE_KEY,
+            key_type,
+        )?;
+        public.set_ulong(CKA_KEY_GEN_MECHANISM, mech.mechanism_type);
+        private.set_ulong(CKA_KEY_GEN_MECHANISM, mech.mechanism_type);
+        let mut s = session.lock();
+        let ph = self.insert_object(&mut s, slot, public)?;
+        match self.insert_object(&mut s, slot, private) {
+            Ok(vh) => Ok((ph, vh)),
+            Err(e) => {
+                drop(s);
+                // Undo the public half so a failure leaves nothing behind.
+                let _ = self.destroy_object(h, ph);
+                Err(e)
+            }
+        }
+    }
+
+    /// `C_WrapKey`.
+    pub fn wrap_key(
+        &self,
+        h: CK_SESSION_HANDLE,
+        mech: &Mechanism,
+        wrapping_key: CK_OBJECT_HANDLE,
+        key: CK_OBJECT_HANDLE,
+        capacity: Option<usize>,
+    ) -> Result<Output> {
+        let (_, slot) = self.slot_of(h)?;
+        let (wrapping, wrapping_material) = self
+            .operation_key(slot, wrapping_key, CKA_WRAP, mech, CKF_WRAP)
+            .map_err(|e| retarget(e, CKR_KEY_HANDLE_INVALID, CKR_WRAPPING_KEY_HANDLE_INVALID))
+            .map_err(|e| {
+                retarget(
+                    e,
+                    CKR_KEY_TYPE_INCONSISTENT,
+                    CKR_WRAPPING_KEY_TYPE_INCONSISTENT,
+                )
+            })?;
+        let target = self.visible_object(slot, key, CKR_KEY_HANDLE_INVALID)?;
+        if !matches!(target.class(), CKO_SECRET_KEY | CKO_PRIVATE_KEY) {
+            return Err(err(
+                CKR_KEY_NOT_WRAPPABLE,
+                "only secret and private keys can be wrapped",
+            ));
+        }
+        if !target.attrs.flag(CKA_EXTRACTABLE, false) {
+            return Err(err(
+                CKR_KEY_UNEXTRACTABLE,
+                "the key has CKA_EXTRACTABLE false",
+            ));
+        }
+        if target.attrs.flag(CKA_WRAP_WITH_TRUSTED, false)
+            && !wrapping.attrs.flag(CKA_TRUSTED, false)
+        {
+            return Err(err(
+                CKR_KEY_NOT_WRAPPABLE,
+                "the key may only be wrapped by a CKA_TRUSTED key",
+            ));
+        }
+        if let Some(AttrValue::Template(t)) = wrapping.attrs.get(CKA_WRAP_TEMPLATE)
+            && !t
+                .iter()
+                .all(|(ty, v)| target.attrs.bytes(*ty) == Some(v.as_slice()))
+        {
+            return Err(err(
+                CKR_KEY_NOT_WRAPPABLE,
+                "the key does not match the wrapping key's CKA_WRAP_TEMPLATE",
+            ));
+        }
+        let material = target.key_material()?;
+        let plain: Zeroizing<Vec<u8>> = match target.class() {
+            CKO_SECRET_KEY => material.secret()?.value.clone(),
+            _ => mechs::private_key_to_pkcs8(&material)?,
+        };
+        let wrapped = mechs::wrap(mech, &wrapping_material, &plain)?;
+        Ok(match capacity {
+            None => Output::Size(wrapped.len()),
+            Some(c) if c < wrapped.len() => Output::TooSmall(wrapped.len()),
+            Some(_) => Output::Data(wrapped),
+        })
+    }
+
+    /// `C_UnwrapKey`.
+    pub fn unwrap_key(
+        &self,
+        h: CK_SESSION_HANDLE,
+        mech: &Mechanism,
+        unwrapping_key: CK_OBJECT_HANDLE,
+        wrapped: &[u8],
+        template: &Attributes,
+    ) -> Result<CK_OBJECT_HANDLE> {
+        let (session, slot) = self.slot_of(h)?;
+        let (unwrapping, material) = self
+            .operation_key(slot, unwrapping_key, CKA_UNWRAP, mech, CKF_UNWRAP)
+            .map_err(|e| retarget(e, CKR_KEY_HANDLE_INVALID, CKR_UNWRAPPING_KEY_HANDLE_INVALID))
+            .map_err(|e| {
+                retarget(
+                    e,
+                    CKR_KEY_TYPE_INCONSISTENT,
+                    CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT,
+                )
+            })?;
+        let template = with_required_template(template, unwrapping.attrs.get(CKA_UNWRAP_TEMPLATE))?;
+        let class = template.require_ulong(CKA_CLASS)?;
+        self.precheck_new_object(session.lock().is_rw(), slot, &template, class)?;
+        let plain = mechs::unwrap(mech, &material, wrapped)?;
+        let mut template = template;
+        let mut computed = Attributes::new();
+        let key_type = match class {
+            CKO_SECRET_KEY => {
+                let key_type = template.require_ulong(CKA_KEY_TYPE)?;
+                let len = match template.remove(CKA_VALUE_LEN) {
+                    Some(v) => Attributes(std::iter::once((CKA_VALUE_LEN, v)).collect())
+                        .ulong(CKA_VALUE_LEN)
+                        .unwrap_or(0) as usize,
+                    None => plain.len(),
+                };
+                if len > plain.len() || len == 0 {
+                    return Err(err(
+                        CKR_TEMPLATE_INCONSISTENT,
+                        "CKA_VALUE_LEN exceeds the unwrapped key",
+                    ));
+                }
+                check_secret_len(key_type, len).map_err(|_| {
+                    err(
+                        CKR_WRAPPED_KEY_INVALID,
+                        "the unwrapped value has the wrong length for its key type",
+                    )
+                })?;
+                computed.set_bytes(CKA_VALUE, plain[..len].to_vec());
+                computed.set_ulong(CKA_VALUE_LEN, len as CK_ULONG);
+                key_type
+            }
+            CKO_PRIVATE_KEY => {
+                computed = mechs::private_key_from_pkcs8(&plain)?;
+                let key_type = computed.require_ulong(CKA_KEY_TYPE)?;
+                if template.ulong(CKA_KEY_TYPE).is_some_and(|t| t != key_type) {
+                    return Err(err(
+                        CKR_TEMPLATE_INCONSISTENT,
+                        "CKA_KEY_TYPE differs from the unwrapped key's type",
+                    ));
+                }
+                key_type
+            }
+            _ => {
+                return Err(err(
+                    CKR_TEMPLATE_INCONSISTENT,
+                    "only secret and private keys can be unwrapped",
+                ));
+            }
+        };
+        let attrs =
+            rules::build_object(Origin::Unwrap, &template, &computed, class, Some(key_type))?;
+        self.insert_object(&mut session.lock(), slot, attrs)
+    }
+
+    /// `C_DeriveKey`: a secret key from a base key (ECDH).
+    pub fn derive_key(
+        &self,
+        h: CK_SESSION_HANDLE,
+        mech: &Mechanism,
+        base_key: CK_OBJECT_HANDLE,
+        template: &Attributes,
+    ) -> Result<CK_OBJECT_HANDLE> {
+        let (session, slot) = self.slot_of(h)?;
+        let (base, material) = self.operation_key(slot, base_key, CKA_DERIVE, mech, CKF_DERIVE)?;
+        let template = with_required_template(template, base.attrs.get(CKA_DERIVE_TEMPLATE))?;
+        check_class(&template, CKO_SECRET_KEY)?;
+        let key_type = template.require_ulong(CKA_KEY_TYPE)?;
+        self.precheck_new_object(session.lock().is_rw(), slot, &template, CKO_SECRET_KEY)?;
+        let len = template
+            .ulong(CKA_VALUE_LEN)
+            .map(|l| l as usize)
+            .or(match key_type {
+                CKK_DES3 => Some(24),
+                _ => None,
+            });
+        let value = mechs::derive(mech, &material, len)?;
+        check_secret_len(key_type, value.len())?;
+        let mut computed = Attributes::new();
+        computed.set_bytes(CKA_VALUE, value.to_vec());
+        computed.set_ulong(CKA_VALUE_LEN, value.len() as CK_ULONG);
+        let mut template = template;
+        template.remove(CKA_VALUE_LEN);
+        let mut attrs = rules::build_object(
+            Origin::Derive,
+            &template,
+            &computed,
+            CKO_SECRET_KEY,
+            Some(key_type),
+        )?;
+        let sensitive = attrs.flag(CKA_SENSITIVE, false);
+        let extractable = attrs.flag(CKA_EXTRACTABLE, false);
+        attrs.set_bool(
+            CKA_ALWAYS_SENSITIVE,
+            base.attrs.flag(CKA_ALWAYS_SENSITIVE, false) && sensitive,
+        );
+        attrs.set_bool(
+            CKA_NEVER_EXTRACTABLE,
+            base.attrs.flag(CKA_NEVER_EXTRACTABLE, false) && !extractable,
+        );
+        self.insert_object(&mut session.lock(), slot, attrs)
+    }
+
+    /// `C_GenerateRandom`.
+    pub fn generate_random(&self, h: CK_SESSION_HANDLE, out: &mut [u8]) -> Result<()> {
+        self.session(h)?;
+        mechs::random_fill(out)
+    }
+}
+
+fn unreachable_recover<T>() -> Result<T> {
+    Err(err(
+        CKR_OPERATION_NOT_INITIALIZED,
+        "the operation in progress is of another kind",
+    ))
+}
+
+/// Maps one return value to another (the wrap calls name their key arguments' errors).
+fn retarget(e: crate::error::Error, from: CK_RV, to: CK_RV) -> crate::error::Error {
+    if e.rv == from { err(to, e.detail) } else { e }
+}
+
+/// `CKR_TEMPLATE_INCONSISTENT` when a template names a class other than `class`.
+fn check_class(template: &Attributes, class: CK_OBJECT_CLASS) -> Result<()> {
+    match template.ulong(CKA_CLASS) {
+        Some(c) if c != class => Err(err(
+            CKR_TEMPLATE_INCONSISTENT,
+            "CKA_CLASS does not suit this call",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A template merged with a key's `CKA_UNWRAP_TEMPLATE` / `CKA_DERIVE_TEMPLATE`: conflicting
+/// values are `CKR_TEMPLATE_INCONSISTENT`.
+fn with_required_template(
+    template: &Attributes,
+    required: Option<&AttrValue>,
+) -> Result<Attributes> {
+    let mut out = template.clone();
+    if let Some(AttrValue::Template(items)) = required {
+        for (t, v) in items {
+            match template.bytes(*t) {
+                Some(given) if given != v.as_slice() => {
+                    return Err(err(
+                        CKR_TEMPLATE_INCONSISTENT,
+                        format!("attribute 0x{t:X} conflicts with the key's required template"),
+                    ));
+                }
+                _ => out.set_bytes(*t, v.clone()),
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The lengths each secret key type allows.
+fn check_secret_len(key_type: CK_KEY_TYPE, len: usize) -> Result<()> {
+    let ok = match key_type {
+        CKK_AES => matches!(len, 16 | 24 | 32),
+        CKK_DES3 => len == 24,
+        _ => len > 0,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(err(
+            CKR_KEY_SIZE_RANGE,
+            "the key length does not suit its key type",
+        ))
+    }
+}

@@ -1,0 +1,111 @@
+//! Objects: an immutable snapshot of attributes plus the key material parsed from them on first
+//! use. Changes replace the snapshot (copy on write), so an operation in progress keeps the key
+//! it started with and the hot path never takes a lock.
+pub mod rules;
+
+use crate::attribute::Attributes;
+use crate::error::{Result, err};
+use crate::mechanisms::KeyMaterial;
+use cryptoki_sys::*;
+use std::sync::{Arc, OnceLock};
+
+/// Where an object lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lifetime {
+    /// A token object, persisted in the store.
+    Token,
+    /// A session object, destroyed with the session that created it.
+    Session(CK_SESSION_HANDLE),
+}
+
+/// One object on a token.
+pub struct Object {
+    pub handle: CK_OBJECT_HANDLE,
+    pub slot_id: CK_SLOT_ID,
+    pub lifetime: Lifetime,
+    pub attrs: Attributes,
+    key: OnceLock<Arc<KeyMaterial>>,
+}
+
+impl Object {
+    pub fn new(
+        handle: CK_OBJECT_HANDLE,
+        slot_id: CK_SLOT_ID,
+        lifetime: Lifetime,
+        attrs: Attributes,
+    ) -> Self {
+        Object {
+            handle,
+            slot_id,
+            lifetime,
+            attrs,
+            key: OnceLock::new(),
+        }
+    }
+
+    /// The same object with new attributes; key material is kept (key values never change).
+    pub fn with_attrs(&self, attrs: Attributes) -> Self {
+        let key = OnceLock::new();
+        if let Some(k) = self.key.get() {
+            let _ = key.set(k.clone());
+        }
+        Object {
+            handle: self.handle,
+            slot_id: self.slot_id,
+            lifetime: self.lifetime,
+            attrs,
+            key,
+        }
+    }
+
+    pub fn class(&self) -> CK_OBJECT_CLASS {
+        self.attrs.ulong(CKA_CLASS).unwrap_or(CKO_DATA)
+    }
+    pub fn key_type(&self) -> Option<CK_KEY_TYPE> {
+        self.attrs.ulong(CKA_KEY_TYPE)
+    }
+    pub fn is_private(&self) -> bool {
+        self.attrs.flag(CKA_PRIVATE, false)
+    }
+    pub fn is_token(&self) -> bool {
+        self.lifetime == Lifetime::Token
+    }
+    pub fn is_key(&self) -> bool {
+        matches!(
+            self.class(),
+            CKO_PUBLIC_KEY | CKO_PRIVATE_KEY | CKO_SECRET_KEY
+        )
+    }
+    pub fn unique_id(&self) -> &[u8] {
+        self.attrs.bytes(CKA_UNIQUE_ID).unwrap_or_default()
+    }
+
+    /// The parsed key, built once and shared by every operation that uses this object.
+    pub fn key_material(&self) -> Result<Arc<KeyMaterial>> {
+        if let Some(k) = self.key.get() {
+            return Ok(k.clone());
+        }
+        let key_type = self
+            .key_type()
+            .ok_or_else(|| err(CKR_KEY_HANDLE_INVALID, "the object is not a key"))?;
+        let parsed = Arc::new(KeyMaterial::from_attributes(
+            self.class(),
+            key_type,
+            &self.attrs,
+        )?);
+        Ok(self.key.get_or_init(|| parsed).clone())
+    }
+
+    /// An estimate of the object's size in bytes for `C_GetObjectSize`.
+    pub fn size(&self) -> usize {
+        self.attrs
+            .iter()
+            .map(|(_, v)| match v {
+                crate::attribute::AttrValue::Bytes(b) => b.len() + 16,
+                crate::attribute::AttrValue::Template(t) => {
+                    t.iter().map(|(_, b)| b.len() + 16).sum()
+                }
+            })
+            .sum()
+    }
+}

@@ -1,0 +1,622 @@
+//! The attribute rules of PKCS#11 v2.40/3.0 §4, as one declarative table per object class and
+//! key type. Each rule carries the spec's footnotes (required on create, not on generate,
+//! sensitive, modifiable, sticky, SO-only) and a default; the functions below apply the table to
+//! create, generate, unwrap, derive, copy and set.
+use crate::attribute::{AttrValue, Attributes};
+use crate::error::{Result, err};
+use cryptoki_sys::*;
+
+/// Footnote 1: must be given to `C_CreateObject`.
+pub const REQ_CREATE: u16 = 1 << 0;
+/// Footnote 2: must not be given to `C_CreateObject`.
+pub const NO_CREATE: u16 = 1 << 1;
+/// Footnote 3: must be given when generated.
+pub const REQ_GENERATE: u16 = 1 << 2;
+/// Footnote 4: must not be given when generated.
+pub const NO_GENERATE: u16 = 1 << 3;
+/// Footnote 6: must not be given to `C_UnwrapKey` (also applied to `C_DeriveKey`).
+pub const NO_UNWRAP: u16 = 1 << 4;
+/// Footnote 7: not revealed when the key is sensitive or unextractable.
+pub const SENSITIVE: u16 = 1 << 5;
+/// Footnote 8: may be changed by `C_SetAttributeValue` and `C_CopyObject`.
+pub const MODIFIABLE: u16 = 1 << 6;
+/// Footnote 10: only the SO may set it to true.
+pub const SO_ONLY_TRUE: u16 = 1 << 7;
+/// Footnote 11: cannot be changed once true.
+pub const STICKY_TRUE: u16 = 1 << 8;
+/// Footnote 12: cannot be changed once false.
+pub const STICKY_FALSE: u16 = 1 << 9;
+/// May be changed by `C_CopyObject` only (`CKA_TOKEN`, `CKA_PRIVATE`, `CKA_MODIFIABLE`).
+pub const COPY_ONLY: u16 = 1 << 10;
+/// Set by the token, never by the caller (`CKA_LOCAL`, `CKA_UNIQUE_ID`, ...).
+pub const TOKEN_SET: u16 = NO_CREATE | NO_GENERATE | NO_UNWRAP;
+
+/// The value an attribute takes when the caller gives none.
+#[derive(Debug, Clone, Copy)]
+pub enum DefaultValue {
+    /// No default: the attribute is absent unless given (or computed).
+    None,
+    Bool(bool),
+    Ulong(CK_ULONG),
+    Empty,
+    /// An empty attribute array.
+    EmptyTemplate,
+}
+
+/// One row of a table.
+#[derive(Debug, Clone, Copy)]
+pub struct Rule {
+    pub attr: CK_ATTRIBUTE_TYPE,
+    pub flags: u16,
+    pub default: DefaultValue,
+}
+
+const fn r(attr: CK_ATTRIBUTE_TYPE, flags: u16, default: DefaultValue) -> Rule {
+    Rule {
+        attr,
+        flags,
+        default,
+    }
+}
+
+use DefaultValue as D;
+
+/// Common object and storage attributes (§4.2, §4.4).
+static STORAGE: &[Rule] = &[
+    r(CKA_CLASS, REQ_CREATE, D::None),
+    r(CKA_TOKEN, COPY_ONLY, D::Bool(false)),
+    // CKA_PRIVATE's default is token-specific: filled by `private_default` below.
+    r(CKA_PRIVATE, COPY_ONLY, D::None),
+    r(CKA_MODIFIABLE, COPY_ONLY, D::Bool(true)),
+    r(CKA_LABEL, MODIFIABLE, D::Empty),
+    r(CKA_COPYABLE, MODIFIABLE | STICKY_FALSE, D::Bool(true)),
+    r(CKA_DESTROYABLE, MODIFIABLE, D::Bool(true)),
+    r(CKA_UNIQUE_ID, TOKEN_SET, D::None),
+];
+
+/// Data objects (§4.5).
+static DATA: &[Rule] = &[
+    r(CKA_APPLICATION, MODIFIABLE, D::Empty),
+    r(CKA_OBJECT_ID, MODIFIABLE, D::Empty),
+    r(CKA_VALUE, MODIFIABLE, D::Empty),
+];
+
+/// Certificates (§4.6) and X.509 public key certificates (§4.6.3).
+static X509_CERTIFICATE: &[Rule] = &[
+    r(CKA_CERTIFICATE_TYPE, REQ_CREATE, D::None),
+    r(CKA_TRUSTED, MODIFIABLE | SO_ONLY_TRUE, D::Bool(false)),
+    r(CKA_CERTIFICATE_CATEGORY, 0, D::Ulong(0)),
+    r(CKA_CHECK_VALUE, 0, D::None),
+    r(CKA_START_DATE, MODIFIABLE, D::Empty),
+    r(CKA_END_DATE, MODIFIABLE, D::Empty),
+    r(CKA_PUBLIC_KEY_INFO, 0, D::Empty),
+    r(CKA_SUBJECT, REQ_CREATE, D::None),
+    r(CKA_ID, MODIFIABLE, D::Empty),
+    r(CKA_ISSUER, MODIFIABLE, D::Empty),
+    r(CKA_SERIAL_NUMBER, MODIFIABLE, D::Empty),
+    r(CKA_VALUE, REQ_CREATE, D::None),
+    r(CKA_URL, 0, D::Empty),
+    r(CKA_HASH_OF_SUBJECT_PUBLIC_KEY, 0, D::Empty),
+    r(CKA_HASH_OF_ISSUER_PUBLIC_KEY, 0, D::Empty),
+    r(CKA_JAVA_MIDP_SECURITY_DOMAIN, 0, D::Ulong(0)),
+    r(CKA_NAME_HASH_ALGORITHM, 0, D::Ulong(CKM_SHA_1)),
+];
+
+/// Common key attributes (§4.7).
+static KEY: &[Rule] = &[
+    r(CKA_KEY_TYPE, REQ_CREATE, D::None),
+    r(CKA_ID, MODIFIABLE, D::Empty),
+    r(CKA_START_DATE, MODIFIABLE, D::Empty),
+    r(CKA_END_DATE, MODIFIABLE, D::Empty),
+    r(CKA_DERIVE, MODIFIABLE, D::Bool(false)),
+    r(CKA_LOCAL, TOKEN_SET, D::None),
+    r(CKA_KEY_GEN_MECHANISM, TOKEN_SET, D::None),
+    r(CKA_ALLOWED_MECHANISMS, 0, D::Empty),
+];
+
+// Usage defaults (simulator-defined; PKCS#11 leaves them to the token): every usage the key
+// type allows is on unless the template says otherwise, as SoftHSMv2 does, so applications
+// written against SoftHSMv2 behave the same here. Vendor models narrow this (Primus: off).
+
+/// Public keys (§4.8).
+static PUBLIC_KEY: &[Rule] = &[
+    r(CKA_SUBJECT, MODIFIABLE, D::Empty),
+    r(CKA_ENCRYPT, MODIFIABLE, D::Bool(true)),
+    r(CKA_VERIFY, MODIFIABLE, D::Bool(true)),
+    r(CKA_VERIFY_RECOVER, MODIFIABLE, D::Bool(true)),
+    r(CKA_WRAP, MODIFIABLE, D::Bool(true)),
+    r(CKA_TRUSTED, MODIFIABLE | SO_ONLY_TRUE, D::Bool(false)),
+    r(CKA_WRAP_TEMPLATE, 0, D::EmptyTemplate),
+    r(CKA_PUBLIC_KEY_INFO, 0, D::Empty),
+];
+
+/// Private keys (§4.9). Sensitive by default and not extractable (simulator-defined, as
+/// SoftHSMv2).
+static PRIVATE_KEY: &[Rule] = &[
+    r(CKA_SUBJECT, MODIFIABLE, D::Empty),
+    r(CKA_SENSITIVE, MODIFIABLE | STICKY_TRUE, D::Bool(true)),
+    r(CKA_DECRYPT, MODIFIABLE, D::Bool(true)),
+    r(CKA_SIGN, MODIFIABLE, D::Bool(true)),
+    r(CKA_SIGN_RECOVER, MODIFIABLE, D::Bool(true)),
+    r(CKA_UNWRAP, MODIFIABLE, D::Bool(true)),
+    r(CKA_EXTRACTABLE, MODIFIABLE | STICKY_FALSE, D::Bool(false)),
+    r(CKA_ALWAYS_SENSITIVE, TOKEN_SET, D::None),
+    r(CKA_NEVER_EXTRACTABLE, TOKEN_SET, D::None),
+    r(
+        CKA_WRAP_WITH_TRUSTED,
+        MODIFIABLE | STICKY_TRUE,
+        D::Bool(false),
+    ),
+    r(CKA_UNWRAP_TEMPLATE, 0, D::EmptyTemplate),
+    r(CKA_ALWAYS_AUTHENTICATE, 0, D::Bool(false)),
+    r(CKA_PUBLIC_KEY_INFO, 0, D::Empty),
+];
+
+/// Secret keys (§4.10).
+static SECRET_KEY: &[Rule] = &[
+    r(CKA_SENSITIVE, MODIFIABLE | STICKY_TRUE, D::Bool(true)),
+    r(CKA_ENCRYPT, MODIFIABLE, D::Bool(true)),
+    r(CKA_DECRYPT, MODIFIABLE, D::Bool(true)),
+    r(CKA_SIGN, MODIFIABLE, D::Bool(true)),
+    r(CKA_VERIFY, MODIFIABLE, D::Bool(true)),
+    r(CKA_WRAP, MODIFIABLE, D::Bool(true)),
+    r(CKA_UNWRAP, MODIFIABLE, D::Bool(true)),
+    r(CKA_EXTRACTABLE, MODIFIABLE | STICKY_FALSE, D::Bool(false)),
+    r(CKA_ALWAYS_SENSITIVE, TOKEN_SET, D::None),
+    r(CKA_NEVER_EXTRACTABLE, TOKEN_SET, D::None),
+    r(CKA_CHECK_VALUE, 0, D::None),
+    r(
+        CKA_WRAP_WITH_TRUSTED,
+        MODIFIABLE | STICKY_TRUE,
+        D::Bool(false),
+    ),
+    r(CKA_TRUSTED, MODIFIABLE | SO_ONLY_TRUE, D::Bool(false)),
+    r(CKA_WRAP_TEMPLATE, 0, D::EmptyTemplate),
+    r(CKA_UNWRAP_TEMPLATE, 0, D::EmptyTemplate),
+];
+
+static RSA_PUBLIC: &[Rule] = &[
+    r(CKA_MODULUS, REQ_CREATE | NO_GENERATE, D::None),
+    r(CKA_MODULUS_BITS, REQ_GENERATE | NO_CREATE, D::None),
+    r(CKA_PUBLIC_EXPONENT, REQ_CREATE, D::None),
+];
+
+static RSA_PRIVATE: &[Rule] = &[
+    r(CKA_MODULUS, REQ_CREATE | NO_GENERATE | NO_UNWRAP, D::None),
+    r(CKA_PUBLIC_EXPONENT, NO_GENERATE | NO_UNWRAP, D::None),
+    r(
+        CKA_PRIVATE_EXPONENT,
+        REQ_CREATE | NO_GENERATE | NO_UNWRAP | SENSITIVE,
+        D::None,
+    ),
+    r(CKA_PRIME_1, NO_GENERATE | NO_UNWRAP | SENSITIVE, D::None),
+    r(CKA_PRIME_2, NO_GENERATE | NO_UNWRAP | SENSITIVE, D::None),
+    r(CKA_EXPONENT_1, NO_GENERATE | NO_UNWRAP | SENSITIVE, D::None),
+    r(CKA_EXPONENT_2, NO_GENERATE | NO_UNWRAP | SENSITIVE, D::None),
+    r(
+        CKA_COEFFICIENT,
+        NO_GENERATE | NO_UNWRAP | SENSITIVE,
+        D::None,
+    ),
+];
+
+/// EC (§2.3.3) and Edwards (§2.3.5) public keys.
+static EC_PUBLIC: &[Rule] = &[
+    r(CKA_EC_PARAMS, REQ_CREATE | REQ_GENERATE, D::None),
+    r(CKA_EC_POINT, REQ_CREATE | NO_GENERATE, D::None),
+];
+
+static EC_PRIVATE: &[Rule] = &[
+    r(CKA_EC_PARAMS, REQ_CREATE | NO_GENERATE | NO_UNWRAP, D::None),
+    r(
+        CKA_VALUE,
+        REQ_CREATE | NO_GENERATE | NO_UNWRAP | SENSITIVE,
+        D::None,
+    ),
+];
+
+/// AES, DES3 and generic secrets: `CKA_VALUE_LEN` is required on generation for AES and generic
+/// secrets (checked by the mechanism); on create it is accepted when it equals the value's
+/// length (simulator-defined leniency; the spec says "must not be specified").
+static SECRET_VALUE: &[Rule] = &[
+    r(
+        CKA_VALUE,
+        REQ_CREATE | NO_GENERATE | NO_UNWRAP | SENSITIVE,
+        D::None,
+    ),
+    r(CKA_VALUE_LEN, 0, D::None),
+];
+
+/// The tables that apply to an object of this class and key type, or the error a template
+/// naming an unsupported class or type gets.
+pub fn tables(
+    class: CK_OBJECT_CLASS,
+    key_type: Option<CK_KEY_TYPE>,
+) -> Result<Vec<&'static [Rule]>> {
+    let mut t: Vec<&'static [Rule]> = vec![STORAGE];
+    match class {
+        CKO_DATA => t.push(DATA),
+        CKO_CERTIFICATE => t.push(X509_CERTIFICATE),
+        CKO_PUBLIC_KEY | CKO_PRIVATE_KEY | CKO_SECRET_KEY => {
+            t.push(KEY);
+            let kt =
+                key_type.ok_or_else(|| err(CKR_TEMPLATE_INCOMPLETE, "CKA_KEY_TYPE is required"))?;
+            match (class, kt) {
+                (CKO_PUBLIC_KEY, CKK_RSA) => t.extend([PUBLIC_KEY, RSA_PUBLIC]),
+                (CKO_PRIVATE_KEY, CKK_RSA) => t.extend([PRIVATE_KEY, RSA_PRIVATE]),
+                (CKO_PUBLIC_KEY, CKK_EC | CKK_EC_EDWARDS) => t.extend([PUBLIC_KEY, EC_PUBLIC]),
+                (CKO_PRIVATE_KEY, CKK_EC | CKK_EC_EDWARDS) => t.extend([PRIVATE_KEY, EC_PRIVATE]),
+                (
+                    CKO_SECRET_KEY,
+                    CKK_AES | CKK_DES3 | CKK_GENERIC_SECRET | CKK_SHA_1_HMAC | CKK_SHA224_HMAC
+                    | CKK_SHA256_HMAC | CKK_SHA384_HMAC | CKK_SHA512_HMAC,
+                ) => t.extend([SECRET_KEY, SECRET_VALUE]),
+                _ => {
+                    return Err(err(
+                        CKR_TEMPLATE_INCONSISTENT,
+                        format!("key type 0x{kt:X} is not supported for class 0x{class:X}"),
+                    ));
+                }
+            }
+        }
+        _ => {
+            return Err(err(
+                CKR_ATTRIBUTE_VALUE_INVALID,
+                format!("object class 0x{class:X} is not supported"),
+            ));
+        }
+    }
+    Ok(t)
+}
+
+/// The rule for one attribute of an object, if the attribute applies to it at all.
+pub fn rule_for(tables: &[&'static [Rule]], attr: CK_ATTRIBUTE_TYPE) -> Option<Rule> {
+    // Later (more specific) tables override earlier ones (e.g. X.509's CKA_VALUE).
+    tables
+        .iter()
+        .rev()
+        .flat_map(|t| t.iter())
+        .find(|r| r.attr == attr)
+        .copied()
+}
+
+/// How an object comes into being; decides which footnotes apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    Create,
+    Generate,
+    Unwrap,
+    Derive,
+}
+
+/// Checks a caller's template for a new object of this class/type and returns the object's
+/// full attribute set: the caller's values, then `computed` (key values from a mechanism), then
+/// defaults. `CKA_LOCAL`, `CKA_ALWAYS_SENSITIVE` and `CKA_NEVER_EXTRACTABLE` are set here.
+pub fn build_object(
+    origin: Origin,
+    template: &Attributes,
+    computed: &Attributes,
+    class: CK_OBJECT_CLASS,
+    key_type: Option<CK_KEY_TYPE>,
+) -> Result<Attributes> {
+    let tables = tables(class, key_type)?;
+    for (attr, _) in template.iter() {
+        let rule = rule_for(&tables, *attr).ok_or_else(|| {
+            err(
+                CKR_TEMPLATE_INCONSISTENT,
+                format!("attribute 0x{attr:X} does not apply to this kind of object"),
+            )
+        })?;
+        let forbidden = match origin {
+            Origin::Create => rule.flags & NO_CREATE != 0,
+            Origin::Generate => rule.flags & NO_GENERATE != 0,
+            Origin::Unwrap | Origin::Derive => rule.flags & NO_UNWRAP != 0,
+        };
+        if forbidden {
+            let rv = if rule.flags & TOKEN_SET == TOKEN_SET {
+                CKR_ATTRIBUTE_READ_ONLY
+            } else {
+                CKR_TEMPLATE_INCONSISTENT
+            };
+            return Err(err(
+                rv,
+                format!("attribute 0x{attr:X} may not be given here"),
+            ));
+        }
+    }
+    let mut out = template.clone();
+    out.merge(computed);
+    for table in &tables {
+        for rule in table.iter() {
+            if out.contains(rule.attr) {
+                continue;
+            }
+            let required = match origin {
+                Origin::Create => rule.flags & REQ_CREATE != 0,
+                Origin::Generate => rule.flags & REQ_GENERATE != 0,
+                _ => false,
+            };
+            if required {
+                return Err(err(
+                    CKR_TEMPLATE_INCOMPLETE,
+                    format!("attribute 0x{:X} is required", rule.attr),
+                ));
+            }
+            match rule.default {
+                D::None => {}
+                D::Bool(b) => out.set_bool(rule.attr, b),
+                D::Ulong(v) => out.set_ulong(rule.attr, v),
+                D::Empty => out.set_bytes(rule.attr, Vec::new()),
+                D::EmptyTemplate => out.set(rule.attr, AttrValue::Template(Vec::new())),
+            }
+        }
+    }
+    out.set_ulong(CKA_CLASS, class);
+    if !out.contains(CKA_PRIVATE) {
+        out.set_bool(CKA_PRIVATE, private_default(class));
+    }
+    if matches!(class, CKO_PUBLIC_KEY | CKO_PRIVATE_KEY | CKO_SECRET_KEY) {
+        let local = origin == Origin::Generate;
+        out.set_bool(CKA_LOCAL, local);
+        if class != CKO_PUBLIC_KEY {
+            let sensitive = out.flag(CKA_SENSITIVE, false);
+            let extractable = out.flag(CKA_EXTRACTABLE, false);
+            // Derived keys refine these with the base key's values (engine::derive_key).
+            let generated = matches!(origin, Origin::Generate | Origin::Derive);
+            out.set_bool(CKA_ALWAYS_SENSITIVE, generated && sensitive);
+            out.set_bool(CKA_NEVER_EXTRACTABLE, generated && !extractable);
+        }
+    }
+    if class == CKO_CERTIFICATE && out.ulong(CKA_CERTIFICATE_TYPE) != Some(CKC_X_509) {
+        return Err(err(
+            CKR_ATTRIBUTE_VALUE_INVALID,
+            "only X.509 public key certificates (CKC_X_509) are supported",
+        ));
+    }
+    if class == CKO_SECRET_KEY
+        && let (Some(len), Some(value)) = (out.ulong(CKA_VALUE_LEN), out.bytes(CKA_VALUE))
+        && len as usize != value.len()
+    {
+        return Err(err(
+            CKR_TEMPLATE_INCONSISTENT,
+            "CKA_VALUE_LEN differs from the value's length",
+        ));
+    }
+    if class == CKO_SECRET_KEY && !out.contains(CKA_VALUE_LEN) {
+        let len = out.bytes(CKA_VALUE).map(<[u8]>::len).unwrap_or(0);
+        out.set_ulong(CKA_VALUE_LEN, len as CK_ULONG);
+    }
+    Ok(out)
+}
+
+/// CKA_PRIVATE when the template is silent (simulator-defined, as SoftHSMv2): keys that hold
+/// secrets are private, everything else public.
+pub fn private_default(class: CK_OBJECT_CLASS) -> bool {
+    matches!(class, CKO_PRIVATE_KEY | CKO_SECRET_KEY)
+}
+
+/// Whether the value of `attr` must be withheld from `C_GetAttributeValue`.
+pub fn is_hidden(object: &Attributes, attr: CK_ATTRIBUTE_TYPE) -> bool {
+    let class = object.ulong(CKA_CLASS).unwrap_or(CKO_DATA);
+    if !matches!(class, CKO_PRIVATE_KEY | CKO_SECRET_KEY) {
+        return false;
+    }
+    let Ok(tables) = tables(class, object.ulong(CKA_KEY_TYPE)) else {
+        return true;
+    };
+    let sensitive_attr = rule_for(&tables, attr).is_some_and(|r| r.flags & SENSITIVE != 0);
+    sensitive_attr && (object.flag(CKA_SENSITIVE, true) || !object.flag(CKA_EXTRACTABLE, false))
+}
+
+/// Why a change is being made to an existing object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    Set,
+    Copy,
+}
+
+/// Checks one attribute change of an existing object (`C_SetAttributeValue`, `C_CopyObject`).
+pub fn check_change(
+    object: &Attributes,
+    attr: CK_ATTRIBUTE_TYPE,
+    new: &AttrValue,
+    change: Change,
+    so_logged_in: bool,
+) -> Result<()> {
+    let class = object.ulong(CKA_CLASS).unwrap_or(CKO_DATA);
+    let tables = tables(class, object.ulong(CKA_KEY_TYPE))?;
+    let rule = rule_for(&tables, attr).ok_or_else(|| {
+        err(
+            CKR_ATTRIBUTE_TYPE_INVALID,
+            format!("attribute 0x{attr:X} does not apply to this object"),
+        )
+    })?;
+    let current = object.get(attr);
+    if current == Some(new) {
+        return Ok(());
+    }
+    let read_only = |why: &str| {
+        Err(err(
+            CKR_ATTRIBUTE_READ_ONLY,
+            format!("attribute 0x{attr:X} {why}"),
+        ))
+    };
+    let new_true = new
+        .as_bytes()
+        .and_then(|b| b.first())
+        .is_some_and(|b| *b != 0);
+    let allowed =
+        rule.flags & MODIFIABLE != 0 || (change == Change::Copy && rule.flags & COPY_ONLY != 0);
+    if !allowed {
+        return read_only("cannot be changed");
+    }
+    let was_true = current
+        .and_then(|v| v.as_bytes())
+        .and_then(|b| b.first())
+        .is_some_and(|b| *b != 0);
+    if rule.flags & STICKY_TRUE != 0 && was_true && !new_true {
+        return read_only("cannot be changed back to false");
+    }
+    if rule.flags & STICKY_FALSE != 0 && !was_true && new_true {
+        return read_only("cannot be changed back to true");
+    }
+    if rule.flags & SO_ONLY_TRUE != 0 && new_true && !so_logged_in {
+        return read_only("can be set to true only by the SO");
+    }
+    if attr == CKA_MODIFIABLE && change == Change::Copy && new_true && !was_true {
+        return read_only("cannot be made modifiable again");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn aes_template() -> Attributes {
+        let mut t = Attributes::new();
+        t.set_ulong(CKA_CLASS, CKO_SECRET_KEY);
+        t.set_ulong(CKA_KEY_TYPE, CKK_AES);
+        t
+    }
+
+    #[test]
+    fn generated_secret_key_gets_defaults_and_provenance() {
+        let mut computed = Attributes::new();
+        computed.set_bytes(CKA_VALUE, vec![7u8; 16]);
+        let o = build_object(
+            Origin::Generate,
+            &aes_template(),
+            &computed,
+            CKO_SECRET_KEY,
+            Some(CKK_AES),
+        )
+        .unwrap();
+        assert_eq!(o.bool(CKA_LOCAL), Some(true));
+        assert_eq!(o.bool(CKA_SENSITIVE), Some(true));
+        assert_eq!(o.bool(CKA_ALWAYS_SENSITIVE), Some(true));
+        assert_eq!(o.bool(CKA_NEVER_EXTRACTABLE), Some(true));
+        assert_eq!(o.ulong(CKA_VALUE_LEN), Some(16));
+        assert_eq!(o.bool(CKA_PRIVATE), Some(true));
+        assert!(is_hidden(&o, CKA_VALUE));
+        assert!(!is_hidden(&o, CKA_LABEL));
+    }
+
+    #[test]
+    fn created_key_is_not_local_and_value_is_required() {
+        let t = aes_template();
+        let e = build_object(
+            Origin::Create,
+            &t,
+            &Attributes::new(),
+            CKO_SECRET_KEY,
+            Some(CKK_AES),
+        );
+        assert_eq!(e.unwrap_err().rv, CKR_TEMPLATE_INCOMPLETE);
+        let mut t = aes_template();
+        t.set_bytes(CKA_VALUE, vec![1u8; 32]);
+        t.set_bool(CKA_SENSITIVE, false);
+        t.set_bool(CKA_EXTRACTABLE, true);
+        let o = build_object(
+            Origin::Create,
+            &t,
+            &Attributes::new(),
+            CKO_SECRET_KEY,
+            Some(CKK_AES),
+        )
+        .unwrap();
+        assert_eq!(o.bool(CKA_LOCAL), Some(false));
+        assert_eq!(o.bool(CKA_ALWAYS_SENSITIVE), Some(false));
+        assert!(!is_hidden(&o, CKA_VALUE));
+    }
+
+    #[test]
+    fn token_set_attributes_are_read_only_and_foreign_ones_inconsistent() {
+        let mut t = aes_template();
+        t.set_bytes(CKA_VALUE, vec![1u8; 16]);
+        t.set_bool(CKA_LOCAL, true);
+        let e = build_object(
+            Origin::Create,
+            &t,
+            &Attributes::new(),
+            CKO_SECRET_KEY,
+            Some(CKK_AES),
+        );
+        assert_eq!(e.unwrap_err().rv, CKR_ATTRIBUTE_READ_ONLY);
+        let mut t = aes_template();
+        t.set_bytes(CKA_VALUE, vec![1u8; 16]);
+        t.set_bytes(CKA_MODULUS, vec![1u8; 16]);
+        let e = build_object(
+            Origin::Create,
+            &t,
+            &Attributes::new(),
+            CKO_SECRET_KEY,
+            Some(CKK_AES),
+        );
+        assert_eq!(e.unwrap_err().rv, CKR_TEMPLATE_INCONSISTENT);
+    }
+
+    #[test]
+    fn sticky_and_so_only_changes_are_refused() {
+        let mut t = aes_template();
+        t.set_bytes(CKA_VALUE, vec![1u8; 16]);
+        let o = build_object(
+            Origin::Create,
+            &t,
+            &Attributes::new(),
+            CKO_SECRET_KEY,
+            Some(CKK_AES),
+        )
+        .unwrap();
+        let to_false = AttrValue::bool(false);
+        let to_true = AttrValue::bool(true);
+        assert_eq!(
+            check_change(&o, CKA_SENSITIVE, &to_false, Change::Set, false)
+                .unwrap_err()
+                .rv,
+            CKR_ATTRIBUTE_READ_ONLY
+        );
+        assert_eq!(
+            check_change(&o, CKA_EXTRACTABLE, &to_true, Change::Set, false)
+                .unwrap_err()
+                .rv,
+            CKR_ATTRIBUTE_READ_ONLY
+        );
+        assert_eq!(
+            check_change(&o, CKA_TRUSTED, &to_true, Change::Set, false)
+                .unwrap_err()
+                .rv,
+            CKR_ATTRIBUTE_READ_ONLY
+        );
+        assert!(check_change(&o, CKA_TRUSTED, &to_true, Change::Set, true).is_ok());
+        assert_eq!(
+            check_change(
+                &o,
+                CKA_VALUE,
+                &AttrValue::Bytes(vec![2; 16]),
+                Change::Set,
+                false
+            )
+            .unwrap_err()
+            .rv,
+            CKR_ATTRIBUTE_READ_ONLY
+        );
+        assert_eq!(
+            check_change(&o, CKA_TOKEN, &to_true, Change::Set, false)
+                .unwrap_err()
+                .rv,
+            CKR_ATTRIBUTE_READ_ONLY
+        );
+        assert!(check_change(&o, CKA_TOKEN, &to_true, Change::Copy, false).is_ok());
+        assert!(
+            check_change(
+                &o,
+                CKA_LABEL,
+                &AttrValue::Bytes(b"k".to_vec()),
+                Change::Set,
+                false
+            )
+            .is_ok()
+        );
+    }
+}

@@ -1,0 +1,336 @@
+//! Reading a C caller's arguments into Rust values (byte buffers, templates, mechanisms with
+//! their parameter structures) and writing results back, with the spec's answers for null
+//! pointers, absurd lengths and malformed parameters. Every raw-pointer access of the module
+//! that is not a plain out-parameter write happens here.
+use crate::attribute::{AttrKind, AttrValue, Attributes, attr_kind};
+use crate::engine::Output;
+use crate::error::{Result, err};
+use crate::mechanisms::{MechParams, Mechanism};
+use cryptoki_sys::*;
+use std::ffi::c_void;
+
+/// Largest single input buffer accepted (1 GiB): beyond it a length is a caller bug.
+const MAX_BUFFER: CK_ULONG = 1 << 30;
+/// Largest attribute value accepted (16 MiB) and most attributes in one template.
+const MAX_ATTRIBUTE_VALUE: CK_ULONG = 16 << 20;
+const MAX_TEMPLATE_LEN: CK_ULONG = 1024;
+
+/// A caller's input buffer; null is accepted only with length 0.
+///
+/// # Safety
+/// `p` must be null or point to `len` readable bytes that outlive `'a`.
+pub unsafe fn bytes<'a>(p: *const u8, len: CK_ULONG) -> Result<&'a [u8]> {
+    if len == 0 {
+        return Ok(&[]);
+    }
+    if p.is_null() || len > MAX_BUFFER {
+        return Err(err(
+            CKR_ARGUMENTS_BAD,
+            "a buffer pointer is null or its length is absurd",
+        ));
+    }
+    // SAFETY: non-null, and the caller guarantees `len` readable bytes.
+    Ok(unsafe { std::slice::from_raw_parts(p, len as usize) })
+}
+
+/// Reads a value through a pointer that must not be null.
+///
+/// # Safety
+/// `p` must be null or point to a readable, initialised `T`.
+pub unsafe fn read<T: Copy>(p: *const T) -> Result<T> {
+    if p.is_null() {
+        return Err(err(CKR_ARGUMENTS_BAD, "a required pointer is null"));
+    }
+    // SAFETY: non-null and valid per the caller's contract.
+    Ok(unsafe { p.read_unaligned() })
+}
+
+/// Writes a value through an out-pointer that must not be null.
+///
+/// # Safety
+/// `p` must be null or point to writable memory for a `T`.
+pub unsafe fn write<T>(p: *mut T, value: T) -> Result<()> {
+    if p.is_null() {
+        return Err(err(CKR_ARGUMENTS_BAD, "a required output pointer is null"));
+    }
+    // SAFETY: non-null and writable per the caller's contract.
+    unsafe { p.write_unaligned(value) };
+    Ok(())
+}
+
+/// Reads a `CK_ATTRIBUTE` array.
+///
+/// # Safety
+/// `p` must be null or point to `count` readable `CK_ATTRIBUTE`s.
+pub unsafe fn attribute_array<'a>(
+    p: *const CK_ATTRIBUTE,
+    count: CK_ULONG,
+) -> Result<&'a [CK_ATTRIBUTE]> {
+    if count == 0 {
+        return Ok(&[]);
+    }
+    if p.is_null() || count > MAX_TEMPLATE_LEN {
+        return Err(err(
+            CKR_ARGUMENTS_BAD,
+            "a template pointer is null or its count is absurd",
+        ));
+    }
+    // SAFETY: non-null, the caller guarantees `count` elements.
+    Ok(unsafe { std::slice::from_raw_parts(p, count as usize) })
+}
+
+/// One attribute's value as bytes.
+///
+/// # Safety
+/// `a.pValue` must be null or point to `a.ulValueLen` readable bytes.
+unsafe fn attribute_bytes(a: &CK_ATTRIBUTE) -> Result<Vec<u8>> {
+    if a.ulValueLen > MAX_ATTRIBUTE_VALUE {
+        return Err(err(
+            CKR_ATTRIBUTE_VALUE_INVALID,
+            format!("attribute 0x{:X} is too long", a.type_),
+        ));
+    }
+    if a.pValue.is_null() && a.ulValueLen != 0 {
+        return Err(err(
+            CKR_ATTRIBUTE_VALUE_INVALID,
+            format!("attribute 0x{:X} has no value", a.type_),
+        ));
+    }
+    // SAFETY: checked above; the caller guarantees the buffer.
+    Ok(unsafe { bytes(a.pValue as *const u8, a.ulValueLen) }?.to_vec())
+}
+
+/// Reads a template into `Attributes`, array attributes included.
+///
+/// # Safety
+/// `p` must be null or point to `count` valid `CK_ATTRIBUTE`s whose buffers are readable.
+pub unsafe fn template(p: *const CK_ATTRIBUTE, count: CK_ULONG) -> Result<Attributes> {
+    // SAFETY: forwarded caller contract.
+    let items = unsafe { attribute_array(p, count) }?;
+    let mut out = Vec::with_capacity(items.len());
+    for a in items {
+        let value = if attr_kind(a.type_) == Some(AttrKind::Template) {
+            let n = a.ulValueLen / size_of::<CK_ATTRIBUTE>() as CK_ULONG;
+            if a.ulValueLen % size_of::<CK_ATTRIBUTE>() as CK_ULONG != 0 {
+                return Err(err(
+                    CKR_ATTRIBUTE_VALUE_INVALID,
+                    "an attribute array has a partial element",
+                ));
+            }
+            // SAFETY: the caller guarantees the nested array.
+            let inner = unsafe { attribute_array(a.pValue as *const CK_ATTRIBUTE, n) }?;
+            let mut nested = Vec::with_capacity(inner.len());
+            for ia in inner {
+                // SAFETY: the caller guarantees the nested buffers.
+                nested.push((ia.type_, unsafe { attribute_bytes(ia) }?));
+            }
+            AttrValue::Template(nested)
+        } else {
+            // SAFETY: the caller guarantees the buffer.
+            AttrValue::Bytes(unsafe { attribute_bytes(a) }?)
+        };
+        out.push((a.type_, value));
+    }
+    Attributes::from_template(out)
+}
+
+/// Reads a parameter structure of exactly `size_of::<T>()` bytes.
+///
+/// # Safety
+/// `p` must be null or point to `len` readable bytes.
+unsafe fn param<T: Copy>(p: *const c_void, len: CK_ULONG) -> Result<T> {
+    if p.is_null() || len as usize != size_of::<T>() {
+        return Err(err(
+            CKR_MECHANISM_PARAM_INVALID,
+            "the mechanism parameter has the wrong size",
+        ));
+    }
+    // SAFETY: non-null with the right size, per the caller's contract.
+    Ok(unsafe { (p as *const T).read_unaligned() })
+}
+
+/// A byte field of a parameter structure (null allowed only when empty).
+///
+/// # Safety
+/// `p` must be null or point to `len` readable bytes.
+unsafe fn param_bytes(p: *const u8, len: CK_ULONG) -> Result<Vec<u8>> {
+    // SAFETY: forwarded caller contract.
+    unsafe { bytes(p, len) }.map(<[u8]>::to_vec).map_err(|_| {
+        err(
+            CKR_MECHANISM_PARAM_INVALID,
+            "a mechanism parameter buffer is null",
+        )
+    })
+}
+
+/// OAEP parameters.
+///
+/// # Safety
+/// `p`'s source data pointer must be null or valid for its length.
+unsafe fn oaep(
+    p: &CK_RSA_PKCS_OAEP_PARAMS,
+) -> Result<(CK_MECHANISM_TYPE, CK_RSA_PKCS_MGF_TYPE, Vec<u8>)> {
+    let source = if p.source == 0 && p.ulSourceDataLen == 0 {
+        Vec::new()
+    } else if p.source == CKZ_DATA_SPECIFIED {
+        // SAFETY: the caller guarantees the label buffer.
+        unsafe { param_bytes(p.pSourceData as *const u8, p.ulSourceDataLen) }?
+    } else {
+        return Err(err(
+            CKR_MECHANISM_PARAM_INVALID,
+            "OAEP source must be CKZ_DATA_SPECIFIED",
+        ));
+    };
+    Ok((p.hashAlg, p.mgf, source))
+}
+
+/// Reads a `CK_MECHANISM` and converts its parameter by mechanism type.
+///
+/// # Safety
+/// `p` must be null or point to a valid `CK_MECHANISM` whose parameter is valid for its type.
+pub unsafe fn mechanism(p: *const CK_MECHANISM) -> Result<Mechanism> {
+    // SAFETY: forwarded caller contract.
+    let m: CK_MECHANISM = unsafe { read(p) }?;
+    let (pp, len) = (m.pParameter as *const c_void, m.ulParameterLen);
+    if len == 0 || pp.is_null() {
+        if len != 0 {
+            return Err(err(
+                CKR_MECHANISM_PARAM_INVALID,
+                "the mechanism parameter is null",
+            ));
+        }
+        return Ok(Mechanism::new(m.mechanism));
+    }
+    // SAFETY (every block below): `pp`/`len` describe the caller's parameter, which the caller
+    // guarantees is valid for the mechanism; `param` checks the size before reading.
+    let params = match m.mechanism {
+        CKM_AES_CTR => {
+            let c: CK_AES_CTR_PARAMS = unsafe { param(pp, len) }?;
+            MechParams::Ctr {
+                counter_bits: c.ulCounterBits,
+                counter_block: c.cb,
+            }
+        }
+        CKM_AES_GCM => {
+            let g: CK_GCM_PARAMS = unsafe { param(pp, len) }?;
+            MechParams::Gcm {
+                iv: unsafe { param_bytes(g.pIv, g.ulIvLen) }?,
+                aad: unsafe { param_bytes(g.pAAD, g.ulAADLen) }?,
+                tag_bits: g.ulTagBits,
+            }
+        }
+        CKM_RSA_PKCS_OAEP => {
+            let o: CK_RSA_PKCS_OAEP_PARAMS = unsafe { param(pp, len) }?;
+            let (hash, mgf, source_data) = unsafe { oaep(&o) }?;
+            MechParams::Oaep {
+                hash,
+                mgf,
+                source_data,
+            }
+        }
+        CKM_RSA_PKCS_PSS
+        | CKM_SHA1_RSA_PKCS_PSS
+        | CKM_SHA224_RSA_PKCS_PSS
+        | CKM_SHA256_RSA_PKCS_PSS
+        | CKM_SHA384_RSA_PKCS_PSS
+        | CKM_SHA512_RSA_PKCS_PSS => {
+            let s: CK_RSA_PKCS_PSS_PARAMS = unsafe { param(pp, len) }?;
+            MechParams::Pss {
+                hash: s.hashAlg,
+                mgf: s.mgf,
+                salt_len: s.sLen,
+            }
+        }
+        CKM_ECDH1_DERIVE | CKM_ECDH1_COFACTOR_DERIVE => {
+            let e: CK_ECDH1_DERIVE_PARAMS = unsafe { param(pp, len) }?;
+            MechParams::Ecdh {
+                kdf: e.kdf,
+                shared_data: unsafe { param_bytes(e.pSharedData, e.ulSharedDataLen) }?,
+                public_data: unsafe { param_bytes(e.pPublicData, e.ulPublicDataLen) }?,
+            }
+        }
+        CKM_RSA_AES_KEY_WRAP => {
+            let w: CK_RSA_AES_KEY_WRAP_PARAMS = unsafe { param(pp, len) }?;
+            let o: CK_RSA_PKCS_OAEP_PARAMS = unsafe { read(w.pOAEPParams) }.map_err(|_| {
+                err(
+                    CKR_MECHANISM_PARAM_INVALID,
+                    "the OAEP parameters are missing",
+                )
+            })?;
+            let (hash, mgf, source_data) = unsafe { oaep(&o) }?;
+            MechParams::RsaAesKeyWrap {
+                aes_key_bits: w.ulAESKeyBits,
+                hash,
+                mgf,
+                source_data,
+            }
+        }
+        CKM_EDDSA => {
+            let e: CK_EDDSA_PARAMS = unsafe { param(pp, len) }?;
+            MechParams::Eddsa {
+                prehash: e.phFlag != 0,
+                context: unsafe { param_bytes(e.pContextData, e.ulContextDataLen) }?,
+            }
+        }
+        CKM_SHA_1_HMAC_GENERAL
+        | CKM_SHA224_HMAC_GENERAL
+        | CKM_SHA256_HMAC_GENERAL
+        | CKM_SHA384_HMAC_GENERAL
+        | CKM_SHA512_HMAC_GENERAL
+        | CKM_AES_CMAC_GENERAL => MechParams::MacLength(unsafe { param::<CK_ULONG>(pp, len) }?),
+        _ => MechParams::Bytes(unsafe { param_bytes(pp as *const u8, len) }?),
+    };
+    Ok(Mechanism::with(m.mechanism, params))
+}
+
+/// The capacity of a caller's output buffer: `None` for a length query (null buffer).
+///
+/// # Safety
+/// `len` must be null or point to a readable `CK_ULONG`.
+pub unsafe fn capacity(buf: *const u8, len: *const CK_ULONG) -> Result<Option<usize>> {
+    // SAFETY: forwarded caller contract.
+    let n = unsafe { read(len) }?;
+    Ok(if buf.is_null() {
+        None
+    } else {
+        Some(n.min(isize::MAX as CK_ULONG) as usize)
+    })
+}
+
+/// Writes an operation's output with the length-query convention and returns the `CK_RV`.
+///
+/// # Safety
+/// `buf` must be null or writable for the capacity `len` announced; `len` must be writable.
+pub unsafe fn put_output(out: Output, buf: *mut u8, len: *mut CK_ULONG) -> Result<CK_RV> {
+    match out {
+        Output::Data(d) => {
+            if !d.is_empty() {
+                // SAFETY: `Data` is only produced when the caller's capacity (read from `len`)
+                // is at least `d.len()`, and `buf` is then non-null.
+                unsafe { std::ptr::copy_nonoverlapping(d.as_ptr(), buf, d.len()) };
+            }
+            // SAFETY: forwarded caller contract.
+            unsafe { write(len, d.len() as CK_ULONG) }?;
+            Ok(CKR_OK)
+        }
+        Output::Size(n) => {
+            // SAFETY: forwarded caller contract.
+            unsafe { write(len, n as CK_ULONG) }?;
+            Ok(CKR_OK)
+        }
+        Output::TooSmall(n) => {
+            // SAFETY: forwarded caller contract.
+            unsafe { write(len, n as CK_ULONG) }?;
+            Ok(CKR_BUFFER_TOO_SMALL)
+        }
+    }
+}
+
+/// Copies `src` into a fixed-size blank-padded C text field.
+pub fn pad<const N: usize>(src: &str) -> [u8; N] {
+    let mut out = [b' '; N];
+    let b = src.as_bytes();
+    let n = b.len().min(N);
+    out[..n].copy_from_slice(&b[..n]);
+    out
+}

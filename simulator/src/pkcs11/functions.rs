@@ -1,0 +1,798 @@
+//! The exported `C_*` functions other than initialisation and the function lists: each reads
+//! its arguments through `args`, calls the engine, and writes results back.
+use super::{SLOT_EVENTS, args, engine, ensure_initialized, guard};
+use crate::attribute::AttrValue;
+use crate::engine::{AttrLookup, Call, Output};
+use crate::error::{Result, err};
+use crate::mechanisms;
+use cryptoki_sys::*;
+use std::ffi::c_void;
+
+/// Defines one exported PKCS#11 function whose body returns `Result<CK_RV>`.
+macro_rules! export {
+    ($name:ident ( $($a:ident : $t:ty),* $(,)? ) $body:block) => {
+        #[doc = concat!("`", stringify!($name), "` (PKCS#11).")]
+        ///
+        /// # Safety
+        /// Pointer arguments must be null or valid as PKCS#11 specifies for this function.
+        #[unsafe(no_mangle)]
+        pub unsafe extern "C" fn $name($($a: $t),*) -> CK_RV {
+            guard(stringify!($name), || $body)
+        }
+    };
+}
+
+/// Defines an exported function this module does not support (`CKR_FUNCTION_NOT_SUPPORTED`
+/// after the usual initialisation check).
+macro_rules! unsupported {
+    ($name:ident ( $($t:ty),* $(,)? )) => {
+        #[doc = concat!("`", stringify!($name), "`: not supported by hsmsim.")]
+        #[unsafe(no_mangle)]
+        pub extern "C" fn $name($(_: $t),*) -> CK_RV {
+            guard(stringify!($name), || {
+                ensure_initialized()?;
+                Ok(CKR_FUNCTION_NOT_SUPPORTED)
+            })
+        }
+    };
+}
+
+export!(C_GetSlotList(token_present: CK_BBOOL, list: *mut CK_SLOT_ID, count: *mut CK_ULONG) {
+    let _ = token_present; // every slot holds a token
+    let ids = engine()?.slot_ids();
+    // SAFETY: caller's in/out count.
+    let capacity = unsafe { args::read(count as *const CK_ULONG) }?;
+    // SAFETY: caller's out-pointer.
+    unsafe { args::write(count, ids.len() as CK_ULONG) }?;
+    if list.is_null() {
+        return Ok(CKR_OK);
+    }
+    if (capacity as usize) < ids.len() {
+        return Ok(CKR_BUFFER_TOO_SMALL);
+    }
+    for (i, id) in ids.iter().enumerate() {
+        // SAFETY: the caller's array holds `capacity` >= ids.len() elements.
+        unsafe { list.add(i).write_unaligned(*id) };
+    }
+    Ok(CKR_OK)
+});
+
+export!(C_GetSlotInfo(slot_id: CK_SLOT_ID, info: *mut CK_SLOT_INFO) {
+    let e = engine()?;
+    let slot = e.slot(slot_id)?;
+    let value = CK_SLOT_INFO {
+        slotDescription: args::pad(&slot.description),
+        manufacturerID: args::pad(crate::engine::MANUFACTURER),
+        flags: CKF_TOKEN_PRESENT,
+        hardwareVersion: CK_VERSION { major: 1, minor: 0 },
+        firmwareVersion: super::LIBRARY_VERSION,
+    };
+    // SAFETY: caller's out-pointer.
+    unsafe { args::write(info, value) }?;
+    Ok(CKR_OK)
+});
+
+export!(C_GetTokenInfo(slot_id: CK_SLOT_ID, info: *mut CK_TOKEN_INFO) {
+    let t = engine()?.token_info(slot_id)?;
+    let value = CK_TOKEN_INFO {
+        label: t.label,
+        manufacturerID: args::pad(crate::engine::MANUFACTURER),
+        model: args::pad(crate::engine::MODEL),
+        serialNumber: args::pad(&t.serial),
+        flags: t.flags,
+        ulMaxSessionCount: CK_EFFECTIVELY_INFINITE,
+        ulSessionCount: t.session_count as CK_ULONG,
+        ulMaxRwSessionCount: CK_EFFECTIVELY_INFINITE,
+        ulRwSessionCount: t.rw_session_count as CK_ULONG,
+        ulMaxPinLen: crate::token::MAX_PIN_LEN as CK_ULONG,
+        ulMinPinLen: crate::token::MIN_PIN_LEN as CK_ULONG,
+        ulTotalPublicMemory: CK_UNAVAILABLE_INFORMATION,
+        ulFreePublicMemory: CK_UNAVAILABLE_INFORMATION,
+        ulTotalPrivateMemory: CK_UNAVAILABLE_INFORMATION,
+        ulFreePrivateMemory: CK_UNAVAILABLE_INFORMATION,
+        hardwareVersion: CK_VERSION { major: 1, minor: 0 },
+        firmwareVersion: super::LIBRARY_VERSION,
+        utcTime: args::pad(""),
+    };
+    // SAFETY: caller's out-pointer.
+    unsafe { args::write(info, value) }?;
+    Ok(CKR_OK)
+});
+
+export!(C_GetMechanismList(slot_id: CK_SLOT_ID, list: *mut CK_MECHANISM_TYPE, count: *mut CK_ULONG) {
+    engine()?.slot(slot_id)?;
+    let all = mechanisms::MECHANISMS;
+    // SAFETY: caller's in/out count.
+    let capacity = unsafe { args::read(count as *const CK_ULONG) }?;
+    // SAFETY: caller's out-pointer.
+    unsafe { args::write(count, all.len() as CK_ULONG) }?;
+    if list.is_null() {
+        return Ok(CKR_OK);
+    }
+    if (capacity as usize) < all.len() {
+        return Ok(CKR_BUFFER_TOO_SMALL);
+    }
+    for (i, m) in all.iter().enumerate() {
+        // SAFETY: the caller's array holds `capacity` >= all.len() elements.
+        unsafe { list.add(i).write_unaligned(m.mechanism_type) };
+    }
+    Ok(CKR_OK)
+});
+
+export!(C_GetMechanismInfo(slot_id: CK_SLOT_ID, mechanism: CK_MECHANISM_TYPE, info: *mut CK_MECHANISM_INFO) {
+    engine()?.slot(slot_id)?;
+    let m = mechanisms::lookup(mechanism)?;
+    let value = CK_MECHANISM_INFO { ulMinKeySize: m.min_key_size, ulMaxKeySize: m.max_key_size, flags: m.flags };
+    // SAFETY: caller's out-pointer.
+    unsafe { args::write(info, value) }?;
+    Ok(CKR_OK)
+});
+
+export!(C_InitToken(slot_id: CK_SLOT_ID, pin: *mut CK_UTF8CHAR, pin_len: CK_ULONG, label: *mut CK_UTF8CHAR) {
+    let e = engine()?;
+    // SAFETY: caller's PIN buffer.
+    let pin = unsafe { args::bytes(pin, pin_len) }?;
+    if label.is_null() {
+        return Err(err(CKR_ARGUMENTS_BAD, "pLabel is null"));
+    }
+    // SAFETY: pLabel points to the 32-byte blank-padded label per the spec.
+    let label = unsafe { args::bytes(label, 32) }?;
+    e.init_token(slot_id, pin, label)?;
+    let (lock, cv) = &SLOT_EVENTS;
+    *lock.lock() += 1;
+    cv.notify_all();
+    Ok(CKR_OK)
+});
+
+export!(C_InitPIN(session: CK_SESSION_HANDLE, pin: *mut CK_UTF8CHAR, pin_len: CK_ULONG) {
+    let e = engine()?;
+    // SAFETY: caller's PIN buffer.
+    let pin = unsafe { args::bytes(pin, pin_len) }?;
+    e.init_pin(session, pin)?;
+    Ok(CKR_OK)
+});
+
+export!(C_SetPIN(session: CK_SESSION_HANDLE, old: *mut CK_UTF8CHAR, old_len: CK_ULONG, new: *mut CK_UTF8CHAR, new_len: CK_ULONG) {
+    let e = engine()?;
+    // SAFETY: caller's PIN buffers.
+    let (old, new) = unsafe { (args::bytes(old, old_len)?, args::bytes(new, new_len)?) };
+    e.set_pin(session, old, new)?;
+    Ok(CKR_OK)
+});
+
+export!(C_OpenSession(slot_id: CK_SLOT_ID, flags: CK_FLAGS, _application: *mut c_void, _notify: CK_NOTIFY, session: *mut CK_SESSION_HANDLE) {
+    let e = engine()?;
+    if session.is_null() {
+        return Err(err(CKR_ARGUMENTS_BAD, "phSession is null"));
+    }
+    let h = e.open_session(slot_id, flags)?;
+    // SAFETY: caller's out-pointer (checked non-null).
+    unsafe { args::write(session, h) }?;
+    Ok(CKR_OK)
+});
+
+export!(C_CloseSession(session: CK_SESSION_HANDLE) {
+    engine()?.close_session(session)?;
+    Ok(CKR_OK)
+});
+
+export!(C_CloseAllSessions(slot_id: CK_SLOT_ID) {
+    engine()?.close_all_sessions(slot_id)?;
+    Ok(CKR_OK)
+});
+
+export!(C_GetSessionInfo(session: CK_SESSION_HANDLE, info: *mut CK_SESSION_INFO) {
+    let s = engine()?.session_info(session)?;
+    let value = CK_SESSION_INFO { slotID: s.slot_id, state: s.state, flags: s.flags, ulDeviceError: 0 };
+    // SAFETY: caller's out-pointer.
+    unsafe { args::write(info, value) }?;
+    Ok(CKR_OK)
+});
+
+export!(C_GetOperationState(session: CK_SESSION_HANDLE, _state: *mut CK_BYTE, _len: *mut CK_ULONG) {
+    engine()?.session(session)?;
+    Ok(CKR_FUNCTION_NOT_SUPPORTED)
+});
+
+export!(C_SetOperationState(session: CK_SESSION_HANDLE, _state: *mut CK_BYTE, _len: CK_ULONG, _enc: CK_OBJECT_HANDLE, _auth: CK_OBJECT_HANDLE) {
+    engine()?.session(session)?;
+    Ok(CKR_FUNCTION_NOT_SUPPORTED)
+});
+
+export!(C_Login(session: CK_SESSION_HANDLE, user: CK_USER_TYPE, pin: *mut CK_UTF8CHAR, pin_len: CK_ULONG) {
+    let e = engine()?;
+    // SAFETY: caller's PIN buffer.
+    let pin = unsafe { args::bytes(pin, pin_len) }?;
+    e.login(session, user, pin)?;
+    Ok(CKR_OK)
+});
+
+// Tokens here have no user names (simulator-defined): the name is read and ignored.
+export!(C_LoginUser(session: CK_SESSION_HANDLE, user: CK_USER_TYPE, pin: *mut CK_UTF8CHAR, pin_len: CK_ULONG, name: *mut CK_UTF8CHAR, name_len: CK_ULONG) {
+    let e = engine()?;
+    // SAFETY: caller's PIN and user-name buffers.
+    let (pin, _name) = unsafe { (args::bytes(pin, pin_len)?, args::bytes(name, name_len)?) };
+    e.login(session, user, pin)?;
+    Ok(CKR_OK)
+});
+
+export!(C_Logout(session: CK_SESSION_HANDLE) {
+    engine()?.logout(session)?;
+    Ok(CKR_OK)
+});
+
+export!(C_SessionCancel(session: CK_SESSION_HANDLE, flags: CK_FLAGS) {
+    engine()?.session_cancel(session, flags)?;
+    Ok(CKR_OK)
+});
+
+export!(C_CreateObject(session: CK_SESSION_HANDLE, template: *mut CK_ATTRIBUTE, count: CK_ULONG, object: *mut CK_OBJECT_HANDLE) {
+    let e = engine()?;
+    // SAFETY: caller's template.
+    let t = unsafe { args::template(template, count) }?;
+    if object.is_null() {
+        return Err(err(CKR_ARGUMENTS_BAD, "phObject is null"));
+    }
+    let h = e.create_object(session, &t)?;
+    // SAFETY: caller's out-pointer (checked non-null).
+    unsafe { args::write(object, h) }?;
+    Ok(CKR_OK)
+});
+
+export!(C_CopyObject(session: CK_SESSION_HANDLE, object: CK_OBJECT_HANDLE, template: *mut CK_ATTRIBUTE, count: CK_ULONG, new_object: *mut CK_OBJECT_HANDLE) {
+    let e = engine()?;
+    // SAFETY: caller's template.
+    let t = unsafe { args::template(template, count) }?;
+    if new_object.is_null() {
+        return Err(err(CKR_ARGUMENTS_BAD, "phNewObject is null"));
+    }
+    let h = e.copy_object(session, object, &t)?;
+    // SAFETY: caller's out-pointer (checked non-null).
+    unsafe { args::write(new_object, h) }?;
+    Ok(CKR_OK)
+});
+
+export!(C_DestroyObject(session: CK_SESSION_HANDLE, object: CK_OBJECT_HANDLE) {
+    engine()?.destroy_object(session, object)?;
+    Ok(CKR_OK)
+});
+
+export!(C_GetObjectSize(session: CK_SESSION_HANDLE, object: CK_OBJECT_HANDLE, size: *mut CK_ULONG) {
+    let n = engine()?.object_size(session, object)?;
+    // SAFETY: caller's out-pointer.
+    unsafe { args::write(size, n as CK_ULONG) }?;
+    Ok(CKR_OK)
+});
+
+/// Fills one caller `CK_ATTRIBUTE` with a value by the rules of `C_GetAttributeValue`; returns
+/// the error code this attribute contributes, if any.
+///
+/// # Safety
+/// `slot.pValue` must be null or writable for `slot.ulValueLen` bytes (or, for an attribute
+/// array, that many bytes of `CK_ATTRIBUTE`s whose own buffers are writable).
+unsafe fn fill_attribute(slot: &mut CK_ATTRIBUTE, value: &AttrValue) -> Option<CK_RV> {
+    match value {
+        AttrValue::Bytes(b) => {
+            if slot.pValue.is_null() {
+                slot.ulValueLen = b.len() as CK_ULONG;
+                None
+            } else if (slot.ulValueLen as usize) < b.len() {
+                slot.ulValueLen = CK_UNAVAILABLE_INFORMATION;
+                Some(CKR_BUFFER_TOO_SMALL)
+            } else {
+                // SAFETY: the caller's buffer holds at least b.len() bytes (checked).
+                unsafe {
+                    std::ptr::copy_nonoverlapping(b.as_ptr(), slot.pValue as *mut u8, b.len())
+                };
+                slot.ulValueLen = b.len() as CK_ULONG;
+                None
+            }
+        }
+        AttrValue::Template(items) => {
+            let needed = items.len() * size_of::<CK_ATTRIBUTE>();
+            if slot.pValue.is_null() {
+                slot.ulValueLen = needed as CK_ULONG;
+                return None;
+            }
+            if (slot.ulValueLen as usize) < needed {
+                slot.ulValueLen = CK_UNAVAILABLE_INFORMATION;
+                return Some(CKR_BUFFER_TOO_SMALL);
+            }
+            let array = slot.pValue as *mut CK_ATTRIBUTE;
+            let mut rv = None;
+            for (i, (t, v)) in items.iter().enumerate() {
+                // SAFETY: the caller's array holds `items.len()` elements (checked above).
+                let mut inner = unsafe { array.add(i).read_unaligned() };
+                inner.type_ = *t;
+                // SAFETY: the nested element's buffer is the caller's, per the contract.
+                rv = rv.or(unsafe { fill_attribute(&mut inner, &AttrValue::Bytes(v.clone())) });
+                // SAFETY: as above.
+                unsafe { array.add(i).write_unaligned(inner) };
+            }
+            slot.ulValueLen = needed as CK_ULONG;
+            rv
+        }
+    }
+}
+
+export!(C_GetAttributeValue(session: CK_SESSION_HANDLE, object: CK_OBJECT_HANDLE, template: *mut CK_ATTRIBUTE, count: CK_ULONG) {
+    let e = engine()?;
+    // SAFETY: caller's template (read to learn the types asked for).
+    let asked = unsafe { args::attribute_array(template, count) }?;
+    let types: Vec<_> = asked.iter().map(|a| a.type_).collect();
+    let answers = e.get_attributes(session, object, &types)?;
+    // Spec order of precedence when several apply (simulator-defined where the spec allows
+    // any): sensitive, then invalid type, then buffer too small.
+    let (mut sensitive, mut invalid, mut small) = (false, false, false);
+    for (i, answer) in answers.iter().enumerate() {
+        // SAFETY: the caller's array holds `count` elements.
+        let mut slot = unsafe { template.add(i).read_unaligned() };
+        match answer {
+            AttrLookup::Value(v) => {
+                // SAFETY: the caller's buffers, per the contract.
+                small |= unsafe { fill_attribute(&mut slot, v) }.is_some();
+            }
+            AttrLookup::Sensitive => {
+                slot.ulValueLen = CK_UNAVAILABLE_INFORMATION;
+                sensitive = true;
+            }
+            AttrLookup::Invalid => {
+                slot.ulValueLen = CK_UNAVAILABLE_INFORMATION;
+                invalid = true;
+            }
+        }
+        // SAFETY: as above.
+        unsafe { template.add(i).write_unaligned(slot) };
+    }
+    Ok(if sensitive {
+        CKR_ATTRIBUTE_SENSITIVE
+    } else if invalid {
+        CKR_ATTRIBUTE_TYPE_INVALID
+    } else if small {
+        CKR_BUFFER_TOO_SMALL
+    } else {
+        CKR_OK
+    })
+});
+
+export!(C_SetAttributeValue(session: CK_SESSION_HANDLE, object: CK_OBJECT_HANDLE, template: *mut CK_ATTRIBUTE, count: CK_ULONG) {
+    let e = engine()?;
+    // SAFETY: caller's template.
+    let t = unsafe { args::template(template, count) }?;
+    e.set_attributes(session, object, &t)?;
+    Ok(CKR_OK)
+});
+
+export!(C_FindObjectsInit(session: CK_SESSION_HANDLE, template: *mut CK_ATTRIBUTE, count: CK_ULONG) {
+    let e = engine()?;
+    // SAFETY: caller's template.
+    let t = unsafe { args::template(template, count) }?;
+    e.find_init(session, &t)?;
+    Ok(CKR_OK)
+});
+
+export!(C_FindObjects(session: CK_SESSION_HANDLE, objects: *mut CK_OBJECT_HANDLE, max: CK_ULONG, count: *mut CK_ULONG) {
+    let e = engine()?;
+    if count.is_null() || (objects.is_null() && max > 0) {
+        return Err(err(CKR_ARGUMENTS_BAD, "phObject or pulObjectCount is null"));
+    }
+    let found = e.find_next(session, max.min(1 << 20) as usize)?;
+    for (i, h) in found.iter().enumerate() {
+        // SAFETY: the caller's array holds `max` >= found.len() elements.
+        unsafe { objects.add(i).write_unaligned(*h) };
+    }
+    // SAFETY: caller's out-pointer (checked non-null).
+    unsafe { args::write(count, found.len() as CK_ULONG) }?;
+    Ok(CKR_OK)
+});
+
+export!(C_FindObjectsFinal(session: CK_SESSION_HANDLE) {
+    engine()?.find_final(session)?;
+    Ok(CKR_OK)
+});
+
+/// Runs an output-producing call: reads input and capacity, then writes the output.
+///
+/// # Safety
+/// `input` valid for `input_len` bytes (or null when 0); `out`/`out_len` per the PKCS#11
+/// output convention.
+unsafe fn produce(
+    input: *const u8,
+    input_len: CK_ULONG,
+    out: *mut u8,
+    out_len: *mut CK_ULONG,
+    run: impl FnOnce(&[u8], Option<usize>) -> Result<Output>,
+) -> Result<CK_RV> {
+    // SAFETY: forwarded caller contract.
+    let data = unsafe { args::bytes(input, input_len) }?;
+    // SAFETY: forwarded caller contract.
+    let capacity = unsafe { args::capacity(out, out_len) }?;
+    let output = run(data, capacity)?;
+    // SAFETY: forwarded caller contract.
+    unsafe { args::put_output(output, out, out_len) }
+}
+
+macro_rules! init_fn {
+    ($name:ident, $method:ident $(, $extra:expr)?) => {
+        export!($name(session: CK_SESSION_HANDLE, mechanism: *mut CK_MECHANISM, key: CK_OBJECT_HANDLE) {
+            let e = engine()?;
+            // SAFETY: caller's mechanism.
+            let m = unsafe { args::mechanism(mechanism) }?;
+            e.$method(session, &m, key $(, $extra)?)?;
+            Ok(CKR_OK)
+        });
+    };
+}
+
+init_fn!(C_EncryptInit, encrypt_init);
+init_fn!(C_DecryptInit, decrypt_init);
+init_fn!(C_SignInit, sign_init, false);
+init_fn!(C_SignRecoverInit, sign_init, true);
+init_fn!(C_VerifyInit, verify_init, false);
+init_fn!(C_VerifyRecoverInit, verify_init, true);
+
+macro_rules! data_fn {
+    ($name:ident, $method:ident, $call:expr) => {
+        export!($name(session: CK_SESSION_HANDLE, input: *mut CK_BYTE, input_len: CK_ULONG, out: *mut CK_BYTE, out_len: *mut CK_ULONG) {
+            let e = engine()?;
+            // SAFETY: caller's buffers per the output convention.
+            unsafe { produce(input, input_len, out, out_len, |d, c| e.$method(session, d, $call, c)) }
+        });
+    };
+}
+
+macro_rules! final_fn {
+    ($name:ident, $method:ident) => {
+        export!($name(session: CK_SESSION_HANDLE, out: *mut CK_BYTE, out_len: *mut CK_ULONG) {
+            let e = engine()?;
+            // SAFETY: caller's buffers per the output convention.
+            unsafe { produce(std::ptr::null(), 0, out, out_len, |d, c| e.$method(session, d, Call::Final, c)) }
+        });
+    };
+}
+
+data_fn!(C_Encrypt, encrypt, Call::OneShot);
+data_fn!(C_EncryptUpdate, encrypt, Call::Update);
+final_fn!(C_EncryptFinal, encrypt);
+data_fn!(C_Decrypt, decrypt, Call::OneShot);
+data_fn!(C_DecryptUpdate, decrypt, Call::Update);
+final_fn!(C_DecryptFinal, decrypt);
+data_fn!(C_Digest, digest, Call::OneShot);
+final_fn!(C_DigestFinal, digest);
+data_fn!(C_Sign, sign, Call::OneShot);
+final_fn!(C_SignFinal, sign);
+
+export!(C_DigestInit(session: CK_SESSION_HANDLE, mechanism: *mut CK_MECHANISM) {
+    let e = engine()?;
+    // SAFETY: caller's mechanism.
+    let m = unsafe { args::mechanism(mechanism) }?;
+    e.digest_init(session, &m)?;
+    Ok(CKR_OK)
+});
+
+export!(C_DigestUpdate(session: CK_SESSION_HANDLE, part: *mut CK_BYTE, part_len: CK_ULONG) {
+    let e = engine()?;
+    // SAFETY: caller's input buffer.
+    let data = unsafe { args::bytes(part, part_len) }?;
+    e.digest(session, data, Call::Update, Some(0))?;
+    Ok(CKR_OK)
+});
+
+export!(C_DigestKey(session: CK_SESSION_HANDLE, key: CK_OBJECT_HANDLE) {
+    engine()?.digest_key(session, key)?;
+    Ok(CKR_OK)
+});
+
+export!(C_SignUpdate(session: CK_SESSION_HANDLE, part: *mut CK_BYTE, part_len: CK_ULONG) {
+    let e = engine()?;
+    // SAFETY: caller's input buffer.
+    let data = unsafe { args::bytes(part, part_len) }?;
+    e.sign(session, data, Call::Update, Some(0))?;
+    Ok(CKR_OK)
+});
+
+export!(C_SignRecover(session: CK_SESSION_HANDLE, input: *mut CK_BYTE, input_len: CK_ULONG, out: *mut CK_BYTE, out_len: *mut CK_ULONG) {
+    let e = engine()?;
+    // SAFETY: caller's buffers per the output convention.
+    unsafe { produce(input, input_len, out, out_len, |d, c| e.sign_recover(session, d, c)) }
+});
+
+export!(C_Verify(session: CK_SESSION_HANDLE, data: *mut CK_BYTE, data_len: CK_ULONG, signature: *mut CK_BYTE, signature_len: CK_ULONG) {
+    let e = engine()?;
+    // SAFETY: caller's input buffers.
+    let (d, s) = unsafe { (args::bytes(data, data_len)?, args::bytes(signature, signature_len)?) };
+    e.verify(session, d, s, Call::OneShot)?;
+    Ok(CKR_OK)
+});
+
+export!(C_VerifyUpdate(session: CK_SESSION_HANDLE, part: *mut CK_BYTE, part_len: CK_ULONG) {
+    let e = engine()?;
+    // SAFETY: caller's input buffer.
+    let d = unsafe { args::bytes(part, part_len) }?;
+    e.verify(session, d, &[], Call::Update)?;
+    Ok(CKR_OK)
+});
+
+export!(C_VerifyFinal(session: CK_SESSION_HANDLE, signature: *mut CK_BYTE, signature_len: CK_ULONG) {
+    let e = engine()?;
+    // SAFETY: caller's input buffer.
+    let s = unsafe { args::bytes(signature, signature_len) }?;
+    e.verify(session, &[], s, Call::Final)?;
+    Ok(CKR_OK)
+});
+
+export!(C_VerifyRecover(session: CK_SESSION_HANDLE, signature: *mut CK_BYTE, signature_len: CK_ULONG, out: *mut CK_BYTE, out_len: *mut CK_ULONG) {
+    let e = engine()?;
+    // SAFETY: caller's buffers per the output convention.
+    unsafe { produce(signature, signature_len, out, out_len, |s, c| e.verify_recover(session, s, c)) }
+});
+
+export!(C_GenerateKey(session: CK_SESSION_HANDLE, mechanism: *mut CK_MECHANISM, template: *mut CK_ATTRIBUTE, count: CK_ULONG, key: *mut CK_OBJECT_HANDLE) {
+    let e = engine()?;
+    // SAFETY: caller's mechanism and template.
+    let (m, t) = unsafe { (args::mechanism(mechanism)?, args::template(template, count)?) };
+    if key.is_null() {
+        return Err(err(CKR_ARGUMENTS_BAD, "phKey is null"));
+    }
+    let h = e.generate_key(session, &m, &t)?;
+    // SAFETY: caller's out-pointer (checked non-null).
+    unsafe { args::write(key, h) }?;
+    Ok(CKR_OK)
+});
+
+export!(C_GenerateKeyPair(
+    session: CK_SESSION_HANDLE,
+    mechanism: *mut CK_MECHANISM,
+    public_template: *mut CK_ATTRIBUTE,
+    public_count: CK_ULONG,
+    private_template: *mut CK_ATTRIBUTE,
+    private_count: CK_ULONG,
+    public_key: *mut CK_OBJECT_HANDLE,
+    private_key: *mut CK_OBJECT_HANDLE,
+) {
+    let e = engine()?;
+    // SAFETY: caller's mechanism and templates.
+    let (m, pt, vt) = unsafe {
+        (
+            args::mechanism(mechanism)?,
+            args::template(public_template, public_count)?,
+            args::template(private_template, private_count)?,
+        )
+    };
+    if public_key.is_null() || private_key.is_null() {
+        return Err(err(CKR_ARGUMENTS_BAD, "phPublicKey or phPrivateKey is null"));
+    }
+    let (ph, vh) = e.generate_key_pair(session, &m, &pt, &vt)?;
+    // SAFETY: caller's out-pointers (checked non-null).
+    unsafe {
+        args::write(public_key, ph)?;
+        args::write(private_key, vh)?;
+    }
+    Ok(CKR_OK)
+});
+
+export!(C_WrapKey(session: CK_SESSION_HANDLE, mechanism: *mut CK_MECHANISM, wrapping_key: CK_OBJECT_HANDLE, key: CK_OBJECT_HANDLE, out: *mut CK_BYTE, out_len: *mut CK_ULONG) {
+    let e = engine()?;
+    // SAFETY: caller's mechanism.
+    let m = unsafe { args::mechanism(mechanism) }?;
+    // SAFETY: caller's buffers per the output convention.
+    unsafe { produce(std::ptr::null(), 0, out, out_len, |_, c| e.wrap_key(session, &m, wrapping_key, key, c)) }
+});
+
+export!(C_UnwrapKey(
+    session: CK_SESSION_HANDLE,
+    mechanism: *mut CK_MECHANISM,
+    unwrapping_key: CK_OBJECT_HANDLE,
+    wrapped: *mut CK_BYTE,
+    wrapped_len: CK_ULONG,
+    template: *mut CK_ATTRIBUTE,
+    count: CK_ULONG,
+    key: *mut CK_OBJECT_HANDLE,
+) {
+    let e = engine()?;
+    // SAFETY: caller's mechanism, buffer and template.
+    let (m, w, t) = unsafe {
+        (args::mechanism(mechanism)?, args::bytes(wrapped, wrapped_len)?, args::template(template, count)?)
+    };
+    if key.is_null() {
+        return Err(err(CKR_ARGUMENTS_BAD, "phKey is null"));
+    }
+    let h = e.unwrap_key(session, &m, unwrapping_key, w, &t)?;
+    // SAFETY: caller's out-pointer (checked non-null).
+    unsafe { args::write(key, h) }?;
+    Ok(CKR_OK)
+});
+
+export!(C_DeriveKey(session: CK_SESSION_HANDLE, mechanism: *mut CK_MECHANISM, base_key: CK_OBJECT_HANDLE, template: *mut CK_ATTRIBUTE, count: CK_ULONG, key: *mut CK_OBJECT_HANDLE) {
+    let e = engine()?;
+    // SAFETY: caller's mechanism and template.
+    let (m, t) = unsafe { (args::mechanism(mechanism)?, args::template(template, count)?) };
+    if key.is_null() {
+        return Err(err(CKR_ARGUMENTS_BAD, "phKey is null"));
+    }
+    let h = e.derive_key(session, &m, base_key, &t)?;
+    // SAFETY: caller's out-pointer (checked non-null).
+    unsafe { args::write(key, h) }?;
+    Ok(CKR_OK)
+});
+
+// The DRBG reseeds itself from the OS; caller seed material is not mixed in (allowed by the
+// spec's CKR_RANDOM_SEED_NOT_SUPPORTED).
+export!(C_SeedRandom(session: CK_SESSION_HANDLE, seed: *mut CK_BYTE, seed_len: CK_ULONG) {
+    engine()?.session(session)?;
+    // SAFETY: caller's buffer (validated, not used).
+    unsafe { args::bytes(seed, seed_len) }?;
+    Ok(CKR_RANDOM_SEED_NOT_SUPPORTED)
+});
+
+export!(C_GenerateRandom(session: CK_SESSION_HANDLE, out: *mut CK_BYTE, len: CK_ULONG) {
+    let e = engine()?;
+    if len == 0 {
+        e.session(session)?;
+        return Ok(CKR_OK);
+    }
+    if out.is_null() || len > (1 << 30) {
+        return Err(err(CKR_ARGUMENTS_BAD, "pRandomData is null or the length is absurd"));
+    }
+    // SAFETY: the caller's buffer holds `len` writable bytes.
+    let buf = unsafe { std::slice::from_raw_parts_mut(out, len as usize) };
+    e.generate_random(session, buf)?;
+    Ok(CKR_OK)
+});
+
+export!(C_GetFunctionStatus(session: CK_SESSION_HANDLE) {
+    engine()?.session(session)?;
+    Ok(CKR_FUNCTION_NOT_PARALLEL)
+});
+
+export!(C_CancelFunction(session: CK_SESSION_HANDLE) {
+    engine()?.session(session)?;
+    Ok(CKR_FUNCTION_NOT_PARALLEL)
+});
+
+export!(C_WaitForSlotEvent(flags: CK_FLAGS, slot: *mut CK_SLOT_ID, reserved: *mut c_void) {
+    if !reserved.is_null() {
+        return Err(err(CKR_ARGUMENTS_BAD, "pReserved must be null"));
+    }
+    if slot.is_null() {
+        return Err(err(CKR_ARGUMENTS_BAD, "pSlot is null"));
+    }
+    drop(engine()?);
+    if flags & CKF_DONT_BLOCK != 0 {
+        return Ok(CKR_NO_EVENT);
+    }
+    // Slot contents change only through C_InitToken here; a blocking wait returns when the
+    // library is finalised (the spec's answer) — slot insertion events come with labs.
+    let (lock, cv) = &SLOT_EVENTS;
+    let mut generation = lock.lock();
+    let start = *generation;
+    while *generation == start {
+        cv.wait(&mut generation);
+    }
+    drop(generation);
+    ensure_initialized()?;
+    Ok(CKR_NO_EVENT)
+});
+
+unsupported!(
+    C_DigestEncryptUpdate(CK_SESSION_HANDLE, *mut CK_BYTE, CK_ULONG, *mut CK_BYTE, *mut CK_ULONG)
+);
+unsupported!(
+    C_DecryptDigestUpdate(CK_SESSION_HANDLE, *mut CK_BYTE, CK_ULONG, *mut CK_BYTE, *mut CK_ULONG)
+);
+unsupported!(
+    C_SignEncryptUpdate(CK_SESSION_HANDLE, *mut CK_BYTE, CK_ULONG, *mut CK_BYTE, *mut CK_ULONG)
+);
+unsupported!(
+    C_DecryptVerifyUpdate(CK_SESSION_HANDLE, *mut CK_BYTE, CK_ULONG, *mut CK_BYTE, *mut CK_ULONG)
+);
+unsupported!(C_MessageEncryptInit(CK_SESSION_HANDLE, *mut CK_MECHANISM, CK_OBJECT_HANDLE));
+unsupported!(
+    C_EncryptMessage(
+        CK_SESSION_HANDLE,
+        *mut c_void,
+        CK_ULONG,
+        *mut CK_BYTE,
+        CK_ULONG,
+        *mut CK_BYTE,
+        CK_ULONG,
+        *mut CK_BYTE,
+        *mut CK_ULONG,
+    )
+);
+unsupported!(
+    C_EncryptMessageBegin(CK_SESSION_HANDLE, *mut c_void, CK_ULONG, *mut CK_BYTE, CK_ULONG)
+);
+unsupported!(
+    C_EncryptMessageNext(
+        CK_SESSION_HANDLE,
+        *mut c_void,
+        CK_ULONG,
+        *mut CK_BYTE,
+        CK_ULONG,
+        *mut CK_BYTE,
+        *mut CK_ULONG,
+        CK_FLAGS,
+    )
+);
+unsupported!(C_MessageEncryptFinal(CK_SESSION_HANDLE));
+unsupported!(C_MessageDecryptInit(CK_SESSION_HANDLE, *mut CK_MECHANISM, CK_OBJECT_HANDLE));
+unsupported!(
+    C_DecryptMessage(
+        CK_SESSION_HANDLE,
+        *mut c_void,
+        CK_ULONG,
+        *mut CK_BYTE,
+        CK_ULONG,
+        *mut CK_BYTE,
+        CK_ULONG,
+        *mut CK_BYTE,
+        *mut CK_ULONG,
+    )
+);
+unsupported!(
+    C_DecryptMessageBegin(CK_SESSION_HANDLE, *mut c_void, CK_ULONG, *mut CK_BYTE, CK_ULONG)
+);
+unsupported!(
+    C_DecryptMessageNext(
+        CK_SESSION_HANDLE,
+        *mut c_void,
+        CK_ULONG,
+        *mut CK_BYTE,
+        CK_ULONG,
+        *mut CK_BYTE,
+        *mut CK_ULONG,
+        CK_FLAGS,
+    )
+);
+unsupported!(C_MessageDecryptFinal(CK_SESSION_HANDLE));
+unsupported!(C_MessageSignInit(CK_SESSION_HANDLE, *mut CK_MECHANISM, CK_OBJECT_HANDLE));
+unsupported!(
+    C_SignMessage(
+        CK_SESSION_HANDLE,
+        *mut c_void,
+        CK_ULONG,
+        *mut CK_BYTE,
+        CK_ULONG,
+        *mut CK_BYTE,
+        *mut CK_ULONG,
+    )
+);
+unsupported!(C_SignMessageBegin(CK_SESSION_HANDLE, *mut c_void, CK_ULONG));
+unsupported!(
+    C_SignMessageNext(
+        CK_SESSION_HANDLE,
+        *mut c_void,
+        CK_ULONG,
+        *mut CK_BYTE,
+        CK_ULONG,
+        *mut CK_BYTE,
+        *mut CK_ULONG,
+    )
+);
+unsupported!(C_MessageSignFinal(CK_SESSION_HANDLE));
+unsupported!(C_MessageVerifyInit(CK_SESSION_HANDLE, *mut CK_MECHANISM, CK_OBJECT_HANDLE));
+unsupported!(
+    C_VerifyMessage(
+        CK_SESSION_HANDLE,
+        *mut c_void,
+        CK_ULONG,
+        *mut CK_BYTE,
+        CK_ULONG,
+        *mut CK_BYTE,
+        CK_ULONG,
+    )
+);
+unsupported!(C_VerifyMessageBegin(CK_SESSION_HANDLE, *mut c_void, CK_ULONG));
+unsupported!(
+    C_VerifyMessageNext(
+        CK_SESSION_HANDLE,
+        *mut c_void,
+        CK_ULONG,
+        *mut CK_BYTE,
+        CK_ULONG,
+        *mut CK_BYTE,
+        CK_ULONG,
+    )
+);
+unsupported!(C_MessageVerifyFinal(CK_SESSION_HANDLE));

@@ -1,0 +1,458 @@
+//! The C ABI boundary: the exported `C_*` symbols, the 2.40 function list, the 3.0 interfaces,
+//! and the process-wide module state. Every call runs inside `guard`, which catches panics
+//! (answering `CKR_GENERAL_ERROR`) and logs failures through `tracing` (`HSMSIM_LOG`).
+//! All `unsafe` of the crate lives in this module.
+pub mod args;
+mod functions;
+
+use crate::engine::{Config, Engine};
+use crate::error::{Result, err};
+use cryptoki_sys::*;
+use functions::*;
+use parking_lot::{Condvar, Mutex, RwLock, RwLockReadGuard};
+use std::ffi::c_void;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+
+/// The library's own version (`CK_INFO.libraryVersion`).
+pub const LIBRARY_VERSION: CK_VERSION = CK_VERSION { major: 0, minor: 1 };
+
+/// The module state: `None` until `C_Initialize`.
+static ENGINE: RwLock<Option<Arc<Engine>>> = RwLock::new(None);
+
+/// Wakes `C_WaitForSlotEvent` callers (on `C_Finalize` and on slot events).
+pub(crate) static SLOT_EVENTS: (Mutex<u64>, Condvar) = (Mutex::new(0), Condvar::new());
+
+/// The engine for the duration of one call; `CKR_CRYPTOKI_NOT_INITIALIZED` before
+/// `C_Initialize`. Holding the read guard makes `C_Finalize` wait for calls in flight.
+pub(crate) fn engine() -> Result<parking_lot::MappedRwLockReadGuard<'static, Engine>> {
+    RwLockReadGuard::try_map(ENGINE.read(), |e| e.as_deref())
+        .map_err(|_| err(CKR_CRYPTOKI_NOT_INITIALIZED, "call C_Initialize first"))
+}
+
+/// `CKR_CRYPTOKI_NOT_INITIALIZED` before `C_Initialize`.
+pub(crate) fn ensure_initialized() -> Result<()> {
+    engine().map(drop)
+}
+
+/// Runs one C call: converts errors to their `CK_RV`, logs them, and never lets a panic out.
+pub(crate) fn guard(name: &'static str, body: impl FnOnce() -> Result<CK_RV>) -> CK_RV {
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(Ok(rv)) => rv,
+        Ok(Err(e)) => {
+            tracing::debug!(target: "hsmsim::pkcs11", "{name}: {e}");
+            e.rv
+        }
+        Err(_) => {
+            tracing::error!(target: "hsmsim::pkcs11", "{name}: internal panic caught at the C boundary");
+            CKR_GENERAL_ERROR
+        }
+    }
+}
+
+fn init_logging() {
+    if let Ok(filter) = std::env::var("HSMSIM_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
+}
+
+/// `C_Initialize`.
+///
+/// # Safety
+/// `init_args` must be null or point to a valid `CK_C_INITIALIZE_ARGS`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn C_Initialize(init_args: *mut c_void) -> CK_RV {
+    guard("C_Initialize", || {
+        if !init_args.is_null() {
+            // SAFETY: non-null; the caller passes a CK_C_INITIALIZE_ARGS per the spec.
+            let a: CK_C_INITIALIZE_ARGS =
+                unsafe { args::read(init_args as *const CK_C_INITIALIZE_ARGS) }?;
+            let given = [
+                a.CreateMutex.is_some(),
+                a.DestroyMutex.is_some(),
+                a.LockMutex.is_some(),
+                a.UnlockMutex.is_some(),
+            ];
+            if given.iter().any(|g| *g) && !given.iter().all(|g| *g) {
+                return Err(err(
+                    CKR_ARGUMENTS_BAD,
+                    "give all four mutex functions or none",
+                ));
+            }
+            if !a.pReserved.is_null() {
+                return Err(err(CKR_ARGUMENTS_BAD, "pReserved must be null"));
+            }
+            if given[0] && a.flags & CKF_OS_LOCKING_OK == 0 {
+                // The engine locks with the OS's primitives only; it cannot use the caller's.
+                return Err(err(
+                    CKR_CANT_LOCK,
+                    "hsmsim needs CKF_OS_LOCKING_OK to use its own locks",
+                ));
+            }
+        }
+        let mut state = ENGINE.write();
+        if state.is_some() {
+            return Err(err(
+                CKR_CRYPTOKI_ALREADY_INITIALIZED,
+                "C_Initialize was already called",
+            ));
+        }
+        init_logging();
+        let engine = Engine::open(&Config::default_lab())?;
+        *state = Some(Arc::new(engine));
+        Ok(CKR_OK)
+    })
+}
+
+/// `C_Finalize`.
+///
+/// # Safety
+/// Any pointer is accepted; only null is valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn C_Finalize(reserved: *mut c_void) -> CK_RV {
+    guard("C_Finalize", || {
+        if !reserved.is_null() {
+            return Err(err(CKR_ARGUMENTS_BAD, "pReserved must be null"));
+        }
+        let engine = ENGINE
+            .write()
+            .take()
+            .ok_or_else(|| err(CKR_CRYPTOKI_NOT_INITIALIZED, "C_Initialize was not called"))?;
+        engine.close_everything();
+        let (lock, cv) = &SLOT_EVENTS;
+        *lock.lock() += 1;
+        cv.notify_all();
+        Ok(CKR_OK)
+    })
+}
+
+/// `C_GetInfo`.
+///
+/// # Safety
+/// `info` must be null or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn C_GetInfo(info: *mut CK_INFO) -> CK_RV {
+    guard("C_GetInfo", || {
+        ensure_initialized()?;
+        let value = CK_INFO {
+            cryptokiVersion: CK_VERSION { major: 3, minor: 0 },
+            manufacturerID: args::pad(crate::engine::MANUFACTURER),
+            flags: 0,
+            libraryDescription: args::pad("hsmsim PKCS#11 module"),
+            libraryVersion: LIBRARY_VERSION,
+        };
+        // SAFETY: out-pointer from the caller.
+        unsafe { args::write(info, value) }?;
+        Ok(CKR_OK)
+    })
+}
+
+/// A static table holding raw pointers that never change and point to static data.
+#[repr(transparent)]
+struct Shared<T>(T);
+// SAFETY: the wrapped tables are immutable statics of function pointers and pointers to
+// other immutable statics; sharing them between threads is sound.
+unsafe impl<T> Sync for Shared<T> {}
+
+/// Builds a function-list struct with every entry pointing at the function of the same name.
+macro_rules! function_list {
+    ($ty:ident, $major:expr, $minor:expr, [$($f:ident),* $(,)?]) => {
+        $ty {
+            version: CK_VERSION { major: $major, minor: $minor },
+            $( $f: Some($f), )*
+        }
+    };
+}
+
+static FUNCTION_LIST: Shared<CK_FUNCTION_LIST> = Shared(function_list!(
+    CK_FUNCTION_LIST,
+    2,
+    40,
+    [
+        C_GetFunctionList,
+        C_Initialize,
+        C_Finalize,
+        C_GetInfo,
+        C_GetSlotList,
+        C_GetSlotInfo,
+        C_GetTokenInfo,
+        C_GetMechanismList,
+        C_GetMechanismInfo,
+        C_InitToken,
+        C_InitPIN,
+        C_SetPIN,
+        C_OpenSession,
+        C_CloseSession,
+        C_CloseAllSessions,
+        C_GetSessionInfo,
+        C_GetOperationState,
+        C_SetOperationState,
+        C_Login,
+        C_Logout,
+        C_CreateObject,
+        C_CopyObject,
+        C_DestroyObject,
+        C_GetObjectSize,
+        C_GetAttributeValue,
+        C_SetAttributeValue,
+        C_FindObjectsInit,
+        C_FindObjects,
+        C_FindObjectsFinal,
+        C_EncryptInit,
+        C_Encrypt,
+        C_EncryptUpdate,
+        C_EncryptFinal,
+        C_DecryptInit,
+        C_Decrypt,
+        C_DecryptUpdate,
+        C_DecryptFinal,
+        C_DigestInit,
+        C_Digest,
+        C_DigestUpdate,
+        C_DigestKey,
+        C_DigestFinal,
+        C_SignInit,
+        C_Sign,
+        C_SignUpdate,
+        C_SignFinal,
+        C_SignRecoverInit,
+        C_SignRecover,
+        C_VerifyInit,
+        C_Verify,
+        C_VerifyUpdate,
+        C_VerifyFinal,
+        C_VerifyRecoverInit,
+        C_VerifyRecover,
+        C_DigestEncryptUpdate,
+        C_DecryptDigestUpdate,
+        C_SignEncryptUpdate,
+        C_DecryptVerifyUpdate,
+        C_GenerateKey,
+        C_GenerateKeyPair,
+        C_WrapKey,
+        C_UnwrapKey,
+        C_DeriveKey,
+        C_SeedRandom,
+        C_GenerateRandom,
+        C_GetFunctionStatus,
+        C_CancelFunction,
+        C_WaitForSlotEvent,
+    ]
+));
+
+static FUNCTION_LIST_3_0: Shared<CK_FUNCTION_LIST_3_0> = Shared(function_list!(
+    CK_FUNCTION_LIST_3_0,
+    3,
+    0,
+    [
+        C_GetFunctionList,
+        C_Initialize,
+        C_Finalize,
+        C_GetInfo,
+        C_GetSlotList,
+        C_GetSlotInfo,
+        C_GetTokenInfo,
+        C_GetMechanismList,
+        C_GetMechanismInfo,
+        C_InitToken,
+        C_InitPIN,
+        C_SetPIN,
+        C_OpenSession,
+        C_CloseSession,
+        C_CloseAllSessions,
+        C_GetSessionInfo,
+        C_GetOperationState,
+        C_SetOperationState,
+        C_Login,
+        C_Logout,
+        C_CreateObject,
+        C_CopyObject,
+        C_DestroyObject,
+        C_GetObjectSize,
+        C_GetAttributeValue,
+        C_SetAttributeValue,
+        C_FindObjectsInit,
+        C_FindObjects,
+        C_FindObjectsFinal,
+        C_EncryptInit,
+        C_Encrypt,
+        C_EncryptUpdate,
+        C_EncryptFinal,
+        C_DecryptInit,
+        C_Decrypt,
+        C_DecryptUpdate,
+        C_DecryptFinal,
+        C_DigestInit,
+        C_Digest,
+        C_DigestUpdate,
+        C_DigestKey,
+        C_DigestFinal,
+        C_SignInit,
+        C_Sign,
+        C_SignUpdate,
+        C_SignFinal,
+        C_SignRecoverInit,
+        C_SignRecover,
+        C_VerifyInit,
+        C_Verify,
+        C_VerifyUpdate,
+        C_VerifyFinal,
+        C_VerifyRecoverInit,
+        C_VerifyRecover,
+        C_DigestEncryptUpdate,
+        C_DecryptDigestUpdate,
+        C_SignEncryptUpdate,
+        C_DecryptVerifyUpdate,
+        C_GenerateKey,
+        C_GenerateKeyPair,
+        C_WrapKey,
+        C_UnwrapKey,
+        C_DeriveKey,
+        C_SeedRandom,
+        C_GenerateRandom,
+        C_GetFunctionStatus,
+        C_CancelFunction,
+        C_WaitForSlotEvent,
+        C_GetInterfaceList,
+        C_GetInterface,
+        C_LoginUser,
+        C_SessionCancel,
+        C_MessageEncryptInit,
+        C_EncryptMessage,
+        C_EncryptMessageBegin,
+        C_EncryptMessageNext,
+        C_MessageEncryptFinal,
+        C_MessageDecryptInit,
+        C_DecryptMessage,
+        C_DecryptMessageBegin,
+        C_DecryptMessageNext,
+        C_MessageDecryptFinal,
+        C_MessageSignInit,
+        C_SignMessage,
+        C_SignMessageBegin,
+        C_SignMessageNext,
+        C_MessageSignFinal,
+        C_MessageVerifyInit,
+        C_VerifyMessage,
+        C_VerifyMessageBegin,
+        C_VerifyMessageNext,
+        C_MessageVerifyFinal,
+    ]
+));
+
+static INTERFACE_NAME: &[u8] = b"PKCS 11\0";
+
+/// The interfaces this module offers, newest first: "PKCS 11" 3.0 and 2.40.
+static INTERFACES: Shared<[CK_INTERFACE; 2]> = Shared([
+    CK_INTERFACE {
+        pInterfaceName: INTERFACE_NAME.as_ptr() as *mut CK_UTF8CHAR,
+        pFunctionList: &FUNCTION_LIST_3_0.0 as *const CK_FUNCTION_LIST_3_0 as *mut c_void,
+        flags: 0,
+    },
+    CK_INTERFACE {
+        pInterfaceName: INTERFACE_NAME.as_ptr() as *mut CK_UTF8CHAR,
+        pFunctionList: &FUNCTION_LIST.0 as *const CK_FUNCTION_LIST as *mut c_void,
+        flags: 0,
+    },
+]);
+
+fn interface_version(i: &CK_INTERFACE) -> CK_VERSION {
+    // SAFETY: every pFunctionList in INTERFACES points to a static list starting with a
+    // CK_VERSION.
+    unsafe { (i.pFunctionList as *const CK_VERSION).read() }
+}
+
+/// `C_GetFunctionList`: the 2.40 table.
+///
+/// # Safety
+/// `list` must be null or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn C_GetFunctionList(list: *mut *mut CK_FUNCTION_LIST) -> CK_RV {
+    guard("C_GetFunctionList", || {
+        // SAFETY: out-pointer from the caller.
+        unsafe {
+            args::write(
+                list,
+                &FUNCTION_LIST.0 as *const CK_FUNCTION_LIST as *mut CK_FUNCTION_LIST,
+            )
+        }?;
+        Ok(CKR_OK)
+    })
+}
+
+/// `C_GetInterfaceList`.
+///
+/// # Safety
+/// `list` must be null or writable for `*count` interfaces; `count` must be valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn C_GetInterfaceList(
+    list: *mut CK_INTERFACE,
+    count: *mut CK_ULONG,
+) -> CK_RV {
+    guard("C_GetInterfaceList", || {
+        let n = INTERFACES.0.len();
+        // SAFETY: caller's in/out count pointer.
+        let capacity = unsafe { args::read(count as *const CK_ULONG) }?;
+        // SAFETY: caller's out-pointer.
+        unsafe { args::write(count, n as CK_ULONG) }?;
+        if list.is_null() {
+            return Ok(CKR_OK);
+        }
+        if (capacity as usize) < n {
+            return Ok(CKR_BUFFER_TOO_SMALL);
+        }
+        for (i, iface) in INTERFACES.0.iter().enumerate() {
+            // SAFETY: the caller's array holds at least `n` elements (checked above).
+            unsafe { list.add(i).write_unaligned(CK_INTERFACE { ..*iface }) };
+        }
+        Ok(CKR_OK)
+    })
+}
+
+/// `C_GetInterface`: by name ("PKCS 11" or null), version (or null for the newest) and flags.
+///
+/// # Safety
+/// `name` must be null or a NUL-terminated string; `version` null or readable; `interface`
+/// writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn C_GetInterface(
+    name: *mut CK_UTF8CHAR,
+    version: *mut CK_VERSION,
+    interface: *mut *mut CK_INTERFACE,
+    flags: CK_FLAGS,
+) -> CK_RV {
+    guard("C_GetInterface", || {
+        if interface.is_null() {
+            return Err(err(CKR_ARGUMENTS_BAD, "ppInterface is null"));
+        }
+        if !name.is_null() {
+            // SAFETY: the caller passes a NUL-terminated string.
+            let wanted = unsafe { std::ffi::CStr::from_ptr(name as *const std::ffi::c_char) };
+            if wanted.to_bytes_with_nul() != INTERFACE_NAME {
+                return Err(err(
+                    CKR_ARGUMENTS_BAD,
+                    "hsmsim offers only the \"PKCS 11\" interface",
+                ));
+            }
+        }
+        // SAFETY: version is null or readable, per the caller.
+        let wanted_version = if version.is_null() {
+            None
+        } else {
+            Some(unsafe { args::read(version) }?)
+        };
+        let found = INTERFACES.0.iter().find(|i| {
+            let v = interface_version(i);
+            wanted_version.is_none_or(|w| w.major == v.major && w.minor == v.minor)
+                && i.flags & flags == flags
+        });
+        let found = found
+            .ok_or_else(|| err(CKR_ARGUMENTS_BAD, "no interface of that version and flags"))?;
+        // SAFETY: caller's out-pointer (checked non-null above).
+        unsafe { args::write(interface, found as *const CK_INTERFACE as *mut CK_INTERFACE) }?;
+        Ok(CKR_OK)
+    })
+}

@@ -1,0 +1,175 @@
+//! Tokens: the persisted record (label, serial, PIN verifiers, failure counters) and the
+//! process-local login state, with the PIN rules of PKCS#11 (length range, lockout).
+use crate::error::{Result, err};
+use aws_lc_rs::pbkdf2;
+use cryptoki_sys::*;
+use serde::{Deserialize, Serialize};
+use std::num::NonZeroU32;
+
+/// Shortest and longest PIN a token accepts (`ulMinPinLen` / `ulMaxPinLen`).
+pub const MIN_PIN_LEN: usize = 4;
+pub const MAX_PIN_LEN: usize = 255;
+/// Consecutive wrong PINs after which a role is locked (simulator-defined; vendor models set
+/// their own).
+pub const MAX_FAILED_LOGINS: u32 = 10;
+const PBKDF2_ITERATIONS: u32 = 10_000;
+
+/// A salted PBKDF2-HMAC-SHA256 verifier of a PIN; the PIN itself is never stored.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PinVerifier {
+    pub salt: Vec<u8>,
+    pub hash: Vec<u8>,
+    pub iterations: u32,
+}
+
+impl PinVerifier {
+    pub fn new(pin: &[u8]) -> Result<Self> {
+        let mut salt = vec![0u8; 16];
+        crate::mechanisms::random_fill(&mut salt)?;
+        let mut hash = vec![0u8; 32];
+        let iterations = NonZeroU32::new(PBKDF2_ITERATIONS).expect("non-zero");
+        pbkdf2::derive(
+            pbkdf2::PBKDF2_HMAC_SHA256,
+            iterations,
+            &salt,
+            pin,
+            &mut hash,
+        );
+        Ok(PinVerifier {
+            salt,
+            hash,
+            iterations: PBKDF2_ITERATIONS,
+        })
+    }
+
+    pub fn matches(&self, pin: &[u8]) -> bool {
+        let Some(iterations) = NonZeroU32::new(self.iterations) else {
+            return false;
+        };
+        pbkdf2::verify(
+            pbkdf2::PBKDF2_HMAC_SHA256,
+            iterations,
+            &self.salt,
+            pin,
+            &self.hash,
+        )
+        .is_ok()
+    }
+}
+
+/// What the store keeps of a token.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TokenRecord {
+    /// 32 bytes, blank-padded, as `CK_TOKEN_INFO.label`.
+    pub label: String,
+    pub serial: String,
+    pub initialized: bool,
+    pub so_pin: Option<PinVerifier>,
+    pub user_pin: Option<PinVerifier>,
+    pub so_failures: u32,
+    pub user_failures: u32,
+    /// Next object serial, for `CKA_UNIQUE_ID`.
+    pub next_object: u64,
+}
+
+impl TokenRecord {
+    pub fn uninitialized(slot_id: CK_SLOT_ID) -> Self {
+        TokenRecord {
+            label: String::new(),
+            serial: format!("{:016}", 7_101_000 + slot_id),
+            initialized: false,
+            so_pin: None,
+            user_pin: None,
+            so_failures: 0,
+            user_failures: 0,
+            next_object: 1,
+        }
+    }
+
+    pub fn user_locked(&self) -> bool {
+        self.user_failures >= MAX_FAILED_LOGINS
+    }
+    pub fn so_locked(&self) -> bool {
+        self.so_failures >= MAX_FAILED_LOGINS
+    }
+
+    /// `CK_TOKEN_INFO.flags` for this record.
+    pub fn flags(&self) -> CK_FLAGS {
+        let mut f = CKF_RNG | CKF_LOGIN_REQUIRED | CKF_DUAL_CRYPTO_OPERATIONS;
+        if self.initialized {
+            f |= CKF_TOKEN_INITIALIZED;
+        }
+        if self.user_pin.is_some() {
+            f |= CKF_USER_PIN_INITIALIZED;
+        }
+        f |= counter_flags(
+            self.user_failures,
+            CKF_USER_PIN_COUNT_LOW,
+            CKF_USER_PIN_FINAL_TRY,
+            CKF_USER_PIN_LOCKED,
+        );
+        f |= counter_flags(
+            self.so_failures,
+            CKF_SO_PIN_COUNT_LOW,
+            CKF_SO_PIN_FINAL_TRY,
+            CKF_SO_PIN_LOCKED,
+        );
+        f
+    }
+}
+
+fn counter_flags(failures: u32, low: CK_FLAGS, final_try: CK_FLAGS, locked: CK_FLAGS) -> CK_FLAGS {
+    match failures {
+        0 => 0,
+        n if n >= MAX_FAILED_LOGINS => locked,
+        n if n + 1 == MAX_FAILED_LOGINS => low | final_try,
+        _ => low,
+    }
+}
+
+/// `CKR_PIN_LEN_RANGE` unless the PIN's length is in range.
+pub fn check_pin_len(pin: &[u8]) -> Result<()> {
+    if (MIN_PIN_LEN..=MAX_PIN_LEN).contains(&pin.len()) {
+        Ok(())
+    } else {
+        Err(err(
+            CKR_PIN_LEN_RANGE,
+            format!("a PIN must be {MIN_PIN_LEN} to {MAX_PIN_LEN} bytes long"),
+        ))
+    }
+}
+
+/// Blank-pads (or truncates) a label to the 32 bytes of `CK_TOKEN_INFO.label`.
+pub fn pad32(label: &[u8]) -> [u8; 32] {
+    let mut out = [b' '; 32];
+    let n = label.len().min(32);
+    out[..n].copy_from_slice(&label[..n]);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pin_verifier_accepts_only_the_pin() {
+        let v = PinVerifier::new(b"1234").unwrap();
+        assert!(v.matches(b"1234"));
+        assert!(!v.matches(b"12345"));
+        assert!(!v.hash.windows(4).any(|w| w == b"1234"));
+    }
+
+    #[test]
+    fn flags_follow_the_failure_counter() {
+        let mut r = TokenRecord::uninitialized(0);
+        r.initialized = true;
+        assert_eq!(r.flags() & CKF_USER_PIN_COUNT_LOW, 0);
+        r.user_failures = 1;
+        assert_ne!(r.flags() & CKF_USER_PIN_COUNT_LOW, 0);
+        r.user_failures = MAX_FAILED_LOGINS - 1;
+        assert_ne!(r.flags() & CKF_USER_PIN_FINAL_TRY, 0);
+        r.user_failures = MAX_FAILED_LOGINS;
+        assert_ne!(r.flags() & CKF_USER_PIN_LOCKED, 0);
+        assert!(r.user_locked());
+    }
+}
