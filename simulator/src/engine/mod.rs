@@ -50,7 +50,7 @@ pub const DEFAULT_USER_PIN: &str = "12345678";
 impl Config {
     /// The built-in default: slot 0 with an initialised token, slots 1 and 2 with blank tokens,
     /// state in `$HSMSIM_STATE_DIR`, else `$XDG_DATA_HOME/hsmsim/default`, else
-    /// `~/.local/share/hsmsim/default`.
+    /// `~/.local/share/hsmsim/default`. `HSMSIM_LAB=generic` selects `generic_lab` instead.
     pub fn default_lab() -> Config {
         let state_dir = std::env::var_os("HSMSIM_STATE_DIR")
             .map(PathBuf::from)
@@ -62,6 +62,9 @@ impl Config {
                     .map(|h| PathBuf::from(h).join(".local/share/hsmsim/default"))
             })
             .unwrap_or_else(|| std::env::temp_dir().join("hsmsim/default"));
+        if std::env::var("HSMSIM_LAB").is_ok_and(|l| l == "generic") {
+            return Config::generic_lab(state_dir);
+        }
         let slots = (0..3)
             .map(|id| SlotConfig {
                 id,
@@ -74,6 +77,15 @@ impl Config {
                     )
                 }),
             })
+            .collect();
+        Config { state_dir, slots }
+    }
+
+    /// The built-in `generic` lab (`HSMSIM_LAB=generic`): two slots with blank tokens, for
+    /// suites that initialise tokens themselves with `C_InitToken`.
+    pub fn generic_lab(state_dir: PathBuf) -> Config {
+        let slots = (0..2)
+            .map(|id| SlotConfig { id, description: format!("hsmsim slot {id}"), preset: None })
             .collect();
         Config { state_dir, slots }
     }
