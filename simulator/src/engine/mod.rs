@@ -52,17 +52,18 @@ impl Config {
     /// state in `$HSMSIM_STATE_DIR`, else `$XDG_DATA_HOME/hsmsim/default`, else
     /// `~/.local/share/hsmsim/default`. `HSMSIM_LAB=generic` selects `generic_lab` instead.
     pub fn default_lab() -> Config {
+        let lab = match std::env::var("HSMSIM_LAB") {
+            Ok(l) if l == "generic" => "generic",
+            _ => "default",
+        };
         let state_dir = std::env::var_os("HSMSIM_STATE_DIR")
             .map(PathBuf::from)
+            .or_else(|| std::env::var_os("XDG_DATA_HOME").map(|d| PathBuf::from(d).join("hsmsim").join(lab)))
             .or_else(|| {
-                std::env::var_os("XDG_DATA_HOME").map(|d| PathBuf::from(d).join("hsmsim/default"))
+                std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share/hsmsim").join(lab))
             })
-            .or_else(|| {
-                std::env::var_os("HOME")
-                    .map(|h| PathBuf::from(h).join(".local/share/hsmsim/default"))
-            })
-            .unwrap_or_else(|| std::env::temp_dir().join("hsmsim/default"));
-        if std::env::var("HSMSIM_LAB").is_ok_and(|l| l == "generic") {
+            .unwrap_or_else(|| std::env::temp_dir().join("hsmsim").join(lab));
+        if lab == "generic" {
             return Config::generic_lab(state_dir);
         }
         let slots = (0..3)
