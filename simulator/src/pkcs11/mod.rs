@@ -3,7 +3,8 @@
 //! (answering `CKR_GENERAL_ERROR`) and logs failures through `tracing` (`HSMSIM_LOG`).
 //! All `unsafe` of the crate lives in this module.
 pub mod args;
-mod functions;
+pub mod functions;
+pub use functions::*;
 
 use crate::engine::{Config, Engine};
 use crate::error::{Result, err};

@@ -1,0 +1,289 @@
+//! Test harness for whole flows through the C ABI: a fresh lab per test (a temporary state
+//! directory), serialised because module state is process-global, and thin safe wrappers over
+//! the exported `C_*` functions that return the raw `CK_RV` so tests can assert exact codes.
+#![allow(dead_code)]
+
+use cryptoki_sys::*;
+use hsmsim::pkcs11::*;
+use parking_lot::{Mutex, MutexGuard};
+use std::ffi::c_void;
+use std::ptr::{null, null_mut};
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+pub const SO_PIN: &[u8] = b"87654321";
+pub const USER_PIN: &[u8] = b"12345678";
+
+/// One test's module: initialised on a fresh default lab, finalised on drop.
+pub struct Lab {
+    _serial: MutexGuard<'static, ()>,
+    pub dir: tempfile::TempDir,
+}
+
+impl Lab {
+    pub fn new() -> Lab {
+        Lab::with_lab("default")
+    }
+
+    /// `lab` is "default" (slot 0 initialised) or "generic" (blank tokens).
+    pub fn with_lab(lab: &str) -> Lab {
+        let serial = SERIAL.lock();
+        let dir = tempfile::tempdir().unwrap();
+        // SAFETY: every test that touches the environment holds SERIAL, so no other thread of
+        // this process reads or writes these variables concurrently.
+        unsafe {
+            std::env::set_var("HSMSIM_STATE_DIR", dir.path());
+            std::env::set_var("HSMSIM_LAB", lab);
+        }
+        // A previous test that panicked may have left the module initialised.
+        // SAFETY: null is the valid argument.
+        let _ = unsafe { C_Finalize(null_mut()) };
+        // SAFETY: null arguments request default (OS) locking.
+        assert_eq!(unsafe { C_Initialize(null_mut()) }, CKR_OK);
+        Lab { _serial: serial, dir }
+    }
+
+    /// Re-opens the same lab directory as a new process would.
+    pub fn restart(&self) {
+        // SAFETY: null is the valid argument.
+        assert_eq!(unsafe { C_Finalize(null_mut()) }, CKR_OK);
+        // SAFETY: null requests default locking.
+        assert_eq!(unsafe { C_Initialize(null_mut()) }, CKR_OK);
+    }
+
+    /// A R/W session on slot 0, logged in as the user.
+    pub fn user_session(&self) -> CK_SESSION_HANDLE {
+        let s = open_session(0, CKF_SERIAL_SESSION | CKF_RW_SESSION).unwrap();
+        assert_eq!(login(s, CKU_USER, USER_PIN), CKR_OK);
+        s
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        // SAFETY: null is the valid argument.
+        let _ = unsafe { C_Finalize(null_mut()) };
+    }
+}
+
+/// A template built by tests; keeps the value buffers alive.
+#[derive(Default)]
+pub struct Template {
+    values: Vec<Vec<u8>>,
+    types: Vec<CK_ATTRIBUTE_TYPE>,
+}
+
+impl Template {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn bytes(mut self, t: CK_ATTRIBUTE_TYPE, v: &[u8]) -> Self {
+        self.types.push(t);
+        self.values.push(v.to_vec());
+        self
+    }
+    pub fn bool(self, t: CK_ATTRIBUTE_TYPE, v: bool) -> Self {
+        self.bytes(t, &[v as u8])
+    }
+    pub fn ulong(self, t: CK_ATTRIBUTE_TYPE, v: CK_ULONG) -> Self {
+        self.bytes(t, &v.to_ne_bytes())
+    }
+    pub fn raw(&mut self) -> Vec<CK_ATTRIBUTE> {
+        self.types
+            .iter()
+            .zip(self.values.iter_mut())
+            .map(|(t, v)| CK_ATTRIBUTE {
+                type_: *t,
+                pValue: if v.is_empty() { null_mut() } else { v.as_mut_ptr() as *mut c_void },
+                ulValueLen: v.len() as CK_ULONG,
+            })
+            .collect()
+    }
+}
+
+pub fn mech(m: CK_MECHANISM_TYPE) -> CK_MECHANISM {
+    CK_MECHANISM { mechanism: m, pParameter: null_mut(), ulParameterLen: 0 }
+}
+
+/// A mechanism with a parameter buffer (the buffer must outlive the call).
+pub fn mech_with<T>(m: CK_MECHANISM_TYPE, param: &mut T) -> CK_MECHANISM {
+    CK_MECHANISM {
+        mechanism: m,
+        pParameter: param as *mut T as *mut c_void,
+        ulParameterLen: size_of::<T>() as CK_ULONG,
+    }
+}
+
+pub fn open_session(slot: CK_SLOT_ID, flags: CK_FLAGS) -> Result<CK_SESSION_HANDLE, CK_RV> {
+    let mut h = 0;
+    // SAFETY: valid out-pointer; null application/notify are allowed.
+    let rv = unsafe { C_OpenSession(slot, flags, null_mut(), None, &mut h) };
+    if rv == CKR_OK { Ok(h) } else { Err(rv) }
+}
+
+pub fn login(s: CK_SESSION_HANDLE, user: CK_USER_TYPE, pin: &[u8]) -> CK_RV {
+    // SAFETY: the PIN buffer is valid for its length.
+    unsafe { C_Login(s, user, pin.as_ptr() as *mut u8, pin.len() as CK_ULONG) }
+}
+
+pub fn logout(s: CK_SESSION_HANDLE) -> CK_RV {
+    // SAFETY: no pointers.
+    unsafe { C_Logout(s) }
+}
+
+pub fn create(s: CK_SESSION_HANDLE, mut t: Template) -> Result<CK_OBJECT_HANDLE, CK_RV> {
+    let mut raw = t.raw();
+    let mut h = 0;
+    // SAFETY: the template and out-pointer are valid.
+    let rv = unsafe { C_CreateObject(s, raw.as_mut_ptr(), raw.len() as CK_ULONG, &mut h) };
+    if rv == CKR_OK { Ok(h) } else { Err(rv) }
+}
+
+pub fn generate_key(s: CK_SESSION_HANDLE, m: CK_MECHANISM_TYPE, mut t: Template) -> Result<CK_OBJECT_HANDLE, CK_RV> {
+    let mut raw = t.raw();
+    let mut mm = mech(m);
+    let mut h = 0;
+    // SAFETY: mechanism, template and out-pointer are valid.
+    let rv = unsafe { C_GenerateKey(s, &mut mm, raw.as_mut_ptr(), raw.len() as CK_ULONG, &mut h) };
+    if rv == CKR_OK { Ok(h) } else { Err(rv) }
+}
+
+pub fn generate_key_pair(
+    s: CK_SESSION_HANDLE,
+    m: CK_MECHANISM_TYPE,
+    mut public: Template,
+    mut private: Template,
+) -> Result<(CK_OBJECT_HANDLE, CK_OBJECT_HANDLE), CK_RV> {
+    let (mut p, mut v) = (public.raw(), private.raw());
+    let mut mm = mech(m);
+    let (mut ph, mut vh) = (0, 0);
+    // SAFETY: mechanism, templates and out-pointers are valid.
+    let rv = unsafe {
+        C_GenerateKeyPair(
+            s,
+            &mut mm,
+            p.as_mut_ptr(),
+            p.len() as CK_ULONG,
+            v.as_mut_ptr(),
+            v.len() as CK_ULONG,
+            &mut ph,
+            &mut vh,
+        )
+    };
+    if rv == CKR_OK { Ok((ph, vh)) } else { Err(rv) }
+}
+
+/// Reads one attribute: Ok(value) or the CK_RV and the length field left by the call.
+pub fn get_attr(s: CK_SESSION_HANDLE, o: CK_OBJECT_HANDLE, t: CK_ATTRIBUTE_TYPE) -> Result<Vec<u8>, (CK_RV, CK_ULONG)> {
+    let mut a = CK_ATTRIBUTE { type_: t, pValue: null_mut(), ulValueLen: 0 };
+    // SAFETY: one valid attribute with a null value pointer (length query).
+    let rv = unsafe { C_GetAttributeValue(s, o, &mut a, 1) };
+    if rv != CKR_OK {
+        return Err((rv, a.ulValueLen));
+    }
+    let mut buf = vec![0u8; a.ulValueLen as usize];
+    a.pValue = buf.as_mut_ptr() as *mut c_void;
+    // SAFETY: the buffer holds ulValueLen bytes.
+    let rv = unsafe { C_GetAttributeValue(s, o, &mut a, 1) };
+    if rv != CKR_OK {
+        return Err((rv, a.ulValueLen));
+    }
+    buf.truncate(a.ulValueLen as usize);
+    Ok(buf)
+}
+
+pub fn find(s: CK_SESSION_HANDLE, mut t: Template) -> Vec<CK_OBJECT_HANDLE> {
+    let mut raw = t.raw();
+    // SAFETY: the template is valid.
+    assert_eq!(unsafe { C_FindObjectsInit(s, raw.as_mut_ptr(), raw.len() as CK_ULONG) }, CKR_OK);
+    let mut out = Vec::new();
+    loop {
+        let mut buf = [0 as CK_OBJECT_HANDLE; 3];
+        let mut n = 0;
+        // SAFETY: buffer of 3 handles and a valid count pointer.
+        assert_eq!(unsafe { C_FindObjects(s, buf.as_mut_ptr(), 3, &mut n) }, CKR_OK);
+        if n == 0 {
+            break;
+        }
+        out.extend_from_slice(&buf[..n as usize]);
+    }
+    // SAFETY: no pointers.
+    assert_eq!(unsafe { C_FindObjectsFinal(s) }, CKR_OK);
+    out
+}
+
+pub type InitFn = unsafe extern "C" fn(CK_SESSION_HANDLE, *mut CK_MECHANISM, CK_OBJECT_HANDLE) -> CK_RV;
+pub type DataFn = unsafe extern "C" fn(CK_SESSION_HANDLE, *mut u8, CK_ULONG, *mut u8, *mut CK_ULONG) -> CK_RV;
+
+pub fn init(f: InitFn, s: CK_SESSION_HANDLE, m: &mut CK_MECHANISM, key: CK_OBJECT_HANDLE) -> CK_RV {
+    // SAFETY: the mechanism (and its parameter) is valid for the call.
+    unsafe { f(s, m, key) }
+}
+
+/// Calls an output-producing function with a length query first, then a right-sized buffer.
+pub fn produce(f: DataFn, s: CK_SESSION_HANDLE, input: &[u8]) -> Result<Vec<u8>, CK_RV> {
+    let mut len = 0;
+    // SAFETY: input valid for its length; null output requests the length.
+    let rv = unsafe { f(s, input.as_ptr() as *mut u8, input.len() as CK_ULONG, null_mut(), &mut len) };
+    if rv != CKR_OK {
+        return Err(rv);
+    }
+    let mut out = vec![0u8; len as usize];
+    // SAFETY: the output buffer holds `len` bytes.
+    let rv = unsafe { f(s, input.as_ptr() as *mut u8, input.len() as CK_ULONG, out.as_mut_ptr(), &mut len) };
+    if rv != CKR_OK {
+        return Err(rv);
+    }
+    out.truncate(len as usize);
+    Ok(out)
+}
+
+/// `C_*Final` with a length query first.
+pub fn finish(f: unsafe extern "C" fn(CK_SESSION_HANDLE, *mut u8, *mut CK_ULONG) -> CK_RV, s: CK_SESSION_HANDLE) -> Result<Vec<u8>, CK_RV> {
+    let mut len = 0;
+    // SAFETY: null output requests the length.
+    let rv = unsafe { f(s, null_mut(), &mut len) };
+    if rv != CKR_OK {
+        return Err(rv);
+    }
+    let mut out = vec![0u8; len as usize];
+    // SAFETY: the buffer holds `len` bytes.
+    let rv = unsafe { f(s, out.as_mut_ptr(), &mut len) };
+    if rv != CKR_OK {
+        return Err(rv);
+    }
+    out.truncate(len as usize);
+    Ok(out)
+}
+
+pub fn verify(s: CK_SESSION_HANDLE, data: &[u8], sig: &[u8]) -> CK_RV {
+    // SAFETY: both buffers are valid for their lengths.
+    unsafe { C_Verify(s, data.as_ptr() as *mut u8, data.len() as CK_ULONG, sig.as_ptr() as *mut u8, sig.len() as CK_ULONG) }
+}
+
+pub fn update(f: unsafe extern "C" fn(CK_SESSION_HANDLE, *mut u8, CK_ULONG) -> CK_RV, s: CK_SESSION_HANDLE, data: &[u8]) -> CK_RV {
+    // SAFETY: the buffer is valid for its length.
+    unsafe { f(s, data.as_ptr() as *mut u8, data.len() as CK_ULONG) }
+}
+
+pub fn null_ptr<T>() -> *const T {
+    null()
+}
+
+/// DER OID of prime256v1.
+pub const P256: &[u8] = &[0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x03, 0x01, 0x07];
+
+pub fn aes_key(s: CK_SESSION_HANDLE, extra: impl FnOnce(Template) -> Template) -> CK_OBJECT_HANDLE {
+    let t = Template::new().ulong(CKA_VALUE_LEN, 32);
+    generate_key(s, CKM_AES_KEY_GEN, extra(t)).expect("AES key generation")
+}
+
+pub fn rsa_pair(s: CK_SESSION_HANDLE, bits: CK_ULONG) -> (CK_OBJECT_HANDLE, CK_OBJECT_HANDLE) {
+    generate_key_pair(
+        s,
+        CKM_RSA_PKCS_KEY_PAIR_GEN,
+        Template::new().ulong(CKA_MODULUS_BITS, bits),
+        Template::new(),
+    )
+    .expect("RSA key pair generation")
+}
