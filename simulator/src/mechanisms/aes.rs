@@ -923,3 +923,773 @@ impl VerifyOperation for CmacVerify {
             .map_err(|_| err(CKR_SIGNATURE_INVALID, "the CMAC does not match"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{decrypt_init, encrypt_init, sign_init, unwrap, verify_init, wrap};
+    use super::*;
+    use zeroize::Zeroizing;
+
+    pub(crate) fn hex(s: &str) -> Vec<u8> {
+        let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    fn key_of(key_type: CK_KEY_TYPE, value: &[u8]) -> Arc<KeyMaterial> {
+        Arc::new(KeyMaterial::Secret(SecretKey {
+            key_type,
+            value: Zeroizing::new(value.to_vec()),
+        }))
+    }
+
+    fn aes(value: &[u8]) -> Arc<KeyMaterial> {
+        key_of(CKK_AES, value)
+    }
+
+    fn enc(mech: &Mechanism, key: &Arc<KeyMaterial>, data: &[u8]) -> Result<Vec<u8>> {
+        encrypt_init(mech, key)?.one_shot(data)
+    }
+
+    fn dec(mech: &Mechanism, key: &Arc<KeyMaterial>, data: &[u8]) -> Result<Vec<u8>> {
+        decrypt_init(mech, key)?.one_shot(data)
+    }
+
+    pub(crate) fn rv<T>(r: Result<T>) -> CK_RV {
+        match r {
+            Ok(_) => panic!("expected an error"),
+            Err(e) => e.rv,
+        }
+    }
+
+    /// Runs `op` over `data` split at `cuts`, returning the concatenated output.
+    fn in_parts(mut op: Box<dyn CipherOperation>, data: &[u8], cuts: &[usize]) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        let mut start = 0;
+        for &c in cuts.iter().chain(std::iter::once(&data.len())) {
+            let c = c.min(data.len()).max(start);
+            out.extend(op.update(&data[start..c])?);
+            start = c;
+        }
+        out.extend(op.finish()?);
+        Ok(out)
+    }
+
+    const SPLITS: &[&[usize]] = &[
+        &[],
+        &[0],
+        &[1],
+        &[7, 8, 9],
+        &[15, 16, 17],
+        &[3, 19, 20, 37],
+        &[16, 32, 48],
+        &[5, 5, 6, 31, 33, 47, 63],
+    ];
+
+    /// One-shot encryption and decryption equal every multi-part split, and round-trip.
+    pub(crate) fn check_multipart(mech: &Mechanism, key: &Arc<KeyMaterial>, data: &[u8]) {
+        let ct = enc(mech, key, data).unwrap();
+        assert_eq!(dec(mech, key, &ct).unwrap(), data, "round trip");
+        for cuts in SPLITS {
+            let parts = in_parts(encrypt_init(mech, key).unwrap(), data, cuts).unwrap();
+            assert_eq!(parts, ct, "encrypt split at {cuts:?}");
+            let parts = in_parts(decrypt_init(mech, key).unwrap(), &ct, cuts).unwrap();
+            assert_eq!(parts, data, "decrypt split at {cuts:?}");
+        }
+    }
+
+    const K128: &str = "2b7e151628aed2a6abf7158809cf4f3c";
+    const K192: &str = "8e73b0f7da0e6452c810f32b809079e562f8ead2522c6b7b";
+    const K256: &str = "603deb1015ca71be2b73aef0857d77811f352c073b6108d72d9810a30914dff4";
+    const PLAIN: &str = "6bc1bee22e409f96e93d7e117393172a ae2d8a571e03ac9c9eb76fac45af8e51
+                         30c81c46a35ce411e5fbc1191a0a52ef f69f2445df4f9b17ad2b417be66c3710";
+
+    #[test]
+    fn sp800_38a_ecb() {
+        let m = Mechanism::new(CKM_AES_ECB);
+        for (k, c) in [
+            (
+                K128,
+                "3ad77bb40d7a3660a89ecaf32466ef97 f5d3d58503b9699de785895a96fdbaaf
+                 43b1cd7f598ece23881b00e3ed030688 7b0c785e27e8ad3f8223207104725dd4",
+            ),
+            (
+                K192,
+                "bd334f1d6e45f25ff712a214571fa5cc 974104846d0ad3ad7734ecb3ecee4eef
+                 ef7afd2270e2e60adce0ba2face6444e 9a4b41ba738d6c72fb16691603c18e0e",
+            ),
+            (
+                K256,
+                "f3eed1bdb5d2a03c064b5a7e3db181f8 591ccb10d410ed26dc5ba74a31362870
+                 b6ed21b99ca6f4f9f153e7b1beafed1d 23304b7a39f9f3ff067d8d8f9e24ecc7",
+            ),
+        ] {
+            let key = aes(&hex(k));
+            assert_eq!(enc(&m, &key, &hex(PLAIN)).unwrap(), hex(c));
+            assert_eq!(dec(&m, &key, &hex(c)).unwrap(), hex(PLAIN));
+            check_multipart(&m, &key, &hex(PLAIN));
+        }
+    }
+
+    #[test]
+    fn sp800_38a_cbc() {
+        let m = Mechanism::with(
+            CKM_AES_CBC,
+            MechParams::Bytes(hex("000102030405060708090a0b0c0d0e0f")),
+        );
+        let key = aes(&hex(K128));
+        let c = hex(
+            "7649abac8119b246cee98e9b12e9197d 5086cb9b507219ee95db113a917678b2
+             73bed6b8e3c1743b7116e69e22229516 3ff1caa1681fac09120eca307586e1a7",
+        );
+        assert_eq!(enc(&m, &key, &hex(PLAIN)).unwrap(), c);
+        assert_eq!(dec(&m, &key, &c).unwrap(), hex(PLAIN));
+        check_multipart(&m, &key, &hex(PLAIN));
+    }
+
+    #[test]
+    fn sp800_38a_ctr() {
+        let key = aes(&hex(K128));
+        let c = hex(
+            "874d6191b620e3261bef6864990db6ce 9806f66b7970fdff8617187bb9fffdff
+             5ae4df3edbd5d35e5b4f09020db03eab 1e031dda2fbe03d1792170a0f3009cee",
+        );
+        let block: [u8; 16] = hex("f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff").try_into().unwrap();
+        for bits in [128, 64, 32, 16] {
+            let m = Mechanism::with(
+                CKM_AES_CTR,
+                MechParams::Ctr {
+                    counter_bits: bits,
+                    counter_block: block,
+                },
+            );
+            assert_eq!(enc(&m, &key, &hex(PLAIN)).unwrap(), c, "{bits}-bit counter");
+            assert_eq!(dec(&m, &key, &c).unwrap(), hex(PLAIN));
+            check_multipart(&m, &key, &hex(PLAIN));
+            // Partial blocks: a prefix of the data gives a prefix of the ciphertext.
+            assert_eq!(enc(&m, &key, &hex(PLAIN)[..37]).unwrap(), c[..37]);
+        }
+    }
+
+    #[test]
+    fn ctr_counter_wrap_is_data_len_range() {
+        let key = aes(&hex(K128));
+        let mut block = [0x11u8; 16];
+        block[15] = 0xFE;
+        // 8-bit counter at 0xFE: two blocks remain.
+        let m = Mechanism::with(
+            CKM_AES_CTR,
+            MechParams::Ctr {
+                counter_bits: 8,
+                counter_block: block,
+            },
+        );
+        assert_eq!(enc(&m, &key, &[0u8; 32]).unwrap().len(), 32);
+        assert_eq!(rv(enc(&m, &key, &[0u8; 33])), CKR_DATA_LEN_RANGE);
+        assert_eq!(rv(dec(&m, &key, &[0u8; 33])), CKR_DATA_LEN_RANGE);
+        // Multi-part: the limit counts across updates, partial blocks included.
+        let mut op = encrypt_init(&m, &key).unwrap();
+        assert_eq!(op.update(&[0u8; 20]).unwrap().len(), 20);
+        assert_eq!(op.update(&[0u8; 12]).unwrap().len(), 12);
+        assert_eq!(rv(op.update(&[0u8; 1])), CKR_DATA_LEN_RANGE);
+        // A 128-bit counter at its maximum allows exactly one block.
+        let m = Mechanism::with(
+            CKM_AES_CTR,
+            MechParams::Ctr {
+                counter_bits: 128,
+                counter_block: [0xFF; 16],
+            },
+        );
+        assert!(enc(&m, &key, &[0u8; 16]).is_ok());
+        assert_eq!(rv(enc(&m, &key, &[0u8; 17])), CKR_DATA_LEN_RANGE);
+        // The counter increments only in its low bits: with 8 bits at 0xFF, the last block's
+        // counter is ..FF, and the bits above are never touched.
+        let mut block = [0u8; 16];
+        block[15] = 0xFF;
+        let m8 = Mechanism::with(
+            CKM_AES_CTR,
+            MechParams::Ctr {
+                counter_bits: 8,
+                counter_block: block,
+            },
+        );
+        let m128 = Mechanism::with(
+            CKM_AES_CTR,
+            MechParams::Ctr {
+                counter_bits: 128,
+                counter_block: block,
+            },
+        );
+        assert_eq!(
+            enc(&m8, &key, &[0u8; 16]).unwrap(),
+            enc(&m128, &key, &[0u8; 16]).unwrap()
+        );
+        assert_eq!(rv(enc(&m8, &key, &[0u8; 17])), CKR_DATA_LEN_RANGE);
+        for bits in [0, 129] {
+            let m = Mechanism::with(
+                CKM_AES_CTR,
+                MechParams::Ctr {
+                    counter_bits: bits,
+                    counter_block: block,
+                },
+            );
+            assert_eq!(rv(encrypt_init(&m, &key)), CKR_MECHANISM_PARAM_INVALID);
+        }
+        assert_eq!(
+            rv(encrypt_init(&Mechanism::new(CKM_AES_CTR), &key)),
+            CKR_MECHANISM_PARAM_INVALID
+        );
+    }
+
+    #[test]
+    fn cbc_pad() {
+        let key = aes(&hex(K128));
+        let m = Mechanism::with(
+            CKM_AES_CBC_PAD,
+            MechParams::Bytes(hex("000102030405060708090a0b0c0d0e0f")),
+        );
+        let data: Vec<u8> = (0u8..=255).collect();
+        // Cross-checked with `openssl enc -aes-128-cbc`.
+        assert_eq!(
+            enc(&m, &key, &data[..13]).unwrap(),
+            hex("e5ae9fba2e040e7367740eab455c1db6")
+        );
+        for len in 0..=50 {
+            let ct = enc(&m, &key, &data[..len]).unwrap();
+            assert_eq!(ct.len(), (len / 16 + 1) * 16);
+            check_multipart(&m, &key, &data[..len]);
+        }
+        // Decryption holds back the last block until finish.
+        let ct = enc(&m, &key, &data[..32]).unwrap();
+        assert_eq!(ct.len(), 48);
+        let mut op = decrypt_init(&m, &key).unwrap();
+        assert_eq!(op.update(&ct[..32]).unwrap(), data[..16]);
+        assert_eq!(op.update(&ct[32..40]).unwrap(), data[16..32]);
+        assert_eq!(op.update(&ct[40..]).unwrap(), b"");
+        assert_eq!(op.finish().unwrap(), b"");
+        // Encryption returns whole blocks as soon as they are there.
+        let mut op = encrypt_init(&m, &key).unwrap();
+        assert_eq!(op.update(&data[..15]).unwrap().len(), 0);
+        assert_eq!(op.update(&data[15..20]).unwrap().len(), 16);
+        assert_eq!(op.finish().unwrap().len(), 16);
+        // Bad padding, bad lengths.
+        let mut bad = enc(&m, &key, &data[..20]).unwrap();
+        let n = bad.len();
+        bad[n - 17] ^= 0x01; // flips the last plaintext byte (a padding byte) through CBC
+        assert_eq!(rv(dec(&m, &key, &bad)), CKR_ENCRYPTED_DATA_INVALID);
+        // A last block decrypting to a zero padding byte.
+        let ecb = Mechanism::new(CKM_AES_ECB);
+        let zero_pad = enc(
+            &Mechanism::with(CKM_AES_CBC, m.params.clone()),
+            &key,
+            &[0u8; 16],
+        )
+        .unwrap();
+        assert_eq!(rv(dec(&m, &key, &zero_pad)), CKR_ENCRYPTED_DATA_INVALID);
+        let big_pad = enc(
+            &Mechanism::with(CKM_AES_CBC, m.params.clone()),
+            &key,
+            &[17u8; 16],
+        )
+        .unwrap();
+        assert_eq!(rv(dec(&m, &key, &big_pad)), CKR_ENCRYPTED_DATA_INVALID);
+        assert!(enc(&ecb, &key, &[0u8; 16]).is_ok());
+        assert_eq!(
+            rv(dec(&m, &key, &bad[..n - 1])),
+            CKR_ENCRYPTED_DATA_LEN_RANGE
+        );
+        assert_eq!(rv(dec(&m, &key, &[])), CKR_ENCRYPTED_DATA_LEN_RANGE);
+        assert_eq!(rv(dec(&m, &key, &bad[..15])), CKR_ENCRYPTED_DATA_LEN_RANGE);
+    }
+
+    #[test]
+    fn pkcs7_check() {
+        assert_eq!(pkcs7_unpadded_len(&[1, 2, 3, 4, 5, 6, 7, 1]), Some(7));
+        assert_eq!(pkcs7_unpadded_len(&[8; 8]), Some(0));
+        assert_eq!(pkcs7_unpadded_len(&[1, 2, 3, 4, 5, 3, 3, 3]), Some(5));
+        assert_eq!(pkcs7_unpadded_len(&[1, 2, 3, 4, 5, 2, 3, 3]), None);
+        assert_eq!(pkcs7_unpadded_len(&[1, 2, 3, 4, 5, 6, 7, 0]), None);
+        assert_eq!(pkcs7_unpadded_len(&[9; 8]), None);
+        assert_eq!(pkcs7_unpadded_len(&[]), None);
+    }
+
+    #[test]
+    fn ecb_cbc_length_and_param_errors() {
+        let key = aes(&hex(K128));
+        let iv = MechParams::Bytes(vec![0; 16]);
+        for m in [
+            Mechanism::new(CKM_AES_ECB),
+            Mechanism::with(CKM_AES_CBC, iv.clone()),
+        ] {
+            assert_eq!(rv(enc(&m, &key, &[0; 15])), CKR_DATA_LEN_RANGE);
+            assert_eq!(rv(enc(&m, &key, &[0; 33])), CKR_DATA_LEN_RANGE);
+            assert_eq!(rv(dec(&m, &key, &[0; 17])), CKR_ENCRYPTED_DATA_LEN_RANGE);
+            assert_eq!(enc(&m, &key, &[]).unwrap(), b"");
+            assert_eq!(dec(&m, &key, &[]).unwrap(), b"");
+            // Multi-part: the partial block is only an error at finish.
+            let mut op = encrypt_init(&m, &key).unwrap();
+            assert_eq!(op.update(&[0; 20]).unwrap().len(), 16);
+            assert_eq!(rv(op.finish()), CKR_DATA_LEN_RANGE);
+            // The operation is over after finish.
+            assert_eq!(rv(op.update(&[0; 16])), CKR_OPERATION_NOT_INITIALIZED);
+            assert_eq!(rv(op.finish()), CKR_OPERATION_NOT_INITIALIZED);
+            let mut op = decrypt_init(&m, &key).unwrap();
+            assert_eq!(op.update(&[0; 20]).unwrap().len(), 16);
+            assert_eq!(rv(op.finish()), CKR_ENCRYPTED_DATA_LEN_RANGE);
+        }
+        for params in [
+            MechParams::None,
+            MechParams::Bytes(vec![0; 15]),
+            MechParams::Bytes(vec![0; 17]),
+        ] {
+            for mt in [CKM_AES_CBC, CKM_AES_CBC_PAD] {
+                let m = Mechanism::with(mt, params.clone());
+                assert_eq!(rv(encrypt_init(&m, &key)), CKR_MECHANISM_PARAM_INVALID);
+                assert_eq!(rv(decrypt_init(&m, &key)), CKR_MECHANISM_PARAM_INVALID);
+            }
+        }
+        assert_eq!(
+            rv(encrypt_init(&Mechanism::with(CKM_AES_ECB, iv), &key)),
+            CKR_MECHANISM_PARAM_INVALID
+        );
+    }
+
+    #[test]
+    fn key_checks() {
+        let m = Mechanism::new(CKM_AES_ECB);
+        for len in [0, 8, 15, 17, 31, 33, 64] {
+            assert_eq!(
+                rv(encrypt_init(&m, &aes(&vec![1; len]))),
+                CKR_KEY_SIZE_RANGE,
+                "{len}"
+            );
+            assert_eq!(
+                rv(sign_init(
+                    &Mechanism::new(CKM_AES_CMAC),
+                    &aes(&vec![1; len])
+                )),
+                CKR_KEY_SIZE_RANGE
+            );
+        }
+        assert_eq!(
+            rv(encrypt(&m, &key_of(CKK_DES3, &[1; 24]))),
+            CKR_KEY_TYPE_INCONSISTENT
+        );
+        fn encrypt(m: &Mechanism, k: &Arc<KeyMaterial>) -> Result<Box<dyn CipherOperation>> {
+            super::encryptor(m, k)
+        }
+        assert_eq!(
+            rv(super::signer(&Mechanism::new(CKM_AES_ECB), &aes(&[1; 16]))),
+            CKR_MECHANISM_INVALID
+        );
+    }
+
+    fn gcm(iv: &str, aad: &str, tag_bits: CK_ULONG) -> Mechanism {
+        Mechanism::with(
+            CKM_AES_GCM,
+            MechParams::Gcm {
+                iv: hex(iv),
+                aad: hex(aad),
+                tag_bits,
+            },
+        )
+    }
+
+    const GCM_K: &str = "feffe9928665731c6d6a8f9467308308";
+    const GCM_IV: &str = "cafebabefacedbaddecaf888";
+    const GCM_P: &str = "d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a72
+                         1c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b391aafd255";
+    const GCM_C: &str = "42831ec2217774244b7221b784d0d49ce3aa212f2c02a4e035c17e2329aca12e
+                         21d514b25466931c7d8f6a5aac84aa051ba30b396a0aac973d58e091473f5985";
+    const GCM_A: &str = "feedfacedeadbeeffeedfacedeadbeefabaddad2";
+
+    #[test]
+    fn gcm_mcgrew_viega_test_cases_3_and_4() {
+        let key = aes(&hex(GCM_K));
+        // Test case 3: no AAD.
+        let m = gcm(GCM_IV, "", 128);
+        let expected = [hex(GCM_C), hex("4d5c2af327cd64a62cf35abd2ba6fab4")].concat();
+        assert_eq!(enc(&m, &key, &hex(GCM_P)).unwrap(), expected);
+        assert_eq!(dec(&m, &key, &expected).unwrap(), hex(GCM_P));
+        check_multipart(&m, &key, &hex(GCM_P));
+        // Test case 4: AAD, 60-byte plaintext.
+        let m = gcm(GCM_IV, GCM_A, 128);
+        let expected = [
+            hex(GCM_C)[..60].to_vec(),
+            hex("5bc94fbc3221a5db94fae95ae7121a47"),
+        ]
+        .concat();
+        assert_eq!(enc(&m, &key, &hex(GCM_P)[..60]).unwrap(), expected);
+        assert_eq!(dec(&m, &key, &expected).unwrap(), hex(GCM_P)[..60]);
+        check_multipart(&m, &key, &hex(GCM_P)[..60]);
+        // Everything comes out of finish.
+        let mut op = encrypt_init(&m, &key).unwrap();
+        assert_eq!(op.update(&hex(GCM_P)[..60]).unwrap(), b"");
+        assert_eq!(op.finish().unwrap(), expected);
+        // Authentication failures.
+        for i in [0, 59, 60, 75] {
+            let mut bad = expected.clone();
+            bad[i] ^= 0x80;
+            assert_eq!(
+                rv(dec(&m, &key, &bad)),
+                CKR_ENCRYPTED_DATA_INVALID,
+                "flip at {i}"
+            );
+        }
+        assert_eq!(
+            rv(dec(&gcm(GCM_IV, "", 128), &key, &expected)),
+            CKR_ENCRYPTED_DATA_INVALID
+        );
+        assert_eq!(
+            rv(dec(&m, &key, &expected[..15])),
+            CKR_ENCRYPTED_DATA_LEN_RANGE
+        );
+        // Empty plaintext: the output is the tag alone.
+        let tag_only = enc(&m, &key, &[]).unwrap();
+        assert_eq!(tag_only.len(), 16);
+        assert_eq!(dec(&m, &key, &tag_only).unwrap(), b"");
+    }
+
+    #[test]
+    fn gcm_truncated_tags_and_params() {
+        let key = aes(&hex(GCM_K));
+        let full = enc(&gcm(GCM_IV, GCM_A, 128), &key, &hex(GCM_P)[..60]).unwrap();
+        for bits in [32, 64, 96, 104, 112, 120] {
+            let m = gcm(GCM_IV, GCM_A, bits);
+            let ct = enc(&m, &key, &hex(GCM_P)[..60]).unwrap();
+            let n = 60 + bits as usize / 8;
+            assert_eq!(ct, full[..n], "{bits}-bit tag is a prefix of the full tag");
+            assert_eq!(dec(&m, &key, &ct).unwrap(), hex(GCM_P)[..60]);
+            check_multipart(&m, &key, &hex(GCM_P)[..60]);
+            let mut bad = ct.clone();
+            bad[n - 1] ^= 1;
+            assert_eq!(rv(dec(&m, &key, &bad)), CKR_ENCRYPTED_DATA_INVALID);
+            bad = ct.clone();
+            bad[3] ^= 1;
+            assert_eq!(rv(dec(&m, &key, &bad)), CKR_ENCRYPTED_DATA_INVALID);
+            assert_eq!(
+                rv(dec(&gcm(GCM_IV, "00", bits), &key, &ct)),
+                CKR_ENCRYPTED_DATA_INVALID
+            );
+        }
+        // All key sizes work.
+        for k in [K128, K192, K256] {
+            check_multipart(&gcm(GCM_IV, GCM_A, 96), &aes(&hex(k)), &hex(GCM_P));
+        }
+        for m in [
+            gcm("cafebabefacedbaddecaf8", "", 128),
+            gcm("cafebabefacedbaddecaf88800", "", 128),
+            gcm("", "", 128),
+            gcm(GCM_IV, "", 0),
+            gcm(GCM_IV, "", 100),
+            gcm(GCM_IV, "", 136),
+            Mechanism::with(CKM_AES_GCM, MechParams::Bytes(hex(GCM_IV))),
+        ] {
+            assert_eq!(rv(encrypt_init(&m, &key)), CKR_MECHANISM_PARAM_INVALID);
+            assert_eq!(rv(decrypt_init(&m, &key)), CKR_MECHANISM_PARAM_INVALID);
+        }
+    }
+
+    #[test]
+    fn rfc3394_vectors() {
+        let m = Mechanism::new(CKM_AES_KEY_WRAP);
+        let kek = "000102030405060708090A0B0C0D0E0F101112131415161718191A1B1C1D1E1F";
+        for (kek_len, data, wrapped) in [
+            (
+                16,
+                "00112233445566778899AABBCCDDEEFF",
+                "1FA68B0A8112B447AEF34BD8FB5A7B829D3E862371D2CFE5",
+            ),
+            (
+                24,
+                "00112233445566778899AABBCCDDEEFF",
+                "96778B25AE6CA435F92B5B97C050AED2468AB8A17AD84E5D",
+            ),
+            (
+                32,
+                "00112233445566778899AABBCCDDEEFF",
+                "64E8C3F9CE0F5BA263E9777905818A2A93C8191E7D6E8AE7",
+            ),
+            (
+                32,
+                "00112233445566778899AABBCCDDEEFF000102030405060708090A0B0C0D0E0F",
+                "28C9F404C4B810F4CBCCB35CFB87F8263F5786E2D80ED326CBC7F0E71A99F43BFB988B9B7A02DD21",
+            ),
+        ] {
+            let key = aes(&hex(kek)[..kek_len]);
+            assert_eq!(enc(&m, &key, &hex(data)).unwrap(), hex(wrapped));
+            assert_eq!(dec(&m, &key, &hex(wrapped)).unwrap(), hex(data));
+            check_multipart(&m, &key, &hex(data));
+            // Through the engine's wrap/unwrap entry points.
+            assert_eq!(wrap(&m, &key, &hex(data)).unwrap(), hex(wrapped));
+            assert_eq!(*unwrap(&m, &key, &hex(wrapped)).unwrap(), hex(data));
+            let mut bad = hex(wrapped);
+            bad[5] ^= 4;
+            assert_eq!(rv(dec(&m, &key, &bad)), CKR_ENCRYPTED_DATA_INVALID);
+            assert_eq!(rv(unwrap(&m, &key, &bad)), CKR_WRAPPED_KEY_INVALID);
+        }
+        // The standard IV may be given explicitly; any other is refused.
+        let key = aes(&hex(kek)[..16]);
+        let explicit = Mechanism::with(CKM_AES_KEY_WRAP, MechParams::Bytes(vec![0xA6; 8]));
+        assert_eq!(
+            enc(&explicit, &key, &[7; 16]).unwrap(),
+            enc(&m, &key, &[7; 16]).unwrap()
+        );
+        for p in [
+            MechParams::Bytes(vec![0xA5; 8]),
+            MechParams::Bytes(vec![0xA6; 4]),
+            MechParams::Bytes(vec![0xA6; 16]),
+        ] {
+            assert_eq!(
+                rv(encrypt_init(&Mechanism::with(CKM_AES_KEY_WRAP, p), &key)),
+                CKR_MECHANISM_PARAM_INVALID
+            );
+        }
+        // Length errors.
+        for len in [0, 8, 12, 17, 23] {
+            assert_eq!(
+                rv(enc(&m, &key, &vec![1; len])),
+                CKR_DATA_LEN_RANGE,
+                "{len}"
+            );
+        }
+        assert_eq!(rv(wrap(&m, &key, &[1; 12])), CKR_KEY_SIZE_RANGE);
+        for len in [0, 8, 16, 23, 25, 31] {
+            assert_eq!(
+                rv(dec(&m, &key, &vec![1; len])),
+                CKR_ENCRYPTED_DATA_LEN_RANGE,
+                "{len}"
+            );
+        }
+    }
+
+    #[test]
+    fn key_wrap_matches_aws_lc() {
+        use aws_lc_rs::key_wrap::{
+            AES_128 as KW128, AES_256 as KW256, AesKek, KeyWrap, KeyWrapPadded,
+        };
+        let kek: Vec<u8> = (0u8..32).map(|i| i.wrapping_mul(37)).collect();
+        for (cipher, len) in [(&KW128, 16), (&KW256, 32)] {
+            let key = aes(&kek[..len]);
+            for n in 1..=72usize {
+                let data: Vec<u8> = (0..n).map(|i| (i * 7 + n) as u8).collect();
+                let mut out = vec![0u8; n + 16];
+                let expect = AesKek::new(cipher, &kek[..len])
+                    .unwrap()
+                    .wrap_with_padding(&data, &mut out)
+                    .unwrap();
+                let m = Mechanism::new(CKM_AES_KEY_WRAP_KWP);
+                assert_eq!(enc(&m, &key, &data).unwrap(), expect, "KWP {n}");
+                assert_eq!(dec(&m, &key, expect).unwrap(), data);
+                if n % 8 == 0 && n >= 16 {
+                    let mut out = vec![0u8; n + 8];
+                    let expect = AesKek::new(cipher, &kek[..len])
+                        .unwrap()
+                        .wrap(&data, &mut out)
+                        .unwrap();
+                    assert_eq!(
+                        enc(&Mechanism::new(CKM_AES_KEY_WRAP), &key, &data).unwrap(),
+                        expect,
+                        "KW {n}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn rfc5649_vectors() {
+        let kek = aes(&hex("5840df6e29b02af1ab493b705bf16ea1ae8338f4dcc176a8"));
+        for mt in [CKM_AES_KEY_WRAP_KWP, CKM_AES_KEY_WRAP_PAD] {
+            let m = Mechanism::new(mt);
+            for (data, wrapped) in [
+                (
+                    "c37b7e6492584340bed12207808941155068f738",
+                    "138bdeaa9b8fa7fc61f97742e72248ee5ae6ae5360d1ae6a5f54f373fa543b6a",
+                ),
+                ("466f7250617369", "afbeb0f07dfbf5419200f2ccb50bb24f"),
+            ] {
+                assert_eq!(enc(&m, &kek, &hex(data)).unwrap(), hex(wrapped));
+                assert_eq!(dec(&m, &kek, &hex(wrapped)).unwrap(), hex(data));
+                check_multipart(&m, &kek, &hex(data));
+                let mut bad = hex(wrapped);
+                bad[9] ^= 1;
+                assert_eq!(rv(dec(&m, &kek, &bad)), CKR_ENCRYPTED_DATA_INVALID);
+            }
+            assert_eq!(rv(enc(&m, &kek, &[])), CKR_DATA_LEN_RANGE);
+            for len in [0, 8, 15, 17, 25] {
+                assert_eq!(
+                    rv(dec(&m, &kek, &vec![3; len])),
+                    CKR_ENCRYPTED_DATA_LEN_RANGE,
+                    "{len}"
+                );
+            }
+            // An RFC 3394 wrapping does not pass the RFC 5649 check, and vice versa.
+            let kw = enc(&Mechanism::new(CKM_AES_KEY_WRAP), &kek, &[5; 16]).unwrap();
+            assert_eq!(rv(dec(&m, &kek, &kw)), CKR_ENCRYPTED_DATA_INVALID);
+            let kwp = enc(&m, &kek, &[5; 16]).unwrap();
+            assert_eq!(
+                rv(dec(&Mechanism::new(CKM_AES_KEY_WRAP), &kek, &kwp)),
+                CKR_ENCRYPTED_DATA_INVALID
+            );
+            // A wrapping whose length indicator is inconsistent (here: too small for the
+            // padded length) is refused: wrap 17 bytes, whose semiblocks are 24, with MLI 8.
+            let mut aiv = KWP_IV.to_vec();
+            aiv.extend_from_slice(&8u32.to_be_bytes());
+            let forged = match &super::AesKeyWrap::new(
+                &Mechanism::new(CKM_AES_KEY_WRAP),
+                &hex("5840df6e29b02af1ab493b705bf16ea1ae8338f4dcc176a8"),
+                true,
+            )
+            .unwrap()
+            .kek
+            {
+                KekSchedule::Enc(k) => kw_wrap(k, aiv.try_into().unwrap(), &[0; 24]).unwrap(),
+                KekSchedule::Dec(_) => unreachable!(),
+            };
+            assert_eq!(rv(dec(&m, &kek, &forged)), CKR_ENCRYPTED_DATA_INVALID);
+            // Explicit standard IV, and a non-standard one.
+            let explicit = Mechanism::with(mt, MechParams::Bytes(KWP_IV.to_vec()));
+            assert_eq!(
+                enc(&explicit, &kek, &[9; 5]).unwrap(),
+                enc(&m, &kek, &[9; 5]).unwrap()
+            );
+            let other = Mechanism::with(mt, MechParams::Bytes(vec![0xA6; 8]));
+            assert_eq!(rv(encrypt_init(&other, &kek)), CKR_MECHANISM_PARAM_INVALID);
+        }
+    }
+
+    #[test]
+    fn rfc4493_cmac() {
+        let key = aes(&hex(K128));
+        let m = Mechanism::new(CKM_AES_CMAC);
+        let msg = hex(PLAIN);
+        for (len, mac) in [
+            (0, "bb1d6929e95937287fa37d129b756746"),
+            (16, "070a16b46b4d4144f79bdd9dd04a287c"),
+            (40, "dfa66747de9ae63030ca32611497c827"),
+            (64, "51f0bebf7e3b9d92fc49741779363cfe"),
+        ] {
+            let data = &msg[..len];
+            assert_eq!(
+                sign_init(&m, &key).unwrap().one_shot(data).unwrap(),
+                hex(mac)
+            );
+            for cuts in SPLITS {
+                let mut op = sign_init(&m, &key).unwrap();
+                let mut v = verify_init(&m, &key).unwrap();
+                let mut start = 0;
+                for &c in cuts.iter().chain(std::iter::once(&len)) {
+                    let c = c.min(len).max(start);
+                    op.update(&data[start..c]).unwrap();
+                    v.update(&data[start..c]).unwrap();
+                    start = c;
+                }
+                assert_eq!(op.finish().unwrap(), hex(mac));
+                v.finish(&hex(mac)).unwrap();
+            }
+            let mut bad = hex(mac);
+            bad[15] ^= 1;
+            assert_eq!(
+                rv(verify_init(&m, &key).unwrap().one_shot(data, &bad)),
+                CKR_SIGNATURE_INVALID
+            );
+            assert_eq!(
+                rv(verify_init(&m, &key).unwrap().one_shot(data, &bad[..15])),
+                CKR_SIGNATURE_LEN_RANGE
+            );
+            assert_eq!(
+                rv(verify_init(&m, &key)
+                    .unwrap()
+                    .one_shot(data, &[bad.clone(), vec![0]].concat())),
+                CKR_SIGNATURE_LEN_RANGE
+            );
+        }
+        for k in [K192, K256] {
+            let key = aes(&hex(k));
+            let mac = sign_init(&m, &key).unwrap().one_shot(&msg).unwrap();
+            assert_eq!(mac.len(), 16);
+            verify_init(&m, &key).unwrap().one_shot(&msg, &mac).unwrap();
+        }
+        let with_params = Mechanism::with(CKM_AES_CMAC, MechParams::MacLength(8));
+        assert_eq!(
+            rv(sign_init(&with_params, &key)),
+            CKR_MECHANISM_PARAM_INVALID
+        );
+        assert_eq!(
+            rv(verify_init(&with_params, &key)),
+            CKR_MECHANISM_PARAM_INVALID
+        );
+        let mut op = sign_init(&m, &key).unwrap();
+        op.finish().unwrap();
+        assert_eq!(rv(op.update(b"x")), CKR_OPERATION_NOT_INITIALIZED);
+        assert_eq!(rv(op.finish()), CKR_OPERATION_NOT_INITIALIZED);
+    }
+
+    #[test]
+    fn operations_are_single_use() {
+        let key = aes(&hex(K128));
+        let block = [0u8; 16];
+        for m in [
+            Mechanism::new(CKM_AES_ECB),
+            Mechanism::with(CKM_AES_CBC_PAD, MechParams::Bytes(vec![0; 16])),
+            Mechanism::with(
+                CKM_AES_CTR,
+                MechParams::Ctr {
+                    counter_bits: 32,
+                    counter_block: block,
+                },
+            ),
+            gcm(GCM_IV, "", 128),
+            Mechanism::new(CKM_AES_KEY_WRAP),
+            Mechanism::new(CKM_AES_KEY_WRAP_KWP),
+        ] {
+            let mut op = encrypt_init(&m, &key).unwrap();
+            op.one_shot(&[1; 32]).unwrap();
+            assert_eq!(rv(op.update(&[1; 32])), CKR_OPERATION_NOT_INITIALIZED);
+            assert_eq!(rv(op.finish()), CKR_OPERATION_NOT_INITIALIZED);
+            let mut op = decrypt_init(&m, &key).unwrap();
+            let _ = op.one_shot(&[1; 32]);
+            assert_eq!(rv(op.finish()), CKR_OPERATION_NOT_INITIALIZED);
+        }
+    }
+
+    #[test]
+    fn no_panics_on_any_length() {
+        let key = aes(&hex(K256));
+        let mechs = [
+            Mechanism::new(CKM_AES_ECB),
+            Mechanism::with(CKM_AES_CBC, MechParams::Bytes(vec![3; 16])),
+            Mechanism::with(CKM_AES_CBC_PAD, MechParams::Bytes(vec![3; 16])),
+            Mechanism::with(
+                CKM_AES_CTR,
+                MechParams::Ctr {
+                    counter_bits: 16,
+                    counter_block: [9; 16],
+                },
+            ),
+            gcm(GCM_IV, GCM_A, 128),
+            gcm(GCM_IV, GCM_A, 32),
+            Mechanism::new(CKM_AES_KEY_WRAP),
+            Mechanism::new(CKM_AES_KEY_WRAP_PAD),
+            Mechanism::new(CKM_AES_KEY_WRAP_KWP),
+        ];
+        for m in &mechs {
+            for len in 0..=80usize {
+                let data: Vec<u8> = (0..len).map(|i| (i * 31) as u8).collect();
+                if let Ok(ct) = enc(m, &key, &data) {
+                    assert_eq!(dec(m, &key, &ct).unwrap(), data, "{m:?} {len}");
+                }
+                // Garbage ciphertext: an error or some output, never a panic.
+                let _ = dec(m, &key, &data);
+            }
+        }
+        // A larger buffer through the streaming modes.
+        let big: Vec<u8> = (0..100_003u32).map(|i| i as u8).collect();
+        for m in &mechs[2..5] {
+            check_multipart(m, &key, &big);
+        }
+    }
+}
