@@ -925,7 +925,7 @@ impl VerifyOperation for CmacVerify {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::super::{decrypt_init, encrypt_init, sign_init, unwrap, verify_init, wrap};
     use super::*;
     use zeroize::Zeroizing;

@@ -359,3 +359,229 @@ impl Drop for TdesSchedule {
         self.keys.zeroize();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::aes::tests::{check_multipart, hex, rv};
+    use super::super::{decrypt_init, encrypt_init, unwrap, wrap};
+    use super::*;
+    use zeroize::Zeroizing;
+
+    fn des3(value: &[u8]) -> Arc<KeyMaterial> {
+        Arc::new(KeyMaterial::Secret(SecretKey {
+            key_type: CKK_DES3,
+            value: Zeroizing::new(value.to_vec()),
+        }))
+    }
+
+    fn enc(mech: &Mechanism, key: &Arc<KeyMaterial>, data: &[u8]) -> Result<Vec<u8>> {
+        encrypt_init(mech, key)?.one_shot(data)
+    }
+
+    fn dec(mech: &Mechanism, key: &Arc<KeyMaterial>, data: &[u8]) -> Result<Vec<u8>> {
+        decrypt_init(mech, key)?.one_shot(data)
+    }
+
+    /// Single DES through 3DES with K1 = K2 = K3.
+    fn single_des(key: &str, plain: &str) -> Vec<u8> {
+        let k = hex(key).repeat(3);
+        enc(&Mechanism::new(CKM_DES3_ECB), &des3(&k), &hex(plain)).unwrap()
+    }
+
+    #[test]
+    fn des_known_answers() {
+        // FIPS 46 worked example.
+        assert_eq!(
+            single_des("133457799BBCDFF1", "0123456789ABCDEF"),
+            hex("85E813540F0AB405")
+        );
+        // SP 800-20 variable-plaintext and variable-key tests.
+        assert_eq!(
+            single_des("0101010101010101", "8000000000000000"),
+            hex("95F8A5E5DD31D900")
+        );
+        assert_eq!(
+            single_des("0101010101010101", "4000000000000000"),
+            hex("DD7F121CA5015619")
+        );
+        assert_eq!(
+            single_des("8001010101010101", "0000000000000000"),
+            hex("95A8D72813DAA94D")
+        );
+    }
+
+    #[test]
+    fn sp800_67_example() {
+        let key = des3(&hex("0123456789ABCDEF 23456789ABCDEF01 456789ABCDEF0123"));
+        let m = Mechanism::new(CKM_DES3_ECB);
+        let plain = b"The qufck brown fox jump";
+        let ct = hex("A826FD8CE53B855F CCE21C8112256FE6 68D5C05DD9B6B900");
+        assert_eq!(enc(&m, &key, plain).unwrap(), ct);
+        assert_eq!(dec(&m, &key, &ct).unwrap(), plain);
+    }
+
+    const K: &str = "0123456789ABCDEF FEDCBA9876543210 89ABCDEF01234567";
+    const IV: &str = "1234567890ABCDEF";
+
+    #[test]
+    fn openssl_cross_check() {
+        // `openssl enc -des-ede3[-cbc] -nopad` of the bytes 0..=255.
+        let data: Vec<u8> = (0u8..=255).collect();
+        let key = des3(&hex(K));
+        let ecb = hex(
+            "98f447d72bee8df778de5f04c528a5dc658aa9d1395c3fd7506c4de805a0c9a11f8f65042bfc9f60
+             bdc98efae360830ef940f18b75aa9fb6b3cd7b669db868d9ab0c7df68b5c8ea31d6318cbbd403c38
+             08e2b34ea22e458a52bfc648e6ff3b365ba47bfb4840045cb15a6dccee75eb43a33a57f841ff47ca
+             f8ccbd4842f8d5d6b54f5a804a962d6d5a09c59497539903b2626f627e7416480587b116ae124bd2
+             64b3ae02fcf58a51043aa53e82f89741bd25d67d9c1a74fd84fdd7f46e242e221a511c84acb85f5c
+             b1641b5c89e5268e5fbddd7edf606a9fe665725ed63b3884dbd3a6852f094cfd5c77c56df3b593cc
+             4d52a53f341c3047937ce71d4ca77184",
+        );
+        let cbc = hex(
+            "dab10e76a31ef60dda6931da2244e63db6eec753a1774b4e7a6663c9805ff5f6f3659ae7fca26f39
+             4e1115bf5e74900808103ffbc9b96dffc878b8011110b2f63fb5df882c0eca988aa38166adcedaed
+             78be07842b93e5b41c3222bde60973c42d1186309d36014c1bb4b1114c86ae74043387d94e9a0197
+             a52ac63fe116c28247f84bd545ddeed461748679cc2ce9343743c67df7ea0bfd2b3d651af8717859
+             0fbfe2bfc97a2d198125f88fd6199b61977798bcc4fe82abf61b07ec04668e1a69e83fab348f13e5
+             74a1d694a53b0bbc04686efbb7a1ec5bb1b28205592f8819de4852f8b609d03e31b57a7b001f036b
+             048111c711aab0589913669acede110c",
+        );
+        let m_ecb = Mechanism::new(CKM_DES3_ECB);
+        let m_cbc = Mechanism::with(CKM_DES3_CBC, MechParams::Bytes(hex(IV)));
+        let m_pad = Mechanism::with(CKM_DES3_CBC_PAD, MechParams::Bytes(hex(IV)));
+        assert_eq!(enc(&m_ecb, &key, &data).unwrap(), ecb);
+        assert_eq!(dec(&m_ecb, &key, &ecb).unwrap(), data);
+        assert_eq!(enc(&m_cbc, &key, &data).unwrap(), cbc);
+        assert_eq!(dec(&m_cbc, &key, &cbc).unwrap(), data);
+        // `openssl enc -des-ede3-cbc` (PKCS#7 padding) of 13 and 16 bytes.
+        assert_eq!(
+            enc(&m_pad, &key, &data[..13]).unwrap(),
+            hex("dab10e76a31ef60d328d0fd5d99fefb9")
+        );
+        assert_eq!(
+            enc(&m_pad, &key, &data[..16]).unwrap(),
+            hex("dab10e76a31ef60dda6931da2244e63d57c2d45ce6f70648")
+        );
+        for m in [&m_ecb, &m_cbc] {
+            check_multipart(m, &key, &data);
+        }
+        for len in 0..=40 {
+            check_multipart(&m_pad, &key, &data[..len]);
+        }
+    }
+
+    #[test]
+    fn lengths_padding_params_and_keys() {
+        let key = des3(&hex(K));
+        let m_ecb = Mechanism::new(CKM_DES3_ECB);
+        let m_cbc = Mechanism::with(CKM_DES3_CBC, MechParams::Bytes(hex(IV)));
+        let m_pad = Mechanism::with(CKM_DES3_CBC_PAD, MechParams::Bytes(hex(IV)));
+        for m in [&m_ecb, &m_cbc] {
+            assert_eq!(rv(enc(m, &key, &[0; 7])), CKR_DATA_LEN_RANGE);
+            assert_eq!(rv(enc(m, &key, &[0; 17])), CKR_DATA_LEN_RANGE);
+            assert_eq!(rv(dec(m, &key, &[0; 9])), CKR_ENCRYPTED_DATA_LEN_RANGE);
+            assert_eq!(enc(m, &key, &[]).unwrap(), b"");
+            let mut op = encrypt_init(m, &key).unwrap();
+            assert_eq!(op.update(&[0; 5]).unwrap().len(), 0);
+            assert_eq!(op.update(&[0; 5]).unwrap().len(), 8);
+            assert_eq!(rv(op.finish()), CKR_DATA_LEN_RANGE);
+            assert_eq!(rv(op.update(&[0; 8])), CKR_OPERATION_NOT_INITIALIZED);
+        }
+        // Padding.
+        assert_eq!(enc(&m_pad, &key, &[]).unwrap().len(), 8);
+        let mut bad = enc(&m_pad, &key, &[1; 10]).unwrap();
+        bad[7] ^= 0x02; // flips the last padding byte of the final block through CBC
+        assert_eq!(rv(dec(&m_pad, &key, &bad)), CKR_ENCRYPTED_DATA_INVALID);
+        assert_eq!(
+            rv(dec(&m_pad, &key, &bad[..15])),
+            CKR_ENCRYPTED_DATA_LEN_RANGE
+        );
+        assert_eq!(rv(dec(&m_pad, &key, &[])), CKR_ENCRYPTED_DATA_LEN_RANGE);
+        let mut op = decrypt_init(&m_pad, &key).unwrap();
+        let ct = enc(&m_pad, &key, &[4; 16]).unwrap();
+        assert_eq!(op.update(&ct[..16]).unwrap(), [4; 8]);
+        assert_eq!(op.update(&ct[16..]).unwrap(), [4; 8]);
+        assert_eq!(op.finish().unwrap(), b"");
+        // Wrap/unwrap through the engine entry points.
+        let wrapped = wrap(&m_pad, &key, &[7; 24]).unwrap();
+        assert_eq!(*unwrap(&m_pad, &key, &wrapped).unwrap(), [7; 24]);
+        assert_eq!(rv(wrap(&m_cbc, &key, &[7; 20])), CKR_KEY_SIZE_RANGE);
+        // Parameters.
+        for p in [
+            MechParams::None,
+            MechParams::Bytes(vec![0; 7]),
+            MechParams::Bytes(vec![0; 16]),
+        ] {
+            for mt in [CKM_DES3_CBC, CKM_DES3_CBC_PAD] {
+                assert_eq!(
+                    rv(encrypt_init(&Mechanism::with(mt, p.clone()), &key)),
+                    CKR_MECHANISM_PARAM_INVALID
+                );
+            }
+        }
+        assert_eq!(
+            rv(encrypt_init(
+                &Mechanism::with(CKM_DES3_ECB, MechParams::Bytes(hex(IV))),
+                &key
+            )),
+            CKR_MECHANISM_PARAM_INVALID
+        );
+        // Keys.
+        for len in [0, 8, 16, 23, 25, 32] {
+            assert_eq!(
+                rv(super::encryptor(&m_ecb, &des3(&vec![1; len]))),
+                CKR_KEY_SIZE_RANGE,
+                "{len}"
+            );
+        }
+        let aes_key = Arc::new(KeyMaterial::Secret(SecretKey {
+            key_type: CKK_AES,
+            value: Zeroizing::new(vec![1; 24]),
+        }));
+        assert_eq!(
+            rv(super::encryptor(&m_ecb, &aes_key)),
+            CKR_KEY_TYPE_INCONSISTENT
+        );
+        // Parity bits do not matter.
+        let mut k2 = hex(K);
+        for b in k2.iter_mut() {
+            *b ^= 1;
+        }
+        assert_eq!(
+            enc(&m_ecb, &des3(&k2), &[5; 8]).unwrap(),
+            enc(&m_ecb, &key, &[5; 8]).unwrap()
+        );
+    }
+
+    #[test]
+    fn odd_parity() {
+        let mut k: Vec<u8> = (0u8..=255).collect();
+        set_odd_parity(&mut k);
+        for (i, b) in k.iter().enumerate() {
+            assert_eq!(b.count_ones() % 2, 1, "byte {b:#04x}");
+            assert_eq!(b & 0xFE, i as u8 & 0xFE, "only the low bit changes");
+        }
+        let mut fixed = hex("0123456789ABCDEF");
+        set_odd_parity(&mut fixed);
+        assert_eq!(fixed, hex("0123456789ABCDEF"), "already odd parity");
+        set_odd_parity(&mut []);
+    }
+
+    #[test]
+    fn no_panics_on_any_length() {
+        let key = des3(&hex(K));
+        for m in [
+            Mechanism::new(CKM_DES3_ECB),
+            Mechanism::with(CKM_DES3_CBC, MechParams::Bytes(hex(IV))),
+            Mechanism::with(CKM_DES3_CBC_PAD, MechParams::Bytes(hex(IV))),
+        ] {
+            for len in 0..=40usize {
+                let data: Vec<u8> = (0..len).map(|i| (i * 13) as u8).collect();
+                if let Ok(ct) = enc(&m, &key, &data) {
+                    assert_eq!(dec(&m, &key, &ct).unwrap(), data);
+                }
+                let _ = dec(&m, &key, &data);
+            }
+        }
+    }
+}
