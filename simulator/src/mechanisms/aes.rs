@@ -700,7 +700,7 @@ impl AesKeyWrap {
         let data: &[u8] = &self.buf;
         match (&self.kek, self.padded) {
             (KekSchedule::Enc(k), false) => {
-                if data.len() % 8 != 0 || data.len() < 16 {
+                if data.len() & 7 != 0 || data.len() < 16 {
                     return Err(err(
                         CKR_DATA_LEN_RANGE,
                         "AES key wrap needs a multiple of 8 bytes, at least 16",
@@ -735,7 +735,7 @@ impl AesKeyWrap {
                 }
             }
             (KekSchedule::Dec(k), false) => {
-                if data.len() % 8 != 0 || data.len() < 24 {
+                if data.len() & 7 != 0 || data.len() < 24 {
                     return Err(err(
                         CKR_ENCRYPTED_DATA_LEN_RANGE,
                         "AES-wrapped data is a multiple of 8 bytes, at least 24",
@@ -751,7 +751,7 @@ impl AesKeyWrap {
                 Ok(plain.to_vec())
             }
             (KekSchedule::Dec(k), true) => {
-                if data.len() % 8 != 0 || data.len() < 16 {
+                if data.len() & 7 != 0 || data.len() < 16 {
                     return Err(err(
                         CKR_ENCRYPTED_DATA_LEN_RANGE,
                         "AES-wrapped data is a multiple of 8 bytes, at least 16",
