@@ -209,9 +209,9 @@ fn private_objects_are_invisible_before_login_and_token_objects_need_rw() {
     assert_eq!(find(s, Template::new().bytes(CKA_LABEL, b"note")).len(), 2);
     let ro = open_session(0, CKF_SERIAL_SESSION).unwrap();
     assert_eq!(create(ro, data(true, false)), Err(CKR_SESSION_READ_ONLY));
-    assert!(create(ro, data(false, false)).is_ok());
+    let session_object = create(ro, data(false, false)).unwrap();
     assert_eq!(logout(s), CKR_OK);
-    assert_eq!(find(s, Template::new().bytes(CKA_LABEL, b"note")), vec![public]);
+    assert_eq!(find(s, Template::new().bytes(CKA_LABEL, b"note")), vec![public, session_object]);
     assert_eq!(get_attr(s, private, CKA_VALUE), Err((CKR_OBJECT_HANDLE_INVALID, 0)));
     assert_eq!(create(s, data(false, true)), Err(CKR_USER_NOT_LOGGED_IN));
     // Token objects survive a restart; session objects do not.

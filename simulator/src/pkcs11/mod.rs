@@ -9,7 +9,6 @@ pub use functions::*;
 use crate::engine::{Config, Engine};
 use crate::error::{Result, err};
 use cryptoki_sys::*;
-use functions::*;
 use parking_lot::{Condvar, Mutex, RwLock, RwLockReadGuard};
 use std::ffi::c_void;
 use std::panic::{AssertUnwindSafe, catch_unwind};
