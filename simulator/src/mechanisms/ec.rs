@@ -718,3 +718,695 @@ pub fn attributes_from_pkcs8(der: &[u8]) -> Result<Attributes> {
         "not a PKCS#8 EC private key on a supported curve",
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_lc_rs::signature::UnparsedPublicKey;
+
+    const CURVES: [Curve; 3] = [Curve::P256, Curve::P384, Curve::P521];
+    const HASH_MECHS: [CK_MECHANISM_TYPE; 5] = [
+        CKM_ECDSA_SHA1,
+        CKM_ECDSA_SHA224,
+        CKM_ECDSA_SHA256,
+        CKM_ECDSA_SHA384,
+        CKM_ECDSA_SHA512,
+    ];
+
+    struct Pair {
+        public: Arc<KeyMaterial>,
+        private: Arc<KeyMaterial>,
+        public_attrs: Attributes,
+        private_attrs: Attributes,
+    }
+
+    fn params_template(params: &[u8]) -> Attributes {
+        let mut t = Attributes::new();
+        t.set_bytes(CKA_EC_PARAMS, params);
+        t
+    }
+
+    fn generate(curve: Curve) -> Pair {
+        let (public_attrs, private_attrs) =
+            generate_key_pair(&params_template(curve.params()), &Attributes::new()).unwrap();
+        let public = KeyMaterial::from_attributes(CKO_PUBLIC_KEY, CKK_EC, &public_attrs).unwrap();
+        let private =
+            KeyMaterial::from_attributes(CKO_PRIVATE_KEY, CKK_EC, &private_attrs).unwrap();
+        Pair {
+            public: Arc::new(public),
+            private: Arc::new(private),
+            public_attrs,
+            private_attrs,
+        }
+    }
+
+    fn sign(mech: CK_MECHANISM_TYPE, key: &Arc<KeyMaterial>, data: &[u8]) -> Result<Vec<u8>> {
+        signer(&Mechanism::new(mech), key)?.one_shot(data)
+    }
+
+    fn verify(
+        mech: CK_MECHANISM_TYPE,
+        key: &Arc<KeyMaterial>,
+        data: &[u8],
+        sig: &[u8],
+    ) -> Result<()> {
+        verifier(&Mechanism::new(mech), key)?.one_shot(data, sig)
+    }
+
+    fn point_of(pair: &Pair) -> Vec<u8> {
+        ec_key(&pair.public).unwrap().public_point().to_vec()
+    }
+
+    fn hash(alg: &'static digest::Algorithm, data: &[u8]) -> Vec<u8> {
+        digest::digest(alg, data).as_ref().to_vec()
+    }
+
+    fn ecdh(kdf: CK_EC_KDF_TYPE, shared_data: &[u8], public_data: Vec<u8>) -> Mechanism {
+        Mechanism::with(
+            CKM_ECDH1_DERIVE,
+            MechParams::Ecdh {
+                kdf,
+                shared_data: shared_data.to_vec(),
+                public_data,
+            },
+        )
+    }
+
+    #[test]
+    fn keys_are_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<EcKey>();
+        check::<KeyMaterial>();
+    }
+
+    #[test]
+    fn generated_attributes_have_the_pkcs11_encodings() {
+        for curve in CURVES {
+            let pair = generate(curve);
+            let n = curve.field_len();
+            assert_eq!(pair.public_attrs.ulong(CKA_KEY_TYPE), Some(CKK_EC));
+            assert_eq!(pair.private_attrs.ulong(CKA_KEY_TYPE), Some(CKK_EC));
+            assert_eq!(pair.public_attrs.bytes(CKA_EC_PARAMS), Some(curve.params()));
+            assert_eq!(
+                pair.private_attrs.bytes(CKA_EC_PARAMS),
+                Some(curve.params())
+            );
+            let der = pair.public_attrs.bytes(CKA_EC_POINT).unwrap();
+            let point = unwrap_octet_string(der).unwrap();
+            assert_eq!(point.len(), 2 * n + 1);
+            assert_eq!(point[0], 0x04);
+            assert_eq!(der.len(), if n == 66 { 2 * n + 4 } else { 2 * n + 3 });
+            assert_eq!(pair.private_attrs.bytes(CKA_VALUE).unwrap().len(), n);
+            // The private key's computed point is the generated one.
+            assert_eq!(ec_key(&pair.private).unwrap().public_point(), point);
+        }
+    }
+
+    #[test]
+    fn every_hash_mechanism_round_trips_on_every_curve() {
+        let msg = b"the quick brown fox jumps over the lazy dog";
+        for curve in CURVES {
+            let pair = generate(curve);
+            for mech in HASH_MECHS {
+                let mut op = signer(&Mechanism::new(mech), &pair.private).unwrap();
+                op.update(&msg[..10]).unwrap();
+                op.update(&msg[10..]).unwrap();
+                let sig = op.finish().unwrap();
+                assert_eq!(sig.len(), 2 * curve.field_len(), "{curve:?} {mech:#x}");
+                // Multi-part signature verifies one-shot, and multi-part.
+                verify(mech, &pair.public, msg, &sig).unwrap();
+                let mut v = verifier(&Mechanism::new(mech), &pair.public).unwrap();
+                v.update(&msg[..3]).unwrap();
+                v.update(&msg[3..]).unwrap();
+                v.finish(&sig).unwrap();
+                // A private key verifies too (simulator-defined).
+                verify(mech, &pair.private, msg, &sig).unwrap();
+                // Wrong data, wrong signature, wrong length.
+                assert_eq!(
+                    verify(mech, &pair.public, b"other", &sig).unwrap_err().rv,
+                    CKR_SIGNATURE_INVALID
+                );
+                let mut bad = sig.clone();
+                bad[5] ^= 1;
+                assert_eq!(
+                    verify(mech, &pair.public, msg, &bad).unwrap_err().rv,
+                    CKR_SIGNATURE_INVALID
+                );
+                assert_eq!(
+                    verify(mech, &pair.public, msg, &sig[1..]).unwrap_err().rv,
+                    CKR_SIGNATURE_LEN_RANGE
+                );
+                assert_eq!(
+                    verify(mech, &pair.public, msg, &[0u8; 200]).unwrap_err().rv,
+                    CKR_SIGNATURE_LEN_RANGE
+                );
+                // r = s = 0 is not a signature.
+                let zeros = vec![0u8; sig.len()];
+                assert_eq!(
+                    verify(mech, &pair.public, msg, &zeros).unwrap_err().rv,
+                    CKR_SIGNATURE_INVALID
+                );
+                // A second signature is randomized but also valid.
+                let sig2 = sign(mech, &pair.private, msg).unwrap();
+                assert_ne!(sig, sig2);
+                verify(mech, &pair.public, msg, &sig2).unwrap();
+            }
+        }
+    }
+
+    #[test]
+    fn the_operation_can_be_reused_after_finish() {
+        let pair = generate(Curve::P256);
+        let mut op = signer(&Mechanism::new(CKM_ECDSA_SHA256), &pair.private).unwrap();
+        op.update(b"junk").unwrap();
+        let _ = op.finish().unwrap();
+        let sig = op.one_shot(b"fresh").unwrap();
+        verify(CKM_ECDSA_SHA256, &pair.public, b"fresh", &sig).unwrap();
+    }
+
+    #[test]
+    fn hashed_and_raw_ecdsa_agree() {
+        let msg = b"message to hash";
+        let algs = [
+            (CKM_ECDSA_SHA1, &digest::SHA1_FOR_LEGACY_USE_ONLY),
+            (CKM_ECDSA_SHA224, &digest::SHA224),
+            (CKM_ECDSA_SHA256, &digest::SHA256),
+            (CKM_ECDSA_SHA384, &digest::SHA384),
+            (CKM_ECDSA_SHA512, &digest::SHA512),
+        ];
+        for curve in CURVES {
+            let pair = generate(curve);
+            for (mech, alg) in algs {
+                let h = hash(alg, msg);
+                // CKM_ECDSA over H(m) verifies as CKM_ECDSA_SHAx over m, and back.
+                let raw = sign(CKM_ECDSA, &pair.private, &h).unwrap();
+                verify(mech, &pair.public, msg, &raw).unwrap();
+                let hashed = sign(mech, &pair.private, msg).unwrap();
+                verify(CKM_ECDSA, &pair.public, &h, &hashed).unwrap();
+            }
+        }
+    }
+
+    #[test]
+    fn raw_ecdsa_accepts_digests_of_any_length() {
+        for curve in CURVES {
+            let pair = generate(curve);
+            for len in [20usize, 28, 32, 48, 64, 1, 100] {
+                let h: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
+                let mut op = signer(&Mechanism::new(CKM_ECDSA), &pair.private).unwrap();
+                op.update(&h[..len / 2]).unwrap();
+                op.update(&h[len / 2..]).unwrap();
+                let sig = op.finish().unwrap();
+                assert_eq!(sig.len(), 2 * curve.field_len());
+                verify(CKM_ECDSA, &pair.public, &h, &sig).unwrap();
+                let mut other = h.clone();
+                other[0] ^= 0x80;
+                assert_eq!(
+                    verify(CKM_ECDSA, &pair.public, &other, &sig)
+                        .unwrap_err()
+                        .rv,
+                    CKR_SIGNATURE_INVALID
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn raw_ecdsa_truncates_long_digests_and_pads_short_ones() {
+        let pair = generate(Curve::P256);
+        // A 64-byte digest is cut to its leading 32 bytes on P-256 (X9.62 bits2int).
+        let long: Vec<u8> = (0..64u8).collect();
+        let sig = sign(CKM_ECDSA, &pair.private, &long).unwrap();
+        verify(CKM_ECDSA, &pair.public, &long[..32], &sig).unwrap();
+        // A 20-byte digest is the same integer as itself with 12 leading zero bytes.
+        let short = [0xA5u8; 20];
+        let sig = sign(CKM_ECDSA, &pair.private, &short).unwrap();
+        let mut padded = vec![0u8; 12];
+        padded.extend_from_slice(&short);
+        verify(CKM_ECDSA, &pair.public, &padded, &sig).unwrap();
+        // And on P-521 a 64-byte digest (512 bits < 521) is used whole: its 20-byte prefix is not it.
+        let p521 = generate(Curve::P521);
+        let sig = sign(CKM_ECDSA, &p521.private, &long).unwrap();
+        verify(CKM_ECDSA, &p521.public, &long, &sig).unwrap();
+        assert_eq!(
+            verify(CKM_ECDSA, &p521.public, &long[..32], &sig)
+                .unwrap_err()
+                .rv,
+            CKR_SIGNATURE_INVALID
+        );
+    }
+
+    #[test]
+    fn signatures_cross_check_with_aws_lc_rs() {
+        let msg = b"interoperability";
+        let cases: [(
+            Curve,
+            CK_MECHANISM_TYPE,
+            &'static EcdsaVerificationAlgorithm,
+        ); 4] = [
+            (Curve::P256, CKM_ECDSA_SHA256, &sig::ECDSA_P256_SHA256_FIXED),
+            (Curve::P384, CKM_ECDSA_SHA384, &sig::ECDSA_P384_SHA384_FIXED),
+            (Curve::P521, CKM_ECDSA_SHA512, &sig::ECDSA_P521_SHA512_FIXED),
+            // SHA-1 on P-521: signed through aws-lc-sys, checked by aws-lc-rs.
+            (Curve::P521, CKM_ECDSA_SHA1, &sig::ECDSA_P521_SHA1_FIXED),
+        ];
+        for (curve, mech, alg) in cases {
+            let pair = generate(curve);
+            let ours = sign(mech, &pair.private, msg).unwrap();
+            UnparsedPublicKey::new(alg, point_of(&pair))
+                .verify(msg, &ours)
+                .unwrap();
+        }
+        // And aws-lc-rs's signature verifies with ours.
+        let pair = EcdsaKeyPair::generate(&sig::ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
+        let theirs = pair
+            .sign(&aws_lc_rs::rand::SystemRandom::new(), msg)
+            .unwrap();
+        let mut attrs = params_template(OID_P256);
+        attrs.set_bytes(CKA_EC_POINT, pair.public_key().as_ref());
+        let public =
+            Arc::new(KeyMaterial::from_attributes(CKO_PUBLIC_KEY, CKK_EC, &attrs).unwrap());
+        verify(CKM_ECDSA_SHA256, &public, msg, theirs.as_ref()).unwrap();
+        let h = hash(&digest::SHA256, msg);
+        verify(CKM_ECDSA, &public, &h, theirs.as_ref()).unwrap();
+    }
+
+    #[test]
+    fn signing_needs_a_private_key_and_no_parameters() {
+        let pair = generate(Curve::P256);
+        for mech in [CKM_ECDSA, CKM_ECDSA_SHA256] {
+            assert_eq!(
+                signer(&Mechanism::new(mech), &pair.public)
+                    .err()
+                    .unwrap()
+                    .rv,
+                CKR_KEY_TYPE_INCONSISTENT
+            );
+            let with = Mechanism::with(mech, MechParams::Bytes(vec![1]));
+            assert_eq!(
+                signer(&with, &pair.private).err().unwrap().rv,
+                CKR_MECHANISM_PARAM_INVALID
+            );
+            assert_eq!(
+                verifier(&with, &pair.public).err().unwrap().rv,
+                CKR_MECHANISM_PARAM_INVALID
+            );
+        }
+        assert_eq!(
+            pair.public.as_ref().secret().err().unwrap().rv,
+            CKR_KEY_TYPE_INCONSISTENT
+        );
+        let secret = Arc::new(KeyMaterial::Secret(SecretKey {
+            key_type: CKK_AES,
+            value: Zeroizing::new(vec![0; 16]),
+        }));
+        assert_eq!(
+            signer(&Mechanism::new(CKM_ECDSA), &secret)
+                .err()
+                .unwrap()
+                .rv,
+            CKR_KEY_TYPE_INCONSISTENT
+        );
+    }
+
+    #[test]
+    fn the_registry_dispatches_to_this_family() {
+        let pair = generate(Curve::P384);
+        let mech = Mechanism::new(CKM_ECDSA_SHA384);
+        let sig = sign_init(&mech, &pair.private)
+            .unwrap()
+            .one_shot(b"abc")
+            .unwrap();
+        verify_init(&mech, &pair.public)
+            .unwrap()
+            .one_shot(b"abc", &sig)
+            .unwrap();
+        let keygen = Mechanism::new(CKM_EC_KEY_PAIR_GEN);
+        let (public, _) = super::super::generate_key_pair(
+            &keygen,
+            &params_template(OID_P384),
+            &Attributes::new(),
+        )
+        .unwrap();
+        assert_eq!(public.bytes(CKA_EC_PARAMS), Some(OID_P384));
+    }
+
+    #[test]
+    fn concurrent_signing_shares_one_key() {
+        let pair = generate(Curve::P256);
+        let handles: Vec<_> = (0..4)
+            .map(|i| {
+                let private = Arc::clone(&pair.private);
+                let public = Arc::clone(&pair.public);
+                std::thread::spawn(move || {
+                    for j in 0..25 {
+                        let msg = format!("thread {i} message {j}");
+                        let sig = sign(CKM_ECDSA_SHA256, &private, msg.as_bytes()).unwrap();
+                        verify(CKM_ECDSA_SHA256, &public, msg.as_bytes(), &sig).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+    }
+
+    #[test]
+    fn unsupported_or_missing_curves_are_rejected() {
+        let secp256k1 = [0x06, 0x05, 0x2B, 0x81, 0x04, 0x00, 0x0A];
+        for params in [&secp256k1[..], b"", &[0x30, 0x00], &OID_P256[..9]] {
+            assert_eq!(
+                generate_key_pair(&params_template(params), &Attributes::new())
+                    .unwrap_err()
+                    .rv,
+                CKR_CURVE_NOT_SUPPORTED
+            );
+            let mut attrs = params_template(params);
+            attrs.set_bytes(CKA_VALUE, vec![1u8; 32]);
+            assert_eq!(
+                EcKey::from_attributes(CKO_PRIVATE_KEY, &attrs)
+                    .err()
+                    .unwrap()
+                    .rv,
+                CKR_CURVE_NOT_SUPPORTED
+            );
+        }
+        assert_eq!(
+            generate_key_pair(&Attributes::new(), &params_template(OID_P256))
+                .unwrap_err()
+                .rv,
+            CKR_TEMPLATE_INCOMPLETE
+        );
+        assert_eq!(
+            generate_key_pair(&params_template(OID_P256), &params_template(OID_P384))
+                .unwrap_err()
+                .rv,
+            CKR_TEMPLATE_INCONSISTENT
+        );
+        let mut attrs = Attributes::new();
+        attrs.set_bytes(CKA_VALUE, vec![1u8; 32]);
+        assert_eq!(
+            EcKey::from_attributes(CKO_PRIVATE_KEY, &attrs)
+                .err()
+                .unwrap()
+                .rv,
+            CKR_TEMPLATE_INCOMPLETE
+        );
+        assert_eq!(
+            EcKey::from_attributes(CKO_PUBLIC_KEY, &params_template(OID_P256))
+                .err()
+                .unwrap()
+                .rv,
+            CKR_TEMPLATE_INCOMPLETE
+        );
+    }
+
+    #[test]
+    fn imported_values_are_checked() {
+        // Scalar 1 given without leading zeros: its point is the generator of P-256.
+        let mut attrs = params_template(OID_P256);
+        attrs.set_bytes(CKA_VALUE, vec![1u8]);
+        let key = EcKey::from_attributes(CKO_PRIVATE_KEY, &attrs).unwrap();
+        let gx = [
+            0x6B, 0x17, 0xD1, 0xF2, 0xE1, 0x2C, 0x42, 0x47, 0xF8, 0xBC, 0xE6, 0xE5, 0x63, 0xA4,
+            0x40, 0xF2, 0x77, 0x03, 0x7D, 0x81, 0x2D, 0xEB, 0x33, 0xA0, 0xF4, 0xA1, 0x39, 0x45,
+            0xD8, 0x98, 0xC2, 0x96,
+        ];
+        assert_eq!(&key.public_point()[1..33], &gx);
+        // Zero, the all-ones value (>= n) and a too-long value are not scalars.
+        for value in [vec![0u8; 32], vec![0xFF; 32], vec![1u8; 33], vec![]] {
+            attrs.set_bytes(CKA_VALUE, value);
+            assert_eq!(
+                EcKey::from_attributes(CKO_PRIVATE_KEY, &attrs)
+                    .err()
+                    .unwrap()
+                    .rv,
+                CKR_ATTRIBUTE_VALUE_INVALID
+            );
+        }
+        // A public point: DER and raw forms give the same key; off-curve or compressed ones fail.
+        let pair = generate(Curve::P256);
+        let point = point_of(&pair);
+        let mut attrs = params_template(OID_P256);
+        attrs.set_bytes(CKA_EC_POINT, point.clone());
+        let raw = EcKey::from_attributes(CKO_PUBLIC_KEY, &attrs).unwrap();
+        assert_eq!(raw.public_point(), &point[..]);
+        let mut off = point.clone();
+        off[64] ^= 1;
+        let mut compressed = vec![2 + (point[64] & 1)];
+        compressed.extend_from_slice(&point[1..33]);
+        for bad in [
+            off.clone(),
+            wrap_octet_string(&off),
+            compressed.clone(),
+            wrap_octet_string(&compressed),
+            vec![],
+            vec![0x04],
+            vec![0x04, 0x41],
+            point[..64].to_vec(),
+        ] {
+            attrs.set_bytes(CKA_EC_POINT, bad);
+            assert_eq!(
+                EcKey::from_attributes(CKO_PUBLIC_KEY, &attrs)
+                    .err()
+                    .unwrap()
+                    .rv,
+                CKR_ATTRIBUTE_VALUE_INVALID
+            );
+        }
+        // A P-256 point on a P-384 key.
+        let mut attrs = params_template(OID_P384);
+        attrs.set_bytes(CKA_EC_POINT, wrap_octet_string(&point));
+        assert_eq!(
+            EcKey::from_attributes(CKO_PUBLIC_KEY, &attrs)
+                .err()
+                .unwrap()
+                .rv,
+            CKR_ATTRIBUTE_VALUE_INVALID
+        );
+        assert_eq!(
+            EcKey::from_attributes(CKO_SECRET_KEY, &pair.public_attrs)
+                .err()
+                .unwrap()
+                .rv,
+            CKR_KEY_TYPE_INCONSISTENT
+        );
+    }
+
+    #[test]
+    fn octet_string_wrapping() {
+        assert_eq!(wrap_octet_string(&[1, 2]), vec![4, 2, 1, 2]);
+        let long = vec![7u8; 133];
+        let der = wrap_octet_string(&long);
+        assert_eq!(&der[..3], &[0x04, 0x81, 133]);
+        assert_eq!(unwrap_octet_string(&der), Some(&long[..]));
+        assert_eq!(unwrap_octet_string(&[0x04, 0x81, 0x10]), None);
+        assert_eq!(unwrap_octet_string(&[0x04, 3, 1, 2]), None);
+        assert_eq!(unwrap_octet_string(&[0x03, 1, 1]), None);
+        assert_eq!(unwrap_octet_string(&[]), None);
+    }
+
+    #[test]
+    fn ecdh_between_two_generated_keys() {
+        for curve in CURVES {
+            let a = generate(curve);
+            let b = generate(curve);
+            let n = curve.field_len();
+            // CKD_NULL, raw and DER peer points: the whole Z, the same on both sides.
+            let za = derive(&ecdh(CKD_NULL, &[], point_of(&b)), &a.private, None).unwrap();
+            let zb = derive(
+                &ecdh(CKD_NULL, &[], wrap_octet_string(&point_of(&a))),
+                &b.private,
+                None,
+            )
+            .unwrap();
+            assert_eq!(za.len(), n);
+            assert_eq!(*za, *zb);
+            // A shorter length keeps the leading bytes (simulator-defined); a longer one fails.
+            let short = derive(&ecdh(CKD_NULL, &[], point_of(&b)), &a.private, Some(16)).unwrap();
+            assert_eq!(&short[..], &za[..16]);
+            assert_eq!(
+                derive(&ecdh(CKD_NULL, &[], point_of(&b)), &a.private, Some(n + 1))
+                    .unwrap_err()
+                    .rv,
+                CKR_TEMPLATE_INCONSISTENT
+            );
+            // X9.63 KDF with SHA-256, shared data, 40 bytes (two blocks).
+            let shared = b"shared info";
+            let ka = derive(
+                &ecdh(CKD_SHA256_KDF, shared, point_of(&b)),
+                &a.private,
+                Some(40),
+            )
+            .unwrap();
+            let kb = derive(
+                &ecdh(CKD_SHA256_KDF, shared, point_of(&a)),
+                &b.private,
+                Some(40),
+            )
+            .unwrap();
+            assert_eq!(*ka, *kb);
+            let mut expected = Vec::new();
+            for counter in [1u32, 2] {
+                let mut ctx = digest::Context::new(&digest::SHA256);
+                ctx.update(&za);
+                ctx.update(&counter.to_be_bytes());
+                ctx.update(shared);
+                expected.extend_from_slice(ctx.finish().as_ref());
+            }
+            assert_eq!(&ka[..], &expected[..40]);
+            // Without a length, a KDF gives one hash.
+            let kdf_lens = [
+                (CKD_SHA1_KDF, 20),
+                (CKD_SHA224_KDF, 28),
+                (CKD_SHA256_KDF, 32),
+                (CKD_SHA384_KDF, 48),
+                (CKD_SHA512_KDF, 64),
+            ];
+            for (kdf, len) in kdf_lens {
+                let ka = derive(&ecdh(kdf, &[], point_of(&b)), &a.private, None).unwrap();
+                let kb = derive(&ecdh(kdf, &[], point_of(&a)), &b.private, None).unwrap();
+                assert_eq!(ka.len(), len);
+                assert_eq!(*ka, *kb);
+                assert_ne!(&ka[..], &za[..len.min(n)]);
+            }
+        }
+    }
+
+    #[test]
+    fn ecdh_rejects_bad_parameters_and_keys() {
+        let a = generate(Curve::P256);
+        let b = generate(Curve::P256);
+        let c = generate(Curve::P384);
+        let rv =
+            |mech: &Mechanism, key: &Arc<KeyMaterial>, len| derive(mech, key, len).unwrap_err().rv;
+        assert_eq!(
+            rv(&ecdh(CKD_NULL, b"x", point_of(&b)), &a.private, None),
+            CKR_MECHANISM_PARAM_INVALID
+        );
+        assert_eq!(
+            rv(&ecdh(0x99, &[], point_of(&b)), &a.private, None),
+            CKR_MECHANISM_PARAM_INVALID
+        );
+        assert_eq!(
+            rv(
+                &ecdh(CKD_SHA1_KDF_ASN1, &[], point_of(&b)),
+                &a.private,
+                None
+            ),
+            CKR_MECHANISM_PARAM_INVALID
+        );
+        assert_eq!(
+            rv(&Mechanism::new(CKM_ECDH1_DERIVE), &a.private, None),
+            CKR_MECHANISM_PARAM_INVALID
+        );
+        assert_eq!(
+            rv(
+                &Mechanism::with(CKM_ECDH1_DERIVE, MechParams::Bytes(point_of(&b))),
+                &a.private,
+                None
+            ),
+            CKR_MECHANISM_PARAM_INVALID
+        );
+        let mut off = point_of(&b);
+        off[10] ^= 1;
+        for peer in [
+            off,
+            point_of(&c),
+            vec![],
+            vec![4],
+            vec![0u8; 65],
+            b"garbage".to_vec(),
+        ] {
+            assert_eq!(
+                rv(&ecdh(CKD_NULL, &[], peer), &a.private, None),
+                CKR_MECHANISM_PARAM_INVALID
+            );
+        }
+        assert_eq!(
+            rv(&ecdh(CKD_NULL, &[], point_of(&b)), &a.public, None),
+            CKR_KEY_TYPE_INCONSISTENT
+        );
+        assert_eq!(
+            rv(
+                &ecdh(CKD_SHA256_KDF, &[], point_of(&b)),
+                &a.private,
+                Some(0)
+            ),
+            CKR_TEMPLATE_INCONSISTENT
+        );
+        assert_eq!(
+            rv(
+                &ecdh(CKD_SHA256_KDF, &[], point_of(&b)),
+                &a.private,
+                Some(usize::MAX)
+            ),
+            CKR_TEMPLATE_INCONSISTENT
+        );
+    }
+
+    #[test]
+    fn pkcs8_round_trips() {
+        for curve in CURVES {
+            let pair = generate(curve);
+            let der = ec_key(&pair.private).unwrap().to_pkcs8().unwrap();
+            let attrs = attributes_from_pkcs8(&der).unwrap();
+            assert_eq!(attrs.ulong(CKA_KEY_TYPE), Some(CKK_EC));
+            assert_eq!(attrs.bytes(CKA_EC_PARAMS), Some(curve.params()));
+            assert_eq!(attrs.bytes(CKA_VALUE), pair.private_attrs.bytes(CKA_VALUE));
+            // The restored key signs for the original public key.
+            let restored =
+                Arc::new(KeyMaterial::from_attributes(CKO_PRIVATE_KEY, CKK_EC, &attrs).unwrap());
+            let sig = sign(CKM_ECDSA_SHA256, &restored, b"m").unwrap();
+            verify(CKM_ECDSA_SHA256, &pair.public, b"m", &sig).unwrap();
+            // And through the registry's helpers.
+            let der2 = private_key_to_pkcs8(&restored).unwrap();
+            assert_eq!(
+                private_key_from_pkcs8(&der2).unwrap().bytes(CKA_VALUE),
+                attrs.bytes(CKA_VALUE)
+            );
+            assert_eq!(
+                ec_key(&pair.public).unwrap().to_pkcs8().unwrap_err().rv,
+                CKR_KEY_TYPE_INCONSISTENT
+            );
+        }
+        let ed = aws_lc_rs::signature::Ed25519KeyPair::generate()
+            .unwrap()
+            .to_pkcs8v1()
+            .unwrap();
+        assert!(attributes_from_pkcs8(ed.as_ref()).is_err());
+        assert!(attributes_from_pkcs8(b"").is_err());
+        assert!(attributes_from_pkcs8(&[0x30, 0x03, 0x02, 0x01, 0x00]).is_err());
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        let pair = generate(Curve::P521);
+        let mut seed = 0x1234_5678u32;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            seed
+        };
+        for _ in 0..200 {
+            let len = (next() % 200) as usize;
+            let bytes: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+            let _ = verify(CKM_ECDSA, &pair.public, &bytes, &bytes);
+            let _ = verify(CKM_ECDSA_SHA1, &pair.public, &bytes, &bytes[..len.min(132)]);
+            let _ = derive(
+                &ecdh(CKD_SHA512_KDF, &bytes, bytes.clone()),
+                &pair.private,
+                Some(len),
+            );
+            let _ = attributes_from_pkcs8(&bytes);
+            let mut attrs = params_template(OID_P521);
+            attrs.set_bytes(CKA_EC_POINT, bytes.clone());
+            attrs.set_bytes(CKA_VALUE, bytes.clone());
+            let _ = EcKey::from_attributes(CKO_PUBLIC_KEY, &attrs);
+            let _ = EcKey::from_attributes(CKO_PRIVATE_KEY, &attrs);
+            let _ = sign(CKM_ECDSA, &pair.private, &bytes).unwrap();
+        }
+    }
+}
