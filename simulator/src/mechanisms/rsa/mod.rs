@@ -986,3 +986,1143 @@ pub fn attributes_from_pkcs8(der: &[u8]) -> Result<Attributes> {
         .ok_or_else(|| err(CKR_WRAPPED_KEY_INVALID, "not a PKCS#8 RSA private key"))?;
     private_attributes(&handle)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_lc_rs::signature::{self, KeyPair as _, RsaKeyPair, RsaPublicKeyComponents};
+    use std::sync::OnceLock;
+
+    /// A generated key pair: (public, private) key material and attributes.
+    struct Pair {
+        public: Arc<KeyMaterial>,
+        private: Arc<KeyMaterial>,
+        pub_attrs: Attributes,
+        priv_attrs: Attributes,
+    }
+
+    fn gen_pair(bits: usize, e: Option<&[u8]>) -> Pair {
+        let mut t = Attributes::new();
+        t.set_ulong(CKA_MODULUS_BITS, bits as CK_ULONG);
+        if let Some(e) = e {
+            t.set_bytes(CKA_PUBLIC_EXPONENT, e.to_vec());
+        }
+        let (pub_attrs, priv_attrs) = generate_key_pair(&t, &Attributes::new()).unwrap();
+        let public = Arc::new(KeyMaterial::Rsa(
+            RsaKey::from_attributes(CKO_PUBLIC_KEY, &pub_attrs).unwrap(),
+        ));
+        let private = Arc::new(KeyMaterial::Rsa(
+            RsaKey::from_attributes(CKO_PRIVATE_KEY, &priv_attrs).unwrap(),
+        ));
+        Pair {
+            public,
+            private,
+            pub_attrs,
+            priv_attrs,
+        }
+    }
+
+    fn pair(bits: usize) -> &'static Pair {
+        static P1024: OnceLock<Pair> = OnceLock::new();
+        static P2048: OnceLock<Pair> = OnceLock::new();
+        match bits {
+            1024 => P1024.get_or_init(|| gen_pair(1024, None)),
+            2048 => P2048.get_or_init(|| gen_pair(2048, None)),
+            _ => unreachable!(),
+        }
+    }
+
+    fn rsa(k: &KeyMaterial) -> &RsaKey {
+        match k {
+            KeyMaterial::Rsa(k) => k,
+            _ => unreachable!(),
+        }
+    }
+
+    fn pss(hash: CK_MECHANISM_TYPE, mgf: CK_RSA_PKCS_MGF_TYPE, salt: CK_ULONG) -> MechParams {
+        MechParams::Pss {
+            hash,
+            mgf,
+            salt_len: salt,
+        }
+    }
+
+    fn oaep(hash: CK_MECHANISM_TYPE, mgf: CK_RSA_PKCS_MGF_TYPE, label: &[u8]) -> MechParams {
+        MechParams::Oaep {
+            hash,
+            mgf,
+            source_data: label.to_vec(),
+        }
+    }
+
+    fn sign(m: &Mechanism, k: &Arc<KeyMaterial>, data: &[u8]) -> Result<Vec<u8>> {
+        signer(m, k)?.one_shot(data)
+    }
+
+    fn verify(m: &Mechanism, k: &Arc<KeyMaterial>, data: &[u8], sig: &[u8]) -> Result<()> {
+        verifier(m, k)?.one_shot(data, sig)
+    }
+
+    fn encrypt(m: &Mechanism, k: &Arc<KeyMaterial>, data: &[u8]) -> Result<Vec<u8>> {
+        encryptor(m, k)?.one_shot(data)
+    }
+
+    fn decrypt(m: &Mechanism, k: &Arc<KeyMaterial>, data: &[u8]) -> Result<Vec<u8>> {
+        decryptor(m, k)?.one_shot(data)
+    }
+
+    fn rv<T>(r: Result<T>) -> CK_RV {
+        match r {
+            Ok(_) => panic!("expected an error"),
+            Err(e) => e.rv,
+        }
+    }
+
+    const HASHES: [(
+        CK_MECHANISM_TYPE,
+        CK_MECHANISM_TYPE,
+        CK_MECHANISM_TYPE,
+        CK_RSA_PKCS_MGF_TYPE,
+        usize,
+    ); 5] = [
+        (
+            CKM_SHA1_RSA_PKCS,
+            CKM_SHA1_RSA_PKCS_PSS,
+            CKM_SHA_1,
+            CKG_MGF1_SHA1,
+            20,
+        ),
+        (
+            CKM_SHA224_RSA_PKCS,
+            CKM_SHA224_RSA_PKCS_PSS,
+            CKM_SHA224,
+            CKG_MGF1_SHA224,
+            28,
+        ),
+        (
+            CKM_SHA256_RSA_PKCS,
+            CKM_SHA256_RSA_PKCS_PSS,
+            CKM_SHA256,
+            CKG_MGF1_SHA256,
+            32,
+        ),
+        (
+            CKM_SHA384_RSA_PKCS,
+            CKM_SHA384_RSA_PKCS_PSS,
+            CKM_SHA384,
+            CKG_MGF1_SHA384,
+            48,
+        ),
+        (
+            CKM_SHA512_RSA_PKCS,
+            CKM_SHA512_RSA_PKCS_PSS,
+            CKM_SHA512,
+            CKG_MGF1_SHA512,
+            64,
+        ),
+    ];
+
+    /// Signs, verifies, and checks a tampered signature, other data and a short signature fail.
+    fn sign_verify_checks(m: &Mechanism, p: &Pair, data: &[u8]) {
+        let k = rsa(&p.private).modulus_len();
+        let sig = sign(m, &p.private, data).unwrap();
+        assert_eq!(sig.len(), k, "{m:?}");
+        verify(m, &p.public, data, &sig).unwrap();
+        let mut bad = sig.clone();
+        bad[k / 2] ^= 1;
+        assert_eq!(
+            rv(verify(m, &p.public, data, &bad)),
+            CKR_SIGNATURE_INVALID,
+            "{m:?}"
+        );
+        let mut other = data.to_vec();
+        other[0] ^= 0x80;
+        assert_eq!(
+            rv(verify(m, &p.public, &other, &sig)),
+            CKR_SIGNATURE_INVALID,
+            "{m:?}"
+        );
+        assert_eq!(
+            rv(verify(m, &p.public, data, &sig[1..])),
+            CKR_SIGNATURE_LEN_RANGE
+        );
+        let mut long = sig.clone();
+        long.push(0);
+        assert_eq!(
+            rv(verify(m, &p.public, data, &long)),
+            CKR_SIGNATURE_LEN_RANGE
+        );
+    }
+
+    #[test]
+    fn sign_verify_round_trips_every_mechanism() {
+        for bits in [1024, 2048] {
+            let p = pair(bits);
+            sign_verify_checks(&Mechanism::new(CKM_RSA_PKCS), p, b"raw pkcs#1 data");
+            sign_verify_checks(&Mechanism::new(CKM_RSA_X_509), p, b"\x01raw rsa data");
+            for (pkcs, pss_mech, hash, mgf, hlen) in HASHES {
+                // multi-part hashing gives the same signature as one-shot (PKCS#1 is deterministic)
+                let m = Mechanism::new(pkcs);
+                sign_verify_checks(&m, p, b"message to be hashed");
+                let mut s = signer(&m, &p.private).unwrap();
+                s.update(b"message ").unwrap();
+                s.update(b"to be ").unwrap();
+                s.update(b"hashed").unwrap();
+                assert_eq!(
+                    s.finish().unwrap(),
+                    sign(&m, &p.private, b"message to be hashed").unwrap()
+                );
+                let sig = sign(&m, &p.private, b"message to be hashed").unwrap();
+                let mut v = verifier(&m, &p.public).unwrap();
+                v.update(b"message to be").unwrap();
+                v.update(b" hashed").unwrap();
+                v.finish(&sig).unwrap();
+
+                let salt = 20;
+                let m = Mechanism::with(pss_mech, pss(hash, mgf, salt));
+                sign_verify_checks(&m, p, b"message to be hashed");
+                // a different MGF hash works too
+                let m2 = Mechanism::with(pss_mech, pss(hash, CKG_MGF1_SHA1, 0));
+                sign_verify_checks(&m2, p, b"message to be hashed");
+                // verifying with another salt length fails
+                let sig = sign(&m, &p.private, b"abc").unwrap();
+                let m3 = Mechanism::with(pss_mech, pss(hash, mgf, salt + 1));
+                assert_eq!(
+                    rv(verify(&m3, &p.public, b"abc", &sig)),
+                    CKR_SIGNATURE_INVALID
+                );
+
+                let raw = Mechanism::with(CKM_RSA_PKCS_PSS, pss(hash, mgf, salt));
+                let digest = vec![0x5a; hlen];
+                sign_verify_checks(&raw, p, &digest);
+                assert_eq!(rv(sign(&raw, &p.private, &digest[1..])), CKR_DATA_LEN_RANGE);
+                let mut long = digest.clone();
+                long.push(1);
+                assert_eq!(rv(sign(&raw, &p.private, &long)), CKR_DATA_LEN_RANGE);
+                let sig = sign(&raw, &p.private, &digest).unwrap();
+                assert_eq!(
+                    rv(verify(&raw, &p.public, &digest[1..], &sig)),
+                    CKR_DATA_LEN_RANGE
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn pkcs1_raw_limits_and_padding() {
+        let p = pair(1024);
+        let k = 128;
+        let m = Mechanism::new(CKM_RSA_PKCS);
+        let ok = vec![7u8; k - 11];
+        sign_verify_checks(&m, p, &ok);
+        assert_eq!(
+            rv(sign(&m, &p.private, &vec![7u8; k - 10])),
+            CKR_DATA_LEN_RANGE
+        );
+        // update beyond k bytes fails at once
+        let mut s = signer(&m, &p.private).unwrap();
+        assert_eq!(
+            s.update(&vec![0u8; k + 1]).unwrap_err().rv,
+            CKR_DATA_LEN_RANGE
+        );
+        // the signature is the type 1 block: the public operation (X.509 verify-recover) shows it
+        let sig = sign(&m, &p.private, b"hello").unwrap();
+        let block = verify_recover(&Mechanism::new(CKM_RSA_X_509), &p.public, &sig).unwrap();
+        assert_eq!(block.len(), k);
+        assert_eq!(&block[..2], &[0, 1]);
+        assert!(block[2..k - 6].iter().all(|b| *b == 0xff));
+        assert_eq!(&block[k - 6..], b"\0hello");
+        // empty data signs too
+        let sig = sign(&m, &p.private, &[]).unwrap();
+        verify(&m, &p.public, &[], &sig).unwrap();
+        assert_eq!(rv(verify(&m, &p.public, b"x", &sig)), CKR_SIGNATURE_INVALID);
+    }
+
+    #[test]
+    fn sha256_rsa_pkcs_known_answer_against_aws_lc_rs() {
+        let p = pair(2048);
+        let key = rsa(&p.private);
+        let msg = b"known answer for CKM_SHA256_RSA_PKCS";
+        let sig = sign(&Mechanism::new(CKM_SHA256_RSA_PKCS), &p.private, msg).unwrap();
+        // aws-lc-rs verifies it with the public key...
+        let n = p.pub_attrs.bytes(CKA_MODULUS).unwrap();
+        let e = p.pub_attrs.bytes(CKA_PUBLIC_EXPONENT).unwrap();
+        RsaPublicKeyComponents { n, e }
+            .verify(&signature::RSA_PKCS1_2048_8192_SHA256, msg, &sig)
+            .unwrap();
+        // ...including through UnparsedPublicKey with the key's DER form
+        let kp = RsaKeyPair::from_pkcs8(&key.to_pkcs8().unwrap()).unwrap();
+        signature::UnparsedPublicKey::new(
+            &signature::RSA_PKCS1_2048_8192_SHA256,
+            kp.public_key().as_ref(),
+        )
+        .verify(msg, &sig)
+        .unwrap();
+        // and PKCS#1 v1.5 is deterministic: aws-lc-rs's own signature is byte-identical
+        let mut theirs = vec![0u8; kp.public_modulus_len()];
+        kp.sign(
+            &signature::RSA_PKCS1_SHA256,
+            &aws_lc_rs::rand::SystemRandom::new(),
+            msg,
+            &mut theirs,
+        )
+        .unwrap();
+        assert_eq!(theirs, sig);
+        verify(
+            &Mechanism::new(CKM_SHA256_RSA_PKCS),
+            &p.public,
+            msg,
+            &theirs,
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn pss_cross_checked_with_aws_lc_rs() {
+        let p = pair(2048);
+        let key = rsa(&p.private);
+        let n = p.pub_attrs.bytes(CKA_MODULUS).unwrap();
+        let e = p.pub_attrs.bytes(CKA_PUBLIC_EXPONENT).unwrap();
+        let kp = RsaKeyPair::from_pkcs8(&key.to_pkcs8().unwrap()).unwrap();
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        let msg = b"pss cross-check";
+        // aws-lc-rs PSS uses MGF1 with the same hash and a salt as long as the hash
+        let cases: [(
+            CK_MECHANISM_TYPE,
+            CK_MECHANISM_TYPE,
+            CK_RSA_PKCS_MGF_TYPE,
+            usize,
+            _,
+            _,
+        ); 3] = [
+            (
+                CKM_SHA256_RSA_PKCS_PSS,
+                CKM_SHA256,
+                CKG_MGF1_SHA256,
+                32,
+                &signature::RSA_PSS_2048_8192_SHA256,
+                &signature::RSA_PSS_SHA256,
+            ),
+            (
+                CKM_SHA384_RSA_PKCS_PSS,
+                CKM_SHA384,
+                CKG_MGF1_SHA384,
+                48,
+                &signature::RSA_PSS_2048_8192_SHA384,
+                &signature::RSA_PSS_SHA384,
+            ),
+            (
+                CKM_SHA512_RSA_PKCS_PSS,
+                CKM_SHA512,
+                CKG_MGF1_SHA512,
+                64,
+                &signature::RSA_PSS_2048_8192_SHA512,
+                &signature::RSA_PSS_SHA512,
+            ),
+        ];
+        for (mech, hash, mgf, hlen, verify_alg, sign_alg) in cases {
+            let m = Mechanism::with(mech, pss(hash, mgf, hlen as CK_ULONG));
+            let ours = sign(&m, &p.private, msg).unwrap();
+            RsaPublicKeyComponents { n, e }
+                .verify(verify_alg, msg, &ours)
+                .unwrap();
+            let mut theirs = vec![0u8; kp.public_modulus_len()];
+            kp.sign(sign_alg, &rng, msg, &mut theirs).unwrap();
+            verify(&m, &p.public, msg, &theirs).unwrap();
+            // raw CKM_RSA_PKCS_PSS over the digest is the same scheme
+            let h = Hash::from_mechanism(hash).unwrap();
+            let digest = digest::digest(h.algorithm(), msg);
+            let raw = Mechanism::with(CKM_RSA_PKCS_PSS, pss(hash, mgf, hlen as CK_ULONG));
+            verify(&raw, &p.public, digest.as_ref(), &theirs).unwrap();
+            let ours_raw = sign(&raw, &p.private, digest.as_ref()).unwrap();
+            RsaPublicKeyComponents { n, e }
+                .verify(verify_alg, msg, &ours_raw)
+                .unwrap();
+        }
+    }
+
+    #[test]
+    fn pss_parameter_errors() {
+        let p = pair(1024);
+        let sha256_pss = |params| Mechanism::with(CKM_SHA256_RSA_PKCS_PSS, params);
+        // params are required
+        assert_eq!(
+            rv(signer(&Mechanism::new(CKM_SHA256_RSA_PKCS_PSS), &p.private)),
+            CKR_MECHANISM_PARAM_INVALID
+        );
+        assert_eq!(
+            rv(signer(&Mechanism::new(CKM_RSA_PKCS_PSS), &p.private)),
+            CKR_MECHANISM_PARAM_INVALID
+        );
+        // the hash must match the mechanism's
+        assert_eq!(
+            rv(signer(
+                &sha256_pss(pss(CKM_SHA384, CKG_MGF1_SHA256, 32)),
+                &p.private
+            )),
+            CKR_MECHANISM_PARAM_INVALID
+        );
+        assert_eq!(
+            rv(verifier(
+                &sha256_pss(pss(CKM_SHA_1, CKG_MGF1_SHA256, 32)),
+                &p.public
+            )),
+            CKR_MECHANISM_PARAM_INVALID
+        );
+        // unknown hash / mgf
+        assert_eq!(
+            rv(signer(
+                &Mechanism::with(CKM_RSA_PKCS_PSS, pss(CKM_MD5, CKG_MGF1_SHA1, 0)),
+                &p.private
+            )),
+            CKR_MECHANISM_PARAM_INVALID
+        );
+        assert_eq!(
+            rv(signer(&sha256_pss(pss(CKM_SHA256, 0x99, 32)), &p.private)),
+            CKR_MECHANISM_PARAM_INVALID
+        );
+        // a salt too long for the key (emLen = 128: 32 + 94 + 2 = 128 fits, 95 does not)
+        signer(
+            &sha256_pss(pss(CKM_SHA256, CKG_MGF1_SHA256, 94)),
+            &p.private,
+        )
+        .unwrap();
+        sign_verify_checks(
+            &sha256_pss(pss(CKM_SHA256, CKG_MGF1_SHA256, 94)),
+            p,
+            b"max salt",
+        );
+        assert_eq!(
+            rv(signer(
+                &sha256_pss(pss(CKM_SHA256, CKG_MGF1_SHA256, 95)),
+                &p.private
+            )),
+            CKR_MECHANISM_PARAM_INVALID
+        );
+        // wrong parameter type
+        assert_eq!(
+            rv(signer(
+                &sha256_pss(oaep(CKM_SHA256, CKG_MGF1_SHA256, b"")),
+                &p.private
+            )),
+            CKR_MECHANISM_PARAM_INVALID
+        );
+    }
+
+    #[test]
+    fn no_param_mechanisms_reject_params() {
+        let p = pair(1024);
+        let bytes = MechParams::Bytes(vec![1]);
+        for m in [
+            CKM_RSA_PKCS,
+            CKM_RSA_X_509,
+            CKM_SHA1_RSA_PKCS,
+            CKM_SHA256_RSA_PKCS,
+            CKM_SHA512_RSA_PKCS,
+        ] {
+            let m = Mechanism::with(m, bytes.clone());
+            assert_eq!(rv(signer(&m, &p.private)), CKR_MECHANISM_PARAM_INVALID);
+            assert_eq!(rv(verifier(&m, &p.public)), CKR_MECHANISM_PARAM_INVALID);
+        }
+        for m in [CKM_RSA_PKCS, CKM_RSA_X_509] {
+            let m = Mechanism::with(m, bytes.clone());
+            assert_eq!(rv(encryptor(&m, &p.public)), CKR_MECHANISM_PARAM_INVALID);
+            assert_eq!(rv(decryptor(&m, &p.private)), CKR_MECHANISM_PARAM_INVALID);
+            assert_eq!(
+                rv(sign_recover(&m, &p.private, b"x")),
+                CKR_MECHANISM_PARAM_INVALID
+            );
+            assert_eq!(
+                rv(verify_recover(&m, &p.public, &[0; 128])),
+                CKR_MECHANISM_PARAM_INVALID
+            );
+        }
+    }
+
+    #[test]
+    fn key_class_must_suit_the_operation() {
+        let p = pair(1024);
+        let m = Mechanism::new(CKM_SHA256_RSA_PKCS);
+        assert_eq!(rv(signer(&m, &p.public)), CKR_KEY_TYPE_INCONSISTENT);
+        assert_eq!(rv(verifier(&m, &p.private)), CKR_KEY_TYPE_INCONSISTENT);
+        let m = Mechanism::new(CKM_RSA_PKCS);
+        assert_eq!(rv(encryptor(&m, &p.private)), CKR_KEY_TYPE_INCONSISTENT);
+        assert_eq!(rv(decryptor(&m, &p.public)), CKR_KEY_TYPE_INCONSISTENT);
+        assert_eq!(
+            rv(sign_recover(&m, &p.public, b"x")),
+            CKR_KEY_TYPE_INCONSISTENT
+        );
+        assert_eq!(
+            rv(verify_recover(&m, &p.private, &[0; 128])),
+            CKR_KEY_TYPE_INCONSISTENT
+        );
+        let secret = Arc::new(KeyMaterial::Secret(SecretKey {
+            key_type: CKK_AES,
+            value: Zeroizing::new(vec![0; 16]),
+        }));
+        assert_eq!(rv(signer(&m, &secret)), CKR_KEY_TYPE_INCONSISTENT);
+        assert_eq!(rv(rsa(&p.public).to_pkcs8()), CKR_KEY_TYPE_INCONSISTENT);
+        let wrap = Mechanism::with(
+            CKM_RSA_AES_KEY_WRAP,
+            MechParams::RsaAesKeyWrap {
+                aes_key_bits: 256,
+                hash: CKM_SHA256,
+                mgf: CKG_MGF1_SHA256,
+                source_data: vec![],
+            },
+        );
+        assert_eq!(
+            rv(rsa_aes_wrap(&wrap, &p.private, &[1; 16])),
+            CKR_KEY_TYPE_INCONSISTENT
+        );
+        assert_eq!(
+            rv(rsa_aes_unwrap(&wrap, &p.public, &[1; 200])),
+            CKR_KEY_TYPE_INCONSISTENT
+        );
+    }
+
+    #[test]
+    fn encrypt_decrypt_round_trips() {
+        for bits in [1024, 2048] {
+            let p = pair(bits);
+            let k = bits / 8;
+            // PKCS#1 v1.5 (randomised): up to k - 11 bytes
+            let m = Mechanism::new(CKM_RSA_PKCS);
+            for len in [0, 1, 16, k - 11] {
+                let msg = vec![0xa5u8; len];
+                let ct = encrypt(&m, &p.public, &msg).unwrap();
+                assert_eq!(ct.len(), k);
+                assert_ne!(ct, encrypt(&m, &p.public, &msg).unwrap());
+                assert_eq!(decrypt(&m, &p.private, &ct).unwrap(), msg);
+            }
+            assert_eq!(
+                rv(encrypt(&m, &p.public, &vec![1u8; k - 10])),
+                CKR_DATA_LEN_RANGE
+            );
+            // multi-part: updates give no output, finish gives everything
+            let mut op = encryptor(&m, &p.public).unwrap();
+            assert!(op.update(b"part one, ").unwrap().is_empty());
+            assert!(op.update(b"part two").unwrap().is_empty());
+            let ct = op.finish().unwrap();
+            let mut op = decryptor(&m, &p.private).unwrap();
+            assert!(op.update(&ct[..10]).unwrap().is_empty());
+            assert!(op.update(&ct[10..]).unwrap().is_empty());
+            assert_eq!(op.finish().unwrap(), b"part one, part two");
+            // tampered or wrong-length ciphertext
+            let mut bad = ct.clone();
+            bad[5] ^= 0x40;
+            assert_eq!(
+                rv(decrypt(&m, &p.private, &bad)),
+                CKR_ENCRYPTED_DATA_INVALID
+            );
+            assert_eq!(
+                rv(decrypt(&m, &p.private, &ct[1..])),
+                CKR_ENCRYPTED_DATA_LEN_RANGE
+            );
+            let mut long = ct.clone();
+            long.push(0);
+            assert_eq!(
+                rv(decrypt(&m, &p.private, &long)),
+                CKR_ENCRYPTED_DATA_LEN_RANGE
+            );
+            // a ciphertext not below the modulus
+            assert_eq!(
+                rv(decrypt(&m, &p.private, &vec![0xff; k])),
+                CKR_ENCRYPTED_DATA_INVALID
+            );
+
+            // OAEP with every hash that fits, with and without a label, and a different MGF hash
+            for (_, _, hash, mgf, hlen) in HASHES {
+                if k < 2 * hlen + 2 {
+                    let m = Mechanism::with(CKM_RSA_PKCS_OAEP, oaep(hash, mgf, b""));
+                    assert_eq!(rv(encryptor(&m, &p.public)), CKR_KEY_SIZE_RANGE);
+                    continue;
+                }
+                for (label, mgf) in [
+                    (&b""[..], mgf),
+                    (&b"a label"[..], mgf),
+                    (&b"x"[..], CKG_MGF1_SHA1),
+                ] {
+                    let m = Mechanism::with(CKM_RSA_PKCS_OAEP, oaep(hash, mgf, label));
+                    let max = k - 2 * hlen - 2;
+                    for len in [0, 1, max] {
+                        let msg = vec![0x3cu8; len];
+                        let ct = encrypt(&m, &p.public, &msg).unwrap();
+                        assert_eq!(ct.len(), k);
+                        assert_eq!(decrypt(&m, &p.private, &ct).unwrap(), msg);
+                    }
+                    assert_eq!(
+                        rv(encrypt(&m, &p.public, &vec![1u8; max + 1])),
+                        CKR_DATA_LEN_RANGE
+                    );
+                    let ct = encrypt(&m, &p.public, b"secret").unwrap();
+                    let mut bad = ct.clone();
+                    bad[k - 1] ^= 1;
+                    assert_eq!(
+                        rv(decrypt(&m, &p.private, &bad)),
+                        CKR_ENCRYPTED_DATA_INVALID
+                    );
+                    assert_eq!(
+                        rv(decrypt(&m, &p.private, &ct[..k - 1])),
+                        CKR_ENCRYPTED_DATA_LEN_RANGE
+                    );
+                    // another label does not decrypt
+                    let other = Mechanism::with(CKM_RSA_PKCS_OAEP, oaep(hash, mgf, b"other label"));
+                    assert_eq!(
+                        rv(decrypt(&other, &p.private, &ct)),
+                        CKR_ENCRYPTED_DATA_INVALID
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn oaep_parameter_errors() {
+        let p = pair(2048);
+        let none = Mechanism::new(CKM_RSA_PKCS_OAEP);
+        assert_eq!(rv(encryptor(&none, &p.public)), CKR_MECHANISM_PARAM_INVALID);
+        assert_eq!(
+            rv(decryptor(&none, &p.private)),
+            CKR_MECHANISM_PARAM_INVALID
+        );
+        let bad_hash = Mechanism::with(CKM_RSA_PKCS_OAEP, oaep(CKM_MD5, CKG_MGF1_SHA1, b""));
+        assert_eq!(
+            rv(encryptor(&bad_hash, &p.public)),
+            CKR_MECHANISM_PARAM_INVALID
+        );
+        let bad_mgf = Mechanism::with(CKM_RSA_PKCS_OAEP, oaep(CKM_SHA256, 0, b""));
+        assert_eq!(
+            rv(decryptor(&bad_mgf, &p.private)),
+            CKR_MECHANISM_PARAM_INVALID
+        );
+        let wrong = Mechanism::with(CKM_RSA_PKCS_OAEP, pss(CKM_SHA256, CKG_MGF1_SHA256, 32));
+        assert_eq!(
+            rv(encryptor(&wrong, &p.public)),
+            CKR_MECHANISM_PARAM_INVALID
+        );
+    }
+
+    #[test]
+    fn oaep_cross_checked_with_aws_lc_rs() {
+        use aws_lc_rs::rsa::{
+            OAEP_SHA1_MGF1SHA1, OAEP_SHA256_MGF1SHA256, OAEP_SHA384_MGF1SHA384,
+            OAEP_SHA512_MGF1SHA512, OaepPrivateDecryptingKey, OaepPublicEncryptingKey,
+            PrivateDecryptingKey,
+        };
+        let p = pair(2048);
+        let der = rsa(&p.private).to_pkcs8().unwrap();
+        let private = PrivateDecryptingKey::from_pkcs8(&der).unwrap();
+        let public = OaepPublicEncryptingKey::new(private.public_key()).unwrap();
+        let private = OaepPrivateDecryptingKey::new(private).unwrap();
+        let cases = [
+            (&OAEP_SHA1_MGF1SHA1, CKM_SHA_1, CKG_MGF1_SHA1),
+            (&OAEP_SHA256_MGF1SHA256, CKM_SHA256, CKG_MGF1_SHA256),
+            (&OAEP_SHA384_MGF1SHA384, CKM_SHA384, CKG_MGF1_SHA384),
+            (&OAEP_SHA512_MGF1SHA512, CKM_SHA512, CKG_MGF1_SHA512),
+        ];
+        for (alg, hash, mgf) in cases {
+            for label in [&b""[..], &b"the label"[..]] {
+                let m = Mechanism::with(CKM_RSA_PKCS_OAEP, oaep(hash, mgf, label));
+                let lbl = (!label.is_empty()).then_some(label);
+                // theirs -> ours
+                let mut ct = vec![0u8; public.ciphertext_size()];
+                let ct = public
+                    .encrypt(alg, b"from aws-lc-rs", &mut ct, lbl)
+                    .unwrap()
+                    .to_vec();
+                assert_eq!(decrypt(&m, &p.private, &ct).unwrap(), b"from aws-lc-rs");
+                // ours -> theirs
+                let ct = encrypt(&m, &p.public, b"from hsmsim").unwrap();
+                let mut out = vec![0u8; private.min_output_size()];
+                assert_eq!(
+                    private.decrypt(alg, &ct, &mut out, lbl).unwrap(),
+                    b"from hsmsim"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn x509_raw() {
+        for bits in [1024, 2048] {
+            let p = pair(bits);
+            let key = rsa(&p.private);
+            let k = key.modulus_len();
+            let m = Mechanism::new(CKM_RSA_X_509);
+            // encrypt/decrypt: deterministic, output k bytes, left-padded
+            let ct = encrypt(&m, &p.public, b"short").unwrap();
+            assert_eq!(ct.len(), k);
+            assert_eq!(ct, encrypt(&m, &p.public, b"\0\0short").unwrap());
+            let pt = decrypt(&m, &p.private, &ct).unwrap();
+            assert_eq!(pt.len(), k);
+            assert!(pt[..k - 5].iter().all(|b| *b == 0));
+            assert_eq!(&pt[k - 5..], b"short");
+            // the private operation is the inverse of the public one
+            let sig = sign(&m, &p.private, b"short").unwrap();
+            assert_eq!(encrypt(&m, &p.public, &sig).unwrap(), pt);
+            assert_eq!(decrypt(&m, &p.private, &sig).unwrap().len(), k);
+            // a full-length value below the modulus
+            let mut below = key.modulus().to_vec();
+            below[k - 1] -= 2; // modulus is odd: stays >= 0
+            let ct = encrypt(&m, &p.public, &below).unwrap();
+            assert_eq!(decrypt(&m, &p.private, &ct).unwrap(), below);
+            sign_verify_checks(&m, p, &below);
+            // the modulus itself, larger values and longer input are out of range
+            assert_eq!(
+                rv(encrypt(&m, &p.public, key.modulus())),
+                CKR_DATA_LEN_RANGE
+            );
+            assert_eq!(
+                rv(encrypt(&m, &p.public, &vec![0xff; k])),
+                CKR_DATA_LEN_RANGE
+            );
+            assert_eq!(rv(sign(&m, &p.private, key.modulus())), CKR_DATA_LEN_RANGE);
+            assert_eq!(
+                rv(encrypt(&m, &p.public, &vec![0; k + 1])),
+                CKR_DATA_LEN_RANGE
+            );
+            assert_eq!(
+                rv(sign(&m, &p.private, &vec![0; k + 1])),
+                CKR_DATA_LEN_RANGE
+            );
+            assert_eq!(
+                rv(decrypt(&m, &p.private, &vec![0xff; k])),
+                CKR_ENCRYPTED_DATA_INVALID
+            );
+            assert_eq!(
+                rv(decrypt(&m, &p.private, &[1; 3])),
+                CKR_ENCRYPTED_DATA_LEN_RANGE
+            );
+        }
+    }
+
+    #[test]
+    fn sign_recover_and_verify_recover() {
+        for bits in [1024, 2048] {
+            let p = pair(bits);
+            let k = bits / 8;
+            let m = Mechanism::new(CKM_RSA_PKCS);
+            let sig = sign_recover(&m, &p.private, b"recover me").unwrap();
+            assert_eq!(sig, sign(&m, &p.private, b"recover me").unwrap());
+            assert_eq!(verify_recover(&m, &p.public, &sig).unwrap(), b"recover me");
+            let mut bad = sig.clone();
+            bad[3] ^= 1;
+            assert_eq!(
+                rv(verify_recover(&m, &p.public, &bad)),
+                CKR_SIGNATURE_INVALID
+            );
+            assert_eq!(
+                rv(verify_recover(&m, &p.public, &sig[1..])),
+                CKR_SIGNATURE_LEN_RANGE
+            );
+            assert_eq!(
+                rv(sign_recover(&m, &p.private, &vec![0; k - 10])),
+                CKR_DATA_LEN_RANGE
+            );
+
+            let m = Mechanism::new(CKM_RSA_X_509);
+            let sig = sign_recover(&m, &p.private, b"raw").unwrap();
+            let rec = verify_recover(&m, &p.public, &sig).unwrap();
+            assert_eq!(rec.len(), k);
+            assert!(rec[..k - 3].iter().all(|b| *b == 0));
+            assert_eq!(&rec[k - 3..], b"raw");
+            assert_eq!(
+                rv(verify_recover(&m, &p.public, &vec![0xff; k])),
+                CKR_SIGNATURE_INVALID
+            );
+            assert_eq!(
+                rv(verify_recover(&m, &p.public, &[0; 5])),
+                CKR_SIGNATURE_LEN_RANGE
+            );
+
+            let m = Mechanism::new(CKM_SHA256_RSA_PKCS);
+            assert_eq!(
+                rv(sign_recover(&m, &p.private, b"x")),
+                CKR_MECHANISM_INVALID
+            );
+        }
+    }
+
+    #[test]
+    fn pkcs8_round_trip() {
+        for bits in [1024, 2048] {
+            let p = pair(bits);
+            let der = rsa(&p.private).to_pkcs8().unwrap();
+            let attrs = attributes_from_pkcs8(&der).unwrap();
+            assert_eq!(attrs, p.priv_attrs);
+            assert_eq!(attrs.ulong(CKA_KEY_TYPE), Some(CKK_RSA));
+            let again = RsaKey::from_attributes(CKO_PRIVATE_KEY, &attrs).unwrap();
+            assert_eq!(*again.to_pkcs8().unwrap(), *der);
+        }
+        // aws-lc-rs reads it
+        RsaKeyPair::from_pkcs8(&rsa(&pair(2048).private).to_pkcs8().unwrap()).unwrap();
+        // aws-lc-rs's own PKCS#8 reads back
+        let theirs = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();
+        let der =
+            aws_lc_rs::encoding::AsDer::<aws_lc_rs::encoding::Pkcs8V1Der>::as_der(&theirs).unwrap();
+        let attrs = attributes_from_pkcs8(der.as_ref()).unwrap();
+        assert_eq!(attrs.bytes(CKA_MODULUS).unwrap().len(), 256);
+        let key = Arc::new(KeyMaterial::Rsa(
+            RsaKey::from_attributes(CKO_PRIVATE_KEY, &attrs).unwrap(),
+        ));
+        let sig = sign(&Mechanism::new(CKM_SHA256_RSA_PKCS), &key, b"m").unwrap();
+        signature::UnparsedPublicKey::new(
+            &signature::RSA_PKCS1_2048_8192_SHA256,
+            theirs.public_key().as_ref(),
+        )
+        .verify(b"m", &sig)
+        .unwrap();
+        // non-RSA and malformed input
+        let ec = aws_lc_rs::signature::EcdsaKeyPair::generate_pkcs8(
+            &signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+            &aws_lc_rs::rand::SystemRandom::new(),
+        )
+        .unwrap();
+        assert!(attributes_from_pkcs8(ec.as_ref()).is_err());
+        assert!(attributes_from_pkcs8(b"").is_err());
+        assert!(attributes_from_pkcs8(&[0x30, 0x03, 0x02, 0x01, 0x00]).is_err());
+        let good = rsa(&pair(1024).private).to_pkcs8().unwrap();
+        let mut trailing = good.to_vec();
+        trailing.push(0);
+        assert!(attributes_from_pkcs8(&trailing).is_err());
+        assert!(attributes_from_pkcs8(&good[..good.len() - 1]).is_err());
+    }
+
+    fn rsa_aes(bits: CK_ULONG, label: &[u8]) -> Mechanism {
+        Mechanism::with(
+            CKM_RSA_AES_KEY_WRAP,
+            MechParams::RsaAesKeyWrap {
+                aes_key_bits: bits,
+                hash: CKM_SHA256,
+                mgf: CKG_MGF1_SHA256,
+                source_data: label.to_vec(),
+            },
+        )
+    }
+
+    #[test]
+    fn rsa_aes_key_wrap_round_trip() {
+        for bits in [1024, 2048] {
+            let p = pair(bits);
+            let k = bits / 8;
+            let target = rsa(&pair(1024).private).to_pkcs8().unwrap();
+            for aes_bits in [128, 192, 256] {
+                for key_bytes in [&[0x11u8; 16][..], &[0x22; 21][..], &target[..]] {
+                    let m = rsa_aes(aes_bits, b"lbl");
+                    let wrapped = rsa_aes_wrap(&m, &p.public, key_bytes).unwrap();
+                    assert_eq!(wrapped.len(), k + key_bytes.len().div_ceil(8) * 8 + 8);
+                    assert_eq!(rsa_aes_unwrap(&m, &p.private, &wrapped).unwrap(), key_bytes);
+                    // tampering anywhere, truncation, other params: CKR_WRAPPED_KEY_INVALID
+                    for i in [0, k - 1, k, wrapped.len() - 1] {
+                        let mut bad = wrapped.clone();
+                        bad[i] ^= 1;
+                        assert_eq!(
+                            rv(rsa_aes_unwrap(&m, &p.private, &bad)),
+                            CKR_WRAPPED_KEY_INVALID
+                        );
+                    }
+                    let cut = &wrapped[..wrapped.len() - 8];
+                    assert_eq!(
+                        rv(rsa_aes_unwrap(&m, &p.private, cut)),
+                        CKR_WRAPPED_KEY_INVALID
+                    );
+                    assert_eq!(
+                        rv(rsa_aes_unwrap(&m, &p.private, &wrapped[..k])),
+                        CKR_WRAPPED_KEY_INVALID
+                    );
+                    let other_label = rsa_aes(aes_bits, b"other");
+                    assert_eq!(
+                        rv(rsa_aes_unwrap(&other_label, &p.private, &wrapped)),
+                        CKR_WRAPPED_KEY_INVALID
+                    );
+                    let other_size = rsa_aes(if aes_bits == 128 { 256 } else { 128 }, b"lbl");
+                    assert_eq!(
+                        rv(rsa_aes_unwrap(&other_size, &p.private, &wrapped)),
+                        CKR_WRAPPED_KEY_INVALID
+                    );
+                }
+            }
+            for bad_bits in [0, 64, 129, 512] {
+                assert_eq!(
+                    rv(rsa_aes_wrap(&rsa_aes(bad_bits, b""), &p.public, &[1; 16])),
+                    CKR_MECHANISM_PARAM_INVALID
+                );
+            }
+            let no_params = Mechanism::new(CKM_RSA_AES_KEY_WRAP);
+            assert_eq!(
+                rv(rsa_aes_wrap(&no_params, &p.public, &[1; 16])),
+                CKR_MECHANISM_PARAM_INVALID
+            );
+            assert_eq!(
+                rv(rsa_aes_unwrap(&no_params, &p.private, &[1; 300])),
+                CKR_MECHANISM_PARAM_INVALID
+            );
+        }
+    }
+
+    #[test]
+    fn kwp_matches_aws_lc_rs() {
+        use aws_lc_rs::key_wrap::{AES_128, AES_256, AesKek, KeyWrapPadded};
+        for (cipher, key) in [(&AES_128, vec![3u8; 16]), (&AES_256, vec![4u8; 32])] {
+            for len in [1, 7, 8, 9, 16, 100] {
+                let data = vec![0x77u8; len];
+                let ours = sys::kwp_wrap(&key, &data).unwrap();
+                let mut out = vec![0u8; len + 16];
+                let theirs = AesKek::new(cipher, &key)
+                    .unwrap()
+                    .wrap_with_padding(&data, &mut out)
+                    .unwrap();
+                assert_eq!(ours, theirs);
+                assert_eq!(*sys::kwp_unwrap(&key, &ours).unwrap(), data);
+            }
+        }
+        assert!(sys::kwp_wrap(&[0; 24], b"").is_none());
+        assert!(sys::kwp_wrap(&[0; 20], b"abc").is_none());
+        assert!(sys::kwp_unwrap(&[0; 24], &[0; 24]).is_none());
+    }
+
+    #[test]
+    fn key_pair_generation() {
+        let mut t = Attributes::new();
+        assert_eq!(
+            rv(generate_key_pair(&t, &Attributes::new())),
+            CKR_TEMPLATE_INCOMPLETE
+        );
+        for bits in [0, 512, 1023, 4097, 8192] {
+            t.set_ulong(CKA_MODULUS_BITS, bits);
+            assert_eq!(
+                rv(generate_key_pair(&t, &Attributes::new())),
+                CKR_KEY_SIZE_RANGE,
+                "{bits}"
+            );
+        }
+        t.set_ulong(CKA_MODULUS_BITS, 1024);
+        for e in [
+            &[][..],
+            &[0][..],
+            &[1][..],
+            &[2][..],
+            &[1, 0, 0][..],
+            &[1, 0, 0, 0, 1][..],
+        ] {
+            t.set_bytes(CKA_PUBLIC_EXPONENT, e.to_vec());
+            assert_eq!(
+                rv(generate_key_pair(&t, &Attributes::new())),
+                CKR_ATTRIBUTE_VALUE_INVALID,
+                "{e:?}"
+            );
+        }
+        // default exponent and attribute sets
+        let p = pair(1024);
+        assert_eq!(p.pub_attrs.bytes(CKA_PUBLIC_EXPONENT).unwrap(), &[1, 0, 1]);
+        assert_eq!(p.pub_attrs.ulong(CKA_MODULUS_BITS), Some(1024));
+        assert_eq!(p.pub_attrs.ulong(CKA_KEY_TYPE), Some(CKK_RSA));
+        assert_eq!(p.pub_attrs.bytes(CKA_MODULUS).unwrap().len(), 128);
+        assert_eq!(p.pub_attrs.iter().count(), 4);
+        assert_eq!(p.priv_attrs.iter().count(), 9);
+        for t in [CKA_MODULUS, CKA_PUBLIC_EXPONENT] {
+            assert_eq!(p.pub_attrs.bytes(t), p.priv_attrs.bytes(t));
+        }
+        // explicit exponents (with leading zeros), and sizes that are not multiples of 128
+        for (bits, e) in [
+            (1024, &[0, 0, 3][..]),
+            (1100, &[1, 0, 1][..]),
+            (1025, &[0x11][..]),
+            (3072, &[1, 0, 1][..]),
+        ] {
+            let p = gen_pair(bits, Some(e));
+            assert_eq!(rsa(&p.public).modulus_bits(), bits);
+            assert_eq!(rsa(&p.private).modulus_bits(), bits);
+            let e_min: Vec<u8> = e.iter().copied().skip_while(|b| *b == 0).collect();
+            assert_eq!(p.pub_attrs.bytes(CKA_PUBLIC_EXPONENT).unwrap(), e_min);
+            sign_verify_checks(&Mechanism::new(CKM_SHA256_RSA_PKCS), &p, b"odd sizes");
+            let ct = encrypt(&Mechanism::new(CKM_RSA_PKCS), &p.public, b"abc").unwrap();
+            assert_eq!(
+                decrypt(&Mechanism::new(CKM_RSA_PKCS), &p.private, &ct).unwrap(),
+                b"abc"
+            );
+            let m = Mechanism::with(
+                CKM_SHA256_RSA_PKCS_PSS,
+                pss(CKM_SHA256, CKG_MGF1_SHA256, 32),
+            );
+            sign_verify_checks(&m, &p, b"pss at odd sizes");
+        }
+    }
+
+    #[test]
+    fn key_size_4096() {
+        let p = gen_pair(4096, None);
+        assert_eq!(rsa(&p.private).modulus_bits(), 4096);
+        sign_verify_checks(&Mechanism::new(CKM_SHA512_RSA_PKCS), &p, b"big key");
+        let m = Mechanism::with(CKM_RSA_PKCS_OAEP, oaep(CKM_SHA512, CKG_MGF1_SHA512, b"l"));
+        let ct = encrypt(&m, &p.public, b"big").unwrap();
+        assert_eq!(decrypt(&m, &p.private, &ct).unwrap(), b"big");
+    }
+
+    #[test]
+    fn key_size_out_of_range_at_use() {
+        // a 512-bit key parses, but no operation accepts it
+        let small = RsaHandle::generate(512, 65537).unwrap();
+        let attrs = private_attributes(&small).unwrap();
+        let private = Arc::new(KeyMaterial::Rsa(
+            RsaKey::from_attributes(CKO_PRIVATE_KEY, &attrs).unwrap(),
+        ));
+        let public = Arc::new(KeyMaterial::Rsa(
+            RsaKey::from_attributes(CKO_PUBLIC_KEY, &attrs).unwrap(),
+        ));
+        assert_eq!(rsa(&private).modulus_bits(), 512);
+        let m = Mechanism::new(CKM_SHA256_RSA_PKCS);
+        assert_eq!(rv(signer(&m, &private)), CKR_KEY_SIZE_RANGE);
+        assert_eq!(rv(verifier(&m, &public)), CKR_KEY_SIZE_RANGE);
+        let m = Mechanism::new(CKM_RSA_PKCS);
+        assert_eq!(rv(encryptor(&m, &public)), CKR_KEY_SIZE_RANGE);
+        assert_eq!(rv(decryptor(&m, &private)), CKR_KEY_SIZE_RANGE);
+        assert_eq!(rv(sign_recover(&m, &private, b"x")), CKR_KEY_SIZE_RANGE);
+        assert_eq!(
+            rv(rsa_aes_wrap(&rsa_aes(128, b""), &public, b"k")),
+            CKR_KEY_SIZE_RANGE
+        );
+    }
+
+    #[test]
+    fn key_attribute_errors() {
+        let p = pair(1024);
+        let full = &p.priv_attrs;
+        let without = |t| {
+            let mut a = full.clone();
+            a.remove(t);
+            a
+        };
+        for t in [CKA_MODULUS, CKA_PUBLIC_EXPONENT, CKA_PRIVATE_EXPONENT] {
+            assert_eq!(
+                rv(RsaKey::from_attributes(CKO_PRIVATE_KEY, &without(t))),
+                CKR_TEMPLATE_INCOMPLETE
+            );
+        }
+        for t in [CKA_MODULUS, CKA_PUBLIC_EXPONENT] {
+            assert_eq!(
+                rv(RsaKey::from_attributes(CKO_PUBLIC_KEY, &without(t))),
+                CKR_TEMPLATE_INCOMPLETE
+            );
+        }
+        // some CRT values but not all
+        assert_eq!(
+            rv(RsaKey::from_attributes(
+                CKO_PRIVATE_KEY,
+                &without(CKA_COEFFICIENT)
+            )),
+            CKR_TEMPLATE_INCOMPLETE
+        );
+        // inconsistent values
+        for t in [
+            CKA_PRIME_1,
+            CKA_PRIVATE_EXPONENT,
+            CKA_EXPONENT_2,
+            CKA_COEFFICIENT,
+            CKA_MODULUS,
+        ] {
+            let mut a = full.clone();
+            let mut v = a.bytes(t).unwrap().to_vec();
+            let last = v.len() - 1;
+            v[last] ^= 2;
+            a.set_bytes(t, v);
+            assert_eq!(
+                rv(RsaKey::from_attributes(CKO_PRIVATE_KEY, &a)),
+                CKR_ATTRIBUTE_VALUE_INVALID,
+                "{t:#x}"
+            );
+        }
+        let mut a = p.pub_attrs.clone();
+        a.set_bytes(CKA_PUBLIC_EXPONENT, vec![2]);
+        assert_eq!(
+            rv(RsaKey::from_attributes(CKO_PUBLIC_KEY, &a)),
+            CKR_ATTRIBUTE_VALUE_INVALID
+        );
+        a.set_bytes(CKA_PUBLIC_EXPONENT, vec![]);
+        assert_eq!(
+            rv(RsaKey::from_attributes(CKO_PUBLIC_KEY, &a)),
+            CKR_ATTRIBUTE_VALUE_INVALID
+        );
+        let mut a = p.pub_attrs.clone();
+        a.set_bytes(CKA_MODULUS, vec![0x10; 128]); // even
+        assert_eq!(
+            rv(RsaKey::from_attributes(CKO_PUBLIC_KEY, &a)),
+            CKR_ATTRIBUTE_VALUE_INVALID
+        );
+        a.set_bytes(CKA_MODULUS, vec![]);
+        assert_eq!(
+            rv(RsaKey::from_attributes(CKO_PUBLIC_KEY, &a)),
+            CKR_ATTRIBUTE_VALUE_INVALID
+        );
+        assert_eq!(
+            rv(RsaKey::from_attributes(CKO_SECRET_KEY, full)),
+            CKR_KEY_TYPE_INCONSISTENT
+        );
+        // leading zeros in the modulus are accepted
+        let mut a = p.pub_attrs.clone();
+        let mut n = vec![0, 0];
+        n.extend_from_slice(a.bytes(CKA_MODULUS).unwrap());
+        a.set_bytes(CKA_MODULUS, n);
+        let k = RsaKey::from_attributes(CKO_PUBLIC_KEY, &a).unwrap();
+        assert_eq!(k.modulus_bits(), 1024);
+        assert_eq!(k.modulus_len(), 128);
+    }
+
+    #[test]
+    fn private_key_without_crt() {
+        let p = pair(1024);
+        let mut a = Attributes::new();
+        for t in [CKA_MODULUS, CKA_PUBLIC_EXPONENT, CKA_PRIVATE_EXPONENT] {
+            a.set_bytes(t, p.priv_attrs.bytes(t).unwrap().to_vec());
+        }
+        let key = Arc::new(KeyMaterial::Rsa(
+            RsaKey::from_attributes(CKO_PRIVATE_KEY, &a).unwrap(),
+        ));
+        let m = Mechanism::new(CKM_SHA256_RSA_PKCS);
+        let sig = sign(&m, &key, b"no crt").unwrap();
+        assert_eq!(sig, sign(&m, &p.private, b"no crt").unwrap());
+        verify(&m, &p.public, b"no crt", &sig).unwrap();
+        let ct = encrypt(&Mechanism::new(CKM_RSA_PKCS), &p.public, b"x").unwrap();
+        assert_eq!(
+            decrypt(&Mechanism::new(CKM_RSA_PKCS), &key, &ct).unwrap(),
+            b"x"
+        );
+        assert_eq!(rv(rsa(&key).to_pkcs8()), CKR_KEY_NOT_WRAPPABLE);
+    }
+
+    #[test]
+    fn operations_end_after_finish() {
+        let p = pair(1024);
+        let mut s = signer(&Mechanism::new(CKM_SHA256_RSA_PKCS), &p.private).unwrap();
+        s.update(b"a").unwrap();
+        s.finish().unwrap();
+        assert_eq!(s.finish().unwrap_err().rv, CKR_OPERATION_NOT_INITIALIZED);
+        assert_eq!(
+            s.update(b"a").unwrap_err().rv,
+            CKR_OPERATION_NOT_INITIALIZED
+        );
+        let mut e = encryptor(&Mechanism::new(CKM_RSA_PKCS), &p.public).unwrap();
+        e.finish().unwrap();
+        assert_eq!(e.finish().unwrap_err().rv, CKR_OPERATION_NOT_INITIALIZED);
+    }
+
+    #[test]
+    fn keys_are_shared_across_threads() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<RsaKey>();
+        let p = pair(2048);
+        let m = Mechanism::new(CKM_SHA256_RSA_PKCS);
+        let expected = sign(&m, &p.private, b"threads").unwrap();
+        std::thread::scope(|scope| {
+            for _ in 0..8 {
+                scope.spawn(|| {
+                    for _ in 0..10 {
+                        assert_eq!(sign(&m, &p.private, b"threads").unwrap(), expected);
+                        verify(&m, &p.public, b"threads", &expected).unwrap();
+                    }
+                });
+            }
+        });
+    }
+}
