@@ -14,24 +14,48 @@ fn length_query_and_short_buffer_keep_the_operation_active() {
     let s = lab.user_session();
     let key = aes_key(s, |t| t);
     let mut iv = [7u8; 16];
-    let mut m = CK_MECHANISM { mechanism: CKM_AES_CBC_PAD, pParameter: iv.as_mut_ptr() as *mut _, ulParameterLen: 16 };
+    let mut m = CK_MECHANISM {
+        mechanism: CKM_AES_CBC_PAD,
+        pParameter: iv.as_mut_ptr() as *mut _,
+        ulParameterLen: 16,
+    };
     assert_eq!(init(C_EncryptInit, s, &mut m, key), CKR_OK);
     let data = b"seventeen bytes!!";
     let mut len = 0;
     // SAFETY: length query with a null output buffer.
-    assert_eq!(unsafe { C_Encrypt(s, data.as_ptr() as *mut u8, 17, null_mut(), &mut len) }, CKR_OK);
+    assert_eq!(
+        unsafe { C_Encrypt(s, data.as_ptr() as *mut u8, 17, null_mut(), &mut len) },
+        CKR_OK
+    );
     assert_eq!(len, 32);
     let mut short = [0u8; 16];
     let mut short_len = 16;
     // SAFETY: a 16-byte buffer announced as 16.
-    assert_eq!(unsafe { C_Encrypt(s, data.as_ptr() as *mut u8, 17, short.as_mut_ptr(), &mut short_len) }, CKR_BUFFER_TOO_SMALL);
+    assert_eq!(
+        unsafe {
+            C_Encrypt(
+                s,
+                data.as_ptr() as *mut u8,
+                17,
+                short.as_mut_ptr(),
+                &mut short_len,
+            )
+        },
+        CKR_BUFFER_TOO_SMALL
+    );
     assert_eq!(short_len, 32);
     let mut out = [0u8; 32];
     // SAFETY: a 32-byte buffer.
-    assert_eq!(unsafe { C_Encrypt(s, data.as_ptr() as *mut u8, 17, out.as_mut_ptr(), &mut len) }, CKR_OK);
+    assert_eq!(
+        unsafe { C_Encrypt(s, data.as_ptr() as *mut u8, 17, out.as_mut_ptr(), &mut len) },
+        CKR_OK
+    );
     // The operation ended with the successful call.
     // SAFETY: as above.
-    assert_eq!(unsafe { C_Encrypt(s, data.as_ptr() as *mut u8, 17, out.as_mut_ptr(), &mut len) }, CKR_OPERATION_NOT_INITIALIZED);
+    assert_eq!(
+        unsafe { C_Encrypt(s, data.as_ptr() as *mut u8, 17, out.as_mut_ptr(), &mut len) },
+        CKR_OPERATION_NOT_INITIALIZED
+    );
 
     assert_eq!(init(C_DecryptInit, s, &mut m, key), CKR_OK);
     assert_eq!(produce(C_Decrypt, s, &out).unwrap(), data);
@@ -43,12 +67,19 @@ fn an_error_ends_the_operation_and_mixing_modes_is_refused() {
     let s = lab.user_session();
     let key = aes_key(s, |t| t);
     let mut iv = [1u8; 16];
-    let mut m = CK_MECHANISM { mechanism: CKM_AES_CBC, pParameter: iv.as_mut_ptr() as *mut _, ulParameterLen: 16 };
+    let mut m = CK_MECHANISM {
+        mechanism: CKM_AES_CBC,
+        pParameter: iv.as_mut_ptr() as *mut _,
+        ulParameterLen: 16,
+    };
     assert_eq!(init(C_EncryptInit, s, &mut m, key), CKR_OK);
     assert_eq!(init(C_EncryptInit, s, &mut m, key), CKR_OPERATION_ACTIVE);
     // 15 bytes is not a whole block for CBC without padding.
     assert_eq!(produce(C_Encrypt, s, &[0u8; 15]), Err(CKR_DATA_LEN_RANGE));
-    assert_eq!(produce(C_Encrypt, s, &[0u8; 16]), Err(CKR_OPERATION_NOT_INITIALIZED));
+    assert_eq!(
+        produce(C_Encrypt, s, &[0u8; 16]),
+        Err(CKR_OPERATION_NOT_INITIALIZED)
+    );
 
     // Multi-part started: a one-shot call is refused and the operation stays.
     assert_eq!(init(C_EncryptInit, s, &mut m, key), CKR_OK);
@@ -63,10 +94,20 @@ fn an_error_ends_the_operation_and_mixing_modes_is_refused() {
     assert_eq!(whole, [first, second].concat());
 
     // Bad padding on decrypt ends the decryption.
-    let mut pad_m = CK_MECHANISM { mechanism: CKM_AES_CBC_PAD, pParameter: iv.as_mut_ptr() as *mut _, ulParameterLen: 16 };
+    let mut pad_m = CK_MECHANISM {
+        mechanism: CKM_AES_CBC_PAD,
+        pParameter: iv.as_mut_ptr() as *mut _,
+        ulParameterLen: 16,
+    };
     assert_eq!(init(C_DecryptInit, s, &mut pad_m, key), CKR_OK);
-    assert_eq!(produce(C_Decrypt, s, &[0u8; 16]), Err(CKR_ENCRYPTED_DATA_INVALID));
-    assert_eq!(finish(C_DecryptFinal, s), Err(CKR_OPERATION_NOT_INITIALIZED));
+    assert_eq!(
+        produce(C_Decrypt, s, &[0u8; 16]),
+        Err(CKR_ENCRYPTED_DATA_INVALID)
+    );
+    assert_eq!(
+        finish(C_DecryptFinal, s),
+        Err(CKR_OPERATION_NOT_INITIALIZED)
+    );
 }
 
 #[test]
@@ -75,34 +116,82 @@ fn key_handle_iv_length_usage_and_allowed_mechanisms_are_checked() {
     let s = lab.user_session();
     let key = aes_key(s, |t| t.bool(CKA_ENCRYPT, false));
     let mut iv = [1u8; 16];
-    let mut cbc = CK_MECHANISM { mechanism: CKM_AES_CBC, pParameter: iv.as_mut_ptr() as *mut _, ulParameterLen: 16 };
-    assert_eq!(init(C_EncryptInit, s, &mut cbc, 424_242), CKR_KEY_HANDLE_INVALID);
-    assert_eq!(init(C_EncryptInit, s, &mut cbc, key), CKR_KEY_FUNCTION_NOT_PERMITTED);
-    let mut short_iv = CK_MECHANISM { mechanism: CKM_AES_CBC, pParameter: iv.as_mut_ptr() as *mut _, ulParameterLen: 8 };
-    assert_eq!(init(C_DecryptInit, s, &mut short_iv, key), CKR_MECHANISM_PARAM_INVALID);
-    assert_eq!(init(C_DecryptInit, s, &mut mech(0x7777_0000), key), CKR_MECHANISM_INVALID);
+    let mut cbc = CK_MECHANISM {
+        mechanism: CKM_AES_CBC,
+        pParameter: iv.as_mut_ptr() as *mut _,
+        ulParameterLen: 16,
+    };
+    assert_eq!(
+        init(C_EncryptInit, s, &mut cbc, 424_242),
+        CKR_KEY_HANDLE_INVALID
+    );
+    assert_eq!(
+        init(C_EncryptInit, s, &mut cbc, key),
+        CKR_KEY_FUNCTION_NOT_PERMITTED
+    );
+    let mut short_iv = CK_MECHANISM {
+        mechanism: CKM_AES_CBC,
+        pParameter: iv.as_mut_ptr() as *mut _,
+        ulParameterLen: 8,
+    };
+    assert_eq!(
+        init(C_DecryptInit, s, &mut short_iv, key),
+        CKR_MECHANISM_PARAM_INVALID
+    );
+    assert_eq!(
+        init(C_DecryptInit, s, &mut mech(0x7777_0000), key),
+        CKR_MECHANISM_INVALID
+    );
     // SAFETY: a null mechanism pointer is refused.
-    assert_eq!(unsafe { C_DecryptInit(s, null_mut(), key) }, CKR_ARGUMENTS_BAD);
-    assert_eq!(init(C_SignInit, s, &mut mech(CKM_SHA256_RSA_PKCS), key), CKR_KEY_TYPE_INCONSISTENT);
+    assert_eq!(
+        unsafe { C_DecryptInit(s, null_mut(), key) },
+        CKR_ARGUMENTS_BAD
+    );
+    assert_eq!(
+        init(C_SignInit, s, &mut mech(CKM_SHA256_RSA_PKCS), key),
+        CKR_KEY_TYPE_INCONSISTENT
+    );
 
-    let only_ecb = aes_key(s, |t| t.bytes(CKA_ALLOWED_MECHANISMS, &CKM_AES_ECB.to_ne_bytes()));
-    assert_eq!(init(C_EncryptInit, s, &mut cbc, only_ecb), CKR_MECHANISM_INVALID);
-    assert_eq!(init(C_EncryptInit, s, &mut mech(CKM_AES_ECB), only_ecb), CKR_OK);
+    let only_ecb = aes_key(s, |t| {
+        t.bytes(CKA_ALLOWED_MECHANISMS, &CKM_AES_ECB.to_ne_bytes())
+    });
+    assert_eq!(
+        init(C_EncryptInit, s, &mut cbc, only_ecb),
+        CKR_MECHANISM_INVALID
+    );
+    assert_eq!(
+        init(C_EncryptInit, s, &mut mech(CKM_AES_ECB), only_ecb),
+        CKR_OK
+    );
 }
 
 #[test]
 fn hmac_sign_verify_and_digest_key() {
     let lab = Lab::new();
     let s = lab.user_session();
-    let key = generate_key(s, CKM_GENERIC_SECRET_KEY_GEN, Template::new().ulong(CKA_VALUE_LEN, 32)).unwrap();
+    let key = generate_key(
+        s,
+        CKM_GENERIC_SECRET_KEY_GEN,
+        Template::new().ulong(CKA_VALUE_LEN, 32),
+    )
+    .unwrap();
     assert_eq!(init(C_SignInit, s, &mut mech(CKM_SHA256_HMAC), key), CKR_OK);
     let mac = produce(C_Sign, s, b"message").unwrap();
     assert_eq!(mac.len(), 32);
-    assert_eq!(init(C_VerifyInit, s, &mut mech(CKM_SHA256_HMAC), key), CKR_OK);
+    assert_eq!(
+        init(C_VerifyInit, s, &mut mech(CKM_SHA256_HMAC), key),
+        CKR_OK
+    );
     assert_eq!(verify(s, b"message", &mac), CKR_OK);
-    assert_eq!(init(C_VerifyInit, s, &mut mech(CKM_SHA256_HMAC), key), CKR_OK);
+    assert_eq!(
+        init(C_VerifyInit, s, &mut mech(CKM_SHA256_HMAC), key),
+        CKR_OK
+    );
     assert_eq!(verify(s, b"messagf", &mac), CKR_SIGNATURE_INVALID);
-    assert_eq!(init(C_VerifyInit, s, &mut mech(CKM_SHA256_HMAC), key), CKR_OK);
+    assert_eq!(
+        init(C_VerifyInit, s, &mut mech(CKM_SHA256_HMAC), key),
+        CKR_OK
+    );
     assert_eq!(verify(s, b"message", &mac[..31]), CKR_SIGNATURE_LEN_RANGE);
     // Multi-part sign equals one-shot.
     assert_eq!(init(C_SignInit, s, &mut mech(CKM_SHA256_HMAC), key), CKR_OK);
@@ -127,7 +216,9 @@ fn aes_key_wrap_moves_a_key_between_handles() {
     let lab = Lab::new();
     let s = lab.user_session();
     let kek = aes_key(s, |t| t);
-    let target = aes_key(s, |t| t.bool(CKA_EXTRACTABLE, true).bytes(CKA_LABEL, b"moved"));
+    let target = aes_key(s, |t| {
+        t.bool(CKA_EXTRACTABLE, true).bytes(CKA_LABEL, b"moved")
+    });
     let locked = aes_key(s, |t| t.bool(CKA_EXTRACTABLE, false));
     let mut m = mech(CKM_AES_KEY_WRAP_KWP);
     let wrap = |key, out: *mut u8, len: &mut CK_ULONG, m: &mut CK_MECHANISM| {
@@ -139,32 +230,65 @@ fn aes_key_wrap_moves_a_key_between_handles() {
     let mut wrapped = vec![0u8; len as usize];
     assert_eq!(wrap(target, wrapped.as_mut_ptr(), &mut len, &mut m), CKR_OK);
     assert_eq!(len, 40);
-    assert_eq!(wrap(locked, wrapped.as_mut_ptr(), &mut len, &mut m), CKR_KEY_UNEXTRACTABLE);
+    assert_eq!(
+        wrap(locked, wrapped.as_mut_ptr(), &mut len, &mut m),
+        CKR_KEY_UNEXTRACTABLE
+    );
 
-    let mut t = Template::new().ulong(CKA_CLASS, CKO_SECRET_KEY).ulong(CKA_KEY_TYPE, CKK_AES).bytes(CKA_LABEL, b"arrived");
+    let mut t = Template::new()
+        .ulong(CKA_CLASS, CKO_SECRET_KEY)
+        .ulong(CKA_KEY_TYPE, CKK_AES)
+        .bytes(CKA_LABEL, b"arrived");
     let mut raw = t.raw();
     let mut unwrapped = 0;
     // SAFETY: valid mechanism, buffer, template and out-pointer.
     let rv = unsafe {
-        C_UnwrapKey(s, &mut m, kek, wrapped.as_mut_ptr(), len, raw.as_mut_ptr(), raw.len() as CK_ULONG, &mut unwrapped)
+        C_UnwrapKey(
+            s,
+            &mut m,
+            kek,
+            wrapped.as_mut_ptr(),
+            len,
+            raw.as_mut_ptr(),
+            raw.len() as CK_ULONG,
+            &mut unwrapped,
+        )
     };
     assert_eq!(rv, CKR_OK);
     assert_eq!(get_attr(s, unwrapped, CKA_LOCAL).unwrap(), [0]);
     assert_eq!(get_attr(s, unwrapped, CKA_NEVER_EXTRACTABLE).unwrap(), [0]);
     // The keys are equal: what one encrypts the other decrypts.
-    assert_eq!(init(C_EncryptInit, s, &mut mech(CKM_AES_ECB), target), CKR_OK);
+    assert_eq!(
+        init(C_EncryptInit, s, &mut mech(CKM_AES_ECB), target),
+        CKR_OK
+    );
     let ct = produce(C_Encrypt, s, &[5u8; 32]).unwrap();
-    assert_eq!(init(C_DecryptInit, s, &mut mech(CKM_AES_ECB), unwrapped), CKR_OK);
+    assert_eq!(
+        init(C_DecryptInit, s, &mut mech(CKM_AES_ECB), unwrapped),
+        CKR_OK
+    );
     assert_eq!(produce(C_Decrypt, s, &ct).unwrap(), [5u8; 32]);
     // Tampered input is refused and nothing is created.
     wrapped[3] ^= 1;
     let before = find(s, Template::new().ulong(CKA_CLASS, CKO_SECRET_KEY)).len();
     // SAFETY: as above.
     let rv = unsafe {
-        C_UnwrapKey(s, &mut m, kek, wrapped.as_mut_ptr(), len, raw.as_mut_ptr(), raw.len() as CK_ULONG, &mut unwrapped)
+        C_UnwrapKey(
+            s,
+            &mut m,
+            kek,
+            wrapped.as_mut_ptr(),
+            len,
+            raw.as_mut_ptr(),
+            raw.len() as CK_ULONG,
+            &mut unwrapped,
+        )
     };
     assert_eq!(rv, CKR_WRAPPED_KEY_INVALID);
-    assert_eq!(find(s, Template::new().ulong(CKA_CLASS, CKO_SECRET_KEY)).len(), before);
+    assert_eq!(
+        find(s, Template::new().ulong(CKA_CLASS, CKO_SECRET_KEY)).len(),
+        before
+    );
 }
 
 #[test]
@@ -172,9 +296,16 @@ fn des3_round_trip() {
     let lab = Lab::new();
     let s = lab.user_session();
     let key = generate_key(s, CKM_DES3_KEY_GEN, Template::new()).unwrap();
-    assert_eq!(get_attr(s, key, CKA_KEY_TYPE).unwrap(), CKK_DES3.to_ne_bytes());
+    assert_eq!(
+        get_attr(s, key, CKA_KEY_TYPE).unwrap(),
+        CKK_DES3.to_ne_bytes()
+    );
     let mut iv = [2u8; 8];
-    let mut m = CK_MECHANISM { mechanism: CKM_DES3_CBC_PAD, pParameter: iv.as_mut_ptr() as *mut _, ulParameterLen: 8 };
+    let mut m = CK_MECHANISM {
+        mechanism: CKM_DES3_CBC_PAD,
+        pParameter: iv.as_mut_ptr() as *mut _,
+        ulParameterLen: 8,
+    };
     assert_eq!(init(C_EncryptInit, s, &mut m, key), CKR_OK);
     let ct = produce(C_Encrypt, s, b"legacy luna key").unwrap();
     assert_eq!(ct.len(), 16);

@@ -11,10 +11,30 @@ use std::ptr::null_mut;
 
 /// Attribute types drawn from: common ones, key ones, token-set ones, and an unknown one.
 const TYPES: &[CK_ATTRIBUTE_TYPE] = &[
-    CKA_CLASS, CKA_KEY_TYPE, CKA_TOKEN, CKA_PRIVATE, CKA_LABEL, CKA_ID, CKA_VALUE, CKA_VALUE_LEN,
-    CKA_SENSITIVE, CKA_EXTRACTABLE, CKA_ENCRYPT, CKA_SIGN, CKA_LOCAL, CKA_MODULUS,
-    CKA_PUBLIC_EXPONENT, CKA_EC_PARAMS, CKA_EC_POINT, CKA_ALLOWED_MECHANISMS, CKA_WRAP_TEMPLATE,
-    CKA_CERTIFICATE_TYPE, CKA_SUBJECT, CKA_START_DATE, CKA_MODIFIABLE, 0x7FFF_0042,
+    CKA_CLASS,
+    CKA_KEY_TYPE,
+    CKA_TOKEN,
+    CKA_PRIVATE,
+    CKA_LABEL,
+    CKA_ID,
+    CKA_VALUE,
+    CKA_VALUE_LEN,
+    CKA_SENSITIVE,
+    CKA_EXTRACTABLE,
+    CKA_ENCRYPT,
+    CKA_SIGN,
+    CKA_LOCAL,
+    CKA_MODULUS,
+    CKA_PUBLIC_EXPONENT,
+    CKA_EC_PARAMS,
+    CKA_EC_POINT,
+    CKA_ALLOWED_MECHANISMS,
+    CKA_WRAP_TEMPLATE,
+    CKA_CERTIFICATE_TYPE,
+    CKA_SUBJECT,
+    CKA_START_DATE,
+    CKA_MODIFIABLE,
+    0x7FFF_0042,
 ];
 
 fn attribute() -> impl Strategy<Value = (CK_ATTRIBUTE_TYPE, Vec<u8>)> {
@@ -22,10 +42,24 @@ fn attribute() -> impl Strategy<Value = (CK_ATTRIBUTE_TYPE, Vec<u8>)> {
         Just(vec![1u8]),
         Just(vec![0u8]),
         any::<u8>().prop_map(|v| vec![v]),
-        prop::sample::select(vec![CKO_DATA, CKO_SECRET_KEY, CKO_PUBLIC_KEY, CKO_PRIVATE_KEY, CKO_CERTIFICATE, 77])
-            .prop_map(|c: CK_ULONG| c.to_ne_bytes().to_vec()),
-        prop::sample::select(vec![CKK_AES, CKK_DES3, CKK_RSA, CKK_EC, CKK_GENERIC_SECRET, 0x999])
-            .prop_map(|c: CK_ULONG| c.to_ne_bytes().to_vec()),
+        prop::sample::select(vec![
+            CKO_DATA,
+            CKO_SECRET_KEY,
+            CKO_PUBLIC_KEY,
+            CKO_PRIVATE_KEY,
+            CKO_CERTIFICATE,
+            77
+        ])
+        .prop_map(|c: CK_ULONG| c.to_ne_bytes().to_vec()),
+        prop::sample::select(vec![
+            CKK_AES,
+            CKK_DES3,
+            CKK_RSA,
+            CKK_EC,
+            CKK_GENERIC_SECRET,
+            0x999
+        ])
+        .prop_map(|c: CK_ULONG| c.to_ne_bytes().to_vec()),
         prop::collection::vec(any::<u8>(), 0..48),
     ];
     (prop::sample::select(TYPES), value)

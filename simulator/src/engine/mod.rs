@@ -58,9 +58,12 @@ impl Config {
         };
         let state_dir = std::env::var_os("HSMSIM_STATE_DIR")
             .map(PathBuf::from)
-            .or_else(|| std::env::var_os("XDG_DATA_HOME").map(|d| PathBuf::from(d).join("hsmsim").join(lab)))
             .or_else(|| {
-                std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share/hsmsim").join(lab))
+                std::env::var_os("XDG_DATA_HOME").map(|d| PathBuf::from(d).join("hsmsim").join(lab))
+            })
+            .or_else(|| {
+                std::env::var_os("HOME")
+                    .map(|h| PathBuf::from(h).join(".local/share/hsmsim").join(lab))
             })
             .unwrap_or_else(|| std::env::temp_dir().join("hsmsim").join(lab));
         if lab == "generic" {
@@ -86,7 +89,11 @@ impl Config {
     /// suites that initialise tokens themselves with `C_InitToken`.
     pub fn generic_lab(state_dir: PathBuf) -> Config {
         let slots = (0..2)
-            .map(|id| SlotConfig { id, description: format!("hsmsim slot {id}"), preset: None })
+            .map(|id| SlotConfig {
+                id,
+                description: format!("hsmsim slot {id}"),
+                preset: None,
+            })
             .collect();
         Config { state_dir, slots }
     }

@@ -205,6 +205,7 @@ pub unsafe fn mechanism(p: *const CK_MECHANISM) -> Result<Mechanism> {
     // guarantees is valid for the mechanism; `param` checks the size before reading.
     let params = match m.mechanism {
         CKM_AES_CTR => {
+            // SAFETY: the caller guarantees the parameter; `param` checks sizes.
             let c: CK_AES_CTR_PARAMS = unsafe { param(pp, len) }?;
             MechParams::Ctr {
                 counter_bits: c.ulCounterBits,
@@ -212,15 +213,20 @@ pub unsafe fn mechanism(p: *const CK_MECHANISM) -> Result<Mechanism> {
             }
         }
         CKM_AES_GCM => {
+            // SAFETY: the caller guarantees the parameter; `param` checks sizes.
             let g: CK_GCM_PARAMS = unsafe { param(pp, len) }?;
             MechParams::Gcm {
+                // SAFETY: the caller guarantees the parameter; `param` checks sizes.
                 iv: unsafe { param_bytes(g.pIv, g.ulIvLen) }?,
+                // SAFETY: the caller guarantees the parameter; `param` checks sizes.
                 aad: unsafe { param_bytes(g.pAAD, g.ulAADLen) }?,
                 tag_bits: g.ulTagBits,
             }
         }
         CKM_RSA_PKCS_OAEP => {
+            // SAFETY: the caller guarantees the parameter; `param` checks sizes.
             let o: CK_RSA_PKCS_OAEP_PARAMS = unsafe { param(pp, len) }?;
+            // SAFETY: the caller guarantees the parameter; `param` checks sizes.
             let (hash, mgf, source_data) = unsafe { oaep(&o) }?;
             MechParams::Oaep {
                 hash,
@@ -234,6 +240,7 @@ pub unsafe fn mechanism(p: *const CK_MECHANISM) -> Result<Mechanism> {
         | CKM_SHA256_RSA_PKCS_PSS
         | CKM_SHA384_RSA_PKCS_PSS
         | CKM_SHA512_RSA_PKCS_PSS => {
+            // SAFETY: the caller guarantees the parameter; `param` checks sizes.
             let s: CK_RSA_PKCS_PSS_PARAMS = unsafe { param(pp, len) }?;
             MechParams::Pss {
                 hash: s.hashAlg,
@@ -242,21 +249,27 @@ pub unsafe fn mechanism(p: *const CK_MECHANISM) -> Result<Mechanism> {
             }
         }
         CKM_ECDH1_DERIVE | CKM_ECDH1_COFACTOR_DERIVE => {
+            // SAFETY: the caller guarantees the parameter; `param` checks sizes.
             let e: CK_ECDH1_DERIVE_PARAMS = unsafe { param(pp, len) }?;
             MechParams::Ecdh {
                 kdf: e.kdf,
+                // SAFETY: the caller guarantees the parameter; `param` checks sizes.
                 shared_data: unsafe { param_bytes(e.pSharedData, e.ulSharedDataLen) }?,
+                // SAFETY: the caller guarantees the parameter; `param` checks sizes.
                 public_data: unsafe { param_bytes(e.pPublicData, e.ulPublicDataLen) }?,
             }
         }
         CKM_RSA_AES_KEY_WRAP => {
+            // SAFETY: the caller guarantees the parameter; `param` checks sizes.
             let w: CK_RSA_AES_KEY_WRAP_PARAMS = unsafe { param(pp, len) }?;
+            // SAFETY: the caller guarantees the parameter; `param` checks sizes.
             let o: CK_RSA_PKCS_OAEP_PARAMS = unsafe { read(w.pOAEPParams) }.map_err(|_| {
                 err(
                     CKR_MECHANISM_PARAM_INVALID,
                     "the OAEP parameters are missing",
                 )
             })?;
+            // SAFETY: the caller guarantees the parameter; `param` checks sizes.
             let (hash, mgf, source_data) = unsafe { oaep(&o) }?;
             MechParams::RsaAesKeyWrap {
                 aes_key_bits: w.ulAESKeyBits,
@@ -266,9 +279,11 @@ pub unsafe fn mechanism(p: *const CK_MECHANISM) -> Result<Mechanism> {
             }
         }
         CKM_EDDSA => {
+            // SAFETY: the caller guarantees the parameter; `param` checks sizes.
             let e: CK_EDDSA_PARAMS = unsafe { param(pp, len) }?;
             MechParams::Eddsa {
                 prehash: e.phFlag != 0,
+                // SAFETY: the caller guarantees the parameter; `param` checks sizes.
                 context: unsafe { param_bytes(e.pContextData, e.ulContextDataLen) }?,
             }
         }
@@ -277,7 +292,9 @@ pub unsafe fn mechanism(p: *const CK_MECHANISM) -> Result<Mechanism> {
         | CKM_SHA256_HMAC_GENERAL
         | CKM_SHA384_HMAC_GENERAL
         | CKM_SHA512_HMAC_GENERAL
+        // SAFETY: the caller guarantees the parameter; `param` checks sizes.
         | CKM_AES_CMAC_GENERAL => MechParams::MacLength(unsafe { param::<CK_ULONG>(pp, len) }?),
+        // SAFETY: the caller guarantees the parameter; `param` checks sizes.
         _ => MechParams::Bytes(unsafe { param_bytes(pp as *const u8, len) }?),
     };
     Ok(Mechanism::with(m.mechanism, params))

@@ -438,10 +438,10 @@ pub unsafe extern "C" fn C_GetInterface(
                 ));
             }
         }
-        // SAFETY: version is null or readable, per the caller.
         let wanted_version = if version.is_null() {
             None
         } else {
+            // SAFETY: version is non-null and readable, per the caller.
             Some(unsafe { args::read(version) }?)
         };
         let found = INTERFACES.0.iter().find(|i| {

@@ -40,7 +40,10 @@ impl Lab {
         let _ = unsafe { C_Finalize(null_mut()) };
         // SAFETY: null arguments request default (OS) locking.
         assert_eq!(unsafe { C_Initialize(null_mut()) }, CKR_OK);
-        Lab { _serial: serial, dir }
+        Lab {
+            _serial: serial,
+            dir,
+        }
     }
 
     /// Re-opens the same lab directory as a new process would.
@@ -94,7 +97,11 @@ impl Template {
             .zip(self.values.iter_mut())
             .map(|(t, v)| CK_ATTRIBUTE {
                 type_: *t,
-                pValue: if v.is_empty() { null_mut() } else { v.as_mut_ptr() as *mut c_void },
+                pValue: if v.is_empty() {
+                    null_mut()
+                } else {
+                    v.as_mut_ptr() as *mut c_void
+                },
                 ulValueLen: v.len() as CK_ULONG,
             })
             .collect()
@@ -102,7 +109,11 @@ impl Template {
 }
 
 pub fn mech(m: CK_MECHANISM_TYPE) -> CK_MECHANISM {
-    CK_MECHANISM { mechanism: m, pParameter: null_mut(), ulParameterLen: 0 }
+    CK_MECHANISM {
+        mechanism: m,
+        pParameter: null_mut(),
+        ulParameterLen: 0,
+    }
 }
 
 /// A mechanism with a parameter buffer (the buffer must outlive the call).
@@ -139,7 +150,11 @@ pub fn create(s: CK_SESSION_HANDLE, mut t: Template) -> Result<CK_OBJECT_HANDLE,
     if rv == CKR_OK { Ok(h) } else { Err(rv) }
 }
 
-pub fn generate_key(s: CK_SESSION_HANDLE, m: CK_MECHANISM_TYPE, mut t: Template) -> Result<CK_OBJECT_HANDLE, CK_RV> {
+pub fn generate_key(
+    s: CK_SESSION_HANDLE,
+    m: CK_MECHANISM_TYPE,
+    mut t: Template,
+) -> Result<CK_OBJECT_HANDLE, CK_RV> {
     let mut raw = t.raw();
     let mut mm = mech(m);
     let mut h = 0;
@@ -174,8 +189,16 @@ pub fn generate_key_pair(
 }
 
 /// Reads one attribute: Ok(value) or the CK_RV and the length field left by the call.
-pub fn get_attr(s: CK_SESSION_HANDLE, o: CK_OBJECT_HANDLE, t: CK_ATTRIBUTE_TYPE) -> Result<Vec<u8>, (CK_RV, CK_ULONG)> {
-    let mut a = CK_ATTRIBUTE { type_: t, pValue: null_mut(), ulValueLen: 0 };
+pub fn get_attr(
+    s: CK_SESSION_HANDLE,
+    o: CK_OBJECT_HANDLE,
+    t: CK_ATTRIBUTE_TYPE,
+) -> Result<Vec<u8>, (CK_RV, CK_ULONG)> {
+    let mut a = CK_ATTRIBUTE {
+        type_: t,
+        pValue: null_mut(),
+        ulValueLen: 0,
+    };
     // SAFETY: one valid attribute with a null value pointer (length query).
     let rv = unsafe { C_GetAttributeValue(s, o, &mut a, 1) };
     if rv != CKR_OK {
@@ -195,13 +218,19 @@ pub fn get_attr(s: CK_SESSION_HANDLE, o: CK_OBJECT_HANDLE, t: CK_ATTRIBUTE_TYPE)
 pub fn find(s: CK_SESSION_HANDLE, mut t: Template) -> Vec<CK_OBJECT_HANDLE> {
     let mut raw = t.raw();
     // SAFETY: the template is valid.
-    assert_eq!(unsafe { C_FindObjectsInit(s, raw.as_mut_ptr(), raw.len() as CK_ULONG) }, CKR_OK);
+    assert_eq!(
+        unsafe { C_FindObjectsInit(s, raw.as_mut_ptr(), raw.len() as CK_ULONG) },
+        CKR_OK
+    );
     let mut out = Vec::new();
     loop {
         let mut buf = [0 as CK_OBJECT_HANDLE; 3];
         let mut n = 0;
         // SAFETY: buffer of 3 handles and a valid count pointer.
-        assert_eq!(unsafe { C_FindObjects(s, buf.as_mut_ptr(), 3, &mut n) }, CKR_OK);
+        assert_eq!(
+            unsafe { C_FindObjects(s, buf.as_mut_ptr(), 3, &mut n) },
+            CKR_OK
+        );
         if n == 0 {
             break;
         }
@@ -212,8 +241,10 @@ pub fn find(s: CK_SESSION_HANDLE, mut t: Template) -> Vec<CK_OBJECT_HANDLE> {
     out
 }
 
-pub type InitFn = unsafe extern "C" fn(CK_SESSION_HANDLE, *mut CK_MECHANISM, CK_OBJECT_HANDLE) -> CK_RV;
-pub type DataFn = unsafe extern "C" fn(CK_SESSION_HANDLE, *mut u8, CK_ULONG, *mut u8, *mut CK_ULONG) -> CK_RV;
+pub type InitFn =
+    unsafe extern "C" fn(CK_SESSION_HANDLE, *mut CK_MECHANISM, CK_OBJECT_HANDLE) -> CK_RV;
+pub type DataFn =
+    unsafe extern "C" fn(CK_SESSION_HANDLE, *mut u8, CK_ULONG, *mut u8, *mut CK_ULONG) -> CK_RV;
 
 pub fn init(f: InitFn, s: CK_SESSION_HANDLE, m: &mut CK_MECHANISM, key: CK_OBJECT_HANDLE) -> CK_RV {
     // SAFETY: the mechanism (and its parameter) is valid for the call.
@@ -224,13 +255,29 @@ pub fn init(f: InitFn, s: CK_SESSION_HANDLE, m: &mut CK_MECHANISM, key: CK_OBJEC
 pub fn produce(f: DataFn, s: CK_SESSION_HANDLE, input: &[u8]) -> Result<Vec<u8>, CK_RV> {
     let mut len = 0;
     // SAFETY: input valid for its length; null output requests the length.
-    let rv = unsafe { f(s, input.as_ptr() as *mut u8, input.len() as CK_ULONG, null_mut(), &mut len) };
+    let rv = unsafe {
+        f(
+            s,
+            input.as_ptr() as *mut u8,
+            input.len() as CK_ULONG,
+            null_mut(),
+            &mut len,
+        )
+    };
     if rv != CKR_OK {
         return Err(rv);
     }
     let mut out = vec![0u8; len as usize];
     // SAFETY: the output buffer holds `len` bytes.
-    let rv = unsafe { f(s, input.as_ptr() as *mut u8, input.len() as CK_ULONG, out.as_mut_ptr(), &mut len) };
+    let rv = unsafe {
+        f(
+            s,
+            input.as_ptr() as *mut u8,
+            input.len() as CK_ULONG,
+            out.as_mut_ptr(),
+            &mut len,
+        )
+    };
     if rv != CKR_OK {
         return Err(rv);
     }
@@ -239,7 +286,10 @@ pub fn produce(f: DataFn, s: CK_SESSION_HANDLE, input: &[u8]) -> Result<Vec<u8>,
 }
 
 /// `C_*Final` with a length query first.
-pub fn finish(f: unsafe extern "C" fn(CK_SESSION_HANDLE, *mut u8, *mut CK_ULONG) -> CK_RV, s: CK_SESSION_HANDLE) -> Result<Vec<u8>, CK_RV> {
+pub fn finish(
+    f: unsafe extern "C" fn(CK_SESSION_HANDLE, *mut u8, *mut CK_ULONG) -> CK_RV,
+    s: CK_SESSION_HANDLE,
+) -> Result<Vec<u8>, CK_RV> {
     let mut len = 0;
     // SAFETY: null output requests the length.
     let rv = unsafe { f(s, null_mut(), &mut len) };
@@ -258,10 +308,22 @@ pub fn finish(f: unsafe extern "C" fn(CK_SESSION_HANDLE, *mut u8, *mut CK_ULONG)
 
 pub fn verify(s: CK_SESSION_HANDLE, data: &[u8], sig: &[u8]) -> CK_RV {
     // SAFETY: both buffers are valid for their lengths.
-    unsafe { C_Verify(s, data.as_ptr() as *mut u8, data.len() as CK_ULONG, sig.as_ptr() as *mut u8, sig.len() as CK_ULONG) }
+    unsafe {
+        C_Verify(
+            s,
+            data.as_ptr() as *mut u8,
+            data.len() as CK_ULONG,
+            sig.as_ptr() as *mut u8,
+            sig.len() as CK_ULONG,
+        )
+    }
 }
 
-pub fn update(f: unsafe extern "C" fn(CK_SESSION_HANDLE, *mut u8, CK_ULONG) -> CK_RV, s: CK_SESSION_HANDLE, data: &[u8]) -> CK_RV {
+pub fn update(
+    f: unsafe extern "C" fn(CK_SESSION_HANDLE, *mut u8, CK_ULONG) -> CK_RV,
+    s: CK_SESSION_HANDLE,
+    data: &[u8],
+) -> CK_RV {
     // SAFETY: the buffer is valid for its length.
     unsafe { f(s, data.as_ptr() as *mut u8, data.len() as CK_ULONG) }
 }
