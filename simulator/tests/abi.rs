@@ -13,6 +13,7 @@ fn initialize_and_finalize_follow_the_spec() {
     let lab = Lab::new();
     // SAFETY: null args.
     assert_eq!(
+        // SAFETY: arguments are valid for the call, as the comment above says.
         unsafe { C_Initialize(null_mut()) },
         CKR_CRYPTOKI_ALREADY_INITIALIZED
     );
@@ -22,12 +23,14 @@ fn initialize_and_finalize_follow_the_spec() {
     assert_eq!(unsafe { C_Finalize(null_mut()) }, CKR_OK);
     // SAFETY: null is the valid argument.
     assert_eq!(
+        // SAFETY: arguments are valid for the call, as the comment above says.
         unsafe { C_Finalize(null_mut()) },
         CKR_CRYPTOKI_NOT_INITIALIZED
     );
     let mut count = 0;
     // SAFETY: valid count pointer.
     assert_eq!(
+        // SAFETY: arguments are valid for the call, as the comment above says.
         unsafe { C_GetSlotList(0, null_mut(), &mut count) },
         CKR_CRYPTOKI_NOT_INITIALIZED
     );
@@ -43,6 +46,7 @@ fn initialize_and_finalize_follow_the_spec() {
     };
     // SAFETY: valid args.
     assert_eq!(
+        // SAFETY: arguments are valid for the call, as the comment above says.
         unsafe { C_Initialize(&mut args as *mut _ as *mut c_void) },
         CKR_OK
     );
@@ -56,6 +60,7 @@ fn initialize_and_finalize_follow_the_spec() {
     args.CreateMutex = Some(create);
     // SAFETY: valid args.
     assert_eq!(
+        // SAFETY: arguments are valid for the call, as the comment above says.
         unsafe { C_Initialize(&mut args as *mut _ as *mut c_void) },
         CKR_ARGUMENTS_BAD
     );
@@ -80,11 +85,13 @@ fn interfaces_offer_3_0_and_2_40() {
     let mut short = 1;
     // SAFETY: a buffer of 2, announced as 1.
     assert_eq!(
+        // SAFETY: arguments are valid for the call, as the comment above says.
         unsafe { C_GetInterfaceList(list.as_mut_ptr(), &mut short) },
         CKR_BUFFER_TOO_SMALL
     );
     // SAFETY: a buffer of 2.
     assert_eq!(
+        // SAFETY: arguments are valid for the call, as the comment above says.
         unsafe { C_GetInterfaceList(list.as_mut_ptr(), &mut n) },
         CKR_OK
     );
@@ -92,6 +99,7 @@ fn interfaces_offer_3_0_and_2_40() {
     let mut iface: *mut CK_INTERFACE = null_mut();
     // SAFETY: null name and version ask for the default interface.
     assert_eq!(
+        // SAFETY: arguments are valid for the call, as the comment above says.
         unsafe { C_GetInterface(null_mut(), null_mut(), &mut iface, 0) },
         CKR_OK
     );
@@ -109,6 +117,7 @@ fn interfaces_offer_3_0_and_2_40() {
     let name = b"PKCS 11\0";
     // SAFETY: valid name, version and out-pointer.
     assert_eq!(
+        // SAFETY: arguments are valid for the call, as the comment above says.
         unsafe { C_GetInterface(name.as_ptr() as *mut u8, &mut v240, &mut iface, 0) },
         CKR_OK
     );
@@ -118,6 +127,7 @@ fn interfaces_offer_3_0_and_2_40() {
     let other = b"Vendor\0";
     // SAFETY: valid name and out-pointer.
     assert_eq!(
+        // SAFETY: arguments are valid for the call, as the comment above says.
         unsafe { C_GetInterface(other.as_ptr() as *mut u8, null_mut(), &mut iface, 0) },
         CKR_ARGUMENTS_BAD
     );
@@ -144,12 +154,14 @@ fn slot_list_uses_the_length_convention_and_tokens_require_login() {
     let mut short = 2;
     // SAFETY: a buffer of 3, announced as 2.
     assert_eq!(
+        // SAFETY: arguments are valid for the call, as the comment above says.
         unsafe { C_GetSlotList(1, ids.as_mut_ptr(), &mut short) },
         CKR_BUFFER_TOO_SMALL
     );
     assert_eq!(short, 3);
     // SAFETY: a buffer of 3.
     assert_eq!(
+        // SAFETY: arguments are valid for the call, as the comment above says.
         unsafe { C_GetSlotList(1, ids.as_mut_ptr(), &mut n) },
         CKR_OK
     );
@@ -168,6 +180,7 @@ fn slot_list_uses_the_length_convention_and_tokens_require_login() {
     assert_eq!(info.flags & CKF_TOKEN_INITIALIZED, 0);
     // SAFETY: valid out-pointer.
     assert_eq!(
+        // SAFETY: arguments are valid for the call, as the comment above says.
         unsafe { C_GetTokenInfo(77, &mut info) },
         CKR_SLOT_ID_INVALID
     );
@@ -182,6 +195,7 @@ fn init_token_and_pin_then_login_rules() {
     let so = b"so-secret";
     // SAFETY: valid PIN and 32-byte label.
     assert_eq!(
+        // SAFETY: arguments are valid for the call, as the comment above says.
         unsafe {
             C_InitToken(
                 1,
@@ -196,6 +210,7 @@ fn init_token_and_pin_then_login_rules() {
     let s = open_session(1, CKF_SERIAL_SESSION | CKF_RW_SESSION).unwrap();
     // SAFETY: valid PIN while a session is open.
     assert_eq!(
+        // SAFETY: arguments are valid for the call, as the comment above says.
         unsafe {
             C_InitToken(
                 1,
@@ -215,11 +230,13 @@ fn init_token_and_pin_then_login_rules() {
     assert_eq!(login(s, CKU_USER, so), CKR_USER_ANOTHER_ALREADY_LOGGED_IN);
     // SAFETY: valid PIN buffer; a 2-byte PIN is too short.
     assert_eq!(
+        // SAFETY: arguments are valid for the call, as the comment above says.
         unsafe { C_InitPIN(s, b"12".as_ptr() as *mut u8, 2) },
         CKR_PIN_LEN_RANGE
     );
     // SAFETY: valid PIN buffer.
     assert_eq!(
+        // SAFETY: arguments are valid for the call, as the comment above says.
         unsafe { C_InitPIN(s, b"user-pin".as_ptr() as *mut u8, 8) },
         CKR_OK
     );
@@ -239,6 +256,7 @@ fn init_token_and_pin_then_login_rules() {
     assert_eq!(info.state, CKS_RW_USER_FUNCTIONS);
     // SAFETY: new and old PIN buffers are valid.
     assert_eq!(
+        // SAFETY: arguments are valid for the call, as the comment above says.
         unsafe {
             C_SetPIN(
                 s,
@@ -281,6 +299,7 @@ fn wrong_pins_lock_the_user_and_the_lock_persists() {
     assert_eq!(login(rw, CKU_SO, SO_PIN), CKR_OK);
     // SAFETY: valid PIN buffer.
     assert_eq!(
+        // SAFETY: arguments are valid for the call, as the comment above says.
         unsafe { C_InitPIN(rw, USER_PIN.as_ptr() as *mut u8, USER_PIN.len() as CK_ULONG) },
         CKR_OK
     );
@@ -355,6 +374,7 @@ fn get_attribute_value_follows_every_return_rule() {
     ];
     // SAFETY: two valid attributes with their buffers.
     assert_eq!(
+        // SAFETY: arguments are valid for the call, as the comment above says.
         unsafe { C_GetAttributeValue(s, o, a.as_mut_ptr(), 2) },
         CKR_BUFFER_TOO_SMALL
     );
@@ -384,6 +404,7 @@ fn get_attribute_value_follows_every_return_rule() {
     assert_eq!(get_attr(s, key, CKA_UNIQUE_ID).map(|v| v.len()), Ok(32));
     // SAFETY: unknown object handle.
     assert_eq!(
+        // SAFETY: arguments are valid for the call, as the comment above says.
         unsafe { C_GetAttributeValue(s, 999_999, a.as_mut_ptr(), 1) },
         CKR_OBJECT_HANDLE_INVALID
     );
@@ -443,6 +464,7 @@ fn templates_with_wrong_types_sizes_or_contradictions_are_refused() {
     let mut h = 0;
     // SAFETY: a null template with count 2 is refused without being read.
     assert_eq!(
+        // SAFETY: arguments are valid for the call, as the comment above says.
         unsafe { C_CreateObject(s, null_mut(), 2, &mut h) },
         CKR_ARGUMENTS_BAD
     );
@@ -510,6 +532,7 @@ fn set_copy_destroy_honour_the_attribute_rules() {
     let mut raw = t.raw();
     // SAFETY: a valid template and out-pointer.
     assert_eq!(
+        // SAFETY: arguments are valid for the call, as the comment above says.
         unsafe { C_CopyObject(s, key, raw.as_mut_ptr(), raw.len() as CK_ULONG, &mut copy) },
         CKR_OK
     );
@@ -535,6 +558,7 @@ fn set_copy_destroy_honour_the_attribute_rules() {
     let mut raw: Vec<CK_ATTRIBUTE> = Vec::new();
     // SAFETY: an empty template and a valid out-pointer.
     assert_eq!(
+        // SAFETY: arguments are valid for the call, as the comment above says.
         unsafe { C_CopyObject(s, fixed, raw.as_mut_ptr(), 0, &mut copy) },
         CKR_ACTION_PROHIBITED
     );
@@ -544,6 +568,7 @@ fn set_copy_destroy_honour_the_attribute_rules() {
     assert_eq!(unsafe { C_DestroyObject(s, key) }, CKR_OK);
     // SAFETY: no pointers.
     assert_eq!(
+        // SAFETY: arguments are valid for the call, as the comment above says.
         unsafe { C_DestroyObject(s, key) },
         CKR_OBJECT_HANDLE_INVALID
     );
@@ -587,6 +612,7 @@ fn find_needs_init_and_refuses_a_second_init() {
     let mut h = [0; 1];
     // SAFETY: valid buffers.
     assert_eq!(
+        // SAFETY: arguments are valid for the call, as the comment above says.
         unsafe { C_FindObjects(s, h.as_mut_ptr(), 1, &mut n) },
         CKR_OPERATION_NOT_INITIALIZED
     );
@@ -594,11 +620,13 @@ fn find_needs_init_and_refuses_a_second_init() {
     assert_eq!(unsafe { C_FindObjectsInit(s, null_mut(), 0) }, CKR_OK);
     // SAFETY: an empty template.
     assert_eq!(
+        // SAFETY: arguments are valid for the call, as the comment above says.
         unsafe { C_FindObjectsInit(s, null_mut(), 0) },
         CKR_OPERATION_ACTIVE
     );
     // SAFETY: null count pointer is refused.
     assert_eq!(
+        // SAFETY: arguments are valid for the call, as the comment above says.
         unsafe { C_FindObjects(s, h.as_mut_ptr(), 1, null_mut()) },
         CKR_ARGUMENTS_BAD
     );
@@ -606,6 +634,7 @@ fn find_needs_init_and_refuses_a_second_init() {
     assert_eq!(unsafe { C_FindObjectsFinal(s) }, CKR_OK);
     // SAFETY: no pointers.
     assert_eq!(
+        // SAFETY: arguments are valid for the call, as the comment above says.
         unsafe { C_FindObjectsFinal(s) },
         CKR_OPERATION_NOT_INITIALIZED
     );
@@ -618,6 +647,7 @@ fn unsupported_functions_say_so_and_random_works() {
     let mut len = 0;
     // SAFETY: valid length pointer.
     assert_eq!(
+        // SAFETY: arguments are valid for the call, as the comment above says.
         unsafe { C_GetOperationState(s, null_mut(), &mut len) },
         CKR_FUNCTION_NOT_SUPPORTED
     );
@@ -631,12 +661,14 @@ fn unsupported_functions_say_so_and_random_works() {
     assert_ne!(a, b);
     // SAFETY: a null buffer with a length is refused.
     assert_eq!(
+        // SAFETY: arguments are valid for the call, as the comment above says.
         unsafe { C_GenerateRandom(s, null_mut(), 8) },
         CKR_ARGUMENTS_BAD
     );
     let mut slot = 0;
     // SAFETY: valid out-pointer.
     assert_eq!(
+        // SAFETY: arguments are valid for the call, as the comment above says.
         unsafe { C_WaitForSlotEvent(CKF_DONT_BLOCK, &mut slot, null_mut()) },
         CKR_NO_EVENT
     );
@@ -647,12 +679,14 @@ fn unsupported_functions_say_so_and_random_works() {
     };
     // SAFETY: valid out-pointer.
     assert_eq!(
+        // SAFETY: arguments are valid for the call, as the comment above says.
         unsafe { C_GetMechanismInfo(0, CKM_RSA_PKCS_KEY_PAIR_GEN, &mut mi) },
         CKR_OK
     );
     assert_eq!((mi.ulMinKeySize, mi.ulMaxKeySize), (1024, 4096));
     // SAFETY: valid out-pointer.
     assert_eq!(
+        // SAFETY: arguments are valid for the call, as the comment above says.
         unsafe { C_GetMechanismInfo(0, 0x7777_7777, &mut mi) },
         CKR_MECHANISM_INVALID
     );

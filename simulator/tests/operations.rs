@@ -24,6 +24,7 @@ fn length_query_and_short_buffer_keep_the_operation_active() {
     let mut len = 0;
     // SAFETY: length query with a null output buffer.
     assert_eq!(
+        // SAFETY: arguments are valid for the call, as the comment above says.
         unsafe { C_Encrypt(s, data.as_ptr() as *mut u8, 17, null_mut(), &mut len) },
         CKR_OK
     );
@@ -32,6 +33,7 @@ fn length_query_and_short_buffer_keep_the_operation_active() {
     let mut short_len = 16;
     // SAFETY: a 16-byte buffer announced as 16.
     assert_eq!(
+        // SAFETY: arguments are valid for the call, as the comment above says.
         unsafe {
             C_Encrypt(
                 s,
@@ -47,12 +49,14 @@ fn length_query_and_short_buffer_keep_the_operation_active() {
     let mut out = [0u8; 32];
     // SAFETY: a 32-byte buffer.
     assert_eq!(
+        // SAFETY: arguments are valid for the call, as the comment above says.
         unsafe { C_Encrypt(s, data.as_ptr() as *mut u8, 17, out.as_mut_ptr(), &mut len) },
         CKR_OK
     );
     // The operation ended with the successful call.
     // SAFETY: as above.
     assert_eq!(
+        // SAFETY: arguments are valid for the call, as the comment above says.
         unsafe { C_Encrypt(s, data.as_ptr() as *mut u8, 17, out.as_mut_ptr(), &mut len) },
         CKR_OPERATION_NOT_INITIALIZED
     );
@@ -144,6 +148,7 @@ fn key_handle_iv_length_usage_and_allowed_mechanisms_are_checked() {
     );
     // SAFETY: a null mechanism pointer is refused.
     assert_eq!(
+        // SAFETY: arguments are valid for the call, as the comment above says.
         unsafe { C_DecryptInit(s, null_mut(), key) },
         CKR_ARGUMENTS_BAD
     );

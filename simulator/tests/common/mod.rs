@@ -219,6 +219,7 @@ pub fn find(s: CK_SESSION_HANDLE, mut t: Template) -> Vec<CK_OBJECT_HANDLE> {
     let mut raw = t.raw();
     // SAFETY: the template is valid.
     assert_eq!(
+        // SAFETY: arguments are valid for the call, as the comment above says.
         unsafe { C_FindObjectsInit(s, raw.as_mut_ptr(), raw.len() as CK_ULONG) },
         CKR_OK
     );
@@ -228,6 +229,7 @@ pub fn find(s: CK_SESSION_HANDLE, mut t: Template) -> Vec<CK_OBJECT_HANDLE> {
         let mut n = 0;
         // SAFETY: buffer of 3 handles and a valid count pointer.
         assert_eq!(
+            // SAFETY: arguments are valid for the call, as the comment above says.
             unsafe { C_FindObjects(s, buf.as_mut_ptr(), 3, &mut n) },
             CKR_OK
         );
