@@ -317,3 +317,261 @@ fn des3_round_trip() {
     assert_eq!(init(C_DecryptInit, s, &mut m, key), CKR_OK);
     assert_eq!(produce(C_Decrypt, s, &ct).unwrap(), b"legacy luna key");
 }
+
+#[test]
+fn rsa_sign_verify_encrypt_and_wrap_a_private_key() {
+    let lab = Lab::new();
+    let s = lab.user_session();
+    let (public, private) = rsa_pair(s, 2048);
+    assert_eq!(get_attr(s, private, CKA_LOCAL).unwrap(), [1]);
+    assert_eq!(get_attr(s, private, CKA_ALWAYS_SENSITIVE).unwrap(), [1]);
+    assert_eq!(
+        get_attr(s, private, CKA_KEY_GEN_MECHANISM).unwrap(),
+        CKM_RSA_PKCS_KEY_PAIR_GEN.to_ne_bytes()
+    );
+    assert_eq!(get_attr(s, public, CKA_MODULUS).unwrap().len(), 256);
+    assert_eq!(
+        get_attr(s, private, CKA_PRIVATE_EXPONENT),
+        Err((CKR_ATTRIBUTE_SENSITIVE, CK_UNAVAILABLE_INFORMATION))
+    );
+
+    assert_eq!(
+        init(C_SignInit, s, &mut mech(CKM_SHA256_RSA_PKCS), private),
+        CKR_OK
+    );
+    let sig = produce(C_Sign, s, b"to be signed").unwrap();
+    assert_eq!(sig.len(), 256);
+    assert_eq!(
+        init(C_VerifyInit, s, &mut mech(CKM_SHA256_RSA_PKCS), public),
+        CKR_OK
+    );
+    assert_eq!(verify(s, b"to be signed", &sig), CKR_OK);
+    assert_eq!(
+        init(C_VerifyInit, s, &mut mech(CKM_SHA256_RSA_PKCS), public),
+        CKR_OK
+    );
+    assert_eq!(verify(s, b"to be signeD", &sig), CKR_SIGNATURE_INVALID);
+    // A public key cannot sign.
+    assert_eq!(
+        init(C_SignInit, s, &mut mech(CKM_SHA256_RSA_PKCS), public),
+        CKR_KEY_FUNCTION_NOT_PERMITTED
+    );
+
+    let mut oaep = CK_RSA_PKCS_OAEP_PARAMS {
+        hashAlg: CKM_SHA256,
+        mgf: CKG_MGF1_SHA256,
+        source: CKZ_DATA_SPECIFIED,
+        pSourceData: b"label".as_ptr() as *mut _,
+        ulSourceDataLen: 5,
+    };
+    let mut m = mech_with(CKM_RSA_PKCS_OAEP, &mut oaep);
+    assert_eq!(init(C_EncryptInit, s, &mut m, public), CKR_OK);
+    let ct = produce(C_Encrypt, s, b"secret").unwrap();
+    assert_eq!(init(C_DecryptInit, s, &mut m, private), CKR_OK);
+    assert_eq!(produce(C_Decrypt, s, &ct).unwrap(), b"secret");
+
+    // Wrap an extractable RSA private key under AES (PKCS#8 inside), unwrap, and prove the
+    // unwrapped key signs what the public key verifies.
+    let (_, movable) = generate_key_pair(
+        s,
+        CKM_RSA_PKCS_KEY_PAIR_GEN,
+        Template::new().ulong(CKA_MODULUS_BITS, 2048),
+        Template::new().bool(CKA_EXTRACTABLE, true),
+    )
+    .unwrap();
+    let movable_public = find(s, Template::new().ulong(CKA_CLASS, CKO_PUBLIC_KEY))
+        .into_iter()
+        .find(|h| *h != public)
+        .unwrap();
+    let kek = aes_key(s, |t| t);
+    let mut kwp = mech(CKM_AES_KEY_WRAP_PAD);
+    let mut len = 0;
+    // SAFETY: length query.
+    assert_eq!(
+        // SAFETY: arguments are valid for the call, as the comment above says.
+        unsafe { C_WrapKey(s, &mut kwp, kek, movable, null_mut(), &mut len) },
+        CKR_OK
+    );
+    let mut wrapped = vec![0u8; len as usize];
+    // SAFETY: a buffer of the announced length.
+    assert_eq!(
+        // SAFETY: arguments are valid for the call, as the comment above says.
+        unsafe { C_WrapKey(s, &mut kwp, kek, movable, wrapped.as_mut_ptr(), &mut len) },
+        CKR_OK
+    );
+    // The non-extractable key cannot be wrapped.
+    // SAFETY: as above.
+    assert_eq!(
+        // SAFETY: arguments are valid for the call, as the comment above says.
+        unsafe { C_WrapKey(s, &mut kwp, kek, private, wrapped.as_mut_ptr(), &mut len) },
+        CKR_KEY_UNEXTRACTABLE
+    );
+    let mut t = Template::new()
+        .ulong(CKA_CLASS, CKO_PRIVATE_KEY)
+        .ulong(CKA_KEY_TYPE, CKK_RSA)
+        .bool(CKA_SIGN, true);
+    let mut raw = t.raw();
+    let mut unwrapped = 0;
+    // SAFETY: valid mechanism, buffer, template and out-pointer.
+    let rv = unsafe {
+        C_UnwrapKey(
+            s,
+            &mut kwp,
+            kek,
+            wrapped.as_mut_ptr(),
+            wrapped.len() as CK_ULONG,
+            raw.as_mut_ptr(),
+            raw.len() as CK_ULONG,
+            &mut unwrapped,
+        )
+    };
+    assert_eq!(rv, CKR_OK);
+    assert_eq!(
+        init(C_SignInit, s, &mut mech(CKM_SHA256_RSA_PKCS), unwrapped),
+        CKR_OK
+    );
+    let sig = produce(C_Sign, s, b"moved").unwrap();
+    assert_eq!(
+        init(
+            C_VerifyInit,
+            s,
+            &mut mech(CKM_SHA256_RSA_PKCS),
+            movable_public
+        ),
+        CKR_OK
+    );
+    assert_eq!(verify(s, b"moved", &sig), CKR_OK);
+}
+
+#[test]
+fn ec_sign_verify_and_ecdh_agree() {
+    let lab = Lab::new();
+    let s = lab.user_session();
+    let pair = || {
+        generate_key_pair(
+            s,
+            CKM_EC_KEY_PAIR_GEN,
+            Template::new().bytes(CKA_EC_PARAMS, P256),
+            Template::new().bool(CKA_DERIVE, true),
+        )
+        .unwrap()
+    };
+    let (a_pub, a_priv) = pair();
+    let (b_pub, b_priv) = pair();
+    assert_eq!(
+        init(C_SignInit, s, &mut mech(CKM_ECDSA_SHA256), a_priv),
+        CKR_OK
+    );
+    let sig = produce(C_Sign, s, b"ec message").unwrap();
+    assert_eq!(sig.len(), 64);
+    assert_eq!(
+        init(C_VerifyInit, s, &mut mech(CKM_ECDSA_SHA256), a_pub),
+        CKR_OK
+    );
+    assert_eq!(verify(s, b"ec message", &sig), CKR_OK);
+    assert_eq!(
+        init(C_VerifyInit, s, &mut mech(CKM_ECDSA_SHA256), b_pub),
+        CKR_OK
+    );
+    assert_eq!(verify(s, b"ec message", &sig), CKR_SIGNATURE_INVALID);
+
+    let derive = |private, peer_public| {
+        let point = get_attr(s, peer_public, CKA_EC_POINT).unwrap();
+        let mut params = CK_ECDH1_DERIVE_PARAMS {
+            kdf: CKD_NULL,
+            ulSharedDataLen: 0,
+            pSharedData: null_mut(),
+            ulPublicDataLen: point.len() as CK_ULONG,
+            pPublicData: point.as_ptr() as *mut u8,
+        };
+        let mut m = mech_with(CKM_ECDH1_DERIVE, &mut params);
+        let mut t = Template::new()
+            .ulong(CKA_CLASS, CKO_SECRET_KEY)
+            .ulong(CKA_KEY_TYPE, CKK_AES)
+            .ulong(CKA_VALUE_LEN, 32)
+            .bool(CKA_SENSITIVE, false)
+            .bool(CKA_EXTRACTABLE, true);
+        let mut raw = t.raw();
+        let mut key = 0;
+        // SAFETY: valid mechanism (parameter alive), template and out-pointer.
+        let rv = unsafe {
+            C_DeriveKey(
+                s,
+                &mut m,
+                private,
+                raw.as_mut_ptr(),
+                raw.len() as CK_ULONG,
+                &mut key,
+            )
+        };
+        assert_eq!(rv, CKR_OK);
+        get_attr(s, key, CKA_VALUE).unwrap()
+    };
+    assert_eq!(derive(a_priv, b_pub), derive(b_priv, a_pub));
+}
+
+#[test]
+fn ed25519_sign_verify() {
+    let lab = Lab::new();
+    let s = lab.user_session();
+    let (public, private) = generate_key_pair(
+        s,
+        CKM_EC_EDWARDS_KEY_PAIR_GEN,
+        Template::new().bytes(CKA_EC_PARAMS, &[0x06, 0x03, 0x2B, 0x65, 0x70]),
+        Template::new(),
+    )
+    .unwrap();
+    assert_eq!(init(C_SignInit, s, &mut mech(CKM_EDDSA), private), CKR_OK);
+    let sig = produce(C_Sign, s, b"edwards").unwrap();
+    assert_eq!(sig.len(), 64);
+    assert_eq!(init(C_VerifyInit, s, &mut mech(CKM_EDDSA), public), CKR_OK);
+    assert_eq!(verify(s, b"edwards", &sig), CKR_OK);
+}
+
+#[test]
+fn many_threads_on_many_sessions_sign_and_verify() {
+    let lab = Lab::new();
+    let s = lab.user_session();
+    let (public, private) = generate_key_pair(
+        s,
+        CKM_EC_KEY_PAIR_GEN,
+        Template::new()
+            .bytes(CKA_EC_PARAMS, P256)
+            .bool(CKA_TOKEN, true),
+        Template::new().bool(CKA_TOKEN, true),
+    )
+    .unwrap();
+    std::thread::scope(|scope| {
+        for t in 0..8u8 {
+            scope.spawn(move || {
+                let own = open_session(0, CKF_SERIAL_SESSION).unwrap();
+                for i in 0..50u8 {
+                    let msg = [t, i];
+                    assert_eq!(
+                        init(C_SignInit, own, &mut mech(CKM_ECDSA_SHA256), private),
+                        CKR_OK
+                    );
+                    let sig = produce(C_Sign, own, &msg).unwrap();
+                    assert_eq!(
+                        init(C_VerifyInit, own, &mut mech(CKM_ECDSA_SHA256), public),
+                        CKR_OK
+                    );
+                    assert_eq!(verify(own, &msg, &sig), CKR_OK);
+                    // Object churn alongside the crypto.
+                    let o = create(
+                        own,
+                        Template::new()
+                            .ulong(CKA_CLASS, CKO_DATA)
+                            .bytes(CKA_LABEL, &msg),
+                    )
+                    .unwrap();
+                    // SAFETY: no pointers.
+                    assert_eq!(unsafe { C_DestroyObject(own, o) }, CKR_OK);
+                }
+                // SAFETY: no pointers.
+                assert_eq!(unsafe { C_CloseSession(own) }, CKR_OK);
+            });
+        }
+    });
+    assert!(find(s, Template::new().ulong(CKA_CLASS, CKO_DATA)).is_empty());
+}
