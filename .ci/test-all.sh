@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Every test of hsmsim, as CI runs it (the README's test command): formatting and lints, unit
+# and C-ABI tests, the CLI self-test on a fresh default lab, real external PKCS#11 clients
+# (rust cryptoki, python-pkcs11, pkcs11-tool) against the release module, and the throughput
+# benchmark's ratio summary. Installs what it needs; safe to run again.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+step() { printf '\n=== %s\n' "$*"; }
+
+step "format and lints"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "build (release)"
+cargo build --release --workspace
+
+step "unit, C-ABI and property tests"
+cargo test --workspace
+
+step "CLI self-test on a fresh default lab"
+state=$(mktemp -d)
+HSMSIM_STATE_DIR="$state" target/release/hsmsim selftest
+rm -rf "$state"
+
+step "external PKCS#11 clients against target/release/libhsmsim.so"
+bash .ci/external/run-all.sh target/release/libhsmsim.so
+
+step "throughput ratios (informative; goals in the README)"
+HSMSIM_BENCH_QUICK=1 cargo bench -p hsmsim-benches --bench sign
+
+printf '\nall tests passed\n'
