@@ -12,22 +12,26 @@
 //!   operation may use at most `2^counter_bits - initial counter value` keystream blocks, i.e. the
 //!   counter never wraps back through zero. Data that would need more is `CKR_DATA_LEN_RANGE`
 //!   (for encryption and decryption alike, since CTR is symmetric).
-//! - GCM: only 96-bit IVs (aws-lc-rs exposes no GHASH for longer IVs): any other IV length is
+//! - GCM: only 96-bit IVs (`aws_lc_rs::aead` takes no other): any other IV length is
 //!   `CKR_MECHANISM_PARAM_INVALID`. Tag lengths of 32, 64, 96, 104, 112, 120 and 128 bits (the
 //!   SP 800-38D set) are supported; others are `CKR_MECHANISM_PARAM_INVALID` (simulator-defined:
-//!   PKCS#11 allows 0..=128). Truncated tags are verified by decrypting with AES-CTR from
-//!   `IV || 00000002`, recomputing the full tag and comparing the prefix in constant time.
+//!   PKCS#11 allows 0..=128). Encryption always goes through `aws_lc_rs::aead` and truncates the
+//!   128-bit tag (a shorter GCM tag is by definition its prefix). `aws_lc_rs::aead` verifies
+//!   128-bit tags only, so decryption with a shorter tag goes one level down, to an aws-lc
+//!   `EVP_AEAD_CTX` created with that tag length, which verifies the truncated tag itself (the
+//!   `ffi` submodule); nothing of GCM is computed here.
 //!   Authentication failure is `CKR_ENCRYPTED_DATA_INVALID` (the v2.40 code, not 3.0's
 //!   `CKR_AEAD_DECRYPT_FAILED`). Input is buffered; all output comes from `finish`.
-//! - Key wrap: RFC 3394 / RFC 5649 are implemented here over aws-lc-rs' AES block function, not
-//!   with `aws_lc_rs::key_wrap`, because that module has no AES-192 KEK (and the RFC 5649 test
-//!   vectors use one). The tests cross-check against `aws_lc_rs::key_wrap` for 128/256-bit KEKs.
+//! - Key wrap: RFC 3394 / RFC 5649 come from aws-lc: `aws_lc_rs::key_wrap` for 128- and 256-bit
+//!   KEKs, and, since that module has no AES-192 KEK (which the RFC 5649 test vectors use),
+//!   aws-lc's `AES_wrap_key` family directly for 192-bit KEKs (the `ffi` submodule).
 //!   `CKM_AES_KEY_WRAP_PAD` is RFC 5649 like `CKM_AES_KEY_WRAP_KWP` (simulator-defined: v2.40's
 //!   `_PAD` is ambiguous and some vendors apply PKCS#7 padding then RFC 3394; PKCS#11 3.0 names
 //!   that `CKM_AES_KEY_WRAP_PKCS7`, which this simulator does not offer). The optional mechanism
 //!   parameter is the initial value: it must be the standard one (`A6A6A6A6A6A6A6A6` for KW,
 //!   `A65959A6` for KWP), anything else is `CKR_MECHANISM_PARAM_INVALID`. An empty parameter
-//!   counts as absent.
+//!   counts as absent. Input to wrap must be under 2 GiB (aws-lc's `int` lengths), else
+//!   `CKR_DATA_LEN_RANGE`.
 //! - `CKM_AES_CMAC` produces the full 16-byte MAC; a verification signature of another length is
 //!   `CKR_SIGNATURE_LEN_RANGE`.
 use super::*;
@@ -37,6 +41,7 @@ use aws_lc_rs::cipher::{
     EncryptionContext, UnboundCipherKey,
 };
 use aws_lc_rs::iv::FixedLength;
+use aws_lc_rs::key_wrap::{self, AesKek, KeyWrap, KeyWrapPadded};
 use aws_lc_rs::{aead, cmac, constant_time};
 use cryptoki_sys::*;
 use std::sync::Arc;
@@ -497,14 +502,21 @@ impl Drop for AesCtr {
 // GCM
 // ---------------------------------------------------------------------------------------------
 
+/// The aws-lc GCM key of one operation.
+enum GcmKey {
+    /// aws-lc-rs' AEAD: every encryption (a truncated tag is a prefix of the full one) and
+    /// decryption with a full 128-bit tag.
+    Seal(aead::LessSafeKey),
+    Open(aead::LessSafeKey),
+    /// aws-lc's `EVP_AEAD` set up for a shorter tag, which it verifies itself.
+    OpenTruncated(ffi::GcmOpener),
+}
+
 struct AesGcm {
-    key: aead::LessSafeKey,
-    /// AES-CTR on the same key, to verify truncated tags.
-    ctr: Option<EncryptingKey>,
+    key: GcmKey,
     nonce: [u8; aead::NONCE_LEN],
     aad: Vec<u8>,
     tag_len: usize,
-    encrypt: bool,
     buf: Zeroizing<Vec<u8>>,
     done: bool,
 }
@@ -530,56 +542,63 @@ impl AesGcm {
             ));
         }
         let tag_len = (*tag_bits / 8) as usize;
-        let algorithm = match key.len() {
-            16 => &aead::AES_128_GCM,
-            24 => &aead::AES_192_GCM,
-            _ => &aead::AES_256_GCM,
-        };
-        let unbound = aead::UnboundKey::new(algorithm, key)
-            .map_err(|_| err(CKR_KEY_SIZE_RANGE, "AES keys are 16, 24 or 32 bytes"))?;
-        let ctr = if !encrypt && tag_len != BLOCK {
-            Some(EncryptingKey::ctr(self::unbound(key)?).map_err(aes_failed)?)
+        let key = if encrypt || tag_len == BLOCK {
+            let algorithm = match key.len() {
+                16 => &aead::AES_128_GCM,
+                24 => &aead::AES_192_GCM,
+                _ => &aead::AES_256_GCM,
+            };
+            let unbound = aead::UnboundKey::new(algorithm, key)
+                .map_err(|_| err(CKR_KEY_SIZE_RANGE, "AES keys are 16, 24 or 32 bytes"))?;
+            let key = aead::LessSafeKey::new(unbound);
+            if encrypt {
+                GcmKey::Seal(key)
+            } else {
+                GcmKey::Open(key)
+            }
         } else {
-            None
+            GcmKey::OpenTruncated(
+                ffi::GcmOpener::new(key, tag_len)
+                    .ok_or_else(|| err(CKR_FUNCTION_FAILED, "aws-lc refused the GCM key"))?,
+            )
         };
         Ok(AesGcm {
-            key: aead::LessSafeKey::new(unbound),
-            ctr,
+            key,
             nonce,
             aad: aad.clone(),
             tag_len,
-            encrypt,
             buf: Zeroizing::new(Vec::new()),
             done: false,
         })
     }
 
-    fn nonce(&self) -> aead::Nonce {
-        aead::Nonce::assume_unique_for_key(self.nonce)
-    }
-
-    fn seal(&mut self) -> Result<Vec<u8>> {
-        if self.buf.len() as u64 > GCM_MAX_DATA {
-            return Err(err(
-                CKR_DATA_LEN_RANGE,
-                "too much data for one GCM encryption",
-            ));
-        }
-        let tag = self
-            .key
-            .seal_in_place_separate_tag(self.nonce(), aead::Aad::from(&self.aad), &mut self.buf)
-            .map_err(|_| err(CKR_DATA_LEN_RANGE, "GCM encryption failed"))?;
-        let mut out = std::mem::take(&mut *self.buf);
-        out.extend_from_slice(&tag.as_ref()[..self.tag_len]);
-        Ok(out)
-    }
-
-    fn open(&mut self) -> Result<Vec<u8>> {
-        let Some(ct_len) = self.buf.len().checked_sub(self.tag_len) else {
-            return Err(err(
-                CKR_ENCRYPTED_DATA_LEN_RANGE,
-                "the GCM ciphertext is shorter than its tag",
-            ));
+    fn run(&mut self) -> Result<Vec<u8>> {
+        let nonce = aead::Nonce::assume_unique_for_key(self.nonce);
+        let aad = aead::Aad::from(self.aad.as_slice());
+        let invalid = || err(CKR_ENCRYPTED_DATA_INVALID, "the GCM tag does not verify");
+        let ct_len = match &self.key {
+            GcmKey::Seal(key) => {
+                if self.buf.len() as u64 > GCM_MAX_DATA {
+                    return Err(err(
+                        CKR_DATA_LEN_RANGE,
+                        "too much data for one GCM encryption",
+                    ));
+                }
+                let tag = key
+                    .seal_in_place_separate_tag(nonce, aad, &mut self.buf)
+                    .map_err(|_| err(CKR_DATA_LEN_RANGE, "GCM encryption failed"))?;
+                let mut out = std::mem::take(&mut *self.buf);
+                out.extend_from_slice(&tag.as_ref()[..self.tag_len]);
+                return Ok(out);
+            }
+            GcmKey::Open(_) | GcmKey::OpenTruncated(_) => {
+                self.buf.len().checked_sub(self.tag_len).ok_or_else(|| {
+                    err(
+                        CKR_ENCRYPTED_DATA_LEN_RANGE,
+                        "the GCM ciphertext is shorter than its tag",
+                    )
+                })?
+            }
         };
         if ct_len as u64 > GCM_MAX_DATA {
             return Err(err(
@@ -587,44 +606,28 @@ impl AesGcm {
                 "too much data for one GCM decryption",
             ));
         }
-        let mut data = std::mem::take(&mut *self.buf);
-        let tag = data.split_off(ct_len);
-        let invalid = || err(CKR_ENCRYPTED_DATA_INVALID, "the GCM tag does not verify");
-        match &self.ctr {
-            None => {
-                let opened = self.key.open_in_place_separate_tag(
-                    self.nonce(),
-                    aead::Aad::from(&self.aad),
-                    &tag,
-                    &mut data,
-                );
-                if opened.is_err() {
-                    data.zeroize();
+        match &self.key {
+            GcmKey::OpenTruncated(opener) => {
+                let mut out = vec![0u8; ct_len];
+                if !opener.open(&self.nonce, &self.aad, &self.buf, &mut out) {
+                    out.zeroize();
                     return Err(invalid());
                 }
+                Ok(out)
             }
-            Some(ctr) => {
-                // Truncated tag: decrypt with the GCM counter (J0 + 1 = IV || 00000002), re-seal a
-                // copy to get the full tag, and compare the prefix.
-                let mut counter = [0u8; BLOCK];
-                counter[..aead::NONCE_LEN].copy_from_slice(&self.nonce);
-                counter[BLOCK - 1] = 2;
-                ctr.less_safe_encrypt(&mut data, iv128(counter))
-                    .map_err(aes_failed)?;
-                let mut copy = Zeroizing::new(data.clone());
-                let full = self
-                    .key
-                    .seal_in_place_separate_tag(self.nonce(), aead::Aad::from(&self.aad), &mut copy)
-                    .map_err(|_| invalid())?;
-                if constant_time::verify_slices_are_equal(&full.as_ref()[..self.tag_len], &tag)
+            GcmKey::Open(key) | GcmKey::Seal(key) => {
+                let mut data = std::mem::take(&mut *self.buf);
+                let tag = data.split_off(ct_len);
+                if key
+                    .open_in_place_separate_tag(nonce, aad, &tag, &mut data)
                     .is_err()
                 {
                     data.zeroize();
                     return Err(invalid());
                 }
+                Ok(data)
             }
         }
-        Ok(data)
     }
 }
 
@@ -642,11 +645,7 @@ impl CipherOperation for AesGcm {
             return Err(finished());
         }
         self.done = true;
-        let result = if self.encrypt {
-            self.seal()
-        } else {
-            self.open()
-        };
+        let result = self.run();
         self.buf.zeroize();
         result
     }
@@ -656,13 +655,53 @@ impl CipherOperation for AesGcm {
 // Key wrap (RFC 3394, RFC 5649)
 // ---------------------------------------------------------------------------------------------
 
-enum KekSchedule {
-    Enc(EncryptingKey),
-    Dec(DecryptingKey),
+/// The largest input either key wrap direction takes: aws-lc works with `int` lengths.
+const KW_MAX_LEN: usize = i32::MAX as usize - 16;
+
+/// A key-encryption key, consumed by the one wrap or unwrap its operation does.
+enum Kek {
+    /// 128- and 256-bit KEKs: `aws_lc_rs::key_wrap`.
+    AwsLc(AesKek),
+    /// 192-bit KEKs, which `aws_lc_rs::key_wrap` does not take: aws-lc's key wrap directly.
+    Aes192(ffi::Kek192),
+}
+
+impl Kek {
+    /// Each returns the length written to `out`, or `None` when aws-lc refuses (for unwrapping:
+    /// the integrity check failed).
+    fn wrap(self, input: &[u8], out: &mut [u8]) -> Option<usize> {
+        match self {
+            Kek::AwsLc(k) => k.wrap(input, out).ok().map(|o| o.len()),
+            Kek::Aes192(k) => k.wrap(None, input, out),
+        }
+    }
+
+    fn unwrap(self, input: &[u8], out: &mut [u8]) -> Option<usize> {
+        match self {
+            Kek::AwsLc(k) => KeyWrap::unwrap(k, input, out).ok().map(|o| o.len()),
+            Kek::Aes192(k) => k.unwrap(input, out),
+        }
+    }
+
+    fn wrap_padded(self, input: &[u8], out: &mut [u8]) -> Option<usize> {
+        match self {
+            Kek::AwsLc(k) => k.wrap_with_padding(input, out).ok().map(|o| o.len()),
+            Kek::Aes192(k) => k.wrap_padded(input, out),
+        }
+    }
+
+    fn unwrap_padded(self, input: &[u8], out: &mut [u8]) -> Option<usize> {
+        match self {
+            Kek::AwsLc(k) => k.unwrap_with_padding(input, out).ok().map(|o| o.len()),
+            Kek::Aes192(k) => k.unwrap_padded(input, out),
+        }
+    }
 }
 
 struct AesKeyWrap {
-    kek: KekSchedule,
+    /// `None` once used.
+    kek: Option<Kek>,
+    encrypt: bool,
     /// RFC 5649 (`_PAD`, `_KWP`) rather than RFC 3394.
     padded: bool,
     buf: Zeroizing<Vec<u8>>,
@@ -683,103 +722,79 @@ impl AesKeyWrap {
                 ));
             }
         }
-        let kek = if encrypt {
-            KekSchedule::Enc(EncryptingKey::ecb(unbound(key)?).map_err(aes_failed)?)
-        } else {
-            KekSchedule::Dec(DecryptingKey::ecb(unbound(key)?).map_err(aes_failed)?)
+        let size = || err(CKR_KEY_SIZE_RANGE, "AES keys are 16, 24 or 32 bytes");
+        let kek = match key.len() {
+            16 => Kek::AwsLc(AesKek::new(&key_wrap::AES_128, key).map_err(|_| size())?),
+            32 => Kek::AwsLc(AesKek::new(&key_wrap::AES_256, key).map_err(|_| size())?),
+            _ => Kek::Aes192(ffi::Kek192::new(key, encrypt).ok_or_else(size)?),
         };
         Ok(AesKeyWrap {
-            kek,
+            kek: Some(kek),
+            encrypt,
             padded,
             buf: Zeroizing::new(Vec::new()),
             done: false,
         })
     }
 
-    fn run(&self) -> Result<Vec<u8>> {
+    fn run(&mut self) -> Result<Vec<u8>> {
+        let kek = self.kek.take().ok_or_else(finished)?;
         let data: &[u8] = &self.buf;
-        match (&self.kek, self.padded) {
-            (KekSchedule::Enc(k), false) => {
-                if data.len() & 7 != 0 || data.len() < 16 {
+        let n = data.len();
+        if self.encrypt {
+            if n > KW_MAX_LEN {
+                return Err(err(CKR_DATA_LEN_RANGE, "too much data for AES key wrap"));
+            }
+            let mut out = vec![0u8; n.div_ceil(8) * 8 + 8];
+            let written = if self.padded {
+                if n == 0 {
+                    return Err(err(CKR_DATA_LEN_RANGE, "nothing to wrap"));
+                }
+                kek.wrap_padded(data, &mut out)
+            } else {
+                if n & 7 != 0 || n < 16 {
                     return Err(err(
                         CKR_DATA_LEN_RANGE,
                         "AES key wrap needs a multiple of 8 bytes, at least 16",
                     ));
                 }
-                kw_wrap(k, KW_IV, data)
+                kek.wrap(data, &mut out)
+            };
+            let written =
+                written.ok_or_else(|| err(CKR_FUNCTION_FAILED, "aws-lc key wrap failed"))?;
+            out.truncate(written);
+            Ok(out)
+        } else {
+            let min = if self.padded { 16 } else { 24 };
+            if n & 7 != 0 || n < min || n > KW_MAX_LEN {
+                return Err(err(
+                    CKR_ENCRYPTED_DATA_LEN_RANGE,
+                    if self.padded {
+                        "AES-wrapped data is a multiple of 8 bytes, at least 16"
+                    } else {
+                        "AES-wrapped data is a multiple of 8 bytes, at least 24"
+                    },
+                ));
             }
-            (KekSchedule::Enc(k), true) => {
-                let Ok(mli) = u32::try_from(data.len()) else {
-                    return Err(err(
-                        CKR_DATA_LEN_RANGE,
-                        "too much data for AES key wrap with padding",
-                    ));
-                };
-                if mli == 0 {
-                    return Err(err(CKR_DATA_LEN_RANGE, "nothing to wrap"));
+            let mut out = vec![0u8; n - 8];
+            let written = if self.padded {
+                kek.unwrap_padded(data, &mut out)
+            } else {
+                kek.unwrap(data, &mut out)
+            };
+            match written {
+                Some(len) if len <= out.len() => {
+                    out[len..].zeroize();
+                    out.truncate(len);
+                    Ok(out)
                 }
-                let mut aiv = [0u8; 8];
-                aiv[..4].copy_from_slice(&KWP_IV);
-                aiv[4..].copy_from_slice(&mli.to_be_bytes());
-                let mut padded = Zeroizing::new(data.to_vec());
-                padded.resize(data.len().div_ceil(8) * 8, 0);
-                if padded.len() == 8 {
-                    let mut block = [0u8; BLOCK];
-                    block[..8].copy_from_slice(&aiv);
-                    block[8..].copy_from_slice(&padded);
-                    k.less_safe_encrypt(&mut block, EncryptionContext::None)
-                        .map_err(aes_failed)?;
-                    Ok(block.to_vec())
-                } else {
-                    kw_wrap(k, aiv, &padded)
-                }
-            }
-            (KekSchedule::Dec(k), false) => {
-                if data.len() & 7 != 0 || data.len() < 24 {
-                    return Err(err(
-                        CKR_ENCRYPTED_DATA_LEN_RANGE,
-                        "AES-wrapped data is a multiple of 8 bytes, at least 24",
-                    ));
-                }
-                let (a, plain) = kw_unwrap(k, data)?;
-                if constant_time::verify_slices_are_equal(&a, &KW_IV).is_err() {
-                    return Err(err(
+                _ => {
+                    out.zeroize();
+                    Err(err(
                         CKR_ENCRYPTED_DATA_INVALID,
                         "the key wrap integrity check failed",
-                    ));
+                    ))
                 }
-                Ok(plain.to_vec())
-            }
-            (KekSchedule::Dec(k), true) => {
-                if data.len() & 7 != 0 || data.len() < 16 {
-                    return Err(err(
-                        CKR_ENCRYPTED_DATA_LEN_RANGE,
-                        "AES-wrapped data is a multiple of 8 bytes, at least 16",
-                    ));
-                }
-                let (a, plain) = if data.len() == 16 {
-                    let mut block = Zeroizing::new([0u8; BLOCK]);
-                    block.copy_from_slice(data);
-                    k.decrypt(&mut block[..], DecryptionContext::None)
-                        .map_err(aes_failed)?;
-                    let mut a = [0u8; 8];
-                    a.copy_from_slice(&block[..8]);
-                    (a, Zeroizing::new(block[8..].to_vec()))
-                } else {
-                    kw_unwrap(k, data)?
-                };
-                let n8 = plain.len();
-                let mli = u32::from_be_bytes([a[4], a[5], a[6], a[7]]) as usize;
-                let iv_ok = constant_time::verify_slices_are_equal(&a[..4], &KWP_IV).is_ok();
-                let len_ok = mli <= n8 && mli + 8 > n8;
-                let pad_ok = len_ok && plain[mli..].iter().fold(0u8, |acc, &x| acc | x) == 0;
-                if !(iv_ok && len_ok && pad_ok) {
-                    return Err(err(
-                        CKR_ENCRYPTED_DATA_INVALID,
-                        "the key wrap integrity check failed",
-                    ));
-                }
-                Ok(plain[..mli].to_vec())
             }
         }
     }
@@ -803,57 +818,6 @@ impl CipherOperation for AesKeyWrap {
         self.buf.zeroize();
         result
     }
-}
-
-/// RFC 3394 §2.2.1 wrapping of `plain` (a multiple of 8 bytes, at least 16) with initial value
-/// `iv`.
-fn kw_wrap(k: &EncryptingKey, iv: [u8; 8], plain: &[u8]) -> Result<Vec<u8>> {
-    let n = plain.len() / 8;
-    let mut out = vec![0u8; plain.len() + 8];
-    out[8..].copy_from_slice(plain);
-    let mut a = iv;
-    let mut block = Zeroizing::new([0u8; BLOCK]);
-    for j in 0..6u64 {
-        for i in 1..=n {
-            let r = &mut out[8 * i..8 * i + 8];
-            block[..8].copy_from_slice(&a);
-            block[8..].copy_from_slice(r);
-            k.less_safe_encrypt(&mut block[..], EncryptionContext::None)
-                .map_err(aes_failed)?;
-            let t = (n as u64) * j + i as u64;
-            for (x, (b, t)) in a.iter_mut().zip(block[..8].iter().zip(t.to_be_bytes())) {
-                *x = b ^ t;
-            }
-            r.copy_from_slice(&block[8..]);
-        }
-    }
-    out[..8].copy_from_slice(&a);
-    Ok(out)
-}
-
-/// RFC 3394 §2.2.2 unwrapping of `wrapped` (a multiple of 8 bytes, at least 24): the recovered
-/// initial value and key data, for the caller to check.
-fn kw_unwrap(k: &DecryptingKey, wrapped: &[u8]) -> Result<([u8; 8], Zeroizing<Vec<u8>>)> {
-    let n = wrapped.len() / 8 - 1;
-    let mut a = [0u8; 8];
-    a.copy_from_slice(&wrapped[..8]);
-    let mut r = Zeroizing::new(wrapped[8..].to_vec());
-    let mut block = Zeroizing::new([0u8; BLOCK]);
-    for j in (0..6u64).rev() {
-        for i in (1..=n).rev() {
-            let ri = &mut r[8 * (i - 1)..8 * i];
-            let t = (n as u64) * j + i as u64;
-            for (b, (x, t)) in block[..8].iter_mut().zip(a.iter().zip(t.to_be_bytes())) {
-                *b = x ^ t;
-            }
-            block[8..].copy_from_slice(ri);
-            k.decrypt(&mut block[..], DecryptionContext::None)
-                .map_err(aes_failed)?;
-            a.copy_from_slice(&block[..8]);
-            ri.copy_from_slice(&block[8..]);
-        }
-    }
-    Ok((a, r))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -921,6 +885,250 @@ impl VerifyOperation for CmacVerify {
         }
         constant_time::verify_slices_are_equal(tag.as_ref(), signature)
             .map_err(|_| err(CKR_SIGNATURE_INVALID, "the CMAC does not match"))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// aws-lc C ABI
+// ---------------------------------------------------------------------------------------------
+
+/// The C ABI boundary to aws-lc (through aws-lc-sys), for the two things this module needs that
+/// aws-lc-rs does not expose:
+/// - RFC 3394 / RFC 5649 key wrap with a 192-bit KEK (`aws_lc_rs::key_wrap` has AES-128 and
+///   AES-256 KEKs only): aws-lc's `AES_wrap_key`, `AES_unwrap_key`, `AES_wrap_key_padded` and
+///   `AES_unwrap_key_padded`, which are what `aws_lc_rs::key_wrap` calls for the other sizes;
+/// - AES-GCM decryption with a truncated tag (`aws_lc_rs::aead` verifies 128-bit tags only):
+///   aws-lc's `EVP_AEAD_CTX` takes the tag length when it is created and then verifies a tag of
+///   that length in constant time.
+///
+/// Every `unsafe` block of the module is here; the types it hands out are safe to use.
+mod ffi {
+    use aws_lc_sys::{
+        AES_KEY, AES_set_decrypt_key, AES_set_encrypt_key, AES_unwrap_key, AES_unwrap_key_padded,
+        AES_wrap_key, AES_wrap_key_padded, EVP_AEAD, EVP_AEAD_CTX, EVP_AEAD_CTX_free,
+        EVP_AEAD_CTX_new, EVP_AEAD_CTX_open, EVP_aead_aes_128_gcm, EVP_aead_aes_192_gcm,
+        EVP_aead_aes_256_gcm,
+    };
+    use std::ptr::{NonNull, null};
+    use zeroize::Zeroize;
+
+    /// An expanded AES-192 key schedule for one direction of RFC 3394 / RFC 5649 (boxed, so
+    /// that it stays in one place and is cleared there on drop).
+    pub(super) struct Kek192 {
+        schedule: Box<AES_KEY>,
+        encrypt: bool,
+    }
+
+    impl Kek192 {
+        /// The schedule for wrapping (`encrypt`) or unwrapping with the 24-byte `key`; `None`
+        /// for any other length.
+        pub(super) fn new(key: &[u8], encrypt: bool) -> Option<Self> {
+            if key.len() != 24 {
+                return None;
+            }
+            let mut schedule = Box::new(AES_KEY::default());
+            let rc = if encrypt {
+                // SAFETY: `key` is 24 readable bytes, as the 192 bits ask for, and `schedule`
+                // is a valid, exclusively borrowed AES_KEY for aws-lc to fill.
+                unsafe { AES_set_encrypt_key(key.as_ptr(), 192, &mut *schedule) }
+            } else {
+                // SAFETY: as for the encryption schedule above.
+                unsafe { AES_set_decrypt_key(key.as_ptr(), 192, &mut *schedule) }
+            };
+            let kek = Kek192 { schedule, encrypt };
+            (rc == 0).then_some(kek)
+        }
+
+        /// RFC 3394 wrapping of `input` (a multiple of 8 bytes, at least 16) with initial value
+        /// `iv` (`None`: the default `A6A6A6A6A6A6A6A6`) into `out`, which must hold
+        /// `input.len() + 8` bytes; returns the length written.
+        pub(super) fn wrap(
+            &self,
+            iv: Option<&[u8; 8]>,
+            input: &[u8],
+            out: &mut [u8],
+        ) -> Option<usize> {
+            if !self.encrypt
+                || input.len() < 16
+                || input.len() & 7 != 0
+                || input.len() > i32::MAX as usize - 8
+                || out.len() < input.len() + 8
+            {
+                return None;
+            }
+            let iv = iv.map_or(null(), |iv| iv.as_ptr());
+            // SAFETY: `self.schedule` is an initialised encryption schedule; `iv` is null or
+            // points to 8 readable bytes; `input` is readable for `input.len()` bytes and `out`
+            // writable for at least `input.len() + 8`, all AES_wrap_key writes; `input` and
+            // `out` are distinct borrows, so they do not overlap.
+            let written = unsafe {
+                AES_wrap_key(
+                    &*self.schedule,
+                    iv,
+                    out.as_mut_ptr(),
+                    input.as_ptr(),
+                    input.len(),
+                )
+            };
+            usize::try_from(written).ok()
+        }
+
+        /// RFC 3394 unwrapping of `input` (a multiple of 8 bytes, at least 24) into `out`, which
+        /// must hold `input.len() - 8` bytes, checking the default initial value; returns the
+        /// length written, `None` when the integrity check fails.
+        pub(super) fn unwrap(&self, input: &[u8], out: &mut [u8]) -> Option<usize> {
+            if self.encrypt
+                || input.len() < 24
+                || input.len() & 7 != 0
+                || input.len() > i32::MAX as usize
+                || out.len() < input.len() - 8
+            {
+                return None;
+            }
+            // SAFETY: `self.schedule` is an initialised decryption schedule; a null IV asks for
+            // the default one; `input` is readable for `input.len()` bytes and `out` writable
+            // for at least `input.len() - 8`, all AES_unwrap_key writes; the two do not overlap.
+            let written = unsafe {
+                AES_unwrap_key(
+                    &*self.schedule,
+                    null(),
+                    out.as_mut_ptr(),
+                    input.as_ptr(),
+                    input.len(),
+                )
+            };
+            usize::try_from(written).ok()
+        }
+
+        /// RFC 5649 wrapping of `input` (1 byte or more) into `out`, which must hold the input
+        /// rounded up to 8 bytes, plus 8; returns the length written.
+        pub(super) fn wrap_padded(&self, input: &[u8], out: &mut [u8]) -> Option<usize> {
+            if !self.encrypt {
+                return None;
+            }
+            let mut written = 0usize;
+            // SAFETY: `self.schedule` is an initialised encryption schedule; `input` is readable
+            // for `input.len()` bytes; `out` is writable for `out.len()` bytes, passed as the
+            // maximum, which AES_wrap_key_padded checks before writing; `written` is a valid
+            // `size_t`; `input` and `out` do not overlap.
+            let ok = unsafe {
+                AES_wrap_key_padded(
+                    &*self.schedule,
+                    out.as_mut_ptr(),
+                    &mut written,
+                    out.len(),
+                    input.as_ptr(),
+                    input.len(),
+                )
+            };
+            (ok == 1).then_some(written)
+        }
+
+        /// RFC 5649 unwrapping of `input` (a multiple of 8 bytes, at least 16) into `out`, which
+        /// must hold `input.len() - 8` bytes; returns the unpadded length, `None` when the
+        /// integrity check fails.
+        pub(super) fn unwrap_padded(&self, input: &[u8], out: &mut [u8]) -> Option<usize> {
+            if self.encrypt || input.len() < 16 || input.len() & 7 != 0 {
+                return None;
+            }
+            let mut written = 0usize;
+            // SAFETY: `self.schedule` is an initialised decryption schedule; `input` is readable
+            // for `input.len()` bytes, a multiple of 8 and at least 16 as aws-lc requires;
+            // `out` is writable for `out.len()` bytes, passed as the maximum, which
+            // AES_unwrap_key_padded checks against `input.len() - 8` before writing; `written`
+            // is a valid `size_t`; `input` and `out` do not overlap.
+            let ok = unsafe {
+                AES_unwrap_key_padded(
+                    &*self.schedule,
+                    out.as_mut_ptr(),
+                    &mut written,
+                    out.len(),
+                    input.as_ptr(),
+                    input.len(),
+                )
+            };
+            (ok == 1).then_some(written)
+        }
+    }
+
+    impl Drop for Kek192 {
+        fn drop(&mut self) {
+            self.schedule.rd_key.zeroize();
+            self.schedule.rounds.zeroize();
+        }
+    }
+
+    /// An aws-lc AES-GCM context that opens with a tag of a fixed length, 1 to 16 bytes.
+    pub(super) struct GcmOpener {
+        ctx: NonNull<EVP_AEAD_CTX>,
+        tag_len: usize,
+    }
+
+    // SAFETY: the context is owned by this value alone (never aliased or shared) and aws-lc's
+    // AEAD contexts have no thread affinity, so moving one to another thread is sound.
+    unsafe impl Send for GcmOpener {}
+
+    impl GcmOpener {
+        /// `None` when `key` is not 16, 24 or 32 bytes, `tag_len` not 1 to 16, or aws-lc fails.
+        pub(super) fn new(key: &[u8], tag_len: usize) -> Option<Self> {
+            let aead: unsafe extern "C" fn() -> *const EVP_AEAD = match key.len() {
+                16 => EVP_aead_aes_128_gcm,
+                24 => EVP_aead_aes_192_gcm,
+                32 => EVP_aead_aes_256_gcm,
+                _ => return None,
+            };
+            // A tag length of 0 would ask aws-lc for its default, 16.
+            if !(1..=16).contains(&tag_len) {
+                return None;
+            }
+            // SAFETY: the EVP_aead_* functions take nothing and return a static method table.
+            let aead = unsafe { aead() };
+            // SAFETY: `aead` is a valid method table whose key length is `key.len()`, and `key`
+            // is readable for that many bytes; aws-lc copies what it needs into the new context
+            // and returns null on failure.
+            let ctx = unsafe { EVP_AEAD_CTX_new(aead, key.as_ptr(), key.len(), tag_len) };
+            NonNull::new(ctx).map(|ctx| GcmOpener { ctx, tag_len })
+        }
+
+        /// Verifies and decrypts `input` (ciphertext || tag) with `nonce` and `aad` into `out`,
+        /// exactly as long as the ciphertext. False when the tag does not verify.
+        pub(super) fn open(&self, nonce: &[u8], aad: &[u8], input: &[u8], out: &mut [u8]) -> bool {
+            if nonce.is_empty() || input.len() < self.tag_len {
+                return false;
+            }
+            if out.len() != input.len() - self.tag_len {
+                return false;
+            }
+            let mut written = 0usize;
+            // SAFETY: `self.ctx` is live (from EVP_AEAD_CTX_new, freed only on drop); `nonce`,
+            // `input` and `aad` are readable for their lengths (a zero-length `aad` is not
+            // read); `out` is writable for `out.len()` bytes, passed as the maximum, which
+            // aws-lc checks before writing; `written` is a valid `size_t`; `out` does not
+            // overlap `input`.
+            let ok = unsafe {
+                EVP_AEAD_CTX_open(
+                    self.ctx.as_ptr(),
+                    out.as_mut_ptr(),
+                    &mut written,
+                    out.len(),
+                    nonce.as_ptr(),
+                    nonce.len(),
+                    input.as_ptr(),
+                    input.len(),
+                    aad.as_ptr(),
+                    aad.len(),
+                )
+            };
+            ok == 1 && written == out.len()
+        }
+    }
+
+    impl Drop for GcmOpener {
+        fn drop(&mut self) {
+            // SAFETY: `self.ctx` came from EVP_AEAD_CTX_new and is freed here only, once;
+            // aws-lc cleans the key schedule up and clears the memory as it frees it.
+            unsafe { EVP_AEAD_CTX_free(self.ctx.as_ptr()) }
+        }
     }
 }
 
@@ -1413,6 +1621,16 @@ pub(super) mod tests {
                 "64E8C3F9CE0F5BA263E9777905818A2A93C8191E7D6E8AE7",
             ),
             (
+                24,
+                "00112233445566778899AABBCCDDEEFF0001020304050607",
+                "031D33264E15D33268F24EC260743EDCE1C6C7DDEE725A936BA814915C6762D2",
+            ),
+            (
+                32,
+                "00112233445566778899AABBCCDDEEFF0001020304050607",
+                "A8F9BC1612C68B3FF6E6F4FBE30E71E4769C8B80A32CB8958CD5D17D6B254DA1",
+            ),
+            (
                 32,
                 "00112233445566778899AABBCCDDEEFF000102030405060708090A0B0C0D0E0F",
                 "28C9F404C4B810F4CBCCB35CFB87F8263F5786E2D80ED326CBC7F0E71A99F43BFB988B9B7A02DD21",
@@ -1466,36 +1684,33 @@ pub(super) mod tests {
     }
 
     #[test]
-    fn key_wrap_matches_aws_lc() {
-        use aws_lc_rs::key_wrap::{
-            AES_128 as KW128, AES_256 as KW256, AesKek, KeyWrap, KeyWrapPadded,
-        };
+    fn key_wrap_all_lengths() {
+        use aws_lc_rs::key_wrap::{AES_128 as KW128, AES_256 as KW256};
         let kek: Vec<u8> = (0u8..32).map(|i| i.wrapping_mul(37)).collect();
-        for (cipher, len) in [(&KW128, 16), (&KW256, 32)] {
+        let kw = Mechanism::new(CKM_AES_KEY_WRAP);
+        let kwp = Mechanism::new(CKM_AES_KEY_WRAP_KWP);
+        for len in [16, 24, 32] {
             let key = aes(&kek[..len]);
             for n in 1..=72usize {
                 let data: Vec<u8> = (0..n).map(|i| (i * 7 + n) as u8).collect();
-                let mut out = vec![0u8; n + 16];
-                let expect = AesKek::new(cipher, &kek[..len])
-                    .unwrap()
-                    .wrap_with_padding(&data, &mut out)
-                    .unwrap();
-                let m = Mechanism::new(CKM_AES_KEY_WRAP_KWP);
-                assert_eq!(enc(&m, &key, &data).unwrap(), expect, "KWP {n}");
-                assert_eq!(dec(&m, &key, expect).unwrap(), data);
+                let wrapped = enc(&kwp, &key, &data).unwrap();
+                assert_eq!(wrapped.len(), n.div_ceil(8) * 8 + 8, "KWP {len} {n}");
+                assert_eq!(dec(&kwp, &key, &wrapped).unwrap(), data, "KWP {len} {n}");
                 if n % 8 == 0 && n >= 16 {
-                    let mut out = vec![0u8; n + 8];
-                    let expect = AesKek::new(cipher, &kek[..len])
-                        .unwrap()
-                        .wrap(&data, &mut out)
-                        .unwrap();
-                    assert_eq!(
-                        enc(&Mechanism::new(CKM_AES_KEY_WRAP), &key, &data).unwrap(),
-                        expect,
-                        "KW {n}"
-                    );
+                    let wrapped = enc(&kw, &key, &data).unwrap();
+                    assert_eq!(dec(&kw, &key, &wrapped).unwrap(), data, "KW {len} {n}");
                 }
             }
+        }
+        // The 128- and 256-bit paths are `aws_lc_rs::key_wrap` itself.
+        for (cipher, len) in [(&KW128, 16), (&KW256, 32)] {
+            let data = [0x5Au8; 40];
+            let mut out = [0u8; 48];
+            let expect = AesKek::new(cipher, &kek[..len])
+                .unwrap()
+                .wrap(&data, &mut out)
+                .unwrap();
+            assert_eq!(enc(&kw, &aes(&kek[..len]), &data).unwrap(), expect);
         }
     }
 
@@ -1538,17 +1753,14 @@ pub(super) mod tests {
             // padded length) is refused: wrap 17 bytes, whose semiblocks are 24, with MLI 8.
             let mut aiv = KWP_IV.to_vec();
             aiv.extend_from_slice(&8u32.to_be_bytes());
-            let forged = match &super::AesKeyWrap::new(
-                &Mechanism::new(CKM_AES_KEY_WRAP),
-                &hex("5840df6e29b02af1ab493b705bf16ea1ae8338f4dcc176a8"),
-                true,
-            )
-            .unwrap()
-            .kek
-            {
-                KekSchedule::Enc(k) => kw_wrap(k, aiv.try_into().unwrap(), &[0; 24]).unwrap(),
-                KekSchedule::Dec(_) => unreachable!(),
-            };
+            let mut forged = vec![0u8; 32];
+            let kek192 = hex("5840df6e29b02af1ab493b705bf16ea1ae8338f4dcc176a8");
+            let written = ffi::Kek192::new(&kek192, true).unwrap().wrap(
+                Some(&aiv.try_into().unwrap()),
+                &[0; 24],
+                &mut forged,
+            );
+            assert_eq!(written, Some(32));
             assert_eq!(rv(dec(&m, &kek, &forged)), CKR_ENCRYPTED_DATA_INVALID);
             // Explicit standard IV, and a non-standard one.
             let explicit = Mechanism::with(mt, MechParams::Bytes(KWP_IV.to_vec()));

@@ -1,24 +1,37 @@
-//! Triple DES (EDE, three keys): `CKM_DES3_ECB`, `CKM_DES3_CBC` and `CKM_DES3_CBC_PAD`.
-//!
-//! The workspace builds aws-lc-rs without its `legacy-des` feature, so `DES_EDE3_FOR_LEGACY_USE_ONLY`
-//! is not available; this module carries its own table-driven DES (FIPS 46-3) instead, checked
-//! against SP 800-20 and SP 800-67 vectors and against OpenSSL output in the tests. The key
-//! schedule is computed once per operation. Table lookups are indexed by secret data, so this DES
-//! is not hardened against cache-timing attacks (acceptable for a simulator; enabling
-//! `legacy-des` and switching to aws-lc would be the upgrade path).
+//! Triple DES (EDE, three keys): `CKM_DES3_ECB`, `CKM_DES3_CBC` and `CKM_DES3_CBC_PAD`, on
+//! aws-lc's DES (aws-lc-rs' `legacy-des` feature, `DES_EDE3_FOR_LEGACY_USE_ONLY`). The aws-lc key
+//! schedule is built once, when the operation is created.
 //!
 //! Choices (simulator-defined where PKCS#11 is silent):
 //! - keys must be 24 bytes (`CKR_KEY_SIZE_RANGE` otherwise); parity bits are ignored, as DES
-//!   ignores them, and degenerate keys (K1 = K2 and so on) are accepted;
+//!   ignores them;
+//! - degenerate keys are accepted and behave as the cipher they collapse to. aws-lc-rs refuses
+//!   them for 3TDEA (it wants K1, K2, K3 pairwise distinct), so they are handed to the exactly
+//!   equivalent aws-lc cipher instead: K1 = K3 != K2 (the usual encoding of a double-length
+//!   key) is 2TDEA `DES_EDE_FOR_LEGACY_USE_ONLY` with K1 || K2; K1 = K2 is single DES with K3,
+//!   K2 = K3 single DES with K1 (EDE cancels the equal pair);
+//! - a key with a weak or semi-weak DES component (FIPS 74 / SP 800-67 §3.3.2) is refused by
+//!   aws-lc and is `CKR_KEY_SIZE_RANGE` at operation init, like any other key value the cipher
+//!   cannot take;
 //! - ECB/CBC/CBC_PAD buffering, padding and length errors are those of the AES block modes
 //!   (shared code in `aes.rs`), with 8-byte blocks; `CKM_DES3_CBC*` take an 8-byte IV
 //!   (`CKR_MECHANISM_PARAM_INVALID` otherwise).
+// Every DES item of aws-lc-rs is `#[deprecated]` to steer new designs away from DES; PKCS#11
+// interoperability is exactly the legacy use it is kept for.
+#![allow(deprecated)]
+
 use super::aes::{BlockModeOp, BlockProcessor};
 use super::*;
 use crate::error::{Result, err};
+use aws_lc_rs::cipher::{
+    Algorithm, DES_EDE_FOR_LEGACY_USE_ONLY, DES_EDE3_FOR_LEGACY_USE_ONLY, DES_FOR_LEGACY_USE_ONLY,
+    DecryptingKey, DecryptionContext, EncryptingKey, EncryptionContext, UnboundCipherKey,
+};
+use aws_lc_rs::constant_time::verify_slices_are_equal;
+use aws_lc_rs::iv::FixedLength;
 use cryptoki_sys::*;
 use std::sync::Arc;
-use zeroize::Zeroize;
+use zeroize::{Zeroize, Zeroizing};
 
 const BLOCK: usize = 8;
 
@@ -52,7 +65,7 @@ fn cipher_op(
         .as_slice()
         .try_into()
         .map_err(|_| err(CKR_KEY_SIZE_RANGE, "DES3 keys are 24 bytes"))?;
-    let (chain, pad) = match mech.mechanism_type {
+    let (iv, pad) = match mech.mechanism_type {
         CKM_DES3_ECB => {
             mech.expect_no_params()?;
             (None, false)
@@ -72,47 +85,92 @@ fn cipher_op(
                     ));
                 }
             };
-            (
-                Some(u64::from_be_bytes(iv)),
-                mech.mechanism_type == CKM_DES3_CBC_PAD,
-            )
+            (Some(iv), mech.mechanism_type == CKM_DES3_CBC_PAD)
         }
         _ => return Err(err(CKR_MECHANISM_INVALID, "not a DES3 cipher mechanism")),
     };
-    let proc = Des3Blocks {
-        schedule: TdesSchedule::new(value, encrypt),
-        encrypt,
-        chain,
+    let key = unbound(value)?;
+    let refused = |_| {
+        err(
+            CKR_KEY_SIZE_RANGE,
+            "aws-lc refuses this DES3 key (a weak or semi-weak DES component)",
+        )
+    };
+    let proc = match (iv, encrypt) {
+        (None, true) => Des3Blocks::EcbEnc(EncryptingKey::ecb(key).map_err(refused)?),
+        (None, false) => Des3Blocks::EcbDec(DecryptingKey::ecb(key).map_err(refused)?),
+        (Some(iv), true) => Des3Blocks::CbcEnc(EncryptingKey::cbc(key).map_err(refused)?, iv),
+        (Some(iv), false) => Des3Blocks::CbcDec(DecryptingKey::cbc(key).map_err(refused)?, iv),
     };
     Ok(Box::new(BlockModeOp::new(proc, BLOCK, encrypt, pad)))
 }
 
-/// 3DES in ECB (`chain` = `None`) or CBC (`chain` = the current IV), one direction.
-struct Des3Blocks {
-    schedule: TdesSchedule,
-    encrypt: bool,
-    chain: Option<u64>,
+/// The aws-lc key for a 24-byte DES3 key: 3TDEA, or the cipher a degenerate key collapses to.
+fn unbound(value: &[u8; 24]) -> Result<UnboundCipherKey> {
+    let (k1, k2, k3) = (&value[..8], &value[8..16], &value[16..]);
+    let eq = |a: &[u8], b: &[u8]| verify_slices_are_equal(a, b).is_ok();
+    let (algorithm, key): (&'static Algorithm, Zeroizing<Vec<u8>>) = if eq(k1, k2) {
+        // E_K3(D_K1(E_K1(x))) = E_K3(x); K1 = K2 = K3 is the same.
+        (&DES_FOR_LEGACY_USE_ONLY, Zeroizing::new(k3.to_vec()))
+    } else if eq(k2, k3) {
+        // E_K2(D_K2(E_K1(x))) = E_K1(x).
+        (&DES_FOR_LEGACY_USE_ONLY, Zeroizing::new(k1.to_vec()))
+    } else if eq(k1, k3) {
+        (
+            &DES_EDE_FOR_LEGACY_USE_ONLY,
+            Zeroizing::new(value[..16].to_vec()),
+        )
+    } else {
+        (
+            &DES_EDE3_FOR_LEGACY_USE_ONLY,
+            Zeroizing::new(value.to_vec()),
+        )
+    };
+    UnboundCipherKey::new(algorithm, &key)
+        .map_err(|_| err(CKR_KEY_SIZE_RANGE, "DES3 keys are 24 bytes"))
+}
+
+fn des_failed(_: aws_lc_rs::error::Unspecified) -> crate::error::Error {
+    err(CKR_FUNCTION_FAILED, "the DES primitive failed")
+}
+
+fn iv64(iv: [u8; BLOCK]) -> EncryptionContext {
+    EncryptionContext::Iv64(FixedLength::from(iv))
+}
+
+/// 3DES in ECB or CBC mode, one direction, on an aws-lc key schedule; the CBC variants carry the
+/// chaining value, which advances with every call.
+enum Des3Blocks {
+    EcbEnc(EncryptingKey),
+    EcbDec(DecryptingKey),
+    CbcEnc(EncryptingKey, [u8; BLOCK]),
+    CbcDec(DecryptingKey, [u8; BLOCK]),
 }
 
 impl BlockProcessor for Des3Blocks {
     fn process(&mut self, data: &mut [u8]) -> Result<()> {
-        for chunk in data.chunks_exact_mut(BLOCK) {
-            let mut bytes = [0u8; BLOCK];
-            bytes.copy_from_slice(chunk);
-            let x = u64::from_be_bytes(bytes);
-            let y = match (&mut self.chain, self.encrypt) {
-                (None, _) => self.schedule.crypt(x),
-                (Some(iv), true) => {
-                    *iv = self.schedule.crypt(x ^ *iv);
-                    *iv
+        match self {
+            Des3Blocks::EcbEnc(k) => {
+                k.less_safe_encrypt(data, EncryptionContext::None)
+                    .map_err(des_failed)?;
+            }
+            Des3Blocks::EcbDec(k) => {
+                k.decrypt(data, DecryptionContext::None)
+                    .map_err(des_failed)?;
+            }
+            Des3Blocks::CbcEnc(k, iv) => {
+                k.less_safe_encrypt(data, iv64(*iv)).map_err(des_failed)?;
+                if let Some(last) = data.last_chunk::<BLOCK>() {
+                    *iv = *last;
                 }
-                (Some(iv), false) => {
-                    let p = self.schedule.crypt(x) ^ *iv;
-                    *iv = x;
-                    p
+            }
+            Des3Blocks::CbcDec(k, iv) => {
+                let next = data.last_chunk::<BLOCK>().copied();
+                k.decrypt(data, iv64(*iv).into()).map_err(des_failed)?;
+                if let Some(next) = next {
+                    *iv = next;
                 }
-            };
-            chunk.copy_from_slice(&y.to_be_bytes());
+            }
         }
         Ok(())
     }
@@ -120,243 +178,9 @@ impl BlockProcessor for Des3Blocks {
 
 impl Drop for Des3Blocks {
     fn drop(&mut self) {
-        if let Some(iv) = self.chain.as_mut() {
+        if let Des3Blocks::CbcEnc(_, iv) | Des3Blocks::CbcDec(_, iv) = self {
             iv.zeroize();
         }
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// DES core (FIPS 46-3). Bit numbering as in the standard: bit 1 is the most significant.
-// ---------------------------------------------------------------------------------------------
-
-const IP: [u8; 64] = [
-    58, 50, 42, 34, 26, 18, 10, 2, 60, 52, 44, 36, 28, 20, 12, 4, //
-    62, 54, 46, 38, 30, 22, 14, 6, 64, 56, 48, 40, 32, 24, 16, 8, //
-    57, 49, 41, 33, 25, 17, 9, 1, 59, 51, 43, 35, 27, 19, 11, 3, //
-    61, 53, 45, 37, 29, 21, 13, 5, 63, 55, 47, 39, 31, 23, 15, 7,
-];
-
-const P: [u8; 32] = [
-    16, 7, 20, 21, 29, 12, 28, 17, 1, 15, 23, 26, 5, 18, 31, 10, //
-    2, 8, 24, 14, 32, 27, 3, 9, 19, 13, 30, 6, 22, 11, 4, 25,
-];
-
-const PC1: [u8; 56] = [
-    57, 49, 41, 33, 25, 17, 9, 1, 58, 50, 42, 34, 26, 18, //
-    10, 2, 59, 51, 43, 35, 27, 19, 11, 3, 60, 52, 44, 36, //
-    63, 55, 47, 39, 31, 23, 15, 7, 62, 54, 46, 38, 30, 22, //
-    14, 6, 61, 53, 45, 37, 29, 21, 13, 5, 28, 20, 12, 4,
-];
-
-const PC2: [u8; 48] = [
-    14, 17, 11, 24, 1, 5, 3, 28, 15, 6, 21, 10, //
-    23, 19, 12, 4, 26, 8, 16, 7, 27, 20, 13, 2, //
-    41, 52, 31, 37, 47, 55, 30, 40, 51, 45, 33, 48, //
-    44, 49, 39, 56, 34, 53, 46, 42, 50, 36, 29, 32,
-];
-
-const SHIFTS: [u32; 16] = [1, 1, 2, 2, 2, 2, 2, 2, 1, 2, 2, 2, 2, 2, 2, 1];
-
-const SBOX: [[u8; 64]; 8] = [
-    [
-        14, 4, 13, 1, 2, 15, 11, 8, 3, 10, 6, 12, 5, 9, 0, 7, //
-        0, 15, 7, 4, 14, 2, 13, 1, 10, 6, 12, 11, 9, 5, 3, 8, //
-        4, 1, 14, 8, 13, 6, 2, 11, 15, 12, 9, 7, 3, 10, 5, 0, //
-        15, 12, 8, 2, 4, 9, 1, 7, 5, 11, 3, 14, 10, 0, 6, 13,
-    ],
-    [
-        15, 1, 8, 14, 6, 11, 3, 4, 9, 7, 2, 13, 12, 0, 5, 10, //
-        3, 13, 4, 7, 15, 2, 8, 14, 12, 0, 1, 10, 6, 9, 11, 5, //
-        0, 14, 7, 11, 10, 4, 13, 1, 5, 8, 12, 6, 9, 3, 2, 15, //
-        13, 8, 10, 1, 3, 15, 4, 2, 11, 6, 7, 12, 0, 5, 14, 9,
-    ],
-    [
-        10, 0, 9, 14, 6, 3, 15, 5, 1, 13, 12, 7, 11, 4, 2, 8, //
-        13, 7, 0, 9, 3, 4, 6, 10, 2, 8, 5, 14, 12, 11, 15, 1, //
-        13, 6, 4, 9, 8, 15, 3, 0, 11, 1, 2, 12, 5, 10, 14, 7, //
-        1, 10, 13, 0, 6, 9, 8, 7, 4, 15, 14, 3, 11, 5, 2, 12,
-    ],
-    [
-        7, 13, 14, 3, 0, 6, 9, 10, 1, 2, 8, 5, 11, 12, 4, 15, //
-        13, 8, 11, 5, 6, 15, 0, 3, 4, 7, 2, 12, 1, 10, 14, 9, //
-        10, 6, 9, 0, 12, 11, 7, 13, 15, 1, 3, 14, 5, 2, 8, 4, //
-        3, 15, 0, 6, 10, 1, 13, 8, 9, 4, 5, 11, 12, 7, 2, 14,
-    ],
-    [
-        2, 12, 4, 1, 7, 10, 11, 6, 8, 5, 3, 15, 13, 0, 14, 9, //
-        14, 11, 2, 12, 4, 7, 13, 1, 5, 0, 15, 10, 3, 9, 8, 6, //
-        4, 2, 1, 11, 10, 13, 7, 8, 15, 9, 12, 5, 6, 3, 0, 14, //
-        11, 8, 12, 7, 1, 14, 2, 13, 6, 15, 0, 9, 10, 4, 5, 3,
-    ],
-    [
-        12, 1, 10, 15, 9, 2, 6, 8, 0, 13, 3, 4, 14, 7, 5, 11, //
-        10, 15, 4, 2, 7, 12, 9, 5, 6, 1, 13, 14, 0, 11, 3, 8, //
-        9, 14, 15, 5, 2, 8, 12, 3, 7, 0, 4, 10, 1, 13, 11, 6, //
-        4, 3, 2, 12, 9, 5, 15, 10, 11, 14, 1, 7, 6, 0, 8, 13,
-    ],
-    [
-        4, 11, 2, 14, 15, 0, 8, 13, 3, 12, 9, 7, 5, 10, 6, 1, //
-        13, 0, 11, 7, 4, 9, 1, 10, 14, 3, 5, 12, 2, 15, 8, 6, //
-        1, 4, 11, 13, 12, 3, 7, 14, 10, 15, 6, 8, 0, 5, 9, 2, //
-        6, 11, 13, 8, 1, 4, 10, 7, 9, 5, 0, 15, 14, 2, 3, 12,
-    ],
-    [
-        13, 2, 8, 4, 6, 15, 11, 1, 10, 9, 3, 14, 5, 0, 12, 7, //
-        1, 15, 13, 8, 10, 3, 7, 4, 12, 5, 6, 11, 0, 14, 9, 2, //
-        7, 11, 4, 1, 9, 12, 14, 2, 0, 6, 10, 13, 15, 3, 5, 8, //
-        2, 1, 14, 7, 4, 10, 8, 13, 15, 12, 9, 0, 3, 5, 6, 11,
-    ],
-];
-
-/// The inverse of a 64-bit permutation table.
-const fn invert64(table: &[u8; 64]) -> [u8; 64] {
-    let mut inv = [0u8; 64];
-    let mut j = 0;
-    while j < 64 {
-        inv[(table[j] - 1) as usize] = (j + 1) as u8;
-        j += 1;
-    }
-    inv
-}
-
-/// Applies a permutation table bit by bit: output bit j (of `out_bits`) is input bit `table[j]`
-/// (of `in_bits`), both numbered from 1 at the most significant end.
-const fn permute(x: u64, in_bits: u32, table: &[u8], out_bits: u32) -> u64 {
-    let mut out = 0u64;
-    let mut j = 0;
-    while j < table.len() {
-        let bit = (x >> (in_bits - table[j] as u32)) & 1;
-        out |= bit << (out_bits - 1 - j as u32);
-        j += 1;
-    }
-    out
-}
-
-/// A 64-bit permutation as eight byte-indexed tables: `P(x) = OR of T[i][byte i of x]`.
-const fn byte_tables(table: &[u8; 64]) -> [[u64; 256]; 8] {
-    let mut t = [[0u64; 256]; 8];
-    let mut i = 0;
-    while i < 8 {
-        let mut v = 0;
-        while v < 256 {
-            t[i][v] = permute((v as u64) << (56 - 8 * i), 64, table, 64);
-            v += 1;
-        }
-        i += 1;
-    }
-    t
-}
-
-/// S-box i followed by the permutation P, indexed by the 6-bit S-box input.
-const fn sp_tables() -> [[u32; 64]; 8] {
-    let mut sp = [[0u32; 64]; 8];
-    let mut i = 0;
-    while i < 8 {
-        let mut v = 0;
-        while v < 64 {
-            let row = ((v >> 4) & 2) | (v & 1);
-            let col = (v >> 1) & 0xF;
-            let s = SBOX[i][row * 16 + col] as u64;
-            sp[i][v] = permute(s << (28 - 4 * i), 32, &P, 32) as u32;
-            v += 1;
-        }
-        i += 1;
-    }
-    sp
-}
-
-static IP_TABLES: [[u64; 256]; 8] = byte_tables(&IP);
-static FP_TABLES: [[u64; 256]; 8] = byte_tables(&invert64(&IP));
-static SP: [[u32; 64]; 8] = sp_tables();
-
-fn permute_bytes(tables: &[[u64; 256]; 8], x: u64) -> u64 {
-    x.to_be_bytes()
-        .iter()
-        .zip(tables)
-        .fold(0, |acc, (&b, t)| acc | t[b as usize])
-}
-
-/// The round function f(R, K): expansion E, key mixing, S-boxes and P.
-#[inline]
-fn feistel(r: u32, k: u64) -> u32 {
-    // E: chunk i is input bits 4i .. 4i+5 (cyclically, bit 0 being bit 32). After rotating right
-    // by one, bit 32 sits at the top, so chunk i is the top 6 bits of the word rotated left 4i.
-    let r1 = r.rotate_right(1);
-    let mut out = 0u32;
-    for (i, sp) in SP.iter().enumerate() {
-        let chunk = (r1.rotate_left(4 * i as u32) >> 26) as u64;
-        let sub = (k >> (42 - 6 * i)) & 0x3F;
-        out |= sp[((chunk ^ sub) & 0x3F) as usize];
-    }
-    out
-}
-
-/// The 16 round keys (48 bits each, right-aligned) of one DES key, in encryption order.
-fn des_round_keys(key: &[u8]) -> [u64; 16] {
-    let mut bytes = [0u8; 8];
-    bytes.copy_from_slice(key);
-    let cd = permute(u64::from_be_bytes(bytes), 64, &PC1, 56);
-    bytes.zeroize();
-    let (mut c, mut d) = ((cd >> 28) as u32, (cd & 0x0FFF_FFFF) as u32);
-    let rot28 = |x: u32, n: u32| ((x << n) | (x >> (28 - n))) & 0x0FFF_FFFF;
-    let mut keys = [0u64; 16];
-    for (k, &s) in keys.iter_mut().zip(&SHIFTS) {
-        c = rot28(c, s);
-        d = rot28(d, s);
-        *k = permute(((c as u64) << 28) | d as u64, 56, &PC2, 48);
-    }
-    keys
-}
-
-/// Three-key triple DES round keys in the order one direction applies them (E-D-E or D-E-D).
-struct TdesSchedule {
-    keys: [u64; 48],
-}
-
-impl TdesSchedule {
-    fn new(key: &[u8; 24], encrypt: bool) -> Self {
-        let mut k1 = des_round_keys(&key[..8]);
-        let mut k2 = des_round_keys(&key[8..16]);
-        let mut k3 = des_round_keys(&key[16..]);
-        let mut keys = [0u64; 48];
-        let stages = if encrypt {
-            k2.reverse();
-            [&k1, &k2, &k3]
-        } else {
-            k1.reverse();
-            k3.reverse();
-            [&k3, &k2, &k1]
-        };
-        for (dst, src) in keys.chunks_exact_mut(16).zip(stages) {
-            dst.copy_from_slice(src);
-        }
-        k1.zeroize();
-        k2.zeroize();
-        k3.zeroize();
-        TdesSchedule { keys }
-    }
-
-    /// One 3DES block. The final permutation of each stage and the initial permutation of the
-    /// next cancel, so they are applied only once; the swap after each 16 rounds stays.
-    fn crypt(&self, block: u64) -> u64 {
-        let x = permute_bytes(&IP_TABLES, block);
-        let (mut l, mut r) = ((x >> 32) as u32, x as u32);
-        for stage in self.keys.chunks_exact(16) {
-            for &k in stage {
-                let t = r;
-                r = l ^ feistel(r, k);
-                l = t;
-            }
-            std::mem::swap(&mut l, &mut r);
-        }
-        permute_bytes(&FP_TABLES, ((l as u64) << 32) | r as u64)
-    }
-}
-
-impl Drop for TdesSchedule {
-    fn drop(&mut self) {
-        self.keys.zeroize();
     }
 }
 
@@ -395,19 +219,56 @@ mod tests {
             single_des("133457799BBCDFF1", "0123456789ABCDEF"),
             hex("85E813540F0AB405")
         );
-        // SP 800-20 variable-plaintext and variable-key tests.
-        assert_eq!(
-            single_des("0101010101010101", "8000000000000000"),
-            hex("95F8A5E5DD31D900")
-        );
-        assert_eq!(
-            single_des("0101010101010101", "4000000000000000"),
-            hex("DD7F121CA5015619")
-        );
+        // SP 800-20 variable-key tests (its variable-plaintext tests use the weak key
+        // 0101010101010101, which aws-lc refuses).
         assert_eq!(
             single_des("8001010101010101", "0000000000000000"),
             hex("95A8D72813DAA94D")
         );
+        assert_eq!(
+            single_des("4001010101010101", "0000000000000000"),
+            hex("0EEC1487DD8C26D5")
+        );
+        assert_eq!(
+            single_des("2001010101010101", "0000000000000000"),
+            hex("7AD16FFB79C45926")
+        );
+    }
+
+    #[test]
+    fn degenerate_and_weak_keys() {
+        let (k1, k2, k3) = ("0123456789ABCDEF", "FEDCBA9876543210", "89ABCDEF01234567");
+        let m_ecb = Mechanism::new(CKM_DES3_ECB);
+        let m_pad = Mechanism::with(CKM_DES3_CBC_PAD, MechParams::Bytes(hex(IV)));
+        let plain = hex("0011223344556677");
+        // K1 = K3: 2TDEA, as `openssl enc -des-ede` (and `-des-ede3` with K1 || K2 || K1).
+        let two_key = des3(&hex(&[k1, k2, k1].concat()));
+        assert_eq!(
+            enc(&m_ecb, &two_key, &plain).unwrap(),
+            hex("31a7364cac91ca39")
+        );
+        // K1 = K2 collapses to single DES with K3, K2 = K3 to single DES with K1.
+        let k1_k1_k3 = des3(&hex(&[k1, k1, k3].concat()));
+        let k1_k2_k2 = des3(&hex(&[k1, k2, k2].concat()));
+        assert_eq!(
+            enc(&m_ecb, &k1_k1_k3, &plain).unwrap(),
+            single_des(k3, "0011223344556677")
+        );
+        assert_eq!(
+            enc(&m_ecb, &k1_k2_k2, &plain).unwrap(),
+            single_des(k1, "0011223344556677")
+        );
+        for key in [&two_key, &k1_k1_k3, &k1_k2_k2] {
+            check_multipart(&m_pad, key, &[6; 29]);
+        }
+        // A weak or semi-weak component is refused, whatever the key's shape.
+        for weak in ["0101010101010101", "FEFEFEFEFEFEFEFE", "01FE01FE01FE01FE"] {
+            for parts in [[weak, k2, k3], [k1, weak, k3], [k1, k2, weak], [weak; 3]] {
+                let key = des3(&hex(&parts.concat()));
+                assert_eq!(rv(encrypt_init(&m_ecb, &key)), CKR_KEY_SIZE_RANGE);
+                assert_eq!(rv(decrypt_init(&m_pad, &key)), CKR_KEY_SIZE_RANGE);
+            }
+        }
     }
 
     #[test]
