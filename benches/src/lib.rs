@@ -1,1 +1,508 @@
-//! Benchmark support (see benches/).
+//! Benchmark support: a thin client of a PKCS#11 module loaded at run time.
+//!
+//! [`Module`] loads a shared library (normally `libhsmsim.so`) with `libloading`, obtains its
+//! function list the way real applications do (`C_GetInterface("PKCS 11", 3.0)`, falling back
+//! to `C_GetFunctionList`) and makes every call through the function-list pointers. Only the
+//! handful of calls the sign benchmark needs are wrapped. This file is the C ABI boundary: all
+//! `unsafe` of the crate lives here.
+use cryptoki_sys::*;
+use std::ffi::c_void;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::ptr;
+
+/// The workspace root (this crate lives in `<workspace>/benches`).
+pub fn workspace_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// Cargo's target directory: `$CARGO_TARGET_DIR` if set, else `<workspace>/target`.
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_dir().join("target"))
+}
+
+/// Where to find the module: `$HSMSIM_MODULE`, else `<target>/release/libhsmsim.so`.
+pub fn module_path() -> Result<PathBuf, String> {
+    if let Some(p) = std::env::var_os("HSMSIM_MODULE") {
+        let p = PathBuf::from(p);
+        return if p.is_file() {
+            Ok(p)
+        } else {
+            Err(format!("HSMSIM_MODULE={} is not a file", p.display()))
+        };
+    }
+    let p = target_dir().join("release").join("libhsmsim.so");
+    if p.is_file() {
+        Ok(p)
+    } else {
+        Err(format!(
+            "{} not found: run `cargo build --release -p hsmsim` first, \
+             or point HSMSIM_MODULE at a libhsmsim.so",
+            p.display()
+        ))
+    }
+}
+
+/// A failed PKCS#11 call (or a missing function in the list).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error {
+    pub function: &'static str,
+    pub rv: CK_RV,
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} failed: {} (0x{:X})",
+            self.function,
+            rv_name(self.rv),
+            self.rv
+        )
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// The name of common return values, for messages.
+pub fn rv_name(rv: CK_RV) -> &'static str {
+    match rv {
+        CKR_OK => "CKR_OK",
+        CKR_GENERAL_ERROR => "CKR_GENERAL_ERROR",
+        CKR_FUNCTION_FAILED => "CKR_FUNCTION_FAILED",
+        CKR_ARGUMENTS_BAD => "CKR_ARGUMENTS_BAD",
+        CKR_FUNCTION_NOT_SUPPORTED => "CKR_FUNCTION_NOT_SUPPORTED",
+        CKR_MECHANISM_INVALID => "CKR_MECHANISM_INVALID",
+        CKR_KEY_HANDLE_INVALID => "CKR_KEY_HANDLE_INVALID",
+        CKR_KEY_TYPE_INCONSISTENT => "CKR_KEY_TYPE_INCONSISTENT",
+        CKR_OPERATION_ACTIVE => "CKR_OPERATION_ACTIVE",
+        CKR_OPERATION_NOT_INITIALIZED => "CKR_OPERATION_NOT_INITIALIZED",
+        CKR_PIN_INCORRECT => "CKR_PIN_INCORRECT",
+        CKR_SESSION_HANDLE_INVALID => "CKR_SESSION_HANDLE_INVALID",
+        CKR_TEMPLATE_INCOMPLETE => "CKR_TEMPLATE_INCOMPLETE",
+        CKR_TEMPLATE_INCONSISTENT => "CKR_TEMPLATE_INCONSISTENT",
+        CKR_ATTRIBUTE_TYPE_INVALID => "CKR_ATTRIBUTE_TYPE_INVALID",
+        CKR_ATTRIBUTE_VALUE_INVALID => "CKR_ATTRIBUTE_VALUE_INVALID",
+        CKR_USER_NOT_LOGGED_IN => "CKR_USER_NOT_LOGGED_IN",
+        CKR_USER_ALREADY_LOGGED_IN => "CKR_USER_ALREADY_LOGGED_IN",
+        CKR_BUFFER_TOO_SMALL => "CKR_BUFFER_TOO_SMALL",
+        CKR_CRYPTOKI_NOT_INITIALIZED => "CKR_CRYPTOKI_NOT_INITIALIZED",
+        CKR_CRYPTOKI_ALREADY_INITIALIZED => "CKR_CRYPTOKI_ALREADY_INITIALIZED",
+        CKR_CANT_LOCK => "CKR_CANT_LOCK",
+        CKR_SLOT_ID_INVALID => "CKR_SLOT_ID_INVALID",
+        CKR_TOKEN_NOT_PRESENT => "CKR_TOKEN_NOT_PRESENT",
+        _ => "CKR_?",
+    }
+}
+
+fn check(function: &'static str, rv: CK_RV) -> Result<(), Error> {
+    if rv == CKR_OK {
+        Ok(())
+    } else {
+        Err(Error { function, rv })
+    }
+}
+
+/// Which entry point produced the function list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entry {
+    /// `C_GetInterface("PKCS 11", {3, 0})`: a `CK_FUNCTION_LIST_3_0`.
+    Interface3_0,
+    /// `C_GetFunctionList`: a 2.40 `CK_FUNCTION_LIST`.
+    FunctionList,
+}
+
+/// The DER encoding of the P-256 curve's OID (prime256v1, 1.2.840.10045.3.1.7), as
+/// `CKA_EC_PARAMS`.
+pub const P256_EC_PARAMS: [u8; 10] = [0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x03, 0x01, 0x07];
+
+/// A loaded PKCS#11 module and its function list.
+///
+/// The 2.40 functions are reached through `*const CK_FUNCTION_LIST` whichever entry point
+/// produced the list: `CK_FUNCTION_LIST_3_0` starts with exactly the same fields in the same
+/// order (its version then the 68 2.40 functions), which is how PKCS#11 3.0 keeps old callers
+/// working.
+pub struct Module {
+    list: *const CK_FUNCTION_LIST,
+    entry: Entry,
+    version: CK_VERSION,
+    initialized: bool,
+    path: PathBuf,
+    // Declared last so it is dropped last: `list` points into the library's memory.
+    _lib: libloading::Library,
+}
+
+// SAFETY: the function list is immutable static data of the module, and the module is
+// initialised with CKF_OS_LOCKING_OK (see `initialize`), so its functions may be called from
+// any thread concurrently (PKCS#11 §5.1.6 "multi-threaded" applications).
+unsafe impl Send for Module {}
+// SAFETY: as for Send: every `&self` method only calls into the thread-safe module.
+unsafe impl Sync for Module {}
+
+macro_rules! func {
+    ($self:ident, $name:ident) => {
+        // SAFETY: `list` is non-null and points to the module's function list, which stays
+        // valid while `_lib` is loaded (it is, for as long as `self` lives).
+        unsafe { (*$self.list).$name }.ok_or(Error {
+            function: stringify!($name),
+            rv: CKR_FUNCTION_NOT_SUPPORTED,
+        })?
+    };
+}
+
+impl Module {
+    /// Loads the module and gets its function list (`C_GetInterface` for PKCS#11 3.0 first,
+    /// `C_GetFunctionList` if the module has no `C_GetInterface` or refuses).
+    pub fn load(path: &Path) -> Result<Module, String> {
+        // SAFETY: loading a PKCS#11 module runs its initialisers; hsmsim's (Rust statics
+        // only) have no preconditions. The caller chose the library.
+        let lib = unsafe { libloading::Library::new(path) }
+            .map_err(|e| format!("cannot load {}: {e}", path.display()))?;
+        let mut found: Option<(*const CK_FUNCTION_LIST, Entry)> = None;
+        // SAFETY: the symbol has the C_GetInterface type of PKCS#11 3.0 (CK_C_GetInterface).
+        let get_interface = unsafe { lib.get::<CK_C_GetInterface>(b"C_GetInterface\0") }
+            .ok()
+            .and_then(|s| *s);
+        if let Some(get_interface) = get_interface {
+            let mut name = *b"PKCS 11\0";
+            let mut version = CK_VERSION { major: 3, minor: 0 };
+            let mut iface: *mut CK_INTERFACE = ptr::null_mut();
+            // SAFETY: name is NUL-terminated, version and iface are valid for the call.
+            let rv = unsafe { get_interface(name.as_mut_ptr(), &mut version, &mut iface, 0) };
+            if rv == CKR_OK && !iface.is_null() {
+                // SAFETY: on success the module wrote a pointer to one of its static
+                // CK_INTERFACE records.
+                let list = unsafe { (*iface).pFunctionList } as *const CK_FUNCTION_LIST;
+                if !list.is_null() {
+                    found = Some((list, Entry::Interface3_0));
+                }
+            }
+        }
+        if found.is_none() {
+            // SAFETY: the symbol has the C_GetFunctionList type of PKCS#11 (all versions).
+            let get_list = unsafe { lib.get::<CK_C_GetFunctionList>(b"C_GetFunctionList\0") }
+                .map_err(|e| format!("{}: no C_GetFunctionList: {e}", path.display()))?;
+            let get_list = (*get_list)
+                .ok_or_else(|| format!("{}: C_GetFunctionList is null", path.display()))?;
+            let mut list: *mut CK_FUNCTION_LIST = ptr::null_mut();
+            // SAFETY: `list` is a valid out-pointer.
+            let rv = unsafe { get_list(&mut list) };
+            if rv != CKR_OK || list.is_null() {
+                return Err(format!(
+                    "{}: C_GetFunctionList returned {} (0x{rv:X})",
+                    path.display(),
+                    rv_name(rv)
+                ));
+            }
+            found = Some((list, Entry::FunctionList));
+        }
+        let (list, entry) = found.expect("set above");
+        // SAFETY: `list` is non-null and points to a function list starting with CK_VERSION.
+        let version = unsafe { (*list).version };
+        Ok(Module {
+            list,
+            entry,
+            version,
+            initialized: false,
+            path: path.to_path_buf(),
+            _lib: lib,
+        })
+    }
+
+    /// Which entry point gave the function list.
+    pub fn entry(&self) -> Entry {
+        self.entry
+    }
+
+    /// The function list's version (3.0 through `C_GetInterface`, 2.40 otherwise).
+    pub fn version(&self) -> CK_VERSION {
+        self.version
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// `C_Initialize` with `CKF_OS_LOCKING_OK`: the benchmark calls from several threads.
+    pub fn initialize(&mut self) -> Result<(), Error> {
+        let f = func!(self, C_Initialize);
+        let mut args = CK_C_INITIALIZE_ARGS {
+            CreateMutex: None,
+            DestroyMutex: None,
+            LockMutex: None,
+            UnlockMutex: None,
+            flags: CKF_OS_LOCKING_OK,
+            pReserved: ptr::null_mut(),
+        };
+        // SAFETY: `args` is a valid CK_C_INITIALIZE_ARGS for the duration of the call.
+        check("C_Initialize", unsafe {
+            f(&mut args as *mut CK_C_INITIALIZE_ARGS as *mut c_void)
+        })?;
+        self.initialized = true;
+        Ok(())
+    }
+
+    /// `C_Finalize` (also done on drop if still initialised).
+    pub fn finalize(&mut self) -> Result<(), Error> {
+        let f = func!(self, C_Finalize);
+        // SAFETY: pReserved must be null.
+        check("C_Finalize", unsafe { f(ptr::null_mut()) })?;
+        self.initialized = false;
+        Ok(())
+    }
+
+    /// `C_GetInfo`: (manufacturer, library description, library version).
+    pub fn info(&self) -> Result<(String, String, CK_VERSION), Error> {
+        let f = func!(self, C_GetInfo);
+        // SAFETY: CK_INFO is plain data; all-zero is a valid value.
+        let mut info: CK_INFO = unsafe { std::mem::zeroed() };
+        // SAFETY: `info` is writable.
+        check("C_GetInfo", unsafe { f(&mut info) })?;
+        let text = |b: &[u8]| String::from_utf8_lossy(b).trim_end().to_string();
+        Ok((
+            text(&info.manufacturerID),
+            text(&info.libraryDescription),
+            info.libraryVersion,
+        ))
+    }
+
+    /// `C_GetSlotList(tokenPresent = true)`.
+    pub fn slots_with_token(&self) -> Result<Vec<CK_SLOT_ID>, Error> {
+        let f = func!(self, C_GetSlotList);
+        let mut n: CK_ULONG = 0;
+        // SAFETY: null list: a length query into `n`.
+        check("C_GetSlotList", unsafe {
+            f(CK_TRUE, ptr::null_mut(), &mut n)
+        })?;
+        let mut slots = vec![0 as CK_SLOT_ID; n as usize];
+        // SAFETY: `slots` holds `n` elements.
+        check("C_GetSlotList", unsafe {
+            f(CK_TRUE, slots.as_mut_ptr(), &mut n)
+        })?;
+        slots.truncate(n as usize);
+        Ok(slots)
+    }
+
+    /// The label of the token in `slot` (`C_GetTokenInfo`), trailing blanks removed.
+    pub fn token_label(&self, slot: CK_SLOT_ID) -> Result<String, Error> {
+        let f = func!(self, C_GetTokenInfo);
+        // SAFETY: CK_TOKEN_INFO is plain data; all-zero is a valid value.
+        let mut info: CK_TOKEN_INFO = unsafe { std::mem::zeroed() };
+        // SAFETY: `info` is writable.
+        check("C_GetTokenInfo", unsafe { f(slot, &mut info) })?;
+        Ok(String::from_utf8_lossy(&info.label).trim_end().to_string())
+    }
+
+    /// `C_OpenSession` (serial; read/write if `rw`).
+    pub fn open_session(&self, slot: CK_SLOT_ID, rw: bool) -> Result<CK_SESSION_HANDLE, Error> {
+        let f = func!(self, C_OpenSession);
+        let flags = CKF_SERIAL_SESSION | if rw { CKF_RW_SESSION } else { 0 };
+        let mut h: CK_SESSION_HANDLE = CK_INVALID_HANDLE;
+        // SAFETY: no notify callback; `h` is a valid out-pointer.
+        check("C_OpenSession", unsafe {
+            f(slot, flags, ptr::null_mut(), None, &mut h)
+        })?;
+        Ok(h)
+    }
+
+    /// `C_CloseSession`.
+    pub fn close_session(&self, session: CK_SESSION_HANDLE) -> Result<(), Error> {
+        let f = func!(self, C_CloseSession);
+        // SAFETY: plain value argument.
+        check("C_CloseSession", unsafe { f(session) })
+    }
+
+    /// `C_Login`.
+    pub fn login(
+        &self,
+        session: CK_SESSION_HANDLE,
+        user: CK_USER_TYPE,
+        pin: &[u8],
+    ) -> Result<(), Error> {
+        let f = func!(self, C_Login);
+        // SAFETY: the module only reads `pin.len()` bytes of the PIN.
+        check("C_Login", unsafe {
+            f(
+                session,
+                user,
+                pin.as_ptr() as *mut CK_UTF8CHAR,
+                pin.len() as CK_ULONG,
+            )
+        })
+    }
+
+    /// `C_GenerateKeyPair` with raw templates; returns (public, private).
+    ///
+    /// Each template entry is (attribute type, value bytes).
+    pub fn generate_key_pair(
+        &self,
+        session: CK_SESSION_HANDLE,
+        mechanism: CK_MECHANISM_TYPE,
+        public: &[(CK_ATTRIBUTE_TYPE, &[u8])],
+        private: &[(CK_ATTRIBUTE_TYPE, &[u8])],
+    ) -> Result<(CK_OBJECT_HANDLE, CK_OBJECT_HANDLE), Error> {
+        let f = func!(self, C_GenerateKeyPair);
+        let to_attrs = |t: &[(CK_ATTRIBUTE_TYPE, &[u8])]| -> Vec<CK_ATTRIBUTE> {
+            t.iter()
+                .map(|(ty, v)| CK_ATTRIBUTE {
+                    type_: *ty,
+                    pValue: v.as_ptr() as *mut c_void,
+                    ulValueLen: v.len() as CK_ULONG,
+                })
+                .collect()
+        };
+        let mut pub_t = to_attrs(public);
+        let mut priv_t = to_attrs(private);
+        let mut mech = CK_MECHANISM {
+            mechanism,
+            pParameter: ptr::null_mut(),
+            ulParameterLen: 0,
+        };
+        let (mut hpub, mut hpriv) = (CK_INVALID_HANDLE, CK_INVALID_HANDLE);
+        // SAFETY: the templates point to `public`/`private` values, alive for the call, which
+        // the module only reads; the out-pointers are valid.
+        check("C_GenerateKeyPair", unsafe {
+            f(
+                session,
+                &mut mech,
+                pub_t.as_mut_ptr(),
+                pub_t.len() as CK_ULONG,
+                priv_t.as_mut_ptr(),
+                priv_t.len() as CK_ULONG,
+                &mut hpub,
+                &mut hpriv,
+            )
+        })?;
+        Ok((hpub, hpriv))
+    }
+
+    /// An RSA key pair for signing: session objects unless `token`.
+    pub fn generate_rsa(
+        &self,
+        session: CK_SESSION_HANDLE,
+        bits: CK_ULONG,
+        token: bool,
+    ) -> Result<(CK_OBJECT_HANDLE, CK_OBJECT_HANDLE), Error> {
+        let (t, f) = ([CK_TRUE], [CK_FALSE]);
+        let tok: &[u8] = if token { &t } else { &f };
+        let bits = bits.to_ne_bytes();
+        let exponent = [0x01u8, 0x00, 0x01];
+        self.generate_key_pair(
+            session,
+            CKM_RSA_PKCS_KEY_PAIR_GEN,
+            &[
+                (CKA_TOKEN, tok),
+                (CKA_VERIFY, &t),
+                (CKA_MODULUS_BITS, &bits),
+                (CKA_PUBLIC_EXPONENT, &exponent),
+            ],
+            &[
+                (CKA_TOKEN, tok),
+                (CKA_PRIVATE, &t),
+                (CKA_SIGN, &t),
+                (CKA_SENSITIVE, &t),
+            ],
+        )
+    }
+
+    /// An EC P-256 key pair for signing: session objects unless `token`.
+    pub fn generate_ec_p256(
+        &self,
+        session: CK_SESSION_HANDLE,
+        token: bool,
+    ) -> Result<(CK_OBJECT_HANDLE, CK_OBJECT_HANDLE), Error> {
+        let (t, f) = ([CK_TRUE], [CK_FALSE]);
+        let tok: &[u8] = if token { &t } else { &f };
+        self.generate_key_pair(
+            session,
+            CKM_EC_KEY_PAIR_GEN,
+            &[
+                (CKA_TOKEN, tok),
+                (CKA_VERIFY, &t),
+                (CKA_EC_PARAMS, &P256_EC_PARAMS),
+            ],
+            &[
+                (CKA_TOKEN, tok),
+                (CKA_PRIVATE, &t),
+                (CKA_SIGN, &t),
+                (CKA_SENSITIVE, &t),
+            ],
+        )
+    }
+
+    /// One attribute's value (`C_GetAttributeValue`: length query, then the value).
+    pub fn attribute(
+        &self,
+        session: CK_SESSION_HANDLE,
+        object: CK_OBJECT_HANDLE,
+        attr: CK_ATTRIBUTE_TYPE,
+    ) -> Result<Vec<u8>, Error> {
+        let f = func!(self, C_GetAttributeValue);
+        let mut a = CK_ATTRIBUTE {
+            type_: attr,
+            pValue: ptr::null_mut(),
+            ulValueLen: 0,
+        };
+        // SAFETY: one template entry with a null value: a length query.
+        check("C_GetAttributeValue", unsafe {
+            f(session, object, &mut a, 1)
+        })?;
+        let mut value = vec![0u8; a.ulValueLen as usize];
+        a.pValue = value.as_mut_ptr() as *mut c_void;
+        // SAFETY: the buffer holds `ulValueLen` bytes.
+        check("C_GetAttributeValue", unsafe {
+            f(session, object, &mut a, 1)
+        })?;
+        value.truncate(a.ulValueLen as usize);
+        Ok(value)
+    }
+
+    /// `C_SignInit(mechanism without parameter, key)` then one-shot `C_Sign(data)` into
+    /// `signature`, whose length must be enough (no length query: that is what an application
+    /// that knows its key size does). Returns the signature's length.
+    #[inline]
+    pub fn sign(
+        &self,
+        session: CK_SESSION_HANDLE,
+        mechanism: CK_MECHANISM_TYPE,
+        key: CK_OBJECT_HANDLE,
+        data: &[u8],
+        signature: &mut [u8],
+    ) -> Result<usize, Error> {
+        let sign_init = func!(self, C_SignInit);
+        let sign = func!(self, C_Sign);
+        let mut mech = CK_MECHANISM {
+            mechanism,
+            pParameter: ptr::null_mut(),
+            ulParameterLen: 0,
+        };
+        // SAFETY: `mech` is valid for the call; the module copies what it needs.
+        check("C_SignInit", unsafe { sign_init(session, &mut mech, key) })?;
+        let mut len = signature.len() as CK_ULONG;
+        // SAFETY: the module reads `data.len()` bytes of `data` and writes at most `len`
+        // bytes into `signature` (then sets `len`).
+        check("C_Sign", unsafe {
+            sign(
+                session,
+                data.as_ptr() as *mut CK_BYTE,
+                data.len() as CK_ULONG,
+                signature.as_mut_ptr(),
+                &mut len,
+            )
+        })?;
+        Ok(len as usize)
+    }
+}
+
+impl Drop for Module {
+    fn drop(&mut self) {
+        if self.initialized {
+            let _ = self.finalize();
+        }
+    }
+}
