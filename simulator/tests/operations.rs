@@ -587,18 +587,30 @@ fn always_authenticate_keys_need_a_context_login_per_use() {
         Template::new().bool(CKA_ALWAYS_AUTHENTICATE, true),
     )
     .unwrap();
-    assert_eq!(init(C_SignInit, s, &mut mech(CKM_ECDSA_SHA256), private), CKR_OK);
+    assert_eq!(
+        init(C_SignInit, s, &mut mech(CKM_ECDSA_SHA256), private),
+        CKR_OK
+    );
     assert_eq!(produce(C_Sign, s, b"x"), Err(CKR_USER_NOT_LOGGED_IN));
-    assert_eq!(login(s, CKU_CONTEXT_SPECIFIC, b"wrong-pin"), CKR_PIN_INCORRECT);
+    assert_eq!(
+        login(s, CKU_CONTEXT_SPECIFIC, b"wrong-pin"),
+        CKR_PIN_INCORRECT
+    );
     assert_eq!(login(s, CKU_CONTEXT_SPECIFIC, USER_PIN), CKR_OK);
     assert_eq!(produce(C_Sign, s, b"x").map(|v| v.len()), Ok(64));
     // The authentication was for that one operation.
-    assert_eq!(init(C_SignInit, s, &mut mech(CKM_ECDSA_SHA256), private), CKR_OK);
+    assert_eq!(
+        init(C_SignInit, s, &mut mech(CKM_ECDSA_SHA256), private),
+        CKR_OK
+    );
     assert_eq!(produce(C_Sign, s, b"x"), Err(CKR_USER_NOT_LOGGED_IN));
     // Without an operation waiting, a context login has nothing to authorise.
     // SAFETY: no pointers.
     assert_eq!(unsafe { C_SessionCancel(s, CKF_SIGN) }, CKR_OK);
-    assert_eq!(login(s, CKU_CONTEXT_SPECIFIC, USER_PIN), CKR_OPERATION_NOT_INITIALIZED);
+    assert_eq!(
+        login(s, CKU_CONTEXT_SPECIFIC, USER_PIN),
+        CKR_OPERATION_NOT_INITIALIZED
+    );
 }
 
 #[test]
@@ -606,27 +618,57 @@ fn sign_recover_and_verify_recover_with_raw_rsa() {
     let lab = Lab::new();
     let s = lab.user_session();
     let (public, private) = rsa_pair(s, 1024);
-    assert_eq!(init(C_SignRecoverInit, s, &mut mech(CKM_RSA_PKCS), private), CKR_OK);
+    assert_eq!(
+        init(C_SignRecoverInit, s, &mut mech(CKM_RSA_PKCS), private),
+        CKR_OK
+    );
     // A recover operation is not a plain signature.
-    assert_eq!(produce(C_Sign, s, b"recoverable"), Err(CKR_OPERATION_NOT_INITIALIZED));
+    assert_eq!(
+        produce(C_Sign, s, b"recoverable"),
+        Err(CKR_OPERATION_NOT_INITIALIZED)
+    );
     let sig = produce(C_SignRecover, s, b"recoverable").unwrap();
     assert_eq!(sig.len(), 128);
-    assert_eq!(init(C_VerifyRecoverInit, s, &mut mech(CKM_RSA_PKCS), public), CKR_OK);
+    assert_eq!(
+        init(C_VerifyRecoverInit, s, &mut mech(CKM_RSA_PKCS), public),
+        CKR_OK
+    );
     assert_eq!(produce(C_VerifyRecover, s, &sig).unwrap(), b"recoverable");
     // Sign-recover is not offered for hashing mechanisms.
-    assert_eq!(init(C_SignRecoverInit, s, &mut mech(CKM_SHA256_RSA_PKCS), private), CKR_MECHANISM_INVALID);
+    assert_eq!(
+        init(
+            C_SignRecoverInit,
+            s,
+            &mut mech(CKM_SHA256_RSA_PKCS),
+            private
+        ),
+        CKR_MECHANISM_INVALID
+    );
 }
 
 #[test]
 fn wrap_with_trusted_and_wrap_templates_are_enforced() {
     let lab = Lab::new();
     let s = lab.user_session();
-    let guarded = aes_key(s, |t| t.bool(CKA_EXTRACTABLE, true).bool(CKA_WRAP_WITH_TRUSTED, true).bool(CKA_TOKEN, true));
+    let guarded = aes_key(s, |t| {
+        t.bool(CKA_EXTRACTABLE, true)
+            .bool(CKA_WRAP_WITH_TRUSTED, true)
+            .bool(CKA_TOKEN, true)
+    });
     let untrusted = aes_key(s, |t| t);
     let wrap = |kek, key| {
         let mut len = 0;
         // SAFETY: a length query with a valid mechanism.
-        unsafe { C_WrapKey(s, &mut mech(CKM_AES_KEY_WRAP), kek, key, null_mut(), &mut len) }
+        unsafe {
+            C_WrapKey(
+                s,
+                &mut mech(CKM_AES_KEY_WRAP),
+                kek,
+                key,
+                null_mut(),
+                &mut len,
+            )
+        }
     };
     assert_eq!(wrap(untrusted, guarded), CKR_KEY_NOT_WRAPPABLE);
     // Only the SO can make a key trusted; the SO cannot see private keys, so use a public
@@ -637,13 +679,20 @@ fn wrap_with_trusted_and_wrap_templates_are_enforced() {
     let mut t = Template::new().bool(CKA_TRUSTED, true);
     let mut raw = t.raw();
     // SAFETY: a valid template.
-    assert_eq!(unsafe { C_SetAttributeValue(s, trusted, raw.as_mut_ptr(), 1) }, CKR_OK);
+    assert_eq!(
+        unsafe { C_SetAttributeValue(s, trusted, raw.as_mut_ptr(), 1) },
+        CKR_OK
+    );
     assert_eq!(logout(s), CKR_OK);
     assert_eq!(login(s, CKU_USER, USER_PIN), CKR_OK);
     assert_eq!(wrap(trusted, guarded), CKR_OK);
 
     // A wrapping key's CKA_WRAP_TEMPLATE limits what it wraps.
-    let label_attr = CK_ATTRIBUTE { type_: CKA_LABEL, pValue: b"ok".as_ptr() as *mut _, ulValueLen: 2 };
+    let label_attr = CK_ATTRIBUTE {
+        type_: CKA_LABEL,
+        pValue: b"ok".as_ptr() as *mut _,
+        ulValueLen: 2,
+    };
     let template_bytes = unsafe_bytes(&label_attr);
     let picky = aes_key(s, |t| t.bytes(CKA_WRAP_TEMPLATE, &template_bytes));
     let labelled = aes_key(s, |t| t.bool(CKA_EXTRACTABLE, true).bytes(CKA_LABEL, b"ok"));
@@ -655,7 +704,13 @@ fn wrap_with_trusted_and_wrap_templates_are_enforced() {
 /// The bytes of one CK_ATTRIBUTE, for building an attribute-array attribute.
 fn unsafe_bytes(a: &CK_ATTRIBUTE) -> Vec<u8> {
     // SAFETY: a CK_ATTRIBUTE is plain data of this size.
-    unsafe { std::slice::from_raw_parts(a as *const CK_ATTRIBUTE as *const u8, size_of::<CK_ATTRIBUTE>()) }.to_vec()
+    unsafe {
+        std::slice::from_raw_parts(
+            a as *const CK_ATTRIBUTE as *const u8,
+            size_of::<CK_ATTRIBUTE>(),
+        )
+    }
+    .to_vec()
 }
 
 #[test]

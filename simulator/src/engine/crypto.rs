@@ -32,15 +32,10 @@ pub enum Call {
     Final,
 }
 
-/// Runs one output-producing step of an operation with the calling conventions of PKCS#11
-/// §5.2: output kept for a repeated call after a length query or a short buffer; the operation
-/// ends after success of a final step and after any error but a short buffer.
-fn step<T>(
-    slot: &mut Option<Active<T>>,
-    call: Call,
-    capacity: Option<usize>,
-    compute: impl FnOnce(&mut T) -> Result<Vec<u8>>,
-) -> Result<Output> {
+/// The checks every step of an operation starts with: the operation exists, a one-shot call
+/// does not interrupt a multi-part one, a `CKA_ALWAYS_AUTHENTICATE` key was re-authenticated;
+/// an update marks the operation multi-part.
+fn begin<T>(slot: &mut Option<Active<T>>, call: Call) -> Result<&mut Active<T>> {
     let active = slot.as_mut().ok_or_else(|| {
         err(
             CKR_OPERATION_NOT_INITIALIZED,
@@ -62,6 +57,19 @@ fn step<T>(
     if call == Call::Update {
         active.multipart = true;
     }
+    Ok(active)
+}
+
+/// Runs one output-producing step of an operation with the calling conventions of PKCS#11
+/// §5.2: output kept for a repeated call after a length query or a short buffer; the operation
+/// ends after success of a final step and after any error but a short buffer.
+fn step<T>(
+    slot: &mut Option<Active<T>>,
+    call: Call,
+    capacity: Option<usize>,
+    compute: impl FnOnce(&mut T) -> Result<Vec<u8>>,
+) -> Result<Output> {
+    let active = begin(slot, call)?;
     let data = match active.pending.take() {
         Some(d) => d,
         None => match compute(&mut active.op) {
@@ -97,27 +105,7 @@ fn silent_step<T, R>(
     call: Call,
     run: impl FnOnce(&mut T) -> Result<R>,
 ) -> Result<R> {
-    let active = slot.as_mut().ok_or_else(|| {
-        err(
-            CKR_OPERATION_NOT_INITIALIZED,
-            "the operation was not initialised",
-        )
-    })?;
-    if call == Call::OneShot && active.multipart {
-        return Err(err(
-            CKR_OPERATION_ACTIVE,
-            "a multi-part operation is in progress: finish it with *Final",
-        ));
-    }
-    if active.needs_login {
-        return Err(err(
-            CKR_USER_NOT_LOGGED_IN,
-            "the key needs C_Login(CKU_CONTEXT_SPECIFIC) first",
-        ));
-    }
-    if call == Call::Update {
-        active.multipart = true;
-    }
+    let active = begin(slot, call)?;
     let r = run(&mut active.op);
     if r.is_err() || call != Call::Update {
         *slot = None;
