@@ -680,6 +680,7 @@ fn wrap_with_trusted_and_wrap_templates_are_enforced() {
     let mut raw = t.raw();
     // SAFETY: a valid template.
     assert_eq!(
+        // SAFETY: arguments are valid for the call, as the comment above says.
         unsafe { C_SetAttributeValue(s, trusted, raw.as_mut_ptr(), 1) },
         CKR_OK
     );

@@ -43,6 +43,24 @@ impl Engine {
         Ok(object)
     }
 
+    /// An object this session may change or destroy: visible, and a token object only from a
+    /// R/W session.
+    fn changeable_object(
+        &self,
+        session: &Session,
+        slot: &Slot,
+        object: CK_OBJECT_HANDLE,
+    ) -> Result<Arc<Object>> {
+        let o = self.visible_object(slot, object, CKR_OBJECT_HANDLE_INVALID)?;
+        if o.is_token() && !session.is_rw() {
+            return Err(err(
+                CKR_SESSION_READ_ONLY,
+                "token objects need a read/write session",
+            ));
+        }
+        Ok(o)
+    }
+
     /// Checks that this session may hold an object with these attributes.
     fn check_may_hold(&self, session: &Session, slot: &Slot, attrs: &Attributes) -> Result<()> {
         if attrs.flag(CKA_TOKEN, false) && !session.is_rw() {
@@ -149,13 +167,7 @@ impl Engine {
         object: CK_OBJECT_HANDLE,
     ) -> Result<()> {
         let (session, slot) = self.slot_of(handle)?;
-        let o = self.visible_object(slot, object, CKR_OBJECT_HANDLE_INVALID)?;
-        if o.is_token() && !session.lock().is_rw() {
-            return Err(err(
-                CKR_SESSION_READ_ONLY,
-                "token objects need a read/write session",
-            ));
-        }
+        let o = self.changeable_object(&session.lock(), slot, object)?;
         if !o.attrs.flag(CKA_DESTROYABLE, true) {
             return Err(err(
                 CKR_ACTION_PROHIBITED,
@@ -213,13 +225,7 @@ impl Engine {
         template: &Attributes,
     ) -> Result<()> {
         let (session, slot) = self.slot_of(handle)?;
-        let o = self.visible_object(slot, object, CKR_OBJECT_HANDLE_INVALID)?;
-        if o.is_token() && !session.lock().is_rw() {
-            return Err(err(
-                CKR_SESSION_READ_ONLY,
-                "token objects need a read/write session",
-            ));
-        }
+        let o = self.changeable_object(&session.lock(), slot, object)?;
         if !o.attrs.flag(CKA_MODIFIABLE, true) {
             return Err(err(
                 CKR_ACTION_PROHIBITED,
