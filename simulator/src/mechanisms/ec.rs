@@ -1380,48 +1380,6 @@ mod tests {
         assert!(attributes_from_pkcs8(&[0x30, 0x03, 0x02, 0x01, 0x00]).is_err());
     }
 
-    /// Throughput of C_SignInit + C_Sign against raw aws-lc-rs; run with
-    /// `cargo test --release -p hsmsim --lib ec::tests::sign_speed -- --ignored --nocapture`.
-    #[test]
-    #[ignore]
-    fn sign_speed_against_raw_aws_lc_rs() {
-        use std::time::Instant;
-        let n = 4000;
-        let pair = generate(Curve::P256);
-        let msg = [0x5Au8; 64];
-        let raw = EcdsaKeyPair::from_pkcs8(
-            &sig::ECDSA_P256_SHA256_FIXED_SIGNING,
-            &ec_key(&pair.private).unwrap().to_pkcs8().unwrap(),
-        )
-        .unwrap();
-        let rng = aws_lc_rs::rand::SystemRandom::new();
-        let time = |f: &mut dyn FnMut()| {
-            let start = Instant::now();
-            for _ in 0..n {
-                f();
-            }
-            start.elapsed().as_secs_f64()
-        };
-        let h = hash(&digest::SHA256, &msg);
-        for _ in 0..2 {
-            let base = time(&mut || {
-                raw.sign(&rng, &msg).unwrap();
-            });
-            let hashed = time(&mut || {
-                sign(CKM_ECDSA_SHA256, &pair.private, &msg).unwrap();
-            });
-            let prehashed = time(&mut || {
-                sign(CKM_ECDSA, &pair.private, &h).unwrap();
-            });
-            println!(
-                "raw {:.0}/s  CKM_ECDSA_SHA256 {:.2}x  CKM_ECDSA {:.2}x",
-                n as f64 / base,
-                base / hashed,
-                base / prehashed
-            );
-        }
-    }
-
     #[test]
     fn garbage_never_panics() {
         let pair = generate(Curve::P521);
