@@ -728,3 +728,46 @@ fn a_blocking_slot_event_wait_ends_at_finalize() {
     assert_eq!(waiter.join().unwrap(), CKR_CRYPTOKI_NOT_INITIALIZED);
     drop(lab);
 }
+
+#[test]
+fn an_imported_rsa_public_key_verifies_and_reports_its_size() {
+    let lab = Lab::new();
+    let s = lab.user_session();
+    let (public, private) = rsa_pair(s, 2048);
+    let modulus = get_attr(s, public, CKA_MODULUS).unwrap();
+    let exponent = get_attr(s, public, CKA_PUBLIC_EXPONENT).unwrap();
+    let imported = create(
+        s,
+        Template::new()
+            .ulong(CKA_CLASS, CKO_PUBLIC_KEY)
+            .ulong(CKA_KEY_TYPE, CKK_RSA)
+            .bytes(CKA_MODULUS, &modulus)
+            .bytes(CKA_PUBLIC_EXPONENT, &exponent),
+    )
+    .unwrap();
+    assert_eq!(
+        get_attr(s, imported, CKA_MODULUS_BITS).unwrap(),
+        2048u64.to_ne_bytes()
+    );
+    assert_eq!(get_attr(s, imported, CKA_LOCAL).unwrap(), [0]);
+    assert_eq!(
+        init(C_SignInit, s, &mut mech(CKM_SHA384_RSA_PKCS), private),
+        CKR_OK
+    );
+    let sig = produce(C_Sign, s, b"imported").unwrap();
+    assert_eq!(
+        init(C_VerifyInit, s, &mut mech(CKM_SHA384_RSA_PKCS), imported),
+        CKR_OK
+    );
+    assert_eq!(verify(s, b"imported", &sig), CKR_OK);
+    // A malformed modulus is refused at creation.
+    let bad = create(
+        s,
+        Template::new()
+            .ulong(CKA_CLASS, CKO_PUBLIC_KEY)
+            .ulong(CKA_KEY_TYPE, CKK_RSA)
+            .bytes(CKA_MODULUS, &[0u8; 4])
+            .bytes(CKA_PUBLIC_EXPONENT, &exponent),
+    );
+    assert_eq!(bad, Err(CKR_ATTRIBUTE_VALUE_INVALID));
+}

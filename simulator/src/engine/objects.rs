@@ -115,22 +115,27 @@ impl Engine {
     ) -> Result<CK_OBJECT_HANDLE> {
         let (session, slot) = self.slot_of(handle)?;
         let class = template.require_ulong(CKA_CLASS)?;
-        let attrs = rules::build_object(
-            Origin::Create,
-            template,
-            &Attributes::new(),
-            class,
-            template.ulong(CKA_KEY_TYPE),
-        )?;
+        let key_type = template.ulong(CKA_KEY_TYPE);
+        let mut computed = Attributes::new();
+        if (class, key_type) == (CKO_PUBLIC_KEY, Some(CKK_RSA))
+            && let Some(modulus) = template.bytes(CKA_MODULUS)
+        {
+            // CKA_MODULUS_BITS is not given on create; the token derives it.
+            let significant = modulus.iter().skip_while(|b| **b == 0).count();
+            let top = modulus
+                .iter()
+                .find(|b| **b != 0)
+                .map_or(0, |b| 8 - b.leading_zeros());
+            let bits = (significant.saturating_sub(1) * 8) as CK_ULONG + CK_ULONG::from(top);
+            computed.set_ulong(CKA_MODULUS_BITS, bits);
+        }
+        let attrs = rules::build_object(Origin::Create, template, &computed, class, key_type)?;
         let object = Object::new(0, slot.id, Lifetime::Token, attrs);
         if object.is_key() {
             // Parse now so a malformed key is refused at creation, not at first use.
-            object.key_material().map_err(|e| {
-                if e.rv == CKR_TEMPLATE_INCOMPLETE {
-                    e
-                } else {
-                    err(CKR_ATTRIBUTE_VALUE_INVALID, e.detail)
-                }
+            object.key_material().map_err(|e| match e.rv {
+                CKR_TEMPLATE_INCOMPLETE | CKR_CURVE_NOT_SUPPORTED => e,
+                _ => err(CKR_ATTRIBUTE_VALUE_INVALID, e.detail),
             })?;
         }
         self.insert_object(&mut session.lock(), slot, object.attrs)
