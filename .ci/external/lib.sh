@@ -1,0 +1,56 @@
+# Shared helpers for the external-client suites. Source it; do not run it.
+# shellcheck shell=bash
+
+EXT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO_ROOT="$(cd "$EXT_DIR/../.." && pwd)"
+
+# Work area outside the repository (venvs, crate sources, logs, state dirs).
+if [ -z "${HSMSIM_EXT_WORK:-}" ]; then
+    if mkdir -p /work/ext 2>/dev/null && [ -w /work/ext ]; then
+        HSMSIM_EXT_WORK=/work/ext
+    else
+        HSMSIM_EXT_WORK="${TMPDIR:-/tmp}/hsmsim-ext"
+    fi
+fi
+export HSMSIM_EXT_WORK
+mkdir -p "$HSMSIM_EXT_WORK/logs"
+LOG_DIR="$HSMSIM_EXT_WORK/logs"
+
+say()  { printf '[%s] %s\n' "$(basename "$0" .sh)" "$*"; }
+die()  { printf '[%s] FAIL: %s\n' "$(basename "$0" .sh)" "$*" >&2; exit 1; }
+
+# resolve_module [path] -> prints an absolute path to the module, or dies.
+resolve_module() {
+    local m="${1:-target/release/libhsmsim.so}"
+    case "$m" in
+        /*) ;;
+        *) if [ -e "$m" ]; then m="$(pwd)/$m"; else m="$REPO_ROOT/$m"; fi ;;
+    esac
+    [ -f "$m" ] || die "module not found: $m (build it: cargo build --release -p hsmsim)"
+    m="$(cd "$(dirname "$m")" && pwd)/$(basename "$m")"
+    case "$m" in
+        *softhsm*|*kryoptic*) die "module path $m contains softhsm/kryoptic: cryptoki's tests would switch to that vendor's quirks" ;;
+    esac
+    printf '%s\n' "$m"
+}
+
+# ensure_apt pkg... : install the Debian packages that are missing (idempotent).
+ensure_apt() {
+    local missing=() p
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+    done
+    [ "${#missing[@]}" -eq 0 ] && return 0
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    # Another apt may be running (e.g. machine setup): wait for its lock.
+    say "apt-get install ${missing[*]}"
+    $sudo apt-get -o DPkg::Lock::Timeout=900 update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout=900 install -y -qq "${missing[@]}" >/dev/null
+}
+
+# fresh_state_dir NAME -> prints a new empty directory for HSMSIM_STATE_DIR.
+fresh_state_dir() {
+    mkdir -p "$HSMSIM_EXT_WORK/state"
+    mktemp -d "$HSMSIM_EXT_WORK/state/$1.XXXXXX"
+}
