@@ -345,6 +345,39 @@ pub static MECHANISMS: &[MechanismEntry] = &[
         CKF_GENERATE,
         NONE
     ),
+    entry!(CKM_SHA_1_KEY_GEN, GenericSecret, 1, 512, CKF_GENERATE, NONE),
+    entry!(
+        CKM_SHA224_KEY_GEN,
+        GenericSecret,
+        1,
+        512,
+        CKF_GENERATE,
+        NONE
+    ),
+    entry!(
+        CKM_SHA256_KEY_GEN,
+        GenericSecret,
+        1,
+        512,
+        CKF_GENERATE,
+        NONE
+    ),
+    entry!(
+        CKM_SHA384_KEY_GEN,
+        GenericSecret,
+        1,
+        512,
+        CKF_GENERATE,
+        NONE
+    ),
+    entry!(
+        CKM_SHA512_KEY_GEN,
+        GenericSecret,
+        1,
+        512,
+        CKF_GENERATE,
+        NONE
+    ),
     entry!(CKM_SHA_1_HMAC, Hmac, 1, 512, SV, MAC_KEYS),
     entry!(CKM_SHA224_HMAC, Hmac, 1, 512, SV, MAC_KEYS),
     entry!(CKM_SHA256_HMAC, Hmac, 1, 512, SV, MAC_KEYS),
@@ -550,7 +583,16 @@ pub fn generate_key(mech: &Mechanism, template: &Attributes) -> Result<Attribute
                     "generic secrets are 1 to 512 bytes",
                 ));
             }
-            let key_type = template.ulong(CKA_KEY_TYPE).unwrap_or(CKK_GENERIC_SECRET);
+            // The 3.0 SHA-n key generators make typed HMAC keys; the generic one honours the
+            // template's key type.
+            let key_type = match mech.mechanism_type {
+                CKM_SHA_1_KEY_GEN => CKK_SHA_1_HMAC,
+                CKM_SHA224_KEY_GEN => CKK_SHA224_HMAC,
+                CKM_SHA256_KEY_GEN => CKK_SHA256_HMAC,
+                CKM_SHA384_KEY_GEN => CKK_SHA384_HMAC,
+                CKM_SHA512_KEY_GEN => CKK_SHA512_HMAC,
+                _ => template.ulong(CKA_KEY_TYPE).unwrap_or(CKK_GENERIC_SECRET),
+            };
             (key_type, len)
         }
         _ => {

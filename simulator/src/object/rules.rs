@@ -111,7 +111,8 @@ static KEY: &[Rule] = &[
     r(CKA_DERIVE, MODIFIABLE, D::Bool(false)),
     r(CKA_LOCAL, TOKEN_SET, D::None),
     r(CKA_KEY_GEN_MECHANISM, TOKEN_SET, D::None),
-    r(CKA_ALLOWED_MECHANISMS, 0, D::Empty),
+    // Absent unless given: no restriction (as kryoptic; SoftHSMv2 reports an empty list).
+    r(CKA_ALLOWED_MECHANISMS, 0, D::None),
 ];
 
 // Usage defaults (simulator-defined; PKCS#11 leaves them to the token): every usage the key
@@ -313,7 +314,11 @@ pub fn build_object(
             Origin::Unwrap | Origin::Derive => rule.flags & NO_UNWRAP != 0,
         };
         if forbidden {
-            let rv = if rule.flags & TOKEN_SET == TOKEN_SET {
+            // CKA_UNIQUE_ID is the token's alone: a template naming it is
+            // CKR_ATTRIBUTE_TYPE_INVALID (simulator-defined, as kryoptic answers).
+            let rv = if *attr == CKA_UNIQUE_ID {
+                CKR_ATTRIBUTE_TYPE_INVALID
+            } else if rule.flags & TOKEN_SET == TOKEN_SET {
                 CKR_ATTRIBUTE_READ_ONLY
             } else {
                 CKR_TEMPLATE_INCONSISTENT

@@ -616,13 +616,13 @@ export!(C_DeriveKey(session: CK_SESSION_HANDLE, mechanism: *mut CK_MECHANISM, ba
     Ok(CKR_OK)
 });
 
-// The DRBG reseeds itself from the OS; caller seed material is not mixed in (allowed by the
-// spec's CKR_RANDOM_SEED_NOT_SUPPORTED).
+// aws-lc's DRBG reseeds itself from the OS; like BoringSSL's RAND_seed it takes no caller
+// entropy, so the seed is validated and not mixed in (simulator-defined; CKR_OK as SoftHSMv2).
 export!(C_SeedRandom(session: CK_SESSION_HANDLE, seed: *mut CK_BYTE, seed_len: CK_ULONG) {
     engine()?.session(session)?;
     // SAFETY: caller's buffer (validated, not used).
     unsafe { args::bytes(seed, seed_len) }?;
-    Ok(CKR_RANDOM_SEED_NOT_SUPPORTED)
+    Ok(CKR_OK)
 });
 
 export!(C_GenerateRandom(session: CK_SESSION_HANDLE, out: *mut CK_BYTE, len: CK_ULONG) {
