@@ -3,8 +3,8 @@
 //! P-521.
 //!
 //! Encodings (PKCS#11 3.0 §2.3):
-//! - `CKA_EC_PARAMS`: the DER OID of a named curve (exact match of the three encodings below;
-//!   anything else is `CKR_CURVE_NOT_SUPPORTED`);
+//! - `CKA_EC_PARAMS`: the DER OID of a named curve, or explicit parameters equal to one of the
+//!   three curves (the value is kept as given); anything else is `CKR_CURVE_NOT_SUPPORTED`;
 //! - `CKA_EC_POINT`: a DER OCTET STRING wrapping the uncompressed point 04 || X || Y. On import the
 //!   bare point is accepted too (lenient, simulator-defined); generation always writes the DER form;
 //! - private `CKA_VALUE`: the scalar, big-endian. On import shorter values are left-padded with
@@ -50,10 +50,16 @@ impl Curve {
             OID_P256 => Ok(Curve::P256),
             OID_P384 => Ok(Curve::P384),
             OID_P521 => Ok(Curve::P521),
-            _ => Err(err(
-                CKR_CURVE_NOT_SUPPORTED,
-                "CKA_EC_PARAMS must name prime256v1, secp384r1 or secp521r1",
-            )),
+            // Explicit (specifiedCurve) parameters of a supported curve are accepted too.
+            _ => match sys::curve_nid_of_parameters(params) {
+                Some(sys::NID_P256) => Ok(Curve::P256),
+                Some(sys::NID_P384) => Ok(Curve::P384),
+                Some(sys::NID_P521) => Ok(Curve::P521),
+                _ => Err(err(
+                    CKR_CURVE_NOT_SUPPORTED,
+                    "CKA_EC_PARAMS must name prime256v1, secp384r1 or secp521r1",
+                )),
+            },
         }
     }
     /// The DER OID of the curve (`CKA_EC_PARAMS`).
@@ -1408,5 +1414,26 @@ mod tests {
             let _ = EcKey::from_attributes(CKO_PRIVATE_KEY, &attrs);
             let _ = sign(CKM_ECDSA, &pair.private, &bytes).unwrap();
         }
+    }
+    #[test]
+    fn explicit_parameters_of_a_named_curve_are_accepted() {
+        // `openssl ecparam -name prime256v1 -param_enc explicit -outform DER`
+        let explicit: Vec<u8> = (0..250)
+            .map(|i| u8::from_str_radix(&"3081f7020101302c06072a8648ce3d0101022100ffffffff00000001000000000000000000000000ffffffffffffffffffffffff305b0420ffffffff00000001000000000000000000000000fffffffffffffffffffffffc04205ac635d8aa3a93e7b3ebbd55769886bc651d06b0cc53b0f63bce3c3e27d2604b031500c49d360886e704936a6678e1139d26b7819f7e900441046b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c2964fe342e2fe1a7f9b8ee7eb4a7c0f9e162bce33576b315ececbb6406837bf51f5022100ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551020101"[2 * i..2 * i + 2], 16).unwrap())
+            .collect();
+        assert_eq!(Curve::from_params(&explicit).unwrap(), Curve::P256);
+        // prime192v1 is not a curve aws-lc offers.
+        let p192 = [0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x01];
+        assert_eq!(
+            Curve::from_params(&p192).unwrap_err().rv,
+            CKR_CURVE_NOT_SUPPORTED
+        );
+        // Trailing bytes after valid parameters are refused.
+        let mut trailing = OID_P256.to_vec();
+        trailing.push(0);
+        assert_eq!(
+            Curve::from_params(&trailing).unwrap_err().rv,
+            CKR_CURVE_NOT_SUPPORTED
+        );
     }
 }

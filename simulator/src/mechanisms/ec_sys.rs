@@ -266,3 +266,22 @@ pub(crate) fn ed25519_verify(
         }
     }
 }
+
+/// The NID of the named curve that a DER `ECParameters` value denotes: a namedCurve OID, or
+/// specifiedCurve (explicit) parameters equal to one of aws-lc's built-in curves.
+pub(crate) fn curve_nid_of_parameters(der: &[u8]) -> Option<i32> {
+    let mut cbs = lc::CBS {
+        data: der.as_ptr(),
+        len: der.len(),
+    };
+    // SAFETY: `cbs` points into `der`, which outlives the call; aws-lc only reads through it and
+    // advances it. The returned group is static or owned by us, freed below.
+    let group = unsafe { lc::EC_KEY_parse_parameters(&mut cbs) };
+    let group = NonNull::new(group)?;
+    // SAFETY: `group` is a valid EC_GROUP returned just above.
+    let nid = unsafe { lc::EC_GROUP_get_curve_name(group.as_ptr()) };
+    // SAFETY: we own the reference returned by EC_KEY_parse_parameters; freeing a static group
+    // is a no-op.
+    unsafe { lc::EC_GROUP_free(group.as_ptr()) };
+    (cbs.len == 0).then_some(nid)
+}
