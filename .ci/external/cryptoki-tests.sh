@@ -40,6 +40,8 @@ fi
 STATE="$(fresh_state_dir cryptoki)"
 LOG="$LOG_DIR/cryptoki-tests.log"
 STALL="${CRYPTOKI_STALL_SECS:-120}"   # no output for this long = a hung test
+# libtest names a long-running test only after 60 s; the watchdog must wait longer than that.
+[ "$STALL" -ge 75 ] || STALL=75
 say "module:    $MODULE"
 say "state dir: $STATE"
 say "log:       $LOG"
