@@ -22,7 +22,7 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 MODULE="$(resolve_module "${1:-}")"
-ensure_apt opensc openssl xxd
+ensure_apt opensc opensc-pkcs11 openssl xxd
 
 W="$(mktemp -d "$HSMSIM_EXT_WORK/pkcs11-tool.XXXXXX")"
 export HSMSIM_STATE_DIR="$(fresh_state_dir pkcs11-tool)"
@@ -172,6 +172,11 @@ check "wrapped bytes equal openssl enc -id-aes256-wrap-pad" bash -c "openssl enc
 # --- persistence: a second process sees the token objects --------------------------------------------
 step "-O again in a new process" "${U[@]}" -O
 check "all 8 token objects are still there" bash -c '[ "$(grep -c "Key Object" out.txt)" = 8 ]'
+
+# --- through OpenSC's pkcs11-spy, which writes into the function tables it is given -----------------
+SPY=/usr/lib/x86_64-linux-gnu/pkcs11-spy.so
+step "-O through pkcs11-spy (PKCS11SPY=module)" env PKCS11SPY="$MODULE" PKCS11SPY_OUTPUT="$W/spy.log" pkcs11-tool --module "$SPY" --slot "$SLOT" --login --pin "$PIN" -O
+check "the spy traced the calls and the objects are listed" bash -c "grep -q C_FindObjects '$W/spy.log' && [ \"\$(grep -c 'Key Object' out.txt)\" = 8 ]"
 
 echo "pkcs11-tool: $N passed, 0 failed"
 say "OK ($N steps); log: $LOG"

@@ -10,6 +10,7 @@ use crate::engine::{Config, Engine};
 use crate::error::{Result, err};
 use cryptoki_sys::*;
 use parking_lot::{Condvar, Mutex, RwLock, RwLockReadGuard};
+use std::cell::UnsafeCell;
 use std::ffi::c_void;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
@@ -150,12 +151,24 @@ pub unsafe extern "C" fn C_GetInfo(info: *mut CK_INFO) -> CK_RV {
     })
 }
 
-/// A static table holding raw pointers that never change and point to static data.
+/// A static table of function pointers (or pointers to other such tables) handed to callers.
+/// It sits in writable memory (`UnsafeCell` keeps it out of read-only data) because some
+/// clients write into the tables they receive: OpenSC 0.23's pkcs11-spy does, and crashed on
+/// read-only tables. The module itself never writes to them.
 #[repr(transparent)]
-struct Shared<T>(T);
-// SAFETY: the wrapped tables are immutable statics of function pointers and pointers to
-// other immutable statics; sharing them between threads is sound.
+struct Shared<T>(UnsafeCell<T>);
+// SAFETY: the module only ever reads these tables; a caller that writes into the table it was
+// given does so under its own synchronisation, as with any PKCS#11 module's tables.
 unsafe impl<T> Sync for Shared<T> {}
+
+impl<T> Shared<T> {
+    const fn new(value: T) -> Self {
+        Shared(UnsafeCell::new(value))
+    }
+    const fn ptr(&self) -> *mut T {
+        self.0.get()
+    }
+}
 
 /// Builds a function-list struct with every entry pointing at the function of the same name.
 macro_rules! function_list {
@@ -190,7 +203,7 @@ macro_rules! with_v2_40_functions {
     };
 }
 
-static FUNCTION_LIST: Shared<CK_FUNCTION_LIST> = Shared(with_v2_40_functions!(
+static FUNCTION_LIST: Shared<CK_FUNCTION_LIST> = Shared::new(with_v2_40_functions!(
     function_list,
     CK_FUNCTION_LIST,
     2,
@@ -198,7 +211,7 @@ static FUNCTION_LIST: Shared<CK_FUNCTION_LIST> = Shared(with_v2_40_functions!(
     []
 ));
 
-static FUNCTION_LIST_3_0: Shared<CK_FUNCTION_LIST_3_0> = Shared(with_v2_40_functions!(
+static FUNCTION_LIST_3_0: Shared<CK_FUNCTION_LIST_3_0> = Shared::new(with_v2_40_functions!(
     function_list,
     CK_FUNCTION_LIST_3_0,
     3,
@@ -234,18 +247,25 @@ static FUNCTION_LIST_3_0: Shared<CK_FUNCTION_LIST_3_0> = Shared(with_v2_40_funct
 static INTERFACE_NAME: &[u8] = b"PKCS 11\0";
 
 /// The interfaces this module offers, newest first: "PKCS 11" 3.0 and 2.40.
-static INTERFACES: Shared<[CK_INTERFACE; 2]> = Shared([
+static INTERFACES: Shared<[CK_INTERFACE; 2]> = Shared::new([
     CK_INTERFACE {
         pInterfaceName: INTERFACE_NAME.as_ptr() as *mut CK_UTF8CHAR,
-        pFunctionList: &FUNCTION_LIST_3_0.0 as *const CK_FUNCTION_LIST_3_0 as *mut c_void,
+        pFunctionList: FUNCTION_LIST_3_0.ptr() as *mut c_void,
         flags: 0,
     },
     CK_INTERFACE {
         pInterfaceName: INTERFACE_NAME.as_ptr() as *mut CK_UTF8CHAR,
-        pFunctionList: &FUNCTION_LIST.0 as *const CK_FUNCTION_LIST as *mut c_void,
+        pFunctionList: FUNCTION_LIST.ptr() as *mut c_void,
         flags: 0,
     },
 ]);
+
+/// A copy of the interface table.
+fn interfaces() -> [CK_INTERFACE; 2] {
+    // SAFETY: INTERFACES is a valid static table; the module never writes it, and a copy is
+    // taken so no reference outlives this read.
+    unsafe { INTERFACES.ptr().read() }
+}
 
 fn interface_version(i: &CK_INTERFACE) -> CK_VERSION {
     // SAFETY: every pFunctionList in INTERFACES points to a static list starting with a
@@ -261,12 +281,7 @@ fn interface_version(i: &CK_INTERFACE) -> CK_VERSION {
 pub unsafe extern "C" fn C_GetFunctionList(list: *mut *mut CK_FUNCTION_LIST) -> CK_RV {
     guard("C_GetFunctionList", || {
         // SAFETY: out-pointer from the caller.
-        unsafe {
-            args::write(
-                list,
-                &FUNCTION_LIST.0 as *const CK_FUNCTION_LIST as *mut CK_FUNCTION_LIST,
-            )
-        }?;
+        unsafe { args::write(list, FUNCTION_LIST.ptr()) }?;
         Ok(CKR_OK)
     })
 }
@@ -281,7 +296,8 @@ pub unsafe extern "C" fn C_GetInterfaceList(
     count: *mut CK_ULONG,
 ) -> CK_RV {
     guard("C_GetInterfaceList", || {
-        let n = INTERFACES.0.len();
+        let all = interfaces();
+        let n = all.len();
         // SAFETY: caller's in/out count pointer.
         let capacity = unsafe { args::read(count as *const CK_ULONG) }?;
         // SAFETY: caller's out-pointer.
@@ -292,9 +308,9 @@ pub unsafe extern "C" fn C_GetInterfaceList(
         if (capacity as usize) < n {
             return Ok(CKR_BUFFER_TOO_SMALL);
         }
-        for (i, iface) in INTERFACES.0.iter().enumerate() {
+        for (i, iface) in all.into_iter().enumerate() {
             // SAFETY: the caller's array holds at least `n` elements (checked above).
-            unsafe { list.add(i).write_unaligned(CK_INTERFACE { ..*iface }) };
+            unsafe { list.add(i).write_unaligned(iface) };
         }
         Ok(CKR_OK)
     })
@@ -332,15 +348,16 @@ pub unsafe extern "C" fn C_GetInterface(
             // SAFETY: version is non-null and readable, per the caller.
             Some(unsafe { args::read(version) }?)
         };
-        let found = INTERFACES.0.iter().find(|i| {
+        let found = interfaces().iter().position(|i| {
             let v = interface_version(i);
             wanted_version.is_none_or(|w| w.major == v.major && w.minor == v.minor)
                 && i.flags & flags == flags
         });
         let found = found
             .ok_or_else(|| err(CKR_ARGUMENTS_BAD, "no interface of that version and flags"))?;
+        let entry = INTERFACES.ptr().cast::<CK_INTERFACE>().wrapping_add(found);
         // SAFETY: caller's out-pointer (checked non-null above).
-        unsafe { args::write(interface, found as *const CK_INTERFACE as *mut CK_INTERFACE) }?;
+        unsafe { args::write(interface, entry) }?;
         Ok(CKR_OK)
     })
 }
