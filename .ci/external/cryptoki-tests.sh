@@ -88,6 +88,19 @@ unfinished() {
          END { for (t in w) if (!(t in done)) print t }' "${1:--}"
 }
 
+# Tests whose expectation is not the PKCS#11 standard but another token's limitation, or that
+# need an algorithm aws-lc does not have; each is skipped with its reason, printed below.
+declare -A DEVIATIONS=(
+    [get_slot_event]="expects an error from C_WaitForSlotEvent(CKF_DONT_BLOCK) (Kryoptic has no slot events); hsmsim answers CKR_NO_EVENT as the standard says"
+    [wait_for_slot_event]="expects CKR_FUNCTION_NOT_SUPPORTED from a blocking C_WaitForSlotEvent (Kryoptic); hsmsim blocks until an event or C_Finalize as the standard says"
+    [sign_verify_eddsa_with_ed448_schemes]="Ed448: aws-lc (hsmsim's only crypto library) has no Ed448"
+)
+SKIP_ARGS=()
+for t in "${!DEVIATIONS[@]}"; do
+    say "skipped: $t: ${DEVIATIONS[$t]}"
+    SKIP_ARGS+=(--skip "$t")
+done
+
 rc=0
 HUNG=()
 targets=(--lib)
@@ -95,7 +108,7 @@ for f in tests/*.rs; do targets+=("--test=$(basename "$f" .rs)"); done
 for t in "${targets[@]}"; do
     echo "=== cargo test $t" >>"$LOG"
     start=$(wc -l <"$LOG")
-    trc=0; run_target "$t" || trc=$?
+    trc=0; run_target "$t" -- --exact "${SKIP_ARGS[@]}" || trc=$?
     if [ "$trc" -eq 124 ]; then
         # Which tests hung? Candidates = warned but unfinished. With #[serial], the ones
         # merely waiting for the lock are candidates too: run each alone to tell.
@@ -107,7 +120,7 @@ for t in "${targets[@]}"; do
         skips=()
         for c in "${cands[@]}"; do skips+=(--skip "$c"); done
         echo "=== cargo test $t (rerun without: ${cands[*]})" >>"$LOG"
-        trc=0; run_target "$t" -- --exact "${skips[@]}" || trc=$?
+        trc=0; run_target "$t" -- --exact "${SKIP_ARGS[@]}" "${skips[@]}" || trc=$?
         [ "$trc" -eq 0 ] || rc=1
         for c in "${cands[@]}"; do
             echo "=== cargo test $t -- --exact $c (alone)" >>"$LOG"

@@ -99,7 +99,18 @@ STATE="$(fresh_state_dir python-pkcs11)"
 say "module: $MODULE  state: $STATE  logs: $LOG_DIR/python-pkcs11-*"
 make_token "$STATE" "$MODULE" 1
 rc_main=0
-run_pytest main "$MODULE" "$STATE" tests || rc_main=$?
+# Tests that need an algorithm aws-lc (hsmsim's only crypto library) does not have are
+# deselected, each with its reason (README: out of scope).
+declare -A DESELECTED=(
+    [tests/test_ecc.py::ECCTests::test_sign_ed448]="Ed448: aws-lc has no Ed448"
+    [tests/test_ecc.py::ECCTests::test_derive_key]="runs ECDH on prime192v1 (P-192), a curve aws-lc does not offer"
+)
+DESELECT_ARGS=()
+for t in "${!DESELECTED[@]}"; do
+    say "deselected: $t: ${DESELECTED[$t]}"
+    DESELECT_ARGS+=(--deselect "$t")
+done
+run_pytest main "$MODULE" "$STATE" tests "${DESELECT_ARGS[@]}" || rc_main=$?
 
 rc_alias=0
 if [ "${PY_PKCS11_ALIAS_PASS:-1}" != 0 ]; then
