@@ -789,6 +789,7 @@ fn check_secret_len(key_type: CK_KEY_TYPE, len: usize) -> Result<()> {
     let ok = match key_type {
         CKK_AES => matches!(len, 16 | 24 | 32),
         CKK_DES3 => len == 24,
+        CKK_DES2 => len == 16,
         _ => len > 0,
     };
     if ok {

@@ -11,6 +11,7 @@
 //!   `CKR_SIGNATURE_LEN_RANGE`, `CKR_SIGNATURE_INVALID`);
 //! - an operation object never touches storage: it holds an `Arc` of parsed key material.
 pub mod aes;
+pub mod aes_mac;
 pub mod des3;
 pub mod digest;
 pub mod ec;
@@ -208,6 +209,8 @@ pub enum Family {
     Digest,
     Hmac,
     GenericSecret,
+    /// `CKM_AES_MAC`, `CKM_AES_MAC_GENERAL` (`aes_mac.rs`).
+    AesMac,
 }
 
 /// One supported mechanism: its `CK_MECHANISM_INFO` and the key types it accepts.
@@ -227,7 +230,7 @@ const RSA: &[CK_KEY_TYPE] = &[CKK_RSA];
 const EC: &[CK_KEY_TYPE] = &[CKK_EC];
 const EDW: &[CK_KEY_TYPE] = &[CKK_EC_EDWARDS];
 const AES: &[CK_KEY_TYPE] = &[CKK_AES];
-const DES3: &[CK_KEY_TYPE] = &[CKK_DES3];
+const DES3: &[CK_KEY_TYPE] = &[CKK_DES2, CKK_DES3];
 const NONE: &[CK_KEY_TYPE] = &[];
 /// Keys an HMAC may use: generic secrets and the typed HMAC keys (any secret bytes work).
 const MAC_KEYS: &[CK_KEY_TYPE] = &[
@@ -334,9 +337,9 @@ pub static MECHANISMS: &[MechanismEntry] = &[
     entry!(CKM_AES_KEY_WRAP_PAD, Aes, 16, 32, ED | WU, AES),
     entry!(CKM_AES_KEY_WRAP_KWP, Aes, 16, 32, ED | WU, AES),
     entry!(CKM_DES3_KEY_GEN, Des3, 24, 24, CKF_GENERATE, NONE),
-    entry!(CKM_DES3_ECB, Des3, 24, 24, ED | WU, DES3),
-    entry!(CKM_DES3_CBC, Des3, 24, 24, ED | WU, DES3),
-    entry!(CKM_DES3_CBC_PAD, Des3, 24, 24, ED | WU, DES3),
+    entry!(CKM_DES3_ECB, Des3, 16, 24, ED | WU, DES3),
+    entry!(CKM_DES3_CBC, Des3, 16, 24, ED | WU, DES3),
+    entry!(CKM_DES3_CBC_PAD, Des3, 16, 24, ED | WU, DES3),
     entry!(
         CKM_GENERIC_SECRET_KEY_GEN,
         GenericSecret,
@@ -388,6 +391,9 @@ pub static MECHANISMS: &[MechanismEntry] = &[
     entry!(CKM_SHA256, Digest, 0, 0, CKF_DIGEST, NONE),
     entry!(CKM_SHA384, Digest, 0, 0, CKF_DIGEST, NONE),
     entry!(CKM_SHA512, Digest, 0, 0, CKF_DIGEST, NONE),
+    entry!(CKM_AES_MAC, AesMac, 16, 32, SV, AES),
+    entry!(CKM_AES_MAC_GENERAL, AesMac, 16, 32, SV, AES),
+    entry!(CKM_DES2_KEY_GEN, Des3, 16, 16, CKF_GENERATE, NONE),
 ];
 
 /// The registry entry of a mechanism, or `CKR_MECHANISM_INVALID`.
@@ -426,6 +432,7 @@ pub fn sign_init(mech: &Mechanism, key: &Arc<KeyMaterial>) -> Result<Box<dyn Sig
         Family::Eddsa => eddsa::signer(mech, key),
         Family::Aes => aes::signer(mech, key),
         Family::Hmac => hmac::signer(mech, key),
+        Family::AesMac => aes_mac::signer(mech, key),
         _ => Err(err(CKR_MECHANISM_INVALID, "mechanism cannot sign")),
     }
 }
@@ -438,6 +445,7 @@ pub fn verify_init(mech: &Mechanism, key: &Arc<KeyMaterial>) -> Result<Box<dyn V
         Family::Eddsa => eddsa::verifier(mech, key),
         Family::Aes => aes::verifier(mech, key),
         Family::Hmac => hmac::verifier(mech, key),
+        Family::AesMac => aes_mac::verifier(mech, key),
         _ => Err(err(CKR_MECHANISM_INVALID, "mechanism cannot verify")),
     }
 }
@@ -573,7 +581,10 @@ pub fn generate_key(mech: &Mechanism, template: &Attributes) -> Result<Attribute
                     "DES3 keys have a fixed length",
                 ));
             }
-            (CKK_DES3, 24)
+            match mech.mechanism_type {
+                CKM_DES2_KEY_GEN => (CKK_DES2, 16),
+                _ => (CKK_DES3, 24),
+            }
         }
         Family::GenericSecret => {
             let len = template.require_ulong(CKA_VALUE_LEN)? as usize;
@@ -604,7 +615,7 @@ pub fn generate_key(mech: &Mechanism, template: &Attributes) -> Result<Attribute
     };
     let mut value = Zeroizing::new(vec![0u8; len]);
     random_fill(&mut value)?;
-    if key_type == CKK_DES3 {
+    if matches!(key_type, CKK_DES2 | CKK_DES3) {
         des3::set_odd_parity(&mut value);
     }
     let mut out = Attributes::new();

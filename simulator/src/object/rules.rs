@@ -249,8 +249,8 @@ pub fn tables(
                 (CKO_PRIVATE_KEY, CKK_EC | CKK_EC_EDWARDS) => t.extend([PRIVATE_KEY, EC_PRIVATE]),
                 (
                     CKO_SECRET_KEY,
-                    CKK_AES | CKK_DES3 | CKK_GENERIC_SECRET | CKK_SHA_1_HMAC | CKK_SHA224_HMAC
-                    | CKK_SHA256_HMAC | CKK_SHA384_HMAC | CKK_SHA512_HMAC,
+                    CKK_AES | CKK_DES2 | CKK_DES3 | CKK_GENERIC_SECRET | CKK_SHA_1_HMAC
+                    | CKK_SHA224_HMAC | CKK_SHA256_HMAC | CKK_SHA384_HMAC | CKK_SHA512_HMAC,
                 ) => t.extend([SECRET_KEY, SECRET_VALUE]),
                 _ => {
                     return Err(err(
