@@ -14,6 +14,7 @@ pub mod aes;
 pub mod aes_mac;
 pub mod des3;
 pub mod digest;
+pub mod dsa;
 pub mod ec;
 pub mod eddsa;
 pub mod hmac;
@@ -113,6 +114,7 @@ pub enum KeyMaterial {
     Rsa(rsa::RsaKey),
     Ec(ec::EcKey),
     Ed25519(eddsa::EdKey),
+    Dsa(dsa::DsaKey),
     /// AES, DES3 and generic-secret/HMAC keys: the value itself.
     Secret(SecretKey),
 }
@@ -139,6 +141,9 @@ impl KeyMaterial {
             }
             (CKO_PUBLIC_KEY | CKO_PRIVATE_KEY, CKK_EC_EDWARDS) => Ok(KeyMaterial::Ed25519(
                 eddsa::EdKey::from_attributes(class, attrs)?,
+            )),
+            (CKO_PUBLIC_KEY | CKO_PRIVATE_KEY, CKK_DSA) => Ok(KeyMaterial::Dsa(
+                dsa::DsaKey::from_attributes(class, attrs)?,
             )),
             (CKO_SECRET_KEY, _) => Ok(KeyMaterial::Secret(SecretKey {
                 key_type,
@@ -211,6 +216,7 @@ pub enum Family {
     GenericSecret,
     /// `CKM_AES_MAC`, `CKM_AES_MAC_GENERAL` (`aes_mac.rs`).
     AesMac,
+    Dsa,
 }
 
 /// One supported mechanism: its `CK_MECHANISM_INFO` and the key types it accepts.
@@ -232,6 +238,7 @@ const EDW: &[CK_KEY_TYPE] = &[CKK_EC_EDWARDS];
 const AES: &[CK_KEY_TYPE] = &[CKK_AES];
 const DES3: &[CK_KEY_TYPE] = &[CKK_DES2, CKK_DES3];
 const NONE: &[CK_KEY_TYPE] = &[];
+const DSA: &[CK_KEY_TYPE] = &[CKK_DSA];
 /// Keys an HMAC may use: generic secrets and the typed HMAC keys (any secret bytes work).
 const MAC_KEYS: &[CK_KEY_TYPE] = &[
     CKK_GENERIC_SECRET,
@@ -394,6 +401,21 @@ pub static MECHANISMS: &[MechanismEntry] = &[
     entry!(CKM_AES_MAC, AesMac, 16, 32, SV, AES),
     entry!(CKM_AES_MAC_GENERAL, AesMac, 16, 32, SV, AES),
     entry!(CKM_DES2_KEY_GEN, Des3, 16, 16, CKF_GENERATE, NONE),
+    entry!(CKM_DSA_PARAMETER_GEN, Dsa, 512, 3072, CKF_GENERATE, NONE),
+    entry!(
+        CKM_DSA_KEY_PAIR_GEN,
+        Dsa,
+        512,
+        3072,
+        CKF_GENERATE_KEY_PAIR,
+        NONE
+    ),
+    entry!(CKM_DSA, Dsa, 512, 3072, SV, DSA),
+    entry!(CKM_DSA_SHA1, Dsa, 512, 3072, SV, DSA),
+    entry!(CKM_DSA_SHA224, Dsa, 512, 3072, SV, DSA),
+    entry!(CKM_DSA_SHA256, Dsa, 512, 3072, SV, DSA),
+    entry!(CKM_DSA_SHA384, Dsa, 512, 3072, SV, DSA),
+    entry!(CKM_DSA_SHA512, Dsa, 512, 3072, SV, DSA),
 ];
 
 /// The registry entry of a mechanism, or `CKR_MECHANISM_INVALID`.
@@ -433,6 +455,7 @@ pub fn sign_init(mech: &Mechanism, key: &Arc<KeyMaterial>) -> Result<Box<dyn Sig
         Family::Aes => aes::signer(mech, key),
         Family::Hmac => hmac::signer(mech, key),
         Family::AesMac => aes_mac::signer(mech, key),
+        Family::Dsa => dsa::signer(mech, key),
         _ => Err(err(CKR_MECHANISM_INVALID, "mechanism cannot sign")),
     }
 }
@@ -446,6 +469,7 @@ pub fn verify_init(mech: &Mechanism, key: &Arc<KeyMaterial>) -> Result<Box<dyn V
         Family::Aes => aes::verifier(mech, key),
         Family::Hmac => hmac::verifier(mech, key),
         Family::AesMac => aes_mac::verifier(mech, key),
+        Family::Dsa => dsa::verifier(mech, key),
         _ => Err(err(CKR_MECHANISM_INVALID, "mechanism cannot verify")),
     }
 }
@@ -567,6 +591,7 @@ pub fn generate_key(mech: &Mechanism, template: &Attributes) -> Result<Attribute
     mech.expect_no_params()?;
     let entry = lookup_for(mech.mechanism_type, CKF_GENERATE)?;
     let (key_type, len) = match entry.family {
+        Family::Dsa => return dsa::generate_parameters(template),
         Family::Aes => {
             let len = template.require_ulong(CKA_VALUE_LEN)? as usize;
             if !matches!(len, 16 | 24 | 32) {
@@ -637,6 +662,7 @@ pub fn generate_key_pair(
         Family::Rsa => rsa::generate_key_pair(public_template, private_template),
         Family::Ec => ec::generate_key_pair(public_template, private_template),
         Family::Eddsa => eddsa::generate_key_pair(public_template, private_template),
+        Family::Dsa => dsa::generate_key_pair(public_template, private_template),
         _ => Err(err(
             CKR_MECHANISM_INVALID,
             "mechanism does not generate key pairs",
@@ -651,6 +677,10 @@ pub fn private_key_to_pkcs8(key: &KeyMaterial) -> Result<Zeroizing<Vec<u8>>> {
         KeyMaterial::Ec(k) => k.to_pkcs8(),
         KeyMaterial::Ed25519(k) => k.to_pkcs8(),
         KeyMaterial::Secret(_) => Err(err(CKR_KEY_NOT_WRAPPABLE, "not a private key")),
+        KeyMaterial::Dsa(_) => Err(err(
+            CKR_KEY_NOT_WRAPPABLE,
+            "wrapping DSA and DH private keys is not supported",
+        )),
     }
 }
 
@@ -673,4 +703,13 @@ pub fn random_fill(buf: &mut [u8]) -> Result<()> {
     aws_lc_rs::rand::SystemRandom::new()
         .fill(buf)
         .map_err(|_| err(CKR_FUNCTION_FAILED, "the random generator failed"))
+}
+
+/// The class of the object `C_GenerateKey` makes with this mechanism: domain parameters for the
+/// parameter generators, a secret key otherwise.
+pub fn generated_class(mechanism_type: CK_MECHANISM_TYPE) -> CK_OBJECT_CLASS {
+    match mechanism_type {
+        CKM_DSA_PARAMETER_GEN | CKM_DH_PKCS_PARAMETER_GEN => CKO_DOMAIN_PARAMETERS,
+        _ => CKO_SECRET_KEY,
+    }
 }
