@@ -13,6 +13,7 @@
 pub mod aes;
 pub mod aes_mac;
 pub mod des3;
+pub mod dh;
 pub mod digest;
 pub mod dsa;
 pub mod ec;
@@ -115,6 +116,7 @@ pub enum KeyMaterial {
     Ec(ec::EcKey),
     Ed25519(eddsa::EdKey),
     Dsa(dsa::DsaKey),
+    Dh(dh::DhKey),
     /// AES, DES3 and generic-secret/HMAC keys: the value itself.
     Secret(SecretKey),
 }
@@ -145,6 +147,9 @@ impl KeyMaterial {
             (CKO_PUBLIC_KEY | CKO_PRIVATE_KEY, CKK_DSA) => Ok(KeyMaterial::Dsa(
                 dsa::DsaKey::from_attributes(class, attrs)?,
             )),
+            (CKO_PUBLIC_KEY | CKO_PRIVATE_KEY, CKK_DH) => {
+                Ok(KeyMaterial::Dh(dh::DhKey::from_attributes(class, attrs)?))
+            }
             (CKO_SECRET_KEY, _) => Ok(KeyMaterial::Secret(SecretKey {
                 key_type,
                 value: Zeroizing::new(attrs.require_bytes(CKA_VALUE)?.to_vec()),
@@ -217,6 +222,7 @@ pub enum Family {
     /// `CKM_AES_MAC`, `CKM_AES_MAC_GENERAL` (`aes_mac.rs`).
     AesMac,
     Dsa,
+    Dh,
 }
 
 /// One supported mechanism: its `CK_MECHANISM_INFO` and the key types it accepts.
@@ -239,6 +245,7 @@ const AES: &[CK_KEY_TYPE] = &[CKK_AES];
 const DES3: &[CK_KEY_TYPE] = &[CKK_DES2, CKK_DES3];
 const NONE: &[CK_KEY_TYPE] = &[];
 const DSA: &[CK_KEY_TYPE] = &[CKK_DSA];
+const DH: &[CK_KEY_TYPE] = &[CKK_DH];
 /// Keys an HMAC may use: generic secrets and the typed HMAC keys (any secret bytes work).
 const MAC_KEYS: &[CK_KEY_TYPE] = &[
     CKK_GENERIC_SECRET,
@@ -416,6 +423,16 @@ pub static MECHANISMS: &[MechanismEntry] = &[
     entry!(CKM_DSA_SHA256, Dsa, 512, 3072, SV, DSA),
     entry!(CKM_DSA_SHA384, Dsa, 512, 3072, SV, DSA),
     entry!(CKM_DSA_SHA512, Dsa, 512, 3072, SV, DSA),
+    entry!(CKM_DH_PKCS_PARAMETER_GEN, Dh, 512, 4096, CKF_GENERATE, NONE),
+    entry!(
+        CKM_DH_PKCS_KEY_PAIR_GEN,
+        Dh,
+        512,
+        4096,
+        CKF_GENERATE_KEY_PAIR,
+        NONE
+    ),
+    entry!(CKM_DH_PKCS_DERIVE, Dh, 512, 4096, CKF_DERIVE, DH),
 ];
 
 /// The registry entry of a mechanism, or `CKR_MECHANISM_INVALID`.
@@ -581,6 +598,7 @@ pub fn derive(
 ) -> Result<Zeroizing<Vec<u8>>> {
     match lookup_for(mech.mechanism_type, CKF_DERIVE)?.family {
         Family::Ec => ec::derive(mech, base, len),
+        Family::Dh => dh::derive(mech, base, len),
         _ => Err(err(CKR_MECHANISM_INVALID, "mechanism cannot derive")),
     }
 }
@@ -592,6 +610,7 @@ pub fn generate_key(mech: &Mechanism, template: &Attributes) -> Result<Attribute
     let entry = lookup_for(mech.mechanism_type, CKF_GENERATE)?;
     let (key_type, len) = match entry.family {
         Family::Dsa => return dsa::generate_parameters(template),
+        Family::Dh => return dh::generate_parameters(template),
         Family::Aes => {
             let len = template.require_ulong(CKA_VALUE_LEN)? as usize;
             if !matches!(len, 16 | 24 | 32) {
@@ -663,6 +682,7 @@ pub fn generate_key_pair(
         Family::Ec => ec::generate_key_pair(public_template, private_template),
         Family::Eddsa => eddsa::generate_key_pair(public_template, private_template),
         Family::Dsa => dsa::generate_key_pair(public_template, private_template),
+        Family::Dh => dh::generate_key_pair(public_template, private_template),
         _ => Err(err(
             CKR_MECHANISM_INVALID,
             "mechanism does not generate key pairs",
@@ -677,7 +697,7 @@ pub fn private_key_to_pkcs8(key: &KeyMaterial) -> Result<Zeroizing<Vec<u8>>> {
         KeyMaterial::Ec(k) => k.to_pkcs8(),
         KeyMaterial::Ed25519(k) => k.to_pkcs8(),
         KeyMaterial::Secret(_) => Err(err(CKR_KEY_NOT_WRAPPABLE, "not a private key")),
-        KeyMaterial::Dsa(_) => Err(err(
+        KeyMaterial::Dsa(_) | KeyMaterial::Dh(_) => Err(err(
             CKR_KEY_NOT_WRAPPABLE,
             "wrapping DSA and DH private keys is not supported",
         )),
