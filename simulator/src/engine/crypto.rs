@@ -466,8 +466,9 @@ impl Engine {
     ) -> Result<CK_OBJECT_HANDLE> {
         let (session, slot) = self.slot_of(h)?;
         mechs::lookup_for(mech.mechanism_type, CKF_GENERATE)?;
-        check_class(template, CKO_SECRET_KEY)?;
-        self.precheck_new_object(session.lock().is_rw(), slot, template, CKO_SECRET_KEY)?;
+        let class = mechs::generated_class(mech.mechanism_type);
+        check_class(template, class)?;
+        self.precheck_new_object(session.lock().is_rw(), slot, template, class)?;
         let computed = mechs::generate_key(mech, template)?;
         let key_type = computed.ulong(CKA_KEY_TYPE);
         if template
@@ -479,14 +480,11 @@ impl Engine {
                 "CKA_KEY_TYPE does not match the mechanism",
             ));
         }
-        let mut attrs = rules::build_object(
-            Origin::Generate,
-            template,
-            &computed,
-            CKO_SECRET_KEY,
-            key_type,
-        )?;
-        attrs.set_ulong(CKA_KEY_GEN_MECHANISM, mech.mechanism_type);
+        let mut attrs =
+            rules::build_object(Origin::Generate, template, &computed, class, key_type)?;
+        if class == CKO_SECRET_KEY {
+            attrs.set_ulong(CKA_KEY_GEN_MECHANISM, mech.mechanism_type);
+        }
         self.insert_object(&mut session.lock(), slot, attrs)
     }
 
@@ -789,6 +787,7 @@ fn check_secret_len(key_type: CK_KEY_TYPE, len: usize) -> Result<()> {
     let ok = match key_type {
         CKK_AES => matches!(len, 16 | 24 | 32),
         CKK_DES3 => len == 24,
+        CKK_DES2 => len == 16,
         _ => len > 0,
     };
     if ok {

@@ -57,14 +57,28 @@ fn cipher_op(
     encrypt: bool,
 ) -> Result<Box<dyn CipherOperation>> {
     let secret = key.secret()?;
-    if secret.key_type != CKK_DES3 {
-        return Err(err(CKR_KEY_TYPE_INCONSISTENT, "a DES3 key is required"));
-    }
-    let value: &[u8; 24] = secret
-        .value
-        .as_slice()
-        .try_into()
-        .map_err(|_| err(CKR_KEY_SIZE_RANGE, "DES3 keys are 24 bytes"))?;
+    let value: Zeroizing<[u8; 24]> = match (secret.key_type, secret.value.len()) {
+        (CKK_DES3, 24) => {
+            let mut v = Zeroizing::new([0u8; 24]);
+            v.copy_from_slice(&secret.value);
+            v
+        }
+        // A double-length key K1 || K2 is the 3-key value K1 || K2 || K1.
+        (CKK_DES2, 16) => {
+            let mut v = Zeroizing::new([0u8; 24]);
+            v[..16].copy_from_slice(&secret.value);
+            v[16..].copy_from_slice(&secret.value[..8]);
+            v
+        }
+        (CKK_DES3, _) => return Err(err(CKR_KEY_SIZE_RANGE, "DES3 keys are 24 bytes")),
+        (CKK_DES2, _) => return Err(err(CKR_KEY_SIZE_RANGE, "DES2 keys are 16 bytes")),
+        _ => {
+            return Err(err(
+                CKR_KEY_TYPE_INCONSISTENT,
+                "a DES2 or DES3 key is required",
+            ));
+        }
+    };
     let (iv, pad) = match mech.mechanism_type {
         CKM_DES3_ECB => {
             mech.expect_no_params()?;
@@ -89,7 +103,7 @@ fn cipher_op(
         }
         _ => return Err(err(CKR_MECHANISM_INVALID, "not a DES3 cipher mechanism")),
     };
-    let key = unbound(value)?;
+    let key = unbound(&value)?;
     let refused = |_| {
         err(
             CKR_KEY_SIZE_RANGE,
@@ -444,5 +458,44 @@ mod tests {
                 let _ = dec(&m, &key, &data);
             }
         }
+    }
+
+    /// A double-length CKK_DES2 key K1 || K2 is the 3-key K1 || K2 || K1; other lengths and
+    /// key types are refused.
+    #[test]
+    fn des2_keys() {
+        let k = hex("0123456789abcdeffedcba9876543210");
+        let des2 = Arc::new(KeyMaterial::Secret(SecretKey {
+            key_type: CKK_DES2,
+            value: Zeroizing::new(k.clone()),
+        }));
+        let mut k3 = k.clone();
+        k3.extend_from_slice(&k[..8]);
+        let plain = hex("0123456789abcde7");
+        for mech in [
+            Mechanism::new(CKM_DES3_ECB),
+            Mechanism::with(CKM_DES3_CBC, MechParams::Bytes(vec![9; 8])),
+        ] {
+            let c = enc(&mech, &des2, &plain).unwrap();
+            assert_eq!(c, enc(&mech, &des3(&k3), &plain).unwrap());
+            assert_eq!(dec(&mech, &des2, &c).unwrap(), plain);
+        }
+        // Known answer (2-key TDEA, as OpenSSL's des-ede-ecb): 7f1d0a77826b8aff.
+        assert_eq!(
+            enc(&Mechanism::new(CKM_DES3_ECB), &des2, &plain).unwrap(),
+            hex("7f1d0a77826b8aff")
+        );
+        let short = Arc::new(KeyMaterial::Secret(SecretKey {
+            key_type: CKK_DES2,
+            value: Zeroizing::new(k3.clone()),
+        }));
+        assert_eq!(
+            rv(enc(&Mechanism::new(CKM_DES3_ECB), &short, &plain)),
+            CKR_KEY_SIZE_RANGE
+        );
+        assert_eq!(
+            rv(enc(&Mechanism::new(CKM_DES3_ECB), &des3(&k), &plain)),
+            CKR_KEY_SIZE_RANGE
+        );
     }
 }

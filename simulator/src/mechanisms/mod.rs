@@ -11,8 +11,11 @@
 //!   `CKR_SIGNATURE_LEN_RANGE`, `CKR_SIGNATURE_INVALID`);
 //! - an operation object never touches storage: it holds an `Arc` of parsed key material.
 pub mod aes;
+pub mod aes_mac;
 pub mod des3;
+pub mod dh;
 pub mod digest;
+pub mod dsa;
 pub mod ec;
 pub mod eddsa;
 pub mod hmac;
@@ -112,6 +115,8 @@ pub enum KeyMaterial {
     Rsa(rsa::RsaKey),
     Ec(ec::EcKey),
     Ed25519(eddsa::EdKey),
+    Dsa(dsa::DsaKey),
+    Dh(dh::DhKey),
     /// AES, DES3 and generic-secret/HMAC keys: the value itself.
     Secret(SecretKey),
 }
@@ -139,6 +144,12 @@ impl KeyMaterial {
             (CKO_PUBLIC_KEY | CKO_PRIVATE_KEY, CKK_EC_EDWARDS) => Ok(KeyMaterial::Ed25519(
                 eddsa::EdKey::from_attributes(class, attrs)?,
             )),
+            (CKO_PUBLIC_KEY | CKO_PRIVATE_KEY, CKK_DSA) => Ok(KeyMaterial::Dsa(
+                dsa::DsaKey::from_attributes(class, attrs)?,
+            )),
+            (CKO_PUBLIC_KEY | CKO_PRIVATE_KEY, CKK_DH) => {
+                Ok(KeyMaterial::Dh(dh::DhKey::from_attributes(class, attrs)?))
+            }
             (CKO_SECRET_KEY, _) => Ok(KeyMaterial::Secret(SecretKey {
                 key_type,
                 value: Zeroizing::new(attrs.require_bytes(CKA_VALUE)?.to_vec()),
@@ -208,6 +219,10 @@ pub enum Family {
     Digest,
     Hmac,
     GenericSecret,
+    /// `CKM_AES_MAC`, `CKM_AES_MAC_GENERAL` (`aes_mac.rs`).
+    AesMac,
+    Dsa,
+    Dh,
 }
 
 /// One supported mechanism: its `CK_MECHANISM_INFO` and the key types it accepts.
@@ -227,8 +242,10 @@ const RSA: &[CK_KEY_TYPE] = &[CKK_RSA];
 const EC: &[CK_KEY_TYPE] = &[CKK_EC];
 const EDW: &[CK_KEY_TYPE] = &[CKK_EC_EDWARDS];
 const AES: &[CK_KEY_TYPE] = &[CKK_AES];
-const DES3: &[CK_KEY_TYPE] = &[CKK_DES3];
+const DES3: &[CK_KEY_TYPE] = &[CKK_DES2, CKK_DES3];
 const NONE: &[CK_KEY_TYPE] = &[];
+const DSA: &[CK_KEY_TYPE] = &[CKK_DSA];
+const DH: &[CK_KEY_TYPE] = &[CKK_DH];
 /// Keys an HMAC may use: generic secrets and the typed HMAC keys (any secret bytes work).
 const MAC_KEYS: &[CK_KEY_TYPE] = &[
     CKK_GENERIC_SECRET,
@@ -334,9 +351,9 @@ pub static MECHANISMS: &[MechanismEntry] = &[
     entry!(CKM_AES_KEY_WRAP_PAD, Aes, 16, 32, ED | WU, AES),
     entry!(CKM_AES_KEY_WRAP_KWP, Aes, 16, 32, ED | WU, AES),
     entry!(CKM_DES3_KEY_GEN, Des3, 24, 24, CKF_GENERATE, NONE),
-    entry!(CKM_DES3_ECB, Des3, 24, 24, ED | WU, DES3),
-    entry!(CKM_DES3_CBC, Des3, 24, 24, ED | WU, DES3),
-    entry!(CKM_DES3_CBC_PAD, Des3, 24, 24, ED | WU, DES3),
+    entry!(CKM_DES3_ECB, Des3, 16, 24, ED | WU, DES3),
+    entry!(CKM_DES3_CBC, Des3, 16, 24, ED | WU, DES3),
+    entry!(CKM_DES3_CBC_PAD, Des3, 16, 24, ED | WU, DES3),
     entry!(
         CKM_GENERIC_SECRET_KEY_GEN,
         GenericSecret,
@@ -388,6 +405,34 @@ pub static MECHANISMS: &[MechanismEntry] = &[
     entry!(CKM_SHA256, Digest, 0, 0, CKF_DIGEST, NONE),
     entry!(CKM_SHA384, Digest, 0, 0, CKF_DIGEST, NONE),
     entry!(CKM_SHA512, Digest, 0, 0, CKF_DIGEST, NONE),
+    entry!(CKM_AES_MAC, AesMac, 16, 32, SV, AES),
+    entry!(CKM_AES_MAC_GENERAL, AesMac, 16, 32, SV, AES),
+    entry!(CKM_DES2_KEY_GEN, Des3, 16, 16, CKF_GENERATE, NONE),
+    entry!(CKM_DSA_PARAMETER_GEN, Dsa, 512, 3072, CKF_GENERATE, NONE),
+    entry!(
+        CKM_DSA_KEY_PAIR_GEN,
+        Dsa,
+        512,
+        3072,
+        CKF_GENERATE_KEY_PAIR,
+        NONE
+    ),
+    entry!(CKM_DSA, Dsa, 512, 3072, SV, DSA),
+    entry!(CKM_DSA_SHA1, Dsa, 512, 3072, SV, DSA),
+    entry!(CKM_DSA_SHA224, Dsa, 512, 3072, SV, DSA),
+    entry!(CKM_DSA_SHA256, Dsa, 512, 3072, SV, DSA),
+    entry!(CKM_DSA_SHA384, Dsa, 512, 3072, SV, DSA),
+    entry!(CKM_DSA_SHA512, Dsa, 512, 3072, SV, DSA),
+    entry!(CKM_DH_PKCS_PARAMETER_GEN, Dh, 512, 4096, CKF_GENERATE, NONE),
+    entry!(
+        CKM_DH_PKCS_KEY_PAIR_GEN,
+        Dh,
+        512,
+        4096,
+        CKF_GENERATE_KEY_PAIR,
+        NONE
+    ),
+    entry!(CKM_DH_PKCS_DERIVE, Dh, 512, 4096, CKF_DERIVE, DH),
 ];
 
 /// The registry entry of a mechanism, or `CKR_MECHANISM_INVALID`.
@@ -426,6 +471,8 @@ pub fn sign_init(mech: &Mechanism, key: &Arc<KeyMaterial>) -> Result<Box<dyn Sig
         Family::Eddsa => eddsa::signer(mech, key),
         Family::Aes => aes::signer(mech, key),
         Family::Hmac => hmac::signer(mech, key),
+        Family::AesMac => aes_mac::signer(mech, key),
+        Family::Dsa => dsa::signer(mech, key),
         _ => Err(err(CKR_MECHANISM_INVALID, "mechanism cannot sign")),
     }
 }
@@ -438,6 +485,8 @@ pub fn verify_init(mech: &Mechanism, key: &Arc<KeyMaterial>) -> Result<Box<dyn V
         Family::Eddsa => eddsa::verifier(mech, key),
         Family::Aes => aes::verifier(mech, key),
         Family::Hmac => hmac::verifier(mech, key),
+        Family::AesMac => aes_mac::verifier(mech, key),
+        Family::Dsa => dsa::verifier(mech, key),
         _ => Err(err(CKR_MECHANISM_INVALID, "mechanism cannot verify")),
     }
 }
@@ -549,6 +598,7 @@ pub fn derive(
 ) -> Result<Zeroizing<Vec<u8>>> {
     match lookup_for(mech.mechanism_type, CKF_DERIVE)?.family {
         Family::Ec => ec::derive(mech, base, len),
+        Family::Dh => dh::derive(mech, base, len),
         _ => Err(err(CKR_MECHANISM_INVALID, "mechanism cannot derive")),
     }
 }
@@ -559,6 +609,8 @@ pub fn generate_key(mech: &Mechanism, template: &Attributes) -> Result<Attribute
     mech.expect_no_params()?;
     let entry = lookup_for(mech.mechanism_type, CKF_GENERATE)?;
     let (key_type, len) = match entry.family {
+        Family::Dsa => return dsa::generate_parameters(template),
+        Family::Dh => return dh::generate_parameters(template),
         Family::Aes => {
             let len = template.require_ulong(CKA_VALUE_LEN)? as usize;
             if !matches!(len, 16 | 24 | 32) {
@@ -573,7 +625,10 @@ pub fn generate_key(mech: &Mechanism, template: &Attributes) -> Result<Attribute
                     "DES3 keys have a fixed length",
                 ));
             }
-            (CKK_DES3, 24)
+            match mech.mechanism_type {
+                CKM_DES2_KEY_GEN => (CKK_DES2, 16),
+                _ => (CKK_DES3, 24),
+            }
         }
         Family::GenericSecret => {
             let len = template.require_ulong(CKA_VALUE_LEN)? as usize;
@@ -604,7 +659,7 @@ pub fn generate_key(mech: &Mechanism, template: &Attributes) -> Result<Attribute
     };
     let mut value = Zeroizing::new(vec![0u8; len]);
     random_fill(&mut value)?;
-    if key_type == CKK_DES3 {
+    if matches!(key_type, CKK_DES2 | CKK_DES3) {
         des3::set_odd_parity(&mut value);
     }
     let mut out = Attributes::new();
@@ -626,6 +681,8 @@ pub fn generate_key_pair(
         Family::Rsa => rsa::generate_key_pair(public_template, private_template),
         Family::Ec => ec::generate_key_pair(public_template, private_template),
         Family::Eddsa => eddsa::generate_key_pair(public_template, private_template),
+        Family::Dsa => dsa::generate_key_pair(public_template, private_template),
+        Family::Dh => dh::generate_key_pair(public_template, private_template),
         _ => Err(err(
             CKR_MECHANISM_INVALID,
             "mechanism does not generate key pairs",
@@ -640,6 +697,10 @@ pub fn private_key_to_pkcs8(key: &KeyMaterial) -> Result<Zeroizing<Vec<u8>>> {
         KeyMaterial::Ec(k) => k.to_pkcs8(),
         KeyMaterial::Ed25519(k) => k.to_pkcs8(),
         KeyMaterial::Secret(_) => Err(err(CKR_KEY_NOT_WRAPPABLE, "not a private key")),
+        KeyMaterial::Dsa(_) | KeyMaterial::Dh(_) => Err(err(
+            CKR_KEY_NOT_WRAPPABLE,
+            "wrapping DSA and DH private keys is not supported",
+        )),
     }
 }
 
@@ -662,4 +723,13 @@ pub fn random_fill(buf: &mut [u8]) -> Result<()> {
     aws_lc_rs::rand::SystemRandom::new()
         .fill(buf)
         .map_err(|_| err(CKR_FUNCTION_FAILED, "the random generator failed"))
+}
+
+/// The class of the object `C_GenerateKey` makes with this mechanism: domain parameters for the
+/// parameter generators, a secret key otherwise.
+pub fn generated_class(mechanism_type: CK_MECHANISM_TYPE) -> CK_OBJECT_CLASS {
+    match mechanism_type {
+        CKM_DSA_PARAMETER_GEN | CKM_DH_PKCS_PARAMETER_GEN => CKO_DOMAIN_PARAMETERS,
+        _ => CKO_SECRET_KEY,
+    }
 }

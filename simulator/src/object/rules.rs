@@ -228,6 +228,66 @@ static SECRET_VALUE: &[Rule] = &[
     r(CKA_VALUE_LEN, 0, D::None),
 ];
 
+/// DSA public keys (§2.2.2): the domain parameters are given on generation.
+static DSA_PUBLIC: &[Rule] = &[
+    r(CKA_PRIME, REQ_CREATE | REQ_GENERATE, D::None),
+    r(CKA_SUBPRIME, REQ_CREATE | REQ_GENERATE, D::None),
+    r(CKA_BASE, REQ_CREATE | REQ_GENERATE, D::None),
+    r(CKA_VALUE, REQ_CREATE | NO_GENERATE, D::None),
+];
+
+/// DSA private keys (§2.2.3).
+static DSA_PRIVATE: &[Rule] = &[
+    r(CKA_PRIME, REQ_CREATE | NO_GENERATE | NO_UNWRAP, D::None),
+    r(CKA_SUBPRIME, REQ_CREATE | NO_GENERATE | NO_UNWRAP, D::None),
+    r(CKA_BASE, REQ_CREATE | NO_GENERATE | NO_UNWRAP, D::None),
+    r(
+        CKA_VALUE,
+        REQ_CREATE | NO_GENERATE | NO_UNWRAP | SENSITIVE,
+        D::None,
+    ),
+];
+
+/// PKCS #3 Diffie-Hellman public keys (§2.5.2).
+static DH_PUBLIC: &[Rule] = &[
+    r(CKA_PRIME, REQ_CREATE | REQ_GENERATE, D::None),
+    r(CKA_BASE, REQ_CREATE | REQ_GENERATE, D::None),
+    r(CKA_VALUE, REQ_CREATE | NO_GENERATE, D::None),
+];
+
+/// PKCS #3 Diffie-Hellman private keys (§2.5.3).
+static DH_PRIVATE: &[Rule] = &[
+    r(CKA_PRIME, REQ_CREATE | NO_GENERATE | NO_UNWRAP, D::None),
+    r(CKA_BASE, REQ_CREATE | NO_GENERATE | NO_UNWRAP, D::None),
+    r(
+        CKA_VALUE,
+        REQ_CREATE | NO_GENERATE | NO_UNWRAP | SENSITIVE,
+        D::None,
+    ),
+    r(CKA_VALUE_BITS, NO_CREATE | NO_UNWRAP, D::None),
+];
+
+/// Domain parameters objects (§4.11); `CKA_LOCAL` is true when generated.
+static DOMAIN: &[Rule] = &[
+    r(CKA_KEY_TYPE, REQ_CREATE, D::None),
+    r(CKA_LOCAL, TOKEN_SET, D::Bool(false)),
+];
+
+/// DSA domain parameters (§2.2.4).
+static DSA_DOMAIN: &[Rule] = &[
+    r(CKA_PRIME, REQ_CREATE | NO_GENERATE, D::None),
+    r(CKA_SUBPRIME, REQ_CREATE | NO_GENERATE, D::None),
+    r(CKA_BASE, REQ_CREATE | NO_GENERATE, D::None),
+    r(CKA_PRIME_BITS, NO_CREATE | REQ_GENERATE, D::None),
+];
+
+/// PKCS #3 Diffie-Hellman domain parameters (§2.5.4).
+static DH_DOMAIN: &[Rule] = &[
+    r(CKA_PRIME, REQ_CREATE | NO_GENERATE, D::None),
+    r(CKA_BASE, REQ_CREATE | NO_GENERATE, D::None),
+    r(CKA_PRIME_BITS, NO_CREATE | REQ_GENERATE, D::None),
+];
+
 /// The tables that apply to an object of this class and key type, or the error a template
 /// naming an unsupported class or type gets.
 pub fn tables(
@@ -238,6 +298,20 @@ pub fn tables(
     match class {
         CKO_DATA => t.push(DATA),
         CKO_CERTIFICATE => t.push(X509_CERTIFICATE),
+        CKO_DOMAIN_PARAMETERS => {
+            t.push(DOMAIN);
+            match key_type {
+                Some(CKK_DSA) => t.push(DSA_DOMAIN),
+                Some(CKK_DH) => t.push(DH_DOMAIN),
+                Some(kt) => {
+                    return Err(err(
+                        CKR_TEMPLATE_INCONSISTENT,
+                        format!("domain parameters of key type 0x{kt:X} are not supported"),
+                    ));
+                }
+                None => return Err(err(CKR_TEMPLATE_INCOMPLETE, "CKA_KEY_TYPE is required")),
+            }
+        }
         CKO_PUBLIC_KEY | CKO_PRIVATE_KEY | CKO_SECRET_KEY => {
             t.push(KEY);
             let kt =
@@ -247,10 +321,14 @@ pub fn tables(
                 (CKO_PRIVATE_KEY, CKK_RSA) => t.extend([PRIVATE_KEY, RSA_PRIVATE]),
                 (CKO_PUBLIC_KEY, CKK_EC | CKK_EC_EDWARDS) => t.extend([PUBLIC_KEY, EC_PUBLIC]),
                 (CKO_PRIVATE_KEY, CKK_EC | CKK_EC_EDWARDS) => t.extend([PRIVATE_KEY, EC_PRIVATE]),
+                (CKO_PUBLIC_KEY, CKK_DSA) => t.extend([PUBLIC_KEY, DSA_PUBLIC]),
+                (CKO_PRIVATE_KEY, CKK_DSA) => t.extend([PRIVATE_KEY, DSA_PRIVATE]),
+                (CKO_PUBLIC_KEY, CKK_DH) => t.extend([PUBLIC_KEY, DH_PUBLIC]),
+                (CKO_PRIVATE_KEY, CKK_DH) => t.extend([PRIVATE_KEY, DH_PRIVATE]),
                 (
                     CKO_SECRET_KEY,
-                    CKK_AES | CKK_DES3 | CKK_GENERIC_SECRET | CKK_SHA_1_HMAC | CKK_SHA224_HMAC
-                    | CKK_SHA256_HMAC | CKK_SHA384_HMAC | CKK_SHA512_HMAC,
+                    CKK_AES | CKK_DES2 | CKK_DES3 | CKK_GENERIC_SECRET | CKK_SHA_1_HMAC
+                    | CKK_SHA224_HMAC | CKK_SHA256_HMAC | CKK_SHA384_HMAC | CKK_SHA512_HMAC,
                 ) => t.extend([SECRET_KEY, SECRET_VALUE]),
                 _ => {
                     return Err(err(
