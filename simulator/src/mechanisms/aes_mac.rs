@@ -6,8 +6,8 @@
 //! Choices (simulator-defined where PKCS#11 is silent):
 //! - empty data is MACed as one all-zero block (zero padding of nothing to a whole block);
 //! - a verification signature whose length is not the MAC length is `CKR_SIGNATURE_LEN_RANGE`;
-//! - the `CK_MAC_GENERAL_PARAMS` may come as `MechParams::MacLength` or as the raw bytes of a
-//!   native `CK_ULONG`; other parameters are `CKR_MECHANISM_PARAM_INVALID`.
+//! - the `CK_MAC_GENERAL_PARAMS` comes as `MechParams::MacLength`; other parameters are
+//!   `CKR_MECHANISM_PARAM_INVALID`.
 use super::*;
 use crate::error::{Result, err};
 use aws_lc_rs::cipher::{
@@ -45,11 +45,6 @@ fn mac_len(mech: &Mechanism) -> Result<usize> {
         CKM_AES_MAC_GENERAL => {
             let len = match &mech.params {
                 MechParams::MacLength(l) => *l,
-                MechParams::Bytes(b) => {
-                    let raw: [u8; size_of::<CK_ULONG>()] =
-                        b.as_slice().try_into().map_err(|_| bad())?;
-                    CK_ULONG::from_ne_bytes(raw)
-                }
                 _ => return Err(bad()),
             };
             match usize::try_from(len) {
@@ -272,10 +267,7 @@ mod tests {
                 CKR_MECHANISM_PARAM_INVALID
             );
         }
-        let mech = Mechanism::with(
-            CKM_AES_MAC_GENERAL,
-            MechParams::Bytes((4 as CK_ULONG).to_ne_bytes().to_vec()),
-        );
+        let mech = Mechanism::with(CKM_AES_MAC_GENERAL, MechParams::MacLength(4));
         assert_eq!(signer(&mech, &k).unwrap().one_shot(b"").unwrap().len(), 4);
         assert_eq!(
             signer(&Mechanism::new(CKM_AES_MAC), &key(&[1u8; 15]))
