@@ -292,9 +292,11 @@ pub unsafe fn mechanism(p: *const CK_MECHANISM) -> Result<Mechanism> {
         | CKM_SHA256_HMAC_GENERAL
         | CKM_SHA384_HMAC_GENERAL
         | CKM_SHA512_HMAC_GENERAL
-        // SAFETY: the caller guarantees the parameter; `param` checks sizes.
         | CKM_AES_CMAC_GENERAL
-        | CKM_AES_MAC_GENERAL => MechParams::MacLength(unsafe { param::<CK_ULONG>(pp, len) }?),
+        | CKM_AES_MAC_GENERAL => {
+            // SAFETY: the caller guarantees the parameter; `param` checks sizes.
+            MechParams::MacLength(unsafe { param::<CK_ULONG>(pp, len) }?)
+        }
         // SAFETY: the caller guarantees the parameter; `param` checks sizes.
         _ => MechParams::Bytes(unsafe { param_bytes(pp as *const u8, len) }?),
     };
