@@ -735,9 +735,28 @@ impl Engine {
             let key_type = match t.ulong(CKA_KEY_TYPE) {
                 Some(kt) => kt,
                 // The secret-key derivations default to a generic secret (PKCS#11 3.0 §2.43).
-                None if kdf_family => CKK_GENERIC_SECRET,
+                None if kdf_family => {
+                    t.set_ulong(CKA_KEY_TYPE, CKK_GENERIC_SECRET);
+                    CKK_GENERIC_SECRET
+                }
                 None => t.require_ulong(CKA_KEY_TYPE)?,
             };
+            if kdf_family {
+                // Keys derived from secret keys get only the usages their template names
+                // (simulator-defined, as kryoptic; the token-wide default turns them all on).
+                for a in [
+                    CKA_ENCRYPT,
+                    CKA_DECRYPT,
+                    CKA_SIGN,
+                    CKA_VERIFY,
+                    CKA_WRAP,
+                    CKA_UNWRAP,
+                ] {
+                    if !t.contains(a) {
+                        t.set_bool(a, false);
+                    }
+                }
+            }
             if matches!(mech.params, mechs::MechParams::Kbkdf(_)) {
                 // SP 800-108: CKA_SENSITIVE / CKA_EXTRACTABLE default to the base key's.
                 for a in [CKA_SENSITIVE, CKA_EXTRACTABLE] {
