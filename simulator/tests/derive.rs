@@ -151,6 +151,11 @@ fn aes_encrypt_data_known_answer() {
     // An AES key of the derived value.
     let k = derive(s, &mut m, key, readable().ulong(CKA_KEY_TYPE, CKK_AES)).unwrap();
     assert_eq!(get_attr(s, k, CKA_VALUE_LEN).unwrap(), 16u64.to_ne_bytes());
+    // Data shorter than the key asked for (python-pkcs11 expects a parameter error).
+    let t = readable()
+        .ulong(CKA_KEY_TYPE, CKK_AES)
+        .ulong(CKA_VALUE_LEN, 32);
+    assert_eq!(derive(s, &mut m, key, t), Err(CKR_MECHANISM_PARAM_INVALID));
 
     // Data not a multiple of the block size.
     let mut short = [0u8; 15];

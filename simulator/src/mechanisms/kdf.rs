@@ -106,11 +106,11 @@ pub fn derive(
         }
         (CKM_AES_ECB_ENCRYPT_DATA, MechParams::Bytes(data)) => {
             let m = Mechanism::new(CKM_AES_ECB);
-            single(encrypt_data(&m, base, data)?)
+            encrypted(encrypt_data(&m, base, data)?, first)
         }
         (CKM_AES_CBC_ENCRYPT_DATA, MechParams::AesCbcData { iv, data }) => {
             let m = Mechanism::with(CKM_AES_CBC, MechParams::Bytes(iv.to_vec()));
-            single(encrypt_data(&m, base, data)?)
+            encrypted(encrypt_data(&m, base, data)?, first)
         }
         (CKM_SP800_108_COUNTER_KDF | CKM_SP800_108_FEEDBACK_KDF, MechParams::Kbkdf(p)) => {
             let feedback = mech.mechanism_type == CKM_SP800_108_FEEDBACK_KDF;
@@ -137,6 +137,15 @@ fn truncate(mut v: Zeroizing<Vec<u8>>, len: Option<usize>) -> Result<Zeroizing<V
         return Err(err(CKR_KEY_SIZE_RANGE, "the derived key would be empty"));
     }
     Ok(v)
+}
+
+/// An encrypt-data result cut to the wanted length: data shorter than the key it must
+/// produce is a parameter error (`CKR_MECHANISM_PARAM_INVALID`).
+fn encrypted(v: Zeroizing<Vec<u8>>, len: Option<usize>) -> Result<Vec<Zeroizing<Vec<u8>>>> {
+    if len.is_some_and(|l| l > v.len()) {
+        return Err(param_invalid("the data is shorter than the key to derive"));
+    }
+    Ok(vec![truncate(v, len)?])
 }
 
 /// `CKM_EXTRACT_KEY_FROM_KEY`: `len` bytes from the base key's bits starting at bit `start`
@@ -168,7 +177,7 @@ fn extract_bits(base: &[u8], start: CK_ULONG, len: usize) -> Result<Zeroizing<Ve
 
 /// `CKM_AES_*_ENCRYPT_DATA`: the encryption of the data under the base key (no padding).
 fn encrypt_data(m: &Mechanism, base: &Arc<KeyMaterial>, data: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
-    if data.is_empty() || data.len() % 16 != 0 {
+    if data.is_empty() || !data.len().is_multiple_of(16) {
         return Err(param_invalid(
             "the data must be a non-empty multiple of 16 bytes",
         ));
@@ -187,7 +196,7 @@ fn encrypt_data(m: &Mechanism, base: &Arc<KeyMaterial>, data: &[u8]) -> Result<Z
 
 /// A PRF keyed with the base key.
 enum Prf {
-    Hmac(hmac::Key),
+    Hmac(Box<hmac::Key>),
     Cmac(cmac::Key),
 }
 
@@ -195,7 +204,7 @@ impl Prf {
     fn new(prf: CK_MECHANISM_TYPE, base: &KeyMaterial) -> Result<Prf> {
         let secret = base.secret()?;
         let key = secret.value.as_slice();
-        let h = |alg| Ok(Prf::Hmac(hmac::Key::new(alg, key)));
+        let h = |alg| Ok(Prf::Hmac(Box::new(hmac::Key::new(alg, key))));
         match prf {
             CKM_SHA_1_HMAC => h(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY),
             CKM_SHA224_HMAC => h(hmac::HMAC_SHA224),
@@ -288,10 +297,10 @@ fn check_data_params(data: &[PrfData], feedback: bool) -> Result<()> {
                     "the counter-mode iteration variable needs a counter format",
                 ));
             }
-            PrfData::Iteration(Some(f)) | PrfData::Counter(f) => {
-                if !matches!(f.width_bits, 8 | 16 | 24 | 32) {
-                    return Err(param_invalid("counter widths are 8, 16, 24 or 32 bits"));
-                }
+            PrfData::Iteration(Some(f)) | PrfData::Counter(f)
+                if !matches!(f.width_bits, 8 | 16 | 24 | 32) =>
+            {
+                return Err(param_invalid("counter widths are 8, 16, 24 or 32 bits"));
             }
             PrfData::DkmLength(f) => {
                 if f.width_bits == 0 || f.width_bits > 64 || f.width_bits % 8 != 0 {
