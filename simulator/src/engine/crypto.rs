@@ -681,7 +681,7 @@ impl Engine {
         self.insert_object(&mut session.lock(), slot, attrs)
     }
 
-    /// `C_DeriveKey`: a secret key from a base key (ECDH).
+    /// `C_DeriveKey` for one key (every mechanism but SP 800-108 with additional keys).
     pub fn derive_key(
         &self,
         h: CK_SESSION_HANDLE,
@@ -689,44 +689,155 @@ impl Engine {
         base_key: CK_OBJECT_HANDLE,
         template: &Attributes,
     ) -> Result<CK_OBJECT_HANDLE> {
+        self.derive_keys(h, mech, base_key, template)
+            .map(|(k, _)| k)
+    }
+
+    /// `C_DeriveKey`: secret keys from a base key (ECDH, the secret-key derivations of
+    /// `mechanisms::kdf`). Returns the main key and SP 800-108's additional keys, created all
+    /// or none.
+    pub fn derive_keys(
+        &self,
+        h: CK_SESSION_HANDLE,
+        mech: &Mechanism,
+        base_key: CK_OBJECT_HANDLE,
+        template: &Attributes,
+    ) -> Result<(CK_OBJECT_HANDLE, Vec<CK_OBJECT_HANDLE>)> {
         let (session, slot) = self.slot_of(h)?;
         let (base, material) = self.operation_key(slot, base_key, CKA_DERIVE, mech, CKF_DERIVE)?;
-        let template = with_required_template(template, base.attrs.get(CKA_DERIVE_TEMPLATE))?;
-        check_class(&template, CKO_SECRET_KEY)?;
-        let key_type = template.require_ulong(CKA_KEY_TYPE)?;
-        self.precheck_new_object(session.lock().is_rw(), slot, &template, CKO_SECRET_KEY)?;
-        let len = template
-            .ulong(CKA_VALUE_LEN)
-            .map(|l| l as usize)
-            .or(match key_type {
-                CKK_DES3 => Some(24),
-                _ => None,
-            });
-        let value = mechs::derive(mech, &material, len)?;
-        check_secret_len(key_type, value.len())?;
-        let mut computed = Attributes::new();
-        computed.set_bytes(CKA_VALUE, value.to_vec());
-        computed.set_ulong(CKA_VALUE_LEN, value.len() as CK_ULONG);
-        let mut template = template;
-        template.remove(CKA_VALUE_LEN);
-        let mut attrs = rules::build_object(
-            Origin::Derive,
-            &template,
-            &computed,
-            CKO_SECRET_KEY,
-            Some(key_type),
+        let kdf_family = mechs::lookup(mech.mechanism_type)?.family == mechs::Family::Kdf;
+        // CKM_CONCATENATE_BASE_AND_KEY's second key: visible and a secret key.
+        let other = match &mech.params {
+            mechs::MechParams::KeyHandle(k) if kdf_family => {
+                let o = self.visible_object(slot, *k, CKR_KEY_HANDLE_INVALID)?;
+                if o.class() != CKO_SECRET_KEY {
+                    return Err(err(
+                        CKR_KEY_TYPE_INCONSISTENT,
+                        "the key to concatenate must be a secret key",
+                    ));
+                }
+                let m = o.key_material()?;
+                Some((o, m))
+            }
+            _ => None,
+        };
+        let mut templates = vec![template.clone()];
+        if let mechs::MechParams::Kbkdf(p) = &mech.params {
+            templates.extend(p.additional.iter().cloned());
+        }
+        let mut prepared = Vec::with_capacity(templates.len());
+        let mut lens = Vec::with_capacity(templates.len());
+        for t in &templates {
+            let mut t = with_required_template(t, base.attrs.get(CKA_DERIVE_TEMPLATE))?;
+            check_class(&t, CKO_SECRET_KEY)?;
+            let key_type = match t.ulong(CKA_KEY_TYPE) {
+                Some(kt) => kt,
+                // The secret-key derivations default to a generic secret (PKCS#11 3.0 §2.43).
+                None if kdf_family => {
+                    t.set_ulong(CKA_KEY_TYPE, CKK_GENERIC_SECRET);
+                    CKK_GENERIC_SECRET
+                }
+                None => t.require_ulong(CKA_KEY_TYPE)?,
+            };
+            if kdf_family {
+                // Keys derived from secret keys get only the usages their template names
+                // (simulator-defined, as kryoptic; the token-wide default turns them all on).
+                for a in [
+                    CKA_ENCRYPT,
+                    CKA_DECRYPT,
+                    CKA_SIGN,
+                    CKA_VERIFY,
+                    CKA_WRAP,
+                    CKA_UNWRAP,
+                ] {
+                    if !t.contains(a) {
+                        t.set_bool(a, false);
+                    }
+                }
+            }
+            if matches!(mech.params, mechs::MechParams::Kbkdf(_)) {
+                // SP 800-108: CKA_SENSITIVE / CKA_EXTRACTABLE default to the base key's.
+                for a in [CKA_SENSITIVE, CKA_EXTRACTABLE] {
+                    if !t.contains(a)
+                        && let Some(v) = base.attrs.bool(a)
+                    {
+                        t.set_bool(a, v);
+                    }
+                }
+            }
+            self.precheck_new_object(session.lock().is_rw(), slot, &t, CKO_SECRET_KEY)?;
+            lens.push(
+                t.ulong(CKA_VALUE_LEN)
+                    .map(|l| l as usize)
+                    .or(match key_type {
+                        CKK_DES3 => Some(24),
+                        _ => None,
+                    }),
+            );
+            prepared.push((t, key_type));
+        }
+        let values = mechs::derive_keys(
+            mech,
+            &material,
+            other.as_ref().map(|(_, m)| m.as_ref()),
+            &lens,
         )?;
-        let sensitive = attrs.flag(CKA_SENSITIVE, false);
-        let extractable = attrs.flag(CKA_EXTRACTABLE, false);
-        attrs.set_bool(
-            CKA_ALWAYS_SENSITIVE,
-            base.attrs.flag(CKA_ALWAYS_SENSITIVE, false) && sensitive,
-        );
-        attrs.set_bool(
-            CKA_NEVER_EXTRACTABLE,
-            base.attrs.flag(CKA_NEVER_EXTRACTABLE, false) && !extractable,
-        );
-        self.insert_object(&mut session.lock(), slot, attrs)
+        let always_sensitive = base.attrs.flag(CKA_ALWAYS_SENSITIVE, false)
+            && other
+                .as_ref()
+                .is_none_or(|(o, _)| o.attrs.flag(CKA_ALWAYS_SENSITIVE, false));
+        let never_extractable = base.attrs.flag(CKA_NEVER_EXTRACTABLE, false)
+            && other
+                .as_ref()
+                .is_none_or(|(o, _)| o.attrs.flag(CKA_NEVER_EXTRACTABLE, false));
+        let mut objects = Vec::with_capacity(values.len());
+        for ((mut template, key_type), value) in prepared.into_iter().zip(values) {
+            check_secret_len(key_type, value.len())?;
+            let mut computed = Attributes::new();
+            computed.set_bytes(CKA_VALUE, value.to_vec());
+            computed.set_ulong(CKA_VALUE_LEN, value.len() as CK_ULONG);
+            template.remove(CKA_VALUE_LEN);
+            let mut attrs = rules::build_object(
+                Origin::Derive,
+                &template,
+                &computed,
+                CKO_SECRET_KEY,
+                Some(key_type),
+            )?;
+            let sensitive = attrs.flag(CKA_SENSITIVE, false);
+            let extractable = attrs.flag(CKA_EXTRACTABLE, false);
+            attrs.set_bool(CKA_ALWAYS_SENSITIVE, always_sensitive && sensitive);
+            attrs.set_bool(CKA_NEVER_EXTRACTABLE, never_extractable && !extractable);
+            objects.push(attrs);
+        }
+        let mut handles: Vec<CK_OBJECT_HANDLE> = Vec::with_capacity(objects.len());
+        for attrs in objects {
+            match self.insert_object(&mut session.lock(), slot, attrs) {
+                Ok(handle) => handles.push(handle),
+                Err(e) => {
+                    for handle in handles {
+                        self.discard_object(&mut session.lock(), handle);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        let main = handles
+            .first()
+            .copied()
+            .ok_or_else(|| err(CKR_FUNCTION_FAILED, "no key was derived"))?;
+        Ok((main, handles.split_off(1)))
+    }
+
+    /// Removes an object this call just created (a failed multi-key derivation).
+    fn discard_object(&self, session: &mut super::session::Session, handle: CK_OBJECT_HANDLE) {
+        if let Some((_, o)) = self.objects.remove(&handle)
+            && o.is_token()
+        {
+            // Best effort: the object is gone from the token's view either way.
+            let _ = self.store.delete_object(o.unique_id());
+        }
+        session.owned_objects.retain(|h| *h != handle);
     }
 
     /// `C_GenerateRandom`.

@@ -19,6 +19,7 @@ pub mod dsa;
 pub mod ec;
 pub mod eddsa;
 pub mod hmac;
+pub mod kdf;
 pub mod rsa;
 
 use crate::attribute::Attributes;
@@ -76,6 +77,17 @@ pub enum MechParams {
     },
     /// `CK_MAC_GENERAL_PARAMS` (the `*_HMAC_GENERAL` output length).
     MacLength(CK_ULONG),
+    /// `CKM_CONCATENATE_BASE_AND_KEY`'s second key.
+    KeyHandle(CK_OBJECT_HANDLE),
+    /// `CK_EXTRACT_PARAMS`: the index of the first bit to extract.
+    ExtractBit(CK_ULONG),
+    /// `CK_AES_CBC_ENCRYPT_DATA_PARAMS`.
+    AesCbcData {
+        iv: [u8; 16],
+        data: Vec<u8>,
+    },
+    /// `CK_SP800_108_KDF_PARAMS` / `CK_SP800_108_FEEDBACK_KDF_PARAMS`.
+    Kbkdf(Box<kdf::KbkdfParams>),
 }
 
 /// A mechanism and its parameters.
@@ -223,6 +235,8 @@ pub enum Family {
     AesMac,
     Dsa,
     Dh,
+    /// Derivation from secret keys (`kdf.rs`).
+    Kdf,
 }
 
 /// One supported mechanism: its `CK_MECHANISM_INFO` and the key types it accepts.
@@ -246,6 +260,18 @@ const DES3: &[CK_KEY_TYPE] = &[CKK_DES2, CKK_DES3];
 const NONE: &[CK_KEY_TYPE] = &[];
 const DSA: &[CK_KEY_TYPE] = &[CKK_DSA];
 const DH: &[CK_KEY_TYPE] = &[CKK_DH];
+/// Base keys of the secret-key derivations: any secret key.
+const SECRET_KEYS: &[CK_KEY_TYPE] = &[
+    CKK_GENERIC_SECRET,
+    CKK_SHA_1_HMAC,
+    CKK_SHA224_HMAC,
+    CKK_SHA256_HMAC,
+    CKK_SHA384_HMAC,
+    CKK_SHA512_HMAC,
+    CKK_AES,
+    CKK_DES2,
+    CKK_DES3,
+];
 /// Keys an HMAC may use: generic secrets and the typed HMAC keys (any secret bytes work).
 const MAC_KEYS: &[CK_KEY_TYPE] = &[
     CKK_GENERIC_SECRET,
@@ -433,6 +459,57 @@ pub static MECHANISMS: &[MechanismEntry] = &[
         NONE
     ),
     entry!(CKM_DH_PKCS_DERIVE, Dh, 512, 4096, CKF_DERIVE, DH),
+    entry!(
+        CKM_CONCATENATE_BASE_AND_KEY,
+        Kdf,
+        1,
+        512,
+        CKF_DERIVE,
+        SECRET_KEYS
+    ),
+    entry!(
+        CKM_CONCATENATE_BASE_AND_DATA,
+        Kdf,
+        1,
+        512,
+        CKF_DERIVE,
+        SECRET_KEYS
+    ),
+    entry!(
+        CKM_CONCATENATE_DATA_AND_BASE,
+        Kdf,
+        1,
+        512,
+        CKF_DERIVE,
+        SECRET_KEYS
+    ),
+    entry!(CKM_XOR_BASE_AND_DATA, Kdf, 1, 512, CKF_DERIVE, SECRET_KEYS),
+    entry!(
+        CKM_EXTRACT_KEY_FROM_KEY,
+        Kdf,
+        1,
+        512,
+        CKF_DERIVE,
+        SECRET_KEYS
+    ),
+    entry!(CKM_AES_ECB_ENCRYPT_DATA, Kdf, 16, 32, CKF_DERIVE, AES),
+    entry!(CKM_AES_CBC_ENCRYPT_DATA, Kdf, 16, 32, CKF_DERIVE, AES),
+    entry!(
+        CKM_SP800_108_COUNTER_KDF,
+        Kdf,
+        1,
+        512,
+        CKF_DERIVE,
+        SECRET_KEYS
+    ),
+    entry!(
+        CKM_SP800_108_FEEDBACK_KDF,
+        Kdf,
+        1,
+        512,
+        CKF_DERIVE,
+        SECRET_KEYS
+    ),
 ];
 
 /// The registry entry of a mechanism, or `CKR_MECHANISM_INVALID`.
@@ -600,6 +677,21 @@ pub fn derive(
         Family::Ec => ec::derive(mech, base, len),
         Family::Dh => dh::derive(mech, base, len),
         _ => Err(err(CKR_MECHANISM_INVALID, "mechanism cannot derive")),
+    }
+}
+
+/// Derives the values of one or more secret keys from a base key: one value per entry of
+/// `lens` (the main key's wanted length, then SP 800-108's additional keys'). `other` is
+/// `CKM_CONCATENATE_BASE_AND_KEY`'s second key.
+pub fn derive_keys(
+    mech: &Mechanism,
+    base: &Arc<KeyMaterial>,
+    other: Option<&KeyMaterial>,
+    lens: &[Option<usize>],
+) -> Result<Vec<Zeroizing<Vec<u8>>>> {
+    match lookup_for(mech.mechanism_type, CKF_DERIVE)?.family {
+        Family::Kdf => kdf::derive(mech, base, other, lens),
+        _ => Ok(vec![derive(mech, base, lens.first().copied().flatten())?]),
     }
 }
 

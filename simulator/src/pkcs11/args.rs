@@ -298,9 +298,199 @@ pub unsafe fn mechanism(p: *const CK_MECHANISM) -> Result<Mechanism> {
             MechParams::MacLength(unsafe { param::<CK_ULONG>(pp, len) }?)
         }
         // SAFETY: the caller guarantees the parameter; `param` checks sizes.
+        CKM_CONCATENATE_BASE_AND_KEY => MechParams::KeyHandle(unsafe { param(pp, len) }?),
+        // SAFETY: the caller guarantees the parameter; `param` checks sizes.
+        CKM_EXTRACT_KEY_FROM_KEY => MechParams::ExtractBit(unsafe { param(pp, len) }?),
+        CKM_CONCATENATE_BASE_AND_DATA
+        | CKM_CONCATENATE_DATA_AND_BASE
+        | CKM_XOR_BASE_AND_DATA
+        | CKM_AES_ECB_ENCRYPT_DATA => {
+            // SAFETY: the caller guarantees the parameter; `param` checks sizes.
+            let d: CK_KEY_DERIVATION_STRING_DATA = unsafe { param(pp, len) }?;
+            // SAFETY: the caller guarantees the data buffer.
+            MechParams::Bytes(unsafe { param_bytes(d.pData, d.ulLen) }?)
+        }
+        CKM_AES_CBC_ENCRYPT_DATA => {
+            // SAFETY: the caller guarantees the parameter; `param` checks sizes.
+            let d: CK_AES_CBC_ENCRYPT_DATA_PARAMS = unsafe { param(pp, len) }?;
+            MechParams::AesCbcData {
+                iv: d.iv,
+                // SAFETY: the caller guarantees the data buffer.
+                data: unsafe { param_bytes(d.pData, d.length) }?,
+            }
+        }
+        // SAFETY: the caller guarantees the parameter; `kbkdf` checks sizes.
+        CKM_SP800_108_COUNTER_KDF | CKM_SP800_108_FEEDBACK_KDF => {
+            unsafe { kbkdf(m.mechanism, pp, len) }?
+        }
+        // SAFETY: the caller guarantees the parameter; `param` checks sizes.
         _ => MechParams::Bytes(unsafe { param_bytes(pp as *const u8, len) }?),
     };
     Ok(Mechanism::with(m.mechanism, params))
+}
+
+/// The raw fields an SP 800-108 parameter shares in both modes: PRF, data parameters,
+/// feedback IV (null in counter mode) and additional keys.
+struct KbkdfRaw {
+    prf: CK_MECHANISM_TYPE,
+    data: *const CK_PRF_DATA_PARAM,
+    data_count: CK_ULONG,
+    iv: Option<(*const u8, CK_ULONG)>,
+    keys: *const CK_DERIVED_KEY,
+    key_count: CK_ULONG,
+}
+
+/// Reads the SP 800-108 parameter structure of `mechanism_type`.
+///
+/// # Safety
+/// `pp` must be null or point to `len` readable bytes.
+unsafe fn kbkdf_raw(
+    mechanism_type: CK_MECHANISM_TYPE,
+    pp: *const c_void,
+    len: CK_ULONG,
+) -> Result<KbkdfRaw> {
+    Ok(if mechanism_type == CKM_SP800_108_FEEDBACK_KDF {
+        // SAFETY: the caller guarantees the parameter; `param` checks sizes.
+        let f: CK_SP800_108_FEEDBACK_KDF_PARAMS = unsafe { param(pp, len) }?;
+        KbkdfRaw {
+            prf: f.prfType,
+            data: f.pDataParams,
+            data_count: f.ulNumberOfDataParams,
+            iv: Some((f.pIV, f.ulIVLen)),
+            keys: f.pAdditionalDerivedKeys,
+            key_count: f.ulAdditionalDerivedKeys,
+        }
+    } else {
+        // SAFETY: the caller guarantees the parameter; `param` checks sizes.
+        let c: CK_SP800_108_KDF_PARAMS = unsafe { param(pp, len) }?;
+        KbkdfRaw {
+            prf: c.prfType,
+            data: c.pDataParams,
+            data_count: c.ulNumberOfDataParams,
+            iv: None,
+            keys: c.pAdditionalDerivedKeys,
+            key_count: c.ulAdditionalDerivedKeys,
+        }
+    })
+}
+
+/// A C array inside a mechanism parameter (`CKR_MECHANISM_PARAM_INVALID` when malformed).
+///
+/// # Safety
+/// `p` must be null or point to `count` readable `T`s that outlive `'a`.
+unsafe fn param_array<'a, T>(p: *const T, count: CK_ULONG) -> Result<&'a [T]> {
+    if count == 0 {
+        return Ok(&[]);
+    }
+    if p.is_null() || count > MAX_TEMPLATE_LEN {
+        return Err(err(
+            CKR_MECHANISM_PARAM_INVALID,
+            "a parameter array is null or its count is absurd",
+        ));
+    }
+    // SAFETY: non-null, the caller guarantees `count` elements.
+    Ok(unsafe { std::slice::from_raw_parts(p, count as usize) })
+}
+
+/// `CK_SP800_108_KDF_PARAMS` / `CK_SP800_108_FEEDBACK_KDF_PARAMS` into `MechParams::Kbkdf`
+/// (the additional keys' `phKey` pointers are read separately by `derived_key_outputs`).
+///
+/// # Safety
+/// `pp` must be null or point to `len` readable bytes of a valid parameter structure.
+unsafe fn kbkdf(
+    mechanism_type: CK_MECHANISM_TYPE,
+    pp: *const c_void,
+    len: CK_ULONG,
+) -> Result<MechParams> {
+    use crate::mechanisms::kdf::{CounterFormat, DkmFormat, KbkdfParams, PrfData};
+    // SAFETY: forwarded caller contract.
+    let raw = unsafe { kbkdf_raw(mechanism_type, pp, len) }?;
+    // SAFETY: the caller guarantees the data parameter array.
+    let items = unsafe { param_array(raw.data, raw.data_count) }?;
+    let mut data = Vec::with_capacity(items.len());
+    for d in items {
+        let (pv, n) = (d.pValue as *const c_void, d.ulValueLen);
+        let counter = |pv, n| -> Result<CounterFormat> {
+            // SAFETY: the caller guarantees the format structure; `param` checks sizes.
+            let f: CK_SP800_108_COUNTER_FORMAT = unsafe { param(pv, n) }?;
+            Ok(CounterFormat {
+                little_endian: f.bLittleEndian != 0,
+                width_bits: f.ulWidthInBits,
+            })
+        };
+        data.push(match d.type_ {
+            CK_SP800_108_ITERATION_VARIABLE if pv.is_null() && n == 0 => PrfData::Iteration(None),
+            CK_SP800_108_ITERATION_VARIABLE => PrfData::Iteration(Some(counter(pv, n)?)),
+            CK_SP800_108_COUNTER => PrfData::Counter(counter(pv, n)?),
+            CK_SP800_108_DKM_LENGTH => {
+                // SAFETY: the caller guarantees the format structure; `param` checks sizes.
+                let f: CK_SP800_108_DKM_LENGTH_FORMAT = unsafe { param(pv, n) }?;
+                PrfData::DkmLength(DkmFormat {
+                    method: f.dkmLengthMethod,
+                    little_endian: f.bLittleEndian != 0,
+                    width_bits: f.ulWidthInBits,
+                })
+            }
+            // SAFETY: the caller guarantees the byte array.
+            CK_SP800_108_BYTE_ARRAY => PrfData::Bytes(unsafe { param_bytes(pv as *const u8, n) }?),
+            _ => {
+                return Err(err(
+                    CKR_MECHANISM_PARAM_INVALID,
+                    "unsupported SP 800-108 data parameter type",
+                ));
+            }
+        });
+    }
+    let iv = match raw.iv {
+        // SAFETY: the caller guarantees the IV buffer.
+        Some((p, n)) => Some(unsafe { param_bytes(p, n) }?),
+        None => None,
+    };
+    // SAFETY: the caller guarantees the derived-key array.
+    let keys = unsafe { param_array(raw.keys, raw.key_count) }?;
+    let mut additional = Vec::with_capacity(keys.len());
+    for k in keys {
+        // SAFETY: the caller guarantees each template.
+        additional.push(unsafe { template(k.pTemplate, k.ulAttributeCount) }?);
+    }
+    Ok(MechParams::Kbkdf(Box::new(KbkdfParams {
+        prf: raw.prf,
+        data,
+        iv,
+        additional,
+    })))
+}
+
+/// The `phKey` out-pointers of an SP 800-108 mechanism's additional keys (empty for any other
+/// mechanism), each checked non-null.
+///
+/// # Safety
+/// `p` must point to a valid `CK_MECHANISM` already accepted by `mechanism`.
+pub unsafe fn derived_key_outputs(p: *const CK_MECHANISM) -> Result<Vec<*mut CK_OBJECT_HANDLE>> {
+    // SAFETY: forwarded caller contract.
+    let m: CK_MECHANISM = unsafe { read(p) }?;
+    if !matches!(
+        m.mechanism,
+        CKM_SP800_108_COUNTER_KDF | CKM_SP800_108_FEEDBACK_KDF
+    ) {
+        return Ok(Vec::new());
+    }
+    // SAFETY: forwarded caller contract.
+    let raw = unsafe { kbkdf_raw(m.mechanism, m.pParameter as *const c_void, m.ulParameterLen) }?;
+    // SAFETY: the caller guarantees the derived-key array.
+    let keys = unsafe { param_array(raw.keys, raw.key_count) }?;
+    keys.iter()
+        .map(|k| {
+            if k.phKey.is_null() {
+                Err(err(
+                    CKR_MECHANISM_PARAM_INVALID,
+                    "an additional derived key has a null phKey",
+                ))
+            } else {
+                Ok(k.phKey)
+            }
+        })
+        .collect()
 }
 
 /// The capacity of a caller's output buffer: `None` for a length query (null buffer).

@@ -610,7 +610,22 @@ export!(C_DeriveKey(session: CK_SESSION_HANDLE, mechanism: *mut CK_MECHANISM, ba
     if key.is_null() {
         return Err(err(CKR_ARGUMENTS_BAD, "phKey is null"));
     }
-    let h = e.derive_key(session, &m, base_key, &t)?;
+    // SAFETY: caller's mechanism (already parsed above).
+    let outputs = unsafe { args::derived_key_outputs(mechanism) }?;
+    let (h, extra) = match e.derive_keys(session, &m, base_key, &t) {
+        Ok(r) => r,
+        Err(error) => {
+            for p in &outputs {
+                // SAFETY: caller's out-pointers (checked non-null).
+                unsafe { args::write(*p, CK_INVALID_HANDLE) }?;
+            }
+            return Err(error);
+        }
+    };
+    for (p, h) in outputs.iter().zip(extra) {
+        // SAFETY: caller's out-pointers (checked non-null).
+        unsafe { args::write(*p, h) }?;
+    }
     // SAFETY: caller's out-pointer (checked non-null).
     unsafe { args::write(key, h) }?;
     Ok(CKR_OK)
