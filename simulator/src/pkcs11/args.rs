@@ -319,8 +319,8 @@ pub unsafe fn mechanism(p: *const CK_MECHANISM) -> Result<Mechanism> {
                 data: unsafe { param_bytes(d.pData, d.length) }?,
             }
         }
-        // SAFETY: the caller guarantees the parameter; `kbkdf` checks sizes.
         CKM_SP800_108_COUNTER_KDF | CKM_SP800_108_FEEDBACK_KDF => {
+            // SAFETY: the caller guarantees the parameter; `kbkdf` checks sizes.
             unsafe { kbkdf(m.mechanism, pp, len) }?
         }
         // SAFETY: the caller guarantees the parameter; `param` checks sizes.
