@@ -426,3 +426,28 @@ fn sp800_108_feedback_and_invalid_params() {
         Err(CKR_TEMPLATE_INCOMPLETE)
     );
 }
+
+#[test]
+fn a_key_made_of_a_sensitive_keys_bits_stays_sensitive() {
+    let lab = Lab::new();
+    let s = lab.user_session();
+    let guarded = create(
+        s,
+        Template::new()
+            .ulong(CKA_CLASS, CKO_SECRET_KEY)
+            .ulong(CKA_KEY_TYPE, CKK_GENERIC_SECRET)
+            .bytes(CKA_VALUE, &[0x5a; 16])
+            .bool(CKA_DERIVE, true)
+            .bool(CKA_SENSITIVE, true),
+    )
+    .unwrap();
+    // Asking for a readable key does not make the base key's bits readable.
+    let mut bit: CK_EXTRACT_PARAMS = 0;
+    let mut m = mech_with(CKM_EXTRACT_KEY_FROM_KEY, &mut bit);
+    let k = derive(s, &mut m, guarded, readable().ulong(CKA_VALUE_LEN, 16)).unwrap();
+    assert_eq!(get_attr(s, k, CKA_SENSITIVE).unwrap(), [1]);
+    assert_eq!(
+        get_attr(s, k, CKA_VALUE),
+        Err((CKR_ATTRIBUTE_SENSITIVE, CK_UNAVAILABLE_INFORMATION))
+    );
+}

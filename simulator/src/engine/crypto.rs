@@ -790,6 +790,17 @@ impl Engine {
             && other
                 .as_ref()
                 .is_none_or(|(o, _)| o.attrs.flag(CKA_NEVER_EXTRACTABLE, false));
+        let exposes_base = matches!(
+            mech.mechanism_type,
+            CKM_CONCATENATE_BASE_AND_KEY
+                | CKM_CONCATENATE_BASE_AND_DATA
+                | CKM_CONCATENATE_DATA_AND_BASE
+                | CKM_XOR_BASE_AND_DATA
+                | CKM_EXTRACT_KEY_FROM_KEY
+        );
+        let bases: Vec<&Attributes> = std::iter::once(&base.attrs)
+            .chain(other.as_ref().map(|(o, _)| &o.attrs))
+            .collect();
         let mut objects = Vec::with_capacity(values.len());
         for ((mut template, key_type), value) in prepared.into_iter().zip(values) {
             check_secret_len(key_type, value.len())?;
@@ -804,6 +815,17 @@ impl Engine {
                 CKO_SECRET_KEY,
                 Some(key_type),
             )?;
+            if exposes_base {
+                // PKCS#11 3.0 §2.43: a key made of the base keys' bits is sensitive if any of
+                // them is, and unextractable if any of them is; otherwise a derivation would
+                // reveal a sensitive key.
+                if bases.iter().any(|k| k.flag(CKA_SENSITIVE, true)) {
+                    attrs.set_bool(CKA_SENSITIVE, true);
+                }
+                if bases.iter().any(|k| !k.flag(CKA_EXTRACTABLE, false)) {
+                    attrs.set_bool(CKA_EXTRACTABLE, false);
+                }
+            }
             let sensitive = attrs.flag(CKA_SENSITIVE, false);
             let extractable = attrs.flag(CKA_EXTRACTABLE, false);
             attrs.set_bool(CKA_ALWAYS_SENSITIVE, always_sensitive && sensitive);

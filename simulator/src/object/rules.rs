@@ -409,6 +409,17 @@ pub fn build_object(
     }
     let mut out = template.clone();
     out.merge(computed);
+    if origin == Origin::Create && matches!(class, CKO_PRIVATE_KEY | CKO_SECRET_KEY) {
+        // Simulator-defined: a key imported in clear with C_CreateObject is already known to
+        // the caller, so it defaults to CKA_SENSITIVE false and CKA_EXTRACTABLE true; keys the
+        // token generates, unwraps or derives default to sensitive and unextractable (the
+        // tables below). Templates override both.
+        for (attr, value) in [(CKA_SENSITIVE, false), (CKA_EXTRACTABLE, true)] {
+            if !out.contains(attr) {
+                out.set_bool(attr, value);
+            }
+        }
+    }
     for table in &tables {
         for rule in table.iter() {
             if out.contains(rule.attr) {
@@ -614,6 +625,32 @@ mod tests {
     }
 
     #[test]
+    fn imported_keys_default_to_not_sensitive_generated_ones_to_sensitive() {
+        let mut t = aes_template();
+        t.set_bytes(CKA_VALUE, vec![1u8; 16]);
+        let imported = build_object(
+            Origin::Create,
+            &t,
+            &Attributes::new(),
+            CKO_SECRET_KEY,
+            Some(CKK_AES),
+        )
+        .unwrap();
+        assert_eq!(imported.bool(CKA_SENSITIVE), Some(false));
+        let mut computed = Attributes::new();
+        computed.set_bytes(CKA_VALUE, vec![1u8; 16]);
+        let generated = build_object(
+            Origin::Generate,
+            &aes_template(),
+            &computed,
+            CKO_SECRET_KEY,
+            Some(CKK_AES),
+        )
+        .unwrap();
+        assert_eq!(generated.bool(CKA_SENSITIVE), Some(true));
+    }
+
+    #[test]
     fn token_set_attributes_are_read_only_and_foreign_ones_inconsistent() {
         let mut t = aes_template();
         t.set_bytes(CKA_VALUE, vec![1u8; 16]);
@@ -643,6 +680,8 @@ mod tests {
     fn sticky_and_so_only_changes_are_refused() {
         let mut t = aes_template();
         t.set_bytes(CKA_VALUE, vec![1u8; 16]);
+        t.set_bool(CKA_SENSITIVE, true);
+        t.set_bool(CKA_EXTRACTABLE, false);
         let o = build_object(
             Origin::Create,
             &t,
