@@ -149,7 +149,10 @@ read -r passed failed ignored < <(awk '
         P += p; F += f; I += i
     }
     END { print P+0, F+0, I+0 }' "$LOG")
-fails="$(grep -E '^test .* \.\.\. (FAILED|HUNG)$' "$LOG" | sed -E 's/^test (.*) \.\.\. (FAILED|HUNG)$/\1 (\2)/' | sort -u || true)"
+# libtest prints "---- NAME stdout ----" for every failed test (the "test NAME ... FAILED" line
+# can be interleaved with the module's debug log); hung ones are marked by the watchdog.
+fails="$( { grep -E '^---- .* stdout ----$' "$LOG" | sed -E 's/^---- (.*) stdout ----$/\1 (FAILED)/';
+           grep -E '^test .* \.\.\. HUNG$' "$LOG" | sed -E 's/^test (.*) \.\.\. HUNG$/\1 (HUNG)/'; } | sort -u || true)"
 if [ -n "$fails" ]; then
     say "failing tests:"
     printf '%s\n' "$fails" | sed 's/^/  - /'
