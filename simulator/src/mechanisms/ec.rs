@@ -578,15 +578,52 @@ pub fn verifier(mech: &Mechanism, key: &Arc<KeyMaterial>) -> Result<Box<dyn Veri
     }))
 }
 
-/// ANSI X9.63 KDF: Hash(Z || counter (big-endian, from 1) || shared_data) blocks, concatenated and
-/// cut to `len` bytes.
-fn x963_kdf(hash: Hash, z: &[u8], shared_data: &[u8], len: usize) -> Zeroizing<Vec<u8>> {
+/// How the shared secret Z becomes key material.
+#[derive(Debug, Clone, Copy)]
+enum Kdf {
+    Null,
+    /// ANSI X9.63: Hash(Z || counter || shared_data) blocks (`CKD_SHA*_KDF`).
+    X963(Hash),
+    /// NIST SP 800-56C one-step: Hash(counter || Z || shared_data) blocks
+    /// (`CKD_SHA*_KDF_SP800`).
+    Sp800(Hash),
+}
+
+impl Kdf {
+    fn of(kdf: CK_EC_KDF_TYPE) -> Option<Kdf> {
+        let sp800 = match kdf {
+            CKD_NULL => return Some(Kdf::Null),
+            CKD_SHA1_KDF_SP800 => Hash::Sha1,
+            CKD_SHA224_KDF_SP800 => Hash::Sha224,
+            CKD_SHA256_KDF_SP800 => Hash::Sha256,
+            CKD_SHA384_KDF_SP800 => Hash::Sha384,
+            CKD_SHA512_KDF_SP800 => Hash::Sha512,
+            other => return Hash::of_kdf(other).map(Kdf::X963),
+        };
+        Some(Kdf::Sp800(sp800))
+    }
+}
+
+/// Hash-counter KDF blocks, concatenated and cut to `len` bytes; `counter_first` puts the
+/// 32-bit big-endian counter (from 1) before Z (SP 800-56C) instead of after it (X9.63).
+fn counter_kdf(
+    hash: Hash,
+    counter_first: bool,
+    z: &[u8],
+    shared_data: &[u8],
+    len: usize,
+) -> Zeroizing<Vec<u8>> {
     let mut out = Zeroizing::new(Vec::with_capacity(len + hash.len()));
     let mut counter: u32 = 1;
     while out.len() < len {
         let mut ctx = digest::Context::new(hash.algorithm());
-        ctx.update(z);
-        ctx.update(&counter.to_be_bytes());
+        if counter_first {
+            ctx.update(&counter.to_be_bytes());
+            ctx.update(z);
+        } else {
+            ctx.update(z);
+            ctx.update(&counter.to_be_bytes());
+        }
         ctx.update(shared_data);
         out.extend_from_slice(ctx.finish().as_ref());
         counter = counter.wrapping_add(1);
@@ -595,17 +632,22 @@ fn x963_kdf(hash: Hash, z: &[u8], shared_data: &[u8], len: usize) -> Zeroizing<V
     out
 }
 
-/// `CKM_ECDH1_DERIVE`: the shared secret Z with the peer's point, through the KDF.
+/// A checked `CKM_ECDH1_DERIVE` request: the peer's public data and how to turn Z into the
+/// key. Shared by the Weierstrass curves here and X25519 (`montgomery.rs`).
+pub(crate) struct EcdhRequest<'a> {
+    kdf: Kdf,
+    shared_data: &'a [u8],
+    pub(crate) public_data: &'a [u8],
+    len: Option<usize>,
+}
+
+/// Checks the mechanism parameters and the wanted length of a `CKM_ECDH1_DERIVE`.
 ///
 /// Lengths: `len` when given; with `CKD_NULL`, more than |Z| is `CKR_TEMPLATE_INCONSISTENT` and
 /// fewer returns the leading `len` bytes of Z (simulator-defined); without `len`, `CKD_NULL` gives
 /// all of Z and a KDF one hash length. `len == 0` or above 64 KiB is `CKR_TEMPLATE_INCONSISTENT`
 /// (simulator-defined).
-pub fn derive(
-    mech: &Mechanism,
-    key: &Arc<KeyMaterial>,
-    len: Option<usize>,
-) -> Result<Zeroizing<Vec<u8>>> {
+pub(crate) fn ecdh_request(mech: &Mechanism, len: Option<usize>) -> Result<EcdhRequest<'_>> {
     let MechParams::Ecdh {
         kdf,
         shared_data,
@@ -617,23 +659,18 @@ pub fn derive(
             "CKM_ECDH1_DERIVE needs CK_ECDH1_DERIVE_PARAMS",
         ));
     };
-    let kdf_hash = match *kdf {
-        CKD_NULL => {
-            if !shared_data.is_empty() {
-                return Err(err(
-                    CKR_MECHANISM_PARAM_INVALID,
-                    "CKD_NULL takes no shared data",
-                ));
-            }
-            None
-        }
-        other => Some(Hash::of_kdf(other).ok_or_else(|| {
-            err(
-                CKR_MECHANISM_PARAM_INVALID,
-                format!("KDF 0x{other:X} is not supported"),
-            )
-        })?),
-    };
+    let kdf = Kdf::of(*kdf).ok_or_else(|| {
+        err(
+            CKR_MECHANISM_PARAM_INVALID,
+            format!("KDF 0x{kdf:X} is not supported"),
+        )
+    })?;
+    if matches!(kdf, Kdf::Null) && !shared_data.is_empty() {
+        return Err(err(
+            CKR_MECHANISM_PARAM_INVALID,
+            "CKD_NULL takes no shared data",
+        ));
+    }
     if let Some(l) = len
         && (l == 0 || l > MAX_DERIVED_LEN)
     {
@@ -642,9 +679,48 @@ pub fn derive(
             "the derived key length is out of range",
         ));
     }
+    Ok(EcdhRequest {
+        kdf,
+        shared_data,
+        public_data,
+        len,
+    })
+}
+
+impl EcdhRequest<'_> {
+    /// Turns the shared secret Z into the derived key's value.
+    pub(crate) fn finish(&self, z: Zeroizing<Vec<u8>>) -> Result<Zeroizing<Vec<u8>>> {
+        match self.kdf {
+            Kdf::Null => match self.len {
+                None => Ok(z),
+                Some(l) if l > z.len() => Err(err(
+                    CKR_TEMPLATE_INCONSISTENT,
+                    "CKD_NULL cannot derive more bytes than the shared secret has",
+                )),
+                Some(l) => Ok(Zeroizing::new(z[..l].to_vec())),
+            },
+            Kdf::X963(hash) | Kdf::Sp800(hash) => Ok(counter_kdf(
+                hash,
+                matches!(self.kdf, Kdf::Sp800(_)),
+                &z,
+                self.shared_data,
+                self.len.unwrap_or(hash.len()),
+            )),
+        }
+    }
+}
+
+/// `CKM_ECDH1_DERIVE` on P-256/384/521: the shared secret Z with the peer's point, through the
+/// KDF (see [`ecdh_request`]).
+pub fn derive(
+    mech: &Mechanism,
+    key: &Arc<KeyMaterial>,
+    len: Option<usize>,
+) -> Result<Zeroizing<Vec<u8>>> {
+    let request = ecdh_request(mech, len)?;
     let ec = ec_key(key)?;
     let private = ec.private()?;
-    let peer = unwrap_point(ec.curve, public_data);
+    let peer = unwrap_point(ec.curve, request.public_data);
     let peer = agreement::UnparsedPublicKey::new(ec.curve.ecdh(), peer);
     let z = agreement::agree(
         &private.ecdh,
@@ -655,17 +731,7 @@ pub fn derive(
         ),
         |z| Ok(Zeroizing::new(z.to_vec())),
     )?;
-    match kdf_hash {
-        None => match len {
-            None => Ok(z),
-            Some(l) if l > z.len() => Err(err(
-                CKR_TEMPLATE_INCONSISTENT,
-                "CKD_NULL cannot derive more bytes than the shared secret has",
-            )),
-            Some(l) => Ok(Zeroizing::new(z[..l].to_vec())),
-        },
-        Some(hash) => Ok(x963_kdf(hash, &z, shared_data, len.unwrap_or(hash.len()))),
-    }
+    request.finish(z)
 }
 
 /// `CKM_EC_KEY_PAIR_GEN`: `CKA_EC_PARAMS` comes from the public template (required). A private

@@ -20,6 +20,7 @@ pub mod ec;
 pub mod eddsa;
 pub mod hmac;
 pub mod kdf;
+pub mod montgomery;
 pub mod rsa;
 
 use crate::attribute::Attributes;
@@ -127,6 +128,7 @@ pub enum KeyMaterial {
     Rsa(rsa::RsaKey),
     Ec(ec::EcKey),
     Ed25519(eddsa::EdKey),
+    X25519(montgomery::X25519Key),
     Dsa(dsa::DsaKey),
     Dh(dh::DhKey),
     /// AES, DES3 and generic-secret/HMAC keys: the value itself.
@@ -155,6 +157,9 @@ impl KeyMaterial {
             }
             (CKO_PUBLIC_KEY | CKO_PRIVATE_KEY, CKK_EC_EDWARDS) => Ok(KeyMaterial::Ed25519(
                 eddsa::EdKey::from_attributes(class, attrs)?,
+            )),
+            (CKO_PUBLIC_KEY | CKO_PRIVATE_KEY, CKK_EC_MONTGOMERY) => Ok(KeyMaterial::X25519(
+                montgomery::X25519Key::from_attributes(class, attrs)?,
             )),
             (CKO_PUBLIC_KEY | CKO_PRIVATE_KEY, CKK_DSA) => Ok(KeyMaterial::Dsa(
                 dsa::DsaKey::from_attributes(class, attrs)?,
@@ -226,6 +231,8 @@ pub enum Family {
     Rsa,
     Ec,
     Eddsa,
+    /// X25519 (`montgomery.rs`).
+    Montgomery,
     Aes,
     Des3,
     Digest,
@@ -356,7 +363,22 @@ pub static MECHANISMS: &[MechanismEntry] = &[
     entry!(CKM_ECDSA_SHA256, Ec, 256, 521, SV | EC_FLAGS, EC),
     entry!(CKM_ECDSA_SHA384, Ec, 256, 521, SV | EC_FLAGS, EC),
     entry!(CKM_ECDSA_SHA512, Ec, 256, 521, SV | EC_FLAGS, EC),
-    entry!(CKM_ECDH1_DERIVE, Ec, 256, 521, CKF_DERIVE | EC_FLAGS, EC),
+    entry!(
+        CKM_ECDH1_DERIVE,
+        Ec,
+        255,
+        521,
+        CKF_DERIVE | EC_FLAGS,
+        &[CKK_EC, CKK_EC_MONTGOMERY]
+    ),
+    entry!(
+        CKM_EC_MONTGOMERY_KEY_PAIR_GEN,
+        Montgomery,
+        255,
+        255,
+        CKF_GENERATE_KEY_PAIR,
+        NONE
+    ),
     entry!(
         CKM_EC_EDWARDS_KEY_PAIR_GEN,
         Eddsa,
@@ -674,7 +696,10 @@ pub fn derive(
     len: Option<usize>,
 ) -> Result<Zeroizing<Vec<u8>>> {
     match lookup_for(mech.mechanism_type, CKF_DERIVE)?.family {
-        Family::Ec => ec::derive(mech, base, len),
+        Family::Ec => match base.as_ref() {
+            KeyMaterial::X25519(_) => montgomery::derive(mech, base, len),
+            _ => ec::derive(mech, base, len),
+        },
         Family::Dh => dh::derive(mech, base, len),
         _ => Err(err(CKR_MECHANISM_INVALID, "mechanism cannot derive")),
     }
@@ -773,6 +798,7 @@ pub fn generate_key_pair(
         Family::Rsa => rsa::generate_key_pair(public_template, private_template),
         Family::Ec => ec::generate_key_pair(public_template, private_template),
         Family::Eddsa => eddsa::generate_key_pair(public_template, private_template),
+        Family::Montgomery => montgomery::generate_key_pair(public_template, private_template),
         Family::Dsa => dsa::generate_key_pair(public_template, private_template),
         Family::Dh => dh::generate_key_pair(public_template, private_template),
         _ => Err(err(
@@ -788,6 +814,7 @@ pub fn private_key_to_pkcs8(key: &KeyMaterial) -> Result<Zeroizing<Vec<u8>>> {
         KeyMaterial::Rsa(k) => k.to_pkcs8(),
         KeyMaterial::Ec(k) => k.to_pkcs8(),
         KeyMaterial::Ed25519(k) => k.to_pkcs8(),
+        KeyMaterial::X25519(k) => k.to_pkcs8(),
         KeyMaterial::Secret(_) => Err(err(CKR_KEY_NOT_WRAPPABLE, "not a private key")),
         KeyMaterial::Dsa(_) | KeyMaterial::Dh(_) => Err(err(
             CKR_KEY_NOT_WRAPPABLE,
@@ -801,6 +828,7 @@ pub fn private_key_from_pkcs8(der: &[u8]) -> Result<Attributes> {
     rsa::attributes_from_pkcs8(der)
         .or_else(|_| ec::attributes_from_pkcs8(der))
         .or_else(|_| eddsa::attributes_from_pkcs8(der))
+        .or_else(|_| montgomery::attributes_from_pkcs8(der))
         .map_err(|_| {
             err(
                 CKR_WRAPPED_KEY_INVALID,

@@ -319,8 +319,12 @@ pub fn tables(
             match (class, kt) {
                 (CKO_PUBLIC_KEY, CKK_RSA) => t.extend([PUBLIC_KEY, RSA_PUBLIC]),
                 (CKO_PRIVATE_KEY, CKK_RSA) => t.extend([PRIVATE_KEY, RSA_PRIVATE]),
-                (CKO_PUBLIC_KEY, CKK_EC | CKK_EC_EDWARDS) => t.extend([PUBLIC_KEY, EC_PUBLIC]),
-                (CKO_PRIVATE_KEY, CKK_EC | CKK_EC_EDWARDS) => t.extend([PRIVATE_KEY, EC_PRIVATE]),
+                (CKO_PUBLIC_KEY, CKK_EC | CKK_EC_EDWARDS | CKK_EC_MONTGOMERY) => {
+                    t.extend([PUBLIC_KEY, EC_PUBLIC])
+                }
+                (CKO_PRIVATE_KEY, CKK_EC | CKK_EC_EDWARDS | CKK_EC_MONTGOMERY) => {
+                    t.extend([PRIVATE_KEY, EC_PRIVATE])
+                }
                 (CKO_PUBLIC_KEY, CKK_DSA) => t.extend([PUBLIC_KEY, DSA_PUBLIC]),
                 (CKO_PRIVATE_KEY, CKK_DSA) => t.extend([PRIVATE_KEY, DSA_PRIVATE]),
                 (CKO_PUBLIC_KEY, CKK_DH) => t.extend([PUBLIC_KEY, DH_PUBLIC]),
