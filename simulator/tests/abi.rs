@@ -651,7 +651,7 @@ fn unsupported_functions_say_so_and_random_works() {
         unsafe { C_GetOperationState(s, null_mut(), &mut len) },
         CKR_FUNCTION_NOT_SUPPORTED
     );
-    assert_eq!(C_MessageEncryptFinal(s), CKR_FUNCTION_NOT_SUPPORTED);
+    assert_eq!(C_MessageSignFinal(s), CKR_FUNCTION_NOT_SUPPORTED);
     let mut a = [0u8; 32];
     let mut b = [0u8; 32];
     // SAFETY: valid buffers.

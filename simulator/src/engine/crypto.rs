@@ -126,7 +126,7 @@ fn ensure_idle<T>(slot: &Option<Active<T>>) -> Result<()> {
 
 impl Engine {
     /// The key behind a handle, checked for use with a mechanism.
-    fn operation_key(
+    pub(super) fn operation_key(
         &self,
         slot: &Slot,
         key: CK_OBJECT_HANDLE,

@@ -6,6 +6,8 @@
 //! / encrypt path therefore takes no token-wide lock and never touches storage.
 mod crypto;
 pub use crypto::{Call, Output};
+mod message;
+pub use message::{GcmMessage, MessageOutput};
 pub use objects::AttrLookup;
 mod objects;
 pub mod session;

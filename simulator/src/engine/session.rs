@@ -59,6 +59,9 @@ pub struct Session {
     pub digest: Option<Active<Box<dyn DigestOperation>>>,
     pub sign: Option<Active<SignKind>>,
     pub verify: Option<Active<VerifyKind>>,
+    /// Message-based encryption and decryption (`C_MessageEncryptInit`, ...).
+    pub msg_encrypt: Option<super::message::MessageState>,
+    pub msg_decrypt: Option<super::message::MessageState>,
 }
 
 impl Session {
@@ -74,6 +77,8 @@ impl Session {
             digest: None,
             sign: None,
             verify: None,
+            msg_encrypt: None,
+            msg_decrypt: None,
         }
     }
 
@@ -103,6 +108,8 @@ impl Session {
         self.digest = None;
         self.sign = None;
         self.verify = None;
+        self.msg_encrypt = None;
+        self.msg_decrypt = None;
     }
 
     /// `C_SessionCancel`: ends the operations whose `CKF_*` flag is given.
@@ -124,6 +131,12 @@ impl Session {
         }
         if flags & (CKF_VERIFY | CKF_VERIFY_RECOVER) != 0 {
             self.verify = None;
+        }
+        if flags & CKF_MESSAGE_ENCRYPT != 0 {
+            self.msg_encrypt = None;
+        }
+        if flags & CKF_MESSAGE_DECRYPT != 0 {
+            self.msg_decrypt = None;
         }
     }
 }

@@ -12,16 +12,17 @@
 //!   operation may use at most `2^counter_bits - initial counter value` keystream blocks, i.e. the
 //!   counter never wraps back through zero. Data that would need more is `CKR_DATA_LEN_RANGE`
 //!   (for encryption and decryption alike, since CTR is symmetric).
-//! - GCM: only 96-bit IVs (`aws_lc_rs::aead` takes no other): any other IV length is
-//!   `CKR_MECHANISM_PARAM_INVALID`. Tag lengths of 32, 64, 96, 104, 112, 120 and 128 bits (the
-//!   SP 800-38D set) are supported; others are `CKR_MECHANISM_PARAM_INVALID` (simulator-defined:
-//!   PKCS#11 allows 0..=128). Encryption always goes through `aws_lc_rs::aead` and truncates the
-//!   128-bit tag (a shorter GCM tag is by definition its prefix). `aws_lc_rs::aead` verifies
-//!   128-bit tags only, so decryption with a shorter tag goes one level down, to an aws-lc
-//!   `EVP_AEAD_CTX` created with that tag length, which verifies the truncated tag itself (the
-//!   `ffi` submodule); nothing of GCM is computed here.
+//! - GCM: any IV length of 1 byte or more (an empty IV is `CKR_MECHANISM_PARAM_INVALID`), any
+//!   AAD. Tag lengths of 32, 64, 96, 104, 112, 120 and 128 bits (the SP 800-38D set) are
+//!   supported; others are `CKR_MECHANISM_PARAM_INVALID` (simulator-defined: PKCS#11 allows
+//!   0..=128). Everything goes through aws-lc's `EVP_CIPHER` AES-GCM (the `ffi` submodule;
+//!   `aws_lc_rs::aead` takes 96-bit nonces only), which derives J0 by GHASH for other IV
+//!   lengths and verifies truncated tags in constant time; nothing of GCM is computed here.
+//!   Multi-part encryption streams (the tag comes from `finish`); decryption holds back the
+//!   trailing tag, and releases plaintext only from `finish`, after the tag verifies.
 //!   Authentication failure is `CKR_ENCRYPTED_DATA_INVALID` (the v2.40 code, not 3.0's
-//!   `CKR_AEAD_DECRYPT_FAILED`). Input is buffered; all output comes from `finish`.
+//!   `CKR_AEAD_DECRYPT_FAILED`, which the message-based API uses). `GcmStream` is the same
+//!   per-message engine for `C_EncryptMessage*` / `C_DecryptMessage*`.
 //! - Key wrap: RFC 3394 / RFC 5649 come from aws-lc: `aws_lc_rs::key_wrap` for 128- and 256-bit
 //!   KEKs, and, since that module has no AES-192 KEK (which the RFC 5649 test vectors use),
 //!   aws-lc's `AES_wrap_key` family directly for 192-bit KEKs (the `ffi` submodule).
@@ -42,7 +43,7 @@ use aws_lc_rs::cipher::{
 };
 use aws_lc_rs::iv::FixedLength;
 use aws_lc_rs::key_wrap::{self, AesKek, KeyWrap, KeyWrapPadded};
-use aws_lc_rs::{aead, cmac, constant_time};
+use aws_lc_rs::{cmac, constant_time};
 use cryptoki_sys::*;
 use std::sync::Arc;
 use zeroize::{Zeroize, Zeroizing};
@@ -54,6 +55,8 @@ const KW_IV: [u8; 8] = [0xA6; 8];
 const KWP_IV: [u8; 4] = [0xA6, 0x59, 0x59, 0xA6];
 /// SP 800-38D: the largest GCM plaintext, 2^39 - 256 bits.
 const GCM_MAX_DATA: u64 = (1 << 36) - 32;
+/// SP 800-38D: the largest GCM AAD, 2^64 - 1 bits.
+const GCM_MAX_AAD: u64 = (1 << 61) - 1;
 
 pub fn signer(mech: &Mechanism, key: &Arc<KeyMaterial>) -> Result<Box<dyn SignOperation>> {
     match mech.mechanism_type {
@@ -124,7 +127,7 @@ fn cipher_op(
             Box::new(BlockModeOp::new(proc, BLOCK, encrypt, pad))
         }
         CKM_AES_CTR => Box::new(AesCtr::new(mech, value)?),
-        CKM_AES_GCM => Box::new(AesGcm::new(mech, value, encrypt)?),
+        CKM_AES_GCM => Box::new(AesGcm::new(mech, key, encrypt)?),
         CKM_AES_KEY_WRAP | CKM_AES_KEY_WRAP_PAD | CKM_AES_KEY_WRAP_KWP => {
             Box::new(AesKeyWrap::new(mech, value, encrypt)?)
         }
@@ -502,152 +505,191 @@ impl Drop for AesCtr {
 // GCM
 // ---------------------------------------------------------------------------------------------
 
-/// The aws-lc GCM key of one operation.
-enum GcmKey {
-    /// aws-lc-rs' AEAD: every encryption (a truncated tag is a prefix of the full one) and
-    /// decryption with a full 128-bit tag.
-    Seal(aead::LessSafeKey),
-    Open(aead::LessSafeKey),
-    /// aws-lc's `EVP_AEAD` set up for a shorter tag, which it verifies itself.
-    OpenTruncated(ffi::GcmOpener),
+/// Checks a GCM tag length in bits (the SP 800-38D set) and returns it in bytes.
+fn gcm_tag_len(tag_bits: CK_ULONG) -> Result<usize> {
+    if !matches!(tag_bits, 32 | 64 | 96 | 104 | 112 | 120 | 128) {
+        return Err(err(
+            CKR_MECHANISM_PARAM_INVALID,
+            "GCM tags are 32, 64, 96, 104, 112, 120 or 128 bits",
+        ));
+    }
+    Ok((tag_bits / 8) as usize)
 }
 
-struct AesGcm {
-    key: GcmKey,
-    nonce: [u8; aead::NONCE_LEN],
-    aad: Vec<u8>,
+/// One GCM message in progress over aws-lc's `EVP_CIPHER` AES-GCM (any IV length of 1 byte or
+/// more; the GHASH-derived J0 of non-96-bit IVs is aws-lc's). Data streams through `update`
+/// (ciphertext or unverified plaintext of the same length); `seal` returns the tag, `open`
+/// verifies one. Also what the message-based API (`C_EncryptMessage*`) runs on.
+pub struct GcmStream {
+    ctx: ffi::GcmCtx,
     tag_len: usize,
-    buf: Zeroizing<Vec<u8>>,
-    done: bool,
+    encrypt: bool,
+    processed: u64,
+}
+
+impl GcmStream {
+    /// Starts a message: `key` must be an AES key, `iv` 1 byte or more, `tag_bits` one of the
+    /// SP 800-38D lengths (else `CKR_MECHANISM_PARAM_INVALID`).
+    pub fn new(
+        key: &KeyMaterial,
+        iv: &[u8],
+        aad: &[u8],
+        tag_bits: CK_ULONG,
+        encrypt: bool,
+    ) -> Result<Self> {
+        let key = aes_key(key)?;
+        let tag_len = gcm_tag_len(tag_bits)?;
+        if iv.is_empty() || iv.len() > i32::MAX as usize {
+            return Err(err(
+                CKR_MECHANISM_PARAM_INVALID,
+                "a GCM IV is 1 byte or more",
+            ));
+        }
+        if aad.len() as u64 > GCM_MAX_AAD {
+            return Err(err(CKR_MECHANISM_PARAM_INVALID, "the GCM AAD is too long"));
+        }
+        let mut ctx = ffi::GcmCtx::new(key, iv, encrypt)
+            .ok_or_else(|| err(CKR_FUNCTION_FAILED, "aws-lc refused the GCM key or IV"))?;
+        if !ctx.aad(aad) {
+            return Err(err(CKR_FUNCTION_FAILED, "aws-lc refused the GCM AAD"));
+        }
+        Ok(GcmStream {
+            ctx,
+            tag_len,
+            encrypt,
+            processed: 0,
+        })
+    }
+
+    pub fn tag_len(&self) -> usize {
+        self.tag_len
+    }
+
+    /// Encrypts or decrypts the next part (the output has the input's length).
+    pub fn update(&mut self, input: &[u8]) -> Result<Vec<u8>> {
+        self.processed = self.processed.saturating_add(input.len() as u64);
+        if self.processed > GCM_MAX_DATA {
+            return Err(if self.encrypt {
+                err(CKR_DATA_LEN_RANGE, "too much data for one GCM message")
+            } else {
+                err(
+                    CKR_ENCRYPTED_DATA_LEN_RANGE,
+                    "too much data for one GCM message",
+                )
+            });
+        }
+        let mut out = vec![0u8; input.len()];
+        if !self.ctx.update(input, &mut out) {
+            return Err(err(CKR_FUNCTION_FAILED, "aws-lc GCM update failed"));
+        }
+        Ok(out)
+    }
+
+    /// Ends an encryption: the tag, truncated to the requested length.
+    pub fn seal(mut self) -> Result<Vec<u8>> {
+        let mut tag = self
+            .ctx
+            .seal()
+            .ok_or_else(|| err(CKR_FUNCTION_FAILED, "aws-lc GCM final failed"))?;
+        let out = tag[..self.tag_len].to_vec();
+        tag.zeroize();
+        Ok(out)
+    }
+
+    /// Ends a decryption: false when `tag` (of the requested length) does not verify.
+    pub fn open(mut self, tag: &[u8]) -> bool {
+        tag.len() == self.tag_len && self.ctx.open(tag)
+    }
+}
+
+/// `CKM_AES_GCM` through `C_Encrypt*` / `C_Decrypt*`: encryption streams and appends the tag
+/// at `finish`; decryption holds back the last `tag_len` bytes of input (the tag), decrypts the
+/// rest as it comes, and releases the plaintext only from `finish`, once the tag verifies.
+struct AesGcm {
+    stream: Option<GcmStream>,
+    encrypt: bool,
+    /// Decryption: the input not yet decrypted (at most the tag's length at rest).
+    held: Vec<u8>,
+    /// Decryption: the plaintext, released after verification.
+    plain: Zeroizing<Vec<u8>>,
 }
 
 impl AesGcm {
-    fn new(mech: &Mechanism, key: &[u8], encrypt: bool) -> Result<Self> {
+    fn new(mech: &Mechanism, key: &KeyMaterial, encrypt: bool) -> Result<Self> {
         let MechParams::Gcm { iv, aad, tag_bits } = &mech.params else {
             return Err(err(
                 CKR_MECHANISM_PARAM_INVALID,
                 "AES GCM needs CK_GCM_PARAMS",
             ));
         };
-        let nonce: [u8; aead::NONCE_LEN] = iv.as_slice().try_into().map_err(|_| {
-            err(
-                CKR_MECHANISM_PARAM_INVALID,
-                "only 12-byte GCM IVs are supported",
-            )
-        })?;
-        if !matches!(*tag_bits, 32 | 64 | 96 | 104 | 112 | 120 | 128) {
-            return Err(err(
-                CKR_MECHANISM_PARAM_INVALID,
-                "GCM tags are 32, 64, 96, 104, 112, 120 or 128 bits",
-            ));
-        }
-        let tag_len = (*tag_bits / 8) as usize;
-        let key = if encrypt || tag_len == BLOCK {
-            let algorithm = match key.len() {
-                16 => &aead::AES_128_GCM,
-                24 => &aead::AES_192_GCM,
-                _ => &aead::AES_256_GCM,
-            };
-            let unbound = aead::UnboundKey::new(algorithm, key)
-                .map_err(|_| err(CKR_KEY_SIZE_RANGE, "AES keys are 16, 24 or 32 bytes"))?;
-            let key = aead::LessSafeKey::new(unbound);
-            if encrypt {
-                GcmKey::Seal(key)
-            } else {
-                GcmKey::Open(key)
-            }
-        } else {
-            GcmKey::OpenTruncated(
-                ffi::GcmOpener::new(key, tag_len)
-                    .ok_or_else(|| err(CKR_FUNCTION_FAILED, "aws-lc refused the GCM key"))?,
-            )
-        };
         Ok(AesGcm {
-            key,
-            nonce,
-            aad: aad.clone(),
-            tag_len,
-            buf: Zeroizing::new(Vec::new()),
-            done: false,
+            stream: Some(GcmStream::new(key, iv, aad, *tag_bits, encrypt)?),
+            encrypt,
+            held: Vec::new(),
+            plain: Zeroizing::new(Vec::new()),
         })
     }
 
-    fn run(&mut self) -> Result<Vec<u8>> {
-        let nonce = aead::Nonce::assume_unique_for_key(self.nonce);
-        let aad = aead::Aad::from(self.aad.as_slice());
-        let invalid = || err(CKR_ENCRYPTED_DATA_INVALID, "the GCM tag does not verify");
-        let ct_len = match &self.key {
-            GcmKey::Seal(key) => {
-                if self.buf.len() as u64 > GCM_MAX_DATA {
-                    return Err(err(
-                        CKR_DATA_LEN_RANGE,
-                        "too much data for one GCM encryption",
-                    ));
-                }
-                let tag = key
-                    .seal_in_place_separate_tag(nonce, aad, &mut self.buf)
-                    .map_err(|_| err(CKR_DATA_LEN_RANGE, "GCM encryption failed"))?;
-                let mut out = std::mem::take(&mut *self.buf);
-                out.extend_from_slice(&tag.as_ref()[..self.tag_len]);
-                return Ok(out);
-            }
-            GcmKey::Open(_) | GcmKey::OpenTruncated(_) => {
-                self.buf.len().checked_sub(self.tag_len).ok_or_else(|| {
-                    err(
-                        CKR_ENCRYPTED_DATA_LEN_RANGE,
-                        "the GCM ciphertext is shorter than its tag",
-                    )
-                })?
-            }
-        };
-        if ct_len as u64 > GCM_MAX_DATA {
+    fn stream(&mut self) -> Result<&mut GcmStream> {
+        self.stream.as_mut().ok_or_else(finished)
+    }
+
+    fn update_inner(&mut self, input: &[u8]) -> Result<Vec<u8>> {
+        if self.encrypt {
+            return self.stream()?.update(input);
+        }
+        let tag_len = self.stream()?.tag_len();
+        self.held.extend_from_slice(input);
+        let ready = self.held.len().saturating_sub(tag_len);
+        if ready > 0 {
+            let stream = self.stream.as_mut().ok_or_else(finished)?;
+            let part = stream.update(&self.held[..ready])?;
+            self.plain.extend_from_slice(&part);
+            self.held.drain(..ready);
+        }
+        Ok(Vec::new())
+    }
+
+    fn finish_inner(&mut self) -> Result<Vec<u8>> {
+        let stream = self.stream.take().ok_or_else(finished)?;
+        if self.encrypt {
+            return stream.seal();
+        }
+        if self.held.len() < stream.tag_len() {
             return Err(err(
                 CKR_ENCRYPTED_DATA_LEN_RANGE,
-                "too much data for one GCM decryption",
+                "the GCM ciphertext is shorter than its tag",
             ));
         }
-        match &self.key {
-            GcmKey::OpenTruncated(opener) => {
-                let mut out = vec![0u8; ct_len];
-                if !opener.open(&self.nonce, &self.aad, &self.buf, &mut out) {
-                    out.zeroize();
-                    return Err(invalid());
-                }
-                Ok(out)
-            }
-            GcmKey::Open(key) | GcmKey::Seal(key) => {
-                let mut data = std::mem::take(&mut *self.buf);
-                let tag = data.split_off(ct_len);
-                if key
-                    .open_in_place_separate_tag(nonce, aad, &tag, &mut data)
-                    .is_err()
-                {
-                    data.zeroize();
-                    return Err(invalid());
-                }
-                Ok(data)
-            }
+        if !stream.open(&self.held) {
+            return Err(err(
+                CKR_ENCRYPTED_DATA_INVALID,
+                "the GCM tag does not verify",
+            ));
         }
+        Ok(std::mem::take(&mut *self.plain))
+    }
+
+    fn end(&mut self) {
+        self.stream = None;
+        self.plain.zeroize();
+        self.held.clear();
     }
 }
 
 impl CipherOperation for AesGcm {
     fn update(&mut self, input: &[u8]) -> Result<Vec<u8>> {
-        if self.done {
-            return Err(finished());
+        let r = self.update_inner(input);
+        if r.is_err() {
+            self.end();
         }
-        self.buf.extend_from_slice(input);
-        Ok(Vec::new())
+        r
     }
 
     fn finish(&mut self) -> Result<Vec<u8>> {
-        if self.done {
-            return Err(finished());
-        }
-        self.done = true;
-        let result = self.run();
-        self.buf.zeroize();
-        result
+        let r = self.finish_inner();
+        self.end();
+        r
     }
 }
 
@@ -897,19 +939,21 @@ impl VerifyOperation for CmacVerify {
 /// - RFC 3394 / RFC 5649 key wrap with a 192-bit KEK (`aws_lc_rs::key_wrap` has AES-128 and
 ///   AES-256 KEKs only): aws-lc's `AES_wrap_key`, `AES_unwrap_key`, `AES_wrap_key_padded` and
 ///   `AES_unwrap_key_padded`, which are what `aws_lc_rs::key_wrap` calls for the other sizes;
-/// - AES-GCM decryption with a truncated tag (`aws_lc_rs::aead` verifies 128-bit tags only):
-///   aws-lc's `EVP_AEAD_CTX` takes the tag length when it is created and then verifies a tag of
-///   that length in constant time.
+/// - AES-GCM with IVs of any length and truncated tags (`aws_lc_rs::aead` takes 96-bit nonces
+///   and verifies 128-bit tags only): aws-lc's `EVP_CIPHER_CTX` with `EVP_aes_*_gcm`,
+///   `EVP_CTRL_GCM_SET_IVLEN`, `EVP_CTRL_GCM_GET_TAG` and `EVP_CTRL_GCM_SET_TAG`.
 ///
 /// Every `unsafe` block of the module is here; the types it hands out are safe to use.
 mod ffi {
     use aws_lc_sys::{
         AES_KEY, AES_set_decrypt_key, AES_set_encrypt_key, AES_unwrap_key, AES_unwrap_key_padded,
-        AES_wrap_key, AES_wrap_key_padded, EVP_AEAD, EVP_AEAD_CTX, EVP_AEAD_CTX_free,
-        EVP_AEAD_CTX_new, EVP_AEAD_CTX_open, EVP_aead_aes_128_gcm, EVP_aead_aes_192_gcm,
-        EVP_aead_aes_256_gcm,
+        AES_wrap_key, AES_wrap_key_padded, EVP_CIPHER, EVP_CIPHER_CTX, EVP_CIPHER_CTX_ctrl,
+        EVP_CIPHER_CTX_free, EVP_CIPHER_CTX_new, EVP_CTRL_GCM_GET_TAG, EVP_CTRL_GCM_SET_IVLEN,
+        EVP_CTRL_GCM_SET_TAG, EVP_CipherFinal_ex, EVP_CipherInit_ex, EVP_CipherUpdate,
+        EVP_aes_128_gcm, EVP_aes_192_gcm, EVP_aes_256_gcm,
     };
-    use std::ptr::{NonNull, null};
+    use std::os::raw::c_int;
+    use std::ptr::{NonNull, null, null_mut};
     use zeroize::Zeroize;
 
     /// An expanded AES-192 key schedule for one direction of RFC 3394 / RFC 5649 (boxed, so
@@ -1058,76 +1102,186 @@ mod ffi {
         }
     }
 
-    /// An aws-lc AES-GCM context that opens with a tag of a fixed length, 1 to 16 bytes.
-    pub(super) struct GcmOpener {
-        ctx: NonNull<EVP_AEAD_CTX>,
-        tag_len: usize,
+    /// An aws-lc `EVP_CIPHER_CTX` set up for AES-GCM in one direction, with the key and an IV
+    /// of any length of 1 byte or more (aws-lc derives J0 through GHASH for non-96-bit IVs).
+    pub(super) struct GcmCtx {
+        ctx: NonNull<EVP_CIPHER_CTX>,
     }
 
     // SAFETY: the context is owned by this value alone (never aliased or shared) and aws-lc's
-    // AEAD contexts have no thread affinity, so moving one to another thread is sound.
-    unsafe impl Send for GcmOpener {}
+    // cipher contexts have no thread affinity, so moving one to another thread is sound.
+    unsafe impl Send for GcmCtx {}
 
-    impl GcmOpener {
-        /// `None` when `key` is not 16, 24 or 32 bytes, `tag_len` not 1 to 16, or aws-lc fails.
-        pub(super) fn new(key: &[u8], tag_len: usize) -> Option<Self> {
-            let aead: unsafe extern "C" fn() -> *const EVP_AEAD = match key.len() {
-                16 => EVP_aead_aes_128_gcm,
-                24 => EVP_aead_aes_192_gcm,
-                32 => EVP_aead_aes_256_gcm,
+    /// The largest part handed to aws-lc in one call (its lengths are `int`).
+    const CHUNK: usize = 1 << 30;
+
+    impl GcmCtx {
+        /// `None` when `key` is not 16, 24 or 32 bytes, `iv` is empty or longer than an `int`,
+        /// or aws-lc fails.
+        pub(super) fn new(key: &[u8], iv: &[u8], encrypt: bool) -> Option<Self> {
+            let cipher: unsafe extern "C" fn() -> *const EVP_CIPHER = match key.len() {
+                16 => EVP_aes_128_gcm,
+                24 => EVP_aes_192_gcm,
+                32 => EVP_aes_256_gcm,
                 _ => return None,
             };
-            // A tag length of 0 would ask aws-lc for its default, 16.
-            if !(1..=16).contains(&tag_len) {
+            let iv_len = c_int::try_from(iv.len()).ok().filter(|&n| n > 0)?;
+            // SAFETY: EVP_CIPHER_CTX_new takes nothing and returns a fresh context or null.
+            let ctx = NonNull::new(unsafe { EVP_CIPHER_CTX_new() })?;
+            // From here on, `Drop` frees the context on every path.
+            let this = GcmCtx { ctx };
+            let enc = c_int::from(encrypt);
+            // SAFETY: the EVP_aes_*_gcm functions take nothing and return a static table.
+            let cipher = unsafe { cipher() };
+            // SAFETY: `this.ctx` is a live context; `cipher` is a valid static table; null
+            // engine, key and IV ask aws-lc to set up the cipher only.
+            let ok = unsafe {
+                EVP_CipherInit_ex(this.ctx.as_ptr(), cipher, null_mut(), null(), null(), enc)
+            };
+            if ok != 1 {
                 return None;
             }
-            // SAFETY: the EVP_aead_* functions take nothing and return a static method table.
-            let aead = unsafe { aead() };
-            // SAFETY: `aead` is a valid method table whose key length is `key.len()`, and `key`
-            // is readable for that many bytes; aws-lc copies what it needs into the new context
-            // and returns null on failure.
-            let ctx = unsafe { EVP_AEAD_CTX_new(aead, key.as_ptr(), key.len(), tag_len) };
-            NonNull::new(ctx).map(|ctx| GcmOpener { ctx, tag_len })
-        }
-
-        /// Verifies and decrypts `input` (ciphertext || tag) with `nonce` and `aad` into `out`,
-        /// exactly as long as the ciphertext. False when the tag does not verify.
-        pub(super) fn open(&self, nonce: &[u8], aad: &[u8], input: &[u8], out: &mut [u8]) -> bool {
-            if nonce.is_empty() || input.len() < self.tag_len {
-                return false;
-            }
-            if out.len() != input.len() - self.tag_len {
-                return false;
-            }
-            let mut written = 0usize;
-            // SAFETY: `self.ctx` is live (from EVP_AEAD_CTX_new, freed only on drop); `nonce`,
-            // `input` and `aad` are readable for their lengths (a zero-length `aad` is not
-            // read); `out` is writable for `out.len()` bytes, passed as the maximum, which
-            // aws-lc checks before writing; `written` is a valid `size_t`; `out` does not
-            // overlap `input`.
+            // SAFETY: `this.ctx` is a live GCM context; SET_IVLEN reads only `iv_len` (> 0)
+            // and takes no pointer.
             let ok = unsafe {
-                EVP_AEAD_CTX_open(
-                    self.ctx.as_ptr(),
-                    out.as_mut_ptr(),
-                    &mut written,
-                    out.len(),
-                    nonce.as_ptr(),
-                    nonce.len(),
-                    input.as_ptr(),
-                    input.len(),
-                    aad.as_ptr(),
-                    aad.len(),
+                EVP_CIPHER_CTX_ctrl(
+                    this.ctx.as_ptr(),
+                    EVP_CTRL_GCM_SET_IVLEN,
+                    iv_len,
+                    null_mut(),
                 )
             };
-            ok == 1 && written == out.len()
+            if ok != 1 {
+                return None;
+            }
+            // SAFETY: `this.ctx` is a live GCM context set up for `key.len()`-byte keys and
+            // `iv.len()`-byte IVs; `key` and `iv` are readable for those lengths, and aws-lc
+            // copies what it needs (the key schedule, J0) into the context.
+            let ok = unsafe {
+                EVP_CipherInit_ex(
+                    this.ctx.as_ptr(),
+                    null(),
+                    null_mut(),
+                    key.as_ptr(),
+                    iv.as_ptr(),
+                    enc,
+                )
+            };
+            (ok == 1).then_some(this)
+        }
+
+        /// Feeds additional authenticated data (before any `update`).
+        pub(super) fn aad(&mut self, aad: &[u8]) -> bool {
+            for part in aad.chunks(CHUNK) {
+                let mut written: c_int = 0;
+                // SAFETY: `self.ctx` is live; a null output pointer makes aws-lc treat the
+                // input as AAD; `part` is readable for its length, which fits an `int`;
+                // `written` is a valid `int`.
+                let ok = unsafe {
+                    EVP_CipherUpdate(
+                        self.ctx.as_ptr(),
+                        null_mut(),
+                        &mut written,
+                        part.as_ptr(),
+                        part.len() as c_int,
+                    )
+                };
+                if ok != 1 {
+                    return false;
+                }
+            }
+            true
+        }
+
+        /// Encrypts or decrypts `input` into `out`, of the same length (GCM does not buffer).
+        pub(super) fn update(&mut self, input: &[u8], out: &mut [u8]) -> bool {
+            if input.len() != out.len() {
+                return false;
+            }
+            for (part, dst) in input.chunks(CHUNK).zip(out.chunks_mut(CHUNK)) {
+                let mut written: c_int = 0;
+                // SAFETY: `self.ctx` is live; `part` is readable and `dst` writable for the
+                // same length, which fits an `int` (GCM writes exactly the input length);
+                // `written` is a valid `int`; `part` and `dst` do not overlap.
+                let ok = unsafe {
+                    EVP_CipherUpdate(
+                        self.ctx.as_ptr(),
+                        dst.as_mut_ptr(),
+                        &mut written,
+                        part.as_ptr(),
+                        part.len() as c_int,
+                    )
+                };
+                if ok != 1 || written as usize != part.len() {
+                    return false;
+                }
+            }
+            true
+        }
+
+        /// Ends an encryption and returns the full 16-byte tag.
+        pub(super) fn seal(&mut self) -> Option<[u8; 16]> {
+            let mut written: c_int = 0;
+            let mut scratch = [0u8; 16];
+            // SAFETY: `self.ctx` is a live encryption context; GCM's final writes no data, and
+            // `scratch` would hold a block anyway; `written` is a valid `int`.
+            let ok = unsafe {
+                EVP_CipherFinal_ex(self.ctx.as_ptr(), scratch.as_mut_ptr(), &mut written)
+            };
+            if ok != 1 {
+                return None;
+            }
+            let mut tag = [0u8; 16];
+            // SAFETY: `self.ctx` is a finished encryption context; GET_TAG copies 16 bytes
+            // into `tag`, which is writable for 16.
+            let ok = unsafe {
+                EVP_CIPHER_CTX_ctrl(
+                    self.ctx.as_ptr(),
+                    EVP_CTRL_GCM_GET_TAG,
+                    16,
+                    tag.as_mut_ptr().cast(),
+                )
+            };
+            (ok == 1).then_some(tag)
+        }
+
+        /// Ends a decryption: whether `tag` (1 to 16 bytes) verifies, which aws-lc checks in
+        /// constant time.
+        pub(super) fn open(&mut self, tag: &[u8]) -> bool {
+            if tag.is_empty() || tag.len() > 16 {
+                return false;
+            }
+            let mut copy = [0u8; 16];
+            copy[..tag.len()].copy_from_slice(tag);
+            // SAFETY: `self.ctx` is a live decryption context; SET_TAG reads `tag.len()`
+            // (1 to 16) bytes from `copy`, which holds 16.
+            let ok = unsafe {
+                EVP_CIPHER_CTX_ctrl(
+                    self.ctx.as_ptr(),
+                    EVP_CTRL_GCM_SET_TAG,
+                    tag.len() as c_int,
+                    copy.as_mut_ptr().cast(),
+                )
+            };
+            if ok != 1 {
+                return false;
+            }
+            let mut written: c_int = 0;
+            let mut scratch = [0u8; 16];
+            // SAFETY: `self.ctx` is live; GCM's final writes no data (`scratch` would hold a
+            // block anyway) and returns 1 only when the tag set above verifies.
+            let ok = unsafe {
+                EVP_CipherFinal_ex(self.ctx.as_ptr(), scratch.as_mut_ptr(), &mut written)
+            };
+            ok == 1
         }
     }
 
-    impl Drop for GcmOpener {
+    impl Drop for GcmCtx {
         fn drop(&mut self) {
-            // SAFETY: `self.ctx` came from EVP_AEAD_CTX_new and is freed here only, once;
-            // aws-lc cleans the key schedule up and clears the memory as it frees it.
-            unsafe { EVP_AEAD_CTX_free(self.ctx.as_ptr()) }
+            // SAFETY: `self.ctx` came from EVP_CIPHER_CTX_new and is freed here only, once;
+            // aws-lc cleans the cipher state up (and clears it) as it frees the context.
+            unsafe { EVP_CIPHER_CTX_free(self.ctx.as_ptr()) }
         }
     }
 }
@@ -1532,10 +1686,14 @@ pub(super) mod tests {
         assert_eq!(enc(&m, &key, &hex(GCM_P)[..60]).unwrap(), expected);
         assert_eq!(dec(&m, &key, &expected).unwrap(), hex(GCM_P)[..60]);
         check_multipart(&m, &key, &hex(GCM_P)[..60]);
-        // Everything comes out of finish.
+        // Encryption streams; the tag comes out of finish. Decryption releases nothing
+        // before the tag verifies.
         let mut op = encrypt_init(&m, &key).unwrap();
-        assert_eq!(op.update(&hex(GCM_P)[..60]).unwrap(), b"");
-        assert_eq!(op.finish().unwrap(), expected);
+        assert_eq!(op.update(&hex(GCM_P)[..60]).unwrap(), expected[..60]);
+        assert_eq!(op.finish().unwrap(), expected[60..]);
+        let mut op = decrypt_init(&m, &key).unwrap();
+        assert_eq!(op.update(&expected).unwrap(), b"");
+        assert_eq!(op.finish().unwrap(), hex(GCM_P)[..60]);
         // Authentication failures.
         for i in [0, 59, 60, 75] {
             let mut bad = expected.clone();
@@ -1558,6 +1716,50 @@ pub(super) mod tests {
         let tag_only = enc(&m, &key, &[]).unwrap();
         assert_eq!(tag_only.len(), 16);
         assert_eq!(dec(&m, &key, &tag_only).unwrap(), b"");
+    }
+
+    #[test]
+    fn gcm_mcgrew_viega_test_cases_5_and_6_other_iv_lengths() {
+        let key = aes(&hex(GCM_K));
+        let p = &hex(GCM_P)[..60];
+        for (iv, c, t) in [
+            (
+                "cafebabefacedbad",
+                "61353b4c2806934a777ff51fa22a4755699b2a714fcdc6f83766e5f97b6c7423
+                 73806900e49f24b22b097544d4896b424989b5e1ebac0f07c23f4598",
+                "3612d2e79e3b0785561be14aaca2fccb",
+            ),
+            (
+                "9313225df88406e555909c5aff5269aa6a7a9538534f7da1e4c303d2a318a728
+                 c3c0c95156809539fcf0e2429a6b525416aedbf5a0de6a57a637b39b",
+                "8ce24998625615b603a033aca13fb894be9112a5c3a211a8ba262a3cca7e2ca7
+                 01e4a9a4fba43c90ccdcb281d48c7c6fd62875d2aca417034c34aee5",
+                "619cc5aefffe0bfa462af43c1699d050",
+            ),
+        ] {
+            let m = gcm(iv, GCM_A, 128);
+            let expected = [hex(c), hex(t)].concat();
+            assert_eq!(enc(&m, &key, p).unwrap(), expected);
+            assert_eq!(dec(&m, &key, &expected).unwrap(), p);
+            check_multipart(&m, &key, p);
+            let mut bad = expected.clone();
+            bad[70] ^= 2;
+            assert_eq!(rv(dec(&m, &key, &bad)), CKR_ENCRYPTED_DATA_INVALID);
+            // A 96-bit tag is the prefix.
+            let m96 = gcm(iv, GCM_A, 96);
+            assert_eq!(enc(&m96, &key, p).unwrap(), expected[..72]);
+            assert_eq!(dec(&m96, &key, &expected[..72]).unwrap(), p);
+        }
+        // One-byte and odd-length IVs round-trip; the IV matters.
+        let a = enc(&gcm("01", "", 128), &key, p).unwrap();
+        let b = enc(&gcm("02", "", 128), &key, p).unwrap();
+        assert_ne!(a, b);
+        assert_eq!(dec(&gcm("01", "", 128), &key, &a).unwrap(), p);
+        assert_eq!(
+            rv(dec(&gcm("02", "", 128), &key, &a)),
+            CKR_ENCRYPTED_DATA_INVALID
+        );
+        check_multipart(&gcm("cafebabefacedbaddecaf88800", "", 128), &key, p);
     }
 
     #[test]
@@ -1587,8 +1789,6 @@ pub(super) mod tests {
             check_multipart(&gcm(GCM_IV, GCM_A, 96), &aes(&hex(k)), &hex(GCM_P));
         }
         for m in [
-            gcm("cafebabefacedbaddecaf8", "", 128),
-            gcm("cafebabefacedbaddecaf88800", "", 128),
             gcm("", "", 128),
             gcm(GCM_IV, "", 0),
             gcm(GCM_IV, "", 100),

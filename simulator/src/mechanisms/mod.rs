@@ -293,6 +293,8 @@ const MAC_KEYS: &[CK_KEY_TYPE] = &[
 const SV: CK_FLAGS = CKF_SIGN | CKF_VERIFY;
 const ED: CK_FLAGS = CKF_ENCRYPT | CKF_DECRYPT;
 const WU: CK_FLAGS = CKF_WRAP | CKF_UNWRAP;
+/// The message-based API (PKCS#11 3.0 `C_MessageEncryptInit`, ...).
+const MSG: CK_FLAGS = CKF_MESSAGE_ENCRYPT | CKF_MESSAGE_DECRYPT | CKF_MULTI_MESSAGE;
 const EC_FLAGS: CK_FLAGS = CKF_EC_F_P | CKF_EC_NAMEDCURVE | CKF_EC_UNCOMPRESS;
 
 macro_rules! entry {
@@ -393,7 +395,7 @@ pub static MECHANISMS: &[MechanismEntry] = &[
     entry!(CKM_AES_CBC, Aes, 16, 32, ED | WU, AES),
     entry!(CKM_AES_CBC_PAD, Aes, 16, 32, ED | WU, AES),
     entry!(CKM_AES_CTR, Aes, 16, 32, ED | WU, AES),
-    entry!(CKM_AES_GCM, Aes, 16, 32, ED | WU, AES),
+    entry!(CKM_AES_GCM, Aes, 16, 32, ED | WU | MSG, AES),
     entry!(CKM_AES_CMAC, Aes, 16, 32, SV, AES),
     entry!(CKM_AES_KEY_WRAP, Aes, 16, 32, ED | WU, AES),
     entry!(CKM_AES_KEY_WRAP_PAD, Aes, 16, 32, ED | WU, AES),

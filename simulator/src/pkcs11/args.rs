@@ -544,3 +544,89 @@ pub fn pad<const N: usize>(src: &str) -> [u8; N] {
     out[..n].copy_from_slice(&b[..n]);
     out
 }
+
+/// Reads the `CK_MECHANISM` of `C_MessageEncryptInit` / `C_MessageDecryptInit`. For
+/// `CKM_AES_GCM` the parameter may be absent or a `CK_GCM_MESSAGE_PARAMS`, which is ignored
+/// (every message brings its own); other mechanisms are read as for `C_EncryptInit`.
+///
+/// # Safety
+/// `p` must be null or point to a valid `CK_MECHANISM` whose parameter is valid for its type.
+pub unsafe fn message_mechanism(p: *const CK_MECHANISM) -> Result<Mechanism> {
+    // SAFETY: forwarded caller contract.
+    let m: CK_MECHANISM = unsafe { read(p) }?;
+    if m.mechanism != CKM_AES_GCM {
+        // SAFETY: forwarded caller contract.
+        return unsafe { mechanism(p) };
+    }
+    let len = m.ulParameterLen as usize;
+    if (m.pParameter.is_null() && len == 0)
+        || (!m.pParameter.is_null() && len == size_of::<CK_GCM_MESSAGE_PARAMS>())
+    {
+        return Ok(Mechanism::new(m.mechanism));
+    }
+    Err(err(
+        CKR_MECHANISM_PARAM_INVALID,
+        "C_Message*Init takes no parameter or a CK_GCM_MESSAGE_PARAMS",
+    ))
+}
+
+/// Reads one message's `CK_GCM_MESSAGE_PARAMS`, with the tag from `pTag` when `read_tag`
+/// (decryption). The raw structure is returned too: its `pIv` (`ulIvLen` bytes) and `pTag`
+/// (`ulTagBits / 8` bytes) receive a generated IV and an encryption tag.
+///
+/// # Safety
+/// `p` must be null or point to `len` readable bytes; the structure's `pIv` must be null or
+/// valid for `ulIvLen` bytes and its `pTag` null or valid for `ulTagBits / 8` bytes.
+pub unsafe fn gcm_message(
+    p: *const c_void,
+    len: CK_ULONG,
+    read_tag: bool,
+) -> Result<(crate::engine::GcmMessage, CK_GCM_MESSAGE_PARAMS)> {
+    // SAFETY: forwarded caller contract; `param` checks the size.
+    let g: CK_GCM_MESSAGE_PARAMS = unsafe { param(p, len) }?;
+    // SAFETY: the caller guarantees `pIv` for `ulIvLen` bytes.
+    let iv = unsafe { param_bytes(g.pIv, g.ulIvLen) }?;
+    let tag_len = if g.ulTagBits <= 128 && g.ulTagBits.is_multiple_of(8) {
+        g.ulTagBits / 8
+    } else {
+        0
+    };
+    if tag_len != 0 && g.pTag.is_null() {
+        return Err(err(CKR_MECHANISM_PARAM_INVALID, "pTag is null"));
+    }
+    let tag = if read_tag {
+        // SAFETY: the caller guarantees `pTag` for `ulTagBits / 8` bytes (at most 16).
+        unsafe { param_bytes(g.pTag, tag_len) }?
+    } else {
+        Vec::new()
+    };
+    let msg = crate::engine::GcmMessage {
+        iv,
+        iv_fixed_bits: g.ulIvFixedBits,
+        generator: g.ivGenerator,
+        tag_bits: g.ulTagBits,
+        tag,
+    };
+    Ok((msg, g))
+}
+
+/// Copies `data` into a caller's buffer of `room` bytes (a generated IV into `pIv`, a tag into
+/// `pTag`); `CKR_MECHANISM_PARAM_INVALID` when it does not fit or the pointer is null.
+///
+/// # Safety
+/// `p` must be null or writable for `room` bytes.
+pub unsafe fn write_back(p: *mut u8, room: CK_ULONG, data: &[u8]) -> Result<()> {
+    if data.is_empty() {
+        return Ok(());
+    }
+    if p.is_null() || (room as usize) < data.len() {
+        return Err(err(
+            CKR_MECHANISM_PARAM_INVALID,
+            "a message parameter buffer is null or too short",
+        ));
+    }
+    // SAFETY: non-null and writable for `room` >= `data.len()` bytes per the caller's contract;
+    // `data` is our own buffer, so the two do not overlap.
+    unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), p, data.len()) };
+    Ok(())
+}
