@@ -2,8 +2,7 @@
 //! this module, behind safe wrappers. It covers what the aws-lc-rs safe API does not offer: keys
 //! built from (or split into) components, raw and PKCS#1 v1.5 type 1 private operations over
 //! arbitrary data, PSS with any salt length and MGF1 hash, OAEP with any hash / MGF1 hash / label,
-//! key generation at any size from 1024 to 4096 bits, PKCS#8 marshal/parse, and AES key wrap with
-//! padding at every AES key size (aws-lc-rs's `key_wrap` has no AES-192).
+//! key generation at any size from 1024 to 4096 bits, and PKCS#8 marshal/parse.
 //!
 //! Owned pointers (`RSA*`, `EVP_PKEY*`, `EVP_PKEY_CTX*`, `BIGNUM*`, `BN_CTX*`, `CBB`) are held by
 //! RAII types that free them on drop. Failures clear aws-lc's thread-local error queue and come
@@ -14,6 +13,18 @@ use std::ffi::{c_int, c_uint, c_void};
 use std::mem::MaybeUninit;
 use std::ptr::{self, NonNull};
 use zeroize::Zeroizing;
+
+/// The shape of aws-lc's raw RSA operations (`RSA_sign_raw`, `RSA_verify_raw`, `RSA_encrypt`,
+/// `RSA_decrypt`).
+type RawRsaOp = unsafe extern "C" fn(
+    *mut ffi::RSA,
+    *mut usize,
+    *mut u8,
+    usize,
+    *const u8,
+    usize,
+    c_int,
+) -> c_int;
 
 /// Clears aws-lc's per-thread error queue after a failed call, so stale errors never leak into
 /// unrelated code running on the same thread.
@@ -550,12 +561,21 @@ impl RsaHandle {
         }
     }
 
-    /// The private-key operation with PKCS#1 type 1 padding or none; `out` is k bytes.
-    pub fn sign_raw(&self, padding: Padding, input: &[u8], out: &mut [u8]) -> Option<usize> {
+    /// One of aws-lc's four raw RSA calls that share a signature (`RSA_sign_raw`,
+    /// `RSA_verify_raw`, `RSA_encrypt`, `RSA_decrypt`): `input` through the key with `padding`
+    /// into `out`, returning the output length.
+    fn raw_op(
+        &self,
+        op: RawRsaOp,
+        padding: Padding,
+        input: &[u8],
+        out: &mut [u8],
+    ) -> Option<usize> {
         let mut out_len = 0usize;
-        // SAFETY: input and out are valid for their lengths and max_out is out.len().
+        // SAFETY: `op` is one of the four aws-lc functions above; input and out are valid for
+        // their lengths and max_out is out.len().
         let ok = unsafe {
-            ffi::RSA_sign_raw(
+            op(
                 self.rsa(),
                 &mut out_len,
                 out.as_mut_ptr(),
@@ -570,24 +590,14 @@ impl RsaHandle {
             .or_else(fail)
     }
 
+    /// The private-key operation with PKCS#1 type 1 padding or none; `out` is k bytes.
+    pub fn sign_raw(&self, padding: Padding, input: &[u8], out: &mut [u8]) -> Option<usize> {
+        self.raw_op(ffi::RSA_sign_raw, padding, input, out)
+    }
+
     /// The public-key operation on a signature, removing type 1 padding (or none).
     pub fn verify_raw(&self, padding: Padding, sig: &[u8], out: &mut [u8]) -> Option<usize> {
-        let mut out_len = 0usize;
-        // SAFETY: sig and out are valid for their lengths and max_out is out.len().
-        let ok = unsafe {
-            ffi::RSA_verify_raw(
-                self.rsa(),
-                &mut out_len,
-                out.as_mut_ptr(),
-                out.len(),
-                sig.as_ptr(),
-                sig.len(),
-                padding.raw(),
-            )
-        };
-        (ok == 1 && out_len <= out.len())
-            .then_some(out_len)
-            .or_else(fail)
+        self.raw_op(ffi::RSA_verify_raw, padding, sig, out)
     }
 
     /// RSASSA-PSS over a digest with the given MGF1 hash and salt length; `out` is k bytes.
@@ -653,42 +663,12 @@ impl RsaHandle {
 
     /// Public-key encryption with PKCS#1 type 2 padding or none; `out` is k bytes.
     pub fn encrypt(&self, padding: Padding, input: &[u8], out: &mut [u8]) -> Option<usize> {
-        let mut out_len = 0usize;
-        // SAFETY: input and out are valid for their lengths and max_out is out.len().
-        let ok = unsafe {
-            ffi::RSA_encrypt(
-                self.rsa(),
-                &mut out_len,
-                out.as_mut_ptr(),
-                out.len(),
-                input.as_ptr(),
-                input.len(),
-                padding.raw(),
-            )
-        };
-        (ok == 1 && out_len <= out.len())
-            .then_some(out_len)
-            .or_else(fail)
+        self.raw_op(ffi::RSA_encrypt, padding, input, out)
     }
 
     /// Private-key decryption removing PKCS#1 type 2 padding (or none); `out` is k bytes.
     pub fn decrypt(&self, padding: Padding, input: &[u8], out: &mut [u8]) -> Option<usize> {
-        let mut out_len = 0usize;
-        // SAFETY: input and out are valid for their lengths and max_out is out.len().
-        let ok = unsafe {
-            ffi::RSA_decrypt(
-                self.rsa(),
-                &mut out_len,
-                out.as_mut_ptr(),
-                out.len(),
-                input.as_ptr(),
-                input.len(),
-                padding.raw(),
-            )
-        };
-        (ok == 1 && out_len <= out.len())
-            .then_some(out_len)
-            .or_else(fail)
+        self.raw_op(ffi::RSA_decrypt, padding, input, out)
     }
 
     /// An `EVP_PKEY_CTX` set up for OAEP encryption or decryption with the given parameters.
