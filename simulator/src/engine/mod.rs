@@ -217,15 +217,10 @@ impl Engine {
 
     pub fn token_info(&self, slot_id: CK_SLOT_ID) -> Result<TokenInfo> {
         let slot = self.slot(slot_id)?;
+        let sessions = self.sessions_on(slot_id);
+        let count = sessions.len();
+        let rw = sessions.iter().filter(|s| s.lock().is_rw()).count();
         let record = slot.token.read();
-        let (mut count, mut rw) = (0, 0);
-        for s in self.sessions.iter() {
-            let s = s.lock();
-            if s.slot_id == slot_id {
-                count += 1;
-                rw += s.is_rw() as usize;
-            }
-        }
         Ok(TokenInfo {
             label: token::pad32(record.label.as_bytes()),
             serial: record.serial.clone(),
@@ -235,11 +230,12 @@ impl Engine {
         })
     }
 
+    /// The sessions open on a slot. The map is snapshotted first so no session mutex is ever
+    /// awaited while a map shard is locked (a thread holding a session may need the map).
     fn sessions_on(&self, slot_id: CK_SLOT_ID) -> Vec<Arc<Mutex<Session>>> {
-        self.sessions
-            .iter()
+        let all: Vec<_> = self.sessions.iter().map(|s| s.value().clone()).collect();
+        all.into_iter()
             .filter(|s| s.lock().slot_id == slot_id)
-            .map(|s| s.value().clone())
             .collect()
     }
 
