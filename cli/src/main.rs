@@ -49,7 +49,7 @@ enum Command {
 }
 
 fn open_engine() -> Result<Engine, String> {
-    let config = Config::default_lab();
+    let config = Config::from_environment().map_err(|e| e.to_string())?;
     Engine::open(&config)
         .map_err(|e| format!("cannot open the lab at {}: {e}", config.state_dir.display()))
 }

@@ -6,6 +6,7 @@
 pub mod attribute;
 pub mod engine;
 pub mod error;
+pub mod lab;
 pub mod mechanisms;
 pub mod object;
 pub mod pkcs11;

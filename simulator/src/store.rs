@@ -1,5 +1,6 @@
 //! The persistent store: token records and token objects in one SQLite database per lab (WAL
-//! mode, busy timeout), every multi-step change in one transaction. The engine loads it at
+//! mode, busy timeout), every multi-step change in one transaction. Tokens are keyed by their
+//! partition ("device/partition"), not by slot: slot ids are a host's view. The engine loads it at
 //! `C_Initialize` and writes token-object changes through.
 use crate::attribute::Attributes;
 use crate::error::{Result, err};
@@ -47,12 +48,12 @@ impl Store {
             .map_err(db_err)?;
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-             CREATE TABLE IF NOT EXISTS tokens (slot_id INTEGER PRIMARY KEY, record TEXT NOT NULL);
+             CREATE TABLE IF NOT EXISTS tokens (token TEXT PRIMARY KEY, record TEXT NOT NULL);
              CREATE TABLE IF NOT EXISTS objects (
                  unique_id TEXT PRIMARY KEY,
-                 slot_id INTEGER NOT NULL,
+                 token TEXT NOT NULL,
                  attributes TEXT NOT NULL);
-             CREATE INDEX IF NOT EXISTS objects_by_slot ON objects(slot_id);",
+             CREATE INDEX IF NOT EXISTS objects_by_token ON objects(token);",
         )
         .map_err(db_err)?;
         let version: Option<i64> = conn
@@ -93,28 +94,26 @@ impl Store {
     }
 
     /// The token record stored for a slot, if any.
-    pub fn token(&self, slot_id: CK_SLOT_ID) -> Result<Option<TokenRecord>> {
+    pub fn token(&self, token: &str) -> Result<Option<TokenRecord>> {
         let conn = self.conn.lock();
         let text: Option<String> = conn
-            .query_row(
-                "SELECT record FROM tokens WHERE slot_id = ?1",
-                [slot_id as i64],
-                |r| r.get(0),
-            )
+            .query_row("SELECT record FROM tokens WHERE token = ?1", [token], |r| {
+                r.get(0)
+            })
             .optional()
             .map_err(db_err)?;
         text.map(|t| serde_json::from_str(&t).map_err(json_err))
             .transpose()
     }
 
-    pub fn save_token(&self, slot_id: CK_SLOT_ID, record: &TokenRecord) -> Result<()> {
+    pub fn save_token(&self, token: &str, record: &TokenRecord) -> Result<()> {
         let text = serde_json::to_string(record).map_err(json_err)?;
         self.conn
             .lock()
             .execute(
-                "INSERT INTO tokens (slot_id, record) VALUES (?1, ?2)
-                 ON CONFLICT(slot_id) DO UPDATE SET record = excluded.record",
-                params![slot_id as i64, text],
+                "INSERT INTO tokens (token, record) VALUES (?1, ?2)
+                 ON CONFLICT(token) DO UPDATE SET record = excluded.record",
+                params![token, text],
             )
             .map_err(db_err)?;
         Ok(())
@@ -122,29 +121,29 @@ impl Store {
 
     /// Re-initialises a token: every object of the slot goes and the new record is written, in
     /// one transaction.
-    pub fn reinitialize_token(&self, slot_id: CK_SLOT_ID, record: &TokenRecord) -> Result<()> {
+    pub fn reinitialize_token(&self, token: &str, record: &TokenRecord) -> Result<()> {
         let text = serde_json::to_string(record).map_err(json_err)?;
         let mut conn = self.conn.lock();
         let tx = conn.transaction().map_err(db_err)?;
-        tx.execute("DELETE FROM objects WHERE slot_id = ?1", [slot_id as i64])
+        tx.execute("DELETE FROM objects WHERE token = ?1", [token])
             .map_err(db_err)?;
         tx.execute(
-            "INSERT INTO tokens (slot_id, record) VALUES (?1, ?2)
-             ON CONFLICT(slot_id) DO UPDATE SET record = excluded.record",
-            params![slot_id as i64, text],
+            "INSERT INTO tokens (token, record) VALUES (?1, ?2)
+             ON CONFLICT(token) DO UPDATE SET record = excluded.record",
+            params![token, text],
         )
         .map_err(db_err)?;
         tx.commit().map_err(db_err)
     }
 
     /// Every token object of a slot.
-    pub fn objects(&self, slot_id: CK_SLOT_ID) -> Result<Vec<Attributes>> {
+    pub fn objects(&self, token: &str) -> Result<Vec<Attributes>> {
         let conn = self.conn.lock();
         let mut stmt = conn
-            .prepare("SELECT attributes FROM objects WHERE slot_id = ?1 ORDER BY rowid")
+            .prepare("SELECT attributes FROM objects WHERE token = ?1 ORDER BY rowid")
             .map_err(db_err)?;
         let rows = stmt
-            .query_map([slot_id as i64], |r| r.get::<_, String>(0))
+            .query_map([token], |r| r.get::<_, String>(0))
             .map_err(db_err)?;
         let mut out = Vec::new();
         for row in rows {
@@ -154,19 +153,14 @@ impl Store {
     }
 
     /// Writes (inserts or replaces) one token object with all its attributes.
-    pub fn put_object(
-        &self,
-        slot_id: CK_SLOT_ID,
-        unique_id: &[u8],
-        attrs: &Attributes,
-    ) -> Result<()> {
+    pub fn put_object(&self, token: &str, unique_id: &[u8], attrs: &Attributes) -> Result<()> {
         let text = serde_json::to_string(attrs).map_err(json_err)?;
         self.conn
             .lock()
             .execute(
-                "INSERT INTO objects (unique_id, slot_id, attributes) VALUES (?1, ?2, ?3)
+                "INSERT INTO objects (unique_id, token, attributes) VALUES (?1, ?2, ?3)
                  ON CONFLICT(unique_id) DO UPDATE SET attributes = excluded.attributes",
-                params![String::from_utf8_lossy(unique_id), slot_id as i64, text],
+                params![String::from_utf8_lossy(unique_id), token, text],
             )
             .map_err(db_err)?;
         Ok(())
@@ -195,14 +189,14 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         let mut a = Attributes::new();
         a.set_bytes(CKA_LABEL, b"k1".to_vec());
-        store.put_object(3, b"uid-1", &a).unwrap();
+        store.put_object("hsm/a", b"uid-1", &a).unwrap();
         drop(store);
         let store = Store::open(dir.path()).unwrap();
-        assert_eq!(store.objects(3).unwrap(), vec![a]);
-        assert!(store.objects(4).unwrap().is_empty());
-        let rec = TokenRecord::uninitialized(3);
-        store.reinitialize_token(3, &rec).unwrap();
-        assert!(store.objects(3).unwrap().is_empty());
-        assert_eq!(store.token(3).unwrap().unwrap().serial, rec.serial);
+        assert_eq!(store.objects("hsm/a").unwrap(), vec![a]);
+        assert!(store.objects("hsm/b").unwrap().is_empty());
+        let rec = TokenRecord::uninitialized("hsm/a");
+        store.reinitialize_token("hsm/a", &rec).unwrap();
+        assert!(store.objects("hsm/a").unwrap().is_empty());
+        assert_eq!(store.token("hsm/a").unwrap().unwrap().serial, rec.serial);
     }
 }

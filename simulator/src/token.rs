@@ -73,10 +73,15 @@ pub struct TokenRecord {
 }
 
 impl TokenRecord {
-    pub fn uninitialized(slot_id: CK_SLOT_ID) -> Self {
+    /// A blank token of a partition; its serial number is derived from the partition's name,
+    /// so it is the same in every process and every host's view.
+    pub fn uninitialized(partition: &str) -> Self {
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, partition.as_bytes());
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&digest.as_ref()[..8]);
         TokenRecord {
             label: String::new(),
-            serial: format!("{:016}", 7_101_000 + slot_id),
+            serial: format!("{:016}", u64::from_be_bytes(first) % 10_u64.pow(16)),
             initialized: false,
             so_pin: None,
             user_pin: None,
@@ -161,7 +166,7 @@ mod tests {
 
     #[test]
     fn flags_follow_the_failure_counter() {
-        let mut r = TokenRecord::uninitialized(0);
+        let mut r = TokenRecord::uninitialized("hsm/p");
         r.initialized = true;
         assert_eq!(r.flags() & CKF_USER_PIN_COUNT_LOW, 0);
         r.user_failures = 1;

@@ -691,3 +691,93 @@ fn unsupported_functions_say_so_and_random_works() {
         CKR_MECHANISM_INVALID
     );
 }
+
+#[test]
+fn a_lab_file_gives_each_host_its_slots_and_a_broken_one_is_refused() {
+    let lab = Lab::new();
+    let conf = lab.dir.path().join("lab.toml");
+    std::fs::write(
+        &conf,
+        r#"
+[lab]
+name = "two hosts"
+
+[[device]]
+name = "old"
+kind = "luna-pcie"
+  [[device.partition]]
+  name = "src"
+  label = "source"
+  so_pin = "so-pin-1"
+  user_pin = "user-pin-1"
+
+[[device]]
+name = "backup"
+kind = "luna-backup"
+  [[device.partition]]
+  name = "b"
+
+[[host]]
+name = "old-host"
+slot = [{ id = 0, partition = "old/src" }, { id = 2, partition = "backup/b" }]
+
+[[host]]
+name = "new-host"
+slot = [{ id = 5, partition = "backup/b" }]
+"#,
+    )
+    .unwrap();
+    lab.set_env("HSMSIM_CONF", conf.to_str().unwrap());
+    lab.set_env("HSMSIM_HOST", "old-host");
+    lab.restart();
+    let mut ids = [0 as CK_SLOT_ID; 4];
+    let mut n = 4;
+    // SAFETY: a buffer of 4.
+    assert_eq!(
+        // SAFETY: arguments are valid for the call, as the comment above says.
+        unsafe { C_GetSlotList(1, ids.as_mut_ptr(), &mut n) },
+        CKR_OK
+    );
+    assert_eq!(&ids[..n as usize], &[0, 2]);
+    let s = open_session(0, CKF_SERIAL_SESSION).unwrap();
+    assert_eq!(login(s, CKU_USER, b"user-pin-1"), CKR_OK);
+
+    // The backup partition, initialised through old-host's slot 2, is the same token that
+    // new-host sees at slot 5: tokens belong to partitions, slot ids to a host's view.
+    let label = *b"backup                          ";
+    // SAFETY: valid PIN and 32-byte label.
+    let rv = unsafe {
+        C_InitToken(
+            2,
+            b"so-pin-2".as_ptr() as *mut u8,
+            8,
+            label.as_ptr() as *mut u8,
+        )
+    };
+    assert_eq!(rv, CKR_OK);
+    lab.set_env("HSMSIM_HOST", "new-host");
+    lab.restart();
+    let mut n = 4;
+    // SAFETY: a buffer of 4.
+    assert_eq!(
+        // SAFETY: arguments are valid for the call, as the comment above says.
+        unsafe { C_GetSlotList(1, ids.as_mut_ptr(), &mut n) },
+        CKR_OK
+    );
+    assert_eq!(&ids[..n as usize], &[5]);
+    // SAFETY: CK_TOKEN_INFO is plain data.
+    let mut info: CK_TOKEN_INFO = unsafe { std::mem::zeroed() };
+    // SAFETY: valid out-pointer.
+    assert_eq!(unsafe { C_GetTokenInfo(5, &mut info) }, CKR_OK);
+    assert_eq!(&info.label[..6], b"backup");
+
+    lab.set_env("HSMSIM_HOST", "nobody");
+    // SAFETY: null is the valid argument.
+    assert_eq!(unsafe { C_Finalize(null_mut()) }, CKR_OK);
+    // SAFETY: null requests default locking.
+    assert_eq!(unsafe { C_Initialize(null_mut()) }, CKR_DEVICE_ERROR);
+    lab.set_env("HSMSIM_HOST", "new-host");
+    std::fs::write(&conf, "[lab]\nname = 3\n").unwrap();
+    // SAFETY: null requests default locking.
+    assert_eq!(unsafe { C_Initialize(null_mut()) }, CKR_DEVICE_ERROR);
+}

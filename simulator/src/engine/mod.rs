@@ -39,65 +39,52 @@ pub struct Config {
 #[derive(Debug, Clone)]
 pub struct SlotConfig {
     pub id: CK_SLOT_ID,
+    /// The partition shown in the slot ("device/partition"): the token's identity in the store.
+    pub partition: String,
     pub description: String,
-    /// (label, SO PIN, user PIN) to initialise the token with on first use.
-    pub preset: Option<(String, String, String)>,
+    /// The token to initialise the slot with on first use (`None`: a blank token).
+    pub preset: Option<TokenPreset>,
 }
 
-/// The built-in default lab's token: label and PINs (documented in the README).
-pub const DEFAULT_TOKEN_LABEL: &str = "hsmsim-default";
-pub const DEFAULT_SO_PIN: &str = "87654321";
+/// An initialised token as a lab defines it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenPreset {
+    pub label: String,
+    pub so_pin: String,
+    pub user_pin: Option<String>,
+}
+
+/// The built-in default lab's user PIN (`fixtures/labs/default.toml`, documented in the README).
 pub const DEFAULT_USER_PIN: &str = "12345678";
 
 impl Config {
-    /// The built-in default: slot 0 with an initialised token, slots 1 and 2 with blank tokens,
-    /// state in `$HSMSIM_STATE_DIR`, else `$XDG_DATA_HOME/hsmsim/default`, else
-    /// `~/.local/share/hsmsim/default`. `HSMSIM_LAB=generic` selects `generic_lab` instead.
-    pub fn default_lab() -> Config {
-        let lab = match std::env::var("HSMSIM_LAB") {
-            Ok(l) if l == "generic" => "generic",
-            _ => "default",
-        };
-        let state_dir = std::env::var_os("HSMSIM_STATE_DIR")
-            .map(PathBuf::from)
+    /// The configuration a process gets from its environment: the lab file named by
+    /// `HSMSIM_CONF` (state beside it unless `HSMSIM_STATE_DIR` says otherwise), else the
+    /// built-in lab `HSMSIM_LAB` (`default` or `generic`; default `default`) with state in
+    /// `$HSMSIM_STATE_DIR`, else `$XDG_DATA_HOME/hsmsim/<lab>`, else
+    /// `~/.local/share/hsmsim/<lab>`. `HSMSIM_HOST` picks the client host whose slots the
+    /// process sees (default: the lab's first host).
+    pub fn from_environment() -> std::result::Result<Config, crate::lab::LabError> {
+        let host = std::env::var("HSMSIM_HOST").ok();
+        let state_override = std::env::var_os("HSMSIM_STATE_DIR").map(PathBuf::from);
+        if let Some(conf) = std::env::var_os("HSMSIM_CONF").map(PathBuf::from) {
+            let lab = crate::lab::Lab::load(&conf)?;
+            let beside = conf.parent().map(PathBuf::from).unwrap_or_default();
+            return lab.config(host.as_deref(), state_override.unwrap_or(beside));
+        }
+        let name = std::env::var("HSMSIM_LAB").unwrap_or_else(|_| "default".into());
+        let lab = crate::lab::Lab::built_in(&name)?;
+        let state_dir = state_override
             .or_else(|| {
-                std::env::var_os("XDG_DATA_HOME").map(|d| PathBuf::from(d).join("hsmsim").join(lab))
+                std::env::var_os("XDG_DATA_HOME")
+                    .map(|d| PathBuf::from(d).join("hsmsim").join(&name))
             })
             .or_else(|| {
                 std::env::var_os("HOME")
-                    .map(|h| PathBuf::from(h).join(".local/share/hsmsim").join(lab))
+                    .map(|h| PathBuf::from(h).join(".local/share/hsmsim").join(&name))
             })
-            .unwrap_or_else(|| std::env::temp_dir().join("hsmsim").join(lab));
-        if lab == "generic" {
-            return Config::generic_lab(state_dir);
-        }
-        let slots = (0..3)
-            .map(|id| SlotConfig {
-                id,
-                description: format!("hsmsim slot {id}"),
-                preset: (id == 0).then(|| {
-                    (
-                        DEFAULT_TOKEN_LABEL.into(),
-                        DEFAULT_SO_PIN.into(),
-                        DEFAULT_USER_PIN.into(),
-                    )
-                }),
-            })
-            .collect();
-        Config { state_dir, slots }
-    }
-
-    /// The built-in `generic` lab (`HSMSIM_LAB=generic`): two slots with blank tokens, for
-    /// suites that initialise tokens themselves with `C_InitToken`.
-    pub fn generic_lab(state_dir: PathBuf) -> Config {
-        let slots = (0..2)
-            .map(|id| SlotConfig {
-                id,
-                description: format!("hsmsim slot {id}"),
-                preset: None,
-            })
-            .collect();
-        Config { state_dir, slots }
+            .unwrap_or_else(|| std::env::temp_dir().join("hsmsim").join(&name));
+        lab.config(host.as_deref(), state_dir)
     }
 }
 
@@ -105,6 +92,8 @@ impl Config {
 /// process's login state (an atomic read on every object access).
 pub struct Slot {
     pub id: CK_SLOT_ID,
+    /// The partition the slot shows ("device/partition"); keys the token in the store.
+    pub partition: String,
     pub description: String,
     pub token: RwLock<TokenRecord>,
     /// 0 = nobody; otherwise the logged-in `CK_USER_TYPE` + 1.
@@ -168,21 +157,25 @@ impl Engine {
         };
         let mut slots = BTreeMap::new();
         for sc in &config.slots {
-            let record = match engine.store.token(sc.id)? {
+            let record = match engine.store.token(&sc.partition)? {
                 Some(r) => r,
                 None => {
-                    let mut r = TokenRecord::uninitialized(sc.id);
-                    if let Some((label, so, user)) = &sc.preset {
-                        r.label = label.clone();
+                    let mut r = TokenRecord::uninitialized(&sc.partition);
+                    if let Some(preset) = &sc.preset {
+                        r.label = preset.label.clone();
                         r.initialized = true;
-                        r.so_pin = Some(PinVerifier::new(so.as_bytes())?);
-                        r.user_pin = Some(PinVerifier::new(user.as_bytes())?);
+                        r.so_pin = Some(PinVerifier::new(preset.so_pin.as_bytes())?);
+                        r.user_pin = preset
+                            .user_pin
+                            .as_ref()
+                            .map(|pin| PinVerifier::new(pin.as_bytes()))
+                            .transpose()?;
                     }
-                    engine.store.save_token(sc.id, &r)?;
+                    engine.store.save_token(&sc.partition, &r)?;
                     r
                 }
             };
-            for attrs in engine.store.objects(sc.id)? {
+            for attrs in engine.store.objects(&sc.partition)? {
                 let h = engine.new_object_handle();
                 engine
                     .objects
@@ -192,6 +185,7 @@ impl Engine {
                 sc.id,
                 Arc::new(Slot {
                     id: sc.id,
+                    partition: sc.partition.clone(),
                     description: sc.description.clone(),
                     token: RwLock::new(record),
                     login: AtomicU64::new(0),
@@ -257,20 +251,20 @@ impl Engine {
             }
             if !record.so_pin.as_ref().is_some_and(|v| v.matches(so_pin)) {
                 record.so_failures += 1;
-                self.store.save_token(slot_id, &record)?;
+                self.store.save_token(&slot.partition, &record)?;
                 return Err(err(CKR_PIN_INCORRECT, "the SO PIN is wrong"));
             }
         }
         let label = String::from_utf8_lossy(label)
             .trim_end_matches([' ', '\0'])
             .to_string();
-        let mut new = TokenRecord::uninitialized(slot_id);
+        let mut new = TokenRecord::uninitialized(&slot.partition);
         new.serial = record.serial.clone();
         new.label = label;
         new.initialized = true;
         new.so_pin = Some(PinVerifier::new(so_pin)?);
         new.next_object = record.next_object;
-        self.store.reinitialize_token(slot_id, &new)?;
+        self.store.reinitialize_token(&slot.partition, &new)?;
         *record = new;
         self.objects.retain(|_, o| o.slot_id != slot_id);
         slot.set_login(None);
@@ -455,7 +449,7 @@ impl Engine {
         let before = *counter;
         *counter = if ok { 0 } else { before + 1 };
         if *counter != before {
-            self.store.save_token(slot.id, &record)?;
+            self.store.save_token(&slot.partition, &record)?;
         }
         if ok {
             Ok(())
@@ -505,7 +499,7 @@ impl Engine {
         let mut record = slot.token.write();
         record.user_pin = Some(PinVerifier::new(pin)?);
         record.user_failures = 0;
-        self.store.save_token(slot.id, &record)
+        self.store.save_token(&slot.partition, &record)
     }
 
     /// `C_SetPIN`: changes the PIN of whoever is logged in (the user when nobody is).
@@ -531,7 +525,7 @@ impl Engine {
         } else {
             record.user_pin = verifier;
         }
-        self.store.save_token(slot.id, &record)
+        self.store.save_token(&slot.partition, &record)
     }
 
     /// `C_SessionCancel` (3.0): ends the operations named by `flags`.

@@ -91,7 +91,8 @@ impl Engine {
         let uid: String = uid.iter().map(|b| format!("{b:02x}")).collect();
         attrs.set_bytes(CKA_UNIQUE_ID, uid.as_bytes().to_vec());
         let lifetime = if attrs.flag(CKA_TOKEN, false) {
-            self.store.put_object(slot.id, uid.as_bytes(), &attrs)?;
+            self.store
+                .put_object(&slot.partition, uid.as_bytes(), &attrs)?;
             Lifetime::Token
         } else {
             Lifetime::Session(session.handle)
@@ -244,7 +245,8 @@ impl Engine {
             attrs.set(*t, v.clone());
         }
         if o.is_token() {
-            self.store.put_object(slot.id, o.unique_id(), &attrs)?;
+            self.store
+                .put_object(&slot.partition, o.unique_id(), &attrs)?;
         }
         self.objects.insert(object, Arc::new(o.with_attrs(attrs)));
         Ok(())

@@ -102,7 +102,11 @@ pub unsafe extern "C" fn C_Initialize(init_args: *mut c_void) -> CK_RV {
             ));
         }
         init_logging();
-        let engine = Engine::open(&Config::default_lab())?;
+        let config = Config::from_environment().map_err(|e| {
+            tracing::error!(target: "hsmsim::pkcs11", "C_Initialize: {e}");
+            err(CKR_DEVICE_ERROR, format!("the lab is not usable: {e}"))
+        })?;
+        let engine = Engine::open(&config)?;
         *state = Some(Arc::new(engine));
         Ok(CKR_OK)
     })

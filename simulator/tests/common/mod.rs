@@ -34,6 +34,8 @@ impl Lab {
         unsafe {
             std::env::set_var("HSMSIM_STATE_DIR", dir.path());
             std::env::set_var("HSMSIM_LAB", lab);
+            std::env::remove_var("HSMSIM_CONF");
+            std::env::remove_var("HSMSIM_HOST");
         }
         // A previous test that panicked may have left the module initialised.
         // SAFETY: null is the valid argument.
@@ -44,6 +46,13 @@ impl Lab {
             _serial: serial,
             dir,
         }
+    }
+
+    /// Sets an environment variable for the next `C_Initialize` (the lab lock is held).
+    pub fn set_env(&self, key: &str, value: &str) {
+        // SAFETY: this test holds SERIAL, so no other thread of this process touches the
+        // environment concurrently.
+        unsafe { std::env::set_var(key, value) };
     }
 
     /// Re-opens the same lab directory as a new process would.

@@ -1,0 +1,371 @@
+//! Lab definitions: the simulated estate as a user writes it in TOML (devices with their
+//! partitions, client hosts with the slots they see, in order), parsed with serde and validated
+//! with errors that name the file, line and column, what is wrong and what is allowed. A lab
+//! becomes the engine's `Config` for one host's view. The built-in labs are the fixture files
+//! `fixtures/labs/default.toml` and `generic.toml`, embedded here.
+use crate::engine::{Config, SlotConfig, TokenPreset};
+use serde::Deserialize;
+use std::collections::{BTreeSet, HashMap};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use toml::Spanned;
+
+/// The built-in labs, by name.
+pub const BUILT_IN: &[(&str, &str)] = &[
+    ("default", include_str!("../../fixtures/labs/default.toml")),
+    ("generic", include_str!("../../fixtures/labs/generic.toml")),
+];
+
+/// Device kinds a lab may name. Until the vendor models land, every kind behaves as a plain
+/// token (simulator-defined).
+pub const DEVICE_KINDS: &[&str] = &[
+    "soft",
+    "luna-network",
+    "luna-pcie",
+    "luna-usb",
+    "luna-backup",
+    "primus",
+    "primus-cloudhsm",
+];
+
+/// A lab file as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LabFile {
+    pub lab: LabInfo,
+    #[serde(default, rename = "device")]
+    pub devices: Vec<DeviceDef>,
+    #[serde(default, rename = "host")]
+    pub hosts: Vec<HostDef>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LabInfo {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceDef {
+    pub name: Spanned<String>,
+    pub kind: Spanned<String>,
+    #[serde(default, rename = "partition")]
+    pub partitions: Vec<PartitionDef>,
+}
+
+/// A partition (token). It is initialised when it has a label and an SO PIN.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartitionDef {
+    pub name: Spanned<String>,
+    pub label: Option<Spanned<String>>,
+    pub so_pin: Option<Spanned<String>>,
+    pub user_pin: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostDef {
+    pub name: Spanned<String>,
+    #[serde(default, rename = "slot")]
+    pub slots: Vec<SlotDef>,
+}
+
+/// One slot of a host: its fixed id and the partition ("device/partition") it shows.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlotDef {
+    pub id: Spanned<u64>,
+    pub partition: Spanned<String>,
+}
+
+/// A lab that does not parse or does not make sense.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LabError {
+    pub file: String,
+    /// 1-based line and column, when the error has a place.
+    pub position: Option<(usize, usize)>,
+    pub message: String,
+}
+
+impl fmt::Display for LabError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.position {
+            Some((line, col)) => write!(f, "{}:{line}:{col}: {}", self.file, self.message),
+            None => write!(f, "{}: {}", self.file, self.message),
+        }
+    }
+}
+
+impl std::error::Error for LabError {}
+
+/// 1-based line and column of a byte offset.
+fn position(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before
+        .rfind('\n')
+        .map_or(before.len(), |n| before.len() - n - 1)
+        + 1;
+    (line, col)
+}
+
+/// A parsed and validated lab, with its source for error positions.
+#[derive(Debug)]
+pub struct Lab {
+    pub file: LabFile,
+    pub source_name: String,
+}
+
+impl Lab {
+    /// Parses and validates a lab's text; `source_name` names it in errors.
+    pub fn parse(text: &str, source_name: &str) -> Result<Lab, LabError> {
+        let error = |span: Option<std::ops::Range<usize>>, message: String| LabError {
+            file: source_name.to_string(),
+            position: span.map(|s| position(text, s.start)),
+            message,
+        };
+        let file: LabFile =
+            toml::from_str(text).map_err(|e| error(e.span(), e.message().trim().to_string()))?;
+        let at = |s: &Spanned<String>, message: String| error(Some(s.span()), message);
+
+        let mut partitions = HashMap::new();
+        let mut device_names = BTreeSet::new();
+        for device in &file.devices {
+            if !device_names.insert(device.name.get_ref().as_str()) {
+                return Err(at(
+                    &device.name,
+                    format!("device \"{}\" is defined twice", device.name.get_ref()),
+                ));
+            }
+            if !DEVICE_KINDS.contains(&device.kind.get_ref().as_str()) {
+                return Err(at(
+                    &device.kind,
+                    format!(
+                        "unknown device kind \"{}\"; allowed: {}",
+                        device.kind.get_ref(),
+                        DEVICE_KINDS.join(", ")
+                    ),
+                ));
+            }
+            for p in &device.partitions {
+                let key = format!("{}/{}", device.name.get_ref(), p.name.get_ref());
+                if partitions.insert(key.clone(), p).is_some() {
+                    return Err(at(&p.name, format!("partition \"{key}\" is defined twice")));
+                }
+                if let Some(label) = &p.label
+                    && label.get_ref().len() > 32
+                {
+                    return Err(at(label, "a token label is at most 32 bytes".into()));
+                }
+                for pin in [&p.so_pin, &p.user_pin].into_iter().flatten() {
+                    if crate::token::check_pin_len(pin.get_ref().as_bytes()).is_err() {
+                        return Err(at(pin, "a PIN is 4 to 255 bytes".into()));
+                    }
+                }
+                match (&p.label, &p.so_pin, &p.user_pin) {
+                    (Some(_), Some(_), _) | (None, None, None) => {}
+                    _ => {
+                        return Err(at(
+                            &p.name,
+                            "an initialised partition needs both `label` and `so_pin` (`user_pin` is optional); a blank one has none of the three".into(),
+                        ));
+                    }
+                }
+            }
+        }
+        if file.hosts.is_empty() {
+            return Err(error(
+                None,
+                "a lab needs at least one [[host]] with its slots".into(),
+            ));
+        }
+        let mut host_names = BTreeSet::new();
+        for host in &file.hosts {
+            if !host_names.insert(host.name.get_ref().as_str()) {
+                return Err(at(
+                    &host.name,
+                    format!("host \"{}\" is defined twice", host.name.get_ref()),
+                ));
+            }
+            let mut ids = BTreeSet::new();
+            let mut shown = BTreeSet::new();
+            for slot in &host.slots {
+                if !shown.insert(slot.partition.get_ref().as_str()) {
+                    return Err(at(
+                        &slot.partition,
+                        format!(
+                            "host \"{}\" shows partition \"{}\" twice",
+                            host.name.get_ref(),
+                            slot.partition.get_ref()
+                        ),
+                    ));
+                }
+                if !ids.insert(*slot.id.get_ref()) {
+                    return Err(error(
+                        Some(slot.id.span()),
+                        format!(
+                            "slot {} appears twice for host \"{}\"",
+                            slot.id.get_ref(),
+                            host.name.get_ref()
+                        ),
+                    ));
+                }
+                if !partitions.contains_key(slot.partition.get_ref()) {
+                    let known: Vec<_> = partitions.keys().cloned().collect();
+                    return Err(at(
+                        &slot.partition,
+                        format!(
+                            "no partition \"{}\"; name one as \"device/partition\": {}",
+                            slot.partition.get_ref(),
+                            known.join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(Lab {
+            file,
+            source_name: source_name.to_string(),
+        })
+    }
+
+    /// Reads and validates a lab file.
+    pub fn load(path: &Path) -> Result<Lab, LabError> {
+        let text = std::fs::read_to_string(path).map_err(|e| LabError {
+            file: path.display().to_string(),
+            position: None,
+            message: format!("cannot read the lab file: {e}"),
+        })?;
+        Lab::parse(&text, &path.display().to_string())
+    }
+
+    /// A built-in lab by name.
+    pub fn built_in(name: &str) -> Result<Lab, LabError> {
+        let (_, text) = BUILT_IN
+            .iter()
+            .find(|(n, _)| *n == name)
+            .ok_or_else(|| LabError {
+                file: format!("built-in lab \"{name}\""),
+                position: None,
+                message: format!(
+                    "there is no such built-in lab; allowed: {}",
+                    BUILT_IN
+                        .iter()
+                        .map(|(n, _)| *n)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            })?;
+        Lab::parse(text, &format!("fixtures/labs/{name}.toml"))
+    }
+
+    /// The engine configuration for one host's view (`None`: the first host).
+    pub fn config(&self, host: Option<&str>, state_dir: PathBuf) -> Result<Config, LabError> {
+        let chosen = match host {
+            None => self.file.hosts.first(),
+            Some(name) => self.file.hosts.iter().find(|h| h.name.get_ref() == name),
+        }
+        .ok_or_else(|| LabError {
+            file: self.source_name.clone(),
+            position: None,
+            message: format!(
+                "no host \"{}\"; hosts: {}",
+                host.unwrap_or_default(),
+                self.file
+                    .hosts
+                    .iter()
+                    .map(|h| h.name.get_ref().as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        })?;
+        let partitions: HashMap<String, &PartitionDef> = self
+            .file
+            .devices
+            .iter()
+            .flat_map(|d| {
+                d.partitions
+                    .iter()
+                    .map(move |p| (format!("{}/{}", d.name.get_ref(), p.name.get_ref()), p))
+            })
+            .collect();
+        let slots = chosen
+            .slots
+            .iter()
+            .map(|s| {
+                let p = partitions[s.partition.get_ref()];
+                SlotConfig {
+                    id: *s.id.get_ref(),
+                    partition: s.partition.get_ref().clone(),
+                    description: format!("{} ({})", s.partition.get_ref(), chosen.name.get_ref()),
+                    preset: match (&p.label, &p.so_pin) {
+                        (Some(label), Some(so)) => Some(TokenPreset {
+                            label: label.get_ref().clone(),
+                            so_pin: so.get_ref().clone(),
+                            user_pin: p.user_pin.as_ref().map(|u| u.get_ref().clone()),
+                        }),
+                        _ => None,
+                    },
+                }
+            })
+            .collect();
+        Ok(Config { state_dir, slots })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_built_in_labs_parse_and_give_their_slots() {
+        let default = Lab::built_in("default").unwrap();
+        let config = default.config(None, PathBuf::from("/tmp/x")).unwrap();
+        let ids: Vec<_> = config.slots.iter().map(|s| s.id).collect();
+        assert_eq!(ids, [0, 1, 2]);
+        let preset = config.slots[0].preset.as_ref().unwrap();
+        assert_eq!(preset.label, "hsmsim-default");
+        assert_eq!(
+            preset.user_pin.as_deref(),
+            Some(crate::engine::DEFAULT_USER_PIN)
+        );
+        assert!(config.slots[1].preset.is_none());
+        let generic = Lab::built_in("generic")
+            .unwrap()
+            .config(None, PathBuf::new())
+            .unwrap();
+        assert!(generic.slots.iter().all(|s| s.preset.is_none()));
+        assert!(
+            Lab::built_in("nope")
+                .unwrap_err()
+                .message
+                .contains("default, generic")
+        );
+    }
+
+    #[test]
+    fn errors_name_the_line_and_what_is_allowed() {
+        let text = "[lab]\nname = \"x\"\n\n[[device]]\nname = \"d\"\nkind = \"hal9000\"\n";
+        let e = Lab::parse(text, "lab.toml").unwrap_err();
+        assert_eq!(e.position, Some((6, 8)));
+        assert!(e.message.contains("allowed: soft"), "{e}");
+        assert!(e.to_string().starts_with("lab.toml:6:8: "));
+
+        let text = "[lab]\nname = \"x\"\n[[device]]\nname = \"d\"\nkind = \"soft\"\n[[host]]\nname = \"h\"\nslot = [{ id = 0, partition = \"d/missing\" }]\n";
+        let e = Lab::parse(text, "lab.toml").unwrap_err();
+        assert_eq!(e.position.map(|p| p.0), Some(8));
+        assert!(e.message.contains("no partition \"d/missing\""), "{e}");
+
+        let e = Lab::parse("[lab]\nname = \"x\"\ncolour = 1\n", "lab.toml").unwrap_err();
+        assert_eq!(e.position.map(|p| p.0), Some(3));
+        assert!(e.message.contains("colour"), "{e}");
+
+        let text = "[lab]\nname = \"x\"\n[[device]]\nname = \"d\"\nkind = \"soft\"\n[[device.partition]]\nname = \"p\"\nlabel = \"l\"\n[[host]]\nname = \"h\"\n";
+        let e = Lab::parse(text, "lab.toml").unwrap_err();
+        assert!(e.message.contains("both `label` and `so_pin`"), "{e}");
+    }
+}
