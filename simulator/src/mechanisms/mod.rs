@@ -608,24 +608,46 @@ pub fn verify_recover(
     rsa::verify_recover(mech, key, signature)
 }
 
+/// The cipher operation of a family (encryption when `encrypt`, else decryption); wrapping
+/// and unwrapping use the same operations.
+fn cipher(
+    family: Family,
+    mech: &Mechanism,
+    key: &Arc<KeyMaterial>,
+    encrypt: bool,
+) -> Result<Box<dyn CipherOperation>> {
+    match (family, encrypt) {
+        (Family::Rsa, true) => rsa::encryptor(mech, key),
+        (Family::Rsa, false) => rsa::decryptor(mech, key),
+        (Family::Aes, true) => aes::encryptor(mech, key),
+        (Family::Aes, false) => aes::decryptor(mech, key),
+        (Family::Des3, true) => des3::encryptor(mech, key),
+        (Family::Des3, false) => des3::decryptor(mech, key),
+        _ => Err(err(
+            CKR_MECHANISM_INVALID,
+            "the mechanism has no cipher operation",
+        )),
+    }
+}
+
 /// Starts an encryption.
 pub fn encrypt_init(mech: &Mechanism, key: &Arc<KeyMaterial>) -> Result<Box<dyn CipherOperation>> {
-    match lookup_for(mech.mechanism_type, CKF_ENCRYPT)?.family {
-        Family::Rsa => rsa::encryptor(mech, key),
-        Family::Aes => aes::encryptor(mech, key),
-        Family::Des3 => des3::encryptor(mech, key),
-        _ => Err(err(CKR_MECHANISM_INVALID, "mechanism cannot encrypt")),
-    }
+    cipher(
+        lookup_for(mech.mechanism_type, CKF_ENCRYPT)?.family,
+        mech,
+        key,
+        true,
+    )
 }
 
 /// Starts a decryption.
 pub fn decrypt_init(mech: &Mechanism, key: &Arc<KeyMaterial>) -> Result<Box<dyn CipherOperation>> {
-    match lookup_for(mech.mechanism_type, CKF_DECRYPT)?.family {
-        Family::Rsa => rsa::decryptor(mech, key),
-        Family::Aes => aes::decryptor(mech, key),
-        Family::Des3 => des3::decryptor(mech, key),
-        _ => Err(err(CKR_MECHANISM_INVALID, "mechanism cannot decrypt")),
-    }
+    cipher(
+        lookup_for(mech.mechanism_type, CKF_DECRYPT)?.family,
+        mech,
+        key,
+        false,
+    )
 }
 
 /// Starts a digest.
@@ -646,22 +668,18 @@ pub fn wrap(
     if mech.mechanism_type == CKM_RSA_AES_KEY_WRAP {
         return rsa::rsa_aes_wrap(mech, wrapping_key, key_bytes);
     }
-    let mut op = match entry.family {
-        Family::Rsa => rsa::encryptor(mech, wrapping_key)?,
-        Family::Aes => aes::encryptor(mech, wrapping_key)?,
-        Family::Des3 => des3::encryptor(mech, wrapping_key)?,
-        _ => return Err(err(CKR_MECHANISM_INVALID, "mechanism cannot wrap")),
-    };
-    op.one_shot(key_bytes).map_err(|e| {
-        if e.rv == CKR_DATA_LEN_RANGE {
-            err(
-                CKR_KEY_SIZE_RANGE,
-                "the key's length does not suit the wrapping mechanism",
-            )
-        } else {
-            e
-        }
-    })
+    cipher(entry.family, mech, wrapping_key, true)?
+        .one_shot(key_bytes)
+        .map_err(|e| {
+            if e.rv == CKR_DATA_LEN_RANGE {
+                err(
+                    CKR_KEY_SIZE_RANGE,
+                    "the key's length does not suit the wrapping mechanism",
+                )
+            } else {
+                e
+            }
+        })
 }
 
 /// Unwraps `wrapped` with `unwrapping_key`, returning the key bytes (a secret value or PKCS#8).
@@ -674,13 +692,8 @@ pub fn unwrap(
     if mech.mechanism_type == CKM_RSA_AES_KEY_WRAP {
         return rsa::rsa_aes_unwrap(mech, unwrapping_key, wrapped).map(Zeroizing::new);
     }
-    let mut op = match entry.family {
-        Family::Rsa => rsa::decryptor(mech, unwrapping_key)?,
-        Family::Aes => aes::decryptor(mech, unwrapping_key)?,
-        Family::Des3 => des3::decryptor(mech, unwrapping_key)?,
-        _ => return Err(err(CKR_MECHANISM_INVALID, "mechanism cannot unwrap")),
-    };
-    op.one_shot(wrapped)
+    cipher(entry.family, mech, unwrapping_key, false)?
+        .one_shot(wrapped)
         .map(Zeroizing::new)
         .map_err(|e| match e.rv {
             CKR_ENCRYPTED_DATA_INVALID | CKR_ENCRYPTED_DATA_LEN_RANGE => {
