@@ -14,6 +14,27 @@ use toml::Spanned;
 pub const BUILT_IN: &[(&str, &str)] = &[
     ("default", include_str!("../../fixtures/labs/default.toml")),
     ("generic", include_str!("../../fixtures/labs/generic.toml")),
+    (
+        "luna-network-to-network7",
+        include_str!("../../fixtures/labs/luna-network-to-network7.toml"),
+    ),
+    (
+        "luna-usb-to-network7",
+        include_str!("../../fixtures/labs/luna-usb-to-network7.toml"),
+    ),
+    (
+        "luna-pcie-to-network7",
+        include_str!("../../fixtures/labs/luna-pcie-to-network7.toml"),
+    ),
+    (
+        "luna-pcie-usb-to-pcie7",
+        include_str!("../../fixtures/labs/luna-pcie-usb-to-pcie7.toml"),
+    ),
+    (
+        "luna-ccc",
+        include_str!("../../fixtures/labs/luna-ccc.toml"),
+    ),
+    ("primus", include_str!("../../fixtures/labs/primus.toml")),
 ];
 
 /// Device kinds a lab may name. Until the vendor models land, every kind behaves as a plain
@@ -345,6 +366,219 @@ mod tests {
                 .message
                 .contains("default, generic")
         );
+    }
+
+    /// A slot as a fixture documents it: id, partition, and whether the token starts
+    /// initialised (label and SO PIN) or blank.
+    type Slot = (u64, &'static str, bool);
+    /// A host's name and its slots, in the lab's order.
+    type HostView = (&'static str, &'static [Slot]);
+
+    /// Every built-in lab's hosts, in order, with the slots the guides document for them.
+    const LAYOUTS: &[(&str, &[HostView])] = &[
+        (
+            "default",
+            &[(
+                "client",
+                &[
+                    (0, "hsm1/default", true),
+                    (1, "hsm1/blank1", false),
+                    (2, "hsm1/blank2", false),
+                ],
+            )],
+        ),
+        (
+            "generic",
+            &[("client", &[(0, "hsm1/p0", false), (1, "hsm1/p1", false)])],
+        ),
+        // Luna guide ch. 2: 0 = source, 1 = destination, 2 = Backup HSM, one host.
+        (
+            "luna-network-to-network7",
+            &[(
+                "client",
+                &[
+                    (0, "sa6/app", true),
+                    (1, "sa7/app", false),
+                    (2, "backup/hsm", true),
+                ],
+            )],
+        ),
+        // Ch. 3 and 4: backup on the old host (0 and 2), restore on the new host (1 and 2),
+        // cloning on a 7.x host with the old HSM attached (0 and 1).
+        (
+            "luna-usb-to-network7",
+            &[
+                (
+                    "old-host",
+                    &[(0, "usb6/app", true), (2, "backup/hsm", true)],
+                ),
+                (
+                    "new-host",
+                    &[(1, "sa7/app", false), (2, "backup/hsm", true)],
+                ),
+                (
+                    "clone-host",
+                    &[(0, "usb6/app", true), (1, "sa7/app", false)],
+                ),
+            ],
+        ),
+        (
+            "luna-pcie-to-network7",
+            &[
+                ("old-host", &[(0, "k6/app", true), (2, "backup/hsm", true)]),
+                (
+                    "new-host",
+                    &[(1, "sa7/app", false), (2, "backup/hsm", true)],
+                ),
+                ("clone-host", &[(0, "k6/app", true), (1, "sa7/app", false)]),
+            ],
+        ),
+        // Ch. 5: one host, 0 = source (PCIe or USB), 1 = PCIe 7 destination, 2 = Backup HSM.
+        (
+            "luna-pcie-usb-to-pcie7",
+            &[
+                (
+                    "client-pcie6",
+                    &[
+                        (0, "k6/app", true),
+                        (1, "k7/app", false),
+                        (2, "backup/hsm", true),
+                    ],
+                ),
+                (
+                    "client-usb6",
+                    &[
+                        (0, "usb6/app", true),
+                        (1, "k7/app", false),
+                        (2, "backup/hsm", true),
+                    ],
+                ),
+            ],
+        ),
+        // CCC: slot ids simulator-defined (the documentation gives none).
+        (
+            "luna-ccc",
+            &[
+                (
+                    "ccc-server",
+                    &[
+                        (0, "sa6-legacy/legacy", true),
+                        (1, "sa6-ppso/payments", true),
+                        (2, "sa6-ppso/spare", false),
+                        (3, "sa7-a/web1", true),
+                        (4, "sa7-a/svc1", false),
+                        (5, "sa7-a/svc2", false),
+                        (6, "sa7-b/web2", true),
+                        (7, "sa7-b/svc1", false),
+                        (8, "sa7-b/svc2", false),
+                        (9, "sa7-c/vault", true),
+                        (10, "sa7-c/svc1", false),
+                    ],
+                ),
+                (
+                    "app-client",
+                    &[
+                        (0, "sa6-ppso/payments", true),
+                        (1, "sa6-legacy/legacy", true),
+                        (2, "sa7-a/web1", true),
+                        (3, "sa7-b/web2", true),
+                        (4, "sa7-c/vault", true),
+                    ],
+                ),
+            ],
+        ),
+        // Primus: slot ids are primus.cfg's, simulator-defined here.
+        (
+            "primus",
+            &[
+                (
+                    "admin-host",
+                    &[
+                        (0, "primus-onprem/ACME-PKI", true),
+                        (1, "primus-dr/ACME-DR", true),
+                        (2, "cloudhsm/ACME-CLOUD", true),
+                        (3, "cloudhsm/restore", false),
+                    ],
+                ),
+                ("ca-server", &[(0, "primus-onprem/ACME-ADCS", true)]),
+            ],
+        ),
+    ];
+
+    #[test]
+    fn every_built_in_lab_gives_each_host_the_documented_slots() {
+        let built_in: Vec<_> = BUILT_IN.iter().map(|(n, _)| *n).collect();
+        let documented: Vec<_> = LAYOUTS.iter().map(|(n, _)| *n).collect();
+        assert_eq!(
+            built_in, documented,
+            "every built-in lab has its layout here"
+        );
+        for (name, hosts) in LAYOUTS {
+            let lab = Lab::built_in(name).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(lab.file.lab.name, *name, "[lab] name of {name}");
+            assert_eq!(lab.source_name, format!("fixtures/labs/{name}.toml"));
+            let host_names: Vec<_> = lab
+                .file
+                .hosts
+                .iter()
+                .map(|h| h.name.get_ref().as_str())
+                .collect();
+            let expected: Vec<_> = hosts.iter().map(|(h, _)| *h).collect();
+            assert_eq!(host_names, expected, "hosts of {name}");
+            for (host, slots) in *hosts {
+                let config = lab.config(Some(host), PathBuf::from("/tmp/x")).unwrap();
+                let got: Vec<_> = config
+                    .slots
+                    .iter()
+                    .map(|s| (s.id, s.partition.as_str(), s.preset.is_some()))
+                    .collect();
+                assert_eq!(got, slots.to_vec(), "{name}, host {host}");
+                assert_eq!(config.state_dir, PathBuf::from("/tmp/x"));
+            }
+            // The first host is the default view.
+            let first = lab.config(None, PathBuf::new()).unwrap();
+            assert_eq!(first.slots.len(), hosts[0].1.len(), "{name}: default host");
+        }
+    }
+
+    #[test]
+    fn built_in_labs_use_pins_of_eight_characters_or_more() {
+        for (name, _) in BUILT_IN {
+            let lab = Lab::built_in(name).unwrap();
+            for device in &lab.file.devices {
+                assert!(DEVICE_KINDS.contains(&device.kind.get_ref().as_str()));
+                for p in &device.partitions {
+                    for pin in [&p.so_pin, &p.user_pin].into_iter().flatten() {
+                        assert!(
+                            pin.get_ref().len() >= 8,
+                            "{name}: {}/{}",
+                            device.name.get_ref(),
+                            p.name.get_ref()
+                        );
+                    }
+                    // An initialised procedure partition has a Crypto Officer / user PIN too,
+                    // except a Backup HSM, which has only its HSM SO.
+                    if p.label.is_some() && device.kind.get_ref() != "luna-backup" {
+                        assert!(p.user_pin.is_some(), "{name}: {}", p.name.get_ref());
+                    }
+                }
+            }
+        }
+        let backup = Lab::built_in("luna-usb-to-network7").unwrap();
+        let old = backup
+            .config(Some("old-host"), PathBuf::new())
+            .unwrap()
+            .slots;
+        let new = backup
+            .config(Some("new-host"), PathBuf::new())
+            .unwrap()
+            .slots;
+        // The moved Backup HSM is one token: same partition, same preset, on both hosts.
+        assert_eq!(old[1].partition, new[1].partition);
+        assert_eq!(old[1].preset, new[1].preset);
+        let preset = old[1].preset.as_ref().unwrap();
+        assert_eq!(preset.label, "backup-hsm");
+        assert!(preset.user_pin.is_none());
     }
 
     #[test]
