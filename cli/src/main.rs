@@ -1,27 +1,44 @@
-//! The `hsmsim` command line: inspect the simulated estate (slots, tokens, mechanisms) and run
-//! the self-test that exercises every mechanism family on the built-in default lab.
+//! The `hsmsim` command line: manage labs (`lab init|show|check|reset|partition`), inspect the
+//! simulated estate (slots, tokens, mechanisms) and run the self-test that exercises every
+//! mechanism family on a token.
 mod selftest;
 
-use clap::{Parser, Subcommand};
-use hsmsim::engine::{Config, Engine};
+use clap::{Parser, Subcommand, ValueEnum};
+use hsmsim::engine::{Choice, Config, Engine};
+use hsmsim::lab_state;
 use hsmsim::mechanisms::MECHANISMS;
 use serde_json::json;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// A software HSM that behaves like Thales Luna and Securosys Primus hardware.
 ///
-/// State lives in $HSMSIM_STATE_DIR, else ~/.local/share/hsmsim/<lab>; HSMSIM_LAB=generic
-/// selects the lab with blank tokens.
+/// Which lab: --lab FILE (else $HSMSIM_CONF; state beside the file), else the built-in lab
+/// $HSMSIM_LAB (default "default") with state in $HSMSIM_STATE_DIR, else
+/// $XDG_DATA_HOME/hsmsim/<lab>, else ~/.local/share/hsmsim/<lab>. --host (else $HSMSIM_HOST)
+/// picks the client host whose slots are shown.
+///
+/// Exit status: 0 success; 1 the command ran and found failures (selftest steps, lab check
+/// problems); 2 bad usage, or a lab or store that cannot be used (the message says why).
 #[derive(Parser)]
 #[command(name = "hsmsim", version, about, long_about)]
 struct Cli {
+    /// The lab file to use (overrides HSMSIM_CONF).
+    #[arg(long, global = true, value_name = "FILE")]
+    lab: Option<PathBuf>,
+    /// The client host whose view to use (overrides HSMSIM_HOST).
+    #[arg(long, global = true, value_name = "NAME")]
+    host: Option<String>,
+    /// The state directory (overrides HSMSIM_STATE_DIR and the default beside the lab).
+    #[arg(long, global = true, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
-    /// List the slots and the tokens they hold.
+    /// List the host's slots and the tokens they hold.
     Slots {
         /// Print JSON instead of a table.
         #[arg(long)]
@@ -46,50 +63,254 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Create, inspect, check and reset labs (the simulated estate and its state).
+    #[command(subcommand)]
+    Lab(LabCommand),
 }
 
-fn open_engine() -> Result<Engine, String> {
-    let config = Config::from_environment().map_err(|e| e.to_string())?;
-    Engine::open(&config)
-        .map_err(|e| format!("cannot open the lab at {}: {e}", config.state_dir.display()))
+#[derive(Subcommand)]
+enum LabCommand {
+    /// List the built-in labs (fixtures) that `lab init` can start from.
+    Fixtures,
+    /// Write DIR/lab.toml from a fixture and create its state in DIR. Then point the module
+    /// at it with HSMSIM_CONF=DIR/lab.toml, or the CLI with --lab DIR/lab.toml.
+    Init {
+        /// The fixture to start from (see `hsmsim lab fixtures`).
+        #[arg(long, default_value = "default")]
+        fixture: String,
+        /// The directory to create the lab in.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Replace an existing lab.toml and reset its state.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Show the lab: devices, partitions (label, serial, object count), hosts and their slots.
+    Show {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check the lab's store: SQLite integrity, every record and object decodes, no object
+    /// without its token. Exit 0 only when sound.
+    Check {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Put every partition back as the lab defines it: all objects are destroyed.
+    Reset {
+        /// Confirm: every object of every partition is destroyed.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Remove a partition (its slots then hold no token) or add it back blank.
+    Partition {
+        #[arg(value_enum)]
+        action: PartitionAction,
+        /// The partition, as "device/partition".
+        partition: String,
+    },
 }
 
-fn slots(json: bool) -> Result<ExitCode, String> {
-    let engine = open_engine()?;
+#[derive(Clone, Copy, ValueEnum)]
+enum PartitionAction {
+    Remove,
+    Add,
+}
+
+/// A failure to report: the message, and the exit status.
+struct Failure(String);
+
+impl From<String> for Failure {
+    fn from(s: String) -> Self {
+        Failure(s)
+    }
+}
+
+impl From<hsmsim::error::Error> for Failure {
+    fn from(e: hsmsim::error::Error) -> Self {
+        Failure(e.to_string())
+    }
+}
+
+impl From<hsmsim::lab::LabError> for Failure {
+    fn from(e: hsmsim::lab::LabError) -> Self {
+        Failure(e.to_string())
+    }
+}
+
+fn print_json(value: &serde_json::Value) {
+    println!("{}", serde_json::to_string_pretty(value).expect("JSON"));
+}
+
+fn open_engine(choice: &Choice) -> Result<Engine, Failure> {
+    let config = Config::resolve(choice)?;
+    Engine::open(&config).map_err(|e| {
+        Failure(format!(
+            "cannot open the lab's state in {}: {e}",
+            config.state_dir.display()
+        ))
+    })
+}
+
+fn slots(choice: &Choice, json: bool) -> Result<ExitCode, Failure> {
+    let engine = open_engine(choice)?;
     let mut rows = Vec::new();
-    for id in engine.slot_ids() {
-        let info = engine.token_info(id).map_err(|e| e.to_string())?;
-        let label = String::from_utf8_lossy(&info.label).trim_end().to_string();
-        let initialised = info.flags & cryptoki_sys::CKF_TOKEN_INITIALIZED != 0;
-        rows.push(
-            json!({"slot": id, "label": label, "serial": info.serial, "initialized": initialised}),
-        );
+    for id in engine.slot_ids(false)? {
+        let slot = engine.slot(id)?;
+        let row = match engine.token_info(id) {
+            Ok(info) => json!({
+                "slot": id,
+                "partition": slot.partition,
+                "present": true,
+                "label": String::from_utf8_lossy(&info.label).trim_end(),
+                "serial": info.serial,
+                "initialized": info.flags & cryptoki_sys::CKF_TOKEN_INITIALIZED != 0,
+            }),
+            Err(e) if e.rv == cryptoki_sys::CKR_TOKEN_NOT_PRESENT => json!({
+                "slot": id, "partition": slot.partition, "present": false,
+                "label": "", "serial": "", "initialized": false,
+            }),
+            Err(e) => return Err(e.into()),
+        };
+        rows.push(row);
     }
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json!({ "slots": rows })).expect("JSON")
-        );
+        print_json(&json!({ "slots": rows }));
     } else {
         println!(
-            "{:<6} {:<34} {:<18} initialised",
-            "slot", "token label", "serial"
+            "{:<6} {:<24} {:<34} {:<18} token",
+            "slot", "partition", "token label", "serial"
         );
         for r in &rows {
+            let state = match (r["present"].as_bool(), r["initialized"].as_bool()) {
+                (Some(false), _) => "absent",
+                (_, Some(true)) => "initialised",
+                _ => "blank",
+            };
             println!(
-                "{:<6} {:<34} {:<18} {}",
+                "{:<6} {:<24} {:<34} {:<18} {state}",
                 r["slot"].as_u64().unwrap_or_default(),
+                r["partition"].as_str().unwrap_or(""),
                 r["label"].as_str().unwrap_or(""),
                 r["serial"].as_str().unwrap_or(""),
-                if r["initialized"].as_bool() == Some(true) {
-                    "yes"
-                } else {
-                    "no"
-                }
             );
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn lab(choice: &Choice, command: LabCommand) -> Result<ExitCode, Failure> {
+    match command {
+        LabCommand::Fixtures => {
+            for (name, text) in hsmsim::lab::BUILT_IN {
+                let description = hsmsim::lab::Lab::parse(text, name)
+                    .map(|l| l.file.lab.description)
+                    .unwrap_or_default();
+                println!("{name:<28} {description}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        LabCommand::Init {
+            fixture,
+            dir,
+            force,
+        } => {
+            let file = lab_state::init_from_fixture(&fixture, &dir, force)?;
+            println!("created {} from fixture \"{fixture}\"", file.display());
+            println!("use it with: HSMSIM_CONF={}", file.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        LabCommand::Show { json } => {
+            let report = lab_state::report(&lab_state::select(choice)?)?;
+            if json {
+                print_json(&serde_json::to_value(&report).expect("JSON"));
+            } else {
+                print_report(&report);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        LabCommand::Check { json } => {
+            let selection = lab_state::select(choice)?;
+            let problems = lab_state::check(&selection)?;
+            if json {
+                print_json(&json!({"sound": problems.is_empty(), "problems": problems}));
+            } else if problems.is_empty() {
+                println!("{}: sound", selection.state_dir.display());
+            } else {
+                for p in &problems {
+                    println!("problem: {p}");
+                }
+            }
+            Ok(if problems.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        LabCommand::Reset { yes } => {
+            if !yes {
+                return Err(Failure(
+                    "reset destroys every object of every partition; add --yes to confirm".into(),
+                ));
+            }
+            let selection = lab_state::select(choice)?;
+            lab_state::reset(&selection)?;
+            println!(
+                "{}: reset to the lab's definition",
+                selection.state_dir.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        LabCommand::Partition { action, partition } => {
+            let present = matches!(action, PartitionAction::Add);
+            lab_state::set_partition_present(&lab_state::select(choice)?, &partition, present)?;
+            println!(
+                "partition {partition} {}",
+                if present { "added (blank)" } else { "removed" }
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn print_report(r: &lab_state::LabReport) {
+    println!("lab {} — {}", r.lab, r.description);
+    match &r.lab_file {
+        Some(f) => println!("file  {}", f.display()),
+        None => println!("file  (built-in)"),
+    }
+    println!(
+        "state {} (schema {})",
+        r.state_dir.display(),
+        r.schema_version
+    );
+    println!();
+    println!(
+        "{:<28} {:<16} {:<12} {:<34} {:<18} {:>7}",
+        "partition", "device kind", "token", "label", "serial", "objects"
+    );
+    for d in &r.devices {
+        for p in &d.partitions {
+            let state = match (p.present, p.initialized) {
+                (false, _) => "absent",
+                (true, true) => "initialised",
+                (true, false) => "blank",
+            };
+            println!(
+                "{:<28} {:<16} {:<12} {:<34} {:<18} {:>7}",
+                p.partition, d.kind, state, p.label, p.serial, p.objects
+            );
+        }
+    }
+    for h in &r.hosts {
+        println!();
+        println!("host {}", h.name);
+        for s in &h.slots {
+            println!("  slot {:<4} {}", s.slot, s.partition);
+        }
+    }
 }
 
 fn flag_names(flags: u64) -> String {
@@ -146,16 +367,22 @@ fn mechanisms(json: bool) -> ExitCode {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let choice = Choice {
+        lab_file: cli.lab,
+        host: cli.host,
+        state_dir: cli.state_dir,
+    };
     let result = match cli.command {
-        Command::Slots { json } => slots(json),
+        Command::Slots { json } => slots(&choice, json),
         Command::Mechanisms { json } => Ok(mechanisms(json)),
         Command::Selftest { slot, pin, json } => {
-            open_engine().map(|e| selftest::run(&e, slot, &pin, json))
+            open_engine(&choice).map(|e| selftest::run(&e, slot, &pin, json))
         }
+        Command::Lab(command) => lab(&choice, command),
     };
     match result {
         Ok(code) => code,
-        Err(message) => {
+        Err(Failure(message)) => {
             eprintln!("hsmsim: {message}");
             ExitCode::from(2)
         }

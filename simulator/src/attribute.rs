@@ -4,7 +4,6 @@
 use crate::error::{Result, err};
 use cryptoki_sys::*;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 
 /// One attribute value.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -150,9 +149,10 @@ pub fn check_value(t: CK_ATTRIBUTE_TYPE, value: &AttrValue) -> Result<()> {
     }
 }
 
-/// An ordered set of attributes (an object's, or a caller's template).
+/// An ordered set of attributes (an object's, or a caller's template), kept as a vector sorted
+/// by type: compact for the many small objects a token holds, and binary-searched on lookup.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Attributes(pub BTreeMap<CK_ATTRIBUTE_TYPE, AttrValue>);
+pub struct Attributes(Vec<(CK_ATTRIBUTE_TYPE, AttrValue)>);
 
 impl Attributes {
     pub fn new() -> Self {
@@ -162,29 +162,37 @@ impl Attributes {
     /// Builds a template from (type, value) pairs, rejecting duplicates with conflicting values
     /// (`CKR_TEMPLATE_INCONSISTENT`) and malformed values.
     pub fn from_template(items: Vec<(CK_ATTRIBUTE_TYPE, AttrValue)>) -> Result<Self> {
-        let mut map = BTreeMap::new();
+        let mut out = Attributes::new();
         for (t, v) in items {
             check_value(t, &v)?;
-            if let Some(old) = map.insert(t, v.clone())
-                && old != v
+            if let Some(old) = out.get(t)
+                && *old != v
             {
                 return Err(err(
                     CKR_TEMPLATE_INCONSISTENT,
                     format!("attribute 0x{t:X} is given twice with different values"),
                 ));
             }
+            out.set(t, v);
         }
-        Ok(Attributes(map))
+        Ok(out)
+    }
+
+    fn position(&self, t: CK_ATTRIBUTE_TYPE) -> std::result::Result<usize, usize> {
+        self.0.binary_search_by_key(&t, |(k, _)| *k)
     }
 
     pub fn get(&self, t: CK_ATTRIBUTE_TYPE) -> Option<&AttrValue> {
-        self.0.get(&t)
+        self.position(t).ok().map(|i| &self.0[i].1)
     }
     pub fn contains(&self, t: CK_ATTRIBUTE_TYPE) -> bool {
-        self.0.contains_key(&t)
+        self.position(t).is_ok()
     }
     pub fn set(&mut self, t: CK_ATTRIBUTE_TYPE, v: AttrValue) {
-        self.0.insert(t, v);
+        match self.position(t) {
+            Ok(i) => self.0[i].1 = v,
+            Err(i) => self.0.insert(i, (t, v)),
+        }
     }
     pub fn set_bool(&mut self, t: CK_ATTRIBUTE_TYPE, v: bool) {
         self.set(t, AttrValue::bool(v));
@@ -196,7 +204,25 @@ impl Attributes {
         self.set(t, AttrValue::Bytes(v.into()));
     }
     pub fn remove(&mut self, t: CK_ATTRIBUTE_TYPE) -> Option<AttrValue> {
-        self.0.remove(&t)
+        self.position(t).ok().map(|i| self.0.remove(i).1)
+    }
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    /// Releases spare capacity (objects held for a long time).
+    pub fn shrink_to_fit(&mut self) {
+        self.0.shrink_to_fit();
+    }
+    /// Splits off the attributes `pick` selects, leaving the others here.
+    pub fn split_off_where(&mut self, pick: impl Fn(CK_ATTRIBUTE_TYPE) -> bool) -> Attributes {
+        let (picked, kept) = std::mem::take(&mut self.0)
+            .into_iter()
+            .partition(|(t, _)| pick(*t));
+        self.0 = kept;
+        Attributes(picked)
     }
     pub fn bytes(&self, t: CK_ATTRIBUTE_TYPE) -> Option<&[u8]> {
         self.get(t).and_then(AttrValue::as_bytes)
@@ -241,15 +267,15 @@ impl Attributes {
     }
     /// True when every attribute of `template` is present here with the same value.
     pub fn matches(&self, template: &Attributes) -> bool {
-        template.0.iter().all(|(t, v)| self.0.get(t) == Some(v))
+        template.0.iter().all(|(t, v)| self.get(*t) == Some(v))
     }
     pub fn iter(&self) -> impl Iterator<Item = (&CK_ATTRIBUTE_TYPE, &AttrValue)> {
-        self.0.iter()
+        self.0.iter().map(|(t, v)| (t, v))
     }
     /// Copies every attribute of `other` over this one.
     pub fn merge(&mut self, other: &Attributes) {
         for (t, v) in &other.0 {
-            self.0.insert(*t, v.clone());
+            self.set(*t, v.clone());
         }
     }
 }

@@ -2,7 +2,8 @@
 //! partitions, client hosts with the slots they see, in order), parsed with serde and validated
 //! with errors that name the file, line and column, what is wrong and what is allowed. A lab
 //! becomes the engine's `Config` for one host's view. The built-in labs are the fixture files
-//! `fixtures/labs/default.toml` and `generic.toml`, embedded here.
+//! `fixtures/labs/*.toml` (`default`, `generic` and one per documented procedure layout),
+//! embedded here.
 use crate::engine::{Config, SlotConfig, TokenPreset};
 use serde::Deserialize;
 use std::collections::{BTreeSet, HashMap};
@@ -304,37 +305,41 @@ impl Lab {
                     .join(", ")
             ),
         })?;
-        let partitions: HashMap<String, &PartitionDef> = self
-            .file
-            .devices
-            .iter()
-            .flat_map(|d| {
-                d.partitions
-                    .iter()
-                    .map(move |p| (format!("{}/{}", d.name.get_ref(), p.name.get_ref()), p))
-            })
-            .collect();
+        let partitions: HashMap<String, Option<TokenPreset>> =
+            self.partitions().into_iter().collect();
         let slots = chosen
             .slots
             .iter()
-            .map(|s| {
-                let p = partitions[s.partition.get_ref()];
-                SlotConfig {
-                    id: *s.id.get_ref(),
-                    partition: s.partition.get_ref().clone(),
-                    description: format!("{} ({})", s.partition.get_ref(), chosen.name.get_ref()),
-                    preset: match (&p.label, &p.so_pin) {
+            .map(|s| SlotConfig {
+                id: *s.id.get_ref(),
+                partition: s.partition.get_ref().clone(),
+                description: format!("{} ({})", s.partition.get_ref(), chosen.name.get_ref()),
+                preset: partitions[s.partition.get_ref()].clone(),
+            })
+            .collect();
+        Ok(Config { state_dir, slots })
+    }
+
+    /// Every partition of every device ("device/partition"), in lab order, with the token it
+    /// starts with (`None`: blank).
+    pub fn partitions(&self) -> Vec<(String, Option<TokenPreset>)> {
+        self.file
+            .devices
+            .iter()
+            .flat_map(|d| {
+                d.partitions.iter().map(move |p| {
+                    let preset = match (&p.label, &p.so_pin) {
                         (Some(label), Some(so)) => Some(TokenPreset {
                             label: label.get_ref().clone(),
                             so_pin: so.get_ref().clone(),
                             user_pin: p.user_pin.as_ref().map(|u| u.get_ref().clone()),
                         }),
                         _ => None,
-                    },
-                }
+                    };
+                    (format!("{}/{}", d.name.get_ref(), p.name.get_ref()), preset)
+                })
             })
-            .collect();
-        Ok(Config { state_dir, slots })
+            .collect()
     }
 }
 

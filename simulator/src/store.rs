@@ -1,37 +1,131 @@
-//! The persistent store: token records and token objects in one SQLite database per lab (WAL
-//! mode, busy timeout), every multi-step change in one transaction. Tokens are keyed by their
-//! partition ("device/partition"), not by slot: slot ids are a host's view. The engine loads it at
-//! `C_Initialize` and writes token-object changes through.
-use crate::attribute::Attributes;
+//! The persistent store: one SQLite database per lab (WAL mode, busy timeout) holding token
+//! records and token objects, every multi-step change in one transaction. Tokens are keyed by
+//! their partition ("device/partition"), not by slot: slot ids are a host's view.
+//!
+//! Objects are stored as their public attributes (postcard) plus their sealed secrets (see
+//! `seal`). Every change also appends a row to `changes` naming the token and object it touched
+//! and the writer (one id per open store): other processes notice new commits through
+//! `PRAGMA data_version` and read only the changes since the last one they saw.
+//!
+//! The schema is versioned (`meta.schema_version`); `open` migrates older stores in one
+//! transaction and refuses newer ones.
+use crate::attribute::{AttrValue, Attributes};
 use crate::error::{Result, err};
-use crate::token::TokenRecord;
+use crate::seal::{TokenKey, is_sealed, object_binding};
+use crate::token::{LegacyPinVerifier, TokenRecord};
 use cryptoki_sys::*;
 use parking_lot::Mutex;
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The schema version this build writes.
-const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
+/// The database file inside a lab's state directory.
+pub const DB_FILE: &str = "hsmsim.sqlite";
+/// How many change rows are kept; a process that falls further behind reloads its tokens.
+const CHANGES_KEPT: i64 = 50_000;
 
 pub struct Store {
     conn: Mutex<Connection>,
     path: PathBuf,
+    /// This store handle's id in the change log.
+    writer: i64,
+}
+
+/// A token as stored: its record and whether its partition exists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRow {
+    pub record: TokenRecord,
+    /// False once the partition was removed; the slots that show it have no token.
+    pub present: bool,
+}
+
+/// A token object as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredObject {
+    pub unique_id: Vec<u8>,
+    pub public: Attributes,
+    pub sealed: Option<Vec<u8>>,
+}
+
+/// What changed since a point in the change log, other writers' changes only.
+#[derive(Debug, Default)]
+pub struct Changes {
+    /// The newest change sequence number seen.
+    pub last: i64,
+    /// Some changes were pruned before they were read: reload everything.
+    pub truncated: bool,
+    /// (token, object unique id; `None` for the token record itself).
+    pub items: Vec<(String, Option<Vec<u8>>)>,
 }
 
 fn db_err(e: rusqlite::Error) -> crate::error::Error {
     err(CKR_DEVICE_ERROR, format!("the hsmsim store failed: {e}"))
 }
 
-fn json_err(e: serde_json::Error) -> crate::error::Error {
+fn damaged(what: impl std::fmt::Display) -> crate::error::Error {
     err(
         CKR_DEVICE_ERROR,
-        format!("the hsmsim store holds a damaged record: {e}"),
+        format!("the hsmsim store holds a damaged record: {what}"),
     )
 }
 
+fn encode(attrs: &Attributes) -> Result<Vec<u8>> {
+    postcard::to_stdvec(attrs).map_err(damaged)
+}
+
+fn decode(bytes: &[u8]) -> Result<Attributes> {
+    postcard::from_bytes(bytes).map_err(damaged)
+}
+
+fn uid_text(uid: &[u8]) -> String {
+    String::from_utf8_lossy(uid).into_owned()
+}
+
+fn log_change(tx: &Transaction, token: &str, uid: Option<&[u8]>, writer: i64) -> Result<()> {
+    tx.execute(
+        "INSERT INTO changes (token, unique_id, writer) VALUES (?1, ?2, ?3)",
+        params![token, uid.map(uid_text), writer],
+    )
+    .map_err(db_err)?;
+    let seq = tx.last_insert_rowid();
+    if seq % 1_000 == 0 {
+        tx.execute("DELETE FROM changes WHERE seq <= ?1", [seq - CHANGES_KEPT])
+            .map_err(db_err)?;
+    }
+    Ok(())
+}
+
+/// Splits an object's attributes into its public part and its sealed part (sealed under
+/// `key`, bound to the object). `CKR_USER_NOT_LOGGED_IN` when it has secrets and the token key
+/// is not unlocked.
+pub fn seal_object(
+    token: &str,
+    attrs: &Attributes,
+    key: Option<&TokenKey>,
+) -> Result<(Attributes, Option<Vec<u8>>)> {
+    let class = attrs.ulong(CKA_CLASS).unwrap_or(CKO_DATA);
+    let mut public = attrs.clone();
+    let secrets = public.split_off_where(|t| is_sealed(class, t));
+    if secrets.is_empty() {
+        return Ok((public, None));
+    }
+    let key = key.ok_or_else(|| {
+        err(
+            CKR_USER_NOT_LOGGED_IN,
+            "log in once in this process to unlock the token's key before storing key values \
+             (simulator-defined: values are encrypted at rest under a PIN-sealed token key)",
+        )
+    })?;
+    let uid = attrs.bytes(CKA_UNIQUE_ID).unwrap_or_default();
+    let sealed = key.seal_secrets(&object_binding(token, uid), &secrets)?;
+    Ok((public, Some(sealed)))
+}
+
 impl Store {
-    /// Opens (creating if needed) the store in `dir`.
+    /// Opens (creating or migrating if needed) the store in `dir`.
     pub fn open(dir: &Path) -> Result<Store> {
         std::fs::create_dir_all(dir).map_err(|e| {
             err(
@@ -39,53 +133,20 @@ impl Store {
                 format!("cannot create the state directory {}: {e}", dir.display()),
             )
         })?;
-        let path = dir.join("hsmsim.sqlite");
-        let conn = Connection::open(&path).map_err(db_err)?;
-        conn.busy_timeout(Duration::from_secs(10)).map_err(db_err)?;
+        let path = dir.join(DB_FILE);
+        let mut conn = Connection::open(&path).map_err(db_err)?;
+        conn.busy_timeout(Duration::from_secs(30)).map_err(db_err)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(db_err)?;
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(db_err)?;
-        conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-             CREATE TABLE IF NOT EXISTS tokens (token TEXT PRIMARY KEY, record TEXT NOT NULL);
-             CREATE TABLE IF NOT EXISTS objects (
-                 unique_id TEXT PRIMARY KEY,
-                 token TEXT NOT NULL,
-                 attributes TEXT NOT NULL);
-             CREATE INDEX IF NOT EXISTS objects_by_token ON objects(token);",
-        )
-        .map_err(db_err)?;
-        let version: Option<i64> = conn
-            .query_row(
-                "SELECT value FROM meta WHERE key = 'schema_version'",
-                [],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(db_err)?;
-        match version {
-            None => {
-                conn.execute(
-                    "INSERT INTO meta VALUES ('schema_version', ?1)",
-                    [SCHEMA_VERSION],
-                )
-                .map_err(db_err)?;
-            }
-            Some(v) if v > SCHEMA_VERSION => {
-                return Err(err(
-                    CKR_DEVICE_ERROR,
-                    format!(
-                        "{} was written by a newer hsmsim (schema {v})",
-                        path.display()
-                    ),
-                ));
-            }
-            Some(_) => {}
-        }
+        migrate(&mut conn, &path)?;
+        let mut writer = [0u8; 8];
+        crate::mechanisms::random_fill(&mut writer)?;
         Ok(Store {
             conn: Mutex::new(conn),
             path,
+            writer: i64::from_ne_bytes(writer) & i64::MAX,
         })
     }
 
@@ -93,110 +154,723 @@ impl Store {
         &self.path
     }
 
-    /// The token record stored for a slot, if any.
-    pub fn token(&self, token: &str) -> Result<Option<TokenRecord>> {
-        let conn = self.conn.lock();
-        let text: Option<String> = conn
-            .query_row("SELECT record FROM tokens WHERE token = ?1", [token], |r| {
-                r.get(0)
-            })
-            .optional()
-            .map_err(db_err)?;
-        text.map(|t| serde_json::from_str(&t).map_err(json_err))
-            .transpose()
-    }
-
-    pub fn save_token(&self, token: &str, record: &TokenRecord) -> Result<()> {
-        let text = serde_json::to_string(record).map_err(json_err)?;
+    /// `PRAGMA data_version`: changes when another connection commits.
+    pub fn data_version(&self) -> Result<i64> {
         self.conn
             .lock()
+            .prepare_cached("PRAGMA data_version")
+            .and_then(|mut s| s.query_row([], |r| r.get(0)))
+            .map_err(db_err)
+    }
+
+    /// The newest change sequence number.
+    pub fn last_change(&self) -> Result<i64> {
+        self.conn
+            .lock()
+            .query_row("SELECT COALESCE(MAX(seq), 0) FROM changes", [], |r| {
+                r.get(0)
+            })
+            .map_err(db_err)
+    }
+
+    /// Other writers' changes after `since`.
+    pub fn changes_since(&self, since: i64) -> Result<Changes> {
+        let mut conn = self.conn.lock();
+        let tx = conn.transaction().map_err(db_err)?;
+        let oldest: Option<i64> = tx
+            .query_row("SELECT MIN(seq) FROM changes", [], |r| r.get(0))
+            .map_err(db_err)?;
+        let mut out = Changes {
+            last: since,
+            truncated: oldest.is_some_and(|o| o > since + 1),
+            items: Vec::new(),
+        };
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "SELECT seq, token, unique_id, writer FROM changes WHERE seq > ?1 ORDER BY seq",
+                )
+                .map_err(db_err)?;
+            let mut rows = stmt.query([since]).map_err(db_err)?;
+            while let Some(row) = rows.next().map_err(db_err)? {
+                out.last = row.get(0).map_err(db_err)?;
+                let writer: i64 = row.get(3).map_err(db_err)?;
+                if writer != self.writer {
+                    let uid: Option<String> = row.get(2).map_err(db_err)?;
+                    out.items
+                        .push((row.get(1).map_err(db_err)?, uid.map(String::into_bytes)));
+                }
+            }
+        }
+        tx.commit().map_err(db_err)?;
+        Ok(out)
+    }
+
+    /// The stored token of a partition, if it was ever created.
+    pub fn token(&self, token: &str) -> Result<Option<TokenRow>> {
+        read_token(&self.conn.lock(), token)
+    }
+
+    /// The token of a partition, created with `fresh` if it never existed (atomic across
+    /// processes: the first creator wins).
+    pub fn ensure_token(
+        &self,
+        token: &str,
+        fresh: impl FnOnce() -> Result<TokenRecord>,
+    ) -> Result<TokenRow> {
+        if let Some(row) = self.token(token)? {
+            return Ok(row);
+        }
+        let record = fresh()?;
+        let text = serde_json::to_string(&record).map_err(damaged)?;
+        let mut conn = self.conn.lock();
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(db_err)?;
+        let inserted = tx
             .execute(
-                "INSERT INTO tokens (token, record) VALUES (?1, ?2)
-                 ON CONFLICT(token) DO UPDATE SET record = excluded.record",
+                "INSERT OR IGNORE INTO tokens (token, record, present) VALUES (?1, ?2, 1)",
                 params![token, text],
             )
             .map_err(db_err)?;
-        Ok(())
+        if inserted == 1 {
+            log_change(&tx, token, None, self.writer)?;
+        }
+        let row = read_token(&tx, token)?.ok_or_else(|| damaged("token vanished"))?;
+        tx.commit().map_err(db_err)?;
+        Ok(row)
     }
 
-    /// Re-initialises a token: every object of the slot goes and the new record is written, in
-    /// one transaction.
-    pub fn reinitialize_token(&self, token: &str, record: &TokenRecord) -> Result<()> {
-        let text = serde_json::to_string(record).map_err(json_err)?;
+    /// Reads, changes and writes a token record in one write transaction, so concurrent
+    /// processes never lose each other's updates (failure counters, PINs). `change` sees the
+    /// current record and returns whether to write it.
+    pub fn update_token<T>(
+        &self,
+        token: &str,
+        change: impl FnOnce(&mut TokenRecord) -> Result<(T, bool)>,
+    ) -> Result<(T, TokenRecord)> {
         let mut conn = self.conn.lock();
-        let tx = conn.transaction().map_err(db_err)?;
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(db_err)?;
+        let mut row = read_token(&tx, token)?
+            .filter(|r| r.present)
+            .ok_or_else(|| err(CKR_TOKEN_NOT_PRESENT, format!("{token} has no token")))?;
+        let (value, write) = change(&mut row.record)?;
+        if write {
+            write_record(&tx, token, &row.record)?;
+            log_change(&tx, token, None, self.writer)?;
+            tx.commit().map_err(db_err)?;
+        }
+        Ok((value, row.record))
+    }
+
+    /// Re-initialises a token: every object goes and the new record is written, in one
+    /// transaction, after `check` accepted the current record (e.g. the SO PIN).
+    pub fn reinitialize_token(
+        &self,
+        token: &str,
+        check: impl FnOnce(&TokenRecord) -> Result<()>,
+        record: &TokenRecord,
+    ) -> Result<()> {
+        let mut conn = self.conn.lock();
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(db_err)?;
+        let current = read_token(&tx, token)?
+            .filter(|r| r.present)
+            .ok_or_else(|| err(CKR_TOKEN_NOT_PRESENT, format!("{token} has no token")))?;
+        check(&current.record)?;
         tx.execute("DELETE FROM objects WHERE token = ?1", [token])
             .map_err(db_err)?;
-        tx.execute(
-            "INSERT INTO tokens (token, record) VALUES (?1, ?2)
-             ON CONFLICT(token) DO UPDATE SET record = excluded.record",
-            params![token, text],
-        )
-        .map_err(db_err)?;
+        write_record(&tx, token, record)?;
+        log_change(&tx, token, None, self.writer)?;
         tx.commit().map_err(db_err)
     }
 
-    /// Every token object of a slot.
-    pub fn objects(&self, token: &str) -> Result<Vec<Attributes>> {
+    /// Removes a partition (its token and objects; slots showing it become empty) or adds it
+    /// back as a blank token. `CKR_FUNCTION_FAILED` when it already is in that state.
+    pub fn set_partition_present(&self, token: &str, present: bool) -> Result<()> {
+        let mut conn = self.conn.lock();
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(db_err)?;
+        if read_token(&tx, token)?.is_some_and(|r| r.present == present) {
+            return Err(err(
+                CKR_FUNCTION_FAILED,
+                format!(
+                    "partition {token} is already {}",
+                    if present { "present" } else { "removed" }
+                ),
+            ));
+        }
+        tx.execute("DELETE FROM objects WHERE token = ?1", [token])
+            .map_err(db_err)?;
+        let mut record = TokenRecord::uninitialized(token);
+        record.generation = random_generation()?;
+        let text = serde_json::to_string(&record).map_err(damaged)?;
+        tx.execute(
+            "INSERT INTO tokens (token, record, present) VALUES (?1, ?2, ?3)
+             ON CONFLICT(token) DO UPDATE SET record = excluded.record, present = excluded.present",
+            params![token, text, present],
+        )
+        .map_err(db_err)?;
+        log_change(&tx, token, None, self.writer)?;
+        tx.commit().map_err(db_err)
+    }
+
+    /// Replaces every token with `records` (objects gone), in one transaction.
+    pub fn reset(&self, records: &[(String, TokenRecord)]) -> Result<()> {
+        let mut conn = self.conn.lock();
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(db_err)?;
+        let old: Vec<String> = tx
+            .prepare("SELECT token FROM tokens")
+            .and_then(|mut s| {
+                s.query_map([], |r| r.get(0))?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .map_err(db_err)?;
+        tx.execute_batch("DELETE FROM objects; DELETE FROM tokens;")
+            .map_err(db_err)?;
+        for (token, record) in records {
+            write_record(&tx, token, record)?;
+        }
+        for token in old.iter().chain(records.iter().map(|(t, _)| t)) {
+            log_change(&tx, token, None, self.writer)?;
+        }
+        tx.commit().map_err(db_err)
+    }
+
+    /// Every token object of a partition, in creation order.
+    pub fn objects(&self, token: &str) -> Result<Vec<StoredObject>> {
         let conn = self.conn.lock();
         let mut stmt = conn
-            .prepare("SELECT attributes FROM objects WHERE token = ?1 ORDER BY rowid")
+            .prepare_cached(
+                "SELECT unique_id, public, sealed FROM objects WHERE token = ?1 ORDER BY rowid",
+            )
             .map_err(db_err)?;
         let rows = stmt
-            .query_map([token], |r| r.get::<_, String>(0))
+            .query_map([token], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Vec<u8>>(1)?,
+                    r.get::<_, Option<Vec<u8>>>(2)?,
+                ))
+            })
             .map_err(db_err)?;
         let mut out = Vec::new();
         for row in rows {
-            out.push(serde_json::from_str(&row.map_err(db_err)?).map_err(json_err)?);
+            let (uid, public, sealed) = row.map_err(db_err)?;
+            out.push(StoredObject {
+                unique_id: uid.into_bytes(),
+                public: decode(&public)?,
+                sealed,
+            });
         }
         Ok(out)
     }
 
-    /// Writes (inserts or replaces) one token object with all its attributes.
-    pub fn put_object(&self, token: &str, unique_id: &[u8], attrs: &Attributes) -> Result<()> {
-        let text = serde_json::to_string(attrs).map_err(json_err)?;
-        self.conn
-            .lock()
-            .execute(
-                "INSERT INTO objects (unique_id, token, attributes) VALUES (?1, ?2, ?3)
-                 ON CONFLICT(unique_id) DO UPDATE SET attributes = excluded.attributes",
-                params![String::from_utf8_lossy(unique_id), token, text],
+    /// One token object, if it still exists on `token`.
+    pub fn object(&self, token: &str, unique_id: &[u8]) -> Result<Option<StoredObject>> {
+        let conn = self.conn.lock();
+        let row: Option<(Vec<u8>, Option<Vec<u8>>)> = conn
+            .prepare_cached(
+                "SELECT public, sealed FROM objects WHERE unique_id = ?1 AND token = ?2",
             )
+            .and_then(|mut s| {
+                s.query_row(params![uid_text(unique_id), token], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional()
+            })
             .map_err(db_err)?;
-        Ok(())
+        row.map(|(public, sealed)| {
+            Ok(StoredObject {
+                unique_id: unique_id.to_vec(),
+                public: decode(&public)?,
+                sealed,
+            })
+        })
+        .transpose()
     }
 
-    pub fn delete_object(&self, unique_id: &[u8]) -> Result<()> {
-        self.conn
-            .lock()
-            .execute(
-                "DELETE FROM objects WHERE unique_id = ?1",
-                [String::from_utf8_lossy(unique_id)],
+    /// Writes new token objects, all or none.
+    pub fn insert_objects(&self, token: &str, objects: &[StoredObject]) -> Result<()> {
+        let mut conn = self.conn.lock();
+        let tx = conn.transaction().map_err(db_err)?;
+        for o in objects {
+            tx.execute(
+                "INSERT INTO objects (unique_id, token, public, sealed) VALUES (?1, ?2, ?3, ?4)",
+                params![uid_text(&o.unique_id), token, encode(&o.public)?, o.sealed],
             )
             .map_err(db_err)?;
-        Ok(())
+            log_change(&tx, token, Some(&o.unique_id), self.writer)?;
+        }
+        tx.commit().map_err(db_err)
     }
+
+    /// Replaces an object's public attributes (its sealed secrets never change).
+    /// `CKR_OBJECT_HANDLE_INVALID` when another process destroyed it meanwhile.
+    pub fn update_public(&self, token: &str, unique_id: &[u8], public: &Attributes) -> Result<()> {
+        let mut conn = self.conn.lock();
+        let tx = conn.transaction().map_err(db_err)?;
+        let n = tx
+            .execute(
+                "UPDATE objects SET public = ?1 WHERE unique_id = ?2 AND token = ?3",
+                params![encode(public)?, uid_text(unique_id), token],
+            )
+            .map_err(db_err)?;
+        if n == 0 {
+            return Err(err(
+                CKR_OBJECT_HANDLE_INVALID,
+                "the object was destroyed by another process",
+            ));
+        }
+        log_change(&tx, token, Some(unique_id), self.writer)?;
+        tx.commit().map_err(db_err)
+    }
+
+    /// Deletes token objects, all or none; `CKR_OBJECT_HANDLE_INVALID` when one of them was
+    /// already destroyed by another process.
+    pub fn delete_objects(&self, token: &str, unique_ids: &[&[u8]]) -> Result<()> {
+        let mut conn = self.conn.lock();
+        let tx = conn.transaction().map_err(db_err)?;
+        for uid in unique_ids {
+            let n = tx
+                .execute(
+                    "DELETE FROM objects WHERE unique_id = ?1 AND token = ?2",
+                    params![uid_text(uid), token],
+                )
+                .map_err(db_err)?;
+            if n == 0 {
+                return Err(err(
+                    CKR_OBJECT_HANDLE_INVALID,
+                    "the object was destroyed by another process",
+                ));
+            }
+            log_change(&tx, token, Some(uid), self.writer)?;
+        }
+        tx.commit().map_err(db_err)
+    }
+
+    /// Object counts per token.
+    pub fn object_counts(&self) -> Result<BTreeMap<String, u64>> {
+        let conn = self.conn.lock();
+        let mut stmt = conn
+            .prepare("SELECT token, COUNT(*) FROM objects GROUP BY token")
+            .map_err(db_err)?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+            .map_err(db_err)?;
+        rows.map(|r| r.map(|(t, n)| (t, n.max(0) as u64)))
+            .collect::<rusqlite::Result<_>>()
+            .map_err(db_err)
+    }
+
+    /// Every stored token.
+    pub fn tokens(&self) -> Result<BTreeMap<String, TokenRow>> {
+        let conn = self.conn.lock();
+        let mut stmt = conn
+            .prepare("SELECT token FROM tokens ORDER BY token")
+            .map_err(db_err)?;
+        let names: Vec<String> = stmt
+            .query_map([], |r| r.get(0))
+            .map_err(db_err)?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(db_err)?;
+        let mut out = BTreeMap::new();
+        for name in names {
+            if let Some(row) = read_token(&conn, &name)? {
+                out.insert(name, row);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Soundness problems: SQLite's integrity check, then every record and object decoding,
+    /// objects of unknown tokens, and objects without their class. Empty when sound.
+    pub fn check(&self) -> Result<Vec<String>> {
+        let conn = self.conn.lock();
+        let mut problems: Vec<String> = conn
+            .prepare("PRAGMA integrity_check")
+            .and_then(|mut s| {
+                s.query_map([], |r| r.get::<_, String>(0))?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .map_err(db_err)?
+            .into_iter()
+            .filter(|line| line != "ok")
+            .collect();
+        let mut tokens = conn
+            .prepare("SELECT token, record FROM tokens")
+            .map_err(db_err)?;
+        let mut known = std::collections::BTreeSet::new();
+        for row in tokens
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .map_err(db_err)?
+        {
+            let (token, record) = row.map_err(db_err)?;
+            if let Err(e) = serde_json::from_str::<TokenRecord>(&record) {
+                problems.push(format!("token {token}: record does not decode: {e}"));
+            }
+            known.insert(token);
+        }
+        let mut objects = conn
+            .prepare("SELECT unique_id, token, public, sealed FROM objects")
+            .map_err(db_err)?;
+        for row in objects
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Vec<u8>>(2)?,
+                    r.get::<_, Option<Vec<u8>>>(3)?,
+                ))
+            })
+            .map_err(db_err)?
+        {
+            let (uid, token, public, sealed) = row.map_err(db_err)?;
+            if !known.contains(&token) {
+                problems.push(format!("object {uid}: its token {token} does not exist"));
+            }
+            match decode(&public) {
+                Err(e) => problems.push(format!("object {uid}: {}", e.detail)),
+                Ok(attrs) => {
+                    let Some(class) = attrs.ulong(CKA_CLASS) else {
+                        problems.push(format!("object {uid}: no CKA_CLASS"));
+                        continue;
+                    };
+                    if attrs.bytes(CKA_UNIQUE_ID) != Some(uid.as_bytes()) {
+                        problems.push(format!("object {uid}: CKA_UNIQUE_ID differs from its row"));
+                    }
+                    let has_secrets = matches!(class, CKO_SECRET_KEY | CKO_PRIVATE_KEY);
+                    if has_secrets && sealed.as_ref().is_none_or(|s| s.len() < 28) {
+                        problems.push(format!("object {uid}: key without its sealed value"));
+                    }
+                }
+            }
+        }
+        Ok(problems)
+    }
+}
+
+fn random_generation() -> Result<u64> {
+    let mut g = [0u8; 8];
+    crate::mechanisms::random_fill(&mut g)?;
+    Ok(u64::from_ne_bytes(g))
+}
+
+fn read_token(conn: &Connection, token: &str) -> Result<Option<TokenRow>> {
+    let row: Option<(String, bool)> = conn
+        .prepare_cached("SELECT record, present FROM tokens WHERE token = ?1")
+        .and_then(|mut s| {
+            s.query_row([token], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+        })
+        .map_err(db_err)?;
+    row.map(|(text, present)| {
+        Ok(TokenRow {
+            record: serde_json::from_str(&text).map_err(damaged)?,
+            present,
+        })
+    })
+    .transpose()
+}
+
+fn write_record(conn: &Connection, token: &str, record: &TokenRecord) -> Result<()> {
+    let text = serde_json::to_string(record).map_err(damaged)?;
+    conn.execute(
+        "INSERT INTO tokens (token, record, present) VALUES (?1, ?2, 1)
+         ON CONFLICT(token) DO UPDATE SET record = excluded.record, present = 1",
+        params![token, text],
+    )
+    .map_err(db_err)?;
+    Ok(())
+}
+
+/// Brings a store to `SCHEMA_VERSION`, one step per version, all in one transaction.
+fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(db_err)?;
+    tx.execute_batch(
+        "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);",
+    )
+    .map_err(db_err)?;
+    let version: Option<i64> = tx
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'schema_version'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(db_err)?;
+    let mut version = match version {
+        Some(v) if v > SCHEMA_VERSION => {
+            return Err(err(
+                CKR_DEVICE_ERROR,
+                format!(
+                    "{} was written by a newer hsmsim (schema {v}; this build reads up to {SCHEMA_VERSION})",
+                    path.display()
+                ),
+            ));
+        }
+        Some(v) => v,
+        None => {
+            create_schema(&tx)?;
+            SCHEMA_VERSION
+        }
+    };
+    while version < SCHEMA_VERSION {
+        match version {
+            1 => migrate_1_to_2(&tx)?,
+            v => {
+                return Err(err(
+                    CKR_DEVICE_ERROR,
+                    format!("{}: unknown schema version {v}", path.display()),
+                ));
+            }
+        }
+        version += 1;
+        tracing::info!(target: "hsmsim::store", "migrated {} to schema {version}", path.display());
+    }
+    tx.execute(
+        "INSERT INTO meta (key, value) VALUES ('schema_version', ?1)
+         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        [version],
+    )
+    .map_err(db_err)?;
+    tx.commit().map_err(db_err)
+}
+
+fn create_schema(tx: &Transaction) -> Result<()> {
+    tx.execute_batch(
+        "CREATE TABLE tokens (
+             token TEXT PRIMARY KEY,
+             record TEXT NOT NULL,
+             present INTEGER NOT NULL DEFAULT 1);
+         CREATE TABLE objects (
+             unique_id TEXT PRIMARY KEY,
+             token TEXT NOT NULL,
+             public BLOB NOT NULL,
+             sealed BLOB);
+         CREATE INDEX objects_by_token ON objects(token);
+         CREATE TABLE changes (
+             seq INTEGER PRIMARY KEY AUTOINCREMENT,
+             token TEXT NOT NULL,
+             unique_id TEXT,
+             writer INTEGER NOT NULL);",
+    )
+    .map_err(db_err)
+}
+
+/// Schema 1 (hsmsim 0.1): token records with PIN verifiers, objects as JSON in clear.
+#[derive(serde::Deserialize)]
+struct RecordV1 {
+    label: String,
+    serial: String,
+    initialized: bool,
+    so_pin: Option<LegacyPinVerifier>,
+    user_pin: Option<LegacyPinVerifier>,
+    so_failures: u32,
+    user_failures: u32,
+}
+
+/// 1 -> 2: objects move to public attributes + sealed secrets, tokens get a token key. The
+/// PINs are not known here, so the key is kept in clear in the record (`migration_key`, no
+/// worse than schema 1's clear key values) until each PIN's first login seals it.
+fn migrate_1_to_2(tx: &Transaction) -> Result<()> {
+    let tokens: Vec<(String, String)> = tx
+        .prepare("SELECT token, record FROM tokens")
+        .and_then(|mut s| {
+            s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<Vec<_>>>()
+        })
+        .map_err(db_err)?;
+    tx.execute_batch(
+        "ALTER TABLE tokens ADD COLUMN present INTEGER NOT NULL DEFAULT 1;
+         ALTER TABLE objects RENAME TO objects_v1;
+         DROP INDEX IF EXISTS objects_by_token;
+         CREATE TABLE objects (
+             unique_id TEXT PRIMARY KEY,
+             token TEXT NOT NULL,
+             public BLOB NOT NULL,
+             sealed BLOB);
+         CREATE INDEX objects_by_token ON objects(token);
+         CREATE TABLE changes (
+             seq INTEGER PRIMARY KEY AUTOINCREMENT,
+             token TEXT NOT NULL,
+             unique_id TEXT,
+             writer INTEGER NOT NULL);",
+    )
+    .map_err(db_err)?;
+    let mut keys = BTreeMap::new();
+    for (token, text) in tokens {
+        let old: RecordV1 = serde_json::from_str(&text).map_err(damaged)?;
+        let key = TokenKey::generate()?;
+        let mut record = TokenRecord::uninitialized(&token);
+        record.label = old.label;
+        record.serial = old.serial;
+        record.initialized = old.initialized;
+        record.so_failures = old.so_failures;
+        record.user_failures = old.user_failures;
+        record.generation = random_generation()?;
+        record.legacy_so = old.so_pin;
+        record.legacy_user = old.user_pin;
+        record.migration_key = Some(key.to_bytes());
+        write_record(tx, &token, &record)?;
+        keys.insert(token, key);
+    }
+    let objects: Vec<(String, String, String)> = tx
+        .prepare("SELECT unique_id, token, attributes FROM objects_v1 ORDER BY rowid")
+        .and_then(|mut s| {
+            s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect::<rusqlite::Result<Vec<_>>>()
+        })
+        .map_err(db_err)?;
+    for (uid, token, text) in objects {
+        let old: BTreeMap<CK_ATTRIBUTE_TYPE, AttrValue> =
+            serde_json::from_str(&text).map_err(damaged)?;
+        let mut attrs = Attributes::new();
+        for (t, v) in old {
+            attrs.set(t, v);
+        }
+        attrs.set_bytes(CKA_UNIQUE_ID, uid.as_bytes().to_vec());
+        let (public, sealed) = seal_object(&token, &attrs, keys.get(&token))?;
+        tx.execute(
+            "INSERT INTO objects (unique_id, token, public, sealed) VALUES (?1, ?2, ?3, ?4)",
+            params![uid, token, encode(&public)?, sealed],
+        )
+        .map_err(db_err)?;
+    }
+    tx.execute_batch("DROP TABLE objects_v1;").map_err(db_err)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::token::TokenRecord;
+
+    fn key_object(uid: &[u8], value: &[u8]) -> Attributes {
+        let mut a = Attributes::new();
+        a.set_ulong(CKA_CLASS, CKO_SECRET_KEY);
+        a.set_bytes(CKA_LABEL, b"k1".to_vec());
+        a.set_bytes(CKA_UNIQUE_ID, uid.to_vec());
+        a.set_bytes(CKA_VALUE, value.to_vec());
+        a
+    }
 
     #[test]
-    fn objects_survive_reopen_and_reinit_clears_them() {
+    fn objects_survive_reopen_sealed_and_reinit_clears_them() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let mut a = Attributes::new();
-        a.set_bytes(CKA_LABEL, b"k1".to_vec());
-        store.put_object("hsm/a", b"uid-1", &a).unwrap();
+        store
+            .ensure_token("hsm/a", || Ok(TokenRecord::uninitialized("hsm/a")))
+            .unwrap();
+        let key = TokenKey::generate().unwrap();
+        let attrs = key_object(b"uid-1", &[0x42; 32]);
+        let (public, sealed) = seal_object("hsm/a", &attrs, Some(&key)).unwrap();
+        assert!(public.get(CKA_VALUE).is_none());
+        store
+            .insert_objects(
+                "hsm/a",
+                &[StoredObject {
+                    unique_id: b"uid-1".to_vec(),
+                    public: public.clone(),
+                    sealed: sealed.clone(),
+                }],
+            )
+            .unwrap();
         drop(store);
         let store = Store::open(dir.path()).unwrap();
-        assert_eq!(store.objects("hsm/a").unwrap(), vec![a]);
+        let objects = store.objects("hsm/a").unwrap();
+        assert_eq!(objects.len(), 1);
+        assert_eq!(objects[0].public, public);
+        let secrets = key
+            .open_secrets(
+                &object_binding("hsm/a", b"uid-1"),
+                objects[0].sealed.as_ref().unwrap(),
+            )
+            .unwrap();
+        assert_eq!(secrets.bytes(CKA_VALUE), Some(&[0x42; 32][..]));
         assert!(store.objects("hsm/b").unwrap().is_empty());
+        assert!(store.check().unwrap().is_empty());
         let rec = TokenRecord::uninitialized("hsm/a");
-        store.reinitialize_token("hsm/a", &rec).unwrap();
+        store.reinitialize_token("hsm/a", |_| Ok(()), &rec).unwrap();
         assert!(store.objects("hsm/a").unwrap().is_empty());
-        assert_eq!(store.token("hsm/a").unwrap().unwrap().serial, rec.serial);
+    }
+
+    #[test]
+    fn a_key_without_the_token_key_is_refused() {
+        let attrs = key_object(b"uid-1", &[1; 16]);
+        assert_eq!(
+            seal_object("hsm/a", &attrs, None).unwrap_err().rv,
+            CKR_USER_NOT_LOGGED_IN
+        );
+    }
+
+    #[test]
+    fn other_writers_changes_are_listed_and_own_are_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Store::open(dir.path()).unwrap();
+        let b = Store::open(dir.path()).unwrap();
+        let start = a.last_change().unwrap();
+        let version = a.data_version().unwrap();
+        b.ensure_token("hsm/a", || Ok(TokenRecord::uninitialized("hsm/a")))
+            .unwrap();
+        assert_ne!(a.data_version().unwrap(), version);
+        let changes = a.changes_since(start).unwrap();
+        assert_eq!(changes.items, vec![("hsm/a".to_string(), None)]);
+        assert!(b.changes_since(start).unwrap().items.is_empty());
+        assert!(!changes.truncated);
+    }
+
+    #[test]
+    fn a_schema_1_store_migrates_with_its_objects_sealed() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
+            conn.execute_batch(
+                r#"CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+                   INSERT INTO meta VALUES ('schema_version', 1);
+                   CREATE TABLE tokens (token TEXT PRIMARY KEY, record TEXT NOT NULL);
+                   CREATE TABLE objects (unique_id TEXT PRIMARY KEY, token TEXT NOT NULL,
+                                         attributes TEXT NOT NULL);
+                   CREATE INDEX objects_by_token ON objects(token);
+                   INSERT INTO tokens VALUES ('hsm/a', '{"label":"old","serial":"0000000000000001",
+                     "initialized":true,"so_pin":null,"user_pin":null,"so_failures":0,
+                     "user_failures":2,"next_object":7}');
+                   INSERT INTO objects VALUES ('u1', 'hsm/a',
+                     '{"0":{"Bytes":[4,0,0,0,0,0,0,0]},"17":{"Bytes":[9,9,9,9,9,9,9,9,9,9,9,9,9,9,9,9]}}');"#,
+            )
+            .unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        let row = store.token("hsm/a").unwrap().unwrap();
+        assert_eq!(row.record.label, "old");
+        assert_eq!(row.record.user_failures, 2);
+        let key = TokenKey::from_bytes(row.record.migration_key.as_deref().unwrap()).unwrap();
+        let objects = store.objects("hsm/a").unwrap();
+        assert_eq!(objects.len(), 1);
+        assert_eq!(objects[0].public.ulong(CKA_CLASS), Some(CKO_SECRET_KEY));
+        assert!(objects[0].public.get(CKA_VALUE).is_none());
+        let secrets = key
+            .open_secrets(
+                &object_binding("hsm/a", b"u1"),
+                objects[0].sealed.as_ref().unwrap(),
+            )
+            .unwrap();
+        assert_eq!(secrets.bytes(CKA_VALUE), Some(&[9u8; 16][..]));
+        drop(store);
+        // Opening again does not migrate twice.
+        assert_eq!(
+            Store::open(dir.path())
+                .unwrap()
+                .objects("hsm/a")
+                .unwrap()
+                .len(),
+            1
+        );
     }
 }

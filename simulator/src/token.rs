@@ -1,6 +1,8 @@
-//! Tokens: the persisted record (label, serial, PIN verifiers, failure counters) and the
+//! Tokens: the persisted record (label, serial, the token key sealed under each PIN, failure
+//! counters) and the
 //! process-local login state, with the PIN rules of PKCS#11 (length range, lockout).
 use crate::error::{Result, err};
+use crate::seal::PinSeal;
 use aws_lc_rs::pbkdf2;
 use cryptoki_sys::*;
 use serde::{Deserialize, Serialize};
@@ -12,36 +14,17 @@ pub const MAX_PIN_LEN: usize = 255;
 /// Consecutive wrong PINs after which a role is locked (simulator-defined; vendor models set
 /// their own).
 pub const MAX_FAILED_LOGINS: u32 = 10;
-const PBKDF2_ITERATIONS: u32 = 10_000;
 
-/// A salted PBKDF2-HMAC-SHA256 verifier of a PIN; the PIN itself is never stored.
+/// A salted PBKDF2-HMAC-SHA256 verifier of a PIN, as schema-1 stores kept it. Only read when
+/// migrating such a store: the first login with the PIN replaces it with a `PinSeal`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct PinVerifier {
+pub struct LegacyPinVerifier {
     pub salt: Vec<u8>,
     pub hash: Vec<u8>,
     pub iterations: u32,
 }
 
-impl PinVerifier {
-    pub fn new(pin: &[u8]) -> Result<Self> {
-        let mut salt = vec![0u8; 16];
-        crate::mechanisms::random_fill(&mut salt)?;
-        let mut hash = vec![0u8; 32];
-        let iterations = NonZeroU32::new(PBKDF2_ITERATIONS).expect("non-zero");
-        pbkdf2::derive(
-            pbkdf2::PBKDF2_HMAC_SHA256,
-            iterations,
-            &salt,
-            pin,
-            &mut hash,
-        );
-        Ok(PinVerifier {
-            salt,
-            hash,
-            iterations: PBKDF2_ITERATIONS,
-        })
-    }
-
+impl LegacyPinVerifier {
     pub fn matches(&self, pin: &[u8]) -> bool {
         let Some(iterations) = NonZeroU32::new(self.iterations) else {
             return false;
@@ -64,12 +47,23 @@ pub struct TokenRecord {
     pub label: String,
     pub serial: String,
     pub initialized: bool,
-    pub so_pin: Option<PinVerifier>,
-    pub user_pin: Option<PinVerifier>,
+    /// The token key sealed under the SO PIN and under the user PIN.
+    pub so_seal: Option<PinSeal>,
+    pub user_seal: Option<PinSeal>,
     pub so_failures: u32,
     pub user_failures: u32,
-    /// Next object serial, for `CKA_UNIQUE_ID`.
-    pub next_object: u64,
+    /// Random, new at every initialisation: another process that sees it change knows the
+    /// token was replaced (its objects, sessions and unlocked key are gone).
+    #[serde(default)]
+    pub generation: u64,
+    /// Schema-1 migration only: PIN verifiers not yet turned into seals, and the token key
+    /// kept in clear until every PIN has sealed it (schema 1 kept key values in clear).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub legacy_so: Option<LegacyPinVerifier>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub legacy_user: Option<LegacyPinVerifier>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub migration_key: Option<Vec<u8>>,
 }
 
 impl TokenRecord {
@@ -83,11 +77,14 @@ impl TokenRecord {
             label: String::new(),
             serial: format!("{:016}", u64::from_be_bytes(first) % 10_u64.pow(16)),
             initialized: false,
-            so_pin: None,
-            user_pin: None,
+            so_seal: None,
+            user_seal: None,
             so_failures: 0,
             user_failures: 0,
-            next_object: 1,
+            generation: 0,
+            legacy_so: None,
+            legacy_user: None,
+            migration_key: None,
         }
     }
 
@@ -104,7 +101,7 @@ impl TokenRecord {
         if self.initialized {
             f |= CKF_TOKEN_INITIALIZED;
         }
-        if self.user_pin.is_some() {
+        if self.user_seal.is_some() || self.legacy_user.is_some() {
             f |= CKF_USER_PIN_INITIALIZED;
         }
         f |= counter_flags(
@@ -155,14 +152,6 @@ pub fn pad32(label: &[u8]) -> [u8; 32] {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn pin_verifier_accepts_only_the_pin() {
-        let v = PinVerifier::new(b"1234").unwrap();
-        assert!(v.matches(b"1234"));
-        assert!(!v.matches(b"12345"));
-        assert!(!v.hash.windows(4).any(|w| w == b"1234"));
-    }
 
     #[test]
     fn flags_follow_the_failure_counter() {

@@ -161,6 +161,7 @@ impl Engine {
                 "the key's CKA_ALLOWED_MECHANISMS excludes this mechanism",
             ));
         }
+        let object = self.unseal(slot, object)?;
         let material = object.key_material()?;
         Ok((object, material))
     }
@@ -263,7 +264,7 @@ impl Engine {
     /// `C_DigestKey`: digests a secret key's value without revealing it.
     pub fn digest_key(&self, h: CK_SESSION_HANDLE, key: CK_OBJECT_HANDLE) -> Result<()> {
         let (session, slot) = self.slot_of(h)?;
-        let object = self.visible_object(slot, key, CKR_KEY_HANDLE_INVALID)?;
+        let object = self.usable_object(slot, key, CKR_KEY_HANDLE_INVALID)?;
         if object.class() != CKO_SECRET_KEY {
             return Err(err(
                 CKR_KEY_INDIGESTIBLE,
@@ -530,17 +531,8 @@ impl Engine {
         )?;
         public.set_ulong(CKA_KEY_GEN_MECHANISM, mech.mechanism_type);
         private.set_ulong(CKA_KEY_GEN_MECHANISM, mech.mechanism_type);
-        let mut s = session.lock();
-        let ph = self.insert_object(&mut s, slot, public)?;
-        match self.insert_object(&mut s, slot, private) {
-            Ok(vh) => Ok((ph, vh)),
-            Err(e) => {
-                drop(s);
-                // Undo the public half so a failure leaves nothing behind.
-                let _ = self.destroy_object(h, ph);
-                Err(e)
-            }
-        }
+        let handles = self.insert_objects(&mut session.lock(), slot, vec![public, private])?;
+        Ok((handles[0], handles[1]))
     }
 
     /// `C_WrapKey`.
@@ -563,7 +555,7 @@ impl Engine {
                     CKR_WRAPPING_KEY_TYPE_INCONSISTENT,
                 )
             })?;
-        let target = self.visible_object(slot, key, CKR_KEY_HANDLE_INVALID)?;
+        let target = self.usable_object(slot, key, CKR_KEY_HANDLE_INVALID)?;
         if !matches!(target.class(), CKO_SECRET_KEY | CKO_PRIVATE_KEY) {
             return Err(err(
                 CKR_KEY_NOT_WRAPPABLE,
@@ -636,12 +628,11 @@ impl Engine {
         let key_type = match class {
             CKO_SECRET_KEY => {
                 let key_type = template.require_ulong(CKA_KEY_TYPE)?;
-                let len = match template.remove(CKA_VALUE_LEN) {
-                    Some(v) => Attributes(std::iter::once((CKA_VALUE_LEN, v)).collect())
-                        .ulong(CKA_VALUE_LEN)
-                        .unwrap_or(0) as usize,
+                let len = match template.ulong(CKA_VALUE_LEN) {
+                    Some(v) => v as usize,
                     None => plain.len(),
                 };
+                template.remove(CKA_VALUE_LEN);
                 if len > plain.len() || len == 0 {
                     return Err(err(
                         CKR_TEMPLATE_INCONSISTENT,
@@ -709,7 +700,7 @@ impl Engine {
         // CKM_CONCATENATE_BASE_AND_KEY's second key: visible and a secret key.
         let other = match &mech.params {
             mechs::MechParams::KeyHandle(k) if kdf_family => {
-                let o = self.visible_object(slot, *k, CKR_KEY_HANDLE_INVALID)?;
+                let o = self.usable_object(slot, *k, CKR_KEY_HANDLE_INVALID)?;
                 if o.class() != CKO_SECRET_KEY {
                     return Err(err(
                         CKR_KEY_TYPE_INCONSISTENT,
@@ -832,34 +823,12 @@ impl Engine {
             attrs.set_bool(CKA_NEVER_EXTRACTABLE, never_extractable && !extractable);
             objects.push(attrs);
         }
-        let mut handles: Vec<CK_OBJECT_HANDLE> = Vec::with_capacity(objects.len());
-        for attrs in objects {
-            match self.insert_object(&mut session.lock(), slot, attrs) {
-                Ok(handle) => handles.push(handle),
-                Err(e) => {
-                    for handle in handles {
-                        self.discard_object(&mut session.lock(), handle);
-                    }
-                    return Err(e);
-                }
-            }
-        }
+        let mut handles = self.insert_objects(&mut session.lock(), slot, objects)?;
         let main = handles
             .first()
             .copied()
             .ok_or_else(|| err(CKR_FUNCTION_FAILED, "no key was derived"))?;
         Ok((main, handles.split_off(1)))
-    }
-
-    /// Removes an object this call just created (a failed multi-key derivation).
-    fn discard_object(&self, session: &mut super::session::Session, handle: CK_OBJECT_HANDLE) {
-        if let Some((_, o)) = self.objects.remove(&handle)
-            && o.is_token()
-        {
-            // Best effort: the object is gone from the token's view either way.
-            let _ = self.store.delete_object(o.unique_id());
-        }
-        session.owned_objects.retain(|h| *h != handle);
     }
 
     /// `C_GenerateRandom`.

@@ -1,29 +1,40 @@
 //! The engine: slots, tokens, sessions and login state of one process, on top of the store.
 //! Plain Rust with `Result<T, Error>`; the ABI layer turns calls into these methods.
 //!
-//! Concurrency: sessions live in a sharded map, each behind its own mutex; objects live in a
-//! sharded map of `Arc<Object>` snapshots; a slot's login state is an atomic. The sign / verify
-//! / encrypt path therefore takes no token-wide lock and never touches storage.
+//! Concurrency: sessions live in a sharded map, each behind its own mutex; a slot's objects live
+//! in an indexed table of `Arc<Object>` snapshots behind a read-write lock (written only by
+//! object changes); a slot's login state is an atomic. `C_Sign`/`C_Encrypt` and friends use the
+//! key their `*Init` took and never touch the table or the store.
+//!
+//! Other processes: every call that reads tokens or objects first runs `sync`, which asks the
+//! store whether anyone else committed (`PRAGMA data_version`, one cheap query) and, if so,
+//! applies just the changed tokens and objects (see `sync.rs`). Token objects are read from the
+//! store on a slot's first object access, not at `C_Initialize`.
 mod crypto;
 pub use crypto::{Call, Output};
 mod message;
 pub use message::{GcmMessage, MessageOutput};
 pub use objects::AttrLookup;
+mod login;
 mod objects;
 pub mod session;
+mod sync;
+mod table;
 
 use crate::error::{Result, err};
-use crate::object::{Lifetime, Object};
+use crate::object::Object;
+use crate::seal::{PinSeal, TokenKey};
 use crate::store::Store;
-use crate::token::{self, PinVerifier, TokenRecord};
+use crate::token::{self, TokenRecord};
 use cryptoki_sys::*;
 use dashmap::DashMap;
-use parking_lot::{Mutex, RwLock};
+use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 pub use session::Session;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use table::ObjectTable;
 
 pub const MANUFACTURER: &str = "hsmsim";
 pub const MODEL: &str = "hsmsim soft HSM";
@@ -57,38 +68,87 @@ pub struct TokenPreset {
 /// The built-in default lab's user PIN (`fixtures/labs/default.toml`, documented in the README).
 pub const DEFAULT_USER_PIN: &str = "12345678";
 
-impl Config {
-    /// The configuration a process gets from its environment: the lab file named by
-    /// `HSMSIM_CONF` (state beside it unless `HSMSIM_STATE_DIR` says otherwise), else the
-    /// built-in lab `HSMSIM_LAB` (`default` or `generic`; default `default`) with state in
-    /// `$HSMSIM_STATE_DIR`, else `$XDG_DATA_HOME/hsmsim/<lab>`, else
-    /// `~/.local/share/hsmsim/<lab>`. `HSMSIM_HOST` picks the client host whose slots the
-    /// process sees (default: the lab's first host).
-    pub fn from_environment() -> std::result::Result<Config, crate::lab::LabError> {
-        let host = std::env::var("HSMSIM_HOST").ok();
-        let state_override = std::env::var_os("HSMSIM_STATE_DIR").map(PathBuf::from);
-        if let Some(conf) = std::env::var_os("HSMSIM_CONF").map(PathBuf::from) {
-            let lab = crate::lab::Lab::load(&conf)?;
-            let beside = conf.parent().map(PathBuf::from).unwrap_or_default();
-            return lab.config(host.as_deref(), state_override.unwrap_or(beside));
+/// Explicit choices that override the environment (from `C_Initialize`'s `pReserved` string or
+/// the CLI's flags).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Choice {
+    /// A lab file (instead of `HSMSIM_CONF`).
+    pub lab_file: Option<PathBuf>,
+    /// A client host (instead of `HSMSIM_HOST`).
+    pub host: Option<String>,
+    /// A state directory (instead of `HSMSIM_STATE_DIR`).
+    pub state_dir: Option<PathBuf>,
+}
+
+impl Choice {
+    /// Parses `C_Initialize`'s `pReserved` string: a lab file path, or `key=value` pairs
+    /// separated by `;` with keys `conf` (lab file), `host` and `state` (state directory), as
+    /// kryoptic takes its configuration file there (simulator-defined format).
+    pub fn parse(text: &str) -> std::result::Result<Choice, String> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Err("the configuration string is empty".into());
         }
-        let name = std::env::var("HSMSIM_LAB").unwrap_or_else(|_| "default".into());
-        let lab = crate::lab::Lab::built_in(&name)?;
-        let state_dir = state_override
-            .or_else(|| {
-                std::env::var_os("XDG_DATA_HOME")
-                    .map(|d| PathBuf::from(d).join("hsmsim").join(&name))
-            })
-            .or_else(|| {
-                std::env::var_os("HOME")
-                    .map(|h| PathBuf::from(h).join(".local/share/hsmsim").join(&name))
-            })
-            .unwrap_or_else(|| std::env::temp_dir().join("hsmsim").join(&name));
-        lab.config(host.as_deref(), state_dir)
+        if !text.contains('=') {
+            return Ok(Choice {
+                lab_file: Some(PathBuf::from(text)),
+                ..Choice::default()
+            });
+        }
+        let mut choice = Choice::default();
+        for part in text.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+            let (key, value) = part
+                .split_once('=')
+                .ok_or_else(|| format!("\"{part}\" is not key=value"))?;
+            match key.trim() {
+                "conf" => choice.lab_file = Some(PathBuf::from(value.trim())),
+                "host" => choice.host = Some(value.trim().to_string()),
+                "state" => choice.state_dir = Some(PathBuf::from(value.trim())),
+                other => {
+                    return Err(format!(
+                        "unknown key \"{other}\" (allowed: conf, host, state)"
+                    ));
+                }
+            }
+        }
+        Ok(choice)
     }
 }
 
-/// One slot: its token record (behind a lock taken only by token-management calls) and the
+/// Where a built-in lab keeps its state when nothing says otherwise: `$XDG_DATA_HOME/hsmsim/<lab>`,
+/// else `~/.local/share/hsmsim/<lab>`, else the temporary directory.
+pub fn default_state_dir(lab: &str) -> PathBuf {
+    std::env::var_os("XDG_DATA_HOME")
+        .filter(|d| !d.is_empty())
+        .map(|d| PathBuf::from(d).join("hsmsim").join(lab))
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|h| !h.is_empty())
+                .map(|h| PathBuf::from(h).join(".local/share/hsmsim").join(lab))
+        })
+        .unwrap_or_else(|| std::env::temp_dir().join("hsmsim").join(lab))
+}
+
+impl Config {
+    /// The configuration a process gets from its environment: the lab file named by
+    /// `HSMSIM_CONF` (state beside it unless `HSMSIM_STATE_DIR` says otherwise), else the
+    /// built-in lab `HSMSIM_LAB` (default `default`) with state in `$HSMSIM_STATE_DIR`, else
+    /// `default_state_dir`. `HSMSIM_HOST` picks the client host whose slots the process sees
+    /// (default: the lab's first host).
+    pub fn from_environment() -> std::result::Result<Config, crate::lab::LabError> {
+        Config::resolve(&Choice::default())
+    }
+
+    /// As `from_environment`, with `choice` taking precedence over the environment.
+    pub fn resolve(choice: &Choice) -> std::result::Result<Config, crate::lab::LabError> {
+        let selection = crate::lab_state::select(choice)?;
+        selection
+            .lab
+            .config(selection.host.as_deref(), selection.state_dir)
+    }
+}
+
+/// One slot: its token record, its objects, the token key once a login unlocked it, and the
 /// process's login state (an atomic read on every object access).
 pub struct Slot {
     pub id: CK_SLOT_ID,
@@ -96,6 +156,12 @@ pub struct Slot {
     pub partition: String,
     pub description: String,
     pub token: RwLock<TokenRecord>,
+    /// False while the slot's partition is removed: the slot has no token.
+    present: AtomicBool,
+    objects: RwLock<ObjectTable>,
+    /// The token key, after a login in this process opened it (kept until `C_Finalize` or
+    /// until the token is re-initialised).
+    key: RwLock<Option<Arc<TokenKey>>>,
     /// 0 = nobody; otherwise the logged-in `CK_USER_TYPE` + 1.
     login: AtomicU64,
 }
@@ -113,6 +179,30 @@ impl Slot {
     }
     pub fn user_logged_in(&self) -> bool {
         self.logged_in() == Some(CKU_USER)
+    }
+    pub fn token_present(&self) -> bool {
+        self.present.load(Ordering::Acquire)
+    }
+    fn token_key(&self) -> Option<Arc<TokenKey>> {
+        self.key.read().clone()
+    }
+    /// The token's identity bound into its PIN seals.
+    fn seal_context(&self) -> &[u8] {
+        self.partition.as_bytes()
+    }
+    /// `CKR_TOKEN_NOT_PRESENT` while the partition is removed.
+    fn require_token(&self) -> Result<()> {
+        if self.token_present() {
+            Ok(())
+        } else {
+            Err(err(
+                CKR_TOKEN_NOT_PRESENT,
+                format!(
+                    "slot {} shows no token: partition {} was removed",
+                    self.id, self.partition
+                ),
+            ))
+        }
     }
 }
 
@@ -134,73 +224,95 @@ pub struct SessionInfo {
     pub flags: CK_FLAGS,
 }
 
+/// A new token record: blank, or initialised as a lab preset says (label, and the token key
+/// sealed under its SO and user PINs).
+pub fn fresh_record(partition: &str, preset: Option<&TokenPreset>) -> Result<TokenRecord> {
+    let mut record = TokenRecord::uninitialized(partition);
+    record.generation = random_u64()?;
+    if let Some(preset) = preset {
+        let key = TokenKey::generate()?;
+        record.label = preset.label.clone();
+        record.initialized = true;
+        record.so_seal = Some(PinSeal::new(
+            preset.so_pin.as_bytes(),
+            &key,
+            partition.as_bytes(),
+        )?);
+        record.user_seal = preset
+            .user_pin
+            .as_ref()
+            .map(|pin| PinSeal::new(pin.as_bytes(), &key, partition.as_bytes()))
+            .transpose()?;
+    }
+    Ok(record)
+}
+
+fn random_u64() -> Result<u64> {
+    let mut b = [0u8; 8];
+    crate::mechanisms::random_fill(&mut b)?;
+    Ok(u64::from_ne_bytes(b))
+}
+
 pub struct Engine {
     slots: BTreeMap<CK_SLOT_ID, Arc<Slot>>,
     sessions: DashMap<CK_SESSION_HANDLE, Arc<Mutex<Session>>>,
-    objects: DashMap<CK_OBJECT_HANDLE, Arc<Object>>,
     next_session: AtomicU64,
     next_object: AtomicU64,
     store: Store,
+    sync: Mutex<sync::SyncState>,
+    /// Slots whose token another process changed, not yet reported by `C_WaitForSlotEvent`.
+    events: Mutex<VecDeque<CK_SLOT_ID>>,
 }
 
 impl Engine {
-    /// Opens the store and loads every slot's token and token objects.
+    /// Opens the store and reads (or creates, as the lab presets say) every slot's token.
+    /// Token objects are read later, on each slot's first object access.
     pub fn open(config: &Config) -> Result<Engine> {
         let store = Store::open(&config.state_dir)?;
-        let engine = Engine {
-            slots: BTreeMap::new(),
-            sessions: DashMap::new(),
-            objects: DashMap::new(),
-            next_session: AtomicU64::new(1),
-            next_object: AtomicU64::new(1),
-            store,
-        };
+        let sync = sync::SyncState::start(&store)?;
         let mut slots = BTreeMap::new();
         for sc in &config.slots {
-            let record = match engine.store.token(&sc.partition)? {
-                Some(r) => r,
-                None => {
-                    let mut r = TokenRecord::uninitialized(&sc.partition);
-                    if let Some(preset) = &sc.preset {
-                        r.label = preset.label.clone();
-                        r.initialized = true;
-                        r.so_pin = Some(PinVerifier::new(preset.so_pin.as_bytes())?);
-                        r.user_pin = preset
-                            .user_pin
-                            .as_ref()
-                            .map(|pin| PinVerifier::new(pin.as_bytes()))
-                            .transpose()?;
-                    }
-                    engine.store.save_token(&sc.partition, &r)?;
-                    r
-                }
-            };
-            for attrs in engine.store.objects(&sc.partition)? {
-                let h = engine.new_object_handle();
-                engine
-                    .objects
-                    .insert(h, Arc::new(Object::new(h, sc.id, Lifetime::Token, attrs)));
-            }
+            let row = store.ensure_token(&sc.partition, || {
+                fresh_record(&sc.partition, sc.preset.as_ref())
+            })?;
             slots.insert(
                 sc.id,
                 Arc::new(Slot {
                     id: sc.id,
                     partition: sc.partition.clone(),
                     description: sc.description.clone(),
-                    token: RwLock::new(record),
+                    token: RwLock::new(row.record),
+                    present: AtomicBool::new(row.present),
+                    objects: RwLock::new(ObjectTable::default()),
+                    key: RwLock::new(None),
                     login: AtomicU64::new(0),
                 }),
             );
         }
-        Ok(Engine { slots, ..engine })
+        Ok(Engine {
+            slots,
+            sessions: DashMap::new(),
+            next_session: AtomicU64::new(1),
+            next_object: AtomicU64::new(1),
+            store,
+            sync: Mutex::new(sync),
+            events: Mutex::new(VecDeque::new()),
+        })
     }
 
     fn new_object_handle(&self) -> CK_OBJECT_HANDLE {
         self.next_object.fetch_add(1, Ordering::Relaxed)
     }
 
-    pub fn slot_ids(&self) -> Vec<CK_SLOT_ID> {
-        self.slots.keys().copied().collect()
+    /// Every slot id, or only those with a token present.
+    pub fn slot_ids(&self, token_present: bool) -> Result<Vec<CK_SLOT_ID>> {
+        self.sync()?;
+        Ok(self
+            .slots
+            .values()
+            .filter(|s| !token_present || s.token_present())
+            .map(|s| s.id)
+            .collect())
     }
 
     pub fn slot(&self, id: CK_SLOT_ID) -> Result<&Arc<Slot>> {
@@ -209,8 +321,47 @@ impl Engine {
             .ok_or_else(|| err(CKR_SLOT_ID_INVALID, format!("there is no slot {id}")))
     }
 
+    /// A slot after applying other processes' changes (for `C_GetSlotInfo`).
+    pub fn current_slot(&self, id: CK_SLOT_ID) -> Result<&Arc<Slot>> {
+        let slot = self.slot(id)?;
+        self.sync()?;
+        Ok(slot)
+    }
+
+    /// A slot's objects, read from the store on first use.
+    fn table<'s>(&self, slot: &'s Slot) -> Result<RwLockReadGuard<'s, ObjectTable>> {
+        {
+            let table = slot.objects.read();
+            if table.loaded {
+                return Ok(table);
+            }
+        }
+        let mut table = slot.objects.write();
+        if !table.loaded {
+            for stored in self.store.objects(&slot.partition)? {
+                let h = self.new_object_handle();
+                table.insert(Arc::new(Object::stored(
+                    h,
+                    slot.id,
+                    stored.public,
+                    stored.sealed,
+                )));
+            }
+            table.loaded = true;
+        }
+        Ok(RwLockWriteGuard::downgrade(table))
+    }
+
+    /// A slot's objects for a change: loaded, and locked for writing (store writes happen under
+    /// this lock so the table and the store never disagree).
+    fn table_mut<'s>(&self, slot: &'s Slot) -> Result<RwLockWriteGuard<'s, ObjectTable>> {
+        drop(self.table(slot)?);
+        Ok(slot.objects.write())
+    }
+
     pub fn token_info(&self, slot_id: CK_SLOT_ID) -> Result<TokenInfo> {
-        let slot = self.slot(slot_id)?;
+        let slot = self.current_slot(slot_id)?;
+        slot.require_token()?;
         let sessions = self.sessions_on(slot_id);
         let count = sessions.len();
         let rw = sessions.iter().filter(|s| s.lock().is_rw()).count();
@@ -233,53 +384,16 @@ impl Engine {
             .collect()
     }
 
-    /// `C_InitToken`: (re)initialises a token with a new SO PIN and label, destroying every
-    /// object on it.
-    pub fn init_token(&self, slot_id: CK_SLOT_ID, so_pin: &[u8], label: &[u8]) -> Result<()> {
-        let slot = self.slot(slot_id)?;
-        if !self.sessions_on(slot_id).is_empty() {
-            return Err(err(
-                CKR_SESSION_EXISTS,
-                "close every session on the token first",
-            ));
-        }
-        token::check_pin_len(so_pin)?;
-        let mut record = slot.token.write();
-        if record.initialized {
-            if record.so_locked() {
-                return Err(err(CKR_PIN_LOCKED, "the SO PIN is locked"));
-            }
-            if !record.so_pin.as_ref().is_some_and(|v| v.matches(so_pin)) {
-                record.so_failures += 1;
-                self.store.save_token(&slot.partition, &record)?;
-                return Err(err(CKR_PIN_INCORRECT, "the SO PIN is wrong"));
-            }
-        }
-        let label = String::from_utf8_lossy(label)
-            .trim_end_matches([' ', '\0'])
-            .to_string();
-        let mut new = TokenRecord::uninitialized(&slot.partition);
-        new.serial = record.serial.clone();
-        new.label = label;
-        new.initialized = true;
-        new.so_pin = Some(PinVerifier::new(so_pin)?);
-        new.next_object = record.next_object;
-        self.store.reinitialize_token(&slot.partition, &new)?;
-        *record = new;
-        self.objects.retain(|_, o| o.slot_id != slot_id);
-        slot.set_login(None);
-        Ok(())
-    }
-
     /// `C_OpenSession`.
     pub fn open_session(&self, slot_id: CK_SLOT_ID, flags: CK_FLAGS) -> Result<CK_SESSION_HANDLE> {
-        let slot = self.slot(slot_id)?;
+        let slot = self.current_slot(slot_id)?;
         if flags & CKF_SERIAL_SESSION == 0 {
             return Err(err(
                 CKR_SESSION_PARALLEL_NOT_SUPPORTED,
                 "CKF_SERIAL_SESSION must be set",
             ));
         }
+        slot.require_token()?;
         if !slot.token.read().initialized {
             return Err(err(
                 CKR_TOKEN_NOT_RECOGNIZED,
@@ -313,8 +427,9 @@ impl Engine {
             })
     }
 
-    /// The session's slot id (cheap: one session lock).
+    /// The session and its slot, after applying other processes' changes.
     fn slot_of(&self, handle: CK_SESSION_HANDLE) -> Result<(Arc<Mutex<Session>>, &Arc<Slot>)> {
+        self.sync()?;
         let s = self.session(handle)?;
         let slot_id = s.lock().slot_id;
         Ok((s, self.slot(slot_id)?))
@@ -322,10 +437,14 @@ impl Engine {
 
     /// `C_CloseSession`: the session's objects go with it; the last session logs the token out.
     pub fn close_session(&self, handle: CK_SESSION_HANDLE) -> Result<()> {
-        let (session, slot) = self.slot_of(handle)?;
+        let session = self.session(handle)?;
+        let slot = self.slot(session.lock().slot_id)?;
         let owned = std::mem::take(&mut session.lock().owned_objects);
-        for h in owned {
-            self.objects.remove(&h);
+        if !owned.is_empty() {
+            let mut table = slot.objects.write();
+            for h in owned {
+                table.remove(h);
+            }
         }
         self.sessions.remove(&handle);
         if self.sessions_on(slot.id).is_empty() {
@@ -369,163 +488,6 @@ impl Engine {
             state,
             flags,
         })
-    }
-
-    /// `C_Login` for `CKU_SO`, `CKU_USER` and `CKU_CONTEXT_SPECIFIC`.
-    pub fn login(&self, handle: CK_SESSION_HANDLE, user: CK_USER_TYPE, pin: &[u8]) -> Result<()> {
-        let (session, slot) = self.slot_of(handle)?;
-        if user == CKU_CONTEXT_SPECIFIC {
-            if !slot.user_logged_in() {
-                return Err(err(
-                    CKR_USER_NOT_LOGGED_IN,
-                    "log in as the user before re-authenticating",
-                ));
-            }
-            if !session.lock().awaits_context_login() {
-                return Err(err(
-                    CKR_OPERATION_NOT_INITIALIZED,
-                    "no operation with a CKA_ALWAYS_AUTHENTICATE key is waiting",
-                ));
-            }
-            self.check_pin(slot, CKU_USER, pin)?;
-            session.lock().context_login_done();
-            return Ok(());
-        }
-        if user != CKU_SO && user != CKU_USER {
-            return Err(err(
-                CKR_USER_TYPE_INVALID,
-                format!("user type {user} is not known"),
-            ));
-        }
-        match slot.logged_in() {
-            Some(u) if u == user => {
-                return Err(err(CKR_USER_ALREADY_LOGGED_IN, "already logged in"));
-            }
-            Some(_) => {
-                return Err(err(
-                    CKR_USER_ANOTHER_ALREADY_LOGGED_IN,
-                    "another user is logged in",
-                ));
-            }
-            None => {}
-        }
-        if user == CKU_SO && self.sessions_on(slot.id).iter().any(|s| !s.lock().is_rw()) {
-            return Err(err(
-                CKR_SESSION_READ_ONLY_EXISTS,
-                "close the read-only sessions first",
-            ));
-        }
-        self.check_pin(slot, user, pin)?;
-        slot.set_login(Some(user));
-        Ok(())
-    }
-
-    /// Checks a PIN against the role's verifier, counting failures and locking the role.
-    fn check_pin(&self, slot: &Slot, user: CK_USER_TYPE, pin: &[u8]) -> Result<()> {
-        let mut record = slot.token.write();
-        let (verifier, locked) = if user == CKU_SO {
-            (record.so_pin.clone(), record.so_locked())
-        } else {
-            (record.user_pin.clone(), record.user_locked())
-        };
-        let Some(verifier) = verifier else {
-            return Err(err(
-                CKR_USER_PIN_NOT_INITIALIZED,
-                "the user PIN is not initialised",
-            ));
-        };
-        if locked {
-            return Err(err(
-                CKR_PIN_LOCKED,
-                "the PIN is locked after too many failed logins",
-            ));
-        }
-        let ok = verifier.matches(pin);
-        let counter = if user == CKU_SO {
-            &mut record.so_failures
-        } else {
-            &mut record.user_failures
-        };
-        let before = *counter;
-        *counter = if ok { 0 } else { before + 1 };
-        if *counter != before {
-            self.store.save_token(&slot.partition, &record)?;
-        }
-        if ok {
-            Ok(())
-        } else if (user == CKU_SO && record.so_locked())
-            || (user == CKU_USER && record.user_locked())
-        {
-            Err(err(CKR_PIN_LOCKED, "wrong PIN: the PIN is now locked"))
-        } else {
-            Err(err(CKR_PIN_INCORRECT, "wrong PIN"))
-        }
-    }
-
-    /// `C_Logout`: private session objects are destroyed.
-    pub fn logout(&self, handle: CK_SESSION_HANDLE) -> Result<()> {
-        let (_, slot) = self.slot_of(handle)?;
-        if slot.logged_in().is_none() {
-            return Err(err(CKR_USER_NOT_LOGGED_IN, "nobody is logged in"));
-        }
-        slot.set_login(None);
-        for s in self.sessions_on(slot.id) {
-            let mut s = s.lock();
-            let private: Vec<_> = s
-                .owned_objects
-                .iter()
-                .copied()
-                .filter(|h| self.objects.get(h).is_some_and(|o| o.is_private()))
-                .collect();
-            for h in private {
-                self.objects.remove(&h);
-                s.owned_objects.retain(|x| *x != h);
-            }
-            s.end_all_operations();
-        }
-        Ok(())
-    }
-
-    /// `C_InitPIN`: the SO sets the user PIN.
-    pub fn init_pin(&self, handle: CK_SESSION_HANDLE, pin: &[u8]) -> Result<()> {
-        let (_, slot) = self.slot_of(handle)?;
-        if slot.logged_in() != Some(CKU_SO) {
-            return Err(err(
-                CKR_USER_NOT_LOGGED_IN,
-                "only the SO may initialise the user PIN",
-            ));
-        }
-        token::check_pin_len(pin)?;
-        let mut record = slot.token.write();
-        record.user_pin = Some(PinVerifier::new(pin)?);
-        record.user_failures = 0;
-        self.store.save_token(&slot.partition, &record)
-    }
-
-    /// `C_SetPIN`: changes the PIN of whoever is logged in (the user when nobody is).
-    pub fn set_pin(&self, handle: CK_SESSION_HANDLE, old: &[u8], new: &[u8]) -> Result<()> {
-        let (session, slot) = self.slot_of(handle)?;
-        if !session.lock().is_rw() {
-            return Err(err(
-                CKR_SESSION_READ_ONLY,
-                "changing a PIN needs a read/write session",
-            ));
-        }
-        let user = if slot.logged_in() == Some(CKU_SO) {
-            CKU_SO
-        } else {
-            CKU_USER
-        };
-        self.check_pin(slot, user, old)?;
-        token::check_pin_len(new)?;
-        let mut record = slot.token.write();
-        let verifier = Some(PinVerifier::new(new)?);
-        if user == CKU_SO {
-            record.so_pin = verifier;
-        } else {
-            record.user_pin = verifier;
-        }
-        self.store.save_token(&slot.partition, &record)
     }
 
     /// `C_SessionCancel` (3.0): ends the operations named by `flags`.

@@ -1,12 +1,15 @@
 //! Object management: create, copy, destroy, read and change attributes, and find, with the
 //! visibility rules (private objects only after user login, objects only on their own token)
-//! and the session rules (token objects need a R/W session).
+//! and the session rules (token objects need a R/W session). Token objects are written to the
+//! store under the slot's table lock, their secrets sealed under the token key.
 use super::{Engine, Slot};
 use crate::attribute::{AttrValue, Attributes};
 use crate::engine::session::{FindState, Session};
 use crate::error::{Result, err};
 use crate::object::rules::{self, Change, Origin};
 use crate::object::{Lifetime, Object};
+use crate::seal::{is_sealed, object_binding};
+use crate::store::{StoredObject, seal_object};
 use cryptoki_sys::*;
 use std::sync::Arc;
 
@@ -21,7 +24,7 @@ pub enum AttrLookup {
 }
 
 impl Engine {
-    /// The object behind a handle if this session may see it.
+    /// The object behind a handle if this session may see it (secrets possibly still sealed).
     pub(crate) fn visible_object(
         &self,
         slot: &Slot,
@@ -29,10 +32,9 @@ impl Engine {
         missing: CK_RV,
     ) -> Result<Arc<Object>> {
         let object = self
-            .objects
-            .get(&handle)
-            .map(|o| o.value().clone())
-            .filter(|o| o.slot_id == slot.id)
+            .table(slot)?
+            .get(handle)
+            .cloned()
             .filter(|o| !o.is_private() || slot.user_logged_in())
             .ok_or_else(|| {
                 err(
@@ -41,6 +43,43 @@ impl Engine {
                 )
             })?;
         Ok(object)
+    }
+
+    /// A visible object with its secrets opened: what operations and copies use.
+    /// `CKR_USER_NOT_LOGGED_IN` while the token key is locked in this process.
+    pub(crate) fn usable_object(
+        &self,
+        slot: &Slot,
+        handle: CK_OBJECT_HANDLE,
+        missing: CK_RV,
+    ) -> Result<Arc<Object>> {
+        let object = self.visible_object(slot, handle, missing)?;
+        self.unseal(slot, object)
+    }
+
+    /// Opens an object's sealed secrets and keeps the opened object in the table.
+    pub(super) fn unseal(&self, slot: &Slot, object: Arc<Object>) -> Result<Arc<Object>> {
+        let Some(sealed) = &object.sealed else {
+            return Ok(object);
+        };
+        let key = slot.token_key().ok_or_else(|| {
+            err(
+                CKR_USER_NOT_LOGGED_IN,
+                "the token's key values are locked until a login in this process \
+                 (simulator-defined: they are encrypted at rest under a PIN-sealed token key)",
+            )
+        })?;
+        let secrets =
+            key.open_secrets(&object_binding(&slot.partition, object.unique_id()), sealed)?;
+        let opened = Arc::new(object.unsealed(&secrets));
+        let mut table = slot.objects.write();
+        if table
+            .get(object.handle)
+            .is_some_and(|o| Arc::ptr_eq(o, &object))
+        {
+            table.insert(opened.clone());
+        }
+        Ok(opened)
     }
 
     /// An object this session may change or destroy: visible, and a token object only from a
@@ -78,34 +117,61 @@ impl Engine {
         Ok(())
     }
 
-    /// Stores a new object (persisting token objects) and returns its handle.
+    /// Stores one new object (persisting a token object) and returns its handle.
     pub(crate) fn insert_object(
         &self,
         session: &mut Session,
         slot: &Slot,
-        mut attrs: Attributes,
+        attrs: Attributes,
     ) -> Result<CK_OBJECT_HANDLE> {
-        self.check_may_hold(session, slot, &attrs)?;
-        let mut uid = [0u8; 16];
-        crate::mechanisms::random_fill(&mut uid)?;
-        let uid: String = uid.iter().map(|b| format!("{b:02x}")).collect();
-        attrs.set_bytes(CKA_UNIQUE_ID, uid.as_bytes().to_vec());
-        let lifetime = if attrs.flag(CKA_TOKEN, false) {
-            self.store
-                .put_object(&slot.partition, uid.as_bytes(), &attrs)?;
-            Lifetime::Token
-        } else {
-            Lifetime::Session(session.handle)
-        };
-        let handle = self.new_object_handle();
-        self.objects.insert(
-            handle,
-            Arc::new(Object::new(handle, slot.id, lifetime, attrs)),
-        );
-        if lifetime != Lifetime::Token {
-            session.owned_objects.push(handle);
+        let handles = self.insert_objects(session, slot, vec![attrs])?;
+        Ok(handles[0])
+    }
+
+    /// Stores new objects, all or none (token objects in one store transaction).
+    pub(crate) fn insert_objects(
+        &self,
+        session: &mut Session,
+        slot: &Slot,
+        objects: Vec<Attributes>,
+    ) -> Result<Vec<CK_OBJECT_HANDLE>> {
+        let key = slot.token_key();
+        let mut made = Vec::with_capacity(objects.len());
+        let mut stored = Vec::new();
+        for mut attrs in objects {
+            self.check_may_hold(session, slot, &attrs)?;
+            let mut uid = [0u8; 16];
+            crate::mechanisms::random_fill(&mut uid)?;
+            let uid: String = uid.iter().map(|b| format!("{b:02x}")).collect();
+            attrs.set_bytes(CKA_UNIQUE_ID, uid.as_bytes().to_vec());
+            let lifetime = if attrs.flag(CKA_TOKEN, false) {
+                let (public, sealed) = seal_object(&slot.partition, &attrs, key.as_deref())?;
+                stored.push(StoredObject {
+                    unique_id: uid.into_bytes(),
+                    public,
+                    sealed,
+                });
+                Lifetime::Token
+            } else {
+                Lifetime::Session(session.handle)
+            };
+            attrs.shrink_to_fit();
+            let handle = self.new_object_handle();
+            made.push(Arc::new(Object::new(handle, slot.id, lifetime, attrs)));
         }
-        Ok(handle)
+        let mut table = self.table_mut(slot)?;
+        if !stored.is_empty() {
+            self.store.insert_objects(&slot.partition, &stored)?;
+        }
+        let mut handles = Vec::with_capacity(made.len());
+        for object in made {
+            handles.push(object.handle);
+            if !object.is_token() {
+                session.owned_objects.push(object.handle);
+            }
+            table.insert(object);
+        }
+        Ok(handles)
     }
 
     /// `C_CreateObject`.
@@ -150,7 +216,7 @@ impl Engine {
         template: &Attributes,
     ) -> Result<CK_OBJECT_HANDLE> {
         let (session, slot) = self.slot_of(handle)?;
-        let original = self.visible_object(slot, object, CKR_OBJECT_HANDLE_INVALID)?;
+        let original = self.usable_object(slot, object, CKR_OBJECT_HANDLE_INVALID)?;
         if !original.attrs.flag(CKA_COPYABLE, true) {
             return Err(err(
                 CKR_ACTION_PROHIBITED,
@@ -180,14 +246,40 @@ impl Engine {
                 "the object has CKA_DESTROYABLE false",
             ));
         }
-        if o.is_token() {
-            self.store.delete_object(o.unique_id())?;
-        }
-        self.objects.remove(&object);
-        if let Lifetime::Session(owner) = o.lifetime
-            && let Ok(s) = self.session(owner)
+        self.remove_objects(slot, &[o])
+    }
+
+    /// Removes objects from the table (and token objects from the store, all or none).
+    pub(crate) fn remove_objects(&self, slot: &Slot, objects: &[Arc<Object>]) -> Result<()> {
+        let mut table = self.table_mut(slot)?;
+        let token: Vec<&[u8]> = objects
+            .iter()
+            .filter(|o| o.is_token())
+            .map(|o| o.unique_id())
+            .collect();
+        if !token.is_empty()
+            && let Err(e) = self.store.delete_objects(&slot.partition, &token)
         {
-            s.lock().owned_objects.retain(|h| *h != object);
+            if e.rv == CKR_OBJECT_HANDLE_INVALID {
+                // Another process destroyed it first: it is gone here too.
+                for o in objects.iter().filter(|o| o.is_token()) {
+                    if self.store.object(&slot.partition, o.unique_id())?.is_none() {
+                        table.remove(o.handle);
+                    }
+                }
+            }
+            return Err(e);
+        }
+        for o in objects {
+            table.remove(o.handle);
+        }
+        drop(table);
+        for o in objects {
+            if let Lifetime::Session(owner) = o.lifetime
+                && let Ok(s) = self.session(owner)
+            {
+                s.lock().owned_objects.retain(|h| *h != o.handle);
+            }
         }
         Ok(())
     }
@@ -212,13 +304,27 @@ impl Engine {
         types: &[CK_ATTRIBUTE_TYPE],
     ) -> Result<Vec<AttrLookup>> {
         let (_, slot) = self.slot_of(handle)?;
-        let o = self.visible_object(slot, object, CKR_OBJECT_HANDLE_INVALID)?;
+        let mut o = self.visible_object(slot, object, CKR_OBJECT_HANDLE_INVALID)?;
+        let class = o.class();
+        if o.sealed.is_some()
+            && types
+                .iter()
+                .any(|t| is_sealed(class, *t) && !rules::is_hidden(&o.attrs, *t))
+        {
+            o = self.unseal(slot, o)?;
+        }
         Ok(types
             .iter()
-            .map(|t| match o.attrs.get(*t) {
-                None => AttrLookup::Invalid,
-                Some(_) if rules::is_hidden(&o.attrs, *t) => AttrLookup::Sensitive,
-                Some(v) => AttrLookup::Value(v.clone()),
+            .map(|t| {
+                if rules::is_hidden(&o.attrs, *t)
+                    && (o.attrs.contains(*t) || o.sealed.is_some() && is_sealed(class, *t))
+                {
+                    return AttrLookup::Sensitive;
+                }
+                match o.attrs.get(*t) {
+                    None => AttrLookup::Invalid,
+                    Some(v) => AttrLookup::Value(v.clone()),
+                }
             })
             .collect())
     }
@@ -244,11 +350,27 @@ impl Engine {
             rules::check_change(&o.attrs, *t, v, Change::Set, so)?;
             attrs.set(*t, v.clone());
         }
-        if o.is_token() {
-            self.store
-                .put_object(&slot.partition, o.unique_id(), &attrs)?;
+        let mut table = self.table_mut(slot)?;
+        if table.get(object).is_none_or(|cur| !Arc::ptr_eq(cur, &o)) {
+            // Changed or destroyed meanwhile: apply to the current version instead.
+            drop(table);
+            return self.set_attributes(handle, object, template);
         }
-        self.objects.insert(object, Arc::new(o.with_attrs(attrs)));
+        if o.is_token() {
+            let class = o.class();
+            let mut public = attrs.clone();
+            public.split_off_where(|t| is_sealed(class, t));
+            if let Err(e) = self
+                .store
+                .update_public(&slot.partition, o.unique_id(), &public)
+            {
+                if e.rv == CKR_OBJECT_HANDLE_INVALID {
+                    table.remove(object);
+                }
+                return Err(e);
+            }
+        }
+        table.insert(Arc::new(o.with_attrs(attrs)));
         Ok(())
     }
 
@@ -260,17 +382,29 @@ impl Engine {
             return Err(err(CKR_OPERATION_ACTIVE, "a search is already in progress"));
         }
         let user = slot.user_logged_in();
-        let mut handles: Vec<CK_OBJECT_HANDLE> = self
-            .objects
-            .iter()
-            .filter(|o| o.slot_id == slot.id && (user || !o.is_private()))
-            .filter(|o| {
-                template
-                    .iter()
-                    .all(|(t, v)| o.attrs.get(*t) == Some(v) && !rules::is_hidden(&o.attrs, *t))
-            })
-            .map(|o| *o.key())
-            .collect();
+        let candidates = self.table(slot)?.candidates(template);
+        let mut handles: Vec<CK_OBJECT_HANDLE> = Vec::new();
+        for o in candidates {
+            if o.is_private() && !user {
+                continue;
+            }
+            let class = o.class();
+            let o = if o.sealed.is_some() && template.iter().any(|(t, _)| is_sealed(class, *t)) {
+                // Matching on a sealed value needs it opened; locked values match nothing.
+                match self.unseal(slot, o) {
+                    Ok(o) => o,
+                    Err(_) => continue,
+                }
+            } else {
+                o
+            };
+            if template
+                .iter()
+                .all(|(t, v)| o.attrs.get(*t) == Some(v) && !rules::is_hidden(&o.attrs, *t))
+            {
+                handles.push(o.handle);
+            }
+        }
         handles.sort_unstable();
         session.find = Some(FindState {
             handles,

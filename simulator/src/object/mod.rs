@@ -1,5 +1,6 @@
 //! Objects: an immutable snapshot of attributes plus the key material parsed from them on first
-//! use. Changes replace the snapshot (copy on write), so an operation in progress keeps the key
+//! use. A token object read from the store before its token key was unlocked carries its
+//! secrets still sealed; the engine opens them on first use. Changes replace the snapshot (copy on write), so an operation in progress keeps the key
 //! it started with and the hot path never takes a lock.
 pub mod rules;
 
@@ -24,6 +25,8 @@ pub struct Object {
     pub slot_id: CK_SLOT_ID,
     pub lifetime: Lifetime,
     pub attrs: Attributes,
+    /// The object's secrets as stored (see `seal`), when they are not in `attrs` yet.
+    pub sealed: Option<Arc<[u8]>>,
     key: OnceLock<Arc<KeyMaterial>>,
 }
 
@@ -39,7 +42,32 @@ impl Object {
             slot_id,
             lifetime,
             attrs,
+            sealed: None,
             key: OnceLock::new(),
+        }
+    }
+
+    /// A token object as read from the store: public attributes and sealed secrets.
+    pub fn stored(
+        handle: CK_OBJECT_HANDLE,
+        slot_id: CK_SLOT_ID,
+        mut public: Attributes,
+        sealed: Option<Vec<u8>>,
+    ) -> Self {
+        public.shrink_to_fit();
+        Object {
+            sealed: sealed.map(Arc::from),
+            ..Object::new(handle, slot_id, Lifetime::Token, public)
+        }
+    }
+
+    /// The same object with its secrets opened and merged into its attributes.
+    pub fn unsealed(&self, secrets: &Attributes) -> Self {
+        let mut attrs = self.attrs.clone();
+        attrs.merge(secrets);
+        Object {
+            sealed: None,
+            ..self.with_attrs(attrs)
         }
     }
 
@@ -54,6 +82,7 @@ impl Object {
             slot_id: self.slot_id,
             lifetime: self.lifetime,
             attrs,
+            sealed: self.sealed.clone(),
             key,
         }
     }
@@ -85,6 +114,12 @@ impl Object {
         if let Some(k) = self.key.get() {
             return Ok(k.clone());
         }
+        if self.sealed.is_some() {
+            return Err(err(
+                CKR_USER_NOT_LOGGED_IN,
+                "the key's value is sealed until a login unlocks the token key",
+            ));
+        }
         let key_type = self
             .key_type()
             .ok_or_else(|| err(CKR_KEY_HANDLE_INVALID, "the object is not a key"))?;
@@ -106,6 +141,7 @@ impl Object {
                     t.iter().map(|(_, b)| b.len() + 16).sum()
                 }
             })
-            .sum()
+            .sum::<usize>()
+            + self.sealed.as_ref().map_or(0, |s| s.len())
     }
 }

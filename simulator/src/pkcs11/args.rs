@@ -536,6 +536,17 @@ pub unsafe fn put_output(out: Output, buf: *mut u8, len: *mut CK_ULONG) -> Resul
     }
 }
 
+/// A NUL-terminated C string (lossy UTF-8).
+///
+/// # Safety
+/// `p` must be non-null and point to a NUL-terminated string.
+pub unsafe fn c_string(p: *const std::ffi::c_char) -> String {
+    // SAFETY: the caller guarantees a valid NUL-terminated string.
+    unsafe { std::ffi::CStr::from_ptr(p) }
+        .to_string_lossy()
+        .into_owned()
+}
+
 /// Copies `src` into a fixed-size blank-padded C text field.
 pub fn pad<const N: usize>(src: &str) -> [u8; N] {
     let mut out = [b' '; N];

@@ -38,8 +38,7 @@ macro_rules! unsupported {
 }
 
 export!(C_GetSlotList(token_present: CK_BBOOL, list: *mut CK_SLOT_ID, count: *mut CK_ULONG) {
-    let _ = token_present; // every slot holds a token
-    let ids = engine()?.slot_ids();
+    let ids = engine()?.slot_ids(token_present != 0)?;
     // SAFETY: caller's in/out count.
     let capacity = unsafe { args::read(count as *const CK_ULONG) }?;
     // SAFETY: caller's out-pointer.
@@ -59,11 +58,11 @@ export!(C_GetSlotList(token_present: CK_BBOOL, list: *mut CK_SLOT_ID, count: *mu
 
 export!(C_GetSlotInfo(slot_id: CK_SLOT_ID, info: *mut CK_SLOT_INFO) {
     let e = engine()?;
-    let slot = e.slot(slot_id)?;
+    let slot = e.current_slot(slot_id)?;
     let value = CK_SLOT_INFO {
         slotDescription: args::pad(&slot.description),
         manufacturerID: args::pad(crate::engine::MANUFACTURER),
-        flags: CKF_TOKEN_PRESENT,
+        flags: if slot.token_present() { CKF_TOKEN_PRESENT } else { 0 },
         hardwareVersion: CK_VERSION { major: 1, minor: 0 },
         firmwareVersion: super::LIBRARY_VERSION,
     };
@@ -138,9 +137,6 @@ export!(C_InitToken(slot_id: CK_SLOT_ID, pin: *mut CK_UTF8CHAR, pin_len: CK_ULON
     // SAFETY: pLabel points to the 32-byte blank-padded label per the spec.
     let label = unsafe { args::bytes(label, 32) }?;
     e.init_token(slot_id, pin, label)?;
-    let (lock, cv) = &SLOT_EVENTS;
-    *lock.lock() += 1;
-    cv.notify_all();
     Ok(CKR_OK)
 });
 
@@ -672,22 +668,35 @@ export!(C_WaitForSlotEvent(flags: CK_FLAGS, slot: *mut CK_SLOT_ID, reserved: *mu
     if slot.is_null() {
         return Err(err(CKR_ARGUMENTS_BAD, "pSlot is null"));
     }
-    drop(engine()?);
-    if flags & CKF_DONT_BLOCK != 0 {
-        return Ok(CKR_NO_EVENT);
-    }
-    // Slot contents change only through C_InitToken here; a blocking wait returns when the
-    // library is finalised (the spec's answer) — slot insertion events come with labs.
+    // Slot events come from other processes (token initialised, partition added or removed),
+    // seen by polling the store: every call looks once; a blocking call looks again every
+    // SLOT_EVENT_POLL until an event, or until C_Finalize wakes it.
     let (lock, cv) = &SLOT_EVENTS;
-    let mut generation = lock.lock();
-    let start = *generation;
-    while *generation == start {
-        cv.wait(&mut generation);
+    let start = *lock.lock();
+    loop {
+        if let Some(id) = engine()?.take_slot_event()? {
+            // SAFETY: caller's out-pointer, checked non-null above.
+            unsafe { args::write(slot, id) }?;
+            return Ok(CKR_OK);
+        }
+        if flags & CKF_DONT_BLOCK != 0 {
+            return Ok(CKR_NO_EVENT);
+        }
+        let mut generation = lock.lock();
+        if *generation == start {
+            cv.wait_for(&mut generation, SLOT_EVENT_POLL);
+        }
+        if *generation != start {
+            return Err(err(
+                CKR_CRYPTOKI_NOT_INITIALIZED,
+                "C_Finalize was called while waiting for a slot event",
+            ));
+        }
     }
-    drop(generation);
-    ensure_initialized()?;
-    Ok(CKR_NO_EVENT)
 });
+
+/// How often a blocked `C_WaitForSlotEvent` looks at the store (simulator-defined).
+const SLOT_EVENT_POLL: std::time::Duration = std::time::Duration::from_millis(100);
 
 unsupported!(
     C_DigestEncryptUpdate(CK_SESSION_HANDLE, *mut CK_BYTE, CK_ULONG, *mut CK_BYTE, *mut CK_ULONG)

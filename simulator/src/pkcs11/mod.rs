@@ -6,7 +6,7 @@ pub mod args;
 pub mod functions;
 pub use functions::*;
 
-use crate::engine::{Config, Engine};
+use crate::engine::{Choice, Config, Engine};
 use crate::error::{Result, err};
 use cryptoki_sys::*;
 use parking_lot::{Condvar, Mutex, RwLock, RwLockReadGuard};
@@ -67,6 +67,7 @@ fn init_logging() {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn C_Initialize(init_args: *mut c_void) -> CK_RV {
     guard("C_Initialize", || {
+        let mut choice = Choice::default();
         if !init_args.is_null() {
             // SAFETY: non-null; the caller passes a CK_C_INITIALIZE_ARGS per the spec.
             let a: CK_C_INITIALIZE_ARGS =
@@ -84,7 +85,14 @@ pub unsafe extern "C" fn C_Initialize(init_args: *mut c_void) -> CK_RV {
                 ));
             }
             if !a.pReserved.is_null() {
-                return Err(err(CKR_ARGUMENTS_BAD, "pReserved must be null"));
+                // SAFETY: non-null; hsmsim documents pReserved as a NUL-terminated string.
+                let text = unsafe { args::c_string(a.pReserved as *const std::ffi::c_char) };
+                choice = Choice::parse(&text).map_err(|e| {
+                    err(
+                        CKR_ARGUMENTS_BAD,
+                        format!("pReserved is not an hsmsim configuration string: {e}"),
+                    )
+                })?;
             }
             if given[0] && a.flags & CKF_OS_LOCKING_OK == 0 {
                 // The engine locks with the OS's primitives only; it cannot use the caller's.
@@ -102,7 +110,7 @@ pub unsafe extern "C" fn C_Initialize(init_args: *mut c_void) -> CK_RV {
             ));
         }
         init_logging();
-        let config = Config::from_environment().map_err(|e| {
+        let config = Config::resolve(&choice).map_err(|e| {
             tracing::error!(target: "hsmsim::pkcs11", "C_Initialize: {e}");
             err(CKR_DEVICE_ERROR, format!("the lab is not usable: {e}"))
         })?;

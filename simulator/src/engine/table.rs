@@ -1,0 +1,209 @@
+//! A slot's objects in memory: its token objects (loaded from the store on first use) and the
+//! session objects of this process, with indexes on `CKA_CLASS`, `CKA_LABEL` and `CKA_ID` (and
+//! the unique id of token objects) so that finds and cross-process updates never scan.
+use crate::attribute::Attributes;
+use crate::object::Object;
+use cryptoki_sys::*;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+/// Handles under one index key; most keys name a single object.
+#[derive(Debug, Clone)]
+enum Handles {
+    One(CK_OBJECT_HANDLE),
+    Many(Vec<CK_OBJECT_HANDLE>),
+}
+
+impl Handles {
+    fn add(&mut self, h: CK_OBJECT_HANDLE) {
+        match self {
+            Handles::One(first) => *self = Handles::Many(vec![*first, h]),
+            Handles::Many(v) => v.push(h),
+        }
+    }
+    /// Removes `h`; true when nothing is left.
+    fn remove(&mut self, h: CK_OBJECT_HANDLE) -> bool {
+        match self {
+            Handles::One(only) => *only == h,
+            Handles::Many(v) => {
+                v.retain(|x| *x != h);
+                if let [last] = v[..] {
+                    *self = Handles::One(last);
+                }
+                false
+            }
+        }
+    }
+    fn as_slice(&self) -> &[CK_OBJECT_HANDLE] {
+        match self {
+            Handles::One(h) => std::slice::from_ref(h),
+            Handles::Many(v) => v,
+        }
+    }
+}
+
+fn index_add(index: &mut HashMap<Box<[u8]>, Handles>, key: Option<&[u8]>, h: CK_OBJECT_HANDLE) {
+    if let Some(key) = key {
+        match index.get_mut(key) {
+            Some(handles) => handles.add(h),
+            None => {
+                index.insert(key.into(), Handles::One(h));
+            }
+        }
+    }
+}
+
+fn index_remove(index: &mut HashMap<Box<[u8]>, Handles>, key: Option<&[u8]>, h: CK_OBJECT_HANDLE) {
+    if let Some(key) = key
+        && index.get_mut(key).is_some_and(|handles| handles.remove(h))
+    {
+        index.remove(key);
+    }
+}
+
+#[derive(Default)]
+pub struct ObjectTable {
+    /// True once the token's objects were read from the store.
+    pub loaded: bool,
+    objects: HashMap<CK_OBJECT_HANDLE, Arc<Object>>,
+    by_unique_id: HashMap<Box<[u8]>, CK_OBJECT_HANDLE>,
+    by_label: HashMap<Box<[u8]>, Handles>,
+    by_id: HashMap<Box<[u8]>, Handles>,
+    by_class: HashMap<CK_OBJECT_CLASS, HashSet<CK_OBJECT_HANDLE>>,
+}
+
+impl ObjectTable {
+    pub fn get(&self, h: CK_OBJECT_HANDLE) -> Option<&Arc<Object>> {
+        self.objects.get(&h)
+    }
+
+    /// The handle of the token object with this unique id.
+    pub fn handle_of(&self, unique_id: &[u8]) -> Option<CK_OBJECT_HANDLE> {
+        self.by_unique_id.get(unique_id).copied()
+    }
+
+    pub fn values(&self) -> impl Iterator<Item = &Arc<Object>> {
+        self.objects.values()
+    }
+
+    /// Adds an object, replacing the one with its handle (and a token object with its unique
+    /// id under another handle).
+    pub fn insert(&mut self, object: Arc<Object>) {
+        self.remove(object.handle);
+        if object.is_token()
+            && let Some(old) = self.handle_of(object.unique_id())
+        {
+            self.remove(old);
+        }
+        let h = object.handle;
+        if object.is_token() {
+            self.by_unique_id.insert(object.unique_id().into(), h);
+        }
+        index_add(&mut self.by_label, object.attrs.bytes(CKA_LABEL), h);
+        index_add(&mut self.by_id, object.attrs.bytes(CKA_ID), h);
+        self.by_class.entry(object.class()).or_default().insert(h);
+        self.objects.insert(h, object);
+    }
+
+    pub fn remove(&mut self, h: CK_OBJECT_HANDLE) -> Option<Arc<Object>> {
+        let object = self.objects.remove(&h)?;
+        if object.is_token() {
+            self.by_unique_id.remove(object.unique_id());
+        }
+        index_remove(&mut self.by_label, object.attrs.bytes(CKA_LABEL), h);
+        index_remove(&mut self.by_id, object.attrs.bytes(CKA_ID), h);
+        if let Some(set) = self.by_class.get_mut(&object.class()) {
+            set.remove(&h);
+            if set.is_empty() {
+                self.by_class.remove(&object.class());
+            }
+        }
+        Some(object)
+    }
+
+    /// Forgets every object (the token was replaced); the next use loads it again.
+    pub fn clear(&mut self) {
+        *self = ObjectTable::default();
+    }
+
+    /// The objects that may match `template`: those under the most selective indexed
+    /// attribute it names, or all of them. Callers still check every attribute.
+    pub fn candidates(&self, template: &Attributes) -> Vec<Arc<Object>> {
+        const NONE: &[CK_OBJECT_HANDLE] = &[];
+        let mut indexed: Vec<&[CK_OBJECT_HANDLE]> = Vec::new();
+        for (attr, index) in [(CKA_LABEL, &self.by_label), (CKA_ID, &self.by_id)] {
+            if let Some(key) = template.bytes(attr) {
+                indexed.push(index.get(key).map_or(NONE, Handles::as_slice));
+            }
+        }
+        if let Some(uid) = template.bytes(CKA_UNIQUE_ID) {
+            indexed.push(
+                self.by_unique_id
+                    .get(uid)
+                    .map_or(NONE, std::slice::from_ref),
+            );
+        }
+        let best = indexed.into_iter().min_by_key(|h| h.len());
+        if let Some(handles) = best {
+            return handles
+                .iter()
+                .filter_map(|h| self.objects.get(h).cloned())
+                .collect();
+        }
+        if let Some(class) = template.ulong(CKA_CLASS) {
+            return self.by_class.get(&class).map_or_else(Vec::new, |set| {
+                set.iter()
+                    .filter_map(|h| self.objects.get(h).cloned())
+                    .collect()
+            });
+        }
+        self.objects.values().cloned().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::object::Lifetime;
+
+    fn object(h: CK_OBJECT_HANDLE, label: &[u8], class: CK_OBJECT_CLASS) -> Arc<Object> {
+        let mut a = Attributes::new();
+        a.set_ulong(CKA_CLASS, class);
+        a.set_bytes(CKA_LABEL, label.to_vec());
+        a.set_bytes(CKA_UNIQUE_ID, format!("uid{h}").into_bytes());
+        Arc::new(Object::new(h, 0, Lifetime::Token, a))
+    }
+
+    fn handles(v: Vec<Arc<Object>>) -> Vec<CK_OBJECT_HANDLE> {
+        let mut h: Vec<_> = v.iter().map(|o| o.handle).collect();
+        h.sort_unstable();
+        h
+    }
+
+    #[test]
+    fn indexes_follow_inserts_replacements_and_removals() {
+        let mut t = ObjectTable::default();
+        t.insert(object(1, b"a", CKO_DATA));
+        t.insert(object(2, b"a", CKO_SECRET_KEY));
+        t.insert(object(3, b"b", CKO_SECRET_KEY));
+        let mut by_label = Attributes::new();
+        by_label.set_bytes(CKA_LABEL, b"a".to_vec());
+        assert_eq!(handles(t.candidates(&by_label)), vec![1, 2]);
+        let mut by_class = Attributes::new();
+        by_class.set_ulong(CKA_CLASS, CKO_SECRET_KEY);
+        assert_eq!(handles(t.candidates(&by_class)), vec![2, 3]);
+        // Relabel 2 from "a" to "c".
+        t.insert(object(2, b"c", CKO_SECRET_KEY));
+        assert_eq!(handles(t.candidates(&by_label)), vec![1]);
+        t.remove(1);
+        assert!(t.candidates(&by_label).is_empty());
+        assert_eq!(t.handle_of(b"uid3"), Some(3));
+        // The same token object under a new handle replaces the old one.
+        let mut a = object(3, b"b", CKO_SECRET_KEY).attrs.clone();
+        a.set_bytes(CKA_UNIQUE_ID, b"uid3".to_vec());
+        t.insert(Arc::new(Object::new(9, 0, Lifetime::Token, a)));
+        assert!(t.get(3).is_none());
+        assert_eq!(t.handle_of(b"uid3"), Some(9));
+        assert_eq!(handles(t.candidates(&Attributes::new())), vec![2, 9]);
+    }
+}

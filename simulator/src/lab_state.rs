@@ -1,0 +1,389 @@
+//! A lab's state directory, managed from outside the module (the `hsmsim lab` commands): which
+//! lab and state directory a process uses, creating a lab from a fixture, reporting on it,
+//! checking its integrity, resetting it, and removing or adding partitions. Everything goes
+//! through the store's transactions, so it is safe while other processes use the lab; they
+//! see the result on their next call.
+use crate::engine::{Choice, default_state_dir, fresh_record};
+use crate::error::{Result, err};
+use crate::lab::{BUILT_IN, Lab, LabError};
+use crate::store::{SCHEMA_VERSION, Store};
+use cryptoki_sys::*;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// The file name `lab init` writes in its directory.
+pub const LAB_FILE: &str = "lab.toml";
+
+/// The lab a process uses and where its state lives.
+#[derive(Debug)]
+pub struct LabSelection {
+    pub lab: Lab,
+    /// The lab file, or `None` for a built-in lab.
+    pub lab_file: Option<PathBuf>,
+    pub state_dir: PathBuf,
+    pub host: Option<String>,
+}
+
+/// Resolves `choice` over the environment: a lab file (`choice.lab_file`, else `HSMSIM_CONF`;
+/// state beside it), else the built-in lab `HSMSIM_LAB` (default `default`; state in
+/// `default_state_dir`); `HSMSIM_STATE_DIR` and `HSMSIM_HOST` override the state directory and
+/// host.
+pub fn select(choice: &Choice) -> std::result::Result<LabSelection, LabError> {
+    let env_path = |name: &str| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    let host = choice
+        .host
+        .clone()
+        .or_else(|| std::env::var("HSMSIM_HOST").ok().filter(|h| !h.is_empty()));
+    let state_override = choice
+        .state_dir
+        .clone()
+        .or_else(|| env_path("HSMSIM_STATE_DIR"));
+    if let Some(file) = choice.lab_file.clone().or_else(|| env_path("HSMSIM_CONF")) {
+        let lab = Lab::load(&file)?;
+        let beside = file
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map_or_else(|| PathBuf::from("."), PathBuf::from);
+        return Ok(LabSelection {
+            lab,
+            lab_file: Some(file),
+            state_dir: state_override.unwrap_or(beside),
+            host,
+        });
+    }
+    let name = std::env::var("HSMSIM_LAB")
+        .ok()
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "default".into());
+    let lab = Lab::built_in(&name)?;
+    Ok(LabSelection {
+        lab,
+        lab_file: None,
+        state_dir: state_override.unwrap_or_else(|| default_state_dir(&name)),
+        host,
+    })
+}
+
+/// Opens a selected lab's store, creating every partition's token the lab defines and the
+/// store does not have yet.
+pub fn open_store(selection: &LabSelection) -> Result<Store> {
+    let store = Store::open(&selection.state_dir)?;
+    for (partition, preset) in selection.lab.partitions() {
+        store.ensure_token(&partition, || fresh_record(&partition, preset.as_ref()))?;
+    }
+    Ok(store)
+}
+
+/// `hsmsim lab init`: writes `dir/lab.toml` from a built-in lab and creates its state. Refuses
+/// to overwrite an existing lab unless `force` (then the old state is reset).
+pub fn init_from_fixture(fixture: &str, dir: &Path, force: bool) -> Result<PathBuf> {
+    let (_, text) = BUILT_IN
+        .iter()
+        .find(|(n, _)| *n == fixture)
+        .ok_or_else(|| {
+            err(
+                CKR_ARGUMENTS_BAD,
+                format!(
+                    "there is no fixture \"{fixture}\"; fixtures: {}",
+                    BUILT_IN
+                        .iter()
+                        .map(|(n, _)| *n)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )
+        })?;
+    let file = dir.join(LAB_FILE);
+    if file.exists() && !force {
+        return Err(err(
+            CKR_FUNCTION_FAILED,
+            format!(
+                "{} already exists (use --force to replace it and reset its state)",
+                file.display()
+            ),
+        ));
+    }
+    std::fs::create_dir_all(dir).map_err(|e| {
+        err(
+            CKR_DEVICE_ERROR,
+            format!("cannot create {}: {e}", dir.display()),
+        )
+    })?;
+    std::fs::write(&file, text).map_err(|e| {
+        err(
+            CKR_DEVICE_ERROR,
+            format!("cannot write {}: {e}", file.display()),
+        )
+    })?;
+    let selection = select(&Choice {
+        lab_file: Some(file.clone()),
+        host: None,
+        state_dir: Some(dir.to_path_buf()),
+    })
+    .map_err(|e| err(CKR_GENERAL_ERROR, e.to_string()))?;
+    if force {
+        reset(&selection)?;
+    } else {
+        open_store(&selection)?;
+    }
+    Ok(file)
+}
+
+/// What `hsmsim lab show` reports.
+#[derive(Debug, Serialize)]
+pub struct LabReport {
+    pub lab: String,
+    pub description: String,
+    pub lab_file: Option<PathBuf>,
+    pub state_dir: PathBuf,
+    pub schema_version: i64,
+    pub devices: Vec<DeviceReport>,
+    pub hosts: Vec<HostReport>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DeviceReport {
+    pub name: String,
+    pub kind: String,
+    pub partitions: Vec<PartitionReport>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PartitionReport {
+    /// "device/partition".
+    pub partition: String,
+    pub present: bool,
+    pub initialized: bool,
+    pub label: String,
+    pub serial: String,
+    pub user_pin_initialized: bool,
+    pub objects: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct HostReport {
+    pub name: String,
+    pub slots: Vec<SlotReport>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SlotReport {
+    pub slot: u64,
+    pub partition: String,
+}
+
+/// `hsmsim lab show`.
+pub fn report(selection: &LabSelection) -> Result<LabReport> {
+    let store = open_store(selection)?;
+    let tokens = store.tokens()?;
+    let counts = store.object_counts()?;
+    let file = &selection.lab.file;
+    let devices = file
+        .devices
+        .iter()
+        .map(|d| DeviceReport {
+            name: d.name.get_ref().clone(),
+            kind: d.kind.get_ref().clone(),
+            partitions: d
+                .partitions
+                .iter()
+                .map(|p| {
+                    let partition = format!("{}/{}", d.name.get_ref(), p.name.get_ref());
+                    let row = tokens.get(&partition);
+                    PartitionReport {
+                        present: row.is_some_and(|r| r.present),
+                        initialized: row.is_some_and(|r| r.present && r.record.initialized),
+                        label: row.map(|r| r.record.label.clone()).unwrap_or_default(),
+                        serial: row.map(|r| r.record.serial.clone()).unwrap_or_default(),
+                        user_pin_initialized: row.is_some_and(|r| {
+                            r.record.user_seal.is_some() || r.record.legacy_user.is_some()
+                        }),
+                        objects: counts.get(&partition).copied().unwrap_or(0),
+                        partition,
+                    }
+                })
+                .collect(),
+        })
+        .collect();
+    let hosts = file
+        .hosts
+        .iter()
+        .map(|h| HostReport {
+            name: h.name.get_ref().clone(),
+            slots: h
+                .slots
+                .iter()
+                .map(|s| SlotReport {
+                    slot: *s.id.get_ref(),
+                    partition: s.partition.get_ref().clone(),
+                })
+                .collect(),
+        })
+        .collect();
+    Ok(LabReport {
+        lab: file.lab.name.clone(),
+        description: file.lab.description.clone(),
+        lab_file: selection.lab_file.clone(),
+        state_dir: selection.state_dir.clone(),
+        schema_version: SCHEMA_VERSION,
+        devices,
+        hosts,
+    })
+}
+
+/// `hsmsim lab check`: the store's problems (empty when sound), plus stored tokens the lab no
+/// longer defines. Does not create anything: a lab without state is reported as such.
+pub fn check(selection: &LabSelection) -> Result<Vec<String>> {
+    let db = selection.state_dir.join(crate::store::DB_FILE);
+    if !db.exists() {
+        return Ok(vec![format!(
+            "{} does not exist: the lab has no state yet (run `hsmsim lab init` or use it once)",
+            db.display()
+        )]);
+    }
+    let store = Store::open(&selection.state_dir)?;
+    let mut problems = store.check()?;
+    let defined: std::collections::BTreeSet<String> = selection
+        .lab
+        .partitions()
+        .into_iter()
+        .map(|(p, _)| p)
+        .collect();
+    for token in store.tokens()?.keys() {
+        if !defined.contains(token) {
+            problems.push(format!(
+                "the store holds partition {token}, which the lab does not define"
+            ));
+        }
+    }
+    Ok(problems)
+}
+
+/// `hsmsim lab reset`: every partition back to what the lab defines (objects gone, presets
+/// re-applied), in one transaction; processes using the lab see their tokens replaced.
+pub fn reset(selection: &LabSelection) -> Result<()> {
+    let store = Store::open(&selection.state_dir)?;
+    let mut records = Vec::new();
+    for (partition, preset) in selection.lab.partitions() {
+        let record = fresh_record(&partition, preset.as_ref())?;
+        records.push((partition, record));
+    }
+    store.reset(&records)
+}
+
+/// `hsmsim lab partition remove|add`: a partition disappears (slots showing it have no token)
+/// or comes back blank.
+pub fn set_partition_present(
+    selection: &LabSelection,
+    partition: &str,
+    present: bool,
+) -> Result<()> {
+    if !selection
+        .lab
+        .partitions()
+        .iter()
+        .any(|(p, _)| p == partition)
+    {
+        return Err(err(
+            CKR_ARGUMENTS_BAD,
+            format!(
+                "the lab defines no partition \"{partition}\"; partitions: {}",
+                selection
+                    .lab
+                    .partitions()
+                    .into_iter()
+                    .map(|(p, _)| p)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ));
+    }
+    open_store(selection)?.set_partition_present(partition, present)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn selection(dir: &Path) -> LabSelection {
+        select(&Choice {
+            lab_file: Some(dir.join(LAB_FILE)),
+            host: None,
+            state_dir: None,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn init_show_check_reset_and_partition_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = init_from_fixture("default", dir.path(), false).unwrap();
+        assert_eq!(file, dir.path().join(LAB_FILE));
+        assert_eq!(
+            init_from_fixture("default", dir.path(), false)
+                .unwrap_err()
+                .rv,
+            CKR_FUNCTION_FAILED
+        );
+        assert_eq!(
+            init_from_fixture("nope", dir.path(), true).unwrap_err().rv,
+            CKR_ARGUMENTS_BAD
+        );
+        let sel = selection(dir.path());
+        assert_eq!(sel.state_dir, dir.path());
+        let r = report(&sel).unwrap();
+        assert_eq!(r.lab, "default");
+        let parts = &r.devices[0].partitions;
+        assert!(parts[0].initialized && parts[0].user_pin_initialized);
+        assert_eq!(parts[0].label, "hsmsim-default");
+        assert!(!parts[1].initialized && parts[1].present);
+        assert_eq!(r.hosts[0].slots.len(), 3);
+        assert!(check(&sel).unwrap().is_empty());
+
+        set_partition_present(&sel, "hsm1/blank2", false).unwrap();
+        let r = report(&sel).unwrap();
+        assert!(!r.devices[0].partitions[2].present);
+        assert_eq!(
+            set_partition_present(&sel, "hsm1/blank2", false)
+                .unwrap_err()
+                .rv,
+            CKR_FUNCTION_FAILED
+        );
+        assert_eq!(
+            set_partition_present(&sel, "hsm1/nope", true)
+                .unwrap_err()
+                .rv,
+            CKR_ARGUMENTS_BAD
+        );
+        reset(&sel).unwrap();
+        let r = report(&sel).unwrap();
+        assert!(r.devices[0].partitions.iter().all(|p| p.present));
+        assert!(check(&sel).unwrap().is_empty());
+    }
+
+    #[test]
+    fn check_reports_a_lab_without_state_and_a_damaged_store() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(LAB_FILE), BUILT_IN[0].1).unwrap();
+        let sel = selection(dir.path());
+        assert_eq!(check(&sel).unwrap().len(), 1);
+        open_store(&sel).unwrap();
+        assert!(check(&sel).unwrap().is_empty());
+        let conn = rusqlite::Connection::open(dir.path().join(crate::store::DB_FILE)).unwrap();
+        conn.execute(
+            "INSERT INTO objects (unique_id, token, public, sealed) VALUES ('x', 'hsm9/p', x'00', NULL)",
+            [],
+        )
+        .unwrap();
+        drop(conn);
+        let problems = check(&sel).unwrap();
+        assert!(
+            problems.iter().any(|p| p.contains("hsm9/p")),
+            "{problems:?}"
+        );
+    }
+}
