@@ -39,16 +39,12 @@ fn finalize() -> CK_RV {
 fn slot_list() -> Vec<CK_SLOT_ID> {
     let mut n: CK_ULONG = 0;
     // SAFETY: a null list asks for the count only.
-    assert_eq!(
-        unsafe { C_GetSlotList(CK_FALSE, null_mut(), &mut n) },
-        CKR_OK
-    );
+    let rv = unsafe { C_GetSlotList(CK_FALSE, null_mut(), &mut n) };
+    assert_eq!(rv, CKR_OK);
     let mut ids = vec![0; n as usize];
     // SAFETY: `ids` holds `n` elements.
-    assert_eq!(
-        unsafe { C_GetSlotList(CK_FALSE, ids.as_mut_ptr(), &mut n) },
-        CKR_OK
-    );
+    let rv = unsafe { C_GetSlotList(CK_FALSE, ids.as_mut_ptr(), &mut n) };
+    assert_eq!(rv, CKR_OK);
     ids
 }
 
