@@ -32,7 +32,13 @@ pub struct Store {
     path: PathBuf,
     /// This store handle's id in the change log.
     writer: i64,
+    /// The WAL-index file (`-shm`), read to notice commits without a query.
+    shm: Option<std::fs::File>,
 }
+
+/// The WAL-index header: the first 48 bytes of the `-shm` file, which SQLite rewrites on every
+/// commit (its `iChange` counter, frame count, salts and checksums; sqlite.org/walformat.html).
+pub type WalHeader = [u8; 48];
 
 /// A token as stored: its record and whether its partition exists.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,11 +149,24 @@ impl Store {
         migrate(&mut conn, &path)?;
         let mut writer = [0u8; 8];
         crate::mechanisms::random_fill(&mut writer)?;
+        let mut shm_path = path.clone().into_os_string();
+        shm_path.push("-shm");
         Ok(Store {
             conn: Mutex::new(conn),
             path,
             writer: i64::from_ne_bytes(writer) & i64::MAX,
+            shm: std::fs::File::open(shm_path).ok(),
         })
+    }
+
+    /// The current WAL-index header, or `None` when it cannot be read (then callers must ask
+    /// `data_version`). A header equal to an earlier one means nobody committed in between; a
+    /// different one (or a torn read) means someone may have.
+    pub fn wal_header(&self) -> Option<WalHeader> {
+        use std::os::unix::fs::FileExt;
+        let mut header = [0u8; 48];
+        self.shm.as_ref()?.read_exact_at(&mut header, 0).ok()?;
+        Some(header)
     }
 
     pub fn path(&self) -> &Path {

@@ -260,6 +260,7 @@ pub struct Engine {
     next_object: AtomicU64,
     store: Store,
     sync: Mutex<sync::SyncState>,
+    seen_header: sync::SeenHeader,
     /// Slots whose token another process changed, not yet reported by `C_WaitForSlotEvent`.
     events: Mutex<VecDeque<CK_SLOT_ID>>,
 }
@@ -296,6 +297,7 @@ impl Engine {
             next_object: AtomicU64::new(1),
             store,
             sync: Mutex::new(sync),
+            seen_header: sync::SeenHeader::default(),
             events: Mutex::new(VecDeque::new()),
         })
     }

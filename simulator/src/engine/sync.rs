@@ -18,6 +18,11 @@ pub struct SyncState {
     last_change: i64,
 }
 
+/// The WAL-index header when `sync` last looked: while it is unchanged, nobody committed and
+/// `sync` returns without a query or a lock (the sign / encrypt hot path pays one `pread`).
+#[derive(Default)]
+pub struct SeenHeader(parking_lot::Mutex<Option<crate::store::WalHeader>>);
+
 impl SyncState {
     pub fn start(store: &Store) -> Result<SyncState> {
         // Read the version first: a commit in between is then seen (again) on the next look.
@@ -32,8 +37,14 @@ impl SyncState {
 impl Engine {
     /// Applies other processes' committed changes; cheap when there are none.
     pub fn sync(&self) -> Result<()> {
+        let header = self.store.wal_header();
+        if header.is_some() && *self.seen_header.0.lock() == header {
+            return Ok(());
+        }
         let mut state = self.sync.lock();
         let version = self.store.data_version()?;
+        // Remember the header read *before* the query: a commit after it changes the header.
+        *self.seen_header.0.lock() = header;
         if version == state.data_version {
             return Ok(());
         }
