@@ -38,6 +38,26 @@ pub const BUILT_IN: &[(&str, &str)] = &[
     ("primus", include_str!("../../fixtures/labs/primus.toml")),
 ];
 
+/// The text of a built-in lab; the error lists the names there are.
+pub fn built_in_text(name: &str) -> Result<&'static str, LabError> {
+    BUILT_IN
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, text)| *text)
+        .ok_or_else(|| LabError {
+            file: format!("built-in lab \"{name}\""),
+            position: None,
+            message: format!(
+                "there is no such built-in lab; allowed: {}",
+                BUILT_IN
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        })
+}
+
 /// Device kinds a lab may name. Until the vendor models land, every kind behaves as a plain
 /// token (simulator-defined).
 pub const DEVICE_KINDS: &[&str] = &[
@@ -267,21 +287,7 @@ impl Lab {
 
     /// A built-in lab by name.
     pub fn built_in(name: &str) -> Result<Lab, LabError> {
-        let (_, text) = BUILT_IN
-            .iter()
-            .find(|(n, _)| *n == name)
-            .ok_or_else(|| LabError {
-                file: format!("built-in lab \"{name}\""),
-                position: None,
-                message: format!(
-                    "there is no such built-in lab; allowed: {}",
-                    BUILT_IN
-                        .iter()
-                        .map(|(n, _)| *n)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            })?;
+        let text = built_in_text(name)?;
         Lab::parse(text, &format!("fixtures/labs/{name}.toml"))
     }
 

@@ -5,7 +5,7 @@
 //! see the result on their next call.
 use crate::engine::{Choice, default_state_dir, fresh_record};
 use crate::error::{Result, err};
-use crate::lab::{BUILT_IN, Lab, LabError};
+use crate::lab::{Lab, LabError, built_in_text};
 use crate::store::{SCHEMA_VERSION, Store};
 use cryptoki_sys::*;
 use serde::Serialize;
@@ -81,22 +81,7 @@ pub fn open_store(selection: &LabSelection) -> Result<Store> {
 /// `hsmsim lab init`: writes `dir/lab.toml` from a built-in lab and creates its state. Refuses
 /// to overwrite an existing lab unless `force` (then the old state is reset).
 pub fn init_from_fixture(fixture: &str, dir: &Path, force: bool) -> Result<PathBuf> {
-    let (_, text) = BUILT_IN
-        .iter()
-        .find(|(n, _)| *n == fixture)
-        .ok_or_else(|| {
-            err(
-                CKR_ARGUMENTS_BAD,
-                format!(
-                    "there is no fixture \"{fixture}\"; fixtures: {}",
-                    BUILT_IN
-                        .iter()
-                        .map(|(n, _)| *n)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            )
-        })?;
+    let text = built_in_text(fixture).map_err(|e| err(CKR_ARGUMENTS_BAD, e.to_string()))?;
     let file = dir.join(LAB_FILE);
     if file.exists() && !force {
         return Err(err(
@@ -368,7 +353,7 @@ mod tests {
     #[test]
     fn check_reports_a_lab_without_state_and_a_damaged_store() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join(LAB_FILE), BUILT_IN[0].1).unwrap();
+        std::fs::write(dir.path().join(LAB_FILE), built_in_text("default").unwrap()).unwrap();
         let sel = selection(dir.path());
         assert_eq!(check(&sel).unwrap().len(), 1);
         open_store(&sel).unwrap();

@@ -664,24 +664,28 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
     tx.commit().map_err(db_err)
 }
 
+/// Schema 2's object and change-log tables (created fresh, or by the 1 -> 2 migration).
+const SCHEMA_2_OBJECTS_AND_CHANGES: &str = "
+    CREATE TABLE objects (
+        unique_id TEXT PRIMARY KEY,
+        token TEXT NOT NULL,
+        public BLOB NOT NULL,
+        sealed BLOB);
+    CREATE INDEX objects_by_token ON objects(token);
+    CREATE TABLE changes (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        token TEXT NOT NULL,
+        unique_id TEXT,
+        writer INTEGER NOT NULL);";
+
 fn create_schema(tx: &Transaction) -> Result<()> {
     tx.execute_batch(
         "CREATE TABLE tokens (
              token TEXT PRIMARY KEY,
              record TEXT NOT NULL,
-             present INTEGER NOT NULL DEFAULT 1);
-         CREATE TABLE objects (
-             unique_id TEXT PRIMARY KEY,
-             token TEXT NOT NULL,
-             public BLOB NOT NULL,
-             sealed BLOB);
-         CREATE INDEX objects_by_token ON objects(token);
-         CREATE TABLE changes (
-             seq INTEGER PRIMARY KEY AUTOINCREMENT,
-             token TEXT NOT NULL,
-             unique_id TEXT,
-             writer INTEGER NOT NULL);",
+             present INTEGER NOT NULL DEFAULT 1);",
     )
+    .and_then(|_| tx.execute_batch(SCHEMA_2_OBJECTS_AND_CHANGES))
     .map_err(db_err)
 }
 
@@ -711,19 +715,9 @@ fn migrate_1_to_2(tx: &Transaction) -> Result<()> {
     tx.execute_batch(
         "ALTER TABLE tokens ADD COLUMN present INTEGER NOT NULL DEFAULT 1;
          ALTER TABLE objects RENAME TO objects_v1;
-         DROP INDEX IF EXISTS objects_by_token;
-         CREATE TABLE objects (
-             unique_id TEXT PRIMARY KEY,
-             token TEXT NOT NULL,
-             public BLOB NOT NULL,
-             sealed BLOB);
-         CREATE INDEX objects_by_token ON objects(token);
-         CREATE TABLE changes (
-             seq INTEGER PRIMARY KEY AUTOINCREMENT,
-             token TEXT NOT NULL,
-             unique_id TEXT,
-             writer INTEGER NOT NULL);",
+         DROP INDEX IF EXISTS objects_by_token;",
     )
+    .and_then(|_| tx.execute_batch(SCHEMA_2_OBJECTS_AND_CHANGES))
     .map_err(db_err)?;
     let mut keys = BTreeMap::new();
     for (token, text) in tokens {
