@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Every test of hsmsim, as CI runs it (the README's test command): formatting and lints, unit
 # and C-ABI tests, the CLI self-test on a fresh default lab, real external PKCS#11 clients
-# (rust cryptoki, python-pkcs11, pkcs11-tool) against the release module, and the throughput
-# benchmark's ratio summary. Installs what it needs; safe to run again.
+# (rust cryptoki, python-pkcs11, pkcs11-tool) against the release module, the throughput
+# benchmark's ratio summary and the store-scale benchmark's summary against SoftHSMv2.
+# Installs what it needs; safe to run again.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -28,5 +29,11 @@ bash .ci/external/run-all.sh target/release/libhsmsim.so
 
 step "throughput ratios (informative; goals in the README)"
 HSMSIM_BENCH_QUICK=1 cargo bench -p hsmsim-benches --bench sign
+
+step "store scale against SoftHSMv2 (informative; goals in the README)"
+# softhsm2 is normally installed already by .ci/external/python-pkcs11.sh; make sure of it
+# when that suite was left out (EXTERNAL_SUITES).
+(. .ci/external/lib.sh && ensure_apt softhsm2)
+HSMSIM_BENCH_QUICK=1 cargo bench -p hsmsim-benches --bench store
 
 printf '\nall tests passed\n'

@@ -3,8 +3,9 @@
 //! [`Module`] loads a shared library (normally `libhsmsim.so`) with `libloading`, obtains its
 //! function list the way real applications do (`C_GetInterface("PKCS 11", 3.0)`, falling back
 //! to `C_GetFunctionList`) and makes every call through the function-list pointers. Only the
-//! handful of calls the sign benchmark needs are wrapped. This file is the C ABI boundary: all
-//! `unsafe` of the crate lives here.
+//! handful of calls the benchmarks need are wrapped (signing; token set-up, object creation
+//! and finds for the store benchmark). This file is the C ABI boundary: all `unsafe` of the
+//! crate lives here.
 use cryptoki_sys::*;
 use std::ffi::c_void;
 use std::fmt;
@@ -45,6 +46,42 @@ pub fn module_path() -> Result<PathBuf, String> {
              or point HSMSIM_MODULE at a libhsmsim.so",
             p.display()
         ))
+    }
+}
+
+/// Bytes of heap in use in this process (glibc's `mallinfo2`: `uordblks + hblkhd`, over
+/// every arena): what is live, without the freed memory the allocator keeps. `None` where the
+/// C library has no `mallinfo2` (not glibc, or glibc before 2.33).
+pub fn heap_in_use() -> Option<u64> {
+    /// glibc's `struct mallinfo2`: ten `size_t`.
+    #[repr(C)]
+    #[allow(dead_code)]
+    struct MallInfo2 {
+        arena: usize,
+        ordblks: usize,
+        smblks: usize,
+        hblks: usize,
+        hblkhd: usize,
+        usmblks: usize,
+        fsmblks: usize,
+        uordblks: usize,
+        fordblks: usize,
+        keepcost: usize,
+    }
+    #[cfg(unix)]
+    {
+        let this = libloading::os::unix::Library::this();
+        // SAFETY: glibc's `mallinfo2` takes no argument and returns `struct mallinfo2` by
+        // value, which `MallInfo2` lays out exactly; looked up by name, so a C library without
+        // it gives `None` instead of a link failure.
+        let f = unsafe { this.get::<unsafe extern "C" fn() -> MallInfo2>(b"mallinfo2\0") }.ok()?;
+        // SAFETY: see above; `mallinfo2` only reads the allocator's statistics.
+        let m = unsafe { f() };
+        Some((m.uordblks + m.hblkhd) as u64)
+    }
+    #[cfg(not(unix))]
+    {
+        None
     }
 }
 
@@ -96,6 +133,19 @@ pub fn rv_name(rv: CK_RV) -> &'static str {
         CKR_CANT_LOCK => "CKR_CANT_LOCK",
         CKR_SLOT_ID_INVALID => "CKR_SLOT_ID_INVALID",
         CKR_TOKEN_NOT_PRESENT => "CKR_TOKEN_NOT_PRESENT",
+        CKR_DEVICE_ERROR => "CKR_DEVICE_ERROR",
+        CKR_DEVICE_MEMORY => "CKR_DEVICE_MEMORY",
+        CKR_HOST_MEMORY => "CKR_HOST_MEMORY",
+        CKR_OBJECT_HANDLE_INVALID => "CKR_OBJECT_HANDLE_INVALID",
+        CKR_SESSION_READ_ONLY => "CKR_SESSION_READ_ONLY",
+        CKR_SESSION_EXISTS => "CKR_SESSION_EXISTS",
+        CKR_ATTRIBUTE_READ_ONLY => "CKR_ATTRIBUTE_READ_ONLY",
+        CKR_ATTRIBUTE_SENSITIVE => "CKR_ATTRIBUTE_SENSITIVE",
+        CKR_USER_PIN_NOT_INITIALIZED => "CKR_USER_PIN_NOT_INITIALIZED",
+        CKR_USER_TYPE_INVALID => "CKR_USER_TYPE_INVALID",
+        CKR_PIN_INVALID => "CKR_PIN_INVALID",
+        CKR_PIN_LEN_RANGE => "CKR_PIN_LEN_RANGE",
+        CKR_TOKEN_WRITE_PROTECTED => "CKR_TOKEN_WRITE_PROTECTED",
         _ => "CKR_?",
     }
 }
@@ -286,6 +336,119 @@ impl Module {
         })?;
         slots.truncate(n as usize);
         Ok(slots)
+    }
+
+    /// `C_GetSlotList(tokenPresent = false)`: every slot.
+    pub fn all_slots(&self) -> Result<Vec<CK_SLOT_ID>, Error> {
+        let f = func!(self, C_GetSlotList);
+        let mut n: CK_ULONG = 0;
+        // SAFETY: null list: a length query into `n`.
+        check("C_GetSlotList", unsafe {
+            f(CK_FALSE, ptr::null_mut(), &mut n)
+        })?;
+        let mut slots = vec![0 as CK_SLOT_ID; n as usize];
+        // SAFETY: `slots` holds `n` elements.
+        check("C_GetSlotList", unsafe {
+            f(CK_FALSE, slots.as_mut_ptr(), &mut n)
+        })?;
+        slots.truncate(n as usize);
+        Ok(slots)
+    }
+
+    /// Whether the token in `slot` is initialised (`CKF_TOKEN_INITIALIZED` in
+    /// `C_GetTokenInfo`).
+    pub fn token_initialized(&self, slot: CK_SLOT_ID) -> Result<bool, Error> {
+        let f = func!(self, C_GetTokenInfo);
+        // SAFETY: CK_TOKEN_INFO is plain data; all-zero is a valid value.
+        let mut info: CK_TOKEN_INFO = unsafe { std::mem::zeroed() };
+        // SAFETY: `info` is writable.
+        check("C_GetTokenInfo", unsafe { f(slot, &mut info) })?;
+        Ok(info.flags & CKF_TOKEN_INITIALIZED != 0)
+    }
+
+    /// `C_InitToken`: `label` is padded with blanks to 32 bytes.
+    pub fn init_token(&self, slot: CK_SLOT_ID, so_pin: &[u8], label: &str) -> Result<(), Error> {
+        let f = func!(self, C_InitToken);
+        let mut padded = [b' '; 32];
+        let n = label.len().min(32);
+        padded[..n].copy_from_slice(&label.as_bytes()[..n]);
+        // SAFETY: the module reads `so_pin.len()` bytes of the PIN and 32 bytes of the label.
+        check("C_InitToken", unsafe {
+            f(
+                slot,
+                so_pin.as_ptr() as *mut CK_UTF8CHAR,
+                so_pin.len() as CK_ULONG,
+                padded.as_mut_ptr(),
+            )
+        })
+    }
+
+    /// `C_InitPIN` (the SO logged in on `session`).
+    pub fn init_pin(&self, session: CK_SESSION_HANDLE, pin: &[u8]) -> Result<(), Error> {
+        let f = func!(self, C_InitPIN);
+        // SAFETY: the module reads `pin.len()` bytes of the PIN.
+        check("C_InitPIN", unsafe {
+            f(
+                session,
+                pin.as_ptr() as *mut CK_UTF8CHAR,
+                pin.len() as CK_ULONG,
+            )
+        })
+    }
+
+    /// `C_Logout`.
+    pub fn logout(&self, session: CK_SESSION_HANDLE) -> Result<(), Error> {
+        let f = func!(self, C_Logout);
+        // SAFETY: plain value argument.
+        check("C_Logout", unsafe { f(session) })
+    }
+
+    /// `C_CreateObject` with a raw template (attribute type, value bytes).
+    pub fn create_object(
+        &self,
+        session: CK_SESSION_HANDLE,
+        template: &[(CK_ATTRIBUTE_TYPE, &[u8])],
+    ) -> Result<CK_OBJECT_HANDLE, Error> {
+        let f = func!(self, C_CreateObject);
+        let mut attrs = raw_template(template);
+        let mut h = CK_INVALID_HANDLE;
+        // SAFETY: the template points to `template`'s values, alive for the call, which the
+        // module only reads; `h` is a valid out-pointer.
+        check("C_CreateObject", unsafe {
+            f(session, attrs.as_mut_ptr(), attrs.len() as CK_ULONG, &mut h)
+        })?;
+        Ok(h)
+    }
+
+    /// One complete find: `C_FindObjectsInit(template)`, one `C_FindObjects` for up to
+    /// `out.len()` handles, `C_FindObjectsFinal`. Returns how many handles were written to
+    /// `out`. The search is finalised even when `C_FindObjects` fails.
+    #[inline]
+    pub fn find(
+        &self,
+        session: CK_SESSION_HANDLE,
+        template: &[(CK_ATTRIBUTE_TYPE, &[u8])],
+        out: &mut [CK_OBJECT_HANDLE],
+    ) -> Result<usize, Error> {
+        let init = func!(self, C_FindObjectsInit);
+        let find = func!(self, C_FindObjects);
+        let fin = func!(self, C_FindObjectsFinal);
+        let mut attrs = raw_template(template);
+        // SAFETY: the template points to `template`'s values, alive for the call, which the
+        // module only reads (and copies: the search outlives this call in the module).
+        check("C_FindObjectsInit", unsafe {
+            init(session, attrs.as_mut_ptr(), attrs.len() as CK_ULONG)
+        })?;
+        let mut n: CK_ULONG = 0;
+        // SAFETY: `out` holds `out.len()` handles; `n` is a valid out-pointer.
+        let found = check("C_FindObjects", unsafe {
+            find(session, out.as_mut_ptr(), out.len() as CK_ULONG, &mut n)
+        });
+        // SAFETY: plain value argument.
+        let finished = check("C_FindObjectsFinal", unsafe { fin(session) });
+        found?;
+        finished?;
+        Ok((n as usize).min(out.len()))
     }
 
     /// The label of the token in `slot` (`C_GetTokenInfo`), trailing blanks removed.
@@ -497,6 +660,18 @@ impl Module {
         })?;
         Ok(len as usize)
     }
+}
+
+/// A raw `CK_ATTRIBUTE` template over borrowed values (the module only reads them).
+fn raw_template(template: &[(CK_ATTRIBUTE_TYPE, &[u8])]) -> Vec<CK_ATTRIBUTE> {
+    template
+        .iter()
+        .map(|(ty, v)| CK_ATTRIBUTE {
+            type_: *ty,
+            pValue: v.as_ptr() as *mut c_void,
+            ulValueLen: v.len() as CK_ULONG,
+        })
+        .collect()
 }
 
 impl Drop for Module {
