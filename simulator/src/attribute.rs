@@ -4,21 +4,26 @@
 use crate::error::{Result, err};
 use cryptoki_sys::*;
 use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
+
+/// The bytes of one value: up to 16 inline (every boolean, integer, and most labels and IDs),
+/// so a token's many small objects cost no allocation per attribute.
+pub type ValueBytes = SmallVec<[u8; 16]>;
 
 /// One attribute value.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AttrValue {
-    Bytes(Vec<u8>),
+    Bytes(ValueBytes),
     /// An attribute array (`CKF_ARRAY_ATTRIBUTE`): only plain byte values inside.
     Template(Vec<(CK_ATTRIBUTE_TYPE, Vec<u8>)>),
 }
 
 impl AttrValue {
     pub fn bool(v: bool) -> Self {
-        AttrValue::Bytes(vec![v as u8])
+        AttrValue::Bytes(SmallVec::from_slice(&[v as u8]))
     }
     pub fn ulong(v: CK_ULONG) -> Self {
-        AttrValue::Bytes(v.to_ne_bytes().to_vec())
+        AttrValue::Bytes(SmallVec::from_slice(&v.to_ne_bytes()))
     }
     pub fn as_bytes(&self) -> Option<&[u8]> {
         match self {
@@ -126,7 +131,7 @@ pub fn check_value(t: CK_ATTRIBUTE_TYPE, value: &AttrValue) -> Result<()> {
     let ok = match (kind, value) {
         (AttrKind::Template, AttrValue::Template(inner)) => {
             for (it, iv) in inner {
-                check_value(*it, &AttrValue::Bytes(iv.clone()))?;
+                check_value(*it, &AttrValue::Bytes(SmallVec::from_slice(iv)))?;
             }
             true
         }
@@ -201,7 +206,7 @@ impl Attributes {
         self.set(t, AttrValue::ulong(v));
     }
     pub fn set_bytes(&mut self, t: CK_ATTRIBUTE_TYPE, v: impl Into<Vec<u8>>) {
-        self.set(t, AttrValue::Bytes(v.into()));
+        self.set(t, AttrValue::Bytes(SmallVec::from_vec(v.into())));
     }
     pub fn remove(&mut self, t: CK_ATTRIBUTE_TYPE) -> Option<AttrValue> {
         self.position(t).ok().map(|i| self.0.remove(i).1)
@@ -287,24 +292,24 @@ mod tests {
     #[test]
     fn rejects_bad_bool_and_ulong_sizes() {
         assert_eq!(
-            check_value(CKA_TOKEN, &AttrValue::Bytes(vec![1, 0]))
+            check_value(CKA_TOKEN, &AttrValue::Bytes(smallvec::smallvec![1, 0]))
                 .unwrap_err()
                 .rv,
             CKR_ATTRIBUTE_VALUE_INVALID
         );
         assert_eq!(
-            check_value(CKA_CLASS, &AttrValue::Bytes(vec![1, 0, 0]))
+            check_value(CKA_CLASS, &AttrValue::Bytes(smallvec::smallvec![1, 0, 0]))
                 .unwrap_err()
                 .rv,
             CKR_ATTRIBUTE_VALUE_INVALID
         );
         assert_eq!(
-            check_value(0x7FFF_FFF0, &AttrValue::Bytes(vec![]))
+            check_value(0x7FFF_FFF0, &AttrValue::Bytes(smallvec::smallvec![]))
                 .unwrap_err()
                 .rv,
             CKR_ATTRIBUTE_TYPE_INVALID
         );
-        assert!(check_value(CKA_LABEL, &AttrValue::Bytes(b"x".to_vec())).is_ok());
+        assert!(check_value(CKA_LABEL, &AttrValue::Bytes(b"x".as_slice().into())).is_ok());
     }
 
     #[test]

@@ -140,7 +140,9 @@ impl Engine {
         let mut stored = Vec::new();
         for mut attrs in objects {
             self.check_may_hold(session, slot, &attrs)?;
-            let mut uid = [0u8; 16];
+            // 64 random bits as 16 hex digits: unique in any lab (the store's primary key
+            // refuses a collision) and short enough to be held inline.
+            let mut uid = [0u8; 8];
             crate::mechanisms::random_fill(&mut uid)?;
             let uid: String = uid.iter().map(|b| format!("{b:02x}")).collect();
             attrs.set_bytes(CKA_UNIQUE_ID, uid.as_bytes().to_vec());

@@ -1,10 +1,13 @@
 //! A slot's objects in memory: its token objects (loaded from the store on first use) and the
 //! session objects of this process, with indexes on `CKA_CLASS`, `CKA_LABEL` and `CKA_ID` (and
-//! the unique id of token objects) so that finds and cross-process updates never scan.
+//! the unique id of token objects) so that finds and cross-process updates never scan. The
+//! byte-valued indexes are keyed by a hash of the value, not a copy of it (memory per object
+//! matters at 100,000 objects); every candidate is checked against the real value.
 use crate::attribute::Attributes;
 use crate::object::Object;
 use cryptoki_sys::*;
 use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
 
 /// Handles under one index key; most keys name a single object.
@@ -42,22 +45,25 @@ impl Handles {
     }
 }
 
-fn index_add(index: &mut HashMap<Box<[u8]>, Handles>, key: Option<&[u8]>, h: CK_OBJECT_HANDLE) {
+/// Handles by the hash of a byte value.
+type HashIndex = HashMap<u64, Handles>;
+
+fn index_add(index: &mut HashIndex, key: Option<u64>, h: CK_OBJECT_HANDLE) {
     if let Some(key) = key {
-        match index.get_mut(key) {
+        match index.get_mut(&key) {
             Some(handles) => handles.add(h),
             None => {
-                index.insert(key.into(), Handles::One(h));
+                index.insert(key, Handles::One(h));
             }
         }
     }
 }
 
-fn index_remove(index: &mut HashMap<Box<[u8]>, Handles>, key: Option<&[u8]>, h: CK_OBJECT_HANDLE) {
+fn index_remove(index: &mut HashIndex, key: Option<u64>, h: CK_OBJECT_HANDLE) {
     if let Some(key) = key
-        && index.get_mut(key).is_some_and(|handles| handles.remove(h))
+        && index.get_mut(&key).is_some_and(|handles| handles.remove(h))
     {
-        index.remove(key);
+        index.remove(&key);
     }
 }
 
@@ -66,9 +72,10 @@ pub struct ObjectTable {
     /// True once the token's objects were read from the store.
     pub loaded: bool,
     objects: HashMap<CK_OBJECT_HANDLE, Arc<Object>>,
-    by_unique_id: HashMap<Box<[u8]>, CK_OBJECT_HANDLE>,
-    by_label: HashMap<Box<[u8]>, Handles>,
-    by_id: HashMap<Box<[u8]>, Handles>,
+    hasher: RandomState,
+    by_unique_id: HashIndex,
+    by_label: HashIndex,
+    by_id: HashIndex,
     by_class: HashMap<CK_OBJECT_CLASS, HashSet<CK_OBJECT_HANDLE>>,
 }
 
@@ -77,9 +84,18 @@ impl ObjectTable {
         self.objects.get(&h)
     }
 
+    fn key(&self, value: Option<&[u8]>) -> Option<u64> {
+        value.map(|v| self.hasher.hash_one(v))
+    }
+
     /// The handle of the token object with this unique id.
     pub fn handle_of(&self, unique_id: &[u8]) -> Option<CK_OBJECT_HANDLE> {
-        self.by_unique_id.get(unique_id).copied()
+        let handles = self.by_unique_id.get(&self.key(Some(unique_id))?)?;
+        handles.as_slice().iter().copied().find(|h| {
+            self.objects
+                .get(h)
+                .is_some_and(|o| o.unique_id() == unique_id)
+        })
     }
 
     pub fn values(&self) -> impl Iterator<Item = &Arc<Object>> {
@@ -97,10 +113,15 @@ impl ObjectTable {
         }
         let h = object.handle;
         if object.is_token() {
-            self.by_unique_id.insert(object.unique_id().into(), h);
+            let key = self.key(Some(object.unique_id()));
+            index_add(&mut self.by_unique_id, key, h);
         }
-        index_add(&mut self.by_label, object.attrs.bytes(CKA_LABEL), h);
-        index_add(&mut self.by_id, object.attrs.bytes(CKA_ID), h);
+        let (label, id) = (
+            self.key(object.attrs.bytes(CKA_LABEL)),
+            self.key(object.attrs.bytes(CKA_ID)),
+        );
+        index_add(&mut self.by_label, label, h);
+        index_add(&mut self.by_id, id, h);
         self.by_class.entry(object.class()).or_default().insert(h);
         self.objects.insert(h, object);
     }
@@ -108,10 +129,15 @@ impl ObjectTable {
     pub fn remove(&mut self, h: CK_OBJECT_HANDLE) -> Option<Arc<Object>> {
         let object = self.objects.remove(&h)?;
         if object.is_token() {
-            self.by_unique_id.remove(object.unique_id());
+            let key = self.key(Some(object.unique_id()));
+            index_remove(&mut self.by_unique_id, key, h);
         }
-        index_remove(&mut self.by_label, object.attrs.bytes(CKA_LABEL), h);
-        index_remove(&mut self.by_id, object.attrs.bytes(CKA_ID), h);
+        let (label, id) = (
+            self.key(object.attrs.bytes(CKA_LABEL)),
+            self.key(object.attrs.bytes(CKA_ID)),
+        );
+        index_remove(&mut self.by_label, label, h);
+        index_remove(&mut self.by_id, id, h);
         if let Some(set) = self.by_class.get_mut(&object.class()) {
             set.remove(&h);
             if set.is_empty() {
@@ -127,21 +153,19 @@ impl ObjectTable {
     }
 
     /// The objects that may match `template`: those under the most selective indexed
-    /// attribute it names, or all of them. Callers still check every attribute.
+    /// attribute it names (values with the same hash included), or all of them. Callers check
+    /// every attribute.
     pub fn candidates(&self, template: &Attributes) -> Vec<Arc<Object>> {
         const NONE: &[CK_OBJECT_HANDLE] = &[];
         let mut indexed: Vec<&[CK_OBJECT_HANDLE]> = Vec::new();
-        for (attr, index) in [(CKA_LABEL, &self.by_label), (CKA_ID, &self.by_id)] {
-            if let Some(key) = template.bytes(attr) {
-                indexed.push(index.get(key).map_or(NONE, Handles::as_slice));
+        for (attr, index) in [
+            (CKA_LABEL, &self.by_label),
+            (CKA_ID, &self.by_id),
+            (CKA_UNIQUE_ID, &self.by_unique_id),
+        ] {
+            if let Some(key) = self.key(template.bytes(attr)) {
+                indexed.push(index.get(&key).map_or(NONE, Handles::as_slice));
             }
-        }
-        if let Some(uid) = template.bytes(CKA_UNIQUE_ID) {
-            indexed.push(
-                self.by_unique_id
-                    .get(uid)
-                    .map_or(NONE, std::slice::from_ref),
-            );
         }
         let best = indexed.into_iter().min_by_key(|h| h.len());
         if let Some(handles) = best {

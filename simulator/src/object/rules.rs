@@ -719,7 +719,7 @@ mod tests {
             check_change(
                 &o,
                 CKA_VALUE,
-                &AttrValue::Bytes(vec![2; 16]),
+                &AttrValue::Bytes(smallvec::smallvec![2; 16]),
                 Change::Set,
                 false
             )
@@ -738,7 +738,7 @@ mod tests {
             check_change(
                 &o,
                 CKA_LABEL,
-                &AttrValue::Bytes(b"k".to_vec()),
+                &AttrValue::Bytes(b"k".as_slice().into()),
                 Change::Set,
                 false
             )

@@ -127,7 +127,7 @@ pub unsafe fn template(p: *const CK_ATTRIBUTE, count: CK_ULONG) -> Result<Attrib
             AttrValue::Template(nested)
         } else {
             // SAFETY: the caller guarantees the buffer.
-            AttrValue::Bytes(unsafe { attribute_bytes(a) }?)
+            AttrValue::Bytes(unsafe { attribute_bytes(a) }?.into())
         };
         out.push((a.type_, value));
     }

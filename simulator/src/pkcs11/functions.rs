@@ -301,7 +301,9 @@ unsafe fn fill_attribute(slot: &mut CK_ATTRIBUTE, value: &AttrValue) -> Option<C
                 let mut inner = unsafe { array.add(i).read_unaligned() };
                 inner.type_ = *t;
                 // SAFETY: the nested element's buffer is the caller's, per the contract.
-                rv = rv.or(unsafe { fill_attribute(&mut inner, &AttrValue::Bytes(v.clone())) });
+                rv = rv.or(unsafe {
+                    fill_attribute(&mut inner, &AttrValue::Bytes(v.as_slice().into()))
+                });
                 // SAFETY: as above.
                 unsafe { array.add(i).write_unaligned(inner) };
             }
