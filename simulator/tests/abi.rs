@@ -401,7 +401,7 @@ fn get_attribute_value_follows_every_return_rule() {
     );
     assert_eq!(get_attr(s, key, CKA_LOCAL).unwrap(), [0]);
     assert_eq!(get_attr(s, key, CKA_ALWAYS_SENSITIVE).unwrap(), [0]);
-    assert_eq!(get_attr(s, key, CKA_UNIQUE_ID).map(|v| v.len()), Ok(32));
+    assert_eq!(get_attr(s, key, CKA_UNIQUE_ID).map(|v| v.len()), Ok(16));
     // SAFETY: unknown object handle.
     assert_eq!(
         // SAFETY: arguments are valid for the call, as the comment above says.
