@@ -1,0 +1,137 @@
+//! The `hsmsim lab` commands as a user runs them: exit codes, JSON output, and errors on
+//! stderr, from `lab init` to `lab reset`, plus the global --lab/--host flags on `slots`.
+use serde_json::Value;
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn hsmsim(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hsmsim"))
+        .args(args)
+        .env_remove("HSMSIM_CONF")
+        .env_remove("HSMSIM_LAB")
+        .env_remove("HSMSIM_HOST")
+        .env_remove("HSMSIM_STATE_DIR")
+        .output()
+        .expect("hsmsim runs")
+}
+
+fn json(out: &Output) -> Value {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON output")
+}
+
+fn lab_file(dir: &Path) -> String {
+    dir.join("lab.toml").display().to_string()
+}
+
+#[test]
+fn init_show_check_partition_and_reset() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display().to_string();
+    let out = hsmsim(&[
+        "lab",
+        "init",
+        "--fixture",
+        "luna-usb-to-network7",
+        "--dir",
+        &d,
+    ]);
+    assert!(out.status.success());
+    // A second init without --force is refused with exit 2 and a reason.
+    let again = hsmsim(&["lab", "init", "--fixture", "default", "--dir", &d]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+
+    let lab = lab_file(dir.path());
+    let show = json(&hsmsim(&["--lab", &lab, "lab", "show", "--json"]));
+    assert_eq!(show["lab"], "luna-usb-to-network7");
+    let hosts: Vec<&str> = show["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(hosts, ["old-host", "new-host", "clone-host"]);
+
+    let slots = json(&hsmsim(&[
+        "--lab", &lab, "--host", "new-host", "slots", "--json",
+    ]));
+    let ids: Vec<u64> = slots["slots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["slot"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ids, [1, 2]);
+
+    let check = hsmsim(&["--lab", &lab, "lab", "check", "--json"]);
+    assert_eq!(json(&check)["sound"], true);
+
+    assert!(
+        hsmsim(&["--lab", &lab, "lab", "partition", "remove", "sa7/app"])
+            .status
+            .success()
+    );
+    let slots = json(&hsmsim(&[
+        "--lab", &lab, "--host", "new-host", "slots", "--json",
+    ]));
+    assert_eq!(slots["slots"][0]["present"], false);
+    let twice = hsmsim(&["--lab", &lab, "lab", "partition", "remove", "sa7/app"]);
+    assert_eq!(twice.status.code(), Some(2));
+
+    let refused = hsmsim(&["--lab", &lab, "lab", "reset"]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--yes"));
+    assert!(
+        hsmsim(&["--lab", &lab, "lab", "reset", "--yes"])
+            .status
+            .success()
+    );
+    let slots = json(&hsmsim(&[
+        "--lab", &lab, "--host", "new-host", "slots", "--json",
+    ]));
+    assert_eq!(slots["slots"][0]["present"], true);
+}
+
+#[test]
+fn check_exits_1_on_a_damaged_store_and_2_on_a_broken_lab() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display().to_string();
+    assert!(hsmsim(&["lab", "init", "--dir", &d]).status.success());
+    let lab = lab_file(dir.path());
+    // An object whose token does not exist and whose attributes do not decode.
+    let conn = rusqlite::Connection::open(dir.path().join("hsmsim.sqlite")).unwrap();
+    conn.execute(
+        "INSERT INTO objects (unique_id, token, public, sealed) VALUES ('bad', 'x/y', x'FF', NULL)",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    let out = hsmsim(&["--lab", &lab, "lab", "check"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("x/y"));
+
+    std::fs::write(dir.path().join("broken.toml"), "[lab]\nname = 3\n").unwrap();
+    let broken = dir.path().join("broken.toml").display().to_string();
+    let out = hsmsim(&["--lab", &broken, "lab", "show"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("broken.toml:2:"), "{err}");
+}
+
+#[test]
+fn fixtures_lists_every_built_in_lab() {
+    let out = hsmsim(&["lab", "fixtures"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for name in ["default", "generic", "luna-ccc", "primus"] {
+        assert!(
+            text.lines().any(|l| l.starts_with(name)),
+            "{name} missing: {text}"
+        );
+    }
+}
