@@ -5,8 +5,9 @@
 //! `fixtures/labs/*.toml` (`default`, `generic` and one per documented procedure layout),
 //! embedded here.
 use crate::engine::{Config, SlotConfig, TokenPreset};
+use crate::vendor::{TokenModel, luna};
 use serde::Deserialize;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use toml::Spanned;
@@ -94,6 +95,14 @@ pub struct LabInfo {
 pub struct DeviceDef {
     pub name: Spanned<String>,
     pub kind: Spanned<String>,
+    /// Luna: firmware version ("6.21.2", "7.4.2", ...; default `LUNA_DEFAULT_FIRMWARE`).
+    pub firmware: Option<Spanned<String>>,
+    /// Luna: "password" (default) or "ped".
+    pub auth: Option<Spanned<String>>,
+    /// Serial number (default: derived from the device name).
+    pub serial: Option<Spanned<String>>,
+    /// Luna: HSM policies away from their defaults, by id (`{ 7 = 1, 21 = 0 }`).
+    pub hsm_policies: Option<Spanned<BTreeMap<String, u64>>>,
     #[serde(default, rename = "partition")]
     pub partitions: Vec<PartitionDef>,
 }
@@ -106,7 +115,18 @@ pub struct PartitionDef {
     pub label: Option<Spanned<String>>,
     pub so_pin: Option<Spanned<String>>,
     pub user_pin: Option<Spanned<String>>,
+    /// Luna PPSO partitions: the Crypto User's PIN.
+    pub crypto_user_pin: Option<Spanned<String>>,
+    /// Luna 7.x partitions: the Limited Crypto Officer's PIN.
+    pub limited_co_pin: Option<Spanned<String>>,
+    /// Luna: the cloning domain (password devices).
+    pub domain: Option<Spanned<String>>,
+    /// Luna: partition policies away from their defaults, by id (`{ 0 = 1, 4 = 1 }`).
+    pub policies: Option<Spanned<BTreeMap<String, u64>>>,
 }
+
+/// The firmware a Luna device has when the lab does not say (simulator-defined).
+pub const LUNA_DEFAULT_FIRMWARE: &str = "7.4.2";
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -160,6 +180,114 @@ fn position(text: &str, offset: usize) -> (usize, usize) {
 pub struct Lab {
     pub file: LabFile,
     pub source_name: String,
+    /// Each device's token model, by device name.
+    pub models: HashMap<String, TokenModel>,
+}
+
+/// Policy ids as a lab writes them (TOML keys are strings).
+fn policy_ids(
+    map: &Spanned<BTreeMap<String, u64>>,
+) -> std::result::Result<Vec<(u64, u64)>, String> {
+    map.get_ref()
+        .iter()
+        .map(|(k, v)| {
+            k.parse::<u64>()
+                .map(|id| (id, *v))
+                .map_err(|_| format!("policy ids are numbers (pycryptoki's ids), not \"{k}\""))
+        })
+        .collect()
+}
+
+/// A device's token model, or what is wrong with its definition.
+fn device_model(
+    device: &DeviceDef,
+) -> std::result::Result<TokenModel, (Option<std::ops::Range<usize>>, String)> {
+    let kind = device.kind.get_ref().as_str();
+    let Some(luna_kind) = luna::DeviceKind::from_lab(kind) else {
+        for (given, what) in [
+            (device.firmware.as_ref().map(Spanned::span), "firmware"),
+            (device.auth.as_ref().map(Spanned::span), "auth"),
+            (
+                device.hsm_policies.as_ref().map(Spanned::span),
+                "hsm_policies",
+            ),
+        ] {
+            if let Some(span) = given {
+                return Err((
+                    Some(span),
+                    format!("`{what}` applies to Luna devices only, not to kind \"{kind}\""),
+                ));
+            }
+        }
+        return Ok(TokenModel::Soft);
+    };
+    let firmware_text = device
+        .firmware
+        .as_ref()
+        .map_or(LUNA_DEFAULT_FIRMWARE, |f| f.get_ref().as_str());
+    let firmware = luna::Firmware::parse(firmware_text).ok_or_else(|| {
+        (
+            device.firmware.as_ref().map(Spanned::span),
+            format!(
+                "firmware \"{firmware_text}\" is not a Luna version; write major.minor.subminor from 5.x to 7.x, e.g. \"6.21.2\" or \"7.7.1\""
+            ),
+        )
+    })?;
+    let auth_text = device
+        .auth
+        .as_ref()
+        .map_or("password", |a| a.get_ref().as_str());
+    let auth = luna::Auth::from_lab(auth_text).ok_or_else(|| {
+        (
+            device.auth.as_ref().map(Spanned::span),
+            format!("auth \"{auth_text}\" is unknown; allowed: password, ped"),
+        )
+    })?;
+    let mut hsm_policies = BTreeMap::new();
+    if let Some(map) = &device.hsm_policies {
+        for (id, value) in policy_ids(map).map_err(|m| (Some(map.span()), m))? {
+            let e = luna::hsm_policy_element(id).ok_or_else(|| {
+                (
+                    Some(map.span()),
+                    format!(
+                        "HSM policy {id} is not modelled; modelled: {}",
+                        luna::HSM_POLICIES
+                            .iter()
+                            .map(|e| e.id.to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )
+            })?;
+            if value > e.max {
+                return Err((
+                    Some(map.span()),
+                    format!("HSM policy {id} takes 0 to {}, not {value}", e.max),
+                ));
+            }
+            hsm_policies.insert(id, value);
+        }
+    }
+    let serial = device.serial.as_ref().map_or_else(
+        || {
+            let d = aws_lc_rs::digest::digest(
+                &aws_lc_rs::digest::SHA256,
+                device.name.get_ref().as_bytes(),
+            );
+            let n =
+                u32::from_be_bytes([d.as_ref()[0], d.as_ref()[1], d.as_ref()[2], d.as_ref()[3]]);
+            format!("{}", 100_000_000 + n % 900_000_000)
+        },
+        |s| s.get_ref().clone(),
+    );
+    Ok(TokenModel::Luna(std::sync::Arc::new(luna::Device {
+        name: device.name.get_ref().clone(),
+        kind: luna_kind,
+        firmware,
+        auth,
+        serial,
+        hsm_policies,
+    })))
 }
 
 impl Lab {
@@ -176,6 +304,7 @@ impl Lab {
 
         let mut partitions = HashMap::new();
         let mut device_names = BTreeSet::new();
+        let mut models = HashMap::new();
         for device in &file.devices {
             if !device_names.insert(device.name.get_ref().as_str()) {
                 return Err(at(
@@ -193,6 +322,8 @@ impl Lab {
                     ),
                 ));
             }
+            let model = device_model(device).map_err(|(span, m)| error(span, m))?;
+            models.insert(device.name.get_ref().clone(), model.clone());
             for p in &device.partitions {
                 let key = format!("{}/{}", device.name.get_ref(), p.name.get_ref());
                 if partitions.insert(key.clone(), p).is_some() {
@@ -203,10 +334,51 @@ impl Lab {
                 {
                     return Err(at(label, "a token label is at most 32 bytes".into()));
                 }
-                for pin in [&p.so_pin, &p.user_pin].into_iter().flatten() {
-                    if crate::token::check_pin_len(pin.get_ref().as_bytes()).is_err() {
-                        return Err(at(pin, "a PIN is 4 to 255 bytes".into()));
+                for pin in [
+                    &p.so_pin,
+                    &p.user_pin,
+                    &p.crypto_user_pin,
+                    &p.limited_co_pin,
+                ]
+                .into_iter()
+                .flatten()
+                {
+                    if let Err(e) = model.check_pin_len(pin.get_ref().as_bytes()) {
+                        return Err(at(pin, e.detail.into_owned()));
                     }
+                }
+                for (pin, user) in [
+                    (&p.crypto_user_pin, luna::CKU_CRYPTO_USER),
+                    (&p.limited_co_pin, luna::CKU_LIMITED_CRYPTO_OFFICER),
+                ] {
+                    if let Some(pin) = pin {
+                        if let Err(e) = model.check_role(user) {
+                            return Err(at(pin, e.detail.into_owned()));
+                        }
+                        if p.user_pin.is_none() {
+                            return Err(at(
+                                pin,
+                                "the Crypto Officer (`user_pin`) initialises this role: give `user_pin` too".into(),
+                            ));
+                        }
+                    }
+                }
+                for given in [&p.domain].into_iter().flatten() {
+                    if model.luna().is_none() {
+                        return Err(at(given, "`domain` applies to Luna partitions only".into()));
+                    }
+                }
+                if let Some(map) = &p.policies {
+                    let Some(device) = model.luna() else {
+                        return Err(error(
+                            Some(map.span()),
+                            "`policies` apply to Luna partitions only".into(),
+                        ));
+                    };
+                    let changes = policy_ids(map).map_err(|m| error(Some(map.span()), m))?;
+                    luna::PartitionState::default()
+                        .apply(device, &changes, true)
+                        .map_err(|e| error(Some(map.span()), e.detail.into_owned()))?;
                 }
                 match (&p.label, &p.so_pin, &p.user_pin) {
                     (Some(_), Some(_), _) | (None, None, None) => {}
@@ -270,6 +442,7 @@ impl Lab {
             }
         }
         Ok(Lab {
+            models,
             file,
             source_name: source_name.to_string(),
         })
@@ -311,38 +484,69 @@ impl Lab {
                     .join(", ")
             ),
         })?;
-        let partitions: HashMap<String, Option<TokenPreset>> =
-            self.partitions().into_iter().collect();
+        let partitions: HashMap<String, (TokenModel, Option<TokenPreset>)> = self
+            .partitions()
+            .into_iter()
+            .map(|(p, model, preset)| (p, (model, preset)))
+            .collect();
         let slots = chosen
             .slots
             .iter()
-            .map(|s| SlotConfig {
-                id: *s.id.get_ref(),
-                partition: s.partition.get_ref().clone(),
-                description: format!("{} ({})", s.partition.get_ref(), chosen.name.get_ref()),
-                preset: partitions[s.partition.get_ref()].clone(),
+            .map(|s| {
+                let (model, preset) = partitions[s.partition.get_ref()].clone();
+                SlotConfig {
+                    id: *s.id.get_ref(),
+                    partition: s.partition.get_ref().clone(),
+                    description: format!("{} ({})", s.partition.get_ref(), chosen.name.get_ref()),
+                    preset,
+                    model,
+                }
             })
             .collect();
         Ok(Config { state_dir, slots })
     }
 
-    /// Every partition of every device ("device/partition"), in lab order, with the token it
-    /// starts with (`None`: blank).
-    pub fn partitions(&self) -> Vec<(String, Option<TokenPreset>)> {
+    /// Every partition of every device ("device/partition"), in lab order, with its device's
+    /// token model and the token it starts with (`None`: blank).
+    pub fn partitions(&self) -> Vec<(String, TokenModel, Option<TokenPreset>)> {
         self.file
             .devices
             .iter()
             .flat_map(|d| {
+                let model = self
+                    .models
+                    .get(d.name.get_ref())
+                    .cloned()
+                    .unwrap_or_default();
                 d.partitions.iter().map(move |p| {
+                    let text =
+                        |v: &Option<Spanned<String>>| v.as_ref().map(|s| s.get_ref().clone());
                     let preset = match (&p.label, &p.so_pin) {
                         (Some(label), Some(so)) => Some(TokenPreset {
                             label: label.get_ref().clone(),
                             so_pin: so.get_ref().clone(),
-                            user_pin: p.user_pin.as_ref().map(|u| u.get_ref().clone()),
+                            user_pin: text(&p.user_pin),
+                            role_pins: [
+                                (luna::CKU_CRYPTO_USER, text(&p.crypto_user_pin)),
+                                (luna::CKU_LIMITED_CRYPTO_OFFICER, text(&p.limited_co_pin)),
+                            ]
+                            .into_iter()
+                            .filter_map(|(u, pin)| pin.map(|pin| (u, pin)))
+                            .collect(),
+                            domain: text(&p.domain),
+                            policies: p
+                                .policies
+                                .as_ref()
+                                .and_then(|m| policy_ids(m).ok())
+                                .unwrap_or_default(),
                         }),
                         _ => None,
                     };
-                    (format!("{}/{}", d.name.get_ref(), p.name.get_ref()), preset)
+                    (
+                        format!("{}/{}", d.name.get_ref(), p.name.get_ref()),
+                        model.clone(),
+                        preset,
+                    )
                 })
             })
             .collect()

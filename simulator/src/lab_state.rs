@@ -72,8 +72,10 @@ pub fn select(choice: &Choice) -> std::result::Result<LabSelection, LabError> {
 /// store does not have yet.
 pub fn open_store(selection: &LabSelection) -> Result<Store> {
     let store = Store::open(&selection.state_dir)?;
-    for (partition, preset) in selection.lab.partitions() {
-        store.ensure_token(&partition, || fresh_record(&partition, preset.as_ref()))?;
+    for (partition, model, preset) in selection.lab.partitions() {
+        store.ensure_token(&partition, || {
+            fresh_record(&partition, &model, preset.as_ref())
+        })?;
     }
     Ok(store)
 }
@@ -184,9 +186,7 @@ pub fn report(selection: &LabSelection) -> Result<LabReport> {
                         initialized: row.is_some_and(|r| r.present && r.record.initialized),
                         label: row.map(|r| r.record.label.clone()).unwrap_or_default(),
                         serial: row.map(|r| r.record.serial.clone()).unwrap_or_default(),
-                        user_pin_initialized: row.is_some_and(|r| {
-                            r.record.user_seal.is_some() || r.record.legacy_user.is_some()
-                        }),
+                        user_pin_initialized: row.is_some_and(|r| r.record.has_pin(CKU_USER)),
                         objects: counts.get(&partition).copied().unwrap_or(0),
                         partition,
                     }
@@ -236,7 +236,7 @@ pub fn check(selection: &LabSelection) -> Result<Vec<String>> {
         .lab
         .partitions()
         .into_iter()
-        .map(|(p, _)| p)
+        .map(|(p, _, _)| p)
         .collect();
     for token in store.tokens()?.keys() {
         if !defined.contains(token) {
@@ -253,8 +253,8 @@ pub fn check(selection: &LabSelection) -> Result<Vec<String>> {
 pub fn reset(selection: &LabSelection) -> Result<()> {
     let store = Store::open(&selection.state_dir)?;
     let mut records = Vec::new();
-    for (partition, preset) in selection.lab.partitions() {
-        let record = fresh_record(&partition, preset.as_ref())?;
+    for (partition, model, preset) in selection.lab.partitions() {
+        let record = fresh_record(&partition, &model, preset.as_ref())?;
         records.push((partition, record));
     }
     store.reset(&records)
@@ -271,7 +271,7 @@ pub fn set_partition_present(
         .lab
         .partitions()
         .iter()
-        .any(|(p, _)| p == partition)
+        .any(|(p, _, _)| p == partition)
     {
         return Err(err(
             CKR_ARGUMENTS_BAD,
@@ -281,7 +281,7 @@ pub fn set_partition_present(
                     .lab
                     .partitions()
                     .into_iter()
-                    .map(|(p, _)| p)
+                    .map(|(p, _, _)| p)
                     .collect::<Vec<_>>()
                     .join(", ")
             ),

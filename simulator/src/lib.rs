@@ -14,3 +14,4 @@ pub mod pkcs11;
 pub mod seal;
 pub mod store;
 pub mod token;
+pub mod vendor;

@@ -727,11 +727,17 @@ fn migrate_1_to_2(tx: &Transaction) -> Result<()> {
         record.label = old.label;
         record.serial = old.serial;
         record.initialized = old.initialized;
-        record.so_failures = old.so_failures;
-        record.user_failures = old.user_failures;
         record.generation = random_generation()?;
-        record.legacy_so = old.so_pin;
-        record.legacy_user = old.user_pin;
+        for (user, failures, legacy) in [
+            (CKU_SO, old.so_failures, old.so_pin),
+            (CKU_USER, old.user_failures, old.user_pin),
+        ] {
+            if failures > 0 || legacy.is_some() {
+                let role = record.role_mut(user);
+                role.failures = failures;
+                role.legacy = legacy;
+            }
+        }
         record.migration_key = Some(key.to_bytes());
         write_record(tx, &token, &record)?;
         keys.insert(token, key);
@@ -862,7 +868,7 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         let row = store.token("hsm/a").unwrap().unwrap();
         assert_eq!(row.record.label, "old");
-        assert_eq!(row.record.user_failures, 2);
+        assert_eq!(row.record.failures(CKU_USER), 2);
         let key = TokenKey::from_bytes(row.record.migration_key.as_deref().unwrap()).unwrap();
         let objects = store.objects("hsm/a").unwrap();
         assert_eq!(objects.len(), 1);

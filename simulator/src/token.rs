@@ -6,6 +6,7 @@ use crate::seal::PinSeal;
 use aws_lc_rs::pbkdf2;
 use cryptoki_sys::*;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::num::NonZeroU32;
 
 /// Shortest and longest PIN a token accepts (`ulMinPinLen` / `ulMaxPinLen`).
@@ -40,6 +41,28 @@ impl LegacyPinVerifier {
     }
 }
 
+/// One role of a token (`CKU_SO`, `CKU_USER`, and the vendor roles such as Luna's Crypto User):
+/// the token key sealed under its PIN, its failed-login counter, and whether its PIN must be
+/// changed before it may do anything else.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RoleRecord {
+    pub seal: Option<PinSeal>,
+    /// Schema-1 migration only: a PIN verifier not yet turned into a seal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub legacy: Option<LegacyPinVerifier>,
+    pub failures: u32,
+    /// The PIN was set by another role (Luna HSM policy 21): every call but `C_SetPIN` and
+    /// `C_Logout` answers `CKR_PIN_EXPIRED` until it is changed.
+    #[serde(default)]
+    pub must_change: bool,
+}
+
+impl RoleRecord {
+    pub fn has_pin(&self) -> bool {
+        self.seal.is_some() || self.legacy.is_some()
+    }
+}
+
 /// What the store keeps of a token.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct TokenRecord {
@@ -47,23 +70,20 @@ pub struct TokenRecord {
     pub label: String,
     pub serial: String,
     pub initialized: bool,
-    /// The token key sealed under the SO PIN and under the user PIN.
-    pub so_seal: Option<PinSeal>,
-    pub user_seal: Option<PinSeal>,
-    pub so_failures: u32,
-    pub user_failures: u32,
+    /// The roles with a PIN (or a failure count), by user type.
+    #[serde(default)]
+    pub roles: BTreeMap<CK_USER_TYPE, RoleRecord>,
     /// Random, new at every initialisation: another process that sees it change knows the
     /// token was replaced (its objects, sessions and unlocked key are gone).
     #[serde(default)]
     pub generation: u64,
-    /// Schema-1 migration only: PIN verifiers not yet turned into seals, and the token key
-    /// kept in clear until every PIN has sealed it (schema 1 kept key values in clear).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub legacy_so: Option<LegacyPinVerifier>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub legacy_user: Option<LegacyPinVerifier>,
+    /// Schema-1 migration only: the token key kept in clear until every PIN has sealed it
+    /// (schema 1 kept key values in clear).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub migration_key: Option<Vec<u8>>,
+    /// Vendor state of the partition (Luna policies, cloning domain); `None` for soft tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vendor: Option<crate::vendor::PartitionState>,
 }
 
 impl TokenRecord {
@@ -77,41 +97,55 @@ impl TokenRecord {
             label: String::new(),
             serial: format!("{:016}", u64::from_be_bytes(first) % 10_u64.pow(16)),
             initialized: false,
-            so_seal: None,
-            user_seal: None,
-            so_failures: 0,
-            user_failures: 0,
+            roles: BTreeMap::new(),
             generation: 0,
-            legacy_so: None,
-            legacy_user: None,
             migration_key: None,
+            vendor: None,
         }
     }
 
-    pub fn user_locked(&self) -> bool {
-        self.user_failures >= MAX_FAILED_LOGINS
-    }
-    pub fn so_locked(&self) -> bool {
-        self.so_failures >= MAX_FAILED_LOGINS
+    pub fn role(&self, user: CK_USER_TYPE) -> Option<&RoleRecord> {
+        self.roles.get(&user)
     }
 
-    /// `CK_TOKEN_INFO.flags` for this record.
-    pub fn flags(&self) -> CK_FLAGS {
+    pub fn role_mut(&mut self, user: CK_USER_TYPE) -> &mut RoleRecord {
+        self.roles.entry(user).or_default()
+    }
+
+    /// The role has a PIN.
+    pub fn has_pin(&self, user: CK_USER_TYPE) -> bool {
+        self.role(user).is_some_and(RoleRecord::has_pin)
+    }
+
+    pub fn failures(&self, user: CK_USER_TYPE) -> u32 {
+        self.role(user).map_or(0, |r| r.failures)
+    }
+
+    /// `CK_TOKEN_INFO.flags` for this record, with `limit` failed logins locking a role.
+    pub fn flags(&self, limit: u32) -> CK_FLAGS {
         let mut f = CKF_RNG | CKF_LOGIN_REQUIRED | CKF_DUAL_CRYPTO_OPERATIONS;
         if self.initialized {
             f |= CKF_TOKEN_INITIALIZED;
         }
-        if self.user_seal.is_some() || self.legacy_user.is_some() {
+        if self.has_pin(CKU_USER) {
             f |= CKF_USER_PIN_INITIALIZED;
         }
+        if self.role(CKU_USER).is_some_and(|r| r.must_change) {
+            f |= CKF_USER_PIN_TO_BE_CHANGED;
+        }
+        if self.role(CKU_SO).is_some_and(|r| r.must_change) {
+            f |= CKF_SO_PIN_TO_BE_CHANGED;
+        }
         f |= counter_flags(
-            self.user_failures,
+            self.failures(CKU_USER),
+            limit,
             CKF_USER_PIN_COUNT_LOW,
             CKF_USER_PIN_FINAL_TRY,
             CKF_USER_PIN_LOCKED,
         );
         f |= counter_flags(
-            self.so_failures,
+            self.failures(CKU_SO),
+            limit,
             CKF_SO_PIN_COUNT_LOW,
             CKF_SO_PIN_FINAL_TRY,
             CKF_SO_PIN_LOCKED,
@@ -120,11 +154,17 @@ impl TokenRecord {
     }
 }
 
-fn counter_flags(failures: u32, low: CK_FLAGS, final_try: CK_FLAGS, locked: CK_FLAGS) -> CK_FLAGS {
+fn counter_flags(
+    failures: u32,
+    limit: u32,
+    low: CK_FLAGS,
+    final_try: CK_FLAGS,
+    locked: CK_FLAGS,
+) -> CK_FLAGS {
     match failures {
         0 => 0,
-        n if n >= MAX_FAILED_LOGINS => locked,
-        n if n + 1 == MAX_FAILED_LOGINS => low | final_try,
+        n if n >= limit => locked,
+        n if n + 1 == limit => low | final_try,
         _ => low,
     }
 }
@@ -157,13 +197,14 @@ mod tests {
     fn flags_follow_the_failure_counter() {
         let mut r = TokenRecord::uninitialized("hsm/p");
         r.initialized = true;
-        assert_eq!(r.flags() & CKF_USER_PIN_COUNT_LOW, 0);
-        r.user_failures = 1;
-        assert_ne!(r.flags() & CKF_USER_PIN_COUNT_LOW, 0);
-        r.user_failures = MAX_FAILED_LOGINS - 1;
-        assert_ne!(r.flags() & CKF_USER_PIN_FINAL_TRY, 0);
-        r.user_failures = MAX_FAILED_LOGINS;
-        assert_ne!(r.flags() & CKF_USER_PIN_LOCKED, 0);
-        assert!(r.user_locked());
+        let limit = MAX_FAILED_LOGINS;
+        assert_eq!(r.flags(limit) & CKF_USER_PIN_COUNT_LOW, 0);
+        r.role_mut(CKU_USER).failures = 1;
+        assert_ne!(r.flags(limit) & CKF_USER_PIN_COUNT_LOW, 0);
+        r.role_mut(CKU_USER).failures = limit - 1;
+        assert_ne!(r.flags(limit) & CKF_USER_PIN_FINAL_TRY, 0);
+        r.role_mut(CKU_USER).failures = limit;
+        assert_ne!(r.flags(limit) & CKF_USER_PIN_LOCKED, 0);
+        assert_eq!(r.flags(3) & CKF_USER_PIN_LOCKED, CKF_USER_PIN_LOCKED);
     }
 }

@@ -1,41 +1,49 @@
-//! Roles and PINs: `C_Login`/`C_Logout`, `C_InitToken`, `C_InitPIN`, `C_SetPIN`. A right PIN
-//! opens the token key sealed under it (unlocking the token's key values in this process);
-//! failure counters and PIN changes are read-modify-write transactions in the store, so
-//! processes sharing a token never lose each other's updates.
+//! Roles and PINs: `C_Login`/`C_Logout`, `C_InitToken`, `C_InitPIN`, `C_SetPIN` and Luna's
+//! `CA_InitRolePIN`. Which roles a token has, PIN lengths, the lockout threshold and forced PIN
+//! changes come from the slot's `TokenModel`. A right PIN opens the token key sealed under it
+//! (unlocking the token's key values in this process); failure counters and PIN changes are
+//! read-modify-write transactions in the store, so processes sharing a token never lose each
+//! other's updates.
 use super::{Engine, Slot, random_u64};
 use crate::error::{Result, err};
 use crate::seal::{PinSeal, TokenKey};
-use crate::token::{self, TokenRecord};
+use crate::token::TokenRecord;
+use crate::vendor::luna;
 use cryptoki_sys::*;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+/// Options of a token initialisation beyond the SO PIN and label (Luna's `CA_InitToken`).
+#[derive(Debug, Clone, Default)]
+pub struct InitOptions {
+    /// The cloning domain.
+    pub domain: Option<Vec<u8>>,
+    /// Partition policies to set, by id.
+    pub policies: Vec<(u64, u64)>,
+}
 
 impl Engine {
-    /// `C_Login` for `CKU_SO`, `CKU_USER` and `CKU_CONTEXT_SPECIFIC`.
+    /// `C_Login` for `CKU_SO`, `CKU_USER`, `CKU_CONTEXT_SPECIFIC` and the model's vendor roles.
     pub fn login(&self, handle: CK_SESSION_HANDLE, user: CK_USER_TYPE, pin: &[u8]) -> Result<()> {
         let (session, slot) = self.slot_of(handle)?;
         if user == CKU_CONTEXT_SPECIFIC {
-            if !slot.user_logged_in() {
+            let Some(current) = slot.logged_in().filter(|u| *u != CKU_SO) else {
                 return Err(err(
                     CKR_USER_NOT_LOGGED_IN,
                     "log in as the user before re-authenticating",
                 ));
-            }
+            };
             if !session.lock().awaits_context_login() {
                 return Err(err(
                     CKR_OPERATION_NOT_INITIALIZED,
                     "no operation with a CKA_ALWAYS_AUTHENTICATE key is waiting",
                 ));
             }
-            self.check_pin(slot, CKU_USER, pin)?;
+            self.check_pin(slot, current, pin)?;
             session.lock().context_login_done();
             return Ok(());
         }
-        if user != CKU_SO && user != CKU_USER {
-            return Err(err(
-                CKR_USER_TYPE_INVALID,
-                format!("user type {user} is not known"),
-            ));
-        }
+        slot.model.check_role(user)?;
         match slot.logged_in() {
             Some(u) if u == user => {
                 return Err(err(CKR_USER_ALREADY_LOGGED_IN, "already logged in"));
@@ -56,38 +64,36 @@ impl Engine {
         }
         let key = self.check_pin(slot, user, pin)?;
         *slot.key.write() = Some(Arc::new(key));
+        let must_change = slot.token.read().role(user).is_some_and(|r| r.must_change);
+        slot.pin_expired.store(must_change, Ordering::Release);
         slot.set_login(Some(user));
         Ok(())
     }
 
     /// Checks a role's PIN by opening the token key sealed under it; counts failures and locks
-    /// the role after too many. A schema-1 token's first right PIN seals the key under it.
+    /// the role after the model's limit. A schema-1 token's first right PIN seals the key.
     fn check_pin(&self, slot: &Slot, user: CK_USER_TYPE, pin: &[u8]) -> Result<TokenKey> {
         let record = slot.token.read().clone();
-        let so = user == CKU_SO;
-        let (seal, legacy, locked) = if so {
-            (&record.so_seal, &record.legacy_so, record.so_locked())
-        } else {
-            (&record.user_seal, &record.legacy_user, record.user_locked())
-        };
-        if seal.is_none() && legacy.is_none() {
+        let limit = slot.model.max_failed_logins(&record);
+        let role = record.role(user).cloned().unwrap_or_default();
+        if !role.has_pin() {
             return Err(err(
-                if so {
+                if user == CKU_SO {
                     CKR_PIN_INCORRECT
                 } else {
                     CKR_USER_PIN_NOT_INITIALIZED
                 },
-                "the PIN is not initialised",
+                "the role's PIN is not initialised",
             ));
         }
-        if locked {
+        if role.failures >= limit {
             return Err(err(
                 CKR_PIN_LOCKED,
-                "the PIN is locked after too many failed logins",
+                format!("the PIN is locked after {limit} failed logins"),
             ));
         }
         let context = slot.seal_context();
-        let key = match (seal, legacy) {
+        let key = match (&role.seal, &role.legacy) {
             (Some(seal), _) => seal.open(pin, context),
             (None, Some(legacy)) if legacy.matches(pin) => record
                 .migration_key
@@ -96,41 +102,27 @@ impl Engine {
                 .transpose()?,
             _ => None,
         };
-        let migrate = key.is_some() && seal.is_none();
-        let new_seal = match (&key, migrate) {
-            (Some(k), true) => Some(PinSeal::new(pin, k, context)?),
+        let new_seal = match &key {
+            Some(k) if role.seal.is_none() => Some(PinSeal::new(pin, k, context)?),
             _ => None,
         };
         let failed = key.is_none();
         let (_, updated) = self.store.update_token(&slot.partition, |r| {
-            let counter = if so {
-                &mut r.so_failures
-            } else {
-                &mut r.user_failures
-            };
-            let before = *counter;
-            *counter = if failed { before + 1 } else { 0 };
-            let mut write = *counter != before;
+            let stored = r.role_mut(user);
+            let before = stored.failures;
+            stored.failures = if failed { before + 1 } else { 0 };
+            let mut write = stored.failures != before;
             if let Some(seal) = new_seal {
-                if so {
-                    r.so_seal = Some(seal);
-                    r.legacy_so = None;
-                } else {
-                    r.user_seal = Some(seal);
-                    r.legacy_user = None;
-                }
-                if r.legacy_so.is_none() && r.legacy_user.is_none() {
+                stored.seal = Some(seal);
+                stored.legacy = None;
+                if r.roles.values().all(|role| role.legacy.is_none()) {
                     r.migration_key = None;
                 }
                 write = true;
             }
             Ok(((), write))
         })?;
-        let now_locked = if so {
-            updated.so_locked()
-        } else {
-            updated.user_locked()
-        };
+        let now_locked = updated.failures(user) >= limit;
         *slot.token.write() = updated;
         match key {
             Some(key) => Ok(key),
@@ -147,6 +139,7 @@ impl Engine {
             return Err(err(CKR_USER_NOT_LOGGED_IN, "nobody is logged in"));
         }
         slot.set_login(None);
+        slot.pin_expired.store(false, Ordering::Release);
         for s in self.sessions_on(slot.id) {
             let mut s = s.lock();
             let mut table = slot.objects.write();
@@ -168,6 +161,18 @@ impl Engine {
     /// `C_InitToken`: (re)initialises a token with a new SO PIN, label and token key,
     /// destroying every object on it.
     pub fn init_token(&self, slot_id: CK_SLOT_ID, so_pin: &[u8], label: &[u8]) -> Result<()> {
+        self.init_token_with(slot_id, so_pin, label, &InitOptions::default())
+    }
+
+    /// `C_InitToken` with Luna's `CA_InitToken` extras: the cloning domain and initial
+    /// partition policies.
+    pub fn init_token_with(
+        &self,
+        slot_id: CK_SLOT_ID,
+        so_pin: &[u8],
+        label: &[u8],
+        options: &InitOptions,
+    ) -> Result<()> {
         let slot = self.current_slot(slot_id)?;
         slot.require_token()?;
         if !self.sessions_on(slot_id).is_empty() {
@@ -176,7 +181,7 @@ impl Engine {
                 "close every session on the token first",
             ));
         }
-        token::check_pin_len(so_pin)?;
+        slot.model.check_pin_len(so_pin)?;
         let (seen, serial) = {
             let record = slot.token.read();
             (
@@ -196,7 +201,21 @@ impl Engine {
         new.label = label;
         new.initialized = true;
         new.generation = random_u64()?;
-        new.so_seal = Some(PinSeal::new(so_pin, &key, slot.seal_context())?);
+        new.role_mut(CKU_SO).seal = Some(PinSeal::new(so_pin, &key, slot.seal_context())?);
+        new.vendor = slot.model.initial_state();
+        match (slot.model.luna(), new.vendor.as_mut()) {
+            (Some(device), Some(crate::vendor::PartitionState::Luna(state))) => {
+                state.domain = options.domain.as_deref().map(luna::domain_verifier);
+                state.apply(device, &options.policies, true)?;
+            }
+            _ if options.domain.is_some() || !options.policies.is_empty() => {
+                return Err(err(
+                    CKR_ARGUMENTS_BAD,
+                    "cloning domains and partition policies apply to Luna partitions only",
+                ));
+            }
+            _ => {}
+        }
         let mut table = slot.objects.write();
         self.store.reinitialize_token(
             &slot.partition,
@@ -216,7 +235,7 @@ impl Engine {
         Ok(())
     }
 
-    /// `C_InitPIN`: the SO sets the user PIN (sealing the token key under it).
+    /// `C_InitPIN`: the SO sets the user's (Luna: the Crypto Officer's) PIN.
     pub fn init_pin(&self, handle: CK_SESSION_HANDLE, pin: &[u8]) -> Result<()> {
         let (_, slot) = self.slot_of(handle)?;
         if slot.logged_in() != Some(CKU_SO) {
@@ -225,16 +244,63 @@ impl Engine {
                 "only the SO may initialise the user PIN",
             ));
         }
-        token::check_pin_len(pin)?;
+        self.set_role_pin(slot, CKU_USER, pin)
+    }
+
+    /// Luna's `CA_InitRolePIN`: a role initialises the PIN of the role below it (PO -> CO,
+    /// CO -> CU and LCO). Anyone else: `CKR_USER_NOT_AUTHORIZED`.
+    pub fn init_role_pin(
+        &self,
+        handle: CK_SESSION_HANDLE,
+        user: CK_USER_TYPE,
+        pin: &[u8],
+    ) -> Result<()> {
+        let (_, slot) = self.slot_of(handle)?;
+        slot.model.check_role(user)?;
+        let initialiser = match slot.model.luna() {
+            Some(device) => device.initialiser_of(user),
+            None => (user == CKU_USER).then_some(CKU_SO),
+        };
+        let Some(initialiser) = initialiser else {
+            return Err(err(
+                CKR_USER_NOT_AUTHORIZED_LUNA,
+                format!("no role initialises user type 0x{user:X} here"),
+            ));
+        };
+        match slot.logged_in() {
+            None => Err(err(
+                CKR_USER_NOT_LOGGED_IN,
+                "log in as the role that initialises this one",
+            )),
+            Some(u) if u != initialiser => Err(err(
+                CKR_USER_NOT_AUTHORIZED_LUNA,
+                format!(
+                    "user type 0x{initialiser:X} initialises user type 0x{user:X}, not 0x{u:X}"
+                ),
+            )),
+            Some(_) => {
+                slot.check_pin_current()?;
+                self.set_role_pin(slot, user, pin)
+            }
+        }
+    }
+
+    /// Seals the token key under a new PIN for `user`, set by another role: under Luna HSM
+    /// policy 21 the role must change it at its first login.
+    fn set_role_pin(&self, slot: &Slot, user: CK_USER_TYPE, pin: &[u8]) -> Result<()> {
+        slot.model.check_pin_len(pin)?;
         let key = slot
             .token_key()
             .ok_or_else(|| err(CKR_USER_NOT_LOGGED_IN, "the token key is not unlocked"))?;
         let seal = PinSeal::new(pin, &key, slot.seal_context())?;
+        let must_change = slot.model.forces_pin_change();
         let (_, updated) = self.store.update_token(&slot.partition, |r| {
-            r.user_seal = Some(seal);
-            r.legacy_user = None;
-            r.user_failures = 0;
-            if r.legacy_so.is_none() {
+            let role = r.role_mut(user);
+            role.seal = Some(seal);
+            role.legacy = None;
+            role.failures = 0;
+            role.must_change = must_change;
+            if r.roles.values().all(|role| role.legacy.is_none()) {
                 r.migration_key = None;
             }
             Ok(((), true))
@@ -252,23 +318,23 @@ impl Engine {
                 "changing a PIN needs a read/write session",
             ));
         }
-        let user = if slot.logged_in() == Some(CKU_SO) {
-            CKU_SO
-        } else {
-            CKU_USER
-        };
+        let user = slot.logged_in().unwrap_or(CKU_USER);
         let key = self.check_pin(slot, user, old)?;
-        token::check_pin_len(new)?;
+        slot.model.check_pin_len(new)?;
         let seal = PinSeal::new(new, &key, slot.seal_context())?;
         let (_, updated) = self.store.update_token(&slot.partition, |r| {
-            if user == CKU_SO {
-                r.so_seal = Some(seal);
-            } else {
-                r.user_seal = Some(seal);
-            }
+            let role = r.role_mut(user);
+            role.seal = Some(seal);
+            role.must_change = false;
             Ok(((), true))
         })?;
         *slot.token.write() = updated;
+        if slot.logged_in() == Some(user) {
+            slot.pin_expired.store(false, Ordering::Release);
+        }
         Ok(())
     }
 }
+
+/// Luna's `CKR_USER_NOT_AUTHORIZED`, re-exported under a name that says whose it is.
+const CKR_USER_NOT_AUTHORIZED_LUNA: CK_RV = luna::CKR_USER_NOT_AUTHORIZED;

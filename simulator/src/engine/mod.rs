@@ -26,6 +26,7 @@ use crate::object::Object;
 use crate::seal::{PinSeal, TokenKey};
 use crate::store::Store;
 use crate::token::{self, TokenRecord};
+use crate::vendor::TokenModel;
 use cryptoki_sys::*;
 use dashmap::DashMap;
 use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -55,14 +56,22 @@ pub struct SlotConfig {
     pub description: String,
     /// The token to initialise the slot with on first use (`None`: a blank token).
     pub preset: Option<TokenPreset>,
+    /// How the token behaves (soft token, Luna partition, ...).
+    pub model: TokenModel,
 }
 
 /// An initialised token as a lab defines it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct TokenPreset {
     pub label: String,
     pub so_pin: String,
     pub user_pin: Option<String>,
+    /// Vendor roles' PINs (Luna Crypto User, Limited Crypto Officer), by user type.
+    pub role_pins: Vec<(CK_USER_TYPE, String)>,
+    /// The cloning domain (Luna), if the lab gives one.
+    pub domain: Option<String>,
+    /// Partition policies the lab sets (Luna), by id.
+    pub policies: Vec<(u64, u64)>,
 }
 
 /// The built-in default lab's user PIN (`fixtures/labs/default.toml`, documented in the README).
@@ -155,7 +164,12 @@ pub struct Slot {
     /// The partition the slot shows ("device/partition"); keys the token in the store.
     pub partition: String,
     pub description: String,
+    /// How the token behaves.
+    pub model: TokenModel,
     pub token: RwLock<TokenRecord>,
+    /// The logged-in role's PIN was set by another role and must be changed first (see
+    /// `RoleRecord::must_change`).
+    pin_expired: AtomicBool,
     /// False while the slot's partition is removed: the slot has no token.
     present: AtomicBool,
     objects: RwLock<ObjectTable>,
@@ -177,8 +191,21 @@ impl Slot {
         self.login
             .store(user.map_or(0, |u| u + 1), Ordering::Release);
     }
+    /// A role that sees private objects is logged in: the user (Luna: Crypto Officer) or a
+    /// vendor user role (Crypto User, Limited Crypto Officer); not the SO.
     pub fn user_logged_in(&self) -> bool {
-        self.logged_in() == Some(CKU_USER)
+        self.logged_in().is_some_and(|u| u != CKU_SO)
+    }
+    /// `CKR_PIN_EXPIRED` while the logged-in role has not changed a PIN another role set.
+    pub fn check_pin_current(&self) -> Result<()> {
+        if self.pin_expired.load(Ordering::Acquire) && self.logged_in().is_some() {
+            Err(err(
+                CKR_PIN_EXPIRED,
+                "the PIN was set by another role and must be changed first (C_SetPIN)",
+            ))
+        } else {
+            Ok(())
+        }
     }
     pub fn token_present(&self) -> bool {
         self.present.load(Ordering::Acquire)
@@ -224,25 +251,36 @@ pub struct SessionInfo {
     pub flags: CK_FLAGS,
 }
 
-/// A new token record: blank, or initialised as a lab preset says (label, and the token key
-/// sealed under its SO and user PINs).
-pub fn fresh_record(partition: &str, preset: Option<&TokenPreset>) -> Result<TokenRecord> {
+/// A new token record: blank, or initialised as a lab preset says (label, the token key sealed
+/// under each role's PIN, and the vendor state: policies, cloning domain).
+pub fn fresh_record(
+    partition: &str,
+    model: &TokenModel,
+    preset: Option<&TokenPreset>,
+) -> Result<TokenRecord> {
     let mut record = TokenRecord::uninitialized(partition);
     record.generation = random_u64()?;
     if let Some(preset) = preset {
         let key = TokenKey::generate()?;
         record.label = preset.label.clone();
         record.initialized = true;
-        record.so_seal = Some(PinSeal::new(
-            preset.so_pin.as_bytes(),
-            &key,
-            partition.as_bytes(),
-        )?);
-        record.user_seal = preset
-            .user_pin
-            .as_ref()
-            .map(|pin| PinSeal::new(pin.as_bytes(), &key, partition.as_bytes()))
-            .transpose()?;
+        record.vendor = model.initial_state();
+        let pins = std::iter::once((CKU_SO, &preset.so_pin))
+            .chain(preset.user_pin.iter().map(|p| (CKU_USER, p)))
+            .chain(preset.role_pins.iter().map(|(u, p)| (*u, p)));
+        for (user, pin) in pins {
+            record.role_mut(user).seal =
+                Some(PinSeal::new(pin.as_bytes(), &key, partition.as_bytes())?);
+        }
+        if let (Some(device), Some(crate::vendor::PartitionState::Luna(state))) =
+            (model.luna(), record.vendor.as_mut())
+        {
+            state.domain = preset
+                .domain
+                .as_ref()
+                .map(|d| crate::vendor::luna::domain_verifier(d.as_bytes()));
+            state.apply(device, &preset.policies, true)?;
+        }
     }
     Ok(record)
 }
@@ -274,7 +312,7 @@ impl Engine {
         let mut slots = BTreeMap::new();
         for sc in &config.slots {
             let row = store.ensure_token(&sc.partition, || {
-                fresh_record(&sc.partition, sc.preset.as_ref())
+                fresh_record(&sc.partition, &sc.model, sc.preset.as_ref())
             })?;
             slots.insert(
                 sc.id,
@@ -282,7 +320,9 @@ impl Engine {
                     id: sc.id,
                     partition: sc.partition.clone(),
                     description: sc.description.clone(),
+                    model: sc.model.clone(),
                     token: RwLock::new(row.record),
+                    pin_expired: AtomicBool::new(false),
                     present: AtomicBool::new(row.present),
                     objects: RwLock::new(ObjectTable::default()),
                     key: RwLock::new(None),
@@ -368,10 +408,18 @@ impl Engine {
         let count = sessions.len();
         let rw = sessions.iter().filter(|s| s.lock().is_rw()).count();
         let record = slot.token.read();
+        let mut flags = record.flags(slot.model.max_failed_logins(&record));
+        if slot
+            .model
+            .luna()
+            .is_some_and(|d| d.auth == crate::vendor::luna::Auth::Ped)
+        {
+            flags |= CKF_PROTECTED_AUTHENTICATION_PATH;
+        }
         Ok(TokenInfo {
             label: token::pad32(record.label.as_bytes()),
             serial: record.serial.clone(),
-            flags: record.flags(),
+            flags,
             session_count: count,
             rw_session_count: rw,
         })

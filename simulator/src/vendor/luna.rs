@@ -1,0 +1,647 @@
+//! The Thales Luna model: devices (Network, PCIe, USB, Backup HSM) with a firmware version and
+//! its era, password or PED authentication, HSM capabilities and policies; partitions with
+//! their policies (ids of pycryptoki's `CONTAINER_CONFIG_*`), defaults, capability ceilings,
+//! destructive transitions and dependencies; the roles each era has and who initialises whom.
+//! Sources: ../shared/reference/luna.md (pycryptoki `defines.py`, thalesdocs.com); choices the
+//! documents leave open are marked "simulator-defined".
+use crate::error::{Result, err};
+use cryptoki_sys::*;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// Luna's vendor user types (pycryptoki `defines.py`).
+pub const CKU_CRYPTO_OFFICER: CK_USER_TYPE = CKU_USER;
+pub const CKU_CRYPTO_USER: CK_USER_TYPE = 0x8000_0001;
+pub const CKU_AUDIT: CK_USER_TYPE = 0x8000_0002;
+pub const CKU_LIMITED_CRYPTO_OFFICER: CK_USER_TYPE = 0x8000_0003;
+
+/// Luna's vendor return codes (`CKR_VENDOR_DEFINED` + n; luna.md §1.6).
+pub const CKR_USER_NOT_AUTHORIZED: CK_RV = CKR_VENDOR_DEFINED + 0x1A;
+pub const CKR_CONTAINER_OBJECT_STORAGE_FULL: CK_RV = CKR_VENDOR_DEFINED + 0x2C;
+pub const CKR_OPERATION_NOT_ALLOWED: CK_RV = CKR_VENDOR_DEFINED + 0x30;
+pub const CKR_CONFIG_CHANGE_ILLEGAL: CK_RV = CKR_VENDOR_DEFINED + 0x77;
+pub const CKR_POLICY_ID_INVALID: CK_RV = CKR_VENDOR_DEFINED + 0x7B;
+pub const CKR_CONFIG_ILLEGAL: CK_RV = CKR_VENDOR_DEFINED + 0x7C;
+pub const CKR_CONFIG_FAILS_DEPENDENCIES: CK_RV = CKR_VENDOR_DEFINED + 0x7D;
+
+/// `CKA_OUID`: the 12-byte object unique id Luna keeps across clones.
+pub const CKA_OUID: CK_ATTRIBUTE_TYPE = CKA_VENDOR_DEFINED + 5;
+
+/// A Luna device kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceKind {
+    Network,
+    Pcie,
+    Usb,
+    Backup,
+}
+
+impl DeviceKind {
+    /// From a lab's device kind (`luna-network`, ...).
+    pub fn from_lab(kind: &str) -> Option<DeviceKind> {
+        Some(match kind {
+            "luna-network" => DeviceKind::Network,
+            "luna-pcie" => DeviceKind::Pcie,
+            "luna-usb" => DeviceKind::Usb,
+            "luna-backup" => DeviceKind::Backup,
+            _ => return None,
+        })
+    }
+}
+
+/// How roles authenticate; fixed per device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Auth {
+    Password,
+    Ped,
+}
+
+impl Auth {
+    pub fn from_lab(auth: &str) -> Option<Auth> {
+        match auth {
+            "password" => Some(Auth::Password),
+            "ped" => Some(Auth::Ped),
+            _ => None,
+        }
+    }
+    /// As Luna prints it in configuration texts: "PW" or "PED".
+    pub fn short(self) -> &'static str {
+        match self {
+            Auth::Password => "PW",
+            Auth::Ped => "PED",
+        }
+    }
+}
+
+/// A firmware version, `major.minor.subminor`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Firmware {
+    pub major: u8,
+    pub minor: u8,
+    pub subminor: u8,
+}
+
+impl Firmware {
+    pub const fn new(major: u8, minor: u8, subminor: u8) -> Firmware {
+        Firmware {
+            major,
+            minor,
+            subminor,
+        }
+    }
+
+    /// Parses "6.21.2", "7.4" or "5.x" ("x" and a missing part read as 0).
+    pub fn parse(text: &str) -> Option<Firmware> {
+        let mut parts = text.trim().split('.');
+        let mut next = |required: bool| -> Option<u8> {
+            match parts.next() {
+                None if !required => Some(0),
+                Some("x") if !required => Some(0),
+                Some(p) => p.parse().ok(),
+                None => None,
+            }
+        };
+        let fw = Firmware::new(next(true)?, next(false)?, next(false)?);
+        (parts.next().is_none() && (5..=7).contains(&fw.major)).then_some(fw)
+    }
+
+    /// The era that decides roles, partition versions and cloning rules (luna.md §2.3).
+    pub fn era(self) -> Era {
+        match self {
+            f if f < Firmware::new(6, 22, 0) => Era::Legacy,
+            f if f.major == 6 => Era::Ppso6,
+            f if f < Firmware::new(7, 7, 0) => Era::Luna7,
+            f if f < Firmware::new(7, 8, 0) => Era::Luna77,
+            _ => Era::Luna78,
+        }
+    }
+}
+
+impl fmt::Display for Firmware {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}.{}", self.major, self.minor, self.subminor)
+    }
+}
+
+/// Firmware eras (luna.md §2.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Era {
+    /// Before 6.22.0: the HSM SO owns application partitions; the owner logs in as `CKU_USER`.
+    Legacy,
+    /// 6.22.0 and later 6.x: per-partition SO when HSM policy 41 allows it.
+    Ppso6,
+    /// 7.0 to 7.4: every partition has its SO; roles PO, CO, CU and LCO.
+    Luna7,
+    /// 7.7.x: partitions are V0 or V1 (partition policy 41).
+    Luna77,
+    /// 7.8 and later: several cloning domains, one primary.
+    Luna78,
+}
+
+/// HSM capability and policy ids (pycryptoki `HSM_CONFIG_*`).
+pub mod hsm_policy {
+    pub const PIN_AUTH: u64 = 0;
+    pub const PED_AUTH: u64 = 1;
+    pub const MASKING: u64 = 6;
+    pub const CLONING: u64 = 7;
+    pub const NON_FIPS_ALGORITHMS: u64 = 12;
+    pub const SO_CAN_RESET_PIN: u64 = 15;
+    pub const NETWORK_REPLICATION: u64 = 16;
+    pub const FORCE_PIN_CHANGE: u64 = 21;
+    pub const PER_PARTITION_SO: u64 = 41;
+}
+
+/// Partition policy ids (pycryptoki `CONTAINER_CONFIG_*`).
+pub mod partition_policy {
+    pub const PRIVATE_KEY_CLONING: u64 = 0;
+    pub const PRIVATE_KEY_WRAPPING: u64 = 1;
+    pub const PRIVATE_KEY_UNWRAPPING: u64 = 2;
+    pub const PRIVATE_KEY_MASKING: u64 = 3;
+    pub const SECRET_KEY_CLONING: u64 = 4;
+    pub const SECRET_KEY_WRAPPING: u64 = 5;
+    pub const SECRET_KEY_UNWRAPPING: u64 = 6;
+    pub const SECRET_KEY_MASKING: u64 = 7;
+    pub const MAX_FAILED_USER_LOGINS: u64 = 20;
+    pub const ACTIVATION: u64 = 22;
+    pub const AUTO_ACTIVATION: u64 = 23;
+    pub const PARTITION_VERSION: u64 = 41;
+    pub const NON_FIPS_ALGORITHMS: u64 = 43;
+}
+
+/// One configuration element (an HSM or partition policy) as `CA_GetConfigurationElementDescription`
+/// describes it.
+#[derive(Debug, Clone, Copy)]
+pub struct Element {
+    pub id: u64,
+    pub description: &'static str,
+    /// Value when nothing set it.
+    pub default: u64,
+    /// Largest value (1 for on/off policies).
+    pub max: u64,
+    /// Turning it on (0 -> non-zero) erases the partition's objects.
+    pub off_to_on_destructive: bool,
+    /// Turning it off erases the partition's objects.
+    pub on_to_off_destructive: bool,
+    /// The HSM policy that must be on for this partition policy to be turned on.
+    pub ceiling: Option<u64>,
+    /// The first era that has it.
+    pub since: Era,
+}
+
+const fn element(id: u64, description: &'static str, default: u64) -> Element {
+    Element {
+        id,
+        description,
+        default,
+        max: 1,
+        off_to_on_destructive: false,
+        on_to_off_destructive: false,
+        ceiling: None,
+        since: Era::Legacy,
+    }
+}
+
+/// The partition policies the simulator models. Defaults and destructiveness of 0, 1, 4, 22,
+/// 23, 41 and 43 are documented (luna.md §2.1); the others are simulator-defined (on/off
+/// policies default to the permissive value and are not destructive).
+pub const PARTITION_POLICIES: &[Element] = &[
+    Element {
+        off_to_on_destructive: true,
+        ceiling: Some(hsm_policy::CLONING),
+        ..element(0, "Allow private key cloning", 1)
+    },
+    Element {
+        off_to_on_destructive: true,
+        ..element(1, "Allow private key wrapping", 0)
+    },
+    element(2, "Allow private key unwrapping", 1),
+    Element {
+        ceiling: Some(hsm_policy::MASKING),
+        ..element(3, "Allow private key masking", 0)
+    },
+    Element {
+        off_to_on_destructive: true,
+        ceiling: Some(hsm_policy::CLONING),
+        ..element(4, "Allow secret key cloning", 1)
+    },
+    element(5, "Allow secret key wrapping", 1),
+    element(6, "Allow secret key unwrapping", 1),
+    Element {
+        ceiling: Some(hsm_policy::MASKING),
+        ..element(7, "Allow secret key masking", 0)
+    },
+    Element {
+        on_to_off_destructive: true,
+        ..element(10, "Allow multipurpose keys", 1)
+    },
+    Element {
+        on_to_off_destructive: true,
+        ..element(11, "Allow changing key attributes", 1)
+    },
+    element(15, "Ignore failed challenge responses", 0),
+    element(16, "Operate without RSA blinding", 0),
+    element(17, "Allow signing with non-local keys", 1),
+    element(18, "Allow raw RSA operations", 1),
+    Element {
+        max: 255,
+        ..element(20, "Max failed user logins allowed", 10)
+    },
+    element(21, "Allow high availability recovery", 1),
+    element(22, "Allow activation", 0),
+    element(23, "Allow auto-activation", 0),
+    Element {
+        since: Era::Luna77,
+        ..element(41, "Enable partition version (0 = V0, 1 = V1)", 0)
+    },
+    Element {
+        ceiling: Some(hsm_policy::NON_FIPS_ALGORITHMS),
+        since: Era::Luna77,
+        ..element(43, "Allow non-FIPS algorithms", 1)
+    },
+];
+
+/// The HSM policies the simulator models (documented ids; defaults simulator-defined except 21,
+/// which is documented on).
+pub const HSM_POLICIES: &[Element] = &[
+    Element {
+        off_to_on_destructive: true,
+        on_to_off_destructive: true,
+        ..element(hsm_policy::MASKING, "Allow masking", 0)
+    },
+    Element {
+        off_to_on_destructive: true,
+        on_to_off_destructive: true,
+        ..element(hsm_policy::CLONING, "Allow cloning", 1)
+    },
+    element(
+        hsm_policy::NON_FIPS_ALGORITHMS,
+        "Allow non-FIPS algorithms",
+        1,
+    ),
+    element(
+        hsm_policy::SO_CAN_RESET_PIN,
+        "SO can reset partition PIN",
+        1,
+    ),
+    element(
+        hsm_policy::NETWORK_REPLICATION,
+        "Allow network replication",
+        1,
+    ),
+    element(
+        hsm_policy::FORCE_PIN_CHANGE,
+        "Force user PIN change after set/reset",
+        1,
+    ),
+    Element {
+        since: Era::Ppso6,
+        ..element(hsm_policy::PER_PARTITION_SO, "Allow per-partition SO", 1)
+    },
+];
+
+pub fn partition_policy(id: u64) -> Option<&'static Element> {
+    PARTITION_POLICIES.iter().find(|e| e.id == id)
+}
+
+pub fn hsm_policy_element(id: u64) -> Option<&'static Element> {
+    HSM_POLICIES.iter().find(|e| e.id == id)
+}
+
+/// A Luna device as the lab defines it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Device {
+    pub name: String,
+    pub kind: DeviceKind,
+    pub firmware: Firmware,
+    pub auth: Auth,
+    pub serial: String,
+    /// HSM policies the lab sets (the others have their defaults).
+    pub hsm_policies: BTreeMap<u64, u64>,
+}
+
+impl Device {
+    /// An HSM policy's value (its capability and policy are one value here, simulator-defined).
+    pub fn hsm_policy(&self, id: u64) -> u64 {
+        self.hsm_policies
+            .get(&id)
+            .copied()
+            .or_else(|| {
+                hsm_policy_element(id)
+                    .filter(|e| self.firmware.era() >= e.since)
+                    .map(|e| e.default)
+            })
+            .unwrap_or(0)
+    }
+
+    /// Partitions have their own SO (PPSO): from 6.22.0 when HSM policy 41 allows it, always on 7.x.
+    pub fn per_partition_so(&self) -> bool {
+        match self.firmware.era() {
+            Era::Legacy => false,
+            Era::Ppso6 => self.hsm_policy(hsm_policy::PER_PARTITION_SO) != 0,
+            _ => true,
+        }
+    }
+
+    /// The roles a partition of this device has, besides `CKU_SO` and `CKU_USER`.
+    pub fn extra_roles(&self) -> &'static [CK_USER_TYPE] {
+        if !self.per_partition_so() || self.kind == DeviceKind::Backup {
+            &[]
+        } else if self.firmware.era() >= Era::Luna7 {
+            &[CKU_CRYPTO_USER, CKU_LIMITED_CRYPTO_OFFICER]
+        } else {
+            &[CKU_CRYPTO_USER]
+        }
+    }
+
+    /// `CKR_USER_TYPE_INVALID` unless partitions of this device have the role.
+    pub fn check_role(&self, user: CK_USER_TYPE) -> Result<()> {
+        if user == CKU_SO || user == CKU_USER || self.extra_roles().contains(&user) {
+            return Ok(());
+        }
+        let why = match (user, self.per_partition_so()) {
+            (CKU_CRYPTO_USER | CKU_LIMITED_CRYPTO_OFFICER, false) => format!(
+                "firmware {} partitions have no per-partition SO roles (owner only: CKU_USER)",
+                self.firmware
+            ),
+            (CKU_LIMITED_CRYPTO_OFFICER, true) => format!(
+                "firmware {} has no Limited Crypto Officer (7.x adds it)",
+                self.firmware
+            ),
+            _ => format!("user type 0x{user:X} is not a Luna partition role"),
+        };
+        Err(err(CKR_USER_TYPE_INVALID, why))
+    }
+
+    /// Who may initialise `user`'s PIN: the PO initialises the CO; the CO initialises the CU and
+    /// the LCO (luna.md §2.4). Pre-PPSO partitions: the SO (the HSM SO, their owner) sets the
+    /// owner's PIN.
+    pub fn initialiser_of(&self, user: CK_USER_TYPE) -> Option<CK_USER_TYPE> {
+        match user {
+            CKU_USER => Some(CKU_SO),
+            CKU_CRYPTO_USER | CKU_LIMITED_CRYPTO_OFFICER => Some(CKU_USER),
+            _ => None,
+        }
+    }
+
+    /// "Luna User Partition With SO (PW) Signing With Cloning Mode" and the like, as LunaCM
+    /// shows a slot's configuration.
+    pub fn configuration_text(&self, key_export: bool) -> String {
+        let mode = if key_export {
+            "Key Export"
+        } else {
+            "Signing With Cloning Mode"
+        };
+        match (self.kind, self.per_partition_so()) {
+            (DeviceKind::Backup, _) => format!("Luna Backup HSM ({})", self.auth.short()),
+            (_, true) if self.firmware.era() >= Era::Luna7 => {
+                format!("Luna User Partition With SO ({}) {mode}", self.auth.short())
+            }
+            (_, true) => format!(
+                "Luna User Slot {} ({}) {mode}",
+                self.firmware,
+                self.auth.short()
+            ),
+            (_, false) => format!("Luna User Partition ({}) {mode}", self.auth.short()),
+        }
+    }
+
+    /// `CK_TOKEN_INFO.model` (simulator-defined after real captures: "LunaSA", "Luna K7", ...).
+    pub fn model(&self) -> String {
+        match (self.kind, self.firmware.major) {
+            (DeviceKind::Network, 7) => "LunaSA 7".into(),
+            (DeviceKind::Network, _) => "LunaSA".into(),
+            (DeviceKind::Pcie, 7) => "Luna K7".into(),
+            (DeviceKind::Pcie, _) => "Luna K6".into(),
+            (DeviceKind::Usb, _) => "Luna G5".into(),
+            (DeviceKind::Backup, 7) => "Luna Backup HSM 7".into(),
+            (DeviceKind::Backup, _) => "Luna Backup HSM G5".into(),
+        }
+    }
+}
+
+/// A partition's vendor state, persisted with its token: policies and cloning domain.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PartitionState {
+    /// Partition policies set away from their defaults.
+    #[serde(default)]
+    pub policies: BTreeMap<u64, u64>,
+    /// Verifier of the cloning domain (see `domain_verifier`), set at initialisation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<Vec<u8>>,
+}
+
+impl PartitionState {
+    /// A policy's value on a partition of `device`.
+    pub fn policy(&self, device: &Device, id: u64) -> u64 {
+        self.policies
+            .get(&id)
+            .copied()
+            .or_else(|| {
+                partition_policy(id)
+                    .filter(|e| device.firmware.era() >= e.since)
+                    .map(|e| e.default.min(ceiling_value(device, e)))
+            })
+            .unwrap_or(0)
+    }
+
+    /// Applies policy changes, all or none. Returns whether the partition's objects must be
+    /// erased (a destructive transition). `allow_destructive` false refuses those with
+    /// `CKR_CONFIG_CHANGE_ILLEGAL` (simulator-defined: Luna's tools ask to type "proceed").
+    pub fn apply(
+        &mut self,
+        device: &Device,
+        changes: &[(u64, u64)],
+        allow_destructive: bool,
+    ) -> Result<bool> {
+        let mut next = self.clone();
+        let mut destructive = false;
+        for &(id, value) in changes {
+            let e = partition_policy(id)
+                .filter(|e| device.firmware.era() >= e.since)
+                .ok_or_else(|| {
+                    err(
+                        CKR_POLICY_ID_INVALID,
+                        format!(
+                            "firmware {} partitions have no policy {id}",
+                            device.firmware
+                        ),
+                    )
+                })?;
+            if value > e.max {
+                return Err(err(
+                    CKR_CONFIG_ILLEGAL,
+                    format!(
+                        "policy {id} ({}) takes 0 to {}, not {value}",
+                        e.description, e.max
+                    ),
+                ));
+            }
+            if value > ceiling_value(device, e) {
+                return Err(err(
+                    CKR_CONFIG_ILLEGAL,
+                    format!(
+                        "policy {id} ({}) cannot be looser than the HSM allows (HSM policy {} is off)",
+                        e.description,
+                        e.ceiling.unwrap_or_default()
+                    ),
+                ));
+            }
+            let old = next.policy(device, id);
+            if (old == 0 && value != 0 && e.off_to_on_destructive)
+                || (old != 0 && value == 0 && e.on_to_off_destructive)
+            {
+                destructive = true;
+            }
+            next.policies.insert(id, value);
+        }
+        if next.policy(device, partition_policy::PRIVATE_KEY_CLONING) != 0
+            && next.policy(device, partition_policy::PRIVATE_KEY_WRAPPING) != 0
+        {
+            return Err(err(
+                CKR_CONFIG_FAILS_DEPENDENCIES,
+                "policies 0 (private key cloning) and 1 (private key wrapping) cannot both be on",
+            ));
+        }
+        if destructive && !allow_destructive {
+            return Err(err(
+                CKR_CONFIG_CHANGE_ILLEGAL,
+                "the change is destructive (it erases every object on the partition); confirm it",
+            ));
+        }
+        *self = next;
+        Ok(destructive)
+    }
+}
+
+fn ceiling_value(device: &Device, e: &Element) -> u64 {
+    match e.ceiling {
+        Some(h) if device.hsm_policy(h) == 0 => 0,
+        _ => e.max,
+    }
+}
+
+/// What a partition stores of its cloning domain: PBKDF2-HMAC-SHA256 of the domain with a
+/// fixed, public salt, so that two partitions can be compared without the domain in clear
+/// (simulator-defined).
+pub fn domain_verifier(domain: &[u8]) -> Vec<u8> {
+    let mut out = vec![0u8; 32];
+    aws_lc_rs::pbkdf2::derive(
+        aws_lc_rs::pbkdf2::PBKDF2_HMAC_SHA256,
+        std::num::NonZeroU32::new(10_000).expect("non-zero"),
+        b"hsmsim luna cloning domain",
+        domain,
+        &mut out,
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn device(fw: &str) -> Device {
+        Device {
+            name: "hsm".into(),
+            kind: DeviceKind::Network,
+            firmware: Firmware::parse(fw).unwrap(),
+            auth: Auth::Password,
+            serial: "1".into(),
+            hsm_policies: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn firmware_parses_and_has_its_era() {
+        assert_eq!(Firmware::parse("6.21.2").unwrap().era(), Era::Legacy);
+        assert_eq!(Firmware::parse("5.x").unwrap().era(), Era::Legacy);
+        assert_eq!(Firmware::parse("6.22.0").unwrap().era(), Era::Ppso6);
+        assert_eq!(Firmware::parse("7.4").unwrap().era(), Era::Luna7);
+        assert_eq!(Firmware::parse("7.7.1").unwrap().era(), Era::Luna77);
+        assert_eq!(Firmware::parse("7.8.4").unwrap().era(), Era::Luna78);
+        assert!(Firmware::parse("8.0").is_none());
+        assert!(Firmware::parse("seven").is_none());
+        assert!(Firmware::parse("7.1.2.3").is_none());
+    }
+
+    #[test]
+    fn roles_follow_the_era() {
+        assert_eq!(
+            device("6.21.2").check_role(CKU_CRYPTO_USER).unwrap_err().rv,
+            CKR_USER_TYPE_INVALID
+        );
+        assert!(device("6.22.0").check_role(CKU_CRYPTO_USER).is_ok());
+        assert_eq!(
+            device("6.22.0")
+                .check_role(CKU_LIMITED_CRYPTO_OFFICER)
+                .unwrap_err()
+                .rv,
+            CKR_USER_TYPE_INVALID
+        );
+        assert!(
+            device("7.4.2")
+                .check_role(CKU_LIMITED_CRYPTO_OFFICER)
+                .is_ok()
+        );
+        let mut no_ppso = device("6.22.0");
+        no_ppso.hsm_policies.insert(hsm_policy::PER_PARTITION_SO, 0);
+        assert!(no_ppso.check_role(CKU_CRYPTO_USER).is_err());
+    }
+
+    #[test]
+    fn policies_check_dependencies_ceilings_and_destructiveness() {
+        let d = device("7.4.2");
+        let mut p = PartitionState::default();
+        assert_eq!(p.policy(&d, 0), 1);
+        assert_eq!(
+            p.apply(&d, &[(1, 1)], true).unwrap_err().rv,
+            CKR_CONFIG_FAILS_DEPENDENCIES
+        );
+        // 0 off is not destructive; then 1 on (off -> on) is.
+        assert!(!p.apply(&d, &[(0, 0)], false).unwrap());
+        assert_eq!(
+            p.apply(&d, &[(1, 1)], false).unwrap_err().rv,
+            CKR_CONFIG_CHANGE_ILLEGAL
+        );
+        assert!(p.apply(&d, &[(1, 1)], true).unwrap());
+        assert_eq!(p.policy(&d, 1), 1);
+        assert_eq!(
+            p.apply(&d, &[(99, 1)], true).unwrap_err().rv,
+            CKR_POLICY_ID_INVALID
+        );
+        assert_eq!(
+            p.apply(&d, &[(41, 1)], true).unwrap_err().rv,
+            CKR_POLICY_ID_INVALID,
+            "7.4 has no partition versions"
+        );
+        let mut no_cloning = device("7.7.1");
+        no_cloning.hsm_policies.insert(hsm_policy::CLONING, 0);
+        let mut q = PartitionState::default();
+        assert_eq!(q.policy(&no_cloning, 4), 0, "capped by HSM policy 7");
+        assert_eq!(
+            q.apply(&no_cloning, &[(4, 1)], true).unwrap_err().rv,
+            CKR_CONFIG_ILLEGAL
+        );
+        assert!(q.apply(&no_cloning, &[(41, 1)], true).is_ok());
+    }
+
+    #[test]
+    fn configuration_texts() {
+        assert_eq!(
+            device("7.4.2").configuration_text(false),
+            "Luna User Partition With SO (PW) Signing With Cloning Mode"
+        );
+        assert_eq!(
+            device("6.22.0").configuration_text(false),
+            "Luna User Slot 6.22.0 (PW) Signing With Cloning Mode"
+        );
+    }
+
+    #[test]
+    fn equal_domains_have_equal_verifiers_and_no_clear_text() {
+        let a = domain_verifier(b"my-domain");
+        assert_eq!(a, domain_verifier(b"my-domain"));
+        assert_ne!(a, domain_verifier(b"other"));
+        assert!(!a.windows(9).any(|w| w == b"my-domain"));
+    }
+}

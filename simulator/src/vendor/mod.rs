@@ -1,0 +1,118 @@
+//! Vendor models: what makes a token behave like a vendor's partition rather than a plain soft
+//! token (roles, PIN rules, lockout, policies, token information). The engine asks the slot's
+//! `TokenModel`; the model's persistent part (`PartitionState`) lives in the token record.
+pub mod luna;
+
+use crate::error::{Result, err};
+use crate::token::{MAX_FAILED_LOGINS, MAX_PIN_LEN, MIN_PIN_LEN, TokenRecord};
+use cryptoki_sys::*;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// How a slot's token behaves.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum TokenModel {
+    /// A plain PKCS#11 soft token.
+    #[default]
+    Soft,
+    /// A partition of a Luna device.
+    Luna(Arc<luna::Device>),
+}
+
+/// A partition's vendor state, persisted in its token record.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "vendor", rename_all = "lowercase")]
+pub enum PartitionState {
+    Luna(luna::PartitionState),
+}
+
+/// Luna passwords are 8 to 255 characters (luna.md §2.4).
+const LUNA_MIN_PIN_LEN: usize = 8;
+
+impl TokenModel {
+    /// The vendor state a newly initialised partition starts with.
+    pub fn initial_state(&self) -> Option<PartitionState> {
+        match self {
+            TokenModel::Soft => None,
+            TokenModel::Luna(_) => Some(PartitionState::Luna(luna::PartitionState::default())),
+        }
+    }
+
+    pub fn luna(&self) -> Option<&luna::Device> {
+        match self {
+            TokenModel::Luna(d) => Some(d),
+            TokenModel::Soft => None,
+        }
+    }
+
+    /// The shortest and longest PIN.
+    pub fn pin_len_range(&self) -> (usize, usize) {
+        match self {
+            TokenModel::Soft => (MIN_PIN_LEN, MAX_PIN_LEN),
+            TokenModel::Luna(_) => (LUNA_MIN_PIN_LEN, MAX_PIN_LEN),
+        }
+    }
+
+    /// `CKR_PIN_LEN_RANGE` unless the PIN's length is in range.
+    pub fn check_pin_len(&self, pin: &[u8]) -> Result<()> {
+        let (min, max) = self.pin_len_range();
+        if (min..=max).contains(&pin.len()) {
+            Ok(())
+        } else {
+            Err(err(
+                CKR_PIN_LEN_RANGE,
+                format!("a PIN must be {min} to {max} characters long"),
+            ))
+        }
+    }
+
+    /// `CKR_USER_TYPE_INVALID` unless the token has the role.
+    pub fn check_role(&self, user: CK_USER_TYPE) -> Result<()> {
+        match self {
+            TokenModel::Soft if user == CKU_SO || user == CKU_USER => Ok(()),
+            TokenModel::Soft => Err(err(
+                CKR_USER_TYPE_INVALID,
+                format!("user type 0x{user:X} is not known"),
+            )),
+            TokenModel::Luna(d) => d.check_role(user),
+        }
+    }
+
+    /// Failed logins after which a role is locked: Luna's partition policy 20 (default 10),
+    /// else 10 (simulator-defined).
+    pub fn max_failed_logins(&self, record: &TokenRecord) -> u32 {
+        match (self, &record.vendor) {
+            (TokenModel::Luna(d), Some(PartitionState::Luna(s))) => {
+                s.policy(d, luna::partition_policy::MAX_FAILED_USER_LOGINS)
+                    .clamp(1, u32::MAX as u64) as u32
+            }
+            _ => MAX_FAILED_LOGINS,
+        }
+    }
+
+    /// A PIN set by another role must be changed at its first use: Luna HSM policy 21 (on by
+    /// default). Soft tokens: never.
+    pub fn forces_pin_change(&self) -> bool {
+        self.luna()
+            .is_some_and(|d| d.hsm_policy(luna::hsm_policy::FORCE_PIN_CHANGE) != 0)
+    }
+
+    /// `CK_TOKEN_INFO.manufacturerID`, `model`, and firmware version.
+    pub fn token_identity(&self) -> (&'static str, String, CK_VERSION) {
+        match self {
+            TokenModel::Soft => (
+                crate::engine::MANUFACTURER,
+                crate::engine::MODEL.to_string(),
+                crate::pkcs11::LIBRARY_VERSION,
+            ),
+            TokenModel::Luna(d) => (
+                "Safenet, Inc.",
+                d.model(),
+                CK_VERSION {
+                    major: d.firmware.major,
+                    minor: d.firmware.minor,
+                },
+            ),
+        }
+    }
+}
