@@ -114,7 +114,8 @@ pub fn attr_kind(t: CK_ATTRIBUTE_TYPE) -> Option<AttrKind> {
         | CKA_EC_POINT
         | CKA_PRIME
         | CKA_SUBPRIME
-        | CKA_BASE => Bytes,
+        | CKA_BASE
+        | crate::vendor::luna::CKA_OUID => Bytes,
         _ => return None,
     })
 }

@@ -268,6 +268,19 @@ impl Store {
         token: &str,
         change: impl FnOnce(&mut TokenRecord) -> Result<(T, bool)>,
     ) -> Result<(T, TokenRecord)> {
+        self.update_token_erasing(token, |r| {
+            let (value, write) = change(r)?;
+            Ok((value, write, false))
+        })
+    }
+
+    /// As `update_token`; `change` also says whether every object of the token goes in the same
+    /// transaction (a destructive policy change).
+    pub fn update_token_erasing<T>(
+        &self,
+        token: &str,
+        change: impl FnOnce(&mut TokenRecord) -> Result<(T, bool, bool)>,
+    ) -> Result<(T, TokenRecord)> {
         let mut conn = self.conn.lock();
         let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
@@ -275,8 +288,24 @@ impl Store {
         let mut row = read_token(&tx, token)?
             .filter(|r| r.present)
             .ok_or_else(|| err(CKR_TOKEN_NOT_PRESENT, format!("{token} has no token")))?;
-        let (value, write) = change(&mut row.record)?;
-        if write {
+        let (value, write, erase) = change(&mut row.record)?;
+        if erase {
+            let mut uids = tx
+                .prepare("SELECT unique_id FROM objects WHERE token = ?1")
+                .map_err(db_err)?;
+            let gone: Vec<String> = uids
+                .query_map([token], |r| r.get(0))
+                .map_err(db_err)?
+                .collect::<rusqlite::Result<_>>()
+                .map_err(db_err)?;
+            drop(uids);
+            tx.execute("DELETE FROM objects WHERE token = ?1", [token])
+                .map_err(db_err)?;
+            for uid in gone {
+                log_change(&tx, token, Some(uid.as_bytes()), self.writer)?;
+            }
+        }
+        if write || erase {
             write_record(&tx, token, &row.record)?;
             log_change(&tx, token, None, self.writer)?;
             tx.commit().map_err(db_err)?;

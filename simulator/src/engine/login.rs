@@ -20,6 +20,8 @@ pub struct InitOptions {
     pub domain: Option<Vec<u8>>,
     /// Partition policies to set, by id.
     pub policies: Vec<(u64, u64)>,
+    /// Destructiveness of policies fixed for this partition, by id: (off -> on, on -> off).
+    pub destructive: Vec<(u64, (bool, bool))>,
 }
 
 impl Engine {
@@ -206,9 +208,21 @@ impl Engine {
         match (slot.model.luna(), new.vendor.as_mut()) {
             (Some(device), Some(crate::vendor::PartitionState::Luna(state))) => {
                 state.domain = options.domain.as_deref().map(luna::domain_verifier);
+                for (id, d) in &options.destructive {
+                    if luna::partition_policy(*id).is_none() {
+                        return Err(err(
+                            luna::CKR_POLICY_ID_INVALID,
+                            format!("there is no partition policy {id}"),
+                        ));
+                    }
+                    state.destructive.insert(*id, *d);
+                }
                 state.apply(device, &options.policies, true)?;
             }
-            _ if options.domain.is_some() || !options.policies.is_empty() => {
+            _ if options.domain.is_some()
+                || !options.policies.is_empty()
+                || !options.destructive.is_empty() =>
+            {
                 return Err(err(
                     CKR_ARGUMENTS_BAD,
                     "cloning domains and partition policies apply to Luna partitions only",

@@ -31,6 +31,7 @@ impl Engine {
         handle: CK_OBJECT_HANDLE,
         missing: CK_RV,
     ) -> Result<Arc<Object>> {
+        slot.check_pin_current()?;
         let object = self
             .table(slot)?
             .get(handle)
@@ -135,6 +136,7 @@ impl Engine {
         slot: &Slot,
         objects: Vec<Attributes>,
     ) -> Result<Vec<CK_OBJECT_HANDLE>> {
+        slot.check_pin_current()?;
         let key = slot.token_key();
         let mut made = Vec::with_capacity(objects.len());
         let mut stored = Vec::new();
@@ -146,6 +148,9 @@ impl Engine {
             crate::mechanisms::random_fill(&mut uid)?;
             let uid: String = uid.iter().map(|b| format!("{b:02x}")).collect();
             attrs.set_bytes(CKA_UNIQUE_ID, uid.as_bytes().to_vec());
+            let mut ouid = [0u8; 12];
+            crate::mechanisms::random_fill(&mut ouid)?;
+            attrs.set_bytes(crate::vendor::luna::CKA_OUID, ouid.to_vec());
             let lifetime = if attrs.flag(CKA_TOKEN, false) {
                 let (public, sealed) = seal_object(&slot.partition, &attrs, key.as_deref())?;
                 stored.push(StoredObject {
@@ -383,6 +388,7 @@ impl Engine {
         if session.find.is_some() {
             return Err(err(CKR_OPERATION_ACTIVE, "a search is already in progress"));
         }
+        slot.check_pin_current()?;
         let user = slot.user_logged_in();
         let candidates = self.table(slot)?.candidates(template);
         let mut handles: Vec<CK_OBJECT_HANDLE> = Vec::new();

@@ -72,6 +72,8 @@ static STORAGE: &[Rule] = &[
     r(CKA_COPYABLE, MODIFIABLE | STICKY_FALSE, D::Bool(true)),
     r(CKA_DESTROYABLE, MODIFIABLE, D::Bool(true)),
     r(CKA_UNIQUE_ID, TOKEN_SET, D::None),
+    // Luna's 12-byte object unique id, on every object (kept across clones).
+    r(crate::vendor::luna::CKA_OUID, TOKEN_SET, D::None),
 ];
 
 /// Data objects (§4.5).

@@ -8,35 +8,6 @@ use crate::mechanisms;
 use cryptoki_sys::*;
 use std::ffi::c_void;
 
-/// Defines one exported PKCS#11 function whose body returns `Result<CK_RV>`.
-macro_rules! export {
-    ($name:ident ( $($a:ident : $t:ty),* $(,)? ) $body:block) => {
-        #[doc = concat!("`", stringify!($name), "` (PKCS#11).")]
-        ///
-        /// # Safety
-        /// Pointer arguments must be null or valid as PKCS#11 specifies for this function.
-        #[unsafe(no_mangle)]
-        pub unsafe extern "C" fn $name($($a: $t),*) -> CK_RV {
-            guard(stringify!($name), || $body)
-        }
-    };
-}
-
-/// Defines an exported function this module does not support (`CKR_FUNCTION_NOT_SUPPORTED`
-/// after the usual initialisation check).
-macro_rules! unsupported {
-    ($name:ident ( $($t:ty),* $(,)? )) => {
-        #[doc = concat!("`", stringify!($name), "`: not supported by hsmsim.")]
-        #[unsafe(no_mangle)]
-        pub extern "C" fn $name($(_: $t),*) -> CK_RV {
-            guard(stringify!($name), || {
-                ensure_initialized()?;
-                Ok(CKR_FUNCTION_NOT_SUPPORTED)
-            })
-        }
-    };
-}
-
 export!(C_GetSlotList(token_present: CK_BBOOL, list: *mut CK_SLOT_ID, count: *mut CK_ULONG) {
     let ids = engine()?.slot_ids(token_present != 0)?;
     // SAFETY: caller's in/out count.
@@ -72,25 +43,28 @@ export!(C_GetSlotInfo(slot_id: CK_SLOT_ID, info: *mut CK_SLOT_INFO) {
 });
 
 export!(C_GetTokenInfo(slot_id: CK_SLOT_ID, info: *mut CK_TOKEN_INFO) {
-    let t = engine()?.token_info(slot_id)?;
+    let e = engine()?;
+    let t = e.token_info(slot_id)?;
+    let (manufacturer, model, firmware) = e.slot(slot_id)?.model.token_identity();
+    let (min_pin, max_pin) = e.slot(slot_id)?.model.pin_len_range();
     let value = CK_TOKEN_INFO {
         label: t.label,
-        manufacturerID: args::pad(crate::engine::MANUFACTURER),
-        model: args::pad(crate::engine::MODEL),
+        manufacturerID: args::pad(manufacturer),
+        model: args::pad(&model),
         serialNumber: args::pad(&t.serial),
         flags: t.flags,
         ulMaxSessionCount: CK_EFFECTIVELY_INFINITE,
         ulSessionCount: t.session_count as CK_ULONG,
         ulMaxRwSessionCount: CK_EFFECTIVELY_INFINITE,
         ulRwSessionCount: t.rw_session_count as CK_ULONG,
-        ulMaxPinLen: crate::token::MAX_PIN_LEN as CK_ULONG,
-        ulMinPinLen: crate::token::MIN_PIN_LEN as CK_ULONG,
+        ulMaxPinLen: max_pin as CK_ULONG,
+        ulMinPinLen: min_pin as CK_ULONG,
         ulTotalPublicMemory: CK_UNAVAILABLE_INFORMATION,
         ulFreePublicMemory: CK_UNAVAILABLE_INFORMATION,
         ulTotalPrivateMemory: CK_UNAVAILABLE_INFORMATION,
         ulFreePrivateMemory: CK_UNAVAILABLE_INFORMATION,
         hardwareVersion: CK_VERSION { major: 1, minor: 0 },
-        firmwareVersion: super::LIBRARY_VERSION,
+        firmwareVersion: firmware,
         utcTime: args::pad(""),
     };
     // SAFETY: caller's out-pointer.

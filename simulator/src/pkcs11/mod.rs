@@ -2,9 +2,40 @@
 //! and the process-wide module state. Every call runs inside `guard`, which catches panics
 //! (answering `CKR_GENERAL_ERROR`) and logs failures through `tracing` (`HSMSIM_LOG`).
 //! All `unsafe` of the crate lives in this module.
+/// Defines one exported PKCS#11 function whose body returns `Result<CK_RV>`.
+macro_rules! export {
+    ($name:ident ( $($a:ident : $t:ty),* $(,)? ) $body:block) => {
+        #[doc = concat!("`", stringify!($name), "`.")]
+        ///
+        /// # Safety
+        /// Pointer arguments must be null or valid as PKCS#11 specifies for this function.
+        #[unsafe(no_mangle)]
+        pub unsafe extern "C" fn $name($($a: $t),*) -> CK_RV {
+            guard(stringify!($name), || $body)
+        }
+    };
+}
+
+/// Defines an exported function this module does not support (`CKR_FUNCTION_NOT_SUPPORTED`
+/// after the usual initialisation check).
+macro_rules! unsupported {
+    ($name:ident ( $($t:ty),* $(,)? )) => {
+        #[doc = concat!("`", stringify!($name), "`: not supported by hsmsim.")]
+        #[unsafe(no_mangle)]
+        pub extern "C" fn $name($(_: $t),*) -> CK_RV {
+            guard(stringify!($name), || {
+                ensure_initialized()?;
+                Ok(CKR_FUNCTION_NOT_SUPPORTED)
+            })
+        }
+    };
+}
+
 pub mod args;
 pub mod functions;
+pub mod luna_ca;
 pub use functions::*;
+pub use luna_ca::*;
 
 use crate::engine::{Choice, Config, Engine};
 use crate::error::{Result, err};

@@ -429,6 +429,10 @@ pub struct PartitionState {
     /// Verifier of the cloning domain (see `domain_verifier`), set at initialisation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub domain: Option<Vec<u8>>,
+    /// Destructiveness fixed at initialisation (`CA_InitToken`'s `CK_POLICY_INFO`), by id:
+    /// (off -> on, on -> off). Policies not named keep their element's.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub destructive: BTreeMap<u64, (bool, bool)>,
 }
 
 impl PartitionState {
@@ -488,9 +492,8 @@ impl PartitionState {
                 ));
             }
             let old = next.policy(device, id);
-            if (old == 0 && value != 0 && e.off_to_on_destructive)
-                || (old != 0 && value == 0 && e.on_to_off_destructive)
-            {
+            let (off_to_on, on_to_off) = self.destructiveness(e);
+            if (old == 0 && value != 0 && off_to_on) || (old != 0 && value == 0 && on_to_off) {
                 destructive = true;
             }
             next.policies.insert(id, value);
@@ -511,6 +514,21 @@ impl PartitionState {
         }
         *self = next;
         Ok(destructive)
+    }
+}
+
+impl PartitionState {
+    /// A policy's destructiveness on this partition: (off -> on, on -> off).
+    pub fn destructiveness(&self, e: &Element) -> (bool, bool) {
+        self.destructive
+            .get(&e.id)
+            .copied()
+            .unwrap_or((e.off_to_on_destructive, e.on_to_off_destructive))
+    }
+
+    /// The capability behind a policy: the largest value the HSM lets it take.
+    pub fn capability(device: &Device, e: &Element) -> u64 {
+        ceiling_value(device, e)
     }
 }
 

@@ -19,9 +19,10 @@ pub enum TokenModel {
     Luna(Arc<luna::Device>),
 }
 
-/// A partition's vendor state, persisted in its token record.
+/// A partition's vendor state, persisted in its token record (externally tagged: serde's
+/// internally tagged enums cannot read the integer map keys of the policies).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(tag = "vendor", rename_all = "lowercase")]
+#[serde(rename_all = "lowercase")]
 pub enum PartitionState {
     Luna(luna::PartitionState),
 }

@@ -1,0 +1,348 @@
+//! The engine's Luna extension calls, behind the `CA_*` exports (and, later, the LunaCM and
+//! LunaSH command languages): firmware, role states, partition and HSM policies, container
+//! status and object unique ids. Each checks that its slot shows a Luna partition.
+use super::{Engine, Slot};
+use crate::error::{Result, err};
+use crate::token::TokenRecord;
+use crate::vendor::PartitionState;
+use crate::vendor::luna::{self, CKA_OUID, Device, Element};
+use cryptoki_sys::*;
+
+/// `CA_ROLE_STATE.flags` bits (pycryptoki `CAF_ROLE_STATE_*`).
+pub const CAF_ROLE_STATE_INITIALIZED: u8 = 0x01;
+pub const CAF_ROLE_STATE_LOCKED_OUT: u8 = 0x02;
+pub const CAF_ROLE_STATE_PIN_CHANGE: u8 = 0x10;
+/// `CA_ROLE_STATE` auth mechanisms (`CKA_ROLE_AUTH_*`).
+pub const ROLE_AUTH_PASSWORD: u8 = 1;
+pub const ROLE_AUTH_PED: u8 = 2;
+
+/// Container status flags (pycryptoki `LUNA_CF_*`).
+pub const LUNA_CF_CONTAINER_ENABLED: CK_ULONG = 0x0100_0000;
+pub const LUNA_CF_PARTITION_INITIALIZED: CK_ULONG = 0x400;
+pub const LUNA_CF_USER_PIN_INITIALIZED: CK_ULONG = 0x8000;
+pub const LUNA_CF_SO_PIN_LOCKED: CK_ULONG = 0x1_0000;
+pub const LUNA_CF_SO_PIN_TO_BE_CHANGED: CK_ULONG = 0x2_0000;
+pub const LUNA_CF_USER_PIN_LOCKED: CK_ULONG = 0x4_0000;
+pub const LUNA_CF_LIMITED_USER_PIN_LOCKED: CK_ULONG = 0x8_0000;
+pub const LUNA_CF_LIMITED_USER_CREATED: CK_ULONG = 0x20_0000;
+pub const LUNA_CF_USER_PIN_TO_BE_CHANGED: CK_ULONG = 0x40_0000;
+pub const LUNA_CF_LIMITED_USER_PIN_TO_BE_CHANGED: CK_ULONG = 0x80_0000;
+
+/// Luna's `CKR_CONTAINER_HANDLE_INVALID`.
+pub const CKR_CONTAINER_HANDLE_INVALID: CK_RV = CKR_VENDOR_DEFINED + 0x05;
+/// Object element type of `CA_GetObjectUID` / `CA_GetObjectHandle` (`CK_CRYPTOKI_ELEMENT`).
+pub const CK_CRYPTOKI_ELEMENT: CK_ULONG = 0;
+
+/// `CA_RoleStateGet`'s answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RoleState {
+    pub flags: u8,
+    pub login_attempts_left: u8,
+    pub primary_auth: u8,
+    pub secondary_auth: u8,
+}
+
+/// `CA_GetContainerStatus`'s answer; a count of `CK_UNAVAILABLE_INFORMATION` means the role
+/// does not exist on the partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ContainerStatus {
+    pub flags: CK_ULONG,
+    pub failed_so: CK_ULONG,
+    pub failed_user: CK_ULONG,
+    pub failed_limited_user: CK_ULONG,
+}
+
+/// A configuration element's description (`CA_GetConfigurationElementDescription`).
+#[derive(Debug, Clone)]
+pub struct ElementDescription {
+    pub bit_length: CK_ULONG,
+    pub destructive: bool,
+    pub write_restricted: bool,
+    pub description: String,
+}
+
+fn luna_state(record: &TokenRecord) -> luna::PartitionState {
+    match &record.vendor {
+        Some(PartitionState::Luna(s)) => s.clone(),
+        None => luna::PartitionState::default(),
+    }
+}
+
+impl Engine {
+    /// The slot and its Luna device; `CKR_FUNCTION_NOT_SUPPORTED` for other tokens.
+    fn luna_slot(&self, slot_id: CK_SLOT_ID) -> Result<(&Slot, &Device)> {
+        let slot = self.current_slot(slot_id)?;
+        let device = slot.model.luna().ok_or_else(|| {
+            err(
+                CKR_FUNCTION_NOT_SUPPORTED,
+                format!("slot {slot_id} does not show a Luna partition"),
+            )
+        })?;
+        Ok((slot, device))
+    }
+
+    /// `CA_GetFirmwareVersion`: (major, minor, subminor).
+    pub fn luna_firmware(&self, slot_id: CK_SLOT_ID) -> Result<(u8, u8, u8)> {
+        let (_, d) = self.luna_slot(slot_id)?;
+        Ok((d.firmware.major, d.firmware.minor, d.firmware.subminor))
+    }
+
+    /// The partition's container number: its slot id (simulator-defined; on PPSO firmware
+    /// slots and containers map one to one).
+    pub fn luna_container_number(&self, slot_id: CK_SLOT_ID) -> Result<CK_ULONG> {
+        self.luna_slot(slot_id)?;
+        Ok(slot_id)
+    }
+
+    fn check_container(&self, slot_id: CK_SLOT_ID, container: CK_ULONG) -> Result<()> {
+        if self.luna_container_number(slot_id)? == container {
+            Ok(())
+        } else {
+            Err(err(
+                CKR_CONTAINER_HANDLE_INVALID,
+                format!("slot {slot_id}'s partition is container {slot_id}, not {container}"),
+            ))
+        }
+    }
+
+    /// `CA_RoleStateGet`.
+    pub fn luna_role_state(&self, slot_id: CK_SLOT_ID, user: CK_USER_TYPE) -> Result<RoleState> {
+        let (slot, device) = self.luna_slot(slot_id)?;
+        device.check_role(user)?;
+        let record = slot.token.read();
+        let limit = slot.model.max_failed_logins(&record);
+        let role = record.role(user).cloned().unwrap_or_default();
+        let mut flags = 0;
+        if role.has_pin() {
+            flags |= CAF_ROLE_STATE_INITIALIZED;
+        }
+        if role.failures >= limit {
+            flags |= CAF_ROLE_STATE_LOCKED_OUT;
+        }
+        if role.must_change {
+            flags |= CAF_ROLE_STATE_PIN_CHANGE;
+        }
+        Ok(RoleState {
+            flags,
+            login_attempts_left: limit.saturating_sub(role.failures).min(255) as u8,
+            primary_auth: match device.auth {
+                luna::Auth::Password => ROLE_AUTH_PASSWORD,
+                luna::Auth::Ped => ROLE_AUTH_PED,
+            },
+            secondary_auth: 0,
+        })
+    }
+
+    /// `CA_GetContainerStatus`.
+    pub fn luna_container_status(
+        &self,
+        slot_id: CK_SLOT_ID,
+        container: CK_ULONG,
+    ) -> Result<ContainerStatus> {
+        self.check_container(slot_id, container)?;
+        let (slot, device) = self.luna_slot(slot_id)?;
+        let record = slot.token.read();
+        let limit = slot.model.max_failed_logins(&record);
+        let role = |u| record.role(u).cloned().unwrap_or_default();
+        let mut flags = LUNA_CF_CONTAINER_ENABLED;
+        if record.initialized {
+            flags |= LUNA_CF_PARTITION_INITIALIZED;
+        }
+        let (so, user, cu) = (role(CKU_SO), role(CKU_USER), role(luna::CKU_CRYPTO_USER));
+        for (set, flag) in [
+            (user.has_pin(), LUNA_CF_USER_PIN_INITIALIZED),
+            (so.failures >= limit, LUNA_CF_SO_PIN_LOCKED),
+            (so.must_change, LUNA_CF_SO_PIN_TO_BE_CHANGED),
+            (user.failures >= limit, LUNA_CF_USER_PIN_LOCKED),
+            (user.must_change, LUNA_CF_USER_PIN_TO_BE_CHANGED),
+            (cu.has_pin(), LUNA_CF_LIMITED_USER_CREATED),
+            (cu.failures >= limit, LUNA_CF_LIMITED_USER_PIN_LOCKED),
+            (cu.must_change, LUNA_CF_LIMITED_USER_PIN_TO_BE_CHANGED),
+        ] {
+            if set {
+                flags |= flag;
+            }
+        }
+        let has_cu = device.extra_roles().contains(&luna::CKU_CRYPTO_USER);
+        Ok(ContainerStatus {
+            flags,
+            failed_so: so.failures as CK_ULONG,
+            failed_user: user.failures as CK_ULONG,
+            failed_limited_user: if has_cu {
+                cu.failures as CK_ULONG
+            } else {
+                CK_UNAVAILABLE_INFORMATION
+            },
+        })
+    }
+
+    /// `CA_GetTokenPolicies`: the partition's policies its firmware has, by id.
+    pub fn luna_token_policies(&self, slot_id: CK_SLOT_ID) -> Result<Vec<(u64, u64)>> {
+        let (slot, device) = self.luna_slot(slot_id)?;
+        let state = luna_state(&slot.token.read());
+        Ok(luna::PARTITION_POLICIES
+            .iter()
+            .filter(|e| device.firmware.era() >= e.since)
+            .map(|e| (e.id, state.policy(device, e.id)))
+            .collect())
+    }
+
+    /// `CA_GetTokenCapabilities`: the largest value each partition policy may take.
+    pub fn luna_token_capabilities(&self, slot_id: CK_SLOT_ID) -> Result<Vec<(u64, u64)>> {
+        let (_, device) = self.luna_slot(slot_id)?;
+        Ok(luna::PARTITION_POLICIES
+            .iter()
+            .filter(|e| device.firmware.era() >= e.since)
+            .map(|e| (e.id, luna::PartitionState::capability(device, e)))
+            .collect())
+    }
+
+    /// `CA_SetTokenPolicies`: the partition SO (pre-PPSO: the SO, the HSM SO who owns the
+    /// partition) changes policies, all or none. A destructive change erases every object of
+    /// the partition in the same transaction; `confirm_destructive` false refuses it with
+    /// `CKR_CONFIG_CHANGE_ILLEGAL` (the C API confirms by calling; LunaCM asks for "proceed").
+    pub fn luna_set_token_policies(
+        &self,
+        handle: CK_SESSION_HANDLE,
+        slot_id: CK_SLOT_ID,
+        changes: &[(u64, u64)],
+        confirm_destructive: bool,
+    ) -> Result<bool> {
+        let (session, slot) = self.slot_of(handle)?;
+        if session.lock().slot_id != slot_id {
+            return Err(err(
+                CKR_ARGUMENTS_BAD,
+                format!("the session is not on slot {slot_id}"),
+            ));
+        }
+        let (_, device) = self.luna_slot(slot_id)?;
+        if slot.logged_in() != Some(CKU_SO) {
+            return Err(err(
+                luna::CKR_USER_NOT_AUTHORIZED,
+                "only the partition SO changes partition policies",
+            ));
+        }
+        slot.check_pin_current()?;
+        let mut table = slot.objects.write();
+        let (erased, updated) = self.store.update_token_erasing(&slot.partition, |r| {
+            let mut state = luna_state(r);
+            let erase = state.apply(device, changes, confirm_destructive)?;
+            r.vendor = Some(PartitionState::Luna(state));
+            Ok((erase, true, erase))
+        })?;
+        if erased {
+            // Token objects are gone; this process's session objects stay.
+            let token_objects: Vec<_> = table
+                .values()
+                .filter(|o| o.is_token())
+                .map(|o| o.handle)
+                .collect();
+            for h in token_objects {
+                table.remove(h);
+            }
+        }
+        *slot.token.write() = updated;
+        Ok(erased)
+    }
+
+    /// `CA_GetHSMPolicySetting` / `CA_GetHSMCapabilitySetting` (one value per id here:
+    /// simulator-defined). `CKR_POLICY_ID_INVALID` for ids the model lacks.
+    pub fn luna_hsm_policy(&self, slot_id: CK_SLOT_ID, id: u64) -> Result<u64> {
+        let (_, device) = self.luna_slot(slot_id)?;
+        luna::hsm_policy_element(id)
+            .filter(|e| device.firmware.era() >= e.since)
+            .map(|_| device.hsm_policy(id))
+            .ok_or_else(|| {
+                err(
+                    luna::CKR_POLICY_ID_INVALID,
+                    format!("HSM policy {id} is not modelled"),
+                )
+            })
+    }
+
+    /// `CA_GetConfigurationElementDescription`.
+    pub fn luna_element_description(
+        &self,
+        slot_id: CK_SLOT_ID,
+        container: bool,
+        capability: bool,
+        id: u64,
+    ) -> Result<ElementDescription> {
+        let (slot, device) = self.luna_slot(slot_id)?;
+        let element: &Element = if container {
+            luna::partition_policy(id)
+        } else {
+            luna::hsm_policy_element(id)
+        }
+        .filter(|e| device.firmware.era() >= e.since)
+        .ok_or_else(|| {
+            err(
+                luna::CKR_POLICY_ID_INVALID,
+                format!(
+                    "there is no {} element {id}",
+                    if container { "partition" } else { "HSM" }
+                ),
+            )
+        })?;
+        let (off_to_on, on_to_off) = if container {
+            luna_state(&slot.token.read()).destructiveness(element)
+        } else {
+            (element.off_to_on_destructive, element.on_to_off_destructive)
+        };
+        let description = if capability {
+            element.description.replacen("Allow", "Enable", 1)
+        } else {
+            element.description.to_string()
+        };
+        Ok(ElementDescription {
+            bit_length: (u64::BITS - element.max.leading_zeros()) as CK_ULONG,
+            destructive: off_to_on || on_to_off,
+            write_restricted: false,
+            description,
+        })
+    }
+
+    /// `CA_GetObjectUID`: an object's `CKA_OUID`.
+    pub fn luna_object_uid(
+        &self,
+        slot_id: CK_SLOT_ID,
+        container: CK_ULONG,
+        object_type: CK_ULONG,
+        handle: CK_OBJECT_HANDLE,
+    ) -> Result<[u8; 12]> {
+        self.check_container(slot_id, container)?;
+        if object_type != CK_CRYPTOKI_ELEMENT {
+            return Err(err(
+                CKR_ARGUMENTS_BAD,
+                "only CK_CRYPTOKI_ELEMENT objects have unique ids here",
+            ));
+        }
+        let slot = self.current_slot(slot_id)?;
+        let object = self.visible_object(slot, handle, CKR_OBJECT_HANDLE_INVALID)?;
+        object
+            .attrs
+            .bytes(CKA_OUID)
+            .and_then(|b| <[u8; 12]>::try_from(b).ok())
+            .ok_or_else(|| err(CKR_OBJECT_HANDLE_INVALID, "the object has no CKA_OUID"))
+    }
+
+    /// `CA_GetObjectHandle`: the handle of the object with this `CKA_OUID`.
+    pub fn luna_object_handle(
+        &self,
+        slot_id: CK_SLOT_ID,
+        container: CK_ULONG,
+        ouid: &[u8; 12],
+    ) -> Result<(CK_ULONG, CK_OBJECT_HANDLE)> {
+        self.check_container(slot_id, container)?;
+        let slot = self.current_slot(slot_id)?;
+        let mut template = crate::attribute::Attributes::new();
+        template.set_bytes(CKA_OUID, ouid.to_vec());
+        let user = slot.user_logged_in();
+        self.table(slot)?
+            .candidates(&template)
+            .into_iter()
+            .find(|o| o.attrs.bytes(CKA_OUID) == Some(&ouid[..]) && (user || !o.is_private()))
+            .map(|o| (CK_CRYPTOKI_ELEMENT, o.handle))
+            .ok_or_else(|| err(CKR_OBJECT_HANDLE_INVALID, "no visible object has this OUID"))
+    }
+}

@@ -1,0 +1,289 @@
+//! Luna's vendor `CA_*` functions, exported by name with the C signatures of the SafeNet SDK
+//! header `sfnt_extensions.h` (and pycryptoki's bindings): firmware, token initialisation with a
+//! cloning domain and policies, role PINs and states, partition and HSM policies, container
+//! status and object unique ids. Calls on a slot that is not a Luna partition answer
+//! `CKR_FUNCTION_NOT_SUPPORTED`. Array outputs follow the SDK's two-call convention: null
+//! arrays ask for the counts.
+use super::{args, engine, guard};
+use crate::engine::InitOptions;
+use crate::error::{Result, err};
+use cryptoki_sys::*;
+
+/// `CK_POLICY_INFO` (SafeNet `cryptoki_v2.h`; field names as the C header's).
+#[repr(C)]
+#[allow(non_snake_case)]
+#[derive(Debug, Clone, Copy)]
+pub struct CK_POLICY_INFO {
+    pub ulId: CK_ULONG,
+    pub ulValue: CK_ULONG,
+    pub ulOffToOnDestructive: CK_ULONG,
+    pub ulOnToOffDestructive: CK_ULONG,
+}
+
+/// `CA_ROLE_STATE` (four bytes; field names as the C header's).
+#[repr(C)]
+#[allow(non_snake_case)]
+#[derive(Debug, Clone, Copy)]
+pub struct CA_ROLE_STATE {
+    pub flags: CK_BYTE,
+    pub loginAttemptsLeft: CK_BYTE,
+    pub primaryAuthMech: CK_BYTE,
+    pub secondaryAuthMech: CK_BYTE,
+}
+
+/// Writes id/value pairs into the caller's two arrays: null arrays (or a short capacity, which
+/// answers `CKR_BUFFER_TOO_SMALL`) only set the counts.
+///
+/// # Safety
+/// The pointers must be null or valid for the counts they name.
+unsafe fn put_pairs(
+    ids: *mut CK_ULONG,
+    id_count: *mut CK_ULONG,
+    values: *mut CK_ULONG,
+    value_count: *mut CK_ULONG,
+    pairs: &[(u64, u64)],
+) -> Result<CK_RV> {
+    // SAFETY: the caller's in/out counts.
+    let (id_room, value_room) = unsafe {
+        (
+            args::read(id_count as *const CK_ULONG)?,
+            args::read(value_count as *const CK_ULONG)?,
+        )
+    };
+    let n = pairs.len() as CK_ULONG;
+    // SAFETY: the caller's out-pointers (read above, so non-null).
+    unsafe {
+        args::write(id_count, n)?;
+        args::write(value_count, n)?;
+    }
+    if ids.is_null() || values.is_null() {
+        return Ok(CKR_OK);
+    }
+    if id_room < n || value_room < n {
+        return Ok(CKR_BUFFER_TOO_SMALL);
+    }
+    for (i, (id, value)) in pairs.iter().enumerate() {
+        // SAFETY: both arrays hold at least `n` elements.
+        unsafe {
+            ids.add(i).write_unaligned(*id);
+            values.add(i).write_unaligned(*value);
+        }
+    }
+    Ok(CKR_OK)
+}
+
+/// Reads a `CK_POLICY_INFO` array.
+///
+/// # Safety
+/// `p` must be null or point to `count` readable elements.
+unsafe fn policy_infos(p: *const CK_POLICY_INFO, count: CK_ULONG) -> Result<Vec<CK_POLICY_INFO>> {
+    if count == 0 {
+        return Ok(Vec::new());
+    }
+    if p.is_null() {
+        return Err(err(CKR_ARGUMENTS_BAD, "the policy array is null"));
+    }
+    // SAFETY: `p` points to `count` elements per the caller's contract.
+    Ok((0..count as usize)
+        .map(|i| unsafe { p.add(i).read_unaligned() })
+        .collect())
+}
+
+/// Reads a NUL-terminated label of at most 32 bytes (pycryptoki passes it unpadded).
+///
+/// # Safety
+/// `p` must be null or point to a NUL-terminated string or 32 readable bytes.
+unsafe fn short_label(p: *const CK_UTF8CHAR) -> Result<Vec<u8>> {
+    if p.is_null() {
+        return Err(err(CKR_ARGUMENTS_BAD, "pLabel is null"));
+    }
+    let mut label = Vec::with_capacity(32);
+    for i in 0..32 {
+        // SAFETY: the string is NUL-terminated or at least 32 bytes long.
+        let b = unsafe { p.add(i).read() };
+        if b == 0 {
+            break;
+        }
+        label.push(b);
+    }
+    Ok(label)
+}
+
+export!(CA_GetFirmwareVersion(slot: CK_SLOT_ID, major: *mut CK_ULONG, minor: *mut CK_ULONG, subminor: *mut CK_ULONG) {
+    let (ma, mi, sub) = engine()?.luna_firmware(slot)?;
+    // SAFETY: the caller's out-pointers.
+    unsafe {
+        args::write(major, CK_ULONG::from(ma))?;
+        args::write(minor, CK_ULONG::from(mi))?;
+        args::write(subminor, CK_ULONG::from(sub))?;
+    }
+    Ok(CKR_OK)
+});
+
+export!(CA_GetUserContainerNumber(slot: CK_SLOT_ID, container: *mut CK_ULONG) {
+    let n = engine()?.luna_container_number(slot)?;
+    // SAFETY: the caller's out-pointer.
+    unsafe { args::write(container, n) }?;
+    Ok(CKR_OK)
+});
+
+export!(CA_InitToken(slot: CK_SLOT_ID, pin: *mut CK_UTF8CHAR, pin_len: CK_ULONG, label: *mut CK_UTF8CHAR,
+        domain: *mut CK_BYTE, domain_len: CK_ULONG, policy_count: CK_ULONG, policies: *mut CK_POLICY_INFO,
+        hsm_policy_count: CK_ULONG, hsm_policies: *mut CK_POLICY_INFO) {
+    let e = engine()?;
+    // SAFETY: the caller's buffers, with their lengths.
+    let (pin, label, domain, policies, hsm_policies) = unsafe {
+        (
+            args::bytes(pin, pin_len)?,
+            short_label(label)?,
+            args::bytes(domain, domain_len)?,
+            policy_infos(policies, policy_count)?,
+            policy_infos(hsm_policies, hsm_policy_count)?,
+        )
+    };
+    if !hsm_policies.is_empty() {
+        return Err(err(
+            crate::vendor::luna::CKR_OPERATION_NOT_ALLOWED,
+            "HSM policies belong to the device, not to a partition's initialisation (simulator-defined)",
+        ));
+    }
+    let options = InitOptions {
+        domain: (!domain.is_empty()).then(|| domain.to_vec()),
+        policies: policies.iter().map(|p| (p.ulId, p.ulValue)).collect(),
+        destructive: policies
+            .iter()
+            .map(|p| (p.ulId, (p.ulOffToOnDestructive != 0, p.ulOnToOffDestructive != 0)))
+            .collect(),
+    };
+    e.init_token_with(slot, pin, &label, &options)?;
+    Ok(CKR_OK)
+});
+
+export!(CA_InitRolePIN(session: CK_SESSION_HANDLE, user: CK_USER_TYPE, pin: *mut CK_UTF8CHAR, pin_len: CK_ULONG) {
+    let e = engine()?;
+    // SAFETY: the caller's PIN buffer.
+    let pin = unsafe { args::bytes(pin, pin_len) }?;
+    e.init_role_pin(session, user, pin)?;
+    Ok(CKR_OK)
+});
+
+export!(CA_RoleStateGet(slot: CK_SLOT_ID, user: CK_USER_TYPE, state: *mut CA_ROLE_STATE) {
+    let s = engine()?.luna_role_state(slot, user)?;
+    let value = CA_ROLE_STATE {
+        flags: s.flags,
+        loginAttemptsLeft: s.login_attempts_left,
+        primaryAuthMech: s.primary_auth,
+        secondaryAuthMech: s.secondary_auth,
+    };
+    // SAFETY: the caller's out-pointer.
+    unsafe { args::write(state, value) }?;
+    Ok(CKR_OK)
+});
+
+export!(CA_GetContainerStatus(slot: CK_SLOT_ID, container: CK_ULONG, flags: *mut CK_ULONG,
+        failed_so: *mut CK_ULONG, failed_user: *mut CK_ULONG, failed_limited_user: *mut CK_ULONG) {
+    let s = engine()?.luna_container_status(slot, container)?;
+    // SAFETY: the caller's out-pointers.
+    unsafe {
+        args::write(flags, s.flags)?;
+        args::write(failed_so, s.failed_so)?;
+        args::write(failed_user, s.failed_user)?;
+        args::write(failed_limited_user, s.failed_limited_user)?;
+    }
+    Ok(CKR_OK)
+});
+
+export!(CA_GetTokenPolicies(slot: CK_SLOT_ID, ids: *mut CK_ULONG, id_count: *mut CK_ULONG,
+        values: *mut CK_ULONG, value_count: *mut CK_ULONG) {
+    let pairs = engine()?.luna_token_policies(slot)?;
+    // SAFETY: the caller's arrays and counts.
+    unsafe { put_pairs(ids, id_count, values, value_count, &pairs) }
+});
+
+export!(CA_GetTokenCapabilities(slot: CK_SLOT_ID, ids: *mut CK_ULONG, id_count: *mut CK_ULONG,
+        values: *mut CK_ULONG, value_count: *mut CK_ULONG) {
+    let pairs = engine()?.luna_token_capabilities(slot)?;
+    // SAFETY: the caller's arrays and counts.
+    unsafe { put_pairs(ids, id_count, values, value_count, &pairs) }
+});
+
+export!(CA_SetTokenPolicies(session: CK_SESSION_HANDLE, slot: CK_SLOT_ID, count: CK_ULONG,
+        ids: *mut CK_ULONG, values: *mut CK_ULONG) {
+    let e = engine()?;
+    if count > 0 && (ids.is_null() || values.is_null()) {
+        return Err(err(CKR_ARGUMENTS_BAD, "the policy arrays are null"));
+    }
+    // SAFETY: both arrays hold `count` elements per the caller's contract.
+    let changes: Vec<(u64, u64)> = (0..count as usize)
+        .map(|i| unsafe { (ids.add(i).read_unaligned(), values.add(i).read_unaligned()) })
+        .collect();
+    // The C call is the confirmation: a destructive change erases the partition's objects.
+    e.luna_set_token_policies(session, slot, &changes, true)?;
+    Ok(CKR_OK)
+});
+
+export!(CA_GetHSMPolicySetting(slot: CK_SLOT_ID, id: CK_ULONG, value: *mut CK_ULONG) {
+    let v = engine()?.luna_hsm_policy(slot, id)?;
+    // SAFETY: the caller's out-pointer.
+    unsafe { args::write(value, v) }?;
+    Ok(CKR_OK)
+});
+
+export!(CA_GetHSMCapabilitySetting(slot: CK_SLOT_ID, id: CK_ULONG, value: *mut CK_ULONG) {
+    // One value per element: the capability is what the HSM allows (simulator-defined).
+    let v = engine()?.luna_hsm_policy(slot, id)?;
+    // SAFETY: the caller's out-pointer.
+    unsafe { args::write(value, v) }?;
+    Ok(CKR_OK)
+});
+
+export!(CA_GetConfigurationElementDescription(slot: CK_SLOT_ID, is_container: CK_ULONG,
+        is_capability: CK_ULONG, id: CK_ULONG, bit_length: *mut CK_ULONG, destructive: *mut CK_ULONG,
+        write_restricted: *mut CK_ULONG, description: *mut CK_CHAR, description_len: *mut CK_ULONG) {
+    let d = engine()?.luna_element_description(slot, is_container != 0, is_capability != 0, id)?;
+    let mut text = d.description.into_bytes();
+    text.push(0);
+    // SAFETY: the caller's out-pointers and buffer of `*description_len` bytes.
+    unsafe {
+        args::write(bit_length, d.bit_length)?;
+        args::write(destructive, CK_ULONG::from(d.destructive))?;
+        args::write(write_restricted, CK_ULONG::from(d.write_restricted))?;
+        let room = args::read(description_len as *const CK_ULONG)?;
+        args::write(description_len, text.len() as CK_ULONG)?;
+        if description.is_null() {
+            return Ok(CKR_OK);
+        }
+        if (room as usize) < text.len() {
+            return Ok(CKR_BUFFER_TOO_SMALL);
+        }
+        std::ptr::copy_nonoverlapping(text.as_ptr(), description, text.len());
+    }
+    Ok(CKR_OK)
+});
+
+export!(CA_GetObjectUID(slot: CK_SLOT_ID, container: CK_ULONG, object_type: CK_ULONG,
+        object: CK_ULONG, ouid: *mut CK_BYTE) {
+    let uid = engine()?.luna_object_uid(slot, container, object_type, object)?;
+    if ouid.is_null() {
+        return Err(err(CKR_ARGUMENTS_BAD, "the OUID buffer is null"));
+    }
+    // SAFETY: the caller's 12-byte buffer.
+    unsafe { std::ptr::copy_nonoverlapping(uid.as_ptr(), ouid, uid.len()) };
+    Ok(CKR_OK)
+});
+
+export!(CA_GetObjectHandle(slot: CK_SLOT_ID, container: CK_ULONG, ouid: *mut CK_BYTE,
+        object_type: *mut CK_ULONG, object: *mut CK_ULONG) {
+    let e = engine()?;
+    // SAFETY: the caller's 12-byte OUID.
+    let uid: [u8; 12] = unsafe { args::bytes(ouid, 12) }?
+        .try_into()
+        .map_err(|_| err(CKR_ARGUMENTS_BAD, "an OUID is 12 bytes"))?;
+    let (kind, handle) = e.luna_object_handle(slot, container, &uid)?;
+    // SAFETY: the caller's out-pointers.
+    unsafe {
+        args::write(object_type, kind)?;
+        args::write(object, handle)?;
+    }
+    Ok(CKR_OK)
+});

@@ -1,0 +1,596 @@
+//! The Luna model through the C ABI: roles by firmware era (a 6.21.2 partition has no Crypto
+//! User; on PPSO partitions only the PO initialises the CO and only the CO the CU), forced PIN
+//! change, password length, lockout after partition policy 20's count, partition policies
+//! (dependencies, HSM ceilings, destructive changes that empty the partition), the `CA_*`
+//! information calls, and `CKA_OUID`.
+mod common;
+
+use common::*;
+use cryptoki_sys::*;
+use hsmsim::pkcs11::*;
+use parking_lot::{Mutex, MutexGuard};
+use std::ffi::{CString, c_void};
+use std::ptr::{null, null_mut};
+
+const CKU_CRYPTO_USER: CK_USER_TYPE = 0x8000_0001;
+const CKU_LIMITED_CRYPTO_OFFICER: CK_USER_TYPE = 0x8000_0003;
+const CKR_USER_NOT_AUTHORIZED: CK_RV = 0x8000_001A;
+const CKR_CONFIG_FAILS_DEPENDENCIES: CK_RV = 0x8000_007D;
+const CKR_CONFIG_ILLEGAL: CK_RV = 0x8000_007C;
+const CKR_POLICY_ID_INVALID: CK_RV = 0x8000_007B;
+const CKA_OUID: CK_ATTRIBUTE_TYPE = 0x8000_0005;
+
+const PO: &[u8] = b"po-pin-0001";
+const CO: &[u8] = b"co-pin-0001";
+const CU: &[u8] = b"cu-pin-0001";
+
+/// Slots: 0 a 6.21.2 partition (pre-PPSO), 1 a 7.4.2 partition with PO, CO and CU, 2 a blank
+/// 7.4.2 partition, 3 a 7.7.1 partition on an HSM without cloning, 4 a 6.22.0 PPSO partition,
+/// 5 a soft token, 6 a 7.4.2 PED partition.
+const LAB: &str = r#"
+[lab]
+name = "luna-test"
+
+[[device]]
+name = "sa5"
+kind = "luna-network"
+firmware = "6.21.2"
+  [[device.partition]]
+  name = "legacy"
+  label = "legacy"
+  so_pin = "po-pin-0001"
+  user_pin = "co-pin-0001"
+
+[[device]]
+name = "sa7"
+kind = "luna-network"
+firmware = "7.4.2"
+  [[device.partition]]
+  name = "app"
+  label = "app"
+  so_pin = "po-pin-0001"
+  user_pin = "co-pin-0001"
+  crypto_user_pin = "cu-pin-0001"
+  domain = "test-domain"
+  policies = { 20 = 3 }
+  [[device.partition]]
+  name = "blank"
+
+[[device]]
+name = "k7"
+kind = "luna-pcie"
+firmware = "7.7.1"
+hsm_policies = { 7 = 0 }
+  [[device.partition]]
+  name = "nocloning"
+  label = "nocloning"
+  so_pin = "po-pin-0001"
+
+[[device]]
+name = "sa6"
+kind = "luna-network"
+firmware = "6.22.0"
+  [[device.partition]]
+  name = "ppso"
+  label = "ppso"
+  so_pin = "po-pin-0001"
+  user_pin = "co-pin-0001"
+
+[[device]]
+name = "soft"
+kind = "soft"
+  [[device.partition]]
+  name = "t"
+  label = "soft"
+  so_pin = "so-pin-0001"
+  user_pin = "co-pin-0001"
+
+[[device]]
+name = "ped7"
+kind = "luna-usb"
+firmware = "7.4.2"
+auth = "ped"
+  [[device.partition]]
+  name = "p"
+  label = "ped"
+  so_pin = "po-pin-0001"
+
+[[host]]
+name = "client"
+slot = [
+  { id = 0, partition = "sa5/legacy" },
+  { id = 1, partition = "sa7/app" },
+  { id = 2, partition = "sa7/blank" },
+  { id = 3, partition = "k7/nocloning" },
+  { id = 4, partition = "sa6/ppso" },
+  { id = 5, partition = "soft/t" },
+  { id = 6, partition = "ped7/p" },
+]
+"#;
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// A fresh copy of `LAB`, initialised through `pReserved`; finalised on drop.
+struct LunaLab {
+    _serial: MutexGuard<'static, ()>,
+    _dir: tempfile::TempDir,
+}
+
+impl LunaLab {
+    fn new() -> LunaLab {
+        let serial = SERIAL.lock();
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("lab.toml");
+        std::fs::write(&file, LAB).unwrap();
+        // SAFETY: null is the valid argument.
+        let _ = unsafe { C_Finalize(null_mut()) };
+        let conf = CString::new(format!("conf={}", file.display())).unwrap();
+        let mut args = CK_C_INITIALIZE_ARGS {
+            CreateMutex: None,
+            DestroyMutex: None,
+            LockMutex: None,
+            UnlockMutex: None,
+            flags: CKF_OS_LOCKING_OK,
+            pReserved: conf.as_ptr() as *mut c_void,
+        };
+        // SAFETY: valid arguments; the string outlives the call.
+        let rv = unsafe { C_Initialize(&mut args as *mut _ as *mut c_void) };
+        assert_eq!(rv, CKR_OK);
+        LunaLab {
+            _serial: serial,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for LunaLab {
+    fn drop(&mut self) {
+        // SAFETY: null is the valid argument.
+        let _ = unsafe { C_Finalize(null_mut()) };
+    }
+}
+
+fn rw_session(slot: CK_SLOT_ID) -> CK_SESSION_HANDLE {
+    open_session(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION).unwrap()
+}
+
+fn init_role_pin(s: CK_SESSION_HANDLE, user: CK_USER_TYPE, pin: &[u8]) -> CK_RV {
+    // SAFETY: a valid PIN buffer.
+    unsafe { CA_InitRolePIN(s, user, pin.as_ptr() as *mut _, pin.len() as CK_ULONG) }
+}
+
+fn set_pin(s: CK_SESSION_HANDLE, old: &[u8], new: &[u8]) -> CK_RV {
+    // SAFETY: valid PIN buffers.
+    unsafe {
+        C_SetPIN(
+            s,
+            old.as_ptr() as *mut _,
+            old.len() as CK_ULONG,
+            new.as_ptr() as *mut _,
+            new.len() as CK_ULONG,
+        )
+    }
+}
+
+fn role_state(slot: CK_SLOT_ID, user: CK_USER_TYPE) -> Result<CA_ROLE_STATE, CK_RV> {
+    let mut state = CA_ROLE_STATE {
+        flags: 0xEE,
+        loginAttemptsLeft: 0xEE,
+        primaryAuthMech: 0xEE,
+        secondaryAuthMech: 0xEE,
+    };
+    // SAFETY: a valid out-pointer.
+    match unsafe { CA_RoleStateGet(slot, user, &mut state) } {
+        CKR_OK => Ok(state),
+        rv => Err(rv),
+    }
+}
+
+fn token_policies(slot: CK_SLOT_ID) -> Vec<(CK_ULONG, CK_ULONG)> {
+    let (mut n_ids, mut n_vals) = (0, 0);
+    // SAFETY: null arrays ask for the counts.
+    let rv = unsafe { CA_GetTokenPolicies(slot, null_mut(), &mut n_ids, null_mut(), &mut n_vals) };
+    assert_eq!(rv, CKR_OK);
+    assert_eq!(n_ids, n_vals);
+    let mut ids = vec![0; n_ids as usize];
+    let mut vals = vec![0; n_vals as usize];
+    // SAFETY: the arrays hold the counts given.
+    let rv = unsafe {
+        CA_GetTokenPolicies(
+            slot,
+            ids.as_mut_ptr(),
+            &mut n_ids,
+            vals.as_mut_ptr(),
+            &mut n_vals,
+        )
+    };
+    assert_eq!(rv, CKR_OK);
+    ids.into_iter().zip(vals).collect()
+}
+
+fn policy(slot: CK_SLOT_ID, id: CK_ULONG) -> CK_ULONG {
+    token_policies(slot)
+        .into_iter()
+        .find(|(i, _)| *i == id)
+        .map(|(_, v)| v)
+        .unwrap_or_else(|| panic!("no policy {id}"))
+}
+
+fn set_policies(s: CK_SESSION_HANDLE, slot: CK_SLOT_ID, changes: &[(CK_ULONG, CK_ULONG)]) -> CK_RV {
+    let mut ids: Vec<CK_ULONG> = changes.iter().map(|c| c.0).collect();
+    let mut vals: Vec<CK_ULONG> = changes.iter().map(|c| c.1).collect();
+    // SAFETY: both arrays hold `changes.len()` elements.
+    unsafe {
+        CA_SetTokenPolicies(
+            s,
+            slot,
+            changes.len() as CK_ULONG,
+            ids.as_mut_ptr(),
+            vals.as_mut_ptr(),
+        )
+    }
+}
+
+fn data_object(s: CK_SESSION_HANDLE, label: &str) -> CK_OBJECT_HANDLE {
+    create(
+        s,
+        Template::new()
+            .ulong(CKA_CLASS, CKO_DATA)
+            .bool(CKA_TOKEN, true)
+            .bytes(CKA_LABEL, label.as_bytes())
+            .bytes(CKA_VALUE, b"payload"),
+    )
+    .unwrap()
+}
+
+#[test]
+fn a_pre_ppso_partition_has_no_crypto_user_or_limited_officer() {
+    let _lab = LunaLab::new();
+    let s = rw_session(0);
+    assert_eq!(login(s, CKU_CRYPTO_USER, CU), CKR_USER_TYPE_INVALID);
+    assert_eq!(
+        login(s, CKU_LIMITED_CRYPTO_OFFICER, CU),
+        CKR_USER_TYPE_INVALID
+    );
+    assert_eq!(
+        role_state(0, CKU_CRYPTO_USER).unwrap_err(),
+        CKR_USER_TYPE_INVALID
+    );
+    // The owner logs in as CKU_USER; it cannot create a Crypto User either.
+    assert_eq!(login(s, CKU_USER, CO), CKR_OK);
+    assert_eq!(init_role_pin(s, CKU_CRYPTO_USER, CU), CKR_USER_TYPE_INVALID);
+    // 6.22.0 PPSO has a Crypto User but no Limited Crypto Officer (7.x adds it).
+    let s4 = rw_session(4);
+    assert_eq!(
+        login(s4, CKU_LIMITED_CRYPTO_OFFICER, CU),
+        CKR_USER_TYPE_INVALID
+    );
+    assert_eq!(login(s4, CKU_USER, CO), CKR_OK);
+    assert_eq!(init_role_pin(s4, CKU_CRYPTO_USER, CU), CKR_OK);
+}
+
+#[test]
+fn on_a_ppso_partition_po_initialises_co_and_co_initialises_cu() {
+    let _lab = LunaLab::new();
+    // A blank 7.4.2 partition: the PO initialises it and the CO.
+    let label = *b"fresh                           ";
+    // SAFETY: valid buffers; the label is 32 bytes.
+    let rv = unsafe {
+        C_InitToken(
+            2,
+            PO.as_ptr() as *mut _,
+            PO.len() as CK_ULONG,
+            label.as_ptr() as *mut _,
+        )
+    };
+    assert_eq!(rv, CKR_OK);
+    let s = rw_session(2);
+    assert_eq!(login(s, CKU_SO, PO), CKR_OK);
+    assert_eq!(
+        init_role_pin(s, CKU_CRYPTO_USER, CU),
+        CKR_USER_NOT_AUTHORIZED,
+        "the PO cannot make a CU"
+    );
+    assert_eq!(init_role_pin(s, CKU_USER, CO), CKR_OK);
+    assert_eq!(logout(s), CKR_OK);
+    // The CO's PIN was set by the PO: HSM policy 21 forces a change at first login.
+    assert_eq!(role_state(2, CKU_USER).unwrap().flags & 0x10, 0x10);
+    assert_eq!(login(s, CKU_USER, CO), CKR_OK);
+    // SAFETY: an empty template.
+    assert_eq!(
+        // SAFETY: arguments are valid for the call, as the comment above says.
+        unsafe { C_FindObjectsInit(s, null_mut(), 0) },
+        CKR_PIN_EXPIRED
+    );
+    assert_eq!(init_role_pin(s, CKU_CRYPTO_USER, CU), CKR_PIN_EXPIRED);
+    assert_eq!(
+        set_pin(s, CO, b"short"),
+        CKR_PIN_LEN_RANGE,
+        "Luna passwords are 8-255"
+    );
+    assert_eq!(set_pin(s, CO, b"co-pin-0002"), CKR_OK);
+    assert_eq!(role_state(2, CKU_USER).unwrap().flags & 0x10, 0);
+    // SAFETY: an empty template.
+    assert_eq!(unsafe { C_FindObjectsInit(s, null_mut(), 0) }, CKR_OK);
+    // SAFETY: ends the search.
+    assert_eq!(unsafe { C_FindObjectsFinal(s) }, CKR_OK);
+    // The CO makes the CU and the LCO, not another CO.
+    assert_eq!(init_role_pin(s, CKU_USER, CO), CKR_USER_NOT_AUTHORIZED);
+    assert_eq!(init_role_pin(s, CKU_CRYPTO_USER, CU), CKR_OK);
+    assert_eq!(
+        init_role_pin(s, CKU_LIMITED_CRYPTO_OFFICER, b"lco-pin-001"),
+        CKR_OK
+    );
+    assert_eq!(logout(s), CKR_OK);
+    assert_eq!(login(s, CKU_CRYPTO_USER, CU), CKR_OK);
+    let state = role_state(2, CKU_CRYPTO_USER).unwrap();
+    assert_eq!(state.flags & 0x01, 0x01, "initialised");
+    assert_eq!(state.primaryAuthMech, 1, "password");
+}
+
+#[test]
+fn partition_policy_20_sets_the_lockout_and_the_status_calls_report_it() {
+    let _lab = LunaLab::new();
+    assert_eq!(policy(1, 20), 3);
+    let s = rw_session(1);
+    assert_eq!(login(s, CKU_USER, b"wrong-pin-1"), CKR_PIN_INCORRECT);
+    assert_eq!(role_state(1, CKU_USER).unwrap().loginAttemptsLeft, 2);
+    assert_eq!(login(s, CKU_USER, b"wrong-pin-2"), CKR_PIN_INCORRECT);
+    assert_eq!(login(s, CKU_USER, b"wrong-pin-3"), CKR_PIN_LOCKED);
+    assert_eq!(
+        login(s, CKU_USER, CO),
+        CKR_PIN_LOCKED,
+        "locked: even the right PIN"
+    );
+    let state = role_state(1, CKU_USER).unwrap();
+    assert_eq!(state.flags & 0x02, 0x02);
+    assert_eq!(state.loginAttemptsLeft, 0);
+    let (mut flags, mut so, mut user, mut limited) = (0, 0, 0, 0);
+    let mut container = 0;
+    // SAFETY: valid out-pointers.
+    assert_eq!(
+        // SAFETY: arguments are valid for the call, as the comment above says.
+        unsafe { CA_GetUserContainerNumber(1, &mut container) },
+        CKR_OK
+    );
+    // SAFETY: valid out-pointers.
+    let rv = unsafe {
+        CA_GetContainerStatus(1, container, &mut flags, &mut so, &mut user, &mut limited)
+    };
+    assert_eq!(rv, CKR_OK);
+    assert_ne!(flags & 0x4_0000, 0, "LUNA_CF_USER_PIN_LOCKED");
+    assert_ne!(flags & 0x20_0000, 0, "LUNA_CF_LIMITED_USER_CREATED");
+    assert_eq!((so, user, limited), (0, 3, 0));
+    // SAFETY: valid out-pointers.
+    let rv = unsafe {
+        CA_GetContainerStatus(
+            1,
+            container + 100,
+            &mut flags,
+            &mut so,
+            &mut user,
+            &mut limited,
+        )
+    };
+    assert_eq!(rv, 0x8000_0005, "CKR_CONTAINER_HANDLE_INVALID");
+    // The PO resets the CO's PIN.
+    assert_eq!(login(s, CKU_SO, PO), CKR_OK);
+    assert_eq!(init_role_pin(s, CKU_USER, b"co-pin-0003"), CKR_OK);
+    assert_eq!(role_state(1, CKU_USER).unwrap().loginAttemptsLeft, 3);
+}
+
+#[test]
+fn policies_0_and_1_are_exclusive_and_a_destructive_change_empties_the_partition() {
+    let _lab = LunaLab::new();
+    assert_eq!((policy(1, 0), policy(1, 1)), (1, 0));
+    let s = rw_session(1);
+    assert_eq!(login(s, CKU_USER, CO), CKR_OK);
+    let kept = data_object(s, "before");
+    assert_eq!(
+        set_policies(s, 1, &[(0, 0)]),
+        CKR_USER_NOT_AUTHORIZED,
+        "the CO cannot"
+    );
+    assert_eq!(logout(s), CKR_OK);
+    assert_eq!(login(s, CKU_SO, PO), CKR_OK);
+    assert_eq!(set_policies(s, 1, &[(1, 1)]), CKR_CONFIG_FAILS_DEPENDENCIES);
+    assert_eq!(set_policies(s, 1, &[(99, 1)]), CKR_POLICY_ID_INVALID);
+    assert_eq!(set_policies(s, 1, &[(20, 300)]), CKR_CONFIG_ILLEGAL);
+    // 0 off is not destructive: the object stays.
+    assert_eq!(set_policies(s, 1, &[(0, 0)]), CKR_OK);
+    assert_eq!(logout(s), CKR_OK);
+    assert_eq!(login(s, CKU_USER, CO), CKR_OK);
+    assert_eq!(
+        find(s, Template::new().bytes(CKA_LABEL, b"before")),
+        vec![kept]
+    );
+    assert_eq!(logout(s), CKR_OK);
+    // 1 on (key export mode) is destructive: every object goes.
+    assert_eq!(login(s, CKU_SO, PO), CKR_OK);
+    assert_eq!(set_policies(s, 1, &[(1, 1)]), CKR_OK);
+    assert_eq!((policy(1, 0), policy(1, 1)), (0, 1));
+    assert_eq!(logout(s), CKR_OK);
+    assert_eq!(login(s, CKU_USER, CO), CKR_OK);
+    assert!(find(s, Template::new()).is_empty());
+    assert_eq!(
+        get_attr(s, kept, CKA_LABEL).unwrap_err().0,
+        CKR_OBJECT_HANDLE_INVALID
+    );
+}
+
+#[test]
+fn partition_policies_cannot_be_looser_than_the_hsm() {
+    let _lab = LunaLab::new();
+    // Slot 3's HSM has cloning (HSM policy 7) off: cloning policies 0 and 4 are capped at 0.
+    let mut value = 9;
+    // SAFETY: a valid out-pointer.
+    assert_eq!(unsafe { CA_GetHSMPolicySetting(3, 7, &mut value) }, CKR_OK);
+    assert_eq!(value, 0);
+    assert_eq!((policy(3, 0), policy(3, 4)), (0, 0));
+    let s = rw_session(3);
+    assert_eq!(login(s, CKU_SO, PO), CKR_OK);
+    assert_eq!(set_policies(s, 3, &[(4, 1)]), CKR_CONFIG_ILLEGAL);
+    // 7.7.1 has partition versions (policy 41), 7.4.2 does not.
+    assert!(token_policies(3).iter().any(|(id, _)| *id == 41));
+    assert!(!token_policies(1).iter().any(|(id, _)| *id == 41));
+}
+
+#[test]
+fn information_calls_report_firmware_descriptions_and_token_identity() {
+    let _lab = LunaLab::new();
+    let (mut major, mut minor, mut sub) = (0, 0, 0);
+    // SAFETY: valid out-pointers.
+    assert_eq!(
+        // SAFETY: arguments are valid for the call, as the comment above says.
+        unsafe { CA_GetFirmwareVersion(0, &mut major, &mut minor, &mut sub) },
+        CKR_OK
+    );
+    assert_eq!((major, minor, sub), (6, 21, 2));
+    // SAFETY: valid out-pointers.
+    assert_eq!(
+        // SAFETY: arguments are valid for the call, as the comment above says.
+        unsafe { CA_GetFirmwareVersion(5, &mut major, &mut minor, &mut sub) },
+        CKR_FUNCTION_NOT_SUPPORTED,
+        "a soft token is not a Luna partition"
+    );
+    let (mut bits, mut destructive, mut restricted, mut len) = (0, 0, 0, 0);
+    // SAFETY: a null description asks for its length.
+    let rv = unsafe {
+        CA_GetConfigurationElementDescription(
+            1,
+            1,
+            0,
+            0,
+            &mut bits,
+            &mut destructive,
+            &mut restricted,
+            null_mut(),
+            &mut len,
+        )
+    };
+    assert_eq!(rv, CKR_OK);
+    let mut text = vec![0u8; len as usize];
+    // SAFETY: `text` holds `len` bytes.
+    let rv = unsafe {
+        CA_GetConfigurationElementDescription(
+            1,
+            1,
+            0,
+            0,
+            &mut bits,
+            &mut destructive,
+            &mut restricted,
+            text.as_mut_ptr(),
+            &mut len,
+        )
+    };
+    assert_eq!(rv, CKR_OK);
+    assert_eq!(&text[..], b"Allow private key cloning\0");
+    assert_eq!((bits, destructive), (1, 1));
+    let mut info = std::mem::MaybeUninit::<CK_TOKEN_INFO>::zeroed();
+    // SAFETY: a valid out-pointer.
+    assert_eq!(unsafe { C_GetTokenInfo(1, info.as_mut_ptr()) }, CKR_OK);
+    // SAFETY: C_GetTokenInfo filled it.
+    let info = unsafe { info.assume_init() };
+    assert!(info.manufacturerID.starts_with(b"Safenet, Inc."));
+    assert!(info.model.starts_with(b"LunaSA 7"));
+    assert_eq!(
+        (info.firmwareVersion.major, info.firmwareVersion.minor),
+        (7, 4)
+    );
+    assert_eq!(info.ulMinPinLen, 8);
+    assert_eq!(info.flags & CKF_PROTECTED_AUTHENTICATION_PATH, 0);
+    let mut ped = std::mem::MaybeUninit::<CK_TOKEN_INFO>::zeroed();
+    // SAFETY: a valid out-pointer.
+    assert_eq!(unsafe { C_GetTokenInfo(6, ped.as_mut_ptr()) }, CKR_OK);
+    // SAFETY: C_GetTokenInfo filled it.
+    let ped = unsafe { ped.assume_init() };
+    assert_ne!(ped.flags & CKF_PROTECTED_AUTHENTICATION_PATH, 0);
+    assert_eq!(role_state(6, CKU_SO).unwrap().primaryAuthMech, 2, "PED");
+}
+
+#[test]
+fn every_object_has_a_12_byte_ouid_that_finds_it_again() {
+    let _lab = LunaLab::new();
+    let s = rw_session(1);
+    assert_eq!(login(s, CKU_USER, CO), CKR_OK);
+    let a = data_object(s, "a");
+    let b = data_object(s, "b");
+    let ouid_a = get_attr(s, a, CKA_OUID).unwrap();
+    assert_eq!(ouid_a.len(), 12);
+    assert_ne!(ouid_a, get_attr(s, b, CKA_OUID).unwrap());
+    let mut via_ca = [0u8; 12];
+    // SAFETY: a 12-byte buffer.
+    assert_eq!(
+        // SAFETY: arguments are valid for the call, as the comment above says.
+        unsafe { CA_GetObjectUID(1, 1, 0, a, via_ca.as_mut_ptr()) },
+        CKR_OK
+    );
+    assert_eq!(via_ca.to_vec(), ouid_a);
+    let (mut kind, mut handle) = (9, 0);
+    // SAFETY: a 12-byte OUID and valid out-pointers.
+    let rv = unsafe { CA_GetObjectHandle(1, 1, via_ca.as_mut_ptr(), &mut kind, &mut handle) };
+    assert_eq!((rv, kind, handle), (CKR_OK, 0, a));
+    // The token sets it: a template may not.
+    let refused = create(
+        s,
+        Template::new()
+            .ulong(CKA_CLASS, CKO_DATA)
+            .bytes(CKA_OUID, &[1; 12]),
+    );
+    assert_eq!(refused.unwrap_err(), CKR_ATTRIBUTE_READ_ONLY);
+    let _ = null::<u8>();
+}
+
+#[test]
+fn ca_init_token_sets_the_domain_and_policies_with_their_destructiveness() {
+    let _lab = LunaLab::new();
+    let label = b"via-ca";
+    let domain = b"shared-domain";
+    let mut policies = [CK_POLICY_INFO {
+        ulId: 0,
+        ulValue: 0,
+        ulOffToOnDestructive: 0,
+        ulOnToOffDestructive: 0,
+    }];
+    let label = CString::new(&label[..]).unwrap();
+    // SAFETY: valid buffers with their lengths; the label is NUL-terminated.
+    let rv = unsafe {
+        CA_InitToken(
+            2,
+            PO.as_ptr() as *mut _,
+            PO.len() as CK_ULONG,
+            label.as_ptr() as *mut _,
+            domain.as_ptr() as *mut _,
+            domain.len() as CK_ULONG,
+            1,
+            policies.as_mut_ptr(),
+            0,
+            null_mut(),
+        )
+    };
+    assert_eq!(rv, CKR_OK);
+    assert_eq!(policy(2, 0), 0);
+    // Policy 0 was made non-destructive off -> on for this partition: turning it on keeps objects.
+    let s = rw_session(2);
+    assert_eq!(login(s, CKU_SO, PO), CKR_OK);
+    assert_eq!(init_role_pin(s, CKU_USER, CO), CKR_OK);
+    let (mut bits, mut destructive, mut restricted, mut len) = (0, 0, 0, 0);
+    // SAFETY: a null description asks for its length.
+    let rv = unsafe {
+        CA_GetConfigurationElementDescription(
+            2,
+            1,
+            0,
+            0,
+            &mut bits,
+            &mut destructive,
+            &mut restricted,
+            null_mut(),
+            &mut len,
+        )
+    };
+    assert_eq!((rv, destructive), (CKR_OK, 0));
+    assert_eq!(set_policies(s, 2, &[(0, 1)]), CKR_OK);
+    assert_eq!(policy(2, 0), 1);
+}
