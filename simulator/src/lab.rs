@@ -6,6 +6,7 @@
 //! embedded here.
 use crate::engine::{Config, SlotConfig, TokenPreset};
 use crate::vendor::{TokenModel, luna};
+use cryptoki_sys::{CKU_SO, CKU_USER};
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
@@ -123,6 +124,13 @@ pub struct PartitionDef {
     pub domain: Option<Spanned<String>>,
     /// Luna: partition policies away from their defaults, by id (`{ 0 = 1, 4 = 1 }`).
     pub policies: Option<Spanned<BTreeMap<String, u64>>>,
+    /// Luna PED devices: PED key files (paths relative to the state directory; created with a
+    /// new secret when missing) of the SO (blue), the Crypto Officer (black), the Crypto User
+    /// (gray), and the cloning domain (red).
+    pub so_ped_key: Option<Spanned<String>>,
+    pub user_ped_key: Option<Spanned<String>>,
+    pub crypto_user_ped_key: Option<Spanned<String>>,
+    pub domain_ped_key: Option<Spanned<String>>,
 }
 
 /// The firmware a Luna device has when the lab does not say (simulator-defined).
@@ -380,6 +388,49 @@ impl Lab {
                         .apply(device, &changes, true)
                         .map_err(|e| error(Some(map.span()), e.detail.into_owned()))?;
                 }
+                let ped_keys = [
+                    &p.so_ped_key,
+                    &p.user_ped_key,
+                    &p.crypto_user_ped_key,
+                    &p.domain_ped_key,
+                ];
+                if model.uses_ped() {
+                    let passwords = [
+                        &p.so_pin,
+                        &p.user_pin,
+                        &p.crypto_user_pin,
+                        &p.limited_co_pin,
+                        &p.domain,
+                    ];
+                    if let Some(given) = passwords.into_iter().flatten().next() {
+                        return Err(at(
+                            given,
+                            "PED partitions authenticate with PED keys: use so_ped_key, user_ped_key, crypto_user_ped_key and domain_ped_key".into(),
+                        ));
+                    }
+                    match (&p.label, &p.so_ped_key) {
+                        (Some(_), Some(_)) => {}
+                        (None, None) if ped_keys.iter().all(|k| k.is_none()) => {}
+                        _ => {
+                            return Err(at(
+                                &p.name,
+                                "an initialised PED partition needs both `label` and `so_ped_key`; a blank one has neither".into(),
+                            ));
+                        }
+                    }
+                    if let Some(cu) = &p.crypto_user_ped_key {
+                        if let Err(e) = model.check_role(luna::CKU_CRYPTO_USER) {
+                            return Err(at(cu, e.detail.into_owned()));
+                        }
+                    }
+                    continue;
+                }
+                if let Some(given) = ped_keys.into_iter().flatten().next() {
+                    return Err(at(
+                        given,
+                        "PED keys apply to Luna devices with auth = \"ped\" only".into(),
+                    ));
+                }
                 match (&p.label, &p.so_pin, &p.user_pin) {
                     (Some(_), Some(_), _) | (None, None, None) => {}
                     _ => {
@@ -494,7 +545,17 @@ impl Lab {
             .iter()
             .map(|s| {
                 let (model, preset) = partitions[s.partition.get_ref()].clone();
+                let ped_keys = preset
+                    .as_ref()
+                    .map(|p| {
+                        p.ped_keys
+                            .iter()
+                            .map(|(u, k)| (*u, state_dir.join(k)))
+                            .collect()
+                    })
+                    .unwrap_or_default();
                 SlotConfig {
+                    ped_keys,
                     id: *s.id.get_ref(),
                     partition: s.partition.get_ref().clone(),
                     description: format!("{} ({})", s.partition.get_ref(), chosen.name.get_ref()),
@@ -521,7 +582,8 @@ impl Lab {
                 d.partitions.iter().map(move |p| {
                     let text =
                         |v: &Option<Spanned<String>>| v.as_ref().map(|s| s.get_ref().clone());
-                    let preset = match (&p.label, &p.so_pin) {
+                    let so = p.so_pin.as_ref().or(p.so_ped_key.as_ref());
+                    let preset = match (&p.label, so) {
                         (Some(label), Some(so)) => Some(TokenPreset {
                             label: label.get_ref().clone(),
                             so_pin: so.get_ref().clone(),
@@ -534,6 +596,15 @@ impl Lab {
                             .filter_map(|(u, pin)| pin.map(|pin| (u, pin)))
                             .collect(),
                             domain: text(&p.domain),
+                            ped_keys: [
+                                (CKU_SO, text(&p.so_ped_key)),
+                                (CKU_USER, text(&p.user_ped_key)),
+                                (luna::CKU_CRYPTO_USER, text(&p.crypto_user_ped_key)),
+                            ]
+                            .into_iter()
+                            .filter_map(|(u, k)| k.map(|k| (u, k)))
+                            .collect(),
+                            domain_ped_key: text(&p.domain_ped_key),
                             policies: p
                                 .policies
                                 .as_ref()

@@ -74,7 +74,7 @@ pub fn open_store(selection: &LabSelection) -> Result<Store> {
     let store = Store::open(&selection.state_dir)?;
     for (partition, model, preset) in selection.lab.partitions() {
         store.ensure_token(&partition, || {
-            fresh_record(&partition, &model, preset.as_ref())
+            fresh_record(&partition, &model, preset.as_ref(), &selection.state_dir)
         })?;
     }
     Ok(store)
@@ -254,7 +254,7 @@ pub fn reset(selection: &LabSelection) -> Result<()> {
     let store = Store::open(&selection.state_dir)?;
     let mut records = Vec::new();
     for (partition, model, preset) in selection.lab.partitions() {
-        let record = fresh_record(&partition, &model, preset.as_ref())?;
+        let record = fresh_record(&partition, &model, preset.as_ref(), &selection.state_dir)?;
         records.push((partition, record));
     }
     store.reset(&records)

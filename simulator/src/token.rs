@@ -55,6 +55,14 @@ pub struct RoleRecord {
     /// `C_Logout` answers `CKR_PIN_EXPIRED` until it is changed.
     #[serde(default)]
     pub must_change: bool,
+    /// Luna PED partitions: the token key sealed under the role's challenge secret, which
+    /// logs the role in once it is activated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub challenge: Option<PinSeal>,
+    /// Luna PED partitions: the role's PED secret is cached (partition policy 22), so its
+    /// challenge secret alone logs it in, until `CA_Deactivate`.
+    #[serde(default)]
+    pub activated: bool,
 }
 
 impl RoleRecord {

@@ -93,7 +93,8 @@ auth = "ped"
   [[device.partition]]
   name = "p"
   label = "ped"
-  so_pin = "po-pin-0001"
+  so_ped_key = "ped/blue.key"
+  user_ped_key = "ped/black.key"
 
 [[host]]
 name = "client"
@@ -113,7 +114,7 @@ static SERIAL: Mutex<()> = Mutex::new(());
 /// A fresh copy of `LAB`, initialised through `pReserved`; finalised on drop.
 struct LunaLab {
     _serial: MutexGuard<'static, ()>,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl LunaLab {
@@ -138,13 +139,28 @@ impl LunaLab {
         assert_eq!(rv, CKR_OK);
         LunaLab {
             _serial: serial,
-            _dir: dir,
+            dir,
+        }
+    }
+}
+
+impl LunaLab {
+    /// Presents PED keys for the next prompts (`HSMSIM_PED_KEYS`); `None` removes them.
+    fn present(&self, keys: Option<&str>) {
+        // SAFETY: the tests of this file hold SERIAL, so no other thread of this process
+        // reads or writes the environment meanwhile.
+        unsafe {
+            match keys {
+                Some(k) => std::env::set_var("HSMSIM_PED_KEYS", k),
+                None => std::env::remove_var("HSMSIM_PED_KEYS"),
+            }
         }
     }
 }
 
 impl Drop for LunaLab {
     fn drop(&mut self) {
+        self.present(None);
         // SAFETY: null is the valid argument.
         let _ = unsafe { C_Finalize(null_mut()) };
     }
@@ -593,4 +609,68 @@ fn ca_init_token_sets_the_domain_and_policies_with_their_destructiveness() {
     assert_eq!((rv, destructive), (CKR_OK, 0));
     assert_eq!(set_policies(s, 2, &[(0, 1)]), CKR_OK);
     assert_eq!(policy(2, 0), 1);
+}
+
+#[test]
+fn a_ped_login_needs_the_right_key_and_an_activated_role_its_challenge() {
+    let lab = LunaLab::new();
+    let s = rw_session(6);
+    // The lab's own black key is presented: the CO logs in without a PIN.
+    assert_eq!(login(s, CKU_USER, b""), CKR_OK);
+    assert_eq!(logout(s), CKR_OK);
+    // Another black key: a wrong key, counted as a failed login.
+    let other = lab.dir.path().join("other-black.key");
+    std::fs::write(
+        &other,
+        r#"{"colour":"black","secret":"00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"}"#,
+    )
+    .unwrap();
+    lab.present(Some(&format!("black={}", other.display())));
+    assert_eq!(login(s, CKU_USER, b""), CKR_PIN_INCORRECT);
+    assert_eq!(role_state(6, CKU_USER).unwrap().loginAttemptsLeft, 9);
+    // A blue key offered for the black prompt is a wrong key too.
+    let blue = lab.dir.path().join("ped/blue.key");
+    lab.present(Some(&format!("black={}", blue.display())));
+    assert_eq!(login(s, CKU_USER, b""), CKR_PIN_INCORRECT);
+    // No key at all: the PED reports it.
+    lab.present(Some("black=/nonexistent/black.key"));
+    assert_eq!(login(s, CKU_USER, b""), 0x8000_009E, "CKR_PED_ERROR");
+    lab.present(None);
+    // A password is no PED key: before activation it is refused.
+    assert_eq!(login(s, CKU_USER, b"co-pin-0001"), CKR_USER_NOT_AUTHORIZED);
+
+    // The PO allows activation (policy 22) and sets the CO's challenge secret.
+    assert_eq!(login(s, CKU_SO, b""), CKR_OK);
+    assert_eq!(set_policies(s, 6, &[(22, 1)]), CKR_OK);
+    let challenge = b"chal-secret";
+    let mut out_len = 0;
+    let mut out = [0u8; 1];
+    // SAFETY: valid buffers; a zero output length as pycryptoki passes it.
+    let rv = unsafe {
+        CA_CreateLoginChallenge(
+            s,
+            CKU_USER,
+            challenge.len() as CK_ULONG,
+            challenge.as_ptr() as *mut _,
+            &mut out_len,
+            out.as_mut_ptr(),
+        )
+    };
+    assert_eq!(rv, CKR_OK);
+    assert_eq!(logout(s), CKR_OK);
+    // The first login with the PED key activates the CO; then the challenge alone works.
+    assert_eq!(login(s, CKU_USER, b""), CKR_OK);
+    assert_eq!(
+        role_state(6, CKU_USER).unwrap().flags & 0x04,
+        0x04,
+        "activated"
+    );
+    assert_eq!(logout(s), CKR_OK);
+    assert_eq!(login(s, CKU_USER, b"wrong-chal"), CKR_PIN_INCORRECT);
+    assert_eq!(login(s, CKU_USER, challenge), CKR_OK);
+    assert_eq!(logout(s), CKR_OK);
+    // SAFETY: plain arguments.
+    assert_eq!(unsafe { CA_Deactivate(6, CKU_USER) }, CKR_OK);
+    assert_eq!(role_state(6, CKU_USER).unwrap().flags & 0x04, 0);
+    assert_eq!(login(s, CKU_USER, challenge), CKR_USER_NOT_AUTHORIZED);
 }

@@ -64,7 +64,17 @@ impl Engine {
                 "close the read-only sessions first",
             ));
         }
-        let key = self.check_pin(slot, user, pin)?;
+        let key = if !slot.model.uses_ped() {
+            self.check_pin(slot, user, pin)?
+        } else if pin.is_empty() {
+            // The PED prompts; the simulated PED answers with the presented key.
+            let credential = self.ped_credential(slot, user, false)?;
+            let key = self.check_pin(slot, user, &credential)?;
+            self.activate_if_allowed(slot, user)?;
+            key
+        } else {
+            self.check_challenge(slot, user, pin)?
+        };
         *slot.key.write() = Some(Arc::new(key));
         let must_change = slot.token.read().role(user).is_some_and(|r| r.must_change);
         slot.pin_expired.store(must_change, Ordering::Release);
@@ -72,9 +82,94 @@ impl Engine {
         Ok(())
     }
 
+    /// What the simulated PED presents for `user`'s prompt: the key `HSMSIM_PED_KEYS` names
+    /// for its colour, else the lab's key file for the role. `imprint`: a missing key file is
+    /// created (a blank key imprinted when a role is initialised). No key: `CKR_PED_ERROR`.
+    fn ped_credential(&self, slot: &Slot, user: CK_USER_TYPE, imprint: bool) -> Result<Vec<u8>> {
+        use crate::vendor::ped::{self, PedKey};
+        let colour = luna::ped_colour(user);
+        let path = ped::presented_from_environment(colour)?.or_else(|| {
+            slot.ped_keys
+                .iter()
+                .find(|(u, _)| *u == user)
+                .map(|(_, p)| p.clone())
+        });
+        let Some(path) = path else {
+            return Err(err(
+                ped::CKR_PED_ERROR,
+                format!(
+                    "the PED waits for a {} key: none is presented (HSMSIM_PED_KEYS={}=path)",
+                    colour.name(),
+                    colour.name()
+                ),
+            ));
+        };
+        let key = if imprint {
+            PedKey::load_or_create(&path, colour)?
+        } else if path.exists() {
+            PedKey::load(&path)?
+        } else {
+            return Err(err(
+                ped::CKR_PED_ERROR,
+                format!("the presented PED key {} does not exist", path.display()),
+            ));
+        };
+        if key.colour != colour {
+            // A key of the wrong colour is a wrong key: the secret cannot match.
+            return Ok(Vec::new());
+        }
+        Ok(key.credential())
+    }
+
+    /// Partition policy 22 on: a PED login caches the role's secret (activation).
+    fn activate_if_allowed(&self, slot: &Slot, user: CK_USER_TYPE) -> Result<()> {
+        let Some(device) = slot.model.luna() else {
+            return Ok(());
+        };
+        let record = slot.token.read().clone();
+        let on = match &record.vendor {
+            Some(crate::vendor::PartitionState::Luna(s)) => {
+                s.policy(device, luna::partition_policy::ACTIVATION) != 0
+            }
+            None => false,
+        };
+        if !on || record.role(user).is_some_and(|r| r.activated) {
+            return Ok(());
+        }
+        let (_, updated) = self.store.update_token(&slot.partition, |r| {
+            r.role_mut(user).activated = true;
+            Ok(((), true))
+        })?;
+        *slot.token.write() = updated;
+        Ok(())
+    }
+
+    /// A PED partition's challenge login: only for an activated role with a challenge secret.
+    fn check_challenge(&self, slot: &Slot, user: CK_USER_TYPE, secret: &[u8]) -> Result<TokenKey> {
+        let role = slot.token.read().role(user).cloned().unwrap_or_default();
+        match (&role.challenge, role.activated) {
+            (Some(_), true) => self.check_secret(slot, user, secret, true),
+            _ => Err(err(
+                luna::CKR_USER_NOT_AUTHORIZED,
+                "a PED partition logs in with its PED key (an empty PIN), or with the challenge secret once the role is activated",
+            )),
+        }
+    }
+
     /// Checks a role's PIN by opening the token key sealed under it; counts failures and locks
     /// the role after the model's limit. A schema-1 token's first right PIN seals the key.
     fn check_pin(&self, slot: &Slot, user: CK_USER_TYPE, pin: &[u8]) -> Result<TokenKey> {
+        self.check_secret(slot, user, pin, false)
+    }
+
+    /// `check_pin`, against the role's PIN seal or (`challenge`) its challenge seal.
+    fn check_secret(
+        &self,
+        slot: &Slot,
+        user: CK_USER_TYPE,
+        pin: &[u8],
+        challenge: bool,
+    ) -> Result<TokenKey> {
         let record = slot.token.read().clone();
         let limit = slot.model.max_failed_logins(&record);
         let role = record.role(user).cloned().unwrap_or_default();
@@ -96,6 +191,7 @@ impl Engine {
         }
         let context = slot.seal_context();
         let key = match (&role.seal, &role.legacy) {
+            _ if challenge => role.challenge.as_ref().and_then(|c| c.open(pin, context)),
             (Some(seal), _) => seal.open(pin, context),
             (None, Some(legacy)) if legacy.matches(pin) => record
                 .migration_key
@@ -105,7 +201,7 @@ impl Engine {
             _ => None,
         };
         let new_seal = match &key {
-            Some(k) if role.seal.is_none() => Some(PinSeal::new(pin, k, context)?),
+            Some(k) if role.seal.is_none() && !challenge => Some(PinSeal::new(pin, k, context)?),
             _ => None,
         };
         let failed = key.is_none();
@@ -183,7 +279,15 @@ impl Engine {
                 "close every session on the token first",
             ));
         }
-        slot.model.check_pin_len(so_pin)?;
+        let ped = slot.model.uses_ped();
+        let presented;
+        let so_pin = if ped && so_pin.is_empty() {
+            presented = self.ped_credential(slot, CKU_SO, true)?;
+            &presented[..]
+        } else {
+            slot.model.check_pin_len(so_pin)?;
+            so_pin
+        };
         let (seen, serial) = {
             let record = slot.token.read();
             (
@@ -207,7 +311,16 @@ impl Engine {
         new.vendor = slot.model.initial_state();
         match (slot.model.luna(), new.vendor.as_mut()) {
             (Some(device), Some(crate::vendor::PartitionState::Luna(state))) => {
-                state.domain = options.domain.as_deref().map(luna::domain_verifier);
+                let red = if ped && options.domain.is_none() {
+                    self.red_key_credential(slot)?
+                } else {
+                    None
+                };
+                state.domain = options
+                    .domain
+                    .as_deref()
+                    .or(red.as_deref())
+                    .map(luna::domain_verifier);
                 for (id, d) in &options.destructive {
                     if luna::partition_policy(*id).is_none() {
                         return Err(err(
@@ -299,15 +412,33 @@ impl Engine {
         }
     }
 
+    /// The red (cloning domain) key presented to a PED partition's initialisation, if any.
+    fn red_key_credential(&self, slot: &Slot) -> Result<Option<Vec<u8>>> {
+        use crate::vendor::ped::{self, Colour, PedKey};
+        let _ = slot;
+        ped::presented_from_environment(Colour::Red)?
+            .map(|path| PedKey::load_or_create(&path, Colour::Red).map(|k| k.credential()))
+            .transpose()
+    }
+
     /// Seals the token key under a new PIN for `user`, set by another role: under Luna HSM
-    /// policy 21 the role must change it at its first login.
+    /// policy 21 the role must change it at its first login. PED partitions: an empty PIN
+    /// imprints the presented PED key.
     fn set_role_pin(&self, slot: &Slot, user: CK_USER_TYPE, pin: &[u8]) -> Result<()> {
-        slot.model.check_pin_len(pin)?;
+        let presented;
+        let pin = if slot.model.uses_ped() && pin.is_empty() {
+            presented = self.ped_credential(slot, user, true)?;
+            &presented[..]
+        } else {
+            slot.model.check_pin_len(pin)?;
+            pin
+        };
         let key = slot
             .token_key()
             .ok_or_else(|| err(CKR_USER_NOT_LOGGED_IN, "the token key is not unlocked"))?;
         let seal = PinSeal::new(pin, &key, slot.seal_context())?;
-        let must_change = slot.model.forces_pin_change();
+        // A PED key is not changed by its user (simulator-defined: no forced change).
+        let must_change = slot.model.forces_pin_change() && !slot.model.uses_ped();
         let (_, updated) = self.store.update_token(&slot.partition, |r| {
             let role = r.role_mut(user);
             role.seal = Some(seal);
@@ -332,6 +463,12 @@ impl Engine {
                 "changing a PIN needs a read/write session",
             ));
         }
+        if slot.model.uses_ped() {
+            return Err(err(
+                CKR_FUNCTION_NOT_SUPPORTED,
+                "a PED partition's roles change their PED keys at the PED, not with C_SetPIN (simulator-defined)",
+            ));
+        }
         let user = slot.logged_in().unwrap_or(CKU_USER);
         let key = self.check_pin(slot, user, old)?;
         slot.model.check_pin_len(new)?;
@@ -346,6 +483,65 @@ impl Engine {
         if slot.logged_in() == Some(user) {
             slot.pin_expired.store(false, Ordering::Release);
         }
+        Ok(())
+    }
+}
+
+impl Engine {
+    /// Luna's `CA_CreateLoginChallenge`: the role that initialises `user` sets its challenge
+    /// secret (7 to 16 characters), which logs it in once it is activated.
+    pub fn create_login_challenge(
+        &self,
+        handle: CK_SESSION_HANDLE,
+        user: CK_USER_TYPE,
+        challenge: &[u8],
+    ) -> Result<()> {
+        let (_, slot) = self.slot_of(handle)?;
+        let device = slot.model.luna().ok_or_else(|| {
+            err(
+                CKR_FUNCTION_NOT_SUPPORTED,
+                "challenge secrets belong to Luna partitions",
+            )
+        })?;
+        device.check_role(user)?;
+        let initialiser = device.initialiser_of(user);
+        if slot.logged_in().is_none() || slot.logged_in() != initialiser {
+            return Err(err(
+                CKR_USER_NOT_AUTHORIZED_LUNA,
+                "the role that initialises this one sets its challenge secret",
+            ));
+        }
+        if !(7..=16).contains(&challenge.len()) {
+            return Err(err(
+                CKR_PIN_LEN_RANGE,
+                "a challenge secret is 7 to 16 characters",
+            ));
+        }
+        let key = slot
+            .token_key()
+            .ok_or_else(|| err(CKR_USER_NOT_LOGGED_IN, "the token key is not unlocked"))?;
+        let seal = PinSeal::new(challenge, &key, slot.seal_context())?;
+        let (_, updated) = self.store.update_token(&slot.partition, |r| {
+            r.role_mut(user).challenge = Some(seal);
+            Ok(((), true))
+        })?;
+        *slot.token.write() = updated;
+        Ok(())
+    }
+
+    /// Luna's `CA_Deactivate`: drops a role's cached PED secret; its challenge no longer logs
+    /// it in.
+    pub fn deactivate(&self, slot_id: CK_SLOT_ID, user: CK_USER_TYPE) -> Result<()> {
+        let slot = self.current_slot(slot_id)?;
+        slot.model.check_role(user)?;
+        let (_, updated) = self.store.update_token(&slot.partition, |r| {
+            let was = r.role(user).is_some_and(|role| role.activated);
+            if was {
+                r.role_mut(user).activated = false;
+            }
+            Ok(((), was))
+        })?;
+        *slot.token.write() = updated;
         Ok(())
     }
 }

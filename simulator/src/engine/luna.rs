@@ -11,6 +11,7 @@ use cryptoki_sys::*;
 /// `CA_ROLE_STATE.flags` bits (pycryptoki `CAF_ROLE_STATE_*`).
 pub const CAF_ROLE_STATE_INITIALIZED: u8 = 0x01;
 pub const CAF_ROLE_STATE_LOCKED_OUT: u8 = 0x02;
+pub const CAF_ROLE_STATE_ACTIVATED: u8 = 0x04;
 pub const CAF_ROLE_STATE_PIN_CHANGE: u8 = 0x10;
 /// `CA_ROLE_STATE` auth mechanisms (`CKA_ROLE_AUTH_*`).
 pub const ROLE_AUTH_PASSWORD: u8 = 1;
@@ -121,6 +122,9 @@ impl Engine {
         }
         if role.must_change {
             flags |= CAF_ROLE_STATE_PIN_CHANGE;
+        }
+        if role.activated {
+            flags |= CAF_ROLE_STATE_ACTIVATED;
         }
         Ok(RoleState {
             flags,

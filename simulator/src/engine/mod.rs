@@ -61,6 +61,9 @@ pub struct SlotConfig {
     pub preset: Option<TokenPreset>,
     /// How the token behaves (soft token, Luna partition, ...).
     pub model: TokenModel,
+    /// Luna PED partitions: the lab's PED key file for each role, presented when the PED
+    /// prompts and `HSMSIM_PED_KEYS` names no other.
+    pub ped_keys: Vec<(CK_USER_TYPE, PathBuf)>,
 }
 
 /// An initialised token as a lab defines it.
@@ -75,6 +78,11 @@ pub struct TokenPreset {
     pub domain: Option<String>,
     /// Partition policies the lab sets (Luna), by id.
     pub policies: Vec<(u64, u64)>,
+    /// PED partitions: each role's PED key file, relative to the state directory (`so_pin`
+    /// then holds the SO's key path).
+    pub ped_keys: Vec<(CK_USER_TYPE, String)>,
+    /// PED partitions: the red key holding the cloning domain.
+    pub domain_ped_key: Option<String>,
 }
 
 /// The built-in default lab's user PIN (`fixtures/labs/default.toml`, documented in the README).
@@ -169,6 +177,8 @@ pub struct Slot {
     pub description: String,
     /// How the token behaves.
     pub model: TokenModel,
+    /// PED partitions: the lab's key file per role.
+    ped_keys: Vec<(CK_USER_TYPE, PathBuf)>,
     pub token: RwLock<TokenRecord>,
     /// The logged-in role's PIN was set by another role and must be changed first (see
     /// `RoleRecord::must_change`).
@@ -256,11 +266,14 @@ pub struct SessionInfo {
 
 /// A new token record: blank, or initialised as a lab preset says (label, the token key sealed
 /// under each role's PIN, and the vendor state: policies, cloning domain).
+/// PED presets' key files are read (or created) under `state_dir`.
 pub fn fresh_record(
     partition: &str,
     model: &TokenModel,
     preset: Option<&TokenPreset>,
+    state_dir: &std::path::Path,
 ) -> Result<TokenRecord> {
+    use crate::vendor::{luna, ped::PedKey};
     let mut record = TokenRecord::uninitialized(partition);
     record.generation = random_u64()?;
     if let Some(preset) = preset {
@@ -268,20 +281,37 @@ pub fn fresh_record(
         record.label = preset.label.clone();
         record.initialized = true;
         record.vendor = model.initial_state();
-        let pins = std::iter::once((CKU_SO, &preset.so_pin))
-            .chain(preset.user_pin.iter().map(|p| (CKU_USER, p)))
-            .chain(preset.role_pins.iter().map(|(u, p)| (*u, p)));
-        for (user, pin) in pins {
+        let credentials: Vec<(CK_USER_TYPE, Vec<u8>)> = if model.uses_ped() {
+            preset
+                .ped_keys
+                .iter()
+                .map(|(u, path)| {
+                    PedKey::load_or_create(&state_dir.join(path), luna::ped_colour(*u))
+                        .map(|k| (*u, k.credential()))
+                })
+                .collect::<Result<_>>()?
+        } else {
+            std::iter::once((CKU_SO, &preset.so_pin))
+                .chain(preset.user_pin.iter().map(|p| (CKU_USER, p)))
+                .chain(preset.role_pins.iter().map(|(u, p)| (*u, p)))
+                .map(|(u, p)| (u, p.as_bytes().to_vec()))
+                .collect()
+        };
+        for (user, credential) in credentials {
             record.role_mut(user).seal =
-                Some(PinSeal::new(pin.as_bytes(), &key, partition.as_bytes())?);
+                Some(PinSeal::new(&credential, &key, partition.as_bytes())?);
         }
         if let (Some(device), Some(crate::vendor::PartitionState::Luna(state))) =
             (model.luna(), record.vendor.as_mut())
         {
-            state.domain = preset
-                .domain
-                .as_ref()
-                .map(|d| crate::vendor::luna::domain_verifier(d.as_bytes()));
+            let domain = match &preset.domain_ped_key {
+                Some(path) => Some(
+                    PedKey::load_or_create(&state_dir.join(path), crate::vendor::ped::Colour::Red)?
+                        .credential(),
+                ),
+                None => preset.domain.as_ref().map(|d| d.as_bytes().to_vec()),
+            };
+            state.domain = domain.as_deref().map(luna::domain_verifier);
             state.apply(device, &preset.policies, true)?;
         }
     }
@@ -315,7 +345,12 @@ impl Engine {
         let mut slots = BTreeMap::new();
         for sc in &config.slots {
             let row = store.ensure_token(&sc.partition, || {
-                fresh_record(&sc.partition, &sc.model, sc.preset.as_ref())
+                fresh_record(
+                    &sc.partition,
+                    &sc.model,
+                    sc.preset.as_ref(),
+                    &config.state_dir,
+                )
             })?;
             slots.insert(
                 sc.id,
@@ -324,6 +359,7 @@ impl Engine {
                     partition: sc.partition.clone(),
                     description: sc.description.clone(),
                     model: sc.model.clone(),
+                    ped_keys: sc.ped_keys.clone(),
                     token: RwLock::new(row.record),
                     pin_expired: AtomicBool::new(false),
                     present: AtomicBool::new(row.present),

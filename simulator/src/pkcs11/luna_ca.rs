@@ -287,3 +287,23 @@ export!(CA_GetObjectHandle(slot: CK_SLOT_ID, container: CK_ULONG, ouid: *mut CK_
     }
     Ok(CKR_OK)
 });
+
+export!(CA_CreateLoginChallenge(session: CK_SESSION_HANDLE, user: CK_USER_TYPE, challenge_len: CK_ULONG,
+        challenge: *mut CK_CHAR, output_len: *mut CK_ULONG, output: *mut CK_CHAR) {
+    let e = engine()?;
+    // SAFETY: the caller's challenge buffer.
+    let challenge = unsafe { args::bytes(challenge, challenge_len) }?;
+    e.create_login_challenge(session, user, challenge)?;
+    // No output data (pycryptoki passes a zero length and a one-byte buffer).
+    let _ = output;
+    if !output_len.is_null() {
+        // SAFETY: the caller's out-pointer, checked non-null.
+        unsafe { args::write(output_len, 0) }?;
+    }
+    Ok(CKR_OK)
+});
+
+export!(CA_Deactivate(slot: CK_SLOT_ID, user: CK_USER_TYPE) {
+    engine()?.deactivate(slot, user)?;
+    Ok(CKR_OK)
+});

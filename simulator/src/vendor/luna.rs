@@ -420,6 +420,17 @@ impl Device {
     }
 }
 
+/// The PED key colour that authenticates a role (luna.md §2.4; the Limited Crypto Officer's
+/// gray key is simulator-defined).
+pub fn ped_colour(user: CK_USER_TYPE) -> crate::vendor::ped::Colour {
+    use crate::vendor::ped::Colour;
+    match user {
+        CKU_SO => Colour::Blue,
+        CKU_USER => Colour::Black,
+        _ => Colour::Gray,
+    }
+}
+
 /// A partition's vendor state, persisted with its token: policies and cloning domain.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct PartitionState {

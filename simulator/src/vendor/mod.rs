@@ -2,6 +2,7 @@
 //! token (roles, PIN rules, lockout, policies, token information). The engine asks the slot's
 //! `TokenModel`; the model's persistent part (`PartitionState`) lives in the token record.
 pub mod luna;
+pub mod ped;
 
 use crate::error::{Result, err};
 use crate::token::{MAX_FAILED_LOGINS, MAX_PIN_LEN, MIN_PIN_LEN, TokenRecord};
@@ -96,6 +97,11 @@ impl TokenModel {
     pub fn forces_pin_change(&self) -> bool {
         self.luna()
             .is_some_and(|d| d.hsm_policy(luna::hsm_policy::FORCE_PIN_CHANGE) != 0)
+    }
+
+    /// The partition authenticates with PED keys (Luna PED devices).
+    pub fn uses_ped(&self) -> bool {
+        self.luna().is_some_and(|d| d.auth == luna::Auth::Ped)
     }
 
     /// `CK_TOKEN_INFO.manufacturerID`, `model`, and firmware version.
