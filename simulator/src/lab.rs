@@ -418,10 +418,10 @@ impl Lab {
                             ));
                         }
                     }
-                    if let Some(cu) = &p.crypto_user_ped_key {
-                        if let Err(e) = model.check_role(luna::CKU_CRYPTO_USER) {
-                            return Err(at(cu, e.detail.into_owned()));
-                        }
+                    if let Some(cu) = &p.crypto_user_ped_key
+                        && let Err(e) = model.check_role(luna::CKU_CRYPTO_USER)
+                    {
+                        return Err(at(cu, e.detail.into_owned()));
                     }
                     continue;
                 }
