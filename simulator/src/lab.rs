@@ -122,6 +122,9 @@ pub struct PartitionDef {
     pub limited_co_pin: Option<Spanned<String>>,
     /// Luna: the cloning domain (password devices).
     pub domain: Option<Spanned<String>>,
+    /// Luna: the partition's size in bytes; objects beyond it answer
+    /// `CKR_CONTAINER_OBJECT_STORAGE_FULL`. Default: unlimited.
+    pub size: Option<Spanned<u64>>,
     /// Luna: partition policies away from their defaults, by id (`{ 0 = 1, 4 = 1 }`).
     pub policies: Option<Spanned<BTreeMap<String, u64>>>,
     /// Luna PED devices: PED key files (paths relative to the state directory; created with a
@@ -371,6 +374,14 @@ impl Lab {
                         }
                     }
                 }
+                if let Some(size) = &p.size
+                    && model.luna().is_none()
+                {
+                    return Err(error(
+                        Some(size.span()),
+                        "`size` applies to Luna partitions only".into(),
+                    ));
+                }
                 for given in [&p.domain].into_iter().flatten() {
                     if model.luna().is_none() {
                         return Err(at(given, "`domain` applies to Luna partitions only".into()));
@@ -540,6 +551,21 @@ impl Lab {
             .into_iter()
             .map(|(p, model, preset)| (p, (model, preset)))
             .collect();
+        let sizes: HashMap<String, u64> = self
+            .file
+            .devices
+            .iter()
+            .flat_map(|d| {
+                d.partitions.iter().filter_map(move |p| {
+                    p.size.as_ref().map(|size| {
+                        (
+                            format!("{}/{}", d.name.get_ref(), p.name.get_ref()),
+                            *size.get_ref(),
+                        )
+                    })
+                })
+            })
+            .collect();
         let slots = chosen
             .slots
             .iter()
@@ -555,6 +581,7 @@ impl Lab {
                     })
                     .unwrap_or_default();
                 SlotConfig {
+                    capacity: sizes.get(s.partition.get_ref()).copied(),
                     ped_keys,
                     id: *s.id.get_ref(),
                     partition: s.partition.get_ref().clone(),

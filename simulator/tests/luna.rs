@@ -55,6 +55,12 @@ firmware = "7.4.2"
   policies = { 20 = 3 }
   [[device.partition]]
   name = "blank"
+  [[device.partition]]
+  name = "small"
+  label = "small"
+  so_pin = "po-pin-0001"
+  user_pin = "co-pin-0001"
+  size = 1500
 
 [[device]]
 name = "k7"
@@ -106,6 +112,7 @@ slot = [
   { id = 4, partition = "sa6/ppso" },
   { id = 5, partition = "soft/t" },
   { id = 6, partition = "ped7/p" },
+  { id = 7, partition = "sa7/small" },
 ]
 "#;
 
@@ -673,4 +680,59 @@ fn a_ped_login_needs_the_right_key_and_an_activated_role_its_challenge() {
     assert_eq!(unsafe { CA_Deactivate(6, CKU_USER) }, CKR_OK);
     assert_eq!(role_state(6, CKU_USER).unwrap().flags & 0x04, 0);
     assert_eq!(login(s, CKU_USER, challenge), CKR_USER_NOT_AUTHORIZED);
+}
+
+#[test]
+fn a_full_partition_answers_storage_full_and_reports_its_memory() {
+    let _lab = LunaLab::new();
+    let memory = |slot| {
+        let mut info = std::mem::MaybeUninit::<CK_TOKEN_INFO>::zeroed();
+        // SAFETY: a valid out-pointer.
+        assert_eq!(unsafe { C_GetTokenInfo(slot, info.as_mut_ptr()) }, CKR_OK);
+        // SAFETY: C_GetTokenInfo filled it.
+        let info = unsafe { info.assume_init() };
+        (info.ulTotalPublicMemory, info.ulFreePublicMemory)
+    };
+    assert_eq!(memory(7), (1500, 1500));
+    assert_eq!(
+        memory(1).0,
+        CK_UNAVAILABLE_INFORMATION,
+        "no size: unlimited"
+    );
+    let s = rw_session(7);
+    assert_eq!(login(s, CKU_USER, CO), CKR_OK);
+    let mut made = Vec::new();
+    let full = loop {
+        let r = create(
+            s,
+            Template::new()
+                .ulong(CKA_CLASS, CKO_DATA)
+                .bool(CKA_TOKEN, true)
+                .bytes(CKA_LABEL, format!("obj{}", made.len()).as_bytes())
+                .bytes(CKA_VALUE, &[7u8; 100]),
+        );
+        match r {
+            Ok(h) => made.push(h),
+            Err(rv) => break rv,
+        }
+        assert!(made.len() < 100, "the partition never filled up");
+    };
+    assert_eq!(full, 0x8000_002C, "CKR_CONTAINER_OBJECT_STORAGE_FULL");
+    assert!(!made.is_empty());
+    let (_, free) = memory(7);
+    assert!(free < 400, "free {free}");
+    // Session objects do not use the partition's space.
+    assert!(
+        create(
+            s,
+            Template::new()
+                .ulong(CKA_CLASS, CKO_DATA)
+                .bytes(CKA_VALUE, &[7u8; 100])
+        )
+        .is_ok()
+    );
+    // Destroying one makes room again.
+    // SAFETY: a handle this session made.
+    assert_eq!(unsafe { C_DestroyObject(s, made[0]) }, CKR_OK);
+    assert!(memory(7).1 > free);
 }

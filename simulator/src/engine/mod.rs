@@ -64,6 +64,8 @@ pub struct SlotConfig {
     /// Luna PED partitions: the lab's PED key file for each role, presented when the PED
     /// prompts and `HSMSIM_PED_KEYS` names no other.
     pub ped_keys: Vec<(CK_USER_TYPE, PathBuf)>,
+    /// The partition's size in bytes, if limited.
+    pub capacity: Option<u64>,
 }
 
 /// An initialised token as a lab defines it.
@@ -179,6 +181,8 @@ pub struct Slot {
     pub model: TokenModel,
     /// PED partitions: the lab's key file per role.
     ped_keys: Vec<(CK_USER_TYPE, PathBuf)>,
+    /// The partition's size in bytes, if limited.
+    pub capacity: Option<u64>,
     pub token: RwLock<TokenRecord>,
     /// The logged-in role's PIN was set by another role and must be changed first (see
     /// `RoleRecord::must_change`).
@@ -249,6 +253,8 @@ impl Slot {
 /// Token information, as `C_GetTokenInfo` reports it.
 #[derive(Debug, Clone)]
 pub struct TokenInfo {
+    /// (total, free) bytes, when the partition has a size.
+    pub memory: Option<(u64, u64)>,
     pub label: [u8; 32],
     pub serial: String,
     pub flags: CK_FLAGS,
@@ -360,6 +366,7 @@ impl Engine {
                     description: sc.description.clone(),
                     model: sc.model.clone(),
                     ped_keys: sc.ped_keys.clone(),
+                    capacity: sc.capacity,
                     token: RwLock::new(row.record),
                     pin_expired: AtomicBool::new(false),
                     present: AtomicBool::new(row.present),
@@ -443,6 +450,13 @@ impl Engine {
     pub fn token_info(&self, slot_id: CK_SLOT_ID) -> Result<TokenInfo> {
         let slot = self.current_slot(slot_id)?;
         slot.require_token()?;
+        let memory = match slot.capacity {
+            Some(total) => {
+                let used = self.table(slot)?.token_bytes();
+                Some((total, total.saturating_sub(used)))
+            }
+            None => None,
+        };
         let sessions = self.sessions_on(slot_id);
         let count = sessions.len();
         let rw = sessions.iter().filter(|s| s.lock().is_rw()).count();
@@ -456,6 +470,7 @@ impl Engine {
             flags |= CKF_PROTECTED_AUTHENTICATION_PATH;
         }
         Ok(TokenInfo {
+            memory,
             label: token::pad32(record.label.as_bytes()),
             serial: record.serial.clone(),
             flags,

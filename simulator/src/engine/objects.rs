@@ -167,6 +167,22 @@ impl Engine {
             made.push(Arc::new(Object::new(handle, slot.id, lifetime, attrs)));
         }
         let mut table = self.table_mut(slot)?;
+        if let Some(capacity) = slot.capacity {
+            let adding: u64 = made
+                .iter()
+                .filter(|o| o.is_token())
+                .map(|o| o.storage_size())
+                .sum();
+            if table.token_bytes() + adding > capacity {
+                return Err(err(
+                    crate::vendor::luna::CKR_CONTAINER_OBJECT_STORAGE_FULL,
+                    format!(
+                        "the partition is full: {} of {capacity} bytes used, {adding} more needed",
+                        table.token_bytes()
+                    ),
+                ));
+            }
+        }
         if !stored.is_empty() {
             self.store.insert_objects(&slot.partition, &stored)?;
         }

@@ -77,9 +77,16 @@ pub struct ObjectTable {
     by_label: HashIndex,
     by_id: HashIndex,
     by_class: HashMap<CK_OBJECT_CLASS, HashSet<CK_OBJECT_HANDLE>>,
+    /// Space the token objects take (`Object::storage_size`).
+    token_bytes: u64,
 }
 
 impl ObjectTable {
+    /// Space the token objects take, in bytes.
+    pub fn token_bytes(&self) -> u64 {
+        self.token_bytes
+    }
+
     pub fn get(&self, h: CK_OBJECT_HANDLE) -> Option<&Arc<Object>> {
         self.objects.get(&h)
     }
@@ -115,6 +122,7 @@ impl ObjectTable {
         if object.is_token() {
             let key = self.key(Some(object.unique_id()));
             index_add(&mut self.by_unique_id, key, h);
+            self.token_bytes += object.storage_size();
         }
         let (label, id) = (
             self.key(object.attrs.bytes(CKA_LABEL)),
@@ -131,6 +139,7 @@ impl ObjectTable {
         if object.is_token() {
             let key = self.key(Some(object.unique_id()));
             index_remove(&mut self.by_unique_id, key, h);
+            self.token_bytes = self.token_bytes.saturating_sub(object.storage_size());
         }
         let (label, id) = (
             self.key(object.attrs.bytes(CKA_LABEL)),
