@@ -861,7 +861,15 @@ mod tests {
             for device in &lab.file.devices {
                 assert!(DEVICE_KINDS.contains(&device.kind.get_ref().as_str()));
                 for p in &device.partitions {
-                    for pin in [&p.so_pin, &p.user_pin].into_iter().flatten() {
+                    for pin in [
+                        &p.so_pin,
+                        &p.user_pin,
+                        &p.crypto_user_pin,
+                        &p.limited_co_pin,
+                    ]
+                    .into_iter()
+                    .flatten()
+                    {
                         assert!(
                             pin.get_ref().len() >= 8,
                             "{name}: {}/{}",
@@ -892,6 +900,303 @@ mod tests {
         let preset = old[1].preset.as_ref().unwrap();
         assert_eq!(preset.label, "backup-hsm");
         assert!(preset.user_pin.is_none());
+    }
+
+    /// Every Luna fixture's devices, in lab order, with the firmware each header comment gives
+    /// as the fixture's variant. Authentication is password on every device (the PED variant is
+    /// `auth = "ped"` on all of them).
+    const LUNA_FIRMWARE: &[(&str, &[(&str, &str)])] = &[
+        (
+            "luna-network-to-network7",
+            &[("sa6", "6.21.2"), ("sa7", "7.4.2"), ("backup", "6.28.0")],
+        ),
+        (
+            "luna-usb-to-network7",
+            &[("usb6", "6.21.2"), ("sa7", "7.4.2"), ("backup", "6.28.0")],
+        ),
+        (
+            "luna-pcie-to-network7",
+            &[("k6", "6.21.2"), ("sa7", "7.4.2"), ("backup", "6.28.0")],
+        ),
+        (
+            "luna-pcie-usb-to-pcie7",
+            &[
+                ("k6", "6.21.2"),
+                ("usb6", "6.21.2"),
+                ("k7", "7.4.2"),
+                ("backup", "6.28.0"),
+            ],
+        ),
+        (
+            "luna-ccc",
+            &[
+                ("sa6-legacy", "6.21.2"),
+                ("sa6-ppso", "6.24.2"),
+                ("sa7-a", "7.4.2"),
+                ("sa7-b", "7.4.2"),
+                ("sa7-c", "7.7.1"),
+            ],
+        ),
+    ];
+
+    /// Per Luna fixture: its cloning domain, the (source, destination) pairs that must share it
+    /// (the Backup HSM partition a backup goes to; the members of an HA group), the blank 7.x
+    /// destinations (they get the domain at `partition init`), and the devices an HA procedure
+    /// needs HSM policy 16 (network replication) on.
+    type DomainCase = (
+        &'static str,
+        &'static str,
+        &'static [(&'static str, &'static str)],
+        &'static [&'static str],
+        &'static [&'static str],
+    );
+    const LUNA_DOMAINS: &[DomainCase] = &[
+        (
+            "luna-network-to-network7",
+            "acme-migration-domain",
+            &[("sa6/app", "backup/hsm")],
+            &["sa7/app"],
+            &["sa6", "sa7"],
+        ),
+        (
+            "luna-usb-to-network7",
+            "acme-migration-domain",
+            &[("usb6/app", "backup/hsm")],
+            &["sa7/app"],
+            &[],
+        ),
+        (
+            "luna-pcie-to-network7",
+            "acme-migration-domain",
+            &[("k6/app", "backup/hsm")],
+            &["sa7/app"],
+            &[],
+        ),
+        (
+            "luna-pcie-usb-to-pcie7",
+            "acme-migration-domain",
+            &[("k6/app", "backup/hsm"), ("usb6/app", "backup/hsm")],
+            &["k7/app"],
+            &["k6", "usb6", "k7"],
+        ),
+        (
+            "luna-ccc",
+            "acme-ccc-domain",
+            &[("sa7-a/web1", "sa7-b/web2")],
+            &[
+                "sa6-ppso/spare",
+                "sa7-a/svc1",
+                "sa7-a/svc2",
+                "sa7-b/svc1",
+                "sa7-b/svc2",
+                "sa7-c/svc1",
+            ],
+            &["sa7-a", "sa7-b", "sa7-c"],
+        ),
+    ];
+
+    #[test]
+    fn luna_fixtures_state_firmware_auth_serial_domain_and_policies() {
+        let luna_labs: Vec<_> = BUILT_IN
+            .iter()
+            .map(|(n, _)| *n)
+            .filter(|n| n.starts_with("luna-"))
+            .collect();
+        let listed: Vec<_> = LUNA_FIRMWARE.iter().map(|(n, _)| *n).collect();
+        assert_eq!(
+            luna_labs, listed,
+            "every Luna fixture has its firmware here"
+        );
+        let listed: Vec<_> = LUNA_DOMAINS.iter().map(|c| c.0).collect();
+        assert_eq!(luna_labs, listed, "every Luna fixture has its domain here");
+
+        for (name, devices) in LUNA_FIRMWARE {
+            let lab = Lab::built_in(name).unwrap();
+            let names: Vec<_> = lab
+                .file
+                .devices
+                .iter()
+                .map(|d| d.name.get_ref().as_str())
+                .collect();
+            let expected: Vec<_> = devices.iter().map(|(d, _)| *d).collect();
+            assert_eq!(names, expected, "{name}: devices");
+            let mut serials = BTreeSet::new();
+            for d in &lab.file.devices {
+                let device = d.name.get_ref();
+                assert!(
+                    d.firmware.is_some() && d.auth.is_some() && d.serial.is_some(),
+                    "{name}: {device} states its firmware, auth and serial"
+                );
+                assert!(
+                    serials.insert(d.serial.as_ref().unwrap().get_ref().clone()),
+                    "{name}: {device}'s serial is unique"
+                );
+                let hsm: Vec<_> = d
+                    .hsm_policies
+                    .iter()
+                    .flat_map(|m| m.get_ref().keys())
+                    .collect();
+                if d.kind.get_ref() != "luna-backup" {
+                    assert!(
+                        hsm.iter().any(|k| *k == "7"),
+                        "{name}: {device} states HSM policy 7 (cloning)"
+                    );
+                }
+            }
+            for (device, firmware) in *devices {
+                let d = lab.models[*device]
+                    .luna()
+                    .unwrap_or_else(|| panic!("{name}: {device} has the Luna model"));
+                assert_eq!(d.firmware.to_string(), *firmware, "{name}: {device}");
+                assert_eq!(d.auth, luna::Auth::Password, "{name}: {device}");
+                if d.kind != luna::DeviceKind::Backup {
+                    assert_eq!(
+                        d.hsm_policy(luna::hsm_policy::CLONING),
+                        1,
+                        "{name}: {device}"
+                    );
+                }
+            }
+        }
+
+        // The migration sources are pre-PPSO (6.21.2) and the 7.x destinations 7.0-7.4 era.
+        for (name, sources, destination) in [
+            ("luna-network-to-network7", &["sa6"][..], "sa7"),
+            ("luna-usb-to-network7", &["usb6"][..], "sa7"),
+            ("luna-pcie-to-network7", &["k6"][..], "sa7"),
+            ("luna-pcie-usb-to-pcie7", &["k6", "usb6"][..], "k7"),
+        ] {
+            let lab = Lab::built_in(name).unwrap();
+            for source in sources {
+                let d = lab.models[*source].luna().unwrap();
+                assert_eq!(d.firmware.era(), luna::Era::Legacy, "{name}: {source}");
+                assert!(!d.per_partition_so(), "{name}: {source}");
+            }
+            let d = lab.models[destination].luna().unwrap();
+            assert_eq!(d.firmware.era(), luna::Era::Luna7, "{name}: {destination}");
+        }
+        let ccc = Lab::built_in("luna-ccc").unwrap();
+        let era = |d: &str| ccc.models[d].luna().unwrap().firmware.era();
+        assert_eq!(era("sa6-legacy"), luna::Era::Legacy);
+        assert_eq!(era("sa6-ppso"), luna::Era::Ppso6);
+        assert!(ccc.models["sa6-ppso"].luna().unwrap().per_partition_so());
+        assert_eq!(era("sa7-a"), luna::Era::Luna7);
+        assert_eq!(era("sa7-b"), luna::Era::Luna7);
+        assert_eq!(era("sa7-c"), luna::Era::Luna77);
+
+        for (name, domain, pairs, blank, ha) in LUNA_DOMAINS {
+            let lab = Lab::built_in(name).unwrap();
+            let partitions: HashMap<_, _> = lab
+                .partitions()
+                .into_iter()
+                .map(|(p, model, preset)| (p, (model, preset)))
+                .collect();
+            let preset = |p: &str| {
+                partitions[p]
+                    .1
+                    .clone()
+                    .unwrap_or_else(|| panic!("{name}: {p} is initialised"))
+            };
+            for (source, destination) in *pairs {
+                let (s, d) = (preset(source), preset(destination));
+                assert_eq!(s.domain.as_deref(), Some(*domain), "{name}: {source}");
+                assert_eq!(
+                    s.domain, d.domain,
+                    "{name}: {source} and {destination} share the cloning domain"
+                );
+            }
+            // Every initialised partition has the fixture's one domain; the blank
+            // destinations have none until the procedure initialises them.
+            for (p, (model, preset)) in &partitions {
+                match preset {
+                    Some(preset) => {
+                        assert_eq!(preset.domain.as_deref(), Some(*domain), "{name}: {p}")
+                    }
+                    None => assert!(blank.contains(&p.as_str()), "{name}: {p} is blank"),
+                }
+                let device = model.luna().unwrap();
+                // A non-Backup initialised partition allows cloning private and secret keys,
+                // stated in the lab, and the engine's policy check takes the lab's values.
+                if let Some(preset) = preset
+                    && device.kind != luna::DeviceKind::Backup
+                {
+                    for id in [
+                        luna::partition_policy::PRIVATE_KEY_CLONING,
+                        luna::partition_policy::SECRET_KEY_CLONING,
+                    ] {
+                        assert!(
+                            preset.policies.contains(&(id, 1)),
+                            "{name}: {p} policy {id}"
+                        );
+                    }
+                    let mut state = luna::PartitionState::default();
+                    state.apply(device, &preset.policies, true).unwrap();
+                    assert_eq!(state.policy(device, 0), 1, "{name}: {p}");
+                    assert_eq!(state.policy(device, 4), 1, "{name}: {p}");
+                }
+            }
+            for device in *ha {
+                let d = lab.models[*device].luna().unwrap();
+                assert_eq!(
+                    d.hsm_policies.get(&luna::hsm_policy::NETWORK_REPLICATION),
+                    Some(&1),
+                    "{name}: {device} states HSM policy 16 (HA)"
+                );
+            }
+            for p in *blank {
+                assert!(partitions[*p].1.is_none(), "{name}: {p} is blank");
+            }
+        }
+    }
+
+    #[test]
+    fn the_documented_luna_variants_are_one_edit_away() {
+        for (name, sources, destination) in [
+            ("luna-network-to-network7", &["sa6"][..], "sa7"),
+            ("luna-usb-to-network7", &["usb6"][..], "sa7"),
+            ("luna-pcie-to-network7", &["k6"][..], "sa7"),
+            ("luna-pcie-usb-to-pcie7", &["k6", "usb6"][..], "k7"),
+        ] {
+            let text = built_in_text(name).unwrap();
+            for (from, to, devices, era) in [
+                (
+                    "firmware = \"6.21.2\"",
+                    "firmware = \"5.x\"",
+                    sources,
+                    luna::Era::Legacy,
+                ),
+                (
+                    "firmware = \"6.21.2\"",
+                    "firmware = \"6.22.0\"",
+                    sources,
+                    luna::Era::Ppso6,
+                ),
+                (
+                    "firmware = \"7.4.2\"",
+                    "firmware = \"7.7.1\"",
+                    &[destination][..],
+                    luna::Era::Luna77,
+                ),
+            ] {
+                let lab = Lab::parse(&text.replace(from, to), name)
+                    .unwrap_or_else(|e| panic!("{name} with {to}: {e}"));
+                for device in devices {
+                    let d = lab.models[*device].luna().unwrap();
+                    assert_eq!(d.firmware.era(), era, "{name}: {device} with {to}");
+                    if era == luna::Era::Ppso6 {
+                        assert!(d.per_partition_so(), "{name}: {device} is PPSO");
+                    }
+                }
+            }
+            let ped = Lab::parse(&text.replace("auth = \"password\"", "auth = \"ped\""), name)
+                .unwrap_or_else(|e| panic!("{name} with PED: {e}"));
+            assert!(
+                ped.models
+                    .values()
+                    .all(|m| m.luna().is_some_and(|d| d.auth == luna::Auth::Ped)),
+                "{name}: PED on every device"
+            );
+        }
     }
 
     #[test]
