@@ -387,6 +387,21 @@ impl Lab {
                         return Err(at(given, "`domain` applies to Luna partitions only".into()));
                     }
                 }
+                if p.label.is_none() {
+                    let set_at_init = [&p.domain, &p.crypto_user_pin, &p.limited_co_pin];
+                    if let Some(given) = set_at_init.into_iter().flatten().next() {
+                        return Err(at(
+                            given,
+                            "a blank partition (no `label`) gets its domain and roles when it is initialised; give `label` and `so_pin` or leave this out".into(),
+                        ));
+                    }
+                    if let Some(map) = &p.policies {
+                        return Err(error(
+                            Some(map.span()),
+                            "a blank partition (no `label`) gets its policies when it is initialised; give `label` and `so_pin` or leave `policies` out".into(),
+                        ));
+                    }
+                }
                 if let Some(map) = &p.policies {
                     let Some(device) = model.luna() else {
                         return Err(error(
@@ -1188,14 +1203,10 @@ mod tests {
                     }
                 }
             }
+            // PED: passwords are refused on PED devices (they take PED key files instead).
             let ped = Lab::parse(&text.replace("auth = \"password\"", "auth = \"ped\""), name)
-                .unwrap_or_else(|e| panic!("{name} with PED: {e}"));
-            assert!(
-                ped.models
-                    .values()
-                    .all(|m| m.luna().is_some_and(|d| d.auth == luna::Auth::Ped)),
-                "{name}: PED on every device"
-            );
+                .expect_err("passwords on PED partitions are refused");
+            assert!(ped.message.contains("so_ped_key"), "{name}: {ped}");
         }
     }
 
