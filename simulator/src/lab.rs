@@ -122,6 +122,10 @@ pub struct PartitionDef {
     pub limited_co_pin: Option<Spanned<String>>,
     /// Luna: the cloning domain (password devices).
     pub domain: Option<Spanned<String>>,
+    /// Luna: this is the device's admin partition, where the HSM SO (`so_pin`) logs in to
+    /// change HSM policies (at most one per device; simulator-defined).
+    #[serde(default)]
+    pub admin: bool,
     /// Luna: the partition's size in bytes; objects beyond it answer
     /// `CKR_CONTAINER_OBJECT_STORAGE_FULL`. Default: unlimited.
     pub size: Option<Spanned<u64>>,
@@ -298,6 +302,7 @@ fn device_model(
         auth,
         serial,
         hsm_policies,
+        changed: luna::ChangedPolicies::default(),
     })))
 }
 
@@ -373,6 +378,15 @@ impl Lab {
                             ));
                         }
                     }
+                }
+                if p.admin && model.luna().is_none() {
+                    return Err(at(&p.name, "`admin` applies to Luna devices only".into()));
+                }
+                if p.admin && device.partitions.iter().filter(|q| q.admin).count() > 1 {
+                    return Err(at(
+                        &p.name,
+                        "a device has at most one admin partition".into(),
+                    ));
                 }
                 if let Some(size) = &p.size
                     && model.luna().is_none()
@@ -581,6 +595,17 @@ impl Lab {
                 })
             })
             .collect();
+        let admins: BTreeSet<String> = self
+            .file
+            .devices
+            .iter()
+            .flat_map(|d| {
+                d.partitions
+                    .iter()
+                    .filter(|p| p.admin)
+                    .map(move |p| format!("{}/{}", d.name.get_ref(), p.name.get_ref()))
+            })
+            .collect();
         let slots = chosen
             .slots
             .iter()
@@ -596,6 +621,7 @@ impl Lab {
                     })
                     .unwrap_or_default();
                 SlotConfig {
+                    admin: admins.contains(s.partition.get_ref()),
                     capacity: sizes.get(s.partition.get_ref()).copied(),
                     ped_keys,
                     id: *s.id.get_ref(),

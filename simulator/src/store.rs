@@ -391,6 +391,77 @@ impl Store {
         tx.commit().map_err(db_err)
     }
 
+    /// HSM policies changed on a device (`CA_SetHSMPolicy`), by id.
+    pub fn device_policies(&self, device: &str) -> Result<BTreeMap<u64, u64>> {
+        let text: Option<String> = self
+            .conn
+            .lock()
+            .query_row(
+                "SELECT policies FROM devices WHERE device = ?1",
+                [device],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db_err)?;
+        text.map_or(Ok(BTreeMap::new()), |t| {
+            serde_json::from_str(&t).map_err(damaged)
+        })
+    }
+
+    /// Changes a device's HSM policies with `change` (which sees the current ones and says
+    /// whether the change zeroises the device's partitions), in one transaction: with
+    /// `erase`, every object of every partition of the device goes too.
+    pub fn update_device_policies(
+        &self,
+        device: &str,
+        change: impl FnOnce(&mut BTreeMap<u64, u64>) -> Result<bool>,
+    ) -> Result<(BTreeMap<u64, u64>, bool)> {
+        let mut conn = self.conn.lock();
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(db_err)?;
+        let text: Option<String> = tx
+            .query_row(
+                "SELECT policies FROM devices WHERE device = ?1",
+                [device],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db_err)?;
+        let mut policies: BTreeMap<u64, u64> = match text {
+            Some(t) => serde_json::from_str(&t).map_err(damaged)?,
+            None => BTreeMap::new(),
+        };
+        let erase = change(&mut policies)?;
+        if erase {
+            let prefix = format!("{device}/");
+            let gone: Vec<(String, String)> = tx
+                .prepare("SELECT token, unique_id FROM objects WHERE substr(token, 1, ?2) = ?1")
+                .and_then(|mut s| {
+                    s.query_map(params![prefix, prefix.len() as i64], |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+                })
+                .map_err(db_err)?;
+            for (token, uid) in &gone {
+                tx.execute("DELETE FROM objects WHERE unique_id = ?1", [uid])
+                    .map_err(db_err)?;
+                log_change(&tx, token, Some(uid.as_bytes()), self.writer)?;
+            }
+        }
+        let text = serde_json::to_string(&policies).map_err(damaged)?;
+        tx.execute(
+            "INSERT INTO devices (device, policies) VALUES (?1, ?2)
+             ON CONFLICT(device) DO UPDATE SET policies = excluded.policies",
+            params![device, text],
+        )
+        .map_err(db_err)?;
+        log_change(&tx, &device_change_key(device), None, self.writer)?;
+        tx.commit().map_err(db_err)?;
+        Ok((policies, erase))
+    }
+
     /// Every token object of a partition, in creation order.
     pub fn objects(&self, token: &str) -> Result<Vec<StoredObject>> {
         let conn = self.conn.lock();
@@ -705,7 +776,15 @@ const SCHEMA_2_OBJECTS_AND_CHANGES: &str = "
         seq INTEGER PRIMARY KEY AUTOINCREMENT,
         token TEXT NOT NULL,
         unique_id TEXT,
-        writer INTEGER NOT NULL);";
+        writer INTEGER NOT NULL);
+    CREATE TABLE devices (
+        device TEXT PRIMARY KEY,
+        policies TEXT NOT NULL);";
+
+/// The change-log key of a device's HSM policies (tokens are "device/partition").
+pub fn device_change_key(device: &str) -> String {
+    format!("@device:{device}")
+}
 
 fn create_schema(tx: &Transaction) -> Result<()> {
     tx.execute_batch(

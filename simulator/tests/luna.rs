@@ -56,6 +56,11 @@ firmware = "7.4.2"
   [[device.partition]]
   name = "blank"
   [[device.partition]]
+  name = "admin"
+  label = "admin"
+  so_pin = "hso-pin-0001"
+  admin = true
+  [[device.partition]]
   name = "small"
   label = "small"
   so_pin = "po-pin-0001"
@@ -113,6 +118,7 @@ slot = [
   { id = 5, partition = "soft/t" },
   { id = 6, partition = "ped7/p" },
   { id = 7, partition = "sa7/small" },
+  { id = 8, partition = "sa7/admin" },
 ]
 "#;
 
@@ -122,6 +128,19 @@ static SERIAL: Mutex<()> = Mutex::new(());
 struct LunaLab {
     _serial: MutexGuard<'static, ()>,
     dir: tempfile::TempDir,
+}
+
+impl LunaLab {
+    /// A second engine on the same lab, as another process would open it.
+    fn other_process(&self) -> hsmsim::engine::Engine {
+        let config = hsmsim::engine::Config::resolve(&hsmsim::engine::Choice {
+            lab_file: Some(self.dir.path().join("lab.toml")),
+            host: None,
+            state_dir: None,
+        })
+        .unwrap();
+        hsmsim::engine::Engine::open(&config).unwrap()
+    }
 }
 
 impl LunaLab {
@@ -735,4 +754,81 @@ fn a_full_partition_answers_storage_full_and_reports_its_memory() {
     // SAFETY: a handle this session made.
     assert_eq!(unsafe { C_DestroyObject(s, made[0]) }, CKR_OK);
     assert!(memory(7).1 > free);
+}
+
+fn set_hsm_policy(s: CK_SESSION_HANDLE, id: CK_ULONG, value: CK_ULONG, destructive: bool) -> CK_RV {
+    // SAFETY: plain arguments.
+    unsafe {
+        if destructive {
+            CA_SetDestructiveHSMPolicy(s, id, value)
+        } else {
+            CA_SetHSMPolicy(s, id, value)
+        }
+    }
+}
+
+fn hsm_policy(slot: CK_SLOT_ID, id: CK_ULONG) -> CK_ULONG {
+    let mut value = 99;
+    // SAFETY: a valid out-pointer.
+    assert_eq!(
+        // SAFETY: arguments are valid for the call, as the comment above says.
+        unsafe { CA_GetHSMPolicySetting(slot, id, &mut value) },
+        CKR_OK
+    );
+    value
+}
+
+#[test]
+fn the_hsm_so_changes_hsm_policies_and_a_destructive_one_zeroises_the_partitions() {
+    let lab = LunaLab::new();
+    let other = lab.other_process();
+    // The PO of a PPSO partition is not the HSM SO.
+    let po = rw_session(1);
+    assert_eq!(login(po, CKU_SO, PO), CKR_OK);
+    assert_eq!(set_hsm_policy(po, 21, 0, false), CKR_USER_NOT_AUTHORIZED);
+    assert_eq!(logout(po), CKR_OK);
+    assert_eq!(login(po, CKU_USER, CO), CKR_OK);
+    let kept = data_object(po, "on the partition");
+    // The HSM SO, on the admin partition.
+    let hso = rw_session(8);
+    assert_eq!(login(hso, CKU_SO, b"hso-pin-0001"), CKR_OK);
+    assert_eq!(set_hsm_policy(hso, 21, 0, false), CKR_OK);
+    assert_eq!(
+        hsm_policy(1, 21),
+        0,
+        "every partition of the device sees it"
+    );
+    assert_eq!(
+        other.luna_hsm_policy(1, 21).unwrap(),
+        0,
+        "and other processes"
+    );
+    assert_eq!(set_hsm_policy(hso, 99, 1, false), CKR_POLICY_ID_INVALID);
+    assert_eq!(set_hsm_policy(hso, 21, 2, false), CKR_CONFIG_ILLEGAL);
+    // Cloning (7) off is destructive: refused without the destructive call.
+    assert_eq!(
+        set_hsm_policy(hso, 7, 0, false),
+        0x8000_0077,
+        "CKR_CONFIG_CHANGE_ILLEGAL"
+    );
+    assert_eq!(
+        find(po, Template::new().bytes(CKA_LABEL, b"on the partition")),
+        vec![kept]
+    );
+    assert_eq!(set_hsm_policy(hso, 7, 0, true), CKR_OK);
+    assert!(
+        find(po, Template::new()).is_empty(),
+        "the device's partitions are zeroised"
+    );
+    // The ceiling follows: partition cloning policies are capped at 0 now.
+    assert_eq!((policy(1, 0), policy(1, 4)), (0, 0));
+    assert_eq!(logout(po), CKR_OK);
+    assert_eq!(login(po, CKU_SO, PO), CKR_OK);
+    assert_eq!(set_policies(po, 1, &[(4, 1)]), CKR_CONFIG_ILLEGAL);
+    // A pre-PPSO partition belongs to the HSM SO: its SO may change its device's policies.
+    let legacy = rw_session(0);
+    assert_eq!(login(legacy, CKU_SO, PO), CKR_OK);
+    assert_eq!(set_hsm_policy(legacy, 16, 0, false), CKR_OK);
+    assert_eq!(hsm_policy(0, 16), 0);
+    assert_eq!(hsm_policy(1, 16), 1, "another device is not affected");
 }

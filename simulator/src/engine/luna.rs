@@ -264,6 +264,86 @@ impl Engine {
             })
     }
 
+    /// `CA_SetHSMPolicy` / `CA_SetDestructiveHSMPolicy`: the HSM SO (the SO of the device's
+    /// admin partition, or of a pre-PPSO partition, which the HSM SO owns) changes an HSM
+    /// policy. A destructive change (6 and 7 either way) is refused unless
+    /// `destructive_ok`, and then zeroises every partition of the device (all their objects),
+    /// in one transaction. Returns whether it did.
+    pub fn luna_set_hsm_policy(
+        &self,
+        handle: CK_SESSION_HANDLE,
+        id: u64,
+        value: u64,
+        destructive_ok: bool,
+    ) -> Result<bool> {
+        let (session, slot) = self.slot_of(handle)?;
+        let slot_id = session.lock().slot_id;
+        let (_, device) = self.luna_slot(slot_id)?;
+        let hsm_so = slot.admin || !device.per_partition_so();
+        if !hsm_so || slot.logged_in() != Some(CKU_SO) {
+            return Err(err(
+                luna::CKR_USER_NOT_AUTHORIZED,
+                "only the HSM SO (logged in on the admin partition) changes HSM policies",
+            ));
+        }
+        slot.check_pin_current()?;
+        let element = luna::hsm_policy_element(id)
+            .filter(|e| device.firmware.era() >= e.since)
+            .ok_or_else(|| {
+                err(
+                    luna::CKR_POLICY_ID_INVALID,
+                    format!("HSM policy {id} is not modelled"),
+                )
+            })?;
+        if value > element.max {
+            return Err(err(
+                luna::CKR_CONFIG_ILLEGAL,
+                format!("HSM policy {id} takes 0 to {}, not {value}", element.max),
+            ));
+        }
+        let lab_value = device.hsm_policies.get(&id).copied();
+        let (policies, erased) = self.store.update_device_policies(&device.name, |changed| {
+            let old = changed
+                .get(&id)
+                .copied()
+                .or(lab_value)
+                .unwrap_or(element.default);
+            let destructive = (old == 0 && value != 0 && element.off_to_on_destructive)
+                || (old != 0 && value == 0 && element.on_to_off_destructive);
+            if destructive && !destructive_ok {
+                return Err(err(
+                    luna::CKR_CONFIG_CHANGE_ILLEGAL,
+                    format!(
+                        "HSM policy {id} ({}) is destructive: it zeroises the partitions; use CA_SetDestructiveHSMPolicy",
+                        element.description
+                    ),
+                ));
+            }
+            changed.insert(id, value);
+            Ok(destructive)
+        })?;
+        device.changed.set(policies);
+        if erased {
+            let prefix = format!("{}/", device.name);
+            for s in self
+                .slots
+                .values()
+                .filter(|s| s.partition.starts_with(&prefix))
+            {
+                let mut table = s.objects.write();
+                let token_objects: Vec<_> = table
+                    .values()
+                    .filter(|o| o.is_token())
+                    .map(|o| o.handle)
+                    .collect();
+                for h in token_objects {
+                    table.remove(h);
+                }
+            }
+        }
+        Ok(erased)
+    }
+
     /// `CA_GetConfigurationElementDescription`.
     pub fn luna_element_description(
         &self,

@@ -66,6 +66,8 @@ pub struct SlotConfig {
     pub ped_keys: Vec<(CK_USER_TYPE, PathBuf)>,
     /// The partition's size in bytes, if limited.
     pub capacity: Option<u64>,
+    /// Luna: the device's admin partition (its SO is the HSM SO).
+    pub admin: bool,
 }
 
 /// An initialised token as a lab defines it.
@@ -183,6 +185,8 @@ pub struct Slot {
     ped_keys: Vec<(CK_USER_TYPE, PathBuf)>,
     /// The partition's size in bytes, if limited.
     pub capacity: Option<u64>,
+    /// Luna: the device's admin partition (its SO is the HSM SO).
+    pub admin: bool,
     pub token: RwLock<TokenRecord>,
     /// The logged-in role's PIN was set by another role and must be changed first (see
     /// `RoleRecord::must_change`).
@@ -350,6 +354,9 @@ impl Engine {
         let sync = sync::SyncState::start(&store)?;
         let mut slots = BTreeMap::new();
         for sc in &config.slots {
+            if let Some(device) = sc.model.luna() {
+                device.changed.set(store.device_policies(&device.name)?);
+            }
             let row = store.ensure_token(&sc.partition, || {
                 fresh_record(
                     &sc.partition,
@@ -367,6 +374,7 @@ impl Engine {
                     model: sc.model.clone(),
                     ped_keys: sc.ped_keys.clone(),
                     capacity: sc.capacity,
+                    admin: sc.admin,
                     token: RwLock::new(row.record),
                     pin_expired: AtomicBool::new(false),
                     present: AtomicBool::new(row.present),

@@ -60,6 +60,16 @@ impl Engine {
         let mut tokens = BTreeSet::new();
         let mut objects: BTreeMap<&str, BTreeSet<&[u8]>> = BTreeMap::new();
         for (token, uid) in &changes.items {
+            if let Some(device) = token.strip_prefix("@device:") {
+                // Another process changed the device's HSM policies.
+                let policies = self.store.device_policies(device)?;
+                for slot in self.slots.values() {
+                    if let Some(d) = slot.model.luna().filter(|d| d.name == device) {
+                        d.changed.set(policies.clone());
+                    }
+                }
+                continue;
+            }
             match uid {
                 None => {
                     tokens.insert(token.as_str());

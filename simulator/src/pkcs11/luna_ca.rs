@@ -307,3 +307,13 @@ export!(CA_Deactivate(slot: CK_SLOT_ID, user: CK_USER_TYPE) {
     engine()?.deactivate(slot, user)?;
     Ok(CKR_OK)
 });
+
+export!(CA_SetHSMPolicy(session: CK_SESSION_HANDLE, id: CK_ULONG, value: CK_ULONG) {
+    engine()?.luna_set_hsm_policy(session, id, value, false)?;
+    Ok(CKR_OK)
+});
+
+export!(CA_SetDestructiveHSMPolicy(session: CK_SESSION_HANDLE, id: CK_ULONG, value: CK_ULONG) {
+    engine()?.luna_set_hsm_policy(session, id, value, true)?;
+    Ok(CKR_OK)
+});

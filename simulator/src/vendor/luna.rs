@@ -308,6 +308,34 @@ pub fn hsm_policy_element(id: u64) -> Option<&'static Element> {
     HSM_POLICIES.iter().find(|e| e.id == id)
 }
 
+/// HSM policies changed at run time (`CA_SetHSMPolicy`), shared by every slot of the device
+/// in this process and refreshed from the store when another process changes them.
+#[derive(Debug, Default)]
+pub struct ChangedPolicies(parking_lot::RwLock<BTreeMap<u64, u64>>);
+
+impl ChangedPolicies {
+    pub fn get(&self) -> BTreeMap<u64, u64> {
+        self.0.read().clone()
+    }
+    pub fn set(&self, policies: BTreeMap<u64, u64>) {
+        *self.0.write() = policies;
+    }
+}
+
+impl Clone for ChangedPolicies {
+    fn clone(&self) -> Self {
+        ChangedPolicies(parking_lot::RwLock::new(self.get()))
+    }
+}
+
+impl PartialEq for ChangedPolicies {
+    fn eq(&self, other: &Self) -> bool {
+        self.get() == other.get()
+    }
+}
+
+impl Eq for ChangedPolicies {}
+
 /// A Luna device as the lab defines it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Device {
@@ -318,14 +346,17 @@ pub struct Device {
     pub serial: String,
     /// HSM policies the lab sets (the others have their defaults).
     pub hsm_policies: BTreeMap<u64, u64>,
+    /// HSM policies changed since (persisted per device in the store).
+    pub changed: ChangedPolicies,
 }
 
 impl Device {
-    /// An HSM policy's value (its capability and policy are one value here, simulator-defined).
+    /// An HSM policy's value (its capability and policy are one value here, simulator-defined):
+    /// as changed at run time, else as the lab sets it, else its default.
     pub fn hsm_policy(&self, id: u64) -> u64 {
-        self.hsm_policies
-            .get(&id)
-            .copied()
+        let changed = self.changed.0.read().get(&id).copied();
+        changed
+            .or_else(|| self.hsm_policies.get(&id).copied())
             .or_else(|| {
                 hsm_policy_element(id)
                     .filter(|e| self.firmware.era() >= e.since)
@@ -577,6 +608,7 @@ mod tests {
             auth: Auth::Password,
             serial: "1".into(),
             hsm_policies: BTreeMap::new(),
+            changed: ChangedPolicies::default(),
         }
     }
 
