@@ -832,3 +832,38 @@ fn the_hsm_so_changes_hsm_policies_and_a_destructive_one_zeroises_the_partitions
     assert_eq!(hsm_policy(0, 16), 0);
     assert_eq!(hsm_policy(1, 16), 1, "another device is not affected");
 }
+
+#[test]
+fn ca_get_function_list_gives_every_entry_and_the_implemented_ones_work() {
+    let _lab = LunaLab::new();
+    let mut list: *mut CK_SFNT_CA_FUNCTION_LIST = null_mut();
+    // SAFETY: a valid out-pointer.
+    assert_eq!(unsafe { CA_GetFunctionList(&mut list) }, CKR_OK);
+    assert!(!list.is_null());
+    // SAFETY: the module returned a pointer to its static table.
+    let table = unsafe { &*list };
+    assert!(
+        table.functions.iter().all(|f| !f.is_null()),
+        "no null entry"
+    );
+    let index = |name: &str| CA_FUNCTION_NAMES.iter().position(|n| *n == name).unwrap();
+    assert_eq!(index("CA_GetFirmwareVersion"), 16);
+    type FirmwareFn =
+        unsafe extern "C" fn(CK_SLOT_ID, *mut CK_ULONG, *mut CK_ULONG, *mut CK_ULONG) -> CK_RV;
+    // SAFETY: entry 16 is CA_GetFirmwareVersion, whose signature this is.
+    let firmware: FirmwareFn = unsafe { std::mem::transmute(table.functions[16]) };
+    let (mut a, mut b, mut c) = (0, 0, 0);
+    // SAFETY: valid out-pointers.
+    assert_eq!(unsafe { firmware(1, &mut a, &mut b, &mut c) }, CKR_OK);
+    assert_eq!((a, b, c), (7, 4, 2));
+    // Entries hsmsim does not implement share the not-supported stub (not called from Rust:
+    // its Rust type takes no arguments).
+    let stub = table.functions[index("CA_Restart")];
+    assert_eq!(stub, table.functions[index("CA_Zeroize")]);
+    assert_ne!(stub, table.functions[16]);
+    assert_eq!(
+        table.functions.iter().filter(|f| **f != stub).count(),
+        19,
+        "the implemented entries (18 CA_ functions and CA_GetFunctionList)"
+    );
+}
