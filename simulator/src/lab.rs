@@ -104,6 +104,11 @@ pub struct DeviceDef {
     pub serial: Option<Spanned<String>>,
     /// Luna: HSM policies away from their defaults, by id (`{ 7 = 1, 21 = 0 }`).
     pub hsm_policies: Option<Spanned<BTreeMap<String, u64>>>,
+    /// Primus: the login throttle (the device's XML `login_attempt_threshold`,
+    /// `attempt_reset_time` and `login_lockout_time`, seconds; defaults 100, 300, 300).
+    pub login_attempt_threshold: Option<Spanned<u32>>,
+    pub attempt_reset_time: Option<Spanned<u64>>,
+    pub login_lockout_time: Option<Spanned<u64>>,
     #[serde(default, rename = "partition")]
     pub partitions: Vec<PartitionDef>,
 }
@@ -122,6 +127,10 @@ pub struct PartitionDef {
     pub limited_co_pin: Option<Spanned<String>>,
     /// Luna: the cloning domain (password devices).
     pub domain: Option<Spanned<String>>,
+    /// Primus: the partition's security policy (default: all allowed).
+    pub allow_import: Option<Spanned<bool>>,
+    pub allow_export: Option<Spanned<bool>>,
+    pub allow_extract: Option<Spanned<bool>>,
     /// Luna: this is the device's admin partition, where the HSM SO (`so_pin`) logs in to
     /// change HSM policies (at most one per device; simulator-defined).
     #[serde(default)]
@@ -139,6 +148,10 @@ pub struct PartitionDef {
     pub crypto_user_ped_key: Option<Spanned<String>>,
     pub domain_ped_key: Option<Spanned<String>>,
 }
+
+/// The firmware a Primus device has when the lab does not say (simulator-defined; the version
+/// the documents' `pkcs11-tool -L` capture shows).
+pub const PRIMUS_DEFAULT_FIRMWARE: &str = "2.11";
 
 /// The firmware a Luna device has when the lab does not say (simulator-defined).
 pub const LUNA_DEFAULT_FIRMWARE: &str = "7.4.2";
@@ -218,6 +231,78 @@ fn device_model(
     device: &DeviceDef,
 ) -> std::result::Result<TokenModel, (Option<std::ops::Range<usize>>, String)> {
     let kind = device.kind.get_ref().as_str();
+    if kind.starts_with("primus") {
+        for (given, what) in [
+            (device.auth.as_ref().map(Spanned::span), "auth"),
+            (
+                device.hsm_policies.as_ref().map(Spanned::span),
+                "hsm_policies",
+            ),
+        ] {
+            if let Some(span) = given {
+                return Err((Some(span), format!("`{what}` applies to Luna devices only")));
+            }
+        }
+        let text = device
+            .firmware
+            .as_ref()
+            .map_or(PRIMUS_DEFAULT_FIRMWARE, |f| f.get_ref().as_str());
+        let firmware = crate::vendor::primus::Device::parse_firmware(text).ok_or_else(|| {
+            (
+                device.firmware.as_ref().map(Spanned::span),
+                format!(
+                    "firmware \"{text}\" is not a Primus version; write 2.x or 3.x, e.g. \"2.11\""
+                ),
+            )
+        })?;
+        let defaults = crate::vendor::primus::ThrottleRule::default();
+        let throttle = crate::vendor::primus::ThrottleRule {
+            threshold: device
+                .login_attempt_threshold
+                .as_ref()
+                .map_or(defaults.threshold, |v| *v.get_ref()),
+            window_secs: device
+                .attempt_reset_time
+                .as_ref()
+                .map_or(defaults.window_secs, |v| *v.get_ref()),
+            lockout_secs: device
+                .login_lockout_time
+                .as_ref()
+                .map_or(defaults.lockout_secs, |v| *v.get_ref()),
+        };
+        if throttle.threshold == 0 {
+            return Err((
+                device.login_attempt_threshold.as_ref().map(Spanned::span),
+                "login_attempt_threshold is at least 1".into(),
+            ));
+        }
+        return Ok(TokenModel::Primus(std::sync::Arc::new(
+            crate::vendor::primus::Device {
+                name: device.name.get_ref().clone(),
+                deployment: if kind == "primus-cloudhsm" {
+                    crate::vendor::primus::Deployment::CloudHsm
+                } else {
+                    crate::vendor::primus::Deployment::OnPremises
+                },
+                firmware,
+                throttle,
+            },
+        )));
+    }
+    if let Some(given) = [
+        device.login_attempt_threshold.as_ref().map(Spanned::span),
+        device.attempt_reset_time.as_ref().map(Spanned::span),
+        device.login_lockout_time.as_ref().map(Spanned::span),
+    ]
+    .into_iter()
+    .flatten()
+    .next()
+    {
+        return Err((
+            Some(given),
+            "the login throttle applies to Primus devices only".into(),
+        ));
+    }
     let Some(luna_kind) = luna::DeviceKind::from_lab(kind) else {
         for (given, what) in [
             (device.firmware.as_ref().map(Spanned::span), "firmware"),
@@ -427,6 +512,33 @@ impl Lab {
                     luna::PartitionState::default()
                         .apply(device, &changes, true)
                         .map_err(|e| error(Some(map.span()), e.detail.into_owned()))?;
+                }
+                let primus_policy = [&p.allow_import, &p.allow_export, &p.allow_extract];
+                if model.primus().is_some() {
+                    if let Some(so) = &p.so_pin {
+                        return Err(at(
+                            so,
+                            "Primus partitions have no PKCS#11 SO (their SOs use cards on the device or Decanus): leave `so_pin` out; `user_pin` initialises the partition".into(),
+                        ));
+                    }
+                    if let Some(label) = &p.label
+                        && label.get_ref() != p.name.get_ref()
+                    {
+                        return Err(at(
+                            label,
+                            format!(
+                                "a Primus token's label is its partition name \"{}\"",
+                                p.name.get_ref()
+                            ),
+                        ));
+                    }
+                    continue;
+                }
+                if let Some(given) = primus_policy.into_iter().flatten().next() {
+                    return Err(error(
+                        Some(given.span()),
+                        "allow_import, allow_export and allow_extract apply to Primus partitions only".into(),
+                    ));
                 }
                 let ped_keys = [
                     &p.so_ped_key,
@@ -650,6 +762,26 @@ impl Lab {
                 d.partitions.iter().map(move |p| {
                     let text =
                         |v: &Option<Spanned<String>>| v.as_ref().map(|s| s.get_ref().clone());
+                    if model.primus().is_some() {
+                        let preset = p.user_pin.as_ref().map(|pin| TokenPreset {
+                            label: p.name.get_ref().clone(),
+                            user_pin: Some(pin.get_ref().clone()),
+                            primus_policy: Some(crate::vendor::primus::SecurityPolicy {
+                                allow_import: p.allow_import.as_ref().is_none_or(|v| *v.get_ref()),
+                                allow_export: p.allow_export.as_ref().is_none_or(|v| *v.get_ref()),
+                                allow_extract: p
+                                    .allow_extract
+                                    .as_ref()
+                                    .is_none_or(|v| *v.get_ref()),
+                            }),
+                            ..TokenPreset::default()
+                        });
+                        return (
+                            format!("{}/{}", d.name.get_ref(), p.name.get_ref()),
+                            model.clone(),
+                            preset,
+                        );
+                    }
                     let so = p.so_pin.as_ref().or(p.so_ped_key.as_ref());
                     let preset = match (&p.label, so) {
                         (Some(label), Some(so)) => Some(TokenPreset {
@@ -673,6 +805,7 @@ impl Lab {
                             .filter_map(|(u, k)| k.map(|k| (u, k)))
                             .collect(),
                             domain_ped_key: text(&p.domain_ped_key),
+                            primus_policy: None,
                             policies: p
                                 .policies
                                 .as_ref()

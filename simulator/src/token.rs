@@ -63,6 +63,9 @@ pub struct RoleRecord {
     /// challenge secret alone logs it in, until `CA_Deactivate`.
     #[serde(default)]
     pub activated: bool,
+    /// Primus: the login throttle (failures within a window, lock time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throttle: Option<crate::vendor::primus::Throttle>,
 }
 
 impl RoleRecord {

@@ -483,6 +483,7 @@ impl Engine {
         }
         let mut attrs =
             rules::build_object(Origin::Generate, template, &computed, class, key_type)?;
+        self.vendor_object_rules(slot, Origin::Generate, template, &mut attrs, class)?;
         if class == CKO_SECRET_KEY {
             attrs.set_ulong(CKA_KEY_GEN_MECHANISM, mech.mechanism_type);
         }
@@ -529,6 +530,20 @@ impl Engine {
             CKO_PRIVATE_KEY,
             key_type,
         )?;
+        self.vendor_object_rules(
+            slot,
+            Origin::Generate,
+            public_template,
+            &mut public,
+            CKO_PUBLIC_KEY,
+        )?;
+        self.vendor_object_rules(
+            slot,
+            Origin::Generate,
+            private_template,
+            &mut private,
+            CKO_PRIVATE_KEY,
+        )?;
         public.set_ulong(CKA_KEY_GEN_MECHANISM, mech.mechanism_type);
         private.set_ulong(CKA_KEY_GEN_MECHANISM, mech.mechanism_type);
         let handles = self.insert_objects(&mut session.lock(), slot, vec![public, private])?;
@@ -556,6 +571,9 @@ impl Engine {
                 )
             })?;
         let target = self.usable_object(slot, key, CKR_KEY_HANDLE_INVALID)?;
+        if let Some(policy) = slot.model.primus_policy(&slot.token.read()) {
+            policy.check_export()?;
+        }
         if !matches!(target.class(), CKO_SECRET_KEY | CKO_PRIVATE_KEY) {
             return Err(err(
                 CKR_KEY_NOT_WRAPPABLE,
@@ -667,8 +685,9 @@ impl Engine {
                 ));
             }
         };
-        let attrs =
+        let mut attrs =
             rules::build_object(Origin::Unwrap, &template, &computed, class, Some(key_type))?;
+        self.vendor_object_rules(slot, Origin::Unwrap, &template, &mut attrs, class)?;
         self.insert_object(&mut session.lock(), slot, attrs)
     }
 
@@ -806,6 +825,7 @@ impl Engine {
                 CKO_SECRET_KEY,
                 Some(key_type),
             )?;
+            self.vendor_object_rules(slot, Origin::Derive, &template, &mut attrs, CKO_SECRET_KEY)?;
             if exposes_base {
                 // PKCS#11 3.0 §2.43: a key made of the base keys' bits is sensitive if any of
                 // them is, and unextractable if any of them is; otherwise a derivation would

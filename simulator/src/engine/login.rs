@@ -131,7 +131,7 @@ impl Engine {
             Some(crate::vendor::PartitionState::Luna(s)) => {
                 s.policy(device, luna::partition_policy::ACTIVATION) != 0
             }
-            None => false,
+            _ => false,
         };
         if !on || record.role(user).is_some_and(|r| r.activated) {
             return Ok(());
@@ -173,6 +173,13 @@ impl Engine {
         let record = slot.token.read().clone();
         let limit = slot.model.max_failed_logins(&record);
         let role = record.role(user).cloned().unwrap_or_default();
+        let throttle_rule = slot.model.primus().map(|d| d.throttle);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        if throttle_rule.is_some() {
+            role.throttle.unwrap_or_default().check(now)?;
+        }
         if !role.has_pin() {
             return Err(err(
                 if user == CKU_SO {
@@ -205,11 +212,19 @@ impl Engine {
             _ => None,
         };
         let failed = key.is_none();
-        let (_, updated) = self.store.update_token(&slot.partition, |r| {
+        let (throttled, updated) = self.store.update_token(&slot.partition, |r| {
             let stored = r.role_mut(user);
+            let mut throttled = false;
+            let mut write = false;
+            if let Some(rule) = &throttle_rule {
+                let mut t = stored.throttle.unwrap_or_default();
+                throttled = t.record(rule, now, !failed);
+                write |= stored.throttle != Some(t);
+                stored.throttle = Some(t);
+            }
             let before = stored.failures;
             stored.failures = if failed { before + 1 } else { 0 };
-            let mut write = stored.failures != before;
+            write |= stored.failures != before;
             if let Some(seal) = new_seal {
                 stored.seal = Some(seal);
                 stored.legacy = None;
@@ -218,9 +233,9 @@ impl Engine {
                 }
                 write = true;
             }
-            Ok(((), write))
+            Ok((throttled, write))
         })?;
-        let now_locked = updated.failures(user) >= limit;
+        let now_locked = updated.failures(user) >= limit || throttled;
         *slot.token.write() = updated;
         match key {
             Some(key) => Ok(key),
@@ -273,6 +288,12 @@ impl Engine {
     ) -> Result<()> {
         let slot = self.current_slot(slot_id)?;
         slot.require_token()?;
+        if slot.model.primus().is_some() {
+            return Err(err(
+                CKR_FUNCTION_NOT_SUPPORTED,
+                "Primus partitions are created and initialised on the device or with Decanus, not with C_InitToken (simulator-defined)",
+            ));
+        }
         if !self.sessions_on(slot_id).is_empty() {
             return Err(err(
                 CKR_SESSION_EXISTS,
@@ -365,6 +386,12 @@ impl Engine {
     /// `C_InitPIN`: the SO sets the user's (Luna: the Crypto Officer's) PIN.
     pub fn init_pin(&self, handle: CK_SESSION_HANDLE, pin: &[u8]) -> Result<()> {
         let (_, slot) = self.slot_of(handle)?;
+        if slot.model.primus().is_some() {
+            return Err(err(
+                CKR_FUNCTION_NOT_SUPPORTED,
+                "a Primus partition's PKCS#11 PIN is set by its SO on the device or with Decanus (simulator-defined)",
+            ));
+        }
         if slot.logged_in() != Some(CKU_SO) {
             return Err(err(
                 CKR_USER_NOT_LOGGED_IN,

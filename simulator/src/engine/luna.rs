@@ -65,7 +65,7 @@ pub struct ElementDescription {
 fn luna_state(record: &TokenRecord) -> luna::PartitionState {
     match &record.vendor {
         Some(PartitionState::Luna(s)) => s.clone(),
-        None => luna::PartitionState::default(),
+        _ => luna::PartitionState::default(),
     }
 }
 

@@ -87,6 +87,8 @@ pub struct TokenPreset {
     pub ped_keys: Vec<(CK_USER_TYPE, String)>,
     /// PED partitions: the red key holding the cloning domain.
     pub domain_ped_key: Option<String>,
+    /// Primus partitions: the security policy (import, export, extract).
+    pub primus_policy: Option<crate::vendor::primus::SecurityPolicy>,
 }
 
 /// The built-in default lab's user PIN (`fixtures/labs/default.toml`, documented in the README).
@@ -291,7 +293,16 @@ pub fn fresh_record(
         record.label = preset.label.clone();
         record.initialized = true;
         record.vendor = model.initial_state();
-        let credentials: Vec<(CK_USER_TYPE, Vec<u8>)> = if model.uses_ped() {
+        let credentials: Vec<(CK_USER_TYPE, Vec<u8>)> = if model.primus().is_some() {
+            record.vendor = Some(crate::vendor::PartitionState::Primus(
+                preset.primus_policy.unwrap_or_default(),
+            ));
+            preset
+                .user_pin
+                .iter()
+                .map(|p| (CKU_USER, p.as_bytes().to_vec()))
+                .collect()
+        } else if model.uses_ped() {
             preset
                 .ped_keys
                 .iter()

@@ -101,6 +101,28 @@ impl Engine {
         Ok(o)
     }
 
+    /// The vendor model's rules for a new object, after the standard ones (`rules::build_object`):
+    /// Primus key defaults, and its partition policy on key import.
+    pub(crate) fn vendor_object_rules(
+        &self,
+        slot: &Slot,
+        origin: Origin,
+        template: &Attributes,
+        attrs: &mut Attributes,
+        class: CK_OBJECT_CLASS,
+    ) -> Result<()> {
+        let Some(policy) = slot.model.primus_policy(&slot.token.read()) else {
+            return Ok(());
+        };
+        let imported = matches!(class, CKO_SECRET_KEY | CKO_PRIVATE_KEY)
+            && matches!(origin, Origin::Create | Origin::Unwrap);
+        if imported {
+            policy.check_import()?;
+        }
+        crate::vendor::primus::apply_key_defaults(template, attrs, class);
+        Ok(())
+    }
+
     /// Checks that this session may hold an object with these attributes.
     fn check_may_hold(&self, session: &Session, slot: &Slot, attrs: &Attributes) -> Result<()> {
         if attrs.flag(CKA_TOKEN, false) && !session.is_rw() {
@@ -219,7 +241,8 @@ impl Engine {
             let bits = (significant.saturating_sub(1) * 8) as CK_ULONG + CK_ULONG::from(top);
             computed.set_ulong(CKA_MODULUS_BITS, bits);
         }
-        let attrs = rules::build_object(Origin::Create, template, &computed, class, key_type)?;
+        let mut attrs = rules::build_object(Origin::Create, template, &computed, class, key_type)?;
+        self.vendor_object_rules(slot, Origin::Create, template, &mut attrs, class)?;
         let object = Object::new(0, slot.id, Lifetime::Token, attrs);
         if object.is_key() {
             // Parse now so a malformed key is refused at creation, not at first use.
@@ -336,9 +359,19 @@ impl Engine {
         {
             o = self.unseal(slot, o)?;
         }
+        let no_extract = slot
+            .model
+            .primus_policy(&slot.token.read())
+            .is_some_and(|p| !p.allows_extract());
         Ok(types
             .iter()
             .map(|t| {
+                if no_extract
+                    && is_sealed(class, *t)
+                    && matches!(class, CKO_SECRET_KEY | CKO_PRIVATE_KEY)
+                {
+                    return AttrLookup::Sensitive;
+                }
                 if rules::is_hidden(&o.attrs, *t)
                     && (o.attrs.contains(*t) || o.sealed.is_some() && is_sealed(class, *t))
                 {

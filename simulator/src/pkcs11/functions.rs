@@ -63,7 +63,7 @@ export!(C_GetTokenInfo(slot_id: CK_SLOT_ID, info: *mut CK_TOKEN_INFO) {
         ulFreePublicMemory: t.memory.map_or(CK_UNAVAILABLE_INFORMATION, |m| m.1),
         ulTotalPrivateMemory: CK_UNAVAILABLE_INFORMATION,
         ulFreePrivateMemory: CK_UNAVAILABLE_INFORMATION,
-        hardwareVersion: CK_VERSION { major: 1, minor: 0 },
+        hardwareVersion: e.slot(slot_id)?.model.hardware_version(),
         firmwareVersion: firmware,
         utcTime: args::pad(""),
     };

@@ -3,6 +3,7 @@
 //! `TokenModel`; the model's persistent part (`PartitionState`) lives in the token record.
 pub mod luna;
 pub mod ped;
+pub mod primus;
 
 use crate::error::{Result, err};
 use crate::token::{MAX_FAILED_LOGINS, MAX_PIN_LEN, MIN_PIN_LEN, TokenRecord};
@@ -18,6 +19,8 @@ pub enum TokenModel {
     Soft,
     /// A partition of a Luna device.
     Luna(Arc<luna::Device>),
+    /// A partition of a Securosys Primus device (on premises or CloudHSM).
+    Primus(Arc<primus::Device>),
 }
 
 /// A partition's vendor state, persisted in its token record (externally tagged: serde's
@@ -26,6 +29,7 @@ pub enum TokenModel {
 #[serde(rename_all = "lowercase")]
 pub enum PartitionState {
     Luna(luna::PartitionState),
+    Primus(primus::SecurityPolicy),
 }
 
 /// Luna passwords are 8 to 255 characters (luna.md §2.4).
@@ -37,13 +41,23 @@ impl TokenModel {
         match self {
             TokenModel::Soft => None,
             TokenModel::Luna(_) => Some(PartitionState::Luna(luna::PartitionState::default())),
+            TokenModel::Primus(_) => {
+                Some(PartitionState::Primus(primus::SecurityPolicy::default()))
+            }
+        }
+    }
+
+    pub fn primus(&self) -> Option<&primus::Device> {
+        match self {
+            TokenModel::Primus(d) => Some(d),
+            _ => None,
         }
     }
 
     pub fn luna(&self) -> Option<&luna::Device> {
         match self {
             TokenModel::Luna(d) => Some(d),
-            TokenModel::Soft => None,
+            _ => None,
         }
     }
 
@@ -52,6 +66,7 @@ impl TokenModel {
         match self {
             TokenModel::Soft => (MIN_PIN_LEN, MAX_PIN_LEN),
             TokenModel::Luna(_) => (LUNA_MIN_PIN_LEN, MAX_PIN_LEN),
+            TokenModel::Primus(_) => primus::PIN_LEN_RANGE,
         }
     }
 
@@ -77,6 +92,11 @@ impl TokenModel {
                 format!("user type 0x{user:X} is not known"),
             )),
             TokenModel::Luna(d) => d.check_role(user),
+            TokenModel::Primus(_) if user == CKU_USER => Ok(()),
+            TokenModel::Primus(_) => Err(err(
+                CKR_USER_TYPE_INVALID,
+                "Primus partitions have only the user (CKU_USER): SO functions run on the device or Decanus",
+            )),
         }
     }
 
@@ -88,6 +108,8 @@ impl TokenModel {
                 s.policy(d, luna::partition_policy::MAX_FAILED_USER_LOGINS)
                     .clamp(1, u32::MAX as u64) as u32
             }
+            // Primus locks by a time window instead (`primus::Throttle`).
+            (TokenModel::Primus(_), _) => u32::MAX,
             _ => MAX_FAILED_LOGINS,
         }
     }
@@ -104,9 +126,34 @@ impl TokenModel {
         self.luna().is_some_and(|d| d.auth == luna::Auth::Ped)
     }
 
+    /// `CK_TOKEN_INFO.hardwareVersion`: Primus reports the HSM firmware there (primus.md §1.3).
+    pub fn hardware_version(&self) -> CK_VERSION {
+        match self {
+            TokenModel::Primus(d) => CK_VERSION {
+                major: d.firmware.0,
+                minor: d.firmware.1,
+            },
+            _ => CK_VERSION { major: 1, minor: 0 },
+        }
+    }
+
+    /// The partition's Primus security policy, if it is a Primus partition.
+    pub fn primus_policy(&self, record: &TokenRecord) -> Option<primus::SecurityPolicy> {
+        match (self, &record.vendor) {
+            (TokenModel::Primus(_), Some(PartitionState::Primus(p))) => Some(*p),
+            (TokenModel::Primus(_), _) => Some(primus::SecurityPolicy::default()),
+            _ => None,
+        }
+    }
+
     /// `CK_TOKEN_INFO.manufacturerID`, `model`, and firmware version.
     pub fn token_identity(&self) -> (&'static str, String, CK_VERSION) {
         match self {
+            TokenModel::Primus(_) => (
+                primus::MANUFACTURER,
+                primus::MODEL.to_string(),
+                primus::PROVIDER_VERSION,
+            ),
             TokenModel::Soft => (
                 crate::engine::MANUFACTURER,
                 crate::engine::MODEL.to_string(),

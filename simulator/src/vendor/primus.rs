@@ -1,0 +1,291 @@
+//! The Securosys Primus model: a partition as the Primus PKCS#11 provider presents it
+//! (primus.md §1.3), its credentials (no PKCS#11 SO; the PKCS#11 PIN), the login throttle
+//! (a threshold of failures within a window, then locked for a while; §1.4), the key semantics
+//! (not extractable unless asked; usage flags false once any is given; §1.6) and the partition
+//! security policy (key import, export and extract; §1.7). Sources: ../shared/reference/primus.md;
+//! choices the documents leave open are marked "simulator-defined".
+use crate::attribute::Attributes;
+use crate::error::{Result, err};
+use cryptoki_sys::*;
+use serde::{Deserialize, Serialize};
+
+/// Primus's "key import not allowed" (primus.md §1.7, documented).
+pub const CKR_PRIMUS_KEY_IMPORT_NOT_ALLOWED: CK_RV = CKR_VENDOR_DEFINED + 0x2A;
+
+/// `CK_TOKEN_INFO.manufacturerID` and `model` (primus.md §1.3, observed).
+pub const MANUFACTURER: &str = "Securosys SA";
+pub const MODEL: &str = "PRIMUS HSM";
+/// The provider version reported as the token's firmware version (simulator-defined: the
+/// provider 2.x the documents describe).
+pub const PROVIDER_VERSION: CK_VERSION = CK_VERSION { major: 2, minor: 4 };
+/// PIN lengths as `pkcs11-tool -L` shows them (primus.md §1.3: 0/32).
+pub const PIN_LEN_RANGE: (usize, usize) = (0, 32);
+
+/// The usage flags whose defaults Primus ties together.
+const USAGE_FLAGS: &[CK_ATTRIBUTE_TYPE] = &[
+    CKA_SIGN,
+    CKA_VERIFY,
+    CKA_ENCRYPT,
+    CKA_DECRYPT,
+    CKA_WRAP,
+    CKA_UNWRAP,
+    CKA_DERIVE,
+    CKA_SIGN_RECOVER,
+    CKA_VERIFY_RECOVER,
+];
+
+/// Where the device runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deployment {
+    OnPremises,
+    CloudHsm,
+}
+
+/// A Primus device as the lab defines it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Device {
+    pub name: String,
+    pub deployment: Deployment,
+    /// The HSM firmware ("2.11", "3.2"), reported as the token's hardware version.
+    pub firmware: (u8, u8),
+    /// Login throttle parameters (defaults: primus.md §1.4's XML defaults).
+    pub throttle: ThrottleRule,
+}
+
+impl Device {
+    /// Parses "2.11" or "3.2.1" (major 2 or 3).
+    pub fn parse_firmware(text: &str) -> Option<(u8, u8)> {
+        let mut parts = text.trim().split('.');
+        let major: u8 = parts.next()?.parse().ok()?;
+        let minor: u8 = parts.next().map_or(Some(0), |m| m.parse().ok())?;
+        if parts.clone().any(|p| p.parse::<u8>().is_err()) || !(2..=3).contains(&major) {
+            return None;
+        }
+        Some((major, minor))
+    }
+
+    /// The token's serial: 16 hex digits derived from the partition (primus.md §1.3 shows
+    /// `a7176edc3c192207`; the derivation is simulator-defined).
+    pub fn serial(partition: &str) -> String {
+        let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, partition.as_bytes());
+        d.as_ref()[..8].iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// The brute-force rule: `threshold` wrong PINs within `window_secs` lock privileged
+/// (PKCS#11 login) access for `lockout_secs` (primus.md §1.4: 100 / 300 s / 300 s).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ThrottleRule {
+    pub threshold: u32,
+    pub window_secs: u64,
+    pub lockout_secs: u64,
+}
+
+impl Default for ThrottleRule {
+    fn default() -> Self {
+        ThrottleRule {
+            threshold: 100,
+            window_secs: 300,
+            lockout_secs: 300,
+        }
+    }
+}
+
+/// A role's throttle state, persisted with the token.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Throttle {
+    /// Start of the current counting window (seconds since the epoch).
+    pub window_start: u64,
+    pub failures: u32,
+    /// Locked until this time (seconds since the epoch), 0 when not locked.
+    pub locked_until: u64,
+}
+
+impl Throttle {
+    /// `CKR_PIN_LOCKED` while locked (with the seconds left).
+    pub fn check(&self, now: u64) -> Result<()> {
+        if now < self.locked_until {
+            Err(err(
+                CKR_PIN_LOCKED,
+                format!(
+                    "PKCS#11 login is locked for {} more seconds after too many wrong PINs",
+                    self.locked_until - now
+                ),
+            ))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Records a login attempt; returns true when this failure locked the role.
+    pub fn record(&mut self, rule: &ThrottleRule, now: u64, ok: bool) -> bool {
+        if ok {
+            *self = Throttle::default();
+            return false;
+        }
+        if now >= self.locked_until && self.locked_until != 0 {
+            *self = Throttle::default();
+        }
+        if self.failures == 0 || now.saturating_sub(self.window_start) >= rule.window_secs {
+            self.window_start = now;
+            self.failures = 0;
+        }
+        self.failures += 1;
+        if self.failures >= rule.threshold {
+            self.locked_until = now + rule.lockout_secs;
+            self.failures = 0;
+            return true;
+        }
+        false
+    }
+}
+
+/// A partition's security policy (primus.md §1.7, §2.6): whether keys may be imported in clear
+/// or by unwrapping, exported by wrapping, and have their value read. Defaults: all allowed
+/// (simulator-defined).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecurityPolicy {
+    pub allow_import: bool,
+    pub allow_export: bool,
+    pub allow_extract: bool,
+}
+
+impl Default for SecurityPolicy {
+    fn default() -> Self {
+        SecurityPolicy {
+            allow_import: true,
+            allow_export: true,
+            allow_extract: true,
+        }
+    }
+}
+
+impl SecurityPolicy {
+    /// Importing a secret or private key (in clear or unwrapped): Primus's documented
+    /// `0x8000002A` when the policy forbids it.
+    pub fn check_import(&self) -> Result<()> {
+        if self.allow_import {
+            Ok(())
+        } else {
+            Err(err(
+                CKR_PRIMUS_KEY_IMPORT_NOT_ALLOWED,
+                "the partition's security policy does not allow key import",
+            ))
+        }
+    }
+
+    /// Wrapping a key out: `CKR_KEY_NOT_WRAPPABLE` when the policy forbids export
+    /// (simulator-defined code: Primus documents none).
+    pub fn check_export(&self) -> Result<()> {
+        if self.allow_export {
+            Ok(())
+        } else {
+            Err(err(
+                CKR_KEY_NOT_WRAPPABLE,
+                "the partition's security policy does not allow key export",
+            ))
+        }
+    }
+
+    /// Whether a key's value may be read in clear (extract); otherwise it reads as sensitive
+    /// (simulator-defined code `CKR_ATTRIBUTE_SENSITIVE`).
+    pub fn allows_extract(&self) -> bool {
+        self.allow_extract
+    }
+}
+
+/// Primus's key defaults on a new secret or private key, applied after the standard rules:
+/// not extractable unless the template asks; if the template names any usage flag, the usage
+/// flags it does not name are false (primus.md §1.6: provider 2.1.3 and later).
+pub fn apply_key_defaults(template: &Attributes, attrs: &mut Attributes, class: CK_OBJECT_CLASS) {
+    if !matches!(class, CKO_SECRET_KEY | CKO_PRIVATE_KEY | CKO_PUBLIC_KEY) {
+        return;
+    }
+    if class != CKO_PUBLIC_KEY && !template.contains(CKA_EXTRACTABLE) {
+        attrs.set_bool(CKA_EXTRACTABLE, false);
+        attrs.set_bool(CKA_NEVER_EXTRACTABLE, attrs.flag(CKA_LOCAL, false));
+    }
+    if USAGE_FLAGS.iter().any(|t| template.contains(*t)) {
+        for t in USAGE_FLAGS {
+            if attrs.contains(*t) && !template.contains(*t) {
+                attrs.set_bool(*t, false);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn firmware_parses() {
+        assert_eq!(Device::parse_firmware("2.11"), Some((2, 11)));
+        assert_eq!(Device::parse_firmware("3.2.1"), Some((3, 2)));
+        assert_eq!(Device::parse_firmware("7.4"), None);
+        assert_eq!(Device::parse_firmware("x"), None);
+    }
+
+    #[test]
+    fn the_throttle_locks_after_the_threshold_within_the_window_then_unlocks() {
+        let rule = ThrottleRule {
+            threshold: 3,
+            window_secs: 60,
+            lockout_secs: 30,
+        };
+        let mut t = Throttle::default();
+        assert!(!t.record(&rule, 1000, false));
+        assert!(!t.record(&rule, 1010, false));
+        // The window restarts after 60 s: the third failure at 1100 is the first of a new one.
+        assert!(!t.record(&rule, 1100, false));
+        assert!(!t.record(&rule, 1101, false));
+        assert!(t.record(&rule, 1102, false), "third within the window");
+        assert_eq!(t.check(1110).unwrap_err().rv, CKR_PIN_LOCKED);
+        assert!(t.check(1132).is_ok(), "unlocked after 30 s");
+        assert!(!t.record(&rule, 1133, true));
+        assert_eq!(t, Throttle::default());
+    }
+
+    #[test]
+    fn keys_are_unextractable_and_usage_flags_false_once_any_is_given() {
+        let mut template = Attributes::new();
+        template.set_bool(CKA_SIGN, true);
+        let mut attrs = Attributes::new();
+        for t in [CKA_SIGN, CKA_DECRYPT, CKA_UNWRAP] {
+            attrs.set_bool(t, true);
+        }
+        attrs.set_bool(CKA_EXTRACTABLE, true);
+        apply_key_defaults(&template, &mut attrs, CKO_PRIVATE_KEY);
+        assert_eq!(attrs.bool(CKA_SIGN), Some(true));
+        assert_eq!(attrs.bool(CKA_DECRYPT), Some(false));
+        assert_eq!(attrs.bool(CKA_UNWRAP), Some(false));
+        assert_eq!(attrs.bool(CKA_EXTRACTABLE), Some(false));
+        // Without any usage flag, the HSM defaults stay.
+        let mut attrs2 = Attributes::new();
+        attrs2.set_bool(CKA_DECRYPT, true);
+        apply_key_defaults(&Attributes::new(), &mut attrs2, CKO_SECRET_KEY);
+        assert_eq!(attrs2.bool(CKA_DECRYPT), Some(true));
+        // Asked for: extractable.
+        let mut t3 = Attributes::new();
+        t3.set_bool(CKA_EXTRACTABLE, true);
+        let mut a3 = Attributes::new();
+        a3.set_bool(CKA_EXTRACTABLE, true);
+        apply_key_defaults(&t3, &mut a3, CKO_SECRET_KEY);
+        assert_eq!(a3.bool(CKA_EXTRACTABLE), Some(true));
+    }
+
+    #[test]
+    fn the_security_policy_answers_the_documented_codes() {
+        let closed = SecurityPolicy {
+            allow_import: false,
+            allow_export: false,
+            allow_extract: false,
+        };
+        assert_eq!(
+            closed.check_import().unwrap_err().rv,
+            CKR_PRIMUS_KEY_IMPORT_NOT_ALLOWED
+        );
+        assert_eq!(closed.check_export().unwrap_err().rv, CKR_KEY_NOT_WRAPPABLE);
+        assert!(SecurityPolicy::default().check_import().is_ok());
+    }
+}
