@@ -408,19 +408,7 @@ impl Store {
 
     /// HSM policies changed on a device (`CA_SetHSMPolicy`), by id.
     pub fn device_policies(&self, device: &str) -> Result<BTreeMap<u64, u64>> {
-        let text: Option<String> = self
-            .conn
-            .lock()
-            .query_row(
-                "SELECT policies FROM devices WHERE device = ?1",
-                [device],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(db_err)?;
-        text.map_or(Ok(BTreeMap::new()), |t| {
-            serde_json::from_str(&t).map_err(damaged)
-        })
+        read_device_policies(&self.conn.lock(), device)
     }
 
     /// Changes a device's HSM policies with `change` (which sees the current ones and says
@@ -435,18 +423,7 @@ impl Store {
         let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(db_err)?;
-        let text: Option<String> = tx
-            .query_row(
-                "SELECT policies FROM devices WHERE device = ?1",
-                [device],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(db_err)?;
-        let mut policies: BTreeMap<u64, u64> = match text {
-            Some(t) => serde_json::from_str(&t).map_err(damaged)?,
-            None => BTreeMap::new(),
-        };
+        let mut policies = read_device_policies(&tx, device)?;
         let erase = change(&mut policies)?;
         if erase {
             let prefix = format!("{device}/");
@@ -694,6 +671,20 @@ fn random_generation() -> Result<u64> {
     let mut g = [0u8; 8];
     crate::mechanisms::random_fill(&mut g)?;
     Ok(u64::from_ne_bytes(g))
+}
+
+fn read_device_policies(conn: &Connection, device: &str) -> Result<BTreeMap<u64, u64>> {
+    let text: Option<String> = conn
+        .query_row(
+            "SELECT policies FROM devices WHERE device = ?1",
+            [device],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(db_err)?;
+    text.map_or(Ok(BTreeMap::new()), |t| {
+        serde_json::from_str(&t).map_err(damaged)
+    })
 }
 
 fn read_token(conn: &Connection, token: &str) -> Result<Option<TokenRow>> {

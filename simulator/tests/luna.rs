@@ -8,8 +8,7 @@ mod common;
 use common::*;
 use cryptoki_sys::*;
 use hsmsim::pkcs11::*;
-use parking_lot::{Mutex, MutexGuard};
-use std::ffi::{CString, c_void};
+use std::ffi::CString;
 use std::ptr::{null, null_mut};
 
 const CKU_CRYPTO_USER: CK_USER_TYPE = 0x8000_0001;
@@ -122,76 +121,6 @@ slot = [
 ]
 "#;
 
-static SERIAL: Mutex<()> = Mutex::new(());
-
-/// A fresh copy of `LAB`, initialised through `pReserved`; finalised on drop.
-struct LunaLab {
-    _serial: MutexGuard<'static, ()>,
-    dir: tempfile::TempDir,
-}
-
-impl LunaLab {
-    /// A second engine on the same lab, as another process would open it.
-    fn other_process(&self) -> hsmsim::engine::Engine {
-        let config = hsmsim::engine::Config::resolve(&hsmsim::engine::Choice {
-            lab_file: Some(self.dir.path().join("lab.toml")),
-            host: None,
-            state_dir: None,
-        })
-        .unwrap();
-        hsmsim::engine::Engine::open(&config).unwrap()
-    }
-}
-
-impl LunaLab {
-    fn new() -> LunaLab {
-        let serial = SERIAL.lock();
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("lab.toml");
-        std::fs::write(&file, LAB).unwrap();
-        // SAFETY: null is the valid argument.
-        let _ = unsafe { C_Finalize(null_mut()) };
-        let conf = CString::new(format!("conf={}", file.display())).unwrap();
-        let mut args = CK_C_INITIALIZE_ARGS {
-            CreateMutex: None,
-            DestroyMutex: None,
-            LockMutex: None,
-            UnlockMutex: None,
-            flags: CKF_OS_LOCKING_OK,
-            pReserved: conf.as_ptr() as *mut c_void,
-        };
-        // SAFETY: valid arguments; the string outlives the call.
-        let rv = unsafe { C_Initialize(&mut args as *mut _ as *mut c_void) };
-        assert_eq!(rv, CKR_OK);
-        LunaLab {
-            _serial: serial,
-            dir,
-        }
-    }
-}
-
-impl LunaLab {
-    /// Presents PED keys for the next prompts (`HSMSIM_PED_KEYS`); `None` removes them.
-    fn present(&self, keys: Option<&str>) {
-        // SAFETY: the tests of this file hold SERIAL, so no other thread of this process
-        // reads or writes the environment meanwhile.
-        unsafe {
-            match keys {
-                Some(k) => std::env::set_var("HSMSIM_PED_KEYS", k),
-                None => std::env::remove_var("HSMSIM_PED_KEYS"),
-            }
-        }
-    }
-}
-
-impl Drop for LunaLab {
-    fn drop(&mut self) {
-        self.present(None);
-        // SAFETY: null is the valid argument.
-        let _ = unsafe { C_Finalize(null_mut()) };
-    }
-}
-
 fn rw_session(slot: CK_SLOT_ID) -> CK_SESSION_HANDLE {
     open_session(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION).unwrap()
 }
@@ -287,7 +216,7 @@ fn data_object(s: CK_SESSION_HANDLE, label: &str) -> CK_OBJECT_HANDLE {
 
 #[test]
 fn a_pre_ppso_partition_has_no_crypto_user_or_limited_officer() {
-    let _lab = LunaLab::new();
+    let _lab = TextLab::new(LAB);
     let s = rw_session(0);
     assert_eq!(login(s, CKU_CRYPTO_USER, CU), CKR_USER_TYPE_INVALID);
     assert_eq!(
@@ -313,7 +242,7 @@ fn a_pre_ppso_partition_has_no_crypto_user_or_limited_officer() {
 
 #[test]
 fn on_a_ppso_partition_po_initialises_co_and_co_initialises_cu() {
-    let _lab = LunaLab::new();
+    let _lab = TextLab::new(LAB);
     // A blank 7.4.2 partition: the PO initialises it and the CO.
     let label = *b"fresh                           ";
     // SAFETY: valid buffers; the label is 32 bytes.
@@ -372,7 +301,7 @@ fn on_a_ppso_partition_po_initialises_co_and_co_initialises_cu() {
 
 #[test]
 fn partition_policy_20_sets_the_lockout_and_the_status_calls_report_it() {
-    let _lab = LunaLab::new();
+    let _lab = TextLab::new(LAB);
     assert_eq!(policy(1, 20), 3);
     let s = rw_session(1);
     assert_eq!(login(s, CKU_USER, b"wrong-pin-1"), CKR_PIN_INCORRECT);
@@ -423,7 +352,7 @@ fn partition_policy_20_sets_the_lockout_and_the_status_calls_report_it() {
 
 #[test]
 fn policies_0_and_1_are_exclusive_and_a_destructive_change_empties_the_partition() {
-    let _lab = LunaLab::new();
+    let _lab = TextLab::new(LAB);
     assert_eq!((policy(1, 0), policy(1, 1)), (1, 0));
     let s = rw_session(1);
     assert_eq!(login(s, CKU_USER, CO), CKR_OK);
@@ -462,7 +391,7 @@ fn policies_0_and_1_are_exclusive_and_a_destructive_change_empties_the_partition
 
 #[test]
 fn partition_policies_cannot_be_looser_than_the_hsm() {
-    let _lab = LunaLab::new();
+    let _lab = TextLab::new(LAB);
     // Slot 3's HSM has cloning (HSM policy 7) off: cloning policies 0 and 4 are capped at 0.
     let mut value = 9;
     // SAFETY: a valid out-pointer.
@@ -479,7 +408,7 @@ fn partition_policies_cannot_be_looser_than_the_hsm() {
 
 #[test]
 fn information_calls_report_firmware_descriptions_and_token_identity() {
-    let _lab = LunaLab::new();
+    let _lab = TextLab::new(LAB);
     let (mut major, mut minor, mut sub) = (0, 0, 0);
     // SAFETY: valid out-pointers.
     assert_eq!(
@@ -553,7 +482,7 @@ fn information_calls_report_firmware_descriptions_and_token_identity() {
 
 #[test]
 fn every_object_has_a_12_byte_ouid_that_finds_it_again() {
-    let _lab = LunaLab::new();
+    let _lab = TextLab::new(LAB);
     let s = rw_session(1);
     assert_eq!(login(s, CKU_USER, CO), CKR_OK);
     let a = data_object(s, "a");
@@ -586,7 +515,7 @@ fn every_object_has_a_12_byte_ouid_that_finds_it_again() {
 
 #[test]
 fn ca_init_token_sets_the_domain_and_policies_with_their_destructiveness() {
-    let _lab = LunaLab::new();
+    let _lab = TextLab::new(LAB);
     let label = b"via-ca";
     let domain = b"shared-domain";
     let mut policies = [CK_POLICY_INFO {
@@ -639,7 +568,7 @@ fn ca_init_token_sets_the_domain_and_policies_with_their_destructiveness() {
 
 #[test]
 fn a_ped_login_needs_the_right_key_and_an_activated_role_its_challenge() {
-    let lab = LunaLab::new();
+    let lab = TextLab::new(LAB);
     let s = rw_session(6);
     // The lab's own black key is presented: the CO logs in without a PIN.
     assert_eq!(login(s, CKU_USER, b""), CKR_OK);
@@ -651,17 +580,17 @@ fn a_ped_login_needs_the_right_key_and_an_activated_role_its_challenge() {
         r#"{"colour":"black","secret":"00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"}"#,
     )
     .unwrap();
-    lab.present(Some(&format!("black={}", other.display())));
+    lab.present_ped_keys(Some(&format!("black={}", other.display())));
     assert_eq!(login(s, CKU_USER, b""), CKR_PIN_INCORRECT);
     assert_eq!(role_state(6, CKU_USER).unwrap().loginAttemptsLeft, 9);
     // A blue key offered for the black prompt is a wrong key too.
     let blue = lab.dir.path().join("ped/blue.key");
-    lab.present(Some(&format!("black={}", blue.display())));
+    lab.present_ped_keys(Some(&format!("black={}", blue.display())));
     assert_eq!(login(s, CKU_USER, b""), CKR_PIN_INCORRECT);
     // No key at all: the PED reports it.
-    lab.present(Some("black=/nonexistent/black.key"));
+    lab.present_ped_keys(Some("black=/nonexistent/black.key"));
     assert_eq!(login(s, CKU_USER, b""), 0x8000_009E, "CKR_PED_ERROR");
-    lab.present(None);
+    lab.present_ped_keys(None);
     // A password is no PED key: before activation it is refused.
     assert_eq!(login(s, CKU_USER, b"co-pin-0001"), CKR_USER_NOT_AUTHORIZED);
 
@@ -703,7 +632,7 @@ fn a_ped_login_needs_the_right_key_and_an_activated_role_its_challenge() {
 
 #[test]
 fn a_full_partition_answers_storage_full_and_reports_its_memory() {
-    let _lab = LunaLab::new();
+    let _lab = TextLab::new(LAB);
     let memory = |slot| {
         let mut info = std::mem::MaybeUninit::<CK_TOKEN_INFO>::zeroed();
         // SAFETY: a valid out-pointer.
@@ -780,7 +709,7 @@ fn hsm_policy(slot: CK_SLOT_ID, id: CK_ULONG) -> CK_ULONG {
 
 #[test]
 fn the_hsm_so_changes_hsm_policies_and_a_destructive_one_zeroises_the_partitions() {
-    let lab = LunaLab::new();
+    let lab = TextLab::new(LAB);
     let other = lab.other_process();
     // The PO of a PPSO partition is not the HSM SO.
     let po = rw_session(1);
@@ -835,7 +764,7 @@ fn the_hsm_so_changes_hsm_policies_and_a_destructive_one_zeroises_the_partitions
 
 #[test]
 fn ca_get_function_list_gives_every_entry_and_the_implemented_ones_work() {
-    let _lab = LunaLab::new();
+    let _lab = TextLab::new(LAB);
     let mut list: *mut CK_SFNT_CA_FUNCTION_LIST = null_mut();
     // SAFETY: a valid out-pointer.
     assert_eq!(unsafe { CA_GetFunctionList(&mut list) }, CKR_OK);

@@ -7,8 +7,6 @@ mod common;
 use common::*;
 use cryptoki_sys::*;
 use hsmsim::pkcs11::*;
-use parking_lot::{Mutex, MutexGuard};
-use std::ffi::{CString, c_void};
 use std::ptr::null_mut;
 
 const PIN: &[u8] = b"Pkcs11-Pin-01";
@@ -43,63 +41,6 @@ slot = [
   { id = 1, partition = "primus1/CLOSED" },
 ]
 "#;
-
-static SERIAL: Mutex<()> = Mutex::new(());
-
-/// A fresh copy of `LAB`, initialised through `pReserved`; finalised on drop.
-struct PrimusLab {
-    _serial: MutexGuard<'static, ()>,
-    _dir: tempfile::TempDir,
-}
-
-impl PrimusLab {
-    fn new() -> PrimusLab {
-        let serial = SERIAL.lock();
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("lab.toml");
-        std::fs::write(&file, LAB).unwrap();
-        // SAFETY: null is the valid argument.
-        let _ = unsafe { C_Finalize(null_mut()) };
-        let conf = CString::new(format!("conf={}", file.display())).unwrap();
-        let mut args = CK_C_INITIALIZE_ARGS {
-            CreateMutex: None,
-            DestroyMutex: None,
-            LockMutex: None,
-            UnlockMutex: None,
-            flags: CKF_OS_LOCKING_OK,
-            pReserved: conf.as_ptr() as *mut c_void,
-        };
-        // SAFETY: valid arguments; the string outlives the call.
-        let rv = unsafe { C_Initialize(&mut args as *mut _ as *mut c_void) };
-        assert_eq!(rv, CKR_OK);
-        PrimusLab {
-            _serial: serial,
-            _dir: dir,
-        }
-    }
-}
-
-impl PrimusLab {
-    /// Presents PED keys for the next prompts (`HSMSIM_PED_KEYS`); `None` removes them.
-    fn present(&self, keys: Option<&str>) {
-        // SAFETY: the tests of this file hold SERIAL, so no other thread of this process
-        // reads or writes the environment meanwhile.
-        unsafe {
-            match keys {
-                Some(k) => std::env::set_var("HSMSIM_PED_KEYS", k),
-                None => std::env::remove_var("HSMSIM_PED_KEYS"),
-            }
-        }
-    }
-}
-
-impl Drop for PrimusLab {
-    fn drop(&mut self) {
-        self.present(None);
-        // SAFETY: null is the valid argument.
-        let _ = unsafe { C_Finalize(null_mut()) };
-    }
-}
 
 fn rw_session(slot: CK_SLOT_ID) -> CK_SESSION_HANDLE {
     open_session(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION).unwrap()
@@ -138,7 +79,7 @@ fn wrap(s: CK_SESSION_HANDLE, wrapping: CK_OBJECT_HANDLE, key: CK_OBJECT_HANDLE)
 
 #[test]
 fn the_token_is_presented_as_the_primus_provider_does() {
-    let _lab = PrimusLab::new();
+    let _lab = TextLab::new(LAB);
     let mut info = std::mem::MaybeUninit::<CK_TOKEN_INFO>::zeroed();
     // SAFETY: a valid out-pointer.
     assert_eq!(unsafe { C_GetTokenInfo(0, info.as_mut_ptr()) }, CKR_OK);
@@ -180,7 +121,7 @@ fn the_token_is_presented_as_the_primus_provider_does() {
 
 #[test]
 fn keys_default_to_unextractable_with_only_the_usages_asked_for() {
-    let _lab = PrimusLab::new();
+    let _lab = TextLab::new(LAB);
     let s = user_session(0);
     let k = aes_key(s, Template::new().bool(CKA_ENCRYPT, true)).unwrap();
     assert_eq!(get_attr(s, k, CKA_ENCRYPT).unwrap(), [1]);
@@ -218,7 +159,7 @@ fn keys_default_to_unextractable_with_only_the_usages_asked_for() {
 
 #[test]
 fn the_partition_policy_refuses_import_export_and_extract() {
-    let _lab = PrimusLab::new();
+    let _lab = TextLab::new(LAB);
     let s = user_session(1);
     let refused = create(
         s,
@@ -260,7 +201,7 @@ fn the_partition_policy_refuses_import_export_and_extract() {
 
 #[test]
 fn the_throttle_locks_after_the_threshold_and_unlocks_after_the_lock_time() {
-    let _lab = PrimusLab::new();
+    let _lab = TextLab::new(LAB);
     let s = rw_session(0);
     assert_eq!(login(s, CKU_USER, b"wrong-1"), CKR_PIN_INCORRECT);
     assert_eq!(login(s, CKU_USER, b"wrong-2"), CKR_PIN_INCORRECT);

@@ -236,14 +236,7 @@ impl Engine {
         })?;
         if erased {
             // Token objects are gone; this process's session objects stay.
-            let token_objects: Vec<_> = table
-                .values()
-                .filter(|o| o.is_token())
-                .map(|o| o.handle)
-                .collect();
-            for h in token_objects {
-                table.remove(h);
-            }
+            table.remove_token_objects();
         }
         *slot.token.write() = updated;
         Ok(erased)
@@ -330,15 +323,7 @@ impl Engine {
                 .values()
                 .filter(|s| s.partition.starts_with(&prefix))
             {
-                let mut table = s.objects.write();
-                let token_objects: Vec<_> = table
-                    .values()
-                    .filter(|o| o.is_token())
-                    .map(|o| o.handle)
-                    .collect();
-                for h in token_objects {
-                    table.remove(h);
-                }
+                s.objects.write().remove_token_objects();
             }
         }
         Ok(erased)

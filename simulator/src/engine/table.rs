@@ -156,6 +156,19 @@ impl ObjectTable {
         Some(object)
     }
 
+    /// Removes every token object (they were erased); session objects stay.
+    pub fn remove_token_objects(&mut self) {
+        let token_objects: Vec<_> = self
+            .objects
+            .values()
+            .filter(|o| o.is_token())
+            .map(|o| o.handle)
+            .collect();
+        for h in token_objects {
+            self.remove(h);
+        }
+    }
+
     /// Forgets every object (the token was replaced); the next use loads it again.
     pub fn clear(&mut self) {
         *self = ObjectTable::default();

@@ -71,6 +71,71 @@ impl Lab {
     }
 }
 
+/// A module initialised through `C_Initialize`'s `pReserved` on a lab written in TOML (a fresh
+/// directory holds the file and its state); finalised on drop.
+pub struct TextLab {
+    _serial: MutexGuard<'static, ()>,
+    pub dir: tempfile::TempDir,
+}
+
+impl TextLab {
+    pub fn new(toml: &str) -> TextLab {
+        let serial = SERIAL.lock();
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("lab.toml");
+        std::fs::write(&file, toml).unwrap();
+        // SAFETY: null is the valid argument.
+        let _ = unsafe { C_Finalize(null_mut()) };
+        let conf = std::ffi::CString::new(format!("conf={}", file.display())).unwrap();
+        let mut args = CK_C_INITIALIZE_ARGS {
+            CreateMutex: None,
+            DestroyMutex: None,
+            LockMutex: None,
+            UnlockMutex: None,
+            flags: CKF_OS_LOCKING_OK,
+            pReserved: conf.as_ptr() as *mut c_void,
+        };
+        // SAFETY: valid arguments; the string outlives the call.
+        let rv = unsafe { C_Initialize(&mut args as *mut _ as *mut c_void) };
+        assert_eq!(rv, CKR_OK);
+        TextLab {
+            _serial: serial,
+            dir,
+        }
+    }
+
+    /// Presents PED keys for the next prompts (`HSMSIM_PED_KEYS`); `None` removes them.
+    pub fn present_ped_keys(&self, keys: Option<&str>) {
+        // SAFETY: this test holds SERIAL, so no other thread of this process reads or writes
+        // the environment meanwhile.
+        unsafe {
+            match keys {
+                Some(k) => std::env::set_var("HSMSIM_PED_KEYS", k),
+                None => std::env::remove_var("HSMSIM_PED_KEYS"),
+            }
+        }
+    }
+
+    /// A second engine on the same lab, as another process would open it.
+    pub fn other_process(&self) -> hsmsim::engine::Engine {
+        let config = hsmsim::engine::Config::resolve(&hsmsim::engine::Choice {
+            lab_file: Some(self.dir.path().join("lab.toml")),
+            host: None,
+            state_dir: None,
+        })
+        .unwrap();
+        hsmsim::engine::Engine::open(&config).unwrap()
+    }
+}
+
+impl Drop for TextLab {
+    fn drop(&mut self) {
+        self.present_ped_keys(None);
+        // SAFETY: null is the valid argument.
+        let _ = unsafe { C_Finalize(null_mut()) };
+    }
+}
+
 impl Drop for Lab {
     fn drop(&mut self) {
         // SAFETY: null is the valid argument.
