@@ -304,6 +304,10 @@ fn print_report(r: &lab_state::LabReport) {
             );
         }
     }
+    println!();
+    for d in &r.devices {
+        println!("device {:<16} {:<16} {}", d.name, d.kind, d.model);
+    }
     for h in &r.hosts {
         println!();
         println!("host {}", h.name);

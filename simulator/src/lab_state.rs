@@ -136,6 +136,8 @@ pub struct LabReport {
 pub struct DeviceReport {
     pub name: String,
     pub kind: String,
+    /// The vendor model: "Luna 6.21.2 (PW), serial ...", "Primus 2.11", or "soft".
+    pub model: String,
     pub partitions: Vec<PartitionReport>,
 }
 
@@ -175,6 +177,18 @@ pub fn report(selection: &LabSelection) -> Result<LabReport> {
         .map(|d| DeviceReport {
             name: d.name.get_ref().clone(),
             kind: d.kind.get_ref().clone(),
+            model: match selection.lab.models.get(d.name.get_ref()) {
+                Some(crate::vendor::TokenModel::Luna(l)) => format!(
+                    "Luna {} ({}), serial {}",
+                    l.firmware,
+                    l.auth.short(),
+                    l.serial
+                ),
+                Some(crate::vendor::TokenModel::Primus(p)) => {
+                    format!("Primus {}.{}", p.firmware.0, p.firmware.1)
+                }
+                _ => "soft".into(),
+            },
             partitions: d
                 .partitions
                 .iter()
