@@ -796,3 +796,74 @@ fn ca_get_function_list_gives_every_entry_and_the_implemented_ones_work() {
         "the implemented entries (18 CA_ functions and CA_GetFunctionList)"
     );
 }
+
+#[test]
+fn the_crypto_user_uses_objects_but_does_not_change_them() {
+    let _lab = TextLab::new(LAB);
+    let s = rw_session(1);
+    assert_eq!(login(s, CKU_USER, CO), CKR_OK);
+    let mut keygen = mech(CKM_AES_KEY_GEN);
+    let mut t = Template::new()
+        .bool(CKA_TOKEN, true)
+        .ulong(CKA_VALUE_LEN, 16)
+        .bytes(CKA_LABEL, b"shared-key");
+    let mut raw = t.raw();
+    let mut key = 0;
+    // SAFETY: valid mechanism, template and out-pointer.
+    let rv = unsafe {
+        C_GenerateKey(
+            s,
+            &mut keygen,
+            raw.as_mut_ptr(),
+            raw.len() as CK_ULONG,
+            &mut key,
+        )
+    };
+    assert_eq!(rv, CKR_OK);
+    assert_eq!(logout(s), CKR_OK);
+    assert_eq!(login(s, CKU_CRYPTO_USER, CU), CKR_OK);
+    assert_eq!(
+        find(s, Template::new().bytes(CKA_LABEL, b"shared-key")),
+        vec![key]
+    );
+    let mut ecb = mech(CKM_AES_ECB);
+    assert_eq!(init(C_EncryptInit, s, &mut ecb, key), CKR_OK);
+    assert_eq!(produce(C_Encrypt, s, &[1u8; 16]).unwrap().len(), 16);
+    let refused = create(
+        s,
+        Template::new()
+            .ulong(CKA_CLASS, CKO_DATA)
+            .bytes(CKA_VALUE, b"x"),
+    );
+    assert_eq!(refused.unwrap_err(), CKR_USER_NOT_AUTHORIZED);
+    // SAFETY: a handle visible to this session.
+    assert_eq!(unsafe { C_DestroyObject(s, key) }, CKR_USER_NOT_AUTHORIZED);
+}
+
+#[test]
+fn a_locked_out_partition_so_zeroises_the_partition() {
+    let _lab = TextLab::new(LAB);
+    let s = rw_session(1);
+    assert_eq!(login(s, CKU_USER, CO), CKR_OK);
+    data_object(s, "doomed");
+    assert_eq!(logout(s), CKR_OK);
+    // Partition policy 20 is 3 on this partition.
+    assert_eq!(login(s, CKU_SO, b"wrong-pin-1"), CKR_PIN_INCORRECT);
+    assert_eq!(login(s, CKU_SO, b"wrong-pin-2"), CKR_PIN_INCORRECT);
+    assert_eq!(login(s, CKU_SO, b"wrong-pin-3"), CKR_PIN_LOCKED);
+    let mut info = std::mem::MaybeUninit::<CK_TOKEN_INFO>::zeroed();
+    // SAFETY: a valid out-pointer.
+    assert_eq!(unsafe { C_GetTokenInfo(1, info.as_mut_ptr()) }, CKR_OK);
+    // SAFETY: filled by C_GetTokenInfo.
+    let info = unsafe { info.assume_init() };
+    assert_eq!(
+        info.flags & CKF_TOKEN_INITIALIZED,
+        0,
+        "zeroised: blank again"
+    );
+    assert_eq!(
+        open_session(1, CKF_SERIAL_SESSION).unwrap_err(),
+        CKR_TOKEN_NOT_RECOGNIZED
+    );
+    // The Crypto Officer's lockout, by contrast, only locks the CO (see the policy 20 test).
+}

@@ -237,11 +237,44 @@ impl Engine {
         })?;
         let now_locked = updated.failures(user) >= limit || throttled;
         *slot.token.write() = updated;
+        if failed && now_locked && self.zeroises_on_so_lockout(slot, user) {
+            self.zeroise(slot)?;
+            return Err(err(
+                CKR_PIN_LOCKED,
+                "wrong PIN: the Partition SO is locked out and the partition was zeroised (simulator-defined)",
+            ));
+        }
         match key {
             Some(key) => Ok(key),
             None if now_locked => Err(err(CKR_PIN_LOCKED, "wrong PIN: the PIN is now locked")),
             None => Err(err(CKR_PIN_INCORRECT, "wrong PIN")),
         }
+    }
+
+    /// A locked-out Partition SO zeroises a PPSO partition (simulator-defined, after Luna 7's
+    /// failed-login rules: the HSM SO's own lockout is not modelled).
+    fn zeroises_on_so_lockout(&self, slot: &Slot, user: CK_USER_TYPE) -> bool {
+        user == CKU_SO && !slot.admin && slot.model.luna().is_some_and(|d| d.per_partition_so())
+    }
+
+    /// Zeroises a partition: every object and role goes; the token is blank (serial kept).
+    fn zeroise(&self, slot: &Slot) -> Result<()> {
+        let mut blank = TokenRecord::uninitialized(&slot.partition);
+        blank.serial = slot.token.read().serial.clone();
+        blank.generation = random_u64()?;
+        let mut table = slot.objects.write();
+        self.store
+            .reinitialize_token(&slot.partition, |_| Ok(()), &blank)?;
+        table.clear();
+        table.loaded = true;
+        *slot.token.write() = blank;
+        *slot.key.write() = None;
+        slot.set_login(None);
+        for session in self.sessions_on(slot.id) {
+            let h = session.lock().handle;
+            self.sessions.remove(&h);
+        }
+        Ok(())
     }
 
     /// `C_Logout`: private session objects are destroyed. The token key stays unlocked in this

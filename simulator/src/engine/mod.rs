@@ -219,6 +219,22 @@ impl Slot {
     pub fn user_logged_in(&self) -> bool {
         self.logged_in().is_some_and(|u| u != CKU_SO)
     }
+    /// Luna's Crypto User is read-only: it uses objects but does not create, change, destroy
+    /// or export them (`CKR_USER_NOT_AUTHORIZED`; the role is documented read-only, the code is
+    /// simulator-defined).
+    pub fn check_may_change_objects(&self) -> Result<()> {
+        if self.model.luna().is_some()
+            && self.logged_in() == Some(crate::vendor::luna::CKU_CRYPTO_USER)
+        {
+            Err(err(
+                crate::vendor::luna::CKR_USER_NOT_AUTHORIZED,
+                "the Crypto User only uses objects: it does not create, change, destroy or export them",
+            ))
+        } else {
+            Ok(())
+        }
+    }
+
     /// `CKR_PIN_EXPIRED` while the logged-in role has not changed a PIN another role set.
     pub fn check_pin_current(&self) -> Result<()> {
         if self.pin_expired.load(Ordering::Acquire) && self.logged_in().is_some() {

@@ -92,6 +92,7 @@ impl Engine {
         object: CK_OBJECT_HANDLE,
     ) -> Result<Arc<Object>> {
         let o = self.visible_object(slot, object, CKR_OBJECT_HANDLE_INVALID)?;
+        slot.check_may_change_objects()?;
         if o.is_token() && !session.is_rw() {
             return Err(err(
                 CKR_SESSION_READ_ONLY,
@@ -159,6 +160,7 @@ impl Engine {
         objects: Vec<Attributes>,
     ) -> Result<Vec<CK_OBJECT_HANDLE>> {
         slot.check_pin_current()?;
+        slot.check_may_change_objects()?;
         let key = slot.token_key();
         let mut made = Vec::with_capacity(objects.len());
         let mut stored = Vec::new();
