@@ -289,3 +289,272 @@ mod tests {
         assert!(SecurityPolicy::default().check_import().is_ok());
     }
 }
+
+/// Primus's "setup password rejected" and "setup password expired" (primus.md §1.7).
+pub const CKR_PRIMUS_SETUP_PASSWORD_REJECTED: CK_RV = CKR_VENDOR_DEFINED + 0x5017;
+pub const CKR_PRIMUS_SETUP_PASSWORD_EXPIRED: CK_RV = CKR_VENDOR_DEFINED + 0x5018;
+
+/// A secret kept only as a salted PBKDF2-HMAC-SHA256 verifier (cards' PINs, setup passwords,
+/// permanent secrets).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verifier {
+    pub salt: Vec<u8>,
+    pub hash: Vec<u8>,
+}
+
+const VERIFIER_ITERATIONS: u32 = 10_000;
+
+impl Verifier {
+    pub fn new(secret: &[u8]) -> Result<Verifier> {
+        let mut salt = vec![0u8; 16];
+        crate::mechanisms::random_fill(&mut salt)?;
+        let mut hash = vec![0u8; 32];
+        aws_lc_rs::pbkdf2::derive(
+            aws_lc_rs::pbkdf2::PBKDF2_HMAC_SHA256,
+            std::num::NonZeroU32::new(VERIFIER_ITERATIONS).expect("non-zero"),
+            &salt,
+            secret,
+            &mut hash,
+        );
+        Ok(Verifier { salt, hash })
+    }
+
+    pub fn matches(&self, secret: &[u8]) -> bool {
+        aws_lc_rs::pbkdf2::verify(
+            aws_lc_rs::pbkdf2::PBKDF2_HMAC_SHA256,
+            std::num::NonZeroU32::new(VERIFIER_ITERATIONS).expect("non-zero"),
+            &self.salt,
+            secret,
+            &self.hash,
+        )
+        .is_ok()
+    }
+}
+
+/// A partition user's setup password: 29 characters `XXXXX-XXXXX-XXXXX-XXXXX-XXXXX`, issued by
+/// the SO, valid for a lifetime counted from issuance (primus.md §1.4: on premises 72 hours,
+/// CloudHSM 7 days; counting from issuance everywhere is simulator-defined).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetupPassword {
+    pub verifier: Verifier,
+    pub issued_at: u64,
+    pub lifetime_secs: u64,
+}
+
+impl SetupPassword {
+    /// The documented lifetimes.
+    pub fn lifetime(deployment: Deployment) -> u64 {
+        match deployment {
+            Deployment::OnPremises => 72 * 3600,
+            Deployment::CloudHsm => 7 * 24 * 3600,
+        }
+    }
+
+    /// Issues a new setup password at `now`; returns it (shown once) and what is kept.
+    pub fn issue(deployment: Deployment, now: u64) -> Result<(String, SetupPassword)> {
+        const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+        let mut random = [0u8; 25];
+        crate::mechanisms::random_fill(&mut random)?;
+        let mut text = String::with_capacity(29);
+        for (i, b) in random.iter().enumerate() {
+            if i > 0 && i % 5 == 0 {
+                text.push('-');
+            }
+            text.push(ALPHABET[usize::from(*b) % ALPHABET.len()] as char);
+        }
+        let kept = SetupPassword {
+            verifier: Verifier::new(text.as_bytes())?,
+            issued_at: now,
+            lifetime_secs: SetupPassword::lifetime(deployment),
+        };
+        Ok((text, kept))
+    }
+
+    /// Checks a presented setup password at `now`: expired (0x80005018) or rejected
+    /// (0x80005017) otherwise.
+    pub fn check(&self, presented: &str, now: u64) -> Result<()> {
+        if now >= self.issued_at + self.lifetime_secs {
+            return Err(err(
+                CKR_PRIMUS_SETUP_PASSWORD_EXPIRED,
+                "the setup password has expired: the SO issues a new one",
+            ));
+        }
+        let well_formed = presented.len() == 29
+            && presented
+                .split('-')
+                .all(|part| part.len() == 5 && part.bytes().all(|b| b.is_ascii_alphanumeric()));
+        if !well_formed || !self.verifier.matches(presented.as_bytes()) {
+            return Err(err(
+                CKR_PRIMUS_SETUP_PASSWORD_REJECTED,
+                "the setup password is wrong",
+            ));
+        }
+        Ok(())
+    }
+
+    /// `ppin -a`: a valid setup password fetches the permanent secret (returned once; its
+    /// verifier is what the device keeps).
+    pub fn fetch_permanent_secret(&self, presented: &str, now: u64) -> Result<(String, Verifier)> {
+        self.check(presented, now)?;
+        let mut secret = [0u8; 24];
+        crate::mechanisms::random_fill(&mut secret)?;
+        let text: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+        let verifier = Verifier::new(text.as_bytes())?;
+        Ok((text, verifier))
+    }
+}
+
+/// The smart cards of a Primus device (primus.md §1.4): SO cards (configuration changes need
+/// two of them), the Partition SO card, and the Partition-Backup ("Yellow") card.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CardKind {
+    So,
+    PartitionSo,
+    PartitionBackup,
+}
+
+/// A card as a lab file holds it: its kind, a name, its PIN's verifier and its attempt counter.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Card {
+    pub kind: CardKind,
+    pub name: String,
+    pub pin: Verifier,
+    pub attempts_left: u32,
+}
+
+/// Wrong PINs a card takes before it blocks (simulator-defined: the documents show a
+/// countdown, e.g. "4 attempts left", without the start value).
+pub const CARD_ATTEMPTS: u32 = 5;
+
+impl Card {
+    pub fn new(kind: CardKind, name: &str, pin: &str) -> Result<Card> {
+        Ok(Card {
+            kind,
+            name: name.to_string(),
+            pin: Verifier::new(pin.as_bytes())?,
+            attempts_left: CARD_ATTEMPTS,
+        })
+    }
+
+    pub fn blocked(&self) -> bool {
+        self.attempts_left == 0
+    }
+
+    /// Presents the card's PIN: the counter goes down on a wrong one and the card blocks at
+    /// zero (`CKR_PIN_LOCKED`); a right one restores the counter.
+    pub fn present(&mut self, pin: &str) -> Result<()> {
+        if self.blocked() {
+            return Err(err(
+                CKR_PIN_LOCKED,
+                format!("card {} is blocked", self.name),
+            ));
+        }
+        if self.pin.matches(pin.as_bytes()) {
+            self.attempts_left = CARD_ATTEMPTS;
+            return Ok(());
+        }
+        self.attempts_left -= 1;
+        if self.blocked() {
+            Err(err(
+                CKR_PIN_LOCKED,
+                format!("wrong PIN: card {} is now blocked", self.name),
+            ))
+        } else {
+            Err(err(
+                CKR_PIN_INCORRECT,
+                format!(
+                    "wrong PIN for card {} ({} attempts left)",
+                    self.name, self.attempts_left
+                ),
+            ))
+        }
+    }
+}
+
+/// A security-configuration change needs two different SO cards with their PINs (2-of-n;
+/// primus.md §1.4). Every card presented counts its attempt.
+pub fn authorize_configuration_change(cards: &mut [(&mut Card, &str)]) -> Result<()> {
+    let mut accepted: Vec<String> = Vec::new();
+    for (card, pin) in cards.iter_mut() {
+        if card.kind != CardKind::So {
+            return Err(err(
+                CKR_USER_TYPE_INVALID,
+                format!("card {} is not an SO card", card.name),
+            ));
+        }
+        card.present(pin)?;
+        if !accepted.contains(&card.name) {
+            accepted.push(card.name.clone());
+        }
+    }
+    if accepted.len() < 2 {
+        return Err(err(
+            CKR_USER_NOT_LOGGED_IN,
+            "a configuration change needs two different SO cards",
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod credential_tests {
+    use super::*;
+
+    #[test]
+    fn setup_passwords_have_the_documented_form_and_expire() {
+        let (text, kept) = SetupPassword::issue(Deployment::OnPremises, 1_000).unwrap();
+        assert_eq!(text.len(), 29);
+        assert_eq!(text.matches('-').count(), 4);
+        assert!(kept.check(&text, 1_000 + 72 * 3600 - 1).is_ok());
+        assert_eq!(
+            kept.check(&text, 1_000 + 72 * 3600).unwrap_err().rv,
+            CKR_PRIMUS_SETUP_PASSWORD_EXPIRED
+        );
+        assert_eq!(
+            kept.check("AAAAA-AAAAA-AAAAA-AAAAA-AAAAA", 1_001)
+                .unwrap_err()
+                .rv,
+            CKR_PRIMUS_SETUP_PASSWORD_REJECTED
+        );
+        let (_, cloud) = SetupPassword::issue(Deployment::CloudHsm, 0).unwrap();
+        assert_eq!(cloud.lifetime_secs, 7 * 24 * 3600);
+        let (secret, verifier) = kept.fetch_permanent_secret(&text, 1_001).unwrap();
+        assert!(verifier.matches(secret.as_bytes()));
+        assert!(!serde_json::to_string(&kept).unwrap().contains(&text));
+    }
+
+    #[test]
+    fn cards_block_after_their_attempts_and_changes_need_two_so_cards() {
+        let mut a = Card::new(CardKind::So, "so-1", "1234").unwrap();
+        let mut b = Card::new(CardKind::So, "so-2", "5678").unwrap();
+        assert!(authorize_configuration_change(&mut [(&mut a, "1234"), (&mut b, "5678")]).is_ok());
+        assert_eq!(
+            authorize_configuration_change(&mut [(&mut a, "1234")])
+                .unwrap_err()
+                .rv,
+            CKR_USER_NOT_LOGGED_IN
+        );
+        let mut yellow = Card::new(CardKind::PartitionBackup, "yellow", "9999").unwrap();
+        assert_eq!(
+            authorize_configuration_change(&mut [(&mut a, "1234"), (&mut yellow, "9999")])
+                .unwrap_err()
+                .rv,
+            CKR_USER_TYPE_INVALID
+        );
+        for left in (1..CARD_ATTEMPTS).rev() {
+            let e = yellow.present("0000").unwrap_err();
+            assert_eq!(e.rv, CKR_PIN_INCORRECT);
+            assert_eq!(yellow.attempts_left, left);
+        }
+        assert_eq!(yellow.present("0000").unwrap_err().rv, CKR_PIN_LOCKED);
+        assert_eq!(
+            yellow.present("9999").unwrap_err().rv,
+            CKR_PIN_LOCKED,
+            "blocked for good"
+        );
+        let json = serde_json::to_string(&a).unwrap();
+        assert!(!json.contains("1234"));
+        assert_eq!(serde_json::from_str::<Card>(&json).unwrap(), a);
+    }
+}
