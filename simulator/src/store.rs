@@ -382,7 +382,8 @@ impl Store {
         tx.commit().map_err(db_err)
     }
 
-    /// Replaces every token with `records` (objects gone), in one transaction.
+    /// Replaces every token with `records` (objects gone) and forgets devices' changed HSM
+    /// policies, in one transaction.
     pub fn reset(&self, records: &[(String, TokenRecord)]) -> Result<()> {
         let mut conn = self.conn.lock();
         let tx = conn
@@ -395,8 +396,18 @@ impl Store {
                     .collect::<rusqlite::Result<Vec<_>>>()
             })
             .map_err(db_err)?;
-        tx.execute_batch("DELETE FROM objects; DELETE FROM tokens;")
+        let devices: Vec<String> = tx
+            .prepare("SELECT device FROM devices")
+            .and_then(|mut s| {
+                s.query_map([], |r| r.get(0))?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            })
             .map_err(db_err)?;
+        tx.execute_batch("DELETE FROM objects; DELETE FROM tokens; DELETE FROM devices;")
+            .map_err(db_err)?;
+        for device in &devices {
+            log_change(&tx, &device_change_key(device), None, self.writer)?;
+        }
         for (token, record) in records {
             write_record(&tx, token, record)?;
         }
