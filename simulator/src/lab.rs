@@ -104,6 +104,8 @@ pub struct DeviceDef {
     pub serial: Option<Spanned<String>>,
     /// Luna: HSM policies away from their defaults, by id (`{ 7 = 1, 21 = 0 }`).
     pub hsm_policies: Option<Spanned<BTreeMap<String, u64>>>,
+    /// Luna: memory available for partitions, in bytes; the partitions' `size`s must fit.
+    pub memory: Option<Spanned<u64>>,
     /// Primus: the login throttle (the device's XML `login_attempt_threshold`,
     /// `attempt_reset_time` and `login_lockout_time`, seconds; defaults 100, 300, 300).
     pub login_attempt_threshold: Option<Spanned<u32>>,
@@ -424,6 +426,28 @@ impl Lab {
                 ));
             }
             let model = device_model(device).map_err(|(span, m)| error(span, m))?;
+            if let Some(memory) = &device.memory {
+                if model.luna().is_none() {
+                    return Err(error(
+                        Some(memory.span()),
+                        "`memory` applies to Luna devices only".into(),
+                    ));
+                }
+                let sized: u64 = device
+                    .partitions
+                    .iter()
+                    .filter_map(|p| p.size.as_ref().map(|s| *s.get_ref()))
+                    .sum();
+                if sized > *memory.get_ref() {
+                    return Err(error(
+                        Some(memory.span()),
+                        format!(
+                            "the partitions' sizes add up to {sized} bytes, more than the device's memory of {} bytes",
+                            memory.get_ref()
+                        ),
+                    ));
+                }
+            }
             models.insert(device.name.get_ref().clone(), model.clone());
             for p in &device.partitions {
                 let key = format!("{}/{}", device.name.get_ref(), p.name.get_ref());
@@ -1389,5 +1413,28 @@ mod tests {
         let text = "[lab]\nname = \"x\"\n[[device]]\nname = \"d\"\nkind = \"soft\"\n[[device.partition]]\nname = \"p\"\nlabel = \"l\"\n[[host]]\nname = \"h\"\n";
         let e = Lab::parse(text, "lab.toml").unwrap_err();
         assert!(e.message.contains("both `label` and `so_pin`"), "{e}");
+    }
+
+    #[test]
+    fn partitions_must_fit_in_the_device_memory() {
+        let lab = |memory: u64| {
+            format!(
+                "[lab]\nname = \"m\"\n[[device]]\nname = \"d\"\nkind = \"luna-network\"\nmemory = {memory}\n  [[device.partition]]\n  name = \"a\"\n  size = 600\n  [[device.partition]]\n  name = \"b\"\n  size = 500\n[[host]]\nname = \"h\"\nslot = [{{ id = 0, partition = \"d/a\" }}]\n"
+            )
+        };
+        assert!(Lab::parse(&lab(1100), "ok.toml").is_ok());
+        let e = Lab::parse(&lab(1000), "full.toml").unwrap_err();
+        assert!(e.message.contains("1100"), "{e}");
+        assert_eq!(e.position.map(|p| p.0), Some(6), "the `memory` line");
+        let soft = lab(2000)
+            .replace("luna-network", "soft")
+            .replace("  size = 600\n", "")
+            .replace("  size = 500\n", "");
+        assert!(
+            Lab::parse(&soft, "soft.toml")
+                .unwrap_err()
+                .message
+                .contains("Luna devices only")
+        );
     }
 }

@@ -478,6 +478,13 @@ fn information_calls_report_firmware_descriptions_and_token_identity() {
     let ped = unsafe { ped.assume_init() };
     assert_ne!(ped.flags & CKF_PROTECTED_AUTHENTICATION_PATH, 0);
     assert_eq!(role_state(6, CKU_SO).unwrap().primaryAuthMech, 2, "PED");
+    let mut slot = std::mem::MaybeUninit::<CK_SLOT_INFO>::zeroed();
+    // SAFETY: a valid out-pointer.
+    assert_eq!(unsafe { C_GetSlotInfo(1, slot.as_mut_ptr()) }, CKR_OK);
+    // SAFETY: filled by C_GetSlotInfo.
+    let slot = unsafe { slot.assume_init() };
+    assert!(slot.slotDescription.starts_with(b"Net Token Slot"));
+    assert!(slot.manufacturerID.starts_with(b"Safenet, Inc."));
 }
 
 #[test]
