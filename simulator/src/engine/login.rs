@@ -11,7 +11,6 @@ use crate::token::TokenRecord;
 use crate::vendor::luna;
 use cryptoki_sys::*;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 /// Options of a token initialisation beyond the SO PIN and label (Luna's `CA_InitToken`).
 #[derive(Debug, Clone, Default)]
@@ -76,8 +75,6 @@ impl Engine {
             self.check_challenge(slot, user, pin)?
         };
         *slot.key.write() = Some(Arc::new(key));
-        let must_change = slot.token.read().role(user).is_some_and(|r| r.must_change);
-        slot.pin_expired.store(must_change, Ordering::Release);
         slot.set_login(Some(user));
         Ok(())
     }
@@ -285,7 +282,6 @@ impl Engine {
             return Err(err(CKR_USER_NOT_LOGGED_IN, "nobody is logged in"));
         }
         slot.set_login(None);
-        slot.pin_expired.store(false, Ordering::Release);
         for s in self.sessions_on(slot.id) {
             let mut s = s.lock();
             let mut table = slot.objects.write();
@@ -366,7 +362,7 @@ impl Engine {
         match (slot.model.luna(), new.vendor.as_mut()) {
             (Some(device), Some(crate::vendor::PartitionState::Luna(state))) => {
                 let red = if ped && options.domain.is_none() {
-                    self.red_key_credential(slot)?
+                    Self::red_key_credential()?
                 } else {
                     None
                 };
@@ -450,7 +446,7 @@ impl Engine {
         };
         let Some(initialiser) = initialiser else {
             return Err(err(
-                CKR_USER_NOT_AUTHORIZED_LUNA,
+                luna::CKR_USER_NOT_AUTHORIZED,
                 format!("no role initialises user type 0x{user:X} here"),
             ));
         };
@@ -460,7 +456,7 @@ impl Engine {
                 "log in as the role that initialises this one",
             )),
             Some(u) if u != initialiser => Err(err(
-                CKR_USER_NOT_AUTHORIZED_LUNA,
+                luna::CKR_USER_NOT_AUTHORIZED,
                 format!(
                     "user type 0x{initialiser:X} initialises user type 0x{user:X}, not 0x{u:X}"
                 ),
@@ -473,9 +469,8 @@ impl Engine {
     }
 
     /// The red (cloning domain) key presented to a PED partition's initialisation, if any.
-    fn red_key_credential(&self, slot: &Slot) -> Result<Option<Vec<u8>>> {
+    fn red_key_credential() -> Result<Option<Vec<u8>>> {
         use crate::vendor::ped::{self, Colour, PedKey};
-        let _ = slot;
         ped::presented_from_environment(Colour::Red)?
             .map(|path| PedKey::load_or_create(&path, Colour::Red).map(|k| k.credential()))
             .transpose()
@@ -540,9 +535,7 @@ impl Engine {
             Ok(((), true))
         })?;
         *slot.token.write() = updated;
-        if slot.logged_in() == Some(user) {
-            slot.pin_expired.store(false, Ordering::Release);
-        }
+        if slot.logged_in() == Some(user) {}
         Ok(())
     }
 }
@@ -567,7 +560,7 @@ impl Engine {
         let initialiser = device.initialiser_of(user);
         if slot.logged_in().is_none() || slot.logged_in() != initialiser {
             return Err(err(
-                CKR_USER_NOT_AUTHORIZED_LUNA,
+                luna::CKR_USER_NOT_AUTHORIZED,
                 "the role that initialises this one sets its challenge secret",
             ));
         }
@@ -605,6 +598,3 @@ impl Engine {
         Ok(())
     }
 }
-
-/// Luna's `CKR_USER_NOT_AUTHORIZED`, re-exported under a name that says whose it is.
-const CKR_USER_NOT_AUTHORIZED_LUNA: CK_RV = luna::CKR_USER_NOT_AUTHORIZED;

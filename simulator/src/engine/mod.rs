@@ -190,9 +190,6 @@ pub struct Slot {
     /// Luna: the device's admin partition (its SO is the HSM SO).
     pub admin: bool,
     pub token: RwLock<TokenRecord>,
-    /// The logged-in role's PIN was set by another role and must be changed first (see
-    /// `RoleRecord::must_change`).
-    pin_expired: AtomicBool,
     /// False while the slot's partition is removed: the slot has no token.
     present: AtomicBool,
     objects: RwLock<ObjectTable>,
@@ -237,7 +234,10 @@ impl Slot {
 
     /// `CKR_PIN_EXPIRED` while the logged-in role has not changed a PIN another role set.
     pub fn check_pin_current(&self) -> Result<()> {
-        if self.pin_expired.load(Ordering::Acquire) && self.logged_in().is_some() {
+        let expired = self
+            .logged_in()
+            .is_some_and(|u| self.token.read().role(u).is_some_and(|r| r.must_change));
+        if expired {
             Err(err(
                 CKR_PIN_EXPIRED,
                 "the PIN was set by another role and must be changed first (C_SetPIN)",
@@ -403,7 +403,6 @@ impl Engine {
                     capacity: sc.capacity,
                     admin: sc.admin,
                     token: RwLock::new(row.record),
-                    pin_expired: AtomicBool::new(false),
                     present: AtomicBool::new(row.present),
                     objects: RwLock::new(ObjectTable::default()),
                     key: RwLock::new(None),
