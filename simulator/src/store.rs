@@ -184,6 +184,19 @@ impl Store {
         Some(header)
     }
 
+    /// Runs `work` in one write transaction and commits it when `work` succeeds. `BEGIN
+    /// IMMEDIATE` takes the write lock up front (waiting for other writers, up to the busy
+    /// timeout), so a read-modify-write never fails half-way on a lock upgrade.
+    fn write<T>(&self, work: impl FnOnce(&Transaction) -> Result<T>) -> Result<T> {
+        let mut conn = self.conn.lock();
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(db_err)?;
+        let value = work(&tx)?;
+        tx.commit().map_err(db_err)?;
+        Ok(value)
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -257,22 +270,19 @@ impl Store {
         }
         let record = fresh()?;
         let text = serde_json::to_string(&record).map_err(damaged)?;
-        let mut conn = self.conn.lock();
-        let tx = conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(db_err)?;
-        let inserted = tx
-            .execute(
-                "INSERT OR IGNORE INTO tokens (token, record, present) VALUES (?1, ?2, 1)",
-                params![token, text],
-            )
-            .map_err(db_err)?;
-        if inserted == 1 {
-            log_change(&tx, token, None, self.writer)?;
-        }
-        let row = read_token(&tx, token)?.ok_or_else(|| damaged("token vanished"))?;
-        tx.commit().map_err(db_err)?;
-        Ok(row)
+        self.write(|tx| {
+            let inserted = tx
+                .execute(
+                    "INSERT OR IGNORE INTO tokens (token, record, present) VALUES (?1, ?2, 1)",
+                    params![token, text],
+                )
+                .map_err(db_err)?;
+            if inserted == 1 {
+                log_change(tx, token, None, self.writer)?;
+            }
+            let row = read_token(tx, token)?.ok_or_else(|| damaged("token vanished"))?;
+            Ok(row)
+        })
     }
 
     /// Reads, changes and writes a token record in one write transaction, so concurrent
@@ -296,36 +306,20 @@ impl Store {
         token: &str,
         change: impl FnOnce(&mut TokenRecord) -> Result<(T, bool, bool)>,
     ) -> Result<(T, TokenRecord)> {
-        let mut conn = self.conn.lock();
-        let tx = conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(db_err)?;
-        let mut row = read_token(&tx, token)?
-            .filter(|r| r.present)
-            .ok_or_else(|| err(CKR_TOKEN_NOT_PRESENT, format!("{token} has no token")))?;
-        let (value, write, erase) = change(&mut row.record)?;
-        if erase {
-            let mut uids = tx
-                .prepare("SELECT unique_id FROM objects WHERE token = ?1")
-                .map_err(db_err)?;
-            let gone: Vec<String> = uids
-                .query_map([token], |r| r.get(0))
-                .map_err(db_err)?
-                .collect::<rusqlite::Result<_>>()
-                .map_err(db_err)?;
-            drop(uids);
-            tx.execute("DELETE FROM objects WHERE token = ?1", [token])
-                .map_err(db_err)?;
-            for uid in gone {
-                log_change(&tx, token, Some(uid.as_bytes()), self.writer)?;
+        self.write(|tx| {
+            let mut row = read_token(tx, token)?
+                .filter(|r| r.present)
+                .ok_or_else(|| err(CKR_TOKEN_NOT_PRESENT, format!("{token} has no token")))?;
+            let (value, write, erase) = change(&mut row.record)?;
+            if erase {
+                erase_objects(tx, "token = ?1", token, self.writer)?;
             }
-        }
-        if write || erase {
-            write_record(&tx, token, &row.record)?;
-            log_change(&tx, token, None, self.writer)?;
-            tx.commit().map_err(db_err)?;
-        }
-        Ok((value, row.record))
+            if write || erase {
+                write_record(tx, token, &row.record)?;
+                log_change(tx, token, None, self.writer)?;
+            }
+            Ok((value, row.record))
+        })
     }
 
     /// Re-initialises a token: every object goes and the new record is written, in one
@@ -336,85 +330,79 @@ impl Store {
         check: impl FnOnce(&TokenRecord) -> Result<()>,
         record: &TokenRecord,
     ) -> Result<()> {
-        let mut conn = self.conn.lock();
-        let tx = conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(db_err)?;
-        let current = read_token(&tx, token)?
-            .filter(|r| r.present)
-            .ok_or_else(|| err(CKR_TOKEN_NOT_PRESENT, format!("{token} has no token")))?;
-        check(&current.record)?;
-        tx.execute("DELETE FROM objects WHERE token = ?1", [token])
-            .map_err(db_err)?;
-        write_record(&tx, token, record)?;
-        log_change(&tx, token, None, self.writer)?;
-        tx.commit().map_err(db_err)
+        self.write(|tx| {
+            let current = read_token(tx, token)?
+                .filter(|r| r.present)
+                .ok_or_else(|| err(CKR_TOKEN_NOT_PRESENT, format!("{token} has no token")))?;
+            check(&current.record)?;
+            tx.execute("DELETE FROM objects WHERE token = ?1", [token])
+                .map_err(db_err)?;
+            write_record(tx, token, record)?;
+            log_change(tx, token, None, self.writer)?;
+            Ok(())
+        })
     }
 
     /// Removes a partition (its token and objects; slots showing it become empty) or adds it
     /// back as a blank token. `CKR_FUNCTION_FAILED` when it already is in that state.
     pub fn set_partition_present(&self, token: &str, present: bool) -> Result<()> {
-        let mut conn = self.conn.lock();
-        let tx = conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(db_err)?;
-        if read_token(&tx, token)?.is_some_and(|r| r.present == present) {
-            return Err(err(
-                CKR_FUNCTION_FAILED,
-                format!(
-                    "partition {token} is already {}",
-                    if present { "present" } else { "removed" }
-                ),
-            ));
-        }
-        tx.execute("DELETE FROM objects WHERE token = ?1", [token])
-            .map_err(db_err)?;
-        let mut record = TokenRecord::uninitialized(token);
-        record.generation = random_generation()?;
-        let text = serde_json::to_string(&record).map_err(damaged)?;
-        tx.execute(
-            "INSERT INTO tokens (token, record, present) VALUES (?1, ?2, ?3)
+        self.write(|tx| {
+            if read_token(tx, token)?.is_some_and(|r| r.present == present) {
+                return Err(err(
+                    CKR_FUNCTION_FAILED,
+                    format!(
+                        "partition {token} is already {}",
+                        if present { "present" } else { "removed" }
+                    ),
+                ));
+            }
+            tx.execute("DELETE FROM objects WHERE token = ?1", [token])
+                .map_err(db_err)?;
+            let mut record = TokenRecord::uninitialized(token);
+            record.generation = random_generation()?;
+            let text = serde_json::to_string(&record).map_err(damaged)?;
+            tx.execute(
+                "INSERT INTO tokens (token, record, present) VALUES (?1, ?2, ?3)
              ON CONFLICT(token) DO UPDATE SET record = excluded.record, present = excluded.present",
-            params![token, text, present],
-        )
-        .map_err(db_err)?;
-        log_change(&tx, token, None, self.writer)?;
-        tx.commit().map_err(db_err)
+                params![token, text, present],
+            )
+            .map_err(db_err)?;
+            log_change(tx, token, None, self.writer)?;
+            Ok(())
+        })
     }
 
     /// Replaces every token with `records` (objects gone) and forgets devices' changed HSM
     /// policies, in one transaction.
     pub fn reset(&self, records: &[(String, TokenRecord)]) -> Result<()> {
-        let mut conn = self.conn.lock();
-        let tx = conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(db_err)?;
-        let old: Vec<String> = tx
-            .prepare("SELECT token FROM tokens")
-            .and_then(|mut s| {
-                s.query_map([], |r| r.get(0))?
-                    .collect::<rusqlite::Result<Vec<_>>>()
-            })
-            .map_err(db_err)?;
-        let devices: Vec<String> = tx
-            .prepare("SELECT device FROM devices")
-            .and_then(|mut s| {
-                s.query_map([], |r| r.get(0))?
-                    .collect::<rusqlite::Result<Vec<_>>>()
-            })
-            .map_err(db_err)?;
-        tx.execute_batch("DELETE FROM objects; DELETE FROM tokens; DELETE FROM devices;")
-            .map_err(db_err)?;
-        for device in &devices {
-            log_change(&tx, &device_change_key(device), None, self.writer)?;
-        }
-        for (token, record) in records {
-            write_record(&tx, token, record)?;
-        }
-        for token in old.iter().chain(records.iter().map(|(t, _)| t)) {
-            log_change(&tx, token, None, self.writer)?;
-        }
-        tx.commit().map_err(db_err)
+        self.write(|tx| {
+            let old: Vec<String> = tx
+                .prepare("SELECT token FROM tokens")
+                .and_then(|mut s| {
+                    s.query_map([], |r| r.get(0))?
+                        .collect::<rusqlite::Result<Vec<_>>>()
+                })
+                .map_err(db_err)?;
+            let devices: Vec<String> = tx
+                .prepare("SELECT device FROM devices")
+                .and_then(|mut s| {
+                    s.query_map([], |r| r.get(0))?
+                        .collect::<rusqlite::Result<Vec<_>>>()
+                })
+                .map_err(db_err)?;
+            tx.execute_batch("DELETE FROM objects; DELETE FROM tokens; DELETE FROM devices;")
+                .map_err(db_err)?;
+            for device in &devices {
+                log_change(tx, &device_change_key(device), None, self.writer)?;
+            }
+            for (token, record) in records {
+                write_record(tx, token, record)?;
+            }
+            for token in old.iter().chain(records.iter().map(|(t, _)| t)) {
+                log_change(tx, token, None, self.writer)?;
+            }
+            Ok(())
+        })
     }
 
     /// HSM policies changed on a device (`CA_SetHSMPolicy`), by id.
@@ -430,39 +418,28 @@ impl Store {
         device: &str,
         change: impl FnOnce(&mut BTreeMap<u64, u64>) -> Result<bool>,
     ) -> Result<(BTreeMap<u64, u64>, bool)> {
-        let mut conn = self.conn.lock();
-        let tx = conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(db_err)?;
-        let mut policies = read_device_policies(&tx, device)?;
-        let erase = change(&mut policies)?;
-        if erase {
-            let prefix = format!("{device}/");
-            let gone: Vec<(String, String)> = tx
-                .prepare("SELECT token, unique_id FROM objects WHERE substr(token, 1, ?2) = ?1")
-                .and_then(|mut s| {
-                    s.query_map(params![prefix, prefix.len() as i64], |r| {
-                        Ok((r.get(0)?, r.get(1)?))
-                    })?
-                    .collect::<rusqlite::Result<Vec<_>>>()
-                })
-                .map_err(db_err)?;
-            for (token, uid) in &gone {
-                tx.execute("DELETE FROM objects WHERE unique_id = ?1", [uid])
-                    .map_err(db_err)?;
-                log_change(&tx, token, Some(uid.as_bytes()), self.writer)?;
+        self.write(|tx| {
+            let mut policies = read_device_policies(tx, device)?;
+            let erase = change(&mut policies)?;
+            if erase {
+                let prefix = format!("{device}/");
+                erase_objects(
+                    tx,
+                    "substr(token, 1, length(?1)) = ?1",
+                    &prefix,
+                    self.writer,
+                )?;
             }
-        }
-        let text = serde_json::to_string(&policies).map_err(damaged)?;
-        tx.execute(
-            "INSERT INTO devices (device, policies) VALUES (?1, ?2)
+            let text = serde_json::to_string(&policies).map_err(damaged)?;
+            tx.execute(
+                "INSERT INTO devices (device, policies) VALUES (?1, ?2)
              ON CONFLICT(device) DO UPDATE SET policies = excluded.policies",
-            params![device, text],
-        )
-        .map_err(db_err)?;
-        log_change(&tx, &device_change_key(device), None, self.writer)?;
-        tx.commit().map_err(db_err)?;
-        Ok((policies, erase))
+                params![device, text],
+            )
+            .map_err(db_err)?;
+            log_change(tx, &device_change_key(device), None, self.writer)?;
+            Ok((policies, erase))
+        })
     }
 
     /// Every token object of a partition, in creation order.
@@ -520,50 +497,27 @@ impl Store {
 
     /// Writes new token objects, all or none.
     pub fn insert_objects(&self, token: &str, objects: &[StoredObject]) -> Result<()> {
-        let mut conn = self.conn.lock();
-        let tx = conn.transaction().map_err(db_err)?;
-        for o in objects {
-            tx.execute(
+        self.write(|tx| {
+            for o in objects {
+                tx.execute(
                 "INSERT INTO objects (unique_id, token, public, sealed) VALUES (?1, ?2, ?3, ?4)",
                 params![uid_text(&o.unique_id), token, encode(&o.public)?, o.sealed],
             )
             .map_err(db_err)?;
-            log_change(&tx, token, Some(&o.unique_id), self.writer)?;
-        }
-        tx.commit().map_err(db_err)
+                log_change(tx, token, Some(&o.unique_id), self.writer)?;
+            }
+            Ok(())
+        })
     }
 
     /// Replaces an object's public attributes (its sealed secrets never change).
     /// `CKR_OBJECT_HANDLE_INVALID` when another process destroyed it meanwhile.
     pub fn update_public(&self, token: &str, unique_id: &[u8], public: &Attributes) -> Result<()> {
-        let mut conn = self.conn.lock();
-        let tx = conn.transaction().map_err(db_err)?;
-        let n = tx
-            .execute(
-                "UPDATE objects SET public = ?1 WHERE unique_id = ?2 AND token = ?3",
-                params![encode(public)?, uid_text(unique_id), token],
-            )
-            .map_err(db_err)?;
-        if n == 0 {
-            return Err(err(
-                CKR_OBJECT_HANDLE_INVALID,
-                "the object was destroyed by another process",
-            ));
-        }
-        log_change(&tx, token, Some(unique_id), self.writer)?;
-        tx.commit().map_err(db_err)
-    }
-
-    /// Deletes token objects, all or none; `CKR_OBJECT_HANDLE_INVALID` when one of them was
-    /// already destroyed by another process.
-    pub fn delete_objects(&self, token: &str, unique_ids: &[&[u8]]) -> Result<()> {
-        let mut conn = self.conn.lock();
-        let tx = conn.transaction().map_err(db_err)?;
-        for uid in unique_ids {
+        self.write(|tx| {
             let n = tx
                 .execute(
-                    "DELETE FROM objects WHERE unique_id = ?1 AND token = ?2",
-                    params![uid_text(uid), token],
+                    "UPDATE objects SET public = ?1 WHERE unique_id = ?2 AND token = ?3",
+                    params![encode(public)?, uid_text(unique_id), token],
                 )
                 .map_err(db_err)?;
             if n == 0 {
@@ -572,9 +526,32 @@ impl Store {
                     "the object was destroyed by another process",
                 ));
             }
-            log_change(&tx, token, Some(uid), self.writer)?;
-        }
-        tx.commit().map_err(db_err)
+            log_change(tx, token, Some(unique_id), self.writer)?;
+            Ok(())
+        })
+    }
+
+    /// Deletes token objects, all or none; `CKR_OBJECT_HANDLE_INVALID` when one of them was
+    /// already destroyed by another process.
+    pub fn delete_objects(&self, token: &str, unique_ids: &[&[u8]]) -> Result<()> {
+        self.write(|tx| {
+            for uid in unique_ids {
+                let n = tx
+                    .execute(
+                        "DELETE FROM objects WHERE unique_id = ?1 AND token = ?2",
+                        params![uid_text(uid), token],
+                    )
+                    .map_err(db_err)?;
+                if n == 0 {
+                    return Err(err(
+                        CKR_OBJECT_HANDLE_INVALID,
+                        "the object was destroyed by another process",
+                    ));
+                }
+                log_change(tx, token, Some(uid), self.writer)?;
+            }
+            Ok(())
+        })
     }
 
     /// Object counts per token.
@@ -682,6 +659,26 @@ fn random_generation() -> Result<u64> {
     let mut g = [0u8; 8];
     crate::mechanisms::random_fill(&mut g)?;
     Ok(u64::from_ne_bytes(g))
+}
+
+/// Deletes the objects of the tokens `condition` (SQL over `token`, with `?1` = `arg`) selects,
+/// logging each one so other processes drop it.
+fn erase_objects(tx: &Transaction, condition: &str, arg: &str, writer: i64) -> Result<()> {
+    let gone: Vec<(String, String)> = tx
+        .prepare(&format!(
+            "SELECT token, unique_id FROM objects WHERE {condition}"
+        ))
+        .and_then(|mut s| {
+            s.query_map([arg], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<Vec<_>>>()
+        })
+        .map_err(db_err)?;
+    tx.execute(&format!("DELETE FROM objects WHERE {condition}"), [arg])
+        .map_err(db_err)?;
+    for (token, uid) in &gone {
+        log_change(tx, token, Some(uid.as_bytes()), writer)?;
+    }
+    Ok(())
 }
 
 fn read_device_policies(conn: &Connection, device: &str) -> Result<BTreeMap<u64, u64>> {
