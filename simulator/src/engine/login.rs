@@ -535,7 +535,6 @@ impl Engine {
             Ok(((), true))
         })?;
         *slot.token.write() = updated;
-        if slot.logged_in() == Some(user) {}
         Ok(())
     }
 }
