@@ -806,11 +806,12 @@ impl Lab {
                             preset,
                         );
                     }
-                    let so = p.so_pin.as_ref().or(p.so_ped_key.as_ref());
-                    let preset = match (&p.label, so) {
-                        (Some(label), Some(so)) => Some(TokenPreset {
+                    // Initialised: a label and the SO's credential (a PIN, or a PED key).
+                    let has_so = p.so_pin.is_some() || p.so_ped_key.is_some();
+                    let preset = match &p.label {
+                        Some(label) if has_so => Some(TokenPreset {
                             label: label.get_ref().clone(),
-                            so_pin: so.get_ref().clone(),
+                            so_pin: text(&p.so_pin),
                             user_pin: text(&p.user_pin),
                             role_pins: [
                                 (luna::CKU_CRYPTO_USER, text(&p.crypto_user_pin)),

@@ -74,7 +74,8 @@ pub struct SlotConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct TokenPreset {
     pub label: String,
-    pub so_pin: String,
+    /// The SO's PIN (absent for PED partitions, whose SO has a PED key, and for Primus).
+    pub so_pin: Option<String>,
     pub user_pin: Option<String>,
     /// Vendor roles' PINs (Luna Crypto User, Limited Crypto Officer), by user type.
     pub role_pins: Vec<(CK_USER_TYPE, String)>,
@@ -82,8 +83,7 @@ pub struct TokenPreset {
     pub domain: Option<String>,
     /// Partition policies the lab sets (Luna), by id.
     pub policies: Vec<(u64, u64)>,
-    /// PED partitions: each role's PED key file, relative to the state directory (`so_pin`
-    /// then holds the SO's key path).
+    /// PED partitions: each role's PED key file, relative to the state directory.
     pub ped_keys: Vec<(CK_USER_TYPE, String)>,
     /// PED partitions: the red key holding the cloning domain.
     pub domain_ped_key: Option<String>,
@@ -328,7 +328,10 @@ pub fn fresh_record(
                 })
                 .collect::<Result<_>>()?
         } else {
-            std::iter::once((CKU_SO, &preset.so_pin))
+            preset
+                .so_pin
+                .iter()
+                .map(|p| (CKU_SO, p))
                 .chain(preset.user_pin.iter().map(|p| (CKU_USER, p)))
                 .chain(preset.role_pins.iter().map(|(u, p)| (*u, p)))
                 .map(|(u, p)| (u, p.as_bytes().to_vec()))
