@@ -348,25 +348,8 @@ fn device_model(
     let mut hsm_policies = BTreeMap::new();
     if let Some(map) = &device.hsm_policies {
         for (id, value) in policy_ids(map).map_err(|m| (Some(map.span()), m))? {
-            let e = luna::hsm_policy_element(id).ok_or_else(|| {
-                (
-                    Some(map.span()),
-                    format!(
-                        "HSM policy {id} is not modelled; modelled: {}",
-                        luna::HSM_POLICIES
-                            .iter()
-                            .map(|e| e.id.to_string())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                )
-            })?;
-            if value > e.max {
-                return Err((
-                    Some(map.span()),
-                    format!("HSM policy {id} takes 0 to {}, not {value}", e.max),
-                ));
-            }
+            luna::check_hsm_policy(firmware, id, value)
+                .map_err(|e| (Some(map.span()), e.detail.into_owned()))?;
             hsm_policies.insert(id, value);
         }
     }

@@ -69,17 +69,21 @@ fn luna_state(record: &TokenRecord) -> luna::PartitionState {
     }
 }
 
+/// A slot's Luna device; `CKR_FUNCTION_NOT_SUPPORTED` for other tokens.
+fn luna_device(slot: &Slot) -> Result<&Device> {
+    slot.model.luna().ok_or_else(|| {
+        err(
+            CKR_FUNCTION_NOT_SUPPORTED,
+            format!("slot {} does not show a Luna partition", slot.id),
+        )
+    })
+}
+
 impl Engine {
     /// The slot and its Luna device; `CKR_FUNCTION_NOT_SUPPORTED` for other tokens.
     fn luna_slot(&self, slot_id: CK_SLOT_ID) -> Result<(&Slot, &Device)> {
         let slot = self.current_slot(slot_id)?;
-        let device = slot.model.luna().ok_or_else(|| {
-            err(
-                CKR_FUNCTION_NOT_SUPPORTED,
-                format!("slot {slot_id} does not show a Luna partition"),
-            )
-        })?;
-        Ok((slot, device))
+        Ok((slot, luna_device(slot)?))
     }
 
     /// `CA_GetFirmwareVersion`: (major, minor, subminor).
@@ -219,7 +223,7 @@ impl Engine {
                 format!("the session is not on slot {slot_id}"),
             ));
         }
-        let (_, device) = self.luna_slot(slot_id)?;
+        let device = luna_device(slot)?;
         if slot.logged_in() != Some(CKU_SO) {
             return Err(err(
                 luna::CKR_USER_NOT_AUTHORIZED,
@@ -246,15 +250,8 @@ impl Engine {
     /// simulator-defined). `CKR_POLICY_ID_INVALID` for ids the model lacks.
     pub fn luna_hsm_policy(&self, slot_id: CK_SLOT_ID, id: u64) -> Result<u64> {
         let (_, device) = self.luna_slot(slot_id)?;
-        luna::hsm_policy_element(id)
-            .filter(|e| device.firmware.era() >= e.since)
-            .map(|_| device.hsm_policy(id))
-            .ok_or_else(|| {
-                err(
-                    luna::CKR_POLICY_ID_INVALID,
-                    format!("HSM policy {id} is not modelled"),
-                )
-            })
+        luna::hsm_policy_for(device.firmware, id)?;
+        Ok(device.hsm_policy(id))
     }
 
     /// `CA_SetHSMPolicy` / `CA_SetDestructiveHSMPolicy`: the HSM SO (the SO of the device's
@@ -269,9 +266,8 @@ impl Engine {
         value: u64,
         destructive_ok: bool,
     ) -> Result<bool> {
-        let (session, slot) = self.slot_of(handle)?;
-        let slot_id = session.lock().slot_id;
-        let (_, device) = self.luna_slot(slot_id)?;
+        let (_, slot) = self.slot_of(handle)?;
+        let device = luna_device(slot)?;
         let hsm_so = slot.admin || !device.per_partition_so();
         if !hsm_so || slot.logged_in() != Some(CKU_SO) {
             return Err(err(
@@ -280,20 +276,7 @@ impl Engine {
             ));
         }
         slot.check_pin_current()?;
-        let element = luna::hsm_policy_element(id)
-            .filter(|e| device.firmware.era() >= e.since)
-            .ok_or_else(|| {
-                err(
-                    luna::CKR_POLICY_ID_INVALID,
-                    format!("HSM policy {id} is not modelled"),
-                )
-            })?;
-        if value > element.max {
-            return Err(err(
-                luna::CKR_CONFIG_ILLEGAL,
-                format!("HSM policy {id} takes 0 to {}, not {value}", element.max),
-            ));
-        }
+        let element = luna::check_hsm_policy(device.firmware, id, value)?;
         let lab_value = device.hsm_policies.get(&id).copied();
         let (policies, erased) = self.store.update_device_policies(&device.name, |changed| {
             let old = changed
@@ -341,7 +324,7 @@ impl Engine {
         let element: &Element = if container {
             luna::partition_policy(id)
         } else {
-            luna::hsm_policy_element(id)
+            luna::hsm_policy_for(device.firmware, id).ok()
         }
         .filter(|e| device.firmware.era() >= e.since)
         .ok_or_else(|| {

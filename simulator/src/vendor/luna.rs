@@ -308,6 +308,40 @@ pub fn hsm_policy_element(id: u64) -> Option<&'static Element> {
     HSM_POLICIES.iter().find(|e| e.id == id)
 }
 
+/// The HSM policy `id` as firmware `firmware` has it: `CKR_POLICY_ID_INVALID` when it is not
+/// modelled (or the firmware predates it).
+pub fn hsm_policy_for(firmware: Firmware, id: u64) -> Result<&'static Element> {
+    hsm_policy_element(id)
+        .filter(|e| firmware.era() >= e.since)
+        .ok_or_else(|| {
+            err(
+                CKR_POLICY_ID_INVALID,
+                format!(
+                    "HSM policy {id} is not modelled for firmware {firmware}; modelled: {}",
+                    HSM_POLICIES
+                        .iter()
+                        .filter(|e| firmware.era() >= e.since)
+                        .map(|e| e.id.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )
+        })
+}
+
+/// Checks a value for HSM policy `id`: the element, or `CKR_POLICY_ID_INVALID` /
+/// `CKR_CONFIG_ILLEGAL`.
+pub fn check_hsm_policy(firmware: Firmware, id: u64, value: u64) -> Result<&'static Element> {
+    let e = hsm_policy_for(firmware, id)?;
+    if value > e.max {
+        return Err(err(
+            CKR_CONFIG_ILLEGAL,
+            format!("HSM policy {id} takes 0 to {}, not {value}", e.max),
+        ));
+    }
+    Ok(e)
+}
+
 /// HSM policies changed at run time (`CA_SetHSMPolicy`), shared by every slot of the device
 /// in this process and refreshed from the store when another process changes them.
 #[derive(Debug, Default)]
