@@ -4,6 +4,7 @@
 //! library: the engine (slots, tokens, sessions, objects), the mechanisms on aws-lc-rs, and the
 //! persistent store.
 pub mod attribute;
+pub mod clock;
 pub mod engine;
 pub mod error;
 pub mod lab;

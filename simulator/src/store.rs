@@ -343,6 +343,38 @@ impl Store {
         })
     }
 
+    /// Replaces every present token whose name starts with `prefix` (a device's partitions)
+    /// with the record `blank` makes of it, erasing their objects, in one transaction (Luna's
+    /// HSM zeroisation).
+    pub fn replace_tokens(
+        &self,
+        prefix: &str,
+        blank: impl Fn(&str, &TokenRecord) -> Result<TokenRecord>,
+    ) -> Result<()> {
+        self.write(|tx| {
+            let tokens: Vec<String> = tx
+                .prepare(
+                    "SELECT token FROM tokens WHERE present AND substr(token, 1, length(?1)) = ?1",
+                )
+                .and_then(|mut s| {
+                    s.query_map([prefix], |r| r.get(0))?
+                        .collect::<rusqlite::Result<Vec<_>>>()
+                })
+                .map_err(db_err)?;
+            for token in tokens {
+                let Some(current) = read_token(tx, &token)? else {
+                    continue;
+                };
+                let record = blank(&token, &current.record)?;
+                tx.execute("DELETE FROM objects WHERE token = ?1", [&token])
+                    .map_err(db_err)?;
+                write_record(tx, &token, &record)?;
+                log_change(tx, &token, None, self.writer)?;
+            }
+            Ok(())
+        })
+    }
+
     /// Removes a partition (its token and objects; slots showing it become empty) or adds it
     /// back as a blank token. `CKR_FUNCTION_FAILED` when it already is in that state.
     pub fn set_partition_present(&self, token: &str, present: bool) -> Result<()> {

@@ -66,6 +66,10 @@ pub struct RoleRecord {
     /// Primus: the login throttle (failures within a window, lock time).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub throttle: Option<crate::vendor::primus::Throttle>,
+    /// A lockout that ends by itself (Luna before 7.0: ten minutes), in seconds since the
+    /// epoch; `None` while the role is not locked for a time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locked_until: Option<u64>,
 }
 
 impl RoleRecord {
@@ -132,8 +136,9 @@ impl TokenRecord {
         self.role(user).map_or(0, |r| r.failures)
     }
 
-    /// `CK_TOKEN_INFO.flags` for this record, with `limit` failed logins locking a role.
-    pub fn flags(&self, limit: u32) -> CK_FLAGS {
+    /// `CK_TOKEN_INFO.flags` for this record, with `user_limit` / `so_limit` failed logins
+    /// locking the user / the SO.
+    pub fn flags(&self, user_limit: u32, so_limit: u32) -> CK_FLAGS {
         let mut f = CKF_RNG | CKF_LOGIN_REQUIRED | CKF_DUAL_CRYPTO_OPERATIONS;
         if self.initialized {
             f |= CKF_TOKEN_INITIALIZED;
@@ -149,14 +154,14 @@ impl TokenRecord {
         }
         f |= counter_flags(
             self.failures(CKU_USER),
-            limit,
+            user_limit,
             CKF_USER_PIN_COUNT_LOW,
             CKF_USER_PIN_FINAL_TRY,
             CKF_USER_PIN_LOCKED,
         );
         f |= counter_flags(
             self.failures(CKU_SO),
-            limit,
+            so_limit,
             CKF_SO_PIN_COUNT_LOW,
             CKF_SO_PIN_FINAL_TRY,
             CKF_SO_PIN_LOCKED,
@@ -209,13 +214,13 @@ mod tests {
         let mut r = TokenRecord::uninitialized("hsm/p");
         r.initialized = true;
         let limit = MAX_FAILED_LOGINS;
-        assert_eq!(r.flags(limit) & CKF_USER_PIN_COUNT_LOW, 0);
+        assert_eq!(r.flags(limit, limit) & CKF_USER_PIN_COUNT_LOW, 0);
         r.role_mut(CKU_USER).failures = 1;
-        assert_ne!(r.flags(limit) & CKF_USER_PIN_COUNT_LOW, 0);
+        assert_ne!(r.flags(limit, limit) & CKF_USER_PIN_COUNT_LOW, 0);
         r.role_mut(CKU_USER).failures = limit - 1;
-        assert_ne!(r.flags(limit) & CKF_USER_PIN_FINAL_TRY, 0);
+        assert_ne!(r.flags(limit, limit) & CKF_USER_PIN_FINAL_TRY, 0);
         r.role_mut(CKU_USER).failures = limit;
-        assert_ne!(r.flags(limit) & CKF_USER_PIN_LOCKED, 0);
-        assert_eq!(r.flags(3) & CKF_USER_PIN_LOCKED, CKF_USER_PIN_LOCKED);
+        assert_ne!(r.flags(limit, limit) & CKF_USER_PIN_LOCKED, 0);
+        assert_eq!(r.flags(3, 3) & CKF_USER_PIN_LOCKED, CKF_USER_PIN_LOCKED);
     }
 }

@@ -25,7 +25,9 @@ const CU: &[u8] = b"cu-pin-0001";
 
 /// Slots: 0 a 6.21.2 partition (pre-PPSO), 1 a 7.4.2 partition with PO, CO and CU, 2 a blank
 /// 7.4.2 partition, 3 a 7.7.1 partition on an HSM without cloning, 4 a 6.22.0 PPSO partition,
-/// 5 a soft token, 6 a 7.4.2 PED partition.
+/// 5 a soft token, 6 a 7.4.2 PED partition, 7 a small 7.4.2 partition, 8 the 7.4.2 HSM's admin
+/// partition, 9 a 7.4.2 partition on an HSM with policy 15 (SO can reset partition PIN) on,
+/// 10 and 11 the admin and an application partition of another 7.4.2 HSM.
 const LAB: &str = r#"
 [lab]
 name = "luna-test"
@@ -106,6 +108,34 @@ auth = "ped"
   so_ped_key = "ped/blue.key"
   user_ped_key = "ped/black.key"
 
+[[device]]
+name = "reset7"
+kind = "luna-network"
+firmware = "7.4.2"
+hsm_policies = { 15 = 1 }
+  [[device.partition]]
+  name = "app"
+  label = "resettable"
+  so_pin = "po-pin-0001"
+  user_pin = "co-pin-0001"
+  crypto_user_pin = "cu-pin-0001"
+  policies = { 20 = 3 }
+
+[[device]]
+name = "hso7"
+kind = "luna-pcie"
+firmware = "7.4.2"
+  [[device.partition]]
+  name = "admin"
+  label = "admin"
+  so_pin = "hso-pin-0001"
+  admin = true
+  [[device.partition]]
+  name = "app"
+  label = "app"
+  so_pin = "po-pin-0001"
+  user_pin = "co-pin-0001"
+
 [[host]]
 name = "client"
 slot = [
@@ -118,6 +148,9 @@ slot = [
   { id = 6, partition = "ped7/p" },
   { id = 7, partition = "sa7/small" },
   { id = 8, partition = "sa7/admin" },
+  { id = 9, partition = "reset7/app" },
+  { id = 10, partition = "hso7/admin" },
+  { id = 11, partition = "hso7/app" },
 ]
 "#;
 
@@ -344,10 +377,130 @@ fn partition_policy_20_sets_the_lockout_and_the_status_calls_report_it() {
         )
     };
     assert_eq!(rv, 0x8000_0005, "CKR_CONTAINER_HANDLE_INVALID");
-    // The PO resets the CO's PIN.
+    // The locked-out CO locks the CU out too.
+    assert_eq!(login(s, CKU_CRYPTO_USER, CU), CKR_PIN_LOCKED);
+    assert_eq!(role_state(1, CKU_CRYPTO_USER).unwrap().flags & 0x02, 0x02);
+    // HSM policy 15 is off by default: the PO may not reset the CO's PIN.
+    assert_eq!(hsm_policy(1, 15), 0);
     assert_eq!(login(s, CKU_SO, PO), CKR_OK);
-    assert_eq!(init_role_pin(s, CKU_USER, b"co-pin-0003"), CKR_OK);
-    assert_eq!(role_state(1, CKU_USER).unwrap().loginAttemptsLeft, 3);
+    assert_eq!(
+        init_role_pin(s, CKU_USER, b"co-pin-0003"),
+        CKR_USER_NOT_AUTHORIZED
+    );
+    assert_eq!(login_error_after_logout(s, CKU_USER, CO), CKR_PIN_LOCKED);
+}
+
+fn login_error_after_logout(s: CK_SESSION_HANDLE, user: CK_USER_TYPE, pin: &[u8]) -> CK_RV {
+    let _ = logout(s);
+    login(s, user, pin)
+}
+
+#[test]
+fn with_hsm_policy_15_the_po_resets_a_locked_co_and_the_co_resets_the_cu() {
+    let _lab = TextLab::new(LAB);
+    assert_eq!(hsm_policy(9, 15), 1);
+    let s = rw_session(9);
+    for pin in [b"wrong-pin-1", b"wrong-pin-2", b"wrong-pin-3"] {
+        let _ = login(s, CKU_USER, pin);
+    }
+    assert_eq!(login(s, CKU_USER, CO), CKR_PIN_LOCKED);
+    assert_eq!(login(s, CKU_SO, PO), CKR_OK);
+    assert_eq!(init_role_pin(s, CKU_USER, b"co-pin-0002"), CKR_OK);
+    assert_eq!(logout(s), CKR_OK);
+    assert_eq!(
+        login(s, CKU_USER, CO),
+        CKR_PIN_INCORRECT,
+        "the old PIN is gone"
+    );
+    assert_eq!(login(s, CKU_USER, b"co-pin-0002"), CKR_OK);
+    assert_eq!(set_pin(s, b"co-pin-0002", b"co-pin-0003"), CKR_OK);
+    assert_eq!(logout(s), CKR_OK);
+    // The CU locks itself out; the CO resets it whatever policy 15 says.
+    for pin in [b"wrong-pin-1", b"wrong-pin-2", b"wrong-pin-3"] {
+        let _ = login(s, CKU_CRYPTO_USER, pin);
+    }
+    assert_eq!(login(s, CKU_CRYPTO_USER, CU), CKR_PIN_LOCKED);
+    assert_eq!(login(s, CKU_USER, b"co-pin-0003"), CKR_OK);
+    assert_eq!(init_role_pin(s, CKU_CRYPTO_USER, b"cu-pin-0002"), CKR_OK);
+    assert_eq!(logout(s), CKR_OK);
+    assert_eq!(login(s, CKU_CRYPTO_USER, b"cu-pin-0002"), CKR_OK);
+}
+
+#[test]
+fn before_firmware_7_a_locked_role_waits_ten_minutes() {
+    let lab = TextLab::new(LAB);
+    let s = rw_session(4);
+    for i in 0..9 {
+        assert_eq!(
+            login(s, CKU_USER, b"wrong-pin-0"),
+            CKR_PIN_INCORRECT,
+            "try {i}"
+        );
+    }
+    assert_eq!(login(s, CKU_USER, b"wrong-pin-0"), CKR_PIN_LOCKED);
+    assert_eq!(
+        login(s, CKU_USER, CO),
+        CKR_PIN_LOCKED,
+        "locked: even the right PIN"
+    );
+    lab.set_env("HSMSIM_CLOCK_OFFSET", "590");
+    assert_eq!(
+        login(s, CKU_USER, CO),
+        CKR_PIN_LOCKED,
+        "nine minutes 50 later"
+    );
+    lab.set_env("HSMSIM_CLOCK_OFFSET", "601");
+    assert_eq!(login(s, CKU_USER, CO), CKR_OK, "ten minutes later");
+    assert_eq!(logout(s), CKR_OK);
+    // The count starts again: one wrong PIN does not lock.
+    assert_eq!(login(s, CKU_USER, b"wrong-pin-0"), CKR_PIN_INCORRECT);
+    assert_eq!(login(s, CKU_USER, CO), CKR_OK);
+}
+
+#[test]
+fn three_wrong_hsm_so_logins_zeroise_the_hsm() {
+    let lab = TextLab::new(LAB);
+    let app = rw_session(11);
+    assert_eq!(login(app, CKU_USER, CO), CKR_OK);
+    data_object(app, "doomed");
+    let admin = rw_session(10);
+    assert_eq!(login(admin, CKU_SO, b"wrong-pin-1"), CKR_PIN_INCORRECT);
+    assert_eq!(login(admin, CKU_SO, b"wrong-pin-2"), CKR_PIN_INCORRECT);
+    assert_eq!(login(admin, CKU_SO, b"wrong-pin-3"), CKR_PIN_LOCKED);
+    for slot in [10, 11] {
+        let mut info = std::mem::MaybeUninit::<CK_TOKEN_INFO>::zeroed();
+        // SAFETY: a valid out-pointer.
+        assert_eq!(unsafe { C_GetTokenInfo(slot, info.as_mut_ptr()) }, CKR_OK);
+        // SAFETY: filled by C_GetTokenInfo.
+        let info = unsafe { info.assume_init() };
+        assert_eq!(
+            info.flags & CKF_TOKEN_INITIALIZED,
+            0,
+            "slot {slot} is blank"
+        );
+    }
+    let mut info = std::mem::MaybeUninit::<CK_SESSION_INFO>::zeroed();
+    // SAFETY: a valid out-pointer.
+    let rv = unsafe { C_GetSessionInfo(app, info.as_mut_ptr()) };
+    assert_eq!(
+        rv, CKR_SESSION_HANDLE_INVALID,
+        "the partition's sessions are closed"
+    );
+    assert_eq!(lab.stored_objects("hso7/app"), 0, "the objects are gone");
+    // Another HSM's partitions are untouched; a pre-PPSO partition's SO is the HSM SO.
+    let legacy = rw_session(0);
+    assert_eq!(login(legacy, CKU_USER, CO), CKR_OK);
+    data_object(legacy, "legacy-object");
+    assert_eq!(lab.stored_objects("sa5/legacy"), 1);
+    assert_eq!(logout(legacy), CKR_OK);
+    for _ in 0..2 {
+        assert_eq!(login(legacy, CKU_SO, b"wrong-pin-0"), CKR_PIN_INCORRECT);
+    }
+    assert_eq!(role_state(0, CKU_SO).unwrap().loginAttemptsLeft, 1);
+    assert_eq!(login(legacy, CKU_SO, b"wrong-pin-0"), CKR_PIN_LOCKED);
+    assert_eq!(lab.stored_objects("sa5/legacy"), 0);
+    let s1 = rw_session(1);
+    assert_eq!(login(s1, CKU_USER, CO), CKR_OK, "sa7 is another HSM");
 }
 
 #[test]
@@ -840,11 +993,48 @@ fn the_crypto_user_uses_objects_but_does_not_change_them() {
         s,
         Template::new()
             .ulong(CKA_CLASS, CKO_DATA)
+            .bool(CKA_PRIVATE, true)
             .bytes(CKA_VALUE, b"x"),
     );
     assert_eq!(refused.unwrap_err(), CKR_USER_NOT_AUTHORIZED);
     // SAFETY: a handle visible to this session.
     assert_eq!(unsafe { C_DestroyObject(s, key) }, CKR_USER_NOT_AUTHORIZED);
+    // Public objects it may create and destroy.
+    let public = create(
+        s,
+        Template::new()
+            .ulong(CKA_CLASS, CKO_DATA)
+            .bool(CKA_TOKEN, true)
+            .bool(CKA_PRIVATE, false)
+            .bytes(CKA_VALUE, b"x"),
+    )
+    .unwrap();
+    // SAFETY: a handle visible to this session.
+    assert_eq!(unsafe { C_DestroyObject(s, public) }, CKR_OK);
+    // The Limited Crypto Officer has the same rights (simulator-defined).
+    assert_eq!(logout(s), CKR_OK);
+    assert_eq!(login(s, CKU_USER, CO), CKR_OK);
+    assert_eq!(
+        init_role_pin(s, CKU_LIMITED_CRYPTO_OFFICER, b"lco-pin-001"),
+        CKR_OK
+    );
+    assert_eq!(logout(s), CKR_OK);
+    assert_eq!(login(s, CKU_LIMITED_CRYPTO_OFFICER, b"lco-pin-001"), CKR_OK);
+    assert_eq!(set_pin(s, b"lco-pin-001", b"lco-pin-002"), CKR_OK);
+    assert_eq!(init(C_EncryptInit, s, &mut ecb, key), CKR_OK);
+    assert_eq!(produce(C_Encrypt, s, &[1u8; 16]).unwrap().len(), 16);
+    // SAFETY: a handle visible to this session.
+    assert_eq!(unsafe { C_DestroyObject(s, key) }, CKR_USER_NOT_AUTHORIZED);
+    assert!(
+        create(
+            s,
+            Template::new()
+                .ulong(CKA_CLASS, CKO_DATA)
+                .bool(CKA_PRIVATE, false)
+                .bytes(CKA_VALUE, b"y"),
+        )
+        .is_ok()
+    );
 }
 
 #[test]

@@ -571,7 +571,7 @@ impl Engine {
                 )
             })?;
         let target = self.usable_object(slot, key, CKR_KEY_HANDLE_INVALID)?;
-        slot.check_may_change_objects()?;
+        slot.check_may_export()?;
         if let Some(policy) = slot.model.primus_policy(&slot.token.read()) {
             policy.check_export()?;
         }

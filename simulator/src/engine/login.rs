@@ -159,7 +159,9 @@ impl Engine {
         self.check_secret(slot, user, pin, false)
     }
 
-    /// `check_pin`, against the role's PIN seal or (`challenge`) its challenge seal.
+    /// `check_pin`, against the role's PIN seal or (`challenge`) its challenge seal. Reaching
+    /// the role's failed-login threshold has the model's consequence: a lock (for a time on
+    /// Luna before 7.0), or a zeroised partition or HSM (`vendor::luna::Consequence`).
     fn check_secret(
         &self,
         slot: &Slot,
@@ -167,13 +169,12 @@ impl Engine {
         pin: &[u8],
         challenge: bool,
     ) -> Result<TokenKey> {
+        use crate::vendor::luna::Consequence;
         let record = slot.token.read().clone();
-        let limit = slot.model.max_failed_logins(&record);
+        let rule = slot.model.failed_login_rule(&record, user, slot.admin);
         let role = record.role(user).cloned().unwrap_or_default();
         let throttle_rule = slot.model.primus().map(|d| d.throttle);
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+        let now = crate::clock::now();
         if throttle_rule.is_some() {
             role.throttle.unwrap_or_default().check(now)?;
         }
@@ -187,12 +188,25 @@ impl Engine {
                 "the role's PIN is not initialised",
             ));
         }
-        if role.failures >= limit {
-            return Err(err(
-                CKR_PIN_LOCKED,
-                format!("the PIN is locked after {limit} failed logins"),
-            ));
+        if slot.model.is_locked(&record, user, slot.admin, now) {
+            let why = match (rule.consequence, role.locked_until) {
+                (Consequence::LockFor(_), Some(until)) => format!(
+                    "the role is locked for {} more seconds after {} failed logins",
+                    until.saturating_sub(now),
+                    rule.threshold
+                ),
+                _ if role.failures < rule.threshold => {
+                    "the role is locked because the Crypto Officer is locked out".to_string()
+                }
+                _ => format!(
+                    "the PIN is locked after {} failed logins; the role that initialises it must reset it",
+                    rule.threshold
+                ),
+            };
+            return Err(err(CKR_PIN_LOCKED, why));
         }
+        // A timed lockout that has ended starts the count again.
+        let lock_ended = role.locked_until.is_some_and(|t| t <= now);
         let context = slot.seal_context();
         let key = match (&role.seal, &role.legacy) {
             _ if challenge => role.challenge.as_ref().and_then(|c| c.open(pin, context)),
@@ -219,9 +233,14 @@ impl Engine {
                 write |= stored.throttle != Some(t);
                 stored.throttle = Some(t);
             }
-            let before = stored.failures;
-            stored.failures = if failed { before + 1 } else { 0 };
-            write |= stored.failures != before;
+            let before = (stored.failures, stored.locked_until);
+            let counted = if lock_ended { 0 } else { stored.failures };
+            stored.failures = if failed { counted + 1 } else { 0 };
+            stored.locked_until = match rule.consequence {
+                Consequence::LockFor(secs) if stored.failures >= rule.threshold => Some(now + secs),
+                _ => None,
+            };
+            write |= (stored.failures, stored.locked_until) != before;
             if let Some(seal) = new_seal {
                 stored.seal = Some(seal);
                 stored.legacy = None;
@@ -232,26 +251,32 @@ impl Engine {
             }
             Ok((throttled, write))
         })?;
-        let now_locked = updated.failures(user) >= limit || throttled;
+        let now_locked = updated.failures(user) >= rule.threshold || throttled;
         *slot.token.write() = updated;
-        if failed && now_locked && self.zeroises_on_so_lockout(slot, user) {
-            self.zeroise(slot)?;
-            return Err(err(
-                CKR_PIN_LOCKED,
-                "wrong PIN: the Partition SO is locked out and the partition was zeroised (simulator-defined)",
-            ));
+        if let (None, true) = (&key, now_locked) {
+            match rule.consequence {
+                Consequence::ZeroisePartition => {
+                    self.zeroise(slot)?;
+                    return Err(err(
+                        CKR_PIN_LOCKED,
+                        "wrong PIN: the Partition SO failed too often and the partition was zeroised",
+                    ));
+                }
+                Consequence::ZeroiseHsm => {
+                    self.zeroise_hsm(slot)?;
+                    return Err(err(
+                        CKR_PIN_LOCKED,
+                        "wrong PIN: the HSM SO failed 3 times and the HSM was zeroised (every partition is blank)",
+                    ));
+                }
+                _ => {}
+            }
         }
         match key {
             Some(key) => Ok(key),
             None if now_locked => Err(err(CKR_PIN_LOCKED, "wrong PIN: the PIN is now locked")),
             None => Err(err(CKR_PIN_INCORRECT, "wrong PIN")),
         }
-    }
-
-    /// A locked-out Partition SO zeroises a PPSO partition (simulator-defined, after Luna 7's
-    /// failed-login rules: the HSM SO's own lockout is not modelled).
-    fn zeroises_on_so_lockout(&self, slot: &Slot, user: CK_USER_TYPE) -> bool {
-        user == CKU_SO && !slot.admin && slot.model.luna().is_some_and(|d| d.per_partition_so())
     }
 
     /// Zeroises a partition: every object and role goes; the token is blank (serial kept).
@@ -270,6 +295,30 @@ impl Engine {
         for session in self.sessions_on(slot.id) {
             let h = session.lock().handle;
             self.sessions.remove(&h);
+        }
+        Ok(())
+    }
+
+    /// Zeroises the HSM of a Luna slot: every partition of the device (the admin partition
+    /// too) becomes blank, in one transaction; this process's slots on it are replaced as if
+    /// another process had done it (sessions closed, a slot event each). HSM policies stay.
+    fn zeroise_hsm(&self, slot: &Slot) -> Result<()> {
+        let Some(device) = slot.model.luna() else {
+            return self.zeroise(slot);
+        };
+        let prefix = format!("{}/", device.name);
+        self.store.replace_tokens(&prefix, |token, current| {
+            let mut blank = TokenRecord::uninitialized(token);
+            blank.serial = current.serial.clone();
+            blank.generation = random_u64()?;
+            Ok(blank)
+        })?;
+        for s in self
+            .slots
+            .values()
+            .filter(|s| s.partition.starts_with(&prefix))
+        {
+            self.refresh_token(s, false)?;
         }
         Ok(())
     }
@@ -480,6 +529,11 @@ impl Engine {
     /// policy 21 the role must change it at its first login. PED partitions: an empty PIN
     /// imprints the presented PED key.
     fn set_role_pin(&self, slot: &Slot, user: CK_USER_TYPE, pin: &[u8]) -> Result<()> {
+        if let Some(device) = slot.model.luna()
+            && slot.token.read().has_pin(user)
+        {
+            device.check_reset(user)?;
+        }
         let presented;
         let pin = if slot.model.uses_ped() && pin.is_empty() {
             presented = self.ped_credential(slot, user, true)?;
@@ -499,6 +553,7 @@ impl Engine {
             role.seal = Some(seal);
             role.legacy = None;
             role.failures = 0;
+            role.locked_until = None;
             role.must_change = must_change;
             if r.roles.values().all(|role| role.legacy.is_none()) {
                 r.migration_key = None;

@@ -115,13 +115,19 @@ impl Engine {
         let (slot, device) = self.luna_slot(slot_id)?;
         device.check_role(user)?;
         let record = slot.token.read();
-        let limit = slot.model.max_failed_logins(&record);
+        let limit = slot
+            .model
+            .failed_login_rule(&record, user, slot.admin)
+            .threshold;
         let role = record.role(user).cloned().unwrap_or_default();
         let mut flags = 0;
         if role.has_pin() {
             flags |= CAF_ROLE_STATE_INITIALIZED;
         }
-        if role.failures >= limit {
+        if slot
+            .model
+            .is_locked(&record, user, slot.admin, crate::clock::now())
+        {
             flags |= CAF_ROLE_STATE_LOCKED_OUT;
         }
         if role.must_change {
@@ -150,28 +156,30 @@ impl Engine {
         self.check_container(slot_id, container)?;
         let (slot, device) = self.luna_slot(slot_id)?;
         let record = slot.token.read();
-        let limit = slot.model.max_failed_logins(&record);
+        let now = crate::clock::now();
+        let locked = |u| slot.model.is_locked(&record, u, slot.admin, now);
         let role = |u| record.role(u).cloned().unwrap_or_default();
         let mut flags = LUNA_CF_CONTAINER_ENABLED;
         if record.initialized {
             flags |= LUNA_CF_PARTITION_INITIALIZED;
         }
-        let (so, user, cu) = (role(CKU_SO), role(CKU_USER), role(luna::CKU_CRYPTO_USER));
+        let cu_type = luna::CKU_CRYPTO_USER;
+        let (so, user, cu) = (role(CKU_SO), role(CKU_USER), role(cu_type));
         for (set, flag) in [
             (user.has_pin(), LUNA_CF_USER_PIN_INITIALIZED),
-            (so.failures >= limit, LUNA_CF_SO_PIN_LOCKED),
+            (locked(CKU_SO), LUNA_CF_SO_PIN_LOCKED),
             (so.must_change, LUNA_CF_SO_PIN_TO_BE_CHANGED),
-            (user.failures >= limit, LUNA_CF_USER_PIN_LOCKED),
+            (locked(CKU_USER), LUNA_CF_USER_PIN_LOCKED),
             (user.must_change, LUNA_CF_USER_PIN_TO_BE_CHANGED),
             (cu.has_pin(), LUNA_CF_LIMITED_USER_CREATED),
-            (cu.failures >= limit, LUNA_CF_LIMITED_USER_PIN_LOCKED),
+            (locked(cu_type), LUNA_CF_LIMITED_USER_PIN_LOCKED),
             (cu.must_change, LUNA_CF_LIMITED_USER_PIN_TO_BE_CHANGED),
         ] {
             if set {
                 flags |= flag;
             }
         }
-        let has_cu = device.extra_roles().contains(&luna::CKU_CRYPTO_USER);
+        let has_cu = device.extra_roles().contains(&cu_type);
         Ok(ContainerStatus {
             flags,
             failed_so: so.failures as CK_ULONG,

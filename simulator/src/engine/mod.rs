@@ -216,19 +216,41 @@ impl Slot {
     pub fn user_logged_in(&self) -> bool {
         self.logged_in().is_some_and(|u| u != CKU_SO)
     }
-    /// Luna's Crypto User is read-only: it uses objects but does not create, change, destroy
-    /// or export them (`CKR_USER_NOT_AUTHORIZED`; the role is documented read-only, the code is
-    /// simulator-defined).
-    pub fn check_may_change_objects(&self) -> Result<()> {
-        if self.model.luna().is_some()
-            && self.logged_in() == Some(crate::vendor::luna::CKU_CRYPTO_USER)
-        {
-            Err(err(
+    /// Luna's Crypto User "can perform cryptographic operations using partition objects in a
+    /// read-only capacity, but can only create public objects" (documented, `init_co_cu.htm`):
+    /// creating, changing or destroying a private object is `CKR_USER_NOT_AUTHORIZED`. The
+    /// Limited Crypto Officer gets the same rights (simulator-defined: the public documents do
+    /// not list its permissions).
+    pub fn check_may_change_object(&self, private: bool) -> Result<()> {
+        match self.restricted_role() {
+            Some(name) if private => Err(err(
                 crate::vendor::luna::CKR_USER_NOT_AUTHORIZED,
-                "the Crypto User only uses objects: it does not create, change, destroy or export them",
-            ))
-        } else {
-            Ok(())
+                format!("the {name} may create, change or destroy public objects only"),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Wrapping a key out is refused to Luna's Crypto User and Limited Crypto Officer
+    /// (simulator-defined, as the read-only rights above).
+    pub fn check_may_export(&self) -> Result<()> {
+        match self.restricted_role() {
+            Some(name) => Err(err(
+                crate::vendor::luna::CKR_USER_NOT_AUTHORIZED,
+                format!("the {name} does not export keys"),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// The logged-in Luna role with read-only rights, by name.
+    fn restricted_role(&self) -> Option<&'static str> {
+        use crate::vendor::luna::{CKU_CRYPTO_USER, CKU_LIMITED_CRYPTO_OFFICER};
+        self.model.luna()?;
+        match self.logged_in() {
+            Some(CKU_CRYPTO_USER) => Some("Crypto User"),
+            Some(CKU_LIMITED_CRYPTO_OFFICER) => Some("Limited Crypto Officer"),
+            _ => None,
         }
     }
 
@@ -498,7 +520,12 @@ impl Engine {
         let count = sessions.len();
         let rw = sessions.iter().filter(|s| s.lock().is_rw()).count();
         let record = slot.token.read();
-        let mut flags = record.flags(slot.model.max_failed_logins(&record));
+        let limit = |u| {
+            slot.model
+                .failed_login_rule(&record, u, slot.admin)
+                .threshold
+        };
+        let mut flags = record.flags(limit(CKU_USER), limit(CKU_SO));
         if slot
             .model
             .luna()

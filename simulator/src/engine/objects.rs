@@ -92,7 +92,7 @@ impl Engine {
         object: CK_OBJECT_HANDLE,
     ) -> Result<Arc<Object>> {
         let o = self.visible_object(slot, object, CKR_OBJECT_HANDLE_INVALID)?;
-        slot.check_may_change_objects()?;
+        slot.check_may_change_object(o.is_private())?;
         if o.is_token() && !session.is_rw() {
             return Err(err(
                 CKR_SESSION_READ_ONLY,
@@ -160,12 +160,12 @@ impl Engine {
         objects: Vec<Attributes>,
     ) -> Result<Vec<CK_OBJECT_HANDLE>> {
         slot.check_pin_current()?;
-        slot.check_may_change_objects()?;
         let key = slot.token_key();
         let mut made = Vec::with_capacity(objects.len());
         let mut stored = Vec::new();
         for mut attrs in objects {
             self.check_may_hold(session, slot, &attrs)?;
+            slot.check_may_change_object(attrs.flag(CKA_PRIVATE, false))?;
             // 64 random bits as 16 hex digits: unique in any lab (the store's primary key
             // refuses a collision) and short enough to be held inline.
             let mut uid = [0u8; 8];

@@ -94,7 +94,7 @@ impl Engine {
 
     /// Re-reads a slot's token record. Returns true when the token was replaced (everything
     /// about it in this process is gone). `reload` also reconciles every loaded object.
-    fn refresh_token(&self, slot: &Slot, reload: bool) -> Result<bool> {
+    pub(super) fn refresh_token(&self, slot: &Slot, reload: bool) -> Result<bool> {
         let (record, present) = match self.store.token(&slot.partition)? {
             Some(row) => (row.record, row.present),
             None => (

@@ -261,8 +261,8 @@ pub const PARTITION_POLICIES: &[Element] = &[
     },
 ];
 
-/// The HSM policies the simulator models (documented ids; defaults simulator-defined except 21,
-/// which is documented on).
+/// The HSM policies the simulator models (documented ids; defaults simulator-defined except 15,
+/// documented off, and 21, documented on).
 pub const HSM_POLICIES: &[Element] = &[
     Element {
         off_to_on_destructive: true,
@@ -279,11 +279,15 @@ pub const HSM_POLICIES: &[Element] = &[
         "Allow non-FIPS algorithms",
         1,
     ),
-    element(
-        hsm_policy::SO_CAN_RESET_PIN,
-        "SO can reset partition PIN",
-        1,
-    ),
+    // Off by default, destructive when turned on (documented, 7.7 `partition_reset_cred.htm`).
+    Element {
+        off_to_on_destructive: true,
+        ..element(
+            hsm_policy::SO_CAN_RESET_PIN,
+            "SO can reset partition PIN",
+            0,
+        )
+    },
     element(
         hsm_policy::NETWORK_REPLICATION,
         "Allow network replication",
@@ -449,6 +453,57 @@ impl Device {
         }
     }
 
+    /// The role is the HSM SO: the SO of the admin partition, or of a pre-PPSO partition
+    /// (which the HSM SO owns).
+    pub fn is_hsm_so(&self, user: CK_USER_TYPE, admin: bool) -> bool {
+        user == CKU_SO && (admin || !self.per_partition_so())
+    }
+
+    /// The failed-login rule of `user` on a partition whose policy 20 is `max_failed` (the
+    /// partition roles' threshold; the HSM SO's is fixed at 3).
+    pub fn failed_login_rule(
+        &self,
+        user: CK_USER_TYPE,
+        admin: bool,
+        max_failed: u32,
+    ) -> FailedLoginRule {
+        if self.is_hsm_so(user, admin) {
+            return FailedLoginRule {
+                threshold: HSM_SO_MAX_FAILED_LOGINS,
+                consequence: Consequence::ZeroiseHsm,
+            };
+        }
+        let consequence = match (self.firmware.era() >= Era::Luna7, user) {
+            (false, _) => Consequence::LockFor(PRE7_LOCKOUT_SECS),
+            (true, CKU_SO) => Consequence::ZeroisePartition,
+            (true, _) => Consequence::LockUntilReset,
+        };
+        FailedLoginRule {
+            threshold: max_failed,
+            consequence,
+        }
+    }
+
+    /// The role whose lockout also locks `user`: on 7.x a locked-out Crypto Officer locks
+    /// the Crypto User out too (documented, 7.x `partition_login.htm`).
+    pub fn locked_along_with(&self, user: CK_USER_TYPE) -> Option<CK_USER_TYPE> {
+        (self.firmware.era() >= Era::Luna7 && user == CKU_CRYPTO_USER).then_some(CKU_USER)
+    }
+
+    /// Whether the role that initialises `user` may reset its existing credential: the
+    /// Partition SO (or the HSM SO of a pre-PPSO partition) resets the Crypto Officer's only
+    /// under HSM policy 15; the CO resets the CU's and LCO's at any time (documented,
+    /// `partition_reset_cred.htm`). The refusal's code is simulator-defined.
+    pub fn check_reset(&self, user: CK_USER_TYPE) -> Result<()> {
+        if user == CKU_USER && self.hsm_policy(hsm_policy::SO_CAN_RESET_PIN) == 0 {
+            return Err(err(
+                CKR_USER_NOT_AUTHORIZED,
+                "the SO may not reset the Crypto Officer's credential: HSM policy 15 (SO can reset partition PIN) is off",
+            ));
+        }
+        Ok(())
+    }
+
     /// "Luna User Partition With SO (PW) Signing With Cloning Mode" and the like, as LunaCM
     /// shows a slot's configuration.
     pub fn configuration_text(&self, key_export: bool) -> String {
@@ -484,6 +539,33 @@ impl Device {
         }
     }
 }
+
+/// What too many consecutive failed logins of a role do (thalesdocs "Failed Login Attempts",
+/// 6.0 `failed_logins.htm` and 7.x `partition_login.htm` / `hsm_login.htm`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Consequence {
+    /// The HSM is zeroised: every partition of the device loses its objects and roles (the HSM
+    /// SO after 3 failures, "not adjustable").
+    ZeroiseHsm,
+    /// The partition is zeroised (the 7.x Partition SO).
+    ZeroisePartition,
+    /// The role stays locked until another role resets its credential (7.x CO, CU, LCO).
+    LockUntilReset,
+    /// The role is locked for this many seconds, contents untouched (before 7.0: ten minutes).
+    LockFor(u64),
+}
+
+/// A role's failed-login threshold and what reaching it does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FailedLoginRule {
+    pub threshold: u32,
+    pub consequence: Consequence,
+}
+
+/// The HSM SO's threshold: three consecutive failures zeroise the HSM (documented, fixed).
+pub const HSM_SO_MAX_FAILED_LOGINS: u32 = 3;
+/// Before firmware 7.0 a locked partition role waits ten minutes (documented, fixed).
+pub const PRE7_LOCKOUT_SECS: u64 = 600;
 
 /// The PED key colour that authenticates a role (luna.md §2.4; the Limited Crypto Officer's
 /// gray key is simulator-defined).
@@ -718,6 +800,39 @@ mod tests {
             CKR_CONFIG_ILLEGAL
         );
         assert!(q.apply(&no_cloning, &[(41, 1)], true).is_ok());
+    }
+
+    #[test]
+    fn failed_logins_have_the_documented_consequences() {
+        let d7 = device("7.4.2");
+        let rule = |d: &Device, user, admin| d.failed_login_rule(user, admin, 10);
+        assert_eq!(
+            rule(&d7, CKU_SO, true),
+            FailedLoginRule {
+                threshold: 3,
+                consequence: Consequence::ZeroiseHsm
+            }
+        );
+        assert_eq!(
+            rule(&d7, CKU_SO, false).consequence,
+            Consequence::ZeroisePartition
+        );
+        assert_eq!(
+            rule(&d7, CKU_USER, false).consequence,
+            Consequence::LockUntilReset
+        );
+        assert_eq!(rule(&device("6.21.2"), CKU_SO, false).threshold, 3);
+        assert_eq!(
+            rule(&device("6.22.0"), CKU_USER, false).consequence,
+            Consequence::LockFor(600)
+        );
+        assert_eq!(d7.locked_along_with(CKU_CRYPTO_USER), Some(CKU_USER));
+        assert_eq!(device("6.22.0").locked_along_with(CKU_CRYPTO_USER), None);
+        assert_eq!(
+            d7.check_reset(CKU_USER).unwrap_err().rv,
+            CKR_USER_NOT_AUTHORIZED
+        );
+        assert!(d7.check_reset(CKU_CRYPTO_USER).is_ok());
     }
 
     #[test]

@@ -100,18 +100,55 @@ impl TokenModel {
         }
     }
 
-    /// Failed logins after which a role is locked: Luna's partition policy 20 (default 10),
-    /// else 10 (simulator-defined).
-    pub fn max_failed_logins(&self, record: &TokenRecord) -> u32 {
+    /// Failed logins after which a role is locked and what that does: Luna's rules by role and
+    /// era (partition policy 20, default 10; the HSM SO 3), else 10 consecutive failures lock
+    /// the role until its PIN is set again (simulator-defined). Primus locks by a time window
+    /// instead (`primus::Throttle`).
+    pub fn failed_login_rule(
+        &self,
+        record: &TokenRecord,
+        user: CK_USER_TYPE,
+        admin: bool,
+    ) -> luna::FailedLoginRule {
+        let until_reset = |threshold| luna::FailedLoginRule {
+            threshold,
+            consequence: luna::Consequence::LockUntilReset,
+        };
         match (self, &record.vendor) {
             (TokenModel::Luna(d), Some(PartitionState::Luna(s))) => {
-                s.policy(d, luna::partition_policy::MAX_FAILED_USER_LOGINS)
-                    .clamp(1, u32::MAX as u64) as u32
+                let max = s
+                    .policy(d, luna::partition_policy::MAX_FAILED_USER_LOGINS)
+                    .clamp(1, u32::MAX as u64) as u32;
+                d.failed_login_rule(user, admin, max)
             }
-            // Primus locks by a time window instead (`primus::Throttle`).
-            (TokenModel::Primus(_), _) => u32::MAX,
-            _ => MAX_FAILED_LOGINS,
+            (TokenModel::Luna(d), _) => d.failed_login_rule(user, admin, MAX_FAILED_LOGINS),
+            (TokenModel::Primus(_), _) => until_reset(u32::MAX),
+            (TokenModel::Soft, _) => until_reset(MAX_FAILED_LOGINS),
         }
+    }
+
+    /// `user` is locked out at `now` (seconds since the epoch): by its own failures (a timed
+    /// lockout ends by itself), or, on Luna 7.x, because the Crypto Officer is.
+    pub fn is_locked(
+        &self,
+        record: &TokenRecord,
+        user: CK_USER_TYPE,
+        admin: bool,
+        now: u64,
+    ) -> bool {
+        let rule = self.failed_login_rule(record, user, admin);
+        let role = record.role(user);
+        let own = role.is_some_and(|r| {
+            r.failures >= rule.threshold
+                && match rule.consequence {
+                    luna::Consequence::LockFor(_) => r.locked_until.is_some_and(|t| now < t),
+                    _ => true,
+                }
+        });
+        own || self
+            .luna()
+            .and_then(|d| d.locked_along_with(user))
+            .is_some_and(|other| self.is_locked(record, other, admin, now))
     }
 
     /// A PIN set by another role must be changed at its first use: Luna HSM policy 21 (on by

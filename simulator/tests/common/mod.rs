@@ -116,6 +116,26 @@ impl TextLab {
         }
     }
 
+    /// Sets an environment variable the module reads at call time (`HSMSIM_CLOCK_OFFSET`, ...);
+    /// removed again when the lab is dropped.
+    pub fn set_env(&self, key: &'static str, value: &str) {
+        // SAFETY: this test holds SERIAL, so no other thread of this process reads or writes
+        // the environment meanwhile.
+        unsafe { std::env::set_var(key, value) };
+    }
+
+    /// How many token objects the lab's store holds for a partition ("device/partition").
+    pub fn stored_objects(&self, partition: &str) -> usize {
+        let config = hsmsim::engine::Config::resolve(&hsmsim::engine::Choice {
+            lab_file: Some(self.dir.path().join("lab.toml")),
+            host: None,
+            state_dir: None,
+        })
+        .unwrap();
+        let store = hsmsim::store::Store::open(&config.state_dir).unwrap();
+        store.objects(partition).unwrap().len()
+    }
+
     /// A second engine on the same lab, as another process would open it.
     pub fn other_process(&self) -> hsmsim::engine::Engine {
         let config = hsmsim::engine::Config::resolve(&hsmsim::engine::Choice {
@@ -131,6 +151,8 @@ impl TextLab {
 impl Drop for TextLab {
     fn drop(&mut self) {
         self.present_ped_keys(None);
+        // SAFETY: this test still holds SERIAL (released after this body).
+        unsafe { std::env::remove_var(hsmsim::clock::OFFSET_VARIABLE) };
         // SAFETY: null is the valid argument.
         let _ = unsafe { C_Finalize(null_mut()) };
     }
