@@ -104,6 +104,20 @@ enum LabCommand {
         #[arg(long)]
         yes: bool,
     },
+    /// Restart a device (LunaSH `hsm restart`, a power cycle, a Primus reboot) after an outage.
+    /// Every session on its partitions ends. Luna PED partitions lose their activation unless
+    /// auto-activation (partition policy 23) is on and the outage lasted at most 2 hours;
+    /// Primus devices clear their login lockouts.
+    Restart {
+        /// The device, as the lab names it.
+        device: String,
+        /// How long the device was down before it came back, e.g. "0s", "90m", "3h".
+        #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+        outage: std::time::Duration,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Remove a partition (its slots then hold no token) or add it back blank.
     Partition {
         #[arg(value_enum)]
@@ -263,6 +277,43 @@ fn lab(choice: &Choice, command: LabCommand) -> Result<ExitCode, Failure> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        LabCommand::Restart {
+            device,
+            outage,
+            json,
+        } => {
+            let selection = lab_state::select(choice)?;
+            let restarted = lab_state::restart_device(&selection, &device, outage.as_secs())?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&serde_json::json!({
+                        "device": device,
+                        "outage_secs": outage.as_secs(),
+                        "partitions": restarted,
+                    }))
+                    .map_err(|e| Failure(e.to_string()))?
+                );
+            } else {
+                println!(
+                    "device {device} restarted after an outage of {}",
+                    humantime::format_duration(outage)
+                );
+                for p in &restarted {
+                    let roles: Vec<String> = p.deactivated.iter().map(|u| role_name(*u)).collect();
+                    if roles.is_empty() {
+                        println!("  {}: sessions ended", p.partition);
+                    } else {
+                        println!(
+                            "  {}: sessions ended; deactivated: {}",
+                            p.partition,
+                            roles.join(", ")
+                        );
+                    }
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         LabCommand::Partition { action, partition } => {
             let present = matches!(action, PartitionAction::Add);
             lab_state::set_partition_present(&lab_state::select(choice)?, &partition, present)?;
@@ -272,6 +323,19 @@ fn lab(choice: &Choice, command: LabCommand) -> Result<ExitCode, Failure> {
             );
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// A Luna role as LunaCM names it ("co", "cu", ...).
+fn role_name(user: cryptoki_sys::CK_USER_TYPE) -> String {
+    use hsmsim::vendor::luna::{CKU_AUDIT, CKU_CRYPTO_USER, CKU_LIMITED_CRYPTO_OFFICER};
+    match user {
+        cryptoki_sys::CKU_SO => "po".into(),
+        cryptoki_sys::CKU_USER => "co".into(),
+        CKU_CRYPTO_USER => "cu".into(),
+        CKU_LIMITED_CRYPTO_OFFICER => "lco".into(),
+        CKU_AUDIT => "au".into(),
+        other => format!("0x{other:X}"),
     }
 }
 

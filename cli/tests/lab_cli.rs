@@ -135,3 +135,44 @@ fn fixtures_lists_every_built_in_lab() {
         );
     }
 }
+
+#[test]
+fn restart_reports_each_partition_and_refuses_an_unknown_device() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display().to_string();
+    let init = [
+        "lab",
+        "init",
+        "--fixture",
+        "luna-usb-to-network7",
+        "--dir",
+        &d,
+    ];
+    assert!(hsmsim(&init).status.success());
+    let lab = lab_file(dir.path());
+    let out = hsmsim(&[
+        "--lab", &lab, "lab", "restart", "sa7", "--outage", "3h", "--json",
+    ]);
+    let v = json(&out);
+    assert_eq!(v["device"], "sa7");
+    assert_eq!(v["outage_secs"], 3 * 3600);
+    let partitions: Vec<&str> = v["partitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["partition"].as_str().unwrap())
+        .collect();
+    assert!(partitions.contains(&"sa7/app"), "{v}");
+    assert!(partitions.iter().all(|p| p.starts_with("sa7/")), "{v}");
+
+    let out = hsmsim(&["--lab", &lab, "lab", "restart", "nosuch"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no device \"nosuch\""), "{err}");
+    let out = hsmsim(&["--lab", &lab, "lab", "restart", "sa7", "--outage", "soon"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a bad duration is a usage error"
+    );
+}

@@ -60,8 +60,7 @@ pub fn built_in_text(name: &str) -> Result<&'static str, LabError> {
         })
 }
 
-/// Device kinds a lab may name. Until the vendor models land, every kind behaves as a plain
-/// token (simulator-defined).
+/// Device kinds a lab may name; each selects a vendor model (`vendor::TokenModel`).
 pub const DEVICE_KINDS: &[&str] = &[
     "soft",
     "luna-network",

@@ -304,6 +304,52 @@ pub fn set_partition_present(
     open_store(selection)?.set_partition_present(partition, present)
 }
 
+/// What `restart_device` did to one partition.
+#[derive(Debug, Clone, Serialize)]
+pub struct RestartedPartition {
+    pub partition: String,
+    /// Roles whose activation was dropped (Luna PED partitions), by user type.
+    pub deactivated: Vec<CK_USER_TYPE>,
+}
+
+/// `hsmsim lab restart`: the device restarts after an outage of `outage_secs` (0: a reboot).
+/// Every session on its partitions ends (simulator-defined: processes see their tokens
+/// replaced, as after a power cycle); each vendor model says what else the restart does
+/// (`TokenModel::restart`). One transaction.
+pub fn restart_device(
+    selection: &LabSelection,
+    device: &str,
+    outage_secs: u64,
+) -> Result<Vec<RestartedPartition>> {
+    let model = selection.lab.models.get(device).cloned().ok_or_else(|| {
+        err(
+            CKR_ARGUMENTS_BAD,
+            format!(
+                "the lab defines no device \"{device}\"; devices: {}",
+                selection
+                    .lab
+                    .models
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )
+    })?;
+    let store = open_store(selection)?;
+    let report = parking_lot::Mutex::new(Vec::new());
+    store.update_tokens(&format!("{device}/"), false, |token, record| {
+        let deactivated = model.restart(record, outage_secs);
+        record.generation = crate::engine::random_u64()?;
+        report.lock().push(RestartedPartition {
+            partition: token.to_string(),
+            deactivated,
+        });
+        Ok(())
+    })?;
+    Ok(report.into_inner())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

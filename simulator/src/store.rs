@@ -343,14 +343,15 @@ impl Store {
         })
     }
 
-    /// Replaces every present token whose name starts with `prefix` (a device's partitions)
-    /// with the record `blank` makes of it, erasing their objects, in one transaction (Luna's
-    /// HSM zeroisation).
-    pub fn replace_tokens(
+    /// Changes every present token whose name starts with `prefix` (a device's partitions)
+    /// with `change`, in one transaction; with `erase` their objects go too (Luna's HSM
+    /// zeroisation). Returns the tokens changed.
+    pub fn update_tokens(
         &self,
         prefix: &str,
-        blank: impl Fn(&str, &TokenRecord) -> Result<TokenRecord>,
-    ) -> Result<()> {
+        erase: bool,
+        change: impl Fn(&str, &mut TokenRecord) -> Result<()>,
+    ) -> Result<Vec<String>> {
         self.write(|tx| {
             let tokens: Vec<String> = tx
                 .prepare(
@@ -361,17 +362,19 @@ impl Store {
                         .collect::<rusqlite::Result<Vec<_>>>()
                 })
                 .map_err(db_err)?;
-            for token in tokens {
-                let Some(current) = read_token(tx, &token)? else {
+            for token in &tokens {
+                let Some(mut row) = read_token(tx, token)? else {
                     continue;
                 };
-                let record = blank(&token, &current.record)?;
-                tx.execute("DELETE FROM objects WHERE token = ?1", [&token])
-                    .map_err(db_err)?;
-                write_record(tx, &token, &record)?;
-                log_change(tx, &token, None, self.writer)?;
+                change(token, &mut row.record)?;
+                if erase {
+                    tx.execute("DELETE FROM objects WHERE token = ?1", [token])
+                        .map_err(db_err)?;
+                }
+                write_record(tx, token, &row.record)?;
+                log_change(tx, token, None, self.writer)?;
             }
-            Ok(())
+            Ok(tokens)
         })
     }
 

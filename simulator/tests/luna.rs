@@ -790,6 +790,73 @@ fn a_ped_login_needs_the_right_key_and_an_activated_role_its_challenge() {
     assert_eq!(login(s, CKU_USER, challenge), CKR_USER_NOT_AUTHORIZED);
 }
 
+/// The PO turns activation on (and auto-activation when `auto`) on the PED partition of slot
+/// 6, sets the CO's challenge, and the CO's first PED login activates it.
+fn activate_ped_co(s: CK_SESSION_HANDLE, auto: bool, challenge: &[u8]) {
+    assert_eq!(login(s, CKU_SO, b""), CKR_OK);
+    assert_eq!(
+        set_policies(s, 6, &[(22, 1), (23, CK_ULONG::from(auto))]),
+        CKR_OK
+    );
+    let (mut out_len, mut out) = (0, [0u8; 1]);
+    // SAFETY: valid buffers; a zero output length as pycryptoki passes it.
+    let rv = unsafe {
+        CA_CreateLoginChallenge(
+            s,
+            CKU_USER,
+            challenge.len() as CK_ULONG,
+            challenge.as_ptr() as *mut _,
+            &mut out_len,
+            out.as_mut_ptr(),
+        )
+    };
+    assert_eq!(rv, CKR_OK);
+    assert_eq!(logout(s), CKR_OK);
+    assert_eq!(login(s, CKU_USER, b""), CKR_OK);
+    assert_eq!(logout(s), CKR_OK);
+}
+
+fn restart_device(lab: &TextLab, device: &str, outage_secs: u64) -> Vec<CK_USER_TYPE> {
+    let selection = hsmsim::lab_state::select(&hsmsim::engine::Choice {
+        lab_file: Some(lab.dir.path().join("lab.toml")),
+        host: None,
+        state_dir: None,
+    })
+    .unwrap();
+    hsmsim::lab_state::restart_device(&selection, device, outage_secs)
+        .unwrap()
+        .into_iter()
+        .flat_map(|p| p.deactivated)
+        .collect()
+}
+
+#[test]
+fn a_restart_ends_activation_unless_auto_activation_covers_the_outage() {
+    let lab = TextLab::new(LAB);
+    let challenge = b"chal-secret";
+    let s = rw_session(6);
+    activate_ped_co(s, false, challenge);
+    // Without auto-activation a reboot drops the cached PED secret; sessions end.
+    assert_eq!(restart_device(&lab, "ped7", 0), vec![CKU_USER]);
+    assert_eq!(login(s, CKU_USER, challenge), CKR_SESSION_HANDLE_INVALID);
+    let s = rw_session(6);
+    assert_eq!(role_state(6, CKU_USER).unwrap().flags & 0x04, 0);
+    assert_eq!(login(s, CKU_USER, challenge), CKR_USER_NOT_AUTHORIZED);
+    // With auto-activation it survives a reboot and an outage of up to two hours.
+    activate_ped_co(s, true, challenge);
+    assert!(restart_device(&lab, "ped7", 0).is_empty());
+    let s = rw_session(6);
+    assert_eq!(login(s, CKU_USER, challenge), CKR_OK);
+    assert_eq!(logout(s), CKR_OK);
+    assert!(restart_device(&lab, "ped7", 2 * 3600).is_empty());
+    let s = rw_session(6);
+    assert_eq!(login(s, CKU_USER, challenge), CKR_OK);
+    assert_eq!(logout(s), CKR_OK);
+    assert_eq!(restart_device(&lab, "ped7", 2 * 3600 + 1), vec![CKU_USER]);
+    let s = rw_session(6);
+    assert_eq!(login(s, CKU_USER, challenge), CKR_USER_NOT_AUTHORIZED);
+}
+
 #[test]
 fn a_full_partition_answers_storage_full_and_reports_its_memory() {
     let _lab = TextLab::new(LAB);

@@ -118,9 +118,10 @@ impl Engine {
         Ok(key.credential())
     }
 
-    /// Partition policy 22 on: a PED login caches the role's secret (activation).
+    /// Partition policy 22 on: a PED login of the CO, LCO or CU caches the role's secret
+    /// (activation; the SO's is never cached, luna.md §2.4).
     fn activate_if_allowed(&self, slot: &Slot, user: CK_USER_TYPE) -> Result<()> {
-        let Some(device) = slot.model.luna() else {
+        let Some(device) = slot.model.luna().filter(|_| user != CKU_SO) else {
             return Ok(());
         };
         let record = slot.token.read().clone();
@@ -307,11 +308,12 @@ impl Engine {
             return self.zeroise(slot);
         };
         let prefix = format!("{}/", device.name);
-        self.store.replace_tokens(&prefix, |token, current| {
+        self.store.update_tokens(&prefix, true, |token, record| {
             let mut blank = TokenRecord::uninitialized(token);
-            blank.serial = current.serial.clone();
+            blank.serial = record.serial.clone();
             blank.generation = random_u64()?;
-            Ok(blank)
+            *record = blank;
+            Ok(())
         })?;
         for s in self
             .slots

@@ -380,7 +380,7 @@ pub fn fresh_record(
     Ok(record)
 }
 
-fn random_u64() -> Result<u64> {
+pub(crate) fn random_u64() -> Result<u64> {
     let mut b = [0u8; 8];
     crate::mechanisms::random_fill(&mut b)?;
     Ok(u64::from_ne_bytes(b))

@@ -675,7 +675,18 @@ impl PartitionState {
     }
 }
 
+/// Auto-activation (partition policy 23) keeps activated roles across a restart or an outage
+/// of up to two hours (documented, 7.7 `activation.htm`).
+pub const AUTO_ACTIVATION_MAX_OUTAGE_SECS: u64 = 2 * 60 * 60;
+
 impl PartitionState {
+    /// Whether activated roles stay activated after the device restarts following an outage
+    /// of `outage_secs`: only under auto-activation, and for at most two hours.
+    pub fn keeps_activation(&self, device: &Device, outage_secs: u64) -> bool {
+        self.policy(device, partition_policy::AUTO_ACTIVATION) != 0
+            && outage_secs <= AUTO_ACTIVATION_MAX_OUTAGE_SECS
+    }
+
     /// A policy's destructiveness on this partition: (off -> on, on -> off).
     pub fn destructiveness(&self, e: &Element) -> (bool, bool) {
         self.destructive

@@ -151,6 +151,33 @@ impl TokenModel {
             .is_some_and(|other| self.is_locked(record, other, admin, now))
     }
 
+    /// What a device restart after an outage of `outage_secs` does to a partition's record:
+    /// Luna drops its roles' activation unless auto-activation keeps it (policy 23, outages up
+    /// to two hours); Primus clears login lockouts ("a device restart clears lockouts",
+    /// primus.md §1.4). Returns the roles that lost their activation.
+    pub fn restart(&self, record: &mut TokenRecord, outage_secs: u64) -> Vec<CK_USER_TYPE> {
+        match (self, record.vendor.clone()) {
+            (TokenModel::Luna(d), Some(PartitionState::Luna(state))) => {
+                if state.keeps_activation(d, outage_secs) {
+                    return Vec::new();
+                }
+                let mut dropped = Vec::new();
+                for (user, role) in record.roles.iter_mut().filter(|(_, r)| r.activated) {
+                    role.activated = false;
+                    dropped.push(*user);
+                }
+                dropped
+            }
+            (TokenModel::Primus(_), _) => {
+                for role in record.roles.values_mut() {
+                    role.throttle = None;
+                }
+                Vec::new()
+            }
+            _ => Vec::new(),
+        }
+    }
+
     /// A PIN set by another role must be changed at its first use: Luna HSM policy 21 (on by
     /// default). Soft tokens: never.
     pub fn forces_pin_change(&self) -> bool {
