@@ -126,8 +126,10 @@ pub struct PartitionDef {
     pub crypto_user_pin: Option<Spanned<String>>,
     /// Luna 7.x partitions: the Limited Crypto Officer's PIN.
     pub limited_co_pin: Option<Spanned<String>>,
-    /// Luna: the cloning domain (password devices).
+    /// Luna: the cloning domain (password devices); on 7.8+ the primary one.
     pub domain: Option<Spanned<String>>,
+    /// Luna 7.8+: further cloning domains, not primary (`["old-domain"]`).
+    pub other_domains: Option<Spanned<Vec<String>>>,
     /// Primus: the partition's security policy (default: all allowed).
     pub allow_import: Option<Spanned<bool>>,
     pub allow_export: Option<Spanned<bool>>,
@@ -492,7 +494,39 @@ impl Lab {
                         return Err(at(given, "`domain` applies to Luna partitions only".into()));
                     }
                 }
+                if let Some(others) = &p.other_domains {
+                    let Some(device) = model.luna() else {
+                        return Err(error(
+                            Some(others.span()),
+                            "`other_domains` applies to Luna partitions only".into(),
+                        ));
+                    };
+                    let mut state = luna::PartitionState {
+                        domain: p
+                            .domain
+                            .as_ref()
+                            .map(|d| luna::domain_verifier(d.get_ref().as_bytes())),
+                        ..luna::PartitionState::default()
+                    };
+                    if state.domain.is_none() {
+                        return Err(error(
+                            Some(others.span()),
+                            "`other_domains` needs the primary `domain` too".into(),
+                        ));
+                    }
+                    for d in others.get_ref() {
+                        state
+                            .add_domain(device, luna::domain_verifier(d.as_bytes()))
+                            .map_err(|e| error(Some(others.span()), e.detail.into_owned()))?;
+                    }
+                }
                 if p.label.is_none() {
+                    if let Some(others) = &p.other_domains {
+                        return Err(error(
+                            Some(others.span()),
+                            "a blank partition (no `label`) gets its domains when it is initialised; leave `other_domains` out".into(),
+                        ));
+                    }
                     let set_at_init = [&p.domain, &p.crypto_user_pin, &p.limited_co_pin];
                     if let Some(given) = set_at_init.into_iter().flatten().next() {
                         return Err(at(
@@ -803,6 +837,11 @@ impl Lab {
                             .filter_map(|(u, pin)| pin.map(|pin| (u, pin)))
                             .collect(),
                             domain: text(&p.domain),
+                            other_domains: p
+                                .other_domains
+                                .as_ref()
+                                .map(|d| d.get_ref().clone())
+                                .unwrap_or_default(),
                             ped_keys: [
                                 (CKU_SO, text(&p.so_ped_key)),
                                 (CKU_USER, text(&p.user_ped_key)),
@@ -1396,6 +1435,26 @@ mod tests {
         let text = "[lab]\nname = \"x\"\n[[device]]\nname = \"d\"\nkind = \"soft\"\n[[device.partition]]\nname = \"p\"\nlabel = \"l\"\n[[host]]\nname = \"h\"\n";
         let e = Lab::parse(text, "lab.toml").unwrap_err();
         assert!(e.message.contains("both `label` and `so_pin`"), "{e}");
+    }
+
+    #[test]
+    fn several_cloning_domains_need_firmware_7_8() {
+        let lab = |firmware: &str| {
+            format!(
+                "[lab]\nname = \"m\"\n[[device]]\nname = \"d\"\nkind = \"luna-network\"\nfirmware = \"{firmware}\"\n  [[device.partition]]\n  name = \"a\"\n  label = \"a\"\n  so_pin = \"po-pin-0001\"\n  domain = \"one\"\n  other_domains = [\"two\"]\n[[host]]\nname = \"h\"\nslot = [{{ id = 0, partition = \"d/a\" }}]\n"
+            )
+        };
+        assert!(Lab::parse(&lab("7.8.4"), "ok.toml").is_ok());
+        let e = Lab::parse(&lab("7.7.1"), "old.toml").unwrap_err();
+        assert!(e.message.contains("7.8 or later"), "{e}");
+        assert_eq!(
+            e.position.map(|p| p.0),
+            Some(12),
+            "the `other_domains` line"
+        );
+        let e =
+            Lab::parse(&lab("7.8.4").replace("  domain = \"one\"\n", ""), "x.toml").unwrap_err();
+        assert!(e.message.contains("primary `domain`"), "{e}");
     }
 
     #[test]

@@ -16,6 +16,7 @@ const CKU_LIMITED_CRYPTO_OFFICER: CK_USER_TYPE = 0x8000_0003;
 const CKR_USER_NOT_AUTHORIZED: CK_RV = 0x8000_001A;
 const CKR_CONFIG_FAILS_DEPENDENCIES: CK_RV = 0x8000_007D;
 const CKR_CONFIG_ILLEGAL: CK_RV = 0x8000_007C;
+const CKR_CERTIFICATE_INVALID: CK_RV = 0x8000_000C;
 const CKR_POLICY_ID_INVALID: CK_RV = 0x8000_007B;
 const CKA_OUID: CK_ATTRIBUTE_TYPE = 0x8000_0005;
 
@@ -27,7 +28,8 @@ const CU: &[u8] = b"cu-pin-0001";
 /// 7.4.2 partition, 3 a 7.7.1 partition on an HSM without cloning, 4 a 6.22.0 PPSO partition,
 /// 5 a soft token, 6 a 7.4.2 PED partition, 7 a small 7.4.2 partition, 8 the 7.4.2 HSM's admin
 /// partition, 9 a 7.4.2 partition on an HSM with policy 15 (SO can reset partition PIN) on,
-/// 10 and 11 the admin and an application partition of another 7.4.2 HSM.
+/// 10 and 11 the admin and an application partition of another 7.4.2 HSM, 12 a 7.8.4 partition
+/// with two cloning domains.
 const LAB: &str = r#"
 [lab]
 name = "luna-test"
@@ -87,6 +89,7 @@ firmware = "6.22.0"
   label = "ppso"
   so_pin = "po-pin-0001"
   user_pin = "co-pin-0001"
+  domain = "domain-old"
 
 [[device]]
 name = "soft"
@@ -136,6 +139,18 @@ firmware = "7.4.2"
   so_pin = "po-pin-0001"
   user_pin = "co-pin-0001"
 
+[[device]]
+name = "sa78"
+kind = "luna-network"
+firmware = "7.8.4"
+  [[device.partition]]
+  name = "multi"
+  label = "multi"
+  so_pin = "po-pin-0001"
+  user_pin = "co-pin-0001"
+  domain = "domain-new"
+  other_domains = ["domain-old"]
+
 [[host]]
 name = "client"
 slot = [
@@ -151,6 +166,7 @@ slot = [
   { id = 9, partition = "reset7/app" },
   { id = 10, partition = "hso7/admin" },
   { id = 11, partition = "hso7/app" },
+  { id = 12, partition = "sa78/multi" },
 ]
 "#;
 
@@ -1130,4 +1146,52 @@ fn a_locked_out_partition_so_zeroises_the_partition() {
         CKR_TOKEN_NOT_RECOGNIZED
     );
     // The Crypto Officer's lockout, by contrast, only locks the CO (see the policy 20 test).
+}
+
+#[test]
+fn on_7_8_a_partition_has_several_domains_and_older_peers_need_the_primary_one() {
+    use hsmsim::engine::DomainChange;
+    let lab = TextLab::new(LAB);
+    let engine = lab.other_process();
+    assert_eq!(engine.luna_domain_count(12).unwrap(), 2);
+    // The 6.22 partition's domain is the 7.8 partition's second one, not its primary.
+    let e = engine.luna_check_shared_domain(12, 4).unwrap_err();
+    assert_eq!(e.rv, CKR_CERTIFICATE_INVALID, "{}", e.detail);
+    assert!(e.detail.contains("primary"), "{}", e.detail);
+    let s = engine
+        .open_session(12, CKF_SERIAL_SESSION | CKF_RW_SESSION)
+        .unwrap();
+    let co_only = engine.luna_change_domain(s, DomainChange::MakePrimary(b"domain-old"));
+    assert_eq!(co_only.unwrap_err().rv, CKR_USER_NOT_AUTHORIZED);
+    engine.login(s, CKU_SO, PO).unwrap();
+    engine
+        .luna_change_domain(s, DomainChange::MakePrimary(b"domain-old"))
+        .unwrap();
+    engine.luna_check_shared_domain(12, 4).unwrap();
+    engine.luna_check_shared_domain(4, 12).unwrap();
+    assert_eq!(
+        engine
+            .luna_change_domain(s, DomainChange::Remove(b"domain-old"))
+            .unwrap_err()
+            .rv,
+        0x8000_0030,
+        "CKR_OPERATION_NOT_ALLOWED: the primary stays"
+    );
+    engine
+        .luna_change_domain(s, DomainChange::Add(b"domain-third"))
+        .unwrap();
+    assert_eq!(engine.luna_domain_count(12).unwrap(), 3);
+    // A 7.4 partition has one domain only.
+    let s1 = engine
+        .open_session(1, CKF_SERIAL_SESSION | CKF_RW_SESSION)
+        .unwrap();
+    engine.login(s1, CKU_SO, PO).unwrap();
+    let e = engine
+        .luna_change_domain(s1, DomainChange::Add(b"domain-second"))
+        .unwrap_err();
+    assert_eq!(e.rv, 0x8000_0030, "{}", e.detail);
+    // A second engine (another process) sees the new primary.
+    let again = lab.other_process();
+    again.luna_check_shared_domain(4, 12).unwrap();
+    assert_eq!(again.luna_domain_count(12).unwrap(), 3);
 }

@@ -520,7 +520,7 @@ impl Engine {
     }
 
     /// The red (cloning domain) key presented to a PED partition's initialisation, if any.
-    fn red_key_credential() -> Result<Option<Vec<u8>>> {
+    pub(super) fn red_key_credential() -> Result<Option<Vec<u8>>> {
         use crate::vendor::ped::{self, Colour, PedKey};
         ped::presented_from_environment(Colour::Red)?
             .map(|path| PedKey::load_or_create(&path, Colour::Red).map(|k| k.credential()))

@@ -53,6 +53,14 @@ pub struct ContainerStatus {
     pub failed_limited_user: CK_ULONG,
 }
 
+/// A change to a partition's cloning domains (`Engine::luna_change_domain`).
+#[derive(Debug, Clone, Copy)]
+pub enum DomainChange<'a> {
+    Add(&'a [u8]),
+    MakePrimary(&'a [u8]),
+    Remove(&'a [u8]),
+}
+
 /// A configuration element's description (`CA_GetConfigurationElementDescription`).
 #[derive(Debug, Clone)]
 pub struct ElementDescription {
@@ -252,6 +260,71 @@ impl Engine {
         }
         *slot.token.write() = updated;
         Ok(erased)
+    }
+
+    /// Firmware 7.8+ "Extended Domain Management" (the LunaCM partition domain commands): the
+    /// Partition SO (pre-PPSO: the HSM SO) adds a cloning domain, makes one primary or removes
+    /// one. PED partitions: an empty `domain` takes the presented red key's secret.
+    pub fn luna_change_domain(
+        &self,
+        handle: CK_SESSION_HANDLE,
+        change: DomainChange<'_>,
+    ) -> Result<()> {
+        let (_, slot) = self.slot_of(handle)?;
+        let device = luna_device(slot)?;
+        if slot.logged_in() != Some(CKU_SO) {
+            return Err(err(
+                luna::CKR_USER_NOT_AUTHORIZED,
+                "only the partition SO manages cloning domains",
+            ));
+        }
+        slot.check_pin_current()?;
+        let domain = match change {
+            DomainChange::Add(d) | DomainChange::MakePrimary(d) | DomainChange::Remove(d) => d,
+        };
+        let presented;
+        let domain = if domain.is_empty() && slot.model.uses_ped() {
+            presented = Self::red_key_credential()?.ok_or_else(|| {
+                err(
+                    crate::vendor::ped::CKR_PED_ERROR,
+                    "the PED waits for a red key: none is presented (HSMSIM_PED_KEYS=red=path)",
+                )
+            })?;
+            &presented[..]
+        } else if domain.is_empty() {
+            return Err(err(CKR_ARGUMENTS_BAD, "the cloning domain is empty"));
+        } else {
+            domain
+        };
+        let verifier = luna::domain_verifier(domain);
+        let (_, updated) = self.store.update_token(&slot.partition, |r| {
+            let mut state = luna_state(r);
+            match change {
+                DomainChange::Add(_) => state.add_domain(device, verifier.clone())?,
+                DomainChange::MakePrimary(_) => state.set_primary_domain(&verifier)?,
+                DomainChange::Remove(_) => state.remove_domain(&verifier)?,
+            }
+            r.vendor = Some(PartitionState::Luna(state));
+            Ok(((), true))
+        })?;
+        *slot.token.write() = updated;
+        Ok(())
+    }
+
+    /// How many cloning domains the partition has (the first is primary).
+    pub fn luna_domain_count(&self, slot_id: CK_SLOT_ID) -> Result<usize> {
+        let (slot, _) = self.luna_slot(slot_id)?;
+        Ok(luna_state(&slot.token.read()).domains().count())
+    }
+
+    /// Whether the partitions of two slots may clone to each other as far as their cloning
+    /// domains go (`luna::check_shared_domain`): `CKR_CERTIFICATE_INVALID` when not.
+    pub fn luna_check_shared_domain(&self, a: CK_SLOT_ID, b: CK_SLOT_ID) -> Result<()> {
+        let (slot_a, device_a) = self.luna_slot(a)?;
+        let (slot_b, device_b) = self.luna_slot(b)?;
+        let state_a = luna_state(&slot_a.token.read());
+        let state_b = luna_state(&slot_b.token.read());
+        luna::check_shared_domain((&state_a, device_a.firmware), (&state_b, device_b.firmware))
     }
 
     /// `CA_GetHSMPolicySetting` / `CA_GetHSMCapabilitySetting` (one value per id here:

@@ -18,7 +18,7 @@ pub use objects::AttrLookup;
 mod login;
 mod luna;
 pub use login::InitOptions;
-pub use luna::{ContainerStatus, ElementDescription, RoleState};
+pub use luna::{ContainerStatus, DomainChange, ElementDescription, RoleState};
 mod objects;
 pub mod session;
 mod sync;
@@ -79,8 +79,10 @@ pub struct TokenPreset {
     pub user_pin: Option<String>,
     /// Vendor roles' PINs (Luna Crypto User, Limited Crypto Officer), by user type.
     pub role_pins: Vec<(CK_USER_TYPE, String)>,
-    /// The cloning domain (Luna), if the lab gives one.
+    /// The cloning domain (Luna), if the lab gives one; on 7.8+ the primary one.
     pub domain: Option<String>,
+    /// Luna 7.8+: further cloning domains.
+    pub other_domains: Vec<String>,
     /// Partition policies the lab sets (Luna), by id.
     pub policies: Vec<(u64, u64)>,
     /// PED partitions: each role's PED key file, relative to the state directory.
@@ -374,6 +376,9 @@ pub fn fresh_record(
                 None => preset.domain.as_ref().map(|d| d.as_bytes().to_vec()),
             };
             state.domain = domain.as_deref().map(luna::domain_verifier);
+            for other in &preset.other_domains {
+                state.add_domain(device, luna::domain_verifier(other.as_bytes()))?;
+            }
             state.apply(device, &preset.policies, true)?;
         }
     }

@@ -24,6 +24,14 @@ pub const CKR_CONFIG_CHANGE_ILLEGAL: CK_RV = CKR_VENDOR_DEFINED + 0x77;
 pub const CKR_POLICY_ID_INVALID: CK_RV = CKR_VENDOR_DEFINED + 0x7B;
 pub const CKR_CONFIG_ILLEGAL: CK_RV = CKR_VENDOR_DEFINED + 0x7C;
 pub const CKR_CONFIG_FAILS_DEPENDENCIES: CK_RV = CKR_VENDOR_DEFINED + 0x7D;
+/// A cloning-domain mismatch (documented name; no public header gives its value, so
+/// `CKR_VENDOR_DEFINED + 0x0C`, unused between `CERTIFICATE_DATA_INVALID` 0x0B and
+/// `WRAPPING_ERROR` 0x0D, is simulator-defined).
+pub const CKR_CERTIFICATE_INVALID: CK_RV = CKR_VENDOR_DEFINED + 0x0C;
+/// Adding a cloning domain a partition already has.
+pub const CKR_CLONING_PARAMETER_ALREADY_EXISTS: CK_RV = CKR_VENDOR_DEFINED + 0x08;
+/// A cloning domain the partition does not have.
+pub const CKR_CLONING_PARAMETER_MISSING: CK_RV = CKR_VENDOR_DEFINED + 0x09;
 
 /// `CKA_OUID`: the 12-byte object unique id Luna keeps across clones.
 pub const CKA_OUID: CK_ATTRIBUTE_TYPE = CKA_VENDOR_DEFINED + 5;
@@ -587,6 +595,10 @@ pub struct PartitionState {
     /// Verifier of the cloning domain (see `domain_verifier`), set at initialisation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub domain: Option<Vec<u8>>,
+    /// Firmware 7.8+ ("Extended Domain Management"): further cloning domains besides the
+    /// primary one (`domain`), as verifiers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub other_domains: Vec<Vec<u8>>,
     /// Destructiveness fixed at initialisation (`CA_InitToken`'s `CK_POLICY_INFO`), by id:
     /// (off -> on, on -> off). Policies not named keep their element's.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -673,6 +685,119 @@ impl PartitionState {
         *self = next;
         Ok(destructive)
     }
+}
+
+/// Cloning domains (luna.md §2.3, §3.1): one per partition before 7.8; from 7.8 several, one
+/// of them primary.
+impl PartitionState {
+    /// Every domain verifier, the primary first.
+    pub fn domains(&self) -> impl Iterator<Item = &Vec<u8>> {
+        self.domain.iter().chain(self.other_domains.iter())
+    }
+
+    pub fn has_domain(&self, verifier: &[u8]) -> bool {
+        self.domains().any(|d| d.as_slice() == verifier)
+    }
+
+    /// Adds a domain (7.8+ only; a partition without one gets it as its primary).
+    pub fn add_domain(&mut self, device: &Device, verifier: Vec<u8>) -> Result<()> {
+        if self.has_domain(&verifier) {
+            return Err(err(
+                CKR_CLONING_PARAMETER_ALREADY_EXISTS,
+                "the partition already has this cloning domain",
+            ));
+        }
+        if self.domain.is_none() {
+            self.domain = Some(verifier);
+            return Ok(());
+        }
+        if device.firmware.era() < Era::Luna78 {
+            return Err(err(
+                CKR_OPERATION_NOT_ALLOWED,
+                format!(
+                    "firmware {} partitions have one cloning domain; several need 7.8 or later",
+                    device.firmware
+                ),
+            ));
+        }
+        self.other_domains.push(verifier);
+        Ok(())
+    }
+
+    /// Makes one of the partition's domains the primary one.
+    pub fn set_primary_domain(&mut self, verifier: &[u8]) -> Result<()> {
+        let Some(i) = self
+            .other_domains
+            .iter()
+            .position(|d| d.as_slice() == verifier)
+        else {
+            return if self.domain.as_deref() == Some(verifier) {
+                Ok(())
+            } else {
+                Err(err(
+                    CKR_CLONING_PARAMETER_MISSING,
+                    "the partition has no such cloning domain",
+                ))
+            };
+        };
+        let new = self.other_domains.remove(i);
+        if let Some(old) = self.domain.replace(new) {
+            self.other_domains.insert(0, old);
+        }
+        Ok(())
+    }
+
+    /// Removes a domain that is not the primary one (the primary stays: simulator-defined,
+    /// choose another primary first).
+    pub fn remove_domain(&mut self, verifier: &[u8]) -> Result<()> {
+        if self.domain.as_deref() == Some(verifier) {
+            return Err(err(
+                CKR_OPERATION_NOT_ALLOWED,
+                "the primary cloning domain cannot be removed; make another domain primary first",
+            ));
+        }
+        let before = self.other_domains.len();
+        self.other_domains.retain(|d| d.as_slice() != verifier);
+        if self.other_domains.len() == before {
+            return Err(err(
+                CKR_CLONING_PARAMETER_MISSING,
+                "the partition has no such cloning domain",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Whether objects may be cloned between two partitions as far as their cloning domains go:
+/// two 7.8+ partitions need any domain in common; when one side is older than 7.8, the
+/// shared domain must be the 7.8+ side's *primary* one (documented, 7 `migration.htm`);
+/// otherwise the domains are equal. A mismatch is `CKR_CERTIFICATE_INVALID` (luna.md §3.2).
+pub fn check_shared_domain(
+    a: (&PartitionState, Firmware),
+    b: (&PartitionState, Firmware),
+) -> Result<()> {
+    let modern = |fw: Firmware| fw.era() >= Era::Luna78;
+    let shared = if modern(a.1) && modern(b.1) {
+        a.0.domains().any(|d| b.0.has_domain(d))
+    } else {
+        a.0.domain.is_some() && a.0.domain == b.0.domain
+    };
+    if shared {
+        return Ok(());
+    }
+    let hint = match (modern(a.1), modern(b.1)) {
+        (true, false) if b.0.domain.as_ref().is_some_and(|d| a.0.has_domain(d)) => {
+            " (the 7.8+ side has the domain, but not as its primary one)"
+        }
+        (false, true) if a.0.domain.as_ref().is_some_and(|d| b.0.has_domain(d)) => {
+            " (the 7.8+ side has the domain, but not as its primary one)"
+        }
+        _ => "",
+    };
+    Err(err(
+        CKR_CERTIFICATE_INVALID,
+        format!("the partitions do not share a cloning domain{hint}"),
+    ))
 }
 
 /// Auto-activation (partition policy 23) keeps activated roles across a restart or an outage
@@ -844,6 +969,54 @@ mod tests {
             CKR_USER_NOT_AUTHORIZED
         );
         assert!(d7.check_reset(CKU_CRYPTO_USER).is_ok());
+    }
+
+    #[test]
+    fn several_domains_need_7_8_and_older_peers_need_the_primary() {
+        let (a, b, c) = (
+            domain_verifier(b"domain-a"),
+            domain_verifier(b"domain-b"),
+            domain_verifier(b"domain-c"),
+        );
+        let fw78 = Firmware::parse("7.8.4").unwrap();
+        let fw6 = Firmware::parse("6.22.0").unwrap();
+        let mut old = PartitionState {
+            domain: Some(a.clone()),
+            ..PartitionState::default()
+        };
+        assert_eq!(
+            old.add_domain(&device("7.7.1"), b.clone()).unwrap_err().rv,
+            CKR_OPERATION_NOT_ALLOWED
+        );
+        let mut new = PartitionState {
+            domain: Some(b.clone()),
+            ..PartitionState::default()
+        };
+        new.add_domain(&device("7.8.4"), a.clone()).unwrap();
+        assert_eq!(
+            new.add_domain(&device("7.8.4"), a.clone()).unwrap_err().rv,
+            CKR_CLONING_PARAMETER_ALREADY_EXISTS
+        );
+        // The 6.x peer's domain is there, but not primary.
+        let e = check_shared_domain((&new, fw78), (&old, fw6)).unwrap_err();
+        assert_eq!(e.rv, CKR_CERTIFICATE_INVALID);
+        assert!(e.detail.contains("primary"), "{}", e.detail);
+        // Between two 7.8+ partitions any common domain will do.
+        assert!(check_shared_domain((&new, fw78), (&old, fw78)).is_ok());
+        new.set_primary_domain(&a).unwrap();
+        assert!(check_shared_domain((&old, fw6), (&new, fw78)).is_ok());
+        assert_eq!(new.domains().count(), 2);
+        assert_eq!(
+            new.remove_domain(&a).unwrap_err().rv,
+            CKR_OPERATION_NOT_ALLOWED
+        );
+        assert_eq!(
+            new.set_primary_domain(&c).unwrap_err().rv,
+            CKR_CLONING_PARAMETER_MISSING
+        );
+        new.remove_domain(&b).unwrap();
+        assert_eq!(new.domains().count(), 1);
+        assert!(!old.has_domain(&c));
     }
 
     #[test]
