@@ -79,6 +79,7 @@ hsm_policies = { 7 = 0 }
   name = "nocloning"
   label = "nocloning"
   so_pin = "po-pin-0001"
+  user_pin = "co-pin-0001"
 
 [[device]]
 name = "sa6"
@@ -1194,4 +1195,51 @@ fn on_7_8_a_partition_has_several_domains_and_older_peers_need_the_primary_one()
     let again = lab.other_process();
     again.luna_check_shared_domain(4, 12).unwrap();
     assert_eq!(again.luna_domain_count(12).unwrap(), 3);
+}
+
+#[test]
+fn a_7_7_partition_converts_from_v0_to_v1_in_place_and_back_destructively() {
+    use hsmsim::vendor::luna::PartitionVersion;
+    let lab = TextLab::new(LAB);
+    let engine = lab.other_process();
+    assert_eq!(
+        engine.luna_partition_version(3).unwrap(),
+        (PartitionVersion::V0, None)
+    );
+    assert_eq!(
+        engine.luna_partition_version(1).unwrap().0,
+        PartitionVersion::Legacy
+    );
+    let s = rw_session(3);
+    assert_eq!(login(s, CKU_USER, CO), CKR_OK);
+    assert_eq!(set_pin(s, CO, b"co-pin-0002"), CKR_OK);
+    data_object(s, "kept");
+    assert_eq!(logout(s), CKR_OK);
+    assert_eq!(login(s, CKU_SO, PO), CKR_OK);
+    assert_eq!(set_policies(s, 3, &[(41, 1)]), CKR_OK);
+    assert_eq!(policy(3, 41), 1);
+    assert_eq!(
+        lab.stored_objects("k7/nocloning"),
+        1,
+        "V0 -> V1 keeps the objects"
+    );
+    let engine = lab.other_process();
+    let (version, smk) = engine.luna_partition_version(3).unwrap();
+    assert_eq!(version, PartitionVersion::V1);
+    assert_eq!(
+        smk.as_ref().map(String::len),
+        Some(16),
+        "a V1 partition has an SMK"
+    );
+    assert_eq!(set_policies(s, 3, &[(41, 0)]), CKR_OK);
+    assert_eq!(
+        lab.stored_objects("k7/nocloning"),
+        0,
+        "V1 -> V0 erases the partition"
+    );
+    let engine = lab.other_process();
+    assert_eq!(
+        engine.luna_partition_version(3).unwrap(),
+        (PartitionVersion::V0, None)
+    );
 }

@@ -432,6 +432,7 @@ impl Engine {
                     state.destructive.insert(*id, *d);
                 }
                 state.apply(device, &options.policies, true)?;
+                state.settle_version(device, super::luna::new_smk_id)?;
             }
             _ if options.domain.is_some()
                 || !options.policies.is_empty()

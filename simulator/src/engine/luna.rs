@@ -78,6 +78,11 @@ fn luna_state(record: &TokenRecord) -> luna::PartitionState {
 }
 
 /// A slot's Luna device; `CKR_FUNCTION_NOT_SUPPORTED` for other tokens.
+/// A new SMK identity: 16 random hex digits (simulator-defined).
+pub(crate) fn new_smk_id() -> Result<String> {
+    Ok(format!("{:016x}", super::random_u64()?))
+}
+
 fn luna_device(slot: &Slot) -> Result<&Device> {
     slot.model.luna().ok_or_else(|| {
         err(
@@ -251,6 +256,7 @@ impl Engine {
         let (erased, updated) = self.store.update_token_erasing(&slot.partition, |r| {
             let mut state = luna_state(r);
             let erase = state.apply(device, changes, confirm_destructive)?;
+            state.settle_version(device, new_smk_id)?;
             r.vendor = Some(PartitionState::Luna(state));
             Ok((erase, true, erase))
         })?;
@@ -309,6 +315,16 @@ impl Engine {
         })?;
         *slot.token.write() = updated;
         Ok(())
+    }
+
+    /// The partition's version (V0/V1 from 7.7) and, for V1, its SMK's identity.
+    pub fn luna_partition_version(
+        &self,
+        slot_id: CK_SLOT_ID,
+    ) -> Result<(luna::PartitionVersion, Option<String>)> {
+        let (slot, device) = self.luna_slot(slot_id)?;
+        let state = luna_state(&slot.token.read());
+        Ok((state.version(device), state.smk))
     }
 
     /// How many cloning domains the partition has (the first is primary).

@@ -380,6 +380,7 @@ pub fn fresh_record(
                 state.add_domain(device, luna::domain_verifier(other.as_bytes()))?;
             }
             state.apply(device, &preset.policies, true)?;
+            state.settle_version(device, self::luna::new_smk_id)?;
         }
     }
     Ok(record)

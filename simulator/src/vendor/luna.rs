@@ -258,8 +258,11 @@ pub const PARTITION_POLICIES: &[Element] = &[
     element(21, "Allow high availability recovery", 1),
     element(22, "Allow activation", 0),
     element(23, "Allow auto-activation", 0),
+    // 0 -> 1 converts V0 to V1 in place (documented); 1 -> 0 erases the partition, whose
+    // objects depend on its SMK (simulator-defined).
     Element {
         since: Era::Luna77,
+        on_to_off_destructive: true,
         ..element(41, "Enable partition version (0 = V0, 1 = V1)", 0)
     },
     Element {
@@ -599,6 +602,12 @@ pub struct PartitionState {
     /// primary one (`domain`), as verifiers.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub other_domains: Vec<Vec<u8>>,
+    /// V1 partitions (7.7+, policy 41 on): the identity of the partition's SKS master key
+    /// (SMK), 16 random hex digits made at the V0 -> V1 conversion. Backups of a V1 partition
+    /// stay encrypted under it and restoring needs it (luna.md §3.2); the key material itself
+    /// is simulator-defined and never leaves the store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smk: Option<String>,
     /// Destructiveness fixed at initialisation (`CA_InitToken`'s `CK_POLICY_INFO`), by id:
     /// (off -> on, on -> off). Policies not named keep their element's.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -684,6 +693,42 @@ impl PartitionState {
         }
         *self = next;
         Ok(destructive)
+    }
+}
+
+/// A partition's version (luna.md §2.3): V0 or V1 from firmware 7.7, none before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum PartitionVersion {
+    /// Before 7.7: neither V0 nor V1.
+    Legacy,
+    V0,
+    V1,
+}
+
+impl PartitionState {
+    pub fn version(&self, device: &Device) -> PartitionVersion {
+        if device.firmware.era() < Era::Luna77 {
+            PartitionVersion::Legacy
+        } else if self.policy(device, partition_policy::PARTITION_VERSION) != 0 {
+            PartitionVersion::V1
+        } else {
+            PartitionVersion::V0
+        }
+    }
+
+    /// Keeps the SMK in step with the version after a policy change: a V1 partition gets
+    /// one (`make_smk` makes it), a V0 one has none.
+    pub fn settle_version(
+        &mut self,
+        device: &Device,
+        make_smk: impl FnOnce() -> Result<String>,
+    ) -> Result<()> {
+        match (self.version(device), &self.smk) {
+            (PartitionVersion::V1, None) => self.smk = Some(make_smk()?),
+            (PartitionVersion::V1, Some(_)) => {}
+            _ => self.smk = None,
+        }
+        Ok(())
     }
 }
 
