@@ -41,8 +41,12 @@ enum Command {
     /// List the host's slots and the tokens they hold.
     Slots {
         /// Print JSON instead of a table.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "lunacm")]
         json: bool,
+        /// Print the Luna partitions as LunaCM's `slot list` does (label, serial, model,
+        /// firmware, configuration text, slot description).
+        #[arg(long)]
+        lunacm: bool,
     },
     /// List the mechanisms with their key sizes and flags (CK_MECHANISM_INFO).
     Mechanisms {
@@ -166,6 +170,27 @@ fn open_engine(choice: &Choice) -> Result<Engine, Failure> {
             config.state_dir.display()
         ))
     })
+}
+
+/// `hsmsim slots --lunacm`: the Luna partitions with a token, as LunaCM lists them.
+fn lunacm_slot_list(choice: &Choice) -> Result<ExitCode, Failure> {
+    let engine = open_engine(choice)?;
+    let mut first = None;
+    for id in engine.slot_ids(true)? {
+        match engine.luna_slot_listing(id) {
+            Ok(listing) => {
+                first.get_or_insert(id);
+                println!("{}", listing.lunacm_text());
+            }
+            Err(e) if e.rv == cryptoki_sys::CKR_FUNCTION_NOT_SUPPORTED => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    match first {
+        Some(id) => println!("Current Slot Id: {id}"),
+        None => println!("No Luna partitions in this host's view."),
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn slots(choice: &Choice, json: bool) -> Result<ExitCode, Failure> {
@@ -441,7 +466,8 @@ fn main() -> ExitCode {
         state_dir: cli.state_dir,
     };
     let result = match cli.command {
-        Command::Slots { json } => slots(&choice, json),
+        Command::Slots { lunacm: true, .. } => lunacm_slot_list(&choice),
+        Command::Slots { json, .. } => slots(&choice, json),
         Command::Mechanisms { json } => Ok(mechanisms(json)),
         Command::Selftest { slot, pin, json } => {
             open_engine(&choice).map(|e| selftest::run(&e, slot, &pin, json))

@@ -176,3 +176,38 @@ fn restart_reports_each_partition_and_refuses_an_unknown_device() {
         "a bad duration is a usage error"
     );
 }
+
+#[test]
+fn slots_lunacm_lists_luna_partitions_with_their_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display().to_string();
+    let init = [
+        "lab",
+        "init",
+        "--fixture",
+        "luna-usb-to-network7",
+        "--dir",
+        &d,
+    ];
+    assert!(hsmsim(&init).status.success());
+    let lab = lab_file(dir.path());
+    let out = hsmsim(&["--lab", &lab, "slots", "--lunacm"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Firmware Version ->     6.21.2"), "{text}");
+    assert!(
+        text.contains("Configuration ->        Luna User Partition (PW) Signing With Cloning Mode"),
+        "{text}"
+    );
+    assert!(text.contains("Current Slot Id: 0"), "{text}");
+    let out = hsmsim(&["--lab", &lab, "slots", "--lunacm", "--json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "--json and --lunacm exclude each other"
+    );
+}

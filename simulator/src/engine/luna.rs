@@ -53,6 +53,37 @@ pub struct ContainerStatus {
     pub failed_limited_user: CK_ULONG,
 }
 
+/// One slot as LunaCM's `slot list` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LunaSlotListing {
+    pub slot_id: CK_SLOT_ID,
+    pub label: String,
+    pub serial: String,
+    pub model: String,
+    pub firmware: String,
+    pub configuration: String,
+    pub description: String,
+}
+
+impl LunaSlotListing {
+    /// The block LunaCM prints for the slot (layout simulator-defined after LunaCM 7.x
+    /// captures: "Slot Id ->", "Label ->", ... with the configuration text).
+    pub fn lunacm_text(&self) -> String {
+        let rows = [
+            ("Slot Id", self.slot_id.to_string()),
+            ("Label", self.label.clone()),
+            ("Serial Number", self.serial.clone()),
+            ("Model", self.model.clone()),
+            ("Firmware Version", self.firmware.clone()),
+            ("Configuration", self.configuration.clone()),
+            ("Slot Description", self.description.clone()),
+        ];
+        rows.iter()
+            .map(|(name, value)| format!("\t{:<24}{value}\n", format!("{name} ->")))
+            .collect()
+    }
+}
+
 /// A change to a partition's cloning domains (`Engine::luna_change_domain`).
 #[derive(Debug, Clone, Copy)]
 pub enum DomainChange<'a> {
@@ -77,12 +108,12 @@ fn luna_state(record: &TokenRecord) -> luna::PartitionState {
     }
 }
 
-/// A slot's Luna device; `CKR_FUNCTION_NOT_SUPPORTED` for other tokens.
 /// A new SMK identity: 16 random hex digits (simulator-defined).
 pub(crate) fn new_smk_id() -> Result<String> {
     Ok(format!("{:016x}", super::random_u64()?))
 }
 
+/// A slot's Luna device; `CKR_FUNCTION_NOT_SUPPORTED` for other tokens.
 fn luna_device(slot: &Slot) -> Result<&Device> {
     slot.model.luna().ok_or_else(|| {
         err(
@@ -315,6 +346,33 @@ impl Engine {
         })?;
         *slot.token.write() = updated;
         Ok(())
+    }
+
+    /// The slot as LunaCM's `slot list` shows it: label, serial, model, firmware, the
+    /// configuration text ("Luna User Partition With SO (PW) Signing With Cloning Mode"; Key
+    /// Export when partition policy 1 allows private-key wrapping; the admin partition is
+    /// "Luna HSM Admin Partition", simulator-defined) and the slot description.
+    pub fn luna_slot_listing(&self, slot_id: CK_SLOT_ID) -> Result<LunaSlotListing> {
+        let (slot, device) = self.luna_slot(slot_id)?;
+        slot.require_token()?;
+        let record = slot.token.read();
+        let state = luna_state(&record);
+        let configuration = if slot.admin {
+            format!("Luna HSM Admin Partition ({})", device.auth.short())
+        } else {
+            device.configuration_text(
+                state.policy(device, luna::partition_policy::PRIVATE_KEY_WRAPPING) != 0,
+            )
+        };
+        Ok(LunaSlotListing {
+            slot_id,
+            label: record.label.clone(),
+            serial: record.serial.clone(),
+            model: device.model(),
+            firmware: device.firmware.to_string(),
+            configuration,
+            description: slot.shown_description().to_string(),
+        })
     }
 
     /// The partition's version (V0/V1 from 7.7) and, for V1, its SMK's identity.

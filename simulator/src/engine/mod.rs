@@ -18,7 +18,7 @@ pub use objects::AttrLookup;
 mod login;
 mod luna;
 pub use login::InitOptions;
-pub use luna::{ContainerStatus, DomainChange, ElementDescription, RoleState};
+pub use luna::{ContainerStatus, DomainChange, ElementDescription, LunaSlotListing, RoleState};
 mod objects;
 pub mod session;
 mod sync;
@@ -218,6 +218,15 @@ impl Slot {
     pub fn user_logged_in(&self) -> bool {
         self.logged_in().is_some_and(|u| u != CKU_SO)
     }
+    /// `CK_SLOT_INFO.slotDescription`: a Luna Network HSM partition shows as a Luna client
+    /// lists it (luna.md §6), every other slot as the lab describes it.
+    pub fn shown_description(&self) -> &str {
+        match self.model.luna() {
+            Some(d) if d.kind == crate::vendor::luna::DeviceKind::Network => "Net Token Slot",
+            _ => self.description.as_str(),
+        }
+    }
+
     /// Luna's Crypto User "can perform cryptographic operations using partition objects in a
     /// read-only capacity, but can only create public objects" (documented, `init_co_cu.htm`):
     /// creating, changing or destroying a private object is `CKR_USER_NOT_AUTHORIZED`. The

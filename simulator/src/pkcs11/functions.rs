@@ -31,13 +31,8 @@ export!(C_GetSlotInfo(slot_id: CK_SLOT_ID, info: *mut CK_SLOT_INFO) {
     let e = engine()?;
     let slot = e.current_slot(slot_id)?;
     let (manufacturer, _, _) = slot.model.token_identity();
-    let description = match slot.model.luna() {
-        // As a Luna client lists a Network HSM partition (luna.md §6).
-        Some(d) if d.kind == crate::vendor::luna::DeviceKind::Network => "Net Token Slot",
-        _ => slot.description.as_str(),
-    };
     let value = CK_SLOT_INFO {
-        slotDescription: args::pad(description),
+        slotDescription: args::pad(slot.shown_description()),
         manufacturerID: args::pad(manufacturer),
         flags: if slot.token_present() { CKF_TOKEN_PRESENT } else { 0 },
         hardwareVersion: CK_VERSION { major: 1, minor: 0 },
