@@ -160,7 +160,9 @@ pub fn rv_name(rv: CK_RV) -> &'static str {
         CKR_OPERATION_NOT_VALIDATED => "CKR_OPERATION_NOT_VALIDATED",
         CKR_TOKEN_NOT_INITIALIZED => "CKR_TOKEN_NOT_INITIALIZED",
         CKR_PARAMETER_SET_NOT_SUPPORTED => "CKR_PARAMETER_SET_NOT_SUPPORTED",
-        x if x >= CKR_VENDOR_DEFINED => "CKR_VENDOR_DEFINED",
+        x if x >= CKR_VENDOR_DEFINED => {
+            crate::vendor::vendor_rv_name(x).unwrap_or("CKR_VENDOR_DEFINED")
+        }
         _ => "CKR_UNKNOWN",
     }
 }

@@ -29,8 +29,6 @@ pub const LUNA_CF_LIMITED_USER_CREATED: CK_ULONG = 0x20_0000;
 pub const LUNA_CF_USER_PIN_TO_BE_CHANGED: CK_ULONG = 0x40_0000;
 pub const LUNA_CF_LIMITED_USER_PIN_TO_BE_CHANGED: CK_ULONG = 0x80_0000;
 
-/// Luna's `CKR_CONTAINER_HANDLE_INVALID`.
-pub const CKR_CONTAINER_HANDLE_INVALID: CK_RV = CKR_VENDOR_DEFINED + 0x05;
 /// Object element type of `CA_GetObjectUID` / `CA_GetObjectHandle` (`CK_CRYPTOKI_ELEMENT`).
 pub const CK_CRYPTOKI_ELEMENT: CK_ULONG = 0;
 
@@ -148,7 +146,7 @@ impl Engine {
             Ok(())
         } else {
             Err(err(
-                CKR_CONTAINER_HANDLE_INVALID,
+                luna::CKR_CONTAINER_HANDLE_INVALID,
                 format!("slot {slot_id}'s partition is container {slot_id}, not {container}"),
             ))
         }

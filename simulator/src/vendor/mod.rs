@@ -32,6 +32,59 @@ pub enum PartitionState {
     Primus(primus::SecurityPolicy),
 }
 
+/// The vendor `CKR_*` names of the vendor-defined codes the simulator returns. Luna's and
+/// Primus's ranges overlap only at 0x8000002A (Luna `HSM_STORAGE_FULL`, which the simulator
+/// never returns; Primus's key-import refusal, which it does), so one table serves both.
+pub const VENDOR_RV_NAMES: &[(CK_RV, &str)] = &[
+    (
+        luna::CKR_CLONING_PARAMETER_ALREADY_EXISTS,
+        "CKR_CLONING_PARAMETER_ALREADY_EXISTS",
+    ),
+    (
+        luna::CKR_CLONING_PARAMETER_MISSING,
+        "CKR_CLONING_PARAMETER_MISSING",
+    ),
+    (luna::CKR_CERTIFICATE_INVALID, "CKR_CERTIFICATE_INVALID"),
+    (
+        luna::CKR_CONTAINER_HANDLE_INVALID,
+        "CKR_CONTAINER_HANDLE_INVALID",
+    ),
+    (luna::CKR_USER_NOT_AUTHORIZED, "CKR_USER_NOT_AUTHORIZED"),
+    (
+        luna::CKR_CONTAINER_OBJECT_STORAGE_FULL,
+        "CKR_CONTAINER_OBJECT_STORAGE_FULL",
+    ),
+    (luna::CKR_OPERATION_NOT_ALLOWED, "CKR_OPERATION_NOT_ALLOWED"),
+    (luna::CKR_CONFIG_CHANGE_ILLEGAL, "CKR_CONFIG_CHANGE_ILLEGAL"),
+    (luna::CKR_POLICY_ID_INVALID, "CKR_POLICY_ID_INVALID"),
+    (luna::CKR_CONFIG_ILLEGAL, "CKR_CONFIG_ILLEGAL"),
+    (
+        luna::CKR_CONFIG_FAILS_DEPENDENCIES,
+        "CKR_CONFIG_FAILS_DEPENDENCIES",
+    ),
+    (ped::CKR_PED_ERROR, "CKR_PED_ERROR"),
+    (
+        primus::CKR_PRIMUS_KEY_IMPORT_NOT_ALLOWED,
+        "CKR_PRIMUS_KEY_IMPORT_NOT_ALLOWED",
+    ),
+    (
+        primus::CKR_PRIMUS_SETUP_PASSWORD_REJECTED,
+        "CKR_PRIMUS_SETUP_PASSWORD_REJECTED",
+    ),
+    (
+        primus::CKR_PRIMUS_SETUP_PASSWORD_EXPIRED,
+        "CKR_PRIMUS_SETUP_PASSWORD_EXPIRED",
+    ),
+];
+
+/// The vendor name of a vendor-defined return value, if the simulator returns it.
+pub fn vendor_rv_name(rv: CK_RV) -> Option<&'static str> {
+    VENDOR_RV_NAMES
+        .iter()
+        .find(|(code, _)| *code == rv)
+        .map(|(_, name)| *name)
+}
+
 /// Luna passwords are 8 to 255 characters (luna.md §2.4).
 const LUNA_MIN_PIN_LEN: usize = 8;
 
@@ -232,5 +285,26 @@ impl TokenModel {
                 },
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vendor_codes_have_one_name_each() {
+        let mut codes: Vec<CK_RV> = VENDOR_RV_NAMES.iter().map(|(c, _)| *c).collect();
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), VENDOR_RV_NAMES.len());
+        assert_eq!(
+            crate::error::rv_name(luna::CKR_CONFIG_FAILS_DEPENDENCIES),
+            "CKR_CONFIG_FAILS_DEPENDENCIES"
+        );
+        assert_eq!(
+            crate::error::rv_name(CKR_VENDOR_DEFINED + 0x4242),
+            "CKR_VENDOR_DEFINED"
+        );
     }
 }
