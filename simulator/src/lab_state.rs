@@ -350,6 +350,24 @@ pub fn restart_device(
     Ok(report.into_inner())
 }
 
+/// LunaSH `hsm zeroize` (and what a Primus factory reset does to its partitions): every
+/// partition of the device becomes blank (objects and roles gone, serial kept) in one
+/// transaction; processes using them see their tokens replaced. HSM policies stay. Returns
+/// the partitions zeroised.
+pub fn zeroise_device(selection: &LabSelection, device: &str) -> Result<Vec<String>> {
+    if !selection.lab.models.contains_key(device) {
+        return Err(err(
+            CKR_ARGUMENTS_BAD,
+            format!("the lab defines no device \"{device}\""),
+        ));
+    }
+    open_store(selection)?.update_tokens(
+        &format!("{device}/"),
+        true,
+        crate::token::blank_record_keeping_serial,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -361,6 +379,35 @@ mod tests {
             state_dir: None,
         })
         .unwrap()
+    }
+
+    #[test]
+    fn zeroising_a_device_blanks_its_partitions_only() {
+        let dir = tempfile::tempdir().unwrap();
+        init_from_fixture("luna-usb-to-network7", dir.path(), false).unwrap();
+        let sel = selection(dir.path());
+        let zeroised = zeroise_device(&sel, "usb6").unwrap();
+        assert!(!zeroised.is_empty());
+        assert!(zeroised.iter().all(|p| p.starts_with("usb6/")));
+        let report = report(&sel).unwrap();
+        for d in &report.devices {
+            for p in &d.partitions {
+                if d.name == "usb6" {
+                    assert!(!p.initialized, "{} is blank", p.partition);
+                }
+            }
+        }
+        assert!(
+            report
+                .devices
+                .iter()
+                .any(|d| d.name != "usb6" && d.partitions.iter().any(|p| p.initialized)),
+            "other devices keep their tokens"
+        );
+        assert_eq!(
+            zeroise_device(&sel, "nosuch").unwrap_err().rv,
+            CKR_ARGUMENTS_BAD
+        );
     }
 
     #[test]

@@ -205,6 +205,16 @@ pub fn pad32(label: &[u8]) -> [u8; 32] {
     out
 }
 
+/// Replaces a token's record with a blank one that keeps its serial and has a new generation
+/// (a zeroised partition: other processes see the token replaced).
+pub fn blank_record_keeping_serial(token: &str, record: &mut TokenRecord) -> Result<()> {
+    let mut blank = TokenRecord::uninitialized(token);
+    blank.serial = record.serial.clone();
+    blank.generation = crate::engine::random_u64()?;
+    *record = blank;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

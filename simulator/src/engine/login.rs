@@ -308,13 +308,8 @@ impl Engine {
             return self.zeroise(slot);
         };
         let prefix = format!("{}/", device.name);
-        self.store.update_tokens(&prefix, true, |token, record| {
-            let mut blank = TokenRecord::uninitialized(token);
-            blank.serial = record.serial.clone();
-            blank.generation = random_u64()?;
-            *record = blank;
-            Ok(())
-        })?;
+        self.store
+            .update_tokens(&prefix, true, crate::token::blank_record_keeping_serial)?;
         for s in self
             .slots
             .values()
