@@ -1584,6 +1584,101 @@ mod tests {
     }
 
     #[test]
+    fn primus_devices_state_licences_clone_state_decanus_and_pairings() {
+        use crate::vendor::primus::{CloneMode, CloudService, HaRole, Licence};
+        let lab = |device: &str, partition: &str| {
+            format!(
+                "[lab]\nname = \"p\"\n[[device]]\nname = \"d\"\nkind = \"primus\"\n{device}\n  [[device.partition]]\n  name = \"P\"\n{partition}\n[[host]]\nname = \"h\"\n"
+            )
+        };
+        let ok = Lab::parse(
+            &lab(
+                "licences = [\"partition-administration\", \"device-backup\"]\nrole = \"clone\"\nclone = \"manual\"\nclone_modify = true\ndecanus = { version = \"2.1.3\", device_administration = true }",
+                "  management = true\n  partition_administration = true",
+            ),
+            "ok.toml",
+        )
+        .unwrap();
+        let d = ok.models["d"].primus().unwrap();
+        assert_eq!(d.licences.len(), 2);
+        assert!(d.licences.contains(&Licence::DeviceBackup));
+        assert_eq!(
+            d.role,
+            HaRole::Clone {
+                mode: CloneMode::Manual,
+                clone_modify: true
+            }
+        );
+        assert_eq!(d.decanus.unwrap().version, (2, 1, 3));
+        assert!(d.partitions["P"].partition_administration);
+        // Defaults: Master, no licence, no Decanus, no management access.
+        let plain = Lab::parse(&lab("", ""), "plain.toml").unwrap();
+        let d = plain.models["d"].primus().unwrap();
+        assert_eq!(d.role, HaRole::Master);
+        assert!(d.licences.is_empty() && d.decanus.is_none());
+        assert!(!d.partitions["P"].management);
+
+        for (device, partition, line, needle) in [
+            (
+                "licences = [\"backup\"]",
+                "",
+                6,
+                "allowed: partition-administration, device-backup, decanus-remote-terminal",
+            ),
+            (
+                "licences = [\"device-backup\", \"device-backup\"]",
+                "",
+                6,
+                "listed twice",
+            ),
+            ("role = \"primary\"", "", 6, "allowed: master, clone"),
+            ("clone_modify = true", "", 6, "role = \"clone\""),
+            (
+                "role = \"clone\"\nclone = \"hot\"",
+                "",
+                7,
+                "allowed: ha, manual",
+            ),
+            ("decanus = { version = \"two\" }", "", 6, "release number"),
+            (
+                "decanus = { version = \"2.1.3\", paired = true }",
+                "",
+                6,
+                "paired",
+            ),
+            ("service = \"dedicated\"", "", 6, "CloudHSM devices"),
+            (
+                "",
+                "  partition_administration = true",
+                9,
+                "Decanus terminal",
+            ),
+            (
+                "decanus = { version = \"2.1.3\" }",
+                "  partition_administration = true",
+                9,
+                "management = true",
+            ),
+        ] {
+            let e = Lab::parse(&lab(device, partition), "bad.toml").unwrap_err();
+            assert!(e.message.contains(needle), "{device} {partition}: {e}");
+            assert_eq!(e.position.map(|p| p.0), Some(line), "{e}");
+        }
+        let cloud = lab("service = \"dedicated\"", "").replace("\"primus\"", "\"primus-cloudhsm\"");
+        let cloud = Lab::parse(&cloud, "cloud.toml").unwrap();
+        assert_eq!(
+            cloud.models["d"].primus().unwrap().cloud_service,
+            Some(CloudService::Dedicated)
+        );
+        let luna = lab("role = \"clone\"", "").replace("\"primus\"", "\"luna-network\"");
+        let e = Lab::parse(&luna, "luna.toml").unwrap_err();
+        assert!(e.message.contains("Primus devices only"), "{e}");
+        let luna = lab("", "  management = true").replace("\"primus\"", "\"soft\"");
+        let e = Lab::parse(&luna, "soft.toml").unwrap_err();
+        assert!(e.message.contains("Primus partitions only"), "{e}");
+    }
+
+    #[test]
     fn partitions_must_fit_in_the_device_memory() {
         let lab = |memory: u64| {
             format!(

@@ -960,3 +960,139 @@ mod credential_tests {
         assert_eq!(serde_json::from_str::<Card>(&json).unwrap(), a);
     }
 }
+
+#[cfg(test)]
+mod device_tests {
+    use super::*;
+
+    fn ready() -> Device {
+        let mut d = Device::new("onprem", Deployment::OnPremises, (2, 11));
+        d.licences = [Licence::PartitionAdministration, Licence::DeviceBackup]
+            .into_iter()
+            .collect();
+        d.decanus = Some(Decanus {
+            version: (2, 1, 3),
+            device_administration: true,
+        });
+        d.partitions.insert(
+            "ACME".into(),
+            PartitionAdmin {
+                management: true,
+                partition_administration: true,
+            },
+        );
+        d
+    }
+
+    fn unmet(d: &Device, partition: &str) -> Vec<String> {
+        d.partition_backup_preconditions(partition)
+            .unwrap_err()
+            .into_iter()
+            .map(|u| u.id)
+            .collect()
+    }
+
+    #[test]
+    fn the_migration_preconditions_name_each_missing_item() {
+        assert!(ready().partition_backup_preconditions("ACME").is_ok());
+        assert_eq!(unmet(&ready(), "OTHER"), ["partition"]);
+
+        let mut d = ready();
+        d.decanus = Some(Decanus {
+            version: (2, 1, 2),
+            device_administration: false,
+        });
+        d.licences.clear();
+        d.role = HaRole::Clone {
+            mode: CloneMode::Ha,
+            clone_modify: false,
+        };
+        d.partitions
+            .insert("ACME".into(), PartitionAdmin::default());
+        assert_eq!(
+            unmet(&d, "ACME"),
+            [
+                "master",
+                "decanus-version",
+                "decanus-device-pairing",
+                "management-access",
+                "partition-administration-pairing",
+                "licence:partition-administration",
+                "licence:device-backup",
+            ]
+        );
+        let messages = d.partition_backup_preconditions("ACME").unwrap_err();
+        assert!(messages[1].message.contains("2.1.2"), "{}", messages[1]);
+        assert!(messages[5].message.contains("Partition Administration"));
+
+        let mut d = ready();
+        d.decanus = None;
+        assert_eq!(unmet(&d, "ACME"), ["decanus"]);
+        assert_eq!(Decanus::parse_version("2.10"), Some((2, 10, 0)));
+        assert!(Decanus::parse_version("2.x").is_none());
+        assert!((2, 10, 0) > DECANUS_MIGRATION_VERSION);
+    }
+
+    #[test]
+    fn clones_refuse_object_changes_unless_clone_modify() {
+        let mut d = ready();
+        assert!(d.check_object_change().is_ok());
+        d.role = HaRole::Clone {
+            mode: CloneMode::Manual,
+            clone_modify: false,
+        };
+        assert_eq!(
+            d.check_object_change().unwrap_err().rv,
+            CKR_TOKEN_WRITE_PROTECTED
+        );
+        d.role = HaRole::Clone {
+            mode: CloneMode::Ha,
+            clone_modify: true,
+        };
+        assert!(d.check_object_change().is_ok());
+    }
+
+    #[test]
+    fn names_are_found_exactly_else_by_a_single_label() {
+        let entries = vec![
+            (1, "mig@?!aa".to_string(), "mig".to_string()),
+            (2, "mig@?!bb".to_string(), "mig".to_string()),
+            (3, "zmk".to_string(), "zmk".to_string()),
+            (4, "solo@?!cc".to_string(), "solo".to_string()),
+        ];
+        assert_eq!(find_by_name(&entries, "zmk").unwrap(), 3);
+        assert_eq!(find_by_name(&entries, "mig@?!bb").unwrap(), 2);
+        assert_eq!(find_by_name(&entries, "solo").unwrap(), 4);
+        let e = find_by_name(&entries, "mig").unwrap_err();
+        assert_eq!(e.rv, CKR_ARGUMENTS_BAD);
+        assert!(e.detail.contains("mig@?!aa, mig@?!bb"), "{e}");
+        assert_eq!(
+            find_by_name(&entries, "x").unwrap_err().rv,
+            CKR_PRIMUS_KEY_NOT_FOUND
+        );
+        assert_eq!(hsm_name("k", "01", false), "k");
+        assert_eq!(hsm_name("k", "01", true), "k@?!01");
+        assert!(
+            describe(&err(CKR_PRIMUS_KEY_NOT_FOUND, "x"))
+                .starts_with("PRIMUS_KEY_NOT_FOUND (0x80000012)")
+        );
+    }
+
+    #[test]
+    fn card_pins_are_8_to_12_digits_without_a_leading_zero() {
+        assert!(check_card_pin("12345678").is_ok());
+        assert!(check_card_pin("123456789012").is_ok());
+        for bad in ["1234567", "1234567890123", "01234567", "1234567a"] {
+            assert_eq!(
+                check_card_pin(bad).unwrap_err().rv,
+                CKR_PIN_LEN_RANGE,
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            CardKind::from_lab("partition-backup"),
+            Some(CardKind::PartitionBackup)
+        );
+        assert_eq!(CardKind::PartitionBackup.colour(), "yellow");
+    }
+}
