@@ -386,3 +386,60 @@ fn keys_get_an_hsm_name_with_a_hidden_differentiator_when_the_label_is_taken() {
     assert_eq!(e.rv, CKR_ARGUMENTS_BAD);
     assert!(e.detail.contains(&second_name), "{e}");
 }
+
+#[test]
+fn a_policy_change_authorised_by_two_so_cards_reaches_the_module() {
+    use hsmsim::primus_state::{PolicyChange, create_card, set_security_policy};
+    use hsmsim::vendor::primus::CardKind;
+    let lab = TextLab::new(LAB);
+    let s = user_session(0);
+    let import = |s| {
+        create(
+            s,
+            Template::new()
+                .ulong(CKA_CLASS, CKO_SECRET_KEY)
+                .ulong(CKA_KEY_TYPE, CKK_AES)
+                .bytes(CKA_VALUE, &[7u8; 16]),
+        )
+    };
+    assert!(import(s).is_ok(), "import allowed at first");
+    // The operator's tools (another process, as `hsmsim primus policy set`) close import.
+    let selection = hsmsim::lab_state::select(&hsmsim::engine::Choice {
+        lab_file: Some(lab.dir.path().join("lab.toml")),
+        host: None,
+        state_dir: None,
+    })
+    .unwrap();
+    create_card(
+        &selection,
+        "primus1",
+        CardKind::So,
+        "so-a",
+        "12345678",
+        None,
+    )
+    .unwrap();
+    create_card(
+        &selection,
+        "primus1",
+        CardKind::So,
+        "so-b",
+        "23456789",
+        None,
+    )
+    .unwrap();
+    let cards = [
+        ("so-a".to_string(), "12345678".to_string()),
+        ("so-b".to_string(), "23456789".to_string()),
+    ];
+    let change = PolicyChange {
+        allow_import: Some(false),
+        ..PolicyChange::default()
+    };
+    set_security_policy(&selection, "primus1/OPEN", &cards, change).unwrap();
+    assert_eq!(
+        import(s).unwrap_err(),
+        0x8000_002A,
+        "the module sees the new policy on its next call"
+    );
+}
