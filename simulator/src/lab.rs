@@ -1177,6 +1177,7 @@ mod tests {
                         (1, "primus-dr/ACME-DR", true),
                         (2, "cloudhsm/ACME-CLOUD", true),
                         (3, "cloudhsm/restore", false),
+                        (4, "cloudhsm-dedicated/restore", false),
                     ],
                 ),
                 ("ca-server", &[(0, "primus-onprem/ACME-ADCS", true)]),
@@ -1670,6 +1671,27 @@ mod tests {
             cloud.models["d"].primus().unwrap().cloud_service,
             Some(CloudService::Dedicated)
         );
+        // The fixture: every seed's device, and the migration source ready for Decanus.
+        let fixture = Lab::built_in("primus").unwrap();
+        let device = |n: &str| fixture.models[n].primus().unwrap().clone();
+        let onprem = device("primus-onprem");
+        assert_eq!(onprem.firmware, (2, 11));
+        assert_eq!(onprem.licences.len(), 3);
+        assert!(onprem.partition_backup_preconditions("ACME-PKI").is_ok());
+        assert!(onprem.partition_backup_preconditions("ACME-ADCS").is_err());
+        assert!(
+            device("primus-dr")
+                .partition_backup_preconditions("ACME-DR")
+                .is_err()
+        );
+        assert_eq!(device("cloudhsm").cloud_service, Some(CloudService::Shared));
+        assert_eq!(
+            device("cloudhsm-dedicated").cloud_service,
+            Some(CloudService::Dedicated)
+        );
+        for d in fixture.models.values().filter_map(|m| m.primus()) {
+            assert_eq!(d.role, HaRole::Master, "{}", d.name);
+        }
         let luna = lab("role = \"clone\"", "").replace("\"primus\"", "\"luna-network\"");
         let e = Lab::parse(&luna, "luna.toml").unwrap_err();
         assert!(e.message.contains("Primus devices only"), "{e}");
