@@ -259,8 +259,7 @@ fn a_clone_without_clone_modify_refuses_token_object_changes() {
     // First the device is a Master: it gets a key (as replication would bring it).
     let lab = TextLab::new(&CLUSTER.replace("ROLE", "master"));
     let s = user_session(0);
-    let key = aes_key(s, Template::new().bytes(CKA_LABEL, b"replicated")).unwrap();
-    drop(s);
+    aes_key(s, Template::new().bytes(CKA_LABEL, b"replicated")).unwrap();
     // Then the same device is a Clone (HA by default) without clone_modify.
     lab.reload(&CLUSTER.replace("ROLE", "clone"));
     let s = user_session(0);
@@ -376,11 +375,6 @@ fn keys_get_an_hsm_name_with_a_hidden_differentiator_when_the_label_is_taken() {
     aes_key(s, labelled()).unwrap();
     // SAFETY: a handle of this session's token.
     assert_eq!(unsafe { C_DestroyObject(s, first) }, CKR_OK);
-    let e = lab
-        .other_process()
-        .primus_find_by_name(os, "mig", secret)
-        .map(|_| ());
-    assert!(e.is_err(), "a fresh engine has no session {os}");
     other.sync().unwrap();
     let e = by_name("mig").unwrap_err();
     assert_eq!(e.rv, CKR_ARGUMENTS_BAD);
