@@ -146,8 +146,12 @@ impl Engine {
             return Ok(());
         }
         let class = attrs.ulong(CKA_CLASS);
+        // An object named exactly `label` has that label (names only add a suffix): the label
+        // index finds the candidates.
+        let mut same_label = Attributes::new();
+        same_label.set_bytes(CKA_LABEL, label.clone());
         let taken = batch.iter().any(|(c, n)| *c == class && *n == label)
-            || self.table(slot)?.values().any(|o| {
+            || self.table(slot)?.candidates(&same_label).iter().any(|o| {
                 Some(o.handle) != except
                     && o.attrs.ulong(CKA_CLASS) == class
                     && o.attrs.bytes(CKA_HSMSIM_PRIMUS_NAME) == Some(&label[..])
@@ -519,9 +523,21 @@ impl Engine {
         }
         slot.check_pin_current()?;
         let user = slot.user_logged_in();
-        let mut entries: Vec<(CK_OBJECT_HANDLE, String, String)> = self
-            .table(slot)?
-            .values()
+        // Candidates by label: objects labelled `name`, and those labelled with the part of
+        // `name` before a differentiator.
+        let table = self.table(slot)?;
+        let mut candidates = Vec::new();
+        let base = name
+            .split(crate::vendor::primus::NAME_DIFFERENTIATOR)
+            .next();
+        for label in std::iter::once(name).chain(base.filter(|b| *b != name)) {
+            let mut t = Attributes::new();
+            t.set_bytes(CKA_LABEL, label.as_bytes().to_vec());
+            candidates.extend(table.candidates(&t));
+        }
+        drop(table);
+        let mut entries: Vec<(CK_OBJECT_HANDLE, String, String)> = candidates
+            .iter()
             .filter(|o| (user || !o.is_private()) && class.is_none_or(|c| o.class() == c))
             .filter_map(|o| {
                 let text = |t| {
@@ -537,6 +553,7 @@ impl Engine {
             })
             .collect();
         entries.sort_unstable();
+        entries.dedup();
         crate::vendor::primus::find_by_name(&entries, name)
     }
 
