@@ -1,6 +1,8 @@
 //! The `hsmsim` command line: manage labs (`lab init|show|check|reset|partition`), inspect the
-//! simulated estate (slots, tokens, mechanisms) and run the self-test that exercises every
-//! mechanism family on a token.
+//! simulated estate (slots, tokens, mechanisms), run the self-test that exercises every
+//! mechanism family on a token, and operate Primus devices (`primus`: cards, credentials,
+//! security policy, migration preconditions).
+mod primus;
 mod selftest;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -19,7 +21,9 @@ use std::process::ExitCode;
 /// picks the client host whose slots are shown.
 ///
 /// Exit status: 0 success; 1 the command ran and found failures (selftest steps, lab check
-/// problems); 2 bad usage, or a lab or store that cannot be used (the message says why).
+/// problems) or the simulated HSM refused (a wrong or blocked card, a rejected setup password,
+/// unmet preconditions); 2 bad usage, or a lab or store that cannot be used (the message says
+/// why).
 #[derive(Parser)]
 #[command(name = "hsmsim", version, about, long_about)]
 struct Cli {
@@ -70,6 +74,10 @@ enum Command {
     /// Create, inspect, check and reset labs (the simulated estate and its state).
     #[command(subcommand)]
     Lab(LabCommand),
+    /// Operate Securosys Primus devices of the lab: cards, setup passwords, permanent secrets,
+    /// partition security policy, migration preconditions.
+    #[command(subcommand)]
+    Primus(primus::PrimusCommand),
 }
 
 #[derive(Subcommand)]
@@ -138,7 +146,7 @@ enum PartitionAction {
 }
 
 /// A failure to report: the message, and the exit status.
-struct Failure(String);
+pub(crate) struct Failure(pub(crate) String);
 
 impl From<String> for Failure {
     fn from(s: String) -> Self {
@@ -158,7 +166,7 @@ impl From<hsmsim::lab::LabError> for Failure {
     }
 }
 
-fn print_json(value: &serde_json::Value) {
+pub(crate) fn print_json(value: &serde_json::Value) {
     println!("{}", serde_json::to_string_pretty(value).expect("JSON"));
 }
 
@@ -396,6 +404,9 @@ fn print_report(r: &lab_state::LabReport) {
     println!();
     for d in &r.devices {
         println!("device {:<16} {:<16} {}", d.name, d.kind, d.model);
+        if let Some(p) = &d.primus {
+            print_primus(p);
+        }
     }
     for h in &r.hosts {
         println!();
@@ -403,6 +414,93 @@ fn print_report(r: &lab_state::LabReport) {
         for s in &h.slots {
             println!("  slot {:<4} {}", s.slot, s.partition);
         }
+    }
+}
+
+/// The Primus lines of `lab show`: deployment, HA role, licences, Decanus, partitions, cards.
+fn print_primus(p: &lab_state::PrimusReport) {
+    use hsmsim::vendor::primus::HaRole;
+    let role = match p.ha {
+        HaRole::Master => "Master".to_string(),
+        HaRole::Clone { mode, clone_modify } => format!(
+            "Clone ({}), clone_modify {}",
+            match mode {
+                hsmsim::vendor::primus::CloneMode::Ha => "HA",
+                hsmsim::vendor::primus::CloneMode::Manual => "manual",
+            },
+            if clone_modify { "on" } else { "off" }
+        ),
+    };
+    let service = match p.service {
+        Some(hsmsim::vendor::primus::CloudService::Shared) => " shared",
+        Some(hsmsim::vendor::primus::CloudService::Dedicated) => " dedicated",
+        None => "",
+    };
+    println!(
+        "  {}{service}, firmware {}, {role}",
+        p.deployment, p.firmware
+    );
+    let licences: Vec<&str> = p.licences.iter().map(|l| l.title()).collect();
+    println!(
+        "  licences: {}",
+        if licences.is_empty() {
+            "none".to_string()
+        } else {
+            licences.join(", ")
+        }
+    );
+    match &p.decanus {
+        Some(d) => println!(
+            "  decanus {}, {}",
+            d.version,
+            if d.device_administration {
+                "paired with the device"
+            } else {
+                "not paired with the device"
+            }
+        ),
+        None => println!("  decanus: none"),
+    }
+    for part in &p.partitions {
+        let ready = if part.unmet.is_empty() {
+            "migration preconditions met".to_string()
+        } else {
+            format!(
+                "unmet: {}",
+                part.unmet
+                    .iter()
+                    .map(|u| u.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        println!(
+            "  partition {}: management access {}, Partition Administration {}; {ready}",
+            part.partition,
+            if part.management { "on" } else { "off" },
+            if part.partition_administration {
+                "paired"
+            } else {
+                "not paired"
+            },
+        );
+    }
+    for c in &p.cards {
+        println!(
+            "  card {} ({}, {}{}): {}",
+            c.name,
+            c.colour,
+            c.kind.lab_name(),
+            c.partition
+                .as_ref()
+                .map(|p| format!(", {p}"))
+                .unwrap_or_default(),
+            if c.blocked {
+                "blocked".to_string()
+            } else {
+                format!("{} attempts left", c.attempts_left)
+            }
+        );
     }
 }
 
@@ -473,6 +571,7 @@ fn main() -> ExitCode {
             open_engine(&choice).map(|e| selftest::run(&e, slot, &pin, json))
         }
         Command::Lab(command) => lab(&choice, command),
+        Command::Primus(command) => primus::run(&choice, command),
     };
     match result {
         Ok(code) => code,

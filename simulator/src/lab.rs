@@ -110,8 +110,30 @@ pub struct DeviceDef {
     pub login_attempt_threshold: Option<Spanned<u32>>,
     pub attempt_reset_time: Option<Spanned<u64>>,
     pub login_lockout_time: Option<Spanned<u64>>,
+    /// Primus CloudHSM: "shared" (default) or "dedicated".
+    pub service: Option<Spanned<String>>,
+    /// Primus: licence items ("partition-administration", "device-backup",
+    /// "decanus-remote-terminal"; default none).
+    pub licences: Option<Spanned<Vec<Spanned<String>>>>,
+    /// Primus: "master" (default) or "clone".
+    pub role: Option<Spanned<String>>,
+    /// Primus clones: "ha" (default) or "manual".
+    pub clone: Option<Spanned<String>>,
+    /// Primus clones: object creation allowed on the clone (XML `clone_modify`, default false).
+    pub clone_modify: Option<Spanned<bool>>,
+    /// Primus: the Decanus terminal that administers the device.
+    pub decanus: Option<Spanned<DecanusDef>>,
     #[serde(default, rename = "partition")]
     pub partitions: Vec<PartitionDef>,
+}
+
+/// A Primus device's Decanus terminal: its release and its Device Administration pairing.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecanusDef {
+    pub version: Spanned<String>,
+    #[serde(default)]
+    pub device_administration: bool,
 }
 
 /// A partition (token). It is initialised when it has a label and an SO PIN.
@@ -134,6 +156,11 @@ pub struct PartitionDef {
     pub allow_import: Option<Spanned<bool>>,
     pub allow_export: Option<Spanned<bool>>,
     pub allow_extract: Option<Spanned<bool>>,
+    /// Primus: "Management access" (Decanus partition management) enabled; default false.
+    pub management: Option<Spanned<bool>>,
+    /// Primus: the Decanus terminal is paired with this partition's Partition Administration
+    /// (needs `management` and the device's `decanus`); default false.
+    pub partition_administration: Option<Spanned<bool>>,
     /// Luna: this is the device's admin partition, where the HSM SO (`so_pin`) logs in to
     /// change HSM policies (at most one per device; simulator-defined).
     #[serde(default)]
@@ -229,6 +256,136 @@ fn policy_ids(
         .collect()
 }
 
+/// A Primus device's lab fields beyond firmware and throttle: CloudHSM service, licence
+/// items, Master/Clone state, Decanus terminal, and each partition's administration state.
+fn primus_device_details(
+    device: &DeviceDef,
+    model: &mut crate::vendor::primus::Device,
+) -> std::result::Result<(), (Option<std::ops::Range<usize>>, String)> {
+    use crate::vendor::primus::{
+        CloneMode, CloudService, Decanus, Deployment, HaRole, Licence, PartitionAdmin,
+    };
+    if let Some(service) = &device.service {
+        if model.deployment != Deployment::CloudHsm {
+            return Err((
+                Some(service.span()),
+                "`service` applies to CloudHSM devices (kind \"primus-cloudhsm\") only".into(),
+            ));
+        }
+        model.cloud_service = Some(match service.get_ref().as_str() {
+            "shared" => CloudService::Shared,
+            "dedicated" => CloudService::Dedicated,
+            other => {
+                return Err((
+                    Some(service.span()),
+                    format!("service \"{other}\" is unknown; allowed: shared, dedicated"),
+                ));
+            }
+        });
+    }
+    for item in device.licences.iter().flat_map(|l| l.get_ref()) {
+        let licence = Licence::from_lab(item.get_ref()).ok_or_else(|| {
+            (
+                Some(item.span()),
+                format!(
+                    "licence item \"{}\" is unknown; allowed: {}",
+                    item.get_ref(),
+                    Licence::ALL.map(Licence::lab_name).join(", ")
+                ),
+            )
+        })?;
+        if !model.licences.insert(licence) {
+            return Err((
+                Some(item.span()),
+                format!("licence item \"{}\" is listed twice", item.get_ref()),
+            ));
+        }
+    }
+    let role = device
+        .role
+        .as_ref()
+        .map_or("master", |r| r.get_ref().as_str());
+    model.role = match role {
+        "master" => {
+            for (given, what) in [
+                (device.clone.as_ref().map(Spanned::span), "clone"),
+                (
+                    device.clone_modify.as_ref().map(Spanned::span),
+                    "clone_modify",
+                ),
+            ] {
+                if let Some(span) = given {
+                    return Err((
+                        Some(span),
+                        format!("`{what}` applies to a Clone: write role = \"clone\""),
+                    ));
+                }
+            }
+            HaRole::Master
+        }
+        "clone" => HaRole::Clone {
+            mode: match device.clone.as_ref().map_or("ha", |c| c.get_ref().as_str()) {
+                "ha" => CloneMode::Ha,
+                "manual" => CloneMode::Manual,
+                other => {
+                    return Err((
+                        device.clone.as_ref().map(Spanned::span),
+                        format!("clone \"{other}\" is unknown; allowed: ha, manual"),
+                    ));
+                }
+            },
+            clone_modify: device.clone_modify.as_ref().is_some_and(|v| *v.get_ref()),
+        },
+        other => {
+            return Err((
+                device.role.as_ref().map(Spanned::span),
+                format!("role \"{other}\" is unknown; allowed: master, clone"),
+            ));
+        }
+    };
+    if let Some(decanus) = &device.decanus {
+        let d = decanus.get_ref();
+        let version = Decanus::parse_version(d.version.get_ref()).ok_or_else(|| {
+            (
+                Some(d.version.span()),
+                format!(
+                    "Decanus version \"{}\" is not a release number; write e.g. \"2.1.3\"",
+                    d.version.get_ref()
+                ),
+            )
+        })?;
+        model.decanus = Some(Decanus {
+            version,
+            device_administration: d.device_administration,
+        });
+    }
+    for p in &device.partitions {
+        let admin = PartitionAdmin {
+            management: p.management.as_ref().is_some_and(|v| *v.get_ref()),
+            partition_administration: p
+                .partition_administration
+                .as_ref()
+                .is_some_and(|v| *v.get_ref()),
+        };
+        if let Some(pa) = p.partition_administration.as_ref().filter(|v| *v.get_ref()) {
+            if model.decanus.is_none() {
+                return Err((
+                    Some(pa.span()),
+                    "a Partition Administration pairing needs the device's Decanus terminal: add `decanus = { version = \"2.1.3\", device_administration = true }` to the device".into(),
+                ));
+            }
+            if !admin.management {
+                return Err((
+                    Some(pa.span()),
+                    "a Partition Administration pairing needs \"Management access\": add `management = true` to the partition".into(),
+                ));
+            }
+        }
+        model.partitions.insert(p.name.get_ref().clone(), admin);
+    }
+    Ok(())
+}
+
 /// A device's token model, or what is wrong with its definition.
 fn device_model(
     device: &DeviceDef,
@@ -279,18 +436,34 @@ fn device_model(
                 "login_attempt_threshold is at least 1".into(),
             ));
         }
-        return Ok(TokenModel::Primus(std::sync::Arc::new(
-            crate::vendor::primus::Device {
-                name: device.name.get_ref().clone(),
-                deployment: if kind == "primus-cloudhsm" {
-                    crate::vendor::primus::Deployment::CloudHsm
-                } else {
-                    crate::vendor::primus::Deployment::OnPremises
-                },
-                firmware,
-                throttle,
-            },
-        )));
+        let deployment = if kind == "primus-cloudhsm" {
+            crate::vendor::primus::Deployment::CloudHsm
+        } else {
+            crate::vendor::primus::Deployment::OnPremises
+        };
+        let mut model =
+            crate::vendor::primus::Device::new(device.name.get_ref(), deployment, firmware);
+        model.throttle = throttle;
+        primus_device_details(device, &mut model)?;
+        return Ok(TokenModel::Primus(std::sync::Arc::new(model)));
+    }
+    if let Some(given) = [
+        device.service.as_ref().map(Spanned::span),
+        device.licences.as_ref().map(Spanned::span),
+        device.role.as_ref().map(Spanned::span),
+        device.clone.as_ref().map(Spanned::span),
+        device.clone_modify.as_ref().map(Spanned::span),
+        device.decanus.as_ref().map(Spanned::span),
+    ]
+    .into_iter()
+    .flatten()
+    .next()
+    {
+        return Err((
+            Some(given),
+            "service, licences, role, clone, clone_modify and decanus apply to Primus devices only"
+                .into(),
+        ));
     }
     if let Some(given) = [
         device.login_attempt_threshold.as_ref().map(Spanned::span),
@@ -578,6 +751,17 @@ impl Lab {
                     return Err(error(
                         Some(given.span()),
                         "allow_import, allow_export and allow_extract apply to Primus partitions only".into(),
+                    ));
+                }
+                if let Some(given) = [&p.management, &p.partition_administration]
+                    .into_iter()
+                    .flatten()
+                    .next()
+                {
+                    return Err(error(
+                        Some(given.span()),
+                        "management and partition_administration apply to Primus partitions only"
+                            .into(),
                     ));
                 }
                 let ped_keys = [
@@ -1031,6 +1215,7 @@ mod tests {
                         (1, "primus-dr/ACME-DR", true),
                         (2, "cloudhsm/ACME-CLOUD", true),
                         (3, "cloudhsm/restore", false),
+                        (4, "cloudhsm-dedicated/restore", false),
                     ],
                 ),
                 ("ca-server", &[(0, "primus-onprem/ACME-ADCS", true)]),
@@ -1455,6 +1640,122 @@ mod tests {
         let e =
             Lab::parse(&lab("7.8.4").replace("  domain = \"one\"\n", ""), "x.toml").unwrap_err();
         assert!(e.message.contains("primary `domain`"), "{e}");
+    }
+
+    #[test]
+    fn primus_devices_state_licences_clone_state_decanus_and_pairings() {
+        use crate::vendor::primus::{CloneMode, CloudService, HaRole, Licence};
+        let lab = |device: &str, partition: &str| {
+            format!(
+                "[lab]\nname = \"p\"\n[[device]]\nname = \"d\"\nkind = \"primus\"\n{device}\n  [[device.partition]]\n  name = \"P\"\n{partition}\n[[host]]\nname = \"h\"\n"
+            )
+        };
+        let ok = Lab::parse(
+            &lab(
+                "licences = [\"partition-administration\", \"device-backup\"]\nrole = \"clone\"\nclone = \"manual\"\nclone_modify = true\ndecanus = { version = \"2.1.3\", device_administration = true }",
+                "  management = true\n  partition_administration = true",
+            ),
+            "ok.toml",
+        )
+        .unwrap();
+        let d = ok.models["d"].primus().unwrap();
+        assert_eq!(d.licences.len(), 2);
+        assert!(d.licences.contains(&Licence::DeviceBackup));
+        assert_eq!(
+            d.role,
+            HaRole::Clone {
+                mode: CloneMode::Manual,
+                clone_modify: true
+            }
+        );
+        assert_eq!(d.decanus.unwrap().version, (2, 1, 3));
+        assert!(d.partitions["P"].partition_administration);
+        // Defaults: Master, no licence, no Decanus, no management access.
+        let plain = Lab::parse(&lab("", ""), "plain.toml").unwrap();
+        let d = plain.models["d"].primus().unwrap();
+        assert_eq!(d.role, HaRole::Master);
+        assert!(d.licences.is_empty() && d.decanus.is_none());
+        assert!(!d.partitions["P"].management);
+
+        for (device, partition, line, needle) in [
+            (
+                "licences = [\"backup\"]",
+                "",
+                6,
+                "allowed: partition-administration, device-backup, decanus-remote-terminal",
+            ),
+            (
+                "licences = [\"device-backup\", \"device-backup\"]",
+                "",
+                6,
+                "listed twice",
+            ),
+            ("role = \"primary\"", "", 6, "allowed: master, clone"),
+            ("clone_modify = true", "", 6, "role = \"clone\""),
+            (
+                "role = \"clone\"\nclone = \"hot\"",
+                "",
+                7,
+                "allowed: ha, manual",
+            ),
+            ("decanus = { version = \"two\" }", "", 6, "release number"),
+            (
+                "decanus = { version = \"2.1.3\", paired = true }",
+                "",
+                6,
+                "paired",
+            ),
+            ("service = \"dedicated\"", "", 6, "CloudHSM devices"),
+            (
+                "",
+                "  partition_administration = true",
+                9,
+                "Decanus terminal",
+            ),
+            (
+                "decanus = { version = \"2.1.3\" }",
+                "  partition_administration = true",
+                9,
+                "management = true",
+            ),
+        ] {
+            let e = Lab::parse(&lab(device, partition), "bad.toml").unwrap_err();
+            assert!(e.message.contains(needle), "{device} {partition}: {e}");
+            assert_eq!(e.position.map(|p| p.0), Some(line), "{e}");
+        }
+        let cloud = lab("service = \"dedicated\"", "").replace("\"primus\"", "\"primus-cloudhsm\"");
+        let cloud = Lab::parse(&cloud, "cloud.toml").unwrap();
+        assert_eq!(
+            cloud.models["d"].primus().unwrap().cloud_service,
+            Some(CloudService::Dedicated)
+        );
+        // The fixture: every seed's device, and the migration source ready for Decanus.
+        let fixture = Lab::built_in("primus").unwrap();
+        let device = |n: &str| fixture.models[n].primus().unwrap().clone();
+        let onprem = device("primus-onprem");
+        assert_eq!(onprem.firmware, (2, 11));
+        assert_eq!(onprem.licences.len(), 3);
+        assert!(onprem.partition_backup_preconditions("ACME-PKI").is_ok());
+        assert!(onprem.partition_backup_preconditions("ACME-ADCS").is_err());
+        assert!(
+            device("primus-dr")
+                .partition_backup_preconditions("ACME-DR")
+                .is_err()
+        );
+        assert_eq!(device("cloudhsm").cloud_service, Some(CloudService::Shared));
+        assert_eq!(
+            device("cloudhsm-dedicated").cloud_service,
+            Some(CloudService::Dedicated)
+        );
+        for d in fixture.models.values().filter_map(|m| m.primus()) {
+            assert_eq!(d.role, HaRole::Master, "{}", d.name);
+        }
+        let luna = lab("role = \"clone\"", "").replace("\"primus\"", "\"luna-network\"");
+        let e = Lab::parse(&luna, "luna.toml").unwrap_err();
+        assert!(e.message.contains("Primus devices only"), "{e}");
+        let luna = lab("", "  management = true").replace("\"primus\"", "\"soft\"");
+        let e = Lab::parse(&luna, "soft.toml").unwrap_err();
+        assert!(e.message.contains("Primus partitions only"), "{e}");
     }
 
     #[test]

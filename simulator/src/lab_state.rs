@@ -139,6 +139,96 @@ pub struct DeviceReport {
     /// The vendor model: "Luna 6.21.2 (PW), serial ...", "Primus 2.11", or "soft".
     pub model: String,
     pub partitions: Vec<PartitionReport>,
+    /// Primus devices: deployment, licence items, Master/Clone state, Decanus, partition
+    /// administration and migration readiness, cards.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub primus: Option<PrimusReport>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PrimusReport {
+    /// "on-premises" or "cloudhsm".
+    pub deployment: &'static str,
+    pub service: Option<crate::vendor::primus::CloudService>,
+    pub firmware: String,
+    /// `{"role": "master"}` or `{"role": "clone", "mode": "ha"|"manual", "clone_modify": bool}`.
+    pub ha: crate::vendor::primus::HaRole,
+    pub licences: Vec<crate::vendor::primus::Licence>,
+    pub decanus: Option<DecanusReport>,
+    pub partitions: Vec<PrimusPartitionReport>,
+    pub cards: Vec<CardReport>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DecanusReport {
+    pub version: String,
+    pub device_administration: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PrimusPartitionReport {
+    pub partition: String,
+    pub management: bool,
+    pub partition_administration: bool,
+    /// The partition-backup (migration) preconditions the device does not meet; empty: ready.
+    pub unmet: Vec<crate::vendor::primus::Unmet>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CardReport {
+    pub name: String,
+    pub kind: crate::vendor::primus::CardKind,
+    pub colour: &'static str,
+    pub partition: Option<String>,
+    pub attempts_left: u32,
+    pub blocked: bool,
+}
+
+/// A Primus device's report, with its cards from the state directory.
+fn primus_report(
+    selection: &LabSelection,
+    d: &crate::vendor::primus::Device,
+) -> Result<PrimusReport> {
+    use crate::vendor::primus::Deployment;
+    let cards = crate::primus_state::list_cards(selection, Some(&d.name))?
+        .into_iter()
+        .map(|(_, c)| CardReport {
+            colour: c.kind.colour(),
+            blocked: c.blocked(),
+            name: c.name,
+            kind: c.kind,
+            partition: c.partition,
+            attempts_left: c.attempts_left,
+        })
+        .collect();
+    Ok(PrimusReport {
+        deployment: match d.deployment {
+            Deployment::OnPremises => "on-premises",
+            Deployment::CloudHsm => "cloudhsm",
+        },
+        service: d.cloud_service,
+        firmware: format!("{}.{}", d.firmware.0, d.firmware.1),
+        ha: d.role,
+        licences: d.licences.iter().copied().collect(),
+        decanus: d.decanus.map(|x| DecanusReport {
+            version: x.version_text(),
+            device_administration: x.device_administration,
+        }),
+        partitions: d
+            .partitions
+            .iter()
+            .map(|(name, admin)| PrimusPartitionReport {
+                partition: format!("{}/{name}", d.name),
+                management: admin.management,
+                partition_administration: admin.partition_administration,
+                unmet: d
+                    .partition_backup_preconditions(name)
+                    .err()
+                    .unwrap_or_default(),
+            })
+            .collect(),
+        cards,
+    })
 }
 
 #[derive(Debug, Serialize)]
@@ -174,40 +264,52 @@ pub fn report(selection: &LabSelection) -> Result<LabReport> {
     let devices = file
         .devices
         .iter()
-        .map(|d| DeviceReport {
-            name: d.name.get_ref().clone(),
-            kind: d.kind.get_ref().clone(),
-            model: match selection.lab.models.get(d.name.get_ref()) {
-                Some(crate::vendor::TokenModel::Luna(l)) => format!(
-                    "Luna {} ({}), serial {}",
-                    l.firmware,
-                    l.auth.short(),
-                    l.serial
-                ),
-                Some(crate::vendor::TokenModel::Primus(p)) => {
-                    format!("Primus {}.{}", p.firmware.0, p.firmware.1)
-                }
-                _ => "soft".into(),
-            },
-            partitions: d
-                .partitions
-                .iter()
-                .map(|p| {
-                    let partition = format!("{}/{}", d.name.get_ref(), p.name.get_ref());
-                    let row = tokens.get(&partition);
-                    PartitionReport {
-                        present: row.is_some_and(|r| r.present),
-                        initialized: row.is_some_and(|r| r.present && r.record.initialized),
-                        label: row.map(|r| r.record.label.clone()).unwrap_or_default(),
-                        serial: row.map(|r| r.record.serial.clone()).unwrap_or_default(),
-                        user_pin_initialized: row.is_some_and(|r| r.record.has_pin(CKU_USER)),
-                        objects: counts.get(&partition).copied().unwrap_or(0),
-                        partition,
+        .map(|d| {
+            let primus = match selection
+                .lab
+                .models
+                .get(d.name.get_ref())
+                .and_then(|m| m.primus())
+            {
+                Some(p) => Some(primus_report(selection, p)?),
+                None => None,
+            };
+            Ok(DeviceReport {
+                primus,
+                name: d.name.get_ref().clone(),
+                kind: d.kind.get_ref().clone(),
+                model: match selection.lab.models.get(d.name.get_ref()) {
+                    Some(crate::vendor::TokenModel::Luna(l)) => format!(
+                        "Luna {} ({}), serial {}",
+                        l.firmware,
+                        l.auth.short(),
+                        l.serial
+                    ),
+                    Some(crate::vendor::TokenModel::Primus(p)) => {
+                        format!("Primus {}.{}", p.firmware.0, p.firmware.1)
                     }
-                })
-                .collect(),
+                    _ => "soft".into(),
+                },
+                partitions: d
+                    .partitions
+                    .iter()
+                    .map(|p| {
+                        let partition = format!("{}/{}", d.name.get_ref(), p.name.get_ref());
+                        let row = tokens.get(&partition);
+                        PartitionReport {
+                            present: row.is_some_and(|r| r.present),
+                            initialized: row.is_some_and(|r| r.present && r.record.initialized),
+                            label: row.map(|r| r.record.label.clone()).unwrap_or_default(),
+                            serial: row.map(|r| r.record.serial.clone()).unwrap_or_default(),
+                            user_pin_initialized: row.is_some_and(|r| r.record.has_pin(CKU_USER)),
+                            objects: counts.get(&partition).copied().unwrap_or(0),
+                            partition,
+                        }
+                    })
+                    .collect(),
+            })
         })
-        .collect();
+        .collect::<Result<Vec<_>>>()?;
     let hosts = file
         .hosts
         .iter()

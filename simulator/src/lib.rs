@@ -12,6 +12,7 @@ pub mod lab_state;
 pub mod mechanisms;
 pub mod object;
 pub mod pkcs11;
+pub mod primus_state;
 pub mod seal;
 pub mod store;
 pub mod token;

@@ -93,6 +93,7 @@ impl Engine {
     ) -> Result<Arc<Object>> {
         let o = self.visible_object(slot, object, CKR_OBJECT_HANDLE_INVALID)?;
         slot.check_may_change_object(o.is_private())?;
+        check_primus_clone(slot, o.is_token())?;
         if o.is_token() && !session.is_rw() {
             return Err(err(
                 CKR_SESSION_READ_ONLY,
@@ -121,6 +122,44 @@ impl Engine {
             policy.check_import()?;
         }
         crate::vendor::primus::apply_key_defaults(template, attrs, class);
+        Ok(())
+    }
+
+    /// Sets a Primus object's HSM-internal name (primus.md §1.6) from its label: the label
+    /// unless another object of the partition of the same class (in the table, other than
+    /// `except`, or in `batch`) already has that name, else `label@?!<unique id>`. Objects
+    /// without a label have no name.
+    fn name_primus_object(
+        &self,
+        slot: &Slot,
+        attrs: &mut Attributes,
+        except: Option<CK_OBJECT_HANDLE>,
+        batch: &mut Vec<(Option<CK_OBJECT_CLASS>, Vec<u8>)>,
+    ) -> Result<()> {
+        use crate::vendor::primus::{CKA_HSMSIM_PRIMUS_NAME, hsm_name};
+        if slot.model.primus().is_none() {
+            return Ok(());
+        }
+        let label = attrs.bytes(CKA_LABEL).unwrap_or_default().to_vec();
+        if label.is_empty() {
+            attrs.remove(CKA_HSMSIM_PRIMUS_NAME);
+            return Ok(());
+        }
+        let class = attrs.ulong(CKA_CLASS);
+        // An object named exactly `label` has that label (names only add a suffix): the label
+        // index finds the candidates.
+        let mut same_label = Attributes::new();
+        same_label.set_bytes(CKA_LABEL, label.clone());
+        let taken = batch.iter().any(|(c, n)| *c == class && *n == label)
+            || self.table(slot)?.candidates(&same_label).iter().any(|o| {
+                Some(o.handle) != except
+                    && o.attrs.ulong(CKA_CLASS) == class
+                    && o.attrs.bytes(CKA_HSMSIM_PRIMUS_NAME) == Some(&label[..])
+            });
+        let uid = String::from_utf8_lossy(attrs.bytes(CKA_UNIQUE_ID).unwrap_or_default());
+        let name = hsm_name(&String::from_utf8_lossy(&label), &uid, taken).into_bytes();
+        batch.push((class, name.clone()));
+        attrs.set_bytes(CKA_HSMSIM_PRIMUS_NAME, name);
         Ok(())
     }
 
@@ -160,9 +199,11 @@ impl Engine {
         objects: Vec<Attributes>,
     ) -> Result<Vec<CK_OBJECT_HANDLE>> {
         slot.check_pin_current()?;
+        check_primus_clone(slot, objects.iter().any(|a| a.flag(CKA_TOKEN, false)))?;
         let key = slot.token_key();
         let mut made = Vec::with_capacity(objects.len());
         let mut stored = Vec::new();
+        let mut names = Vec::new();
         for mut attrs in objects {
             self.check_may_hold(session, slot, &attrs)?;
             slot.check_may_change_object(attrs.flag(CKA_PRIVATE, false))?;
@@ -175,6 +216,7 @@ impl Engine {
             let mut ouid = [0u8; 12];
             crate::mechanisms::random_fill(&mut ouid)?;
             attrs.set_bytes(crate::vendor::luna::CKA_OUID, ouid.to_vec());
+            self.name_primus_object(slot, &mut attrs, None, &mut names)?;
             let lifetime = if attrs.flag(CKA_TOKEN, false) {
                 let (public, sealed) = seal_object(&slot.partition, &attrs, key.as_deref())?;
                 stored.push(StoredObject {
@@ -408,6 +450,10 @@ impl Engine {
             rules::check_change(&o.attrs, *t, v, Change::Set, so)?;
             attrs.set(*t, v.clone());
         }
+        if template.contains(CKA_LABEL) && template.bytes(CKA_LABEL) != o.attrs.bytes(CKA_LABEL) {
+            // A renamed Primus object gets the name of its new label.
+            self.name_primus_object(slot, &mut attrs, Some(object), &mut Vec::new())?;
+        }
         let mut table = self.table_mut(slot)?;
         if table.get(object).is_none_or(|cur| !Arc::ptr_eq(cur, &o)) {
             // Changed or destroyed meanwhile: apply to the current version instead.
@@ -430,6 +476,85 @@ impl Engine {
         }
         table.insert(Arc::new(o.with_attrs(attrs)));
         Ok(())
+    }
+
+    /// A Primus object's HSM-internal name (primus.md §1.6): its label, or `label@?!<uid>`
+    /// when another object of its class had the label first. `CKR_FUNCTION_NOT_SUPPORTED`
+    /// outside Primus partitions; `CKR_ATTRIBUTE_TYPE_INVALID` for an object without a label.
+    pub fn primus_name(
+        &self,
+        handle: CK_SESSION_HANDLE,
+        object: CK_OBJECT_HANDLE,
+    ) -> Result<String> {
+        let (_, slot) = self.slot_of(handle)?;
+        if slot.model.primus().is_none() {
+            return Err(err(
+                CKR_FUNCTION_NOT_SUPPORTED,
+                "HSM-internal names exist on Primus partitions only",
+            ));
+        }
+        let o = self.visible_object(slot, object, CKR_OBJECT_HANDLE_INVALID)?;
+        o.attrs
+            .bytes(crate::vendor::primus::CKA_HSMSIM_PRIMUS_NAME)
+            .map(|n| String::from_utf8_lossy(n).into_owned())
+            .ok_or_else(|| {
+                err(
+                    CKR_ATTRIBUTE_TYPE_INVALID,
+                    "the object has no label, so no name",
+                )
+            })
+    }
+
+    /// The visible object of this session's Primus partition with the HSM name `name`, of
+    /// `class` if given: how Primus Tools and JCE address keys (`-keyname`). See
+    /// `vendor::primus::find_by_name` for the ambiguous and not-found answers.
+    pub fn primus_find_by_name(
+        &self,
+        handle: CK_SESSION_HANDLE,
+        name: &str,
+        class: Option<CK_OBJECT_CLASS>,
+    ) -> Result<CK_OBJECT_HANDLE> {
+        let (_, slot) = self.slot_of(handle)?;
+        if slot.model.primus().is_none() {
+            return Err(err(
+                CKR_FUNCTION_NOT_SUPPORTED,
+                "HSM-internal names exist on Primus partitions only",
+            ));
+        }
+        slot.check_pin_current()?;
+        let user = slot.user_logged_in();
+        // Candidates by label: objects labelled `name`, and those labelled with the part of
+        // `name` before a differentiator.
+        let table = self.table(slot)?;
+        let mut candidates = Vec::new();
+        let base = name
+            .split(crate::vendor::primus::NAME_DIFFERENTIATOR)
+            .next();
+        for label in std::iter::once(name).chain(base.filter(|b| *b != name)) {
+            let mut t = Attributes::new();
+            t.set_bytes(CKA_LABEL, label.as_bytes().to_vec());
+            candidates.extend(table.candidates(&t));
+        }
+        drop(table);
+        let mut entries: Vec<(CK_OBJECT_HANDLE, String, String)> = candidates
+            .iter()
+            .filter(|o| (user || !o.is_private()) && class.is_none_or(|c| o.class() == c))
+            .filter_map(|o| {
+                let text = |t| {
+                    o.attrs
+                        .bytes(t)
+                        .map(|v| String::from_utf8_lossy(v).into_owned())
+                };
+                Some((
+                    o.handle,
+                    text(crate::vendor::primus::CKA_HSMSIM_PRIMUS_NAME)?,
+                    text(CKA_LABEL)?,
+                ))
+            })
+            .collect();
+        entries.sort_unstable();
+        entries.dedup();
+        crate::vendor::primus::find_by_name(&entries, name)
     }
 
     /// `C_FindObjectsInit`: takes the matching handles now, in handle order.
@@ -503,5 +628,14 @@ impl Engine {
             ));
         }
         Ok(())
+    }
+}
+
+/// A Primus Clone without `clone_modify` refuses to create, change or destroy token objects
+/// (primus.md §2.1); session objects stay allowed.
+fn check_primus_clone(slot: &Slot, token: bool) -> Result<()> {
+    match slot.model.primus() {
+        Some(device) if token => device.check_object_change(),
+        _ => Ok(()),
     }
 }

@@ -74,6 +74,12 @@ static STORAGE: &[Rule] = &[
     r(CKA_UNIQUE_ID, TOKEN_SET, D::None),
     // Luna's 12-byte object unique id, on every object (kept across clones).
     r(crate::vendor::luna::CKA_OUID, TOKEN_SET, D::None),
+    // The HSM-internal name of a Primus object (simulator-defined attribute).
+    r(
+        crate::vendor::primus::CKA_HSMSIM_PRIMUS_NAME,
+        TOKEN_SET,
+        D::None,
+    ),
 ];
 
 /// Data objects (§4.5).

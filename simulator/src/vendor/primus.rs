@@ -2,12 +2,16 @@
 //! (primus.md §1.3), its credentials (no PKCS#11 SO; the PKCS#11 PIN), the login throttle
 //! (a threshold of failures within a window, then locked for a while; §1.4), the key semantics
 //! (not extractable unless asked; usage flags false once any is given; §1.6) and the partition
-//! security policy (key import, export and extract; §1.7). Sources: ../shared/reference/primus.md;
-//! choices the documents leave open are marked "simulator-defined".
+//! security policy (key import, export and extract; §1.7), the device's licence items,
+//! Master/Clone state and Decanus terminal with the partition-backup preconditions (§2.1, §2.3),
+//! the HSM-internal key names (§1.6), and the cards and credentials (§1.4). Sources:
+//! ../shared/reference/primus.md; choices the documents leave open are marked
+//! "simulator-defined".
 use crate::attribute::Attributes;
 use crate::error::{Result, err};
 use cryptoki_sys::*;
 use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Primus's "key import not allowed" (primus.md §1.7, documented).
 pub const CKR_PRIMUS_KEY_IMPORT_NOT_ALLOWED: CK_RV = CKR_VENDOR_DEFINED + 0x2A;
@@ -41,18 +45,288 @@ pub enum Deployment {
     CloudHsm,
 }
 
+/// A CloudHSM service (primus.md §4): shared (HSMaaS, multi-tenant) or dedicated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CloudService {
+    Shared,
+    Dedicated,
+}
+
+/// A licence item (primus.md §2.3; `SYSTEM > DIAG. DEVICE > LICENSE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Licence {
+    PartitionAdministration,
+    DeviceBackup,
+    DecanusRemoteTerminal,
+}
+
+impl Licence {
+    pub const ALL: [Licence; 3] = [
+        Licence::PartitionAdministration,
+        Licence::DeviceBackup,
+        Licence::DecanusRemoteTerminal,
+    ];
+
+    /// The name a lab writes.
+    pub fn lab_name(self) -> &'static str {
+        match self {
+            Licence::PartitionAdministration => "partition-administration",
+            Licence::DeviceBackup => "device-backup",
+            Licence::DecanusRemoteTerminal => "decanus-remote-terminal",
+        }
+    }
+
+    /// The name the licence diagnostics show.
+    pub fn title(self) -> &'static str {
+        match self {
+            Licence::PartitionAdministration => "Partition Administration",
+            Licence::DeviceBackup => "Device Backup",
+            Licence::DecanusRemoteTerminal => "Decanus Remote Terminal",
+        }
+    }
+
+    pub fn from_lab(text: &str) -> Option<Licence> {
+        Licence::ALL.into_iter().find(|l| l.lab_name() == text)
+    }
+}
+
+/// How a Clone follows its Master (primus.md §2.1: the wizard asks "HA clone" or manual).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CloneMode {
+    Ha,
+    Manual,
+}
+
+/// The device's state from the initial wizard (primus.md §2.1): Master ("MSTR") or Clone
+/// ("CLON"); `clone_modify` is the device XML switch "object creation allowed on clones".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase", tag = "role")]
+pub enum HaRole {
+    #[default]
+    Master,
+    Clone {
+        mode: CloneMode,
+        clone_modify: bool,
+    },
+}
+
+/// A Decanus terminal: its release and whether it is paired with the device (Device
+/// Administration).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Decanus {
+    pub version: (u8, u8, u8),
+    pub device_administration: bool,
+}
+
+/// The Decanus release the partition migration needs (primus.md §2.3: "Rel. v2.1.3 and later").
+pub const DECANUS_MIGRATION_VERSION: (u8, u8, u8) = (2, 1, 3);
+
+impl Decanus {
+    /// Parses "2.1.3" ("2.1" reads as 2.1.0).
+    pub fn parse_version(text: &str) -> Option<(u8, u8, u8)> {
+        let parts: Vec<&str> = text.trim().split('.').collect();
+        if parts.is_empty() || parts.len() > 3 {
+            return None;
+        }
+        let mut v = [0u8; 3];
+        for (slot, part) in v.iter_mut().zip(&parts) {
+            *slot = part.parse().ok()?;
+        }
+        Some((v[0], v[1], v[2]))
+    }
+
+    pub fn version_text(&self) -> String {
+        let (a, b, c) = self.version;
+        format!("{a}.{b}.{c}")
+    }
+}
+
+/// A partition's administration state (primus.md §2.3 step 1): "Management access" enabled
+/// (device XML `<management>`), and the Decanus paired with its Partition Administration (PA).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct PartitionAdmin {
+    pub management: bool,
+    pub partition_administration: bool,
+}
+
+/// A precondition of a partition backup for migration (primus.md §2.3) the device does not meet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Unmet {
+    /// A stable name for scripts: `master`, `decanus`, `decanus-version`,
+    /// `decanus-device-pairing`, `management-access`, `partition-administration-pairing`,
+    /// `licence:<item>`, `partition`.
+    pub id: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for Unmet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.id, self.message)
+    }
+}
+
 /// A Primus device as the lab defines it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Device {
     pub name: String,
     pub deployment: Deployment,
+    /// CloudHSM devices: shared or dedicated (`None` on premises).
+    pub cloud_service: Option<CloudService>,
     /// The HSM firmware ("2.11", "3.2"), reported as the token's hardware version.
     pub firmware: (u8, u8),
     /// Login throttle parameters (defaults: primus.md §1.4's XML defaults).
     pub throttle: ThrottleRule,
+    /// Licence items (default: none; simulator-defined).
+    pub licences: BTreeSet<Licence>,
+    /// Master or Clone (default Master; simulator-defined).
+    pub role: HaRole,
+    /// The Decanus terminal, if the lab has one for this device.
+    pub decanus: Option<Decanus>,
+    /// Each partition's administration state, by partition name.
+    pub partitions: BTreeMap<String, PartitionAdmin>,
 }
 
+/// Answered when a Clone refuses to create, change or destroy token objects
+/// (simulator-defined code; primus.md §2.1 says these operations need the Master).
+pub const CKR_CLONE_READ_ONLY: CK_RV = CKR_TOKEN_WRITE_PROTECTED;
+
 impl Device {
+    /// A device with the documented defaults and nothing else: on premises, Master, no
+    /// licence items, no Decanus.
+    pub fn new(name: &str, deployment: Deployment, firmware: (u8, u8)) -> Device {
+        Device {
+            name: name.to_string(),
+            deployment,
+            cloud_service: (deployment == Deployment::CloudHsm).then_some(CloudService::Shared),
+            firmware,
+            throttle: ThrottleRule::default(),
+            licences: BTreeSet::new(),
+            role: HaRole::Master,
+            decanus: None,
+            partitions: BTreeMap::new(),
+        }
+    }
+
+    /// Whether token objects may be created, changed or destroyed here: on the Master, or on
+    /// a Clone with `clone_modify`. Otherwise `CKR_TOKEN_WRITE_PROTECTED` (simulator-defined:
+    /// the documents say such operations need the Master, and disagree on whether they are
+    /// queued while it is unreachable or refused; the simulator refuses, as the CloudHSM
+    /// documents say).
+    pub fn check_object_change(&self) -> Result<()> {
+        match self.role {
+            HaRole::Clone {
+                clone_modify: false,
+                ..
+            } => Err(err(
+                CKR_CLONE_READ_ONLY,
+                format!(
+                    "{} is a Clone without clone_modify: creating, changing or destroying keys and objects needs the Master",
+                    self.name
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// The preconditions of primus.md §2.3 (partition backup with Decanus, for migration to
+    /// CloudHSM) for `partition`: every one the device does not meet, or `Ok`. Checked: the
+    /// partition exists; the device is the Master (Decanus Partition Administration works on
+    /// the HA Master only, §2.1); a Decanus terminal of release 2.1.3 or later, paired with the
+    /// device (Device Administration) and with the partition's Partition Administration, whose
+    /// "Management access" is enabled; the licence items Partition Administration and Device
+    /// Backup. (Decanus Remote Terminal is optional; cards are checked by their own commands.)
+    pub fn partition_backup_preconditions(
+        &self,
+        partition: &str,
+    ) -> std::result::Result<(), Vec<Unmet>> {
+        let mut unmet = Vec::new();
+        let mut miss = |id: &str, message: String| {
+            unmet.push(Unmet {
+                id: id.to_string(),
+                message,
+            })
+        };
+        let admin = self.partitions.get(partition);
+        if admin.is_none() {
+            miss(
+                "partition",
+                format!("{} has no partition \"{partition}\"", self.name),
+            );
+        }
+        if let HaRole::Clone { .. } = self.role {
+            miss(
+                "master",
+                format!(
+                    "{} is a Clone: Decanus Partition Administration works on the HA Master only",
+                    self.name
+                ),
+            );
+        }
+        match &self.decanus {
+            None => miss(
+                "decanus",
+                format!(
+                    "no Decanus terminal for {}: the migration needs Decanus release 2.1.3 or later",
+                    self.name
+                ),
+            ),
+            Some(d) => {
+                if d.version < DECANUS_MIGRATION_VERSION {
+                    miss(
+                        "decanus-version",
+                        format!(
+                            "the Decanus terminal is release {}: the migration needs 2.1.3 or later",
+                            d.version_text()
+                        ),
+                    );
+                }
+                if !d.device_administration {
+                    miss(
+                        "decanus-device-pairing",
+                        format!(
+                            "the Decanus terminal is not paired with {} (Device Administration)",
+                            self.name
+                        ),
+                    );
+                }
+            }
+        }
+        if let Some(admin) = admin {
+            if !admin.management {
+                miss(
+                    "management-access",
+                    format!(
+                        "\"Management access\" is disabled for partition {partition} (SETUP > CONFIGURATION > SECURITY > USER)"
+                    ),
+                );
+            }
+            if !admin.partition_administration {
+                miss(
+                    "partition-administration-pairing",
+                    format!(
+                        "the Decanus terminal is not paired with the Partition Administration of {partition} (onboard it with a Partition SO card)"
+                    ),
+                );
+            }
+        }
+        for licence in [Licence::PartitionAdministration, Licence::DeviceBackup] {
+            if !self.licences.contains(&licence) {
+                miss(
+                    &format!("licence:{}", licence.lab_name()),
+                    format!(
+                        "{} is not licensed for {} (check SYSTEM > DIAG. DEVICE > LICENSE)",
+                        self.name,
+                        licence.title()
+                    ),
+                );
+            }
+        }
+        if unmet.is_empty() { Ok(()) } else { Err(unmet) }
+    }
+
     /// Parses "2.11" or "3.2.1" (major 2 or 3).
     pub fn parse_firmware(text: &str) -> Option<(u8, u8)> {
         let mut parts = text.trim().split('.');
@@ -211,6 +485,60 @@ pub fn apply_key_defaults(template: &Attributes, attrs: &mut Attributes, class: 
                 attrs.set_bool(*t, false);
             }
         }
+    }
+}
+
+/// Primus's "key not found" (primus.md §1.7, documented).
+pub const CKR_PRIMUS_KEY_NOT_FOUND: CK_RV = CKR_VENDOR_DEFINED + 0x12;
+
+/// The provider's hidden differentiator between a label and an object's unique id
+/// (primus.md §1.6: `"label"@?!<uid>`).
+pub const NAME_DIFFERENTIATOR: &str = "@?!";
+
+/// A simulator-defined vendor attribute holding an object's HSM-internal name (what JCE and
+/// Primus Tools address it by). Read-only; set on every Primus object that has a label.
+pub const CKA_HSMSIM_PRIMUS_NAME: CK_ATTRIBUTE_TYPE = CKA_VENDOR_DEFINED + 0x5350_0001;
+
+/// An object's HSM-internal name: its label when no other object of the partition (of the
+/// same class; simulator-defined, so that a key pair and its certificate share a name) already
+/// has that name, else `label@?!<unique id>` (primus.md §1.6).
+pub fn hsm_name(label: &str, unique_id: &str, taken: bool) -> String {
+    if taken {
+        format!("{label}{NAME_DIFFERENTIATOR}{unique_id}")
+    } else {
+        label.to_string()
+    }
+}
+
+/// Finds an object by HSM name among `(item, hsm name, label)` entries, as Primus Tools and
+/// JCE address keys: the object with exactly that name; else the one object whose label it is;
+/// several such objects (objects of several classes sharing the name, or several labelled so
+/// with none named so) are ambiguous (`CKR_ARGUMENTS_BAD` naming them, simulator-defined);
+/// none is 0x80000012 "key not found" (documented).
+pub fn find_by_name<T: Clone>(entries: &[(T, String, String)], name: &str) -> Result<T> {
+    let named: Vec<&(T, String, String)> = entries.iter().filter(|(_, n, _)| n == name).collect();
+    let labelled: Vec<&(T, String, String)> = if named.is_empty() {
+        entries.iter().filter(|(_, _, l)| l == name).collect()
+    } else {
+        named
+    };
+    match labelled.as_slice() {
+        [] => Err(err(
+            CKR_PRIMUS_KEY_NOT_FOUND,
+            format!("no key is named \"{name}\""),
+        )),
+        [(item, _, _)] => Ok(item.clone()),
+        many => Err(err(
+            CKR_ARGUMENTS_BAD,
+            format!(
+                "the name \"{name}\" is ambiguous: {} objects have it as name or label; name one of {} (or give the object class)",
+                many.len(),
+                many.iter()
+                    .map(|(_, n, _)| n.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )),
     }
 }
 
@@ -414,11 +742,65 @@ pub enum CardKind {
     PartitionBackup,
 }
 
-/// A card as a lab file holds it: its kind, a name, its PIN's verifier and its attempt counter.
+impl CardKind {
+    pub const ALL: [CardKind; 3] = [
+        CardKind::So,
+        CardKind::PartitionSo,
+        CardKind::PartitionBackup,
+    ];
+
+    /// The name the lab and the CLI write.
+    pub fn lab_name(self) -> &'static str {
+        match self {
+            CardKind::So => "so",
+            CardKind::PartitionSo => "partition-so",
+            CardKind::PartitionBackup => "partition-backup",
+        }
+    }
+
+    pub fn from_lab(text: &str) -> Option<CardKind> {
+        CardKind::ALL.into_iter().find(|k| k.lab_name() == text)
+    }
+
+    /// The card's colour (primus.md §1.4, §2.3): SO red, Partition SO green, P-Backup yellow.
+    pub fn colour(self) -> &'static str {
+        match self {
+            CardKind::So => "red",
+            CardKind::PartitionSo => "green",
+            CardKind::PartitionBackup => "yellow",
+        }
+    }
+
+    /// Whether the card belongs to one partition (Partition SO, Partition-Backup).
+    pub fn per_partition(self) -> bool {
+        self != CardKind::So
+    }
+}
+
+/// A card PIN: 8 to 12 digits without a leading 0 (documented for SO cards, primus.md §1.4;
+/// applied to every card, simulator-defined for the others).
+pub fn check_card_pin(pin: &str) -> Result<()> {
+    let ok = (8..=12).contains(&pin.len())
+        && pin.bytes().all(|b| b.is_ascii_digit())
+        && !pin.starts_with('0');
+    if ok {
+        Ok(())
+    } else {
+        Err(err(
+            CKR_PIN_LEN_RANGE,
+            "a card PIN is 8 to 12 digits and does not start with 0",
+        ))
+    }
+}
+
+/// A card as a lab file holds it: its kind, a name, the partition it belongs to (Partition SO
+/// and Partition-Backup cards), its PIN's verifier and its attempt counter.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Card {
     pub kind: CardKind,
     pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition: Option<String>,
     pub pin: Verifier,
     pub attempts_left: u32,
 }
@@ -432,6 +814,7 @@ impl Card {
         Ok(Card {
             kind,
             name: name.to_string(),
+            partition: None,
             pin: Verifier::new(pin.as_bytes())?,
             attempts_left: CARD_ATTEMPTS,
         })
@@ -556,5 +939,142 @@ mod credential_tests {
         let json = serde_json::to_string(&a).unwrap();
         assert!(!json.contains("1234"));
         assert_eq!(serde_json::from_str::<Card>(&json).unwrap(), a);
+    }
+}
+
+#[cfg(test)]
+mod device_tests {
+    use super::*;
+
+    fn ready() -> Device {
+        let mut d = Device::new("onprem", Deployment::OnPremises, (2, 11));
+        d.licences = [Licence::PartitionAdministration, Licence::DeviceBackup]
+            .into_iter()
+            .collect();
+        d.decanus = Some(Decanus {
+            version: (2, 1, 3),
+            device_administration: true,
+        });
+        d.partitions.insert(
+            "ACME".into(),
+            PartitionAdmin {
+                management: true,
+                partition_administration: true,
+            },
+        );
+        d
+    }
+
+    fn unmet(d: &Device, partition: &str) -> Vec<String> {
+        d.partition_backup_preconditions(partition)
+            .unwrap_err()
+            .into_iter()
+            .map(|u| u.id)
+            .collect()
+    }
+
+    #[test]
+    fn the_migration_preconditions_name_each_missing_item() {
+        assert!(ready().partition_backup_preconditions("ACME").is_ok());
+        assert_eq!(unmet(&ready(), "OTHER"), ["partition"]);
+
+        let mut d = ready();
+        d.decanus = Some(Decanus {
+            version: (2, 1, 2),
+            device_administration: false,
+        });
+        d.licences.clear();
+        d.role = HaRole::Clone {
+            mode: CloneMode::Ha,
+            clone_modify: false,
+        };
+        d.partitions
+            .insert("ACME".into(), PartitionAdmin::default());
+        assert_eq!(
+            unmet(&d, "ACME"),
+            [
+                "master",
+                "decanus-version",
+                "decanus-device-pairing",
+                "management-access",
+                "partition-administration-pairing",
+                "licence:partition-administration",
+                "licence:device-backup",
+            ]
+        );
+        let messages = d.partition_backup_preconditions("ACME").unwrap_err();
+        assert!(messages[1].message.contains("2.1.2"), "{}", messages[1]);
+        assert!(messages[5].message.contains("Partition Administration"));
+
+        let mut d = ready();
+        d.decanus = None;
+        assert_eq!(unmet(&d, "ACME"), ["decanus"]);
+        assert_eq!(Decanus::parse_version("2.10"), Some((2, 10, 0)));
+        assert!(Decanus::parse_version("2.x").is_none());
+        assert!((2, 10, 0) > DECANUS_MIGRATION_VERSION);
+    }
+
+    #[test]
+    fn clones_refuse_object_changes_unless_clone_modify() {
+        let mut d = ready();
+        assert!(d.check_object_change().is_ok());
+        d.role = HaRole::Clone {
+            mode: CloneMode::Manual,
+            clone_modify: false,
+        };
+        assert_eq!(
+            d.check_object_change().unwrap_err().rv,
+            CKR_TOKEN_WRITE_PROTECTED
+        );
+        d.role = HaRole::Clone {
+            mode: CloneMode::Ha,
+            clone_modify: true,
+        };
+        assert!(d.check_object_change().is_ok());
+    }
+
+    #[test]
+    fn names_are_found_exactly_else_by_a_single_label() {
+        let entries = vec![
+            (1, "mig@?!aa".to_string(), "mig".to_string()),
+            (2, "mig@?!bb".to_string(), "mig".to_string()),
+            (3, "zmk".to_string(), "zmk".to_string()),
+            (4, "solo@?!cc".to_string(), "solo".to_string()),
+        ];
+        assert_eq!(find_by_name(&entries, "zmk").unwrap(), 3);
+        assert_eq!(find_by_name(&entries, "mig@?!bb").unwrap(), 2);
+        assert_eq!(find_by_name(&entries, "solo").unwrap(), 4);
+        let e = find_by_name(&entries, "mig").unwrap_err();
+        assert_eq!(e.rv, CKR_ARGUMENTS_BAD);
+        assert!(e.detail.contains("mig@?!aa, mig@?!bb"), "{e}");
+        assert_eq!(
+            find_by_name(&entries, "x").unwrap_err().rv,
+            CKR_PRIMUS_KEY_NOT_FOUND
+        );
+        assert_eq!(hsm_name("k", "01", false), "k");
+        assert_eq!(hsm_name("k", "01", true), "k@?!01");
+        assert!(
+            err(CKR_PRIMUS_KEY_NOT_FOUND, "x")
+                .to_string()
+                .starts_with("CKR_PRIMUS_KEY_NOT_FOUND (0x80000012)")
+        );
+    }
+
+    #[test]
+    fn card_pins_are_8_to_12_digits_without_a_leading_zero() {
+        assert!(check_card_pin("12345678").is_ok());
+        assert!(check_card_pin("123456789012").is_ok());
+        for bad in ["1234567", "1234567890123", "01234567", "1234567a"] {
+            assert_eq!(
+                check_card_pin(bad).unwrap_err().rv,
+                CKR_PIN_LEN_RANGE,
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            CardKind::from_lab("partition-backup"),
+            Some(CardKind::PartitionBackup)
+        );
+        assert_eq!(CardKind::PartitionBackup.colour(), "yellow");
     }
 }

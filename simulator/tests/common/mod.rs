@@ -82,7 +82,18 @@ impl TextLab {
     pub fn new(toml: &str) -> TextLab {
         let serial = SERIAL.lock();
         let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("lab.toml");
+        let lab = TextLab {
+            _serial: serial,
+            dir,
+        };
+        lab.reload(toml);
+        lab
+    }
+
+    /// Rewrites the lab file with `toml` and re-initialises the module on it, keeping the
+    /// state directory (as after editing the lab and restarting the application).
+    pub fn reload(&self, toml: &str) {
+        let file = self.dir.path().join("lab.toml");
         std::fs::write(&file, toml).unwrap();
         // SAFETY: null is the valid argument.
         let _ = unsafe { C_Finalize(null_mut()) };
@@ -98,10 +109,6 @@ impl TextLab {
         // SAFETY: valid arguments; the string outlives the call.
         let rv = unsafe { C_Initialize(&mut args as *mut _ as *mut c_void) };
         assert_eq!(rv, CKR_OK);
-        TextLab {
-            _serial: serial,
-            dir,
-        }
     }
 
     /// Presents PED keys for the next prompts (`HSMSIM_PED_KEYS`); `None` removes them.
