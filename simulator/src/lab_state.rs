@@ -449,6 +449,9 @@ pub fn restart_device(
         });
         Ok(())
     })?;
+    if model.primus().is_some() {
+        crate::primus_state::clear_api_lockouts(selection, device)?;
+    }
     Ok(report.into_inner())
 }
 

@@ -11,7 +11,7 @@ use crate::error::{Result, err};
 use crate::lab_state::{LabSelection, open_store};
 use crate::vendor::PartitionState;
 use crate::vendor::primus::{
-    Card, CardKind, Device, SecurityPolicy, SetupPassword, Verifier,
+    Card, CardKind, Device, SecurityPolicy, SetupPassword, Throttle, Verifier,
     authorize_configuration_change, check_card_pin,
 };
 use cryptoki_sys::*;
@@ -23,6 +23,30 @@ use std::path::{Path, PathBuf};
 pub struct UserCredentials {
     pub setup_password: Option<SetupPassword>,
     pub permanent_secret: Option<Verifier>,
+    /// The API (transport) login's brute-force state: wrong setup passwords and permanent
+    /// secrets count under the device's throttle rule (primus.md §1.4); a restart clears it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_throttle: Option<Throttle>,
+}
+
+impl UserCredentials {
+    /// Runs one API-login attempt under the device's throttle: refused with `CKR_PIN_LOCKED`
+    /// while locked out; `attempt` says whether the presented credential was right. Returns
+    /// its result; the caller writes the credentials back.
+    fn api_attempt<T>(
+        &mut self,
+        device: &Device,
+        attempt: impl FnOnce(&mut Self) -> Result<T>,
+    ) -> Result<T> {
+        let now = crate::clock::now();
+        let mut throttle = self.api_throttle.unwrap_or_default();
+        throttle.check(now)?;
+        let outcome = attempt(self);
+        let wrong = matches!(&outcome, Err(e) if e.rv != CKR_PIN_LOCKED);
+        throttle.record(&device.throttle, now, !wrong);
+        self.api_throttle = Some(throttle).filter(|t| *t != Throttle::default());
+        outcome
+    }
 }
 
 /// A change of a partition's security policy: `None` keeps the current value.
@@ -323,16 +347,22 @@ pub fn fetch_permanent_secret(
     let (device, p) = partition(selection, partition_text)?;
     let path = users_path(selection, &device.name, &p)?;
     let mut creds: UserCredentials = read_json(&path)?.unwrap_or_default();
-    let kept = creds.setup_password.as_ref().ok_or_else(|| {
-        err(
-            crate::vendor::primus::CKR_PRIMUS_SETUP_PASSWORD_REJECTED,
-            format!("no setup password was issued for {partition_text}: the SO issues one first"),
-        )
-    })?;
-    let (secret, verifier) = kept.fetch_permanent_secret(setup_password, crate::clock::now())?;
-    creds.permanent_secret = Some(verifier);
+    let outcome = creds.api_attempt(device, |creds| {
+        let kept = creds.setup_password.as_ref().ok_or_else(|| {
+            err(
+                crate::vendor::primus::CKR_PRIMUS_SETUP_PASSWORD_REJECTED,
+                format!(
+                    "no setup password was issued for {partition_text}: the SO issues one first"
+                ),
+            )
+        })?;
+        let (secret, verifier) =
+            kept.fetch_permanent_secret(setup_password, crate::clock::now())?;
+        creds.permanent_secret = Some(verifier);
+        Ok(secret)
+    });
     write_json(&path, &creds)?;
-    Ok(secret)
+    outcome
 }
 
 /// Checks a permanent secret (the transport login): `CKR_PIN_INCORRECT` when it is not the
@@ -342,15 +372,45 @@ pub fn check_permanent_secret(
     partition_text: &str,
     secret: &str,
 ) -> Result<()> {
-    let creds = user_credentials(selection, partition_text)?;
-    match creds.permanent_secret {
+    let (device, p) = partition(selection, partition_text)?;
+    let path = users_path(selection, &device.name, &p)?;
+    let mut creds: UserCredentials = read_json(&path)?.unwrap_or_default();
+    let outcome = creds.api_attempt(device, |creds| match &creds.permanent_secret {
         Some(v) if v.matches(secret.as_bytes()) => Ok(()),
         Some(_) => Err(err(CKR_PIN_INCORRECT, "the permanent secret is wrong")),
         None => Err(err(
             CKR_PIN_INCORRECT,
             format!("no permanent secret was fetched for {partition_text}"),
         )),
+    });
+    write_json(&path, &creds)?;
+    outcome
+}
+
+/// A device restart clears its API-login lockouts ("a device restart clears lockouts",
+/// primus.md §1.4). Returns the partitions whose lockout state was cleared.
+pub fn clear_api_lockouts(selection: &LabSelection, device: &str) -> Result<Vec<String>> {
+    let dir = device_dir(selection, device).join("users");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Ok(Vec::new());
+    };
+    let mut cleared = Vec::new();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        let Some(mut creds) = read_json::<UserCredentials>(&path)? else {
+            continue;
+        };
+        if creds.api_throttle.take().is_some() {
+            write_json(&path, &creds)?;
+            if let Some(stem) = path.file_stem() {
+                cleared.push(format!("{device}/{}", stem.to_string_lossy()));
+            }
+        }
     }
+    Ok(cleared)
 }
 
 /// A partition's current security policy, as the store holds it.
@@ -511,6 +571,53 @@ mod tests {
             .map(|(d, c)| format!("{d}/{}", c.name))
             .collect();
         assert_eq!(names, ["primus-onprem/so-1", "primus-onprem/yellow"]);
+    }
+
+    #[test]
+    fn wrong_api_credentials_lock_the_api_login_until_the_lockout_ends_or_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        selection(dir.path());
+        let file = dir.path().join(LAB_FILE);
+        let text = std::fs::read_to_string(&file).unwrap().replacen(
+            "kind = \"primus\"              # on-premises Primus HSM",
+            "kind = \"primus\"\nlogin_attempt_threshold = 3",
+            1,
+        );
+        std::fs::write(&file, text).unwrap();
+        let sel = select(&Choice {
+            lab_file: Some(file),
+            host: None,
+            state_dir: None,
+        })
+        .unwrap();
+        assert_eq!(device(&sel, "primus-onprem").unwrap().throttle.threshold, 3);
+        let d = "primus-onprem";
+        let p = "primus-onprem/ACME-PKI";
+        create_card(&sel, d, CardKind::So, "so-1", "12345678", None).unwrap();
+        create_card(&sel, d, CardKind::So, "so-2", "23456789", None).unwrap();
+        let both = so(&[("so-1", "12345678"), ("so-2", "23456789")]);
+        let (setup, _) = issue_setup_password(&sel, p, &both).unwrap();
+        let secret = fetch_permanent_secret(&sel, p, &setup).unwrap();
+        for _ in 0..2 {
+            assert_eq!(
+                check_permanent_secret(&sel, p, "wrong").unwrap_err().rv,
+                CKR_PIN_INCORRECT
+            );
+        }
+        // The third wrong one reaches the threshold: now even the right secret is locked out.
+        assert_eq!(
+            check_permanent_secret(&sel, p, "wrong").unwrap_err().rv,
+            CKR_PIN_INCORRECT
+        );
+        let locked = check_permanent_secret(&sel, p, &secret).unwrap_err();
+        assert_eq!(locked.rv, CKR_PIN_LOCKED, "{}", locked.detail);
+        assert_eq!(
+            fetch_permanent_secret(&sel, p, &setup).unwrap_err().rv,
+            CKR_PIN_LOCKED
+        );
+        // A device restart clears it.
+        crate::lab_state::restart_device(&sel, d, 0).unwrap();
+        check_permanent_secret(&sel, p, &secret).unwrap();
     }
 
     #[test]
