@@ -1,0 +1,118 @@
+//! The procedure catalogue: every documented procedure the suite replays, as data
+//! (`procedures/*.toml`, built in): its id, source, tags, parties, preconditions, documented
+//! steps (the vendor's command as written in the seed and the PKCS#11 calls that carry it
+//! out), expected outcome, variant matrix and negative cases.
+use crate::target::Role;
+use serde::Deserialize;
+
+/// The catalogue files, built into the program.
+const SOURCES: &[(&str, &str)] = &[(
+    "procedures/primus.toml",
+    include_str!("../procedures/primus.toml"),
+)];
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    procedure: Vec<Procedure>,
+}
+
+/// One documented procedure.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Procedure {
+    pub id: String,
+    pub title: String,
+    pub source: String,
+    pub tags: Vec<String>,
+    pub parties: Vec<Role>,
+    pub preconditions: Vec<String>,
+    pub outcome: Vec<String>,
+    pub variants: Vec<Variant>,
+    #[serde(default)]
+    pub negatives: Vec<Negative>,
+    #[serde(rename = "step")]
+    pub steps: Vec<Step>,
+}
+
+/// One documented step.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    pub n: u32,
+    pub party: Role,
+    pub title: String,
+    /// The vendor's command as the seed writes it.
+    pub vendor: String,
+    /// The PKCS#11 (or `CA_*`) calls that carry it out.
+    pub calls: String,
+}
+
+/// One entry of the variant matrix.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Variant {
+    pub id: String,
+    pub what: String,
+}
+
+/// One documented failure case: the step that must refuse, and what must hold afterwards.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Negative {
+    pub id: String,
+    pub step: u32,
+    pub what: String,
+}
+
+impl Procedure {
+    pub fn step(&self, n: u32) -> Option<&Step> {
+        self.steps.iter().find(|s| s.n == n)
+    }
+}
+
+/// Every procedure of the catalogue, in file order.
+pub fn procedures() -> Vec<Procedure> {
+    SOURCES
+        .iter()
+        .flat_map(|(name, text)| {
+            toml::from_str::<File>(text)
+                .unwrap_or_else(|e| panic!("the built-in catalogue {name} does not parse: {e}"))
+                .procedure
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_catalogue_parses_and_is_consistent() {
+        let all = procedures();
+        let ids: Vec<&str> = all.iter().map(|p| p.id.as_str()).collect();
+        assert!(ids.contains(&"primus.key-migration.symmetric"), "{ids:?}");
+        assert!(ids.contains(&"primus.key-migration.asymmetric"), "{ids:?}");
+        let mut unique = ids.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), ids.len(), "ids are unique");
+        for p in &all {
+            let numbers: Vec<u32> = p.steps.iter().map(|s| s.n).collect();
+            let expected: Vec<u32> = (1..=p.steps.len() as u32).collect();
+            assert_eq!(numbers, expected, "{}: steps are numbered 1..n", p.id);
+            for n in &p.negatives {
+                assert!(
+                    p.step(n.step).is_some(),
+                    "{}: negative {} names a step",
+                    p.id,
+                    n.id
+                );
+            }
+            for s in &p.steps {
+                assert!(p.parties.contains(&s.party), "{}: step {} party", p.id, s.n);
+            }
+            assert!(!p.variants.is_empty(), "{}: has variants", p.id);
+        }
+    }
+}

@@ -1,0 +1,428 @@
+//! What scenarios do with objects: the key types of the variant matrix and how to make them,
+//! finding objects by label, snapshots of the public and policy-relevant attributes for
+//! comparisons, RSA public keys as DER SubjectPublicKeyInfo files (what Primus Tools'
+//! `GetPublicKey` writes), proving two keys are one by using them, and cleaning up.
+use crate::runner::Stop;
+use cryptoki::mechanism::Mechanism;
+use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
+use cryptoki::session::Session;
+use der::{Decode, Encode};
+use std::collections::BTreeMap;
+
+/// DER `ECParameters` (named curve OIDs).
+const P256_PARAMS: &[u8] = &[0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x03, 0x01, 0x07];
+const P384_PARAMS: &[u8] = &[0x06, 0x05, 0x2B, 0x81, 0x04, 0x00, 0x22];
+
+/// A key type of the variant matrix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeySpec {
+    Aes { bytes: u64 },
+    GenericSecret { bytes: u64 },
+    Rsa { bits: u64 },
+    EcP256,
+    EcP384,
+}
+
+impl KeySpec {
+    /// From a variant id's leading part: `aes-128`, `generic-secret`, `rsa-2048`, `ec-p256`.
+    pub fn from_variant(id: &str) -> Option<KeySpec> {
+        let spec = match id {
+            x if x.starts_with("aes-128") => KeySpec::Aes { bytes: 16 },
+            x if x.starts_with("aes-192") => KeySpec::Aes { bytes: 24 },
+            x if x.starts_with("aes-256") => KeySpec::Aes { bytes: 32 },
+            x if x.starts_with("generic-secret") => KeySpec::GenericSecret { bytes: 32 },
+            x if x.starts_with("rsa-2048") => KeySpec::Rsa { bits: 2048 },
+            x if x.starts_with("rsa-3072") => KeySpec::Rsa { bits: 3072 },
+            x if x.starts_with("rsa-4096") => KeySpec::Rsa { bits: 4096 },
+            x if x.starts_with("ec-p256") => KeySpec::EcP256,
+            x if x.starts_with("ec-p384") => KeySpec::EcP384,
+            _ => return None,
+        };
+        Some(spec)
+    }
+
+    pub fn is_secret(self) -> bool {
+        matches!(self, KeySpec::Aes { .. } | KeySpec::GenericSecret { .. })
+    }
+
+    /// The mechanisms making and using the key need (generation, then use).
+    pub fn mechanisms(self) -> &'static [(cryptoki_sys::CK_MECHANISM_TYPE, &'static str)] {
+        use cryptoki_sys::*;
+        match self {
+            KeySpec::Aes { .. } => &[
+                (CKM_AES_KEY_GEN, "CKM_AES_KEY_GEN"),
+                (CKM_AES_CBC_PAD, "CKM_AES_CBC_PAD"),
+            ],
+            KeySpec::GenericSecret { .. } => &[
+                (CKM_GENERIC_SECRET_KEY_GEN, "CKM_GENERIC_SECRET_KEY_GEN"),
+                (CKM_SHA256_HMAC, "CKM_SHA256_HMAC"),
+            ],
+            KeySpec::Rsa { .. } => &[
+                (CKM_RSA_PKCS_KEY_PAIR_GEN, "CKM_RSA_PKCS_KEY_PAIR_GEN"),
+                (CKM_SHA256_RSA_PKCS, "CKM_SHA256_RSA_PKCS"),
+            ],
+            KeySpec::EcP256 | KeySpec::EcP384 => &[
+                (CKM_EC_KEY_PAIR_GEN, "CKM_EC_KEY_PAIR_GEN"),
+                (CKM_ECDSA, "CKM_ECDSA"),
+            ],
+        }
+    }
+
+    fn key_type(self) -> KeyType {
+        match self {
+            KeySpec::Aes { .. } => KeyType::AES,
+            KeySpec::GenericSecret { .. } => KeyType::GENERIC_SECRET,
+            KeySpec::Rsa { .. } => KeyType::RSA,
+            KeySpec::EcP256 | KeySpec::EcP384 => KeyType::EC,
+        }
+    }
+}
+
+/// The objects a key spec makes: a secret key, or a key pair.
+#[derive(Debug, Clone, Copy)]
+pub struct Made {
+    /// The secret key, or the private key of a pair.
+    pub key: ObjectHandle,
+    pub public: Option<ObjectHandle>,
+}
+
+/// Makes a token key of `spec` named `label` with `id`, extractable or not.
+pub fn make_key(
+    session: &Session,
+    spec: KeySpec,
+    label: &str,
+    id: &[u8],
+    extractable: bool,
+) -> Result<Made, Stop> {
+    let common = |private: bool| {
+        vec![
+            Attribute::Token(true),
+            Attribute::Label(label.as_bytes().to_vec()),
+            Attribute::Id(id.to_vec()),
+            Attribute::Private(private),
+        ]
+    };
+    let secret_flags = |mut v: Vec<Attribute>| {
+        v.extend([
+            Attribute::Sensitive(true),
+            Attribute::Extractable(extractable),
+        ]);
+        v
+    };
+    Ok(match spec {
+        KeySpec::Aes { bytes } => {
+            let mut t = secret_flags(common(true));
+            t.extend([
+                Attribute::ValueLen(bytes.into()),
+                Attribute::Encrypt(true),
+                Attribute::Decrypt(true),
+            ]);
+            Made {
+                key: session.generate_key(&Mechanism::AesKeyGen, &t)?,
+                public: None,
+            }
+        }
+        KeySpec::GenericSecret { bytes } => {
+            let mut t = secret_flags(common(true));
+            t.extend([
+                Attribute::ValueLen(bytes.into()),
+                Attribute::Sign(true),
+                Attribute::Verify(true),
+            ]);
+            Made {
+                key: session.generate_key(&Mechanism::GenericSecretKeyGen, &t)?,
+                public: None,
+            }
+        }
+        KeySpec::Rsa { bits } => {
+            let mut public = common(false);
+            public.extend([
+                Attribute::ModulusBits(bits.into()),
+                Attribute::PublicExponent(vec![1, 0, 1]),
+                Attribute::Verify(true),
+            ]);
+            let mut private = secret_flags(common(true));
+            private.push(Attribute::Sign(true));
+            let (public, key) =
+                session.generate_key_pair(&Mechanism::RsaPkcsKeyPairGen, &public, &private)?;
+            Made {
+                key,
+                public: Some(public),
+            }
+        }
+        KeySpec::EcP256 | KeySpec::EcP384 => {
+            let params = if spec == KeySpec::EcP256 {
+                P256_PARAMS
+            } else {
+                P384_PARAMS
+            };
+            let mut public = common(false);
+            public.extend([
+                Attribute::EcParams(params.to_vec()),
+                Attribute::Verify(true),
+            ]);
+            let mut private = secret_flags(common(true));
+            private.push(Attribute::Sign(true));
+            let (public, key) =
+                session.generate_key_pair(&Mechanism::EccKeyPairGen, &public, &private)?;
+            Made {
+                key,
+                public: Some(public),
+            }
+        }
+    })
+}
+
+/// The template that unwraps a key of `spec` like `original` (class, key type, label, id,
+/// usage and policy flags from its snapshot).
+pub fn unwrap_template(spec: KeySpec, original: &Snapshot) -> Vec<Attribute> {
+    let mut t = vec![
+        Attribute::Class(if spec.is_secret() {
+            ObjectClass::SECRET_KEY
+        } else {
+            ObjectClass::PRIVATE_KEY
+        }),
+        Attribute::KeyType(spec.key_type()),
+        Attribute::Token(true),
+        Attribute::Private(true),
+    ];
+    t.extend(original.attributes.iter().filter_map(|a| match a {
+        Attribute::Label(_)
+        | Attribute::Id(_)
+        | Attribute::Sensitive(_)
+        | Attribute::Extractable(_)
+        | Attribute::Encrypt(_)
+        | Attribute::Decrypt(_)
+        | Attribute::Sign(_)
+        | Attribute::Verify(_) => Some(a.clone()),
+        _ => None,
+    }));
+    t
+}
+
+/// The attributes compared between an original and its migrated copy: identity, size and
+/// the policy-relevant flags; never a secret value.
+const COMPARED: &[AttributeType] = &[
+    AttributeType::Class,
+    AttributeType::KeyType,
+    AttributeType::Label,
+    AttributeType::Id,
+    AttributeType::ValueLen,
+    AttributeType::Modulus,
+    AttributeType::PublicExponent,
+    AttributeType::EcParams,
+    AttributeType::Sensitive,
+    AttributeType::Extractable,
+    AttributeType::Encrypt,
+    AttributeType::Decrypt,
+    AttributeType::Sign,
+    AttributeType::Verify,
+];
+
+/// An object's compared attributes.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub attributes: Vec<Attribute>,
+}
+
+impl Snapshot {
+    fn by_type(&self) -> BTreeMap<String, String> {
+        self.attributes
+            .iter()
+            .map(|a| (format!("{:?}", a.attribute_type()), format!("{a:?}")))
+            .collect()
+    }
+
+    /// The differences from `other`, one line each (empty when equal).
+    pub fn differences(&self, other: &Snapshot) -> Vec<String> {
+        let (a, b) = (self.by_type(), other.by_type());
+        let mut out = Vec::new();
+        for key in a
+            .keys()
+            .chain(b.keys())
+            .collect::<std::collections::BTreeSet<_>>()
+        {
+            match (a.get(key), b.get(key)) {
+                (Some(x), Some(y)) if x == y => {}
+                (x, y) => out.push(format!(
+                    "{key}: {} vs {}",
+                    x.map_or("absent", String::as_str),
+                    y.map_or("absent", String::as_str)
+                )),
+            }
+        }
+        out
+    }
+}
+
+/// Reads an object's compared attributes (those it has).
+pub fn snapshot(session: &Session, object: ObjectHandle) -> Result<Snapshot, Stop> {
+    Ok(Snapshot {
+        attributes: session.get_attributes(object, COMPARED)?,
+    })
+}
+
+/// Every object labelled `label` (of `class`, when given).
+pub fn find(
+    session: &Session,
+    label: &str,
+    class: Option<ObjectClass>,
+) -> Result<Vec<ObjectHandle>, Stop> {
+    let mut t = vec![Attribute::Label(label.as_bytes().to_vec())];
+    if let Some(c) = class {
+        t.push(Attribute::Class(c));
+    }
+    Ok(session.find_objects(&t)?)
+}
+
+/// The one object labelled `label` of `class`; a failure says how many there were.
+pub fn find_one(session: &Session, label: &str, class: ObjectClass) -> Result<ObjectHandle, Stop> {
+    match find(session, label, Some(class))?.as_slice() {
+        [one] => Ok(*one),
+        found => Err(Stop::fail(format!(
+            "expected one {class} labelled {label:?}, found {}",
+            found.len()
+        ))),
+    }
+}
+
+/// Destroys every object labelled with one of `labels` (the scenario's own names).
+pub fn destroy_labelled(session: &Session, labels: &[String]) {
+    for label in labels {
+        if let Ok(found) = find(session, label, None) {
+            for o in found {
+                let _ = session.destroy_object(o);
+            }
+        }
+    }
+}
+
+/// An RSA public key object as DER SubjectPublicKeyInfo (what `GetPublicKey` writes).
+pub fn rsa_public_key_der(session: &Session, public: ObjectHandle) -> Result<Vec<u8>, Stop> {
+    let attrs = session.get_attributes(
+        public,
+        &[AttributeType::Modulus, AttributeType::PublicExponent],
+    )?;
+    let (mut n, mut e) = (None, None);
+    for a in attrs {
+        match a {
+            Attribute::Modulus(v) => n = Some(v),
+            Attribute::PublicExponent(v) => e = Some(v),
+            _ => {}
+        }
+    }
+    let (Some(n), Some(e)) = (n, e) else {
+        return Err(Stop::fail(
+            "the public key has no CKA_MODULUS / CKA_PUBLIC_EXPONENT",
+        ));
+    };
+    let der_error = |e: der::Error| Stop::fail(format!("DER encoding failed: {e}"));
+    let key = pkcs1::RsaPublicKey {
+        modulus: pkcs1::UintRef::new(&n).map_err(der_error)?,
+        public_exponent: pkcs1::UintRef::new(&e).map_err(der_error)?,
+    };
+    let spki = spki::SubjectPublicKeyInfoOwned {
+        algorithm: spki::AlgorithmIdentifierOwned {
+            oid: pkcs1::ALGORITHM_OID,
+            parameters: Some(der::asn1::Null.into()),
+        },
+        subject_public_key: der::asn1::BitString::from_bytes(&key.to_der().map_err(der_error)?)
+            .map_err(der_error)?,
+    };
+    spki.to_der().map_err(der_error)
+}
+
+/// Imports an RSA public key from DER SubjectPublicKeyInfo as a token object that can wrap
+/// (what `ImportPublicKey` does).
+pub fn import_rsa_public_key(
+    session: &Session,
+    der_bytes: &[u8],
+    label: &str,
+) -> Result<ObjectHandle, Stop> {
+    let bad =
+        |e: der::Error| Stop::fail(format!("the file is not an RSA SubjectPublicKeyInfo: {e}"));
+    let spki = spki::SubjectPublicKeyInfoRef::from_der(der_bytes).map_err(bad)?;
+    if spki.algorithm.oid != pkcs1::ALGORITHM_OID {
+        return Err(Stop::fail(format!(
+            "the file holds a {} key, not RSA",
+            spki.algorithm.oid
+        )));
+    }
+    let key: pkcs1::RsaPublicKey<pkcs1::UintRef<'_>> =
+        pkcs1::RsaPublicKey::from_der(spki.subject_public_key.raw_bytes()).map_err(bad)?;
+    Ok(session.create_object(&[
+        Attribute::Class(ObjectClass::PUBLIC_KEY),
+        Attribute::KeyType(KeyType::RSA),
+        Attribute::Token(true),
+        Attribute::Label(label.as_bytes().to_vec()),
+        Attribute::Modulus(key.modulus.as_bytes().to_vec()),
+        Attribute::PublicExponent(key.public_exponent.as_bytes().to_vec()),
+        Attribute::Wrap(true),
+        Attribute::Encrypt(true),
+        Attribute::Verify(true),
+    ])?)
+}
+
+fn random(n: usize) -> Vec<u8> {
+    let mut v = vec![0u8; n];
+    let _ = aws_lc_rs::rand::fill(&mut v);
+    v
+}
+
+/// Proves that `original` (on the origin; with its public key for pairs) and `copy` (on the
+/// target) are the same key by using them: encrypt on one side and decrypt on the other (both
+/// ways), MAC and verify, or sign on the target and verify with the origin's public key.
+pub fn prove_same_key(
+    spec: KeySpec,
+    origin: &Session,
+    original: Made,
+    target: &Session,
+    copy: ObjectHandle,
+) -> Result<(), Stop> {
+    let data = random(48);
+    let mismatch = |what: &str| Stop::fail(format!("the keys differ: {what}"));
+    match spec {
+        KeySpec::Aes { .. } => {
+            for (from, from_key, to, to_key, way) in [
+                (origin, original.key, target, copy, "origin -> target"),
+                (target, copy, origin, original.key, "target -> origin"),
+            ] {
+                let mut iv = [0u8; 16];
+                iv.copy_from_slice(&random(16));
+                let ct = from.encrypt(&Mechanism::AesCbcPad(iv), from_key, &data)?;
+                let pt = to.decrypt(&Mechanism::AesCbcPad(iv), to_key, &ct)?;
+                if pt != data {
+                    return Err(mismatch(&format!("AES-CBC-PAD {way} did not round-trip")));
+                }
+            }
+        }
+        KeySpec::GenericSecret { .. } => {
+            let mac = origin.sign(&Mechanism::Sha256Hmac, original.key, &data)?;
+            target
+                .verify(&Mechanism::Sha256Hmac, copy, &data, &mac)
+                .map_err(|_| mismatch("the origin's HMAC-SHA-256 does not verify on the target"))?;
+        }
+        KeySpec::Rsa { .. } => {
+            let public = original.public.ok_or_else(|| Stop::fail("no public key"))?;
+            let sig = target.sign(&Mechanism::Sha256RsaPkcs, copy, &data)?;
+            origin
+                .verify(&Mechanism::Sha256RsaPkcs, public, &data, &sig)
+                .map_err(|_| {
+                    mismatch("the target's signature does not verify with the origin's public key")
+                })?;
+        }
+        KeySpec::EcP256 | KeySpec::EcP384 => {
+            let public = original.public.ok_or_else(|| Stop::fail("no public key"))?;
+            let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &data);
+            let sig = target.sign(&Mechanism::Ecdsa, copy, digest.as_ref())?;
+            origin
+                .verify(&Mechanism::Ecdsa, public, digest.as_ref(), &sig)
+                .map_err(|_| {
+                    mismatch(
+                        "the target's ECDSA signature does not verify with the origin's public key",
+                    )
+                })?;
+        }
+    }
+    Ok(())
+}

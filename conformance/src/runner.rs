@@ -1,0 +1,429 @@
+//! Running scenarios: the plan (procedures chosen by id glob, tag and variant glob, negative
+//! cases included, split into shards), one scenario per (procedure, variant), each step timed
+//! and recorded with the vendor's command, outcome checks after the steps, scenarios in
+//! parallel where the parties allow it. A scenario passes, fails naming the documented step and
+//! why, or is "not applicable" with the reason (a capability the token lacks): never silently
+//! passed.
+use crate::catalogue::{Negative, Procedure, Variant};
+use crate::procedures;
+use crate::target::{Party, Role};
+use serde::Serialize;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+/// Which scenarios to run.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    /// Procedure id globs (`primus.*`); none: every procedure.
+    pub procedures: Vec<glob::Pattern>,
+    /// Tags a procedure must all have.
+    pub tags: Vec<String>,
+    /// Variant id globs (`aes-*`, `negative:*`); none: every variant and negative case.
+    pub variants: Vec<glob::Pattern>,
+    /// Run only shard `k` of `n` (1-based), for splitting a run across machines.
+    pub shard: Option<(usize, usize)>,
+}
+
+/// A scenario's variant: an entry of the variant matrix or a negative case.
+#[derive(Debug, Clone)]
+pub enum Case {
+    Positive(Variant),
+    Negative(Negative),
+}
+
+impl Case {
+    /// `aes-128`, or `negative:non-extractable`.
+    pub fn id(&self) -> String {
+        match self {
+            Case::Positive(v) => v.id.clone(),
+            Case::Negative(n) => format!("negative:{}", n.id),
+        }
+    }
+}
+
+/// One scenario: a procedure and one of its cases.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    pub procedure: Procedure,
+    pub case: Case,
+}
+
+/// The scenarios `selection` picks, in catalogue order.
+pub fn plan(catalogue: &[Procedure], selection: &Selection) -> Vec<Scenario> {
+    let mut all = Vec::new();
+    for p in catalogue {
+        if !selection.procedures.is_empty()
+            && !selection.procedures.iter().any(|g| g.matches(&p.id))
+        {
+            continue;
+        }
+        if !selection.tags.iter().all(|t| p.tags.contains(t)) {
+            continue;
+        }
+        let cases = p
+            .variants
+            .iter()
+            .cloned()
+            .map(Case::Positive)
+            .chain(p.negatives.iter().cloned().map(Case::Negative));
+        for case in cases {
+            let id = case.id();
+            if selection.variants.is_empty() || selection.variants.iter().any(|g| g.matches(&id)) {
+                all.push(Scenario {
+                    procedure: p.clone(),
+                    case,
+                });
+            }
+        }
+    }
+    match selection.shard {
+        Some((k, n)) => all
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| i % n == k - 1)
+            .map(|(_, s)| s)
+            .collect(),
+        None => all,
+    }
+}
+
+/// How a scenario or a step ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    Pass,
+    Fail,
+    NotApplicable,
+}
+
+/// One recorded step (or outcome check, `n` 0).
+#[derive(Debug, Clone, Serialize)]
+pub struct StepResult {
+    pub n: u32,
+    pub title: String,
+    pub party: Option<Role>,
+    /// The vendor's command as the seed writes it (empty for outcome checks).
+    pub vendor: String,
+    pub status: Status,
+    pub detail: String,
+    pub duration_ms: u64,
+}
+
+/// One scenario's result (the JSON report's `results` entries).
+#[derive(Debug, Clone, Serialize)]
+pub struct ScenarioResult {
+    pub procedure: String,
+    pub variant: String,
+    pub status: Status,
+    /// "step 4: Wrap and export ...", or "outcome: ...", when it failed.
+    pub failed_step: Option<String>,
+    pub detail: String,
+    pub duration_ms: u64,
+    pub steps: Vec<StepResult>,
+}
+
+/// Why a scenario stopped early.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stop {
+    /// A step or check failed; `step` is filled in by `Run::step`.
+    Fail {
+        step: Option<String>,
+        detail: String,
+    },
+    /// A party lacks what the scenario needs.
+    NotApplicable(String),
+}
+
+impl Stop {
+    pub fn fail(detail: impl Into<String>) -> Stop {
+        Stop::Fail {
+            step: None,
+            detail: detail.into(),
+        }
+    }
+}
+
+impl From<cryptoki::error::Error> for Stop {
+    fn from(e: cryptoki::error::Error) -> Self {
+        Stop::fail(describe_error(&e))
+    }
+}
+
+/// A cryptoki error with the `CKR_*` name ("C_WrapKey: CKR_KEY_UNEXTRACTABLE").
+pub fn describe_error(e: &cryptoki::error::Error) -> String {
+    match e {
+        cryptoki::error::Error::Pkcs11(rv, function) => {
+            format!("{function}: {}", ckr_name(rv))
+        }
+        other => other.to_string(),
+    }
+}
+
+/// `RvError::KeyUnextractable` -> "CKR_KEY_UNEXTRACTABLE".
+pub fn ckr_name(rv: &cryptoki::error::RvError) -> String {
+    let debug = format!("{rv:?}");
+    let (name, rest) = debug.split_once('(').unwrap_or((&debug, ""));
+    let mut out = String::from("CKR");
+    for c in name.chars() {
+        if c.is_ascii_uppercase() {
+            out.push('_');
+        }
+        out.push(c.to_ascii_uppercase());
+    }
+    if rest.is_empty() {
+        out
+    } else {
+        format!("{out}({}", rest)
+    }
+}
+
+/// The parties of a run (a one-party procedure uses `target`).
+pub struct Parties {
+    pub origin: Option<Party>,
+    pub target: Option<Party>,
+}
+
+impl Parties {
+    pub fn get(&self, role: Role) -> Result<&Party, Stop> {
+        match role {
+            Role::Origin => self.origin.as_ref(),
+            Role::Target => self.target.as_ref(),
+        }
+        .ok_or_else(|| Stop::NotApplicable(format!("the procedure needs an {role} (--{role} URI)")))
+    }
+}
+
+/// A scenario in progress: records steps and checks.
+pub struct Run<'a> {
+    pub procedure: &'a Procedure,
+    pub case: &'a Case,
+    /// Appended to the documented object names, so scenarios never touch each other's or
+    /// the user's objects ("mig" becomes "mig-3f9a1c-aes-128").
+    pub tag: String,
+    pub steps: Vec<StepResult>,
+}
+
+impl Run<'_> {
+    /// The name the scenario uses for a documented object name.
+    pub fn name(&self, documented: &str) -> String {
+        format!("{documented}-{}", self.tag)
+    }
+
+    /// The negative case, if this scenario is one.
+    pub fn negative(&self) -> Option<&Negative> {
+        match self.case {
+            Case::Negative(n) => Some(n),
+            Case::Positive(_) => None,
+        }
+    }
+
+    /// Runs documented step `n` and records it; a failure names the step.
+    pub fn step<T>(&mut self, n: u32, f: impl FnOnce() -> Result<T, Stop>) -> Result<T, Stop> {
+        let step = self.procedure.step(n).cloned();
+        let (title, party, vendor) = match &step {
+            Some(s) => (s.title.clone(), Some(s.party), s.vendor.clone()),
+            None => (format!("step {n}"), None, String::new()),
+        };
+        let started = Instant::now();
+        let outcome = f();
+        let record = |status, detail: String| StepResult {
+            n,
+            title: title.clone(),
+            party,
+            vendor: vendor.clone(),
+            status,
+            detail,
+            duration_ms: started.elapsed().as_millis() as u64,
+        };
+        match outcome {
+            Ok(v) => {
+                self.steps.push(record(Status::Pass, String::new()));
+                Ok(v)
+            }
+            Err(Stop::Fail { detail, .. }) => {
+                self.steps.push(record(Status::Fail, detail.clone()));
+                Err(Stop::Fail {
+                    step: Some(format!("step {n}: {title}")),
+                    detail,
+                })
+            }
+            Err(Stop::NotApplicable(why)) => {
+                self.steps.push(record(Status::NotApplicable, why.clone()));
+                Err(Stop::NotApplicable(why))
+            }
+        }
+    }
+
+    /// Runs step `n`, which the negative case says must be refused with `expected`: passes
+    /// when it is, fails when the step succeeds or fails otherwise.
+    pub fn refused_step(
+        &mut self,
+        n: u32,
+        expected: cryptoki::error::RvError,
+        f: impl FnOnce() -> Result<(), Stop>,
+    ) -> Result<(), Stop> {
+        let want = ckr_name(&expected);
+        self.step(n, || match f() {
+            Ok(()) => Err(Stop::fail(format!(
+                "the documented refusal did not happen: the step succeeded (expected {want})"
+            ))),
+            Err(Stop::Fail { detail, .. }) if detail.ends_with(&want) => Ok(()),
+            Err(Stop::Fail { detail, .. }) => Err(Stop::fail(format!(
+                "refused, but with {detail} instead of {want}"
+            ))),
+            Err(other) => Err(other),
+        })
+    }
+
+    /// An outcome check after the steps, recorded as "outcome: what".
+    pub fn check(&mut self, what: &str, f: impl FnOnce() -> Result<(), Stop>) -> Result<(), Stop> {
+        let started = Instant::now();
+        let outcome = f();
+        let (status, detail) = match &outcome {
+            Ok(()) => (Status::Pass, String::new()),
+            Err(Stop::Fail { detail, .. }) => (Status::Fail, detail.clone()),
+            Err(Stop::NotApplicable(why)) => (Status::NotApplicable, why.clone()),
+        };
+        self.steps.push(StepResult {
+            n: 0,
+            title: format!("outcome: {what}"),
+            party: None,
+            vendor: String::new(),
+            status,
+            detail,
+            duration_ms: started.elapsed().as_millis() as u64,
+        });
+        outcome.map_err(|e| match e {
+            Stop::Fail { detail, .. } => Stop::Fail {
+                step: Some(format!("outcome: {what}")),
+                detail,
+            },
+            other => other,
+        })
+    }
+}
+
+/// Runs one scenario with its executor.
+pub fn run_scenario(scenario: &Scenario, parties: &Parties) -> ScenarioResult {
+    let started = Instant::now();
+    let mut tag_bytes = [0u8; 3];
+    let _ = aws_lc_rs::rand::fill(&mut tag_bytes);
+    let tag = format!(
+        "{}-{}",
+        tag_bytes
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>(),
+        scenario.case.id().replace("negative:", "neg-")
+    );
+    let mut run = Run {
+        procedure: &scenario.procedure,
+        case: &scenario.case,
+        tag,
+        steps: Vec::new(),
+    };
+    let outcome = match procedures::executor(&scenario.procedure.id) {
+        Some(executor) => executor(&mut run, parties),
+        None => Err(Stop::NotApplicable(format!(
+            "no executor for {} in this build",
+            scenario.procedure.id
+        ))),
+    };
+    let (status, failed_step, detail) = match outcome {
+        Ok(()) => (Status::Pass, None, String::new()),
+        Err(Stop::Fail { step, detail }) => (Status::Fail, step, detail),
+        Err(Stop::NotApplicable(why)) => (Status::NotApplicable, None, why),
+    };
+    ScenarioResult {
+        procedure: scenario.procedure.id.clone(),
+        variant: scenario.case.id(),
+        status,
+        failed_step,
+        detail,
+        duration_ms: started.elapsed().as_millis() as u64,
+        steps: run.steps,
+    }
+}
+
+/// Runs the scenarios on `jobs` threads (results in plan order); `on_done` sees each result
+/// as it finishes (for a progress display).
+pub fn run_all(
+    scenarios: &[Scenario],
+    parties: &Parties,
+    jobs: usize,
+    on_done: &(dyn Fn(&ScenarioResult) + Sync),
+) -> Vec<ScenarioResult> {
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<ScenarioResult>>> =
+        Mutex::new((0..scenarios.len()).map(|_| None).collect());
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.clamp(1, scenarios.len().max(1)) {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(scenario) = scenarios.get(i) else {
+                        break;
+                    };
+                    let result = run_scenario(scenario, parties);
+                    on_done(&result);
+                    if let Ok(mut r) = results.lock() {
+                        r[i] = Some(result);
+                    }
+                }
+            });
+        }
+    });
+    results
+        .into_inner()
+        .unwrap_or_default()
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plans_by_glob_tag_variant_and_shard() {
+        let catalogue = crate::catalogue::procedures();
+        let sel = |p: &[&str], t: &[&str], v: &[&str], shard| Selection {
+            procedures: p.iter().map(|g| glob::Pattern::new(g).unwrap()).collect(),
+            tags: t.iter().map(|s| s.to_string()).collect(),
+            variants: v.iter().map(|g| glob::Pattern::new(g).unwrap()).collect(),
+            shard,
+        };
+        let all = plan(&catalogue, &Selection::default());
+        let sym = plan(
+            &catalogue,
+            &sel(&["primus.key-migration.sym*"], &[], &[], None),
+        );
+        assert!(
+            sym.iter()
+                .all(|s| s.procedure.id == "primus.key-migration.symmetric")
+        );
+        assert_eq!(sym.len(), 5, "4 variants and 1 negative");
+        let aes = plan(&catalogue, &sel(&["primus.*"], &["wrap"], &["aes-*"], None));
+        assert_eq!(aes.len(), 3);
+        let neg = plan(&catalogue, &sel(&[], &[], &["negative:*"], None));
+        assert!(neg.iter().all(|s| matches!(s.case, Case::Negative(_))));
+        assert!(plan(&catalogue, &sel(&[], &["luna"], &[], None)).is_empty());
+        let a = plan(&catalogue, &sel(&[], &[], &[], Some((1, 2))));
+        let b = plan(&catalogue, &sel(&[], &[], &[], Some((2, 2))));
+        assert_eq!(a.len() + b.len(), all.len());
+        let key = |s: &Scenario| (s.procedure.id.clone(), s.case.id());
+        assert!(a.iter().all(|x| !b.iter().any(|y| key(x) == key(y))));
+    }
+
+    #[test]
+    fn error_names_are_the_ckr_names() {
+        use cryptoki::error::RvError;
+        assert_eq!(
+            ckr_name(&RvError::KeyUnextractable),
+            "CKR_KEY_UNEXTRACTABLE"
+        );
+        assert_eq!(ckr_name(&RvError::PinIncorrect), "CKR_PIN_INCORRECT");
+    }
+}

@@ -1,0 +1,435 @@
+//! The tokens a run talks to. A module file is loaded once per process (cryptoki over
+//! libloading, entered through `C_GetInterface` when the module has it, else
+//! `C_GetFunctionList`, as applications do) and initialised once; `sim` is this simulator's
+//! module on a scratch lab the runner creates, so results never depend on the user's own state.
+//! Each party is one token of one module, chosen by the URI's path attributes, with the
+//! capabilities the runner discovered: mechanisms, Luna `CA_*` extensions, login model.
+use crate::uri::{Pkcs11Uri, TargetName, TokenSelector};
+use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+use cryptoki::session::{Session, UserType};
+use cryptoki::slot::Slot;
+use cryptoki::types::AuthPin;
+use cryptoki_sys::CK_MECHANISM_TYPE;
+use std::collections::{BTreeSet, HashMap};
+use std::ffi::CString;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// The host the scratch lab adds: it sees every partition of the `primus` fixture.
+pub const SCRATCH_HOST: &str = "conformance";
+
+/// Why a target cannot be used (the run stops before any scenario).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetError(pub String);
+
+impl fmt::Display for TargetError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for TargetError {}
+
+fn target_err(e: impl fmt::Display) -> TargetError {
+    TargetError(e.to_string())
+}
+
+/// A loaded, initialised PKCS#11 module.
+pub struct Module {
+    pub path: PathBuf,
+    pub pkcs11: Pkcs11,
+    /// The module's function table, for the calls cryptoki cannot make.
+    pub raw: crate::raw::RawModule,
+    /// The module exports Luna's `CA_GetFunctionList`.
+    pub ca_extensions: bool,
+    /// The module is this simulator on the run's scratch lab.
+    pub simulator: bool,
+    /// `C_Initialize`'s `pReserved` string, kept alive with the module.
+    _reserved: Option<CString>,
+}
+
+impl Module {
+    fn load(path: &Path, reserved: Option<CString>) -> Result<Module, TargetError> {
+        let pkcs11 = Pkcs11::new(path).map_err(|e| {
+            TargetError(format!(
+                "cannot load the PKCS#11 module {}: {e}",
+                path.display()
+            ))
+        })?;
+        let args = match &reserved {
+            Some(text) => {
+                let ptr = std::ptr::NonNull::new(text.as_ptr() as *mut std::ffi::c_void)
+                    .ok_or_else(|| TargetError("empty pReserved string".into()))?;
+                // SAFETY: the pointer is a NUL-terminated string owned by this Module, alive
+                // for as long as the module is; the simulator reads it during C_Initialize.
+                unsafe { CInitializeArgs::new_with_reserved(CInitializeFlags::OS_LOCKING_OK, ptr) }
+            }
+            None => CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK),
+        };
+        pkcs11
+            .initialize(args)
+            .map_err(|e| TargetError(format!("C_Initialize of {} failed: {e}", path.display())))?;
+        let raw = crate::raw::RawModule::load(path).map_err(TargetError)?;
+        Ok(Module {
+            path: path.to_path_buf(),
+            raw,
+            ca_extensions: exports_symbol(path, b"CA_GetFunctionList\0"),
+            simulator: reserved.is_some(),
+            pkcs11,
+            _reserved: reserved,
+        })
+    }
+}
+
+/// Whether the module file exports `symbol` (capability discovery of vendor extensions).
+fn exports_symbol(path: &Path, symbol: &[u8]) -> bool {
+    // SAFETY: loading the module again only bumps its reference count (it is loaded and
+    // initialised already, and the simulator links with -z nodelete); looking a symbol up does
+    // not call it.
+    let Ok(library) = (unsafe { libloading::Library::new(path) }) else {
+        return false;
+    };
+    // SAFETY: the symbol is only checked for presence, never called through this type.
+    unsafe { library.get::<unsafe extern "C" fn()>(symbol) }.is_ok()
+}
+
+/// What a party's token can do, discovered before any scenario runs.
+#[derive(Debug, Clone)]
+pub struct Capabilities {
+    /// Every mechanism the token lists (raw values: cryptoki's list drops those it does not
+    /// know).
+    pub mechanisms: BTreeSet<CK_MECHANISM_TYPE>,
+    /// Luna `CA_*` extensions (`CA_GetFunctionList` exported).
+    pub ca_extensions: bool,
+    /// The token authenticates through a PIN pad or PED (`CKF_PROTECTED_AUTHENTICATION_PATH`).
+    pub protected_auth_path: bool,
+    pub login_required: bool,
+    pub manufacturer: String,
+    pub model: String,
+}
+
+impl Capabilities {
+    pub fn has(&self, mechanism: CK_MECHANISM_TYPE) -> bool {
+        self.mechanisms.contains(&mechanism)
+    }
+}
+
+/// Which side of a procedure a party plays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Origin,
+    Target,
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Role::Origin => "origin",
+            Role::Target => "target",
+        })
+    }
+}
+
+/// One token a procedure runs against.
+pub struct Party {
+    pub role: Role,
+    /// As the user named it (`sim`, or the URI without its PIN).
+    pub name: String,
+    pub module: Arc<Module>,
+    pub slot: Slot,
+    pub token_label: String,
+    pin: Option<AuthPin>,
+    pub caps: Capabilities,
+}
+
+impl fmt::Debug for Party {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Party")
+            .field("role", &self.role)
+            .field("name", &self.name)
+            .field("token_label", &self.token_label)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Party {
+    /// A read/write session, logged in as the user (already logged in is fine: the login
+    /// state is shared by every session of the token).
+    pub fn session(&self) -> Result<Session, cryptoki::error::Error> {
+        let session = self.module.pkcs11.open_rw_session(self.slot)?;
+        match session.login(UserType::User, self.pin.as_ref()) {
+            Ok(()) => Ok(session),
+            Err(cryptoki::error::Error::Pkcs11(
+                cryptoki::error::RvError::UserAlreadyLoggedIn,
+                _,
+            )) => Ok(session),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// "origin ACME-PKI (sim)" and the like, for reports.
+    pub fn describe(&self) -> String {
+        format!("{} token {:?} ({})", self.role, self.token_label, self.name)
+    }
+}
+
+/// The scratch lab behind `sim`.
+struct Scratch {
+    _dir: tempfile::TempDir,
+    lab_file: PathBuf,
+    /// Token label -> user PIN, from the lab.
+    pins: HashMap<String, String>,
+}
+
+/// The modules loaded in this process, by canonical path: a module is initialised once per
+/// process, whoever asks for it.
+static MODULES: Mutex<Option<HashMap<PathBuf, Arc<Module>>>> = Mutex::new(None);
+/// The scratch lab of this process (the simulator is initialised on one lab per process).
+static SCRATCH: Mutex<Option<Arc<Scratch>>> = Mutex::new(None);
+
+/// How a run reaches its tokens: where the simulator's module is. Modules and the scratch lab
+/// are per process (one `C_Initialize` per module per process).
+pub struct Environment {
+    sim_module: Option<PathBuf>,
+}
+
+impl Environment {
+    /// `sim_module`: the simulator's `libhsmsim.so`, for `sim` targets.
+    pub fn new(sim_module: Option<PathBuf>) -> Environment {
+        Environment { sim_module }
+    }
+
+    fn scratch(&self) -> Result<Arc<Scratch>, TargetError> {
+        let mut guard = SCRATCH.lock().map_err(target_err)?;
+        if let Some(s) = guard.as_ref() {
+            return Ok(s.clone());
+        }
+        let dir = tempfile::tempdir().map_err(target_err)?;
+        let lab_file = hsmsim::lab_state::init_from_fixture("primus", dir.path(), false)
+            .map_err(|e| TargetError(format!("cannot create the scratch lab: {e}")))?;
+        let selection = hsmsim::lab_state::select(&hsmsim::engine::Choice {
+            lab_file: Some(lab_file.clone()),
+            host: None,
+            state_dir: None,
+        })
+        .map_err(target_err)?;
+        let mut pins = HashMap::new();
+        let mut slots = Vec::new();
+        for (i, (partition, _, preset)) in selection.lab.partitions().into_iter().enumerate() {
+            slots.push(format!("  {{ id = {i}, partition = \"{partition}\" }},"));
+            if let Some(p) = preset
+                && let Some(pin) = p.user_pin
+            {
+                pins.insert(p.label, pin);
+            }
+        }
+        let host = format!(
+            "\n# Added by the conformance runner: one host that sees every partition.\n[[host]]\nname = \"{SCRATCH_HOST}\"\nslot = [\n{}\n]\n",
+            slots.join("\n")
+        );
+        let mut text = std::fs::read_to_string(&lab_file).map_err(target_err)?;
+        text.push_str(&host);
+        std::fs::write(&lab_file, text).map_err(target_err)?;
+        let scratch = Arc::new(Scratch {
+            _dir: dir,
+            lab_file,
+            pins,
+        });
+        *guard = Some(scratch.clone());
+        Ok(scratch)
+    }
+
+    fn module(&self, path: &Path, reserved: Option<CString>) -> Result<Arc<Module>, TargetError> {
+        let key = path.canonicalize().map_err(|e| {
+            TargetError(format!(
+                "the PKCS#11 module {} is not there: {e}",
+                path.display()
+            ))
+        })?;
+        let mut guard = MODULES.lock().map_err(target_err)?;
+        let modules = guard.get_or_insert_with(HashMap::new);
+        if let Some(m) = modules.get(&key) {
+            if m.simulator != reserved.is_some() {
+                return Err(TargetError(format!(
+                    "{} is the simulator's module: name it `sim` on both sides, or load another module (one C_Initialize per process)",
+                    key.display()
+                )));
+            }
+            return Ok(m.clone());
+        }
+        let module = Arc::new(Module::load(&key, reserved)?);
+        modules.insert(key, module.clone());
+        Ok(module)
+    }
+
+    /// Resolves a party: `sim` uses the scratch lab's partition labelled `default_sim_token`
+    /// unless the name says otherwise.
+    pub fn party(
+        &self,
+        name: &TargetName,
+        display: &str,
+        role: Role,
+        default_sim_token: &str,
+    ) -> Result<Party, TargetError> {
+        let (module, selector, pin) = match name {
+            TargetName::Sim { selector } => {
+                let path = self.sim_module.clone().ok_or_else(|| {
+                    TargetError(
+                        "`sim` needs the simulator's module libhsmsim.so: build it (cargo build) or set HSMSIM_MODULE".into(),
+                    )
+                })?;
+                let scratch = self.scratch()?;
+                let reserved = CString::new(format!(
+                    "conf={};host={SCRATCH_HOST}",
+                    scratch.lab_file.display()
+                ))
+                .map_err(target_err)?;
+                let module = self.module(&path, Some(reserved))?;
+                let mut selector = selector.clone();
+                if selector.is_empty() {
+                    selector.token = Some(default_sim_token.to_string());
+                }
+                let pin = selector
+                    .token
+                    .as_ref()
+                    .and_then(|t| scratch.pins.get(t))
+                    .cloned();
+                (module, selector, pin)
+            }
+            TargetName::Uri(uri) => {
+                let path = module_path(uri)?;
+                let module = self.module(&path, None)?;
+                let pin = match (&uri.pin_value, &uri.pin_source) {
+                    (Some(p), _) => Some(p.clone()),
+                    (None, Some(file)) => Some(
+                        std::fs::read_to_string(file)
+                            .map_err(|e| {
+                                TargetError(format!(
+                                    "cannot read pin-source {}: {e}",
+                                    file.display()
+                                ))
+                            })?
+                            .trim_end_matches(['\r', '\n'])
+                            .to_string(),
+                    ),
+                    (None, None) => None,
+                };
+                (module, uri.selector.clone(), pin)
+            }
+        };
+        let slot = choose_token(&module, &selector)?;
+        let info = module.pkcs11.get_token_info(slot).map_err(target_err)?;
+        let mechanisms = module
+            .raw
+            .mechanisms(slot.id())
+            .map_err(|rv| {
+                TargetError(format!(
+                    "C_GetMechanismList failed: {}",
+                    hsmsim::error::rv_name(rv)
+                ))
+            })?
+            .into_iter()
+            .collect();
+        let caps = Capabilities {
+            mechanisms,
+            ca_extensions: module.ca_extensions,
+            protected_auth_path: info.protected_authentication_path(),
+            login_required: info.login_required(),
+            manufacturer: info.manufacturer_id().trim().to_string(),
+            model: info.model().trim().to_string(),
+        };
+        if pin.is_none() && caps.login_required && !caps.protected_auth_path {
+            return Err(TargetError(format!(
+                "{display}: the token needs a PIN: add pin-value=... or pin-source=FILE to the URI"
+            )));
+        }
+        Ok(Party {
+            role,
+            name: display.to_string(),
+            module,
+            slot,
+            token_label: info.label().trim().to_string(),
+            pin: pin.map(|p| AuthPin::new(p.into())),
+            caps,
+        })
+    }
+}
+
+fn module_path(uri: &Pkcs11Uri) -> Result<PathBuf, TargetError> {
+    if let Some(p) = &uri.module_path {
+        return Ok(p.clone());
+    }
+    let name = uri.module_name.as_deref().unwrap_or_default();
+    // RFC 7512: module-name is the file name without the platform's prefix and suffix.
+    for dir in [
+        "/usr/lib/x86_64-linux-gnu/pkcs11",
+        "/usr/lib/x86_64-linux-gnu",
+        "/usr/lib/softhsm",
+        "/usr/lib/pkcs11",
+        "/usr/lib",
+    ] {
+        for file in [format!("lib{name}.so"), format!("{name}.so")] {
+            let candidate = Path::new(dir).join(&file);
+            if candidate.exists() {
+                return Ok(candidate);
+            }
+        }
+    }
+    Err(TargetError(format!(
+        "module-name={name}: no lib{name}.so in the usual PKCS#11 directories; give module-path"
+    )))
+}
+
+/// The one token-present slot the selector names (all of it must match).
+fn choose_token(module: &Module, selector: &TokenSelector) -> Result<Slot, TargetError> {
+    let mut found = Vec::new();
+    let mut seen = Vec::new();
+    for slot in module.pkcs11.get_slots_with_token().map_err(target_err)? {
+        let token = module.pkcs11.get_token_info(slot).map_err(target_err)?;
+        let info = module.pkcs11.get_slot_info(slot).map_err(target_err)?;
+        let label = token.label().trim();
+        seen.push(format!("slot {} {label:?}", slot.id()));
+        let matches = |want: &Option<String>, have: &str| {
+            want.as_deref().is_none_or(|w| w.trim() == have.trim())
+        };
+        if matches(&selector.token, label)
+            && matches(&selector.manufacturer, token.manufacturer_id())
+            && matches(&selector.serial, token.serial_number())
+            && matches(&selector.model, token.model())
+            && matches(&selector.slot_description, info.slot_description())
+            && matches(&selector.slot_manufacturer, info.manufacturer_id())
+            && selector.slot_id.is_none_or(|id| id == slot.id())
+            && token.token_initialized()
+        {
+            found.push(slot);
+        }
+    }
+    match found.as_slice() {
+        [one] => Ok(*one),
+        [] => Err(TargetError(format!(
+            "no initialised token of {} matches {selector:?}; tokens: {}",
+            module.path.display(),
+            seen.join(", ")
+        ))),
+        _ => Err(TargetError(format!(
+            "{} tokens of {} match {selector:?}: add token=LABEL or slot-id=N",
+            found.len(),
+            module.path.display()
+        ))),
+    }
+}
+
+/// Where the simulator's module is: `HSMSIM_MODULE`, else `libhsmsim.so` beside the running
+/// program or one directory up (cargo puts test programs in `deps/`).
+pub fn find_sim_module() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("HSMSIM_MODULE") {
+        return Some(PathBuf::from(p));
+    }
+    let exe = std::env::current_exe().ok()?;
+    let dir = exe.parent()?;
+    [dir.join("libhsmsim.so"), dir.join("../libhsmsim.so")]
+        .into_iter()
+        .find(|p| p.exists())
+}
