@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every test of hsmsim, as CI runs it (the README's test command): formatting and lints, unit
 # and C-ABI tests, the CLI self-test on a fresh default lab, real external PKCS#11 clients
-# (rust cryptoki, python-pkcs11, pkcs11-tool) against the release module, the throughput
+# (rust cryptoki, python-pkcs11, pkcs11-tool) against the release module, the conformance suite
+# (sim to sim, and against SoftHSMv2 both ways), the throughput
 # benchmark's ratio summary and the store-scale benchmark's summary against SoftHSMv2.
 # Installs what it needs; safe to run again.
 set -euo pipefail
@@ -26,6 +27,9 @@ rm -rf "$state"
 
 step "external PKCS#11 clients against target/release/libhsmsim.so"
 bash .ci/external/run-all.sh target/release/libhsmsim.so
+
+step "conformance: documented procedures, sim to sim and against SoftHSMv2 both ways"
+bash .ci/conformance.sh target/release/hsmsim
 
 step "throughput ratios (informative; goals in the README)"
 HSMSIM_BENCH_QUICK=1 cargo bench -p hsmsim-benches --bench sign

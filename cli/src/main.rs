@@ -2,6 +2,7 @@
 //! simulated estate (slots, tokens, mechanisms), run the self-test that exercises every
 //! mechanism family on a token, and operate Primus devices (`primus`: cards, credentials,
 //! security policy, migration preconditions).
+mod conformance;
 mod primus;
 mod selftest;
 
@@ -78,6 +79,10 @@ enum Command {
     /// partition security policy, migration preconditions.
     #[command(subcommand)]
     Primus(primus::PrimusCommand),
+    /// Replay the vendors' documented procedures (PROCEDURES.md) against the simulator or real
+    /// PKCS#11 modules, and report each scenario: pass, fail or not applicable.
+    #[command(subcommand)]
+    Conformance(conformance::ConformanceCommand),
 }
 
 #[derive(Subcommand)]
@@ -572,6 +577,7 @@ fn main() -> ExitCode {
         }
         Command::Lab(command) => lab(&choice, command),
         Command::Primus(command) => primus::run(&choice, command),
+        Command::Conformance(command) => conformance::run(command),
     };
     match result {
         Ok(code) => code,

@@ -211,3 +211,75 @@ fn slots_lunacm_lists_luna_partitions_with_their_configuration() {
         "--json and --lunacm exclude each other"
     );
 }
+
+#[test]
+fn conformance_run_reports_json_junit_and_refuses_bad_selections() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = hsmsim(&[
+        "conformance",
+        "run",
+        "--procedure",
+        "primus.key-migration.sym*",
+        "--variant",
+        "aes-128",
+        "--format",
+        "json",
+    ]);
+    let v = json(&out);
+    assert_eq!(v["summary"]["pass"], 1, "{v}");
+    assert_eq!(
+        v["results"][0]["procedure"],
+        "primus.key-migration.symmetric"
+    );
+    assert_eq!(v["results"][0]["variant"], "aes-128");
+    assert_eq!(v["results"][0]["status"], "pass");
+    let steps = v["results"][0]["steps"].as_array().unwrap();
+    assert!(
+        steps[3]["vendor"]
+            .as_str()
+            .unwrap()
+            .contains("ExportKeyWrapped")
+    );
+    let xml = dir.path().join("report.xml");
+    let out = hsmsim(&[
+        "conformance",
+        "run",
+        "--procedure",
+        "primus.key-migration.asym*",
+        "--variant",
+        "negative:*",
+        "--format",
+        "junit",
+        "--out",
+        &xml.display().to_string(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&xml).unwrap();
+    assert!(text.contains("negative:non-extractable"), "{text}");
+    for (args, why) in [
+        (
+            vec!["conformance", "run", "--shard", "3/2"],
+            "K must be 1 to N",
+        ),
+        (
+            vec!["conformance", "run", "--procedure", "luna.*"],
+            "no scenario matches",
+        ),
+        (
+            vec!["conformance", "run", "--target", "softhsm"],
+            "neither `sim` nor a PKCS#11 URI",
+        ),
+    ] {
+        let out = hsmsim(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(why), "{args:?}: {err}");
+    }
+    let list = hsmsim(&["conformance", "list", "--json"]);
+    let v = json(&list);
+    assert!(v["procedures"].as_array().unwrap().len() >= 2);
+}

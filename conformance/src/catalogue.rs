@@ -63,6 +63,9 @@ pub struct Negative {
     pub id: String,
     pub step: u32,
     pub what: String,
+    /// The variant whose key type and transport the case uses (default: the first).
+    #[serde(default)]
+    pub variant: Option<String>,
 }
 
 impl Procedure {
@@ -108,6 +111,9 @@ mod tests {
                     p.id,
                     n.id
                 );
+                if let Some(v) = &n.variant {
+                    assert!(p.variants.iter().any(|x| &x.id == v), "{}: {v}", p.id);
+                }
             }
             for s in &p.steps {
                 assert!(p.parties.contains(&s.party), "{}: step {} party", p.id, s.n);

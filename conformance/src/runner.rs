@@ -278,10 +278,19 @@ impl Run<'_> {
 
     /// An outcome check after the steps, recorded as "outcome: what".
     pub fn check(&mut self, what: &str, f: impl FnOnce() -> Result<(), Stop>) -> Result<(), Stop> {
+        self.check_noted(what, || f().map(|()| String::new()))
+    }
+
+    /// `check`, whose passing closure may return a note (what it could not compare, and why).
+    pub fn check_noted(
+        &mut self,
+        what: &str,
+        f: impl FnOnce() -> Result<String, Stop>,
+    ) -> Result<(), Stop> {
         let started = Instant::now();
         let outcome = f();
         let (status, detail) = match &outcome {
-            Ok(()) => (Status::Pass, String::new()),
+            Ok(note) => (Status::Pass, note.clone()),
             Err(Stop::Fail { detail, .. }) => (Status::Fail, detail.clone()),
             Err(Stop::NotApplicable(why)) => (Status::NotApplicable, why.clone()),
         };
@@ -294,7 +303,7 @@ impl Run<'_> {
             detail,
             duration_ms: started.elapsed().as_millis() as u64,
         });
-        outcome.map_err(|e| match e {
+        outcome.map(|_| ()).map_err(|e| match e {
             Stop::Fail { detail, .. } => Stop::Fail {
                 step: Some(format!("outcome: {what}")),
                 detail,

@@ -409,12 +409,12 @@ fn choose_token(module: &Module, selector: &TokenSelector) -> Result<Slot, Targe
     match found.as_slice() {
         [one] => Ok(*one),
         [] => Err(TargetError(format!(
-            "no initialised token of {} matches {selector:?}; tokens: {}",
+            "no initialised token of {} matches {selector}; tokens: {}",
             module.path.display(),
             seen.join(", ")
         ))),
         _ => Err(TargetError(format!(
-            "{} tokens of {} match {selector:?}: add token=LABEL or slot-id=N",
+            "{} tokens of {} match {selector}: add token=LABEL or slot-id=N",
             found.len(),
             module.path.display()
         ))),
@@ -422,14 +422,25 @@ fn choose_token(module: &Module, selector: &TokenSelector) -> Result<Slot, Targe
 }
 
 /// Where the simulator's module is: `HSMSIM_MODULE`, else `libhsmsim.so` beside the running
-/// program or one directory up (cargo puts test programs in `deps/`).
+/// program, in its `deps/` (where cargo builds it as a dependency) or one directory up (cargo
+/// puts test programs in `deps/`).
 pub fn find_sim_module() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("HSMSIM_MODULE") {
         return Some(PathBuf::from(p));
     }
     let exe = std::env::current_exe().ok()?;
     let dir = exe.parent()?;
-    [dir.join("libhsmsim.so"), dir.join("../libhsmsim.so")]
-        .into_iter()
-        .find(|p| p.exists())
+    // The newest of them: `cargo run -p hsmsim-cli` refreshes only the one in deps/.
+    [
+        dir.join("libhsmsim.so"),
+        dir.join("deps/libhsmsim.so"),
+        dir.join("../libhsmsim.so"),
+    ]
+    .into_iter()
+    .filter_map(|p| {
+        let modified = std::fs::metadata(&p).and_then(|m| m.modified()).ok()?;
+        Some((modified, p))
+    })
+    .max_by_key(|(modified, _)| *modified)
+    .map(|(_, p)| p)
 }

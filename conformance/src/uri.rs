@@ -21,6 +21,32 @@ pub struct TokenSelector {
     pub slot_manufacturer: Option<String>,
 }
 
+impl fmt::Display for TokenSelector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut parts = Vec::new();
+        for (name, value) in [
+            ("token", &self.token),
+            ("manufacturer", &self.manufacturer),
+            ("serial", &self.serial),
+            ("model", &self.model),
+            ("slot-description", &self.slot_description),
+            ("slot-manufacturer", &self.slot_manufacturer),
+        ] {
+            if let Some(v) = value {
+                parts.push(format!("{name}={v:?}"));
+            }
+        }
+        if let Some(id) = self.slot_id {
+            parts.push(format!("slot-id={id}"));
+        }
+        if parts.is_empty() {
+            f.write_str("any token")
+        } else {
+            f.write_str(&parts.join(";"))
+        }
+    }
+}
+
 impl TokenSelector {
     /// Whether nothing narrows the choice.
     pub fn is_empty(&self) -> bool {

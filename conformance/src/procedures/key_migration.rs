@@ -69,9 +69,12 @@ pub fn run(run: &mut Run<'_>, parties: &Parties) -> Result<(), Stop> {
     let target = parties.get(Role::Target)?;
     let variant = run.case.id();
     let negative = run.negative().cloned();
-    // Negative cases use the first variant's key type.
+    // Negative cases use the variant they name, else the first.
     let variant_for_spec = match &negative {
-        Some(_) => run.procedure.variants[0].id.clone(),
+        Some(n) => n
+            .variant
+            .clone()
+            .unwrap_or_else(|| run.procedure.variants[0].id.clone()),
         None => variant.clone(),
     };
     let spec = KeySpec::from_variant(&variant_for_spec)
@@ -209,13 +212,13 @@ fn scenario(
         };
         objects::find_one(t, mig, class)
     })?;
-    run.check(
+    run.check_noted(
         "the copy has the original's class, key type, size, label, id and flags",
         || {
             let after = objects::snapshot(t, copy)?;
-            let differences = before.differences(&after);
+            let (differences, notes) = objects::compare_copy(&before, &after);
             if differences.is_empty() {
-                Ok(())
+                Ok(notes.join("; "))
             } else {
                 Err(Stop::fail(differences.join("; ")))
             }

@@ -839,15 +839,28 @@ pub fn private_key_to_pkcs8(key: &KeyMaterial) -> Result<Zeroizing<Vec<u8>>> {
 }
 
 /// The attributes of a private key unwrapped from PKCS#8: its key type and values.
+///
+/// Up to 7 zero bytes after the DER are accepted (simulator-defined, found by the conformance
+/// suite): SoftHSMv2 2.6.1 zero-pads a private key's PKCS#8 to a multiple of 8 bytes before
+/// wrapping it with `CKM_AES_KEY_WRAP_PAD`, and OpenSSL-based tokens read such blobs.
 pub fn private_key_from_pkcs8(der: &[u8]) -> Result<Attributes> {
-    rsa::attributes_from_pkcs8(der)
-        .or_else(|_| ec::attributes_from_pkcs8(der))
-        .or_else(|_| eddsa::attributes_from_pkcs8(der))
-        .or_else(|_| montgomery::attributes_from_pkcs8(der))
+    let parse = |d: &[u8]| {
+        rsa::attributes_from_pkcs8(d)
+            .or_else(|_| ec::attributes_from_pkcs8(d))
+            .or_else(|_| eddsa::attributes_from_pkcs8(d))
+            .or_else(|_| montgomery::attributes_from_pkcs8(d))
+    };
+    let zeros = der.iter().rev().take(7).take_while(|b| **b == 0).count();
+    (0..=zeros)
+        .find_map(|k| parse(&der[..der.len() - k]).ok())
+        .ok_or(())
         .map_err(|_| {
             err(
                 CKR_WRAPPED_KEY_INVALID,
-                "the unwrapped data is not a PKCS#8 private key",
+                format!(
+                    "the unwrapped data ({} bytes) is not a PKCS#8 private key this module reads",
+                    der.len()
+                ),
             )
         })
 }

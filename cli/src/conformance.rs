@@ -1,0 +1,235 @@
+//! `hsmsim conformance`: replay the vendors' documented procedures against the simulator (a
+//! scratch lab, `sim`) or real PKCS#11 modules named by URI, with a progress display on a
+//! terminal, and reports as a table, JSON or JUnit XML. Exit 0 when nothing failed ("not
+//! applicable" is not a failure), 1 when a scenario failed, 2 when the run could not start
+//! (bad arguments, a target that cannot be reached).
+use crate::Failure;
+use clap::{Subcommand, ValueEnum};
+use hsmsim_conformance::report::{self, RunInfo};
+use hsmsim_conformance::runner::{self, Parties, Selection, Status};
+use hsmsim_conformance::target::{Environment, Role, find_sim_module};
+use hsmsim_conformance::{catalogue, uri};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+#[derive(Subcommand)]
+pub enum ConformanceCommand {
+    /// Run the documented procedures and report each scenario: pass, fail (naming the
+    /// documented step and why) or not applicable (with the reason).
+    Run(Box<RunArgs>),
+    /// List the procedures: id, source, steps with the vendor's commands, variants, negative
+    /// cases.
+    List {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+    Junit,
+}
+
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// Procedures to run, by id glob (e.g. 'primus.*'); repeatable. Default: all.
+    #[arg(long = "procedure", value_name = "GLOB")]
+    procedures: Vec<String>,
+    /// Only procedures with this tag (e.g. key-migration); repeatable, all must match.
+    #[arg(long = "tag", value_name = "TAG")]
+    tags: Vec<String>,
+    /// Variants to run, by id glob (e.g. 'aes-*', 'negative:*'); repeatable. Default: all.
+    #[arg(long = "variant", value_name = "GLOB")]
+    variants: Vec<String>,
+    /// The origin of two-party procedures: `sim`, `sim:token=LABEL`, or a PKCS#11 URI such as
+    /// 'pkcs11:token=src?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-value=1234'.
+    #[arg(long, default_value = "sim", value_name = "URI")]
+    origin: String,
+    /// The target (of two-party procedures, and the token of one-party ones): as --origin.
+    #[arg(long, default_value = "sim", value_name = "URI")]
+    target: String,
+    /// Run only shard K of N (1-based), to split a run across CI machines.
+    #[arg(long, value_name = "K/N", value_parser = parse_shard)]
+    shard: Option<(usize, usize)>,
+    /// Scenarios run at once (default: the number of CPUs, at most 4, when both sides are the
+    /// simulator; 1 when a real module takes part, which may not stand concurrent sessions
+    /// well: SoftHSMv2's file store answers CKR_GENERAL_ERROR under concurrent writes).
+    #[arg(long, value_name = "N")]
+    jobs: Option<usize>,
+    /// Report format.
+    #[arg(long, value_enum, default_value = "table")]
+    format: Format,
+    /// Write the report to FILE instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// The simulator's module for `sim` targets (default: $HSMSIM_MODULE, else libhsmsim.so
+    /// beside this program).
+    #[arg(long, value_name = "PATH")]
+    module: Option<PathBuf>,
+}
+
+fn parse_shard(text: &str) -> Result<(usize, usize), String> {
+    let (k, n) = text
+        .split_once('/')
+        .ok_or_else(|| format!("{text:?} is not K/N"))?;
+    let (k, n): (usize, usize) = (
+        k.parse().map_err(|_| format!("{k:?} is not a number"))?,
+        n.parse().map_err(|_| format!("{n:?} is not a number"))?,
+    );
+    if n == 0 || k == 0 || k > n {
+        return Err(format!("shard {k}/{n}: K must be 1 to N"));
+    }
+    Ok((k, n))
+}
+
+fn globs(list: &[String], what: &str) -> Result<Vec<glob::Pattern>, Failure> {
+    list.iter()
+        .map(|g| {
+            glob::Pattern::new(g).map_err(|e| Failure(format!("{what} {g:?} is not a glob: {e}")))
+        })
+        .collect()
+}
+
+pub fn run(command: ConformanceCommand) -> Result<ExitCode, Failure> {
+    match command {
+        ConformanceCommand::List { json } => list(json),
+        ConformanceCommand::Run(args) => run_procedures(*args),
+    }
+}
+
+fn list(json: bool) -> Result<ExitCode, Failure> {
+    let all = catalogue::procedures();
+    if json {
+        let value: Vec<serde_json::Value> = all
+            .iter()
+            .map(|p| {
+                serde_json::json!({
+                    "id": p.id, "title": p.title, "source": p.source, "tags": p.tags,
+                    "parties": p.parties, "preconditions": p.preconditions, "outcome": p.outcome,
+                    "variants": p.variants.iter().map(|v| serde_json::json!({"id": v.id, "what": v.what})).collect::<Vec<_>>(),
+                    "negatives": p.negatives.iter().map(|n| serde_json::json!({"id": format!("negative:{}", n.id), "step": n.step, "what": n.what})).collect::<Vec<_>>(),
+                    "steps": p.steps.iter().map(|s| serde_json::json!({"n": s.n, "party": s.party, "title": s.title, "vendor": s.vendor, "calls": s.calls})).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        crate::print_json(&serde_json::json!({ "procedures": value }));
+        return Ok(ExitCode::SUCCESS);
+    }
+    for p in &all {
+        println!("{}  ({})", p.id, p.source);
+        println!("  {}", p.title);
+        for s in &p.steps {
+            println!("  {}. [{}] {}", s.n, s.party, s.title);
+            println!("       {}", s.vendor);
+        }
+        let variants: Vec<&str> = p.variants.iter().map(|v| v.id.as_str()).collect();
+        println!("  variants: {}", variants.join(", "));
+        for n in &p.negatives {
+            println!("  negative:{} (step {}): {}", n.id, n.step, n.what);
+        }
+        println!();
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The display name of a target: the URI without its PIN.
+fn display_name(text: &str) -> String {
+    let Some((head, query)) = text.split_once('?') else {
+        return text.to_string();
+    };
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|a| !a.starts_with("pin-value="))
+        .collect();
+    if kept.is_empty() {
+        head.to_string()
+    } else {
+        format!("{head}?{}", kept.join("&"))
+    }
+}
+
+fn run_procedures(args: RunArgs) -> Result<ExitCode, Failure> {
+    let started = Instant::now();
+    let selection = Selection {
+        procedures: globs(&args.procedures, "--procedure")?,
+        tags: args.tags.clone(),
+        variants: globs(&args.variants, "--variant")?,
+        shard: args.shard,
+    };
+    let catalogue = catalogue::procedures();
+    let scenarios = runner::plan(&catalogue, &selection);
+    if scenarios.is_empty() {
+        return Err(Failure(
+            "no scenario matches the selection (see `hsmsim conformance list`)".into(),
+        ));
+    }
+    let needs = |role: Role| {
+        scenarios
+            .iter()
+            .any(|s| s.procedure.parties.contains(&role))
+    };
+    let env = Environment::new(args.module.clone().or_else(find_sim_module));
+    let party = |text: &str, role: Role, default: &str| -> Result<_, Failure> {
+        let name = uri::parse(text).map_err(|e| Failure(format!("--{role}: {e}")))?;
+        env.party(&name, &display_name(text), role, default)
+            .map(Some)
+            .map_err(|e| Failure(format!("--{role}: {e}")))
+    };
+    let parties = Parties {
+        origin: if needs(Role::Origin) {
+            party(&args.origin, Role::Origin, "ACME-PKI")?
+        } else {
+            None
+        },
+        target: if needs(Role::Target) {
+            party(&args.target, Role::Target, "ACME-DR")?
+        } else {
+            None
+        },
+    };
+    let all_simulated = [&parties.origin, &parties.target]
+        .into_iter()
+        .flatten()
+        .all(|p| p.module.simulator);
+    let jobs = args.jobs.unwrap_or_else(|| {
+        if all_simulated {
+            std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
+        } else {
+            1
+        }
+    });
+    let bar = indicatif::ProgressBar::new(scenarios.len() as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let results = runner::run_all(&scenarios, &parties, jobs, &|r| {
+        bar.set_message(format!("{} [{}]", r.procedure, r.variant));
+        bar.inc(1);
+    });
+    bar.finish_and_clear();
+    let info = RunInfo {
+        origin: parties.origin.as_ref().map(|p| p.describe()),
+        target: parties.target.as_ref().map(|p| p.describe()),
+        duration_ms: started.elapsed().as_millis() as u64,
+    };
+    let text = match args.format {
+        Format::Table => report::table(&results, &info),
+        Format::Json => report::json(&results, &info),
+        Format::Junit => report::junit(&results, &info).map_err(Failure)?,
+    };
+    match &args.out {
+        Some(path) => std::fs::write(path, &text)
+            .map_err(|e| Failure(format!("cannot write {}: {e}", path.display())))?,
+        None => print!("{text}"),
+    }
+    Ok(if results.iter().any(|r| r.status == Status::Fail) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
