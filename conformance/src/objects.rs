@@ -10,8 +10,8 @@ use der::{Decode, Encode};
 use std::collections::BTreeMap;
 
 /// DER `ECParameters` (named curve OIDs).
-const P256_PARAMS: &[u8] = &[0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x03, 0x01, 0x07];
-const P384_PARAMS: &[u8] = &[0x06, 0x05, 0x2B, 0x81, 0x04, 0x00, 0x22];
+pub const P256_PARAMS: &[u8] = &[0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x03, 0x01, 0x07];
+pub const P384_PARAMS: &[u8] = &[0x06, 0x05, 0x2B, 0x81, 0x04, 0x00, 0x22];
 
 /// A key type of the variant matrix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,15 +65,6 @@ impl KeySpec {
                 (CKM_EC_KEY_PAIR_GEN, "CKM_EC_KEY_PAIR_GEN"),
                 (CKM_ECDSA, "CKM_ECDSA"),
             ],
-        }
-    }
-
-    fn key_type(self) -> KeyType {
-        match self {
-            KeySpec::Aes { .. } => KeyType::AES,
-            KeySpec::GenericSecret { .. } => KeyType::GENERIC_SECRET,
-            KeySpec::Rsa { .. } => KeyType::RSA,
-            KeySpec::EcP256 | KeySpec::EcP384 => KeyType::EC,
         }
     }
 }
@@ -171,33 +162,6 @@ pub fn make_key(
             }
         }
     })
-}
-
-/// The template that unwraps a key of `spec` like `original` (class, key type, label, id,
-/// usage and policy flags from its snapshot).
-pub fn unwrap_template(spec: KeySpec, original: &Snapshot) -> Vec<Attribute> {
-    let mut t = vec![
-        Attribute::Class(if spec.is_secret() {
-            ObjectClass::SECRET_KEY
-        } else {
-            ObjectClass::PRIVATE_KEY
-        }),
-        Attribute::KeyType(spec.key_type()),
-        Attribute::Token(true),
-        Attribute::Private(true),
-    ];
-    t.extend(original.attributes.iter().filter_map(|a| match a {
-        Attribute::Label(_)
-        | Attribute::Id(_)
-        | Attribute::Sensitive(_)
-        | Attribute::Extractable(_)
-        | Attribute::Encrypt(_)
-        | Attribute::Decrypt(_)
-        | Attribute::Sign(_)
-        | Attribute::Verify(_) => Some(a.clone()),
-        _ => None,
-    }));
-    t
 }
 
 /// The attributes compared between an original and its migrated copy: identity, size and
