@@ -4,6 +4,7 @@
 //! security policy, migration preconditions).
 mod conformance;
 mod primus;
+mod primus_tools;
 mod selftest;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -83,6 +84,11 @@ enum Command {
     /// PKCS#11 modules, and report each scenario: pass, fail or not applicable.
     #[command(subcommand)]
     Conformance(conformance::ConformanceCommand),
+    /// The Securosys Primus Tools commands of seed 001 (CreateKey, GetPublicKey,
+    /// ImportPublicKey, ExportKeyWrapped, ImportKeyWrapped, ListKeyEntry), typed as the seed
+    /// writes them (single-dash flags work), against `-hsm sim:token=LABEL` or a PKCS#11 URI.
+    #[command(name = "primus-tools")]
+    PrimusTools(Box<primus_tools::PrimusToolsArgs>),
 }
 
 #[derive(Subcommand)]
@@ -562,7 +568,7 @@ fn mechanisms(json: bool) -> ExitCode {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(primus_tools::normalise_args(std::env::args().collect()));
     let choice = Choice {
         lab_file: cli.lab,
         host: cli.host,
@@ -578,6 +584,7 @@ fn main() -> ExitCode {
         Command::Lab(command) => lab(&choice, command),
         Command::Primus(command) => primus::run(&choice, command),
         Command::Conformance(command) => conformance::run(command),
+        Command::PrimusTools(args) => primus_tools::run(&choice, *args),
     };
     match result {
         Ok(code) => code,

@@ -158,9 +158,9 @@ fn key_to_move(tok: &Token<'_>, name: &str) -> Result<(ObjectHandle, ObjectClass
 }
 
 /// `CreateKey -keyname NAME -type TYPE -size SIZE`: a key pair (RSA, EC) or secret key (AES,
-/// generic secret) named `name`; `extractable` as `-flags extractable` asks. RSA key pairs get
-/// wrap/unwrap and encrypt/decrypt (to serve as transport keys, as `zmk` does) besides
-/// sign/verify.
+/// generic secret) named `name`, extractable only when asked (`-flags extractable`; Primus keys
+/// are not extractable by default). An RSA pair may serve every purpose (sign/verify,
+/// encrypt/decrypt, wrap/unwrap), as the seed's transport key `zmk` must.
 pub fn create_key(
     tok: &Token<'_>,
     name: &str,
@@ -169,30 +169,33 @@ pub fn create_key(
 ) -> Result<Made, Stop> {
     let mut id = vec![0u8; 8];
     let _ = aws_lc_rs::rand::fill(&mut id);
-    objects::make_key(tok.session, spec, name, &id, extractable)
-}
-
-/// The transport key of step 1: an RSA-2048 pair whose public half wraps and private half
-/// unwraps.
-pub fn create_transport_key(tok: &Token<'_>, name: &str, bits: u64) -> Result<Made, Stop> {
-    let public = [
-        Attribute::Token(true),
-        Attribute::Label(name.as_bytes().to_vec()),
+    let KeySpec::Rsa { bits } = spec else {
+        return objects::make_key(tok.session, spec, name, &id, extractable);
+    };
+    let common = |private: bool| {
+        vec![
+            Attribute::Token(true),
+            Attribute::Private(private),
+            Attribute::Label(name.as_bytes().to_vec()),
+            Attribute::Id(id.clone()),
+        ]
+    };
+    let mut public = common(false);
+    public.extend([
         Attribute::ModulusBits(bits.into()),
         Attribute::PublicExponent(vec![1, 0, 1]),
         Attribute::Encrypt(true),
         Attribute::Wrap(true),
         Attribute::Verify(true),
-    ];
-    let private = [
-        Attribute::Token(true),
-        Attribute::Private(true),
+    ]);
+    let mut private = common(true);
+    private.extend([
         Attribute::Sensitive(true),
-        Attribute::Label(name.as_bytes().to_vec()),
+        Attribute::Extractable(extractable),
         Attribute::Decrypt(true),
         Attribute::Unwrap(true),
         Attribute::Sign(true),
-    ];
+    ]);
     let (public, key) =
         tok.session
             .generate_key_pair(&Mechanism::RsaPkcsKeyPairGen, &public, &private)?;

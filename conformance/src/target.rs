@@ -175,10 +175,12 @@ impl Party {
     }
 }
 
-/// The scratch lab behind `sim`.
-struct Scratch {
-    _dir: tempfile::TempDir,
-    lab_file: PathBuf,
+/// The lab behind `sim`: a scratch lab made for the run, or the user's own lab.
+struct SimLab {
+    /// Keeps a scratch lab's directory alive.
+    _dir: Option<tempfile::TempDir>,
+    /// `C_Initialize`'s `pReserved` string for the simulator.
+    reserved: String,
     /// Token label -> user PIN, from the lab.
     pins: HashMap<String, String>,
 }
@@ -186,26 +188,82 @@ struct Scratch {
 /// The modules loaded in this process, by canonical path: a module is initialised once per
 /// process, whoever asks for it.
 static MODULES: Mutex<Option<HashMap<PathBuf, Arc<Module>>>> = Mutex::new(None);
-/// The scratch lab of this process (the simulator is initialised on one lab per process).
-static SCRATCH: Mutex<Option<Arc<Scratch>>> = Mutex::new(None);
+/// The simulator's lab in this process (the simulator is initialised on one lab per process).
+static SIM_LAB: Mutex<Option<Arc<SimLab>>> = Mutex::new(None);
 
-/// How a run reaches its tokens: where the simulator's module is. Modules and the scratch lab
-/// are per process (one `C_Initialize` per module per process).
+/// Token labels and user PINs of a lab's initialised partitions.
+fn lab_pins(selection: &hsmsim::lab_state::LabSelection) -> HashMap<String, String> {
+    selection
+        .lab
+        .partitions()
+        .into_iter()
+        .filter_map(|(_, _, preset)| preset)
+        .filter_map(|p| p.user_pin.map(|pin| (p.label, pin)))
+        .collect()
+}
+
+/// How a run reaches its tokens: where the simulator's module is, and which lab `sim` means.
+/// Modules and the simulator's lab are per process (one `C_Initialize` per module per process).
 pub struct Environment {
     sim_module: Option<PathBuf>,
+    /// The user's lab for `sim` (the CLI's `primus-tools`), else a scratch lab.
+    user_lab: Option<hsmsim::engine::Choice>,
 }
 
 impl Environment {
-    /// `sim_module`: the simulator's `libhsmsim.so`, for `sim` targets.
+    /// `sim_module`: the simulator's `libhsmsim.so`; `sim` is a scratch copy of the `primus`
+    /// lab made for the run.
     pub fn new(sim_module: Option<PathBuf>) -> Environment {
-        Environment { sim_module }
+        Environment {
+            sim_module,
+            user_lab: None,
+        }
     }
 
-    fn scratch(&self) -> Result<Arc<Scratch>, TargetError> {
-        let mut guard = SCRATCH.lock().map_err(target_err)?;
+    /// As `new`, but `sim` is the user's lab as `choice` selects it (objects persist between
+    /// runs: what `hsmsim primus-tools` needs to type a procedure step by step).
+    pub fn with_user_lab(
+        sim_module: Option<PathBuf>,
+        choice: hsmsim::engine::Choice,
+    ) -> Environment {
+        Environment {
+            sim_module,
+            user_lab: Some(choice),
+        }
+    }
+
+    fn sim_lab(&self) -> Result<Arc<SimLab>, TargetError> {
+        let mut guard = SIM_LAB.lock().map_err(target_err)?;
         if let Some(s) = guard.as_ref() {
             return Ok(s.clone());
         }
+        let lab = match &self.user_lab {
+            Some(choice) => Self::user_lab(choice)?,
+            None => Self::scratch_lab()?,
+        };
+        let lab = Arc::new(lab);
+        *guard = Some(lab.clone());
+        Ok(lab)
+    }
+
+    fn user_lab(choice: &hsmsim::engine::Choice) -> Result<SimLab, TargetError> {
+        let selection = hsmsim::lab_state::select(choice).map_err(target_err)?;
+        let mut parts = Vec::new();
+        if let Some(f) = &selection.lab_file {
+            parts.push(format!("conf={}", f.display()));
+        }
+        if let Some(h) = &selection.host {
+            parts.push(format!("host={h}"));
+        }
+        parts.push(format!("state={}", selection.state_dir.display()));
+        Ok(SimLab {
+            _dir: None,
+            reserved: parts.join(";"),
+            pins: lab_pins(&selection),
+        })
+    }
+
+    fn scratch_lab() -> Result<SimLab, TargetError> {
         let dir = tempfile::tempdir().map_err(target_err)?;
         let lab_file = hsmsim::lab_state::init_from_fixture("primus", dir.path(), false)
             .map_err(|e| TargetError(format!("cannot create the scratch lab: {e}")))?;
@@ -215,16 +273,13 @@ impl Environment {
             state_dir: None,
         })
         .map_err(target_err)?;
-        let mut pins = HashMap::new();
-        let mut slots = Vec::new();
-        for (i, (partition, _, preset)) in selection.lab.partitions().into_iter().enumerate() {
-            slots.push(format!("  {{ id = {i}, partition = \"{partition}\" }},"));
-            if let Some(p) = preset
-                && let Some(pin) = p.user_pin
-            {
-                pins.insert(p.label, pin);
-            }
-        }
+        let slots: Vec<String> = selection
+            .lab
+            .partitions()
+            .into_iter()
+            .enumerate()
+            .map(|(i, (partition, _, _))| format!("  {{ id = {i}, partition = \"{partition}\" }},"))
+            .collect();
         let host = format!(
             "\n# Added by the conformance runner: one host that sees every partition.\n[[host]]\nname = \"{SCRATCH_HOST}\"\nslot = [\n{}\n]\n",
             slots.join("\n")
@@ -232,13 +287,11 @@ impl Environment {
         let mut text = std::fs::read_to_string(&lab_file).map_err(target_err)?;
         text.push_str(&host);
         std::fs::write(&lab_file, text).map_err(target_err)?;
-        let scratch = Arc::new(Scratch {
-            _dir: dir,
-            lab_file,
-            pins,
-        });
-        *guard = Some(scratch.clone());
-        Ok(scratch)
+        Ok(SimLab {
+            reserved: format!("conf={};host={SCRATCH_HOST}", lab_file.display()),
+            pins: lab_pins(&selection),
+            _dir: Some(dir),
+        })
     }
 
     fn module(&self, path: &Path, reserved: Option<CString>) -> Result<Arc<Module>, TargetError> {
@@ -280,12 +333,8 @@ impl Environment {
                         "`sim` needs the simulator's module libhsmsim.so: build it (cargo build) or set HSMSIM_MODULE".into(),
                     )
                 })?;
-                let scratch = self.scratch()?;
-                let reserved = CString::new(format!(
-                    "conf={};host={SCRATCH_HOST}",
-                    scratch.lab_file.display()
-                ))
-                .map_err(target_err)?;
+                let lab = self.sim_lab()?;
+                let reserved = CString::new(lab.reserved.clone()).map_err(target_err)?;
                 let module = self.module(&path, Some(reserved))?;
                 let mut selector = selector.clone();
                 if selector.is_empty() {
@@ -294,7 +343,7 @@ impl Environment {
                 let pin = selector
                     .token
                     .as_ref()
-                    .and_then(|t| scratch.pins.get(t))
+                    .and_then(|t| lab.pins.get(t))
                     .cloned();
                 (module, selector, pin)
             }

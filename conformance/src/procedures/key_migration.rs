@@ -131,7 +131,9 @@ fn scenario(
     let original = primus_tools::create_key(o, mig, spec, !negative)?;
     let before = objects::snapshot(o.session, original.key)?;
 
-    run.step(1, || primus_tools::create_transport_key(t, zmk, 2048))?;
+    run.step(1, || {
+        primus_tools::create_key(t, zmk, KeySpec::Rsa { bits: 2048 }, false)
+    })?;
     let zmk_der = run.step(2, || primus_tools::get_public_key(t, zmk))?;
     run.step(3, || {
         primus_tools::import_public_key(o, zmk, "RSA", &zmk_der)
