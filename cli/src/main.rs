@@ -3,6 +3,7 @@
 //! mechanism family on a token, and operate Primus devices (`primus`: cards, credentials,
 //! security policy, migration preconditions).
 mod conformance;
+mod import_pfx;
 mod primus;
 mod primus_tools;
 mod selftest;
@@ -89,6 +90,10 @@ enum Command {
     /// writes them (single-dash flags work), against `-hsm sim:token=LABEL` or a PKCS#11 URI.
     #[command(name = "primus-tools")]
     PrimusTools(Box<primus_tools::PrimusToolsArgs>),
+    /// Import an AD CS CA key and certificate (PFX with password, or PKCS#8 + certificate)
+    /// into a token, paired and proven (seed 002).
+    #[command(name = "import-pfx")]
+    ImportPfx(Box<import_pfx::ImportPfxArgs>),
 }
 
 #[derive(Subcommand)]
@@ -585,6 +590,7 @@ fn main() -> ExitCode {
         Command::Primus(command) => primus::run(&choice, command),
         Command::Conformance(command) => conformance::run(command),
         Command::PrimusTools(args) => primus_tools::run(&choice, *args),
+        Command::ImportPfx(args) => import_pfx::run(&choice, *args),
     };
     match result {
         Ok(code) => code,

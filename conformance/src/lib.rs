@@ -5,6 +5,7 @@
 //! makes the few calls cryptoki cannot.
 pub mod catalogue;
 pub mod objects;
+pub mod pfx;
 pub mod primus_tools;
 pub mod procedures;
 pub mod raw;

@@ -263,17 +263,44 @@ impl Run<'_> {
         expected: cryptoki::error::RvError,
         f: impl FnOnce() -> Result<(), Stop>,
     ) -> Result<(), Stop> {
-        let want = ckr_name(&expected);
+        self.refused_step_with(n, &ckr_name(&expected), f)
+    }
+
+    /// `refused_step` for refusals that are not PKCS#11 codes: the failure's detail must
+    /// contain `expected`.
+    pub fn refused_step_with(
+        &mut self,
+        n: u32,
+        expected: &str,
+        f: impl FnOnce() -> Result<(), Stop>,
+    ) -> Result<(), Stop> {
         self.step(n, || match f() {
             Ok(()) => Err(Stop::fail(format!(
-                "the documented refusal did not happen: the step succeeded (expected {want})"
+                "the documented refusal did not happen: the step succeeded (expected {expected:?})"
             ))),
-            Err(Stop::Fail { detail, .. }) if detail.ends_with(&want) => Ok(()),
+            Err(Stop::Fail { detail, .. }) if detail.contains(expected) => Ok(()),
             Err(Stop::Fail { detail, .. }) => Err(Stop::fail(format!(
-                "refused, but with {detail} instead of {want}"
+                "refused, but with {detail:?} instead of {expected:?}"
             ))),
             Err(other) => Err(other),
         })
+    }
+
+    /// Records documented step `n` as one that happens outside PKCS#11 (a Windows key store,
+    /// the registry): not replayed, reported "not-applicable" with `why`; the scenario goes on.
+    pub fn outside_step(&mut self, n: u32, why: &str) {
+        let step = self.procedure.step(n).cloned();
+        self.steps.push(StepResult {
+            n,
+            title: step
+                .as_ref()
+                .map_or(format!("step {n}"), |s| s.title.clone()),
+            party: step.as_ref().map(|s| s.party),
+            vendor: step.map(|s| s.vendor).unwrap_or_default(),
+            status: Status::NotApplicable,
+            detail: format!("not replayed: {why}"),
+            duration_ms: 0,
+        });
     }
 
     /// An outcome check after the steps, recorded as "outcome: what".

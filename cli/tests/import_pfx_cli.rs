@@ -1,0 +1,149 @@
+//! `hsmsim import-pfx` on the committed PKI fixtures: a PFX (and PKCS#8 + certificate) is
+//! imported, paired and proven; a wrong password, a PFX without its key and a mismatched
+//! certificate are refused with exit 1 and a reason, leaving nothing on the token.
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn hsmsim(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hsmsim"))
+        .args(args)
+        .env("HSMSIM_CONF", dir.join("lab.toml"))
+        .env("HSMSIM_HOST", "ca-server")
+        .env_remove("HSMSIM_LAB")
+        .env_remove("HSMSIM_STATE_DIR")
+        .output()
+        .expect("hsmsim runs")
+}
+
+fn fixture(name: &str) -> String {
+    format!("{}/../fixtures/pki/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn imports_are_paired_and_proven_and_refusals_leave_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let init = hsmsim(
+        d,
+        &[
+            "lab",
+            "init",
+            "--fixture",
+            "primus",
+            "--dir",
+            &d.display().to_string(),
+        ],
+    );
+    assert!(init.status.success());
+    let t = "sim:token=ACME-ADCS";
+    let out = hsmsim(
+        d,
+        &[
+            "import-pfx",
+            "--target",
+            t,
+            "--pfx",
+            &fixture("adcs-ca.pfx"),
+            "--password",
+            "Pfx-Pass-01",
+            "--json",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["label"], "ACME Issuing CA");
+    assert_eq!(v["id"].as_str().unwrap().len(), 40);
+    let out = hsmsim(
+        d,
+        &[
+            "import-pfx",
+            "--target",
+            t,
+            "--key",
+            &fixture("adcs-ca.key.p8"),
+            "--cert",
+            &fixture("adcs-ca.crt.pem"),
+            "--label",
+            "from-pkcs8",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for (args, why) in [
+        (
+            vec!["--pfx", "adcs-ca.pfx", "--password", "wrong"],
+            "wrong password",
+        ),
+        (
+            vec!["--pfx", "adcs-ca-nokey.pfx", "--password", "Pfx-Pass-01"],
+            "no private key",
+        ),
+        (
+            vec!["--key", "adcs-ca.key.p8", "--cert", "other.crt.pem"],
+            "do not match",
+        ),
+    ] {
+        let mut full = vec![
+            "import-pfx".to_string(),
+            "--target".into(),
+            t.into(),
+            "--label".into(),
+            "refused".into(),
+        ];
+        for a in args {
+            full.push(if a.contains('.') {
+                fixture(a)
+            } else {
+                a.to_string()
+            });
+        }
+        let refs: Vec<&str> = full.iter().map(String::as_str).collect();
+        let out = hsmsim(d, &refs);
+        assert_eq!(out.status.code(), Some(1), "{refs:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(why),
+            "{refs:?}"
+        );
+    }
+    // The refusals left nothing labelled "refused"; the import is there.
+    let gone = hsmsim(
+        d,
+        &[
+            "primus-tools",
+            "-hsm",
+            t,
+            "ListKeyEntry",
+            "-keyname",
+            "refused",
+        ],
+    );
+    assert_eq!(gone.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&gone.stderr).contains("no secret or private key"));
+    let there = hsmsim(
+        d,
+        &[
+            "primus-tools",
+            "-hsm",
+            t,
+            "ListKeyEntry",
+            "-keyname",
+            "from-pkcs8",
+            "--json",
+        ],
+    );
+    assert!(
+        there.status.success(),
+        "{}",
+        String::from_utf8_lossy(&there.stderr)
+    );
+    let entry: serde_json::Value = serde_json::from_slice(&there.stdout).unwrap();
+    assert_eq!(entry["flags"]["extractable"], false);
+    assert_eq!(entry["size"], "2048 bits");
+}
