@@ -1,7 +1,8 @@
-//! The `hsmsim` command line: manage labs (`lab init|show|check|reset|partition`), inspect the
-//! simulated estate (slots, tokens, mechanisms), run the self-test that exercises every
-//! mechanism family on a token, and operate Primus devices (`primus`: cards, credentials,
-//! security policy, migration preconditions).
+//! The `hsmsim` command line: manage labs (`lab init|show|check|reset|restart|partition`),
+//! inspect the simulated estate (slots, tokens, mechanisms), run the self-test that exercises
+//! every mechanism family on a token, operate Primus devices (`primus`: cards, credentials,
+//! security policy, migration preconditions), replay the documented procedures
+//! (`conformance`), and type their steps by hand (`primus-tools`, `import-pfx`).
 mod conformance;
 mod import_pfx;
 mod primus;
