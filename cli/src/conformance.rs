@@ -11,6 +11,7 @@ use hsmsim_conformance::target::{Environment, Role, find_sim_module};
 use hsmsim_conformance::{catalogue, uri};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Instant;
 
 #[derive(Subcommand)]
@@ -191,6 +192,15 @@ fn run_procedures(args: RunArgs) -> Result<ExitCode, Failure> {
             None
         },
     };
+    if let (Some(o), Some(t)) = (&parties.origin, &parties.target)
+        && Arc::ptr_eq(&o.module, &t.module)
+        && o.slot == t.slot
+    {
+        return Err(Failure(format!(
+            "--origin and --target name the same token ({:?}): a migration needs two",
+            o.token_label
+        )));
+    }
     let all_simulated = [&parties.origin, &parties.target]
         .into_iter()
         .flatten()

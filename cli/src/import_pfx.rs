@@ -5,12 +5,9 @@
 //! by signing on the token and verifying with the certificate's public key. Exit 0 imported and
 //! proven; 1 refused (wrong password or damaged file, no private key in the file, key and
 //! certificate do not match, the token refused); 2 could not run.
-use crate::Failure;
+use crate::{Failure, token_access};
 use hsmsim::engine::Choice;
 use hsmsim_conformance::pfx;
-use hsmsim_conformance::runner::Stop;
-use hsmsim_conformance::target::{Environment, Role, find_sim_module};
-use hsmsim_conformance::uri;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -50,10 +47,6 @@ fn read(path: &PathBuf) -> Result<Vec<u8>, Failure> {
     std::fs::read(path).map_err(|e| Failure(format!("cannot read {}: {e}", path.display())))
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// The CN of an RFC 4514 subject string ("CN=ACME Issuing CA,O=ACME" -> "ACME Issuing CA").
 fn common_name(subject: &str) -> Option<String> {
     subject
@@ -63,7 +56,6 @@ fn common_name(subject: &str) -> Option<String> {
 }
 
 pub fn run(choice: &Choice, args: ImportPfxArgs) -> Result<ExitCode, Failure> {
-    let name = uri::parse(&args.target).map_err(|e| Failure(format!("--target: {e}")))?;
     let read_result = match (&args.pfx, &args.key, &args.cert) {
         (Some(file), _, _) => {
             pfx::from_pfx(&read(file)?, args.password.as_deref().unwrap_or_default())
@@ -82,21 +74,20 @@ pub fn run(choice: &Choice, args: ImportPfxArgs) -> Result<ExitCode, Failure> {
             return Ok(ExitCode::from(1));
         }
     };
-    let env =
-        Environment::with_user_lab(args.module.clone().or_else(find_sim_module), choice.clone());
-    let party = env
-        .party(&name, &args.target, Role::Target, "")
-        .map_err(|e| Failure(format!("--target: {e}")))?;
-    let session = party
-        .session()
-        .map_err(|e| Failure(format!("cannot log in to {}: {e}", party.token_label)))?;
+    let (party, session) =
+        token_access::open(choice, &args.target, "--target", args.module.clone())?;
     let label = args
         .label
         .clone()
         .or_else(|| common_name(&kc.subject))
         .unwrap_or_else(|| "imported CA key".into());
+    // All or none: a pair that does not prove itself is taken off the token again.
     let outcome = pfx::import(&session, &kc, &label, args.extractable).and_then(|imported| {
-        pfx::prove_pair(&session, &imported, &kc)?;
+        pfx::prove_pair(&session, &imported, &kc).inspect_err(|_| {
+            for o in [imported.private, imported.public, imported.certificate] {
+                let _ = session.destroy_object(o);
+            }
+        })?;
         Ok(imported)
     });
     match outcome {
@@ -105,7 +96,7 @@ pub fn run(choice: &Choice, args: ImportPfxArgs) -> Result<ExitCode, Failure> {
                 crate::print_json(&serde_json::json!({
                     "token": party.token_label,
                     "label": label,
-                    "id": hex(&kc.id),
+                    "id": hsmsim_conformance::objects::hex(&kc.id),
                     "subject": kc.subject,
                     "objects": ["private-key", "public-key", "certificate"],
                     "chain_certificates_not_imported": kc.others.len(),
@@ -116,7 +107,7 @@ pub fn run(choice: &Choice, args: ImportPfxArgs) -> Result<ExitCode, Failure> {
                     "imported {:?} into {:?}: private key, public key and certificate",
                     label, party.token_label
                 );
-                println!("  CKA_ID   {}", hex(&kc.id));
+                println!("  CKA_ID   {}", hsmsim_conformance::objects::hex(&kc.id));
                 println!("  subject  {}", kc.subject);
                 if !kc.others.is_empty() {
                     println!(
@@ -130,10 +121,6 @@ pub fn run(choice: &Choice, args: ImportPfxArgs) -> Result<ExitCode, Failure> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Err(Stop::Fail { detail, .. }) => {
-            eprintln!("hsmsim: import-pfx: refused: {detail}");
-            Ok(ExitCode::from(1))
-        }
-        Err(Stop::NotApplicable(why)) => Err(Failure(why)),
+        Err(e) => token_access::refusal("import-pfx", e),
     }
 }

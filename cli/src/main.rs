@@ -8,6 +8,7 @@ mod import_pfx;
 mod primus;
 mod primus_tools;
 mod selftest;
+mod token_access;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use hsmsim::engine::{Choice, Config, Engine};
@@ -593,6 +594,8 @@ fn main() -> ExitCode {
         Command::PrimusTools(args) => primus_tools::run(&choice, *args),
         Command::ImportPfx(args) => import_pfx::run(&choice, *args),
     };
+    // Finalise the PKCS#11 modules the conformance commands loaded, and remove a scratch lab.
+    hsmsim_conformance::target::finish();
     match result {
         Ok(code) => code,
         Err(Failure(message)) => {

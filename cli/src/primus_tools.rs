@@ -6,13 +6,11 @@
 //! `hsmsim_conformance::primus_tools`, the ones the conformance scenarios run. Exit 0 when the
 //! command did its job, 1 when the token refused it (the `CKR_*` name says why), 2 when it could
 //! not run (bad arguments, unreachable token, unreadable file).
-use crate::Failure;
+use crate::{Failure, token_access};
 use clap::Subcommand;
 use hsmsim::engine::Choice;
 use hsmsim_conformance::primus_tools::{self, Token, Transport, WrappedKeyFile};
 use hsmsim_conformance::runner::Stop;
-use hsmsim_conformance::target::{Environment, Role, find_sim_module};
-use hsmsim_conformance::uri;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -115,8 +113,27 @@ pub enum ToolCommand {
     },
 }
 
-/// Primus Tools spells flags with one dash (`-keyname`); clap wants two. Rewrites the
-/// arguments after `primus-tools` that look like single-dash words.
+/// The flags `primus-tools` takes, as Primus Tools spells them (one dash).
+const FLAGS: &[&str] = &[
+    "hsm",
+    "module",
+    "keyname",
+    "type",
+    "size",
+    "flags",
+    "keypassword",
+    "outfile",
+    "keytype",
+    "inputfile",
+    "wrapkeyname",
+    "infile",
+    "wrapmethod",
+    "json",
+    "help",
+];
+
+/// Primus Tools spells flags with one dash (`-keyname`); clap wants two. Rewrites the known
+/// flags after `primus-tools`, and only those, so values that start with a dash stay values.
 pub fn normalise_args(args: Vec<String>) -> Vec<String> {
     let Some(at) = args.iter().position(|a| a == "primus-tools") else {
         return args;
@@ -124,40 +141,16 @@ pub fn normalise_args(args: Vec<String>) -> Vec<String> {
     args.into_iter()
         .enumerate()
         .map(|(i, a)| {
-            let word = a.len() > 2
-                && a.starts_with('-')
-                && !a.starts_with("--")
-                && a[1..].chars().all(|c| c.is_ascii_alphanumeric());
-            if i > at && word { format!("-{a}") } else { a }
+            let known = a
+                .strip_prefix('-')
+                .is_some_and(|rest| !rest.starts_with('-') && FLAGS.contains(&rest));
+            if i > at && known { format!("-{a}") } else { a }
         })
         .collect()
 }
 
-fn refused(command: &str, e: Stop) -> Result<ExitCode, Failure> {
-    match e {
-        Stop::Fail { detail, .. } => {
-            eprintln!("hsmsim: {command}: refused: {detail}");
-            Ok(ExitCode::from(1))
-        }
-        Stop::NotApplicable(why) => Err(Failure(format!("{command}: {why}"))),
-    }
-}
-
 pub fn run(choice: &Choice, args: PrimusToolsArgs) -> Result<ExitCode, Failure> {
-    let name = uri::parse(&args.hsm).map_err(|e| Failure(format!("-hsm: {e}")))?;
-    if matches!(&name, uri::TargetName::Sim { selector } if selector.token.is_none()) {
-        return Err(Failure(
-            "-hsm sim: name the partition, e.g. -hsm sim:token=ACME-DR (see `hsmsim slots`)".into(),
-        ));
-    }
-    let env =
-        Environment::with_user_lab(args.module.clone().or_else(find_sim_module), choice.clone());
-    let party = env
-        .party(&name, &args.hsm, Role::Target, "")
-        .map_err(|e| Failure(format!("-hsm: {e}")))?;
-    let session = party
-        .session()
-        .map_err(|e| Failure(format!("cannot log in to {}: {e}", party.token_label)))?;
+    let (party, session) = token_access::open(choice, &args.hsm, "-hsm", args.module.clone())?;
     let tok = Token {
         session: &session,
         raw: &party.module.raw,
@@ -189,7 +182,7 @@ pub fn run(choice: &Choice, args: PrimusToolsArgs) -> Result<ExitCode, Failure> 
                     println!("created {key_type} key {keyname:?} ({size}) on {label:?}");
                     Ok(ExitCode::SUCCESS)
                 }
-                Err(e) => refused("CreateKey", e),
+                Err(e) => token_access::refusal("CreateKey", e),
             }
         }
         ToolCommand::GetPublicKey { keyname, outfile } => {
@@ -205,7 +198,7 @@ pub fn run(choice: &Choice, args: PrimusToolsArgs) -> Result<ExitCode, Failure> 
                     }
                     Ok(ExitCode::SUCCESS)
                 }
-                Err(e) => refused("GetPublicKey", e),
+                Err(e) => token_access::refusal("GetPublicKey", e),
             }
         }
         ToolCommand::ImportPublicKey {
@@ -220,7 +213,7 @@ pub fn run(choice: &Choice, args: PrimusToolsArgs) -> Result<ExitCode, Failure> 
                     println!("imported {keytype} public key {keyname:?} into {label:?}");
                     Ok(ExitCode::SUCCESS)
                 }
-                Err(e) => refused("ImportPublicKey", e),
+                Err(e) => token_access::refusal("ImportPublicKey", e),
             }
         }
         ToolCommand::ExportKeyWrapped {
@@ -249,7 +242,7 @@ pub fn run(choice: &Choice, args: PrimusToolsArgs) -> Result<ExitCode, Failure> 
                     );
                     Ok(ExitCode::SUCCESS)
                 }
-                Err(e) => refused("ExportKeyWrapped", e),
+                Err(e) => token_access::refusal("ExportKeyWrapped", e),
             }
         }
         ToolCommand::ImportKeyWrapped {
@@ -262,14 +255,16 @@ pub fn run(choice: &Choice, args: PrimusToolsArgs) -> Result<ExitCode, Failure> 
                 .map_err(|e| Failure(format!("cannot read {}: {e}", infile.display())))?;
             let file = match WrappedKeyFile::from_json(&text) {
                 Ok(f) => f,
-                Err(e) => return Err(Failure(format!("{}: {e:?}", infile.display()))),
+                Err(Stop::Fail { detail, .. }) | Err(Stop::NotApplicable(detail)) => {
+                    return Err(Failure(format!("{}: {detail}", infile.display())));
+                }
             };
             match primus_tools::import_key_wrapped(&tok, &wrapkeyname, &file, &keyname) {
                 Ok(_) => {
                     println!("imported {keyname:?} into {label:?}");
                     Ok(ExitCode::SUCCESS)
                 }
-                Err(e) => refused("ImportKeyWrapped", e),
+                Err(e) => token_access::refusal("ImportKeyWrapped", e),
             }
         }
         ToolCommand::ListKeyEntry { keyname, json, .. } => {
@@ -291,7 +286,7 @@ pub fn run(choice: &Choice, args: PrimusToolsArgs) -> Result<ExitCode, Failure> 
                     }
                     Ok(ExitCode::SUCCESS)
                 }
-                Err(e) => refused("ListKeyEntry", e),
+                Err(e) => token_access::refusal("ListKeyEntry", e),
             }
         }
     }

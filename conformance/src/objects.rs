@@ -353,6 +353,11 @@ pub fn import_rsa_public_key(
     ])?)
 }
 
+/// Lower-case hex of `bytes` (CKA_ID and the like, in reports and files).
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 fn random(n: usize) -> Vec<u8> {
     let mut v = vec![0u8; n];
     let _ = aws_lc_rs::rand::fill(&mut v);

@@ -24,6 +24,8 @@ pub enum PfxError {
     NoPrivateKey,
     /// No certificate's public key is the private key's.
     Mismatch,
+    /// The file holds a key but no certificate.
+    NoCertificate,
     /// A key type other than RSA or EC P-256/P-384.
     Unsupported(String),
 }
@@ -40,6 +42,7 @@ impl fmt::Display for PfxError {
             PfxError::Mismatch => {
                 f.write_str("the private key and the certificate do not match")
             }
+            PfxError::NoCertificate => f.write_str("the file holds no certificate for the key"),
             PfxError::Unsupported(what) => write!(f, "unsupported key: {what}"),
         }
     }
@@ -186,6 +189,9 @@ pub fn pair(pkcs8: &[u8], certs: Vec<Vec<u8>>) -> Result<KeyAndCert, PfxError> {
             others.push(der);
         }
     }
+    if others.is_empty() && matching.is_none() {
+        return Err(PfxError::NoCertificate);
+    }
     let (certificate, subject) = matching.ok_or(PfxError::Mismatch)?;
     let id = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, &public_key)
         .as_ref()
@@ -234,18 +240,36 @@ pub fn read_pkcs8_and_certificate(
     key: &[u8],
     certificate: &[u8],
 ) -> Result<(Vec<u8>, Vec<Vec<u8>>), PfxError> {
-    Ok((der_of(key)?, vec![der_of(certificate)?]))
+    Ok((
+        der_of(key, &["PRIVATE KEY"])?,
+        vec![der_of(certificate, &["CERTIFICATE"])?],
+    ))
 }
 
-/// DER from DER or PEM bytes.
-fn der_of(bytes: &[u8]) -> Result<Vec<u8>, PfxError> {
-    if bytes.starts_with(b"-----BEGIN") {
-        pem_rfc7468::decode_vec(bytes)
-            .map(|(_, der)| der)
-            .map_err(|e| PfxError::Unreadable(format!("bad PEM: {e}")))
-    } else {
-        Ok(bytes.to_vec())
+/// DER from DER or PEM bytes (text before the PEM block, such as OpenSSL's "Bag Attributes",
+/// is skipped); a PEM block of another kind than `wanted` says what it is instead.
+fn der_of(bytes: &[u8], wanted: &[&str]) -> Result<Vec<u8>, PfxError> {
+    let start = bytes.windows(10).position(|w| w == b"-----BEGIN");
+    let Some(start) = start else {
+        return Ok(bytes.to_vec());
+    };
+    let (label, der) = pem_rfc7468::decode_vec(&bytes[start..])
+        .map_err(|e| PfxError::Unreadable(format!("bad PEM: {e}")))?;
+    if wanted.contains(&label) {
+        return Ok(der);
     }
+    Err(PfxError::Unsupported(match label {
+        "ENCRYPTED PRIVATE KEY" => {
+            "an encrypted PKCS#8 key: decrypt it first (openssl pkcs8 -in KEY -out KEY.p8)".into()
+        }
+        "RSA PRIVATE KEY" | "EC PRIVATE KEY" => format!(
+            "a {label} (PKCS#1 / SEC 1) file: convert it to PKCS#8 (openssl pkcs8 -topk8 -nocrypt)"
+        ),
+        other => format!(
+            "a PEM {other:?} block where {} was expected",
+            wanted.join(" or ")
+        ),
+    }))
 }
 
 /// Reads an unencrypted PKCS#8 private key and a certificate (each DER or PEM).

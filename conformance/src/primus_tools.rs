@@ -7,8 +7,8 @@
 //! The wrapped-key file (`ExportKeyWrapped -outfile`) is simulator-defined, since Primus's is
 //! not public: JSON, `"format": "hsmsim-wrapped-key/1"`, with the wrapped bytes in base64 and
 //! the key's identity and flags, so `ImportKeyWrapped` rebuilds the key as it was.
-use crate::objects::{self, KeySpec, Made};
-use crate::raw::{RawMechanism, RawModule, param_bytes};
+use crate::objects::{self, KeySpec, Made, hex};
+use crate::raw::{RawMechanism, RawModule};
 use crate::runner::Stop;
 use base64ct::{Base64, Encoding};
 use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsOaepParams, PkcsOaepSource};
@@ -112,19 +112,19 @@ fn raw_error(function: &'static str) -> impl Fn(CK_RV) -> Stop {
     move |rv| Stop::fail(format!("{function}: {}", hsmsim::error::rv_name(rv)))
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn unhex(text: &str) -> Result<Vec<u8>, Stop> {
-    if !text.len().is_multiple_of(2) {
-        return Err(Stop::fail("the file's id is not hex"));
+    let bad = || Stop::fail("the file's id is not hex");
+    let bytes = text.as_bytes();
+    if !bytes.len().is_multiple_of(2) || !bytes.iter().all(u8::is_ascii_hexdigit) {
+        return Err(bad());
     }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| {
-            u8::from_str_radix(&text[i..i + 2], 16)
-                .map_err(|_| Stop::fail("the file's id is not hex"))
+    bytes
+        .chunks(2)
+        .map(|pair| {
+            std::str::from_utf8(pair)
+                .ok()
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .ok_or_else(bad)
         })
         .collect()
 }
@@ -246,19 +246,15 @@ pub fn export_key_wrapped(
         Transport::RsaOaep => (tok.session.wrap_key(&oaep(), zmk, key)?, None),
         Transport::RsaAesKeyWrap => {
             let mut oaep = oaep_params();
-            let params = CK_RSA_AES_KEY_WRAP_PARAMS {
+            let mut params = CK_RSA_AES_KEY_WRAP_PARAMS {
                 ulAESKeyBits: 256,
                 pOAEPParams: &mut oaep,
             };
-            let mut bytes = param_bytes(&params);
             let w = tok
                 .raw
                 .wrap_key(
                     tok.session,
-                    RawMechanism {
-                        mechanism: CKM_RSA_AES_KEY_WRAP,
-                        parameter: Some(&mut bytes),
-                    },
+                    RawMechanism::with_parameter(CKM_RSA_AES_KEY_WRAP, &mut params),
                     zmk,
                     key,
                 )
@@ -283,15 +279,7 @@ pub fn export_key_wrapped(
             };
             let outcome = tok
                 .raw
-                .wrap_key(
-                    tok.session,
-                    RawMechanism {
-                        mechanism,
-                        parameter: None,
-                    },
-                    aes,
-                    key,
-                )
+                .wrap_key(tok.session, RawMechanism::new(mechanism), aes, key)
                 .map_err(raw_error("C_WrapKey(AES key wrap with padding)"))
                 .and_then(|w| Ok((w, tok.session.wrap_key(&oaep(), zmk, aes)?)));
             let _ = tok.session.destroy_object(aes);
@@ -306,13 +294,11 @@ pub fn export_key_wrapped(
             Attribute::KeyType(t) => key_type = key_type_name(*t).to_string(),
             Attribute::Id(v) => id = hex(v),
             Attribute::ValueLen(v) => value_len = Some(u64::from(*v)),
-            Attribute::Sensitive(b) => drop(flags.insert("sensitive".into(), *b)),
-            Attribute::Extractable(b) => drop(flags.insert("extractable".into(), *b)),
-            Attribute::Encrypt(b) => drop(flags.insert("encrypt".into(), *b)),
-            Attribute::Decrypt(b) => drop(flags.insert("decrypt".into(), *b)),
-            Attribute::Sign(b) => drop(flags.insert("sign".into(), *b)),
-            Attribute::Verify(b) => drop(flags.insert("verify".into(), *b)),
-            _ => {}
+            other => {
+                if let Some((name, value)) = flag_of(other) {
+                    flags.insert(name.to_string(), value);
+                }
+            }
         }
     }
     Ok(WrappedKeyFile {
@@ -332,6 +318,32 @@ pub fn export_key_wrapped(
         flags,
         wrapped_key: Base64::encode_string(&wrapped),
         wrapped_aes_key: wrapped_aes.map(|k| Base64::encode_string(&k)),
+    })
+}
+
+/// The key flags the wrapped-key file and `ListKeyEntry` carry, by name.
+fn flag_of(a: &Attribute) -> Option<(&'static str, bool)> {
+    Some(match a {
+        Attribute::Sensitive(b) => ("sensitive", *b),
+        Attribute::Extractable(b) => ("extractable", *b),
+        Attribute::Encrypt(b) => ("encrypt", *b),
+        Attribute::Decrypt(b) => ("decrypt", *b),
+        Attribute::Sign(b) => ("sign", *b),
+        Attribute::Verify(b) => ("verify", *b),
+        _ => return None,
+    })
+}
+
+/// The attribute of a flag `flag_of` names.
+fn flag_attribute(name: &str, value: bool) -> Option<Attribute> {
+    Some(match name {
+        "sensitive" => Attribute::Sensitive(value),
+        "extractable" => Attribute::Extractable(value),
+        "encrypt" => Attribute::Encrypt(value),
+        "decrypt" => Attribute::Decrypt(value),
+        "sign" => Attribute::Sign(value),
+        "verify" => Attribute::Verify(value),
+        _ => return None,
     })
 }
 
@@ -379,15 +391,10 @@ fn template(file: &WrappedKeyFile, key_name: &str) -> Result<Vec<Attribute>, Sto
         Attribute::Id(unhex(&file.id)?),
     ];
     for (name, value) in &file.flags {
-        t.push(match name.as_str() {
-            "sensitive" => Attribute::Sensitive(*value),
-            "extractable" => Attribute::Extractable(*value),
-            "encrypt" => Attribute::Encrypt(*value),
-            "decrypt" => Attribute::Decrypt(*value),
-            "sign" => Attribute::Sign(*value),
-            "verify" => Attribute::Verify(*value),
-            other => return Err(Stop::fail(format!("unknown flag {other:?} in the file"))),
-        });
+        t.push(
+            flag_attribute(name, *value)
+                .ok_or_else(|| Stop::fail(format!("unknown flag {name:?} in the file")))?,
+        );
     }
     Ok(t)
 }
@@ -404,6 +411,34 @@ pub fn import_key_wrapped(
     file: &WrappedKeyFile,
     key_name: &str,
 ) -> Result<ObjectHandle, Stop> {
+    let key = unwrap_file(tok, wrap_key_name, file, key_name)?;
+    // The length the file states must be the key's (a token that does not record it, answering
+    // 0, is believed: SoftHSMv2 does so).
+    if let Some(want) = file.value_len {
+        let got = tok
+            .session
+            .get_attributes(key, &[AttributeType::ValueLen])?
+            .into_iter()
+            .find_map(|a| match a {
+                Attribute::ValueLen(v) => Some(u64::from(v)),
+                _ => None,
+            });
+        if let Some(got) = got.filter(|g| *g != 0 && *g != want) {
+            let _ = tok.session.destroy_object(key);
+            return Err(Stop::fail(format!(
+                "the unwrapped key is {got} bytes, the file says {want}"
+            )));
+        }
+    }
+    Ok(key)
+}
+
+fn unwrap_file(
+    tok: &Token<'_>,
+    wrap_key_name: &str,
+    file: &WrappedKeyFile,
+    key_name: &str,
+) -> Result<ObjectHandle, Stop> {
     let zmk = key_by_name(tok, wrap_key_name, ObjectClass::PRIVATE_KEY)?;
     let template = template(file, key_name)?;
     let wrapped = decode("wrapped_key", &file.wrapped_key)?;
@@ -411,18 +446,14 @@ pub fn import_key_wrapped(
         Transport::RsaOaep => Ok(tok.session.unwrap_key(&oaep(), zmk, &wrapped, &template)?),
         Transport::RsaAesKeyWrap => {
             let mut oaep = oaep_params();
-            let params = CK_RSA_AES_KEY_WRAP_PARAMS {
+            let mut params = CK_RSA_AES_KEY_WRAP_PARAMS {
                 ulAESKeyBits: 256,
                 pOAEPParams: &mut oaep,
             };
-            let mut bytes = param_bytes(&params);
             tok.raw
                 .unwrap_key(
                     tok.session,
-                    RawMechanism {
-                        mechanism: CKM_RSA_AES_KEY_WRAP,
-                        parameter: Some(&mut bytes),
-                    },
+                    RawMechanism::with_parameter(CKM_RSA_AES_KEY_WRAP, &mut params),
                     zmk,
                     &wrapped,
                     &template,
@@ -456,10 +487,7 @@ pub fn import_key_wrapped(
                 .raw
                 .unwrap_key(
                     tok.session,
-                    RawMechanism {
-                        mechanism,
-                        parameter: None,
-                    },
+                    RawMechanism::new(mechanism),
                     aes,
                     &wrapped,
                     &template,
@@ -527,13 +555,11 @@ pub fn list_key_entry(tok: &Token<'_>, name: &str) -> Result<KeyEntry, Stop> {
                     _ => "other curve".into(),
                 }
             }
-            Attribute::Sensitive(b) => drop(entry.flags.insert("sensitive".into(), b)),
-            Attribute::Extractable(b) => drop(entry.flags.insert("extractable".into(), b)),
-            Attribute::Encrypt(b) => drop(entry.flags.insert("encrypt".into(), b)),
-            Attribute::Decrypt(b) => drop(entry.flags.insert("decrypt".into(), b)),
-            Attribute::Sign(b) => drop(entry.flags.insert("sign".into(), b)),
-            Attribute::Verify(b) => drop(entry.flags.insert("verify".into(), b)),
-            _ => {}
+            other => {
+                if let Some((name, value)) = flag_of(&other) {
+                    entry.flags.insert(name.to_string(), value);
+                }
+            }
         }
     }
     Ok(entry)

@@ -21,40 +21,40 @@ unsafe impl Send for RawModule {}
 // SAFETY: as above; the table is only read.
 unsafe impl Sync for RawModule {}
 
-/// A call's mechanism: type and parameter bytes (a `#[repr(C)]` parameter struct's bytes).
+/// A call's mechanism: its type and, borrowed for the call, its `#[repr(C)]` parameter.
 pub struct RawMechanism<'a> {
-    pub mechanism: CK_MECHANISM_TYPE,
-    pub parameter: Option<&'a mut [u8]>,
+    mechanism: CK_MECHANISM_TYPE,
+    parameter: Option<(*mut std::ffi::c_void, usize)>,
+    _borrow: std::marker::PhantomData<&'a mut ()>,
 }
 
-impl RawMechanism<'_> {
-    fn as_ck(&mut self) -> CK_MECHANISM {
-        match &mut self.parameter {
-            Some(p) => CK_MECHANISM {
-                mechanism: self.mechanism,
-                pParameter: p.as_mut_ptr().cast(),
-                ulParameterLen: p.len() as CK_ULONG,
-            },
-            None => CK_MECHANISM {
-                mechanism: self.mechanism,
-                pParameter: std::ptr::null_mut(),
-                ulParameterLen: 0,
-            },
+impl<'a> RawMechanism<'a> {
+    /// A mechanism without a parameter.
+    pub fn new(mechanism: CK_MECHANISM_TYPE) -> Self {
+        RawMechanism {
+            mechanism,
+            parameter: None,
+            _borrow: std::marker::PhantomData,
         }
     }
-}
 
-/// The bytes of a `#[repr(C)]` PKCS#11 parameter struct, for `RawMechanism`.
-pub fn param_bytes<T: Copy>(value: &T) -> Vec<u8> {
-    let size = std::mem::size_of::<T>();
-    let mut out = vec![0u8; size];
-    // SAFETY: `value` is a plain-data PKCS#11 struct of `size` bytes; copying its bytes into a
-    // buffer of that size is a valid read of initialised memory (padding included, which the
-    // module ignores).
-    unsafe {
-        std::ptr::copy_nonoverlapping((value as *const T).cast::<u8>(), out.as_mut_ptr(), size)
-    };
-    out
+    /// A mechanism with a PKCS#11 parameter struct, borrowed (and kept in place) for the call.
+    pub fn with_parameter<T>(mechanism: CK_MECHANISM_TYPE, parameter: &'a mut T) -> Self {
+        RawMechanism {
+            mechanism,
+            parameter: Some(((parameter as *mut T).cast(), std::mem::size_of::<T>())),
+            _borrow: std::marker::PhantomData,
+        }
+    }
+
+    fn as_ck(&self) -> CK_MECHANISM {
+        let (ptr, len) = self.parameter.unwrap_or((std::ptr::null_mut(), 0));
+        CK_MECHANISM {
+            mechanism: self.mechanism,
+            pParameter: ptr,
+            ulParameterLen: len as CK_ULONG,
+        }
+    }
 }
 
 impl RawModule {
@@ -114,7 +114,7 @@ impl RawModule {
     pub fn wrap_key(
         &self,
         session: &Session,
-        mut mechanism: RawMechanism<'_>,
+        mechanism: RawMechanism<'_>,
         wrapping: ObjectHandle,
         key: ObjectHandle,
     ) -> Result<Vec<u8>, CK_RV> {
@@ -162,7 +162,7 @@ impl RawModule {
     pub fn unwrap_key(
         &self,
         session: &Session,
-        mut mechanism: RawMechanism<'_>,
+        mechanism: RawMechanism<'_>,
         unwrapping: ObjectHandle,
         wrapped: &[u8],
         template: &[Attribute],

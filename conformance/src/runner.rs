@@ -116,7 +116,7 @@ pub struct ScenarioResult {
     pub procedure: String,
     pub variant: String,
     pub status: Status,
-    /// "step 4: Wrap and export ...", or "outcome: ...", when it failed.
+    /// "step 4: Wrap and export ...", "precondition: ..." or "outcome: ...", when it failed.
     pub failed_step: Option<String>,
     pub detail: String,
     pub duration_ms: u64,
@@ -263,7 +263,20 @@ impl Run<'_> {
         expected: cryptoki::error::RvError,
         f: impl FnOnce() -> Result<(), Stop>,
     ) -> Result<(), Stop> {
-        self.refused_step_with(n, &ckr_name(&expected), f)
+        let want = ckr_name(&expected);
+        self.step(n, || match f() {
+            Ok(()) => Err(Stop::fail(format!(
+                "the documented refusal did not happen: the step succeeded (expected {want})"
+            ))),
+            // Details end with the call's code: "C_WrapKey: CKR_KEY_UNEXTRACTABLE".
+            Err(Stop::Fail { detail, .. }) if detail.rsplit(": ").next() == Some(want.as_str()) => {
+                Ok(())
+            }
+            Err(Stop::Fail { detail, .. }) => Err(Stop::fail(format!(
+                "refused, but with {detail} instead of {want}"
+            ))),
+            Err(other) => Err(other),
+        })
     }
 
     /// `refused_step` for refusals that are not PKCS#11 codes: the failure's detail must
@@ -301,6 +314,38 @@ impl Run<'_> {
             detail: format!("not replayed: {why}"),
             duration_ms: 0,
         });
+    }
+
+    /// A precondition the scenario establishes before the documented steps (the seed assumes
+    /// it), recorded as "precondition: what"; a failure names it.
+    pub fn precondition<T>(
+        &mut self,
+        what: &str,
+        f: impl FnOnce() -> Result<T, Stop>,
+    ) -> Result<T, Stop> {
+        let started = Instant::now();
+        let outcome = f();
+        let (status, detail) = match &outcome {
+            Ok(_) => (Status::Pass, String::new()),
+            Err(Stop::Fail { detail, .. }) => (Status::Fail, detail.clone()),
+            Err(Stop::NotApplicable(why)) => (Status::NotApplicable, why.clone()),
+        };
+        self.steps.push(StepResult {
+            n: 0,
+            title: format!("precondition: {what}"),
+            party: None,
+            vendor: String::new(),
+            status,
+            detail,
+            duration_ms: started.elapsed().as_millis() as u64,
+        });
+        outcome.map_err(|e| match e {
+            Stop::Fail { detail, .. } => Stop::Fail {
+                step: Some(format!("precondition: {what}")),
+                detail,
+            },
+            other => other,
+        })
     }
 
     /// An outcome check after the steps, recorded as "outcome: what".
@@ -403,18 +448,29 @@ pub fn run_all(
                     };
                     let result = run_scenario(scenario, parties);
                     on_done(&result);
-                    if let Ok(mut r) = results.lock() {
-                        r[i] = Some(result);
-                    }
+                    let mut r = results.lock().unwrap_or_else(|p| p.into_inner());
+                    r[i] = Some(result);
                 }
             });
         }
     });
+    // A scenario whose thread died has no result: it is reported failed, never dropped.
     results
         .into_inner()
-        .unwrap_or_default()
+        .unwrap_or_else(|p| p.into_inner())
         .into_iter()
-        .flatten()
+        .zip(scenarios)
+        .map(|(r, s)| {
+            r.unwrap_or_else(|| ScenarioResult {
+                procedure: s.procedure.id.clone(),
+                variant: s.case.id(),
+                status: Status::Fail,
+                failed_step: None,
+                detail: "the scenario's thread ended without a result".into(),
+                duration_ms: 0,
+                steps: Vec::new(),
+            })
+        })
         .collect()
 }
 

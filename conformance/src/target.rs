@@ -191,6 +191,18 @@ static MODULES: Mutex<Option<HashMap<PathBuf, Arc<Module>>>> = Mutex::new(None);
 /// The simulator's lab in this process (the simulator is initialised on one lab per process).
 static SIM_LAB: Mutex<Option<Arc<SimLab>>> = Mutex::new(None);
 
+/// Ends this process's use of the modules and the simulator's lab: every module is finalised
+/// (`C_Finalize`) and unloaded, then a scratch lab's directory is removed. Call it once a run
+/// is over (statics are never dropped by Rust).
+pub fn finish() {
+    if let Ok(mut modules) = MODULES.lock() {
+        modules.take();
+    }
+    if let Ok(mut lab) = SIM_LAB.lock() {
+        lab.take();
+    }
+}
+
 /// Token labels and user PINs of a lab's initialised partitions.
 fn lab_pins(selection: &hsmsim::lab_state::LabSelection) -> HashMap<String, String> {
     selection
@@ -267,10 +279,11 @@ impl Environment {
         let dir = tempfile::tempdir().map_err(target_err)?;
         let lab_file = hsmsim::lab_state::init_from_fixture("primus", dir.path(), false)
             .map_err(|e| TargetError(format!("cannot create the scratch lab: {e}")))?;
+        // The state lives in the scratch directory whatever HSMSIM_STATE_DIR says.
         let selection = hsmsim::lab_state::select(&hsmsim::engine::Choice {
             lab_file: Some(lab_file.clone()),
             host: None,
-            state_dir: None,
+            state_dir: Some(dir.path().to_path_buf()),
         })
         .map_err(target_err)?;
         let slots: Vec<String> = selection
@@ -288,7 +301,11 @@ impl Environment {
         text.push_str(&host);
         std::fs::write(&lab_file, text).map_err(target_err)?;
         Ok(SimLab {
-            reserved: format!("conf={};host={SCRATCH_HOST}", lab_file.display()),
+            reserved: format!(
+                "conf={};host={SCRATCH_HOST};state={}",
+                lab_file.display(),
+                dir.path().display()
+            ),
             pins: lab_pins(&selection),
             _dir: Some(dir),
         })

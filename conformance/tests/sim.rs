@@ -20,6 +20,11 @@ fn primus_procedures_pass_with_the_simulator_on_both_sides() {
     let scenarios = runner::plan(&catalogue::procedures(), &selection);
     assert!(scenarios.len() >= 21, "{} scenarios", scenarios.len());
     let results = runner::run_all(&scenarios, &parties, 2, &|_| {});
+    assert_eq!(
+        results.len(),
+        scenarios.len(),
+        "every scenario has a result"
+    );
     let info = report::RunInfo::default();
     let table = report::table(&results, &info);
     for r in &results {
@@ -58,11 +63,14 @@ fn primus_procedures_pass_with_the_simulator_on_both_sides() {
         xml.contains("<testsuite name=\"primus.key-migration.asymmetric\""),
         "{xml}"
     );
+    drop(parties);
+    unreachable_modules_and_tokens_are_clear_errors();
+    hsmsim_conformance::target::finish();
 }
 
-#[test]
+/// Unreachable modules and tokens are clear errors (run after the scenarios: one test owns the
+/// process's modules, and finishes them).
 fn unreachable_modules_and_tokens_are_clear_errors() {
-    // The same module twice as different roles is fine; a URI to a missing module is an error.
     let env = Environment::new(find_sim_module());
     let missing = uri::parse("pkcs11:token=x?module-path=/nonexistent/libnothing.so").unwrap();
     let e = env

@@ -76,6 +76,15 @@ impl RoleRecord {
     pub fn has_pin(&self) -> bool {
         self.seal.is_some() || self.legacy.is_some()
     }
+
+    /// The failures that still count at `now`: none once a timed lockout has ended.
+    pub fn counted_failures(&self, now: u64) -> u32 {
+        if self.locked_until.is_some_and(|t| t <= now) {
+            0
+        } else {
+            self.failures
+        }
+    }
 }
 
 /// What the store keeps of a token.

