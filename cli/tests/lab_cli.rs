@@ -234,11 +234,22 @@ fn conformance_run_reports_json_junit_and_refuses_bad_selections() {
     assert_eq!(v["results"][0]["variant"], "aes-128");
     assert_eq!(v["results"][0]["status"], "pass");
     let steps = v["results"][0]["steps"].as_array().unwrap();
+    let step4 = steps
+        .iter()
+        .find(|s| s["n"] == 4)
+        .expect("step 4 is reported");
     assert!(
-        steps[3]["vendor"]
+        step4["vendor"]
             .as_str()
             .unwrap()
             .contains("ExportKeyWrapped")
+    );
+    assert!(
+        steps[0]["title"]
+            .as_str()
+            .unwrap()
+            .starts_with("precondition:"),
+        "the key the seed assumes is made first"
     );
     let xml = dir.path().join("report.xml");
     let out = hsmsim(&[
