@@ -265,13 +265,15 @@ pub fn find(
     Ok(session.find_objects(&t)?)
 }
 
-/// The one object labelled `label` of `class`; a failure says how many there were.
+/// The one object of `class` labelled (named) `label`, as Primus Tools addresses keys; none or
+/// several (an ambiguous name) is a failure saying which.
 pub fn find_one(session: &Session, label: &str, class: ObjectClass) -> Result<ObjectHandle, Stop> {
     match find(session, label, Some(class))?.as_slice() {
         [one] => Ok(*one),
-        found => Err(Stop::fail(format!(
-            "expected one {class} labelled {label:?}, found {}",
-            found.len()
+        [] => Err(Stop::fail(format!("no {class} named {label:?}"))),
+        many => Err(Stop::fail(format!(
+            "{} objects of class {class} are named {label:?}: the name is ambiguous",
+            many.len()
         ))),
     }
 }

@@ -129,18 +129,6 @@ fn unhex(text: &str) -> Result<Vec<u8>, Stop> {
         .collect()
 }
 
-/// The one key of `class` named `name` (Primus Tools addresses keys by name).
-pub fn key_by_name(tok: &Token<'_>, name: &str, class: ObjectClass) -> Result<ObjectHandle, Stop> {
-    match objects::find(tok.session, name, Some(class))?.as_slice() {
-        [one] => Ok(*one),
-        [] => Err(Stop::fail(format!("no {class} named {name:?}"))),
-        many => Err(Stop::fail(format!(
-            "{} objects of class {class} are named {name:?}: the name is ambiguous",
-            many.len()
-        ))),
-    }
-}
-
 /// The secret or private key named `name`.
 fn key_to_move(tok: &Token<'_>, name: &str) -> Result<(ObjectHandle, ObjectClass), Stop> {
     let secret = objects::find(tok.session, name, Some(ObjectClass::SECRET_KEY))?;
@@ -207,7 +195,7 @@ pub fn create_key(
 
 /// `GetPublicKey -keyname NAME`: the RSA public key as DER SubjectPublicKeyInfo.
 pub fn get_public_key(tok: &Token<'_>, name: &str) -> Result<Vec<u8>, Stop> {
-    let public = key_by_name(tok, name, ObjectClass::PUBLIC_KEY)?;
+    let public = objects::find_one(tok.session, name, ObjectClass::PUBLIC_KEY)?;
     objects::rsa_public_key_der(tok.session, public)
 }
 
@@ -234,7 +222,7 @@ pub fn export_key_wrapped(
     key_name: &str,
     transport_for_private: Transport,
 ) -> Result<WrappedKeyFile, Stop> {
-    let zmk = key_by_name(tok, wrap_key_name, ObjectClass::PUBLIC_KEY)?;
+    let zmk = objects::find_one(tok.session, wrap_key_name, ObjectClass::PUBLIC_KEY)?;
     let (key, class) = key_to_move(tok, key_name)?;
     let snapshot = objects::snapshot(tok.session, key)?;
     let transport = if class == ObjectClass::SECRET_KEY {
@@ -439,7 +427,7 @@ fn unwrap_file(
     file: &WrappedKeyFile,
     key_name: &str,
 ) -> Result<ObjectHandle, Stop> {
-    let zmk = key_by_name(tok, wrap_key_name, ObjectClass::PRIVATE_KEY)?;
+    let zmk = objects::find_one(tok.session, wrap_key_name, ObjectClass::PRIVATE_KEY)?;
     let template = template(file, key_name)?;
     let wrapped = decode("wrapped_key", &file.wrapped_key)?;
     match file.transport {
