@@ -160,8 +160,16 @@ pub fn describe_error(e: &cryptoki::error::Error) -> String {
     }
 }
 
-/// `RvError::KeyUnextractable` -> "CKR_KEY_UNEXTRACTABLE".
+/// `RvError::KeyUnextractable` -> "CKR_KEY_UNEXTRACTABLE"; vendor codes by their vendor name
+/// where the simulator knows it (Luna, Primus), else "CKR_VENDOR_DEFINED+0x..".
 pub fn ckr_name(rv: &cryptoki::error::RvError) -> String {
+    use cryptoki::error::RvError;
+    if let RvError::VendorDefined(code) | RvError::UnknownErrorCode(code) = rv {
+        return match hsmsim::error::rv_name(*code) {
+            "CKR_VENDOR_DEFINED" | "CKR_UNKNOWN" => format!("CKR 0x{code:08X}"),
+            name => format!("{name} (0x{code:08X})"),
+        };
+    }
     let debug = format!("{rv:?}");
     let (name, rest) = debug.split_once('(').unwrap_or((&debug, ""));
     let mut out = String::from("CKR");
@@ -517,5 +525,13 @@ mod tests {
             "CKR_KEY_UNEXTRACTABLE"
         );
         assert_eq!(ckr_name(&RvError::PinIncorrect), "CKR_PIN_INCORRECT");
+        assert_eq!(
+            ckr_name(&RvError::VendorDefined(0x8000_002A)),
+            "CKR_PRIMUS_KEY_IMPORT_NOT_ALLOWED (0x8000002A)"
+        );
+        assert_eq!(
+            ckr_name(&RvError::VendorDefined(0x8000_4242)),
+            "CKR 0x80004242"
+        );
     }
 }
