@@ -35,10 +35,13 @@ pub enum ToolCommand {
     /// Create a key: -keyname NAME -type RSA|EC|AES|GENERIC -size BITS [-flags extractable].
     #[command(name = "CreateKey")]
     CreateKey {
+        /// The key's name (its CKA_LABEL).
         #[arg(long)]
         keyname: String,
+        /// RSA, EC, AES or GENERIC.
         #[arg(long = "type")]
         key_type: String,
+        /// Bits: RSA 1024-8192, EC 256 or 384, AES 128/192/256, GENERIC 128 and up.
         #[arg(long)]
         size: u64,
         /// Comma-separated flags; `extractable` makes the key exportable (Primus keys are not
@@ -52,18 +55,23 @@ pub enum ToolCommand {
     /// Write the public part of an RSA key as DER (SubjectPublicKeyInfo) to stdout or -outfile.
     #[command(name = "GetPublicKey")]
     GetPublicKey {
+        /// The key's name (its CKA_LABEL).
         #[arg(long)]
         keyname: String,
+        /// The file to write.
         #[arg(long)]
         outfile: Option<PathBuf>,
     },
     /// Import a public key from a DER file: -keyname NAME -keytype RSA -inputfile FILE.
     #[command(name = "ImportPublicKey")]
     ImportPublicKey {
+        /// The key's name (its CKA_LABEL).
         #[arg(long)]
         keyname: String,
+        /// The public key's type (RSA).
         #[arg(long)]
         keytype: String,
+        /// The DER file (SubjectPublicKeyInfo) GetPublicKey wrote.
         #[arg(long)]
         inputfile: PathBuf,
     },
@@ -71,13 +79,16 @@ pub enum ToolCommand {
     /// -keyname KEY -keypassword PW -outfile FILE.
     #[command(name = "ExportKeyWrapped")]
     ExportKeyWrapped {
+        /// The RSA key to wrap with (its public half) or unwrap with (its private half).
         #[arg(long)]
         wrapkeyname: String,
+        /// The key's name (its CKA_LABEL).
         #[arg(long)]
         keyname: String,
         /// Accepted; per-key passwords are not modelled (simulator-defined).
         #[arg(long)]
         keypassword: Option<String>,
+        /// The file to write.
         #[arg(long)]
         outfile: PathBuf,
         /// How a private key travels (simulator-defined): `two-step` (RSA-OAEP + AES key wrap
@@ -89,10 +100,13 @@ pub enum ToolCommand {
     /// -keypassword PW.
     #[command(name = "ImportKeyWrapped")]
     ImportKeyWrapped {
+        /// The RSA key to wrap with (its public half) or unwrap with (its private half).
         #[arg(long)]
         wrapkeyname: String,
+        /// The wrapped-key file ExportKeyWrapped wrote.
         #[arg(long)]
         infile: PathBuf,
+        /// The key's name (its CKA_LABEL).
         #[arg(long)]
         keyname: String,
         /// Accepted; per-key passwords are not modelled (simulator-defined).
@@ -102,6 +116,7 @@ pub enum ToolCommand {
     /// Show a key: class, type, size, id and flags.
     #[command(name = "ListKeyEntry")]
     ListKeyEntry {
+        /// The key's name (its CKA_LABEL).
         #[arg(long)]
         keyname: String,
         /// Accepted; per-key passwords are not modelled (simulator-defined).
