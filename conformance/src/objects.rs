@@ -125,15 +125,23 @@ pub fn make_key(
                 public: None,
             }
         }
+        // An RSA pair serves every purpose (sign, encrypt, wrap), as the seed's transport key
+        // `zmk` must.
         KeySpec::Rsa { bits } => {
             let mut public = common(false);
             public.extend([
                 Attribute::ModulusBits(bits.into()),
                 Attribute::PublicExponent(vec![1, 0, 1]),
+                Attribute::Encrypt(true),
+                Attribute::Wrap(true),
                 Attribute::Verify(true),
             ]);
             let mut private = secret_flags(common(true));
-            private.push(Attribute::Sign(true));
+            private.extend([
+                Attribute::Decrypt(true),
+                Attribute::Unwrap(true),
+                Attribute::Sign(true),
+            ]);
             let (public, key) =
                 session.generate_key_pair(&Mechanism::RsaPkcsKeyPairGen, &public, &private)?;
             Made {

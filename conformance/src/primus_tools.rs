@@ -157,40 +157,7 @@ pub fn create_key(
 ) -> Result<Made, Stop> {
     let mut id = vec![0u8; 8];
     let _ = aws_lc_rs::rand::fill(&mut id);
-    let KeySpec::Rsa { bits } = spec else {
-        return objects::make_key(tok.session, spec, name, &id, extractable);
-    };
-    let common = |private: bool| {
-        vec![
-            Attribute::Token(true),
-            Attribute::Private(private),
-            Attribute::Label(name.as_bytes().to_vec()),
-            Attribute::Id(id.clone()),
-        ]
-    };
-    let mut public = common(false);
-    public.extend([
-        Attribute::ModulusBits(bits.into()),
-        Attribute::PublicExponent(vec![1, 0, 1]),
-        Attribute::Encrypt(true),
-        Attribute::Wrap(true),
-        Attribute::Verify(true),
-    ]);
-    let mut private = common(true);
-    private.extend([
-        Attribute::Sensitive(true),
-        Attribute::Extractable(extractable),
-        Attribute::Decrypt(true),
-        Attribute::Unwrap(true),
-        Attribute::Sign(true),
-    ]);
-    let (public, key) =
-        tok.session
-            .generate_key_pair(&Mechanism::RsaPkcsKeyPairGen, &public, &private)?;
-    Ok(Made {
-        key,
-        public: Some(public),
-    })
+    objects::make_key(tok.session, spec, name, &id, extractable)
 }
 
 /// `GetPublicKey -keyname NAME`: the RSA public key as DER SubjectPublicKeyInfo.
@@ -502,22 +469,7 @@ pub struct KeyEntry {
 /// `ListKeyEntry -keyname NAME`: the key's class, type, size, id and flags.
 pub fn list_key_entry(tok: &Token<'_>, name: &str) -> Result<KeyEntry, Stop> {
     let (key, class) = key_to_move(tok, name)?;
-    let attrs = tok.session.get_attributes(
-        key,
-        &[
-            AttributeType::KeyType,
-            AttributeType::Id,
-            AttributeType::ValueLen,
-            AttributeType::Modulus,
-            AttributeType::EcParams,
-            AttributeType::Sensitive,
-            AttributeType::Extractable,
-            AttributeType::Encrypt,
-            AttributeType::Decrypt,
-            AttributeType::Sign,
-            AttributeType::Verify,
-        ],
-    )?;
+    let attrs = objects::snapshot(tok.session, key)?.attributes;
     let mut entry = KeyEntry {
         name: name.into(),
         class: if class == ObjectClass::SECRET_KEY {

@@ -226,41 +226,57 @@ impl Run<'_> {
         }
     }
 
-    /// Runs documented step `n` and records it; a failure names the step.
-    pub fn step<T>(&mut self, n: u32, f: impl FnOnce() -> Result<T, Stop>) -> Result<T, Stop> {
-        let step = self.procedure.step(n).cloned();
-        let (title, party, vendor) = match &step {
-            Some(s) => (s.title.clone(), Some(s.party), s.vendor.clone()),
-            None => (format!("step {n}"), None, String::new()),
-        };
+    /// Runs `f` and records it as one entry of the report: `title` names it (a failure names
+    /// it too, as `failed_as`); a passing `f` may return a note for the entry's detail.
+    fn record<T>(
+        &mut self,
+        entry: StepResult,
+        failed_as: String,
+        f: impl FnOnce() -> Result<(T, String), Stop>,
+    ) -> Result<T, Stop> {
         let started = Instant::now();
         let outcome = f();
-        let record = |status, detail: String| StepResult {
-            n,
-            title: title.clone(),
-            party,
-            vendor: vendor.clone(),
+        let (status, detail) = match &outcome {
+            Ok((_, note)) => (Status::Pass, note.clone()),
+            Err(Stop::Fail { detail, .. }) => (Status::Fail, detail.clone()),
+            Err(Stop::NotApplicable(why)) => (Status::NotApplicable, why.clone()),
+        };
+        self.steps.push(StepResult {
             status,
             detail,
             duration_ms: started.elapsed().as_millis() as u64,
-        };
-        match outcome {
-            Ok(v) => {
-                self.steps.push(record(Status::Pass, String::new()));
-                Ok(v)
-            }
-            Err(Stop::Fail { detail, .. }) => {
-                self.steps.push(record(Status::Fail, detail.clone()));
-                Err(Stop::Fail {
-                    step: Some(format!("step {n}: {title}")),
-                    detail,
-                })
-            }
-            Err(Stop::NotApplicable(why)) => {
-                self.steps.push(record(Status::NotApplicable, why.clone()));
-                Err(Stop::NotApplicable(why))
-            }
+            ..entry
+        });
+        outcome.map(|(v, _)| v).map_err(|e| match e {
+            Stop::Fail { detail, .. } => Stop::Fail {
+                step: Some(failed_as),
+                detail,
+            },
+            other => other,
+        })
+    }
+
+    /// The report entry of documented step `n` (or of a check, `n` 0, titled `title`).
+    fn entry(&self, n: u32, title: Option<String>) -> StepResult {
+        let step = self.procedure.step(n).filter(|_| n > 0);
+        StepResult {
+            n,
+            title: title
+                .or_else(|| step.map(|s| s.title.clone()))
+                .unwrap_or_else(|| format!("step {n}")),
+            party: step.map(|s| s.party),
+            vendor: step.map(|s| s.vendor.clone()).unwrap_or_default(),
+            status: Status::Pass,
+            detail: String::new(),
+            duration_ms: 0,
         }
+    }
+
+    /// Runs documented step `n` and records it; a failure names the step.
+    pub fn step<T>(&mut self, n: u32, f: impl FnOnce() -> Result<T, Stop>) -> Result<T, Stop> {
+        let entry = self.entry(n, None);
+        let failed_as = format!("step {n}: {}", entry.title);
+        self.record(entry, failed_as, || f().map(|v| (v, String::new())))
     }
 
     /// Runs step `n`, which the negative case says must be refused with `expected`: passes
@@ -272,19 +288,13 @@ impl Run<'_> {
         f: impl FnOnce() -> Result<(), Stop>,
     ) -> Result<(), Stop> {
         let want = ckr_name(&expected);
-        self.step(n, || match f() {
-            Ok(()) => Err(Stop::fail(format!(
-                "the documented refusal did not happen: the step succeeded (expected {want})"
-            ))),
-            // Details end with the call's code: "C_WrapKey: CKR_KEY_UNEXTRACTABLE".
-            Err(Stop::Fail { detail, .. }) if detail.rsplit(": ").next() == Some(want.as_str()) => {
-                Ok(())
-            }
-            Err(Stop::Fail { detail, .. }) => Err(Stop::fail(format!(
-                "refused, but with {detail} instead of {want}"
-            ))),
-            Err(other) => Err(other),
-        })
+        // Details end with the call's code: "C_WrapKey: CKR_KEY_UNEXTRACTABLE".
+        self.refused_step_if(
+            n,
+            &want,
+            |d| d.rsplit(": ").next() == Some(want.as_str()),
+            f,
+        )
     }
 
     /// `refused_step` for refusals that are not PKCS#11 codes: the failure's detail must
@@ -295,11 +305,21 @@ impl Run<'_> {
         expected: &str,
         f: impl FnOnce() -> Result<(), Stop>,
     ) -> Result<(), Stop> {
+        self.refused_step_if(n, expected, |d| d.contains(expected), f)
+    }
+
+    fn refused_step_if(
+        &mut self,
+        n: u32,
+        expected: &str,
+        is_expected: impl Fn(&str) -> bool,
+        f: impl FnOnce() -> Result<(), Stop>,
+    ) -> Result<(), Stop> {
         self.step(n, || match f() {
             Ok(()) => Err(Stop::fail(format!(
                 "the documented refusal did not happen: the step succeeded (expected {expected:?})"
             ))),
-            Err(Stop::Fail { detail, .. }) if detail.contains(expected) => Ok(()),
+            Err(Stop::Fail { detail, .. }) if is_expected(&detail) => Ok(()),
             Err(Stop::Fail { detail, .. }) => Err(Stop::fail(format!(
                 "refused, but with {detail:?} instead of {expected:?}"
             ))),
@@ -310,18 +330,12 @@ impl Run<'_> {
     /// Records documented step `n` as one that happens outside PKCS#11 (a Windows key store,
     /// the registry): not replayed, reported "not-applicable" with `why`; the scenario goes on.
     pub fn outside_step(&mut self, n: u32, why: &str) {
-        let step = self.procedure.step(n).cloned();
-        self.steps.push(StepResult {
-            n,
-            title: step
-                .as_ref()
-                .map_or(format!("step {n}"), |s| s.title.clone()),
-            party: step.as_ref().map(|s| s.party),
-            vendor: step.map(|s| s.vendor).unwrap_or_default(),
+        let entry = StepResult {
             status: Status::NotApplicable,
             detail: format!("not replayed: {why}"),
-            duration_ms: 0,
-        });
+            ..self.entry(n, None)
+        };
+        self.steps.push(entry);
     }
 
     /// A precondition the scenario establishes before the documented steps (the seed assumes
@@ -331,29 +345,9 @@ impl Run<'_> {
         what: &str,
         f: impl FnOnce() -> Result<T, Stop>,
     ) -> Result<T, Stop> {
-        let started = Instant::now();
-        let outcome = f();
-        let (status, detail) = match &outcome {
-            Ok(_) => (Status::Pass, String::new()),
-            Err(Stop::Fail { detail, .. }) => (Status::Fail, detail.clone()),
-            Err(Stop::NotApplicable(why)) => (Status::NotApplicable, why.clone()),
-        };
-        self.steps.push(StepResult {
-            n: 0,
-            title: format!("precondition: {what}"),
-            party: None,
-            vendor: String::new(),
-            status,
-            detail,
-            duration_ms: started.elapsed().as_millis() as u64,
-        });
-        outcome.map_err(|e| match e {
-            Stop::Fail { detail, .. } => Stop::Fail {
-                step: Some(format!("precondition: {what}")),
-                detail,
-            },
-            other => other,
-        })
+        let title = format!("precondition: {what}");
+        let entry = self.entry(0, Some(title.clone()));
+        self.record(entry, title, || f().map(|v| (v, String::new())))
     }
 
     /// An outcome check after the steps, recorded as "outcome: what".
@@ -367,29 +361,9 @@ impl Run<'_> {
         what: &str,
         f: impl FnOnce() -> Result<String, Stop>,
     ) -> Result<(), Stop> {
-        let started = Instant::now();
-        let outcome = f();
-        let (status, detail) = match &outcome {
-            Ok(note) => (Status::Pass, note.clone()),
-            Err(Stop::Fail { detail, .. }) => (Status::Fail, detail.clone()),
-            Err(Stop::NotApplicable(why)) => (Status::NotApplicable, why.clone()),
-        };
-        self.steps.push(StepResult {
-            n: 0,
-            title: format!("outcome: {what}"),
-            party: None,
-            vendor: String::new(),
-            status,
-            detail,
-            duration_ms: started.elapsed().as_millis() as u64,
-        });
-        outcome.map(|_| ()).map_err(|e| match e {
-            Stop::Fail { detail, .. } => Stop::Fail {
-                step: Some(format!("outcome: {what}")),
-                detail,
-            },
-            other => other,
-        })
+        let title = format!("outcome: {what}");
+        let entry = self.entry(0, Some(title.clone()));
+        self.record(entry, title, || f().map(|note| ((), note)))
     }
 }
 
@@ -400,10 +374,7 @@ pub fn run_scenario(scenario: &Scenario, parties: &Parties) -> ScenarioResult {
     let _ = aws_lc_rs::rand::fill(&mut tag_bytes);
     let tag = format!(
         "{}-{}",
-        tag_bytes
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>(),
+        crate::objects::hex(&tag_bytes),
         scenario.case.id().replace("negative:", "neg-")
     );
     let mut run = Run {
