@@ -439,11 +439,11 @@ pub fn restart_device(
         )
     })?;
     let store = open_store(selection)?;
-    let report = parking_lot::Mutex::new(Vec::new());
+    let mut report = Vec::new();
     store.update_tokens(&format!("{device}/"), false, |token, record| {
         let deactivated = model.restart(record, outage_secs);
         record.generation = crate::engine::random_u64()?;
-        report.lock().push(RestartedPartition {
+        report.push(RestartedPartition {
             partition: token.to_string(),
             deactivated,
         });
@@ -452,7 +452,7 @@ pub fn restart_device(
     if model.primus().is_some() {
         crate::primus_state::clear_api_lockouts(selection, device)?;
     }
-    Ok(report.into_inner())
+    Ok(report)
 }
 
 /// LunaSH `hsm zeroize` (and what a Primus factory reset does to its partitions): every

@@ -350,7 +350,7 @@ impl Store {
         &self,
         prefix: &str,
         erase: bool,
-        change: impl Fn(&str, &mut TokenRecord) -> Result<()>,
+        mut change: impl FnMut(&str, &mut TokenRecord) -> Result<()>,
     ) -> Result<Vec<String>> {
         self.write(|tx| {
             let tokens: Vec<String> = tx

@@ -145,9 +145,10 @@ impl TokenRecord {
         self.role(user).map_or(0, |r| r.failures)
     }
 
-    /// `CK_TOKEN_INFO.flags` for this record, with `user_limit` / `so_limit` failed logins
-    /// locking the user / the SO.
-    pub fn flags(&self, user_limit: u32, so_limit: u32) -> CK_FLAGS {
+    /// `CK_TOKEN_INFO.flags` for this record at `now`, with `user_limit` / `so_limit` failed
+    /// logins locking the user / the SO (a timed lockout that has ended no longer counts).
+    pub fn flags(&self, user_limit: u32, so_limit: u32, now: u64) -> CK_FLAGS {
+        let failures = |u| self.role(u).map_or(0, |r| r.counted_failures(now));
         let mut f = CKF_RNG | CKF_LOGIN_REQUIRED | CKF_DUAL_CRYPTO_OPERATIONS;
         if self.initialized {
             f |= CKF_TOKEN_INITIALIZED;
@@ -162,14 +163,14 @@ impl TokenRecord {
             f |= CKF_SO_PIN_TO_BE_CHANGED;
         }
         f |= counter_flags(
-            self.failures(CKU_USER),
+            failures(CKU_USER),
             user_limit,
             CKF_USER_PIN_COUNT_LOW,
             CKF_USER_PIN_FINAL_TRY,
             CKF_USER_PIN_LOCKED,
         );
         f |= counter_flags(
-            self.failures(CKU_SO),
+            failures(CKU_SO),
             so_limit,
             CKF_SO_PIN_COUNT_LOW,
             CKF_SO_PIN_FINAL_TRY,
@@ -233,13 +234,13 @@ mod tests {
         let mut r = TokenRecord::uninitialized("hsm/p");
         r.initialized = true;
         let limit = MAX_FAILED_LOGINS;
-        assert_eq!(r.flags(limit, limit) & CKF_USER_PIN_COUNT_LOW, 0);
+        assert_eq!(r.flags(limit, limit, 0) & CKF_USER_PIN_COUNT_LOW, 0);
         r.role_mut(CKU_USER).failures = 1;
-        assert_ne!(r.flags(limit, limit) & CKF_USER_PIN_COUNT_LOW, 0);
+        assert_ne!(r.flags(limit, limit, 0) & CKF_USER_PIN_COUNT_LOW, 0);
         r.role_mut(CKU_USER).failures = limit - 1;
-        assert_ne!(r.flags(limit, limit) & CKF_USER_PIN_FINAL_TRY, 0);
+        assert_ne!(r.flags(limit, limit, 0) & CKF_USER_PIN_FINAL_TRY, 0);
         r.role_mut(CKU_USER).failures = limit;
-        assert_ne!(r.flags(limit, limit) & CKF_USER_PIN_LOCKED, 0);
-        assert_eq!(r.flags(3, 3) & CKF_USER_PIN_LOCKED, CKF_USER_PIN_LOCKED);
+        assert_ne!(r.flags(limit, limit, 0) & CKF_USER_PIN_LOCKED, 0);
+        assert_eq!(r.flags(3, 3, 0) & CKF_USER_PIN_LOCKED, CKF_USER_PIN_LOCKED);
     }
 }

@@ -423,8 +423,7 @@ impl Engine {
     ) -> Result<bool> {
         let (_, slot) = self.slot_of(handle)?;
         let device = luna_device(slot)?;
-        let hsm_so = slot.admin || !device.per_partition_so();
-        if !hsm_so || slot.logged_in() != Some(CKU_SO) {
+        if slot.logged_in() != Some(CKU_SO) || !device.is_hsm_so(CKU_SO, slot.admin) {
             return Err(err(
                 luna::CKR_USER_NOT_AUTHORIZED,
                 "only the HSM SO (logged in on the admin partition) changes HSM policies",

@@ -534,18 +534,13 @@ impl Engine {
         let sessions = self.sessions_on(slot_id);
         let count = sessions.len();
         let rw = sessions.iter().filter(|s| s.lock().is_rw()).count();
-        // A timed lockout that has ended no longer shows (its count starts again).
-        let now = crate::clock::now();
-        let mut record = slot.token.read().clone();
-        for role in record.roles.values_mut() {
-            role.failures = role.counted_failures(now);
-        }
+        let record = slot.token.read();
         let limit = |u| {
             slot.model
                 .failed_login_rule(&record, u, slot.admin)
                 .threshold
         };
-        let mut flags = record.flags(limit(CKU_USER), limit(CKU_SO));
+        let mut flags = record.flags(limit(CKU_USER), limit(CKU_SO), crate::clock::now());
         if slot
             .model
             .luna()
