@@ -1,18 +1,20 @@
 //! `hsmsim import-pfx` on the committed PKI fixtures: a PFX (and PKCS#8 + certificate) is
 //! imported, paired and proven; a wrong password, a PFX without its key and a mismatched
 //! certificate are refused with exit 1 and a reason, leaving nothing on the token.
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
 
+use common::refused;
+use std::path::Path;
+use std::process::Output;
+
+/// `hsmsim` on the lab's `ca-server` host (the AD CS server's view).
 fn hsmsim(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hsmsim"))
-        .args(args)
-        .env("HSMSIM_CONF", dir.join("lab.toml"))
-        .env("HSMSIM_HOST", "ca-server")
-        .env_remove("HSMSIM_LAB")
-        .env_remove("HSMSIM_STATE_DIR")
-        .output()
-        .expect("hsmsim runs")
+    common::output(
+        common::command()
+            .args(args)
+            .env("HSMSIM_CONF", dir.join("lab.toml"))
+            .env("HSMSIM_HOST", "ca-server"),
+    )
 }
 
 fn fixture(name: &str) -> String {
@@ -21,20 +23,8 @@ fn fixture(name: &str) -> String {
 
 #[test]
 fn imports_are_paired_and_proven_and_refusals_leave_nothing() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::init_lab("primus");
     let d = dir.path();
-    let init = hsmsim(
-        d,
-        &[
-            "lab",
-            "init",
-            "--fixture",
-            "primus",
-            "--dir",
-            &d.display().to_string(),
-        ],
-    );
-    assert!(init.status.success());
     let t = "sim:token=ACME-ADCS";
     let out = hsmsim(
         d,
@@ -105,12 +95,7 @@ fn imports_are_paired_and_proven_and_refusals_leave_nothing() {
             });
         }
         let refs: Vec<&str> = full.iter().map(String::as_str).collect();
-        let out = hsmsim(d, &refs);
-        assert_eq!(out.status.code(), Some(1), "{refs:?}");
-        assert!(
-            String::from_utf8_lossy(&out.stderr).contains(why),
-            "{refs:?}"
-        );
+        refused(&hsmsim(d, &refs), 1, why);
     }
     // The refusals left nothing labelled "refused"; the import is there.
     let gone = hsmsim(
@@ -124,8 +109,7 @@ fn imports_are_paired_and_proven_and_refusals_leave_nothing() {
             "refused",
         ],
     );
-    assert_eq!(gone.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&gone.stderr).contains("no secret or private key"));
+    refused(&gone, 1, "no secret or private key");
     let there = hsmsim(
         d,
         &[

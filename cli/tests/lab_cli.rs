@@ -1,31 +1,19 @@
 //! The `hsmsim lab` commands as a user runs them: exit codes, JSON output, and errors on
 //! stderr, from `lab init` to `lab reset`, plus the global --lab/--host flags on `slots`.
+mod common;
+
+use common::{lab_file, refused};
 use serde_json::Value;
-use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 fn hsmsim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hsmsim"))
-        .args(args)
-        .env_remove("HSMSIM_CONF")
-        .env_remove("HSMSIM_LAB")
-        .env_remove("HSMSIM_HOST")
-        .env_remove("HSMSIM_STATE_DIR")
-        .output()
-        .expect("hsmsim runs")
+    common::output(common::command().args(args))
 }
 
+/// JSON output of a command that must succeed.
 fn json(out: &Output) -> Value {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("JSON output")
-}
-
-fn lab_file(dir: &Path) -> String {
-    dir.join("lab.toml").display().to_string()
+    common::succeeded(out);
+    common::json(out)
 }
 
 #[test]
@@ -138,17 +126,7 @@ fn fixtures_lists_every_built_in_lab() {
 
 #[test]
 fn restart_reports_each_partition_and_refuses_an_unknown_device() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path().display().to_string();
-    let init = [
-        "lab",
-        "init",
-        "--fixture",
-        "luna-usb-to-network7",
-        "--dir",
-        &d,
-    ];
-    assert!(hsmsim(&init).status.success());
+    let dir = common::init_lab("luna-usb-to-network7");
     let lab = lab_file(dir.path());
     let out = hsmsim(&[
         "--lab", &lab, "lab", "restart", "sa7", "--outage", "3h", "--json",
@@ -166,9 +144,7 @@ fn restart_reports_each_partition_and_refuses_an_unknown_device() {
     assert!(partitions.iter().all(|p| p.starts_with("sa7/")), "{v}");
 
     let out = hsmsim(&["--lab", &lab, "lab", "restart", "nosuch"]);
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("no device \"nosuch\""), "{err}");
+    refused(&out, 2, "no device \"nosuch\"");
     let out = hsmsim(&["--lab", &lab, "lab", "restart", "sa7", "--outage", "soon"]);
     assert_eq!(
         out.status.code(),
@@ -179,25 +155,9 @@ fn restart_reports_each_partition_and_refuses_an_unknown_device() {
 
 #[test]
 fn slots_lunacm_lists_luna_partitions_with_their_configuration() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path().display().to_string();
-    let init = [
-        "lab",
-        "init",
-        "--fixture",
-        "luna-usb-to-network7",
-        "--dir",
-        &d,
-    ];
-    assert!(hsmsim(&init).status.success());
+    let dir = common::init_lab("luna-usb-to-network7");
     let lab = lab_file(dir.path());
-    let out = hsmsim(&["--lab", &lab, "slots", "--lunacm"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = common::succeeded(&hsmsim(&["--lab", &lab, "slots", "--lunacm"]));
     assert!(text.contains("Firmware Version ->     6.21.2"), "{text}");
     assert!(
         text.contains("Configuration ->        Luna User Partition (PW) Signing With Cloning Mode"),
@@ -285,10 +245,7 @@ fn conformance_run_reports_json_junit_and_refuses_bad_selections() {
             "neither `sim` nor a PKCS#11 URI",
         ),
     ] {
-        let out = hsmsim(&args);
-        assert_eq!(out.status.code(), Some(2), "{args:?}");
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains(why), "{args:?}: {err}");
+        refused(&hsmsim(&args), 2, why);
     }
     let list = hsmsim(&["conformance", "list", "--json"]);
     let v = json(&list);

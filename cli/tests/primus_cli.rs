@@ -2,46 +2,26 @@
 //! their persisted attempt counters, setup passwords and permanent secrets, a security-policy
 //! change authorised by two SO cards, the migration preconditions, and `lab show` reporting
 //! the Primus devices; exit codes 0 (done), 1 (the simulated HSM refused), 2 (cannot run).
-use serde_json::Value;
+mod common;
+
+use common::{json, stderr};
 use std::path::Path;
 use std::process::{Command, Output};
 
+/// `hsmsim --lab LAB/lab.toml ...`, prepared (a test may add to it).
+fn command(lab: &Path, args: &[&str]) -> Command {
+    let mut c = common::command();
+    c.arg("--lab").arg(lab.join("lab.toml")).args(args);
+    c
+}
+
 fn hsmsim(lab: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hsmsim"))
-        .arg("--lab")
-        .arg(lab.join("lab.toml"))
-        .args(args)
-        .env_remove("HSMSIM_CONF")
-        .env_remove("HSMSIM_LAB")
-        .env_remove("HSMSIM_HOST")
-        .env_remove("HSMSIM_STATE_DIR")
-        .output()
-        .expect("hsmsim runs")
-}
-
-fn json(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "JSON output ({e}): {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
+    common::output(&mut command(lab, args))
 }
 
 /// A fresh `primus` lab with two SO cards on primus-onprem.
 fn lab() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let init = Command::new(env!("CARGO_BIN_EXE_hsmsim"))
-        .args(["lab", "init", "--fixture", "primus", "--dir"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(init.status.success(), "{}", stderr(&init));
+    let dir = common::init_lab("primus");
     for (name, pin) in [("so-1", "12345678"), ("so-2", "23456789")] {
         let out = hsmsim(
             dir.path(),
@@ -178,8 +158,7 @@ fn cards_count_wrong_pins_across_runs_and_block() {
             "nope",
         ],
     );
-    assert_eq!(unknown.status.code(), Some(2));
-    assert!(stderr(&unknown).contains("no card \"nope\""));
+    common::refused(&unknown, 2, "no card \"nope\"");
 }
 
 #[test]
@@ -210,8 +189,7 @@ fn setup_password_then_permanent_secret() {
             "so-1:12345678",
         ],
     );
-    assert_eq!(one.status.code(), Some(1));
-    assert!(stderr(&one).contains("two different SO cards"));
+    common::refused(&one, 1, "two different SO cards");
     let fetch = |pw: &str| {
         hsmsim(
             d,
@@ -239,23 +217,21 @@ fn setup_password_then_permanent_secret() {
         .to_string();
     assert!(!secret.is_empty());
     // 72 hours and a second later the setup password has expired (HSMSIM_CLOCK_OFFSET).
-    let late = Command::new(env!("CARGO_BIN_EXE_hsmsim"))
-        .arg("--lab")
-        .arg(d.join("lab.toml"))
-        .args([
-            "primus",
-            "permanent-secret",
-            "fetch",
-            "primus-onprem/ACME-PKI",
-            "--setup-password",
-            &password,
-            "--json",
-        ])
-        .env("HSMSIM_CLOCK_OFFSET", (72 * 3600 + 1).to_string())
-        .env_remove("HSMSIM_CONF")
-        .env_remove("HSMSIM_LAB")
-        .output()
-        .unwrap();
+    let late = common::output(
+        command(
+            d,
+            &[
+                "primus",
+                "permanent-secret",
+                "fetch",
+                "primus-onprem/ACME-PKI",
+                "--setup-password",
+                &password,
+                "--json",
+            ],
+        )
+        .env("HSMSIM_CLOCK_OFFSET", (72 * 3600 + 1).to_string()),
+    );
     assert_eq!(late.status.code(), Some(1), "{}", stderr(&late));
     assert_eq!(
         json(&late)["error"]["code"],
@@ -321,8 +297,7 @@ fn policy_change_with_two_so_cards_and_preconditions() {
             "so-2:99999999",
         ],
     );
-    assert_eq!(wrong.status.code(), Some(1));
-    assert!(stderr(&wrong).contains("CKR_PIN_INCORRECT"));
+    common::refused(&wrong, 1, "CKR_PIN_INCORRECT");
 
     let ready = hsmsim(
         d,

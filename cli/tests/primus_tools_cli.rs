@@ -1,53 +1,33 @@
 //! Seed 001's six steps typed by hand with `hsmsim primus-tools`, as the README shows them, on a
 //! `primus` lab: the key arrives with the origin's identity and flags; a non-extractable key is
 //! refused at the export (exit 1, CKR_KEY_UNEXTRACTABLE) as the automatic run's negative case.
+mod common;
+
+use common::{refused, succeeded as ok};
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
+/// `hsmsim` in the lab's directory, with HSMSIM_CONF pointing at its lab.
 fn hsmsim(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hsmsim"))
-        .current_dir(dir)
-        .args(args)
-        .env("HSMSIM_CONF", dir.join("lab.toml"))
-        .env_remove("HSMSIM_LAB")
-        .env_remove("HSMSIM_HOST")
-        .env_remove("HSMSIM_STATE_DIR")
-        .output()
-        .expect("hsmsim runs")
-}
-
-fn ok(out: Output) -> String {
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    common::output(
+        common::command()
+            .current_dir(dir)
+            .args(args)
+            .env("HSMSIM_CONF", dir.join("lab.toml")),
+    )
 }
 
 #[test]
 fn seed_001_by_hand_moves_the_key_and_refuses_a_non_extractable_one() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::init_lab("primus");
     let d = dir.path();
-    ok(hsmsim(
-        d,
-        &[
-            "lab",
-            "init",
-            "--fixture",
-            "primus",
-            "--dir",
-            &d.display().to_string(),
-        ],
-    ));
     let (o, t) = ("sim:token=ACME-PKI", "sim:token=ACME-DR");
     let tools = |hsm: &str, rest: &[&str]| {
         let mut args = vec!["primus-tools", "-hsm", hsm];
         args.extend_from_slice(rest);
         hsmsim(d, &args)
     };
-    ok(tools(
+    ok(&tools(
         o,
         &[
             "CreateKey",
@@ -61,7 +41,7 @@ fn seed_001_by_hand_moves_the_key_and_refuses_a_non_extractable_one() {
             "extractable",
         ],
     ));
-    ok(tools(
+    ok(&tools(
         t,
         &[
             "CreateKey",
@@ -77,7 +57,7 @@ fn seed_001_by_hand_moves_the_key_and_refuses_a_non_extractable_one() {
     assert!(der.status.success());
     assert_eq!(der.stdout[0], 0x30, "DER SubjectPublicKeyInfo on stdout");
     std::fs::write(d.join("zmk.der"), &der.stdout).unwrap();
-    ok(tools(
+    ok(&tools(
         o,
         &[
             "ImportPublicKey",
@@ -89,7 +69,7 @@ fn seed_001_by_hand_moves_the_key_and_refuses_a_non_extractable_one() {
             "zmk.der",
         ],
     ));
-    ok(tools(
+    ok(&tools(
         o,
         &[
             "ExportKeyWrapped",
@@ -108,7 +88,7 @@ fn seed_001_by_hand_moves_the_key_and_refuses_a_non_extractable_one() {
         file.contains("\"format\": \"hsmsim-wrapped-key/1\""),
         "{file}"
     );
-    ok(tools(
+    ok(&tools(
         t,
         &[
             "ImportKeyWrapped",
@@ -122,7 +102,7 @@ fn seed_001_by_hand_moves_the_key_and_refuses_a_non_extractable_one() {
             "pass-mig",
         ],
     ));
-    let on_target = ok(tools(
+    let on_target = ok(&tools(
         t,
         &[
             "ListKeyEntry",
@@ -133,7 +113,7 @@ fn seed_001_by_hand_moves_the_key_and_refuses_a_non_extractable_one() {
             "--json",
         ],
     ));
-    let on_origin = ok(tools(
+    let on_origin = ok(&tools(
         o,
         &[
             "ListKeyEntry",
@@ -148,7 +128,7 @@ fn seed_001_by_hand_moves_the_key_and_refuses_a_non_extractable_one() {
     assert!(on_target.contains("\"size\": \"32 bytes\""), "{on_target}");
 
     // The negative case: a key without the flag `extractable`.
-    ok(tools(
+    ok(&tools(
         o,
         &[
             "CreateKey",
@@ -160,7 +140,7 @@ fn seed_001_by_hand_moves_the_key_and_refuses_a_non_extractable_one() {
             "256",
         ],
     ));
-    let refused = tools(
+    let export = tools(
         o,
         &[
             "ExportKeyWrapped",
@@ -172,8 +152,7 @@ fn seed_001_by_hand_moves_the_key_and_refuses_a_non_extractable_one() {
             "W2",
         ],
     );
-    assert_eq!(refused.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&refused.stderr).contains("CKR_KEY_UNEXTRACTABLE"));
+    refused(&export, 1, "CKR_KEY_UNEXTRACTABLE");
     assert!(!d.join("W2").exists(), "nothing written");
     // Usage errors exit 2 with a sentence.
     let bad = tools(
@@ -188,8 +167,7 @@ fn seed_001_by_hand_moves_the_key_and_refuses_a_non_extractable_one() {
             "1024",
         ],
     );
-    assert_eq!(bad.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("supported are"));
+    refused(&bad, 2, "supported are");
     let no_token = hsmsim(
         d,
         &[

@@ -1,0 +1,80 @@
+//! Helpers the CLI tests share: running `hsmsim` with the lab-choosing environment cleared (so
+//! only what a test gives counts), a fresh lab from a fixture, and assertions on exit status,
+//! stderr and JSON output.
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// `hsmsim` with HSMSIM_CONF, HSMSIM_LAB, HSMSIM_HOST and HSMSIM_STATE_DIR removed.
+pub fn command() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_hsmsim"));
+    for var in [
+        "HSMSIM_CONF",
+        "HSMSIM_LAB",
+        "HSMSIM_HOST",
+        "HSMSIM_STATE_DIR",
+    ] {
+        c.env_remove(var);
+    }
+    c
+}
+
+/// Runs a prepared command.
+pub fn output(c: &mut Command) -> Output {
+    c.output().expect("hsmsim runs")
+}
+
+/// A fresh lab from `fixture` in a temporary directory (its `lab.toml` and state).
+pub fn init_lab(fixture: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let out = output(
+        command()
+            .args(["lab", "init", "--fixture", fixture, "--dir"])
+            .arg(dir.path()),
+    );
+    succeeded(&out);
+    dir
+}
+
+/// The lab file of a lab made by `init_lab`, as an argument.
+pub fn lab_file(dir: &Path) -> String {
+    dir.join("lab.toml").display().to_string()
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Asserts success and returns stdout.
+pub fn succeeded(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        stderr(out)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Asserts the exit status `code` and that stderr says `why`.
+pub fn refused(out: &Output, code: i32, why: &str) {
+    assert_eq!(out.status.code(), Some(code), "{}", stderr(out));
+    assert!(
+        stderr(out).contains(why),
+        "expected {why:?} in: {}",
+        stderr(out)
+    );
+}
+
+/// Stdout as JSON (whatever the exit status: refusals print JSON too).
+pub fn json(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "JSON output ({e}): {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            stderr(out)
+        )
+    })
+}
