@@ -171,6 +171,22 @@ slot = [
 ]
 "#;
 
+/// `CA_CreateLoginChallenge` for `user`, with a zero output length as pycryptoki passes it.
+fn create_login_challenge(s: CK_SESSION_HANDLE, user: CK_USER_TYPE, challenge: &[u8]) -> CK_RV {
+    let (mut out_len, mut out) = (0, [0u8; 1]);
+    // SAFETY: valid buffers that outlive the call.
+    unsafe {
+        CA_CreateLoginChallenge(
+            s,
+            user,
+            challenge.len() as CK_ULONG,
+            challenge.as_ptr() as *mut _,
+            &mut out_len,
+            out.as_mut_ptr(),
+        )
+    }
+}
+
 fn rw_session(slot: CK_SLOT_ID) -> CK_SESSION_HANDLE {
     open_session(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION).unwrap()
 }
@@ -467,11 +483,7 @@ fn before_firmware_7_a_locked_role_waits_ten_minutes() {
         "nine minutes 50 later"
     );
     lab.set_env("HSMSIM_CLOCK_OFFSET", "601");
-    let mut info = std::mem::MaybeUninit::<CK_TOKEN_INFO>::zeroed();
-    // SAFETY: a valid out-pointer.
-    assert_eq!(unsafe { C_GetTokenInfo(4, info.as_mut_ptr()) }, CKR_OK);
-    // SAFETY: filled by C_GetTokenInfo.
-    let flags = unsafe { info.assume_init() }.flags;
+    let flags = token_info(4).flags;
     assert_eq!(
         flags & CKF_USER_PIN_LOCKED,
         0,
@@ -496,11 +508,7 @@ fn three_wrong_hsm_so_logins_zeroise_the_hsm() {
     assert_eq!(login(admin, CKU_SO, b"wrong-pin-2"), CKR_PIN_INCORRECT);
     assert_eq!(login(admin, CKU_SO, b"wrong-pin-3"), CKR_PIN_LOCKED);
     for slot in [10, 11] {
-        let mut info = std::mem::MaybeUninit::<CK_TOKEN_INFO>::zeroed();
-        // SAFETY: a valid out-pointer.
-        assert_eq!(unsafe { C_GetTokenInfo(slot, info.as_mut_ptr()) }, CKR_OK);
-        // SAFETY: filled by C_GetTokenInfo.
-        let info = unsafe { info.assume_init() };
+        let info = token_info(slot);
         assert_eq!(
             info.flags & CKF_TOKEN_INITIALIZED,
             0,
@@ -639,11 +647,7 @@ fn information_calls_report_firmware_descriptions_and_token_identity() {
     assert_eq!(rv, CKR_OK);
     assert_eq!(&text[..], b"Allow private key cloning\0");
     assert_eq!((bits, destructive), (1, 1));
-    let mut info = std::mem::MaybeUninit::<CK_TOKEN_INFO>::zeroed();
-    // SAFETY: a valid out-pointer.
-    assert_eq!(unsafe { C_GetTokenInfo(1, info.as_mut_ptr()) }, CKR_OK);
-    // SAFETY: C_GetTokenInfo filled it.
-    let info = unsafe { info.assume_init() };
+    let info = token_info(1);
     assert!(info.manufacturerID.starts_with(b"Safenet, Inc."));
     assert!(info.model.starts_with(b"LunaSA 7"));
     assert_eq!(
@@ -652,11 +656,7 @@ fn information_calls_report_firmware_descriptions_and_token_identity() {
     );
     assert_eq!(info.ulMinPinLen, 8);
     assert_eq!(info.flags & CKF_PROTECTED_AUTHENTICATION_PATH, 0);
-    let mut ped = std::mem::MaybeUninit::<CK_TOKEN_INFO>::zeroed();
-    // SAFETY: a valid out-pointer.
-    assert_eq!(unsafe { C_GetTokenInfo(6, ped.as_mut_ptr()) }, CKR_OK);
-    // SAFETY: C_GetTokenInfo filled it.
-    let ped = unsafe { ped.assume_init() };
+    let ped = token_info(6);
     assert_ne!(ped.flags & CKF_PROTECTED_AUTHENTICATION_PATH, 0);
     assert_eq!(role_state(6, CKU_SO).unwrap().primaryAuthMech, 2, "PED");
     let mut slot = std::mem::MaybeUninit::<CK_SLOT_INFO>::zeroed();
@@ -786,20 +786,7 @@ fn a_ped_login_needs_the_right_key_and_an_activated_role_its_challenge() {
     assert_eq!(login(s, CKU_SO, b""), CKR_OK);
     assert_eq!(set_policies(s, 6, &[(22, 1)]), CKR_OK);
     let challenge = b"chal-secret";
-    let mut out_len = 0;
-    let mut out = [0u8; 1];
-    // SAFETY: valid buffers; a zero output length as pycryptoki passes it.
-    let rv = unsafe {
-        CA_CreateLoginChallenge(
-            s,
-            CKU_USER,
-            challenge.len() as CK_ULONG,
-            challenge.as_ptr() as *mut _,
-            &mut out_len,
-            out.as_mut_ptr(),
-        )
-    };
-    assert_eq!(rv, CKR_OK);
+    assert_eq!(create_login_challenge(s, CKU_USER, challenge), CKR_OK);
     assert_eq!(logout(s), CKR_OK);
     // The first login with the PED key activates the CO; then the challenge alone works.
     assert_eq!(login(s, CKU_USER, b""), CKR_OK);
@@ -826,19 +813,7 @@ fn activate_ped_co(s: CK_SESSION_HANDLE, auto: bool, challenge: &[u8]) {
         set_policies(s, 6, &[(22, 1), (23, CK_ULONG::from(auto))]),
         CKR_OK
     );
-    let (mut out_len, mut out) = (0, [0u8; 1]);
-    // SAFETY: valid buffers; a zero output length as pycryptoki passes it.
-    let rv = unsafe {
-        CA_CreateLoginChallenge(
-            s,
-            CKU_USER,
-            challenge.len() as CK_ULONG,
-            challenge.as_ptr() as *mut _,
-            &mut out_len,
-            out.as_mut_ptr(),
-        )
-    };
-    assert_eq!(rv, CKR_OK);
+    assert_eq!(create_login_challenge(s, CKU_USER, challenge), CKR_OK);
     assert_eq!(logout(s), CKR_OK);
     assert_eq!(login(s, CKU_USER, b""), CKR_OK);
     assert_eq!(logout(s), CKR_OK);
@@ -889,11 +864,7 @@ fn a_restart_ends_activation_unless_auto_activation_covers_the_outage() {
 fn a_full_partition_answers_storage_full_and_reports_its_memory() {
     let _lab = TextLab::new(LAB);
     let memory = |slot| {
-        let mut info = std::mem::MaybeUninit::<CK_TOKEN_INFO>::zeroed();
-        // SAFETY: a valid out-pointer.
-        assert_eq!(unsafe { C_GetTokenInfo(slot, info.as_mut_ptr()) }, CKR_OK);
-        // SAFETY: C_GetTokenInfo filled it.
-        let info = unsafe { info.assume_init() };
+        let info = token_info(slot);
         (info.ulTotalPublicMemory, info.ulFreePublicMemory)
     };
     assert_eq!(memory(7), (1500, 1500));
@@ -1143,11 +1114,7 @@ fn a_locked_out_partition_so_zeroises_the_partition() {
     assert_eq!(login(s, CKU_SO, b"wrong-pin-1"), CKR_PIN_INCORRECT);
     assert_eq!(login(s, CKU_SO, b"wrong-pin-2"), CKR_PIN_INCORRECT);
     assert_eq!(login(s, CKU_SO, b"wrong-pin-3"), CKR_PIN_LOCKED);
-    let mut info = std::mem::MaybeUninit::<CK_TOKEN_INFO>::zeroed();
-    // SAFETY: a valid out-pointer.
-    assert_eq!(unsafe { C_GetTokenInfo(1, info.as_mut_ptr()) }, CKR_OK);
-    // SAFETY: filled by C_GetTokenInfo.
-    let info = unsafe { info.assume_init() };
+    let info = token_info(1);
     assert_eq!(
         info.flags & CKF_TOKEN_INITIALIZED,
         0,

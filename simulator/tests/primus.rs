@@ -80,11 +80,7 @@ fn wrap(s: CK_SESSION_HANDLE, wrapping: CK_OBJECT_HANDLE, key: CK_OBJECT_HANDLE)
 #[test]
 fn the_token_is_presented_as_the_primus_provider_does() {
     let _lab = TextLab::new(LAB);
-    let mut info = std::mem::MaybeUninit::<CK_TOKEN_INFO>::zeroed();
-    // SAFETY: a valid out-pointer.
-    assert_eq!(unsafe { C_GetTokenInfo(0, info.as_mut_ptr()) }, CKR_OK);
-    // SAFETY: filled by C_GetTokenInfo.
-    let info = unsafe { info.assume_init() };
+    let info = token_info(0);
     assert!(info.label.starts_with(b"OPEN "), "label = partition name");
     assert!(info.manufacturerID.starts_with(b"Securosys SA"));
     assert!(info.model.starts_with(b"PRIMUS HSM"));

@@ -235,6 +235,15 @@ pub fn open_session(slot: CK_SLOT_ID, flags: CK_FLAGS) -> Result<CK_SESSION_HAND
     if rv == CKR_OK { Ok(h) } else { Err(rv) }
 }
 
+/// `C_GetTokenInfo` of a slot, which must answer `CKR_OK`.
+pub fn token_info(slot: CK_SLOT_ID) -> CK_TOKEN_INFO {
+    let mut info = std::mem::MaybeUninit::<CK_TOKEN_INFO>::zeroed();
+    // SAFETY: a valid out-pointer.
+    assert_eq!(unsafe { C_GetTokenInfo(slot, info.as_mut_ptr()) }, CKR_OK);
+    // SAFETY: filled by C_GetTokenInfo (and zeroed before).
+    unsafe { info.assume_init() }
+}
+
 pub fn login(s: CK_SESSION_HANDLE, user: CK_USER_TYPE, pin: &[u8]) -> CK_RV {
     // SAFETY: the PIN buffer is valid for its length.
     unsafe { C_Login(s, user, pin.as_ptr() as *mut u8, pin.len() as CK_ULONG) }
