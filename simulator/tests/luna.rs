@@ -187,6 +187,46 @@ fn create_login_challenge(s: CK_SESSION_HANDLE, user: CK_USER_TYPE, challenge: &
     }
 }
 
+/// `CA_GetConfigurationElementDescription` of partition (`is_container` 1) or HSM element `id`,
+/// by the SDK's two calls: (bit length, destructive, NUL-terminated description).
+fn element_description(
+    slot: CK_SLOT_ID,
+    is_container: CK_ULONG,
+    id: CK_ULONG,
+) -> Result<(CK_ULONG, CK_ULONG, Vec<u8>), CK_RV> {
+    let (mut bits, mut destructive, mut restricted, mut len) = (0, 0, 0, 0);
+    let mut text = Vec::new();
+    for pass in 0..2 {
+        if pass == 1 {
+            text = vec![0u8; len as usize];
+        }
+        let out = if pass == 0 {
+            null_mut()
+        } else {
+            text.as_mut_ptr()
+        };
+        // SAFETY: valid out-pointers; a null description asks for its length, then `text`
+        // holds `len` bytes.
+        let rv = unsafe {
+            CA_GetConfigurationElementDescription(
+                slot,
+                is_container,
+                0,
+                id,
+                &mut bits,
+                &mut destructive,
+                &mut restricted,
+                out,
+                &mut len,
+            )
+        };
+        if rv != CKR_OK {
+            return Err(rv);
+        }
+    }
+    Ok((bits, destructive, text))
+}
+
 fn rw_session(slot: CK_SLOT_ID) -> CK_SESSION_HANDLE {
     open_session(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION).unwrap()
 }
@@ -613,38 +653,7 @@ fn information_calls_report_firmware_descriptions_and_token_identity() {
         CKR_FUNCTION_NOT_SUPPORTED,
         "a soft token is not a Luna partition"
     );
-    let (mut bits, mut destructive, mut restricted, mut len) = (0, 0, 0, 0);
-    // SAFETY: a null description asks for its length.
-    let rv = unsafe {
-        CA_GetConfigurationElementDescription(
-            1,
-            1,
-            0,
-            0,
-            &mut bits,
-            &mut destructive,
-            &mut restricted,
-            null_mut(),
-            &mut len,
-        )
-    };
-    assert_eq!(rv, CKR_OK);
-    let mut text = vec![0u8; len as usize];
-    // SAFETY: `text` holds `len` bytes.
-    let rv = unsafe {
-        CA_GetConfigurationElementDescription(
-            1,
-            1,
-            0,
-            0,
-            &mut bits,
-            &mut destructive,
-            &mut restricted,
-            text.as_mut_ptr(),
-            &mut len,
-        )
-    };
-    assert_eq!(rv, CKR_OK);
+    let (bits, destructive, text) = element_description(1, 1, 0).unwrap();
     assert_eq!(&text[..], b"Allow private key cloning\0");
     assert_eq!((bits, destructive), (1, 1));
     let info = token_info(1);
@@ -734,22 +743,7 @@ fn ca_init_token_sets_the_domain_and_policies_with_their_destructiveness() {
     let s = rw_session(2);
     assert_eq!(login(s, CKU_SO, PO), CKR_OK);
     assert_eq!(init_role_pin(s, CKU_USER, CO), CKR_OK);
-    let (mut bits, mut destructive, mut restricted, mut len) = (0, 0, 0, 0);
-    // SAFETY: a null description asks for its length.
-    let rv = unsafe {
-        CA_GetConfigurationElementDescription(
-            2,
-            1,
-            0,
-            0,
-            &mut bits,
-            &mut destructive,
-            &mut restricted,
-            null_mut(),
-            &mut len,
-        )
-    };
-    assert_eq!((rv, destructive), (CKR_OK, 0));
+    assert_eq!(element_description(2, 1, 0).unwrap().1, 0);
     assert_eq!(set_policies(s, 2, &[(0, 1)]), CKR_OK);
     assert_eq!(policy(2, 0), 1);
 }
