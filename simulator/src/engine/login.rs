@@ -245,8 +245,6 @@ impl Engine {
                 return Err(e);
             }
             let stored = r.role_mut(user);
-            // A timed lockout that has ended starts the count again.
-            let lock_ended = stored.locked_until.is_some_and(|t| t <= now);
             let mut throttled = false;
             let mut write = false;
             if let Some(rule) = &throttle_rule {
@@ -256,7 +254,8 @@ impl Engine {
                 stored.throttle = Some(t);
             }
             let before = (stored.failures, stored.locked_until);
-            let counted = if lock_ended { 0 } else { stored.failures };
+            // A timed lockout that has ended starts the count again.
+            let counted = stored.counted_failures(now);
             stored.failures = if failed { counted + 1 } else { 0 };
             stored.locked_until = match rule.consequence {
                 Consequence::LockFor(secs) if stored.failures >= rule.threshold => Some(now + secs),

@@ -192,13 +192,8 @@ impl TokenModel {
     ) -> bool {
         let rule = self.failed_login_rule(record, user, admin);
         let role = record.role(user);
-        let own = role.is_some_and(|r| {
-            r.failures >= rule.threshold
-                && match rule.consequence {
-                    luna::Consequence::LockFor(_) => r.locked_until.is_some_and(|t| now < t),
-                    _ => true,
-                }
-        });
+        // A timed lockout that has ended counts no failures (`counted_failures`).
+        let own = role.is_some_and(|r| r.counted_failures(now) >= rule.threshold);
         own || self
             .luna()
             .and_then(|d| d.locked_along_with(user))
