@@ -258,8 +258,12 @@ fn des_key_generation_with_and_without_value_len() {
         (CKM_DES3_KEY_GEN, CKK_DES3, 24),
     ] {
         let plain = generate_key(s, mech_type, readable()).unwrap();
-        let sized = generate_key(s, mech_type, readable().ulong(CKA_VALUE_LEN, len as CK_ULONG))
-            .unwrap_or_else(|rv| panic!("0x{mech_type:X} with its own length: 0x{rv:X}"));
+        let sized = generate_key(
+            s,
+            mech_type,
+            readable().ulong(CKA_VALUE_LEN, len as CK_ULONG),
+        )
+        .unwrap_or_else(|rv| panic!("0x{mech_type:X} with its own length: 0x{rv:X}"));
         for key in [plain, sized] {
             assert_eq!(
                 get_attr(s, key, CKA_KEY_TYPE).unwrap(),
@@ -271,10 +275,7 @@ fn des_key_generation_with_and_without_value_len() {
             );
             let value = get_attr(s, key, CKA_VALUE).unwrap();
             assert_eq!(value.len(), len);
-            assert!(
-                value.iter().all(|b| b.count_ones() % 2 == 1),
-                "odd parity"
-            );
+            assert!(value.iter().all(|b| b.count_ones() % 2 == 1), "odd parity");
         }
         assert_ne!(
             get_attr(s, plain, CKA_VALUE).unwrap(),
@@ -297,10 +298,7 @@ fn des_key_generation_with_and_without_value_len() {
     let mut m = mech_bytes(CKM_DES_CBC_PAD, &mut iv);
     let ct = encrypt(s, &mut m, key, b"legacy single DES").unwrap();
     assert_eq!(ct.len(), 24);
-    assert_eq!(
-        decrypt(s, &mut m, key, &ct).unwrap(),
-        b"legacy single DES"
-    );
+    assert_eq!(decrypt(s, &mut m, key, &ct).unwrap(), b"legacy single DES");
 }
 
 #[test]
@@ -310,7 +308,11 @@ fn ecb_and_cbc_wrapping_pads_a_key_with_zeros_and_unwrapping_trims_by_value_len(
     let value: Vec<u8> = (1..=20).collect();
     let target = secret(s, CKK_GENERIC_SECRET, &value);
     let aes = secret(s, CKK_AES, &[0x42; 32]);
-    let des3 = secret(s, CKK_DES3, &hex("0123456789abcdeffedcba987654321089abcdef01234567"));
+    let des3 = secret(
+        s,
+        CKK_DES3,
+        &hex("0123456789abcdeffedcba987654321089abcdef01234567"),
+    );
     let des = secret(s, CKK_DES, &hex(FIPS81_KEY));
     let mut iv16 = [9u8; 16];
     let mut iv8 = [3u8; 8];
@@ -364,6 +366,30 @@ fn ecb_and_cbc_wrapping_pads_a_key_with_zeros_and_unwrapping_trims_by_value_len(
                 readable(CKK_GENERIC_SECRET).ulong(CKA_VALUE_LEN, len as CK_ULONG + 1),
             ),
             Err(CKR_TEMPLATE_INCONSISTENT)
+        );
+    }
+    // A private key's PKCS#8 is padded the same way and unwraps again.
+    let (_, private) = generate_key_pair(
+        s,
+        CKM_RSA_PKCS_KEY_PAIR_GEN,
+        Template::new().ulong(CKA_MODULUS_BITS, 1024),
+        Template::new().bool(CKA_EXTRACTABLE, true),
+    )
+    .unwrap();
+    for mut m in [mech(CKM_AES_ECB), mech_bytes(CKM_AES_CBC, &mut iv16)] {
+        let wrapped = wrap_key(s, &mut m, aes, private).unwrap();
+        assert_eq!(wrapped.len() % 16, 0);
+        let back = unwrap_key(
+            s,
+            &mut m,
+            aes,
+            &wrapped,
+            Template::new().ulong(CKA_CLASS, CKO_PRIVATE_KEY),
+        )
+        .unwrap();
+        assert_eq!(
+            get_attr(s, back, CKA_MODULUS).unwrap(),
+            get_attr(s, private, CKA_MODULUS).unwrap()
         );
     }
     // A DES key (8 bytes) under AES: padded to one AES block; its key type fixes the length.
