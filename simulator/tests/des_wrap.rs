@@ -137,16 +137,12 @@ fn readable(key_type: CK_KEY_TYPE) -> Template {
 fn mechanism_list(slot: CK_SLOT_ID) -> Vec<CK_MECHANISM_TYPE> {
     let mut n = 0;
     // SAFETY: a null list asks for the count.
-    assert_eq!(
-        unsafe { C_GetMechanismList(slot, null_mut(), &mut n) },
-        CKR_OK
-    );
+    let rv = unsafe { C_GetMechanismList(slot, null_mut(), &mut n) };
+    assert_eq!(rv, CKR_OK);
     let mut list = vec![0; n as usize];
     // SAFETY: the list holds `n` entries.
-    assert_eq!(
-        unsafe { C_GetMechanismList(slot, list.as_mut_ptr(), &mut n) },
-        CKR_OK
-    );
+    let rv = unsafe { C_GetMechanismList(slot, list.as_mut_ptr(), &mut n) };
+    assert_eq!(rv, CKR_OK);
     list.truncate(n as usize);
     list
 }

@@ -138,6 +138,7 @@ impl Engine {
         if !object.is_key() {
             return Err(err(CKR_KEY_HANDLE_INVALID, "the handle is not a key"));
         }
+        slot.offered(mech.mechanism_type)?;
         let entry = mechs::lookup_for(mech.mechanism_type, flag)?;
         let key_type = object.key_type().unwrap_or(CK_UNAVAILABLE_INFORMATION);
         if !entry.key_types.contains(&key_type) {
@@ -466,6 +467,7 @@ impl Engine {
         template: &Attributes,
     ) -> Result<CK_OBJECT_HANDLE> {
         let (session, slot) = self.slot_of(h)?;
+        slot.offered(mech.mechanism_type)?;
         mechs::lookup_for(mech.mechanism_type, CKF_GENERATE)?;
         let class = mechs::generated_class(mech.mechanism_type);
         check_class(template, class)?;
@@ -499,6 +501,7 @@ impl Engine {
         private_template: &Attributes,
     ) -> Result<(CK_OBJECT_HANDLE, CK_OBJECT_HANDLE)> {
         let (session, slot) = self.slot_of(h)?;
+        slot.offered(mech.mechanism_type)?;
         mechs::lookup_for(mech.mechanism_type, CKF_GENERATE_KEY_PAIR)?;
         check_class(public_template, CKO_PUBLIC_KEY)?;
         check_class(private_template, CKO_PRIVATE_KEY)?;
