@@ -395,6 +395,11 @@ fn ecb_and_cbc_wrapping_pads_a_key_with_zeros_and_unwrapping_trims_by_value_len(
     assert_eq!(wrapped.len(), 16);
     let back = unwrap_key(s, &mut m, aes, &wrapped, readable(CKK_DES)).unwrap();
     assert_eq!(get_attr(s, back, CKA_VALUE).unwrap(), hex(FIPS81_KEY));
+    // 16 unwrapped bytes cannot be a 24-byte DES3 key.
+    assert_eq!(
+        unwrap_key(s, &mut m, aes, &wrapped, readable(CKK_DES3)),
+        Err(CKR_WRAPPED_KEY_INVALID)
+    );
     let mut ecb = mech(CKM_DES_ECB);
     assert_eq!(
         encrypt(s, &mut ecb, back, FIPS81_PLAIN).unwrap(),
@@ -453,6 +458,17 @@ fn rsa_x_509_unwrap_keeps_the_rightmost_bytes() {
     let ct = encrypt(s, &mut m, public, &des3_value).unwrap();
     let des3 = unwrap_key(s, &mut m, private, &ct, readable(CKK_DES3)).unwrap();
     assert_eq!(get_attr(s, des3, CKA_VALUE).unwrap(), des3_value);
+    // ... and refuse another CKA_VALUE_LEN, as key generation does.
+    assert_eq!(
+        unwrap_key(
+            s,
+            &mut m,
+            private,
+            &ct,
+            readable(CKK_DES3).ulong(CKA_VALUE_LEN, 16)
+        ),
+        Err(CKR_TEMPLATE_INCONSISTENT)
+    );
 }
 
 /// Slots: 0 a 7.4.2 Luna partition on an HSM in FIPS mode (HSM policy 12 off), 1 a 7.7.1
