@@ -138,6 +138,7 @@ impl Engine {
         if !object.is_key() {
             return Err(err(CKR_KEY_HANDLE_INVALID, "the handle is not a key"));
         }
+        slot.offered(mech.mechanism_type)?;
         let entry = mechs::lookup_for(mech.mechanism_type, flag)?;
         let key_type = object.key_type().unwrap_or(CK_UNAVAILABLE_INFORMATION);
         if !entry.key_types.contains(&key_type) {
@@ -466,6 +467,7 @@ impl Engine {
         template: &Attributes,
     ) -> Result<CK_OBJECT_HANDLE> {
         let (session, slot) = self.slot_of(h)?;
+        slot.offered(mech.mechanism_type)?;
         mechs::lookup_for(mech.mechanism_type, CKF_GENERATE)?;
         let class = mechs::generated_class(mech.mechanism_type);
         check_class(template, class)?;
@@ -499,6 +501,7 @@ impl Engine {
         private_template: &Attributes,
     ) -> Result<(CK_OBJECT_HANDLE, CK_OBJECT_HANDLE)> {
         let (session, slot) = self.slot_of(h)?;
+        slot.offered(mech.mechanism_type)?;
         mechs::lookup_for(mech.mechanism_type, CKF_GENERATE_KEY_PAIR)?;
         check_class(public_template, CKO_PUBLIC_KEY)?;
         check_class(private_template, CKO_PRIVATE_KEY)?;
@@ -647,24 +650,41 @@ impl Engine {
         let key_type = match class {
             CKO_SECRET_KEY => {
                 let key_type = template.require_ulong(CKA_KEY_TYPE)?;
-                let len = match template.ulong(CKA_VALUE_LEN) {
-                    Some(v) => v as usize,
-                    None => plain.len(),
-                };
+                // The key's length: CKA_VALUE_LEN, else the key type's fixed length, else all
+                // the unwrapped bytes (PKCS#11: the result is truncated "according to the
+                // CKA_KEY_TYPE attribute of the template and, if it has one, and the key type
+                // supports it, the CKA_VALUE_LEN attribute").
+                let given = template.ulong(CKA_VALUE_LEN).map(|v| v as usize);
+                let fixed = mechs::des::fixed_value_len(key_type);
+                let len = given.or(fixed).unwrap_or(plain.len());
                 template.remove(CKA_VALUE_LEN);
-                if len > plain.len() || len == 0 {
+                if given.is_some_and(|g| g == 0 || g > plain.len() || fixed.is_some_and(|f| f != g))
+                {
                     return Err(err(
                         CKR_TEMPLATE_INCONSISTENT,
-                        "CKA_VALUE_LEN exceeds the unwrapped key",
+                        "CKA_VALUE_LEN exceeds the unwrapped key or differs from the key type's length",
                     ));
                 }
-                check_secret_len(key_type, len).map_err(|_| {
-                    err(
+                if len > plain.len() {
+                    return Err(err(
+                        CKR_WRAPPED_KEY_INVALID,
+                        "the unwrapped value is shorter than its key type's length",
+                    ));
+                }
+                check_secret_len(key_type, len).map_err(|_| match given {
+                    // The whole block is not a key of this type, and no CKA_VALUE_LEN says
+                    // which part is (raw RSA's modulus-long block for an AES key).
+                    None => err(
+                        CKR_TEMPLATE_INCOMPLETE,
+                        "the key's length cannot be known: give CKA_VALUE_LEN",
+                    ),
+                    Some(_) => err(
                         CKR_WRAPPED_KEY_INVALID,
                         "the unwrapped value has the wrong length for its key type",
-                    )
+                    ),
                 })?;
-                computed.set_bytes(CKA_VALUE, plain[..len].to_vec());
+                let value = mechs::unwrapped_value(mech, &plain, len);
+                computed.set_bytes(CKA_VALUE, value.to_vec());
                 computed.set_ulong(CKA_VALUE_LEN, len as CK_ULONG);
                 key_type
             }
@@ -780,10 +800,7 @@ impl Engine {
             lens.push(
                 t.ulong(CKA_VALUE_LEN)
                     .map(|l| l as usize)
-                    .or(match key_type {
-                        CKK_DES3 => Some(24),
-                        _ => None,
-                    }),
+                    .or(mechs::des::fixed_value_len(key_type)),
             );
             prepared.push((t, key_type));
         }
@@ -907,10 +924,9 @@ fn with_required_template(
 
 /// The lengths each secret key type allows.
 fn check_secret_len(key_type: CK_KEY_TYPE, len: usize) -> Result<()> {
-    let ok = match key_type {
-        CKK_AES => matches!(len, 16 | 24 | 32),
-        CKK_DES3 => len == 24,
-        CKK_DES2 => len == 16,
+    let ok = match (key_type, mechs::des::fixed_value_len(key_type)) {
+        (CKK_AES, _) => matches!(len, 16 | 24 | 32),
+        (_, Some(fixed)) => len == fixed,
         _ => len > 0,
     };
     if ok {

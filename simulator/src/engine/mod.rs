@@ -265,6 +265,31 @@ impl Slot {
         }
     }
 
+    /// The registry entry of a mechanism the slot's token offers (its vendor model may lack
+    /// some: `CKR_MECHANISM_INVALID`, as for a mechanism the simulator lacks).
+    pub fn offered(
+        &self,
+        mechanism_type: CK_MECHANISM_TYPE,
+    ) -> Result<&'static crate::mechanisms::MechanismEntry> {
+        let entry = crate::mechanisms::lookup(mechanism_type)?;
+        self.model
+            .check_mechanism(&self.token.read(), mechanism_type)?;
+        Ok(entry)
+    }
+
+    /// Every mechanism the slot's token offers (`C_GetMechanismList`).
+    pub fn offered_mechanisms(&self) -> Vec<&'static crate::mechanisms::MechanismEntry> {
+        let record = self.token.read();
+        crate::mechanisms::MECHANISMS
+            .iter()
+            .filter(|m| {
+                self.model
+                    .check_mechanism(&record, m.mechanism_type)
+                    .is_ok()
+            })
+            .collect()
+    }
+
     /// `CKR_PIN_EXPIRED` while the logged-in role has not changed a PIN another role set.
     pub fn check_pin_current(&self) -> Result<()> {
         let expired = self

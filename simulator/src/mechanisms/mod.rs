@@ -12,7 +12,7 @@
 //! - an operation object never touches storage: it holds an `Arc` of parsed key material.
 pub mod aes;
 pub mod aes_mac;
-pub mod des3;
+pub mod des;
 pub mod dh;
 pub mod digest;
 pub mod dsa;
@@ -131,7 +131,7 @@ pub enum KeyMaterial {
     X25519(montgomery::X25519Key),
     Dsa(dsa::DsaKey),
     Dh(dh::DhKey),
-    /// AES, DES3 and generic-secret/HMAC keys: the value itself.
+    /// AES, DES, DES2, DES3 and generic-secret/HMAC keys: the value itself.
     Secret(SecretKey),
 }
 
@@ -234,7 +234,8 @@ pub enum Family {
     /// X25519 (`montgomery.rs`).
     Montgomery,
     Aes,
-    Des3,
+    /// DES, DES2 and DES3 (`des.rs`).
+    Des,
     Digest,
     Hmac,
     GenericSecret,
@@ -264,6 +265,7 @@ const EC: &[CK_KEY_TYPE] = &[CKK_EC];
 const EDW: &[CK_KEY_TYPE] = &[CKK_EC_EDWARDS];
 const AES: &[CK_KEY_TYPE] = &[CKK_AES];
 const DES3: &[CK_KEY_TYPE] = &[CKK_DES2, CKK_DES3];
+const DES: &[CK_KEY_TYPE] = &[CKK_DES];
 const NONE: &[CK_KEY_TYPE] = &[];
 const DSA: &[CK_KEY_TYPE] = &[CKK_DSA];
 const DH: &[CK_KEY_TYPE] = &[CKK_DH];
@@ -276,6 +278,7 @@ const SECRET_KEYS: &[CK_KEY_TYPE] = &[
     CKK_SHA384_HMAC,
     CKK_SHA512_HMAC,
     CKK_AES,
+    CKK_DES,
     CKK_DES2,
     CKK_DES3,
 ];
@@ -311,7 +314,7 @@ macro_rules! entry {
     };
 }
 
-/// Every mechanism the simulator implements. Key sizes: RSA and EC in bits, AES, DES3 and HMAC
+/// Every mechanism the simulator implements. Key sizes: RSA and EC in bits, AES, DES and HMAC
 /// keys in bytes, generic-secret generation in bits (as PKCS#11 3.0 §6 specifies per family).
 pub static MECHANISMS: &[MechanismEntry] = &[
     entry!(
@@ -400,10 +403,14 @@ pub static MECHANISMS: &[MechanismEntry] = &[
     entry!(CKM_AES_KEY_WRAP, Aes, 16, 32, ED | WU, AES),
     entry!(CKM_AES_KEY_WRAP_PAD, Aes, 16, 32, ED | WU, AES),
     entry!(CKM_AES_KEY_WRAP_KWP, Aes, 16, 32, ED | WU, AES),
-    entry!(CKM_DES3_KEY_GEN, Des3, 24, 24, CKF_GENERATE, NONE),
-    entry!(CKM_DES3_ECB, Des3, 16, 24, ED | WU, DES3),
-    entry!(CKM_DES3_CBC, Des3, 16, 24, ED | WU, DES3),
-    entry!(CKM_DES3_CBC_PAD, Des3, 16, 24, ED | WU, DES3),
+    entry!(CKM_DES3_KEY_GEN, Des, 24, 24, CKF_GENERATE, NONE),
+    entry!(CKM_DES3_ECB, Des, 16, 24, ED | WU, DES3),
+    entry!(CKM_DES3_CBC, Des, 16, 24, ED | WU, DES3),
+    entry!(CKM_DES3_CBC_PAD, Des, 16, 24, ED | WU, DES3),
+    entry!(CKM_DES_KEY_GEN, Des, 8, 8, CKF_GENERATE, NONE),
+    entry!(CKM_DES_ECB, Des, 8, 8, ED | WU, DES),
+    entry!(CKM_DES_CBC, Des, 8, 8, ED | WU, DES),
+    entry!(CKM_DES_CBC_PAD, Des, 8, 8, ED | WU, DES),
     entry!(
         CKM_GENERIC_SECRET_KEY_GEN,
         GenericSecret,
@@ -457,7 +464,7 @@ pub static MECHANISMS: &[MechanismEntry] = &[
     entry!(CKM_SHA512, Digest, 0, 0, CKF_DIGEST, NONE),
     entry!(CKM_AES_MAC, AesMac, 16, 32, SV, AES),
     entry!(CKM_AES_MAC_GENERAL, AesMac, 16, 32, SV, AES),
-    entry!(CKM_DES2_KEY_GEN, Des3, 16, 16, CKF_GENERATE, NONE),
+    entry!(CKM_DES2_KEY_GEN, Des, 16, 16, CKF_GENERATE, NONE),
     entry!(CKM_DSA_PARAMETER_GEN, Dsa, 512, 3072, CKF_GENERATE, NONE),
     entry!(
         CKM_DSA_KEY_PAIR_GEN,
@@ -621,8 +628,8 @@ fn cipher(
         (Family::Rsa, false) => rsa::decryptor(mech, key),
         (Family::Aes, true) => aes::encryptor(mech, key),
         (Family::Aes, false) => aes::decryptor(mech, key),
-        (Family::Des3, true) => des3::encryptor(mech, key),
-        (Family::Des3, false) => des3::decryptor(mech, key),
+        (Family::Des, true) => des::encryptor(mech, key),
+        (Family::Des, false) => des::decryptor(mech, key),
         _ => Err(err(
             CKR_MECHANISM_INVALID,
             "the mechanism has no cipher operation",
@@ -657,6 +664,18 @@ pub fn digest_init(mech: &Mechanism) -> Result<Box<dyn DigestOperation>> {
     digest::digester(mech.mechanism_type)
 }
 
+/// The block size of the ECB and CBC mechanisms without padding: wrapping with them pads the
+/// key with zeros to a whole number of blocks (PKCS#11 3.0, the AES, DES and DES3 ECB and CBC
+/// mechanisms: the key value is "padded on the trailing end with up to block size minus one
+/// null bytes").
+fn zero_padded_block(mechanism_type: CK_MECHANISM_TYPE) -> Option<usize> {
+    match mechanism_type {
+        CKM_AES_ECB | CKM_AES_CBC => Some(16),
+        CKM_DES_ECB | CKM_DES_CBC | CKM_DES3_ECB | CKM_DES3_CBC => Some(8),
+        _ => None,
+    }
+}
+
 /// Wraps `key_bytes` (a secret key's value, or a private key's PKCS#8 encoding) under
 /// `wrapping_key`. `CKM_RSA_AES_KEY_WRAP` and every mechanism with `CKF_WRAP` are accepted.
 pub fn wrap(
@@ -668,8 +687,12 @@ pub fn wrap(
     if mech.mechanism_type == CKM_RSA_AES_KEY_WRAP {
         return rsa::rsa_aes_wrap(mech, wrapping_key, key_bytes);
     }
+    let mut input = Zeroizing::new(key_bytes.to_vec());
+    if let Some(block) = zero_padded_block(mech.mechanism_type) {
+        input.resize(key_bytes.len().div_ceil(block) * block, 0);
+    }
     cipher(entry.family, mech, wrapping_key, true)?
-        .one_shot(key_bytes)
+        .one_shot(&input)
         .map_err(|e| {
             if e.rv == CKR_DATA_LEN_RANGE {
                 err(
@@ -680,6 +703,17 @@ pub fn wrap(
                 e
             }
         })
+}
+
+/// The `len`-byte value of a secret key in the bytes `unwrap` returned: raw RSA
+/// (`CKM_RSA_X_509`) gives a block as long as the modulus holding the key as a big-endian
+/// number, so the key is its rightmost bytes; the block ciphers put zero padding after the
+/// key, so it is the leftmost. `len` is at most `plain.len()`.
+pub fn unwrapped_value<'a>(mech: &Mechanism, plain: &'a [u8], len: usize) -> &'a [u8] {
+    match mech.mechanism_type {
+        CKM_RSA_X_509 => &plain[plain.len().saturating_sub(len)..],
+        _ => &plain[..len.min(plain.len())],
+    }
 }
 
 /// Unwraps `wrapped` with `unwrapping_key`, returning the key bytes (a secret value or PKCS#8).
@@ -750,17 +784,28 @@ pub fn generate_key(mech: &Mechanism, template: &Attributes) -> Result<Attribute
             }
             (CKK_AES, len)
         }
-        Family::Des3 => {
-            if template.contains(CKA_VALUE_LEN) {
+        Family::Des => {
+            let key_type = match mech.mechanism_type {
+                CKM_DES_KEY_GEN => CKK_DES,
+                CKM_DES2_KEY_GEN => CKK_DES2,
+                _ => CKK_DES3,
+            };
+            let len = des::fixed_value_len(key_type).unwrap_or(24);
+            // DES keys have no CKA_VALUE_LEN in PKCS#11, but Luna clients send it equal to the
+            // fixed length: accepted then. Any other value conflicts with the mechanism:
+            // CKR_TEMPLATE_INCONSISTENT, as for a CKA_KEY_TYPE other than the mechanism's and
+            // for a C_CreateObject CKA_VALUE_LEN that differs from the value (the value alone
+            // is a valid length, so not CKR_ATTRIBUTE_VALUE_INVALID).
+            if template
+                .ulong(CKA_VALUE_LEN)
+                .is_some_and(|l| l != len as CK_ULONG)
+            {
                 return Err(err(
                     CKR_TEMPLATE_INCONSISTENT,
-                    "DES3 keys have a fixed length",
+                    format!("CKA_VALUE_LEN must be {len}, the key type's fixed length"),
                 ));
             }
-            match mech.mechanism_type {
-                CKM_DES2_KEY_GEN => (CKK_DES2, 16),
-                _ => (CKK_DES3, 24),
-            }
+            (key_type, len)
         }
         Family::GenericSecret => {
             let len = template.require_ulong(CKA_VALUE_LEN)? as usize;
@@ -791,8 +836,13 @@ pub fn generate_key(mech: &Mechanism, template: &Attributes) -> Result<Attribute
     };
     let mut value = Zeroizing::new(vec![0u8; len]);
     random_fill(&mut value)?;
-    if matches!(key_type, CKK_DES2 | CKK_DES3) {
-        des3::set_odd_parity(&mut value);
+    if des::fixed_value_len(key_type).is_some() {
+        des::set_odd_parity(&mut value);
+        // A weak or semi-weak DES key (or component) is drawn with probability about 2^-52.
+        while !des::usable(key_type, &value) {
+            random_fill(&mut value)?;
+            des::set_odd_parity(&mut value);
+        }
     }
     let mut out = Attributes::new();
     out.set_ulong(CKA_KEY_TYPE, key_type);
@@ -840,9 +890,10 @@ pub fn private_key_to_pkcs8(key: &KeyMaterial) -> Result<Zeroizing<Vec<u8>>> {
 
 /// The attributes of a private key unwrapped from PKCS#8: its key type and values.
 ///
-/// Up to 7 zero bytes after the DER are accepted (simulator-defined, found by the conformance
+/// Up to 15 zero bytes after the DER are accepted (simulator-defined, found by the conformance
 /// suite): SoftHSMv2 2.6.1 zero-pads a private key's PKCS#8 to a multiple of 8 bytes before
-/// wrapping it with `CKM_AES_KEY_WRAP_PAD`, and OpenSSL-based tokens read such blobs.
+/// wrapping it with `CKM_AES_KEY_WRAP_PAD`, and OpenSSL-based tokens read such blobs; the ECB
+/// and CBC mechanisms pad it to a whole block of up to 16 bytes (`wrap`).
 pub fn private_key_from_pkcs8(der: &[u8]) -> Result<Attributes> {
     let parse = |d: &[u8]| {
         rsa::attributes_from_pkcs8(d)
@@ -850,7 +901,7 @@ pub fn private_key_from_pkcs8(der: &[u8]) -> Result<Attributes> {
             .or_else(|_| eddsa::attributes_from_pkcs8(d))
             .or_else(|_| montgomery::attributes_from_pkcs8(d))
     };
-    let zeros = der.iter().rev().take(7).take_while(|b| **b == 0).count();
+    let zeros = der.iter().rev().take(15).take_while(|b| **b == 0).count();
     (0..=zeros)
         .find_map(|k| parse(&der[..der.len() - k]).ok())
         .ok_or(())

@@ -224,7 +224,7 @@ static EC_PRIVATE: &[Rule] = &[
     ),
 ];
 
-/// AES, DES3 and generic secrets: `CKA_VALUE_LEN` is required on generation for AES and generic
+/// AES, DES and generic secrets: `CKA_VALUE_LEN` is required on generation for AES and generic
 /// secrets (checked by the mechanism); on create it is accepted when it equals the value's
 /// length (simulator-defined leniency; the spec says "must not be specified").
 static SECRET_VALUE: &[Rule] = &[
@@ -339,7 +339,7 @@ pub fn tables(
                 (CKO_PRIVATE_KEY, CKK_DH) => t.extend([PRIVATE_KEY, DH_PRIVATE]),
                 (
                     CKO_SECRET_KEY,
-                    CKK_AES | CKK_DES2 | CKK_DES3 | CKK_GENERIC_SECRET | CKK_SHA_1_HMAC
+                    CKK_AES | CKK_DES | CKK_DES2 | CKK_DES3 | CKK_GENERIC_SECRET | CKK_SHA_1_HMAC
                     | CKK_SHA224_HMAC | CKK_SHA256_HMAC | CKK_SHA384_HMAC | CKK_SHA512_HMAC,
                 ) => t.extend([SECRET_KEY, SECRET_VALUE]),
                 _ => {

@@ -4,7 +4,6 @@ use super::{SLOT_EVENTS, args, engine, ensure_initialized, guard};
 use crate::attribute::AttrValue;
 use crate::engine::{AttrLookup, Call, Output};
 use crate::error::{Result, err};
-use crate::mechanisms;
 use cryptoki_sys::*;
 use std::ffi::c_void;
 
@@ -74,8 +73,7 @@ export!(C_GetTokenInfo(slot_id: CK_SLOT_ID, info: *mut CK_TOKEN_INFO) {
 });
 
 export!(C_GetMechanismList(slot_id: CK_SLOT_ID, list: *mut CK_MECHANISM_TYPE, count: *mut CK_ULONG) {
-    engine()?.slot(slot_id)?;
-    let all = mechanisms::MECHANISMS;
+    let all = engine()?.slot(slot_id)?.offered_mechanisms();
     // SAFETY: caller's in/out count.
     let capacity = unsafe { args::read(count as *const CK_ULONG) }?;
     // SAFETY: caller's out-pointer.
@@ -94,8 +92,7 @@ export!(C_GetMechanismList(slot_id: CK_SLOT_ID, list: *mut CK_MECHANISM_TYPE, co
 });
 
 export!(C_GetMechanismInfo(slot_id: CK_SLOT_ID, mechanism: CK_MECHANISM_TYPE, info: *mut CK_MECHANISM_INFO) {
-    engine()?.slot(slot_id)?;
-    let m = mechanisms::lookup(mechanism)?;
+    let m = engine()?.slot(slot_id)?.offered(mechanism)?;
     let value = CK_MECHANISM_INFO { ulMinKeySize: m.min_key_size, ulMaxKeySize: m.max_key_size, flags: m.flags };
     // SAFETY: caller's out-pointer.
     unsafe { args::write(info, value) }?;

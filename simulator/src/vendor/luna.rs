@@ -37,6 +37,11 @@ pub const CKR_CLONING_PARAMETER_MISSING: CK_RV = CKR_VENDOR_DEFINED + 0x09;
 /// `CKA_OUID`: the 12-byte object unique id Luna keeps across clones.
 pub const CKA_OUID: CK_ATTRIBUTE_TYPE = CKA_VENDOR_DEFINED + 5;
 
+/// The mechanisms a Luna partition offers only outside FIPS mode: single DES (Luna offers it
+/// for legacy keys; DES is not a FIPS algorithm).
+pub const NON_FIPS_MECHANISMS: &[CK_MECHANISM_TYPE] =
+    &[CKM_DES_KEY_GEN, CKM_DES_ECB, CKM_DES_CBC, CKM_DES_CBC_PAD];
+
 /// A Luna device kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeviceKind {
@@ -538,6 +543,35 @@ impl Device {
         }
     }
 
+    /// A partition of this device is in FIPS mode: HSM policy 12 ("Allow non-FIPS
+    /// algorithms") off makes the whole HSM FIPS; from 7.7 a partition is also FIPS when its own
+    /// policy 43 ("Allow non-FIPS algorithms") is off (luna.md §2.1, §2.2; CRN 7.7.1).
+    pub fn fips_mode(&self, state: &PartitionState) -> bool {
+        self.hsm_policy(hsm_policy::NON_FIPS_ALGORITHMS) == 0
+            || (self.firmware.era() >= Era::Luna77
+                && state.policy(self, partition_policy::NON_FIPS_ALGORITHMS) == 0)
+    }
+
+    /// `CKR_MECHANISM_INVALID` for a non-FIPS mechanism on a partition in FIPS mode: Luna
+    /// leaves such mechanisms out of `C_GetMechanismList` and answers `C_GetMechanismInfo` with
+    /// "invalid mechanism" (thalesdocs 7.x `sdk/mechanisms/rsa-mechanism-remap.htm`); using
+    /// one answers the same (simulator-defined: the documents name no other code).
+    pub fn check_mechanism(
+        &self,
+        state: &PartitionState,
+        mechanism: CK_MECHANISM_TYPE,
+    ) -> Result<()> {
+        if NON_FIPS_MECHANISMS.contains(&mechanism) && self.fips_mode(state) {
+            return Err(err(
+                CKR_MECHANISM_INVALID,
+                format!(
+                    "mechanism 0x{mechanism:X} is not a FIPS algorithm and the partition is in FIPS mode (HSM policy 12 or partition policy 43 is off)"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// `CK_TOKEN_INFO.model` (simulator-defined after real captures: "LunaSA", "Luna K7", ...).
     pub fn model(&self) -> String {
         match (self.kind, self.firmware.major) {
@@ -907,6 +941,32 @@ mod tests {
             serial: "1".into(),
             hsm_policies: BTreeMap::new(),
             changed: ChangedPolicies::default(),
+        }
+    }
+
+    /// FIPS mode: HSM policy 12 off on any firmware; partition policy 43 off from 7.7 only.
+    #[test]
+    fn fips_mode_and_non_fips_mechanisms() {
+        let open = PartitionState::default();
+        let mut own = PartitionState::default();
+        own.policies
+            .insert(partition_policy::NON_FIPS_ALGORITHMS, 0);
+        for fw in ["6.21.2", "7.4.2", "7.7.1", "7.8.4"] {
+            let d = device(fw);
+            assert!(!d.fips_mode(&open), "{fw}");
+            assert_eq!(d.fips_mode(&own), fw >= "7.7", "{fw}");
+            let mut fips = device(fw);
+            fips.hsm_policies.insert(hsm_policy::NON_FIPS_ALGORITHMS, 0);
+            assert!(fips.fips_mode(&open), "{fw}");
+            for m in NON_FIPS_MECHANISMS {
+                assert_eq!(
+                    fips.check_mechanism(&open, *m).unwrap_err().rv,
+                    CKR_MECHANISM_INVALID
+                );
+                assert!(d.check_mechanism(&open, *m).is_ok());
+            }
+            assert!(fips.check_mechanism(&open, CKM_DES3_ECB).is_ok());
+            assert!(fips.check_mechanism(&open, CKM_AES_GCM).is_ok());
         }
     }
 

@@ -250,6 +250,28 @@ impl TokenModel {
         }
     }
 
+    /// `CKR_MECHANISM_INVALID` unless the partition offers the mechanism: a Luna partition in
+    /// FIPS mode lacks the non-FIPS ones, Primus lacks single DES; a soft token offers all.
+    pub fn check_mechanism(
+        &self,
+        record: &TokenRecord,
+        mechanism: CK_MECHANISM_TYPE,
+    ) -> Result<()> {
+        match (self, &record.vendor) {
+            (TokenModel::Luna(d), Some(PartitionState::Luna(s))) => d.check_mechanism(s, mechanism),
+            (TokenModel::Luna(d), _) => {
+                d.check_mechanism(&luna::PartitionState::default(), mechanism)
+            }
+            (TokenModel::Primus(_), _) if primus::ABSENT_MECHANISMS.contains(&mechanism) => {
+                Err(err(
+                    CKR_MECHANISM_INVALID,
+                    format!("Primus does not offer mechanism 0x{mechanism:X}"),
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// The partition's Primus security policy, if it is a Primus partition.
     pub fn primus_policy(&self, record: &TokenRecord) -> Option<primus::SecurityPolicy> {
         match (self, &record.vendor) {

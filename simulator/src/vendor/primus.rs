@@ -13,6 +13,12 @@ use cryptoki_sys::*;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
+/// Mechanisms Primus does not offer though the simulator has them: single DES (primus.md
+/// §1.5: the firmware's mechanism list has DES2 and DES3, no single DES), answered
+/// `CKR_MECHANISM_INVALID`.
+pub const ABSENT_MECHANISMS: &[CK_MECHANISM_TYPE] =
+    &[CKM_DES_KEY_GEN, CKM_DES_ECB, CKM_DES_CBC, CKM_DES_CBC_PAD];
+
 /// Primus's "key import not allowed" (primus.md §1.7, documented).
 pub const CKR_PRIMUS_KEY_IMPORT_NOT_ALLOWED: CK_RV = CKR_VENDOR_DEFINED + 0x2A;
 

@@ -1,20 +1,23 @@
-//! Triple DES (EDE, three keys): `CKM_DES3_ECB`, `CKM_DES3_CBC` and `CKM_DES3_CBC_PAD`, on
-//! aws-lc's DES (aws-lc-rs' `legacy-des` feature, `DES_EDE3_FOR_LEGACY_USE_ONLY`). The aws-lc key
-//! schedule is built once, when the operation is created.
+//! DES and Triple DES: `CKM_DES_ECB`, `CKM_DES_CBC`, `CKM_DES_CBC_PAD` (single DES, `CKK_DES`)
+//! and `CKM_DES3_ECB`, `CKM_DES3_CBC`, `CKM_DES3_CBC_PAD` (EDE, `CKK_DES2` and `CKK_DES3`), on
+//! aws-lc's DES (aws-lc-rs' `legacy-des` feature: `DES_FOR_LEGACY_USE_ONLY`,
+//! `DES_EDE_FOR_LEGACY_USE_ONLY`, `DES_EDE3_FOR_LEGACY_USE_ONLY`); the fixed key lengths of the
+//! DES key types and the odd parity of generated keys. The aws-lc key schedule is built once,
+//! when the operation is created.
 //!
 //! Choices (simulator-defined where PKCS#11 is silent):
-//! - keys must be 24 bytes (`CKR_KEY_SIZE_RANGE` otherwise); parity bits are ignored, as DES
-//!   ignores them;
-//! - degenerate keys are accepted and behave as the cipher they collapse to. aws-lc-rs refuses
-//!   them for 3TDEA (it wants K1, K2, K3 pairwise distinct), so they are handed to the exactly
-//!   equivalent aws-lc cipher instead: K1 = K3 != K2 (the usual encoding of a double-length
-//!   key) is 2TDEA `DES_EDE_FOR_LEGACY_USE_ONLY` with K1 || K2; K1 = K2 is single DES with K3,
-//!   K2 = K3 single DES with K1 (EDE cancels the equal pair);
-//! - a key with a weak or semi-weak DES component (FIPS 74 / SP 800-67 §3.3.2) is refused by
-//!   aws-lc and is `CKR_KEY_SIZE_RANGE` at operation init, like any other key value the cipher
-//!   cannot take;
+//! - DES keys must be 8 bytes, DES2 keys 16 and DES3 keys 24 (`CKR_KEY_SIZE_RANGE` otherwise);
+//!   parity bits are ignored, as DES ignores them;
+//! - degenerate DES3 keys are accepted and behave as the cipher they collapse to. aws-lc-rs
+//!   refuses them for 3TDEA (it wants K1, K2, K3 pairwise distinct), so they are handed to the
+//!   exactly equivalent aws-lc cipher instead: K1 = K3 != K2 (the usual encoding of a
+//!   double-length key) is 2TDEA `DES_EDE_FOR_LEGACY_USE_ONLY` with K1 || K2; K1 = K2 is single
+//!   DES with K3, K2 = K3 single DES with K1 (EDE cancels the equal pair);
+//! - a weak or semi-weak DES key, or a DES2/DES3 key with such a component (FIPS 74 /
+//!   SP 800-67 §3.3.2), is refused by aws-lc and is `CKR_KEY_SIZE_RANGE` at operation init,
+//!   like any other key value the cipher cannot take; key generation never makes one;
 //! - ECB/CBC/CBC_PAD buffering, padding and length errors are those of the AES block modes
-//!   (shared code in `aes.rs`), with 8-byte blocks; `CKM_DES3_CBC*` take an 8-byte IV
+//!   (shared code in `aes.rs`), with 8-byte blocks; the CBC mechanisms take an 8-byte IV
 //!   (`CKR_MECHANISM_PARAM_INVALID` otherwise).
 // Every DES item of aws-lc-rs is `#[deprecated]` to steer new designs away from DES; PKCS#11
 // interoperability is exactly the legacy use it is kept for.
@@ -43,11 +46,53 @@ pub fn decryptor(mech: &Mechanism, key: &Arc<KeyMaterial>) -> Result<Box<dyn Cip
     cipher_op(mech, key, false)
 }
 
+/// The value length of the DES key types (`CKK_DES` 8, `CKK_DES2` 16, `CKK_DES3` 24 bytes),
+/// which fix it: `None` for every other key type.
+pub fn fixed_value_len(key_type: CK_KEY_TYPE) -> Option<usize> {
+    match key_type {
+        CKK_DES => Some(8),
+        CKK_DES2 => Some(16),
+        CKK_DES3 => Some(24),
+        _ => None,
+    }
+}
+
 /// Sets each byte's least significant bit so that the byte has an odd number of one bits.
 pub fn set_odd_parity(key: &mut [u8]) {
     for b in key.iter_mut() {
         let high_ones = (*b >> 1).count_ones();
         *b = (*b & 0xFE) | (high_ones % 2 == 0) as u8;
+    }
+}
+
+/// Whether aws-lc takes a DES, DES2 or DES3 key value: false for a weak or semi-weak DES key
+/// or component (key generation draws again).
+pub fn usable(key_type: CK_KEY_TYPE, value: &[u8]) -> bool {
+    aws_lc_key(key_type, value).is_ok_and(|k| EncryptingKey::ecb(k).is_ok())
+}
+
+/// The aws-lc key for a DES, DES2 or DES3 key value of the right length.
+fn aws_lc_key(key_type: CK_KEY_TYPE, value: &[u8]) -> Result<UnboundCipherKey> {
+    match (key_type, value.len()) {
+        (CKK_DES, 8) => UnboundCipherKey::new(&DES_FOR_LEGACY_USE_ONLY, value)
+            .map_err(|_| err(CKR_KEY_SIZE_RANGE, "DES keys are 8 bytes")),
+        (CKK_DES3, 24) => {
+            let mut v = Zeroizing::new([0u8; 24]);
+            v.copy_from_slice(value);
+            unbound(&v)
+        }
+        // A double-length key K1 || K2 is the 3-key value K1 || K2 || K1.
+        (CKK_DES2, 16) => {
+            let mut v = Zeroizing::new([0u8; 24]);
+            v[..16].copy_from_slice(value);
+            v[16..].copy_from_slice(&value[..8]);
+            unbound(&v)
+        }
+        (CKK_DES | CKK_DES2 | CKK_DES3, _) => Err(err(
+            CKR_KEY_SIZE_RANGE,
+            "DES keys are 8 bytes, DES2 keys 16 and DES3 keys 24",
+        )),
+        _ => Err(err(CKR_KEY_TYPE_INCONSISTENT, "not a DES key")),
     }
 }
 
@@ -57,64 +102,55 @@ fn cipher_op(
     encrypt: bool,
 ) -> Result<Box<dyn CipherOperation>> {
     let secret = key.secret()?;
-    let value: Zeroizing<[u8; 24]> = match (secret.key_type, secret.value.len()) {
-        (CKK_DES3, 24) => {
-            let mut v = Zeroizing::new([0u8; 24]);
-            v.copy_from_slice(&secret.value);
-            v
+    let (key_types, name): (&[CK_KEY_TYPE], _) = match mech.mechanism_type {
+        CKM_DES_ECB | CKM_DES_CBC | CKM_DES_CBC_PAD => (&[CKK_DES], "a DES key"),
+        CKM_DES3_ECB | CKM_DES3_CBC | CKM_DES3_CBC_PAD => {
+            (&[CKK_DES2, CKK_DES3], "a DES2 or DES3 key")
         }
-        // A double-length key K1 || K2 is the 3-key value K1 || K2 || K1.
-        (CKK_DES2, 16) => {
-            let mut v = Zeroizing::new([0u8; 24]);
-            v[..16].copy_from_slice(&secret.value);
-            v[16..].copy_from_slice(&secret.value[..8]);
-            v
-        }
-        (CKK_DES3, _) => return Err(err(CKR_KEY_SIZE_RANGE, "DES3 keys are 24 bytes")),
-        (CKK_DES2, _) => return Err(err(CKR_KEY_SIZE_RANGE, "DES2 keys are 16 bytes")),
-        _ => {
-            return Err(err(
-                CKR_KEY_TYPE_INCONSISTENT,
-                "a DES2 or DES3 key is required",
-            ));
-        }
+        _ => return Err(err(CKR_MECHANISM_INVALID, "not a DES cipher mechanism")),
     };
+    if !key_types.contains(&secret.key_type) {
+        return Err(err(
+            CKR_KEY_TYPE_INCONSISTENT,
+            format!("{name} is required"),
+        ));
+    }
+    let key = aws_lc_key(secret.key_type, &secret.value)?;
     let (iv, pad) = match mech.mechanism_type {
-        CKM_DES3_ECB => {
+        CKM_DES_ECB | CKM_DES3_ECB => {
             mech.expect_no_params()?;
             (None, false)
         }
-        CKM_DES3_CBC | CKM_DES3_CBC_PAD => {
+        _ => {
             let iv = match &mech.params {
                 MechParams::Bytes(iv) => <[u8; BLOCK]>::try_from(iv.as_slice()).map_err(|_| {
                     err(
                         CKR_MECHANISM_PARAM_INVALID,
-                        "the DES3 CBC IV must be 8 bytes",
+                        "the DES CBC IV must be 8 bytes",
                     )
                 })?,
                 _ => {
                     return Err(err(
                         CKR_MECHANISM_PARAM_INVALID,
-                        "DES3 CBC needs an 8-byte IV",
+                        "DES CBC needs an 8-byte IV",
                     ));
                 }
             };
-            (Some(iv), mech.mechanism_type == CKM_DES3_CBC_PAD)
+            let pad = matches!(mech.mechanism_type, CKM_DES_CBC_PAD | CKM_DES3_CBC_PAD);
+            (Some(iv), pad)
         }
-        _ => return Err(err(CKR_MECHANISM_INVALID, "not a DES3 cipher mechanism")),
     };
-    let key = unbound(&value)?;
     let refused = |_| {
         err(
             CKR_KEY_SIZE_RANGE,
-            "aws-lc refuses this DES3 key (a weak or semi-weak DES component)",
+            "aws-lc refuses this DES key (weak or semi-weak, or with such a component)",
         )
     };
     let proc = match (iv, encrypt) {
-        (None, true) => Des3Blocks::EcbEnc(EncryptingKey::ecb(key).map_err(refused)?),
-        (None, false) => Des3Blocks::EcbDec(DecryptingKey::ecb(key).map_err(refused)?),
-        (Some(iv), true) => Des3Blocks::CbcEnc(EncryptingKey::cbc(key).map_err(refused)?, iv),
-        (Some(iv), false) => Des3Blocks::CbcDec(DecryptingKey::cbc(key).map_err(refused)?, iv),
+        (None, true) => DesBlocks::EcbEnc(EncryptingKey::ecb(key).map_err(refused)?),
+        (None, false) => DesBlocks::EcbDec(DecryptingKey::ecb(key).map_err(refused)?),
+        (Some(iv), true) => DesBlocks::CbcEnc(EncryptingKey::cbc(key).map_err(refused)?, iv),
+        (Some(iv), false) => DesBlocks::CbcDec(DecryptingKey::cbc(key).map_err(refused)?, iv),
     };
     Ok(Box::new(BlockModeOp::new(proc, BLOCK, encrypt, pad)))
 }
@@ -152,33 +188,33 @@ fn iv64(iv: [u8; BLOCK]) -> EncryptionContext {
     EncryptionContext::Iv64(FixedLength::from(iv))
 }
 
-/// 3DES in ECB or CBC mode, one direction, on an aws-lc key schedule; the CBC variants carry the
+/// DES or 3DES in ECB or CBC mode, one direction, on an aws-lc key schedule; the CBC variants carry the
 /// chaining value, which advances with every call.
-enum Des3Blocks {
+enum DesBlocks {
     EcbEnc(EncryptingKey),
     EcbDec(DecryptingKey),
     CbcEnc(EncryptingKey, [u8; BLOCK]),
     CbcDec(DecryptingKey, [u8; BLOCK]),
 }
 
-impl BlockProcessor for Des3Blocks {
+impl BlockProcessor for DesBlocks {
     fn process(&mut self, data: &mut [u8]) -> Result<()> {
         match self {
-            Des3Blocks::EcbEnc(k) => {
+            DesBlocks::EcbEnc(k) => {
                 k.less_safe_encrypt(data, EncryptionContext::None)
                     .map_err(des_failed)?;
             }
-            Des3Blocks::EcbDec(k) => {
+            DesBlocks::EcbDec(k) => {
                 k.decrypt(data, DecryptionContext::None)
                     .map_err(des_failed)?;
             }
-            Des3Blocks::CbcEnc(k, iv) => {
+            DesBlocks::CbcEnc(k, iv) => {
                 k.less_safe_encrypt(data, iv64(*iv)).map_err(des_failed)?;
                 if let Some(last) = data.last_chunk::<BLOCK>() {
                     *iv = *last;
                 }
             }
-            Des3Blocks::CbcDec(k, iv) => {
+            DesBlocks::CbcDec(k, iv) => {
                 let next = data.last_chunk::<BLOCK>().copied();
                 k.decrypt(data, iv64(*iv).into()).map_err(des_failed)?;
                 if let Some(next) = next {
@@ -190,9 +226,9 @@ impl BlockProcessor for Des3Blocks {
     }
 }
 
-impl Drop for Des3Blocks {
+impl Drop for DesBlocks {
     fn drop(&mut self) {
-        if let Des3Blocks::CbcEnc(_, iv) | Des3Blocks::CbcDec(_, iv) = self {
+        if let DesBlocks::CbcEnc(_, iv) | DesBlocks::CbcDec(_, iv) = self {
             iv.zeroize();
         }
     }
@@ -246,6 +282,86 @@ mod tests {
         assert_eq!(
             single_des("2001010101010101", "0000000000000000"),
             hex("7AD16FFB79C45926")
+        );
+    }
+
+    fn des(value: &[u8]) -> Arc<KeyMaterial> {
+        Arc::new(KeyMaterial::Secret(SecretKey {
+            key_type: CKK_DES,
+            value: Zeroizing::new(value.to_vec()),
+        }))
+    }
+
+    /// Single DES (`CKK_DES`, `CKM_DES_*`): the FIPS 46 and SP 800-20 answers, the same cipher
+    /// as a DES3 key K || K || K, key and mechanism checks, weak keys.
+    #[test]
+    fn single_des_keys_and_mechanisms() {
+        let m_ecb = Mechanism::new(CKM_DES_ECB);
+        for (key, plain, cipher) in [
+            ("133457799BBCDFF1", "0123456789ABCDEF", "85E813540F0AB405"),
+            ("8001010101010101", "0000000000000000", "95A8D72813DAA94D"),
+            ("4001010101010101", "0000000000000000", "0EEC1487DD8C26D5"),
+        ] {
+            let k = des(&hex(key));
+            assert_eq!(enc(&m_ecb, &k, &hex(plain)).unwrap(), hex(cipher));
+            assert_eq!(dec(&m_ecb, &k, &hex(cipher)).unwrap(), hex(plain));
+            assert_eq!(single_des(key, plain), hex(cipher));
+        }
+        let key = des(&hex("0123456789ABCDEF"));
+        let data: Vec<u8> = (0u8..40).collect();
+        for m in [
+            Mechanism::with(CKM_DES_CBC, MechParams::Bytes(hex(IV))),
+            Mechanism::with(CKM_DES_CBC_PAD, MechParams::Bytes(hex(IV))),
+        ] {
+            check_multipart(&m, &key, &data);
+            let mt3 = m.mechanism_type - CKM_DES_CBC + CKM_DES3_CBC;
+            let m3 = Mechanism::with(mt3, m.params.clone());
+            assert_eq!(
+                enc(&m, &key, &data).unwrap(),
+                enc(&m3, &des3(&hex("0123456789ABCDEF").repeat(3)), &data).unwrap()
+            );
+        }
+        for len in [0, 7, 9, 16, 24] {
+            assert_eq!(
+                rv(encrypt_init(&m_ecb, &des(&vec![0x13; len]))),
+                CKR_KEY_SIZE_RANGE,
+                "{len}"
+            );
+        }
+        assert_eq!(
+            rv(encrypt_init(&m_ecb, &des3(&hex(K)))),
+            CKR_KEY_TYPE_INCONSISTENT
+        );
+        assert_eq!(
+            rv(encrypt_init(&Mechanism::new(CKM_DES3_ECB), &key)),
+            CKR_KEY_TYPE_INCONSISTENT
+        );
+        assert_eq!(
+            rv(encrypt_init(
+                &Mechanism::with(CKM_DES_CBC, MechParams::Bytes(vec![0; 16])),
+                &key
+            )),
+            CKR_MECHANISM_PARAM_INVALID
+        );
+        // Weak and semi-weak keys are refused, and `usable` says so.
+        for weak in ["0101010101010101", "FEFEFEFEFEFEFEFE", "01FE01FE01FE01FE"] {
+            assert_eq!(
+                rv(encrypt_init(&m_ecb, &des(&hex(weak)))),
+                CKR_KEY_SIZE_RANGE
+            );
+            assert!(!usable(CKK_DES, &hex(weak)));
+            let mut with_weak = hex(K);
+            with_weak[8..16].copy_from_slice(&hex(weak));
+            assert!(!usable(CKK_DES3, &with_weak));
+        }
+        assert!(usable(CKK_DES, &hex("0123456789ABCDEF")));
+        assert!(usable(CKK_DES2, &hex(K)[..16]));
+        assert!(usable(CKK_DES3, &hex(K)));
+        assert!(!usable(CKK_DES3, &hex(K)[..16]));
+        assert!(!usable(CKK_AES, &[1; 16]));
+        assert_eq!(
+            [CKK_DES, CKK_DES2, CKK_DES3, CKK_AES].map(fixed_value_len),
+            [Some(8), Some(16), Some(24), None]
         );
     }
 
@@ -380,7 +496,13 @@ mod tests {
         // Wrap/unwrap through the engine entry points.
         let wrapped = wrap(&m_pad, &key, &[7; 24]).unwrap();
         assert_eq!(*unwrap(&m_pad, &key, &wrapped).unwrap(), [7; 24]);
-        assert_eq!(rv(wrap(&m_cbc, &key, &[7; 20])), CKR_KEY_SIZE_RANGE);
+        // ECB and CBC pad a key to whole blocks with zeros; unwrapping returns the blocks.
+        let wrapped = wrap(&m_cbc, &key, &[7; 20]).unwrap();
+        assert_eq!(wrapped.len(), 24);
+        let mut padded = vec![7; 20];
+        padded.resize(24, 0);
+        assert_eq!(dec(&m_cbc, &key, &wrapped).unwrap(), padded);
+        assert_eq!(*unwrap(&m_cbc, &key, &wrapped).unwrap(), padded);
         // Parameters.
         for p in [
             MechParams::None,
