@@ -1032,3 +1032,48 @@ fn every_slot_has_its_own_profile_objects() {
     }
     drop(lab);
 }
+
+#[test]
+fn keys_stored_before_these_attributes_existed_answer_them() {
+    let lab = Lab::new();
+    let s = lab.user_session();
+    let (public, _) = ec_pair(s, Template::new()).unwrap();
+    let point = get_attr(s, public, CKA_EC_POINT).unwrap();
+    // A public key as an earlier version stored it: no CKA_ALLOWED_MECHANISMS, no
+    // CKA_KEY_GEN_MECHANISM.
+    let mut old = hsmsim::attribute::Attributes::new();
+    old.set_ulong(CKA_CLASS, CKO_PUBLIC_KEY);
+    old.set_ulong(CKA_KEY_TYPE, CKK_EC);
+    old.set_bool(CKA_TOKEN, true);
+    old.set_bool(CKA_PRIVATE, false);
+    old.set_bool(CKA_LOCAL, false);
+    old.set_bool(CKA_VERIFY, true);
+    old.set_bytes(CKA_LABEL, b"from an old store".to_vec());
+    old.set_bytes(CKA_EC_PARAMS, P256.to_vec());
+    old.set_bytes(CKA_EC_POINT, point);
+    old.set_bytes(CKA_UNIQUE_ID, b"00000000000000aa".to_vec());
+    let store = hsmsim::store::Store::open(lab.dir.path()).unwrap();
+    store
+        .insert_objects(
+            "hsm1/default",
+            &[hsmsim::store::StoredObject {
+                unique_id: b"00000000000000aa".to_vec(),
+                public: old,
+                sealed: None,
+            }],
+        )
+        .unwrap();
+    drop(store);
+    lab.restart();
+    let s = lab.user_session();
+    let found = find(s, Template::new().bytes(CKA_LABEL, b"from an old store"));
+    assert_eq!(found.len(), 1);
+    assert_eq!(
+        get_attr(s, found[0], CKA_ALLOWED_MECHANISMS),
+        Ok(Vec::new())
+    );
+    assert_eq!(
+        get_attr(s, found[0], CKA_KEY_GEN_MECHANISM),
+        Ok(ulong(CK_UNAVAILABLE_INFORMATION))
+    );
+}

@@ -894,4 +894,55 @@ mod tests {
             .is_ok()
         );
     }
+
+    #[test]
+    fn key_values_must_suit_their_key_type() {
+        let mut a = aes_template();
+        for (len, ok) in [
+            (0, false),
+            (7, false),
+            (16, true),
+            (24, true),
+            (32, true),
+            (33, false),
+        ] {
+            a.set_bytes(CKA_VALUE, vec![1; len]);
+            assert_eq!(
+                check_key_values(CKO_SECRET_KEY, Some(CKK_AES), &a).is_ok(),
+                ok,
+                "{len}"
+            );
+        }
+        a.set_bytes(CKA_VALUE, vec![1; 1]);
+        assert!(check_key_values(CKO_SECRET_KEY, Some(CKK_GENERIC_SECRET), &a).is_ok());
+        let mut rsa = Attributes::new();
+        // 512 bits with a leading zero byte: the bit count ignores it.
+        let mut n = vec![0u8, 0x80];
+        n.extend([0u8; 62]);
+        n.push(1);
+        rsa.set_bytes(CKA_MODULUS, n.clone());
+        rsa.set_bytes(CKA_PUBLIC_EXPONENT, vec![1, 0, 1]);
+        assert!(check_key_values(CKO_PUBLIC_KEY, Some(CKK_RSA), &rsa).is_ok());
+        n[1] = 0x40;
+        rsa.set_bytes(CKA_MODULUS, n);
+        assert!(check_key_values(CKO_PUBLIC_KEY, Some(CKK_RSA), &rsa).is_err());
+    }
+
+    #[test]
+    fn stored_keys_are_completed_and_other_objects_left_alone() {
+        let mut key = aes_template();
+        complete_stored(&mut key);
+        assert_eq!(key.bytes(CKA_ALLOWED_MECHANISMS), Some(&[][..]));
+        assert_eq!(
+            key.ulong(CKA_KEY_GEN_MECHANISM),
+            Some(CK_UNAVAILABLE_INFORMATION)
+        );
+        key.set_ulong(CKA_KEY_GEN_MECHANISM, CKM_AES_KEY_GEN);
+        complete_stored(&mut key);
+        assert_eq!(key.ulong(CKA_KEY_GEN_MECHANISM), Some(CKM_AES_KEY_GEN));
+        let mut data = Attributes::new();
+        data.set_ulong(CKA_CLASS, CKO_DATA);
+        complete_stored(&mut data);
+        assert!(!data.contains(CKA_ALLOWED_MECHANISMS));
+    }
 }
