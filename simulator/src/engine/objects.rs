@@ -35,7 +35,9 @@ impl Engine {
         missing: CK_RV,
     ) -> Result<Arc<Object>> {
         slot.check_pin_current()?;
-        if let Some(p) = profile::lookup(slot.id, self.slot_ordinal(slot), handle) {
+        if profile::in_range(handle)
+            && let Some(p) = profile::lookup(slot.id, self.slot_ordinal(slot), handle)
+        {
             return Ok(p);
         }
         let object = self

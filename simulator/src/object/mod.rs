@@ -1,7 +1,9 @@
 //! Objects: an immutable snapshot of attributes plus the key material parsed from them on first
-//! use. A token object read from the store before its token key was unlocked carries its
-//! secrets still sealed; the engine opens them on first use. Changes replace the snapshot (copy on write), so an operation in progress keeps the key
-//! it started with and the hot path never takes a lock.
+//! use; the attribute rules (`rules`) and the token's synthesised profile objects (`profile`).
+//! A token object read from the store before its token key was unlocked carries its secrets
+//! still sealed; the engine opens them on first use. Changes replace the snapshot (copy on
+//! write), so an operation in progress keeps the key it started with and the hot path never
+//! takes a lock.
 pub mod profile;
 pub mod rules;
 

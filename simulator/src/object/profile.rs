@@ -42,6 +42,11 @@ pub fn handle(ordinal: usize, index: usize) -> CK_OBJECT_HANDLE {
     HANDLE_BASE + ordinal as CK_OBJECT_HANDLE * PER_SLOT + index as CK_OBJECT_HANDLE
 }
 
+/// Whether `handle` lies in the range kept for profile objects (a cheap test before `lookup`).
+pub fn in_range(handle: CK_OBJECT_HANDLE) -> bool {
+    handle >= HANDLE_BASE
+}
+
 /// The slot's profile object behind `handle`, if it is one.
 pub fn lookup(
     slot_id: CK_SLOT_ID,

@@ -1,7 +1,8 @@
 //! The attribute rules of PKCS#11 v2.40/3.0 §4, as one declarative table per object class and
 //! key type. Each rule carries the spec's footnotes (required on create, not on generate,
 //! sensitive, modifiable, sticky, SO-only) and a default; the functions below apply the table to
-//! create, generate, unwrap, derive, copy and set.
+//! create, generate, unwrap, derive, copy and set, with the caller's role (SO or not), and check
+//! the key values each key type allows (`SECRET_LENGTHS`, RSA moduli).
 use crate::attribute::{AttrValue, Attributes};
 use crate::error::{Result, err};
 use cryptoki_sys::*;
