@@ -507,6 +507,10 @@ fn checker() {
                 continue;
             }
         };
+        if class == CKO_PROFILE {
+            // The token's own profile objects (never stored), not a writer's.
+            continue;
+        }
         let label = match get(s, h, CKA_LABEL) {
             Ok(l) => l,
             Err(rv) => {

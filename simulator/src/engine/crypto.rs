@@ -484,8 +484,7 @@ impl Engine {
             ));
         }
         let mut attrs =
-            rules::build_object(Origin::Generate, template, &computed, class, key_type)?;
-        self.vendor_object_rules(slot, Origin::Generate, template, &mut attrs, class)?;
+            self.new_object_attrs(slot, Origin::Generate, template, &computed, class, key_type)?;
         if class == CKO_SECRET_KEY {
             attrs.set_ulong(CKA_KEY_GEN_MECHANISM, mech.mechanism_type);
         }
@@ -519,33 +518,21 @@ impl Engine {
                 ));
             }
         }
-        let mut public = rules::build_object(
+        let mut public = self.new_object_attrs(
+            slot,
             Origin::Generate,
             public_template,
             &pub_values,
             CKO_PUBLIC_KEY,
             key_type,
         )?;
-        let mut private = rules::build_object(
+        let mut private = self.new_object_attrs(
+            slot,
             Origin::Generate,
             private_template,
             &priv_values,
             CKO_PRIVATE_KEY,
             key_type,
-        )?;
-        self.vendor_object_rules(
-            slot,
-            Origin::Generate,
-            public_template,
-            &mut public,
-            CKO_PUBLIC_KEY,
-        )?;
-        self.vendor_object_rules(
-            slot,
-            Origin::Generate,
-            private_template,
-            &mut private,
-            CKO_PRIVATE_KEY,
         )?;
         public.set_ulong(CKA_KEY_GEN_MECHANISM, mech.mechanism_type);
         private.set_ulong(CKA_KEY_GEN_MECHANISM, mech.mechanism_type);
@@ -706,9 +693,14 @@ impl Engine {
                 ));
             }
         };
-        let mut attrs =
-            rules::build_object(Origin::Unwrap, &template, &computed, class, Some(key_type))?;
-        self.vendor_object_rules(slot, Origin::Unwrap, &template, &mut attrs, class)?;
+        let attrs = self.new_object_attrs(
+            slot,
+            Origin::Unwrap,
+            &template,
+            &computed,
+            class,
+            Some(key_type),
+        )?;
         self.insert_object(&mut session.lock(), slot, attrs)
     }
 
@@ -836,14 +828,14 @@ impl Engine {
             computed.set_bytes(CKA_VALUE, value.to_vec());
             computed.set_ulong(CKA_VALUE_LEN, value.len() as CK_ULONG);
             template.remove(CKA_VALUE_LEN);
-            let mut attrs = rules::build_object(
+            let mut attrs = self.new_object_attrs(
+                slot,
                 Origin::Derive,
                 &template,
                 &computed,
                 CKO_SECRET_KEY,
                 Some(key_type),
             )?;
-            self.vendor_object_rules(slot, Origin::Derive, &template, &mut attrs, CKO_SECRET_KEY)?;
             if exposes_base {
                 // PKCS#11 3.0 §2.43: a key made of the base keys' bits is sensitive if any of
                 // them is, and unextractable if any of them is; otherwise a derivation would

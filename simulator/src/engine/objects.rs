@@ -1,13 +1,16 @@
 //! Object management: create, copy, destroy, read and change attributes, and find, with the
 //! visibility rules (private objects only after user login, objects only on their own token)
-//! and the session rules (token objects need a R/W session). Token objects are written to the
-//! store under the slot's table lock, their secrets sealed under the token key.
+//! and the session rules (token objects need a R/W session). Every new object's attributes come
+//! from `new_object_attrs` (the attribute rules with the caller's role, then the vendor's);
+//! token objects are written to the store under the slot's table lock, their secrets sealed
+//! under the token key. The token's profile objects (`object::profile`) are found and read here
+//! like any other object but never stored.
 use super::{Engine, Slot};
 use crate::attribute::{AttrValue, Attributes};
 use crate::engine::session::{FindState, Session};
 use crate::error::{Result, err};
-use crate::object::rules::{self, Change, Origin};
-use crate::object::{Lifetime, Object};
+use crate::object::rules::{self, Change, Origin, Role};
+use crate::object::{Lifetime, Object, profile};
 use crate::seal::{is_sealed, object_binding};
 use crate::store::{StoredObject, seal_object};
 use cryptoki_sys::*;
@@ -32,6 +35,11 @@ impl Engine {
         missing: CK_RV,
     ) -> Result<Arc<Object>> {
         slot.check_pin_current()?;
+        if profile::in_range(handle)
+            && let Some(p) = profile::lookup(slot.id, self.slot_ordinal(slot), handle)
+        {
+            return Ok(p);
+        }
         let object = self
             .table(slot)?
             .get(handle)
@@ -103,9 +111,51 @@ impl Engine {
         Ok(o)
     }
 
+    /// The position of a slot in this process's slot list (what profile object handles use).
+    fn slot_ordinal(&self, slot: &Slot) -> usize {
+        self.slots
+            .keys()
+            .position(|id| *id == slot.id)
+            .unwrap_or_default()
+    }
+
+    /// Who is logged in on the slot, as the attribute rules see it.
+    fn role(slot: &Slot) -> Role {
+        if slot.logged_in() == Some(CKU_SO) {
+            Role::So
+        } else {
+            Role::Other
+        }
+    }
+
+    /// A new object's attributes from a caller's template: the attribute rules
+    /// (`rules::build_object`, with the role logged in on the slot), then the vendor model's.
+    /// Every path that makes an object from a template (create, generate, generate pair,
+    /// unwrap, derive) comes here; copies go through `rules::check_change`.
+    pub(crate) fn new_object_attrs(
+        &self,
+        slot: &Slot,
+        origin: Origin,
+        template: &Attributes,
+        computed: &Attributes,
+        class: CK_OBJECT_CLASS,
+        key_type: Option<CK_KEY_TYPE>,
+    ) -> Result<Attributes> {
+        let mut attrs = rules::build_object(
+            origin,
+            template,
+            computed,
+            class,
+            key_type,
+            Self::role(slot),
+        )?;
+        self.vendor_object_rules(slot, origin, template, &mut attrs, class)?;
+        Ok(attrs)
+    }
+
     /// The vendor model's rules for a new object, after the standard ones (`rules::build_object`):
     /// Primus key defaults, and its partition policy on key import.
-    pub(crate) fn vendor_object_rules(
+    fn vendor_object_rules(
         &self,
         slot: &Slot,
         origin: Origin,
@@ -285,8 +335,8 @@ impl Engine {
             let bits = (significant.saturating_sub(1) * 8) as CK_ULONG + CK_ULONG::from(top);
             computed.set_ulong(CKA_MODULUS_BITS, bits);
         }
-        let mut attrs = rules::build_object(Origin::Create, template, &computed, class, key_type)?;
-        self.vendor_object_rules(slot, Origin::Create, template, &mut attrs, class)?;
+        let attrs =
+            self.new_object_attrs(slot, Origin::Create, template, &computed, class, key_type)?;
         let object = Object::new(0, slot.id, Lifetime::Token, attrs);
         if object.is_key() {
             // Parse now so a malformed key is refused at creation, not at first use.
@@ -313,10 +363,10 @@ impl Engine {
                 "the object has CKA_COPYABLE false",
             ));
         }
-        let so = slot.logged_in() == Some(CKU_SO);
+        let role = Self::role(slot);
         let mut attrs = original.attrs.clone();
         for (t, v) in template.iter() {
-            rules::check_change(&original.attrs, *t, v, Change::Copy, so)?;
+            rules::check_change(&original.attrs, *t, v, Change::Copy, role)?;
             attrs.set(*t, v.clone());
         }
         self.insert_object(&mut session.lock(), slot, attrs)
@@ -444,10 +494,10 @@ impl Engine {
                 "the object has CKA_MODIFIABLE false",
             ));
         }
-        let so = slot.logged_in() == Some(CKU_SO);
+        let role = Self::role(slot);
         let mut attrs = o.attrs.clone();
         for (t, v) in template.iter() {
-            rules::check_change(&o.attrs, *t, v, Change::Set, so)?;
+            rules::check_change(&o.attrs, *t, v, Change::Set, role)?;
             attrs.set(*t, v.clone());
         }
         if template.contains(CKA_LABEL) && template.bytes(CKA_LABEL) != o.attrs.bytes(CKA_LABEL) {
@@ -587,6 +637,12 @@ impl Engine {
                 .all(|(t, v)| o.attrs.get(*t) == Some(v) && !rules::is_hidden(&o.attrs, *t))
             {
                 handles.push(o.handle);
+            }
+        }
+        // The token's profile objects: public, never sealed.
+        for p in profile::candidates(slot.id, self.slot_ordinal(slot), template) {
+            if template.iter().all(|(t, v)| p.attrs.get(*t) == Some(v)) {
+                handles.push(p.handle);
             }
         }
         handles.sort_unstable();

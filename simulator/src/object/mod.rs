@@ -1,7 +1,10 @@
 //! Objects: an immutable snapshot of attributes plus the key material parsed from them on first
-//! use. A token object read from the store before its token key was unlocked carries its
-//! secrets still sealed; the engine opens them on first use. Changes replace the snapshot (copy on write), so an operation in progress keeps the key
-//! it started with and the hot path never takes a lock.
+//! use; the attribute rules (`rules`) and the token's synthesised profile objects (`profile`).
+//! A token object read from the store before its token key was unlocked carries its secrets
+//! still sealed; the engine opens them on first use. Changes replace the snapshot (copy on
+//! write), so an operation in progress keeps the key it started with and the hot path never
+//! takes a lock.
+pub mod profile;
 pub mod rules;
 
 use crate::attribute::Attributes;
@@ -47,13 +50,15 @@ impl Object {
         }
     }
 
-    /// A token object as read from the store: public attributes and sealed secrets.
+    /// A token object as read from the store: public attributes (completed with the common
+    /// attributes older stores lack, `rules::complete_stored`) and sealed secrets.
     pub fn stored(
         handle: CK_OBJECT_HANDLE,
         slot_id: CK_SLOT_ID,
         mut public: Attributes,
         sealed: Option<Vec<u8>>,
     ) -> Self {
+        rules::complete_stored(&mut public);
         public.shrink_to_fit();
         Object {
             sealed: sealed.map(Arc::from),

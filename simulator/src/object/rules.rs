@@ -1,7 +1,8 @@
 //! The attribute rules of PKCS#11 v2.40/3.0 §4, as one declarative table per object class and
 //! key type. Each rule carries the spec's footnotes (required on create, not on generate,
 //! sensitive, modifiable, sticky, SO-only) and a default; the functions below apply the table to
-//! create, generate, unwrap, derive, copy and set.
+//! create, generate, unwrap, derive, copy and set, with the caller's role (SO or not), and check
+//! the key values each key type allows (`SECRET_LENGTHS`, RSA moduli).
 use crate::attribute::{AttrValue, Attributes};
 use crate::error::{Result, err};
 use cryptoki_sys::*;
@@ -118,9 +119,16 @@ static KEY: &[Rule] = &[
     r(CKA_END_DATE, MODIFIABLE, D::Empty),
     r(CKA_DERIVE, MODIFIABLE, D::Bool(false)),
     r(CKA_LOCAL, TOKEN_SET, D::None),
-    r(CKA_KEY_GEN_MECHANISM, TOKEN_SET, D::None),
-    // Absent unless given: no restriction (as kryoptic; SoftHSMv2 reports an empty list).
-    r(CKA_ALLOWED_MECHANISMS, 0, D::None),
+    // A common key attribute: the generating mechanism (set by the generate paths), else
+    // CK_UNAVAILABLE_INFORMATION (PKCS#11 3.0 §4.7.2: valid only when CKA_LOCAL is true).
+    r(
+        CKA_KEY_GEN_MECHANISM,
+        TOKEN_SET,
+        D::Ulong(CK_UNAVAILABLE_INFORMATION),
+    ),
+    // A common key attribute: never given, it is the empty list, which restricts nothing (as
+    // SoftHSMv2; clients such as OpenSSL's pkcs11-provider read it on every key).
+    r(CKA_ALLOWED_MECHANISMS, 0, D::Empty),
 ];
 
 // Usage defaults (simulator-defined; PKCS#11 leaves them to the token): every usage the key
@@ -305,6 +313,12 @@ pub fn tables(
     let mut t: Vec<&'static [Rule]> = vec![STORAGE];
     match class {
         CKO_DATA => t.push(DATA),
+        CKO_PROFILE => {
+            return Err(err(
+                CKR_ATTRIBUTE_VALUE_INVALID,
+                "profile objects are the token's own (see object::profile); none can be made",
+            ));
+        }
         CKO_CERTIFICATE => t.push(X509_CERTIFICATE),
         CKO_DOMAIN_PARAMETERS => {
             t.push(DOMAIN);
@@ -380,18 +394,115 @@ pub enum Origin {
     Derive,
 }
 
+/// Who gives a template or a change: footnote 10 ("can only be set to CK_TRUE by the SO user")
+/// depends on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The SO is logged in (a R/W SO session: PKCS#11 lets it create and change public objects).
+    So,
+    /// Anyone else: the user, a vendor user role, or no login (public session).
+    Other,
+}
+
+/// The rules on a value a caller gives, whatever the path (create, generate, unwrap, derive,
+/// copy, set): only the SO may give `true` to an SO-only attribute (`CKA_TRUSTED`), even when
+/// the object already has it (a user's template never carries it). Giving `false` is anyone's.
+fn check_given(rule: &Rule, value: &AttrValue, role: Role) -> Result<()> {
+    if rule.flags & SO_ONLY_TRUE != 0 && is_true(value) && role != Role::So {
+        return Err(err(
+            CKR_ATTRIBUTE_READ_ONLY,
+            format!(
+                "attribute 0x{:X} can be set to true only by the SO",
+                rule.attr
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn is_true(value: &AttrValue) -> bool {
+    value
+        .as_bytes()
+        .and_then(|b| b.first())
+        .is_some_and(|b| *b != 0)
+}
+
+/// The lengths a secret key's `CKA_VALUE` may have, by key type (PKCS#11 3.0 mechanisms: AES
+/// 16, 24 or 32 bytes; DES2 16; DES3 24). Key types not listed (generic secrets, the HMAC key
+/// types) take any length of at least one byte.
+static SECRET_LENGTHS: &[(CK_KEY_TYPE, &[usize])] = &[
+    (CKK_AES, &[16, 24, 32]),
+    (CKK_DES2, &[16]),
+    (CKK_DES3, &[24]),
+];
+
+/// Checks the key values of a new object against what its key type allows: a secret key's
+/// length (`SECRET_LENGTHS`), an RSA key's modulus (at least `rsa::MIN_BITS` bits, odd) and
+/// public exponent (odd, above 1). Curve keys are checked when their value is parsed
+/// (`KeyMaterial::from_attributes`: points on the curve, scalars below the order). The answer
+/// is the reason, for the caller to give the path's return value.
+pub fn check_key_values(
+    class: CK_OBJECT_CLASS,
+    key_type: Option<CK_KEY_TYPE>,
+    attrs: &Attributes,
+) -> std::result::Result<(), String> {
+    let significant = |t| {
+        attrs.bytes(t).map(|b| {
+            let start = b.iter().position(|x| *x != 0).unwrap_or(b.len());
+            &b[start..]
+        })
+    };
+    match (class, key_type) {
+        (CKO_SECRET_KEY, Some(kt)) => {
+            let len = attrs.bytes(CKA_VALUE).map_or(0, <[u8]>::len);
+            let ok = match SECRET_LENGTHS.iter().find(|(t, _)| *t == kt) {
+                Some((_, lengths)) => lengths.contains(&len),
+                None => len >= 1,
+            };
+            if !ok {
+                return Err(format!(
+                    "a key of type 0x{kt:X} cannot have a value of {len} bytes"
+                ));
+            }
+        }
+        (CKO_PUBLIC_KEY | CKO_PRIVATE_KEY, Some(CKK_RSA)) => {
+            if let Some(n) = significant(CKA_MODULUS) {
+                let bits = n.first().map_or(0, |top| {
+                    (n.len() - 1) * 8 + (8 - top.leading_zeros() as usize)
+                });
+                if bits < crate::mechanisms::rsa::MIN_BITS || n.last().is_none_or(|b| b & 1 == 0) {
+                    return Err(format!(
+                        "an RSA modulus must be odd and of at least {} bits (this one: {bits})",
+                        crate::mechanisms::rsa::MIN_BITS
+                    ));
+                }
+            }
+            if let Some(e) = significant(CKA_PUBLIC_EXPONENT)
+                && (e.last().is_none_or(|b| b & 1 == 0) || e == [1])
+            {
+                return Err("an RSA public exponent must be odd and above 1".into());
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
 /// Checks a caller's template for a new object of this class/type and returns the object's
 /// full attribute set: the caller's values, then `computed` (key values from a mechanism), then
 /// defaults. `CKA_LOCAL`, `CKA_ALWAYS_SENSITIVE` and `CKA_NEVER_EXTRACTABLE` are set here.
+/// Every path that makes an object from a template goes through here (the engine's
+/// `new_object_attrs`); `role` is who asks.
 pub fn build_object(
     origin: Origin,
     template: &Attributes,
     computed: &Attributes,
     class: CK_OBJECT_CLASS,
     key_type: Option<CK_KEY_TYPE>,
+    role: Role,
 ) -> Result<Attributes> {
     let tables = tables(class, key_type)?;
-    for (attr, _) in template.iter() {
+    for (attr, value) in template.iter() {
         let rule = rule_for(&tables, *attr).ok_or_else(|| {
             err(
                 CKR_TEMPLATE_INCONSISTENT,
@@ -404,11 +515,10 @@ pub fn build_object(
             Origin::Unwrap | Origin::Derive => rule.flags & NO_UNWRAP != 0,
         };
         if forbidden {
-            // CKA_UNIQUE_ID is the token's alone: a template naming it is
-            // CKR_ATTRIBUTE_TYPE_INVALID (simulator-defined, as kryoptic answers).
-            let rv = if *attr == CKA_UNIQUE_ID {
-                CKR_ATTRIBUTE_TYPE_INVALID
-            } else if rule.flags & TOKEN_SET == TOKEN_SET {
+            // The token's own attributes (CKA_LOCAL, CKA_UNIQUE_ID, ...) are read-only
+            // (PKCS#11 3.0 §4.4.1 says so of CKA_UNIQUE_ID in any creating template); other
+            // attributes the path does not take contradict it.
+            let rv = if rule.flags & TOKEN_SET == TOKEN_SET {
                 CKR_ATTRIBUTE_READ_ONLY
             } else {
                 CKR_TEMPLATE_INCONSISTENT
@@ -418,6 +528,7 @@ pub fn build_object(
                 format!("attribute 0x{attr:X} may not be given here"),
             ));
         }
+        check_given(&rule, value, role)?;
     }
     let mut out = template.clone();
     out.merge(computed);
@@ -488,6 +599,18 @@ pub fn build_object(
             "CKA_VALUE_LEN differs from the value's length",
         ));
     }
+    check_key_values(class, key_type, &out).map_err(|why| {
+        // Create: the template's value is invalid (§4.1.1). Unwrap: the decrypted blob is
+        // recognisably not a key of the template's type (CKR_WRAPPED_KEY_INVALID, §5.18.7).
+        // Generate / derive: the length asked for (CKA_VALUE_LEN or the mechanism's output)
+        // is outside the key type's sizes, as the key generators answer (CKR_KEY_SIZE_RANGE).
+        let rv = match origin {
+            Origin::Create => CKR_ATTRIBUTE_VALUE_INVALID,
+            Origin::Unwrap => CKR_WRAPPED_KEY_INVALID,
+            Origin::Generate | Origin::Derive => CKR_KEY_SIZE_RANGE,
+        };
+        err(rv, why)
+    })?;
     if class == CKO_SECRET_KEY && !out.contains(CKA_VALUE_LEN) {
         let len = out.bytes(CKA_VALUE).map(<[u8]>::len).unwrap_or(0);
         out.set_ulong(CKA_VALUE_LEN, len as CK_ULONG);
@@ -522,12 +645,15 @@ pub enum Change {
 }
 
 /// Checks one attribute change of an existing object (`C_SetAttributeValue`, `C_CopyObject`).
+/// An attribute that cannot be changed is refused even when the value given is the one it has
+/// (PKCS#11: read-only attributes cannot be set); a changeable one given its current value is
+/// no change.
 pub fn check_change(
     object: &Attributes,
     attr: CK_ATTRIBUTE_TYPE,
     new: &AttrValue,
     change: Change,
-    so_logged_in: bool,
+    role: Role,
 ) -> Result<()> {
     let class = object.ulong(CKA_CLASS).unwrap_or(CKO_DATA);
     let tables = tables(class, object.ulong(CKA_KEY_TYPE))?;
@@ -537,42 +663,50 @@ pub fn check_change(
             format!("attribute 0x{attr:X} does not apply to this object"),
         )
     })?;
-    let current = object.get(attr);
-    if current == Some(new) {
-        return Ok(());
-    }
     let read_only = |why: &str| {
         Err(err(
             CKR_ATTRIBUTE_READ_ONLY,
             format!("attribute 0x{attr:X} {why}"),
         ))
     };
-    let new_true = new
-        .as_bytes()
-        .and_then(|b| b.first())
-        .is_some_and(|b| *b != 0);
     let allowed =
         rule.flags & MODIFIABLE != 0 || (change == Change::Copy && rule.flags & COPY_ONLY != 0);
     if !allowed {
         return read_only("cannot be changed");
     }
-    let was_true = current
-        .and_then(|v| v.as_bytes())
-        .and_then(|b| b.first())
-        .is_some_and(|b| *b != 0);
+    check_given(&rule, new, role)?;
+    let current = object.get(attr);
+    if current == Some(new) {
+        return Ok(());
+    }
+    let new_true = is_true(new);
+    let was_true = current.is_some_and(is_true);
     if rule.flags & STICKY_TRUE != 0 && was_true && !new_true {
         return read_only("cannot be changed back to false");
     }
     if rule.flags & STICKY_FALSE != 0 && !was_true && new_true {
         return read_only("cannot be changed back to true");
     }
-    if rule.flags & SO_ONLY_TRUE != 0 && new_true && !so_logged_in {
-        return read_only("can be set to true only by the SO");
-    }
     if attr == CKA_MODIFIABLE && change == Change::Copy && new_true && !was_true {
         return read_only("cannot be made modifiable again");
     }
     Ok(())
+}
+
+/// Completes the attributes of an object read from the store with the common key attributes
+/// a store written by an earlier version lacks: `CKA_ALLOWED_MECHANISMS` (the empty list) and
+/// `CKA_KEY_GEN_MECHANISM` (`CK_UNAVAILABLE_INFORMATION`, the key's provenance not recorded).
+pub fn complete_stored(attrs: &mut Attributes) {
+    let class = attrs.ulong(CKA_CLASS).unwrap_or(CKO_DATA);
+    if !matches!(class, CKO_PUBLIC_KEY | CKO_PRIVATE_KEY | CKO_SECRET_KEY) {
+        return;
+    }
+    if !attrs.contains(CKA_ALLOWED_MECHANISMS) {
+        attrs.set_bytes(CKA_ALLOWED_MECHANISMS, Vec::new());
+    }
+    if !attrs.contains(CKA_KEY_GEN_MECHANISM) {
+        attrs.set_ulong(CKA_KEY_GEN_MECHANISM, CK_UNAVAILABLE_INFORMATION);
+    }
 }
 
 #[cfg(test)]
@@ -596,6 +730,7 @@ mod tests {
             &computed,
             CKO_SECRET_KEY,
             Some(CKK_AES),
+            Role::Other,
         )
         .unwrap();
         assert_eq!(o.bool(CKA_LOCAL), Some(true));
@@ -617,6 +752,7 @@ mod tests {
             &Attributes::new(),
             CKO_SECRET_KEY,
             Some(CKK_AES),
+            Role::Other,
         );
         assert_eq!(e.unwrap_err().rv, CKR_TEMPLATE_INCOMPLETE);
         let mut t = aes_template();
@@ -629,6 +765,7 @@ mod tests {
             &Attributes::new(),
             CKO_SECRET_KEY,
             Some(CKK_AES),
+            Role::Other,
         )
         .unwrap();
         assert_eq!(o.bool(CKA_LOCAL), Some(false));
@@ -646,6 +783,7 @@ mod tests {
             &Attributes::new(),
             CKO_SECRET_KEY,
             Some(CKK_AES),
+            Role::Other,
         )
         .unwrap();
         assert_eq!(imported.bool(CKA_SENSITIVE), Some(false));
@@ -657,6 +795,7 @@ mod tests {
             &computed,
             CKO_SECRET_KEY,
             Some(CKK_AES),
+            Role::Other,
         )
         .unwrap();
         assert_eq!(generated.bool(CKA_SENSITIVE), Some(true));
@@ -673,6 +812,7 @@ mod tests {
             &Attributes::new(),
             CKO_SECRET_KEY,
             Some(CKK_AES),
+            Role::Other,
         );
         assert_eq!(e.unwrap_err().rv, CKR_ATTRIBUTE_READ_ONLY);
         let mut t = aes_template();
@@ -684,6 +824,7 @@ mod tests {
             &Attributes::new(),
             CKO_SECRET_KEY,
             Some(CKK_AES),
+            Role::Other,
         );
         assert_eq!(e.unwrap_err().rv, CKR_TEMPLATE_INCONSISTENT);
     }
@@ -700,57 +841,109 @@ mod tests {
             &Attributes::new(),
             CKO_SECRET_KEY,
             Some(CKK_AES),
+            Role::Other,
         )
         .unwrap();
         let to_false = AttrValue::bool(false);
         let to_true = AttrValue::bool(true);
         assert_eq!(
-            check_change(&o, CKA_SENSITIVE, &to_false, Change::Set, false)
+            check_change(&o, CKA_SENSITIVE, &to_false, Change::Set, Role::Other)
                 .unwrap_err()
                 .rv,
             CKR_ATTRIBUTE_READ_ONLY
         );
         assert_eq!(
-            check_change(&o, CKA_EXTRACTABLE, &to_true, Change::Set, false)
+            check_change(&o, CKA_EXTRACTABLE, &to_true, Change::Set, Role::Other)
                 .unwrap_err()
                 .rv,
             CKR_ATTRIBUTE_READ_ONLY
         );
         assert_eq!(
-            check_change(&o, CKA_TRUSTED, &to_true, Change::Set, false)
+            check_change(&o, CKA_TRUSTED, &to_true, Change::Set, Role::Other)
                 .unwrap_err()
                 .rv,
             CKR_ATTRIBUTE_READ_ONLY
         );
-        assert!(check_change(&o, CKA_TRUSTED, &to_true, Change::Set, true).is_ok());
+        assert!(check_change(&o, CKA_TRUSTED, &to_true, Change::Set, Role::So).is_ok());
         assert_eq!(
             check_change(
                 &o,
                 CKA_VALUE,
                 &AttrValue::Bytes(smallvec::smallvec![2; 16]),
                 Change::Set,
-                false
+                Role::Other
             )
             .unwrap_err()
             .rv,
             CKR_ATTRIBUTE_READ_ONLY
         );
         assert_eq!(
-            check_change(&o, CKA_TOKEN, &to_true, Change::Set, false)
+            check_change(&o, CKA_TOKEN, &to_true, Change::Set, Role::Other)
                 .unwrap_err()
                 .rv,
             CKR_ATTRIBUTE_READ_ONLY
         );
-        assert!(check_change(&o, CKA_TOKEN, &to_true, Change::Copy, false).is_ok());
+        assert!(check_change(&o, CKA_TOKEN, &to_true, Change::Copy, Role::Other).is_ok());
         assert!(
             check_change(
                 &o,
                 CKA_LABEL,
                 &AttrValue::Bytes(b"k".as_slice().into()),
                 Change::Set,
-                false
+                Role::Other
             )
             .is_ok()
         );
+    }
+
+    #[test]
+    fn key_values_must_suit_their_key_type() {
+        let mut a = aes_template();
+        for (len, ok) in [
+            (0, false),
+            (7, false),
+            (16, true),
+            (24, true),
+            (32, true),
+            (33, false),
+        ] {
+            a.set_bytes(CKA_VALUE, vec![1; len]);
+            assert_eq!(
+                check_key_values(CKO_SECRET_KEY, Some(CKK_AES), &a).is_ok(),
+                ok,
+                "{len}"
+            );
+        }
+        a.set_bytes(CKA_VALUE, vec![1; 1]);
+        assert!(check_key_values(CKO_SECRET_KEY, Some(CKK_GENERIC_SECRET), &a).is_ok());
+        let mut rsa = Attributes::new();
+        // 512 bits with a leading zero byte: the bit count ignores it.
+        let mut n = vec![0u8, 0x80];
+        n.extend([0u8; 62]);
+        n.push(1);
+        rsa.set_bytes(CKA_MODULUS, n.clone());
+        rsa.set_bytes(CKA_PUBLIC_EXPONENT, vec![1, 0, 1]);
+        assert!(check_key_values(CKO_PUBLIC_KEY, Some(CKK_RSA), &rsa).is_ok());
+        n[1] = 0x40;
+        rsa.set_bytes(CKA_MODULUS, n);
+        assert!(check_key_values(CKO_PUBLIC_KEY, Some(CKK_RSA), &rsa).is_err());
+    }
+
+    #[test]
+    fn stored_keys_are_completed_and_other_objects_left_alone() {
+        let mut key = aes_template();
+        complete_stored(&mut key);
+        assert_eq!(key.bytes(CKA_ALLOWED_MECHANISMS), Some(&[][..]));
+        assert_eq!(
+            key.ulong(CKA_KEY_GEN_MECHANISM),
+            Some(CK_UNAVAILABLE_INFORMATION)
+        );
+        key.set_ulong(CKA_KEY_GEN_MECHANISM, CKM_AES_KEY_GEN);
+        complete_stored(&mut key);
+        assert_eq!(key.ulong(CKA_KEY_GEN_MECHANISM), Some(CKM_AES_KEY_GEN));
+        let mut data = Attributes::new();
+        data.set_ulong(CKA_CLASS, CKO_DATA);
+        complete_stored(&mut data);
+        assert!(!data.contains(CKA_ALLOWED_MECHANISMS));
     }
 }
