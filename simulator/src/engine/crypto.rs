@@ -641,9 +641,12 @@ impl Engine {
                 // the unwrapped bytes (PKCS#11: the result is truncated "according to the
                 // CKA_KEY_TYPE attribute of the template and, if it has one, and the key type
                 // supports it, the CKA_VALUE_LEN attribute").
+                // The fixed length trims only what a padding mechanism returns; otherwise the
+                // unwrapped bytes are the key and must have the fixed length themselves.
                 let given = template.ulong(CKA_VALUE_LEN).map(|v| v as usize);
                 let fixed = mechs::des::fixed_value_len(key_type);
-                let len = given.or(fixed).unwrap_or(plain.len());
+                let may_pad = mechs::unwrap_may_pad(mech);
+                let len = given.or(fixed.filter(|_| may_pad)).unwrap_or(plain.len());
                 template.remove(CKA_VALUE_LEN);
                 if given.is_some_and(|g| g == 0 || g > plain.len() || fixed.is_some_and(|f| f != g))
                 {
@@ -661,11 +664,11 @@ impl Engine {
                 check_secret_len(key_type, len).map_err(|_| match given {
                     // The whole block is not a key of this type, and no CKA_VALUE_LEN says
                     // which part is (raw RSA's modulus-long block for an AES key).
-                    None => err(
+                    None if may_pad => err(
                         CKR_TEMPLATE_INCOMPLETE,
                         "the key's length cannot be known: give CKA_VALUE_LEN",
                     ),
-                    Some(_) => err(
+                    _ => err(
                         CKR_WRAPPED_KEY_INVALID,
                         "the unwrapped value has the wrong length for its key type",
                     ),
@@ -914,14 +917,9 @@ fn with_required_template(
     Ok(out)
 }
 
-/// The lengths each secret key type allows.
+/// The lengths each secret key type allows (the object rules' table).
 fn check_secret_len(key_type: CK_KEY_TYPE, len: usize) -> Result<()> {
-    let ok = match (key_type, mechs::des::fixed_value_len(key_type)) {
-        (CKK_AES, _) => matches!(len, 16 | 24 | 32),
-        (_, Some(fixed)) => len == fixed,
-        _ => len > 0,
-    };
-    if ok {
+    if rules::secret_len_allowed(key_type, len) {
         Ok(())
     } else {
         Err(err(

@@ -716,6 +716,23 @@ pub fn unwrapped_value<'a>(mech: &Mechanism, plain: &'a [u8], len: usize) -> &'a
     }
 }
 
+/// Whether `unwrap` with this mechanism may return more bytes than the key: zero padding of
+/// the block ciphers' ECB/CBC modes, raw RSA's modulus-long block. Without `CKA_VALUE_LEN` (or
+/// a fixed-length key type) the key's length then cannot be known; with the other mechanisms
+/// the unwrapped bytes are the key.
+pub fn unwrap_may_pad(mech: &Mechanism) -> bool {
+    matches!(
+        mech.mechanism_type,
+        CKM_RSA_X_509
+            | CKM_AES_ECB
+            | CKM_AES_CBC
+            | CKM_DES_ECB
+            | CKM_DES_CBC
+            | CKM_DES3_ECB
+            | CKM_DES3_CBC
+    )
+}
+
 /// Unwraps `wrapped` with `unwrapping_key`, returning the key bytes (a secret value or PKCS#8).
 pub fn unwrap(
     mech: &Mechanism,
@@ -836,12 +853,25 @@ pub fn generate_key(mech: &Mechanism, template: &Attributes) -> Result<Attribute
     };
     let mut value = Zeroizing::new(vec![0u8; len]);
     random_fill(&mut value)?;
-    if des::fixed_value_len(key_type).is_some() {
+    if let Some(fixed) = des::fixed_value_len(key_type) {
+        // The generic generator may be asked for a DES key type of another length.
+        if len != fixed {
+            return Err(err(
+                CKR_KEY_SIZE_RANGE,
+                "a DES, DES2 or DES3 key has its key type's fixed length",
+            ));
+        }
         des::set_odd_parity(&mut value);
-        // A weak or semi-weak DES key (or component) is drawn with probability about 2^-52.
+        // A weak or semi-weak DES key (or component) is drawn with probability about 2^-52;
+        // a few draws always suffice, the bound only guards against a broken check.
+        let mut draws = 1;
         while !des::usable(key_type, &value) {
+            if draws == 16 {
+                return Err(err(CKR_GENERAL_ERROR, "no usable DES key value was drawn"));
+            }
             random_fill(&mut value)?;
             des::set_odd_parity(&mut value);
+            draws += 1;
         }
     }
     let mut out = Attributes::new();

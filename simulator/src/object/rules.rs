@@ -428,13 +428,22 @@ fn is_true(value: &AttrValue) -> bool {
 }
 
 /// The lengths a secret key's `CKA_VALUE` may have, by key type (PKCS#11 3.0 mechanisms: AES
-/// 16, 24 or 32 bytes; DES2 16; DES3 24). Key types not listed (generic secrets, the HMAC key
-/// types) take any length of at least one byte.
+/// 16, 24 or 32 bytes; DES 8; DES2 16; DES3 24). Key types not listed (generic secrets, the
+/// HMAC key types) take any length of at least one byte.
 static SECRET_LENGTHS: &[(CK_KEY_TYPE, &[usize])] = &[
     (CKK_AES, &[16, 24, 32]),
+    (CKK_DES, &[8]),
     (CKK_DES2, &[16]),
     (CKK_DES3, &[24]),
 ];
+
+/// Whether a secret key of this type may have a value of `len` bytes (`SECRET_LENGTHS`).
+pub fn secret_len_allowed(key_type: CK_KEY_TYPE, len: usize) -> bool {
+    match SECRET_LENGTHS.iter().find(|(t, _)| *t == key_type) {
+        Some((_, lengths)) => lengths.contains(&len),
+        None => len >= 1,
+    }
+}
 
 /// Checks the key values of a new object against what its key type allows: a secret key's
 /// length (`SECRET_LENGTHS`), an RSA key's modulus (at least `rsa::MIN_BITS` bits, odd) and
@@ -455,11 +464,7 @@ pub fn check_key_values(
     match (class, key_type) {
         (CKO_SECRET_KEY, Some(kt)) => {
             let len = attrs.bytes(CKA_VALUE).map_or(0, <[u8]>::len);
-            let ok = match SECRET_LENGTHS.iter().find(|(t, _)| *t == kt) {
-                Some((_, lengths)) => lengths.contains(&len),
-                None => len >= 1,
-            };
-            if !ok {
+            if !secret_len_allowed(kt, len) {
                 return Err(format!(
                     "a key of type 0x{kt:X} cannot have a value of {len} bytes"
                 ));
