@@ -213,10 +213,7 @@ fn hmac_sign_verify_and_digest_key() {
     assert_eq!(init(C_SignInit, s, &mut mech(CKM_SHA256_HMAC), key), CKR_OK);
     assert_eq!(update(C_SignUpdate, s, b"mess"), CKR_OK);
     assert_eq!(produce(C_Sign, s, b"message"), Err(CKR_OPERATION_ACTIVE));
-    assert_eq!(
-        finish(C_SignFinal, s),
-        Err(CKR_OPERATION_NOT_INITIALIZED)
-    );
+    assert_eq!(finish(C_SignFinal, s), Err(CKR_OPERATION_NOT_INITIALIZED));
 
     // SAFETY: a valid mechanism.
     assert_eq!(unsafe { C_DigestInit(s, &mut mech(CKM_SHA256)) }, CKR_OK);

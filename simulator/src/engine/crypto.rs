@@ -238,11 +238,17 @@ impl Engine {
     ) -> Result<Output> {
         let session = self.session(h)?;
         let mut s = session.lock();
-        step(&mut s.encrypt, call, capacity, cipher_len(call, data.len()), |op| match call {
-            Call::OneShot => op.one_shot(data),
-            Call::Update => op.update(data),
-            Call::Final => op.finish(),
-        })
+        step(
+            &mut s.encrypt,
+            call,
+            capacity,
+            cipher_len(call, data.len()),
+            |op| match call {
+                Call::OneShot => op.one_shot(data),
+                Call::Update => op.update(data),
+                Call::Final => op.finish(),
+            },
+        )
     }
 
     pub fn decrypt_init(
@@ -272,11 +278,17 @@ impl Engine {
     ) -> Result<Output> {
         let session = self.session(h)?;
         let mut s = session.lock();
-        step(&mut s.decrypt, call, capacity, cipher_len(call, data.len()), |op| match call {
-            Call::OneShot => op.one_shot(data),
-            Call::Update => op.update(data),
-            Call::Final => op.finish(),
-        })
+        step(
+            &mut s.decrypt,
+            call,
+            capacity,
+            cipher_len(call, data.len()),
+            |op| match call {
+                Call::OneShot => op.one_shot(data),
+                Call::Update => op.update(data),
+                Call::Final => op.finish(),
+            },
+        )
     }
 
     pub fn digest_init(&self, h: CK_SESSION_HANDLE, mech: &Mechanism) -> Result<()> {
@@ -302,12 +314,18 @@ impl Engine {
                 Ok(Output::Size(0))
             });
         }
-        step(&mut s.digest, call, capacity, |_| None, |op| {
-            if call == Call::OneShot {
-                op.update(data);
-            }
-            Ok(op.finish())
-        })
+        step(
+            &mut s.digest,
+            call,
+            capacity,
+            |_| None,
+            |op| {
+                if call == Call::OneShot {
+                    op.update(data);
+                }
+                Ok(op.finish())
+            },
+        )
     }
 
     /// `C_DigestKey`: digests a secret key's value without revealing it.
@@ -376,11 +394,17 @@ impl Engine {
                 SignKind::Recover(..) => unreachable_recover(),
             });
         }
-        step(&mut s.sign, call, capacity, |_| None, |op| match op {
-            SignKind::Sign(op) if call == Call::OneShot => op.one_shot(data),
-            SignKind::Sign(op) => op.finish(),
-            SignKind::Recover(..) => unreachable_recover(),
-        })
+        step(
+            &mut s.sign,
+            call,
+            capacity,
+            |_| None,
+            |op| match op {
+                SignKind::Sign(op) if call == Call::OneShot => op.one_shot(data),
+                SignKind::Sign(op) => op.finish(),
+                SignKind::Recover(..) => unreachable_recover(),
+            },
+        )
     }
 
     pub fn sign_recover(
@@ -397,10 +421,16 @@ impl Engine {
                 "C_SignInit was called, not C_SignRecoverInit",
             ));
         }
-        step(&mut s.sign, Call::OneShot, capacity, |_| None, |op| match op {
-            SignKind::Recover(mech, key) => mechs::sign_recover(mech, key, data),
-            SignKind::Sign(..) => unreachable_recover(),
-        })
+        step(
+            &mut s.sign,
+            Call::OneShot,
+            capacity,
+            |_| None,
+            |op| match op {
+                SignKind::Recover(mech, key) => mechs::sign_recover(mech, key, data),
+                SignKind::Sign(..) => unreachable_recover(),
+            },
+        )
     }
 
     pub fn verify_init(
@@ -475,10 +505,16 @@ impl Engine {
                 "C_VerifyInit was called, not C_VerifyRecoverInit",
             ));
         }
-        step(&mut s.verify, Call::OneShot, capacity, |_| None, |op| match op {
-            VerifyKind::Recover(mech, key) => mechs::verify_recover(mech, key, signature),
-            VerifyKind::Verify(..) => unreachable_recover(),
-        })
+        step(
+            &mut s.verify,
+            Call::OneShot,
+            capacity,
+            |_| None,
+            |op| match op {
+                VerifyKind::Recover(mech, key) => mechs::verify_recover(mech, key, signature),
+                VerifyKind::Verify(..) => unreachable_recover(),
+            },
+        )
     }
 
     /// Checks that this session may create an object of this template before doing the work.
