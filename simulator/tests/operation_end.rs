@@ -667,10 +667,8 @@ fn an_init_with_a_null_mechanism_cancels_the_operation() {
     );
     // The session must still be valid.
     // SAFETY: a null mechanism with a bad session handle.
-    assert_eq!(
-        unsafe { C_DigestInit(0xBAD, null_mut()) },
-        CKR_SESSION_HANDLE_INVALID
-    );
+    let rv = unsafe { C_DigestInit(0xBAD, null_mut()) };
+    assert_eq!(rv, CKR_SESSION_HANDLE_INVALID);
 }
 
 #[test]
@@ -678,15 +676,11 @@ fn login_with_a_null_pin_and_a_length_is_an_argument_error() {
     let lab = Lab::new();
     let s = open_session(0, CKF_SERIAL_SESSION | CKF_RW_SESSION).unwrap();
     // SAFETY: a null PIN with a non-zero length is refused without being read.
-    assert_eq!(
-        unsafe { C_Login(s, CKU_USER, null_mut(), 8) },
-        CKR_ARGUMENTS_BAD
-    );
+    let rv = unsafe { C_Login(s, CKU_USER, null_mut(), 8) };
+    assert_eq!(rv, CKR_ARGUMENTS_BAD);
     // SAFETY: as above.
-    assert_eq!(
-        unsafe { C_Login(s, CKU_SO, null_mut(), 8) },
-        CKR_ARGUMENTS_BAD
-    );
+    let rv = unsafe { C_Login(s, CKU_SO, null_mut(), 8) };
+    assert_eq!(rv, CKR_ARGUMENTS_BAD);
     // Nothing was counted against the PIN: the right PIN still works.
     assert_eq!(login(s, CKU_USER, USER_PIN), CKR_OK);
     drop(lab);
@@ -709,7 +703,7 @@ fn wait_for_slot_event_before_initialize_is_not_initialized() {
             CKR_CRYPTOKI_NOT_INITIALIZED
         );
         assert_eq!(
-            C_WaitForSlotEvent(0, &mut slot, 1 as *mut _),
+            C_WaitForSlotEvent(0, &mut slot, std::ptr::dangling_mut()),
             CKR_CRYPTOKI_NOT_INITIALIZED
         );
     }
@@ -821,24 +815,20 @@ fn message_functions_without_an_init_are_not_initialized() {
     // An initialised operation without a begun message: Next is not initialised either.
     let key = aes_key(s, |t| t);
     // SAFETY: a valid mechanism without parameter.
-    assert_eq!(
-        unsafe { C_MessageEncryptInit(s, &mut mech(CKM_AES_GCM), key) },
-        CKR_OK
-    );
+    let rv = unsafe { C_MessageEncryptInit(s, &mut mech(CKM_AES_GCM), key) };
+    assert_eq!(rv, CKR_OK);
     // SAFETY: every pointer is null or valid for the length given with it.
-    assert_eq!(
-        unsafe {
-            C_EncryptMessageNext(
-                s,
-                null_mut(),
-                0,
-                data.as_mut_ptr(),
-                16,
-                out.as_mut_ptr(),
-                &mut len,
-                0,
-            )
-        },
-        CKR_OPERATION_NOT_INITIALIZED
-    );
+    let rv = unsafe {
+        C_EncryptMessageNext(
+            s,
+            null_mut(),
+            0,
+            data.as_mut_ptr(),
+            16,
+            out.as_mut_ptr(),
+            &mut len,
+            0,
+        )
+    };
+    assert_eq!(rv, CKR_OPERATION_NOT_INITIALIZED);
 }

@@ -1354,11 +1354,21 @@ pub(super) mod tests {
     }
 
     fn enc(mech: &Mechanism, key: &Arc<KeyMaterial>, data: &[u8]) -> Result<Vec<u8>> {
-        encrypt_init(mech, key)?.one_shot(data)
+        one_shot(encrypt_init(mech, key)?, data)
     }
 
     fn dec(mech: &Mechanism, key: &Arc<KeyMaterial>, data: &[u8]) -> Result<Vec<u8>> {
-        decrypt_init(mech, key)?.one_shot(data)
+        one_shot(decrypt_init(mech, key)?, data)
+    }
+
+    /// `one_shot`, whose output length must be the announced one (when announced).
+    fn one_shot(mut op: Box<dyn CipherOperation>, data: &[u8]) -> Result<Vec<u8>> {
+        let announced = op.one_shot_len(data.len());
+        let out = op.one_shot(data)?;
+        if let Some(n) = announced {
+            assert_eq!(out.len(), n, "one_shot_len");
+        }
+        Ok(out)
     }
 
     pub(crate) fn rv<T>(r: Result<T>) -> CK_RV {
@@ -1369,15 +1379,24 @@ pub(super) mod tests {
     }
 
     /// Runs `op` over `data` split at `cuts`, returning the concatenated output.
+    /// Runs `op` over `data` cut at `cuts`; every announced output length must be exact.
     fn in_parts(mut op: Box<dyn CipherOperation>, data: &[u8], cuts: &[usize]) -> Result<Vec<u8>> {
         let mut out = Vec::new();
         let mut start = 0;
         for &c in cuts.iter().chain(std::iter::once(&data.len())) {
             let c = c.min(data.len()).max(start);
-            out.extend(op.update(&data[start..c])?);
+            let announced = op.update_len(c - start);
+            let part = op.update(&data[start..c])?;
+            assert_eq!(part.len(), announced, "update_len");
+            out.extend(part);
             start = c;
         }
-        out.extend(op.finish()?);
+        let announced = op.finish_len();
+        let last = op.finish()?;
+        if let Some(n) = announced {
+            assert_eq!(last.len(), n, "finish_len");
+        }
+        out.extend(last);
         Ok(out)
     }
 
