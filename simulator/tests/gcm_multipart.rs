@@ -422,7 +422,7 @@ fn encryption_in_any_call_order_equals_single_part() {
     let lab = Lab::new();
     let s = lab.user_session();
     let mut runner = TestRunner::new(Config {
-        cases: 160,
+        cases: 256,
         ..Config::default()
     });
     runner
@@ -498,7 +498,7 @@ fn decryption_in_any_call_order_is_authenticated_or_refused() {
     let lab = Lab::new();
     let s = lab.user_session();
     let mut runner = TestRunner::new(Config {
-        cases: 384,
+        cases: 1024,
         ..Config::default()
     });
     runner
@@ -565,6 +565,34 @@ fn final_after_an_update_length_query_checks_the_tag() {
     assert_eq!(rv, CKR_OPERATION_ACTIVE);
     assert!(buf.untouched_from(0));
     assert!(ended(s, C_DecryptFinal));
+}
+
+#[test]
+fn empty_plaintext_with_a_valid_tag_decrypts_to_nothing() {
+    let lab = Lab::new();
+    let s = lab.user_session();
+    let key = secret_key(s, &[9; 32]);
+    let mut p = GcmParams::new(&[2; 12], b"header", 128);
+    assert_eq!(init(C_EncryptInit, s, &mut p.mechanism(), key), CKR_OK);
+    let tag = produce(C_Encrypt, s, &[]).unwrap();
+    assert_eq!(tag.len(), 16);
+    // Multi-part: the tag arrives in two updates; the final answers 0 bytes, and OK.
+    assert_eq!(init(C_DecryptInit, s, &mut p.mechanism(), key), CKR_OK);
+    for half in tag.chunks(8) {
+        let (rv, len, buf) = call(s, Callee::Data(C_DecryptUpdate), half, Some(8));
+        assert_eq!((rv, len), (CKR_OK, 0));
+        assert!(buf.untouched_from(0));
+    }
+    assert_eq!(call(s, Callee::Final(C_DecryptFinal), &[], None).1, 0);
+    let (rv, len, buf) = call(s, Callee::Final(C_DecryptFinal), &[], Some(4));
+    assert_eq!((rv, len), (CKR_OK, 0));
+    assert!(buf.untouched_from(0));
+    // Single-part, and the same tag under other AAD.
+    assert_eq!(init(C_DecryptInit, s, &mut p.mechanism(), key), CKR_OK);
+    assert_eq!(produce(C_Decrypt, s, &tag).unwrap(), b"");
+    let mut other = GcmParams::new(&[2; 12], b"headers", 128);
+    assert_eq!(init(C_DecryptInit, s, &mut other.mechanism(), key), CKR_OK);
+    assert_eq!(produce(C_Decrypt, s, &tag), Err(CKR_ENCRYPTED_DATA_INVALID));
 }
 
 /// A `CK_GCM_MESSAGE_PARAMS` with its buffers.
@@ -766,7 +794,7 @@ fn message_api_in_any_call_order_is_authenticated_or_refused() {
     let lab = Lab::new();
     let s = lab.user_session();
     let mut runner = TestRunner::new(Config {
-        cases: 256,
+        cases: 512,
         ..Config::default()
     });
     let message_tamper =

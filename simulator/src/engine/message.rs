@@ -20,6 +20,8 @@
 //!   fills them from aws-lc's random generator. A generator with no free bits is
 //!   `CKR_MECHANISM_PARAM_INVALID`.
 //!   Decryption always uses the caller's IV;
+//! - a message call without `C_Message*Init` (or `C_*MessageNext` without a begun message) is
+//!   `CKR_OPERATION_NOT_INITIALIZED`, checked before its parameters are read;
 //! - `C_EncryptMessage` while a multi-part message is in progress is `CKR_OPERATION_ACTIVE`;
 //!   `C_Message*Final` ends the operation, abandoning a message in progress.
 use super::Engine;

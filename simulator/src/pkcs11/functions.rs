@@ -1,5 +1,6 @@
 //! The exported `C_*` functions other than initialisation and the function lists: each reads
-//! its arguments through `args`, calls the engine, and writes results back.
+//! its arguments through `args`, calls the engine, and writes results back. The calls of an
+//! operation in progress run inside `within`, which ends the operation on any error.
 use super::{SLOT_EVENTS, args, engine, ensure_initialized, guard};
 use crate::attribute::AttrValue;
 use crate::engine::{AttrLookup, Call, Engine, Output};
