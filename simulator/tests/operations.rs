@@ -85,11 +85,17 @@ fn an_error_ends_the_operation_and_mixing_modes_is_refused() {
         Err(CKR_OPERATION_NOT_INITIALIZED)
     );
 
-    // Multi-part started: a one-shot call is refused and the operation stays.
+    // Multi-part started: a one-shot call is refused, and that error ends the operation.
     assert_eq!(init(C_EncryptInit, s, &mut m, key), CKR_OK);
     let first = produce(C_EncryptUpdate, s, &[0u8; 16]).unwrap();
     assert_eq!(first.len(), 16);
     assert_eq!(produce(C_Encrypt, s, &[0u8; 16]), Err(CKR_OPERATION_ACTIVE));
+    assert_eq!(
+        produce(C_EncryptUpdate, s, &[0u8; 16]),
+        Err(CKR_OPERATION_NOT_INITIALIZED)
+    );
+    assert_eq!(init(C_EncryptInit, s, &mut m, key), CKR_OK);
+    assert_eq!(produce(C_EncryptUpdate, s, &[0u8; 16]).unwrap(), first);
     let second = produce(C_EncryptUpdate, s, &[0u8; 16]).unwrap();
     assert_eq!(finish(C_EncryptFinal, s).unwrap(), Vec::<u8>::new());
     // Multi-part equals one-shot.
@@ -146,11 +152,11 @@ fn key_handle_iv_length_usage_and_allowed_mechanisms_are_checked() {
         init(C_DecryptInit, s, &mut mech(0x7777_0000), key),
         CKR_MECHANISM_INVALID
     );
-    // SAFETY: a null mechanism pointer is refused.
+    // SAFETY: a null mechanism pointer cancels (PKCS#11 3.0); nothing is in progress.
     assert_eq!(
         // SAFETY: arguments are valid for the call, as the comment above says.
         unsafe { C_DecryptInit(s, null_mut(), key) },
-        CKR_ARGUMENTS_BAD
+        CKR_OK
     );
     assert_eq!(
         init(C_SignInit, s, &mut mech(CKM_SHA256_RSA_PKCS), key),
@@ -202,8 +208,12 @@ fn hmac_sign_verify_and_digest_key() {
     assert_eq!(init(C_SignInit, s, &mut mech(CKM_SHA256_HMAC), key), CKR_OK);
     assert_eq!(update(C_SignUpdate, s, b"mess"), CKR_OK);
     assert_eq!(update(C_SignUpdate, s, b"age"), CKR_OK);
-    assert_eq!(produce(C_Sign, s, b"message"), Err(CKR_OPERATION_ACTIVE));
     assert_eq!(finish(C_SignFinal, s).unwrap(), mac);
+    // A one-shot call in the middle is refused and ends the operation.
+    assert_eq!(init(C_SignInit, s, &mut mech(CKM_SHA256_HMAC), key), CKR_OK);
+    assert_eq!(update(C_SignUpdate, s, b"mess"), CKR_OK);
+    assert_eq!(produce(C_Sign, s, b"message"), Err(CKR_OPERATION_ACTIVE));
+    assert_eq!(finish(C_SignFinal, s), Err(CKR_OPERATION_NOT_INITIALIZED));
 
     // SAFETY: a valid mechanism.
     assert_eq!(unsafe { C_DigestInit(s, &mut mech(CKM_SHA256)) }, CKR_OK);
@@ -592,6 +602,15 @@ fn always_authenticate_keys_need_a_context_login_per_use() {
         CKR_OK
     );
     assert_eq!(produce(C_Sign, s, b"x"), Err(CKR_USER_NOT_LOGGED_IN));
+    // That error ended the operation, as every error of C_Sign does: start again.
+    assert_eq!(
+        login(s, CKU_CONTEXT_SPECIFIC, USER_PIN),
+        CKR_OPERATION_NOT_INITIALIZED
+    );
+    assert_eq!(
+        init(C_SignInit, s, &mut mech(CKM_ECDSA_SHA256), private),
+        CKR_OK
+    );
     assert_eq!(
         login(s, CKU_CONTEXT_SPECIFIC, b"wrong-pin"),
         CKR_PIN_INCORRECT

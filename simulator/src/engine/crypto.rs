@@ -2,7 +2,7 @@
 //! attribute, `CKA_ALLOWED_MECHANISMS`), the C calling conventions (length queries, short
 //! buffers, one-shot versus multi-part, an operation ending on error), key generation, wrap,
 //! unwrap, derive and random.
-use super::session::{Active, SignKind, VerifyKind};
+use super::session::{Active, Form, SignKind, VerifyKind};
 use super::{Engine, Slot};
 use crate::attribute::{AttrValue, Attributes};
 use crate::error::{Result, err};
@@ -24,7 +24,8 @@ pub enum Output {
     TooSmall(usize),
 }
 
-/// Which kind of call produced pending output.
+/// Which call of an operation is made: the single-part call (`C_Encrypt`, ...), an update or
+/// the final call of the multi-part form.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Call {
     OneShot,
@@ -32,69 +33,117 @@ pub enum Call {
     Final,
 }
 
-/// The checks every step of an operation starts with: the operation exists, a one-shot call
-/// does not interrupt a multi-part one, a `CKA_ALWAYS_AUTHENTICATE` key was re-authenticated;
-/// an update marks the operation multi-part.
+/// The checks every call of an operation starts with: the operation exists; the single-part
+/// and multi-part forms exclude each other (a length query counts as use, and once `*Final`
+/// holds its output for a repeated call, no update can follow); a `CKA_ALWAYS_AUTHENTICATE`
+/// key was re-authenticated. A refusal ends the operation, as every error of these calls does
+/// (PKCS#11 §5: "always terminates the active operation unless it returns
+/// CKR_BUFFER_TOO_SMALL or is a successful call to determine the length").
 fn begin<T>(slot: &mut Option<Active<T>>, call: Call) -> Result<&mut Active<T>> {
-    let active = slot.as_mut().ok_or_else(|| {
-        err(
-            CKR_OPERATION_NOT_INITIALIZED,
-            "the operation was not initialised",
-        )
-    })?;
-    if call == Call::OneShot && active.multipart {
-        return Err(err(
+    let Some(active) = slot.as_ref() else {
+        return Err(not_initialized());
+    };
+    let refusal = match (active.form, call) {
+        (Some(Form::MultiPart), Call::OneShot) => Some(err(
             CKR_OPERATION_ACTIVE,
-            "a multi-part operation is in progress: finish it with *Final",
-        ));
-    }
-    if active.needs_login {
-        return Err(err(
+            "a multi-part operation is in progress: it ends with *Final",
+        )),
+        (Some(Form::OneShot), Call::Update | Call::Final) => Some(err(
+            CKR_OPERATION_ACTIVE,
+            "the operation was used in its single-part form: repeat that call",
+        )),
+        (Some(Form::MultiPart), Call::Update) if active.pending.is_some() => Some(err(
+            CKR_OPERATION_ACTIVE,
+            "*Final was called: repeat it to get its output",
+        )),
+        _ if active.needs_login => Some(err(
             CKR_USER_NOT_LOGGED_IN,
             "the key needs C_Login(CKU_CONTEXT_SPECIFIC) first",
-        ));
+        )),
+        _ => None,
+    };
+    if let Some(e) = refusal {
+        *slot = None;
+        return Err(e);
     }
-    if call == Call::Update {
-        active.multipart = true;
-    }
+    let active = slot.as_mut().ok_or_else(not_initialized)?;
+    active.form = Some(match call {
+        Call::OneShot => Form::OneShot,
+        Call::Update | Call::Final => Form::MultiPart,
+    });
     Ok(active)
 }
 
-/// Runs one output-producing step of an operation with the calling conventions of PKCS#11
-/// §5.2: output kept for a repeated call after a length query or a short buffer; the operation
-/// ends after success of a final step and after any error but a short buffer.
+fn not_initialized() -> crate::error::Error {
+    err(
+        CKR_OPERATION_NOT_INITIALIZED,
+        "the operation was not initialised",
+    )
+}
+
+/// Runs one output-producing call of an operation with the conventions of PKCS#11 §5.2.
+/// `size` gives the exact output length without doing the work when the mechanism knows it
+/// (always for an update): a length query or a short buffer then changes nothing, and the
+/// work is done by the call that has room. Otherwise (a single-part or final call whose length
+/// is known only from the work) the output is computed once and held for the repeated call.
+/// The operation ends after a successful single-part or final call and after any error.
 fn step<T>(
     slot: &mut Option<Active<T>>,
     call: Call,
     capacity: Option<usize>,
+    size: impl FnOnce(&T) -> Option<usize>,
     compute: impl FnOnce(&mut T) -> Result<Vec<u8>>,
 ) -> Result<Output> {
     let active = begin(slot, call)?;
     let data = match active.pending.take() {
-        Some(d) => d,
-        None => match compute(&mut active.op) {
-            Ok(d) => d,
-            Err(e) => {
-                *slot = None;
-                return Err(e);
+        Some(held) => held,
+        None => {
+            let exact = size(&active.op);
+            match (exact, capacity) {
+                (Some(n), None) => return Ok(Output::Size(n)),
+                (Some(n), Some(c)) if c < n => return Ok(Output::TooSmall(n)),
+                (None, _) if call == Call::Update => {
+                    *slot = None;
+                    return Err(err(
+                        CKR_FUNCTION_FAILED,
+                        "the mechanism does not know its update's output length",
+                    ));
+                }
+                _ => {}
             }
-        },
+            match compute(&mut active.op) {
+                Ok(d) => d,
+                Err(e) => {
+                    *slot = None;
+                    return Err(e);
+                }
+            }
+        }
     };
     let len = data.len();
     match capacity {
-        None => {
-            active.pending = Some(data);
-            Ok(Output::Size(len))
-        }
-        Some(c) if c < len => {
-            active.pending = Some(data);
-            Ok(Output::TooSmall(len))
-        }
-        Some(_) => {
+        Some(c) if c >= len => {
             if call != Call::Update {
                 *slot = None;
             }
             Ok(Output::Data(data))
+        }
+        // An update's output is never held (its length query consumed nothing): more output
+        // than announced is a mechanism bug, refused rather than written past the buffer.
+        _ if call == Call::Update => {
+            *slot = None;
+            Err(err(
+                CKR_FUNCTION_FAILED,
+                "the update produced more output than its announced length",
+            ))
+        }
+        None => {
+            active.pending = Some(data);
+            Ok(Output::Size(len))
+        }
+        Some(_) => {
+            active.pending = Some(data);
+            Ok(Output::TooSmall(len))
         }
     }
 }
@@ -190,11 +239,17 @@ impl Engine {
     ) -> Result<Output> {
         let session = self.session(h)?;
         let mut s = session.lock();
-        step(&mut s.encrypt, call, capacity, |op| match call {
-            Call::OneShot => op.one_shot(data),
-            Call::Update => op.update(data),
-            Call::Final => op.finish(),
-        })
+        step(
+            &mut s.encrypt,
+            call,
+            capacity,
+            cipher_len(call, data.len()),
+            |op| match call {
+                Call::OneShot => op.one_shot(data),
+                Call::Update => op.update(data),
+                Call::Final => op.finish(),
+            },
+        )
     }
 
     pub fn decrypt_init(
@@ -224,11 +279,17 @@ impl Engine {
     ) -> Result<Output> {
         let session = self.session(h)?;
         let mut s = session.lock();
-        step(&mut s.decrypt, call, capacity, |op| match call {
-            Call::OneShot => op.one_shot(data),
-            Call::Update => op.update(data),
-            Call::Final => op.finish(),
-        })
+        step(
+            &mut s.decrypt,
+            call,
+            capacity,
+            cipher_len(call, data.len()),
+            |op| match call {
+                Call::OneShot => op.one_shot(data),
+                Call::Update => op.update(data),
+                Call::Final => op.finish(),
+            },
+        )
     }
 
     pub fn digest_init(&self, h: CK_SESSION_HANDLE, mech: &Mechanism) -> Result<()> {
@@ -254,12 +315,18 @@ impl Engine {
                 Ok(Output::Size(0))
             });
         }
-        step(&mut s.digest, call, capacity, |op| {
-            if call == Call::OneShot {
-                op.update(data);
-            }
-            Ok(op.finish())
-        })
+        step(
+            &mut s.digest,
+            call,
+            capacity,
+            |_| None,
+            |op| {
+                if call == Call::OneShot {
+                    op.update(data);
+                }
+                Ok(op.finish())
+            },
+        )
     }
 
     /// `C_DigestKey`: digests a secret key's value without revealing it.
@@ -316,26 +383,29 @@ impl Engine {
     ) -> Result<Output> {
         let session = self.session(h)?;
         let mut s = session.lock();
-        if call == Call::Update {
-            return silent_step(&mut s.sign, call, |op| match op {
-                SignKind::Sign(op) => op.update(data).map(|_| Output::Size(0)),
-                SignKind::Recover(..) => Err(err(
-                    CKR_OPERATION_NOT_INITIALIZED,
-                    "sign-recover is single-part",
-                )),
-            });
-        }
         if matches!(s.sign.as_ref().map(|a| &a.op), Some(SignKind::Recover(..))) {
             return Err(err(
                 CKR_OPERATION_NOT_INITIALIZED,
                 "C_SignRecoverInit was called, not C_SignInit",
             ));
         }
-        step(&mut s.sign, call, capacity, |op| match op {
-            SignKind::Sign(op) if call == Call::OneShot => op.one_shot(data),
-            SignKind::Sign(op) => op.finish(),
-            SignKind::Recover(..) => unreachable_recover(),
-        })
+        if call == Call::Update {
+            return silent_step(&mut s.sign, call, |op| match op {
+                SignKind::Sign(op) => op.update(data).map(|_| Output::Size(0)),
+                SignKind::Recover(..) => unreachable_recover(),
+            });
+        }
+        step(
+            &mut s.sign,
+            call,
+            capacity,
+            |_| None,
+            |op| match op {
+                SignKind::Sign(op) if call == Call::OneShot => op.one_shot(data),
+                SignKind::Sign(op) => op.finish(),
+                SignKind::Recover(..) => unreachable_recover(),
+            },
+        )
     }
 
     pub fn sign_recover(
@@ -352,10 +422,16 @@ impl Engine {
                 "C_SignInit was called, not C_SignRecoverInit",
             ));
         }
-        step(&mut s.sign, Call::OneShot, capacity, |op| match op {
-            SignKind::Recover(mech, key) => mechs::sign_recover(mech, key, data),
-            SignKind::Sign(..) => unreachable_recover(),
-        })
+        step(
+            &mut s.sign,
+            Call::OneShot,
+            capacity,
+            |_| None,
+            |op| match op {
+                SignKind::Recover(mech, key) => mechs::sign_recover(mech, key, data),
+                SignKind::Sign(..) => unreachable_recover(),
+            },
+        )
     }
 
     pub fn verify_init(
@@ -430,10 +506,16 @@ impl Engine {
                 "C_VerifyInit was called, not C_VerifyRecoverInit",
             ));
         }
-        step(&mut s.verify, Call::OneShot, capacity, |op| match op {
-            VerifyKind::Recover(mech, key) => mechs::verify_recover(mech, key, signature),
-            VerifyKind::Verify(..) => unreachable_recover(),
-        })
+        step(
+            &mut s.verify,
+            Call::OneShot,
+            capacity,
+            |_| None,
+            |op| match op {
+                VerifyKind::Recover(mech, key) => mechs::verify_recover(mech, key, signature),
+                VerifyKind::Verify(..) => unreachable_recover(),
+            },
+        )
     }
 
     /// Checks that this session may create an object of this template before doing the work.
@@ -868,6 +950,19 @@ impl Engine {
     pub fn generate_random(&self, h: CK_SESSION_HANDLE, out: &mut [u8]) -> Result<()> {
         self.session(h)?;
         mechs::random_fill(out)
+    }
+}
+
+/// The exact output length of a cipher call, where the mechanism knows it without the work
+/// (see `step`).
+fn cipher_len(
+    call: Call,
+    input_len: usize,
+) -> impl FnOnce(&Box<dyn mechs::CipherOperation>) -> Option<usize> {
+    move |op| match call {
+        Call::OneShot => op.one_shot_len(input_len),
+        Call::Update => Some(op.update_len(input_len)),
+        Call::Final => op.finish_len(),
     }
 }
 

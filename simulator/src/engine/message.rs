@@ -20,6 +20,8 @@
 //!   fills them from aws-lc's random generator. A generator with no free bits is
 //!   `CKR_MECHANISM_PARAM_INVALID`.
 //!   Decryption always uses the caller's IV;
+//! - a message call without `C_Message*Init` (or `C_*MessageNext` without a begun message) is
+//!   `CKR_OPERATION_NOT_INITIALIZED`, checked before its parameters are read;
 //! - `C_EncryptMessage` while a multi-part message is in progress is `CKR_OPERATION_ACTIVE`;
 //!   `C_Message*Final` ends the operation, abandoning a message in progress.
 use super::Engine;
@@ -81,6 +83,13 @@ fn not_initialized() -> crate::error::Error {
     err(
         CKR_OPERATION_NOT_INITIALIZED,
         "no message-based operation of this kind was initialised",
+    )
+}
+
+fn no_message() -> crate::error::Error {
+    err(
+        CKR_OPERATION_NOT_INITIALIZED,
+        "no message was begun with C_*MessageBegin",
     )
 }
 
@@ -229,6 +238,21 @@ impl Engine {
         Ok(())
     }
 
+    /// `CKR_OPERATION_NOT_INITIALIZED` unless a message-based operation of this direction is
+    /// in progress (and, with `begun`, a multi-part message in it): a message call checks this
+    /// before reading its parameters, so a call without an init says so whatever they are.
+    pub fn message_ready(&self, h: CK_SESSION_HANDLE, encrypt: bool, begun: bool) -> Result<()> {
+        let session = self.session(h)?;
+        let mut s = session.lock();
+        let state = slot_of(&mut s, encrypt)
+            .as_ref()
+            .ok_or_else(not_initialized)?;
+        if begun && state.part.is_none() {
+            return Err(no_message());
+        }
+        Ok(())
+    }
+
     /// `C_EncryptMessage` / `C_DecryptMessage`: one whole message. Encryption returns the tag;
     /// decryption checks `params.tag`.
     pub fn message_one_shot(
@@ -313,12 +337,7 @@ impl Engine {
         let state = slot_of(&mut s, encrypt)
             .as_mut()
             .ok_or_else(not_initialized)?;
-        let part = state.part.as_mut().ok_or_else(|| {
-            err(
-                CKR_OPERATION_NOT_INITIALIZED,
-                "no message was begun with C_*MessageBegin",
-            )
-        })?;
+        let part = state.part.as_mut().ok_or_else(no_message)?;
         let len = match (encrypt, end) {
             (true, _) => data.len(),
             (false, false) => 0,

@@ -8,12 +8,21 @@ use crate::mechanisms::{
 use cryptoki_sys::*;
 use std::sync::Arc;
 
+/// The form in which an operation has been used since its `C_*Init`: the single-part call
+/// (`C_Encrypt`, ...) or the multi-part calls (`*Update`, `*Final`), which exclude each other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Form {
+    OneShot,
+    MultiPart,
+}
+
 /// An operation in progress, with the state the calling conventions need.
 pub struct Active<T> {
     pub op: T,
-    /// A `*Update` call was made: one-shot calls are refused from now on.
-    pub multipart: bool,
-    /// Output computed for a call whose buffer was absent or short, returned by the next call.
+    /// How the operation has been used (a length query counts); `None` right after the init.
+    pub form: Option<Form>,
+    /// Output of a single-part or `*Final` call whose buffer was absent or short, computed once
+    /// and returned by the repeated call (`form` says which of the two it belongs to).
     pub pending: Option<Vec<u8>>,
     /// The key has `CKA_ALWAYS_AUTHENTICATE` and `C_Login(CKU_CONTEXT_SPECIFIC)` has not happened.
     pub needs_login: bool,
@@ -23,7 +32,7 @@ impl<T> Active<T> {
     pub fn new(op: T, needs_login: bool) -> Self {
         Active {
             op,
-            multipart: false,
+            form: None,
             pending: None,
             needs_login,
         }

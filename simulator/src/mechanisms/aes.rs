@@ -19,10 +19,13 @@
 //!   `aws_lc_rs::aead` takes 96-bit nonces only), which derives J0 by GHASH for other IV
 //!   lengths and verifies truncated tags in constant time; nothing of GCM is computed here.
 //!   Multi-part encryption streams (the tag comes from `finish`); decryption holds back the
-//!   trailing tag, and releases plaintext only from `finish`, after the tag verifies.
+//!   trailing tag, outputs nothing from `update`, and releases all the plaintext from `finish`,
+//!   after the tag verifies. Every output length is known in advance, so length queries and
+//!   short buffers never run (or verify) anything.
 //!   Authentication failure is `CKR_ENCRYPTED_DATA_INVALID` (the v2.40 code, not 3.0's
-//!   `CKR_AEAD_DECRYPT_FAILED`, which the message-based API uses). `GcmStream` is the same
-//!   per-message engine for `C_EncryptMessage*` / `C_DecryptMessage*`.
+//!   `CKR_AEAD_DECRYPT_FAILED`, which the message-based API uses), also for an input too
+//!   short to hold the tag (simulator-defined). `GcmStream` is the same per-message engine for
+//!   `C_EncryptMessage*` / `C_DecryptMessage*`.
 //! - Key wrap: RFC 3394 / RFC 5649 come from aws-lc: `aws_lc_rs::key_wrap` for 128- and 256-bit
 //!   KEKs, and, since that module has no AES-192 KEK (which the RFC 5649 test vectors use),
 //!   aws-lc's `AES_wrap_key` family directly for 192-bit KEKs (the `ffi` submodule).
@@ -212,15 +215,20 @@ impl<P: BlockProcessor> BlockModeOp<P> {
         }
     }
 
-    fn update_inner(&mut self, input: &[u8]) -> Result<Vec<u8>> {
+    /// How many bytes an update of `input_len` more bytes processes and returns.
+    fn ready(&self, input_len: usize) -> usize {
         let b = self.block;
-        let total = self.pending.len() + input.len();
-        let ready = if self.pad && !self.encrypt {
+        let total = self.pending.len().saturating_add(input_len);
+        if self.pad && !self.encrypt {
             // Hold back at least one byte, so the last block is unpadded in `finish`.
             total.saturating_sub(1) / b * b
         } else {
             total / b * b
-        };
+        }
+    }
+
+    fn update_inner(&mut self, input: &[u8]) -> Result<Vec<u8>> {
+        let ready = self.ready(input.len());
         if ready == 0 {
             self.pending.extend_from_slice(input);
             return Ok(Vec::new());
@@ -304,6 +312,10 @@ impl<P: BlockProcessor> CipherOperation for BlockModeOp<P> {
         let result = self.finish_inner();
         self.pending.zeroize();
         result
+    }
+
+    fn update_len(&self, input_len: usize) -> usize {
+        if self.done { 0 } else { self.ready(input_len) }
     }
 }
 
@@ -493,6 +505,10 @@ impl CipherOperation for AesCtr {
         self.ks.zeroize();
         Ok(Vec::new())
     }
+
+    fn update_len(&self, input_len: usize) -> usize {
+        input_len
+    }
 }
 
 impl Drop for AesCtr {
@@ -655,13 +671,9 @@ impl AesGcm {
         if self.encrypt {
             return stream.seal();
         }
-        if self.held.len() < stream.tag_len() {
-            return Err(err(
-                CKR_ENCRYPTED_DATA_LEN_RANGE,
-                "the GCM ciphertext is shorter than its tag",
-            ));
-        }
-        if !stream.open(&self.held) {
+        // Input too short to hold a tag is an authentication failure like any other
+        // (simulator-defined: CKR_ENCRYPTED_DATA_INVALID, the one code for "not authentic").
+        if self.held.len() != stream.tag_len() || !stream.open(&self.held) {
             return Err(err(
                 CKR_ENCRYPTED_DATA_INVALID,
                 "the GCM tag does not verify",
@@ -690,6 +702,32 @@ impl CipherOperation for AesGcm {
         let r = self.finish_inner();
         self.end();
         r
+    }
+
+    /// Encryption streams; decryption outputs nothing before `finish`.
+    fn update_len(&self, input_len: usize) -> usize {
+        if self.encrypt { input_len } else { 0 }
+    }
+
+    /// Encryption: the tag; decryption: all the plaintext (the input minus the tag), released
+    /// only once the tag verifies. Known without the work, so a length query or a short buffer
+    /// never runs (nor verifies) anything.
+    fn finish_len(&self) -> Option<usize> {
+        let tag_len = self.stream.as_ref()?.tag_len();
+        Some(if self.encrypt {
+            tag_len
+        } else {
+            (self.plain.len() + self.held.len()).saturating_sub(tag_len)
+        })
+    }
+
+    fn one_shot_len(&self, input_len: usize) -> Option<usize> {
+        let tag_len = self.stream.as_ref()?.tag_len();
+        Some(if self.encrypt {
+            input_len.saturating_add(tag_len)
+        } else {
+            input_len.saturating_sub(tag_len)
+        })
     }
 }
 
@@ -859,6 +897,10 @@ impl CipherOperation for AesKeyWrap {
         let result = self.run();
         self.buf.zeroize();
         result
+    }
+
+    fn update_len(&self, _input_len: usize) -> usize {
+        0
     }
 }
 
@@ -1312,11 +1354,21 @@ pub(super) mod tests {
     }
 
     fn enc(mech: &Mechanism, key: &Arc<KeyMaterial>, data: &[u8]) -> Result<Vec<u8>> {
-        encrypt_init(mech, key)?.one_shot(data)
+        one_shot(encrypt_init(mech, key)?, data)
     }
 
     fn dec(mech: &Mechanism, key: &Arc<KeyMaterial>, data: &[u8]) -> Result<Vec<u8>> {
-        decrypt_init(mech, key)?.one_shot(data)
+        one_shot(decrypt_init(mech, key)?, data)
+    }
+
+    /// `one_shot`, whose output length must be the announced one (when announced).
+    fn one_shot(mut op: Box<dyn CipherOperation>, data: &[u8]) -> Result<Vec<u8>> {
+        let announced = op.one_shot_len(data.len());
+        let out = op.one_shot(data)?;
+        if let Some(n) = announced {
+            assert_eq!(out.len(), n, "one_shot_len");
+        }
+        Ok(out)
     }
 
     pub(crate) fn rv<T>(r: Result<T>) -> CK_RV {
@@ -1327,15 +1379,24 @@ pub(super) mod tests {
     }
 
     /// Runs `op` over `data` split at `cuts`, returning the concatenated output.
+    /// Runs `op` over `data` cut at `cuts`; every announced output length must be exact.
     fn in_parts(mut op: Box<dyn CipherOperation>, data: &[u8], cuts: &[usize]) -> Result<Vec<u8>> {
         let mut out = Vec::new();
         let mut start = 0;
         for &c in cuts.iter().chain(std::iter::once(&data.len())) {
             let c = c.min(data.len()).max(start);
-            out.extend(op.update(&data[start..c])?);
+            let announced = op.update_len(c - start);
+            let part = op.update(&data[start..c])?;
+            assert_eq!(part.len(), announced, "update_len");
+            out.extend(part);
             start = c;
         }
-        out.extend(op.finish()?);
+        let announced = op.finish_len();
+        let last = op.finish()?;
+        if let Some(n) = announced {
+            assert_eq!(last.len(), n, "finish_len");
+        }
+        out.extend(last);
         Ok(out)
     }
 
@@ -1708,9 +1769,10 @@ pub(super) mod tests {
             rv(dec(&gcm(GCM_IV, "", 128), &key, &expected)),
             CKR_ENCRYPTED_DATA_INVALID
         );
+        // Shorter than the tag: not authentic either.
         assert_eq!(
             rv(dec(&m, &key, &expected[..15])),
-            CKR_ENCRYPTED_DATA_LEN_RANGE
+            CKR_ENCRYPTED_DATA_INVALID
         );
         // Empty plaintext: the output is the tag alone.
         let tag_only = enc(&m, &key, &[]).unwrap();

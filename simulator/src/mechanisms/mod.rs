@@ -217,6 +217,18 @@ pub trait CipherOperation: Send {
         out.extend(self.finish()?);
         Ok(out)
     }
+    /// The exact length `update` returns for `input_len` more bytes, found without changing
+    /// the operation: a length query or a short buffer of `C_*Update` consumes nothing.
+    fn update_len(&self, input_len: usize) -> usize;
+    /// The exact length `finish` returns, when known without doing the work (`None`: the
+    /// engine runs `finish` for a length query and holds the output for the repeated call).
+    fn finish_len(&self) -> Option<usize> {
+        None
+    }
+    /// As `finish_len`, for `one_shot` of `input_len` bytes.
+    fn one_shot_len(&self, _input_len: usize) -> Option<usize> {
+        None
+    }
 }
 
 /// A digest in progress.

@@ -825,6 +825,10 @@ impl CipherOperation for RsaCipher {
         self.buf.clear();
         out
     }
+
+    fn update_len(&self, _input_len: usize) -> usize {
+        0
+    }
 }
 
 /// Starts an encryption with a public key.
