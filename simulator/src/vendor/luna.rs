@@ -37,6 +37,10 @@ pub const CKR_CLONING_PARAMETER_MISSING: CK_RV = CKR_VENDOR_DEFINED + 0x09;
 /// `CKA_OUID`: the 12-byte object unique id Luna keeps across clones.
 pub const CKA_OUID: CK_ATTRIBUTE_TYPE = CKA_VENDOR_DEFINED + 5;
 
+/// The Weierstrass curves Luna firmware offers for `CKK_EC` keys: all the simulator has
+/// (simulator-defined: luna.md gives no curve list; Luna 7 documents a wider set than this).
+pub const EC_CURVES: &[crate::mechanisms::ec::Curve] = &crate::mechanisms::ec::Curve::ALL;
+
 /// A Luna device kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeviceKind {
