@@ -1761,4 +1761,44 @@ mod tests {
         assert_eq!(minus_one.public_point()[..25], g[..25]);
         assert_ne!(minus_one.public_point()[25..], g[25..]);
     }
+
+    #[test]
+    fn damaged_pkcs8_and_points_on_the_new_curves_never_panic() {
+        for curve in [Curve::P192, Curve::BrainpoolP512r1] {
+            let pair = generate(curve);
+            let der = ec_key(&pair.private).unwrap().to_pkcs8().unwrap();
+            assert_eq!(
+                attributes_from_pkcs8(&der).unwrap().bytes(CKA_VALUE),
+                pair.private_attrs.bytes(CKA_VALUE)
+            );
+            for cut in 0..der.len() {
+                assert!(
+                    attributes_from_pkcs8(&der[..cut]).is_err(),
+                    "{curve:?} {cut}"
+                );
+            }
+            let mut extra = der.to_vec();
+            extra.push(0x01);
+            assert!(attributes_from_pkcs8(&extra).is_err());
+            for at in 0..der.len() {
+                for bit in [0x01u8, 0x80] {
+                    let mut bad = der.to_vec();
+                    bad[at] ^= bit;
+                    // Either refused, or still a valid key of a supported curve.
+                    if let Ok(attrs) = attributes_from_pkcs8(&bad) {
+                        KeyMaterial::from_attributes(CKO_PRIVATE_KEY, CKK_EC, &attrs).unwrap();
+                    }
+                }
+            }
+            let point = point_of(&pair);
+            for at in 0..point.len() {
+                let mut bad = point.clone();
+                bad[at] ^= 0x40;
+                let mut attrs = params_template(curve.params());
+                attrs.set_bytes(CKA_EC_POINT, bad.clone());
+                assert!(EcKey::from_attributes(CKO_PUBLIC_KEY, &attrs).is_err());
+                assert!(derive(&ecdh(CKD_NULL, &[], bad), &pair.private, None).is_err());
+            }
+        }
+    }
 }
