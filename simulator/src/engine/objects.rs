@@ -154,7 +154,7 @@ impl Engine {
     }
 
     /// The vendor model's rules for a new object, after the standard ones (`rules::build_object`):
-    /// Primus key defaults, and its partition policy on key import.
+    /// the curves its firmware offers, Primus key defaults, and its partition policy on key import.
     fn vendor_object_rules(
         &self,
         slot: &Slot,
@@ -163,6 +163,7 @@ impl Engine {
         attrs: &mut Attributes,
         class: CK_OBJECT_CLASS,
     ) -> Result<()> {
+        slot.model.check_key_curve(attrs)?;
         let Some(policy) = slot.model.primus_policy(&slot.token.read()) else {
             return Ok(());
         };

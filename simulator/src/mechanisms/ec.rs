@@ -1,20 +1,27 @@
 //! EC family: `CKM_EC_KEY_PAIR_GEN`, `CKM_ECDSA` (over a caller-computed hash),
-//! `CKM_ECDSA_SHA1/224/256/384/512` and `CKM_ECDH1_DERIVE`, on the named curves P-256, P-384 and
-//! P-521.
+//! `CKM_ECDSA_SHA1/224/256/384/512` and `CKM_ECDH1_DERIVE`, on secp192r1 (P-192), secp224r1
+//! (P-224), prime256v1 (P-256), secp384r1 (P-384), secp521r1 (P-521), secp256k1,
+//! brainpoolP256r1, brainpoolP384r1 and brainpoolP512r1 ([`Curve`]). Which of them a token offers
+//! is its vendor model's choice (`TokenModel::ec_curves`).
 //!
 //! Encodings (PKCS#11 3.0 §2.3):
-//! - `CKA_EC_PARAMS`: the DER OID of a named curve, or explicit parameters equal to one of the
-//!   three curves (the value is kept as given); anything else is `CKR_CURVE_NOT_SUPPORTED`;
+//! - `CKA_EC_PARAMS`: the DER OID of a curve, a DER PrintableString with one of its names
+//!   ("prime256v1", "secp256k1", "brainpoolP256r1", ...: [`Curve::names`]), or explicit parameters
+//!   equal to a curve aws-lc names (not secp192r1); the value is kept as given, also on generation.
+//!   Anything else is `CKR_CURVE_NOT_SUPPORTED`;
 //! - `CKA_EC_POINT`: a DER OCTET STRING wrapping the uncompressed point 04 || X || Y. On import the
 //!   bare point is accepted too (lenient, simulator-defined); generation always writes the DER form;
 //! - private `CKA_VALUE`: the scalar, big-endian. On import shorter values are left-padded with
 //!   zeros (lenient); generation writes exactly the field length;
-//! - signatures: raw r || s, each the field length (64 / 96 / 132 bytes), never DER.
+//! - signatures: raw r || s, each the field length (48 to 132 bytes in all), never DER;
+//! - PKCS#8 (wrap/unwrap): `PrivateKeyInfo` of id-ecPublicKey with the curve's OID.
 //!
 //! A key is parsed once into an [`EcKey`] holding ready-to-use aws-lc objects; an operation holds an
-//! `Arc` of it and never re-parses. Hash/curve pairs that aws-lc-rs's safe API covers go through it
-//! (`EcdsaKeyPair::sign_digest`, `ParsedPublicKey::verify_digest_sig`); the others go through
-//! `ECDSA_do_sign` / `ECDSA_do_verify` in the [`sys`] submodule, the C ABI boundary.
+//! `Arc` of it and never re-parses. On P-256/384/521, hash/curve pairs that aws-lc-rs's safe API
+//! covers go through it (`EcdsaKeyPair::sign_digest`, `ParsedPublicKey::verify_digest_sig`,
+//! `agreement`); everything else goes through aws-lc's `EC_KEY` in the [`sys`] submodule, the C
+//! ABI boundary: the named groups aws-lc has (P-224, secp256k1, brainpool) and secp192r1's group
+//! built from its SEC 2 parameters with aws-lc's custom-curve support.
 use super::*;
 use crate::error::Error;
 use aws_lc_rs::agreement;
@@ -28,80 +35,176 @@ use aws_lc_rs::signature::{
 #[path = "ec_sys.rs"]
 pub(crate) mod sys;
 
+const OID_P192: &[u8] = &[0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x03, 0x01, 0x01];
+const OID_P224: &[u8] = &[0x06, 0x05, 0x2B, 0x81, 0x04, 0x00, 0x21];
 const OID_P256: &[u8] = &[0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x03, 0x01, 0x07];
 const OID_P384: &[u8] = &[0x06, 0x05, 0x2B, 0x81, 0x04, 0x00, 0x22];
 const OID_P521: &[u8] = &[0x06, 0x05, 0x2B, 0x81, 0x04, 0x00, 0x23];
+const OID_SECP256K1: &[u8] = &[0x06, 0x05, 0x2B, 0x81, 0x04, 0x00, 0x0A];
+const OID_BRAINPOOL_P256R1: &[u8] = &[
+    0x06, 0x09, 0x2B, 0x24, 0x03, 0x03, 0x02, 0x08, 0x01, 0x01, 0x07,
+];
+const OID_BRAINPOOL_P384R1: &[u8] = &[
+    0x06, 0x09, 0x2B, 0x24, 0x03, 0x03, 0x02, 0x08, 0x01, 0x01, 0x0B,
+];
+const OID_BRAINPOOL_P512R1: &[u8] = &[
+    0x06, 0x09, 0x2B, 0x24, 0x03, 0x03, 0x02, 0x08, 0x01, 0x01, 0x0D,
+];
+
+/// secp192r1 (NIST P-192, X9.62 prime192v1), SEC 2 v2 §2.2.2: aws-lc does not name it, so its
+/// group is built from these parameters (`sys::Group::custom`).
+const P192_DOMAIN: sys::DomainParams = sys::DomainParams {
+    p: "FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEFFFFFFFFFFFFFFFF",
+    a: "FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEFFFFFFFFFFFFFFFC",
+    b: "64210519E59C80E70FA7E9AB72243049FEB8DEECC146B9B1",
+    gx: "188DA80EB03090F67CBF20EB43A18800F4FF0AFD82FF1012",
+    gy: "07192B95FFC8DA78631011ED6B24CDD573F977A11E794811",
+    n: "FFFFFFFFFFFFFFFFFFFFFFFF99DEF836146BC9B1B4D22831",
+};
 
 /// Largest `CKA_VALUE_LEN` a KDF may be asked for (simulator-defined bound, 64 KiB).
 const MAX_DERIVED_LEN: usize = 1 << 16;
 
-/// A supported named curve.
+/// A supported curve.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Curve {
+    P192,
+    P224,
     P256,
     P384,
     P521,
+    Secp256k1,
+    BrainpoolP256r1,
+    BrainpoolP384r1,
+    BrainpoolP512r1,
 }
 
 impl Curve {
-    /// The curve named by a `CKA_EC_PARAMS` value.
+    /// Every supported curve, the fast ones first.
+    pub const ALL: [Curve; 9] = [
+        Curve::P256,
+        Curve::P384,
+        Curve::P521,
+        Curve::P192,
+        Curve::P224,
+        Curve::Secp256k1,
+        Curve::BrainpoolP256r1,
+        Curve::BrainpoolP384r1,
+        Curve::BrainpoolP512r1,
+    ];
+
+    /// The curve named by a `CKA_EC_PARAMS` value: the DER OID of the curve, a DER
+    /// PrintableString with one of its names (PKCS#11 3.0 §2.3.3 allows `curveName`; the names
+    /// accepted, case-sensitive, are [`Curve::names`], simulator-defined), or explicit
+    /// (specifiedCurve) parameters equal to a curve aws-lc names.
     pub fn from_params(params: &[u8]) -> Result<Curve> {
-        match params {
-            OID_P256 => Ok(Curve::P256),
-            OID_P384 => Ok(Curve::P384),
-            OID_P521 => Ok(Curve::P521),
-            // Explicit (specifiedCurve) parameters of a supported curve are accepted too.
-            _ => match sys::curve_nid_of_parameters(params) {
-                Some(sys::NID_P256) => Ok(Curve::P256),
-                Some(sys::NID_P384) => Ok(Curve::P384),
-                Some(sys::NID_P521) => Ok(Curve::P521),
-                _ => Err(err(
-                    CKR_CURVE_NOT_SUPPORTED,
-                    "CKA_EC_PARAMS must name prime256v1, secp384r1 or secp521r1",
-                )),
-            },
+        let named = |c: &Curve| {
+            c.params() == params
+                || c.names().iter().any(|n| {
+                    matches!(params, [0x13, len, name @ ..]
+                        if usize::from(*len) == name.len() && name == n.as_bytes())
+                })
+        };
+        if let Some(curve) = Curve::ALL.iter().find(|c| named(c)) {
+            return Ok(*curve);
         }
+        let nid = sys::curve_nid_of_parameters(params);
+        Curve::ALL
+            .into_iter()
+            .find(|c| nid.is_some() && c.nid() == nid)
+            .ok_or_else(|| {
+                err(
+                    CKR_CURVE_NOT_SUPPORTED,
+                    "CKA_EC_PARAMS must name secp192r1, secp224r1, prime256v1, secp384r1, \
+                     secp521r1, secp256k1, brainpoolP256r1, brainpoolP384r1 or brainpoolP512r1",
+                )
+            })
     }
     /// The DER OID of the curve (`CKA_EC_PARAMS`).
     pub fn params(self) -> &'static [u8] {
         match self {
+            Curve::P192 => OID_P192,
+            Curve::P224 => OID_P224,
             Curve::P256 => OID_P256,
             Curve::P384 => OID_P384,
             Curve::P521 => OID_P521,
+            Curve::Secp256k1 => OID_SECP256K1,
+            Curve::BrainpoolP256r1 => OID_BRAINPOOL_P256R1,
+            Curve::BrainpoolP384r1 => OID_BRAINPOOL_P384R1,
+            Curve::BrainpoolP512r1 => OID_BRAINPOOL_P512R1,
+        }
+    }
+    /// The names a DER PrintableString in `CKA_EC_PARAMS` may give (simulator-defined: the SEC 2
+    /// / RFC 5639 name, the X9.62 name where there is one, and the NIST name).
+    pub fn names(self) -> &'static [&'static str] {
+        match self {
+            Curve::P192 => &["secp192r1", "prime192v1", "P-192"],
+            Curve::P224 => &["secp224r1", "P-224"],
+            Curve::P256 => &["prime256v1", "secp256r1", "P-256"],
+            Curve::P384 => &["secp384r1", "P-384"],
+            Curve::P521 => &["secp521r1", "P-521"],
+            Curve::Secp256k1 => &["secp256k1"],
+            Curve::BrainpoolP256r1 => &["brainpoolP256r1"],
+            Curve::BrainpoolP384r1 => &["brainpoolP384r1"],
+            Curve::BrainpoolP512r1 => &["brainpoolP512r1"],
         }
     }
     /// Bytes of a field element / scalar.
     pub fn field_len(self) -> usize {
         match self {
-            Curve::P256 => 32,
-            Curve::P384 => 48,
+            Curve::P192 => 24,
+            Curve::P224 => 28,
+            Curve::P256 | Curve::Secp256k1 | Curve::BrainpoolP256r1 => 32,
+            Curve::P384 | Curve::BrainpoolP384r1 => 48,
             Curve::P521 => 66,
+            Curve::BrainpoolP512r1 => 64,
         }
     }
     /// Bytes of an uncompressed point.
     fn point_len(self) -> usize {
         2 * self.field_len() + 1
     }
-    fn nid(self) -> i32 {
-        match self {
+    /// aws-lc's NID of the curve; `None` for secp192r1, which aws-lc does not name.
+    fn nid(self) -> Option<i32> {
+        Some(match self {
+            Curve::P192 => return None,
+            Curve::P224 => sys::NID_P224,
             Curve::P256 => sys::NID_P256,
             Curve::P384 => sys::NID_P384,
             Curve::P521 => sys::NID_P521,
+            Curve::Secp256k1 => sys::NID_SECP256K1,
+            Curve::BrainpoolP256r1 => sys::NID_BRAINPOOL_P256R1,
+            Curve::BrainpoolP384r1 => sys::NID_BRAINPOOL_P384R1,
+            Curve::BrainpoolP512r1 => sys::NID_BRAINPOOL_P512R1,
+        })
+    }
+    /// The aws-lc group of the curve: built in, or secp192r1's built once per process.
+    fn group(self) -> Result<sys::Group> {
+        static P192: std::sync::OnceLock<Option<sys::Group>> = std::sync::OnceLock::new();
+        let group = match self.nid() {
+            Some(nid) => sys::Group::named(nid),
+            None => *P192.get_or_init(|| sys::Group::custom(&P192_DOMAIN)),
+        };
+        group.ok_or_else(|| err(CKR_FUNCTION_FAILED, "aws-lc has no group for the curve"))
+    }
+    /// aws-lc-rs's ECDH algorithm on this curve: P-256/384/521 only (the others agree through
+    /// [`sys`]).
+    fn ecdh(self) -> Option<&'static agreement::Algorithm> {
+        match self {
+            Curve::P256 => Some(&agreement::ECDH_P256),
+            Curve::P384 => Some(&agreement::ECDH_P384),
+            Curve::P521 => Some(&agreement::ECDH_P521),
+            _ => None,
         }
     }
-    fn ecdh(self) -> &'static agreement::Algorithm {
+    /// An aws-lc-rs signing algorithm on this curve (any: used for generation and PKCS#8), for
+    /// P-256/384/521 only (the others go through [`sys`]).
+    fn native(self) -> Option<&'static EcdsaSigningAlgorithm> {
         match self {
-            Curve::P256 => &agreement::ECDH_P256,
-            Curve::P384 => &agreement::ECDH_P384,
-            Curve::P521 => &agreement::ECDH_P521,
-        }
-    }
-    /// An aws-lc-rs signing algorithm on this curve (any: used for generation and PKCS#8).
-    fn native(self) -> &'static EcdsaSigningAlgorithm {
-        match self {
-            Curve::P256 => &sig::ECDSA_P256_SHA256_FIXED_SIGNING,
-            Curve::P384 => &sig::ECDSA_P384_SHA384_FIXED_SIGNING,
-            Curve::P521 => &sig::ECDSA_P521_SHA512_FIXED_SIGNING,
+            Curve::P256 => Some(&sig::ECDSA_P256_SHA256_FIXED_SIGNING),
+            Curve::P384 => Some(&sig::ECDSA_P384_SHA384_FIXED_SIGNING),
+            Curve::P521 => Some(&sig::ECDSA_P521_SHA512_FIXED_SIGNING),
+            _ => None,
         }
     }
 }
@@ -224,7 +327,8 @@ fn unwrap_point(curve: Curve, bytes: &[u8]) -> &[u8] {
 
 /// The private part of an EC key.
 struct EcPrivate {
-    ecdh: agreement::PrivateKey,
+    /// aws-lc-rs's ECDH key on P-256/384/521; the other curves agree through `EcKey::raw`.
+    ecdh: Option<agreement::PrivateKey>,
     /// One aws-lc-rs key pair per hash the safe API can sign with on this curve (by `Hash::index`).
     signers: [Option<EcdsaKeyPair>; 5],
 }
@@ -237,7 +341,8 @@ pub struct EcKey {
     private: Option<Box<EcPrivate>>,
     /// One parsed public key per hash the safe API can verify with on this curve.
     verifiers: Box<[Option<ParsedPublicKey>; 5]>,
-    /// The aws-lc `EC_KEY` for the other hash/curve pairs and `CKM_ECDSA` digests of other lengths.
+    /// The aws-lc `EC_KEY` for the other hash/curve pairs, `CKM_ECDSA` digests of other lengths,
+    /// and everything on the curves aws-lc-rs has no algorithms for.
     raw: sys::EcKeyHandle,
 }
 
@@ -281,7 +386,7 @@ impl EcKey {
                 "CKA_EC_POINT is not an uncompressed point of the curve",
             ));
         }
-        let raw = sys::EcKeyHandle::new(curve.nid(), curve.field_len(), point, None)
+        let raw = sys::EcKeyHandle::new(curve.group()?, curve.field_len(), point, None)
             .ok_or_else(|| bad_value("CKA_EC_POINT is not a point of the curve"))?;
         Ok(EcKey {
             curve,
@@ -294,7 +399,14 @@ impl EcKey {
 
     /// A private key from its scalar (exactly the field length).
     fn from_scalar(curve: Curve, scalar: Zeroizing<Vec<u8>>) -> Result<Self> {
-        let ecdh = agreement::PrivateKey::from_private_key(curve.ecdh(), &scalar)
+        let Some(algorithm) = curve.ecdh() else {
+            let raw = sys::EcKeyHandle::from_scalar(curve.group()?, curve.field_len(), &scalar)
+                .ok_or_else(|| {
+                    bad_value("the EC private value is not a valid scalar for the curve")
+                })?;
+            return Self::from_raw_private(curve, raw);
+        };
+        let ecdh = agreement::PrivateKey::from_private_key(algorithm, &scalar)
             .map_err(|_| bad_value("the EC private value is not a valid scalar for the curve"))?;
         let public = ecdh
             .compute_public_key()
@@ -308,13 +420,33 @@ impl EcKey {
                 signers[hash.index()] = Some(pair);
             }
         }
-        let raw = sys::EcKeyHandle::new(curve.nid(), curve.field_len(), &point, Some(&scalar))
+        let raw = sys::EcKeyHandle::new(curve.group()?, curve.field_len(), &point, Some(&scalar))
             .ok_or_else(|| bad_value("the EC private value is not usable"))?;
         Ok(EcKey {
             curve,
             verifiers: Self::verifiers(curve, &point)?,
             point,
-            private: Some(Box::new(EcPrivate { ecdh, signers })),
+            private: Some(Box::new(EcPrivate {
+                ecdh: Some(ecdh),
+                signers,
+            })),
+            raw,
+        })
+    }
+
+    /// A private key on a curve aws-lc-rs has no algorithms for: everything goes through `raw`.
+    fn from_raw_private(curve: Curve, raw: sys::EcKeyHandle) -> Result<Self> {
+        let point = raw
+            .public_point()
+            .ok_or_else(|| err(CKR_FUNCTION_FAILED, "cannot compute the EC public point"))?;
+        Ok(EcKey {
+            curve,
+            verifiers: Self::verifiers(curve, &point)?,
+            point,
+            private: Some(Box::new(EcPrivate {
+                ecdh: None,
+                signers: Default::default(),
+            })),
             raw,
         })
     }
@@ -358,9 +490,11 @@ impl EcKey {
     /// The private key as PKCS#8 `PrivateKeyInfo` (RFC 5208 v1, RFC 5915 `ECPrivateKey` inside).
     pub fn to_pkcs8(&self) -> Result<Zeroizing<Vec<u8>>> {
         let private = self.private()?;
-        let pair = match private.signers.iter().flatten().next() {
-            Some(pair) => pair,
-            None => return Err(err(CKR_FUNCTION_FAILED, "no key pair to encode")),
+        let Some(pair) = private.signers.iter().flatten().next() else {
+            return self
+                .raw
+                .to_pkcs8(self.curve.params())
+                .ok_or_else(|| err(CKR_FUNCTION_FAILED, "cannot encode the EC key as PKCS#8"));
         };
         let doc = pair
             .to_pkcs8v1()
@@ -721,21 +855,31 @@ pub fn derive(
     let ec = ec_key(key)?;
     let private = ec.private()?;
     let peer = unwrap_point(ec.curve, request.public_data);
-    let peer = agreement::UnparsedPublicKey::new(ec.curve.ecdh(), peer);
-    let z = agreement::agree(
-        &private.ecdh,
-        peer,
+    let not_on_curve = || {
         err(
             CKR_MECHANISM_PARAM_INVALID,
             "the peer's public point is not a point of the curve",
-        ),
-        |z| Ok(Zeroizing::new(z.to_vec())),
-    )?;
+        )
+    };
+    let z = match &private.ecdh {
+        Some(ecdh) => agreement::agree(
+            ecdh,
+            agreement::UnparsedPublicKey::new(ecdh.algorithm(), peer),
+            not_on_curve(),
+            |z| Ok(Zeroizing::new(z.to_vec())),
+        )?,
+        // Uncompressed points only, as for CKA_EC_POINT.
+        None if peer.len() == ec.curve.point_len() && peer[0] == 0x04 => {
+            ec.raw.ecdh(peer).ok_or_else(not_on_curve)?
+        }
+        None => return Err(not_on_curve()),
+    };
     request.finish(z)
 }
 
-/// `CKM_EC_KEY_PAIR_GEN`: `CKA_EC_PARAMS` comes from the public template (required). A private
-/// template naming a different curve is `CKR_TEMPLATE_INCONSISTENT` (simulator-defined).
+/// `CKM_EC_KEY_PAIR_GEN`: `CKA_EC_PARAMS` comes from the public template (required) and is kept
+/// on both keys in the caller's form (OID, name or explicit parameters). A private template
+/// giving a different value is `CKR_TEMPLATE_INCONSISTENT` (simulator-defined).
 pub fn generate_key_pair(
     public_template: &Attributes,
     private_template: &Attributes,
@@ -750,45 +894,74 @@ pub fn generate_key_pair(
             "the templates name different curves",
         ));
     }
-    let pair = EcdsaKeyPair::generate(curve.native())
-        .map_err(|_| err(CKR_FUNCTION_FAILED, "EC key generation failed"))?;
-    let scalar = pair
-        .private_key()
-        .as_be_bytes()
-        .map_err(|_| err(CKR_FUNCTION_FAILED, "cannot export the EC private value"))?;
-    let point = pair.public_key().as_ref();
+    let failed = || err(CKR_FUNCTION_FAILED, "EC key generation failed");
+    let (scalar, point) = match curve.native() {
+        Some(algorithm) => {
+            let pair = EcdsaKeyPair::generate(algorithm).map_err(|_| failed())?;
+            let scalar = pair.private_key().as_be_bytes().map_err(|_| failed())?;
+            let scalar = Zeroizing::new(scalar.as_ref().to_vec());
+            (scalar, pair.public_key().as_ref().to_vec())
+        }
+        None => {
+            let raw =
+                sys::EcKeyHandle::generate(curve.group()?, curve.field_len()).ok_or_else(failed)?;
+            (
+                raw.private_scalar().ok_or_else(failed)?,
+                raw.public_point().ok_or_else(failed)?,
+            )
+        }
+    };
 
     let mut public = Attributes::new();
     public.set_ulong(CKA_KEY_TYPE, CKK_EC);
-    public.set_bytes(CKA_EC_PARAMS, curve.params());
-    public.set_bytes(CKA_EC_POINT, wrap_octet_string(point));
+    public.set_bytes(CKA_EC_PARAMS, params);
+    public.set_bytes(CKA_EC_POINT, wrap_octet_string(&point));
     let mut private = Attributes::new();
     private.set_ulong(CKA_KEY_TYPE, CKK_EC);
-    private.set_bytes(CKA_EC_PARAMS, curve.params());
-    private.set_bytes(CKA_VALUE, scalar.as_ref());
+    private.set_bytes(CKA_EC_PARAMS, params);
+    private.set_bytes(CKA_VALUE, scalar.to_vec());
     Ok((public, private))
 }
 
-/// The attributes of an EC private key in PKCS#8 (`CKA_KEY_TYPE`, `CKA_EC_PARAMS`, `CKA_VALUE`).
+/// The attributes of an EC private key in PKCS#8 (`CKA_KEY_TYPE`, `CKA_EC_PARAMS` as the curve's
+/// OID, `CKA_VALUE`). P-256/384/521 are read by aws-lc-rs; the other curves by aws-lc
+/// (`sys::split_ec_pkcs8`, then `EC_KEY_parse_private_key`, which checks a public key given with
+/// the scalar). A key on a curve this module does not offer is `CKR_CURVE_NOT_SUPPORTED`.
 pub fn attributes_from_pkcs8(der: &[u8]) -> Result<Attributes> {
-    for curve in [Curve::P256, Curve::P384, Curve::P521] {
-        let Ok(pair) = EcdsaKeyPair::from_pkcs8(curve.native(), der) else {
+    let attributes = |curve: Curve, scalar: &[u8]| {
+        let mut attrs = Attributes::new();
+        attrs.set_ulong(CKA_KEY_TYPE, CKK_EC);
+        attrs.set_bytes(CKA_EC_PARAMS, curve.params());
+        attrs.set_bytes(CKA_VALUE, scalar);
+        attrs
+    };
+    let cannot_export = || err(CKR_FUNCTION_FAILED, "cannot export the EC private value");
+    for curve in Curve::ALL {
+        let Some(algorithm) = curve.native() else {
+            continue;
+        };
+        let Ok(pair) = EcdsaKeyPair::from_pkcs8(algorithm, der) else {
             continue;
         };
         let scalar = pair
             .private_key()
             .as_be_bytes()
-            .map_err(|_| err(CKR_FUNCTION_FAILED, "cannot export the EC private value"))?;
-        let mut attrs = Attributes::new();
-        attrs.set_ulong(CKA_KEY_TYPE, CKK_EC);
-        attrs.set_bytes(CKA_EC_PARAMS, curve.params());
-        attrs.set_bytes(CKA_VALUE, scalar.as_ref());
-        return Ok(attrs);
+            .map_err(|_| cannot_export())?;
+        return Ok(attributes(curve, scalar.as_ref()));
     }
-    Err(err(
-        CKR_WRAPPED_KEY_INVALID,
-        "not a PKCS#8 EC private key on a supported curve",
-    ))
+    let invalid = || {
+        err(
+            CKR_WRAPPED_KEY_INVALID,
+            "not a PKCS#8 EC private key on a supported curve",
+        )
+    };
+    let (params, ec_private_key) = sys::split_ec_pkcs8(der).ok_or_else(invalid)?;
+    let curve = Curve::from_params(params)?;
+    let raw =
+        sys::EcKeyHandle::from_ec_private_key(curve.group()?, curve.field_len(), ec_private_key)
+            .ok_or_else(invalid)?;
+    let scalar = raw.private_scalar().ok_or_else(cannot_export)?;
+    Ok(attributes(curve, &scalar))
 }
 
 #[cfg(test)]
@@ -796,7 +969,7 @@ mod tests {
     use super::*;
     use aws_lc_rs::signature::UnparsedPublicKey;
 
-    const CURVES: [Curve; 3] = [Curve::P256, Curve::P384, Curve::P521];
+    const CURVES: [Curve; 9] = Curve::ALL;
     const HASH_MECHS: [CK_MECHANISM_TYPE; 5] = [
         CKM_ECDSA_SHA1,
         CKM_ECDSA_SHA224,
@@ -887,7 +1060,8 @@ mod tests {
             let point = unwrap_octet_string(der).unwrap();
             assert_eq!(point.len(), 2 * n + 1);
             assert_eq!(point[0], 0x04);
-            assert_eq!(der.len(), if n == 66 { 2 * n + 4 } else { 2 * n + 3 });
+            let long_form = 2 * n + 1 >= 0x80;
+            assert_eq!(der.len(), 2 * n + if long_form { 4 } else { 3 });
             assert_eq!(pair.private_attrs.bytes(CKA_VALUE).unwrap().len(), n);
             // The private key's computed point is the generated one.
             assert_eq!(ec_key(&pair.private).unwrap().public_point(), point);
@@ -1146,8 +1320,8 @@ mod tests {
 
     #[test]
     fn unsupported_or_missing_curves_are_rejected() {
-        let secp256k1 = [0x06, 0x05, 0x2B, 0x81, 0x04, 0x00, 0x0A];
-        for params in [&secp256k1[..], b"", &[0x30, 0x00], &OID_P256[..9]] {
+        let secp192k1 = [0x06, 0x05, 0x2B, 0x81, 0x04, 0x00, 0x1F];
+        for params in [&secp192k1[..], b"", &[0x30, 0x00], &OID_P256[..9]] {
             assert_eq!(
                 generate_key_pair(&params_template(params), &Attributes::new())
                     .unwrap_err()
@@ -1488,10 +1662,10 @@ mod tests {
             .map(|i| u8::from_str_radix(&"3081f7020101302c06072a8648ce3d0101022100ffffffff00000001000000000000000000000000ffffffffffffffffffffffff305b0420ffffffff00000001000000000000000000000000fffffffffffffffffffffffc04205ac635d8aa3a93e7b3ebbd55769886bc651d06b0cc53b0f63bce3c3e27d2604b031500c49d360886e704936a6678e1139d26b7819f7e900441046b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c2964fe342e2fe1a7f9b8ee7eb4a7c0f9e162bce33576b315ececbb6406837bf51f5022100ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551020101"[2 * i..2 * i + 2], 16).unwrap())
             .collect();
         assert_eq!(Curve::from_params(&explicit).unwrap(), Curve::P256);
-        // prime192v1 is not a curve aws-lc offers.
-        let p192 = [0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x01];
+        // prime192v2 is not a curve this module offers.
+        let prime192v2 = [0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x02];
         assert_eq!(
-            Curve::from_params(&p192).unwrap_err().rv,
+            Curve::from_params(&prime192v2).unwrap_err().rv,
             CKR_CURVE_NOT_SUPPORTED
         );
         // Trailing bytes after valid parameters are refused.
@@ -1501,5 +1675,130 @@ mod tests {
             Curve::from_params(&trailing).unwrap_err().rv,
             CKR_CURVE_NOT_SUPPORTED
         );
+    }
+
+    #[test]
+    fn oids_and_printable_names_map_to_their_curves() {
+        let printable = |name: &str| {
+            let mut der = vec![0x13, name.len() as u8];
+            der.extend_from_slice(name.as_bytes());
+            der
+        };
+        for curve in Curve::ALL {
+            assert_eq!(Curve::from_params(curve.params()).unwrap(), curve);
+            for name in curve.names() {
+                assert_eq!(Curve::from_params(&printable(name)).unwrap(), curve);
+                // Not a prefix, not another case, not another string type.
+                let mut longer = printable(name);
+                longer[1] += 1;
+                longer.push(b'x');
+                let mut utf8 = printable(name);
+                utf8[0] = 0x0C;
+                let swapped: String = name
+                    .chars()
+                    .map(|c| {
+                        if c.is_ascii_lowercase() {
+                            c.to_ascii_uppercase()
+                        } else {
+                            c.to_ascii_lowercase()
+                        }
+                    })
+                    .collect();
+                for bad in [longer, printable(&swapped), utf8] {
+                    assert_eq!(
+                        Curve::from_params(&bad).unwrap_err().rv,
+                        CKR_CURVE_NOT_SUPPORTED,
+                        "{bad:02x?}"
+                    );
+                }
+            }
+            // A key generated by name keeps the name; its PKCS#8 names the curve by OID.
+            let by_name = printable(curve.names()[0]);
+            let (public, private) =
+                generate_key_pair(&params_template(&by_name), &Attributes::new()).unwrap();
+            assert_eq!(public.bytes(CKA_EC_PARAMS), Some(&by_name[..]));
+            assert_eq!(private.bytes(CKA_EC_PARAMS), Some(&by_name[..]));
+            let key = KeyMaterial::from_attributes(CKO_PRIVATE_KEY, CKK_EC, &private).unwrap();
+            let der = private_key_to_pkcs8(&key).unwrap();
+            let back = attributes_from_pkcs8(&der).unwrap();
+            assert_eq!(back.bytes(CKA_EC_PARAMS), Some(curve.params()));
+            assert_eq!(back.bytes(CKA_VALUE), private.bytes(CKA_VALUE));
+        }
+    }
+
+    #[test]
+    fn the_custom_p192_group_is_built_once_and_shared() {
+        let a = Curve::P192.group().unwrap();
+        let b = Curve::P192.group().unwrap();
+        assert_eq!(a, b);
+        // Its generator: the scalar 1 gives G (SEC 2 v2 §2.2.2).
+        let mut attrs = params_template(OID_P192);
+        attrs.set_bytes(CKA_VALUE, vec![1u8]);
+        let key = EcKey::from_attributes(CKO_PRIVATE_KEY, &attrs).unwrap();
+        let g = "04188DA80EB03090F67CBF20EB43A18800F4FF0AFD82FF1012\
+                 07192B95FFC8DA78631011ED6B24CDD573F977A11E794811";
+        let g: Vec<u8> = (0..g.len() / 2)
+            .map(|i| u8::from_str_radix(&g[2 * i..2 * i + 2], 16).unwrap())
+            .collect();
+        assert_eq!(key.public_point(), &g[..]);
+        // n - 1 is the largest scalar; n is not one.
+        let n = P192_DOMAIN.n;
+        let mut n_bytes: Vec<u8> = (0..n.len() / 2)
+            .map(|i| u8::from_str_radix(&n[2 * i..2 * i + 2], 16).unwrap())
+            .collect();
+        attrs.set_bytes(CKA_VALUE, n_bytes.clone());
+        assert_eq!(
+            EcKey::from_attributes(CKO_PRIVATE_KEY, &attrs)
+                .err()
+                .unwrap()
+                .rv,
+            CKR_ATTRIBUTE_VALUE_INVALID
+        );
+        *n_bytes.last_mut().unwrap() -= 1;
+        attrs.set_bytes(CKA_VALUE, n_bytes);
+        let minus_one = EcKey::from_attributes(CKO_PRIVATE_KEY, &attrs).unwrap();
+        // (n - 1)·G = -G: same x, y negated.
+        assert_eq!(minus_one.public_point()[..25], g[..25]);
+        assert_ne!(minus_one.public_point()[25..], g[25..]);
+    }
+
+    #[test]
+    fn damaged_pkcs8_and_points_on_the_new_curves_never_panic() {
+        for curve in [Curve::P192, Curve::BrainpoolP512r1] {
+            let pair = generate(curve);
+            let der = ec_key(&pair.private).unwrap().to_pkcs8().unwrap();
+            assert_eq!(
+                attributes_from_pkcs8(&der).unwrap().bytes(CKA_VALUE),
+                pair.private_attrs.bytes(CKA_VALUE)
+            );
+            for cut in 0..der.len() {
+                assert!(
+                    attributes_from_pkcs8(&der[..cut]).is_err(),
+                    "{curve:?} {cut}"
+                );
+            }
+            let mut extra = der.to_vec();
+            extra.push(0x01);
+            assert!(attributes_from_pkcs8(&extra).is_err());
+            for at in 0..der.len() {
+                for bit in [0x01u8, 0x80] {
+                    let mut bad = der.to_vec();
+                    bad[at] ^= bit;
+                    // Either refused, or still a valid key of a supported curve.
+                    if let Ok(attrs) = attributes_from_pkcs8(&bad) {
+                        KeyMaterial::from_attributes(CKO_PRIVATE_KEY, CKK_EC, &attrs).unwrap();
+                    }
+                }
+            }
+            let point = point_of(&pair);
+            for at in 0..point.len() {
+                let mut bad = point.clone();
+                bad[at] ^= 0x40;
+                let mut attrs = params_template(curve.params());
+                attrs.set_bytes(CKA_EC_POINT, bad.clone());
+                assert!(EcKey::from_attributes(CKO_PUBLIC_KEY, &attrs).is_err());
+                assert!(derive(&ecdh(CKD_NULL, &[], bad), &pair.private, None).is_err());
+            }
+        }
     }
 }

@@ -42,6 +42,10 @@ pub const CKA_OUID: CK_ATTRIBUTE_TYPE = CKA_VENDOR_DEFINED + 5;
 pub const NON_FIPS_MECHANISMS: &[CK_MECHANISM_TYPE] =
     &[CKM_DES_KEY_GEN, CKM_DES_ECB, CKM_DES_CBC, CKM_DES_CBC_PAD];
 
+/// The Weierstrass curves Luna firmware offers for `CKK_EC` keys: all the simulator has
+/// (simulator-defined: luna.md gives no curve list; Luna 7 documents a wider set than this).
+pub const EC_CURVES: &[crate::mechanisms::ec::Curve] = &crate::mechanisms::ec::Curve::ALL;
+
 /// A Luna device kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeviceKind {

@@ -1,11 +1,13 @@
 //! Vendor models: what makes a token behave like a vendor's partition rather than a plain soft
-//! token (roles, PIN rules, lockout, policies, token information). The engine asks the slot's
+//! token (roles, PIN rules, lockout, policies, token information, the elliptic curves offered). The engine asks the slot's
 //! `TokenModel`; the model's persistent part (`PartitionState`) lives in the token record.
 pub mod luna;
 pub mod ped;
 pub mod primus;
 
+use crate::attribute::Attributes;
 use crate::error::{Result, err};
+use crate::mechanisms::ec::Curve;
 use crate::token::{MAX_FAILED_LOGINS, MAX_PIN_LEN, MIN_PIN_LEN, TokenRecord};
 use cryptoki_sys::*;
 use serde::{Deserialize, Serialize};
@@ -112,6 +114,36 @@ impl TokenModel {
         match self {
             TokenModel::Luna(d) => Some(d),
             _ => None,
+        }
+    }
+
+    /// The Weierstrass curves the model's firmware offers for `CKK_EC` keys.
+    pub fn ec_curves(&self) -> &'static [Curve] {
+        match self {
+            TokenModel::Soft => &Curve::ALL,
+            TokenModel::Luna(_) => luna::EC_CURVES,
+            TokenModel::Primus(_) => primus::EC_CURVES,
+        }
+    }
+
+    /// `CKR_CURVE_NOT_SUPPORTED` for a new `CKK_EC` key (generated, created or unwrapped) on a
+    /// curve the firmware does not offer. Other objects, and keys without `CKA_EC_PARAMS` (the
+    /// key's own checks answer for those), pass.
+    pub fn check_key_curve(&self, attrs: &Attributes) -> Result<()> {
+        let Some(params) = attrs
+            .bytes(CKA_EC_PARAMS)
+            .filter(|_| attrs.ulong(CKA_KEY_TYPE) == Some(CKK_EC))
+        else {
+            return Ok(());
+        };
+        let curve = Curve::from_params(params)?;
+        if self.ec_curves().contains(&curve) {
+            Ok(())
+        } else {
+            Err(err(
+                CKR_CURVE_NOT_SUPPORTED,
+                format!("this token's firmware does not offer {}", curve.names()[0]),
+            ))
         }
     }
 

@@ -31,6 +31,23 @@ pub const PROVIDER_VERSION: CK_VERSION = CK_VERSION { major: 2, minor: 4 };
 /// PIN lengths as `pkcs11-tool -L` shows them (primus.md §1.3: 0/32).
 pub const PIN_LEN_RANGE: (usize, usize) = (0, 32);
 
+/// The Weierstrass curves Primus firmware offers for `CKK_EC` keys (simulator-defined:
+/// primus.md gives no curve list; secp192r1, below the 112-bit strength the others start at, is
+/// left out, so a Primus slot shows `CKR_CURVE_NOT_SUPPORTED`).
+pub const EC_CURVES: &[crate::mechanisms::ec::Curve] = {
+    use crate::mechanisms::ec::Curve::*;
+    &[
+        P224,
+        P256,
+        P384,
+        P521,
+        Secp256k1,
+        BrainpoolP256r1,
+        BrainpoolP384r1,
+        BrainpoolP512r1,
+    ]
+};
+
 /// The usage flags whose defaults Primus ties together.
 const USAGE_FLAGS: &[CK_ATTRIBUTE_TYPE] = &[
     CKA_SIGN,
