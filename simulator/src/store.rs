@@ -11,7 +11,7 @@
 //! transaction and refuses newer ones.
 use crate::attribute::{AttrValue, Attributes};
 use crate::error::{Result, err};
-use crate::seal::{TokenKey, is_sealed, object_binding};
+use crate::seal::{PIN_SEAL_FORMAT, TokenKey, is_sealed, object_binding};
 use crate::token::{LegacyPinVerifier, TokenRecord};
 use cryptoki_sys::*;
 use parking_lot::Mutex;
@@ -20,8 +20,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 2;
+/// The schema version this build writes. 3: token records may hold format-1 PIN seals (bound
+/// to the token generation, with their KDF parameters), which a schema-2 build would take for
+/// wrong PINs; the tables are schema 2's.
+pub const SCHEMA_VERSION: i64 = 3;
 /// The database file inside a lab's state directory.
 pub const DB_FILE: &str = "hsmsim.sqlite";
 /// How many change rows are kept; a process that falls further behind reloads its tokens.
@@ -646,8 +648,9 @@ impl Store {
             .map_err(db_err)?
         {
             let (token, record) = row.map_err(db_err)?;
-            if let Err(e) = serde_json::from_str::<TokenRecord>(&record) {
-                problems.push(format!("token {token}: record does not decode: {e}"));
+            match serde_json::from_str::<TokenRecord>(&record) {
+                Err(e) => problems.push(format!("token {token}: record does not decode: {e}")),
+                Ok(record) => problems.extend(seal_problems(&token, &record)),
             }
             known.insert(token);
         }
@@ -688,6 +691,33 @@ impl Store {
         }
         Ok(problems)
     }
+}
+
+/// The PIN seals of a token record that cannot belong to it: written for another generation
+/// of the token (a PIN set across a re-initialisation), or in a format this build does not
+/// know. Format-0 seals do not say their generation and pass.
+fn seal_problems(token: &str, record: &TokenRecord) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (user, role) in &record.roles {
+        for (what, seal) in [("PIN seal", &role.seal), ("challenge seal", &role.challenge)] {
+            let Some(seal) = seal else { continue };
+            if seal.format > PIN_SEAL_FORMAT {
+                problems.push(format!(
+                    "token {token}: the {what} of user type 0x{user:X} has unknown format {}",
+                    seal.format
+                ));
+            } else if seal.belongs_to(record.generation) == Some(false) {
+                problems.push(format!(
+                    "token {token}: the {what} of user type 0x{user:X} belongs to token generation \
+                     {:016x}, not to the token's generation {:016x} (a PIN written across a \
+                     re-initialisation: re-initialise the token or set that PIN again)",
+                    seal.generation.unwrap_or_default(),
+                    record.generation
+                ));
+            }
+        }
+    }
+    problems
 }
 
 fn random_generation() -> Result<u64> {
@@ -794,6 +824,9 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
     while version < SCHEMA_VERSION {
         match version {
             1 => migrate_1_to_2(&tx)?,
+            // Nothing to convert: format-0 seals still open and are rewritten at their PIN's
+            // next login or change; the version keeps older builds off the store.
+            2 => {}
             v => {
                 return Err(err(
                     CKR_DEVICE_ERROR,

@@ -4,7 +4,8 @@
 //! Whatever the interleaving, the new token must have no user PIN (neither the old one nor the
 //! one A was setting opens it), A's session must be closed and A's key unusable once B's
 //! `C_InitToken` has returned, and the store must check sound (no PIN seal of another token
-//! generation). Hundreds of trials with a random offset between the two calls; bounded by
+//! generation). A's call itself succeeds (it came first) or answers `CKR_SESSION_CLOSED` (the
+//! token was replaced during it) or `CKR_SESSION_HANDLE_INVALID` (before it). Hundreds of trials with a random offset between the two calls; bounded by
 //! `HSMSIM_PIN_RACE_TRIALS` (default 300) and `HSMSIM_PIN_RACE_SECONDS` (default 120).
 mod common;
 mod procs;
@@ -93,6 +94,7 @@ fn pin_changes_and_logins_racing_init_token_never_reach_the_new_token() {
     let mut wrong: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     let mut note = |what: String, trial: usize| wrong.entry(what).or_default().push(trial);
     let mut ran = 0;
+    let mut a_succeeded = 0;
     let mut a_answers: BTreeMap<String, usize> = BTreeMap::new();
     for trial in 0..trials {
         if Instant::now() >= deadline {
@@ -126,6 +128,12 @@ fn pin_changes_and_logins_racing_init_token_never_reach_the_new_token() {
         *a_answers
             .entry(format!("{racer:?}: {}", rv_name(rv_a)))
             .or_default() += 1;
+        if ![CKR_OK, CKR_SESSION_CLOSED, CKR_SESSION_HANDLE_INVALID].contains(&rv_a) {
+            note(format!("A's {racer:?} answered {}", rv_name(rv_a)), trial);
+        }
+        if rv_a == CKR_OK {
+            a_succeeded += 1;
+        }
         if rv_b != CKR_OK {
             note(format!("B's C_InitToken answered {}", rv_name(rv_b)), trial);
         }
@@ -172,6 +180,11 @@ fn pin_changes_and_logins_racing_init_token_never_reach_the_new_token() {
         restore_user_pin(&mut b);
     }
     assert!(ran >= 30, "only {ran} trials ran before the time limit");
+    // The offsets covered both orders: A's call finished first in some trials, B's in others.
+    assert!(
+        a_succeeded > 0 && a_succeeded < ran,
+        "A's call succeeded in {a_succeeded} of {ran} trials: the calls never raced ({a_answers:?})"
+    );
     let report: Vec<String> = wrong
         .iter()
         .map(|(what, at)| {

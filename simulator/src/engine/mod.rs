@@ -26,7 +26,7 @@ mod table;
 
 use crate::error::{Result, err};
 use crate::object::Object;
-use crate::seal::{PinSeal, TokenKey};
+use crate::seal::{PinSeal, SealContext, TokenKey};
 use crate::store::Store;
 use crate::token::{self, TokenRecord};
 use crate::vendor::TokenModel;
@@ -285,9 +285,12 @@ impl Slot {
     fn token_key(&self) -> Option<Arc<TokenKey>> {
         self.key.read().clone()
     }
-    /// The token's identity bound into its PIN seals.
-    fn seal_context(&self) -> &[u8] {
-        self.partition.as_bytes()
+    /// What the PIN seals of the token `record` (this slot's, at some moment) are bound to.
+    fn seal_context(&self, record: &TokenRecord) -> SealContext<'_> {
+        SealContext {
+            partition: &self.partition,
+            generation: record.generation,
+        }
     }
     /// `CKR_TOKEN_NOT_PRESENT` while the partition is removed.
     fn require_token(&self) -> Result<()> {
@@ -370,9 +373,12 @@ pub fn fresh_record(
                 .map(|(u, p)| (u, p.as_bytes().to_vec()))
                 .collect()
         };
+        let context = SealContext {
+            partition,
+            generation: record.generation,
+        };
         for (user, credential) in credentials {
-            record.role_mut(user).seal =
-                Some(PinSeal::new(&credential, &key, partition.as_bytes())?);
+            record.role_mut(user).seal = Some(PinSeal::new(&credential, &key, context)?);
         }
         if let (Some(device), Some(crate::vendor::PartitionState::Luna(state))) =
             (model.luna(), record.vendor.as_mut())
@@ -417,6 +423,8 @@ impl Engine {
     /// Opens the store and reads (or creates, as the lab presets say) every slot's token.
     /// Token objects are read later, on each slot's first object access.
     pub fn open(config: &Config) -> Result<Engine> {
+        // A bad HSMSIM_PIN_KDF_ITERATIONS fails here, not at some later PIN change.
+        crate::seal::pin_kdf_iterations()?;
         let store = Store::open(&config.state_dir)?;
         let sync = sync::SyncState::start(&store)?;
         let mut slots = BTreeMap::new();
