@@ -203,3 +203,55 @@ fn pin_changes_and_logins_racing_init_token_never_reach_the_new_token() {
         report.join("\n")
     );
 }
+
+/// Operations begun before another process re-initialises the token end with their sessions:
+/// the next call on them answers `CKR_SESSION_HANDLE_INVALID`, even a call that continues an
+/// operation (which reads no token state of its own).
+#[test]
+fn operations_begun_before_another_process_reinitialises_the_token_cannot_go_on() {
+    use common::*;
+    use hsmsim::pkcs11::*;
+    let lab = TextLab::new(hsmsim::lab::built_in_text("default").unwrap());
+    let rw = CKF_SERIAL_SESSION | CKF_RW_SESSION;
+    let s1 = open_session(0, rw).unwrap();
+    assert_eq!(login(s1, CKU_USER, USER_PIN), CKR_OK);
+    let key = aes_key(s1, |t| {
+        t.bool(CKA_TOKEN, true)
+            .bool(CKA_ENCRYPT, true)
+            .bool(CKA_SIGN, true)
+    });
+    let s2 = open_session(0, rw).unwrap();
+    let s3 = open_session(0, rw).unwrap();
+    let mut iv = IV;
+    let mut cbc = mech_with(CKM_AES_CBC_PAD, &mut iv);
+    assert_eq!(init(C_EncryptInit, s1, &mut cbc, key), CKR_OK);
+    assert!(produce(C_EncryptUpdate, s1, &[7; 32]).is_ok());
+    assert_eq!(init(C_SignInit, s2, &mut mech(CKM_AES_CMAC), key), CKR_OK);
+    assert_eq!(update(C_SignUpdate, s2, b"part one"), CKR_OK);
+    let mut cbc = mech_with(CKM_AES_CBC_PAD, &mut iv);
+    assert_eq!(init(C_EncryptInit, s3, &mut cbc, key), CKR_OK);
+
+    let other = lab.other_process();
+    other
+        .init_token(0, SO_PIN, b"replaced by another process")
+        .expect("the other process re-initialises the token");
+
+    assert_eq!(
+        produce(C_EncryptUpdate, s1, &[7; 32]),
+        Err(CKR_SESSION_HANDLE_INVALID),
+        "C_EncryptUpdate with a key C_InitToken destroyed"
+    );
+    assert_eq!(
+        update(C_SignUpdate, s2, b"part two"),
+        CKR_SESSION_HANDLE_INVALID,
+        "C_SignUpdate with a key C_InitToken destroyed"
+    );
+    assert_eq!(
+        produce(C_Encrypt, s3, b"one-shot"),
+        Err(CKR_SESSION_HANDLE_INVALID),
+        "C_Encrypt with a key C_InitToken destroyed"
+    );
+    let info = token_info(0);
+    assert_eq!(info.ulSessionCount, 0, "no session is left on the new token");
+    assert_eq!(info.flags & CKF_USER_PIN_INITIALIZED, 0);
+}

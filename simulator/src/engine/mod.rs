@@ -6,9 +6,11 @@
 //! object changes); a slot's login state is an atomic. `C_Sign`/`C_Encrypt` and friends use the
 //! key their `*Init` took and never touch the table or the store.
 //!
-//! Other processes: every call that reads tokens or objects first runs `sync`, which asks the
-//! store whether anyone else committed (`PRAGMA data_version`, one cheap query) and, if so,
-//! applies just the changed tokens and objects (see `sync.rs`). Token objects are read from the
+//! Other processes: every call that reads tokens or objects, and every call on a session (so
+//! an operation under way ends with its session when another process replaces the token),
+//! first runs `sync`, which asks the store whether anyone else committed (one `pread` of the
+//! WAL index, then `PRAGMA data_version`) and, if so, applies just the changed tokens and
+//! objects (see `sync.rs`). Token objects are read from the
 //! store on a slot's first object access, not at `C_Initialize`.
 mod crypto;
 pub use crypto::{Call, Output};
@@ -606,7 +608,17 @@ impl Engine {
         Ok(handle)
     }
 
+    /// A session, after applying other processes' changes: a session on a token another
+    /// process replaced is closed by then (`CKR_SESSION_HANDLE_INVALID`), even in a call that
+    /// only continues an operation.
     pub fn session(&self, handle: CK_SESSION_HANDLE) -> Result<Arc<Mutex<Session>>> {
+        self.sync()?;
+        self.open_session_entry(handle)
+    }
+
+    /// A session as this process holds it, without looking at other processes' changes (for
+    /// closing it and for bookkeeping inside a call that already did).
+    fn open_session_entry(&self, handle: CK_SESSION_HANDLE) -> Result<Arc<Mutex<Session>>> {
         self.sessions
             .get(&handle)
             .map(|s| s.value().clone())
@@ -620,7 +632,6 @@ impl Engine {
 
     /// The session and its slot, after applying other processes' changes.
     fn slot_of(&self, handle: CK_SESSION_HANDLE) -> Result<(Arc<Mutex<Session>>, &Arc<Slot>)> {
-        self.sync()?;
         let s = self.session(handle)?;
         let slot_id = s.lock().slot_id;
         Ok((s, self.slot(slot_id)?))
@@ -628,7 +639,7 @@ impl Engine {
 
     /// `C_CloseSession`: the session's objects go with it; the last session logs the token out.
     pub fn close_session(&self, handle: CK_SESSION_HANDLE) -> Result<()> {
-        let session = self.session(handle)?;
+        let session = self.open_session_entry(handle)?;
         let slot = self.slot(session.lock().slot_id)?;
         let owned = std::mem::take(&mut session.lock().owned_objects);
         if !owned.is_empty() {

@@ -366,7 +366,7 @@ impl Engine {
         drop(table);
         for o in objects {
             if let Lifetime::Session(owner) = o.lifetime
-                && let Ok(s) = self.session(owner)
+                && let Ok(s) = self.open_session_entry(owner)
             {
                 s.lock().owned_objects.retain(|h| *h != o.handle);
             }
