@@ -35,8 +35,8 @@ pub const PIN_SEAL_FORMAT: u32 = 1;
 
 /// The iterations of the PIN seals written now: `HSMSIM_PIN_KDF_ITERATIONS` when set (a whole
 /// number from `MIN_PIN_KDF_ITERATIONS` to `MAX_PIN_KDF_ITERATIONS`), else
-/// `DEFAULT_PIN_KDF_ITERATIONS`. Any other value is refused (`CKR_GENERAL_ERROR`, naming the
-/// variable) rather than silently weakened or ignored.
+/// `DEFAULT_PIN_KDF_ITERATIONS`. Any other value is refused (`CKR_DEVICE_ERROR`, naming the
+/// variable, as for a lab that is not usable) rather than silently weakened or ignored.
 pub fn pin_kdf_iterations() -> Result<u32> {
     let text = std::env::var_os(PIN_KDF_ITERATIONS_VARIABLE);
     parse_iterations(text.as_deref().map(|t| t.to_string_lossy()).as_deref())
@@ -53,7 +53,7 @@ fn parse_iterations(text: Option<&str>) -> Result<u32> {
         .filter(|n| (MIN_PIN_KDF_ITERATIONS..=MAX_PIN_KDF_ITERATIONS).contains(n))
         .ok_or_else(|| {
             err(
-                CKR_GENERAL_ERROR,
+                CKR_DEVICE_ERROR,
                 format!(
                     "{PIN_KDF_ITERATIONS_VARIABLE}={text:?}: the PIN KDF's iterations must be a whole number from {MIN_PIN_KDF_ITERATIONS} to {MAX_PIN_KDF_ITERATIONS} (default {DEFAULT_PIN_KDF_ITERATIONS})"
                 ),
@@ -329,10 +329,7 @@ mod tests {
             ..P
         };
         assert!(seal.open(b"12345678", other_partition).is_none());
-        let next_generation = SealContext {
-            generation: 8,
-            ..P
-        };
+        let next_generation = SealContext { generation: 8, ..P };
         assert!(seal.open(b"12345678", next_generation).is_none());
         assert_eq!(seal.belongs_to(7), Some(true));
         assert_eq!(seal.belongs_to(8), Some(false));
@@ -395,13 +392,20 @@ mod tests {
     fn the_kdf_cost_is_the_default_unless_a_valid_one_is_chosen() {
         assert_eq!(DEFAULT_PIN_KDF_ITERATIONS, 600_000);
         assert_eq!(parse_iterations(None).unwrap(), DEFAULT_PIN_KDF_ITERATIONS);
-        assert_eq!(parse_iterations(Some("")).unwrap(), DEFAULT_PIN_KDF_ITERATIONS);
+        assert_eq!(
+            parse_iterations(Some("")).unwrap(),
+            DEFAULT_PIN_KDF_ITERATIONS
+        );
         assert_eq!(parse_iterations(Some(" 1000 ")).unwrap(), 1_000);
         assert_eq!(parse_iterations(Some("10000000")).unwrap(), 10_000_000);
         for bad in ["999", "0", "-5", "lots", "1e6", "10000001"] {
             let e = parse_iterations(Some(bad)).unwrap_err();
-            assert_eq!(e.rv, CKR_GENERAL_ERROR, "{bad}");
-            assert!(e.detail.contains(PIN_KDF_ITERATIONS_VARIABLE), "{}", e.detail);
+            assert_eq!(e.rv, CKR_DEVICE_ERROR, "{bad}");
+            assert!(
+                e.detail.contains(PIN_KDF_ITERATIONS_VARIABLE),
+                "{}",
+                e.detail
+            );
         }
     }
 

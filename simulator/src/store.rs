@@ -699,7 +699,10 @@ impl Store {
 fn seal_problems(token: &str, record: &TokenRecord) -> Vec<String> {
     let mut problems = Vec::new();
     for (user, role) in &record.roles {
-        for (what, seal) in [("PIN seal", &role.seal), ("challenge seal", &role.challenge)] {
+        for (what, seal) in [
+            ("PIN seal", &role.seal),
+            ("challenge seal", &role.challenge),
+        ] {
             let Some(seal) = seal else { continue };
             if seal.format > PIN_SEAL_FORMAT {
                 problems.push(format!(

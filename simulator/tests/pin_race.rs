@@ -153,7 +153,14 @@ fn pin_changes_and_logins_racing_init_token_never_reach_the_new_token() {
         assert_eq!(b.close(s), CKR_OK, "B: C_CloseSession");
 
         // A, after B's C_InitToken returned: its session and key are gone.
-        match a.crypt(Op::Encrypt, sa, CKM_AES_CBC_PAD, &IV, key, b"after C_InitToken") {
+        match a.crypt(
+            Op::Encrypt,
+            sa,
+            CKM_AES_CBC_PAD,
+            &IV,
+            key,
+            b"after C_InitToken",
+        ) {
             Ok(_) => note("A encrypts with a key C_InitToken destroyed".into(), trial),
             Err((_, rv)) if rv != CKR_SESSION_HANDLE_INVALID => note(
                 format!("A's encryption on its old session answered {}", rv_name(rv)),
@@ -166,7 +173,10 @@ fn pin_changes_and_logins_racing_init_token_never_reach_the_new_token() {
         }
         let (flags, _) = a.token_info(0).expect("A: C_GetTokenInfo");
         if flags & CKF_USER_PIN_INITIALIZED != 0 {
-            note("A sees CKF_USER_PIN_INITIALIZED on the new token".into(), trial);
+            note(
+                "A sees CKF_USER_PIN_INITIALIZED on the new token".into(),
+                trial,
+            );
         }
 
         // `hsmsim lab check` on the result.
@@ -252,6 +262,9 @@ fn operations_begun_before_another_process_reinitialises_the_token_cannot_go_on(
         "C_Encrypt with a key C_InitToken destroyed"
     );
     let info = token_info(0);
-    assert_eq!(info.ulSessionCount, 0, "no session is left on the new token");
+    assert_eq!(
+        info.ulSessionCount, 0,
+        "no session is left on the new token"
+    );
     assert_eq!(info.flags & CKF_USER_PIN_INITIALIZED, 0);
 }

@@ -149,7 +149,12 @@ impl Engine {
 
     /// Partition policy 22 on: a PED login of the CO, LCO or CU caches the role's secret
     /// (activation; the SO's is never cached, luna.md §2.4).
-    fn activate_if_allowed(&self, slot: &Slot, user: CK_USER_TYPE, seen: Incarnation) -> Result<()> {
+    fn activate_if_allowed(
+        &self,
+        slot: &Slot,
+        user: CK_USER_TYPE,
+        seen: Incarnation,
+    ) -> Result<()> {
         let Some(device) = slot.model.luna().filter(|_| user != CKU_SO) else {
             return Ok(());
         };
@@ -448,7 +453,13 @@ impl Engine {
         if initialized {
             seen = self
                 .check_pin(slot, CKU_SO, so_pin)
-                .map_err(|e| if e.rv == CKR_SESSION_CLOSED { replaced() } else { e })?
+                .map_err(|e| {
+                    if e.rv == CKR_SESSION_CLOSED {
+                        replaced()
+                    } else {
+                        e
+                    }
+                })?
                 .1;
         }
         let label = String::from_utf8_lossy(label)

@@ -280,7 +280,12 @@ impl Slot {
 
     /// Unlocks the token key and logs `user` in, provided the slot still holds the incarnation
     /// `seen` whose seal yielded the key; otherwise `CKR_SESSION_CLOSED`.
-    pub(super) fn log_in(&self, user: CK_USER_TYPE, key: TokenKey, seen: Incarnation) -> Result<()> {
+    pub(super) fn log_in(
+        &self,
+        user: CK_USER_TYPE,
+        key: TokenKey,
+        seen: Incarnation,
+    ) -> Result<()> {
         let token = self.token.read();
         if token.incarnation() != seen {
             return Err(token_replaced());
