@@ -12,7 +12,7 @@
 use crate::attribute::{AttrValue, Attributes};
 use crate::error::{Result, err};
 use crate::seal::{PIN_SEAL_FORMAT, TokenKey, is_sealed, object_binding};
-use crate::token::{LegacyPinVerifier, TokenRecord};
+use crate::token::{Incarnation, LegacyPinVerifier, TokenRecord};
 use cryptoki_sys::*;
 use parking_lot::Mutex;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
@@ -532,9 +532,21 @@ impl Store {
         .transpose()
     }
 
-    /// Writes new token objects, all or none.
-    pub fn insert_objects(&self, token: &str, objects: &[StoredObject]) -> Result<()> {
+    /// Writes new token objects, all or none, into the incarnation of the token their secrets
+    /// were sealed for: when another process re-initialised (or zeroised, or restarted) the
+    /// token meanwhile, nothing is written (`token::replaced_error`).
+    pub fn insert_objects(
+        &self,
+        token: &str,
+        incarnation: Incarnation,
+        objects: &[StoredObject],
+    ) -> Result<()> {
         self.write(|tx| {
+            if !read_token(tx, token)?
+                .is_some_and(|row| row.present && row.record.incarnation() == incarnation)
+            {
+                return Err(crate::token::replaced_error());
+            }
             for o in objects {
                 tx.execute(
                 "INSERT INTO objects (unique_id, token, public, sealed) VALUES (?1, ?2, ?3, ?4)",
@@ -977,7 +989,7 @@ mod tests {
     fn objects_survive_reopen_sealed_and_reinit_clears_them() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        store
+        let row = store
             .ensure_token("hsm/a", || Ok(TokenRecord::uninitialized("hsm/a")))
             .unwrap();
         let key = TokenKey::generate().unwrap();
@@ -987,6 +999,7 @@ mod tests {
         store
             .insert_objects(
                 "hsm/a",
+                row.record.incarnation(),
                 &[StoredObject {
                     unique_id: b"uid-1".to_vec(),
                     public: public.clone(),
@@ -1011,6 +1024,59 @@ mod tests {
         let rec = TokenRecord::uninitialized("hsm/a");
         store.reinitialize_token("hsm/a", |_| Ok(()), &rec).unwrap();
         assert!(store.objects("hsm/a").unwrap().is_empty());
+    }
+
+    #[test]
+    fn objects_go_only_into_the_token_incarnation_they_were_sealed_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut record = TokenRecord::uninitialized("hsm/a");
+        record.generation = 1;
+        store.ensure_token("hsm/a", || Ok(record.clone())).unwrap();
+        let sealed_for = record.incarnation();
+        // Another process re-initialises the token.
+        record.generation = 2;
+        store
+            .reinitialize_token("hsm/a", |_| Ok(()), &record)
+            .unwrap();
+        let key = TokenKey::generate().unwrap();
+        let (public, sealed) =
+            seal_object("hsm/a", &key_object(b"uid-1", &[1; 16]), Some(&key)).unwrap();
+        let object = StoredObject {
+            unique_id: b"uid-1".to_vec(),
+            public,
+            sealed,
+        };
+        let refused = store
+            .insert_objects("hsm/a", sealed_for, std::slice::from_ref(&object))
+            .unwrap_err();
+        assert_eq!(refused.rv, CKR_SESSION_CLOSED);
+        assert!(store.objects("hsm/a").unwrap().is_empty());
+        // A restart is another incarnation too.
+        record.restarts = 1;
+        store
+            .update_token("hsm/a", |r| {
+                r.restarts = 1;
+                Ok(((), true))
+            })
+            .unwrap();
+        assert!(
+            store
+                .insert_objects(
+                    "hsm/a",
+                    TokenRecord {
+                        restarts: 0,
+                        ..record.clone()
+                    }
+                    .incarnation(),
+                    std::slice::from_ref(&object)
+                )
+                .is_err()
+        );
+        store
+            .insert_objects("hsm/a", record.incarnation(), &[object])
+            .unwrap();
+        assert_eq!(store.objects("hsm/a").unwrap().len(), 1);
     }
 
     #[test]

@@ -87,6 +87,18 @@ impl RoleRecord {
     }
 }
 
+/// `CKR_SESSION_CLOSED`: a write meant for one incarnation of a token found another (the
+/// token was re-initialised, zeroised or restarted by another process during the call).
+/// Simulator-defined: PKCS#11's code for a session closed while the function ran; the process
+/// closes its sessions on the token (at once, or at its next call).
+pub fn replaced_error() -> crate::error::Error {
+    err(
+        CKR_SESSION_CLOSED,
+        "another process re-initialised or zeroised the token (or restarted its device) during \
+         the call: it is a new token now and this process's sessions on it are closed",
+    )
+}
+
 fn is_zero(n: &u64) -> bool {
     *n == 0
 }

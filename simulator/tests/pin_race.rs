@@ -1,10 +1,10 @@
 //! A PIN change or a login racing `C_InitToken` in another process (issue 10, item 4). Process
 //! A holds a session on the token (with a token key it created) and runs `C_SetPIN` (logged in,
-//! or in a public session) or `C_Login`; at the same moment process B re-initialises the token.
-//! Whatever the interleaving, the new token must have no user PIN (neither the old one nor the
-//! one A was setting opens it), A's session must be closed and A's key unusable once B's
-//! `C_InitToken` has returned, and the store must check sound (no PIN seal of another token
-//! generation). A's call itself succeeds (it came first) or answers `CKR_SESSION_CLOSED` (the
+//! or in a public session), `C_Login` or `C_CreateObject`; at the same moment process B
+//! re-initialises the token. Whatever the interleaving, the new token must have no user PIN
+//! (neither the old one nor the one A was setting opens it) and no object, A's session must be
+//! closed and A's key unusable once B's `C_InitToken` has returned, and the store must check
+//! sound (no PIN seal of another token generation). A's call itself succeeds (it came first) or answers `CKR_SESSION_CLOSED` (the
 //! token was replaced during it) or `CKR_SESSION_HANDLE_INVALID` (before it). Hundreds of trials with a random offset between the two calls; bounded by
 //! `HSMSIM_PIN_RACE_TRIALS` (default 300) and `HSMSIM_PIN_RACE_SECONDS` (default 120).
 mod common;
@@ -39,6 +39,8 @@ enum Racer {
     SetPinPublic,
     /// `C_Login` as the user.
     Login,
+    /// `C_CreateObject` of a token key while logged in (its value sealed under the token key).
+    Create,
 }
 
 /// A's state before a trial: a fresh module, a R/W session, a token AES key created while
@@ -48,24 +50,24 @@ fn prepare_a(a: &mut Proc, racer: Racer, trial: usize) -> (CK_SESSION_HANDLE, CK
     let _ = a.finalize();
     assert_eq!(a.init(), CKR_OK, "A: C_Initialize");
     let s = a.user_session(0);
-    let label = format!("race-key-{trial}");
     let key = a
-        .create(
-            s,
-            &Tpl::new()
-                .ulong(CKA_CLASS, CKO_SECRET_KEY)
-                .ulong(CKA_KEY_TYPE, CKK_AES)
-                .bool(CKA_TOKEN, true)
-                .bool(CKA_PRIVATE, true)
-                .bytes(CKA_LABEL, label.as_bytes())
-                .bytes(CKA_VALUE, &expand(label.as_bytes(), 32))
-                .bool(CKA_ENCRYPT, true),
-        )
+        .create(s, &token_key(&format!("race-key-{trial}")))
         .unwrap_or_else(|rv| panic!("A: C_CreateObject answered {}", rv_name(rv)));
-    if !matches!(racer, Racer::SetPinLoggedIn) {
+    if !matches!(racer, Racer::SetPinLoggedIn | Racer::Create) {
         assert_eq!(a.logout(s), CKR_OK, "A: C_Logout");
     }
     (s, key)
+}
+
+fn token_key(label: &str) -> Tpl {
+    Tpl::new()
+        .ulong(CKA_CLASS, CKO_SECRET_KEY)
+        .ulong(CKA_KEY_TYPE, CKK_AES)
+        .bool(CKA_TOKEN, true)
+        .bool(CKA_PRIVATE, true)
+        .bytes(CKA_LABEL, label.as_bytes())
+        .bytes(CKA_VALUE, &expand(label.as_bytes(), 32))
+        .bool(CKA_ENCRYPT, true)
 }
 
 /// B gives the (re-initialised) token its user PIN again, then holds no session.
@@ -100,13 +102,22 @@ fn pin_changes_and_logins_racing_init_token_never_reach_the_new_token() {
         if Instant::now() >= deadline {
             break;
         }
-        let racer = [Racer::SetPinLoggedIn, Racer::SetPinPublic, Racer::Login][trial % 3];
+        let racer = [
+            Racer::SetPinLoggedIn,
+            Racer::SetPinPublic,
+            Racer::Login,
+            Racer::Create,
+        ][trial % 4];
         let (sa, key) = prepare_a(&mut a, racer, trial);
         let cmd_a = match racer {
             Racer::SetPinLoggedIn | Racer::SetPinPublic => {
                 format!("setpin {sa} {} {}", hex(OLD_PIN), hex(NEW_PIN))
             }
             Racer::Login => format!("login {sa} {CKU_USER} {}", hex(OLD_PIN)),
+            Racer::Create => format!(
+                "create {sa} {}",
+                token_key(&format!("racing-key-{trial}")).encode()
+            ),
         };
         let label = format!("{:<32}", format!("race-{trial}"));
         let cmd_b = format!("inittoken 0 {} {}", hex(SO_PIN), hex(label.as_bytes()));
@@ -179,8 +190,17 @@ fn pin_changes_and_logins_racing_init_token_never_reach_the_new_token() {
             );
         }
 
-        // `hsmsim lab check` on the result.
+        // `hsmsim lab check` on the result, and no object of A's on the new token.
         let store = hsmsim::store::Store::open(dir.path()).expect("the store opens");
+        let left = store
+            .objects("hsm1/default")
+            .expect("the store lists objects");
+        if !left.is_empty() {
+            note(
+                format!("{} object(s) of the old token on the new one", left.len()),
+                trial,
+            );
+        }
         let problems = store.check().expect("the store checks");
         if !problems.is_empty() {
             note(format!("lab check: {}", problems.join("; ")), trial);

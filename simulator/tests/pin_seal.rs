@@ -163,9 +163,16 @@ fn make_old_lab(dir: &Path, token_key: &[u8; 32], key_value: &[u8]) {
     attrs.set_bytes(CKA_VALUE, key_value.to_vec());
     let key = hsmsim::seal::TokenKey::from_bytes(token_key).unwrap();
     let (public, sealed) = hsmsim::store::seal_object(PARTITION, &attrs, Some(&key)).unwrap();
+    let incarnation = store
+        .token(PARTITION)
+        .unwrap()
+        .unwrap()
+        .record
+        .incarnation();
     store
         .insert_objects(
             PARTITION,
+            incarnation,
             &[hsmsim::store::StoredObject {
                 unique_id: b"00000000000000aa".to_vec(),
                 public,

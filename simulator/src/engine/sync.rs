@@ -11,7 +11,7 @@
 //! the transaction writes only while the stored token is still the incarnation that was read;
 //! otherwise nothing is written and the token is replaced here at once.
 use super::{Engine, Slot};
-use crate::error::{Error, Result, err};
+use crate::error::{Error, Result};
 use crate::object::Object;
 use crate::seal::TokenKey;
 use crate::store::Store;
@@ -247,11 +247,7 @@ impl Engine {
 
 /// `CKR_SESSION_CLOSED`: the token was replaced by another process during the call.
 pub(super) fn token_replaced() -> Error {
-    err(
-        CKR_SESSION_CLOSED,
-        "another process re-initialised or zeroised the token (or restarted its device) during \
-         the call: it is a new token now and this process's sessions on it are closed",
-    )
+    crate::token::replaced_error()
 }
 
 impl Slot {
