@@ -9,7 +9,7 @@
 use super::sync::token_replaced;
 use super::{Engine, Slot, random_u64};
 use crate::error::{Result, err};
-use crate::seal::{PinSeal, SealContext, TokenKey};
+use crate::seal::{PinSeal, TokenKey};
 use crate::token::{Incarnation, TokenRecord};
 use crate::vendor::luna;
 use cryptoki_sys::*;
@@ -244,7 +244,7 @@ impl Engine {
         if let Some(e) = locked(&record) {
             return Err(e);
         }
-        let context = slot.seal_context(&record);
+        let context = slot.seal_context(record.generation);
         let key = match (&role.seal, &role.legacy) {
             _ if challenge => role.challenge.as_ref().and_then(|c| c.open(pin, context)),
             (Some(seal), _) => seal.open(pin, context),
@@ -471,7 +471,11 @@ impl Engine {
         new.label = label;
         new.initialized = true;
         new.generation = random_u64()?;
-        new.role_mut(CKU_SO).seal = Some(PinSeal::new(so_pin, &key, slot.seal_context(&new))?);
+        new.role_mut(CKU_SO).seal = Some(PinSeal::new(
+            so_pin,
+            &key,
+            slot.seal_context(new.generation),
+        )?);
         new.vendor = slot.model.initial_state();
         match (slot.model.luna(), new.vendor.as_mut()) {
             (Some(device), Some(crate::vendor::PartitionState::Luna(state))) => {
@@ -600,11 +604,11 @@ impl Engine {
     /// policy 21 the role must change it at its first login. PED partitions: an empty PIN
     /// imprints the presented PED key.
     fn set_role_pin(&self, slot: &Slot, user: CK_USER_TYPE, pin: &[u8]) -> Result<()> {
-        let (key, record) = slot
+        let (key, seen) = slot
             .unlocked()
             .ok_or_else(|| err(CKR_USER_NOT_LOGGED_IN, "the token key is not unlocked"))?;
         if let Some(device) = slot.model.luna()
-            && record.has_pin(user)
+            && slot.token.read().has_pin(user)
         {
             device.check_reset(user)?;
         }
@@ -616,10 +620,10 @@ impl Engine {
             slot.model.check_pin_len(pin)?;
             pin
         };
-        let seal = PinSeal::new(pin, &key, slot.seal_context(&record))?;
+        let seal = PinSeal::new(pin, &key, slot.seal_context(seen.generation))?;
         // A PED key is not changed by its user (simulator-defined: no forced change).
         let must_change = slot.model.forces_pin_change() && !slot.model.uses_ped();
-        self.update_slot_token(slot, record.incarnation(), |r| {
+        self.update_slot_token(slot, seen, |r| {
             let role = r.role_mut(user);
             role.seal = Some(seal);
             role.legacy = None;
@@ -651,11 +655,7 @@ impl Engine {
         let user = slot.logged_in().unwrap_or(CKU_USER);
         let (key, seen) = self.check_pin(slot, user, old)?;
         slot.model.check_pin_len(new)?;
-        let context = SealContext {
-            partition: &slot.partition,
-            generation: seen.generation,
-        };
-        let seal = PinSeal::new(new, &key, context)?;
+        let seal = PinSeal::new(new, &key, slot.seal_context(seen.generation))?;
         // Written only to the token whose seal the old PIN opened.
         self.update_slot_token(slot, seen, |r| {
             let role = r.role_mut(user);
@@ -696,11 +696,11 @@ impl Engine {
                 "a challenge secret is 7 to 16 characters",
             ));
         }
-        let (key, record) = slot
+        let (key, seen) = slot
             .unlocked()
             .ok_or_else(|| err(CKR_USER_NOT_LOGGED_IN, "the token key is not unlocked"))?;
-        let seal = PinSeal::new(challenge, &key, slot.seal_context(&record))?;
-        self.update_slot_token(slot, record.incarnation(), |r| {
+        let seal = PinSeal::new(challenge, &key, slot.seal_context(seen.generation))?;
+        self.update_slot_token(slot, seen, |r| {
             r.role_mut(user).challenge = Some(seal);
             Ok(((), true))
         })

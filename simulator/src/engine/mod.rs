@@ -287,11 +287,11 @@ impl Slot {
     fn token_key(&self) -> Option<Arc<TokenKey>> {
         self.key.read().clone()
     }
-    /// What the PIN seals of the token `record` (this slot's, at some moment) are bound to.
-    fn seal_context(&self, record: &TokenRecord) -> SealContext<'_> {
+    /// What the PIN seals of this slot's token of `generation` are bound to.
+    fn seal_context(&self, generation: u64) -> SealContext<'_> {
         SealContext {
             partition: &self.partition,
-            generation: record.generation,
+            generation,
         }
     }
     /// `CKR_TOKEN_NOT_PRESENT` while the partition is removed.

@@ -203,7 +203,7 @@ impl Engine {
         // The key and the incarnation of the token it belongs to: token objects are written
         // only into that incarnation (not into a token another process re-initialised since).
         let (key, seen) = match slot.unlocked() {
-            Some((key, record)) => (Some(key), record.incarnation()),
+            Some((key, seen)) => (Some(key), seen),
             None => (None, slot.incarnation()),
         };
         let mut made = Vec::with_capacity(objects.len());

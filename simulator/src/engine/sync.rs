@@ -259,10 +259,10 @@ impl Slot {
     /// The unlocked token key with the incarnation of the token it belongs to, read together
     /// (a replacement writes the record before it drops the key, so a key read under the
     /// record's lock belongs to that record's token).
-    pub(super) fn unlocked(&self) -> Option<(std::sync::Arc<TokenKey>, TokenRecord)> {
+    pub(super) fn unlocked(&self) -> Option<(std::sync::Arc<TokenKey>, Incarnation)> {
         let token = self.token.read();
         let key = self.key.read().clone()?;
-        Some((key, token.clone()))
+        Some((key, token.incarnation()))
     }
 
     /// Makes `record`, just written by this process, the slot's, unless the slot already holds
