@@ -13,7 +13,7 @@
 //! `target/release/libhsmsim.so`. `HSMSIM_PIN_KDF_ITERATIONS` is removed from the environment
 //! so the lab gets the default cost.
 use aws_lc_rs::pbkdf2;
-use criterion::Criterion;
+use criterion::{Criterion, SamplingMode};
 use cryptoki_sys::*;
 use hsmsim_benches::{Module, module_path, target_dir};
 use std::hint::black_box;
@@ -141,9 +141,11 @@ fn measure(f: &Fixture, per_slice: u32, rounds: usize) -> (f64, f64) {
 
 fn criterion_benches(c: &mut Criterion, f: &Fixture) {
     let mut group = c.benchmark_group("login");
+    // A tenth of a second per iteration: few samples, each of the same number of iterations.
     group.sample_size(10);
+    group.sampling_mode(SamplingMode::Flat);
     group.warm_up_time(Duration::from_secs(1));
-    group.measurement_time(Duration::from_secs(4));
+    group.measurement_time(Duration::from_secs(5));
     group.bench_function("module/C_Login+C_Logout", |b| b.iter(|| f.login_logout()));
     group.bench_function("raw-aws-lc-rs/PBKDF2-HMAC-SHA256-600000", |b| {
         b.iter(|| f.raw_kdf())
