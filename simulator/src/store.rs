@@ -638,7 +638,8 @@ impl Store {
     }
 
     /// Soundness problems: SQLite's integrity check, then every record and object decoding,
-    /// objects of unknown tokens, and objects without their class. Empty when sound.
+    /// PIN seals that belong to another generation of their token (or are of an unknown
+    /// format), objects of unknown tokens, and objects without their class. Empty when sound.
     pub fn check(&self) -> Result<Vec<String>> {
         let conn = self.conn.lock();
         let mut problems: Vec<String> = conn

@@ -1,6 +1,6 @@
 //! Tokens: the persisted record (label, serial, the token key sealed under each PIN, failure
-//! counters) and the
-//! process-local login state, with the PIN rules of PKCS#11 (length range, lockout).
+//! counters, and the generation and restart count that make up a token's incarnation) with the
+//! PIN rules of PKCS#11 (length range, lockout).
 use crate::error::{Result, err};
 use crate::seal::PinSeal;
 use aws_lc_rs::pbkdf2;
