@@ -3,7 +3,8 @@
 # and C-ABI tests, the CLI self-test on a fresh default lab, real external PKCS#11 clients
 # (rust cryptoki, python-pkcs11, pkcs11-tool) against the release module, the conformance suite
 # (sim to sim, and against SoftHSMv2 both ways), the throughput
-# benchmark's ratio summary and the store-scale benchmark's summary against SoftHSMv2.
+# benchmark's ratio summary, the login-cost benchmark and the store-scale benchmark's summary
+# against SoftHSMv2.
 # Installs what it needs; safe to run again.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -33,6 +34,9 @@ bash .ci/conformance.sh target/release/hsmsim
 
 step "throughput ratios (informative; goals in the README)"
 HSMSIM_BENCH_QUICK=1 cargo bench -p hsmsim-benches --bench sign
+
+step "login cost at the default PIN KDF cost against the raw KDF (informative)"
+HSMSIM_BENCH_QUICK=1 cargo bench -p hsmsim-benches --bench login
 
 step "store scale against SoftHSMv2 (informative; goals in the README)"
 # softhsm2 is normally installed already by .ci/external/python-pkcs11.sh; make sure of it

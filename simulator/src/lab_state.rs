@@ -442,7 +442,9 @@ pub fn restart_device(
     let mut report = Vec::new();
     store.update_tokens(&format!("{device}/"), false, |token, record| {
         let deactivated = model.restart(record, outage_secs);
-        record.generation = crate::engine::random_u64()?;
+        // Every process sees the token replaced (sessions end); the token and its PIN seals,
+        // bound to its generation, stay.
+        record.restarts = record.restarts.wrapping_add(1);
         report.push(RestartedPartition {
             partition: token.to_string(),
             deactivated,

@@ -11,8 +11,8 @@
 //! transaction and refuses newer ones.
 use crate::attribute::{AttrValue, Attributes};
 use crate::error::{Result, err};
-use crate::seal::{TokenKey, is_sealed, object_binding};
-use crate::token::{LegacyPinVerifier, TokenRecord};
+use crate::seal::{PIN_SEAL_FORMAT, TokenKey, is_sealed, object_binding};
+use crate::token::{Incarnation, LegacyPinVerifier, TokenRecord};
 use cryptoki_sys::*;
 use parking_lot::Mutex;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
@@ -20,8 +20,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 2;
+/// The schema version this build writes. 3: token records may hold format-1 PIN seals (bound
+/// to the token generation, with their KDF parameters), which a schema-2 build would take for
+/// wrong PINs; the tables are schema 2's.
+pub const SCHEMA_VERSION: i64 = 3;
 /// The database file inside a lab's state directory.
 pub const DB_FILE: &str = "hsmsim.sqlite";
 /// How many change rows are kept; a process that falls further behind reloads its tokens.
@@ -530,9 +532,21 @@ impl Store {
         .transpose()
     }
 
-    /// Writes new token objects, all or none.
-    pub fn insert_objects(&self, token: &str, objects: &[StoredObject]) -> Result<()> {
+    /// Writes new token objects, all or none, into the incarnation of the token their secrets
+    /// were sealed for: when another process re-initialised (or zeroised, or restarted) the
+    /// token meanwhile, nothing is written (`token::replaced_error`).
+    pub fn insert_objects(
+        &self,
+        token: &str,
+        incarnation: Incarnation,
+        objects: &[StoredObject],
+    ) -> Result<()> {
         self.write(|tx| {
+            if !read_token(tx, token)?
+                .is_some_and(|row| row.present && row.record.incarnation() == incarnation)
+            {
+                return Err(crate::token::replaced_error());
+            }
             for o in objects {
                 tx.execute(
                 "INSERT INTO objects (unique_id, token, public, sealed) VALUES (?1, ?2, ?3, ?4)",
@@ -624,7 +638,8 @@ impl Store {
     }
 
     /// Soundness problems: SQLite's integrity check, then every record and object decoding,
-    /// objects of unknown tokens, and objects without their class. Empty when sound.
+    /// PIN seals that belong to another generation of their token (or are of an unknown
+    /// format), objects of unknown tokens, and objects without their class. Empty when sound.
     pub fn check(&self) -> Result<Vec<String>> {
         let conn = self.conn.lock();
         let mut problems: Vec<String> = conn
@@ -646,8 +661,9 @@ impl Store {
             .map_err(db_err)?
         {
             let (token, record) = row.map_err(db_err)?;
-            if let Err(e) = serde_json::from_str::<TokenRecord>(&record) {
-                problems.push(format!("token {token}: record does not decode: {e}"));
+            match serde_json::from_str::<TokenRecord>(&record) {
+                Err(e) => problems.push(format!("token {token}: record does not decode: {e}")),
+                Ok(record) => problems.extend(seal_problems(&token, &record)),
             }
             known.insert(token);
         }
@@ -688,6 +704,36 @@ impl Store {
         }
         Ok(problems)
     }
+}
+
+/// The PIN seals of a token record that cannot belong to it: written for another generation
+/// of the token (a PIN set across a re-initialisation), or in a format this build does not
+/// know. Format-0 seals do not say their generation and pass.
+fn seal_problems(token: &str, record: &TokenRecord) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (user, role) in &record.roles {
+        for (what, seal) in [
+            ("PIN seal", &role.seal),
+            ("challenge seal", &role.challenge),
+        ] {
+            let Some(seal) = seal else { continue };
+            if seal.format > PIN_SEAL_FORMAT {
+                problems.push(format!(
+                    "token {token}: the {what} of user type 0x{user:X} has unknown format {}",
+                    seal.format
+                ));
+            } else if seal.belongs_to(record.generation) == Some(false) {
+                problems.push(format!(
+                    "token {token}: the {what} of user type 0x{user:X} belongs to token generation \
+                     {:016x}, not to the token's generation {:016x} (a PIN written across a \
+                     re-initialisation: re-initialise the token or set that PIN again)",
+                    seal.generation.unwrap_or_default(),
+                    record.generation
+                ));
+            }
+        }
+    }
+    problems
 }
 
 fn random_generation() -> Result<u64> {
@@ -794,6 +840,9 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
     while version < SCHEMA_VERSION {
         match version {
             1 => migrate_1_to_2(&tx)?,
+            // Nothing to convert: format-0 seals still open and are rewritten at their PIN's
+            // next login or change; the version keeps older builds off the store.
+            2 => {}
             v => {
                 return Err(err(
                     CKR_DEVICE_ERROR,
@@ -941,7 +990,7 @@ mod tests {
     fn objects_survive_reopen_sealed_and_reinit_clears_them() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        store
+        let row = store
             .ensure_token("hsm/a", || Ok(TokenRecord::uninitialized("hsm/a")))
             .unwrap();
         let key = TokenKey::generate().unwrap();
@@ -951,6 +1000,7 @@ mod tests {
         store
             .insert_objects(
                 "hsm/a",
+                row.record.incarnation(),
                 &[StoredObject {
                     unique_id: b"uid-1".to_vec(),
                     public: public.clone(),
@@ -975,6 +1025,59 @@ mod tests {
         let rec = TokenRecord::uninitialized("hsm/a");
         store.reinitialize_token("hsm/a", |_| Ok(()), &rec).unwrap();
         assert!(store.objects("hsm/a").unwrap().is_empty());
+    }
+
+    #[test]
+    fn objects_go_only_into_the_token_incarnation_they_were_sealed_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut record = TokenRecord::uninitialized("hsm/a");
+        record.generation = 1;
+        store.ensure_token("hsm/a", || Ok(record.clone())).unwrap();
+        let sealed_for = record.incarnation();
+        // Another process re-initialises the token.
+        record.generation = 2;
+        store
+            .reinitialize_token("hsm/a", |_| Ok(()), &record)
+            .unwrap();
+        let key = TokenKey::generate().unwrap();
+        let (public, sealed) =
+            seal_object("hsm/a", &key_object(b"uid-1", &[1; 16]), Some(&key)).unwrap();
+        let object = StoredObject {
+            unique_id: b"uid-1".to_vec(),
+            public,
+            sealed,
+        };
+        let refused = store
+            .insert_objects("hsm/a", sealed_for, std::slice::from_ref(&object))
+            .unwrap_err();
+        assert_eq!(refused.rv, CKR_SESSION_CLOSED);
+        assert!(store.objects("hsm/a").unwrap().is_empty());
+        // A restart is another incarnation too.
+        record.restarts = 1;
+        store
+            .update_token("hsm/a", |r| {
+                r.restarts = 1;
+                Ok(((), true))
+            })
+            .unwrap();
+        assert!(
+            store
+                .insert_objects(
+                    "hsm/a",
+                    TokenRecord {
+                        restarts: 0,
+                        ..record.clone()
+                    }
+                    .incarnation(),
+                    std::slice::from_ref(&object)
+                )
+                .is_err()
+        );
+        store
+            .insert_objects("hsm/a", record.incarnation(), &[object])
+            .unwrap();
+        assert_eq!(store.objects("hsm/a").unwrap().len(), 1);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Tokens: the persisted record (label, serial, the token key sealed under each PIN, failure
-//! counters) and the
-//! process-local login state, with the PIN rules of PKCS#11 (length range, lockout).
+//! counters, and the generation and restart count that make up a token's incarnation) with the
+//! PIN rules of PKCS#11 (length range, lockout).
 use crate::error::{Result, err};
 use crate::seal::PinSeal;
 use aws_lc_rs::pbkdf2;
@@ -87,6 +87,29 @@ impl RoleRecord {
     }
 }
 
+/// `CKR_SESSION_CLOSED`: a write meant for one incarnation of a token found another (the
+/// token was re-initialised, zeroised or restarted by another process during the call).
+/// Simulator-defined: PKCS#11's code for a session closed while the function ran; the process
+/// closes its sessions on the token (at once, or at its next call).
+pub fn replaced_error() -> crate::error::Error {
+    err(
+        CKR_SESSION_CLOSED,
+        "another process re-initialised or zeroised the token (or restarted its device) during \
+         the call: it is a new token now and this process's sessions on it are closed",
+    )
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// One incarnation of a token (`TokenRecord::incarnation`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Incarnation {
+    pub generation: u64,
+    pub restarts: u64,
+}
+
 /// What the store keeps of a token.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct TokenRecord {
@@ -98,9 +121,15 @@ pub struct TokenRecord {
     #[serde(default)]
     pub roles: BTreeMap<CK_USER_TYPE, RoleRecord>,
     /// Random, new at every initialisation: another process that sees it change knows the
-    /// token was replaced (its objects, sessions and unlocked key are gone).
+    /// token was replaced (its objects, sessions and unlocked key are gone). PIN seals are
+    /// bound to it.
     #[serde(default)]
     pub generation: u64,
+    /// Counts the device's restarts (`hsmsim lab restart`): like a new generation it ends every
+    /// session and login on the token in every process, but the token, its objects and its PIN
+    /// seals stay.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub restarts: u64,
     /// Schema-1 migration only: the token key kept in clear until every PIN has sealed it
     /// (schema 1 kept key values in clear).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -123,8 +152,19 @@ impl TokenRecord {
             initialized: false,
             roles: BTreeMap::new(),
             generation: 0,
+            restarts: 0,
             migration_key: None,
             vendor: None,
+        }
+    }
+
+    /// What a process compares to know whether the token it holds is still the stored one:
+    /// any change (a re-initialisation, a zeroisation, a device restart) replaces the token
+    /// in that process, and a read-check-write that read one incarnation may only write to it.
+    pub fn incarnation(&self) -> Incarnation {
+        Incarnation {
+            generation: self.generation,
+            restarts: self.restarts,
         }
     }
 

@@ -7,9 +7,12 @@ use serde_json::Value;
 use std::path::Path;
 use std::process::{Command, Output};
 
-/// `hsmsim` with HSMSIM_CONF, HSMSIM_LAB, HSMSIM_HOST and HSMSIM_STATE_DIR removed.
+/// `hsmsim` with HSMSIM_CONF, HSMSIM_LAB, HSMSIM_HOST and HSMSIM_STATE_DIR removed, sealing
+/// PINs at the cost before issue 10 (`HSMSIM_PIN_KDF_ITERATIONS=10000`) so the tests' many
+/// labs and logins stay cheap.
 pub fn command() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_hsmsim"));
+    c.env("HSMSIM_PIN_KDF_ITERATIONS", "10000");
     for var in [
         "HSMSIM_CONF",
         "HSMSIM_LAB",

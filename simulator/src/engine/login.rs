@@ -3,11 +3,14 @@
 //! changes come from the slot's `TokenModel`. A right PIN opens the token key sealed under it
 //! (unlocking the token's key values in this process); failure counters and PIN changes are
 //! read-modify-write transactions in the store, so processes sharing a token never lose each
-//! other's updates.
+//! other's updates. Each of them writes only while the stored token is still the incarnation
+//! whose seal was opened (`Engine::update_slot_token`): a PIN checked against one
+//! initialisation of a token never changes, or logs in to, the next one.
+use super::sync::token_replaced;
 use super::{Engine, Slot, random_u64};
 use crate::error::{Result, err};
 use crate::seal::{PinSeal, TokenKey};
-use crate::token::TokenRecord;
+use crate::token::{Incarnation, TokenRecord};
 use crate::vendor::luna;
 use cryptoki_sys::*;
 use std::sync::Arc;
@@ -65,7 +68,10 @@ impl Engine {
                     "no operation with a CKA_ALWAYS_AUTHENTICATE key is waiting",
                 ));
             }
-            self.check_pin(slot, current, pin)?;
+            let (_, seen) = self.check_pin(slot, current, pin)?;
+            if slot.incarnation() != seen {
+                return Err(token_replaced());
+            }
             session.lock().context_login_done();
             return Ok(());
         }
@@ -88,20 +94,18 @@ impl Engine {
                 "close the read-only sessions first",
             ));
         }
-        let key = if !slot.model.uses_ped() {
+        let (key, seen) = if !slot.model.uses_ped() {
             self.check_pin(slot, user, pin)?
         } else if pin.is_empty() {
             // The PED prompts; the simulated PED answers with the presented key.
             let credential = self.ped_credential(slot, user, false)?;
-            let key = self.check_pin(slot, user, &credential)?;
-            self.activate_if_allowed(slot, user)?;
-            key
+            let (key, seen) = self.check_pin(slot, user, &credential)?;
+            self.activate_if_allowed(slot, user, seen)?;
+            (key, seen)
         } else {
             self.check_challenge(slot, user, pin)?
         };
-        *slot.key.write() = Some(Arc::new(key));
-        slot.set_login(Some(user));
-        Ok(())
+        slot.log_in(user, key, seen)
     }
 
     /// What the simulated PED presents for `user`'s prompt: the key `HSMSIM_PED_KEYS` names
@@ -145,7 +149,12 @@ impl Engine {
 
     /// Partition policy 22 on: a PED login of the CO, LCO or CU caches the role's secret
     /// (activation; the SO's is never cached, luna.md §2.4).
-    fn activate_if_allowed(&self, slot: &Slot, user: CK_USER_TYPE) -> Result<()> {
+    fn activate_if_allowed(
+        &self,
+        slot: &Slot,
+        user: CK_USER_TYPE,
+        seen: Incarnation,
+    ) -> Result<()> {
         let Some(device) = slot.model.luna().filter(|_| user != CKU_SO) else {
             return Ok(());
         };
@@ -159,16 +168,19 @@ impl Engine {
         if !on || record.role(user).is_some_and(|r| r.activated) {
             return Ok(());
         }
-        let (_, updated) = self.store.update_token(&slot.partition, |r| {
+        self.update_slot_token(slot, seen, |r| {
             r.role_mut(user).activated = true;
             Ok(((), true))
-        })?;
-        *slot.token.write() = updated;
-        Ok(())
+        })
     }
 
     /// A PED partition's challenge login: only for an activated role with a challenge secret.
-    fn check_challenge(&self, slot: &Slot, user: CK_USER_TYPE, secret: &[u8]) -> Result<TokenKey> {
+    fn check_challenge(
+        &self,
+        slot: &Slot,
+        user: CK_USER_TYPE,
+        secret: &[u8],
+    ) -> Result<(TokenKey, Incarnation)> {
         let role = slot.token.read().role(user).cloned().unwrap_or_default();
         match (&role.challenge, role.activated) {
             (Some(_), true) => self.check_secret(slot, user, secret, true),
@@ -180,8 +192,15 @@ impl Engine {
     }
 
     /// Checks a role's PIN by opening the token key sealed under it; counts failures and locks
-    /// the role after the model's limit. A schema-1 token's first right PIN seals the key.
-    fn check_pin(&self, slot: &Slot, user: CK_USER_TYPE, pin: &[u8]) -> Result<TokenKey> {
+    /// the role after the model's limit. A right PIN whose seal is in an older form (a schema-1
+    /// verifier, a format-0 seal) is sealed again in the current form. Returns the key and the
+    /// incarnation of the token it belongs to (what later writes must still find).
+    fn check_pin(
+        &self,
+        slot: &Slot,
+        user: CK_USER_TYPE,
+        pin: &[u8],
+    ) -> Result<(TokenKey, Incarnation)> {
         self.check_secret(slot, user, pin, false)
     }
 
@@ -194,9 +213,10 @@ impl Engine {
         user: CK_USER_TYPE,
         pin: &[u8],
         challenge: bool,
-    ) -> Result<TokenKey> {
+    ) -> Result<(TokenKey, Incarnation)> {
         use crate::vendor::luna::Consequence;
         let record = slot.token.read().clone();
+        let seen = record.incarnation();
         let rule = slot.model.failed_login_rule(&record, user, slot.admin);
         let role = record.role(user).cloned().unwrap_or_default();
         let throttle_rule = slot.model.primus().map(|d| d.throttle);
@@ -224,7 +244,7 @@ impl Engine {
         if let Some(e) = locked(&record) {
             return Err(e);
         }
-        let context = slot.seal_context();
+        let context = slot.seal_context(record.generation);
         let key = match (&role.seal, &role.legacy) {
             _ if challenge => role.challenge.as_ref().and_then(|c| c.open(pin, context)),
             (Some(seal), _) => seal.open(pin, context),
@@ -235,12 +255,13 @@ impl Engine {
                 .transpose()?,
             _ => None,
         };
+        let outdated = role.seal.as_ref().is_none_or(PinSeal::is_outdated);
         let new_seal = match &key {
-            Some(k) if role.seal.is_none() && !challenge => Some(PinSeal::new(pin, k, context)?),
+            Some(k) if outdated && !challenge => Some(PinSeal::new(pin, k, context)?),
             _ => None,
         };
         let failed = key.is_none();
-        let (throttled, updated) = self.store.update_token(&slot.partition, |r| {
+        let (throttled, failures) = self.update_slot_token(slot, seen, |r| {
             if let Some(e) = locked(r) {
                 return Err(e);
             }
@@ -262,7 +283,9 @@ impl Engine {
                 _ => None,
             };
             write |= (stored.failures, stored.locked_until) != before;
-            if let Some(seal) = new_seal {
+            let failures = stored.failures;
+            // Unless another process changed the PIN meanwhile: its seal stays.
+            if let Some(seal) = new_seal.filter(|_| stored.seal == role.seal) {
                 stored.seal = Some(seal);
                 stored.legacy = None;
                 if r.roles.values().all(|role| role.legacy.is_none()) {
@@ -270,10 +293,9 @@ impl Engine {
                 }
                 write = true;
             }
-            Ok((throttled, write))
+            Ok(((throttled, failures), write))
         })?;
-        let now_locked = updated.failures(user) >= rule.threshold || throttled;
-        *slot.token.write() = updated;
+        let now_locked = failures >= rule.threshold || throttled;
         if let (None, true) = (&key, now_locked) {
             match rule.consequence {
                 Consequence::ZeroisePartition => {
@@ -294,7 +316,7 @@ impl Engine {
             }
         }
         match key {
-            Some(key) => Ok(key),
+            Some(key) => Ok((key, seen)),
             None if now_locked => Err(err(CKR_PIN_LOCKED, "wrong PIN: the PIN is now locked")),
             None => Err(err(CKR_PIN_INCORRECT, "wrong PIN")),
         }
@@ -303,10 +325,21 @@ impl Engine {
     /// Zeroises a partition: every object and role goes; the token is blank (serial kept).
     fn zeroise(&self, slot: &Slot) -> Result<()> {
         let mut blank = slot.token.read().clone();
+        let seen = blank.incarnation();
         crate::token::blank_record_keeping_serial(&slot.partition, &mut blank)?;
         let mut table = slot.objects.write();
-        self.store
-            .reinitialize_token(&slot.partition, |_| Ok(()), &blank)?;
+        self.store.reinitialize_token(
+            &slot.partition,
+            |current| {
+                // The failures that called for it were counted on this incarnation.
+                if current.incarnation() == seen {
+                    Ok(())
+                } else {
+                    Err(token_replaced())
+                }
+            },
+            &blank,
+        )?;
         table.clear();
         table.loaded = true;
         *slot.token.write() = blank;
@@ -403,15 +436,31 @@ impl Engine {
             slot.model.check_pin_len(so_pin)?;
             so_pin
         };
-        let (seen, serial) = {
+        let (initialized, mut seen, serial) = {
             let record = slot.token.read();
             (
-                record.initialized.then_some(record.generation),
+                record.initialized,
+                record.incarnation(),
                 record.serial.clone(),
             )
         };
-        if seen.is_some() {
-            self.check_pin(slot, CKU_SO, so_pin)?;
+        let replaced = || {
+            err(
+                CKR_FUNCTION_FAILED,
+                "another process re-initialised the token meanwhile (simulator-defined)",
+            )
+        };
+        if initialized {
+            seen = self
+                .check_pin(slot, CKU_SO, so_pin)
+                .map_err(|e| {
+                    if e.rv == CKR_SESSION_CLOSED {
+                        replaced()
+                    } else {
+                        e
+                    }
+                })?
+                .1;
         }
         let label = String::from_utf8_lossy(label)
             .trim_end_matches([' ', '\0'])
@@ -422,7 +471,11 @@ impl Engine {
         new.label = label;
         new.initialized = true;
         new.generation = random_u64()?;
-        new.role_mut(CKU_SO).seal = Some(PinSeal::new(so_pin, &key, slot.seal_context())?);
+        new.role_mut(CKU_SO).seal = Some(PinSeal::new(
+            so_pin,
+            &key,
+            slot.seal_context(new.generation),
+        )?);
         new.vendor = slot.model.initial_state();
         match (slot.model.luna(), new.vendor.as_mut()) {
             (Some(device), Some(crate::vendor::PartitionState::Luna(state))) => {
@@ -460,17 +513,22 @@ impl Engine {
             _ => {}
         }
         let mut table = slot.objects.write();
-        self.store.reinitialize_token(
+        // Only over the token whose SO PIN was checked (or the blank token that was read).
+        let mut lost = false;
+        let written = self.store.reinitialize_token(
             &slot.partition,
-            |current| match seen {
-                Some(g) if current.initialized && current.generation != g => Err(err(
-                    CKR_FUNCTION_FAILED,
-                    "another process re-initialised the token meanwhile",
-                )),
-                _ => Ok(()),
+            |current| {
+                lost = current.incarnation() != seen;
+                if lost { Err(replaced()) } else { Ok(()) }
             },
             &new,
-        )?;
+        );
+        if lost {
+            drop(table);
+            self.refresh_token(slot, false)?;
+            return written;
+        }
+        written?;
         table.clear();
         *slot.token.write() = new;
         *slot.key.write() = Some(Arc::new(key));
@@ -546,6 +604,9 @@ impl Engine {
     /// policy 21 the role must change it at its first login. PED partitions: an empty PIN
     /// imprints the presented PED key.
     fn set_role_pin(&self, slot: &Slot, user: CK_USER_TYPE, pin: &[u8]) -> Result<()> {
+        let (key, seen) = slot
+            .unlocked()
+            .ok_or_else(|| err(CKR_USER_NOT_LOGGED_IN, "the token key is not unlocked"))?;
         if let Some(device) = slot.model.luna()
             && slot.token.read().has_pin(user)
         {
@@ -559,13 +620,10 @@ impl Engine {
             slot.model.check_pin_len(pin)?;
             pin
         };
-        let key = slot
-            .token_key()
-            .ok_or_else(|| err(CKR_USER_NOT_LOGGED_IN, "the token key is not unlocked"))?;
-        let seal = PinSeal::new(pin, &key, slot.seal_context())?;
+        let seal = PinSeal::new(pin, &key, slot.seal_context(seen.generation))?;
         // A PED key is not changed by its user (simulator-defined: no forced change).
         let must_change = slot.model.forces_pin_change() && !slot.model.uses_ped();
-        let (_, updated) = self.store.update_token(&slot.partition, |r| {
+        self.update_slot_token(slot, seen, |r| {
             let role = r.role_mut(user);
             role.seal = Some(seal);
             role.legacy = None;
@@ -576,9 +634,7 @@ impl Engine {
                 r.migration_key = None;
             }
             Ok(((), true))
-        })?;
-        *slot.token.write() = updated;
-        Ok(())
+        })
     }
 
     /// `C_SetPIN`: changes the PIN of whoever is logged in (the user when nobody is).
@@ -597,17 +653,16 @@ impl Engine {
             ));
         }
         let user = slot.logged_in().unwrap_or(CKU_USER);
-        let key = self.check_pin(slot, user, old)?;
+        let (key, seen) = self.check_pin(slot, user, old)?;
         slot.model.check_pin_len(new)?;
-        let seal = PinSeal::new(new, &key, slot.seal_context())?;
-        let (_, updated) = self.store.update_token(&slot.partition, |r| {
+        let seal = PinSeal::new(new, &key, slot.seal_context(seen.generation))?;
+        // Written only to the token whose seal the old PIN opened.
+        self.update_slot_token(slot, seen, |r| {
             let role = r.role_mut(user);
             role.seal = Some(seal);
             role.must_change = false;
             Ok(((), true))
-        })?;
-        *slot.token.write() = updated;
-        Ok(())
+        })
     }
 }
 
@@ -641,16 +696,14 @@ impl Engine {
                 "a challenge secret is 7 to 16 characters",
             ));
         }
-        let key = slot
-            .token_key()
+        let (key, seen) = slot
+            .unlocked()
             .ok_or_else(|| err(CKR_USER_NOT_LOGGED_IN, "the token key is not unlocked"))?;
-        let seal = PinSeal::new(challenge, &key, slot.seal_context())?;
-        let (_, updated) = self.store.update_token(&slot.partition, |r| {
+        let seal = PinSeal::new(challenge, &key, slot.seal_context(seen.generation))?;
+        self.update_slot_token(slot, seen, |r| {
             r.role_mut(user).challenge = Some(seal);
             Ok(((), true))
-        })?;
-        *slot.token.write() = updated;
-        Ok(())
+        })
     }
 
     /// Luna's `CA_Deactivate`: drops a role's cached PED secret; its challenge no longer logs
@@ -658,14 +711,12 @@ impl Engine {
     pub fn deactivate(&self, slot_id: CK_SLOT_ID, user: CK_USER_TYPE) -> Result<()> {
         let slot = self.current_slot(slot_id)?;
         slot.model.check_role(user)?;
-        let (_, updated) = self.store.update_token(&slot.partition, |r| {
+        self.update_slot_token(slot, slot.incarnation(), |r| {
             let was = r.role(user).is_some_and(|role| role.activated);
             if was {
                 r.role_mut(user).activated = false;
             }
             Ok(((), was))
-        })?;
-        *slot.token.write() = updated;
-        Ok(())
+        })
     }
 }

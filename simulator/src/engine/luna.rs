@@ -283,19 +283,25 @@ impl Engine {
             ));
         }
         slot.check_pin_current()?;
+        let seen = slot.incarnation();
         let mut table = slot.objects.write();
-        let (erased, updated) = self.store.update_token_erasing(&slot.partition, |r| {
+        let (result, replaced) = self.write_slot_token(slot, seen, |r| {
             let mut state = luna_state(r);
             let erase = state.apply(device, changes, confirm_destructive)?;
             state.settle_version(device, new_smk_id)?;
             r.vendor = Some(PartitionState::Luna(state));
             Ok((erase, true, erase))
-        })?;
+        });
+        if replaced {
+            drop(table);
+            self.refresh_token(slot, false)?;
+            return result;
+        }
+        let erased = result?;
         if erased {
             // Token objects are gone; this process's session objects stay.
             table.remove_token_objects();
         }
-        *slot.token.write() = updated;
         Ok(erased)
     }
 
@@ -334,7 +340,7 @@ impl Engine {
             domain
         };
         let verifier = luna::domain_verifier(domain);
-        let (_, updated) = self.store.update_token(&slot.partition, |r| {
+        self.update_slot_token(slot, slot.incarnation(), |r| {
             let mut state = luna_state(r);
             match change {
                 DomainChange::Add(_) => state.add_domain(device, verifier.clone())?,
@@ -343,9 +349,7 @@ impl Engine {
             }
             r.vendor = Some(PartitionState::Luna(state));
             Ok(((), true))
-        })?;
-        *slot.token.write() = updated;
-        Ok(())
+        })
     }
 
     /// The slot as LunaCM's `slot list` shows it: label, serial, model, firmware, the

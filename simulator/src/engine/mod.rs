@@ -6,9 +6,11 @@
 //! object changes); a slot's login state is an atomic. `C_Sign`/`C_Encrypt` and friends use the
 //! key their `*Init` took and never touch the table or the store.
 //!
-//! Other processes: every call that reads tokens or objects first runs `sync`, which asks the
-//! store whether anyone else committed (`PRAGMA data_version`, one cheap query) and, if so,
-//! applies just the changed tokens and objects (see `sync.rs`). Token objects are read from the
+//! Other processes: every call that reads tokens or objects, and every call on a session (so
+//! an operation under way ends with its session when another process replaces the token),
+//! first runs `sync`, which asks the store whether anyone else committed (one `pread` of the
+//! WAL index, then `PRAGMA data_version`) and, if so, applies just the changed tokens and
+//! objects (see `sync.rs`). Token objects are read from the
 //! store on a slot's first object access, not at `C_Initialize`.
 mod crypto;
 pub use crypto::{Call, Output};
@@ -26,7 +28,7 @@ mod table;
 
 use crate::error::{Result, err};
 use crate::object::Object;
-use crate::seal::{PinSeal, TokenKey};
+use crate::seal::{PinSeal, SealContext, TokenKey};
 use crate::store::Store;
 use crate::token::{self, TokenRecord};
 use crate::vendor::TokenModel;
@@ -310,9 +312,12 @@ impl Slot {
     fn token_key(&self) -> Option<Arc<TokenKey>> {
         self.key.read().clone()
     }
-    /// The token's identity bound into its PIN seals.
-    fn seal_context(&self) -> &[u8] {
-        self.partition.as_bytes()
+    /// What the PIN seals of this slot's token of `generation` are bound to.
+    fn seal_context(&self, generation: u64) -> SealContext<'_> {
+        SealContext {
+            partition: &self.partition,
+            generation,
+        }
     }
     /// `CKR_TOKEN_NOT_PRESENT` while the partition is removed.
     fn require_token(&self) -> Result<()> {
@@ -395,9 +400,12 @@ pub fn fresh_record(
                 .map(|(u, p)| (u, p.as_bytes().to_vec()))
                 .collect()
         };
+        let context = SealContext {
+            partition,
+            generation: record.generation,
+        };
         for (user, credential) in credentials {
-            record.role_mut(user).seal =
-                Some(PinSeal::new(&credential, &key, partition.as_bytes())?);
+            record.role_mut(user).seal = Some(PinSeal::new(&credential, &key, context)?);
         }
         if let (Some(device), Some(crate::vendor::PartitionState::Luna(state))) =
             (model.luna(), record.vendor.as_mut())
@@ -442,6 +450,8 @@ impl Engine {
     /// Opens the store and reads (or creates, as the lab presets say) every slot's token.
     /// Token objects are read later, on each slot's first object access.
     pub fn open(config: &Config) -> Result<Engine> {
+        // A bad HSMSIM_PIN_KDF_ITERATIONS fails here, not at some later PIN change.
+        crate::seal::pin_kdf_iterations()?;
         let store = Store::open(&config.state_dir)?;
         let sync = sync::SyncState::start(&store)?;
         let mut slots = BTreeMap::new();
@@ -623,7 +633,17 @@ impl Engine {
         Ok(handle)
     }
 
+    /// A session, after applying other processes' changes: a session on a token another
+    /// process replaced is closed by then (`CKR_SESSION_HANDLE_INVALID`), even in a call that
+    /// only continues an operation.
     pub fn session(&self, handle: CK_SESSION_HANDLE) -> Result<Arc<Mutex<Session>>> {
+        self.sync()?;
+        self.open_session_entry(handle)
+    }
+
+    /// A session as this process holds it, without looking at other processes' changes (for
+    /// closing it and for bookkeeping inside a call that already did).
+    fn open_session_entry(&self, handle: CK_SESSION_HANDLE) -> Result<Arc<Mutex<Session>>> {
         self.sessions
             .get(&handle)
             .map(|s| s.value().clone())
@@ -637,7 +657,6 @@ impl Engine {
 
     /// The session and its slot, after applying other processes' changes.
     fn slot_of(&self, handle: CK_SESSION_HANDLE) -> Result<(Arc<Mutex<Session>>, &Arc<Slot>)> {
-        self.sync()?;
         let s = self.session(handle)?;
         let slot_id = s.lock().slot_id;
         Ok((s, self.slot(slot_id)?))
@@ -645,7 +664,7 @@ impl Engine {
 
     /// `C_CloseSession`: the session's objects go with it; the last session logs the token out.
     pub fn close_session(&self, handle: CK_SESSION_HANDLE) -> Result<()> {
-        let session = self.session(handle)?;
+        let session = self.open_session_entry(handle)?;
         let slot = self.slot(session.lock().slot_id)?;
         let owned = std::mem::take(&mut session.lock().owned_objects);
         if !owned.is_empty() {

@@ -251,7 +251,12 @@ impl Engine {
     ) -> Result<Vec<CK_OBJECT_HANDLE>> {
         slot.check_pin_current()?;
         check_primus_clone(slot, objects.iter().any(|a| a.flag(CKA_TOKEN, false)))?;
-        let key = slot.token_key();
+        // The key and the incarnation of the token it belongs to: token objects are written
+        // only into that incarnation (not into a token another process re-initialised since).
+        let (key, seen) = match slot.unlocked() {
+            Some((key, seen)) => (Some(key), seen),
+            None => (None, slot.incarnation()),
+        };
         let mut made = Vec::with_capacity(objects.len());
         let mut stored = Vec::new();
         let mut names = Vec::new();
@@ -301,7 +306,7 @@ impl Engine {
             }
         }
         if !stored.is_empty() {
-            self.store.insert_objects(&slot.partition, &stored)?;
+            self.store.insert_objects(&slot.partition, seen, &stored)?;
         }
         let mut handles = Vec::with_capacity(made.len());
         for object in made {
@@ -417,7 +422,7 @@ impl Engine {
         drop(table);
         for o in objects {
             if let Lifetime::Session(owner) = o.lifetime
-                && let Ok(s) = self.session(owner)
+                && let Ok(s) = self.open_session_entry(owner)
             {
                 s.lock().owned_objects.retain(|h| *h != o.handle);
             }

@@ -5,10 +5,17 @@
 //! added) is *replaced* here: its objects are forgotten, its sessions in this process are closed
 //! and its unlocked key dropped (simulator-defined: like a token pulled and re-inserted), and
 //! the slot is queued for `C_WaitForSlotEvent`.
+//!
+//! Writes to a token record made on the strength of what this process read of it (a PIN
+//! checked against its seal, a seal made for its generation) go through `update_slot_token`:
+//! the transaction writes only while the stored token is still the incarnation that was read;
+//! otherwise nothing is written and the token is replaced here at once.
 use super::{Engine, Slot};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::object::Object;
+use crate::seal::TokenKey;
 use crate::store::Store;
+use crate::token::{Incarnation, TokenRecord};
 use cryptoki_sys::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -102,8 +109,16 @@ impl Engine {
                 false,
             ),
         };
-        let replaced =
-            record.generation != slot.token.read().generation || present != slot.token_present();
+        let replaced = {
+            let mut token = slot.token.write();
+            let replaced =
+                record.incarnation() != token.incarnation() || present != slot.token_present();
+            // The new record first: a thread that checks the incarnation under the record's
+            // lock before unlocking the key (a login) either finishes before this write, and
+            // its key is dropped below, or sees the new incarnation and gives up.
+            *token = record;
+            replaced
+        };
         if replaced {
             for session in self.sessions_on(slot.id) {
                 let h = session.lock().handle;
@@ -114,7 +129,6 @@ impl Engine {
             slot.set_login(None);
             slot.present
                 .store(present, std::sync::atomic::Ordering::Release);
-            *slot.token.write() = record;
             let mut events = self.events.lock();
             if !events.contains(&slot.id) {
                 events.push_back(slot.id);
@@ -122,7 +136,6 @@ impl Engine {
             tracing::debug!(target: "hsmsim::engine", "slot {}: token replaced by another process", slot.id);
             return Ok(true);
         }
-        *slot.token.write() = record;
         if reload && slot.objects.read().loaded {
             let stored = self.store.objects(&slot.partition)?;
             let mut table = slot.objects.write();
@@ -143,6 +156,64 @@ impl Engine {
             }
         }
         Ok(false)
+    }
+
+    /// Reads, changes and writes the slot's token record in one store transaction, only while
+    /// the stored token is still the incarnation `seen` that the caller's decision rests on
+    /// (the record whose PIN seal it opened, the generation it sealed a key for). When another
+    /// process re-initialised, zeroised or restarted the token meanwhile, nothing is written,
+    /// the token is replaced in this process (`refresh_token`: sessions closed, key dropped)
+    /// and the call answers `CKR_SESSION_CLOSED` (simulator-defined: PKCS#11's code for a
+    /// session closed while the function ran). The written record becomes the slot's.
+    pub(super) fn update_slot_token<T>(
+        &self,
+        slot: &Slot,
+        seen: Incarnation,
+        change: impl FnOnce(&mut TokenRecord) -> Result<(T, bool)>,
+    ) -> Result<T> {
+        self.update_slot_token_erasing(slot, seen, |r| {
+            let (value, write) = change(r)?;
+            Ok((value, write, false))
+        })
+    }
+
+    /// As `update_slot_token`; `change` also says whether every object of the token goes in
+    /// the same transaction (`Store::update_token_erasing`).
+    pub(super) fn update_slot_token_erasing<T>(
+        &self,
+        slot: &Slot,
+        seen: Incarnation,
+        change: impl FnOnce(&mut TokenRecord) -> Result<(T, bool, bool)>,
+    ) -> Result<T> {
+        let (result, replaced) = self.write_slot_token(slot, seen, change);
+        if replaced {
+            self.refresh_token(slot, false)?;
+        }
+        result
+    }
+
+    /// The transaction of `update_slot_token_erasing` without the replacement: for callers
+    /// that hold the slot's object table (which `refresh_token` locks). The flag says the token
+    /// was replaced: they must call `refresh_token` once they let the table go.
+    pub(super) fn write_slot_token<T>(
+        &self,
+        slot: &Slot,
+        seen: Incarnation,
+        change: impl FnOnce(&mut TokenRecord) -> Result<(T, bool, bool)>,
+    ) -> (Result<T>, bool) {
+        let mut replaced = false;
+        let result = self.store.update_token_erasing(&slot.partition, |r| {
+            if r.incarnation() != seen {
+                replaced = true;
+                return Err(token_replaced());
+            }
+            change(r)
+        });
+        let result = result.map(|(value, updated)| {
+            slot.install(updated);
+            value
+        });
+        (result, replaced)
     }
 
     /// Re-reads one token object of a loaded slot (created, changed or destroyed elsewhere).
@@ -171,5 +242,52 @@ impl Engine {
     pub fn take_slot_event(&self) -> Result<Option<CK_SLOT_ID>> {
         self.sync()?;
         Ok(self.events.lock().pop_front())
+    }
+}
+
+/// `CKR_SESSION_CLOSED`: the token was replaced by another process during the call.
+pub(super) fn token_replaced() -> Error {
+    crate::token::replaced_error()
+}
+
+impl Slot {
+    /// The incarnation of the token this process holds for the slot.
+    pub(super) fn incarnation(&self) -> Incarnation {
+        self.token.read().incarnation()
+    }
+
+    /// The unlocked token key with the incarnation of the token it belongs to, read together
+    /// (a replacement writes the record before it drops the key, so a key read under the
+    /// record's lock belongs to that record's token).
+    pub(super) fn unlocked(&self) -> Option<(std::sync::Arc<TokenKey>, Incarnation)> {
+        let token = self.token.read();
+        let key = self.key.read().clone()?;
+        Some((key, token.incarnation()))
+    }
+
+    /// Makes `record`, just written by this process, the slot's, unless the slot already holds
+    /// another incarnation (a concurrent `refresh_token` replaced the token: its record stays).
+    pub(super) fn install(&self, record: TokenRecord) {
+        let mut token = self.token.write();
+        if token.incarnation() == record.incarnation() {
+            *token = record;
+        }
+    }
+
+    /// Unlocks the token key and logs `user` in, provided the slot still holds the incarnation
+    /// `seen` whose seal yielded the key; otherwise `CKR_SESSION_CLOSED`.
+    pub(super) fn log_in(
+        &self,
+        user: CK_USER_TYPE,
+        key: TokenKey,
+        seen: Incarnation,
+    ) -> Result<()> {
+        let token = self.token.read();
+        if token.incarnation() != seen {
+            return Err(token_replaced());
+        }
+        *self.key.write() = Some(std::sync::Arc::new(key));
+        self.set_login(Some(user));
+        Ok(())
     }
 }

@@ -11,6 +11,11 @@ use std::ptr::{null, null_mut};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
+/// The cost (`HSMSIM_PIN_KDF_ITERATIONS`) at which the suites' labs seal PINs: the cost before
+/// issue 10, so thousands of logins stay cheap. The strong default is proven by
+/// `tests/pin_seal.rs`, whose workers run without it.
+pub const TEST_PIN_KDF_ITERATIONS: &str = "10000";
+
 pub const SO_PIN: &[u8] = b"87654321";
 pub const USER_PIN: &[u8] = b"12345678";
 
@@ -34,6 +39,7 @@ impl Lab {
         unsafe {
             std::env::set_var("HSMSIM_STATE_DIR", dir.path());
             std::env::set_var("HSMSIM_LAB", lab);
+            std::env::set_var("HSMSIM_PIN_KDF_ITERATIONS", TEST_PIN_KDF_ITERATIONS);
             std::env::remove_var("HSMSIM_CONF");
             std::env::remove_var("HSMSIM_HOST");
         }
@@ -82,6 +88,9 @@ impl TextLab {
     pub fn new(toml: &str) -> TextLab {
         let serial = SERIAL.lock();
         let dir = tempfile::tempdir().unwrap();
+        // SAFETY: this test holds SERIAL, so no other thread of this process reads or writes
+        // the environment meanwhile.
+        unsafe { std::env::set_var("HSMSIM_PIN_KDF_ITERATIONS", TEST_PIN_KDF_ITERATIONS) };
         let lab = TextLab {
             _serial: serial,
             dir,

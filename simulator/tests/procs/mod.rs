@@ -527,6 +527,7 @@ impl Proc {
             .env(WORKER_ENV, role)
             .env("HSMSIM_STATE_DIR", dir)
             .env("HSMSIM_LAB", lab)
+            .env("HSMSIM_PIN_KDF_ITERATIONS", common::TEST_PIN_KDF_ITERATIONS)
             .env_remove("HSMSIM_CONF")
             .env_remove("HSMSIM_HOST")
             .stdin(Stdio::piped())
