@@ -1053,9 +1053,16 @@ fn keys_stored_before_these_attributes_existed_answer_them() {
     old.set_bytes(CKA_EC_POINT, point);
     old.set_bytes(CKA_UNIQUE_ID, b"00000000000000aa".to_vec());
     let store = hsmsim::store::Store::open(lab.dir.path()).unwrap();
+    let incarnation = store
+        .token("hsm1/default")
+        .unwrap()
+        .expect("the default token is stored")
+        .record
+        .incarnation();
     store
         .insert_objects(
             "hsm1/default",
+            incarnation,
             &[hsmsim::store::StoredObject {
                 unique_id: b"00000000000000aa".to_vec(),
                 public: old,
