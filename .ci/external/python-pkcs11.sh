@@ -103,7 +103,6 @@ rc_main=0
 # deselected, each with its reason (README: out of scope).
 declare -A DESELECTED=(
     [tests/test_ecc.py::ECCTests::test_sign_ed448]="Ed448: aws-lc has no Ed448"
-    [tests/test_ecc.py::ECCTests::test_derive_key]="runs ECDH on prime192v1 (P-192), a curve aws-lc does not offer"
 )
 DESELECT_ARGS=()
 for t in "${!DESELECTED[@]}"; do
