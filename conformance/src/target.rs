@@ -370,7 +370,7 @@ impl Environment {
                 let pin = match (&uri.pin_value, &uri.pin_source) {
                     (Some(p), _) => Some(p.clone()),
                     (None, Some(file)) => Some(
-                        std::fs::read_to_string(file)
+                        hsmsim::files::read_to_string(file)
                             .map_err(|e| {
                                 TargetError(format!(
                                     "cannot read pin-source {}: {e}",

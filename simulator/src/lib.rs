@@ -7,6 +7,7 @@ pub mod attribute;
 pub mod clock;
 pub mod engine;
 pub mod error;
+pub mod files;
 pub mod lab;
 pub mod lab_state;
 pub mod mechanisms;

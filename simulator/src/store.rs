@@ -133,13 +133,21 @@ pub fn seal_object(
 impl Store {
     /// Opens (creating or migrating if needed) the store in `dir`.
     pub fn open(dir: &Path) -> Result<Store> {
-        std::fs::create_dir_all(dir).map_err(|e| {
+        crate::files::create_private_dir_all(dir).map_err(|e| {
             err(
                 CKR_DEVICE_ERROR,
                 format!("cannot create the state directory {}: {e}", dir.display()),
             )
         })?;
         let path = dir.join(DB_FILE);
+        // Created 0600 before SQLite opens it: SQLite gives the -wal and -shm files the
+        // database's mode.
+        crate::files::create_private_file(&path).map_err(|e| {
+            err(
+                CKR_DEVICE_ERROR,
+                format!("cannot create the store {}: {e}", path.display()),
+            )
+        })?;
         let mut conn = Connection::open(&path).map_err(db_err)?;
         conn.busy_timeout(Duration::from_secs(30)).map_err(db_err)?;
         // Switching a new database to WAL needs an exclusive lock and may answer SQLITE_BUSY
