@@ -96,8 +96,8 @@ pub struct TokenPreset {
 /// The built-in default lab's user PIN (`fixtures/labs/default.toml`, documented in the README).
 pub const DEFAULT_USER_PIN: &str = "12345678";
 
-/// Explicit choices that override the environment (from `C_Initialize`'s `pReserved` string or
-/// the CLI's flags).
+/// Explicit choices that override the environment (the CLI's flags; the PKCS#11 module takes
+/// the environment only).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Choice {
     /// A lab file (instead of `HSMSIM_CONF`).
@@ -106,41 +106,6 @@ pub struct Choice {
     pub host: Option<String>,
     /// A state directory (instead of `HSMSIM_STATE_DIR`).
     pub state_dir: Option<PathBuf>,
-}
-
-impl Choice {
-    /// Parses `C_Initialize`'s `pReserved` string: a lab file path, or `key=value` pairs
-    /// separated by `;` with keys `conf` (lab file), `host` and `state` (state directory), as
-    /// kryoptic takes its configuration file there (simulator-defined format).
-    pub fn parse(text: &str) -> std::result::Result<Choice, String> {
-        let text = text.trim();
-        if text.is_empty() {
-            return Err("the configuration string is empty".into());
-        }
-        if !text.contains('=') {
-            return Ok(Choice {
-                lab_file: Some(PathBuf::from(text)),
-                ..Choice::default()
-            });
-        }
-        let mut choice = Choice::default();
-        for part in text.split(';').map(str::trim).filter(|p| !p.is_empty()) {
-            let (key, value) = part
-                .split_once('=')
-                .ok_or_else(|| format!("\"{part}\" is not key=value"))?;
-            match key.trim() {
-                "conf" => choice.lab_file = Some(PathBuf::from(value.trim())),
-                "host" => choice.host = Some(value.trim().to_string()),
-                "state" => choice.state_dir = Some(PathBuf::from(value.trim())),
-                other => {
-                    return Err(format!(
-                        "unknown key \"{other}\" (allowed: conf, host, state)"
-                    ));
-                }
-            }
-        }
-        Ok(choice)
-    }
 }
 
 /// Where a built-in lab keeps its state when nothing says otherwise: `$XDG_DATA_HOME/hsmsim/<lab>`,
