@@ -5,6 +5,7 @@
 //! persistent store.
 pub mod attribute;
 pub mod clock;
+pub mod connection;
 pub mod engine;
 pub mod error;
 pub mod files;

@@ -71,13 +71,45 @@ static STATE: AtomicPtr<ModuleState> = AtomicPtr::new(std::ptr::null_mut());
 /// state from an earlier epoch belongs to an ancestor process.
 static FORKS: AtomicU64 = AtomicU64::new(0);
 
-/// Whether the `pthread_atfork` handler was registered.
-static FORK_HANDLER: AtomicBool = AtomicBool::new(false);
+/// Whether the `pthread_atfork` handlers were registered.
+static FORK_HANDLERS: AtomicBool = AtomicBool::new(false);
 
-/// Runs in the child right after `fork`: one atomic increment (async-signal-safe), so every
-/// later call sees its state as its parent's.
-extern "C" fn forked_child() {
+/// Before `fork`: no thread may be inside SQLite and no connection open when the process is
+/// copied (see `connection`).
+extern "C" fn before_fork() {
+    crate::connection::before_fork();
+}
+
+/// In the parent after `fork`.
+extern "C" fn after_fork_in_parent() {
+    crate::connection::after_fork_in_parent();
+}
+
+/// In the child right after `fork`: every later call sees the module state as its parent's
+/// (one atomic increment), and the store's connections open again.
+extern "C" fn after_fork_in_child() {
     FORKS.fetch_add(1, Ordering::AcqRel);
+    crate::connection::after_fork_in_child();
+}
+
+/// Registers the `fork` handlers once per process (on the first call into the module or the
+/// first store opened, whichever comes first).
+pub(crate) fn register_fork_handlers() {
+    if FORK_HANDLERS.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    // SAFETY: the handlers are plain functions of this library, which is never unloaded
+    // (linked with -z nodelete; glibc also drops a library's handlers when it is unloaded).
+    let rv = unsafe {
+        libc::pthread_atfork(
+            Some(before_fork),
+            Some(after_fork_in_parent),
+            Some(after_fork_in_child),
+        )
+    };
+    if rv != 0 {
+        tracing::warn!(target: "hsmsim::pkcs11", "pthread_atfork failed ({rv}): a forked child relies on its pid check");
+    }
 }
 
 /// This process's module state, made fresh when there is none or it is an ancestor's. Cheap
@@ -95,15 +127,7 @@ fn state() -> &'static ModuleState {
 /// unless another thread did first.
 #[cold]
 fn replace_state(stale: *mut ModuleState) -> &'static ModuleState {
-    if !FORK_HANDLER.swap(true, Ordering::AcqRel) {
-        // SAFETY: registers a handler that only increments an atomic; the handler lives in
-        // this library, which is never unloaded (linked with -z nodelete) and glibc removes
-        // a library's handlers when it is unloaded anyway.
-        let rv = unsafe { libc::pthread_atfork(None, None, Some(forked_child)) };
-        if rv != 0 {
-            tracing::warn!(target: "hsmsim::pkcs11", "pthread_atfork failed ({rv}): a forked child relies on its pid check");
-        }
-    }
+    register_fork_handlers();
     let fresh = Box::into_raw(Box::new(ModuleState {
         pid: std::process::id(),
         epoch: FORKS.load(Ordering::Acquire),
