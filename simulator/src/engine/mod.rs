@@ -31,7 +31,6 @@ use crate::store::Store;
 use crate::token::{self, TokenRecord};
 use crate::vendor::TokenModel;
 use cryptoki_sys::*;
-use dashmap::DashMap;
 use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 pub use session::Session;
 use std::collections::{BTreeMap, VecDeque};
@@ -368,7 +367,7 @@ pub(crate) fn random_u64() -> Result<u64> {
 
 pub struct Engine {
     slots: BTreeMap<CK_SLOT_ID, Arc<Slot>>,
-    sessions: DashMap<CK_SESSION_HANDLE, Arc<Mutex<Session>>>,
+    sessions: session::Sessions,
     next_session: AtomicU64,
     next_object: AtomicU64,
     store: Store,
@@ -417,7 +416,7 @@ impl Engine {
         }
         Ok(Engine {
             slots,
-            sessions: DashMap::new(),
+            sessions: session::Sessions::default(),
             next_session: AtomicU64::new(1),
             next_object: AtomicU64::new(1),
             store,
@@ -496,9 +495,7 @@ impl Engine {
             }
             None => None,
         };
-        let sessions = self.sessions_on(slot_id);
-        let count = sessions.len();
-        let rw = sessions.iter().filter(|s| s.lock().is_rw()).count();
+        let (count, rw) = self.sessions.count(slot_id);
         let record = slot.token.read();
         let limit = |u| {
             slot.model
@@ -523,13 +520,9 @@ impl Engine {
         })
     }
 
-    /// The sessions open on a slot. The map is snapshotted first so no session mutex is ever
-    /// awaited while a map shard is locked (a thread holding a session may need the map).
+    /// The sessions open on a slot (a snapshot: no lock is held when it is returned).
     fn sessions_on(&self, slot_id: CK_SLOT_ID) -> Vec<Arc<Mutex<Session>>> {
-        let all: Vec<_> = self.sessions.iter().map(|s| s.value().clone()).collect();
-        all.into_iter()
-            .filter(|s| s.lock().slot_id == slot_id)
-            .collect()
+        self.sessions.on(slot_id)
     }
 
     /// `C_OpenSession`.
@@ -556,23 +549,17 @@ impl Engine {
             ));
         }
         let handle = self.next_session.fetch_add(1, Ordering::Relaxed);
-        self.sessions.insert(
-            handle,
-            Arc::new(Mutex::new(Session::new(handle, slot_id, rw))),
-        );
+        self.sessions.insert(Session::new(handle, slot_id, rw));
         Ok(handle)
     }
 
     pub fn session(&self, handle: CK_SESSION_HANDLE) -> Result<Arc<Mutex<Session>>> {
-        self.sessions
-            .get(&handle)
-            .map(|s| s.value().clone())
-            .ok_or_else(|| {
-                err(
-                    CKR_SESSION_HANDLE_INVALID,
-                    format!("there is no session {handle}"),
-                )
-            })
+        self.sessions.get(handle).ok_or_else(|| {
+            err(
+                CKR_SESSION_HANDLE_INVALID,
+                format!("there is no session {handle}"),
+            )
+        })
     }
 
     /// The session and its slot, after applying other processes' changes.
@@ -583,40 +570,58 @@ impl Engine {
         Ok((s, self.slot(slot_id)?))
     }
 
-    /// `C_CloseSession`: the session's objects go with it; the last session logs the token out.
+    /// `C_CloseSession`: the session's objects go with it; the last session logs the token
+    /// out. O(1) in the number of open sessions (and of objects with the same label).
     pub fn close_session(&self, handle: CK_SESSION_HANDLE) -> Result<()> {
-        let session = self.session(handle)?;
-        let slot = self.slot(session.lock().slot_id)?;
-        let owned = std::mem::take(&mut session.lock().owned_objects);
-        if !owned.is_empty() {
-            let mut table = slot.objects.write();
-            for h in owned {
-                table.remove(h);
-            }
-        }
-        self.sessions.remove(&handle);
-        if self.sessions_on(slot.id).is_empty() {
-            slot.set_login(None);
-        }
+        let session = self
+            .sessions
+            .remove_then(&handle, |slot_id, last| {
+                if last && let Some(slot) = self.slots.get(&slot_id) {
+                    slot.set_login(None);
+                }
+            })
+            .ok_or_else(|| {
+                err(
+                    CKR_SESSION_HANDLE_INVALID,
+                    format!("there is no session {handle}"),
+                )
+            })?;
+        self.destroy_session_objects(&[session]);
         Ok(())
     }
 
-    /// `C_CloseAllSessions`.
-    pub fn close_all_sessions(&self, slot_id: CK_SLOT_ID) -> Result<()> {
-        self.slot(slot_id)?;
-        for s in self.sessions_on(slot_id) {
-            let h = s.lock().handle;
-            // A session closed concurrently by another thread is already gone: fine.
-            let _ = self.close_session(h);
+    /// The objects of closed sessions go with them. No other thread can reach the sessions
+    /// any more; one still inside a call with a session finishes first.
+    fn destroy_session_objects(&self, sessions: &[Arc<Mutex<Session>>]) {
+        for session in sessions {
+            let mut session = session.lock();
+            if session.owned_objects.is_empty() {
+                continue;
+            }
+            let owned = std::mem::take(&mut session.owned_objects);
+            if let Some(slot) = self.slots.get(&session.slot_id) {
+                let mut table = slot.objects.write();
+                for h in owned {
+                    table.remove(h);
+                }
+            }
         }
+    }
+
+    /// `C_CloseAllSessions`: O(1) per session.
+    pub fn close_all_sessions(&self, slot_id: CK_SLOT_ID) -> Result<()> {
+        let slot = self.slot(slot_id)?;
+        let closed = self
+            .sessions
+            .remove_slot_then(slot_id, || slot.set_login(None));
+        self.destroy_session_objects(&closed);
         Ok(())
     }
 
     /// Closes every session (`C_Finalize`).
     pub fn close_everything(&self) {
-        let handles: Vec<_> = self.sessions.iter().map(|s| *s.key()).collect();
-        for h in handles {
-            let _ = self.close_session(h);
+        for slot_id in self.sessions.slots() {
+            let _ = self.close_all_sessions(slot_id);
         }
     }
 

@@ -1,7 +1,8 @@
 //! The C ABI boundary: the exported `C_*` symbols, the 2.40 function list, the 3.0 interfaces,
-//! and the process-wide module state. Every call runs inside `guard`, which catches panics
-//! (answering `CKR_GENERAL_ERROR`) and logs failures through `tracing` (`HSMSIM_LOG`).
-//! All `unsafe` of the crate lives in this module.
+//! the module state of the process (made afresh in a forked child) and the `fork` handlers.
+//! Every call runs inside `guard`, which catches panics (answering `CKR_GENERAL_ERROR`) and
+//! logs failures through `tracing` (`HSMSIM_LOG`). All `unsafe` of the crate (outside the
+//! crypto FFI files) lives in this module.
 /// Defines one exported PKCS#11 function whose body returns `Result<CK_RV>`.
 macro_rules! export {
     ($name:ident ( $($a:ident : $t:ty),* $(,)? ) $body:block) => {
