@@ -32,11 +32,11 @@ pub fn write_private(path: &Path, data: &[u8]) -> io::Result<()> {
 }
 
 /// Creates `path` empty with mode 0600 if it does not exist (SQLite then gives its `-wal` and
-/// `-shm` files the database's mode); an existing file is left as it is. Anything there but
-/// a regular file is refused, as by `check_regular`.
+/// `-shm` files the database's mode); an existing regular file (of any size) is left as it
+/// is; anything else there is refused.
 pub fn create_private_file(path: &Path) -> io::Result<()> {
     match std::fs::metadata(path) {
-        Ok(meta) => check_regular(&meta),
+        Ok(meta) => check_type(&meta),
         Err(e) if e.kind() == io::ErrorKind::NotFound => OpenOptions::new()
             .write(true)
             .create(true)
@@ -52,6 +52,15 @@ pub fn create_private_file(path: &Path) -> io::Result<()> {
 /// `Ok` for a regular file of at most `MAX_READ` bytes; otherwise an `InvalidInput` error
 /// whose text says what the file is.
 pub fn check_regular(meta: &Metadata) -> io::Result<()> {
+    check_type(meta)?;
+    if meta.len() > MAX_READ {
+        return Err(too_large(meta.len()));
+    }
+    Ok(())
+}
+
+/// `Ok` for a regular file; otherwise an `InvalidInput` error saying what the file is.
+fn check_type(meta: &Metadata) -> io::Result<()> {
     let t = meta.file_type();
     let kind = if t.is_file() {
         None
@@ -68,16 +77,13 @@ pub fn check_regular(meta: &Metadata) -> io::Result<()> {
     } else {
         Some("not a file")
     };
-    if let Some(kind) = kind {
-        return Err(io::Error::new(
+    match kind {
+        Some(kind) => Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             format!("it is {kind}, not a regular file"),
-        ));
+        )),
+        None => Ok(()),
     }
-    if meta.len() > MAX_READ {
-        return Err(too_large(meta.len()));
-    }
-    Ok(())
 }
 
 fn too_large(size: u64) -> io::Error {
@@ -153,5 +159,23 @@ mod tests {
         write_private(&file, b"y").unwrap();
         assert_eq!(mode(&file), 0o640, "an existing file keeps its mode");
         assert_eq!(read(&file).unwrap(), b"y");
+    }
+
+    #[test]
+    fn a_store_of_any_size_is_kept_and_a_fifo_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("big.sqlite");
+        std::fs::File::create(&big)
+            .unwrap()
+            .set_len(MAX_READ * 4)
+            .unwrap();
+        create_private_file(&big).unwrap();
+        assert_eq!(std::fs::metadata(&big).unwrap().len(), MAX_READ * 4);
+        assert!(read(&big).unwrap_err().to_string().contains("MiB"));
+        let new = dir.path().join("new.sqlite");
+        create_private_file(&new).unwrap();
+        assert_eq!(mode(&new), 0o600);
+        let e = create_private_file(dir.path()).unwrap_err();
+        assert!(e.to_string().contains("directory"), "{e}");
     }
 }
