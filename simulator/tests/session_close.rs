@@ -174,3 +174,58 @@ fn finalize_closes_every_session() {
     let info = token_info(1);
     assert_eq!(info.ulSessionCount, 0);
 }
+
+#[test]
+fn counts_stay_exact_while_threads_open_and_close_and_all_are_closed() {
+    let _lab = TextLab::new(LAB);
+    let workers: Vec<_> = (0..2)
+        .map(|t| {
+            std::thread::spawn(move || {
+                for i in 0..1500 {
+                    let rw = (i + t) % 2 == 0;
+                    let flags = CKF_SERIAL_SESSION | if rw { CKF_RW_SESSION } else { 0 };
+                    let s = open_session(0, flags).unwrap();
+                    if i % 3 == 0 {
+                        // Closed meanwhile by C_CloseAllSessions: refused, nothing else.
+                        let _ = create(
+                            s,
+                            Template::new()
+                                .ulong(CKA_CLASS, CKO_DATA)
+                                .bytes(CKA_LABEL, LABEL),
+                        );
+                    }
+                    // SAFETY: no pointers.
+                    let rv = unsafe { C_CloseSession(s) };
+                    assert!(rv == CKR_OK || rv == CKR_SESSION_HANDLE_INVALID, "{rv:#x}");
+                }
+            })
+        })
+        .collect();
+    while !workers.iter().all(|w| w.is_finished()) {
+        // SAFETY: no pointers.
+        assert_eq!(unsafe { C_CloseAllSessions(0) }, CKR_OK);
+        std::thread::yield_now();
+    }
+    for w in workers {
+        w.join().unwrap();
+    }
+    // SAFETY: no pointers.
+    assert_eq!(unsafe { C_CloseAllSessions(0) }, CKR_OK);
+    let info = token_info(0);
+    assert_eq!((info.ulSessionCount, info.ulRwSessionCount), (0, 0));
+    let opened: Vec<_> = (0..5)
+        .map(|i| {
+            open_session(
+                0,
+                CKF_SERIAL_SESSION | if i < 2 { CKF_RW_SESSION } else { 0 },
+            )
+        })
+        .collect();
+    let info = token_info(0);
+    assert_eq!((info.ulSessionCount, info.ulRwSessionCount), (5, 2));
+    for s in opened {
+        // SAFETY: no pointers.
+        assert_eq!(unsafe { C_CloseSession(s.unwrap()) }, CKR_OK);
+    }
+    assert_slot_zero_empty(&[]);
+}

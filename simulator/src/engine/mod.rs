@@ -590,15 +590,16 @@ impl Engine {
         Ok(())
     }
 
-    /// The objects of closed sessions go with them. No other thread can reach the sessions
-    /// any more; one still inside a call with a session finishes first.
+    /// Closed sessions' objects go with them. No other thread can reach the sessions any
+    /// more; one still inside a call with a session finishes first, and one that took it
+    /// before the close cannot add objects after it (`Session::check_open`).
     fn destroy_session_objects(&self, sessions: &[Arc<Mutex<Session>>]) {
         for session in sessions {
             let mut session = session.lock();
-            if session.owned_objects.is_empty() {
+            let owned = session.close();
+            if owned.is_empty() {
                 continue;
             }
-            let owned = std::mem::take(&mut session.owned_objects);
             if let Some(slot) = self.slots.get(&session.slot_id) {
                 let mut table = slot.objects.write();
                 for h in owned {

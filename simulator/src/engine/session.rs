@@ -29,7 +29,7 @@ struct Entry {
 
 /// The open sessions of the process: by handle (a sharded map: `C_Sign` and friends look
 /// their session up without a global lock) and by slot (behind one mutex, taken only to open,
-/// close, count or list a slot's sessions).
+/// close, count or list a slot's sessions; adding and removing change both maps under it).
 #[derive(Default)]
 pub struct Sessions {
     all: DashMap<CK_SESSION_HANDLE, Entry>,
@@ -37,15 +37,14 @@ pub struct Sessions {
 }
 
 impl Sessions {
-    /// Adds a new session.
+    /// Adds a new session (in both maps under the slot lock, so `remove_slot_then` sees it in
+    /// both or in neither).
     pub fn insert(&self, session: Session) {
         let (handle, slot_id, rw) = (session.handle, session.slot_id, session.rw);
-        {
-            let mut by_slot = self.by_slot.lock();
-            let slot = by_slot.entry(slot_id).or_default();
-            slot.handles.insert(handle);
-            slot.rw += usize::from(rw);
-        }
+        let mut by_slot = self.by_slot.lock();
+        let slot = by_slot.entry(slot_id).or_default();
+        slot.handles.insert(handle);
+        slot.rw += usize::from(rw);
         self.all.insert(
             handle,
             Entry {
@@ -67,11 +66,12 @@ impl Sessions {
         handle: &CK_SESSION_HANDLE,
         then: impl FnOnce(CK_SLOT_ID, bool),
     ) -> Option<Arc<Mutex<Session>>> {
-        let (_, entry) = self.all.remove(handle)?;
         let mut by_slot = self.by_slot.lock();
+        let (_, entry) = self.all.remove(handle)?;
         let mut last = false;
-        if let Some(slot) = by_slot.get_mut(&entry.slot_id) {
-            slot.handles.remove(handle);
+        if let Some(slot) = by_slot.get_mut(&entry.slot_id)
+            && slot.handles.remove(handle)
+        {
             slot.rw -= usize::from(entry.rw);
             last = slot.handles.is_empty();
             if last {
@@ -191,6 +191,8 @@ pub struct Session {
     /// Message-based encryption and decryption (`C_MessageEncryptInit`, ...).
     pub msg_encrypt: Option<super::message::MessageState>,
     pub msg_decrypt: Option<super::message::MessageState>,
+    /// Closed while another thread was inside a call with it.
+    closed: bool,
 }
 
 impl Session {
@@ -208,6 +210,26 @@ impl Session {
             verify: None,
             msg_encrypt: None,
             msg_decrypt: None,
+            closed: false,
+        }
+    }
+
+    /// Marks the session closed and hands over its objects (to be destroyed).
+    pub fn close(&mut self) -> Vec<CK_OBJECT_HANDLE> {
+        self.closed = true;
+        std::mem::take(&mut self.owned_objects)
+    }
+
+    /// `CKR_SESSION_CLOSED` once the session was closed: a call that took it before the
+    /// close must not create objects the close can no longer destroy.
+    pub fn check_open(&self) -> crate::error::Result<()> {
+        if self.closed {
+            Err(crate::error::err(
+                CKR_SESSION_CLOSED,
+                format!("session {} was closed during the call", self.handle),
+            ))
+        } else {
+            Ok(())
         }
     }
 
