@@ -13,7 +13,9 @@
 //!   find causes (and the heap in use, glibc's `mallinfo2`, to tell live data from allocator
 //!   slack), for AES-256 keys and for data objects;
 //! - the same at 1,000 objects for hsmsim and SoftHSMv2, per-object memory taken against a
-//!   process on an empty token (SoftHSMv2 reads its objects at `C_Initialize`).
+//!   process on an empty token (SoftHSMv2 reads its objects at `C_Initialize`);
+//! - session close (issue 10, item 15): open 100,000 sessions (16,000 in quick mode), then one
+//!   `C_CloseAllSessions`, for hsmsim and SoftHSMv2 in this process, median of 3 rounds.
 //!
 //! It prints a summary with the goals (PASS/MISS, reported, not enforced) and writes it to
 //! `target/hsmsim-bench-store.json`. It fails only when a call fails or a find returns the
@@ -78,6 +80,8 @@ struct Plan {
     rounds: usize,
     /// Fresh processes per lab-opening measurement (median).
     open_runs: usize,
+    /// Sessions open when `C_CloseAllSessions` is measured.
+    sessions: usize,
 }
 
 impl Plan {
@@ -91,6 +95,7 @@ impl Plan {
                 loop_time: Duration::from_millis(1_000),
                 rounds: 3,
                 open_runs: 3,
+                sessions: 100_000,
             },
             Mode::Quick => Plan {
                 mode,
@@ -100,6 +105,7 @@ impl Plan {
                 loop_time: Duration::from_millis(250),
                 rounds: 3,
                 open_runs: 3,
+                sessions: 16_000,
             },
             Mode::Test => Plan {
                 mode,
@@ -109,6 +115,7 @@ impl Plan {
                 loop_time: Duration::from_millis(20),
                 rounds: 1,
                 open_runs: 1,
+                sessions: 300,
             },
         }
     }
@@ -305,6 +312,8 @@ impl Names {
 /// marker that `CKA_CLASS = CKO_DATA` finds).
 struct Side {
     name: &'static str,
+    /// The label of its token.
+    token: &'static str,
     module: Module,
     session: CK_SESSION_HANDLE,
     keys: Vec<CK_OBJECT_HANDLE>,
@@ -315,13 +324,14 @@ struct Side {
 
 impl Side {
     /// A R/W session on the token labelled `token`, the user logged in.
-    fn open(name: &'static str, module: Module, token: &str) -> Result<Side, String> {
+    fn open(name: &'static str, module: Module, token: &'static str) -> Result<Side, String> {
         let e = |e: hsmsim_benches::Error| format!("{name}: {e}");
         let slot = slot_of(&module, token)?;
         let session = module.open_session(slot, true).map_err(e)?;
         module.login(session, CKU_USER, USER_PIN).map_err(e)?;
         Ok(Side {
             name,
+            token,
             module,
             session,
             keys: Vec::new(),
@@ -408,6 +418,34 @@ impl Side {
                 return Ok((n, (now - start).as_secs_f64()));
             }
         }
+    }
+
+    /// Opens `n` sessions on the side's slot (every other one read-only), then closes them
+    /// all with one `C_CloseAllSessions`, which also closes the side's own session: it is
+    /// opened again (logged in) after. Returns the seconds (opening, closing).
+    fn open_and_close_all(&mut self, n: usize) -> Result<(f64, f64), String> {
+        let e = |e: hsmsim_benches::Error| format!("{}: {e}", self.name);
+        let slot = slot_of(&self.module, self.token)?;
+        let start = Instant::now();
+        for i in 0..n {
+            self.module.open_session(slot, i % 2 == 0).map_err(e)?;
+        }
+        let opened = start.elapsed().as_secs_f64();
+        let start = Instant::now();
+        self.module.close_all_sessions(slot).map_err(e)?;
+        let closed = start.elapsed().as_secs_f64();
+        // Every session is gone, the side's own one too.
+        if self.module.close_session(self.session).is_ok() {
+            return Err(format!(
+                "{}: C_CloseAllSessions left a session open",
+                self.name
+            ));
+        }
+        self.session = self.module.open_session(slot, true).map_err(e)?;
+        self.module
+            .login(self.session, CKU_USER, USER_PIN)
+            .map_err(e)?;
+        Ok((opened, closed))
     }
 
     fn create_rate(&self) -> Option<f64> {
@@ -914,9 +952,18 @@ struct OpenResult {
     populate_rate: Option<f64>,
 }
 
+/// Opening `sessions` sessions, then `C_CloseAllSessions` (medians, seconds).
+struct CloseRow {
+    module: &'static str,
+    sessions: usize,
+    open_s: f64,
+    close_s: f64,
+}
+
 struct Results {
     finds: Vec<FindRow>,
     opens: Vec<OpenResult>,
+    closes: Vec<CloseRow>,
     hsmsim_create_rate: Option<f64>,
     softhsm_create_rate: Option<f64>,
     softhsm: Result<String, String>,
@@ -1028,6 +1075,33 @@ fn run(plan: &Plan, module: &Path) -> Result<Results, String> {
                 objects: plan.find_small,
                 kind: *kind,
                 ops,
+            });
+        }
+    }
+
+    // Session close: many sessions, one C_CloseAllSessions, the modules taking turns.
+    eprintln!(
+        "opening {} sessions, then C_CloseAllSessions, on each module",
+        plan.sessions
+    );
+    let mut closes = Vec::new();
+    {
+        let mut sides: Vec<&mut Side> = vec![&mut hsmsim];
+        sides.extend(softhsm.as_mut());
+        let mut samples = vec![(Vec::new(), Vec::new()); sides.len()];
+        for _ in 0..plan.rounds {
+            for (side, (open, close)) in sides.iter_mut().zip(samples.iter_mut()) {
+                let (o, c) = side.open_and_close_all(plan.sessions)?;
+                open.push(o);
+                close.push(c);
+            }
+        }
+        for (side, (open, close)) in sides.iter().zip(samples) {
+            closes.push(CloseRow {
+                module: side.name,
+                sessions: plan.sessions,
+                open_s: median(open),
+                close_s: median(close),
             });
         }
     }
@@ -1148,6 +1222,7 @@ fn run(plan: &Plan, module: &Path) -> Result<Results, String> {
     Ok(Results {
         finds,
         opens,
+        closes,
         hsmsim_create_rate,
         softhsm_create_rate,
         softhsm: softhsm_info.map(|i| i.version),
@@ -1356,6 +1431,49 @@ fn report(plan: &Plan, r: &Results) -> Value {
     );
     println!("  (ratio: SoftHSMv2 / hsmsim, time or bytes: above 1 means hsmsim is better)");
 
+    println!();
+    println!(
+        "session close: {} sessions opened (every other one R/O), then one C_CloseAllSessions \
+         (median of {} rounds)",
+        thousands(plan.sessions as f64),
+        plan.rounds
+    );
+    println!(
+        "  {:<40} {:>12} {:>12} {:>8}",
+        "", "hsmsim", "SoftHSMv2", "ratio"
+    );
+    let close_of = |module: &str| r.closes.iter().find(|c| c.module == module);
+    let (hc, sc) = (close_of("hsmsim"), close_of("SoftHSMv2"));
+    for (what, f) in [
+        (
+            "C_CloseAllSessions",
+            &(|c: &CloseRow| c.close_s) as &dyn Fn(&CloseRow) -> f64,
+        ),
+        ("C_OpenSession, all of them", &|c: &CloseRow| c.open_s),
+    ] {
+        let (a, b) = (hc.map(f), sc.map(f));
+        println!(
+            "  {:<40} {:>12} {:>12} {:>8}",
+            what,
+            a.map_or("n/a".into(), ms),
+            b.map_or("n/a".into(), ms),
+            fmt_ratio(ratio(b, a))
+        );
+    }
+    println!(
+        "  {:<40} {:>12} {:>12}",
+        "C_CloseAllSessions per session",
+        hc.map_or("n/a".into(), |c| format!(
+            "{:.2} us",
+            c.close_s * 1e6 / c.sessions as f64
+        )),
+        sc.map_or("n/a".into(), |c| format!(
+            "{:.2} us",
+            c.close_s * 1e6 / c.sessions as f64
+        )),
+    );
+    println!("  (ratio: SoftHSMv2 / hsmsim time: above 1 means hsmsim is faster)");
+
     // Goals.
     let mut goals = Vec::new();
     for kind in [FindKind::Label, FindKind::Id, FindKind::Class] {
@@ -1487,6 +1605,14 @@ fn report(plan: &Plan, r: &Results) -> Value {
             format!("softhsm_aes_{small}"): open_json(sh1),
         },
         "creates_per_s": {"hsmsim": r.hsmsim_create_rate, "softhsm": r.softhsm_create_rate},
+        "close_all_sessions": {
+            "sessions": plan.sessions,
+            "hsmsim_s": hc.map(|c| c.close_s),
+            "softhsm_s": sc.map(|c| c.close_s),
+            "hsmsim_open_s": hc.map(|c| c.open_s),
+            "softhsm_open_s": sc.map(|c| c.open_s),
+            "ratio_softhsm_over_hsmsim": ratio(sc.map(|c| c.close_s), hc.map(|c| c.close_s)),
+        },
         "goals": goals.iter().map(|g| (g.key.to_string(), json!({
             "what": g.what, "goal": g.goal, "value": g.value, "verdict": g.verdict,
             "note": g.note,

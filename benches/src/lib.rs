@@ -480,6 +480,13 @@ impl Module {
         check("C_CloseSession", unsafe { f(session) })
     }
 
+    /// `C_CloseAllSessions`.
+    pub fn close_all_sessions(&self, slot: CK_SLOT_ID) -> Result<(), Error> {
+        let f = func!(self, C_CloseAllSessions);
+        // SAFETY: plain value argument.
+        check("C_CloseAllSessions", unsafe { f(slot) })
+    }
+
     /// `C_Login`.
     pub fn login(
         &self,

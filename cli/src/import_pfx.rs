@@ -43,8 +43,8 @@ pub struct ImportPfxArgs {
     module: Option<PathBuf>,
 }
 
-fn read(path: &PathBuf) -> Result<Vec<u8>, Failure> {
-    std::fs::read(path).map_err(|e| Failure(format!("cannot read {}: {e}", path.display())))
+fn read(path: &std::path::Path) -> Result<Vec<u8>, Failure> {
+    hsmsim::files::read(path).map_err(|e| Failure(format!("cannot read {}: {e}", path.display())))
 }
 
 /// The CN of an RFC 4514 subject string ("CN=ACME Issuing CA,O=ACME" -> "ACME Issuing CA").

@@ -221,7 +221,7 @@ pub fn run(choice: &Choice, args: PrimusToolsArgs) -> Result<ExitCode, Failure> 
             keytype,
             inputfile,
         } => {
-            let der = std::fs::read(&inputfile)
+            let der = hsmsim::files::read(&inputfile)
                 .map_err(|e| Failure(format!("cannot read {}: {e}", inputfile.display())))?;
             match primus_tools::import_public_key(&tok, &keyname, &keytype, &der) {
                 Ok(_) => {
@@ -266,7 +266,7 @@ pub fn run(choice: &Choice, args: PrimusToolsArgs) -> Result<ExitCode, Failure> 
             keyname,
             ..
         } => {
-            let text = std::fs::read_to_string(&infile)
+            let text = hsmsim::files::read_to_string(&infile)
                 .map_err(|e| Failure(format!("cannot read {}: {e}", infile.display())))?;
             let file = match WrappedKeyFile::from_json(&text) {
                 Ok(f) => f,

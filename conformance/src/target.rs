@@ -11,7 +11,7 @@ use cryptoki::slot::Slot;
 use cryptoki::types::AuthPin;
 use cryptoki_sys::CK_MECHANISM_TYPE;
 use std::collections::{BTreeSet, HashMap};
-use std::ffi::CString;
+use std::ffi::OsString;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -45,39 +45,71 @@ pub struct Module {
     pub ca_extensions: bool,
     /// The module is this simulator on the run's scratch lab.
     pub simulator: bool,
-    /// `C_Initialize`'s `pReserved` string, kept alive with the module.
-    _reserved: Option<CString>,
+}
+
+/// The lab the simulator's module is initialised on, given to it through the environment it
+/// reads at `C_Initialize` (`HSMSIM_CONF`, `HSMSIM_HOST`, `HSMSIM_STATE_DIR`).
+#[derive(Debug, Clone)]
+struct SimEnv {
+    lab_file: Option<PathBuf>,
+    host: Option<String>,
+    state_dir: PathBuf,
+}
+
+impl SimEnv {
+    /// Runs `f` (the simulator's `C_Initialize`) with the variables set, then restores them.
+    fn around<T>(&self, f: impl FnOnce() -> T) -> T {
+        let vars: [(&str, Option<OsString>); 3] = [
+            ("HSMSIM_CONF", self.lab_file.clone().map(Into::into)),
+            ("HSMSIM_HOST", self.host.clone().map(Into::into)),
+            ("HSMSIM_STATE_DIR", Some(self.state_dir.clone().into())),
+        ];
+        let saved: Vec<_> = vars
+            .iter()
+            .map(|(k, _)| (*k, std::env::var_os(k)))
+            .collect();
+        let set = |vars: &[(&str, Option<OsString>)]| {
+            for (key, value) in vars {
+                // SAFETY: modules are loaded (under MODULES' lock) before any scenario thread
+                // starts, and the only reader of these variables is the simulator's
+                // C_Initialize, through Rust's std::env, which synchronises with set_var.
+                unsafe {
+                    match value {
+                        Some(v) => std::env::set_var(key, v),
+                        None => std::env::remove_var(key),
+                    }
+                }
+            }
+        };
+        set(&vars);
+        let out = f();
+        set(&saved);
+        out
+    }
 }
 
 impl Module {
-    fn load(path: &Path, reserved: Option<CString>) -> Result<Module, TargetError> {
+    fn load(path: &Path, sim: Option<&SimEnv>) -> Result<Module, TargetError> {
         let pkcs11 = Pkcs11::new(path).map_err(|e| {
             TargetError(format!(
                 "cannot load the PKCS#11 module {}: {e}",
                 path.display()
             ))
         })?;
-        let args = match &reserved {
-            Some(text) => {
-                let ptr = std::ptr::NonNull::new(text.as_ptr() as *mut std::ffi::c_void)
-                    .ok_or_else(|| TargetError("empty pReserved string".into()))?;
-                // SAFETY: the pointer is a NUL-terminated string owned by this Module, alive
-                // for as long as the module is; the simulator reads it during C_Initialize.
-                unsafe { CInitializeArgs::new_with_reserved(CInitializeFlags::OS_LOCKING_OK, ptr) }
-            }
-            None => CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK),
-        };
-        pkcs11
-            .initialize(args)
-            .map_err(|e| TargetError(format!("C_Initialize of {} failed: {e}", path.display())))?;
+        let initialize =
+            || pkcs11.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK));
+        match sim {
+            Some(env) => env.around(initialize),
+            None => initialize(),
+        }
+        .map_err(|e| TargetError(format!("C_Initialize of {} failed: {e}", path.display())))?;
         let raw = crate::raw::RawModule::load(path).map_err(TargetError)?;
         Ok(Module {
             path: path.to_path_buf(),
             raw,
             ca_extensions: exports_symbol(path, b"CA_GetFunctionList\0"),
-            simulator: reserved.is_some(),
+            simulator: sim.is_some(),
             pkcs11,
-            _reserved: reserved,
         })
     }
 }
@@ -179,8 +211,8 @@ impl Party {
 struct SimLab {
     /// Keeps a scratch lab's directory alive.
     _dir: Option<tempfile::TempDir>,
-    /// `C_Initialize`'s `pReserved` string for the simulator.
-    reserved: String,
+    /// The simulator's lab, as its `C_Initialize` reads it.
+    env: SimEnv,
     /// Token label -> user PIN, from the lab.
     pins: HashMap<String, String>,
 }
@@ -260,17 +292,13 @@ impl Environment {
 
     fn user_lab(choice: &hsmsim::engine::Choice) -> Result<SimLab, TargetError> {
         let selection = hsmsim::lab_state::select(choice).map_err(target_err)?;
-        let mut parts = Vec::new();
-        if let Some(f) = &selection.lab_file {
-            parts.push(format!("conf={}", f.display()));
-        }
-        if let Some(h) = &selection.host {
-            parts.push(format!("host={h}"));
-        }
-        parts.push(format!("state={}", selection.state_dir.display()));
         Ok(SimLab {
             _dir: None,
-            reserved: parts.join(";"),
+            env: SimEnv {
+                lab_file: selection.lab_file.clone(),
+                host: selection.host.clone(),
+                state_dir: selection.state_dir.clone(),
+            },
             pins: lab_pins(&selection),
         })
     }
@@ -301,17 +329,17 @@ impl Environment {
         text.push_str(&host);
         std::fs::write(&lab_file, text).map_err(target_err)?;
         Ok(SimLab {
-            reserved: format!(
-                "conf={};host={SCRATCH_HOST};state={}",
-                lab_file.display(),
-                dir.path().display()
-            ),
+            env: SimEnv {
+                lab_file: Some(lab_file),
+                host: Some(SCRATCH_HOST.to_string()),
+                state_dir: dir.path().to_path_buf(),
+            },
             pins: lab_pins(&selection),
             _dir: Some(dir),
         })
     }
 
-    fn module(&self, path: &Path, reserved: Option<CString>) -> Result<Arc<Module>, TargetError> {
+    fn module(&self, path: &Path, sim: Option<&SimEnv>) -> Result<Arc<Module>, TargetError> {
         let key = path.canonicalize().map_err(|e| {
             TargetError(format!(
                 "the PKCS#11 module {} is not there: {e}",
@@ -321,7 +349,7 @@ impl Environment {
         let mut guard = MODULES.lock().map_err(target_err)?;
         let modules = guard.get_or_insert_with(HashMap::new);
         if let Some(m) = modules.get(&key) {
-            if m.simulator != reserved.is_some() {
+            if m.simulator != sim.is_some() {
                 return Err(TargetError(format!(
                     "{} is the simulator's module: name it `sim` on both sides, or load another module (one C_Initialize per process)",
                     key.display()
@@ -329,7 +357,7 @@ impl Environment {
             }
             return Ok(m.clone());
         }
-        let module = Arc::new(Module::load(&key, reserved)?);
+        let module = Arc::new(Module::load(&key, sim)?);
         modules.insert(key, module.clone());
         Ok(module)
     }
@@ -351,8 +379,7 @@ impl Environment {
                     )
                 })?;
                 let lab = self.sim_lab()?;
-                let reserved = CString::new(lab.reserved.clone()).map_err(target_err)?;
-                let module = self.module(&path, Some(reserved))?;
+                let module = self.module(&path, Some(&lab.env))?;
                 let mut selector = selector.clone();
                 if selector.is_empty() {
                     selector.token = Some(default_sim_token.to_string());
@@ -370,7 +397,7 @@ impl Environment {
                 let pin = match (&uri.pin_value, &uri.pin_source) {
                     (Some(p), _) => Some(p.clone()),
                     (None, Some(file)) => Some(
-                        std::fs::read_to_string(file)
+                        hsmsim::files::read_to_string(file)
                             .map_err(|e| {
                                 TargetError(format!(
                                     "cannot read pin-source {}: {e}",

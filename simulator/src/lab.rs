@@ -877,7 +877,7 @@ impl Lab {
 
     /// Reads and validates a lab file.
     pub fn load(path: &Path) -> Result<Lab, LabError> {
-        let text = std::fs::read_to_string(path).map_err(|e| LabError {
+        let text = crate::files::read_to_string(path).map_err(|e| LabError {
             file: path.display().to_string(),
             position: None,
             message: format!("cannot read the lab file: {e}"),

@@ -94,13 +94,13 @@ pub fn init_from_fixture(fixture: &str, dir: &Path, force: bool) -> Result<PathB
             ),
         ));
     }
-    std::fs::create_dir_all(dir).map_err(|e| {
+    crate::files::create_private_dir_all(dir).map_err(|e| {
         err(
             CKR_DEVICE_ERROR,
             format!("cannot create {}: {e}", dir.display()),
         )
     })?;
-    std::fs::write(&file, text).map_err(|e| {
+    crate::files::write_private(&file, text.as_bytes()).map_err(|e| {
         err(
             CKR_DEVICE_ERROR,
             format!("cannot write {}: {e}", file.display()),

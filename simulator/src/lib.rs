@@ -5,8 +5,10 @@
 //! persistent store.
 pub mod attribute;
 pub mod clock;
+pub mod connection;
 pub mod engine;
 pub mod error;
+pub mod files;
 pub mod lab;
 pub mod lab_state;
 pub mod mechanisms;

@@ -65,7 +65,7 @@ fn io(path: &Path, what: &str, e: impl std::fmt::Display) -> crate::error::Error
 }
 
 fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>> {
-    match std::fs::read_to_string(path) {
+    match crate::files::read_to_string(path) {
         Ok(text) => serde_json::from_str(&text)
             .map(Some)
             .map_err(|e| io(path, "parse", e)),
@@ -77,10 +77,13 @@ fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>> {
 /// Writes `value` to `path` atomically (a temporary file renamed over it).
 fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| io(dir, "create", e))?;
+    crate::files::create_private_dir_all(dir).map_err(|e| io(dir, "create", e))?;
     let text = serde_json::to_string_pretty(value).map_err(|e| io(path, "encode", e))?;
     let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-    std::fs::write(&tmp, text).map_err(|e| io(&tmp, "write", e))?;
+    // A temporary file left by a crashed process of the same pid goes, so the new one is
+    // created private.
+    let _ = std::fs::remove_file(&tmp);
+    crate::files::write_private(&tmp, text.as_bytes()).map_err(|e| io(&tmp, "write", e))?;
     std::fs::rename(&tmp, path).map_err(|e| io(path, "replace", e))
 }
 

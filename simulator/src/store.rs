@@ -14,11 +14,9 @@ use crate::error::{Result, err};
 use crate::seal::{PIN_SEAL_FORMAT, TokenKey, is_sealed, object_binding};
 use crate::token::{Incarnation, LegacyPinVerifier, TokenRecord};
 use cryptoki_sys::*;
-use parking_lot::Mutex;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 /// The schema version this build writes. 3: token records may hold format-1 PIN seals (bound
 /// to the token generation, with their KDF parameters), which a schema-2 build would take for
@@ -30,12 +28,11 @@ pub const DB_FILE: &str = "hsmsim.sqlite";
 const CHANGES_KEPT: i64 = 50_000;
 
 pub struct Store {
-    conn: Mutex<Connection>,
+    /// The connection (closed before a fork, reopened on next use: see `connection`).
+    conn: crate::connection::Shared,
     path: PathBuf,
     /// This store handle's id in the change log.
     writer: i64,
-    /// The WAL-index file (`-shm`), read to notice commits without a query.
-    shm: Option<std::fs::File>,
 }
 
 /// The WAL-index header: the first 48 bytes of the `-shm` file, which SQLite rewrites on every
@@ -135,44 +132,28 @@ pub fn seal_object(
 impl Store {
     /// Opens (creating or migrating if needed) the store in `dir`.
     pub fn open(dir: &Path) -> Result<Store> {
-        std::fs::create_dir_all(dir).map_err(|e| {
+        crate::files::create_private_dir_all(dir).map_err(|e| {
             err(
                 CKR_DEVICE_ERROR,
                 format!("cannot create the state directory {}: {e}", dir.display()),
             )
         })?;
         let path = dir.join(DB_FILE);
-        let mut conn = Connection::open(&path).map_err(db_err)?;
-        conn.busy_timeout(Duration::from_secs(30)).map_err(db_err)?;
-        // Switching a new database to WAL needs an exclusive lock and may answer SQLITE_BUSY
-        // without waiting when other processes open it at the same moment: retry for a while.
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        loop {
-            match conn.pragma_update(None, "journal_mode", "WAL") {
-                Ok(()) => break,
-                Err(rusqlite::Error::SqliteFailure(e, _))
-                    if matches!(
-                        e.code,
-                        rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
-                    ) && std::time::Instant::now() < deadline =>
-                {
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-                Err(e) => return Err(db_err(e)),
-            }
-        }
-        conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(db_err)?;
-        migrate(&mut conn, &path)?;
+        // Created 0600 before SQLite opens it: SQLite gives the -wal and -shm files the
+        // database's mode.
+        crate::files::create_private_file(&path).map_err(|e| {
+            err(
+                CKR_DEVICE_ERROR,
+                format!("cannot create the store {}: {e}", path.display()),
+            )
+        })?;
+        let conn = crate::connection::Shared::open(&path, |conn| migrate(conn, &path))?;
         let mut writer = [0u8; 8];
         crate::mechanisms::random_fill(&mut writer)?;
-        let mut shm_path = path.clone().into_os_string();
-        shm_path.push("-shm");
         Ok(Store {
-            conn: Mutex::new(conn),
+            conn,
             path,
             writer: i64::from_ne_bytes(writer) & i64::MAX,
-            shm: std::fs::File::open(shm_path).ok(),
         })
     }
 
@@ -180,9 +161,8 @@ impl Store {
     /// `data_version`). A header equal to an earlier one means nobody committed in between; a
     /// different one (or a torn read) means someone may have.
     pub fn wal_header(&self) -> Option<WalHeader> {
-        use std::os::unix::fs::FileExt;
         let mut header = [0u8; 48];
-        self.shm.as_ref()?.read_exact_at(&mut header, 0).ok()?;
+        self.conn.read_shm(&mut header)?;
         Some(header)
     }
 
@@ -190,7 +170,7 @@ impl Store {
     /// IMMEDIATE` takes the write lock up front (waiting for other writers, up to the busy
     /// timeout), so a read-modify-write never fails half-way on a lock upgrade.
     fn write<T>(&self, work: impl FnOnce(&Transaction) -> Result<T>) -> Result<T> {
-        let mut conn = self.conn.lock();
+        let mut conn = self.conn.lock()?;
         let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(db_err)?;
@@ -203,19 +183,22 @@ impl Store {
         &self.path
     }
 
-    /// `PRAGMA data_version`: changes when another connection commits.
+    /// `PRAGMA data_version`: changes when another connection commits. The connection's
+    /// counter starts afresh when it is reopened (after a fork), so the reopen count is
+    /// added in: a reopened store always looks changed once.
     pub fn data_version(&self) -> Result<i64> {
-        self.conn
-            .lock()
+        let conn = self.conn.lock()?;
+        let version: i64 = conn
             .prepare_cached("PRAGMA data_version")
             .and_then(|mut s| s.query_row([], |r| r.get(0)))
-            .map_err(db_err)
+            .map_err(db_err)?;
+        Ok(version.wrapping_add((self.conn.reopened() as i64) << 32))
     }
 
     /// The newest change sequence number.
     pub fn last_change(&self) -> Result<i64> {
         self.conn
-            .lock()
+            .lock()?
             .query_row("SELECT COALESCE(MAX(seq), 0) FROM changes", [], |r| {
                 r.get(0)
             })
@@ -224,7 +207,7 @@ impl Store {
 
     /// Other writers' changes after `since`.
     pub fn changes_since(&self, since: i64) -> Result<Changes> {
-        let mut conn = self.conn.lock();
+        let mut conn = self.conn.lock()?;
         let tx = conn.transaction().map_err(db_err)?;
         let oldest: Option<i64> = tx
             .query_row("SELECT MIN(seq) FROM changes", [], |r| r.get(0))
@@ -257,7 +240,7 @@ impl Store {
 
     /// The stored token of a partition, if it was ever created.
     pub fn token(&self, token: &str) -> Result<Option<TokenRow>> {
-        read_token(&self.conn.lock(), token)
+        read_token(&*self.conn.lock()?, token)
     }
 
     /// The token of a partition, created with `fresh` if it never existed (atomic across
@@ -444,7 +427,7 @@ impl Store {
 
     /// HSM policies changed on a device (`CA_SetHSMPolicy`), by id.
     pub fn device_policies(&self, device: &str) -> Result<BTreeMap<u64, u64>> {
-        read_device_policies(&self.conn.lock(), device)
+        read_device_policies(&*self.conn.lock()?, device)
     }
 
     /// Changes a device's HSM policies with `change` (which sees the current ones and says
@@ -481,7 +464,7 @@ impl Store {
 
     /// Every token object of a partition, in creation order.
     pub fn objects(&self, token: &str) -> Result<Vec<StoredObject>> {
-        let conn = self.conn.lock();
+        let conn = self.conn.lock()?;
         let mut stmt = conn
             .prepare_cached(
                 "SELECT unique_id, public, sealed FROM objects WHERE token = ?1 ORDER BY rowid",
@@ -510,7 +493,7 @@ impl Store {
 
     /// One token object, if it still exists on `token`.
     pub fn object(&self, token: &str, unique_id: &[u8]) -> Result<Option<StoredObject>> {
-        let conn = self.conn.lock();
+        let conn = self.conn.lock()?;
         let row: Option<(Vec<u8>, Option<Vec<u8>>)> = conn
             .prepare_cached(
                 "SELECT public, sealed FROM objects WHERE unique_id = ?1 AND token = ?2",
@@ -605,7 +588,7 @@ impl Store {
 
     /// Object counts per token.
     pub fn object_counts(&self) -> Result<BTreeMap<String, u64>> {
-        let conn = self.conn.lock();
+        let conn = self.conn.lock()?;
         let mut stmt = conn
             .prepare("SELECT token, COUNT(*) FROM objects GROUP BY token")
             .map_err(db_err)?;
@@ -619,7 +602,7 @@ impl Store {
 
     /// Every stored token.
     pub fn tokens(&self) -> Result<BTreeMap<String, TokenRow>> {
-        let conn = self.conn.lock();
+        let conn = self.conn.lock()?;
         let mut stmt = conn
             .prepare("SELECT token FROM tokens ORDER BY token")
             .map_err(db_err)?;
@@ -641,7 +624,7 @@ impl Store {
     /// PIN seals that belong to another generation of their token (or are of an unknown
     /// format), objects of unknown tokens, and objects without their class. Empty when sound.
     pub fn check(&self) -> Result<Vec<String>> {
-        let conn = self.conn.lock();
+        let conn = self.conn.lock()?;
         let mut problems: Vec<String> = conn
             .prepare("PRAGMA integrity_check")
             .and_then(|mut s| {

@@ -1,34 +1,75 @@
-//! Through the C ABI: choosing the lab with `C_Initialize`'s `pReserved` string, precise errors
-//! for a bad string or a broken lab, and `C_WaitForSlotEvent` (CKF_DONT_BLOCK, blocking until
-//! another process — here a second engine on the same lab — changes a token, and woken by
-//! `C_Finalize`).
+//! Through the C ABI: `C_Initialize`'s arguments as PKCS#11 defines them (`pReserved` must be
+//! NULL: any other value, a bad pointer or a string, is `CKR_ARGUMENTS_BAD` and never read; the
+//! mutex callbacks all or none; the locking flags), precise errors for a broken lab chosen by
+//! the environment, and `C_WaitForSlotEvent` (CKF_DONT_BLOCK, blocking until another process —
+//! here a second engine on the same lab — changes a token, and woken by `C_Finalize`).
 use cryptoki_sys::*;
 use hsmsim::engine::{Choice, Config, Engine};
 use hsmsim::lab_state;
 use hsmsim::pkcs11::*;
-use parking_lot::Mutex;
+use parking_lot::{Mutex, MutexGuard};
 use std::ffi::{CString, c_void};
 use std::path::Path;
 use std::ptr::null_mut;
 use std::time::{Duration, Instant};
 
-/// The module is process-global: one test at a time.
+/// The module and the environment are process-global: one test at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
 
-fn initialize(reserved: Option<&str>) -> CK_RV {
-    let text = reserved.map(|r| CString::new(r).unwrap());
-    let mut args = CK_C_INITIALIZE_ARGS {
-        CreateMutex: None,
-        DestroyMutex: None,
-        LockMutex: None,
-        UnlockMutex: None,
-        flags: CKF_OS_LOCKING_OK,
-        pReserved: text
-            .as_ref()
-            .map_or(null_mut(), |t| t.as_ptr() as *mut c_void),
-    };
-    // SAFETY: a valid CK_C_INITIALIZE_ARGS whose pReserved string outlives the call.
+/// Holds SERIAL and selects a lab file through the environment (`HSMSIM_CONF`, state beside
+/// it, `HSMSIM_HOST` if given), as the module reads it at `C_Initialize`.
+fn serial_with_lab(file: Option<&str>, host: Option<&str>) -> MutexGuard<'static, ()> {
+    let serial = SERIAL.lock();
+    // SAFETY: every test of this binary touches the environment only while holding SERIAL.
+    unsafe {
+        std::env::remove_var("HSMSIM_STATE_DIR");
+        std::env::remove_var("HSMSIM_LAB");
+        match file {
+            Some(f) => std::env::set_var("HSMSIM_CONF", f),
+            None => std::env::remove_var("HSMSIM_CONF"),
+        }
+        match host {
+            Some(h) => std::env::set_var("HSMSIM_HOST", h),
+            None => std::env::remove_var("HSMSIM_HOST"),
+        }
+    }
+    serial
+}
+
+/// Sets one variable; the caller holds SERIAL.
+fn set_env(_serial: &MutexGuard<'static, ()>, key: &str, value: &str) {
+    // SAFETY: the caller holds SERIAL (see `serial_with_lab`).
+    unsafe { std::env::set_var(key, value) };
+}
+
+fn mutex_args(
+    flags: CK_FLAGS,
+    callbacks: [bool; 4],
+    reserved: *mut c_void,
+) -> CK_C_INITIALIZE_ARGS {
+    unsafe extern "C" fn create(_: *mut *mut c_void) -> CK_RV {
+        CKR_OK
+    }
+    unsafe extern "C" fn other(_: *mut c_void) -> CK_RV {
+        CKR_OK
+    }
+    CK_C_INITIALIZE_ARGS {
+        CreateMutex: callbacks[0].then_some(create as _),
+        DestroyMutex: callbacks[1].then_some(other as _),
+        LockMutex: callbacks[2].then_some(other as _),
+        UnlockMutex: callbacks[3].then_some(other as _),
+        flags,
+        pReserved: reserved,
+    }
+}
+
+fn initialize_with(mut args: CK_C_INITIALIZE_ARGS) -> CK_RV {
+    // SAFETY: a valid CK_C_INITIALIZE_ARGS; the module must not read pReserved.
     unsafe { C_Initialize(&mut args as *mut _ as *mut c_void) }
+}
+
+fn initialize() -> CK_RV {
+    initialize_with(mutex_args(CKF_OS_LOCKING_OK, [false; 4], null_mut()))
 }
 
 fn finalize() -> CK_RV {
@@ -73,50 +114,111 @@ fn other_process(file: &str) -> Engine {
 }
 
 #[test]
-fn preserved_names_the_lab_and_the_host() {
-    let _serial = SERIAL.lock();
-    let _ = finalize();
+fn a_non_null_preserved_is_refused_and_never_read() {
     let dir = tempfile::tempdir().unwrap();
     let file = lab(dir.path(), "luna-usb-to-network7");
-    assert_eq!(initialize(Some(&file)), CKR_OK);
+    let _serial = serial_with_lab(Some(&file), None);
+    let _ = finalize();
+    // A pointer that is not a string (reading it crashed the process before).
+    for bad in [1usize, 0x10, usize::MAX - 7] {
+        let args = mutex_args(
+            CKF_OS_LOCKING_OK,
+            [false; 4],
+            std::ptr::without_provenance_mut(bad),
+        );
+        assert_eq!(
+            initialize_with(args),
+            CKR_ARGUMENTS_BAD,
+            "pReserved = {bad:#x}"
+        );
+    }
+    // The former configuration-string extension is gone too: the environment chooses.
+    let text = CString::new(format!("conf={file}; host=new-host")).unwrap();
+    let args = mutex_args(CKF_OS_LOCKING_OK, [false; 4], text.as_ptr() as *mut c_void);
+    assert_eq!(initialize_with(args), CKR_ARGUMENTS_BAD);
+    // Nothing was left initialised by the refusals.
+    assert_eq!(finalize(), CKR_CRYPTOKI_NOT_INITIALIZED);
+    assert_eq!(initialize(), CKR_OK);
     assert_eq!(slot_list(), vec![0, 2], "the lab's first host: old-host");
-    assert_eq!(finalize(), CKR_OK);
-    assert_eq!(
-        initialize(Some(&format!("conf={file}; host=new-host"))),
-        CKR_OK
-    );
-    assert_eq!(slot_list(), vec![1, 2]);
     assert_eq!(finalize(), CKR_OK);
 }
 
 #[test]
-fn a_bad_configuration_string_or_lab_has_a_precise_error() {
-    let _serial = SERIAL.lock();
+fn mutex_callbacks_and_locking_flags_follow_the_spec() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = lab(dir.path(), "default");
+    let _serial = serial_with_lab(Some(&file), None);
     let _ = finalize();
-    assert_eq!(initialize(Some("colour=blue")), CKR_ARGUMENTS_BAD);
-    assert_eq!(initialize(Some("   ")), CKR_ARGUMENTS_BAD);
+    // Some of the four callbacks but not all.
+    for given in 1..15u8 {
+        let callbacks = [0, 1, 2, 3].map(|i| given & (1 << i) != 0);
+        for flags in [0, CKF_OS_LOCKING_OK] {
+            assert_eq!(
+                initialize_with(mutex_args(flags, callbacks, null_mut())),
+                CKR_ARGUMENTS_BAD,
+                "callbacks {callbacks:?}, flags {flags:#x}"
+            );
+        }
+    }
+    assert_eq!(finalize(), CKR_CRYPTOKI_NOT_INITIALIZED);
+    // All four without CKF_OS_LOCKING_OK: the module would have to lock with the caller's
+    // functions, which it cannot.
+    assert_eq!(
+        initialize_with(mutex_args(0, [true; 4], null_mut())),
+        CKR_CANT_LOCK
+    );
+    assert_eq!(finalize(), CKR_CRYPTOKI_NOT_INITIALIZED);
+    // Every accepted combination; the module creates no threads of its own, so
+    // CKF_LIBRARY_CANT_CREATE_OS_THREADS is fine too.
+    for (flags, callbacks) in [
+        (0, false),
+        (CKF_OS_LOCKING_OK, false),
+        (CKF_OS_LOCKING_OK, true),
+        (CKF_LIBRARY_CANT_CREATE_OS_THREADS, false),
+        (CKF_LIBRARY_CANT_CREATE_OS_THREADS | CKF_OS_LOCKING_OK, true),
+    ] {
+        let args = mutex_args(flags, [callbacks; 4], null_mut());
+        assert_eq!(initialize_with(args), CKR_OK, "flags {flags:#x}");
+        assert_eq!(
+            initialize_with(args),
+            CKR_CRYPTOKI_ALREADY_INITIALIZED,
+            "flags {flags:#x}"
+        );
+        assert_eq!(slot_list(), vec![0, 1, 2]);
+        assert_eq!(finalize(), CKR_OK);
+    }
+    // NULL arguments: single-threaded use, OS locking.
+    // SAFETY: null is a valid argument.
+    assert_eq!(unsafe { C_Initialize(null_mut()) }, CKR_OK);
+    // C_Finalize's pReserved must be NULL as well (a bad pointer is not read).
+    // SAFETY: the module must not read the pointer.
+    let rv = unsafe { C_Finalize(std::ptr::without_provenance_mut(1)) };
+    assert_eq!(rv, CKR_ARGUMENTS_BAD);
+    assert_eq!(finalize(), CKR_OK);
+}
+
+#[test]
+fn a_broken_lab_has_a_precise_error() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("missing.toml");
-    assert_eq!(
-        initialize(Some(&missing.display().to_string())),
-        CKR_DEVICE_ERROR
-    );
+    let serial = serial_with_lab(Some(&missing.display().to_string()), None);
+    let _ = finalize();
+    assert_eq!(initialize(), CKR_DEVICE_ERROR);
     let file = lab(dir.path(), "default");
-    assert_eq!(
-        initialize(Some(&format!("conf={file};host=nobody"))),
-        CKR_DEVICE_ERROR
-    );
+    set_env(&serial, "HSMSIM_CONF", &file);
+    set_env(&serial, "HSMSIM_HOST", "nobody");
+    assert_eq!(initialize(), CKR_DEVICE_ERROR);
     // Nothing was left initialised by the failures.
     assert_eq!(finalize(), CKR_CRYPTOKI_NOT_INITIALIZED);
 }
 
 #[test]
 fn wait_for_slot_event_reports_a_token_initialised_elsewhere() {
-    let _serial = SERIAL.lock();
-    let _ = finalize();
     let dir = tempfile::tempdir().unwrap();
     let file = lab(dir.path(), "generic");
-    assert_eq!(initialize(Some(&file)), CKR_OK);
+    let _serial = serial_with_lab(Some(&file), None);
+    let _ = finalize();
+    assert_eq!(initialize(), CKR_OK);
     assert_eq!(wait(CKF_DONT_BLOCK).0, CKR_NO_EVENT);
     // Another process initialises slot 1's token while this one blocks.
     let other = other_process(&file);
@@ -149,11 +251,11 @@ fn wait_for_slot_event_reports_a_token_initialised_elsewhere() {
 
 #[test]
 fn c_finalize_wakes_a_blocked_wait() {
-    let _serial = SERIAL.lock();
-    let _ = finalize();
     let dir = tempfile::tempdir().unwrap();
     let file = lab(dir.path(), "generic");
-    assert_eq!(initialize(Some(&file)), CKR_OK);
+    let _serial = serial_with_lab(Some(&file), None);
+    let _ = finalize();
+    assert_eq!(initialize(), CKR_OK);
     let waiter = std::thread::spawn(|| wait(0).0);
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(finalize(), CKR_OK);

@@ -345,10 +345,7 @@ impl Engine {
         *slot.token.write() = blank;
         *slot.key.write() = None;
         slot.set_login(None);
-        for session in self.sessions_on(slot.id) {
-            let h = session.lock().handle;
-            self.sessions.remove(&h);
-        }
+        self.close_slot_sessions(slot.id);
         Ok(())
     }
 

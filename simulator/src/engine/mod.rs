@@ -33,7 +33,6 @@ use crate::store::Store;
 use crate::token::{self, TokenRecord};
 use crate::vendor::TokenModel;
 use cryptoki_sys::*;
-use dashmap::DashMap;
 use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 pub use session::Session;
 use std::collections::{BTreeMap, VecDeque};
@@ -98,8 +97,8 @@ pub struct TokenPreset {
 /// The built-in default lab's user PIN (`fixtures/labs/default.toml`, documented in the README).
 pub const DEFAULT_USER_PIN: &str = "12345678";
 
-/// Explicit choices that override the environment (from `C_Initialize`'s `pReserved` string or
-/// the CLI's flags).
+/// Explicit choices that override the environment (the CLI's flags; the PKCS#11 module takes
+/// the environment only).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Choice {
     /// A lab file (instead of `HSMSIM_CONF`).
@@ -108,41 +107,6 @@ pub struct Choice {
     pub host: Option<String>,
     /// A state directory (instead of `HSMSIM_STATE_DIR`).
     pub state_dir: Option<PathBuf>,
-}
-
-impl Choice {
-    /// Parses `C_Initialize`'s `pReserved` string: a lab file path, or `key=value` pairs
-    /// separated by `;` with keys `conf` (lab file), `host` and `state` (state directory), as
-    /// kryoptic takes its configuration file there (simulator-defined format).
-    pub fn parse(text: &str) -> std::result::Result<Choice, String> {
-        let text = text.trim();
-        if text.is_empty() {
-            return Err("the configuration string is empty".into());
-        }
-        if !text.contains('=') {
-            return Ok(Choice {
-                lab_file: Some(PathBuf::from(text)),
-                ..Choice::default()
-            });
-        }
-        let mut choice = Choice::default();
-        for part in text.split(';').map(str::trim).filter(|p| !p.is_empty()) {
-            let (key, value) = part
-                .split_once('=')
-                .ok_or_else(|| format!("\"{part}\" is not key=value"))?;
-            match key.trim() {
-                "conf" => choice.lab_file = Some(PathBuf::from(value.trim())),
-                "host" => choice.host = Some(value.trim().to_string()),
-                "state" => choice.state_dir = Some(PathBuf::from(value.trim())),
-                other => {
-                    return Err(format!(
-                        "unknown key \"{other}\" (allowed: conf, host, state)"
-                    ));
-                }
-            }
-        }
-        Ok(choice)
-    }
 }
 
 /// Where a built-in lab keeps its state when nothing says otherwise: `$XDG_DATA_HOME/hsmsim/<lab>`,
@@ -436,7 +400,7 @@ pub(crate) fn random_u64() -> Result<u64> {
 
 pub struct Engine {
     slots: BTreeMap<CK_SLOT_ID, Arc<Slot>>,
-    sessions: DashMap<CK_SESSION_HANDLE, Arc<Mutex<Session>>>,
+    sessions: session::Sessions,
     next_session: AtomicU64,
     next_object: AtomicU64,
     store: Store,
@@ -487,7 +451,7 @@ impl Engine {
         }
         Ok(Engine {
             slots,
-            sessions: DashMap::new(),
+            sessions: session::Sessions::default(),
             next_session: AtomicU64::new(1),
             next_object: AtomicU64::new(1),
             store,
@@ -566,9 +530,7 @@ impl Engine {
             }
             None => None,
         };
-        let sessions = self.sessions_on(slot_id);
-        let count = sessions.len();
-        let rw = sessions.iter().filter(|s| s.lock().is_rw()).count();
+        let (count, rw) = self.sessions.count(slot_id);
         let record = slot.token.read();
         let limit = |u| {
             slot.model
@@ -593,13 +555,9 @@ impl Engine {
         })
     }
 
-    /// The sessions open on a slot. The map is snapshotted first so no session mutex is ever
-    /// awaited while a map shard is locked (a thread holding a session may need the map).
+    /// The sessions open on a slot (a snapshot: no lock is held when it is returned).
     fn sessions_on(&self, slot_id: CK_SLOT_ID) -> Vec<Arc<Mutex<Session>>> {
-        let all: Vec<_> = self.sessions.iter().map(|s| s.value().clone()).collect();
-        all.into_iter()
-            .filter(|s| s.lock().slot_id == slot_id)
-            .collect()
+        self.sessions.on(slot_id)
     }
 
     /// `C_OpenSession`.
@@ -626,10 +584,7 @@ impl Engine {
             ));
         }
         let handle = self.next_session.fetch_add(1, Ordering::Relaxed);
-        self.sessions.insert(
-            handle,
-            Arc::new(Mutex::new(Session::new(handle, slot_id, rw))),
-        );
+        self.sessions.insert(Session::new(handle, slot_id, rw));
         Ok(handle)
     }
 
@@ -644,15 +599,12 @@ impl Engine {
     /// A session as this process holds it, without looking at other processes' changes (for
     /// closing it and for bookkeeping inside a call that already did).
     fn open_session_entry(&self, handle: CK_SESSION_HANDLE) -> Result<Arc<Mutex<Session>>> {
-        self.sessions
-            .get(&handle)
-            .map(|s| s.value().clone())
-            .ok_or_else(|| {
-                err(
-                    CKR_SESSION_HANDLE_INVALID,
-                    format!("there is no session {handle}"),
-                )
-            })
+        self.sessions.get(handle).ok_or_else(|| {
+            err(
+                CKR_SESSION_HANDLE_INVALID,
+                format!("there is no session {handle}"),
+            )
+        })
     }
 
     /// The session and its slot, after applying other processes' changes.
@@ -662,40 +614,66 @@ impl Engine {
         Ok((s, self.slot(slot_id)?))
     }
 
-    /// `C_CloseSession`: the session's objects go with it; the last session logs the token out.
+    /// `C_CloseSession`: the session's objects go with it; the last session logs the token
+    /// out. O(1) in the number of open sessions (and of objects with the same label).
     pub fn close_session(&self, handle: CK_SESSION_HANDLE) -> Result<()> {
-        let session = self.open_session_entry(handle)?;
-        let slot = self.slot(session.lock().slot_id)?;
-        let owned = std::mem::take(&mut session.lock().owned_objects);
-        if !owned.is_empty() {
-            let mut table = slot.objects.write();
-            for h in owned {
-                table.remove(h);
-            }
-        }
-        self.sessions.remove(&handle);
-        if self.sessions_on(slot.id).is_empty() {
-            slot.set_login(None);
-        }
+        let session = self
+            .sessions
+            .remove_then(&handle, |slot_id, last| {
+                if last && let Some(slot) = self.slots.get(&slot_id) {
+                    slot.set_login(None);
+                }
+            })
+            .ok_or_else(|| {
+                err(
+                    CKR_SESSION_HANDLE_INVALID,
+                    format!("there is no session {handle}"),
+                )
+            })?;
+        self.destroy_session_objects(&[session]);
         Ok(())
     }
 
-    /// `C_CloseAllSessions`.
-    pub fn close_all_sessions(&self, slot_id: CK_SLOT_ID) -> Result<()> {
-        self.slot(slot_id)?;
-        for s in self.sessions_on(slot_id) {
-            let h = s.lock().handle;
-            // A session closed concurrently by another thread is already gone: fine.
-            let _ = self.close_session(h);
+    /// Closed sessions' objects go with them. No other thread can reach the sessions any
+    /// more; one still inside a call with a session finishes first, and one that took it
+    /// before the close cannot add objects after it (`Session::check_open`).
+    fn destroy_session_objects(&self, sessions: &[Arc<Mutex<Session>>]) {
+        for session in sessions {
+            let mut session = session.lock();
+            let owned = session.close();
+            if owned.is_empty() {
+                continue;
+            }
+            if let Some(slot) = self.slots.get(&session.slot_id) {
+                let mut table = slot.objects.write();
+                for h in owned {
+                    table.remove(h);
+                }
+            }
         }
+    }
+
+    /// Closes every session of a slot whose token was replaced (its objects are forgotten by
+    /// the caller), marking each closed for calls still under way on it.
+    pub(crate) fn close_slot_sessions(&self, slot_id: CK_SLOT_ID) {
+        let closed = self.sessions.remove_slot_then(slot_id, || {});
+        self.destroy_session_objects(&closed);
+    }
+
+    /// `C_CloseAllSessions`: O(1) per session.
+    pub fn close_all_sessions(&self, slot_id: CK_SLOT_ID) -> Result<()> {
+        let slot = self.slot(slot_id)?;
+        let closed = self
+            .sessions
+            .remove_slot_then(slot_id, || slot.set_login(None));
+        self.destroy_session_objects(&closed);
         Ok(())
     }
 
     /// Closes every session (`C_Finalize`).
     pub fn close_everything(&self) {
-        let handles: Vec<_> = self.sessions.iter().map(|s| *s.key()).collect();
-        for h in handles {
-            let _ = self.close_session(h);
+        for slot_id in self.sessions.slots() {
+            let _ = self.close_all_sessions(slot_id);
         }
     }
 

@@ -249,6 +249,7 @@ impl Engine {
         slot: &Slot,
         objects: Vec<Attributes>,
     ) -> Result<Vec<CK_OBJECT_HANDLE>> {
+        session.check_open()?;
         slot.check_pin_current()?;
         check_primus_clone(slot, objects.iter().any(|a| a.flag(CKA_TOKEN, false)))?;
         // The key and the incarnation of the token it belongs to: token objects are written

@@ -1,11 +1,15 @@
 //! A session: its slot, R/O or R/W, the session objects it owns, and its operations in progress
 //! (one of each kind: find, encrypt, decrypt, digest, sign, verify), with the bookkeeping the
 //! C calling conventions need (one-shot versus multi-part, output kept for a length query,
-//! `CKA_ALWAYS_AUTHENTICATE` re-login).
+//! `CKA_ALWAYS_AUTHENTICATE` re-login). Also the process's open sessions (`Sessions`): by
+//! handle, and per slot, so that opening, closing and counting cost O(1) per session.
 use crate::mechanisms::{
     CipherOperation, DigestOperation, KeyMaterial, Mechanism, SignOperation, VerifyOperation,
 };
 use cryptoki_sys::*;
+use dashmap::DashMap;
+use parking_lot::Mutex;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 /// The form in which an operation has been used since its `C_*Init`: the single-part call
@@ -14,6 +18,131 @@ use std::sync::Arc;
 pub enum Form {
     OneShot,
     MultiPart,
+}
+
+/// A slot's open sessions.
+#[derive(Default)]
+struct SlotSessions {
+    handles: HashSet<CK_SESSION_HANDLE>,
+    /// How many of them are R/W.
+    rw: usize,
+}
+
+/// One open session, with what closing it needs without locking it.
+struct Entry {
+    session: Arc<Mutex<Session>>,
+    slot_id: CK_SLOT_ID,
+    rw: bool,
+}
+
+/// The open sessions of the process: by handle (a sharded map: `C_Sign` and friends look
+/// their session up without a global lock) and by slot (behind one mutex, taken only to open,
+/// close, count or list a slot's sessions; adding and removing change both maps under it).
+#[derive(Default)]
+pub struct Sessions {
+    all: DashMap<CK_SESSION_HANDLE, Entry>,
+    by_slot: Mutex<HashMap<CK_SLOT_ID, SlotSessions>>,
+}
+
+impl Sessions {
+    /// Adds a new session (in both maps under the slot lock, so `remove_slot_then` sees it in
+    /// both or in neither).
+    pub fn insert(&self, session: Session) {
+        let (handle, slot_id, rw) = (session.handle, session.slot_id, session.rw);
+        let mut by_slot = self.by_slot.lock();
+        let slot = by_slot.entry(slot_id).or_default();
+        slot.handles.insert(handle);
+        slot.rw += usize::from(rw);
+        self.all.insert(
+            handle,
+            Entry {
+                session: Arc::new(Mutex::new(session)),
+                slot_id,
+                rw,
+            },
+        );
+    }
+
+    pub fn get(&self, handle: CK_SESSION_HANDLE) -> Option<Arc<Mutex<Session>>> {
+        self.all.get(&handle).map(|e| e.session.clone())
+    }
+
+    /// Forgets a session; `then` runs with the slot's sessions locked and says whether it was
+    /// the slot's last one (so a login cannot slip in between).
+    pub fn remove_then(
+        &self,
+        handle: &CK_SESSION_HANDLE,
+        then: impl FnOnce(CK_SLOT_ID, bool),
+    ) -> Option<Arc<Mutex<Session>>> {
+        let mut by_slot = self.by_slot.lock();
+        let (_, entry) = self.all.remove(handle)?;
+        let mut last = false;
+        if let Some(slot) = by_slot.get_mut(&entry.slot_id)
+            && slot.handles.remove(handle)
+        {
+            slot.rw -= usize::from(entry.rw);
+            last = slot.handles.is_empty();
+            if last {
+                by_slot.remove(&entry.slot_id);
+            }
+        }
+        then(entry.slot_id, last);
+        Some(entry.session)
+    }
+
+    /// Forgets a session.
+    pub fn remove(&self, handle: &CK_SESSION_HANDLE) -> Option<Arc<Mutex<Session>>> {
+        self.remove_then(handle, |_, _| {})
+    }
+
+    /// Forgets every session of a slot at once; `then` runs with the slot's sessions locked
+    /// (so a login cannot slip in between).
+    pub fn remove_slot_then(
+        &self,
+        slot_id: CK_SLOT_ID,
+        then: impl FnOnce(),
+    ) -> Vec<Arc<Mutex<Session>>> {
+        let mut by_slot = self.by_slot.lock();
+        let handles = by_slot
+            .remove(&slot_id)
+            .map(|s| s.handles)
+            .unwrap_or_default();
+        let sessions = handles
+            .into_iter()
+            .filter_map(|h| self.all.remove(&h).map(|(_, e)| e.session))
+            .collect();
+        then();
+        sessions
+    }
+
+    /// The slots that have sessions.
+    pub fn slots(&self) -> Vec<CK_SLOT_ID> {
+        self.by_slot.lock().keys().copied().collect()
+    }
+
+    /// The handles of a slot's sessions.
+    pub fn handles_on(&self, slot_id: CK_SLOT_ID) -> Vec<CK_SESSION_HANDLE> {
+        self.by_slot
+            .lock()
+            .get(&slot_id)
+            .map_or_else(Vec::new, |s| s.handles.iter().copied().collect())
+    }
+
+    /// A slot's sessions.
+    pub fn on(&self, slot_id: CK_SLOT_ID) -> Vec<Arc<Mutex<Session>>> {
+        self.handles_on(slot_id)
+            .into_iter()
+            .filter_map(|h| self.get(h))
+            .collect()
+    }
+
+    /// How many sessions a slot has, and how many of them are R/W.
+    pub fn count(&self, slot_id: CK_SLOT_ID) -> (usize, usize) {
+        self.by_slot
+            .lock()
+            .get(&slot_id)
+            .map_or((0, 0), |s| (s.handles.len(), s.rw))
+    }
 }
 
 /// An operation in progress, with the state the calling conventions need.
@@ -71,6 +200,8 @@ pub struct Session {
     /// Message-based encryption and decryption (`C_MessageEncryptInit`, ...).
     pub msg_encrypt: Option<super::message::MessageState>,
     pub msg_decrypt: Option<super::message::MessageState>,
+    /// Closed while another thread was inside a call with it.
+    closed: bool,
 }
 
 impl Session {
@@ -88,6 +219,26 @@ impl Session {
             verify: None,
             msg_encrypt: None,
             msg_decrypt: None,
+            closed: false,
+        }
+    }
+
+    /// Marks the session closed and hands over its objects (to be destroyed).
+    pub fn close(&mut self) -> Vec<CK_OBJECT_HANDLE> {
+        self.closed = true;
+        std::mem::take(&mut self.owned_objects)
+    }
+
+    /// `CKR_SESSION_CLOSED` once the session was closed: a call that took it before the
+    /// close must not create objects the close can no longer destroy.
+    pub fn check_open(&self) -> crate::error::Result<()> {
+        if self.closed {
+            Err(crate::error::err(
+                CKR_SESSION_CLOSED,
+                format!("session {} was closed during the call", self.handle),
+            ))
+        } else {
+            Ok(())
         }
     }
 

@@ -120,10 +120,7 @@ impl Engine {
             replaced
         };
         if replaced {
-            for session in self.sessions_on(slot.id) {
-                let h = session.lock().handle;
-                self.sessions.remove(&h);
-            }
+            self.close_slot_sessions(slot.id);
             slot.objects.write().clear();
             *slot.key.write() = None;
             slot.set_login(None);

@@ -10,37 +10,50 @@ use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
 
-/// Handles under one index key; most keys name a single object.
+/// Handles under one index key; most keys name a single object. Many objects may share a
+/// key (a label given to every session's temporary key): adding and removing one costs O(1)
+/// however many there are.
 #[derive(Debug, Clone)]
 enum Handles {
     One(CK_OBJECT_HANDLE),
-    Many(Vec<CK_OBJECT_HANDLE>),
+    Many(HashSet<CK_OBJECT_HANDLE>),
 }
 
 impl Handles {
     fn add(&mut self, h: CK_OBJECT_HANDLE) {
         match self {
-            Handles::One(first) => *self = Handles::Many(vec![*first, h]),
-            Handles::Many(v) => v.push(h),
+            Handles::One(first) => *self = Handles::Many(HashSet::from([*first, h])),
+            Handles::Many(set) => {
+                set.insert(h);
+            }
         }
     }
     /// Removes `h`; true when nothing is left.
     fn remove(&mut self, h: CK_OBJECT_HANDLE) -> bool {
         match self {
             Handles::One(only) => *only == h,
-            Handles::Many(v) => {
-                v.retain(|x| *x != h);
-                if let [last] = v[..] {
+            Handles::Many(set) => {
+                set.remove(&h);
+                if set.len() == 1
+                    && let Some(last) = set.iter().next().copied()
+                {
                     *self = Handles::One(last);
                 }
                 false
             }
         }
     }
-    fn as_slice(&self) -> &[CK_OBJECT_HANDLE] {
+    fn iter(&self) -> impl Iterator<Item = CK_OBJECT_HANDLE> + '_ {
+        let (one, many) = match self {
+            Handles::One(h) => (Some(*h), None),
+            Handles::Many(set) => (None, Some(set)),
+        };
+        one.into_iter().chain(many.into_iter().flatten().copied())
+    }
+    fn len(&self) -> usize {
         match self {
-            Handles::One(h) => std::slice::from_ref(h),
-            Handles::Many(v) => v,
+            Handles::One(_) => 1,
+            Handles::Many(set) => set.len(),
         }
     }
 }
@@ -98,7 +111,7 @@ impl ObjectTable {
     /// The handle of the token object with this unique id.
     pub fn handle_of(&self, unique_id: &[u8]) -> Option<CK_OBJECT_HANDLE> {
         let handles = self.by_unique_id.get(&self.key(Some(unique_id))?)?;
-        handles.as_slice().iter().copied().find(|h| {
+        handles.iter().find(|h| {
             self.objects
                 .get(h)
                 .is_some_and(|o| o.unique_id() == unique_id)
@@ -178,23 +191,27 @@ impl ObjectTable {
     /// attribute it names (values with the same hash included), or all of them. Callers check
     /// every attribute.
     pub fn candidates(&self, template: &Attributes) -> Vec<Arc<Object>> {
-        const NONE: &[CK_OBJECT_HANDLE] = &[];
-        let mut indexed: Vec<&[CK_OBJECT_HANDLE]> = Vec::new();
+        // Per indexed attribute the template names: its handles (`None`: no object has it).
+        let mut indexed: Vec<Option<&Handles>> = Vec::new();
         for (attr, index) in [
             (CKA_LABEL, &self.by_label),
             (CKA_ID, &self.by_id),
             (CKA_UNIQUE_ID, &self.by_unique_id),
         ] {
             if let Some(key) = self.key(template.bytes(attr)) {
-                indexed.push(index.get(&key).map_or(NONE, Handles::as_slice));
+                indexed.push(index.get(&key));
             }
         }
-        let best = indexed.into_iter().min_by_key(|h| h.len());
+        let best = indexed
+            .into_iter()
+            .min_by_key(|h| h.map_or(0, Handles::len));
         if let Some(handles) = best {
-            return handles
-                .iter()
-                .filter_map(|h| self.objects.get(h).cloned())
-                .collect();
+            return handles.map_or_else(Vec::new, |handles| {
+                handles
+                    .iter()
+                    .filter_map(|h| self.objects.get(&h).cloned())
+                    .collect()
+            });
         }
         if let Some(class) = template.ulong(CKA_CLASS) {
             return self.by_class.get(&class).map_or_else(Vec::new, |set| {

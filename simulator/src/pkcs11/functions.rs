@@ -1,7 +1,7 @@
 //! The exported `C_*` functions other than initialisation and the function lists: each reads
 //! its arguments through `args`, calls the engine, and writes results back. The calls of an
 //! operation in progress run inside `within`, which ends the operation on any error.
-use super::{SLOT_EVENTS, args, engine, ensure_initialized, guard};
+use super::{args, engine, ensure_initialized, guard, slot_events};
 use crate::attribute::AttrValue;
 use crate::engine::{AttrLookup, Call, Engine, Output};
 use crate::error::{Result, err};
@@ -695,7 +695,7 @@ export!(C_WaitForSlotEvent(flags: CK_FLAGS, slot: *mut CK_SLOT_ID, reserved: *mu
     // Slot events come from other processes (token initialised, partition added or removed),
     // seen by polling the store: every call looks once; a blocking call looks again every
     // SLOT_EVENT_POLL until an event, or until C_Finalize wakes it.
-    let (lock, cv) = &SLOT_EVENTS;
+    let (lock, cv) = slot_events();
     let start = *lock.lock();
     loop {
         if let Some(id) = engine()?.take_slot_event()? {

@@ -1,7 +1,8 @@
 //! The C ABI boundary: the exported `C_*` symbols, the 2.40 function list, the 3.0 interfaces,
-//! and the process-wide module state. Every call runs inside `guard`, which catches panics
-//! (answering `CKR_GENERAL_ERROR`) and logs failures through `tracing` (`HSMSIM_LOG`).
-//! All `unsafe` of the crate lives in this module.
+//! the module state of the process (made afresh in a forked child) and the `fork` handlers.
+//! Every call runs inside `guard`, which catches panics (answering `CKR_GENERAL_ERROR`) and
+//! logs failures through `tracing` (`HSMSIM_LOG`). All `unsafe` of the crate (outside the
+//! crypto FFI files) lives in this module.
 /// Defines one exported PKCS#11 function whose body returns `Result<CK_RV>`.
 macro_rules! export {
     ($name:ident ( $($a:ident : $t:ty),* $(,)? ) $body:block) => {
@@ -37,7 +38,7 @@ pub mod luna_ca;
 pub use functions::*;
 pub use luna_ca::*;
 
-use crate::engine::{Choice, Config, Engine};
+use crate::engine::{Config, Engine};
 use crate::error::{Result, err};
 use cryptoki_sys::*;
 use parking_lot::{Condvar, Mutex, RwLock, RwLockReadGuard};
@@ -45,20 +46,128 @@ use std::cell::UnsafeCell;
 use std::ffi::c_void;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
 
 /// The library's own version (`CK_INFO.libraryVersion`).
 pub const LIBRARY_VERSION: CK_VERSION = CK_VERSION { major: 0, minor: 1 };
 
-/// The module state: `None` until `C_Initialize`.
-static ENGINE: RwLock<Option<Arc<Engine>>> = RwLock::new(None);
+/// The module state of one process: the engine (`None` until `C_Initialize`) and the
+/// `C_WaitForSlotEvent` wake-up. A forked child never touches its parent's state (its locks
+/// may be held by threads that do not exist in the child, and SQLite forbids using a
+/// connection across `fork`): the child gets a fresh state and the parent's is leaked.
+struct ModuleState {
+    /// The process that made this state.
+    pid: u32,
+    /// `FORKS` when it was made: a child's handler counts every fork.
+    epoch: u64,
+    engine: RwLock<Option<Arc<Engine>>>,
+    /// Counts `C_Finalize` calls; waiters of `C_WaitForSlotEvent` are woken by it.
+    slot_events: (Mutex<u64>, Condvar),
+}
+
+/// The current module state (never freed: a state left behind by `fork` is leaked on purpose).
+static STATE: AtomicPtr<ModuleState> = AtomicPtr::new(std::ptr::null_mut());
+
+/// Forks this process has gone through (in the child: `pthread_atfork`'s child handler). A
+/// state from an earlier epoch belongs to an ancestor process.
+static FORKS: AtomicU64 = AtomicU64::new(0);
+
+/// Whether the `pthread_atfork` handlers were registered.
+static FORK_HANDLERS: AtomicBool = AtomicBool::new(false);
+
+/// Before `fork`: no thread may be inside SQLite and no connection open when the process is
+/// copied (see `connection`).
+extern "C" fn before_fork() {
+    crate::connection::before_fork();
+}
+
+/// In the parent after `fork`.
+extern "C" fn after_fork_in_parent() {
+    crate::connection::after_fork_in_parent();
+}
+
+/// In the child right after `fork`: every later call sees the module state as its parent's
+/// (one atomic increment), and the store's connections open again.
+extern "C" fn after_fork_in_child() {
+    FORKS.fetch_add(1, Ordering::AcqRel);
+    crate::connection::after_fork_in_child();
+}
+
+/// Registers the `fork` handlers once per process (on the first call into the module or the
+/// first store opened, whichever comes first).
+pub(crate) fn register_fork_handlers() {
+    if FORK_HANDLERS.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    // SAFETY: the handlers are plain functions of this library, which is never unloaded
+    // (linked with -z nodelete; glibc also drops a library's handlers when it is unloaded).
+    let rv = unsafe {
+        libc::pthread_atfork(
+            Some(before_fork),
+            Some(after_fork_in_parent),
+            Some(after_fork_in_child),
+        )
+    };
+    if rv != 0 {
+        tracing::warn!(target: "hsmsim::pkcs11", "pthread_atfork failed ({rv}): a forked child relies on its pid check");
+    }
+}
+
+/// This process's module state, made fresh when there is none or it is an ancestor's. Cheap
+/// on every call: two atomic loads and a compare.
+fn state() -> &'static ModuleState {
+    let current = STATE.load(Ordering::Acquire);
+    // SAFETY: STATE is null or points to a leaked ModuleState that is never freed.
+    match unsafe { current.as_ref() } {
+        Some(s) if s.epoch == FORKS.load(Ordering::Acquire) => s,
+        _ => replace_state(current),
+    }
+}
+
+/// Installs a fresh state in place of `stale` (null, or a state this process must not touch),
+/// unless another thread did first.
+#[cold]
+fn replace_state(stale: *mut ModuleState) -> &'static ModuleState {
+    register_fork_handlers();
+    let fresh = Box::into_raw(Box::new(ModuleState {
+        pid: std::process::id(),
+        epoch: FORKS.load(Ordering::Acquire),
+        engine: RwLock::new(None),
+        slot_events: (Mutex::new(0), Condvar::new()),
+    }));
+    match STATE.compare_exchange(stale, fresh, Ordering::AcqRel, Ordering::Acquire) {
+        // SAFETY: `fresh` was just leaked from a Box and is never freed.
+        Ok(_) => unsafe { &*fresh },
+        Err(_) => {
+            // SAFETY: `fresh` was never shared: take the Box back.
+            drop(unsafe { Box::from_raw(fresh) });
+            state()
+        }
+    }
+}
+
+/// The module state for `C_Initialize` and `C_Finalize`, which also compare the pid: a child
+/// forked while the handler was not registered yet still starts afresh (a `getpid` per call
+/// is too dear for every function, not for these two).
+fn state_checked() -> &'static ModuleState {
+    let s = state();
+    if s.pid == std::process::id() {
+        s
+    } else {
+        replace_state(s as *const ModuleState as *mut ModuleState)
+    }
+}
 
 /// Wakes `C_WaitForSlotEvent` callers (on `C_Finalize` and on slot events).
-pub(crate) static SLOT_EVENTS: (Mutex<u64>, Condvar) = (Mutex::new(0), Condvar::new());
+pub(crate) fn slot_events() -> &'static (Mutex<u64>, Condvar) {
+    &state().slot_events
+}
 
 /// The engine for the duration of one call; `CKR_CRYPTOKI_NOT_INITIALIZED` before
-/// `C_Initialize`. Holding the read guard makes `C_Finalize` wait for calls in flight.
+/// `C_Initialize` (and in a forked child before its own `C_Initialize`). Holding the read
+/// guard makes `C_Finalize` wait for calls in flight.
 pub(crate) fn engine() -> Result<parking_lot::MappedRwLockReadGuard<'static, Engine>> {
-    RwLockReadGuard::try_map(ENGINE.read(), |e| e.as_deref())
+    RwLockReadGuard::try_map(state().engine.read(), |e| e.as_deref())
         .map_err(|_| err(CKR_CRYPTOKI_NOT_INITIALIZED, "call C_Initialize first"))
 }
 
@@ -98,42 +207,13 @@ fn init_logging() {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn C_Initialize(init_args: *mut c_void) -> CK_RV {
     guard("C_Initialize", || {
-        let mut choice = Choice::default();
         if !init_args.is_null() {
             // SAFETY: non-null; the caller passes a CK_C_INITIALIZE_ARGS per the spec.
             let a: CK_C_INITIALIZE_ARGS =
                 unsafe { args::read(init_args as *const CK_C_INITIALIZE_ARGS) }?;
-            let given = [
-                a.CreateMutex.is_some(),
-                a.DestroyMutex.is_some(),
-                a.LockMutex.is_some(),
-                a.UnlockMutex.is_some(),
-            ];
-            if given.iter().any(|g| *g) && !given.iter().all(|g| *g) {
-                return Err(err(
-                    CKR_ARGUMENTS_BAD,
-                    "give all four mutex functions or none",
-                ));
-            }
-            if !a.pReserved.is_null() {
-                // SAFETY: non-null; hsmsim documents pReserved as a NUL-terminated string.
-                let text = unsafe { args::c_string(a.pReserved as *const std::ffi::c_char) };
-                choice = Choice::parse(&text).map_err(|e| {
-                    err(
-                        CKR_ARGUMENTS_BAD,
-                        format!("pReserved is not an hsmsim configuration string: {e}"),
-                    )
-                })?;
-            }
-            if given[0] && a.flags & CKF_OS_LOCKING_OK == 0 {
-                // The engine locks with the OS's primitives only; it cannot use the caller's.
-                return Err(err(
-                    CKR_CANT_LOCK,
-                    "hsmsim needs CKF_OS_LOCKING_OK to use its own locks",
-                ));
-            }
+            check_initialize_args(&a)?;
         }
-        let mut state = ENGINE.write();
+        let mut state = state_checked().engine.write();
         if state.is_some() {
             return Err(err(
                 CKR_CRYPTOKI_ALREADY_INITIALIZED,
@@ -141,7 +221,7 @@ pub unsafe extern "C" fn C_Initialize(init_args: *mut c_void) -> CK_RV {
             ));
         }
         init_logging();
-        let config = Config::resolve(&choice).map_err(|e| {
+        let config = Config::from_environment().map_err(|e| {
             tracing::error!(target: "hsmsim::pkcs11", "C_Initialize: {e}");
             err(CKR_DEVICE_ERROR, format!("the lab is not usable: {e}"))
         })?;
@@ -149,6 +229,42 @@ pub unsafe extern "C" fn C_Initialize(init_args: *mut c_void) -> CK_RV {
         *state = Some(Arc::new(engine));
         Ok(CKR_OK)
     })
+}
+
+/// `C_Initialize`'s arguments as PKCS#11 (3.0 §5.4) defines them. `pReserved` must be NULL:
+/// anything else is `CKR_ARGUMENTS_BAD` and is never read (it is not even known to point
+/// anywhere). The lab is chosen by the environment only (`HSMSIM_CONF`, `HSMSIM_HOST`,
+/// `HSMSIM_STATE_DIR`, `HSMSIM_LAB`). The mutex callbacks come all four or none; the engine
+/// locks with the OS's primitives only, so callbacks without `CKF_OS_LOCKING_OK` (the caller
+/// demands its own locks) are `CKR_CANT_LOCK`. The module never creates threads, so
+/// `CKF_LIBRARY_CANT_CREATE_OS_THREADS` needs nothing. Other flag bits are ignored
+/// (simulator-defined: the specification gives them no meaning and no error).
+fn check_initialize_args(a: &CK_C_INITIALIZE_ARGS) -> Result<()> {
+    if !a.pReserved.is_null() {
+        return Err(err(
+            CKR_ARGUMENTS_BAD,
+            "pReserved must be NULL (hsmsim takes its lab from HSMSIM_CONF, HSMSIM_HOST and HSMSIM_STATE_DIR)",
+        ));
+    }
+    let given = [
+        a.CreateMutex.is_some(),
+        a.DestroyMutex.is_some(),
+        a.LockMutex.is_some(),
+        a.UnlockMutex.is_some(),
+    ];
+    if given.iter().any(|g| *g) && !given.iter().all(|g| *g) {
+        return Err(err(
+            CKR_ARGUMENTS_BAD,
+            "give all four mutex functions or none",
+        ));
+    }
+    if given[0] && a.flags & CKF_OS_LOCKING_OK == 0 {
+        return Err(err(
+            CKR_CANT_LOCK,
+            "hsmsim needs CKF_OS_LOCKING_OK to use its own locks",
+        ));
+    }
+    Ok(())
 }
 
 /// `C_Finalize`.
@@ -161,12 +277,14 @@ pub unsafe extern "C" fn C_Finalize(reserved: *mut c_void) -> CK_RV {
         if !reserved.is_null() {
             return Err(err(CKR_ARGUMENTS_BAD, "pReserved must be null"));
         }
-        let engine = ENGINE
+        let state = state_checked();
+        let engine = state
+            .engine
             .write()
             .take()
             .ok_or_else(|| err(CKR_CRYPTOKI_NOT_INITIALIZED, "C_Initialize was not called"))?;
         engine.close_everything();
-        let (lock, cv) = &SLOT_EVENTS;
+        let (lock, cv) = &state.slot_events;
         *lock.lock() += 1;
         cv.notify_all();
         Ok(CKR_OK)

@@ -75,16 +75,17 @@ impl PedKey {
     }
 
     pub fn load(path: &Path) -> Result<PedKey> {
-        let text = std::fs::read_to_string(path).map_err(|e| io(path, "read", e))?;
+        let text = crate::files::read_to_string(path).map_err(|e| io(path, "read", e))?;
         serde_json::from_str(&text).map_err(|e| io(path, "parse", e))
     }
 
     pub fn save(&self, path: &Path) -> Result<()> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| io(path, "create the directory of", e))?;
+            crate::files::create_private_dir_all(dir)
+                .map_err(|e| io(path, "create the directory of", e))?;
         }
         let text = serde_json::to_string_pretty(self).map_err(|e| io(path, "encode", e))?;
-        std::fs::write(path, text).map_err(|e| io(path, "write", e))
+        crate::files::write_private(path, text.as_bytes()).map_err(|e| io(path, "write", e))
     }
 
     /// The key at `path`, created with a new secret if there is none (imprinting a blank key).

@@ -77,8 +77,8 @@ impl Lab {
     }
 }
 
-/// A module initialised through `C_Initialize`'s `pReserved` on a lab written in TOML (a fresh
-/// directory holds the file and its state); finalised on drop.
+/// A module initialised on a lab written in TOML, chosen by `HSMSIM_CONF` (a fresh directory
+/// holds the file and its state); finalised on drop.
 pub struct TextLab {
     _serial: MutexGuard<'static, ()>,
     pub dir: tempfile::TempDir,
@@ -106,16 +106,23 @@ impl TextLab {
         std::fs::write(&file, toml).unwrap();
         // SAFETY: null is the valid argument.
         let _ = unsafe { C_Finalize(null_mut()) };
-        let conf = std::ffi::CString::new(format!("conf={}", file.display())).unwrap();
+        // SAFETY: this test holds SERIAL, so no other thread of this process reads or writes
+        // the environment meanwhile.
+        unsafe {
+            std::env::set_var("HSMSIM_CONF", &file);
+            std::env::remove_var("HSMSIM_STATE_DIR");
+            std::env::remove_var("HSMSIM_HOST");
+            std::env::remove_var("HSMSIM_LAB");
+        }
         let mut args = CK_C_INITIALIZE_ARGS {
             CreateMutex: None,
             DestroyMutex: None,
             LockMutex: None,
             UnlockMutex: None,
             flags: CKF_OS_LOCKING_OK,
-            pReserved: conf.as_ptr() as *mut c_void,
+            pReserved: null_mut(),
         };
-        // SAFETY: valid arguments; the string outlives the call.
+        // SAFETY: valid arguments.
         let rv = unsafe { C_Initialize(&mut args as *mut _ as *mut c_void) };
         assert_eq!(rv, CKR_OK);
     }
