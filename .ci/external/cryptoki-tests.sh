@@ -94,6 +94,8 @@ declare -A DEVIATIONS=(
     [get_slot_event]="expects an error from C_WaitForSlotEvent(CKF_DONT_BLOCK) (Kryoptic has no slot events); hsmsim answers CKR_NO_EVENT as the standard says"
     [wait_for_slot_event]="expects CKR_FUNCTION_NOT_SUPPORTED from a blocking C_WaitForSlotEvent (Kryoptic); hsmsim blocks until an event or C_Finalize as the standard says"
     [sign_verify_eddsa_with_ed448_schemes]="Ed448: aws-lc (hsmsim's only crypto library) has no Ed448"
+    [import_export]="expects CKR_ATTRIBUTE_TYPE_INVALID for a CKA_ALLOWED_MECHANISMS never set unless the module is SoftHSMv2; hsmsim answers an empty list, as SoftHSMv2 does (it is a common attribute of every key)"
+    [unique_id]="expects CKR_ATTRIBUTE_TYPE_INVALID for CKA_UNIQUE_ID in a C_CreateObject template (Kryoptic); PKCS#11 3.0 section 4.4.1 says such operations fail with CKR_ATTRIBUTE_READ_ONLY, which hsmsim answers"
 )
 SKIP_ARGS=()
 for t in "${!DEVIATIONS[@]}"; do

@@ -99,10 +99,13 @@ STATE="$(fresh_state_dir python-pkcs11)"
 say "module: $MODULE  state: $STATE  logs: $LOG_DIR/python-pkcs11-*"
 make_token "$STATE" "$MODULE" 1
 rc_main=0
-# Tests that need an algorithm aws-lc (hsmsim's only crypto library) does not have are
-# deselected, each with its reason (README: out of scope).
+# Tests that need an algorithm aws-lc (hsmsim's only crypto library) does not have, or that
+# assume a token holds no object but the test's own, are deselected, each with its reason
+# (README: External clients in CI).
+PROFILE_REASON="lists every object with an empty template and expects only its own keys; hsmsim's tokens also hold their PKCS#11 3.0 profile objects (CKO_PROFILE), which an empty template matches as the standard says"
 declare -A DESELECTED=(
     [tests/test_ecc.py::ECCTests::test_sign_ed448]="Ed448: aws-lc has no Ed448"
+    [tests/test_sessions.py::SessionTests::test_destroy_object]="$PROFILE_REASON"
 )
 DESELECT_ARGS=()
 for t in "${!DESELECTED[@]}"; do
@@ -118,12 +121,12 @@ if [ "${PY_PKCS11_ALIAS_PASS:-1}" != 0 ]; then
     ln -sfn "$MODULE" "$ALIAS_DIR/libsofthsm2.so"
     STATE2="$(fresh_state_dir python-pkcs11-alias)"
     make_token "$STATE2" "$ALIAS_DIR/libsofthsm2.so" 0
+    say "deselected: tests/test_sessions.py::SessionTests::test_copy_object: $PROFILE_REASON"
     run_pytest alias "$ALIAS_DIR/libsofthsm2.so" "$STATE2" \
         "tests/test_slots_and_tokens.py::SlotsAndTokensTests::test_get_slots" \
         "tests/test_slots_and_tokens.py::SlotsAndTokensTests::test_get_tokens" \
         "tests/test_slots_and_tokens.py::SlotsAndTokensTests::test_get_token" \
         "tests/test_sessions.py::SessionTests::test_open_session_and_login_so" \
-        "tests/test_sessions.py::SessionTests::test_copy_object" \
         "tests/test_sessions.py::SessionTests::test_set_pin" \
         "tests/test_sessions.py::SessionTests::test_init_pin" \
         "tests/test_ecc.py::ECCTests::test_import_key_params" || rc_alias=$?
