@@ -67,6 +67,11 @@ pub struct RunArgs {
     /// Write the report to FILE instead of stdout.
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
+    /// Discovery only: read the parties' slot, token and mechanism information (no login, no
+    /// object created or changed) and print, per scenario, its steps and the objects it would
+    /// create and destroy on each party.
+    #[arg(long)]
+    dry_run: bool,
     /// The simulator's module for `sim` targets (default: $HSMSIM_MODULE, else libhsmsim.so
     /// beside this program).
     #[arg(long, value_name = "PATH")]
@@ -200,6 +205,31 @@ fn run_procedures(args: RunArgs) -> Result<ExitCode, Failure> {
             "--origin and --target name the same token ({:?}): a migration needs two",
             o.token_label
         )));
+    }
+    if args.dry_run {
+        let mut text = String::from(
+            "dry run: nothing was logged in to, created or changed; the scenarios would be:\n\n",
+        );
+        for scenario in &scenarios {
+            text.push_str(&runner::describe_plan(scenario, &parties));
+            text.push('\n');
+        }
+        return match &args.out {
+            Some(path) => std::fs::write(path, &text)
+                .map(|()| ExitCode::SUCCESS)
+                .map_err(|e| Failure(format!("cannot write {}: {e}", path.display()))),
+            None => {
+                print!("{text}");
+                Ok(ExitCode::SUCCESS)
+            }
+        };
+    }
+    // Pre-flight: each party logs in once before any scenario; a refused PIN, or a token whose
+    // next failed login would lock a role, stops the run here (exit 2).
+    for party in [&parties.origin, &parties.target].into_iter().flatten() {
+        party
+            .preflight()
+            .map_err(|e| Failure(format!("could not start: --{}: {e}", party.role)))?;
     }
     let all_simulated = [&parties.origin, &parties.target]
         .into_iter()

@@ -28,13 +28,11 @@ pub fn open(
     let party = env
         .party(&name, target, Role::Target, "")
         .map_err(|e| Failure(format!("{flag}: {e}")))?;
-    let session = party.session().map_err(|e| {
-        Failure(format!(
-            "cannot log in to {:?}: {}",
-            party.token_label,
-            hsmsim_conformance::runner::describe_error(&e)
-        ))
-    })?;
+    // Pre-flight: refused without a login when the next failure would lock a role; a refused
+    // PIN is one failed login, never retried.
+    let session = party
+        .preflight()
+        .map_err(|e| Failure(format!("{flag}: {e}")))?;
     Ok((party, session))
 }
 

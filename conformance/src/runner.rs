@@ -367,6 +367,55 @@ impl Run<'_> {
     }
 }
 
+/// What a scenario would do, for `--dry-run` (nothing is called on any token): its steps with
+/// the party and the vendor's command, and the objects it would create on each party and
+/// destroy when it ends, as they would be labelled (`NAME-<run tag>-<variant>`, the run tag six
+/// random hex digits).
+pub fn describe_plan(scenario: &Scenario, parties: &Parties) -> String {
+    use std::fmt::Write;
+    let case = scenario.case.id();
+    let suffix = case.replace("negative:", "neg-");
+    let mut out = format!("{} [{case}]\n", scenario.procedure.id);
+    let who = |role: Role| match parties.get(role) {
+        Ok(p) => p.describe(),
+        Err(_) => format!("{role} (not given)"),
+    };
+    let _ = writeln!(out, "  steps:");
+    for step in &scenario.procedure.steps {
+        let _ = writeln!(out, "    {}. [{}] {}", step.n, step.party, step.title);
+        let _ = writeln!(out, "       {}", step.vendor);
+    }
+    let planned = procedures::planned_objects(&scenario.procedure.id, &scenario.case);
+    for role in [Role::Origin, Role::Target] {
+        let mine: Vec<_> = planned.iter().filter(|o| o.party == role).collect();
+        if mine.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "  would create on {}:", who(role));
+        for o in &mine {
+            let _ = writeln!(
+                out,
+                "    {}-<run tag>-{suffix}: {} ({})",
+                o.name, o.what, o.made_by
+            );
+        }
+        let names: Vec<String> = mine
+            .iter()
+            .map(|o| format!("{}-<run tag>-{suffix}", o.name))
+            .collect();
+        let _ = writeln!(
+            out,
+            "  would destroy on {} when the scenario ends: every object labelled {}",
+            who(role),
+            names.join(", ")
+        );
+    }
+    if planned.is_empty() {
+        let _ = writeln!(out, "  would create no object");
+    }
+    out
+}
+
 /// Runs one scenario with its executor.
 pub fn run_scenario(scenario: &Scenario, parties: &Parties) -> ScenarioResult {
     let started = Instant::now();

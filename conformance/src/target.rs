@@ -14,6 +14,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::ffi::OsString;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// The host the scratch lab adds: it sees every partition of the `primus` fixture.
@@ -173,6 +174,9 @@ pub struct Party {
     pub slot: Slot,
     pub token_label: String,
     pin: Option<AuthPin>,
+    /// The token refused this party's PIN once: no further login is ever attempted with it
+    /// (a second failure could lock the role on a real token).
+    pin_refused: AtomicBool,
     pub caps: Capabilities,
 }
 
@@ -188,17 +192,76 @@ impl fmt::Debug for Party {
 
 impl Party {
     /// A read/write session, logged in as the user (already logged in is fine: the login
-    /// state is shared by every session of the token).
+    /// state is shared by every session of the token). Once the token has refused the PIN, no
+    /// login is attempted again: the same refusal is answered without calling the token.
     pub fn session(&self) -> Result<Session, cryptoki::error::Error> {
+        use cryptoki::error::{Error, RvError};
+        if self.pin_refused.load(Ordering::SeqCst) {
+            return Err(Error::Pkcs11(
+                RvError::PinIncorrect,
+                cryptoki::context::Function::Login,
+            ));
+        }
         let session = self.module.pkcs11.open_rw_session(self.slot)?;
         match session.login(UserType::User, self.pin.as_ref()) {
             Ok(()) => Ok(session),
-            Err(cryptoki::error::Error::Pkcs11(
-                cryptoki::error::RvError::UserAlreadyLoggedIn,
-                _,
-            )) => Ok(session),
-            Err(e) => Err(e),
+            Err(Error::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => Ok(session),
+            Err(e) => {
+                if let Error::Pkcs11(rv, _) = &e
+                    && refuses_pin(rv)
+                {
+                    self.pin_refused.store(true, Ordering::SeqCst);
+                }
+                Err(e)
+            }
         }
+    }
+
+    /// The pre-flight check a run makes before any scenario: the token's PIN flags are read
+    /// and, when the user or SO role is locked or its next failed login would lock it
+    /// (`CKF_*_PIN_LOCKED`, `CKF_*_PIN_FINAL_TRY`), the party is refused without any login
+    /// attempt; otherwise the party logs in once. A refused PIN is never tried again (see
+    /// `session`), so a wrong PIN costs exactly one failed login. Returns the logged-in session.
+    pub fn preflight(&self) -> Result<Session, TargetError> {
+        let info =
+            self.module.pkcs11.get_token_info(self.slot).map_err(|e| {
+                TargetError(format!("{}: C_GetTokenInfo failed: {e}", self.describe()))
+            })?;
+        let stop = |what: &str| {
+            Err(TargetError(format!(
+                "{}: {what}; no login was attempted (another failure could lock it)",
+                self.describe()
+            )))
+        };
+        if info.user_pin_locked() {
+            return stop("the token says the user PIN is locked (CKF_USER_PIN_LOCKED)");
+        }
+        if info.user_pin_final_try() {
+            return stop(
+                "the token says the next failed user login locks the user PIN (CKF_USER_PIN_FINAL_TRY)",
+            );
+        }
+        if info.so_pin_locked() {
+            return stop("the token says the SO PIN is locked (CKF_SO_PIN_LOCKED)");
+        }
+        if info.so_pin_final_try() {
+            return stop(
+                "the token says the next failed SO login locks the SO PIN (CKF_SO_PIN_FINAL_TRY)",
+            );
+        }
+        self.session().map_err(|e| match &e {
+            cryptoki::error::Error::Pkcs11(rv, _) if refuses_pin(rv) => TargetError(format!(
+                "{} refused the PIN (C_Login: {}): that is one failed login, and no other will be attempted; give the right PIN",
+                self.describe(),
+                crate::runner::ckr_name(rv)
+            )),
+            cryptoki::error::Error::Pkcs11(rv, _) => TargetError(format!(
+                "cannot log in to {}: C_Login: {}",
+                self.describe(),
+                crate::runner::ckr_name(rv)
+            )),
+            other => TargetError(format!("cannot log in to {}: {other}", self.describe())),
+        })
     }
 
     /// "origin ACME-PKI (sim)" and the like, for reports.
@@ -445,9 +508,24 @@ impl Environment {
             slot,
             token_label: info.label().trim().to_string(),
             pin: pin.map(|p| AuthPin::new(p.into())),
+            pin_refused: AtomicBool::new(false),
             caps,
         })
     }
+}
+
+/// Whether a login's answer says the PIN (or the role) was refused: such a login must not be
+/// repeated.
+fn refuses_pin(rv: &cryptoki::error::RvError) -> bool {
+    use cryptoki::error::RvError;
+    matches!(
+        rv,
+        RvError::PinIncorrect
+            | RvError::PinLocked
+            | RvError::PinExpired
+            | RvError::PinInvalid
+            | RvError::PinLenRange
+    )
 }
 
 fn module_path(uri: &Pkcs11Uri) -> Result<PathBuf, TargetError> {
