@@ -12,6 +12,7 @@ use hsmsim_conformance::{catalogue, uri};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 #[derive(Subcommand)]
@@ -158,6 +159,47 @@ fn display_name(text: &str) -> String {
     }
 }
 
+/// SIGINT / SIGTERM during the scenarios: the first sets `stop` (no further scenario starts; the
+/// running ones finish and clean up what they made; the report is marked interrupted; exit
+/// 130). A second one exits at once (130), after clearing the progress display, saying what the
+/// running scenarios may leave behind, and removing the scratch lab.
+fn on_interrupt(
+    stop: Arc<AtomicBool>,
+    bar: indicatif::ProgressBar,
+) -> Result<signal_hook::iterator::Handle, Failure> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
+        .map_err(|e| Failure(format!("cannot handle Ctrl-C: {e}")))?;
+    let handle = signals.handle();
+    std::thread::spawn(move || {
+        for _ in signals.forever() {
+            if !stop.swap(true, Ordering::SeqCst) {
+                bar.suspend(|| {
+                    eprintln!(
+                        "hsmsim: interrupted: no further scenario starts; the running ones are cleaning up (interrupt again to quit at once)"
+                    )
+                });
+                continue;
+            }
+            bar.finish_and_clear();
+            let left = runner::in_flight();
+            if left.is_empty() {
+                eprintln!("hsmsim: quit at once; no scenario was running: nothing is left behind");
+            } else {
+                eprintln!("hsmsim: quit at once; these objects may be left behind:");
+                for line in left {
+                    eprintln!("  {line}");
+                }
+            }
+            if let Some(dir) = hsmsim_conformance::target::scratch_dir() {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            std::process::exit(130);
+        }
+    });
+    Ok(handle)
+}
+
 fn run_procedures(args: RunArgs) -> Result<ExitCode, Failure> {
     let started = Instant::now();
     let selection = Selection {
@@ -247,15 +289,37 @@ fn run_procedures(args: RunArgs) -> Result<ExitCode, Failure> {
         indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    let results = runner::run_all(&scenarios, &parties, jobs, &|r| {
+    let stop = Arc::new(AtomicBool::new(false));
+    let signals = on_interrupt(stop.clone(), bar.clone())?;
+    // Not on a terminal (CI logs): a line per finished scenario instead of the progress bar.
+    let lines = !std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let results = runner::run_all(&scenarios, &parties, jobs, &stop, &|r| {
         bar.set_message(format!("{} [{}]", r.procedure, r.variant));
         bar.inc(1);
+        if lines {
+            eprintln!(
+                "hsmsim: [{}/{}] {} [{}] {}",
+                bar.position(),
+                scenarios.len(),
+                r.procedure,
+                r.variant,
+                match r.status {
+                    Status::Pass => "pass",
+                    Status::Fail => "FAIL",
+                    Status::NotApplicable => "not applicable",
+                }
+            );
+        }
     });
+    signals.close();
     bar.finish_and_clear();
+    let interrupted = stop.load(Ordering::SeqCst);
     let info = RunInfo {
         origin: parties.origin.as_ref().map(|p| p.describe()),
         target: parties.target.as_ref().map(|p| p.describe()),
         duration_ms: started.elapsed().as_millis() as u64,
+        interrupted,
+        planned: scenarios.len(),
     };
     let text = match args.format {
         Format::Table => report::table(&results, &info),
@@ -267,7 +331,14 @@ fn run_procedures(args: RunArgs) -> Result<ExitCode, Failure> {
             .map_err(|e| Failure(format!("cannot write {}: {e}", path.display())))?,
         None => print!("{text}"),
     }
-    Ok(if results.iter().any(|r| r.status == Status::Fail) {
+    Ok(if interrupted {
+        eprintln!(
+            "hsmsim: interrupted: {} of {} scenarios ran (report marked interrupted)",
+            results.len(),
+            scenarios.len()
+        );
+        ExitCode::from(130)
+    } else if results.iter().any(|r| r.status == Status::Fail) {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS

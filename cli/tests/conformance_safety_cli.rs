@@ -194,3 +194,148 @@ fn dry_run_of_a_migration_names_both_parties_objects() {
         .unwrap();
     assert!(!negative.contains("the migrated copy"), "{negative}");
 }
+
+type Stderr = std::io::BufReader<std::process::ChildStderr>;
+
+/// A two-party run (origin `sim`, target the "real" token) of every key-migration scenario,
+/// started in the background with its temporary files under `tmp` and its JSON report in
+/// `report`; returns once the first scenario has finished and the second one (one job when a
+/// real module takes part) has had a moment to start, with the run's stderr to read on.
+fn start_migration_run(
+    token: &RealToken,
+    tmp: &Path,
+    report: &Path,
+) -> (std::process::Child, Stderr) {
+    let mut c = command();
+    c.env("HSMSIM_CONF", lab_file(token.lab.path()))
+        .env("HSMSIM_STATE_DIR", token.lab.path())
+        .env("TMPDIR", tmp)
+        .args([
+            "conformance",
+            "run",
+            "--procedure",
+            "primus.key-migration.*",
+            "--target",
+            &token.uri("12345678"),
+            "--format",
+            "json",
+            "--out",
+        ])
+        .arg(report)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    let first = read_until(&mut err, "] primus.key-migration.");
+    assert!(first.contains("[1/13] primus.key-migration."), "{first}");
+    // A scenario takes 100 ms or more: the second one is running.
+    std::thread::sleep(std::time::Duration::from_millis(30));
+    (child, err)
+}
+
+/// Reads stderr up to and including the first line that contains `pattern` (or to its end).
+fn read_until(err: &mut Stderr, pattern: &str) -> String {
+    use std::io::BufRead;
+    let mut text = String::new();
+    loop {
+        let start = text.len();
+        if err.read_line(&mut text).unwrap() == 0 || text[start..].contains(pattern) {
+            return text;
+        }
+    }
+}
+
+fn interrupt(child: &std::process::Child) {
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn ctrl_c_lets_the_running_scenario_clean_up_and_writes_an_interrupted_report() {
+    let token = RealToken::new();
+    let tmp = tempfile::tempdir().unwrap();
+    let report = tmp.path().join("report.json");
+    let scratch = tmp.path().join("tmp");
+    std::fs::create_dir(&scratch).unwrap();
+    let before = object_counts(&token);
+    let (mut child, mut err) = start_migration_run(&token, &scratch, &report);
+    interrupt(&child);
+    let err = read_until(&mut err, "\u{0}");
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{err}");
+    assert!(
+        err.contains("hsmsim: interrupted: no further scenario starts"),
+        "{err}"
+    );
+    assert!(
+        err.contains(" of 13 scenarios ran (report marked interrupted)"),
+        "{err}"
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(v["interrupted"], true, "{v}");
+    let ran = v["results"].as_array().unwrap().len();
+    // The finished scenario and (unless the signal came before it started) the running one,
+    // which finished.
+    assert!((1..=2).contains(&ran), "{v}");
+    assert_eq!(v["summary"]["pass"], ran, "{v}");
+    let planned = output(command().args([
+        "conformance",
+        "run",
+        "--dry-run",
+        "--procedure",
+        "primus.key-migration.*",
+    ]));
+    let planned = succeeded(&planned).matches("\n  steps:").count();
+    assert!(
+        ran < planned,
+        "{ran} of {planned} ran: no new scenario started"
+    );
+    assert_eq!(
+        object_counts(&token),
+        before,
+        "the running scenario cleaned up on the target"
+    );
+    assert_eq!(
+        std::fs::read_dir(&scratch).unwrap().count(),
+        0,
+        "the scratch lab is removed"
+    );
+}
+
+#[test]
+fn a_second_ctrl_c_quits_at_once_and_says_what_may_be_left() {
+    let token = RealToken::new();
+    let tmp = tempfile::tempdir().unwrap();
+    let report = tmp.path().join("report.json");
+    let scratch = tmp.path().join("tmp");
+    std::fs::create_dir(&scratch).unwrap();
+    let (mut child, mut err) = start_migration_run(&token, &scratch, &report);
+    interrupt(&child);
+    // The second one once the first is handled, while the running scenario is still at work.
+    let mut text = read_until(&mut err, "interrupt again to quit at once");
+    interrupt(&child);
+    text.push_str(&read_until(&mut err, "\u{0}"));
+    let err = text;
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{err}");
+    assert!(err.contains("hsmsim: quit at once;"), "{err}");
+    // Either a scenario was still running (its objects are named, with the party) or it had
+    // just finished cleaning up.
+    assert!(
+        err.contains("may be left behind:\n  primus.key-migration.")
+            && err.contains("on target token \"hsmsim-default\"")
+            && err.contains("objects labelled ")
+            || err.contains("nothing is left behind"),
+        "{err}"
+    );
+    assert!(!report.exists(), "no report: the run quit at once");
+    assert_eq!(
+        std::fs::read_dir(&scratch).unwrap().count(),
+        0,
+        "the scratch lab is removed"
+    );
+}

@@ -298,6 +298,13 @@ pub fn finish() {
     }
 }
 
+/// The scratch lab's directory, if this process made one (what an immediate exit removes
+/// itself, as `finish` would).
+pub fn scratch_dir() -> Option<PathBuf> {
+    let lab = SIM_LAB.lock().ok()?;
+    lab.as_ref()?._dir.as_ref().map(|d| d.path().to_path_buf())
+}
+
 /// Token labels and user PINs of a lab's initialised partitions.
 fn lab_pins(selection: &hsmsim::lab_state::LabSelection) -> HashMap<String, String> {
     selection
