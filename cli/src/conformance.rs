@@ -221,6 +221,11 @@ fn run_procedures(args: RunArgs) -> Result<ExitCode, Failure> {
             .any(|s| s.procedure.parties.contains(&role))
     };
     let env = Environment::new(args.module.clone().or_else(find_sim_module));
+    let env = if args.dry_run {
+        env.discovery_only()
+    } else {
+        env.with_pin_prompt(crate::token_access::terminal_prompt())
+    };
     let party = |text: &str, role: Role, default: &str| -> Result<_, Failure> {
         let name = uri::parse(text).map_err(|e| Failure(format!("--{role}: {e}")))?;
         env.party(&name, &display_name(text), role, default)

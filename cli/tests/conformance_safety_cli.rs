@@ -339,3 +339,131 @@ fn a_second_ctrl_c_quits_at_once_and_says_what_may_be_left() {
         "the scratch lab is removed"
     );
 }
+
+#[test]
+fn a_missing_pin_is_asked_for_on_a_terminal_without_echo() {
+    let token = RealToken::new();
+    let uri = format!(
+        "pkcs11:token=hsmsim-default?module-path={}",
+        token.module.display()
+    );
+    // Not on a terminal: refused with the ways to give it.
+    let out = token.run(&[
+        "conformance",
+        "run",
+        "--procedure",
+        "primus.adcs-key-import",
+        "--variant",
+        "rsa-2048-pfx",
+        "--target",
+        &uri,
+    ]);
+    refused(
+        &out,
+        2,
+        "needs a PIN: add pin-source=FILE or pin-source=env:VARIABLE",
+    );
+    // On a terminal (a pseudo-terminal from script(1)): asked for, typed, not echoed.
+    let hsmsim = env!("CARGO_BIN_EXE_hsmsim");
+    let line = format!(
+        "{hsmsim} conformance run --procedure primus.adcs-key-import --variant rsa-2048-pfx --target '{uri}'"
+    );
+    // script(1) runs it with hsmsim's test environment.
+    let hsmsim_env = command();
+    let mut script = std::process::Command::new("script");
+    script
+        .envs(
+            hsmsim_env
+                .get_envs()
+                .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned()))),
+        )
+        .env("HSMSIM_CONF", lab_file(token.lab.path()))
+        .env("HSMSIM_STATE_DIR", token.lab.path())
+        .env_remove("HSMSIM_LAB")
+        .env_remove("HSMSIM_HOST")
+        .args(["-qec", &line, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = script.spawn().expect("script(1) runs");
+    let mut stdin = child.stdin.take().unwrap();
+    let typing = std::thread::spawn(move || {
+        // Typed once the prompt is up (the terminal discards nothing typed early either).
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        std::io::Write::write_all(&mut stdin, b"12345678\n").unwrap();
+        std::thread::sleep(std::time::Duration::from_secs(20));
+    });
+    let out = child.wait_with_output().unwrap();
+    drop(typing);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", stderr(&out));
+    assert!(
+        text.contains("PIN of the target token \"hsmsim-default\": "),
+        "{text}"
+    );
+    assert!(text.contains("1 passed"), "{text}");
+    assert!(!text.contains("12345678"), "the PIN is not echoed: {text}");
+}
+
+#[test]
+fn no_report_or_log_holds_the_pin() {
+    let token = RealToken::new();
+    let dir = tempfile::tempdir().unwrap();
+    let pin_file = dir.path().join("pin");
+    std::fs::write(&pin_file, "12345678\n").unwrap();
+    let uris = [
+        token.uri("12345678"),
+        format!(
+            "pkcs11:token=hsmsim-default?module-path={}&pin-source={}",
+            token.module.display(),
+            pin_file.display()
+        ),
+        format!(
+            "pkcs11:token=hsmsim-default?module-path={}&pin-source=env:HSMSIM_TEST_PIN",
+            token.module.display()
+        ),
+    ];
+    for uri in &uris {
+        for format in ["table", "json", "junit"] {
+            let out_file = dir.path().join(format!("report.{format}"));
+            for extra in [
+                vec![],
+                vec!["--out", out_file.to_str().unwrap()],
+                vec!["--dry-run"],
+            ] {
+                let mut args = vec![
+                    "conformance",
+                    "run",
+                    "--procedure",
+                    "primus.adcs-key-import",
+                    "--variant",
+                    "rsa-2048-pfx",
+                    "--target",
+                    uri,
+                    "--format",
+                    format,
+                ];
+                args.extend(extra.iter().copied());
+                let mut c = command();
+                c.env("HSMSIM_CONF", lab_file(token.lab.path()))
+                    .env("HSMSIM_STATE_DIR", token.lab.path())
+                    .env("HSMSIM_TEST_PIN", "12345678")
+                    .env("RUST_LOG", "trace")
+                    .args(&args);
+                let out = output(&mut c);
+                let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+                assert!(out.status.success(), "{args:?}: {all}");
+                assert!(!all.contains("12345678"), "{args:?}: {all}");
+                if extra.first() == Some(&"--out") {
+                    let report = std::fs::read_to_string(&out_file).unwrap();
+                    assert!(report.contains("adcs-key-import"), "{report}");
+                    assert!(!report.contains("12345678"), "{args:?}: {report}");
+                }
+            }
+        }
+    }
+    // A wrong PIN is not repeated in the refusal either.
+    let out = token.conformance("87654329", &[]);
+    refused(&out, 2, "refused the PIN");
+    assert!(!stderr(&out).contains("87654329"), "{}", stderr(&out));
+}

@@ -322,7 +322,15 @@ pub struct Environment {
     sim_module: Option<PathBuf>,
     /// The user's lab for `sim` (the CLI's `primus-tools`), else a scratch lab.
     user_lab: Option<hsmsim::engine::Choice>,
+    /// Asks for a PIN the URI does not give (the CLI prompts without echo on a terminal).
+    prompt: Option<PinPrompt>,
+    /// Discovery only (`--dry-run`): no PIN is needed, none is asked for.
+    discovery_only: bool,
 }
+
+/// Asks the person at the terminal for a PIN, given the question; `None` when nobody can be
+/// asked.
+pub type PinPrompt = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
 
 impl Environment {
     /// `sim_module`: the simulator's `libhsmsim.so`; `sim` is a scratch copy of the `primus`
@@ -331,6 +339,8 @@ impl Environment {
         Environment {
             sim_module,
             user_lab: None,
+            prompt: None,
+            discovery_only: false,
         }
     }
 
@@ -343,7 +353,21 @@ impl Environment {
         Environment {
             sim_module,
             user_lab: Some(choice),
+            prompt: None,
+            discovery_only: false,
         }
+    }
+
+    /// A PIN a token needs and its URI does not give is asked for through `prompt`.
+    pub fn with_pin_prompt(mut self, prompt: PinPrompt) -> Environment {
+        self.prompt = Some(prompt);
+        self
+    }
+
+    /// Discovery only: parties are resolved without a PIN (none is needed, none is asked for).
+    pub fn discovery_only(mut self) -> Environment {
+        self.discovery_only = true;
+        self
     }
 
     fn sim_lab(&self) -> Result<Arc<SimLab>, TargetError> {
@@ -466,17 +490,7 @@ impl Environment {
                 let module = self.module(&path, None)?;
                 let pin = match (&uri.pin_value, &uri.pin_source) {
                     (Some(p), _) => Some(p.clone()),
-                    (None, Some(file)) => Some(
-                        hsmsim::files::read_to_string(file)
-                            .map_err(|e| {
-                                TargetError(format!(
-                                    "cannot read pin-source {}: {e}",
-                                    file.display()
-                                ))
-                            })?
-                            .trim_end_matches(['\r', '\n'])
-                            .to_string(),
-                    ),
+                    (None, Some(source)) => Some(pin_from_source(source)?),
                     (None, None) => None,
                 };
                 (module, uri.selector.clone(), pin)
@@ -503,22 +517,47 @@ impl Environment {
             manufacturer: info.manufacturer_id().trim().to_string(),
             model: info.model().trim().to_string(),
         };
-        if pin.is_none() && caps.login_required && !caps.protected_auth_path {
-            return Err(TargetError(format!(
-                "{display}: the token needs a PIN: add pin-value=... or pin-source=FILE to the URI"
-            )));
+        let label = info.label().trim().to_string();
+        let mut pin = pin;
+        if pin.is_none() && caps.login_required && !caps.protected_auth_path && !self.discovery_only
+        {
+            pin = self
+                .prompt
+                .as_ref()
+                .and_then(|ask| ask(&format!("PIN of the {role} token {label:?}: ")));
+            if pin.is_none() {
+                return Err(TargetError(format!(
+                    "{display}: the token {label:?} needs a PIN: add pin-source=FILE or pin-source=env:VARIABLE (or pin-value=PIN) to the URI, or run on a terminal to be asked for it"
+                )));
+            }
         }
         Ok(Party {
             role,
             name: display.to_string(),
             module,
             slot,
-            token_label: info.label().trim().to_string(),
+            token_label: label,
             pin: pin.map(|p| AuthPin::new(p.into())),
             pin_refused: AtomicBool::new(false),
             caps,
         })
     }
+}
+
+/// The PIN a URI's `pin-source` names: a file (without its trailing newline), or, simulator-defined,
+/// `env:VARIABLE` (an environment variable), for automation that keeps PINs out of files.
+fn pin_from_source(source: &Path) -> Result<String, TargetError> {
+    if let Some(var) = source.to_str().and_then(|s| s.strip_prefix("env:")) {
+        return std::env::var(var).map_err(|_| {
+            TargetError(format!(
+                "pin-source=env:{var}: the environment variable {var} is not set (or not UTF-8)"
+            ))
+        });
+    }
+    Ok(hsmsim::files::read_to_string(source)
+        .map_err(|e| TargetError(format!("cannot read pin-source {}: {e}", source.display())))?
+        .trim_end_matches(['\r', '\n'])
+        .to_string())
 }
 
 /// Whether a login's answer says the PIN (or the role) was refused: such a login must not be
