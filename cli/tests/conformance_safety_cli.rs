@@ -448,7 +448,7 @@ fn no_report_or_log_holds_the_pin() {
                 c.env("HSMSIM_CONF", lab_file(token.lab.path()))
                     .env("HSMSIM_STATE_DIR", token.lab.path())
                     .env("HSMSIM_TEST_PIN", "12345678")
-                    .env("RUST_LOG", "trace")
+                    .env("HSMSIM_LOG", "trace")
                     .args(&args);
                 let out = output(&mut c);
                 let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
@@ -462,8 +462,25 @@ fn no_report_or_log_holds_the_pin() {
             }
         }
     }
-    // A wrong PIN is not repeated in the refusal either.
-    let out = token.conformance("87654329", &[]);
+    // A wrong PIN is not repeated in the refusal or the module's log either.
+    let mut c = command();
+    c.env("HSMSIM_CONF", lab_file(token.lab.path()))
+        .env("HSMSIM_STATE_DIR", token.lab.path())
+        .env("HSMSIM_LOG", "trace")
+        .args([
+            "conformance",
+            "run",
+            "--procedure",
+            "primus.adcs-key-import",
+            "--target",
+            &token.uri("87654329"),
+        ]);
+    let out = output(&mut c);
     refused(&out, 2, "refused the PIN");
+    assert!(
+        stderr(&out).contains("C_Login: CKR_PIN_INCORRECT (0x000000A0)"),
+        "the module's log is on: {}",
+        stderr(&out)
+    );
     assert!(!stderr(&out).contains("87654329"), "{}", stderr(&out));
 }
