@@ -1,8 +1,12 @@
 //! `hsmsim conformance`: replay the vendors' documented procedures against the simulator (a
 //! scratch lab, `sim`) or real PKCS#11 modules named by URI, with a progress display on a
-//! terminal, and reports as a table, JSON or JUnit XML. Exit 0 when nothing failed ("not
+//! terminal (a line per scenario otherwise), and reports as a table, JSON or JUnit XML. Before
+//! any scenario each party logs in once (pre-flight, `Party::preflight`); `--dry-run` only
+//! discovers and prints the plan; SIGINT / SIGTERM stop the run cleanly (`on_interrupt`).
+//! A PIN the URI does not give is asked for on a terminal. Exit 0 when nothing failed ("not
 //! applicable" is not a failure), 1 when a scenario failed, 2 when the run could not start
-//! (bad arguments, a target that cannot be reached).
+//! (bad arguments, a target that cannot be reached, a refused PIN, a token at its last try),
+//! 130 when interrupted.
 use crate::Failure;
 use clap::{Subcommand, ValueEnum};
 use hsmsim_conformance::report::{self, RunInfo};
@@ -48,7 +52,9 @@ pub struct RunArgs {
     #[arg(long = "variant", value_name = "GLOB")]
     variants: Vec<String>,
     /// The origin of two-party procedures: `sim`, `sim:token=LABEL`, or a PKCS#11 URI such as
-    /// 'pkcs11:token=src?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-value=1234'.
+    /// 'pkcs11:token=src?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=/path/pin'
+    /// (or pin-source=env:VARIABLE, pin-value=PIN; without them the PIN is asked for on a
+    /// terminal).
     #[arg(long, default_value = "sim", value_name = "URI")]
     origin: String,
     /// The target (of two-party procedures, and the token of one-party ones): as --origin.

@@ -3,7 +3,10 @@
 //! `C_GetFunctionList`, as applications do) and initialised once; `sim` is this simulator's
 //! module on a scratch lab the runner creates, so results never depend on the user's own state.
 //! Each party is one token of one module, chosen by the URI's path attributes, with the
-//! capabilities the runner discovered: mechanisms, Luna `CA_*` extensions, login model.
+//! capabilities the runner discovered: mechanisms, Luna `CA_*` extensions, login model; its
+//! PIN comes from the URI (`pin-value`, `pin-source=FILE`, `pin-source=env:VARIABLE`) or a
+//! prompt. The pre-flight (`Party::preflight`) protects real tokens: a role at its last try is
+//! never tried, and a refused PIN is never tried again.
 use crate::uri::{Pkcs11Uri, TargetName, TokenSelector};
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::session::{Session, UserType};
