@@ -45,4 +45,27 @@ PY
 run sim-to-sim
 run sim-to-softhsm --target "$peer"
 run softhsm-to-sim --origin "$peer"
+# Safety against a real token (SoftHSMv2): a wrong PIN stops the run (exit 2) after one failed
+# login; Ctrl-C mid-run exits 130 with a report marked interrupted and leaves no object on the
+# token (SoftHSMv2's file store keeps one .object file per token object).
+say "softhsm safety: wrong PIN, dry run, Ctrl-C"
+objects() { find "$out/softhsm/tokens" -name '*.object' | wc -l; }
+before=$(objects)
+rc=0; "$hsmsim" conformance run --target "pkcs11:token=peer?module-path=$softhsm&pin-value=00000000" \
+    2>"$out/wrong-pin.err" >/dev/null || rc=$?
+[ "$rc" = 2 ] && grep -q "could not start: --target: .*refused the PIN" "$out/wrong-pin.err" \
+    || die "wrong PIN: exit $rc, $(cat "$out/wrong-pin.err")"
+"$hsmsim" conformance run --dry-run --target "$peer" >"$out/dry-run.txt" \
+    || die "dry run failed"
+[ "$(objects)" = "$before" ] || die "the dry run changed the token"
+"$hsmsim" conformance run --procedure 'primus.key-migration.*' --target "$peer" --format json \
+    --out "$out/interrupted.json" 2>"$out/interrupted.err" &
+pid=$!
+for _ in $(seq 600); do grep -q '\[1/' "$out/interrupted.err" 2>/dev/null && break; sleep 0.1; done
+kill -INT "$pid"
+rc=0; wait "$pid" || rc=$?
+[ "$rc" = 130 ] || die "Ctrl-C: exit $rc, not 130: $(cat "$out/interrupted.err")"
+python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); assert r["interrupted"] is True, r' \
+    "$out/interrupted.json" || die "the report is not marked interrupted"
+[ "$(objects)" = "$before" ] || die "Ctrl-C left $(( $(objects) - before )) object(s) on the token"
 say "all conformance runs passed"

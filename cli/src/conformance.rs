@@ -1,8 +1,12 @@
 //! `hsmsim conformance`: replay the vendors' documented procedures against the simulator (a
 //! scratch lab, `sim`) or real PKCS#11 modules named by URI, with a progress display on a
-//! terminal, and reports as a table, JSON or JUnit XML. Exit 0 when nothing failed ("not
+//! terminal (a line per scenario otherwise), and reports as a table, JSON or JUnit XML. Before
+//! any scenario each party logs in once (pre-flight, `Party::preflight`); `--dry-run` only
+//! discovers and prints the plan; SIGINT / SIGTERM stop the run cleanly (`on_interrupt`).
+//! A PIN the URI does not give is asked for on a terminal. Exit 0 when nothing failed ("not
 //! applicable" is not a failure), 1 when a scenario failed, 2 when the run could not start
-//! (bad arguments, a target that cannot be reached).
+//! (bad arguments, a target that cannot be reached, a refused PIN, a token at its last try),
+//! 130 when interrupted.
 use crate::Failure;
 use clap::{Subcommand, ValueEnum};
 use hsmsim_conformance::report::{self, RunInfo};
@@ -12,6 +16,7 @@ use hsmsim_conformance::{catalogue, uri};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 #[derive(Subcommand)]
@@ -47,7 +52,9 @@ pub struct RunArgs {
     #[arg(long = "variant", value_name = "GLOB")]
     variants: Vec<String>,
     /// The origin of two-party procedures: `sim`, `sim:token=LABEL`, or a PKCS#11 URI such as
-    /// 'pkcs11:token=src?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-value=1234'.
+    /// 'pkcs11:token=src?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=/path/pin'
+    /// (or pin-source=env:VARIABLE, pin-value=PIN; without them the PIN is asked for on a
+    /// terminal).
     #[arg(long, default_value = "sim", value_name = "URI")]
     origin: String,
     /// The target (of two-party procedures, and the token of one-party ones): as --origin.
@@ -67,6 +74,11 @@ pub struct RunArgs {
     /// Write the report to FILE instead of stdout.
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
+    /// Discovery only: read the parties' slot, token and mechanism information (no login, no
+    /// object created or changed) and print, per scenario, its steps and the objects it would
+    /// create and destroy on each party.
+    #[arg(long)]
+    dry_run: bool,
     /// The simulator's module for `sim` targets (default: $HSMSIM_MODULE, else libhsmsim.so
     /// beside this program).
     #[arg(long, value_name = "PATH")]
@@ -153,6 +165,47 @@ fn display_name(text: &str) -> String {
     }
 }
 
+/// SIGINT / SIGTERM during the scenarios: the first sets `stop` (no further scenario starts; the
+/// running ones finish and clean up what they made; the report is marked interrupted; exit
+/// 130). A second one exits at once (130), after clearing the progress display, saying what the
+/// running scenarios may leave behind, and removing the scratch lab.
+fn on_interrupt(
+    stop: Arc<AtomicBool>,
+    bar: indicatif::ProgressBar,
+) -> Result<signal_hook::iterator::Handle, Failure> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
+        .map_err(|e| Failure(format!("cannot handle Ctrl-C: {e}")))?;
+    let handle = signals.handle();
+    std::thread::spawn(move || {
+        for _ in signals.forever() {
+            if !stop.swap(true, Ordering::SeqCst) {
+                bar.suspend(|| {
+                    eprintln!(
+                        "hsmsim: interrupted: no further scenario starts; the running ones are cleaning up (interrupt again to quit at once)"
+                    )
+                });
+                continue;
+            }
+            bar.finish_and_clear();
+            let left = runner::in_flight();
+            if left.is_empty() {
+                eprintln!("hsmsim: quit at once; no scenario was running: nothing is left behind");
+            } else {
+                eprintln!("hsmsim: quit at once; these objects may be left behind:");
+                for line in left {
+                    eprintln!("  {line}");
+                }
+            }
+            if let Some(dir) = hsmsim_conformance::target::scratch_dir() {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            std::process::exit(130);
+        }
+    });
+    Ok(handle)
+}
+
 fn run_procedures(args: RunArgs) -> Result<ExitCode, Failure> {
     let started = Instant::now();
     let selection = Selection {
@@ -174,6 +227,11 @@ fn run_procedures(args: RunArgs) -> Result<ExitCode, Failure> {
             .any(|s| s.procedure.parties.contains(&role))
     };
     let env = Environment::new(args.module.clone().or_else(find_sim_module));
+    let env = if args.dry_run {
+        env.discovery_only()
+    } else {
+        env.with_pin_prompt(crate::token_access::terminal_prompt())
+    };
     let party = |text: &str, role: Role, default: &str| -> Result<_, Failure> {
         let name = uri::parse(text).map_err(|e| Failure(format!("--{role}: {e}")))?;
         env.party(&name, &display_name(text), role, default)
@@ -201,6 +259,31 @@ fn run_procedures(args: RunArgs) -> Result<ExitCode, Failure> {
             o.token_label
         )));
     }
+    if args.dry_run {
+        let mut text = String::from(
+            "dry run: nothing was logged in to, created or changed; the scenarios would be:\n\n",
+        );
+        for scenario in &scenarios {
+            text.push_str(&runner::describe_plan(scenario, &parties));
+            text.push('\n');
+        }
+        return match &args.out {
+            Some(path) => std::fs::write(path, &text)
+                .map(|()| ExitCode::SUCCESS)
+                .map_err(|e| Failure(format!("cannot write {}: {e}", path.display()))),
+            None => {
+                print!("{text}");
+                Ok(ExitCode::SUCCESS)
+            }
+        };
+    }
+    // Pre-flight: each party logs in once before any scenario; a refused PIN, or a token whose
+    // next failed login would lock a role, stops the run here (exit 2).
+    for party in [&parties.origin, &parties.target].into_iter().flatten() {
+        party
+            .preflight()
+            .map_err(|e| Failure(format!("could not start: --{}: {e}", party.role)))?;
+    }
     let all_simulated = [&parties.origin, &parties.target]
         .into_iter()
         .flatten()
@@ -217,15 +300,37 @@ fn run_procedures(args: RunArgs) -> Result<ExitCode, Failure> {
         indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    let results = runner::run_all(&scenarios, &parties, jobs, &|r| {
+    let stop = Arc::new(AtomicBool::new(false));
+    let signals = on_interrupt(stop.clone(), bar.clone())?;
+    // Not on a terminal (CI logs): a line per finished scenario instead of the progress bar.
+    let lines = !std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let results = runner::run_all(&scenarios, &parties, jobs, &stop, &|r| {
         bar.set_message(format!("{} [{}]", r.procedure, r.variant));
         bar.inc(1);
+        if lines {
+            eprintln!(
+                "hsmsim: [{}/{}] {} [{}] {}",
+                bar.position(),
+                scenarios.len(),
+                r.procedure,
+                r.variant,
+                match r.status {
+                    Status::Pass => "pass",
+                    Status::Fail => "FAIL",
+                    Status::NotApplicable => "not applicable",
+                }
+            );
+        }
     });
+    signals.close();
     bar.finish_and_clear();
+    let interrupted = stop.load(Ordering::SeqCst);
     let info = RunInfo {
         origin: parties.origin.as_ref().map(|p| p.describe()),
         target: parties.target.as_ref().map(|p| p.describe()),
         duration_ms: started.elapsed().as_millis() as u64,
+        interrupted,
+        planned: scenarios.len(),
     };
     let text = match args.format {
         Format::Table => report::table(&results, &info),
@@ -237,7 +342,14 @@ fn run_procedures(args: RunArgs) -> Result<ExitCode, Failure> {
             .map_err(|e| Failure(format!("cannot write {}: {e}", path.display())))?,
         None => print!("{text}"),
     }
-    Ok(if results.iter().any(|r| r.status == Status::Fail) {
+    Ok(if interrupted {
+        eprintln!(
+            "hsmsim: interrupted: {} of {} scenarios ran (report marked interrupted)",
+            results.len(),
+            scenarios.len()
+        );
+        ExitCode::from(130)
+    } else if results.iter().any(|r| r.status == Status::Fail) {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS

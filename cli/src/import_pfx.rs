@@ -18,9 +18,9 @@ pub struct ImportPfxArgs {
     #[arg(long, value_name = "URI")]
     target: String,
     /// The PKCS#12/PFX file (the AD CS backup).
-    #[arg(long, value_name = "FILE", requires = "password")]
+    #[arg(long, value_name = "FILE")]
     pfx: Option<PathBuf>,
-    /// The PFX password.
+    /// The PFX password (default: $HSMSIM_PFX_PASSWORD, else asked for on a terminal).
     #[arg(long)]
     password: Option<String>,
     /// A PKCS#8 private key file (DER or PEM, unencrypted), with --cert.
@@ -58,7 +58,13 @@ fn common_name(subject: &str) -> Option<String> {
 pub fn run(choice: &Choice, args: ImportPfxArgs) -> Result<ExitCode, Failure> {
     let read_result = match (&args.pfx, &args.key, &args.cert) {
         (Some(file), _, _) => {
-            pfx::from_pfx(&read(file)?, args.password.as_deref().unwrap_or_default())
+            let password = crate::secret::obtain(
+                args.password.clone(),
+                "--password",
+                "HSMSIM_PFX_PASSWORD",
+                &format!("password of {}: ", file.display()),
+            )?;
+            pfx::from_pfx(&read(file)?, &password)
         }
         (None, Some(key), Some(cert)) => pfx::from_pkcs8_and_certificate(&read(key)?, &read(cert)?),
         _ => {

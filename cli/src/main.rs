@@ -7,6 +7,7 @@ mod conformance;
 mod import_pfx;
 mod primus;
 mod primus_tools;
+mod secret;
 mod selftest;
 mod token_access;
 

@@ -74,9 +74,9 @@ pub enum CardCommand {
         /// The card's name (letters, digits, '.', '_', '-').
         #[arg(long)]
         name: String,
-        /// The card's PIN.
+        /// The card's PIN (default: $HSMSIM_CARD_PIN, else asked for on a terminal).
         #[arg(long)]
-        pin: String,
+        pin: Option<String>,
         /// The partition of a Partition SO or Partition-Backup card.
         #[arg(long)]
         partition: Option<String>,
@@ -106,8 +106,9 @@ pub enum CardCommand {
         device: String,
         /// The card's name.
         name: String,
+        /// The card's PIN (default: $HSMSIM_CARD_PIN, else asked for on a terminal).
         #[arg(long)]
-        pin: String,
+        pin: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -120,7 +121,8 @@ pub enum SetupPasswordCommand {
     Issue {
         /// The partition, as "device/partition".
         partition: String,
-        /// An SO card and its PIN, as NAME:PIN; give two different SO cards.
+        /// An SO card and its PIN, as NAME:PIN (NAME alone: the PIN is asked for on a
+        /// terminal); give two different SO cards.
         #[arg(long = "so", value_name = "NAME:PIN", required = true)]
         so: Vec<String>,
         #[arg(long)]
@@ -136,8 +138,9 @@ pub enum PermanentSecretCommand {
     Fetch {
         /// The partition, as "device/partition".
         partition: String,
+        /// The setup password (default: $HSMSIM_SETUP_PASSWORD, else asked for on a terminal).
         #[arg(long)]
-        setup_password: String,
+        setup_password: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -166,7 +169,8 @@ pub enum PolicyCommand {
         /// Allow key extract (reading key values in clear).
         #[arg(long)]
         extract: Option<bool>,
-        /// An SO card and its PIN, as NAME:PIN; give two different SO cards.
+        /// An SO card and its PIN, as NAME:PIN (NAME alone: the PIN is asked for on a
+        /// terminal); give two different SO cards.
         #[arg(long = "so", value_name = "NAME:PIN", required = true)]
         so: Vec<String>,
         #[arg(long)]
@@ -242,13 +246,21 @@ fn print_card(device: &str, c: &Card) {
     );
 }
 
-/// `--so NAME:PIN` arguments.
+/// `--so NAME:PIN` arguments; `--so NAME` asks for the card's PIN on a terminal.
 fn so_cards(args: &[String]) -> Result<Vec<(String, String)>, Failure> {
     args.iter()
-        .map(|a| {
-            a.split_once(':')
-                .map(|(n, p)| (n.to_string(), p.to_string()))
-                .ok_or_else(|| Failure(format!("--so takes NAME:PIN, not \"{a}\"")))
+        .map(|a| match a.split_once(':') {
+            Some((n, p)) => Ok((n.to_string(), p.to_string())),
+            None if !a.is_empty() => {
+                let pin = crate::secret::obtain(
+                    None,
+                    &format!("the PIN of SO card {a} (--so {a}:PIN)"),
+                    "HSMSIM_SO_CARD_PIN",
+                    &format!("PIN of SO card {a}: "),
+                )?;
+                Ok((a.to_string(), pin))
+            }
+            None => Err(Failure(format!("--so takes NAME:PIN, not \"{a}\""))),
         })
         .collect()
 }
@@ -282,6 +294,12 @@ pub fn run(choice: &Choice, command: PrimusCommand) -> Result<ExitCode, Failure>
             partition,
             json,
         }) => {
+            let pin = crate::secret::obtain(
+                pin,
+                "--pin",
+                "HSMSIM_CARD_PIN",
+                &format!("PIN of card {name}: "),
+            )?;
             let card = primus_state::create_card(
                 sel,
                 &device,
@@ -328,7 +346,17 @@ pub fn run(choice: &Choice, command: PrimusCommand) -> Result<ExitCode, Failure>
             name,
             pin,
             json,
-        }) => match primus_state::verify_card(sel, &device, &name, &pin) {
+        }) => match primus_state::verify_card(
+            sel,
+            &device,
+            &name,
+            &crate::secret::obtain(
+                pin,
+                "--pin",
+                "HSMSIM_CARD_PIN",
+                &format!("PIN of card {name}: "),
+            )?,
+        ) {
             Ok(card) => {
                 if json {
                     let mut v = card_json(&device, &card);
@@ -383,7 +411,16 @@ pub fn run(choice: &Choice, command: PrimusCommand) -> Result<ExitCode, Failure>
             partition,
             setup_password,
             json,
-        }) => match primus_state::fetch_permanent_secret(sel, &partition, &setup_password) {
+        }) => match primus_state::fetch_permanent_secret(
+            sel,
+            &partition,
+            &crate::secret::obtain(
+                setup_password,
+                "--setup-password",
+                "HSMSIM_SETUP_PASSWORD",
+                &format!("setup password of {partition}: "),
+            )?,
+        ) {
             Ok(secret) => {
                 if json {
                     crate::print_json(&json!({

@@ -24,18 +24,30 @@ pub fn open(
             "{flag} sim: name the partition, e.g. sim:token=ACME-DR (see `hsmsim slots`)"
         )));
     }
-    let env = Environment::with_user_lab(module.or_else(find_sim_module), choice.clone());
+    let env = Environment::with_user_lab(module.or_else(find_sim_module), choice.clone())
+        .with_pin_prompt(terminal_prompt());
     let party = env
         .party(&name, target, Role::Target, "")
         .map_err(|e| Failure(format!("{flag}: {e}")))?;
-    let session = party.session().map_err(|e| {
-        Failure(format!(
-            "cannot log in to {:?}: {}",
-            party.token_label,
-            hsmsim_conformance::runner::describe_error(&e)
-        ))
-    })?;
+    // Pre-flight: refused without a login when the next failure would lock a role; a refused
+    // PIN is one failed login, never retried.
+    let session = party
+        .preflight()
+        .map_err(|e| Failure(format!("{flag}: {e}")))?;
     Ok((party, session))
+}
+
+/// Asks for a PIN without echo (`rpassword`) when stdin is a terminal; `None` otherwise
+/// (automation gives `pin-source=FILE` or `pin-source=env:VARIABLE`).
+pub fn terminal_prompt() -> hsmsim_conformance::target::PinPrompt {
+    Box::new(|question: &str| {
+        if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+            return None;
+        }
+        rpassword::prompt_password(question)
+            .ok()
+            .filter(|pin| !pin.is_empty())
+    })
 }
 
 /// A refusal (exit 1, the reason on stderr); a missing capability is a failure to run (exit 2).

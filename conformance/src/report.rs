@@ -36,11 +36,20 @@ pub struct RunInfo {
     pub origin: Option<String>,
     pub target: Option<String>,
     pub duration_ms: u64,
+    /// The run was interrupted (SIGINT / SIGTERM): the results are those of the scenarios that
+    /// started; `planned` scenarios were selected.
+    #[serde(skip)]
+    pub interrupted: bool,
+    #[serde(skip)]
+    pub planned: usize,
 }
 
 /// The JSON report.
 #[derive(Debug, Clone, Serialize)]
 pub struct JsonReport<'a> {
+    /// Present (true) only when the run was interrupted.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub interrupted: bool,
     pub results: &'a [ScenarioResult],
     pub summary: Summary,
     pub run: &'a RunInfo,
@@ -48,6 +57,7 @@ pub struct JsonReport<'a> {
 
 pub fn json(results: &[ScenarioResult], info: &RunInfo) -> String {
     serde_json::to_string_pretty(&JsonReport {
+        interrupted: info.interrupted,
         results,
         summary: Summary::of(results),
         run: info,
@@ -121,6 +131,12 @@ pub fn table(results: &[ScenarioResult], info: &RunInfo) -> String {
         "\n{} scenarios: {} passed, {} failed, {} not applicable ({} ms)\n",
         s.total, s.pass, s.fail, s.not_applicable, info.duration_ms
     ));
+    if info.interrupted {
+        out.push_str(&format!(
+            "interrupted: {} of {} planned scenarios ran; the others were not started\n",
+            s.total, info.planned
+        ));
+    }
     out
 }
 
@@ -128,7 +144,11 @@ pub fn table(results: &[ScenarioResult], info: &RunInfo) -> String {
 /// reason.
 pub fn junit(results: &[ScenarioResult], info: &RunInfo) -> Result<String, String> {
     use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
-    let mut report = Report::new("hsmsim conformance");
+    let mut report = Report::new(if info.interrupted {
+        "hsmsim conformance (interrupted)"
+    } else {
+        "hsmsim conformance"
+    });
     report.set_time(std::time::Duration::from_millis(info.duration_ms));
     let mut suites: Vec<TestSuite> = Vec::new();
     for r in results {

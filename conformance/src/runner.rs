@@ -9,7 +9,7 @@ use crate::procedures;
 use crate::target::{Party, Role};
 use serde::Serialize;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
 /// Which scenarios to run.
@@ -367,6 +367,108 @@ impl Run<'_> {
     }
 }
 
+/// What a scenario would do, for `--dry-run` (nothing is called on any token): its steps with
+/// the party and the vendor's command, and the objects it would create on each party and
+/// destroy when it ends, as they would be labelled (`NAME-<run tag>-<variant>`, the run tag six
+/// random hex digits).
+pub fn describe_plan(scenario: &Scenario, parties: &Parties) -> String {
+    use std::fmt::Write;
+    let case = scenario.case.id();
+    let suffix = case.replace("negative:", "neg-");
+    let mut out = format!("{} [{case}]\n", scenario.procedure.id);
+    let who = |role: Role| match parties.get(role) {
+        Ok(p) => p.describe(),
+        Err(_) => format!("{role} (not given)"),
+    };
+    let _ = writeln!(out, "  steps:");
+    for step in &scenario.procedure.steps {
+        let _ = writeln!(out, "    {}. [{}] {}", step.n, step.party, step.title);
+        let _ = writeln!(out, "       {}", step.vendor);
+    }
+    let planned = procedures::planned_objects(&scenario.procedure.id, &scenario.case);
+    for role in [Role::Origin, Role::Target] {
+        let mine: Vec<_> = planned.iter().filter(|o| o.party == role).collect();
+        if mine.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "  would create on {}:", who(role));
+        for o in &mine {
+            let _ = writeln!(
+                out,
+                "    {}-<run tag>-{suffix}: {} ({})",
+                o.name, o.what, o.made_by
+            );
+        }
+        let names: Vec<String> = mine
+            .iter()
+            .map(|o| format!("{}-<run tag>-{suffix}", o.name))
+            .collect();
+        let _ = writeln!(
+            out,
+            "  would destroy on {} when the scenario ends: every object labelled {}",
+            who(role),
+            names.join(", ")
+        );
+    }
+    if planned.is_empty() {
+        let _ = writeln!(out, "  would create no object");
+    }
+    out
+}
+
+/// The scenarios running now and the objects each may have on its parties (labels with their
+/// run tag), for what a second Ctrl-C reports as possibly left behind.
+static IN_FLIGHT: Mutex<Vec<(u64, String)>> = Mutex::new(Vec::new());
+static IN_FLIGHT_ID: AtomicUsize = AtomicUsize::new(0);
+
+/// What the running scenarios may leave behind if the process ends now: one line per party
+/// and scenario ("target token \"peer\" (...): objects labelled zmk-3f9a1c-aes-128, ...").
+pub fn in_flight() -> Vec<String> {
+    IN_FLIGHT
+        .lock()
+        .map(|v| v.iter().map(|(_, s)| s.clone()).collect())
+        .unwrap_or_default()
+}
+
+/// Registers a running scenario's objects in `IN_FLIGHT` until dropped.
+struct InFlight(u64);
+
+impl InFlight {
+    fn new(scenario: &Scenario, parties: &Parties, tag: &str) -> InFlight {
+        let id = IN_FLIGHT_ID.fetch_add(1, Ordering::Relaxed) as u64;
+        let planned = procedures::planned_objects(&scenario.procedure.id, &scenario.case);
+        let mut lines = Vec::new();
+        for role in [Role::Origin, Role::Target] {
+            let labels: Vec<String> = planned
+                .iter()
+                .filter(|o| o.party == role)
+                .map(|o| format!("{}-{tag}", o.name))
+                .collect();
+            if let (false, Ok(party)) = (labels.is_empty(), parties.get(role)) {
+                lines.push(format!(
+                    "{} [{}] on {}: objects labelled {}",
+                    scenario.procedure.id,
+                    scenario.case.id(),
+                    party.describe(),
+                    labels.join(", ")
+                ));
+            }
+        }
+        if let Ok(mut v) = IN_FLIGHT.lock() {
+            v.extend(lines.into_iter().map(|l| (id, l)));
+        }
+        InFlight(id)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Ok(mut v) = IN_FLIGHT.lock() {
+            v.retain(|(id, _)| *id != self.0);
+        }
+    }
+}
+
 /// Runs one scenario with its executor.
 pub fn run_scenario(scenario: &Scenario, parties: &Parties) -> ScenarioResult {
     let started = Instant::now();
@@ -377,6 +479,7 @@ pub fn run_scenario(scenario: &Scenario, parties: &Parties) -> ScenarioResult {
         crate::objects::hex(&tag_bytes),
         scenario.case.id().replace("negative:", "neg-")
     );
+    let _in_flight = InFlight::new(scenario, parties, &tag);
     let mut run = Run {
         procedure: &scenario.procedure,
         case: &scenario.case,
@@ -407,11 +510,14 @@ pub fn run_scenario(scenario: &Scenario, parties: &Parties) -> ScenarioResult {
 }
 
 /// Runs the scenarios on `jobs` threads (results in plan order); `on_done` sees each result
-/// as it finishes (for a progress display).
+/// as it finishes (for a progress display). Once `stop` is set (an interrupt), no further
+/// scenario starts; the running ones finish, cleaning up what they made. The results are
+/// those of the scenarios that started.
 pub fn run_all(
     scenarios: &[Scenario],
     parties: &Parties,
     jobs: usize,
+    stop: &AtomicBool,
     on_done: &(dyn Fn(&ScenarioResult) + Sync),
 ) -> Vec<ScenarioResult> {
     let next = AtomicUsize::new(0);
@@ -421,7 +527,10 @@ pub fn run_all(
         for _ in 0..jobs.clamp(1, scenarios.len().max(1)) {
             scope.spawn(|| {
                 loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let i = next.fetch_add(1, Ordering::SeqCst);
                     let Some(scenario) = scenarios.get(i) else {
                         break;
                     };
@@ -433,12 +542,14 @@ pub fn run_all(
             });
         }
     });
+    let started = next.into_inner().min(scenarios.len());
     // A scenario whose thread died has no result: it is reported failed, never dropped.
     results
         .into_inner()
         .unwrap_or_else(|p| p.into_inner())
         .into_iter()
         .zip(scenarios)
+        .take(started)
         .map(|(r, s)| {
             r.unwrap_or_else(|| ScenarioResult {
                 procedure: s.procedure.id.clone(),

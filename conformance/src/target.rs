@@ -3,7 +3,10 @@
 //! `C_GetFunctionList`, as applications do) and initialised once; `sim` is this simulator's
 //! module on a scratch lab the runner creates, so results never depend on the user's own state.
 //! Each party is one token of one module, chosen by the URI's path attributes, with the
-//! capabilities the runner discovered: mechanisms, Luna `CA_*` extensions, login model.
+//! capabilities the runner discovered: mechanisms, Luna `CA_*` extensions, login model; its
+//! PIN comes from the URI (`pin-value`, `pin-source=FILE`, `pin-source=env:VARIABLE`) or a
+//! prompt. The pre-flight (`Party::preflight`) protects real tokens: a role at its last try is
+//! never tried, and a refused PIN is never tried again.
 use crate::uri::{Pkcs11Uri, TargetName, TokenSelector};
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::session::{Session, UserType};
@@ -14,6 +17,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::ffi::OsString;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// The host the scratch lab adds: it sees every partition of the `primus` fixture.
@@ -173,6 +177,9 @@ pub struct Party {
     pub slot: Slot,
     pub token_label: String,
     pin: Option<AuthPin>,
+    /// The token refused this party's PIN once: no further login is ever attempted with it
+    /// (a second failure could lock the role on a real token).
+    pin_refused: AtomicBool,
     pub caps: Capabilities,
 }
 
@@ -188,17 +195,76 @@ impl fmt::Debug for Party {
 
 impl Party {
     /// A read/write session, logged in as the user (already logged in is fine: the login
-    /// state is shared by every session of the token).
+    /// state is shared by every session of the token). Once the token has refused the PIN, no
+    /// login is attempted again: the same refusal is answered without calling the token.
     pub fn session(&self) -> Result<Session, cryptoki::error::Error> {
+        use cryptoki::error::{Error, RvError};
+        if self.pin_refused.load(Ordering::SeqCst) {
+            return Err(Error::Pkcs11(
+                RvError::PinIncorrect,
+                cryptoki::context::Function::Login,
+            ));
+        }
         let session = self.module.pkcs11.open_rw_session(self.slot)?;
         match session.login(UserType::User, self.pin.as_ref()) {
             Ok(()) => Ok(session),
-            Err(cryptoki::error::Error::Pkcs11(
-                cryptoki::error::RvError::UserAlreadyLoggedIn,
-                _,
-            )) => Ok(session),
-            Err(e) => Err(e),
+            Err(Error::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => Ok(session),
+            Err(e) => {
+                if let Error::Pkcs11(rv, _) = &e
+                    && refuses_pin(rv)
+                {
+                    self.pin_refused.store(true, Ordering::SeqCst);
+                }
+                Err(e)
+            }
         }
+    }
+
+    /// The pre-flight check a run makes before any scenario: the token's PIN flags are read
+    /// and, when the user or SO role is locked or its next failed login would lock it
+    /// (`CKF_*_PIN_LOCKED`, `CKF_*_PIN_FINAL_TRY`), the party is refused without any login
+    /// attempt; otherwise the party logs in once. A refused PIN is never tried again (see
+    /// `session`), so a wrong PIN costs exactly one failed login. Returns the logged-in session.
+    pub fn preflight(&self) -> Result<Session, TargetError> {
+        let info =
+            self.module.pkcs11.get_token_info(self.slot).map_err(|e| {
+                TargetError(format!("{}: C_GetTokenInfo failed: {e}", self.describe()))
+            })?;
+        let stop = |what: &str| {
+            Err(TargetError(format!(
+                "{}: {what}; no login was attempted (another failure could lock it)",
+                self.describe()
+            )))
+        };
+        if info.user_pin_locked() {
+            return stop("the token says the user PIN is locked (CKF_USER_PIN_LOCKED)");
+        }
+        if info.user_pin_final_try() {
+            return stop(
+                "the token says the next failed user login locks the user PIN (CKF_USER_PIN_FINAL_TRY)",
+            );
+        }
+        if info.so_pin_locked() {
+            return stop("the token says the SO PIN is locked (CKF_SO_PIN_LOCKED)");
+        }
+        if info.so_pin_final_try() {
+            return stop(
+                "the token says the next failed SO login locks the SO PIN (CKF_SO_PIN_FINAL_TRY)",
+            );
+        }
+        self.session().map_err(|e| match &e {
+            cryptoki::error::Error::Pkcs11(rv, _) if refuses_pin(rv) => TargetError(format!(
+                "{} refused the PIN (C_Login: {}): that is one failed login, and no other will be attempted; give the right PIN",
+                self.describe(),
+                crate::runner::ckr_name(rv)
+            )),
+            cryptoki::error::Error::Pkcs11(rv, _) => TargetError(format!(
+                "cannot log in to {}: C_Login: {}",
+                self.describe(),
+                crate::runner::ckr_name(rv)
+            )),
+            other => TargetError(format!("cannot log in to {}: {other}", self.describe())),
+        })
     }
 
     /// "origin ACME-PKI (sim)" and the like, for reports.
@@ -235,6 +301,13 @@ pub fn finish() {
     }
 }
 
+/// The scratch lab's directory, if this process made one (what an immediate exit removes
+/// itself, as `finish` would).
+pub fn scratch_dir() -> Option<PathBuf> {
+    let lab = SIM_LAB.lock().ok()?;
+    lab.as_ref()?._dir.as_ref().map(|d| d.path().to_path_buf())
+}
+
 /// Token labels and user PINs of a lab's initialised partitions.
 fn lab_pins(selection: &hsmsim::lab_state::LabSelection) -> HashMap<String, String> {
     selection
@@ -252,7 +325,15 @@ pub struct Environment {
     sim_module: Option<PathBuf>,
     /// The user's lab for `sim` (the CLI's `primus-tools`), else a scratch lab.
     user_lab: Option<hsmsim::engine::Choice>,
+    /// Asks for a PIN the URI does not give (the CLI prompts without echo on a terminal).
+    prompt: Option<PinPrompt>,
+    /// Discovery only (`--dry-run`): no PIN is needed, none is asked for.
+    discovery_only: bool,
 }
+
+/// Asks the person at the terminal for a PIN, given the question; `None` when nobody can be
+/// asked.
+pub type PinPrompt = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
 
 impl Environment {
     /// `sim_module`: the simulator's `libhsmsim.so`; `sim` is a scratch copy of the `primus`
@@ -261,6 +342,8 @@ impl Environment {
         Environment {
             sim_module,
             user_lab: None,
+            prompt: None,
+            discovery_only: false,
         }
     }
 
@@ -273,7 +356,21 @@ impl Environment {
         Environment {
             sim_module,
             user_lab: Some(choice),
+            prompt: None,
+            discovery_only: false,
         }
+    }
+
+    /// A PIN a token needs and its URI does not give is asked for through `prompt`.
+    pub fn with_pin_prompt(mut self, prompt: PinPrompt) -> Environment {
+        self.prompt = Some(prompt);
+        self
+    }
+
+    /// Discovery only: parties are resolved without a PIN (none is needed, none is asked for).
+    pub fn discovery_only(mut self) -> Environment {
+        self.discovery_only = true;
+        self
     }
 
     fn sim_lab(&self) -> Result<Arc<SimLab>, TargetError> {
@@ -396,17 +493,7 @@ impl Environment {
                 let module = self.module(&path, None)?;
                 let pin = match (&uri.pin_value, &uri.pin_source) {
                     (Some(p), _) => Some(p.clone()),
-                    (None, Some(file)) => Some(
-                        hsmsim::files::read_to_string(file)
-                            .map_err(|e| {
-                                TargetError(format!(
-                                    "cannot read pin-source {}: {e}",
-                                    file.display()
-                                ))
-                            })?
-                            .trim_end_matches(['\r', '\n'])
-                            .to_string(),
-                    ),
+                    (None, Some(source)) => Some(pin_from_source(source)?),
                     (None, None) => None,
                 };
                 (module, uri.selector.clone(), pin)
@@ -433,21 +520,61 @@ impl Environment {
             manufacturer: info.manufacturer_id().trim().to_string(),
             model: info.model().trim().to_string(),
         };
-        if pin.is_none() && caps.login_required && !caps.protected_auth_path {
-            return Err(TargetError(format!(
-                "{display}: the token needs a PIN: add pin-value=... or pin-source=FILE to the URI"
-            )));
+        let label = info.label().trim().to_string();
+        let mut pin = pin;
+        if pin.is_none() && caps.login_required && !caps.protected_auth_path && !self.discovery_only
+        {
+            pin = self
+                .prompt
+                .as_ref()
+                .and_then(|ask| ask(&format!("PIN of the {role} token {label:?}: ")));
+            if pin.is_none() {
+                return Err(TargetError(format!(
+                    "{display}: the token {label:?} needs a PIN: add pin-source=FILE or pin-source=env:VARIABLE (or pin-value=PIN) to the URI, or run on a terminal to be asked for it"
+                )));
+            }
         }
         Ok(Party {
             role,
             name: display.to_string(),
             module,
             slot,
-            token_label: info.label().trim().to_string(),
+            token_label: label,
             pin: pin.map(|p| AuthPin::new(p.into())),
+            pin_refused: AtomicBool::new(false),
             caps,
         })
     }
+}
+
+/// The PIN a URI's `pin-source` names: a file (without its trailing newline), or, simulator-defined,
+/// `env:VARIABLE` (an environment variable), for automation that keeps PINs out of files.
+fn pin_from_source(source: &Path) -> Result<String, TargetError> {
+    if let Some(var) = source.to_str().and_then(|s| s.strip_prefix("env:")) {
+        return std::env::var(var).map_err(|_| {
+            TargetError(format!(
+                "pin-source=env:{var}: the environment variable {var} is not set (or not UTF-8)"
+            ))
+        });
+    }
+    Ok(hsmsim::files::read_to_string(source)
+        .map_err(|e| TargetError(format!("cannot read pin-source {}: {e}", source.display())))?
+        .trim_end_matches(['\r', '\n'])
+        .to_string())
+}
+
+/// Whether a login's answer says the PIN (or the role) was refused: such a login must not be
+/// repeated.
+fn refuses_pin(rv: &cryptoki::error::RvError) -> bool {
+    use cryptoki::error::RvError;
+    matches!(
+        rv,
+        RvError::PinIncorrect
+            | RvError::PinLocked
+            | RvError::PinExpired
+            | RvError::PinInvalid
+            | RvError::PinLenRange
+    )
 }
 
 fn module_path(uri: &Pkcs11Uri) -> Result<PathBuf, TargetError> {

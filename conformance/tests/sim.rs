@@ -19,7 +19,13 @@ fn primus_procedures_pass_with_the_simulator_on_both_sides() {
     };
     let scenarios = runner::plan(&catalogue::procedures(), &selection);
     assert!(scenarios.len() >= 21, "{} scenarios", scenarios.len());
-    let results = runner::run_all(&scenarios, &parties, 2, &|_| {});
+    let results = runner::run_all(
+        &scenarios,
+        &parties,
+        2,
+        &std::sync::atomic::AtomicBool::new(false),
+        &|_| {},
+    );
     assert_eq!(
         results.len(),
         scenarios.len(),

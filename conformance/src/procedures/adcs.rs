@@ -7,9 +7,10 @@
 //! not replayed. Negative cases: a wrong PFX password and a PFX without its key refused when the
 //! backup is opened, a key and certificate that do not match refused at the import; nothing
 //! reaches the token.
+use super::PlannedObject;
 use crate::objects;
 use crate::pfx::{self, PfxError, fixtures};
-use crate::runner::{Parties, Run, Stop};
+use crate::runner::{Case, Parties, Run, Stop};
 use crate::target::Role;
 use cryptoki::object::{Attribute, AttributeType, ObjectClass};
 use cryptoki_sys::*;
@@ -36,6 +37,21 @@ fn open_backup(case: &str) -> Result<(Vec<u8>, Vec<Vec<u8>>), PfxError> {
 
 fn refusal(e: PfxError) -> Stop {
     Stop::fail(e.to_string())
+}
+
+/// The objects a scenario creates (labelled `ACME Issuing CA-<run tag>`, destroyed when it
+/// ends): the imported key pair and certificate on the target; none for the negative cases,
+/// which are refused before anything reaches the token.
+pub fn planned_objects(case: &Case) -> Vec<PlannedObject> {
+    match case {
+        Case::Negative(_) => Vec::new(),
+        Case::Positive(_) => vec![PlannedObject {
+            party: Role::Target,
+            name: "ACME Issuing CA".into(),
+            what: "the CA's private key, public key and certificate".into(),
+            made_by: "step 3".into(),
+        }],
+    }
 }
 
 /// Carries out one scenario of the AD CS import.

@@ -6,9 +6,10 @@
 //! same name, and listed. Outcome: the copy has the original's attributes, is proven the same
 //! key by use, and the original is unchanged. Negative case: a non-extractable key is refused at
 //! step 4 and nothing changes on either side.
+use super::PlannedObject;
 use crate::objects::{self, KeySpec};
 use crate::primus_tools::{self, Token, Transport, WrappedKeyFile};
-use crate::runner::{Parties, Run, Stop};
+use crate::runner::{Case, Parties, Run, Stop};
 use crate::target::{Party, Role};
 use cryptoki::error::RvError;
 use cryptoki::object::ObjectClass;
@@ -59,6 +60,39 @@ fn private_transport(variant: &str, origin: &Party, target: &Party) -> Result<Tr
             "origin and target share neither CKM_AES_KEY_WRAP_KWP nor CKM_AES_KEY_WRAP_PAD".into(),
         ))
     }
+}
+
+/// The objects a scenario creates (all labelled `NAME-<run tag>`, destroyed on both sides when
+/// it ends): the key to migrate and the transport key's public part on the origin, the
+/// transport key pair and (unless the export is refused) the copy on the target.
+pub fn planned_objects(procedure: &str, case: &Case) -> Vec<PlannedObject> {
+    let (zmk, mig) = documented_names(procedure);
+    let negative = matches!(case, Case::Negative(_));
+    let key = if procedure.ends_with("asymmetric") {
+        "the private key to migrate (a key pair)"
+    } else {
+        "the secret key to migrate"
+    };
+    let object = |party, name: &str, what: &str, made_by: &str| PlannedObject {
+        party,
+        name: name.to_string(),
+        what: what.to_string(),
+        made_by: made_by.to_string(),
+    };
+    let mut planned = vec![
+        object(Role::Origin, mig, key, "precondition"),
+        object(Role::Target, zmk, "RSA-2048 transport key pair", "step 1"),
+        object(
+            Role::Origin,
+            zmk,
+            "the transport key's public key",
+            "step 3",
+        ),
+    ];
+    if !negative {
+        planned.push(object(Role::Target, mig, "the migrated copy", "step 5"));
+    }
+    planned
 }
 
 /// Carries out one scenario of either key-migration procedure.

@@ -1,10 +1,12 @@
 //! The executors: for each catalogue procedure, the code that carries out its documented steps
 //! (by number, through `Run::step`) and checks its outcome. A procedure without an executor is
-//! reported "not applicable".
+//! reported "not applicable". Each executor also says, for `--dry-run`, which objects a
+//! scenario would create on each party (all of them are destroyed when the scenario ends).
 pub mod adcs;
 pub mod key_migration;
 
-use crate::runner::{Parties, Run, Stop};
+use crate::runner::{Case, Parties, Run, Stop};
+use crate::target::Role;
 
 /// Carries out one scenario.
 pub type Executor = fn(&mut Run<'_>, &Parties) -> Result<(), Stop>;
@@ -17,5 +19,29 @@ pub fn executor(procedure: &str) -> Option<Executor> {
         }
         "primus.adcs-key-import" => Some(adcs::run),
         _ => None,
+    }
+}
+
+/// An object a scenario creates on a party and destroys when it ends (what `--dry-run` prints).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedObject {
+    pub party: Role,
+    /// The documented name; the scenario labels it `NAME-<run tag>`.
+    pub name: String,
+    /// What the object is ("RSA-2048 key pair").
+    pub what: String,
+    /// The step (or precondition) that creates it.
+    pub made_by: String,
+}
+
+/// The objects a scenario of `procedure` with `case` would create (none for a procedure
+/// without an executor).
+pub fn planned_objects(procedure: &str, case: &Case) -> Vec<PlannedObject> {
+    match procedure {
+        "primus.key-migration.symmetric" | "primus.key-migration.asymmetric" => {
+            key_migration::planned_objects(procedure, case)
+        }
+        "primus.adcs-key-import" => adcs::planned_objects(case),
+        _ => Vec::new(),
     }
 }
