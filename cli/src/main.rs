@@ -282,7 +282,10 @@ fn lab(choice: &Choice, command: LabCommand) -> Result<ExitCode, Failure> {
             dir,
             force,
         } => {
-            let file = lab_state::init_from_fixture(&fixture, &dir, force)?;
+            let (file, moved) = lab_state::init(&fixture, &dir, force)?;
+            if let Some(moved) = moved {
+                println!("the unusable store was moved aside to {}", moved.display());
+            }
             println!("created {} from fixture \"{fixture}\"", file.display());
             println!("use it with: HSMSIM_CONF={}", file.display());
             Ok(ExitCode::SUCCESS)
@@ -321,7 +324,9 @@ fn lab(choice: &Choice, command: LabCommand) -> Result<ExitCode, Failure> {
                 ));
             }
             let selection = lab_state::select(choice)?;
-            lab_state::reset(&selection)?;
+            if let Some(moved) = lab_state::reset(&selection)? {
+                println!("the unusable store was moved aside to {}", moved.display());
+            }
             println!(
                 "{}: reset to the lab's definition",
                 selection.state_dir.display()

@@ -83,6 +83,12 @@ pub fn open_store(selection: &LabSelection) -> Result<Store> {
 /// `hsmsim lab init`: writes `dir/lab.toml` from a built-in lab and creates its state. Refuses
 /// to overwrite an existing lab unless `force` (then the old state is reset).
 pub fn init_from_fixture(fixture: &str, dir: &Path, force: bool) -> Result<PathBuf> {
+    init(fixture, dir, force).map(|(file, _)| file)
+}
+
+/// As `init_from_fixture`; with `force`, a store that cannot be used is moved aside first:
+/// the second value says where.
+pub fn init(fixture: &str, dir: &Path, force: bool) -> Result<(PathBuf, Option<PathBuf>)> {
     let text = built_in_text(fixture).map_err(|e| err(CKR_ARGUMENTS_BAD, e.to_string()))?;
     let file = dir.join(LAB_FILE);
     if file.exists() && !force {
@@ -112,12 +118,13 @@ pub fn init_from_fixture(fixture: &str, dir: &Path, force: bool) -> Result<PathB
         state_dir: Some(dir.to_path_buf()),
     })
     .map_err(|e| err(CKR_GENERAL_ERROR, e.to_string()))?;
-    if force {
-        reset(&selection)?;
+    let moved = if force {
+        reset(&selection)?
     } else {
         open_store(&selection)?;
-    }
-    Ok(file)
+        None
+    };
+    Ok((file, moved))
 }
 
 /// What `hsmsim lab show` reports.
@@ -346,7 +353,10 @@ pub fn check(selection: &LabSelection) -> Result<Vec<String>> {
             db.display()
         )]);
     }
-    let store = Store::open(&selection.state_dir)?;
+    let store = match Store::open_or_refusal(&selection.state_dir)? {
+        Ok(store) => store,
+        Err(refusal) => return Ok(vec![refusal.to_string()]),
+    };
     let mut problems = store.check()?;
     let defined: std::collections::BTreeSet<String> = selection
         .lab
@@ -365,15 +375,19 @@ pub fn check(selection: &LabSelection) -> Result<Vec<String>> {
 }
 
 /// `hsmsim lab reset`: every partition back to what the lab defines (objects gone, presets
-/// re-applied), in one transaction; processes using the lab see their tokens replaced.
-pub fn reset(selection: &LabSelection) -> Result<()> {
+/// re-applied), in one transaction; processes using the lab see their tokens replaced. A store
+/// file that cannot be used (empty, another program's, a newer schema, damaged) is first moved
+/// aside (`Store::move_aside_unusable`): returns where it went.
+pub fn reset(selection: &LabSelection) -> Result<Option<PathBuf>> {
+    let moved = Store::move_aside_unusable(&selection.state_dir)?;
     let store = Store::open(&selection.state_dir)?;
     let mut records = Vec::new();
     for (partition, model, preset) in selection.lab.partitions() {
         let record = fresh_record(&partition, &model, preset.as_ref(), &selection.state_dir)?;
         records.push((partition, record));
     }
-    store.reset(&records)
+    store.reset(&records)?;
+    Ok(moved)
 }
 
 /// `hsmsim lab partition remove|add`: a partition disappears (slots showing it have no token)

@@ -130,8 +130,17 @@ pub fn seal_object(
 }
 
 impl Store {
-    /// Opens (creating or migrating if needed) the store in `dir`.
+    /// Opens (creating or migrating if needed) the store in `dir`. A file there that is not
+    /// an hsmsim store this build can use (empty, not SQLite, another program's database, a
+    /// newer schema, damaged) is refused with `CKR_DEVICE_ERROR`, a sentence naming the file,
+    /// what is wrong and the fix (`Refusal`), and is never changed.
     pub fn open(dir: &Path) -> Result<Store> {
+        Store::open_or_refusal(dir)?.map_err(|r| err(CKR_DEVICE_ERROR, r.to_string()))
+    }
+
+    /// As `open`, but a store file that cannot be used is an `Ok(Err(refusal))` (other
+    /// failures, such as an unwritable directory, are errors).
+    pub fn open_or_refusal(dir: &Path) -> Result<std::result::Result<Store, Refusal>> {
         crate::files::create_private_dir_all(dir).map_err(|e| {
             err(
                 CKR_DEVICE_ERROR,
@@ -139,22 +148,93 @@ impl Store {
             )
         })?;
         let path = dir.join(DB_FILE);
-        // Created 0600 before SQLite opens it: SQLite gives the -wal and -shm files the
-        // database's mode.
+        let refusal = |reason: String| Refusal {
+            path: path.clone(),
+            reason,
+        };
+        match std::fs::symlink_metadata(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => create_fresh(dir, &path)?,
+            Err(e) => {
+                return Err(err(
+                    CKR_DEVICE_ERROR,
+                    format!("cannot read the store {}: {e}", path.display()),
+                ));
+            }
+            Ok(_) => {}
+        }
+        // Anything else than a regular file is refused here.
         crate::files::create_private_file(&path).map_err(|e| {
             err(
                 CKR_DEVICE_ERROR,
-                format!("cannot create the store {}: {e}", path.display()),
+                format!("cannot open the store {}: {e}", path.display()),
             )
         })?;
-        let conn = crate::connection::Shared::open(&path, |conn| migrate(conn, &path))?;
+        if let Some(reason) = unusable_file(&path) {
+            return Ok(Err(refusal(reason)));
+        }
+        let mut refused = None;
+        let opened = crate::connection::Shared::open(&path, |conn| {
+            migrate(conn, &path, false).map_err(|e| {
+                if let Some(reason) = e.refusal {
+                    refused = Some(reason);
+                }
+                e.error
+            })
+        });
+        let conn = match opened {
+            Ok(conn) => conn,
+            Err(_) if refused.is_some() => return Ok(Err(refusal(refused.unwrap_or_default()))),
+            Err(e) => match damage_reason(&e) {
+                Some(reason) => return Ok(Err(refusal(reason))),
+                None => return Err(e),
+            },
+        };
         let mut writer = [0u8; 8];
         crate::mechanisms::random_fill(&mut writer)?;
-        Ok(Store {
+        Ok(Ok(Store {
             conn,
             path,
             writer: i64::from_ne_bytes(writer) & i64::MAX,
-        })
+        }))
+    }
+
+    /// The fix a refusal names: when the store in `dir` cannot be used, moves it (with its
+    /// `-wal` and `-shm` files) aside to `hsmsim.sqlite.damaged-<unix time>` and returns where
+    /// it went; `None` when the store is usable or absent. The next `open` creates a fresh one.
+    pub fn move_aside_unusable(dir: &Path) -> Result<Option<PathBuf>> {
+        if !dir.join(DB_FILE).exists() {
+            return Ok(None);
+        }
+        let refusal = match Store::open_or_refusal(dir)? {
+            Ok(_) => return Ok(None),
+            Err(refusal) => refusal,
+        };
+        let secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let mut aside = dir.join(format!("{DB_FILE}.damaged-{secs}"));
+        let mut n = 1;
+        while aside.exists() {
+            aside = dir.join(format!("{DB_FILE}.damaged-{secs}-{n}"));
+            n += 1;
+        }
+        let moved = |from: &Path, to: &Path| {
+            std::fs::rename(from, to).map_err(|e| {
+                err(
+                    CKR_DEVICE_ERROR,
+                    format!("cannot move {} to {}: {e}", from.display(), to.display()),
+                )
+            })
+        };
+        for suffix in ["-wal", "-shm"] {
+            let side = sibling(&refusal.path, suffix);
+            if side.exists() {
+                moved(&side, &sibling(&aside, suffix))?;
+            }
+        }
+        moved(&refusal.path, &aside)?;
+        tracing::warn!(target: "hsmsim::store", "{} ({}) moved aside to {}", refusal.path.display(), refusal.reason, aside.display());
+        Ok(Some(aside))
     }
 
     /// The current WAL-index header, or `None` when it cannot be read (then callers must ask
@@ -719,6 +799,178 @@ fn seal_problems(token: &str, record: &TokenRecord) -> Vec<String> {
     problems
 }
 
+/// hsmsim's SQLite application id (simulator-defined: "HSMS"), set in every store this build
+/// writes. Stores of earlier builds have 0 and are recognised by their tables; they get the id
+/// at their next open.
+pub const APPLICATION_ID: i32 = 0x4853_4D53;
+
+/// A store file that cannot be used: which file and what is wrong. Its text names the fix.
+#[derive(Debug, Clone)]
+pub struct Refusal {
+    pub path: PathBuf,
+    pub reason: String,
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the store {} cannot be used: {}. It was left unchanged. To start again from the \
+             lab's definition, run `hsmsim lab reset --yes` (or `hsmsim lab init --force --dir <its \
+             directory>`), which moves it aside to {}.damaged-<time> and creates a fresh store; or point \
+             HSMSIM_STATE_DIR at another directory",
+            self.path.display(),
+            self.reason,
+            self.path.display()
+        )
+    }
+}
+
+/// `path` with `suffix` appended to its file name (`-wal`, `-shm`).
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut p = path.to_path_buf().into_os_string();
+    p.push(suffix);
+    PathBuf::from(p)
+}
+
+/// Whether an SQLite failure says the file is damaged or not a database (rather than busy, or
+/// not reachable): SQLITE_NOTADB, SQLITE_CORRUPT. The store's errors carry SQLite's text.
+fn damage_reason(e: &crate::error::Error) -> Option<String> {
+    let text = e.detail.as_ref();
+    ["file is not a database", "malformed", "database corrupt"]
+        .iter()
+        .any(|m| text.contains(m))
+        .then(|| format!("it is damaged ({text})"))
+}
+
+fn sqlite_damage(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt)
+    )
+}
+
+/// Why the existing file at `path` is not an hsmsim store this build can use, looked at
+/// without changing it (a read-only connection): empty (0 bytes, no write-ahead log), not an
+/// SQLite database, another program's database (another application id, or id 0 without
+/// hsmsim's tables), no schema version, a newer schema, or damaged. `None` when it looks
+/// usable, or when it cannot be looked at (the real open then says why).
+fn unusable_file(path: &Path) -> Option<String> {
+    use std::io::Read;
+    let len = std::fs::metadata(path).ok()?.len();
+    if len == 0 {
+        let wal = std::fs::metadata(sibling(path, "-wal")).map_or(0, |m| m.len());
+        if wal == 0 {
+            return Some("it is empty (0 bytes), not an hsmsim store".into());
+        }
+    } else {
+        let mut header = [0u8; 16];
+        let read = std::fs::File::open(path)
+            .and_then(|mut f| f.read_exact(&mut header))
+            .is_ok();
+        if !read || &header != b"SQLite format 3\0" {
+            return Some(format!(
+                "it is not an SQLite database ({len} bytes without SQLite's header)"
+            ));
+        }
+    }
+    let conn = match Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    ) {
+        Ok(c) => c,
+        Err(e) if sqlite_damage(&e) => return Some(format!("it is damaged ({e})")),
+        Err(_) => return None,
+    };
+    let _ = conn.busy_timeout(std::time::Duration::from_secs(30));
+    let looked = (|| -> rusqlite::Result<Option<String>> {
+        let app_id: i32 = conn.query_row("PRAGMA application_id", [], |r| r.get(0))?;
+        let tables: Vec<String> = conn
+            .prepare(
+                "SELECT name FROM sqlite_master WHERE type = 'table' \
+                 AND name NOT LIKE 'sqlite_%' ORDER BY name",
+            )?
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        if app_id != 0 && app_id != APPLICATION_ID {
+            return Ok(Some(format!(
+                "it is another program's SQLite database (application_id 0x{app_id:08X}; \
+                 hsmsim's is 0x{APPLICATION_ID:08X})"
+            )));
+        }
+        let has = |t: &str| tables.iter().any(|x| x == t);
+        if !has("meta") || !has("tokens") {
+            return Ok(Some(if tables.is_empty() {
+                "it is an SQLite database without tables, not an hsmsim store".into()
+            } else {
+                format!(
+                    "it is another program's SQLite database (its tables: {}; not hsmsim's)",
+                    tables.join(", ")
+                )
+            }));
+        }
+        let version: Option<i64> = conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'schema_version'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(match version {
+            None => Some("it has hsmsim's tables but no schema version".into()),
+            Some(v) if v > SCHEMA_VERSION => Some(format!(
+                "it was written by a newer hsmsim (store schema {v}; this build reads up to \
+                 {SCHEMA_VERSION}): use that hsmsim"
+            )),
+            Some(_) => None,
+        })
+    })();
+    match looked {
+        Ok(reason) => reason,
+        Err(e) if sqlite_damage(&e) => Some(format!("it is damaged ({e})")),
+        Err(_) => None,
+    }
+}
+
+/// Creates a new store at `path`: built complete under a temporary name in `dir` (schema,
+/// application id; its write-ahead log checkpointed by closing it), then linked into place, so
+/// that no process ever sees a half-made store (an empty file is refused, not initialised
+/// over). When another process linked its store first, that one stays.
+fn create_fresh(dir: &Path, path: &Path) -> Result<()> {
+    let tmp = dir.join(format!(
+        ".{DB_FILE}.new-{}-{:016x}",
+        std::process::id(),
+        random_generation()?
+    ));
+    let cleanup = |tmp: &Path| {
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let _ = std::fs::remove_file(sibling(tmp, suffix));
+        }
+    };
+    let made = (|| {
+        crate::files::create_private_file(&tmp).map_err(|e| {
+            err(
+                CKR_DEVICE_ERROR,
+                format!("cannot create the store {}: {e}", path.display()),
+            )
+        })?;
+        let conn = crate::connection::Shared::open(&tmp, |conn| {
+            migrate(conn, &tmp, true).map_err(|e| e.error)
+        })?;
+        drop(conn);
+        match std::fs::hard_link(&tmp, path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+            Err(e) => Err(err(
+                CKR_DEVICE_ERROR,
+                format!("cannot create the store {}: {e}", path.display()),
+            )),
+        }
+    })();
+    cleanup(&tmp);
+    made
+}
+
 fn random_generation() -> Result<u64> {
     let mut g = [0u8; 8];
     crate::mechanisms::random_fill(&mut g)?;
@@ -787,8 +1039,36 @@ fn write_record(conn: &Connection, token: &str, record: &TokenRecord) -> Result<
     Ok(())
 }
 
-/// Brings a store to `SCHEMA_VERSION`, one step per version, all in one transaction.
-fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
+/// A failure of `migrate`, with the reason when the file is not a store this build can use.
+struct MigrateError {
+    error: crate::error::Error,
+    refusal: Option<String>,
+}
+
+impl From<crate::error::Error> for MigrateError {
+    fn from(error: crate::error::Error) -> Self {
+        MigrateError {
+            error,
+            refusal: None,
+        }
+    }
+}
+
+fn refuse(reason: String) -> MigrateError {
+    MigrateError {
+        error: err(CKR_DEVICE_ERROR, reason.clone()),
+        refusal: Some(reason),
+    }
+}
+
+/// Brings a store to `SCHEMA_VERSION`, one step per version, all in one transaction; a new
+/// database gets the schema and hsmsim's application id. Refuses (without changing anything)
+/// another program's database or a newer schema.
+fn migrate(
+    conn: &mut Connection,
+    path: &Path,
+    create: bool,
+) -> std::result::Result<(), MigrateError> {
     let tx = conn
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
         .map_err(db_err)?;
@@ -806,19 +1086,17 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
         .map_err(db_err)?;
     let mut version = match version {
         Some(v) if v > SCHEMA_VERSION => {
-            return Err(err(
-                CKR_DEVICE_ERROR,
-                format!(
-                    "{} was written by a newer hsmsim (schema {v}; this build reads up to {SCHEMA_VERSION})",
-                    path.display()
-                ),
-            ));
+            return Err(refuse(format!(
+                "it was written by a newer hsmsim (store schema {v}; this build reads up to \
+                 {SCHEMA_VERSION}): use that hsmsim"
+            )));
         }
         Some(v) => v,
-        None => {
+        None if create => {
             create_schema(&tx)?;
             SCHEMA_VERSION
         }
+        None => return Err(refuse("it has no hsmsim schema version".into())),
     };
     while version < SCHEMA_VERSION {
         match version {
@@ -827,10 +1105,7 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
             // next login or change; the version keeps older builds off the store.
             2 => {}
             v => {
-                return Err(err(
-                    CKR_DEVICE_ERROR,
-                    format!("{}: unknown schema version {v}", path.display()),
-                ));
+                return Err(refuse(format!("it holds an unknown schema version {v}")));
             }
         }
         version += 1;
@@ -842,7 +1117,11 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
         [version],
     )
     .map_err(db_err)?;
-    tx.commit().map_err(db_err)
+    tx.pragma_update(None, "application_id", APPLICATION_ID)
+        .and_then(|_| tx.pragma_update(None, "user_version", version))
+        .map_err(db_err)?;
+    tx.commit().map_err(db_err)?;
+    Ok(())
 }
 
 /// Schema 2's object and change-log tables (created fresh, or by the 1 -> 2 migration).
@@ -1109,6 +1388,13 @@ mod tests {
             .unwrap();
         }
         let store = Store::open(dir.path()).unwrap();
+        let app_id: i32 = store
+            .conn
+            .lock()
+            .unwrap()
+            .query_row("PRAGMA application_id", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(app_id, APPLICATION_ID, "an old store gets hsmsim's id");
         let row = store.token("hsm/a").unwrap().unwrap();
         assert_eq!(row.record.label, "old");
         assert_eq!(row.record.failures(CKU_USER), 2);
