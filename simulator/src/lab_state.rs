@@ -374,6 +374,111 @@ pub fn check(selection: &LabSelection) -> Result<Vec<String>> {
     Ok(problems)
 }
 
+/// What `hsmsim lab check` found.
+#[derive(Debug, Default, Serialize)]
+pub struct CheckReport {
+    /// Everything wrong (empty when sound), each naming what it is about.
+    pub problems: Vec<String>,
+    /// The partitions whose every sealed value was authenticated under the token key.
+    pub sealed_checked: Vec<String>,
+    /// The partitions with sealed values that could not be authenticated because no PIN given
+    /// (nor documented in the lab file) opens their token key.
+    pub sealed_unchecked: Vec<String>,
+}
+
+/// `hsmsim lab check`: `check`, then every sealed value (key material) of every partition
+/// authenticated under its token key, opened with `pins` or the PINs the lab file documents
+/// for the partition (its `so_pin`, `user_pin`, `crypto_user_pin`, `limited_co_pin`). Each
+/// damaged object is named (partition, unique id, label). Does not log in: no failure counter
+/// changes and nothing is written.
+pub fn check_report(selection: &LabSelection, pins: &[String]) -> Result<CheckReport> {
+    let mut report = CheckReport {
+        problems: check(selection)?,
+        ..CheckReport::default()
+    };
+    let store = match Store::open_or_refusal(&selection.state_dir) {
+        Ok(Ok(store)) => store,
+        // Absent, refused or unreadable: `check` already said so.
+        _ => return Ok(report),
+    };
+    if !selection.state_dir.join(crate::store::DB_FILE).exists() {
+        return Ok(report);
+    }
+    for (token, row) in store.tokens()? {
+        if !row.present || store.objects(&token)?.iter().all(|o| o.sealed.is_none()) {
+            continue;
+        }
+        match token_key(
+            &token,
+            &row.record,
+            &documented_pins(selection, &token),
+            pins,
+        ) {
+            Some(key) => {
+                report.problems.extend(store.check_sealed(&token, &key)?);
+                report.sealed_checked.push(token);
+            }
+            None => report.sealed_unchecked.push(token),
+        }
+    }
+    Ok(report)
+}
+
+/// The PINs the lab file gives a partition, with the role each is for.
+fn documented_pins(selection: &LabSelection, partition: &str) -> Vec<(CK_USER_TYPE, String)> {
+    let mut out = Vec::new();
+    for d in &selection.lab.file.devices {
+        for p in &d.partitions {
+            if format!("{}/{}", d.name.get_ref(), p.name.get_ref()) != partition {
+                continue;
+            }
+            for (user, pin) in [
+                (CKU_USER, &p.user_pin),
+                (CKU_SO, &p.so_pin),
+                (crate::vendor::luna::CKU_CRYPTO_USER, &p.crypto_user_pin),
+                (
+                    crate::vendor::luna::CKU_LIMITED_CRYPTO_OFFICER,
+                    &p.limited_co_pin,
+                ),
+            ] {
+                if let Some(pin) = pin {
+                    out.push((user, pin.get_ref().clone()));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The token key of a record, opened by a documented PIN (tried on its own role) or a given
+/// one (tried on every role with a PIN seal), or kept in clear by a schema-1 migration.
+fn token_key(
+    partition: &str,
+    record: &crate::token::TokenRecord,
+    documented: &[(CK_USER_TYPE, String)],
+    given: &[String],
+) -> Option<crate::seal::TokenKey> {
+    if let Some(key) = record.migration_key.as_deref() {
+        return crate::seal::TokenKey::from_bytes(key).ok();
+    }
+    let context = crate::seal::SealContext {
+        partition,
+        generation: record.generation,
+    };
+    let open = |user: CK_USER_TYPE, pin: &str| {
+        record
+            .role(user)?
+            .seal
+            .as_ref()?
+            .open(pin.as_bytes(), context)
+    };
+    given
+        .iter()
+        .flat_map(|pin| record.roles.keys().map(move |user| (*user, pin.as_str())))
+        .chain(documented.iter().map(|(user, pin)| (*user, pin.as_str())))
+        .find_map(|(user, pin)| open(user, pin))
+}
+
 /// `hsmsim lab reset`: every partition back to what the lab defines (objects gone, presets
 /// re-applied), in one transaction; processes using the lab see their tokens replaced. A store
 /// file that cannot be used (empty, another program's, a newer schema, damaged) is first moved

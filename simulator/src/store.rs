@@ -85,6 +85,75 @@ fn decode(bytes: &[u8]) -> Result<Attributes> {
     postcard::from_bytes(bytes).map_err(damaged)
 }
 
+/// "partition P, object U (label "L")": how problems and logs name a stored object.
+pub fn object_name(token: &str, uid: &str, public: Option<&Attributes>) -> String {
+    let label = public
+        .and_then(|p| p.bytes(CKA_LABEL))
+        .map(|l| format!(" (label \"{}\")", String::from_utf8_lossy(l)))
+        .unwrap_or_default();
+    format!("partition {token}, object {uid}{label}")
+}
+
+/// An object record's public attributes, or `None` (logged) when they do not decode, or
+/// decode without a `CKA_CLASS` or with another `CKA_UNIQUE_ID` than their row's.
+fn decoded_or_logged(token: &str, uid: &str, public: &[u8]) -> Option<Attributes> {
+    match decode(public) {
+        Ok(attrs)
+            if attrs.ulong(CKA_CLASS).is_some()
+                && attrs.bytes(CKA_UNIQUE_ID) == Some(uid.as_bytes()) =>
+        {
+            Some(attrs)
+        }
+        Ok(_) => {
+            tracing::error!(
+                target: "hsmsim::store",
+                "{} is damaged and left out (run `hsmsim lab check`): no CKA_CLASS, or another \
+                 CKA_UNIQUE_ID than its row's",
+                object_name(token, uid, None),
+            );
+            None
+        }
+        Err(e) => {
+            tracing::error!(
+                target: "hsmsim::store",
+                "{} is damaged and left out (run `hsmsim lab check`): {}",
+                object_name(token, uid, None),
+                e.detail
+            );
+            None
+        }
+    }
+}
+
+/// An object row's `public` and `sealed` columns, or why they are not blobs (a damaged row).
+#[allow(clippy::type_complexity)]
+fn blobs(
+    public: rusqlite::types::ValueRef,
+    sealed: rusqlite::types::ValueRef,
+) -> std::result::Result<(Vec<u8>, Option<Vec<u8>>), String> {
+    use rusqlite::types::ValueRef;
+    let public = match public {
+        ValueRef::Blob(b) => b.to_vec(),
+        other => {
+            return Err(format!(
+                "its public attributes are {:?}, not a blob",
+                other.data_type()
+            ));
+        }
+    };
+    let sealed = match sealed {
+        ValueRef::Null => None,
+        ValueRef::Blob(b) => Some(b.to_vec()),
+        other => {
+            return Err(format!(
+                "its sealed value is {:?}, not a blob",
+                other.data_type()
+            ));
+        }
+    };
+    Ok((public, sealed))
+}
+
 fn uid_text(uid: &[u8]) -> String {
     String::from_utf8_lossy(uid).into_owned()
 }
@@ -542,7 +611,10 @@ impl Store {
         })
     }
 
-    /// Every token object of a partition, in creation order.
+    /// Every token object of a partition, in creation order. A record whose public attributes
+    /// do not decode is skipped and logged (simulator-defined: a damaged object is left out,
+    /// so it has no handle and using it answers `CKR_OBJECT_HANDLE_INVALID`; the partition's
+    /// other objects stay usable; `hsmsim lab check` names it).
     pub fn objects(&self, token: &str) -> Result<Vec<StoredObject>> {
         let conn = self.conn.lock()?;
         let mut stmt = conn
@@ -552,26 +624,32 @@ impl Store {
             .map_err(db_err)?;
         let rows = stmt
             .query_map([token], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, Vec<u8>>(1)?,
-                    r.get::<_, Option<Vec<u8>>>(2)?,
-                ))
+                Ok((r.get::<_, String>(0)?, blobs(r.get_ref(1)?, r.get_ref(2)?)))
             })
             .map_err(db_err)?;
         let mut out = Vec::new();
         for row in rows {
-            let (uid, public, sealed) = row.map_err(db_err)?;
-            out.push(StoredObject {
-                unique_id: uid.into_bytes(),
-                public: decode(&public)?,
-                sealed,
-            });
+            let (uid, blobs) = row.map_err(db_err)?;
+            let (public, sealed) = match blobs {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::error!(target: "hsmsim::store", "{} is damaged and left out (run `hsmsim lab check`): {e}", object_name(token, &uid, None));
+                    continue;
+                }
+            };
+            if let Some(public) = decoded_or_logged(token, &uid, &public) {
+                out.push(StoredObject {
+                    unique_id: uid.into_bytes(),
+                    public,
+                    sealed,
+                });
+            }
         }
         Ok(out)
     }
 
-    /// One token object, if it still exists on `token`.
+    /// One token object, if it still exists on `token` (a damaged record is logged and
+    /// answered as absent, as `objects` leaves it out).
     pub fn object(&self, token: &str, unique_id: &[u8]) -> Result<Option<StoredObject>> {
         let conn = self.conn.lock()?;
         let row: Option<(Vec<u8>, Option<Vec<u8>>)> = conn
@@ -585,14 +663,31 @@ impl Store {
                 .optional()
             })
             .map_err(db_err)?;
-        row.map(|(public, sealed)| {
-            Ok(StoredObject {
+        Ok(row.and_then(|(public, sealed)| {
+            Some(StoredObject {
                 unique_id: unique_id.to_vec(),
-                public: decode(&public)?,
+                public: decoded_or_logged(token, &uid_text(unique_id), &public)?,
                 sealed,
             })
-        })
-        .transpose()
+        }))
+    }
+
+    /// The sealed values of `token`'s objects that `key` (the token key) does not
+    /// authenticate, one sentence each naming the partition, the object's unique id and label.
+    pub fn check_sealed(&self, token: &str, key: &TokenKey) -> Result<Vec<String>> {
+        let mut problems = Vec::new();
+        for o in self.objects(token)? {
+            let Some(sealed) = &o.sealed else { continue };
+            if let Err(e) = key.open_secrets(&object_binding(token, &o.unique_id), sealed) {
+                problems.push(format!(
+                    "{}: its sealed key value does not authenticate under the token key \
+                     (damaged): {}",
+                    object_name(token, &uid_text(&o.unique_id), Some(&o.public)),
+                    e.detail
+                ));
+            }
+        }
+        Ok(problems)
     }
 
     /// Writes new token objects, all or none, into the incarnation of the token their secrets
@@ -738,29 +833,46 @@ impl Store {
                 Ok((
                     r.get::<_, String>(0)?,
                     r.get::<_, String>(1)?,
-                    r.get::<_, Vec<u8>>(2)?,
-                    r.get::<_, Option<Vec<u8>>>(3)?,
+                    blobs(r.get_ref(2)?, r.get_ref(3)?),
                 ))
             })
             .map_err(db_err)?
         {
-            let (uid, token, public, sealed) = row.map_err(db_err)?;
+            let (uid, token, blobs) = row.map_err(db_err)?;
+            let (public, sealed) = match blobs {
+                Ok(b) => b,
+                Err(e) => {
+                    problems.push(format!(
+                        "{} is damaged: {e}",
+                        object_name(&token, &uid, None)
+                    ));
+                    continue;
+                }
+            };
             if !known.contains(&token) {
-                problems.push(format!("object {uid}: its token {token} does not exist"));
+                problems.push(format!(
+                    "{}: its token does not exist",
+                    object_name(&token, &uid, None)
+                ));
             }
             match decode(&public) {
-                Err(e) => problems.push(format!("object {uid}: {}", e.detail)),
+                Err(e) => problems.push(format!(
+                    "{}: its public attributes do not decode (damaged): {}",
+                    object_name(&token, &uid, None),
+                    e.detail
+                )),
                 Ok(attrs) => {
+                    let name = object_name(&token, &uid, Some(&attrs));
                     let Some(class) = attrs.ulong(CKA_CLASS) else {
-                        problems.push(format!("object {uid}: no CKA_CLASS"));
+                        problems.push(format!("{name}: no CKA_CLASS"));
                         continue;
                     };
                     if attrs.bytes(CKA_UNIQUE_ID) != Some(uid.as_bytes()) {
-                        problems.push(format!("object {uid}: CKA_UNIQUE_ID differs from its row"));
+                        problems.push(format!("{name}: CKA_UNIQUE_ID differs from its row"));
                     }
                     let has_secrets = matches!(class, CKO_SECRET_KEY | CKO_PRIVATE_KEY);
                     if has_secrets && sealed.as_ref().is_none_or(|s| s.len() < 28) {
-                        problems.push(format!("object {uid}: key without its sealed value"));
+                        problems.push(format!("{name}: key without its sealed value"));
                     }
                 }
             }
