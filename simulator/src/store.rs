@@ -33,6 +33,8 @@ pub struct Store {
     path: PathBuf,
     /// This store handle's id in the change log.
     writer: i64,
+    /// Opened read-only (`read_only_reason`): every write answers `CKR_TOKEN_WRITE_PROTECTED`.
+    read_only: bool,
 }
 
 /// The WAL-index header: the first 48 bytes of the `-shm` file, which SQLite rewrites on every
@@ -67,7 +69,57 @@ pub struct Changes {
 }
 
 fn db_err(e: rusqlite::Error) -> crate::error::Error {
+    if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ReadOnly) {
+        return err(CKR_TOKEN_WRITE_PROTECTED, READ_ONLY_SENTENCE);
+    }
     err(CKR_DEVICE_ERROR, format!("the hsmsim store failed: {e}"))
+}
+
+/// What a write to a read-only store answers.
+const READ_ONLY_SENTENCE: &str = "the lab's state is read-only (its state directory or store \
+    file is not writable, or HSMSIM_READ_ONLY=1): nothing was changed";
+
+/// The environment variable that opens every store read-only (simulator-defined; "1").
+pub const READ_ONLY_VARIABLE: &str = "HSMSIM_READ_ONLY";
+
+/// How the store in `dir` (the database `path`) must be opened: read-only when
+/// `HSMSIM_READ_ONLY=1`, when the file exists and cannot be opened for writing, or when the
+/// directory does not take a new file (then also immutable: SQLite cannot make its `-shm`
+/// file there). Probed by trying (opening the file for writing without changing it; creating
+/// and removing a probe file), so it holds for root and for read-only mounts alike.
+fn open_mode(dir: &Path, path: &Path) -> crate::connection::Mode {
+    use crate::connection::Mode;
+    let refused = |e: &std::io::Error| {
+        matches!(
+            e.kind(),
+            std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem
+        )
+    };
+    let probe = dir.join(format!(".hsmsim-write-probe-{}", std::process::id()));
+    let dir_writable = match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+    {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            true
+        }
+        Err(e) => !refused(&e),
+    };
+    if !dir_writable {
+        return Mode::ReadOnly { immutable: true };
+    }
+    let file_writable = match std::fs::OpenOptions::new().write(true).open(path) {
+        Ok(_) => true,
+        Err(e) => !refused(&e),
+    };
+    let forced = std::env::var(READ_ONLY_VARIABLE).is_ok_and(|v| v == "1");
+    if forced || !file_writable {
+        Mode::ReadOnly { immutable: false }
+    } else {
+        Mode::ReadWrite
+    }
 }
 
 fn damaged(what: impl std::fmt::Display) -> crate::error::Error {
@@ -221,7 +273,20 @@ impl Store {
             path: path.clone(),
             reason,
         };
+        let mode = open_mode(dir, &path);
+        let read_only = mode != crate::connection::Mode::ReadWrite;
         match std::fs::symlink_metadata(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && read_only => {
+                return Err(err(
+                    CKR_TOKEN_WRITE_PROTECTED,
+                    format!(
+                        "the lab has no state yet ({} does not exist) and its state directory \
+                         is read-only (or HSMSIM_READ_ONLY=1): use the lab once from a \
+                         writable directory, or run `hsmsim lab init` there",
+                        path.display()
+                    ),
+                ));
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => create_fresh(dir, &path)?,
             Err(e) => {
                 return Err(err(
@@ -238,11 +303,15 @@ impl Store {
                 format!("cannot open the store {}: {e}", path.display()),
             )
         })?;
-        if let Some(reason) = unusable_file(&path) {
+        let immutable = mode == crate::connection::Mode::ReadOnly { immutable: true };
+        if let Some(reason) = unusable_file(&path, immutable) {
             return Ok(Err(refusal(reason)));
         }
         let mut refused = None;
-        let opened = crate::connection::Shared::open(&path, |conn| {
+        let opened = crate::connection::Shared::open(&path, mode, |conn| {
+            if read_only {
+                return current_schema(conn, &path);
+            }
             migrate(conn, &path, false).map_err(|e| {
                 if let Some(reason) = e.refusal {
                     refused = Some(reason);
@@ -260,10 +329,14 @@ impl Store {
         };
         let mut writer = [0u8; 8];
         crate::mechanisms::random_fill(&mut writer)?;
+        if read_only {
+            tracing::info!(target: "hsmsim::store", "{} opened read-only", path.display());
+        }
         Ok(Ok(Store {
             conn,
             path,
             writer: i64::from_ne_bytes(writer) & i64::MAX,
+            read_only,
         }))
     }
 
@@ -318,10 +391,18 @@ impl Store {
     /// Runs `work` in one write transaction and commits it when `work` succeeds. `BEGIN
     /// IMMEDIATE` takes the write lock up front (waiting for other writers, up to the busy
     /// timeout), so a read-modify-write never fails half-way on a lock upgrade.
+    ///
+    /// A read-only store runs `work` in a read transaction: reads (and changes that find
+    /// nothing to write, such as a login that changes no counter) work; the first write
+    /// answers `CKR_TOKEN_WRITE_PROTECTED`.
     fn write<T>(&self, work: impl FnOnce(&Transaction) -> Result<T>) -> Result<T> {
         let mut conn = self.conn.lock()?;
         let tx = conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .transaction_with_behavior(if self.read_only {
+                rusqlite::TransactionBehavior::Deferred
+            } else {
+                rusqlite::TransactionBehavior::Immediate
+            })
             .map_err(db_err)?;
         let value = work(&tx)?;
         tx.commit().map_err(db_err)?;
@@ -330,6 +411,11 @@ impl Store {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Opened read-only: writes answer `CKR_TOKEN_WRITE_PROTECTED`.
+    pub fn read_only(&self) -> bool {
+        self.read_only
     }
 
     /// `PRAGMA data_version`: changes when another connection commits. The connection's
@@ -967,7 +1053,7 @@ fn sqlite_damage(e: &rusqlite::Error) -> bool {
 /// SQLite database, another program's database (another application id, or id 0 without
 /// hsmsim's tables), no schema version, a newer schema, or damaged. `None` when it looks
 /// usable, or when it cannot be looked at (the real open then says why).
-fn unusable_file(path: &Path) -> Option<String> {
+fn unusable_file(path: &Path, immutable: bool) -> Option<String> {
     use std::io::Read;
     let len = std::fs::metadata(path).ok()?.len();
     if len == 0 {
@@ -986,15 +1072,11 @@ fn unusable_file(path: &Path) -> Option<String> {
             ));
         }
     }
-    let conn = match Connection::open_with_flags(
-        path,
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    ) {
+    let conn = match crate::connection::open_read_only(path, immutable) {
         Ok(c) => c,
         Err(e) if sqlite_damage(&e) => return Some(format!("it is damaged ({e})")),
         Err(_) => return None,
     };
-    let _ = conn.busy_timeout(std::time::Duration::from_secs(30));
     let looked = (|| -> rusqlite::Result<Option<String>> {
         let app_id: i32 = conn.query_row("PRAGMA application_id", [], |r| r.get(0))?;
         let tables: Vec<String> = conn
@@ -1066,9 +1148,10 @@ fn create_fresh(dir: &Path, path: &Path) -> Result<()> {
                 format!("cannot create the store {}: {e}", path.display()),
             )
         })?;
-        let conn = crate::connection::Shared::open(&tmp, |conn| {
-            migrate(conn, &tmp, true).map_err(|e| e.error)
-        })?;
+        let conn =
+            crate::connection::Shared::open(&tmp, crate::connection::Mode::ReadWrite, |conn| {
+                migrate(conn, &tmp, true).map_err(|e| e.error)
+            })?;
         drop(conn);
         match std::fs::hard_link(&tmp, path) {
             Ok(()) => Ok(()),
@@ -1149,6 +1232,30 @@ fn write_record(conn: &Connection, token: &str, record: &TokenRecord) -> Result<
     )
     .map_err(db_err)?;
     Ok(())
+}
+
+/// A read-only store must be of this build's schema (it cannot be migrated).
+fn current_schema(conn: &mut Connection, path: &Path) -> Result<()> {
+    let version: Option<i64> = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'schema_version'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(db_err)?;
+    if version == Some(SCHEMA_VERSION) {
+        return Ok(());
+    }
+    Err(err(
+        CKR_DEVICE_ERROR,
+        format!(
+            "{} is of schema {}, which this build must migrate to {SCHEMA_VERSION} before using \
+             it, and it is open read-only: open it once from a writable directory",
+            path.display(),
+            version.map_or("?".into(), |v| v.to_string())
+        ),
+    ))
 }
 
 /// A failure of `migrate`, with the reason when the file is not a store this build can use.
