@@ -413,6 +413,147 @@ impl Store {
         &self.path
     }
 
+    /// Copies the whole store into a new database at `dest` (SQLite's online backup: a
+    /// consistent copy while other processes keep reading and writing).
+    pub fn save_to(&self, dest: &Path) -> Result<()> {
+        let conn = self.conn.lock()?;
+        conn.backup(
+            rusqlite::MAIN_DB,
+            dest,
+            None::<fn(rusqlite::backup::Progress)>,
+        )
+        .map_err(db_err)
+    }
+
+    /// Replaces the whole store with the snapshot at `snapshot` (a copy `save_to` made), as
+    /// one write: processes using the lab see every token replaced (sessions end, slot
+    /// events). The snapshot must be of this build's schema. Its token records get a restart
+    /// count above both the snapshot's and the live one's (their incarnation is new to every
+    /// process), and its change log gets one change per token and device, numbered after the
+    /// live log's newest, so that every process reloads them.
+    pub fn restore_from(&self, snapshot: &Path) -> Result<()> {
+        if self.read_only {
+            return Err(err(CKR_TOKEN_WRITE_PROTECTED, READ_ONLY_SENTENCE));
+        }
+        if let Some(reason) = unusable_file(snapshot, false) {
+            return Err(err(
+                CKR_DEVICE_ERROR,
+                format!(
+                    "the snapshot {} cannot be used: {reason}",
+                    snapshot.display()
+                ),
+            ));
+        }
+        let (live_restarts, live_devices, last) = {
+            let conn = self.conn.lock()?;
+            let tokens = read_all_tokens(&conn)?;
+            let devices = read_devices(&conn)?;
+            let last: i64 = conn
+                .query_row("SELECT COALESCE(MAX(seq), 0) FROM changes", [], |r| {
+                    r.get(0)
+                })
+                .map_err(db_err)?;
+            (
+                tokens
+                    .into_iter()
+                    .map(|(t, r)| (t, r.record.restarts))
+                    .collect::<BTreeMap<_, _>>(),
+                devices,
+                last,
+            )
+        };
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        let tmp = dir.join(format!(
+            ".{DB_FILE}.restore-{}-{:016x}",
+            std::process::id(),
+            random_generation()?
+        ));
+        let done = (|| {
+            crate::connection::open_read_only(snapshot, false)
+                .and_then(|c| {
+                    c.backup(
+                        rusqlite::MAIN_DB,
+                        &tmp,
+                        None::<fn(rusqlite::backup::Progress)>,
+                    )
+                })
+                .map_err(db_err)?;
+            let mut prepared = Connection::open(&tmp).map_err(db_err)?;
+            let version: Option<i64> = prepared
+                .query_row(
+                    "SELECT value FROM meta WHERE key = 'schema_version'",
+                    [],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(db_err)?;
+            if version != Some(SCHEMA_VERSION) {
+                return Err(err(
+                    CKR_DEVICE_ERROR,
+                    format!(
+                        "the snapshot {} is of store schema {}, not this build's {SCHEMA_VERSION}",
+                        snapshot.display(),
+                        version.map_or("?".into(), |v| v.to_string())
+                    ),
+                ));
+            }
+            let tx = prepared.transaction().map_err(db_err)?;
+            let tokens = read_all_tokens(&tx)?;
+            let mut keys: std::collections::BTreeSet<String> =
+                live_restarts.keys().cloned().collect();
+            for (token, mut row) in tokens {
+                let live = live_restarts.get(&token).copied().unwrap_or(0);
+                row.record.restarts = live.max(row.record.restarts).wrapping_add(1);
+                write_record(&tx, &token, &row.record)?;
+                tx.execute(
+                    "UPDATE tokens SET present = ?2 WHERE token = ?1",
+                    params![token, row.present],
+                )
+                .map_err(db_err)?;
+                keys.insert(token);
+            }
+            for device in live_devices.iter().chain(read_devices(&tx)?.iter()) {
+                keys.insert(device_change_key(device));
+            }
+            // Numbered well after the live log's newest (processes may have seen a few more
+            // changes since it was read); writer -1 is no store's.
+            for (seq, key) in (last + 1 + CHANGES_KEPT..).zip(keys) {
+                tx.execute(
+                    "INSERT INTO changes (seq, token, unique_id, writer) VALUES (?1, ?2, NULL, -1)",
+                    params![seq, key],
+                )
+                .map_err(db_err)?;
+            }
+            tx.commit().map_err(db_err)?;
+            prepared
+                .pragma_update(None, "application_id", APPLICATION_ID)
+                .map_err(db_err)?;
+            let mut live = self.conn.lock()?;
+            let backup = rusqlite::backup::Backup::new(&prepared, &mut live).map_err(db_err)?;
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+            loop {
+                // All pages in one step: one write of the live store.
+                match backup.step(-1).map_err(db_err)? {
+                    rusqlite::backup::StepResult::Done => break,
+                    _ if std::time::Instant::now() < deadline => {
+                        std::thread::sleep(std::time::Duration::from_millis(20))
+                    }
+                    _ => {
+                        return Err(err(
+                            CKR_DEVICE_ERROR,
+                            "the store stayed busy for 30 s: the snapshot was not restored",
+                        ));
+                    }
+                }
+            }
+            Ok(())
+        })();
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let _ = std::fs::remove_file(sibling(&tmp, suffix));
+        }
+        done
+    }
+
     /// Opened read-only: writes answer `CKR_TOKEN_WRITE_PROTECTED`.
     pub fn read_only(&self) -> bool {
         self.read_only
@@ -1190,6 +1331,32 @@ fn erase_objects(tx: &Transaction, condition: &str, arg: &str, writer: i64) -> R
         log_change(tx, token, Some(uid.as_bytes()), writer)?;
     }
     Ok(())
+}
+
+fn read_all_tokens(conn: &Connection) -> Result<Vec<(String, TokenRow)>> {
+    let names: Vec<String> = conn
+        .prepare("SELECT token FROM tokens ORDER BY token")
+        .and_then(|mut s| {
+            s.query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<_>>>()
+        })
+        .map_err(db_err)?;
+    let mut out = Vec::new();
+    for name in names {
+        if let Some(row) = read_token(conn, &name)? {
+            out.push((name, row));
+        }
+    }
+    Ok(out)
+}
+
+fn read_devices(conn: &Connection) -> Result<Vec<String>> {
+    conn.prepare("SELECT device FROM devices")
+        .and_then(|mut s| {
+            s.query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<_>>>()
+        })
+        .map_err(db_err)
 }
 
 fn read_device_policies(conn: &Connection, device: &str) -> Result<BTreeMap<u64, u64>> {
