@@ -8,7 +8,7 @@
 //! child) operations run again and each connection reopens on its next use. No thread is
 //! inside SQLite when the process forks, and SQLite's table of open files holds none of ours.
 use crate::error::{Error, Result, err};
-use cryptoki_sys::CKR_DEVICE_ERROR;
+use cryptoki_sys::{CKR_DEVICE_ERROR, CKR_DEVICE_MEMORY};
 use parking_lot::{MappedMutexGuard, Mutex, MutexGuard, RwLock};
 use rusqlite::Connection;
 use std::fs::File;
@@ -107,8 +107,16 @@ impl DerefMut for Guard<'_> {
 }
 
 fn db_err(e: rusqlite::Error) -> Error {
+    if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) {
+        return err(CKR_DEVICE_MEMORY, crate::store::DISK_FULL_SENTENCE);
+    }
     err(CKR_DEVICE_ERROR, format!("store: {e}"))
 }
+
+/// Limits the store's size to this many pages (simulator-defined test hook: SQLite's
+/// `PRAGMA max_page_count` on every read-write connection, so that a write past it fails as on
+/// a full disk, SQLITE_FULL). Unset: no limit.
+pub const MAX_PAGES_VARIABLE: &str = "HSMSIM_STORE_MAX_PAGES";
 
 /// `path` as an SQLite URI filename (`file:` with `%`, `?` and `#` escaped) and `query`.
 fn uri(path: &Path, query: &str) -> String {
@@ -172,6 +180,13 @@ fn open_connection(path: &Path, mode: Mode) -> Result<Connection> {
     }
     conn.pragma_update(None, "synchronous", "NORMAL")
         .map_err(db_err)?;
+    if let Some(pages) = std::env::var(MAX_PAGES_VARIABLE)
+        .ok()
+        .and_then(|v| v.trim().parse::<u32>().ok())
+    {
+        conn.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))
+            .map_err(db_err)?;
+    }
     Ok(conn)
 }
 

@@ -72,8 +72,16 @@ fn db_err(e: rusqlite::Error) -> crate::error::Error {
     if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ReadOnly) {
         return err(CKR_TOKEN_WRITE_PROTECTED, READ_ONLY_SENTENCE);
     }
+    if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) {
+        return err(CKR_DEVICE_MEMORY, DISK_FULL_SENTENCE);
+    }
     err(CKR_DEVICE_ERROR, format!("the hsmsim store failed: {e}"))
 }
+
+/// What a write answers when the disk (or the store's size limit) is full: the transaction
+/// rolled back, so nothing of it was written and every earlier commit stands.
+pub(crate) const DISK_FULL_SENTENCE: &str = "the disk holding the lab's state is full: \
+    nothing of this change was written (earlier changes are kept); free some space and retry";
 
 /// What a write to a read-only store answers.
 const READ_ONLY_SENTENCE: &str = "the lab's state is read-only (its state directory or store \
