@@ -5,8 +5,9 @@
 //! not have): it waits on them for ever. So just before a fork (`before_fork`, from the
 //! `pthread_atfork` prepare handler) new operations wait, those in flight end, and every
 //! connection of the process is closed; after it (`after_fork`, in the parent and in the
-//! child) operations run again and each connection reopens on its next use. No thread is
-//! inside SQLite when the process forks, and SQLite's table of open files holds none of ours.
+//! child) operations run again and each connection reopens on its next use. A connection is
+//! read-write (WAL mode) or read-only (`Mode`). No thread is inside SQLite when the process
+//! forks, and SQLite's table of open files holds none of ours.
 use crate::error::{Error, Result, err};
 use cryptoki_sys::{CKR_DEVICE_ERROR, CKR_DEVICE_MEMORY};
 use parking_lot::{MappedMutexGuard, Mutex, MutexGuard, RwLock};

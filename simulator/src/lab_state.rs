@@ -1,8 +1,9 @@
 //! A lab's state directory, managed from outside the module (the `hsmsim lab` commands): which
 //! lab and state directory a process uses, creating a lab from a fixture, reporting on it,
-//! checking its integrity, resetting it, and removing or adding partitions. Everything goes
-//! through the store's transactions, so it is safe while other processes use the lab; they
-//! see the result on their next call.
+//! checking its integrity (sealed values too, with the PINs), resetting it (moving an unusable
+//! store aside), snapshots (save, list, restore, delete), and removing or adding partitions.
+//! Everything goes through the store's transactions, so it is safe while other processes use
+//! the lab; they see the result on their next call.
 use crate::engine::{Choice, default_state_dir, fresh_record};
 use crate::error::{Result, err};
 use crate::lab::{Lab, LabError, built_in_text};

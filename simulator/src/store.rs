@@ -8,7 +8,16 @@
 //! `PRAGMA data_version` and read only the changes since the last one they saw.
 //!
 //! The schema is versioned (`meta.schema_version`); `open` migrates older stores in one
-//! transaction and refuses newer ones.
+//! transaction and refuses newer ones. A file that is not a store this build can use (empty,
+//! not SQLite, another program's database — hsmsim's stores carry SQLite application id
+//! `APPLICATION_ID` — a newer schema, damaged) is refused unchanged with a `Refusal` naming the
+//! fix (`lab reset --yes`, which moves it aside); a new store is built under a temporary name
+//! and linked into place, so no process ever sees a half-made one. A damaged object record is
+//! left out (logged), never failing its partition. A store whose directory or file is not
+//! writable (or `HSMSIM_READ_ONLY=1`) opens read-only: writes answer
+//! `CKR_TOKEN_WRITE_PROTECTED`. A full disk answers `CKR_DEVICE_MEMORY` (the transaction rolls
+//! back). Snapshots: `save_to` (SQLite's online backup) and `restore_from` (one write; other
+//! processes see their tokens replaced).
 use crate::attribute::{AttrValue, Attributes};
 use crate::error::{Result, err};
 use crate::seal::{PIN_SEAL_FORMAT, TokenKey, is_sealed, object_binding};
