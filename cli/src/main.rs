@@ -1,4 +1,4 @@
-//! The `hsmsim` command line: manage labs (`lab init|show|check|reset|restart|partition`),
+//! The `hsmsim` command line: manage labs (`lab init|show|check|reset|restart|partition|snapshot`),
 //! inspect the simulated estate (slots, tokens, mechanisms), run the self-test that exercises
 //! every mechanism family on a token, operate Primus devices (`primus`: cards, credentials,
 //! security policy, migration preconditions), replay the documented procedures
@@ -123,11 +123,17 @@ enum LabCommand {
         json: bool,
     },
     /// Check the lab's store: SQLite integrity, every record and object decodes, no object
-    /// without its token. Exit 0 only when sound.
+    /// without its token, and every sealed key value authenticates under its token key (opened
+    /// with --pin or the PINs the lab file documents; nothing is logged in or written). Names
+    /// each damaged object (partition, unique id, label). Exit 0 only when sound.
     Check {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+        /// A PIN that opens a partition's token key (any role); repeat for several. The PINs
+        /// the lab file documents are tried too.
+        #[arg(long = "pin", value_name = "PIN")]
+        pins: Vec<String>,
     },
     /// Put every partition back as the lab defines it: all objects are destroyed.
     Reset {
@@ -149,6 +155,11 @@ enum LabCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Save the whole lab state under a name and go back to it between rehearsal attempts
+    /// (SQLite's online backup: safe while other processes use the lab). Snapshots live in
+    /// the state directory's `snapshots/`.
+    #[command(subcommand)]
+    Snapshot(SnapshotCommand),
     /// Remove a partition (its slots then hold no token) or add it back blank.
     Partition {
         #[arg(value_enum)]
@@ -156,6 +167,45 @@ enum LabCommand {
         /// The partition, as "device/partition".
         partition: String,
     },
+}
+
+#[derive(Subcommand)]
+enum SnapshotCommand {
+    /// Save the lab's state (its store and Primus card files) as NAME.
+    Save { name: String },
+    /// List the saved snapshots.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Put the lab's state back to snapshot NAME. Processes using the lab see their tokens
+    /// replaced: their sessions end.
+    Restore { name: String },
+    /// Delete snapshot NAME.
+    Delete { name: String },
+}
+
+/// Warns (on stderr) that other processes have the lab open and what they will see.
+fn warn_other_processes(state_dir: &std::path::Path) {
+    let others = lab_state::other_processes(state_dir);
+    if others.is_empty() {
+        return;
+    }
+    let list: Vec<String> = others
+        .iter()
+        .map(|(pid, name)| format!("pid {pid} {name}"))
+        .collect();
+    eprintln!(
+        "warning: {} other process{} {} this lab open ({}): {} tokens are replaced and {} \
+         sessions end",
+        others.len(),
+        if others.len() == 1 { "" } else { "es" },
+        if others.len() == 1 { "has" } else { "have" },
+        list.join(", "),
+        if others.len() == 1 { "its" } else { "their" },
+        if others.len() == 1 { "its" } else { "their" },
+    );
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -283,7 +333,13 @@ fn lab(choice: &Choice, command: LabCommand) -> Result<ExitCode, Failure> {
             dir,
             force,
         } => {
-            let file = lab_state::init_from_fixture(&fixture, &dir, force)?;
+            if force {
+                warn_other_processes(&dir);
+            }
+            let (file, moved) = lab_state::init(&fixture, &dir, force)?;
+            if let Some(moved) = moved {
+                println!("the unusable store was moved aside to {}", moved.display());
+            }
             println!("created {} from fixture \"{fixture}\"", file.display());
             println!("use it with: HSMSIM_CONF={}", file.display());
             Ok(ExitCode::SUCCESS)
@@ -297,19 +353,32 @@ fn lab(choice: &Choice, command: LabCommand) -> Result<ExitCode, Failure> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        LabCommand::Check { json } => {
+        LabCommand::Check { json, pins } => {
             let selection = lab_state::select(choice)?;
-            let problems = lab_state::check(&selection)?;
+            let report = lab_state::check_report(&selection, &pins)?;
+            let sound = report.problems.is_empty();
             if json {
-                print_json(&json!({"sound": problems.is_empty(), "problems": problems}));
-            } else if problems.is_empty() {
-                println!("{}: sound", selection.state_dir.display());
+                print_json(&json!({
+                    "sound": sound,
+                    "problems": report.problems,
+                    "sealed_checked": report.sealed_checked,
+                    "sealed_unchecked": report.sealed_unchecked,
+                }));
             } else {
-                for p in &problems {
+                for p in &report.problems {
                     println!("problem: {p}");
                 }
+                if !report.sealed_unchecked.is_empty() {
+                    println!(
+                        "sealed key values not checked (give --pin to open their token key): {}",
+                        report.sealed_unchecked.join(", ")
+                    );
+                }
+                if sound {
+                    println!("{}: sound", selection.state_dir.display());
+                }
             }
-            Ok(if problems.is_empty() {
+            Ok(if sound {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(1)
@@ -322,7 +391,10 @@ fn lab(choice: &Choice, command: LabCommand) -> Result<ExitCode, Failure> {
                 ));
             }
             let selection = lab_state::select(choice)?;
-            lab_state::reset(&selection)?;
+            warn_other_processes(&selection.state_dir);
+            if let Some(moved) = lab_state::reset(&selection)? {
+                println!("the unusable store was moved aside to {}", moved.display());
+            }
             println!(
                 "{}: reset to the lab's definition",
                 selection.state_dir.display()
@@ -362,6 +434,44 @@ fn lab(choice: &Choice, command: LabCommand) -> Result<ExitCode, Failure> {
                             roles.join(", ")
                         );
                     }
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        LabCommand::Snapshot(command) => {
+            let selection = lab_state::select(choice)?;
+            match command {
+                SnapshotCommand::Save { name } => {
+                    let dir = lab_state::snapshot_save(&selection, &name)?;
+                    println!("saved snapshot \"{name}\" in {}", dir.display());
+                }
+                SnapshotCommand::List { json } => {
+                    let list = lab_state::snapshot_list(&selection)?;
+                    if json {
+                        print_json(&json!({ "snapshots": list }));
+                    } else if list.is_empty() {
+                        println!("no snapshots");
+                    } else {
+                        for s in &list {
+                            let saved =
+                                std::time::UNIX_EPOCH + std::time::Duration::from_secs(s.saved);
+                            println!(
+                                "{:<24} {}  {} bytes",
+                                s.name,
+                                humantime::format_rfc3339_seconds(saved),
+                                s.bytes
+                            );
+                        }
+                    }
+                }
+                SnapshotCommand::Restore { name } => {
+                    warn_other_processes(&selection.state_dir);
+                    lab_state::snapshot_restore(&selection, &name)?;
+                    println!("restored snapshot \"{name}\"");
+                }
+                SnapshotCommand::Delete { name } => {
+                    lab_state::snapshot_delete(&selection, &name)?;
+                    println!("deleted snapshot \"{name}\"");
                 }
             }
             Ok(ExitCode::SUCCESS)

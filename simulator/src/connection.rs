@@ -5,10 +5,11 @@
 //! not have): it waits on them for ever. So just before a fork (`before_fork`, from the
 //! `pthread_atfork` prepare handler) new operations wait, those in flight end, and every
 //! connection of the process is closed; after it (`after_fork`, in the parent and in the
-//! child) operations run again and each connection reopens on its next use. No thread is
-//! inside SQLite when the process forks, and SQLite's table of open files holds none of ours.
+//! child) operations run again and each connection reopens on its next use. A connection is
+//! read-write (WAL mode) or read-only (`Mode`). No thread is inside SQLite when the process
+//! forks, and SQLite's table of open files holds none of ours.
 use crate::error::{Error, Result, err};
-use cryptoki_sys::CKR_DEVICE_ERROR;
+use cryptoki_sys::{CKR_DEVICE_ERROR, CKR_DEVICE_MEMORY};
 use parking_lot::{MappedMutexGuard, Mutex, MutexGuard, RwLock};
 use rusqlite::Connection;
 use std::fs::File;
@@ -53,8 +54,20 @@ impl Drop for Ticket {
     }
 }
 
+/// How a store's database is opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Read and write, in WAL mode.
+    ReadWrite,
+    /// Read only (SQLite `mode=ro`): every write answers SQLITE_READONLY. `immutable`: the
+    /// directory cannot hold the `-shm` file either, so SQLite is told nobody changes the
+    /// file (`immutable=1`; a write-ahead log left beside it is not read).
+    ReadOnly { immutable: bool },
+}
+
 struct Inner {
     path: PathBuf,
+    mode: Mode,
     conn: Mutex<Option<Connection>>,
     /// How many times the connection was reopened (after a fork closed it).
     reopened: AtomicU64,
@@ -95,11 +108,58 @@ impl DerefMut for Guard<'_> {
 }
 
 fn db_err(e: rusqlite::Error) -> Error {
+    if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) {
+        return err(CKR_DEVICE_MEMORY, crate::store::DISK_FULL_SENTENCE);
+    }
     err(CKR_DEVICE_ERROR, format!("store: {e}"))
 }
 
-/// Opens the database in WAL mode with a busy timeout.
-fn open_connection(path: &Path) -> Result<Connection> {
+/// Limits the store's size to this many pages (simulator-defined test hook: SQLite's
+/// `PRAGMA max_page_count` on every read-write connection, so that a write past it fails as on
+/// a full disk, SQLITE_FULL). Unset: no limit.
+pub const MAX_PAGES_VARIABLE: &str = "HSMSIM_STORE_MAX_PAGES";
+
+/// `path` as an SQLite URI filename (`file:` with `%`, `?` and `#` escaped) and `query`.
+fn uri(path: &Path, query: &str) -> String {
+    let mut out = String::from("file:");
+    for c in path.to_string_lossy().chars() {
+        match c {
+            '%' => out.push_str("%25"),
+            '?' => out.push_str("%3f"),
+            '#' => out.push_str("%23"),
+            c => out.push(c),
+        }
+    }
+    out.push('?');
+    out.push_str(query);
+    out
+}
+
+/// Opens the database read-only (`Mode::ReadOnly`), with a busy timeout.
+pub fn open_read_only(path: &Path, immutable: bool) -> rusqlite::Result<Connection> {
+    use rusqlite::OpenFlags;
+    let conn = Connection::open_with_flags(
+        uri(
+            path,
+            if immutable {
+                "mode=ro&immutable=1"
+            } else {
+                "mode=ro"
+            },
+        ),
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(Duration::from_secs(30))?;
+    Ok(conn)
+}
+
+/// Opens the database in WAL mode with a busy timeout (or read-only, as `mode` says).
+fn open_connection(path: &Path, mode: Mode) -> Result<Connection> {
+    if let Mode::ReadOnly { immutable } = mode {
+        return open_read_only(path, immutable).map_err(db_err);
+    }
     let conn = Connection::open(path).map_err(db_err)?;
     conn.busy_timeout(Duration::from_secs(30)).map_err(db_err)?;
     // Switching a new database to WAL needs an exclusive lock and may answer SQLITE_BUSY
@@ -121,6 +181,13 @@ fn open_connection(path: &Path) -> Result<Connection> {
     }
     conn.pragma_update(None, "synchronous", "NORMAL")
         .map_err(db_err)?;
+    if let Some(pages) = std::env::var(MAX_PAGES_VARIABLE)
+        .ok()
+        .and_then(|v| v.trim().parse::<u32>().ok())
+    {
+        conn.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))
+            .map_err(db_err)?;
+    }
     Ok(conn)
 }
 
@@ -133,13 +200,18 @@ fn open_shm(path: &Path) -> Option<File> {
 impl Shared {
     /// Opens the database at `path` and runs `setup` on the new connection (schema
     /// migration) before anyone else uses it.
-    pub fn open(path: &Path, setup: impl FnOnce(&mut Connection) -> Result<()>) -> Result<Shared> {
+    pub fn open(
+        path: &Path,
+        mode: Mode,
+        setup: impl FnOnce(&mut Connection) -> Result<()>,
+    ) -> Result<Shared> {
         crate::pkcs11::register_fork_handlers();
         let _ticket = Ticket::enter();
-        let mut conn = open_connection(path)?;
+        let mut conn = open_connection(path, mode)?;
         setup(&mut conn)?;
         let inner = Arc::new(Inner {
             path: path.to_path_buf(),
+            mode,
             conn: Mutex::new(Some(conn)),
             reopened: AtomicU64::new(0),
             shm: RwLock::new(open_shm(path)),
@@ -155,7 +227,7 @@ impl Shared {
         let ticket = Ticket::enter();
         let mut slot = self.inner.conn.lock();
         if slot.is_none() {
-            *slot = Some(open_connection(&self.inner.path)?);
+            *slot = Some(open_connection(&self.inner.path, self.inner.mode)?);
             *self.inner.shm.write() = open_shm(&self.inner.path);
             self.inner.reopened.fetch_add(1, Ordering::AcqRel);
         }

@@ -1,8 +1,9 @@
 //! A lab's state directory, managed from outside the module (the `hsmsim lab` commands): which
 //! lab and state directory a process uses, creating a lab from a fixture, reporting on it,
-//! checking its integrity, resetting it, and removing or adding partitions. Everything goes
-//! through the store's transactions, so it is safe while other processes use the lab; they
-//! see the result on their next call.
+//! checking its integrity (sealed values too, with the PINs), resetting it (moving an unusable
+//! store aside), snapshots (save, list, restore, delete), and removing or adding partitions.
+//! Everything goes through the store's transactions, so it is safe while other processes use
+//! the lab; they see the result on their next call.
 use crate::engine::{Choice, default_state_dir, fresh_record};
 use crate::error::{Result, err};
 use crate::lab::{Lab, LabError, built_in_text};
@@ -83,6 +84,12 @@ pub fn open_store(selection: &LabSelection) -> Result<Store> {
 /// `hsmsim lab init`: writes `dir/lab.toml` from a built-in lab and creates its state. Refuses
 /// to overwrite an existing lab unless `force` (then the old state is reset).
 pub fn init_from_fixture(fixture: &str, dir: &Path, force: bool) -> Result<PathBuf> {
+    init(fixture, dir, force).map(|(file, _)| file)
+}
+
+/// As `init_from_fixture`; with `force`, a store that cannot be used is moved aside first:
+/// the second value says where.
+pub fn init(fixture: &str, dir: &Path, force: bool) -> Result<(PathBuf, Option<PathBuf>)> {
     let text = built_in_text(fixture).map_err(|e| err(CKR_ARGUMENTS_BAD, e.to_string()))?;
     let file = dir.join(LAB_FILE);
     if file.exists() && !force {
@@ -112,12 +119,13 @@ pub fn init_from_fixture(fixture: &str, dir: &Path, force: bool) -> Result<PathB
         state_dir: Some(dir.to_path_buf()),
     })
     .map_err(|e| err(CKR_GENERAL_ERROR, e.to_string()))?;
-    if force {
-        reset(&selection)?;
+    let moved = if force {
+        reset(&selection)?
     } else {
         open_store(&selection)?;
-    }
-    Ok(file)
+        None
+    };
+    Ok((file, moved))
 }
 
 /// What `hsmsim lab show` reports.
@@ -346,7 +354,10 @@ pub fn check(selection: &LabSelection) -> Result<Vec<String>> {
             db.display()
         )]);
     }
-    let store = Store::open(&selection.state_dir)?;
+    let store = match Store::open_or_refusal(&selection.state_dir)? {
+        Ok(store) => store,
+        Err(refusal) => return Ok(vec![refusal.to_string()]),
+    };
     let mut problems = store.check()?;
     let defined: std::collections::BTreeSet<String> = selection
         .lab
@@ -364,16 +375,320 @@ pub fn check(selection: &LabSelection) -> Result<Vec<String>> {
     Ok(problems)
 }
 
+/// What `hsmsim lab check` found.
+#[derive(Debug, Default, Serialize)]
+pub struct CheckReport {
+    /// Everything wrong (empty when sound), each naming what it is about.
+    pub problems: Vec<String>,
+    /// The partitions whose every sealed value was authenticated under the token key.
+    pub sealed_checked: Vec<String>,
+    /// The partitions with sealed values that could not be authenticated because no PIN given
+    /// (nor documented in the lab file) opens their token key.
+    pub sealed_unchecked: Vec<String>,
+}
+
+/// `hsmsim lab check`: `check`, then every sealed value (key material) of every partition
+/// authenticated under its token key, opened with `pins` or the PINs the lab file documents
+/// for the partition (its `so_pin`, `user_pin`, `crypto_user_pin`, `limited_co_pin`). Each
+/// damaged object is named (partition, unique id, label). Does not log in: no failure counter
+/// changes and nothing is written.
+pub fn check_report(selection: &LabSelection, pins: &[String]) -> Result<CheckReport> {
+    let mut report = CheckReport {
+        problems: check(selection)?,
+        ..CheckReport::default()
+    };
+    let store = match Store::open_or_refusal(&selection.state_dir) {
+        Ok(Ok(store)) => store,
+        // Absent, refused or unreadable: `check` already said so.
+        _ => return Ok(report),
+    };
+    if !selection.state_dir.join(crate::store::DB_FILE).exists() {
+        return Ok(report);
+    }
+    for (token, row) in store.tokens()? {
+        if !row.present || store.objects(&token)?.iter().all(|o| o.sealed.is_none()) {
+            continue;
+        }
+        match token_key(
+            &token,
+            &row.record,
+            &documented_pins(selection, &token),
+            pins,
+        ) {
+            Some(key) => {
+                report.problems.extend(store.check_sealed(&token, &key)?);
+                report.sealed_checked.push(token);
+            }
+            None => report.sealed_unchecked.push(token),
+        }
+    }
+    Ok(report)
+}
+
+/// The PINs the lab file gives a partition, with the role each is for.
+fn documented_pins(selection: &LabSelection, partition: &str) -> Vec<(CK_USER_TYPE, String)> {
+    let mut out = Vec::new();
+    for d in &selection.lab.file.devices {
+        for p in &d.partitions {
+            if format!("{}/{}", d.name.get_ref(), p.name.get_ref()) != partition {
+                continue;
+            }
+            for (user, pin) in [
+                (CKU_USER, &p.user_pin),
+                (CKU_SO, &p.so_pin),
+                (crate::vendor::luna::CKU_CRYPTO_USER, &p.crypto_user_pin),
+                (
+                    crate::vendor::luna::CKU_LIMITED_CRYPTO_OFFICER,
+                    &p.limited_co_pin,
+                ),
+            ] {
+                if let Some(pin) = pin {
+                    out.push((user, pin.get_ref().clone()));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The token key of a record, opened by a documented PIN (tried on its own role) or a given
+/// one (tried on every role with a PIN seal), or kept in clear by a schema-1 migration.
+fn token_key(
+    partition: &str,
+    record: &crate::token::TokenRecord,
+    documented: &[(CK_USER_TYPE, String)],
+    given: &[String],
+) -> Option<crate::seal::TokenKey> {
+    if let Some(key) = record.migration_key.as_deref() {
+        return crate::seal::TokenKey::from_bytes(key).ok();
+    }
+    let context = crate::seal::SealContext {
+        partition,
+        generation: record.generation,
+    };
+    let open = |user: CK_USER_TYPE, pin: &str| {
+        record
+            .role(user)?
+            .seal
+            .as_ref()?
+            .open(pin.as_bytes(), context)
+    };
+    given
+        .iter()
+        .flat_map(|pin| record.roles.keys().map(move |user| (*user, pin.as_str())))
+        .chain(documented.iter().map(|(user, pin)| (*user, pin.as_str())))
+        .find_map(|(user, pin)| open(user, pin))
+}
+
 /// `hsmsim lab reset`: every partition back to what the lab defines (objects gone, presets
-/// re-applied), in one transaction; processes using the lab see their tokens replaced.
-pub fn reset(selection: &LabSelection) -> Result<()> {
+/// re-applied), in one transaction; processes using the lab see their tokens replaced. A store
+/// file that cannot be used (empty, another program's, a newer schema, damaged) is first moved
+/// aside (`Store::move_aside_unusable`): returns where it went.
+pub fn reset(selection: &LabSelection) -> Result<Option<PathBuf>> {
+    let moved = Store::move_aside_unusable(&selection.state_dir)?;
     let store = Store::open(&selection.state_dir)?;
     let mut records = Vec::new();
     for (partition, model, preset) in selection.lab.partitions() {
         let record = fresh_record(&partition, &model, preset.as_ref(), &selection.state_dir)?;
         records.push((partition, record));
     }
-    store.reset(&records)
+    store.reset(&records)?;
+    Ok(moved)
+}
+
+/// The directory a lab's snapshots live in: `<state dir>/snapshots/<NAME>/` holds the store
+/// (`hsmsim.sqlite`) and a copy of the Primus card and credential files (`primus/`).
+pub const SNAPSHOTS_DIR: &str = "snapshots";
+
+/// A snapshot name: 1 to 64 letters, digits, `.`, `_` or `-`, not starting with `.`.
+fn snapshot_dir(selection: &LabSelection, name: &str) -> Result<PathBuf> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if !ok {
+        return Err(err(
+            CKR_ARGUMENTS_BAD,
+            format!(
+                "\"{name}\" is not a snapshot name: use 1 to 64 letters, digits, '.', '_' or '-', \
+                 not starting with '.'"
+            ),
+        ));
+    }
+    Ok(selection.state_dir.join(SNAPSHOTS_DIR).join(name))
+}
+
+fn io_err(what: &str, path: &Path, e: std::io::Error) -> crate::error::Error {
+    err(
+        CKR_DEVICE_ERROR,
+        format!("cannot {what} {}: {e}", path.display()),
+    )
+}
+
+/// Copies the regular files of the tree `from` into `to` (created private).
+fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+    crate::files::create_private_dir_all(to).map_err(|e| io_err("create", to, e))?;
+    for entry in std::fs::read_dir(from).map_err(|e| io_err("read", from, e))? {
+        let entry = entry.map_err(|e| io_err("read", from, e))?;
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        let kind = entry.file_type().map_err(|e| io_err("read", &src, e))?;
+        if kind.is_dir() {
+            copy_tree(&src, &dst)?;
+        } else if kind.is_file() {
+            let data = std::fs::read(&src).map_err(|e| io_err("read", &src, e))?;
+            crate::files::write_private(&dst, &data).map_err(|e| io_err("write", &dst, e))?;
+        }
+    }
+    Ok(())
+}
+
+/// `hsmsim lab snapshot save NAME`: the whole lab state (the store, by SQLite's online backup,
+/// and the Primus card and credential files) into `snapshots/NAME`, built under a temporary
+/// name and renamed into place. Safe while other processes use the lab. Refuses an existing
+/// name.
+pub fn snapshot_save(selection: &LabSelection, name: &str) -> Result<PathBuf> {
+    let target = snapshot_dir(selection, name)?;
+    if target.exists() {
+        return Err(err(
+            CKR_FUNCTION_FAILED,
+            format!(
+                "snapshot \"{name}\" already exists ({}): delete it first or choose another name",
+                target.display()
+            ),
+        ));
+    }
+    let store = open_store(selection)?;
+    let parent = selection.state_dir.join(SNAPSHOTS_DIR);
+    crate::files::create_private_dir_all(&parent).map_err(|e| io_err("create", &parent, e))?;
+    let tmp = parent.join(format!(".{name}.saving-{}", std::process::id()));
+    let made = (|| {
+        crate::files::create_private_dir_all(&tmp).map_err(|e| io_err("create", &tmp, e))?;
+        let db = tmp.join(crate::store::DB_FILE);
+        crate::files::create_private_file(&db).map_err(|e| io_err("create", &db, e))?;
+        store.save_to(&db)?;
+        let primus = selection.state_dir.join("primus");
+        if primus.is_dir() {
+            copy_tree(&primus, &tmp.join("primus"))?;
+        }
+        std::fs::rename(&tmp, &target).map_err(|e| io_err("create", &target, e))
+    })();
+    if made.is_err() {
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    made.map(|()| target)
+}
+
+/// One saved snapshot.
+#[derive(Debug, Serialize)]
+pub struct SnapshotInfo {
+    pub name: String,
+    /// When it was saved (seconds since the Unix epoch).
+    pub saved: u64,
+    /// The size of its store, in bytes.
+    pub bytes: u64,
+}
+
+/// `hsmsim lab snapshot list`, by name.
+pub fn snapshot_list(selection: &LabSelection) -> Result<Vec<SnapshotInfo>> {
+    let parent = selection.state_dir.join(SNAPSHOTS_DIR);
+    let entries = match std::fs::read_dir(&parent) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io_err("read", &parent, e)),
+    };
+    let mut out = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| io_err("read", &parent, e))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let db = entry.path().join(crate::store::DB_FILE);
+        if name.starts_with('.') || !db.is_file() {
+            continue;
+        }
+        let meta = std::fs::metadata(&db).map_err(|e| io_err("read", &db, e))?;
+        out.push(SnapshotInfo {
+            name,
+            saved: meta
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_secs()),
+            bytes: meta.len(),
+        });
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+fn existing_snapshot(selection: &LabSelection, name: &str) -> Result<PathBuf> {
+    let dir = snapshot_dir(selection, name)?;
+    if !dir.join(crate::store::DB_FILE).is_file() {
+        return Err(err(
+            CKR_ARGUMENTS_BAD,
+            format!("there is no snapshot \"{name}\" (see `hsmsim lab snapshot list`)"),
+        ));
+    }
+    Ok(dir)
+}
+
+/// `hsmsim lab snapshot restore NAME`: the lab state goes back to the snapshot. The store is
+/// replaced in one write (`Store::restore_from`): processes using the lab see their tokens
+/// replaced (sessions end, slot events). The Primus files are replaced after it.
+pub fn snapshot_restore(selection: &LabSelection, name: &str) -> Result<()> {
+    let dir = existing_snapshot(selection, name)?;
+    let store = Store::open(&selection.state_dir)?;
+    store.restore_from(&dir.join(crate::store::DB_FILE))?;
+    let live = selection.state_dir.join("primus");
+    if live.is_dir() {
+        std::fs::remove_dir_all(&live).map_err(|e| io_err("replace", &live, e))?;
+    }
+    let saved = dir.join("primus");
+    if saved.is_dir() {
+        copy_tree(&saved, &live)?;
+    }
+    Ok(())
+}
+
+/// `hsmsim lab snapshot delete NAME`.
+pub fn snapshot_delete(selection: &LabSelection, name: &str) -> Result<()> {
+    let dir = existing_snapshot(selection, name)?;
+    std::fs::remove_dir_all(&dir).map_err(|e| io_err("delete", &dir, e))
+}
+
+/// The other processes that have the lab's store open, as (pid, command name): read from
+/// `/proc/<pid>/fd` (Linux; simulator-defined: elsewhere, and for processes of other users
+/// this process may not inspect, none are found). For the warnings of `lab reset`, `lab init
+/// --force` and `lab snapshot restore`.
+pub fn other_processes(state_dir: &Path) -> Vec<(u32, String)> {
+    let db = state_dir.join(crate::store::DB_FILE);
+    let Ok(db) = db.canonicalize() else {
+        return Vec::new();
+    };
+    let me = std::process::id();
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for p in procs.flatten() {
+        let Some(pid) = p.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        let Ok(fds) = std::fs::read_dir(p.path().join("fd")) else {
+            continue;
+        };
+        if fds
+            .flatten()
+            .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|t| t == db))
+        {
+            let comm = std::fs::read_to_string(p.path().join("comm")).unwrap_or_default();
+            out.push((pid, comm.trim().to_string()));
+        }
+    }
+    out
 }
 
 /// `hsmsim lab partition remove|add`: a partition disappears (slots showing it have no token)

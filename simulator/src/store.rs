@@ -8,7 +8,16 @@
 //! `PRAGMA data_version` and read only the changes since the last one they saw.
 //!
 //! The schema is versioned (`meta.schema_version`); `open` migrates older stores in one
-//! transaction and refuses newer ones.
+//! transaction and refuses newer ones. A file that is not a store this build can use (empty,
+//! not SQLite, another program's database — hsmsim's stores carry SQLite application id
+//! `APPLICATION_ID` — a newer schema, damaged) is refused unchanged with a `Refusal` naming the
+//! fix (`lab reset --yes`, which moves it aside); a new store is built under a temporary name
+//! and linked into place, so no process ever sees a half-made one. A damaged object record is
+//! left out (logged), never failing its partition. A store whose directory or file is not
+//! writable (or `HSMSIM_READ_ONLY=1`) opens read-only: writes answer
+//! `CKR_TOKEN_WRITE_PROTECTED`. A full disk answers `CKR_DEVICE_MEMORY` (the transaction rolls
+//! back). Snapshots: `save_to` (SQLite's online backup) and `restore_from` (one write; other
+//! processes see their tokens replaced).
 use crate::attribute::{AttrValue, Attributes};
 use crate::error::{Result, err};
 use crate::seal::{PIN_SEAL_FORMAT, TokenKey, is_sealed, object_binding};
@@ -33,6 +42,8 @@ pub struct Store {
     path: PathBuf,
     /// This store handle's id in the change log.
     writer: i64,
+    /// Opened read-only (`read_only_reason`): every write answers `CKR_TOKEN_WRITE_PROTECTED`.
+    read_only: bool,
 }
 
 /// The WAL-index header: the first 48 bytes of the `-shm` file, which SQLite rewrites on every
@@ -67,7 +78,65 @@ pub struct Changes {
 }
 
 fn db_err(e: rusqlite::Error) -> crate::error::Error {
+    if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ReadOnly) {
+        return err(CKR_TOKEN_WRITE_PROTECTED, READ_ONLY_SENTENCE);
+    }
+    if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) {
+        return err(CKR_DEVICE_MEMORY, DISK_FULL_SENTENCE);
+    }
     err(CKR_DEVICE_ERROR, format!("the hsmsim store failed: {e}"))
+}
+
+/// What a write answers when the disk (or the store's size limit) is full: the transaction
+/// rolled back, so nothing of it was written and every earlier commit stands.
+pub(crate) const DISK_FULL_SENTENCE: &str = "the disk holding the lab's state is full: \
+    nothing of this change was written (earlier changes are kept); free some space and retry";
+
+/// What a write to a read-only store answers.
+const READ_ONLY_SENTENCE: &str = "the lab's state is read-only (its state directory or store \
+    file is not writable, or HSMSIM_READ_ONLY=1): nothing was changed";
+
+/// The environment variable that opens every store read-only (simulator-defined; "1").
+pub const READ_ONLY_VARIABLE: &str = "HSMSIM_READ_ONLY";
+
+/// How the store in `dir` (the database `path`) must be opened: read-only when
+/// `HSMSIM_READ_ONLY=1`, when the file exists and cannot be opened for writing, or when the
+/// directory does not take a new file (then also immutable: SQLite cannot make its `-shm`
+/// file there). Probed by trying (opening the file for writing without changing it; creating
+/// and removing a probe file), so it holds for root and for read-only mounts alike.
+fn open_mode(dir: &Path, path: &Path) -> crate::connection::Mode {
+    use crate::connection::Mode;
+    let refused = |e: &std::io::Error| {
+        matches!(
+            e.kind(),
+            std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem
+        )
+    };
+    let probe = dir.join(format!(".hsmsim-write-probe-{}", std::process::id()));
+    let dir_writable = match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+    {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            true
+        }
+        Err(e) => !refused(&e),
+    };
+    if !dir_writable {
+        return Mode::ReadOnly { immutable: true };
+    }
+    let file_writable = match std::fs::OpenOptions::new().write(true).open(path) {
+        Ok(_) => true,
+        Err(e) => !refused(&e),
+    };
+    let forced = std::env::var(READ_ONLY_VARIABLE).is_ok_and(|v| v == "1");
+    if forced || !file_writable {
+        Mode::ReadOnly { immutable: false }
+    } else {
+        Mode::ReadWrite
+    }
 }
 
 fn damaged(what: impl std::fmt::Display) -> crate::error::Error {
@@ -83,6 +152,75 @@ fn encode(attrs: &Attributes) -> Result<Vec<u8>> {
 
 fn decode(bytes: &[u8]) -> Result<Attributes> {
     postcard::from_bytes(bytes).map_err(damaged)
+}
+
+/// "partition P, object U (label "L")": how problems and logs name a stored object.
+pub fn object_name(token: &str, uid: &str, public: Option<&Attributes>) -> String {
+    let label = public
+        .and_then(|p| p.bytes(CKA_LABEL))
+        .map(|l| format!(" (label \"{}\")", String::from_utf8_lossy(l)))
+        .unwrap_or_default();
+    format!("partition {token}, object {uid}{label}")
+}
+
+/// An object record's public attributes, or `None` (logged) when they do not decode, or
+/// decode without a `CKA_CLASS` or with another `CKA_UNIQUE_ID` than their row's.
+fn decoded_or_logged(token: &str, uid: &str, public: &[u8]) -> Option<Attributes> {
+    match decode(public) {
+        Ok(attrs)
+            if attrs.ulong(CKA_CLASS).is_some()
+                && attrs.bytes(CKA_UNIQUE_ID) == Some(uid.as_bytes()) =>
+        {
+            Some(attrs)
+        }
+        Ok(_) => {
+            tracing::error!(
+                target: "hsmsim::store",
+                "{} is damaged and left out (run `hsmsim lab check`): no CKA_CLASS, or another \
+                 CKA_UNIQUE_ID than its row's",
+                object_name(token, uid, None),
+            );
+            None
+        }
+        Err(e) => {
+            tracing::error!(
+                target: "hsmsim::store",
+                "{} is damaged and left out (run `hsmsim lab check`): {}",
+                object_name(token, uid, None),
+                e.detail
+            );
+            None
+        }
+    }
+}
+
+/// An object row's `public` and `sealed` columns, or why they are not blobs (a damaged row).
+#[allow(clippy::type_complexity)]
+fn blobs(
+    public: rusqlite::types::ValueRef,
+    sealed: rusqlite::types::ValueRef,
+) -> std::result::Result<(Vec<u8>, Option<Vec<u8>>), String> {
+    use rusqlite::types::ValueRef;
+    let public = match public {
+        ValueRef::Blob(b) => b.to_vec(),
+        other => {
+            return Err(format!(
+                "its public attributes are {:?}, not a blob",
+                other.data_type()
+            ));
+        }
+    };
+    let sealed = match sealed {
+        ValueRef::Null => None,
+        ValueRef::Blob(b) => Some(b.to_vec()),
+        other => {
+            return Err(format!(
+                "its sealed value is {:?}, not a blob",
+                other.data_type()
+            ));
+        }
+    };
+    Ok((public, sealed))
 }
 
 fn uid_text(uid: &[u8]) -> String {
@@ -130,8 +268,17 @@ pub fn seal_object(
 }
 
 impl Store {
-    /// Opens (creating or migrating if needed) the store in `dir`.
+    /// Opens (creating or migrating if needed) the store in `dir`. A file there that is not
+    /// an hsmsim store this build can use (empty, not SQLite, another program's database, a
+    /// newer schema, damaged) is refused with `CKR_DEVICE_ERROR`, a sentence naming the file,
+    /// what is wrong and the fix (`Refusal`), and is never changed.
     pub fn open(dir: &Path) -> Result<Store> {
+        Store::open_or_refusal(dir)?.map_err(|r| err(CKR_DEVICE_ERROR, r.to_string()))
+    }
+
+    /// As `open`, but a store file that cannot be used is an `Ok(Err(refusal))` (other
+    /// failures, such as an unwritable directory, are errors).
+    pub fn open_or_refusal(dir: &Path) -> Result<std::result::Result<Store, Refusal>> {
         crate::files::create_private_dir_all(dir).map_err(|e| {
             err(
                 CKR_DEVICE_ERROR,
@@ -139,22 +286,114 @@ impl Store {
             )
         })?;
         let path = dir.join(DB_FILE);
-        // Created 0600 before SQLite opens it: SQLite gives the -wal and -shm files the
-        // database's mode.
+        let refusal = |reason: String| Refusal {
+            path: path.clone(),
+            reason,
+        };
+        let mode = open_mode(dir, &path);
+        let read_only = mode != crate::connection::Mode::ReadWrite;
+        match std::fs::symlink_metadata(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && read_only => {
+                return Err(err(
+                    CKR_TOKEN_WRITE_PROTECTED,
+                    format!(
+                        "the lab has no state yet ({} does not exist) and its state directory \
+                         is read-only (or HSMSIM_READ_ONLY=1): use the lab once from a \
+                         writable directory, or run `hsmsim lab init` there",
+                        path.display()
+                    ),
+                ));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => create_fresh(dir, &path)?,
+            Err(e) => {
+                return Err(err(
+                    CKR_DEVICE_ERROR,
+                    format!("cannot read the store {}: {e}", path.display()),
+                ));
+            }
+            Ok(_) => {}
+        }
+        // Anything else than a regular file is refused here.
         crate::files::create_private_file(&path).map_err(|e| {
             err(
                 CKR_DEVICE_ERROR,
-                format!("cannot create the store {}: {e}", path.display()),
+                format!("cannot open the store {}: {e}", path.display()),
             )
         })?;
-        let conn = crate::connection::Shared::open(&path, |conn| migrate(conn, &path))?;
+        let immutable = mode == crate::connection::Mode::ReadOnly { immutable: true };
+        if let Some(reason) = unusable_file(&path, immutable) {
+            return Ok(Err(refusal(reason)));
+        }
+        let mut refused = None;
+        let opened = crate::connection::Shared::open(&path, mode, |conn| {
+            if read_only {
+                return current_schema(conn, &path);
+            }
+            migrate(conn, &path, false).map_err(|e| {
+                if let Some(reason) = e.refusal {
+                    refused = Some(reason);
+                }
+                e.error
+            })
+        });
+        let conn = match opened {
+            Ok(conn) => conn,
+            Err(_) if refused.is_some() => return Ok(Err(refusal(refused.unwrap_or_default()))),
+            Err(e) => match damage_reason(&e) {
+                Some(reason) => return Ok(Err(refusal(reason))),
+                None => return Err(e),
+            },
+        };
         let mut writer = [0u8; 8];
         crate::mechanisms::random_fill(&mut writer)?;
-        Ok(Store {
+        if read_only {
+            tracing::info!(target: "hsmsim::store", "{} opened read-only", path.display());
+        }
+        Ok(Ok(Store {
             conn,
             path,
             writer: i64::from_ne_bytes(writer) & i64::MAX,
-        })
+            read_only,
+        }))
+    }
+
+    /// The fix a refusal names: when the store in `dir` cannot be used, moves it (with its
+    /// `-wal` and `-shm` files) aside to `hsmsim.sqlite.damaged-<unix time>` and returns where
+    /// it went; `None` when the store is usable or absent. The next `open` creates a fresh one.
+    pub fn move_aside_unusable(dir: &Path) -> Result<Option<PathBuf>> {
+        if !dir.join(DB_FILE).exists() {
+            return Ok(None);
+        }
+        let refusal = match Store::open_or_refusal(dir)? {
+            Ok(_) => return Ok(None),
+            Err(refusal) => refusal,
+        };
+        let secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let mut aside = dir.join(format!("{DB_FILE}.damaged-{secs}"));
+        let mut n = 1;
+        while aside.exists() {
+            aside = dir.join(format!("{DB_FILE}.damaged-{secs}-{n}"));
+            n += 1;
+        }
+        let moved = |from: &Path, to: &Path| {
+            std::fs::rename(from, to).map_err(|e| {
+                err(
+                    CKR_DEVICE_ERROR,
+                    format!("cannot move {} to {}: {e}", from.display(), to.display()),
+                )
+            })
+        };
+        for suffix in ["-wal", "-shm"] {
+            let side = sibling(&refusal.path, suffix);
+            if side.exists() {
+                moved(&side, &sibling(&aside, suffix))?;
+            }
+        }
+        moved(&refusal.path, &aside)?;
+        tracing::warn!(target: "hsmsim::store", "{} ({}) moved aside to {}", refusal.path.display(), refusal.reason, aside.display());
+        Ok(Some(aside))
     }
 
     /// The current WAL-index header, or `None` when it cannot be read (then callers must ask
@@ -169,10 +408,18 @@ impl Store {
     /// Runs `work` in one write transaction and commits it when `work` succeeds. `BEGIN
     /// IMMEDIATE` takes the write lock up front (waiting for other writers, up to the busy
     /// timeout), so a read-modify-write never fails half-way on a lock upgrade.
+    ///
+    /// A read-only store runs `work` in a read transaction: reads (and changes that find
+    /// nothing to write, such as a login that changes no counter) work; the first write
+    /// answers `CKR_TOKEN_WRITE_PROTECTED`.
     fn write<T>(&self, work: impl FnOnce(&Transaction) -> Result<T>) -> Result<T> {
         let mut conn = self.conn.lock()?;
         let tx = conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .transaction_with_behavior(if self.read_only {
+                rusqlite::TransactionBehavior::Deferred
+            } else {
+                rusqlite::TransactionBehavior::Immediate
+            })
             .map_err(db_err)?;
         let value = work(&tx)?;
         tx.commit().map_err(db_err)?;
@@ -181,6 +428,152 @@ impl Store {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Copies the whole store into a new database at `dest` (SQLite's online backup: a
+    /// consistent copy while other processes keep reading and writing).
+    pub fn save_to(&self, dest: &Path) -> Result<()> {
+        let conn = self.conn.lock()?;
+        conn.backup(
+            rusqlite::MAIN_DB,
+            dest,
+            None::<fn(rusqlite::backup::Progress)>,
+        )
+        .map_err(db_err)
+    }
+
+    /// Replaces the whole store with the snapshot at `snapshot` (a copy `save_to` made), as
+    /// one write: processes using the lab see every token replaced (sessions end, slot
+    /// events). The snapshot must be of this build's schema. Its token records get a restart
+    /// count above both the snapshot's and the live one's (their incarnation is new to every
+    /// process), and its change log gets one change per token and device, numbered after the
+    /// live log's newest, so that every process reloads them.
+    pub fn restore_from(&self, snapshot: &Path) -> Result<()> {
+        if self.read_only {
+            return Err(err(CKR_TOKEN_WRITE_PROTECTED, READ_ONLY_SENTENCE));
+        }
+        if let Some(reason) = unusable_file(snapshot, false) {
+            return Err(err(
+                CKR_DEVICE_ERROR,
+                format!(
+                    "the snapshot {} cannot be used: {reason}",
+                    snapshot.display()
+                ),
+            ));
+        }
+        let (live_restarts, live_devices, last) = {
+            let conn = self.conn.lock()?;
+            let tokens = read_all_tokens(&conn)?;
+            let devices = read_devices(&conn)?;
+            let last: i64 = conn
+                .query_row("SELECT COALESCE(MAX(seq), 0) FROM changes", [], |r| {
+                    r.get(0)
+                })
+                .map_err(db_err)?;
+            (
+                tokens
+                    .into_iter()
+                    .map(|(t, r)| (t, r.record.restarts))
+                    .collect::<BTreeMap<_, _>>(),
+                devices,
+                last,
+            )
+        };
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        let tmp = dir.join(format!(
+            ".{DB_FILE}.restore-{}-{:016x}",
+            std::process::id(),
+            random_generation()?
+        ));
+        let done = (|| {
+            crate::connection::open_read_only(snapshot, false)
+                .and_then(|c| {
+                    c.backup(
+                        rusqlite::MAIN_DB,
+                        &tmp,
+                        None::<fn(rusqlite::backup::Progress)>,
+                    )
+                })
+                .map_err(db_err)?;
+            let mut prepared = Connection::open(&tmp).map_err(db_err)?;
+            let version: Option<i64> = prepared
+                .query_row(
+                    "SELECT value FROM meta WHERE key = 'schema_version'",
+                    [],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(db_err)?;
+            if version != Some(SCHEMA_VERSION) {
+                return Err(err(
+                    CKR_DEVICE_ERROR,
+                    format!(
+                        "the snapshot {} is of store schema {}, not this build's {SCHEMA_VERSION}",
+                        snapshot.display(),
+                        version.map_or("?".into(), |v| v.to_string())
+                    ),
+                ));
+            }
+            let tx = prepared.transaction().map_err(db_err)?;
+            let tokens = read_all_tokens(&tx)?;
+            let mut keys: std::collections::BTreeSet<String> =
+                live_restarts.keys().cloned().collect();
+            for (token, mut row) in tokens {
+                let live = live_restarts.get(&token).copied().unwrap_or(0);
+                row.record.restarts = live.max(row.record.restarts).wrapping_add(1);
+                write_record(&tx, &token, &row.record)?;
+                tx.execute(
+                    "UPDATE tokens SET present = ?2 WHERE token = ?1",
+                    params![token, row.present],
+                )
+                .map_err(db_err)?;
+                keys.insert(token);
+            }
+            for device in live_devices.iter().chain(read_devices(&tx)?.iter()) {
+                keys.insert(device_change_key(device));
+            }
+            // Numbered well after the live log's newest (processes may have seen a few more
+            // changes since it was read); writer -1 is no store's.
+            for (seq, key) in (last + 1 + CHANGES_KEPT..).zip(keys) {
+                tx.execute(
+                    "INSERT INTO changes (seq, token, unique_id, writer) VALUES (?1, ?2, NULL, -1)",
+                    params![seq, key],
+                )
+                .map_err(db_err)?;
+            }
+            tx.commit().map_err(db_err)?;
+            prepared
+                .pragma_update(None, "application_id", APPLICATION_ID)
+                .map_err(db_err)?;
+            let mut live = self.conn.lock()?;
+            let backup = rusqlite::backup::Backup::new(&prepared, &mut live).map_err(db_err)?;
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+            loop {
+                // All pages in one step: one write of the live store.
+                match backup.step(-1).map_err(db_err)? {
+                    rusqlite::backup::StepResult::Done => break,
+                    _ if std::time::Instant::now() < deadline => {
+                        std::thread::sleep(std::time::Duration::from_millis(20))
+                    }
+                    _ => {
+                        return Err(err(
+                            CKR_DEVICE_ERROR,
+                            "the store stayed busy for 30 s: the snapshot was not restored",
+                        ));
+                    }
+                }
+            }
+            Ok(())
+        })();
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let _ = std::fs::remove_file(sibling(&tmp, suffix));
+        }
+        done
+    }
+
+    /// Opened read-only: writes answer `CKR_TOKEN_WRITE_PROTECTED`.
+    pub fn read_only(&self) -> bool {
+        self.read_only
     }
 
     /// `PRAGMA data_version`: changes when another connection commits. The connection's
@@ -462,7 +855,10 @@ impl Store {
         })
     }
 
-    /// Every token object of a partition, in creation order.
+    /// Every token object of a partition, in creation order. A record whose public attributes
+    /// do not decode is skipped and logged (simulator-defined: a damaged object is left out,
+    /// so it has no handle and using it answers `CKR_OBJECT_HANDLE_INVALID`; the partition's
+    /// other objects stay usable; `hsmsim lab check` names it).
     pub fn objects(&self, token: &str) -> Result<Vec<StoredObject>> {
         let conn = self.conn.lock()?;
         let mut stmt = conn
@@ -472,26 +868,32 @@ impl Store {
             .map_err(db_err)?;
         let rows = stmt
             .query_map([token], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, Vec<u8>>(1)?,
-                    r.get::<_, Option<Vec<u8>>>(2)?,
-                ))
+                Ok((r.get::<_, String>(0)?, blobs(r.get_ref(1)?, r.get_ref(2)?)))
             })
             .map_err(db_err)?;
         let mut out = Vec::new();
         for row in rows {
-            let (uid, public, sealed) = row.map_err(db_err)?;
-            out.push(StoredObject {
-                unique_id: uid.into_bytes(),
-                public: decode(&public)?,
-                sealed,
-            });
+            let (uid, blobs) = row.map_err(db_err)?;
+            let (public, sealed) = match blobs {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::error!(target: "hsmsim::store", "{} is damaged and left out (run `hsmsim lab check`): {e}", object_name(token, &uid, None));
+                    continue;
+                }
+            };
+            if let Some(public) = decoded_or_logged(token, &uid, &public) {
+                out.push(StoredObject {
+                    unique_id: uid.into_bytes(),
+                    public,
+                    sealed,
+                });
+            }
         }
         Ok(out)
     }
 
-    /// One token object, if it still exists on `token`.
+    /// One token object, if it still exists on `token` (a damaged record is logged and
+    /// answered as absent, as `objects` leaves it out).
     pub fn object(&self, token: &str, unique_id: &[u8]) -> Result<Option<StoredObject>> {
         let conn = self.conn.lock()?;
         let row: Option<(Vec<u8>, Option<Vec<u8>>)> = conn
@@ -505,14 +907,31 @@ impl Store {
                 .optional()
             })
             .map_err(db_err)?;
-        row.map(|(public, sealed)| {
-            Ok(StoredObject {
+        Ok(row.and_then(|(public, sealed)| {
+            Some(StoredObject {
                 unique_id: unique_id.to_vec(),
-                public: decode(&public)?,
+                public: decoded_or_logged(token, &uid_text(unique_id), &public)?,
                 sealed,
             })
-        })
-        .transpose()
+        }))
+    }
+
+    /// The sealed values of `token`'s objects that `key` (the token key) does not
+    /// authenticate, one sentence each naming the partition, the object's unique id and label.
+    pub fn check_sealed(&self, token: &str, key: &TokenKey) -> Result<Vec<String>> {
+        let mut problems = Vec::new();
+        for o in self.objects(token)? {
+            let Some(sealed) = &o.sealed else { continue };
+            if let Err(e) = key.open_secrets(&object_binding(token, &o.unique_id), sealed) {
+                problems.push(format!(
+                    "{}: its sealed key value does not authenticate under the token key \
+                     (damaged): {}",
+                    object_name(token, &uid_text(&o.unique_id), Some(&o.public)),
+                    e.detail
+                ));
+            }
+        }
+        Ok(problems)
     }
 
     /// Writes new token objects, all or none, into the incarnation of the token their secrets
@@ -658,29 +1077,46 @@ impl Store {
                 Ok((
                     r.get::<_, String>(0)?,
                     r.get::<_, String>(1)?,
-                    r.get::<_, Vec<u8>>(2)?,
-                    r.get::<_, Option<Vec<u8>>>(3)?,
+                    blobs(r.get_ref(2)?, r.get_ref(3)?),
                 ))
             })
             .map_err(db_err)?
         {
-            let (uid, token, public, sealed) = row.map_err(db_err)?;
+            let (uid, token, blobs) = row.map_err(db_err)?;
+            let (public, sealed) = match blobs {
+                Ok(b) => b,
+                Err(e) => {
+                    problems.push(format!(
+                        "{} is damaged: {e}",
+                        object_name(&token, &uid, None)
+                    ));
+                    continue;
+                }
+            };
             if !known.contains(&token) {
-                problems.push(format!("object {uid}: its token {token} does not exist"));
+                problems.push(format!(
+                    "{}: its token does not exist",
+                    object_name(&token, &uid, None)
+                ));
             }
             match decode(&public) {
-                Err(e) => problems.push(format!("object {uid}: {}", e.detail)),
+                Err(e) => problems.push(format!(
+                    "{}: its public attributes do not decode (damaged): {}",
+                    object_name(&token, &uid, None),
+                    e.detail
+                )),
                 Ok(attrs) => {
+                    let name = object_name(&token, &uid, Some(&attrs));
                     let Some(class) = attrs.ulong(CKA_CLASS) else {
-                        problems.push(format!("object {uid}: no CKA_CLASS"));
+                        problems.push(format!("{name}: no CKA_CLASS"));
                         continue;
                     };
                     if attrs.bytes(CKA_UNIQUE_ID) != Some(uid.as_bytes()) {
-                        problems.push(format!("object {uid}: CKA_UNIQUE_ID differs from its row"));
+                        problems.push(format!("{name}: CKA_UNIQUE_ID differs from its row"));
                     }
                     let has_secrets = matches!(class, CKO_SECRET_KEY | CKO_PRIVATE_KEY);
                     if has_secrets && sealed.as_ref().is_none_or(|s| s.len() < 28) {
-                        problems.push(format!("object {uid}: key without its sealed value"));
+                        problems.push(format!("{name}: key without its sealed value"));
                     }
                 }
             }
@@ -719,6 +1155,175 @@ fn seal_problems(token: &str, record: &TokenRecord) -> Vec<String> {
     problems
 }
 
+/// hsmsim's SQLite application id (simulator-defined: "HSMS"), set in every store this build
+/// writes. Stores of earlier builds have 0 and are recognised by their tables; they get the id
+/// at their next open.
+pub const APPLICATION_ID: i32 = 0x4853_4D53;
+
+/// A store file that cannot be used: which file and what is wrong. Its text names the fix.
+#[derive(Debug, Clone)]
+pub struct Refusal {
+    pub path: PathBuf,
+    pub reason: String,
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the store {} cannot be used: {}. It was left unchanged. To start again from the \
+             lab's definition, run `hsmsim lab reset --yes` (or `hsmsim lab init --force --dir <its \
+             directory>`), which moves it aside to {}.damaged-<time> and creates a fresh store; or point \
+             HSMSIM_STATE_DIR at another directory",
+            self.path.display(),
+            self.reason,
+            self.path.display()
+        )
+    }
+}
+
+/// `path` with `suffix` appended to its file name (`-wal`, `-shm`).
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut p = path.to_path_buf().into_os_string();
+    p.push(suffix);
+    PathBuf::from(p)
+}
+
+/// Whether an SQLite failure says the file is damaged or not a database (rather than busy, or
+/// not reachable): SQLITE_NOTADB, SQLITE_CORRUPT. The store's errors carry SQLite's text.
+fn damage_reason(e: &crate::error::Error) -> Option<String> {
+    let text = e.detail.as_ref();
+    ["file is not a database", "malformed", "database corrupt"]
+        .iter()
+        .any(|m| text.contains(m))
+        .then(|| format!("it is damaged ({text})"))
+}
+
+fn sqlite_damage(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt)
+    )
+}
+
+/// Why the existing file at `path` is not an hsmsim store this build can use, looked at
+/// without changing it (a read-only connection): empty (0 bytes, no write-ahead log), not an
+/// SQLite database, another program's database (another application id, or id 0 without
+/// hsmsim's tables), no schema version, a newer schema, or damaged. `None` when it looks
+/// usable, or when it cannot be looked at (the real open then says why).
+fn unusable_file(path: &Path, immutable: bool) -> Option<String> {
+    use std::io::Read;
+    let len = std::fs::metadata(path).ok()?.len();
+    if len == 0 {
+        let wal = std::fs::metadata(sibling(path, "-wal")).map_or(0, |m| m.len());
+        if wal == 0 {
+            return Some("it is empty (0 bytes), not an hsmsim store".into());
+        }
+    } else {
+        let mut header = [0u8; 16];
+        let read = std::fs::File::open(path)
+            .and_then(|mut f| f.read_exact(&mut header))
+            .is_ok();
+        if !read || &header != b"SQLite format 3\0" {
+            return Some(format!(
+                "it is not an SQLite database ({len} bytes without SQLite's header)"
+            ));
+        }
+    }
+    let conn = match crate::connection::open_read_only(path, immutable) {
+        Ok(c) => c,
+        Err(e) if sqlite_damage(&e) => return Some(format!("it is damaged ({e})")),
+        Err(_) => return None,
+    };
+    let looked = (|| -> rusqlite::Result<Option<String>> {
+        let app_id: i32 = conn.query_row("PRAGMA application_id", [], |r| r.get(0))?;
+        let tables: Vec<String> = conn
+            .prepare(
+                "SELECT name FROM sqlite_master WHERE type = 'table' \
+                 AND name NOT LIKE 'sqlite_%' ORDER BY name",
+            )?
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        if app_id != 0 && app_id != APPLICATION_ID {
+            return Ok(Some(format!(
+                "it is another program's SQLite database (application_id 0x{app_id:08X}; \
+                 hsmsim's is 0x{APPLICATION_ID:08X})"
+            )));
+        }
+        let has = |t: &str| tables.iter().any(|x| x == t);
+        if !has("meta") || !has("tokens") {
+            return Ok(Some(if tables.is_empty() {
+                "it is an SQLite database without tables, not an hsmsim store".into()
+            } else {
+                format!(
+                    "it is another program's SQLite database (its tables: {}; not hsmsim's)",
+                    tables.join(", ")
+                )
+            }));
+        }
+        let version: Option<i64> = conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'schema_version'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(match version {
+            None => Some("it has hsmsim's tables but no schema version".into()),
+            Some(v) if v > SCHEMA_VERSION => Some(format!(
+                "it was written by a newer hsmsim (store schema {v}; this build reads up to \
+                 {SCHEMA_VERSION}): use that hsmsim"
+            )),
+            Some(_) => None,
+        })
+    })();
+    match looked {
+        Ok(reason) => reason,
+        Err(e) if sqlite_damage(&e) => Some(format!("it is damaged ({e})")),
+        Err(_) => None,
+    }
+}
+
+/// Creates a new store at `path`: built complete under a temporary name in `dir` (schema,
+/// application id; its write-ahead log checkpointed by closing it), then linked into place, so
+/// that no process ever sees a half-made store (an empty file is refused, not initialised
+/// over). When another process linked its store first, that one stays.
+fn create_fresh(dir: &Path, path: &Path) -> Result<()> {
+    let tmp = dir.join(format!(
+        ".{DB_FILE}.new-{}-{:016x}",
+        std::process::id(),
+        random_generation()?
+    ));
+    let cleanup = |tmp: &Path| {
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let _ = std::fs::remove_file(sibling(tmp, suffix));
+        }
+    };
+    let made = (|| {
+        crate::files::create_private_file(&tmp).map_err(|e| {
+            err(
+                CKR_DEVICE_ERROR,
+                format!("cannot create the store {}: {e}", path.display()),
+            )
+        })?;
+        let conn =
+            crate::connection::Shared::open(&tmp, crate::connection::Mode::ReadWrite, |conn| {
+                migrate(conn, &tmp, true).map_err(|e| e.error)
+            })?;
+        drop(conn);
+        match std::fs::hard_link(&tmp, path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+            Err(e) => Err(err(
+                CKR_DEVICE_ERROR,
+                format!("cannot create the store {}: {e}", path.display()),
+            )),
+        }
+    })();
+    cleanup(&tmp);
+    made
+}
+
 fn random_generation() -> Result<u64> {
     let mut g = [0u8; 8];
     crate::mechanisms::random_fill(&mut g)?;
@@ -743,6 +1348,32 @@ fn erase_objects(tx: &Transaction, condition: &str, arg: &str, writer: i64) -> R
         log_change(tx, token, Some(uid.as_bytes()), writer)?;
     }
     Ok(())
+}
+
+fn read_all_tokens(conn: &Connection) -> Result<Vec<(String, TokenRow)>> {
+    let names: Vec<String> = conn
+        .prepare("SELECT token FROM tokens ORDER BY token")
+        .and_then(|mut s| {
+            s.query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<_>>>()
+        })
+        .map_err(db_err)?;
+    let mut out = Vec::new();
+    for name in names {
+        if let Some(row) = read_token(conn, &name)? {
+            out.push((name, row));
+        }
+    }
+    Ok(out)
+}
+
+fn read_devices(conn: &Connection) -> Result<Vec<String>> {
+    conn.prepare("SELECT device FROM devices")
+        .and_then(|mut s| {
+            s.query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<_>>>()
+        })
+        .map_err(db_err)
 }
 
 fn read_device_policies(conn: &Connection, device: &str) -> Result<BTreeMap<u64, u64>> {
@@ -787,8 +1418,60 @@ fn write_record(conn: &Connection, token: &str, record: &TokenRecord) -> Result<
     Ok(())
 }
 
-/// Brings a store to `SCHEMA_VERSION`, one step per version, all in one transaction.
-fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
+/// A read-only store must be of this build's schema (it cannot be migrated).
+fn current_schema(conn: &mut Connection, path: &Path) -> Result<()> {
+    let version: Option<i64> = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'schema_version'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(db_err)?;
+    if version == Some(SCHEMA_VERSION) {
+        return Ok(());
+    }
+    Err(err(
+        CKR_DEVICE_ERROR,
+        format!(
+            "{} is of schema {}, which this build must migrate to {SCHEMA_VERSION} before using \
+             it, and it is open read-only: open it once from a writable directory",
+            path.display(),
+            version.map_or("?".into(), |v| v.to_string())
+        ),
+    ))
+}
+
+/// A failure of `migrate`, with the reason when the file is not a store this build can use.
+struct MigrateError {
+    error: crate::error::Error,
+    refusal: Option<String>,
+}
+
+impl From<crate::error::Error> for MigrateError {
+    fn from(error: crate::error::Error) -> Self {
+        MigrateError {
+            error,
+            refusal: None,
+        }
+    }
+}
+
+fn refuse(reason: String) -> MigrateError {
+    MigrateError {
+        error: err(CKR_DEVICE_ERROR, reason.clone()),
+        refusal: Some(reason),
+    }
+}
+
+/// Brings a store to `SCHEMA_VERSION`, one step per version, all in one transaction; a new
+/// database gets the schema and hsmsim's application id. Refuses (without changing anything)
+/// another program's database or a newer schema.
+fn migrate(
+    conn: &mut Connection,
+    path: &Path,
+    create: bool,
+) -> std::result::Result<(), MigrateError> {
     let tx = conn
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
         .map_err(db_err)?;
@@ -806,19 +1489,17 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
         .map_err(db_err)?;
     let mut version = match version {
         Some(v) if v > SCHEMA_VERSION => {
-            return Err(err(
-                CKR_DEVICE_ERROR,
-                format!(
-                    "{} was written by a newer hsmsim (schema {v}; this build reads up to {SCHEMA_VERSION})",
-                    path.display()
-                ),
-            ));
+            return Err(refuse(format!(
+                "it was written by a newer hsmsim (store schema {v}; this build reads up to \
+                 {SCHEMA_VERSION}): use that hsmsim"
+            )));
         }
         Some(v) => v,
-        None => {
+        None if create => {
             create_schema(&tx)?;
             SCHEMA_VERSION
         }
+        None => return Err(refuse("it has no hsmsim schema version".into())),
     };
     while version < SCHEMA_VERSION {
         match version {
@@ -827,10 +1508,7 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
             // next login or change; the version keeps older builds off the store.
             2 => {}
             v => {
-                return Err(err(
-                    CKR_DEVICE_ERROR,
-                    format!("{}: unknown schema version {v}", path.display()),
-                ));
+                return Err(refuse(format!("it holds an unknown schema version {v}")));
             }
         }
         version += 1;
@@ -842,7 +1520,11 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
         [version],
     )
     .map_err(db_err)?;
-    tx.commit().map_err(db_err)
+    tx.pragma_update(None, "application_id", APPLICATION_ID)
+        .and_then(|_| tx.pragma_update(None, "user_version", version))
+        .map_err(db_err)?;
+    tx.commit().map_err(db_err)?;
+    Ok(())
 }
 
 /// Schema 2's object and change-log tables (created fresh, or by the 1 -> 2 migration).
@@ -1109,6 +1791,13 @@ mod tests {
             .unwrap();
         }
         let store = Store::open(dir.path()).unwrap();
+        let app_id: i32 = store
+            .conn
+            .lock()
+            .unwrap()
+            .query_row("PRAGMA application_id", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(app_id, APPLICATION_ID, "an old store gets hsmsim's id");
         let row = store.token("hsm/a").unwrap().unwrap();
         assert_eq!(row.record.label, "old");
         assert_eq!(row.record.failures(CKU_USER), 2);

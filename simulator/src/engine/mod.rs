@@ -545,6 +545,9 @@ impl Engine {
         {
             flags |= CKF_PROTECTED_AUTHENTICATION_PATH;
         }
+        if self.store.read_only() {
+            flags |= CKF_WRITE_PROTECTED;
+        }
         Ok(TokenInfo {
             memory,
             label: token::pad32(record.label.as_bytes()),
@@ -577,6 +580,13 @@ impl Engine {
             ));
         }
         let rw = flags & CKF_RW_SESSION != 0;
+        if rw && self.store.read_only() {
+            // PKCS#11 3.0 §5.6: no R/W session on a write-protected token.
+            return Err(err(
+                CKR_TOKEN_WRITE_PROTECTED,
+                "the lab's state is read-only (CKF_WRITE_PROTECTED): open a read-only session",
+            ));
+        }
         if !rw && slot.logged_in() == Some(CKU_SO) {
             return Err(err(
                 CKR_SESSION_READ_WRITE_SO_EXISTS,

@@ -78,8 +78,21 @@ impl Engine {
                  (simulator-defined: they are encrypted at rest under a PIN-sealed token key)",
             )
         })?;
-        let secrets =
-            key.open_secrets(&object_binding(&slot.partition, object.unique_id()), sealed)?;
+        // A damaged sealed value fails this object only (CKR_DEVICE_ERROR), named in the log.
+        let secrets = key
+            .open_secrets(&object_binding(&slot.partition, object.unique_id()), sealed)
+            .map_err(|e| {
+                let name = crate::store::object_name(
+                    &slot.partition,
+                    &String::from_utf8_lossy(object.unique_id()),
+                    Some(&object.attrs),
+                );
+                tracing::error!(target: "hsmsim::engine", "{name}: {}", e.detail);
+                err(
+                    e.rv,
+                    format!("{name}: {} (run `hsmsim lab check`)", e.detail),
+                )
+            })?;
         let opened = Arc::new(object.unsealed(&secrets));
         let mut table = slot.objects.write();
         if table

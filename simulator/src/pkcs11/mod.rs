@@ -225,7 +225,10 @@ pub unsafe extern "C" fn C_Initialize(init_args: *mut c_void) -> CK_RV {
             tracing::error!(target: "hsmsim::pkcs11", "C_Initialize: {e}");
             err(CKR_DEVICE_ERROR, format!("the lab is not usable: {e}"))
         })?;
-        let engine = Engine::open(&config)?;
+        let engine = Engine::open(&config).map_err(|e| {
+            tracing::error!(target: "hsmsim::pkcs11", "C_Initialize: {e}");
+            e
+        })?;
         *state = Some(Arc::new(engine));
         Ok(CKR_OK)
     })
