@@ -22,10 +22,20 @@ pub enum ConformanceCommand {
     /// List the procedures: id, source, steps with the vendor's commands, variants, negative
     /// cases.
     List {
-        /// Print JSON instead of text.
+        /// Print JSON instead of text (the same as --format json).
         #[arg(long)]
         json: bool,
+        /// Output format: text, json, or markdown (the repository's docs/procedures.md).
+        #[arg(long, value_enum, default_value = "text")]
+        format: ListFormat,
     },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    Text,
+    Json,
+    Markdown,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -97,7 +107,13 @@ fn globs(list: &[String], what: &str) -> Result<Vec<glob::Pattern>, Failure> {
 
 pub fn run(command: ConformanceCommand) -> Result<ExitCode, Failure> {
     match command {
-        ConformanceCommand::List { json } => list(json),
+        ConformanceCommand::List { json, format } => {
+            if format == ListFormat::Markdown {
+                print!("{}", catalogue::markdown());
+                return Ok(ExitCode::SUCCESS);
+            }
+            list(json || format == ListFormat::Json)
+        }
         ConformanceCommand::Run(args) => run_procedures(*args),
     }
 }

@@ -83,7 +83,7 @@ enum Command {
     /// partition security policy, migration preconditions.
     #[command(subcommand)]
     Primus(primus::PrimusCommand),
-    /// Replay the vendors' documented procedures (PROCEDURES.md) against the simulator or real
+    /// Replay the vendors' documented procedures (docs/procedures.md) against the simulator or real
     /// PKCS#11 modules, and report each scenario: pass, fail or not applicable.
     #[command(subcommand)]
     Conformance(conformance::ConformanceCommand),
