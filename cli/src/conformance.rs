@@ -171,6 +171,7 @@ fn display_name(text: &str) -> String {
 
 fn run_procedures(args: RunArgs) -> Result<ExitCode, Failure> {
     let started = Instant::now();
+    check_before_run(&args)?;
     let selection = Selection {
         procedures: globs(&args.procedures, "--procedure")?,
         tags: args.tags.clone(),
@@ -258,4 +259,61 @@ fn run_procedures(args: RunArgs) -> Result<ExitCode, Failure> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The options a run can only fail on at its end, checked before it starts: `--out` must name
+/// a file that can be written (its directory exists and takes a new file; nothing is left
+/// there by the check), `--module` a file that exists.
+fn check_before_run(args: &RunArgs) -> Result<(), Failure> {
+    if let Some(module) = &args.module
+        && !module.is_file()
+    {
+        return Err(Failure(format!(
+            "--module {}: there is no such file (give the path of libhsmsim.so, e.g. target/release/libhsmsim.so)",
+            module.display()
+        )));
+    }
+    if let Some(out) = &args.out {
+        if out.is_dir() {
+            return Err(Failure(format!(
+                "--out {}: is a directory; name a file",
+                out.display()
+            )));
+        }
+        let dir = match out.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        if !dir.is_dir() {
+            return Err(Failure(format!(
+                "--out {}: the directory {} does not exist",
+                out.display(),
+                dir.display()
+            )));
+        }
+        let probe = dir.join(format!(".hsmsim-out-check-{}", std::process::id()));
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&probe)
+        {
+            Ok(_) => {
+                let _ = std::fs::remove_file(&probe);
+            }
+            Err(e) => {
+                return Err(Failure(format!(
+                    "--out {}: cannot write in {}: {e}",
+                    out.display(),
+                    dir.display()
+                )));
+            }
+        }
+        if out.exists() && std::fs::OpenOptions::new().append(true).open(out).is_err() {
+            return Err(Failure(format!(
+                "--out {}: the file exists and cannot be written",
+                out.display()
+            )));
+        }
+    }
+    Ok(())
 }

@@ -70,8 +70,11 @@ pub fn run(choice: &Choice, args: ImportPfxArgs) -> Result<ExitCode, Failure> {
     let kc = match read_result {
         Ok(kc) => kc,
         Err(e) => {
-            eprintln!("hsmsim: import-pfx: refused: {e}");
-            return Ok(ExitCode::from(1));
+            return Ok(crate::report_error(
+                &format!("import-pfx: refused: {e}"),
+                None,
+                1,
+            ));
         }
     };
     let (party, session) =

@@ -99,11 +99,7 @@ pub fn markdown() -> String {
          (`hsmsim conformance run --procedure ID --variant VARIANT`).\n",
     );
     for p in procedures() {
-        let parties: Vec<String> = p
-            .parties
-            .iter()
-            .map(|r| format!("{r:?}").to_lowercase())
-            .collect();
+        let parties: Vec<String> = p.parties.iter().map(|r| r.to_string()).collect();
         let _ = write!(
             out,
             "\n## `{}`\n\n{}\n\n- Source: {}\n- Tags: {}\n- Parties: {}\n",
@@ -119,7 +115,7 @@ pub fn markdown() -> String {
         }
         out.push_str("\n### Steps\n\n| # | Party | Step | Vendor command | PKCS#11 calls |\n|---|---|---|---|---|\n");
         for s in &p.steps {
-            let party = format!("{:?}", s.party).to_lowercase();
+            let party = s.party.to_string();
             let _ = writeln!(
                 out,
                 "| {} | {party} | {} | `{}` | {} |",

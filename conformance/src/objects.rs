@@ -201,7 +201,7 @@ impl Snapshot {
     fn by_type(&self) -> BTreeMap<String, String> {
         self.attributes
             .iter()
-            .map(|a| (format!("{:?}", a.attribute_type()), format!("{a:?}")))
+            .map(|a| (a.attribute_type().to_string(), format!("{a:?}")))
             .collect()
     }
 
