@@ -62,6 +62,7 @@ fn common_name(subject: &str) -> Option<String> {
 }
 
 pub fn run(choice: &Choice, args: ImportPfxArgs) -> Result<ExitCode, Failure> {
+    token_access::check_module(args.module.as_deref())?;
     let read_result = match (&args.pfx, &args.key, &args.cert) {
         (Some(file), _, _) => {
             pfx::from_pfx(&read(file)?, args.password.as_deref().unwrap_or_default())

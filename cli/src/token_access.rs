@@ -18,6 +18,7 @@ pub fn open(
     flag: &str,
     module: Option<PathBuf>,
 ) -> Result<(Party, Session), Failure> {
+    check_module(module.as_deref())?;
     let name = uri::parse(target).map_err(|e| Failure(format!("{flag}: {e}")))?;
     if matches!(&name, uri::TargetName::Sim { selector } if selector.token.is_none()) {
         return Err(Failure(format!(
@@ -36,6 +37,17 @@ pub fn open(
         ))
     })?;
     Ok((party, session))
+}
+
+/// `--module`, when given, must name a file: checked first, so the error names `--module`.
+pub fn check_module(module: Option<&std::path::Path>) -> Result<(), Failure> {
+    match module {
+        Some(path) if !path.is_file() => Err(Failure(format!(
+            "--module {}: there is no such file (give the path of libhsmsim.so, e.g. target/release/libhsmsim.so)",
+            path.display()
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// A refusal (exit 1, the reason on stderr and what to do, and with --json the error object);

@@ -110,6 +110,44 @@ fn errors_name_the_wrong_option_and_out_is_checked_before_the_run() {
     );
     assert!(!stderr(&out).contains("--origin"), "{}", stderr(&out));
 
+    // The same for the commands that type the steps by hand.
+    let dir = init_lab("primus");
+    for args in [
+        vec![
+            "primus-tools",
+            "-hsm",
+            "sim:token=ACME-PKI",
+            "--module",
+            "/nope.so",
+            "ListKeyEntry",
+            "-keyname",
+            "k",
+        ],
+        vec![
+            "import-pfx",
+            "--target",
+            "sim:token=ACME-ADCS",
+            "--module",
+            "/nope.so",
+            "--key",
+            "k.p8",
+            "--cert",
+            "c.pem",
+        ],
+    ] {
+        let out = output(
+            command()
+                .env("HSMSIM_CONF", lab_file(dir.path()))
+                .args(&args),
+        );
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            stderr(&out).contains("--module /nope.so: there is no such file"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+
     let started = std::time::Instant::now();
     let out = output(command().args(["conformance", "run", "--out", "/nope/report.json"]));
     assert_eq!(out.status.code(), Some(2));

@@ -1,6 +1,8 @@
 //! Vendor models: what makes a token behave like a vendor's partition rather than a plain soft
 //! token (roles, PIN rules, lockout, policies, token information, the elliptic curves offered). The engine asks the slot's
 //! `TokenModel`; the model's persistent part (`PartitionState`) lives in the token record.
+//! "Luna §N" and "Primus §N" in comments here and in the engine are sections of
+//! docs/sources.md, which names the vendors' public documents each rests on.
 pub mod luna;
 pub mod ped;
 pub mod primus;
