@@ -706,7 +706,23 @@ fn main() -> ExitCode {
     if args.iter().skip(1).any(|a| a == "--json") {
         JSON_OUTPUT.store(true, std::sync::atomic::Ordering::Relaxed);
     }
-    let cli = Cli::parse_from(args);
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => e.exit(), // --help, --version
+        Err(e) => {
+            // A usage error: clap's message on stderr, and with --json the error object too.
+            let _ = e.print();
+            if json_output() {
+                let first = e.to_string();
+                let message = first.lines().next().unwrap_or("bad usage");
+                print_json(&json!({"error": {
+                    "message": message.trim_start_matches("error: "),
+                    "exit": 2,
+                }}));
+            }
+            return ExitCode::from(2);
+        }
+    };
     let choice = Choice {
         lab_file: cli.lab,
         host: cli.host,

@@ -230,6 +230,17 @@ fn a_refused_pin_is_exit_2_and_json_always_answers() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(json(&out)["error"]["message"].is_string());
 
+    // A usage error clap finds, with --json: the error object, exit 2.
+    let out = output(command().args(["lab", "show", "--json", "--bogus"]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        json(&out)["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("--bogus")
+    );
+    assert!(stderr(&out).contains("--bogus"));
+
     // A lab that cannot be opened, with --json.
     let out = output(command().args(["--lab", "/nope/lab.toml", "lab", "show", "--json"]));
     assert_eq!(out.status.code(), Some(2));
