@@ -4,14 +4,10 @@
 EXT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_ROOT="$(cd "$EXT_DIR/../.." && pwd)"
 
-# Work area outside the repository (venvs, crate sources, logs, state dirs).
-if [ -z "${HSMSIM_EXT_WORK:-}" ]; then
-    if mkdir -p /work/ext 2>/dev/null && [ -w /work/ext ]; then
-        HSMSIM_EXT_WORK=/work/ext
-    else
-        HSMSIM_EXT_WORK="${TMPDIR:-/tmp}/hsmsim-ext"
-    fi
-fi
+# Work area (venvs, crate sources, logs, state dirs): in the temporary directory, never
+# anywhere else outside the checkout (a directory outside the cargo workspace, because the
+# cryptoki suite builds a crate of its own there). Kept between runs as a cache.
+HSMSIM_EXT_WORK="${HSMSIM_EXT_WORK:-${TMPDIR:-/tmp}/hsmsim-ext}"
 export HSMSIM_EXT_WORK
 mkdir -p "$HSMSIM_EXT_WORK/logs"
 LOG_DIR="$HSMSIM_EXT_WORK/logs"

@@ -6,7 +6,7 @@
 # Suites: pkcs11-tool.sh (OpenSC flows), python-pkcs11.sh (python-pkcs11 0.10.1's tests),
 # cryptoki-tests.sh (rust cryptoki 0.12.1's tests). Each runs even when an earlier one
 # failed; the exit status is non-zero when any failed. Set EXTERNAL_SUITES="a b" to run a
-# subset (names without .sh). Logs: $HSMSIM_EXT_WORK/logs (default /work/ext/logs).
+# subset (names without .sh). Logs: $HSMSIM_EXT_WORK/logs (default ${TMPDIR:-/tmp}/hsmsim-ext/logs).
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 

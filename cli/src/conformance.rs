@@ -27,10 +27,20 @@ pub enum ConformanceCommand {
     /// List the procedures: id, source, steps with the vendor's commands, variants, negative
     /// cases.
     List {
-        /// Print JSON instead of text.
+        /// Print JSON instead of text (the same as --format json).
         #[arg(long)]
         json: bool,
+        /// Output format: text, json, or markdown (the repository's docs/procedures.md).
+        #[arg(long, value_enum, default_value = "text")]
+        format: ListFormat,
     },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    Text,
+    Json,
+    Markdown,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -109,7 +119,13 @@ fn globs(list: &[String], what: &str) -> Result<Vec<glob::Pattern>, Failure> {
 
 pub fn run(command: ConformanceCommand) -> Result<ExitCode, Failure> {
     match command {
-        ConformanceCommand::List { json } => list(json),
+        ConformanceCommand::List { json, format } => {
+            if format == ListFormat::Markdown {
+                print!("{}", catalogue::markdown());
+                return Ok(ExitCode::SUCCESS);
+            }
+            list(json || format == ListFormat::Json)
+        }
         ConformanceCommand::Run(args) => run_procedures(*args),
     }
 }
@@ -208,6 +224,7 @@ fn on_interrupt(
 
 fn run_procedures(args: RunArgs) -> Result<ExitCode, Failure> {
     let started = Instant::now();
+    check_before_run(&args)?;
     let selection = Selection {
         procedures: globs(&args.procedures, "--procedure")?,
         tags: args.tags.clone(),
@@ -354,4 +371,61 @@ fn run_procedures(args: RunArgs) -> Result<ExitCode, Failure> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The options a run can only fail on at its end, checked before it starts: `--out` must name
+/// a file that can be written (its directory exists and takes a new file; nothing is left
+/// there by the check), `--module` a file that exists.
+fn check_before_run(args: &RunArgs) -> Result<(), Failure> {
+    if let Some(module) = &args.module
+        && !module.is_file()
+    {
+        return Err(Failure(format!(
+            "--module {}: there is no such file (give the path of libhsmsim.so, e.g. target/release/libhsmsim.so)",
+            module.display()
+        )));
+    }
+    if let Some(out) = &args.out {
+        if out.is_dir() {
+            return Err(Failure(format!(
+                "--out {}: is a directory; name a file",
+                out.display()
+            )));
+        }
+        let dir = match out.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        if !dir.is_dir() {
+            return Err(Failure(format!(
+                "--out {}: the directory {} does not exist",
+                out.display(),
+                dir.display()
+            )));
+        }
+        let probe = dir.join(format!(".hsmsim-out-check-{}", std::process::id()));
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&probe)
+        {
+            Ok(_) => {
+                let _ = std::fs::remove_file(&probe);
+            }
+            Err(e) => {
+                return Err(Failure(format!(
+                    "--out {}: cannot write in {}: {e}",
+                    out.display(),
+                    dir.display()
+                )));
+            }
+        }
+        if out.exists() && std::fs::OpenOptions::new().append(true).open(out).is_err() {
+            return Err(Failure(format!(
+                "--out {}: the file exists and cannot be written",
+                out.display()
+            )));
+        }
+    }
+    Ok(())
 }

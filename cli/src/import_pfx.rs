@@ -2,9 +2,11 @@
 //! password, or a PKCS#8 private key plus its certificate, DER or PEM), pairs the key with its
 //! own certificate, creates the private key (sensitive, not extractable unless asked), its
 //! public key and the certificate on the token with one `CKA_ID` and label, and proves the pair
-//! by signing on the token and verifying with the certificate's public key. Exit 0 imported and
+//! by signing on the token and verifying with the certificate's public key. A key already on
+//! the token (an object with its `CKA_ID` or its label) is refused unless `--replace`, which
+//! removes the old objects only once the new ones are made and proven. Exit 0 imported and
 //! proven; 1 refused (wrong password or damaged file, no private key in the file, key and
-//! certificate do not match, the token refused); 2 could not run.
+//! certificate do not match, already imported, the token refused); 2 could not run.
 use crate::{Failure, token_access};
 use hsmsim::engine::Choice;
 use hsmsim_conformance::pfx;
@@ -35,6 +37,10 @@ pub struct ImportPfxArgs {
     /// Make the private key extractable (default: not, as a CA key on an HSM should be).
     #[arg(long)]
     extractable: bool,
+    /// Replace the key, public key and certificate already on the token with this key's
+    /// CKA_ID or label (without it, importing the same key twice is refused).
+    #[arg(long)]
+    replace: bool,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -56,6 +62,7 @@ fn common_name(subject: &str) -> Option<String> {
 }
 
 pub fn run(choice: &Choice, args: ImportPfxArgs) -> Result<ExitCode, Failure> {
+    token_access::check_module(args.module.as_deref())?;
     let read_result = match (&args.pfx, &args.key, &args.cert) {
         (Some(file), _, _) => {
             let password = crate::secret::obtain(
@@ -76,8 +83,11 @@ pub fn run(choice: &Choice, args: ImportPfxArgs) -> Result<ExitCode, Failure> {
     let kc = match read_result {
         Ok(kc) => kc,
         Err(e) => {
-            eprintln!("hsmsim: import-pfx: refused: {e}");
-            return Ok(ExitCode::from(1));
+            return Ok(crate::report_error(
+                &format!("import-pfx: refused: {e}"),
+                None,
+                1,
+            ));
         }
     };
     let (party, session) =
@@ -87,6 +97,20 @@ pub fn run(choice: &Choice, args: ImportPfxArgs) -> Result<ExitCode, Failure> {
         .clone()
         .or_else(|| common_name(&kc.subject))
         .unwrap_or_else(|| "imported CA key".into());
+    // The same key imported before: refused, or (--replace) removed once the new one is proven.
+    let existing = already_there(&session, &kc.id, &label)?;
+    if !existing.is_empty() && !args.replace {
+        return Ok(crate::report_error(
+            &format!(
+                "import-pfx: refused: {:?} already holds {} object(s) with this key's CKA_ID {} or the label {label:?} (imported before?); add --replace to replace them",
+                party.token_label,
+                existing.len(),
+                hsmsim_conformance::objects::hex(&kc.id)
+            ),
+            None,
+            1,
+        ));
+    }
     // All or none: a pair that does not prove itself is taken off the token again.
     let outcome = pfx::import(&session, &kc, &label, args.extractable).and_then(|imported| {
         pfx::prove_pair(&session, &imported, &kc).inspect_err(|_| {
@@ -94,6 +118,17 @@ pub fn run(choice: &Choice, args: ImportPfxArgs) -> Result<ExitCode, Failure> {
                 let _ = session.destroy_object(o);
             }
         })?;
+        Ok(imported)
+    });
+    let outcome = outcome.and_then(|imported| {
+        for o in &existing {
+            session.destroy_object(*o).map_err(|e| {
+                hsmsim_conformance::runner::Stop::fail(format!(
+                    "the new key is imported, but an old object could not be removed: {}",
+                    hsmsim_conformance::runner::describe_error(&e)
+                ))
+            })?;
+        }
         Ok(imported)
     });
     match outcome {
@@ -106,6 +141,7 @@ pub fn run(choice: &Choice, args: ImportPfxArgs) -> Result<ExitCode, Failure> {
                     "subject": kc.subject,
                     "objects": ["private-key", "public-key", "certificate"],
                     "chain_certificates_not_imported": kc.others.len(),
+                    "replaced_objects": existing.len(),
                     "proven": "a signature from the token verified with the certificate's public key",
                 }));
             } else {
@@ -114,6 +150,9 @@ pub fn run(choice: &Choice, args: ImportPfxArgs) -> Result<ExitCode, Failure> {
                     label, party.token_label
                 );
                 println!("  CKA_ID   {}", hsmsim_conformance::objects::hex(&kc.id));
+                if !existing.is_empty() {
+                    println!("  replaced {} object(s) imported before", existing.len());
+                }
                 println!("  subject  {}", kc.subject);
                 if !kc.others.is_empty() {
                     println!(
@@ -129,4 +168,40 @@ pub fn run(choice: &Choice, args: ImportPfxArgs) -> Result<ExitCode, Failure> {
         }
         Err(e) => token_access::refusal("import-pfx", e),
     }
+}
+
+/// The private keys, public keys and certificates on the token with `id` as `CKA_ID` or with
+/// `label`: what an earlier import of the same key left.
+fn already_there(
+    session: &cryptoki::session::Session,
+    id: &[u8],
+    label: &str,
+) -> Result<Vec<cryptoki::object::ObjectHandle>, Failure> {
+    use cryptoki::object::{Attribute, ObjectClass};
+    let mut found = Vec::new();
+    for class in [
+        ObjectClass::PRIVATE_KEY,
+        ObjectClass::PUBLIC_KEY,
+        ObjectClass::CERTIFICATE,
+    ] {
+        for by in [
+            Attribute::Id(id.to_vec()),
+            Attribute::Label(label.as_bytes().to_vec()),
+        ] {
+            let handles = session
+                .find_objects(&[Attribute::Class(class), by])
+                .map_err(|e| {
+                    Failure(format!(
+                        "cannot search the token: {}",
+                        hsmsim_conformance::runner::describe_error(&e)
+                    ))
+                })?;
+            for h in handles {
+                if !found.contains(&h) {
+                    found.push(h);
+                }
+            }
+        }
+    }
+    Ok(found)
 }

@@ -2,7 +2,27 @@
 //! inspect the simulated estate (slots, tokens, mechanisms), run the self-test that exercises
 //! every mechanism family on a token, operate Primus devices (`primus`: cards, credentials,
 //! security policy, migration preconditions), replay the documented procedures
-//! (`conformance`), and type their steps by hand (`primus-tools`, `import-pfx`).
+//! (`conformance`), and type their steps by hand (`primus-tools`, `import-pfx`). It also owns
+//! the conventions every command shares: exit codes, `--json` errors, standard output that a
+//! closed pipe ends quietly, completions and the man page.
+
+// Standard output for every command: `println!` and `print!` below shadow std's, so a reader
+// that stops reading (`hsmsim lab show | head -1`) ends the program quietly (exit 0, after the
+// usual clean-up) instead of a panic. Defined before the modules so they use them too.
+macro_rules! println {
+    () => {
+        $crate::stdout::write(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::stdout::line(format_args!($($arg)*))
+    };
+}
+macro_rules! print {
+    ($($arg:tt)*) => {
+        $crate::stdout::write(format_args!($($arg)*))
+    };
+}
+
 mod conformance;
 mod import_pfx;
 mod primus;
@@ -11,7 +31,7 @@ mod secret;
 mod selftest;
 mod token_access;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use hsmsim::engine::{Choice, Config, Engine};
 use hsmsim::lab_state;
 use hsmsim::mechanisms::MECHANISMS;
@@ -26,10 +46,13 @@ use std::process::ExitCode;
 /// $XDG_DATA_HOME/hsmsim/<lab>, else ~/.local/share/hsmsim/<lab>. --host (else $HSMSIM_HOST)
 /// picks the client host whose slots are shown.
 ///
-/// Exit status: 0 success; 1 the command ran and found failures (selftest steps, lab check
-/// problems) or the simulated HSM refused (a wrong or blocked card, a rejected setup password,
-/// unmet preconditions); 2 bad usage, or a lab or store that cannot be used (the message says
-/// why).
+/// Exit status, the same for every command: 0 done; 1 the command ran and the answer is no
+/// (a token or the simulated HSM refused the operation, a self-test step or a scenario failed,
+/// lab check found problems, preconditions are unmet); 2 the command could not run: bad usage,
+/// a name or file that is not there, a lab or store that cannot be used, or a PIN, card PIN or
+/// password that was refused (wrong, locked or expired). With --json, every error also prints
+/// {"error": {"message", "exit", and "code" where a token answered}} on stdout. A closed
+/// pipe (`| head`) ends a command quietly with 0.
 #[derive(Parser)]
 #[command(name = "hsmsim", version, about, long_about)]
 struct Cli {
@@ -77,6 +100,20 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print a shell completion script generated from this command line, e.g.
+    /// `hsmsim completions bash > ~/.local/share/bash-completion/completions/hsmsim`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page hsmsim(1) generated from this command line (`hsmsim man > hsmsim.1`),
+    /// or with --dir write one page per command (hsmsim.1, hsmsim-lab.1, hsmsim-lab-init.1, ...).
+    Man {
+        /// Write the pages into this directory instead of printing hsmsim(1).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
     /// Create, inspect, check and reset labs (the simulated estate and its state).
     #[command(subcommand)]
     Lab(LabCommand),
@@ -84,7 +121,7 @@ enum Command {
     /// partition security policy, migration preconditions.
     #[command(subcommand)]
     Primus(primus::PrimusCommand),
-    /// Replay the vendors' documented procedures (PROCEDURES.md) against the simulator or real
+    /// Replay the vendors' documented procedures (docs/procedures.md) against the simulator or real
     /// PKCS#11 modules, and report each scenario: pass, fail or not applicable.
     #[command(subcommand)]
     Conformance(conformance::ConformanceCommand),
@@ -214,8 +251,70 @@ enum PartitionAction {
     Add,
 }
 
-/// A failure to report: the message, and the exit status.
+/// Writing to standard output (see the `println!` above).
+mod stdout {
+    use std::io::Write;
+
+    pub fn write(args: std::fmt::Arguments) {
+        done_or_exit(std::io::stdout().lock().write_fmt(args));
+    }
+
+    pub fn line(args: std::fmt::Arguments) {
+        let mut out = std::io::stdout().lock();
+        done_or_exit(out.write_fmt(args).and_then(|()| out.write_all(b"\n")));
+    }
+
+    fn done_or_exit(result: std::io::Result<()>) {
+        if let Err(e) = result {
+            hsmsim_conformance::target::finish();
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                // The reader has what it wanted (`| head`): not an error.
+                std::process::exit(0);
+            }
+            eprintln!("hsmsim: cannot write to standard output: {e}");
+            std::process::exit(2);
+        }
+    }
+}
+
+/// Set when the command line asks for `--json`: every error then also prints a JSON object
+/// `{"error": {...}}` on stdout, so a script always gets a result or an error.
+static JSON_OUTPUT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+pub(crate) fn json_output() -> bool {
+    JSON_OUTPUT.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Reports an error: `hsmsim: <message>` on stderr and, with `--json`, the error object on
+/// stdout (`code`, the `CKR_*` name, only where a token answered). Returns the exit status.
+pub(crate) fn report_error(message: &str, code: Option<&str>, exit: u8) -> ExitCode {
+    eprintln!("hsmsim: {message}");
+    if json_output() {
+        let mut error = json!({"message": message, "exit": exit});
+        if let Some(code) = code {
+            error["code"] = json!(code);
+        }
+        print_json(&json!({ "error": error }));
+    }
+    ExitCode::from(exit)
+}
+
+/// A failure to report: the message, and the exit status (2: the command could not run).
 pub(crate) struct Failure(pub(crate) String);
+
+impl Failure {
+    /// The message without a leading `CKR_X (0x...): `: for mistakes in using the CLI or the
+    /// lab (an unknown fixture, an existing lab, a bad path), which no token answered.
+    fn plain(self) -> Failure {
+        let text = &self.0;
+        match text.split_once("): ") {
+            Some((head, rest)) if head.starts_with("CKR_") && head.contains(" (0x") => {
+                Failure(rest.to_string())
+            }
+            _ => self,
+        }
+    }
+}
 
 impl From<String> for Failure {
     fn from(s: String) -> Self {
@@ -243,8 +342,9 @@ fn open_engine(choice: &Choice) -> Result<Engine, Failure> {
     let config = Config::resolve(choice)?;
     Engine::open(&config).map_err(|e| {
         Failure(format!(
-            "cannot open the lab's state in {}: {e}",
-            config.state_dir.display()
+            "cannot open the lab's state in {}: {}",
+            config.state_dir.display(),
+            e.detail
         ))
     })
 }
@@ -685,21 +785,75 @@ fn mechanisms(json: bool) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// `hsmsim man`: hsmsim(1) on stdout, or every command's page into `dir`.
+fn man(dir: Option<PathBuf>) -> Result<ExitCode, Failure> {
+    let command = Cli::command();
+    match dir {
+        None => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(command)
+                .render(&mut page)
+                .map_err(|e| Failure(format!("cannot render the man page: {e}")))?;
+            print!("{}", String::from_utf8_lossy(&page));
+        }
+        Some(dir) => {
+            if !dir.is_dir() {
+                return Err(Failure(format!(
+                    "--dir {}: no such directory",
+                    dir.display()
+                )));
+            }
+            clap_mangen::generate_to(command, &dir).map_err(|e| {
+                Failure(format!("cannot write the pages in {}: {e}", dir.display()))
+            })?;
+            println!("man pages written to {}", dir.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse_from(primus_tools::normalise_args(std::env::args().collect()));
+    let args = primus_tools::normalise_args(std::env::args().collect());
+    if args.iter().skip(1).any(|a| a == "--json") {
+        JSON_OUTPUT.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => e.exit(), // --help, --version
+        Err(e) => {
+            // A usage error: clap's message on stderr, and with --json the error object too.
+            let _ = e.print();
+            if json_output() {
+                let first = e.to_string();
+                let message = first.lines().next().unwrap_or("bad usage");
+                print_json(&json!({"error": {
+                    "message": message.trim_start_matches("error: "),
+                    "exit": 2,
+                }}));
+            }
+            return ExitCode::from(2);
+        }
+    };
     let choice = Choice {
         lab_file: cli.lab,
         host: cli.host,
         state_dir: cli.state_dir,
     };
     let result = match cli.command {
-        Command::Slots { lunacm: true, .. } => lunacm_slot_list(&choice),
-        Command::Slots { json, .. } => slots(&choice, json),
+        Command::Slots { lunacm: true, .. } => lunacm_slot_list(&choice).map_err(Failure::plain),
+        Command::Slots { json, .. } => slots(&choice, json).map_err(Failure::plain),
         Command::Mechanisms { json } => Ok(mechanisms(json)),
+        Command::Completions { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "hsmsim", &mut script);
+            print!("{}", String::from_utf8_lossy(&script));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man { dir } => man(dir),
         Command::Selftest { slot, pin, json } => {
             open_engine(&choice).map(|e| selftest::run(&e, slot, &pin, json))
         }
-        Command::Lab(command) => lab(&choice, command),
+        Command::Lab(command) => lab(&choice, command).map_err(Failure::plain),
         Command::Primus(command) => primus::run(&choice, command),
         Command::Conformance(command) => conformance::run(command),
         Command::PrimusTools(args) => primus_tools::run(&choice, *args),
@@ -709,9 +863,6 @@ fn main() -> ExitCode {
     hsmsim_conformance::target::finish();
     match result {
         Ok(code) => code,
-        Err(Failure(message)) => {
-            eprintln!("hsmsim: {message}");
-            ExitCode::from(2)
-        }
+        Err(Failure(message)) => report_error(&message, None, 2),
     }
 }

@@ -201,18 +201,37 @@ fn error_json(e: &Error) -> Value {
     })
 }
 
-/// Reports a refusal (stderr, and JSON on stdout with --json) and exits 1; other errors go
-/// back to `main` (exit 2).
+/// Reports a refusal (stderr, and JSON on stdout with --json): exit 2 when a PIN or password
+/// was refused (as every command does), 1 for other refusals; other errors go back to `main`
+/// (exit 2).
 fn refused(e: Error, json_out: Option<Value>) -> Result<ExitCode, Failure> {
     if !is_refusal(&e) {
         return Err(Failure(e.to_string()));
     }
-    if let Some(mut value) = json_out {
-        value["error"] = error_json(&e);
-        crate::print_json(&value);
+    let exit = if is_credential_refusal(&e) { 2 } else { 1 };
+    match json_out {
+        Some(mut value) => {
+            value["error"] = error_json(&e);
+            value["error"]["exit"] = json!(exit);
+            crate::print_json(&value);
+            eprintln!("hsmsim: {}", e);
+        }
+        None => {
+            crate::report_error(&e.to_string(), Some(hsmsim::error::rv_name(e.rv)), exit);
+        }
     }
-    eprintln!("hsmsim: {}", e);
-    Ok(ExitCode::from(1))
+    Ok(ExitCode::from(exit))
+}
+
+/// A PIN, card PIN or password refused: wrong, locked or expired.
+fn is_credential_refusal(e: &Error) -> bool {
+    matches!(
+        e.rv,
+        CKR_PIN_INCORRECT
+            | CKR_PIN_LOCKED
+            | primus::CKR_PRIMUS_SETUP_PASSWORD_REJECTED
+            | primus::CKR_PRIMUS_SETUP_PASSWORD_EXPIRED
+    )
 }
 
 fn fail(e: Error) -> Failure {

@@ -41,7 +41,8 @@ pub enum ToolCommand {
         /// RSA, EC, AES or GENERIC.
         #[arg(long = "type")]
         key_type: String,
-        /// Bits: RSA 1024-8192, EC 256 or 384, AES 128/192/256, GENERIC 128 and up.
+        /// Bits: RSA 1024-4096, EC 256, 384 or 521 (P-256, P-384, P-521), AES 128/192/256,
+        /// GENERIC 128-4096 in multiples of 8.
         #[arg(long)]
         size: u64,
         /// Comma-separated flags; `extractable` makes the key exportable (Primus keys are not

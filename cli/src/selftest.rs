@@ -117,17 +117,33 @@ impl Token<'_> {
             .generate_key(self.session, &Mechanism::new(m), &template(extra))
     }
 
+    /// A key pair with the usages its steps need named in both templates: vendors differ on
+    /// what an unnamed usage defaults to (Primus makes every usage the template does not name
+    /// false once it names one), so the self-test names them all and runs on every kind of
+    /// partition.
     fn pair(
         &self,
         m: CK_MECHANISM_TYPE,
         public: &[(CK_ATTRIBUTE_TYPE, Vec<u8>)],
     ) -> Result<(CK_OBJECT_HANDLE, CK_OBJECT_HANDLE)> {
-        let private = template(&[(CKA_EXTRACTABLE, vec![1]), (CKA_DERIVE, vec![1])]);
+        let (public_usages, private_usages): (&[CK_ATTRIBUTE_TYPE], &[CK_ATTRIBUTE_TYPE]) = match m
+        {
+            CKM_RSA_PKCS_KEY_PAIR_GEN => (
+                &[CKA_VERIFY, CKA_ENCRYPT, CKA_WRAP],
+                &[CKA_SIGN, CKA_DECRYPT, CKA_UNWRAP],
+            ),
+            CKM_EC_KEY_PAIR_GEN => (&[CKA_VERIFY], &[CKA_SIGN, CKA_DERIVE]),
+            _ => (&[CKA_VERIFY], &[CKA_SIGN]),
+        };
+        let mut public = public.to_vec();
+        public.extend(public_usages.iter().map(|&a| (a, vec![1])));
+        let mut private = vec![(CKA_EXTRACTABLE, vec![1])];
+        private.extend(private_usages.iter().map(|&a| (a, vec![1])));
         self.engine.generate_key_pair(
             self.session,
             &Mechanism::new(m),
-            &template(public),
-            &private,
+            &template(&public),
+            &template(&private),
         )
     }
 
@@ -344,8 +360,11 @@ pub fn run(engine: &Engine, slot: CK_SLOT_ID, pin: &str, json: bool) -> ExitCode
     {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("hsmsim: cannot log in to the token in slot {slot}: {e}");
-            return ExitCode::from(2);
+            return crate::report_error(
+                &format!("cannot log in to the token in slot {slot}: {e}"),
+                Some(hsmsim::error::rv_name(e.rv)),
+                2,
+            );
         }
     };
     let token = Token { engine, session };

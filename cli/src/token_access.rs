@@ -18,6 +18,7 @@ pub fn open(
     flag: &str,
     module: Option<PathBuf>,
 ) -> Result<(Party, Session), Failure> {
+    check_module(module.as_deref())?;
     let name = uri::parse(target).map_err(|e| Failure(format!("{flag}: {e}")))?;
     if matches!(&name, uri::TargetName::Sim { selector } if selector.token.is_none()) {
         return Err(Failure(format!(
@@ -50,13 +51,58 @@ pub fn terminal_prompt() -> hsmsim_conformance::target::PinPrompt {
     })
 }
 
-/// A refusal (exit 1, the reason on stderr); a missing capability is a failure to run (exit 2).
+
+/// `--module`, when given, must name a file: checked first, so the error names `--module`.
+pub fn check_module(module: Option<&std::path::Path>) -> Result<(), Failure> {
+    match module {
+        Some(path) if !path.is_file() => Err(Failure(format!(
+            "--module {}: there is no such file (give the path of libhsmsim.so, e.g. target/release/libhsmsim.so)",
+            path.display()
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// A refusal (exit 1, the reason on stderr and what to do, and with --json the error object);
+/// a missing capability is a failure to run (exit 2).
 pub fn refusal(command: &str, e: Stop) -> Result<ExitCode, Failure> {
     match e {
         Stop::Fail { detail, .. } => {
-            eprintln!("hsmsim: {command}: refused: {detail}");
-            Ok(ExitCode::from(1))
+            let code = detail
+                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .find(|w| w.starts_with("CKR_"));
+            let hint = code
+                .and_then(hint)
+                .map(|h| format!("; {h}"))
+                .unwrap_or_default();
+            Ok(crate::report_error(
+                &format!("{command}: refused: {detail}{hint}"),
+                code,
+                1,
+            ))
         }
         Stop::NotApplicable(why) => Err(Failure(format!("{command}: {why}"))),
     }
+}
+
+/// What to do about a token's refusal, where the code says enough.
+fn hint(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "CKR_KEY_UNEXTRACTABLE" => {
+            "the key was created non-extractable (CKA_EXTRACTABLE false); create it with -flags extractable (primus-tools CreateKey) or --extractable (import-pfx)"
+        }
+        "CKR_KEY_SIZE_RANGE" => {
+            "the token does not support that key size; see the command's --help"
+        }
+        "CKR_CURVE_NOT_SUPPORTED" => {
+            "the token does not support that curve; see the command's --help"
+        }
+        "CKR_MECHANISM_INVALID" => {
+            "the token does not offer that mechanism (`hsmsim mechanisms` lists the simulator's)"
+        }
+        "CKR_TOKEN_WRITE_PROTECTED" => {
+            "the partition is read-only here (a Primus Clone without clone_modify); use the Master"
+        }
+        _ => return None,
+    })
 }

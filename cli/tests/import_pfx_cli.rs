@@ -47,25 +47,77 @@ fn imports_are_paired_and_proven_and_refusals_leave_nothing() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["label"], "ACME Issuing CA");
     assert_eq!(v["id"].as_str().unwrap().len(), 40);
-    let out = hsmsim(
+    // The same PFX again: refused (same CKA_ID and label), with the JSON error; nothing added.
+    let again = hsmsim(
         d,
         &[
             "import-pfx",
             "--target",
             t,
-            "--key",
-            &fixture("adcs-ca.key.p8"),
-            "--cert",
-            &fixture("adcs-ca.crt.pem"),
-            "--label",
-            "from-pkcs8",
+            "--pfx",
+            &fixture("adcs-ca.pfx"),
+            "--password",
+            "Pfx-Pass-01",
+            "--json",
         ],
     );
+    refused(
+        &again,
+        1,
+        "already holds 3 object(s) with this key's CKA_ID",
+    );
+    let v: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("--replace"),
+        "{v}"
+    );
+    // The same key from PKCS#8 under another label: still the same CKA_ID, refused.
+    let pkcs8 = |replace: bool| {
+        let mut args = vec![
+            "import-pfx".to_string(),
+            "--target".into(),
+            t.into(),
+            "--key".into(),
+            fixture("adcs-ca.key.p8"),
+            "--cert".into(),
+            fixture("adcs-ca.crt.pem"),
+            "--label".into(),
+            "from-pkcs8".into(),
+        ];
+        if replace {
+            args.push("--replace".into());
+        }
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        hsmsim(d, &refs)
+    };
+    refused(&pkcs8(false), 1, "add --replace");
+    let out = pkcs8(true);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("replaced 3 object(s)"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // Replaced: the first import's objects are gone, one key with that CKA_ID remains.
+    let old = hsmsim(
+        d,
+        &[
+            "primus-tools",
+            "-hsm",
+            t,
+            "ListKeyEntry",
+            "-keyname",
+            "ACME Issuing CA",
+        ],
+    );
+    refused(&old, 1, "no secret or private key");
     for (args, why) in [
         (
             vec!["--pfx", "adcs-ca.pfx", "--password", "wrong"],

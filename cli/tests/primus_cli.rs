@@ -114,17 +114,22 @@ fn cards_count_wrong_pins_across_runs_and_block() {
     // Each run is a new process: the counter is in the card's file.
     for left in [4, 3, 2, 1] {
         let out = verify("11111111");
-        assert_eq!(out.status.code(), Some(1));
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "a refused PIN is exit 2, as in every command"
+        );
         let v = json(&out);
         assert_eq!(v["accepted"], false);
         assert_eq!(v["attempts_left"], left);
         assert_eq!(v["error"]["code"], "CKR_PIN_INCORRECT");
+        assert_eq!(v["error"]["exit"], 2);
     }
     let out = verify("11111111");
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert_eq!(json(&out)["error"]["code"], "CKR_PIN_LOCKED");
     let out = verify("34567890");
-    assert_eq!(out.status.code(), Some(1), "blocked for good");
+    assert_eq!(out.status.code(), Some(2), "blocked for good");
     assert!(stderr(&out).contains("blocked"), "{}", stderr(&out));
     let shown = json(&hsmsim(
         d,
@@ -205,7 +210,7 @@ fn setup_password_then_permanent_secret() {
         )
     };
     let wrong = fetch("AAAAA-AAAAA-AAAAA-AAAAA-AAAAA");
-    assert_eq!(wrong.status.code(), Some(1));
+    assert_eq!(wrong.status.code(), Some(2));
     assert_eq!(
         json(&wrong)["error"]["code"],
         "CKR_PRIMUS_SETUP_PASSWORD_REJECTED"
@@ -232,7 +237,7 @@ fn setup_password_then_permanent_secret() {
         )
         .env("HSMSIM_CLOCK_OFFSET", (72 * 3600 + 1).to_string()),
     );
-    assert_eq!(late.status.code(), Some(1), "{}", stderr(&late));
+    assert_eq!(late.status.code(), Some(2), "{}", stderr(&late));
     assert_eq!(
         json(&late)["error"]["code"],
         "CKR_PRIMUS_SETUP_PASSWORD_EXPIRED"
@@ -297,7 +302,7 @@ fn policy_change_with_two_so_cards_and_preconditions() {
             "so-2:99999999",
         ],
     );
-    common::refused(&wrong, 1, "CKR_PIN_INCORRECT");
+    common::refused(&wrong, 2, "CKR_PIN_INCORRECT");
 
     let ready = hsmsim(
         d,

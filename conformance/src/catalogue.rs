@@ -86,6 +86,69 @@ pub fn procedures() -> Vec<Procedure> {
         .collect()
 }
 
+/// The catalogue as Markdown: what `docs/procedures.md` holds (`hsmsim conformance list
+/// --format markdown` writes it; a CLI test fails when the committed file is stale).
+pub fn markdown() -> String {
+    use std::fmt::Write;
+    let cell = |t: &str| t.replace('|', "\\|").replace('\n', " ");
+    let mut out = String::from(
+        "# The procedures the conformance suite replays\n\n\
+         Generated from `conformance/procedures/*.toml` by \
+         `hsmsim conformance list --format markdown > docs/procedures.md`; do not edit by hand.\n\
+         Each procedure runs once per variant and once per negative case \
+         (`hsmsim conformance run --procedure ID --variant VARIANT`).\n",
+    );
+    for p in procedures() {
+        let parties: Vec<String> = p.parties.iter().map(|r| r.to_string()).collect();
+        let _ = write!(
+            out,
+            "\n## `{}`\n\n{}\n\n- Source: {}\n- Tags: {}\n- Parties: {}\n",
+            p.id,
+            p.title,
+            p.source,
+            p.tags.join(", "),
+            parties.join(", ")
+        );
+        out.push_str("\n### Preconditions\n\n");
+        for c in &p.preconditions {
+            let _ = writeln!(out, "- {c}");
+        }
+        out.push_str("\n### Steps\n\n| # | Party | Step | Vendor command | PKCS#11 calls |\n|---|---|---|---|---|\n");
+        for s in &p.steps {
+            let party = s.party.to_string();
+            let _ = writeln!(
+                out,
+                "| {} | {party} | {} | `{}` | {} |",
+                s.n,
+                cell(&s.title),
+                cell(&s.vendor),
+                cell(&s.calls)
+            );
+        }
+        out.push_str("\n### Expected outcome\n\n");
+        for c in &p.outcome {
+            let _ = writeln!(out, "- {c}");
+        }
+        out.push_str("\n### Variants\n\n| Variant | What |\n|---|---|\n");
+        for v in &p.variants {
+            let _ = writeln!(out, "| `{}` | {} |", v.id, cell(&v.what));
+        }
+        if !p.negatives.is_empty() {
+            out.push_str("\n### Negative cases\n\n| Case | Refused at step | What must hold |\n|---|---|---|\n");
+            for n in &p.negatives {
+                let _ = writeln!(
+                    out,
+                    "| `negative:{}` | {} | {} |",
+                    n.id,
+                    n.step,
+                    cell(&n.what)
+                );
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

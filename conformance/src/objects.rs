@@ -12,6 +12,8 @@ use std::collections::BTreeMap;
 /// DER `ECParameters` (named curve OIDs).
 pub const P256_PARAMS: &[u8] = &[0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x03, 0x01, 0x07];
 pub const P384_PARAMS: &[u8] = &[0x06, 0x05, 0x2B, 0x81, 0x04, 0x00, 0x22];
+/// secp521r1 (P-521), as a DER OID.
+pub const P521_PARAMS: &[u8] = &[0x06, 0x05, 0x2B, 0x81, 0x04, 0x00, 0x23];
 
 /// A key type of the variant matrix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,6 +23,7 @@ pub enum KeySpec {
     Rsa { bits: u64 },
     EcP256,
     EcP384,
+    EcP521,
 }
 
 impl KeySpec {
@@ -61,7 +64,7 @@ impl KeySpec {
                 (CKM_RSA_PKCS_KEY_PAIR_GEN, "CKM_RSA_PKCS_KEY_PAIR_GEN"),
                 (CKM_SHA256_RSA_PKCS, "CKM_SHA256_RSA_PKCS"),
             ],
-            KeySpec::EcP256 | KeySpec::EcP384 => &[
+            KeySpec::EcP256 | KeySpec::EcP384 | KeySpec::EcP521 => &[
                 (CKM_EC_KEY_PAIR_GEN, "CKM_EC_KEY_PAIR_GEN"),
                 (CKM_ECDSA, "CKM_ECDSA"),
             ],
@@ -149,11 +152,11 @@ pub fn make_key(
                 public: Some(public),
             }
         }
-        KeySpec::EcP256 | KeySpec::EcP384 => {
-            let params = if spec == KeySpec::EcP256 {
-                P256_PARAMS
-            } else {
-                P384_PARAMS
+        KeySpec::EcP256 | KeySpec::EcP384 | KeySpec::EcP521 => {
+            let params = match spec {
+                KeySpec::EcP256 => P256_PARAMS,
+                KeySpec::EcP384 => P384_PARAMS,
+                _ => P521_PARAMS,
             };
             let mut public = common(false);
             public.extend([
@@ -201,7 +204,7 @@ impl Snapshot {
     fn by_type(&self) -> BTreeMap<String, String> {
         self.attributes
             .iter()
-            .map(|a| (format!("{:?}", a.attribute_type()), format!("{a:?}")))
+            .map(|a| (a.attribute_type().to_string(), format!("{a:?}")))
             .collect()
     }
 
@@ -416,7 +419,7 @@ pub fn prove_same_key(
                     mismatch("the target's signature does not verify with the origin's public key")
                 })?;
         }
-        KeySpec::EcP256 | KeySpec::EcP384 => {
+        KeySpec::EcP256 | KeySpec::EcP384 | KeySpec::EcP521 => {
             let public = original.public.ok_or_else(|| Stop::fail("no public key"))?;
             let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &data);
             let sig = target.sign(&Mechanism::Ecdsa, copy, digest.as_ref())?;

@@ -155,6 +155,7 @@ pub fn create_key(
     spec: KeySpec,
     extractable: bool,
 ) -> Result<Made, Stop> {
+    refuse_used_name(tok, name)?;
     let mut id = vec![0u8; 8];
     let _ = aws_lc_rs::rand::fill(&mut id);
     objects::make_key(tok.session, spec, name, &id, extractable)
@@ -178,6 +179,7 @@ pub fn import_public_key(
             "-keytype {key_type}: only RSA public keys serve as wrapping keys here"
         )));
     }
+    refuse_used_name(tok, name)?;
     objects::import_rsa_public_key(tok.session, der, name)
 }
 
@@ -366,6 +368,7 @@ pub fn import_key_wrapped(
     file: &WrappedKeyFile,
     key_name: &str,
 ) -> Result<ObjectHandle, Stop> {
+    refuse_used_name(tok, key_name)?;
     let key = unwrap_file(tok, wrap_key_name, file, key_name)?;
     // The length the file states must be the key's (a token that does not record it, answering
     // 0, is believed: SoftHSMv2 does so).
@@ -492,6 +495,7 @@ pub fn list_key_entry(tok: &Token<'_>, name: &str) -> Result<KeyEntry, Stop> {
                 entry.size = match p.as_slice() {
                     x if x == objects::P256_PARAMS => "P-256".into(),
                     x if x == objects::P384_PARAMS => "P-384".into(),
+                    x if x == objects::P521_PARAMS => "P-521".into(),
                     _ => "other curve".into(),
                 }
             }
@@ -505,22 +509,45 @@ pub fn list_key_entry(tok: &Token<'_>, name: &str) -> Result<KeyEntry, Stop> {
     Ok(entry)
 }
 
+/// The key sizes `CreateKey` accepts, as its `--help` states them: what the simulator
+/// generates (RSA 1024-4096 bits, the curves P-256, P-384 and P-521, generic secrets of 128 to
+/// 4096 bits in whole bytes). Primus documents no size list; these are simulator-defined.
+pub const KEY_SIZES: &str = "AES 128/192/256, RSA 1024-4096, EC 256/384/521 (P-256, P-384, P-521), GENERIC 128-4096 in multiples of 8";
+
 /// The key spec a `CreateKey -type T -size S` names.
 pub fn key_spec(key_type: &str, size: u64) -> Result<KeySpec, String> {
     let spec = match (key_type.to_ascii_uppercase().as_str(), size) {
         ("AES", 128 | 192 | 256) => KeySpec::Aes { bytes: size / 8 },
-        ("AES", 16 | 24 | 32) => KeySpec::Aes { bytes: size },
-        ("GENERIC" | "GENERIC_SECRET" | "HMAC", s) if s >= 16 => KeySpec::GenericSecret {
-            bytes: s.div_ceil(8).max(16),
-        },
-        ("RSA", 1024..=8192) => KeySpec::Rsa { bits: size },
+        ("GENERIC" | "GENERIC_SECRET" | "HMAC", s) if (128..=4096).contains(&s) && s % 8 == 0 => {
+            KeySpec::GenericSecret { bytes: s / 8 }
+        }
+        ("RSA", 1024..=4096) => KeySpec::Rsa { bits: size },
         ("EC" | "ECDSA", 256) => KeySpec::EcP256,
         ("EC" | "ECDSA", 384) => KeySpec::EcP384,
+        ("EC" | "ECDSA", 521) => KeySpec::EcP521,
         (t, s) => {
-            return Err(format!(
-                "-type {t} -size {s}: supported are AES 128/192/256, RSA 1024-8192, EC 256/384, GENERIC (bits)"
-            ));
+            return Err(format!("-type {t} -size {s}: supported are {KEY_SIZES}"));
         }
     };
     Ok(spec)
+}
+
+/// Primus key names are unique on a partition (the HSM allows no duplicate names): a key
+/// command that would give a second key a name already used is refused, before anything is
+/// made, instead of making every later command that names it ambiguous.
+pub fn refuse_used_name(tok: &Token<'_>, name: &str) -> Result<(), Stop> {
+    let used = [
+        ObjectClass::SECRET_KEY,
+        ObjectClass::PRIVATE_KEY,
+        ObjectClass::PUBLIC_KEY,
+    ]
+    .into_iter()
+    .map(|class| objects::find(tok.session, name, Some(class)).map(|found| found.len()))
+    .sum::<Result<usize, Stop>>()?;
+    if used > 0 {
+        return Err(Stop::fail(format!(
+            "a key named {name:?} already exists on this partition (Primus key names are unique per partition); choose another -keyname, or delete the existing key first"
+        )));
+    }
+    Ok(())
 }

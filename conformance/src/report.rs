@@ -117,7 +117,8 @@ pub fn table(results: &[ScenarioResult], info: &RunInfo) -> String {
             out.push_str(&format!("- {} [{}]\n", r.procedure, r.variant));
             for s in r.steps.iter().filter(|s| s.status == Status::Fail) {
                 if s.n > 0 {
-                    out.push_str(&format!("    step {} ({:?}): {}\n", s.n, s.party, s.title));
+                    let party = s.party.map(|p| format!(" ({p})")).unwrap_or_default();
+                    out.push_str(&format!("    step {}{party}: {}\n", s.n, s.title));
                     out.push_str(&format!("      documented: {}\n", s.vendor));
                 } else {
                     out.push_str(&format!("    {}\n", s.title));

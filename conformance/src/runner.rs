@@ -154,7 +154,12 @@ impl From<cryptoki::error::Error> for Stop {
 pub fn describe_error(e: &cryptoki::error::Error) -> String {
     match e {
         cryptoki::error::Error::Pkcs11(rv, function) => {
-            format!("{function}: {}", ckr_name(rv))
+            // cryptoki writes `Function::WrapKey`; PKCS#11 names it `C_WrapKey`.
+            let function = function.to_string();
+            let call = function
+                .strip_prefix("Function::")
+                .map_or(function.clone(), |f| format!("C_{f}"));
+            format!("{call}: {}", ckr_name(rv))
         }
         other => other.to_string(),
     }

@@ -24,7 +24,7 @@ pub struct UserCredentials {
     pub setup_password: Option<SetupPassword>,
     pub permanent_secret: Option<Verifier>,
     /// The API (transport) login's brute-force state: wrong setup passwords and permanent
-    /// secrets count under the device's throttle rule (primus.md §1.4); a restart clears it.
+    /// secrets count under the device's throttle rule (Primus §1.4); a restart clears it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_throttle: Option<Throttle>,
 }
@@ -290,7 +290,7 @@ pub fn verify_card(
 }
 
 /// SO activation: the SO cards presented (name, PIN) authorise a configuration change when at
-/// least two different SO cards of `device` accept their PINs (2-of-n, primus.md §1.4). Every
+/// least two different SO cards of `device` accept their PINs (2-of-n, Primus §1.4). Every
 /// card presented has its attempt counted and saved.
 pub fn so_activation(
     selection: &LabSelection,
@@ -341,7 +341,7 @@ pub fn issue_setup_password(
 
 /// `ppin -a`: a valid setup password fetches a new permanent secret for the partition's user
 /// (returned once; its verifier replaces the previous one, simulator-defined). The setup
-/// password stays valid until it expires (primus.md §1.4 counts its life from first use).
+/// password stays valid until it expires (Primus §1.4 counts its life from first use).
 pub fn fetch_permanent_secret(
     selection: &LabSelection,
     partition_text: &str,
@@ -391,7 +391,7 @@ pub fn check_permanent_secret(
 }
 
 /// A device restart clears its API-login lockouts ("a device restart clears lockouts",
-/// primus.md §1.4). Returns the partitions whose lockout state was cleared.
+/// Primus §1.4). Returns the partitions whose lockout state was cleared.
 pub fn clear_api_lockouts(selection: &LabSelection, device: &str) -> Result<Vec<String>> {
     let dir = device_dir(selection, device).join("users");
     let Ok(entries) = std::fs::read_dir(&dir) else {
@@ -439,9 +439,9 @@ pub fn security_policy(selection: &LabSelection, partition_text: &str) -> Result
 }
 
 /// Changes a partition's security policy (key import, export, extract) after SO activation
-/// with two SO cards (primus.md §1.4: changing a security configuration needs 2-of-n). Refused
+/// with two SO cards (Primus §1.4: changing a security configuration needs 2-of-n). Refused
 /// on a Clone (`CKR_TOKEN_WRITE_PROTECTED`): security settings are cloned from the Master
-/// (primus.md §2.1). Written to the token record in one store transaction: the PKCS#11 module
+/// (Primus §2.1). Written to the token record in one store transaction: the PKCS#11 module
 /// in every process applies it on its next call.
 pub fn set_security_policy(
     selection: &LabSelection,

@@ -197,9 +197,24 @@ impl Engine {
             ));
         }
         if !object.attrs.flag(usage, false) {
+            let name = match usage {
+                CKA_ENCRYPT => "CKA_ENCRYPT",
+                CKA_DECRYPT => "CKA_DECRYPT",
+                CKA_SIGN => "CKA_SIGN",
+                CKA_VERIFY => "CKA_VERIFY",
+                CKA_SIGN_RECOVER => "CKA_SIGN_RECOVER",
+                CKA_VERIFY_RECOVER => "CKA_VERIFY_RECOVER",
+                CKA_WRAP => "CKA_WRAP",
+                CKA_UNWRAP => "CKA_UNWRAP",
+                CKA_DERIVE => "CKA_DERIVE",
+                _ => "usage attribute",
+            };
             return Err(err(
                 CKR_KEY_FUNCTION_NOT_PERMITTED,
-                format!("the key's usage attribute 0x{usage:X} is false"),
+                format!(
+                    "the key's {name} is false: {} needs a key made with {name} true",
+                    entry.name
+                ),
             ));
         }
         if let Some(allowed) = object.attrs.mechanism_list(CKA_ALLOWED_MECHANISMS)

@@ -148,7 +148,7 @@ impl Engine {
     }
 
     /// Partition policy 22 on: a PED login of the CO, LCO or CU caches the role's secret
-    /// (activation; the SO's is never cached, luna.md §2.4).
+    /// (activation; the SO's is never cached, Luna §2.4).
     fn activate_if_allowed(
         &self,
         slot: &Slot,

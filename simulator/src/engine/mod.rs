@@ -185,7 +185,7 @@ impl Slot {
         self.logged_in().is_some_and(|u| u != CKU_SO)
     }
     /// `CK_SLOT_INFO.slotDescription`: a Luna Network HSM partition shows as a Luna client
-    /// lists it (luna.md §6), every other slot as the lab describes it.
+    /// lists it (Luna §6), every other slot as the lab describes it.
     pub fn shown_description(&self) -> &str {
         match self.model.luna() {
             Some(d) if d.kind == crate::vendor::luna::DeviceKind::Network => "Net Token Slot",

@@ -189,7 +189,7 @@ impl Engine {
         Ok(())
     }
 
-    /// Sets a Primus object's HSM-internal name (primus.md §1.6) from its label: the label
+    /// Sets a Primus object's HSM-internal name (Primus §1.6) from its label: the label
     /// unless another object of the partition of the same class (in the table, other than
     /// `except`, or in `batch`) already has that name, else `label@?!<unique id>`. Objects
     /// without a label have no name.
@@ -548,7 +548,7 @@ impl Engine {
         Ok(())
     }
 
-    /// A Primus object's HSM-internal name (primus.md §1.6): its label, or `label@?!<uid>`
+    /// A Primus object's HSM-internal name (Primus §1.6): its label, or `label@?!<uid>`
     /// when another object of its class had the label first. `CKR_FUNCTION_NOT_SUPPORTED`
     /// outside Primus partitions; `CKR_ATTRIBUTE_TYPE_INVALID` for an object without a label.
     pub fn primus_name(
@@ -708,7 +708,7 @@ impl Engine {
 }
 
 /// A Primus Clone without `clone_modify` refuses to create, change or destroy token objects
-/// (primus.md §2.1); session objects stay allowed.
+/// (Primus §2.1); session objects stay allowed.
 fn check_primus_clone(slot: &Slot, token: bool) -> Result<()> {
     match slot.model.primus() {
         Some(device) if token => device.check_object_change(),

@@ -2,7 +2,7 @@
 //! its era, password or PED authentication, HSM capabilities and policies; partitions with
 //! their policies (ids of pycryptoki's `CONTAINER_CONFIG_*`), defaults, capability ceilings,
 //! destructive transitions and dependencies; the roles each era has and who initialises whom.
-//! Sources: ../shared/reference/luna.md (pycryptoki `defines.py`, thalesdocs.com); choices the
+//! Sources: docs/sources.md, "Luna" (pycryptoki `defines.py`, thalesdocs.com); choices the
 //! documents leave open are marked "simulator-defined".
 use crate::error::{Result, err};
 use cryptoki_sys::*;
@@ -16,7 +16,7 @@ pub const CKU_CRYPTO_USER: CK_USER_TYPE = 0x8000_0001;
 pub const CKU_AUDIT: CK_USER_TYPE = 0x8000_0002;
 pub const CKU_LIMITED_CRYPTO_OFFICER: CK_USER_TYPE = 0x8000_0003;
 
-/// Luna's vendor return codes (`CKR_VENDOR_DEFINED` + n; luna.md §1.6).
+/// Luna's vendor return codes (`CKR_VENDOR_DEFINED` + n; Luna §1.6).
 pub const CKR_CONTAINER_HANDLE_INVALID: CK_RV = CKR_VENDOR_DEFINED + 0x05;
 pub const CKR_USER_NOT_AUTHORIZED: CK_RV = CKR_VENDOR_DEFINED + 0x1A;
 pub const CKR_CONTAINER_OBJECT_STORAGE_FULL: CK_RV = CKR_VENDOR_DEFINED + 0x2C;
@@ -43,7 +43,7 @@ pub const NON_FIPS_MECHANISMS: &[CK_MECHANISM_TYPE] =
     &[CKM_DES_KEY_GEN, CKM_DES_ECB, CKM_DES_CBC, CKM_DES_CBC_PAD];
 
 /// The Weierstrass curves Luna firmware offers for `CKK_EC` keys: all the simulator has
-/// (simulator-defined: luna.md gives no curve list; Luna 7 documents a wider set than this).
+/// (simulator-defined: the Luna sources give no curve list; Luna 7 documents a wider set than this).
 pub const EC_CURVES: &[crate::mechanisms::ec::Curve] = &crate::mechanisms::ec::Curve::ALL;
 
 /// A Luna device kind.
@@ -124,7 +124,7 @@ impl Firmware {
         (parts.next().is_none() && (5..=7).contains(&fw.major)).then_some(fw)
     }
 
-    /// The era that decides roles, partition versions and cloning rules (luna.md §2.3).
+    /// The era that decides roles, partition versions and cloning rules (Luna §2.3).
     pub fn era(self) -> Era {
         match self {
             f if f < Firmware::new(6, 22, 0) => Era::Legacy,
@@ -142,7 +142,7 @@ impl fmt::Display for Firmware {
     }
 }
 
-/// Firmware eras (luna.md §2.3).
+/// Firmware eras (Luna §2.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Era {
     /// Before 6.22.0: the HSM SO owns application partitions; the owner logs in as `CKU_USER`.
@@ -221,7 +221,7 @@ const fn element(id: u64, description: &'static str, default: u64) -> Element {
 }
 
 /// The partition policies the simulator models. Defaults and destructiveness of 0, 1, 4, 22,
-/// 23, 41 and 43 are documented (luna.md §2.1); the others are simulator-defined (on/off
+/// 23, 41 and 43 are documented (Luna §2.1); the others are simulator-defined (on/off
 /// policies default to the permissive value and are not destructive).
 pub const PARTITION_POLICIES: &[Element] = &[
     Element {
@@ -464,7 +464,7 @@ impl Device {
     }
 
     /// Who may initialise `user`'s PIN: the PO initialises the CO; the CO initialises the CU and
-    /// the LCO (luna.md §2.4). Pre-PPSO partitions: the SO (the HSM SO, their owner) sets the
+    /// the LCO (Luna §2.4). Pre-PPSO partitions: the SO (the HSM SO, their owner) sets the
     /// owner's PIN.
     pub fn initialiser_of(&self, user: CK_USER_TYPE) -> Option<CK_USER_TYPE> {
         match user {
@@ -549,7 +549,7 @@ impl Device {
 
     /// A partition of this device is in FIPS mode: HSM policy 12 ("Allow non-FIPS
     /// algorithms") off makes the whole HSM FIPS; from 7.7 a partition is also FIPS when its own
-    /// policy 43 ("Allow non-FIPS algorithms") is off (luna.md §2.1, §2.2; CRN 7.7.1).
+    /// policy 43 ("Allow non-FIPS algorithms") is off (Luna §2.1, §2.2; CRN 7.7.1).
     pub fn fips_mode(&self, state: &PartitionState) -> bool {
         self.hsm_policy(hsm_policy::NON_FIPS_ALGORITHMS) == 0
             || (self.firmware.era() >= Era::Luna77
@@ -617,7 +617,7 @@ pub const HSM_SO_MAX_FAILED_LOGINS: u32 = 3;
 /// Before firmware 7.0 a locked partition role waits ten minutes (documented, fixed).
 pub const PRE7_LOCKOUT_SECS: u64 = 600;
 
-/// The PED key colour that authenticates a role (luna.md §2.4; the Limited Crypto Officer's
+/// The PED key colour that authenticates a role (Luna §2.4; the Limited Crypto Officer's
 /// gray key is simulator-defined).
 pub fn ped_colour(user: CK_USER_TYPE) -> crate::vendor::ped::Colour {
     use crate::vendor::ped::Colour;
@@ -643,7 +643,7 @@ pub struct PartitionState {
     pub other_domains: Vec<Vec<u8>>,
     /// V1 partitions (7.7+, policy 41 on): the identity of the partition's SKS master key
     /// (SMK), 16 random hex digits made at the V0 -> V1 conversion. Backups of a V1 partition
-    /// stay encrypted under it and restoring needs it (luna.md §3.2); the key material itself
+    /// stay encrypted under it and restoring needs it (Luna §3.2); the key material itself
     /// is simulator-defined and never leaves the store.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub smk: Option<String>,
@@ -735,7 +735,7 @@ impl PartitionState {
     }
 }
 
-/// A partition's version (luna.md §2.3): V0 or V1 from firmware 7.7, none before.
+/// A partition's version (Luna §2.3): V0 or V1 from firmware 7.7, none before.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum PartitionVersion {
     /// Before 7.7: neither V0 nor V1.
@@ -771,7 +771,7 @@ impl PartitionState {
     }
 }
 
-/// Cloning domains (luna.md §2.3, §3.1): one per partition before 7.8; from 7.8 several, one
+/// Cloning domains (Luna §2.3, §3.1): one per partition before 7.8; from 7.8 several, one
 /// of them primary.
 impl PartitionState {
     /// Every domain verifier, the primary first.
@@ -855,7 +855,7 @@ impl PartitionState {
 /// Whether objects may be cloned between two partitions as far as their cloning domains go:
 /// two 7.8+ partitions need any domain in common; when one side is older than 7.8, the
 /// shared domain must be the 7.8+ side's *primary* one (documented, 7 `migration.htm`);
-/// otherwise the domains are equal. A mismatch is `CKR_CERTIFICATE_INVALID` (luna.md §3.2).
+/// otherwise the domains are equal. A mismatch is `CKR_CERTIFICATE_INVALID` (Luna §3.2).
 pub fn check_shared_domain(
     a: (&PartitionState, Firmware),
     b: (&PartitionState, Firmware),

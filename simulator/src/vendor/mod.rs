@@ -1,6 +1,8 @@
 //! Vendor models: what makes a token behave like a vendor's partition rather than a plain soft
 //! token (roles, PIN rules, lockout, policies, token information, the elliptic curves offered). The engine asks the slot's
 //! `TokenModel`; the model's persistent part (`PartitionState`) lives in the token record.
+//! "Luna §N" and "Primus §N" in comments here and in the engine are sections of
+//! docs/sources.md, which names the vendors' public documents each rests on.
 pub mod luna;
 pub mod ped;
 pub mod primus;
@@ -88,7 +90,7 @@ pub fn vendor_rv_name(rv: CK_RV) -> Option<&'static str> {
         .map(|(_, name)| *name)
 }
 
-/// Luna passwords are 8 to 255 characters (luna.md §2.4).
+/// Luna passwords are 8 to 255 characters (Luna §2.4).
 const LUNA_MIN_PIN_LEN: usize = 8;
 
 impl TokenModel {
@@ -235,7 +237,7 @@ impl TokenModel {
     /// What a device restart after an outage of `outage_secs` does to a partition's record:
     /// Luna drops its roles' activation unless auto-activation keeps it (policy 23, outages up
     /// to two hours); Primus clears login lockouts ("a device restart clears lockouts",
-    /// primus.md §1.4). Returns the roles that lost their activation.
+    /// Primus §1.4). Returns the roles that lost their activation.
     pub fn restart(&self, record: &mut TokenRecord, outage_secs: u64) -> Vec<CK_USER_TYPE> {
         match (self, record.vendor.clone()) {
             (TokenModel::Luna(d), Some(PartitionState::Luna(state))) => {
@@ -271,7 +273,7 @@ impl TokenModel {
         self.luna().is_some_and(|d| d.auth == luna::Auth::Ped)
     }
 
-    /// `CK_TOKEN_INFO.hardwareVersion`: Primus reports the HSM firmware there (primus.md §1.3).
+    /// `CK_TOKEN_INFO.hardwareVersion`: Primus reports the HSM firmware there (Primus §1.3).
     pub fn hardware_version(&self) -> CK_VERSION {
         match self {
             TokenModel::Primus(d) => CK_VERSION {

@@ -1,7 +1,7 @@
 //! The simulated Luna PED (PIN Entry Device) and its keys. A PED key is a small file holding
 //! its colour and a random secret (simulator-defined format, JSON): blue for the SO (HSM SO
 //! and Partition SO), black for the Crypto Officer (partition owner), gray for the Crypto User,
-//! red for a cloning domain, orange for the Remote PED Vector (luna.md §2.4). When a PED
+//! red for a cloning domain, orange for the Remote PED Vector (Luna §2.4). When a PED
 //! partition prompts, the simulated PED answers with the key presented for that colour: the one
 //! named in `HSMSIM_PED_KEYS` (`colour=path,colour=path`), else the lab's own key file for the
 //! role. A key file that does not exist yet is created when a role is initialised (the PED

@@ -1,11 +1,11 @@
 //! The Securosys Primus model: a partition as the Primus PKCS#11 provider presents it
-//! (primus.md §1.3), its credentials (no PKCS#11 SO; the PKCS#11 PIN), the login throttle
+//! (Primus §1.3), its credentials (no PKCS#11 SO; the PKCS#11 PIN), the login throttle
 //! (a threshold of failures within a window, then locked for a while; §1.4), the key semantics
 //! (not extractable unless asked; usage flags false once any is given; §1.6) and the partition
 //! security policy (key import, export and extract; §1.7), the device's licence items,
 //! Master/Clone state and Decanus terminal with the partition-backup preconditions (§2.1, §2.3),
 //! the HSM-internal key names (§1.6), and the cards and credentials (§1.4). Sources:
-//! ../shared/reference/primus.md; choices the documents leave open are marked
+//! docs/sources.md, "Primus" (docs.securosys.com pages); choices the documents leave open are marked
 //! "simulator-defined".
 use crate::attribute::Attributes;
 use crate::error::{Result, err};
@@ -13,26 +13,26 @@ use cryptoki_sys::*;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Mechanisms Primus does not offer though the simulator has them: single DES (primus.md
-/// §1.5: the firmware's mechanism list has DES2 and DES3, no single DES), answered
+/// Mechanisms Primus does not offer though the simulator has them: single DES (Primus
+/// §1.5 in docs/sources.md: the firmware's mechanism list has DES2 and DES3, no single DES), answered
 /// `CKR_MECHANISM_INVALID`.
 pub const ABSENT_MECHANISMS: &[CK_MECHANISM_TYPE] =
     &[CKM_DES_KEY_GEN, CKM_DES_ECB, CKM_DES_CBC, CKM_DES_CBC_PAD];
 
-/// Primus's "key import not allowed" (primus.md §1.7, documented).
+/// Primus's "key import not allowed" (Primus §1.7, documented).
 pub const CKR_PRIMUS_KEY_IMPORT_NOT_ALLOWED: CK_RV = CKR_VENDOR_DEFINED + 0x2A;
 
-/// `CK_TOKEN_INFO.manufacturerID` and `model` (primus.md §1.3, observed).
+/// `CK_TOKEN_INFO.manufacturerID` and `model` (Primus §1.3, observed).
 pub const MANUFACTURER: &str = "Securosys SA";
 pub const MODEL: &str = "PRIMUS HSM";
 /// The provider version reported as the token's firmware version (simulator-defined: the
 /// provider 2.x the documents describe).
 pub const PROVIDER_VERSION: CK_VERSION = CK_VERSION { major: 2, minor: 4 };
-/// PIN lengths as `pkcs11-tool -L` shows them (primus.md §1.3: 0/32).
+/// PIN lengths as `pkcs11-tool -L` shows them (Primus §1.3: 0/32).
 pub const PIN_LEN_RANGE: (usize, usize) = (0, 32);
 
 /// The Weierstrass curves Primus firmware offers for `CKK_EC` keys (simulator-defined:
-/// primus.md gives no curve list; secp192r1, below the 112-bit strength the others start at, is
+/// the Primus sources give no curve list; secp192r1, below the 112-bit strength the others start at, is
 /// left out, so a Primus slot shows `CKR_CURVE_NOT_SUPPORTED`).
 pub const EC_CURVES: &[crate::mechanisms::ec::Curve] = {
     use crate::mechanisms::ec::Curve::*;
@@ -68,7 +68,7 @@ pub enum Deployment {
     CloudHsm,
 }
 
-/// A CloudHSM service (primus.md §4): shared (HSMaaS, multi-tenant) or dedicated.
+/// A CloudHSM service (Primus §4): shared (HSMaaS, multi-tenant) or dedicated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CloudService {
@@ -76,7 +76,7 @@ pub enum CloudService {
     Dedicated,
 }
 
-/// A licence item (primus.md §2.3; `SYSTEM > DIAG. DEVICE > LICENSE`).
+/// A licence item (Primus §2.3; `SYSTEM > DIAG. DEVICE > LICENSE`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Licence {
@@ -115,7 +115,7 @@ impl Licence {
     }
 }
 
-/// How a Clone follows its Master (primus.md §2.1: the wizard asks "HA clone" or manual).
+/// How a Clone follows its Master (Primus §2.1: the wizard asks "HA clone" or manual).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CloneMode {
@@ -123,7 +123,7 @@ pub enum CloneMode {
     Manual,
 }
 
-/// The device's state from the initial wizard (primus.md §2.1): Master ("MSTR") or Clone
+/// The device's state from the initial wizard (Primus §2.1): Master ("MSTR") or Clone
 /// ("CLON"); `clone_modify` is the device XML switch "object creation allowed on clones".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "lowercase", tag = "role")]
@@ -144,7 +144,7 @@ pub struct Decanus {
     pub device_administration: bool,
 }
 
-/// The Decanus release the partition migration needs (primus.md §2.3: "Rel. v2.1.3 and later").
+/// The Decanus release the partition migration needs (Primus §2.3: "Rel. v2.1.3 and later").
 pub const DECANUS_MIGRATION_VERSION: (u8, u8, u8) = (2, 1, 3);
 
 impl Decanus {
@@ -167,7 +167,7 @@ impl Decanus {
     }
 }
 
-/// A partition's administration state (primus.md §2.3 step 1): "Management access" enabled
+/// A partition's administration state (Primus §2.3 step 1): "Management access" enabled
 /// (device XML `<management>`), and the Decanus paired with its Partition Administration (PA).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 pub struct PartitionAdmin {
@@ -175,7 +175,7 @@ pub struct PartitionAdmin {
     pub partition_administration: bool,
 }
 
-/// A precondition of a partition backup for migration (primus.md §2.3) the device does not meet.
+/// A precondition of a partition backup for migration (Primus §2.3) the device does not meet.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Unmet {
     /// A stable name for scripts: `master`, `decanus`, `decanus-version`,
@@ -200,7 +200,7 @@ pub struct Device {
     pub cloud_service: Option<CloudService>,
     /// The HSM firmware ("2.11", "3.2"), reported as the token's hardware version.
     pub firmware: (u8, u8),
-    /// Login throttle parameters (defaults: primus.md §1.4's XML defaults).
+    /// Login throttle parameters (defaults: Primus §1.4's XML defaults).
     pub throttle: ThrottleRule,
     /// Licence items (default: none; simulator-defined).
     pub licences: BTreeSet<Licence>,
@@ -213,7 +213,7 @@ pub struct Device {
 }
 
 /// Answered when a Clone refuses to create, change or destroy token objects
-/// (simulator-defined code; primus.md §2.1 says these operations need the Master).
+/// (simulator-defined code; Primus §2.1 says these operations need the Master).
 pub const CKR_CLONE_READ_ONLY: CK_RV = CKR_TOKEN_WRITE_PROTECTED;
 
 impl Device {
@@ -254,7 +254,7 @@ impl Device {
         }
     }
 
-    /// The preconditions of primus.md §2.3 (partition backup with Decanus, for migration to
+    /// The preconditions of Primus §2.3 (partition backup with Decanus, for migration to
     /// CloudHSM) for `partition`: every one the device does not meet, or `Ok`. Checked: the
     /// partition exists; the device is the Master (Decanus Partition Administration works on
     /// the HA Master only, §2.1); a Decanus terminal of release 2.1.3 or later, paired with the
@@ -361,7 +361,7 @@ impl Device {
         Some((major, minor))
     }
 
-    /// The token's serial: 16 hex digits derived from the partition (primus.md §1.3 shows
+    /// The token's serial: 16 hex digits derived from the partition (Primus §1.3 shows
     /// `a7176edc3c192207`; the derivation is simulator-defined).
     pub fn serial(partition: &str) -> String {
         let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, partition.as_bytes());
@@ -370,7 +370,7 @@ impl Device {
 }
 
 /// The brute-force rule: `threshold` wrong PINs within `window_secs` lock privileged
-/// (PKCS#11 login) access for `lockout_secs` (primus.md §1.4: 100 / 300 s / 300 s).
+/// (PKCS#11 login) access for `lockout_secs` (Primus §1.4: 100 / 300 s / 300 s).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ThrottleRule {
     pub threshold: u32,
@@ -437,7 +437,7 @@ impl Throttle {
     }
 }
 
-/// A partition's security policy (primus.md §1.7, §2.6): whether keys may be imported in clear
+/// A partition's security policy (Primus §1.7, §2.6): whether keys may be imported in clear
 /// or by unwrapping, exported by wrapping, and have their value read. Defaults: all allowed
 /// (simulator-defined).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -493,7 +493,7 @@ impl SecurityPolicy {
 
 /// Primus's key defaults on a new secret or private key, applied after the standard rules:
 /// not extractable unless the template asks; if the template names any usage flag, the usage
-/// flags it does not name are false (primus.md §1.6: provider 2.1.3 and later).
+/// flags it does not name are false (Primus §1.6: provider 2.1.3 and later).
 pub fn apply_key_defaults(template: &Attributes, attrs: &mut Attributes, class: CK_OBJECT_CLASS) {
     if !matches!(class, CKO_SECRET_KEY | CKO_PRIVATE_KEY | CKO_PUBLIC_KEY) {
         return;
@@ -511,11 +511,11 @@ pub fn apply_key_defaults(template: &Attributes, attrs: &mut Attributes, class: 
     }
 }
 
-/// Primus's "key not found" (primus.md §1.7, documented).
+/// Primus's "key not found" (Primus §1.7, documented).
 pub const CKR_PRIMUS_KEY_NOT_FOUND: CK_RV = CKR_VENDOR_DEFINED + 0x12;
 
 /// The provider's hidden differentiator between a label and an object's unique id
-/// (primus.md §1.6: `"label"@?!<uid>`).
+/// (Primus §1.6: `"label"@?!<uid>`).
 pub const NAME_DIFFERENTIATOR: &str = "@?!";
 
 /// A simulator-defined vendor attribute holding an object's HSM-internal name (what JCE and
@@ -524,7 +524,7 @@ pub const CKA_HSMSIM_PRIMUS_NAME: CK_ATTRIBUTE_TYPE = CKA_VENDOR_DEFINED + 0x535
 
 /// An object's HSM-internal name: its label when no other object of the partition (of the
 /// same class; simulator-defined, so that a key pair and its certificate share a name) already
-/// has that name, else `label@?!<unique id>` (primus.md §1.6).
+/// has that name, else `label@?!<unique id>` (Primus §1.6).
 pub fn hsm_name(label: &str, unique_id: &str, taken: bool) -> String {
     if taken {
         format!("{label}{NAME_DIFFERENTIATOR}{unique_id}")
@@ -641,7 +641,7 @@ mod tests {
     }
 }
 
-/// Primus's "setup password rejected" and "setup password expired" (primus.md §1.7).
+/// Primus's "setup password rejected" and "setup password expired" (Primus §1.7).
 pub const CKR_PRIMUS_SETUP_PASSWORD_REJECTED: CK_RV = CKR_VENDOR_DEFINED + 0x5017;
 pub const CKR_PRIMUS_SETUP_PASSWORD_EXPIRED: CK_RV = CKR_VENDOR_DEFINED + 0x5018;
 
@@ -683,7 +683,7 @@ impl Verifier {
 }
 
 /// A partition user's setup password: 29 characters `XXXXX-XXXXX-XXXXX-XXXXX-XXXXX`, issued by
-/// the SO, valid for a lifetime counted from issuance (primus.md §1.4: on premises 72 hours,
+/// the SO, valid for a lifetime counted from issuance (Primus §1.4: on premises 72 hours,
 /// CloudHSM 7 days; counting from issuance everywhere is simulator-defined).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SetupPassword {
@@ -755,7 +755,7 @@ impl SetupPassword {
     }
 }
 
-/// The smart cards of a Primus device (primus.md §1.4): SO cards (configuration changes need
+/// The smart cards of a Primus device (Primus §1.4): SO cards (configuration changes need
 /// two of them), the Partition SO card, and the Partition-Backup ("Yellow") card.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -785,7 +785,7 @@ impl CardKind {
         CardKind::ALL.into_iter().find(|k| k.lab_name() == text)
     }
 
-    /// The card's colour (primus.md §1.4, §2.3): SO red, Partition SO green, P-Backup yellow.
+    /// The card's colour (Primus §1.4, §2.3): SO red, Partition SO green, P-Backup yellow.
     pub fn colour(self) -> &'static str {
         match self {
             CardKind::So => "red",
@@ -800,7 +800,7 @@ impl CardKind {
     }
 }
 
-/// A card PIN: 8 to 12 digits without a leading 0 (documented for SO cards, primus.md §1.4;
+/// A card PIN: 8 to 12 digits without a leading 0 (documented for SO cards, Primus §1.4;
 /// applied to every card, simulator-defined for the others).
 pub fn check_card_pin(pin: &str) -> Result<()> {
     let ok = (8..=12).contains(&pin.len())
@@ -879,7 +879,7 @@ impl Card {
 }
 
 /// A security-configuration change needs two different SO cards with their PINs (2-of-n;
-/// primus.md §1.4). Every card presented counts its attempt.
+/// Primus §1.4). Every card presented counts its attempt.
 pub fn authorize_configuration_change(cards: &mut [(&mut Card, &str)]) -> Result<()> {
     let mut accepted: Vec<String> = Vec::new();
     for (card, pin) in cards.iter_mut() {
