@@ -51,7 +51,6 @@ pub fn terminal_prompt() -> hsmsim_conformance::target::PinPrompt {
     })
 }
 
-
 /// `--module`, when given, must name a file: checked first, so the error names `--module`.
 pub fn check_module(module: Option<&std::path::Path>) -> Result<(), Failure> {
     match module {
