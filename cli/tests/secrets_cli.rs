@@ -108,9 +108,10 @@ fn card_pins_come_from_the_option_the_environment_or_the_terminal() {
         )
     };
     refused(&verify(&[]), 2, "HSMSIM_CARD_PIN");
+    // A refused PIN is exit 2 in every command.
     assert_eq!(
         verify(&[("HSMSIM_CARD_PIN", "99999999")]).status.code(),
-        Some(1)
+        Some(2)
     );
     succeeded(&verify(&[("HSMSIM_CARD_PIN", "12345678")]));
     // On a terminal: asked for, not echoed.
@@ -172,7 +173,8 @@ fn the_pfx_password_comes_from_the_option_the_environment_or_the_terminal() {
     assert!(!succeeded(&out).contains("Pfx-Pass-01"));
     let shown = on_terminal(
         d,
-        &format!("import-pfx --target sim:token=ACME-ADCS --pfx {pfx} --label c"),
+        // The key is on the token already: the second import replaces it.
+        &format!("import-pfx --target sim:token=ACME-ADCS --pfx {pfx} --label c --replace"),
         "Pfx-Pass-01",
     );
     assert!(shown.contains("password of "), "{shown}");
