@@ -9,7 +9,7 @@
 //! 130 when interrupted.
 use crate::Failure;
 use clap::{Subcommand, ValueEnum};
-use hsmsim_conformance::report::{self, RunInfo};
+use hsmsim_conformance::report::{self, RunEnvironment, RunInfo};
 use hsmsim_conformance::runner::{self, Parties, Selection, Status};
 use hsmsim_conformance::target::{Environment, Role, find_sim_module};
 use hsmsim_conformance::{catalogue, uri};
@@ -48,6 +48,10 @@ pub enum Format {
     Table,
     Json,
     Junit,
+    /// A Markdown report: environment, summary, every scenario's transcript.
+    Markdown,
+    /// One self-contained HTML file (readable offline): as markdown.
+    Html,
 }
 
 #[derive(clap::Args)]
@@ -78,7 +82,9 @@ pub struct RunArgs {
     /// well: SoftHSMv2's file store answers CKR_GENERAL_ERROR under concurrent writes).
     #[arg(long, value_name = "N")]
     jobs: Option<usize>,
-    /// Report format.
+    /// Report format. Every format starts with the environment block (hsmsim version and
+    /// commit, date, host, lab file and SHA-256, each party's module, library, token and
+    /// mechanisms); markdown and html hold every scenario's transcript, for signing off.
     #[arg(long, value_enum, default_value = "table")]
     format: Format,
     /// Write the report to FILE instead of stdout.
@@ -348,15 +354,23 @@ fn run_procedures(args: RunArgs) -> Result<ExitCode, Failure> {
         duration_ms: started.elapsed().as_millis() as u64,
         interrupted,
         planned: scenarios.len(),
+        environment: RunEnvironment::collect(&parties),
     };
     let text = match args.format {
         Format::Table => report::table(&results, &info),
         Format::Json => report::json(&results, &info),
         Format::Junit => report::junit(&results, &info).map_err(Failure)?,
+        Format::Markdown => report::markdown(&results, &info),
+        Format::Html => report::html(&results, &info),
     };
     match &args.out {
-        Some(path) => std::fs::write(path, &text)
-            .map_err(|e| Failure(format!("cannot write {}: {e}", path.display())))?,
+        Some(path) => {
+            std::fs::write(path, &text)
+                .map_err(|e| Failure(format!("cannot write {}: {e}", path.display())))?;
+            // The report is in the file: the terminal gets the summary and where it is.
+            eprint!("{}", report::summary(&results, &info));
+            eprintln!("hsmsim: report written to {}", path.display());
+        }
         None => print!("{text}"),
     }
     Ok(if interrupted {

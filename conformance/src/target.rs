@@ -301,6 +301,15 @@ pub fn finish() {
     }
 }
 
+/// The lab file the simulator's module runs on in this process, and whether it is the run's
+/// scratch copy (of the `primus` fixture) rather than the user's lab; `None` before any `sim`
+/// party.
+pub fn sim_lab_file() -> Option<(PathBuf, bool)> {
+    let lab = SIM_LAB.lock().ok()?;
+    let lab = lab.as_ref()?;
+    Some((lab.env.lab_file.clone()?, lab._dir.is_some()))
+}
+
 /// The scratch lab's directory, if this process made one (what an immediate exit removes
 /// itself, as `finish` would).
 pub fn scratch_dir() -> Option<PathBuf> {
