@@ -259,3 +259,75 @@ fn json_and_junit_carry_the_environment_block_and_the_table_shows_it() {
         "{table}"
     );
 }
+
+/// `conformance run --lab FILE` runs the `sim` parties on that lab when it holds the tokens the
+/// selected procedures need; a lab without them, or one no party would use, is exit 2 with a
+/// sentence naming what the procedures need (never silently ignored).
+#[test]
+fn conformance_run_uses_lab_or_says_why_it_cannot() {
+    let default = common::init_lab("default");
+    let out = output(command().args([
+        "--lab",
+        &common::lab_file(default.path()),
+        "conformance",
+        "run",
+        "--procedure",
+        "primus.key-migration.symmetric",
+    ]));
+    common::refused(
+        &out,
+        2,
+        "the selected procedures need an origin token labelled \"ACME-PKI\" (a Primus partition with a documented user PIN), and this lab has only \"hsmsim-default\"",
+    );
+    assert!(!stderr(&out).contains("CKR_"), "{}", stderr(&out));
+    // A one-party procedure needs only the target; naming the token makes the lab usable.
+    let out = output(command().args([
+        "--lab",
+        &common::lab_file(default.path()),
+        "conformance",
+        "run",
+        "--procedure",
+        "primus.adcs-key-import",
+    ]));
+    common::refused(&out, 2, "need a target token labelled \"ACME-DR\"");
+
+    let primus = common::init_lab("primus");
+    let out = output(command().args([
+        "--lab",
+        &common::lab_file(primus.path()),
+        "conformance",
+        "run",
+        "--procedure",
+        "primus.key-migration.symmetric",
+        "--variant",
+        "aes-128",
+        "--format",
+        "json",
+    ]));
+    let report = common::succeeded(&out);
+    let report: Value = serde_json::from_str(&report).unwrap();
+    assert_eq!(report["summary"]["pass"], 1, "{report}");
+    let env = &report["environment"];
+    assert_eq!(env["lab_file"], common::lab_file(primus.path()).as_str());
+    assert!(env.get("lab_scratch").is_none(), "the user's lab: {env}");
+    // The hash is the lab file's SHA-256, as coreutils computes it.
+    let sum = std::process::Command::new("sha256sum")
+        .arg(primus.path().join("lab.toml"))
+        .output()
+        .unwrap();
+    let sum = String::from_utf8_lossy(&sum.stdout);
+    assert_eq!(env["lab_sha256"], sum.split_whitespace().next().unwrap());
+
+    // No party is `sim`: the lab would not be used.
+    let out = output(command().args([
+        "--lab",
+        &common::lab_file(primus.path()),
+        "conformance",
+        "run",
+        "--procedure",
+        "primus.adcs-key-import",
+        "--target",
+        "pkcs11:token=x?module-path=/usr/lib/nope.so",
+    ]));
+    common::refused(&out, 2, "no party of the selected procedures is `sim`");
+}

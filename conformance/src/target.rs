@@ -317,6 +317,20 @@ pub fn scratch_dir() -> Option<PathBuf> {
     lab.as_ref()?._dir.as_ref().map(|d| d.path().to_path_buf())
 }
 
+/// The tokens a user's lab offers `sim` parties: each initialised partition's label and
+/// whether the lab file documents its user PIN. Fails with the reason when the lab cannot be
+/// opened.
+pub fn lab_tokens(choice: &hsmsim::engine::Choice) -> Result<Vec<(String, bool)>, TargetError> {
+    let selection = hsmsim::lab_state::select(choice).map_err(target_err)?;
+    Ok(selection
+        .lab
+        .partitions()
+        .into_iter()
+        .filter_map(|(_, _, preset)| preset)
+        .map(|p| (p.label, p.user_pin.is_some()))
+        .collect())
+}
+
 /// Token labels and user PINs of a lab's initialised partitions.
 fn lab_pins(selection: &hsmsim::lab_state::LabSelection) -> HashMap<String, String> {
     selection
