@@ -3,13 +3,16 @@
 //! terminal (a line per scenario otherwise), and reports as a table, JSON or JUnit XML. Before
 //! any scenario each party logs in once (pre-flight, `Party::preflight`); `--dry-run` only
 //! discovers and prints the plan; SIGINT / SIGTERM stop the run cleanly (`on_interrupt`).
-//! A PIN the URI does not give is asked for on a terminal. Exit 0 when nothing failed ("not
+//! A PIN the URI does not give is asked for on a terminal. `sim` is a scratch copy of the
+//! `primus` fixture, or with the global `--lab FILE` that lab once it is checked to hold the
+//! tokens the selected procedures need (`check_user_lab`; otherwise exit 2 with a sentence).
+//! Reports: table, JSON, JUnit, Markdown, HTML, each with the environment block. Exit 0 when nothing failed ("not
 //! applicable" is not a failure), 1 when a scenario failed, 2 when the run could not start
 //! (bad arguments, a target that cannot be reached, a refused PIN, a token at its last try),
 //! 130 when interrupted.
 use crate::Failure;
 use clap::{Subcommand, ValueEnum};
-use hsmsim_conformance::report::{self, RunInfo};
+use hsmsim_conformance::report::{self, RunEnvironment, RunInfo};
 use hsmsim_conformance::runner::{self, Parties, Selection, Status};
 use hsmsim_conformance::target::{Environment, Role, find_sim_module};
 use hsmsim_conformance::{catalogue, uri};
@@ -48,6 +51,10 @@ pub enum Format {
     Table,
     Json,
     Junit,
+    /// A Markdown report: environment, summary, every scenario's transcript.
+    Markdown,
+    /// One self-contained HTML file (readable offline): as markdown.
+    Html,
 }
 
 #[derive(clap::Args)]
@@ -78,7 +85,9 @@ pub struct RunArgs {
     /// well: SoftHSMv2's file store answers CKR_GENERAL_ERROR under concurrent writes).
     #[arg(long, value_name = "N")]
     jobs: Option<usize>,
-    /// Report format.
+    /// Report format. Every format starts with the environment block (hsmsim version and
+    /// commit, date, host, lab file and SHA-256, each party's module, library, token and
+    /// mechanisms); markdown and html hold every scenario's transcript, for signing off.
     #[arg(long, value_enum, default_value = "table")]
     format: Format,
     /// Write the report to FILE instead of stdout.
@@ -117,7 +126,10 @@ fn globs(list: &[String], what: &str) -> Result<Vec<glob::Pattern>, Failure> {
         .collect()
 }
 
-pub fn run(command: ConformanceCommand) -> Result<ExitCode, Failure> {
+pub fn run(
+    command: ConformanceCommand,
+    choice: &hsmsim::engine::Choice,
+) -> Result<ExitCode, Failure> {
     match command {
         ConformanceCommand::List { json, format } => {
             if format == ListFormat::Markdown {
@@ -126,7 +138,7 @@ pub fn run(command: ConformanceCommand) -> Result<ExitCode, Failure> {
             }
             list(json || format == ListFormat::Json)
         }
-        ConformanceCommand::Run(args) => run_procedures(*args),
+        ConformanceCommand::Run(args) => run_procedures(*args, choice),
     }
 }
 
@@ -222,7 +234,7 @@ fn on_interrupt(
     Ok(handle)
 }
 
-fn run_procedures(args: RunArgs) -> Result<ExitCode, Failure> {
+fn run_procedures(args: RunArgs, choice: &hsmsim::engine::Choice) -> Result<ExitCode, Failure> {
     let started = Instant::now();
     check_before_run(&args)?;
     let selection = Selection {
@@ -243,7 +255,16 @@ fn run_procedures(args: RunArgs) -> Result<ExitCode, Failure> {
             .iter()
             .any(|s| s.procedure.parties.contains(&role))
     };
-    let env = Environment::new(args.module.clone().or_else(find_sim_module));
+    let sim_module = args.module.clone().or_else(find_sim_module);
+    let env = match &choice.lab_file {
+        // --lab: the `sim` parties run on the user's lab, once it is checked to hold what the
+        // selected procedures need.
+        Some(lab) => {
+            check_user_lab(lab, choice, &args, &needs)?;
+            Environment::with_user_lab(sim_module, choice.clone())
+        }
+        None => Environment::new(sim_module),
+    };
     let env = if args.dry_run {
         env.discovery_only()
     } else {
@@ -348,15 +369,23 @@ fn run_procedures(args: RunArgs) -> Result<ExitCode, Failure> {
         duration_ms: started.elapsed().as_millis() as u64,
         interrupted,
         planned: scenarios.len(),
+        environment: RunEnvironment::collect(&parties),
     };
     let text = match args.format {
         Format::Table => report::table(&results, &info),
         Format::Json => report::json(&results, &info),
         Format::Junit => report::junit(&results, &info).map_err(Failure)?,
+        Format::Markdown => report::markdown(&results, &info),
+        Format::Html => report::html(&results, &info),
     };
     match &args.out {
-        Some(path) => std::fs::write(path, &text)
-            .map_err(|e| Failure(format!("cannot write {}: {e}", path.display())))?,
+        Some(path) => {
+            std::fs::write(path, &text)
+                .map_err(|e| Failure(format!("cannot write {}: {e}", path.display())))?;
+            // The report is in the file: the terminal gets the summary and where it is.
+            eprint!("{}", report::summary(&results, &info));
+            eprintln!("hsmsim: report written to {}", path.display());
+        }
         None => print!("{text}"),
     }
     Ok(if interrupted {
@@ -371,6 +400,67 @@ fn run_procedures(args: RunArgs) -> Result<ExitCode, Failure> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// `--lab FILE` given to a run: the `sim` parties the selected procedures use must find their
+/// token in it (by default "ACME-PKI" as the origin and "ACME-DR" as the target, else the
+/// `sim:token=LABEL` named), with the user PIN the lab file documents. A lab no party uses, or
+/// one without those tokens, stops the run with a sentence (exit 2) instead of being ignored.
+fn check_user_lab(
+    lab: &std::path::Path,
+    choice: &hsmsim::engine::Choice,
+    args: &RunArgs,
+    needs: &dyn Fn(Role) -> bool,
+) -> Result<(), Failure> {
+    let mut wanted = Vec::new();
+    for (role, text, default) in [
+        (Role::Origin, &args.origin, "ACME-PKI"),
+        (Role::Target, &args.target, "ACME-DR"),
+    ] {
+        if !needs(role) {
+            continue;
+        }
+        if let Ok(uri::TargetName::Sim { selector }) = uri::parse(text) {
+            let label = selector
+                .token
+                .clone()
+                .unwrap_or_else(|| default.to_string());
+            wanted.push((role, label));
+        }
+    }
+    if wanted.is_empty() {
+        return Err(Failure(format!(
+            "--lab {}: no party of the selected procedures is `sim` (--origin and --target name other modules), so the lab would not be used; leave out --lab",
+            lab.display()
+        )));
+    }
+    let tokens = hsmsim_conformance::target::lab_tokens(choice)
+        .map_err(|e| Failure(format!("--lab {}: {e}", lab.display())))?;
+    for (role, label) in &wanted {
+        match tokens.iter().find(|(l, _)| l == label) {
+            Some((_, true)) => {}
+            Some((_, false)) => {
+                return Err(Failure(format!(
+                    "--lab {}: the selected procedures need the {role} token {label:?} with a user PIN, and the lab file documents none for it; add its user_pin to the lab file, or leave out --lab to run on a scratch copy of the primus fixture",
+                    lab.display()
+                )));
+            }
+            None => {
+                let have: Vec<String> = tokens.iter().map(|(l, _)| format!("{l:?}")).collect();
+                let a = if *role == Role::Origin { "an" } else { "a" };
+                return Err(Failure(format!(
+                    "--lab {}: the selected procedures need {a} {role} token labelled {label:?} (a Primus partition with a documented user PIN), and this lab has {}; name one with --{role} sim:token=LABEL, or leave out --lab to run on a scratch copy of the primus fixture",
+                    lab.display(),
+                    if have.is_empty() {
+                        "no initialised partition".to_string()
+                    } else {
+                        format!("only {}", have.join(", "))
+                    }
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The options a run can only fail on at its end, checked before it starts: `--out` must name

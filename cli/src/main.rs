@@ -855,7 +855,7 @@ fn main() -> ExitCode {
         }
         Command::Lab(command) => lab(&choice, command).map_err(Failure::plain),
         Command::Primus(command) => primus::run(&choice, command),
-        Command::Conformance(command) => conformance::run(command),
+        Command::Conformance(command) => conformance::run(command, &choice),
         Command::PrimusTools(args) => primus_tools::run(&choice, *args),
         Command::ImportPfx(args) => import_pfx::run(&choice, *args),
     };

@@ -424,7 +424,7 @@ fn no_report_or_log_holds_the_pin() {
         ),
     ];
     for uri in &uris {
-        for format in ["table", "json", "junit"] {
+        for format in ["table", "json", "junit", "markdown", "html"] {
             let out_file = dir.path().join(format!("report.{format}"));
             for extra in [
                 vec![],

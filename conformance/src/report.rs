@@ -1,7 +1,257 @@
-//! Reports of a run: a terminal table, JSON (`{"results": [...], "summary": ...}`, documented in
-//! the README) and JUnit XML (one test suite per procedure, one test case per variant).
-use crate::runner::{ScenarioResult, Status};
+//! Reports of a run: a terminal table, JSON (`{"environment": ..., "results": [...], "summary":
+//! ...}`, documented in the README), JUnit XML (one test suite per procedure, one test case per
+//! variant), Markdown and one self-contained HTML file (inline CSS, no external resource). Every
+//! format starts from the environment block (`RunEnvironment`: hsmsim version and commit, date,
+//! host, the lab file and its SHA-256, each party's module, library, token and mechanisms; never
+//! a PIN), then the summary, then per scenario its transcript (steps with the vendor's command,
+//! outcome checks with their evidence, the refusal a negative case observed).
+use crate::runner::{Parties, ScenarioResult, Status};
+use crate::target::Party;
 use serde::Serialize;
+use std::fmt::Write as _;
+
+/// What a run ran on: the environment block of every report.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RunEnvironment {
+    pub hsmsim_version: String,
+    /// The git commit hsmsim was built from ("unknown" when built outside a git checkout).
+    pub commit: String,
+    /// When the report was made (UTC, RFC 3339).
+    pub date: String,
+    pub host: String,
+    /// The simulator's lab file, when a party is `sim` (the run's scratch copy of the `primus`
+    /// fixture unless the user's lab was used), and its SHA-256 (hex).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lab_file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lab_sha256: Option<String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub lab_scratch: bool,
+    pub parties: Vec<PartyEnvironment>,
+}
+
+/// One party of the environment block (what `C_GetInfo`, `C_GetTokenInfo` and
+/// `C_GetMechanismList` answered at discovery).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PartyEnvironment {
+    pub role: String,
+    /// As the user named it (the URI without its PIN).
+    pub name: String,
+    pub module_path: String,
+    pub library_description: String,
+    pub library_manufacturer: String,
+    pub library_version: String,
+    pub cryptoki_version: String,
+    pub token_label: String,
+    pub token_manufacturer: String,
+    pub token_serial: String,
+    pub token_model: String,
+    pub token_firmware: String,
+    pub token_hardware: String,
+    /// `CKM_*` names; a mechanism without a standard name as `CKM_VENDOR_DEFINED+0x...`.
+    pub mechanisms: Vec<String>,
+}
+
+/// The `CKM_*` name of a mechanism (vendor-defined ones as `CKM_VENDOR_DEFINED+0x<offset>`).
+pub fn mechanism_name(m: cryptoki_sys::CK_MECHANISM_TYPE) -> String {
+    if m >= cryptoki_sys::CKM_VENDOR_DEFINED {
+        return format!(
+            "CKM_VENDOR_DEFINED+0x{:X}",
+            m - cryptoki_sys::CKM_VENDOR_DEFINED
+        );
+    }
+    if let Ok(t) = cryptoki::mechanism::MechanismType::try_from(m) {
+        return t.to_string();
+    }
+    // The standard mechanisms cryptoki 0.12 has no type for, named from cryptoki-sys.
+    use cryptoki_sys::*;
+    let known = [
+        (CKM_DSA_KEY_PAIR_GEN, "CKM_DSA_KEY_PAIR_GEN"),
+        (CKM_DSA, "CKM_DSA"),
+        (CKM_DSA_SHA1, "CKM_DSA_SHA1"),
+        (CKM_DSA_SHA224, "CKM_DSA_SHA224"),
+        (CKM_DSA_SHA256, "CKM_DSA_SHA256"),
+        (CKM_DSA_SHA384, "CKM_DSA_SHA384"),
+        (CKM_DSA_SHA512, "CKM_DSA_SHA512"),
+        (CKM_DSA_PARAMETER_GEN, "CKM_DSA_PARAMETER_GEN"),
+        (CKM_DH_PKCS_KEY_PAIR_GEN, "CKM_DH_PKCS_KEY_PAIR_GEN"),
+        (CKM_DH_PKCS_DERIVE, "CKM_DH_PKCS_DERIVE"),
+        (CKM_DH_PKCS_PARAMETER_GEN, "CKM_DH_PKCS_PARAMETER_GEN"),
+        (CKM_SHA224_RSA_PKCS, "CKM_SHA224_RSA_PKCS"),
+        (CKM_SHA224_RSA_PKCS_PSS, "CKM_SHA224_RSA_PKCS_PSS"),
+        (CKM_DES2_KEY_GEN, "CKM_DES2_KEY_GEN"),
+        (CKM_DES3_CBC, "CKM_DES3_CBC"),
+        (CKM_DES3_CBC_PAD, "CKM_DES3_CBC_PAD"),
+        (CKM_SHA224, "CKM_SHA224"),
+        (CKM_ECDSA_SHA224, "CKM_ECDSA_SHA224"),
+        (CKM_RSA_AES_KEY_WRAP, "CKM_RSA_AES_KEY_WRAP"),
+        (CKM_AES_MAC, "CKM_AES_MAC"),
+        (CKM_AES_MAC_GENERAL, "CKM_AES_MAC_GENERAL"),
+        (CKM_AES_ECB_ENCRYPT_DATA, "CKM_AES_ECB_ENCRYPT_DATA"),
+        (CKM_AES_KEY_WRAP_KWP, "CKM_AES_KEY_WRAP_KWP"),
+    ];
+    known
+        .iter()
+        .find(|(v, _)| *v == m)
+        .map_or_else(|| format!("CKM 0x{m:08X}"), |(_, name)| name.to_string())
+}
+
+/// The host's name: /proc/sys/kernel/hostname, else /etc/hostname, else $HOSTNAME, else
+/// "unknown" (simulator-defined order; no unsafe `gethostname` call needed).
+fn host_name() -> String {
+    ["/proc/sys/kernel/hostname", "/etc/hostname"]
+        .iter()
+        .filter_map(|p| std::fs::read_to_string(p).ok())
+        .map(|s| s.trim().to_string())
+        .chain(std::env::var("HOSTNAME").ok())
+        .find(|s| !s.is_empty())
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
+impl PartyEnvironment {
+    /// Asks the party's module and token (read-only calls: `C_GetInfo`, `C_GetTokenInfo`); a
+    /// call that fails leaves its fields "unavailable: CKR_...".
+    pub fn of(party: &Party) -> PartyEnvironment {
+        let unavailable = |e: cryptoki::error::Error| {
+            format!("unavailable: {}", crate::runner::describe_error(&e))
+        };
+        let mut out = PartyEnvironment {
+            role: party.role.to_string(),
+            name: party.name.clone(),
+            module_path: party.module.path.display().to_string(),
+            token_label: party.token_label.clone(),
+            mechanisms: party
+                .caps
+                .mechanisms
+                .iter()
+                .map(|m| mechanism_name(*m))
+                .collect(),
+            ..PartyEnvironment::default()
+        };
+        match party.module.pkcs11.get_library_info() {
+            Ok(info) => {
+                out.library_description = info.library_description().trim().to_string();
+                out.library_manufacturer = info.manufacturer_id().trim().to_string();
+                out.library_version = info.library_version().to_string();
+                out.cryptoki_version = info.cryptoki_version().to_string();
+            }
+            Err(e) => {
+                let text = unavailable(e);
+                out.library_description = text.clone();
+                out.library_manufacturer = text.clone();
+                out.library_version = text.clone();
+                out.cryptoki_version = text;
+            }
+        }
+        match party.module.pkcs11.get_token_info(party.slot) {
+            Ok(info) => {
+                out.token_manufacturer = info.manufacturer_id().trim().to_string();
+                out.token_serial = info.serial_number().trim().to_string();
+                out.token_model = info.model().trim().to_string();
+                out.token_firmware = info.firmware_version().to_string();
+                out.token_hardware = info.hardware_version().to_string();
+            }
+            Err(e) => {
+                let text = unavailable(e);
+                out.token_manufacturer = text.clone();
+                out.token_serial = text.clone();
+                out.token_model = text.clone();
+                out.token_firmware = text.clone();
+                out.token_hardware = text;
+            }
+        }
+        out
+    }
+}
+
+impl RunEnvironment {
+    /// The environment of a run on `parties`, now.
+    pub fn collect(parties: &Parties) -> RunEnvironment {
+        let mut env = RunEnvironment {
+            hsmsim_version: env!("CARGO_PKG_VERSION").to_string(),
+            commit: env!("HSMSIM_GIT_COMMIT").to_string(),
+            date: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+            host: host_name(),
+            parties: [&parties.origin, &parties.target]
+                .into_iter()
+                .flatten()
+                .map(PartyEnvironment::of)
+                .collect(),
+            ..RunEnvironment::default()
+        };
+        let uses_sim = [&parties.origin, &parties.target]
+            .into_iter()
+            .flatten()
+            .any(|p| p.module.simulator);
+        if uses_sim && let Some((file, scratch)) = crate::target::sim_lab_file() {
+            env.lab_sha256 = std::fs::read(&file).ok().map(|bytes| {
+                crate::objects::hex(
+                    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &bytes).as_ref(),
+                )
+            });
+            env.lab_file = Some(file.display().to_string());
+            env.lab_scratch = scratch;
+        }
+        env
+    }
+
+    /// The block as (name, value) lines, in the order every format shows them.
+    pub fn lines(&self) -> Vec<(String, String)> {
+        let mut v = vec![
+            (
+                "hsmsim".to_string(),
+                format!("{} (commit {})", self.hsmsim_version, self.commit),
+            ),
+            ("date".to_string(), self.date.clone()),
+            ("host".to_string(), self.host.clone()),
+        ];
+        if let Some(file) = &self.lab_file {
+            let what = if self.lab_scratch {
+                " (the run's scratch copy of the primus fixture)"
+            } else {
+                ""
+            };
+            v.push(("lab file".into(), format!("{file}{what}")));
+            v.push((
+                "lab SHA-256".into(),
+                self.lab_sha256
+                    .clone()
+                    .unwrap_or_else(|| "unreadable".into()),
+            ));
+        }
+        for p in &self.parties {
+            let r = &p.role;
+            v.push((r.to_string(), p.name.clone()));
+            v.push((format!("{r} module"), p.module_path.clone()));
+            v.push((
+                format!("{r} library"),
+                format!(
+                    "{} {} ({}, Cryptoki {})",
+                    p.library_description,
+                    p.library_version,
+                    p.library_manufacturer,
+                    p.cryptoki_version
+                ),
+            ));
+            v.push((
+                format!("{r} token"),
+                format!(
+                    "label {:?}, serial {}, model {}, firmware {}, manufacturer {}",
+                    p.token_label,
+                    p.token_serial,
+                    p.token_model,
+                    p.token_firmware,
+                    p.token_manufacturer
+                ),
+            ));
+            v.push((
+                format!("{r} mechanisms"),
+                format!("{}: {}", p.mechanisms.len(), p.mechanisms.join(", ")),
+            ));
+        }
+        v
+    }
+}
 
 /// Counts by status.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -42,6 +292,9 @@ pub struct RunInfo {
     pub interrupted: bool,
     #[serde(skip)]
     pub planned: usize,
+    /// The environment block (serialised at the top of the JSON report).
+    #[serde(skip)]
+    pub environment: RunEnvironment,
 }
 
 /// The JSON report.
@@ -50,6 +303,7 @@ pub struct JsonReport<'a> {
     /// Present (true) only when the run was interrupted.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub interrupted: bool,
+    pub environment: &'a RunEnvironment,
     pub results: &'a [ScenarioResult],
     pub summary: Summary,
     pub run: &'a RunInfo,
@@ -58,6 +312,7 @@ pub struct JsonReport<'a> {
 pub fn json(results: &[ScenarioResult], info: &RunInfo) -> String {
     serde_json::to_string_pretty(&JsonReport {
         interrupted: info.interrupted,
+        environment: &info.environment,
         results,
         summary: Summary::of(results),
         run: info,
@@ -77,11 +332,16 @@ fn status_word(s: Status) -> &'static str {
 /// command, then the summary.
 pub fn table(results: &[ScenarioResult], info: &RunInfo) -> String {
     let mut out = String::new();
-    if let Some(o) = &info.origin {
-        out.push_str(&format!("origin: {o}\n"));
-    }
-    if let Some(t) = &info.target {
-        out.push_str(&format!("target: {t}\n"));
+    for (name, value) in info.environment.lines() {
+        if name.ends_with("mechanisms") {
+            // The full list is in the other formats; the table keeps to the count.
+            let count = value.split(':').next().unwrap_or_default();
+            out.push_str(&format!(
+                "{name}: {count} (listed in --format json, markdown, html)\n"
+            ));
+        } else {
+            out.push_str(&format!("{name}: {value}\n"));
+        }
     }
     let width = results
         .iter()
@@ -127,17 +387,33 @@ pub fn table(results: &[ScenarioResult], info: &RunInfo) -> String {
             }
         }
     }
+    out.push_str(&summary(results, info));
+    out
+}
+
+/// The end of the terminal output: the counts, what was not applicable and why, whether the
+/// run was interrupted, and where the full reports are.
+pub fn summary(results: &[ScenarioResult], info: &RunInfo) -> String {
     let s = Summary::of(results);
-    out.push_str(&format!(
+    let mut out = format!(
         "\n{} scenarios: {} passed, {} failed, {} not applicable ({} ms)\n",
         s.total, s.pass, s.fail, s.not_applicable, info.duration_ms
-    ));
-    if info.interrupted {
-        out.push_str(&format!(
-            "interrupted: {} of {} planned scenarios ran; the others were not started\n",
-            s.total, info.planned
-        ));
+    );
+    for r in results.iter().filter(|r| r.status == Status::NotApplicable) {
+        let _ = writeln!(
+            out,
+            "  not applicable: {} [{}]: {}",
+            r.procedure, r.variant, r.detail
+        );
     }
+    if info.interrupted {
+        let _ = writeln!(
+            out,
+            "interrupted: {} of {} planned scenarios ran; the others were not started",
+            s.total, info.planned
+        );
+    }
+    out.push_str("Reports to sign off (environment, summary, every step): --format html --out report.html, or --format markdown|json|junit\n");
     out
 }
 
@@ -185,6 +461,11 @@ pub fn junit(results: &[ScenarioResult], info: &RunInfo) -> Result<String, Strin
             }
             None => {
                 let mut suite = TestSuite::new(r.procedure.clone());
+                // The environment block, as the properties of every suite (JUnit has no
+                // report-level properties).
+                for (name, value) in info.environment.lines() {
+                    suite.add_property((format!("hsmsim.{}", name.replace(' ', "-")), value));
+                }
                 suite.add_test_case(case);
                 suites.push(suite);
             }
@@ -192,4 +473,236 @@ pub fn junit(results: &[ScenarioResult], info: &RunInfo) -> Result<String, Strin
     }
     report.add_test_suites(suites);
     report.to_string().map_err(|e| e.to_string())
+}
+
+fn status_long(s: Status) -> &'static str {
+    match s {
+        Status::Pass => "pass",
+        Status::Fail => "fail",
+        Status::NotApplicable => "not applicable",
+    }
+}
+
+/// Markdown cells: `|` and line breaks would end the cell.
+fn md_cell(text: &str) -> String {
+    text.replace('|', "\\|").replace(['\n', '\r'], " ")
+}
+
+/// The step's party and kind: "step 4 (target)", or "check" for outcome checks and
+/// preconditions.
+fn step_label(s: &crate::runner::StepResult) -> String {
+    if s.n == 0 {
+        "check".to_string()
+    } else {
+        match s.party {
+            Some(p) => format!("step {} ({p})", s.n),
+            None => format!("step {}", s.n),
+        }
+    }
+}
+
+/// The Markdown report: environment block, summary (with the reasons for "not applicable"),
+/// then per scenario its transcript.
+pub fn markdown(results: &[ScenarioResult], info: &RunInfo) -> String {
+    let s = Summary::of(results);
+    let mut out = String::from("# hsmsim conformance report\n\n");
+    if info.interrupted {
+        let _ = writeln!(
+            out,
+            "**Interrupted**: {} of {} planned scenarios ran.\n",
+            s.total, info.planned
+        );
+    }
+    out.push_str("## Environment\n\n| | |\n|---|---|\n");
+    for (name, value) in info.environment.lines() {
+        let _ = writeln!(out, "| {} | {} |", md_cell(&name), md_cell(&value));
+    }
+    let _ = writeln!(
+        out,
+        "\n## Summary\n\n| passed | failed | not applicable | total | duration |\n|---|---|---|---|---|\n| {} | {} | {} | {} | {} ms |",
+        s.pass, s.fail, s.not_applicable, s.total, info.duration_ms
+    );
+    let na: Vec<&ScenarioResult> = results
+        .iter()
+        .filter(|r| r.status == Status::NotApplicable)
+        .collect();
+    if !na.is_empty() {
+        out.push_str("\nNot applicable:\n\n");
+        for r in na {
+            let _ = writeln!(
+                out,
+                "- {} [{}]: {}",
+                r.procedure,
+                r.variant,
+                md_cell(&r.detail)
+            );
+        }
+    }
+    out.push_str("\n## Scenarios\n");
+    for r in results {
+        let _ = writeln!(
+            out,
+            "\n### {} [{}]: {}\n",
+            r.procedure,
+            r.variant,
+            status_long(r.status)
+        );
+        if r.status != Status::Pass {
+            let why = match &r.failed_step {
+                Some(step) => format!("{step}: {}", r.detail),
+                None => r.detail.clone(),
+            };
+            let _ = writeln!(out, "{}: {}\n", status_long(r.status), md_cell(&why));
+        }
+        out.push_str(
+            "| # | step | documented command | status | ms | detail |\n|---|---|---|---|---|---|\n",
+        );
+        for st in &r.steps {
+            let vendor = if st.vendor.is_empty() {
+                String::new()
+            } else {
+                format!("`{}`", st.vendor.replace('`', "'"))
+            };
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} |",
+                step_label(st),
+                md_cell(&st.title),
+                md_cell(&vendor),
+                status_long(st.status),
+                st.duration_ms,
+                md_cell(&st.detail)
+            );
+        }
+    }
+    out.push_str(CALLS_NOTE_MD);
+    out
+}
+
+const CALLS_NOTE_MD: &str = "\nPer-call records (each PKCS#11 / CA_* call with its return code and duration) are not in this report: the steps' durations and details are.\n";
+
+/// HTML text, escaped (`html-escape`).
+fn h(text: &str) -> String {
+    html_escape::encode_text(text).into_owned()
+}
+
+/// An HTML attribute value, escaped for double quotes.
+fn ha(text: &str) -> String {
+    html_escape::encode_double_quoted_attribute(text).into_owned()
+}
+
+const CSS: &str = "body{font-family:system-ui,sans-serif;margin:2em;color:#222}\
+table{border-collapse:collapse;margin:.5em 0}\
+th,td{border:1px solid #ccc;padding:.25em .5em;text-align:left;vertical-align:top}\
+th{background:#f3f3f3}code{font-family:monospace;font-size:.95em}\
+.pass{color:#17662a}.fail{color:#b00020;font-weight:bold}.not-applicable{color:#7a5c00}\
+section.scenario{border-top:2px solid #ddd;margin-top:1.5em}\
+td.mechanisms{font-size:.85em;max-width:60em}";
+
+/// One self-contained HTML file (inline CSS, no script, no external resource): environment
+/// block (`#environment`), summary (`#summary`, the counts in `#passed`, `#failed`,
+/// `#not-applicable`, `#total`; the reasons in `#not-applicable-reasons`), then one
+/// `section.scenario` per scenario with its transcript (`table.steps`). Every text is escaped.
+pub fn html(results: &[ScenarioResult], info: &RunInfo) -> String {
+    let s = Summary::of(results);
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>hsmsim conformance report</title>\n<style>{CSS}</style>\n</head>\n<body>\n<h1>hsmsim conformance report</h1>\n"
+    );
+    if info.interrupted {
+        let _ = writeln!(
+            out,
+            "<p id=\"interrupted\" class=\"fail\">Interrupted: {} of {} planned scenarios ran.</p>",
+            s.total, info.planned
+        );
+    }
+    out.push_str("<section id=\"environment\">\n<h2>Environment</h2>\n<table>\n");
+    for (name, value) in info.environment.lines() {
+        let class = if name.ends_with("mechanisms") {
+            " class=\"mechanisms\""
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            out,
+            "<tr data-name=\"{}\"><th>{}</th><td{class}>{}</td></tr>",
+            ha(&name),
+            h(&name),
+            h(&value)
+        );
+    }
+    out.push_str("</table>\n</section>\n");
+    let _ = writeln!(
+        out,
+        "<section id=\"summary\">\n<h2>Summary</h2>\n<table>\n<tr><th>passed</th><th>failed</th><th>not applicable</th><th>total</th><th>duration</th></tr>\n<tr><td id=\"passed\">{}</td><td id=\"failed\">{}</td><td id=\"not-applicable\">{}</td><td id=\"total\">{}</td><td>{} ms</td></tr>\n</table>",
+        s.pass, s.fail, s.not_applicable, s.total, info.duration_ms
+    );
+    let na: Vec<&ScenarioResult> = results
+        .iter()
+        .filter(|r| r.status == Status::NotApplicable)
+        .collect();
+    if !na.is_empty() {
+        out.push_str("<h3>Not applicable</h3>\n<ul id=\"not-applicable-reasons\">\n");
+        for r in na {
+            let _ = writeln!(
+                out,
+                "<li>{} [{}]: {}</li>",
+                h(&r.procedure),
+                h(&r.variant),
+                h(&r.detail)
+            );
+        }
+        out.push_str("</ul>\n");
+    }
+    out.push_str("</section>\n<h2>Scenarios</h2>\n");
+    for r in results {
+        let class = match r.status {
+            Status::Pass => "pass",
+            Status::Fail => "fail",
+            Status::NotApplicable => "not-applicable",
+        };
+        let _ = writeln!(
+            out,
+            "<section class=\"scenario\" data-procedure=\"{}\" data-variant=\"{}\" data-status=\"{class}\">\n<h3>{} [{}]: <span class=\"{class}\">{}</span> <small>({} ms)</small></h3>",
+            ha(&r.procedure),
+            ha(&r.variant),
+            h(&r.procedure),
+            h(&r.variant),
+            status_long(r.status),
+            r.duration_ms
+        );
+        if r.status != Status::Pass {
+            let why = match &r.failed_step {
+                Some(step) => format!("{step}: {}", r.detail),
+                None => r.detail.clone(),
+            };
+            let _ = writeln!(out, "<p class=\"{class}\">{}</p>", h(&why));
+        }
+        out.push_str("<table class=\"steps\">\n<tr><th>#</th><th>step</th><th>documented command</th><th>status</th><th>ms</th><th>detail</th></tr>\n");
+        for st in &r.steps {
+            let sclass = match st.status {
+                Status::Pass => "pass",
+                Status::Fail => "fail",
+                Status::NotApplicable => "not-applicable",
+            };
+            let _ = writeln!(
+                out,
+                "<tr class=\"step\"><td>{}</td><td>{}</td><td><code>{}</code></td><td class=\"{sclass}\">{}</td><td>{}</td><td>{}</td></tr>",
+                h(&step_label(st)),
+                h(&st.title),
+                h(&st.vendor),
+                status_long(st.status),
+                st.duration_ms,
+                h(&st.detail)
+            );
+        }
+        out.push_str("</table>\n</section>\n");
+    }
+    let _ = writeln!(
+        out,
+        "<p><small>{}</small></p>\n</body>\n</html>",
+        h(CALLS_NOTE_MD.trim())
+    );
+    out
 }

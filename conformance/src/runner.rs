@@ -320,11 +320,16 @@ impl Run<'_> {
         is_expected: impl Fn(&str) -> bool,
         f: impl FnOnce() -> Result<(), Stop>,
     ) -> Result<(), Stop> {
-        self.step(n, || match f() {
+        // A passing refusal records the refusal observed, as the step's detail.
+        let entry = self.entry(n, None);
+        let failed_as = format!("step {n}: {}", entry.title);
+        self.record(entry, failed_as, || match f() {
             Ok(()) => Err(Stop::fail(format!(
                 "the documented refusal did not happen: the step succeeded (expected {expected:?})"
             ))),
-            Err(Stop::Fail { detail, .. }) if is_expected(&detail) => Ok(()),
+            Err(Stop::Fail { detail, .. }) if is_expected(&detail) => {
+                Ok(((), format!("refused as documented: {detail}")))
+            }
             Err(Stop::Fail { detail, .. }) => Err(Stop::fail(format!(
                 "refused, but with {detail:?} instead of {expected:?}"
             ))),

@@ -301,11 +301,34 @@ pub fn finish() {
     }
 }
 
+/// The lab file the simulator's module runs on in this process, and whether it is the run's
+/// scratch copy (of the `primus` fixture) rather than the user's lab; `None` before any `sim`
+/// party.
+pub fn sim_lab_file() -> Option<(PathBuf, bool)> {
+    let lab = SIM_LAB.lock().ok()?;
+    let lab = lab.as_ref()?;
+    Some((lab.env.lab_file.clone()?, lab._dir.is_some()))
+}
+
 /// The scratch lab's directory, if this process made one (what an immediate exit removes
 /// itself, as `finish` would).
 pub fn scratch_dir() -> Option<PathBuf> {
     let lab = SIM_LAB.lock().ok()?;
     lab.as_ref()?._dir.as_ref().map(|d| d.path().to_path_buf())
+}
+
+/// The tokens a user's lab offers `sim` parties: each initialised partition's label and
+/// whether the lab file documents its user PIN. Fails with the reason when the lab cannot be
+/// opened.
+pub fn lab_tokens(choice: &hsmsim::engine::Choice) -> Result<Vec<(String, bool)>, TargetError> {
+    let selection = hsmsim::lab_state::select(choice).map_err(target_err)?;
+    Ok(selection
+        .lab
+        .partitions()
+        .into_iter()
+        .filter_map(|(_, _, preset)| preset)
+        .map(|p| (p.label, p.user_pin.is_some()))
+        .collect())
 }
 
 /// Token labels and user PINs of a lab's initialised partitions.
