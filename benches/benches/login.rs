@@ -15,7 +15,7 @@
 use aws_lc_rs::pbkdf2;
 use criterion::{Criterion, SamplingMode};
 use cryptoki_sys::*;
-use hsmsim_benches::{Module, module_path, target_dir};
+use hsmsim_benches::{Module, RunMode, module_for, write_summary};
 use std::hint::black_box;
 use std::num::NonZeroU32;
 use std::process::ExitCode;
@@ -186,29 +186,18 @@ fn report(module: f64, raw: f64, per_slice: u32) {
         "rounds": 3,
         "cores": cores,
     });
-    let out = target_dir().join("hsmsim-bench-login.json");
-    let text = serde_json::to_string_pretty(&json).expect("JSON");
-    match std::fs::create_dir_all(target_dir()).and_then(|_| std::fs::write(&out, text + "\n")) {
-        Ok(()) => println!("summary written to {}", out.display()),
-        Err(e) => eprintln!("could not write {}: {e}", out.display()),
-    }
+    write_summary(
+        "hsmsim-bench-login.json",
+        serde_json::to_string_pretty(&json).expect("JSON"),
+    );
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().collect();
-    // `cargo bench` passes --bench; `cargo test` runs bench targets without it.
-    let bench_mode = args.iter().any(|a| a == "--bench");
-    let quick = std::env::var("HSMSIM_BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0");
-    let path = match module_path() {
+    let mode = RunMode::from_env();
+    let (bench_mode, quick) = (mode.bench, mode.quick);
+    let path = match module_for("login", &mode) {
         Ok(p) => p,
-        Err(msg) if !bench_mode => {
-            println!("login bench: skipped under test: {msg}");
-            return ExitCode::SUCCESS;
-        }
-        Err(msg) => {
-            eprintln!("error: {msg}");
-            return ExitCode::FAILURE;
-        }
+        Err(exit) => return exit,
     };
     let fixture = match Fixture::new(&path) {
         Ok(f) => f,

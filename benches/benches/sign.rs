@@ -17,7 +17,7 @@ use aws_lc_rs::signature::{
 };
 use criterion::{Criterion, Throughput};
 use cryptoki_sys::*;
-use hsmsim_benches::{Entry, Module, module_path, target_dir};
+use hsmsim_benches::{Entry, Module, RunMode, module_for, write_summary};
 use std::hint::black_box;
 use std::process::ExitCode;
 use std::sync::Barrier;
@@ -561,30 +561,19 @@ fn report(s: &Summary, module_error: Option<&str>) {
         "cores": cores,
         "module_error": module_error,
     });
-    let out = target_dir().join("hsmsim-bench-sign.json");
-    let text = serde_json::to_string_pretty(&json).expect("JSON");
-    match std::fs::create_dir_all(target_dir()).and_then(|_| std::fs::write(&out, text + "\n")) {
-        Ok(()) => println!("summary written to {}", out.display()),
-        Err(e) => eprintln!("could not write {}: {e}", out.display()),
-    }
+    write_summary(
+        "hsmsim-bench-sign.json",
+        serde_json::to_string_pretty(&json).expect("JSON"),
+    );
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().collect();
-    // `cargo bench` passes --bench; `cargo test` runs bench targets without it.
-    let bench_mode = args.iter().any(|a| a == "--bench");
-    let quick = std::env::var("HSMSIM_BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0");
+    let mode = RunMode::from_env();
+    let (bench_mode, quick) = (mode.bench, mode.quick);
 
-    let path = match module_path() {
+    let path = match module_for("sign", &mode) {
         Ok(p) => p,
-        Err(msg) if !bench_mode => {
-            println!("sign bench: skipped under test: {msg}");
-            return ExitCode::SUCCESS;
-        }
-        Err(msg) => {
-            eprintln!("error: {msg}");
-            return ExitCode::FAILURE;
-        }
+        Err(exit) => return exit,
     };
     let fixture = Fixture::new(&path);
     let module_error = fixture.module.as_ref().err().cloned();

@@ -25,7 +25,7 @@
 //! is not built. The module is `$HSMSIM_MODULE`, else `target/release/libhsmsim.so`;
 //! SoftHSMv2 is `$SOFTHSM2_MODULE`, else `/usr/lib/softhsm/libsofthsm2.so`.
 use cryptoki_sys::*;
-use hsmsim_benches::{Module, heap_in_use, module_path, target_dir};
+use hsmsim_benches::{Module, RunMode, heap_in_use, module_for, write_summary};
 use serde_json::{Value, json};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -1629,25 +1629,16 @@ fn main() -> ExitCode {
     if let Ok(role) = std::env::var(ROLE_VAR) {
         return child_main(&role);
     }
-    let args: Vec<String> = std::env::args().collect();
-    // `cargo bench` passes --bench; `cargo test` runs bench targets without it.
-    let bench_mode = args.iter().any(|a| a == "--bench");
-    let quick = std::env::var("HSMSIM_BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0");
+    let mode = RunMode::from_env();
+    let (bench_mode, quick) = (mode.bench, mode.quick);
     let plan = Plan::new(match (bench_mode, quick) {
         (false, _) => Mode::Test,
         (true, true) => Mode::Quick,
         (true, false) => Mode::Full,
     });
-    let path = match module_path() {
+    let path = match module_for("store", &mode) {
         Ok(p) => p,
-        Err(msg) if !bench_mode => {
-            println!("store bench: skipped under test: {msg}");
-            return ExitCode::SUCCESS;
-        }
-        Err(msg) => {
-            eprintln!("error: {msg}");
-            return ExitCode::FAILURE;
-        }
+        Err(exit) => return exit,
     };
     let started = Instant::now();
     let results = match run(&plan, &path) {
@@ -1664,11 +1655,9 @@ fn main() -> ExitCode {
         println!("store bench: test-mode check passed (every find returned its object)");
         return ExitCode::SUCCESS;
     }
-    let out = target_dir().join("hsmsim-bench-store.json");
-    let text = serde_json::to_string_pretty(&json).expect("JSON");
-    match std::fs::create_dir_all(target_dir()).and_then(|_| std::fs::write(&out, text + "\n")) {
-        Ok(()) => println!("summary written to {}", out.display()),
-        Err(e) => eprintln!("could not write {}: {e}", out.display()),
-    }
+    write_summary(
+        "hsmsim-bench-store.json",
+        serde_json::to_string_pretty(&json).expect("JSON"),
+    );
     ExitCode::SUCCESS
 }

@@ -49,6 +49,46 @@ pub fn module_path() -> Result<PathBuf, String> {
     }
 }
 
+/// How a bench binary runs: `cargo bench` passes `--bench` (`cargo test` runs bench targets
+/// without it, for a quick check of the path); `HSMSIM_BENCH_QUICK` asks for the short run.
+pub struct RunMode {
+    pub bench: bool,
+    pub quick: bool,
+}
+
+impl RunMode {
+    pub fn from_env() -> RunMode {
+        RunMode {
+            bench: std::env::args().any(|a| a == "--bench"),
+            quick: std::env::var("HSMSIM_BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0"),
+        }
+    }
+}
+
+/// The module a bench measures (`module_path`). Without one, a bench run under `cargo test`
+/// is skipped (`Err(SUCCESS)`, saying so) and a `cargo bench` run fails.
+pub fn module_for(bench: &str, mode: &RunMode) -> Result<PathBuf, std::process::ExitCode> {
+    module_path().map_err(|msg| {
+        if mode.bench {
+            eprintln!("error: {msg}");
+            std::process::ExitCode::FAILURE
+        } else {
+            println!("{bench} bench: skipped under test: {msg}");
+            std::process::ExitCode::SUCCESS
+        }
+    })
+}
+
+/// Writes a bench's summary (JSON text) to `<target>/<file>` and says where.
+pub fn write_summary(file: &str, json_text: String) {
+    let out = target_dir().join(file);
+    match std::fs::create_dir_all(target_dir()).and_then(|_| std::fs::write(&out, json_text + "\n"))
+    {
+        Ok(()) => println!("summary written to {}", out.display()),
+        Err(e) => eprintln!("could not write {}: {e}", out.display()),
+    }
+}
+
 /// Bytes of heap in use in this process (glibc's `mallinfo2`: `uordblks + hblkhd`, over
 /// every arena): what is live, without the freed memory the allocator keeps. `None` where the
 /// C library has no `mallinfo2` (not glibc, or glibc before 2.33).
