@@ -2,7 +2,7 @@
 //! attribute, `CKA_ALLOWED_MECHANISMS`), the C calling conventions (length queries, short
 //! buffers, one-shot versus multi-part, an operation ending on error), key generation, wrap,
 //! unwrap, derive and random.
-use super::session::{Active, Form, SignKind, VerifyKind};
+use super::session::{Active, Form, Session, SignKind, VerifyKind};
 use super::{Engine, Slot};
 use crate::attribute::{AttrValue, Attributes};
 use crate::error::{Result, err};
@@ -80,6 +80,9 @@ fn not_initialized() -> crate::error::Error {
         "the operation was not initialised",
     )
 }
+
+/// A session's encryption or decryption in progress.
+type ActiveCipher = Option<Active<Box<dyn mechs::CipherOperation>>>;
 
 /// Runs one output-producing call of an operation with the conventions of PKCS#11 §5.2.
 /// `size` gives the exact output length without doing the work when the mechanism knows it
@@ -252,10 +255,22 @@ impl Engine {
         call: Call,
         capacity: Option<usize>,
     ) -> Result<Output> {
+        self.cipher_step(h, |s| &mut s.encrypt, data, call, capacity)
+    }
+
+    /// One call of an encryption or decryption in progress (`operation` picks which).
+    fn cipher_step(
+        &self,
+        h: CK_SESSION_HANDLE,
+        operation: fn(&mut Session) -> &mut ActiveCipher,
+        data: &[u8],
+        call: Call,
+        capacity: Option<usize>,
+    ) -> Result<Output> {
         let session = self.session(h)?;
         let mut s = session.lock();
         step(
-            &mut s.encrypt,
+            operation(&mut s),
             call,
             capacity,
             cipher_len(call, data.len()),
@@ -292,19 +307,7 @@ impl Engine {
         call: Call,
         capacity: Option<usize>,
     ) -> Result<Output> {
-        let session = self.session(h)?;
-        let mut s = session.lock();
-        step(
-            &mut s.decrypt,
-            call,
-            capacity,
-            cipher_len(call, data.len()),
-            |op| match call {
-                Call::OneShot => op.one_shot(data),
-                Call::Update => op.update(data),
-                Call::Final => op.finish(),
-            },
-        )
+        self.cipher_step(h, |s| &mut s.decrypt, data, call, capacity)
     }
 
     pub fn digest_init(&self, h: CK_SESSION_HANDLE, mech: &Mechanism) -> Result<()> {
