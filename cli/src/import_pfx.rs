@@ -112,8 +112,9 @@ pub fn run(choice: &Choice, args: ImportPfxArgs) -> Result<ExitCode, Failure> {
         ));
     }
     // All or none: a pair that does not prove itself is taken off the token again.
-    let outcome = pfx::import(&session, &kc, &label, args.extractable).and_then(|imported| {
-        pfx::prove_pair(&session, &imported, &kc).inspect_err(|_| {
+    let tok = hsmsim_conformance::calls::Token::new(&session, &party.module.raw, None);
+    let outcome = pfx::import(&tok, &kc, &label, args.extractable).and_then(|imported| {
+        pfx::prove_pair(&tok, &imported, &kc).inspect_err(|_| {
             for o in [imported.private, imported.public, imported.certificate] {
                 let _ = session.destroy_object(o);
             }

@@ -167,10 +167,7 @@ pub fn normalise_args(args: Vec<String>) -> Vec<String> {
 
 pub fn run(choice: &Choice, args: PrimusToolsArgs) -> Result<ExitCode, Failure> {
     let (party, session) = token_access::open(choice, &args.hsm, "-hsm", args.module.clone())?;
-    let tok = Token {
-        session: &session,
-        raw: &party.module.raw,
-    };
+    let tok = Token::new(&session, &party.module.raw, None);
     let label = &party.token_label;
     match args.command {
         ToolCommand::CreateKey {

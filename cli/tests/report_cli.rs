@@ -126,14 +126,60 @@ fn the_html_report_of_the_main_command_parses_and_agrees_with_the_json_report() 
             })
             .unwrap_or_else(|| panic!("no transcript for {r}"));
         let rows: Vec<_> = section.select(&sel("table.steps tr.step")).collect();
-        assert_eq!(rows.len(), r["steps"].as_array().unwrap().len(), "{r}");
+        let steps = r["steps"].as_array().unwrap();
+        assert_eq!(rows.len(), steps.len(), "{r}");
         assert!(!rows.is_empty());
+        // Every PKCS#11 call of the JSON report is in the transcript, with its code.
+        let calls: Vec<_> = section.select(&sel("table.calls tr.call")).collect();
+        let json_calls: Vec<&Value> = steps
+            .iter()
+            .flat_map(|st| st["calls"].as_array().unwrap())
+            .collect();
+        assert_eq!(calls.len(), json_calls.len(), "{r}");
+        for (row, call) in calls.iter().zip(&json_calls) {
+            let cells: Vec<String> = row.select(&sel("td")).map(text).collect();
+            assert_eq!(cells[1], call["function"].as_str().unwrap());
+            assert_eq!(cells[3], call["rv"].as_str().unwrap());
+            assert!(cells[1].starts_with("C_"), "{cells:?}");
+            assert!(cells[3].starts_with("CKR_"), "{cells:?}");
+        }
+        let pass = |st: &&Value| st["status"] == "pass";
+        for st in steps.iter().filter(pass) {
+            let title = st["title"].as_str().unwrap();
+            // Each documented step replayed over PKCS#11 made calls; each passing outcome
+            // check carries its evidence; the cleanup counted what it destroyed.
+            if st["n"].as_u64().unwrap() > 0 && r["procedure"] != "primus.adcs-key-import" {
+                assert!(!st["calls"].as_array().unwrap().is_empty(), "{st}");
+            }
+            if title.starts_with("outcome: ") {
+                assert!(!st["detail"].as_str().unwrap().is_empty(), "{st}");
+            }
+            if title.starts_with("cleanup: ") {
+                assert!(st["detail"].as_str().unwrap().contains(", 0 left"), "{st}");
+            }
+        }
+        assert!(
+            steps
+                .iter()
+                .any(|st| st["title"].as_str().unwrap().starts_with("cleanup: ")
+                    && st["status"] == "pass"),
+            "{r}"
+        );
         if r["variant"].as_str().unwrap().starts_with("negative:") {
             assert!(
                 rows.iter()
                     .any(|row| text(*row).contains("refused as documented: ")),
                 "the refusal observed: {}",
                 section.html()
+            );
+        }
+        if r["variant"] == "negative:non-extractable" {
+            // The refusing call itself, on the origin, with the token's code.
+            assert!(
+                json_calls.iter().any(|c| c["party"] == "origin"
+                    && c["function"] == "C_WrapKey"
+                    && c["rv"] == "CKR_KEY_UNEXTRACTABLE"),
+                "{r}"
             );
         }
     }
@@ -206,6 +252,20 @@ fn the_markdown_report_holds_the_environment_summary_and_every_transcript() {
         "{md}"
     );
     assert!(md.contains("`java -jar primus-tools.jar "), "{md}");
+    // The calls tables: the refusing call with its code, the proof by use, the cleanup.
+    assert!(
+        md.contains("| step 4 (origin) | origin | C_WrapKey | ")
+            && md.contains(" | CKR_KEY_UNEXTRACTABLE | "),
+        "{md}"
+    );
+    assert!(
+        md.contains("| outcome 2 | target | C_DecryptInit, C_Decrypt, C_Decrypt | CKM_AES_CBC_PAD"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| cleanup | target | C_DestroyObject | object "),
+        "{md}"
+    );
 }
 
 #[test]
@@ -246,6 +306,24 @@ fn json_and_junit_carry_the_environment_block_and_the_table_shows_it() {
         assert!(junit.contains(property), "{property} in {junit}");
     }
     assert!(junit.contains(env["lab_sha256"].as_str().unwrap()));
+    // The per-step records: the certificate's import call and the test step's signature.
+    assert!(
+        junit.contains("[target] C_CreateObject (CKO_CERTIFICATE, label ACME Issuing CA-"),
+        "{junit}"
+    );
+    assert!(
+        junit.contains("[target] C_SignInit, C_Sign, C_Sign (CKM_SHA256_RSA_PKCS"),
+        "{junit}"
+    );
+    let steps = json["results"][0]["steps"].as_array().unwrap();
+    let step5 = steps.iter().find(|s| s["n"] == 5).unwrap();
+    assert!(
+        step5["detail"]
+            .as_str()
+            .unwrap()
+            .contains("verified in software (aws-lc) with the certificate's public key"),
+        "{step5}"
+    );
 
     let out = output(command().args(["conformance", "run"]).args(args));
     let table = String::from_utf8_lossy(&out.stdout);

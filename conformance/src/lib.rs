@@ -3,6 +3,7 @@
 //! the tokens (`sim` or PKCS#11 URIs), `runner` plans and runs scenarios step by step,
 //! `procedures` carries the steps out, `report` writes tables, JSON and JUnit XML, and `raw`
 //! makes the few calls cryptoki cannot.
+pub mod calls;
 pub mod catalogue;
 pub mod objects;
 pub mod pfx;

@@ -2,10 +2,10 @@
 //! finding objects by label, snapshots of the public and policy-relevant attributes for
 //! comparisons, RSA public keys as DER SubjectPublicKeyInfo files (what Primus Tools'
 //! `GetPublicKey` writes), proving two keys are one by using them, and cleaning up.
+use crate::calls::Token;
 use crate::runner::Stop;
 use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
-use cryptoki::session::Session;
 use der::{Decode, Encode};
 use std::collections::BTreeMap;
 
@@ -82,7 +82,7 @@ pub struct Made {
 
 /// Makes a token key of `spec` named `label` with `id`, extractable or not.
 pub fn make_key(
-    session: &Session,
+    tok: &Token<'_>,
     spec: KeySpec,
     label: &str,
     id: &[u8],
@@ -112,7 +112,7 @@ pub fn make_key(
                 Attribute::Decrypt(true),
             ]);
             Made {
-                key: session.generate_key(&Mechanism::AesKeyGen, &t)?,
+                key: tok.generate_key(&Mechanism::AesKeyGen, &t)?,
                 public: None,
             }
         }
@@ -124,7 +124,7 @@ pub fn make_key(
                 Attribute::Verify(true),
             ]);
             Made {
-                key: session.generate_key(&Mechanism::GenericSecretKeyGen, &t)?,
+                key: tok.generate_key(&Mechanism::GenericSecretKeyGen, &t)?,
                 public: None,
             }
         }
@@ -146,7 +146,7 @@ pub fn make_key(
                 Attribute::Sign(true),
             ]);
             let (public, key) =
-                session.generate_key_pair(&Mechanism::RsaPkcsKeyPairGen, &public, &private)?;
+                tok.generate_key_pair(&Mechanism::RsaPkcsKeyPairGen, &public, &private)?;
             Made {
                 key,
                 public: Some(public),
@@ -166,7 +166,7 @@ pub fn make_key(
             let mut private = secret_flags(common(true));
             private.push(Attribute::Sign(true));
             let (public, key) =
-                session.generate_key_pair(&Mechanism::EccKeyPairGen, &public, &private)?;
+                tok.generate_key_pair(&Mechanism::EccKeyPairGen, &public, &private)?;
             Made {
                 key,
                 public: Some(public),
@@ -230,8 +230,8 @@ impl Snapshot {
     }
 }
 
-/// Compares a migrated copy with its original: the differences, and notes on what could not
-/// be compared. A copy whose `CKA_VALUE_LEN` reads 0 (SoftHSMv2 2.6.1 does not record the length
+/// Compares a migrated copy with its original: the differences, and the evidence (the
+/// attributes compared and found equal, and notes on what could not be compared). A copy whose `CKA_VALUE_LEN` reads 0 (SoftHSMv2 2.6.1 does not record the length
 /// of an unwrapped key, and refuses it in the unwrap template) is noted, not failed: the length
 /// is proven by use.
 pub fn compare_copy(original: &Snapshot, copy: &Snapshot) -> (Vec<String>, Vec<String>) {
@@ -254,20 +254,32 @@ pub fn compare_copy(original: &Snapshot, copy: &Snapshot) -> (Vec<String>, Vec<S
             }
             !skip
         })
+        .collect::<Vec<_>>();
+    let (a, b) = (original.by_type(), copy.by_type());
+    let equal: Vec<&str> = a
+        .iter()
+        .filter(|(k, v)| b.get(*k) == Some(*v))
+        .map(|(k, _)| k.as_str())
         .collect();
-    (differences, notes)
+    let mut evidence = vec![format!(
+        "{} attributes read on both, equal: {}",
+        equal.len(),
+        equal.join(" ")
+    )];
+    evidence.extend(notes);
+    (differences, evidence)
 }
 
 /// Reads an object's compared attributes (those it has).
-pub fn snapshot(session: &Session, object: ObjectHandle) -> Result<Snapshot, Stop> {
+pub fn snapshot(tok: &Token<'_>, object: ObjectHandle) -> Result<Snapshot, Stop> {
     Ok(Snapshot {
-        attributes: session.get_attributes(object, COMPARED)?,
+        attributes: tok.get_attributes(object, COMPARED)?,
     })
 }
 
 /// Every object labelled `label` (of `class`, when given).
 pub fn find(
-    session: &Session,
+    tok: &Token<'_>,
     label: &str,
     class: Option<ObjectClass>,
 ) -> Result<Vec<ObjectHandle>, Stop> {
@@ -275,13 +287,13 @@ pub fn find(
     if let Some(c) = class {
         t.push(Attribute::Class(c));
     }
-    Ok(session.find_objects(&t)?)
+    Ok(tok.find_objects(&t)?)
 }
 
 /// The one object of `class` labelled (named) `label`, as Primus Tools addresses keys; none or
 /// several (an ambiguous name) is a failure saying which.
-pub fn find_one(session: &Session, label: &str, class: ObjectClass) -> Result<ObjectHandle, Stop> {
-    match find(session, label, Some(class))?.as_slice() {
+pub fn find_one(tok: &Token<'_>, label: &str, class: ObjectClass) -> Result<ObjectHandle, Stop> {
+    match find(tok, label, Some(class))?.as_slice() {
         [one] => Ok(*one),
         [] => Err(Stop::fail(format!("no {class} named {label:?}"))),
         many => Err(Stop::fail(format!(
@@ -291,20 +303,69 @@ pub fn find_one(session: &Session, label: &str, class: ObjectClass) -> Result<Ob
     }
 }
 
-/// Destroys every object labelled with one of `labels` (the scenario's own names).
-pub fn destroy_labelled(session: &Session, labels: &[String]) {
+/// The classes of the objects labelled `label` ("CKO_SECRET_KEY"), sorted: what a count of
+/// the objects on a side reports.
+pub fn classes_labelled(tok: &Token<'_>, label: &str) -> Result<Vec<String>, Stop> {
+    let mut classes = Vec::new();
+    for o in find(tok, label, None)? {
+        let class = tok
+            .get_attributes(o, &[AttributeType::Class])?
+            .into_iter()
+            .find_map(|a| match a {
+                Attribute::Class(c) => Some(c.to_string()),
+                _ => None,
+            })
+            .unwrap_or_else(|| "no CKA_CLASS".into());
+        classes.push(class);
+    }
+    classes.sort();
+    Ok(classes)
+}
+
+/// Destroys every object labelled with one of `labels` (the scenario's own names), then looks
+/// again: the evidence is how many were destroyed; any left (a refused destroy, a failed find)
+/// is a failure naming them, since a scenario must never litter a token.
+pub fn destroy_labelled(tok: &Token<'_>, labels: &[String]) -> Result<String, Stop> {
+    let mut destroyed = 0;
+    let mut problems = Vec::new();
     for label in labels {
-        if let Ok(found) = find(session, label, None) {
-            for o in found {
-                let _ = session.destroy_object(o);
+        match find(tok, label, None) {
+            Ok(found) => {
+                for o in found {
+                    match tok.destroy_object(o) {
+                        Ok(()) => destroyed += 1,
+                        Err(e) => problems.push(format!(
+                            "{label:?} (object {o}): {}",
+                            crate::runner::describe_error(&e)
+                        )),
+                    }
+                }
+            }
+            Err(Stop::Fail { detail, .. } | Stop::NotApplicable(detail)) => {
+                problems.push(format!("{label:?}: {detail}"))
             }
         }
+    }
+    let mut left = 0;
+    for label in labels {
+        left += find(tok, label, None).map(|f| f.len()).unwrap_or(0);
+    }
+    if problems.is_empty() && left == 0 {
+        Ok(format!(
+            "{destroyed} objects destroyed, 0 left labelled {}",
+            labels.join(", ")
+        ))
+    } else {
+        Err(Stop::fail(format!(
+            "{destroyed} objects destroyed, {left} left: {}",
+            problems.join("; ")
+        )))
     }
 }
 
 /// An RSA public key object as DER SubjectPublicKeyInfo (what `GetPublicKey` writes).
-pub fn rsa_public_key_der(session: &Session, public: ObjectHandle) -> Result<Vec<u8>, Stop> {
-    let attrs = session.get_attributes(
+pub fn rsa_public_key_der(tok: &Token<'_>, public: ObjectHandle) -> Result<Vec<u8>, Stop> {
+    let attrs = tok.get_attributes(
         public,
         &[AttributeType::Modulus, AttributeType::PublicExponent],
     )?;
@@ -340,7 +401,7 @@ pub fn rsa_public_key_der(session: &Session, public: ObjectHandle) -> Result<Vec
 /// Imports an RSA public key from DER SubjectPublicKeyInfo as a token object that can wrap
 /// (what `ImportPublicKey` does).
 pub fn import_rsa_public_key(
-    session: &Session,
+    tok: &Token<'_>,
     der_bytes: &[u8],
     label: &str,
 ) -> Result<ObjectHandle, Stop> {
@@ -355,7 +416,7 @@ pub fn import_rsa_public_key(
     }
     let key: pkcs1::RsaPublicKey<pkcs1::UintRef<'_>> =
         pkcs1::RsaPublicKey::from_der(spki.subject_public_key.raw_bytes()).map_err(bad)?;
-    Ok(session.create_object(&[
+    Ok(tok.create_object(&[
         Attribute::Class(ObjectClass::PUBLIC_KEY),
         Attribute::KeyType(KeyType::RSA),
         Attribute::Token(true),
@@ -381,18 +442,20 @@ fn random(n: usize) -> Vec<u8> {
 
 /// Proves that `original` (on the origin; with its public key for pairs) and `copy` (on the
 /// target) are the same key by using them: encrypt on one side and decrypt on the other (both
-/// ways), MAC and verify, or sign on the target and verify with the origin's public key.
+/// ways), MAC and verify, or sign on the target and verify with the origin's public key. The
+/// evidence says what was done and what came out.
 pub fn prove_same_key(
     spec: KeySpec,
-    origin: &Session,
+    origin: &Token<'_>,
     original: Made,
-    target: &Session,
+    target: &Token<'_>,
     copy: ObjectHandle,
-) -> Result<(), Stop> {
+) -> Result<String, Stop> {
     let data = random(48);
     let mismatch = |what: &str| Stop::fail(format!("the keys differ: {what}"));
     match spec {
         KeySpec::Aes { .. } => {
+            let mut sizes = Vec::new();
             for (from, from_key, to, to_key, way) in [
                 (origin, original.key, target, copy, "origin -> target"),
                 (target, copy, origin, original.key, "target -> origin"),
@@ -404,13 +467,25 @@ pub fn prove_same_key(
                 if pt != data {
                     return Err(mismatch(&format!("AES-CBC-PAD {way} did not round-trip")));
                 }
+                sizes.push(ct.len());
             }
+            Ok(format!(
+                "CKM_AES_CBC_PAD: {} random bytes encrypted by the original and decrypted by the copy ({}-byte ciphertext), and the reverse ({}-byte ciphertext): both round-trips equal",
+                data.len(),
+                sizes[0],
+                sizes[1]
+            ))
         }
         KeySpec::GenericSecret { .. } => {
             let mac = origin.sign(&Mechanism::Sha256Hmac, original.key, &data)?;
             target
                 .verify(&Mechanism::Sha256Hmac, copy, &data, &mac)
                 .map_err(|_| mismatch("the origin's HMAC-SHA-256 does not verify on the target"))?;
+            Ok(format!(
+                "CKM_SHA256_HMAC: the original's {}-byte MAC of {} random bytes verified by the copy",
+                mac.len(),
+                data.len()
+            ))
         }
         KeySpec::Rsa { .. } => {
             let public = original.public.ok_or_else(|| Stop::fail("no public key"))?;
@@ -420,6 +495,11 @@ pub fn prove_same_key(
                 .map_err(|_| {
                     mismatch("the target's signature does not verify with the origin's public key")
                 })?;
+            Ok(format!(
+                "CKM_SHA256_RSA_PKCS: the copy's {}-byte signature of {} random bytes verified with the original's public key",
+                sig.len(),
+                data.len()
+            ))
         }
         KeySpec::EcP256 | KeySpec::EcP384 | KeySpec::EcP521 => {
             let public = original.public.ok_or_else(|| Stop::fail("no public key"))?;
@@ -432,9 +512,13 @@ pub fn prove_same_key(
                         "the target's ECDSA signature does not verify with the origin's public key",
                     )
                 })?;
+            Ok(format!(
+                "CKM_ECDSA: the copy's {}-byte signature of a SHA-256 digest of {} random bytes verified with the original's public key",
+                sig.len(),
+                data.len()
+            ))
         }
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -452,13 +536,19 @@ mod tests {
 
     #[test]
     fn a_copy_without_a_recorded_length_is_noted_not_failed() {
-        let (differences, notes) = compare_copy(&snapshot(16, "k"), &snapshot(0, "k"));
+        let (differences, evidence) = compare_copy(&snapshot(16, "k"), &snapshot(0, "k"));
         assert!(differences.is_empty(), "{differences:?}");
-        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert_eq!(evidence.len(), 2, "{evidence:?}");
+        assert_eq!(evidence[0], "1 attributes read on both, equal: CKA_LABEL");
+        assert!(evidence[1].contains("CKA_VALUE_LEN 0"), "{evidence:?}");
         // Any other difference still fails, and a wrong recorded length too.
         let (differences, _) = compare_copy(&snapshot(16, "k"), &snapshot(0, "other"));
         assert_eq!(differences.len(), 1, "{differences:?}");
-        let (differences, notes) = compare_copy(&snapshot(16, "k"), &snapshot(24, "k"));
-        assert_eq!((differences.len(), notes.len()), (1, 0), "{differences:?}");
+        let (differences, evidence) = compare_copy(&snapshot(16, "k"), &snapshot(24, "k"));
+        assert_eq!(
+            (differences.len(), evidence.len()),
+            (1, 1),
+            "{differences:?}"
+        );
     }
 }

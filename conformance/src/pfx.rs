@@ -7,11 +7,11 @@
 //! marked non-exportable), a key no certificate matches, an unsupported key type. A PFX with a
 //! chain imports the key's own certificate; the others are reported, not imported
 //! (simulator-defined: `certutil -importpfx` puts them in the Windows store, not the HSM).
+use crate::calls::Token;
 use crate::objects;
 use crate::runner::Stop;
 use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, CertificateType, KeyType, ObjectClass, ObjectHandle};
-use cryptoki::session::Session;
 use der::{Decode, Encode};
 use std::fmt;
 
@@ -303,7 +303,7 @@ pub struct Imported {
 /// Creates the private key (sensitive; extractable only when asked), its public key and the
 /// certificate on the token, with one label and `CKA_ID`; all or none.
 pub fn import(
-    session: &Session,
+    tok: &Token<'_>,
     kc: &KeyAndCert,
     label: &str,
     extractable: bool,
@@ -391,11 +391,11 @@ pub fn import(
     ]);
     let mut made = Vec::new();
     let outcome = (|| -> Result<Imported, Stop> {
-        let p = session.create_object(&private)?;
+        let p = tok.create_object(&private)?;
         made.push(p);
-        let q = session.create_object(&public)?;
+        let q = tok.create_object(&public)?;
         made.push(q);
-        let c = session.create_object(&certificate)?;
+        let c = tok.create_object(&certificate)?;
         made.push(c);
         Ok(Imported {
             private: p,
@@ -405,24 +405,33 @@ pub fn import(
     })();
     if outcome.is_err() {
         for o in made {
-            let _ = session.destroy_object(o);
+            let _ = tok.destroy_object(o);
         }
     }
     outcome
 }
 
 /// Proves the imported key and the certificate belong together: a signature made by the token
-/// verifies with the certificate's public key (checked in software, aws-lc).
-pub fn prove_pair(session: &Session, imported: &Imported, kc: &KeyAndCert) -> Result<(), Stop> {
+/// verifies with the certificate's public key (checked in software, aws-lc). The evidence says
+/// what was signed and verified.
+pub fn prove_pair(tok: &Token<'_>, imported: &Imported, kc: &KeyAndCert) -> Result<String, Stop> {
     use aws_lc_rs::signature::{self, UnparsedPublicKey};
     let mut data = vec![0u8; 64];
     let _ = aws_lc_rs::rand::fill(&mut data);
-    let ok = match &kc.key {
+    let (ok, evidence) = match &kc.key {
         KeyValues::Rsa { .. } => {
-            let sig = session.sign(&Mechanism::Sha256RsaPkcs, imported.private, &data)?;
-            UnparsedPublicKey::new(&signature::RSA_PKCS1_2048_8192_SHA256, &kc.public_key)
+            let sig = tok.sign(&Mechanism::Sha256RsaPkcs, imported.private, &data)?;
+            let ok = UnparsedPublicKey::new(&signature::RSA_PKCS1_2048_8192_SHA256, &kc.public_key)
                 .verify(&data, &sig)
-                .is_ok()
+                .is_ok();
+            (
+                ok,
+                format!(
+                    "CKM_SHA256_RSA_PKCS: the token's {}-byte signature of {} random bytes verified in software (aws-lc) with the certificate's public key",
+                    sig.len(),
+                    data.len()
+                ),
+            )
         }
         KeyValues::Ec { params, .. } => {
             let (hash, alg) = if params.as_slice() == objects::P256_PARAMS {
@@ -437,14 +446,22 @@ pub fn prove_pair(session: &Session, imported: &Imported, kc: &KeyAndCert) -> Re
                 )
             };
             let digest = aws_lc_rs::digest::digest(hash, &data);
-            let raw = session.sign(&Mechanism::Ecdsa, imported.private, digest.as_ref())?;
-            UnparsedPublicKey::new(alg, &kc.public_key)
+            let raw = tok.sign(&Mechanism::Ecdsa, imported.private, digest.as_ref())?;
+            let ok = UnparsedPublicKey::new(alg, &kc.public_key)
                 .verify(&data, &raw)
-                .is_ok()
+                .is_ok();
+            (
+                ok,
+                format!(
+                    "CKM_ECDSA: the token's {}-byte signature of a digest of {} random bytes verified in software (aws-lc) with the certificate's public key",
+                    raw.len(),
+                    data.len()
+                ),
+            )
         }
     };
     if ok {
-        Ok(())
+        Ok(evidence)
     } else {
         Err(Stop::fail(
             "the token's signature does not verify with the certificate's public key",

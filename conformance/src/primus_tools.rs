@@ -7,26 +7,20 @@
 //! The wrapped-key file (`ExportKeyWrapped -outfile`) is simulator-defined, since Primus's is
 //! not public: JSON, `"format": "hsmsim-wrapped-key/1"`, with the wrapped bytes in base64 and
 //! the key's identity and flags, so `ImportKeyWrapped` rebuilds the key as it was.
+pub use crate::calls::Token;
 use crate::objects::{self, KeySpec, Made, hex};
-use crate::raw::{RawMechanism, RawModule};
+use crate::raw::RawMechanism;
 use crate::runner::Stop;
 use base64ct::{Base64, Encoding};
 use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsOaepParams, PkcsOaepSource};
 use cryptoki::mechanism::{Mechanism, MechanismType};
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
-use cryptoki::session::Session;
 use cryptoki_sys::*;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// The wrapped-key file's format tag.
 pub const WRAPPED_KEY_FORMAT: &str = "hsmsim-wrapped-key/1";
-
-/// A token the operations run on: a logged-in session and the module's raw table.
-pub struct Token<'a> {
-    pub session: &'a Session,
-    pub raw: &'a RawModule,
-}
 
 /// How a key travels in `ExportKeyWrapped`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -108,6 +102,15 @@ fn oaep_params() -> CK_RSA_PKCS_OAEP_PARAMS {
     }
 }
 
+/// The name of an AES key-wrap mechanism with padding, for the call record.
+fn mechanism_name(m: CK_MECHANISM_TYPE) -> &'static str {
+    if m == CKM_AES_KEY_WRAP_KWP {
+        "CKM_AES_KEY_WRAP_KWP"
+    } else {
+        "CKM_AES_KEY_WRAP_PAD"
+    }
+}
+
 fn raw_error(function: &'static str) -> impl Fn(CK_RV) -> Stop {
     move |rv| Stop::fail(format!("{function}: {}", hsmsim::error::rv_name(rv)))
 }
@@ -131,8 +134,8 @@ fn unhex(text: &str) -> Result<Vec<u8>, Stop> {
 
 /// The secret or private key named `name`.
 fn key_to_move(tok: &Token<'_>, name: &str) -> Result<(ObjectHandle, ObjectClass), Stop> {
-    let secret = objects::find(tok.session, name, Some(ObjectClass::SECRET_KEY))?;
-    let private = objects::find(tok.session, name, Some(ObjectClass::PRIVATE_KEY))?;
+    let secret = objects::find(tok, name, Some(ObjectClass::SECRET_KEY))?;
+    let private = objects::find(tok, name, Some(ObjectClass::PRIVATE_KEY))?;
     match (secret.as_slice(), private.as_slice()) {
         ([one], []) => Ok((*one, ObjectClass::SECRET_KEY)),
         ([], [one]) => Ok((*one, ObjectClass::PRIVATE_KEY)),
@@ -158,13 +161,13 @@ pub fn create_key(
     refuse_used_name(tok, name)?;
     let mut id = vec![0u8; 8];
     let _ = aws_lc_rs::rand::fill(&mut id);
-    objects::make_key(tok.session, spec, name, &id, extractable)
+    objects::make_key(tok, spec, name, &id, extractable)
 }
 
 /// `GetPublicKey -keyname NAME`: the RSA public key as DER SubjectPublicKeyInfo.
 pub fn get_public_key(tok: &Token<'_>, name: &str) -> Result<Vec<u8>, Stop> {
-    let public = objects::find_one(tok.session, name, ObjectClass::PUBLIC_KEY)?;
-    objects::rsa_public_key_der(tok.session, public)
+    let public = objects::find_one(tok, name, ObjectClass::PUBLIC_KEY)?;
+    objects::rsa_public_key_der(tok, public)
 }
 
 /// `ImportPublicKey -keyname NAME -keytype RSA -inputfile FILE`.
@@ -180,7 +183,7 @@ pub fn import_public_key(
         )));
     }
     refuse_used_name(tok, name)?;
-    objects::import_rsa_public_key(tok.session, der, name)
+    objects::import_rsa_public_key(tok, der, name)
 }
 
 /// `ExportKeyWrapped -wrapkeyname ZMK -keyname KEY -outfile FILE`: wraps `key_name` with the
@@ -191,16 +194,16 @@ pub fn export_key_wrapped(
     key_name: &str,
     transport_for_private: Transport,
 ) -> Result<WrappedKeyFile, Stop> {
-    let zmk = objects::find_one(tok.session, wrap_key_name, ObjectClass::PUBLIC_KEY)?;
+    let zmk = objects::find_one(tok, wrap_key_name, ObjectClass::PUBLIC_KEY)?;
     let (key, class) = key_to_move(tok, key_name)?;
-    let snapshot = objects::snapshot(tok.session, key)?;
+    let snapshot = objects::snapshot(tok, key)?;
     let transport = if class == ObjectClass::SECRET_KEY {
         Transport::RsaOaep
     } else {
         transport_for_private
     };
     let (wrapped, wrapped_aes) = match transport {
-        Transport::RsaOaep => (tok.session.wrap_key(&oaep(), zmk, key)?, None),
+        Transport::RsaOaep => (tok.wrap_key(&oaep(), zmk, key)?, None),
         Transport::RsaAesKeyWrap => {
             let mut oaep = oaep_params();
             let mut params = CK_RSA_AES_KEY_WRAP_PARAMS {
@@ -208,9 +211,8 @@ pub fn export_key_wrapped(
                 pOAEPParams: &mut oaep,
             };
             let w = tok
-                .raw
-                .wrap_key(
-                    tok.session,
+                .raw_wrap_key(
+                    "CKM_RSA_AES_KEY_WRAP",
                     RawMechanism::with_parameter(CKM_RSA_AES_KEY_WRAP, &mut params),
                     zmk,
                     key,
@@ -219,7 +221,7 @@ pub fn export_key_wrapped(
             (w, None)
         }
         Transport::RsaOaepAesKeyWrapPad | Transport::RsaOaepAesKeyWrapKwp => {
-            let aes = tok.session.generate_key(
+            let aes = tok.generate_key(
                 &Mechanism::AesKeyGen,
                 &[
                     Attribute::Token(false),
@@ -235,11 +237,15 @@ pub fn export_key_wrapped(
                 CKM_AES_KEY_WRAP_PAD
             };
             let outcome = tok
-                .raw
-                .wrap_key(tok.session, RawMechanism::new(mechanism), aes, key)
+                .raw_wrap_key(
+                    mechanism_name(mechanism),
+                    RawMechanism::new(mechanism),
+                    aes,
+                    key,
+                )
                 .map_err(raw_error("C_WrapKey(AES key wrap with padding)"))
-                .and_then(|w| Ok((w, tok.session.wrap_key(&oaep(), zmk, aes)?)));
-            let _ = tok.session.destroy_object(aes);
+                .and_then(|w| Ok((w, tok.wrap_key(&oaep(), zmk, aes)?)));
+            let _ = tok.destroy_object(aes);
             let (w, kek) = outcome?;
             (w, Some(kek))
         }
@@ -374,7 +380,6 @@ pub fn import_key_wrapped(
     // 0, is believed: SoftHSMv2 does so).
     if let Some(want) = file.value_len {
         let got = tok
-            .session
             .get_attributes(key, &[AttributeType::ValueLen])?
             .into_iter()
             .find_map(|a| match a {
@@ -382,7 +387,7 @@ pub fn import_key_wrapped(
                 _ => None,
             });
         if let Some(got) = got.filter(|g| *g != 0 && *g != want) {
-            let _ = tok.session.destroy_object(key);
+            let _ = tok.destroy_object(key);
             return Err(Stop::fail(format!(
                 "the unwrapped key is {got} bytes, the file says {want}"
             )));
@@ -397,26 +402,25 @@ fn unwrap_file(
     file: &WrappedKeyFile,
     key_name: &str,
 ) -> Result<ObjectHandle, Stop> {
-    let zmk = objects::find_one(tok.session, wrap_key_name, ObjectClass::PRIVATE_KEY)?;
+    let zmk = objects::find_one(tok, wrap_key_name, ObjectClass::PRIVATE_KEY)?;
     let template = template(file, key_name)?;
     let wrapped = decode("wrapped_key", &file.wrapped_key)?;
     match file.transport {
-        Transport::RsaOaep => Ok(tok.session.unwrap_key(&oaep(), zmk, &wrapped, &template)?),
+        Transport::RsaOaep => Ok(tok.unwrap_key(&oaep(), zmk, &wrapped, &template)?),
         Transport::RsaAesKeyWrap => {
             let mut oaep = oaep_params();
             let mut params = CK_RSA_AES_KEY_WRAP_PARAMS {
                 ulAESKeyBits: 256,
                 pOAEPParams: &mut oaep,
             };
-            tok.raw
-                .unwrap_key(
-                    tok.session,
-                    RawMechanism::with_parameter(CKM_RSA_AES_KEY_WRAP, &mut params),
-                    zmk,
-                    &wrapped,
-                    &template,
-                )
-                .map_err(raw_error("C_UnwrapKey(CKM_RSA_AES_KEY_WRAP)"))
+            tok.raw_unwrap_key(
+                "CKM_RSA_AES_KEY_WRAP",
+                RawMechanism::with_parameter(CKM_RSA_AES_KEY_WRAP, &mut params),
+                zmk,
+                &wrapped,
+                &template,
+            )
+            .map_err(raw_error("C_UnwrapKey(CKM_RSA_AES_KEY_WRAP)"))
         }
         Transport::RsaOaepAesKeyWrapPad | Transport::RsaOaepAesKeyWrapKwp => {
             let kek = decode(
@@ -425,7 +429,7 @@ fn unwrap_file(
                     .as_deref()
                     .ok_or_else(|| Stop::fail("the file has no wrapped_aes_key"))?,
             )?;
-            let aes = tok.session.unwrap_key(
+            let aes = tok.unwrap_key(
                 &oaep(),
                 zmk,
                 &kek,
@@ -442,16 +446,15 @@ fn unwrap_file(
                 CKM_AES_KEY_WRAP_PAD
             };
             let key = tok
-                .raw
-                .unwrap_key(
-                    tok.session,
+                .raw_unwrap_key(
+                    mechanism_name(mechanism),
                     RawMechanism::new(mechanism),
                     aes,
                     &wrapped,
                     &template,
                 )
                 .map_err(raw_error("C_UnwrapKey(AES key wrap with padding)"));
-            let _ = tok.session.destroy_object(aes);
+            let _ = tok.destroy_object(aes);
             key
         }
     }
@@ -472,7 +475,7 @@ pub struct KeyEntry {
 /// `ListKeyEntry -keyname NAME`: the key's class, type, size, id and flags.
 pub fn list_key_entry(tok: &Token<'_>, name: &str) -> Result<KeyEntry, Stop> {
     let (key, class) = key_to_move(tok, name)?;
-    let attrs = objects::snapshot(tok.session, key)?.attributes;
+    let attrs = objects::snapshot(tok, key)?.attributes;
     let mut entry = KeyEntry {
         name: name.into(),
         class: if class == ObjectClass::SECRET_KEY {
@@ -542,7 +545,7 @@ pub fn refuse_used_name(tok: &Token<'_>, name: &str) -> Result<(), Stop> {
         ObjectClass::PUBLIC_KEY,
     ]
     .into_iter()
-    .map(|class| objects::find(tok.session, name, Some(class)).map(|found| found.len()))
+    .map(|class| objects::find(tok, name, Some(class)).map(|found| found.len()))
     .sum::<Result<usize, Stop>>()?;
     if used > 0 {
         return Err(Stop::fail(format!(

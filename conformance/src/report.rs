@@ -4,7 +4,9 @@
 //! format starts from the environment block (`RunEnvironment`: hsmsim version and commit, date,
 //! host, the lab file and its SHA-256, each party's module, library, token and mechanisms; never
 //! a PIN), then the summary, then per scenario its transcript (steps with the vendor's command,
-//! outcome checks with their evidence, the refusal a negative case observed).
+//! outcome checks with their evidence, the refusal a negative case observed, and every PKCS#11
+//! call each step made with its party, return code and duration).
+use crate::calls::Call;
 use crate::runner::{Parties, ScenarioResult, Status};
 use crate::target::Party;
 use serde::Serialize;
@@ -449,11 +451,16 @@ pub fn junit(results: &[ScenarioResult], info: &RunInfo) -> Result<String, Strin
         let mut case = TestCase::new(r.variant.clone(), status);
         case.set_classname(r.procedure.clone());
         case.set_time(std::time::Duration::from_millis(r.duration_ms));
-        let steps: Vec<String> = r
-            .steps
-            .iter()
-            .map(|s| format!("{} {}: {}", status_word(s.status), s.title, s.detail))
-            .collect();
+        let mut steps: Vec<String> = Vec::new();
+        for st in &r.steps {
+            steps.push(format!(
+                "{} {}: {}",
+                status_word(st.status),
+                st.title,
+                st.detail
+            ));
+            steps.extend(st.calls.iter().map(|c| format!("    {}", call_line(c))));
+        }
         case.set_system_out(steps.join("\n"));
         match suites.iter_mut().find(|s| s.name.as_str() == r.procedure) {
             Some(suite) => {
@@ -475,6 +482,23 @@ pub fn junit(results: &[ScenarioResult], info: &RunInfo) -> Result<String, Strin
     report.to_string().map_err(|e| e.to_string())
 }
 
+/// A call's duration in milliseconds, to the microsecond.
+fn call_ms(c: &Call) -> String {
+    format!("{:.3}", c.duration_us as f64 / 1000.0)
+}
+
+/// One call as a line: "[origin] C_GenerateKey (CKM_AES_KEY_GEN, label mig-...) -> CKR_OK, 0.412 ms".
+fn call_line(c: &Call) -> String {
+    let party = c.party.map(|p| format!("[{p}] ")).unwrap_or_default();
+    format!(
+        "{party}{} ({}) -> {}, {} ms",
+        c.function,
+        c.subject,
+        c.rv,
+        call_ms(c)
+    )
+}
+
 fn status_long(s: Status) -> &'static str {
     match s {
         Status::Pass => "pass",
@@ -488,17 +512,33 @@ fn md_cell(text: &str) -> String {
     text.replace('|', "\\|").replace(['\n', '\r'], " ")
 }
 
-/// The step's party and kind: "step 4 (target)", or "check" for outcome checks and
-/// preconditions.
-fn step_label(s: &crate::runner::StepResult) -> String {
-    if s.n == 0 {
-        "check".to_string()
-    } else {
-        match s.party {
-            Some(p) => format!("step {} ({p})", s.n),
-            None => format!("step {}", s.n),
-        }
-    }
+/// The labels of a transcript's entries, which its calls table repeats: "step 4 (target)"
+/// for documented steps; "precondition", "outcome 1", "outcome 2", ..., "cleanup" for the
+/// others (numbered when a kind occurs more than once).
+fn entry_labels(steps: &[crate::runner::StepResult]) -> Vec<String> {
+    let kind = |s: &crate::runner::StepResult| {
+        s.title
+            .split_once(':')
+            .map_or("check", |(k, _)| k)
+            .to_string()
+    };
+    let mut seen: std::collections::HashMap<String, usize> = Default::default();
+    steps
+        .iter()
+        .map(|s| {
+            if s.n > 0 {
+                return match s.party {
+                    Some(p) => format!("step {} ({p})", s.n),
+                    None => format!("step {}", s.n),
+                };
+            }
+            let k = kind(s);
+            let total = steps.iter().filter(|x| x.n == 0 && kind(x) == k).count();
+            let i = seen.entry(k.clone()).or_insert(0);
+            *i += 1;
+            if total > 1 { format!("{k} {i}") } else { k }
+        })
+        .collect()
 }
 
 /// The Markdown report: environment block, summary (with the reasons for "not applicable"),
@@ -557,7 +597,8 @@ pub fn markdown(results: &[ScenarioResult], info: &RunInfo) -> String {
         out.push_str(
             "| # | step | documented command | status | ms | detail |\n|---|---|---|---|---|---|\n",
         );
-        for st in &r.steps {
+        let labels = entry_labels(&r.steps);
+        for (st, label) in r.steps.iter().zip(&labels) {
             let vendor = if st.vendor.is_empty() {
                 String::new()
             } else {
@@ -566,7 +607,7 @@ pub fn markdown(results: &[ScenarioResult], info: &RunInfo) -> String {
             let _ = writeln!(
                 out,
                 "| {} | {} | {} | {} | {} | {} |",
-                step_label(st),
+                label,
                 md_cell(&st.title),
                 md_cell(&vendor),
                 status_long(st.status),
@@ -574,12 +615,28 @@ pub fn markdown(results: &[ScenarioResult], info: &RunInfo) -> String {
                 md_cell(&st.detail)
             );
         }
+        if r.steps.iter().any(|st| !st.calls.is_empty()) {
+            out.push_str(
+                "\nCalls:\n\n| step | party | function | subject | return code | ms |\n|---|---|---|---|---|---|\n",
+            );
+            for (st, label) in r.steps.iter().zip(&labels) {
+                for c in &st.calls {
+                    let _ = writeln!(
+                        out,
+                        "| {} | {} | {} | {} | {} | {} |",
+                        md_cell(label),
+                        c.party.map(|p| p.to_string()).unwrap_or_default(),
+                        md_cell(&c.function),
+                        md_cell(&c.subject),
+                        md_cell(&c.rv),
+                        call_ms(c)
+                    );
+                }
+            }
+        }
     }
-    out.push_str(CALLS_NOTE_MD);
     out
 }
-
-const CALLS_NOTE_MD: &str = "\nPer-call records (each PKCS#11 / CA_* call with its return code and duration) are not in this report: the steps' durations and details are.\n";
 
 /// HTML text, escaped (`html-escape`).
 fn h(text: &str) -> String {
@@ -597,7 +654,8 @@ th,td{border:1px solid #ccc;padding:.25em .5em;text-align:left;vertical-align:to
 th{background:#f3f3f3}code{font-family:monospace;font-size:.95em}\
 .pass{color:#17662a}.fail{color:#b00020;font-weight:bold}.not-applicable{color:#7a5c00}\
 section.scenario{border-top:2px solid #ddd;margin-top:1.5em}\
-td.mechanisms{font-size:.85em;max-width:60em}";
+td.mechanisms{font-size:.85em;max-width:60em}\
+table.calls{font-size:.85em}.refused{color:#b00020}summary{cursor:pointer}";
 
 /// One self-contained HTML file (inline CSS, no script, no external resource): environment
 /// block (`#environment`), summary (`#summary`, the counts in `#passed`, `#failed`,
@@ -680,7 +738,8 @@ pub fn html(results: &[ScenarioResult], info: &RunInfo) -> String {
             let _ = writeln!(out, "<p class=\"{class}\">{}</p>", h(&why));
         }
         out.push_str("<table class=\"steps\">\n<tr><th>#</th><th>step</th><th>documented command</th><th>status</th><th>ms</th><th>detail</th></tr>\n");
-        for st in &r.steps {
+        let labels = entry_labels(&r.steps);
+        for (st, label) in r.steps.iter().zip(&labels) {
             let sclass = match st.status {
                 Status::Pass => "pass",
                 Status::Fail => "fail",
@@ -689,20 +748,36 @@ pub fn html(results: &[ScenarioResult], info: &RunInfo) -> String {
             let _ = writeln!(
                 out,
                 "<tr class=\"step\"><td>{}</td><td>{}</td><td><code>{}</code></td><td class=\"{sclass}\">{}</td><td>{}</td><td>{}</td></tr>",
-                h(&step_label(st)),
+                h(label),
                 h(&st.title),
                 h(&st.vendor),
                 status_long(st.status),
                 st.duration_ms,
                 h(&st.detail)
             );
+            if !st.calls.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "<tr class=\"calls\"><td></td><td colspan=\"5\"><details><summary>{} PKCS#11 call(s)</summary>\n<table class=\"calls\">\n<tr><th>party</th><th>function</th><th>subject</th><th>return code</th><th>ms</th></tr>",
+                    st.calls.len()
+                );
+                for c in &st.calls {
+                    let rv_class = if c.rv == "CKR_OK" { "pass" } else { "refused" };
+                    let _ = writeln!(
+                        out,
+                        "<tr class=\"call\"><td>{}</td><td><code>{}</code></td><td>{}</td><td class=\"{rv_class}\"><code>{}</code></td><td>{}</td></tr>",
+                        h(&c.party.map(|p| p.to_string()).unwrap_or_default()),
+                        h(&c.function),
+                        h(&c.subject),
+                        h(&c.rv),
+                        call_ms(c)
+                    );
+                }
+                out.push_str("</table></details></td></tr>\n");
+            }
         }
         out.push_str("</table>\n</section>\n");
     }
-    let _ = writeln!(
-        out,
-        "<p><small>{}</small></p>\n</body>\n</html>",
-        h(CALLS_NOTE_MD.trim())
-    );
+    out.push_str("</body>\n</html>\n");
     out
 }

@@ -1,6 +1,7 @@
 //! Running scenarios: the plan (procedures chosen by id glob, tag and variant glob, negative
 //! cases included, split into shards), one scenario per (procedure, variant), each step timed
-//! and recorded with the vendor's command, outcome checks after the steps, scenarios in
+//! and recorded with the vendor's command and the PKCS#11 calls it made (`calls`), outcome
+//! checks with their evidence after the steps, a recorded cleanup, scenarios in
 //! parallel where the parties allow it. A scenario passes, fails naming the documented step and
 //! why, or is "not applicable" with the reason (a capability the token lacks): never silently
 //! passed.
@@ -106,8 +107,11 @@ pub struct StepResult {
     /// The vendor's command as the seed writes it (empty for outcome checks).
     pub vendor: String,
     pub status: Status,
+    /// What happened: the refusal observed, an outcome check's evidence, why it failed.
     pub detail: String,
     pub duration_ms: u64,
+    /// Every PKCS#11 call the step or check made, in order, with its return code.
+    pub calls: Vec<crate::calls::Call>,
 }
 
 /// One scenario's result (the JSON report's `results` entries).
@@ -240,7 +244,7 @@ impl Run<'_> {
         f: impl FnOnce() -> Result<(T, String), Stop>,
     ) -> Result<T, Stop> {
         let started = Instant::now();
-        let outcome = f();
+        let (outcome, calls) = crate::calls::recording(f);
         let (status, detail) = match &outcome {
             Ok((_, note)) => (Status::Pass, note.clone()),
             Err(Stop::Fail { detail, .. }) => (Status::Fail, detail.clone()),
@@ -250,6 +254,7 @@ impl Run<'_> {
             status,
             detail,
             duration_ms: started.elapsed().as_millis() as u64,
+            calls,
             ..entry
         });
         outcome.map(|(v, _)| v).map_err(|e| match e {
@@ -274,6 +279,7 @@ impl Run<'_> {
             status: Status::Pass,
             detail: String::new(),
             duration_ms: 0,
+            calls: Vec::new(),
         }
     }
 
@@ -282,6 +288,18 @@ impl Run<'_> {
         let entry = self.entry(n, None);
         let failed_as = format!("step {n}: {}", entry.title);
         self.record(entry, failed_as, || f().map(|v| (v, String::new())))
+    }
+
+    /// `step`, whose passing closure also returns what the step observed, for its detail (a
+    /// documented test step's evidence).
+    pub fn step_noted<T>(
+        &mut self,
+        n: u32,
+        f: impl FnOnce() -> Result<(T, String), Stop>,
+    ) -> Result<T, Stop> {
+        let entry = self.entry(n, None);
+        let failed_as = format!("step {n}: {}", entry.title);
+        self.record(entry, failed_as, f)
     }
 
     /// Runs step `n`, which the negative case says must be refused with `expected`: passes
@@ -360,20 +378,32 @@ impl Run<'_> {
         self.record(entry, title, || f().map(|v| (v, String::new())))
     }
 
-    /// An outcome check after the steps, recorded as "outcome: what".
-    pub fn check(&mut self, what: &str, f: impl FnOnce() -> Result<(), Stop>) -> Result<(), Stop> {
-        self.check_noted(what, || f().map(|()| String::new()))
-    }
-
-    /// `check`, whose passing closure may return a note (what it could not compare, and why).
-    pub fn check_noted(
+    /// An outcome check after the steps, recorded as "outcome: what"; a passing check returns
+    /// its evidence (objects counted, attributes compared, what proving by use did and saw).
+    pub fn check(
         &mut self,
         what: &str,
         f: impl FnOnce() -> Result<String, Stop>,
     ) -> Result<(), Stop> {
         let title = format!("outcome: {what}");
         let entry = self.entry(0, Some(title.clone()));
-        self.record(entry, title, || f().map(|note| ((), note)))
+        self.record(entry, title, || f().map(|evidence| ((), evidence)))
+    }
+
+    /// Removes the scenario's objects when it ends, whatever happened before, recorded as
+    /// "cleanup: what" with the objects destroyed as evidence. `outcome` is the scenario's:
+    /// it stands when it failed; a cleanup that leaves objects behind fails a scenario that
+    /// had passed.
+    pub fn cleanup(
+        &mut self,
+        what: &str,
+        outcome: Result<(), Stop>,
+        f: impl FnOnce() -> Result<String, Stop>,
+    ) -> Result<(), Stop> {
+        let title = format!("cleanup: {what}");
+        let entry = self.entry(0, Some(title.clone()));
+        let cleaned = self.record(entry, title, || f().map(|evidence| ((), evidence)));
+        outcome.and(cleaned)
     }
 }
 

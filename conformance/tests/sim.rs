@@ -37,7 +37,32 @@ fn primus_procedures_pass_with_the_simulator_on_both_sides() {
         assert_eq!(r.status, Status::Pass, "{}", table);
         // Every documented step ran, then the outcome checks.
         let steps: Vec<u32> = r.steps.iter().filter(|s| s.n > 0).map(|s| s.n).collect();
-        let checks = r.steps.iter().filter(|s| s.n == 0).count();
+        let checks = r
+            .steps
+            .iter()
+            .filter(|s| s.title.starts_with("outcome: "))
+            .count();
+        // The scenario ends with its cleanup, which counted what it destroyed and left nothing.
+        let cleanup = r.steps.last().expect("entries");
+        assert!(cleanup.title.starts_with("cleanup: "), "{}", cleanup.title);
+        assert_eq!(cleanup.status, Status::Pass, "{}", cleanup.detail);
+        assert!(cleanup.detail.contains(", 0 left"), "{}", cleanup.detail);
+        // Every entry that reached a token recorded its calls, each with a return code.
+        // (The AD CS import's step 1 opens the backup file, outside any token, and its
+        // negative cases are refused in software before anything reaches the token.)
+        for s in &r.steps {
+            let opens_the_file = r.procedure == "primus.adcs-key-import"
+                && (s.n == 1 || r.variant.starts_with("negative:"));
+            let reaches_a_token = s.status == Status::Pass && s.n > 0 && !opens_the_file
+                || s.title.starts_with("outcome: ");
+            if reaches_a_token {
+                assert!(!s.calls.is_empty(), "{}: {}", r.variant, s.title);
+            }
+            for c in &s.calls {
+                assert!(c.function.starts_with("C_"), "{c:?}");
+                assert!(c.rv.starts_with("CKR_"), "{c:?}");
+            }
+        }
         match (r.procedure.as_str(), r.variant.as_str()) {
             ("primus.adcs-key-import", "negative:mismatch") => assert_eq!(steps, [1, 2, 3]),
             ("primus.adcs-key-import", v) if v.starts_with("negative:") => {

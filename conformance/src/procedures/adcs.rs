@@ -8,6 +8,7 @@
 //! backup is opened, a key and certificate that do not match refused at the import; nothing
 //! reaches the token.
 use super::PlannedObject;
+use crate::calls::Token;
 use crate::objects;
 use crate::pfx::{self, PfxError, fixtures};
 use crate::runner::{Case, Parties, Run, Stop};
@@ -73,23 +74,20 @@ pub fn run(run: &mut Run<'_>, parties: &Parties) -> Result<(), Stop> {
         }
     }
     let session = target.session()?;
+    let tok = Token::new(&session, &target.module.raw, Some(Role::Target));
     let label = run.name("ACME Issuing CA");
-    let outcome = scenario(run, &session, &case, &label);
-    objects::destroy_labelled(&session, std::slice::from_ref(&label));
-    outcome
+    let outcome = scenario(run, &tok, &case, &label);
+    run.cleanup("the scenario's objects on the target", outcome, || {
+        objects::destroy_labelled(&tok, std::slice::from_ref(&label))
+    })
 }
 
-fn scenario(
-    run: &mut Run<'_>,
-    session: &cryptoki::session::Session,
-    case: &str,
-    label: &str,
-) -> Result<(), Stop> {
+fn scenario(run: &mut Run<'_>, tok: &Token<'_>, case: &str, label: &str) -> Result<(), Stop> {
     let nothing_on_the_token = |run: &mut Run<'_>| {
         run.check("nothing reached the token", || {
-            let found = objects::find(session, label, None)?;
+            let found = objects::find(tok, label, None)?;
             if found.is_empty() {
-                Ok(())
+                Ok(format!("objects counted: 0 labelled {label}"))
             } else {
                 Err(Stop::fail(format!(
                     "{} objects named {label:?}",
@@ -118,19 +116,19 @@ fn scenario(
     if let Some((3, expected)) = expected_refusal {
         run.refused_step_with(3, expected, || {
             let kc = pfx::pair(&key, certs.clone()).map_err(refusal)?;
-            pfx::import(session, &kc, label, false).map(|_| ())
+            pfx::import(tok, &kc, label, false).map(|_| ())
         })?;
         return nothing_on_the_token(run);
     }
     let (kc, imported) = run.step(3, || {
         let kc = pfx::pair(&key, certs.clone()).map_err(refusal)?;
-        let imported = pfx::import(session, &kc, label, false)?;
+        let imported = pfx::import(tok, &kc, label, false)?;
         Ok((kc, imported))
     })?;
     run.outside_step(4, "the AD CS registry is not a PKCS#11 token");
-    run.step(5, || {
+    run.step_noted(5, || {
         // Parallel scenarios import the same fixture key: find this one's by id and label.
-        let by_id = session.find_objects(&[
+        let by_id = tok.find_objects(&[
             Attribute::Id(kc.id.clone()),
             Attribute::Label(label.as_bytes().to_vec()),
         ])?;
@@ -140,7 +138,7 @@ fn scenario(
                 by_id.len()
             )));
         }
-        pfx::prove_pair(session, &imported, &kc)
+        pfx::prove_pair(tok, &imported, &kc).map(|proof| ((), proof))
     })?;
     run.check(
         "private key, public key and certificate share CKA_ID and label",
@@ -150,8 +148,8 @@ fn scenario(
                 ObjectClass::PUBLIC_KEY,
                 ObjectClass::CERTIFICATE,
             ] {
-                let o = objects::find_one(session, label, class)?;
-                let attrs = session.get_attributes(o, &[AttributeType::Id])?;
+                let o = objects::find_one(tok, label, class)?;
+                let attrs = tok.get_attributes(o, &[AttributeType::Id])?;
                 if !attrs
                     .iter()
                     .any(|a| matches!(a, Attribute::Id(v) if *v == kc.id))
@@ -159,11 +157,14 @@ fn scenario(
                     return Err(Stop::fail(format!("the {class} has another CKA_ID")));
                 }
             }
-            Ok(())
+            Ok(format!(
+                "objects counted: one each of CKO_PRIVATE_KEY, CKO_PUBLIC_KEY, CKO_CERTIFICATE labelled {label}, each with CKA_ID {}",
+                objects::hex(&kc.id)
+            ))
         },
     )?;
     run.check("the private key is sensitive and not extractable", || {
-        let attrs = session.get_attributes(
+        let attrs = tok.get_attributes(
             imported.private,
             &[AttributeType::Sensitive, AttributeType::Extractable],
         )?;
@@ -178,14 +179,16 @@ fn scenario(
                 _ => None,
             }),
         ) {
-            (Some(true), Some(false)) => Ok(()),
+            (Some(true), Some(false)) => {
+                Ok("CKA_SENSITIVE true, CKA_EXTRACTABLE false, as read back".into())
+            }
             other => Err(Stop::fail(format!(
                 "CKA_SENSITIVE / CKA_EXTRACTABLE are {other:?}"
             ))),
         }
     })?;
     run.check("the certificate on the token is the key's own", || {
-        let attrs = session.get_attributes(imported.certificate, &[AttributeType::Value])?;
+        let attrs = tok.get_attributes(imported.certificate, &[AttributeType::Value])?;
         let value = attrs.iter().find_map(|a| match a {
             Attribute::Value(v) => Some(v.clone()),
             _ => None,
@@ -193,13 +196,17 @@ fn scenario(
         if value.as_deref() != Some(kc.certificate.as_slice()) {
             return Err(Stop::fail("the token's certificate is not the key's"));
         }
-        let certificates = objects::find(session, label, Some(ObjectClass::CERTIFICATE))?;
+        let certificates = objects::find(tok, label, Some(ObjectClass::CERTIFICATE))?;
         if certificates.len() != 1 {
             return Err(Stop::fail(format!(
                 "{} certificates were imported (the chain's others stay out)",
                 certificates.len()
             )));
         }
-        Ok(())
+        Ok(format!(
+            "the token's CKA_VALUE equals the backup's certificate ({} bytes); 1 certificate labelled {label} ({} chain certificate(s) of the file left out)",
+            kc.certificate.len(),
+            kc.others.len()
+        ))
     })
 }

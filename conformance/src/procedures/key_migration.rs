@@ -7,8 +7,9 @@
 //! key by use, and the original is unchanged. Negative case: a non-extractable key is refused at
 //! step 4 and nothing changes on either side.
 use super::PlannedObject;
+use crate::calls::Token;
 use crate::objects::{self, KeySpec};
-use crate::primus_tools::{self, Token, Transport, WrappedKeyFile};
+use crate::primus_tools::{self, Transport, WrappedKeyFile};
 use crate::runner::{Case, Parties, Run, Stop};
 use crate::target::{Party, Role};
 use cryptoki::error::RvError;
@@ -128,14 +129,8 @@ pub fn run(run: &mut Run<'_>, parties: &Parties) -> Result<(), Stop> {
         private_transport(&variant, origin, target)?
     };
     let (o, t) = (origin.session()?, target.session()?);
-    let o_tok = Token {
-        session: &o,
-        raw: &origin.module.raw,
-    };
-    let t_tok = Token {
-        session: &t,
-        raw: &target.module.raw,
-    };
+    let o_tok = Token::new(&o, &origin.module.raw, Some(Role::Origin));
+    let t_tok = Token::new(&t, &target.module.raw, Some(Role::Target));
     let (zmk_doc, mig_doc) = documented_names(&run.procedure.id);
     let (zmk, mig) = (run.name(zmk_doc), run.name(mig_doc));
     let outcome = scenario(
@@ -148,9 +143,57 @@ pub fn run(run: &mut Run<'_>, parties: &Parties) -> Result<(), Stop> {
     );
     // Clean up the scenario's own objects on both sides, whatever happened.
     let labels = [zmk, mig];
-    objects::destroy_labelled(&o, &labels);
-    objects::destroy_labelled(&t, &labels);
-    outcome
+    run.cleanup("the scenario's objects on both sides", outcome, || {
+        let on_origin = objects::destroy_labelled(&o_tok, &labels);
+        let on_target = objects::destroy_labelled(&t_tok, &labels);
+        match (on_origin, on_target) {
+            (Ok(a), Ok(b)) => Ok(format!("origin: {a}; target: {b}")),
+            (Err(e), _) | (_, Err(e)) => Err(e),
+        }
+    })
+}
+
+/// Counts the scenario's objects on each side by name and class: the documented ones and no
+/// more (the key and, for a pair, its public key on the origin; the transport key's public
+/// key there; the transport pair and the copy, unless refused, on the target).
+fn objects_counted(
+    (o, t): (&Token<'_>, &Token<'_>),
+    (zmk, mig): (&str, &str),
+    spec: KeySpec,
+    negative: bool,
+) -> Result<String, Stop> {
+    let expected = [
+        ("origin", o, mig, if spec.is_secret() { 1 } else { 2 }),
+        ("origin", o, zmk, 1),
+        ("target", t, zmk, 2),
+        ("target", t, mig, usize::from(!negative)),
+    ];
+    let (mut seen, mut wrong) = (Vec::new(), Vec::new());
+    for (side, tok, label, want) in expected {
+        let classes = objects::classes_labelled(tok, label)?;
+        let line = format!(
+            "{side} {label}: {} ({})",
+            classes.len(),
+            if classes.is_empty() {
+                "none".to_string()
+            } else {
+                classes.join(", ")
+            }
+        );
+        if classes.len() == want {
+            seen.push(line);
+        } else {
+            wrong.push(format!("{line}, expected {want}"));
+        }
+    }
+    if wrong.is_empty() {
+        Ok(format!("objects counted: {}", seen.join("; ")))
+    } else {
+        Err(Stop::fail(format!(
+            "objects counted: {}",
+            wrong.into_iter().chain(seen).collect::<Vec<_>>().join("; ")
+        )))
+    }
 }
 
 fn scenario(
@@ -163,7 +206,7 @@ fn scenario(
 ) -> Result<(), Stop> {
     let (original, before) = run.precondition("the key to migrate exists on the origin", || {
         let original = primus_tools::create_key(o, mig, spec, !negative)?;
-        Ok((original, objects::snapshot(o.session, original.key)?))
+        Ok((original, objects::snapshot(o, original.key)?))
     })?;
 
     run.step(1, || {
@@ -179,7 +222,9 @@ fn scenario(
         run.check("the origin's key is unchanged", || {
             unchanged(o, original.key, &before)
         })?;
-        return Ok(());
+        return run.check("nothing reached the target", || {
+            objects_counted((o, t), (zmk, mig), spec, true)
+        });
     }
     // The wrapped-key file travels as the seed's `-outfile WrappedKey` would.
     let file = run.step(4, || export().map(|f| f.to_json()))?;
@@ -194,25 +239,28 @@ fn scenario(
         } else {
             ObjectClass::PRIVATE_KEY
         };
-        objects::find_one(t.session, mig, class)
+        objects::find_one(t, mig, class)
     })?;
-    run.check_noted(
+    run.check(
         "the copy has the original's class, key type, size, label, id and flags",
         || {
-            let after = objects::snapshot(t.session, copy)?;
-            let (differences, notes) = objects::compare_copy(&before, &after);
+            let after = objects::snapshot(t, copy)?;
+            let (differences, evidence) = objects::compare_copy(&before, &after);
             if differences.is_empty() {
-                Ok(notes.join("; "))
+                Ok(evidence.join("; "))
             } else {
                 Err(Stop::fail(differences.join("; ")))
             }
         },
     )?;
     run.check("the copy is the same key, proven by use", || {
-        objects::prove_same_key(spec, o.session, original, t.session, copy)
+        objects::prove_same_key(spec, o, original, t, copy)
     })?;
     run.check("the origin's key is unchanged", || {
         unchanged(o, original.key, &before)
+    })?;
+    run.check("each side holds the documented objects, no more", || {
+        objects_counted((o, t), (zmk, mig), spec, false)
     })
 }
 
@@ -220,11 +268,14 @@ fn unchanged(
     o: &Token<'_>,
     original: cryptoki::object::ObjectHandle,
     before: &objects::Snapshot,
-) -> Result<(), Stop> {
-    let now = objects::snapshot(o.session, original)?;
+) -> Result<String, Stop> {
+    let now = objects::snapshot(o, original)?;
     let differences = before.differences(&now);
     if differences.is_empty() {
-        Ok(())
+        Ok(format!(
+            "{} attributes read again, all as before",
+            now.attributes.len()
+        ))
     } else {
         Err(Stop::fail(format!(
             "the origin's key changed: {}",
