@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 const USER_PIN: &[u8] = b"12345678";
 const EXPECTED_LABEL: &str = "hsmsim-default";
-/// The module's default PIN KDF cost (`hsmsim::seal::DEFAULT_PIN_KDF_ITERATIONS`; the tests in
+/// The module's default PIN KDF cost (`hsmsim::base::secrets::seal::DEFAULT_PIN_KDF_ITERATIONS`; the tests in
 /// `simulator/tests/pin_seal.rs` check that a fresh lab writes it).
 const DEFAULT_ITERATIONS: u32 = 600_000;
 /// Slices per round (see `measure`).

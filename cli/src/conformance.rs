@@ -128,7 +128,7 @@ fn globs(list: &[String], what: &str) -> Result<Vec<glob::Pattern>, Failure> {
 
 pub fn run(
     command: ConformanceCommand,
-    choice: &hsmsim::engine::Choice,
+    choice: &hsmsim::estate::Choice,
 ) -> Result<ExitCode, Failure> {
     match command {
         ConformanceCommand::List { json, format } => {
@@ -234,7 +234,7 @@ fn on_interrupt(
     Ok(handle)
 }
 
-fn run_procedures(args: RunArgs, choice: &hsmsim::engine::Choice) -> Result<ExitCode, Failure> {
+fn run_procedures(args: RunArgs, choice: &hsmsim::estate::Choice) -> Result<ExitCode, Failure> {
     let started = Instant::now();
     check_before_run(&args)?;
     let selection = Selection {
@@ -408,7 +408,7 @@ fn run_procedures(args: RunArgs, choice: &hsmsim::engine::Choice) -> Result<Exit
 /// one without those tokens, stops the run with a sentence (exit 2) instead of being ignored.
 fn check_user_lab(
     lab: &std::path::Path,
-    choice: &hsmsim::engine::Choice,
+    choice: &hsmsim::estate::Choice,
     args: &RunArgs,
     needs: &dyn Fn(Role) -> bool,
 ) -> Result<(), Failure> {

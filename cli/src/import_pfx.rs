@@ -8,7 +8,7 @@
 //! proven; 1 refused (wrong password or damaged file, no private key in the file, key and
 //! certificate do not match, already imported, the token refused); 2 could not run.
 use crate::{Failure, token_access};
-use hsmsim::engine::Choice;
+use hsmsim::estate::Choice;
 use hsmsim_conformance::pfx;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -50,7 +50,8 @@ pub struct ImportPfxArgs {
 }
 
 fn read(path: &std::path::Path) -> Result<Vec<u8>, Failure> {
-    hsmsim::files::read(path).map_err(|e| Failure(format!("cannot read {}: {e}", path.display())))
+    hsmsim::base::files::read(path)
+        .map_err(|e| Failure(format!("cannot read {}: {e}", path.display())))
 }
 
 /// The CN of an RFC 4514 subject string ("CN=ACME Issuing CA,O=ACME" -> "ACME Issuing CA").

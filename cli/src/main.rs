@@ -32,9 +32,10 @@ mod selftest;
 mod token_access;
 
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
-use hsmsim::engine::{Choice, Config, Engine};
-use hsmsim::lab_state;
-use hsmsim::mechanisms::MECHANISMS;
+use hsmsim::crypto::MECHANISMS;
+use hsmsim::engine::Engine;
+use hsmsim::estate;
+use hsmsim::estate::Choice;
 use serde_json::json;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -94,7 +95,7 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         slot: u64,
         /// The user PIN (default: the default lab's user PIN).
-        #[arg(long, default_value = hsmsim::engine::DEFAULT_USER_PIN)]
+        #[arg(long, default_value = hsmsim::lab::DEFAULT_USER_PIN)]
         pin: String,
         /// Print JSON instead of a table.
         #[arg(long)]
@@ -225,7 +226,7 @@ enum SnapshotCommand {
 
 /// Warns (on stderr) that other processes have the lab open and what they will see.
 fn warn_other_processes(state_dir: &std::path::Path) {
-    let others = lab_state::other_processes(state_dir);
+    let others = estate::other_processes(state_dir);
     if others.is_empty() {
         return;
     }
@@ -322,8 +323,8 @@ impl From<String> for Failure {
     }
 }
 
-impl From<hsmsim::error::Error> for Failure {
-    fn from(e: hsmsim::error::Error) -> Self {
+impl From<hsmsim::base::error::Error> for Failure {
+    fn from(e: hsmsim::base::error::Error) -> Self {
         Failure(e.to_string())
     }
 }
@@ -339,7 +340,7 @@ pub(crate) fn print_json(value: &serde_json::Value) {
 }
 
 fn open_engine(choice: &Choice) -> Result<Engine, Failure> {
-    let config = Config::resolve(choice)?;
+    let config = hsmsim::estate::resolve_config(choice)?;
     Engine::open(&config).map_err(|e| {
         Failure(format!(
             "cannot open the lab's state in {}: {}",
@@ -436,7 +437,7 @@ fn lab(choice: &Choice, command: LabCommand) -> Result<ExitCode, Failure> {
             if force {
                 warn_other_processes(&dir);
             }
-            let (file, moved) = lab_state::init(&fixture, &dir, force)?;
+            let (file, moved) = estate::init(&fixture, &dir, force)?;
             if let Some(moved) = moved {
                 println!("the unusable store was moved aside to {}", moved.display());
             }
@@ -445,7 +446,7 @@ fn lab(choice: &Choice, command: LabCommand) -> Result<ExitCode, Failure> {
             Ok(ExitCode::SUCCESS)
         }
         LabCommand::Show { json } => {
-            let report = lab_state::report(&lab_state::select(choice)?)?;
+            let report = estate::report(&estate::select(choice)?)?;
             if json {
                 print_json(&serde_json::to_value(&report).expect("JSON"));
             } else {
@@ -454,8 +455,8 @@ fn lab(choice: &Choice, command: LabCommand) -> Result<ExitCode, Failure> {
             Ok(ExitCode::SUCCESS)
         }
         LabCommand::Check { json, pins } => {
-            let selection = lab_state::select(choice)?;
-            let report = lab_state::check_report(&selection, &pins)?;
+            let selection = estate::select(choice)?;
+            let report = estate::check_report(&selection, &pins)?;
             let sound = report.problems.is_empty();
             if json {
                 print_json(&json!({
@@ -490,9 +491,9 @@ fn lab(choice: &Choice, command: LabCommand) -> Result<ExitCode, Failure> {
                     "reset destroys every object of every partition; add --yes to confirm".into(),
                 ));
             }
-            let selection = lab_state::select(choice)?;
+            let selection = estate::select(choice)?;
             warn_other_processes(&selection.state_dir);
-            if let Some(moved) = lab_state::reset(&selection)? {
+            if let Some(moved) = estate::reset(&selection)? {
                 println!("the unusable store was moved aside to {}", moved.display());
             }
             println!(
@@ -506,8 +507,8 @@ fn lab(choice: &Choice, command: LabCommand) -> Result<ExitCode, Failure> {
             outage,
             json,
         } => {
-            let selection = lab_state::select(choice)?;
-            let restarted = lab_state::restart_device(&selection, &device, outage.as_secs())?;
+            let selection = estate::select(choice)?;
+            let restarted = estate::restart_device(&selection, &device, outage.as_secs())?;
             if json {
                 println!(
                     "{}",
@@ -539,14 +540,14 @@ fn lab(choice: &Choice, command: LabCommand) -> Result<ExitCode, Failure> {
             Ok(ExitCode::SUCCESS)
         }
         LabCommand::Snapshot(command) => {
-            let selection = lab_state::select(choice)?;
+            let selection = estate::select(choice)?;
             match command {
                 SnapshotCommand::Save { name } => {
-                    let dir = lab_state::snapshot_save(&selection, &name)?;
+                    let dir = estate::snapshot_save(&selection, &name)?;
                     println!("saved snapshot \"{name}\" in {}", dir.display());
                 }
                 SnapshotCommand::List { json } => {
-                    let list = lab_state::snapshot_list(&selection)?;
+                    let list = estate::snapshot_list(&selection)?;
                     if json {
                         print_json(&json!({ "snapshots": list }));
                     } else if list.is_empty() {
@@ -566,11 +567,11 @@ fn lab(choice: &Choice, command: LabCommand) -> Result<ExitCode, Failure> {
                 }
                 SnapshotCommand::Restore { name } => {
                     warn_other_processes(&selection.state_dir);
-                    lab_state::snapshot_restore(&selection, &name)?;
+                    estate::snapshot_restore(&selection, &name)?;
                     println!("restored snapshot \"{name}\"");
                 }
                 SnapshotCommand::Delete { name } => {
-                    lab_state::snapshot_delete(&selection, &name)?;
+                    estate::snapshot_delete(&selection, &name)?;
                     println!("deleted snapshot \"{name}\"");
                 }
             }
@@ -578,7 +579,7 @@ fn lab(choice: &Choice, command: LabCommand) -> Result<ExitCode, Failure> {
         }
         LabCommand::Partition { action, partition } => {
             let present = matches!(action, PartitionAction::Add);
-            lab_state::set_partition_present(&lab_state::select(choice)?, &partition, present)?;
+            estate::set_partition_present(&estate::select(choice)?, &partition, present)?;
             println!(
                 "partition {partition} {}",
                 if present { "added (blank)" } else { "removed" }
@@ -590,7 +591,7 @@ fn lab(choice: &Choice, command: LabCommand) -> Result<ExitCode, Failure> {
 
 /// A Luna role as LunaCM names it ("co", "cu", ...).
 fn role_name(user: cryptoki_sys::CK_USER_TYPE) -> String {
-    use hsmsim::vendor::luna::{CKU_AUDIT, CKU_CRYPTO_USER, CKU_LIMITED_CRYPTO_OFFICER};
+    use hsmsim::models::luna::{CKU_AUDIT, CKU_CRYPTO_USER, CKU_LIMITED_CRYPTO_OFFICER};
     match user {
         cryptoki_sys::CKU_SO => "po".into(),
         cryptoki_sys::CKU_USER => "co".into(),
@@ -601,7 +602,7 @@ fn role_name(user: cryptoki_sys::CK_USER_TYPE) -> String {
     }
 }
 
-fn print_report(r: &lab_state::LabReport) {
+fn print_report(r: &estate::LabReport) {
     println!("lab {} — {}", r.lab, r.description);
     match &r.lab_file {
         Some(f) => println!("file  {}", f.display()),
@@ -647,22 +648,22 @@ fn print_report(r: &lab_state::LabReport) {
 }
 
 /// The Primus lines of `lab show`: deployment, HA role, licences, Decanus, partitions, cards.
-fn print_primus(p: &lab_state::PrimusReport) {
-    use hsmsim::vendor::primus::HaRole;
+fn print_primus(p: &estate::PrimusReport) {
+    use hsmsim::models::primus::HaRole;
     let role = match p.ha {
         HaRole::Master => "Master".to_string(),
         HaRole::Clone { mode, clone_modify } => format!(
             "Clone ({}), clone_modify {}",
             match mode {
-                hsmsim::vendor::primus::CloneMode::Ha => "HA",
-                hsmsim::vendor::primus::CloneMode::Manual => "manual",
+                hsmsim::models::primus::CloneMode::Ha => "HA",
+                hsmsim::models::primus::CloneMode::Manual => "manual",
             },
             if clone_modify { "on" } else { "off" }
         ),
     };
     let service = match p.service {
-        Some(hsmsim::vendor::primus::CloudService::Shared) => " shared",
-        Some(hsmsim::vendor::primus::CloudService::Dedicated) => " dedicated",
+        Some(hsmsim::models::primus::CloudService::Shared) => " shared",
+        Some(hsmsim::models::primus::CloudService::Dedicated) => " dedicated",
         None => "",
     };
     println!(

@@ -1,17 +1,17 @@
 //! The `hsmsim primus` commands: a Primus lab's cards (SO, Partition SO, Partition-Backup),
 //! setup passwords and permanent secrets, the partition security policy changed with two SO
 //! cards, and the partition-backup (migration) preconditions. They call
-//! `hsmsim::primus_state`; a refusal by the simulated HSM (wrong or blocked card, too few SO
+//! `hsmsim::estate::primus`; a refusal by the simulated HSM (wrong or blocked card, too few SO
 //! cards, rejected or expired setup password, a Clone, unmet preconditions) exits 1, a command
 //! that cannot run (unknown device, card or partition, bad arguments, lab unusable) exits 2.
 use crate::Failure;
 use clap::{Subcommand, ValueEnum};
 use cryptoki_sys::*;
-use hsmsim::engine::Choice;
-use hsmsim::error::Error;
-use hsmsim::lab_state::{self, LabSelection};
-use hsmsim::primus_state::{self, PolicyChange};
-use hsmsim::vendor::primus::{self, Card, CardKind};
+use hsmsim::base::error::Error;
+use hsmsim::estate::Choice;
+use hsmsim::estate::primus::PolicyChange;
+use hsmsim::estate::{self, LabSelection};
+use hsmsim::models::primus::{self, Card, CardKind};
 use serde_json::{Value, json};
 use std::process::ExitCode;
 
@@ -195,7 +195,7 @@ fn is_refusal(e: &Error) -> bool {
 /// An error as JSON: its code name, value and reason.
 fn error_json(e: &Error) -> Value {
     json!({
-        "code": hsmsim::error::rv_name(e.rv),
+        "code": hsmsim::base::error::rv_name(e.rv),
         "rv": e.rv,
         "message": e.detail,
     })
@@ -217,7 +217,11 @@ fn refused(e: Error, json_out: Option<Value>) -> Result<ExitCode, Failure> {
             eprintln!("hsmsim: {}", e);
         }
         None => {
-            crate::report_error(&e.to_string(), Some(hsmsim::error::rv_name(e.rv)), exit);
+            crate::report_error(
+                &e.to_string(),
+                Some(hsmsim::base::error::rv_name(e.rv)),
+                exit,
+            );
         }
     }
     Ok(ExitCode::from(exit))
@@ -302,7 +306,7 @@ fn print_policy(partition: &str, p: &primus::SecurityPolicy) {
 }
 
 pub fn run(choice: &Choice, command: PrimusCommand) -> Result<ExitCode, Failure> {
-    let selection: LabSelection = lab_state::select(choice)?;
+    let selection: LabSelection = estate::select(choice)?;
     let sel = &selection;
     match command {
         PrimusCommand::Card(CardCommand::Create {
@@ -319,7 +323,7 @@ pub fn run(choice: &Choice, command: PrimusCommand) -> Result<ExitCode, Failure>
                 "HSMSIM_CARD_PIN",
                 &format!("PIN of card {name}: "),
             )?;
-            let card = primus_state::create_card(
+            let card = estate::primus::create_card(
                 sel,
                 &device,
                 kind.kind(),
@@ -336,7 +340,7 @@ pub fn run(choice: &Choice, command: PrimusCommand) -> Result<ExitCode, Failure>
             Ok(ExitCode::SUCCESS)
         }
         PrimusCommand::Card(CardCommand::List { device, json }) => {
-            let cards = primus_state::list_cards(sel, device.as_deref()).map_err(fail)?;
+            let cards = estate::primus::list_cards(sel, device.as_deref()).map_err(fail)?;
             if json {
                 let rows: Vec<Value> = cards.iter().map(|(d, c)| card_json(d, c)).collect();
                 crate::print_json(&json!({ "cards": rows }));
@@ -352,7 +356,7 @@ pub fn run(choice: &Choice, command: PrimusCommand) -> Result<ExitCode, Failure>
             Ok(ExitCode::SUCCESS)
         }
         PrimusCommand::Card(CardCommand::Show { device, name, json }) => {
-            let card = primus_state::load_card(sel, &device, &name).map_err(fail)?;
+            let card = estate::primus::load_card(sel, &device, &name).map_err(fail)?;
             if json {
                 crate::print_json(&card_json(&device, &card));
             } else {
@@ -365,7 +369,7 @@ pub fn run(choice: &Choice, command: PrimusCommand) -> Result<ExitCode, Failure>
             name,
             pin,
             json,
-        }) => match primus_state::verify_card(
+        }) => match estate::primus::verify_card(
             sel,
             &device,
             &name,
@@ -388,7 +392,7 @@ pub fn run(choice: &Choice, command: PrimusCommand) -> Result<ExitCode, Failure>
             }
             Err(e) => {
                 let out = json.then(|| {
-                    let mut v = primus_state::load_card(sel, &device, &name)
+                    let mut v = estate::primus::load_card(sel, &device, &name)
                         .map(|c| card_json(&device, &c))
                         .unwrap_or_else(|_| json!({ "device": device, "name": name }));
                     v["accepted"] = json!(false);
@@ -403,7 +407,7 @@ pub fn run(choice: &Choice, command: PrimusCommand) -> Result<ExitCode, Failure>
             json,
         }) => {
             let so = so_cards(&so)?;
-            match primus_state::issue_setup_password(sel, &partition, &so) {
+            match estate::primus::issue_setup_password(sel, &partition, &so) {
                 Ok((text, kept)) => {
                     let expires = kept.issued_at + kept.lifetime_secs;
                     if json {
@@ -430,7 +434,7 @@ pub fn run(choice: &Choice, command: PrimusCommand) -> Result<ExitCode, Failure>
             partition,
             setup_password,
             json,
-        }) => match primus_state::fetch_permanent_secret(
+        }) => match estate::primus::fetch_permanent_secret(
             sel,
             &partition,
             &crate::secret::obtain(
@@ -454,7 +458,7 @@ pub fn run(choice: &Choice, command: PrimusCommand) -> Result<ExitCode, Failure>
             Err(e) => refused(e, json.then(|| json!({ "partition": partition }))),
         },
         PrimusCommand::Policy(PolicyCommand::Show { partition, json }) => {
-            let policy = primus_state::security_policy(sel, &partition).map_err(fail)?;
+            let policy = estate::primus::security_policy(sel, &partition).map_err(fail)?;
             if json {
                 crate::print_json(&policy_json(&partition, &policy));
             } else {
@@ -481,7 +485,7 @@ pub fn run(choice: &Choice, command: PrimusCommand) -> Result<ExitCode, Failure>
                 allow_export: export,
                 allow_extract: extract,
             };
-            match primus_state::set_security_policy(sel, &partition, &so, change) {
+            match estate::primus::set_security_policy(sel, &partition, &so, change) {
                 Ok(policy) => {
                     if json {
                         crate::print_json(&policy_json(&partition, &policy));
@@ -494,7 +498,7 @@ pub fn run(choice: &Choice, command: PrimusCommand) -> Result<ExitCode, Failure>
             }
         }
         PrimusCommand::Preconditions { partition, json } => {
-            let (device, p) = primus_state::partition(sel, &partition).map_err(fail)?;
+            let (device, p) = estate::primus::partition(sel, &partition).map_err(fail)?;
             let unmet = device
                 .partition_backup_preconditions(&p)
                 .err()

@@ -8,7 +8,7 @@
 //! not run (bad arguments, unreachable token, unreadable file).
 use crate::{Failure, token_access};
 use clap::Subcommand;
-use hsmsim::engine::Choice;
+use hsmsim::estate::Choice;
 use hsmsim_conformance::primus_tools::{self, Token, Transport, WrappedKeyFile};
 use hsmsim_conformance::runner::Stop;
 use std::io::Write;
@@ -219,7 +219,7 @@ pub fn run(choice: &Choice, args: PrimusToolsArgs) -> Result<ExitCode, Failure> 
             keytype,
             inputfile,
         } => {
-            let der = hsmsim::files::read(&inputfile)
+            let der = hsmsim::base::files::read(&inputfile)
                 .map_err(|e| Failure(format!("cannot read {}: {e}", inputfile.display())))?;
             match primus_tools::import_public_key(&tok, &keyname, &keytype, &der) {
                 Ok(_) => {
@@ -264,7 +264,7 @@ pub fn run(choice: &Choice, args: PrimusToolsArgs) -> Result<ExitCode, Failure> 
             keyname,
             ..
         } => {
-            let text = hsmsim::files::read_to_string(&infile)
+            let text = hsmsim::base::files::read_to_string(&infile)
                 .map_err(|e| Failure(format!("cannot read {}: {e}", infile.display())))?;
             let file = match WrappedKeyFile::from_json(&text) {
                 Ok(f) => f,

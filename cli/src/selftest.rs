@@ -1,10 +1,10 @@
 //! `hsmsim selftest`: every mechanism family exercised through the engine on one token, with a
 //! verdict and a time per step. Keys are session objects, so the token is left as it was.
 use cryptoki_sys::*;
-use hsmsim::attribute::Attributes;
+use hsmsim::base::attribute::Attributes;
+use hsmsim::base::error::{Error, Result, err};
+use hsmsim::crypto::{MechParams, Mechanism};
 use hsmsim::engine::{Call, Engine, Output};
-use hsmsim::error::{Error, Result, err};
-use hsmsim::mechanisms::{MechParams, Mechanism};
 use serde_json::json;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -362,7 +362,7 @@ pub fn run(engine: &Engine, slot: CK_SLOT_ID, pin: &str, json: bool) -> ExitCode
         Err(e) => {
             return crate::report_error(
                 &format!("cannot log in to the token in slot {slot}: {e}"),
-                Some(hsmsim::error::rv_name(e.rv)),
+                Some(hsmsim::base::error::rv_name(e.rv)),
                 2,
             );
         }

@@ -4,7 +4,7 @@
 //! failures; `refusal` turns a token's or a file's refusal into exit 1.
 use crate::Failure;
 use cryptoki::session::Session;
-use hsmsim::engine::Choice;
+use hsmsim::estate::Choice;
 use hsmsim_conformance::runner::Stop;
 use hsmsim_conformance::target::{Environment, Party, Role, find_sim_module};
 use hsmsim_conformance::uri;

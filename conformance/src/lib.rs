@@ -17,8 +17,5 @@ pub mod uri;
 
 /// The `CKM_*` names the simulator implements, in registry order.
 pub fn simulator_mechanism_names() -> Vec<&'static str> {
-    hsmsim::mechanisms::MECHANISMS
-        .iter()
-        .map(|m| m.name)
-        .collect()
+    hsmsim::crypto::MECHANISMS.iter().map(|m| m.name).collect()
 }

@@ -112,7 +112,7 @@ fn mechanism_name(m: CK_MECHANISM_TYPE) -> &'static str {
 }
 
 fn raw_error(function: &'static str) -> impl Fn(CK_RV) -> Stop {
-    move |rv| Stop::fail(format!("{function}: {}", hsmsim::error::rv_name(rv)))
+    move |rv| Stop::fail(format!("{function}: {}", hsmsim::base::error::rv_name(rv)))
 }
 
 fn unhex(text: &str) -> Result<Vec<u8>, Stop> {

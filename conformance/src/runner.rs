@@ -174,7 +174,7 @@ pub fn describe_error(e: &cryptoki::error::Error) -> String {
 pub fn ckr_name(rv: &cryptoki::error::RvError) -> String {
     use cryptoki::error::RvError;
     if let RvError::VendorDefined(code) | RvError::UnknownErrorCode(code) = rv {
-        return match hsmsim::error::rv_name(*code) {
+        return match hsmsim::base::error::rv_name(*code) {
             "CKR_VENDOR_DEFINED" | "CKR_UNKNOWN" => format!("CKR 0x{code:08X}"),
             name => format!("{name} (0x{code:08X})"),
         };

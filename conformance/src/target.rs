@@ -320,8 +320,8 @@ pub fn scratch_dir() -> Option<PathBuf> {
 /// The tokens a user's lab offers `sim` parties: each initialised partition's label and
 /// whether the lab file documents its user PIN. Fails with the reason when the lab cannot be
 /// opened.
-pub fn lab_tokens(choice: &hsmsim::engine::Choice) -> Result<Vec<(String, bool)>, TargetError> {
-    let selection = hsmsim::lab_state::select(choice).map_err(target_err)?;
+pub fn lab_tokens(choice: &hsmsim::estate::Choice) -> Result<Vec<(String, bool)>, TargetError> {
+    let selection = hsmsim::estate::select(choice).map_err(target_err)?;
     Ok(selection
         .lab
         .partitions()
@@ -332,7 +332,7 @@ pub fn lab_tokens(choice: &hsmsim::engine::Choice) -> Result<Vec<(String, bool)>
 }
 
 /// Token labels and user PINs of a lab's initialised partitions.
-fn lab_pins(selection: &hsmsim::lab_state::LabSelection) -> HashMap<String, String> {
+fn lab_pins(selection: &hsmsim::estate::LabSelection) -> HashMap<String, String> {
     selection
         .lab
         .partitions()
@@ -347,7 +347,7 @@ fn lab_pins(selection: &hsmsim::lab_state::LabSelection) -> HashMap<String, Stri
 pub struct Environment {
     sim_module: Option<PathBuf>,
     /// The user's lab for `sim` (the CLI's `primus-tools`), else a scratch lab.
-    user_lab: Option<hsmsim::engine::Choice>,
+    user_lab: Option<hsmsim::estate::Choice>,
     /// Asks for a PIN the URI does not give (the CLI prompts without echo on a terminal).
     prompt: Option<PinPrompt>,
     /// Discovery only (`--dry-run`): no PIN is needed, none is asked for.
@@ -374,7 +374,7 @@ impl Environment {
     /// runs: what `hsmsim primus-tools` needs to type a procedure step by step).
     pub fn with_user_lab(
         sim_module: Option<PathBuf>,
-        choice: hsmsim::engine::Choice,
+        choice: hsmsim::estate::Choice,
     ) -> Environment {
         Environment {
             sim_module,
@@ -410,8 +410,8 @@ impl Environment {
         Ok(lab)
     }
 
-    fn user_lab(choice: &hsmsim::engine::Choice) -> Result<SimLab, TargetError> {
-        let selection = hsmsim::lab_state::select(choice).map_err(target_err)?;
+    fn user_lab(choice: &hsmsim::estate::Choice) -> Result<SimLab, TargetError> {
+        let selection = hsmsim::estate::select(choice).map_err(target_err)?;
         Ok(SimLab {
             _dir: None,
             env: SimEnv {
@@ -425,10 +425,10 @@ impl Environment {
 
     fn scratch_lab() -> Result<SimLab, TargetError> {
         let dir = tempfile::tempdir().map_err(target_err)?;
-        let lab_file = hsmsim::lab_state::init_from_fixture("primus", dir.path(), false)
+        let lab_file = hsmsim::estate::init_from_fixture("primus", dir.path(), false)
             .map_err(|e| TargetError(format!("cannot create the scratch lab: {e}")))?;
         // The state lives in the scratch directory whatever HSMSIM_STATE_DIR says.
-        let selection = hsmsim::lab_state::select(&hsmsim::engine::Choice {
+        let selection = hsmsim::estate::select(&hsmsim::estate::Choice {
             lab_file: Some(lab_file.clone()),
             host: None,
             state_dir: Some(dir.path().to_path_buf()),
@@ -530,7 +530,7 @@ impl Environment {
             .map_err(|rv| {
                 TargetError(format!(
                     "C_GetMechanismList failed: {}",
-                    hsmsim::error::rv_name(rv)
+                    hsmsim::base::error::rv_name(rv)
                 ))
             })?
             .into_iter()
@@ -580,7 +580,7 @@ fn pin_from_source(source: &Path) -> Result<String, TargetError> {
             ))
         });
     }
-    Ok(hsmsim::files::read_to_string(source)
+    Ok(hsmsim::base::files::read_to_string(source)
         .map_err(|e| TargetError(format!("cannot read pin-source {}: {e}", source.display())))?
         .trim_end_matches(['\r', '\n'])
         .to_string())

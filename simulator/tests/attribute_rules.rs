@@ -1041,7 +1041,7 @@ fn keys_stored_before_these_attributes_existed_answer_them() {
     let point = get_attr(s, public, CKA_EC_POINT).unwrap();
     // A public key as an earlier version stored it: no CKA_ALLOWED_MECHANISMS, no
     // CKA_KEY_GEN_MECHANISM.
-    let mut old = hsmsim::attribute::Attributes::new();
+    let mut old = hsmsim::base::attribute::Attributes::new();
     old.set_ulong(CKA_CLASS, CKO_PUBLIC_KEY);
     old.set_ulong(CKA_KEY_TYPE, CKK_EC);
     old.set_bool(CKA_TOKEN, true);

@@ -33,7 +33,7 @@ fn a_full_disk_answers_device_memory_and_keeps_what_was_acknowledged() {
         .query_row("PRAGMA page_count", [], |r| r.get(0))
         .unwrap();
     lab.set_env(
-        hsmsim::connection::MAX_PAGES_VARIABLE,
+        hsmsim::store::connection::MAX_PAGES_VARIABLE,
         &(pages + 6).to_string(),
     );
     lab.restart();
@@ -60,7 +60,7 @@ fn a_full_disk_answers_device_memory_and_keeps_what_was_acknowledged() {
 
     // Space again (the limit lifted), as a new process: everything acknowledged is there.
     // SAFETY: this test holds the lab's lock on the environment.
-    unsafe { std::env::remove_var(hsmsim::connection::MAX_PAGES_VARIABLE) };
+    unsafe { std::env::remove_var(hsmsim::store::connection::MAX_PAGES_VARIABLE) };
     lab.restart();
     let s = lab.user_session();
     assert_eq!(count(s, "first"), 1);

@@ -4,8 +4,9 @@
 //! the environment, and `C_WaitForSlotEvent` (CKF_DONT_BLOCK, blocking until another process —
 //! here a second engine on the same lab — changes a token, and woken by `C_Finalize`).
 use cryptoki_sys::*;
-use hsmsim::engine::{Choice, Config, Engine};
-use hsmsim::lab_state;
+use hsmsim::engine::Engine;
+use hsmsim::estate;
+use hsmsim::estate::Choice;
 use hsmsim::pkcs11::*;
 use parking_lot::{Mutex, MutexGuard};
 use std::ffi::{CString, c_void};
@@ -97,14 +98,14 @@ fn wait(flags: CK_FLAGS) -> (CK_RV, CK_SLOT_ID) {
 }
 
 fn lab(dir: &Path, fixture: &str) -> String {
-    lab_state::init_from_fixture(fixture, dir, false)
+    estate::init_from_fixture(fixture, dir, false)
         .unwrap()
         .display()
         .to_string()
 }
 
 fn other_process(file: &str) -> Engine {
-    let config = Config::resolve(&Choice {
+    let config = hsmsim::estate::resolve_config(&Choice {
         lab_file: Some(file.into()),
         host: None,
         state_dir: None,

@@ -820,13 +820,13 @@ fn activate_ped_co(s: CK_SESSION_HANDLE, auto: bool, challenge: &[u8]) {
 }
 
 fn restart_device(lab: &TextLab, device: &str, outage_secs: u64) -> Vec<CK_USER_TYPE> {
-    let selection = hsmsim::lab_state::select(&hsmsim::engine::Choice {
+    let selection = hsmsim::estate::select(&hsmsim::estate::Choice {
         lab_file: Some(lab.dir.path().join("lab.toml")),
         host: None,
         state_dir: None,
     })
     .unwrap();
-    hsmsim::lab_state::restart_device(&selection, device, outage_secs)
+    hsmsim::estate::restart_device(&selection, device, outage_secs)
         .unwrap()
         .into_iter()
         .flat_map(|p| p.deactivated)
@@ -1180,7 +1180,7 @@ fn on_7_8_a_partition_has_several_domains_and_older_peers_need_the_primary_one()
 
 #[test]
 fn a_7_7_partition_converts_from_v0_to_v1_in_place_and_back_destructively() {
-    use hsmsim::vendor::luna::PartitionVersion;
+    use hsmsim::models::luna::PartitionVersion;
     let lab = TextLab::new(LAB);
     let engine = lab.other_process();
     assert_eq!(

@@ -151,7 +151,7 @@ fn old_seal(pin: &[u8], token_key: &[u8; 32], partition: &str, salt: [u8; 16]) -
 /// token's PINs in format-0 seals over `token_key`, and one secret key sealed under it.
 fn make_old_lab(dir: &Path, token_key: &[u8; 32], key_value: &[u8]) {
     let store = hsmsim::store::Store::open(dir).unwrap();
-    let mut attrs = hsmsim::attribute::Attributes::new();
+    let mut attrs = hsmsim::base::attribute::Attributes::new();
     attrs.set_ulong(CKA_CLASS, CKO_SECRET_KEY);
     attrs.set_ulong(CKA_KEY_TYPE, CKK_AES);
     attrs.set_bool(CKA_TOKEN, true);
@@ -161,7 +161,7 @@ fn make_old_lab(dir: &Path, token_key: &[u8; 32], key_value: &[u8]) {
     attrs.set_bytes(CKA_LABEL, b"from-the-old-lab".to_vec());
     attrs.set_bytes(CKA_UNIQUE_ID, b"00000000000000aa".to_vec());
     attrs.set_bytes(CKA_VALUE, key_value.to_vec());
-    let key = hsmsim::seal::TokenKey::from_bytes(token_key).unwrap();
+    let key = hsmsim::base::secrets::seal::TokenKey::from_bytes(token_key).unwrap();
     let (public, sealed) = hsmsim::store::seal_object(PARTITION, &attrs, Some(&key)).unwrap();
     let incarnation = store
         .token(PARTITION)
@@ -276,7 +276,7 @@ fn lab_check_finds_a_pin_seal_of_another_token_generation() {
         hsmsim::lab::built_in_text("default").unwrap(),
     )
     .unwrap();
-    let selection = hsmsim::lab_state::select(&hsmsim::engine::Choice {
+    let selection = hsmsim::estate::select(&hsmsim::estate::Choice {
         lab_file: Some(dir.path().join("lab.toml")),
         host: None,
         state_dir: None,
@@ -285,13 +285,13 @@ fn lab_check_finds_a_pin_seal_of_another_token_generation() {
     let mut w = worker_with_cost("w", dir.path(), common::TEST_PIN_KDF_ITERATIONS);
     assert_eq!(w.init(), CKR_OK);
     assert_eq!(w.finalize(), CKR_OK);
-    assert!(hsmsim::lab_state::check(&selection).unwrap().is_empty());
+    assert!(hsmsim::estate::check(&selection).unwrap().is_empty());
     let old = stored_record(dir.path(), PARTITION);
     assert_eq!(w.init(), CKR_OK);
     assert_eq!(w.init_token(0, SO_PIN, b"re-initialised"), CKR_OK);
     assert_eq!(w.finalize(), CKR_OK);
     assert!(
-        hsmsim::lab_state::check(&selection).unwrap().is_empty(),
+        hsmsim::estate::check(&selection).unwrap().is_empty(),
         "a re-initialised token is sound"
     );
     // What the race of issue 10 left: the old generation's user seal on the new token.
@@ -305,7 +305,7 @@ fn lab_check_finds_a_pin_seal_of_another_token_generation() {
     )
     .unwrap();
     drop(conn);
-    let problems = hsmsim::lab_state::check(&selection).unwrap();
+    let problems = hsmsim::estate::check(&selection).unwrap();
     assert_eq!(problems.len(), 1, "{problems:?}");
     assert!(
         problems[0].contains(PARTITION)
@@ -328,7 +328,7 @@ fn a_device_restart_ends_sessions_and_keeps_the_pins() {
         hsmsim::lab::built_in_text("default").unwrap(),
     )
     .unwrap();
-    let selection = hsmsim::lab_state::select(&hsmsim::engine::Choice {
+    let selection = hsmsim::estate::select(&hsmsim::estate::Choice {
         lab_file: Some(dir.path().join("lab.toml")),
         host: None,
         state_dir: None,
@@ -337,7 +337,7 @@ fn a_device_restart_ends_sessions_and_keeps_the_pins() {
     let mut w = worker_with_cost("w", dir.path(), common::TEST_PIN_KDF_ITERATIONS);
     let s = w.start_user(0);
     let before = stored_record(dir.path(), PARTITION);
-    hsmsim::lab_state::restart_device(&selection, "hsm1", 0).unwrap();
+    hsmsim::estate::restart_device(&selection, "hsm1", 0).unwrap();
     let after = stored_record(dir.path(), PARTITION);
     assert_eq!(after["generation"], before["generation"]);
     assert_eq!(after["restarts"], 1);
@@ -348,5 +348,5 @@ fn a_device_restart_ends_sessions_and_keeps_the_pins() {
     );
     let s = w.user_session(0);
     assert_eq!(w.close(s), CKR_OK);
-    assert!(hsmsim::lab_state::check(&selection).unwrap().is_empty());
+    assert!(hsmsim::estate::check(&selection).unwrap().is_empty());
 }

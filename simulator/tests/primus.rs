@@ -310,7 +310,7 @@ fn a_clone_without_clone_modify_refuses_token_object_changes() {
 
 #[test]
 fn keys_get_an_hsm_name_with_a_hidden_differentiator_when_the_label_is_taken() {
-    use hsmsim::vendor::primus::{CKA_HSMSIM_PRIMUS_NAME, CKR_PRIMUS_KEY_NOT_FOUND};
+    use hsmsim::models::primus::{CKA_HSMSIM_PRIMUS_NAME, CKR_PRIMUS_KEY_NOT_FOUND};
     let lab = TextLab::new(LAB);
     let s = user_session(0);
     let labelled = || Template::new().bytes(CKA_LABEL, b"mig");
@@ -379,8 +379,8 @@ fn keys_get_an_hsm_name_with_a_hidden_differentiator_when_the_label_is_taken() {
 
 #[test]
 fn a_policy_change_authorised_by_two_so_cards_reaches_the_module() {
-    use hsmsim::primus_state::{PolicyChange, create_card, set_security_policy};
-    use hsmsim::vendor::primus::CardKind;
+    use hsmsim::estate::primus::{PolicyChange, create_card, set_security_policy};
+    use hsmsim::models::primus::CardKind;
     let lab = TextLab::new(LAB);
     let s = user_session(0);
     let import = |s| {
@@ -394,7 +394,7 @@ fn a_policy_change_authorised_by_two_so_cards_reaches_the_module() {
     };
     assert!(import(s).is_ok(), "import allowed at first");
     // The operator's tools (another process, as `hsmsim primus policy set`) close import.
-    let selection = hsmsim::lab_state::select(&hsmsim::engine::Choice {
+    let selection = hsmsim::estate::select(&hsmsim::estate::Choice {
         lab_file: Some(lab.dir.path().join("lab.toml")),
         host: None,
         state_dir: None,

@@ -113,7 +113,7 @@ fn reads_work_and_writes_are_refused(db: &Path) {
 #[test]
 fn a_read_only_lab_answers_reads_and_refuses_writes() {
     let dir = tempfile::tempdir().unwrap();
-    let conf = hsmsim::lab_state::init_from_fixture("default", dir.path(), false).unwrap();
+    let conf = hsmsim::estate::init_from_fixture("default", dir.path(), false).unwrap();
     let db = dir.path().join(hsmsim::store::DB_FILE);
 
     assert_eq!(initialize(&conf, false), CKR_OK);

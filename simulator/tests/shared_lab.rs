@@ -4,22 +4,23 @@
 //! answer the spec's codes, token re-initialisation, PIN changes and removed partitions are seen
 //! without re-opening, slot events are queued, and key values stay sealed until a login.
 use cryptoki_sys::*;
-use hsmsim::attribute::Attributes;
-use hsmsim::engine::{Call, Choice, Config, Engine, Output};
-use hsmsim::error::Result;
-use hsmsim::lab_state;
-use hsmsim::mechanisms::Mechanism;
+use hsmsim::base::attribute::Attributes;
+use hsmsim::base::error::Result;
+use hsmsim::crypto::Mechanism;
+use hsmsim::engine::{Call, Engine, Output};
+use hsmsim::estate;
+use hsmsim::estate::Choice;
 use std::path::Path;
 
 const USER_PIN: &[u8] = b"12345678";
 const SO_PIN: &[u8] = b"87654321";
 
 fn open(dir: &Path, fixture: &str) -> Engine {
-    let file = dir.join(lab_state::LAB_FILE);
+    let file = dir.join(estate::LAB_FILE);
     if !file.exists() {
-        lab_state::init_from_fixture(fixture, dir, false).unwrap();
+        estate::init_from_fixture(fixture, dir, false).unwrap();
     }
-    let config = Config::resolve(&Choice {
+    let config = hsmsim::estate::resolve_config(&Choice {
         lab_file: Some(file),
         host: None,
         state_dir: None,
@@ -213,13 +214,13 @@ fn key_values_stay_sealed_until_a_login_in_this_process() {
 fn a_partition_removed_and_added_elsewhere_changes_the_slot_not_its_id() {
     let dir = tempfile::tempdir().unwrap();
     let b = open(dir.path(), "default");
-    let selection = lab_state::select(&Choice {
-        lab_file: Some(dir.path().join(lab_state::LAB_FILE)),
+    let selection = estate::select(&Choice {
+        lab_file: Some(dir.path().join(estate::LAB_FILE)),
         host: None,
         state_dir: None,
     })
     .unwrap();
-    lab_state::set_partition_present(&selection, "hsm1/blank2", false).unwrap();
+    estate::set_partition_present(&selection, "hsm1/blank2", false).unwrap();
     assert_eq!(b.slot_ids(true).unwrap(), vec![0, 1]);
     assert_eq!(b.slot_ids(false).unwrap(), vec![0, 1, 2]);
     assert_eq!(b.token_info(2).unwrap_err().rv, CKR_TOKEN_NOT_PRESENT);
@@ -228,7 +229,7 @@ fn a_partition_removed_and_added_elsewhere_changes_the_slot_not_its_id() {
         CKR_TOKEN_NOT_PRESENT
     );
     assert_eq!(b.take_slot_event().unwrap(), Some(2));
-    lab_state::set_partition_present(&selection, "hsm1/blank2", true).unwrap();
+    estate::set_partition_present(&selection, "hsm1/blank2", true).unwrap();
     assert_eq!(b.slot_ids(true).unwrap(), vec![0, 1, 2]);
     assert_eq!(b.token_info(2).unwrap().flags & CKF_TOKEN_INITIALIZED, 0);
     assert_eq!(b.take_slot_event().unwrap(), Some(2));
@@ -240,13 +241,13 @@ fn a_lab_reset_elsewhere_replaces_every_token() {
     let b = open(dir.path(), "default");
     let sb = user_session(&b, 0);
     b.create_object(sb, &aes_key("gone after reset")).unwrap();
-    let selection = lab_state::select(&Choice {
-        lab_file: Some(dir.path().join(lab_state::LAB_FILE)),
+    let selection = estate::select(&Choice {
+        lab_file: Some(dir.path().join(estate::LAB_FILE)),
         host: None,
         state_dir: None,
     })
     .unwrap();
-    lab_state::reset(&selection).unwrap();
+    estate::reset(&selection).unwrap();
     let mut events = Vec::new();
     while let Some(e) = b.take_slot_event().unwrap() {
         events.push(e);

@@ -1,4 +1,4 @@
-//! Lab snapshots (`lab_state::snapshot_*`, what `hsmsim lab snapshot` runs) against a module
+//! Lab snapshots (`estate::snapshot_*`, what `hsmsim lab snapshot` runs) against a module
 //! using the lab: a snapshot saved while the module writes is a sound copy; restoring it puts
 //! the tokens back, and the module sees each token replaced — its sessions end
 //! (`CKR_SESSION_HANDLE_INVALID`), a slot event is reported, and new sessions see the restored
@@ -7,8 +7,8 @@ mod common;
 
 use common::*;
 use cryptoki_sys::*;
-use hsmsim::engine::Choice;
-use hsmsim::lab_state;
+use hsmsim::estate;
+use hsmsim::estate::Choice;
 use hsmsim::pkcs11::*;
 use std::ptr::null_mut;
 
@@ -36,7 +36,7 @@ fn slot_event() -> Option<CK_SLOT_ID> {
 #[test]
 fn restore_and_reset_replace_the_tokens_of_a_module_using_the_lab() {
     let lab = TextLab::new(hsmsim::lab::built_in_text("default").unwrap());
-    let selection = lab_state::select(&Choice {
+    let selection = estate::select(&Choice {
         lab_file: Some(lab.dir.path().join("lab.toml")),
         host: None,
         state_dir: None,
@@ -52,7 +52,7 @@ fn restore_and_reset_replace_the_tokens_of_a_module_using_the_lab() {
             data_object(s, &format!("during-{i}")).unwrap();
         }
     });
-    let saved = lab_state::snapshot_save(&selection, "s0").unwrap();
+    let saved = estate::snapshot_save(&selection, "s0").unwrap();
     writer.join().unwrap();
     assert!(saved.join(hsmsim::store::DB_FILE).is_file());
     let copy = hsmsim::store::Store::open(&saved).unwrap();
@@ -60,11 +60,11 @@ fn restore_and_reset_replace_the_tokens_of_a_module_using_the_lab() {
     let in_copy = copy.objects("hsm1/default").unwrap().len();
     assert!(in_copy >= 1, "at least the object made before the save");
     drop(copy);
-    assert_eq!(lab_state::snapshot_list(&selection).unwrap()[0].name, "s0");
+    assert_eq!(estate::snapshot_list(&selection).unwrap()[0].name, "s0");
 
     data_object(s, "after").unwrap();
     while slot_event().is_some() {}
-    lab_state::snapshot_restore(&selection, "s0").unwrap();
+    estate::snapshot_restore(&selection, "s0").unwrap();
     // The session ended; the slot reports an event; a new session sees the snapshot.
     assert_eq!(count_rv(s), CKR_SESSION_HANDLE_INVALID);
     assert_eq!(slot_event(), Some(0));
@@ -87,29 +87,27 @@ fn restore_and_reset_replace_the_tokens_of_a_module_using_the_lab() {
 
     // A reset: the same replacement.
     while slot_event().is_some() {}
-    lab_state::reset(&selection).unwrap();
+    estate::reset(&selection).unwrap();
     assert_eq!(count_rv(s), CKR_SESSION_HANDLE_INVALID);
     assert_eq!(slot_event(), Some(0));
 
     // Bad names and missing snapshots are refused; delete removes one.
     assert_eq!(
-        lab_state::snapshot_save(&selection, "../escape")
+        estate::snapshot_save(&selection, "../escape")
             .unwrap_err()
             .rv,
         CKR_ARGUMENTS_BAD
     );
     assert_eq!(
-        lab_state::snapshot_save(&selection, "s0").unwrap_err().rv,
+        estate::snapshot_save(&selection, "s0").unwrap_err().rv,
         CKR_FUNCTION_FAILED
     );
     assert_eq!(
-        lab_state::snapshot_restore(&selection, "nope")
-            .unwrap_err()
-            .rv,
+        estate::snapshot_restore(&selection, "nope").unwrap_err().rv,
         CKR_ARGUMENTS_BAD
     );
-    lab_state::snapshot_delete(&selection, "s0").unwrap();
-    assert!(lab_state::snapshot_list(&selection).unwrap().is_empty());
+    estate::snapshot_delete(&selection, "s0").unwrap();
+    assert!(estate::snapshot_list(&selection).unwrap().is_empty());
 }
 
 /// `C_FindObjectsInit` on a session: its return value.

@@ -8,7 +8,7 @@ mod common;
 
 use common::{Template, USER_PIN, create, login, open_session};
 use cryptoki_sys::*;
-use hsmsim::engine::{Choice, Config};
+use hsmsim::estate::Choice;
 use hsmsim::pkcs11::*;
 use parking_lot::{Mutex, MutexGuard};
 use std::os::unix::fs::PermissionsExt;
@@ -120,20 +120,20 @@ fn the_state_is_created_private_to_the_user() {
 
     // `hsmsim lab init` into a new directory, and a Primus card file (`hsmsim primus card`).
     let lab_dir = root.path().join("primus-lab");
-    let file = hsmsim::lab_state::init_from_fixture("primus", &lab_dir, false).unwrap();
+    let file = hsmsim::estate::init_from_fixture("primus", &lab_dir, false).unwrap();
     assert_mode(&lab_dir, 0o700);
     assert_mode(&file, 0o600);
     assert_mode(&lab_dir.join("hsmsim.sqlite"), 0o600);
-    let selection = hsmsim::lab_state::select(&Choice {
+    let selection = hsmsim::estate::select(&Choice {
         lab_file: Some(file),
         host: None,
         state_dir: Some(lab_dir.clone()),
     })
     .unwrap();
-    hsmsim::primus_state::create_card(
+    hsmsim::estate::primus::create_card(
         &selection,
         "primus-onprem",
-        hsmsim::vendor::primus::CardKind::So,
+        hsmsim::models::primus::CardKind::So,
         "yellow",
         "12345678",
         None,
@@ -210,7 +210,7 @@ fn a_lab_file_that_is_not_a_regular_file_is_refused_promptly() {
         );
         assert_eq!(rv, CKR_DEVICE_ERROR, "{}", file.display());
         // The reason (logged by the module; printed by the CLI) says what the file is.
-        let e = Config::resolve(&Choice {
+        let e = hsmsim::estate::resolve_config(&Choice {
             lab_file: Some(file.clone()),
             host: None,
             state_dir: None,

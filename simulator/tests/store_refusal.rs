@@ -2,11 +2,11 @@
 //! bytes), not SQLite, another program's SQLite database (its own tables, or another
 //! application id), a store of a newer schema — is refused by `C_Initialize` with
 //! `CKR_DEVICE_ERROR` and the reason logged (naming the file, what is wrong and the fix), and
-//! is left byte for byte unchanged; `lab_state::reset` (what `hsmsim lab reset --yes` runs)
+//! is left byte for byte unchanged; `estate::reset` (what `hsmsim lab reset --yes` runs)
 //! moves it aside and the module then starts.
 use cryptoki_sys::*;
-use hsmsim::engine::Choice;
-use hsmsim::lab_state;
+use hsmsim::estate;
+use hsmsim::estate::Choice;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -77,7 +77,7 @@ fn sqlite_bytes(sql: &str) -> Vec<u8> {
 /// A real store of this build with its schema version raised to 99.
 fn newer_store_bytes() -> Vec<u8> {
     let dir = tempfile::tempdir().unwrap();
-    lab_state::init_from_fixture("default", dir.path(), false).unwrap();
+    estate::init_from_fixture("default", dir.path(), false).unwrap();
     let conn = rusqlite::Connection::open(db(dir.path())).unwrap();
     conn.execute(
         "UPDATE meta SET value = 99 WHERE key = 'schema_version'",
@@ -123,7 +123,7 @@ fn unusable_stores_are_refused_unchanged_and_reset_moves_them_aside() {
     ];
     for (case, bytes, reason) in cases {
         let dir = tempfile::tempdir().unwrap();
-        let conf = lab_state::init_from_fixture("default", dir.path(), false).unwrap();
+        let conf = estate::init_from_fixture("default", dir.path(), false).unwrap();
         assert_eq!(initialize(&conf).0, CKR_OK, "{case}: the fresh lab starts");
         replace_store(dir.path(), &bytes);
 
@@ -145,26 +145,26 @@ fn unusable_stores_are_refused_unchanged_and_reset_moves_them_aside() {
         );
 
         // `lab check` reports it; `lab reset` moves it aside, intact, and starts afresh.
-        let selection = lab_state::select(&Choice {
+        let selection = estate::select(&Choice {
             lab_file: Some(conf.clone()),
             host: None,
             state_dir: None,
         })
         .unwrap();
-        let problems = lab_state::check(&selection).unwrap();
+        let problems = estate::check(&selection).unwrap();
         assert!(
             problems.len() == 1 && problems[0].contains(reason),
             "{case}: {problems:?}"
         );
-        let moved = lab_state::reset(&selection)
+        let moved = estate::reset(&selection)
             .unwrap()
             .unwrap_or_else(|| panic!("{case}: nothing moved aside"));
         assert!(moved.starts_with(dir.path()), "{case}: {}", moved.display());
         assert_eq!(std::fs::read(&moved).unwrap(), bytes, "{case}: kept aside");
-        assert!(lab_state::check(&selection).unwrap().is_empty(), "{case}");
+        assert!(estate::check(&selection).unwrap().is_empty(), "{case}");
         assert_eq!(initialize(&conf).0, CKR_OK, "{case}: the reset lab starts");
         // A sound store is not moved by a reset.
-        assert_eq!(lab_state::reset(&selection).unwrap(), None, "{case}");
+        assert_eq!(estate::reset(&selection).unwrap(), None, "{case}");
     }
 }
 
@@ -174,7 +174,7 @@ fn unusable_stores_are_refused_unchanged_and_reset_moves_them_aside() {
 #[test]
 fn concurrent_first_opens_all_succeed() {
     let dir = tempfile::tempdir().unwrap();
-    let conf = lab_state::init_from_fixture("default", dir.path(), false).unwrap();
+    let conf = estate::init_from_fixture("default", dir.path(), false).unwrap();
     for _ in 0..3 {
         std::fs::remove_file(db(dir.path())).unwrap();
         let children: Vec<_> = (0..6)

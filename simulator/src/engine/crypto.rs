@@ -4,9 +4,9 @@
 //! unwrap, derive and random.
 use super::session::{Active, Form, Session, SignKind, VerifyKind};
 use super::{Engine, Slot};
-use crate::attribute::{AttrValue, Attributes};
-use crate::error::{Result, err};
-use crate::mechanisms::{self as mechs, KeyMaterial, Mechanism};
+use crate::base::attribute::{AttrValue, Attributes};
+use crate::base::error::{Result, err};
+use crate::crypto::{self as mechs, KeyMaterial, Mechanism};
 use crate::object::Object;
 use crate::object::rules::{self, Origin};
 use cryptoki_sys::*;
@@ -74,7 +74,7 @@ fn begin<T>(slot: &mut Option<Active<T>>, call: Call) -> Result<&mut Active<T>> 
     Ok(active)
 }
 
-fn not_initialized() -> crate::error::Error {
+fn not_initialized() -> crate::base::error::Error {
     err(
         CKR_OPERATION_NOT_INITIALIZED,
         "the operation was not initialised",
@@ -967,7 +967,7 @@ impl Engine {
     /// `C_GenerateRandom`.
     pub fn generate_random(&self, h: CK_SESSION_HANDLE, out: &mut [u8]) -> Result<()> {
         self.session(h)?;
-        mechs::random_fill(out)
+        crate::base::random::random_fill(out)
     }
 }
 
@@ -992,7 +992,7 @@ fn unreachable_recover<T>() -> Result<T> {
 }
 
 /// Maps one return value to another (the wrap calls name their key arguments' errors).
-fn retarget(e: crate::error::Error, from: CK_RV, to: CK_RV) -> crate::error::Error {
+fn retarget(e: crate::base::error::Error, from: CK_RV, to: CK_RV) -> crate::base::error::Error {
     if e.rv == from { err(to, e.detail) } else { e }
 }
 

@@ -7,11 +7,12 @@
 //! whose seal was opened (`Engine::update_slot_token`): a PIN checked against one
 //! initialisation of a token never changes, or logs in to, the next one.
 use super::sync::token_replaced;
-use super::{Engine, Slot, random_u64};
-use crate::error::{Result, err};
-use crate::seal::{PinSeal, TokenKey};
-use crate::token::{Incarnation, TokenRecord};
-use crate::vendor::luna;
+use super::{Engine, Slot};
+use crate::base::error::{Result, err};
+use crate::base::random::random_u64;
+use crate::base::secrets::seal::{PinSeal, TokenKey};
+use crate::models::luna;
+use crate::store::records::{Incarnation, TokenRecord};
 use cryptoki_sys::*;
 use std::sync::Arc;
 
@@ -28,11 +29,11 @@ pub struct InitOptions {
 
 /// `CKR_PIN_LOCKED`, saying why the role is locked.
 fn locked_error(
-    rule: crate::vendor::luna::FailedLoginRule,
-    role: Option<&crate::token::RoleRecord>,
+    rule: crate::models::luna::FailedLoginRule,
+    role: Option<&crate::store::records::RoleRecord>,
     now: u64,
-) -> crate::error::Error {
-    use crate::vendor::luna::Consequence;
+) -> crate::base::error::Error {
+    use crate::models::luna::Consequence;
     let failures = role.map_or(0, |r| r.failures);
     let why = match (rule.consequence, role.and_then(|r| r.locked_until)) {
         (Consequence::LockFor(_), Some(until)) => format!(
@@ -112,7 +113,7 @@ impl Engine {
     /// for its colour, else the lab's key file for the role. `imprint`: a missing key file is
     /// created (a blank key imprinted when a role is initialised). No key: `CKR_PED_ERROR`.
     fn ped_credential(&self, slot: &Slot, user: CK_USER_TYPE, imprint: bool) -> Result<Vec<u8>> {
-        use crate::vendor::ped::{self, PedKey};
+        use crate::models::ped::{self, PedKey};
         let colour = luna::ped_colour(user);
         let path = ped::presented_from_environment(colour)?.or_else(|| {
             slot.ped_keys
@@ -159,8 +160,8 @@ impl Engine {
             return Ok(());
         };
         let record = slot.token.read().clone();
-        let on = match &record.vendor {
-            Some(crate::vendor::PartitionState::Luna(s)) => {
+        let on = match crate::models::PartitionState::of(&record).as_deref() {
+            Some(crate::models::PartitionState::Luna(s)) => {
                 s.policy(device, luna::partition_policy::ACTIVATION) != 0
             }
             _ => false,
@@ -214,13 +215,13 @@ impl Engine {
         pin: &[u8],
         challenge: bool,
     ) -> Result<(TokenKey, Incarnation)> {
-        use crate::vendor::luna::Consequence;
+        use crate::models::luna::Consequence;
         let record = slot.token.read().clone();
         let seen = record.incarnation();
         let rule = slot.model.failed_login_rule(&record, user, slot.admin);
         let role = record.role(user).cloned().unwrap_or_default();
         let throttle_rule = slot.model.primus().map(|d| d.throttle);
-        let now = crate::clock::now();
+        let now = crate::base::clock::now();
         if throttle_rule.is_some() {
             role.throttle.unwrap_or_default().check(now)?;
         }
@@ -326,7 +327,7 @@ impl Engine {
     fn zeroise(&self, slot: &Slot) -> Result<()> {
         let mut blank = slot.token.read().clone();
         let seen = blank.incarnation();
-        crate::token::blank_record_keeping_serial(&slot.partition, &mut blank)?;
+        crate::store::records::blank_record_keeping_serial(&slot.partition, &mut blank)?;
         let mut table = slot.objects.write();
         self.store.reinitialize_token(
             &slot.partition,
@@ -357,8 +358,11 @@ impl Engine {
             return self.zeroise(slot);
         };
         let prefix = format!("{}/", device.name);
-        self.store
-            .update_tokens(&prefix, true, crate::token::blank_record_keeping_serial)?;
+        self.store.update_tokens(
+            &prefix,
+            true,
+            crate::store::records::blank_record_keeping_serial,
+        )?;
         for s in self
             .slots
             .values()
@@ -473,9 +477,9 @@ impl Engine {
             &key,
             slot.seal_context(new.generation),
         )?);
-        new.vendor = slot.model.initial_state();
-        match (slot.model.luna(), new.vendor.as_mut()) {
-            (Some(device), Some(crate::vendor::PartitionState::Luna(state))) => {
+        let mut vendor = slot.model.initial_state();
+        match (slot.model.luna(), vendor.as_mut()) {
+            (Some(device), Some(crate::models::PartitionState::Luna(state))) => {
                 let red = if ped && options.domain.is_none() {
                     Self::red_key_credential()?
                 } else {
@@ -496,7 +500,7 @@ impl Engine {
                     state.destructive.insert(*id, *d);
                 }
                 state.apply(device, &options.policies, true)?;
-                state.settle_version(device, super::luna::new_smk_id)?;
+                state.settle_version(device, luna::new_smk_id)?;
             }
             _ if options.domain.is_some()
                 || !options.policies.is_empty()
@@ -509,6 +513,7 @@ impl Engine {
             }
             _ => {}
         }
+        new.vendor = vendor.map(crate::models::PartitionState::stored);
         let mut table = slot.objects.write();
         // Only over the token whose SO PIN was checked (or the blank token that was read).
         let mut lost = false;
@@ -591,7 +596,7 @@ impl Engine {
 
     /// The red (cloning domain) key presented to a PED partition's initialisation, if any.
     pub(super) fn red_key_credential() -> Result<Option<Vec<u8>>> {
-        use crate::vendor::ped::{self, Colour, PedKey};
+        use crate::models::ped::{self, Colour, PedKey};
         ped::presented_from_environment(Colour::Red)?
             .map(|path| PedKey::load_or_create(&path, Colour::Red).map(|k| k.credential()))
             .transpose()

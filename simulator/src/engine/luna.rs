@@ -2,10 +2,10 @@
 //! LunaSH command languages): firmware, role states, partition and HSM policies, container
 //! status and object unique ids. Each checks that its slot shows a Luna partition.
 use super::{Engine, Slot};
-use crate::error::{Result, err};
-use crate::token::TokenRecord;
-use crate::vendor::PartitionState;
-use crate::vendor::luna::{self, CKA_OUID, Device, Element};
+use crate::base::error::{Result, err};
+use crate::models::PartitionState;
+use crate::models::luna::{self, CKA_OUID, Device, Element};
+use crate::store::records::TokenRecord;
 use cryptoki_sys::*;
 
 /// `CA_ROLE_STATE.flags` bits (pycryptoki `CAF_ROLE_STATE_*`).
@@ -100,15 +100,10 @@ pub struct ElementDescription {
 }
 
 fn luna_state(record: &TokenRecord) -> luna::PartitionState {
-    match &record.vendor {
+    match PartitionState::of(record).as_deref() {
         Some(PartitionState::Luna(s)) => s.clone(),
         _ => luna::PartitionState::default(),
     }
-}
-
-/// A new SMK identity: 16 random hex digits (simulator-defined).
-pub(crate) fn new_smk_id() -> Result<String> {
-    Ok(format!("{:016x}", super::random_u64()?))
 }
 
 /// A slot's Luna device; `CKR_FUNCTION_NOT_SUPPORTED` for other tokens.
@@ -168,7 +163,7 @@ impl Engine {
         }
         if slot
             .model
-            .is_locked(&record, user, slot.admin, crate::clock::now())
+            .is_locked(&record, user, slot.admin, crate::base::clock::now())
         {
             flags |= CAF_ROLE_STATE_LOCKED_OUT;
         }
@@ -181,7 +176,7 @@ impl Engine {
         Ok(RoleState {
             flags,
             login_attempts_left: limit
-                .saturating_sub(role.counted_failures(crate::clock::now()))
+                .saturating_sub(role.counted_failures(crate::base::clock::now()))
                 .min(255) as u8,
             primary_auth: match device.auth {
                 luna::Auth::Password => ROLE_AUTH_PASSWORD,
@@ -200,7 +195,7 @@ impl Engine {
         self.check_container(slot_id, container)?;
         let (slot, device) = self.luna_slot(slot_id)?;
         let record = slot.token.read();
-        let now = crate::clock::now();
+        let now = crate::base::clock::now();
         let locked = |u| slot.model.is_locked(&record, u, slot.admin, now);
         let role = |u| record.role(u).cloned().unwrap_or_default();
         let mut flags = LUNA_CF_CONTAINER_ENABLED;
@@ -288,8 +283,8 @@ impl Engine {
         let (result, replaced) = self.write_slot_token(slot, seen, |r| {
             let mut state = luna_state(r);
             let erase = state.apply(device, changes, confirm_destructive)?;
-            state.settle_version(device, new_smk_id)?;
-            r.vendor = Some(PartitionState::Luna(state));
+            state.settle_version(device, luna::new_smk_id)?;
+            r.vendor = Some(PartitionState::Luna(state).stored());
             Ok((erase, true, erase))
         });
         if replaced {
@@ -329,7 +324,7 @@ impl Engine {
         let domain = if domain.is_empty() && slot.model.uses_ped() {
             presented = Self::red_key_credential()?.ok_or_else(|| {
                 err(
-                    crate::vendor::ped::CKR_PED_ERROR,
+                    crate::models::ped::CKR_PED_ERROR,
                     "the PED waits for a red key: none is presented (HSMSIM_PED_KEYS=red=path)",
                 )
             })?;
@@ -347,7 +342,7 @@ impl Engine {
                 DomainChange::MakePrimary(_) => state.set_primary_domain(&verifier)?,
                 DomainChange::Remove(_) => state.remove_domain(&verifier)?,
             }
-            r.vendor = Some(PartitionState::Luna(state));
+            r.vendor = Some(PartitionState::Luna(state).stored());
             Ok(((), true))
         })
     }
@@ -545,7 +540,7 @@ impl Engine {
     ) -> Result<(CK_ULONG, CK_OBJECT_HANDLE)> {
         self.check_container(slot_id, container)?;
         let slot = self.current_slot(slot_id)?;
-        let mut template = crate::attribute::Attributes::new();
+        let mut template = crate::base::attribute::Attributes::new();
         template.set_bytes(CKA_OUID, ouid.to_vec());
         let user = slot.user_logged_in();
         self.table(slot)?

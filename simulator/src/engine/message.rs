@@ -26,9 +26,9 @@
 //!   `C_Message*Final` ends the operation, abandoning a message in progress.
 use super::Engine;
 use super::crypto::Output;
-use crate::error::{Result, err};
-use crate::mechanisms::aes::GcmStream;
-use crate::mechanisms::{KeyMaterial, Mechanism};
+use crate::base::error::{Result, err};
+use crate::crypto::aes::GcmStream;
+use crate::crypto::{KeyMaterial, Mechanism};
 use cryptoki_sys::*;
 use std::sync::Arc;
 use zeroize::Zeroizing;
@@ -79,14 +79,14 @@ pub struct MessageState {
     part: Option<Part>,
 }
 
-fn not_initialized() -> crate::error::Error {
+fn not_initialized() -> crate::base::error::Error {
     err(
         CKR_OPERATION_NOT_INITIALIZED,
         "no message-based operation of this kind was initialised",
     )
 }
 
-fn no_message() -> crate::error::Error {
+fn no_message() -> crate::base::error::Error {
     err(
         CKR_OPERATION_NOT_INITIALIZED,
         "no message was begun with C_*MessageBegin",
@@ -186,7 +186,7 @@ fn slot_of(s: &mut super::Session, encrypt: bool) -> &mut Option<MessageState> {
     }
 }
 
-fn auth_failed() -> crate::error::Error {
+fn auth_failed() -> crate::base::error::Error {
     err(CKR_AEAD_DECRYPT_FAILED, "the GCM tag does not verify")
 }
 

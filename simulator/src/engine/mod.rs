@@ -26,12 +26,14 @@ pub mod session;
 mod sync;
 mod table;
 
-use crate::error::{Result, err};
+use crate::base::error::{Result, err};
+use crate::base::secrets::seal::{SealContext, TokenKey};
+use crate::estate::fresh_record;
+use crate::lab::definition::Config;
+use crate::models::TokenModel;
 use crate::object::Object;
-use crate::seal::{PinSeal, SealContext, TokenKey};
 use crate::store::Store;
-use crate::token::{self, TokenRecord};
-use crate::vendor::TokenModel;
+use crate::store::records::{self, TokenRecord};
 use cryptoki_sys::*;
 use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 pub use session::Session;
@@ -40,107 +42,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use table::ObjectTable;
-
-pub const MANUFACTURER: &str = "hsmsim";
-pub const MODEL: &str = "hsmsim soft HSM";
-
-/// How the engine is set up: where state lives and which slots exist.
-#[derive(Debug, Clone)]
-pub struct Config {
-    pub state_dir: PathBuf,
-    pub slots: Vec<SlotConfig>,
-}
-
-/// One slot and, optionally, the token it holds when first created.
-#[derive(Debug, Clone)]
-pub struct SlotConfig {
-    pub id: CK_SLOT_ID,
-    /// The partition shown in the slot ("device/partition"): the token's identity in the store.
-    pub partition: String,
-    pub description: String,
-    /// The token to initialise the slot with on first use (`None`: a blank token).
-    pub preset: Option<TokenPreset>,
-    /// How the token behaves (soft token, Luna partition, ...).
-    pub model: TokenModel,
-    /// Luna PED partitions: the lab's PED key file for each role, presented when the PED
-    /// prompts and `HSMSIM_PED_KEYS` names no other.
-    pub ped_keys: Vec<(CK_USER_TYPE, PathBuf)>,
-    /// The partition's size in bytes, if limited.
-    pub capacity: Option<u64>,
-    /// Luna: the device's admin partition (its SO is the HSM SO).
-    pub admin: bool,
-}
-
-/// An initialised token as a lab defines it.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct TokenPreset {
-    pub label: String,
-    /// The SO's PIN (absent for PED partitions, whose SO has a PED key, and for Primus).
-    pub so_pin: Option<String>,
-    pub user_pin: Option<String>,
-    /// Vendor roles' PINs (Luna Crypto User, Limited Crypto Officer), by user type.
-    pub role_pins: Vec<(CK_USER_TYPE, String)>,
-    /// The cloning domain (Luna), if the lab gives one; on 7.8+ the primary one.
-    pub domain: Option<String>,
-    /// Luna 7.8+: further cloning domains.
-    pub other_domains: Vec<String>,
-    /// Partition policies the lab sets (Luna), by id.
-    pub policies: Vec<(u64, u64)>,
-    /// PED partitions: each role's PED key file, relative to the state directory.
-    pub ped_keys: Vec<(CK_USER_TYPE, String)>,
-    /// PED partitions: the red key holding the cloning domain.
-    pub domain_ped_key: Option<String>,
-    /// Primus partitions: the security policy (import, export, extract).
-    pub primus_policy: Option<crate::vendor::primus::SecurityPolicy>,
-}
-
-/// The built-in default lab's user PIN (`fixtures/labs/default.toml`, documented in the README).
-pub const DEFAULT_USER_PIN: &str = "12345678";
-
-/// Explicit choices that override the environment (the CLI's flags; the PKCS#11 module takes
-/// the environment only).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Choice {
-    /// A lab file (instead of `HSMSIM_CONF`).
-    pub lab_file: Option<PathBuf>,
-    /// A client host (instead of `HSMSIM_HOST`).
-    pub host: Option<String>,
-    /// A state directory (instead of `HSMSIM_STATE_DIR`).
-    pub state_dir: Option<PathBuf>,
-}
-
-/// Where a built-in lab keeps its state when nothing says otherwise: `$XDG_DATA_HOME/hsmsim/<lab>`,
-/// else `~/.local/share/hsmsim/<lab>`, else the temporary directory.
-pub fn default_state_dir(lab: &str) -> PathBuf {
-    std::env::var_os("XDG_DATA_HOME")
-        .filter(|d| !d.is_empty())
-        .map(|d| PathBuf::from(d).join("hsmsim").join(lab))
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .filter(|h| !h.is_empty())
-                .map(|h| PathBuf::from(h).join(".local/share/hsmsim").join(lab))
-        })
-        .unwrap_or_else(|| std::env::temp_dir().join("hsmsim").join(lab))
-}
-
-impl Config {
-    /// The configuration a process gets from its environment: the lab file named by
-    /// `HSMSIM_CONF` (state beside it unless `HSMSIM_STATE_DIR` says otherwise), else the
-    /// built-in lab `HSMSIM_LAB` (default `default`) with state in `$HSMSIM_STATE_DIR`, else
-    /// `default_state_dir`. `HSMSIM_HOST` picks the client host whose slots the process sees
-    /// (default: the lab's first host).
-    pub fn from_environment() -> std::result::Result<Config, crate::lab::LabError> {
-        Config::resolve(&Choice::default())
-    }
-
-    /// As `from_environment`, with `choice` taking precedence over the environment.
-    pub fn resolve(choice: &Choice) -> std::result::Result<Config, crate::lab::LabError> {
-        let selection = crate::lab_state::select(choice)?;
-        selection
-            .lab
-            .config(selection.host.as_deref(), selection.state_dir)
-    }
-}
 
 /// One slot: its token record, its objects, the token key once a login unlocked it, and the
 /// process's login state (an atomic read on every object access).
@@ -188,7 +89,7 @@ impl Slot {
     /// lists it (Luna §6), every other slot as the lab describes it.
     pub fn shown_description(&self) -> &str {
         match self.model.luna() {
-            Some(d) if d.kind == crate::vendor::luna::DeviceKind::Network => "Net Token Slot",
+            Some(d) if d.kind == crate::models::luna::DeviceKind::Network => "Net Token Slot",
             _ => self.description.as_str(),
         }
     }
@@ -201,7 +102,7 @@ impl Slot {
     pub fn check_may_change_object(&self, private: bool) -> Result<()> {
         match self.restricted_role() {
             Some(name) if private => Err(err(
-                crate::vendor::luna::CKR_USER_NOT_AUTHORIZED,
+                crate::models::luna::CKR_USER_NOT_AUTHORIZED,
                 format!("the {name} may create, change or destroy public objects only"),
             )),
             _ => Ok(()),
@@ -213,7 +114,7 @@ impl Slot {
     pub fn check_may_export(&self) -> Result<()> {
         match self.restricted_role() {
             Some(name) => Err(err(
-                crate::vendor::luna::CKR_USER_NOT_AUTHORIZED,
+                crate::models::luna::CKR_USER_NOT_AUTHORIZED,
                 format!("the {name} does not export keys"),
             )),
             None => Ok(()),
@@ -222,7 +123,7 @@ impl Slot {
 
     /// The logged-in Luna role with read-only rights, by name.
     fn restricted_role(&self) -> Option<&'static str> {
-        use crate::vendor::luna::{CKU_CRYPTO_USER, CKU_LIMITED_CRYPTO_OFFICER};
+        use crate::models::luna::{CKU_CRYPTO_USER, CKU_LIMITED_CRYPTO_OFFICER};
         self.model.luna()?;
         match self.logged_in() {
             Some(CKU_CRYPTO_USER) => Some("Crypto User"),
@@ -236,17 +137,17 @@ impl Slot {
     pub fn offered(
         &self,
         mechanism_type: CK_MECHANISM_TYPE,
-    ) -> Result<&'static crate::mechanisms::MechanismEntry> {
-        let entry = crate::mechanisms::lookup(mechanism_type)?;
+    ) -> Result<&'static crate::crypto::MechanismEntry> {
+        let entry = crate::crypto::lookup(mechanism_type)?;
         self.model
             .check_mechanism(&self.token.read(), mechanism_type)?;
         Ok(entry)
     }
 
     /// Every mechanism the slot's token offers (`C_GetMechanismList`).
-    pub fn offered_mechanisms(&self) -> Vec<&'static crate::mechanisms::MechanismEntry> {
+    pub fn offered_mechanisms(&self) -> Vec<&'static crate::crypto::MechanismEntry> {
         let record = self.token.read();
-        crate::mechanisms::MECHANISMS
+        crate::crypto::MECHANISMS
             .iter()
             .filter(|m| {
                 self.model
@@ -319,85 +220,6 @@ pub struct SessionInfo {
     pub flags: CK_FLAGS,
 }
 
-/// A new token record: blank, or initialised as a lab preset says (label, the token key sealed
-/// under each role's PIN, and the vendor state: policies, cloning domain).
-/// PED presets' key files are read (or created) under `state_dir`.
-pub fn fresh_record(
-    partition: &str,
-    model: &TokenModel,
-    preset: Option<&TokenPreset>,
-    state_dir: &std::path::Path,
-) -> Result<TokenRecord> {
-    use crate::vendor::{luna, ped::PedKey};
-    let mut record = TokenRecord::uninitialized(partition);
-    record.generation = random_u64()?;
-    if let Some(preset) = preset {
-        let key = TokenKey::generate()?;
-        record.label = preset.label.clone();
-        record.initialized = true;
-        record.vendor = model.initial_state();
-        let credentials: Vec<(CK_USER_TYPE, Vec<u8>)> = if model.primus().is_some() {
-            record.vendor = Some(crate::vendor::PartitionState::Primus(
-                preset.primus_policy.unwrap_or_default(),
-            ));
-            preset
-                .user_pin
-                .iter()
-                .map(|p| (CKU_USER, p.as_bytes().to_vec()))
-                .collect()
-        } else if model.uses_ped() {
-            preset
-                .ped_keys
-                .iter()
-                .map(|(u, path)| {
-                    PedKey::load_or_create(&state_dir.join(path), luna::ped_colour(*u))
-                        .map(|k| (*u, k.credential()))
-                })
-                .collect::<Result<_>>()?
-        } else {
-            preset
-                .so_pin
-                .iter()
-                .map(|p| (CKU_SO, p))
-                .chain(preset.user_pin.iter().map(|p| (CKU_USER, p)))
-                .chain(preset.role_pins.iter().map(|(u, p)| (*u, p)))
-                .map(|(u, p)| (u, p.as_bytes().to_vec()))
-                .collect()
-        };
-        let context = SealContext {
-            partition,
-            generation: record.generation,
-        };
-        for (user, credential) in credentials {
-            record.role_mut(user).seal = Some(PinSeal::new(&credential, &key, context)?);
-        }
-        if let (Some(device), Some(crate::vendor::PartitionState::Luna(state))) =
-            (model.luna(), record.vendor.as_mut())
-        {
-            let domain = match &preset.domain_ped_key {
-                Some(path) => Some(
-                    PedKey::load_or_create(&state_dir.join(path), crate::vendor::ped::Colour::Red)?
-                        .credential(),
-                ),
-                None => preset.domain.as_ref().map(|d| d.as_bytes().to_vec()),
-            };
-            state.domain = domain.as_deref().map(luna::domain_verifier);
-            for other in &preset.other_domains {
-                state.add_domain(device, luna::domain_verifier(other.as_bytes()))?;
-            }
-            state.apply(device, &preset.policies, true)?;
-            state.settle_version(device, self::luna::new_smk_id)?;
-        }
-    }
-    Ok(record)
-}
-
-pub(crate) fn random_u64() -> Result<u64> {
-    let mut b = [0u8; 8];
-    crate::mechanisms::random_fill(&mut b)?;
-    Ok(u64::from_ne_bytes(b))
-}
-
 pub struct Engine {
     slots: BTreeMap<CK_SLOT_ID, Arc<Slot>>,
     sessions: session::Sessions,
@@ -415,7 +237,7 @@ impl Engine {
     /// Token objects are read later, on each slot's first object access.
     pub fn open(config: &Config) -> Result<Engine> {
         // A bad HSMSIM_PIN_KDF_ITERATIONS fails here, not at some later PIN change.
-        crate::seal::pin_kdf_iterations()?;
+        crate::base::secrets::seal::pin_kdf_iterations()?;
         let store = Store::open(&config.state_dir)?;
         let sync = sync::SyncState::start(&store)?;
         let mut slots = BTreeMap::new();
@@ -537,11 +359,11 @@ impl Engine {
                 .failed_login_rule(&record, u, slot.admin)
                 .threshold
         };
-        let mut flags = record.flags(limit(CKU_USER), limit(CKU_SO), crate::clock::now());
+        let mut flags = record.flags(limit(CKU_USER), limit(CKU_SO), crate::base::clock::now());
         if slot
             .model
             .luna()
-            .is_some_and(|d| d.auth == crate::vendor::luna::Auth::Ped)
+            .is_some_and(|d| d.auth == crate::models::luna::Auth::Ped)
         {
             flags |= CKF_PROTECTED_AUTHENTICATION_PATH;
         }
@@ -550,7 +372,7 @@ impl Engine {
         }
         Ok(TokenInfo {
             memory,
-            label: token::pad32(record.label.as_bytes()),
+            label: records::pad32(record.label.as_bytes()),
             serial: record.serial.clone(),
             flags,
             session_count: count,

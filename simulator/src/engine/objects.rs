@@ -6,12 +6,12 @@
 //! under the token key. The token's profile objects (`object::profile`) are found and read here
 //! like any other object but never stored.
 use super::{Engine, Slot};
-use crate::attribute::{AttrValue, Attributes};
+use crate::base::attribute::{AttrValue, Attributes};
+use crate::base::error::{Result, err};
+use crate::base::secrets::seal::{is_sealed, object_binding};
 use crate::engine::session::{FindState, Session};
-use crate::error::{Result, err};
 use crate::object::rules::{self, Change, Origin, Role};
 use crate::object::{Lifetime, Object, profile};
-use crate::seal::{is_sealed, object_binding};
 use crate::store::{StoredObject, seal_object};
 use cryptoki_sys::*;
 use std::sync::Arc;
@@ -185,7 +185,7 @@ impl Engine {
         if imported {
             policy.check_import()?;
         }
-        crate::vendor::primus::apply_key_defaults(template, attrs, class);
+        crate::models::primus::apply_key_defaults(template, attrs, class);
         Ok(())
     }
 
@@ -200,7 +200,7 @@ impl Engine {
         except: Option<CK_OBJECT_HANDLE>,
         batch: &mut Vec<(Option<CK_OBJECT_CLASS>, Vec<u8>)>,
     ) -> Result<()> {
-        use crate::vendor::primus::{CKA_HSMSIM_PRIMUS_NAME, hsm_name};
+        use crate::models::primus::{CKA_HSMSIM_PRIMUS_NAME, hsm_name};
         if slot.model.primus().is_none() {
             return Ok(());
         }
@@ -280,12 +280,12 @@ impl Engine {
             // 64 random bits as 16 hex digits: unique in any lab (the store's primary key
             // refuses a collision) and short enough to be held inline.
             let mut uid = [0u8; 8];
-            crate::mechanisms::random_fill(&mut uid)?;
+            crate::base::random::random_fill(&mut uid)?;
             let uid: String = uid.iter().map(|b| format!("{b:02x}")).collect();
             attrs.set_bytes(CKA_UNIQUE_ID, uid.as_bytes().to_vec());
             let mut ouid = [0u8; 12];
-            crate::mechanisms::random_fill(&mut ouid)?;
-            attrs.set_bytes(crate::vendor::luna::CKA_OUID, ouid.to_vec());
+            crate::base::random::random_fill(&mut ouid)?;
+            attrs.set_bytes(crate::models::luna::CKA_OUID, ouid.to_vec());
             self.name_primus_object(slot, &mut attrs, None, &mut names)?;
             let lifetime = if attrs.flag(CKA_TOKEN, false) {
                 let (public, sealed) = seal_object(&slot.partition, &attrs, key.as_deref())?;
@@ -311,7 +311,7 @@ impl Engine {
                 .sum();
             if table.token_bytes() + adding > capacity {
                 return Err(err(
-                    crate::vendor::luna::CKR_CONTAINER_OBJECT_STORAGE_FULL,
+                    crate::models::luna::CKR_CONTAINER_OBJECT_STORAGE_FULL,
                     format!(
                         "the partition is full: {} of {capacity} bytes used, {adding} more needed",
                         table.token_bytes()
@@ -565,7 +565,7 @@ impl Engine {
         }
         let o = self.visible_object(slot, object, CKR_OBJECT_HANDLE_INVALID)?;
         o.attrs
-            .bytes(crate::vendor::primus::CKA_HSMSIM_PRIMUS_NAME)
+            .bytes(crate::models::primus::CKA_HSMSIM_PRIMUS_NAME)
             .map(|n| String::from_utf8_lossy(n).into_owned())
             .ok_or_else(|| {
                 err(
@@ -598,7 +598,7 @@ impl Engine {
         let table = self.table(slot)?;
         let mut candidates = Vec::new();
         let base = name
-            .split(crate::vendor::primus::NAME_DIFFERENTIATOR)
+            .split(crate::models::primus::NAME_DIFFERENTIATOR)
             .next();
         for label in std::iter::once(name).chain(base.filter(|b| *b != name)) {
             let mut t = Attributes::new();
@@ -617,14 +617,14 @@ impl Engine {
                 };
                 Some((
                     o.handle,
-                    text(crate::vendor::primus::CKA_HSMSIM_PRIMUS_NAME)?,
+                    text(crate::models::primus::CKA_HSMSIM_PRIMUS_NAME)?,
                     text(CKA_LABEL)?,
                 ))
             })
             .collect();
         entries.sort_unstable();
         entries.dedup();
-        crate::vendor::primus::find_by_name(&entries, name)
+        crate::models::primus::find_by_name(&entries, name)
     }
 
     /// `C_FindObjectsInit`: takes the matching handles now, in handle order.

@@ -3,7 +3,7 @@
 //! C calling conventions need (one-shot versus multi-part, output kept for a length query,
 //! `CKA_ALWAYS_AUTHENTICATE` re-login). Also the process's open sessions (`Sessions`): by
 //! handle, and per slot, so that opening, closing and counting cost O(1) per session.
-use crate::mechanisms::{
+use crate::crypto::{
     CipherOperation, DigestOperation, KeyMaterial, Mechanism, SignOperation, VerifyOperation,
 };
 use cryptoki_sys::*;
@@ -231,9 +231,9 @@ impl Session {
 
     /// `CKR_SESSION_CLOSED` once the session was closed: a call that took it before the
     /// close must not create objects the close can no longer destroy.
-    pub fn check_open(&self) -> crate::error::Result<()> {
+    pub fn check_open(&self) -> crate::base::error::Result<()> {
         if self.closed {
-            Err(crate::error::err(
+            Err(crate::base::error::err(
                 CKR_SESSION_CLOSED,
                 format!("session {} was closed during the call", self.handle),
             ))

@@ -11,11 +11,11 @@
 //! the transaction writes only while the stored token is still the incarnation that was read;
 //! otherwise nothing is written and the token is replaced here at once.
 use super::{Engine, Slot};
-use crate::error::{Error, Result};
+use crate::base::error::{Error, Result};
+use crate::base::secrets::seal::TokenKey;
 use crate::object::Object;
-use crate::seal::TokenKey;
 use crate::store::Store;
-use crate::token::{Incarnation, TokenRecord};
+use crate::store::records::{Incarnation, TokenRecord};
 use cryptoki_sys::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -105,7 +105,7 @@ impl Engine {
         let (record, present) = match self.store.token(&slot.partition)? {
             Some(row) => (row.record, row.present),
             None => (
-                crate::token::TokenRecord::uninitialized(&slot.partition),
+                crate::store::records::TokenRecord::uninitialized(&slot.partition),
                 false,
             ),
         };
@@ -244,7 +244,7 @@ impl Engine {
 
 /// `CKR_SESSION_CLOSED`: the token was replaced by another process during the call.
 pub(super) fn token_replaced() -> Error {
-    crate::token::replaced_error()
+    crate::store::records::replaced_error()
 }
 
 impl Slot {

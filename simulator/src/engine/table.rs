@@ -3,7 +3,7 @@
 //! the unique id of token objects) so that finds and cross-process updates never scan. The
 //! byte-valued indexes are keyed by a hash of the value, not a copy of it (memory per object
 //! matters at 100,000 objects); every candidate is checked against the real value.
-use crate::attribute::Attributes;
+use crate::base::attribute::Attributes;
 use crate::object::Object;
 use cryptoki_sys::*;
 use std::collections::{HashMap, HashSet};

@@ -7,9 +7,9 @@
 pub mod profile;
 pub mod rules;
 
-use crate::attribute::Attributes;
-use crate::error::{Result, err};
-use crate::mechanisms::KeyMaterial;
+use crate::base::attribute::Attributes;
+use crate::base::error::{Result, err};
+use crate::crypto::KeyMaterial;
 use cryptoki_sys::*;
 use std::sync::{Arc, OnceLock};
 
@@ -144,13 +144,13 @@ impl Object {
         let mut total = 0u64;
         let mut sealed = false;
         for (t, v) in self.attrs.iter() {
-            if crate::seal::is_sealed(class, *t) {
+            if crate::base::secrets::seal::is_sealed(class, *t) {
                 sealed = true;
                 continue;
             }
             total += match v {
-                crate::attribute::AttrValue::Bytes(b) => b.len() as u64 + 8,
-                crate::attribute::AttrValue::Template(t) => {
+                crate::base::attribute::AttrValue::Bytes(b) => b.len() as u64 + 8,
+                crate::base::attribute::AttrValue::Template(t) => {
                     t.iter().map(|(_, b)| b.len() as u64 + 8).sum()
                 }
             };
@@ -166,8 +166,8 @@ impl Object {
         self.attrs
             .iter()
             .map(|(_, v)| match v {
-                crate::attribute::AttrValue::Bytes(b) => b.len() + 16,
-                crate::attribute::AttrValue::Template(t) => {
+                crate::base::attribute::AttrValue::Bytes(b) => b.len() + 16,
+                crate::base::attribute::AttrValue::Template(t) => {
                     t.iter().map(|(_, b)| b.len() + 16).sum()
                 }
             })

@@ -17,7 +17,7 @@
 //!   (a caller may create a `CKA_PRIVATE` certificate, or one with any `CKA_ID`), so the token
 //!   cannot promise them.
 use super::{Lifetime, Object};
-use crate::attribute::Attributes;
+use crate::base::attribute::Attributes;
 use cryptoki_sys::*;
 use std::sync::Arc;
 

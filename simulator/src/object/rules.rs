@@ -3,8 +3,8 @@
 //! sensitive, modifiable, sticky, SO-only) and a default; the functions below apply the table to
 //! create, generate, unwrap, derive, copy and set, with the caller's role (SO or not), and check
 //! the key values each key type allows (`SECRET_LENGTHS`, RSA moduli).
-use crate::attribute::{AttrValue, Attributes};
-use crate::error::{Result, err};
+use crate::base::attribute::{AttrValue, Attributes};
+use crate::base::error::{Result, err};
 use cryptoki_sys::*;
 
 /// Footnote 1: must be given to `C_CreateObject`.
@@ -74,10 +74,10 @@ static STORAGE: &[Rule] = &[
     r(CKA_DESTROYABLE, MODIFIABLE, D::Bool(true)),
     r(CKA_UNIQUE_ID, TOKEN_SET, D::None),
     // Luna's 12-byte object unique id, on every object (kept across clones).
-    r(crate::vendor::luna::CKA_OUID, TOKEN_SET, D::None),
+    r(crate::base::vendor_codes::CKA_OUID, TOKEN_SET, D::None),
     // The HSM-internal name of a Primus object (simulator-defined attribute).
     r(
-        crate::vendor::primus::CKA_HSMSIM_PRIMUS_NAME,
+        crate::base::vendor_codes::CKA_HSMSIM_PRIMUS_NAME,
         TOKEN_SET,
         D::None,
     ),
@@ -475,10 +475,10 @@ pub fn check_key_values(
                 let bits = n.first().map_or(0, |top| {
                     (n.len() - 1) * 8 + (8 - top.leading_zeros() as usize)
                 });
-                if bits < crate::mechanisms::rsa::MIN_BITS || n.last().is_none_or(|b| b & 1 == 0) {
+                if bits < crate::crypto::rsa::MIN_BITS || n.last().is_none_or(|b| b & 1 == 0) {
                     return Err(format!(
                         "an RSA modulus must be odd and of at least {} bits (this one: {bits})",
-                        crate::mechanisms::rsa::MIN_BITS
+                        crate::crypto::rsa::MIN_BITS
                     ));
                 }
             }

@@ -2,10 +2,10 @@
 //! their parameter structures) and writing results back, with the spec's answers for null
 //! pointers, absurd lengths and malformed parameters. Every raw-pointer access of the module
 //! that is not a plain out-parameter write happens here.
-use crate::attribute::{AttrKind, AttrValue, Attributes, attr_kind};
+use crate::base::attribute::{AttrKind, AttrValue, Attributes, attr_kind};
+use crate::base::error::{Result, err};
+use crate::crypto::{MechParams, Mechanism};
 use crate::engine::Output;
-use crate::error::{Result, err};
-use crate::mechanisms::{MechParams, Mechanism};
 use cryptoki_sys::*;
 use std::ffi::c_void;
 
@@ -402,7 +402,7 @@ unsafe fn kbkdf(
     pp: *const c_void,
     len: CK_ULONG,
 ) -> Result<MechParams> {
-    use crate::mechanisms::kdf::{CounterFormat, DkmFormat, KbkdfParams, PrfData};
+    use crate::crypto::kdf::{CounterFormat, DkmFormat, KbkdfParams, PrfData};
     // SAFETY: forwarded caller contract.
     let raw = unsafe { kbkdf_raw(mechanism_type, pp, len) }?;
     // SAFETY: the caller guarantees the data parameter array.

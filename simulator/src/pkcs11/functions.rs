@@ -2,9 +2,9 @@
 //! its arguments through `args`, calls the engine, and writes results back. The calls of an
 //! operation in progress run inside `within`, which ends the operation on any error.
 use super::{args, engine, ensure_initialized, guard, slot_events};
-use crate::attribute::AttrValue;
+use crate::base::attribute::AttrValue;
+use crate::base::error::{Result, err};
 use crate::engine::{AttrLookup, Call, Engine, Output};
-use crate::error::{Result, err};
 use cryptoki_sys::*;
 use std::ffi::c_void;
 
@@ -36,7 +36,7 @@ export!(C_GetSlotInfo(slot_id: CK_SLOT_ID, info: *mut CK_SLOT_INFO) {
         manufacturerID: args::pad(manufacturer),
         flags: if slot.token_present() { CKF_TOKEN_PRESENT } else { 0 },
         hardwareVersion: CK_VERSION { major: 1, minor: 0 },
-        firmwareVersion: super::LIBRARY_VERSION,
+        firmwareVersion: crate::base::identity::LIBRARY_VERSION,
     };
     // SAFETY: caller's out-pointer.
     unsafe { args::write(info, value) }?;

@@ -5,8 +5,8 @@
 //! `CKR_FUNCTION_NOT_SUPPORTED`. Array outputs follow the SDK's two-call convention: null
 //! arrays ask for the counts.
 use super::{args, engine, guard};
+use crate::base::error::{Result, err};
 use crate::engine::InitOptions;
-use crate::error::{Result, err};
 use cryptoki_sys::*;
 use std::ffi::c_void;
 
@@ -144,7 +144,7 @@ export!(CA_InitToken(slot: CK_SLOT_ID, pin: *mut CK_UTF8CHAR, pin_len: CK_ULONG,
     };
     if !hsm_policies.is_empty() {
         return Err(err(
-            crate::vendor::luna::CKR_OPERATION_NOT_ALLOWED,
+            crate::models::luna::CKR_OPERATION_NOT_ALLOWED,
             "HSM policies belong to the device, not to a partition's initialisation (simulator-defined)",
         ));
     }

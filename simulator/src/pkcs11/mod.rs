@@ -38,8 +38,8 @@ pub mod luna_ca;
 pub use functions::*;
 pub use luna_ca::*;
 
-use crate::engine::{Config, Engine};
-use crate::error::{Result, err};
+use crate::base::error::{Result, err};
+use crate::engine::Engine;
 use cryptoki_sys::*;
 use parking_lot::{Condvar, Mutex, RwLock, RwLockReadGuard};
 use std::cell::UnsafeCell;
@@ -48,8 +48,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
 
-/// The library's own version (`CK_INFO.libraryVersion`).
-pub const LIBRARY_VERSION: CK_VERSION = CK_VERSION { major: 0, minor: 1 };
+use crate::base::identity::LIBRARY_VERSION;
 
 /// The module state of one process: the engine (`None` until `C_Initialize`) and the
 /// `C_WaitForSlotEvent` wake-up. A forked child never touches its parent's state (its locks
@@ -78,23 +77,24 @@ static FORK_HANDLERS: AtomicBool = AtomicBool::new(false);
 /// Before `fork`: no thread may be inside SQLite and no connection open when the process is
 /// copied (see `connection`).
 extern "C" fn before_fork() {
-    crate::connection::before_fork();
+    crate::store::connection::before_fork();
 }
 
 /// In the parent after `fork`.
 extern "C" fn after_fork_in_parent() {
-    crate::connection::after_fork_in_parent();
+    crate::store::connection::after_fork_in_parent();
 }
 
 /// In the child right after `fork`: every later call sees the module state as its parent's
 /// (one atomic increment), and the store's connections open again.
 extern "C" fn after_fork_in_child() {
     FORKS.fetch_add(1, Ordering::AcqRel);
-    crate::connection::after_fork_in_child();
+    crate::store::connection::after_fork_in_child();
 }
 
-/// Registers the `fork` handlers once per process (on the first call into the module or the
-/// first store opened, whichever comes first).
+/// Registers the `fork` handlers once per process, on the first call into the module (every
+/// store the module opens is opened after it). A program that links the crate as a library and
+/// opens stores without the C ABI (the CLI) registers none: it does not fork with a store open.
 pub(crate) fn register_fork_handlers() {
     if FORK_HANDLERS.swap(true, Ordering::AcqRel) {
         return;
@@ -221,7 +221,7 @@ pub unsafe extern "C" fn C_Initialize(init_args: *mut c_void) -> CK_RV {
             ));
         }
         init_logging();
-        let config = Config::from_environment().map_err(|e| {
+        let config = crate::estate::config_from_environment().map_err(|e| {
             tracing::error!(target: "hsmsim::pkcs11", "C_Initialize: {e}");
             err(CKR_DEVICE_ERROR, format!("the lab is not usable: {e}"))
         })?;
@@ -304,7 +304,7 @@ pub unsafe extern "C" fn C_GetInfo(info: *mut CK_INFO) -> CK_RV {
         ensure_initialized()?;
         let value = CK_INFO {
             cryptokiVersion: CK_VERSION { major: 3, minor: 0 },
-            manufacturerID: args::pad(crate::engine::MANUFACTURER),
+            manufacturerID: args::pad(crate::base::identity::MANUFACTURER),
             flags: 0,
             libraryDescription: args::pad("hsmsim PKCS#11 module"),
             libraryVersion: LIBRARY_VERSION,

@@ -149,7 +149,7 @@ impl TextLab {
 
     /// How many token objects the lab's store holds for a partition ("device/partition").
     pub fn stored_objects(&self, partition: &str) -> usize {
-        let config = hsmsim::engine::Config::resolve(&hsmsim::engine::Choice {
+        let config = hsmsim::estate::resolve_config(&hsmsim::estate::Choice {
             lab_file: Some(self.dir.path().join("lab.toml")),
             host: None,
             state_dir: None,
@@ -161,7 +161,7 @@ impl TextLab {
 
     /// A second engine on the same lab, as another process would open it.
     pub fn other_process(&self) -> hsmsim::engine::Engine {
-        let config = hsmsim::engine::Config::resolve(&hsmsim::engine::Choice {
+        let config = hsmsim::estate::resolve_config(&hsmsim::estate::Choice {
             lab_file: Some(self.dir.path().join("lab.toml")),
             host: None,
             state_dir: None,
@@ -175,7 +175,7 @@ impl Drop for TextLab {
     fn drop(&mut self) {
         self.present_ped_keys(None);
         // SAFETY: this test still holds SERIAL (released after this body).
-        unsafe { std::env::remove_var(hsmsim::clock::OFFSET_VARIABLE) };
+        unsafe { std::env::remove_var(hsmsim::base::clock::OFFSET_VARIABLE) };
         // SAFETY: null is the valid argument.
         let _ = unsafe { C_Finalize(null_mut()) };
     }

@@ -68,7 +68,7 @@ pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
 
 /// `CKR_…` name of a return value, for messages.
 pub fn rv_name(rv: CK_RV) -> String {
-    format!("{} (0x{rv:X})", hsmsim::error::rv_name(rv))
+    format!("{} (0x{rv:X})", hsmsim::base::error::rv_name(rv))
 }
 
 pub fn hex(bytes: &[u8]) -> String {

@@ -1,0 +1,18 @@
+//! Random numbers for keys, nonces, salts and ids: aws-lc's generator (`SystemRandom`).
+use crate::base::error::{Result, err};
+use cryptoki_sys::CKR_FUNCTION_FAILED;
+
+/// Fills `buf` with random bytes.
+pub fn random_fill(buf: &mut [u8]) -> Result<()> {
+    use aws_lc_rs::rand::SecureRandom;
+    aws_lc_rs::rand::SystemRandom::new()
+        .fill(buf)
+        .map_err(|_| err(CKR_FUNCTION_FAILED, "the random generator failed"))
+}
+
+/// A random 64-bit number (token generations, serials).
+pub fn random_u64() -> Result<u64> {
+    let mut b = [0u8; 8];
+    random_fill(&mut b)?;
+    Ok(u64::from_ne_bytes(b))
+}

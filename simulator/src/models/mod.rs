@@ -1,0 +1,301 @@
+//! Vendor models: what makes a token behave like a vendor's partition rather than a plain soft
+//! token (roles, PIN rules, lockout, policies, token information, the elliptic curves offered). The engine asks the slot's
+//! `TokenModel`; the model's persistent part (`PartitionState`) lives in the token record.
+//! "Luna §N" and "Primus §N" in comments here and in the engine are sections of
+//! docs/sources.md, which names the vendors' public documents each rests on.
+pub mod luna;
+pub mod ped;
+pub mod primus;
+
+use crate::base::attribute::Attributes;
+use crate::base::error::{Result, err};
+use crate::crypto::ec::Curve;
+use crate::store::records::{
+    MAX_FAILED_LOGINS, MAX_PIN_LEN, MIN_PIN_LEN, TokenRecord, VendorState,
+};
+use cryptoki_sys::*;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// How a slot's token behaves.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum TokenModel {
+    /// A plain PKCS#11 soft token.
+    #[default]
+    Soft,
+    /// A partition of a Luna device.
+    Luna(Arc<luna::Device>),
+    /// A partition of a Securosys Primus device (on premises or CloudHSM).
+    Primus(Arc<primus::Device>),
+}
+
+/// A partition's vendor state, persisted in its token record (externally tagged: serde's
+/// internally tagged enums cannot read the integer map keys of the policies).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum PartitionState {
+    Luna(luna::PartitionState),
+    Primus(primus::SecurityPolicy),
+}
+
+/// Luna passwords are 8 to 255 characters (Luna §2.4).
+const LUNA_MIN_PIN_LEN: usize = 8;
+
+impl PartitionState {
+    /// The vendor state a token record holds, decoded (once per loaded record).
+    pub fn of(record: &TokenRecord) -> Option<Arc<PartitionState>> {
+        record.vendor.as_ref()?.decode::<PartitionState>()
+    }
+
+    /// The form a token record stores.
+    pub fn stored(self) -> VendorState {
+        VendorState::encode(self)
+    }
+}
+
+impl TokenModel {
+    /// The vendor state a newly initialised partition starts with.
+    pub fn initial_state(&self) -> Option<PartitionState> {
+        match self {
+            TokenModel::Soft => None,
+            TokenModel::Luna(_) => Some(PartitionState::Luna(luna::PartitionState::default())),
+            TokenModel::Primus(_) => {
+                Some(PartitionState::Primus(primus::SecurityPolicy::default()))
+            }
+        }
+    }
+
+    pub fn primus(&self) -> Option<&primus::Device> {
+        match self {
+            TokenModel::Primus(d) => Some(d),
+            _ => None,
+        }
+    }
+
+    pub fn luna(&self) -> Option<&luna::Device> {
+        match self {
+            TokenModel::Luna(d) => Some(d),
+            _ => None,
+        }
+    }
+
+    /// The Weierstrass curves the model's firmware offers for `CKK_EC` keys.
+    pub fn ec_curves(&self) -> &'static [Curve] {
+        match self {
+            TokenModel::Soft => &Curve::ALL,
+            TokenModel::Luna(_) => luna::EC_CURVES,
+            TokenModel::Primus(_) => primus::EC_CURVES,
+        }
+    }
+
+    /// `CKR_CURVE_NOT_SUPPORTED` for a new `CKK_EC` key (generated, created or unwrapped) on a
+    /// curve the firmware does not offer. Other objects, and keys without `CKA_EC_PARAMS` (the
+    /// key's own checks answer for those), pass.
+    pub fn check_key_curve(&self, attrs: &Attributes) -> Result<()> {
+        let Some(params) = attrs
+            .bytes(CKA_EC_PARAMS)
+            .filter(|_| attrs.ulong(CKA_KEY_TYPE) == Some(CKK_EC))
+        else {
+            return Ok(());
+        };
+        let curve = Curve::from_params(params)?;
+        if self.ec_curves().contains(&curve) {
+            Ok(())
+        } else {
+            Err(err(
+                CKR_CURVE_NOT_SUPPORTED,
+                format!("this token's firmware does not offer {}", curve.names()[0]),
+            ))
+        }
+    }
+
+    /// The shortest and longest PIN.
+    pub fn pin_len_range(&self) -> (usize, usize) {
+        match self {
+            TokenModel::Soft => (MIN_PIN_LEN, MAX_PIN_LEN),
+            TokenModel::Luna(_) => (LUNA_MIN_PIN_LEN, MAX_PIN_LEN),
+            TokenModel::Primus(_) => primus::PIN_LEN_RANGE,
+        }
+    }
+
+    /// `CKR_PIN_LEN_RANGE` unless the PIN's length is in range.
+    pub fn check_pin_len(&self, pin: &[u8]) -> Result<()> {
+        let (min, max) = self.pin_len_range();
+        if (min..=max).contains(&pin.len()) {
+            Ok(())
+        } else {
+            Err(err(
+                CKR_PIN_LEN_RANGE,
+                format!("a PIN must be {min} to {max} characters long"),
+            ))
+        }
+    }
+
+    /// `CKR_USER_TYPE_INVALID` unless the token has the role.
+    pub fn check_role(&self, user: CK_USER_TYPE) -> Result<()> {
+        match self {
+            TokenModel::Soft if user == CKU_SO || user == CKU_USER => Ok(()),
+            TokenModel::Soft => Err(err(
+                CKR_USER_TYPE_INVALID,
+                format!("user type 0x{user:X} is not known"),
+            )),
+            TokenModel::Luna(d) => d.check_role(user),
+            TokenModel::Primus(_) if user == CKU_USER => Ok(()),
+            TokenModel::Primus(_) => Err(err(
+                CKR_USER_TYPE_INVALID,
+                "Primus partitions have only the user (CKU_USER): SO functions run on the device or Decanus",
+            )),
+        }
+    }
+
+    /// Failed logins after which a role is locked and what that does: Luna's rules by role and
+    /// era (partition policy 20, default 10; the HSM SO 3), else 10 consecutive failures lock
+    /// the role until its PIN is set again (simulator-defined). Primus locks by a time window
+    /// instead (`primus::Throttle`).
+    pub fn failed_login_rule(
+        &self,
+        record: &TokenRecord,
+        user: CK_USER_TYPE,
+        admin: bool,
+    ) -> luna::FailedLoginRule {
+        let until_reset = |threshold| luna::FailedLoginRule {
+            threshold,
+            consequence: luna::Consequence::LockUntilReset,
+        };
+        match (self, PartitionState::of(record).as_deref()) {
+            (TokenModel::Luna(d), Some(PartitionState::Luna(s))) => {
+                let max = s
+                    .policy(d, luna::partition_policy::MAX_FAILED_USER_LOGINS)
+                    .clamp(1, u32::MAX as u64) as u32;
+                d.failed_login_rule(user, admin, max)
+            }
+            (TokenModel::Luna(d), _) => d.failed_login_rule(user, admin, MAX_FAILED_LOGINS),
+            (TokenModel::Primus(_), _) => until_reset(u32::MAX),
+            (TokenModel::Soft, _) => until_reset(MAX_FAILED_LOGINS),
+        }
+    }
+
+    /// `user` is locked out at `now` (seconds since the epoch): by its own failures (a timed
+    /// lockout ends by itself), or, on Luna 7.x, because the Crypto Officer is.
+    pub fn is_locked(
+        &self,
+        record: &TokenRecord,
+        user: CK_USER_TYPE,
+        admin: bool,
+        now: u64,
+    ) -> bool {
+        let rule = self.failed_login_rule(record, user, admin);
+        let role = record.role(user);
+        // A timed lockout that has ended counts no failures (`counted_failures`).
+        let own = role.is_some_and(|r| r.counted_failures(now) >= rule.threshold);
+        own || self
+            .luna()
+            .and_then(|d| d.locked_along_with(user))
+            .is_some_and(|other| self.is_locked(record, other, admin, now))
+    }
+
+    /// What a device restart after an outage of `outage_secs` does to a partition's record:
+    /// Luna drops its roles' activation unless auto-activation keeps it (policy 23, outages up
+    /// to two hours); Primus clears login lockouts ("a device restart clears lockouts",
+    /// Primus §1.4). Returns the roles that lost their activation.
+    pub fn restart(&self, record: &mut TokenRecord, outage_secs: u64) -> Vec<CK_USER_TYPE> {
+        match (self, PartitionState::of(record).as_deref().cloned()) {
+            (TokenModel::Luna(d), Some(PartitionState::Luna(state))) => {
+                if state.keeps_activation(d, outage_secs) {
+                    return Vec::new();
+                }
+                let mut dropped = Vec::new();
+                for (user, role) in record.roles.iter_mut().filter(|(_, r)| r.activated) {
+                    role.activated = false;
+                    dropped.push(*user);
+                }
+                dropped
+            }
+            (TokenModel::Primus(_), _) => {
+                for role in record.roles.values_mut() {
+                    role.throttle = None;
+                }
+                Vec::new()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// A PIN set by another role must be changed at its first use: Luna HSM policy 21 (on by
+    /// default). Soft tokens: never.
+    pub fn forces_pin_change(&self) -> bool {
+        self.luna()
+            .is_some_and(|d| d.hsm_policy(luna::hsm_policy::FORCE_PIN_CHANGE) != 0)
+    }
+
+    /// The partition authenticates with PED keys (Luna PED devices).
+    pub fn uses_ped(&self) -> bool {
+        self.luna().is_some_and(|d| d.auth == luna::Auth::Ped)
+    }
+
+    /// `CK_TOKEN_INFO.hardwareVersion`: Primus reports the HSM firmware there (Primus §1.3).
+    pub fn hardware_version(&self) -> CK_VERSION {
+        match self {
+            TokenModel::Primus(d) => CK_VERSION {
+                major: d.firmware.0,
+                minor: d.firmware.1,
+            },
+            _ => CK_VERSION { major: 1, minor: 0 },
+        }
+    }
+
+    /// `CKR_MECHANISM_INVALID` unless the partition offers the mechanism: a Luna partition in
+    /// FIPS mode lacks the non-FIPS ones, Primus lacks single DES; a soft token offers all.
+    pub fn check_mechanism(
+        &self,
+        record: &TokenRecord,
+        mechanism: CK_MECHANISM_TYPE,
+    ) -> Result<()> {
+        match (self, PartitionState::of(record).as_deref()) {
+            (TokenModel::Luna(d), Some(PartitionState::Luna(s))) => d.check_mechanism(s, mechanism),
+            (TokenModel::Luna(d), _) => {
+                d.check_mechanism(&luna::PartitionState::default(), mechanism)
+            }
+            (TokenModel::Primus(_), _) if primus::ABSENT_MECHANISMS.contains(&mechanism) => {
+                Err(err(
+                    CKR_MECHANISM_INVALID,
+                    format!("Primus does not offer mechanism 0x{mechanism:X}"),
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The partition's Primus security policy, if it is a Primus partition.
+    pub fn primus_policy(&self, record: &TokenRecord) -> Option<primus::SecurityPolicy> {
+        match (self, PartitionState::of(record).as_deref()) {
+            (TokenModel::Primus(_), Some(PartitionState::Primus(p))) => Some(*p),
+            (TokenModel::Primus(_), _) => Some(primus::SecurityPolicy::default()),
+            _ => None,
+        }
+    }
+
+    /// `CK_TOKEN_INFO.manufacturerID`, `model`, and firmware version.
+    pub fn token_identity(&self) -> (&'static str, String, CK_VERSION) {
+        match self {
+            TokenModel::Primus(_) => (
+                primus::MANUFACTURER,
+                primus::MODEL.to_string(),
+                primus::PROVIDER_VERSION,
+            ),
+            TokenModel::Soft => (
+                crate::base::identity::MANUFACTURER,
+                crate::base::identity::MODEL.to_string(),
+                crate::base::identity::LIBRARY_VERSION,
+            ),
+            TokenModel::Luna(d) => (
+                "Safenet, Inc.",
+                d.model(),
+                CK_VERSION {
+                    major: d.firmware.major,
+                    minor: d.firmware.minor,
+                },
+            ),
+        }
+    }
+}
