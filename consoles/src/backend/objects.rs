@@ -1,9 +1,10 @@
-//! What scenarios do with objects: the key types of the variant matrix and how to make them,
-//! finding objects by label, snapshots of the public and policy-relevant attributes for
-//! comparisons, RSA public keys as DER SubjectPublicKeyInfo files (what Primus Tools'
-//! `GetPublicKey` writes), proving two keys are one by using them, and cleaning up.
-use crate::calls::Token;
-use crate::runner::Stop;
+//! What the consoles and the conformance scenarios do with objects: the key types of the
+//! variant matrix and how to make them, finding objects by label, snapshots of the public and
+//! policy-relevant attributes for comparisons, RSA public keys as DER SubjectPublicKeyInfo
+//! files (what Primus Tools' `GetPublicKey` writes), proving two keys are one by using them,
+//! and cleaning up.
+use super::calls::Token;
+use super::outcome::{Stop, describe_error};
 use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
 use der::{Decode, Encode};
@@ -334,10 +335,9 @@ pub fn destroy_labelled(tok: &Token<'_>, labels: &[String]) -> Result<String, St
                 for o in found {
                     match tok.destroy_object(o) {
                         Ok(()) => destroyed += 1,
-                        Err(e) => problems.push(format!(
-                            "{label:?} (object {o}): {}",
-                            crate::runner::describe_error(&e)
-                        )),
+                        Err(e) => {
+                            problems.push(format!("{label:?} (object {o}): {}", describe_error(&e)))
+                        }
                     }
                 }
             }
