@@ -2,9 +2,11 @@
 //! PKCS#11 modules. `catalogue` holds the procedures as data, `target` reaches the tokens of a
 //! run (`sim` or PKCS#11 URIs, through the consoles' backend), `runner` plans and runs
 //! scenarios step by step, `procedures` carries the steps out (the documented vendor commands
-//! through the consoles of `hsmsim-consoles`), `pfx` reads AD CS backups, and `report` writes
-//! tables, JSON and JUnit XML.
+//! through the consoles of `hsmsim-consoles`), `evidence` is what the outcome checks and
+//! cleanups do with objects, `pfx` reads AD CS backups, and `report` writes tables, JSON,
+//! JUnit XML, Markdown and HTML.
 pub mod catalogue;
+pub mod evidence;
 pub mod pfx;
 pub mod procedures;
 pub mod report;

@@ -24,26 +24,10 @@ use std::sync::{Arc, Mutex};
 /// The host the scratch lab adds: it sees every partition of the `primus` fixture.
 pub const SCRATCH_HOST: &str = "conformance";
 
-/// Why a target cannot be used (the run stops before any scenario).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TargetError(pub String);
-
-impl fmt::Display for TargetError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for TargetError {}
-
-fn target_err(e: impl fmt::Display) -> TargetError {
-    TargetError(e.to_string())
-}
-
-impl From<ModuleError> for TargetError {
-    fn from(e: ModuleError) -> Self {
-        TargetError(e.0)
-    }
+/// Why a target cannot be used (the run stops before any scenario): the backend's error, for
+/// what this file checks as for what the backend finds.
+fn target_err(e: impl fmt::Display) -> ModuleError {
+    ModuleError(e.to_string())
 }
 
 /// What a party's token can do, discovered before any scenario runs.
@@ -148,13 +132,13 @@ impl Party {
     /// (`CKF_*_PIN_LOCKED`, `CKF_*_PIN_FINAL_TRY`), the party is refused without any login
     /// attempt; otherwise the party logs in once. A refused PIN is never tried again (see
     /// `session`), so a wrong PIN costs exactly one failed login. Returns the logged-in session.
-    pub fn preflight(&self) -> Result<Session, TargetError> {
+    pub fn preflight(&self) -> Result<Session, ModuleError> {
         let info =
             self.module.pkcs11.get_token_info(self.slot).map_err(|e| {
-                TargetError(format!("{}: C_GetTokenInfo failed: {e}", self.describe()))
+                ModuleError(format!("{}: C_GetTokenInfo failed: {e}", self.describe()))
             })?;
         let stop = |what: &str| {
-            Err(TargetError(format!(
+            Err(ModuleError(format!(
                 "{}: {what}; no login was attempted (another failure could lock it)",
                 self.describe()
             )))
@@ -176,17 +160,17 @@ impl Party {
             );
         }
         self.session().map_err(|e| match &e {
-            cryptoki::error::Error::Pkcs11(rv, _) if refuses_pin(rv) => TargetError(format!(
+            cryptoki::error::Error::Pkcs11(rv, _) if refuses_pin(rv) => ModuleError(format!(
                 "{} refused the PIN (C_Login: {}): that is one failed login, and no other will be attempted; give the right PIN",
                 self.describe(),
                 hsmsim_consoles::backend::outcome::ckr_name(rv)
             )),
-            cryptoki::error::Error::Pkcs11(rv, _) => TargetError(format!(
+            cryptoki::error::Error::Pkcs11(rv, _) => ModuleError(format!(
                 "cannot log in to {}: C_Login: {}",
                 self.describe(),
                 hsmsim_consoles::backend::outcome::ckr_name(rv)
             )),
-            other => TargetError(format!("cannot log in to {}: {other}", self.describe())),
+            other => ModuleError(format!("cannot log in to {}: {other}", self.describe())),
         })
     }
 
@@ -238,7 +222,7 @@ pub fn scratch_dir() -> Option<PathBuf> {
 /// The tokens a user's lab offers `sim` parties: each initialised partition's label and
 /// whether the lab file documents its user PIN. Fails with the reason when the lab cannot be
 /// opened.
-pub fn lab_tokens(choice: &hsmsim::engine::Choice) -> Result<Vec<(String, bool)>, TargetError> {
+pub fn lab_tokens(choice: &hsmsim::engine::Choice) -> Result<Vec<(String, bool)>, ModuleError> {
     let selection = hsmsim::lab_state::select(choice).map_err(target_err)?;
     Ok(selection
         .lab
@@ -314,7 +298,7 @@ impl Environment {
         self
     }
 
-    fn sim_lab(&self) -> Result<Arc<SimLab>, TargetError> {
+    fn sim_lab(&self) -> Result<Arc<SimLab>, ModuleError> {
         let mut guard = SIM_LAB.lock().map_err(target_err)?;
         if let Some(s) = guard.as_ref() {
             return Ok(s.clone());
@@ -328,7 +312,7 @@ impl Environment {
         Ok(lab)
     }
 
-    fn user_lab(choice: &hsmsim::engine::Choice) -> Result<SimLab, TargetError> {
+    fn user_lab(choice: &hsmsim::engine::Choice) -> Result<SimLab, ModuleError> {
         let selection = hsmsim::lab_state::select(choice).map_err(target_err)?;
         Ok(SimLab {
             _dir: None,
@@ -341,10 +325,10 @@ impl Environment {
         })
     }
 
-    fn scratch_lab() -> Result<SimLab, TargetError> {
+    fn scratch_lab() -> Result<SimLab, ModuleError> {
         let dir = tempfile::tempdir().map_err(target_err)?;
         let lab_file = hsmsim::lab_state::init_from_fixture("primus", dir.path(), false)
-            .map_err(|e| TargetError(format!("cannot create the scratch lab: {e}")))?;
+            .map_err(|e| ModuleError(format!("cannot create the scratch lab: {e}")))?;
         // The state lives in the scratch directory whatever HSMSIM_STATE_DIR says.
         let selection = hsmsim::lab_state::select(&hsmsim::engine::Choice {
             lab_file: Some(lab_file.clone()),
@@ -385,11 +369,11 @@ impl Environment {
         display: &str,
         role: Role,
         default_sim_token: &str,
-    ) -> Result<Party, TargetError> {
+    ) -> Result<Party, ModuleError> {
         let (module, selector, pin) = match name {
             TargetName::Sim { selector } => {
                 let path = self.sim_module.clone().ok_or_else(|| {
-                    TargetError(
+                    ModuleError(
                         "`sim` needs the simulator's module libhsmsim.so: build it (cargo build) or set HSMSIM_MODULE".into(),
                     )
                 })?;
@@ -423,7 +407,7 @@ impl Environment {
             .raw
             .mechanisms(slot.id())
             .map_err(|rv| {
-                TargetError(format!(
+                ModuleError(format!(
                     "C_GetMechanismList failed: {}",
                     hsmsim_consoles::backend::outcome::rv_name(rv)
                 ))
@@ -447,7 +431,7 @@ impl Environment {
                 .as_ref()
                 .and_then(|ask| ask(&format!("PIN of the {role} token {label:?}: ")));
             if pin.is_none() {
-                return Err(TargetError(format!(
+                return Err(ModuleError(format!(
                     "{display}: the token {label:?} needs a PIN: add pin-source=FILE or pin-source=env:VARIABLE (or pin-value=PIN) to the URI, or run on a terminal to be asked for it"
                 )));
             }
@@ -467,16 +451,16 @@ impl Environment {
 
 /// The PIN a URI's `pin-source` names: a file (without its trailing newline), or, simulator-defined,
 /// `env:VARIABLE` (an environment variable), for automation that keeps PINs out of files.
-fn pin_from_source(source: &Path) -> Result<String, TargetError> {
+fn pin_from_source(source: &Path) -> Result<String, ModuleError> {
     if let Some(var) = source.to_str().and_then(|s| s.strip_prefix("env:")) {
         return std::env::var(var).map_err(|_| {
-            TargetError(format!(
+            ModuleError(format!(
                 "pin-source=env:{var}: the environment variable {var} is not set (or not UTF-8)"
             ))
         });
     }
     Ok(hsmsim::files::read_to_string(source)
-        .map_err(|e| TargetError(format!("cannot read pin-source {}: {e}", source.display())))?
+        .map_err(|e| ModuleError(format!("cannot read pin-source {}: {e}", source.display())))?
         .trim_end_matches(['\r', '\n'])
         .to_string())
 }

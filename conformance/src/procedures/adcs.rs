@@ -78,7 +78,7 @@ pub fn run(run: &mut Run<'_>, parties: &Parties) -> Result<(), Stop> {
     let label = run.name("ACME Issuing CA");
     let outcome = scenario(run, &tok, &case, &label);
     run.cleanup("the scenario's objects on the target", outcome, || {
-        objects::destroy_labelled(&tok, std::slice::from_ref(&label))
+        crate::evidence::destroy_labelled(&tok, std::slice::from_ref(&label))
     })
 }
 

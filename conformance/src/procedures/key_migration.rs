@@ -10,6 +10,7 @@
 //! key by use, and the original is unchanged. Negative case: a non-extractable key is refused at
 //! step 4 and nothing changes on either side.
 use super::PlannedObject;
+use crate::evidence;
 use crate::runner::{Case, Parties, Run, Stop};
 use crate::target::{Party, Role};
 use cryptoki::error::RvError;
@@ -114,7 +115,7 @@ pub fn run(run: &mut Run<'_>, parties: &Parties) -> Result<(), Stop> {
             .unwrap_or_else(|| run.procedure.variants[0].id.clone()),
         None => run.case.id(),
     };
-    let spec = KeySpec::from_variant(&variant)
+    let spec = evidence::key_spec_of_variant(&variant)
         .ok_or_else(|| Stop::fail(format!("unknown variant {variant}")))?;
     // Preconditions: what each side must be able to do.
     require(
@@ -148,8 +149,8 @@ pub fn run(run: &mut Run<'_>, parties: &Parties) -> Result<(), Stop> {
     // Clean up the scenario's own objects on both sides, whatever happened.
     let labels = [zmk, mig];
     run.cleanup("the scenario's objects on both sides", outcome, || {
-        let on_origin = objects::destroy_labelled(&o_tok, &labels);
-        let on_target = objects::destroy_labelled(&t_tok, &labels);
+        let on_origin = evidence::destroy_labelled(&o_tok, &labels);
+        let on_target = evidence::destroy_labelled(&t_tok, &labels);
         match (on_origin, on_target) {
             (Ok(a), Ok(b)) => Ok(format!("origin: {a}; target: {b}")),
             (Err(e), _) | (_, Err(e)) => Err(e),
@@ -174,7 +175,7 @@ fn objects_counted(
     ];
     let (mut seen, mut wrong) = (Vec::new(), Vec::new());
     for (side, tok, label, want) in expected {
-        let classes = objects::classes_labelled(tok, label)?;
+        let classes = evidence::classes_labelled(tok, label)?;
         let line = format!(
             "{side} {label}: {} ({})",
             classes.len(),
@@ -289,7 +290,7 @@ fn scenario(
         "the copy has the original's class, key type, size, label, id and flags",
         || {
             let after = objects::snapshot(t, copy)?;
-            let (differences, evidence) = objects::compare_copy(&before, &after);
+            let (differences, evidence) = evidence::compare_copy(&before, &after);
             if differences.is_empty() {
                 Ok(evidence.join("; "))
             } else {
@@ -298,7 +299,7 @@ fn scenario(
         },
     )?;
     run.check("the copy is the same key, proven by use", || {
-        objects::prove_same_key(spec, o, original, t, copy)
+        evidence::prove_same_key(spec, o, original, t, copy)
     })?;
     run.check("the origin's key is unchanged", || {
         unchanged(o, original.key, &before)
@@ -314,7 +315,7 @@ fn unchanged(
     before: &objects::Snapshot,
 ) -> Result<String, Stop> {
     let now = objects::snapshot(o, original)?;
-    let differences = before.differences(&now);
+    let differences = evidence::differences(before, &now);
     if differences.is_empty() {
         Ok(format!(
             "{} attributes read again, all as before",
