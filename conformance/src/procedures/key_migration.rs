@@ -328,3 +328,24 @@ fn unchanged(
         )))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_documented_step_is_a_command_the_primus_tools_console_reads() {
+        let procedures = crate::catalogue::procedures();
+        let migrations: Vec<_> = procedures
+            .iter()
+            .filter(|p| p.id.starts_with("primus.key-migration."))
+            .collect();
+        assert_eq!(migrations.len(), 2);
+        for p in migrations {
+            for step in &p.steps {
+                let parsed = parse_documented(&step.vendor);
+                assert!(parsed.is_ok(), "{} step {}: {parsed:?}", p.id, step.n);
+            }
+        }
+    }
+}
