@@ -12,10 +12,12 @@
 //! 130 when interrupted.
 use crate::Failure;
 use clap::{Subcommand, ValueEnum};
+use hsmsim_conformance::catalogue;
 use hsmsim_conformance::report::{self, RunEnvironment, RunInfo};
 use hsmsim_conformance::runner::{self, Parties, Selection, Status};
-use hsmsim_conformance::target::{Environment, Role, find_sim_module};
-use hsmsim_conformance::{catalogue, uri};
+use hsmsim_conformance::target::{Environment, Role};
+use hsmsim_consoles::backend::module::find_sim_module;
+use hsmsim_consoles::backend::uri;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;

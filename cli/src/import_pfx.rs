@@ -106,14 +106,14 @@ pub fn run(choice: &Choice, args: ImportPfxArgs) -> Result<ExitCode, Failure> {
                 "import-pfx: refused: {:?} already holds {} object(s) with this key's CKA_ID {} or the label {label:?} (imported before?); add --replace to replace them",
                 party.token_label,
                 existing.len(),
-                hsmsim_conformance::objects::hex(&kc.id)
+                hsmsim_consoles::backend::objects::hex(&kc.id)
             ),
             None,
             1,
         ));
     }
     // All or none: a pair that does not prove itself is taken off the token again.
-    let tok = hsmsim_conformance::calls::Token::new(&session, &party.module.raw, None);
+    let tok = hsmsim_consoles::backend::calls::Token::new(&session, &party.module.raw, None);
     let outcome = pfx::import(&tok, &kc, &label, args.extractable).and_then(|imported| {
         pfx::prove_pair(&tok, &imported, &kc).inspect_err(|_| {
             for o in [imported.private, imported.public, imported.certificate] {
@@ -125,9 +125,9 @@ pub fn run(choice: &Choice, args: ImportPfxArgs) -> Result<ExitCode, Failure> {
     let outcome = outcome.and_then(|imported| {
         for o in &existing {
             session.destroy_object(*o).map_err(|e| {
-                hsmsim_conformance::runner::Stop::fail(format!(
+                hsmsim_consoles::backend::outcome::Stop::fail(format!(
                     "the new key is imported, but an old object could not be removed: {}",
-                    hsmsim_conformance::runner::describe_error(&e)
+                    hsmsim_consoles::backend::outcome::describe_error(&e)
                 ))
             })?;
         }
@@ -139,7 +139,7 @@ pub fn run(choice: &Choice, args: ImportPfxArgs) -> Result<ExitCode, Failure> {
                 crate::print_json(&serde_json::json!({
                     "token": party.token_label,
                     "label": label,
-                    "id": hsmsim_conformance::objects::hex(&kc.id),
+                    "id": hsmsim_consoles::backend::objects::hex(&kc.id),
                     "subject": kc.subject,
                     "objects": ["private-key", "public-key", "certificate"],
                     "chain_certificates_not_imported": kc.others.len(),
@@ -151,7 +151,10 @@ pub fn run(choice: &Choice, args: ImportPfxArgs) -> Result<ExitCode, Failure> {
                     "imported {:?} into {:?}: private key, public key and certificate",
                     label, party.token_label
                 );
-                println!("  CKA_ID   {}", hsmsim_conformance::objects::hex(&kc.id));
+                println!(
+                    "  CKA_ID   {}",
+                    hsmsim_consoles::backend::objects::hex(&kc.id)
+                );
                 if !existing.is_empty() {
                     println!("  replaced {} object(s) imported before", existing.len());
                 }
@@ -195,7 +198,7 @@ fn already_there(
                 .map_err(|e| {
                     Failure(format!(
                         "cannot search the token: {}",
-                        hsmsim_conformance::runner::describe_error(&e)
+                        hsmsim_consoles::backend::outcome::describe_error(&e)
                     ))
                 })?;
             for h in handles {

@@ -5,9 +5,10 @@
 use crate::Failure;
 use cryptoki::session::Session;
 use hsmsim::estate::Choice;
-use hsmsim_conformance::runner::Stop;
-use hsmsim_conformance::target::{Environment, Party, Role, find_sim_module};
-use hsmsim_conformance::uri;
+use hsmsim_conformance::target::{Environment, Party, Role};
+use hsmsim_consoles::backend::module::find_sim_module;
+use hsmsim_consoles::backend::outcome::Stop;
+use hsmsim_consoles::backend::uri;
 use std::path::PathBuf;
 use std::process::ExitCode;
 

@@ -1,19 +1,17 @@
 //! hsmsim-conformance: replays the vendors' documented procedures against simulated or real
-//! PKCS#11 modules. `catalogue` holds the procedures as data, `uri` and `target` name and reach
-//! the tokens (`sim` or PKCS#11 URIs), `runner` plans and runs scenarios step by step,
-//! `procedures` carries the steps out, `report` writes tables, JSON and JUnit XML, and `raw`
-//! makes the few calls cryptoki cannot.
-pub mod calls;
+//! PKCS#11 modules. `catalogue` holds the procedures as data, `target` reaches the tokens of a
+//! run (`sim` or PKCS#11 URIs, through the consoles' backend), `runner` plans and runs
+//! scenarios step by step, `procedures` carries the steps out (the documented vendor commands
+//! through the consoles of `hsmsim-consoles`), `evidence` is what the outcome checks and
+//! cleanups do with objects, `pfx` reads AD CS backups, and `report` writes tables, JSON,
+//! JUnit XML, Markdown and HTML.
 pub mod catalogue;
-pub mod objects;
+pub mod evidence;
 pub mod pfx;
-pub mod primus_tools;
 pub mod procedures;
-pub mod raw;
 pub mod report;
 pub mod runner;
 pub mod target;
-pub mod uri;
 
 /// The `CKM_*` names the simulator implements, in registry order.
 pub fn simulator_mechanism_names() -> Vec<&'static str> {

@@ -7,12 +7,12 @@
 //! marked non-exportable), a key no certificate matches, an unsupported key type. A PFX with a
 //! chain imports the key's own certificate; the others are reported, not imported
 //! (simulator-defined: `certutil -importpfx` puts them in the Windows store, not the HSM).
-use crate::calls::Token;
-use crate::objects;
 use crate::runner::Stop;
 use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, CertificateType, KeyType, ObjectClass, ObjectHandle};
 use der::{Decode, Encode};
+use hsmsim_consoles::backend::calls::Token;
+use hsmsim_consoles::backend::objects;
 use std::fmt;
 
 /// Why a key and certificate cannot be imported.

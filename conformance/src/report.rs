@@ -6,9 +6,9 @@
 //! a PIN), then the summary, then per scenario its transcript (steps with the vendor's command,
 //! outcome checks with their evidence, the refusal a negative case observed, and every PKCS#11
 //! call each step made with its party, return code and duration).
-use crate::calls::Call;
 use crate::runner::{Parties, ScenarioResult, Status};
 use crate::target::Party;
+use hsmsim_consoles::backend::calls::Call;
 use serde::Serialize;
 use std::fmt::Write as _;
 
@@ -187,7 +187,7 @@ impl RunEnvironment {
             .any(|p| p.module.simulator);
         if uses_sim && let Some((file, scratch)) = crate::target::sim_lab_file() {
             env.lab_sha256 = std::fs::read(&file).ok().map(|bytes| {
-                crate::objects::hex(
+                hsmsim_consoles::backend::objects::hex(
                     aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &bytes).as_ref(),
                 )
             });

@@ -8,6 +8,7 @@
 use crate::catalogue::{Negative, Procedure, Variant};
 use crate::procedures;
 use crate::target::{Party, Role};
+pub use hsmsim_consoles::backend::outcome::{Stop, ckr_name, describe_error};
 use serde::Serialize;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -111,7 +112,7 @@ pub struct StepResult {
     pub detail: String,
     pub duration_ms: u64,
     /// Every PKCS#11 call the step or check made, in order, with its return code.
-    pub calls: Vec<crate::calls::Call>,
+    pub calls: Vec<hsmsim_consoles::backend::calls::Call>,
 }
 
 /// One scenario's result (the JSON report's `results` entries).
@@ -125,74 +126,6 @@ pub struct ScenarioResult {
     pub detail: String,
     pub duration_ms: u64,
     pub steps: Vec<StepResult>,
-}
-
-/// Why a scenario stopped early.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Stop {
-    /// A step or check failed; `step` is filled in by `Run::step`.
-    Fail {
-        step: Option<String>,
-        detail: String,
-    },
-    /// A party lacks what the scenario needs.
-    NotApplicable(String),
-}
-
-impl Stop {
-    pub fn fail(detail: impl Into<String>) -> Stop {
-        Stop::Fail {
-            step: None,
-            detail: detail.into(),
-        }
-    }
-}
-
-impl From<cryptoki::error::Error> for Stop {
-    fn from(e: cryptoki::error::Error) -> Self {
-        Stop::fail(describe_error(&e))
-    }
-}
-
-/// A cryptoki error with the `CKR_*` name ("C_WrapKey: CKR_KEY_UNEXTRACTABLE").
-pub fn describe_error(e: &cryptoki::error::Error) -> String {
-    match e {
-        cryptoki::error::Error::Pkcs11(rv, function) => {
-            // cryptoki writes `Function::WrapKey`; PKCS#11 names it `C_WrapKey`.
-            let function = function.to_string();
-            let call = function
-                .strip_prefix("Function::")
-                .map_or(function.clone(), |f| format!("C_{f}"));
-            format!("{call}: {}", ckr_name(rv))
-        }
-        other => other.to_string(),
-    }
-}
-
-/// `RvError::KeyUnextractable` -> "CKR_KEY_UNEXTRACTABLE"; vendor codes by their vendor name
-/// where the simulator knows it (Luna, Primus), else "CKR_VENDOR_DEFINED+0x..".
-pub fn ckr_name(rv: &cryptoki::error::RvError) -> String {
-    use cryptoki::error::RvError;
-    if let RvError::VendorDefined(code) | RvError::UnknownErrorCode(code) = rv {
-        return match hsmsim::base::error::rv_name(*code) {
-            "CKR_VENDOR_DEFINED" | "CKR_UNKNOWN" => format!("CKR 0x{code:08X}"),
-            name => format!("{name} (0x{code:08X})"),
-        };
-    }
-    let debug = format!("{rv:?}");
-    let (name, rest) = debug.split_once('(').unwrap_or((&debug, ""));
-    let mut out = String::from("CKR");
-    for c in name.chars() {
-        if c.is_ascii_uppercase() {
-            out.push('_');
-        }
-        out.push(c.to_ascii_uppercase());
-    }
-    if rest.is_empty() {
-        out
-    } else {
-        format!("{out}({}", rest)
-    }
 }
 
 /// The parties of a run (a one-party procedure uses `target`).
@@ -244,7 +177,7 @@ impl Run<'_> {
         f: impl FnOnce() -> Result<(T, String), Stop>,
     ) -> Result<T, Stop> {
         let started = Instant::now();
-        let (outcome, calls) = crate::calls::recording(f);
+        let (outcome, calls) = hsmsim_consoles::backend::calls::recording(f);
         let (status, detail) = match &outcome {
             Ok((_, note)) => (Status::Pass, note.clone()),
             Err(Stop::Fail { detail, .. }) => (Status::Fail, detail.clone()),
@@ -516,7 +449,7 @@ pub fn run_scenario(scenario: &Scenario, parties: &Parties) -> ScenarioResult {
     let _ = aws_lc_rs::rand::fill(&mut tag_bytes);
     let tag = format!(
         "{}-{}",
-        crate::objects::hex(&tag_bytes),
+        hsmsim_consoles::backend::objects::hex(&tag_bytes),
         scenario.case.id().replace("negative:", "neg-")
     );
     let _in_flight = InFlight::new(scenario, parties, &tag);
@@ -637,23 +570,5 @@ mod tests {
         assert_eq!(a.len() + b.len(), all.len());
         let key = |s: &Scenario| (s.procedure.id.clone(), s.case.id());
         assert!(a.iter().all(|x| !b.iter().any(|y| key(x) == key(y))));
-    }
-
-    #[test]
-    fn error_names_are_the_ckr_names() {
-        use cryptoki::error::RvError;
-        assert_eq!(
-            ckr_name(&RvError::KeyUnextractable),
-            "CKR_KEY_UNEXTRACTABLE"
-        );
-        assert_eq!(ckr_name(&RvError::PinIncorrect), "CKR_PIN_INCORRECT");
-        assert_eq!(
-            ckr_name(&RvError::VendorDefined(0x8000_002A)),
-            "CKR_PRIMUS_KEY_IMPORT_NOT_ALLOWED (0x8000002A)"
-        );
-        assert_eq!(
-            ckr_name(&RvError::VendorDefined(0x8000_4242)),
-            "CKR 0x80004242"
-        );
     }
 }

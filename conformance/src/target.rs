@@ -1,20 +1,21 @@
-//! The tokens a run talks to. A module file is loaded once per process (cryptoki over
-//! libloading, entered through `C_GetInterface` when the module has it, else
-//! `C_GetFunctionList`, as applications do) and initialised once; `sim` is this simulator's
-//! module on a scratch lab the runner creates, so results never depend on the user's own state.
+//! The tokens a run talks to. Modules are loaded and tokens found by the consoles' backend
+//! (`hsmsim_consoles::backend::module`: one `C_Initialize` per module per process); `sim` is
+//! this simulator's module on a scratch lab the runner creates, so results never depend on the
+//! user's own state.
 //! Each party is one token of one module, chosen by the URI's path attributes, with the
 //! capabilities the runner discovered: mechanisms, Luna `CA_*` extensions, login model; its
 //! PIN comes from the URI (`pin-value`, `pin-source=FILE`, `pin-source=env:VARIABLE`) or a
 //! prompt. The pre-flight (`Party::preflight`) protects real tokens: a role at its last try is
 //! never tried, and a refused PIN is never tried again.
-use crate::uri::{Pkcs11Uri, TargetName, TokenSelector};
-use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::session::{Session, UserType};
 use cryptoki::slot::Slot;
 use cryptoki::types::AuthPin;
 use cryptoki_sys::CK_MECHANISM_TYPE;
+use hsmsim_consoles::backend::module::{
+    self, Module, ModuleError, SimulatorLab, choose_token, module_path,
+};
+use hsmsim_consoles::backend::uri::TargetName;
 use std::collections::{BTreeSet, HashMap};
-use std::ffi::OsString;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,111 +24,10 @@ use std::sync::{Arc, Mutex};
 /// The host the scratch lab adds: it sees every partition of the `primus` fixture.
 pub const SCRATCH_HOST: &str = "conformance";
 
-/// Why a target cannot be used (the run stops before any scenario).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TargetError(pub String);
-
-impl fmt::Display for TargetError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for TargetError {}
-
-fn target_err(e: impl fmt::Display) -> TargetError {
-    TargetError(e.to_string())
-}
-
-/// A loaded, initialised PKCS#11 module.
-pub struct Module {
-    pub path: PathBuf,
-    pub pkcs11: Pkcs11,
-    /// The module's function table, for the calls cryptoki cannot make.
-    pub raw: crate::raw::RawModule,
-    /// The module exports Luna's `CA_GetFunctionList`.
-    pub ca_extensions: bool,
-    /// The module is this simulator on the run's scratch lab.
-    pub simulator: bool,
-}
-
-/// The lab the simulator's module is initialised on, given to it through the environment it
-/// reads at `C_Initialize` (`HSMSIM_CONF`, `HSMSIM_HOST`, `HSMSIM_STATE_DIR`).
-#[derive(Debug, Clone)]
-struct SimEnv {
-    lab_file: Option<PathBuf>,
-    host: Option<String>,
-    state_dir: PathBuf,
-}
-
-impl SimEnv {
-    /// Runs `f` (the simulator's `C_Initialize`) with the variables set, then restores them.
-    fn around<T>(&self, f: impl FnOnce() -> T) -> T {
-        let vars: [(&str, Option<OsString>); 3] = [
-            ("HSMSIM_CONF", self.lab_file.clone().map(Into::into)),
-            ("HSMSIM_HOST", self.host.clone().map(Into::into)),
-            ("HSMSIM_STATE_DIR", Some(self.state_dir.clone().into())),
-        ];
-        let saved: Vec<_> = vars
-            .iter()
-            .map(|(k, _)| (*k, std::env::var_os(k)))
-            .collect();
-        let set = |vars: &[(&str, Option<OsString>)]| {
-            for (key, value) in vars {
-                // SAFETY: modules are loaded (under MODULES' lock) before any scenario thread
-                // starts, and the only reader of these variables is the simulator's
-                // C_Initialize, through Rust's std::env, which synchronises with set_var.
-                unsafe {
-                    match value {
-                        Some(v) => std::env::set_var(key, v),
-                        None => std::env::remove_var(key),
-                    }
-                }
-            }
-        };
-        set(&vars);
-        let out = f();
-        set(&saved);
-        out
-    }
-}
-
-impl Module {
-    fn load(path: &Path, sim: Option<&SimEnv>) -> Result<Module, TargetError> {
-        let pkcs11 = Pkcs11::new(path).map_err(|e| {
-            TargetError(format!(
-                "cannot load the PKCS#11 module {}: {e}",
-                path.display()
-            ))
-        })?;
-        let initialize =
-            || pkcs11.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK));
-        match sim {
-            Some(env) => env.around(initialize),
-            None => initialize(),
-        }
-        .map_err(|e| TargetError(format!("C_Initialize of {} failed: {e}", path.display())))?;
-        let raw = crate::raw::RawModule::load(path).map_err(TargetError)?;
-        Ok(Module {
-            path: path.to_path_buf(),
-            raw,
-            ca_extensions: exports_symbol(path, b"CA_GetFunctionList\0"),
-            simulator: sim.is_some(),
-            pkcs11,
-        })
-    }
-}
-
-/// Whether the module file exports `symbol` (capability discovery of vendor extensions).
-fn exports_symbol(path: &Path, symbol: &[u8]) -> bool {
-    // SAFETY: loading the module again only bumps its reference count (it is loaded and
-    // initialised already, and the simulator links with -z nodelete); looking a symbol up does
-    // not call it.
-    let Ok(library) = (unsafe { libloading::Library::new(path) }) else {
-        return false;
-    };
-    // SAFETY: the symbol is only checked for presence, never called through this type.
-    unsafe { library.get::<unsafe extern "C" fn()>(symbol) }.is_ok()
+/// Why a target cannot be used (the run stops before any scenario): the backend's error, for
+/// what this file checks as for what the backend finds.
+fn target_err(e: impl fmt::Display) -> ModuleError {
+    ModuleError(e.to_string())
 }
 
 /// What a party's token can do, discovered before any scenario runs.
@@ -159,12 +59,19 @@ pub enum Role {
     Target,
 }
 
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl Role {
+    /// "origin" or "target": the party a call record names.
+    pub fn name(self) -> &'static str {
+        match self {
             Role::Origin => "origin",
             Role::Target => "target",
-        })
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
     }
 }
 
@@ -225,13 +132,13 @@ impl Party {
     /// (`CKF_*_PIN_LOCKED`, `CKF_*_PIN_FINAL_TRY`), the party is refused without any login
     /// attempt; otherwise the party logs in once. A refused PIN is never tried again (see
     /// `session`), so a wrong PIN costs exactly one failed login. Returns the logged-in session.
-    pub fn preflight(&self) -> Result<Session, TargetError> {
+    pub fn preflight(&self) -> Result<Session, ModuleError> {
         let info =
             self.module.pkcs11.get_token_info(self.slot).map_err(|e| {
-                TargetError(format!("{}: C_GetTokenInfo failed: {e}", self.describe()))
+                ModuleError(format!("{}: C_GetTokenInfo failed: {e}", self.describe()))
             })?;
         let stop = |what: &str| {
-            Err(TargetError(format!(
+            Err(ModuleError(format!(
                 "{}: {what}; no login was attempted (another failure could lock it)",
                 self.describe()
             )))
@@ -253,17 +160,17 @@ impl Party {
             );
         }
         self.session().map_err(|e| match &e {
-            cryptoki::error::Error::Pkcs11(rv, _) if refuses_pin(rv) => TargetError(format!(
+            cryptoki::error::Error::Pkcs11(rv, _) if refuses_pin(rv) => ModuleError(format!(
                 "{} refused the PIN (C_Login: {}): that is one failed login, and no other will be attempted; give the right PIN",
                 self.describe(),
-                crate::runner::ckr_name(rv)
+                hsmsim_consoles::backend::outcome::ckr_name(rv)
             )),
-            cryptoki::error::Error::Pkcs11(rv, _) => TargetError(format!(
+            cryptoki::error::Error::Pkcs11(rv, _) => ModuleError(format!(
                 "cannot log in to {}: C_Login: {}",
                 self.describe(),
-                crate::runner::ckr_name(rv)
+                hsmsim_consoles::backend::outcome::ckr_name(rv)
             )),
-            other => TargetError(format!("cannot log in to {}: {other}", self.describe())),
+            other => ModuleError(format!("cannot log in to {}: {other}", self.describe())),
         })
     }
 
@@ -278,14 +185,11 @@ struct SimLab {
     /// Keeps a scratch lab's directory alive.
     _dir: Option<tempfile::TempDir>,
     /// The simulator's lab, as its `C_Initialize` reads it.
-    env: SimEnv,
+    env: SimulatorLab,
     /// Token label -> user PIN, from the lab.
     pins: HashMap<String, String>,
 }
 
-/// The modules loaded in this process, by canonical path: a module is initialised once per
-/// process, whoever asks for it.
-static MODULES: Mutex<Option<HashMap<PathBuf, Arc<Module>>>> = Mutex::new(None);
 /// The simulator's lab in this process (the simulator is initialised on one lab per process).
 static SIM_LAB: Mutex<Option<Arc<SimLab>>> = Mutex::new(None);
 
@@ -293,9 +197,7 @@ static SIM_LAB: Mutex<Option<Arc<SimLab>>> = Mutex::new(None);
 /// (`C_Finalize`) and unloaded, then a scratch lab's directory is removed. Call it once a run
 /// is over (statics are never dropped by Rust).
 pub fn finish() {
-    if let Ok(mut modules) = MODULES.lock() {
-        modules.take();
-    }
+    module::finish();
     if let Ok(mut lab) = SIM_LAB.lock() {
         lab.take();
     }
@@ -320,7 +222,7 @@ pub fn scratch_dir() -> Option<PathBuf> {
 /// The tokens a user's lab offers `sim` parties: each initialised partition's label and
 /// whether the lab file documents its user PIN. Fails with the reason when the lab cannot be
 /// opened.
-pub fn lab_tokens(choice: &hsmsim::estate::Choice) -> Result<Vec<(String, bool)>, TargetError> {
+pub fn lab_tokens(choice: &hsmsim::estate::Choice) -> Result<Vec<(String, bool)>, ModuleError> {
     let selection = hsmsim::estate::select(choice).map_err(target_err)?;
     Ok(selection
         .lab
@@ -396,7 +298,7 @@ impl Environment {
         self
     }
 
-    fn sim_lab(&self) -> Result<Arc<SimLab>, TargetError> {
+    fn sim_lab(&self) -> Result<Arc<SimLab>, ModuleError> {
         let mut guard = SIM_LAB.lock().map_err(target_err)?;
         if let Some(s) = guard.as_ref() {
             return Ok(s.clone());
@@ -410,11 +312,11 @@ impl Environment {
         Ok(lab)
     }
 
-    fn user_lab(choice: &hsmsim::estate::Choice) -> Result<SimLab, TargetError> {
+    fn user_lab(choice: &hsmsim::estate::Choice) -> Result<SimLab, ModuleError> {
         let selection = hsmsim::estate::select(choice).map_err(target_err)?;
         Ok(SimLab {
             _dir: None,
-            env: SimEnv {
+            env: SimulatorLab {
                 lab_file: selection.lab_file.clone(),
                 host: selection.host.clone(),
                 state_dir: selection.state_dir.clone(),
@@ -423,10 +325,10 @@ impl Environment {
         })
     }
 
-    fn scratch_lab() -> Result<SimLab, TargetError> {
+    fn scratch_lab() -> Result<SimLab, ModuleError> {
         let dir = tempfile::tempdir().map_err(target_err)?;
         let lab_file = hsmsim::estate::init_from_fixture("primus", dir.path(), false)
-            .map_err(|e| TargetError(format!("cannot create the scratch lab: {e}")))?;
+            .map_err(|e| ModuleError(format!("cannot create the scratch lab: {e}")))?;
         // The state lives in the scratch directory whatever HSMSIM_STATE_DIR says.
         let selection = hsmsim::estate::select(&hsmsim::estate::Choice {
             lab_file: Some(lab_file.clone()),
@@ -449,7 +351,7 @@ impl Environment {
         text.push_str(&host);
         std::fs::write(&lab_file, text).map_err(target_err)?;
         Ok(SimLab {
-            env: SimEnv {
+            env: SimulatorLab {
                 lab_file: Some(lab_file),
                 host: Some(SCRATCH_HOST.to_string()),
                 state_dir: dir.path().to_path_buf(),
@@ -457,29 +359,6 @@ impl Environment {
             pins: lab_pins(&selection),
             _dir: Some(dir),
         })
-    }
-
-    fn module(&self, path: &Path, sim: Option<&SimEnv>) -> Result<Arc<Module>, TargetError> {
-        let key = path.canonicalize().map_err(|e| {
-            TargetError(format!(
-                "the PKCS#11 module {} is not there: {e}",
-                path.display()
-            ))
-        })?;
-        let mut guard = MODULES.lock().map_err(target_err)?;
-        let modules = guard.get_or_insert_with(HashMap::new);
-        if let Some(m) = modules.get(&key) {
-            if m.simulator != sim.is_some() {
-                return Err(TargetError(format!(
-                    "{} is the simulator's module: name it `sim` on both sides, or load another module (one C_Initialize per process)",
-                    key.display()
-                )));
-            }
-            return Ok(m.clone());
-        }
-        let module = Arc::new(Module::load(&key, sim)?);
-        modules.insert(key, module.clone());
-        Ok(module)
     }
 
     /// Resolves a party: `sim` uses the scratch lab's partition labelled `default_sim_token`
@@ -490,16 +369,16 @@ impl Environment {
         display: &str,
         role: Role,
         default_sim_token: &str,
-    ) -> Result<Party, TargetError> {
+    ) -> Result<Party, ModuleError> {
         let (module, selector, pin) = match name {
             TargetName::Sim { selector } => {
                 let path = self.sim_module.clone().ok_or_else(|| {
-                    TargetError(
+                    ModuleError(
                         "`sim` needs the simulator's module libhsmsim.so: build it (cargo build) or set HSMSIM_MODULE".into(),
                     )
                 })?;
                 let lab = self.sim_lab()?;
-                let module = self.module(&path, Some(&lab.env))?;
+                let module = module::open(&path, Some(&lab.env))?;
                 let mut selector = selector.clone();
                 if selector.is_empty() {
                     selector.token = Some(default_sim_token.to_string());
@@ -513,7 +392,7 @@ impl Environment {
             }
             TargetName::Uri(uri) => {
                 let path = module_path(uri)?;
-                let module = self.module(&path, None)?;
+                let module = module::open(&path, None)?;
                 let pin = match (&uri.pin_value, &uri.pin_source) {
                     (Some(p), _) => Some(p.clone()),
                     (None, Some(source)) => Some(pin_from_source(source)?),
@@ -528,9 +407,9 @@ impl Environment {
             .raw
             .mechanisms(slot.id())
             .map_err(|rv| {
-                TargetError(format!(
+                ModuleError(format!(
                     "C_GetMechanismList failed: {}",
-                    hsmsim::base::error::rv_name(rv)
+                    hsmsim_consoles::backend::outcome::rv_name(rv)
                 ))
             })?
             .into_iter()
@@ -552,7 +431,7 @@ impl Environment {
                 .as_ref()
                 .and_then(|ask| ask(&format!("PIN of the {role} token {label:?}: ")));
             if pin.is_none() {
-                return Err(TargetError(format!(
+                return Err(ModuleError(format!(
                     "{display}: the token {label:?} needs a PIN: add pin-source=FILE or pin-source=env:VARIABLE (or pin-value=PIN) to the URI, or run on a terminal to be asked for it"
                 )));
             }
@@ -572,16 +451,16 @@ impl Environment {
 
 /// The PIN a URI's `pin-source` names: a file (without its trailing newline), or, simulator-defined,
 /// `env:VARIABLE` (an environment variable), for automation that keeps PINs out of files.
-fn pin_from_source(source: &Path) -> Result<String, TargetError> {
+fn pin_from_source(source: &Path) -> Result<String, ModuleError> {
     if let Some(var) = source.to_str().and_then(|s| s.strip_prefix("env:")) {
         return std::env::var(var).map_err(|_| {
-            TargetError(format!(
+            ModuleError(format!(
                 "pin-source=env:{var}: the environment variable {var} is not set (or not UTF-8)"
             ))
         });
     }
     Ok(hsmsim::base::files::read_to_string(source)
-        .map_err(|e| TargetError(format!("cannot read pin-source {}: {e}", source.display())))?
+        .map_err(|e| ModuleError(format!("cannot read pin-source {}: {e}", source.display())))?
         .trim_end_matches(['\r', '\n'])
         .to_string())
 }
@@ -598,92 +477,4 @@ fn refuses_pin(rv: &cryptoki::error::RvError) -> bool {
             | RvError::PinInvalid
             | RvError::PinLenRange
     )
-}
-
-fn module_path(uri: &Pkcs11Uri) -> Result<PathBuf, TargetError> {
-    if let Some(p) = &uri.module_path {
-        return Ok(p.clone());
-    }
-    let name = uri.module_name.as_deref().unwrap_or_default();
-    // RFC 7512: module-name is the file name without the platform's prefix and suffix.
-    for dir in [
-        "/usr/lib/x86_64-linux-gnu/pkcs11",
-        "/usr/lib/x86_64-linux-gnu",
-        "/usr/lib/softhsm",
-        "/usr/lib/pkcs11",
-        "/usr/lib",
-    ] {
-        for file in [format!("lib{name}.so"), format!("{name}.so")] {
-            let candidate = Path::new(dir).join(&file);
-            if candidate.exists() {
-                return Ok(candidate);
-            }
-        }
-    }
-    Err(TargetError(format!(
-        "module-name={name}: no lib{name}.so in the usual PKCS#11 directories; give module-path"
-    )))
-}
-
-/// The one token-present slot the selector names (all of it must match).
-fn choose_token(module: &Module, selector: &TokenSelector) -> Result<Slot, TargetError> {
-    let mut found = Vec::new();
-    let mut seen = Vec::new();
-    for slot in module.pkcs11.get_slots_with_token().map_err(target_err)? {
-        let token = module.pkcs11.get_token_info(slot).map_err(target_err)?;
-        let info = module.pkcs11.get_slot_info(slot).map_err(target_err)?;
-        let label = token.label().trim();
-        seen.push(format!("slot {} {label:?}", slot.id()));
-        let matches = |want: &Option<String>, have: &str| {
-            want.as_deref().is_none_or(|w| w.trim() == have.trim())
-        };
-        if matches(&selector.token, label)
-            && matches(&selector.manufacturer, token.manufacturer_id())
-            && matches(&selector.serial, token.serial_number())
-            && matches(&selector.model, token.model())
-            && matches(&selector.slot_description, info.slot_description())
-            && matches(&selector.slot_manufacturer, info.manufacturer_id())
-            && selector.slot_id.is_none_or(|id| id == slot.id())
-            && token.token_initialized()
-        {
-            found.push(slot);
-        }
-    }
-    match found.as_slice() {
-        [one] => Ok(*one),
-        [] => Err(TargetError(format!(
-            "no initialised token of {} matches {selector}; tokens: {}",
-            module.path.display(),
-            seen.join(", ")
-        ))),
-        _ => Err(TargetError(format!(
-            "{} tokens of {} match {selector}: add token=LABEL or slot-id=N",
-            found.len(),
-            module.path.display()
-        ))),
-    }
-}
-
-/// Where the simulator's module is: `HSMSIM_MODULE`, else `libhsmsim.so` beside the running
-/// program, in its `deps/` (where cargo builds it as a dependency) or one directory up (cargo
-/// puts test programs in `deps/`).
-pub fn find_sim_module() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("HSMSIM_MODULE") {
-        return Some(PathBuf::from(p));
-    }
-    let exe = std::env::current_exe().ok()?;
-    let dir = exe.parent()?;
-    // The newest of them: `cargo run -p hsmsim-cli` refreshes only the one in deps/.
-    [
-        dir.join("libhsmsim.so"),
-        dir.join("deps/libhsmsim.so"),
-        dir.join("../libhsmsim.so"),
-    ]
-    .into_iter()
-    .filter_map(|p| {
-        let modified = std::fs::metadata(&p).and_then(|m| m.modified()).ok()?;
-        Some((modified, p))
-    })
-    .max_by_key(|(modified, _)| *modified)
-    .map(|(_, p)| p)
 }

@@ -1,8 +1,10 @@
 //! The Primus procedures with the simulator on both sides (a scratch lab): every variant
 //! passes, the negative cases pass by being refused as documented, and the reports say so.
 use hsmsim_conformance::runner::{self, Parties, Selection, Status};
-use hsmsim_conformance::target::{Environment, Role, find_sim_module};
-use hsmsim_conformance::{catalogue, report, uri};
+use hsmsim_conformance::target::{Environment, Role};
+use hsmsim_conformance::{catalogue, report};
+use hsmsim_consoles::backend::module::find_sim_module;
+use hsmsim_consoles::backend::uri;
 
 #[test]
 fn primus_procedures_pass_with_the_simulator_on_both_sides() {

@@ -8,13 +8,13 @@
 //! backup is opened, a key and certificate that do not match refused at the import; nothing
 //! reaches the token.
 use super::PlannedObject;
-use crate::calls::Token;
-use crate::objects;
 use crate::pfx::{self, PfxError, fixtures};
 use crate::runner::{Case, Parties, Run, Stop};
 use crate::target::Role;
 use cryptoki::object::{Attribute, AttributeType, ObjectClass};
 use cryptoki_sys::*;
+use hsmsim_consoles::backend::calls::Token;
+use hsmsim_consoles::backend::objects;
 
 /// The backup files of a case, opened: (PKCS#8 key, certificates).
 fn open_backup(case: &str) -> Result<(Vec<u8>, Vec<Vec<u8>>), PfxError> {
@@ -74,11 +74,11 @@ pub fn run(run: &mut Run<'_>, parties: &Parties) -> Result<(), Stop> {
         }
     }
     let session = target.session()?;
-    let tok = Token::new(&session, &target.module.raw, Some(Role::Target));
+    let tok = Token::new(&session, &target.module.raw, Some(Role::Target.name()));
     let label = run.name("ACME Issuing CA");
     let outcome = scenario(run, &tok, &case, &label);
     run.cleanup("the scenario's objects on the target", outcome, || {
-        objects::destroy_labelled(&tok, std::slice::from_ref(&label))
+        crate::evidence::destroy_labelled(&tok, std::slice::from_ref(&label))
     })
 }
 

@@ -1,20 +1,26 @@
 //! `primus.key-migration.symmetric` and `.asymmetric` (seed 001): the key to migrate is made
-//! on the origin (the seed assumes it exists), then the six documented steps through the
-//! Primus Tools operations of `primus_tools` (the ones `hsmsim primus-tools` types): an RSA-2048
-//! transport key `zmk` on the target, its public key exported as DER and imported into the
-//! origin, the key wrapped there into a wrapped-key file and unwrapped on the target under the
-//! same name, and listed. Outcome: the copy has the original's attributes, is proven the same
+//! on the origin (the seed assumes it exists), then the six documented steps, each the
+//! catalogue's vendor command run through the Primus Tools console (the one `hsmsim
+//! primus-tools` types) on the step's party: its key names the scenario's own (`zmk` becomes
+//! `zmk-<tag>`), its files (`> zmk.der`, `-outfile WrappedKey`) in the scenario's memory, and a
+//! private key moved by the transport both parties share. The steps: an RSA-2048 transport
+//! key `zmk` on the target, its public key exported as DER and imported into the origin, the
+//! key wrapped there into a wrapped-key file and unwrapped on the target under the same name,
+//! and listed. Outcome: the copy has the original's attributes, is proven the same
 //! key by use, and the original is unchanged. Negative case: a non-extractable key is refused at
 //! step 4 and nothing changes on either side.
 use super::PlannedObject;
-use crate::calls::Token;
-use crate::objects::{self, KeySpec};
-use crate::primus_tools::{self, Transport, WrappedKeyFile};
+use crate::evidence;
 use crate::runner::{Case, Parties, Run, Stop};
 use crate::target::{Party, Role};
 use cryptoki::error::RvError;
 use cryptoki::object::ObjectClass;
 use cryptoki_sys::*;
+use hsmsim_consoles::backend::calls::Token;
+use hsmsim_consoles::backend::objects::{self, KeySpec};
+use hsmsim_consoles::files::MemoryFiles;
+use hsmsim_consoles::primus_tools::operations::{self as primus_tools, Transport};
+use hsmsim_consoles::primus_tools::{ConsoleError, Invocation, Session, parse_documented};
 
 fn require(party: &Party, mechanism: CK_MECHANISM_TYPE, name: &str) -> Result<(), Stop> {
     if party.caps.has(mechanism) {
@@ -109,7 +115,7 @@ pub fn run(run: &mut Run<'_>, parties: &Parties) -> Result<(), Stop> {
             .unwrap_or_else(|| run.procedure.variants[0].id.clone()),
         None => run.case.id(),
     };
-    let spec = KeySpec::from_variant(&variant)
+    let spec = evidence::key_spec_of_variant(&variant)
         .ok_or_else(|| Stop::fail(format!("unknown variant {variant}")))?;
     // Preconditions: what each side must be able to do.
     require(
@@ -129,23 +135,22 @@ pub fn run(run: &mut Run<'_>, parties: &Parties) -> Result<(), Stop> {
         private_transport(&variant, origin, target)?
     };
     let (o, t) = (origin.session()?, target.session()?);
-    let o_tok = Token::new(&o, &origin.module.raw, Some(Role::Origin));
-    let t_tok = Token::new(&t, &target.module.raw, Some(Role::Target));
+    let o_tok = Token::new(&o, &origin.module.raw, Some(Role::Origin.name()));
+    let t_tok = Token::new(&t, &target.module.raw, Some(Role::Target.name()));
     let (zmk_doc, mig_doc) = documented_names(&run.procedure.id);
     let (zmk, mig) = (run.name(zmk_doc), run.name(mig_doc));
-    let outcome = scenario(
-        run,
-        spec,
+    let sides = Sides {
+        origin: (&o_tok, &origin.token_label),
+        target: (&t_tok, &target.token_label),
+        files: MemoryFiles::default(),
         transport,
-        negative.is_some(),
-        (&o_tok, &t_tok),
-        (&zmk, &mig),
-    );
+    };
+    let outcome = scenario(run, spec, negative.is_some(), sides, (&zmk, &mig));
     // Clean up the scenario's own objects on both sides, whatever happened.
     let labels = [zmk, mig];
     run.cleanup("the scenario's objects on both sides", outcome, || {
-        let on_origin = objects::destroy_labelled(&o_tok, &labels);
-        let on_target = objects::destroy_labelled(&t_tok, &labels);
+        let on_origin = evidence::destroy_labelled(&o_tok, &labels);
+        let on_target = evidence::destroy_labelled(&t_tok, &labels);
         match (on_origin, on_target) {
             (Ok(a), Ok(b)) => Ok(format!("origin: {a}; target: {b}")),
             (Err(e), _) | (_, Err(e)) => Err(e),
@@ -170,7 +175,7 @@ fn objects_counted(
     ];
     let (mut seen, mut wrong) = (Vec::new(), Vec::new());
     for (side, tok, label, want) in expected {
-        let classes = objects::classes_labelled(tok, label)?;
+        let classes = evidence::classes_labelled(tok, label)?;
         let line = format!(
             "{side} {label}: {} ({})",
             classes.len(),
@@ -196,29 +201,70 @@ fn objects_counted(
     }
 }
 
+/// The two tokens a scenario's console commands run on (each with its label), the files they
+/// pass between them, and the transport of a private key both parties share.
+struct Sides<'a> {
+    origin: (&'a Token<'a>, &'a str),
+    target: (&'a Token<'a>, &'a str),
+    files: MemoryFiles,
+    transport: Transport,
+}
+
+/// Documented step `n`'s vendor command, parsed by the Primus Tools console, its key names the
+/// scenario's own.
+fn documented_command(run: &Run<'_>, n: u32) -> Result<(Role, Invocation), Stop> {
+    let step = run
+        .procedure
+        .step(n)
+        .ok_or_else(|| Stop::fail(format!("the catalogue has no step {n}")))?;
+    let mut invocation = parse_documented(&step.vendor)
+        .map_err(|e| Stop::fail(format!("the Primus Tools console cannot read it: {e}")))?;
+    invocation
+        .command
+        .rename_keys(|documented| run.name(documented));
+    Ok((step.party, invocation))
+}
+
+impl Sides<'_> {
+    /// Runs a documented command on its party's token through the console; its output (a
+    /// redirected one included) stays in the scenario's files.
+    fn replay(&mut self, command: Result<(Role, Invocation), Stop>) -> Result<(), Stop> {
+        let (party, invocation) = command?;
+        let (tok, label) = match party {
+            Role::Origin => self.origin,
+            Role::Target => self.target,
+        };
+        Session::new(tok, label, &mut self.files)
+            .with_private_key_transport(self.transport)
+            .run_invocation(&invocation)
+            .map(drop)
+            .map_err(|e| match e {
+                ConsoleError::Refused { stop, .. } => stop,
+                ConsoleError::Usage(message) => Stop::fail(message),
+            })
+    }
+}
+
 fn scenario(
     run: &mut Run<'_>,
     spec: KeySpec,
-    transport: Transport,
     negative: bool,
-    (o, t): (&Token<'_>, &Token<'_>),
+    mut sides: Sides<'_>,
     (zmk, mig): (&str, &str),
 ) -> Result<(), Stop> {
+    let (o, t) = (sides.origin.0, sides.target.0);
     let (original, before) = run.precondition("the key to migrate exists on the origin", || {
         let original = primus_tools::create_key(o, mig, spec, !negative)?;
         Ok((original, objects::snapshot(o, original.key)?))
     })?;
 
-    run.step(1, || {
-        primus_tools::create_key(t, zmk, KeySpec::Rsa { bits: 2048 }, false)
-    })?;
-    let zmk_der = run.step(2, || primus_tools::get_public_key(t, zmk))?;
-    run.step(3, || {
-        primus_tools::import_public_key(o, zmk, "RSA", &zmk_der)
-    })?;
-    let export = || primus_tools::export_key_wrapped(o, zmk, mig, transport);
+    for n in 1..=3 {
+        let command = documented_command(run, n);
+        run.step(n, || sides.replay(command))?;
+    }
+    let export = documented_command(run, 4);
     if negative {
-        run.refused_step(4, RvError::KeyUnextractable, || export().map(|_| ()))?;
+        run.refused_step(4, RvError::KeyUnextractable, || sides.replay(export))?;
         run.check("the origin's key is unchanged", || {
             unchanged(o, original.key, &before)
         })?;
@@ -227,13 +273,12 @@ fn scenario(
         });
     }
     // The wrapped-key file travels as the seed's `-outfile WrappedKey` would.
-    let file = run.step(4, || export().map(|f| f.to_json()))?;
-    run.step(5, || {
-        let file = WrappedKeyFile::from_json(&file)?;
-        primus_tools::import_key_wrapped(t, zmk, &file, mig)
-    })?;
+    run.step(4, || sides.replay(export))?;
+    let import = documented_command(run, 5);
+    run.step(5, || sides.replay(import))?;
+    let list = documented_command(run, 6);
     let copy = run.step(6, || {
-        primus_tools::list_key_entry(t, mig)?;
+        sides.replay(list)?;
         let class = if spec.is_secret() {
             ObjectClass::SECRET_KEY
         } else {
@@ -245,7 +290,7 @@ fn scenario(
         "the copy has the original's class, key type, size, label, id and flags",
         || {
             let after = objects::snapshot(t, copy)?;
-            let (differences, evidence) = objects::compare_copy(&before, &after);
+            let (differences, evidence) = evidence::compare_copy(&before, &after);
             if differences.is_empty() {
                 Ok(evidence.join("; "))
             } else {
@@ -254,7 +299,7 @@ fn scenario(
         },
     )?;
     run.check("the copy is the same key, proven by use", || {
-        objects::prove_same_key(spec, o, original, t, copy)
+        evidence::prove_same_key(spec, o, original, t, copy)
     })?;
     run.check("the origin's key is unchanged", || {
         unchanged(o, original.key, &before)
@@ -270,7 +315,7 @@ fn unchanged(
     before: &objects::Snapshot,
 ) -> Result<String, Stop> {
     let now = objects::snapshot(o, original)?;
-    let differences = before.differences(&now);
+    let differences = evidence::differences(before, &now);
     if differences.is_empty() {
         Ok(format!(
             "{} attributes read again, all as before",
@@ -281,5 +326,26 @@ fn unchanged(
             "the origin's key changed: {}",
             differences.join("; ")
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_documented_step_is_a_command_the_primus_tools_console_reads() {
+        let procedures = crate::catalogue::procedures();
+        let migrations: Vec<_> = procedures
+            .iter()
+            .filter(|p| p.id.starts_with("primus.key-migration."))
+            .collect();
+        assert_eq!(migrations.len(), 2);
+        for p in migrations {
+            for step in &p.steps {
+                let parsed = parse_documented(&step.vendor);
+                assert!(parsed.is_ok(), "{} step {}: {parsed:?}", p.id, step.n);
+            }
+        }
     }
 }

@@ -708,7 +708,8 @@ export!(C_WaitForSlotEvent(flags: CK_FLAGS, slot: *mut CK_SLOT_ID, reserved: *mu
         }
         let mut generation = lock.lock();
         if *generation == start {
-            cv.wait_for(&mut generation, SLOT_EVENT_POLL);
+            // Waiting is outside the module: a fork may happen meanwhile.
+            super::outside_the_module(|| cv.wait_for(&mut generation, SLOT_EVENT_POLL));
         }
         if *generation != start {
             return Err(err(

@@ -74,15 +74,18 @@ static FORKS: AtomicU64 = AtomicU64::new(0);
 /// Whether the `pthread_atfork` handlers were registered.
 static FORK_HANDLERS: AtomicBool = AtomicBool::new(false);
 
-/// Before `fork`: no thread may be inside SQLite and no connection open when the process is
-/// copied (see `connection`).
+/// Before `fork`: no thread may be inside the module (a lock inside aws-lc or SQLite held by a
+/// thread the child does not have would never be released there: aws-lc's fork detection
+/// takes a process-wide lock in every `RAND_bytes`), and no store connection may be open.
 extern "C" fn before_fork() {
+    gate::close();
     crate::store::connection::before_fork();
 }
 
 /// In the parent after `fork`.
 extern "C" fn after_fork_in_parent() {
     crate::store::connection::after_fork_in_parent();
+    gate::open();
 }
 
 /// In the child right after `fork`: every later call sees the module state as its parent's
@@ -90,6 +93,112 @@ extern "C" fn after_fork_in_parent() {
 extern "C" fn after_fork_in_child() {
     FORKS.fetch_add(1, Ordering::AcqRel);
     crate::store::connection::after_fork_in_child();
+    gate::reopen_in_child();
+}
+
+/// The fork gate: every C call counts itself in while it runs (per-thread shards, so that
+/// threads calling at once do not share a counter); `fork`'s prepare handler closes the gate,
+/// new calls wait at it, and the fork happens once no call is inside. Nested entries (a call
+/// made while the same thread is inside) count once.
+mod gate {
+    use std::cell::Cell;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    const SHARDS: usize = 16;
+
+    /// A counter alone on its cache line.
+    #[repr(align(128))]
+    struct Shard(AtomicUsize);
+
+    static INSIDE: [Shard; SHARDS] = [const { Shard(AtomicUsize::new(0)) }; SHARDS];
+    static CLOSED: AtomicBool = AtomicBool::new(false);
+    static NEXT_SHARD: AtomicUsize = AtomicUsize::new(0);
+
+    thread_local! {
+        /// This thread's shard, and how deep it is inside the module.
+        static MINE: (usize, Cell<u32>) =
+            (NEXT_SHARD.fetch_add(1, Ordering::Relaxed) % SHARDS, Cell::new(0));
+    }
+
+    /// A C call inside the module, until dropped.
+    pub(super) struct Inside(());
+
+    /// Enters the module (waits while a fork is being prepared).
+    pub(super) fn enter() -> Inside {
+        MINE.with(|(shard, depth)| {
+            if depth.get() == 0 {
+                let counter = &INSIDE[*shard].0;
+                loop {
+                    while CLOSED.load(Ordering::SeqCst) {
+                        std::thread::sleep(Duration::from_micros(50));
+                    }
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    // Either this sees the fork starting, or the fork sees this call.
+                    if !CLOSED.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    counter.fetch_sub(1, Ordering::SeqCst);
+                }
+            }
+            depth.set(depth.get() + 1);
+        });
+        Inside(())
+    }
+
+    impl Drop for Inside {
+        fn drop(&mut self) {
+            MINE.with(|(shard, depth)| {
+                depth.set(depth.get() - 1);
+                if depth.get() == 0 {
+                    INSIDE[*shard].0.fetch_sub(1, Ordering::SeqCst);
+                }
+            });
+        }
+    }
+
+    /// Runs `wait` outside the module, for a call that blocks for a long time
+    /// (`C_WaitForSlotEvent`): a fork may happen meanwhile. Not for nested entries.
+    pub(super) fn outside<T>(wait: impl FnOnce() -> T) -> T {
+        MINE.with(|(shard, depth)| {
+            let counted = depth.get() == 1;
+            if counted {
+                INSIDE[*shard].0.fetch_sub(1, Ordering::SeqCst);
+                depth.set(0);
+            }
+            let value = wait();
+            if counted {
+                std::mem::forget(enter());
+            }
+            value
+        })
+    }
+
+    /// Closes the gate and waits until no call is inside (the forking thread is not: the
+    /// module never forks).
+    pub(super) fn close() {
+        CLOSED.store(true, Ordering::SeqCst);
+        while INSIDE
+            .iter()
+            .map(|s| s.0.load(Ordering::SeqCst))
+            .sum::<usize>()
+            != 0
+        {
+            std::thread::sleep(Duration::from_micros(50));
+        }
+    }
+
+    pub(super) fn open() {
+        CLOSED.store(false, Ordering::SeqCst);
+    }
+
+    /// In the child: only the forking thread exists, and it was not inside.
+    pub(super) fn reopen_in_child() {
+        for shard in &INSIDE {
+            shard.0.store(0, Ordering::SeqCst);
+        }
+        CLOSED.store(false, Ordering::SeqCst);
+    }
 }
 
 /// Registers the `fork` handlers once per process, on the first call into the module (every
@@ -158,6 +267,11 @@ fn state_checked() -> &'static ModuleState {
     }
 }
 
+/// Runs `wait` outside the fork gate (a blocking `C_WaitForSlotEvent`'s wait).
+pub(crate) fn outside_the_module<T>(wait: impl FnOnce() -> T) -> T {
+    gate::outside(wait)
+}
+
 /// Wakes `C_WaitForSlotEvent` callers (on `C_Finalize` and on slot events).
 pub(crate) fn slot_events() -> &'static (Mutex<u64>, Condvar) {
     &state().slot_events
@@ -178,6 +292,7 @@ pub(crate) fn ensure_initialized() -> Result<()> {
 
 /// Runs one C call: converts errors to their `CK_RV`, logs them, and never lets a panic out.
 pub(crate) fn guard(name: &'static str, body: impl FnOnce() -> Result<CK_RV>) -> CK_RV {
+    let _inside = gate::enter();
     match catch_unwind(AssertUnwindSafe(body)) {
         Ok(Ok(rv)) => rv,
         Ok(Err(e)) => {

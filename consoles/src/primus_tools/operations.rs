@@ -1,16 +1,17 @@
 //! The Primus Tools operations of seed 001 over PKCS#11: `CreateKey`, `GetPublicKey`,
 //! `ImportPublicKey`, `ExportKeyWrapped`, `ImportKeyWrapped` and `ListKeyEntry`, addressing keys
-//! by name (= `CKA_LABEL`, as Primus Tools and JCE do). `hsmsim primus-tools` types them as the
-//! seed writes them; the key-migration scenarios run the same functions, so a migration done by
-//! hand gets the verdict the automatic run gives.
+//! by name (= `CKA_LABEL`, as Primus Tools and JCE do). The console's `session` runs them for
+//! the commands its `grammar` parses (`hsmsim primus-tools`, and the conformance runner
+//! replaying the documented steps), so a migration typed by hand gets the verdict the
+//! automatic run gives.
 //!
 //! The wrapped-key file (`ExportKeyWrapped -outfile`) is simulator-defined, since Primus's is
 //! not public: JSON, `"format": "hsmsim-wrapped-key/1"`, with the wrapped bytes in base64 and
 //! the key's identity and flags, so `ImportKeyWrapped` rebuilds the key as it was.
-pub use crate::calls::Token;
-use crate::objects::{self, KeySpec, Made, hex};
-use crate::raw::RawMechanism;
-use crate::runner::Stop;
+use crate::backend::calls::Token;
+use crate::backend::objects::{self, KeySpec, Made, hex};
+use crate::backend::outcome::{Stop, rv_name};
+use crate::backend::raw::RawMechanism;
 use base64ct::{Base64, Encoding};
 use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsOaepParams, PkcsOaepSource};
 use cryptoki::mechanism::{Mechanism, MechanismType};
@@ -112,7 +113,7 @@ fn mechanism_name(m: CK_MECHANISM_TYPE) -> &'static str {
 }
 
 fn raw_error(function: &'static str) -> impl Fn(CK_RV) -> Stop {
-    move |rv| Stop::fail(format!("{function}: {}", hsmsim::base::error::rv_name(rv)))
+    move |rv| Stop::fail(format!("{function}: {}", rv_name(rv)))
 }
 
 fn unhex(text: &str) -> Result<Vec<u8>, Stop> {

@@ -1,16 +1,16 @@
-//! The record of the PKCS#11 calls a scenario makes. Every token operation of the scenarios,
-//! of Primus Tools and of the PFX import goes through a [`Token`] (a party's logged-in session
-//! and its module's raw table); each is timed and, while a report entry is being recorded
-//! ([`recording`]), appended to that entry's calls with the party, the PKCS#11 functions made,
-//! what the call named (mechanism, object, label), the return code and the duration. Outside a
-//! recording (the CLI's Primus Tools and `import-pfx`) nothing is kept.
+//! The record of the PKCS#11 calls a token operation makes. Every token operation of the
+//! consoles (Primus Tools), of the conformance scenarios and of the PFX import goes through a
+//! [`Token`] (a logged-in session and its module's raw table); each is timed and, while a
+//! report entry is being recorded ([`recording`]), appended to that entry's calls with the
+//! party, the PKCS#11 functions made, what the call named (mechanism, object, label), the
+//! return code and the duration. Outside a recording (the CLI's `primus-tools` and
+//! `import-pfx`) nothing is kept.
 //!
 //! One record per operation: cryptoki makes some operations as several C calls (`C_SignInit`,
 //! then `C_Sign` asking for the length, then `C_Sign`); the record lists them in order, and a
 //! failed one lists them up to the call that failed, whose code it carries.
-use crate::raw::{RawMechanism, RawModule};
-use crate::runner::{ckr_name, describe_error};
-use crate::target::Role;
+use super::outcome::{ckr_name, describe_error};
+use super::raw::{RawMechanism, RawModule};
 use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, AttributeType, ObjectHandle};
 use cryptoki::session::Session;
@@ -22,8 +22,9 @@ use std::time::Instant;
 /// One recorded operation (the JSON report's `steps[].calls[]` entries).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Call {
-    /// The party whose token answered (none when the token has no role, as in the CLI).
-    pub party: Option<Role>,
+    /// The party whose token answered, as the caller names it ("origin", "target"; none when
+    /// the token plays no part, as in the CLI).
+    pub party: Option<&'static str>,
     /// The PKCS#11 functions made, in order: "C_GenerateKey", "C_SignInit, C_Sign, C_Sign".
     pub function: String,
     /// What the call named: "CKM_AES_KEY_GEN, label mig-3f9a1c-aes-128", "object 12".
@@ -93,11 +94,11 @@ fn with_label(first: String, template: &[Attribute]) -> String {
 pub struct Token<'a> {
     pub session: &'a Session,
     pub raw: &'a RawModule,
-    pub party: Option<Role>,
+    pub party: Option<&'static str>,
 }
 
 impl<'a> Token<'a> {
-    pub fn new(session: &'a Session, raw: &'a RawModule, party: Option<Role>) -> Token<'a> {
+    pub fn new(session: &'a Session, raw: &'a RawModule, party: Option<&'static str>) -> Token<'a> {
         Token {
             session,
             raw,
