@@ -357,15 +357,15 @@ fn keys_get_an_hsm_name_with_a_hidden_differentiator_when_the_label_is_taken() {
         .unwrap();
     other.login(os, CKU_USER, PIN).unwrap();
     let secret = Some(CKO_SECRET_KEY);
-    let by_name = |name: &str| other.primus_find_by_name(os, name, secret);
+    let by_name = |name: &str| other.find_by_hsm_name(os, name, secret);
     let h = by_name("mig").unwrap();
-    assert_eq!(other.primus_name(os, h).unwrap(), "mig");
+    assert_eq!(other.hsm_name_of(os, h).unwrap(), "mig");
     let second_name = String::from_utf8(expected).unwrap();
     let h2 = by_name(&second_name).unwrap();
-    assert_eq!(other.primus_name(os, h2).unwrap(), second_name);
+    assert_eq!(other.hsm_name_of(os, h2).unwrap(), second_name);
     assert_eq!(by_name("nope").unwrap_err().rv, CKR_PRIMUS_KEY_NOT_FOUND);
     // Without a class, the key and the data object share "mig": ambiguous.
-    let e = other.primus_find_by_name(os, "mig", None).unwrap_err();
+    let e = other.find_by_hsm_name(os, "mig", None).unwrap_err();
     assert_eq!(e.rv, CKR_ARGUMENTS_BAD);
     // With the first "mig" gone, the label alone is ambiguous between the two others.
     aes_key(s, labelled()).unwrap();

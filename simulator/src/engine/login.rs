@@ -156,17 +156,10 @@ impl Engine {
         user: CK_USER_TYPE,
         seen: Incarnation,
     ) -> Result<()> {
-        let Some(device) = slot.model.luna().filter(|_| user != CKU_SO) else {
-            return Ok(());
-        };
         let record = slot.token.read().clone();
-        let on = match crate::models::PartitionState::of(&record).as_deref() {
-            Some(crate::models::PartitionState::Luna(s)) => {
-                s.policy(device, luna::partition_policy::ACTIVATION) != 0
-            }
-            _ => false,
-        };
-        if !on || record.role(user).is_some_and(|r| r.activated) {
+        if !slot.model.activates_on_login(&record, user)
+            || record.role(user).is_some_and(|r| r.activated)
+        {
             return Ok(());
         }
         self.update_slot_token(slot, seen, |r| {
@@ -220,7 +213,7 @@ impl Engine {
         let seen = record.incarnation();
         let rule = slot.model.failed_login_rule(&record, user, slot.admin);
         let role = record.role(user).cloned().unwrap_or_default();
-        let throttle_rule = slot.model.primus().map(|d| d.throttle);
+        let throttle_rule = slot.model.login_throttle();
         let now = crate::base::clock::now();
         if throttle_rule.is_some() {
             role.throttle.unwrap_or_default().check(now)?;
@@ -416,12 +409,7 @@ impl Engine {
     ) -> Result<()> {
         let slot = self.current_slot(slot_id)?;
         slot.require_token()?;
-        if slot.model.primus().is_some() {
-            return Err(err(
-                CKR_FUNCTION_NOT_SUPPORTED,
-                "Primus partitions are created and initialised on the device or with Decanus, not with C_InitToken (simulator-defined)",
-            ));
-        }
+        slot.model.check_init_token()?;
         if !self.sessions_on(slot_id).is_empty() {
             return Err(err(
                 CKR_SESSION_EXISTS,
@@ -541,12 +529,7 @@ impl Engine {
     /// `C_InitPIN`: the SO sets the user's (Luna: the Crypto Officer's) PIN.
     pub fn init_pin(&self, handle: CK_SESSION_HANDLE, pin: &[u8]) -> Result<()> {
         let (_, slot) = self.slot_of(handle)?;
-        if slot.model.primus().is_some() {
-            return Err(err(
-                CKR_FUNCTION_NOT_SUPPORTED,
-                "a Primus partition's PKCS#11 PIN is set by its SO on the device or with Decanus (simulator-defined)",
-            ));
-        }
+        slot.model.check_init_pin()?;
         if slot.logged_in() != Some(CKU_SO) {
             return Err(err(
                 CKR_USER_NOT_LOGGED_IN,
@@ -566,10 +549,7 @@ impl Engine {
     ) -> Result<()> {
         let (_, slot) = self.slot_of(handle)?;
         slot.model.check_role(user)?;
-        let initialiser = match slot.model.luna() {
-            Some(device) => device.initialiser_of(user),
-            None => (user == CKU_USER).then_some(CKU_SO),
-        };
+        let initialiser = slot.model.initialiser_of(user);
         let Some(initialiser) = initialiser else {
             return Err(err(
                 luna::CKR_USER_NOT_AUTHORIZED,
@@ -609,10 +589,8 @@ impl Engine {
         let (key, seen) = slot
             .unlocked()
             .ok_or_else(|| err(CKR_USER_NOT_LOGGED_IN, "the token key is not unlocked"))?;
-        if let Some(device) = slot.model.luna()
-            && slot.token.read().has_pin(user)
-        {
-            device.check_reset(user)?;
+        if slot.token.read().has_pin(user) {
+            slot.model.check_pin_reset(user)?;
         }
         let presented;
         let pin = if slot.model.uses_ped() && pin.is_empty() {

@@ -88,10 +88,9 @@ impl Slot {
     /// `CK_SLOT_INFO.slotDescription`: a Luna Network HSM partition shows as a Luna client
     /// lists it (Luna §6), every other slot as the lab describes it.
     pub fn shown_description(&self) -> &str {
-        match self.model.luna() {
-            Some(d) if d.kind == crate::models::luna::DeviceKind::Network => "Net Token Slot",
-            _ => self.description.as_str(),
-        }
+        self.model
+            .slot_description()
+            .unwrap_or(self.description.as_str())
     }
 
     /// Luna's Crypto User "can perform cryptographic operations using partition objects in a
@@ -123,13 +122,7 @@ impl Slot {
 
     /// The logged-in Luna role with read-only rights, by name.
     fn restricted_role(&self) -> Option<&'static str> {
-        use crate::models::luna::{CKU_CRYPTO_USER, CKU_LIMITED_CRYPTO_OFFICER};
-        self.model.luna()?;
-        match self.logged_in() {
-            Some(CKU_CRYPTO_USER) => Some("Crypto User"),
-            Some(CKU_LIMITED_CRYPTO_OFFICER) => Some("Limited Crypto Officer"),
-            _ => None,
-        }
+        self.model.read_only_role(self.logged_in())
     }
 
     /// The registry entry of a mechanism the slot's token offers (its vendor model may lack

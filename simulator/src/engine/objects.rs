@@ -114,7 +114,7 @@ impl Engine {
     ) -> Result<Arc<Object>> {
         let o = self.visible_object(slot, object, CKR_OBJECT_HANDLE_INVALID)?;
         slot.check_may_change_object(o.is_private())?;
-        check_primus_clone(slot, o.is_token())?;
+        check_token_change_allowed(slot, o.is_token())?;
         if o.is_token() && !session.is_rw() {
             return Err(err(
                 CKR_SESSION_READ_ONLY,
@@ -189,11 +189,12 @@ impl Engine {
         Ok(())
     }
 
-    /// Sets a Primus object's HSM-internal name (Primus §1.6) from its label: the label
+    /// Sets an object's HSM-internal name where the model names objects (Primus §1.6) from
+    /// its label: the label
     /// unless another object of the partition of the same class (in the table, other than
     /// `except`, or in `batch`) already has that name, else `label@?!<unique id>`. Objects
     /// without a label have no name.
-    fn name_primus_object(
+    fn name_object(
         &self,
         slot: &Slot,
         attrs: &mut Attributes,
@@ -201,7 +202,7 @@ impl Engine {
         batch: &mut Vec<(Option<CK_OBJECT_CLASS>, Vec<u8>)>,
     ) -> Result<()> {
         use crate::models::primus::{CKA_HSMSIM_PRIMUS_NAME, hsm_name};
-        if slot.model.primus().is_none() {
+        if !slot.model.names_objects() {
             return Ok(());
         }
         let label = attrs.bytes(CKA_LABEL).unwrap_or_default().to_vec();
@@ -264,7 +265,7 @@ impl Engine {
     ) -> Result<Vec<CK_OBJECT_HANDLE>> {
         session.check_open()?;
         slot.check_pin_current()?;
-        check_primus_clone(slot, objects.iter().any(|a| a.flag(CKA_TOKEN, false)))?;
+        check_token_change_allowed(slot, objects.iter().any(|a| a.flag(CKA_TOKEN, false)))?;
         // The key and the incarnation of the token it belongs to: token objects are written
         // only into that incarnation (not into a token another process re-initialised since).
         let (key, seen) = match slot.unlocked() {
@@ -286,7 +287,7 @@ impl Engine {
             let mut ouid = [0u8; 12];
             crate::base::random::random_fill(&mut ouid)?;
             attrs.set_bytes(crate::models::luna::CKA_OUID, ouid.to_vec());
-            self.name_primus_object(slot, &mut attrs, None, &mut names)?;
+            self.name_object(slot, &mut attrs, None, &mut names)?;
             let lifetime = if attrs.flag(CKA_TOKEN, false) {
                 let (public, sealed) = seal_object(&slot.partition, &attrs, key.as_deref())?;
                 stored.push(StoredObject {
@@ -522,7 +523,7 @@ impl Engine {
         }
         if template.contains(CKA_LABEL) && template.bytes(CKA_LABEL) != o.attrs.bytes(CKA_LABEL) {
             // A renamed Primus object gets the name of its new label.
-            self.name_primus_object(slot, &mut attrs, Some(object), &mut Vec::new())?;
+            self.name_object(slot, &mut attrs, Some(object), &mut Vec::new())?;
         }
         let mut table = self.table_mut(slot)?;
         if table.get(object).is_none_or(|cur| !Arc::ptr_eq(cur, &o)) {
@@ -551,13 +552,13 @@ impl Engine {
     /// A Primus object's HSM-internal name (Primus §1.6): its label, or `label@?!<uid>`
     /// when another object of its class had the label first. `CKR_FUNCTION_NOT_SUPPORTED`
     /// outside Primus partitions; `CKR_ATTRIBUTE_TYPE_INVALID` for an object without a label.
-    pub fn primus_name(
+    pub fn hsm_name_of(
         &self,
         handle: CK_SESSION_HANDLE,
         object: CK_OBJECT_HANDLE,
     ) -> Result<String> {
         let (_, slot) = self.slot_of(handle)?;
-        if slot.model.primus().is_none() {
+        if !slot.model.names_objects() {
             return Err(err(
                 CKR_FUNCTION_NOT_SUPPORTED,
                 "HSM-internal names exist on Primus partitions only",
@@ -578,14 +579,14 @@ impl Engine {
     /// The visible object of this session's Primus partition with the HSM name `name`, of
     /// `class` if given: how Primus Tools and JCE address keys (`-keyname`). See
     /// `vendor::primus::find_by_name` for the ambiguous and not-found answers.
-    pub fn primus_find_by_name(
+    pub fn find_by_hsm_name(
         &self,
         handle: CK_SESSION_HANDLE,
         name: &str,
         class: Option<CK_OBJECT_CLASS>,
     ) -> Result<CK_OBJECT_HANDLE> {
         let (_, slot) = self.slot_of(handle)?;
-        if slot.model.primus().is_none() {
+        if !slot.model.names_objects() {
             return Err(err(
                 CKR_FUNCTION_NOT_SUPPORTED,
                 "HSM-internal names exist on Primus partitions only",
@@ -707,11 +708,12 @@ impl Engine {
     }
 }
 
-/// A Primus Clone without `clone_modify` refuses to create, change or destroy token objects
-/// (Primus §2.1); session objects stay allowed.
-fn check_primus_clone(slot: &Slot, token: bool) -> Result<()> {
-    match slot.model.primus() {
-        Some(device) if token => device.check_object_change(),
-        _ => Ok(()),
+/// Token objects change only where the model allows it (a Primus Clone without
+/// `clone_modify` refuses, Primus §2.1); session objects stay allowed.
+fn check_token_change_allowed(slot: &Slot, token: bool) -> Result<()> {
+    if token {
+        slot.model.check_token_object_change()
+    } else {
+        Ok(())
     }
 }

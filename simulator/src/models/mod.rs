@@ -228,6 +228,105 @@ impl TokenModel {
             .is_some_and(|d| d.hsm_policy(luna::hsm_policy::FORCE_PIN_CHANGE) != 0)
     }
 
+    /// The slot description a client shows for this model's partitions, when the vendor's
+    /// client has its own: a Luna Network HSM partition is a "Net Token Slot" (Luna §6).
+    pub fn slot_description(&self) -> Option<&'static str> {
+        match self {
+            TokenModel::Luna(d) if d.kind == luna::DeviceKind::Network => Some("Net Token Slot"),
+            _ => None,
+        }
+    }
+
+    /// The throttle on PKCS#11 logins (Primus: `threshold` wrong PINs within a window lock
+    /// logins for a time, Primus §1.4); none elsewhere.
+    pub fn login_throttle(&self) -> Option<primus::ThrottleRule> {
+        match self {
+            TokenModel::Primus(d) => Some(d.throttle),
+            _ => None,
+        }
+    }
+
+    /// A login of `user` caches the role's secret (Luna PED partitions under partition policy
+    /// 22, activation; the SO's is never cached, Luna §2.4).
+    pub fn activates_on_login(&self, record: &TokenRecord, user: CK_USER_TYPE) -> bool {
+        match (self, PartitionState::of(record).as_deref()) {
+            (TokenModel::Luna(d), Some(PartitionState::Luna(s))) if user != CKU_SO => {
+                s.policy(d, luna::partition_policy::ACTIVATION) != 0
+            }
+            _ => false,
+        }
+    }
+
+    /// `C_InitToken` is not how this model's partitions are set up (Primus: on the device or
+    /// with Decanus; simulator-defined answer).
+    pub fn check_init_token(&self) -> Result<()> {
+        match self {
+            TokenModel::Primus(_) => Err(err(
+                CKR_FUNCTION_NOT_SUPPORTED,
+                "Primus partitions are created and initialised on the device or with Decanus, not with C_InitToken (simulator-defined)",
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// `C_InitPIN` is not how this model's user PIN is set (Primus: by its SO on the device
+    /// or with Decanus; simulator-defined answer).
+    pub fn check_init_pin(&self) -> Result<()> {
+        match self {
+            TokenModel::Primus(_) => Err(err(
+                CKR_FUNCTION_NOT_SUPPORTED,
+                "a Primus partition's PKCS#11 PIN is set by its SO on the device or with Decanus (simulator-defined)",
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// The role that sets `user`'s PIN (Luna: its model of roles; elsewhere the SO sets the
+    /// user's), if any.
+    pub fn initialiser_of(&self, user: CK_USER_TYPE) -> Option<CK_USER_TYPE> {
+        match self {
+            TokenModel::Luna(d) => d.initialiser_of(user),
+            _ => (user == CKU_USER).then_some(CKU_SO),
+        }
+    }
+
+    /// Another role may replace `user`'s existing PIN (Luna: the PO resets the CO only under
+    /// HSM policy 15; others always).
+    pub fn check_pin_reset(&self, user: CK_USER_TYPE) -> Result<()> {
+        match self {
+            TokenModel::Luna(d) => d.check_reset(user),
+            _ => Ok(()),
+        }
+    }
+
+    /// The name of `user`'s role when it has read-only rights on objects (Luna's Crypto User
+    /// and, simulator-defined, its Limited Crypto Officer): it may create, change or destroy
+    /// public objects only, and export no keys.
+    pub fn read_only_role(&self, user: Option<CK_USER_TYPE>) -> Option<&'static str> {
+        match (self, user) {
+            (TokenModel::Luna(_), Some(luna::CKU_CRYPTO_USER)) => Some("Crypto User"),
+            (TokenModel::Luna(_), Some(luna::CKU_LIMITED_CRYPTO_OFFICER)) => {
+                Some("Limited Crypto Officer")
+            }
+            _ => None,
+        }
+    }
+
+    /// Token objects may be created, changed or destroyed (a Primus Clone without
+    /// `clone_modify` refuses, Primus §2.1).
+    pub fn check_token_object_change(&self) -> Result<()> {
+        match self {
+            TokenModel::Primus(d) => d.check_object_change(),
+            _ => Ok(()),
+        }
+    }
+
+    /// Objects have HSM-internal names (Primus §1.6: `label`, or `label@?!<uid>` for a
+    /// later object of the same class and label).
+    pub fn names_objects(&self) -> bool {
+        matches!(self, TokenModel::Primus(_))
+    }
+
     /// The partition authenticates with PED keys (Luna PED devices).
     pub fn uses_ped(&self) -> bool {
         self.luna().is_some_and(|d| d.auth == luna::Auth::Ped)
