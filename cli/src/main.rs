@@ -355,7 +355,7 @@ fn lunacm_slot_list(choice: &Choice) -> Result<ExitCode, Failure> {
     let engine = open_engine(choice)?;
     let mut first = None;
     for id in engine.slot_ids(true)? {
-        match engine.luna_slot_listing(id) {
+        match engine.partition_view(id, hsmsim::models::luna_ca::slot_listing) {
             Ok(listing) => {
                 first.get_or_insert(id);
                 println!("{}", listing.lunacm_text());

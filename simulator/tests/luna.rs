@@ -954,7 +954,9 @@ fn the_hsm_so_changes_hsm_policies_and_a_destructive_one_zeroises_the_partitions
         "every partition of the device sees it"
     );
     assert_eq!(
-        other.luna_hsm_policy(1, 21).unwrap(),
+        other
+            .partition_view(1, |p| hsmsim::models::luna_ca::hsm_policy(p, 21))
+            .unwrap(),
         0,
         "and other processes"
     );
@@ -1135,9 +1137,18 @@ fn on_7_8_a_partition_has_several_domains_and_older_peers_need_the_primary_one()
     use hsmsim::engine::DomainChange;
     let lab = TextLab::new(LAB);
     let engine = lab.other_process();
-    assert_eq!(engine.luna_domain_count(12).unwrap(), 2);
+    assert_eq!(
+        engine
+            .partition_view(12, hsmsim::models::luna_ca::domain_count)
+            .unwrap(),
+        2
+    );
     // The 6.22 partition's domain is the 7.8 partition's second one, not its primary.
-    let e = engine.luna_check_shared_domain(12, 4).unwrap_err();
+    let e = engine
+        .partition_view(12, |a| {
+            engine.partition_view(4, |b| hsmsim::models::luna_ca::check_shared_domain(a, b))
+        })
+        .unwrap_err();
     assert_eq!(e.rv, CKR_CERTIFICATE_INVALID, "{}", e.detail);
     assert!(e.detail.contains("primary"), "{}", e.detail);
     let s = engine
@@ -1149,8 +1160,16 @@ fn on_7_8_a_partition_has_several_domains_and_older_peers_need_the_primary_one()
     engine
         .luna_change_domain(s, DomainChange::MakePrimary(b"domain-old"))
         .unwrap();
-    engine.luna_check_shared_domain(12, 4).unwrap();
-    engine.luna_check_shared_domain(4, 12).unwrap();
+    engine
+        .partition_view(12, |a| {
+            engine.partition_view(4, |b| hsmsim::models::luna_ca::check_shared_domain(a, b))
+        })
+        .unwrap();
+    engine
+        .partition_view(4, |a| {
+            engine.partition_view(12, |b| hsmsim::models::luna_ca::check_shared_domain(a, b))
+        })
+        .unwrap();
     assert_eq!(
         engine
             .luna_change_domain(s, DomainChange::Remove(b"domain-old"))
@@ -1162,7 +1181,12 @@ fn on_7_8_a_partition_has_several_domains_and_older_peers_need_the_primary_one()
     engine
         .luna_change_domain(s, DomainChange::Add(b"domain-third"))
         .unwrap();
-    assert_eq!(engine.luna_domain_count(12).unwrap(), 3);
+    assert_eq!(
+        engine
+            .partition_view(12, hsmsim::models::luna_ca::domain_count)
+            .unwrap(),
+        3
+    );
     // A 7.4 partition has one domain only.
     let s1 = engine
         .open_session(1, CKF_SERIAL_SESSION | CKF_RW_SESSION)
@@ -1174,8 +1198,17 @@ fn on_7_8_a_partition_has_several_domains_and_older_peers_need_the_primary_one()
     assert_eq!(e.rv, 0x8000_0030, "{}", e.detail);
     // A second engine (another process) sees the new primary.
     let again = lab.other_process();
-    again.luna_check_shared_domain(4, 12).unwrap();
-    assert_eq!(again.luna_domain_count(12).unwrap(), 3);
+    again
+        .partition_view(4, |a| {
+            again.partition_view(12, |b| hsmsim::models::luna_ca::check_shared_domain(a, b))
+        })
+        .unwrap();
+    assert_eq!(
+        again
+            .partition_view(12, hsmsim::models::luna_ca::domain_count)
+            .unwrap(),
+        3
+    );
 }
 
 #[test]
@@ -1184,11 +1217,16 @@ fn a_7_7_partition_converts_from_v0_to_v1_in_place_and_back_destructively() {
     let lab = TextLab::new(LAB);
     let engine = lab.other_process();
     assert_eq!(
-        engine.luna_partition_version(3).unwrap(),
+        engine
+            .partition_view(3, hsmsim::models::luna_ca::partition_version)
+            .unwrap(),
         (PartitionVersion::V0, None)
     );
     assert_eq!(
-        engine.luna_partition_version(1).unwrap().0,
+        engine
+            .partition_view(1, hsmsim::models::luna_ca::partition_version)
+            .unwrap()
+            .0,
         PartitionVersion::Legacy
     );
     let s = rw_session(3);
@@ -1205,7 +1243,9 @@ fn a_7_7_partition_converts_from_v0_to_v1_in_place_and_back_destructively() {
         "V0 -> V1 keeps the objects"
     );
     let engine = lab.other_process();
-    let (version, smk) = engine.luna_partition_version(3).unwrap();
+    let (version, smk) = engine
+        .partition_view(3, hsmsim::models::luna_ca::partition_version)
+        .unwrap();
     assert_eq!(version, PartitionVersion::V1);
     assert_eq!(
         smk.as_ref().map(String::len),
@@ -1220,7 +1260,9 @@ fn a_7_7_partition_converts_from_v0_to_v1_in_place_and_back_destructively() {
     );
     let engine = lab.other_process();
     assert_eq!(
-        engine.luna_partition_version(3).unwrap(),
+        engine
+            .partition_view(3, hsmsim::models::luna_ca::partition_version)
+            .unwrap(),
         (PartitionVersion::V0, None)
     );
 }

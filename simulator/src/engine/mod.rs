@@ -20,7 +20,7 @@ pub use objects::AttrLookup;
 mod login;
 mod luna;
 pub use login::InitOptions;
-pub use luna::{ContainerStatus, DomainChange, ElementDescription, LunaSlotListing, RoleState};
+pub use luna::DomainChange;
 mod objects;
 pub mod session;
 mod sync;

@@ -4,6 +4,7 @@
 //! "Luna §N" and "Primus §N" in comments here and in the engine are sections of
 //! docs/sources.md, which names the vendors' public documents each rests on.
 pub mod luna;
+pub mod luna_ca;
 pub mod ped;
 pub mod primus;
 

@@ -111,7 +111,7 @@ unsafe fn short_label(p: *const CK_UTF8CHAR) -> Result<Vec<u8>> {
 }
 
 export!(CA_GetFirmwareVersion(slot: CK_SLOT_ID, major: *mut CK_ULONG, minor: *mut CK_ULONG, subminor: *mut CK_ULONG) {
-    let (ma, mi, sub) = engine()?.luna_firmware(slot)?;
+    let (ma, mi, sub) = engine()?.partition_view(slot, crate::models::luna_ca::firmware)?;
     // SAFETY: the caller's out-pointers.
     unsafe {
         args::write(major, CK_ULONG::from(ma))?;
@@ -122,7 +122,7 @@ export!(CA_GetFirmwareVersion(slot: CK_SLOT_ID, major: *mut CK_ULONG, minor: *mu
 });
 
 export!(CA_GetUserContainerNumber(slot: CK_SLOT_ID, container: *mut CK_ULONG) {
-    let n = engine()?.luna_container_number(slot)?;
+    let n = engine()?.partition_view(slot, crate::models::luna_ca::container_number)?;
     // SAFETY: the caller's out-pointer.
     unsafe { args::write(container, n) }?;
     Ok(CKR_OK)
@@ -169,7 +169,7 @@ export!(CA_InitRolePIN(session: CK_SESSION_HANDLE, user: CK_USER_TYPE, pin: *mut
 });
 
 export!(CA_RoleStateGet(slot: CK_SLOT_ID, user: CK_USER_TYPE, state: *mut CA_ROLE_STATE) {
-    let s = engine()?.luna_role_state(slot, user)?;
+    let s = engine()?.partition_view(slot, |p| crate::models::luna_ca::role_state(p, user))?;
     let value = CA_ROLE_STATE {
         flags: s.flags,
         loginAttemptsLeft: s.login_attempts_left,
@@ -183,7 +183,7 @@ export!(CA_RoleStateGet(slot: CK_SLOT_ID, user: CK_USER_TYPE, state: *mut CA_ROL
 
 export!(CA_GetContainerStatus(slot: CK_SLOT_ID, container: CK_ULONG, flags: *mut CK_ULONG,
         failed_so: *mut CK_ULONG, failed_user: *mut CK_ULONG, failed_limited_user: *mut CK_ULONG) {
-    let s = engine()?.luna_container_status(slot, container)?;
+    let s = engine()?.partition_view(slot, |p| crate::models::luna_ca::container_status(p, container))?;
     // SAFETY: the caller's out-pointers.
     unsafe {
         args::write(flags, s.flags)?;
@@ -196,14 +196,14 @@ export!(CA_GetContainerStatus(slot: CK_SLOT_ID, container: CK_ULONG, flags: *mut
 
 export!(CA_GetTokenPolicies(slot: CK_SLOT_ID, ids: *mut CK_ULONG, id_count: *mut CK_ULONG,
         values: *mut CK_ULONG, value_count: *mut CK_ULONG) {
-    let pairs = engine()?.luna_token_policies(slot)?;
+    let pairs = engine()?.partition_view(slot, crate::models::luna_ca::token_policies)?;
     // SAFETY: the caller's arrays and counts.
     unsafe { put_pairs(ids, id_count, values, value_count, &pairs) }
 });
 
 export!(CA_GetTokenCapabilities(slot: CK_SLOT_ID, ids: *mut CK_ULONG, id_count: *mut CK_ULONG,
         values: *mut CK_ULONG, value_count: *mut CK_ULONG) {
-    let pairs = engine()?.luna_token_capabilities(slot)?;
+    let pairs = engine()?.partition_view(slot, crate::models::luna_ca::token_capabilities)?;
     // SAFETY: the caller's arrays and counts.
     unsafe { put_pairs(ids, id_count, values, value_count, &pairs) }
 });
@@ -224,7 +224,7 @@ export!(CA_SetTokenPolicies(session: CK_SESSION_HANDLE, slot: CK_SLOT_ID, count:
 });
 
 export!(CA_GetHSMPolicySetting(slot: CK_SLOT_ID, id: CK_ULONG, value: *mut CK_ULONG) {
-    let v = engine()?.luna_hsm_policy(slot, id)?;
+    let v = engine()?.partition_view(slot, |p| crate::models::luna_ca::hsm_policy(p, id))?;
     // SAFETY: the caller's out-pointer.
     unsafe { args::write(value, v) }?;
     Ok(CKR_OK)
@@ -232,7 +232,7 @@ export!(CA_GetHSMPolicySetting(slot: CK_SLOT_ID, id: CK_ULONG, value: *mut CK_UL
 
 export!(CA_GetHSMCapabilitySetting(slot: CK_SLOT_ID, id: CK_ULONG, value: *mut CK_ULONG) {
     // One value per element: the capability is what the HSM allows (simulator-defined).
-    let v = engine()?.luna_hsm_policy(slot, id)?;
+    let v = engine()?.partition_view(slot, |p| crate::models::luna_ca::hsm_policy(p, id))?;
     // SAFETY: the caller's out-pointer.
     unsafe { args::write(value, v) }?;
     Ok(CKR_OK)
@@ -241,7 +241,7 @@ export!(CA_GetHSMCapabilitySetting(slot: CK_SLOT_ID, id: CK_ULONG, value: *mut C
 export!(CA_GetConfigurationElementDescription(slot: CK_SLOT_ID, is_container: CK_ULONG,
         is_capability: CK_ULONG, id: CK_ULONG, bit_length: *mut CK_ULONG, destructive: *mut CK_ULONG,
         write_restricted: *mut CK_ULONG, description: *mut CK_CHAR, description_len: *mut CK_ULONG) {
-    let d = engine()?.luna_element_description(slot, is_container != 0, is_capability != 0, id)?;
+    let d = engine()?.partition_view(slot, |p| crate::models::luna_ca::element_description(p, is_container != 0, is_capability != 0, id))?;
     let mut text = d.description.into_bytes();
     text.push(0);
     // SAFETY: the caller's out-pointers and buffer of `*description_len` bytes.
