@@ -1134,7 +1134,7 @@ fn a_locked_out_partition_so_zeroises_the_partition() {
 
 #[test]
 fn on_7_8_a_partition_has_several_domains_and_older_peers_need_the_primary_one() {
-    use hsmsim::engine::DomainChange;
+    use hsmsim::models::luna_ca::DomainChange;
     let lab = TextLab::new(LAB);
     let engine = lab.other_process();
     assert_eq!(
@@ -1154,11 +1154,11 @@ fn on_7_8_a_partition_has_several_domains_and_older_peers_need_the_primary_one()
     let s = engine
         .open_session(12, CKF_SERIAL_SESSION | CKF_RW_SESSION)
         .unwrap();
-    let co_only = engine.luna_change_domain(s, DomainChange::MakePrimary(b"domain-old"));
+    let co_only = engine.change_cloning_domain(s, DomainChange::MakePrimary(b"domain-old"));
     assert_eq!(co_only.unwrap_err().rv, CKR_USER_NOT_AUTHORIZED);
     engine.login(s, CKU_SO, PO).unwrap();
     engine
-        .luna_change_domain(s, DomainChange::MakePrimary(b"domain-old"))
+        .change_cloning_domain(s, DomainChange::MakePrimary(b"domain-old"))
         .unwrap();
     engine
         .partition_view(12, |a| {
@@ -1172,14 +1172,14 @@ fn on_7_8_a_partition_has_several_domains_and_older_peers_need_the_primary_one()
         .unwrap();
     assert_eq!(
         engine
-            .luna_change_domain(s, DomainChange::Remove(b"domain-old"))
+            .change_cloning_domain(s, DomainChange::Remove(b"domain-old"))
             .unwrap_err()
             .rv,
         0x8000_0030,
         "CKR_OPERATION_NOT_ALLOWED: the primary stays"
     );
     engine
-        .luna_change_domain(s, DomainChange::Add(b"domain-third"))
+        .change_cloning_domain(s, DomainChange::Add(b"domain-third"))
         .unwrap();
     assert_eq!(
         engine
@@ -1193,7 +1193,7 @@ fn on_7_8_a_partition_has_several_domains_and_older_peers_need_the_primary_one()
         .unwrap();
     engine.login(s1, CKU_SO, PO).unwrap();
     let e = engine
-        .luna_change_domain(s1, DomainChange::Add(b"domain-second"))
+        .change_cloning_domain(s1, DomainChange::Add(b"domain-second"))
         .unwrap_err();
     assert_eq!(e.rv, 0x8000_0030, "{}", e.detail);
     // A second engine (another process) sees the new primary.

@@ -351,11 +351,7 @@ impl Engine {
             return self.zeroise(slot);
         };
         let prefix = format!("{}/", device.name);
-        self.store.update_tokens(
-            &prefix,
-            true,
-            crate::store::records::blank_record_keeping_serial,
-        )?;
+        crate::estate::zeroise_device_in(&self.store, &device.name)?;
         for s in self
             .slots
             .values()

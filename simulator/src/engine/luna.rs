@@ -3,31 +3,13 @@
 //! the slot listing), and the calls that change a partition or look up objects: partition
 //! policies, cloning domains, HSM policies, object unique ids. Each checks that its slot shows
 //! a Luna partition.
-use super::{Engine, Slot};
+use super::Engine;
 use crate::base::error::{Result, err};
-use crate::models::PartitionState;
-use crate::models::luna::{self, CKA_OUID, Device};
+use crate::models::TokenModel;
+use crate::models::luna::CKA_OUID;
+use crate::models::luna_ca::{self, CK_CRYPTOKI_ELEMENT, DomainChange, PartitionView};
+use crate::store::records::TokenRecord;
 use cryptoki_sys::*;
-
-/// A change to a partition's cloning domains (`Engine::luna_change_domain`).
-#[derive(Debug, Clone, Copy)]
-pub enum DomainChange<'a> {
-    Add(&'a [u8]),
-    MakePrimary(&'a [u8]),
-    Remove(&'a [u8]),
-}
-
-use crate::models::luna_ca::{CK_CRYPTOKI_ELEMENT, PartitionView, state_of as luna_state};
-
-/// A slot's Luna device; `CKR_FUNCTION_NOT_SUPPORTED` for other tokens.
-fn luna_device(slot: &Slot) -> Result<&Device> {
-    slot.model.luna().ok_or_else(|| {
-        err(
-            CKR_FUNCTION_NOT_SUPPORTED,
-            format!("slot {} does not show a Luna partition", slot.id),
-        )
-    })
-}
 
 impl Engine {
     /// Runs `f` on a view of the slot's partition (its model, a copy of its token record),
@@ -56,39 +38,34 @@ impl Engine {
         })
     }
 
-    /// `CA_SetTokenPolicies`: the partition SO (pre-PPSO: the SO, the HSM SO who owns the
-    /// partition) changes policies, all or none. A destructive change erases every object of
-    /// the partition in the same transaction; `confirm_destructive` false refuses it with
-    /// `CKR_CONFIG_CHANGE_ILLEGAL` (the C API confirms by calling; LunaCM asks for "proceed").
-    pub fn luna_set_token_policies(
+    /// Changes the vendor state of the session's partition for a model's operation (Luna's
+    /// `CA_SetTokenPolicies`, its cloning-domain commands): `authorise` sees the model, the
+    /// logged-in role and whether the slot shows the admin partition before anything else (the
+    /// model's refusal); `change` runs in the store transaction on the token record and says
+    /// whether the partition's token objects go with it (erased in the same transaction; this
+    /// process's session objects stay). `slot_id`, when given, must be the session's slot.
+    pub fn change_partition(
         &self,
         handle: CK_SESSION_HANDLE,
-        slot_id: CK_SLOT_ID,
-        changes: &[(u64, u64)],
-        confirm_destructive: bool,
+        slot_id: Option<CK_SLOT_ID>,
+        authorise: impl FnOnce(&TokenModel, Option<CK_USER_TYPE>, bool) -> Result<()>,
+        change: impl FnOnce(&TokenModel, &mut TokenRecord) -> Result<bool>,
     ) -> Result<bool> {
         let (session, slot) = self.slot_of(handle)?;
-        if session.lock().slot_id != slot_id {
+        if let Some(slot_id) = slot_id
+            && session.lock().slot_id != slot_id
+        {
             return Err(err(
                 CKR_ARGUMENTS_BAD,
                 format!("the session is not on slot {slot_id}"),
             ));
         }
-        let device = luna_device(slot)?;
-        if slot.logged_in() != Some(CKU_SO) {
-            return Err(err(
-                luna::CKR_USER_NOT_AUTHORIZED,
-                "only the partition SO changes partition policies",
-            ));
-        }
+        authorise(&slot.model, slot.logged_in(), slot.admin)?;
         slot.check_pin_current()?;
         let seen = slot.incarnation();
         let mut table = slot.objects.write();
         let (result, replaced) = self.write_slot_token(slot, seen, |r| {
-            let mut state = luna_state(r);
-            let erase = state.apply(device, changes, confirm_destructive)?;
-            state.settle_version(device, luna::new_smk_id)?;
-            r.vendor = Some(PartitionState::Luna(state).stored());
+            let erase = change(&slot.model, r)?;
             Ok((erase, true, erase))
         });
         if replaced {
@@ -98,7 +75,6 @@ impl Engine {
         }
         let erased = result?;
         if erased {
-            // Token objects are gone; this process's session objects stay.
             table.remove_token_objects();
         }
         Ok(erased)
@@ -107,56 +83,38 @@ impl Engine {
     /// Firmware 7.8+ "Extended Domain Management" (the LunaCM partition domain commands): the
     /// Partition SO (pre-PPSO: the HSM SO) adds a cloning domain, makes one primary or removes
     /// one. PED partitions: an empty `domain` takes the presented red key's secret.
-    pub fn luna_change_domain(
+    pub fn change_cloning_domain(
         &self,
         handle: CK_SESSION_HANDLE,
         change: DomainChange<'_>,
     ) -> Result<()> {
         let (_, slot) = self.slot_of(handle)?;
-        let device = luna_device(slot)?;
-        if slot.logged_in() != Some(CKU_SO) {
-            return Err(err(
-                luna::CKR_USER_NOT_AUTHORIZED,
-                "only the partition SO manages cloning domains",
-            ));
-        }
-        slot.check_pin_current()?;
-        let domain = match change {
-            DomainChange::Add(d) | DomainChange::MakePrimary(d) | DomainChange::Remove(d) => d,
-        };
-        let presented;
-        let domain = if domain.is_empty() && slot.model.uses_ped() {
-            presented = Self::red_key_credential()?.ok_or_else(|| {
+        luna_ca::authorise_partition_so(&slot.model, slot.logged_in(), "manages cloning domains")?;
+        let presented = match change.domain() {
+            [] if slot.model.uses_ped() => Some(Self::red_key_credential()?.ok_or_else(|| {
                 err(
                     crate::models::ped::CKR_PED_ERROR,
                     "the PED waits for a red key: none is presented (HSMSIM_PED_KEYS=red=path)",
                 )
-            })?;
-            &presented[..]
-        } else if domain.is_empty() {
-            return Err(err(CKR_ARGUMENTS_BAD, "the cloning domain is empty"));
-        } else {
-            domain
+            })?),
+            _ => None,
         };
-        let verifier = luna::domain_verifier(domain);
-        self.update_slot_token(slot, slot.incarnation(), |r| {
-            let mut state = luna_state(r);
-            match change {
-                DomainChange::Add(_) => state.add_domain(device, verifier.clone())?,
-                DomainChange::MakePrimary(_) => state.set_primary_domain(&verifier)?,
-                DomainChange::Remove(_) => state.remove_domain(&verifier)?,
-            }
-            r.vendor = Some(PartitionState::Luna(state).stored());
-            Ok(((), true))
-        })
+        let domain = presented.as_deref().unwrap_or(change.domain());
+        self.change_partition(
+            handle,
+            None,
+            |_, _, _| Ok(()),
+            |model, record| luna_ca::change_domain(model, record, change, domain).map(|()| false),
+        )
+        .map(drop)
     }
 
     /// `CA_SetHSMPolicy` / `CA_SetDestructiveHSMPolicy`: the HSM SO (the SO of the device's
     /// admin partition, or of a pre-PPSO partition, which the HSM SO owns) changes an HSM
-    /// policy. A destructive change (6 and 7 either way) is refused unless
-    /// `destructive_ok`, and then zeroises every partition of the device (all their objects),
-    /// in one transaction. Returns whether it did.
-    pub fn luna_set_hsm_policy(
+    /// policy of the session's device (`estate::set_hsm_policy`); a destructive change
+    /// zeroises every partition of the device, and this process's slots on it lose their
+    /// token objects. Returns whether it did.
+    pub fn set_hsm_policy(
         &self,
         handle: CK_SESSION_HANDLE,
         id: u64,
@@ -164,36 +122,10 @@ impl Engine {
         destructive_ok: bool,
     ) -> Result<bool> {
         let (_, slot) = self.slot_of(handle)?;
-        let device = luna_device(slot)?;
-        if slot.logged_in() != Some(CKU_SO) || !device.is_hsm_so(CKU_SO, slot.admin) {
-            return Err(err(
-                luna::CKR_USER_NOT_AUTHORIZED,
-                "only the HSM SO (logged in on the admin partition) changes HSM policies",
-            ));
-        }
+        let device = luna_ca::authorise_hsm_so(&slot.model, slot.logged_in(), slot.admin)?;
         slot.check_pin_current()?;
-        let element = luna::check_hsm_policy(device.firmware, id, value)?;
-        let lab_value = device.hsm_policies.get(&id).copied();
-        let (policies, erased) = self.store.update_device_policies(&device.name, |changed| {
-            let old = changed
-                .get(&id)
-                .copied()
-                .or(lab_value)
-                .unwrap_or(element.default);
-            let destructive = (old == 0 && value != 0 && element.off_to_on_destructive)
-                || (old != 0 && value == 0 && element.on_to_off_destructive);
-            if destructive && !destructive_ok {
-                return Err(err(
-                    luna::CKR_CONFIG_CHANGE_ILLEGAL,
-                    format!(
-                        "HSM policy {id} ({}) is destructive: it zeroises the partitions; use CA_SetDestructiveHSMPolicy",
-                        element.description
-                    ),
-                ));
-            }
-            changed.insert(id, value);
-            Ok(destructive)
-        })?;
+        let (policies, erased) =
+            crate::estate::set_hsm_policy(&self.store, device, id, value, destructive_ok)?;
         device.changed.set(policies);
         if erased {
             let prefix = format!("{}/", device.name);
@@ -209,7 +141,7 @@ impl Engine {
     }
 
     /// `CA_GetObjectUID`: an object's `CKA_OUID`.
-    pub fn luna_object_uid(
+    pub fn object_ouid(
         &self,
         slot_id: CK_SLOT_ID,
         container: CK_ULONG,
@@ -233,7 +165,7 @@ impl Engine {
     }
 
     /// `CA_GetObjectHandle`: the handle of the object with this `CKA_OUID`.
-    pub fn luna_object_handle(
+    pub fn object_by_ouid(
         &self,
         slot_id: CK_SLOT_ID,
         container: CK_ULONG,

@@ -20,7 +20,6 @@ pub use objects::AttrLookup;
 mod login;
 mod luna;
 pub use login::InitOptions;
-pub use luna::DomainChange;
 mod objects;
 pub mod session;
 mod sync;

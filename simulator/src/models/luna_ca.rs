@@ -352,3 +352,103 @@ pub fn element_description(
         description,
     })
 }
+
+/// A change to a partition's cloning domains (firmware 7.8+ Extended Domain Management).
+#[derive(Debug, Clone, Copy)]
+pub enum DomainChange<'a> {
+    Add(&'a [u8]),
+    MakePrimary(&'a [u8]),
+    Remove(&'a [u8]),
+}
+
+impl<'a> DomainChange<'a> {
+    /// The domain secret the change names (empty: a PED partition's presented red key).
+    pub fn domain(&self) -> &'a [u8] {
+        match *self {
+            DomainChange::Add(d) | DomainChange::MakePrimary(d) | DomainChange::Remove(d) => d,
+        }
+    }
+}
+
+/// Only the partition SO (pre-PPSO: the SO, the HSM SO who owns the partition) does `what`
+/// on a Luna partition: `CKR_USER_NOT_AUTHORIZED` for anyone else,
+/// `CKR_FUNCTION_NOT_SUPPORTED` on other tokens.
+pub fn authorise_partition_so(
+    model: &TokenModel,
+    logged_in: Option<CK_USER_TYPE>,
+    what: &str,
+) -> Result<()> {
+    luna_device(model)?;
+    if logged_in != Some(CKU_SO) {
+        return Err(err(
+            luna::CKR_USER_NOT_AUTHORIZED,
+            format!("only the partition SO {what}"),
+        ));
+    }
+    Ok(())
+}
+
+/// Only the HSM SO (the SO of the device's admin partition, or of a pre-PPSO partition,
+/// which the HSM SO owns) changes HSM policies. Returns the device.
+pub fn authorise_hsm_so(
+    model: &TokenModel,
+    logged_in: Option<CK_USER_TYPE>,
+    admin: bool,
+) -> Result<&Device> {
+    let device = luna_device(model)?;
+    if logged_in != Some(CKU_SO) || !device.is_hsm_so(CKU_SO, admin) {
+        return Err(err(
+            luna::CKR_USER_NOT_AUTHORIZED,
+            "only the HSM SO (logged in on the admin partition) changes HSM policies",
+        ));
+    }
+    Ok(device)
+}
+
+fn luna_device(model: &TokenModel) -> Result<&Device> {
+    model.luna().ok_or_else(|| {
+        err(
+            CKR_FUNCTION_NOT_SUPPORTED,
+            "the slot does not show a Luna partition",
+        )
+    })
+}
+
+/// `CA_SetTokenPolicies` on a partition's record: all or none. A destructive change is
+/// refused with `CKR_CONFIG_CHANGE_ILLEGAL` unless `confirm_destructive` (the C API confirms
+/// by calling; LunaCM asks for "proceed"); returns whether the partition's objects are erased.
+pub fn set_token_policies(
+    model: &TokenModel,
+    record: &mut TokenRecord,
+    changes: &[(u64, u64)],
+    confirm_destructive: bool,
+) -> Result<bool> {
+    let device = luna_device(model)?;
+    let mut state = state_of(record);
+    let erase = state.apply(device, changes, confirm_destructive)?;
+    state.settle_version(device, luna::new_smk_id)?;
+    record.vendor = Some(PartitionState::Luna(state).stored());
+    Ok(erase)
+}
+
+/// A cloning-domain change on a partition's record, with the domain secret `domain`.
+pub fn change_domain(
+    model: &TokenModel,
+    record: &mut TokenRecord,
+    change: DomainChange<'_>,
+    domain: &[u8],
+) -> Result<()> {
+    let device = luna_device(model)?;
+    if domain.is_empty() {
+        return Err(err(CKR_ARGUMENTS_BAD, "the cloning domain is empty"));
+    }
+    let verifier = luna::domain_verifier(domain);
+    let mut state = state_of(record);
+    match change {
+        DomainChange::Add(_) => state.add_domain(device, verifier)?,
+        DomainChange::MakePrimary(_) => state.set_primary_domain(&verifier)?,
+        DomainChange::Remove(_) => state.remove_domain(&verifier)?,
+    }
+    record.vendor = Some(PartitionState::Luna(state).stored());
+    Ok(())
+}

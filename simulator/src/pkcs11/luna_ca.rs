@@ -219,7 +219,14 @@ export!(CA_SetTokenPolicies(session: CK_SESSION_HANDLE, slot: CK_SLOT_ID, count:
         .map(|i| unsafe { (ids.add(i).read_unaligned(), values.add(i).read_unaligned()) })
         .collect();
     // The C call is the confirmation: a destructive change erases the partition's objects.
-    e.luna_set_token_policies(session, slot, &changes, true)?;
+    e.change_partition(
+        session,
+        Some(slot),
+        |model, who, _| {
+            crate::models::luna_ca::authorise_partition_so(model, who, "changes partition policies")
+        },
+        |model, record| crate::models::luna_ca::set_token_policies(model, record, &changes, true),
+    )?;
     Ok(CKR_OK)
 });
 
@@ -264,7 +271,7 @@ export!(CA_GetConfigurationElementDescription(slot: CK_SLOT_ID, is_container: CK
 
 export!(CA_GetObjectUID(slot: CK_SLOT_ID, container: CK_ULONG, object_type: CK_ULONG,
         object: CK_ULONG, ouid: *mut CK_BYTE) {
-    let uid = engine()?.luna_object_uid(slot, container, object_type, object)?;
+    let uid = engine()?.object_ouid(slot, container, object_type, object)?;
     if ouid.is_null() {
         return Err(err(CKR_ARGUMENTS_BAD, "the OUID buffer is null"));
     }
@@ -280,7 +287,7 @@ export!(CA_GetObjectHandle(slot: CK_SLOT_ID, container: CK_ULONG, ouid: *mut CK_
     let uid: [u8; 12] = unsafe { args::bytes(ouid, 12) }?
         .try_into()
         .map_err(|_| err(CKR_ARGUMENTS_BAD, "an OUID is 12 bytes"))?;
-    let (kind, handle) = e.luna_object_handle(slot, container, &uid)?;
+    let (kind, handle) = e.object_by_ouid(slot, container, &uid)?;
     // SAFETY: the caller's out-pointers.
     unsafe {
         args::write(object_type, kind)?;
@@ -310,12 +317,12 @@ export!(CA_Deactivate(slot: CK_SLOT_ID, user: CK_USER_TYPE) {
 });
 
 export!(CA_SetHSMPolicy(session: CK_SESSION_HANDLE, id: CK_ULONG, value: CK_ULONG) {
-    engine()?.luna_set_hsm_policy(session, id, value, false)?;
+    engine()?.set_hsm_policy(session, id, value, false)?;
     Ok(CKR_OK)
 });
 
 export!(CA_SetDestructiveHSMPolicy(session: CK_SESSION_HANDLE, id: CK_ULONG, value: CK_ULONG) {
-    engine()?.luna_set_hsm_policy(session, id, value, true)?;
+    engine()?.set_hsm_policy(session, id, value, true)?;
     Ok(CKR_OK)
 });
 
