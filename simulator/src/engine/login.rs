@@ -11,21 +11,11 @@ use super::{Engine, Slot};
 use crate::base::error::{Result, err};
 use crate::base::random::random_u64;
 use crate::base::secrets::seal::{PinSeal, TokenKey};
+use crate::models::InitOptions;
 use crate::models::luna;
 use crate::store::records::{Incarnation, TokenRecord};
 use cryptoki_sys::*;
 use std::sync::Arc;
-
-/// Options of a token initialisation beyond the SO PIN and label (Luna's `CA_InitToken`).
-#[derive(Debug, Clone, Default)]
-pub struct InitOptions {
-    /// The cloning domain.
-    pub domain: Option<Vec<u8>>,
-    /// Partition policies to set, by id.
-    pub policies: Vec<(u64, u64)>,
-    /// Destructiveness of policies fixed for this partition, by id: (off -> on, on -> off).
-    pub destructive: Vec<(u64, (bool, bool))>,
-}
 
 /// `CKR_PIN_LOCKED`, saying why the role is locked.
 fn locked_error(
@@ -347,11 +337,11 @@ impl Engine {
     /// too) becomes blank, in one transaction; this process's slots on it are replaced as if
     /// another process had done it (sessions closed, a slot event each). HSM policies stay.
     fn zeroise_hsm(&self, slot: &Slot) -> Result<()> {
-        let Some(device) = slot.model.luna() else {
+        let Some(device) = slot.model.device_name() else {
             return self.zeroise(slot);
         };
-        let prefix = format!("{}/", device.name);
-        crate::estate::zeroise_device_in(&self.store, &device.name)?;
+        let prefix = format!("{device}/");
+        crate::estate::zeroise_device_in(&self.store, device)?;
         for s in self
             .slots
             .values()
@@ -461,42 +451,12 @@ impl Engine {
             &key,
             slot.seal_context(new.generation),
         )?);
-        let mut vendor = slot.model.initial_state();
-        match (slot.model.luna(), vendor.as_mut()) {
-            (Some(device), Some(crate::models::PartitionState::Luna(state))) => {
-                let red = if ped && options.domain.is_none() {
-                    Self::red_key_credential()?
-                } else {
-                    None
-                };
-                state.domain = options
-                    .domain
-                    .as_deref()
-                    .or(red.as_deref())
-                    .map(luna::domain_verifier);
-                for (id, d) in &options.destructive {
-                    if luna::partition_policy(*id).is_none() {
-                        return Err(err(
-                            luna::CKR_POLICY_ID_INVALID,
-                            format!("there is no partition policy {id}"),
-                        ));
-                    }
-                    state.destructive.insert(*id, *d);
-                }
-                state.apply(device, &options.policies, true)?;
-                state.settle_version(device, luna::new_smk_id)?;
-            }
-            _ if options.domain.is_some()
-                || !options.policies.is_empty()
-                || !options.destructive.is_empty() =>
-            {
-                return Err(err(
-                    CKR_ARGUMENTS_BAD,
-                    "cloning domains and partition policies apply to Luna partitions only",
-                ));
-            }
-            _ => {}
-        }
+        let red = if ped && options.domain.is_none() {
+            Self::red_key_credential()?
+        } else {
+            None
+        };
+        let vendor = slot.model.init_token_state(options, red.as_deref())?;
         new.vendor = vendor.map(crate::models::PartitionState::stored);
         let mut table = slot.objects.write();
         // Only over the token whose SO PIN was checked (or the blank token that was read).
@@ -652,14 +612,9 @@ impl Engine {
         challenge: &[u8],
     ) -> Result<()> {
         let (_, slot) = self.slot_of(handle)?;
-        let device = slot.model.luna().ok_or_else(|| {
-            err(
-                CKR_FUNCTION_NOT_SUPPORTED,
-                "challenge secrets belong to Luna partitions",
-            )
-        })?;
-        device.check_role(user)?;
-        let initialiser = device.initialiser_of(user);
+        slot.model.check_challenge_secrets()?;
+        slot.model.check_role(user)?;
+        let initialiser = slot.model.initialiser_of(user);
         if slot.logged_in().is_none() || slot.logged_in() != initialiser {
             return Err(err(
                 luna::CKR_USER_NOT_AUTHORIZED,

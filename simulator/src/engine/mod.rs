@@ -19,7 +19,7 @@ pub use message::{GcmMessage, MessageOutput};
 pub use objects::AttrLookup;
 mod login;
 mod luna;
-pub use login::InitOptions;
+pub use crate::models::InitOptions;
 mod objects;
 pub mod session;
 mod sync;
@@ -234,9 +234,7 @@ impl Engine {
         let sync = sync::SyncState::start(&store)?;
         let mut slots = BTreeMap::new();
         for sc in &config.slots {
-            if let Some(device) = sc.model.luna() {
-                device.changed.set(store.device_policies(&device.name)?);
-            }
+            sc.model.read_device_state(&store)?;
             let row = store.ensure_token(&sc.partition, || {
                 fresh_record(
                     &sc.partition,

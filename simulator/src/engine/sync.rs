@@ -68,12 +68,9 @@ impl Engine {
         let mut objects: BTreeMap<&str, BTreeSet<&[u8]>> = BTreeMap::new();
         for (token, uid) in &changes.items {
             if let Some(device) = token.strip_prefix("@device:") {
-                // Another process changed the device's HSM policies.
-                let policies = self.store.device_policies(device)?;
+                // Another process changed the device's state (HSM policies).
                 for slot in self.slots.values() {
-                    if let Some(d) = slot.model.luna().filter(|d| d.name == device) {
-                        d.changed.set(policies.clone());
-                    }
+                    slot.model.device_state_changed(device, &self.store)?;
                 }
                 continue;
             }

@@ -42,6 +42,17 @@ pub enum PartitionState {
 /// Luna passwords are 8 to 255 characters (Luna §2.4).
 const LUNA_MIN_PIN_LEN: usize = 8;
 
+/// Options of a token initialisation beyond the SO PIN and label (Luna's `CA_InitToken`).
+#[derive(Debug, Clone, Default)]
+pub struct InitOptions {
+    /// The cloning domain.
+    pub domain: Option<Vec<u8>>,
+    /// Partition policies to set, by id.
+    pub policies: Vec<(u64, u64)>,
+    /// Destructiveness of policies fixed for this partition, by id: (off -> on, on -> off).
+    pub destructive: Vec<(u64, (bool, bool))>,
+}
+
 impl PartitionState {
     /// The vendor state a token record holds, decoded (once per loaded record).
     pub fn of(record: &TokenRecord) -> Option<Arc<PartitionState>> {
@@ -326,6 +337,86 @@ impl TokenModel {
     /// later object of the same class and label).
     pub fn names_objects(&self) -> bool {
         matches!(self, TokenModel::Primus(_))
+    }
+
+    /// The name of the device whose partition this is (none for a plain soft token).
+    pub fn device_name(&self) -> Option<&str> {
+        match self {
+            TokenModel::Luna(d) => Some(&d.name),
+            TokenModel::Primus(d) => Some(&d.name),
+            TokenModel::Soft => None,
+        }
+    }
+
+    /// Reads the device-wide state other processes may change (Luna: HSM policies changed
+    /// since the lab set them) from the store.
+    pub fn read_device_state(&self, store: &crate::store::Store) -> Result<()> {
+        if let TokenModel::Luna(d) = self {
+            d.changed.set(store.device_policies(&d.name)?);
+        }
+        Ok(())
+    }
+
+    /// Another process changed `device`'s state: read it again if it is this model's device.
+    pub fn device_state_changed(&self, device: &str, store: &crate::store::Store) -> Result<()> {
+        match self {
+            TokenModel::Luna(d) if d.name == device => self.read_device_state(store),
+            _ => Ok(()),
+        }
+    }
+
+    /// Challenge secrets (a PED partition's second factor for activated roles) exist here.
+    pub fn check_challenge_secrets(&self) -> Result<()> {
+        match self {
+            TokenModel::Luna(_) => Ok(()),
+            _ => Err(err(
+                CKR_FUNCTION_NOT_SUPPORTED,
+                "challenge secrets belong to Luna partitions",
+            )),
+        }
+    }
+
+    /// The vendor state `C_InitToken` (Luna: `CA_InitToken`) gives a partition: the cloning
+    /// domain (`options`, else a PED partition's presented red key `red_key`), partition
+    /// policies and their fixed destructiveness. Options on a model without them are
+    /// `CKR_ARGUMENTS_BAD`.
+    pub fn init_token_state(
+        &self,
+        options: &InitOptions,
+        red_key: Option<&[u8]>,
+    ) -> Result<Option<PartitionState>> {
+        let mut vendor = self.initial_state();
+        match (self, vendor.as_mut()) {
+            (TokenModel::Luna(device), Some(PartitionState::Luna(state))) => {
+                state.domain = options
+                    .domain
+                    .as_deref()
+                    .or(red_key)
+                    .map(luna::domain_verifier);
+                for (id, d) in &options.destructive {
+                    if luna::partition_policy(*id).is_none() {
+                        return Err(err(
+                            luna::CKR_POLICY_ID_INVALID,
+                            format!("there is no partition policy {id}"),
+                        ));
+                    }
+                    state.destructive.insert(*id, *d);
+                }
+                state.apply(device, &options.policies, true)?;
+                state.settle_version(device, luna::new_smk_id)?;
+            }
+            _ if options.domain.is_some()
+                || !options.policies.is_empty()
+                || !options.destructive.is_empty() =>
+            {
+                return Err(err(
+                    CKR_ARGUMENTS_BAD,
+                    "cloning domains and partition policies apply to Luna partitions only",
+                ));
+            }
+            _ => {}
+        }
+        Ok(vendor)
     }
 
     /// The partition authenticates with PED keys (Luna PED devices).
