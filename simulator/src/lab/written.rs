@@ -111,10 +111,7 @@ fn one_of<T>(
     table: &str,
 ) -> Result<Option<Spanned<T>>, Misplaced> {
     match (section, flat) {
-        (Some(_), Some(flat)) => Err((
-            Some(flat.span()),
-            format!("`{field}` is given both here and in [{table}]: keep the one in [{table}]"),
-        )),
+        (Some(_), Some(flat)) => Err(given_twice(flat.span(), field, table)),
         (section, flat) => Ok(section.or(flat)),
     }
 }
@@ -122,6 +119,33 @@ fn one_of<T>(
 /// Where a field stands, if it is given.
 fn span<T>(field: &Option<Spanned<T>>) -> Option<Range<usize>> {
     field.as_ref().map(Spanned::span)
+}
+
+/// A field given both in the older flat form (at `flat`) and in the section.
+fn given_twice(flat: Range<usize>, field: &str, table: &str) -> Misplaced {
+    (
+        Some(flat),
+        format!("`{field}` is given both here and in [{table}]: keep the one in [{table}]"),
+    )
+}
+
+/// The named fields of a `*Text` with their places: `(name, span)`.
+macro_rules! places {
+    ($text:expr; $($field:ident),+ $(,)?) => {
+        [$((stringify!($field), span(&$text.$field))),+]
+    };
+}
+
+/// A section, each named field from the section `$section` or the older flat form `$flat`
+/// (`one_of`, `?` on a field given in both); `$extra`: fields with no flat form.
+macro_rules! merged {
+    ($section_type:ident { $($field:ident),+ $(,)? } from $section:ident, $flat:ident in $table:expr
+        $(, $extra:ident: $value:expr)* $(,)?) => {
+        $section_type {
+            $($field: one_of($section.$field, $flat.$field, stringify!($field), $table)?,)+
+            $($extra: $value,)*
+        }
+    };
 }
 
 /// The first flat field given of those named, with its place.
@@ -150,24 +174,9 @@ fn device(d: DeviceText) -> Result<DeviceDef, Misplaced> {
             ),
         ));
     };
-    let luna_flat = [
-        ("firmware", span(&d.firmware)),
-        ("auth", span(&d.auth)),
-        ("hsm_policies", span(&d.hsm_policies)),
-    ];
-    let primus_flat = [
-        ("service", span(&d.service)),
-        ("licences", span(&d.licences)),
-        ("role", span(&d.role)),
-        ("clone", span(&d.clone)),
-        ("clone_modify", span(&d.clone_modify)),
-        ("decanus", span(&d.decanus)),
-    ];
-    let throttle_flat = [
-        ("login_attempt_threshold", span(&d.login_attempt_threshold)),
-        ("attempt_reset_time", span(&d.attempt_reset_time)),
-        ("login_lockout_time", span(&d.login_lockout_time)),
-    ];
+    let luna_flat = places!(d; firmware, auth, hsm_policies);
+    let primus_flat = places!(d; service, licences, role, clone, clone_modify, decanus);
+    let throttle_flat = places!(d; login_attempt_threshold, attempt_reset_time, login_lockout_time);
     if vendor != Vendor::Luna
         && let Some(luna) = &d.luna
     {
@@ -182,46 +191,24 @@ fn device(d: DeviceText) -> Result<DeviceDef, Misplaced> {
             &kind,
         ));
     }
+    if vendor != Vendor::Luna
+        && let Some(memory) = &d.memory
+    {
+        return Err((
+            Some(memory.span()),
+            "`memory` applies to Luna devices only".into(),
+        ));
+    }
     let device_vendor = match vendor {
         Vendor::Primus => {
             if let Some((span, what)) = first_given(&luna_flat[1..]) {
                 return Err((Some(span), format!("`{what}` applies to Luna devices only")));
             }
-            if let Some(memory) = &d.memory {
-                return Err((
-                    Some(memory.span()),
-                    "`memory` applies to Luna devices only".into(),
-                ));
-            }
             let s = d.primus.map(Spanned::into_inner).unwrap_or_default();
-            let t = "device.primus";
-            DeviceVendor::Primus(PrimusDeviceDef {
-                firmware: one_of(s.firmware, d.firmware, "firmware", t)?,
-                login_attempt_threshold: one_of(
-                    s.login_attempt_threshold,
-                    d.login_attempt_threshold,
-                    "login_attempt_threshold",
-                    t,
-                )?,
-                attempt_reset_time: one_of(
-                    s.attempt_reset_time,
-                    d.attempt_reset_time,
-                    "attempt_reset_time",
-                    t,
-                )?,
-                login_lockout_time: one_of(
-                    s.login_lockout_time,
-                    d.login_lockout_time,
-                    "login_lockout_time",
-                    t,
-                )?,
-                service: one_of(s.service, d.service, "service", t)?,
-                licences: one_of(s.licences, d.licences, "licences", t)?,
-                role: one_of(s.role, d.role, "role", t)?,
-                clone: one_of(s.clone, d.clone, "clone", t)?,
-                clone_modify: one_of(s.clone_modify, d.clone_modify, "clone_modify", t)?,
-                decanus: one_of(s.decanus, d.decanus, "decanus", t)?,
-            })
+            DeviceVendor::Primus(merged!(PrimusDeviceDef {
+                firmware, login_attempt_threshold, attempt_reset_time, login_lockout_time,
+                service, licences, role, clone, clone_modify, decanus,
+            } from s, d in "device.primus"))
         }
         Vendor::Luna | Vendor::Soft => {
             if let Some((span, _)) = first_given(&primus_flat) {
@@ -243,23 +230,12 @@ fn device(d: DeviceText) -> Result<DeviceDef, Misplaced> {
                         format!("`{what}` applies to Luna devices only, not to kind \"{kind}\""),
                     ));
                 }
-                if let Some(memory) = &d.memory {
-                    return Err((
-                        Some(memory.span()),
-                        "`memory` applies to Luna devices only".into(),
-                    ));
-                }
                 DeviceVendor::Soft
             } else {
                 let s = d.luna.map(Spanned::into_inner).unwrap_or_default();
-                let t = "device.luna";
-                DeviceVendor::Luna(LunaDeviceDef {
-                    firmware: one_of(s.firmware, d.firmware, "firmware", t)?,
-                    auth: one_of(s.auth, d.auth, "auth", t)?,
-                    hsm_policies: one_of(s.hsm_policies, d.hsm_policies, "hsm_policies", t)?,
-                    memory: one_of(s.memory, d.memory, "memory", t)?,
-                    attached_to: s.attached_to,
-                })
+                DeviceVendor::Luna(merged!(LunaDeviceDef {
+                    firmware, auth, hsm_policies, memory,
+                } from s, d in "device.luna", attached_to: s.attached_to))
             }
         }
     };
@@ -295,31 +271,10 @@ fn partition(p: PartitionText, vendor: Vendor, kind: &str) -> Result<PartitionDe
             kind,
         ));
     }
-    let luna_flat = [
-        ("crypto_user_pin", span(&p.crypto_user_pin)),
-        ("limited_co_pin", span(&p.limited_co_pin)),
-        ("domain", span(&p.domain)),
-        ("other_domains", span(&p.other_domains)),
-        ("admin", span(&p.admin)),
-        ("size", span(&p.size)),
-        ("policies", span(&p.policies)),
-        ("so_ped_key", span(&p.so_ped_key)),
-        ("user_ped_key", span(&p.user_ped_key)),
-        ("crypto_user_ped_key", span(&p.crypto_user_ped_key)),
-        ("domain_ped_key", span(&p.domain_ped_key)),
-    ];
-    let primus_policy_flat = [
-        ("allow_import", span(&p.allow_import)),
-        ("allow_export", span(&p.allow_export)),
-        ("allow_extract", span(&p.allow_extract)),
-    ];
-    let primus_admin_flat = [
-        ("management", span(&p.management)),
-        (
-            "partition_administration",
-            span(&p.partition_administration),
-        ),
-    ];
+    let luna_flat = places!(p; crypto_user_pin, limited_co_pin, domain, other_domains, admin,
+        size, policies, so_ped_key, user_ped_key, crypto_user_ped_key, domain_ped_key);
+    let primus_policy_flat = places!(p; allow_import, allow_export, allow_extract);
+    let primus_admin_flat = places!(p; management, partition_administration);
     if vendor != Vendor::Primus {
         if let Some((span, _)) = first_given(&primus_policy_flat) {
             return Err((
@@ -354,55 +309,21 @@ fn partition(p: PartitionText, vendor: Vendor, kind: &str) -> Result<PartitionDe
         Vendor::Soft => PartitionVendor::Soft,
         Vendor::Primus => {
             let s = p.primus.map(Spanned::into_inner).unwrap_or_default();
-            let t = "device.partition.primus";
-            PartitionVendor::Primus(PrimusPartitionDef {
-                allow_import: one_of(s.allow_import, p.allow_import, "allow_import", t)?,
-                allow_export: one_of(s.allow_export, p.allow_export, "allow_export", t)?,
-                allow_extract: one_of(s.allow_extract, p.allow_extract, "allow_extract", t)?,
-                management: one_of(s.management, p.management, "management", t)?,
-                partition_administration: one_of(
-                    s.partition_administration,
-                    p.partition_administration,
-                    "partition_administration",
-                    t,
-                )?,
-            })
+            PartitionVendor::Primus(merged!(PrimusPartitionDef {
+                allow_import, allow_export, allow_extract, management, partition_administration,
+            } from s, p in "device.partition.primus"))
         }
         Vendor::Luna => {
             let s = p.luna.map(Spanned::into_inner).unwrap_or_default();
             let t = "device.partition.luna";
             let admin = match (&p.admin, s.admin) {
-                (Some(flat), true) => {
-                    return Err((
-                        Some(flat.span()),
-                        format!("`admin` is given both here and in [{t}]: keep the one in [{t}]"),
-                    ));
-                }
+                (Some(flat), true) => return Err(given_twice(flat.span(), "admin", t)),
                 (flat, section) => section || flat.as_ref().is_some_and(|a| *a.get_ref()),
             };
-            PartitionVendor::Luna(Box::new(LunaPartitionDef {
-                crypto_user_pin: one_of(
-                    s.crypto_user_pin,
-                    p.crypto_user_pin,
-                    "crypto_user_pin",
-                    t,
-                )?,
-                limited_co_pin: one_of(s.limited_co_pin, p.limited_co_pin, "limited_co_pin", t)?,
-                domain: one_of(s.domain, p.domain, "domain", t)?,
-                other_domains: one_of(s.other_domains, p.other_domains, "other_domains", t)?,
-                admin,
-                size: one_of(s.size, p.size, "size", t)?,
-                policies: one_of(s.policies, p.policies, "policies", t)?,
-                so_ped_key: one_of(s.so_ped_key, p.so_ped_key, "so_ped_key", t)?,
-                user_ped_key: one_of(s.user_ped_key, p.user_ped_key, "user_ped_key", t)?,
-                crypto_user_ped_key: one_of(
-                    s.crypto_user_ped_key,
-                    p.crypto_user_ped_key,
-                    "crypto_user_ped_key",
-                    t,
-                )?,
-                domain_ped_key: one_of(s.domain_ped_key, p.domain_ped_key, "domain_ped_key", t)?,
-            }))
+            PartitionVendor::Luna(Box::new(merged!(LunaPartitionDef {
+                crypto_user_pin, limited_co_pin, domain, other_domains, size, policies,
+                so_ped_key, user_ped_key, crypto_user_ped_key, domain_ped_key,
+            } from s, p in t, admin: admin)))
         }
     };
     Ok(PartitionDef {
