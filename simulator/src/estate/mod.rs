@@ -558,10 +558,10 @@ fn documented_pins(selection: &LabSelection, partition: &str) -> Vec<(CK_USER_TY
             for (user, pin) in [
                 (CKU_USER, &p.user_pin),
                 (CKU_SO, &p.so_pin),
-                (crate::models::luna::CKU_CRYPTO_USER, &p.crypto_user_pin),
+                (crate::models::luna::CKU_CRYPTO_USER, p.crypto_user_pin()),
                 (
                     crate::models::luna::CKU_LIMITED_CRYPTO_OFFICER,
-                    &p.limited_co_pin,
+                    p.limited_co_pin(),
                 ),
             ] {
                 if let Some(pin) = pin {

@@ -1,9 +1,14 @@
 //! What a lab defines for one client host's view, as the engine opens it: the state directory,
 //! the slots with the partition each shows, its token model and, for a partition the lab sets
-//! up, the token it starts with (`TokenPreset`).
-use crate::models::TokenModel;
+//! up, the token it starts with (`TokenPreset`); and how a `Lab` builds them.
+use super::schema::{LunaPartitionDef, PrimusPartitionDef};
+use super::vendor_models::policy_ids;
+use super::{Lab, LabError};
+use crate::models::{TokenModel, luna};
 use cryptoki_sys::*;
+use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
+use toml::Spanned;
 
 /// What the engine opens: where state lives and which slots exist.
 #[derive(Debug, Clone)]
@@ -53,4 +58,179 @@ pub struct TokenPreset {
     pub domain_ped_key: Option<String>,
     /// Primus partitions: the security policy (import, export, extract).
     pub primus_policy: Option<crate::models::primus::SecurityPolicy>,
+}
+
+impl Lab {
+    /// The engine configuration for one host's view (`None`: the first host).
+    pub fn config(&self, host: Option<&str>, state_dir: PathBuf) -> Result<Config, LabError> {
+        let chosen = match host {
+            None => self.file.hosts.first(),
+            Some(name) => self.file.hosts.iter().find(|h| h.name.get_ref() == name),
+        }
+        .ok_or_else(|| LabError {
+            file: self.source_name.clone(),
+            position: None,
+            message: format!(
+                "no host \"{}\"; hosts: {}",
+                host.unwrap_or_default(),
+                self.file
+                    .hosts
+                    .iter()
+                    .map(|h| h.name.get_ref().as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        })?;
+        let partitions: HashMap<String, (TokenModel, Option<TokenPreset>)> = self
+            .partitions()
+            .into_iter()
+            .map(|(p, model, preset)| (p, (model, preset)))
+            .collect();
+        let sizes: HashMap<String, u64> = self
+            .file
+            .devices
+            .iter()
+            .flat_map(|d| {
+                d.partitions.iter().filter_map(move |p| {
+                    p.luna()?.size.as_ref().map(|size| {
+                        (
+                            format!("{}/{}", d.name.get_ref(), p.name.get_ref()),
+                            *size.get_ref(),
+                        )
+                    })
+                })
+            })
+            .collect();
+        let admins: BTreeSet<String> = self
+            .file
+            .devices
+            .iter()
+            .flat_map(|d| {
+                d.partitions
+                    .iter()
+                    .filter(|p| p.is_admin())
+                    .map(move |p| format!("{}/{}", d.name.get_ref(), p.name.get_ref()))
+            })
+            .collect();
+        let slots = chosen
+            .slots
+            .iter()
+            .map(|s| {
+                let (model, preset) = partitions[s.partition.get_ref()].clone();
+                let ped_keys = preset
+                    .as_ref()
+                    .map(|p| {
+                        p.ped_keys
+                            .iter()
+                            .map(|(u, k)| (*u, state_dir.join(k)))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                SlotConfig {
+                    admin: admins.contains(s.partition.get_ref()),
+                    capacity: sizes.get(s.partition.get_ref()).copied(),
+                    ped_keys,
+                    id: *s.id.get_ref(),
+                    partition: s.partition.get_ref().clone(),
+                    description: format!("{} ({})", s.partition.get_ref(), chosen.name.get_ref()),
+                    preset,
+                    model,
+                }
+            })
+            .collect();
+        Ok(Config { state_dir, slots })
+    }
+
+    /// Every partition of every device ("device/partition"), in lab order, with its device's
+    /// token model and the token it starts with (`None`: blank).
+    pub fn partitions(&self) -> Vec<(String, TokenModel, Option<TokenPreset>)> {
+        self.file
+            .devices
+            .iter()
+            .flat_map(|d| {
+                let model = self
+                    .models
+                    .get(d.name.get_ref())
+                    .cloned()
+                    .unwrap_or_default();
+                d.partitions.iter().map(move |p| {
+                    let text =
+                        |v: &Option<Spanned<String>>| v.as_ref().map(|s| s.get_ref().clone());
+                    if model.primus().is_some() {
+                        let no_policy = PrimusPartitionDef::default();
+                        let policy = p.primus().unwrap_or(&no_policy);
+                        let preset = p.user_pin.as_ref().map(|pin| TokenPreset {
+                            label: p.name.get_ref().clone(),
+                            user_pin: Some(pin.get_ref().clone()),
+                            primus_policy: Some(crate::models::primus::SecurityPolicy {
+                                allow_import: policy
+                                    .allow_import
+                                    .as_ref()
+                                    .is_none_or(|v| *v.get_ref()),
+                                allow_export: policy
+                                    .allow_export
+                                    .as_ref()
+                                    .is_none_or(|v| *v.get_ref()),
+                                allow_extract: policy
+                                    .allow_extract
+                                    .as_ref()
+                                    .is_none_or(|v| *v.get_ref()),
+                            }),
+                            ..TokenPreset::default()
+                        });
+                        return (
+                            format!("{}/{}", d.name.get_ref(), p.name.get_ref()),
+                            model.clone(),
+                            preset,
+                        );
+                    }
+                    // Initialised: a label and the SO's credential (a PIN, or a PED key).
+                    let none = LunaPartitionDef::default();
+                    let l = p.luna().unwrap_or(&none);
+                    let has_so = p.so_pin.is_some() || l.so_ped_key.is_some();
+                    let preset = match &p.label {
+                        Some(label) if has_so => Some(TokenPreset {
+                            label: label.get_ref().clone(),
+                            so_pin: text(&p.so_pin),
+                            user_pin: text(&p.user_pin),
+                            role_pins: [
+                                (luna::CKU_CRYPTO_USER, text(&l.crypto_user_pin)),
+                                (luna::CKU_LIMITED_CRYPTO_OFFICER, text(&l.limited_co_pin)),
+                            ]
+                            .into_iter()
+                            .filter_map(|(u, pin)| pin.map(|pin| (u, pin)))
+                            .collect(),
+                            domain: text(&l.domain),
+                            other_domains: l
+                                .other_domains
+                                .as_ref()
+                                .map(|d| d.get_ref().clone())
+                                .unwrap_or_default(),
+                            ped_keys: [
+                                (CKU_SO, text(&l.so_ped_key)),
+                                (CKU_USER, text(&l.user_ped_key)),
+                                (luna::CKU_CRYPTO_USER, text(&l.crypto_user_ped_key)),
+                            ]
+                            .into_iter()
+                            .filter_map(|(u, k)| k.map(|k| (u, k)))
+                            .collect(),
+                            domain_ped_key: text(&l.domain_ped_key),
+                            primus_policy: None,
+                            policies: l
+                                .policies
+                                .as_ref()
+                                .and_then(|m| policy_ids(m).ok())
+                                .unwrap_or_default(),
+                        }),
+                        _ => None,
+                    };
+                    (
+                        format!("{}/{}", d.name.get_ref(), p.name.get_ref()),
+                        model.clone(),
+                        preset,
+                    )
+                })
+            })
+            .collect()
+    }
 }

@@ -1,0 +1,312 @@
+//! The lab file's schema, per device kind: what every device and partition has (name, kind,
+//! serial; label and PINs), and each vendor's fields in its own section (`[device.luna]`,
+//! `[device.primus]`, `[device.partition.luna]`, `[device.partition.primus]`), so a field of one
+//! vendor cannot be given to another's device. Also the lab-wide groupings: hosts with their
+//! slots and HA groups over Luna partitions. The file as written (sections, or the older flat
+//! form) is read in `written.rs`, which fills these types.
+use crate::models::luna;
+use cryptoki_sys::{CK_USER_TYPE, CKU_SO, CKU_USER};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use toml::Spanned;
+
+/// Device kinds a lab may name; each selects a vendor model (`models::TokenModel`).
+pub const DEVICE_KINDS: &[&str] = &[
+    "soft",
+    "luna-network",
+    "luna-pcie",
+    "luna-usb",
+    "luna-backup",
+    "primus",
+    "primus-cloudhsm",
+];
+
+/// The vendor whose section a device kind takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Vendor {
+    Soft,
+    Luna,
+    Primus,
+}
+
+impl Vendor {
+    /// The vendor of a kind in `DEVICE_KINDS` (`None`: an unknown kind).
+    pub fn of_kind(kind: &str) -> Option<Vendor> {
+        match kind {
+            "soft" => Some(Vendor::Soft),
+            k if k.starts_with("luna-") && DEVICE_KINDS.contains(&k) => Some(Vendor::Luna),
+            k if k.starts_with("primus") && DEVICE_KINDS.contains(&k) => Some(Vendor::Primus),
+            _ => None,
+        }
+    }
+}
+
+/// A lab file, each device with its vendor's section.
+#[derive(Debug)]
+pub struct LabFile {
+    pub lab: LabInfo,
+    pub devices: Vec<DeviceDef>,
+    pub hosts: Vec<HostDef>,
+    /// `[[ha_group]]`: Luna HA groups over partitions of different devices.
+    pub ha_groups: Vec<HaGroupDef>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LabInfo {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+}
+
+/// A device: what every kind has, and its vendor's fields.
+#[derive(Debug)]
+pub struct DeviceDef {
+    pub name: Spanned<String>,
+    pub kind: Spanned<String>,
+    /// Serial number (default: derived from the device name).
+    pub serial: Option<Spanned<String>>,
+    pub vendor: DeviceVendor,
+    pub partitions: Vec<PartitionDef>,
+}
+
+/// A device's vendor section (`[device.luna]`, `[device.primus]`; a soft device has none).
+#[derive(Debug)]
+pub enum DeviceVendor {
+    Soft,
+    Luna(LunaDeviceDef),
+    Primus(PrimusDeviceDef),
+}
+
+impl DeviceDef {
+    /// The Luna section, if this is a Luna device.
+    pub fn luna(&self) -> Option<&LunaDeviceDef> {
+        match &self.vendor {
+            DeviceVendor::Luna(l) => Some(l),
+            _ => None,
+        }
+    }
+
+    /// The Primus section, if this is a Primus device.
+    pub fn primus(&self) -> Option<&PrimusDeviceDef> {
+        match &self.vendor {
+            DeviceVendor::Primus(p) => Some(p),
+            _ => None,
+        }
+    }
+}
+
+/// `[device.luna]`: a Luna device's firmware, authentication, HSM policies, memory and, for a
+/// Backup HSM, the host it is attached to.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LunaDeviceDef {
+    /// Firmware version ("6.21.2", "7.4.2", ...; default `LUNA_DEFAULT_FIRMWARE`).
+    pub firmware: Option<Spanned<String>>,
+    /// "password" (default) or "ped".
+    pub auth: Option<Spanned<String>>,
+    /// HSM policies away from their defaults, by id (`{ 7 = 1, 21 = 0 }`).
+    pub hsm_policies: Option<Spanned<BTreeMap<String, u64>>>,
+    /// Memory available for partitions, in bytes; the partitions' `size`s must fit.
+    pub memory: Option<Spanned<u64>>,
+    /// Backup HSMs (kind "luna-backup"): the host it is attached to (USB) when the lab starts;
+    /// a Backup HSM is attached to one host at a time.
+    pub attached_to: Option<Spanned<String>>,
+}
+
+/// `[device.primus]`: a Primus device's firmware, login throttle, CloudHSM service, licence
+/// items, Master/Clone state and Decanus terminal.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrimusDeviceDef {
+    /// Firmware version ("2.11"; default `PRIMUS_DEFAULT_FIRMWARE`).
+    pub firmware: Option<Spanned<String>>,
+    /// The login throttle (the device's XML `login_attempt_threshold`, `attempt_reset_time`
+    /// and `login_lockout_time`, seconds; defaults 100, 300, 300).
+    pub login_attempt_threshold: Option<Spanned<u32>>,
+    pub attempt_reset_time: Option<Spanned<u64>>,
+    pub login_lockout_time: Option<Spanned<u64>>,
+    /// CloudHSM: "shared" (default) or "dedicated".
+    pub service: Option<Spanned<String>>,
+    /// Licence items ("partition-administration", "device-backup", "decanus-remote-terminal";
+    /// default none).
+    pub licences: Option<Spanned<Vec<Spanned<String>>>>,
+    /// "master" (default) or "clone".
+    pub role: Option<Spanned<String>>,
+    /// Clones: "ha" (default) or "manual".
+    pub clone: Option<Spanned<String>>,
+    /// Clones: object creation allowed on the clone (XML `clone_modify`, default false).
+    pub clone_modify: Option<Spanned<bool>>,
+    /// The Decanus terminal that administers the device.
+    pub decanus: Option<Spanned<DecanusDef>>,
+}
+
+/// A Primus device's Decanus terminal: its release and its Device Administration pairing.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecanusDef {
+    pub version: Spanned<String>,
+    #[serde(default)]
+    pub device_administration: bool,
+}
+
+/// A partition (token). It is initialised when it has a label and its SO's credential (Luna,
+/// soft) or a user PIN (Primus).
+#[derive(Debug)]
+pub struct PartitionDef {
+    pub name: Spanned<String>,
+    pub label: Option<Spanned<String>>,
+    pub so_pin: Option<Spanned<String>>,
+    pub user_pin: Option<Spanned<String>>,
+    pub vendor: PartitionVendor,
+}
+
+/// A partition's vendor section (`[device.partition.luna]`, `[device.partition.primus]`), of
+/// its device's vendor.
+#[derive(Debug)]
+pub enum PartitionVendor {
+    Soft,
+    Luna(Box<LunaPartitionDef>),
+    Primus(PrimusPartitionDef),
+}
+
+/// No PIN (the Luna roles of a partition that is not Luna's).
+static NO_PIN: Option<Spanned<String>> = None;
+
+impl PartitionDef {
+    /// The Luna section, if this is a Luna partition.
+    pub fn luna(&self) -> Option<&LunaPartitionDef> {
+        match &self.vendor {
+            PartitionVendor::Luna(l) => Some(l),
+            _ => None,
+        }
+    }
+
+    /// The Primus section, if this is a Primus partition.
+    pub fn primus(&self) -> Option<&PrimusPartitionDef> {
+        match &self.vendor {
+            PartitionVendor::Primus(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// Luna: the Crypto User's PIN (none elsewhere).
+    pub fn crypto_user_pin(&self) -> &Option<Spanned<String>> {
+        self.luna().map_or(&NO_PIN, |l| &l.crypto_user_pin)
+    }
+
+    /// Luna 7.x: the Limited Crypto Officer's PIN (none elsewhere).
+    pub fn limited_co_pin(&self) -> &Option<Spanned<String>> {
+        self.luna().map_or(&NO_PIN, |l| &l.limited_co_pin)
+    }
+
+    /// Every PIN the lab gives the partition, with the role it is for: user, SO, then the Luna
+    /// roles.
+    pub fn pins(&self) -> Vec<(CK_USER_TYPE, &Spanned<String>)> {
+        [
+            (CKU_USER, &self.user_pin),
+            (CKU_SO, &self.so_pin),
+            (luna::CKU_CRYPTO_USER, self.crypto_user_pin()),
+            (luna::CKU_LIMITED_CRYPTO_OFFICER, self.limited_co_pin()),
+        ]
+        .into_iter()
+        .filter_map(|(user, pin)| pin.as_ref().map(|pin| (user, pin)))
+        .collect()
+    }
+
+    /// Luna: the device's admin partition.
+    pub fn is_admin(&self) -> bool {
+        self.luna().is_some_and(|l| l.admin)
+    }
+}
+
+/// `[device.partition.luna]`: a Luna partition's roles, cloning domains, size, policies and PED
+/// keys.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LunaPartitionDef {
+    /// PPSO partitions: the Crypto User's PIN.
+    pub crypto_user_pin: Option<Spanned<String>>,
+    /// 7.x partitions: the Limited Crypto Officer's PIN.
+    pub limited_co_pin: Option<Spanned<String>>,
+    /// The cloning domain (password devices); on 7.8+ the primary one.
+    pub domain: Option<Spanned<String>>,
+    /// 7.8+: further cloning domains, not primary (`["old-domain"]`).
+    pub other_domains: Option<Spanned<Vec<String>>>,
+    /// This is the device's admin partition, where the HSM SO (`so_pin`) logs in to change HSM
+    /// policies (at most one per device; simulator-defined).
+    #[serde(default)]
+    pub admin: bool,
+    /// The partition's size in bytes; objects beyond it answer
+    /// `CKR_CONTAINER_OBJECT_STORAGE_FULL`. Default: unlimited.
+    pub size: Option<Spanned<u64>>,
+    /// Partition policies away from their defaults, by id (`{ 0 = 1, 4 = 1 }`).
+    pub policies: Option<Spanned<BTreeMap<String, u64>>>,
+    /// PED devices: PED key files (paths relative to the state directory; created with a new
+    /// secret when missing) of the SO (blue), the Crypto Officer (black), the Crypto User
+    /// (gray), and the cloning domain (red).
+    pub so_ped_key: Option<Spanned<String>>,
+    pub user_ped_key: Option<Spanned<String>>,
+    pub crypto_user_ped_key: Option<Spanned<String>>,
+    pub domain_ped_key: Option<Spanned<String>>,
+}
+
+impl LunaPartitionDef {
+    /// The PED key fields given, in schema order.
+    pub fn ped_keys(&self) -> [&Option<Spanned<String>>; 4] {
+        [
+            &self.so_ped_key,
+            &self.user_ped_key,
+            &self.crypto_user_ped_key,
+            &self.domain_ped_key,
+        ]
+    }
+}
+
+/// `[device.partition.primus]`: a Primus partition's security policy and administration.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrimusPartitionDef {
+    /// The partition's security policy (default: all allowed).
+    pub allow_import: Option<Spanned<bool>>,
+    pub allow_export: Option<Spanned<bool>>,
+    pub allow_extract: Option<Spanned<bool>>,
+    /// "Management access" (Decanus partition management) enabled; default false.
+    pub management: Option<Spanned<bool>>,
+    /// The Decanus terminal is paired with this partition's Partition Administration (needs
+    /// `management` and the device's `decanus`); default false.
+    pub partition_administration: Option<Spanned<bool>>,
+}
+
+/// The firmware a Primus device has when the lab does not say (simulator-defined; the version
+/// the documents' `pkcs11-tool -L` capture shows).
+pub const PRIMUS_DEFAULT_FIRMWARE: &str = "2.11";
+
+/// The firmware a Luna device has when the lab does not say (simulator-defined).
+pub const LUNA_DEFAULT_FIRMWARE: &str = "7.4.2";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostDef {
+    pub name: Spanned<String>,
+    #[serde(default, rename = "slot")]
+    pub slots: Vec<SlotDef>,
+}
+
+/// One slot of a host: its fixed id and the partition ("device/partition") it shows.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlotDef {
+    pub id: Spanned<u64>,
+    pub partition: Spanned<String>,
+}
+
+/// `[[ha_group]]`: a Luna HA group, its label and its members ("device/partition"), Luna
+/// partitions of at least two different devices.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HaGroupDef {
+    /// The HA group's label (`hagroup createGroup -label`).
+    pub label: Spanned<String>,
+    pub members: Spanned<Vec<Spanned<String>>>,
+}
