@@ -5,7 +5,8 @@
 //! `tests/layers.rs`, fails on an import that points up):
 //!
 //! 1. `base`: errors with their `CK_RV`, attribute values, the clock, files, random numbers, the
-//!    secrets kit (PIN seals), the vendors' return-code and attribute numbers.
+//!    secrets kit (one KDF, verifiers, PIN seals, transport blobs), the vendors' return-code and
+//!    attribute numbers.
 //! 2. `crypto`: the mechanisms on aws-lc-rs, one module per family; aws-lc-sys calls in `ffi/`.
 //! 3. `object`: objects, their attribute rules, profile objects.
 //! 4. `store`: the SQLite store, its connections and the token records it keeps.

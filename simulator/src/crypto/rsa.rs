@@ -8,7 +8,7 @@
 //! encryption/decryption) buffer their input and act in `finish`. Everything aws-lc-rs's safe API
 //! lacks (raw RSA, type 1 padding over arbitrary data, PSS/OAEP with any parameters, keys from
 //! components, any-size key generation, PKCS#8) goes through `ffi::rsa` (imported as `sys`), the
-//! only place with `unsafe` code for it.
+//! only place that calls aws-lc's C API for it.
 use super::ffi::rsa as sys;
 
 use super::*;

@@ -905,20 +905,10 @@ fn ceiling_value(device: &Device, e: &Element) -> u64 {
     }
 }
 
-/// What a partition stores of its cloning domain: PBKDF2-HMAC-SHA256 of the domain with a
-/// fixed, public salt, so that two partitions can be compared without the domain in clear
-/// (simulator-defined).
-pub fn domain_verifier(domain: &[u8]) -> Vec<u8> {
-    let mut out = vec![0u8; 32];
-    aws_lc_rs::pbkdf2::derive(
-        aws_lc_rs::pbkdf2::PBKDF2_HMAC_SHA256,
-        std::num::NonZeroU32::new(10_000).expect("non-zero"),
-        b"hsmsim luna cloning domain",
-        domain,
-        &mut out,
-    );
-    out
-}
+/// What a partition stores of its cloning domain: the secrets kit's cloning-domain verifier
+/// (its KDF with a fixed, public salt), so that two partitions can be compared without the
+/// domain in clear (simulator-defined).
+pub use crate::base::secrets::verifier::cloning_domain_verifier as domain_verifier;
 
 /// A new SMK identity: 16 random hex digits (simulator-defined).
 pub fn new_smk_id() -> Result<String> {

@@ -555,42 +555,9 @@ pub use crate::base::vendor_codes::{
     CKR_PRIMUS_SETUP_PASSWORD_EXPIRED, CKR_PRIMUS_SETUP_PASSWORD_REJECTED,
 };
 
-/// A secret kept only as a salted PBKDF2-HMAC-SHA256 verifier (cards' PINs, setup passwords,
-/// permanent secrets).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Verifier {
-    pub salt: Vec<u8>,
-    pub hash: Vec<u8>,
-}
-
-const VERIFIER_ITERATIONS: u32 = 10_000;
-
-impl Verifier {
-    pub fn new(secret: &[u8]) -> Result<Verifier> {
-        let mut salt = vec![0u8; 16];
-        crate::base::random::random_fill(&mut salt)?;
-        let mut hash = vec![0u8; 32];
-        aws_lc_rs::pbkdf2::derive(
-            aws_lc_rs::pbkdf2::PBKDF2_HMAC_SHA256,
-            std::num::NonZeroU32::new(VERIFIER_ITERATIONS).expect("non-zero"),
-            &salt,
-            secret,
-            &mut hash,
-        );
-        Ok(Verifier { salt, hash })
-    }
-
-    pub fn matches(&self, secret: &[u8]) -> bool {
-        aws_lc_rs::pbkdf2::verify(
-            aws_lc_rs::pbkdf2::PBKDF2_HMAC_SHA256,
-            std::num::NonZeroU32::new(VERIFIER_ITERATIONS).expect("non-zero"),
-            &self.salt,
-            secret,
-            &self.hash,
-        )
-        .is_ok()
-    }
-}
+/// Cards' PINs, setup passwords and permanent secrets are kept only as the secrets kit's salted
+/// verifiers (at its implied cost, which their stored form does not record).
+pub use crate::base::secrets::verifier::Verifier;
 
 /// A partition user's setup password: 29 characters `XXXXX-XXXXX-XXXXX-XXXXX-XXXXX`, issued by
 /// the SO, valid for a lifetime counted from issuance (Primus §1.4: on premises 72 hours,

@@ -3,13 +3,11 @@
 //! PIN rules of PKCS#11 (length range, lockout).
 use crate::base::error::{Result, err};
 use crate::base::secrets::seal::PinSeal;
-use aws_lc_rs::pbkdf2;
 use cryptoki_sys::*;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::any::Any;
 use std::collections::BTreeMap;
-use std::num::NonZeroU32;
 use std::sync::{Arc, OnceLock};
 
 /// Shortest and longest PIN a token accepts (`ulMinPinLen` / `ulMaxPinLen`).
@@ -19,30 +17,10 @@ pub const MAX_PIN_LEN: usize = 255;
 /// their own).
 pub const MAX_FAILED_LOGINS: u32 = 10;
 
-/// A salted PBKDF2-HMAC-SHA256 verifier of a PIN, as schema-1 stores kept it. Only read when
-/// migrating such a store: the first login with the PIN replaces it with a `PinSeal`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct LegacyPinVerifier {
-    pub salt: Vec<u8>,
-    pub hash: Vec<u8>,
-    pub iterations: u32,
-}
-
-impl LegacyPinVerifier {
-    pub fn matches(&self, pin: &[u8]) -> bool {
-        let Some(iterations) = NonZeroU32::new(self.iterations) else {
-            return false;
-        };
-        pbkdf2::verify(
-            pbkdf2::PBKDF2_HMAC_SHA256,
-            iterations,
-            &self.salt,
-            pin,
-            &self.hash,
-        )
-        .is_ok()
-    }
-}
+/// A salted PBKDF2-HMAC-SHA256 verifier of a PIN, as schema-1 stores kept it (the secrets
+/// kit's `Verifier`, with its iterations recorded). Only read when migrating such a store: the
+/// first login with the PIN replaces it with a `PinSeal`.
+pub type LegacyPinVerifier = crate::base::secrets::verifier::Verifier;
 
 /// One role of a token (`CKU_SO`, `CKU_USER`, and the vendor roles such as Luna's Crypto User):
 /// the token key sealed under its PIN, its failed-login counter, and whether its PIN must be

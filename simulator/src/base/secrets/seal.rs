@@ -9,13 +9,11 @@
 use crate::base::attribute::Attributes;
 use crate::base::error::{Result, err};
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
-use aws_lc_rs::pbkdf2;
 use cryptoki_sys::*;
 use serde::{Deserialize, Serialize};
-use std::num::NonZeroU32;
 use zeroize::Zeroizing;
 
-/// PBKDF2-HMAC-SHA256 iterations of new PIN seals unless `HSMSIM_PIN_KDF_ITERATIONS` says
+/// PBKDF2-HMAC-SHA256 (the kit's `kdf`) iterations of new PIN seals unless `HSMSIM_PIN_KDF_ITERATIONS` says
 /// otherwise: OWASP's 2023 figure for PBKDF2-HMAC-SHA256 (simulator-defined choice of KDF:
 /// PBKDF2 is the FIPS 140 (SP 800-132) password KDF the simulated HSMs' world uses, and
 /// aws-lc-rs already has it; Argon2id would need a second crypto library).
@@ -117,14 +115,14 @@ impl TokenKey {
     }
 }
 
-fn aead_key(bytes: &[u8]) -> Result<LessSafeKey> {
+pub(super) fn aead_key(bytes: &[u8]) -> Result<LessSafeKey> {
     UnboundKey::new(&AES_256_GCM, bytes)
         .map(LessSafeKey::new)
         .map_err(|_| err(CKR_GENERAL_ERROR, "AES-256-GCM key setup failed"))
 }
 
 /// `nonce || ciphertext || tag`.
-fn seal_with(key: &LessSafeKey, aad: &[u8], plain: &[u8]) -> Result<Vec<u8>> {
+pub(super) fn seal_with(key: &LessSafeKey, aad: &[u8], plain: &[u8]) -> Result<Vec<u8>> {
     let mut nonce = [0u8; NONCE_LEN];
     crate::base::random::random_fill(&mut nonce)?;
     let mut out = plain.to_vec();
@@ -139,7 +137,11 @@ fn seal_with(key: &LessSafeKey, aad: &[u8], plain: &[u8]) -> Result<Vec<u8>> {
     Ok(sealed)
 }
 
-fn open_with(key: &LessSafeKey, aad: &[u8], sealed: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+pub(super) fn open_with(
+    key: &LessSafeKey,
+    aad: &[u8],
+    sealed: &[u8],
+) -> Option<Zeroizing<Vec<u8>>> {
     if sealed.len() < NONCE_LEN {
         return None;
     }
@@ -263,16 +265,8 @@ impl PinSeal {
 }
 
 fn pin_key(pin: &[u8], salt: &[u8], iterations: u32) -> Result<LessSafeKey> {
-    let iterations = NonZeroU32::new(iterations)
-        .ok_or_else(|| err(CKR_DEVICE_ERROR, "a PIN seal has zero KDF iterations"))?;
     let mut kek = Zeroizing::new([0u8; KEY_LEN]);
-    pbkdf2::derive(
-        pbkdf2::PBKDF2_HMAC_SHA256,
-        iterations,
-        salt,
-        pin,
-        &mut kek[..],
-    );
+    super::kdf::derive(pin, salt, iterations, &mut kek[..])?;
     aead_key(&kek[..])
 }
 
@@ -356,6 +350,23 @@ mod tests {
             "sealed_key": seal_with(&kek, partition.as_bytes(), &key.0[..]).unwrap(),
         });
         serde_json::from_value(json).unwrap()
+    }
+
+    /// A format-1 seal (PIN "12345678", token key 100..132, partition "hsm/p", generation 7)
+    /// and a format-0 seal of the same key, exactly as the code before the kit stored them.
+    const FORMAT_1_SEAL: &str = r#"{"format":1,"kdf":"pbkdf2-hmac-sha256","salt":[0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15],"iterations":1000,"generation":7,"sealed_key":[165,165,165,165,165,165,165,165,165,165,165,165,186,130,50,167,249,195,249,175,188,104,136,61,41,37,236,22,54,34,86,225,114,124,46,117,55,212,165,220,73,63,224,81,204,113,0,139,157,30,106,166,151,99,227,29,127,169,59,5]}"#;
+    const FORMAT_0_SEAL: &str = r#"{"salt":[3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3],"iterations":10000,"sealed_key":[90,90,90,90,90,90,90,90,90,90,90,90,209,51,124,58,60,239,240,114,63,135,192,17,53,215,85,124,187,128,87,216,158,41,3,232,4,48,230,232,56,163,40,73,252,7,81,237,43,62,143,22,202,224,36,33,150,234,46,81]}"#;
+
+    #[test]
+    fn seals_of_the_earlier_code_open_and_keep_their_shape() {
+        let key: Vec<u8> = (100..132).collect();
+        let seal: PinSeal = serde_json::from_str(FORMAT_1_SEAL).unwrap();
+        assert_eq!(seal.open(b"12345678", P).unwrap().to_bytes(), key);
+        assert!(seal.open(b"12345679", P).is_none());
+        assert_eq!(serde_json::to_string(&seal).unwrap(), FORMAT_1_SEAL);
+        let old: PinSeal = serde_json::from_str(FORMAT_0_SEAL).unwrap();
+        assert!(old.is_outdated());
+        assert_eq!(old.open(b"12345678", P).unwrap().to_bytes(), key);
     }
 
     #[test]

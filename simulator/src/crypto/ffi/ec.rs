@@ -11,8 +11,8 @@
 //!
 //! Every pointer aws-lc hands out is owned by an RAII wrapper that frees it on drop (groups live for
 //! the whole process, see [`Group`]); nothing here panics, failures come back as `None` / `false`.
+use super::bignum::Bn;
 use aws_lc_sys as lc;
-use std::ffi::CString;
 use std::ptr::{NonNull, null, null_mut};
 use zeroize::Zeroizing;
 
@@ -27,41 +27,6 @@ pub(crate) const NID_BRAINPOOL_P512R1: i32 = lc::NID_brainpoolP512r1;
 
 /// id-ecPublicKey (1.2.840.10045.2.1), the content of its OBJECT IDENTIFIER.
 const OID_EC_PUBLIC_KEY: &[u8] = &[0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x02, 0x01];
-
-/// An owned `BIGNUM`, cleared and freed on drop.
-struct Bn(NonNull<lc::BIGNUM>);
-
-impl Bn {
-    fn from_be(bytes: &[u8]) -> Option<Bn> {
-        // SAFETY: `bytes` is a valid slice for `bytes.len()` bytes; a null `ret` asks aws-lc to
-        // allocate a new BIGNUM, which we own from here on.
-        let p = unsafe { lc::BN_bin2bn(bytes.as_ptr(), bytes.len(), null_mut()) };
-        NonNull::new(p).map(Bn)
-    }
-    /// A BIGNUM from hexadecimal digits (all of `hex` must be digits).
-    fn from_hex(hex: &str) -> Option<Bn> {
-        let text = CString::new(hex).ok()?;
-        let mut p: *mut lc::BIGNUM = null_mut();
-        // SAFETY: `text` is NUL-terminated and outlives the call; `p` is a valid out-pointer that
-        // receives a new BIGNUM we own from here on (or stays null on failure).
-        let digits = unsafe { lc::BN_hex2bn(&mut p, text.as_ptr()) };
-        let bn = NonNull::new(p).map(Bn)?;
-        (usize::try_from(digits).ok() == Some(hex.len())).then_some(bn)
-    }
-    /// Gives up ownership (after a call that took it over, such as `ECDSA_SIG_set0`).
-    fn into_raw(self) -> *mut lc::BIGNUM {
-        let p = self.0.as_ptr();
-        std::mem::forget(self);
-        p
-    }
-}
-
-impl Drop for Bn {
-    fn drop(&mut self) {
-        // SAFETY: we own this BIGNUM, allocated by aws-lc, and free it exactly once.
-        unsafe { lc::BN_clear_free(self.0.as_ptr()) }
-    }
-}
 
 /// An owned `EC_POINT`.
 struct Point(NonNull<lc::EC_POINT>);

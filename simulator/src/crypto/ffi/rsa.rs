@@ -7,6 +7,8 @@
 //! Owned pointers (`RSA*`, `EVP_PKEY*`, `EVP_PKEY_CTX*`, `BIGNUM*`, `BN_CTX*`, `CBB`) are held by
 //! RAII types that free them on drop. Failures clear aws-lc's thread-local error queue and come
 //! back as `None`/`false`; the parent module maps them to `CKR_*` values.
+use super::bignum::{Bn, BnCtx, to_be};
+use super::{clear_errors, fail};
 use crate::crypto::rsa::Hash;
 use aws_lc_sys as ffi;
 use std::ffi::{c_int, c_uint, c_void};
@@ -25,19 +27,6 @@ type RawRsaOp = unsafe extern "C" fn(
     usize,
     c_int,
 ) -> c_int;
-
-/// Clears aws-lc's per-thread error queue after a failed call, so stale errors never leak into
-/// unrelated code running on the same thread.
-fn clear_errors() {
-    // SAFETY: ERR_clear_error only touches the calling thread's error queue.
-    unsafe { ffi::ERR_clear_error() }
-}
-
-/// `None` after clearing the error queue.
-fn fail<T>() -> Option<T> {
-    clear_errors();
-    None
-}
 
 /// The `EVP_MD` of a hash (a static table entry inside aws-lc, never freed).
 fn evp_md(hash: Hash) -> *const ffi::EVP_MD {
@@ -81,75 +70,6 @@ impl Padding {
     }
 }
 
-/// An owned `BIGNUM`, cleared and freed on drop.
-struct Bn(NonNull<ffi::BIGNUM>);
-
-impl Drop for Bn {
-    fn drop(&mut self) {
-        // SAFETY: self.0 was allocated by aws-lc and is owned by this value only.
-        unsafe { ffi::BN_clear_free(self.0.as_ptr()) }
-    }
-}
-
-impl Bn {
-    fn new() -> Option<Bn> {
-        // SAFETY: BN_new has no preconditions; a null result is handled.
-        NonNull::new(unsafe { ffi::BN_new() }).map(Bn).or_else(fail)
-    }
-
-    /// A big-endian unsigned integer.
-    fn from_be(bytes: &[u8]) -> Option<Bn> {
-        // SAFETY: `bytes` is valid for `bytes.len()` reads; a null `ret` asks for a new BIGNUM.
-        NonNull::new(unsafe { ffi::BN_bin2bn(bytes.as_ptr(), bytes.len(), ptr::null_mut()) })
-            .map(Bn)
-            .or_else(fail)
-    }
-
-    fn from_u64(v: u64) -> Option<Bn> {
-        let bn = Bn::new()?;
-        // SAFETY: bn is a valid, owned BIGNUM.
-        (unsafe { ffi::BN_set_u64(bn.ptr(), v) } == 1)
-            .then_some(bn)
-            .or_else(fail)
-    }
-
-    fn ptr(&self) -> *mut ffi::BIGNUM {
-        self.0.as_ptr()
-    }
-}
-
-/// The minimal big-endian encoding of a BIGNUM (empty for zero), or `None` for a null pointer.
-fn bn_to_be(bn: *const ffi::BIGNUM) -> Option<Vec<u8>> {
-    if bn.is_null() {
-        return None;
-    }
-    // SAFETY: bn is a valid BIGNUM owned by a live RSA object of the caller.
-    let len = unsafe { ffi::BN_num_bytes(bn) } as usize;
-    let mut out = vec![0u8; len];
-    // SAFETY: out has exactly BN_num_bytes(bn) bytes, which is what BN_bn2bin writes.
-    let written = unsafe { ffi::BN_bn2bin(bn, out.as_mut_ptr()) };
-    (written == len).then_some(out)
-}
-
-/// An owned `BN_CTX`.
-struct BnCtx(NonNull<ffi::BN_CTX>);
-
-impl Drop for BnCtx {
-    fn drop(&mut self) {
-        // SAFETY: self.0 was allocated by BN_CTX_new and is owned by this value only.
-        unsafe { ffi::BN_CTX_free(self.0.as_ptr()) }
-    }
-}
-
-impl BnCtx {
-    fn new() -> Option<BnCtx> {
-        // SAFETY: BN_CTX_new has no preconditions; a null result is handled.
-        NonNull::new(unsafe { ffi::BN_CTX_new() })
-            .map(BnCtx)
-            .or_else(fail)
-    }
-}
-
 /// An owned `EVP_PKEY_CTX`.
 struct PkeyCtx(NonNull<ffi::EVP_PKEY_CTX>);
 
@@ -173,13 +93,13 @@ impl Cbb {
         Some(Cbb(cbb))
     }
 
-    fn ptr(&mut self) -> *mut ffi::CBB {
+    fn as_mut_ptr(&mut self) -> *mut ffi::CBB {
         self.0.as_mut_ptr()
     }
 
     /// A copy of the bytes written so far.
     fn contents(&mut self) -> Option<Zeroizing<Vec<u8>>> {
-        let cbb = self.ptr();
+        let cbb = self.as_mut_ptr();
         // SAFETY: cbb is initialised; CBB_flush completes any pending child.
         if unsafe { ffi::CBB_flush(cbb) } != 1 {
             return fail();
@@ -266,7 +186,7 @@ impl RsaHandle {
     pub fn new_public(n: &[u8], e: &[u8]) -> Option<RsaHandle> {
         let (n, e) = (Bn::from_be(n)?, Bn::from_be(e)?);
         // SAFETY: n and e are valid BIGNUMs; the function copies them.
-        RsaHandle::from_rsa(unsafe { ffi::RSA_new_public_key(n.ptr(), e.ptr()) })
+        RsaHandle::from_rsa(unsafe { ffi::RSA_new_public_key(n.as_mut_ptr(), e.as_mut_ptr()) })
     }
 
     /// A private key, with all CRT components or none; aws-lc runs `RSA_check_key` on it.
@@ -279,19 +199,21 @@ impl RsaHandle {
                 // SAFETY: all arguments are valid BIGNUMs; the function copies them.
                 unsafe {
                     ffi::RSA_new_private_key(
-                        n.ptr(),
-                        e.ptr(),
-                        d.ptr(),
-                        p.ptr(),
-                        q.ptr(),
-                        dp.ptr(),
-                        dq.ptr(),
-                        qinv.ptr(),
+                        n.as_mut_ptr(),
+                        e.as_mut_ptr(),
+                        d.as_mut_ptr(),
+                        p.as_mut_ptr(),
+                        q.as_mut_ptr(),
+                        dp.as_mut_ptr(),
+                        dq.as_mut_ptr(),
+                        qinv.as_mut_ptr(),
                     )
                 }
             }
             // SAFETY: all arguments are valid BIGNUMs; the function copies them.
-            None => unsafe { ffi::RSA_new_private_key_no_crt(n.ptr(), e.ptr(), d.ptr()) },
+            None => unsafe {
+                ffi::RSA_new_private_key_no_crt(n.as_mut_ptr(), e.as_mut_ptr(), d.as_mut_ptr())
+            },
         };
         RsaHandle::from_rsa(rsa)
     }
@@ -314,7 +236,7 @@ impl RsaHandle {
         // SAFETY: the RSA is freshly allocated and not yet shared; e is a valid BIGNUM; the
         // callback may be null.
         let ok = unsafe {
-            ffi::RSA_generate_key_ex(handle.rsa.as_ptr(), bits, e.ptr(), ptr::null_mut())
+            ffi::RSA_generate_key_ex(handle.rsa.as_ptr(), bits, e.as_mut_ptr(), ptr::null_mut())
         };
         (ok == 1 && handle.bits() == bits as usize)
             .then_some(handle)
@@ -337,7 +259,7 @@ impl RsaHandle {
                 // SAFETY: r is a valid BIGNUM; add/rem/callback may be null.
                 let ok = unsafe {
                     ffi::BN_generate_prime_ex(
-                        r.ptr(),
+                        r.as_mut_ptr(),
                         bits,
                         0,
                         ptr::null(),
@@ -351,14 +273,19 @@ impl RsaHandle {
                 let (r1, g) = (Bn::new()?, Bn::new()?);
                 // SAFETY: all BIGNUMs are valid and distinct; ctx is a valid BN_CTX.
                 let ok = unsafe {
-                    ffi::BN_sub(r1.ptr(), r.ptr(), one.ptr()) == 1
-                        && ffi::BN_gcd(g.ptr(), r1.ptr(), e_bn.ptr(), ctx.0.as_ptr()) == 1
+                    ffi::BN_sub(r1.as_mut_ptr(), r.as_mut_ptr(), one.as_mut_ptr()) == 1
+                        && ffi::BN_gcd(
+                            g.as_mut_ptr(),
+                            r1.as_mut_ptr(),
+                            e_bn.as_mut_ptr(),
+                            ctx.as_mut_ptr(),
+                        ) == 1
                 };
                 if !ok {
                     return fail();
                 }
                 // SAFETY: g is a valid BIGNUM.
-                if unsafe { ffi::BN_is_one(g.ptr()) } == 1 {
+                if unsafe { ffi::BN_is_one(g.as_mut_ptr()) } == 1 {
                     return Some((r, r1));
                 }
             }
@@ -368,7 +295,7 @@ impl RsaHandle {
             let (mut p, mut p1) = prime(p_bits)?;
             let (mut q, mut q1) = prime(q_bits)?;
             // SAFETY: p and q are valid BIGNUMs.
-            let cmp = unsafe { ffi::BN_cmp(p.ptr(), q.ptr()) };
+            let cmp = unsafe { ffi::BN_cmp(p.as_mut_ptr(), q.as_mut_ptr()) };
             if cmp == 0 {
                 continue;
             }
@@ -379,24 +306,30 @@ impl RsaHandle {
             let (n, phi, g, lcm, rem) =
                 (Bn::new()?, Bn::new()?, Bn::new()?, Bn::new()?, Bn::new()?);
             let (dp, dq) = (Bn::new()?, Bn::new()?);
-            let c = ctx.0.as_ptr();
+            let c = ctx.as_mut_ptr();
             // SAFETY: all BIGNUMs are valid, outputs are distinct from inputs, c is a BN_CTX.
             let ok = unsafe {
-                ffi::BN_mul(n.ptr(), p.ptr(), q.ptr(), c) == 1
-                    && ffi::BN_mul(phi.ptr(), p1.ptr(), q1.ptr(), c) == 1
-                    && ffi::BN_gcd(g.ptr(), p1.ptr(), q1.ptr(), c) == 1
-                    && ffi::BN_div(lcm.ptr(), rem.ptr(), phi.ptr(), g.ptr(), c) == 1
+                ffi::BN_mul(n.as_mut_ptr(), p.as_mut_ptr(), q.as_mut_ptr(), c) == 1
+                    && ffi::BN_mul(phi.as_mut_ptr(), p1.as_mut_ptr(), q1.as_mut_ptr(), c) == 1
+                    && ffi::BN_gcd(g.as_mut_ptr(), p1.as_mut_ptr(), q1.as_mut_ptr(), c) == 1
+                    && ffi::BN_div(
+                        lcm.as_mut_ptr(),
+                        rem.as_mut_ptr(),
+                        phi.as_mut_ptr(),
+                        g.as_mut_ptr(),
+                        c,
+                    ) == 1
             };
             if !ok {
                 return fail();
             }
             // SAFETY: n is a valid BIGNUM.
-            if unsafe { ffi::BN_num_bits(n.ptr()) } as usize != bits {
+            if unsafe { ffi::BN_num_bits(n.as_mut_ptr()) } as usize != bits {
                 continue;
             }
             // SAFETY: valid BIGNUMs and ctx; a null `out` asks for a new BIGNUM.
             let d = NonNull::new(unsafe {
-                ffi::BN_mod_inverse(ptr::null_mut(), e_bn.ptr(), lcm.ptr(), c)
+                ffi::BN_mod_inverse(ptr::null_mut(), e_bn.as_mut_ptr(), lcm.as_mut_ptr(), c)
             })
             .map(Bn);
             let Some(d) = d else {
@@ -404,17 +337,18 @@ impl RsaHandle {
                 continue;
             };
             // SAFETY: valid BIGNUMs and ctx; a null `out` asks for a new BIGNUM.
-            let qinv =
-                NonNull::new(unsafe { ffi::BN_mod_inverse(ptr::null_mut(), q.ptr(), p.ptr(), c) })
-                    .map(Bn);
+            let qinv = NonNull::new(unsafe {
+                ffi::BN_mod_inverse(ptr::null_mut(), q.as_mut_ptr(), p.as_mut_ptr(), c)
+            })
+            .map(Bn);
             let Some(qinv) = qinv else {
                 clear_errors();
                 continue;
             };
             // SAFETY: valid, distinct BIGNUMs and ctx.
             let ok = unsafe {
-                ffi::BN_nnmod(dp.ptr(), d.ptr(), p1.ptr(), c) == 1
-                    && ffi::BN_nnmod(dq.ptr(), d.ptr(), q1.ptr(), c) == 1
+                ffi::BN_nnmod(dp.as_mut_ptr(), d.as_mut_ptr(), p1.as_mut_ptr(), c) == 1
+                    && ffi::BN_nnmod(dq.as_mut_ptr(), d.as_mut_ptr(), q1.as_mut_ptr(), c) == 1
             };
             if !ok {
                 return fail();
@@ -423,14 +357,14 @@ impl RsaHandle {
             // key with RSA_check_key.
             let rsa = unsafe {
                 ffi::RSA_new_private_key(
-                    n.ptr(),
-                    e_bn.ptr(),
-                    d.ptr(),
-                    p.ptr(),
-                    q.ptr(),
-                    dp.ptr(),
-                    dq.ptr(),
-                    qinv.ptr(),
+                    n.as_mut_ptr(),
+                    e_bn.as_mut_ptr(),
+                    d.as_mut_ptr(),
+                    p.as_mut_ptr(),
+                    q.as_mut_ptr(),
+                    dp.as_mut_ptr(),
+                    dq.as_mut_ptr(),
+                    qinv.as_mut_ptr(),
                 )
             };
             return Self::from_rsa(rsa);
@@ -474,7 +408,7 @@ impl RsaHandle {
     pub fn to_pkcs8(&self) -> Option<Zeroizing<Vec<u8>>> {
         let mut cbb = Cbb::new(256 + 5 * self.size())?;
         // SAFETY: cbb is initialised and pkey is a valid EVP_PKEY.
-        if unsafe { ffi::EVP_marshal_private_key(cbb.ptr(), self.pkey.as_ptr()) } != 1 {
+        if unsafe { ffi::EVP_marshal_private_key(cbb.as_mut_ptr(), self.pkey.as_ptr()) } != 1 {
             return fail();
         }
         cbb.contents()
@@ -503,18 +437,18 @@ impl RsaHandle {
     pub fn components(&self) -> Option<Components> {
         let rsa = self.rsa();
         // SAFETY: rsa is valid; the getters return borrowed pointers (possibly null) that live as
-        // long as rsa, and bn_to_be copies them out immediately.
+        // long as rsa, and to_be copies them out immediately.
         unsafe {
-            let n = bn_to_be(ffi::RSA_get0_n(rsa))?;
-            let e = bn_to_be(ffi::RSA_get0_e(rsa))?;
-            let d = bn_to_be(ffi::RSA_get0_d(rsa)).map(Zeroizing::new);
+            let n = to_be(ffi::RSA_get0_n(rsa))?;
+            let e = to_be(ffi::RSA_get0_e(rsa))?;
+            let d = to_be(ffi::RSA_get0_d(rsa)).map(Zeroizing::new);
             let crt = (|| {
                 Some([
-                    Zeroizing::new(bn_to_be(ffi::RSA_get0_p(rsa))?),
-                    Zeroizing::new(bn_to_be(ffi::RSA_get0_q(rsa))?),
-                    Zeroizing::new(bn_to_be(ffi::RSA_get0_dmp1(rsa))?),
-                    Zeroizing::new(bn_to_be(ffi::RSA_get0_dmq1(rsa))?),
-                    Zeroizing::new(bn_to_be(ffi::RSA_get0_iqmp(rsa))?),
+                    Zeroizing::new(to_be(ffi::RSA_get0_p(rsa))?),
+                    Zeroizing::new(to_be(ffi::RSA_get0_q(rsa))?),
+                    Zeroizing::new(to_be(ffi::RSA_get0_dmp1(rsa))?),
+                    Zeroizing::new(to_be(ffi::RSA_get0_dmq1(rsa))?),
+                    Zeroizing::new(to_be(ffi::RSA_get0_iqmp(rsa))?),
                 ])
             })();
             Some(Components { n, e, d, crt })
