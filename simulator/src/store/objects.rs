@@ -1,0 +1,302 @@
+//! Token objects in the store: public attributes (postcard) plus sealed secrets, reading them
+//! (a damaged record is left out and logged, never failing its partition), inserting,
+//! updating, deleting, counting, and checking the seals.
+use super::*;
+
+pub(super) fn encode(attrs: &Attributes) -> Result<Vec<u8>> {
+    postcard::to_stdvec(attrs).map_err(damaged)
+}
+
+pub(super) fn decode(bytes: &[u8]) -> Result<Attributes> {
+    postcard::from_bytes(bytes).map_err(damaged)
+}
+
+/// "partition P, object U (label "L")": how problems and logs name a stored object.
+pub fn object_name(token: &str, uid: &str, public: Option<&Attributes>) -> String {
+    let label = public
+        .and_then(|p| p.bytes(CKA_LABEL))
+        .map(|l| format!(" (label \"{}\")", String::from_utf8_lossy(l)))
+        .unwrap_or_default();
+    format!("partition {token}, object {uid}{label}")
+}
+
+/// An object record's public attributes, or `None` (logged) when they do not decode, or
+/// decode without a `CKA_CLASS` or with another `CKA_UNIQUE_ID` than their row's.
+pub(super) fn decoded_or_logged(token: &str, uid: &str, public: &[u8]) -> Option<Attributes> {
+    match decode(public) {
+        Ok(attrs)
+            if attrs.ulong(CKA_CLASS).is_some()
+                && attrs.bytes(CKA_UNIQUE_ID) == Some(uid.as_bytes()) =>
+        {
+            Some(attrs)
+        }
+        Ok(_) => {
+            tracing::error!(
+                target: "hsmsim::store",
+                "{} is damaged and left out (run `hsmsim lab check`): no CKA_CLASS, or another \
+                 CKA_UNIQUE_ID than its row's",
+                object_name(token, uid, None),
+            );
+            None
+        }
+        Err(e) => {
+            tracing::error!(
+                target: "hsmsim::store",
+                "{} is damaged and left out (run `hsmsim lab check`): {}",
+                object_name(token, uid, None),
+                e.detail
+            );
+            None
+        }
+    }
+}
+
+/// An object row's `public` and `sealed` columns, or why they are not blobs (a damaged row).
+#[allow(clippy::type_complexity)]
+pub(super) fn blobs(
+    public: rusqlite::types::ValueRef,
+    sealed: rusqlite::types::ValueRef,
+) -> std::result::Result<(Vec<u8>, Option<Vec<u8>>), String> {
+    use rusqlite::types::ValueRef;
+    let public = match public {
+        ValueRef::Blob(b) => b.to_vec(),
+        other => {
+            return Err(format!(
+                "its public attributes are {:?}, not a blob",
+                other.data_type()
+            ));
+        }
+    };
+    let sealed = match sealed {
+        ValueRef::Null => None,
+        ValueRef::Blob(b) => Some(b.to_vec()),
+        other => {
+            return Err(format!(
+                "its sealed value is {:?}, not a blob",
+                other.data_type()
+            ));
+        }
+    };
+    Ok((public, sealed))
+}
+
+pub(super) fn uid_text(uid: &[u8]) -> String {
+    String::from_utf8_lossy(uid).into_owned()
+}
+
+/// Splits an object's attributes into its public part and its sealed part (sealed under
+/// `key`, bound to the object). `CKR_USER_NOT_LOGGED_IN` when it has secrets and the token key
+/// is not unlocked.
+pub fn seal_object(
+    token: &str,
+    attrs: &Attributes,
+    key: Option<&TokenKey>,
+) -> Result<(Attributes, Option<Vec<u8>>)> {
+    let class = attrs.ulong(CKA_CLASS).unwrap_or(CKO_DATA);
+    let mut public = attrs.clone();
+    let secrets = public.split_off_where(|t| is_sealed(class, t));
+    if secrets.is_empty() {
+        return Ok((public, None));
+    }
+    let key = key.ok_or_else(|| {
+        err(
+            CKR_USER_NOT_LOGGED_IN,
+            "log in once in this process to unlock the token's key before storing key values \
+             (simulator-defined: values are encrypted at rest under a PIN-sealed token key)",
+        )
+    })?;
+    let uid = attrs.bytes(CKA_UNIQUE_ID).unwrap_or_default();
+    let sealed = key.seal_secrets(&object_binding(token, uid), &secrets)?;
+    Ok((public, Some(sealed)))
+}
+
+/// Deletes the objects of the tokens `condition` (SQL over `token`, with `?1` = `arg`) selects,
+/// logging each one so other processes drop it.
+pub(super) fn erase_objects(
+    tx: &Transaction,
+    condition: &str,
+    arg: &str,
+    writer: i64,
+) -> Result<()> {
+    let gone: Vec<(String, String)> = tx
+        .prepare(&format!(
+            "SELECT token, unique_id FROM objects WHERE {condition}"
+        ))
+        .and_then(|mut s| {
+            s.query_map([arg], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<Vec<_>>>()
+        })
+        .map_err(db_err)?;
+    tx.execute(&format!("DELETE FROM objects WHERE {condition}"), [arg])
+        .map_err(db_err)?;
+    for (token, uid) in &gone {
+        log_change(tx, token, Some(uid.as_bytes()), writer)?;
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Every token object of a partition, in creation order. A record whose public attributes
+    /// do not decode is skipped and logged (simulator-defined: a damaged object is left out,
+    /// so it has no handle and using it answers `CKR_OBJECT_HANDLE_INVALID`; the partition's
+    /// other objects stay usable; `hsmsim lab check` names it).
+    pub fn objects(&self, token: &str) -> Result<Vec<StoredObject>> {
+        let conn = self.conn.lock()?;
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT unique_id, public, sealed FROM objects WHERE token = ?1 ORDER BY rowid",
+            )
+            .map_err(db_err)?;
+        let rows = stmt
+            .query_map([token], |r| {
+                Ok((r.get::<_, String>(0)?, blobs(r.get_ref(1)?, r.get_ref(2)?)))
+            })
+            .map_err(db_err)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (uid, blobs) = row.map_err(db_err)?;
+            let (public, sealed) = match blobs {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::error!(target: "hsmsim::store", "{} is damaged and left out (run `hsmsim lab check`): {e}", object_name(token, &uid, None));
+                    continue;
+                }
+            };
+            if let Some(public) = decoded_or_logged(token, &uid, &public) {
+                out.push(StoredObject {
+                    unique_id: uid.into_bytes(),
+                    public,
+                    sealed,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// One token object, if it still exists on `token` (a damaged record is logged and
+    /// answered as absent, as `objects` leaves it out).
+    pub fn object(&self, token: &str, unique_id: &[u8]) -> Result<Option<StoredObject>> {
+        let conn = self.conn.lock()?;
+        let row: Option<(Vec<u8>, Option<Vec<u8>>)> = conn
+            .prepare_cached(
+                "SELECT public, sealed FROM objects WHERE unique_id = ?1 AND token = ?2",
+            )
+            .and_then(|mut s| {
+                s.query_row(params![uid_text(unique_id), token], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional()
+            })
+            .map_err(db_err)?;
+        Ok(row.and_then(|(public, sealed)| {
+            Some(StoredObject {
+                unique_id: unique_id.to_vec(),
+                public: decoded_or_logged(token, &uid_text(unique_id), &public)?,
+                sealed,
+            })
+        }))
+    }
+
+    /// The sealed values of `token`'s objects that `key` (the token key) does not
+    /// authenticate, one sentence each naming the partition, the object's unique id and label.
+    pub fn check_sealed(&self, token: &str, key: &TokenKey) -> Result<Vec<String>> {
+        let mut problems = Vec::new();
+        for o in self.objects(token)? {
+            let Some(sealed) = &o.sealed else { continue };
+            if let Err(e) = key.open_secrets(&object_binding(token, &o.unique_id), sealed) {
+                problems.push(format!(
+                    "{}: its sealed key value does not authenticate under the token key \
+                     (damaged): {}",
+                    object_name(token, &uid_text(&o.unique_id), Some(&o.public)),
+                    e.detail
+                ));
+            }
+        }
+        Ok(problems)
+    }
+
+    /// Writes new token objects, all or none, into the incarnation of the token their secrets
+    /// were sealed for: when another process re-initialised (or zeroised, or restarted) the
+    /// token meanwhile, nothing is written (`records::replaced_error`).
+    pub fn insert_objects(
+        &self,
+        token: &str,
+        incarnation: Incarnation,
+        objects: &[StoredObject],
+    ) -> Result<()> {
+        self.write(|tx| {
+            if !read_token(tx, token)?
+                .is_some_and(|row| row.present && row.record.incarnation() == incarnation)
+            {
+                return Err(crate::store::records::replaced_error());
+            }
+            for o in objects {
+                tx.execute(
+                "INSERT INTO objects (unique_id, token, public, sealed) VALUES (?1, ?2, ?3, ?4)",
+                params![uid_text(&o.unique_id), token, encode(&o.public)?, o.sealed],
+            )
+            .map_err(db_err)?;
+                log_change(tx, token, Some(&o.unique_id), self.writer)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Replaces an object's public attributes (its sealed secrets never change).
+    /// `CKR_OBJECT_HANDLE_INVALID` when another process destroyed it meanwhile.
+    pub fn update_public(&self, token: &str, unique_id: &[u8], public: &Attributes) -> Result<()> {
+        self.write(|tx| {
+            let n = tx
+                .execute(
+                    "UPDATE objects SET public = ?1 WHERE unique_id = ?2 AND token = ?3",
+                    params![encode(public)?, uid_text(unique_id), token],
+                )
+                .map_err(db_err)?;
+            if n == 0 {
+                return Err(err(
+                    CKR_OBJECT_HANDLE_INVALID,
+                    "the object was destroyed by another process",
+                ));
+            }
+            log_change(tx, token, Some(unique_id), self.writer)?;
+            Ok(())
+        })
+    }
+
+    /// Deletes token objects, all or none; `CKR_OBJECT_HANDLE_INVALID` when one of them was
+    /// already destroyed by another process.
+    pub fn delete_objects(&self, token: &str, unique_ids: &[&[u8]]) -> Result<()> {
+        self.write(|tx| {
+            for uid in unique_ids {
+                let n = tx
+                    .execute(
+                        "DELETE FROM objects WHERE unique_id = ?1 AND token = ?2",
+                        params![uid_text(uid), token],
+                    )
+                    .map_err(db_err)?;
+                if n == 0 {
+                    return Err(err(
+                        CKR_OBJECT_HANDLE_INVALID,
+                        "the object was destroyed by another process",
+                    ));
+                }
+                log_change(tx, token, Some(uid), self.writer)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Object counts per token.
+    pub fn object_counts(&self) -> Result<BTreeMap<String, u64>> {
+        let conn = self.conn.lock()?;
+        let mut stmt = conn
+            .prepare("SELECT token, COUNT(*) FROM objects GROUP BY token")
+            .map_err(db_err)?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+            .map_err(db_err)?;
+        rows.map(|r| r.map(|(t, n)| (t, n.max(0) as u64)))
+            .collect::<rusqlite::Result<_>>()
+            .map_err(db_err)
+    }
+}
