@@ -8,7 +8,7 @@ pub mod primus;
 
 use crate::base::error::{Result, err};
 use crate::base::secrets::seal::{PinSeal, SealContext, TokenKey};
-use crate::lab::definition::{Config, TokenPreset};
+use crate::lab::definition::{Config, TokenPreset, VendorPreset};
 use crate::lab::{Lab, LabError, built_in_text};
 use crate::models::TokenModel;
 use crate::store::records::TokenRecord;
@@ -77,33 +77,33 @@ pub fn fresh_record(
         record.label = preset.label.clone();
         record.initialized = true;
         let mut vendor = model.initial_state();
-        let credentials: Vec<(CK_USER_TYPE, Vec<u8>)> = if model.primus().is_some() {
-            vendor = Some(crate::models::PartitionState::Primus(
-                preset.primus_policy.unwrap_or_default(),
-            ));
+        let pins = |pins: &mut dyn Iterator<Item = (CK_USER_TYPE, &String)>| {
+            pins.map(|(u, p)| (u, p.as_bytes().to_vec())).collect()
+        };
+        let common = || {
             preset
-                .user_pin
+                .so_pin
                 .iter()
-                .map(|p| (CKU_USER, p.as_bytes().to_vec()))
-                .collect()
-        } else if model.uses_ped() {
-            preset
+                .map(|p| (CKU_SO, p))
+                .chain(preset.user_pin.iter().map(|p| (CKU_USER, p)))
+        };
+        let credentials: Vec<(CK_USER_TYPE, Vec<u8>)> = match &preset.vendor {
+            VendorPreset::Primus(primus) => {
+                vendor = Some(crate::models::PartitionState::Primus(primus.policy));
+                pins(&mut preset.user_pin.iter().map(|p| (CKU_USER, p)))
+            }
+            VendorPreset::Luna(luna_preset) if model.uses_ped() => luna_preset
                 .ped_keys
                 .iter()
                 .map(|(u, path)| {
                     PedKey::load_or_create(&state_dir.join(path), luna::ped_colour(*u))
                         .map(|k| (*u, k.credential()))
                 })
-                .collect::<Result<_>>()?
-        } else {
-            preset
-                .so_pin
-                .iter()
-                .map(|p| (CKU_SO, p))
-                .chain(preset.user_pin.iter().map(|p| (CKU_USER, p)))
-                .chain(preset.role_pins.iter().map(|(u, p)| (*u, p)))
-                .map(|(u, p)| (u, p.as_bytes().to_vec()))
-                .collect()
+                .collect::<Result<_>>()?,
+            VendorPreset::Luna(luna_preset) => {
+                pins(&mut common().chain(luna_preset.role_pins.iter().map(|(u, p)| (*u, p))))
+            }
+            VendorPreset::None => pins(&mut common()),
         };
         let context = SealContext {
             partition,
@@ -112,21 +112,21 @@ pub fn fresh_record(
         for (user, credential) in credentials {
             record.role_mut(user).seal = Some(PinSeal::new(&credential, &key, context)?);
         }
-        if let (Some(device), Some(crate::models::PartitionState::Luna(state))) =
-            (model.luna(), vendor.as_mut())
+        if let (Some(device), Some(crate::models::PartitionState::Luna(state)), Some(l)) =
+            (model.luna(), vendor.as_mut(), preset.luna())
         {
-            let domain = match &preset.domain_ped_key {
+            let domain = match &l.domain_ped_key {
                 Some(path) => Some(
                     PedKey::load_or_create(&state_dir.join(path), crate::models::ped::Colour::Red)?
                         .credential(),
                 ),
-                None => preset.domain.as_ref().map(|d| d.as_bytes().to_vec()),
+                None => l.domain.as_ref().map(|d| d.as_bytes().to_vec()),
             };
             state.domain = domain.as_deref().map(luna::domain_verifier);
-            for other in &preset.other_domains {
+            for other in &l.other_domains {
                 state.add_domain(device, luna::domain_verifier(other.as_bytes()))?;
             }
-            state.apply(device, &preset.policies, true)?;
+            state.apply(device, &l.policies, true)?;
             state.settle_version(device, luna::new_smk_id)?;
         }
         record.vendor = vendor.map(crate::models::PartitionState::stored);

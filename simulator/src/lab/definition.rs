@@ -37,27 +37,58 @@ pub struct SlotConfig {
     pub admin: bool,
 }
 
-/// An initialised token as a lab defines it.
+/// An initialised token as a lab defines it: what every token has, and its vendor's part.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct TokenPreset {
     pub label: String,
     /// The SO's PIN (absent for PED partitions, whose SO has a PED key, and for Primus).
     pub so_pin: Option<String>,
     pub user_pin: Option<String>,
-    /// Vendor roles' PINs (Luna Crypto User, Limited Crypto Officer), by user type.
+    pub vendor: VendorPreset,
+}
+
+/// The vendor's part of a token preset.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum VendorPreset {
+    /// A plain soft token.
+    #[default]
+    None,
+    Luna(LunaPreset),
+    Primus(PrimusPreset),
+}
+
+/// What a lab sets up on a Luna partition beyond its label and PINs.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LunaPreset {
+    /// Vendor roles' PINs (Crypto User, Limited Crypto Officer), by user type.
     pub role_pins: Vec<(CK_USER_TYPE, String)>,
-    /// The cloning domain (Luna), if the lab gives one; on 7.8+ the primary one.
+    /// The cloning domain, if the lab gives one; on 7.8+ the primary one.
     pub domain: Option<String>,
-    /// Luna 7.8+: further cloning domains.
+    /// 7.8+: further cloning domains.
     pub other_domains: Vec<String>,
-    /// Partition policies the lab sets (Luna), by id.
+    /// Partition policies the lab sets, by id.
     pub policies: Vec<(u64, u64)>,
     /// PED partitions: each role's PED key file, relative to the state directory.
     pub ped_keys: Vec<(CK_USER_TYPE, String)>,
     /// PED partitions: the red key holding the cloning domain.
     pub domain_ped_key: Option<String>,
-    /// Primus partitions: the security policy (import, export, extract).
-    pub primus_policy: Option<crate::models::primus::SecurityPolicy>,
+}
+
+/// What a lab sets up on a Primus partition beyond its name and PIN.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PrimusPreset {
+    /// The partition's security policy (import, export, extract).
+    pub policy: crate::models::primus::SecurityPolicy,
+}
+
+impl TokenPreset {
+    /// The Luna part, if this is a Luna partition's preset.
+    pub fn luna(&self) -> Option<&LunaPreset> {
+        match &self.vendor {
+            VendorPreset::Luna(l) => Some(l),
+            _ => None,
+        }
+    }
 }
 
 impl Lab {
@@ -119,8 +150,9 @@ impl Lab {
                 let (model, preset) = partitions[s.partition.get_ref()].clone();
                 let ped_keys = preset
                     .as_ref()
-                    .map(|p| {
-                        p.ped_keys
+                    .and_then(TokenPreset::luna)
+                    .map(|l| {
+                        l.ped_keys
                             .iter()
                             .map(|(u, k)| (*u, state_dir.join(k)))
                             .collect()
@@ -162,21 +194,23 @@ impl Lab {
                         let preset = p.user_pin.as_ref().map(|pin| TokenPreset {
                             label: p.name.get_ref().clone(),
                             user_pin: Some(pin.get_ref().clone()),
-                            primus_policy: Some(crate::models::primus::SecurityPolicy {
-                                allow_import: policy
-                                    .allow_import
-                                    .as_ref()
-                                    .is_none_or(|v| *v.get_ref()),
-                                allow_export: policy
-                                    .allow_export
-                                    .as_ref()
-                                    .is_none_or(|v| *v.get_ref()),
-                                allow_extract: policy
-                                    .allow_extract
-                                    .as_ref()
-                                    .is_none_or(|v| *v.get_ref()),
+                            so_pin: None,
+                            vendor: VendorPreset::Primus(PrimusPreset {
+                                policy: crate::models::primus::SecurityPolicy {
+                                    allow_import: policy
+                                        .allow_import
+                                        .as_ref()
+                                        .is_none_or(|v| *v.get_ref()),
+                                    allow_export: policy
+                                        .allow_export
+                                        .as_ref()
+                                        .is_none_or(|v| *v.get_ref()),
+                                    allow_extract: policy
+                                        .allow_extract
+                                        .as_ref()
+                                        .is_none_or(|v| *v.get_ref()),
+                                },
                             }),
-                            ..TokenPreset::default()
                         });
                         return (
                             format!("{}/{}", d.name.get_ref(), p.name.get_ref()),
@@ -193,37 +227,46 @@ impl Lab {
                             label: label.get_ref().clone(),
                             so_pin: text(&p.so_pin),
                             user_pin: text(&p.user_pin),
-                            role_pins: [
-                                (luna::CKU_CRYPTO_USER, text(&l.crypto_user_pin)),
-                                (luna::CKU_LIMITED_CRYPTO_OFFICER, text(&l.limited_co_pin)),
-                            ]
-                            .into_iter()
-                            .filter_map(|(u, pin)| pin.map(|pin| (u, pin)))
-                            .collect(),
-                            domain: text(&l.domain),
-                            other_domains: l
-                                .other_domains
-                                .as_ref()
-                                .map(|d| d.get_ref().clone())
-                                .unwrap_or_default(),
-                            ped_keys: [
-                                (CKU_SO, text(&l.so_ped_key)),
-                                (CKU_USER, text(&l.user_ped_key)),
-                                (luna::CKU_CRYPTO_USER, text(&l.crypto_user_ped_key)),
-                            ]
-                            .into_iter()
-                            .filter_map(|(u, k)| k.map(|k| (u, k)))
-                            .collect(),
-                            domain_ped_key: text(&l.domain_ped_key),
-                            primus_policy: None,
-                            policies: l
-                                .policies
-                                .as_ref()
-                                .and_then(|m| policy_ids(m).ok())
-                                .unwrap_or_default(),
+                            vendor: VendorPreset::Luna(LunaPreset {
+                                role_pins: [
+                                    (luna::CKU_CRYPTO_USER, text(&l.crypto_user_pin)),
+                                    (luna::CKU_LIMITED_CRYPTO_OFFICER, text(&l.limited_co_pin)),
+                                ]
+                                .into_iter()
+                                .filter_map(|(u, pin)| pin.map(|pin| (u, pin)))
+                                .collect(),
+                                domain: text(&l.domain),
+                                other_domains: l
+                                    .other_domains
+                                    .as_ref()
+                                    .map(|d| d.get_ref().clone())
+                                    .unwrap_or_default(),
+                                ped_keys: [
+                                    (CKU_SO, text(&l.so_ped_key)),
+                                    (CKU_USER, text(&l.user_ped_key)),
+                                    (luna::CKU_CRYPTO_USER, text(&l.crypto_user_ped_key)),
+                                ]
+                                .into_iter()
+                                .filter_map(|(u, k)| k.map(|k| (u, k)))
+                                .collect(),
+                                domain_ped_key: text(&l.domain_ped_key),
+                                policies: l
+                                    .policies
+                                    .as_ref()
+                                    .and_then(|m| policy_ids(m).ok())
+                                    .unwrap_or_default(),
+                            }),
                         }),
                         _ => None,
                     };
+                    // A soft device's partition has no vendor part (validation refuses Luna
+                    // fields on it).
+                    let preset = preset.map(|mut preset| {
+                        if model.luna().is_none() {
+                            preset.vendor = VendorPreset::None;
+                        }
+                        preset
+                    });
                     (
                         format!("{}/{}", d.name.get_ref(), p.name.get_ref()),
                         model.clone(),

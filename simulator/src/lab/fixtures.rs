@@ -511,9 +511,14 @@ mod tests {
             };
             for (source, destination) in *pairs {
                 let (s, d) = (preset(source), preset(destination));
-                assert_eq!(s.domain.as_deref(), Some(*domain), "{name}: {source}");
                 assert_eq!(
-                    s.domain, d.domain,
+                    s.luna().unwrap().domain.as_deref(),
+                    Some(*domain),
+                    "{name}: {source}"
+                );
+                assert_eq!(
+                    s.luna().unwrap().domain,
+                    d.luna().unwrap().domain,
                     "{name}: {source} and {destination} share the cloning domain"
                 );
             }
@@ -522,7 +527,11 @@ mod tests {
             for (p, (model, preset)) in &partitions {
                 match preset {
                     Some(preset) => {
-                        assert_eq!(preset.domain.as_deref(), Some(*domain), "{name}: {p}")
+                        assert_eq!(
+                            preset.luna().unwrap().domain.as_deref(),
+                            Some(*domain),
+                            "{name}: {p}"
+                        )
                     }
                     None => assert!(blank.contains(&p.as_str()), "{name}: {p} is blank"),
                 }
@@ -537,12 +546,14 @@ mod tests {
                         luna::partition_policy::SECRET_KEY_CLONING,
                     ] {
                         assert!(
-                            preset.policies.contains(&(id, 1)),
+                            preset.luna().unwrap().policies.contains(&(id, 1)),
                             "{name}: {p} policy {id}"
                         );
                     }
                     let mut state = luna::PartitionState::default();
-                    state.apply(device, &preset.policies, true).unwrap();
+                    state
+                        .apply(device, &preset.luna().unwrap().policies, true)
+                        .unwrap();
                     assert_eq!(state.policy(device, 0), 1, "{name}: {p}");
                     assert_eq!(state.policy(device, 4), 1, "{name}: {p}");
                 }
