@@ -188,9 +188,11 @@ impl Engine {
         self.check_secret(slot, user, pin, false)
     }
 
-    /// `check_pin`, against the role's PIN seal or (`challenge`) its challenge seal. Reaching
-    /// the role's failed-login threshold has the model's consequence: a lock (for a time on
-    /// Luna before 7.0), or a zeroised partition or HSM (`vendor::luna::Consequence`).
+    /// `check_pin`, against the role's PIN seal or (`challenge`) its challenge seal. The model
+    /// counts the attempt (`TokenModel::count_login_attempt`: failures, timed lockouts, its
+    /// login throttle) in the store transaction that also re-seals an outdated seal; reaching
+    /// the role's threshold has the model's consequence, which the engine carries out: a lock,
+    /// or a zeroised partition or HSM (`models::luna::Consequence`).
     fn check_secret(
         &self,
         slot: &Slot,
@@ -203,11 +205,8 @@ impl Engine {
         let seen = record.incarnation();
         let rule = slot.model.failed_login_rule(&record, user, slot.admin);
         let role = record.role(user).cloned().unwrap_or_default();
-        let throttle_rule = slot.model.login_throttle();
         let now = crate::base::clock::now();
-        if throttle_rule.is_some() {
-            role.throttle.unwrap_or_default().check(now)?;
-        }
+        slot.model.check_login_throttle(&role, now)?;
         if !role.has_pin() {
             return Err(err(
                 if user == CKU_SO {
@@ -250,24 +249,9 @@ impl Engine {
                 return Err(e);
             }
             let stored = r.role_mut(user);
-            let mut throttled = false;
-            let mut write = false;
-            if let Some(rule) = &throttle_rule {
-                let mut t = stored.throttle.unwrap_or_default();
-                throttled = t.record(rule, now, !failed);
-                write |= stored.throttle != Some(t);
-                stored.throttle = Some(t);
-            }
-            let before = (stored.failures, stored.locked_until);
-            // A timed lockout that has ended starts the count again.
-            let counted = stored.counted_failures(now);
-            stored.failures = if failed { counted + 1 } else { 0 };
-            stored.locked_until = match rule.consequence {
-                Consequence::LockFor(secs) if stored.failures >= rule.threshold => Some(now + secs),
-                _ => None,
-            };
-            write |= (stored.failures, stored.locked_until) != before;
-            let failures = stored.failures;
+            let attempt = slot.model.count_login_attempt(stored, &rule, now, failed);
+            let (throttled, failures) = (attempt.throttled, stored.failures);
+            let mut write = attempt.changed;
             // Unless another process changed the PIN meanwhile: its seal stays.
             if let Some(seal) = new_seal.filter(|_| stored.seal == role.seal) {
                 stored.seal = Some(seal);

@@ -12,7 +12,7 @@ use crate::base::attribute::Attributes;
 use crate::base::error::{Result, err};
 use crate::crypto::ec::Curve;
 use crate::store::records::{
-    MAX_FAILED_LOGINS, MAX_PIN_LEN, MIN_PIN_LEN, TokenRecord, VendorState,
+    MAX_FAILED_LOGINS, MAX_PIN_LEN, MIN_PIN_LEN, RoleRecord, TokenRecord, VendorState,
 };
 use cryptoki_sys::*;
 use serde::{Deserialize, Serialize};
@@ -51,6 +51,15 @@ pub struct InitOptions {
     pub policies: Vec<(u64, u64)>,
     /// Destructiveness of policies fixed for this partition, by id: (off -> on, on -> off).
     pub destructive: Vec<(u64, (bool, bool))>,
+}
+
+/// What counting a login attempt did (`TokenModel::count_login_attempt`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LoginAttempt {
+    /// This failure made the model's throttle lock logins.
+    pub throttled: bool,
+    /// The role record changed and must be written.
+    pub changed: bool,
 }
 
 impl PartitionState {
@@ -267,6 +276,42 @@ impl TokenModel {
             }
             _ => false,
         }
+    }
+
+    /// `CKR_PIN_LOCKED` while the model's login throttle holds `role` (Primus).
+    pub fn check_login_throttle(&self, role: &RoleRecord, now: u64) -> Result<()> {
+        match self.login_throttle() {
+            Some(_) => role.throttle.unwrap_or_default().check(now),
+            None => Ok(()),
+        }
+    }
+
+    /// Counts a login attempt of `role` at `now` under the role's failed-login `rule` and the
+    /// model's throttle: the failures (a timed lockout that has ended starts the count again;
+    /// reaching the threshold of a timed rule locks for its time), the throttle's window.
+    pub fn count_login_attempt(
+        &self,
+        role: &mut RoleRecord,
+        rule: &luna::FailedLoginRule,
+        now: u64,
+        failed: bool,
+    ) -> LoginAttempt {
+        let mut attempt = LoginAttempt::default();
+        if let Some(throttle) = self.login_throttle() {
+            let mut t = role.throttle.unwrap_or_default();
+            attempt.throttled = t.record(&throttle, now, !failed);
+            attempt.changed |= role.throttle != Some(t);
+            role.throttle = Some(t);
+        }
+        let before = (role.failures, role.locked_until);
+        let counted = role.counted_failures(now);
+        role.failures = if failed { counted + 1 } else { 0 };
+        role.locked_until = match rule.consequence {
+            luna::Consequence::LockFor(secs) if role.failures >= rule.threshold => Some(now + secs),
+            _ => None,
+        };
+        attempt.changed |= (role.failures, role.locked_until) != before;
+        attempt
     }
 
     /// `C_InitToken` is not how this model's partitions are set up (Primus: on the device or
