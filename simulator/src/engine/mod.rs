@@ -19,6 +19,7 @@ pub use message::{GcmMessage, MessageOutput};
 pub use objects::AttrLookup;
 mod login;
 mod luna;
+mod pins;
 pub use crate::models::InitOptions;
 mod objects;
 pub mod session;
