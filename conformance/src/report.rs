@@ -499,6 +499,23 @@ fn call_line(c: &Call) -> String {
     )
 }
 
+/// Why a scenario did not pass: "step 4: ...: detail", or the detail alone.
+fn why_not_passed(r: &ScenarioResult) -> String {
+    match &r.failed_step {
+        Some(step) => format!("{step}: {}", r.detail),
+        None => r.detail.clone(),
+    }
+}
+
+/// A status as an HTML class name.
+fn status_class(s: Status) -> &'static str {
+    match s {
+        Status::Pass => "pass",
+        Status::Fail => "fail",
+        Status::NotApplicable => "not-applicable",
+    }
+}
+
 fn status_long(s: Status) -> &'static str {
     match s {
         Status::Pass => "pass",
@@ -588,10 +605,7 @@ pub fn markdown(results: &[ScenarioResult], info: &RunInfo) -> String {
             status_long(r.status)
         );
         if r.status != Status::Pass {
-            let why = match &r.failed_step {
-                Some(step) => format!("{step}: {}", r.detail),
-                None => r.detail.clone(),
-            };
+            let why = why_not_passed(r);
             let _ = writeln!(out, "{}: {}\n", status_long(r.status), md_cell(&why));
         }
         out.push_str(
@@ -715,11 +729,7 @@ pub fn html(results: &[ScenarioResult], info: &RunInfo) -> String {
     }
     out.push_str("</section>\n<h2>Scenarios</h2>\n");
     for r in results {
-        let class = match r.status {
-            Status::Pass => "pass",
-            Status::Fail => "fail",
-            Status::NotApplicable => "not-applicable",
-        };
+        let class = status_class(r.status);
         let _ = writeln!(
             out,
             "<section class=\"scenario\" data-procedure=\"{}\" data-variant=\"{}\" data-status=\"{class}\">\n<h3>{} [{}]: <span class=\"{class}\">{}</span> <small>({} ms)</small></h3>",
@@ -731,20 +741,13 @@ pub fn html(results: &[ScenarioResult], info: &RunInfo) -> String {
             r.duration_ms
         );
         if r.status != Status::Pass {
-            let why = match &r.failed_step {
-                Some(step) => format!("{step}: {}", r.detail),
-                None => r.detail.clone(),
-            };
+            let why = why_not_passed(r);
             let _ = writeln!(out, "<p class=\"{class}\">{}</p>", h(&why));
         }
         out.push_str("<table class=\"steps\">\n<tr><th>#</th><th>step</th><th>documented command</th><th>status</th><th>ms</th><th>detail</th></tr>\n");
         let labels = entry_labels(&r.steps);
         for (st, label) in r.steps.iter().zip(&labels) {
-            let sclass = match st.status {
-                Status::Pass => "pass",
-                Status::Fail => "fail",
-                Status::NotApplicable => "not-applicable",
-            };
+            let sclass = status_class(st.status);
             let _ = writeln!(
                 out,
                 "<tr class=\"step\"><td>{}</td><td>{}</td><td><code>{}</code></td><td class=\"{sclass}\">{}</td><td>{}</td><td>{}</td></tr>",

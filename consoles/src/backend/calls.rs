@@ -74,6 +74,11 @@ fn mechanism(m: &Mechanism<'_>) -> String {
     m.mechanism_type().to_string()
 }
 
+/// What a one-part data operation named: "CKM_AES_CBC_PAD, key 5, 48 bytes".
+fn data_subject(m: &Mechanism<'_>, key: ObjectHandle, data: &[u8]) -> String {
+    format!("{}, key {key}, {} bytes", mechanism(m), data.len())
+}
+
 /// The label a template names, for the record.
 fn label_of(template: &[Attribute]) -> Option<String> {
     template.iter().find_map(|a| match a {
@@ -266,7 +271,7 @@ impl<'a> Token<'a> {
     ) -> cryptoki::error::Result<Vec<u8>> {
         self.call(
             &["C_EncryptInit", "C_Encrypt", "C_Encrypt"],
-            format!("{}, key {key}, {} bytes", mechanism(m), data.len()),
+            data_subject(m, key, data),
             |s| s.encrypt(m, key, data),
         )
     }
@@ -279,7 +284,7 @@ impl<'a> Token<'a> {
     ) -> cryptoki::error::Result<Vec<u8>> {
         self.call(
             &["C_DecryptInit", "C_Decrypt", "C_Decrypt"],
-            format!("{}, key {key}, {} bytes", mechanism(m), data.len()),
+            data_subject(m, key, data),
             |s| s.decrypt(m, key, data),
         )
     }
@@ -292,7 +297,7 @@ impl<'a> Token<'a> {
     ) -> cryptoki::error::Result<Vec<u8>> {
         self.call(
             &["C_SignInit", "C_Sign", "C_Sign"],
-            format!("{}, key {key}, {} bytes", mechanism(m), data.len()),
+            data_subject(m, key, data),
             |s| s.sign(m, key, data),
         )
     }

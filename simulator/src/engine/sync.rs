@@ -68,9 +68,10 @@ impl Engine {
         let mut objects: BTreeMap<&str, BTreeSet<&[u8]>> = BTreeMap::new();
         for (token, uid) in &changes.items {
             if let Some(device) = token.strip_prefix("@device:") {
-                // Another process changed the device's state (HSM policies).
+                // Another process changed the device's state (HSM policies): read once.
+                let policies = self.store.device_policies(device)?;
                 for slot in self.slots.values() {
-                    slot.model.device_state_changed(device, &self.store)?;
+                    slot.model.device_policies_changed(device, &policies);
                 }
                 continue;
             }

@@ -402,11 +402,17 @@ impl TokenModel {
         Ok(())
     }
 
-    /// Another process changed `device`'s state: read it again if it is this model's device.
-    pub fn device_state_changed(&self, device: &str, store: &crate::store::Store) -> Result<()> {
-        match self {
-            TokenModel::Luna(d) if d.name == device => self.read_device_state(store),
-            _ => Ok(()),
+    /// Another process changed `device`'s policies to `policies`: this model takes them if
+    /// the device is its own (Luna HSM policies).
+    pub fn device_policies_changed(
+        &self,
+        device: &str,
+        policies: &std::collections::BTreeMap<u64, u64>,
+    ) {
+        if let TokenModel::Luna(d) = self
+            && d.name == device
+        {
+            d.changed.set(policies.clone());
         }
     }
 
