@@ -32,6 +32,7 @@ mod selftest;
 mod token_access;
 
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+use hsmsim::base::ids::{DeviceId, PartitionId};
 use hsmsim::crypto::MECHANISMS;
 use hsmsim::engine::Engine;
 use hsmsim::estate;
@@ -185,7 +186,7 @@ enum LabCommand {
     /// Primus devices clear their login lockouts.
     Restart {
         /// The device, as the lab names it.
-        device: String,
+        device: DeviceId,
         /// How long the device was down before it came back, e.g. "0s", "90m", "3h".
         #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
         outage: std::time::Duration,
@@ -203,7 +204,7 @@ enum LabCommand {
         #[arg(value_enum)]
         action: PartitionAction,
         /// The partition, as "device/partition".
-        partition: String,
+        partition: PartitionId,
     },
 }
 

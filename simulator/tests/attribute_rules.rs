@@ -1054,14 +1054,14 @@ fn keys_stored_before_these_attributes_existed_answer_them() {
     old.set_bytes(CKA_UNIQUE_ID, b"00000000000000aa".to_vec());
     let store = hsmsim::store::Store::open(lab.dir.path()).unwrap();
     let incarnation = store
-        .token("hsm1/default")
+        .token(&"hsm1/default".parse().unwrap())
         .unwrap()
         .expect("the default token is stored")
         .record
         .incarnation();
     store
         .insert_objects(
-            "hsm1/default",
+            &"hsm1/default".parse().unwrap(),
             incarnation,
             &[hsmsim::store::StoredObject {
                 unique_id: b"00000000000000aa".to_vec(),

@@ -826,7 +826,7 @@ fn restart_device(lab: &TextLab, device: &str, outage_secs: u64) -> Vec<CK_USER_
         state_dir: None,
     })
     .unwrap();
-    hsmsim::estate::restart_device(&selection, device, outage_secs)
+    hsmsim::estate::restart_device(&selection, &device.parse().unwrap(), outage_secs)
         .unwrap()
         .into_iter()
         .flat_map(|p| p.deactivated)

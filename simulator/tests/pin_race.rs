@@ -193,7 +193,7 @@ fn pin_changes_and_logins_racing_init_token_never_reach_the_new_token() {
         // `hsmsim lab check` on the result, and no object of A's on the new token.
         let store = hsmsim::store::Store::open(dir.path()).expect("the store opens");
         let left = store
-            .objects("hsm1/default")
+            .objects(&"hsm1/default".parse().unwrap())
             .expect("the store lists objects");
         if !left.is_empty() {
             note(

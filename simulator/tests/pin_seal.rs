@@ -162,16 +162,17 @@ fn make_old_lab(dir: &Path, token_key: &[u8; 32], key_value: &[u8]) {
     attrs.set_bytes(CKA_UNIQUE_ID, b"00000000000000aa".to_vec());
     attrs.set_bytes(CKA_VALUE, key_value.to_vec());
     let key = hsmsim::base::secrets::seal::TokenKey::from_bytes(token_key).unwrap();
-    let (public, sealed) = hsmsim::store::seal_object(PARTITION, &attrs, Some(&key)).unwrap();
+    let (public, sealed) =
+        hsmsim::store::seal_object(&PARTITION.parse().unwrap(), &attrs, Some(&key)).unwrap();
     let incarnation = store
-        .token(PARTITION)
+        .token(&PARTITION.parse().unwrap())
         .unwrap()
         .unwrap()
         .record
         .incarnation();
     store
         .insert_objects(
-            PARTITION,
+            &PARTITION.parse().unwrap(),
             incarnation,
             &[hsmsim::store::StoredObject {
                 unique_id: b"00000000000000aa".to_vec(),
@@ -337,7 +338,7 @@ fn a_device_restart_ends_sessions_and_keeps_the_pins() {
     let mut w = worker_with_cost("w", dir.path(), common::TEST_PIN_KDF_ITERATIONS);
     let s = w.start_user(0);
     let before = stored_record(dir.path(), PARTITION);
-    hsmsim::estate::restart_device(&selection, "hsm1", 0).unwrap();
+    hsmsim::estate::restart_device(&selection, &"hsm1".parse().unwrap(), 0).unwrap();
     let after = stored_record(dir.path(), PARTITION);
     assert_eq!(after["generation"], before["generation"]);
     assert_eq!(after["restarts"], 1);

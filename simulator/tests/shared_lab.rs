@@ -220,7 +220,7 @@ fn a_partition_removed_and_added_elsewhere_changes_the_slot_not_its_id() {
         state_dir: None,
     })
     .unwrap();
-    estate::set_partition_present(&selection, "hsm1/blank2", false).unwrap();
+    estate::set_partition_present(&selection, &"hsm1/blank2".parse().unwrap(), false).unwrap();
     assert_eq!(b.slot_ids(true).unwrap(), vec![0, 1]);
     assert_eq!(b.slot_ids(false).unwrap(), vec![0, 1, 2]);
     assert_eq!(b.token_info(2).unwrap_err().rv, CKR_TOKEN_NOT_PRESENT);
@@ -229,7 +229,7 @@ fn a_partition_removed_and_added_elsewhere_changes_the_slot_not_its_id() {
         CKR_TOKEN_NOT_PRESENT
     );
     assert_eq!(b.take_slot_event().unwrap(), Some(2));
-    estate::set_partition_present(&selection, "hsm1/blank2", true).unwrap();
+    estate::set_partition_present(&selection, &"hsm1/blank2".parse().unwrap(), true).unwrap();
     assert_eq!(b.slot_ids(true).unwrap(), vec![0, 1, 2]);
     assert_eq!(b.token_info(2).unwrap().flags & CKF_TOKEN_INITIALIZED, 0);
     assert_eq!(b.take_slot_event().unwrap(), Some(2));

@@ -57,7 +57,10 @@ fn restore_and_reset_replace_the_tokens_of_a_module_using_the_lab() {
     assert!(saved.join(hsmsim::store::DB_FILE).is_file());
     let copy = hsmsim::store::Store::open(&saved).unwrap();
     assert!(copy.check().unwrap().is_empty(), "the snapshot is sound");
-    let in_copy = copy.objects("hsm1/default").unwrap().len();
+    let in_copy = copy
+        .objects(&"hsm1/default".parse().unwrap())
+        .unwrap()
+        .len();
     assert!(in_copy >= 1, "at least the object made before the save");
     drop(copy);
     assert_eq!(estate::snapshot_list(&selection).unwrap()[0].name, "s0");

@@ -6,6 +6,7 @@ pub mod clock;
 pub mod error;
 pub mod files;
 pub mod identity;
+pub mod ids;
 pub mod random;
 pub mod secrets;
 pub mod throttle;

@@ -327,13 +327,9 @@ impl Engine {
         let Some(device) = slot.model.device_name() else {
             return self.zeroise(slot);
         };
-        let prefix = format!("{device}/");
-        crate::estate::zeroise_device_in(&self.store, device)?;
-        for s in self
-            .slots
-            .values()
-            .filter(|s| s.partition.starts_with(&prefix))
-        {
+        let device = crate::base::ids::DeviceId::new(device);
+        crate::estate::zeroise_device_in(&self.store, &device)?;
+        for s in self.slots.values().filter(|s| s.partition.is_on(&device)) {
             self.refresh_token(s, false)?;
         }
         Ok(())

@@ -128,12 +128,8 @@ impl Engine {
             crate::estate::set_hsm_policy(&self.store, device, id, value, destructive_ok)?;
         device.changed.set(policies);
         if erased {
-            let prefix = format!("{}/", device.name);
-            for s in self
-                .slots
-                .values()
-                .filter(|s| s.partition.starts_with(&prefix))
-            {
+            let device = crate::base::ids::DeviceId::new(device.name.as_str());
+            for s in self.slots.values().filter(|s| s.partition.is_on(&device)) {
                 s.objects.write().remove_token_objects();
             }
         }

@@ -27,6 +27,7 @@ mod sync;
 mod table;
 
 use crate::base::error::{Result, err};
+use crate::base::ids::PartitionId;
 use crate::base::secrets::seal::{SealContext, TokenKey};
 use crate::estate::fresh_record;
 use crate::lab::definition::Config;
@@ -47,8 +48,8 @@ use table::ObjectTable;
 /// process's login state (an atomic read on every object access).
 pub struct Slot {
     pub id: CK_SLOT_ID,
-    /// The partition the slot shows ("device/partition"); keys the token in the store.
-    pub partition: String,
+    /// The partition the slot shows; keys the token in the store.
+    pub partition: PartitionId,
     pub description: String,
     /// How the token behaves.
     pub model: TokenModel,

@@ -80,10 +80,13 @@ impl Engine {
         })?;
         // A damaged sealed value fails this object only (CKR_DEVICE_ERROR), named in the log.
         let secrets = key
-            .open_secrets(&object_binding(&slot.partition, object.unique_id()), sealed)
+            .open_secrets(
+                &object_binding(&slot.partition.to_string(), object.unique_id()),
+                sealed,
+            )
             .map_err(|e| {
                 let name = crate::store::object_name(
-                    &slot.partition,
+                    &slot.partition.to_string(),
                     &String::from_utf8_lossy(object.unique_id()),
                     Some(&object.attrs),
                 );

@@ -12,10 +12,11 @@
 //! otherwise nothing is written and the token is replaced here at once.
 use super::{Engine, Slot};
 use crate::base::error::{Error, Result};
+use crate::base::ids::PartitionId;
 use crate::base::secrets::seal::TokenKey;
 use crate::object::Object;
-use crate::store::Store;
 use crate::store::records::{Incarnation, TokenRecord};
+use crate::store::{Changed, Store};
 use cryptoki_sys::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -65,30 +66,30 @@ impl Engine {
             return Ok(());
         }
         let mut tokens = BTreeSet::new();
-        let mut objects: BTreeMap<&str, BTreeSet<&[u8]>> = BTreeMap::new();
-        for (token, uid) in &changes.items {
-            if let Some(device) = token.strip_prefix("@device:") {
-                // Another process changed the device's state (HSM policies): read once.
-                let policies = self.store.device_policies(device)?;
-                for slot in self.slots.values() {
-                    slot.model.device_policies_changed(device, &policies);
+        let mut objects: BTreeMap<&PartitionId, BTreeSet<&[u8]>> = BTreeMap::new();
+        for change in &changes.items {
+            match change {
+                Changed::Device(device) => {
+                    // Another process changed the device's state (HSM policies): read once.
+                    let policies = self.store.device_policies(device)?;
+                    for slot in self.slots.values() {
+                        slot.model
+                            .device_policies_changed(device.as_str(), &policies);
+                    }
                 }
-                continue;
-            }
-            match uid {
-                None => {
-                    tokens.insert(token.as_str());
+                Changed::Token(token) => {
+                    tokens.insert(token);
                 }
-                Some(uid) => {
+                Changed::Object(token, uid) => {
                     objects.entry(token).or_default().insert(uid);
                 }
             }
         }
         for slot in self.slots.values() {
-            if tokens.contains(slot.partition.as_str()) && self.refresh_token(slot, false)? {
+            if tokens.contains(&slot.partition) && self.refresh_token(slot, false)? {
                 continue;
             }
-            if let Some(uids) = objects.get(slot.partition.as_str()) {
+            if let Some(uids) = objects.get(&slot.partition) {
                 for uid in uids {
                     self.refresh_object(slot, uid)?;
                 }

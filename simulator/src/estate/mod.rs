@@ -7,6 +7,7 @@
 pub mod primus;
 
 use crate::base::error::{Result, err};
+use crate::base::ids::{DeviceId, PartitionId};
 use crate::base::secrets::seal::{PinSeal, SealContext, TokenKey};
 use crate::lab::definition::{Config, TokenPreset, VendorPreset};
 use crate::lab::{Lab, LabError, built_in_text};
@@ -64,7 +65,7 @@ pub fn resolve_config(choice: &Choice) -> std::result::Result<Config, LabError> 
 /// under each role's PIN, and the vendor state: policies, cloning domain).
 /// PED presets' key files are read (or created) under `state_dir`.
 pub fn fresh_record(
-    partition: &str,
+    partition: &PartitionId,
     model: &TokenModel,
     preset: Option<&TokenPreset>,
     state_dir: &std::path::Path,
@@ -424,16 +425,17 @@ pub fn report(selection: &LabSelection) -> Result<LabReport> {
                     .partitions
                     .iter()
                     .map(|p| {
-                        let partition = format!("{}/{}", d.name.get_ref(), p.name.get_ref());
-                        let row = tokens.get(&partition);
+                        let id = DeviceId::new(d.name.get_ref().as_str())
+                            .partition(p.name.get_ref().as_str());
+                        let row = tokens.get(&id);
                         PartitionReport {
                             present: row.is_some_and(|r| r.present),
                             initialized: row.is_some_and(|r| r.present && r.record.initialized),
                             label: row.map(|r| r.record.label.clone()).unwrap_or_default(),
                             serial: row.map(|r| r.record.serial.clone()).unwrap_or_default(),
                             user_pin_initialized: row.is_some_and(|r| r.record.has_pin(CKU_USER)),
-                            objects: counts.get(&partition).copied().unwrap_or(0),
-                            partition,
+                            objects: counts.get(&id).copied().unwrap_or(0),
+                            partition: id.to_string(),
                         }
                     })
                     .collect(),
@@ -481,7 +483,7 @@ pub fn check(selection: &LabSelection) -> Result<Vec<String>> {
         Err(refusal) => return Ok(vec![refusal.to_string()]),
     };
     let mut problems = store.check()?;
-    let defined: std::collections::BTreeSet<String> = selection
+    let defined: std::collections::BTreeSet<PartitionId> = selection
         .lab
         .partitions()
         .into_iter()
@@ -539,20 +541,25 @@ pub fn check_report(selection: &LabSelection, pins: &[String]) -> Result<CheckRe
         ) {
             Some(key) => {
                 report.problems.extend(store.check_sealed(&token, &key)?);
-                report.sealed_checked.push(token);
+                report.sealed_checked.push(token.to_string());
             }
-            None => report.sealed_unchecked.push(token),
+            None => report.sealed_unchecked.push(token.to_string()),
         }
     }
     Ok(report)
 }
 
 /// The PINs the lab file gives a partition, with the role each is for.
-fn documented_pins(selection: &LabSelection, partition: &str) -> Vec<(CK_USER_TYPE, String)> {
+fn documented_pins(
+    selection: &LabSelection,
+    partition: &PartitionId,
+) -> Vec<(CK_USER_TYPE, String)> {
     let mut out = Vec::new();
     for d in &selection.lab.file.devices {
         for p in &d.partitions {
-            if format!("{}/{}", d.name.get_ref(), p.name.get_ref()) != partition {
+            if d.name.get_ref() != partition.device().as_str()
+                || p.name.get_ref() != partition.name()
+            {
                 continue;
             }
             for (user, pin) in [
@@ -576,7 +583,7 @@ fn documented_pins(selection: &LabSelection, partition: &str) -> Vec<(CK_USER_TY
 /// The token key of a record, opened by a documented PIN (tried on its own role) or a given
 /// one (tried on every role with a PIN seal), or kept in clear by a schema-1 migration.
 fn token_key(
-    partition: &str,
+    partition: &PartitionId,
     record: &crate::store::records::TokenRecord,
     documented: &[(CK_USER_TYPE, String)],
     given: &[String],
@@ -818,7 +825,7 @@ pub fn other_processes(state_dir: &Path) -> Vec<(u32, String)> {
 /// or comes back blank.
 pub fn set_partition_present(
     selection: &LabSelection,
-    partition: &str,
+    partition: &PartitionId,
     present: bool,
 ) -> Result<()> {
     if !selection
@@ -835,7 +842,7 @@ pub fn set_partition_present(
                     .lab
                     .partitions()
                     .into_iter()
-                    .map(|(p, _, _)| p)
+                    .map(|(p, _, _)| p.to_string())
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
@@ -858,27 +865,32 @@ pub struct RestartedPartition {
 /// (`TokenModel::restart`). One transaction.
 pub fn restart_device(
     selection: &LabSelection,
-    device: &str,
+    device: &DeviceId,
     outage_secs: u64,
 ) -> Result<Vec<RestartedPartition>> {
-    let model = selection.lab.models.get(device).cloned().ok_or_else(|| {
-        err(
-            CKR_ARGUMENTS_BAD,
-            format!(
-                "the lab defines no device \"{device}\"; devices: {}",
-                selection
-                    .lab
-                    .models
-                    .keys()
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        )
-    })?;
+    let model = selection
+        .lab
+        .models
+        .get(device.as_str())
+        .cloned()
+        .ok_or_else(|| {
+            err(
+                CKR_ARGUMENTS_BAD,
+                format!(
+                    "the lab defines no device \"{device}\"; devices: {}",
+                    selection
+                        .lab
+                        .models
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )
+        })?;
     let store = open_store(selection)?;
     let mut report = Vec::new();
-    store.update_tokens(&format!("{device}/"), false, |token, record| {
+    store.update_tokens(device, false, |token, record| {
         let deactivated = model.restart(record, outage_secs);
         // Every process sees the token replaced (sessions end); the token and its PIN seals,
         // bound to its generation, stay.
@@ -890,7 +902,7 @@ pub fn restart_device(
         Ok(())
     })?;
     if model.primus().is_some() {
-        crate::estate::primus::clear_api_lockouts(selection, device)?;
+        crate::estate::primus::clear_api_lockouts(selection, device.as_str())?;
     }
     Ok(report)
 }
@@ -899,8 +911,8 @@ pub fn restart_device(
 /// partition of the device becomes blank (objects and roles gone, serial kept) in one
 /// transaction; processes using them see their tokens replaced. HSM policies stay. Returns
 /// the partitions zeroised.
-pub fn zeroise_device(selection: &LabSelection, device: &str) -> Result<Vec<String>> {
-    if !selection.lab.models.contains_key(device) {
+pub fn zeroise_device(selection: &LabSelection, device: &DeviceId) -> Result<Vec<PartitionId>> {
+    if !selection.lab.models.contains_key(device.as_str()) {
         return Err(err(
             CKR_ARGUMENTS_BAD,
             format!("the lab defines no device \"{device}\""),
@@ -924,7 +936,7 @@ pub fn set_hsm_policy(
     use crate::models::luna;
     let element = luna::check_hsm_policy(device.firmware, id, value)?;
     let lab_value = device.hsm_policies.get(&id).copied();
-    store.update_device_policies(&device.name, |changed| {
+    store.update_device_policies(&DeviceId::new(device.name.as_str()), |changed| {
         let old = changed
             .get(&id)
             .copied()
@@ -948,9 +960,9 @@ pub fn set_hsm_policy(
 
 /// Zeroises `device` in an open store: the one operation behind LunaSH `hsm zeroize` (above)
 /// and the HSM SO's failed-login consequence (the engine, which then replaces its slots).
-pub fn zeroise_device_in(store: &Store, device: &str) -> Result<Vec<String>> {
+pub fn zeroise_device_in(store: &Store, device: &DeviceId) -> Result<Vec<PartitionId>> {
     store.update_tokens(
-        &format!("{device}/"),
+        device,
         true,
         crate::store::records::blank_record_keeping_serial,
     )
@@ -974,9 +986,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         init_from_fixture("luna-usb-to-network7", dir.path(), false).unwrap();
         let sel = selection(dir.path());
-        let zeroised = zeroise_device(&sel, "usb6").unwrap();
+        let zeroised = zeroise_device(&sel, &DeviceId::new("usb6")).unwrap();
         assert!(!zeroised.is_empty());
-        assert!(zeroised.iter().all(|p| p.starts_with("usb6/")));
+        assert!(zeroised.iter().all(|p| p.is_on(&DeviceId::new("usb6"))));
         let report = report(&sel).unwrap();
         for d in &report.devices {
             for p in &d.partitions {
@@ -993,7 +1005,9 @@ mod tests {
             "other devices keep their tokens"
         );
         assert_eq!(
-            zeroise_device(&sel, "nosuch").unwrap_err().rv,
+            zeroise_device(&sel, &DeviceId::new("nosuch"))
+                .unwrap_err()
+                .rv,
             CKR_ARGUMENTS_BAD
         );
     }
@@ -1024,17 +1038,17 @@ mod tests {
         assert_eq!(r.hosts[0].slots.len(), 3);
         assert!(check(&sel).unwrap().is_empty());
 
-        set_partition_present(&sel, "hsm1/blank2", false).unwrap();
+        set_partition_present(&sel, &"hsm1/blank2".parse().unwrap(), false).unwrap();
         let r = report(&sel).unwrap();
         assert!(!r.devices[0].partitions[2].present);
         assert_eq!(
-            set_partition_present(&sel, "hsm1/blank2", false)
+            set_partition_present(&sel, &"hsm1/blank2".parse().unwrap(), false)
                 .unwrap_err()
                 .rv,
             CKR_FUNCTION_FAILED
         );
         assert_eq!(
-            set_partition_present(&sel, "hsm1/nope", true)
+            set_partition_present(&sel, &"hsm1/nope".parse().unwrap(), true)
                 .unwrap_err()
                 .rv,
             CKR_ARGUMENTS_BAD

@@ -8,6 +8,7 @@
 //! to the partition's token record in the store, so the PKCS#11 module in another process sees
 //! it on its next call.
 use crate::base::error::{Result, err};
+use crate::base::ids::DeviceId;
 use crate::estate::{LabSelection, open_store};
 use crate::models::PartitionState;
 use crate::models::primus::{
@@ -418,10 +419,10 @@ pub fn clear_api_lockouts(selection: &LabSelection, device: &str) -> Result<Vec<
 
 /// A partition's current security policy, as the store holds it.
 pub fn security_policy(selection: &LabSelection, partition_text: &str) -> Result<SecurityPolicy> {
-    let (_, p) = partition(selection, partition_text)?;
+    let (device, p) = partition(selection, partition_text)?;
     let store = open_store(selection)?;
     let row = store
-        .token(partition_text)?
+        .token(&DeviceId::new(device.name.as_str()).partition(p.as_str()))?
         .filter(|r| r.present)
         .ok_or_else(|| {
             err(
@@ -461,7 +462,8 @@ pub fn set_security_policy(
     }
     so_activation(selection, &device.name, so_cards)?;
     let store = open_store(selection)?;
-    let (policy, _) = store.update_token(partition_text, |record| {
+    let id = DeviceId::new(device.name.as_str()).partition(p.as_str());
+    let (policy, _) = store.update_token(&id, |record| {
         let Some(PartitionState::Primus(mut policy)) =
             PartitionState::of(record).as_deref().cloned()
         else {
@@ -622,7 +624,7 @@ mod tests {
             CKR_PIN_LOCKED
         );
         // A device restart clears it.
-        crate::estate::restart_device(&sel, d, 0).unwrap();
+        crate::estate::restart_device(&sel, &DeviceId::new(d), 0).unwrap();
         check_permanent_secret(&sel, p, &secret).unwrap();
     }
 

@@ -1,9 +1,10 @@
 //! What a lab defines for one client host's view, as the engine opens it: the state directory,
 //! the slots with the partition each shows, its token model and, for a partition the lab sets
 //! up, the token it starts with (`TokenPreset`); and how a `Lab` builds them.
-use super::schema::{LunaPartitionDef, PrimusPartitionDef};
+use super::schema::{DeviceDef, LunaPartitionDef, PartitionDef, PrimusPartitionDef};
 use super::vendor_models::policy_ids;
 use super::{Lab, LabError};
+use crate::base::ids::{DeviceId, PartitionId};
 use crate::models::{TokenModel, luna};
 use cryptoki_sys::*;
 use std::collections::{BTreeSet, HashMap};
@@ -21,8 +22,8 @@ pub struct Config {
 #[derive(Debug, Clone)]
 pub struct SlotConfig {
     pub id: CK_SLOT_ID,
-    /// The partition shown in the slot ("device/partition"): the token's identity in the store.
-    pub partition: String,
+    /// The partition shown in the slot: the token's identity in the store.
+    pub partition: PartitionId,
     pub description: String,
     /// The token to initialise the slot with on first use (`None`: a blank token).
     pub preset: Option<TokenPreset>,
@@ -112,10 +113,10 @@ impl Lab {
                     .join(", ")
             ),
         })?;
-        let partitions: HashMap<String, (TokenModel, Option<TokenPreset>)> = self
+        let partitions: HashMap<String, (PartitionId, TokenModel, Option<TokenPreset>)> = self
             .partitions()
             .into_iter()
-            .map(|(p, model, preset)| (p, (model, preset)))
+            .map(|(p, model, preset)| (p.to_string(), (p, model, preset)))
             .collect();
         let sizes: HashMap<String, u64> = self
             .file
@@ -123,12 +124,10 @@ impl Lab {
             .iter()
             .flat_map(|d| {
                 d.partitions.iter().filter_map(move |p| {
-                    p.luna()?.size.as_ref().map(|size| {
-                        (
-                            format!("{}/{}", d.name.get_ref(), p.name.get_ref()),
-                            *size.get_ref(),
-                        )
-                    })
+                    p.luna()?
+                        .size
+                        .as_ref()
+                        .map(|size| (partition_id(d, p).to_string(), *size.get_ref()))
                 })
             })
             .collect();
@@ -140,14 +139,14 @@ impl Lab {
                 d.partitions
                     .iter()
                     .filter(|p| p.is_admin())
-                    .map(move |p| format!("{}/{}", d.name.get_ref(), p.name.get_ref()))
+                    .map(move |p| partition_id(d, p).to_string())
             })
             .collect();
         let slots = chosen
             .slots
             .iter()
             .map(|s| {
-                let (model, preset) = partitions[s.partition.get_ref()].clone();
+                let (partition, model, preset) = partitions[s.partition.get_ref()].clone();
                 let ped_keys = preset
                     .as_ref()
                     .and_then(TokenPreset::luna)
@@ -163,7 +162,7 @@ impl Lab {
                     capacity: sizes.get(s.partition.get_ref()).copied(),
                     ped_keys,
                     id: *s.id.get_ref(),
-                    partition: s.partition.get_ref().clone(),
+                    partition,
                     description: format!("{} ({})", s.partition.get_ref(), chosen.name.get_ref()),
                     preset,
                     model,
@@ -175,7 +174,7 @@ impl Lab {
 
     /// Every partition of every device ("device/partition"), in lab order, with its device's
     /// token model and the token it starts with (`None`: blank).
-    pub fn partitions(&self) -> Vec<(String, TokenModel, Option<TokenPreset>)> {
+    pub fn partitions(&self) -> Vec<(PartitionId, TokenModel, Option<TokenPreset>)> {
         self.file
             .devices
             .iter()
@@ -212,11 +211,7 @@ impl Lab {
                                 },
                             }),
                         });
-                        return (
-                            format!("{}/{}", d.name.get_ref(), p.name.get_ref()),
-                            model.clone(),
-                            preset,
-                        );
+                        return (partition_id(d, p), model.clone(), preset);
                     }
                     // Initialised: a label and the SO's credential (a PIN, or a PED key).
                     let none = LunaPartitionDef::default();
@@ -267,13 +262,14 @@ impl Lab {
                         }
                         preset
                     });
-                    (
-                        format!("{}/{}", d.name.get_ref(), p.name.get_ref()),
-                        model.clone(),
-                        preset,
-                    )
+                    (partition_id(d, p), model.clone(), preset)
                 })
             })
             .collect()
     }
+}
+
+/// The id of a device's partition as the lab file names them.
+pub(super) fn partition_id(device: &DeviceDef, partition: &PartitionDef) -> PartitionId {
+    DeviceId::new(device.name.get_ref().as_str()).partition(partition.name.get_ref().as_str())
 }

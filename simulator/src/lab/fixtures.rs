@@ -254,9 +254,13 @@ mod tests {
                 let got: Vec<_> = config
                     .slots
                     .iter()
-                    .map(|s| (s.id, s.partition.as_str(), s.preset.is_some()))
+                    .map(|s| (s.id, s.partition.to_string(), s.preset.is_some()))
                     .collect();
-                assert_eq!(got, slots.to_vec(), "{name}, host {host}");
+                let slots: Vec<_> = slots
+                    .iter()
+                    .map(|(i, p, s)| (*i, p.to_string(), *s))
+                    .collect();
+                assert_eq!(got, slots, "{name}, host {host}");
                 assert_eq!(config.state_dir, PathBuf::from("/tmp/x"));
             }
             // The first host is the default view.
@@ -501,7 +505,7 @@ mod tests {
             let partitions: HashMap<_, _> = lab
                 .partitions()
                 .into_iter()
-                .map(|(p, model, preset)| (p, (model, preset)))
+                .map(|(p, model, preset)| (p.to_string(), (model, preset)))
                 .collect();
             let preset = |p: &str| {
                 partitions[p]

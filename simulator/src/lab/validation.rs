@@ -29,6 +29,15 @@ pub(super) fn validate(
                 format!("device \"{}\" is defined twice", device.name.get_ref()),
             ));
         }
+        if device.name.get_ref().is_empty() || device.name.get_ref().contains('/') {
+            return Err(at(
+                &device.name,
+                format!(
+                    "device name \"{}\" must be non-empty and without '/' (partitions are named \"device/partition\")",
+                    device.name.get_ref()
+                ),
+            ));
+        }
         let model = device_model(device).map_err(|(span, m)| error(span, m))?;
         if let Some(memory) = device.luna().and_then(|l| l.memory.as_ref()) {
             let sized: u64 = device
@@ -47,6 +56,9 @@ pub(super) fn validate(
             }
         }
         for p in &device.partitions {
+            if p.name.get_ref().is_empty() {
+                return Err(at(&p.name, "a partition needs a name".into()));
+            }
             let key = format!("{}/{}", device.name.get_ref(), p.name.get_ref());
             if partitions.insert(key.clone(), (p, model.clone())).is_some() {
                 return Err(at(&p.name, format!("partition \"{key}\" is defined twice")));

@@ -397,7 +397,8 @@ impl TokenModel {
     /// since the lab set them) from the store.
     pub fn read_device_state(&self, store: &crate::store::Store) -> Result<()> {
         if let TokenModel::Luna(d) = self {
-            d.changed.set(store.device_policies(&d.name)?);
+            d.changed
+                .set(store.device_policies(&crate::base::ids::DeviceId::new(d.name.as_str()))?);
         }
         Ok(())
     }

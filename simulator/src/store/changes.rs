@@ -13,8 +13,33 @@ pub struct Changes {
     pub last: i64,
     /// Some changes were pruned before they were read: reload everything.
     pub truncated: bool,
-    /// (token, object unique id; `None` for the token record itself).
-    pub items: Vec<(String, Option<Vec<u8>>)>,
+    /// What changed, in log order.
+    pub items: Vec<Changed>,
+}
+
+/// One entry of the change log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Changed {
+    /// A token record (PINs, policies, the token replaced, ...).
+    Token(PartitionId),
+    /// A token object, by its unique id.
+    Object(PartitionId, Vec<u8>),
+    /// A device's own state (its HSM policies).
+    Device(DeviceId),
+}
+
+impl Changed {
+    /// Reads a log row; `None` for a token name that is not "device/partition".
+    fn of_row(key: &str, uid: Option<String>) -> Option<Changed> {
+        if let Some(device) = key.strip_prefix(DEVICE_KEY_PREFIX) {
+            return Some(Changed::Device(DeviceId::new(device)));
+        }
+        let token = PartitionId::parse(key)?;
+        Some(match uid {
+            None => Changed::Token(token),
+            Some(uid) => Changed::Object(token, uid.into_bytes()),
+        })
+    }
 }
 
 pub(super) fn log_change(
@@ -36,9 +61,11 @@ pub(super) fn log_change(
     Ok(())
 }
 
+const DEVICE_KEY_PREFIX: &str = "@device:";
+
 /// The change-log key of a device's HSM policies (tokens are "device/partition").
-pub fn device_change_key(device: &str) -> String {
-    format!("@device:{device}")
+pub(super) fn device_change_key(device: &str) -> String {
+    format!("{DEVICE_KEY_PREFIX}{device}")
 }
 
 impl Store {
@@ -87,9 +114,9 @@ impl Store {
                 out.last = row.get(0).map_err(db_err)?;
                 let writer: i64 = row.get(3).map_err(db_err)?;
                 if writer != self.writer {
-                    let uid: Option<String> = row.get(2).map_err(db_err)?;
+                    let key: String = row.get(1).map_err(db_err)?;
                     out.items
-                        .push((row.get(1).map_err(db_err)?, uid.map(String::into_bytes)));
+                        .extend(Changed::of_row(&key, row.get(2).map_err(db_err)?));
                 }
             }
         }

@@ -32,10 +32,11 @@ mod tokens;
 
 use crate::base::attribute::{AttrValue, Attributes};
 use crate::base::error::{Result, err};
+pub use crate::base::ids::{DeviceId, PartitionId};
 use crate::base::secrets::seal::{PIN_SEAL_FORMAT, TokenKey, is_sealed, object_binding};
 use crate::store::records::{Incarnation, LegacyPinVerifier, TokenRecord};
 use changes::*;
-pub use changes::{Changes, device_change_key};
+pub use changes::{Changed, Changes};
 use cryptoki_sys::*;
 use objects::*;
 pub use objects::{object_name, seal_object};
@@ -399,6 +400,10 @@ impl Store {
 mod tests {
     use super::*;
 
+    fn hsm_a() -> PartitionId {
+        DeviceId::new("hsm").partition("a")
+    }
+
     fn key_object(uid: &[u8], value: &[u8]) -> Attributes {
         let mut a = Attributes::new();
         a.set_ulong(CKA_CLASS, CKO_SECRET_KEY);
@@ -413,15 +418,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let row = store
-            .ensure_token("hsm/a", || Ok(TokenRecord::uninitialized("hsm/a")))
+            .ensure_token(&hsm_a(), || Ok(TokenRecord::uninitialized(&hsm_a())))
             .unwrap();
         let key = TokenKey::generate().unwrap();
         let attrs = key_object(b"uid-1", &[0x42; 32]);
-        let (public, sealed) = seal_object("hsm/a", &attrs, Some(&key)).unwrap();
+        let (public, sealed) = seal_object(&hsm_a(), &attrs, Some(&key)).unwrap();
         assert!(public.get(CKA_VALUE).is_none());
         store
             .insert_objects(
-                "hsm/a",
+                &hsm_a(),
                 row.record.incarnation(),
                 &[StoredObject {
                     unique_id: b"uid-1".to_vec(),
@@ -432,7 +437,7 @@ mod tests {
             .unwrap();
         drop(store);
         let store = Store::open(dir.path()).unwrap();
-        let objects = store.objects("hsm/a").unwrap();
+        let objects = store.objects(&hsm_a()).unwrap();
         assert_eq!(objects.len(), 1);
         assert_eq!(objects[0].public, public);
         let secrets = key
@@ -442,43 +447,45 @@ mod tests {
             )
             .unwrap();
         assert_eq!(secrets.bytes(CKA_VALUE), Some(&[0x42; 32][..]));
-        assert!(store.objects("hsm/b").unwrap().is_empty());
+        assert!(store.objects(&"hsm/b".parse().unwrap()).unwrap().is_empty());
         assert!(store.check().unwrap().is_empty());
-        let rec = TokenRecord::uninitialized("hsm/a");
-        store.reinitialize_token("hsm/a", |_| Ok(()), &rec).unwrap();
-        assert!(store.objects("hsm/a").unwrap().is_empty());
+        let rec = TokenRecord::uninitialized(&hsm_a());
+        store
+            .reinitialize_token(&hsm_a(), |_| Ok(()), &rec)
+            .unwrap();
+        assert!(store.objects(&hsm_a()).unwrap().is_empty());
     }
 
     #[test]
     fn objects_go_only_into_the_token_incarnation_they_were_sealed_for() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let mut record = TokenRecord::uninitialized("hsm/a");
+        let mut record = TokenRecord::uninitialized(&hsm_a());
         record.generation = 1;
-        store.ensure_token("hsm/a", || Ok(record.clone())).unwrap();
+        store.ensure_token(&hsm_a(), || Ok(record.clone())).unwrap();
         let sealed_for = record.incarnation();
         // Another process re-initialises the token.
         record.generation = 2;
         store
-            .reinitialize_token("hsm/a", |_| Ok(()), &record)
+            .reinitialize_token(&hsm_a(), |_| Ok(()), &record)
             .unwrap();
         let key = TokenKey::generate().unwrap();
         let (public, sealed) =
-            seal_object("hsm/a", &key_object(b"uid-1", &[1; 16]), Some(&key)).unwrap();
+            seal_object(&hsm_a(), &key_object(b"uid-1", &[1; 16]), Some(&key)).unwrap();
         let object = StoredObject {
             unique_id: b"uid-1".to_vec(),
             public,
             sealed,
         };
         let refused = store
-            .insert_objects("hsm/a", sealed_for, std::slice::from_ref(&object))
+            .insert_objects(&hsm_a(), sealed_for, std::slice::from_ref(&object))
             .unwrap_err();
         assert_eq!(refused.rv, CKR_SESSION_CLOSED);
-        assert!(store.objects("hsm/a").unwrap().is_empty());
+        assert!(store.objects(&hsm_a()).unwrap().is_empty());
         // A restart is another incarnation too.
         record.restarts = 1;
         store
-            .update_token("hsm/a", |r| {
+            .update_token(&hsm_a(), |r| {
                 r.restarts = 1;
                 Ok(((), true))
             })
@@ -486,7 +493,7 @@ mod tests {
         assert!(
             store
                 .insert_objects(
-                    "hsm/a",
+                    &hsm_a(),
                     TokenRecord {
                         restarts: 0,
                         ..record.clone()
@@ -497,16 +504,16 @@ mod tests {
                 .is_err()
         );
         store
-            .insert_objects("hsm/a", record.incarnation(), &[object])
+            .insert_objects(&hsm_a(), record.incarnation(), &[object])
             .unwrap();
-        assert_eq!(store.objects("hsm/a").unwrap().len(), 1);
+        assert_eq!(store.objects(&hsm_a()).unwrap().len(), 1);
     }
 
     #[test]
     fn a_key_without_the_token_key_is_refused() {
         let attrs = key_object(b"uid-1", &[1; 16]);
         assert_eq!(
-            seal_object("hsm/a", &attrs, None).unwrap_err().rv,
+            seal_object(&hsm_a(), &attrs, None).unwrap_err().rv,
             CKR_USER_NOT_LOGGED_IN
         );
     }
@@ -518,11 +525,11 @@ mod tests {
         let b = Store::open(dir.path()).unwrap();
         let start = a.last_change().unwrap();
         let version = a.data_version().unwrap();
-        b.ensure_token("hsm/a", || Ok(TokenRecord::uninitialized("hsm/a")))
+        b.ensure_token(&hsm_a(), || Ok(TokenRecord::uninitialized(&hsm_a())))
             .unwrap();
         assert_ne!(a.data_version().unwrap(), version);
         let changes = a.changes_since(start).unwrap();
-        assert_eq!(changes.items, vec![("hsm/a".to_string(), None)]);
+        assert_eq!(changes.items, vec![Changed::Token(hsm_a())]);
         assert!(b.changes_since(start).unwrap().items.is_empty());
         assert!(!changes.truncated);
     }
@@ -555,11 +562,11 @@ mod tests {
             .query_row("PRAGMA application_id", [], |r| r.get(0))
             .unwrap();
         assert_eq!(app_id, APPLICATION_ID, "an old store gets hsmsim's id");
-        let row = store.token("hsm/a").unwrap().unwrap();
+        let row = store.token(&hsm_a()).unwrap().unwrap();
         assert_eq!(row.record.label, "old");
         assert_eq!(row.record.failures(CKU_USER), 2);
         let key = TokenKey::from_bytes(row.record.migration_key.as_deref().unwrap()).unwrap();
-        let objects = store.objects("hsm/a").unwrap();
+        let objects = store.objects(&hsm_a()).unwrap();
         assert_eq!(objects.len(), 1);
         assert_eq!(objects[0].public.ulong(CKA_CLASS), Some(CKO_SECRET_KEY));
         assert!(objects[0].public.get(CKA_VALUE).is_none());
@@ -575,7 +582,7 @@ mod tests {
         assert_eq!(
             Store::open(dir.path())
                 .unwrap()
-                .objects("hsm/a")
+                .objects(&hsm_a())
                 .unwrap()
                 .len(),
             1

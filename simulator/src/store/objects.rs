@@ -88,6 +88,15 @@ pub(super) fn uid_text(uid: &[u8]) -> String {
 /// `key`, bound to the object). `CKR_USER_NOT_LOGGED_IN` when it has secrets and the token key
 /// is not unlocked.
 pub fn seal_object(
+    token: &PartitionId,
+    attrs: &Attributes,
+    key: Option<&TokenKey>,
+) -> Result<(Attributes, Option<Vec<u8>>)> {
+    seal_object_named(&token.to_string(), attrs, key)
+}
+
+/// `seal_object` for a token as the store names it (a migration's rows).
+pub(super) fn seal_object_named(
     token: &str,
     attrs: &Attributes,
     key: Option<&TokenKey>,
@@ -140,7 +149,8 @@ impl Store {
     /// do not decode is skipped and logged (simulator-defined: a damaged object is left out,
     /// so it has no handle and using it answers `CKR_OBJECT_HANDLE_INVALID`; the partition's
     /// other objects stay usable; `hsmsim lab check` names it).
-    pub fn objects(&self, token: &str) -> Result<Vec<StoredObject>> {
+    pub fn objects(&self, token: &PartitionId) -> Result<Vec<StoredObject>> {
+        let token = &token.to_string();
         let conn = self.conn.lock()?;
         let mut stmt = conn
             .prepare_cached(
@@ -175,7 +185,8 @@ impl Store {
 
     /// One token object, if it still exists on `token` (a damaged record is logged and
     /// answered as absent, as `objects` leaves it out).
-    pub fn object(&self, token: &str, unique_id: &[u8]) -> Result<Option<StoredObject>> {
+    pub fn object(&self, token: &PartitionId, unique_id: &[u8]) -> Result<Option<StoredObject>> {
+        let token = &token.to_string();
         let conn = self.conn.lock()?;
         let row: Option<(Vec<u8>, Option<Vec<u8>>)> = conn
             .prepare_cached(
@@ -199,9 +210,10 @@ impl Store {
 
     /// The sealed values of `token`'s objects that `key` (the token key) does not
     /// authenticate, one sentence each naming the partition, the object's unique id and label.
-    pub fn check_sealed(&self, token: &str, key: &TokenKey) -> Result<Vec<String>> {
+    pub fn check_sealed(&self, id: &PartitionId, key: &TokenKey) -> Result<Vec<String>> {
         let mut problems = Vec::new();
-        for o in self.objects(token)? {
+        let token = &id.to_string();
+        for o in self.objects(id)? {
             let Some(sealed) = &o.sealed else { continue };
             if let Err(e) = key.open_secrets(&object_binding(token, &o.unique_id), sealed) {
                 problems.push(format!(
@@ -220,10 +232,11 @@ impl Store {
     /// token meanwhile, nothing is written (`records::replaced_error`).
     pub fn insert_objects(
         &self,
-        token: &str,
+        token: &PartitionId,
         incarnation: Incarnation,
         objects: &[StoredObject],
     ) -> Result<()> {
+        let token = &token.to_string();
         self.write(|tx| {
             if !read_token(tx, token)?
                 .is_some_and(|row| row.present && row.record.incarnation() == incarnation)
@@ -244,7 +257,13 @@ impl Store {
 
     /// Replaces an object's public attributes (its sealed secrets never change).
     /// `CKR_OBJECT_HANDLE_INVALID` when another process destroyed it meanwhile.
-    pub fn update_public(&self, token: &str, unique_id: &[u8], public: &Attributes) -> Result<()> {
+    pub fn update_public(
+        &self,
+        token: &PartitionId,
+        unique_id: &[u8],
+        public: &Attributes,
+    ) -> Result<()> {
+        let token = &token.to_string();
         self.write(|tx| {
             let n = tx
                 .execute(
@@ -265,7 +284,8 @@ impl Store {
 
     /// Deletes token objects, all or none; `CKR_OBJECT_HANDLE_INVALID` when one of them was
     /// already destroyed by another process.
-    pub fn delete_objects(&self, token: &str, unique_ids: &[&[u8]]) -> Result<()> {
+    pub fn delete_objects(&self, token: &PartitionId, unique_ids: &[&[u8]]) -> Result<()> {
+        let token = &token.to_string();
         self.write(|tx| {
             for uid in unique_ids {
                 let n = tx
@@ -286,8 +306,9 @@ impl Store {
         })
     }
 
-    /// Object counts per token.
-    pub fn object_counts(&self) -> Result<BTreeMap<String, u64>> {
+    /// Object counts per token (a row whose token name is not "device/partition" is left
+    /// out).
+    pub fn object_counts(&self) -> Result<BTreeMap<PartitionId, u64>> {
         let conn = self.conn.lock()?;
         let mut stmt = conn
             .prepare("SELECT token, COUNT(*) FROM objects GROUP BY token")
@@ -295,8 +316,13 @@ impl Store {
         let rows = stmt
             .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
             .map_err(db_err)?;
-        rows.map(|r| r.map(|(t, n)| (t, n.max(0) as u64)))
+        let counts: Vec<(String, u64)> = rows
+            .map(|r| r.map(|(t, n)| (t, n.max(0) as u64)))
             .collect::<rusqlite::Result<_>>()
-            .map_err(db_err)
+            .map_err(db_err)?;
+        Ok(counts
+            .into_iter()
+            .filter_map(|(t, n)| Some((PartitionId::parse(&t)?, n)))
+            .collect())
     }
 }

@@ -2,6 +2,7 @@
 //! counters, and the generation and restart count that make up a token's incarnation) with the
 //! PIN rules of PKCS#11 (length range, lockout).
 use crate::base::error::{Result, err};
+use crate::base::ids::PartitionId;
 use crate::base::secrets::seal::PinSeal;
 use cryptoki_sys::*;
 use serde::de::DeserializeOwned;
@@ -185,7 +186,12 @@ impl<'de> Deserialize<'de> for VendorState {
 impl TokenRecord {
     /// A blank token of a partition; its serial number is derived from the partition's name,
     /// so it is the same in every process and every host's view.
-    pub fn uninitialized(partition: &str) -> Self {
+    pub fn uninitialized(partition: &PartitionId) -> Self {
+        Self::uninitialized_named(&partition.to_string())
+    }
+
+    /// `uninitialized` for a token as the store names it (a migration's rows).
+    pub(super) fn uninitialized_named(partition: &str) -> Self {
         let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, partition.as_bytes());
         let mut first = [0u8; 8];
         first.copy_from_slice(&digest.as_ref()[..8]);
@@ -300,7 +306,7 @@ pub fn pad32(label: &[u8]) -> [u8; 32] {
 
 /// Replaces a token's record with a blank one that keeps its serial and has a new generation
 /// (a zeroised partition: other processes see the token replaced).
-pub fn blank_record_keeping_serial(token: &str, record: &mut TokenRecord) -> Result<()> {
+pub fn blank_record_keeping_serial(token: &PartitionId, record: &mut TokenRecord) -> Result<()> {
     let mut blank = TokenRecord::uninitialized(token);
     blank.serial = record.serial.clone();
     blank.generation = crate::base::random::random_u64()?;
@@ -314,7 +320,7 @@ mod tests {
 
     #[test]
     fn flags_follow_the_failure_counter() {
-        let mut r = TokenRecord::uninitialized("hsm/p");
+        let mut r = TokenRecord::uninitialized(&PartitionId::parse("hsm/p").unwrap());
         r.initialized = true;
         let limit = MAX_FAILED_LOGINS;
         assert_eq!(r.flags(limit, limit, 0) & CKF_USER_PIN_COUNT_LOW, 0);

@@ -184,7 +184,7 @@ pub(super) fn migrate_1_to_2(tx: &Transaction) -> Result<()> {
     for (token, text) in tokens {
         let old: RecordV1 = serde_json::from_str(&text).map_err(damaged)?;
         let key = TokenKey::generate()?;
-        let mut record = TokenRecord::uninitialized(&token);
+        let mut record = TokenRecord::uninitialized_named(&token);
         record.label = old.label;
         record.serial = old.serial;
         record.initialized = old.initialized;
@@ -218,7 +218,7 @@ pub(super) fn migrate_1_to_2(tx: &Transaction) -> Result<()> {
             attrs.set(t, v);
         }
         attrs.set_bytes(CKA_UNIQUE_ID, uid.as_bytes().to_vec());
-        let (public, sealed) = seal_object(&token, &attrs, keys.get(&token))?;
+        let (public, sealed) = seal_object_named(&token, &attrs, keys.get(&token))?;
         tx.execute(
             "INSERT INTO objects (unique_id, token, public, sealed) VALUES (?1, ?2, ?3, ?4)",
             params![uid, token, encode(&public)?, sealed],

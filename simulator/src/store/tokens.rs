@@ -73,20 +73,21 @@ pub(super) fn write_record(conn: &Connection, token: &str, record: &TokenRecord)
 
 impl Store {
     /// The stored token of a partition, if it was ever created.
-    pub fn token(&self, token: &str) -> Result<Option<TokenRow>> {
-        read_token(&*self.conn.lock()?, token)
+    pub fn token(&self, token: &PartitionId) -> Result<Option<TokenRow>> {
+        read_token(&*self.conn.lock()?, &token.to_string())
     }
 
     /// The token of a partition, created with `fresh` if it never existed (atomic across
     /// processes: the first creator wins).
     pub fn ensure_token(
         &self,
-        token: &str,
+        token: &PartitionId,
         fresh: impl FnOnce() -> Result<TokenRecord>,
     ) -> Result<TokenRow> {
         if let Some(row) = self.token(token)? {
             return Ok(row);
         }
+        let token = &token.to_string();
         let record = fresh()?;
         let text = serde_json::to_string(&record).map_err(damaged)?;
         self.write(|tx| {
@@ -109,7 +110,7 @@ impl Store {
     /// current record and returns whether to write it.
     pub fn update_token<T>(
         &self,
-        token: &str,
+        token: &PartitionId,
         change: impl FnOnce(&mut TokenRecord) -> Result<(T, bool)>,
     ) -> Result<(T, TokenRecord)> {
         self.update_token_erasing(token, |r| {
@@ -122,9 +123,10 @@ impl Store {
     /// transaction (a destructive policy change).
     pub fn update_token_erasing<T>(
         &self,
-        token: &str,
+        token: &PartitionId,
         change: impl FnOnce(&mut TokenRecord) -> Result<(T, bool, bool)>,
     ) -> Result<(T, TokenRecord)> {
+        let token = &token.to_string();
         self.write(|tx| {
             let mut row = read_token(tx, token)?
                 .filter(|r| r.present)
@@ -145,10 +147,11 @@ impl Store {
     /// transaction, after `check` accepted the current record (e.g. the SO PIN).
     pub fn reinitialize_token(
         &self,
-        token: &str,
+        token: &PartitionId,
         check: impl FnOnce(&TokenRecord) -> Result<()>,
         record: &TokenRecord,
     ) -> Result<()> {
+        let token = &token.to_string();
         self.write(|tx| {
             let current = read_token(tx, token)?
                 .filter(|r| r.present)
@@ -162,15 +165,17 @@ impl Store {
         })
     }
 
-    /// Changes every present token whose name starts with `prefix` (a device's partitions)
-    /// with `change`, in one transaction; with `erase` their objects go too (Luna's HSM
-    /// zeroisation). Returns the tokens changed.
+    /// Changes every present token of `device`'s partitions with `change`, in one
+    /// transaction; with `erase` their objects go too (Luna's HSM zeroisation). Returns the
+    /// partitions changed.
     pub fn update_tokens(
         &self,
-        prefix: &str,
+        device: &DeviceId,
         erase: bool,
-        mut change: impl FnMut(&str, &mut TokenRecord) -> Result<()>,
-    ) -> Result<Vec<String>> {
+        mut change: impl FnMut(&PartitionId, &mut TokenRecord) -> Result<()>,
+    ) -> Result<Vec<PartitionId>> {
+        let prefix = device_prefix(device);
+        let prefix = prefix.as_str();
         self.write(|tx| {
             let tokens: Vec<String> = tx
                 .prepare(
@@ -181,25 +186,31 @@ impl Store {
                         .collect::<rusqlite::Result<Vec<_>>>()
                 })
                 .map_err(db_err)?;
+            let mut changed = Vec::new();
             for token in &tokens {
+                let Some(id) = PartitionId::parse(token) else {
+                    continue;
+                };
                 let Some(mut row) = read_token(tx, token)? else {
                     continue;
                 };
-                change(token, &mut row.record)?;
+                change(&id, &mut row.record)?;
                 if erase {
                     tx.execute("DELETE FROM objects WHERE token = ?1", [token])
                         .map_err(db_err)?;
                 }
                 write_record(tx, token, &row.record)?;
                 log_change(tx, token, None, self.writer)?;
+                changed.push(id);
             }
-            Ok(tokens)
+            Ok(changed)
         })
     }
 
     /// Removes a partition (its token and objects; slots showing it become empty) or adds it
     /// back as a blank token. `CKR_FUNCTION_FAILED` when it already is in that state.
-    pub fn set_partition_present(&self, token: &str, present: bool) -> Result<()> {
+    pub fn set_partition_present(&self, id: &PartitionId, present: bool) -> Result<()> {
+        let token = &id.to_string();
         self.write(|tx| {
             if read_token(tx, token)?.is_some_and(|r| r.present == present) {
                 return Err(err(
@@ -212,7 +223,7 @@ impl Store {
             }
             tx.execute("DELETE FROM objects WHERE token = ?1", [token])
                 .map_err(db_err)?;
-            let mut record = TokenRecord::uninitialized(token);
+            let mut record = TokenRecord::uninitialized(id);
             record.generation = random_generation()?;
             let text = serde_json::to_string(&record).map_err(damaged)?;
             tx.execute(
@@ -228,7 +239,7 @@ impl Store {
 
     /// Replaces every token with `records` (objects gone) and forgets devices' changed HSM
     /// policies, in one transaction.
-    pub fn reset(&self, records: &[(String, TokenRecord)]) -> Result<()> {
+    pub fn reset(&self, records: &[(PartitionId, TokenRecord)]) -> Result<()> {
         self.write(|tx| {
             let old: Vec<String> = tx
                 .prepare("SELECT token FROM tokens")
@@ -249,10 +260,11 @@ impl Store {
             for device in &devices {
                 log_change(tx, &device_change_key(device), None, self.writer)?;
             }
-            for (token, record) in records {
+            let new: Vec<String> = records.iter().map(|(t, _)| t.to_string()).collect();
+            for (token, (_, record)) in new.iter().zip(records) {
                 write_record(tx, token, record)?;
             }
-            for token in old.iter().chain(records.iter().map(|(t, _)| t)) {
+            for token in old.iter().chain(&new) {
                 log_change(tx, token, None, self.writer)?;
             }
             Ok(())
@@ -260,8 +272,8 @@ impl Store {
     }
 
     /// HSM policies changed on a device (`CA_SetHSMPolicy`), by id.
-    pub fn device_policies(&self, device: &str) -> Result<BTreeMap<u64, u64>> {
-        read_device_policies(&*self.conn.lock()?, device)
+    pub fn device_policies(&self, device: &DeviceId) -> Result<BTreeMap<u64, u64>> {
+        read_device_policies(&*self.conn.lock()?, device.as_str())
     }
 
     /// Changes a device's HSM policies with `change` (which sees the current ones and says
@@ -269,18 +281,18 @@ impl Store {
     /// `erase`, every object of every partition of the device goes too.
     pub fn update_device_policies(
         &self,
-        device: &str,
+        device: &DeviceId,
         change: impl FnOnce(&mut BTreeMap<u64, u64>) -> Result<bool>,
     ) -> Result<(BTreeMap<u64, u64>, bool)> {
+        let device = device.as_str();
         self.write(|tx| {
             let mut policies = read_device_policies(tx, device)?;
             let erase = change(&mut policies)?;
             if erase {
-                let prefix = format!("{device}/");
                 erase_objects(
                     tx,
                     "substr(token, 1, length(?1)) = ?1",
-                    &prefix,
+                    &device_prefix(&DeviceId::new(device)),
                     self.writer,
                 )?;
             }
@@ -296,8 +308,8 @@ impl Store {
         })
     }
 
-    /// Every stored token.
-    pub fn tokens(&self) -> Result<BTreeMap<String, TokenRow>> {
+    /// Every stored token (a row whose name is not "device/partition" is left out).
+    pub fn tokens(&self) -> Result<BTreeMap<PartitionId, TokenRow>> {
         let conn = self.conn.lock()?;
         let mut stmt = conn
             .prepare("SELECT token FROM tokens ORDER BY token")
@@ -309,10 +321,18 @@ impl Store {
             .map_err(db_err)?;
         let mut out = BTreeMap::new();
         for name in names {
+            let Some(id) = PartitionId::parse(&name) else {
+                continue;
+            };
             if let Some(row) = read_token(&conn, &name)? {
-                out.insert(name, row);
+                out.insert(id, row);
             }
         }
         Ok(out)
     }
+}
+
+/// What every token name of `device`'s partitions starts with.
+fn device_prefix(device: &DeviceId) -> String {
+    format!("{device}/")
 }

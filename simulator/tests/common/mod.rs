@@ -156,7 +156,7 @@ impl TextLab {
         })
         .unwrap();
         let store = hsmsim::store::Store::open(&config.state_dir).unwrap();
-        store.objects(partition).unwrap().len()
+        store.objects(&partition.parse().unwrap()).unwrap().len()
     }
 
     /// A second engine on the same lab, as another process would open it.

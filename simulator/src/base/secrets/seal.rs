@@ -8,6 +8,7 @@
 //! readable so objects can be listed and found without the key.
 use crate::base::attribute::Attributes;
 use crate::base::error::{Result, err};
+use crate::base::ids::PartitionId;
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use cryptoki_sys::*;
 use serde::{Deserialize, Serialize};
@@ -160,7 +161,7 @@ pub(super) fn open_with(
 /// (new at every initialisation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SealContext<'a> {
-    pub partition: &'a str,
+    pub partition: &'a PartitionId,
     pub generation: u64,
 }
 
@@ -250,10 +251,10 @@ impl PinSeal {
     /// KDF parameters.
     fn associated_data(&self, context: SealContext) -> Vec<u8> {
         if self.format == 0 {
-            return context.partition.as_bytes().to_vec();
+            return context.partition.to_string().into_bytes();
         }
         let mut aad = b"hsmsim PIN seal 1\0".to_vec();
-        aad.extend_from_slice(context.partition.as_bytes());
+        aad.extend_from_slice(context.partition.to_string().as_bytes());
         aad.push(0);
         aad.extend_from_slice(&context.generation.to_be_bytes());
         aad.push(match self.kdf {
@@ -304,26 +305,37 @@ pub fn object_binding(token: &str, unique_id: &[u8]) -> Vec<u8> {
 mod tests {
     use super::*;
 
-    const P: SealContext = SealContext {
-        partition: "hsm/p",
-        generation: 7,
-    };
+    static HSM_P: std::sync::LazyLock<PartitionId> =
+        std::sync::LazyLock::new(|| PartitionId::parse("hsm/p").unwrap());
+    static HSM_Q: std::sync::LazyLock<PartitionId> =
+        std::sync::LazyLock::new(|| PartitionId::parse("hsm/q").unwrap());
+
+    fn p() -> SealContext<'static> {
+        SealContext {
+            partition: &HSM_P,
+            generation: 7,
+        }
+    }
 
     #[test]
     fn a_pin_seal_opens_only_with_its_pin_partition_and_generation() {
         let key = TokenKey::generate().unwrap();
-        let seal = PinSeal::with_iterations(b"12345678", &key, P, MIN_PIN_KDF_ITERATIONS).unwrap();
+        let seal =
+            PinSeal::with_iterations(b"12345678", &key, p(), MIN_PIN_KDF_ITERATIONS).unwrap();
         assert_eq!(seal.format, PIN_SEAL_FORMAT);
         assert_eq!(seal.generation, Some(7));
-        let opened = seal.open(b"12345678", P).unwrap();
+        let opened = seal.open(b"12345678", p()).unwrap();
         assert_eq!(&opened.0[..], &key.0[..]);
-        assert!(seal.open(b"12345679", P).is_none());
+        assert!(seal.open(b"12345679", p()).is_none());
         let other_partition = SealContext {
-            partition: "hsm/q",
-            ..P
+            partition: &HSM_Q,
+            ..p()
         };
         assert!(seal.open(b"12345678", other_partition).is_none());
-        let next_generation = SealContext { generation: 8, ..P };
+        let next_generation = SealContext {
+            generation: 8,
+            ..p()
+        };
         assert!(seal.open(b"12345678", next_generation).is_none());
         assert_eq!(seal.belongs_to(7), Some(true));
         assert_eq!(seal.belongs_to(8), Some(false));
@@ -335,7 +347,7 @@ mod tests {
         // So are the KDF parameters.
         let mut cheaper = seal.clone();
         cheaper.iterations += 1;
-        assert!(cheaper.open(b"12345678", P).is_none());
+        assert!(cheaper.open(b"12345678", p()).is_none());
     }
 
     /// A seal as hsmsim wrote them before format 1: PBKDF2 at 10,000 iterations, AES-256-GCM
@@ -361,12 +373,12 @@ mod tests {
     fn seals_of_the_earlier_code_open_and_keep_their_shape() {
         let key: Vec<u8> = (100..132).collect();
         let seal: PinSeal = serde_json::from_str(FORMAT_1_SEAL).unwrap();
-        assert_eq!(seal.open(b"12345678", P).unwrap().to_bytes(), key);
-        assert!(seal.open(b"12345679", P).is_none());
+        assert_eq!(seal.open(b"12345678", p()).unwrap().to_bytes(), key);
+        assert!(seal.open(b"12345679", p()).is_none());
         assert_eq!(serde_json::to_string(&seal).unwrap(), FORMAT_1_SEAL);
         let old: PinSeal = serde_json::from_str(FORMAT_0_SEAL).unwrap();
         assert!(old.is_outdated());
-        assert_eq!(old.open(b"12345678", P).unwrap().to_bytes(), key);
+        assert_eq!(old.open(b"12345678", p()).unwrap().to_bytes(), key);
     }
 
     #[test]
@@ -377,20 +389,20 @@ mod tests {
         assert_eq!(old.kdf, PinKdf::Pbkdf2HmacSha256);
         assert!(old.is_outdated());
         assert_eq!(old.belongs_to(7), None);
-        assert_eq!(&old.open(b"12345678", P).unwrap().0[..], &key.0[..]);
-        assert!(old.open(b"87654321", P).is_none());
-        let new = PinSeal::with_iterations(b"12345678", &key, P, MIN_PIN_KDF_ITERATIONS).unwrap();
+        assert_eq!(&old.open(b"12345678", p()).unwrap().0[..], &key.0[..]);
+        assert!(old.open(b"87654321", p()).is_none());
+        let new = PinSeal::with_iterations(b"12345678", &key, p(), MIN_PIN_KDF_ITERATIONS).unwrap();
         assert!(!new.is_outdated());
         // A seal from a newer format is not guessed at.
         let mut future = new.clone();
         future.format = PIN_SEAL_FORMAT + 1;
-        assert!(future.open(b"12345678", P).is_none());
+        assert!(future.open(b"12345678", p()).is_none());
     }
 
     #[test]
     fn a_seal_records_its_kdf_parameters_in_the_store_text() {
         let key = TokenKey::generate().unwrap();
-        let seal = PinSeal::with_iterations(b"12345678", &key, P, 2_000).unwrap();
+        let seal = PinSeal::with_iterations(b"12345678", &key, p(), 2_000).unwrap();
         let text = serde_json::to_value(&seal).unwrap();
         assert_eq!(text["format"], 1);
         assert_eq!(text["kdf"], "pbkdf2-hmac-sha256");
