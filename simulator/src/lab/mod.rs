@@ -19,6 +19,7 @@ pub use schema::{
     PartitionVendor, PrimusDeviceDef, PrimusPartitionDef, SlotDef,
 };
 
+use crate::base::ids::{HaGroupId, PartitionId};
 use crate::models::TokenModel;
 use std::collections::HashMap;
 use std::fmt;
@@ -64,11 +65,11 @@ pub struct Lab {
     pub models: HashMap<String, TokenModel>,
 }
 
-/// A Luna HA group as the lab defines it: its label and its members ("device/partition").
+/// A Luna HA group as the lab defines it: its label and its member partitions.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HaGroup {
-    pub label: String,
-    pub members: Vec<String>,
+    pub label: HaGroupId,
+    pub members: Vec<PartitionId>,
 }
 
 impl Lab {
@@ -110,12 +111,13 @@ impl Lab {
             .ha_groups
             .iter()
             .map(|g| HaGroup {
-                label: g.label.get_ref().clone(),
+                label: HaGroupId::new(g.label.get_ref().as_str()),
+                // Validation saw that each names a partition of the lab.
                 members: g
                     .members
                     .get_ref()
                     .iter()
-                    .map(|m| m.get_ref().clone())
+                    .filter_map(|m| PartitionId::parse(m.get_ref()))
                     .collect(),
             })
             .collect()

@@ -501,8 +501,9 @@ mod tests {
         .unwrap();
         let groups = lab.ha_groups();
         assert_eq!(groups.len(), 1);
-        assert_eq!(groups[0].label, "web-ha");
-        assert_eq!(groups[0].members, ["a/p1", "b/p2"]);
+        assert_eq!(groups[0].label.as_str(), "web-ha");
+        let names: Vec<String> = groups[0].members.iter().map(|m| m.to_string()).collect();
+        assert_eq!(names, ["a/p1", "b/p2"]);
         let lines = estate("").lines().count();
         for (members, needle) in [
             ("[\"a/p1\"]", "at least two members"),
@@ -531,8 +532,8 @@ mod tests {
         assert_eq!(
             ccc.ha_groups(),
             [crate::lab::HaGroup {
-                label: "web-ha".into(),
-                members: vec!["sa7-a/web1".into(), "sa7-b/web2".into()],
+                label: crate::base::ids::HaGroupId::new("web-ha"),
+                members: vec!["sa7-a/web1".parse().unwrap(), "sa7-b/web2".parse().unwrap()],
             }]
         );
     }
