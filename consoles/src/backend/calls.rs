@@ -118,11 +118,28 @@ impl<'a> Token<'a> {
         subject: String,
         f: impl FnOnce(&Session) -> cryptoki::error::Result<T>,
     ) -> cryptoki::error::Result<T> {
+        self.call_telling(functions, subject, f, |_| None)
+    }
+
+    /// `call`, with `result` adding what a successful call returned to the record's subject
+    /// (e.g. how many objects a search found).
+    fn call_telling<T>(
+        &self,
+        functions: &[&str],
+        mut subject: String,
+        f: impl FnOnce(&Session) -> cryptoki::error::Result<T>,
+        result: impl FnOnce(&T) -> Option<String>,
+    ) -> cryptoki::error::Result<T> {
         let started = Instant::now();
         let outcome = f(self.session);
         let duration_us = started.elapsed().as_micros() as u64;
         let (function, rv) = match &outcome {
-            Ok(_) => (functions.join(", "), "CKR_OK".to_string()),
+            Ok(value) => {
+                if let Some(told) = result(value) {
+                    subject = format!("{subject}: {told}");
+                }
+                (functions.join(", "), "CKR_OK".to_string())
+            }
             Err(e @ cryptoki::error::Error::Pkcs11(rv, _)) => {
                 // "C_WrapKey: CKR_..." names the function that failed.
                 let described = describe_error(e);
@@ -230,20 +247,13 @@ impl<'a> Token<'a> {
             })
             .collect::<Vec<_>>()
             .join(", ");
-        let outcome = self.call(
+        // The record says how many were found: the count is the evidence of many checks.
+        self.call_telling(
             &["C_FindObjectsInit", "C_FindObjects", "C_FindObjectsFinal"],
             what,
             |s| s.find_objects(template),
-        );
-        // The record says how many were found: the count is the evidence of many checks.
-        if let Ok(found) = &outcome {
-            RECORDING.with(|r| {
-                if let Some(last) = r.borrow_mut().as_mut().and_then(|c| c.last_mut()) {
-                    last.subject = format!("{}: {} found", last.subject, found.len());
-                }
-            });
-        }
-        outcome
+            |found| Some(format!("{} found", found.len())),
+        )
     }
 
     pub fn get_attributes(
