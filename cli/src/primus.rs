@@ -18,7 +18,7 @@ use std::process::ExitCode;
 #[derive(Subcommand)]
 pub enum PrimusCommand {
     /// Smart cards of a Primus device: SO (red), Partition SO (green) and Partition-Backup
-    /// ("Yellow") cards, kept as files in the lab's state directory.
+    /// ("Yellow") cards, kept in the lab's store.
     #[command(subcommand)]
     Card(CardCommand),
     /// Setup passwords of partition users (29 characters, valid 72 hours on premises, 7 days on

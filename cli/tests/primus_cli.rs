@@ -242,8 +242,16 @@ fn setup_password_then_permanent_secret() {
         json(&late)["error"]["code"],
         "CKR_PRIMUS_SETUP_PASSWORD_EXPIRED"
     );
-    let stored =
-        std::fs::read_to_string(d.join("primus/primus-onprem/users/ACME-PKI.json")).unwrap();
+    // The partition user's credentials as the store keeps them (a device item).
+    let stored: String = rusqlite::Connection::open(d.join("hsmsim.sqlite"))
+        .unwrap()
+        .query_row(
+            "SELECT value FROM device_items
+             WHERE device = 'primus-onprem' AND kind = 'primus-user' AND name = 'ACME-PKI'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
     assert!(!stored.contains(&secret) && !stored.contains(&password));
 }
 

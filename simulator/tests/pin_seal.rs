@@ -223,7 +223,11 @@ fn a_lab_with_old_10000_iteration_seals_opens_and_is_upgraded_at_login_and_pin_c
 
     let mut w = worker_with_cost("user", dir.path(), "");
     assert_eq!(w.init(), CKR_OK, "a schema-2 lab opens");
-    assert_eq!(schema_version(dir.path()), 3, "and is migrated");
+    assert_eq!(
+        schema_version(dir.path()),
+        hsmsim::store::SCHEMA_VERSION,
+        "and is migrated"
+    );
     let s = w.open(0, true).unwrap();
     assert_eq!(w.login(s, CKU_USER, b"not-the-pin"), CKR_PIN_INCORRECT);
     assert_eq!(w.login(s, CKU_USER, USER_PIN), CKR_OK, "the old seal opens");

@@ -1,6 +1,6 @@
 //! Through the C ABI (and the library calls the `hsmsim` CLI makes): the lab's state is created
 //! private to the user (directories 0700; the SQLite store with its -wal and -shm, PED key
-//! files, Primus card files and `lab init`'s lab file 0600; an existing directory keeps its
+//! files and `lab init`'s lab file 0600; an existing directory keeps its
 //! mode), and a lab or PED key file that is not a regular file of a sane size (a FIFO,
 //! /dev/zero, a directory, a huge sparse file) is refused promptly with
 //! `CKR_DEVICE_ERROR` and a reason, never a hang or an unbounded read.
@@ -118,7 +118,7 @@ fn the_state_is_created_private_to_the_user() {
     // SAFETY: null is the valid argument.
     assert_eq!(unsafe { C_Finalize(null_mut()) }, CKR_OK);
 
-    // `hsmsim lab init` into a new directory, and a Primus card file (`hsmsim primus card`).
+    // `hsmsim lab init` into a new directory, and a Primus card (`hsmsim primus card`).
     let lab_dir = root.path().join("primus-lab");
     let file = hsmsim::estate::init_from_fixture("primus", &lab_dir, false).unwrap();
     assert_mode(&lab_dir, 0o700);
@@ -139,17 +139,8 @@ fn the_state_is_created_private_to_the_user() {
         None,
     )
     .unwrap();
-    for dir in [
-        "primus",
-        "primus/primus-onprem",
-        "primus/primus-onprem/cards",
-    ] {
-        assert_mode(&lab_dir.join(dir), 0o700);
-    }
-    assert_mode(
-        &lab_dir.join("primus/primus-onprem/cards/yellow.json"),
-        0o600,
-    );
+    // The card is kept in the store (earlier builds: `primus/<device>/cards/<card>.json`).
+    assert_mode(&lab_dir.join("hsmsim.sqlite"), 0o600);
 }
 
 /// Bad lab files: made in `dir`, each with what its refusal must say.

@@ -193,7 +193,8 @@ pub fn select(choice: &Choice) -> std::result::Result<LabSelection, LabError> {
 }
 
 /// Opens a selected lab's store, creating every partition's token the lab defines and the
-/// store does not have yet.
+/// store does not have yet, and importing the Primus card and credential files an earlier
+/// build left in the state directory (`primus::import_legacy_files`).
 pub fn open_store(selection: &LabSelection) -> Result<Store> {
     let store = Store::open(&selection.state_dir)?;
     for (partition, model, preset) in selection.lab.partitions() {
@@ -201,6 +202,7 @@ pub fn open_store(selection: &LabSelection) -> Result<Store> {
             fresh_record(&partition, &model, preset.as_ref(), &selection.state_dir)
         })?;
     }
+    primus::import_legacy_files(selection, &store)?;
     Ok(store)
 }
 
@@ -315,13 +317,14 @@ pub struct CardReport {
     pub blocked: bool,
 }
 
-/// A Primus device's report, with its cards from the state directory.
+/// A Primus device's report, with its cards from the store.
 fn primus_report(
+    store: &Store,
     selection: &LabSelection,
     d: &crate::models::primus::Device,
 ) -> Result<PrimusReport> {
     use crate::models::primus::Deployment;
-    let cards = crate::estate::primus::list_cards(selection, Some(&d.name))?
+    let cards = crate::estate::primus::list_cards_in(store, selection, Some(&d.name))?
         .into_iter()
         .map(|(_, c)| CardReport {
             colour: c.kind.colour(),
@@ -402,7 +405,7 @@ pub fn report(selection: &LabSelection) -> Result<LabReport> {
                 .get(d.name.get_ref())
                 .and_then(|m| m.primus())
             {
-                Some(p) => Some(primus_report(selection, p)?),
+                Some(p) => Some(primus_report(&store, selection, p)?),
                 None => None,
             };
             Ok(DeviceReport {
@@ -626,7 +629,8 @@ pub fn reset(selection: &LabSelection) -> Result<Option<PathBuf>> {
 }
 
 /// The directory a lab's snapshots live in: `<state dir>/snapshots/<NAME>/` holds the store
-/// (`hsmsim.sqlite`) and a copy of the Primus card and credential files (`primus/`).
+/// (`hsmsim.sqlite`, Primus cards and credentials included); snapshots of earlier builds also
+/// hold the Primus card and credential files (`primus/`).
 pub const SNAPSHOTS_DIR: &str = "snapshots";
 
 /// A snapshot name: 1 to 64 letters, digits, `.`, `_` or `-`, not starting with `.`.
@@ -674,7 +678,7 @@ fn copy_tree(from: &Path, to: &Path) -> Result<()> {
 }
 
 /// `hsmsim lab snapshot save NAME`: the whole lab state (the store, by SQLite's online backup,
-/// and the Primus card and credential files) into `snapshots/NAME`, built under a temporary
+/// Primus cards and credentials included) into `snapshots/NAME`, built under a temporary
 /// name and renamed into place. Safe while other processes use the lab. Refuses an existing
 /// name.
 pub fn snapshot_save(selection: &LabSelection, name: &str) -> Result<PathBuf> {
@@ -698,10 +702,6 @@ pub fn snapshot_save(selection: &LabSelection, name: &str) -> Result<PathBuf> {
         let db = tmp.join(crate::store::DB_FILE);
         crate::base::files::create_private_file(&db).map_err(|e| io_err("create", &db, e))?;
         store.save_to(&db)?;
-        let primus = selection.state_dir.join("primus");
-        if primus.is_dir() {
-            copy_tree(&primus, &tmp.join("primus"))?;
-        }
         std::fs::rename(&tmp, &target).map_err(|e| io_err("create", &target, e))
     })();
     if made.is_err() {
@@ -764,7 +764,9 @@ fn existing_snapshot(selection: &LabSelection, name: &str) -> Result<PathBuf> {
 
 /// `hsmsim lab snapshot restore NAME`: the lab state goes back to the snapshot. The store is
 /// replaced in one write (`Store::restore_from`): processes using the lab see their tokens
-/// replaced (sessions end, slot events). The Primus files are replaced after it.
+/// replaced (sessions end, slot events). A snapshot of an earlier build (an older store
+/// schema, migrated in the copy, and Primus card and credential files) has its files
+/// imported into the restored store; files left in the state directory go.
 pub fn snapshot_restore(selection: &LabSelection, name: &str) -> Result<()> {
     let dir = existing_snapshot(selection, name)?;
     let store = Store::open(&selection.state_dir)?;
@@ -776,6 +778,7 @@ pub fn snapshot_restore(selection: &LabSelection, name: &str) -> Result<()> {
     let saved = dir.join("primus");
     if saved.is_dir() {
         copy_tree(&saved, &live)?;
+        primus::import_legacy_files(selection, &store)?;
     }
     Ok(())
 }
@@ -902,7 +905,7 @@ pub fn restart_device(
         Ok(())
     })?;
     if model.primus().is_some() {
-        crate::estate::primus::clear_api_lockouts(selection, device.as_str())?;
+        crate::estate::primus::clear_api_lockouts(&store, device.as_str())?;
     }
     Ok(report)
 }

@@ -1,12 +1,16 @@
-//! A Primus lab's cards and partition-user credentials as files in the lab's state directory,
-//! and the security-configuration changes SO cards authorise (the `hsmsim primus` commands).
-//! Layout (simulator-defined, JSON): `primus/<device>/cards/<card>.json` holds a card (kind,
-//! partition, PIN verifier, attempts left); `primus/<device>/users/<partition>.json` holds the
-//! partition user's setup password and permanent secret as verifiers, never in plaintext.
-//! Files are replaced atomically (write, then rename); two processes presenting a card at the
-//! same instant may count one attempt (simulator-defined). A configuration change is written
-//! to the partition's token record in the store, so the PKCS#11 module in another process sees
-//! it on its next call.
+//! A Primus lab's cards and partition-user credentials, and the security-configuration changes
+//! SO cards authorise (the `hsmsim primus` commands). Cards and credentials are device items in
+//! the lab's store (`store::device_items`, JSON written here, read by no one else): kind
+//! `primus-card` holds a card (kind, partition, PIN verifier, attempts left) by card name;
+//! `primus-user` holds a partition user's setup password and permanent secret as verifiers
+//! (never in plaintext) and the API-login throttle, by partition name. Every PIN check,
+//! credential change and throttle update is one read-modify-write in one store transaction,
+//! so attempts presented at the same instant by several processes all count. They are not
+//! part of the lab's definition: `lab reset` keeps them; snapshots hold them. Earlier builds
+//! kept them as JSON files (`primus/<device>/cards/<card>.json`,
+//! `primus/<device>/users/<partition>.json`): opening the lab's store imports them once
+//! (`import_legacy_files`). A configuration change is written to the partition's token record
+//! in the store, so the PKCS#11 module in another process sees it on its next call.
 use crate::base::error::{Result, err};
 use crate::base::ids::DeviceId;
 use crate::estate::{LabSelection, open_store};
@@ -15,9 +19,19 @@ use crate::models::primus::{
     Card, CardKind, Device, SecurityPolicy, SetupPassword, Throttle, Verifier,
     authorize_configuration_change, check_card_pin,
 };
+use crate::store::Store;
 use cryptoki_sys::*;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use std::path::{Path, PathBuf};
+
+/// The device-item kind of a card (named by the card).
+pub const CARD_ITEM: &str = "primus-card";
+/// The device-item kind of a partition user's credentials (named by the partition).
+pub const USER_ITEM: &str = "primus-user";
+/// Where earlier builds kept cards and credentials, inside the state directory.
+const LEGACY_DIR: &str = "primus";
 
 /// A partition user's credentials as the device keeps them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,29 +77,6 @@ fn io(path: &Path, what: &str, e: impl std::fmt::Display) -> crate::base::error:
         CKR_DEVICE_ERROR,
         format!("cannot {what} {}: {e}", path.display()),
     )
-}
-
-fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>> {
-    match crate::base::files::read_to_string(path) {
-        Ok(text) => serde_json::from_str(&text)
-            .map(Some)
-            .map_err(|e| io(path, "parse", e)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(io(path, "read", e)),
-    }
-}
-
-/// Writes `value` to `path` atomically (a temporary file renamed over it).
-fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    crate::base::files::create_private_dir_all(dir).map_err(|e| io(dir, "create", e))?;
-    let text = serde_json::to_string_pretty(value).map_err(|e| io(path, "encode", e))?;
-    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-    // A temporary file left by a crashed process of the same pid goes, so the new one is
-    // created private.
-    let _ = std::fs::remove_file(&tmp);
-    crate::base::files::write_private(&tmp, text.as_bytes()).map_err(|e| io(&tmp, "write", e))?;
-    std::fs::rename(&tmp, path).map_err(|e| io(path, "replace", e))
 }
 
 /// The Primus device `name` of the lab; the error lists the lab's Primus devices.
@@ -144,11 +135,7 @@ pub fn partition<'a>(selection: &'a LabSelection, text: &str) -> Result<(&'a Dev
     Ok((device, p.to_string()))
 }
 
-fn device_dir(selection: &LabSelection, device: &str) -> PathBuf {
-    selection.state_dir.join("primus").join(device)
-}
-
-fn check_file_name(what: &str, name: &str) -> Result<()> {
+fn check_name(what: &str, name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && !name.starts_with('.')
@@ -167,18 +154,129 @@ fn check_file_name(what: &str, name: &str) -> Result<()> {
     }
 }
 
-fn card_path(selection: &LabSelection, device: &str, name: &str) -> Result<PathBuf> {
-    check_file_name("card name", name)?;
-    Ok(device_dir(selection, device)
-        .join("cards")
-        .join(format!("{name}.json")))
+fn encode<T: Serialize>(value: &T) -> Result<Value> {
+    serde_json::to_value(value).map_err(|e| {
+        err(
+            CKR_DEVICE_ERROR,
+            format!("cannot encode a Primus item: {e}"),
+        )
+    })
 }
 
-fn users_path(selection: &LabSelection, device: &str, partition: &str) -> Result<PathBuf> {
-    check_file_name("partition name", partition)?;
-    Ok(device_dir(selection, device)
-        .join("users")
-        .join(format!("{partition}.json")))
+fn decode<T: DeserializeOwned>(device: &str, kind: &str, name: &str, value: Value) -> Result<T> {
+    serde_json::from_value(value).map_err(|e| {
+        err(
+            CKR_DEVICE_ERROR,
+            format!("the store holds a damaged {kind} item \"{name}\" of {device}: {e}"),
+        )
+    })
+}
+
+/// A card as the store holds it; `CKR_ARGUMENTS_BAD` when there is none.
+fn stored_card(device_name: &str, name: &str, value: Option<Value>) -> Result<Card> {
+    let value = value.ok_or_else(|| {
+        err(
+            CKR_ARGUMENTS_BAD,
+            format!("device {device_name} has no card \"{name}\""),
+        )
+    })?;
+    decode(device_name, CARD_ITEM, name, value)
+}
+
+/// A partition user's credentials as the store holds them (empty when none were issued).
+fn stored_credentials(
+    device_name: &str,
+    partition: &str,
+    value: Option<Value>,
+) -> Result<UserCredentials> {
+    value.map_or(Ok(UserCredentials::default()), |v| {
+        decode(device_name, USER_ITEM, partition, v)
+    })
+}
+
+/// Earlier builds' card and credential files of the state directory, moved into the store
+/// `store` in one transaction (an item the store already has is kept: it is the newer, the
+/// file being left by an import interrupted before its removal). The files are then removed,
+/// with their directories once empty: the store is their only home, and no copy of a PIN
+/// verifier stays behind (an older build cannot use the migrated store anyway). Called by
+/// `open_store`; nothing to do when there is no `primus/` directory. A read-only store
+/// imports nothing (its files stay for the next writable open).
+pub(crate) fn import_legacy_files(selection: &LabSelection, store: &Store) -> Result<()> {
+    let root = selection.state_dir.join(LEGACY_DIR);
+    if !root.is_dir() {
+        return Ok(());
+    }
+    if store.read_only() {
+        tracing::warn!(target: "hsmsim::estate",
+            "{} holds Primus cards or credentials of an earlier hsmsim; the store is read-only, \
+             so they are imported at its next writable open", root.display());
+        return Ok(());
+    }
+    // (device, kind, name, value, file)
+    let mut found: Vec<(String, &str, String, Value, PathBuf)> = Vec::new();
+    let mut dirs = Vec::new();
+    for device in std::fs::read_dir(&root).map_err(|e| io(&root, "read", e))? {
+        let device = device.map_err(|e| io(&root, "read", e))?;
+        let device_dir = device.path();
+        if !device_dir.is_dir() {
+            continue;
+        }
+        let device_name = device.file_name().to_string_lossy().into_owned();
+        for (sub, kind) in [("cards", CARD_ITEM), ("users", USER_ITEM)] {
+            let dir = device_dir.join(sub);
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries {
+                let path = entry.map_err(|e| io(&dir, "list", e))?.path();
+                let Some(name) = path
+                    .file_stem()
+                    .filter(|_| path.extension().is_some_and(|e| e == "json"))
+                    .map(|s| s.to_string_lossy().into_owned())
+                else {
+                    continue;
+                };
+                let text =
+                    crate::base::files::read_to_string(&path).map_err(|e| io(&path, "read", e))?;
+                let parsed = if kind == CARD_ITEM {
+                    serde_json::from_str::<Card>(&text).map(|c| encode(&c))
+                } else {
+                    serde_json::from_str::<UserCredentials>(&text).map(|c| encode(&c))
+                };
+                let value = parsed.map_err(|e| {
+                    io(
+                        &path,
+                        "import (a file of an earlier hsmsim; repair or remove it)",
+                        e,
+                    )
+                })??;
+                found.push((device_name.clone(), kind, name, value, path));
+            }
+            dirs.push(dir);
+        }
+        dirs.push(device_dir);
+    }
+    store.update_device_items(|items| {
+        for (device, kind, name, value, _) in &found {
+            if items.get(&DeviceId::new(device), kind, name)?.is_none() {
+                items.put(&DeviceId::new(device), kind, name, value)?;
+            }
+        }
+        Ok(())
+    })?;
+    for (.., file) in &found {
+        std::fs::remove_file(file).map_err(|e| io(file, "remove", e))?;
+    }
+    // Directories holding anything else (a crashed writer's temporary file) stay.
+    for dir in dirs.iter().chain([&root]) {
+        let _ = std::fs::remove_dir(dir);
+    }
+    if !found.is_empty() {
+        tracing::info!(target: "hsmsim::estate",
+            "imported {} Primus card and credential files of {} into the store", found.len(),
+            root.display());
+    }
+    Ok(())
 }
 
 /// Creates a card of `device` (a Partition SO or Partition-Backup card belongs to one of its
@@ -192,7 +290,7 @@ pub fn create_card(
     for_partition: Option<&str>,
 ) -> Result<Card> {
     let device = device(selection, device_name)?;
-    let path = card_path(selection, device_name, name)?;
+    check_name("card name", name)?;
     match (kind.per_partition(), for_partition) {
         (true, None) => {
             return Err(err(
@@ -218,32 +316,54 @@ pub fn create_card(
         _ => {}
     }
     check_card_pin(pin)?;
-    if path.exists() {
-        return Err(err(
+    let store = open_store(selection)?;
+    let exists = || {
+        err(
             CKR_FUNCTION_FAILED,
             format!("card {name} of {device_name} already exists"),
-        ));
+        )
+    };
+    if store
+        .device_item(&DeviceId::new(device_name), CARD_ITEM, name)?
+        .is_some()
+    {
+        return Err(exists());
     }
     let mut card = Card::new(kind, name, pin)?;
     card.partition = for_partition.map(str::to_string);
-    write_json(&path, &card)?;
+    let value = encode(&card)?;
+    store.update_device_item(
+        &DeviceId::new(device_name),
+        CARD_ITEM,
+        name,
+        |old| match old {
+            Some(_) => Err(exists()),
+            None => Ok((Some(value), ())),
+        },
+    )?;
     Ok(card)
 }
 
 /// A card of `device` by name.
 pub fn load_card(selection: &LabSelection, device_name: &str, name: &str) -> Result<Card> {
     device(selection, device_name)?;
-    let path = card_path(selection, device_name, name)?;
-    read_json(&path)?.ok_or_else(|| {
-        err(
-            CKR_ARGUMENTS_BAD,
-            format!("device {device_name} has no card \"{name}\""),
-        )
-    })
+    check_name("card name", name)?;
+    let value = open_store(selection)?.device_item(&DeviceId::new(device_name), CARD_ITEM, name)?;
+    stored_card(device_name, name, value)
 }
 
 /// Every card of the lab's Primus devices (or of one), as (device, card), by device and name.
 pub fn list_cards(selection: &LabSelection, only: Option<&str>) -> Result<Vec<(String, Card)>> {
+    list_cards_in(&open_store(selection)?, selection, only)
+}
+
+/// As `list_cards`, in the lab's store `store` (already open: a second store handle of the
+/// same process is not opened and closed meanwhile).
+pub(crate) fn list_cards_in(
+    store: &Store,
+    selection: &LabSelection,
+    only: Option<&str>,
+) -> Result<Vec<(String, Card)>> {
     let mut devices: Vec<&str> = match only {
         Some(d) => vec![device(selection, d)?.name.as_str()],
         None => selection
@@ -257,19 +377,11 @@ pub fn list_cards(selection: &LabSelection, only: Option<&str>) -> Result<Vec<(S
     devices.sort_unstable();
     let mut out = Vec::new();
     for d in devices {
-        let dir = device_dir(selection, d).join("cards");
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        let mut cards = Vec::new();
-        for entry in entries {
-            let path = entry.map_err(|e| io(&dir, "list", e))?.path();
-            if path.extension().is_some_and(|e| e == "json")
-                && let Some(card) = read_json::<Card>(&path)?
-            {
-                cards.push(card);
-            }
-        }
+        let mut cards = store
+            .device_items(&DeviceId::new(d), CARD_ITEM)?
+            .into_iter()
+            .map(|(name, value)| decode::<Card>(d, CARD_ITEM, &name, value))
+            .collect::<Result<Vec<_>>>()?;
         cards.sort_by(|a, b| a.name.cmp(&b.name));
         out.extend(cards.into_iter().map(|c| (d.to_string(), c)));
     }
@@ -277,49 +389,91 @@ pub fn list_cards(selection: &LabSelection, only: Option<&str>) -> Result<Vec<(S
 }
 
 /// Presents a card's PIN: the attempt counter is saved whatever the outcome (a wrong PIN
-/// counts down, the card blocks at 0 with `CKR_PIN_LOCKED`; a right one restores it).
+/// counts down, the card blocks at 0 with `CKR_PIN_LOCKED`; a right one restores it), in the
+/// same transaction that read it.
 pub fn verify_card(
     selection: &LabSelection,
     device_name: &str,
     name: &str,
     pin: &str,
 ) -> Result<Card> {
-    let mut card = load_card(selection, device_name, name)?;
-    let outcome = card.present(pin);
-    write_json(&card_path(selection, device_name, name)?, &card)?;
-    outcome.map(|()| card)
+    device(selection, device_name)?;
+    check_name("card name", name)?;
+    let store = open_store(selection)?;
+    store.update_device_item(&DeviceId::new(device_name), CARD_ITEM, name, |value| {
+        let mut card = stored_card(device_name, name, value)?;
+        let outcome = card.present(pin);
+        Ok((Some(encode(&card)?), outcome.map(|()| card)))
+    })?
 }
 
 /// SO activation: the SO cards presented (name, PIN) authorise a configuration change when at
 /// least two different SO cards of `device` accept their PINs (2-of-n, Primus §1.4). Every
-/// card presented has its attempt counted and saved.
+/// card presented has its attempt counted and saved, in one transaction.
 pub fn so_activation(
     selection: &LabSelection,
     device_name: &str,
     presented: &[(String, String)],
 ) -> Result<()> {
-    let mut cards = presented
-        .iter()
-        .map(|(name, _)| load_card(selection, device_name, name))
-        .collect::<Result<Vec<Card>>>()?;
-    let outcome = {
-        let mut pairs: Vec<(&mut Card, &str)> = cards
-            .iter_mut()
-            .zip(presented)
-            .map(|(c, (_, pin))| (c, pin.as_str()))
-            .collect();
-        authorize_configuration_change(&mut pairs)
-    };
-    for card in &cards {
-        write_json(&card_path(selection, device_name, &card.name)?, card)?;
+    device(selection, device_name)?;
+    for (name, _) in presented {
+        check_name("card name", name)?;
     }
-    outcome
+    let store = open_store(selection)?;
+    store.update_device_items(|items| {
+        let mut cards = presented
+            .iter()
+            .map(|(name, _)| {
+                stored_card(
+                    device_name,
+                    name,
+                    items.get(&DeviceId::new(device_name), CARD_ITEM, name)?,
+                )
+            })
+            .collect::<Result<Vec<Card>>>()?;
+        let outcome = {
+            let mut pairs: Vec<(&mut Card, &str)> = cards
+                .iter_mut()
+                .zip(presented)
+                .map(|(c, (_, pin))| (c, pin.as_str()))
+                .collect();
+            authorize_configuration_change(&mut pairs)
+        };
+        for (card, (name, _)) in cards.iter().zip(presented) {
+            items.put(&DeviceId::new(device_name), CARD_ITEM, name, &encode(card)?)?;
+        }
+        Ok(outcome)
+    })?
 }
 
 /// A partition user's stored credentials (empty when none were issued).
 pub fn user_credentials(selection: &LabSelection, partition_text: &str) -> Result<UserCredentials> {
     let (device, p) = partition(selection, partition_text)?;
-    Ok(read_json(&users_path(selection, &device.name, &p)?)?.unwrap_or_default())
+    check_name("partition name", &p)?;
+    let value = open_store(selection)?.device_item(&DeviceId::new(&device.name), USER_ITEM, &p)?;
+    stored_credentials(&device.name, &p, value)
+}
+
+/// Reads, changes and writes a partition user's credentials in one store transaction: `change`
+/// sees them (empty when none were issued); they are written back whatever its outcome.
+fn update_credentials<T>(
+    selection: &LabSelection,
+    device: &Device,
+    partition: &str,
+    change: impl FnOnce(&mut UserCredentials) -> Result<T>,
+) -> Result<T> {
+    check_name("partition name", partition)?;
+    let store = open_store(selection)?;
+    store.update_device_item(
+        &DeviceId::new(&device.name),
+        USER_ITEM,
+        partition,
+        |value| {
+            let mut creds = stored_credentials(&device.name, partition, value)?;
+            let outcome = change(&mut creds);
+            Ok((Some(encode(&creds)?), outcome))
+        },
+    )?
 }
 
 /// `ROLES > USER > NEW SETUP PW` after SO activation: a new setup password for the partition's
@@ -332,11 +486,11 @@ pub fn issue_setup_password(
 ) -> Result<(String, SetupPassword)> {
     let (device, p) = partition(selection, partition_text)?;
     so_activation(selection, &device.name, so_cards)?;
-    let path = users_path(selection, &device.name, &p)?;
-    let mut creds: UserCredentials = read_json(&path)?.unwrap_or_default();
     let (text, kept) = SetupPassword::issue(device.deployment, crate::base::clock::now())?;
-    creds.setup_password = Some(kept.clone());
-    write_json(&path, &creds)?;
+    update_credentials(selection, device, &p, |creds| {
+        creds.setup_password = Some(kept.clone());
+        Ok(())
+    })?;
     Ok((text, kept))
 }
 
@@ -349,24 +503,22 @@ pub fn fetch_permanent_secret(
     setup_password: &str,
 ) -> Result<String> {
     let (device, p) = partition(selection, partition_text)?;
-    let path = users_path(selection, &device.name, &p)?;
-    let mut creds: UserCredentials = read_json(&path)?.unwrap_or_default();
-    let outcome = creds.api_attempt(device, |creds| {
-        let kept = creds.setup_password.as_ref().ok_or_else(|| {
-            err(
-                crate::models::primus::CKR_PRIMUS_SETUP_PASSWORD_REJECTED,
-                format!(
-                    "no setup password was issued for {partition_text}: the SO issues one first"
-                ),
-            )
-        })?;
-        let (secret, verifier) =
-            kept.fetch_permanent_secret(setup_password, crate::base::clock::now())?;
-        creds.permanent_secret = Some(verifier);
-        Ok(secret)
-    });
-    write_json(&path, &creds)?;
-    outcome
+    update_credentials(selection, device, &p, |creds| {
+        creds.api_attempt(device, |creds| {
+            let kept = creds.setup_password.as_ref().ok_or_else(|| {
+                err(
+                    crate::models::primus::CKR_PRIMUS_SETUP_PASSWORD_REJECTED,
+                    format!(
+                        "no setup password was issued for {partition_text}: the SO issues one first"
+                    ),
+                )
+            })?;
+            let (secret, verifier) =
+                kept.fetch_permanent_secret(setup_password, crate::base::clock::now())?;
+            creds.permanent_secret = Some(verifier);
+            Ok(secret)
+        })
+    })
 }
 
 /// Checks a permanent secret (the transport login): `CKR_PIN_INCORRECT` when it is not the
@@ -377,44 +529,38 @@ pub fn check_permanent_secret(
     secret: &str,
 ) -> Result<()> {
     let (device, p) = partition(selection, partition_text)?;
-    let path = users_path(selection, &device.name, &p)?;
-    let mut creds: UserCredentials = read_json(&path)?.unwrap_or_default();
-    let outcome = creds.api_attempt(device, |creds| match &creds.permanent_secret {
-        Some(v) if v.matches(secret.as_bytes()) => Ok(()),
-        Some(_) => Err(err(CKR_PIN_INCORRECT, "the permanent secret is wrong")),
-        None => Err(err(
-            CKR_PIN_INCORRECT,
-            format!("no permanent secret was fetched for {partition_text}"),
-        )),
-    });
-    write_json(&path, &creds)?;
-    outcome
+    update_credentials(selection, device, &p, |creds| {
+        creds.api_attempt(device, |creds| match &creds.permanent_secret {
+            Some(v) if v.matches(secret.as_bytes()) => Ok(()),
+            Some(_) => Err(err(CKR_PIN_INCORRECT, "the permanent secret is wrong")),
+            None => Err(err(
+                CKR_PIN_INCORRECT,
+                format!("no permanent secret was fetched for {partition_text}"),
+            )),
+        })
+    })
 }
 
 /// A device restart clears its API-login lockouts ("a device restart clears lockouts",
-/// Primus §1.4). Returns the partitions whose lockout state was cleared.
-pub fn clear_api_lockouts(selection: &LabSelection, device: &str) -> Result<Vec<String>> {
-    let dir = device_dir(selection, device).join("users");
-    let Ok(entries) = std::fs::read_dir(&dir) else {
-        return Ok(Vec::new());
-    };
-    let mut cleared = Vec::new();
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.extension().is_none_or(|e| e != "json") {
-            continue;
-        }
-        let Some(mut creds) = read_json::<UserCredentials>(&path)? else {
-            continue;
-        };
-        if creds.api_throttle.take().is_some() {
-            write_json(&path, &creds)?;
-            if let Some(stem) = path.file_stem() {
-                cleared.push(format!("{device}/{}", stem.to_string_lossy()));
+/// Primus §1.4), in one transaction of `store`. Returns the partitions whose lockout state
+/// was cleared.
+pub fn clear_api_lockouts(store: &Store, device: &str) -> Result<Vec<String>> {
+    store.update_device_items(|items| {
+        let mut cleared = Vec::new();
+        for (partition, value) in items.list(&DeviceId::new(device), USER_ITEM)? {
+            let mut creds: UserCredentials = decode(device, USER_ITEM, &partition, value)?;
+            if creds.api_throttle.take().is_some() {
+                items.put(
+                    &DeviceId::new(device),
+                    USER_ITEM,
+                    &partition,
+                    &encode(&creds)?,
+                )?;
+                cleared.push(format!("{device}/{partition}"));
             }
         }
-    }
-    Ok(cleared)
+        Ok(cleared)
+    })
 }
 
 /// A partition's current security policy, as the store holds it.
@@ -505,6 +651,16 @@ mod tests {
         .unwrap()
     }
 
+    /// A device item's stored JSON text.
+    fn stored_item(sel: &LabSelection, device: &str, kind: &str, name: &str) -> String {
+        open_store(sel)
+            .unwrap()
+            .device_item(&DeviceId::new(device), kind, name)
+            .unwrap()
+            .unwrap()
+            .to_string()
+    }
+
     fn so(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs
             .iter()
@@ -513,7 +669,7 @@ mod tests {
     }
 
     #[test]
-    fn cards_are_files_whose_counters_persist_until_they_block() {
+    fn cards_are_stored_and_their_counters_persist_until_they_block() {
         let dir = tempfile::tempdir().unwrap();
         let sel = selection(dir.path());
         let d = "primus-onprem";
@@ -551,9 +707,7 @@ mod tests {
                 .rv,
             CKR_ARGUMENTS_BAD
         );
-        let file =
-            std::fs::read_to_string(dir.path().join("primus/primus-onprem/cards/yellow.json"))
-                .unwrap();
+        let file = stored_item(&sel, d, CARD_ITEM, "yellow");
         assert!(
             !file.contains("87654321"),
             "only the PIN's verifier is kept"
@@ -667,9 +821,7 @@ mod tests {
 
         let (text, _) = issue_setup_password(&sel, "primus-onprem/ACME-PKI", &both).unwrap();
         assert_eq!(text.len(), 29);
-        let stored =
-            std::fs::read_to_string(dir.path().join("primus/primus-onprem/users/ACME-PKI.json"))
-                .unwrap();
+        let stored = stored_item(&sel, d, USER_ITEM, "ACME-PKI");
         assert!(!stored.contains(&text));
         assert_eq!(
             fetch_permanent_secret(
@@ -689,11 +841,7 @@ mod tests {
                 .rv,
             CKR_PIN_INCORRECT
         );
-        assert!(
-            !std::fs::read_to_string(dir.path().join("primus/primus-onprem/users/ACME-PKI.json"))
-                .unwrap()
-                .contains(&secret)
-        );
+        assert!(!stored_item(&sel, d, USER_ITEM, "ACME-PKI").contains(&secret));
         assert_eq!(
             fetch_permanent_secret(&sel, "primus-dr/ACME-DR", &text)
                 .unwrap_err()

@@ -1,6 +1,8 @@
 //! The persistent store: one SQLite database per lab (WAL mode, busy timeout) holding token
-//! records and token objects, every multi-step change in one transaction. Tokens are keyed by
-//! their partition ("device/partition"), not by slot: slot ids are a host's view.
+//! records, token objects and the items devices hold besides their tokens (`device_items`:
+//! vendor JSON such as a Primus device's cards), every multi-step change in one transaction.
+//! Tokens are keyed by their partition ("device/partition"), not by slot: slot ids are a
+//! host's view.
 //!
 //! Objects are stored as their public attributes (postcard) plus their sealed secrets (see
 //! `seal`). Every change also appends a row to `changes` naming the token and object it touched
@@ -20,10 +22,12 @@
 //! processes see their tokens replaced).
 //!
 //! By topic: `opening` (modes, refusals, new stores), `schema` (versions, migrations),
-//! `tokens` (token records, device policies), `objects`, `changes` (the change log),
+//! `tokens` (token records, device policies), `objects`, `device_items` (cards, credentials:
+//! JSON the store does not interpret), `changes` (the change log),
 //! `records` (what a token record holds), `connection` (the SQLite connection and `fork`).
 mod changes;
 pub mod connection;
+mod device_items;
 mod objects;
 mod opening;
 pub mod records;
@@ -38,6 +42,8 @@ use crate::store::records::{Incarnation, LegacyPinVerifier, TokenRecord};
 use changes::*;
 pub use changes::{Changed, Changes};
 use cryptoki_sys::*;
+pub use device_items::DeviceItems;
+use device_items::device_item_problems;
 use objects::*;
 pub use objects::{object_name, seal_object};
 use opening::*;
@@ -178,10 +184,11 @@ impl Store {
 
     /// Replaces the whole store with the snapshot at `snapshot` (a copy `save_to` made), as
     /// one write: processes using the lab see every token replaced (sessions end, slot
-    /// events). The snapshot must be of this build's schema. Its token records get a restart
-    /// count above both the snapshot's and the live one's (their incarnation is new to every
-    /// process), and its change log gets one change per token and device, numbered after the
-    /// live log's newest, so that every process reloads them.
+    /// events). The snapshot must be of this build's schema or an older one (migrated in the
+    /// copy that replaces the store). Its token records get a restart count above both the
+    /// snapshot's and the live one's (their incarnation is new to every process), and its
+    /// change log gets one change per token and device, numbered after the live log's
+    /// newest, so that every process reloads them.
     pub fn restore_from(&self, snapshot: &Path) -> Result<()> {
         if self.read_only {
             return Err(err(CKR_TOKEN_WRITE_PROTECTED, READ_ONLY_SENTENCE));
@@ -238,7 +245,10 @@ impl Store {
                 )
                 .optional()
                 .map_err(db_err)?;
-            if version != Some(SCHEMA_VERSION) {
+            // An older snapshot is migrated in the copy (the snapshot stays as it was).
+            if version.is_some_and(|v| v < SCHEMA_VERSION) {
+                migrate(&mut prepared, &tmp, false).map_err(|e| e.error)?;
+            } else if version != Some(SCHEMA_VERSION) {
                 return Err(err(
                     CKR_DEVICE_ERROR,
                     format!(
@@ -312,7 +322,8 @@ impl Store {
 
     /// Soundness problems: SQLite's integrity check, then every record and object decoding,
     /// PIN seals that belong to another generation of their token (or are of an unknown
-    /// format), objects of unknown tokens, and objects without their class. Empty when sound.
+    /// format), objects of unknown tokens, objects without their class, and device items
+    /// that are not JSON. Empty when sound.
     pub fn check(&self) -> Result<Vec<String>> {
         let conn = self.conn.lock()?;
         let mut problems: Vec<String> = conn
@@ -392,6 +403,7 @@ impl Store {
                 }
             }
         }
+        problems.extend(device_item_problems(&conn)?);
         Ok(problems)
     }
 }

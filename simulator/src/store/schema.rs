@@ -5,8 +5,9 @@ use super::*;
 
 /// The schema version this build writes. 3: token records may hold format-1 PIN seals (bound
 /// to the token generation, with their KDF parameters), which a schema-2 build would take for
-/// wrong PINs; the tables are schema 2's.
-pub const SCHEMA_VERSION: i64 = 3;
+/// wrong PINs; the tables are schema 2's. 4: the `device_items` table (a Primus device's cards
+/// and its users' credentials, which earlier builds kept as files beside the store).
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// hsmsim's SQLite application id (simulator-defined: "HSMS"), set in every store this build
 /// writes. Stores of earlier builds have 0 and are recognised by their tables; they get the id
@@ -102,6 +103,9 @@ pub(super) fn migrate(
             // Nothing to convert: format-0 seals still open and are rewritten at their PIN's
             // next login or change; the version keeps older builds off the store.
             2 => {}
+            3 => tx
+                .execute_batch(super::device_items::SCHEMA_4_DEVICE_ITEMS)
+                .map_err(db_err)?,
             v => {
                 return Err(refuse(format!("it holds an unknown schema version {v}")));
             }
@@ -147,6 +151,7 @@ pub(super) fn create_schema(tx: &Transaction) -> Result<()> {
              present INTEGER NOT NULL DEFAULT 1);",
     )
     .and_then(|_| tx.execute_batch(SCHEMA_2_OBJECTS_AND_CHANGES))
+    .and_then(|_| tx.execute_batch(super::device_items::SCHEMA_4_DEVICE_ITEMS))
     .map_err(db_err)
 }
 

@@ -238,7 +238,7 @@ impl Store {
     }
 
     /// Replaces every token with `records` (objects gone) and forgets devices' changed HSM
-    /// policies, in one transaction.
+    /// policies, in one transaction. Device items (cards, credentials) stay.
     pub fn reset(&self, records: &[(PartitionId, TokenRecord)]) -> Result<()> {
         self.write(|tx| {
             let old: Vec<String> = tx
