@@ -4,6 +4,7 @@
 //! destructive transitions and dependencies; the roles each era has and who initialises whom.
 //! Sources: docs/sources.md, "Luna" (pycryptoki `defines.py`, thalesdocs.com); choices the
 //! documents leave open are marked "simulator-defined".
+use super::{Consequence, FailedLoginRule};
 use crate::base::error::{Result, err};
 use cryptoki_sys::*;
 use serde::{Deserialize, Serialize};
@@ -479,7 +480,7 @@ impl Device {
         if self.is_hsm_so(user, admin) {
             return FailedLoginRule {
                 threshold: HSM_SO_MAX_FAILED_LOGINS,
-                consequence: Consequence::ZeroiseHsm,
+                consequence: Consequence::ZeroiseDevice,
             };
         }
         let consequence = match (self.firmware.era() >= Era::Luna7, user) {
@@ -576,28 +577,6 @@ impl Device {
             (DeviceKind::Backup, _) => "Luna Backup HSM G5".into(),
         }
     }
-}
-
-/// What too many consecutive failed logins of a role do (thalesdocs "Failed Login Attempts",
-/// 6.0 `failed_logins.htm` and 7.x `partition_login.htm` / `hsm_login.htm`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Consequence {
-    /// The HSM is zeroised: every partition of the device loses its objects and roles (the HSM
-    /// SO after 3 failures, "not adjustable").
-    ZeroiseHsm,
-    /// The partition is zeroised (the 7.x Partition SO).
-    ZeroisePartition,
-    /// The role stays locked until another role resets its credential (7.x CO, CU, LCO).
-    LockUntilReset,
-    /// The role is locked for this many seconds, contents untouched (before 7.0: ten minutes).
-    LockFor(u64),
-}
-
-/// A role's failed-login threshold and what reaching it does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FailedLoginRule {
-    pub threshold: u32,
-    pub consequence: Consequence,
 }
 
 /// The HSM SO's threshold: three consecutive failures zeroise the HSM (documented, fixed).
@@ -1039,7 +1018,7 @@ mod tests {
             rule(&d7, CKU_SO, true),
             FailedLoginRule {
                 threshold: 3,
-                consequence: Consequence::ZeroiseHsm
+                consequence: Consequence::ZeroiseDevice
             }
         );
         assert_eq!(

@@ -3,8 +3,10 @@
 //! `TokenModel`; the model's persistent part (`PartitionState`) lives in the token record.
 //! "Luna §N" and "Primus §N" in comments here and in the engine are sections of
 //! docs/sources.md, which names the vendors' public documents each rests on.
+mod login;
 pub mod luna;
 pub mod luna_ca;
+mod objects;
 pub mod ped;
 pub mod primus;
 
@@ -51,6 +53,30 @@ pub struct InitOptions {
     pub policies: Vec<(u64, u64)>,
     /// Destructiveness of policies fixed for this partition, by id: (off -> on, on -> off).
     pub destructive: Vec<(u64, (bool, bool))>,
+}
+
+/// What too many consecutive failed logins of a role do, as the model rules it (Luna:
+/// thalesdocs "Failed Login Attempts", 6.0 `failed_logins.htm` and 7.x `partition_login.htm` /
+/// `hsm_login.htm`); the engine carries it out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Consequence {
+    /// The device is zeroised: every partition of it loses its objects and roles (Luna's HSM
+    /// SO after 3 failures, "not adjustable").
+    ZeroiseDevice,
+    /// The partition is zeroised (Luna 7.x's Partition SO).
+    ZeroisePartition,
+    /// The role stays locked until another role resets its credential.
+    LockUntilReset,
+    /// The role is locked for this many seconds, contents untouched (Luna before 7.0: ten
+    /// minutes).
+    LockFor(u64),
+}
+
+/// A role's failed-login threshold and what reaching it does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FailedLoginRule {
+    pub threshold: u32,
+    pub consequence: Consequence,
 }
 
 /// What counting a login attempt did (`TokenModel::count_login_attempt`).
@@ -178,10 +204,10 @@ impl TokenModel {
         record: &TokenRecord,
         user: CK_USER_TYPE,
         admin: bool,
-    ) -> luna::FailedLoginRule {
-        let until_reset = |threshold| luna::FailedLoginRule {
+    ) -> FailedLoginRule {
+        let until_reset = |threshold| FailedLoginRule {
             threshold,
-            consequence: luna::Consequence::LockUntilReset,
+            consequence: Consequence::LockUntilReset,
         };
         match (self, PartitionState::of(record).as_deref()) {
             (TokenModel::Luna(d), Some(PartitionState::Luna(s))) => {
@@ -292,7 +318,7 @@ impl TokenModel {
     pub fn count_login_attempt(
         &self,
         role: &mut RoleRecord,
-        rule: &luna::FailedLoginRule,
+        rule: &FailedLoginRule,
         now: u64,
         failed: bool,
     ) -> LoginAttempt {
@@ -307,7 +333,7 @@ impl TokenModel {
         let counted = role.counted_failures(now);
         role.failures = if failed { counted + 1 } else { 0 };
         role.locked_until = match rule.consequence {
-            luna::Consequence::LockFor(secs) if role.failures >= rule.threshold => Some(now + secs),
+            Consequence::LockFor(secs) if role.failures >= rule.threshold => Some(now + secs),
             _ => None,
         };
         attempt.changed |= (role.failures, role.locked_until) != before;
@@ -359,7 +385,7 @@ impl TokenModel {
     /// The name of `user`'s role when it has read-only rights on objects (Luna's Crypto User
     /// and, simulator-defined, its Limited Crypto Officer): it may create, change or destroy
     /// public objects only, and export no keys.
-    pub fn read_only_role(&self, user: Option<CK_USER_TYPE>) -> Option<&'static str> {
+    fn read_only_role(&self, user: Option<CK_USER_TYPE>) -> Option<&'static str> {
         match (self, user) {
             (TokenModel::Luna(_), Some(luna::CKU_CRYPTO_USER)) => Some("Crypto User"),
             (TokenModel::Luna(_), Some(luna::CKU_LIMITED_CRYPTO_OFFICER)) => {
@@ -376,12 +402,6 @@ impl TokenModel {
             TokenModel::Primus(d) => d.check_object_change(),
             _ => Ok(()),
         }
-    }
-
-    /// Objects have HSM-internal names (Primus §1.6: `label`, or `label@?!<uid>` for a
-    /// later object of the same class and label).
-    pub fn names_objects(&self) -> bool {
-        matches!(self, TokenModel::Primus(_))
     }
 
     /// The name of the device whose partition this is (none for a plain soft token).
@@ -509,7 +529,7 @@ impl TokenModel {
     }
 
     /// The partition's Primus security policy, if it is a Primus partition.
-    pub fn primus_policy(&self, record: &TokenRecord) -> Option<primus::SecurityPolicy> {
+    fn primus_policy(&self, record: &TokenRecord) -> Option<primus::SecurityPolicy> {
         match (self, PartitionState::of(record).as_deref()) {
             (TokenModel::Primus(_), Some(PartitionState::Primus(p))) => Some(*p),
             (TokenModel::Primus(_), _) => Some(primus::SecurityPolicy::default()),
