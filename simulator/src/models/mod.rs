@@ -5,10 +5,11 @@
 //! docs/sources.md, which names the vendors' public documents each rests on.
 mod login;
 pub mod luna;
-pub mod luna_ca;
 mod objects;
-pub mod ped;
 pub mod primus;
+
+/// The Luna model's `CA_*` answers and its PED, by their paths before the Luna folder.
+pub use luna::{ca as luna_ca, ped};
 
 use crate::base::attribute::Attributes;
 use crate::base::error::{Result, err};

@@ -4,6 +4,9 @@
 //! destructive transitions and dependencies; the roles each era has and who initialises whom.
 //! Sources: docs/sources.md, "Luna" (pycryptoki `defines.py`, thalesdocs.com); choices the
 //! documents leave open are marked "simulator-defined".
+pub mod ca;
+pub mod ped;
+
 use super::{Consequence, FailedLoginRule};
 use crate::base::error::{Result, err};
 use cryptoki_sys::*;
