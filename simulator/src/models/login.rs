@@ -1,15 +1,30 @@
-//! What a vendor model rules about logging in, asked by the engine without naming a vendor:
-//! what the PED presents for a role's prompt (Luna PED partitions; the PED itself is
-//! `models::ped`), what a failed-login consequence is reported as, and the code a role is
-//! refused with.
-use super::{Consequence, TokenModel, ped};
-use crate::base::error::{Error, Result, err};
-use crate::base::vendor_codes::CKR_USER_NOT_AUTHORIZED;
+//! What a vendor model rules about how roles log in, asked by the engine without naming a
+//! vendor: whether the partition uses a PED and what the PED presents for a role's prompt
+//! (Luna PED partitions; the PED itself is `luna::ped`), whether a login activates the role
+//! (Luna partition policy 22), and what a zeroising failed-login consequence is reported as.
+use super::{Consequence, PartitionState, TokenModel, luna, ped};
+use crate::base::error::Result;
+use crate::store::records::TokenRecord;
 use cryptoki_sys::*;
-use std::borrow::Cow;
 use std::path::PathBuf;
 
 impl TokenModel {
+    /// The partition authenticates with PED keys (Luna PED devices).
+    pub fn uses_ped(&self) -> bool {
+        self.luna().is_some_and(|d| d.auth == luna::Auth::Ped)
+    }
+
+    /// A login of `user` caches the role's secret (Luna PED partitions under partition policy
+    /// 22, activation; the SO's is never cached, Luna §2.4).
+    pub fn activates_on_login(&self, record: &TokenRecord, user: CK_USER_TYPE) -> bool {
+        match (self, PartitionState::of(record).as_deref()) {
+            (TokenModel::Luna(d), Some(PartitionState::Luna(s))) if user != CKU_SO => {
+                s.policy(d, luna::partition_policy::ACTIVATION) != 0
+            }
+            _ => false,
+        }
+    }
+
     /// The credential a PED partition's prompt for `user` receives: the presented key's
     /// secret (`ped::presented_credential`; `lab_keys`: the lab's key file per role;
     /// `imprint`: a missing key file is created).
@@ -44,11 +59,5 @@ impl TokenModel {
             ),
             Consequence::LockUntilReset | Consequence::LockFor(_) => None,
         }
-    }
-
-    /// A role's call refused because another role must make it: Luna's
-    /// `CKR_USER_NOT_AUTHORIZED` (the calls that ask are Luna's; simulator-defined elsewhere).
-    pub fn role_not_authorized(&self, why: impl Into<Cow<'static, str>>) -> Error {
-        err(CKR_USER_NOT_AUTHORIZED, why)
     }
 }

@@ -1,18 +1,90 @@
-//! What a vendor model rules about objects, asked by the engine without naming a vendor: who
-//! may create, change, destroy or wrap out keys (Luna's read-only roles, Primus's security
-//! policy), the curves and defaults of a new key, the identity a new object is given (Luna's
-//! `CKA_OUID`, Primus's HSM-internal names), key values a policy hides, and a full partition.
-use super::{TokenModel, primus};
+//! What a vendor model rules about objects and mechanisms, asked by the engine without naming
+//! a vendor: the mechanisms and curves the firmware offers, who may create, change, destroy or
+//! wrap out keys (Luna's read-only roles, Primus's security policy and Clones), the defaults of
+//! a new key, the identity a new object is given (Luna's `CKA_OUID`, Primus's HSM-internal
+//! names), key values a policy hides, and a full partition.
+use super::{PartitionState, TokenModel, luna, primus};
 use crate::base::attribute::Attributes;
 use crate::base::error::{Result, err};
 use crate::base::vendor_codes::{
     CKA_HSMSIM_PRIMUS_NAME, CKA_OUID, CKR_CONTAINER_OBJECT_STORAGE_FULL, CKR_USER_NOT_AUTHORIZED,
 };
+use crate::crypto::ec::Curve;
 use crate::object::rules::Origin;
 use crate::store::records::TokenRecord;
 use cryptoki_sys::*;
 
 impl TokenModel {
+    /// The Weierstrass curves the model's firmware offers for `CKK_EC` keys.
+    pub fn ec_curves(&self) -> &'static [Curve] {
+        match self {
+            TokenModel::Soft => &Curve::ALL,
+            TokenModel::Luna(_) => luna::EC_CURVES,
+            TokenModel::Primus(_) => primus::EC_CURVES,
+        }
+    }
+
+    /// `CKR_CURVE_NOT_SUPPORTED` for a new `CKK_EC` key (generated, created or unwrapped) on a
+    /// curve the firmware does not offer. Other objects, and keys without `CKA_EC_PARAMS` (the
+    /// key's own checks answer for those), pass.
+    pub fn check_key_curve(&self, attrs: &Attributes) -> Result<()> {
+        let Some(params) = attrs
+            .bytes(CKA_EC_PARAMS)
+            .filter(|_| attrs.ulong(CKA_KEY_TYPE) == Some(CKK_EC))
+        else {
+            return Ok(());
+        };
+        let curve = Curve::from_params(params)?;
+        if self.ec_curves().contains(&curve) {
+            Ok(())
+        } else {
+            Err(err(
+                CKR_CURVE_NOT_SUPPORTED,
+                format!("this token's firmware does not offer {}", curve.names()[0]),
+            ))
+        }
+    }
+
+    /// `CKR_MECHANISM_INVALID` unless the partition offers the mechanism: a Luna partition in
+    /// FIPS mode lacks the non-FIPS ones, Primus lacks single DES; a soft token offers all.
+    pub fn check_mechanism(
+        &self,
+        record: &TokenRecord,
+        mechanism: CK_MECHANISM_TYPE,
+    ) -> Result<()> {
+        match (self, PartitionState::of(record).as_deref()) {
+            (TokenModel::Luna(d), Some(PartitionState::Luna(s))) => d.check_mechanism(s, mechanism),
+            (TokenModel::Luna(d), _) => {
+                d.check_mechanism(&luna::PartitionState::default(), mechanism)
+            }
+            (TokenModel::Primus(_), _) if primus::ABSENT_MECHANISMS.contains(&mechanism) => {
+                Err(err(
+                    CKR_MECHANISM_INVALID,
+                    format!("Primus does not offer mechanism 0x{mechanism:X}"),
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The partition's Primus security policy, if it is a Primus partition.
+    fn primus_policy(&self, record: &TokenRecord) -> Option<primus::SecurityPolicy> {
+        match (self, PartitionState::of(record).as_deref()) {
+            (TokenModel::Primus(_), Some(PartitionState::Primus(p))) => Some(*p),
+            (TokenModel::Primus(_), _) => Some(primus::SecurityPolicy::default()),
+            _ => None,
+        }
+    }
+
+    /// Token objects may be created, changed or destroyed (a Primus Clone without
+    /// `clone_modify` refuses, Primus §2.1).
+    pub fn check_token_object_change(&self) -> Result<()> {
+        match self {
+            TokenModel::Primus(d) => d.check_object_change(),
+            _ => Ok(()),
+        }
+    }
+
     /// Luna's Crypto User "can perform cryptographic operations using partition objects in a
     /// read-only capacity, but can only create public objects" (documented, `init_co_cu.htm`):
     /// creating, changing or destroying a private object as `user` is
