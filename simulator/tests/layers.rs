@@ -27,6 +27,14 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
+/// Every `.rs` file below `dir`, sorted.
+fn sorted_rust_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    rust_files(dir, &mut files);
+    files.sort();
+    files
+}
+
 /// A line without its `//` comment (string literals holding `//` are rare enough in this
 /// crate's paths; a literal `"://"` keeps the line whole up to it, which can only add paths).
 fn code_of(line: &str) -> &str {
@@ -119,9 +127,7 @@ fn first_segment(after: &str) -> Option<Vec<String>> {
 #[test]
 fn every_layer_imports_only_the_layers_below_it() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut files = Vec::new();
-    rust_files(&src, &mut files);
-    files.sort();
+    let files = sorted_rust_files(&src);
     let mut violations = Vec::new();
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
     for file in &files {
@@ -230,9 +236,7 @@ fn vendor_models_named(code: &str) -> Vec<(usize, String)> {
 #[test]
 fn engine_names_no_vendor_model() {
     let engine = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/engine");
-    let mut files = Vec::new();
-    rust_files(&engine, &mut files);
-    files.sort();
+    let files = sorted_rust_files(&engine);
     let mut violations = Vec::new();
     for file in files
         .iter()
