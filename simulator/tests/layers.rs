@@ -27,6 +27,14 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
+/// Every `.rs` file below `dir`, sorted.
+fn sorted_rust_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    rust_files(dir, &mut files);
+    files.sort();
+    files
+}
+
 /// A line without its `//` comment (string literals holding `//` are rare enough in this
 /// crate's paths; a literal `"://"` keeps the line whole up to it, which can only add paths).
 fn code_of(line: &str) -> &str {
@@ -119,9 +127,7 @@ fn first_segment(after: &str) -> Option<Vec<String>> {
 #[test]
 fn every_layer_imports_only_the_layers_below_it() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut files = Vec::new();
-    rust_files(&src, &mut files);
-    files.sort();
+    let files = sorted_rust_files(&src);
     let mut violations = Vec::new();
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
     for file in &files {
@@ -194,6 +200,62 @@ fn the_crates_above_the_simulator_never_reach_into_the_store() {
     assert!(violations.is_empty(), "{}", violations.join("\n"));
 }
 
+/// The vendor models whose rules the engine must not name: it asks the vendor-model interface
+/// (`models::TokenModel`) instead, so a new vendor or a changed rule touches the models only.
+const VENDOR_MODELS: &[&str] = &["luna", "primus", "ped"];
+
+/// The one engine file that may name them: the dispatch of the vendor's own extension calls
+/// (`CA_*`), which hands a view of a partition to `models::luna_ca`.
+const EXTENSION_CALLS: &str = "extension_calls.rs";
+
+/// Every vendor model a `models::...` path of `code` names (`models::luna::X`,
+/// `models::{luna, primus}`, `models::luna_ca`), with the byte offset of the path.
+fn vendor_models_named(code: &str) -> Vec<(usize, String)> {
+    let bytes = code.as_bytes();
+    let mut out = Vec::new();
+    for (i, _) in code.match_indices("models::") {
+        if i > 0 && (bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'_') {
+            continue;
+        }
+        for name in first_segment(&code[i + "models::".len()..]).unwrap_or_default() {
+            if VENDOR_MODELS
+                .iter()
+                .any(|v| name == *v || name.starts_with(&format!("{v}_")))
+            {
+                out.push((i, name));
+            }
+        }
+    }
+    out
+}
+
+/// Issue 12 item 2: the engine keeps no vendor logic. Its files reach the vendor models only
+/// through `models::TokenModel` (and the model-neutral types beside it), never
+/// `models::luna`, `models::primus` or `models::ped` directly, except the `CA_*` dispatch file.
+/// A vendor rule that creeps back into the engine shows up here as an import of its model.
+#[test]
+fn engine_names_no_vendor_model() {
+    let engine = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/engine");
+    let files = sorted_rust_files(&engine);
+    let mut violations = Vec::new();
+    for file in files
+        .iter()
+        .filter(|f| f.file_name().is_none_or(|n| n != EXTENSION_CALLS))
+    {
+        let text = std::fs::read_to_string(file).unwrap();
+        // Whole-file code (comments left out), so a `use` group over several lines counts.
+        let code: String = text.lines().map(|l| format!("{}\n", code_of(l))).collect();
+        for (at, name) in vendor_models_named(&code) {
+            let line = code[..at].matches('\n').count() + 1;
+            violations.push(format!(
+                "engine/{}:{line}: names models::{name}; ask models::TokenModel instead",
+                file.strip_prefix(&engine).unwrap().display()
+            ));
+        }
+    }
+    assert!(violations.is_empty(), "{}", violations.join("\n"));
+}
+
 #[test]
 fn the_path_reader_finds_what_it_must() {
     let here = module_path(Path::new("crypto/ffi/ec.rs"));
@@ -210,4 +272,13 @@ fn the_path_reader_finds_what_it_must() {
     assert_eq!(code_of("let x = 1; // crate::engine"), "let x = 1;");
     let top = module_path(Path::new("engine/mod.rs"));
     assert_eq!(reached("use super::x;", &top), ["x"]);
+    assert_eq!(
+        vendor_models_named("use crate::models::{\n    TokenModel,\n    luna::X, ped};"),
+        [(11, "luna".to_string()), (11, "ped".to_string())]
+    );
+    assert_eq!(
+        vendor_models_named("crate::models::luna_ca::f(); crate::models::Consequence"),
+        [(7, "luna_ca".to_string())]
+    );
+    assert!(vendor_models_named("my_models::luna").is_empty());
 }

@@ -662,9 +662,6 @@ impl Engine {
             })?;
         let target = self.usable_object(slot, key, CKR_KEY_HANDLE_INVALID)?;
         slot.check_may_export()?;
-        if let Some(policy) = slot.model.primus_policy(&slot.token.read()) {
-            policy.check_export()?;
-        }
         if !matches!(target.class(), CKO_SECRET_KEY | CKO_PRIVATE_KEY) {
             return Err(err(
                 CKR_KEY_NOT_WRAPPABLE,

@@ -11,17 +11,16 @@ use super::sync::token_replaced;
 use super::{Engine, Slot};
 use crate::base::error::{Result, err};
 use crate::base::secrets::seal::{PinSeal, TokenKey};
-use crate::models::luna;
+use crate::models::Consequence;
 use crate::store::records::{Incarnation, TokenRecord};
 use cryptoki_sys::*;
 
 /// `CKR_PIN_LOCKED`, saying why the role is locked.
 fn locked_error(
-    rule: crate::models::luna::FailedLoginRule,
+    rule: crate::models::FailedLoginRule,
     role: Option<&crate::store::records::RoleRecord>,
     now: u64,
 ) -> crate::base::error::Error {
-    use crate::models::luna::Consequence;
     let failures = role.map_or(0, |r| r.failures);
     let why = match (rule.consequence, role.and_then(|r| r.locked_until)) {
         (Consequence::LockFor(_), Some(until)) => format!(
@@ -87,7 +86,7 @@ impl Engine {
             self.check_pin(slot, user, pin)?
         } else if pin.is_empty() {
             // The PED prompts; the simulated PED answers with the presented key.
-            let credential = self.ped_credential(slot, user, false)?;
+            let credential = slot.model.ped_credential(user, &slot.ped_keys, false)?;
             let (key, seen) = self.check_pin(slot, user, &credential)?;
             self.activate_if_allowed(slot, user, seen)?;
             (key, seen)
@@ -95,50 +94,6 @@ impl Engine {
             self.check_challenge(slot, user, pin)?
         };
         slot.log_in(user, key, seen)
-    }
-
-    /// What the simulated PED presents for `user`'s prompt: the key `HSMSIM_PED_KEYS` names
-    /// for its colour, else the lab's key file for the role. `imprint`: a missing key file is
-    /// created (a blank key imprinted when a role is initialised). No key: `CKR_PED_ERROR`.
-    pub(super) fn ped_credential(
-        &self,
-        slot: &Slot,
-        user: CK_USER_TYPE,
-        imprint: bool,
-    ) -> Result<Vec<u8>> {
-        use crate::models::ped::{self, PedKey};
-        let colour = luna::ped_colour(user);
-        let path = ped::presented_from_environment(colour)?.or_else(|| {
-            slot.ped_keys
-                .iter()
-                .find(|(u, _)| *u == user)
-                .map(|(_, p)| p.clone())
-        });
-        let Some(path) = path else {
-            return Err(err(
-                ped::CKR_PED_ERROR,
-                format!(
-                    "the PED waits for a {} key: none is presented (HSMSIM_PED_KEYS={}=path)",
-                    colour.name(),
-                    colour.name()
-                ),
-            ));
-        };
-        let key = if imprint {
-            PedKey::load_or_create(&path, colour)?
-        } else if path.exists() {
-            PedKey::load(&path)?
-        } else {
-            return Err(err(
-                ped::CKR_PED_ERROR,
-                format!("the presented PED key {} does not exist", path.display()),
-            ));
-        };
-        if key.colour != colour {
-            // A key of the wrong colour is a wrong key: the secret cannot match.
-            return Ok(Vec::new());
-        }
-        Ok(key.credential())
     }
 
     /// Partition policy 22 on: a PED login of the CO, LCO or CU caches the role's secret
@@ -171,8 +126,7 @@ impl Engine {
         let role = slot.token.read().role(user).cloned().unwrap_or_default();
         match (&role.challenge, role.activated) {
             (Some(_), true) => self.check_secret(slot, user, secret, true),
-            _ => Err(err(
-                luna::CKR_USER_NOT_AUTHORIZED,
+            _ => Err(slot.model.role_not_authorized(
                 "a PED partition logs in with its PED key (an empty PIN), or with the challenge secret once the role is activated",
             )),
         }
@@ -195,7 +149,7 @@ impl Engine {
     /// counts the attempt (`TokenModel::count_login_attempt`: failures, timed lockouts, its
     /// login throttle) in the store transaction that also re-seals an outdated seal; reaching
     /// the role's threshold has the model's consequence, which the engine carries out: a lock,
-    /// or a zeroised partition or HSM (`models::luna::Consequence`).
+    /// or a zeroised partition or device (`models::Consequence`).
     fn check_secret(
         &self,
         slot: &Slot,
@@ -203,7 +157,6 @@ impl Engine {
         pin: &[u8],
         challenge: bool,
     ) -> Result<(TokenKey, Incarnation)> {
-        use crate::models::luna::Consequence;
         let record = slot.token.read().clone();
         let seen = record.incarnation();
         let rule = slot.model.failed_login_rule(&record, user, slot.admin);
@@ -269,21 +222,12 @@ impl Engine {
         let now_locked = failures >= rule.threshold || throttled;
         if let (None, true) = (&key, now_locked) {
             match rule.consequence {
-                Consequence::ZeroisePartition => {
-                    self.zeroise(slot)?;
-                    return Err(err(
-                        CKR_PIN_LOCKED,
-                        "wrong PIN: the Partition SO failed too often and the partition was zeroised",
-                    ));
-                }
-                Consequence::ZeroiseHsm => {
-                    self.zeroise_hsm(slot)?;
-                    return Err(err(
-                        CKR_PIN_LOCKED,
-                        "wrong PIN: the HSM SO failed 3 times and the HSM was zeroised (every partition is blank)",
-                    ));
-                }
-                _ => {}
+                Consequence::ZeroisePartition => self.zeroise(slot)?,
+                Consequence::ZeroiseDevice => self.zeroise_device(slot)?,
+                Consequence::LockUntilReset | Consequence::LockFor(_) => {}
+            }
+            if let Some(why) = slot.model.zeroised_reason(rule.consequence) {
+                return Err(err(CKR_PIN_LOCKED, why));
             }
         }
         match key {
@@ -320,10 +264,10 @@ impl Engine {
         Ok(())
     }
 
-    /// Zeroises the HSM of a Luna slot: every partition of the device (the admin partition
+    /// Zeroises the device of a slot: every partition of the device (an admin partition
     /// too) becomes blank, in one transaction; this process's slots on it are replaced as if
     /// another process had done it (sessions closed, a slot event each). HSM policies stay.
-    fn zeroise_hsm(&self, slot: &Slot) -> Result<()> {
+    fn zeroise_device(&self, slot: &Slot) -> Result<()> {
         let Some(device) = slot.model.device_name() else {
             return self.zeroise(slot);
         };
@@ -360,16 +304,7 @@ impl Engine {
         }
         Ok(())
     }
-
-    /// The red (cloning domain) key presented to a PED partition's initialisation, if any.
-    pub(super) fn red_key_credential() -> Result<Option<Vec<u8>>> {
-        use crate::models::ped::{self, Colour, PedKey};
-        ped::presented_from_environment(Colour::Red)?
-            .map(|path| PedKey::load_or_create(&path, Colour::Red).map(|k| k.credential()))
-            .transpose()
-    }
 }
-
 impl Engine {
     /// Luna's `CA_CreateLoginChallenge`: the role that initialises `user` sets its challenge
     /// secret (7 to 16 characters), which logs it in once it is activated.
@@ -384,8 +319,7 @@ impl Engine {
         slot.model.check_role(user)?;
         let initialiser = slot.model.initialiser_of(user);
         if slot.logged_in().is_none() || slot.logged_in() != initialiser {
-            return Err(err(
-                luna::CKR_USER_NOT_AUTHORIZED,
+            return Err(slot.model.role_not_authorized(
                 "the role that initialises this one sets its challenge secret",
             ));
         }

@@ -17,8 +17,8 @@ pub use crypto::{Call, Output};
 mod message;
 pub use message::{GcmMessage, MessageOutput};
 pub use objects::AttrLookup;
+mod extension_calls;
 mod login;
-mod luna;
 mod pins;
 pub use crate::models::InitOptions;
 mod objects;
@@ -94,36 +94,16 @@ impl Slot {
             .unwrap_or(self.description.as_str())
     }
 
-    /// Luna's Crypto User "can perform cryptographic operations using partition objects in a
-    /// read-only capacity, but can only create public objects" (documented, `init_co_cu.htm`):
-    /// creating, changing or destroying a private object is `CKR_USER_NOT_AUTHORIZED`. The
-    /// Limited Crypto Officer gets the same rights (simulator-defined: the public documents do
-    /// not list its permissions).
+    /// The logged-in role may create, change or destroy an object (`private` or not): the
+    /// model's read-only roles may not touch private ones (`TokenModel::check_object_change_by`).
     pub fn check_may_change_object(&self, private: bool) -> Result<()> {
-        match self.restricted_role() {
-            Some(name) if private => Err(err(
-                crate::models::luna::CKR_USER_NOT_AUTHORIZED,
-                format!("the {name} may create, change or destroy public objects only"),
-            )),
-            _ => Ok(()),
-        }
+        self.model.check_object_change_by(self.logged_in(), private)
     }
 
-    /// Wrapping a key out is refused to Luna's Crypto User and Limited Crypto Officer
-    /// (simulator-defined, as the read-only rights above).
+    /// The logged-in role may wrap a key out of the partition (`TokenModel::check_key_export`).
     pub fn check_may_export(&self) -> Result<()> {
-        match self.restricted_role() {
-            Some(name) => Err(err(
-                crate::models::luna::CKR_USER_NOT_AUTHORIZED,
-                format!("the {name} does not export keys"),
-            )),
-            None => Ok(()),
-        }
-    }
-
-    /// The logged-in Luna role with read-only rights, by name.
-    fn restricted_role(&self) -> Option<&'static str> {
-        self.model.read_only_role(self.logged_in())
+        self.model
+            .check_key_export(&self.token.read(), self.logged_in())
     }
 
     /// The registry entry of a mechanism the slot's token offers (its vendor model may lack
@@ -352,11 +332,7 @@ impl Engine {
                 .threshold
         };
         let mut flags = record.flags(limit(CKU_USER), limit(CKU_SO), crate::base::clock::now());
-        if slot
-            .model
-            .luna()
-            .is_some_and(|d| d.auth == crate::models::luna::Auth::Ped)
-        {
+        if slot.model.uses_ped() {
             flags |= CKF_PROTECTED_AUTHENTICATION_PATH;
         }
         if self.store.read_only() {

@@ -165,31 +165,9 @@ impl Engine {
             key_type,
             Self::role(slot),
         )?;
-        self.vendor_object_rules(slot, origin, template, &mut attrs, class)?;
+        slot.model
+            .new_object_rules(&slot.token.read(), origin, template, &mut attrs, class)?;
         Ok(attrs)
-    }
-
-    /// The vendor model's rules for a new object, after the standard ones (`rules::build_object`):
-    /// the curves its firmware offers, Primus key defaults, and its partition policy on key import.
-    fn vendor_object_rules(
-        &self,
-        slot: &Slot,
-        origin: Origin,
-        template: &Attributes,
-        attrs: &mut Attributes,
-        class: CK_OBJECT_CLASS,
-    ) -> Result<()> {
-        slot.model.check_key_curve(attrs)?;
-        let Some(policy) = slot.model.primus_policy(&slot.token.read()) else {
-            return Ok(());
-        };
-        let imported = matches!(class, CKO_SECRET_KEY | CKO_PRIVATE_KEY)
-            && matches!(origin, Origin::Create | Origin::Unwrap);
-        if imported {
-            policy.check_import()?;
-        }
-        crate::models::primus::apply_key_defaults(template, attrs, class);
-        Ok(())
     }
 
     /// Sets an object's HSM-internal name where the model names objects (Primus §1.6) from
@@ -204,13 +182,12 @@ impl Engine {
         except: Option<CK_OBJECT_HANDLE>,
         batch: &mut Vec<(Option<CK_OBJECT_CLASS>, Vec<u8>)>,
     ) -> Result<()> {
-        use crate::models::primus::{CKA_HSMSIM_PRIMUS_NAME, hsm_name};
-        if !slot.model.names_objects() {
+        let Some(name_attribute) = slot.model.name_attribute() else {
             return Ok(());
-        }
+        };
         let label = attrs.bytes(CKA_LABEL).unwrap_or_default().to_vec();
         if label.is_empty() {
-            attrs.remove(CKA_HSMSIM_PRIMUS_NAME);
+            attrs.remove(name_attribute);
             return Ok(());
         }
         let class = attrs.ulong(CKA_CLASS);
@@ -222,12 +199,15 @@ impl Engine {
             || self.table(slot)?.candidates(&same_label).iter().any(|o| {
                 Some(o.handle) != except
                     && o.attrs.ulong(CKA_CLASS) == class
-                    && o.attrs.bytes(CKA_HSMSIM_PRIMUS_NAME) == Some(&label[..])
+                    && o.attrs.bytes(name_attribute) == Some(&label[..])
             });
         let uid = String::from_utf8_lossy(attrs.bytes(CKA_UNIQUE_ID).unwrap_or_default());
-        let name = hsm_name(&String::from_utf8_lossy(&label), &uid, taken).into_bytes();
+        let name = slot
+            .model
+            .object_name(&String::from_utf8_lossy(&label), &uid, taken)
+            .into_bytes();
         batch.push((class, name.clone()));
-        attrs.set_bytes(CKA_HSMSIM_PRIMUS_NAME, name);
+        attrs.set_bytes(name_attribute, name);
         Ok(())
     }
 
@@ -287,9 +267,7 @@ impl Engine {
             crate::base::random::random_fill(&mut uid)?;
             let uid: String = uid.iter().map(|b| format!("{b:02x}")).collect();
             attrs.set_bytes(CKA_UNIQUE_ID, uid.as_bytes().to_vec());
-            let mut ouid = [0u8; 12];
-            crate::base::random::random_fill(&mut ouid)?;
-            attrs.set_bytes(crate::models::luna::CKA_OUID, ouid.to_vec());
+            slot.model.identify_new_object(&mut attrs)?;
             self.name_object(slot, &mut attrs, None, &mut names)?;
             let lifetime = if attrs.flag(CKA_TOKEN, false) {
                 let (public, sealed) = seal_object(&slot.partition, &attrs, key.as_deref())?;
@@ -313,15 +291,8 @@ impl Engine {
                 .filter(|o| o.is_token())
                 .map(|o| o.storage_size())
                 .sum();
-            if table.token_bytes() + adding > capacity {
-                return Err(err(
-                    crate::models::luna::CKR_CONTAINER_OBJECT_STORAGE_FULL,
-                    format!(
-                        "the partition is full: {} of {capacity} bytes used, {adding} more needed",
-                        table.token_bytes()
-                    ),
-                ));
-            }
+            slot.model
+                .check_capacity(table.token_bytes(), adding, capacity)?;
         }
         if !stored.is_empty() {
             self.store.insert_objects(&slot.partition, seen, &stored)?;
@@ -477,10 +448,7 @@ impl Engine {
         {
             o = self.unseal(slot, o)?;
         }
-        let no_extract = slot
-            .model
-            .primus_policy(&slot.token.read())
-            .is_some_and(|p| !p.allows_extract());
+        let no_extract = slot.model.hides_key_values(&slot.token.read());
         Ok(types
             .iter()
             .map(|t| {
@@ -561,15 +529,10 @@ impl Engine {
         object: CK_OBJECT_HANDLE,
     ) -> Result<String> {
         let (_, slot) = self.slot_of(handle)?;
-        if !slot.model.names_objects() {
-            return Err(err(
-                CKR_FUNCTION_NOT_SUPPORTED,
-                "HSM-internal names exist on Primus partitions only",
-            ));
-        }
+        let name_attribute = slot.model.check_names_objects()?;
         let o = self.visible_object(slot, object, CKR_OBJECT_HANDLE_INVALID)?;
         o.attrs
-            .bytes(crate::models::primus::CKA_HSMSIM_PRIMUS_NAME)
+            .bytes(name_attribute)
             .map(|n| String::from_utf8_lossy(n).into_owned())
             .ok_or_else(|| {
                 err(
@@ -581,7 +544,7 @@ impl Engine {
 
     /// The visible object of this session's Primus partition with the HSM name `name`, of
     /// `class` if given: how Primus Tools and JCE address keys (`-keyname`). See
-    /// `vendor::primus::find_by_name` for the ambiguous and not-found answers.
+    /// `TokenModel::find_by_name` for the ambiguous and not-found answers.
     pub fn find_by_hsm_name(
         &self,
         handle: CK_SESSION_HANDLE,
@@ -589,22 +552,14 @@ impl Engine {
         class: Option<CK_OBJECT_CLASS>,
     ) -> Result<CK_OBJECT_HANDLE> {
         let (_, slot) = self.slot_of(handle)?;
-        if !slot.model.names_objects() {
-            return Err(err(
-                CKR_FUNCTION_NOT_SUPPORTED,
-                "HSM-internal names exist on Primus partitions only",
-            ));
-        }
+        let name_attribute = slot.model.check_names_objects()?;
         slot.check_pin_current()?;
         let user = slot.user_logged_in();
         // Candidates by label: objects labelled `name`, and those labelled with the part of
         // `name` before a differentiator.
         let table = self.table(slot)?;
         let mut candidates = Vec::new();
-        let base = name
-            .split(crate::models::primus::NAME_DIFFERENTIATOR)
-            .next();
-        for label in std::iter::once(name).chain(base.filter(|b| *b != name)) {
+        for label in std::iter::once(name).chain(slot.model.label_of_name(name)) {
             let mut t = Attributes::new();
             t.set_bytes(CKA_LABEL, label.as_bytes().to_vec());
             candidates.extend(table.candidates(&t));
@@ -619,16 +574,12 @@ impl Engine {
                         .bytes(t)
                         .map(|v| String::from_utf8_lossy(v).into_owned())
                 };
-                Some((
-                    o.handle,
-                    text(crate::models::primus::CKA_HSMSIM_PRIMUS_NAME)?,
-                    text(CKA_LABEL)?,
-                ))
+                Some((o.handle, text(name_attribute)?, text(CKA_LABEL)?))
             })
             .collect();
         entries.sort_unstable();
         entries.dedup();
-        crate::models::primus::find_by_name(&entries, name)
+        slot.model.find_by_name(&entries, name)
     }
 
     /// `C_FindObjectsInit`: takes the matching handles now, in handle order.

@@ -6,7 +6,6 @@ use crate::base::error::{Result, err};
 use crate::base::random::random_u64;
 use crate::base::secrets::seal::{PinSeal, TokenKey};
 use crate::models::InitOptions;
-use crate::models::luna;
 use crate::store::records::TokenRecord;
 use cryptoki_sys::*;
 use std::sync::Arc;
@@ -39,7 +38,7 @@ impl Engine {
         let ped = slot.model.uses_ped();
         let presented;
         let so_pin = if ped && so_pin.is_empty() {
-            presented = self.ped_credential(slot, CKU_SO, true)?;
+            presented = slot.model.ped_credential(CKU_SO, &slot.ped_keys, true)?;
             &presented[..]
         } else {
             slot.model.check_pin_len(so_pin)?;
@@ -85,8 +84,8 @@ impl Engine {
             &key,
             slot.seal_context(new.generation),
         )?);
-        let red = if ped && options.domain.is_none() {
-            Self::red_key_credential()?
+        let red = if options.domain.is_none() {
+            slot.model.presented_domain_secret()?
         } else {
             None
         };
@@ -141,22 +140,18 @@ impl Engine {
         slot.model.check_role(user)?;
         let initialiser = slot.model.initialiser_of(user);
         let Some(initialiser) = initialiser else {
-            return Err(err(
-                luna::CKR_USER_NOT_AUTHORIZED,
-                format!("no role initialises user type 0x{user:X} here"),
-            ));
+            return Err(slot
+                .model
+                .role_not_authorized(format!("no role initialises user type 0x{user:X} here")));
         };
         match slot.logged_in() {
             None => Err(err(
                 CKR_USER_NOT_LOGGED_IN,
                 "log in as the role that initialises this one",
             )),
-            Some(u) if u != initialiser => Err(err(
-                luna::CKR_USER_NOT_AUTHORIZED,
-                format!(
-                    "user type 0x{initialiser:X} initialises user type 0x{user:X}, not 0x{u:X}"
-                ),
-            )),
+            Some(u) if u != initialiser => Err(slot.model.role_not_authorized(format!(
+                "user type 0x{initialiser:X} initialises user type 0x{user:X}, not 0x{u:X}"
+            ))),
             Some(_) => {
                 slot.check_pin_current()?;
                 self.set_role_pin(slot, user, pin)
@@ -176,7 +171,7 @@ impl Engine {
         }
         let presented;
         let pin = if slot.model.uses_ped() && pin.is_empty() {
-            presented = self.ped_credential(slot, user, true)?;
+            presented = slot.model.ped_credential(user, &slot.ped_keys, true)?;
             &presented[..]
         } else {
             slot.model.check_pin_len(pin)?;

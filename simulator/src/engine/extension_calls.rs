@@ -1,8 +1,9 @@
-//! The engine's part of Luna's extension calls (`CA_*`): a view of a slot's partition for the
-//! Luna model's answers (`models::luna_ca`: firmware, role states, container status, policies,
-//! the slot listing), and the calls that change a partition or look up objects: partition
-//! policies, cloning domains, HSM policies, object unique ids. Each checks that its slot shows
-//! a Luna partition.
+//! The engine's part of the vendor extension calls (`CA_*`, today Luna's): a view of a slot's
+//! partition for the Luna model's answers (`models::luna_ca`: firmware, role states, container
+//! status, policies, the slot listing), and the calls that change a partition or look up
+//! objects: partition policies, cloning domains, HSM policies, object unique ids. Each checks
+//! that its slot shows a Luna partition. The one engine file that names a vendor model: it
+//! dispatches the vendor's own calls (the layer test `engine_names_no_vendor_model` allows it).
 use super::Engine;
 use crate::base::error::{Result, err};
 use crate::models::TokenModel;
@@ -91,12 +92,14 @@ impl Engine {
         let (_, slot) = self.slot_of(handle)?;
         luna_ca::authorise_partition_so(&slot.model, slot.logged_in(), "manages cloning domains")?;
         let presented = match change.domain() {
-            [] if slot.model.uses_ped() => Some(Self::red_key_credential()?.ok_or_else(|| {
-                err(
-                    crate::models::ped::CKR_PED_ERROR,
-                    "the PED waits for a red key: none is presented (HSMSIM_PED_KEYS=red=path)",
-                )
-            })?),
+            [] if slot.model.uses_ped() => {
+                Some(slot.model.presented_domain_secret()?.ok_or_else(|| {
+                    err(
+                        crate::models::ped::CKR_PED_ERROR,
+                        "the PED waits for a red key: none is presented (HSMSIM_PED_KEYS=red=path)",
+                    )
+                })?)
+            }
             _ => None,
         };
         let domain = presented.as_deref().unwrap_or(change.domain());

@@ -3,9 +3,9 @@
 //! role states, partition policies and capabilities, HSM policies, configuration-element
 //! descriptions, the `slot list` block, the partition version and cloning-domain checks. The
 //! engine hands over a `PartitionView` of a slot; the answers are the Luna model's.
-use super::luna::{self, Device, Element};
-use super::{PartitionState, TokenModel};
 use crate::base::error::{Result, err};
+use crate::models::luna::{self, Device, Element};
+use crate::models::{PartitionState, TokenModel};
 use crate::store::records::TokenRecord;
 use cryptoki_sys::*;
 

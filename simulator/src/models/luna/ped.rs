@@ -7,6 +7,7 @@
 //! role. A key file that does not exist yet is created when a role is initialised (the PED
 //! imprints a blank key).
 use crate::base::error::{Result, err};
+use cryptoki_sys::CK_USER_TYPE;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -126,6 +127,56 @@ pub fn presented_from_environment(colour: Colour) -> Result<Option<PathBuf>> {
         }
     }
     Ok(None)
+}
+
+/// What the simulated PED presents for `user`'s prompt: the key `HSMSIM_PED_KEYS` names for
+/// its colour, else the lab's key file for the role (`lab_keys`). `imprint`: a missing key
+/// file is created (a blank key imprinted when a role is initialised). No key:
+/// `CKR_PED_ERROR`. A key of the wrong colour presents an empty credential (a wrong key: the
+/// secret cannot match).
+pub fn presented_credential(
+    user: CK_USER_TYPE,
+    lab_keys: &[(CK_USER_TYPE, PathBuf)],
+    imprint: bool,
+) -> Result<Vec<u8>> {
+    let colour = crate::models::luna::ped_colour(user);
+    let path = presented_from_environment(colour)?.or_else(|| {
+        lab_keys
+            .iter()
+            .find(|(u, _)| *u == user)
+            .map(|(_, p)| p.clone())
+    });
+    let Some(path) = path else {
+        return Err(err(
+            CKR_PED_ERROR,
+            format!(
+                "the PED waits for a {} key: none is presented (HSMSIM_PED_KEYS={}=path)",
+                colour.name(),
+                colour.name()
+            ),
+        ));
+    };
+    let key = if imprint {
+        PedKey::load_or_create(&path, colour)?
+    } else if path.exists() {
+        PedKey::load(&path)?
+    } else {
+        return Err(err(
+            CKR_PED_ERROR,
+            format!("the presented PED key {} does not exist", path.display()),
+        ));
+    };
+    if key.colour != colour {
+        return Ok(Vec::new());
+    }
+    Ok(key.credential())
+}
+
+/// The red (cloning domain) key presented to the PED, if any (created if its file is missing).
+pub fn presented_red_key() -> Result<Option<Vec<u8>>> {
+    presented_from_environment(Colour::Red)?
+        .map(|path| PedKey::load_or_create(&path, Colour::Red).map(|k| k.credential()))
+        .transpose()
 }
 
 #[cfg(test)]
