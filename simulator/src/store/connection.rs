@@ -8,6 +8,13 @@
 //! child) operations run again and each connection reopens on its next use. A connection is
 //! read-write (WAL mode) or read-only (`Mode`). No thread is inside SQLite when the process
 //! forks, and SQLite's table of open files holds none of ours.
+//!
+//! The store also reads the WAL-index file (`-shm`) itself, through one handle per file
+//! shared by every connection of the process (`open_shm`): POSIX record locks belong to the
+//! process and the file, so closing any handle of the file drops every lock the process holds
+//! on it, SQLite's included; another process would then take the file for its own and
+//! truncate it under this one's mapping (SIGBUS). The shared handle closes only with the
+//! process's last connection to that file, after the connection itself.
 use crate::base::error::{Error, Result, err};
 use cryptoki_sys::{CKR_DEVICE_ERROR, CKR_DEVICE_MEMORY};
 use parking_lot::{MappedMutexGuard, Mutex, MutexGuard, RwLock};
@@ -71,17 +78,25 @@ struct Inner {
     conn: Mutex<Option<Connection>>,
     /// How many times the connection was reopened (after a fork closed it).
     reopened: AtomicU64,
-    /// The WAL-index file (`-shm`), reopened with the connection (closing the last
-    /// connection of the database may delete it; SQLite then makes a new one).
-    shm: RwLock<Option<File>>,
+    /// The WAL-index file (`-shm`), looked up again when the connection reopens (closing
+    /// the last connection of the database may delete it; SQLite then makes a new one).
+    shm: RwLock<Option<Arc<File>>>,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
         let _ticket = Ticket::enter();
         drop(self.conn.get_mut().take());
+        // After the connection: the handle closes here if no other connection uses the file.
+        drop(self.shm.get_mut().take());
     }
 }
+
+/// A file's identity: (device, inode).
+type FileId = (u64, u64);
+
+/// The process's handles on WAL-index files, by file: one per file.
+static SHM_FILES: Mutex<Vec<(FileId, Weak<File>)>> = Mutex::new(Vec::new());
 
 /// A database connection that survives `fork()` (closed before it, reopened on next use).
 pub struct Shared {
@@ -191,10 +206,39 @@ fn open_connection(path: &Path, mode: Mode) -> Result<Connection> {
     Ok(conn)
 }
 
-fn open_shm(path: &Path) -> Option<File> {
+/// The process's one handle on `path`'s WAL-index file, if the file is there: the handle
+/// other connections of the process already hold on that very file (same device and inode),
+/// else a new one.
+fn open_shm(path: &Path) -> Option<Arc<File>> {
+    use std::os::unix::fs::MetadataExt;
     let mut shm = path.to_path_buf().into_os_string();
     shm.push("-shm");
-    File::open(shm).ok()
+    let id = |m: std::fs::Metadata| -> FileId { (m.dev(), m.ino()) };
+    let mut files = SHM_FILES.lock();
+    files.retain(|(_, f)| f.strong_count() > 0);
+    let wanted = id(std::fs::metadata(&shm).ok()?);
+    if let Some(file) = files
+        .iter()
+        .find(|(key, _)| *key == wanted)
+        .and_then(|(_, f)| f.upgrade())
+    {
+        return Some(file);
+    }
+    let file = File::open(&shm).ok()?;
+    // The file may have been replaced between the two looks: key the handle by what it opened.
+    let key = id(file.metadata().ok()?);
+    if let Some(held) = files
+        .iter()
+        .find(|(k, _)| *k == key)
+        .and_then(|(_, f)| f.upgrade())
+    {
+        // Closing `file` here would drop the process's locks on it: keep it with the other.
+        std::mem::forget(file);
+        return Some(held);
+    }
+    let file = Arc::new(file);
+    files.push((key, Arc::downgrade(&file)));
+    Some(file)
 }
 
 impl Shared {
