@@ -1,0 +1,27 @@
+//! Zeroising a device: every partition blank in one transaction (LunaSH `hsm zeroize`, the HSM
+//! SO's failed-login consequence, a Primus factory reset).
+use super::*;
+
+/// LunaSH `hsm zeroize` (and what a Primus factory reset does to its partitions): every
+/// partition of the device becomes blank (objects and roles gone, serial kept) in one
+/// transaction; processes using them see their tokens replaced. HSM policies stay. Returns
+/// the partitions zeroised.
+pub fn zeroise_device(selection: &LabSelection, device: &DeviceId) -> Result<Vec<PartitionId>> {
+    if !selection.lab.models.contains_key(device.as_str()) {
+        return Err(err(
+            CKR_ARGUMENTS_BAD,
+            format!("the lab defines no device \"{device}\""),
+        ));
+    }
+    zeroise_device_in(&open_store(selection)?, device)
+}
+
+/// Zeroises `device` in an open store: the one operation behind LunaSH `hsm zeroize` (above)
+/// and the HSM SO's failed-login consequence (the engine, which then replaces its slots).
+pub fn zeroise_device_in(store: &Store, device: &DeviceId) -> Result<Vec<PartitionId>> {
+    store.update_tokens(
+        device,
+        true,
+        crate::store::records::blank_record_keeping_serial,
+    )
+}
