@@ -86,6 +86,13 @@ fn of_member(member: &PartitionId, e: Error) -> Error {
 }
 
 impl Slot {
+    /// Drops the members' token keys an HA login opened (the slot's token was replaced).
+    pub(super) fn forget_member_keys(&self) {
+        if let Some(ha) = &self.ha {
+            ha.keys.write().clear();
+        }
+    }
+
     /// `CKR_FUNCTION_NOT_SUPPORTED` on an HA virtual slot for what is done on a member's
     /// physical slot (`what`: "PIN changes", ...; simulator-defined).
     pub(super) fn refuse_on_ha(&self, what: &str) -> Result<()> {

@@ -286,6 +286,7 @@ impl Engine {
             let handle = self.new_object_handle();
             made.push(Arc::new(Object::new(handle, slot.id, lifetime, attrs)));
         }
+        let copies = self.ha_new_copies(slot, &token_attrs)?;
         let mut table = self.table_mut(slot)?;
         if let Some(capacity) = slot.capacity {
             let adding: u64 = made
@@ -296,7 +297,6 @@ impl Engine {
             slot.model
                 .check_capacity(table.token_bytes(), adding, capacity)?;
         }
-        let copies = self.ha_new_copies(slot, &token_attrs)?;
         if !stored.is_empty() {
             let mut writes = vec![(&slot.partition, seen, stored.as_slice())];
             writes.extend(copies.iter().map(|(p, seen, c)| (p, *seen, c.as_slice())));

@@ -122,6 +122,7 @@ impl Engine {
             self.close_slot_sessions(slot.id);
             slot.objects.write().clear();
             *slot.key.write() = None;
+            slot.forget_member_keys();
             slot.set_login(None);
             slot.present
                 .store(present, std::sync::atomic::Ordering::Release);
