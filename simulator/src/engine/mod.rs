@@ -12,6 +12,9 @@
 //! WAL index, then `PRAGMA data_version`) and, if so, applies just the changed tokens and
 //! objects (see `sync.rs`). Token objects are read from the
 //! store on a slot's first object access, not at `C_Initialize`.
+//!
+//! A slot shows a partition, or a Luna HA group (`ha.rs`: served by the primary member's
+//! partition, its logins and token-object writes reaching every member).
 mod crypto;
 pub use crypto::{Call, Output};
 mod message;

@@ -1,5 +1,6 @@
 //! What a lab defines for one client host's view, as the engine opens it: the state directory,
-//! the slots with the partition each shows, its token model and, for a partition the lab sets
+//! the slots with what each shows (a partition, or a Luna HA group's virtual slot after the
+//! host's physical slots: `SlotBacking`), its token model and, for a partition the lab sets
 //! up, the token it starts with (`TokenPreset`); and how a `Lab` builds them.
 use super::schema::{DeviceDef, LunaPartitionDef, PartitionDef, PrimusPartitionDef};
 use super::vendor_models::policy_ids;

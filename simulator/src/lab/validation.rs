@@ -143,7 +143,7 @@ pub(super) fn validate(
                     format!(
                         "no host \"{}\"; hosts: {}",
                         host.get_ref(),
-                        host_names.iter().copied().collect::<Vec<_>>().join(", ")
+                        known_hosts(file)
                     ),
                 ));
             };
@@ -181,8 +181,18 @@ fn known_partitions(file: &LabFile) -> String {
         .join(", ")
 }
 
+/// Every host's name, in lab order, for errors that list them.
+fn known_hosts(file: &LabFile) -> String {
+    file.hosts
+        .iter()
+        .map(|h| h.name.get_ref().as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// `[[ha_group]]`: labels unique; at least two members, each a Luna partition (not a Backup
-/// HSM's) named once, on different devices.
+/// HSM's) named once, on different devices; Luna's HA prerequisites (`check_ha_prerequisites`);
+/// the hosts that show the group and its serial (`check_ha_hosts`).
 fn check_ha_groups(
     file: &LabFile,
     partitions: &HashMap<String, (&PartitionDef, TokenModel)>,
@@ -370,11 +380,7 @@ fn check_ha_hosts(
                 format!(
                     "no host \"{}\"; hosts: {}",
                     host.get_ref(),
-                    file.hosts
-                        .iter()
-                        .map(|h| h.name.get_ref().as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    known_hosts(file)
                 ),
             ));
         };
