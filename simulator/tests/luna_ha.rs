@@ -345,7 +345,7 @@ fn a_member_with_another_co_pin_refuses_the_ha_login() {
 
 #[test]
 fn partition_management_is_refused_on_the_ha_slot() {
-    let _lab = TextLab::new(LAB);
+    let lab = TextLab::new(LAB);
     let s = open_session(HA, CKF_SERIAL_SESSION | CKF_RW_SESSION).unwrap();
     assert_eq!(login(s, CKU_SO, b"po-pin-0001"), CKR_FUNCTION_NOT_SUPPORTED);
     assert_eq!(login(s, CKU_USER, CO), CKR_OK);
@@ -381,4 +381,21 @@ fn partition_management_is_refused_on_the_ha_slot() {
     assert_eq!(rv, CKR_FUNCTION_NOT_SUPPORTED);
     // The members' PINs are unchanged.
     co_session(1);
+    // Luna's role calls too (CA_InitRolePIN, CA_Deactivate), with a sentence saying where.
+    let other = lab.other_process();
+    let h = other
+        .open_session(HA, CKF_SERIAL_SESSION | CKF_RW_SESSION)
+        .unwrap();
+    other.login(h, CKU_USER, CO).unwrap();
+    let e = other
+        .init_role_pin(h, 0x8000_0001, b"cu-pin-0001")
+        .unwrap_err();
+    assert_eq!(e.rv, CKR_FUNCTION_NOT_SUPPORTED);
+    assert!(
+        e.detail.contains("HA group \"web-ha\"") && e.detail.contains("physical slot"),
+        "{}",
+        e.detail
+    );
+    let e = other.deactivate(HA, CKU_USER).unwrap_err();
+    assert_eq!(e.rv, CKR_FUNCTION_NOT_SUPPORTED);
 }
