@@ -56,7 +56,7 @@ impl Engine {
                     "no operation with a CKA_ALWAYS_AUTHENTICATE key is waiting",
                 ));
             }
-            let (_, seen) = self.check_pin(slot, current, pin)?;
+            let (_, seen) = self.check_pin(self.credential_slot(slot)?, current, pin)?;
             if slot.incarnation() != seen {
                 return Err(token_replaced());
             }
@@ -82,18 +82,34 @@ impl Engine {
                 "close the read-only sessions first",
             ));
         }
-        let (key, seen) = if !slot.model.uses_ped() {
-            self.check_pin(slot, user, pin)?
+        if slot.ha.is_some() {
+            return self.ha_login(slot, user, pin);
+        }
+        let (key, seen) = self.authenticate(slot, user, pin)?;
+        slot.log_in(user, std::sync::Arc::new(key), seen)
+    }
+
+    /// Checks the credential `C_Login` gives for `user` on a physical slot: a PIN, the PED's
+    /// key (an empty PIN on a PED partition, activating the role where policy 22 says), or an
+    /// activated role's challenge secret. Returns the token key it opens and the incarnation
+    /// of the token it belongs to; logs nobody in.
+    pub(super) fn authenticate(
+        &self,
+        slot: &Slot,
+        user: CK_USER_TYPE,
+        pin: &[u8],
+    ) -> Result<(TokenKey, Incarnation)> {
+        if !slot.model.uses_ped() {
+            self.check_pin(slot, user, pin)
         } else if pin.is_empty() {
             // The PED prompts; the simulated PED answers with the presented key.
             let credential = slot.model.ped_credential(user, &slot.ped_keys, false)?;
             let (key, seen) = self.check_pin(slot, user, &credential)?;
             self.activate_if_allowed(slot, user, seen)?;
-            (key, seen)
+            Ok((key, seen))
         } else {
-            self.check_challenge(slot, user, pin)?
-        };
-        slot.log_in(user, key, seen)
+            self.check_challenge(slot, user, pin)
+        }
     }
 
     /// Partition policy 22 on: a PED login of the CO, LCO or CU caches the role's secret
@@ -261,7 +277,8 @@ impl Engine {
         *slot.key.write() = None;
         slot.set_login(None);
         self.close_slot_sessions(slot.id);
-        Ok(())
+        drop(table);
+        self.refresh_siblings(slot)
     }
 
     /// Zeroises the device of a slot: every partition of the device (an admin partition
@@ -315,6 +332,7 @@ impl Engine {
         challenge: &[u8],
     ) -> Result<()> {
         let (_, slot) = self.slot_of(handle)?;
+        slot.refuse_on_ha("challenge secrets are set")?;
         slot.model.check_challenge_secrets()?;
         slot.model.check_role(user)?;
         let initialiser = slot.model.initialiser_of(user);
@@ -343,6 +361,7 @@ impl Engine {
     /// it in.
     pub fn deactivate(&self, slot_id: CK_SLOT_ID, user: CK_USER_TYPE) -> Result<()> {
         let slot = self.current_slot(slot_id)?;
+        slot.refuse_on_ha("roles are deactivated")?;
         slot.model.check_role(user)?;
         self.update_slot_token(slot, slot.incarnation(), |r| {
             let was = r.role(user).is_some_and(|role| role.activated);

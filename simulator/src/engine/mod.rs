@@ -12,12 +12,16 @@
 //! WAL index, then `PRAGMA data_version`) and, if so, applies just the changed tokens and
 //! objects (see `sync.rs`). Token objects are read from the
 //! store on a slot's first object access, not at `C_Initialize`.
+//!
+//! A slot shows a partition, or a Luna HA group (`ha.rs`: served by the primary member's
+//! partition, its logins and token-object writes reaching every member).
 mod crypto;
 pub use crypto::{Call, Output};
 mod message;
 pub use message::{GcmMessage, MessageOutput};
 pub use objects::AttrLookup;
 mod extension_calls;
+mod ha;
 mod login;
 mod pins;
 pub use crate::models::InitOptions;
@@ -30,7 +34,7 @@ use crate::base::error::{Result, err};
 use crate::base::ids::PartitionId;
 use crate::base::secrets::seal::{SealContext, TokenKey};
 use crate::estate::fresh_record;
-use crate::lab::definition::Config;
+use crate::lab::definition::{Config, SlotBacking};
 use crate::models::TokenModel;
 use crate::object::Object;
 use crate::store::Store;
@@ -48,8 +52,13 @@ use table::ObjectTable;
 /// process's login state (an atomic read on every object access).
 pub struct Slot {
     pub id: CK_SLOT_ID,
-    /// The partition the slot shows; keys the token in the store.
+    /// The partition whose token the slot holds; keys the token in the store (an HA virtual
+    /// slot: its primary member's, `SlotBacking::partition`).
     pub partition: PartitionId,
+    /// What the slot shows: a partition, or an HA group.
+    pub backing: SlotBacking,
+    /// An HA virtual slot's group state (`None` for a physical slot).
+    ha: Option<ha::HaSlot>,
     pub description: String,
     /// How the token behaves.
     pub model: TokenModel,
@@ -89,6 +98,9 @@ impl Slot {
     /// `CK_SLOT_INFO.slotDescription`: a Luna Network HSM partition shows as a Luna client
     /// lists it (Luna §6), every other slot as the lab describes it.
     pub fn shown_description(&self) -> &str {
+        if self.ha.is_some() {
+            return self.description.as_str();
+        }
         self.model
             .slot_description()
             .unwrap_or(self.description.as_str())
@@ -217,9 +229,9 @@ impl Engine {
         let mut slots = BTreeMap::new();
         for sc in &config.slots {
             sc.model.read_device_state(&store)?;
-            let row = store.ensure_token(&sc.partition, || {
+            let row = store.ensure_token(sc.partition(), || {
                 fresh_record(
-                    &sc.partition,
+                    sc.partition(),
                     &sc.model,
                     sc.preset.as_ref(),
                     &config.state_dir,
@@ -229,7 +241,9 @@ impl Engine {
                 sc.id,
                 Arc::new(Slot {
                     id: sc.id,
-                    partition: sc.partition.clone(),
+                    partition: sc.partition().clone(),
+                    ha: ha::HaSlot::of(&sc.backing, &row.record),
+                    backing: sc.backing.clone(),
                     description: sc.description.clone(),
                     model: sc.model.clone(),
                     ped_keys: sc.ped_keys.clone(),
@@ -338,10 +352,14 @@ impl Engine {
         if self.store.read_only() {
             flags |= CKF_WRITE_PROTECTED;
         }
+        let (label, serial) = match &slot.ha {
+            Some(ha) => (ha.group.as_str(), ha.serial.as_str()),
+            None => (record.label.as_str(), record.serial.as_str()),
+        };
         Ok(TokenInfo {
             memory,
-            label: records::pad32(record.label.as_bytes()),
-            serial: record.serial.clone(),
+            label: records::pad32(label.as_bytes()),
+            serial: serial.to_string(),
             flags,
             session_count: count,
             rw_session_count: rw,

@@ -8,6 +8,7 @@
 use super::{Engine, Slot};
 use crate::base::attribute::{AttrValue, Attributes};
 use crate::base::error::{Result, err};
+use crate::base::ids::PartitionId;
 use crate::base::secrets::seal::{is_sealed, object_binding};
 use crate::engine::session::{FindState, Session};
 use crate::object::rules::{self, Change, Origin, Role};
@@ -258,18 +259,19 @@ impl Engine {
         let mut made = Vec::with_capacity(objects.len());
         let mut stored = Vec::new();
         let mut names = Vec::new();
+        // An HA slot's new token objects, copied to every other member.
+        let mut token_attrs = Vec::new();
         for mut attrs in objects {
             self.check_may_hold(session, slot, &attrs)?;
             slot.check_may_change_object(attrs.flag(CKA_PRIVATE, false))?;
-            // 64 random bits as 16 hex digits: unique in any lab (the store's primary key
-            // refuses a collision) and short enough to be held inline.
-            let mut uid = [0u8; 8];
-            crate::base::random::random_fill(&mut uid)?;
-            let uid: String = uid.iter().map(|b| format!("{b:02x}")).collect();
+            let uid = new_unique_id()?;
             attrs.set_bytes(CKA_UNIQUE_ID, uid.as_bytes().to_vec());
             slot.model.identify_new_object(&mut attrs)?;
             self.name_object(slot, &mut attrs, None, &mut names)?;
             let lifetime = if attrs.flag(CKA_TOKEN, false) {
+                if slot.ha.is_some() {
+                    token_attrs.push(attrs.clone());
+                }
                 let (public, sealed) = seal_object(&slot.partition, &attrs, key.as_deref())?;
                 stored.push(StoredObject {
                     unique_id: uid.into_bytes(),
@@ -284,6 +286,7 @@ impl Engine {
             let handle = self.new_object_handle();
             made.push(Arc::new(Object::new(handle, slot.id, lifetime, attrs)));
         }
+        let copies = self.ha_new_copies(slot, &token_attrs)?;
         let mut table = self.table_mut(slot)?;
         if let Some(capacity) = slot.capacity {
             let adding: u64 = made
@@ -295,7 +298,9 @@ impl Engine {
                 .check_capacity(table.token_bytes(), adding, capacity)?;
         }
         if !stored.is_empty() {
-            self.store.insert_objects(&slot.partition, seen, &stored)?;
+            let mut writes = vec![(&slot.partition, seen, stored.as_slice())];
+            writes.extend(copies.iter().map(|(p, seen, c)| (p, *seen, c.as_slice())));
+            self.store.insert_objects_on(&writes)?;
         }
         let mut handles = Vec::with_capacity(made.len());
         for object in made {
@@ -305,6 +310,17 @@ impl Engine {
             }
             table.insert(object);
         }
+        drop(table);
+        let written = stored
+            .into_iter()
+            .map(|o| (slot.partition.clone(), o.unique_id))
+            .chain(
+                copies
+                    .into_iter()
+                    .flat_map(|(p, _, c)| c.into_iter().map(move |o| (p.clone(), o.unique_id))),
+            )
+            .collect::<Vec<_>>();
+        self.share_object_changes(slot, &written);
         Ok(handles)
     }
 
@@ -386,14 +402,28 @@ impl Engine {
 
     /// Removes objects from the table (and token objects from the store, all or none).
     pub(crate) fn remove_objects(&self, slot: &Slot, objects: &[Arc<Object>]) -> Result<()> {
+        // An HA slot's token objects go on every member.
+        let mut copies: Vec<(PartitionId, Vec<u8>)> = Vec::new();
+        for o in objects {
+            copies.extend(self.ha_copies(slot, o)?);
+        }
         let mut table = self.table_mut(slot)?;
         let token: Vec<&[u8]> = objects
             .iter()
             .filter(|o| o.is_token())
             .map(|o| o.unique_id())
             .collect();
+        let mut deletes = vec![(&slot.partition, token.clone())];
+        for (member, uid) in &copies {
+            match deletes.iter_mut().find(|(p, _)| *p == member) {
+                Some((_, uids)) => uids.push(uid),
+                None => deletes.push((member, vec![uid])),
+            }
+        }
+        let deletes: Vec<(&PartitionId, &[&[u8]])> =
+            deletes.iter().map(|(p, u)| (*p, u.as_slice())).collect();
         if !token.is_empty()
-            && let Err(e) = self.store.delete_objects(&slot.partition, &token)
+            && let Err(e) = self.store.delete_objects_on(&deletes)
         {
             if e.rv == CKR_OBJECT_HANDLE_INVALID {
                 // Another process destroyed it first: it is gone here too.
@@ -409,6 +439,13 @@ impl Engine {
             table.remove(o.handle);
         }
         drop(table);
+        let written: Vec<(PartitionId, Vec<u8>)> = objects
+            .iter()
+            .filter(|o| o.is_token())
+            .map(|o| (slot.partition.clone(), o.unique_id().to_vec()))
+            .chain(copies)
+            .collect();
+        self.share_object_changes(slot, &written);
         for o in objects {
             if let Lifetime::Session(owner) = o.lifetime
                 && let Ok(s) = self.open_session_entry(owner)
@@ -496,27 +533,41 @@ impl Engine {
             // A renamed Primus object gets the name of its new label.
             self.name_object(slot, &mut attrs, Some(object), &mut Vec::new())?;
         }
+        // An HA slot's token object changes on every member: each copy keeps its unique id.
+        let copies = self.ha_copies(slot, &o)?;
         let mut table = self.table_mut(slot)?;
         if table.get(object).is_none_or(|cur| !Arc::ptr_eq(cur, &o)) {
             // Changed or destroyed meanwhile: apply to the current version instead.
             drop(table);
             return self.set_attributes(handle, object, template);
         }
+        let mut written = Vec::new();
         if o.is_token() {
             let class = o.class();
             let mut public = attrs.clone();
             public.split_off_where(|t| is_sealed(class, t));
-            if let Err(e) = self
-                .store
-                .update_public(&slot.partition, o.unique_id(), &public)
-            {
+            let member_public: Vec<(PartitionId, Vec<u8>, Attributes)> = copies
+                .into_iter()
+                .map(|(member, uid)| {
+                    let mut copy = public.clone();
+                    copy.set_bytes(CKA_UNIQUE_ID, uid.clone());
+                    (member, uid, copy)
+                })
+                .collect();
+            let mut updates = vec![(&slot.partition, o.unique_id(), &public)];
+            updates.extend(member_public.iter().map(|(p, u, a)| (p, u.as_slice(), a)));
+            if let Err(e) = self.store.update_public_on(&updates) {
                 if e.rv == CKR_OBJECT_HANDLE_INVALID {
                     table.remove(object);
                 }
                 return Err(e);
             }
+            written.push((slot.partition.clone(), o.unique_id().to_vec()));
+            written.extend(member_public.into_iter().map(|(p, u, _)| (p, u)));
         }
         table.insert(Arc::new(o.with_attrs(attrs)));
+        drop(table);
+        self.share_object_changes(slot, &written);
         Ok(())
     }
 
@@ -660,6 +711,14 @@ impl Engine {
         }
         Ok(())
     }
+}
+
+/// A new token object's `CKA_UNIQUE_ID`: 64 random bits as 16 hex digits, unique in any lab (the
+/// store's primary key refuses a collision) and short enough to be held inline.
+pub(super) fn new_unique_id() -> Result<String> {
+    let mut uid = [0u8; 8];
+    crate::base::random::random_fill(&mut uid)?;
+    Ok(uid.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// Token objects change only where the model allows it (a Primus Clone without

@@ -27,6 +27,7 @@ impl Engine {
         options: &InitOptions,
     ) -> Result<()> {
         let slot = self.current_slot(slot_id)?;
+        slot.refuse_on_ha("tokens are initialised")?;
         slot.require_token()?;
         slot.model.check_init_token()?;
         if !self.sessions_on(slot_id).is_empty() {
@@ -112,12 +113,14 @@ impl Engine {
         *slot.token.write() = new;
         *slot.key.write() = Some(Arc::new(key));
         slot.set_login(None);
-        Ok(())
+        drop(table);
+        self.refresh_siblings(slot)
     }
 
     /// `C_InitPIN`: the SO sets the user's (Luna: the Crypto Officer's) PIN.
     pub fn init_pin(&self, handle: CK_SESSION_HANDLE, pin: &[u8]) -> Result<()> {
         let (_, slot) = self.slot_of(handle)?;
+        slot.refuse_on_ha("PINs are initialised")?;
         slot.model.check_init_pin()?;
         if slot.logged_in() != Some(CKU_SO) {
             return Err(err(
@@ -137,6 +140,7 @@ impl Engine {
         pin: &[u8],
     ) -> Result<()> {
         let (_, slot) = self.slot_of(handle)?;
+        slot.refuse_on_ha("PINs are initialised")?;
         slot.model.check_role(user)?;
         let initialiser = slot.model.initialiser_of(user);
         let Some(initialiser) = initialiser else {
@@ -197,6 +201,7 @@ impl Engine {
     /// `C_SetPIN`: changes the PIN of whoever is logged in (the user when nobody is).
     pub fn set_pin(&self, handle: CK_SESSION_HANDLE, old: &[u8], new: &[u8]) -> Result<()> {
         let (session, slot) = self.slot_of(handle)?;
+        slot.refuse_on_ha("PINs are changed")?;
         if !session.lock().is_rw() {
             return Err(err(
                 CKR_SESSION_READ_ONLY,

@@ -122,6 +122,7 @@ impl Engine {
             self.close_slot_sessions(slot.id);
             slot.objects.write().clear();
             *slot.key.write() = None;
+            slot.forget_member_keys();
             slot.set_login(None);
             slot.present
                 .store(present, std::sync::atomic::Ordering::Release);
@@ -185,7 +186,23 @@ impl Engine {
         if replaced {
             self.refresh_token(slot, false)?;
         }
+        if result.is_ok() {
+            self.refresh_siblings(slot)?;
+        }
         result
+    }
+
+    /// After this process changed a slot's token, the other slots of this process holding the
+    /// same partition (an HA slot and its primary's physical slot) re-read it.
+    pub(super) fn refresh_siblings(&self, slot: &Slot) -> Result<()> {
+        for other in self
+            .slots
+            .values()
+            .filter(|s| s.id != slot.id && s.partition == slot.partition)
+        {
+            self.refresh_token(other, false)?;
+        }
+        Ok(())
     }
 
     /// The transaction of `update_slot_token_erasing` without the replacement: for callers
@@ -197,6 +214,11 @@ impl Engine {
         seen: Incarnation,
         change: impl FnOnce(&mut TokenRecord) -> Result<(T, bool, bool)>,
     ) -> (Result<T>, bool) {
+        // An HA slot holds its primary's token record but changes no token: that is done on
+        // a member's physical slot.
+        if let Err(e) = slot.refuse_on_ha("partitions are changed") {
+            return (Err(e), false);
+        }
         let mut replaced = false;
         let result = self.store.update_token_erasing(&slot.partition, |r| {
             if r.incarnation() != seen {
@@ -213,7 +235,7 @@ impl Engine {
     }
 
     /// Re-reads one token object of a loaded slot (created, changed or destroyed elsewhere).
-    fn refresh_object(&self, slot: &Slot, unique_id: &[u8]) -> Result<()> {
+    pub(super) fn refresh_object(&self, slot: &Slot, unique_id: &[u8]) -> Result<()> {
         if !slot.objects.read().loaded {
             return Ok(());
         }
@@ -275,14 +297,14 @@ impl Slot {
     pub(super) fn log_in(
         &self,
         user: CK_USER_TYPE,
-        key: TokenKey,
+        key: Arc<TokenKey>,
         seen: Incarnation,
     ) -> Result<()> {
         let token = self.token.read();
         if token.incarnation() != seen {
             return Err(token_replaced());
         }
-        *self.key.write() = Some(std::sync::Arc::new(key));
+        *self.key.write() = Some(key);
         self.set_login(Some(user));
         Ok(())
     }

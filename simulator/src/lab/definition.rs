@@ -1,10 +1,11 @@
 //! What a lab defines for one client host's view, as the engine opens it: the state directory,
-//! the slots with the partition each shows, its token model and, for a partition the lab sets
+//! the slots with what each shows (a partition, or a Luna HA group's virtual slot after the
+//! host's physical slots: `SlotBacking`), its token model and, for a partition the lab sets
 //! up, the token it starts with (`TokenPreset`); and how a `Lab` builds them.
 use super::schema::{DeviceDef, LunaPartitionDef, PartitionDef, PrimusPartitionDef};
 use super::vendor_models::policy_ids;
 use super::{Lab, LabError};
-use crate::base::ids::{DeviceId, PartitionId};
+use crate::base::ids::{DeviceId, HaGroupId, PartitionId};
 use crate::models::{TokenModel, luna};
 use cryptoki_sys::*;
 use std::collections::{BTreeSet, HashMap};
@@ -18,12 +19,41 @@ pub struct Config {
     pub slots: Vec<SlotConfig>,
 }
 
+/// How LunaCM describes an HA group's virtual slot.
+pub const HA_SLOT_DESCRIPTION: &str = "HA Virtual Card Slot";
+
+/// What a slot shows: one partition (a physical slot), or a Luna HA group (a virtual slot).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SlotBacking {
+    /// The partition shown in the slot: the token's identity in the store.
+    Partition(PartitionId),
+    /// A Luna HA group's virtual slot ("HA Virtual Card Slot"): the group, its members in lab
+    /// order and the serial the lab gives it (`None`: "1" + the first member's serial).
+    HaGroup {
+        group: HaGroupId,
+        members: Vec<PartitionId>,
+        serial: Option<String>,
+    },
+}
+
+impl SlotBacking {
+    /// The partition whose token record and objects the slot holds: its partition, or the HA
+    /// group's primary member. The one place that chooses the primary (simulator-defined: the
+    /// first member in lab order; failover is not modelled).
+    pub fn partition(&self) -> &PartitionId {
+        match self {
+            SlotBacking::Partition(p) => p,
+            SlotBacking::HaGroup { members, .. } => &members[0],
+        }
+    }
+}
+
 /// One slot and, optionally, the token it holds when first created.
 #[derive(Debug, Clone)]
 pub struct SlotConfig {
     pub id: CK_SLOT_ID,
-    /// The partition shown in the slot: the token's identity in the store.
-    pub partition: PartitionId,
+    /// What the slot shows: a partition, or an HA group.
+    pub backing: SlotBacking,
     pub description: String,
     /// The token to initialise the slot with on first use (`None`: a blank token).
     pub preset: Option<TokenPreset>,
@@ -80,6 +110,13 @@ pub struct LunaPreset {
 pub struct PrimusPreset {
     /// The partition's security policy (import, export, extract).
     pub policy: crate::models::primus::SecurityPolicy,
+}
+
+impl SlotConfig {
+    /// The partition whose token the slot holds (`SlotBacking::partition`).
+    pub fn partition(&self) -> &PartitionId {
+        self.backing.partition()
+    }
 }
 
 impl TokenPreset {
@@ -142,7 +179,7 @@ impl Lab {
                     .map(move |p| partition_id(d, p).to_string())
             })
             .collect();
-        let slots = chosen
+        let mut slots: Vec<SlotConfig> = chosen
             .slots
             .iter()
             .map(|s| {
@@ -162,14 +199,62 @@ impl Lab {
                     capacity: sizes.get(s.partition.get_ref()).copied(),
                     ped_keys,
                     id: *s.id.get_ref(),
-                    partition,
+                    backing: SlotBacking::Partition(partition),
                     description: format!("{} ({})", s.partition.get_ref(), chosen.name.get_ref()),
                     preset,
                     model,
                 }
             })
             .collect();
+        slots.extend(self.ha_slots(chosen.name.get_ref(), &slots));
         Ok(Config { state_dir, slots })
+    }
+
+    /// The HA virtual slots of a host whose physical slots are `physical`: one per HA group
+    /// naming the host in `hosts`, in lab order, after the physical slots (Luna lists HA virtual
+    /// slots after the physical ones). Slot ids (simulator-defined): the host's largest physical
+    /// slot id + 1 + the group's index among the host's groups. Each is served by the primary
+    /// member's physical slot configuration (its model, PED keys, size), shows no preset of its
+    /// own (the members' tokens are set up by their physical slots) and is described "HA Virtual
+    /// Card Slot", as LunaCM shows it.
+    fn ha_slots(&self, host: &str, physical: &[SlotConfig]) -> Vec<SlotConfig> {
+        let first_id = physical.iter().map(|s| s.id + 1).max().unwrap_or(0);
+        self.file
+            .ha_groups
+            .iter()
+            .filter(|g| {
+                g.hosts
+                    .as_ref()
+                    .is_some_and(|h| h.get_ref().iter().any(|h| h.get_ref() == host))
+            })
+            .zip(first_id..)
+            .filter_map(|(group, id)| {
+                let members: Vec<PartitionId> = group
+                    .members
+                    .get_ref()
+                    .iter()
+                    .filter_map(|m| PartitionId::parse(m.get_ref()))
+                    .collect();
+                // Validation saw that the host shows every member.
+                let primary = physical
+                    .iter()
+                    .find(|s| Some(s.partition()) == members.first())?;
+                Some(SlotConfig {
+                    id,
+                    backing: SlotBacking::HaGroup {
+                        group: HaGroupId::new(group.label.get_ref().as_str()),
+                        members,
+                        serial: group.serial.as_ref().map(|s| s.get_ref().clone()),
+                    },
+                    description: HA_SLOT_DESCRIPTION.to_string(),
+                    preset: None,
+                    model: primary.model.clone(),
+                    ped_keys: primary.ped_keys.clone(),
+                    capacity: primary.capacity,
+                    admin: false,
+                })
+            })
+            .collect()
     }
 
     /// Every partition of every device ("device/partition"), in lab order, with its device's

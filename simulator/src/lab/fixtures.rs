@@ -254,7 +254,7 @@ mod tests {
                 let got: Vec<_> = config
                     .slots
                     .iter()
-                    .map(|s| (s.id, s.partition.to_string(), s.preset.is_some()))
+                    .map(|s| (s.id, s.partition().to_string(), s.preset.is_some()))
                     .collect();
                 let slots: Vec<_> = slots
                     .iter()
@@ -310,7 +310,7 @@ mod tests {
             .unwrap()
             .slots;
         // The moved Backup HSM is one token: same partition, same preset, on both hosts.
-        assert_eq!(old[1].partition, new[1].partition);
+        assert_eq!(old[1].partition(), new[1].partition());
         assert_eq!(old[1].preset, new[1].preset);
         let preset = old[1].preset.as_ref().unwrap();
         assert_eq!(preset.label, "backup-hsm");

@@ -302,11 +302,22 @@ pub struct SlotDef {
 }
 
 /// `[[ha_group]]`: a Luna HA group, its label and its members ("device/partition"), Luna
-/// partitions of at least two different devices.
+/// partitions of at least two different devices with the same authentication (password or
+/// PED) and, where the lab gives them, the same cloning domain, on devices whose HSM policies 7
+/// (cloning) and 16 (network replication) are on (both on by default). The first member is the
+/// primary (it serves the group's virtual slot). Each host in `hosts` shows the group as an
+/// "HA Virtual Card Slot" after its physical slots.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HaGroupDef {
-    /// The HA group's label (`hagroup createGroup -label`).
+    /// The HA group's label (`hagroup createGroup -label`): the virtual slot's token label.
     pub label: Spanned<String>,
     pub members: Spanned<Vec<Spanned<String>>>,
+    /// The client hosts whose Luna client has the group configured (default none: no host
+    /// shows the group). Each must show every member among its slots.
+    pub hosts: Option<Spanned<Vec<Spanned<String>>>>,
+    /// The group's serial number (its `CK_TOKEN_INFO.serialNumber`, at most 16 characters).
+    /// Default: "1" followed by the first member's serial, cut to 16 characters (Luna numbers an
+    /// HA group "1" + its first member's serial; the cut is simulator-defined).
+    pub serial: Option<Spanned<String>>,
 }

@@ -5,7 +5,7 @@
 //! attachments. A device's vendor model is built (`vendor_models.rs`) on the way, since many
 //! checks ask it.
 use super::LabError;
-use super::schema::{LabFile, PartitionDef};
+use super::schema::{HaGroupDef, LabFile, PartitionDef};
 use super::vendor_models::{device_model, policy_ids};
 use crate::models::{TokenModel, luna};
 use std::collections::{BTreeSet, HashMap};
@@ -143,7 +143,7 @@ pub(super) fn validate(
                     format!(
                         "no host \"{}\"; hosts: {}",
                         host.get_ref(),
-                        host_names.iter().copied().collect::<Vec<_>>().join(", ")
+                        known_hosts(file)
                     ),
                 ));
             };
@@ -181,8 +181,18 @@ fn known_partitions(file: &LabFile) -> String {
         .join(", ")
 }
 
+/// Every host's name, in lab order, for errors that list them.
+fn known_hosts(file: &LabFile) -> String {
+    file.hosts
+        .iter()
+        .map(|h| h.name.get_ref().as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// `[[ha_group]]`: labels unique; at least two members, each a Luna partition (not a Backup
-/// HSM's) named once, on different devices.
+/// HSM's) named once, on different devices; Luna's HA prerequisites (`check_ha_prerequisites`);
+/// the hosts that show the group and its serial (`check_ha_hosts`).
 fn check_ha_groups(
     file: &LabFile,
     partitions: &HashMap<String, (&PartitionDef, TokenModel)>,
@@ -241,6 +251,161 @@ fn check_ha_groups(
                     ),
                 ));
             }
+        }
+        check_ha_prerequisites(file, group, partitions, error)?;
+        check_ha_hosts(file, group, error)?;
+    }
+    Ok(())
+}
+
+/// Luna's HA prerequisites the lab states (the same Crypto Officer credential is not checked:
+/// a member that refuses it refuses the HA login): the members authenticate alike (password or
+/// PED), the cloning domains the lab gives them are the same, and HSM policies 7 ("Allow
+/// cloning") and 16 ("Allow network replication") are on on every member's device (both are on
+/// by default).
+fn check_ha_prerequisites(
+    file: &LabFile,
+    group: &HaGroupDef,
+    partitions: &HashMap<String, (&PartitionDef, TokenModel)>,
+    error: &dyn Fn(Option<Range<usize>>, String) -> LabError,
+) -> Result<(), LabError> {
+    let at = |s: &Spanned<String>, message: String| error(Some(s.span()), message);
+    let label = group.label.get_ref();
+    let members = group.members.get_ref();
+    let (first, first_model) = &partitions[members[0].get_ref()];
+    let auth = |model: &TokenModel| if model.uses_ped() { "PED" } else { "password" };
+    // The domain a member's lab entry gives: a password, or (PED) the red key's file.
+    let domain = |p: &PartitionDef| {
+        p.luna()
+            .and_then(|l| l.domain.as_ref().or(l.domain_ped_key.as_ref()))
+            .map(|d| d.get_ref().clone())
+    };
+    let mut first_domain: Option<(&Spanned<String>, String)> =
+        domain(first).map(|d| (&members[0], d));
+    for member in &members[1..] {
+        let (p, model) = &partitions[member.get_ref()];
+        if model.uses_ped() != first_model.uses_ped() {
+            return Err(at(
+                member,
+                format!(
+                    "HA group \"{label}\": \"{}\" authenticates with a {}, \"{}\" with a {}; HA members use the same authentication method",
+                    member.get_ref(),
+                    auth(model),
+                    members[0].get_ref(),
+                    auth(first_model)
+                ),
+            ));
+        }
+        match (&first_domain, domain(p)) {
+            (Some((named, d)), Some(mine)) if *d != mine => {
+                return Err(at(
+                    member,
+                    format!(
+                        "HA group \"{label}\": \"{}\" has another cloning domain than \"{}\"; HA members share one cloning domain",
+                        member.get_ref(),
+                        named.get_ref()
+                    ),
+                ));
+            }
+            (None, Some(mine)) => first_domain = Some((member, mine)),
+            _ => {}
+        }
+    }
+    for member in members {
+        let (device_name, _) = member.get_ref().split_once('/').unwrap_or_default();
+        let Some(device) = file
+            .devices
+            .iter()
+            .find(|d| d.name.get_ref() == device_name)
+        else {
+            continue;
+        };
+        let Some(luna_model) = partitions[member.get_ref()].1.luna() else {
+            continue;
+        };
+        for (id, name) in [
+            (luna::hsm_policy::CLONING, "Allow cloning"),
+            (
+                luna::hsm_policy::NETWORK_REPLICATION,
+                "Allow network replication",
+            ),
+        ] {
+            if luna_model.hsm_policy(id) == 0 {
+                let span = device
+                    .luna()
+                    .and_then(|l| l.hsm_policies.as_ref())
+                    .map(|m| m.span());
+                return Err(error(
+                    span,
+                    format!(
+                        "HA group \"{label}\": device \"{device_name}\" of member \"{}\" has HSM policy {id} (\"{name}\") off; HA members need HSM policies 7 and 16 on",
+                        member.get_ref()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `[[ha_group]] hosts`: each names a host of the lab, once, that shows every member among its
+/// slots (a Luna client reaches each member of its HA groups); `serial` is 1 to 16 characters.
+fn check_ha_hosts(
+    file: &LabFile,
+    group: &HaGroupDef,
+    error: &dyn Fn(Option<Range<usize>>, String) -> LabError,
+) -> Result<(), LabError> {
+    let at = |s: &Spanned<String>, message: String| error(Some(s.span()), message);
+    let label = group.label.get_ref();
+    if let Some(serial) = &group.serial
+        && !(1..=16).contains(&serial.get_ref().len())
+    {
+        return Err(at(
+            serial,
+            format!("HA group \"{label}\": a serial number is 1 to 16 characters"),
+        ));
+    }
+    let Some(hosts) = &group.hosts else {
+        return Ok(());
+    };
+    let mut named = BTreeSet::new();
+    for host in hosts.get_ref() {
+        let Some(def) = file
+            .hosts
+            .iter()
+            .find(|h| h.name.get_ref() == host.get_ref())
+        else {
+            return Err(at(
+                host,
+                format!(
+                    "no host \"{}\"; hosts: {}",
+                    host.get_ref(),
+                    known_hosts(file)
+                ),
+            ));
+        };
+        if !named.insert(host.get_ref().as_str()) {
+            return Err(at(
+                host,
+                format!(
+                    "HA group \"{label}\" names host \"{}\" twice",
+                    host.get_ref()
+                ),
+            ));
+        }
+        if let Some(missing) = group.members.get_ref().iter().find(|m| {
+            !def.slots
+                .iter()
+                .any(|s| s.partition.get_ref() == m.get_ref())
+        }) {
+            return Err(at(
+                host,
+                format!(
+                    "host \"{}\" shows no slot for member \"{}\" of HA group \"{label}\"; a Luna client with an HA group reaches every member: give the host a slot for it",
+                    host.get_ref(),
+                    missing.get_ref()
+                ),
+            ));
         }
     }
     Ok(())
@@ -536,6 +701,128 @@ mod tests {
                 members: vec!["sa7-a/web1".parse().unwrap(), "sa7-b/web2".parse().unwrap()],
             }]
         );
+    }
+
+    /// Two password Luna devices "a" and "b" and a PED one "p", one partition each (`a`,
+    /// `b` given `extra` lines), a host "h" showing all three and a host "bare" showing only
+    /// "a/p1"; then `group` (the `[[ha_group]]` lines).
+    fn ha_estate(a: &str, b: &str, group: &str) -> String {
+        format!(
+            "[lab]\nname = \"ha\"\n\
+             [[device]]\nname = \"a\"\nkind = \"luna-network\"\n{a}  [[device.partition]]\n  name = \"p1\"\n  label = \"a\"\n  so_pin = \"po-pin-0001\"\n  domain = \"one\"\n\
+             [[device]]\nname = \"b\"\nkind = \"luna-network\"\n{b}  [[device.partition]]\n  name = \"p1\"\n  label = \"b\"\n  so_pin = \"po-pin-0001\"\n  domain = \"one\"\n\
+             [[device]]\nname = \"p\"\nkind = \"luna-network\"\nauth = \"ped\"\n  [[device.partition]]\n  name = \"p1\"\n\
+             [[host]]\nname = \"h\"\nslot = [{{ id = 0, partition = \"a/p1\" }}, {{ id = 1, partition = \"b/p1\" }}, {{ id = 2, partition = \"p/p1\" }}]\n\
+             [[host]]\nname = \"bare\"\nslot = [{{ id = 0, partition = \"a/p1\" }}]\n\
+             [[ha_group]]\nlabel = \"g\"\n{group}"
+        )
+    }
+
+    #[test]
+    fn ha_groups_need_luna_prerequisites_and_hosts_that_reach_every_member() {
+        let good = ha_estate(
+            "",
+            "",
+            "members = [\"a/p1\", \"b/p1\"]\nhosts = [\"h\"]\nserial = \"1234\"\n",
+        );
+        let lab = Lab::parse(&good, "ha.toml").unwrap();
+        let h = lab.config(Some("h"), "/tmp/x".into()).unwrap();
+        assert_eq!(h.slots.len(), 4, "three physical slots and the HA slot");
+        let ha = &h.slots[3];
+        assert_eq!(ha.id, 3, "the largest physical slot id + 1");
+        assert_eq!(ha.description, "HA Virtual Card Slot");
+        assert_eq!(
+            ha.partition().to_string(),
+            "a/p1",
+            "served by the first member"
+        );
+        assert_eq!(
+            ha.backing,
+            crate::lab::definition::SlotBacking::HaGroup {
+                group: crate::base::ids::HaGroupId::new("g"),
+                members: vec!["a/p1".parse().unwrap(), "b/p1".parse().unwrap()],
+                serial: Some("1234".into()),
+            }
+        );
+        assert_eq!(
+            lab.config(Some("bare"), "/tmp/x".into())
+                .unwrap()
+                .slots
+                .len(),
+            1
+        );
+        let line_of =
+            |text: &str, needle: &str| text.lines().position(|l| l.contains(needle)).unwrap() + 1;
+        for (a, b, group, needle, line) in [
+            (
+                "",
+                "",
+                "members = [\"a/p1\", \"b/p1\"]\nhosts = [\"nowhere\"]\n",
+                "no host \"nowhere\"; hosts: h, bare",
+                "hosts =",
+            ),
+            (
+                "",
+                "",
+                "members = [\"a/p1\", \"b/p1\"]\nhosts = [\"h\", \"h\"]\n",
+                "names host \"h\" twice",
+                "hosts =",
+            ),
+            (
+                "",
+                "",
+                "members = [\"a/p1\", \"b/p1\"]\nhosts = [\"bare\"]\n",
+                "host \"bare\" shows no slot for member \"b/p1\"",
+                "hosts =",
+            ),
+            (
+                "",
+                "",
+                "members = [\"a/p1\", \"p/p1\"]\n",
+                "\"p/p1\" authenticates with a PED, \"a/p1\" with a password",
+                "members =",
+            ),
+            (
+                "",
+                "",
+                "members = [\"a/p1\", \"b/p1\"]\nserial = \"12345678901234567\"\n",
+                "1 to 16 characters",
+                "serial =",
+            ),
+            (
+                "",
+                "hsm_policies = { 7 = 0 }\n",
+                "members = [\"a/p1\", \"b/p1\"]\n",
+                "device \"b\" of member \"b/p1\" has HSM policy 7 (\"Allow cloning\") off",
+                "hsm_policies",
+            ),
+            (
+                "hsm_policies = { 16 = 0 }\n",
+                "",
+                "members = [\"a/p1\", \"b/p1\"]\n",
+                "HSM policy 16 (\"Allow network replication\") off",
+                "hsm_policies",
+            ),
+        ] {
+            let text = ha_estate(a, b, group);
+            let e = Lab::parse(&text, "ha.toml").unwrap_err();
+            assert!(e.message.contains(needle), "{group}: {e}");
+            assert_eq!(e.position.map(|p| p.0), Some(line_of(&text, line)), "{e}");
+        }
+        // Another cloning domain on the second member.
+        let text = ha_estate("", "", "members = [\"a/p1\", \"b/p1\"]\n");
+        let text = text.replacen(
+            "  label = \"b\"\n  so_pin = \"po-pin-0001\"\n  domain = \"one\"",
+            "  label = \"b\"\n  so_pin = \"po-pin-0001\"\n  domain = \"two\"",
+            1,
+        );
+        let e = Lab::parse(&text, "ha.toml").unwrap_err();
+        assert!(
+            e.message
+                .contains("\"b/p1\" has another cloning domain than \"a/p1\""),
+            "{e}"
+        );
+        assert_eq!(e.position.map(|p| p.0), Some(line_of(&text, "members =")));
     }
 
     #[test]

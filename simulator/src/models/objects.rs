@@ -140,6 +140,12 @@ impl TokenModel {
         Ok(())
     }
 
+    /// An object's identity shared by its copies on other partitions (cloning, HA
+    /// replication): its `CKA_OUID` (`identify_new_object`).
+    pub fn shared_identity<'a>(&self, attrs: &'a Attributes) -> Option<&'a [u8]> {
+        attrs.bytes(CKA_OUID)
+    }
+
     /// The identity every new object is given besides `CKA_UNIQUE_ID`: a random 12-byte
     /// `CKA_OUID` (Luna's `CA_GetObjectUID`; simulator-defined: objects of every model carry one).
     pub fn identify_new_object(&self, attrs: &mut Attributes) -> Result<()> {

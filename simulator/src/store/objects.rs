@@ -236,20 +236,31 @@ impl Store {
         incarnation: Incarnation,
         objects: &[StoredObject],
     ) -> Result<()> {
-        let token = &token.to_string();
+        self.insert_objects_on(&[(token, incarnation, objects)])
+    }
+
+    /// `insert_objects` on several tokens in one transaction (an HA group's members, each with
+    /// its own copies): all or none.
+    pub fn insert_objects_on(
+        &self,
+        tokens: &[(&PartitionId, Incarnation, &[StoredObject])],
+    ) -> Result<()> {
         self.write(|tx| {
-            if !read_token(tx, token)?
-                .is_some_and(|row| row.present && row.record.incarnation() == incarnation)
-            {
-                return Err(crate::store::records::replaced_error());
-            }
-            for o in objects {
-                tx.execute(
-                "INSERT INTO objects (unique_id, token, public, sealed) VALUES (?1, ?2, ?3, ?4)",
-                params![uid_text(&o.unique_id), token, encode(&o.public)?, o.sealed],
-            )
-            .map_err(db_err)?;
-                log_change(tx, token, Some(&o.unique_id), self.writer)?;
+            for (token, incarnation, objects) in tokens {
+                let token = &token.to_string();
+                if !read_token(tx, token)?
+                    .is_some_and(|row| row.present && row.record.incarnation() == *incarnation)
+                {
+                    return Err(crate::store::records::replaced_error());
+                }
+                for o in *objects {
+                    tx.execute(
+                    "INSERT INTO objects (unique_id, token, public, sealed) VALUES (?1, ?2, ?3, ?4)",
+                    params![uid_text(&o.unique_id), token, encode(&o.public)?, o.sealed],
+                )
+                .map_err(db_err)?;
+                    log_change(tx, token, Some(&o.unique_id), self.writer)?;
+                }
             }
             Ok(())
         })
@@ -263,35 +274,19 @@ impl Store {
         unique_id: &[u8],
         public: &Attributes,
     ) -> Result<()> {
-        let token = &token.to_string();
-        self.write(|tx| {
-            let n = tx
-                .execute(
-                    "UPDATE objects SET public = ?1 WHERE unique_id = ?2 AND token = ?3",
-                    params![encode(public)?, uid_text(unique_id), token],
-                )
-                .map_err(db_err)?;
-            if n == 0 {
-                return Err(err(
-                    CKR_OBJECT_HANDLE_INVALID,
-                    "the object was destroyed by another process",
-                ));
-            }
-            log_change(tx, token, Some(unique_id), self.writer)?;
-            Ok(())
-        })
+        self.update_public_on(&[(token, unique_id, public)])
     }
 
-    /// Deletes token objects, all or none; `CKR_OBJECT_HANDLE_INVALID` when one of them was
-    /// already destroyed by another process.
-    pub fn delete_objects(&self, token: &PartitionId, unique_ids: &[&[u8]]) -> Result<()> {
-        let token = &token.to_string();
+    /// `update_public` of several objects (an HA group's copies) in one transaction: all or
+    /// none.
+    pub fn update_public_on(&self, objects: &[(&PartitionId, &[u8], &Attributes)]) -> Result<()> {
         self.write(|tx| {
-            for uid in unique_ids {
+            for (token, unique_id, public) in objects {
+                let token = &token.to_string();
                 let n = tx
                     .execute(
-                        "DELETE FROM objects WHERE unique_id = ?1 AND token = ?2",
-                        params![uid_text(uid), token],
+                        "UPDATE objects SET public = ?1 WHERE unique_id = ?2 AND token = ?3",
+                        params![encode(public)?, uid_text(unique_id), token],
                     )
                     .map_err(db_err)?;
                 if n == 0 {
@@ -300,7 +295,38 @@ impl Store {
                         "the object was destroyed by another process",
                     ));
                 }
-                log_change(tx, token, Some(uid), self.writer)?;
+                log_change(tx, token, Some(unique_id), self.writer)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Deletes token objects, all or none; `CKR_OBJECT_HANDLE_INVALID` when one of them was
+    /// already destroyed by another process.
+    pub fn delete_objects(&self, token: &PartitionId, unique_ids: &[&[u8]]) -> Result<()> {
+        self.delete_objects_on(&[(token, unique_ids)])
+    }
+
+    /// `delete_objects` on several tokens (an HA group's members) in one transaction.
+    pub fn delete_objects_on(&self, tokens: &[(&PartitionId, &[&[u8]])]) -> Result<()> {
+        self.write(|tx| {
+            for (token, unique_ids) in tokens {
+                let token = &token.to_string();
+                for uid in *unique_ids {
+                    let n = tx
+                        .execute(
+                            "DELETE FROM objects WHERE unique_id = ?1 AND token = ?2",
+                            params![uid_text(uid), token],
+                        )
+                        .map_err(db_err)?;
+                    if n == 0 {
+                        return Err(err(
+                            CKR_OBJECT_HANDLE_INVALID,
+                            "the object was destroyed by another process",
+                        ));
+                    }
+                    log_change(tx, token, Some(uid), self.writer)?;
+                }
             }
             Ok(())
         })
