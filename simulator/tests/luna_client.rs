@@ -14,10 +14,10 @@ use std::ffi::c_void;
 use std::ptr::null_mut;
 use std::sync::OnceLock;
 
-const CKR_USER_NOT_AUTHORIZED: CK_RV = 0x8000_001A;
-const CKR_POLICY_ID_INVALID: CK_RV = 0x8000_007B;
-const CKR_CONFIG_CHANGE_ILLEGAL: CK_RV = 0x8000_0077;
-const CKR_CONTAINER_HANDLE_INVALID: CK_RV = 0x8000_0005;
+use hsmsim::base::vendor_codes::{
+    CKR_CONFIG_CHANGE_ILLEGAL, CKR_CONTAINER_HANDLE_INVALID, CKR_POLICY_ID_INVALID,
+    CKR_USER_NOT_AUTHORIZED,
+};
 
 const PO: &[u8] = b"po-pin-0001";
 const CO: &[u8] = b"co-pin-0001";
