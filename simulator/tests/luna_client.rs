@@ -702,6 +702,23 @@ fn session_info_time_and_self_test() {
     let rv = unsafe { self_test(app, CKM_SHA256, input.as_mut_ptr(), 3, null_mut(), &mut len) };
     assert_eq!((rv, len), (CKR_OK, 32));
     let mut out = [0u8; 32];
+    len = 0;
+    // SAFETY: pycryptoki's form: a buffer and a zero length (nothing is written).
+    let rv = unsafe {
+        self_test(
+            app,
+            CKM_SHA256,
+            input.as_mut_ptr(),
+            3,
+            out.as_mut_ptr(),
+            &mut len,
+        )
+    };
+    assert_eq!(
+        (rv, len, out),
+        (CKR_OK, 0, [0; 32]),
+        "the test's result only"
+    );
     len = 16;
     // SAFETY: `out` holds `len` bytes.
     let rv = unsafe {

@@ -414,7 +414,7 @@ pub fn container_storage(
 
 /// `CA_PerformSelfTest`: the known-answer test of the digest mechanism `mechanism` (FIPS 180-4
 /// example "abc"), then the digest of `input` as the test's output (simulator-defined: the
-/// SDK names test types without documenting them; hsmsim takes a digest mechanism).
+/// SDK does not document its test types; hsmsim takes a digest mechanism).
 /// `CKR_MECHANISM_INVALID` for other mechanisms, `CKR_FIPS_SELF_TEST_FAILED` when the known
 /// answer is wrong.
 pub fn self_test(p: &PartitionView<'_>, mechanism: CK_ULONG, input: &[u8]) -> Result<Vec<u8>> {
