@@ -4,14 +4,15 @@
 #   .ci/external/run-all.sh [path/to/libhsmsim.so]
 #
 # Suites: pkcs11-tool.sh (OpenSC flows), python-pkcs11.sh (python-pkcs11 0.10.1's tests),
-# cryptoki-tests.sh (rust cryptoki 0.12.1's tests). Each runs even when an earlier one
+# cryptoki-tests.sh (rust cryptoki 0.12.1's tests), pycryptoki.sh (Thales's pycryptoki on the
+# Luna CA_ surface). Each runs even when an earlier one
 # failed; the exit status is non-zero when any failed. Set EXTERNAL_SUITES="a b" to run a
 # subset (names without .sh). Logs: $HSMSIM_EXT_WORK/logs (default ${TMPDIR:-/tmp}/hsmsim-ext/logs).
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 MODULE="$(resolve_module "${1:-}")"
-SUITES=(${EXTERNAL_SUITES:-pkcs11-tool python-pkcs11 cryptoki-tests})
+SUITES=(${EXTERNAL_SUITES:-pkcs11-tool python-pkcs11 cryptoki-tests pycryptoki})
 
 declare -A RC SECS LINE
 for s in "${SUITES[@]}"; do
