@@ -222,7 +222,6 @@ impl Engine {
                 "the Crypto Officer has no PIN to reset",
             ));
         }
-        slot.model.check_pin_reset(CKU_USER)?;
         self.init_pin(handle, pin)
     }
 
