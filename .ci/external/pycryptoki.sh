@@ -7,8 +7,9 @@
 # pycryptoki is not on PyPI: its source is cloned from GitHub at a pinned commit (set
 # PYCRYPTOKI_SRC to a local clone instead) into $HSMSIM_EXT_WORK, and its dependencies
 # (future, six, rpyc) are pip-installed into a venv there. The checks are
-# .ci/external/pycryptoki_luna.py, on a lab of its own (a 7.4.2 Luna Network HSM with an
-# application and an admin partition, and a soft token) in a fresh state directory.
+# .ci/external/pycryptoki_luna.py, on the lab of tests/luna_client.rs
+# (simulator/tests/pycryptoki/lab.toml: 7.4.2 Luna HSMs with an application and an admin
+# partition, and a soft token) in a fresh state directory.
 #
 # Requirement: every check passes.
 set -euo pipefail
@@ -39,45 +40,7 @@ if ! "$VENV/bin/python" -c 'import future, six, rpyc' 2>/dev/null; then
 fi
 
 STATE="$(fresh_state_dir pycryptoki)"
-cat >"$STATE/lab.toml" <<'LAB'
-[lab]
-name = "pycryptoki"
-
-[[device]]
-name = "sa7"
-kind = "luna-network"
-firmware = "7.4.2"
-hsm_policies = { 15 = 1, 21 = 0 }
-  [[device.partition]]
-  name = "admin"
-  label = "admin"
-  so_pin = "hso-pin-0001"
-  admin = true
-  [[device.partition]]
-  name = "app"
-  label = "app"
-  so_pin = "po-pin-0001"
-  user_pin = "co-pin-0001"
-  policies = { 20 = 3 }
-  size = 100000
-
-[[device]]
-name = "soft"
-kind = "soft"
-  [[device.partition]]
-  name = "t"
-  label = "soft"
-  so_pin = "so-pin-0001"
-  user_pin = "co-pin-0001"
-
-[[host]]
-name = "client"
-slot = [
-  { id = 0, partition = "sa7/app" },
-  { id = 1, partition = "soft/t" },
-  { id = 2, partition = "sa7/admin" },
-]
-LAB
+cp "$REPO_ROOT/simulator/tests/pycryptoki/lab.toml" "$STATE/lab.toml"
 
 say "module: $MODULE  pycryptoki: $SRC  state: $STATE  log: $LOG_DIR/pycryptoki.log"
 set +e

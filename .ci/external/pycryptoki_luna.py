@@ -68,9 +68,10 @@ from pycryptoki.session_management import (
 
 CKR_USER_NOT_AUTHORIZED = 0x8000001A
 
-# Slots of the lab (.ci/external/pycryptoki.sh): 0 a 7.4.2 partition whose HSM lets the SO
-# reset the CO's PIN (HSM policy 15, policy 21 off), 1 a soft token, 2 the HSM's admin partition.
-APP, SOFT, ADMIN = 0, 1, 2
+# Slots of the lab (simulator/tests/pycryptoki/lab.toml): 0 a 7.4.2 partition whose HSM lets
+# the SO reset the CO's PIN (HSM policy 15, policy 21 off), 2 a soft token, 3 that HSM's admin
+# partition.
+APP, SOFT, ADMIN = 0, 2, 3
 PO, CO, HSO = b"po-pin-0001", b"co-pin-0001", b"hso-pin-0001"
 
 RESULTS = []

@@ -23,58 +23,8 @@ const PO: &[u8] = b"po-pin-0001";
 const CO: &[u8] = b"co-pin-0001";
 const HSO: &[u8] = b"hso-pin-0001";
 
-/// "sa7" lets the SO reset the CO's PIN (HSM policy 15) without a forced change (21 off);
-/// "strict7" keeps the defaults (no reset). "app" is 4000 bytes.
-const LAB: &str = r#"
-[lab]
-name = "luna-client"
-
-[[device]]
-name = "sa7"
-kind = "luna-network"
-firmware = "7.4.2"
-hsm_policies = { 15 = 1, 21 = 0 }
-  [[device.partition]]
-  name = "admin"
-  label = "admin"
-  so_pin = "hso-pin-0001"
-  admin = true
-  [[device.partition]]
-  name = "app"
-  label = "app"
-  so_pin = "po-pin-0001"
-  user_pin = "co-pin-0001"
-  policies = { 20 = 3 }
-  size = 4000
-
-[[device]]
-name = "strict7"
-kind = "luna-pcie"
-firmware = "7.4.2"
-  [[device.partition]]
-  name = "app"
-  label = "strict"
-  so_pin = "po-pin-0001"
-  user_pin = "co-pin-0001"
-
-[[device]]
-name = "soft"
-kind = "soft"
-  [[device.partition]]
-  name = "t"
-  label = "soft"
-  so_pin = "so-pin-0001"
-  user_pin = "co-pin-0001"
-
-[[host]]
-name = "client"
-slot = [
-  { id = 0, partition = "sa7/app" },
-  { id = 1, partition = "strict7/app" },
-  { id = 2, partition = "soft/t" },
-  { id = 3, partition = "sa7/admin" },
-]
-"#;
+/// The lab (shared with `.ci/external/pycryptoki.sh`; its comments say what each device is).
+const LAB: &str = include_str!("pycryptoki/lab.toml");
 
 /// One pycryptoki binding: name, argument count, index in `CK_SFNT_CA_FUNCTION_LIST`.
 struct Binding {
