@@ -4,14 +4,19 @@
 #   .ci/external/run-all.sh [path/to/libhsmsim.so]
 #
 # Suites: pkcs11-tool.sh (OpenSC flows), python-pkcs11.sh (python-pkcs11 0.10.1's tests),
-# cryptoki-tests.sh (rust cryptoki 0.12.1's tests). Each runs even when an earlier one
-# failed; the exit status is non-zero when any failed. Set EXTERNAL_SUITES="a b" to run a
-# subset (names without .sh). Logs: $HSMSIM_EXT_WORK/logs (default ${TMPDIR:-/tmp}/hsmsim-ext/logs).
+# cryptoki-tests.sh (rust cryptoki 0.12.1's tests), and, where its source can be had,
+# pycryptoki.sh (Thales's pycryptoki on the Luna CA_ surface: it is not on PyPI, so it runs by
+# default only when PYCRYPTOKI_SRC names a local clone; CI has the package registries only, and
+# simulator/tests/luna_client.rs makes pycryptoki's C calls there). Each runs even when an
+# earlier one failed; the exit status is non-zero when any failed. Set EXTERNAL_SUITES="a b" to
+# run a subset (names without .sh; "pycryptoki" clones it from GitHub when PYCRYPTOKI_SRC is
+# unset). Logs: $HSMSIM_EXT_WORK/logs (default ${TMPDIR:-/tmp}/hsmsim-ext/logs).
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 MODULE="$(resolve_module "${1:-}")"
-SUITES=(${EXTERNAL_SUITES:-pkcs11-tool python-pkcs11 cryptoki-tests})
+DEFAULT_SUITES="pkcs11-tool python-pkcs11 cryptoki-tests${PYCRYPTOKI_SRC:+ pycryptoki}"
+SUITES=(${EXTERNAL_SUITES:-$DEFAULT_SUITES})
 
 declare -A RC SECS LINE
 for s in "${SUITES[@]}"; do

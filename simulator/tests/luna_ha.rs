@@ -398,4 +398,17 @@ fn partition_management_is_refused_on_the_ha_slot() {
     );
     let e = other.deactivate(HA, CKU_USER).unwrap_err();
     assert_eq!(e.rv, CKR_FUNCTION_NOT_SUPPORTED);
+    // And the CA_* calls that change a partition or its device.
+    let refusals = [
+        other
+            .set_partition_policies(h, Some(HA), None, &[(22, 1)])
+            .map(drop),
+        other.set_hsm_policies(h, &[(7, 1)], false).map(drop),
+        other.factory_reset(HA, 0),
+    ];
+    for refused in refusals {
+        let e = refused.unwrap_err();
+        assert_eq!(e.rv, CKR_FUNCTION_NOT_SUPPORTED, "{}", e.detail);
+        assert!(e.detail.contains("HA group \"web-ha\""), "{}", e.detail);
+    }
 }

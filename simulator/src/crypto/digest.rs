@@ -7,6 +7,28 @@ use crate::base::error::{Result, err};
 use aws_lc_rs::digest;
 use cryptoki_sys::*;
 
+/// FIPS 180-4's example digests of "abc", in hex: the digests' known answers (the unit tests,
+/// Luna's `CA_PerformSelfTest`).
+pub const FIPS180_ABC: &[(CK_MECHANISM_TYPE, &str)] = &[
+    (CKM_SHA_1, "a9993e364706816aba3e25717850c26c9cd0d89d"),
+    (
+        CKM_SHA224,
+        "23097d223405d8228642a477bda255b32aadbce4bda0b3f7e36c9da7",
+    ),
+    (
+        CKM_SHA256,
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+    ),
+    (
+        CKM_SHA384,
+        "cb00753f45a35e8bb5a03d699ac65007272c32ab0eded1631a8b605a43ff5bed8086072ba1e7cc2358baeca134c825a7",
+    ),
+    (
+        CKM_SHA512,
+        "ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f",
+    ),
+];
+
 pub fn digester(mechanism_type: CK_MECHANISM_TYPE) -> Result<Box<dyn DigestOperation>> {
     let algorithm: &'static digest::Algorithm = match mechanism_type {
         CKM_SHA_1 => &digest::SHA1_FOR_LEGACY_USE_ONLY,
@@ -46,27 +68,7 @@ mod tests {
 
     #[test]
     fn fips180_abc() {
-        for (mt, d) in [
-            (CKM_SHA_1, "a9993e364706816aba3e25717850c26c9cd0d89d"),
-            (
-                CKM_SHA224,
-                "23097d223405d8228642a477bda255b32aadbce4bda0b3f7e36c9da7",
-            ),
-            (
-                CKM_SHA256,
-                "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
-            ),
-            (
-                CKM_SHA384,
-                "cb00753f45a35e8bb5a03d699ac65007272c32ab0eded1631a8b605a43ff5bed
-                 8086072ba1e7cc2358baeca134c825a7",
-            ),
-            (
-                CKM_SHA512,
-                "ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a
-                 2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f",
-            ),
-        ] {
+        for &(mt, d) in FIPS180_ABC {
             let mut op = digester(mt).unwrap();
             op.update(b"abc");
             assert_eq!(op.finish(), hex(d));

@@ -1,8 +1,9 @@
 //! The engine's part of the vendor extension calls (`CA_*`, today Luna's): a view of a slot's
-//! partition for the Luna model's answers (`models::luna_ca`: firmware, role states, container
-//! status, policies, the slot listing), and the calls that change a partition or look up
-//! objects: partition policies, cloning domains, HSM policies, object unique ids. Each checks
-//! that its slot shows a Luna partition. The one engine file that names a vendor model: it
+//! (or a session's) partition for the Luna model's answers (`models::luna_ca`: firmware, role
+//! states, container status and storage, policies, session information, the self-test, the
+//! slot listing), and the calls that change a partition, its device or its objects: partition
+//! and HSM policies, cloning domains, the CO PIN reset, the factory reset, destroying several
+//! objects, object unique ids. Each checks that its slot shows a Luna partition. The one engine file that names a vendor model: it
 //! dispatches the vendor's own calls (the layer test `engine_names_no_vendor_model` allows it).
 use super::Engine;
 use crate::base::error::{Result, err};
@@ -29,6 +30,37 @@ impl Engine {
             admin: slot.admin,
             description: slot.shown_description(),
             present: slot.require_token(),
+        })
+    }
+
+    /// Runs `f` on a view of the session's partition, with the role logged in on it.
+    pub fn session_partition_view<T>(
+        &self,
+        handle: CK_SESSION_HANDLE,
+        f: impl FnOnce(&PartitionView<'_>, Option<CK_USER_TYPE>) -> Result<T>,
+    ) -> Result<T> {
+        let (session, slot) = self.slot_of(handle)?;
+        let slot_id = session.lock().slot_id;
+        let logged_in = slot.logged_in();
+        self.partition_view(slot_id, |p| f(p, logged_in))
+    }
+
+    /// `CA_GetContainerStorageInformation`: the partition's size, the bytes its token objects
+    /// take and how many there are, as the Luna model answers them.
+    pub fn container_storage(
+        &self,
+        slot_id: CK_SLOT_ID,
+        container: CK_ULONG,
+    ) -> Result<luna_ca::ContainerStorage> {
+        self.check_container(slot_id, container)?;
+        let slot = self.current_slot(slot_id)?;
+        let (used, objects) = {
+            let table = self.table(slot)?;
+            let objects = table.values().filter(|o| o.is_token()).count();
+            (table.token_bytes(), objects as u64)
+        };
+        self.partition_view(slot_id, |p| {
+            luna_ca::container_storage(p, container, slot.capacity, used, objects)
         })
     }
 
@@ -61,6 +93,7 @@ impl Engine {
                 format!("the session is not on slot {slot_id}"),
             ));
         }
+        slot.refuse_on_ha("partition policies and domains are changed")?;
         authorise(&slot.model, slot.logged_in(), slot.admin)?;
         slot.check_pin_current()?;
         let seen = slot.incarnation();
@@ -81,6 +114,32 @@ impl Engine {
         Ok(erased)
     }
 
+    /// Luna's `CA_SetTokenPolicies` (`slot_id` given: the session's slot) and
+    /// `CA_SetContainerPolicies` (`container` given: the session's partition's): the partition
+    /// SO changes partition policies, all or none. The C call is the confirmation: a
+    /// destructive change erases the partition's objects. Returns whether it did.
+    pub fn set_partition_policies(
+        &self,
+        handle: CK_SESSION_HANDLE,
+        slot_id: Option<CK_SLOT_ID>,
+        container: Option<CK_ULONG>,
+        changes: &[(u64, u64)],
+    ) -> Result<bool> {
+        if let Some(container) = container {
+            let (session, _) = self.slot_of(handle)?;
+            let slot_id = session.lock().slot_id;
+            self.check_container(slot_id, container)?;
+        }
+        self.change_partition(
+            handle,
+            slot_id,
+            |model, who, _| {
+                luna_ca::authorise_partition_so(model, who, "changes partition policies")
+            },
+            |model, record| luna_ca::set_token_policies(model, record, changes, true),
+        )
+    }
+
     /// Firmware 7.8+ "Extended Domain Management" (the LunaCM partition domain commands): the
     /// Partition SO (pre-PPSO: the HSM SO) adds a cloning domain, makes one primary or removes
     /// one. PED partitions: an empty `domain` takes the presented red key's secret.
@@ -90,6 +149,7 @@ impl Engine {
         change: DomainChange<'_>,
     ) -> Result<()> {
         let (_, slot) = self.slot_of(handle)?;
+        slot.refuse_on_ha("cloning domains are changed")?;
         luna_ca::authorise_partition_so(&slot.model, slot.logged_in(), "manages cloning domains")?;
         let presented = match change.domain() {
             [] if slot.model.uses_ped() => {
@@ -112,23 +172,23 @@ impl Engine {
         .map(drop)
     }
 
-    /// `CA_SetHSMPolicy` / `CA_SetDestructiveHSMPolicy`: the HSM SO (the SO of the device's
-    /// admin partition, or of a pre-PPSO partition, which the HSM SO owns) changes an HSM
-    /// policy of the session's device (`estate::set_hsm_policy`); a destructive change
-    /// zeroises every partition of the device, and this process's slots on it lose their
-    /// token objects. Returns whether it did.
-    pub fn set_hsm_policy(
+    /// `CA_SetHSMPolicy` / `CA_SetHSMPolicies` and their destructive forms: the HSM SO (the SO
+    /// of the device's admin partition, or of a pre-PPSO partition, which the HSM SO owns)
+    /// changes HSM policies of the session's device, all or none (`estate::set_hsm_policies`);
+    /// a destructive change zeroises every partition of the device, and this process's slots
+    /// on it lose their token objects. Returns whether it did.
+    pub fn set_hsm_policies(
         &self,
         handle: CK_SESSION_HANDLE,
-        id: u64,
-        value: u64,
+        changes: &[(u64, u64)],
         destructive_ok: bool,
     ) -> Result<bool> {
         let (_, slot) = self.slot_of(handle)?;
+        slot.refuse_on_ha("HSM policies are changed")?;
         let device = luna_ca::authorise_hsm_so(&slot.model, slot.logged_in(), slot.admin)?;
         slot.check_pin_current()?;
         let (policies, erased) =
-            crate::estate::set_hsm_policy(&self.store, device, id, value, destructive_ok)?;
+            crate::estate::set_hsm_policies(&self.store, device, changes, destructive_ok)?;
         device.changed.set(policies);
         if erased {
             let device = crate::base::ids::DeviceId::new(device.name.as_str());
@@ -137,6 +197,54 @@ impl Engine {
             }
         }
         Ok(erased)
+    }
+
+    /// Luna's `CA_FactoryReset`: the HSM SO, logged in on the slot (the admin partition, or a
+    /// pre-PPSO partition), zeroises the slot's device (`zeroise_device`: every partition
+    /// blank, HSM policies kept). `flags` must be 0.
+    pub fn factory_reset(&self, slot_id: CK_SLOT_ID, flags: CK_FLAGS) -> Result<()> {
+        if flags != 0 {
+            return Err(err(CKR_ARGUMENTS_BAD, "CA_FactoryReset takes no flags"));
+        }
+        let slot = self.current_slot(slot_id)?;
+        slot.refuse_on_ha("a device is factory reset")?;
+        luna_ca::authorise_hsm_so(&slot.model, slot.logged_in(), slot.admin)?;
+        slot.check_pin_current()?;
+        self.zeroise_device(slot)
+    }
+
+    /// Luna's `CA_ResetPIN`: the SO logged in on the session's partition replaces the Crypto
+    /// Officer's existing PIN, under the model's reset rule (HSM policy 15 on 7.x); the CO
+    /// must change it at its next login when HSM policy 21 says so. No CO PIN yet:
+    /// `CKR_USER_PIN_NOT_INITIALIZED` (`CA_InitRolePIN` / `C_InitPIN` set it first).
+    pub fn reset_pin(&self, handle: CK_SESSION_HANDLE, pin: &[u8]) -> Result<()> {
+        let (_, slot) = self.slot_of(handle)?;
+        luna_ca::luna_device(&slot.model)?;
+        if !slot.token.read().has_pin(CKU_USER) {
+            return Err(err(
+                CKR_USER_PIN_NOT_INITIALIZED,
+                "the Crypto Officer has no PIN to reset",
+            ));
+        }
+        self.init_pin(handle, pin)
+    }
+
+    /// Luna's `CA_DestroyMultipleObjects`: destroys the objects in order, stopping at the
+    /// first failure, whose index it returns with the error (objects before it stay
+    /// destroyed, as one `C_DestroyObject` each).
+    pub fn destroy_objects(
+        &self,
+        handle: CK_SESSION_HANDLE,
+        objects: &[CK_OBJECT_HANDLE],
+    ) -> std::result::Result<(), (usize, crate::base::error::Error)> {
+        let luna = self
+            .slot_of(handle)
+            .and_then(|(_, slot)| luna_ca::luna_device(&slot.model).map(drop));
+        luna.map_err(|e| (0, e))?;
+        for (i, object) in objects.iter().enumerate() {
+            self.destroy_object(handle, *object).map_err(|e| (i, e))?;
+        }
+        Ok(())
     }
 
     /// `CA_GetObjectUID`: an object's `CKA_OUID`.

@@ -284,7 +284,7 @@ impl Engine {
     /// Zeroises the device of a slot: every partition of the device (an admin partition
     /// too) becomes blank, in one transaction; this process's slots on it are replaced as if
     /// another process had done it (sessions closed, a slot event each). HSM policies stay.
-    fn zeroise_device(&self, slot: &Slot) -> Result<()> {
+    pub(super) fn zeroise_device(&self, slot: &Slot) -> Result<()> {
         let Some(device) = slot.model.device_name() else {
             return self.zeroise(slot);
         };

@@ -1,4 +1,4 @@
-//! A Luna device's HSM policy changed (`CA_SetHSMPolicy`): checked against its firmware,
+//! A Luna device's HSM policies changed (`CA_SetHSMPolicy`, `CA_SetHSMPolicies`): checked against its firmware,
 //! destructive changes zeroising its partitions in the same transaction.
 use super::*;
 
@@ -14,27 +14,45 @@ pub fn set_hsm_policy(
     value: u64,
     destructive_ok: bool,
 ) -> Result<(std::collections::BTreeMap<u64, u64>, bool)> {
+    set_hsm_policies(store, device, &[(id, value)], destructive_ok)
+}
+
+/// Several HSM policies of a Luna device at once (`CA_SetHSMPolicies`): all or none, in one
+/// transaction; destructive when any change is (see `set_hsm_policy`).
+pub fn set_hsm_policies(
+    store: &Store,
+    device: &crate::models::luna::Device,
+    changes: &[(u64, u64)],
+    destructive_ok: bool,
+) -> Result<(std::collections::BTreeMap<u64, u64>, bool)> {
     use crate::models::luna;
-    let element = luna::check_hsm_policy(device.firmware, id, value)?;
-    let lab_value = device.hsm_policies.get(&id).copied();
+    let elements = changes
+        .iter()
+        .map(|&(id, value)| luna::check_hsm_policy(device.firmware, id, value))
+        .collect::<Result<Vec<_>>>()?;
     store.update_device_policies(&DeviceId::new(device.name.as_str()), |changed| {
-        let old = changed
-            .get(&id)
-            .copied()
-            .or(lab_value)
-            .unwrap_or(element.default);
-        let destructive = (old == 0 && value != 0 && element.off_to_on_destructive)
-            || (old != 0 && value == 0 && element.on_to_off_destructive);
-        if destructive && !destructive_ok {
-            return Err(err(
-                luna::CKR_CONFIG_CHANGE_ILLEGAL,
-                format!(
-                    "HSM policy {id} ({}) is destructive: it zeroises the partitions; use CA_SetDestructiveHSMPolicy",
-                    element.description
-                ),
-            ));
+        let mut any_destructive = false;
+        for (&(id, value), element) in changes.iter().zip(elements) {
+            let lab_value = device.hsm_policies.get(&id).copied();
+            let old = changed
+                .get(&id)
+                .copied()
+                .or(lab_value)
+                .unwrap_or(element.default);
+            let destructive = (old == 0 && value != 0 && element.off_to_on_destructive)
+                || (old != 0 && value == 0 && element.on_to_off_destructive);
+            if destructive && !destructive_ok {
+                return Err(err(
+                    luna::CKR_CONFIG_CHANGE_ILLEGAL,
+                    format!(
+                        "HSM policy {id} ({}) is destructive: it zeroises the partitions; use CA_SetDestructiveHSMPolicy",
+                        element.description
+                    ),
+                ));
+            }
+            changed.insert(id, value);
+            any_destructive |= destructive;
         }
-        changed.insert(id, value);
-        Ok(destructive)
+        Ok(any_destructive)
     })
 }

@@ -34,9 +34,9 @@ macro_rules! unsupported {
 
 pub mod args;
 pub mod functions;
-pub mod luna_ca;
+pub mod luna;
 pub use functions::*;
-pub use luna_ca::*;
+pub use luna::*;
 
 use crate::base::error::{Result, err};
 use crate::engine::Engine;

@@ -1,8 +1,9 @@
 //! What Luna's C API extensions (`CA_*`, and the LunaCM commands built on them) answer about
 //! one partition, from its token record and its device: firmware, container number and status,
-//! role states, partition policies and capabilities, HSM policies, configuration-element
-//! descriptions, the `slot list` block, the partition version and cloning-domain checks. The
-//! engine hands over a `PartitionView` of a slot; the answers are the Luna model's.
+//! role states, session information, partition (container) policies and capabilities, HSM
+//! policies, configuration-element descriptions, the `slot list` block, the partition version,
+//! cloning-domain checks and the self-test's known answers. The engine hands over a
+//! `PartitionView` of a slot; the answers are the Luna model's.
 use crate::base::error::{Result, err};
 use crate::models::luna::{self, Device, Element};
 use crate::models::{PartitionState, TokenModel};
@@ -312,6 +313,137 @@ pub fn hsm_policy(p: &PartitionView<'_>, id: u64) -> Result<u64> {
     Ok(device.hsm_policy(id))
 }
 
+/// `CA_GetHSMPolicySet` / `CA_GetHSMCapabilitySet`: the HSM policies the device's firmware
+/// has, by id, with their values (capabilities answer the same values: simulator-defined, as
+/// `hsm_policy`).
+pub fn hsm_policies(p: &PartitionView<'_>) -> Result<Vec<(u64, u64)>> {
+    let device = p.device()?;
+    Ok(luna::HSM_POLICIES
+        .iter()
+        .filter(|e| device.firmware.era() >= e.since)
+        .map(|e| (e.id, device.hsm_policy(e.id)))
+        .collect())
+}
+
+/// `CA_GetContainerPolicySet` / `CA_GetContainerCapabilitySet`: the partition's policies (or
+/// capabilities) when `container` is its container.
+pub fn container_elements(
+    p: &PartitionView<'_>,
+    container: CK_ULONG,
+    capabilities: bool,
+) -> Result<Vec<(u64, u64)>> {
+    check_container(p, container)?;
+    if capabilities {
+        token_capabilities(p)
+    } else {
+        token_policies(p)
+    }
+}
+
+/// `CA_GetContainerPolicySetting` / `CA_GetContainerCapabilitySetting`: one element's value;
+/// `CKR_POLICY_ID_INVALID` for ids the partition's firmware does not have.
+pub fn container_element(
+    p: &PartitionView<'_>,
+    container: CK_ULONG,
+    capability: bool,
+    id: u64,
+) -> Result<u64> {
+    container_elements(p, container, capability)?
+        .into_iter()
+        .find(|(element, _)| *element == id)
+        .map(|(_, value)| value)
+        .ok_or_else(|| {
+            err(
+                luna::CKR_POLICY_ID_INVALID,
+                format!("there is no partition element {id}"),
+            )
+        })
+}
+
+/// `CA_GetSessionInfo`'s answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionInfo {
+    /// The application id (high, low): 0, 0 (hsmsim does not model application ids).
+    pub application_id: (CK_ULONG, CK_ULONG),
+    pub container: CK_ULONG,
+    /// The role logged in on the session's partition (its `CK_USER_TYPE`), or
+    /// `CK_UNAVAILABLE_INFORMATION` when nobody is (simulator-defined).
+    pub authentication_level: CK_ULONG,
+}
+
+/// `CA_GetSessionInfo` for a session on the partition, with the role logged in.
+pub fn session_info(p: &PartitionView<'_>, logged_in: Option<CK_USER_TYPE>) -> Result<SessionInfo> {
+    Ok(SessionInfo {
+        application_id: (0, 0),
+        container: container_number(p)?,
+        authentication_level: logged_in.unwrap_or(CK_UNAVAILABLE_INFORMATION),
+    })
+}
+
+/// `CA_GetContainerStorageInformation`'s answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ContainerStorage {
+    /// Bytes the partition keeps for itself: 0 (simulator-defined).
+    pub overhead: CK_ULONG,
+    /// The partition's size: the lab's `size`, or `CK_UNAVAILABLE_INFORMATION` without one.
+    pub total: CK_ULONG,
+    pub used: CK_ULONG,
+    /// `total - used`, or `CK_UNAVAILABLE_INFORMATION` without a size.
+    pub free: CK_ULONG,
+    pub objects: CK_ULONG,
+}
+
+/// `CA_GetContainerStorageInformation`: the partition's size (`capacity`, bytes), the bytes its
+/// token objects take and how many there are.
+pub fn container_storage(
+    p: &PartitionView<'_>,
+    container: CK_ULONG,
+    capacity: Option<u64>,
+    used: u64,
+    objects: u64,
+) -> Result<ContainerStorage> {
+    check_container(p, container)?;
+    Ok(ContainerStorage {
+        overhead: 0,
+        total: capacity.unwrap_or(CK_UNAVAILABLE_INFORMATION),
+        used,
+        free: capacity.map_or(CK_UNAVAILABLE_INFORMATION, |c| c.saturating_sub(used)),
+        objects,
+    })
+}
+
+/// `CA_PerformSelfTest`: the known-answer test of the digest mechanism `mechanism` (FIPS 180-4
+/// example "abc"), then the digest of `input` as the test's output (simulator-defined: the
+/// SDK does not document its test types; hsmsim takes a digest mechanism).
+/// `CKR_MECHANISM_INVALID` for other mechanisms, `CKR_FIPS_SELF_TEST_FAILED` when the known
+/// answer is wrong.
+pub fn self_test(p: &PartitionView<'_>, mechanism: CK_ULONG, input: &[u8]) -> Result<Vec<u8>> {
+    p.device()?;
+    let expected = crate::crypto::digest::FIPS180_ABC
+        .iter()
+        .find(|(m, _)| *m == mechanism)
+        .map(|(_, hex)| *hex)
+        .ok_or_else(|| {
+            err(
+                CKR_MECHANISM_INVALID,
+                format!("no self-test for mechanism 0x{mechanism:X} (digests only)"),
+            )
+        })?;
+    let digest = |data: &[u8]| -> Result<Vec<u8>> {
+        let mut d = crate::crypto::digest::digester(mechanism)?;
+        d.update(data);
+        Ok(d.finish())
+    };
+    let answer: String = digest(b"abc")?.iter().map(|b| format!("{b:02x}")).collect();
+    if answer != expected {
+        return Err(err(
+            CKR_FIPS_SELF_TEST_FAILED,
+            format!("the known-answer test of mechanism 0x{mechanism:X} failed"),
+        ));
+    }
+    digest(input)
+}
+
 /// `CA_GetConfigurationElementDescription`.
 pub fn element_description(
     p: &PartitionView<'_>,
@@ -405,7 +537,8 @@ pub fn authorise_hsm_so(
     Ok(device)
 }
 
-fn luna_device(model: &TokenModel) -> Result<&Device> {
+/// The slot's Luna device: `CKR_FUNCTION_NOT_SUPPORTED` on other tokens.
+pub fn luna_device(model: &TokenModel) -> Result<&Device> {
     model.luna().ok_or_else(|| {
         err(
             CKR_FUNCTION_NOT_SUPPORTED,
