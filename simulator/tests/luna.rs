@@ -1126,6 +1126,34 @@ fn a_locked_out_partition_so_zeroises_the_partition() {
 }
 
 #[test]
+fn a_partition_zeroised_while_another_session_holds_a_session_object_answers() {
+    let _lab = TextLab::new(LAB);
+    // A public session object in a second session: zeroising closes that session and
+    // destroys its objects, which once waited for the object table the zeroisation held.
+    let holder = rw_session(1);
+    create(
+        holder,
+        Template::new()
+            .ulong(CKA_CLASS, CKO_DATA)
+            .bool(CKA_TOKEN, false)
+            .bytes(CKA_VALUE, b"session"),
+    )
+    .unwrap();
+    let s = rw_session(1);
+    assert_eq!(login(s, CKU_SO, b"wrong-pin-1"), CKR_PIN_INCORRECT);
+    assert_eq!(login(s, CKU_SO, b"wrong-pin-2"), CKR_PIN_INCORRECT);
+    let (done, answered) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(login(s, CKU_SO, b"wrong-pin-3"));
+    });
+    let rv = answered
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the third wrong SO login (which zeroises) never answered: a deadlock");
+    assert_eq!(rv, CKR_PIN_LOCKED);
+    assert_eq!(token_info(1).flags & CKF_TOKEN_INITIALIZED, 0);
+}
+
+#[test]
 fn on_7_8_a_partition_has_several_domains_and_older_peers_need_the_primary_one() {
     use hsmsim::models::luna_ca::DomainChange;
     let lab = TextLab::new(LAB);

@@ -276,8 +276,9 @@ impl Engine {
         *slot.token.write() = blank;
         *slot.key.write() = None;
         slot.set_login(None);
-        self.close_slot_sessions(slot.id);
+        // Closing the sessions destroys their session objects, which takes the table.
         drop(table);
+        self.close_slot_sessions(slot.id);
         self.refresh_siblings(slot)
     }
 
