@@ -643,7 +643,15 @@ fn print_report(r: &estate::LabReport) {
         println!();
         println!("host {}", h.name);
         for s in &h.slots {
-            println!("  slot {:<4} {}", s.slot, s.partition);
+            match &s.ha_group {
+                None => println!("  slot {:<4} {}", s.slot, s.partition),
+                Some(g) => println!(
+                    "  slot {:<4} HA group {} ({})",
+                    s.slot,
+                    g.label,
+                    g.members.join(", ")
+                ),
+            }
         }
     }
 }

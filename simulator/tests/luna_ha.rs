@@ -146,6 +146,33 @@ fn a_configured_group_shows_as_an_ha_virtual_slot_after_the_physical_ones() {
         "1777",
         "the lab's serial"
     );
+    // `hsmsim lab show` lists the host's view as the module builds it, HA slots included.
+    let selection = hsmsim::estate::select(&hsmsim::estate::Choice {
+        lab_file: Some(lab.dir.path().join("lab.toml")),
+        host: None,
+        state_dir: None,
+    })
+    .unwrap();
+    let report = hsmsim::estate::report(&selection).unwrap();
+    let app = report.hosts.iter().find(|h| h.name == "app").unwrap();
+    let shown: Vec<(u64, Option<String>)> = app
+        .slots
+        .iter()
+        .map(|s| (s.slot, s.ha_group.as_ref().map(|g| g.label.clone())))
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            (0, None),
+            (1, None),
+            (3, None),
+            (HA, Some("web-ha".into())),
+            (ODD_HA, Some("odd-ha".into()))
+        ]
+    );
+    let web = app.slots[3].ha_group.as_ref().unwrap();
+    assert_eq!(web.members, ["sa-a/web1", "sa-b/web2"]);
+    assert_eq!(app.slots[3].partition, "sa-a/web1", "the primary member");
     // Without `hosts`, no host shows the group: the slots are as before.
     lab.reload(
         &LAB.replace("hosts = [\"app\"]\n", "")

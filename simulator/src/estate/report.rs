@@ -134,7 +134,17 @@ pub struct HostReport {
 #[derive(Debug, Serialize)]
 pub struct SlotReport {
     pub slot: u64,
+    /// The partition shown; for an HA virtual slot, its primary member.
     pub partition: String,
+    /// An HA virtual slot: the group's label and its members in lab order.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ha_group: Option<HaSlotReport>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct HaSlotReport {
+    pub label: String,
+    pub members: Vec<String>,
 }
 
 /// `hsmsim lab show`.
@@ -196,18 +206,35 @@ pub fn report(selection: &LabSelection) -> Result<LabReport> {
     let hosts = file
         .hosts
         .iter()
-        .map(|h| HostReport {
-            name: h.name.get_ref().clone(),
-            slots: h
+        .map(|h| {
+            // The host's view as the module builds it: the lab's slots, then HA virtual slots.
+            let view = selection
+                .lab
+                .config(Some(h.name.get_ref()), selection.state_dir.clone())
+                .map_err(|e| err(CKR_GENERAL_ERROR, e.to_string()))?;
+            let slots = view
                 .slots
                 .iter()
                 .map(|s| SlotReport {
-                    slot: *s.id.get_ref(),
-                    partition: s.partition.get_ref().clone(),
+                    slot: s.id,
+                    partition: s.partition().to_string(),
+                    ha_group: match &s.backing {
+                        crate::lab::definition::SlotBacking::HaGroup { group, members, .. } => {
+                            Some(HaSlotReport {
+                                label: group.to_string(),
+                                members: members.iter().map(ToString::to_string).collect(),
+                            })
+                        }
+                        crate::lab::definition::SlotBacking::Partition(_) => None,
+                    },
                 })
-                .collect(),
+                .collect();
+            Ok(HostReport {
+                name: h.name.get_ref().clone(),
+                slots,
+            })
         })
-        .collect();
+        .collect::<Result<Vec<_>>>()?;
     Ok(LabReport {
         lab: file.lab.name.clone(),
         description: file.lab.description.clone(),
