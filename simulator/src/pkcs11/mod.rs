@@ -33,10 +33,20 @@ macro_rules! unsupported {
 }
 
 pub mod args;
-pub mod functions;
+pub mod keys;
 pub mod luna;
-pub use functions::*;
+pub mod message;
+pub mod objects;
+pub mod operations;
+pub mod sessions;
+pub mod slots;
+pub use keys::*;
 pub use luna::*;
+pub use message::*;
+pub use objects::*;
+pub use operations::*;
+pub use sessions::*;
+pub use slots::*;
 
 use crate::base::error::{Result, err};
 use crate::engine::Engine;
