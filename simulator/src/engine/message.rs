@@ -25,7 +25,7 @@
 //! - `C_EncryptMessage` while a multi-part message is in progress is `CKR_OPERATION_ACTIVE`;
 //!   `C_Message*Final` ends the operation, abandoning a message in progress.
 use super::Engine;
-use super::crypto::Output;
+use super::operations::Output;
 use crate::base::error::{Result, err};
 use crate::crypto::aes::GcmStream;
 use crate::crypto::{KeyMaterial, Mechanism};

@@ -15,8 +15,9 @@
 //!
 //! A slot shows a partition, or a Luna HA group (`ha.rs`: served by the primary member's
 //! partition, its logins and token-object writes reaching every member).
-mod crypto;
-pub use crypto::{Call, Output};
+mod keys;
+mod operations;
+pub use operations::{Call, Output};
 mod message;
 pub use message::{GcmMessage, MessageOutput};
 pub use objects::AttrLookup;
