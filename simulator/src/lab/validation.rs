@@ -1,8 +1,8 @@
 //! The checks a lab must pass beyond its schema, each error with the file, line and column of
 //! what is wrong and what is allowed: unique names, known kinds, PIN lengths, what an
 //! initialised or blank partition gives, PED against password partitions, Luna policies and
-//! domains, Primus partitions' PKCS#11 identity, hosts' slots, HA groups and Backup HSM
-//! attachments. A device's vendor model is built (`vendor_models.rs`) on the way, since many
+//! domains, Primus partitions' PKCS#11 identity, hosts' slots, HA groups, Backup HSM
+//! attachments, and (in `ccc.rs`) the CCC's organisations, templates and services. A device's vendor model is built (`vendor_models.rs`) on the way, since many
 //! checks ask it.
 use super::LabError;
 use super::schema::{HaGroupDef, LabFile, PartitionDef};
@@ -165,11 +165,12 @@ pub(super) fn validate(
         }
     }
     check_ha_groups(file, &partitions, error)?;
+    super::ccc::check(file, &partitions, error)?;
     Ok(models)
 }
 
 /// Every partition ("device/partition"), in lab order, for errors that list them.
-fn known_partitions(file: &LabFile) -> String {
+pub(super) fn known_partitions(file: &LabFile) -> String {
     file.devices
         .iter()
         .flat_map(|d| {
