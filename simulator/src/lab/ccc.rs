@@ -316,36 +316,24 @@ fn check_service(
             ),
         ));
     }
-    let mut devices = BTreeSet::new();
-    for member in members {
-        let Some((_, model)) = partitions.get(member.get_ref()) else {
-            return Err(at(
-                member,
-                format!(
-                    "no partition \"{}\"; name one as \"device/partition\": {}",
-                    member.get_ref(),
-                    super::validation::known_partitions(file)
-                ),
-            ));
-        };
-        let Some(device) = model.luna().filter(|d| d.kind == luna::DeviceKind::Network) else {
-            return Err(at(
-                member,
-                format!(
-                    "CCC manages Luna Network HSMs (kind \"luna-network\") only; \"{}\" is not on one",
-                    member.get_ref()
-                ),
-            ));
-        };
-        let (device_name, _) = member.get_ref().split_once('/').unwrap_or_default();
-        if !devices.insert(device_name) {
-            return Err(at(
-                member,
-                format!(
-                    "service \"{name}\" has two partitions on device \"{device_name}\"; an HA service's partitions are on different devices"
-                ),
-            ));
-        }
+    let devices = super::validation::members_on_different_devices(
+        file,
+        members,
+        partitions,
+        &|d| d.kind == luna::DeviceKind::Network,
+        &|member| {
+            format!(
+                "CCC manages Luna Network HSMs (kind \"luna-network\") only; \"{member}\" is not on one"
+            )
+        },
+        &|device| {
+            format!(
+                "service \"{name}\" has two partitions on device \"{device}\"; an HA service's partitions are on different devices"
+            )
+        },
+        error,
+    )?;
+    for (member, device) in members.iter().zip(devices) {
         check_capabilities(template, device).map_err(|rule| {
             at(
                 member,

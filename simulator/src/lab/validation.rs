@@ -170,7 +170,7 @@ pub(super) fn validate(
 }
 
 /// Every partition ("device/partition"), in lab order, for errors that list them.
-pub(super) fn known_partitions(file: &LabFile) -> String {
+fn known_partitions(file: &LabFile) -> String {
     file.devices
         .iter()
         .flat_map(|d| {
@@ -218,45 +218,67 @@ fn check_ha_groups(
                 ),
             ));
         }
-        let mut devices = BTreeSet::new();
-        for member in members {
-            let Some((_, model)) = partitions.get(member.get_ref()) else {
-                return Err(at(
-                    member,
-                    format!(
-                        "no partition \"{}\"; name one as \"device/partition\": {}",
-                        member.get_ref(),
-                        known_partitions(file)
-                    ),
-                ));
-            };
-            match model.luna() {
-                Some(d) if d.kind != luna::DeviceKind::Backup => {}
-                _ => {
-                    return Err(at(
-                        member,
-                        format!(
-                            "HA group members are Luna partitions (not a Backup HSM's); \"{}\" is not",
-                            member.get_ref()
-                        ),
-                    ));
-                }
-            }
-            let (device, _) = member.get_ref().split_once('/').unwrap_or_default();
-            if !devices.insert(device) {
-                return Err(at(
-                    member,
-                    format!(
-                        "HA group \"{}\" has two members on device \"{device}\"; members are on different devices",
-                        group.label.get_ref()
-                    ),
-                ));
-            }
-        }
+        let label = group.label.get_ref();
+        members_on_different_devices(
+            file,
+            members,
+            partitions,
+            &|d| d.kind != luna::DeviceKind::Backup,
+            &|member| {
+                format!(
+                    "HA group members are Luna partitions (not a Backup HSM's); \"{member}\" is not"
+                )
+            },
+            &|device| {
+                format!(
+                    "HA group \"{label}\" has two members on device \"{device}\"; members are on different devices"
+                )
+            },
+            error,
+        )?;
         check_ha_prerequisites(file, group, partitions, error)?;
         check_ha_hosts(file, group, error)?;
     }
     Ok(())
+}
+
+/// Partitions that belong together on different devices (an HA group's members, a CCC
+/// service's partitions): each names a partition of the lab on a Luna device that `allowed`
+/// accepts (else `refused(member)`), no two on one device (else `two_on(device)`). Returns each
+/// member's Luna device, in order.
+pub(super) fn members_on_different_devices<'a>(
+    file: &LabFile,
+    members: &[Spanned<String>],
+    partitions: &'a HashMap<String, (&PartitionDef, TokenModel)>,
+    allowed: &dyn Fn(&luna::Device) -> bool,
+    refused: &dyn Fn(&str) -> String,
+    two_on: &dyn Fn(&str) -> String,
+    error: &dyn Fn(Option<Range<usize>>, String) -> LabError,
+) -> Result<Vec<&'a luna::Device>, LabError> {
+    let at = |s: &Spanned<String>, message: String| error(Some(s.span()), message);
+    let mut devices = BTreeSet::new();
+    let mut found = Vec::new();
+    for member in members {
+        let Some((_, model)) = partitions.get(member.get_ref()) else {
+            return Err(at(
+                member,
+                format!(
+                    "no partition \"{}\"; name one as \"device/partition\": {}",
+                    member.get_ref(),
+                    known_partitions(file)
+                ),
+            ));
+        };
+        let Some(device) = model.luna().filter(|d| allowed(d)) else {
+            return Err(at(member, refused(member.get_ref())));
+        };
+        let (device_name, _) = member.get_ref().split_once('/').unwrap_or_default();
+        if !devices.insert(device_name) {
+            return Err(at(member, two_on(device_name)));
+        }
+        found.push(device);
+    }
+    Ok(found)
 }
 
 /// Luna's HA prerequisites the lab states (the same Crypto Officer credential is not checked:
