@@ -327,8 +327,8 @@ pub struct HaGroupDef {
 
 /// `[ccc]`: a Thales Crypto Command Center (seed 004) and what it manages when the lab starts:
 /// its organisations with their users, its service templates and its services. Field names
-/// follow the CCC 3.9 Service Management guide (seed 004; `../shared/reference/luna.md` §5).
-/// CCC manages Luna Network HSMs only.
+/// and rules follow CCC 3.9's service management guide, quoted below (seed 004, listed in
+/// `docs/sources.md`). CCC manages Luna Network HSMs only.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CccDef {
