@@ -69,6 +69,58 @@ mod tests {
     use std::path::PathBuf;
 
     #[test]
+    fn only_the_ccc_lab_states_a_ccc_with_an_organisation_and_a_template_the_procedures_use() {
+        use crate::lab::{CccRole, CccServiceType};
+        for (name, _) in BUILT_IN {
+            let lab = Lab::built_in(name).unwrap();
+            assert_eq!(lab.ccc().is_some(), *name == "luna-ccc", "{name}");
+        }
+        let ccc = Lab::built_in("luna-ccc").unwrap().ccc().unwrap();
+        assert_eq!(ccc.partition_licences, None);
+        assert!(
+            ccc.services.is_empty(),
+            "the procedures import or create them"
+        );
+        let [acme] = &ccc.organisations[..] else {
+            panic!("one organisation: {:?}", ccc.organisations);
+        };
+        assert_eq!(acme.name, "acme");
+        let users: Vec<_> = acme
+            .users
+            .iter()
+            .map(|u| (u.name.as_str(), u.role))
+            .collect();
+        assert_eq!(
+            users,
+            [
+                ("ccc-admin", CccRole::Administrator),
+                ("app-owner", CccRole::ApplicationOwner)
+            ]
+        );
+        let [template] = &ccc.templates[..] else {
+            panic!("one template: {:?}", ccc.templates);
+        };
+        assert_eq!(template.name, "ha-password-7");
+        assert_eq!(template.service_type, CccServiceType::HsmPartitionHaGroup);
+        assert_eq!(template.authentication, luna::Auth::Password);
+        assert_eq!(template.partition_size, 100_000);
+        assert!(template.per_partition_so);
+        assert!(!template.scalable_key_storage && !template.secure_trusted_channel);
+        // ccc.service.create's HA service over the blank 7.x partitions passes the template
+        // rules; with a member on the pre-PPSO 6.x device it would not.
+        let text = built_in_text("luna-ccc").unwrap();
+        let create = |partitions: &str| {
+            format!(
+                "{text}\n[[ccc.service]]\nname = \"web-new\"\ntemplate = \"ha-password-7\"\norganisation = \"acme\"\npartitions = [{partitions}]\n"
+            )
+        };
+        assert!(Lab::parse(&create("\"sa7-a/svc1\", \"sa7-b/svc1\""), "ccc.toml").is_ok());
+        let e =
+            Lab::parse(&create("\"sa6-legacy/legacy\", \"sa7-b/svc1\""), "ccc.toml").unwrap_err();
+        assert!(e.message.contains("Per-Partition SO"), "{e}");
+    }
+
+    #[test]
     fn the_built_in_labs_parse_and_give_their_slots() {
         let default = Lab::built_in("default").unwrap();
         let config = default.config(None, PathBuf::from("/tmp/x")).unwrap();

@@ -1,10 +1,12 @@
 //! The lab layer: the simulated estate as a user writes it in TOML (devices with their
 //! partitions, client hosts with the slots they see, HA groups), and what it defines. It owns
-//! the lab file's schema, per device kind (`schema`), the reading of the file as written, the
+//! the lab file's schema, per device kind (`schema`), the Crypto Command Center a lab may state
+//! with its checks and typed view (`ccc`), the reading of the file as written, the
 //! older flat form included (`written`), the checks, with errors that name the file, line and
 //! column, what is wrong and what is allowed (`validation`), the vendor models the devices have
 //! (`vendor_models`), the engine's `Config` for one host's view (`definition`) and the built-in
 //! labs (`fixtures`). It uses `base` to `models`, never `estate`, `engine` or `pkcs11`.
+pub mod ccc;
 pub mod definition;
 pub mod fixtures;
 pub mod schema;
@@ -12,11 +14,13 @@ mod validation;
 mod vendor_models;
 mod written;
 
+pub use ccc::{Ccc, CccOrganisation, CccService, CccTemplate, CccUser};
 pub use fixtures::{BUILT_IN, DEFAULT_USER_PIN, built_in_text};
 pub use schema::{
-    DEVICE_KINDS, DecanusDef, DeviceDef, DeviceVendor, HaGroupDef, HostDef, LUNA_DEFAULT_FIRMWARE,
-    LabFile, LabInfo, LunaDeviceDef, LunaPartitionDef, PRIMUS_DEFAULT_FIRMWARE, PartitionDef,
-    PartitionVendor, PrimusDeviceDef, PrimusPartitionDef, SlotDef,
+    CccAuthentication, CccPerformance, CccRole, CccServiceType, DEVICE_KINDS, DecanusDef,
+    DeviceDef, DeviceVendor, HaGroupDef, HostDef, LUNA_DEFAULT_FIRMWARE, LabFile, LabInfo,
+    LunaDeviceDef, LunaPartitionDef, PRIMUS_DEFAULT_FIRMWARE, PartitionDef, PartitionVendor,
+    PrimusDeviceDef, PrimusPartitionDef, SlotDef,
 };
 
 use crate::base::ids::{HaGroupId, PartitionId};

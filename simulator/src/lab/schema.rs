@@ -2,8 +2,9 @@
 //! serial; label and PINs), and each vendor's fields in its own section (`[device.luna]`,
 //! `[device.primus]`, `[device.partition.luna]`, `[device.partition.primus]`), so a field of one
 //! vendor cannot be given to another's device. Also the lab-wide groupings: hosts with their
-//! slots and HA groups over Luna partitions. The file as written (sections, or the older flat
-//! form) is read in `written.rs`, which fills these types.
+//! slots, HA groups over Luna partitions, and the Crypto Command Center that manages some of them
+//! (`[ccc]`). The file as written (sections, or the older flat form) is read in `written.rs`,
+//! which fills these types.
 use crate::models::luna;
 use cryptoki_sys::{CK_USER_TYPE, CKU_SO, CKU_USER};
 use serde::Deserialize;
@@ -49,6 +50,8 @@ pub struct LabFile {
     pub hosts: Vec<HostDef>,
     /// `[[ha_group]]`: Luna HA groups over partitions of different devices.
     pub ha_groups: Vec<HaGroupDef>,
+    /// `[ccc]`: the Crypto Command Center managing the lab's Luna Network HSMs, if any.
+    pub ccc: Option<CccDef>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -320,4 +323,136 @@ pub struct HaGroupDef {
     /// Default: "1" followed by the first member's serial, cut to 16 characters (Luna numbers an
     /// HA group "1" + its first member's serial; the cut is simulator-defined).
     pub serial: Option<Spanned<String>>,
+}
+
+/// `[ccc]`: a Thales Crypto Command Center (seed 004) and what it manages when the lab starts:
+/// its organisations with their users, its service templates and its services. Field names
+/// and rules follow CCC 3.9's service management guide, quoted below (seed 004, listed in
+/// `docs/sources.md`). CCC manages Luna Network HSMs only.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CccDef {
+    /// The number of partition licences CCC has (the guide: "If sufficient partition licenses
+    /// are not available, then Migrate Service button will be disabled"; import is disabled when
+    /// "the number of partitions specified for import exceeds the partitions available").
+    /// The services' partitions must not exceed it. Default: unlimited.
+    pub partition_licences: Option<Spanned<u64>>,
+    /// `[[ccc.organisation]]`: "Services are assigned to, and owned by, a specific organization".
+    #[serde(default, rename = "organisation")]
+    pub organisations: Vec<CccOrganisationDef>,
+    /// `[[ccc.template]]`: "Service templates specify the type, size, and capabilities of
+    /// services created using the template".
+    #[serde(default, rename = "template")]
+    pub templates: Vec<CccTemplateDef>,
+    /// `[[ccc.service]]`: services CCC already manages.
+    #[serde(default, rename = "service")]
+    pub services: Vec<CccServiceDef>,
+}
+
+/// `[[ccc.organisation]]`: an organisation (name unique) and its users.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CccOrganisationDef {
+    pub name: Spanned<String>,
+    #[serde(default)]
+    pub description: String,
+    /// `user = [{ name = "alice", role = "application-owner" }]` or `[[ccc.organisation.user]]`.
+    #[serde(default, rename = "user")]
+    pub users: Vec<CccUserDef>,
+}
+
+/// A CCC user: a login name (unique in the CCC) and its role.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CccUserDef {
+    pub name: Spanned<String>,
+    pub role: CccRole,
+}
+
+/// A CCC user's role (the guide's "CCC Administrator" and "Application Owner", a member of the
+/// organisation that owns a service, who deploys and may initialise it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CccRole {
+    Administrator,
+    ApplicationOwner,
+}
+
+/// `[[ccc.template]]`: a service template (the guide's Create Service Template wizard: General,
+/// Set Capabilities).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CccTemplateDef {
+    pub name: Spanned<String>,
+    #[serde(default)]
+    pub description: String,
+    /// "Service Type": "hsm-partition" (a standalone service on a single device) or
+    /// "hsm-partition-ha-group" (an HA group using two or more devices).
+    pub service_type: Spanned<CccServiceType>,
+    /// "Device Capabilities", Authentication: "password" or "ped".
+    pub authentication: Spanned<CccAuthentication>,
+    /// "Device Capabilities", Performance: "standard", "enterprise" or "maximum" (default: not
+    /// selected).
+    pub performance: Option<Spanned<CccPerformance>>,
+    /// "Partition size (bytes)": 1000 to 99999999 (the guide's limits on a partition's size).
+    pub partition_size: Spanned<u64>,
+    /// "Per-Partition SO": firmware 6.22 or higher with the Per-Partition SO capability (HSM
+    /// policy 41); mandatory on 7.x. Default true ("enabled by default").
+    pub per_partition_so: Option<Spanned<bool>>,
+    /// "Scalable Key Storage" (a V1 partition): Luna Network HSM 7 firmware 7.7.0 and above
+    /// only. Default false (V0).
+    pub scalable_key_storage: Option<Spanned<bool>>,
+    /// "Secure Trusted Channel": firmware 6.24.2 or higher, not offered on Luna Network HSM 7
+    /// firmware 7.7.0 and above. Default false (NTLS).
+    pub secure_trusted_channel: Option<Spanned<bool>>,
+}
+
+/// A template's "Service Type".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CccServiceType {
+    /// "HSM Partition": a standalone service on a single device.
+    HsmPartition,
+    /// "HSM Partition HA Group": an HA group using two or more devices.
+    HsmPartitionHaGroup,
+}
+
+/// A template's authentication ("PED or Password").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CccAuthentication {
+    Password,
+    Ped,
+}
+
+/// A template's performance ("Standard, Enterprise or Maximum performance").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CccPerformance {
+    Standard,
+    Enterprise,
+    Maximum,
+}
+
+/// `[[ccc.service]]`: a service CCC manages, "a standalone partition on a Thales Luna Network
+/// HSM, or an HA group consisting of multiple partitions, each configured on a different Thales
+/// Luna Network HSM".
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CccServiceDef {
+    /// The service name, unique, 1 to 28 characters ("This is limited to 28 characters").
+    pub name: Spanned<String>,
+    #[serde(default)]
+    pub description: String,
+    /// The `[[ccc.template]]` it was created from.
+    pub template: Spanned<String>,
+    /// The `[[ccc.organisation]]` that owns it.
+    pub organisation: Spanned<String>,
+    /// Its partitions ("device/partition", Luna Network HSM partitions, each in one service):
+    /// one for an "hsm-partition" template, two or more on different devices for an
+    /// "hsm-partition-ha-group" one; the first is the HA service's first (primary) partition.
+    pub partitions: Spanned<Vec<Spanned<String>>>,
+    /// HA services: the `[[ha_group]]` label of the group the partitions form ("HA group
+    /// label"); its members must be `partitions`, in the same order. Default: none.
+    pub ha_group: Option<Spanned<String>>,
 }

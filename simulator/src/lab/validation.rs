@@ -1,8 +1,8 @@
 //! The checks a lab must pass beyond its schema, each error with the file, line and column of
 //! what is wrong and what is allowed: unique names, known kinds, PIN lengths, what an
 //! initialised or blank partition gives, PED against password partitions, Luna policies and
-//! domains, Primus partitions' PKCS#11 identity, hosts' slots, HA groups and Backup HSM
-//! attachments. A device's vendor model is built (`vendor_models.rs`) on the way, since many
+//! domains, Primus partitions' PKCS#11 identity, hosts' slots, HA groups, Backup HSM
+//! attachments, and (in `ccc.rs`) the CCC's organisations, templates and services. A device's vendor model is built (`vendor_models.rs`) on the way, since many
 //! checks ask it.
 use super::LabError;
 use super::schema::{HaGroupDef, LabFile, PartitionDef};
@@ -165,6 +165,7 @@ pub(super) fn validate(
         }
     }
     check_ha_groups(file, &partitions, error)?;
+    super::ccc::check(file, &partitions, error)?;
     Ok(models)
 }
 
@@ -217,45 +218,67 @@ fn check_ha_groups(
                 ),
             ));
         }
-        let mut devices = BTreeSet::new();
-        for member in members {
-            let Some((_, model)) = partitions.get(member.get_ref()) else {
-                return Err(at(
-                    member,
-                    format!(
-                        "no partition \"{}\"; name one as \"device/partition\": {}",
-                        member.get_ref(),
-                        known_partitions(file)
-                    ),
-                ));
-            };
-            match model.luna() {
-                Some(d) if d.kind != luna::DeviceKind::Backup => {}
-                _ => {
-                    return Err(at(
-                        member,
-                        format!(
-                            "HA group members are Luna partitions (not a Backup HSM's); \"{}\" is not",
-                            member.get_ref()
-                        ),
-                    ));
-                }
-            }
-            let (device, _) = member.get_ref().split_once('/').unwrap_or_default();
-            if !devices.insert(device) {
-                return Err(at(
-                    member,
-                    format!(
-                        "HA group \"{}\" has two members on device \"{device}\"; members are on different devices",
-                        group.label.get_ref()
-                    ),
-                ));
-            }
-        }
+        let label = group.label.get_ref();
+        members_on_different_devices(
+            file,
+            members,
+            partitions,
+            &|d| d.kind != luna::DeviceKind::Backup,
+            &|member| {
+                format!(
+                    "HA group members are Luna partitions (not a Backup HSM's); \"{member}\" is not"
+                )
+            },
+            &|device| {
+                format!(
+                    "HA group \"{label}\" has two members on device \"{device}\"; members are on different devices"
+                )
+            },
+            error,
+        )?;
         check_ha_prerequisites(file, group, partitions, error)?;
         check_ha_hosts(file, group, error)?;
     }
     Ok(())
+}
+
+/// Partitions that belong together on different devices (an HA group's members, a CCC
+/// service's partitions): each names a partition of the lab on a Luna device that `allowed`
+/// accepts (else `refused(member)`), no two on one device (else `two_on(device)`). Returns each
+/// member's Luna device, in order.
+pub(super) fn members_on_different_devices<'a>(
+    file: &LabFile,
+    members: &[Spanned<String>],
+    partitions: &'a HashMap<String, (&PartitionDef, TokenModel)>,
+    allowed: &dyn Fn(&luna::Device) -> bool,
+    refused: &dyn Fn(&str) -> String,
+    two_on: &dyn Fn(&str) -> String,
+    error: &dyn Fn(Option<Range<usize>>, String) -> LabError,
+) -> Result<Vec<&'a luna::Device>, LabError> {
+    let at = |s: &Spanned<String>, message: String| error(Some(s.span()), message);
+    let mut devices = BTreeSet::new();
+    let mut found = Vec::new();
+    for member in members {
+        let Some((_, model)) = partitions.get(member.get_ref()) else {
+            return Err(at(
+                member,
+                format!(
+                    "no partition \"{}\"; name one as \"device/partition\": {}",
+                    member.get_ref(),
+                    known_partitions(file)
+                ),
+            ));
+        };
+        let Some(device) = model.luna().filter(|d| allowed(d)) else {
+            return Err(at(member, refused(member.get_ref())));
+        };
+        let (device_name, _) = member.get_ref().split_once('/').unwrap_or_default();
+        if !devices.insert(device_name) {
+            return Err(at(member, two_on(device_name)));
+        }
+        found.push(device);
+    }
+    Ok(found)
 }
 
 /// Luna's HA prerequisites the lab states (the same Crypto Officer credential is not checked:

@@ -6,8 +6,8 @@
 //! vendor, and one that belongs to another vendor is refused where it stands, as is a field
 //! given both flat and in the section.
 use super::schema::{
-    DEVICE_KINDS, DecanusDef, DeviceDef, DeviceVendor, HaGroupDef, HostDef, LabFile, LabInfo,
-    LunaDeviceDef, LunaPartitionDef, PartitionDef, PartitionVendor, PrimusDeviceDef,
+    CccDef, DEVICE_KINDS, DecanusDef, DeviceDef, DeviceVendor, HaGroupDef, HostDef, LabFile,
+    LabInfo, LunaDeviceDef, LunaPartitionDef, PartitionDef, PartitionVendor, PrimusDeviceDef,
     PrimusPartitionDef, Vendor,
 };
 use serde::Deserialize;
@@ -28,6 +28,7 @@ struct LabText {
     host: Vec<HostDef>,
     #[serde(default)]
     ha_group: Vec<HaGroupDef>,
+    ccc: Option<CccDef>,
 }
 
 /// A `[[device]]` as written: the common fields, the vendor sections, and the older flat form's
@@ -100,6 +101,7 @@ pub fn read(text: &str) -> Result<LabFile, Misplaced> {
             .collect::<Result<_, _>>()?,
         hosts: written.host,
         ha_groups: written.ha_group,
+        ccc: written.ccc,
     })
 }
 
