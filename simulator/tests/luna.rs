@@ -255,36 +255,6 @@ fn role_state(slot: CK_SLOT_ID, user: CK_USER_TYPE) -> Result<CA_ROLE_STATE, CK_
     }
 }
 
-fn token_policies(slot: CK_SLOT_ID) -> Vec<(CK_ULONG, CK_ULONG)> {
-    let (mut n_ids, mut n_vals) = (0, 0);
-    // SAFETY: null arrays ask for the counts.
-    let rv = unsafe { CA_GetTokenPolicies(slot, null_mut(), &mut n_ids, null_mut(), &mut n_vals) };
-    assert_eq!(rv, CKR_OK);
-    assert_eq!(n_ids, n_vals);
-    let mut ids = vec![0; n_ids as usize];
-    let mut vals = vec![0; n_vals as usize];
-    // SAFETY: the arrays hold the counts given.
-    let rv = unsafe {
-        CA_GetTokenPolicies(
-            slot,
-            ids.as_mut_ptr(),
-            &mut n_ids,
-            vals.as_mut_ptr(),
-            &mut n_vals,
-        )
-    };
-    assert_eq!(rv, CKR_OK);
-    ids.into_iter().zip(vals).collect()
-}
-
-fn policy(slot: CK_SLOT_ID, id: CK_ULONG) -> CK_ULONG {
-    token_policies(slot)
-        .into_iter()
-        .find(|(i, _)| *i == id)
-        .map(|(_, v)| v)
-        .unwrap_or_else(|| panic!("no policy {id}"))
-}
-
 fn set_policies(s: CK_SESSION_HANDLE, slot: CK_SLOT_ID, changes: &[(CK_ULONG, CK_ULONG)]) -> CK_RV {
     let mut ids: Vec<CK_ULONG> = changes.iter().map(|c| c.0).collect();
     let mut vals: Vec<CK_ULONG> = changes.iter().map(|c| c.1).collect();

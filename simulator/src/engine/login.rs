@@ -12,32 +12,8 @@ use super::{Engine, Slot};
 use crate::base::error::{Result, err};
 use crate::base::secrets::seal::{PinSeal, TokenKey};
 use crate::models::Consequence;
-use crate::store::records::{Incarnation, TokenRecord};
+use crate::store::records::Incarnation;
 use cryptoki_sys::*;
-
-/// `CKR_PIN_LOCKED`, saying why the role is locked.
-fn locked_error(
-    rule: crate::models::FailedLoginRule,
-    role: Option<&crate::store::records::RoleRecord>,
-    now: u64,
-) -> crate::base::error::Error {
-    let failures = role.map_or(0, |r| r.failures);
-    let why = match (rule.consequence, role.and_then(|r| r.locked_until)) {
-        (Consequence::LockFor(_), Some(until)) => format!(
-            "the role is locked for {} more seconds after {} failed logins",
-            until.saturating_sub(now),
-            rule.threshold
-        ),
-        _ if failures < rule.threshold => {
-            "the role is locked because the Crypto Officer is locked out".to_string()
-        }
-        _ => format!(
-            "the PIN is locked after {} failed logins; the role that initialises it must reset it",
-            rule.threshold
-        ),
-    };
-    err(CKR_PIN_LOCKED, why)
-}
 
 impl Engine {
     /// `C_Login` for `CKU_SO`, `CKU_USER`, `CKU_CONTEXT_SPECIFIC` and the model's vendor roles.
@@ -175,82 +151,22 @@ impl Engine {
     ) -> Result<(TokenKey, Incarnation)> {
         let record = slot.token.read().clone();
         let seen = record.incarnation();
-        let rule = slot.model.failed_login_rule(&record, user, slot.admin);
-        let role = record.role(user).cloned().unwrap_or_default();
-        let now = crate::base::clock::now();
-        slot.model.check_login_throttle(&role, now)?;
-        if !role.has_pin() {
-            return Err(err(
-                if user == CKU_SO {
-                    CKR_PIN_INCORRECT
-                } else {
-                    CKR_USER_PIN_NOT_INITIALIZED
-                },
-                "the role's PIN is not initialised",
-            ));
+        let mut check = slot.model.check_credential(
+            &record,
+            slot.seal_context(record.generation),
+            user,
+            pin,
+            slot.admin,
+            challenge,
+        )?;
+        self.update_slot_token(slot, seen, |r| Ok(((), check.count(&slot.model, r)?)))?;
+        let (consequence, key) = check.finish(&slot.model);
+        match consequence {
+            Some(Consequence::ZeroisePartition) => self.zeroise(slot)?,
+            Some(Consequence::ZeroiseDevice) => self.zeroise_device(slot)?,
+            _ => {}
         }
-        // Checked here to spare the key derivation, and again in the transaction below, where
-        // another process's failures count too.
-        let locked = |r: &TokenRecord| {
-            slot.model
-                .is_locked(r, user, slot.admin, now)
-                .then(|| locked_error(rule, r.role(user), now))
-        };
-        if let Some(e) = locked(&record) {
-            return Err(e);
-        }
-        let context = slot.seal_context(record.generation);
-        let key = match (&role.seal, &role.legacy) {
-            _ if challenge => role.challenge.as_ref().and_then(|c| c.open(pin, context)),
-            (Some(seal), _) => seal.open(pin, context),
-            (None, Some(legacy)) if legacy.matches(pin) => record
-                .migration_key
-                .as_deref()
-                .map(TokenKey::from_bytes)
-                .transpose()?,
-            _ => None,
-        };
-        let outdated = role.seal.as_ref().is_none_or(PinSeal::is_outdated);
-        let new_seal = match &key {
-            Some(k) if outdated && !challenge => Some(PinSeal::new(pin, k, context)?),
-            _ => None,
-        };
-        let failed = key.is_none();
-        let (throttled, failures) = self.update_slot_token(slot, seen, |r| {
-            if let Some(e) = locked(r) {
-                return Err(e);
-            }
-            let stored = r.role_mut(user);
-            let attempt = slot.model.count_login_attempt(stored, &rule, now, failed);
-            let (throttled, failures) = (attempt.throttled, stored.failures);
-            let mut write = attempt.changed;
-            // Unless another process changed the PIN meanwhile: its seal stays.
-            if let Some(seal) = new_seal.filter(|_| stored.seal == role.seal) {
-                stored.seal = Some(seal);
-                stored.legacy = None;
-                if r.roles.values().all(|role| role.legacy.is_none()) {
-                    r.migration_key = None;
-                }
-                write = true;
-            }
-            Ok(((throttled, failures), write))
-        })?;
-        let now_locked = failures >= rule.threshold || throttled;
-        if let (None, true) = (&key, now_locked) {
-            match rule.consequence {
-                Consequence::ZeroisePartition => self.zeroise(slot)?,
-                Consequence::ZeroiseDevice => self.zeroise_device(slot)?,
-                Consequence::LockUntilReset | Consequence::LockFor(_) => {}
-            }
-            if let Some(why) = slot.model.zeroised_reason(rule.consequence) {
-                return Err(err(CKR_PIN_LOCKED, why));
-            }
-        }
-        match key {
-            Some(key) => Ok((key, seen)),
-            None if now_locked => Err(err(CKR_PIN_LOCKED, "wrong PIN: the PIN is now locked")),
-            None => Err(err(CKR_PIN_INCORRECT, "wrong PIN")),
-        }
+        key.map(|key| (key, seen))
     }
 
     /// Zeroises a partition: every object and role goes; the token is blank (serial kept).

@@ -1,5 +1,6 @@
 //! A Luna device's HSM policies changed (`CA_SetHSMPolicy`, `CA_SetHSMPolicies`): checked against its firmware,
-//! destructive changes zeroising its partitions in the same transaction.
+//! destructive changes zeroising its partitions in the same transaction; and LunaSH's `hsm
+//! showpolicies` and `hsm changepolicy` (the HSM SO, logged in with `hsm_so_login`) built on it.
 use super::*;
 
 /// `CA_SetHSMPolicy` on a Luna device in an open store: policy `id` becomes `value` (checked
@@ -54,5 +55,48 @@ pub fn set_hsm_policies(
             any_destructive |= destructive;
         }
         Ok(any_destructive)
+    })
+}
+
+/// What LunaSH `hsm changepolicy` did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HsmPolicyChange {
+    /// The change was destructive: every partition of the HSM lost its objects.
+    pub zeroised: bool,
+    /// The HSM's policies afterwards, as `hsm showpolicies` lists them.
+    pub policies: Vec<PolicyRow>,
+}
+
+/// LunaSH `hsm showpolicies` on a Luna Network HSM: every HSM policy its firmware has, with
+/// its value and capability (one value here, as `CA_GetHSMCapabilitySet` answers) and
+/// destructiveness. Needs no HSM SO login.
+pub fn hsm_show_policies(selection: &LabSelection, device: &DeviceId) -> Result<Vec<PolicyRow>> {
+    let store = open_store(selection)?;
+    let appliance = appliance(selection, &store, device)?;
+    with_view(&store, &appliance, &appliance.admin, true, hsm_rows)
+}
+
+fn hsm_rows(p: &crate::models::luna_ca::PartitionView<'_>) -> Result<Vec<PolicyRow>> {
+    let values = crate::models::luna_ca::hsm_policies(p)?;
+    policy_rows(p, false, values.clone(), &values)
+}
+
+/// LunaSH `hsm changepolicy -policy N -value V`: the HSM SO (`login`) changes an HSM policy
+/// (`set_hsm_policies`: checked against the firmware; a destructive change needs
+/// `confirm_destructive`, LunaSH's "proceed", else `CKR_CONFIG_CHANGE_ILLEGAL`, and zeroises the
+/// HSM's partitions in the same transaction).
+pub fn hsm_change_policy(
+    selection: &LabSelection,
+    login: &HsmSoLogin,
+    changes: &[(u64, u64)],
+    confirm_destructive: bool,
+) -> Result<HsmPolicyChange> {
+    let (store, appliance) = login.open(selection)?;
+    let (policies, zeroised) =
+        set_hsm_policies(&store, appliance.luna(), changes, confirm_destructive)?;
+    appliance.luna().changed.set(policies);
+    Ok(HsmPolicyChange {
+        zeroised,
+        policies: with_view(&store, &appliance, &appliance.admin, true, hsm_rows)?,
     })
 }

@@ -3,12 +3,18 @@
 //! operation per file: creating a lab from a fixture (init.rs), reporting on it (report.rs),
 //! checking its integrity (check.rs), resetting it (reset.rs), snapshots (snapshots.rs),
 //! removing or adding partitions (partitions.rs), restarting a device (restart.rs), zeroising
-//! one (zeroise.rs), changing a Luna device's HSM policy (hsm_policy.rs); a Primus lab's cards
-//! and credentials (primus.rs). Everything goes through the store's transactions, so it is
+//! one (zeroise.rs), changing a Luna device's HSM policy (hsm_policy.rs, also LunaSH's `hsm
+//! showpolicies|changepolicy`), LunaSH's appliance operations as the HSM SO: `hsm login`
+//! (hsm_so.rs), `partition list|show` (appliance_partitions.rs), `partition
+//! showpolicies|changepolicy` (partition_policy.rs); a Primus lab's cards and credentials
+//! (primus.rs). Everything goes through the store's transactions, so it is
 //! safe while other processes use the lab; they see the result on their next call.
+mod appliance_partitions;
 mod check;
 mod hsm_policy;
+mod hsm_so;
 mod init;
+mod partition_policy;
 mod partitions;
 mod presets;
 pub mod primus;
@@ -21,9 +27,12 @@ mod snapshots;
 mod tests;
 mod zeroise;
 
+pub use appliance_partitions::*;
 pub use check::*;
 pub use hsm_policy::*;
+pub use hsm_so::*;
 pub use init::*;
+pub use partition_policy::*;
 pub use partitions::*;
 pub use presets::*;
 pub use report::*;

@@ -19,26 +19,7 @@ pub fn restart_device(
     device: &DeviceId,
     outage_secs: u64,
 ) -> Result<Vec<RestartedPartition>> {
-    let model = selection
-        .lab
-        .models
-        .get(device.as_str())
-        .cloned()
-        .ok_or_else(|| {
-            err(
-                CKR_ARGUMENTS_BAD,
-                format!(
-                    "the lab defines no device \"{device}\"; devices: {}",
-                    selection
-                        .lab
-                        .models
-                        .keys()
-                        .cloned()
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            )
-        })?;
+    let model = selection.device_model(device)?;
     let store = open_store(selection)?;
     let mut report = Vec::new();
     store.update_tokens(device, false, |token, record| {

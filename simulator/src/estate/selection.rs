@@ -1,7 +1,7 @@
 //! Which lab and state directory a process uses: explicit choices over the environment
 //! (`HSMSIM_CONF`, `HSMSIM_LAB`, `HSMSIM_HOST`, `HSMSIM_STATE_DIR`), the engine configuration
-//! for a host's view, opening a lab's store with every partition's token created, and the other
-//! processes that have the lab open.
+//! for a host's view, a lab device's model, opening a lab's store with every partition's token
+//! created, and the other processes that have the lab open.
 use super::*;
 
 /// Explicit choices that override the environment (the CLI's flags; the PKCS#11 module takes
@@ -58,6 +58,31 @@ pub struct LabSelection {
     pub lab_file: Option<PathBuf>,
     pub state_dir: PathBuf,
     pub host: Option<String>,
+}
+
+impl LabSelection {
+    /// The token model of the lab's device `device`; `CKR_ARGUMENTS_BAD` naming the lab's
+    /// devices when it has none of that name.
+    pub fn device_model(&self, device: &DeviceId) -> Result<TokenModel> {
+        self.lab
+            .models
+            .get(device.as_str())
+            .cloned()
+            .ok_or_else(|| {
+                err(
+                    CKR_ARGUMENTS_BAD,
+                    format!(
+                        "the lab defines no device \"{device}\"; devices: {}",
+                        self.lab
+                            .models
+                            .keys()
+                            .cloned()
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )
+            })
+    }
 }
 
 /// Resolves `choice` over the environment: a lab file (`choice.lab_file`, else `HSMSIM_CONF`;

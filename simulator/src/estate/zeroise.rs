@@ -7,12 +7,7 @@ use super::*;
 /// transaction; processes using them see their tokens replaced. HSM policies stay. Returns
 /// the partitions zeroised.
 pub fn zeroise_device(selection: &LabSelection, device: &DeviceId) -> Result<Vec<PartitionId>> {
-    if !selection.lab.models.contains_key(device.as_str()) {
-        return Err(err(
-            CKR_ARGUMENTS_BAD,
-            format!("the lab defines no device \"{device}\""),
-        ));
-    }
+    selection.device_model(device)?;
     zeroise_device_in(&open_store(selection)?, device)
 }
 

@@ -120,6 +120,17 @@ impl SlotConfig {
 }
 
 impl TokenPreset {
+    /// Luna PED partitions: the lab's PED key file for each role, in the state directory
+    /// `state_dir` (none for other partitions).
+    pub fn ped_key_files(&self, state_dir: &std::path::Path) -> Vec<(CK_USER_TYPE, PathBuf)> {
+        self.luna().map_or_else(Vec::new, |l| {
+            l.ped_keys
+                .iter()
+                .map(|(u, k)| (*u, state_dir.join(k)))
+                .collect()
+        })
+    }
+
     /// The Luna part, if this is a Luna partition's preset.
     pub fn luna(&self) -> Option<&LunaPreset> {
         match &self.vendor {
@@ -186,13 +197,7 @@ impl Lab {
                 let (partition, model, preset) = partitions[s.partition.get_ref()].clone();
                 let ped_keys = preset
                     .as_ref()
-                    .and_then(TokenPreset::luna)
-                    .map(|l| {
-                        l.ped_keys
-                            .iter()
-                            .map(|(u, k)| (*u, state_dir.join(k)))
-                            .collect()
-                    })
+                    .map(|p| p.ped_key_files(&state_dir))
                     .unwrap_or_default();
                 SlotConfig {
                     admin: admins.contains(s.partition.get_ref()),

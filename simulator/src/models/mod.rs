@@ -3,12 +3,14 @@
 //! names a vendor; the model's persistent part (`PartitionState`) lives in the token record.
 //! This file holds the model itself, its persisted state and the device it belongs to; the
 //! questions the engine asks are answered by topic: `roles` (roles, PINs, who sets whose),
-//! `lockout` (failed-login rules, timed lockouts, the login throttle), `login` (PED prompts,
+//! `lockout` (failed-login rules, timed lockouts, the login throttle), `credential` (checking a
+//! role's credential for any login: seal opened, attempt counted, consequence), `login` (PED prompts,
 //! activation, zeroise reports), `objects` (object rights, key rules, curves, mechanisms,
 //! object identity and names), `token` (token identity, initialisation, restart, device-wide
 //! state). The vendors' own rules live in `luna/` and `primus/`. "Luna §N" and "Primus §N" in
 //! comments here and in the engine are sections of docs/sources.md, which names the vendors'
 //! public documents each rests on.
+mod credential;
 mod lockout;
 mod login;
 pub mod luna;
@@ -17,6 +19,7 @@ pub mod primus;
 mod roles;
 mod token;
 
+pub use credential::CredentialCheck;
 pub use lockout::{Consequence, FailedLoginRule, LoginAttempt};
 pub use token::InitOptions;
 

@@ -479,3 +479,35 @@ pub fn rsa_pair(s: CK_SESSION_HANDLE, bits: CK_ULONG) -> (CK_OBJECT_HANDLE, CK_O
     )
     .expect("RSA key pair generation")
 }
+
+/// Luna's `CA_GetTokenPolicies`: the partition policies of `slot`, by id.
+pub fn token_policies(slot: CK_SLOT_ID) -> Vec<(CK_ULONG, CK_ULONG)> {
+    let (mut n_ids, mut n_vals) = (0, 0);
+    // SAFETY: null arrays ask for the counts.
+    let rv = unsafe { CA_GetTokenPolicies(slot, null_mut(), &mut n_ids, null_mut(), &mut n_vals) };
+    assert_eq!(rv, CKR_OK);
+    assert_eq!(n_ids, n_vals);
+    let mut ids = vec![0; n_ids as usize];
+    let mut vals = vec![0; n_vals as usize];
+    // SAFETY: the arrays hold the counts given.
+    let rv = unsafe {
+        CA_GetTokenPolicies(
+            slot,
+            ids.as_mut_ptr(),
+            &mut n_ids,
+            vals.as_mut_ptr(),
+            &mut n_vals,
+        )
+    };
+    assert_eq!(rv, CKR_OK);
+    ids.into_iter().zip(vals).collect()
+}
+
+/// One partition policy of `slot` (`token_policies`).
+pub fn policy(slot: CK_SLOT_ID, id: CK_ULONG) -> CK_ULONG {
+    token_policies(slot)
+        .into_iter()
+        .find(|(i, _)| *i == id)
+        .map(|(_, v)| v)
+        .unwrap_or_else(|| panic!("no policy {id}"))
+}
