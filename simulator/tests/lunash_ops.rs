@@ -19,7 +19,8 @@ const HSO: &[u8] = b"hso-pin-0001";
 
 /// Slots: 0 the source partition of a 6.21.2 Network HSM (policies 0 and 4 off, as a source
 /// before the migration guide's step), 1 a 7.4.2 partition on a Network HSM without cloning
-/// (HSM policy 7 off), 2 a 7.4.2 partition of a PCIe HSM.
+/// (HSM policy 7 off), 2 a partition of a Network HSM without an admin partition. Devices
+/// `k7` (a PCIe HSM) and the PED appliances `saped` and `saped2` show in no slot.
 const LAB: &str = r#"
 [lab]
 name = "lunash-test"
@@ -75,6 +76,28 @@ firmware = "7.4.2"
   name = "admin"
   label = "admin"
   so_pin = "hso-pin-0001"
+  admin = true
+
+[[device]]
+name = "saped"
+kind = "luna-network"
+firmware = "7.4.2"
+auth = "ped"
+  [[device.partition]]
+  name = "admin"
+  label = "admin"
+  so_ped_key = "ped/saped-blue.key"
+  admin = true
+
+[[device]]
+name = "saped2"
+kind = "luna-network"
+firmware = "7.4.2"
+auth = "ped"
+  [[device.partition]]
+  name = "admin"
+  label = "admin"
+  so_ped_key = "ped/saped2-blue.key"
   admin = true
 
 [[host]]
@@ -290,4 +313,20 @@ fn hsm_changepolicy_of_a_destructive_policy_zeroises() {
     // A non-destructive HSM policy change.
     let change = estate::hsm_change_policy(&selection, &so, &[(21, 0)], false).unwrap();
     assert!(!change.zeroised);
+}
+
+#[test]
+fn a_ped_appliance_s_hsm_so_logs_in_with_the_blue_key_the_ped_presents() {
+    let lab = TextLab::new(LAB);
+    let selection = selection(&lab);
+    // An empty password: the PED presents the lab's blue key of the admin partition.
+    estate::hsm_so_login(&selection, &device("saped"), b"").unwrap();
+    // Another HSM's blue key is a failed HSM SO login, counted like a wrong password.
+    let other = lab.dir.path().join("ped/saped2-blue.key");
+    estate::hsm_so_login(&selection, &device("saped2"), b"").unwrap();
+    lab.present_ped_keys(Some(&format!("blue={}", other.display())));
+    let e = estate::hsm_so_login(&selection, &device("saped"), b"").unwrap_err();
+    assert_eq!(e.rv, CKR_PIN_INCORRECT);
+    lab.present_ped_keys(None);
+    estate::hsm_so_login(&selection, &device("saped"), b"").unwrap();
 }
