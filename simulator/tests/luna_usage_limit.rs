@@ -2,7 +2,8 @@
 //! creation or later, `CKA_USAGE_COUNT` counting each operation started with the key and
 //! read-only, `CKR_KEY_NOT_ACTIVE` once the limit is reached (the count stays), the count kept
 //! across engines (a restarted module) and shared by processes (two processes using a key of
-//! limit N get exactly N uses together), and neither attribute on a non-Luna slot.
+//! limit N get exactly N uses together), and neither attribute on a non-Luna slot. On an HA
+//! slot: luna_ha.rs.
 mod common;
 mod procs;
 
