@@ -2,7 +2,8 @@
 //! Card Slot" after the host's physical slots, with the group's label and serial; a login there
 //! opens every member with the same Crypto Officer PIN (a member with another PIN refuses it);
 //! token objects made, changed or destroyed there are replicated to every member (same
-//! `CKA_OUID`, each copy usable on its member); partition management is refused there.
+//! `CKA_OUID`, each copy usable on its member), a key's usage count too (Luna's
+//! `CKA_USAGE_COUNT`); partition management is refused there.
 mod common;
 
 use common::*;
@@ -437,5 +438,43 @@ fn partition_management_is_refused_on_the_ha_slot() {
         let e = refused.unwrap_err();
         assert_eq!(e.rv, CKR_FUNCTION_NOT_SUPPORTED, "{}", e.detail);
         assert!(e.detail.contains("HA group \"web-ha\""), "{}", e.detail);
+    }
+}
+
+#[test]
+fn a_use_on_the_ha_slot_is_counted_on_every_member() {
+    const CKA_USAGE_COUNT: CK_ATTRIBUTE_TYPE = 0x8000_0101;
+    const CKA_USAGE_LIMIT: CK_ATTRIBUTE_TYPE = 0x8000_0200;
+    const CKR_KEY_NOT_ACTIVE: CK_RV = 0x8000_0136;
+    let _lab = TextLab::new(LAB);
+    let ha = co_session(HA);
+    let key = aes_key(ha, |t| {
+        t.bool(CKA_TOKEN, true)
+            .bytes(CKA_LABEL, b"ha-limited")
+            .ulong(CKA_USAGE_LIMIT, 2)
+    });
+    let members = [co_session(0), co_session(1)];
+    let copies = members.map(|s| the_one(s, "ha-limited"));
+    let count = |s, o| {
+        let bytes = get_attr(s, o, CKA_USAGE_COUNT).unwrap();
+        CK_ULONG::from_ne_bytes(bytes.try_into().unwrap())
+    };
+    let encrypt = |s, o| {
+        let rv = init(C_EncryptInit, s, &mut mech(CKM_AES_ECB), o);
+        if rv != CKR_OK {
+            return rv;
+        }
+        produce(C_Encrypt, s, &[7u8; 32]).err().unwrap_or(CKR_OK)
+    };
+    for n in 1..=2 {
+        assert_eq!(encrypt(ha, key), CKR_OK, "use {n}");
+        assert_eq!(count(ha, key), n);
+        for (s, copy) in members.iter().zip(&copies) {
+            assert_eq!(count(*s, *copy), n, "a member's copy");
+        }
+    }
+    assert_eq!(encrypt(ha, key), CKR_KEY_NOT_ACTIVE);
+    for (s, copy) in members.iter().zip(&copies) {
+        assert_eq!(encrypt(*s, *copy), CKR_KEY_NOT_ACTIVE, "a member's copy");
     }
 }

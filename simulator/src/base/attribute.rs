@@ -82,7 +82,9 @@ pub fn attr_kind(t: CK_ATTRIBUTE_TYPE) -> Option<AttrKind> {
         | CKA_KEY_GEN_MECHANISM
         | CKA_PRIME_BITS
         | CKA_SUB_PRIME_BITS
-        | CKA_PROFILE_ID => Ulong,
+        | CKA_PROFILE_ID
+        | crate::base::vendor_codes::CKA_USAGE_COUNT
+        | crate::base::vendor_codes::CKA_USAGE_LIMIT => Ulong,
         CKA_START_DATE | CKA_END_DATE => Date,
         CKA_ALLOWED_MECHANISMS => MechanismList,
         CKA_WRAP_TEMPLATE | CKA_UNWRAP_TEMPLATE | CKA_DERIVE_TEMPLATE => Template,

@@ -25,6 +25,15 @@ pub const CKR_CLONING_PARAMETER_MISSING: CK_RV = CKR_VENDOR_DEFINED + 0x09;
 /// `CKA_OUID`: the 12-byte object unique id Luna keeps across clones.
 pub const CKA_OUID: CK_ATTRIBUTE_TYPE = CKA_VENDOR_DEFINED + 5;
 
+/// Luna's `CKA_USAGE_COUNT` (how many operations a key has done) and `CKA_USAGE_LIMIT` (how
+/// many it may do), pycryptoki `defines.py` (Luna §1.6).
+pub const CKA_USAGE_COUNT: CK_ATTRIBUTE_TYPE = CKA_VENDOR_DEFINED + 0x101;
+pub const CKA_USAGE_LIMIT: CK_ATTRIBUTE_TYPE = CKA_VENDOR_DEFINED + 0x200;
+
+/// Luna's `CKR_KEY_NOT_ACTIVE`: a key whose `CKA_USAGE_LIMIT` is reached (documented,
+/// `sdk/design/operation_count.htm`; value from pycryptoki `defines.py`).
+pub const CKR_KEY_NOT_ACTIVE: CK_RV = CKR_VENDOR_DEFINED + 0x136;
+
 /// Luna's `CKR_PED_ERROR`: answered when no key is presented for a prompt (simulator-defined
 /// use of the code).
 pub const CKR_PED_ERROR: CK_RV = CKR_VENDOR_DEFINED + 0x9E;
@@ -71,6 +80,7 @@ pub const VENDOR_RV_NAMES: &[(CK_RV, &str)] = &[
         "CKR_CONFIG_FAILS_DEPENDENCIES",
     ),
     (CKR_PED_ERROR, "CKR_PED_ERROR"),
+    (CKR_KEY_NOT_ACTIVE, "CKR_KEY_NOT_ACTIVE"),
     (
         CKR_PRIMUS_KEY_IMPORT_NOT_ALLOWED,
         "CKR_PRIMUS_KEY_IMPORT_NOT_ALLOWED",

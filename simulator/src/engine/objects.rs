@@ -158,6 +158,7 @@ impl Engine {
         class: CK_OBJECT_CLASS,
         key_type: Option<CK_KEY_TYPE>,
     ) -> Result<Attributes> {
+        slot.model.check_vendor_template(template)?;
         let mut attrs = rules::build_object(
             origin,
             template,
@@ -374,12 +375,14 @@ impl Engine {
                 "the object has CKA_COPYABLE false",
             ));
         }
+        slot.model.check_vendor_template(template)?;
         let role = Self::role(slot);
         let mut attrs = original.attrs.clone();
         for (t, v) in template.iter() {
             rules::check_change(&original.attrs, *t, v, Change::Copy, role)?;
             attrs.set(*t, v.clone());
         }
+        slot.model.complete_vendor_attributes(&mut attrs);
         self.insert_object(&mut session.lock(), slot, attrs)
     }
 
@@ -523,12 +526,14 @@ impl Engine {
                 "the object has CKA_MODIFIABLE false",
             ));
         }
+        slot.model.check_vendor_template(template)?;
         let role = Self::role(slot);
         let mut attrs = o.attrs.clone();
         for (t, v) in template.iter() {
             rules::check_change(&o.attrs, *t, v, Change::Set, role)?;
             attrs.set(*t, v.clone());
         }
+        slot.model.complete_vendor_attributes(&mut attrs);
         if template.contains(CKA_LABEL) && template.bytes(CKA_LABEL) != o.attrs.bytes(CKA_LABEL) {
             // A renamed Primus object gets the name of its new label.
             self.name_object(slot, &mut attrs, Some(object), &mut Vec::new())?;
@@ -569,6 +574,46 @@ impl Engine {
         drop(table);
         self.share_object_changes(slot, &written);
         Ok(())
+    }
+
+    /// One use of a key whose model limits its uses (`TokenModel::limits_uses`): the model
+    /// checks the count and answers its change (or the error of a key used up), kept as any
+    /// attribute change is. A token object's count is read, checked and written in one store
+    /// transaction (on an HA slot on every member's copy too), so threads and processes
+    /// sharing the key get exactly its limit of uses; a session object's under the slot's
+    /// object table lock. Answers the key as counted.
+    pub(super) fn count_use(&self, slot: &Slot, object: Arc<Object>) -> Result<Arc<Object>> {
+        if !object.is_token() {
+            let mut table = self.table_mut(slot)?;
+            let current = table.get(object.handle).cloned().unwrap_or(object);
+            let mut attrs = current.attrs.clone();
+            attrs.merge(&slot.model.count_use(&current.attrs)?);
+            let counted = Arc::new(current.with_attrs(attrs));
+            table.insert(counted.clone());
+            return Ok(counted);
+        }
+        let copies = self.ha_copies(slot, &object)?;
+        let set = self.store.change_public_on(
+            &slot.partition,
+            object.unique_id(),
+            &copies,
+            |stored| slot.model.count_use(stored),
+        )?;
+        let mut table = self.table_mut(slot)?;
+        let current = table
+            .get(object.handle)
+            .filter(|o| o.unique_id() == object.unique_id())
+            .cloned()
+            .unwrap_or(object);
+        let mut attrs = current.attrs.clone();
+        attrs.merge(&set);
+        let counted = Arc::new(current.with_attrs(attrs));
+        table.insert(counted.clone());
+        drop(table);
+        let mut written = vec![(slot.partition.clone(), counted.unique_id().to_vec())];
+        written.extend(copies);
+        self.share_object_changes(slot, &written);
+        Ok(counted)
     }
 
     /// A Primus object's HSM-internal name (Primus §1.6): its label, or `label@?!<uid>`

@@ -226,6 +226,12 @@ impl Engine {
                 "the key's CKA_ALLOWED_MECHANISMS excludes this mechanism",
             ));
         }
+        // A key with a usage limit counts this use (a model hook: other keys pay one test).
+        let object = if slot.model.limits_uses(&object.attrs) {
+            self.count_use(slot, object)?
+        } else {
+            object
+        };
         let object = self.unseal(slot, object)?;
         let material = object.key_material()?;
         Ok((object, material))

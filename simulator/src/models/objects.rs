@@ -2,12 +2,13 @@
 //! a vendor: the mechanisms and curves the firmware offers, who may create, change, destroy or
 //! wrap out keys (Luna's read-only roles, Primus's security policy and Clones), the defaults of
 //! a new key, the identity a new object is given (Luna's `CKA_OUID`, Primus's HSM-internal
-//! names), key values a policy hides, and a full partition.
+//! names), key values a policy hides, a full partition, and Luna's key usage limits.
 use super::{PartitionState, TokenModel, luna, primus};
 use crate::base::attribute::Attributes;
 use crate::base::error::{Result, err};
 use crate::base::vendor_codes::{
-    CKA_HSMSIM_PRIMUS_NAME, CKA_OUID, CKR_CONTAINER_OBJECT_STORAGE_FULL, CKR_USER_NOT_AUTHORIZED,
+    CKA_HSMSIM_PRIMUS_NAME, CKA_OUID, CKA_USAGE_COUNT, CKA_USAGE_LIMIT,
+    CKR_CONTAINER_OBJECT_STORAGE_FULL, CKR_USER_NOT_AUTHORIZED,
 };
 use crate::crypto::ec::Curve;
 use crate::object::rules::Origin;
@@ -116,6 +117,49 @@ impl TokenModel {
         }
     }
 
+    /// Checks the vendor attributes a caller gives to a new object, a copy or a change, before
+    /// the standard rules: Luna's usage limit within its range (`luna::check_usage_template`);
+    /// on other models `CKA_USAGE_LIMIT` and `CKA_USAGE_COUNT` do not exist
+    /// (`CKR_ATTRIBUTE_TYPE_INVALID`, as for any attribute type the token does not know).
+    pub fn check_vendor_template(&self, template: &Attributes) -> Result<()> {
+        match self {
+            TokenModel::Luna(_) => luna::check_usage_template(template),
+            _ => match [CKA_USAGE_LIMIT, CKA_USAGE_COUNT]
+                .into_iter()
+                .find(|t| template.contains(*t))
+            {
+                Some(t) => Err(err(
+                    CKR_ATTRIBUTE_TYPE_INVALID,
+                    format!("attribute type 0x{t:X} is Luna's; this token does not know it"),
+                )),
+                None => Ok(()),
+            },
+        }
+    }
+
+    /// The attributes the model completes after a new object's or a change's values are in
+    /// place: a Luna key given a usage limit gets its count (`luna::complete_usage`).
+    pub fn complete_vendor_attributes(&self, attrs: &mut Attributes) {
+        if matches!(self, TokenModel::Luna(_)) {
+            luna::complete_usage(attrs);
+        }
+    }
+
+    /// Whether operations with a key count towards a usage limit (Luna's `CKA_USAGE_LIMIT`);
+    /// keys without one (every key of other models) pay nothing more.
+    pub fn limits_uses(&self, attrs: &Attributes) -> bool {
+        matches!(self, TokenModel::Luna(_)) && luna::limits_uses(attrs)
+    }
+
+    /// One use of a key that `limits_uses`: the attribute change recording it, or the error
+    /// when its limit is reached (`luna::count_use`).
+    pub fn count_use(&self, attrs: &Attributes) -> Result<Attributes> {
+        match self {
+            TokenModel::Luna(_) => luna::count_use(attrs),
+            _ => Ok(Attributes::new()),
+        }
+    }
+
     /// The model's rules for a new object, after the standard ones (`rules::build_object`):
     /// the curves its firmware offers; on Primus, its security policy on key import and its key
     /// defaults (Primus §1.6, §1.7).
@@ -128,6 +172,7 @@ impl TokenModel {
         class: CK_OBJECT_CLASS,
     ) -> Result<()> {
         self.check_key_curve(attrs)?;
+        self.complete_vendor_attributes(attrs);
         let Some(policy) = self.primus_policy(record) else {
             return Ok(());
         };

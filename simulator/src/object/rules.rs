@@ -129,6 +129,18 @@ static KEY: &[Rule] = &[
     // A common key attribute: never given, it is the empty list, which restricts nothing (as
     // SoftHSMv2; clients such as OpenSSL's pkcs11-provider read it on every key).
     r(CKA_ALLOWED_MECHANISMS, 0, D::Empty),
+    // Luna's usage limit, settable on any key at creation and later; its count is the
+    // token's (the vendor model decides where they apply and keeps the count).
+    r(
+        crate::base::vendor_codes::CKA_USAGE_LIMIT,
+        MODIFIABLE,
+        D::None,
+    ),
+    r(
+        crate::base::vendor_codes::CKA_USAGE_COUNT,
+        TOKEN_SET,
+        D::None,
+    ),
 ];
 
 // Usage defaults (simulator-defined; PKCS#11 leaves them to the token): every usage the key

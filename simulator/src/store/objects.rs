@@ -301,6 +301,62 @@ impl Store {
         })
     }
 
+    /// Changes a token object's public attributes in one write transaction: `change` is given
+    /// the stored attributes and answers those to set, which are also set on `copies` (an HA
+    /// group's members' copies of it; a copy gone meanwhile is left out). No other thread or
+    /// process writes in between, so a check and its change are one step (a key's usage
+    /// count). Answers the attributes set. `CKR_OBJECT_HANDLE_INVALID` when the object is gone.
+    pub fn change_public_on(
+        &self,
+        token: &PartitionId,
+        unique_id: &[u8],
+        copies: &[(PartitionId, Vec<u8>)],
+        change: impl FnOnce(&Attributes) -> Result<Attributes>,
+    ) -> Result<Attributes> {
+        self.write(|tx| {
+            let stored = |token: &str, uid: &[u8]| -> Result<Option<Attributes>> {
+                let public: Option<Vec<u8>> = tx
+                    .prepare_cached(
+                        "SELECT public FROM objects WHERE unique_id = ?1 AND token = ?2",
+                    )
+                    .and_then(|mut s| {
+                        s.query_row(params![uid_text(uid), token], |r| r.get(0))
+                            .optional()
+                    })
+                    .map_err(db_err)?;
+                public.map(|p| decode(&p)).transpose()
+            };
+            let write = |token: &str, uid: &[u8], mut public: Attributes, set: &Attributes| {
+                public.merge(set);
+                tx.execute(
+                    "UPDATE objects SET public = ?1 WHERE unique_id = ?2 AND token = ?3",
+                    params![encode(&public)?, uid_text(uid), token],
+                )
+                .map_err(db_err)?;
+                log_change(tx, token, Some(uid), self.writer)
+            };
+            let token = &token.to_string();
+            let public = stored(token, unique_id)?.ok_or_else(|| {
+                err(
+                    CKR_OBJECT_HANDLE_INVALID,
+                    "the object was destroyed by another process",
+                )
+            })?;
+            let set = change(&public)?;
+            if set.iter().next().is_none() {
+                return Ok(set);
+            }
+            write(token, unique_id, public, &set)?;
+            for (member, uid) in copies {
+                let member = &member.to_string();
+                if let Some(copy) = stored(member, uid)? {
+                    write(member, uid, copy, &set)?;
+                }
+            }
+            Ok(set)
+        })
+    }
+
     /// Deletes token objects, all or none; `CKR_OBJECT_HANDLE_INVALID` when one of them was
     /// already destroyed by another process.
     pub fn delete_objects(&self, token: &PartitionId, unique_ids: &[&[u8]]) -> Result<()> {

@@ -2,11 +2,11 @@
 //! policies in force, FIPS mode, names), `roles` (vendor user types, who initialises whom),
 //! `login` (PED colours, failed-login rules, activation across restarts), `policies` (HSM and
 //! partition policy elements and changes), `partition` (a partition's persisted state and
-//! version), `domains` (cloning domains), `ca` (the answers to Luna's `CA_*` calls) and `ped`
-//! (the simulated PED and its keys). Everything public is re-exported here, so
-//! `crate::models::luna::X` names it. Sources: docs/sources.md, "Luna" (pycryptoki
-//! `defines.py`, thalesdocs.com); choices the documents leave open are marked
-//! "simulator-defined".
+//! version), `domains` (cloning domains), `usage` (key usage limits and counts), `ca` (the
+//! answers to Luna's `CA_*` calls) and `ped` (the simulated PED and its keys). Everything
+//! public is re-exported here, so `crate::models::luna::X` names it. Sources:
+//! docs/sources.md, "Luna" (pycryptoki `defines.py`, thalesdocs.com); choices the documents
+//! leave open are marked "simulator-defined".
 pub mod ca;
 mod device;
 mod domains;
@@ -15,6 +15,7 @@ mod partition;
 pub mod ped;
 mod policies;
 mod roles;
+mod usage;
 
 pub use device::*;
 pub use domains::*;
@@ -22,6 +23,7 @@ pub use login::*;
 pub use partition::*;
 pub use policies::*;
 pub use roles::*;
+pub use usage::*;
 
 pub use crate::base::vendor_codes::{
     CKR_CERTIFICATE_INVALID, CKR_CLONING_PARAMETER_ALREADY_EXISTS, CKR_CLONING_PARAMETER_MISSING,
