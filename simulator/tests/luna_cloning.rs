@@ -5,7 +5,8 @@
 //! (`CKR_CERTIFICATE_INVALID`) on a pre-7.7 and on a V0 source; source policies 0 and 4 off,
 //! HSM policy 7 off, a PED target for a password source, a V0/V1 source to a pre-7.7 target and
 //! a missing Crypto Officer login are refused; a tampered or truncated part 2 is refused and
-//! writes nothing.
+//! writes nothing; several objects (`Engine::clone_objects`) fail per object before 7.7 and
+//! stop at the first failure from 7.7.
 mod common;
 
 use common::*;
@@ -513,5 +514,67 @@ fn the_three_leg_protocol_clones_and_refuses_tampered_or_truncated_parts() {
     assert_eq!(
         clone_as_target(other, &mut kev, &mut part2.clone()),
         Err(CKR_CERTIFICATE_INVALID)
+    );
+}
+
+/// LunaCM's `partition clone -objects`: a pre-7.7 source goes on after a failed object (one
+/// error per object), a V0 source stops at the first failure; each object all or nothing.
+#[test]
+fn several_objects_fail_per_object_before_7_7_and_stop_from_7_7() {
+    let lab = TextLab::new(LAB);
+    let engine = lab.other_process();
+    let co = |slot| {
+        let s = engine
+            .open_session(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION)
+            .unwrap();
+        engine.login(s, CKU_USER, CO).unwrap();
+        s
+    };
+    let aes = |s, label: &str| {
+        let mut t = hsmsim::base::attribute::Attributes::new();
+        t.set_ulong(CKA_CLASS, CKO_SECRET_KEY);
+        t.set_ulong(CKA_KEY_TYPE, CKK_AES);
+        t.set_bytes(CKA_TOKEN, vec![1]);
+        t.set_bytes(CKA_VALUE, vec![5; 32]);
+        t.set_bytes(CKA_LABEL, label.as_bytes().to_vec());
+        engine.create_object(s, &t).unwrap()
+    };
+    let rvs = |target, source, objects: &[CK_OBJECT_HANDLE]| -> Vec<CK_RV> {
+        let results = engine.clone_objects(target, source, objects).unwrap();
+        results
+            .iter()
+            .map(|r| r.as_ref().map_or_else(|e| e.rv, |_| CKR_OK))
+            .collect()
+    };
+    const NO_SUCH: CK_OBJECT_HANDLE = 0xDEAD;
+    const NOT_ATTEMPTED: CK_RV = 0x8000_0107;
+    // 7.4.2 source: every object tried.
+    let (old, dst, other) = (co(0), co(3), co(4));
+    let (k1, k2) = (aes(old, "old-1"), aes(old, "old-2"));
+    assert_eq!(
+        rvs(dst, old, &[k1, NO_SUCH, k2]),
+        [CKR_OK, CKR_OBJECT_HANDLE_INVALID, CKR_OK]
+    );
+    assert_eq!(
+        rvs(other, old, &[k1, k2]),
+        [CKR_CERTIFICATE_INVALID, CKR_CERTIFICATE_INVALID]
+    );
+    // 7.7.1 V0 source: stops at the first failure.
+    let (v0, v1, v0other) = (co(5), co(6), co(7));
+    let (n1, n2) = (aes(v0, "new-1"), aes(v0, "new-2"));
+    assert_eq!(
+        rvs(v1, v0, &[n1, NO_SUCH, n2]),
+        [CKR_OK, CKR_OBJECT_HANDLE_INVALID, NOT_ATTEMPTED]
+    );
+    assert_eq!(
+        rvs(v0other, v0, &[n1, n2]),
+        [CKR_CERTIFICATE_INVALID, NOT_ATTEMPTED]
+    );
+    assert_eq!(lab.stored_objects("n77/v0other"), 0, "nothing written");
+    assert_eq!(lab.stored_objects("n77/v1"), 1, "only the first object");
+    // The pair's preconditions refuse the whole call.
+    assert_eq!(
+        engine.clone_objects(dst, v0, &[n1]).unwrap_err().rv,
+        CKR_OPERATION_NOT_ALLOWED
     );
 }

@@ -308,6 +308,28 @@ impl Engine {
         self.clone_in(target, source, &blob)
     }
 
+    /// LunaCM's `partition clone -objects <handles>`: clones the objects in order, each as
+    /// `clone_object` (all or nothing on the target), as the source's era does after a failed
+    /// object (`luna::on_object_failure`: a pre-7.7 source goes on, one error per object; a
+    /// V0/V1 source stops, the rest `CKR_CLONE_NOT_ATTEMPTED`). The pair's preconditions are
+    /// checked once first (their refusal is the call's); then every object's result, in order.
+    pub fn clone_objects(
+        &self,
+        target: CK_SESSION_HANDLE,
+        source: CK_SESSION_HANDLE,
+        objects: &[CK_OBJECT_HANDLE],
+    ) -> Result<Vec<Result<CK_OBJECT_HANDLE>>> {
+        let behaviour = self.clone_sides(source, target, |_, source, _, target| {
+            luna::check_clone(&source, &target)?;
+            Ok(luna::on_object_failure(&source))
+        })?;
+        Ok(luna::clone_run(
+            behaviour,
+            objects.iter().copied(),
+            |object| self.clone_object(target, source, CK_CRYPTOKI_ELEMENT, object),
+        ))
+    }
+
     /// The source's half of a clone: the Luna model's preconditions for the pair of
     /// partitions and for the object, then the object's blob for the target.
     pub fn clone_out(
