@@ -5,7 +5,8 @@
 //! (`CKR_CERTIFICATE_INVALID`) on a pre-7.7 and on a V0 source; source policies 0 and 4 off,
 //! HSM policy 7 off, a PED target for a password source, a V0/V1 source to a pre-7.7 target and
 //! a missing Crypto Officer login are refused; a tampered or truncated part 2 is refused and
-//! writes nothing; several objects (`Engine::clone_objects`) fail per object before 7.7 and
+//! writes nothing; 7.8+ partitions clone over a secondary domain, but from an older source only
+//! the target's primary one counts; several objects (`Engine::clone_objects`) fail per object before 7.7 and
 //! stop at the first failure from 7.7.
 mod common;
 
@@ -21,8 +22,9 @@ const CO: &[u8] = b"co-pin-0001";
 
 /// Slots: 0 a7/src, 1 a7/nopriv (policy 0 off), 2 a7/nosecret (policy 4 off), 3 b7/dst,
 /// 4 b7/other (another domain), 5 n77/v0, 6 n77/v1, 7 n77/v0other (another domain),
-/// 8 nc/noclone (HSM policy 7 off), 9 ped/p (PED authentication). Every partition but the
-/// last two is in domain "dom-1" unless said otherwise; a7 and b7 run 7.4.2, n77 7.7.1.
+/// 8 nc/noclone (HSM policy 7 off), 9 ped/p (PED authentication, no domain), 10 m78/multi
+/// (7.8.4, primary domain "dom-3", secondary "dom-1"), 11 m78/plain (7.8.4). Every other
+/// partition is in domain "dom-1" unless said otherwise; a7 and b7 run 7.4.2, n77 7.7.1.
 const LAB: &str = r#"
 [lab]
 name = "luna-cloning"
@@ -116,6 +118,24 @@ auth = "ped"
   so_ped_key = "ped/blue.key"
   user_ped_key = "ped/black.key"
 
+[[device]]
+name = "m78"
+kind = "luna-network"
+firmware = "7.8.4"
+  [[device.partition]]
+  name = "multi"
+  label = "multi"
+  so_pin = "po-pin-0001"
+  user_pin = "co-pin-0001"
+  domain = "dom-3"
+  other_domains = ["dom-1"]
+  [[device.partition]]
+  name = "plain"
+  label = "plain"
+  so_pin = "po-pin-0001"
+  user_pin = "co-pin-0001"
+  domain = "dom-1"
+
 [[host]]
 name = "client"
 slot = [
@@ -129,6 +149,8 @@ slot = [
   { id = 7, partition = "n77/v0other" },
   { id = 8, partition = "nc/noclone" },
   { id = 9, partition = "ped/p" },
+  { id = 10, partition = "m78/multi" },
+  { id = 11, partition = "m78/plain" },
 ]
 "#;
 
@@ -577,4 +599,39 @@ fn several_objects_fail_per_object_before_7_7_and_stop_from_7_7() {
         engine.clone_objects(dst, v0, &[n1]).unwrap_err().rv,
         CKR_OPERATION_NOT_ALLOWED
     );
+}
+
+/// Firmware 7.8+: two 7.8+ partitions clone over any shared domain (here the source's
+/// secondary one); with a peer older than 7.8 only the 7.8+ side's primary domain counts, so
+/// a 7.4.2 source of that domain fails at the 7.8+ target that has it as a secondary one.
+#[test]
+fn a_secondary_domain_clones_between_7_8_partitions_only() {
+    let lab = TextLab::new(LAB);
+    let (multi, plain, old) = (co_session(10), co_session(11), co_session(3));
+    let key = token_aes(multi, b"edm");
+    let clone = clone_object(plain, multi, key).unwrap();
+    assert_eq!(
+        get_attr(plain, clone, CKA_OUID).unwrap(),
+        get_attr(multi, key, CKA_OUID).unwrap()
+    );
+    // A 7.8+ (V0) source never goes to a pre-7.7 target, whatever the domains.
+    let before = lab.stored_objects("b7/dst");
+    assert_eq!(
+        clone_object(old, multi, key),
+        Err(CKR_OPERATION_NOT_ALLOWED)
+    );
+    assert_eq!(lab.stored_objects("b7/dst"), before);
+    // A 7.7.1 target whose domain is the 7.8+ source's secondary one: refused at the target.
+    let v0 = co_session(5);
+    assert_eq!(clone_object(v0, multi, key), Err(CKR_CERTIFICATE_INVALID));
+    assert!(labelled(v0, b"edm").is_empty());
+    // An older source whose domain is the 7.8+ target's secondary one: refused at the target;
+    // a 7.8+ target whose primary it is: cloned.
+    let src = co_session(0);
+    let from_old = token_aes(src, b"edm-old");
+    assert_eq!(
+        clone_object(multi, src, from_old),
+        Err(CKR_CERTIFICATE_INVALID)
+    );
+    assert!(clone_object(plain, src, from_old).is_ok());
 }
