@@ -89,6 +89,11 @@ const MODELLED: &[&str] = &[
     "CA_PerformSelfTest",
     "CA_GetTime",
     "CA_GetContainerStorageInformation",
+    "CA_CloneObject",
+    "CA_GenerateCloningKEV",
+    "CA_CloneAsTargetInit",
+    "CA_CloneAsSource",
+    "CA_CloneAsTarget",
 ];
 
 /// `libhsmsim.so` of this build (next to the test binary in `target/<profile>/deps`).

@@ -21,6 +21,10 @@ pub const CKR_CERTIFICATE_INVALID: CK_RV = CKR_VENDOR_DEFINED + 0x0C;
 pub const CKR_CLONING_PARAMETER_ALREADY_EXISTS: CK_RV = CKR_VENDOR_DEFINED + 0x08;
 /// A cloning domain the partition does not have.
 pub const CKR_CLONING_PARAMETER_MISSING: CK_RV = CKR_VENDOR_DEFINED + 0x09;
+/// A clone run in which at least one object failed (pycryptoki `defines.py`, Luna §1.6).
+pub const CKR_FAILED_TO_CLONE_AN_OBJECT: CK_RV = CKR_VENDOR_DEFINED + 0x106;
+/// An object a clone run never tried, because it stopped at an earlier failure (Luna §1.6).
+pub const CKR_CLONE_NOT_ATTEMPTED: CK_RV = CKR_VENDOR_DEFINED + 0x107;
 
 /// `CKA_OUID`: the 12-byte object unique id Luna keeps across clones.
 pub const CKA_OUID: CK_ATTRIBUTE_TYPE = CKA_VENDOR_DEFINED + 5;
@@ -65,6 +69,11 @@ pub const VENDOR_RV_NAMES: &[(CK_RV, &str)] = &[
         "CKR_CLONING_PARAMETER_MISSING",
     ),
     (CKR_CERTIFICATE_INVALID, "CKR_CERTIFICATE_INVALID"),
+    (
+        CKR_FAILED_TO_CLONE_AN_OBJECT,
+        "CKR_FAILED_TO_CLONE_AN_OBJECT",
+    ),
+    (CKR_CLONE_NOT_ATTEMPTED, "CKR_CLONE_NOT_ATTEMPTED"),
     (CKR_CONTAINER_HANDLE_INVALID, "CKR_CONTAINER_HANDLE_INVALID"),
     (CKR_USER_NOT_AUTHORIZED, "CKR_USER_NOT_AUTHORIZED"),
     (

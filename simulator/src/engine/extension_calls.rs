@@ -3,12 +3,14 @@
 //! states, container status and storage, policies, session information, the self-test, the
 //! slot listing), and the calls that change a partition, its device or its objects: partition
 //! and HSM policies, cloning domains, the CO PIN reset, the factory reset, destroying several
-//! objects, object unique ids. Each checks that its slot shows a Luna partition. The one engine file that names a vendor model: it
+//! objects, object unique ids, cloning an object between two partitions (`CA_CloneObject`: the
+//! source seals, the target opens, under the Luna model's rules). Each checks that its slot shows a Luna partition. The one engine file that names a vendor model: it
 //! dispatches the vendor's own calls (the layer test `engine_names_no_vendor_model` allows it).
-use super::Engine;
+use super::objects::Identity;
+use super::{Engine, Slot};
 use crate::base::error::{Result, err};
 use crate::models::TokenModel;
-use crate::models::luna::CKA_OUID;
+use crate::models::luna::{self, CKA_OUID, CloneSide};
 use crate::models::luna_ca::{self, CK_CRYPTOKI_ELEMENT, DomainChange, PartitionView};
 use crate::store::records::TokenRecord;
 use cryptoki_sys::*;
@@ -289,5 +291,121 @@ impl Engine {
             .find(|o| o.attrs.bytes(CKA_OUID) == Some(&ouid[..]) && (user || !o.is_private()))
             .map(|o| (CK_CRYPTOKI_ELEMENT, o.handle))
             .ok_or_else(|| err(CKR_OBJECT_HANDLE_INVALID, "no visible object has this OUID"))
+    }
+
+    /// Luna's `CA_CloneObject`: the object on the source session's partition is sealed under
+    /// the source's cloning domain (`clone_out`) and opened and stored by the target
+    /// (`clone_in`): every attribute and its `CKA_OUID` kept, a new handle, one store
+    /// transaction on the target. A domain mismatch fails at the target.
+    pub fn clone_object(
+        &self,
+        target: CK_SESSION_HANDLE,
+        source: CK_SESSION_HANDLE,
+        object_type: CK_ULONG,
+        object: CK_OBJECT_HANDLE,
+    ) -> Result<CK_OBJECT_HANDLE> {
+        let blob = self.clone_out(source, target, object_type, object)?;
+        self.clone_in(target, source, &blob)
+    }
+
+    /// LunaCM's `partition clone -objects <handles>`: clones the objects in order, each as
+    /// `clone_object` (all or nothing on the target), as the source's era does after a failed
+    /// object (`luna::on_object_failure`: a pre-7.7 source goes on, one error per object; a
+    /// V0/V1 source stops, the rest `CKR_CLONE_NOT_ATTEMPTED`). The pair's preconditions are
+    /// checked once first (their refusal is the call's); then every object's result, in order.
+    pub fn clone_objects(
+        &self,
+        target: CK_SESSION_HANDLE,
+        source: CK_SESSION_HANDLE,
+        objects: &[CK_OBJECT_HANDLE],
+    ) -> Result<Vec<Result<CK_OBJECT_HANDLE>>> {
+        let behaviour = self.clone_sides(source, target, |_, source, _, target| {
+            luna::check_clone(&source, &target)?;
+            Ok(luna::on_object_failure(&source))
+        })?;
+        Ok(luna::clone_run(
+            behaviour,
+            objects.iter().copied(),
+            |object| self.clone_object(target, source, CK_CRYPTOKI_ELEMENT, object),
+        ))
+    }
+
+    /// The source's half of a clone: the Luna model's preconditions for the pair of
+    /// partitions and for the object, then the object's blob for the target.
+    pub fn clone_out(
+        &self,
+        source: CK_SESSION_HANDLE,
+        target: CK_SESSION_HANDLE,
+        object_type: CK_ULONG,
+        object: CK_OBJECT_HANDLE,
+    ) -> Result<Vec<u8>> {
+        if object_type != CK_CRYPTOKI_ELEMENT {
+            return Err(err(
+                CKR_ARGUMENTS_BAD,
+                "only CK_CRYPTOKI_ELEMENT objects are cloned here",
+            ));
+        }
+        self.clone_sides(source, target, |source_slot, source, _, target| {
+            luna::check_clone(&source, &target)?;
+            let original = self.usable_object(source_slot, object, CKR_OBJECT_HANDLE_INVALID)?;
+            let class = original.attrs.require_ulong(CKA_CLASS)?;
+            luna::check_object_clonable(&source, class)?;
+            luna::seal_clone(&source, &target, &original.attrs)
+        })
+    }
+
+    /// The target's half of a clone: opens the blob with the target's cloning domains and
+    /// stores the object (all or nothing, its `CKA_OUID` kept); returns its new handle. A
+    /// blob of another domain, damaged or truncated changes nothing.
+    pub fn clone_in(
+        &self,
+        target: CK_SESSION_HANDLE,
+        source: CK_SESSION_HANDLE,
+        blob: &[u8],
+    ) -> Result<CK_OBJECT_HANDLE> {
+        let attrs = self.clone_sides(source, target, |_, source, _, target| {
+            luna::check_clone(&source, &target)?;
+            luna::open_clone(&target, &source, blob)
+        })?;
+        let (session, slot) = self.slot_of(target)?;
+        let handles =
+            self.insert_objects_as(&mut session.lock(), slot, vec![attrs], Identity::Kept)?;
+        Ok(handles[0])
+    }
+
+    /// Runs `f` on the source and target sessions' slots and their Luna sides (device, state,
+    /// role logged in). Both must show Luna partitions, and different ones.
+    fn clone_sides<T>(
+        &self,
+        source: CK_SESSION_HANDLE,
+        target: CK_SESSION_HANDLE,
+        f: impl FnOnce(&Slot, CloneSide<'_>, &Slot, CloneSide<'_>) -> Result<T>,
+    ) -> Result<T> {
+        let (_, source_slot) = self.slot_of(source)?;
+        let (_, target_slot) = self.slot_of(target)?;
+        if source_slot.partition == target_slot.partition {
+            return Err(err(
+                CKR_ARGUMENTS_BAD,
+                "the source and target sessions are on the same partition",
+            ));
+        }
+        let source_device = luna_ca::luna_device(&source_slot.model)?;
+        let target_device = luna_ca::luna_device(&target_slot.model)?;
+        let source_state = luna_ca::state_of(&source_slot.token.read());
+        let target_state = luna_ca::state_of(&target_slot.token.read());
+        f(
+            source_slot,
+            CloneSide {
+                device: source_device,
+                state: &source_state,
+                login: source_slot.logged_in(),
+            },
+            target_slot,
+            CloneSide {
+                device: target_device,
+                state: &target_state,
+                login: target_slot.logged_in(),
+            },
+        )
     }
 }

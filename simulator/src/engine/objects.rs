@@ -17,6 +17,13 @@ use crate::store::{StoredObject, seal_object};
 use cryptoki_sys::*;
 use std::sync::Arc;
 
+/// Whether a new object gets a new shared identity (`CKA_OUID`) or keeps its own (a clone).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Identity {
+    New,
+    Kept,
+}
+
 /// The answer for one attribute of `C_GetAttributeValue`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AttrLookup {
@@ -248,6 +255,18 @@ impl Engine {
         slot: &Slot,
         objects: Vec<Attributes>,
     ) -> Result<Vec<CK_OBJECT_HANDLE>> {
+        self.insert_objects_as(session, slot, objects, Identity::New)
+    }
+
+    /// `insert_objects`, the objects given a new shared identity (`CKA_OUID`) or keeping the
+    /// one they carry (clones from another partition).
+    pub(crate) fn insert_objects_as(
+        &self,
+        session: &mut Session,
+        slot: &Slot,
+        objects: Vec<Attributes>,
+        identity: Identity,
+    ) -> Result<Vec<CK_OBJECT_HANDLE>> {
         session.check_open()?;
         slot.check_pin_current()?;
         check_token_change_allowed(slot, objects.iter().any(|a| a.flag(CKA_TOKEN, false)))?;
@@ -267,7 +286,9 @@ impl Engine {
             slot.check_may_change_object(attrs.flag(CKA_PRIVATE, false))?;
             let uid = new_unique_id()?;
             attrs.set_bytes(CKA_UNIQUE_ID, uid.as_bytes().to_vec());
-            slot.model.identify_new_object(&mut attrs)?;
+            if identity == Identity::New || slot.model.shared_identity(&attrs).is_none() {
+                slot.model.identify_new_object(&mut attrs)?;
+            }
             self.name_object(slot, &mut attrs, None, &mut names)?;
             let lifetime = if attrs.flag(CKA_TOKEN, false) {
                 if slot.ha.is_some() {

@@ -2,12 +2,14 @@
 //! policies in force, FIPS mode, names), `roles` (vendor user types, who initialises whom),
 //! `login` (PED colours, failed-login rules, activation across restarts), `policies` (HSM and
 //! partition policy elements and changes), `partition` (a partition's persisted state and
-//! version), `domains` (cloning domains), `usage` (key usage limits and counts), `ca` (the
+//! version), `domains` (cloning domains), `cloning` (whether and how objects
+//! clone between two partitions), `usage` (key usage limits and counts), `ca` (the
 //! answers to Luna's `CA_*` calls) and `ped` (the simulated PED and its keys). Everything
 //! public is re-exported here, so `crate::models::luna::X` names it. Sources:
 //! docs/sources.md, "Luna" (pycryptoki `defines.py`, thalesdocs.com); choices the documents
 //! leave open are marked "simulator-defined".
 pub mod ca;
+mod cloning;
 mod device;
 mod domains;
 mod login;
@@ -17,6 +19,7 @@ mod policies;
 mod roles;
 mod usage;
 
+pub use cloning::*;
 pub use device::*;
 pub use domains::*;
 pub use login::*;
@@ -26,10 +29,11 @@ pub use roles::*;
 pub use usage::*;
 
 pub use crate::base::vendor_codes::{
-    CKR_CERTIFICATE_INVALID, CKR_CLONING_PARAMETER_ALREADY_EXISTS, CKR_CLONING_PARAMETER_MISSING,
-    CKR_CONFIG_CHANGE_ILLEGAL, CKR_CONFIG_FAILS_DEPENDENCIES, CKR_CONFIG_ILLEGAL,
-    CKR_CONTAINER_HANDLE_INVALID, CKR_CONTAINER_OBJECT_STORAGE_FULL, CKR_OPERATION_NOT_ALLOWED,
-    CKR_POLICY_ID_INVALID, CKR_USER_NOT_AUTHORIZED,
+    CKR_CERTIFICATE_INVALID, CKR_CLONE_NOT_ATTEMPTED, CKR_CLONING_PARAMETER_ALREADY_EXISTS,
+    CKR_CLONING_PARAMETER_MISSING, CKR_CONFIG_CHANGE_ILLEGAL, CKR_CONFIG_FAILS_DEPENDENCIES,
+    CKR_CONFIG_ILLEGAL, CKR_CONTAINER_HANDLE_INVALID, CKR_CONTAINER_OBJECT_STORAGE_FULL,
+    CKR_FAILED_TO_CLONE_AN_OBJECT, CKR_OPERATION_NOT_ALLOWED, CKR_POLICY_ID_INVALID,
+    CKR_USER_NOT_AUTHORIZED,
 };
 
 pub use crate::base::vendor_codes::CKA_OUID;

@@ -1,5 +1,5 @@
 //! The Luna model's unit tests: FIPS mode, firmware eras, roles, policies, failed-login
-//! consequences, cloning domains, configuration texts.
+//! consequences, cloning domains, configuration texts, cloning rules.
 use super::*;
 use crate::models::{Consequence, FailedLoginRule};
 use cryptoki_sys::*;
@@ -216,4 +216,252 @@ fn equal_domains_have_equal_verifiers_and_no_clear_text() {
     assert_eq!(a, domain_verifier(b"my-domain"));
     assert_ne!(a, domain_verifier(b"other"));
     assert!(!a.windows(9).any(|w| w == b"my-domain"));
+}
+
+/// A partition state with `domain` as its primary cloning domain.
+fn in_domain(domain: &[u8]) -> PartitionState {
+    PartitionState {
+        domain: Some(domain.to_vec()),
+        ..PartitionState::default()
+    }
+}
+
+fn side<'a>(device: &'a Device, state: &'a PartitionState) -> CloneSide<'a> {
+    CloneSide {
+        device,
+        state,
+        login: Some(CKU_USER),
+    }
+}
+
+/// Cloning starts only with the Crypto Officer on both sides.
+#[test]
+fn clone_needs_the_crypto_officer_on_both_sides() {
+    let d = device("7.4.2");
+    let s = in_domain(b"d");
+    assert!(check_clone(&side(&d, &s), &side(&d, &s)).is_ok());
+    for login in [None, Some(CKU_SO), Some(CKU_CRYPTO_USER)] {
+        let other = CloneSide {
+            login,
+            ..side(&d, &s)
+        };
+        let e = check_clone(&other, &side(&d, &s)).unwrap_err();
+        assert_eq!(e.rv, CKR_USER_NOT_LOGGED_IN, "{login:?}");
+        assert!(e.detail.contains("source"));
+        let e = check_clone(&side(&d, &s), &other).unwrap_err();
+        assert_eq!(e.rv, CKR_USER_NOT_LOGGED_IN, "{login:?}");
+        assert!(e.detail.contains("target"));
+    }
+}
+
+/// HSM policy 7 must be on on both devices.
+#[test]
+fn clone_needs_hsm_policy_7_on_both_devices() {
+    let on = device("7.4.2");
+    let mut off = device("7.4.2");
+    off.hsm_policies.insert(hsm_policy::CLONING, 0);
+    let s = in_domain(b"d");
+    for (a, b) in [(&off, &on), (&on, &off)] {
+        let e = check_clone(&side(a, &s), &side(b, &s)).unwrap_err();
+        assert_eq!(e.rv, CKR_OPERATION_NOT_ALLOWED);
+        assert!(e.detail.contains("HSM policy 7"));
+    }
+}
+
+/// The same authentication method, except between two 7.8+ devices.
+#[test]
+fn clone_needs_the_same_authentication_method_before_7_8() {
+    let s = in_domain(b"d");
+    for (fw_a, fw_b, allowed) in [
+        ("6.24.0", "7.4.2", false),
+        ("7.4.2", "7.8.4", false),
+        ("7.8.4", "7.8.4", true),
+    ] {
+        let pw = device(fw_a);
+        let mut ped = device(fw_b);
+        ped.auth = Auth::Ped;
+        let r = check_clone(&side(&pw, &s), &side(&ped, &s));
+        assert_eq!(r.is_ok(), allowed, "{fw_a} -> {fw_b}");
+        if let Err(e) = r {
+            assert_eq!(e.rv, CKR_OPERATION_NOT_ALLOWED);
+            assert!(e.detail.contains("authentication"));
+        }
+    }
+}
+
+/// A V0 or V1 partition never clones to a pre-7.7 one; the other way is allowed.
+#[test]
+fn v0_and_v1_sources_never_clone_to_pre_7_7_targets() {
+    let (old, new) = (device("7.4.2"), device("7.7.1"));
+    let v0 = in_domain(b"d");
+    let mut v1 = in_domain(b"d");
+    v1.policies.insert(partition_policy::PARTITION_VERSION, 1);
+    for s in [&v0, &v1] {
+        let e = check_clone(&side(&new, s), &side(&old, &v0)).unwrap_err();
+        assert_eq!(e.rv, CKR_OPERATION_NOT_ALLOWED);
+        assert!(check_clone(&side(&old, &v0), &side(&new, s)).is_ok());
+        assert!(check_clone(&side(&new, s), &side(&new, &v0)).is_ok());
+    }
+}
+
+/// A source without a cloning domain cannot seal anything.
+#[test]
+fn clone_needs_a_source_domain() {
+    let d = device("7.4.2");
+    let none = PartitionState::default();
+    let e = check_clone(&side(&d, &none), &side(&d, &in_domain(b"d"))).unwrap_err();
+    assert_eq!(e.rv, CKR_CLONING_PARAMETER_MISSING);
+}
+
+/// Private keys need source policy 0, secret keys policy 4; other classes always clone.
+#[test]
+fn object_cloning_follows_source_policies_0_and_4() {
+    let d = device("7.4.2");
+    let open = in_domain(b"d");
+    for class in [CKO_PRIVATE_KEY, CKO_SECRET_KEY, CKO_PUBLIC_KEY, CKO_DATA] {
+        assert!(check_object_clonable(&side(&d, &open), class).is_ok());
+    }
+    for (policy, class) in [
+        (partition_policy::PRIVATE_KEY_CLONING, CKO_PRIVATE_KEY),
+        (partition_policy::SECRET_KEY_CLONING, CKO_SECRET_KEY),
+    ] {
+        let mut closed = in_domain(b"d");
+        closed.policies.insert(policy, 0);
+        let e = check_object_clonable(&side(&d, &closed), class).unwrap_err();
+        assert_eq!(e.rv, CKR_OPERATION_NOT_ALLOWED);
+        assert!(e.detail.contains(&format!("policy {policy}")));
+        for other in [CKO_PUBLIC_KEY, CKO_CERTIFICATE] {
+            assert!(check_object_clonable(&side(&d, &closed), other).is_ok());
+        }
+    }
+    // Policy 0 is capped by HSM policy 7: with cloning off on the device, nothing private clones.
+    let mut no_cloning = device("7.4.2");
+    no_cloning.hsm_policies.insert(hsm_policy::CLONING, 0);
+    let e = check_object_clonable(&side(&no_cloning, &open), CKO_PRIVATE_KEY).unwrap_err();
+    assert_eq!(e.rv, CKR_OPERATION_NOT_ALLOWED);
+}
+
+/// The sealing and opening domains: the primary one with an older peer, any shared one
+/// between two 7.8+ partitions.
+#[test]
+fn sealing_and_opening_domains_follow_the_older_peer_rule() {
+    let (old, new) = (device("6.24.0"), device("7.8.4"));
+    let mut multi = in_domain(b"primary");
+    multi.other_domains.push(b"shared".to_vec());
+    let shared = in_domain(b"shared");
+    // Two 7.8+ partitions: the shared secondary domain seals and opens.
+    let sealed = sealing_domain(&side(&new, &multi), &side(&new, &shared));
+    assert_eq!(sealed, Some(&b"shared"[..]));
+    assert!(opening_domains(&side(&new, &multi), &side(&new, &shared)).contains(&&b"shared"[..]));
+    // With a peer older than 7.8 only the 7.8+ side's primary domain counts, both ways.
+    assert_eq!(
+        sealing_domain(&side(&new, &multi), &side(&old, &shared)),
+        Some(&b"primary"[..])
+    );
+    assert_eq!(
+        opening_domains(&side(&new, &multi), &side(&old, &shared)),
+        vec![&b"primary"[..]]
+    );
+    // No domain in common: the source seals under its primary and the target will refuse.
+    let other = in_domain(b"other");
+    assert_eq!(
+        sealing_domain(&side(&new, &multi), &side(&new, &other)),
+        Some(&b"primary"[..])
+    );
+}
+
+/// Blob refusals: another domain is CKR_CERTIFICATE_INVALID, damage is not.
+#[test]
+fn blob_refusals_name_the_domain_mismatch() {
+    use crate::base::secrets::transport::BlobError;
+    assert_eq!(
+        blob_refusal(BlobError::OtherDomain).rv,
+        CKR_CERTIFICATE_INVALID
+    );
+    for e in [BlobError::NotAuthentic, BlobError::Malformed] {
+        assert_eq!(blob_refusal(e).rv, CKR_ENCRYPTED_DATA_INVALID);
+    }
+}
+
+/// A pre-7.7 source goes on after a failed object (one error per object); a V0/V1 source
+/// stops at the first failure and leaves the rest not attempted.
+#[test]
+fn per_object_failures_follow_the_source_era() {
+    let (old, new) = (device("7.4.2"), device("7.7.1"));
+    let s = in_domain(b"d");
+    assert_eq!(
+        on_object_failure(&side(&old, &s)),
+        OnObjectFailure::Continue
+    );
+    assert_eq!(on_object_failure(&side(&new, &s)), OnObjectFailure::Stop);
+    let fail_odd = |i: u32| {
+        if i % 2 == 1 {
+            Err(crate::base::error::err(CKR_CERTIFICATE_INVALID, "mismatch"))
+        } else {
+            Ok(i)
+        }
+    };
+    // Runs four objects (the odd ones fail): which were tried, each one's answer, the outcome.
+    let run = |behaviour| {
+        let mut tried = Vec::new();
+        let results = clone_run(behaviour, 0..4, |i| {
+            tried.push(i);
+            fail_odd(i)
+        });
+        let rvs: Vec<_> = results
+            .iter()
+            .map(|r| r.as_ref().map(|v| *v).map_err(|e| e.rv))
+            .collect();
+        (tried, rvs, run_outcome(&results).map_err(|e| e.rv))
+    };
+    let mismatch = Err(CKR_CERTIFICATE_INVALID);
+    let (tried, rvs, outcome) = run(OnObjectFailure::Continue);
+    assert_eq!(tried, [0, 1, 2, 3]);
+    assert_eq!(rvs, [Ok(0), mismatch, Ok(2), mismatch]);
+    assert_eq!(outcome, Err(CKR_FAILED_TO_CLONE_AN_OBJECT));
+    let (tried, rvs, outcome) = run(OnObjectFailure::Stop);
+    assert_eq!(tried, [0, 1]);
+    let skipped = Err(CKR_CLONE_NOT_ATTEMPTED);
+    assert_eq!(rvs, [Ok(0), mismatch, skipped, skipped]);
+    assert_eq!(outcome, Err(CKR_FAILED_TO_CLONE_AN_OBJECT));
+    // One object: its own error; all fine: Ok.
+    let one = clone_run(OnObjectFailure::Stop, [1u32], fail_odd);
+    assert_eq!(run_outcome(&one).unwrap_err().rv, CKR_CERTIFICATE_INVALID);
+    assert!(run_outcome(&clone_run(OnObjectFailure::Stop, [0u32, 2], fail_odd)).is_ok());
+}
+
+/// An object's attributes travel sealed under the source's domain and open only at a target
+/// of that domain; a tampered or truncated blob is refused.
+#[test]
+fn clone_blobs_open_only_in_the_same_domain_and_intact() {
+    use crate::base::attribute::Attributes;
+    let d = device("7.4.2");
+    let (a, b) = (
+        in_domain(&domain_verifier(b"domain-a")),
+        in_domain(&domain_verifier(b"domain-b")),
+    );
+    let mut attrs = Attributes::new();
+    attrs.set_ulong(CKA_CLASS, CKO_SECRET_KEY);
+    attrs.set_bytes(CKA_VALUE, vec![7; 32]);
+    attrs.set_bytes(CKA_OUID, vec![1; 12]);
+    let blob = seal_clone(&side(&d, &a), &side(&d, &a), &attrs).unwrap();
+    assert!(!blob.windows(32).any(|w| w == [7; 32]));
+    assert_eq!(
+        open_clone(&side(&d, &a), &side(&d, &a), &blob).unwrap(),
+        attrs
+    );
+    let e = open_clone(&side(&d, &b), &side(&d, &a), &blob).unwrap_err();
+    assert_eq!(e.rv, CKR_CERTIFICATE_INVALID);
+    let mut tampered = blob.clone();
+    *tampered.last_mut().unwrap() ^= 1;
+    let e = open_clone(&side(&d, &a), &side(&d, &a), &tampered).unwrap_err();
+    assert_eq!(e.rv, CKR_ENCRYPTED_DATA_INVALID);
+    let e = open_clone(&side(&d, &a), &side(&d, &a), &blob[..10]).unwrap_err();
+    assert_eq!(e.rv, CKR_ENCRYPTED_DATA_INVALID);
+    // A blob sealed for another purpose does not open as a clone.
+    let backup =
+        crate::base::secrets::transport::seal_blob(&a.domain.clone().unwrap(), b"backup", b"x")
+            .unwrap();
+    let e = open_clone(&side(&d, &a), &side(&d, &a), &backup).unwrap_err();
+    assert_eq!(e.rv, CKR_ENCRYPTED_DATA_INVALID);
 }

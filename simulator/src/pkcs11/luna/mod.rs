@@ -3,16 +3,19 @@
 //! token initialisation with a cloning domain and policies, role PINs and states, partition
 //! and HSM policy settings, container status, configuration-element descriptions and object
 //! unique ids; `policies.rs` the policy and capability sets and their changes, `device.rs`
-//! sessions, objects, PIN reset, factory reset, self-test, time and storage, `not_modelled.rs`
+//! sessions, objects, PIN reset, factory reset, self-test, time and storage, `cloning.rs`
+//! `CA_CloneObject` and the three-leg cloning protocol, `not_modelled.rs`
 //! every other function pycryptoki binds (`CKR_FUNCTION_NOT_SUPPORTED` by name), and
 //! `function_list.rs` the `CK_SFNT_CA_FUNCTION_LIST` of `CA_GetFunctionList`. Calls on a slot
 //! that is not a Luna partition answer `CKR_FUNCTION_NOT_SUPPORTED`. Array outputs follow the
 //! SDK's two-call convention: null arrays ask for the counts.
+mod cloning;
 mod device;
 mod function_list;
 mod not_modelled;
 mod policies;
 
+pub use cloning::*;
 pub use device::*;
 pub use function_list::*;
 pub use not_modelled::*;

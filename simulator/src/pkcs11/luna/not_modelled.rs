@@ -104,53 +104,6 @@ unsupported!(
         *mut CK_OBJECT_HANDLE,
     )
 );
-unsupported!(
-    CA_CloneObject(
-        CK_SESSION_HANDLE,
-        CK_SESSION_HANDLE,
-        CK_ULONG,
-        CK_OBJECT_HANDLE,
-        *mut CK_OBJECT_HANDLE,
-    )
-);
-unsupported!(CA_GenerateCloningKEV(CK_SESSION_HANDLE, *mut CK_BYTE, *mut CK_ULONG));
-unsupported!(
-    CA_CloneAsTargetInit(
-        CK_SESSION_HANDLE,
-        *mut CK_BYTE,
-        CK_ULONG,
-        *mut CK_BYTE,
-        CK_ULONG,
-        CK_BBOOL,
-        *mut CK_BYTE,
-        *mut CK_ULONG,
-    )
-);
-unsupported!(
-    CA_CloneAsSource(
-        CK_SESSION_HANDLE,
-        CK_ULONG,
-        CK_ULONG,
-        *mut CK_BYTE,
-        CK_ULONG,
-        CK_BBOOL,
-        *mut CK_BYTE,
-        *mut CK_ULONG,
-    )
-);
-unsupported!(
-    CA_CloneAsTarget(
-        CK_SESSION_HANDLE,
-        *mut CK_BYTE,
-        CK_ULONG,
-        *mut CK_BYTE,
-        CK_ULONG,
-        CK_ULONG,
-        CK_ULONG,
-        CK_BBOOL,
-        *mut CK_OBJECT_HANDLE,
-    )
-);
 unsupported!(CA_SetMofN(CK_BBOOL));
 unsupported!(
     CA_GenerateMofN(CK_SESSION_HANDLE, CK_ULONG, *mut c_void, CK_ULONG, CK_ULONG, *mut c_void)
