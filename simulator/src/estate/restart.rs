@@ -34,7 +34,7 @@ pub fn restart_device(
         Ok(())
     })?;
     if model.primus().is_some() {
-        crate::estate::primus::clear_api_lockouts(&store, device.as_str())?;
+        crate::estate::primus::clear_api_lockouts(&store, device)?;
     }
     Ok(report)
 }

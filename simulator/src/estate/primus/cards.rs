@@ -13,6 +13,7 @@ pub fn create_card(
     for_partition: Option<&str>,
 ) -> Result<Card> {
     let device = device(selection, device_name)?;
+    let id = device.id();
     check_name("card name", name)?;
     match (kind.per_partition(), for_partition) {
         (true, None) => {
@@ -46,32 +47,24 @@ pub fn create_card(
             format!("card {name} of {device_name} already exists"),
         )
     };
-    if store
-        .device_item(&DeviceId::new(device_name), CARD_ITEM, name)?
-        .is_some()
-    {
+    if store.device_item(&id, CARD_ITEM, name)?.is_some() {
         return Err(exists());
     }
     let mut card = Card::new(kind, name, pin)?;
     card.partition = for_partition.map(str::to_string);
     let value = encode(&card)?;
-    store.update_device_item(
-        &DeviceId::new(device_name),
-        CARD_ITEM,
-        name,
-        |old| match old {
-            Some(_) => Err(exists()),
-            None => Ok((Some(value), ())),
-        },
-    )?;
+    store.update_device_item(&id, CARD_ITEM, name, |old| match old {
+        Some(_) => Err(exists()),
+        None => Ok((Some(value), ())),
+    })?;
     Ok(card)
 }
 
 /// A card of `device` by name.
 pub fn load_card(selection: &LabSelection, device_name: &str, name: &str) -> Result<Card> {
-    device(selection, device_name)?;
+    let id = device(selection, device_name)?.id();
     check_name("card name", name)?;
-    let value = open_store(selection)?.device_item(&DeviceId::new(device_name), CARD_ITEM, name)?;
+    let value = open_store(selection)?.device_item(&id, CARD_ITEM, name)?;
     stored_card(device_name, name, value)
 }
 
@@ -120,10 +113,10 @@ pub fn verify_card(
     name: &str,
     pin: &str,
 ) -> Result<Card> {
-    device(selection, device_name)?;
+    let id = device(selection, device_name)?.id();
     check_name("card name", name)?;
     let store = open_store(selection)?;
-    store.update_device_item(&DeviceId::new(device_name), CARD_ITEM, name, |value| {
+    store.update_device_item(&id, CARD_ITEM, name, |value| {
         let mut card = stored_card(device_name, name, value)?;
         let outcome = card.present(pin);
         Ok((Some(encode(&card)?), outcome.map(|()| card)))
@@ -138,7 +131,7 @@ pub fn so_activation(
     device_name: &str,
     presented: &[(String, String)],
 ) -> Result<()> {
-    device(selection, device_name)?;
+    let id = device(selection, device_name)?.id();
     for (name, _) in presented {
         check_name("card name", name)?;
     }
@@ -146,13 +139,7 @@ pub fn so_activation(
     store.update_device_items(|items| {
         let mut cards = presented
             .iter()
-            .map(|(name, _)| {
-                stored_card(
-                    device_name,
-                    name,
-                    items.get(&DeviceId::new(device_name), CARD_ITEM, name)?,
-                )
-            })
+            .map(|(name, _)| stored_card(device_name, name, items.get(&id, CARD_ITEM, name)?))
             .collect::<Result<Vec<Card>>>()?;
         let outcome = {
             let mut pairs: Vec<(&mut Card, &str)> = cards
@@ -163,7 +150,7 @@ pub fn so_activation(
             authorize_configuration_change(&mut pairs)
         };
         for (card, (name, _)) in cards.iter().zip(presented) {
-            items.put(&DeviceId::new(device_name), CARD_ITEM, name, &encode(card)?)?;
+            items.put(&id, CARD_ITEM, name, &encode(card)?)?;
         }
         Ok(outcome)
     })?

@@ -37,7 +37,7 @@ impl UserCredentials {
 pub fn user_credentials(selection: &LabSelection, partition_text: &str) -> Result<UserCredentials> {
     let (device, p) = partition(selection, partition_text)?;
     check_name("partition name", &p)?;
-    let value = open_store(selection)?.device_item(&DeviceId::new(&device.name), USER_ITEM, &p)?;
+    let value = open_store(selection)?.device_item(&device.id(), USER_ITEM, &p)?;
     stored_credentials(&device.name, &p, value)
 }
 
@@ -51,16 +51,11 @@ fn update_credentials<T>(
 ) -> Result<T> {
     check_name("partition name", partition)?;
     let store = open_store(selection)?;
-    store.update_device_item(
-        &DeviceId::new(&device.name),
-        USER_ITEM,
-        partition,
-        |value| {
-            let mut creds = stored_credentials(&device.name, partition, value)?;
-            let outcome = change(&mut creds);
-            Ok((Some(encode(&creds)?), outcome))
-        },
-    )?
+    store.update_device_item(&device.id(), USER_ITEM, partition, |value| {
+        let mut creds = stored_credentials(&device.name, partition, value)?;
+        let outcome = change(&mut creds);
+        Ok((Some(encode(&creds)?), outcome))
+    })?
 }
 
 /// `ROLES > USER > NEW SETUP PW` after SO activation: a new setup password for the partition's
@@ -131,18 +126,13 @@ pub fn check_permanent_secret(
 /// A device restart clears its API-login lockouts ("a device restart clears lockouts",
 /// Primus §1.4), in one transaction of `store`. Returns the partitions whose lockout state
 /// was cleared.
-pub fn clear_api_lockouts(store: &Store, device: &str) -> Result<Vec<String>> {
+pub fn clear_api_lockouts(store: &Store, device: &DeviceId) -> Result<Vec<String>> {
     store.update_device_items(|items| {
         let mut cleared = Vec::new();
-        for (partition, value) in items.list(&DeviceId::new(device), USER_ITEM)? {
-            let mut creds: UserCredentials = decode(device, USER_ITEM, &partition, value)?;
+        for (partition, value) in items.list(device, USER_ITEM)? {
+            let mut creds: UserCredentials = decode(device.as_str(), USER_ITEM, &partition, value)?;
             if creds.api_throttle.take().is_some() {
-                items.put(
-                    &DeviceId::new(device),
-                    USER_ITEM,
-                    &partition,
-                    &encode(&creds)?,
-                )?;
+                items.put(device, USER_ITEM, &partition, &encode(&creds)?)?;
                 cleared.push(format!("{device}/{partition}"));
             }
         }

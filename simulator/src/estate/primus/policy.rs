@@ -15,7 +15,7 @@ pub fn security_policy(selection: &LabSelection, partition_text: &str) -> Result
     let (device, p) = partition(selection, partition_text)?;
     let store = open_store(selection)?;
     let row = store
-        .token(&DeviceId::new(device.name.as_str()).partition(p.as_str()))?
+        .token(&device.id().partition(p.as_str()))?
         .filter(|r| r.present)
         .ok_or_else(|| {
             err(
@@ -55,7 +55,7 @@ pub fn set_security_policy(
     }
     so_activation(selection, &device.name, so_cards)?;
     let store = open_store(selection)?;
-    let id = DeviceId::new(device.name.as_str()).partition(p.as_str());
+    let id = device.id().partition(p.as_str());
     let (policy, _) = store.update_token(&id, |record| {
         let Some(PartitionState::Primus(mut policy)) =
             PartitionState::of(record).as_deref().cloned()

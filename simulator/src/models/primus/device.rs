@@ -109,6 +109,11 @@ pub struct Device {
 pub const CKR_CLONE_READ_ONLY: CK_RV = CKR_TOKEN_WRITE_PROTECTED;
 
 impl Device {
+    /// The device's id in the estate (its lab name).
+    pub fn id(&self) -> crate::base::ids::DeviceId {
+        crate::base::ids::DeviceId::new(self.name.as_str())
+    }
+
     /// A device with the documented defaults and nothing else: on premises, Master, no
     /// licence items, no Decanus.
     pub fn new(name: &str, deployment: Deployment, firmware: (u8, u8)) -> Device {
