@@ -1,0 +1,264 @@
+//! The Luna Backup HSM's rules (Luna §3.2, §3.4; LunaCM `partition archive backup|restore`):
+//! whether a partition may be backed up to a Backup HSM (the Crypto Officer logged in on the
+//! source, HSM policy 7, the same authentication method, the Backup HSM firmware a 7.7+ source
+//! needs), whether a backup may be restored into a partition (no V0/V1 backup into a pre-7.7
+//! partition, the SKS master key of a V1 backup), and what travels: each object as a clone
+//! blob (`cloning.rs`: sealed under the source's cloning domain, opened by the Backup HSM's
+//! backup partition with its own, so a mismatch fails per object with
+//! `CKR_CERTIFICATE_INVALID`); a V1 source's objects are sealed under its SMK inside that blob,
+//! so the Backup HSM keeps them encrypted and a restore needs the SMK. What a backup partition
+//! records of its source (`BackupOrigin`) lives here; the estate stores it.
+use super::{
+    CKR_OPERATION_NOT_ALLOWED, CloneSide, Device, DeviceKind, Firmware, PartitionState,
+    PartitionVersion, hsm_policy,
+};
+use crate::base::attribute::Attributes;
+use crate::base::error::{Result, err};
+use crate::base::secrets::transport::{open_blob, seal_blob};
+use cryptoki_sys::*;
+use serde::{Deserialize, Serialize};
+
+/// The purpose an object sealed under a V1 partition's SKS master key is sealed for.
+pub const SMK_BLOB_CONTEXT: &[u8] = b"luna sks master key object";
+
+/// The vendor attribute a V1 source's object travels in: its attributes sealed under the SMK
+/// (simulator-defined; the Backup HSM sees only this, the class, the label and `CKA_OUID`).
+pub const CKA_HSMSIM_SMK_SEALED: CK_ATTRIBUTE_TYPE = CKA_VENDOR_DEFINED + 0x5348_0001;
+
+/// The Backup HSM firmware a V0 or V1 (7.7+) source needs (Luna §3.4, thalesdocs
+/// `partition_archive_backup.htm`): Backup HSM 7 firmware 7.7.1, Backup HSM G5 firmware
+/// 6.28.0. Which of the two a Backup HSM is follows its firmware's major version (7: Backup
+/// HSM 7; 5 and 6: G5), as `Device::model` names it.
+pub fn backup_firmware_minimum(backup: &Device) -> Firmware {
+    if backup.firmware.major >= 7 {
+        Firmware::new(7, 7, 1)
+    } else {
+        Firmware::new(6, 28, 0)
+    }
+}
+
+/// The partition version a backup partition records of its source, persisted with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SourceVersion {
+    /// Before firmware 7.7.
+    Legacy,
+    V0,
+    V1,
+}
+
+impl From<PartitionVersion> for SourceVersion {
+    fn from(v: PartitionVersion) -> Self {
+        match v {
+            PartitionVersion::Legacy => SourceVersion::Legacy,
+            PartitionVersion::V0 => SourceVersion::V0,
+            PartitionVersion::V1 => SourceVersion::V1,
+        }
+    }
+}
+
+/// What a backup partition records of the partition it was made from: its firmware, its
+/// version, and for a V1 source its SMK identity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackupOrigin {
+    pub firmware: String,
+    pub version: SourceVersion,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smk: Option<String>,
+}
+
+impl BackupOrigin {
+    /// The origin `source` gives a backup partition.
+    pub fn of(source: &CloneSide<'_>) -> BackupOrigin {
+        let version = SourceVersion::from(source.state.version(source.device));
+        BackupOrigin {
+            firmware: source.device.firmware.to_string(),
+            version,
+            smk: source
+                .state
+                .smk
+                .clone()
+                .filter(|_| version == SourceVersion::V1),
+        }
+    }
+
+    /// What a run from a partition of this origin does after a failed object (Luna §3.2): a
+    /// pre-7.7 origin goes on, a V0/V1 one stops (simulator-defined for a restore, whose
+    /// source is the Backup HSM: the backed-up partition's version decides).
+    pub fn on_object_failure(&self) -> super::OnObjectFailure {
+        match self.version {
+            SourceVersion::Legacy => super::OnObjectFailure::Continue,
+            SourceVersion::V0 | SourceVersion::V1 => super::OnObjectFailure::Stop,
+        }
+    }
+}
+
+/// Whether `source` may be backed up to the Backup HSM `backup` (Luna §3.1, §3.4), in this
+/// order: the Crypto Officer logged in on the source (`CKR_USER_NOT_LOGGED_IN`); `backup` is a
+/// Backup HSM; HSM policy 7 on the source's device; the same authentication method; for a
+/// V0/V1 source, the Backup HSM firmware minimum (`backup_firmware_minimum`). These refusals
+/// are `CKR_OPERATION_NOT_ALLOWED` (simulator-defined, as for cloning). The domains are compared
+/// per object, by the Backup HSM.
+pub fn check_backup(source: &CloneSide<'_>, backup: &Device) -> Result<()> {
+    if source.login != Some(CKU_USER) {
+        return Err(err(
+            CKR_USER_NOT_LOGGED_IN,
+            "a backup needs the Crypto Officer logged in on the source partition",
+        ));
+    }
+    if backup.kind != DeviceKind::Backup {
+        return Err(err(
+            CKR_ARGUMENTS_BAD,
+            format!("device {} is not a Luna Backup HSM", backup.name),
+        ));
+    }
+    if source.device.hsm_policy(hsm_policy::CLONING) == 0 {
+        return Err(err(
+            CKR_OPERATION_NOT_ALLOWED,
+            format!(
+                "HSM policy 7 (Allow cloning) is off on the source's device {}",
+                source.device.name
+            ),
+        ));
+    }
+    check_same_auth(source.device, backup)?;
+    let version = source.state.version(source.device);
+    let minimum = backup_firmware_minimum(backup);
+    if version != PartitionVersion::Legacy && backup.firmware < minimum {
+        return Err(err(
+            CKR_OPERATION_NOT_ALLOWED,
+            format!(
+                "backing up a {version:?} partition (firmware {}) needs {} firmware {minimum} or later; {} runs {}",
+                source.device.firmware,
+                backup.model(),
+                backup.name,
+                backup.firmware
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The Backup HSM's authentication method must be the partition's (Luna §3.4: "must match the
+/// partitions being backed up").
+fn check_same_auth(partition: &Device, backup: &Device) -> Result<()> {
+    if partition.auth != backup.auth {
+        return Err(err(
+            CKR_OPERATION_NOT_ALLOWED,
+            format!(
+                "the Backup HSM {} authenticates by {}, the partition's device {} by {}: they must match",
+                backup.name,
+                backup.auth.short(),
+                partition.name,
+                partition.auth.short()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Whether a backup of `origin`, kept on the Backup HSM `backup`, may be restored into
+/// `target` (Luna §3.2, §3.4), in this order: the Crypto Officer logged in on the target;
+/// HSM policy 7 on its device; the same authentication method; no V0/V1 backup into a
+/// pre-7.7 partition; a V1 backup only into a partition holding its SMK (restored first with
+/// `-smkonly`) unless `smk_only`, which needs a V1 target. Refusals other than the login are
+/// `CKR_OPERATION_NOT_ALLOWED` (simulator-defined).
+pub fn check_restore(
+    origin: &BackupOrigin,
+    backup: &Device,
+    target: &CloneSide<'_>,
+    smk_only: bool,
+) -> Result<()> {
+    if target.login != Some(CKU_USER) {
+        return Err(err(
+            CKR_USER_NOT_LOGGED_IN,
+            "a restore needs the Crypto Officer logged in on the target partition",
+        ));
+    }
+    if target.device.hsm_policy(hsm_policy::CLONING) == 0 {
+        return Err(err(
+            CKR_OPERATION_NOT_ALLOWED,
+            format!(
+                "HSM policy 7 (Allow cloning) is off on the target's device {}",
+                target.device.name
+            ),
+        ));
+    }
+    check_same_auth(target.device, backup)?;
+    let target_version = target.state.version(target.device);
+    if origin.version != SourceVersion::Legacy && target_version == PartitionVersion::Legacy {
+        return Err(err(
+            CKR_OPERATION_NOT_ALLOWED,
+            format!(
+                "a backup of a {:?} partition (firmware {}) never restores to a partition older than 7.7 (firmware {})",
+                origin.version, origin.firmware, target.device.firmware
+            ),
+        ));
+    }
+    if smk_only {
+        if origin.version != SourceVersion::V1 || target_version != PartitionVersion::V1 {
+            return Err(err(
+                CKR_OPERATION_NOT_ALLOWED,
+                "-smkonly restores the SKS master key of a V1 backup into a V1 partition",
+            ));
+        }
+        return Ok(());
+    }
+    if origin.version == SourceVersion::V1 && target.state.smk != origin.smk {
+        return Err(err(
+            CKR_OPERATION_NOT_ALLOWED,
+            "the backup's objects are encrypted under the V1 source's SKS master key, which the target partition does not hold: restore it first with -smkonly",
+        ));
+    }
+    Ok(())
+}
+
+/// The secret a V1 partition's SMK seals under (simulator-defined: derived from its identity;
+/// the transport blob's HKDF stretches it).
+fn smk_secret(smk: &str) -> Vec<u8> {
+    [b"hsmsim luna smk ".as_slice(), smk.as_bytes()].concat()
+}
+
+/// What of an object leaves the source for the Backup HSM: every attribute, or from a V1
+/// source only its class, label and `CKA_OUID` with the rest sealed under the SMK.
+pub fn backup_payload(source: &CloneSide<'_>, attrs: &Attributes) -> Result<Attributes> {
+    let Some(smk) = source
+        .state
+        .smk
+        .as_deref()
+        .filter(|_| source.state.version(source.device) == PartitionVersion::V1)
+    else {
+        return Ok(attrs.clone());
+    };
+    let plaintext = zeroize::Zeroizing::new(
+        postcard::to_stdvec(attrs)
+            .map_err(|e| err(CKR_GENERAL_ERROR, format!("object not encodable: {e}")))?,
+    );
+    let mut payload = Attributes::new();
+    for t in [CKA_CLASS, CKA_LABEL, super::CKA_OUID] {
+        if let Some(v) = attrs.bytes(t) {
+            payload.set_bytes(t, v.to_vec());
+        }
+    }
+    payload.set_bytes(
+        CKA_HSMSIM_SMK_SEALED,
+        seal_blob(&smk_secret(smk), SMK_BLOB_CONTEXT, &plaintext)?,
+    );
+    Ok(payload)
+}
+
+/// The object a restore writes: the payload itself, or a V1 backup's attributes opened with
+/// the target's SMK (`check_restore` saw it is the backup's). A blob that does not open is
+/// `CKR_ENCRYPTED_DATA_INVALID`.
+pub fn restored_object(target: &PartitionState, payload: Attributes) -> Result<Attributes> {
+    let Some(sealed) = payload.bytes(CKA_HSMSIM_SMK_SEALED) else {
+        return Ok(payload);
+    };
+    let refused = |why: String| err(CKR_ENCRYPTED_DATA_INVALID, why);
+    let smk = target
+        .smk
+        .as_deref()
+        .ok_or_else(|| refused("the target partition holds no SKS master key".into()))?;
+    let plaintext = open_blob(&smk_secret(smk), SMK_BLOB_CONTEXT, sealed)
+        .map_err(|e| refused(format!("SMK-encrypted object refused: {e}")))?;
+    postcard::from_bytes(&plaintext).map_err(|_| refused("SMK-encrypted object malformed".into()))
+}
