@@ -305,6 +305,18 @@ fn listed(device: &DeviceId) -> Vec<(String, u64)> {
         .collect()
 }
 
+/// `C_GetSlotList(CK_TRUE)`: the slots with a token.
+fn present_slots() -> Vec<CK_SLOT_ID> {
+    let mut slots = [0 as CK_SLOT_ID; 32];
+    let mut count = slots.len() as CK_ULONG;
+    assert_eq!(
+        // SAFETY: the buffer holds `count` slot ids.
+        unsafe { C_GetSlotList(CK_TRUE, slots.as_mut_ptr(), &mut count) },
+        CKR_OK
+    );
+    slots[..count as usize].to_vec()
+}
+
 fn labelled(s: CK_SESSION_HANDLE, label: &str) -> Vec<CK_OBJECT_HANDLE> {
     find(s, Template::new().bytes(CKA_LABEL, label.as_bytes()))
 }
@@ -694,6 +706,7 @@ fn the_backup_hsm_is_attached_to_one_host_at_a_time_and_moves() {
     // 16 bytes of CK_TOKEN_INFO.model).
     let info = token_info(10);
     assert_eq!(&info.model, b"Luna Backup HSM ");
+    assert!(present_slots().contains(&10));
     estate::archive_backup(&selection(None), &backup(&pid("g6/src"), &bk, "mv")).unwrap();
     let new = selection(Some("new"));
     let e = estate::archive_restore(&new, &restore(&bk, "mv", &pid("sa7/dst"))).unwrap_err();
@@ -710,7 +723,15 @@ fn the_backup_hsm_is_attached_to_one_host_at_a_time_and_moves() {
             .as_deref(),
         Some("new")
     );
-    // Moved: the old host no longer reaches it; the new one restores.
+    // Moved: this process (host "old") sees its slot without a token; the old host no longer
+    // reaches it; the new one restores.
+    assert!(!present_slots().contains(&10));
+    let mut info = std::mem::MaybeUninit::<CK_TOKEN_INFO>::zeroed();
+    assert_eq!(
+        // SAFETY: a valid out-pointer.
+        unsafe { C_GetTokenInfo(10, info.as_mut_ptr()) },
+        CKR_TOKEN_NOT_PRESENT
+    );
     let e = estate::archive_backup(&selection(None), &backup(&pid("g6/src"), &bk, "again"))
         .unwrap_err();
     assert_eq!(e.rv, CKR_TOKEN_NOT_PRESENT, "{e}");
@@ -725,4 +746,8 @@ fn the_backup_hsm_is_attached_to_one_host_at_a_time_and_moves() {
         Some("new")
     );
     assert_eq!(labelled(co_session(6), "m-aes").len(), 1);
+    assert!(
+        !present_slots().contains(&10),
+        "still on host new after a restart"
+    );
 }

@@ -126,20 +126,32 @@ fn attached_host(
     store: &Store,
     device: &DeviceId,
 ) -> Result<Option<String>> {
+    backup_hsm_attached_to(
+        store,
+        device,
+        selection.lab.backup_hsm_host(device.as_str()),
+    )
+}
+
+/// The host a Backup HSM is attached to, as `store` has it, else `start_host` (the lab's
+/// `attached_to`): what the engine asks to show the Backup HSM's slot with or without a token.
+pub fn backup_hsm_attached_to(
+    store: &Store,
+    device: &DeviceId,
+    start_host: Option<&str>,
+) -> Result<Option<String>> {
     if let Some(value) = store.device_item(device, ATTACHMENT_KIND, ATTACHMENT_NAME)? {
         let a: Attachment = from_item(value, "the Backup HSM's attachment")?;
         return Ok(Some(a.host));
     }
-    Ok(selection
-        .lab
-        .backup_hsm_host(device.as_str())
-        .map(str::to_string))
+    Ok(start_host.map(str::to_string))
 }
 
 /// `hsmsim lab attach DEVICE --host H`: moves the Backup HSM to `host` (unplugged from the
 /// host it was on; one host at a time). The host must exist and list the Backup HSM's slot
 /// (the lab's hosts say which slots a host has). Persisted in the store; the lab file stays
-/// the start state.
+/// the start state. Modules see it on their next call: the slot has a token on that host only
+/// (`C_GetSlotList(CK_TRUE)` lists it there; elsewhere `CKR_TOKEN_NOT_PRESENT`).
 pub fn attach_backup_hsm(selection: &LabSelection, device: &DeviceId, host: &str) -> Result<()> {
     let hsm = backup_hsm(selection, device)?;
     slot_on_host(selection, host, &hsm.slot_partition)?;
@@ -148,7 +160,16 @@ pub fn attach_backup_hsm(selection: &LabSelection, device: &DeviceId, host: &str
         host: host.to_string(),
     })
     .map_err(|e| err(CKR_GENERAL_ERROR, e.to_string()))?;
-    store.update_device_items(|items| items.put(device, ATTACHMENT_KIND, ATTACHMENT_NAME, &value))
+    store
+        .update_device_items(|items| items.put(device, ATTACHMENT_KIND, ATTACHMENT_NAME, &value))?;
+    // A change of the Backup HSM's token record tells every process to look again: the slot
+    // has its token on the new host only.
+    for (partition, _, _) in selection.lab.partitions() {
+        if partition.is_on(device) {
+            store.update_token(&partition, |_| Ok(((), true)))?;
+        }
+    }
+    Ok(())
 }
 
 /// The host the operations run on: the selection's (`HSMSIM_HOST`), else the lab's first.
