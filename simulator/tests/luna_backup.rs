@@ -7,7 +7,8 @@
 //! source, another authentication method and a V0/V1 backup into a pre-7.7 partition are
 //! refused; a V1 backup needs its SMK on the target (`-smkonly`); every credential is checked;
 //! append, replace, subsets by handle and OUID; the Backup HSM is attached to one host at a
-//! time and moves between hosts (persisted).
+//! time and moves between hosts (persisted; its slot has a token only there); three wrong HSM
+//! SO passwords zeroise it, backups included.
 mod common;
 
 use common::*;
@@ -749,5 +750,26 @@ fn the_backup_hsm_is_attached_to_one_host_at_a_time_and_moves() {
     assert!(
         !present_slots().contains(&10),
         "still on host new after a restart"
+    );
+}
+
+#[test]
+fn three_wrong_hsm_so_passwords_zeroise_the_backup_hsm_and_its_backups() {
+    let _lab = TextLab::new(LAB);
+    mixed_keys(co_session(0), "z");
+    let bk = DeviceId::new("bk");
+    estate::archive_backup(&selection(None), &backup(&pid("g6/src"), &bk, "z")).unwrap();
+    for expected in [CKR_PIN_INCORRECT, CKR_PIN_INCORRECT, CKR_PIN_LOCKED] {
+        let e = estate::archive_delete(&selection(None), &bk, b"wrong-so-pin", "z").unwrap_err();
+        assert_eq!(e.rv, expected, "{e}");
+    }
+    assert!(
+        listed(&bk).is_empty(),
+        "the zeroised Backup HSM holds no backup"
+    );
+    assert_eq!(
+        token_info(10).flags & CKF_TOKEN_INITIALIZED,
+        0,
+        "its slot is blank"
     );
 }

@@ -911,3 +911,18 @@ pub fn archive_delete(
         items.remove_kind(device, &kind).map(drop)
     })
 }
+
+/// Erases every backup partition of `device` (a zeroised Backup HSM keeps none; where it is
+/// attached stays); nothing for other devices.
+pub(super) fn erase_backup_partitions(store: &Store, device: &DeviceId) -> Result<()> {
+    let partitions = store.device_items(device, PARTITION_KIND)?;
+    if partitions.is_empty() {
+        return Ok(());
+    }
+    store.update_device_items(|items| {
+        for (name, _) in &partitions {
+            items.remove_kind(device, &object_kind(name))?;
+        }
+        items.remove_kind(device, PARTITION_KIND).map(drop)
+    })
+}

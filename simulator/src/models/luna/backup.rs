@@ -262,3 +262,102 @@ pub fn restored_object(target: &PartitionState, payload: Attributes) -> Result<A
         .map_err(|e| refused(format!("SMK-encrypted object refused: {e}")))?;
     postcard::from_bytes(&plaintext).map_err(|_| refused("SMK-encrypted object malformed".into()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::models::luna::{Auth, ChangedPolicies, partition_policy};
+    use std::collections::BTreeMap;
+
+    fn device(kind: DeviceKind, fw: &str) -> Device {
+        Device {
+            name: "d".into(),
+            kind,
+            firmware: Firmware::parse(fw).unwrap(),
+            auth: Auth::Password,
+            serial: "1".into(),
+            hsm_policies: BTreeMap::new(),
+            changed: ChangedPolicies::default(),
+        }
+    }
+
+    fn v1() -> PartitionState {
+        let mut state = PartitionState {
+            domain: Some(super::super::domain_verifier(b"d")),
+            ..Default::default()
+        };
+        state
+            .policies
+            .insert(partition_policy::PARTITION_VERSION, 1);
+        state.smk = Some("0123456789abcdef".into());
+        state
+    }
+
+    /// Backup HSM 7 needs 7.7.1 and G5 6.28.0 for a V0/V1 source; an older source goes to any.
+    #[test]
+    fn firmware_minimums_by_backup_hsm_model() {
+        let source = device(DeviceKind::Network, "7.7.1");
+        let state = PartitionState::default();
+        let side = CloneSide {
+            device: &source,
+            state: &state,
+            login: Some(CKU_USER),
+        };
+        for (fw, ok) in [
+            ("7.7.0", false),
+            ("7.7.1", true),
+            ("6.27.9", false),
+            ("6.28.0", true),
+        ] {
+            let backup = device(DeviceKind::Backup, fw);
+            assert_eq!(check_backup(&side, &backup).is_ok(), ok, "{fw}");
+        }
+        let old = device(DeviceKind::Network, "6.21.2");
+        let side = CloneSide {
+            device: &old,
+            ..side
+        };
+        assert!(check_backup(&side, &device(DeviceKind::Backup, "6.10.0")).is_ok());
+        assert_eq!(
+            check_backup(&side, &device(DeviceKind::Network, "7.7.1"))
+                .unwrap_err()
+                .rv,
+            CKR_ARGUMENTS_BAD
+        );
+    }
+
+    /// A V1 source's object leaves with its value sealed under the SMK: the Backup HSM sees
+    /// the class, label and OUID only; a partition with the SMK opens it, one without cannot.
+    #[test]
+    fn v1_objects_travel_under_the_smk() {
+        let source = device(DeviceKind::Network, "7.7.1");
+        let state = v1();
+        let side = CloneSide {
+            device: &source,
+            state: &state,
+            login: Some(CKU_USER),
+        };
+        let mut attrs = Attributes::new();
+        attrs.set_bytes(CKA_LABEL, b"k".to_vec());
+        attrs.set_bytes(CKA_VALUE, b"secret key value".to_vec());
+        let payload = backup_payload(&side, &attrs).unwrap();
+        assert_eq!(payload.bytes(CKA_LABEL), Some(&b"k"[..]));
+        assert_eq!(payload.bytes(CKA_VALUE), None);
+        assert!(
+            !payload
+                .bytes(CKA_HSMSIM_SMK_SEALED)
+                .unwrap()
+                .windows(16)
+                .any(|w| w == b"secret key value")
+        );
+        assert_eq!(restored_object(&state, payload.clone()).unwrap(), attrs);
+        let other = PartitionState {
+            smk: Some("fedcba9876543210".into()),
+            ..v1()
+        };
+        assert_eq!(
+            restored_object(&other, payload).unwrap_err().rv,
+            CKR_ENCRYPTED_DATA_INVALID
+        );
+    }
+}
