@@ -32,7 +32,7 @@ const BK_PW: &[u8] = b"backup-pw-01";
 /// (domain dom-2), 3 n77/v0 (7.7.1), 4 n77/v1 (V1), 5 n77/v0other (dom-2), 6 sa7/dst
 /// (7.4.2), 7 n77/v0dst, 8 n77/v1dst (V1, its own SMK), 9 sa7/small (size 1000), 10 bk/hsm
 /// (Backup HSM G5 6.28.0), 11 bkold/hsm (G5 6.10.0), 12 bk7/hsm (Backup HSM 7 7.4.0), 13
-/// bksmall/hsm (memory 2000), 14 bkped/hsm (PED). Host "new": 1 sa7/dst, 2 bk/hsm. Every
+/// bksmall/hsm (memory 2000), 14 bkped/hsm (PED), 15 nc/p (HSM policy 7 off). Host "new": 1 sa7/dst, 2 bk/hsm. Every
 /// partition and Backup HSM is in domain dom-1 unless said otherwise.
 const LAB: &str = r#"
 [lab]
@@ -118,6 +118,18 @@ firmware = "7.4.2"
   size = 1000
 
 [[device]]
+name = "nc"
+kind = "luna-network"
+firmware = "7.4.2"
+hsm_policies = { 7 = 0 }
+  [[device.partition]]
+  name = "p"
+  label = "noclone"
+  so_pin = "po-pin-0001"
+  user_pin = "co-pin-0001"
+  domain = "dom-1"
+
+[[device]]
 name = "bk"
 kind = "luna-backup"
   [device.luna]
@@ -191,6 +203,7 @@ slot = [
   { id = 12, partition = "bk7/hsm" },
   { id = 13, partition = "bksmall/hsm" },
   { id = 14, partition = "bkped/hsm" },
+  { id = 15, partition = "nc/p" },
 ]
 
 [[host]]
@@ -356,6 +369,7 @@ fn backup_and_restore_keep_ouid_and_attributes_and_the_keys_work_across() {
             .filter(|h| get_attr(dst, *h, CKA_CLASS) == class)
             .collect();
         assert_eq!(restored.len(), 1, "{what}");
+        assert_ne!(restored[0], *original, "{what}: a new handle");
         for attr in [
             CKA_OUID,
             CKA_LABEL,
@@ -497,6 +511,37 @@ fn backup_hsm_firmware_minimums_hold_for_7_7_sources_only() {
     let run =
         estate::archive_backup(&selection(None), &backup(&pid("g6/src"), &old, "legacy")).unwrap();
     assert_eq!(codes(&run), vec![CKR_OK; 5]);
+}
+
+#[test]
+fn hsm_policy_7_off_on_the_source_or_target_device_is_refused() {
+    let _lab = TextLab::new(LAB);
+    mixed_keys(co_session(15), "n");
+    mixed_keys(co_session(0), "o");
+    let bk = DeviceId::new("bk");
+    let e = estate::archive_backup(&selection(None), &backup(&pid("nc/p"), &bk, "nc")).unwrap_err();
+    assert_eq!(e.rv, CKR_OPERATION_NOT_ALLOWED, "{e}");
+    assert!(listed(&bk).is_empty());
+    estate::archive_backup(&selection(None), &backup(&pid("g6/src"), &bk, "ok")).unwrap();
+    let e =
+        estate::archive_restore(&selection(None), &restore(&bk, "ok", &pid("nc/p"))).unwrap_err();
+    assert_eq!(e.rv, CKR_OPERATION_NOT_ALLOWED, "{e}");
+}
+
+#[test]
+fn a_restore_into_another_domain_fails_per_object() {
+    let _lab = TextLab::new(LAB);
+    mixed_keys(co_session(0), "d");
+    let bk = DeviceId::new("bk");
+    estate::archive_backup(&selection(None), &backup(&pid("g6/src"), &bk, "d")).unwrap();
+    // g6/other is in dom-2: each object of the pre-7.7 backup fails on its own.
+    let run =
+        estate::archive_restore(&selection(None), &restore(&bk, "d", &pid("g6/other"))).unwrap();
+    assert_eq!(codes(&run), vec![CKR_CERTIFICATE_INVALID; 5]);
+    assert!(
+        labelled(co_session(2), "d-aes").is_empty(),
+        "nothing written"
+    );
 }
 
 #[test]

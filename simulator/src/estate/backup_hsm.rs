@@ -369,24 +369,60 @@ fn opened_objects(store: &Store, partition: &PartitionId, key: &TokenKey) -> Res
         .collect()
 }
 
-/// The partition's Luna device and state; `CKR_TOKEN_NOT_PRESENT` when it was removed.
-fn luna_partition(
-    selection: &LabSelection,
-    store: &Store,
-    partition: &PartitionId,
-) -> Result<(TokenModel, luna::PartitionState)> {
-    let model = selection.device_model(partition.device())?;
-    luna_device(&model)?;
-    let row = store
-        .token(partition)?
-        .filter(|r| r.present)
-        .ok_or_else(|| {
-            err(
-                CKR_TOKEN_NOT_PRESENT,
-                format!("the partition {partition} was removed"),
-            )
-        })?;
-    Ok((model, state_of(&row.record)))
+/// The Crypto Officer of a Luna partition, authenticated as a login is (`check_role_credential`):
+/// the partition's model and state, its token key and the incarnation the key opens.
+struct CryptoOfficer {
+    model: TokenModel,
+    state: luna::PartitionState,
+    key: TokenKey,
+    seen: crate::store::records::Incarnation,
+}
+
+impl CryptoOfficer {
+    /// Checks `pin` as the Crypto Officer of `partition` (a Luna partition the lab defines;
+    /// `CKR_TOKEN_NOT_PRESENT` when it was removed).
+    fn login(
+        selection: &LabSelection,
+        store: &Store,
+        partition: &PartitionId,
+        pin: &[u8],
+    ) -> Result<CryptoOfficer> {
+        let model = selection.device_model(partition.device())?;
+        luna_device(&model)?;
+        let row = store
+            .token(partition)?
+            .filter(|r| r.present)
+            .ok_or_else(|| {
+                err(
+                    CKR_TOKEN_NOT_PRESENT,
+                    format!("the partition {partition} was removed"),
+                )
+            })?;
+        let state = state_of(&row.record);
+        let (key, seen) = check_role_credential(
+            store,
+            &model,
+            partition,
+            &preset_ped_keys(selection, partition),
+            (CKU_USER, false),
+            pin,
+        )?;
+        Ok(CryptoOfficer {
+            model,
+            state,
+            key,
+            seen,
+        })
+    }
+
+    /// The partition's side of a clone, the Crypto Officer logged in.
+    fn side(&self) -> Result<CloneSide<'_>> {
+        Ok(CloneSide {
+            device: luna_device(&self.model)?,
+            state: &self.state,
+            login: Some(CKU_USER),
+        })
+    }
 }
 
 /// The Backup HSM's side of a clone: its device and a backup partition's domain.
@@ -417,20 +453,8 @@ pub fn archive_backup(selection: &LabSelection, request: &BackupRequest<'_>) -> 
     if request.partition.is_empty() {
         return Err(err(CKR_ARGUMENTS_BAD, "the backup partition needs a name"));
     }
-    let (source_model, source_state) = luna_partition(selection, &store, request.source)?;
-    let (key, _) = check_role_credential(
-        &store,
-        &source_model,
-        request.source,
-        &preset_ped_keys(selection, request.source),
-        (CKU_USER, false),
-        request.co_pin,
-    )?;
-    let source = CloneSide {
-        device: luna_device(&source_model)?,
-        state: &source_state,
-        login: Some(CKU_USER),
-    };
+    let officer = CryptoOfficer::login(selection, &store, request.source, request.co_pin)?;
+    let source = officer.side()?;
     luna::check_backup(&source, hsm.luna())?;
     check_role_credential(
         &store,
@@ -478,7 +502,7 @@ pub fn archive_backup(selection: &LabSelection, request: &BackupRequest<'_>) -> 
         ));
     }
 
-    let objects = opened_objects(&store, request.source, &key)?;
+    let objects = opened_objects(&store, request.source, &officer.key)?;
     let needed: u64 = objects.iter().map(Object::storage_size).sum();
     if let Some(memory) = hsm.memory {
         let used = backup_bytes(&store, &hsm)?
@@ -670,20 +694,9 @@ pub fn archive_restore(
     attached_here(selection, &store, &hsm, &host)?;
     let slot = slot_on_host(selection, &host, request.target)?;
     let record = backup_partition_with_password(&store, &hsm, request.partition, request.password)?;
-    let (target_model, target_state) = luna_partition(selection, &store, request.target)?;
-    let (key, seen) = check_role_credential(
-        &store,
-        &target_model,
-        request.target,
-        &preset_ped_keys(selection, request.target),
-        (CKU_USER, false),
-        request.co_pin,
-    )?;
-    let target = CloneSide {
-        device: luna_device(&target_model)?,
-        state: &target_state,
-        login: Some(CKU_USER),
-    };
+    let officer = CryptoOfficer::login(selection, &store, request.target, request.co_pin)?;
+    let target = officer.side()?;
+    let seen = officer.seen;
     luna::check_restore(&record.origin, hsm.luna(), &target, request.smk_only)?;
     if request.smk_only {
         let smk = record.origin.smk.clone();
@@ -742,7 +755,7 @@ pub fn archive_restore(
             .map(|o| Object::stored(0, 0, o.public, o.sealed).storage_size())
             .sum();
         let adding = selected.iter().map(|o| o.size).sum();
-        target_model.check_capacity(used, adding, capacity)?;
+        officer.model.check_capacity(used, adding, capacity)?;
     }
 
     let backup_side_state = backup_state(&record.domain);
@@ -753,10 +766,10 @@ pub fn archive_restore(
     };
     let results = luna::clone_run(record.origin.on_object_failure(), selected.iter(), |o| {
         let payload = luna::open_clone(&target, &source, &o.blob)?;
-        let mut attrs = luna::restored_object(&target_state, payload)?;
+        let mut attrs = luna::restored_object(&officer.state, payload)?;
         let uid = new_unique_id()?;
         attrs.set_bytes(CKA_UNIQUE_ID, uid.as_bytes().to_vec());
-        let (public, sealed) = seal_object(request.target, &attrs, Some(&key))?;
+        let (public, sealed) = seal_object(request.target, &attrs, Some(&officer.key))?;
         Ok(StoredObject {
             unique_id: uid.into_bytes(),
             public,
