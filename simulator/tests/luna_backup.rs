@@ -32,7 +32,8 @@ const BK_PW: &[u8] = b"backup-pw-01";
 /// (domain dom-2), 3 n77/v0 (7.7.1), 4 n77/v1 (V1), 5 n77/v0other (dom-2), 6 sa7/dst
 /// (7.4.2), 7 n77/v0dst, 8 n77/v1dst (V1, its own SMK), 9 sa7/small (size 1000), 10 bk/hsm
 /// (Backup HSM G5 6.28.0), 11 bkold/hsm (G5 6.10.0), 12 bk7/hsm (Backup HSM 7 7.4.0), 13
-/// bksmall/hsm (memory 2000), 14 bkped/hsm (PED), 15 nc/p (HSM policy 7 off). Host "new": 1 sa7/dst, 2 bk/hsm. Every
+/// bksmall/hsm (memory 2000), 14 bkped/hsm (PED), 15 nc/p (HSM policy 7 off), 16 gped/src and 17 gped/dst (PED, 6.21.2; the
+/// red key of bkped). Host "new": 1 sa7/dst, 2 bk/hsm. Every
 /// partition and Backup HSM is in domain dom-1 unless said otherwise.
 const LAB: &str = r#"
 [lab]
@@ -184,6 +185,28 @@ kind = "luna-backup"
   label = "bkped"
     [device.partition.luna]
     so_ped_key = "ped/bk-blue.key"
+    domain_ped_key = "ped/red.key"
+
+[[device]]
+name = "gped"
+kind = "luna-usb"
+  [device.luna]
+  firmware = "6.21.2"
+  auth = "ped"
+  [[device.partition]]
+  name = "src"
+  label = "pedsrc"
+    [device.partition.luna]
+    so_ped_key = "ped/src-blue.key"
+    user_ped_key = "ped/src-black.key"
+    domain_ped_key = "ped/red.key"
+  [[device.partition]]
+  name = "dst"
+  label = "peddst"
+    [device.partition.luna]
+    so_ped_key = "ped/dst-blue.key"
+    user_ped_key = "ped/dst-black.key"
+    domain_ped_key = "ped/red.key"
 
 [[host]]
 name = "old"
@@ -204,6 +227,8 @@ slot = [
   { id = 13, partition = "bksmall/hsm" },
   { id = 14, partition = "bkped/hsm" },
   { id = 15, partition = "nc/p" },
+  { id = 16, partition = "gped/src" },
+  { id = 17, partition = "gped/dst" },
 ]
 
 [[host]]
@@ -816,5 +841,37 @@ fn three_wrong_hsm_so_passwords_zeroise_the_backup_hsm_and_its_backups() {
         token_info(10).flags & CKF_TOKEN_INITIALIZED,
         0,
         "its slot is blank"
+    );
+}
+
+#[test]
+fn ped_partitions_back_up_to_a_ped_backup_hsm_with_the_keys_the_lab_gives() {
+    let _lab = TextLab::new(LAB);
+    let s = open_session(16, CKF_SERIAL_SESSION | CKF_RW_SESSION).unwrap();
+    assert_eq!(login(s, CKU_USER, b""), CKR_OK, "the black key");
+    mixed_keys(s, "ped");
+    let (source, target) = (pid("gped/src"), pid("gped/dst"));
+    let ped = DeviceId::new("bkped");
+    let mut request = backup(&source, &ped, "ped");
+    // The PED presents the lab's black key (source) and blue key (Backup HSM).
+    request.co_pin = b"";
+    request.so_password = b"";
+    let run = estate::archive_backup(&selection(None), &request).unwrap();
+    assert_eq!(codes(&run), vec![CKR_OK; 5]);
+    let mut request = restore(&ped, "ped", &target);
+    request.co_pin = b"";
+    let run = estate::archive_restore(&selection(None), &request).unwrap();
+    assert_eq!(codes(&run), vec![CKR_OK; 5]);
+    let d = open_session(17, CKF_SERIAL_SESSION | CKF_RW_SESSION).unwrap();
+    assert_eq!(login(d, CKU_USER, b""), CKR_OK);
+    assert_eq!(labelled(d, "ped-aes").len(), 1);
+    // A password partition never goes to the PED Backup HSM (the auth test above), nor a PED
+    // one to a password Backup HSM.
+    let bk = DeviceId::new("bk");
+    let mut request = backup(&source, &bk, "mixed");
+    request.co_pin = b"";
+    assert_eq!(
+        rv(estate::archive_backup(&selection(None), &request).unwrap_err()),
+        CKR_OPERATION_NOT_ALLOWED
     );
 }
