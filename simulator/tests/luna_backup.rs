@@ -728,6 +728,24 @@ fn append_adds_and_replace_starts_over_and_restore_takes_a_subset() {
     request.mode = BackupMode::Replace;
     estate::archive_backup(&selection(None), &request).unwrap();
     assert_eq!(listed(&bk), vec![("set".to_string(), 5)]);
+    // A 7.7+ (V0) partition does not append to this pre-7.7 backup; it replaces it.
+    mixed_keys(co_session(3), "v");
+    let v0 = pid("n77/v0");
+    let mut other = backup(&v0, &bk, "set");
+    other.mode = BackupMode::Append;
+    assert_eq!(
+        rv(estate::archive_backup(&selection(None), &other).unwrap_err()),
+        CKR_OPERATION_NOT_ALLOWED
+    );
+    other.mode = BackupMode::Replace;
+    estate::archive_backup(&selection(None), &other).unwrap();
+    let listed_v0 = estate::archive_list(&selection(None), &bk).unwrap();
+    assert_eq!(
+        listed_v0[0].origin.version,
+        hsmsim::models::luna::SourceVersion::V0
+    );
+    request.mode = BackupMode::Replace;
+    estate::archive_backup(&selection(None), &request).unwrap();
 
     let contents = estate::archive_contents(&selection(None), &bk, "set", BK_PW).unwrap();
     let aes = contents.iter().find(|o| o.label == "b-aes").unwrap();

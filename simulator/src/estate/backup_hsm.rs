@@ -491,15 +491,28 @@ pub fn archive_backup(selection: &LabSelection, request: &BackupRequest<'_>) -> 
         }
         None => new_backup_partition(&store, &hsm, &source, request)?,
     };
-    if !created && record.origin.version != BackupOrigin::of(&source).version {
-        return Err(err(
-            luna::CKR_OPERATION_NOT_ALLOWED,
-            format!(
-                "the backup partition holds a {:?} partition's objects; this source is {:?}: use another backup partition",
-                record.origin.version,
-                BackupOrigin::of(&source).version
-            ),
-        ));
+    let origin = BackupOrigin::of(&source);
+    match request.mode {
+        // Emptied first: the partition now holds this source's objects.
+        BackupMode::Replace => record.origin = origin,
+        // One partition holds one version's objects (and one V1 source's SMK), so its restore
+        // rules stay one (simulator-defined).
+        BackupMode::Append
+            if !created
+                && (record.origin.version != origin.version || record.origin.smk != origin.smk) =>
+        {
+            return Err(err(
+                luna::CKR_OPERATION_NOT_ALLOWED,
+                format!(
+                    "the backup partition holds the objects of a {:?} partition{}; this source is {:?}{}: replace it or use another backup partition",
+                    record.origin.version,
+                    smk_text(&record.origin),
+                    origin.version,
+                    smk_text(&origin)
+                ),
+            ));
+        }
+        _ => {}
     }
 
     let objects = opened_objects(&store, request.source, &officer.key)?;
@@ -633,6 +646,15 @@ fn new_backup_partition(
         objects: 0,
         bytes: 0,
     })
+}
+
+/// " (SMK <id>)" for a V1 origin.
+fn smk_text(origin: &BackupOrigin) -> String {
+    origin
+        .smk
+        .as_ref()
+        .map(|smk| format!(" (SMK {smk})"))
+        .unwrap_or_default()
 }
 
 fn label_of(attrs: &Attributes) -> String {

@@ -7,9 +7,9 @@
 //! showpolicies|changepolicy`), LunaSH's appliance operations as the HSM SO: `hsm login`
 //! (hsm_so.rs), `partition list|show` (appliance_partitions.rs), `partition
 //! showpolicies|changepolicy` (partition_policy.rs); the Luna Backup HSM: its attachment to a
-//! host and LunaCM's `partition archive` operations (backup_hsm.rs); a Primus lab's cards and credentials
-//! (primus.rs). Everything goes through the store's transactions, so it is
-//! safe while other processes use the lab; they see the result on their next call.
+//! host and LunaCM's `partition archive` operations (backup_hsm.rs); a Primus lab's cards and
+//! credentials (primus.rs). Everything goes through the store's transactions, so it is safe
+//! while other processes use the lab; they see the result on their next call.
 mod appliance_partitions;
 mod backup_hsm;
 mod check;
