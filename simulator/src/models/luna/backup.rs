@@ -111,16 +111,7 @@ pub fn check_backup(source: &CloneSide<'_>, backup: &Device) -> Result<()> {
             format!("device {} is not a Luna Backup HSM", backup.name),
         ));
     }
-    if source.device.hsm_policy(hsm_policy::CLONING) == 0 {
-        return Err(err(
-            CKR_OPERATION_NOT_ALLOWED,
-            format!(
-                "HSM policy 7 (Allow cloning) is off on the source's device {}",
-                source.device.name
-            ),
-        ));
-    }
-    check_same_auth(source.device, backup)?;
+    check_partition_device(source.device, "source", backup)?;
     let version = source.state.version(source.device);
     let minimum = backup_firmware_minimum(backup);
     if version != PartitionVersion::Legacy && backup.firmware < minimum {
@@ -138,9 +129,19 @@ pub fn check_backup(source: &CloneSide<'_>, backup: &Device) -> Result<()> {
     Ok(())
 }
 
-/// The Backup HSM's authentication method must be the partition's (Luna §3.4: "must match the
+/// The device of the partition backed up or restored to (the `role` it plays): HSM policy 7
+/// (cloning) on, and the Backup HSM's authentication method (Luna §3.4: "must match the
 /// partitions being backed up").
-fn check_same_auth(partition: &Device, backup: &Device) -> Result<()> {
+fn check_partition_device(partition: &Device, role: &str, backup: &Device) -> Result<()> {
+    if partition.hsm_policy(hsm_policy::CLONING) == 0 {
+        return Err(err(
+            CKR_OPERATION_NOT_ALLOWED,
+            format!(
+                "HSM policy 7 (Allow cloning) is off on the {role}'s device {}",
+                partition.name
+            ),
+        ));
+    }
     if partition.auth != backup.auth {
         return Err(err(
             CKR_OPERATION_NOT_ALLOWED,
@@ -174,16 +175,7 @@ pub fn check_restore(
             "a restore needs the Crypto Officer logged in on the target partition",
         ));
     }
-    if target.device.hsm_policy(hsm_policy::CLONING) == 0 {
-        return Err(err(
-            CKR_OPERATION_NOT_ALLOWED,
-            format!(
-                "HSM policy 7 (Allow cloning) is off on the target's device {}",
-                target.device.name
-            ),
-        ));
-    }
-    check_same_auth(target.device, backup)?;
+    check_partition_device(target.device, "target", backup)?;
     let target_version = target.state.version(target.device);
     if origin.version != SourceVersion::Legacy && target_version == PartitionVersion::Legacy {
         return Err(err(
