@@ -199,6 +199,16 @@ enum LabCommand {
     /// the state directory's `snapshots/`.
     #[command(subcommand)]
     Snapshot(SnapshotCommand),
+    /// Move a Luna Backup HSM to another client host (it is attached to one host at a time;
+    /// the host must list its slot in the lab). Persisted in the lab's state; the lab file's
+    /// `attached_to` stays the start. Without --host, show where it is attached.
+    Attach {
+        /// The Backup HSM, as the lab names it.
+        device: DeviceId,
+        /// The host to attach it to.
+        #[arg(long)]
+        host: Option<String>,
+    },
     /// Remove a partition (its slots then hold no token) or add it back blank.
     Partition {
         #[arg(value_enum)]
@@ -575,6 +585,19 @@ fn lab(choice: &Choice, command: LabCommand) -> Result<ExitCode, Failure> {
                     estate::snapshot_delete(&selection, &name)?;
                     println!("deleted snapshot \"{name}\"");
                 }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        LabCommand::Attach { device, host } => {
+            let selection = estate::select(choice)?;
+            if let Some(host) = host {
+                estate::attach_backup_hsm(&selection, &device, &host)?;
+            }
+            match estate::backup_hsm_host(&selection, &device)? {
+                Some(host) => println!("Backup HSM {device} is attached to host {host}"),
+                None => println!(
+                    "Backup HSM {device}: the lab names no host (every host that lists its slot sees it)"
+                ),
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -70,8 +70,11 @@ pub struct Slot {
     /// Luna: the device's admin partition (its SO is the HSM SO).
     pub admin: bool,
     pub token: RwLock<TokenRecord>,
-    /// False while the slot's partition is removed: the slot has no token.
+    /// False while the slot's partition is removed, or its Backup HSM is attached to another
+    /// host: the slot has no token.
     present: AtomicBool,
+    /// A Backup HSM's slot: where the token is (`present` follows its attachment).
+    backup_hsm: Option<crate::lab::definition::BackupHsmSlot>,
     objects: RwLock<ObjectTable>,
     /// The token key, after a login in this process opened it (kept until `C_Finalize` or
     /// until the token is re-initialised).
@@ -219,6 +222,19 @@ pub struct Engine {
     events: Mutex<VecDeque<CK_SLOT_ID>>,
 }
 
+/// A Backup HSM's slot has its token only on the host the Backup HSM is attached to now
+/// (`estate::backup_hsm_attached_to`); every other slot is not concerned.
+fn attached_here(
+    store: &Store,
+    backup_hsm: Option<&crate::lab::definition::BackupHsmSlot>,
+) -> Result<bool> {
+    let Some(b) = backup_hsm else {
+        return Ok(true);
+    };
+    let on = crate::estate::backup_hsm_attached_to(store, &b.device, b.start_host.as_deref())?;
+    Ok(on.is_none_or(|h| h == b.host))
+}
+
 impl Engine {
     /// Opens the store and reads (or creates, as the lab presets say) every slot's token.
     /// Token objects are read later, on each slot's first object access.
@@ -251,7 +267,10 @@ impl Engine {
                     capacity: sc.capacity,
                     admin: sc.admin,
                     token: RwLock::new(row.record),
-                    present: AtomicBool::new(row.present),
+                    present: AtomicBool::new(
+                        row.present && attached_here(&store, sc.backup_hsm.as_ref())?,
+                    ),
+                    backup_hsm: sc.backup_hsm.clone(),
                     objects: RwLock::new(ObjectTable::default()),
                     key: RwLock::new(None),
                     login: AtomicU64::new(0),
@@ -268,6 +287,11 @@ impl Engine {
             seen_header: sync::SeenHeader::default(),
             events: Mutex::new(VecDeque::new()),
         })
+    }
+
+    /// Whether a slot's token is there as far as its Backup HSM goes (`attached_here`).
+    fn attached_here(&self, slot: &Slot) -> Result<bool> {
+        attached_here(&self.store, slot.backup_hsm.as_ref())
     }
 
     fn new_object_handle(&self) -> CK_OBJECT_HANDLE {

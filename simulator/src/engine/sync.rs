@@ -102,7 +102,7 @@ impl Engine {
     /// about it in this process is gone). `reload` also reconciles every loaded object.
     pub(super) fn refresh_token(&self, slot: &Slot, reload: bool) -> Result<bool> {
         let (record, present) = match self.store.token(&slot.partition)? {
-            Some(row) => (row.record, row.present),
+            Some(row) => (row.record, row.present && self.attached_here(slot)?),
             None => (
                 crate::store::records::TokenRecord::uninitialized(&slot.partition),
                 false,

@@ -130,31 +130,60 @@ pub fn hsm_so_login(
 ) -> Result<HsmSoLogin> {
     let store = open_store(selection)?;
     let appliance = appliance(selection, &store, device)?;
-    let model = &appliance.model;
+    let (_, seen) = check_role_credential(
+        &store,
+        &appliance.model,
+        &appliance.admin,
+        &appliance.ped_keys,
+        (CKU_SO, true),
+        password,
+    )?;
+    Ok(HsmSoLogin {
+        device: device.clone(),
+        admin: appliance.admin,
+        seen,
+    })
+}
+
+/// Checks `secret` as the credential of `role` (the user type, and whether it is the HSM SO of
+/// the device's admin partition) on `partition`, as a login does: a PED partition with an
+/// empty secret takes the lab's PED key of the role's colour; the attempt is counted in one
+/// store transaction under the model's rule (`TokenModel::check_credential`); a failure that
+/// zeroises the device does so (`zeroise_device_in`). Returns the partition's token key and
+/// the incarnation it opens. `hsm login`, and the Backup HSM's operations (its HSM SO, the
+/// Crypto Officer of the partition backed up or restored to).
+pub(super) fn check_role_credential(
+    store: &Store,
+    model: &TokenModel,
+    partition: &PartitionId,
+    ped_keys: &[(CK_USER_TYPE, PathBuf)],
+    (user, admin): (CK_USER_TYPE, bool),
+    secret: &[u8],
+) -> Result<(TokenKey, Incarnation)> {
     let row = store
-        .token(&appliance.admin)?
+        .token(partition)?
         .filter(|row| row.present)
         .ok_or_else(|| {
             err(
                 CKR_TOKEN_NOT_PRESENT,
-                format!("the admin partition {} was removed", appliance.admin),
+                format!("the partition {partition} was removed"),
             )
         })?;
     let ped_credential;
-    let secret = if model.uses_ped() && password.is_empty() {
-        ped_credential = model.ped_credential(CKU_SO, &appliance.ped_keys, false)?;
+    let secret = if model.uses_ped() && secret.is_empty() {
+        ped_credential = model.ped_credential(user, ped_keys, false)?;
         ped_credential.as_slice()
     } else {
-        password
+        secret
     };
     let record = row.record;
     let seen = record.incarnation();
     let context = SealContext {
-        partition: &appliance.admin,
+        partition,
         generation: record.generation,
     };
-    let mut check = model.check_credential(&record, context, CKU_SO, secret, true, false)?;
-    store.update_token(&appliance.admin, |r| {
+    let mut check = model.check_credential(&record, context, user, secret, admin, false)?;
+    store.update_token(partition, |r| {
         if r.incarnation() != seen {
             return Err(crate::store::records::replaced_error());
         }
@@ -162,12 +191,7 @@ pub fn hsm_so_login(
     })?;
     let (consequence, key) = check.finish(model);
     if consequence == Some(Consequence::ZeroiseDevice) {
-        zeroise_device_in(&store, device)?;
+        zeroise_device_in(store, partition.device())?;
     }
-    key?;
-    Ok(HsmSoLogin {
-        device: device.clone(),
-        admin: appliance.admin,
-        seen,
-    })
+    Ok((key?, seen))
 }

@@ -6,10 +6,12 @@
 //! one (zeroise.rs), changing a Luna device's HSM policy (hsm_policy.rs, also LunaSH's `hsm
 //! showpolicies|changepolicy`), LunaSH's appliance operations as the HSM SO: `hsm login`
 //! (hsm_so.rs), `partition list|show` (appliance_partitions.rs), `partition
-//! showpolicies|changepolicy` (partition_policy.rs); a Primus lab's cards and credentials
-//! (primus.rs). Everything goes through the store's transactions, so it is
-//! safe while other processes use the lab; they see the result on their next call.
+//! showpolicies|changepolicy` (partition_policy.rs); the Luna Backup HSM: its attachment to a
+//! host and LunaCM's `partition archive` operations (backup_hsm.rs); a Primus lab's cards and
+//! credentials (primus.rs). Everything goes through the store's transactions, so it is safe
+//! while other processes use the lab; they see the result on their next call.
 mod appliance_partitions;
+mod backup_hsm;
 mod check;
 mod hsm_policy;
 mod hsm_so;
@@ -28,6 +30,7 @@ mod tests;
 mod zeroise;
 
 pub use appliance_partitions::*;
+pub use backup_hsm::*;
 pub use check::*;
 pub use hsm_policy::*;
 pub use hsm_so::*;

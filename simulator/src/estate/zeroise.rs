@@ -12,11 +12,14 @@ pub fn zeroise_device(selection: &LabSelection, device: &DeviceId) -> Result<Vec
 }
 
 /// Zeroises `device` in an open store: the one operation behind LunaSH `hsm zeroize` (above)
-/// and the HSM SO's failed-login consequence (the engine, which then replaces its slots).
+/// and the HSM SO's failed-login consequence (the engine, which then replaces its slots). A
+/// Backup HSM loses its backup partitions too.
 pub fn zeroise_device_in(store: &Store, device: &DeviceId) -> Result<Vec<PartitionId>> {
-    store.update_tokens(
+    let zeroised = store.update_tokens(
         device,
         true,
         crate::store::records::blank_record_keeping_serial,
-    )
+    )?;
+    super::backup_hsm::erase_backup_partitions(store, device)?;
+    Ok(zeroised)
 }

@@ -66,6 +66,18 @@ pub struct SlotConfig {
     pub capacity: Option<u64>,
     /// Luna: the device's admin partition (its SO is the HSM SO).
     pub admin: bool,
+    /// A Luna Backup HSM's slot: the token is there only while the Backup HSM is attached to
+    /// this host.
+    pub backup_hsm: Option<BackupHsmSlot>,
+}
+
+/// A Backup HSM's slot on one host (`SlotConfig::backup_hsm`): the device, the host and the
+/// host the lab attaches it to at the start (`attached_to`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupHsmSlot {
+    pub device: crate::base::ids::DeviceId,
+    pub host: String,
+    pub start_host: Option<String>,
 }
 
 /// An initialised token as a lab defines it: what every token has, and its vendor's part.
@@ -199,7 +211,18 @@ impl Lab {
                     .as_ref()
                     .map(|p| p.ped_key_files(&state_dir))
                     .unwrap_or_default();
+                let backup_hsm = model
+                    .luna()
+                    .filter(|d| d.kind == crate::models::luna::DeviceKind::Backup)
+                    .map(|_| BackupHsmSlot {
+                        device: partition.device().clone(),
+                        host: chosen.name.get_ref().clone(),
+                        start_host: self
+                            .backup_hsm_host(partition.device().as_str())
+                            .map(str::to_string),
+                    });
                 SlotConfig {
+                    backup_hsm,
                     admin: admins.contains(s.partition.get_ref()),
                     capacity: sizes.get(s.partition.get_ref()).copied(),
                     ped_keys,
@@ -257,6 +280,7 @@ impl Lab {
                     ped_keys: primary.ped_keys.clone(),
                     capacity: primary.capacity,
                     admin: false,
+                    backup_hsm: None,
                 })
             })
             .collect()

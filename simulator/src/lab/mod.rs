@@ -127,6 +127,19 @@ impl Lab {
             .collect()
     }
 
+    /// A Luna device's memory for partitions (`[device.luna] memory`; a Backup HSM's for its
+    /// backup partitions), if the lab limits it.
+    pub fn device_memory(&self, device: &str) -> Option<u64> {
+        self.file
+            .devices
+            .iter()
+            .find(|d| d.name.get_ref() == device)?
+            .luna()?
+            .memory
+            .as_ref()
+            .map(|m| *m.get_ref())
+    }
+
     /// The host a Backup HSM (kind "luna-backup") is attached to when the lab starts
     /// (`[device.luna] attached_to`), if the lab says.
     pub fn backup_hsm_host(&self, device: &str) -> Option<&str> {

@@ -99,6 +99,14 @@ impl DeviceItems<'_> {
             .map_err(db_err)?;
         Ok(removed > 0)
     }
+
+    /// Removes every item of `kind` of `device`; how many there were.
+    pub fn remove_kind(&self, device: &DeviceId, kind: &str) -> Result<usize> {
+        self.conn
+            .prepare_cached("DELETE FROM device_items WHERE device = ?1 AND kind = ?2")
+            .and_then(|mut s| s.execute(params![device.as_str(), kind]))
+            .map_err(db_err)
+    }
 }
 
 impl Store {

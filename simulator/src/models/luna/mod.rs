@@ -3,11 +3,13 @@
 //! `login` (PED colours, failed-login rules, activation across restarts), `policies` (HSM and
 //! partition policy elements and changes), `partition` (a partition's persisted state and
 //! version), `domains` (cloning domains), `cloning` (whether and how objects
-//! clone between two partitions), `usage` (key usage limits and counts), `ca` (the
-//! answers to Luna's `CA_*` calls) and `ped` (the simulated PED and its keys). Everything
+//! clone between two partitions), `backup` (the Backup HSM's rules: backup and restore),
+//! `usage` (key usage limits and counts), `ca` (the answers to Luna's `CA_*` calls) and `ped`
+//! (the simulated PED and its keys). Everything
 //! public is re-exported here, so `crate::models::luna::X` names it. Sources:
 //! docs/sources.md, "Luna" (pycryptoki `defines.py`, thalesdocs.com); choices the documents
 //! leave open are marked "simulator-defined".
+mod backup;
 pub mod ca;
 mod cloning;
 mod device;
@@ -19,6 +21,7 @@ mod policies;
 mod roles;
 mod usage;
 
+pub use backup::*;
 pub use cloning::*;
 pub use device::*;
 pub use domains::*;
