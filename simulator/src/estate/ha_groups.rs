@@ -352,17 +352,23 @@ fn member(selection: &LabSelection, store: &Store, id: &PartitionId) -> Result<M
 }
 
 /// Opens a member's token key with the Crypto Officer's credential (`-password`): HA members
-/// share one Crypto Officer credential (Luna §3.5). A wrong one is `CKR_PIN_INCORRECT`
-/// (simulator-defined: not counted as a failed login).
+/// share one Crypto Officer credential (Luna §3.5); on a PED partition it is the activated
+/// Crypto Officer's challenge secret (seed 003: "create a challenge secret for the Crypto
+/// Officer. This is required to set an HA activation policy"). A wrong one is
+/// `CKR_PIN_INCORRECT` (simulator-defined: not counted as a failed login).
 fn open_member_key(m: &Member, password: &str) -> Result<TokenKey> {
     let context = SealContext {
         partition: &m.id,
         generation: m.record.generation,
     };
-    m.record
-        .role(CKU_USER)
-        .and_then(|r| r.seal.as_ref())
-        .and_then(|seal| seal.open(password.as_bytes(), context))
+    let role = m.record.role(CKU_USER);
+    let seal = if m.model.uses_ped() {
+        role.filter(|r| r.activated)
+            .and_then(|r| r.challenge.as_ref())
+    } else {
+        role.and_then(|r| r.seal.as_ref())
+    };
+    seal.and_then(|seal| seal.open(password.as_bytes(), context))
         .ok_or_else(|| {
             err(
                 CKR_PIN_INCORRECT,
@@ -514,7 +520,8 @@ pub fn create_group(
     let host = client_host(selection, None)?;
     check_host_sees(selection, &host, first)?;
     let m = member(selection, &store, first)?;
-    m.side()?;
+    // The member's own prerequisites (HSM policies 7 and 16, PED activation, a domain).
+    luna::check_ha_member(&m.side()?, &m.side()?)?;
     open_member_key(&m, password)?;
     let group = HaGroupSpec {
         label: HaGroupId::new(label),
