@@ -96,6 +96,14 @@ impl HaSlot {
     }
 }
 
+/// An HA group's state as `CA_GetHAState` reports it.
+#[derive(Debug, Clone)]
+pub struct HaState {
+    pub group_serial: String,
+    /// Each member's partition serial and whether its device is up, in member order.
+    pub members: Vec<(String, bool)>,
+}
+
 /// An error of one member, naming it.
 fn of_member(member: &PartitionId, e: Error) -> Error {
     err(e.rv, format!("HA member {member}: {}", e.detail))
@@ -468,6 +476,34 @@ impl Engine {
         *slot.key.write() = key;
         tracing::debug!(target: "hsmsim::engine", "slot {}: HA group {} served by {member}", slot.id, ha.group);
         Ok(())
+    }
+
+    /// `CA_GetHAState`: an HA virtual slot's group serial and each member's partition serial
+    /// with whether its device is up, in member order. Another slot is `CKR_SLOT_ID_INVALID`
+    /// (simulator-defined: the SDK documents no code for a slot that is not an HA slot).
+    pub fn ha_state(&self, slot_id: CK_SLOT_ID) -> Result<HaState> {
+        let slot = self.current_slot(slot_id)?;
+        let Some(ha) = &slot.ha else {
+            return Err(err(
+                CKR_SLOT_ID_INVALID,
+                format!("slot {slot_id} is not an HA virtual slot"),
+            ));
+        };
+        let members = ha
+            .members
+            .iter()
+            .map(|member| {
+                let serial = self
+                    .member_slot(member)
+                    .map(|s| s.token.read().serial.clone())
+                    .unwrap_or_default();
+                (serial, !self.is_down(member))
+            })
+            .collect();
+        Ok(HaState {
+            group_serial: ha.serial.clone(),
+            members,
+        })
     }
 
     /// `CKR_DEVICE_REMOVED` for a call on a session whose slot's device is down (an HA slot:

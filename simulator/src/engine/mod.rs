@@ -23,6 +23,7 @@ pub use message::{GcmMessage, MessageOutput};
 pub use objects::AttrLookup;
 mod extension_calls;
 mod ha;
+pub use ha::HaState;
 mod login;
 mod pins;
 pub use crate::models::InitOptions;
