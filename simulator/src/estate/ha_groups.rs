@@ -14,7 +14,7 @@
 //! when a write missed a member, `mark_missed`).
 //!
 //! HA groups show in a process's slot list from its next `C_Initialize` (as LunaCM advises
-//! restarting itself after `hagroup creategroup`, luna.md §6); health changes show at once.
+//! restarting itself after `hagroup creategroup`, Luna §6); health changes show at once.
 use super::*;
 use crate::base::attribute::Attributes;
 use crate::base::ids::HaGroupId;

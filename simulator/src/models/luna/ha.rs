@@ -1,7 +1,7 @@
 //! Luna HA groups (Luna §3.5): who may be a member beside whom, the group's serial, and the
 //! `CA_GetHAState` member status codes. The estate keeps the groups; the engine serves their
 //! virtual slots; the rules are here. Sources: thalesdocs `ha/setup.htm`, `add_remove.htm`,
-//! `ha/mixed.htm`, `managing.htm` (as collected in luna.md §3.5); seed 003 ("Cloning Using an
+//! `ha/mixed.htm`, `managing.htm` (Luna §3.5); seed 003 ("Cloning Using an
 //! HA Group": same domain, activation policy 22 on PED partitions, "Needs sync").
 use super::{Auth, Device, DeviceKind, Era, PartitionState, check_shared_domain};
 use super::{CKR_OPERATION_NOT_ALLOWED, hsm_policy, partition_policy};
@@ -105,7 +105,7 @@ pub fn check_primary_over(primary: &HaSide<'_>, secondary: &HaSide<'_>) -> Resul
 }
 
 /// An HA group's serial from the member that numbers it: "1" + its serial (Luna numbers an HA
-/// group "1" + its first member's serial, luna.md §3.5), cut to the 16 characters
+/// group "1" + its first member's serial, Luna §3.5), cut to the 16 characters
 /// `CK_TOKEN_INFO.serialNumber` holds (simulator-defined).
 pub fn ha_group_serial(first_member: &str) -> String {
     let mut serial = format!("1{first_member}");
