@@ -6,48 +6,10 @@ use common::{json, refused, succeeded};
 use serde_json::Value;
 use std::process::Output;
 
-/// Two initialised Network HSM 7 partitions with one domain and CO password, a third with
-/// another domain; host "app" sees them as slots 0, 1, 2.
-const LAB: &str = r#"
-[lab]
-name = "lab-ha-cli"
-
-[[device]]
-name = "sa-a"
-kind = "luna-network"
-serial = "156908040"
-  [[device.partition]]
-  name = "web1"
-  label = "web1"
-  so_pin = "po-pin-0001"
-  user_pin = "co-pin-0001"
-  domain = "ha-domain"
-
-[[device]]
-name = "sa-b"
-kind = "luna-network"
-serial = "156908041"
-  [[device.partition]]
-  name = "web2"
-  label = "web2"
-  so_pin = "po-pin-0001"
-  user_pin = "co-pin-0001"
-  domain = "ha-domain"
-
-[[device]]
-name = "sa-c"
-kind = "luna-network"
-  [[device.partition]]
-  name = "web3"
-  label = "web3"
-  so_pin = "po-pin-0001"
-  user_pin = "co-pin-0001"
-  domain = "another-domain"
-
-[[host]]
-name = "app"
-slot = [{ id = 0, partition = "sa-a/web1" }, { id = 1, partition = "sa-b/web2" }, { id = 2, partition = "sa-c/web3" }]
-"#;
+/// The HA tests' lab (`simulator/tests/ha/lab.toml`): host "app" sees sa-a/web1,
+/// sa-b/web2, sa-c/web3 (one domain and CO password) and sa-d/other (another domain) as slots
+/// 0 to 3.
+const LAB: &str = include_str!("../../simulator/tests/ha/lab.toml");
 
 struct Lab {
     dir: tempfile::TempDir,
@@ -66,6 +28,22 @@ impl Lab {
                 .arg(self.dir.path().join("lab.toml"))
                 .args(args),
         )
+    }
+    /// `run` with the Crypto Officer's password.
+    fn run_co(&self, args: &[&str]) -> Output {
+        self.run(&[args, &["--password", "co-pin-0001"]].concat())
+    }
+    /// `lab ha add-member` of `partition` to `group`, with the Crypto Officer's password.
+    fn add_member(&self, group: &str, partition: &str) -> Output {
+        self.run_co(&[
+            "lab",
+            "ha",
+            "add-member",
+            "--group",
+            group,
+            "--partition",
+            partition,
+        ])
     }
     fn groups(&self) -> Value {
         json(&self.run(&["lab", "ha", "list", "--json"]))["groups"].clone()
@@ -95,7 +73,7 @@ fn fail_and_recover_a_device() {
         .iter()
         .map(|s| s["present"].as_bool().unwrap_or(true))
         .collect();
-    assert_eq!(present, [true, false, true]);
+    assert_eq!(present, [true, false, true, true]);
     let out = succeeded(&lab.run(&["lab", "recover", "sa-b"]));
     assert!(out.contains("device sa-b recovered"), "{out}");
     refused(&lab.run(&["lab", "recover", "sa-b"]), 2, "already up");
@@ -104,74 +82,35 @@ fn fail_and_recover_a_device() {
 #[test]
 fn a_temporary_ha_group_from_create_to_delete() {
     let lab = Lab::new();
-    let pw = ["--password", "co-pin-0001"];
-    let created = lab.run(
-        &[
-            &[
-                "lab",
-                "ha",
-                "create",
-                "--label",
-                "tmpMig",
-                "--partition",
-                "sa-a/web1",
-            ][..],
-            &pw,
-        ]
-        .concat(),
-    );
+    let created = lab.run_co(&[
+        "lab",
+        "ha",
+        "create",
+        "--label",
+        "tmpMig",
+        "--partition",
+        "sa-a/web1",
+    ]);
     let text = succeeded(&created);
     assert!(text.contains("HA Group Label:  tmpMig"), "{text}");
     assert!(text.contains("Needs sync:  no"), "{text}");
     let serial = lab.groups()[0]["serial"].as_str().unwrap().to_string();
     // addmember: needs sync until synchronised.
-    succeeded(
-        &lab.run(
-            &[
-                &[
-                    "lab",
-                    "ha",
-                    "add-member",
-                    "--group",
-                    "tmpMig",
-                    "--partition",
-                    "sa-b/web2",
-                ][..],
-                &pw,
-            ]
-            .concat(),
-        ),
-    );
+    succeeded(&lab.add_member("tmpMig", "sa-b/web2"));
     assert_eq!(lab.groups()[0]["needs_sync"], true);
     let text = succeeded(&lab.run(&["lab", "ha", "list"]));
     assert!(text.contains("Needs sync:  yes"), "{text}");
-    let synced = succeeded(
-        &lab.run(&[&["lab", "ha", "synchronize", "--group", "tmpMig"][..], &pw].concat()),
-    );
+    let synced = succeeded(&lab.run_co(&["lab", "ha", "synchronize", "--group", "tmpMig"]));
     assert!(synced.contains("synchronised"), "{synced}");
     assert_eq!(lab.groups()[0]["needs_sync"], false);
     // The virtual slot follows the physical ones; HA-only mode hides those.
-    assert_eq!(lab.slot_ids(), [0, 1, 2, 3]);
+    assert_eq!(lab.slot_ids(), [0, 1, 2, 3, 4]);
     succeeded(&lab.run(&["lab", "ha", "ha-only", "on"]));
-    assert_eq!(lab.slot_ids(), [3]);
+    assert_eq!(lab.slot_ids(), [4]);
     succeeded(&lab.run(&["lab", "ha", "ha-only", "off"]));
     // A member on another domain is refused by the HSMs (exit 1, its code); a wrong
     // password is a refused PIN (exit 2).
-    let out = lab.run(
-        &[
-            &[
-                "lab",
-                "ha",
-                "add-member",
-                "--group",
-                "tmpMig",
-                "--partition",
-                "sa-c/web3",
-            ][..],
-            &pw,
-        ]
-        .concat(),
-    );
+    let out = lab.add_member("tmpMig", "sa-d/other");
     refused(&out, 1, "CKR_CERTIFICATE_INVALID");
     let out = lab.run(&[
         "lab",
@@ -185,7 +124,7 @@ fn a_temporary_ha_group_from_create_to_delete() {
     refused(&out, 2, "CKR_PIN_INCORRECT");
     // A member down: synchronising is refused.
     succeeded(&lab.run(&["lab", "fail", "sa-b"]));
-    let out = lab.run(&[&["lab", "ha", "synchronize", "--group", "tmpMig"][..], &pw].concat());
+    let out = lab.run_co(&["lab", "ha", "synchronize", "--group", "tmpMig"]);
     refused(&out, 1, "CKR_DEVICE_REMOVED");
     assert_eq!(lab.groups()[0]["members"][1]["alive"], false);
     succeeded(&lab.run(&["lab", "recover", "sa-b"]));
@@ -213,5 +152,5 @@ fn a_temporary_ha_group_from_create_to_delete() {
     let out = succeeded(&lab.run(&["lab", "ha", "delete", "--label", "tmpMig"]));
     assert!(out.contains("keep their objects"), "{out}");
     assert_eq!(lab.groups(), serde_json::json!([]));
-    assert_eq!(lab.slot_ids(), [0, 1, 2]);
+    assert_eq!(lab.slot_ids(), [0, 1, 2, 3]);
 }

@@ -12,41 +12,16 @@ use libloading::Library;
 use std::ffi::c_void;
 use std::ptr::null_mut;
 
-/// Host "app": slot 0 sa-a/web1, slot 1 sa-b/web2; group "web-ha" on slot 2.
-const LAB: &str = r#"
-[lab]
-name = "luna-ha-client"
+/// The HA tests' lab (`tests/ha/lab.toml`: slots 0 to 3) with group "web-ha" (sa-a/web1,
+/// sa-b/web2, serial 1777) on slot 4.
+fn lab_text() -> String {
+    format!(
+        "{}\n[[ha_group]]\nlabel = \"web-ha\"\nmembers = [\"sa-a/web1\", \"sa-b/web2\"]\nhosts = [\"app\"]\nserial = \"1777\"\n",
+        include_str!("ha/lab.toml")
+    )
+}
 
-[[device]]
-name = "sa-a"
-kind = "luna-network"
-  [[device.partition]]
-  name = "web1"
-  label = "web1"
-  so_pin = "po-pin-0001"
-  user_pin = "co-pin-0001"
-  domain = "ha-domain"
-
-[[device]]
-name = "sa-b"
-kind = "luna-network"
-  [[device.partition]]
-  name = "web2"
-  label = "web2"
-  so_pin = "po-pin-0001"
-  user_pin = "co-pin-0001"
-  domain = "ha-domain"
-
-[[host]]
-name = "app"
-slot = [{ id = 0, partition = "sa-a/web1" }, { id = 1, partition = "sa-b/web2" }]
-
-[[ha_group]]
-label = "web-ha"
-members = ["sa-a/web1", "sa-b/web2"]
-hosts = ["app"]
-serial = "1777"
-"#;
+const HA: CK_SLOT_ID = 4;
 
 /// pycryptoki's `CK_HA_MEMBER` (ctypes `Structure`: C layout).
 #[repr(C)]
@@ -122,7 +97,7 @@ fn ca_get_ha_state_lists_the_members_and_follows_their_health() {
     let _serial = SERIAL.lock();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("lab.toml");
-    std::fs::write(&file, LAB).unwrap();
+    std::fs::write(&file, lab_text()).unwrap();
     // SAFETY: this test holds SERIAL, so no other thread of this process reads or writes the
     // environment meanwhile.
     unsafe {
@@ -163,7 +138,7 @@ fn ca_get_ha_state_lists_the_members_and_follows_their_health() {
         assert_eq!(unsafe { token_info(slot, &mut info) }, CKR_OK);
         text(&info.serialNumber)
     };
-    let (rv, status) = state(2);
+    let (rv, status) = state(HA);
     assert_eq!(rv, CKR_OK);
     assert_eq!(text(&status.group_serial), "1777");
     assert_eq!(status.list_size, 2);
@@ -180,15 +155,15 @@ fn ca_get_ha_state_lists_the_members_and_follows_their_health() {
     );
     // A physical slot is not an HA slot.
     assert_eq!(state(0).0, CKR_SLOT_ID_INVALID);
-    assert_eq!(state(9).0, CKR_SLOT_ID_INVALID);
+    assert_eq!(state(HA + 1).0, CKR_SLOT_ID_INVALID);
     // web1's device fails, then recovers (`hsmsim lab fail|recover` in another process).
     other_process(&file, "fail");
     assert_eq!(
-        members(&state(2).1),
+        members(&state(HA).1),
         [(web1.clone(), CKR_DEVICE_REMOVED), (web2.clone(), CKR_OK)]
     );
     other_process(&file, "recover");
-    assert_eq!(members(&state(2).1), [(web1, CKR_OK), (web2, CKR_OK)]);
+    assert_eq!(members(&state(HA).1), [(web1, CKR_OK), (web2, CKR_OK)]);
     // SAFETY: a null argument.
     assert_eq!(unsafe { finalize(null_mut()) }, CKR_OK);
 }

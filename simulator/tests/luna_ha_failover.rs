@@ -9,74 +9,23 @@ mod common;
 use common::*;
 use cryptoki_sys::*;
 use hsmsim::base::ids::{DeviceId, PartitionId};
-use hsmsim::estate::{self, Choice, LabSelection};
+use hsmsim::estate;
 use hsmsim::pkcs11::*;
-use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-const CKA_OUID: CK_ATTRIBUTE_TYPE = 0x8000_0005;
 const CO: &str = "co-pin-0001";
 
-/// Host "app": slot 0 sa-a/web1, slot 1 sa-b/web2, slot 2 sa-c/web3; group "web-ha" (web1,
-/// web2) on slot 3.
-const LAB: &str = r#"
-[lab]
-name = "luna-ha-failover"
-
-[[device]]
-name = "sa-a"
-kind = "luna-network"
-serial = "156908040"
-  [[device.partition]]
-  name = "web1"
-  label = "web1"
-  so_pin = "po-pin-0001"
-  user_pin = "co-pin-0001"
-  domain = "ha-domain"
-
-[[device]]
-name = "sa-b"
-kind = "luna-network"
-serial = "156908041"
-  [[device.partition]]
-  name = "web2"
-  label = "web2"
-  so_pin = "po-pin-0001"
-  user_pin = "co-pin-0001"
-  domain = "ha-domain"
-
-[[device]]
-name = "sa-c"
-kind = "luna-network"
-serial = "156908042"
-  [[device.partition]]
-  name = "web3"
-  label = "web3"
-  so_pin = "po-pin-0001"
-  user_pin = "co-pin-0001"
-  domain = "ha-domain"
-
-[[host]]
-name = "app"
-slot = [{ id = 0, partition = "sa-a/web1" }, { id = 1, partition = "sa-b/web2" }, { id = 2, partition = "sa-c/web3" }]
-
-[[ha_group]]
-label = "web-ha"
-members = ["sa-a/web1", "sa-b/web2"]
-hosts = ["app"]
-"#;
-
-const HA: CK_SLOT_ID = 3;
-
-fn selection(lab: &TextLab) -> LabSelection {
-    estate::select(&Choice {
-        lab_file: Some(lab.dir.path().join("lab.toml")),
-        host: None,
-        state_dir: None,
-    })
-    .unwrap()
+/// The HA tests' lab (`tests/ha/lab.toml`: host "app", slots 0 sa-a/web1, 1 sa-b/web2, 2
+/// sa-c/web3, 3 sa-d/other) with group "web-ha" (web1, web2) on slot 4.
+fn lab_text() -> String {
+    format!(
+        "{}\n[[ha_group]]\nlabel = \"web-ha\"\nmembers = [\"sa-a/web1\", \"sa-b/web2\"]\nhosts = [\"app\"]\n",
+        include_str!("ha/lab.toml")
+    )
 }
+
+const HA: CK_SLOT_ID = 4;
 
 fn device(name: &str) -> DeviceId {
     DeviceId::new(name)
@@ -84,16 +33,6 @@ fn device(name: &str) -> DeviceId {
 
 fn partition(name: &str) -> PartitionId {
     PartitionId::parse(name).unwrap()
-}
-
-fn co_session(slot: CK_SLOT_ID) -> CK_SESSION_HANDLE {
-    let s = open_session(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION).unwrap();
-    assert_eq!(
-        login(s, CKU_USER, CO.as_bytes()),
-        CKR_OK,
-        "CO login on slot {slot}"
-    );
-    s
 }
 
 fn slot_ids(token_present: bool) -> Vec<CK_SLOT_ID> {
@@ -117,28 +56,11 @@ fn sign_once(s: CK_SESSION_HANDLE, key: CK_OBJECT_HANDLE) -> Result<Vec<u8>, CK_
     }
 }
 
-/// The `CKA_OUID`s of a partition's stored token objects.
-fn stored_ouids(lab: &TextLab, name: &str) -> BTreeSet<Vec<u8>> {
-    let config = estate::resolve_config(&Choice {
-        lab_file: Some(lab.dir.path().join("lab.toml")),
-        host: None,
-        state_dir: None,
-    })
-    .unwrap();
-    let store = hsmsim::store::Store::open(&config.state_dir).unwrap();
-    store
-        .objects(&partition(name))
-        .unwrap()
-        .iter()
-        .filter_map(|o| o.public.bytes(CKA_OUID).map(<[u8]>::to_vec))
-        .collect()
-}
-
 #[test]
 fn signing_on_the_ha_slot_goes_on_while_a_member_fails() {
-    let lab = TextLab::new(LAB);
-    let selection = selection(&lab);
-    let s = co_session(HA);
+    let lab = TextLab::new(&lab_text());
+    let selection = lab.selection();
+    let s = user_session_on(HA, CO.as_bytes());
     // A token key pair: after the failover its handles stay (kept by CKA_OUID).
     let (public, private) = generate_key_pair(
         s,
@@ -150,7 +72,7 @@ fn signing_on_the_ha_slot_goes_on_while_a_member_fails() {
         Template::new().bool(CKA_TOKEN, true).bool(CKA_SIGN, true),
     )
     .unwrap();
-    let web1 = co_session(0);
+    let web1 = user_session_on(0, CO.as_bytes());
     // A thread signs on the HA slot, each signature a new C_SignInit + C_Sign.
     let stop = Arc::new(AtomicBool::new(false));
     let signed = Arc::new(AtomicUsize::new(0));
@@ -194,7 +116,7 @@ fn signing_on_the_ha_slot_goes_on_while_a_member_fails() {
     assert_eq!(init(C_VerifyInit, s, &mut m, public), CKR_OK);
     assert_eq!(verify(s, b"payment batch 42", &sig), CKR_OK);
     // The failed member's physical slot: no token; its session answers CKR_DEVICE_REMOVED.
-    assert_eq!(slot_ids(true), [1, 2, HA]);
+    assert_eq!(slot_ids(true), [1, 2, 3, HA]);
     assert_eq!(
         open_session(0, CKF_SERIAL_SESSION).unwrap_err(),
         CKR_TOKEN_NOT_PRESENT
@@ -206,7 +128,7 @@ fn signing_on_the_ha_slot_goes_on_while_a_member_fails() {
     );
     // A new object on the HA slot reaches the live member only; the group needs sync.
     let before_web1 = lab.stored_objects("sa-a/web1");
-    aes_key(s, |t| {
+    let made_during = aes_key(s, |t| {
         t.bool(CKA_TOKEN, true)
             .bool(CKA_ENCRYPT, true)
             .bytes(CKA_LABEL, b"after-failure")
@@ -219,8 +141,13 @@ fn signing_on_the_ha_slot_goes_on_while_a_member_fails() {
     // Recovery: the physical slot is back (its old sessions are gone), the group still needs
     // sync until synchronised; then the members are equal by CKA_OUID.
     estate::recover_device(&selection, &device("sa-a")).unwrap();
-    assert_eq!(slot_ids(true), [0, 1, 2, HA]);
+    assert_eq!(slot_ids(true), [0, 1, 2, 3, HA]);
     assert_eq!(find_rv(web1), CKR_SESSION_HANDLE_INVALID);
+    // web1 comes back but does not take over (it missed a write): the key made during the
+    // failure still works on the HA slot.
+    let mut m = mech(CKM_AES_ECB);
+    assert_eq!(init(C_EncryptInit, s, &mut m, made_during), CKR_OK);
+    assert!(produce(C_Encrypt, s, &[2u8; 16]).is_ok());
     assert!(
         estate::ha_groups::group_status(&selection, "web-ha")
             .unwrap()
@@ -236,12 +163,9 @@ fn signing_on_the_ha_slot_goes_on_while_a_member_fails() {
             .unwrap()
             .needs_sync
     );
-    assert_eq!(
-        stored_ouids(&lab, "sa-a/web1"),
-        stored_ouids(&lab, "sa-b/web2")
-    );
+    assert_eq!(lab.stored_ouids("sa-a/web1"), lab.stored_ouids("sa-b/web2"));
     // The synchronised copy works on web1's own slot.
-    let web1 = co_session(0);
+    let web1 = user_session_on(0, CO.as_bytes());
     let copy = find(web1, Template::new().bytes(CKA_LABEL, b"after-failure"));
     assert_eq!(copy.len(), 1);
     let mut m = mech(CKM_AES_ECB);
@@ -264,9 +188,9 @@ fn find_rv(s: CK_SESSION_HANDLE) -> CK_RV {
 
 #[test]
 fn every_member_down_leaves_the_ha_slot_without_a_token_until_one_recovers() {
-    let lab = TextLab::new(LAB);
-    let selection = selection(&lab);
-    let s = co_session(HA);
+    let lab = TextLab::new(&lab_text());
+    let selection = lab.selection();
+    let s = user_session_on(HA, CO.as_bytes());
     let key = aes_key(s, |t| {
         t.bool(CKA_TOKEN, true)
             .bool(CKA_ENCRYPT, true)
@@ -275,7 +199,7 @@ fn every_member_down_leaves_the_ha_slot_without_a_token_until_one_recovers() {
     estate::fail_device(&selection, &device("sa-a")).unwrap();
     estate::fail_device(&selection, &device("sa-b")).unwrap();
     assert_eq!(find_rv(s), CKR_DEVICE_REMOVED);
-    assert_eq!(slot_ids(true), [2]);
+    assert_eq!(slot_ids(true), [2, 3]);
     // Failing twice is refused (the CLI says so).
     assert!(estate::fail_device(&selection, &device("sa-b")).is_err());
     // web2 comes back: the HA slot is served by it; the session, login and handle stay.
@@ -288,13 +212,13 @@ fn every_member_down_leaves_the_ha_slot_without_a_token_until_one_recovers() {
 
 #[test]
 fn a_standby_member_serves_only_when_no_active_member_is_up() {
-    let lab = TextLab::new(LAB);
-    let selection = selection(&lab);
+    let lab = TextLab::new(&lab_text());
+    let selection = lab.selection();
     // web3 joins as standby and is synchronised.
     estate::ha_groups::add_member(&selection, "web-ha", &partition("sa-c/web3"), CO, true).unwrap();
     estate::ha_groups::synchronise(&selection, "web-ha", CO).unwrap();
-    lab.reload(LAB);
-    let s = co_session(HA);
+    lab.reload(&lab_text());
+    let s = user_session_on(HA, CO.as_bytes());
     let key = aes_key(s, |t| {
         t.bool(CKA_TOKEN, true)
             .bool(CKA_ENCRYPT, true)

@@ -11,8 +11,10 @@
 //! - failover (`hsmsim lab fail DEVICE`, seen through the change log on the next call): when
 //!   the serving member goes down, the next live one serves the slot; sessions and the login
 //!   stay, object handles stay (each object keeps its handle by `CKA_OUID`), an operation
-//!   under way keeps its key, so signing goes on. With every member down the slot shows no
-//!   token (`CKR_TOKEN_NOT_PRESENT`) and its sessions answer `CKR_DEVICE_REMOVED`;
+//!   under way keeps its key, so signing goes on. A member that comes back does not take
+//!   over from a live active one (it may have missed writes; simulator-defined). With every
+//!   member down the slot shows no token (`CKR_TOKEN_NOT_PRESENT`) and its sessions answer
+//!   `CKR_DEVICE_REMOVED`;
 //! - a login (the Crypto Officer or another non-SO role) checks the same PIN on every live
 //!   member, in member order, each through the member's own physical slot (its failure
 //!   counter, lockout and PED prompt), and opens every member's token key; a member that
@@ -376,9 +378,9 @@ impl Engine {
         Ok(())
     }
 
-    /// An HA slot after a health change: served by its first live active member, else its
-    /// first live standby member; members that came back are logged in again with the HA
-    /// login's credential.
+    /// An HA slot after a health change: served by the member serving it while that one is
+    /// up (and active), else by its first live active member, else its first live standby
+    /// member; members that came back are logged in again with the HA login's credential.
     fn serve_live_member(&self, slot: &Slot) -> Result<()> {
         let Some(ha) = &slot.ha else {
             return Ok(());
@@ -387,9 +389,16 @@ impl Engine {
             self.log_in_recovered(slot, ha);
         }
         let live = |i: &usize| !self.is_down(&ha.members[*i]);
-        let active = (0..ha.members.len()).filter(|i| !ha.standby.contains(&ha.members[*i]));
-        let standby = (0..ha.members.len()).filter(|i| ha.standby.contains(&ha.members[*i]));
-        let Some(index) = active.chain(standby).find(live) else {
+        let is_standby = |i: &usize| ha.standby.contains(&ha.members[*i]);
+        let active = (0..ha.members.len()).filter(|i| !is_standby(i));
+        let standby = (0..ha.members.len()).filter(is_standby);
+        let current = slot.serving.load(Ordering::Acquire);
+        // A live active member keeps serving (a member that comes back may have missed
+        // writes: it rejoins, the group needs sync, and it does not take over).
+        let keep = live(&current) && !is_standby(&current);
+        let Some(index) =
+            (if keep { Some(current) } else { None }).or_else(|| active.chain(standby).find(live))
+        else {
             slot.down.store(true, Ordering::Release);
             return Ok(());
         };
@@ -464,6 +473,7 @@ impl Engine {
             }
             table.loaded = true;
         }
+        drop(table);
         if let Some(row) = row {
             *slot.token.write() = row.record;
             slot.present.store(row.present, Ordering::Release);
