@@ -11,7 +11,8 @@ use cryptoki_sys::*;
 use hsmsim::base::error::{Error, rv_name};
 use hsmsim::base::ids::{DeviceId, PartitionId};
 use hsmsim::base::vendor_codes::{
-    CKR_CERTIFICATE_INVALID, CKR_CLONING_PARAMETER_MISSING, CKR_OPERATION_NOT_ALLOWED,
+    CKR_CERTIFICATE_INVALID, CKR_CLONING_PARAMETER_MISSING, CKR_FAILED_TO_CLONE_AN_OBJECT,
+    CKR_OPERATION_NOT_ALLOWED,
 };
 use hsmsim::estate::ha_groups::{self, HaGroupStatus};
 use hsmsim::estate::{self, Choice};
@@ -308,7 +309,8 @@ fn refused(e: Error) -> Result<ExitCode, Failure> {
         | CKR_DEVICE_REMOVED
         | CKR_TOKEN_NOT_PRESENT
         | CKR_TOKEN_NOT_RECOGNIZED
-        | CKR_CLONING_PARAMETER_MISSING => 1,
+        | CKR_CLONING_PARAMETER_MISSING
+        | CKR_FAILED_TO_CLONE_AN_OBJECT => 1,
         CKR_PIN_INCORRECT => 2,
         _ => return Err(Failure(e.detail.into_owned())),
     };

@@ -9,7 +9,9 @@ mod common;
 use common::*;
 use cryptoki_sys::*;
 use hsmsim::base::ids::PartitionId;
-use hsmsim::base::vendor_codes::{CKR_CERTIFICATE_INVALID, CKR_OPERATION_NOT_ALLOWED};
+use hsmsim::base::vendor_codes::{
+    CKR_CERTIFICATE_INVALID, CKR_FAILED_TO_CLONE_AN_OBJECT, CKR_OPERATION_NOT_ALLOWED,
+};
 use hsmsim::estate;
 use hsmsim::estate::ha_groups;
 use hsmsim::pkcs11::*;
@@ -19,100 +21,55 @@ const CO: &str = "co-pin-0001";
 /// Host "app": slot 0 old/p (6.21.2), 1 new7/p (7.7.1), 2 net74/p (7.4.2), 3 pcie74/p (PCIe
 /// 7.4.2), 4 nopol/p (HSM policy 16 off), 5 otherdom/p (another domain), 6 wrongco/p (another
 /// CO password), 7 ped/p (PED, no activation policy).
+/// The lab's devices, one a line: name, kind, firmware, HSM policies, cloning domain, Crypto
+/// Officer password, partition policies ("-": the defaults).
+const DEVICES: &str = "
+    old      network 6.21.2 -    dom-d co-pin-0001 0=1,4=1
+    new7     network 7.7.1  -    dom-d co-pin-0001 -
+    net74    network 7.4.2  -    dom-d co-pin-0001 0=1,4=1
+    pcie74   pcie    7.4.2  -    dom-d co-pin-0001 -
+    nopol    network 7.4.2  16=0 dom-d co-pin-0001 -
+    otherdom network 7.4.2  -    dom-e co-pin-0001 -
+    wrongco  network 7.4.2  -    dom-d co-pin-0002 -";
+
 fn lab_text() -> String {
-    // (device, kind, firmware, serial, HSM policies, domain, CO password, partition policies)
-    let password_devices = [
-        (
-            "old",
-            "network",
-            "6.21.2",
-            "156908040",
-            "",
-            "dom-d",
-            CO,
-            "{ 0 = 1, 4 = 1 }",
-        ),
-        (
-            "new7",
-            "network",
-            "7.7.1",
-            "700179008",
-            "",
-            "dom-d",
-            CO,
-            "{}",
-        ),
-        (
-            "net74",
-            "network",
-            "7.4.2",
-            "700179011",
-            "",
-            "dom-d",
-            CO,
-            "{ 0 = 1, 4 = 1 }",
-        ),
-        (
-            "pcie74",
-            "pcie",
-            "7.4.2",
-            "700179012",
-            "",
-            "dom-d",
-            CO,
-            "{}",
-        ),
-        (
-            "nopol",
-            "network",
-            "7.4.2",
-            "700179013",
-            "16 = 0",
-            "dom-d",
-            CO,
-            "{}",
-        ),
-        (
-            "otherdom",
-            "network",
-            "7.4.2",
-            "700179014",
-            "",
-            "dom-e",
-            CO,
-            "{}",
-        ),
-        (
-            "wrongco",
-            "network",
-            "7.4.2",
-            "700179015",
-            "",
-            "dom-d",
-            "co-pin-0002",
-            "{}",
-        ),
-    ];
+    lab_with(DEVICES, true)
+}
+
+/// A lab of `devices` (as `DEVICES` lists them) on host "app", slot i the i-th device's
+/// partition "p", and (`ped`) a PED partition "ped/p" without activation after them.
+fn lab_with(devices: &str, ped: bool) -> String {
+    let table = |v: &str| match v {
+        "-" => "{}".to_string(),
+        v => format!("{{ {} }}", v.replace(',', ", ")),
+    };
     let mut text = String::from("[lab]\nname = \"luna-ha-groups\"\n");
     let mut slots = Vec::new();
-    for (id, (name, kind, firmware, serial, hsm, domain, co, policies)) in
-        password_devices.iter().enumerate()
-    {
+    for (id, line) in devices.lines().filter(|l| !l.trim().is_empty()).enumerate() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let [name, kind, firmware, hsm, domain, co, policies] = f[..] else {
+            panic!("bad device line {line:?}");
+        };
         text.push_str(&format!(
-            "[[device]]\nname = \"{name}\"\nkind = \"luna-{kind}\"\nserial = \"{serial}\"\n\
-             [device.luna]\nfirmware = \"{firmware}\"\nauth = \"password\"\nhsm_policies = {{ {hsm} }}\n\
+            "[[device]]\nname = \"{name}\"\nkind = \"luna-{kind}\"\nserial = \"70017901{id}\"\n\
+             [device.luna]\nfirmware = \"{firmware}\"\nauth = \"password\"\nhsm_policies = {}\n\
              [[device.partition]]\nname = \"p\"\nlabel = \"{name}\"\nso_pin = \"po-pin-0001\"\n\
-             user_pin = \"{co}\"\n[device.partition.luna]\ndomain = \"{domain}\"\npolicies = {policies}\n"
+             user_pin = \"{co}\"\n[device.partition.luna]\ndomain = \"{domain}\"\npolicies = {}\n",
+            table(hsm),
+            table(policies)
         ));
         slots.push(format!("{{ id = {id}, partition = \"{name}/p\" }}"));
     }
-    text.push_str(
-        "[[device]]\nname = \"ped\"\nkind = \"luna-network\"\nserial = \"700179016\"\n\
-         [device.luna]\nfirmware = \"7.4.2\"\nauth = \"ped\"\n\
-         [[device.partition]]\nname = \"p\"\nlabel = \"ped\"\n[device.partition.luna]\n\
-         so_ped_key = \"ped/blue.key\"\nuser_ped_key = \"ped/black.key\"\ndomain_ped_key = \"ped/red.key\"\n",
-    );
-    slots.push("{ id = 7, partition = \"ped/p\" }".into());
+    if ped {
+        text.push_str(
+            "[[device]]\nname = \"ped\"\nkind = \"luna-network\"\nserial = \"700179016\"\n\
+             [device.luna]\nfirmware = \"7.4.2\"\nauth = \"ped\"\n\
+             [[device.partition]]\nname = \"p\"\nlabel = \"ped\"\n[device.partition.luna]\n\
+             so_ped_key = \"ped/blue.key\"\nuser_ped_key = \"ped/black.key\"\n\
+             domain_ped_key = \"ped/red.key\"\n",
+        );
+        slots.push(format!("{{ id = {}, partition = \"ped/p\" }}", slots.len()));
+    }
     text.push_str(&format!(
         "[[host]]\nname = \"app\"\nslot = [{}]\n",
         slots.join(", ")
@@ -361,5 +318,60 @@ fn each_prerequisite_is_refused_with_its_code() {
     assert_eq!(
         groups,
         [("mix".into(), 1), ("newer".into(), 1), ("older".into(), 2)]
+    );
+}
+
+#[test]
+fn objects_that_do_not_clone_fail_per_object_by_the_sources_era() {
+    // Sources without partition policy 4 (secret keys do not clone): a 6.x one, a V0 one.
+    let lab = TextLab::new(&lab_with(
+        "
+        legacy network 6.21.2 - dom-d co-pin-0001 0=1,4=0
+        v0     network 7.7.1  - dom-d co-pin-0001 0=1,4=0
+        v0b    network 7.7.1  - dom-d co-pin-0001 -
+        net74  network 7.4.2  - dom-d co-pin-0001 -",
+        false,
+    ));
+    let selection = lab.selection();
+    // On each source: an AES key first, then an RSA key pair.
+    for slot in [0, 1] {
+        let s = user_session_on(slot, CO.as_bytes());
+        aes_key(s, |t| t.bool(CKA_TOKEN, true).bytes(CKA_LABEL, b"aes"));
+        generate_key_pair(
+            s,
+            CKM_RSA_PKCS_KEY_PAIR_GEN,
+            Template::new()
+                .ulong(CKA_MODULUS_BITS, 2048)
+                .bool(CKA_TOKEN, true),
+            Template::new().bool(CKA_TOKEN, true).bool(CKA_SIGN, true),
+        )
+        .unwrap();
+    }
+    // Before 7.7 the synchronisation goes on after the AES key: the pair is cloned.
+    ha_groups::create_group(&selection, "legacy", &p("legacy"), CO, None).unwrap();
+    ha_groups::add_member(&selection, "legacy", &p("net74"), CO, false).unwrap();
+    let e = ha_groups::synchronise(&selection, "legacy", CO).unwrap_err();
+    assert_eq!(e.rv, CKR_FAILED_TO_CLONE_AN_OBJECT, "{}", e.detail);
+    assert!(
+        e.detail.contains("policy 4") || e.detail.contains("secret"),
+        "{}",
+        e.detail
+    );
+    assert_eq!(lab.stored_objects("net74/p"), 2);
+    assert!(
+        ha_groups::group_status(&selection, "legacy")
+            .unwrap()
+            .needs_sync
+    );
+    // A V0 source stops at the AES key: nothing is cloned.
+    ha_groups::create_group(&selection, "v0", &p("v0"), CO, None).unwrap();
+    ha_groups::add_member(&selection, "v0", &p("v0b"), CO, false).unwrap();
+    let e = ha_groups::synchronise(&selection, "v0", CO).unwrap_err();
+    assert_eq!(e.rv, CKR_FAILED_TO_CLONE_AN_OBJECT, "{}", e.detail);
+    assert_eq!(lab.stored_objects("v0b/p"), 0);
+    assert!(
+        ha_groups::group_status(&selection, "v0")
+            .unwrap()
+            .needs_sync
     );
 }

@@ -718,11 +718,15 @@ fn status(selection: &LabSelection, store: &Store, group: &HaGroupSpec) -> Resul
 
 /// `hagroup synchronize -group L -password P`: every member receives the objects it lacks (by
 /// `CKA_OUID`) from the first member that has them, each cloned under the cloning rules
-/// (`check_clone`, `check_object_clonable`, sealed under the source's cloning domain and opened
-/// by the target's: a domain mismatch is `CKR_CERTIFICATE_INVALID`). Every member must be up.
-/// All copies are written in one transaction, or none (simulator-defined: a member's objects
-/// changed or destroyed on another member are not reconciled; synchronisation adds).
-/// Afterwards the group no longer needs sync.
+/// (`check_clone` per pair of members, refusing the whole synchronisation; then per object
+/// `check_object_clonable`, sealed under the source's cloning domain and opened by the
+/// target's: a domain mismatch is `CKR_CERTIFICATE_INVALID`; a source older than 7.7 goes on
+/// after a failed object, a V0/V1 source stops, `clone_run`). Every member must be up. The
+/// copies that cloned are written in one transaction (simulator-defined: a member's objects
+/// changed or destroyed on another member are not reconciled; synchronisation adds). With
+/// every object cloned the group no longer needs sync; otherwise the answer is the failure
+/// (`run_outcome`: one object's code, else `CKR_FAILED_TO_CLONE_AN_OBJECT`), naming each pair,
+/// and the group still needs sync.
 pub fn synchronise(selection: &LabSelection, label: &str, password: &str) -> Result<SyncReport> {
     let store = open_store(selection)?;
     let group = find_group(selection, &store, label)?;
@@ -738,7 +742,25 @@ pub fn synchronise(selection: &LabSelection, label: &str, password: &str) -> Res
         .iter()
         .map(|m| open_member_key(m, password))
         .collect::<Result<_>>()?;
-    let copied = synchronise_members(&store, &members, &keys)?;
+    let (copied, failures) = synchronise_members(&store, &members, &keys)?;
+    if let Some(first) = failures.first() {
+        // The objects that cloned are written; the group still needs sync.
+        let mut sync = read_sync(&store, &group.label)?;
+        sync.needs_sync = true;
+        write_sync(&store, &group.label, &sync)?;
+        let copied: usize = copied.iter().sum();
+        return Err(err(
+            first.rv,
+            format!(
+                "{} (objects cloned: {copied}; the group still needs sync)",
+                failures
+                    .iter()
+                    .map(|e| e.detail.to_string())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+        ));
+    }
     write_sync(&store, &group.label, &SyncState::default())?;
     Ok(SyncReport {
         label: label.to_string(),
@@ -751,8 +773,13 @@ pub fn synchronise(selection: &LabSelection, label: &str, password: &str) -> Res
     })
 }
 
-/// The copies each member lacks, made and written in one transaction; how many each got.
-fn synchronise_members(store: &Store, members: &[Member], keys: &[TokenKey]) -> Result<Vec<usize>> {
+/// The copies each member lacks, made and written in one transaction: how many each got, and
+/// the failures of each (source, target) pair whose objects did not all clone.
+fn synchronise_members(
+    store: &Store,
+    members: &[Member],
+    keys: &[TokenKey],
+) -> Result<(Vec<usize>, Vec<crate::base::error::Error>)> {
     let objects: Vec<Vec<StoredObject>> = members
         .iter()
         .map(|m| store.objects(&m.id))
@@ -774,37 +801,45 @@ fn synchronise_members(store: &Store, members: &[Member], keys: &[TokenKey]) -> 
     let mut order: Vec<(&Vec<u8>, &(usize, usize))> = source_of.iter().collect();
     order.sort_by_key(|(_, at)| **at);
     let mut copies: Vec<Vec<StoredObject>> = members.iter().map(|_| Vec::new()).collect();
+    let mut failures = Vec::new();
     for (target_index, target) in members.iter().enumerate() {
         let target_side = target.clone_side()?;
-        let mut checked: BTreeSet<usize> = BTreeSet::new();
-        for (id, (si, oi)) in &order {
-            if held[target_index].contains(*id) {
+        for (source_index, source) in members.iter().enumerate() {
+            // What this target lacks that this member is the first to hold, in its order.
+            let wanted: Vec<usize> = order
+                .iter()
+                .filter(|(id, (si, _))| *si == source_index && !held[target_index].contains(*id))
+                .map(|(_, (_, oi))| *oi)
+                .collect();
+            if wanted.is_empty() {
                 continue;
             }
-            let source = &members[*si];
             let source_side = source.clone_side()?;
-            if checked.insert(*si) {
-                luna::check_clone(&source_side, &target_side)
-                    .map_err(|e| of_pair(source, target, e))?;
-            }
-            let stored = &objects[*si][*oi];
-            let attrs = full_attributes(source, &keys[*si], stored)?;
-            let class = attrs.ulong(CKA_CLASS).unwrap_or(CKO_DATA);
-            luna::check_object_clonable(&source_side, class)
+            luna::check_clone(&source_side, &target_side)
                 .map_err(|e| of_pair(source, target, e))?;
-            let blob = luna::seal_clone(&source_side, &target_side, &attrs)
-                .map_err(|e| of_pair(source, target, e))?;
-            let mut attrs = luna::open_clone(&target_side, &source_side, &blob)
-                .map_err(|e| of_pair(source, target, e))?;
-            let uid = crate::base::random::new_unique_id()?.into_bytes();
-            attrs.set_bytes(CKA_UNIQUE_ID, uid.clone());
-            let (public, sealed) =
-                crate::store::seal_object(&target.id, &attrs, Some(&keys[target_index]))?;
-            copies[target_index].push(StoredObject {
-                unique_id: uid,
-                public,
-                sealed,
+            // Per object, as cloning does (Luna §3.2): all or nothing on the target; a source
+            // older than 7.7 goes on after a failure, a V0/V1 source stops.
+            let results = luna::clone_run(luna::on_object_failure(&source_side), wanted, |oi| {
+                let stored = &objects[source_index][oi];
+                let attrs = full_attributes(source, &keys[source_index], stored)?;
+                let class = attrs.ulong(CKA_CLASS).unwrap_or(CKO_DATA);
+                luna::check_object_clonable(&source_side, class)?;
+                let blob = luna::seal_clone(&source_side, &target_side, &attrs)?;
+                let mut attrs = luna::open_clone(&target_side, &source_side, &blob)?;
+                let uid = crate::base::random::new_unique_id()?.into_bytes();
+                attrs.set_bytes(CKA_UNIQUE_ID, uid.clone());
+                let (public, sealed) =
+                    crate::store::seal_object(&target.id, &attrs, Some(&keys[target_index]))?;
+                Ok(StoredObject {
+                    unique_id: uid,
+                    public,
+                    sealed,
+                })
             });
+            if let Err(e) = luna::run_outcome(&results) {
+                failures.push(of_pair(source, target, e));
+            }
+            copies[target_index].extend(results.into_iter().flatten());
         }
     }
     let writes: Vec<(
@@ -820,7 +855,7 @@ fn synchronise_members(store: &Store, members: &[Member], keys: &[TokenKey]) -> 
     if !writes.is_empty() {
         store.insert_objects_on(&writes)?;
     }
-    Ok(copies.iter().map(Vec::len).collect())
+    Ok((copies.iter().map(Vec::len).collect(), failures))
 }
 
 fn of_pair(
