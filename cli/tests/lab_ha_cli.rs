@@ -103,8 +103,12 @@ fn a_temporary_ha_group_from_create_to_delete() {
     let synced = succeeded(&lab.run_co(&["lab", "ha", "synchronize", "--group", "tmpMig"]));
     assert!(synced.contains("synchronised"), "{synced}");
     assert_eq!(lab.groups()[0]["needs_sync"], false);
-    // The virtual slot follows the physical ones; HA-only mode hides those.
+    // The virtual slot follows the physical ones (`lab show` too); HA-only mode hides those.
     assert_eq!(lab.slot_ids(), [0, 1, 2, 3, 4]);
+    let show = json(&lab.run(&["lab", "show", "--json"]));
+    let ha = &show["hosts"][0]["slots"][4]["ha_group"];
+    assert_eq!(ha["label"], "tmpMig");
+    assert_eq!(ha["members"], serde_json::json!(["sa-a/web1", "sa-b/web2"]));
     succeeded(&lab.run(&["lab", "ha", "ha-only", "on"]));
     assert_eq!(lab.slot_ids(), [4]);
     succeeded(&lab.run(&["lab", "ha", "ha-only", "off"]));
