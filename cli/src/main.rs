@@ -24,6 +24,7 @@ macro_rules! print {
 }
 
 mod conformance;
+mod ha;
 mod import_pfx;
 mod primus;
 mod primus_tools;
@@ -209,6 +210,22 @@ enum LabCommand {
         #[arg(long)]
         host: Option<String>,
     },
+    /// A device stops answering (`hsmsim lab recover` brings it back): its partitions show no
+    /// token, their sessions answer CKR_DEVICE_REMOVED, and Luna HA groups fail over to their
+    /// live members. Processes using the lab see it on their next call.
+    Fail {
+        /// The device, as the lab names it.
+        device: DeviceId,
+    },
+    /// A failed device answers again: HA groups bring its members back (a group whose member
+    /// missed writes needs sync); the device's old sessions are gone.
+    Recover {
+        /// The device, as the lab names it.
+        device: DeviceId,
+    },
+    /// Luna HA groups, as LunaCM's `hagroup` commands (seed 003's temporary HA group).
+    #[command(subcommand)]
+    Ha(ha::HaCommand),
     /// Remove a partition (its slots then hold no token) or add it back blank.
     Partition {
         #[arg(value_enum)]
@@ -390,14 +407,14 @@ fn slots(choice: &Choice, json: bool) -> Result<ExitCode, Failure> {
         let row = match engine.token_info(id) {
             Ok(info) => json!({
                 "slot": id,
-                "partition": slot.partition,
+                "partition": slot.partition(),
                 "present": true,
                 "label": String::from_utf8_lossy(&info.label).trim_end(),
                 "serial": info.serial,
                 "initialized": info.flags & cryptoki_sys::CKF_TOKEN_INITIALIZED != 0,
             }),
             Err(e) if e.rv == cryptoki_sys::CKR_TOKEN_NOT_PRESENT => json!({
-                "slot": id, "partition": slot.partition, "present": false,
+                "slot": id, "partition": slot.partition(), "present": false,
                 "label": "", "serial": "", "initialized": false,
             }),
             Err(e) => return Err(e.into()),
@@ -601,6 +618,9 @@ fn lab(choice: &Choice, command: LabCommand) -> Result<ExitCode, Failure> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        LabCommand::Fail { device } => ha::health(choice, &device, true),
+        LabCommand::Recover { device } => ha::health(choice, &device, false),
+        LabCommand::Ha(command) => ha::run(choice, command),
         LabCommand::Partition { action, partition } => {
             let present = matches!(action, PartitionAction::Add);
             estate::set_partition_present(&estate::select(choice)?, &partition, present)?;

@@ -94,6 +94,7 @@ const MODELLED: &[&str] = &[
     "CA_CloneAsTargetInit",
     "CA_CloneAsSource",
     "CA_CloneAsTarget",
+    "CA_GetHAState",
 ];
 
 /// `libhsmsim.so` of this build (next to the test binary in `target/<profile>/deps`).

@@ -16,3 +16,10 @@ pub fn random_u64() -> Result<u64> {
     random_fill(&mut b)?;
     Ok(u64::from_ne_bytes(b))
 }
+
+/// A new object's `CKA_UNIQUE_ID`: 16 random hex digits (simulator-defined).
+pub fn new_unique_id() -> Result<String> {
+    let mut uid = [0u8; 8];
+    random_fill(&mut uid)?;
+    Ok(hex::encode(uid))
+}

@@ -194,7 +194,7 @@ impl Engine {
         device.changed.set(policies);
         if erased {
             let device = crate::base::ids::DeviceId::new(device.name.as_str());
-            for s in self.slots.values().filter(|s| s.partition.is_on(&device)) {
+            for s in self.slots.values().filter(|s| s.partition().is_on(&device)) {
                 s.objects.write().remove_token_objects();
             }
         }
@@ -383,7 +383,7 @@ impl Engine {
     ) -> Result<T> {
         let (_, source_slot) = self.slot_of(source)?;
         let (_, target_slot) = self.slot_of(target)?;
-        if source_slot.partition == target_slot.partition {
+        if source_slot.partition() == target_slot.partition() {
             return Err(err(
                 CKR_ARGUMENTS_BAD,
                 "the source and target sessions are on the same partition",

@@ -1,53 +1,77 @@
 //! HA virtual slots: a Luna HA group shown as one "HA Virtual Card Slot" after a host's
-//! physical slots (`lab::definition::SlotBacking::HaGroup`). What is modelled, and what is
-//! simulator-defined:
-//! - the slot is served by the primary member (`SlotBacking::partition`, the first member in
-//!   lab order): its token record and object table are the primary's, so every read and
-//!   operation works as on the primary's physical slot; its token label is the group's label
-//!   and its serial "1" + the primary's serial (cut to the 16 characters of
-//!   `CK_TOKEN_INFO.serialNumber`) unless the lab gives one;
-//! - a login (the Crypto Officer or another non-SO role) checks the same PIN on every member,
-//!   in member order, each through the member's own physical slot (its failure counter, lockout
-//!   and PED prompt), and opens every member's token key; a member that refuses answers the
-//!   login naming the member, and the HA slot stays logged out (members checked before it
-//!   counted a good login, as a real member would);
+//! physical slots (`lab::definition::SlotBacking::HaGroup`; the groups in force are the
+//! estate's, `estate::ha_groups`). What is modelled, and what is simulator-defined:
+//! - the slot is served by one live member: the first active member (group order) whose
+//!   device is up, else the first live standby member; its token record and object table are
+//!   that member's, so every read and operation works as on its physical slot; its token
+//!   label is the group's label and its serial "1" + the first member's serial (cut to the 16
+//!   characters of `CK_TOKEN_INFO.serialNumber`) unless the group gives one. Luna spreads
+//!   sessions over the members; here every session of a process is served by the same member
+//!   (simulator-defined: the members hold the same objects, so the answers are the same);
+//! - failover (`hsmsim lab fail DEVICE`, seen through the change log on the next call): when
+//!   the serving member goes down, the next live one serves the slot; sessions and the login
+//!   stay, object handles stay (each object keeps its handle by `CKA_OUID`), an operation
+//!   under way keeps its key, so signing goes on. A member that comes back does not take
+//!   over from a live active one (it may have missed writes; simulator-defined). With every
+//!   member down the slot shows no token (`CKR_TOKEN_NOT_PRESENT`) and its sessions answer
+//!   `CKR_DEVICE_REMOVED`;
+//! - a login (the Crypto Officer or another non-SO role) checks the same PIN on every live
+//!   member, in member order, each through the member's own physical slot (its failure
+//!   counter, lockout and PED prompt), and opens every member's token key; a member that
+//!   refuses answers the login naming the member, and the HA slot stays logged out. A member
+//!   that comes back (auto-recovery) is logged in again with the same credential, kept in
+//!   this process's memory while the HA slot is logged in;
 //! - every token-object write (create, generate, copy, unwrap, derive, set attribute, destroy)
-//!   is applied to every member in one store transaction: each member's copy has its own
+//!   is applied to every live member in one store transaction: each member's copy has its own
 //!   `CKA_UNIQUE_ID`, the same `CKA_OUID` (how members identify an object), and its secrets
 //!   sealed under that member's token key and bound to that member; destroy and set attribute
-//!   find a member's copy by `CKA_OUID` (a member without the copy is left as it is);
+//!   find a member's copy by `CKA_OUID` (a member without the copy is left as it is). A member
+//!   that is down (or not logged in by this process) misses the write: the group is marked
+//!   "needs sync" (`estate::ha_groups::mark_missed`) until `hagroup synchronize`;
 //! - PIN changes, `C_InitToken`, `C_InitPIN`, SO logins and the `CA_*` calls that change a
 //!   partition answer `CKR_FUNCTION_NOT_SUPPORTED`: those are done on a member's physical slot.
-//!
-//! Failover, synchronisation of members that missed writes, adding or removing members and
-//! HA-only mode are not modelled (the primary is chosen in one place, `SlotBacking::partition`).
 use super::{Engine, Slot};
 use crate::base::attribute::Attributes;
 use crate::base::error::{Error, Result, err};
-use crate::base::ids::{HaGroupId, PartitionId};
+use crate::base::ids::{DeviceId, HaGroupId, PartitionId};
 use crate::base::secrets::seal::TokenKey;
 use crate::lab::definition::SlotBacking;
 use crate::object::Object;
 use crate::store::records::{Incarnation, TokenRecord};
 use crate::store::{StoredObject, seal_object};
 use cryptoki_sys::*;
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use zeroize::Zeroizing;
+
+/// A member's token key with the incarnation of the token it opened.
+type MemberKey = (Arc<TokenKey>, Incarnation);
 
 /// An HA virtual slot's group: its label, members, serial, and the members' token keys once a
 /// login in this process opened them.
 pub(super) struct HaSlot {
     pub(super) group: HaGroupId,
     pub(super) members: Vec<PartitionId>,
+    /// The standby members (served only when no active member is up).
+    standby: Vec<PartitionId>,
     pub(super) serial: String,
-    /// Each member's token key with the incarnation of the token it opened, in member order
-    /// (empty until an HA login).
-    keys: RwLock<Vec<(Arc<TokenKey>, Incarnation)>>,
+    /// Each member's token key, in member order (`None`: not opened: before an HA login, or
+    /// the member was down at the login).
+    keys: RwLock<Vec<Option<MemberKey>>>,
+    /// The credential of the HA login, to log recovered members in again.
+    credential: Mutex<Option<(CK_USER_TYPE, Zeroizing<Vec<u8>>)>>,
 }
 
 impl HaSlot {
     /// The group state of a slot backed by an HA group (`primary`: the primary member's token).
-    pub(super) fn of(backing: &SlotBacking, primary: &TokenRecord) -> Option<HaSlot> {
+    pub(super) fn of(
+        backing: &SlotBacking,
+        standby: &[PartitionId],
+        model: &crate::models::TokenModel,
+        primary: &TokenRecord,
+    ) -> Option<HaSlot> {
         let SlotBacking::HaGroup {
             group,
             members,
@@ -59,25 +83,27 @@ impl HaSlot {
         Some(HaSlot {
             group: group.clone(),
             members: members.clone(),
+            standby: standby.to_vec(),
             serial: serial
                 .clone()
-                .unwrap_or_else(|| group_serial(&primary.serial)),
+                .unwrap_or_else(|| model.ha_group_serial(&primary.serial)),
             keys: RwLock::new(Vec::new()),
+            credential: Mutex::new(None),
         })
     }
 
-    /// A non-primary member's token key from the HA login, if any.
-    fn member_key(&self, index: usize) -> Option<(Arc<TokenKey>, Incarnation)> {
-        self.keys.read().get(index).cloned()
+    /// A member's token key from the HA login, if any.
+    fn member_key(&self, index: usize) -> Option<MemberKey> {
+        self.keys.read().get(index).cloned().flatten()
     }
 }
 
-/// An HA group's serial from its first member's: "1" + the member's serial (Luna), cut to the
-/// 16 characters `CK_TOKEN_INFO.serialNumber` holds (simulator-defined).
-pub fn group_serial(first_member: &str) -> String {
-    let mut serial = format!("1{first_member}");
-    serial.truncate(16);
-    serial
+/// An HA group's state as `CA_GetHAState` reports it.
+#[derive(Debug, Clone)]
+pub struct HaState {
+    pub group_serial: String,
+    /// Each member's partition serial and whether its device is up, in member order.
+    pub members: Vec<(String, bool)>,
 }
 
 /// An error of one member, naming it.
@@ -90,6 +116,7 @@ impl Slot {
     pub(super) fn forget_member_keys(&self) {
         if let Some(ha) = &self.ha {
             ha.keys.write().clear();
+            *ha.credential.lock() = None;
         }
     }
 
@@ -122,7 +149,7 @@ impl Engine {
     fn member_slot(&self, partition: &PartitionId) -> Result<&Arc<Slot>> {
         self.slots
             .values()
-            .find(|s| s.ha.is_none() && s.partition == *partition)
+            .find(|s| s.ha.is_none() && s.partition() == partition)
             .ok_or_else(|| {
                 err(
                     CKR_DEVICE_ERROR,
@@ -135,14 +162,14 @@ impl Engine {
     /// primary member's physical slot.
     pub(super) fn credential_slot<'s>(&'s self, slot: &'s Slot) -> Result<&'s Slot> {
         match &slot.ha {
-            Some(_) => Ok(self.member_slot(&slot.partition)?),
+            Some(_) => Ok(self.member_slot(slot.partition())?),
             None => Ok(slot),
         }
     }
 
-    /// `C_Login` on an HA slot: the same credential opens every member's token key (each
-    /// checked through the member's physical slot); the first member that refuses ends the
-    /// login with its answer, naming it. The SO logs in on a member's physical slot only.
+    /// `C_Login` on an HA slot: the same credential opens every live member's token key
+    /// (each checked through the member's physical slot); the first member that refuses ends
+    /// the login with its answer, naming it. The SO logs in on a member's physical slot only.
     pub(super) fn ha_login(&self, slot: &Slot, user: CK_USER_TYPE, pin: &[u8]) -> Result<()> {
         let Some(ha) = &slot.ha else {
             return Err(err(CKR_GENERAL_ERROR, "not an HA slot"));
@@ -152,38 +179,85 @@ impl Engine {
         }
         let mut keys = Vec::with_capacity(ha.members.len());
         for member in &ha.members {
+            if self.is_down(member) {
+                keys.push(None);
+                continue;
+            }
             let member_slot = self.member_slot(member)?;
             let (key, seen) = self
                 .authenticate(member_slot, user, pin)
                 .map_err(|e| of_member(member, e))?;
-            keys.push((Arc::new(key), seen));
+            keys.push(Some((Arc::new(key), seen)));
         }
-        let (primary_key, primary_seen) = keys[0].clone();
-        if slot.incarnation() != primary_seen {
-            // The primary's physical slot saw a newer token than this slot holds.
+        let serving = slot.serving.load(Ordering::Acquire);
+        let Some((serving_key, serving_seen)) = keys.get(serving).cloned().flatten() else {
+            return Err(err(
+                CKR_DEVICE_REMOVED,
+                format!("HA group \"{}\": no member is up", ha.group),
+            ));
+        };
+        if slot.incarnation() != serving_seen {
+            // The serving member's physical slot saw a newer token than this slot holds.
             self.refresh_token(slot, false)?;
         }
-        slot.log_in(user, primary_key, primary_seen)?;
+        slot.log_in(user, serving_key, serving_seen)?;
         *ha.keys.write() = keys;
+        *ha.credential.lock() = Some((user, Zeroizing::new(pin.to_vec())));
         Ok(())
     }
 
-    /// Each non-primary member's copies of new token objects made on an HA slot (`objects`:
-    /// the primary's attributes, with their unique ids): a unique id of its own, the same
-    /// `CKA_OUID`, secrets sealed under the member's key for the member; with the incarnation
-    /// of the member's token they are for. Checks each member's capacity.
+    /// Whether the device of `partition` is down, as this process last read it.
+    fn is_down(&self, partition: &PartitionId) -> bool {
+        self.health.lock().contains(partition.device())
+    }
+
+    /// The members a write on an HA slot reaches besides the serving one: (index, member,
+    /// its key); the others (down, or not opened by this process's login while the slot is
+    /// logged in) miss it and are recorded (`estate::ha_groups::mark_missed`).
+    fn write_members<'s>(
+        &self,
+        slot: &'s Slot,
+    ) -> Result<Vec<(usize, &'s PartitionId, Option<MemberKey>)>> {
+        let Some(ha) = &slot.ha else {
+            return Ok(Vec::new());
+        };
+        let serving = slot.serving.load(Ordering::Acquire);
+        let logged_in = slot.logged_in().is_some();
+        let mut reached = Vec::new();
+        let mut missed = Vec::new();
+        for (index, member) in ha.members.iter().enumerate() {
+            if index == serving {
+                continue;
+            }
+            let key = ha.member_key(index);
+            if self.is_down(member) || (logged_in && key.is_none()) {
+                missed.push(member.clone());
+            } else {
+                reached.push((index, member, key));
+            }
+        }
+        if !missed.is_empty() {
+            crate::estate::ha_groups::mark_missed(&self.store, &ha.group, &missed)?;
+        }
+        Ok(reached)
+    }
+
+    /// Each other live member's copies of new token objects made on an HA slot (`objects`:
+    /// the serving member's attributes, with their unique ids): a unique id of its own, the
+    /// same `CKA_OUID`, secrets sealed under the member's key for the member; with the
+    /// incarnation of the member's token they are for. Checks each member's capacity.
     pub(super) fn ha_new_copies(
         &self,
         slot: &Slot,
         objects: &[Attributes],
     ) -> Result<Vec<(PartitionId, Incarnation, Vec<StoredObject>)>> {
-        let Some(ha) = &slot.ha else {
+        if slot.ha.is_none() || objects.is_empty() {
             return Ok(Vec::new());
-        };
+        }
         let mut out = Vec::new();
-        for (index, member) in ha.members.iter().enumerate().skip(1) {
+        for (_, member, key) in self.write_members(slot)? {
             let member_slot = self.member_slot(member)?;
-            let (key, seen) = match ha.member_key(index) {
+            let (key, seen) = match key {
                 Some((key, seen)) => (Some(key), seen),
                 None => (None, member_slot.incarnation()),
             };
@@ -215,17 +289,17 @@ impl Engine {
         Ok(out)
     }
 
-    /// The non-primary members' copies of a token object of an HA slot, found by `CKA_OUID`
-    /// in each member's physical slot: (member, copy's unique id). A member without a copy
-    /// is left out.
+    /// The other live members' copies of a token object of an HA slot, found by `CKA_OUID` in
+    /// each member's physical slot: (member, copy's unique id). A member without a copy is
+    /// left out.
     pub(super) fn ha_copies(
         &self,
         slot: &Slot,
         object: &Object,
     ) -> Result<Vec<(PartitionId, Vec<u8>)>> {
-        let Some(ha) = &slot.ha else {
+        if slot.ha.is_none() {
             return Ok(Vec::new());
-        };
+        }
         let Some(ouid) = slot
             .model
             .shared_identity(&object.attrs)
@@ -236,7 +310,7 @@ impl Engine {
         let mut template = Attributes::new();
         template.set_ulong(CKA_CLASS, object.class());
         let mut out = Vec::new();
-        for member in ha.members.iter().skip(1) {
+        for (_, member, _) in self.write_members(slot)? {
             let member_slot = self.member_slot(member)?;
             let copy = self
                 .table(member_slot)?
@@ -252,12 +326,223 @@ impl Engine {
         Ok(out)
     }
 
+    /// Reads which devices of this process's slots are down (at `C_Initialize`, and when the
+    /// change log was pruned before this process read it) and applies it.
+    pub(super) fn read_health(&self) -> Result<()> {
+        let devices: BTreeSet<DeviceId> = self
+            .slots
+            .values()
+            .flat_map(|s| s.servers.iter().map(|p| p.device().clone()))
+            .collect();
+        let devices: Vec<DeviceId> = devices.into_iter().collect();
+        let down = crate::estate::ha_groups::down_devices(&self.store, &devices)?;
+        self.apply_health(down)
+    }
+
+    /// Another process failed or recovered `device` (a device change in the change log).
+    pub(super) fn device_health_changed(&self, device: &DeviceId) -> Result<()> {
+        let down = crate::estate::ha_groups::device_down(&self.store, device)?;
+        let mut now = self.health.lock().clone();
+        if down {
+            now.insert(device.clone());
+        } else {
+            now.remove(device);
+        }
+        self.apply_health(now)
+    }
+
+    /// Makes `down` the devices that are down: a physical slot on one shows no token (its
+    /// sessions answer `CKR_DEVICE_REMOVED`; when the device comes back they are gone, as
+    /// after a power cycle); each HA slot is served by its first live member.
+    fn apply_health(&self, down: BTreeSet<DeviceId>) -> Result<()> {
+        let any = !down.is_empty();
+        *self.health.lock() = down;
+        self.any_down.store(any, Ordering::Release);
+        for slot in self.slots.values().filter(|s| s.ha.is_none()) {
+            let now = self.is_down(slot.partition());
+            let was = slot.down.swap(now, Ordering::AcqRel);
+            if was != now {
+                if was {
+                    self.close_slot_sessions(slot.id);
+                    slot.set_login(None);
+                }
+                let mut events = self.events.lock();
+                if !events.contains(&slot.id) {
+                    events.push_back(slot.id);
+                }
+            }
+        }
+        for slot in self.slots.values().filter(|s| s.ha.is_some()) {
+            self.serve_live_member(slot)?;
+        }
+        Ok(())
+    }
+
+    /// An HA slot after a health change: served by the member serving it while that one is
+    /// up (and active), else by its first live active member, else its first live standby
+    /// member; members that came back are logged in again with the HA login's credential.
+    fn serve_live_member(&self, slot: &Slot) -> Result<()> {
+        let Some(ha) = &slot.ha else {
+            return Ok(());
+        };
+        if slot.logged_in().is_some() {
+            self.log_in_recovered(slot, ha);
+        }
+        let live = |i: &usize| !self.is_down(&ha.members[*i]);
+        let is_standby = |i: &usize| ha.standby.contains(&ha.members[*i]);
+        let active = (0..ha.members.len()).filter(|i| !is_standby(i));
+        let standby = (0..ha.members.len()).filter(is_standby);
+        let current = slot.serving.load(Ordering::Acquire);
+        // A live active member keeps serving (a member that comes back may have missed
+        // writes: it rejoins, the group needs sync, and it does not take over).
+        let keep = live(&current) && !is_standby(&current);
+        let Some(index) =
+            (if keep { Some(current) } else { None }).or_else(|| active.chain(standby).find(live))
+        else {
+            slot.down.store(true, Ordering::Release);
+            return Ok(());
+        };
+        slot.down.store(false, Ordering::Release);
+        if index != slot.serving.load(Ordering::Acquire) {
+            self.serve_from(slot, ha, index)?;
+        }
+        Ok(())
+    }
+
+    /// Opens the keys of live members the HA login did not reach (they were down), with its
+    /// credential. A member that refuses stays without a key (writes miss it).
+    fn log_in_recovered(&self, slot: &Slot, ha: &HaSlot) {
+        let Some((user, pin)) = ha.credential.lock().clone() else {
+            return;
+        };
+        for (index, member) in ha.members.iter().enumerate() {
+            if self.is_down(member) || ha.member_key(index).is_some() {
+                continue;
+            }
+            let Ok(member_slot) = self.member_slot(member) else {
+                continue;
+            };
+            match self.authenticate(member_slot, user, &pin) {
+                Ok((key, seen)) => {
+                    let mut keys = ha.keys.write();
+                    if keys.len() == ha.members.len() {
+                        keys[index] = Some((Arc::new(key), seen));
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(target: "hsmsim::engine", "slot {}: HA member {member} refused the login after recovery: {}", slot.id, e.detail);
+                }
+            }
+        }
+    }
+
+    /// Failover: the HA slot is served by member `index` from now on. Its token record and
+    /// objects become the member's; every object keeps its handle by `CKA_OUID`, session
+    /// objects stay; the login stays with the member's key (a member the login could not
+    /// open logs the slot out).
+    fn serve_from(&self, slot: &Slot, ha: &HaSlot, index: usize) -> Result<()> {
+        let member = &ha.members[index];
+        let row = self.store.token(member)?;
+        let mut table = slot.objects.write();
+        if table.loaded {
+            let stored = self.store.objects(member)?;
+            let by_ouid: HashMap<Vec<u8>, CK_OBJECT_HANDLE> = table
+                .values()
+                .filter(|o| o.is_token())
+                .filter_map(|o| {
+                    slot.model
+                        .shared_identity(&o.attrs)
+                        .map(|id| (id.to_vec(), o.handle))
+                })
+                .collect();
+            let sessions: Vec<Arc<Object>> =
+                table.values().filter(|o| !o.is_token()).cloned().collect();
+            table.clear();
+            for o in stored {
+                let handle = slot
+                    .model
+                    .shared_identity(&o.public)
+                    .and_then(|id| by_ouid.get(id).copied())
+                    .unwrap_or_else(|| self.new_object_handle());
+                table.insert(Arc::new(Object::stored(
+                    handle, slot.id, o.public, o.sealed,
+                )));
+            }
+            for o in sessions {
+                table.insert(o);
+            }
+            table.loaded = true;
+        }
+        drop(table);
+        if let Some(row) = row {
+            *slot.token.write() = row.record;
+            slot.present.store(row.present, Ordering::Release);
+        }
+        slot.serving.store(index, Ordering::Release);
+        let key = ha.member_key(index).map(|(key, _)| key);
+        if key.is_none() {
+            slot.set_login(None);
+        }
+        *slot.key.write() = key;
+        tracing::debug!(target: "hsmsim::engine", "slot {}: HA group {} served by {member}", slot.id, ha.group);
+        Ok(())
+    }
+
+    /// `CA_GetHAState`: an HA virtual slot's group serial and each member's partition serial
+    /// with whether its device is up, in member order. Another slot is `CKR_SLOT_ID_INVALID`
+    /// (simulator-defined: the SDK documents no code for a slot that is not an HA slot).
+    pub fn ha_state(&self, slot_id: CK_SLOT_ID) -> Result<HaState> {
+        let slot = self.current_slot(slot_id)?;
+        let Some(ha) = &slot.ha else {
+            return Err(err(
+                CKR_SLOT_ID_INVALID,
+                format!("slot {slot_id} is not an HA virtual slot"),
+            ));
+        };
+        let members = ha
+            .members
+            .iter()
+            .map(|member| {
+                let serial = self
+                    .member_slot(member)
+                    .map(|s| s.token.read().serial.clone())
+                    .unwrap_or_default();
+                (serial, !self.is_down(member))
+            })
+            .collect();
+        Ok(HaState {
+            group_serial: ha.serial.clone(),
+            members,
+        })
+    }
+
+    /// `CKR_DEVICE_REMOVED` for a call on a session whose slot's device is down (an HA slot:
+    /// every member). A session another thread is using is not held up.
+    pub(super) fn check_session_device(
+        &self,
+        session: &Arc<parking_lot::Mutex<super::Session>>,
+    ) -> Result<()> {
+        let Some(slot_id) = session.try_lock().map(|s| s.slot_id) else {
+            return Ok(());
+        };
+        match self.slots.get(&slot_id) {
+            Some(slot) if slot.down.load(Ordering::Acquire) => Err(err(
+                CKR_DEVICE_REMOVED,
+                format!(
+                    "slot {slot_id}: the device of {} is down (hsmsim lab fail)",
+                    slot.partition()
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// After this process wrote token objects (`changed`: partition and unique id), the other
     /// slots of this process holding those partitions re-read them (an HA slot and its
     /// members' physical slots; other processes see them through the change log).
     pub(super) fn share_object_changes(&self, writer: &Slot, changed: &[(PartitionId, Vec<u8>)]) {
         for other in self.slots.values().filter(|s| s.id != writer.id) {
-            for (partition, uid) in changed.iter().filter(|(p, _)| *p == other.partition) {
+            for (partition, uid) in changed.iter().filter(|(p, _)| p == other.partition()) {
                 if let Err(e) = self.refresh_object(other, uid) {
                     tracing::warn!(target: "hsmsim::engine", "slot {}: re-reading object {} of {partition}: {}", other.id, String::from_utf8_lossy(uid), e.detail);
                 }

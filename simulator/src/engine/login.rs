@@ -173,10 +173,10 @@ impl Engine {
     fn zeroise(&self, slot: &Slot) -> Result<()> {
         let mut blank = slot.token.read().clone();
         let seen = blank.incarnation();
-        crate::store::records::blank_record_keeping_serial(&slot.partition, &mut blank)?;
+        crate::store::records::blank_record_keeping_serial(slot.partition(), &mut blank)?;
         let mut table = slot.objects.write();
         self.store.reinitialize_token(
-            &slot.partition,
+            slot.partition(),
             |current| {
                 // The failures that called for it were counted on this incarnation.
                 if current.incarnation() == seen {
@@ -207,7 +207,7 @@ impl Engine {
         };
         let device = crate::base::ids::DeviceId::new(device);
         crate::estate::zeroise_device_in(&self.store, &device)?;
-        for s in self.slots.values().filter(|s| s.partition.is_on(&device)) {
+        for s in self.slots.values().filter(|s| s.partition().is_on(&device)) {
             self.refresh_token(s, false)?;
         }
         Ok(())

@@ -23,6 +23,7 @@ pub use message::{GcmMessage, MessageOutput};
 pub use objects::AttrLookup;
 mod extension_calls;
 mod ha;
+pub use ha::HaState;
 mod login;
 mod pins;
 pub use crate::models::InitOptions;
@@ -53,9 +54,15 @@ use table::ObjectTable;
 /// process's login state (an atomic read on every object access).
 pub struct Slot {
     pub id: CK_SLOT_ID,
-    /// The partition whose token the slot holds; keys the token in the store (an HA virtual
-    /// slot: its primary member's, `SlotBacking::partition`).
-    pub partition: PartitionId,
+    /// The partitions that can serve the slot: its partition, or an HA group's members in
+    /// group order (`ha.rs` chooses the live one, `serving`).
+    servers: Vec<PartitionId>,
+    /// The index in `servers` of the partition whose token the slot holds now.
+    serving: std::sync::atomic::AtomicUsize,
+    /// HA-only mode: a physical slot the slot list leaves out (it still serves HA logins).
+    hidden: bool,
+    /// The slot's device is down (`hsmsim lab fail`); an HA slot: every member is.
+    down: AtomicBool,
     /// What the slot shows: a partition, or an HA group.
     pub backing: SlotBacking,
     /// An HA virtual slot's group state (`None` for a physical slot).
@@ -84,6 +91,11 @@ pub struct Slot {
 }
 
 impl Slot {
+    /// The partition whose token the slot holds; keys the token in the store (an HA virtual
+    /// slot: the member serving it, `ha.rs`).
+    pub fn partition(&self) -> &PartitionId {
+        &self.servers[self.serving.load(Ordering::Acquire)]
+    }
     pub fn logged_in(&self) -> Option<CK_USER_TYPE> {
         match self.login.load(Ordering::Acquire) {
             0 => None,
@@ -162,7 +174,7 @@ impl Slot {
         }
     }
     pub fn token_present(&self) -> bool {
-        self.present.load(Ordering::Acquire)
+        self.present.load(Ordering::Acquire) && !self.down.load(Ordering::Acquire)
     }
     fn token_key(&self) -> Option<Arc<TokenKey>> {
         self.key.read().clone()
@@ -170,12 +182,22 @@ impl Slot {
     /// What the PIN seals of this slot's token of `generation` are bound to.
     fn seal_context(&self, generation: u64) -> SealContext<'_> {
         SealContext {
-            partition: &self.partition,
+            partition: self.partition(),
             generation,
         }
     }
-    /// `CKR_TOKEN_NOT_PRESENT` while the partition is removed.
+    /// `CKR_TOKEN_NOT_PRESENT` while the partition is removed or its device is down.
     fn require_token(&self) -> Result<()> {
+        if self.down.load(Ordering::Acquire) {
+            return Err(err(
+                CKR_TOKEN_NOT_PRESENT,
+                format!(
+                    "slot {} shows no token: the device of {} is down (hsmsim lab fail)",
+                    self.id,
+                    self.partition()
+                ),
+            ));
+        }
         if self.token_present() {
             Ok(())
         } else {
@@ -183,7 +205,8 @@ impl Slot {
                 CKR_TOKEN_NOT_PRESENT,
                 format!(
                     "slot {} shows no token: partition {} was removed",
-                    self.id, self.partition
+                    self.id,
+                    self.partition()
                 ),
             ))
         }
@@ -220,6 +243,10 @@ pub struct Engine {
     seen_header: sync::SeenHeader,
     /// Slots whose token another process changed, not yet reported by `C_WaitForSlotEvent`.
     events: Mutex<VecDeque<CK_SLOT_ID>>,
+    /// The devices that are down (`hsmsim lab fail`), as this process last read them.
+    health: Mutex<std::collections::BTreeSet<crate::base::ids::DeviceId>>,
+    /// Some device is down: session calls check their slot (`ha.rs`).
+    any_down: AtomicBool,
 }
 
 /// A Backup HSM's slot has its token only on the host the Backup HSM is attached to now
@@ -243,6 +270,9 @@ impl Engine {
         crate::base::secrets::seal::pin_kdf_iterations()?;
         let store = Store::open(&config.state_dir)?;
         let sync = sync::SyncState::start(&store)?;
+        // The HA groups in force and HA-only mode, as the estate keeps them.
+        let mut config = config.clone();
+        crate::estate::ha_groups::apply_to_config(&store, &mut config)?;
         let mut slots = BTreeMap::new();
         for sc in &config.slots {
             sc.model.read_device_state(&store)?;
@@ -258,8 +288,14 @@ impl Engine {
                 sc.id,
                 Arc::new(Slot {
                     id: sc.id,
-                    partition: sc.partition().clone(),
-                    ha: ha::HaSlot::of(&sc.backing, &row.record),
+                    servers: match &sc.backing {
+                        SlotBacking::HaGroup { members, .. } => members.clone(),
+                        SlotBacking::Partition(p) => vec![p.clone()],
+                    },
+                    serving: std::sync::atomic::AtomicUsize::new(0),
+                    hidden: sc.hidden,
+                    down: AtomicBool::new(false),
+                    ha: ha::HaSlot::of(&sc.backing, &sc.standby, &sc.model, &row.record),
                     backing: sc.backing.clone(),
                     description: sc.description.clone(),
                     model: sc.model.clone(),
@@ -277,7 +313,7 @@ impl Engine {
                 }),
             );
         }
-        Ok(Engine {
+        let engine = Engine {
             slots,
             sessions: session::Sessions::default(),
             next_session: AtomicU64::new(1),
@@ -286,7 +322,11 @@ impl Engine {
             sync: Mutex::new(sync),
             seen_header: sync::SeenHeader::default(),
             events: Mutex::new(VecDeque::new()),
-        })
+            health: Mutex::new(Default::default()),
+            any_down: AtomicBool::new(false),
+        };
+        engine.read_health()?;
+        Ok(engine)
     }
 
     /// Whether a slot's token is there as far as its Backup HSM goes (`attached_here`).
@@ -304,7 +344,7 @@ impl Engine {
         Ok(self
             .slots
             .values()
-            .filter(|s| !token_present || s.token_present())
+            .filter(|s| !s.hidden && (!token_present || s.token_present()))
             .map(|s| s.id)
             .collect())
     }
@@ -312,6 +352,7 @@ impl Engine {
     pub fn slot(&self, id: CK_SLOT_ID) -> Result<&Arc<Slot>> {
         self.slots
             .get(&id)
+            .filter(|s| !s.hidden)
             .ok_or_else(|| err(CKR_SLOT_ID_INVALID, format!("there is no slot {id}")))
     }
 
@@ -332,7 +373,7 @@ impl Engine {
         }
         let mut table = slot.objects.write();
         if !table.loaded {
-            for stored in self.store.objects(&slot.partition)? {
+            for stored in self.store.objects(slot.partition())? {
                 let h = self.new_object_handle();
                 table.insert(Arc::new(Object::stored(
                     h,
@@ -436,7 +477,11 @@ impl Engine {
     /// only continues an operation.
     pub fn session(&self, handle: CK_SESSION_HANDLE) -> Result<Arc<Mutex<Session>>> {
         self.sync()?;
-        self.open_session_entry(handle)
+        let session = self.open_session_entry(handle)?;
+        if self.any_down.load(Ordering::Acquire) {
+            self.check_session_device(&session)?;
+        }
+        Ok(session)
     }
 
     /// A session as this process holds it, without looking at other processes' changes (for

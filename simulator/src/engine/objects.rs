@@ -89,12 +89,12 @@ impl Engine {
         // A damaged sealed value fails this object only (CKR_DEVICE_ERROR), named in the log.
         let secrets = key
             .open_secrets(
-                &object_binding(&slot.partition.to_string(), object.unique_id()),
+                &object_binding(&slot.partition().to_string(), object.unique_id()),
                 sealed,
             )
             .map_err(|e| {
                 let name = crate::store::object_name(
-                    &slot.partition.to_string(),
+                    &slot.partition().to_string(),
                     &String::from_utf8_lossy(object.unique_id()),
                     Some(&object.attrs),
                 );
@@ -294,7 +294,7 @@ impl Engine {
                 if slot.ha.is_some() {
                     token_attrs.push(attrs.clone());
                 }
-                let (public, sealed) = seal_object(&slot.partition, &attrs, key.as_deref())?;
+                let (public, sealed) = seal_object(slot.partition(), &attrs, key.as_deref())?;
                 stored.push(StoredObject {
                     unique_id: uid.into_bytes(),
                     public,
@@ -320,7 +320,7 @@ impl Engine {
                 .check_capacity(table.token_bytes(), adding, capacity)?;
         }
         if !stored.is_empty() {
-            let mut writes = vec![(&slot.partition, seen, stored.as_slice())];
+            let mut writes = vec![(slot.partition(), seen, stored.as_slice())];
             writes.extend(copies.iter().map(|(p, seen, c)| (p, *seen, c.as_slice())));
             self.store.insert_objects_on(&writes)?;
         }
@@ -335,7 +335,7 @@ impl Engine {
         drop(table);
         let written = stored
             .into_iter()
-            .map(|o| (slot.partition.clone(), o.unique_id))
+            .map(|o| (slot.partition().clone(), o.unique_id))
             .chain(
                 copies
                     .into_iter()
@@ -437,7 +437,7 @@ impl Engine {
             .filter(|o| o.is_token())
             .map(|o| o.unique_id())
             .collect();
-        let mut deletes = vec![(&slot.partition, token.clone())];
+        let mut deletes = vec![(slot.partition(), token.clone())];
         for (member, uid) in &copies {
             match deletes.iter_mut().find(|(p, _)| *p == member) {
                 Some((_, uids)) => uids.push(uid),
@@ -452,7 +452,11 @@ impl Engine {
             if e.rv == CKR_OBJECT_HANDLE_INVALID {
                 // Another process destroyed it first: it is gone here too.
                 for o in objects.iter().filter(|o| o.is_token()) {
-                    if self.store.object(&slot.partition, o.unique_id())?.is_none() {
+                    if self
+                        .store
+                        .object(slot.partition(), o.unique_id())?
+                        .is_none()
+                    {
                         table.remove(o.handle);
                     }
                 }
@@ -466,7 +470,7 @@ impl Engine {
         let written: Vec<(PartitionId, Vec<u8>)> = objects
             .iter()
             .filter(|o| o.is_token())
-            .map(|o| (slot.partition.clone(), o.unique_id().to_vec()))
+            .map(|o| (slot.partition().clone(), o.unique_id().to_vec()))
             .chain(copies)
             .collect();
         self.share_object_changes(slot, &written);
@@ -580,7 +584,7 @@ impl Engine {
                     (member, uid, copy)
                 })
                 .collect();
-            let mut updates = vec![(&slot.partition, o.unique_id(), &public)];
+            let mut updates = vec![(slot.partition(), o.unique_id(), &public)];
             updates.extend(member_public.iter().map(|(p, u, a)| (p, u.as_slice(), a)));
             if let Err(e) = self.store.update_public_on(&updates) {
                 if e.rv == CKR_OBJECT_HANDLE_INVALID {
@@ -588,7 +592,7 @@ impl Engine {
                 }
                 return Err(e);
             }
-            written.push((slot.partition.clone(), o.unique_id().to_vec()));
+            written.push((slot.partition().clone(), o.unique_id().to_vec()));
             written.extend(member_public.into_iter().map(|(p, u, _)| (p, u)));
         }
         table.insert(Arc::new(o.with_attrs(attrs)));
@@ -615,7 +619,7 @@ impl Engine {
         }
         let copies = self.ha_copies(slot, &object)?;
         let set = self.store.change_public_on(
-            &slot.partition,
+            slot.partition(),
             object.unique_id(),
             &copies,
             |stored| slot.model.count_use(stored),
@@ -631,7 +635,7 @@ impl Engine {
         let counted = Arc::new(current.with_attrs(attrs));
         table.insert(counted.clone());
         drop(table);
-        let mut written = vec![(slot.partition.clone(), counted.unique_id().to_vec())];
+        let mut written = vec![(slot.partition().clone(), counted.unique_id().to_vec())];
         written.extend(copies);
         self.share_object_changes(slot, &written);
         Ok(counted)
@@ -782,9 +786,7 @@ impl Engine {
 /// A new token object's `CKA_UNIQUE_ID`: 64 random bits as 16 hex digits, unique in any lab (the
 /// store's primary key refuses a collision) and short enough to be held inline.
 pub(super) fn new_unique_id() -> Result<String> {
-    let mut uid = [0u8; 8];
-    crate::base::random::random_fill(&mut uid)?;
-    Ok(uid.iter().map(|b| format!("{b:02x}")).collect())
+    crate::base::random::new_unique_id()
 }
 
 /// Token objects change only where the model allows it (a Primus Clone without

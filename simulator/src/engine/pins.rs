@@ -75,7 +75,7 @@ impl Engine {
             .trim_end_matches([' ', '\0'])
             .to_string();
         let key = TokenKey::generate()?;
-        let mut new = TokenRecord::uninitialized(&slot.partition);
+        let mut new = TokenRecord::uninitialized(slot.partition());
         new.serial = serial;
         new.label = label;
         new.initialized = true;
@@ -96,7 +96,7 @@ impl Engine {
         // Only over the token whose SO PIN was checked (or the blank token that was read).
         let mut lost = false;
         let written = self.store.reinitialize_token(
-            &slot.partition,
+            slot.partition(),
             |current| {
                 lost = current.incarnation() != seen;
                 if lost { Err(replaced()) } else { Ok(()) }

@@ -63,7 +63,7 @@ impl Engine {
             for slot in self.slots.values() {
                 self.refresh_token(slot, true)?;
             }
-            return Ok(());
+            return self.read_health();
         }
         let mut tokens = BTreeSet::new();
         let mut objects: BTreeMap<&PartitionId, BTreeSet<&[u8]>> = BTreeMap::new();
@@ -76,6 +76,8 @@ impl Engine {
                         slot.model
                             .device_policies_changed(device.as_str(), &policies);
                     }
+                    // Or failed or recovered it (`hsmsim lab fail|recover`).
+                    self.device_health_changed(device)?;
                 }
                 Changed::Token(token) => {
                     tokens.insert(token);
@@ -86,10 +88,10 @@ impl Engine {
             }
         }
         for slot in self.slots.values() {
-            if tokens.contains(&slot.partition) && self.refresh_token(slot, false)? {
+            if tokens.contains(slot.partition()) && self.refresh_token(slot, false)? {
                 continue;
             }
-            if let Some(uids) = objects.get(&slot.partition) {
+            if let Some(uids) = objects.get(slot.partition()) {
                 for uid in uids {
                     self.refresh_object(slot, uid)?;
                 }
@@ -101,10 +103,10 @@ impl Engine {
     /// Re-reads a slot's token record. Returns true when the token was replaced (everything
     /// about it in this process is gone). `reload` also reconciles every loaded object.
     pub(super) fn refresh_token(&self, slot: &Slot, reload: bool) -> Result<bool> {
-        let (record, present) = match self.store.token(&slot.partition)? {
+        let (record, present) = match self.store.token(slot.partition())? {
             Some(row) => (row.record, row.present && self.attached_here(slot)?),
             None => (
-                crate::store::records::TokenRecord::uninitialized(&slot.partition),
+                crate::store::records::TokenRecord::uninitialized(slot.partition()),
                 false,
             ),
         };
@@ -134,7 +136,7 @@ impl Engine {
             return Ok(true);
         }
         if reload && slot.objects.read().loaded {
-            let stored = self.store.objects(&slot.partition)?;
+            let stored = self.store.objects(slot.partition())?;
             let mut table = slot.objects.write();
             let keep: BTreeSet<&[u8]> = stored.iter().map(|o| o.unique_id.as_slice()).collect();
             let gone: Vec<_> = table
@@ -198,7 +200,7 @@ impl Engine {
         for other in self
             .slots
             .values()
-            .filter(|s| s.id != slot.id && s.partition == slot.partition)
+            .filter(|s| s.id != slot.id && s.partition() == slot.partition())
         {
             self.refresh_token(other, false)?;
         }
@@ -220,7 +222,7 @@ impl Engine {
             return (Err(e), false);
         }
         let mut replaced = false;
-        let result = self.store.update_token_erasing(&slot.partition, |r| {
+        let result = self.store.update_token_erasing(slot.partition(), |r| {
             if r.incarnation() != seen {
                 replaced = true;
                 return Err(token_replaced());
@@ -239,7 +241,7 @@ impl Engine {
         if !slot.objects.read().loaded {
             return Ok(());
         }
-        let stored = self.store.object(&slot.partition, unique_id)?;
+        let stored = self.store.object(slot.partition(), unique_id)?;
         let mut table = slot.objects.write();
         let existing = table.handle_of(unique_id);
         match stored {

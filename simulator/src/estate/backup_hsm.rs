@@ -789,7 +789,7 @@ pub fn archive_restore(
     let results = luna::clone_run(record.origin.on_object_failure(), selected.iter(), |o| {
         let payload = luna::open_clone(&target, &source, &o.blob)?;
         let mut attrs = luna::restored_object(&officer.state, payload)?;
-        let uid = new_unique_id()?;
+        let uid = crate::base::random::new_unique_id()?;
         attrs.set_bytes(CKA_UNIQUE_ID, uid.as_bytes().to_vec());
         let (public, sealed) = seal_object(request.target, &attrs, Some(&officer.key))?;
         Ok(StoredObject {
@@ -816,13 +816,6 @@ pub fn archive_restore(
         created: false,
         objects: summary,
     })
-}
-
-/// A new token object's `CKA_UNIQUE_ID`: 16 hex digits, as the engine makes them.
-fn new_unique_id() -> Result<String> {
-    let mut uid = [0u8; 8];
-    crate::base::random::random_fill(&mut uid)?;
-    Ok(hex::encode(uid))
 }
 
 fn backup_partition_with_password(

@@ -2,7 +2,8 @@
 //! process uses (selection.rs), a partition's token as the lab makes it (presets.rs), and one
 //! operation per file: creating a lab from a fixture (init.rs), reporting on it (report.rs),
 //! checking its integrity (check.rs), resetting it (reset.rs), snapshots (snapshots.rs),
-//! removing or adding partitions (partitions.rs), restarting a device (restart.rs), zeroising
+//! removing or adding partitions (partitions.rs), restarting a device (restart.rs), Luna HA
+//! groups and device health (`lab fail|recover`, ha_groups.rs), zeroising
 //! one (zeroise.rs), changing a Luna device's HSM policy (hsm_policy.rs, also LunaSH's `hsm
 //! showpolicies|changepolicy`), LunaSH's appliance operations as the HSM SO: `hsm login`
 //! (hsm_so.rs), `partition list|show` (appliance_partitions.rs), `partition
@@ -13,6 +14,7 @@
 mod appliance_partitions;
 mod backup_hsm;
 mod check;
+pub mod ha_groups;
 mod hsm_policy;
 mod hsm_so;
 mod init;
@@ -32,6 +34,7 @@ mod zeroise;
 pub use appliance_partitions::*;
 pub use backup_hsm::*;
 pub use check::*;
+pub use ha_groups::{fail_device, recover_device};
 pub use hsm_policy::*;
 pub use hsm_so::*;
 pub use init::*;

@@ -208,13 +208,16 @@ pub fn report(selection: &LabSelection) -> Result<LabReport> {
         .iter()
         .map(|h| {
             // The host's view as the module builds it: the lab's slots, then HA virtual slots.
-            let view = selection
+            // The HA groups in force and HA-only mode are the estate's (`ha_groups`).
+            let mut view = selection
                 .lab
                 .config(Some(h.name.get_ref()), selection.state_dir.clone())
                 .map_err(|e| err(CKR_GENERAL_ERROR, e.to_string()))?;
+            super::ha_groups::apply_to_config(&store, &mut view)?;
             let slots = view
                 .slots
                 .iter()
+                .filter(|s| !s.hidden)
                 .map(|s| SlotReport {
                     slot: s.id,
                     partition: s.partition().to_string(),

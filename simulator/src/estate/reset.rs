@@ -14,5 +14,6 @@ pub fn reset(selection: &LabSelection) -> Result<Option<PathBuf>> {
         records.push((partition, record));
     }
     store.reset(&records)?;
+    ha_groups::forget(selection, &store)?;
     Ok(moved)
 }

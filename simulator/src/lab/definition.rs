@@ -17,6 +17,23 @@ use toml::Spanned;
 pub struct Config {
     pub state_dir: PathBuf,
     pub slots: Vec<SlotConfig>,
+    /// The client host whose view this is.
+    pub host: String,
+    /// The lab's HA groups as the lab file states them (the start state; the estate keeps
+    /// their changes: `estate::ha_groups`).
+    pub ha_groups: Vec<HaGroupSpec>,
+}
+
+/// An HA group as a host's view is built from: its label, members in order (the active
+/// members first, then the standby ones), which members are standby, the serial it is given
+/// (`None`: "1" + the first member's serial) and the hosts that have it configured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HaGroupSpec {
+    pub label: HaGroupId,
+    pub members: Vec<PartitionId>,
+    pub standby: Vec<PartitionId>,
+    pub serial: Option<String>,
+    pub hosts: Vec<String>,
 }
 
 /// How LunaCM describes an HA group's virtual slot.
@@ -37,9 +54,9 @@ pub enum SlotBacking {
 }
 
 impl SlotBacking {
-    /// The partition whose token record and objects the slot holds: its partition, or the HA
-    /// group's primary member. The one place that chooses the primary (simulator-defined: the
-    /// first member in lab order; failover is not modelled).
+    /// The partition whose token record and objects the slot holds when every member is up:
+    /// its partition, or the HA group's primary member (simulator-defined: the first member;
+    /// the engine serves the slot from the first live member when it is down, `engine::ha`).
     pub fn partition(&self) -> &PartitionId {
         match self {
             SlotBacking::Partition(p) => p,
@@ -69,6 +86,11 @@ pub struct SlotConfig {
     /// A Luna Backup HSM's slot: the token is there only while the Backup HSM is attached to
     /// this host.
     pub backup_hsm: Option<BackupHsmSlot>,
+    /// HA-only mode (`hagroup haonly`): a physical slot the host does not list (it still
+    /// serves its HA groups' logins).
+    pub hidden: bool,
+    /// An HA virtual slot: its standby members (served only when no active member is up).
+    pub standby: Vec<PartitionId>,
 }
 
 /// A Backup HSM's slot on one host (`SlotConfig::backup_hsm`): the device, the host and the
@@ -202,7 +224,7 @@ impl Lab {
                     .map(move |p| partition_id(d, p).to_string())
             })
             .collect();
-        let mut slots: Vec<SlotConfig> = chosen
+        let slots: Vec<SlotConfig> = chosen
             .slots
             .iter()
             .map(|s| {
@@ -231,48 +253,83 @@ impl Lab {
                     description: format!("{} ({})", s.partition.get_ref(), chosen.name.get_ref()),
                     preset,
                     model,
+                    hidden: false,
+                    standby: Vec::new(),
                 }
             })
             .collect();
-        slots.extend(self.ha_slots(chosen.name.get_ref(), &slots));
-        Ok(Config { state_dir, slots })
+        let mut config = Config {
+            state_dir,
+            slots,
+            host: chosen.name.get_ref().clone(),
+            ha_groups: self.ha_group_specs(),
+        };
+        let groups = config.ha_groups.clone();
+        config.show_ha_groups(&groups, false);
+        Ok(config)
     }
 
-    /// The HA virtual slots of a host whose physical slots are `physical`: one per HA group
-    /// naming the host in `hosts`, in lab order, after the physical slots (Luna lists HA virtual
-    /// slots after the physical ones). Slot ids (simulator-defined): the host's largest physical
-    /// slot id + 1 + the group's index among the host's groups. Each is served by the primary
-    /// member's physical slot configuration (its model, PED keys, size), shows no preset of its
-    /// own (the members' tokens are set up by their physical slots) and is described "HA Virtual
-    /// Card Slot", as LunaCM shows it.
-    fn ha_slots(&self, host: &str, physical: &[SlotConfig]) -> Vec<SlotConfig> {
-        let first_id = physical.iter().map(|s| s.id + 1).max().unwrap_or(0);
+    /// The lab's `[[ha_group]]`s as `HaGroupSpec`s, in lab order (no standby members).
+    fn ha_group_specs(&self) -> Vec<HaGroupSpec> {
         self.file
             .ha_groups
             .iter()
-            .filter(|g| {
-                g.hosts
-                    .as_ref()
-                    .is_some_and(|h| h.get_ref().iter().any(|h| h.get_ref() == host))
-            })
-            .zip(first_id..)
-            .filter_map(|(group, id)| {
-                let members: Vec<PartitionId> = group
+            .map(|group| HaGroupSpec {
+                label: HaGroupId::new(group.label.get_ref().as_str()),
+                // Validation saw that each names a partition of the lab.
+                members: group
                     .members
                     .get_ref()
                     .iter()
                     .filter_map(|m| PartitionId::parse(m.get_ref()))
-                    .collect();
-                // Validation saw that the host shows every member.
+                    .collect(),
+                standby: Vec::new(),
+                serial: group.serial.as_ref().map(|s| s.get_ref().clone()),
+                hosts: group
+                    .hosts
+                    .as_ref()
+                    .map(|h| h.get_ref().iter().map(|h| h.get_ref().clone()).collect())
+                    .unwrap_or_default(),
+            })
+            .collect()
+    }
+}
+
+impl Config {
+    /// Replaces the view's HA virtual slots by those of `groups` and applies HA-only mode
+    /// (`ha_only`: the physical slots are hidden while the host has an HA slot). One HA slot
+    /// per group naming the host in `hosts`, in order, after the physical slots (Luna lists
+    /// HA virtual slots after the physical ones). Slot ids (simulator-defined): the host's
+    /// largest physical slot id + 1 + the group's index among the host's groups. A group
+    /// whose members the host does not all show is left out. Each is served by its first
+    /// member's physical slot configuration (its model, PED keys, size), shows no preset of
+    /// its own (the members' tokens are set up by their physical slots) and is described "HA
+    /// Virtual Card Slot", as LunaCM shows it.
+    pub fn show_ha_groups(&mut self, groups: &[HaGroupSpec], ha_only: bool) {
+        self.slots
+            .retain(|s| matches!(s.backing, SlotBacking::Partition(_)));
+        let first_id = self.slots.iter().map(|s| s.id + 1).max().unwrap_or(0);
+        let host = self.host.clone();
+        let physical = &self.slots;
+        let ha: Vec<SlotConfig> = groups
+            .iter()
+            .filter(|g| g.hosts.contains(&host))
+            .filter(|g| {
+                g.members
+                    .iter()
+                    .all(|m| physical.iter().any(|s| s.partition() == m))
+            })
+            .zip(first_id..)
+            .filter_map(|(group, id)| {
                 let primary = physical
                     .iter()
-                    .find(|s| Some(s.partition()) == members.first())?;
+                    .find(|s| Some(s.partition()) == group.members.first())?;
                 Some(SlotConfig {
                     id,
                     backing: SlotBacking::HaGroup {
-                        group: HaGroupId::new(group.label.get_ref().as_str()),
-                        members,
-                        serial: group.serial.as_ref().map(|s| s.get_ref().clone()),
+                        group: group.label.clone(),
+                        members: group.members.clone(),
+                        serial: group.serial.clone(),
                     },
                     description: HA_SLOT_DESCRIPTION.to_string(),
                     preset: None,
@@ -281,11 +338,20 @@ impl Lab {
                     capacity: primary.capacity,
                     admin: false,
                     backup_hsm: None,
+                    hidden: false,
+                    standby: group.standby.clone(),
                 })
             })
-            .collect()
+            .collect();
+        let hide = ha_only && !ha.is_empty();
+        for slot in &mut self.slots {
+            slot.hidden = hide;
+        }
+        self.slots.extend(ha);
     }
+}
 
+impl Lab {
     /// Every partition of every device ("device/partition"), in lab order, with its device's
     /// token model and the token it starts with (`None`: blank).
     pub fn partitions(&self) -> Vec<(PartitionId, TokenModel, Option<TokenPreset>)> {

@@ -157,6 +157,12 @@ impl TokenModel {
         }
     }
 
+    /// The serial of an HA group numbered by the member whose serial is `first_member`
+    /// (`luna::ha_group_serial`: HA groups are Luna's).
+    pub fn ha_group_serial(&self, first_member: &str) -> String {
+        luna::ha_group_serial(first_member)
+    }
+
     /// Reads the device-wide state other processes may change (Luna: HSM policies changed
     /// since the lab set them) from the store.
     pub fn read_device_state(&self, store: &crate::store::Store) -> Result<()> {

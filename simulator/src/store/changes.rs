@@ -43,7 +43,7 @@ impl Changed {
 }
 
 pub(super) fn log_change(
-    tx: &Transaction,
+    tx: &Connection,
     token: &str,
     uid: Option<&[u8]>,
     writer: i64,

@@ -63,6 +63,7 @@ fn read_items(conn: &Connection, device: &DeviceId, kind: &str) -> Result<Vec<(S
 /// its work.
 pub struct DeviceItems<'a> {
     conn: &'a Connection,
+    writer: i64,
 }
 
 impl DeviceItems<'_> {
@@ -107,6 +108,17 @@ impl DeviceItems<'_> {
             .and_then(|mut s| s.execute(params![device.as_str(), kind]))
             .map_err(db_err)
     }
+
+    /// Logs a change of `device`'s own state in the change log, so that processes with the
+    /// lab open re-read it on their next call (a device's health: `estate::ha_groups`).
+    pub fn log_device_change(&self, device: &DeviceId) -> Result<()> {
+        log_change(
+            self.conn,
+            &device_change_key(device.as_str()),
+            None,
+            self.writer,
+        )
+    }
 }
 
 impl Store {
@@ -126,7 +138,12 @@ impl Store {
         &self,
         work: impl FnOnce(&DeviceItems) -> Result<R>,
     ) -> Result<R> {
-        self.write(|tx| work(&DeviceItems { conn: tx }))
+        self.write(|tx| {
+            work(&DeviceItems {
+                conn: tx,
+                writer: self.writer,
+            })
+        })
     }
 
     /// Reads, changes and writes one item in one write transaction: `change` sees the current

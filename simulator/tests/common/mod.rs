@@ -159,6 +159,31 @@ impl TextLab {
         store.objects(&partition.parse().unwrap()).unwrap().len()
     }
 
+    /// The lab as the estate operations (`hsmsim lab ...`) select it.
+    pub fn selection(&self) -> hsmsim::estate::LabSelection {
+        hsmsim::estate::select(&hsmsim::estate::Choice {
+            lab_file: Some(self.dir.path().join("lab.toml")),
+            host: None,
+            state_dir: None,
+        })
+        .unwrap()
+    }
+
+    /// The `CKA_OUID`s (Luna's shared object identity) of a partition's stored token objects.
+    pub fn stored_ouids(&self, partition: &str) -> std::collections::BTreeSet<Vec<u8>> {
+        hsmsim::store::Store::open(&self.selection().state_dir)
+            .unwrap()
+            .objects(&partition.parse().unwrap())
+            .unwrap()
+            .iter()
+            .filter_map(|o| {
+                o.public
+                    .bytes(hsmsim::base::vendor_codes::CKA_OUID)
+                    .map(<[u8]>::to_vec)
+            })
+            .collect()
+    }
+
     /// A second engine on the same lab, as another process would open it.
     pub fn other_process(&self) -> hsmsim::engine::Engine {
         let config = hsmsim::estate::resolve_config(&hsmsim::estate::Choice {
@@ -478,6 +503,13 @@ pub fn rsa_pair(s: CK_SESSION_HANDLE, bits: CK_ULONG) -> (CK_OBJECT_HANDLE, CK_O
         Template::new(),
     )
     .expect("RSA key pair generation")
+}
+
+/// A R/W session on `slot`, logged in as the user (Luna: the Crypto Officer) with `pin`.
+pub fn user_session_on(slot: CK_SLOT_ID, pin: &[u8]) -> CK_SESSION_HANDLE {
+    let s = open_session(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION).unwrap();
+    assert_eq!(login(s, CKU_USER, pin), CKR_OK, "user login on slot {slot}");
+    s
 }
 
 /// Luna's `CA_GetTokenPolicies`: the partition policies of `slot`, by id.

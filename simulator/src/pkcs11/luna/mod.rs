@@ -4,7 +4,8 @@
 //! and HSM policy settings, container status, configuration-element descriptions and object
 //! unique ids; `policies.rs` the policy and capability sets and their changes, `device.rs`
 //! sessions, objects, PIN reset, factory reset, self-test, time and storage, `cloning.rs`
-//! `CA_CloneObject` and the three-leg cloning protocol, `not_modelled.rs`
+//! `CA_CloneObject` and the three-leg cloning protocol, `ha.rs` `CA_GetHAState` and the HA
+//! login calls, `not_modelled.rs`
 //! every other function pycryptoki binds (`CKR_FUNCTION_NOT_SUPPORTED` by name), and
 //! `function_list.rs` the `CK_SFNT_CA_FUNCTION_LIST` of `CA_GetFunctionList`. Calls on a slot
 //! that is not a Luna partition answer `CKR_FUNCTION_NOT_SUPPORTED`. Array outputs follow the
@@ -12,12 +13,14 @@
 mod cloning;
 mod device;
 mod function_list;
+mod ha;
 mod not_modelled;
 mod policies;
 
 pub use cloning::*;
 pub use device::*;
 pub use function_list::*;
+pub use ha::*;
 pub use not_modelled::*;
 pub use policies::*;
 

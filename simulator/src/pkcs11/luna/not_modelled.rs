@@ -292,51 +292,6 @@ unsupported!(
         CK_ULONG,
     )
 );
-unsupported!(CA_HAInit(CK_SESSION_HANDLE, CK_OBJECT_HANDLE));
-unsupported!(
-    CA_HAInitExtended(
-        CK_SESSION_HANDLE,
-        CK_OBJECT_HANDLE,
-        *mut CK_BYTE,
-        CK_ULONG,
-        *mut CK_ULONG,
-        *mut CK_ULONG,
-        CK_ULONG,
-    )
-);
-unsupported!(CA_HAGetMasterPublic(CK_SLOT_ID, *mut CK_BYTE, *mut CK_ULONG));
-unsupported!(
-    CA_HAGetLoginChallenge(
-        CK_SESSION_HANDLE,
-        CK_USER_TYPE,
-        *mut CK_BYTE,
-        CK_ULONG,
-        *mut CK_BYTE,
-        *mut CK_ULONG,
-    )
-);
-unsupported!(
-    CA_HAAnswerLoginChallenge(
-        CK_SESSION_HANDLE,
-        CK_OBJECT_HANDLE,
-        *mut CK_BYTE,
-        CK_ULONG,
-        *mut CK_BYTE,
-        *mut CK_ULONG,
-    )
-);
-unsupported!(CA_HALogin(CK_SESSION_HANDLE, *mut CK_BYTE, CK_ULONG, *mut CK_BYTE, *mut CK_ULONG));
-unsupported!(
-    CA_HAAnswerMofNChallenge(
-        CK_SESSION_HANDLE,
-        *mut CK_BYTE,
-        CK_ULONG,
-        *mut CK_BYTE,
-        *mut CK_ULONG,
-    )
-);
-unsupported!(CA_HAActivateMofN(CK_SESSION_HANDLE, *mut CK_BYTE, CK_ULONG));
-unsupported!(CA_GetHAState(CK_SLOT_ID, *mut c_void));
 unsupported!(CA_GetTokenCertificates(CK_SLOT_ID, CK_ULONG, *mut CK_BYTE, *mut CK_ULONG));
 unsupported!(CA_ExtractMaskedObject(CK_SESSION_HANDLE, CK_ULONG, *mut CK_BYTE, *mut CK_ULONG));
 unsupported!(CA_InsertMaskedObject(CK_SESSION_HANDLE, *mut CK_ULONG, *mut CK_BYTE, CK_ULONG));
