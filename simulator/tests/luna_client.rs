@@ -94,6 +94,9 @@ const MODELLED: &[&str] = &[
     "CA_CloneAsTargetInit",
     "CA_CloneAsSource",
     "CA_CloneAsTarget",
+    "CA_MigrateKeys",
+    "CA_CloneObjectToAllSessions",
+    "CA_CloneAllObjectsToSession",
 ];
 
 /// `libhsmsim.so` of this build (next to the test binary in `target/<profile>/deps`).

@@ -319,15 +319,157 @@ impl Engine {
         source: CK_SESSION_HANDLE,
         objects: &[CK_OBJECT_HANDLE],
     ) -> Result<Vec<Result<CK_OBJECT_HANDLE>>> {
-        let behaviour = self.clone_sides(source, target, |_, source, _, target| {
-            luna::check_clone(&source, &target)?;
-            Ok(luna::on_object_failure(&source))
-        })?;
-        Ok(luna::clone_run(
-            behaviour,
-            objects.iter().copied(),
-            |object| self.clone_object(target, source, CK_CRYPTOKI_ELEMENT, object),
-        ))
+        let (_, source_slot) = self.slot_of(source)?;
+        let objects: Vec<_> = objects.iter().map(|&o| (CK_CRYPTOKI_ELEMENT, o)).collect();
+        self.clone_run_between(
+            source_slot,
+            target,
+            &objects,
+            |source, target| {
+                luna::check_clone(source, target)?;
+                Ok(luna::on_object_failure(source))
+            },
+            |_| Ok(()),
+        )
+    }
+
+    /// Luna's `CA_MigrateKeys` (Cloning Protocol v4, firmware 7.8+ on both sides): clones
+    /// `(element type, handle)` entries from the source session's partition to the target
+    /// session's, each all or nothing on the target, and answers every entry's new handle or
+    /// error in order. Without `CKF_CPV4_CONTINUE_ON_ERR` the run stops at the first failure
+    /// (the rest `CKR_CLONE_NOT_ATTEMPTED`); with it, every entry is tried. The pair's
+    /// refusals (`luna::check_cpv4`: firmware, logins, policies, authentication, domain) are
+    /// the call's.
+    pub fn migrate_keys(
+        &self,
+        source: CK_SESSION_HANDLE,
+        target: CK_SESSION_HANDLE,
+        flags: CK_FLAGS,
+        objects: &[(CK_ULONG, CK_OBJECT_HANDLE)],
+    ) -> Result<Vec<Result<CK_OBJECT_HANDLE>>> {
+        let behaviour = luna::cpv4_on_object_failure(flags)?;
+        let (_, source_slot) = self.slot_of(source)?;
+        self.clone_run_between(
+            source_slot,
+            target,
+            objects,
+            |source, target| {
+                luna::check_cpv4(source, target)?;
+                Ok(behaviour)
+            },
+            luna::check_cpv4_element,
+        )
+    }
+
+    /// Luna's `CA_CloneAllObjectsToSession` (simulator-defined meaning; the SDK declares it
+    /// among the pre-HA-group helpers without documenting it): every token object of the
+    /// partition in `source_slot_id` (where this application's Crypto Officer is logged in)
+    /// is cloned to the target session's partition, in handle order, under the cloning rules
+    /// and as the source's era does after a failed object (`clone_objects`). The answer is
+    /// `luna::run_outcome`'s: `Ok`, the one object's error, or `CKR_FAILED_TO_CLONE_AN_OBJECT`.
+    pub fn clone_all_objects_to_session(
+        &self,
+        target: CK_SESSION_HANDLE,
+        source_slot_id: CK_SLOT_ID,
+    ) -> Result<()> {
+        let source_slot = self.current_slot(source_slot_id)?;
+        let mut objects: Vec<_> = self
+            .table(source_slot)?
+            .values()
+            .filter(|o| o.is_token())
+            .map(|o| (CK_CRYPTOKI_ELEMENT, o.handle))
+            .collect();
+        objects.sort_unstable();
+        let results = self.clone_run_between(
+            source_slot,
+            target,
+            &objects,
+            |source, target| {
+                luna::check_clone(source, target)?;
+                Ok(luna::on_object_failure(source))
+            },
+            |_| Ok(()),
+        )?;
+        luna::run_outcome(&results)
+    }
+
+    /// Luna's `CA_CloneObjectToAllSessions` (simulator-defined meaning; the SDK declares it
+    /// among the pre-HA-group helpers, whose "secondary sessions" the simulator does not
+    /// model): the object on the session's partition is cloned (`clone_object`) to every
+    /// other Luna partition on which this application has a session and its Crypto Officer
+    /// logged in (one session each, in slot order; HA virtual slots are left out, their
+    /// members are physical slots). Every partition is tried; the answer is
+    /// `luna::run_outcome`'s. No such partition: `Ok`, nothing cloned.
+    pub fn clone_object_to_all_sessions(
+        &self,
+        source: CK_SESSION_HANDLE,
+        object: CK_OBJECT_HANDLE,
+    ) -> Result<()> {
+        let (_, source_slot) = self.slot_of(source)?;
+        luna_ca::luna_device(&source_slot.model)?;
+        let mut partitions = vec![&source_slot.partition];
+        let mut targets = Vec::new();
+        for slot_id in self.sessions.slots() {
+            let Ok(slot) = self.slot(slot_id) else {
+                continue;
+            };
+            if slot.ha.is_some()
+                || partitions.contains(&&slot.partition)
+                || slot.logged_in() != Some(CKU_USER)
+                || luna_ca::luna_device(&slot.model).is_err()
+            {
+                continue;
+            }
+            if let Some(&handle) = self.sessions.handles_on(slot_id).first() {
+                partitions.push(&slot.partition);
+                targets.push(handle);
+            }
+        }
+        let results: Vec<_> = targets
+            .into_iter()
+            .map(|target| self.clone_object(target, source, CK_CRYPTOKI_ELEMENT, object))
+            .collect();
+        luna::run_outcome(&results)
+    }
+
+    /// Clones `objects` (`(element type, handle)`) from `source_slot` to the target session's
+    /// partition. The two sides are read once: `start` sees them first (its refusal is the
+    /// call's) and says what a failed object does; then, per object, `element` checks its
+    /// type, the source's rules let it leave, it is sealed under the source's domain, opened
+    /// with the target's and stored there in its own transaction (all or nothing; the target
+    /// table's lock is held only for that object's write, so other sessions' work goes on).
+    fn clone_run_between(
+        &self,
+        source_slot: &Slot,
+        target: CK_SESSION_HANDLE,
+        objects: &[(CK_ULONG, CK_OBJECT_HANDLE)],
+        start: impl FnOnce(&CloneSide<'_>, &CloneSide<'_>) -> Result<luna::OnObjectFailure>,
+        element: impl Fn(CK_ULONG) -> Result<()>,
+    ) -> Result<Vec<Result<CK_OBJECT_HANDLE>>> {
+        let (session, target_slot) = self.slot_of(target)?;
+        self.clone_slot_sides(source_slot, target_slot, |source, target| {
+            let behaviour = start(&source, &target)?;
+            Ok(luna::clone_run(
+                behaviour,
+                objects.iter().copied(),
+                |(object_type, object)| {
+                    element(object_type)?;
+                    let original =
+                        self.usable_object(source_slot, object, CKR_OBJECT_HANDLE_INVALID)?;
+                    luna::check_object_clonable(&source, original.attrs.require_ulong(CKA_CLASS)?)?;
+                    let blob = luna::seal_clone(&source, &target, &original.attrs)?;
+                    drop(original);
+                    let attrs = luna::open_clone(&target, &source, &blob)?;
+                    let handles = self.insert_objects_as(
+                        &mut session.lock(),
+                        target_slot,
+                        vec![attrs],
+                        Identity::Kept,
+                    )?;
+                    Ok(handles[0])
+                },
+            ))
+        })
     }
 
     /// The source's half of a clone: the Luna model's preconditions for the pair of
@@ -383,6 +525,19 @@ impl Engine {
     ) -> Result<T> {
         let (_, source_slot) = self.slot_of(source)?;
         let (_, target_slot) = self.slot_of(target)?;
+        self.clone_slot_sides(source_slot, target_slot, |source, target| {
+            f(source_slot, source, target_slot, target)
+        })
+    }
+
+    /// Runs `f` on the Luna sides (device, state, role logged in) of two slots, which must
+    /// show Luna partitions, and different ones.
+    fn clone_slot_sides<T>(
+        &self,
+        source_slot: &Slot,
+        target_slot: &Slot,
+        f: impl FnOnce(CloneSide<'_>, CloneSide<'_>) -> Result<T>,
+    ) -> Result<T> {
         if source_slot.partition == target_slot.partition {
             return Err(err(
                 CKR_ARGUMENTS_BAD,
@@ -394,13 +549,11 @@ impl Engine {
         let source_state = luna_ca::state_of(&source_slot.token.read());
         let target_state = luna_ca::state_of(&target_slot.token.read());
         f(
-            source_slot,
             CloneSide {
                 device: source_device,
                 state: &source_state,
                 login: source_slot.logged_in(),
             },
-            target_slot,
             CloneSide {
                 device: target_device,
                 state: &target_state,

@@ -1,6 +1,9 @@
 //! Luna's cloning calls, with the C signatures pycryptoki binds: `CA_CloneObject` (both
-//! sessions in this process) and the client-mediated three-leg protocol
-//! (`CA_GenerateCloningKEV`, `CA_CloneAsTargetInit`, `CA_CloneAsSource`, `CA_CloneAsTarget`).
+//! sessions in this process), the client-mediated three-leg protocol
+//! (`CA_GenerateCloningKEV`, `CA_CloneAsTargetInit`, `CA_CloneAsSource`, `CA_CloneAsTarget`),
+//! Cloning Protocol v4's `CA_MigrateKeys` (an array of `CK_OBJECT_MIGRATION_DATA`, one result
+//! per object), and `CA_CloneAllObjectsToSession` / `CA_CloneObjectToAllSessions`
+//! (simulator-defined meanings, see `Engine::clone_all_objects_to_session`).
 //! The rules and the sealing are the Luna model's (`models::luna::cloning`), run by the engine
 //! (`Engine::clone_out` / `clone_in`). The legs' byte strings are simulator-defined: the KEV is
 //! 32 random bytes the target's legs only require to be present; part 1 is `PART1_MAGIC` and
@@ -10,7 +13,7 @@
 use super::super::{args, engine, guard};
 use crate::base::error::{Result, err};
 use crate::engine::Output;
-use crate::models::luna::CKR_CLONING_PARAMETER_MISSING;
+use crate::models::luna::{CKF_CPV4_CONTINUE_ON_ERR, CKR_CLONING_PARAMETER_MISSING};
 use crate::models::luna_ca::CK_CRYPTOKI_ELEMENT;
 use cryptoki_sys::*;
 
@@ -136,5 +139,66 @@ export!(CA_CloneAsTarget(target: CK_SESSION_HANDLE, kev: *mut CK_BYTE, kev_len: 
     let handle = e.clone_in(target, source, &part[start..])?;
     // SAFETY: the caller's out-pointer, checked non-null.
     unsafe { args::write(cloned, handle) }?;
+    Ok(CKR_OK)
+});
+
+/// `CK_OBJECT_MIGRATION_DATA` (pycryptoki `cryptoki/ck_defs.py`; field names as its): one
+/// object of `CA_MigrateKeys`, the element type and source handle in, the new handle and the
+/// object's own result out.
+#[repr(C)]
+#[allow(non_camel_case_types, non_snake_case)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CK_OBJECT_MIGRATION_DATA {
+    pub objectType: CK_ULONG,
+    pub sourceHandle: CK_OBJECT_HANDLE,
+    pub targetHandle: CK_OBJECT_HANDLE,
+    pub rv: CK_RV,
+}
+
+export!(CA_MigrateKeys(source: CK_SESSION_HANDLE, target: CK_SESSION_HANDLE, flags: CK_ULONG,
+        count: CK_ULONG, objects: *mut CK_OBJECT_MIGRATION_DATA) {
+    let e = engine()?;
+    if objects.is_null() && count != 0 {
+        return Err(err(CKR_ARGUMENTS_BAD, "the migration data array is null"));
+    }
+    let entries: &mut [CK_OBJECT_MIGRATION_DATA] = if count == 0 {
+        &mut []
+    } else {
+        // SAFETY: the caller's array of `count` records, checked non-null.
+        unsafe { std::slice::from_raw_parts_mut(objects, count as usize) }
+    };
+    let wanted: Vec<_> = entries.iter().map(|m| (m.objectType, m.sourceHandle)).collect();
+    let results = match e.migrate_keys(source, target, flags, &wanted) {
+        Ok(results) => results,
+        Err(refusal) => {
+            for entry in entries.iter_mut() {
+                entry.targetHandle = 0;
+                entry.rv = refusal.rv;
+            }
+            return Err(refusal);
+        }
+    };
+    for (entry, result) in entries.iter_mut().zip(&results) {
+        (entry.targetHandle, entry.rv) = match result {
+            Ok(handle) => (*handle, CKR_OK),
+            Err(failure) => (0, failure.rv),
+        };
+    }
+    // With CKF_CPV4_CONTINUE_ON_ERR the call succeeds and each record says how its object
+    // fared (pycryptoki's test_cpv4.py); without it, the call answers the failure it stopped
+    // at (simulator-defined).
+    match results.iter().find_map(|r| r.as_ref().err()) {
+        Some(failure) if flags & CKF_CPV4_CONTINUE_ON_ERR == 0 => Err(failure.clone()),
+        _ => Ok(CKR_OK),
+    }
+});
+
+export!(CA_CloneAllObjectsToSession(target: CK_SESSION_HANDLE, source_slot: CK_SLOT_ID) {
+    engine()?.clone_all_objects_to_session(target, source_slot)?;
+    Ok(CKR_OK)
+});
+
+export!(CA_CloneObjectToAllSessions(source: CK_SESSION_HANDLE, object: CK_OBJECT_HANDLE) {
+    engine()?.clone_object_to_all_sessions(source, object)?;
     Ok(CKR_OK)
 });
