@@ -8,7 +8,10 @@
 //! refused below firmware 7.8 on either side (`CKR_PROTOCOL_DISABLED`); signing on the target
 //! goes on while many objects migrate; `CA_CloneAllObjectsToSession` and
 //! `CA_CloneObjectToAllSessions` clone a partition's objects to a session and an object to
-//! every other logged-in partition.
+//! every other logged-in partition; the migration-session negotiation runs as pycryptoki's
+//! `TestHello` drives it, and `CA_Extract` / `CA_Insert` with `CKM_CPV4_EXTRACT` /
+//! `CKM_CPV4_INSERT` migrate objects over the negotiated session, a tampered, truncated or
+//! other-domain blob refused per object with nothing written.
 mod common;
 
 use common::*;
@@ -224,7 +227,7 @@ fn token_data(s: CK_SESSION_HANDLE, label: &[u8]) -> CK_OBJECT_HANDLE {
     .unwrap()
 }
 
-fn ouid(s: CK_SESSION_HANDLE, object: CK_OBJECT_HANDLE) -> Vec<u8> {
+fn ouid_of(s: CK_SESSION_HANDLE, object: CK_OBJECT_HANDLE) -> Vec<u8> {
     get_attr(s, object, CKA_OUID).expect("CKA_OUID")
 }
 
@@ -299,7 +302,7 @@ fn migrate_keys_clones_each_object_and_answers_per_object() {
     assert_eq!(lab.stored_objects("n78/dst"), before + good.len());
     for (&original, &(_, clone)) in good.iter().zip(&results) {
         assert_ne!(clone, 0);
-        assert_eq!(ouid(dst, clone), ouid(src, original), "CKA_OUID kept");
+        assert_eq!(ouid_of(dst, clone), ouid_of(src, original), "CKA_OUID kept");
         for attr in [CKA_LABEL, CKA_CLASS, CKA_TOKEN] {
             assert_eq!(get_attr(dst, clone, attr), get_attr(src, original, attr));
         }
@@ -369,7 +372,7 @@ fn a_domain_mismatch_fails_per_object_at_the_target_and_writes_nothing() {
     let second = co_session(6);
     let (rv, results) = ca_migrate_keys(src, second, 0, &elements(&keys));
     assert_eq!(rv, CKR_OK);
-    assert_eq!(ouid(second, results[0].1), ouid(src, keys[0]));
+    assert_eq!(ouid_of(second, results[0].1), ouid_of(src, keys[0]));
 }
 
 #[test]
@@ -509,7 +512,7 @@ fn clone_all_objects_to_session_copies_every_token_object_of_a_slot() {
         assert!(
             labelled(dst, label)
                 .iter()
-                .any(|&c| ouid(dst, c) == ouid(src, original)),
+                .any(|&c| ouid_of(dst, c) == ouid_of(src, original)),
             "{}",
             String::from_utf8_lossy(label)
         );
@@ -541,7 +544,7 @@ fn clone_object_to_all_sessions_reaches_every_logged_in_partition() {
     for s in [dst, second] {
         let clones = labelled(s, b"everywhere");
         assert_eq!(clones.len(), 1);
-        assert_eq!(ouid(s, clones[0]), ouid(src, key));
+        assert_eq!(ouid_of(s, clones[0]), ouid_of(src, key));
     }
     assert!(labelled(old, b"everywhere").is_empty());
     assert_eq!(lab.stored_objects("n78/other"), 0);
@@ -553,4 +556,385 @@ fn clone_object_to_all_sessions_reaches_every_logged_in_partition() {
     assert_eq!(unsafe { f(src, key2) }, CKR_OK);
     assert_eq!(labelled(dst, b"everywhere-2").len(), 1);
     assert_eq!(labelled(second, b"everywhere-2").len(), 1);
+}
+
+const CKR_SESSION_NEGOTIATION_INVALID: CK_RV = 0x8000_010C;
+const CKR_SESSION_ID_INVALID: CK_RV = 0x8000_010D;
+const CKM_CPV4_EXTRACT: CK_MECHANISM_TYPE = 0x8000_0208;
+const CKM_CPV4_INSERT: CK_MECHANISM_TYPE = 0x8000_0209;
+/// pycryptoki's `PCPROT_MAX_BUFFER_SIZE` (`ca_extensions/cpv4.py`).
+const PCPROT_MAX_BUFFER_SIZE: usize = 64000;
+
+type StartFn = unsafe extern "C" fn(
+    CK_SESSION_HANDLE,
+    CK_ULONG,
+    *mut CK_BYTE,
+    *mut CK_ULONG,
+    *mut CK_ULONG,
+    *mut CK_BYTE,
+) -> CK_RV;
+type ContinueFn = unsafe extern "C" fn(
+    CK_SESSION_HANDLE,
+    CK_ULONG,
+    CK_ULONG,
+    *mut CK_BYTE,
+    CK_ULONG,
+    *mut CK_BYTE,
+    *mut CK_ULONG,
+    *mut CK_ULONG,
+    *mut CK_BYTE,
+    *mut CK_ULONG,
+    *mut CK_ULONG,
+    *mut CK_BYTE,
+) -> CK_RV;
+type CloseFn = unsafe extern "C" fn(CK_SESSION_HANDLE, CK_ULONG, *mut CK_BYTE) -> CK_RV;
+type ExtractInsertFn = unsafe extern "C" fn(CK_SESSION_HANDLE, *mut CK_MECHANISM) -> CK_RV;
+
+/// `ca_migration_start_session_negotiation`: (rv, output, step).
+fn start_negotiation(target: CK_SESSION_HANDLE) -> (CK_RV, Vec<u8>, CK_ULONG) {
+    let f: StartFn = CA_MigrationStartSessionNegotiation;
+    let mut output = vec![0u8; PCPROT_MAX_BUFFER_SIZE];
+    let mut output_len = output.len() as CK_ULONG;
+    let mut step = 0;
+    // SAFETY: pycryptoki's buffers: no input, a 64000-byte output.
+    let rv = unsafe {
+        f(
+            target,
+            0,
+            std::ptr::null_mut(),
+            &mut step,
+            &mut output_len,
+            output.as_mut_ptr(),
+        )
+    };
+    output.truncate(output_len as usize);
+    (rv, output, step)
+}
+
+/// What `ca_migration_continue_session_negotiation` answers.
+#[derive(Debug)]
+struct Continued {
+    rv: CK_RV,
+    output: Vec<u8>,
+    step: CK_ULONG,
+    status: CK_ULONG,
+    session_ouid: Option<Vec<u8>>,
+}
+
+/// `ca_migration_continue_session_negotiation`: without a session OUID it asks for one.
+fn continue_negotiation(
+    session: CK_SESSION_HANDLE,
+    step: CK_ULONG,
+    input: &[u8],
+    session_ouid: Option<&[u8]>,
+) -> Continued {
+    let f: ContinueFn = CA_MigrationContinueSessionNegotiation;
+    let mut input = input.to_vec();
+    let mut given = session_ouid.map(<[u8]>::to_vec).unwrap_or_default();
+    let mut output = vec![0u8; PCPROT_MAX_BUFFER_SIZE];
+    let mut output_len = output.len() as CK_ULONG;
+    let mut ouid = vec![0u8; PCPROT_MAX_BUFFER_SIZE];
+    let mut ouid_len = ouid.len() as CK_ULONG;
+    let (mut out_step, mut status) = (0, 0);
+    let asks = session_ouid.is_none();
+    // SAFETY: pycryptoki's buffers and out-pointers; the OUID output only when it asks.
+    let rv = unsafe {
+        f(
+            session,
+            step,
+            input.len() as CK_ULONG,
+            input.as_mut_ptr(),
+            given.len() as CK_ULONG,
+            if asks {
+                std::ptr::null_mut()
+            } else {
+                given.as_mut_ptr()
+            },
+            &mut out_step,
+            &mut output_len,
+            output.as_mut_ptr(),
+            &mut status,
+            if asks {
+                &mut ouid_len
+            } else {
+                std::ptr::null_mut()
+            },
+            if asks {
+                ouid.as_mut_ptr()
+            } else {
+                std::ptr::null_mut()
+            },
+        )
+    };
+    output.truncate(output_len as usize);
+    ouid.truncate(ouid_len as usize);
+    Continued {
+        rv,
+        output,
+        step: out_step,
+        status,
+        session_ouid: asks.then_some(ouid),
+    }
+}
+
+fn close_migration(session: CK_SESSION_HANDLE, ouid: &[u8]) -> CK_RV {
+    let f: CloseFn = CA_MigrationCloseSession;
+    let mut ouid = ouid.to_vec();
+    // SAFETY: a buffer of the length given.
+    unsafe { f(session, ouid.len() as CK_ULONG, ouid.as_mut_ptr()) }
+}
+
+/// The negotiation of pycryptoki's `test_extract_insert_*`: the target's hello, the source's
+/// answer (with the session OUID), the target's confirmation. Returns (OUID, the answer).
+fn negotiate(source: CK_SESSION_HANDLE, target: CK_SESSION_HANDLE) -> (Vec<u8>, Vec<u8>) {
+    let (rv, hello, step) = start_negotiation(target);
+    assert_eq!((rv, step), (CKR_OK, 2));
+    let answer = continue_negotiation(source, step, &hello, None);
+    assert_eq!((answer.rv, answer.step, answer.status), (CKR_OK, 3, 0));
+    let ouid = answer.session_ouid.clone().unwrap();
+    let done = continue_negotiation(target, answer.step, &answer.output, Some(&ouid));
+    assert_eq!((done.rv, done.step, done.status), (CKR_OK, 4, 1));
+    (ouid, answer.output)
+}
+
+/// pycryptoki's `CK_CPV4_EXTRACT_PARAMS`.
+#[repr(C)]
+struct ExtractParams {
+    input_length: CK_ULONG,
+    input: *mut CK_BYTE,
+    session_ouid_len: CK_ULONG,
+    session_ouid: *mut CK_BYTE,
+    extraction_flags: CK_ULONG,
+    number_of_objects: CK_ULONG,
+    object_type: *mut CK_ULONG,
+    object_handle: *mut CK_ULONG,
+    result: *mut CK_ULONG,
+    key_blob_len: *mut CK_ULONG,
+    key_blob: *mut *mut CK_BYTE,
+}
+
+/// pycryptoki's `CK_CPV4_INSERT_PARAMS`.
+#[repr(C)]
+struct InsertParams {
+    input_length: CK_ULONG,
+    input: *mut CK_BYTE,
+    session_ouid_len: CK_ULONG,
+    session_ouid: *mut CK_BYTE,
+    insertion_flags: CK_ULONG,
+    number_of_objects: CK_ULONG,
+    object_type: *mut CK_ULONG,
+    storage_type: *mut CK_ULONG,
+    key_blob_len: *mut CK_ULONG,
+    key_blob: *mut *mut CK_BYTE,
+    result: *mut CK_ULONG,
+    object_handle: *mut CK_ULONG,
+}
+
+/// `ca_extract` with pycryptoki's `generate_cpv4_extract_mech_params`: (rv, results, blobs).
+fn cpv4_extract(
+    source: CK_SESSION_HANDLE,
+    ouid: &[u8],
+    input: &[u8],
+    flags: CK_ULONG,
+    objects: &[CK_OBJECT_HANDLE],
+) -> (CK_RV, Vec<CK_RV>, Vec<Vec<u8>>) {
+    let n = objects.len();
+    let (mut input, mut ouid) = (input.to_vec(), ouid.to_vec());
+    let mut types = vec![CK_CRYPTOKI_ELEMENT; n];
+    let mut handles = objects.to_vec();
+    let mut results = vec![0; n];
+    let mut lens = vec![PCPROT_MAX_BUFFER_SIZE as CK_ULONG; n];
+    let mut buffers: Vec<Vec<u8>> = vec![vec![0; PCPROT_MAX_BUFFER_SIZE]; n];
+    let mut pointers: Vec<*mut u8> = buffers.iter_mut().map(|b| b.as_mut_ptr()).collect();
+    let mut params = ExtractParams {
+        input_length: input.len() as CK_ULONG,
+        input: input.as_mut_ptr(),
+        session_ouid_len: ouid.len() as CK_ULONG,
+        session_ouid: ouid.as_mut_ptr(),
+        extraction_flags: flags,
+        number_of_objects: n as CK_ULONG,
+        object_type: types.as_mut_ptr(),
+        object_handle: handles.as_mut_ptr(),
+        result: results.as_mut_ptr(),
+        key_blob_len: lens.as_mut_ptr(),
+        key_blob: pointers.as_mut_ptr(),
+    };
+    let mut mechanism = mech_with(CKM_CPV4_EXTRACT, &mut params);
+    let f: ExtractInsertFn = CA_Extract;
+    // SAFETY: the parameters point at live arrays of `n` entries and 64000-byte buffers.
+    let rv = unsafe { f(source, &mut mechanism) };
+    let blobs = buffers
+        .into_iter()
+        .zip(&lens)
+        .map(|(mut b, &len)| {
+            b.truncate(len as usize);
+            b
+        })
+        .collect();
+    (rv, results, blobs)
+}
+
+/// `ca_insert` with pycryptoki's `generate_cpv4_insert_mech`: (rv, results, handles).
+fn cpv4_insert(
+    target: CK_SESSION_HANDLE,
+    ouid: &[u8],
+    input: &[u8],
+    flags: CK_ULONG,
+    blobs: &[Vec<u8>],
+) -> (CK_RV, Vec<CK_RV>, Vec<CK_OBJECT_HANDLE>) {
+    let n = blobs.len();
+    let (mut input, mut ouid) = (input.to_vec(), ouid.to_vec());
+    let mut types = vec![CK_CRYPTOKI_ELEMENT; n];
+    let mut storage = vec![1; n];
+    let mut blobs = blobs.to_vec();
+    let mut lens: Vec<CK_ULONG> = blobs.iter().map(|b| b.len() as CK_ULONG).collect();
+    let mut pointers: Vec<*mut u8> = blobs.iter_mut().map(|b| b.as_mut_ptr()).collect();
+    let (mut results, mut handles) = (vec![0; n], vec![0; n]);
+    let mut params = InsertParams {
+        input_length: input.len() as CK_ULONG,
+        input: input.as_mut_ptr(),
+        session_ouid_len: ouid.len() as CK_ULONG,
+        session_ouid: ouid.as_mut_ptr(),
+        insertion_flags: flags,
+        number_of_objects: n as CK_ULONG,
+        object_type: types.as_mut_ptr(),
+        storage_type: storage.as_mut_ptr(),
+        key_blob_len: lens.as_mut_ptr(),
+        key_blob: pointers.as_mut_ptr(),
+        result: results.as_mut_ptr(),
+        object_handle: handles.as_mut_ptr(),
+    };
+    let mut mechanism = mech_with(CKM_CPV4_INSERT, &mut params);
+    let f: ExtractInsertFn = CA_Insert;
+    // SAFETY: the parameters point at live arrays of `n` entries and the blobs.
+    let rv = unsafe { f(target, &mut mechanism) };
+    (rv, results, handles)
+}
+
+/// pycryptoki's `TestHello`: start, continue at the source, continue at the target, close.
+#[test]
+fn the_session_negotiation_runs_as_pycryptoki_drives_it() {
+    let _lab = TextLab::new(LAB);
+    let (src, dst) = (co_session(0), co_session(2));
+    let (ouid, _) = negotiate(src, dst);
+    assert_eq!(ouid.len(), 12);
+    assert_eq!(close_migration(dst, &ouid), CKR_OK);
+    assert_eq!(close_migration(dst, &ouid), CKR_SESSION_ID_INVALID);
+    // test_close_session: the target answers its own hello, then closes.
+    let (rv, hello, step) = start_negotiation(dst);
+    assert_eq!(rv, CKR_OK);
+    let own = continue_negotiation(dst, step, &hello, None);
+    assert_eq!(own.rv, CKR_OK);
+    let own_ouid = own.session_ouid.unwrap();
+    // Only a party closes it.
+    assert_eq!(
+        close_migration(co_session(3), &own_ouid),
+        CKR_SESSION_ID_INVALID
+    );
+    assert_eq!(close_migration(dst, &own_ouid), CKR_OK);
+    // A hello joined twice, a damaged hello, an unknown step.
+    let (_, hello, _) = start_negotiation(dst);
+    assert_eq!(continue_negotiation(src, 2, &hello, None).rv, CKR_OK);
+    assert_eq!(
+        continue_negotiation(co_session(6), 2, &hello, None).rv,
+        CKR_SESSION_NEGOTIATION_INVALID
+    );
+    let mut damaged = hello.clone();
+    damaged[0] ^= 1;
+    assert_eq!(
+        continue_negotiation(src, 2, &damaged, None).rv,
+        CKR_SESSION_NEGOTIATION_INVALID
+    );
+    assert_eq!(
+        continue_negotiation(src, 7, &hello, None).rv,
+        CKR_SESSION_NEGOTIATION_INVALID
+    );
+    // Below firmware 7.8, on either side.
+    let (v0, old) = (co_session(4), co_session(5));
+    assert_eq!(start_negotiation(v0).0, CKR_PROTOCOL_DISABLED);
+    let (_, hello, _) = start_negotiation(dst);
+    assert_eq!(
+        continue_negotiation(old, 2, &hello, None).rv,
+        CKR_PROTOCOL_DISABLED
+    );
+}
+
+/// pycryptoki's `test_extract_insert_mix_objects`, then blobs damaged, cut short, or opened at
+/// another domain's partition: refused per object at `CA_Insert`, nothing written.
+#[test]
+fn extract_and_insert_migrate_over_a_negotiated_session_and_refuse_bad_blobs() {
+    let lab = TextLab::new(LAB);
+    let (src, dst) = (co_session(0), co_session(2));
+    let aes = token_aes(src, b"x-aes");
+    let (rsa_pub, rsa_priv) = token_pair(
+        src,
+        CKM_RSA_PKCS_KEY_PAIR_GEN,
+        Template::new().ulong(CKA_MODULUS_BITS, 2048),
+        b"x-rsa",
+    );
+    let data = token_data(src, b"x-data");
+    let objects = [aes, rsa_pub, rsa_priv, data];
+    let (ouid, answer) = negotiate(src, dst);
+    let (rv, results, blobs) =
+        cpv4_extract(src, &ouid, &answer, CKF_CPV4_CONTINUE_ON_ERR, &objects);
+    assert_eq!(rv, CKR_OK);
+    assert_eq!(results, [CKR_OK; 4]);
+    // Damaged, truncated: refused per object, nothing written.
+    let before = lab.stored_objects("n78/dst");
+    let mut damaged = blobs[0].clone();
+    let middle = damaged.len() / 2;
+    damaged[middle] ^= 0x40;
+    let truncated = blobs[1][..blobs[1].len() - 3].to_vec();
+    let (rv, results, handles) = cpv4_insert(
+        dst,
+        &ouid,
+        &answer,
+        CKF_CPV4_CONTINUE_ON_ERR,
+        &[damaged, truncated, Vec::new()],
+    );
+    assert_eq!(rv, CKR_OK);
+    assert_eq!(results, [CKR_ENCRYPTED_DATA_INVALID; 3]);
+    assert_eq!(handles, [0; 3]);
+    assert_eq!(lab.stored_objects("n78/dst"), before, "nothing written");
+    // The good blobs.
+    let (rv, results, handles) = cpv4_insert(dst, &ouid, &answer, 0, &blobs);
+    assert_eq!(rv, CKR_OK);
+    assert_eq!(results, [CKR_OK; 4]);
+    for (&original, &clone) in objects.iter().zip(&handles) {
+        assert_eq!(ouid_of(dst, clone), ouid_of(src, original));
+    }
+    sign_across(CKM_SHA256_RSA_PKCS, dst, handles[2], src, rsa_pub);
+    // A closed session takes no more blobs.
+    assert_eq!(close_migration(src, &ouid), CKR_OK);
+    assert_eq!(
+        cpv4_insert(dst, &ouid, &answer, 0, &blobs[..1]).0,
+        CKR_SESSION_ID_INVALID
+    );
+    // Negotiated with a partition of another domain: the blobs do not open there.
+    let other = co_session(3);
+    let (ouid, answer) = negotiate(src, other);
+    let (rv, _, blobs) = cpv4_extract(src, &ouid, &answer, 0, &[aes, data]);
+    assert_eq!(rv, CKR_OK);
+    let (rv, results, _) = cpv4_insert(other, &ouid, &answer, 0, &blobs);
+    assert_eq!(rv, CKR_CERTIFICATE_INVALID);
+    assert_eq!(results, [CKR_CERTIFICATE_INVALID, CKR_CLONE_NOT_ATTEMPTED]);
+    assert_eq!(lab.stored_objects("n78/other"), 0);
+    // Per-object extraction failures; only the source extracts, only the target inserts.
+    let (rv, results, _) =
+        cpv4_extract(src, &ouid, &answer, CKF_CPV4_CONTINUE_ON_ERR, &[11111, aes]);
+    assert_eq!(rv, CKR_OK);
+    assert_eq!(results, [CKR_OBJECT_HANDLE_INVALID, CKR_OK]);
+    assert_eq!(
+        cpv4_extract(other, &ouid, &answer, 0, &[aes]).0,
+        CKR_SESSION_NEGOTIATION_INVALID
+    );
+    assert_eq!(
+        cpv4_insert(src, &ouid, &answer, 0, &blobs).0,
+        CKR_SESSION_NEGOTIATION_INVALID
+    );
+    // Another mechanism is not modelled.
+    let f: ExtractInsertFn = CA_Extract;
+    // SAFETY: a mechanism without parameter.
+    let rv = unsafe { f(src, &mut mech(CKM_AES_KEY_WRAP)) };
+    assert_eq!(rv, CKR_MECHANISM_INVALID);
 }

@@ -7,13 +7,37 @@
 //! source seals, the target opens, under the Luna model's rules). Each checks that its slot shows a Luna partition. The one engine file that names a vendor model: it
 //! dispatches the vendor's own calls (the layer test `engine_names_no_vendor_model` allows it).
 use super::objects::Identity;
+use super::session::Session;
 use super::{Engine, Slot};
 use crate::base::error::{Result, err};
+use crate::base::ids::PartitionId;
 use crate::models::TokenModel;
 use crate::models::luna::{self, CKA_OUID, CloneSide};
 use crate::models::luna_ca::{self, CK_CRYPTOKI_ELEMENT, DomainChange, PartitionView};
 use crate::store::records::TokenRecord;
 use cryptoki_sys::*;
+use parking_lot::Mutex;
+use std::collections::BTreeMap;
+
+/// A Cloning Protocol v4 migration session: the target partition that opened it and the
+/// source that joined it (step 2).
+#[derive(Debug)]
+pub struct MigrationSession {
+    target: PartitionId,
+    source: Option<PartitionId>,
+}
+
+/// The migration sessions of this process, by session OUID; gone at `C_Finalize` with the
+/// engine.
+#[derive(Debug, Default)]
+pub struct MigrationSessions(Mutex<BTreeMap<[u8; 12], MigrationSession>>);
+
+fn unknown_migration() -> crate::base::error::Error {
+    err(
+        luna::CKR_SESSION_ID_INVALID,
+        "no open migration session has this id on the partition",
+    )
+}
 
 impl Engine {
     /// Runs `f` on a view of the slot's partition (its model, a copy of its token record),
@@ -434,10 +458,9 @@ impl Engine {
 
     /// Clones `objects` (`(element type, handle)`) from `source_slot` to the target session's
     /// partition. The two sides are read once: `start` sees them first (its refusal is the
-    /// call's) and says what a failed object does; then, per object, `element` checks its
-    /// type, the source's rules let it leave, it is sealed under the source's domain, opened
-    /// with the target's and stored there in its own transaction (all or nothing; the target
-    /// table's lock is held only for that object's write, so other sessions' work goes on).
+    /// call's) and says what a failed object does; then, per object, `seal_one` and
+    /// `store_one` (the target table's lock is held only for that object's write, so other
+    /// sessions' work goes on).
     fn clone_run_between(
         &self,
         source_slot: &Slot,
@@ -454,19 +477,8 @@ impl Engine {
                 objects.iter().copied(),
                 |(object_type, object)| {
                     element(object_type)?;
-                    let original =
-                        self.usable_object(source_slot, object, CKR_OBJECT_HANDLE_INVALID)?;
-                    luna::check_object_clonable(&source, original.attrs.require_ulong(CKA_CLASS)?)?;
-                    let blob = luna::seal_clone(&source, &target, &original.attrs)?;
-                    drop(original);
-                    let attrs = luna::open_clone(&target, &source, &blob)?;
-                    let handles = self.insert_objects_as(
-                        &mut session.lock(),
-                        target_slot,
-                        vec![attrs],
-                        Identity::Kept,
-                    )?;
-                    Ok(handles[0])
+                    let blob = self.seal_one(source_slot, &source, &target, object)?;
+                    self.store_one(&session, target_slot, &target, &source, &blob)
                 },
             ))
         })
@@ -489,10 +501,7 @@ impl Engine {
         }
         self.clone_sides(source, target, |source_slot, source, _, target| {
             luna::check_clone(&source, &target)?;
-            let original = self.usable_object(source_slot, object, CKR_OBJECT_HANDLE_INVALID)?;
-            let class = original.attrs.require_ulong(CKA_CLASS)?;
-            luna::check_object_clonable(&source, class)?;
-            luna::seal_clone(&source, &target, &original.attrs)
+            self.seal_one(source_slot, &source, &target, object)
         })
     }
 
@@ -505,14 +514,204 @@ impl Engine {
         source: CK_SESSION_HANDLE,
         blob: &[u8],
     ) -> Result<CK_OBJECT_HANDLE> {
-        let attrs = self.clone_sides(source, target, |_, source, _, target| {
+        let (session, _) = self.slot_of(target)?;
+        self.clone_sides(source, target, |_, source, target_slot, target| {
             luna::check_clone(&source, &target)?;
-            luna::open_clone(&target, &source, blob)
-        })?;
-        let (session, slot) = self.slot_of(target)?;
-        let handles =
-            self.insert_objects_as(&mut session.lock(), slot, vec![attrs], Identity::Kept)?;
+            self.store_one(&session, target_slot, &target, &source, blob)
+        })
+    }
+
+    /// The source's part for one object: the source's rules let it leave, and its blob sealed
+    /// for the target.
+    fn seal_one(
+        &self,
+        source_slot: &Slot,
+        source: &CloneSide<'_>,
+        target: &CloneSide<'_>,
+        object: CK_OBJECT_HANDLE,
+    ) -> Result<Vec<u8>> {
+        let original = self.usable_object(source_slot, object, CKR_OBJECT_HANDLE_INVALID)?;
+        luna::check_object_clonable(source, original.attrs.require_ulong(CKA_CLASS)?)?;
+        luna::seal_clone(source, target, &original.attrs)
+    }
+
+    /// The target's part for one blob: opened with the target's domains and stored in its own
+    /// transaction (all or nothing, `CKA_OUID` kept); the new handle.
+    fn store_one(
+        &self,
+        session: &Mutex<Session>,
+        target_slot: &Slot,
+        target: &CloneSide<'_>,
+        source: &CloneSide<'_>,
+        blob: &[u8],
+    ) -> Result<CK_OBJECT_HANDLE> {
+        let attrs = luna::open_clone(target, source, blob)?;
+        let handles = self.insert_objects_as(
+            &mut session.lock(),
+            target_slot,
+            vec![attrs],
+            Identity::Kept,
+        )?;
         Ok(handles[0])
+    }
+
+    /// Cloning Protocol v4's `CA_MigrationStartSessionNegotiation` (simulator-defined
+    /// protocol): the target session's partition (firmware 7.8+) opens a migration session;
+    /// returns its id (the session OUID the source learns from the target's hello).
+    pub fn migration_start(&self, target: CK_SESSION_HANDLE) -> Result<[u8; 12]> {
+        let (_, slot) = self.slot_of(target)?;
+        luna::check_cpv4_side(luna_ca::luna_device(&slot.model)?, "target")?;
+        let mut id = [0u8; 12];
+        crate::base::random::random_fill(&mut id)?;
+        self.migrations.0.lock().insert(
+            id,
+            MigrationSession {
+                target: slot.partition.clone(),
+                source: None,
+            },
+        );
+        Ok(id)
+    }
+
+    /// `CA_MigrationContinueSessionNegotiation`'s step 2 (simulator-defined): the session's
+    /// partition (firmware 7.8+) joins migration session `id` as its source.
+    /// `CKR_SESSION_ID_INVALID` for an unknown id, `CKR_SESSION_NEGOTIATION_INVALID` when a
+    /// source already joined.
+    pub fn migration_join(&self, source: CK_SESSION_HANDLE, id: &[u8]) -> Result<()> {
+        let (_, slot) = self.slot_of(source)?;
+        luna::check_cpv4_side(luna_ca::luna_device(&slot.model)?, "source")?;
+        self.with_migration(id, |m| {
+            if m.source.is_some() {
+                return Err(err(
+                    luna::CKR_SESSION_NEGOTIATION_INVALID,
+                    "a source already joined this migration session",
+                ));
+            }
+            m.source = Some(slot.partition.clone());
+            Ok(())
+        })
+    }
+
+    /// `CA_MigrationContinueSessionNegotiation`'s step 3 (simulator-defined): the target
+    /// session's partition confirms migration session `id` once a source joined.
+    pub fn migration_confirm(&self, target: CK_SESSION_HANDLE, id: &[u8]) -> Result<()> {
+        let (_, slot) = self.slot_of(target)?;
+        self.with_migration(id, |m| {
+            if m.target != slot.partition || m.source.is_none() {
+                return Err(err(
+                    luna::CKR_SESSION_NEGOTIATION_INVALID,
+                    "step 3 is the target's, after a source joined (step 2)",
+                ));
+            }
+            Ok(())
+        })
+    }
+
+    /// `CA_MigrationCloseSession`: closes migration session `id` from either of its
+    /// partitions; `CKR_SESSION_ID_INVALID` when unknown (or already closed) there.
+    pub fn migration_close(&self, session: CK_SESSION_HANDLE, id: &[u8]) -> Result<()> {
+        let (_, slot) = self.slot_of(session)?;
+        let mut migrations = self.migrations.0.lock();
+        match migrations.get(id) {
+            Some(m) if m.target == slot.partition || m.source.as_ref() == Some(&slot.partition) => {
+                migrations.remove(id);
+                Ok(())
+            }
+            _ => Err(unknown_migration()),
+        }
+    }
+
+    /// `CA_Extract` with `CKM_CPV4_EXTRACT`: the source session's partition (the source of
+    /// migration session `id`) seals each `(element type, handle)` for the session's target,
+    /// under the CPv4 rules (`luna::check_cpv4` once, then per object); each object's blob or
+    /// error, the run stopping at the first failure unless `CKF_CPV4_CONTINUE_ON_ERR`.
+    pub fn migration_extract(
+        &self,
+        source: CK_SESSION_HANDLE,
+        id: &[u8],
+        flags: CK_FLAGS,
+        objects: &[(CK_ULONG, CK_OBJECT_HANDLE)],
+    ) -> Result<Vec<Result<Vec<u8>>>> {
+        let behaviour = luna::cpv4_on_object_failure(flags)?;
+        let (_, source_slot) = self.slot_of(source)?;
+        let target_slot = self.migration_peer(id, source_slot, false)?;
+        self.clone_slot_sides(source_slot, target_slot, |source, target| {
+            luna::check_cpv4(&source, &target)?;
+            Ok(luna::clone_run(
+                behaviour,
+                objects.iter().copied(),
+                |(object_type, object)| {
+                    luna::check_cpv4_element(object_type)?;
+                    self.seal_one(source_slot, &source, &target, object)
+                },
+            ))
+        })
+    }
+
+    /// `CA_Insert` with `CKM_CPV4_INSERT`: the target session's partition (the target of
+    /// migration session `id`) opens and stores each `(element type, blob)`, each all or
+    /// nothing; a blob of another domain, damaged or truncated fails that object and writes
+    /// nothing. Each object's new handle or error, as `migration_extract` runs.
+    pub fn migration_insert(
+        &self,
+        target: CK_SESSION_HANDLE,
+        id: &[u8],
+        flags: CK_FLAGS,
+        blobs: &[(CK_ULONG, &[u8])],
+    ) -> Result<Vec<Result<CK_OBJECT_HANDLE>>> {
+        let behaviour = luna::cpv4_on_object_failure(flags)?;
+        let (session, target_slot) = self.slot_of(target)?;
+        let source_slot = self.migration_peer(id, target_slot, true)?;
+        self.clone_slot_sides(source_slot, target_slot, |source, target| {
+            luna::check_cpv4(&source, &target)?;
+            Ok(luna::clone_run(
+                behaviour,
+                blobs.iter().copied(),
+                |(object_type, blob)| {
+                    luna::check_cpv4_element(object_type)?;
+                    self.store_one(&session, target_slot, &target, &source, blob)
+                },
+            ))
+        })
+    }
+
+    /// The slot of this process showing the other partition of migration session `id`, seen
+    /// from `slot` (its target when `at_target`, else its source).
+    fn migration_peer(&self, id: &[u8], slot: &Slot, at_target: bool) -> Result<&Slot> {
+        let peer = self.with_migration(id, |m| {
+            let (mine, peer) = if at_target {
+                (Some(&m.target), m.source.as_ref())
+            } else {
+                (m.source.as_ref(), Some(&m.target))
+            };
+            match (mine, peer) {
+                (Some(mine), Some(peer)) if *mine == slot.partition => Ok(peer.clone()),
+                _ => Err(err(
+                    luna::CKR_SESSION_NEGOTIATION_INVALID,
+                    "the session's partition is not this side of the migration session, or \
+                     no source joined it yet",
+                )),
+            }
+        })?;
+        self.slots
+            .values()
+            .find(|s| s.partition == peer && s.ha.is_none())
+            .map(|s| &**s)
+            .ok_or_else(|| {
+                err(
+                    CKR_SLOT_ID_INVALID,
+                    format!("no slot of this host shows the migration peer {peer}"),
+                )
+            })
+    }
+
+    fn with_migration<T>(
+        &self,
+        id: &[u8],
+        f: impl FnOnce(&mut MigrationSession) -> Result<T>,
+    ) -> Result<T> {
+        let mut migrations = self.migrations.0.lock();
+        f(migrations.get_mut(id).ok_or_else(unknown_migration)?)
     }
 
     /// Runs `f` on the source and target sessions' slots and their Luna sides (device, state,

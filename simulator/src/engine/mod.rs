@@ -217,6 +217,8 @@ pub struct Engine {
     seen_header: sync::SeenHeader,
     /// Slots whose token another process changed, not yet reported by `C_WaitForSlotEvent`.
     events: Mutex<VecDeque<CK_SLOT_ID>>,
+    /// Vendor migration sessions negotiated in this process (`extension_calls`).
+    migrations: extension_calls::MigrationSessions,
 }
 
 impl Engine {
@@ -267,6 +269,7 @@ impl Engine {
             sync: Mutex::new(sync),
             seen_header: sync::SeenHeader::default(),
             events: Mutex::new(VecDeque::new()),
+            migrations: Default::default(),
         })
     }
 

@@ -393,35 +393,6 @@ unsupported!(
         *mut *mut CK_BYTE,
     )
 );
-unsupported!(CA_Extract(CK_SESSION_HANDLE, *mut CK_MECHANISM));
-unsupported!(CA_Insert(CK_SESSION_HANDLE, *mut CK_MECHANISM));
-unsupported!(
-    CA_MigrationStartSessionNegotiation(
-        CK_SESSION_HANDLE,
-        CK_ULONG,
-        *mut CK_BYTE,
-        *mut CK_ULONG,
-        *mut CK_ULONG,
-        *mut CK_BYTE,
-    )
-);
-unsupported!(
-    CA_MigrationContinueSessionNegotiation(
-        CK_SESSION_HANDLE,
-        CK_ULONG,
-        CK_ULONG,
-        *mut CK_BYTE,
-        CK_ULONG,
-        *mut CK_BYTE,
-        *mut CK_ULONG,
-        *mut CK_ULONG,
-        *mut CK_BYTE,
-        *mut CK_ULONG,
-        *mut CK_ULONG,
-        *mut CK_BYTE,
-    )
-);
-unsupported!(CA_MigrationCloseSession(CK_SESSION_HANDLE, CK_ULONG, *mut CK_BYTE));
 unsupported!(CA_GetTokenObjectUID(CK_SLOT_ID, CK_ULONG, CK_ULONG, *mut CK_BYTE));
 unsupported!(CA_GetTokenObjectHandle(CK_SLOT_ID, *mut CK_BYTE, *mut CK_ULONG, *mut CK_ULONG));
 unsupported!(CA_DeleteContainer(CK_SESSION_HANDLE));
