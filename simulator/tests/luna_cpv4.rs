@@ -34,7 +34,8 @@ const CO: &[u8] = b"co-pin-0001";
 
 /// Slots: 0 m78/src, 1 m78/nopriv (partition policy 0 off), 2 n78/dst, 3 n78/other (another
 /// domain), 4 n77/v0 (7.7.1), 5 a7/old (7.4.2), 6 n78/second (primary "dom-2", secondary
-/// "dom-1"). Every partition is in domain "dom-1" unless said otherwise.
+/// "dom-1"), 7 n78/small (3,000 bytes). Every partition is in domain "dom-1" unless said
+/// otherwise.
 const LAB: &str = r#"
 [lab]
 name = "luna-cpv4"
@@ -80,6 +81,13 @@ firmware = "7.8.1"
   user_pin = "co-pin-0001"
   domain = "dom-2"
   other_domains = ["dom-1"]
+  [[device.partition]]
+  name = "small"
+  label = "small"
+  so_pin = "po-pin-0001"
+  user_pin = "co-pin-0001"
+  domain = "dom-1"
+  size = 3000
 
 [[device]]
 name = "n77"
@@ -113,6 +121,7 @@ slot = [
   { id = 4, partition = "n77/v0" },
   { id = 5, partition = "a7/old" },
   { id = 6, partition = "n78/second" },
+  { id = 7, partition = "n78/small" },
 ]
 "#;
 
@@ -937,4 +946,34 @@ fn extract_and_insert_migrate_over_a_negotiated_session_and_refuse_bad_blobs() {
     // SAFETY: a mechanism without parameter.
     let rv = unsafe { f(src, &mut mech(CKM_AES_KEY_WRAP)) };
     assert_eq!(rv, CKR_MECHANISM_INVALID);
+}
+
+/// A target that fills up part-way: the objects that fit are stored, each of the others fails
+/// on its own (with the flag) or the run stops there (without); no object is half-written.
+#[test]
+fn a_target_that_fills_up_fails_per_object() {
+    let lab = TextLab::new(LAB);
+    let (src, small) = (co_session(0), co_session(7));
+    let keys: Vec<CK_OBJECT_HANDLE> = (0..40).map(|_| token_aes(src, b"fill")).collect();
+    let (rv, results) = ca_migrate_keys(src, small, CKF_CPV4_CONTINUE_ON_ERR, &elements(&keys));
+    assert_eq!(rv, CKR_OK);
+    let stored = results.iter().take_while(|r| r.0 == CKR_OK).count();
+    assert!(
+        stored > 0 && stored < keys.len(),
+        "{stored} of {} fit",
+        keys.len()
+    );
+    let full = results[stored].0;
+    assert!(results[stored..].iter().all(|r| *r == (full, 0)));
+    assert_eq!(lab.stored_objects("n78/small"), stored);
+    assert_eq!(labelled(small, b"fill").len(), stored);
+    // Without the flag: the first object that does not fit stops the run.
+    let (rv, results) = ca_migrate_keys(src, small, 0, &elements(&keys[..3]));
+    assert_eq!(rv, full);
+    let rvs: Vec<CK_RV> = results.iter().map(|r| r.0).collect();
+    assert_eq!(
+        rvs,
+        [full, CKR_CLONE_NOT_ATTEMPTED, CKR_CLONE_NOT_ATTEMPTED]
+    );
+    assert_eq!(lab.stored_objects("n78/small"), stored);
 }

@@ -9,6 +9,7 @@
 use super::objects::Identity;
 use super::session::Session;
 use super::{Engine, Slot};
+use crate::base::attribute::Attributes;
 use crate::base::error::{Result, err};
 use crate::base::ids::PartitionId;
 use crate::models::TokenModel;
@@ -18,6 +19,9 @@ use crate::store::records::TokenRecord;
 use cryptoki_sys::*;
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
+
+/// How many cloned objects one store transaction on the target takes (`store_run`).
+const CLONE_BATCH: usize = 256;
 
 /// A Cloning Protocol v4 migration session: the target partition that opened it and the
 /// source that joined it (step 2).
@@ -306,7 +310,7 @@ impl Engine {
     ) -> Result<(CK_ULONG, CK_OBJECT_HANDLE)> {
         self.check_container(slot_id, container)?;
         let slot = self.current_slot(slot_id)?;
-        let mut template = crate::base::attribute::Attributes::new();
+        let mut template = Attributes::new();
         template.set_bytes(CKA_OUID, ouid.to_vec());
         let user = slot.user_logged_in();
         self.table(slot)?
@@ -458,9 +462,8 @@ impl Engine {
 
     /// Clones `objects` (`(element type, handle)`) from `source_slot` to the target session's
     /// partition. The two sides are read once: `start` sees them first (its refusal is the
-    /// call's) and says what a failed object does; then, per object, `seal_one` and
-    /// `store_one` (the target table's lock is held only for that object's write, so other
-    /// sessions' work goes on).
+    /// call's) and says what a failed object does; then, per object, `seal_one` and the
+    /// target's opening, stored in batches (`store_run`).
     fn clone_run_between(
         &self,
         source_slot: &Slot,
@@ -472,16 +475,110 @@ impl Engine {
         let (session, target_slot) = self.slot_of(target)?;
         self.clone_slot_sides(source_slot, target_slot, |source, target| {
             let behaviour = start(&source, &target)?;
-            Ok(luna::clone_run(
+            Ok(self.store_run(
                 behaviour,
-                objects.iter().copied(),
-                |(object_type, object)| {
+                objects,
+                &session,
+                target_slot,
+                |&(object_type, object)| {
                     element(object_type)?;
                     let blob = self.seal_one(source_slot, &source, &target, object)?;
-                    self.store_one(&session, target_slot, &target, &source, &blob)
+                    luna::open_clone(&target, &source, &blob)
                 },
             ))
         })
+    }
+
+    /// Stores on the target the objects `open` makes of `items`, in order, as `behaviour`
+    /// says after a failed one (`luna::clone_run`'s results: after a failure under
+    /// `OnObjectFailure::Stop`, the rest `CKR_CLONE_NOT_ATTEMPTED`). Opened objects are
+    /// written `CLONE_BATCH` at a time, each batch one store transaction (the target table's
+    /// lock is held for that write only, so other sessions' work goes on between batches);
+    /// a batch the store refuses is written again object by object, so each object is still
+    /// all or nothing on the target with its own result.
+    fn store_run<I>(
+        &self,
+        behaviour: luna::OnObjectFailure,
+        items: &[I],
+        session: &Mutex<Session>,
+        target_slot: &Slot,
+        mut open: impl FnMut(&I) -> Result<Attributes>,
+    ) -> Vec<Result<CK_OBJECT_HANDLE>> {
+        let stop_on_failure = behaviour == luna::OnObjectFailure::Stop;
+        let mut results: Vec<Option<Result<CK_OBJECT_HANDLE>>> = Vec::with_capacity(items.len());
+        results.resize_with(items.len(), || None);
+        let mut batch: Vec<(usize, Attributes)> = Vec::with_capacity(CLONE_BATCH);
+        let mut stopped = false;
+        let flush = |batch: &mut Vec<(usize, Attributes)>,
+                     results: &mut [Option<Result<CK_OBJECT_HANDLE>>]| {
+            let mut stopped = false;
+            if batch.is_empty() {
+                return stopped;
+            }
+            let attrs = batch.iter().map(|(_, a)| a.clone()).collect();
+            // Bound first: the session's lock is released before a retry takes it again.
+            let inserted =
+                self.insert_objects_as(&mut session.lock(), target_slot, attrs, Identity::Kept);
+            match inserted {
+                Ok(handles) => {
+                    for ((i, _), handle) in batch.drain(..).zip(handles) {
+                        results[i] = Some(Ok(handle));
+                    }
+                }
+                Err(_) => {
+                    for (i, attrs) in batch.drain(..) {
+                        if stopped {
+                            continue;
+                        }
+                        let one = self
+                            .insert_objects_as(
+                                &mut session.lock(),
+                                target_slot,
+                                vec![attrs],
+                                Identity::Kept,
+                            )
+                            .map(|handles| handles[0]);
+                        stopped = one.is_err() && stop_on_failure;
+                        results[i] = Some(one);
+                    }
+                }
+            }
+            stopped
+        };
+        for (i, item) in items.iter().enumerate() {
+            match open(item) {
+                Ok(attrs) => {
+                    batch.push((i, attrs));
+                    if batch.len() == CLONE_BATCH {
+                        stopped = flush(&mut batch, &mut results);
+                    }
+                }
+                Err(failure) => {
+                    stopped = flush(&mut batch, &mut results);
+                    if !stopped {
+                        results[i] = Some(Err(failure));
+                        stopped = stop_on_failure;
+                    }
+                }
+            }
+            if stopped {
+                break;
+            }
+        }
+        if !stopped {
+            flush(&mut batch, &mut results);
+        }
+        results
+            .into_iter()
+            .map(|r| {
+                r.unwrap_or_else(|| {
+                    Err(err(
+                        luna::CKR_CLONE_NOT_ATTEMPTED,
+                        "not attempted: the clone stopped at an earlier failure",
+                    ))
+                })
+            })
+            .collect()
     }
 
     /// The source's half of a clone: the Luna model's preconditions for the pair of
@@ -664,12 +761,14 @@ impl Engine {
         let source_slot = self.migration_peer(id, target_slot, true)?;
         self.clone_slot_sides(source_slot, target_slot, |source, target| {
             luna::check_cpv4(&source, &target)?;
-            Ok(luna::clone_run(
+            Ok(self.store_run(
                 behaviour,
-                blobs.iter().copied(),
-                |(object_type, blob)| {
+                blobs,
+                &session,
+                target_slot,
+                |&(object_type, blob)| {
                     luna::check_cpv4_element(object_type)?;
-                    self.store_one(&session, target_slot, &target, &source, blob)
+                    luna::open_clone(&target, &source, blob)
                 },
             ))
         })
