@@ -14,6 +14,7 @@
 //! other-domain blob refused per object with nothing written.
 mod common;
 
+use common::luna::*;
 use common::*;
 use cryptoki_sys::*;
 use hsmsim::pkcs11::*;
@@ -30,7 +31,6 @@ const CKF_CPV4_CONTINUE_ON_ERR: CK_ULONG = 0x01;
 const CK_CRYPTOKI_ELEMENT: CK_ULONG = 0;
 const CK_PARAM_ELEMENT: CK_ULONG = 1;
 const CK_NULL_ELEMENT: CK_ULONG = CK_ULONG::MAX;
-const CO: &[u8] = b"co-pin-0001";
 
 /// Slots: 0 m78/src, 1 m78/nopriv (partition policy 0 off), 2 n78/dst, 3 n78/other (another
 /// domain), 4 n77/v0 (7.7.1), 5 a7/old (7.4.2), 6 n78/second (primary "dom-2", secondary
@@ -184,44 +184,7 @@ fn ca_migrate_keys(
 }
 
 fn co_session(slot: CK_SLOT_ID) -> CK_SESSION_HANDLE {
-    let s = open_session(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION).unwrap();
-    assert_eq!(login(s, CKU_USER, CO), CKR_OK, "CO login on slot {slot}");
-    s
-}
-
-fn token_aes(s: CK_SESSION_HANDLE, label: &[u8]) -> CK_OBJECT_HANDLE {
-    aes_key(s, |t| {
-        t.bool(CKA_TOKEN, true)
-            .bool(CKA_ENCRYPT, true)
-            .bool(CKA_DECRYPT, true)
-            .bool(CKA_SENSITIVE, true)
-            .bool(CKA_EXTRACTABLE, false)
-            .bytes(CKA_LABEL, label)
-    })
-}
-
-fn token_pair(
-    s: CK_SESSION_HANDLE,
-    m: CK_MECHANISM_TYPE,
-    public: Template,
-    label: &[u8],
-) -> (CK_OBJECT_HANDLE, CK_OBJECT_HANDLE) {
-    generate_key_pair(
-        s,
-        m,
-        public
-            .bool(CKA_TOKEN, true)
-            .bool(CKA_VERIFY, true)
-            .bytes(CKA_LABEL, label),
-        Template::new()
-            .bool(CKA_TOKEN, true)
-            .bool(CKA_SIGN, true)
-            .bool(CKA_PRIVATE, true)
-            .bool(CKA_SENSITIVE, true)
-            .bool(CKA_EXTRACTABLE, false)
-            .bytes(CKA_LABEL, label),
-    )
-    .expect("key pair generation")
+    co_session_with(slot, CO)
 }
 
 fn token_data(s: CK_SESSION_HANDLE, label: &[u8]) -> CK_OBJECT_HANDLE {
@@ -240,27 +203,8 @@ fn ouid_of(s: CK_SESSION_HANDLE, object: CK_OBJECT_HANDLE) -> Vec<u8> {
     get_attr(s, object, CKA_OUID).expect("CKA_OUID")
 }
 
-fn labelled(s: CK_SESSION_HANDLE, label: &[u8]) -> Vec<CK_OBJECT_HANDLE> {
-    find(s, Template::new().bytes(CKA_LABEL, label))
-}
-
 fn elements(objects: &[CK_OBJECT_HANDLE]) -> Vec<(CK_ULONG, CK_OBJECT_HANDLE)> {
     objects.iter().map(|&o| (CK_CRYPTOKI_ELEMENT, o)).collect()
-}
-
-/// Signs with `private` on `signer`, verifies with `public` on `verifier`.
-fn sign_across(
-    m: CK_MECHANISM_TYPE,
-    signer: CK_SESSION_HANDLE,
-    private: CK_OBJECT_HANDLE,
-    verifier: CK_SESSION_HANDLE,
-    public: CK_OBJECT_HANDLE,
-) {
-    let data = [0x42; 32];
-    assert_eq!(init(C_SignInit, signer, &mut mech(m), private), CKR_OK);
-    let signature = produce(C_Sign, signer, &data).unwrap();
-    assert_eq!(init(C_VerifyInit, verifier, &mut mech(m), public), CKR_OK);
-    assert_eq!(verify(verifier, &data, &signature), CKR_OK);
 }
 
 /// pycryptoki's `test_migrate_one_obj` / `test_migrate_mix_obj` / the invalid handle and type
@@ -325,8 +269,15 @@ fn migrate_keys_clones_each_object_and_answers_per_object() {
     }
     // The clones work across: sign on the target, verify on the source.
     let clone = |i: usize| results[i].1;
-    sign_across(CKM_SHA256_RSA_PKCS, dst, clone(2), src, rsa_pub);
-    sign_across(CKM_ECDSA, dst, clone(4), src, ec_pub);
+    sign_across(
+        CKM_SHA256_RSA_PKCS,
+        dst,
+        clone(2),
+        src,
+        rsa_pub,
+        &[0x42; 32],
+    );
+    sign_across(CKM_ECDSA, dst, clone(4), src, ec_pub, &[0x42; 32]);
     let plain = [7u8; 16];
     assert_eq!(
         init(C_EncryptInit, src, &mut mech(CKM_AES_ECB), aes),
@@ -912,7 +863,14 @@ fn extract_and_insert_migrate_over_a_negotiated_session_and_refuse_bad_blobs() {
     for (&original, &clone) in objects.iter().zip(&handles) {
         assert_eq!(ouid_of(dst, clone), ouid_of(src, original));
     }
-    sign_across(CKM_SHA256_RSA_PKCS, dst, handles[2], src, rsa_pub);
+    sign_across(
+        CKM_SHA256_RSA_PKCS,
+        dst,
+        handles[2],
+        src,
+        rsa_pub,
+        &[0x42; 32],
+    );
     // A closed session takes no more blobs.
     assert_eq!(close_migration(src, &ouid), CKR_OK);
     assert_eq!(

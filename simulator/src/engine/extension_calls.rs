@@ -349,10 +349,21 @@ impl Engine {
     ) -> Result<Vec<Result<CK_OBJECT_HANDLE>>> {
         let (_, source_slot) = self.slot_of(source)?;
         let objects: Vec<_> = objects.iter().map(|&o| (CK_CRYPTOKI_ELEMENT, o)).collect();
+        self.clone_run_by_era(source_slot, target, &objects)
+    }
+
+    /// `clone_run_between` under the cloning rules (`luna::check_clone`), a failed object
+    /// handled as the source's era does (`luna::on_object_failure`).
+    fn clone_run_by_era(
+        &self,
+        source_slot: &Slot,
+        target: CK_SESSION_HANDLE,
+        objects: &[(CK_ULONG, CK_OBJECT_HANDLE)],
+    ) -> Result<Vec<Result<CK_OBJECT_HANDLE>>> {
         self.clone_run_between(
             source_slot,
             target,
-            &objects,
+            objects,
             |source, target| {
                 luna::check_clone(source, target)?;
                 Ok(luna::on_object_failure(source))
@@ -408,16 +419,7 @@ impl Engine {
             .map(|o| (CK_CRYPTOKI_ELEMENT, o.handle))
             .collect();
         objects.sort_unstable();
-        let results = self.clone_run_between(
-            source_slot,
-            target,
-            &objects,
-            |source, target| {
-                luna::check_clone(source, target)?;
-                Ok(luna::on_object_failure(source))
-            },
-            |_| Ok(()),
-        )?;
+        let results = self.clone_run_by_era(source_slot, target, &objects)?;
         luna::run_outcome(&results)
     }
 
