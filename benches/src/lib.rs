@@ -4,7 +4,8 @@
 //! function list the way real applications do (`C_GetInterface("PKCS 11", 3.0)`, falling back
 //! to `C_GetFunctionList`) and makes every call through the function-list pointers. Only the
 //! handful of calls the benchmarks need are wrapped (signing; token set-up, object creation
-//! and finds for the store benchmark). This file is the C ABI boundary: all `unsafe` of the
+//! and finds for the store benchmark; Luna's `CA_CloneObject` and `CA_MigrateKeys`, looked up
+//! by name, for the cloning benchmark). This file is the C ABI boundary: all `unsafe` of the
 //! crate lives here.
 use cryptoki_sys::*;
 use std::ffi::c_void;
@@ -706,6 +707,97 @@ impl Module {
             )
         })?;
         Ok(len as usize)
+    }
+}
+
+/// pycryptoki's `CK_OBJECT_MIGRATION_DATA` (one object of Luna's `CA_MigrateKeys`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+struct MigrationData {
+    object_type: CK_ULONG,
+    source_handle: CK_OBJECT_HANDLE,
+    target_handle: CK_OBJECT_HANDLE,
+    rv: CK_RV,
+}
+
+/// Luna's vendor calls (outside the PKCS#11 function list: looked up by name, with the C
+/// signatures Thales's pycryptoki binds), for the cloning benchmark.
+impl Module {
+    /// A vendor function of the module by name, as type `F`.
+    ///
+    /// # Safety
+    /// `F` must be the C type of the function `name` (NUL-terminated).
+    unsafe fn vendor<F: Copy>(&self, name: &'static str) -> Result<F, Error> {
+        // SAFETY: forwarded: `F` is the function's type.
+        unsafe { self._lib.get::<F>(name.as_bytes()) }
+            .map(|f| *f)
+            .map_err(|_| Error {
+                function: name,
+                rv: CKR_FUNCTION_NOT_SUPPORTED,
+            })
+    }
+
+    /// Luna's `CA_CloneObject`: the object on `source`'s partition cloned to `target`'s;
+    /// returns the clone's handle.
+    pub fn ca_clone_object(
+        &self,
+        target: CK_SESSION_HANDLE,
+        source: CK_SESSION_HANDLE,
+        object: CK_OBJECT_HANDLE,
+    ) -> Result<CK_OBJECT_HANDLE, Error> {
+        type CloneObject = unsafe extern "C" fn(
+            CK_SESSION_HANDLE,
+            CK_SESSION_HANDLE,
+            CK_ULONG,
+            CK_OBJECT_HANDLE,
+            *mut CK_OBJECT_HANDLE,
+        ) -> CK_RV;
+        // SAFETY: pycryptoki's signature of CA_CloneObject.
+        let f = unsafe { self.vendor::<CloneObject>("CA_CloneObject\0") }?;
+        let mut cloned = CK_INVALID_HANDLE;
+        // SAFETY: scalar arguments and a valid out-pointer.
+        check("CA_CloneObject", unsafe {
+            f(target, source, 0, object, &mut cloned)
+        })?;
+        Ok(cloned)
+    }
+
+    /// Luna's `CA_MigrateKeys` (Cloning Protocol v4) of `objects` (`CK_CRYPTOKI_ELEMENT`
+    /// handles) from `source`'s partition to `target`'s: each object's `(rv, new handle)`.
+    pub fn ca_migrate_keys(
+        &self,
+        source: CK_SESSION_HANDLE,
+        target: CK_SESSION_HANDLE,
+        flags: CK_ULONG,
+        objects: &[CK_OBJECT_HANDLE],
+    ) -> Result<Vec<(CK_RV, CK_OBJECT_HANDLE)>, Error> {
+        type MigrateKeys = unsafe extern "C" fn(
+            CK_SESSION_HANDLE,
+            CK_SESSION_HANDLE,
+            CK_ULONG,
+            CK_ULONG,
+            *mut MigrationData,
+        ) -> CK_RV;
+        // SAFETY: pycryptoki's signature of CA_MigrateKeys.
+        let f = unsafe { self.vendor::<MigrateKeys>("CA_MigrateKeys\0") }?;
+        let mut records: Vec<MigrationData> = objects
+            .iter()
+            .map(|&source_handle| MigrationData {
+                source_handle,
+                ..MigrationData::default()
+            })
+            .collect();
+        // SAFETY: an array of `records.len()` records the module reads and writes.
+        check("CA_MigrateKeys", unsafe {
+            f(
+                source,
+                target,
+                flags,
+                records.len() as CK_ULONG,
+                records.as_mut_ptr(),
+            )
+        })?;
+        Ok(records.iter().map(|r| (r.rv, r.target_handle)).collect())
     }
 }
 

@@ -95,6 +95,14 @@ const MODELLED: &[&str] = &[
     "CA_CloneAsSource",
     "CA_CloneAsTarget",
     "CA_GetHAState",
+    "CA_MigrateKeys",
+    "CA_CloneObjectToAllSessions",
+    "CA_CloneAllObjectsToSession",
+    "CA_MigrationStartSessionNegotiation",
+    "CA_MigrationContinueSessionNegotiation",
+    "CA_MigrationCloseSession",
+    "CA_Extract",
+    "CA_Insert",
 ];
 
 /// `libhsmsim.so` of this build (next to the test binary in `target/<profile>/deps`).

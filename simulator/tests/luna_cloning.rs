@@ -10,6 +10,7 @@
 //! stop at the first failure from 7.7.
 mod common;
 
+use common::luna::*;
 use common::*;
 use cryptoki_sys::*;
 use hsmsim::pkcs11::*;
@@ -18,7 +19,6 @@ use std::ptr::null_mut;
 const CKA_OUID: CK_ATTRIBUTE_TYPE = 0x8000_0005;
 const CKR_CERTIFICATE_INVALID: CK_RV = 0x8000_000C;
 const CKR_OPERATION_NOT_ALLOWED: CK_RV = 0x8000_0030;
-const CO: &[u8] = b"co-pin-0001";
 
 /// Slots: 0 a7/src, 1 a7/nopriv (policy 0 off), 2 a7/nosecret (policy 4 off), 3 b7/dst,
 /// 4 b7/other (another domain), 5 n77/v0, 6 n77/v1, 7 n77/v0other (another domain),
@@ -155,10 +155,7 @@ slot = [
 "#;
 
 fn co_session(slot: CK_SLOT_ID) -> CK_SESSION_HANDLE {
-    let s = open_session(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION).unwrap();
-    let pin: &[u8] = if slot == 9 { b"" } else { CO };
-    assert_eq!(login(s, CKU_USER, pin), CKR_OK, "CO login on slot {slot}");
-    s
+    co_session_with(slot, if slot == 9 { b"" } else { CO })
 }
 
 fn clone_object(
@@ -170,60 +167,6 @@ fn clone_object(
     // SAFETY: a valid out-pointer.
     let rv = unsafe { CA_CloneObject(target, source, 0, object, &mut cloned) };
     if rv == CKR_OK { Ok(cloned) } else { Err(rv) }
-}
-
-fn token_aes(s: CK_SESSION_HANDLE, label: &[u8]) -> CK_OBJECT_HANDLE {
-    aes_key(s, |t| {
-        t.bool(CKA_TOKEN, true)
-            .bool(CKA_ENCRYPT, true)
-            .bool(CKA_DECRYPT, true)
-            .bool(CKA_SENSITIVE, true)
-            .bool(CKA_EXTRACTABLE, false)
-            .bytes(CKA_LABEL, label)
-    })
-}
-
-fn token_pair(
-    s: CK_SESSION_HANDLE,
-    m: CK_MECHANISM_TYPE,
-    public: Template,
-    label: &[u8],
-) -> (CK_OBJECT_HANDLE, CK_OBJECT_HANDLE) {
-    generate_key_pair(
-        s,
-        m,
-        public
-            .bool(CKA_TOKEN, true)
-            .bool(CKA_VERIFY, true)
-            .bytes(CKA_LABEL, label),
-        Template::new()
-            .bool(CKA_TOKEN, true)
-            .bool(CKA_SIGN, true)
-            .bool(CKA_PRIVATE, true)
-            .bool(CKA_SENSITIVE, true)
-            .bool(CKA_EXTRACTABLE, false)
-            .bytes(CKA_LABEL, label),
-    )
-    .expect("key pair generation")
-}
-
-fn labelled(s: CK_SESSION_HANDLE, label: &[u8]) -> Vec<CK_OBJECT_HANDLE> {
-    find(s, Template::new().bytes(CKA_LABEL, label))
-}
-
-/// Signs `data` with `private` on `signer`, verifies with `public` on `verifier`.
-fn sign_across(
-    m: CK_MECHANISM_TYPE,
-    signer: CK_SESSION_HANDLE,
-    private: CK_OBJECT_HANDLE,
-    verifier: CK_SESSION_HANDLE,
-    public: CK_OBJECT_HANDLE,
-    data: &[u8],
-) {
-    assert_eq!(init(C_SignInit, signer, &mut mech(m), private), CKR_OK);
-    let signature = produce(C_Sign, signer, data).unwrap();
-    assert_eq!(init(C_VerifyInit, verifier, &mut mech(m), public), CKR_OK);
-    assert_eq!(verify(verifier, data, &signature), CKR_OK);
 }
 
 #[test]

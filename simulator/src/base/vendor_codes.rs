@@ -25,6 +25,16 @@ pub const CKR_CLONING_PARAMETER_MISSING: CK_RV = CKR_VENDOR_DEFINED + 0x09;
 pub const CKR_FAILED_TO_CLONE_AN_OBJECT: CK_RV = CKR_VENDOR_DEFINED + 0x106;
 /// An object a clone run never tried, because it stopped at an earlier failure (Luna §1.6).
 pub const CKR_CLONE_NOT_ATTEMPTED: CK_RV = CKR_VENDOR_DEFINED + 0x107;
+/// Cloning Protocol v4's session-negotiation codes (pycryptoki `defines.py`, Luna §1.6): a
+/// negotiation step out of order or a message this negotiation did not produce, an unknown
+/// (or closed) migration session id, and the protocol not available (simulator-defined use:
+/// a partition older than firmware 7.8).
+pub const CKR_SESSION_NEGOTIATION_INVALID: CK_RV = CKR_VENDOR_DEFINED + 0x10C;
+pub const CKR_SESSION_ID_INVALID: CK_RV = CKR_VENDOR_DEFINED + 0x10D;
+pub const CKR_PROTOCOL_DISABLED: CK_RV = CKR_VENDOR_DEFINED + 0x111;
+/// A CPv4 object entry whose element type does not migrate (pycryptoki `defines.py`;
+/// `test_cpv4.py` expects it per object).
+pub const CKR_OBJECT_TYPE_INVALID: CK_RV = CKR_VENDOR_DEFINED + 0x112;
 
 /// `CKA_OUID`: the 12-byte object unique id Luna keeps across clones.
 pub const CKA_OUID: CK_ATTRIBUTE_TYPE = CKA_VENDOR_DEFINED + 5;
@@ -74,6 +84,13 @@ pub const VENDOR_RV_NAMES: &[(CK_RV, &str)] = &[
         "CKR_FAILED_TO_CLONE_AN_OBJECT",
     ),
     (CKR_CLONE_NOT_ATTEMPTED, "CKR_CLONE_NOT_ATTEMPTED"),
+    (
+        CKR_SESSION_NEGOTIATION_INVALID,
+        "CKR_SESSION_NEGOTIATION_INVALID",
+    ),
+    (CKR_SESSION_ID_INVALID, "CKR_SESSION_ID_INVALID"),
+    (CKR_PROTOCOL_DISABLED, "CKR_PROTOCOL_DISABLED"),
+    (CKR_OBJECT_TYPE_INVALID, "CKR_OBJECT_TYPE_INVALID"),
     (CKR_CONTAINER_HANDLE_INVALID, "CKR_CONTAINER_HANDLE_INVALID"),
     (CKR_USER_NOT_AUTHORIZED, "CKR_USER_NOT_AUTHORIZED"),
     (

@@ -7,13 +7,41 @@
 //! source seals, the target opens, under the Luna model's rules). Each checks that its slot shows a Luna partition. The one engine file that names a vendor model: it
 //! dispatches the vendor's own calls (the layer test `engine_names_no_vendor_model` allows it).
 use super::objects::Identity;
+use super::session::Session;
 use super::{Engine, Slot};
+use crate::base::attribute::Attributes;
 use crate::base::error::{Result, err};
+use crate::base::ids::PartitionId;
 use crate::models::TokenModel;
 use crate::models::luna::{self, CKA_OUID, CloneSide};
 use crate::models::luna_ca::{self, CK_CRYPTOKI_ELEMENT, DomainChange, PartitionView};
 use crate::store::records::TokenRecord;
 use cryptoki_sys::*;
+use parking_lot::Mutex;
+use std::collections::BTreeMap;
+
+/// How many cloned objects one store transaction on the target takes (`store_run`).
+const CLONE_BATCH: usize = 256;
+
+/// A Cloning Protocol v4 migration session: the target partition that opened it and the
+/// source that joined it (step 2).
+#[derive(Debug)]
+pub struct MigrationSession {
+    target: PartitionId,
+    source: Option<PartitionId>,
+}
+
+/// The migration sessions of this process, by session OUID; gone at `C_Finalize` with the
+/// engine.
+#[derive(Debug, Default)]
+pub struct MigrationSessions(Mutex<BTreeMap<[u8; 12], MigrationSession>>);
+
+fn unknown_migration() -> crate::base::error::Error {
+    err(
+        luna::CKR_SESSION_ID_INVALID,
+        "no open migration session has this id on the partition",
+    )
+}
 
 impl Engine {
     /// Runs `f` on a view of the slot's partition (its model, a copy of its token record),
@@ -282,7 +310,7 @@ impl Engine {
     ) -> Result<(CK_ULONG, CK_OBJECT_HANDLE)> {
         self.check_container(slot_id, container)?;
         let slot = self.current_slot(slot_id)?;
-        let mut template = crate::base::attribute::Attributes::new();
+        let mut template = Attributes::new();
         template.set_bytes(CKA_OUID, ouid.to_vec());
         let user = slot.user_logged_in();
         self.table(slot)?
@@ -319,15 +347,240 @@ impl Engine {
         source: CK_SESSION_HANDLE,
         objects: &[CK_OBJECT_HANDLE],
     ) -> Result<Vec<Result<CK_OBJECT_HANDLE>>> {
-        let behaviour = self.clone_sides(source, target, |_, source, _, target| {
-            luna::check_clone(&source, &target)?;
-            Ok(luna::on_object_failure(&source))
-        })?;
-        Ok(luna::clone_run(
-            behaviour,
-            objects.iter().copied(),
-            |object| self.clone_object(target, source, CK_CRYPTOKI_ELEMENT, object),
-        ))
+        let (_, source_slot) = self.slot_of(source)?;
+        let objects: Vec<_> = objects.iter().map(|&o| (CK_CRYPTOKI_ELEMENT, o)).collect();
+        self.clone_run_by_era(source_slot, target, &objects)
+    }
+
+    /// `clone_run_between` under the cloning rules (`luna::check_clone`), a failed object
+    /// handled as the source's era does (`luna::on_object_failure`).
+    fn clone_run_by_era(
+        &self,
+        source_slot: &Slot,
+        target: CK_SESSION_HANDLE,
+        objects: &[(CK_ULONG, CK_OBJECT_HANDLE)],
+    ) -> Result<Vec<Result<CK_OBJECT_HANDLE>>> {
+        self.clone_run_between(
+            source_slot,
+            target,
+            objects,
+            |source, target| {
+                luna::check_clone(source, target)?;
+                Ok(luna::on_object_failure(source))
+            },
+            |_| Ok(()),
+        )
+    }
+
+    /// Luna's `CA_MigrateKeys` (Cloning Protocol v4, firmware 7.8+ on both sides): clones
+    /// `(element type, handle)` entries from the source session's partition to the target
+    /// session's, each all or nothing on the target, and answers every entry's new handle or
+    /// error in order. Without `CKF_CPV4_CONTINUE_ON_ERR` the run stops at the first failure
+    /// (the rest `CKR_CLONE_NOT_ATTEMPTED`); with it, every entry is tried. The pair's
+    /// refusals (`luna::check_cpv4`: firmware, logins, policies, authentication, domain) are
+    /// the call's.
+    pub fn migrate_keys(
+        &self,
+        source: CK_SESSION_HANDLE,
+        target: CK_SESSION_HANDLE,
+        flags: CK_FLAGS,
+        objects: &[(CK_ULONG, CK_OBJECT_HANDLE)],
+    ) -> Result<Vec<Result<CK_OBJECT_HANDLE>>> {
+        let behaviour = luna::cpv4_on_object_failure(flags)?;
+        let (_, source_slot) = self.slot_of(source)?;
+        self.clone_run_between(
+            source_slot,
+            target,
+            objects,
+            |source, target| {
+                luna::check_cpv4(source, target)?;
+                Ok(behaviour)
+            },
+            luna::check_cpv4_element,
+        )
+    }
+
+    /// Luna's `CA_CloneAllObjectsToSession` (simulator-defined meaning; the SDK declares it
+    /// among the pre-HA-group helpers without documenting it): every token object of the
+    /// partition in `source_slot_id` (where this application's Crypto Officer is logged in)
+    /// is cloned to the target session's partition, in handle order, under the cloning rules
+    /// and as the source's era does after a failed object (`clone_objects`). The answer is
+    /// `luna::run_outcome`'s: `Ok`, the one object's error, or `CKR_FAILED_TO_CLONE_AN_OBJECT`.
+    pub fn clone_all_objects_to_session(
+        &self,
+        target: CK_SESSION_HANDLE,
+        source_slot_id: CK_SLOT_ID,
+    ) -> Result<()> {
+        let source_slot = self.current_slot(source_slot_id)?;
+        let mut objects: Vec<_> = self
+            .table(source_slot)?
+            .values()
+            .filter(|o| o.is_token())
+            .map(|o| (CK_CRYPTOKI_ELEMENT, o.handle))
+            .collect();
+        objects.sort_unstable();
+        let results = self.clone_run_by_era(source_slot, target, &objects)?;
+        luna::run_outcome(&results)
+    }
+
+    /// Luna's `CA_CloneObjectToAllSessions` (simulator-defined meaning; the SDK declares it
+    /// among the pre-HA-group helpers, whose "secondary sessions" the simulator does not
+    /// model): the object on the session's partition is cloned (`clone_object`) to every
+    /// other Luna partition on which this application has a session and its Crypto Officer
+    /// logged in (one session each, in slot order; HA virtual slots are left out, their
+    /// members are physical slots). Every partition is tried; the answer is
+    /// `luna::run_outcome`'s. No such partition: `Ok`, nothing cloned.
+    pub fn clone_object_to_all_sessions(
+        &self,
+        source: CK_SESSION_HANDLE,
+        object: CK_OBJECT_HANDLE,
+    ) -> Result<()> {
+        let (_, source_slot) = self.slot_of(source)?;
+        luna_ca::luna_device(&source_slot.model)?;
+        let mut partitions = vec![source_slot.partition()];
+        let mut targets = Vec::new();
+        for slot_id in self.sessions.slots() {
+            let Ok(slot) = self.slot(slot_id) else {
+                continue;
+            };
+            if slot.ha.is_some()
+                || partitions.contains(&slot.partition())
+                || slot.logged_in() != Some(CKU_USER)
+                || luna_ca::luna_device(&slot.model).is_err()
+            {
+                continue;
+            }
+            if let Some(&handle) = self.sessions.handles_on(slot_id).first() {
+                partitions.push(slot.partition());
+                targets.push(handle);
+            }
+        }
+        let results: Vec<_> = targets
+            .into_iter()
+            .map(|target| self.clone_object(target, source, CK_CRYPTOKI_ELEMENT, object))
+            .collect();
+        luna::run_outcome(&results)
+    }
+
+    /// Clones `objects` (`(element type, handle)`) from `source_slot` to the target session's
+    /// partition. The two sides are read once: `start` sees them first (its refusal is the
+    /// call's) and says what a failed object does; then, per object, `seal_one` and the
+    /// target's opening, stored in batches (`store_run`).
+    fn clone_run_between(
+        &self,
+        source_slot: &Slot,
+        target: CK_SESSION_HANDLE,
+        objects: &[(CK_ULONG, CK_OBJECT_HANDLE)],
+        start: impl FnOnce(&CloneSide<'_>, &CloneSide<'_>) -> Result<luna::OnObjectFailure>,
+        element: impl Fn(CK_ULONG) -> Result<()>,
+    ) -> Result<Vec<Result<CK_OBJECT_HANDLE>>> {
+        let (session, target_slot) = self.slot_of(target)?;
+        self.clone_slot_sides(source_slot, target_slot, |source, target| {
+            let behaviour = start(&source, &target)?;
+            Ok(self.store_run(
+                behaviour,
+                objects,
+                &session,
+                target_slot,
+                |&(object_type, object)| {
+                    element(object_type)?;
+                    let blob = self.seal_one(source_slot, &source, &target, object)?;
+                    luna::open_clone(&target, &source, &blob)
+                },
+            ))
+        })
+    }
+
+    /// Stores on the target the objects `open` makes of `items`, in order, as `behaviour`
+    /// says after a failed one (`luna::clone_run`'s results: after a failure under
+    /// `OnObjectFailure::Stop`, the rest `CKR_CLONE_NOT_ATTEMPTED`). Opened objects are
+    /// written `CLONE_BATCH` at a time, each batch one store transaction (the target table's
+    /// lock is held for that write only, so other sessions' work goes on between batches);
+    /// a batch the store refuses is written again object by object, so each object is still
+    /// all or nothing on the target with its own result.
+    fn store_run<I>(
+        &self,
+        behaviour: luna::OnObjectFailure,
+        items: &[I],
+        session: &Mutex<Session>,
+        target_slot: &Slot,
+        mut open: impl FnMut(&I) -> Result<Attributes>,
+    ) -> Vec<Result<CK_OBJECT_HANDLE>> {
+        let stop_on_failure = behaviour == luna::OnObjectFailure::Stop;
+        let mut results: Vec<Option<Result<CK_OBJECT_HANDLE>>> = Vec::with_capacity(items.len());
+        results.resize_with(items.len(), || None);
+        let mut batch: Vec<(usize, Attributes)> = Vec::with_capacity(CLONE_BATCH);
+        let mut stopped = false;
+        let flush = |batch: &mut Vec<(usize, Attributes)>,
+                     results: &mut [Option<Result<CK_OBJECT_HANDLE>>]| {
+            let mut stopped = false;
+            if batch.is_empty() {
+                return stopped;
+            }
+            let attrs = batch.iter().map(|(_, a)| a.clone()).collect();
+            // Bound first: the session's lock is released before a retry takes it again.
+            let inserted =
+                self.insert_objects_as(&mut session.lock(), target_slot, attrs, Identity::Kept);
+            match inserted {
+                Ok(handles) => {
+                    for ((i, _), handle) in batch.drain(..).zip(handles) {
+                        results[i] = Some(Ok(handle));
+                    }
+                }
+                Err(_) => {
+                    for (i, attrs) in batch.drain(..) {
+                        if stopped {
+                            continue;
+                        }
+                        let one = self
+                            .insert_objects_as(
+                                &mut session.lock(),
+                                target_slot,
+                                vec![attrs],
+                                Identity::Kept,
+                            )
+                            .map(|handles| handles[0]);
+                        stopped = one.is_err() && stop_on_failure;
+                        results[i] = Some(one);
+                    }
+                }
+            }
+            stopped
+        };
+        for (i, item) in items.iter().enumerate() {
+            match open(item) {
+                Ok(attrs) => {
+                    batch.push((i, attrs));
+                    if batch.len() == CLONE_BATCH {
+                        stopped = flush(&mut batch, &mut results);
+                    }
+                }
+                Err(failure) => {
+                    stopped = flush(&mut batch, &mut results);
+                    if !stopped {
+                        results[i] = Some(Err(failure));
+                        stopped = stop_on_failure;
+                    }
+                }
+            }
+            if stopped {
+                break;
+            }
+        }
+        if !stopped {
+            flush(&mut batch, &mut results);
+        }
+        results
+            .into_iter()
+            .map(|r| {
+                r.unwrap_or_else(|| {
+                    Err(err(
+                        luna::CKR_CLONE_NOT_ATTEMPTED,
+                        "not attempted: the clone stopped at an earlier failure",
+                    ))
+                })
+            })
+            .collect()
     }
 
     /// The source's half of a clone: the Luna model's preconditions for the pair of
@@ -347,10 +600,7 @@ impl Engine {
         }
         self.clone_sides(source, target, |source_slot, source, _, target| {
             luna::check_clone(&source, &target)?;
-            let original = self.usable_object(source_slot, object, CKR_OBJECT_HANDLE_INVALID)?;
-            let class = original.attrs.require_ulong(CKA_CLASS)?;
-            luna::check_object_clonable(&source, class)?;
-            luna::seal_clone(&source, &target, &original.attrs)
+            self.seal_one(source_slot, &source, &target, object)
         })
     }
 
@@ -363,14 +613,206 @@ impl Engine {
         source: CK_SESSION_HANDLE,
         blob: &[u8],
     ) -> Result<CK_OBJECT_HANDLE> {
-        let attrs = self.clone_sides(source, target, |_, source, _, target| {
+        let (session, _) = self.slot_of(target)?;
+        self.clone_sides(source, target, |_, source, target_slot, target| {
             luna::check_clone(&source, &target)?;
-            luna::open_clone(&target, &source, blob)
-        })?;
-        let (session, slot) = self.slot_of(target)?;
-        let handles =
-            self.insert_objects_as(&mut session.lock(), slot, vec![attrs], Identity::Kept)?;
+            self.store_one(&session, target_slot, &target, &source, blob)
+        })
+    }
+
+    /// The source's part for one object: the source's rules let it leave, and its blob sealed
+    /// for the target.
+    fn seal_one(
+        &self,
+        source_slot: &Slot,
+        source: &CloneSide<'_>,
+        target: &CloneSide<'_>,
+        object: CK_OBJECT_HANDLE,
+    ) -> Result<Vec<u8>> {
+        let original = self.usable_object(source_slot, object, CKR_OBJECT_HANDLE_INVALID)?;
+        luna::check_object_clonable(source, original.attrs.require_ulong(CKA_CLASS)?)?;
+        luna::seal_clone(source, target, &original.attrs)
+    }
+
+    /// The target's part for one blob: opened with the target's domains and stored in its own
+    /// transaction (all or nothing, `CKA_OUID` kept); the new handle.
+    fn store_one(
+        &self,
+        session: &Mutex<Session>,
+        target_slot: &Slot,
+        target: &CloneSide<'_>,
+        source: &CloneSide<'_>,
+        blob: &[u8],
+    ) -> Result<CK_OBJECT_HANDLE> {
+        let attrs = luna::open_clone(target, source, blob)?;
+        let handles = self.insert_objects_as(
+            &mut session.lock(),
+            target_slot,
+            vec![attrs],
+            Identity::Kept,
+        )?;
         Ok(handles[0])
+    }
+
+    /// Cloning Protocol v4's `CA_MigrationStartSessionNegotiation` (simulator-defined
+    /// protocol): the target session's partition (firmware 7.8+) opens a migration session;
+    /// returns its id (the session OUID the source learns from the target's hello).
+    pub fn migration_start(&self, target: CK_SESSION_HANDLE) -> Result<[u8; 12]> {
+        let (_, slot) = self.slot_of(target)?;
+        luna::check_cpv4_side(luna_ca::luna_device(&slot.model)?, "target")?;
+        let mut id = [0u8; 12];
+        crate::base::random::random_fill(&mut id)?;
+        self.migrations.0.lock().insert(
+            id,
+            MigrationSession {
+                target: slot.partition().clone(),
+                source: None,
+            },
+        );
+        Ok(id)
+    }
+
+    /// `CA_MigrationContinueSessionNegotiation`'s step 2 (simulator-defined): the session's
+    /// partition (firmware 7.8+) joins migration session `id` as its source.
+    /// `CKR_SESSION_ID_INVALID` for an unknown id, `CKR_SESSION_NEGOTIATION_INVALID` when a
+    /// source already joined.
+    pub fn migration_join(&self, source: CK_SESSION_HANDLE, id: &[u8]) -> Result<()> {
+        let (_, slot) = self.slot_of(source)?;
+        luna::check_cpv4_side(luna_ca::luna_device(&slot.model)?, "source")?;
+        self.with_migration(id, |m| {
+            if m.source.is_some() {
+                return Err(err(
+                    luna::CKR_SESSION_NEGOTIATION_INVALID,
+                    "a source already joined this migration session",
+                ));
+            }
+            m.source = Some(slot.partition().clone());
+            Ok(())
+        })
+    }
+
+    /// `CA_MigrationContinueSessionNegotiation`'s step 3 (simulator-defined): the target
+    /// session's partition confirms migration session `id` once a source joined.
+    pub fn migration_confirm(&self, target: CK_SESSION_HANDLE, id: &[u8]) -> Result<()> {
+        let (_, slot) = self.slot_of(target)?;
+        self.with_migration(id, |m| {
+            if m.target != *slot.partition() || m.source.is_none() {
+                return Err(err(
+                    luna::CKR_SESSION_NEGOTIATION_INVALID,
+                    "step 3 is the target's, after a source joined (step 2)",
+                ));
+            }
+            Ok(())
+        })
+    }
+
+    /// `CA_MigrationCloseSession`: closes migration session `id` from either of its
+    /// partitions; `CKR_SESSION_ID_INVALID` when unknown (or already closed) there.
+    pub fn migration_close(&self, session: CK_SESSION_HANDLE, id: &[u8]) -> Result<()> {
+        let (_, slot) = self.slot_of(session)?;
+        let mut migrations = self.migrations.0.lock();
+        match migrations.get(id) {
+            Some(m) if m.target == *slot.partition() || m.source.as_ref() == Some(slot.partition()) => {
+                migrations.remove(id);
+                Ok(())
+            }
+            _ => Err(unknown_migration()),
+        }
+    }
+
+    /// `CA_Extract` with `CKM_CPV4_EXTRACT`: the source session's partition (the source of
+    /// migration session `id`) seals each `(element type, handle)` for the session's target,
+    /// under the CPv4 rules (`luna::check_cpv4` once, then per object); each object's blob or
+    /// error, the run stopping at the first failure unless `CKF_CPV4_CONTINUE_ON_ERR`.
+    pub fn migration_extract(
+        &self,
+        source: CK_SESSION_HANDLE,
+        id: &[u8],
+        flags: CK_FLAGS,
+        objects: &[(CK_ULONG, CK_OBJECT_HANDLE)],
+    ) -> Result<Vec<Result<Vec<u8>>>> {
+        let behaviour = luna::cpv4_on_object_failure(flags)?;
+        let (_, source_slot) = self.slot_of(source)?;
+        let target_slot = self.migration_peer(id, source_slot, false)?;
+        self.clone_slot_sides(source_slot, target_slot, |source, target| {
+            luna::check_cpv4(&source, &target)?;
+            Ok(luna::clone_run(
+                behaviour,
+                objects.iter().copied(),
+                |(object_type, object)| {
+                    luna::check_cpv4_element(object_type)?;
+                    self.seal_one(source_slot, &source, &target, object)
+                },
+            ))
+        })
+    }
+
+    /// `CA_Insert` with `CKM_CPV4_INSERT`: the target session's partition (the target of
+    /// migration session `id`) opens and stores each `(element type, blob)`, each all or
+    /// nothing; a blob of another domain, damaged or truncated fails that object and writes
+    /// nothing. Each object's new handle or error, as `migration_extract` runs.
+    pub fn migration_insert(
+        &self,
+        target: CK_SESSION_HANDLE,
+        id: &[u8],
+        flags: CK_FLAGS,
+        blobs: &[(CK_ULONG, &[u8])],
+    ) -> Result<Vec<Result<CK_OBJECT_HANDLE>>> {
+        let behaviour = luna::cpv4_on_object_failure(flags)?;
+        let (session, target_slot) = self.slot_of(target)?;
+        let source_slot = self.migration_peer(id, target_slot, true)?;
+        self.clone_slot_sides(source_slot, target_slot, |source, target| {
+            luna::check_cpv4(&source, &target)?;
+            Ok(self.store_run(
+                behaviour,
+                blobs,
+                &session,
+                target_slot,
+                |&(object_type, blob)| {
+                    luna::check_cpv4_element(object_type)?;
+                    luna::open_clone(&target, &source, blob)
+                },
+            ))
+        })
+    }
+
+    /// The slot of this process showing the other partition of migration session `id`, seen
+    /// from `slot` (its target when `at_target`, else its source).
+    fn migration_peer(&self, id: &[u8], slot: &Slot, at_target: bool) -> Result<&Slot> {
+        let peer = self.with_migration(id, |m| {
+            let (mine, peer) = if at_target {
+                (Some(&m.target), m.source.as_ref())
+            } else {
+                (m.source.as_ref(), Some(&m.target))
+            };
+            match (mine, peer) {
+                (Some(mine), Some(peer)) if *mine == *slot.partition() => Ok(peer.clone()),
+                _ => Err(err(
+                    luna::CKR_SESSION_NEGOTIATION_INVALID,
+                    "the session's partition is not this side of the migration session, or \
+                     no source joined it yet",
+                )),
+            }
+        })?;
+        self.slots
+            .values()
+            .find(|s| *s.partition() == peer && s.ha.is_none())
+            .map(|s| &**s)
+            .ok_or_else(|| {
+                err(
+                    CKR_SLOT_ID_INVALID,
+                    format!("no slot of this host shows the migration peer {peer}"),
+                )
+            })
+    }
+
+    fn with_migration<T>(
+        &self,
+        id: &[u8],
+        f: impl FnOnce(&mut MigrationSession) -> Result<T>,
+    ) -> Result<T> {
+        let mut migrations = self.migrations.0.lock();
+        f(migrations.get_mut(id).ok_or_else(unknown_migration)?)
     }
 
     /// Runs `f` on the source and target sessions' slots and their Luna sides (device, state,
@@ -383,6 +825,19 @@ impl Engine {
     ) -> Result<T> {
         let (_, source_slot) = self.slot_of(source)?;
         let (_, target_slot) = self.slot_of(target)?;
+        self.clone_slot_sides(source_slot, target_slot, |source, target| {
+            f(source_slot, source, target_slot, target)
+        })
+    }
+
+    /// Runs `f` on the Luna sides (device, state, role logged in) of two slots, which must
+    /// show Luna partitions, and different ones.
+    fn clone_slot_sides<T>(
+        &self,
+        source_slot: &Slot,
+        target_slot: &Slot,
+        f: impl FnOnce(CloneSide<'_>, CloneSide<'_>) -> Result<T>,
+    ) -> Result<T> {
         if source_slot.partition() == target_slot.partition() {
             return Err(err(
                 CKR_ARGUMENTS_BAD,
@@ -394,13 +849,11 @@ impl Engine {
         let source_state = luna_ca::state_of(&source_slot.token.read());
         let target_state = luna_ca::state_of(&target_slot.token.read());
         f(
-            source_slot,
             CloneSide {
                 device: source_device,
                 state: &source_state,
                 login: source_slot.logged_in(),
             },
-            target_slot,
             CloneSide {
                 device: target_device,
                 state: &target_state,

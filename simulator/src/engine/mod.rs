@@ -247,6 +247,8 @@ pub struct Engine {
     health: Mutex<std::collections::BTreeSet<crate::base::ids::DeviceId>>,
     /// Some device is down: session calls check their slot (`ha.rs`).
     any_down: AtomicBool,
+    /// Vendor migration sessions negotiated in this process (`extension_calls`).
+    migrations: extension_calls::MigrationSessions,
 }
 
 /// A Backup HSM's slot has its token only on the host the Backup HSM is attached to now
@@ -322,6 +324,7 @@ impl Engine {
             sync: Mutex::new(sync),
             seen_header: sync::SeenHeader::default(),
             events: Mutex::new(VecDeque::new()),
+            migrations: Default::default(),
             health: Mutex::new(Default::default()),
             any_down: AtomicBool::new(false),
         };

@@ -9,6 +9,8 @@ use parking_lot::{Mutex, MutexGuard};
 use std::ffi::c_void;
 use std::ptr::{null, null_mut};
 
+pub mod luna;
+
 static SERIAL: Mutex<()> = Mutex::new(());
 
 /// The cost (`HSMSIM_PIN_KDF_ITERATIONS`) at which the suites' labs seal PINs: the cost before

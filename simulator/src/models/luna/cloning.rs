@@ -3,12 +3,14 @@
 //! a pre-7.7 target), whether one object may leave its partition (policies 0 and 4 by object
 //! class), which cloning domain seals an object and which domains the target opens it with (a
 //! mismatch fails at the target with `CKR_CERTIFICATE_INVALID`), how a blob that does not open
-//! is answered, and what a run does after a failed object (by the source's era). The engine
-//! carries the objects; the rules are here.
+//! is answered, and what a run does after a failed object (by the source's era, or by
+//! `CA_MigrateKeys`'s flags under Cloning Protocol v4, which both sides need firmware 7.8+
+//! for). The engine carries the objects; the rules are here.
 use super::{
     CKR_CERTIFICATE_INVALID, CKR_CLONE_NOT_ATTEMPTED, CKR_CLONING_PARAMETER_MISSING,
-    CKR_FAILED_TO_CLONE_AN_OBJECT, CKR_OPERATION_NOT_ALLOWED, Device, Era, PartitionState,
-    PartitionVersion, hsm_policy, partition_policy,
+    CKR_FAILED_TO_CLONE_AN_OBJECT, CKR_OBJECT_TYPE_INVALID, CKR_OPERATION_NOT_ALLOWED,
+    CKR_PROTOCOL_DISABLED, Device, Era, PartitionState, PartitionVersion, hsm_policy,
+    partition_policy,
 };
 use crate::base::attribute::Attributes;
 use crate::base::error::{Error, Result, err};
@@ -266,4 +268,62 @@ pub fn run_outcome<T>(results: &[Result<T>]) -> Result<()> {
             ),
         )),
     }
+}
+
+/// `CKF_CPV4_CONTINUE_ON_ERR` (pycryptoki `defines.py`): `CA_MigrateKeys` goes on after a
+/// failed object instead of stopping there.
+pub const CKF_CPV4_CONTINUE_ON_ERR: CK_FLAGS = 0x01;
+
+/// Whether Cloning Protocol v4 ("Universal Cloning", `CA_MigrateKeys` and its session
+/// negotiation) may run on this side: firmware 7.8 or later (Luna §2, the firmware table).
+/// Older firmware has no CPv4: `CKR_PROTOCOL_DISABLED` (the code is pycryptoki's, in the CPv4
+/// range; its use here is simulator-defined, the documents name none).
+pub fn check_cpv4_side(side: &Device, role: &str) -> Result<()> {
+    if side.firmware.era() < Era::Luna78 {
+        return Err(err(
+            CKR_PROTOCOL_DISABLED,
+            format!(
+                "Cloning Protocol v4 needs firmware 7.8 or later; the {role}'s device {} runs {}",
+                side.name, side.firmware
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Whether a CPv4 migration from `source` to `target` may start: both sides 7.8+
+/// (`check_cpv4_side`), then the cloning rules (`check_clone`).
+pub fn check_cpv4(source: &CloneSide<'_>, target: &CloneSide<'_>) -> Result<()> {
+    check_cpv4_side(source.device, "source")?;
+    check_cpv4_side(target.device, "target")?;
+    check_clone(source, target)
+}
+
+/// What `CA_MigrateKeys` does after a failed object, by its flags: go on with
+/// `CKF_CPV4_CONTINUE_ON_ERR`, else stop (the rest `CKR_CLONE_NOT_ATTEMPTED`). Any other flag
+/// bit is `CKR_ARGUMENTS_BAD` (simulator-defined).
+pub fn cpv4_on_object_failure(flags: CK_FLAGS) -> Result<OnObjectFailure> {
+    if flags & !CKF_CPV4_CONTINUE_ON_ERR != 0 {
+        return Err(err(
+            CKR_ARGUMENTS_BAD,
+            format!("CA_MigrateKeys knows only CKF_CPV4_CONTINUE_ON_ERR, not flags 0x{flags:X}"),
+        ));
+    }
+    Ok(if flags & CKF_CPV4_CONTINUE_ON_ERR != 0 {
+        OnObjectFailure::Continue
+    } else {
+        OnObjectFailure::Stop
+    })
+}
+
+/// A CPv4 object entry's element type: only `CK_CRYPTOKI_ELEMENT` objects migrate; others are
+/// `CKR_OBJECT_TYPE_INVALID` for that object (as pycryptoki's `test_cpv4.py` expects).
+pub fn check_cpv4_element(object_type: CK_ULONG) -> Result<()> {
+    if object_type != super::ca::CK_CRYPTOKI_ELEMENT {
+        return Err(err(
+            CKR_OBJECT_TYPE_INVALID,
+            format!("element type {object_type} does not migrate: only CK_CRYPTOKI_ELEMENT (0)"),
+        ));
+    }
+    Ok(())
 }

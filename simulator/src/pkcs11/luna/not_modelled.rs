@@ -242,11 +242,6 @@ unsupported!(CA_CloseSecondarySession(
 unsupported!(CA_CloseAllSecondarySessions(CK_SESSION_HANDLE));
 unsupported!(CA_ChoosePrimarySlot(CK_SESSION_HANDLE));
 unsupported!(CA_ChooseSecondarySlot(CK_SESSION_HANDLE));
-unsupported!(CA_CloneObjectToAllSessions(
-    CK_SESSION_HANDLE,
-    CK_OBJECT_HANDLE
-));
-unsupported!(CA_CloneAllObjectsToSession(CK_SESSION_HANDLE, CK_SLOT_ID));
 unsupported!(CA_ResetDevice(CK_SLOT_ID, CK_FLAGS));
 unsupported!(CA_Zeroize(CK_SLOT_ID, CK_FLAGS));
 unsupported!(CA_SetPedId(CK_SLOT_ID, CK_ULONG));
@@ -353,36 +348,6 @@ unsupported!(
         *mut *mut CK_BYTE,
     )
 );
-unsupported!(CA_Extract(CK_SESSION_HANDLE, *mut CK_MECHANISM));
-unsupported!(CA_Insert(CK_SESSION_HANDLE, *mut CK_MECHANISM));
-unsupported!(CA_MigrateKeys(CK_SESSION_HANDLE, CK_SESSION_HANDLE, CK_ULONG, CK_ULONG, *mut c_void));
-unsupported!(
-    CA_MigrationStartSessionNegotiation(
-        CK_SESSION_HANDLE,
-        CK_ULONG,
-        *mut CK_BYTE,
-        *mut CK_ULONG,
-        *mut CK_ULONG,
-        *mut CK_BYTE,
-    )
-);
-unsupported!(
-    CA_MigrationContinueSessionNegotiation(
-        CK_SESSION_HANDLE,
-        CK_ULONG,
-        CK_ULONG,
-        *mut CK_BYTE,
-        CK_ULONG,
-        *mut CK_BYTE,
-        *mut CK_ULONG,
-        *mut CK_ULONG,
-        *mut CK_BYTE,
-        *mut CK_ULONG,
-        *mut CK_ULONG,
-        *mut CK_BYTE,
-    )
-);
-unsupported!(CA_MigrationCloseSession(CK_SESSION_HANDLE, CK_ULONG, *mut CK_BYTE));
 unsupported!(CA_GetTokenObjectUID(CK_SLOT_ID, CK_ULONG, CK_ULONG, *mut CK_BYTE));
 unsupported!(CA_GetTokenObjectHandle(CK_SLOT_ID, *mut CK_BYTE, *mut CK_ULONG, *mut CK_ULONG));
 unsupported!(CA_DeleteContainer(CK_SESSION_HANDLE));
