@@ -712,7 +712,9 @@ impl Engine {
         let (_, slot) = self.slot_of(session)?;
         let mut migrations = self.migrations.0.lock();
         match migrations.get(id) {
-            Some(m) if m.target == *slot.partition() || m.source.as_ref() == Some(slot.partition()) => {
+            Some(m)
+                if m.target == *slot.partition() || m.source.as_ref() == Some(slot.partition()) =>
+            {
                 migrations.remove(id);
                 Ok(())
             }
