@@ -1,0 +1,842 @@
+//! A LunaCM session on one PKCS#11 module with Luna's `CA_*` extensions (this simulator's
+//! module for a client host of the lab, or a real Luna client library): the current slot, one
+//! PKCS#11 session per slot LunaCM has used and the role logged in there, and `run`, which
+//! carries out one command line through the module (`C_*` through cryptoki, `CA_*` through
+//! `backend::luna_ca`) and returns its [`Reply`]. The module enforces the Luna rules
+//! (PINs, lockouts, cloning domains and policies, destructive policies); the console adds what
+//! LunaCM itself decides: which role names a firmware era takes (pre-PPSO `partition login`;
+//! 6.22 PPSO: names in full, case-sensitive; 7.x: `po`/`co`/`cu` too), the proceed prompt of
+//! destructive commands, and whether `partition clone` goes on after a failed object (a source
+//! older than 7.7 does; a 7.7+ source stops, luna.md §3.2). Passwords a command needs and
+//! does not give, and the answers to the proceed prompt, come through [`Prompts`].
+use super::grammar::{self, Command, Objects};
+use super::output::{self, ObjectRow, PolicyRow, Reply, SlotBlock, Status};
+use crate::backend::luna_ca::LunaCalls;
+use crate::backend::module::Module;
+use cryptoki::object::{Attribute, AttributeType, ObjectClass};
+use cryptoki::session::Session;
+use cryptoki::slot::Slot;
+use cryptoki_sys::*;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Luna's vendor user types (pycryptoki `defines.py`).
+const CKU_CRYPTO_USER: CK_USER_TYPE = 0x8000_0001;
+const CKU_LIMITED_CRYPTO_OFFICER: CK_USER_TYPE = 0x8000_0003;
+/// HSM policy 41: per-partition SO (PPSO) on 6.22+ firmware.
+const HSM_POLICY_PER_PARTITION_SO: CK_ULONG = 41;
+/// HSM policies `hsm showinfo` lists: cloning, network replication, per-partition SO.
+const SHOWN_HSM_POLICIES: &[(CK_ULONG, &str)] = &[
+    (7, "Allow cloning"),
+    (16, "Allow network replication"),
+    (41, "Enable per-partition SO"),
+];
+
+/// Where a command's missing passwords and its proceed answers come from.
+pub trait Prompts {
+    /// A password asked without echo; `None` when there is no one to ask.
+    fn secret(&mut self, question: &str) -> Option<String>;
+    /// The answer to `question` (the proceed prompt, printed by the implementation); `None`
+    /// at the end of the input.
+    fn answer(&mut self, question: &str) -> Option<String>;
+}
+
+/// The role naming and login rules of a partition's firmware (luna.md §2.3, seed 003).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Era {
+    /// Before 6.22.0, or 6.22+ without the PPSO capability: the owner uses `partition login`.
+    PrePpso,
+    /// 6.22.0 and later 6.x with PPSO: `role login`, names in full and case-sensitive.
+    Ppso6,
+    /// 7.x (and modules without `CA_GetFirmwareVersion`): names in full or abbreviated.
+    Luna7,
+}
+
+/// A slot's PKCS#11 session and the role LunaCM logged in there.
+struct SlotSession {
+    session: Session,
+    role: Option<&'static str>,
+}
+
+/// A LunaCM session.
+pub struct Console {
+    module: Arc<Module>,
+    calls: LunaCalls,
+    current: Option<u64>,
+    sessions: BTreeMap<u64, SlotSession>,
+}
+
+/// A module's answer as a `CK_RV` (cryptoki keeps only the name).
+fn rv_of(e: &cryptoki::error::Error) -> CK_RV {
+    use cryptoki::error::{Error, Rv, RvError};
+    match e {
+        Error::Pkcs11(RvError::VendorDefined(code) | RvError::UnknownErrorCode(code), _) => *code,
+        Error::Pkcs11(rv, _) => (0..0x400)
+            .find(|code| Rv::from(*code) == Rv::Error(*rv))
+            .unwrap_or(CKR_GENERAL_ERROR),
+        _ => CKR_GENERAL_ERROR,
+    }
+}
+
+fn refused(e: &cryptoki::error::Error) -> Reply {
+    Reply::refused("", rv_of(e))
+}
+
+/// The full name of a role LunaCM shows (`partition contents`).
+fn role_title(user: CK_USER_TYPE) -> &'static str {
+    match user {
+        CKU_SO => "Partition SO",
+        CKU_USER => "Crypto Officer",
+        CKU_CRYPTO_USER => "Crypto User",
+        _ => "Limited Crypto Officer",
+    }
+}
+
+/// What a class is called in `partition contents`.
+fn object_type(class: Option<ObjectClass>) -> &'static str {
+    match class {
+        Some(ObjectClass::PRIVATE_KEY) => "Private Key",
+        Some(ObjectClass::PUBLIC_KEY) => "Public Key",
+        Some(ObjectClass::SECRET_KEY) => "Symmetric Key",
+        Some(ObjectClass::CERTIFICATE) => "Certificate",
+        Some(ObjectClass::DATA) => "Data",
+        _ => "Object",
+    }
+}
+
+impl Console {
+    /// A console on `module`; the current slot is the first with a token.
+    pub fn new(module: Arc<Module>) -> Result<Console, String> {
+        let calls = LunaCalls::load(&module.path)?;
+        let current = module
+            .pkcs11
+            .get_slots_with_token()
+            .map_err(|e| format!("C_GetSlotList failed: {e}"))?
+            .first()
+            .map(Slot::id);
+        Ok(Console {
+            module,
+            calls,
+            current,
+            sessions: BTreeMap::new(),
+        })
+    }
+
+    /// The current slot.
+    pub fn current_slot(&self) -> Option<u64> {
+        self.current
+    }
+
+    /// Runs one command line.
+    pub fn run_line(&mut self, line: &str, prompts: &mut dyn Prompts) -> Option<Reply> {
+        match grammar::parse(line) {
+            Ok(None) => None,
+            Ok(Some(command)) => Some(self.run(&command, prompts)),
+            Err(e) => Some(Reply::usage(
+                format!("Error: {e}. Type `help` for the commands.\n"),
+                "Invalid Argument",
+            )),
+        }
+    }
+
+    /// Runs one command.
+    pub fn run(&mut self, command: &Command, prompts: &mut dyn Prompts) -> Reply {
+        match command {
+            Command::SlotList => self.slot_list(),
+            Command::SlotSet { slot } => self.slot_set(*slot),
+            Command::RoleLogin { name, password } => {
+                self.role_login(name, password.as_deref(), prompts)
+            }
+            Command::PartitionLogin { password } => {
+                self.partition_login(password.as_deref(), prompts)
+            }
+            Command::RoleLogout | Command::PartitionLogout => self.logout(),
+            Command::PartitionContents => self.contents(),
+            Command::PartitionShowPolicies => self.show_policies(),
+            Command::PartitionChangePolicy { changes, force } => {
+                self.change_policy(changes, *force, prompts)
+            }
+            Command::PartitionClone {
+                objects,
+                slot,
+                password,
+                force,
+            } => self.clone_objects(objects, *slot, password.as_deref(), *force, prompts),
+            Command::HsmShowInfo => self.show_info(),
+            Command::Help => Reply::done(help_text()),
+            Command::Exit => Reply {
+                text: String::new(),
+                status: Status::Done,
+                exit: true,
+            },
+        }
+    }
+
+    fn slot(&self, id: u64) -> Result<Slot, Reply> {
+        Slot::try_from(id).map_err(|_| {
+            Reply::usage(
+                format!("Error: {id} is not a slot id.\n"),
+                "Invalid Argument",
+            )
+        })
+    }
+
+    /// The current slot, or the reply saying there is none.
+    fn current(&self) -> Result<u64, Reply> {
+        self.current.ok_or_else(|| {
+            Reply::usage(
+                "Error: no slot is current: `slot list` shows the slots, `slot set -slot N` picks one.\n",
+                "No Slot Selected",
+            )
+        })
+    }
+
+    /// The session LunaCM keeps on `slot_id`, opened on first use.
+    fn session(&mut self, slot_id: u64) -> Result<&mut SlotSession, Reply> {
+        if !self.sessions.contains_key(&slot_id) {
+            let slot = self.slot(slot_id)?;
+            let session = self
+                .module
+                .pkcs11
+                .open_rw_session(slot)
+                .map_err(|e| refused(&e))?;
+            self.sessions.insert(
+                slot_id,
+                SlotSession {
+                    session,
+                    role: None,
+                },
+            );
+        }
+        self.sessions
+            .get_mut(&slot_id)
+            .ok_or_else(|| Reply::refused("", CKR_GENERAL_ERROR))
+    }
+
+    /// The firmware of a slot as text and its role-naming era.
+    fn era(&self, slot_id: u64) -> (Option<(u64, u64, u64)>, Era) {
+        let Ok(firmware) = self.calls.firmware(slot_id) else {
+            return (None, Era::Luna7);
+        };
+        let era = match firmware {
+            (major, _, _) if major >= 7 => Era::Luna7,
+            (6, minor, _) if minor >= 22 => {
+                match self.calls.hsm_policy(slot_id, HSM_POLICY_PER_PARTITION_SO) {
+                    Ok(0) => Era::PrePpso,
+                    _ => Era::Ppso6,
+                }
+            }
+            _ => Era::PrePpso,
+        };
+        (Some(firmware), era)
+    }
+
+    /// The slot's `Configuration ->` text (luna.md §6; the simulator's wording for the
+    /// pre-PPSO and Backup HSM forms).
+    fn configuration(&self, slot_id: u64, model: &str, ped: bool) -> String {
+        let auth = if ped { "PED" } else { "PW" };
+        if model.contains("Backup") {
+            return format!("Luna Backup HSM ({auth})");
+        }
+        let key_export = self
+            .calls
+            .token_policies(slot_id)
+            .ok()
+            .and_then(|p| p.iter().find(|(id, _)| *id == 1).map(|(_, v)| *v != 0))
+            .unwrap_or(false);
+        let mode = if key_export {
+            "Key Export"
+        } else {
+            "Signing With Cloning Mode"
+        };
+        match self.era(slot_id) {
+            (_, Era::Luna7) => format!("Luna User Partition With SO ({auth}) {mode}"),
+            (Some((a, b, c)), Era::Ppso6) => format!("Luna User Slot {a}.{b}.{c} ({auth}) {mode}"),
+            _ => format!("Luna User Partition ({auth}) {mode}"),
+        }
+    }
+
+    fn block(&self, slot: Slot) -> Result<SlotBlock, cryptoki::error::Error> {
+        let pkcs11 = &self.module.pkcs11;
+        let slot_info = pkcs11.get_slot_info(slot)?;
+        let token = pkcs11.get_token_info(slot)?;
+        let firmware = match self.calls.firmware(slot.id()) {
+            Ok((a, b, c)) => format!("{a}.{b}.{c}"),
+            Err(_) => {
+                let v = token.firmware_version();
+                format!("{}.{}", v.major(), v.minor())
+            }
+        };
+        let model = token.model().trim().to_string();
+        Ok(SlotBlock {
+            slot_id: slot.id(),
+            label: token.label().trim().to_string(),
+            serial: token.serial_number().trim().to_string(),
+            configuration: self.configuration(
+                slot.id(),
+                &model,
+                token.protected_authentication_path(),
+            ),
+            model,
+            firmware,
+            description: slot_info.slot_description().trim().to_string(),
+        })
+    }
+
+    fn slot_list(&mut self) -> Reply {
+        let slots = match self.module.pkcs11.get_slots_with_token() {
+            Ok(s) => s,
+            Err(e) => return refused(&e),
+        };
+        let mut blocks = Vec::new();
+        for slot in slots {
+            match self.block(slot) {
+                Ok(b) => blocks.push(b),
+                Err(e) => return refused(&e),
+            }
+        }
+        Reply::done(output::slot_list(&blocks, self.current))
+    }
+
+    fn slot_set(&mut self, id: u64) -> Reply {
+        let slot = match self.slot(id) {
+            Ok(s) => s,
+            Err(r) => return r,
+        };
+        match self.block(slot) {
+            Ok(block) => {
+                self.current = Some(id);
+                Reply::done(format!(
+                    "\n\tCurrent Slot Id: {id}    ({})\n",
+                    block.configuration
+                ))
+            }
+            Err(e) => {
+                let mut reply = refused(&e);
+                reply.text = format!("Error: slot {id} shows no token this client can use.\n");
+                reply
+            }
+        }
+    }
+
+    /// The role `name` names on a partition of `era`, or the reply refusing the name.
+    fn role_of(name: &str, era: Era, firmware: &str) -> Result<CK_USER_TYPE, Reply> {
+        let full = [
+            ("Partition SO", CKU_SO),
+            ("Partition Security Officer", CKU_SO),
+            ("Crypto Officer", CKU_USER),
+            ("Crypto User", CKU_CRYPTO_USER),
+            ("Limited Crypto Officer", CKU_LIMITED_CRYPTO_OFFICER),
+        ];
+        let short = [
+            ("po", CKU_SO),
+            ("co", CKU_USER),
+            ("cu", CKU_CRYPTO_USER),
+            ("lco", CKU_LIMITED_CRYPTO_OFFICER),
+        ];
+        let found = match era {
+            Era::Ppso6 => full.iter().find(|(n, _)| *n == name),
+            _ => full
+                .iter()
+                .chain(short.iter())
+                .find(|(n, _)| n.eq_ignore_ascii_case(name)),
+        };
+        if let Some((_, user)) = found {
+            return Ok(*user);
+        }
+        let text = match era {
+            Era::Ppso6 => format!(
+                "Error: firmware {firmware} (PPSO, before 7.x) takes role names in full and case-sensitive: \
+                 type `role login -name Crypto Officer`, not {name:?} (abbreviations such as `co` come with 7.x).\n"
+            ),
+            _ => format!(
+                "Error: {name:?} is not a role: po, co, cu, lco, or in full \"Partition SO\", \"Crypto Officer\", \"Crypto User\", \"Limited Crypto Officer\".\n"
+            ),
+        };
+        Err(Reply::refused(text, CKR_USER_TYPE_INVALID))
+    }
+
+    fn role_login(
+        &mut self,
+        name: &str,
+        password: Option<&str>,
+        prompts: &mut dyn Prompts,
+    ) -> Reply {
+        let slot_id = match self.current() {
+            Ok(s) => s,
+            Err(r) => return r,
+        };
+        let (firmware, era) = self.era(slot_id);
+        let firmware = firmware
+            .map(|(a, b, c)| format!("{a}.{b}.{c}"))
+            .unwrap_or_default();
+        if era == Era::PrePpso {
+            return Reply::refused(
+                format!(
+                    "Error: firmware {firmware} partitions have no per-partition roles (pre-PPSO): \
+                     log the partition owner in with `partition login`.\n"
+                ),
+                CKR_USER_TYPE_INVALID,
+            );
+        }
+        let user = match Self::role_of(name, era, &firmware) {
+            Ok(u) => u,
+            Err(r) => return r,
+        };
+        self.login(slot_id, user, password, prompts)
+    }
+
+    fn partition_login(&mut self, password: Option<&str>, prompts: &mut dyn Prompts) -> Reply {
+        let slot_id = match self.current() {
+            Ok(s) => s,
+            Err(r) => return r,
+        };
+        if let (Some((a, b, c)), Era::Ppso6 | Era::Luna7) = self.era(slot_id) {
+            return Reply::refused(
+                format!(
+                    "Error: firmware {a}.{b}.{c} partitions have per-partition roles (PPSO): \
+                     use `role login -name Crypto Officer` (7.x: `role login -name co`).\n"
+                ),
+                CKR_USER_TYPE_INVALID,
+            );
+        }
+        self.login(slot_id, CKU_USER, password, prompts)
+    }
+
+    /// Whether the slot's token takes its credentials on a PED.
+    fn uses_ped(&self, slot_id: u64) -> bool {
+        Slot::try_from(slot_id)
+            .ok()
+            .and_then(|s| self.module.pkcs11.get_token_info(s).ok())
+            .is_some_and(|t| t.protected_authentication_path())
+    }
+
+    /// The password given, or asked for; on a PED slot none (the PED takes the key).
+    fn credential(
+        &self,
+        slot_id: u64,
+        given: Option<&str>,
+        whose: &str,
+        prompts: &mut dyn Prompts,
+        text: &mut String,
+    ) -> Result<Option<String>, Reply> {
+        if let Some(p) = given {
+            return Ok(Some(p.to_string()));
+        }
+        if self.uses_ped(slot_id) {
+            text.push_str("\n\tPlease attend to the PED.\n");
+            return Ok(None);
+        }
+        match prompts.secret(&format!("\n\tEnter the {whose} password: ")) {
+            Some(p) => Ok(Some(p)),
+            None => Err(Reply::usage(
+                format!(
+                    "Error: the {whose} password is needed: give -password, or run on a terminal to be asked for it.\n"
+                ),
+                "Invalid Argument",
+            )),
+        }
+    }
+
+    fn login(
+        &mut self,
+        slot_id: u64,
+        user: CK_USER_TYPE,
+        password: Option<&str>,
+        prompts: &mut dyn Prompts,
+    ) -> Reply {
+        let mut text = String::new();
+        let pin = match self.credential(slot_id, password, role_title(user), prompts, &mut text) {
+            Ok(p) => p,
+            Err(r) => return r,
+        };
+        let handle = match self.session(slot_id) {
+            Ok(s) => s.session.handle(),
+            Err(r) => return r,
+        };
+        match self.calls.login(handle, user, pin.as_deref()) {
+            Ok(()) => {
+                if let Some(s) = self.sessions.get_mut(&slot_id) {
+                    s.role = Some(role_title(user));
+                }
+                Reply::done(text)
+            }
+            Err(rv) => Reply::refused(text, rv),
+        }
+    }
+
+    fn logout(&mut self) -> Reply {
+        let slot_id = match self.current() {
+            Ok(s) => s,
+            Err(r) => return r,
+        };
+        let s = match self.session(slot_id) {
+            Ok(s) => s,
+            Err(r) => return r,
+        };
+        match s.session.logout() {
+            Ok(()) => {
+                s.role = None;
+                Reply::done("")
+            }
+            Err(e) => refused(&e),
+        }
+    }
+
+    fn contents(&mut self) -> Reply {
+        let slot_id = match self.current() {
+            Ok(s) => s,
+            Err(r) => return r,
+        };
+        if let Err(r) = self.session(slot_id) {
+            return r;
+        }
+        let calls = &self.calls;
+        let Some(s) = self.sessions.get(&slot_id) else {
+            return Reply::refused("", CKR_GENERAL_ERROR);
+        };
+        let objects = match listed_objects(&s.session) {
+            Ok(o) => o,
+            Err(e) => return refused(&e),
+        };
+        let rows: Vec<ObjectRow> = objects
+            .into_iter()
+            .map(|(handle, label, class)| ObjectRow {
+                label,
+                handle,
+                object_type: object_type(class).to_string(),
+                uid: calls.object_uid(slot_id, handle).ok().map(hex),
+            })
+            .collect();
+        Reply::done(output::contents(s.role, &rows))
+    }
+
+    /// The rows of one showpolicies block with their descriptions.
+    fn policy_rows(&self, slot_id: u64, capability: bool, pairs: &[(u64, u64)]) -> Vec<PolicyRow> {
+        pairs
+            .iter()
+            .map(|(id, value)| {
+                let name = self
+                    .calls
+                    .partition_element(slot_id, capability, *id)
+                    .map(|d| d.description)
+                    .ok()
+                    .filter(|d| !d.is_empty())
+                    .unwrap_or_else(|| format!("Policy {id}"));
+                (*id, name, *value)
+            })
+            .collect()
+    }
+
+    fn show_policies(&mut self) -> Reply {
+        let slot_id = match self.current() {
+            Ok(s) => s,
+            Err(r) => return r,
+        };
+        let capabilities = match self.calls.token_capabilities(slot_id) {
+            Ok(c) => c,
+            Err(rv) => return Reply::refused("", rv),
+        };
+        let policies = match self.calls.token_policies(slot_id) {
+            Ok(p) => p,
+            Err(rv) => return Reply::refused("", rv),
+        };
+        let allowed = |id: &u64| capabilities.iter().any(|(c, v)| c == id && *v != 0);
+        let shown: Vec<(u64, u64)> = policies.into_iter().filter(|(id, _)| allowed(id)).collect();
+        Reply::done(output::show_policies(
+            &self.policy_rows(slot_id, true, &capabilities),
+            &self.policy_rows(slot_id, false, &shown),
+        ))
+    }
+
+    /// Asks the proceed question after `warning`; true when the answer is `proceed`.
+    fn proceed(prompts: &mut dyn Prompts, warning: &str) -> bool {
+        let question = format!("{warning}\n\t{}", output::PROCEED);
+        prompts
+            .answer(&question)
+            .is_some_and(|a| a.trim().eq_ignore_ascii_case("proceed"))
+    }
+
+    fn aborted() -> Reply {
+        Reply {
+            text: "\n\tCommand aborted: nothing was changed.\n".into(),
+            status: Status::Aborted,
+            exit: false,
+        }
+    }
+
+    fn change_policy(
+        &mut self,
+        changes: &[(u64, u64)],
+        force: bool,
+        prompts: &mut dyn Prompts,
+    ) -> Reply {
+        let slot_id = match self.current() {
+            Ok(s) => s,
+            Err(r) => return r,
+        };
+        let current = self.calls.token_policies(slot_id).unwrap_or_default();
+        let destructive: Vec<u64> = changes
+            .iter()
+            .filter(|(id, value)| {
+                current.iter().any(|(c, v)| c == id && v != value)
+                    && self
+                        .calls
+                        .partition_element(slot_id, false, *id)
+                        .is_ok_and(|d| d.destructive)
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        if !destructive.is_empty() && !force {
+            let ids: Vec<String> = destructive.iter().map(u64::to_string).collect();
+            let warning = format!(
+                "\n\tYou are about to change a destructive policy (policy {}).\n\tAll objects on the partition will be destroyed.\n\tAre you sure you wish to continue?\n",
+                ids.join(", ")
+            );
+            if !Self::proceed(prompts, &warning) {
+                return Self::aborted();
+            }
+        }
+        let handle = match self.session(slot_id) {
+            Ok(s) => s.session.handle(),
+            Err(r) => return r,
+        };
+        match self.calls.set_token_policies(handle, slot_id, changes) {
+            Ok(()) => Reply::done(""),
+            Err(rv) => Reply::refused("", rv),
+        }
+    }
+
+    fn clone_objects(
+        &mut self,
+        objects: &Objects,
+        target_id: u64,
+        password: Option<&str>,
+        force: bool,
+        prompts: &mut dyn Prompts,
+    ) -> Reply {
+        let source_id = match self.current() {
+            Ok(s) => s,
+            Err(r) => return r,
+        };
+        if source_id == target_id {
+            return Reply::usage(
+                format!("Error: slot {target_id} is the current slot: clone to another slot.\n"),
+                "Invalid Argument",
+            );
+        }
+        if let Err(r) = self.slot(target_id) {
+            return r;
+        }
+        let source = match self.session(source_id) {
+            Ok(s) => s,
+            Err(r) => return r,
+        };
+        let source_handle = source.session.handle();
+        let handles: Vec<(u64, String)> = match objects {
+            Objects::All => match listed_objects(&source.session) {
+                Ok(found) => found.into_iter().map(|(h, label, _)| (h, label)).collect(),
+                Err(e) => return refused(&e),
+            },
+            Objects::Handles(list) => list.iter().map(|h| (*h, String::new())).collect(),
+        };
+        if handles.is_empty() {
+            return Reply::done(
+                "\n\tThe current slot holds no objects this role sees: nothing to clone.\n",
+            );
+        }
+        if !force {
+            let warning = format!(
+                "\n\tYou are about to clone {} object(s) from slot {source_id} to slot {target_id}.\n",
+                handles.len()
+            );
+            if !Self::proceed(prompts, &warning) {
+                return Self::aborted();
+            }
+        }
+        let mut text = String::new();
+        // The target: the session LunaCM already logged in there, else a new one logged in
+        // as the Crypto Officer for the clone and closed after it.
+        let logged_in = self
+            .sessions
+            .get(&target_id)
+            .is_some_and(|s| s.role.is_some());
+        let own_target;
+        let target_handle = if logged_in {
+            own_target = None;
+            self.sessions[&target_id].session.handle()
+        } else {
+            let slot = match self.slot(target_id) {
+                Ok(s) => s,
+                Err(r) => return r,
+            };
+            let session = match self.module.pkcs11.open_rw_session(slot) {
+                Ok(s) => s,
+                Err(e) => return refused(&e),
+            };
+            let pin = match self.credential(
+                target_id,
+                password,
+                "target partition's Crypto Officer",
+                prompts,
+                &mut text,
+            ) {
+                Ok(p) => p,
+                Err(r) => return r,
+            };
+            if let Err(rv) = self.calls.login(session.handle(), CKU_USER, pin.as_deref()) {
+                text.push_str(&format!(
+                    "\tError: the Crypto Officer login on slot {target_id} failed.\n"
+                ));
+                return Reply::refused(text, rv);
+            }
+            let handle = session.handle();
+            own_target = Some(session);
+            handle
+        };
+        // A source older than 7.7.0 goes on after a failed object; a 7.7+ source stops.
+        let stops = matches!(self.calls.firmware(source_id), Ok((major, minor, _)) if (major, minor) >= (7, 7));
+        let mut first_failure = None;
+        let mut cloned = 0;
+        for (i, (handle, label)) in handles.iter().enumerate() {
+            let named = if label.is_empty() {
+                format!("Object {handle}")
+            } else {
+                format!("Object {handle} ({label})")
+            };
+            match self
+                .calls
+                .clone_object(target_handle, source_handle, *handle)
+            {
+                Ok(new) => {
+                    cloned += 1;
+                    text.push_str(&format!(
+                        "\t{named} cloned to slot {target_id} as handle {new}.\n"
+                    ));
+                }
+                Err(rv) => {
+                    text.push_str(&format!(
+                        "\t{named}: not cloned: 0x{rv:x} ({}).\n",
+                        crate::backend::outcome::rv_name(rv)
+                    ));
+                    first_failure.get_or_insert(rv);
+                    if stops {
+                        let left = handles.len() - i - 1;
+                        if left > 0 {
+                            text.push_str(&format!(
+                                "\tStopped at the first failure (a 7.7+ source stops); {left} object(s) not attempted.\n"
+                            ));
+                        }
+                        break;
+                    }
+                }
+            }
+        }
+        if let Some(session) = own_target {
+            let _ = session.logout();
+        }
+        text.push_str(&format!(
+            "\n\t{cloned} of {} object(s) cloned.\n",
+            handles.len()
+        ));
+        match first_failure {
+            None => Reply::done(text),
+            Some(rv) => Reply::refused(text, rv),
+        }
+    }
+
+    fn show_info(&mut self) -> Reply {
+        let slot_id = match self.current() {
+            Ok(s) => s,
+            Err(r) => return r,
+        };
+        let slot = match self.slot(slot_id) {
+            Ok(s) => s,
+            Err(r) => return r,
+        };
+        let block = match self.block(slot) {
+            Ok(b) => b,
+            Err(e) => return refused(&e),
+        };
+        let token = match self.module.pkcs11.get_token_info(slot) {
+            Ok(t) => t,
+            Err(e) => return refused(&e),
+        };
+        let mut rows = vec![
+            ("Slot Id", block.slot_id.to_string()),
+            ("Label", block.label),
+            ("Manufacturer", token.manufacturer_id().trim().to_string()),
+            ("Model", block.model),
+            ("Serial Number", block.serial),
+            ("Firmware Version", block.firmware),
+            ("Configuration", block.configuration),
+            (
+                "Authentication",
+                if token.protected_authentication_path() {
+                    "PED".into()
+                } else {
+                    "Password".into()
+                },
+            ),
+        ];
+        let mut policies = String::new();
+        for (id, name) in SHOWN_HSM_POLICIES {
+            if let Ok(v) = self.calls.hsm_policy(slot_id, *id) {
+                policies.push_str(&format!("\t\t{id}: {name} : {v}\n"));
+            }
+        }
+        rows.retain(|(_, v)| !v.is_empty());
+        let mut text: String = String::from("\n");
+        for (name, value) in rows {
+            text.push_str(&format!("\t{:<24}{value}\n", format!("{name} ->")));
+        }
+        if !policies.is_empty() {
+            text.push_str("\n\tHSM Policies\n");
+            text.push_str(&policies);
+        }
+        Reply::done(text)
+    }
+}
+
+/// The objects a session sees, as LunaCM lists them: handle, label and class; the PKCS#11
+/// profile objects (`CKO_PROFILE`, which a Luna partition does not have) are left out.
+fn listed_objects(
+    session: &Session,
+) -> Result<Vec<(u64, String, Option<ObjectClass>)>, cryptoki::error::Error> {
+    let mut out = Vec::new();
+    for handle in session.find_objects(&[])? {
+        let class = session
+            .get_attributes(handle, &[AttributeType::Class])
+            .ok()
+            .and_then(|a| match a.first() {
+                Some(Attribute::Class(c)) => Some(*c),
+                _ => None,
+            });
+        if class == Some(ObjectClass::PROFILE) {
+            continue;
+        }
+        let label = session
+            .get_attributes(handle, &[AttributeType::Label])
+            .ok()
+            .and_then(|a| match a.first() {
+                Some(Attribute::Label(l)) => Some(String::from_utf8_lossy(l).into_owned()),
+                _ => None,
+            })
+            .unwrap_or_default();
+        out.push((handle.handle(), label, class));
+    }
+    Ok(out)
+}
+
+fn hex(bytes: [u8; 12]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn help_text() -> String {
+    let mut out =
+        String::from("\nCommands (options may be abbreviated; case does not matter):\n\n");
+    for (syntax, what) in grammar::HELP {
+        out.push_str(&format!("  {syntax}\n      {what}\n"));
+    }
+    out
+}
