@@ -7,6 +7,7 @@
 //! refused prompt) `Command Result : <sentence>` (simulator-defined).
 use crate::backend::outcome::rv_name;
 use cryptoki_sys::CK_RV;
+use hsmsim::models::luna_ca::LunaSlotListing;
 
 /// How a command ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,40 +85,11 @@ pub fn banner() -> String {
     )
 }
 
-/// One slot of `slot list`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SlotBlock {
-    pub slot_id: u64,
-    pub label: String,
-    pub serial: String,
-    pub model: String,
-    pub firmware: String,
-    pub configuration: String,
-    pub description: String,
-}
-
-impl SlotBlock {
-    pub fn text(&self) -> String {
-        let rows = [
-            ("Slot Id", self.slot_id.to_string()),
-            ("Label", self.label.clone()),
-            ("Serial Number", self.serial.clone()),
-            ("Model", self.model.clone()),
-            ("Firmware Version", self.firmware.clone()),
-            ("Configuration", self.configuration.clone()),
-            ("Slot Description", self.description.clone()),
-        ];
-        rows.iter()
-            .map(|(name, value)| format!("\t{:<24}{value}\n", format!("{name} ->")))
-            .collect()
-    }
-}
-
-/// `slot list`: the blocks and the current slot.
-pub fn slot_list(blocks: &[SlotBlock], current: Option<u64>) -> String {
+/// `slot list`: the blocks (the Luna model's `slot list` block layout) and the current slot.
+pub fn slot_list(blocks: &[LunaSlotListing], current: Option<u64>) -> String {
     let mut out = String::from("\n\tAvailable HSMs:\n\n");
     for b in blocks {
-        out.push_str(&b.text());
+        out.push_str(&b.lunacm_text());
         out.push('\n');
     }
     if let Some(c) = current {
@@ -197,7 +169,7 @@ mod tests {
 
     #[test]
     fn slot_blocks_have_the_arrows() {
-        let b = SlotBlock {
+        let b = LunaSlotListing {
             slot_id: 1,
             label: "l".into(),
             serial: "s".into(),

@@ -10,13 +10,15 @@
 //! older than 7.7 does; a 7.7+ source stops, luna.md §3.2). Passwords a command needs and
 //! does not give, and the answers to the proceed prompt, come through [`Prompts`].
 use super::grammar::{self, Command, Objects};
-use super::output::{self, ObjectRow, PolicyRow, Reply, SlotBlock, Status};
+use super::output::{self, ObjectRow, PolicyRow, Reply, Status};
 use crate::backend::luna_ca::LunaCalls;
 use crate::backend::module::Module;
+use crate::backend::outcome::rv_name;
 use cryptoki::object::{Attribute, AttributeType, ObjectClass};
 use cryptoki::session::Session;
 use cryptoki::slot::Slot;
 use cryptoki_sys::*;
+use hsmsim::models::luna_ca::LunaSlotListing;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -78,9 +80,12 @@ fn rv_of(e: &cryptoki::error::Error) -> CK_RV {
     }
 }
 
-fn refused(e: &cryptoki::error::Error) -> Reply {
-    Reply::refused("", rv_of(e))
+fn refused(e: cryptoki::error::Error) -> Reply {
+    Reply::refused("", rv_of(&e))
 }
+
+/// A command's reply; `Err` is a reply that ends the command early.
+type Outcome = Result<Reply, Reply>;
 
 /// The full name of a role LunaCM shows (`partition contents`).
 fn role_title(user: CK_USER_TYPE) -> &'static str {
@@ -141,7 +146,7 @@ impl Console {
 
     /// Runs one command.
     pub fn run(&mut self, command: &Command, prompts: &mut dyn Prompts) -> Reply {
-        match command {
+        let outcome = match command {
             Command::SlotList => self.slot_list(),
             Command::SlotSet { slot } => self.slot_set(*slot),
             Command::RoleLogin { name, password } => {
@@ -163,13 +168,14 @@ impl Console {
                 force,
             } => self.clone_objects(objects, *slot, password.as_deref(), *force, prompts),
             Command::HsmShowInfo => self.show_info(),
-            Command::Help => Reply::done(help_text()),
-            Command::Exit => Reply {
+            Command::Help => Ok(Reply::done(help_text())),
+            Command::Exit => Ok(Reply {
                 text: String::new(),
                 status: Status::Done,
                 exit: true,
-            },
-        }
+            }),
+        };
+        outcome.unwrap_or_else(|reply| reply)
     }
 
     fn slot(&self, id: u64) -> Result<Slot, Reply> {
@@ -195,11 +201,7 @@ impl Console {
     fn session(&mut self, slot_id: u64) -> Result<&mut SlotSession, Reply> {
         if !self.sessions.contains_key(&slot_id) {
             let slot = self.slot(slot_id)?;
-            let session = self
-                .module
-                .pkcs11
-                .open_rw_session(slot)
-                .map_err(|e| refused(&e))?;
+            let session = self.module.pkcs11.open_rw_session(slot).map_err(refused)?;
             self.sessions.insert(
                 slot_id,
                 SlotSession {
@@ -256,10 +258,10 @@ impl Console {
         }
     }
 
-    fn block(&self, slot: Slot) -> Result<SlotBlock, cryptoki::error::Error> {
+    fn listing(&self, slot: Slot) -> Result<LunaSlotListing, Reply> {
         let pkcs11 = &self.module.pkcs11;
-        let slot_info = pkcs11.get_slot_info(slot)?;
-        let token = pkcs11.get_token_info(slot)?;
+        let slot_info = pkcs11.get_slot_info(slot).map_err(refused)?;
+        let token = pkcs11.get_token_info(slot).map_err(refused)?;
         let firmware = match self.calls.firmware(slot.id()) {
             Ok((a, b, c)) => format!("{a}.{b}.{c}"),
             Err(_) => {
@@ -268,7 +270,7 @@ impl Console {
             }
         };
         let model = token.model().trim().to_string();
-        Ok(SlotBlock {
+        Ok(LunaSlotListing {
             slot_id: slot.id(),
             label: token.label().trim().to_string(),
             serial: token.serial_number().trim().to_string(),
@@ -283,40 +285,26 @@ impl Console {
         })
     }
 
-    fn slot_list(&mut self) -> Reply {
-        let slots = match self.module.pkcs11.get_slots_with_token() {
-            Ok(s) => s,
-            Err(e) => return refused(&e),
-        };
-        let mut blocks = Vec::new();
-        for slot in slots {
-            match self.block(slot) {
-                Ok(b) => blocks.push(b),
-                Err(e) => return refused(&e),
-            }
-        }
-        Reply::done(output::slot_list(&blocks, self.current))
+    fn slot_list(&mut self) -> Outcome {
+        let slots = self.module.pkcs11.get_slots_with_token().map_err(refused)?;
+        let listings = slots
+            .into_iter()
+            .map(|slot| self.listing(slot))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Reply::done(output::slot_list(&listings, self.current)))
     }
 
-    fn slot_set(&mut self, id: u64) -> Reply {
-        let slot = match self.slot(id) {
-            Ok(s) => s,
-            Err(r) => return r,
-        };
-        match self.block(slot) {
-            Ok(block) => {
-                self.current = Some(id);
-                Reply::done(format!(
-                    "\n\tCurrent Slot Id: {id}    ({})\n",
-                    block.configuration
-                ))
-            }
-            Err(e) => {
-                let mut reply = refused(&e);
-                reply.text = format!("Error: slot {id} shows no token this client can use.\n");
-                reply
-            }
-        }
+    fn slot_set(&mut self, id: u64) -> Outcome {
+        let slot = self.slot(id)?;
+        let listing = self.listing(slot).map_err(|mut reply| {
+            reply.text = format!("Error: slot {id} shows no token this client can use.\n");
+            reply
+        })?;
+        self.current = Some(id);
+        Ok(Reply::done(format!(
+            "\n\tCurrent Slot Id: {id}    ({})\n",
+            listing.configuration
+        )))
     }
 
     /// The role `name` names on a partition of `era`, or the reply refusing the name.
@@ -346,11 +334,13 @@ impl Console {
         }
         let text = match era {
             Era::Ppso6 => format!(
-                "Error: firmware {firmware} (PPSO, before 7.x) takes role names in full and case-sensitive: \
-                 type `role login -name Crypto Officer`, not {name:?} (abbreviations such as `co` come with 7.x).\n"
+                "Error: firmware {firmware} (PPSO, before 7.x) takes role names in full and \
+                 case-sensitive: type `role login -name Crypto Officer`, not {name:?} \
+                 (abbreviations such as `co` come with 7.x).\n"
             ),
             _ => format!(
-                "Error: {name:?} is not a role: po, co, cu, lco, or in full \"Partition SO\", \"Crypto Officer\", \"Crypto User\", \"Limited Crypto Officer\".\n"
+                "Error: {name:?} is not a role: po, co, cu, lco, or in full \"Partition SO\", \
+                 \"Crypto Officer\", \"Crypto User\", \"Limited Crypto Officer\".\n"
             ),
         };
         Err(Reply::refused(text, CKR_USER_TYPE_INVALID))
@@ -361,44 +351,35 @@ impl Console {
         name: &str,
         password: Option<&str>,
         prompts: &mut dyn Prompts,
-    ) -> Reply {
-        let slot_id = match self.current() {
-            Ok(s) => s,
-            Err(r) => return r,
-        };
+    ) -> Outcome {
+        let slot_id = self.current()?;
         let (firmware, era) = self.era(slot_id);
         let firmware = firmware
             .map(|(a, b, c)| format!("{a}.{b}.{c}"))
             .unwrap_or_default();
         if era == Era::PrePpso {
-            return Reply::refused(
+            return Err(Reply::refused(
                 format!(
                     "Error: firmware {firmware} partitions have no per-partition roles (pre-PPSO): \
                      log the partition owner in with `partition login`.\n"
                 ),
                 CKR_USER_TYPE_INVALID,
-            );
+            ));
         }
-        let user = match Self::role_of(name, era, &firmware) {
-            Ok(u) => u,
-            Err(r) => return r,
-        };
+        let user = Self::role_of(name, era, &firmware)?;
         self.login(slot_id, user, password, prompts)
     }
 
-    fn partition_login(&mut self, password: Option<&str>, prompts: &mut dyn Prompts) -> Reply {
-        let slot_id = match self.current() {
-            Ok(s) => s,
-            Err(r) => return r,
-        };
+    fn partition_login(&mut self, password: Option<&str>, prompts: &mut dyn Prompts) -> Outcome {
+        let slot_id = self.current()?;
         if let (Some((a, b, c)), Era::Ppso6 | Era::Luna7) = self.era(slot_id) {
-            return Reply::refused(
+            return Err(Reply::refused(
                 format!(
                     "Error: firmware {a}.{b}.{c} partitions have per-partition roles (PPSO): \
                      use `role login -name Crypto Officer` (7.x: `role login -name co`).\n"
                 ),
                 CKR_USER_TYPE_INVALID,
-            );
+            ));
         }
         self.login(slot_id, CKU_USER, password, prompts)
     }
@@ -427,15 +408,18 @@ impl Console {
             text.push_str("\n\tPlease attend to the PED.\n");
             return Ok(None);
         }
-        match prompts.secret(&format!("\n\tEnter the {whose} password: ")) {
-            Some(p) => Ok(Some(p)),
-            None => Err(Reply::usage(
-                format!(
-                    "Error: the {whose} password is needed: give -password, or run on a terminal to be asked for it.\n"
-                ),
-                "Invalid Argument",
-            )),
-        }
+        prompts
+            .secret(&format!("\n\tEnter the {whose} password: "))
+            .map(Some)
+            .ok_or_else(|| {
+                Reply::usage(
+                    format!(
+                        "Error: the {whose} password is needed: give -password, or run on a \
+                         terminal to be asked for it.\n"
+                    ),
+                    "Invalid Argument",
+                )
+            })
     }
 
     fn login(
@@ -444,71 +428,40 @@ impl Console {
         user: CK_USER_TYPE,
         password: Option<&str>,
         prompts: &mut dyn Prompts,
-    ) -> Reply {
+    ) -> Outcome {
         let mut text = String::new();
-        let pin = match self.credential(slot_id, password, role_title(user), prompts, &mut text) {
-            Ok(p) => p,
-            Err(r) => return r,
-        };
-        let handle = match self.session(slot_id) {
-            Ok(s) => s.session.handle(),
-            Err(r) => return r,
-        };
-        match self.calls.login(handle, user, pin.as_deref()) {
-            Ok(()) => {
-                if let Some(s) = self.sessions.get_mut(&slot_id) {
-                    s.role = Some(role_title(user));
-                }
-                Reply::done(text)
-            }
-            Err(rv) => Reply::refused(text, rv),
+        let pin = self.credential(slot_id, password, role_title(user), prompts, &mut text)?;
+        let handle = self.session(slot_id)?.session.handle();
+        if let Err(rv) = self.calls.login(handle, user, pin.as_deref()) {
+            return Err(Reply::refused(text, rv));
         }
+        self.session(slot_id)?.role = Some(role_title(user));
+        Ok(Reply::done(text))
     }
 
-    fn logout(&mut self) -> Reply {
-        let slot_id = match self.current() {
-            Ok(s) => s,
-            Err(r) => return r,
-        };
-        let s = match self.session(slot_id) {
-            Ok(s) => s,
-            Err(r) => return r,
-        };
-        match s.session.logout() {
-            Ok(()) => {
-                s.role = None;
-                Reply::done("")
-            }
-            Err(e) => refused(&e),
-        }
+    fn logout(&mut self) -> Outcome {
+        let slot_id = self.current()?;
+        let s = self.session(slot_id)?;
+        s.session.logout().map_err(refused)?;
+        s.role = None;
+        Ok(Reply::done(""))
     }
 
-    fn contents(&mut self) -> Reply {
-        let slot_id = match self.current() {
-            Ok(s) => s,
-            Err(r) => return r,
-        };
-        if let Err(r) = self.session(slot_id) {
-            return r;
-        }
-        let calls = &self.calls;
-        let Some(s) = self.sessions.get(&slot_id) else {
-            return Reply::refused("", CKR_GENERAL_ERROR);
-        };
-        let objects = match listed_objects(&s.session) {
-            Ok(o) => o,
-            Err(e) => return refused(&e),
-        };
-        let rows: Vec<ObjectRow> = objects
+    fn contents(&mut self) -> Outcome {
+        let slot_id = self.current()?;
+        self.session(slot_id)?;
+        let s = &self.sessions[&slot_id];
+        let rows: Vec<ObjectRow> = listed_objects(&s.session)
+            .map_err(refused)?
             .into_iter()
             .map(|(handle, label, class)| ObjectRow {
                 label,
                 handle,
                 object_type: object_type(class).to_string(),
-                uid: calls.object_uid(slot_id, handle).ok().map(hex),
+                uid: self.calls.object_uid(slot_id, handle).ok().map(hex),
             })
             .collect();
-        Reply::done(output::contents(s.role, &rows))
+        Ok(Reply::done(output::contents(s.role, &rows)))
     }
 
     /// The rows of one showpolicies block with their descriptions.
@@ -528,41 +481,37 @@ impl Console {
             .collect()
     }
 
-    fn show_policies(&mut self) -> Reply {
-        let slot_id = match self.current() {
-            Ok(s) => s,
-            Err(r) => return r,
-        };
-        let capabilities = match self.calls.token_capabilities(slot_id) {
-            Ok(c) => c,
-            Err(rv) => return Reply::refused("", rv),
-        };
-        let policies = match self.calls.token_policies(slot_id) {
-            Ok(p) => p,
-            Err(rv) => return Reply::refused("", rv),
-        };
+    fn show_policies(&mut self) -> Outcome {
+        let slot_id = self.current()?;
+        let module_refused = |rv| Reply::refused("", rv);
+        let capabilities = self
+            .calls
+            .token_capabilities(slot_id)
+            .map_err(module_refused)?;
+        let policies = self.calls.token_policies(slot_id).map_err(module_refused)?;
         let allowed = |id: &u64| capabilities.iter().any(|(c, v)| c == id && *v != 0);
         let shown: Vec<(u64, u64)> = policies.into_iter().filter(|(id, _)| allowed(id)).collect();
-        Reply::done(output::show_policies(
+        Ok(Reply::done(output::show_policies(
             &self.policy_rows(slot_id, true, &capabilities),
             &self.policy_rows(slot_id, false, &shown),
-        ))
+        )))
     }
 
-    /// Asks the proceed question after `warning`; true when the answer is `proceed`.
-    fn proceed(prompts: &mut dyn Prompts, warning: &str) -> bool {
+    /// Asks the proceed question after `warning`: `Err` (nothing done) unless the answer is
+    /// `proceed`.
+    fn proceed(prompts: &mut dyn Prompts, warning: &str) -> Result<(), Reply> {
         let question = format!("{warning}\n\t{}", output::PROCEED);
-        prompts
+        if prompts
             .answer(&question)
             .is_some_and(|a| a.trim().eq_ignore_ascii_case("proceed"))
-    }
-
-    fn aborted() -> Reply {
-        Reply {
+        {
+            return Ok(());
+        }
+        Err(Reply {
             text: "\n\tCommand aborted: nothing was changed.\n".into(),
             status: Status::Aborted,
             exit: false,
-        }
+        })
     }
 
     fn change_policy(
@@ -570,13 +519,10 @@ impl Console {
         changes: &[(u64, u64)],
         force: bool,
         prompts: &mut dyn Prompts,
-    ) -> Reply {
-        let slot_id = match self.current() {
-            Ok(s) => s,
-            Err(r) => return r,
-        };
+    ) -> Outcome {
+        let slot_id = self.current()?;
         let current = self.calls.token_policies(slot_id).unwrap_or_default();
-        let destructive: Vec<u64> = changes
+        let destructive: Vec<String> = changes
             .iter()
             .filter(|(id, value)| {
                 current.iter().any(|(c, v)| c == id && v != value)
@@ -585,26 +531,69 @@ impl Console {
                         .partition_element(slot_id, false, *id)
                         .is_ok_and(|d| d.destructive)
             })
-            .map(|(id, _)| *id)
+            .map(|(id, _)| id.to_string())
             .collect();
         if !destructive.is_empty() && !force {
-            let ids: Vec<String> = destructive.iter().map(u64::to_string).collect();
-            let warning = format!(
-                "\n\tYou are about to change a destructive policy (policy {}).\n\tAll objects on the partition will be destroyed.\n\tAre you sure you wish to continue?\n",
-                ids.join(", ")
-            );
-            if !Self::proceed(prompts, &warning) {
-                return Self::aborted();
-            }
+            Self::proceed(
+                prompts,
+                &format!(
+                    "\n\tYou are about to change a destructive policy (policy {}).\n\tAll objects \
+                     on the partition will be destroyed.\n\tAre you sure you wish to continue?\n",
+                    destructive.join(", ")
+                ),
+            )?;
         }
-        let handle = match self.session(slot_id) {
-            Ok(s) => s.session.handle(),
-            Err(r) => return r,
-        };
-        match self.calls.set_token_policies(handle, slot_id, changes) {
-            Ok(()) => Reply::done(""),
-            Err(rv) => Reply::refused("", rv),
+        let handle = self.session(slot_id)?.session.handle();
+        self.calls
+            .set_token_policies(handle, slot_id, changes)
+            .map_err(|rv| Reply::refused("", rv))?;
+        Ok(Reply::done(""))
+    }
+
+    /// The handles `partition clone` names, with their labels (for the report).
+    fn clone_list(
+        &mut self,
+        source_id: u64,
+        objects: &Objects,
+    ) -> Result<Vec<(u64, String)>, Reply> {
+        Ok(match objects {
+            Objects::All => listed_objects(&self.session(source_id)?.session)
+                .map_err(refused)?
+                .into_iter()
+                .map(|(h, label, _)| (h, label))
+                .collect(),
+            Objects::Handles(list) => list.iter().map(|h| (*h, String::new())).collect(),
+        })
+    }
+
+    /// The target session of a clone: the one LunaCM already logged in there (`None` to
+    /// close), else a new one logged in as the Crypto Officer for the clone.
+    fn clone_target(
+        &mut self,
+        target_id: u64,
+        password: Option<&str>,
+        prompts: &mut dyn Prompts,
+        text: &mut String,
+    ) -> Result<(CK_SESSION_HANDLE, Option<Session>), Reply> {
+        if let Some(s) = self.sessions.get(&target_id).filter(|s| s.role.is_some()) {
+            return Ok((s.session.handle(), None));
         }
+        let slot = self.slot(target_id)?;
+        let session = self.module.pkcs11.open_rw_session(slot).map_err(refused)?;
+        let pin = self.credential(
+            target_id,
+            password,
+            "target partition's Crypto Officer",
+            prompts,
+            text,
+        )?;
+        if let Err(rv) = self.calls.login(session.handle(), CKU_USER, pin.as_deref()) {
+            text.push_str(&format!(
+                "\tError: the Crypto Officer login on slot {target_id} failed.\n"
+            ));
+            return Err(Reply::refused(std::mem::take(text), rv));
+        }
+        Ok((session.handle(), Some(session)))
     }
 
     fn clone_objects(
@@ -614,86 +603,34 @@ impl Console {
         password: Option<&str>,
         force: bool,
         prompts: &mut dyn Prompts,
-    ) -> Reply {
-        let source_id = match self.current() {
-            Ok(s) => s,
-            Err(r) => return r,
-        };
+    ) -> Outcome {
+        let source_id = self.current()?;
         if source_id == target_id {
-            return Reply::usage(
+            return Err(Reply::usage(
                 format!("Error: slot {target_id} is the current slot: clone to another slot.\n"),
                 "Invalid Argument",
-            );
+            ));
         }
-        if let Err(r) = self.slot(target_id) {
-            return r;
-        }
-        let source = match self.session(source_id) {
-            Ok(s) => s,
-            Err(r) => return r,
-        };
-        let source_handle = source.session.handle();
-        let handles: Vec<(u64, String)> = match objects {
-            Objects::All => match listed_objects(&source.session) {
-                Ok(found) => found.into_iter().map(|(h, label, _)| (h, label)).collect(),
-                Err(e) => return refused(&e),
-            },
-            Objects::Handles(list) => list.iter().map(|h| (*h, String::new())).collect(),
-        };
+        self.slot(target_id)?;
+        let source_handle = self.session(source_id)?.session.handle();
+        let handles = self.clone_list(source_id, objects)?;
         if handles.is_empty() {
-            return Reply::done(
+            return Ok(Reply::done(
                 "\n\tThe current slot holds no objects this role sees: nothing to clone.\n",
-            );
+            ));
         }
         if !force {
-            let warning = format!(
-                "\n\tYou are about to clone {} object(s) from slot {source_id} to slot {target_id}.\n",
-                handles.len()
-            );
-            if !Self::proceed(prompts, &warning) {
-                return Self::aborted();
-            }
+            Self::proceed(
+                prompts,
+                &format!(
+                    "\n\tYou are about to clone {} object(s) from slot {source_id} to slot {target_id}.\n",
+                    handles.len()
+                ),
+            )?;
         }
         let mut text = String::new();
-        // The target: the session LunaCM already logged in there, else a new one logged in
-        // as the Crypto Officer for the clone and closed after it.
-        let logged_in = self
-            .sessions
-            .get(&target_id)
-            .is_some_and(|s| s.role.is_some());
-        let own_target;
-        let target_handle = if logged_in {
-            own_target = None;
-            self.sessions[&target_id].session.handle()
-        } else {
-            let slot = match self.slot(target_id) {
-                Ok(s) => s,
-                Err(r) => return r,
-            };
-            let session = match self.module.pkcs11.open_rw_session(slot) {
-                Ok(s) => s,
-                Err(e) => return refused(&e),
-            };
-            let pin = match self.credential(
-                target_id,
-                password,
-                "target partition's Crypto Officer",
-                prompts,
-                &mut text,
-            ) {
-                Ok(p) => p,
-                Err(r) => return r,
-            };
-            if let Err(rv) = self.calls.login(session.handle(), CKU_USER, pin.as_deref()) {
-                text.push_str(&format!(
-                    "\tError: the Crypto Officer login on slot {target_id} failed.\n"
-                ));
-                return Reply::refused(text, rv);
-            }
-            let handle = session.handle();
-            own_target = Some(session);
-            handle
-        };
+        let (target_handle, own_target) =
+            self.clone_target(target_id, password, prompts, &mut text)?;
         // A source older than 7.7.0 goes on after a failed object; a 7.7+ source stops.
         let stops = matches!(self.calls.firmware(source_id), Ok((major, minor, _)) if (major, minor) >= (7, 7));
         let mut first_failure = None;
@@ -717,14 +654,15 @@ impl Console {
                 Err(rv) => {
                     text.push_str(&format!(
                         "\t{named}: not cloned: 0x{rv:x} ({}).\n",
-                        crate::backend::outcome::rv_name(rv)
+                        rv_name(rv)
                     ));
                     first_failure.get_or_insert(rv);
+                    let left = handles.len() - i - 1;
                     if stops {
-                        let left = handles.len() - i - 1;
                         if left > 0 {
                             text.push_str(&format!(
-                                "\tStopped at the first failure (a 7.7+ source stops); {left} object(s) not attempted.\n"
+                                "\tStopped at the first failure (a 7.7+ source stops); {left} \
+                                 object(s) not attempted.\n"
                             ));
                         }
                         break;
@@ -740,61 +678,47 @@ impl Console {
             handles.len()
         ));
         match first_failure {
-            None => Reply::done(text),
-            Some(rv) => Reply::refused(text, rv),
+            None => Ok(Reply::done(text)),
+            Some(rv) => Err(Reply::refused(text, rv)),
         }
     }
 
-    fn show_info(&mut self) -> Reply {
-        let slot_id = match self.current() {
-            Ok(s) => s,
-            Err(r) => return r,
+    fn show_info(&mut self) -> Outcome {
+        let slot_id = self.current()?;
+        let slot = self.slot(slot_id)?;
+        let listing = self.listing(slot)?;
+        let token = self.module.pkcs11.get_token_info(slot).map_err(refused)?;
+        let authentication = if token.protected_authentication_path() {
+            "PED"
+        } else {
+            "Password"
         };
-        let slot = match self.slot(slot_id) {
-            Ok(s) => s,
-            Err(r) => return r,
-        };
-        let block = match self.block(slot) {
-            Ok(b) => b,
-            Err(e) => return refused(&e),
-        };
-        let token = match self.module.pkcs11.get_token_info(slot) {
-            Ok(t) => t,
-            Err(e) => return refused(&e),
-        };
-        let mut rows = vec![
-            ("Slot Id", block.slot_id.to_string()),
-            ("Label", block.label),
+        let rows = [
+            ("Slot Id", listing.slot_id.to_string()),
+            ("Label", listing.label),
             ("Manufacturer", token.manufacturer_id().trim().to_string()),
-            ("Model", block.model),
-            ("Serial Number", block.serial),
-            ("Firmware Version", block.firmware),
-            ("Configuration", block.configuration),
-            (
-                "Authentication",
-                if token.protected_authentication_path() {
-                    "PED".into()
-                } else {
-                    "Password".into()
-                },
-            ),
+            ("Model", listing.model),
+            ("Serial Number", listing.serial),
+            ("Firmware Version", listing.firmware),
+            ("Configuration", listing.configuration),
+            ("Authentication", authentication.to_string()),
         ];
-        let mut policies = String::new();
-        for (id, name) in SHOWN_HSM_POLICIES {
-            if let Ok(v) = self.calls.hsm_policy(slot_id, *id) {
-                policies.push_str(&format!("\t\t{id}: {name} : {v}\n"));
-            }
-        }
-        rows.retain(|(_, v)| !v.is_empty());
-        let mut text: String = String::from("\n");
-        for (name, value) in rows {
+        let mut text = String::from("\n");
+        for (name, value) in rows.iter().filter(|(_, v)| !v.is_empty()) {
             text.push_str(&format!("\t{:<24}{value}\n", format!("{name} ->")));
         }
+        let policies: String = SHOWN_HSM_POLICIES
+            .iter()
+            .filter_map(|(id, name)| {
+                let v = self.calls.hsm_policy(slot_id, *id).ok()?;
+                Some(format!("\t\t{id}: {name} : {v}\n"))
+            })
+            .collect();
         if !policies.is_empty() {
             text.push_str("\n\tHSM Policies\n");
             text.push_str(&policies);
         }
-        Reply::done(text)
+        Ok(Reply::done(text))
     }
 }
 
