@@ -339,3 +339,62 @@ fn bad_input_is_a_sentence_and_exit_2_never_a_panic() {
     );
     assert!(!text.contains("unknown command"));
 }
+
+#[test]
+fn ped_partitions_attend_the_ped_and_ha_virtual_slots_come_last() {
+    // PED authentication on all three devices; the lab presents the keys it made.
+    let dir = init_lab("luna-network-to-network7");
+    let path = dir.path().join("lab.toml");
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("auth = \"password\"", "auth = \"ped\"")
+        .replace(
+            "  so_pin = \"PO-sa6-2020\"\n  user_pin = \"CO-sa6-2020\"\n    [device.partition.luna]\n    domain = \"acme-migration-domain\"",
+            "    [device.partition.luna]\n    so_ped_key = \"sa6-blue.key\"\n    user_ped_key = \"sa6-black.key\"\n    domain_ped_key = \"red.key\"",
+        )
+        .replace(
+            "  so_pin = \"SO-backup-2020\"\n    [device.partition.luna]\n    domain = \"acme-migration-domain\"",
+            "    [device.partition.luna]\n    so_ped_key = \"backup-blue.key\"\n    domain_ped_key = \"red.key\"",
+        );
+    std::fs::write(&path, text).unwrap();
+    std::fs::remove_file(dir.path().join("hsmsim.sqlite")).unwrap();
+    let out = script(&dir, "partition login\nslot list\n", "");
+    let text = succeeded(&out);
+    assert!(
+        text.contains(
+            "lunacm:>partition login\n\n\tPlease attend to the PED.\n\nCommand Result : No Error\n"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("Luna User Partition (PED) Signing With Cloning Mode"));
+
+    // An HA group on the destination: its virtual slot is listed after the physical ones.
+    let dir = lab(true, "6.21.2");
+    succeeded(&output(common::command().args([
+        "--lab",
+        &lab_file(dir.path()),
+        "--host",
+        "client",
+        "lab",
+        "ha",
+        "create",
+        "--label",
+        "mig-ha",
+        "--partition",
+        "sa7/app",
+        "--password",
+        "CO-sa7-2024",
+    ])));
+    let text = succeeded(&lunacm(&dir, &["-c", "slot list"], ""));
+    let golden = "\tSlot Id ->              3\n\
+                  \tLabel ->                mig-ha\n";
+    assert!(text.contains(golden), "{text}");
+    assert!(
+        text.contains(
+            "\tConfiguration ->        Luna Virtual HSM (PW) Signing With Cloning Mode\n\
+             \tSlot Description ->     HA Virtual Card Slot\n\n\
+             \tCurrent Slot Id: 0\n\nCommand Result : No Error\n"
+        ),
+        "{text}"
+    );
+}

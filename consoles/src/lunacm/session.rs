@@ -25,6 +25,8 @@ use std::sync::Arc;
 /// Luna's vendor user types (pycryptoki `defines.py`).
 const CKU_CRYPTO_USER: CK_USER_TYPE = 0x8000_0001;
 const CKU_LIMITED_CRYPTO_OFFICER: CK_USER_TYPE = 0x8000_0003;
+/// The slot description of an HA group's virtual slot (luna.md §6).
+const HA_VIRTUAL_SLOT: &str = "HA Virtual Card Slot";
 /// HSM policy 41: per-partition SO (PPSO) on 6.22+ firmware.
 const HSM_POLICY_PER_PARTITION_SO: CK_ULONG = 41;
 /// HSM policies `hsm showinfo` lists: cloning, network replication, per-partition SO.
@@ -233,9 +235,9 @@ impl Console {
         (Some(firmware), era)
     }
 
-    /// The slot's `Configuration ->` text (luna.md §6; the simulator's wording for the
-    /// pre-PPSO and Backup HSM forms).
-    fn configuration(&self, slot_id: u64, model: &str, ped: bool) -> String {
+    /// The slot's `Configuration ->` text (luna.md §6; an HA virtual slot's "Luna Virtual
+    /// HSM" form is inferred there; the pre-PPSO and Backup HSM forms are the simulator's).
+    fn configuration(&self, slot_id: u64, model: &str, ped: bool, ha_virtual: bool) -> String {
         let auth = if ped { "PED" } else { "PW" };
         if model.contains("Backup") {
             return format!("Luna Backup HSM ({auth})");
@@ -251,6 +253,9 @@ impl Console {
         } else {
             "Signing With Cloning Mode"
         };
+        if ha_virtual {
+            return format!("Luna Virtual HSM ({auth}) {mode}");
+        }
         match self.era(slot_id) {
             (_, Era::Luna7) => format!("Luna User Partition With SO ({auth}) {mode}"),
             (Some((a, b, c)), Era::Ppso6) => format!("Luna User Slot {a}.{b}.{c} ({auth}) {mode}"),
@@ -270,6 +275,7 @@ impl Console {
             }
         };
         let model = token.model().trim().to_string();
+        let description = slot_info.slot_description().trim().to_string();
         Ok(LunaSlotListing {
             slot_id: slot.id(),
             label: token.label().trim().to_string(),
@@ -278,10 +284,11 @@ impl Console {
                 slot.id(),
                 &model,
                 token.protected_authentication_path(),
+                description == HA_VIRTUAL_SLOT,
             ),
             model,
             firmware,
-            description: slot_info.slot_description().trim().to_string(),
+            description,
         })
     }
 
