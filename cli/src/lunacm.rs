@@ -2,8 +2,8 @@
 //! simulator's module initialised on the lab, showing that host's slots) or for any PKCS#11
 //! library with Luna's `CA_*` extensions (`--module PATH`, e.g. a real Luna client library).
 //! One command with `-c "..."`, a script with `-f FILE`, else the commands on standard input;
-//! on a terminal with LunaCM's banner and `lunacm:>` prompt (plain line reads: no line
-//! editing yet). The language is the LunaCM console of `hsmsim_consoles`; this adapter opens
+//! on a terminal with LunaCM's banner and `lunacm:>` prompt, with line editing and history
+//! (`rustyline`). The language is the LunaCM console of `hsmsim_consoles`; this adapter opens
 //! the module, feeds it lines, asks for missing passwords without echo (`rpassword`, on a
 //! terminal only) and reads the proceed answers from standard input. Exit status: 0 when every
 //! command ended with `No Error`, 1 when the module refused one (or a proceed prompt was not
@@ -37,6 +37,9 @@ struct Input {
     /// The commands of `-c` or `-f`; `None`: standard input.
     queue: Option<VecDeque<String>>,
     terminal: bool,
+    /// Line editing and history at the `lunacm:>` prompt (interactive only; plain reads when
+    /// the terminal cannot be set up).
+    editor: Option<rustyline::DefaultEditor>,
 }
 
 impl Input {
@@ -52,6 +55,17 @@ impl Input {
         match &mut self.queue {
             Some(queue) => queue.pop_front(),
             None => {
+                if let Some(editor) = self.editor.as_mut() {
+                    return match editor.readline("lunacm:>") {
+                        Ok(line) => {
+                            let _ = editor.add_history_entry(line.as_str());
+                            Some(line)
+                        }
+                        // Ctrl-C drops the line being typed, as a shell does.
+                        Err(rustyline::error::ReadlineError::Interrupted) => Some(String::new()),
+                        Err(_) => None,
+                    };
+                }
                 if self.terminal {
                     print!("lunacm:>");
                     flush();
@@ -128,7 +142,16 @@ pub fn run(choice: &Choice, args: LunacmArgs) -> Result<ExitCode, Failure> {
     let terminal = std::io::stdin().is_terminal();
     let interactive = queue.is_none() && terminal;
     let echo = args.command.is_none() && !interactive;
-    let mut input = Input { queue, terminal };
+    let editor = if interactive {
+        rustyline::DefaultEditor::new().ok()
+    } else {
+        None
+    };
+    let mut input = Input {
+        queue,
+        terminal,
+        editor,
+    };
     if interactive {
         println!("{}", hsmsim_consoles::lunacm::output::banner());
         if let Some(reply) = console.run_line("slot list", &mut input) {
