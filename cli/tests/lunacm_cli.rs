@@ -10,10 +10,10 @@ use common::{init_lab, lab_file, output, stderr, succeeded};
 use std::io::Write;
 use std::process::{Output, Stdio};
 
-/// The chapter 2 lab; with `destination_ready` the destination partition is initialised (the
-/// guide's `partition init` is not a console command yet) with the source's cloning domain,
-/// and the source holds an AES key and an RSA pair.
-fn lab(destination_ready: bool, source_firmware: &str) -> tempfile::TempDir {
+/// The chapter 2 lab with the source on `source_firmware`; with `destination_domain` the
+/// destination partition is initialised (the guide's `partition init` is not a console command
+/// yet) with that cloning domain, and the source holds an AES key and an RSA pair.
+fn lab(destination_domain: Option<&str>, source_firmware: &str) -> tempfile::TempDir {
     let dir = init_lab("luna-network-to-network7");
     let path = dir.path().join("lab.toml");
     let mut text = std::fs::read_to_string(&path).unwrap();
@@ -22,15 +22,15 @@ fn lab(destination_ready: bool, source_firmware: &str) -> tempfile::TempDir {
         &format!("firmware = \"{source_firmware}\""),
         1,
     );
-    if destination_ready {
+    if let Some(domain) = destination_domain {
         text = text.replace(
             "  name = \"app\"               # created by the HSM SO, not initialised: the procedure does that",
-            "  name = \"app\"\n  label = \"sa7-app-par\"\n  so_pin = \"PO-sa7-2024\"\n  user_pin = \"CO-sa7-2024\"\n    [device.partition.luna]\n    domain = \"acme-migration-domain\"",
+            &format!("  name = \"app\"\n  label = \"sa7-app-par\"\n  so_pin = \"PO-sa7-2024\"\n  user_pin = \"CO-sa7-2024\"\n    [device.partition.luna]\n    domain = \"{domain}\""),
         );
     }
     std::fs::write(&path, text).unwrap();
     std::fs::remove_file(dir.path().join("hsmsim.sqlite")).unwrap();
-    if destination_ready {
+    if destination_domain.is_some() {
         let lab = lab_file(dir.path());
         for (name, kind, size) in [("mig-aes", "AES", "256"), ("mig-rsa", "RSA", "2048")] {
             succeeded(&output(common::command().args([
@@ -74,6 +74,9 @@ fn lunacm(dir: &tempfile::TempDir, args: &[&str], stdin: &str) -> Output {
     child.wait_with_output().unwrap()
 }
 
+/// The source's cloning domain (the lab's).
+const DOMAIN: &str = "acme-migration-domain";
+
 fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
@@ -87,7 +90,7 @@ fn script(dir: &tempfile::TempDir, lines: &str, stdin: &str) -> Output {
 
 #[test]
 fn slot_list_lists_the_hosts_slots_in_any_case_and_abbreviated() {
-    let dir = lab(false, "6.21.2");
+    let dir = lab(None, "6.21.2");
     for typed in ["slot list", "SLOT LIST", "sl l"] {
         let out = lunacm(&dir, &["-c", typed], "");
         let text = succeeded(&out);
@@ -110,7 +113,7 @@ fn slot_list_lists_the_hosts_slots_in_any_case_and_abbreviated() {
 
 #[test]
 fn logins_follow_the_firmware_era_and_a_wrong_password_gives_the_trailer() {
-    let dir = lab(false, "6.21.2");
+    let dir = lab(None, "6.21.2");
     let out = lunacm(&dir, &["-c", "partition login -password Wrong-2020"], "");
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(
@@ -133,7 +136,7 @@ fn logins_follow_the_firmware_era_and_a_wrong_password_gives_the_trailer() {
 
     // 6.22.0 PPSO: `co` is refused, "Crypto Officer" in full (unquoted, as the guide types it)
     // logs in; a wrong password is the module's refusal.
-    let dir = lab(false, "6.22.0");
+    let dir = lab(None, "6.22.0");
     let text = stdout(&script(
         &dir,
         "role login -name co -password CO-sa6-2020\n\
@@ -167,7 +170,7 @@ fn logins_follow_the_firmware_era_and_a_wrong_password_gives_the_trailer() {
 
 #[test]
 fn partition_clone_copies_every_object_with_its_ouid() {
-    let dir = lab(true, "6.21.2");
+    let dir = lab(Some(DOMAIN), "6.21.2");
     let out = script(
         &dir,
         "slot set -slot 0\n\
@@ -228,7 +231,7 @@ fn partition_clone_copies_every_object_with_its_ouid() {
 
 #[test]
 fn showpolicies_and_changepolicy_round_trip_and_destructive_changes_ask() {
-    let dir = lab(true, "6.21.2");
+    let dir = lab(Some(DOMAIN), "6.21.2");
     let before = succeeded(&lunacm(&dir, &["-c", "partition showpolicies"], ""));
     assert!(before.contains("\tPartition Capabilities\n"), "{before}");
     assert!(before.contains("\tPartition Policies\n"));
@@ -297,7 +300,7 @@ fn showpolicies_and_changepolicy_round_trip_and_destructive_changes_ask() {
 
 #[test]
 fn bad_input_is_a_sentence_and_exit_2_never_a_panic() {
-    let dir = lab(false, "6.21.2");
+    let dir = lab(None, "6.21.2");
     for (typed, why) in [
         ("frobnicate", "unknown command"),
         ("partition lo", "ambiguous"),
@@ -369,7 +372,7 @@ fn ped_partitions_attend_the_ped_and_ha_virtual_slots_come_last() {
     assert!(text.contains("Luna User Partition (PED) Signing With Cloning Mode"));
 
     // An HA group on the destination: its virtual slot is listed after the physical ones.
-    let dir = lab(true, "6.21.2");
+    let dir = lab(Some(DOMAIN), "6.21.2");
     succeeded(&output(common::command().args([
         "--lab",
         &lab_file(dir.path()),
@@ -397,4 +400,48 @@ fn ped_partitions_attend_the_ped_and_ha_virtual_slots_come_last() {
         ),
         "{text}"
     );
+}
+
+#[test]
+fn a_pre_7_7_source_goes_on_after_a_failed_object_and_a_7_7_source_stops() {
+    // Another cloning domain on the destination: every object fails at the target.
+    let dir = lab(Some("another-domain"), "6.21.2");
+    let out = script(
+        &dir,
+        "partition login -password CO-sa6-2020\npartition clone -objects 0 -slot 1 -password CO-sa7-2024 -force\n",
+        "",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert_eq!(text.matches(": not cloned: ").count(), 3, "{text}");
+    assert!(text.contains("0 of 3 object(s) cloned."), "{text}");
+    assert!(!text.contains("Stopped at the first failure"));
+    assert_eq!(
+        text.matches("(CKR_CERTIFICATE_INVALID)").count(),
+        4,
+        "{text}"
+    );
+
+    // A 7.7.1 (V0) source never clones to a 7.4.2 destination: it stops at the first object.
+    let dir = lab(Some(DOMAIN), "7.7.1");
+    let out = script(
+        &dir,
+        "role login -name co -password CO-sa6-2020\npartition clone -objects 0 -slot 1 -password CO-sa7-2024 -force\n",
+        "",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert_eq!(text.matches(": not cloned: ").count(), 1, "{text}");
+    assert!(
+        text.contains(
+            "Stopped at the first failure (a 7.7+ source stops); 2 object(s) not attempted."
+        ),
+        "{text}"
+    );
+    let target = succeeded(&script(
+        &dir,
+        "slot set -slot 1\nrole login -name co -password CO-sa7-2024\npartition contents\n",
+        "",
+    ));
+    assert!(target.contains("Number of objects:  0"), "{target}");
 }
