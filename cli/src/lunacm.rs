@@ -109,7 +109,17 @@ fn open_module(
 ) -> Result<std::sync::Arc<module::Module>, Failure> {
     crate::token_access::check_module(path.as_deref())?;
     match path {
-        Some(path) => module::open(&path, None).map_err(|e| Failure(format!("--module: {e}"))),
+        Some(path) => {
+            let module =
+                module::open(&path, None).map_err(|e| Failure(format!("--module: {e}")))?;
+            if !module.ca_extensions {
+                return Err(Failure(format!(
+                    "--module {}: the library does not export Luna's CA_* extensions (no CA_GetFunctionList): LunaCM drives a Luna client library",
+                    path.display()
+                )));
+            }
+            Ok(module)
+        }
         None => {
             let path = find_sim_module().ok_or_else(|| {
                 Failure(

@@ -445,3 +445,44 @@ fn a_pre_7_7_source_goes_on_after_a_failed_object_and_a_7_7_source_stops() {
     ));
     assert!(target.contains("Number of objects:  0"), "{target}");
 }
+
+#[test]
+fn module_names_any_library_with_the_ca_extensions() {
+    // The simulator's module loaded as "any library": the lab comes from its environment.
+    let dir = lab(None, "6.21.2");
+    let library = std::path::Path::new(env!("CARGO_BIN_EXE_hsmsim"))
+        .parent()
+        .unwrap()
+        .join("libhsmsim.so");
+    let out = output(
+        common::command()
+            .env("HSMSIM_CONF", lab_file(dir.path()))
+            .env("HSMSIM_HOST", "client")
+            .args([
+                "lunacm",
+                "--module",
+                library.to_str().unwrap(),
+                "-c",
+                "sl li",
+            ]),
+    );
+    let text = succeeded(&out);
+    assert!(
+        text.contains("Label ->                sa6-app-par"),
+        "{text}"
+    );
+    assert!(text.contains("Command Result : No Error"));
+    // A PKCS#11 library without them is refused by name (where SoftHSM is installed).
+    let softhsm = std::path::Path::new("/usr/lib/softhsm/libsofthsm2.so");
+    if softhsm.exists() {
+        let out = output(common::command().args([
+            "lunacm",
+            "--module",
+            softhsm.to_str().unwrap(),
+            "-c",
+            "slot list",
+        ]));
+        assert_eq!(out.status.code(), Some(2));
+        assert!(stderr(&out).contains("does not export Luna's CA_* extensions"));
+    }
+}
