@@ -11,7 +11,6 @@
 //! does not give, and the answers to the proceed prompt, come through [`Prompts`].
 use super::grammar::{self, Command, Objects};
 use super::output::{self, ObjectRow, PolicyRow, Reply, Status};
-use crate::backend::luna_ca::LunaCalls;
 use crate::backend::module::Module;
 use crate::backend::outcome::rv_name;
 use cryptoki::object::{Attribute, AttributeType, ObjectClass};
@@ -65,7 +64,6 @@ struct SlotSession {
 /// A LunaCM session.
 pub struct Console {
     module: Arc<Module>,
-    calls: LunaCalls,
     current: Option<u64>,
     sessions: BTreeMap<u64, SlotSession>,
 }
@@ -114,7 +112,6 @@ fn object_type(class: Option<ObjectClass>) -> &'static str {
 impl Console {
     /// A console on `module`; the current slot is the first with a token.
     pub fn new(module: Arc<Module>) -> Result<Console, String> {
-        let calls = LunaCalls::load(&module.path)?;
         let current = module
             .pkcs11
             .get_slots_with_token()
@@ -123,7 +120,6 @@ impl Console {
             .map(Slot::id);
         Ok(Console {
             module,
-            calls,
             current,
             sessions: BTreeMap::new(),
         })
@@ -219,13 +215,17 @@ impl Console {
 
     /// The firmware of a slot as text and its role-naming era.
     fn era(&self, slot_id: u64) -> (Option<(u64, u64, u64)>, Era) {
-        let Ok(firmware) = self.calls.firmware(slot_id) else {
+        let Ok(firmware) = self.module.raw.firmware(slot_id) else {
             return (None, Era::Luna7);
         };
         let era = match firmware {
             (major, _, _) if major >= 7 => Era::Luna7,
             (6, minor, _) if minor >= 22 => {
-                match self.calls.hsm_policy(slot_id, HSM_POLICY_PER_PARTITION_SO) {
+                match self
+                    .module
+                    .raw
+                    .hsm_policy(slot_id, HSM_POLICY_PER_PARTITION_SO)
+                {
                     Ok(0) => Era::PrePpso,
                     _ => Era::Ppso6,
                 }
@@ -243,7 +243,8 @@ impl Console {
             return format!("Luna Backup HSM ({auth})");
         }
         let key_export = self
-            .calls
+            .module
+            .raw
             .token_policies(slot_id)
             .ok()
             .and_then(|p| p.iter().find(|(id, _)| *id == 1).map(|(_, v)| *v != 0))
@@ -267,7 +268,7 @@ impl Console {
         let pkcs11 = &self.module.pkcs11;
         let slot_info = pkcs11.get_slot_info(slot).map_err(refused)?;
         let token = pkcs11.get_token_info(slot).map_err(refused)?;
-        let firmware = match self.calls.firmware(slot.id()) {
+        let firmware = match self.module.raw.firmware(slot.id()) {
             Ok((a, b, c)) => format!("{a}.{b}.{c}"),
             Err(_) => {
                 let v = token.firmware_version();
@@ -439,7 +440,7 @@ impl Console {
         let mut text = String::new();
         let pin = self.credential(slot_id, password, role_title(user), prompts, &mut text)?;
         let handle = self.session(slot_id)?.session.handle();
-        if let Err(rv) = self.calls.login(handle, user, pin.as_deref()) {
+        if let Err(rv) = self.module.raw.login(handle, user, pin.as_deref()) {
             return Err(Reply::refused(text, rv));
         }
         self.session(slot_id)?.role = Some(role_title(user));
@@ -465,7 +466,7 @@ impl Console {
                 label,
                 handle,
                 object_type: object_type(class).to_string(),
-                uid: self.calls.object_uid(slot_id, handle).ok().map(hex),
+                uid: self.module.raw.object_uid(slot_id, handle).ok().map(hex),
             })
             .collect();
         Ok(Reply::done(output::contents(s.role, &rows)))
@@ -477,7 +478,8 @@ impl Console {
             .iter()
             .map(|(id, value)| {
                 let name = self
-                    .calls
+                    .module
+                    .raw
                     .partition_element(slot_id, capability, *id)
                     .map(|d| d.description)
                     .ok()
@@ -492,10 +494,15 @@ impl Console {
         let slot_id = self.current()?;
         let module_refused = |rv| Reply::refused("", rv);
         let capabilities = self
-            .calls
+            .module
+            .raw
             .token_capabilities(slot_id)
             .map_err(module_refused)?;
-        let policies = self.calls.token_policies(slot_id).map_err(module_refused)?;
+        let policies = self
+            .module
+            .raw
+            .token_policies(slot_id)
+            .map_err(module_refused)?;
         let allowed = |id: &u64| capabilities.iter().any(|(c, v)| c == id && *v != 0);
         let shown: Vec<(u64, u64)> = policies.into_iter().filter(|(id, _)| allowed(id)).collect();
         Ok(Reply::done(output::show_policies(
@@ -528,13 +535,14 @@ impl Console {
         prompts: &mut dyn Prompts,
     ) -> Outcome {
         let slot_id = self.current()?;
-        let current = self.calls.token_policies(slot_id).unwrap_or_default();
+        let current = self.module.raw.token_policies(slot_id).unwrap_or_default();
         let destructive: Vec<String> = changes
             .iter()
             .filter(|(id, value)| {
                 current.iter().any(|(c, v)| c == id && v != value)
                     && self
-                        .calls
+                        .module
+                        .raw
                         .partition_element(slot_id, false, *id)
                         .is_ok_and(|d| d.destructive)
             })
@@ -551,7 +559,8 @@ impl Console {
             )?;
         }
         let handle = self.session(slot_id)?.session.handle();
-        self.calls
+        self.module
+            .raw
             .set_token_policies(handle, slot_id, changes)
             .map_err(|rv| Reply::refused("", rv))?;
         Ok(Reply::done(""))
@@ -594,7 +603,11 @@ impl Console {
             prompts,
             text,
         )?;
-        if let Err(rv) = self.calls.login(session.handle(), CKU_USER, pin.as_deref()) {
+        if let Err(rv) = self
+            .module
+            .raw
+            .login(session.handle(), CKU_USER, pin.as_deref())
+        {
             text.push_str(&format!(
                 "\tError: the Crypto Officer login on slot {target_id} failed.\n"
             ));
@@ -639,7 +652,7 @@ impl Console {
         let (target_handle, own_target) =
             self.clone_target(target_id, password, prompts, &mut text)?;
         // A source older than 7.7.0 goes on after a failed object; a 7.7+ source stops.
-        let stops = matches!(self.calls.firmware(source_id), Ok((major, minor, _)) if (major, minor) >= (7, 7));
+        let stops = matches!(self.module.raw.firmware(source_id), Ok((major, minor, _)) if (major, minor) >= (7, 7));
         let mut first_failure = None;
         let mut cloned = 0;
         for (i, (handle, label)) in handles.iter().enumerate() {
@@ -649,7 +662,8 @@ impl Console {
                 format!("Object {handle} ({label})")
             };
             match self
-                .calls
+                .module
+                .raw
                 .clone_object(target_handle, source_handle, *handle)
             {
                 Ok(new) => {
@@ -717,7 +731,7 @@ impl Console {
         let policies: String = SHOWN_HSM_POLICIES
             .iter()
             .filter_map(|(id, name)| {
-                let v = self.calls.hsm_policy(slot_id, *id).ok()?;
+                let v = self.module.raw.hsm_policy(slot_id, *id).ok()?;
                 Some(format!("\t\t{id}: {name} : {v}\n"))
             })
             .collect();
