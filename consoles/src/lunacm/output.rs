@@ -182,4 +182,31 @@ mod tests {
         assert!(text.contains("\tSlot Id ->              1\n"), "{text}");
         assert!(text.contains("Current Slot Id: 1"));
     }
+
+    #[test]
+    fn contents_and_policies_have_luna_s_layout() {
+        let row = ObjectRow {
+            label: "mig-aes".into(),
+            handle: 7,
+            object_type: "Symmetric Key".into(),
+            uid: Some("0a".into()),
+        };
+        assert_eq!(
+            contents(Some("Crypto Officer"), &[row]),
+            "\n\tThe 'Crypto Officer' is currently logged in. Looking for objects accessible to \
+             the 'Crypto Officer'.\n\n\tObject list:\n\n\tLabel:          mig-aes\n\
+             \tHandle:         7\n\tObject Type:    Symmetric Key\n\tUsage Limit:    none\n\
+             \tObject UID:     0a\n\n\tNumber of objects:  1\n"
+        );
+        assert!(contents(None, &[]).ends_with("\tNumber of objects:  0\n"));
+        let text = show_policies(
+            &[(22, "Enable activation".into(), 1)],
+            &[(22, "Allow activation".into(), 0)],
+        );
+        assert_eq!(
+            text,
+            "\n\tPartition Capabilities\n\t\t22: Enable activation : 1\n\n\tPartition Policies\n\
+             \t\t22: Allow activation : 0\n"
+        );
+    }
 }

@@ -785,3 +785,40 @@ fn help_text() -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn role_names_follow_the_firmware_era() {
+        let role = |name: &str, era| Console::role_of(name, era, "x").map_err(|r| r.status);
+        let refused = Err(Status::Refused(CKR_USER_TYPE_INVALID));
+        // 7.x: shortcuts and full names, any case.
+        assert_eq!(role("co", Era::Luna7), Ok(CKU_USER));
+        assert_eq!(role("CO", Era::Luna7), Ok(CKU_USER));
+        assert_eq!(role("Po", Era::Luna7), Ok(CKU_SO));
+        assert_eq!(role("cu", Era::Luna7), Ok(CKU_CRYPTO_USER));
+        assert_eq!(role("lco", Era::Luna7), Ok(CKU_LIMITED_CRYPTO_OFFICER));
+        assert_eq!(role("crypto officer", Era::Luna7), Ok(CKU_USER));
+        assert_eq!(role("officer", Era::Luna7), refused);
+        // 6.22 PPSO: full names only, case-sensitive (seed 003).
+        assert_eq!(role("Crypto Officer", Era::Ppso6), Ok(CKU_USER));
+        assert_eq!(role("Partition SO", Era::Ppso6), Ok(CKU_SO));
+        assert_eq!(role("co", Era::Ppso6), refused);
+        assert_eq!(role("crypto officer", Era::Ppso6), refused);
+        let text = Console::role_of("co", Era::Ppso6, "6.22.0")
+            .unwrap_err()
+            .text;
+        assert!(text.contains("firmware 6.22.0"), "{text}");
+        assert!(text.contains("`role login -name Crypto Officer`"), "{text}");
+    }
+
+    #[test]
+    fn object_types_are_lunacm_words() {
+        assert_eq!(object_type(Some(ObjectClass::SECRET_KEY)), "Symmetric Key");
+        assert_eq!(object_type(Some(ObjectClass::PRIVATE_KEY)), "Private Key");
+        assert_eq!(object_type(None), "Object");
+        assert_eq!(hex([0xab; 12]), "abababababababababababab");
+    }
+}
