@@ -127,6 +127,21 @@ fn open_module(
                 )
             })?;
             let selection = estate::select(choice)?;
+            let hosts: Vec<&str> = selection
+                .lab
+                .file
+                .hosts
+                .iter()
+                .map(|h| h.name.get_ref().as_str())
+                .collect();
+            if let Some(host) = &selection.host
+                && !hosts.contains(&host.as_str())
+            {
+                return Err(Failure(format!(
+                    "--host {host}: the lab has no such client host; its hosts: {}",
+                    hosts.join(", ")
+                )));
+            }
             let lab = SimulatorLab {
                 lab_file: selection.lab_file.clone(),
                 host: selection.host.clone(),

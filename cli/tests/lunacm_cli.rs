@@ -486,3 +486,38 @@ fn module_names_any_library_with_the_ca_extensions() {
         assert!(stderr(&out).contains("does not export Luna's CA_* extensions"));
     }
 }
+
+#[test]
+fn a_host_or_target_slot_the_lab_lacks_is_named() {
+    let dir = lab(Some(DOMAIN), "6.21.2");
+    let out = output(common::command().args([
+        "--lab",
+        &lab_file(dir.path()),
+        "lunacm",
+        "--host",
+        "nowhere",
+        "-c",
+        "slot list",
+    ]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("--host nowhere: the lab has no such client host; its hosts: client"),
+        "{}",
+        stderr(&out)
+    );
+    let out = lunacm(
+        &dir,
+        &["-c", "partition clone -objects 0 -slot 99 -force"],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(
+        text.contains("Error: slot 99 shows no token this client can use."),
+        "{text}"
+    );
+    assert!(
+        text.contains("Command Result : 0x3 (CKR_SLOT_ID_INVALID)"),
+        "{text}"
+    );
+}

@@ -595,7 +595,11 @@ impl Console {
             return Ok((s.session.handle(), None));
         }
         let slot = self.slot(target_id)?;
-        let session = self.module.pkcs11.open_rw_session(slot).map_err(refused)?;
+        let session = self.module.pkcs11.open_rw_session(slot).map_err(|e| {
+            let mut reply = refused(e);
+            reply.text = format!("Error: slot {target_id} shows no token this client can use.\n");
+            reply
+        })?;
         let pin = self.credential(
             target_id,
             password,
