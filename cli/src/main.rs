@@ -2,9 +2,9 @@
 //! inspect the simulated estate (slots, tokens, mechanisms), run the self-test that exercises
 //! every mechanism family on a token, operate Primus devices (`primus`: cards, credentials,
 //! security policy, migration preconditions), replay the documented procedures
-//! (`conformance`), and type their steps by hand (`primus-tools`, `import-pfx`). It also owns
-//! the conventions every command shares: exit codes, `--json` errors, standard output that a
-//! closed pipe ends quietly, completions and the man page.
+//! (`conformance`), and type their steps by hand (`primus-tools`, `import-pfx`, `lunacm`). It
+//! also owns the conventions every command shares: exit codes, `--json` errors, standard
+//! output that a closed pipe ends quietly, completions and the man page.
 
 // Standard output for every command: `println!` and `print!` below shadow std's, so a reader
 // that stops reading (`hsmsim lab show | head -1`) ends the program quietly (exit 0, after the
@@ -26,6 +26,7 @@ macro_rules! print {
 mod conformance;
 mod ha;
 mod import_pfx;
+mod lunacm;
 mod primus;
 mod primus_tools;
 mod secret;
@@ -137,6 +138,11 @@ enum Command {
     /// into a token, paired and proven (seed 002).
     #[command(name = "import-pfx")]
     ImportPfx(Box<import_pfx::ImportPfxArgs>),
+    /// Thales Luna's LunaCM (seed 003): `slot list`, `slot set`, `role login`, `partition
+    /// contents|showpolicies|changepolicy|clone`, `hsm showinfo`, typed as the guide writes
+    /// them, for a client host of the lab (--host) or any module with Luna's CA_* extensions
+    /// (--module); -c one command, -f a script, else standard input.
+    Lunacm(lunacm::LunacmArgs),
 }
 
 #[derive(Subcommand)]
@@ -911,6 +917,7 @@ fn main() -> ExitCode {
         Command::Conformance(command) => conformance::run(command, &choice),
         Command::PrimusTools(args) => primus_tools::run(&choice, *args),
         Command::ImportPfx(args) => import_pfx::run(&choice, *args),
+        Command::Lunacm(args) => lunacm::run(&choice, args),
     };
     // Finalise the PKCS#11 modules the conformance commands loaded, and remove a scratch lab.
     hsmsim_conformance::target::finish();

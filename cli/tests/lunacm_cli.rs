@@ -1,0 +1,523 @@
+//! `hsmsim lunacm` on the built-in Luna lab of the guide's chapter 2 (`luna-network-to-network7`,
+//! host `client`: slot 0 the 6.21.2 source, slot 1 the 7.4.2 destination, slot 2 the Backup
+//! HSM): LunaCM's commands typed as seed 003 writes them, through the simulator's module,
+//! with `-c`, `-f` and standard input, asserting what the module did (logins refused, objects
+//! cloned with their OUIDs, policies changed and kept across runs, a destructive change asked
+//! for) and LunaCM's output and trailers.
+mod common;
+
+use common::{init_lab, lab_file, output, stderr, succeeded};
+use std::io::Write;
+use std::process::{Output, Stdio};
+
+/// The chapter 2 lab with the source on `source_firmware`; with `destination_domain` the
+/// destination partition is initialised (the guide's `partition init` is not a console command
+/// yet) with that cloning domain, and the source holds an AES key and an RSA pair.
+fn lab(destination_domain: Option<&str>, source_firmware: &str) -> tempfile::TempDir {
+    let dir = init_lab("luna-network-to-network7");
+    let path = dir.path().join("lab.toml");
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text = text.replacen(
+        "firmware = \"6.21.2\"",
+        &format!("firmware = \"{source_firmware}\""),
+        1,
+    );
+    if let Some(domain) = destination_domain {
+        text = text.replace(
+            "  name = \"app\"               # created by the HSM SO, not initialised: the procedure does that",
+            &format!("  name = \"app\"\n  label = \"sa7-app-par\"\n  so_pin = \"PO-sa7-2024\"\n  user_pin = \"CO-sa7-2024\"\n    [device.partition.luna]\n    domain = \"{domain}\""),
+        );
+    }
+    std::fs::write(&path, text).unwrap();
+    std::fs::remove_file(dir.path().join("hsmsim.sqlite")).unwrap();
+    if destination_domain.is_some() {
+        let lab = lab_file(dir.path());
+        for (name, kind, size) in [("mig-aes", "AES", "256"), ("mig-rsa", "RSA", "2048")] {
+            succeeded(&output(common::command().args([
+                "--lab",
+                &lab,
+                "--host",
+                "client",
+                "primus-tools",
+                "--hsm",
+                "sim:token=sa6-app-par",
+                "CreateKey",
+                "--keyname",
+                name,
+                "--type",
+                kind,
+                "--size",
+                size,
+            ])));
+        }
+    }
+    dir
+}
+
+/// `hsmsim lunacm` on host `client` of the lab in `dir`, with `args` and `stdin`.
+fn lunacm(dir: &tempfile::TempDir, args: &[&str], stdin: &str) -> Output {
+    let lab = lab_file(dir.path());
+    let mut child = common::command()
+        .args(["--lab", &lab, "lunacm", "--host", "client"])
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// The source's cloning domain (the lab's).
+const DOMAIN: &str = "acme-migration-domain";
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `lunacm -f` with a script written to the lab's directory.
+fn script(dir: &tempfile::TempDir, lines: &str, stdin: &str) -> Output {
+    let file = dir.path().join("script.lunacm");
+    std::fs::write(&file, lines).unwrap();
+    lunacm(dir, &["-f", file.to_str().unwrap()], stdin)
+}
+
+#[test]
+fn slot_list_lists_the_hosts_slots_in_any_case_and_abbreviated() {
+    let dir = lab(None, "6.21.2");
+    for typed in ["slot list", "SLOT LIST", "sl l"] {
+        let out = lunacm(&dir, &["-c", typed], "");
+        let text = succeeded(&out);
+        for expected in [
+            "\tSlot Id ->              0\n\tLabel ->                sa6-app-par\n",
+            "Firmware Version ->     6.21.2",
+            "Configuration ->        Luna User Partition (PW) Signing With Cloning Mode",
+            "Slot Id ->              1",
+            "Firmware Version ->     7.4.2",
+            "Luna User Partition With SO (PW) Signing With Cloning Mode",
+            "Label ->                backup-hsm",
+            "Current Slot Id: 0",
+        ] {
+            assert!(text.contains(expected), "{typed}: {expected:?} in {text}");
+        }
+        assert!(text.ends_with("\nCommand Result : No Error\n"), "{text}");
+        assert!(!text.contains("Slot Id ->              3"));
+    }
+}
+
+#[test]
+fn logins_follow_the_firmware_era_and_a_wrong_password_gives_the_trailer() {
+    let dir = lab(None, "6.21.2");
+    let out = lunacm(&dir, &["-c", "partition login -password Wrong-2020"], "");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("Command Result : 0xa0 (CKR_PIN_INCORRECT)"),
+        "{}",
+        stdout(&out)
+    );
+    // Pre-PPSO: `role login` is refused and names `partition login`.
+    let out = lunacm(
+        &dir,
+        &["-c", "role login -name co -password CO-sa6-2020"],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(text.contains("partition login"), "{text}");
+    assert!(text.contains("(CKR_USER_TYPE_INVALID)"), "{text}");
+    let out = lunacm(&dir, &["-c", "partition login -password CO-sa6-2020"], "");
+    assert!(succeeded(&out).contains("Command Result : No Error"));
+
+    // 6.22.0 PPSO: `co` is refused, "Crypto Officer" in full (unquoted, as the guide types it)
+    // logs in; a wrong password is the module's refusal.
+    let dir = lab(None, "6.22.0");
+    let text = stdout(&script(
+        &dir,
+        "role login -name co -password CO-sa6-2020\n\
+         role login -name crypto officer -password CO-sa6-2020\n\
+         role login -name Crypto Officer -password Wrong-2020\n\
+         role login -name Crypto Officer -password CO-sa6-2020\n\
+         partition login -password CO-sa6-2020\n",
+        "",
+    ));
+    let results: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("Command Result"))
+        .collect();
+    assert_eq!(
+        results,
+        [
+            "Command Result : 0x103 (CKR_USER_TYPE_INVALID)",
+            "Command Result : 0x103 (CKR_USER_TYPE_INVALID)",
+            "Command Result : 0xa0 (CKR_PIN_INCORRECT)",
+            "Command Result : No Error",
+            "Command Result : 0x103 (CKR_USER_TYPE_INVALID)",
+        ],
+        "{text}"
+    );
+    assert!(
+        text.contains("type `role login -name Crypto Officer`"),
+        "{text}"
+    );
+    assert!(text.contains("lunacm:>role login -name co -password CO-sa6-2020"));
+}
+
+#[test]
+fn partition_clone_copies_every_object_with_its_ouid() {
+    let dir = lab(Some(DOMAIN), "6.21.2");
+    let out = script(
+        &dir,
+        "slot set -slot 0\n\
+         partition login -password CO-sa6-2020\n\
+         partition contents\n\
+         partition clone -objects 0 -slot 1 -password CO-sa7-2024\n",
+        "proceed\n",
+    );
+    let text = succeeded(&out);
+    assert!(
+        text.contains("You are about to clone 3 object(s) from slot 0 to slot 1."),
+        "{text}"
+    );
+    assert!(text.contains("Type 'proceed' to continue, or 'quit' to quit now -> proceed"));
+    assert!(text.contains("3 of 3 object(s) cloned."), "{text}");
+    let source_uids: Vec<String> = text
+        .lines()
+        .filter(|l| l.contains("Object UID:"))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(source_uids.len(), 3, "{text}");
+
+    // A later run sees the objects on the target, with the same OUIDs, and the source as it was.
+    let out = script(
+        &dir,
+        "slot set -slot 1\nrole login -name co -password CO-sa7-2024\npartition contents\n",
+        "",
+    );
+    let target = succeeded(&out);
+    assert!(target.contains("Number of objects:  3"), "{target}");
+    assert!(target.contains("Label:          mig-aes"));
+    assert!(target.contains("Object Type:    Private Key"));
+    for uid in &source_uids {
+        assert!(target.contains(uid.as_str()), "{uid} in {target}");
+    }
+    let source = succeeded(&script(
+        &dir,
+        "partition login -password CO-sa6-2020\npartition contents\n",
+        "",
+    ));
+    assert!(source.contains("Number of objects:  3"), "{source}");
+
+    // Answering quit clones nothing; the target still holds 3.
+    let out = script(
+        &dir,
+        "partition login -password CO-sa6-2020\npartition clone -objects 1 -slot 1 -password CO-sa7-2024\n",
+        "quit\n",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("Command Result : User Aborted"));
+    let target = succeeded(&script(
+        &dir,
+        "slot set -slot 1\nrole login -name co -password CO-sa7-2024\npartition contents\n",
+        "",
+    ));
+    assert!(target.contains("Number of objects:  3"), "{target}");
+}
+
+#[test]
+fn showpolicies_and_changepolicy_round_trip_and_destructive_changes_ask() {
+    let dir = lab(Some(DOMAIN), "6.21.2");
+    let before = succeeded(&lunacm(&dir, &["-c", "partition showpolicies"], ""));
+    assert!(before.contains("\tPartition Capabilities\n"), "{before}");
+    assert!(before.contains("\tPartition Policies\n"));
+    assert!(before.contains("22: Allow activation : 0"), "{before}");
+
+    // The Partition SO of the 7.4.2 destination turns activation on (not destructive).
+    let out = lunacm(
+        &dir,
+        &[],
+        "slot set -slot 1\nrole login -name po -password PO-sa7-2024\npartition changepolicy -policy 22 -value 1\n",
+    );
+    let text = succeeded(&out);
+    assert!(!text.contains("proceed"), "{text}");
+    let after = succeeded(&script(
+        &dir,
+        "slot set -slot 1\npartition showpolicies\n",
+        "",
+    ));
+    assert!(after.contains("22: Allow activation : 1"), "{after}");
+
+    // Without a login the module refuses the change.
+    let out = script(
+        &dir,
+        "slot set -slot 1\npartition changepolicy -policy 22 -value 0\n",
+        "",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out).contains("(CKR_USER_NOT_AUTHORIZED)"),
+        "{}",
+        stdout(&out)
+    );
+
+    // A destructive change asks; quit changes nothing, -force changes it.
+    let change = "slot set -slot 1\nrole login -name po -password PO-sa7-2024\npartition changepolicy -policy 0 -value 0";
+    let out = script(&dir, change, "quit\n");
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(
+        text.contains("Type 'proceed' to continue, or 'quit' to quit now -> quit"),
+        "{text}"
+    );
+    assert!(text.contains("Command Result : User Aborted"));
+    let policies = succeeded(&script(
+        &dir,
+        "slot set -slot 1\npartition showpolicies\n",
+        "",
+    ));
+    assert!(
+        policies.contains("0: Allow private key cloning : 1"),
+        "{policies}"
+    );
+    let out = script(&dir, &format!("{change} -force\n"), "");
+    let text = succeeded(&out);
+    assert!(!text.contains("proceed"), "{text}");
+    let policies = succeeded(&script(
+        &dir,
+        "slot set -slot 1\npartition showpolicies\n",
+        "",
+    ));
+    assert!(
+        policies.contains("0: Allow private key cloning : 0"),
+        "{policies}"
+    );
+}
+
+#[test]
+fn bad_input_is_a_sentence_and_exit_2_never_a_panic() {
+    let dir = lab(None, "6.21.2");
+    for (typed, why) in [
+        ("frobnicate", "unknown command"),
+        ("partition lo", "ambiguous"),
+        ("slot set -slot one", "a number is expected"),
+        ("partition clone -objects 0", "-slot is required"),
+        ("role login -name \"co", "not closed"),
+    ] {
+        let out = lunacm(&dir, &["-c", typed], "");
+        assert_eq!(out.status.code(), Some(2), "{typed}");
+        let text = stdout(&out);
+        assert!(text.contains(why), "{typed}: {text}");
+        assert!(text.contains("Command Result : Invalid Argument"), "{text}");
+    }
+    // A password nobody can type (no terminal) is asked for by name.
+    let out = lunacm(&dir, &["-c", "partition login"], "");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stdout(&out).contains("password is needed: give -password"));
+    // A slot this host does not show.
+    let out = lunacm(&dir, &["-c", "slot set -slot 7"], "");
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(stdout(&out).contains("slot 7 shows no token"));
+    // A missing script and a missing module are the CLI's usage errors.
+    let out = lunacm(&dir, &["-f", "/nonexistent/script"], "");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("cannot read it"));
+    let out = lunacm(
+        &dir,
+        &["--module", "/nonexistent/lib.so", "-c", "slot list"],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("there is no such file"));
+    // `exit` ends a script; the lines after it are not run.
+    let out = lunacm(&dir, &[], "help\nexit\nfrobnicate\n");
+    let text = succeeded(&out);
+    assert!(
+        text.contains("partition clone -objects <0|h,h> -slot <n>"),
+        "{text}"
+    );
+    assert!(!text.contains("unknown command"));
+}
+
+#[test]
+fn ped_partitions_attend_the_ped_and_ha_virtual_slots_come_last() {
+    // PED authentication on all three devices; the lab presents the keys it made.
+    let dir = init_lab("luna-network-to-network7");
+    let path = dir.path().join("lab.toml");
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("auth = \"password\"", "auth = \"ped\"")
+        .replace(
+            "  so_pin = \"PO-sa6-2020\"\n  user_pin = \"CO-sa6-2020\"\n    [device.partition.luna]\n    domain = \"acme-migration-domain\"",
+            "    [device.partition.luna]\n    so_ped_key = \"sa6-blue.key\"\n    user_ped_key = \"sa6-black.key\"\n    domain_ped_key = \"red.key\"",
+        )
+        .replace(
+            "  so_pin = \"SO-backup-2020\"\n    [device.partition.luna]\n    domain = \"acme-migration-domain\"",
+            "    [device.partition.luna]\n    so_ped_key = \"backup-blue.key\"\n    domain_ped_key = \"red.key\"",
+        );
+    std::fs::write(&path, text).unwrap();
+    std::fs::remove_file(dir.path().join("hsmsim.sqlite")).unwrap();
+    let out = script(&dir, "partition login\nslot list\n", "");
+    let text = succeeded(&out);
+    assert!(
+        text.contains(
+            "lunacm:>partition login\n\n\tPlease attend to the PED.\n\nCommand Result : No Error\n"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("Luna User Partition (PED) Signing With Cloning Mode"));
+
+    // An HA group on the destination: its virtual slot is listed after the physical ones.
+    let dir = lab(Some(DOMAIN), "6.21.2");
+    succeeded(&output(common::command().args([
+        "--lab",
+        &lab_file(dir.path()),
+        "--host",
+        "client",
+        "lab",
+        "ha",
+        "create",
+        "--label",
+        "mig-ha",
+        "--partition",
+        "sa7/app",
+        "--password",
+        "CO-sa7-2024",
+    ])));
+    let text = succeeded(&lunacm(&dir, &["-c", "slot list"], ""));
+    let golden = "\tSlot Id ->              3\n\
+                  \tLabel ->                mig-ha\n";
+    assert!(text.contains(golden), "{text}");
+    assert!(
+        text.contains(
+            "\tConfiguration ->        Luna Virtual HSM (PW) Signing With Cloning Mode\n\
+             \tSlot Description ->     HA Virtual Card Slot\n\n\
+             \tCurrent Slot Id: 0\n\nCommand Result : No Error\n"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_pre_7_7_source_goes_on_after_a_failed_object_and_a_7_7_source_stops() {
+    // Another cloning domain on the destination: every object fails at the target.
+    let dir = lab(Some("another-domain"), "6.21.2");
+    let out = script(
+        &dir,
+        "partition login -password CO-sa6-2020\npartition clone -objects 0 -slot 1 -password CO-sa7-2024 -force\n",
+        "",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert_eq!(text.matches(": not cloned: ").count(), 3, "{text}");
+    assert!(text.contains("0 of 3 object(s) cloned."), "{text}");
+    assert!(!text.contains("Stopped at the first failure"));
+    assert_eq!(
+        text.matches("(CKR_CERTIFICATE_INVALID)").count(),
+        4,
+        "{text}"
+    );
+
+    // A 7.7.1 (V0) source never clones to a 7.4.2 destination: it stops at the first object.
+    let dir = lab(Some(DOMAIN), "7.7.1");
+    let out = script(
+        &dir,
+        "role login -name co -password CO-sa6-2020\npartition clone -objects 0 -slot 1 -password CO-sa7-2024 -force\n",
+        "",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert_eq!(text.matches(": not cloned: ").count(), 1, "{text}");
+    assert!(
+        text.contains(
+            "Stopped at the first failure (a 7.7+ source stops); 2 object(s) not attempted."
+        ),
+        "{text}"
+    );
+    let target = succeeded(&script(
+        &dir,
+        "slot set -slot 1\nrole login -name co -password CO-sa7-2024\npartition contents\n",
+        "",
+    ));
+    assert!(target.contains("Number of objects:  0"), "{target}");
+}
+
+#[test]
+fn module_names_any_library_with_the_ca_extensions() {
+    // The simulator's module loaded as "any library": the lab comes from its environment.
+    let dir = lab(None, "6.21.2");
+    let library = std::path::Path::new(env!("CARGO_BIN_EXE_hsmsim"))
+        .parent()
+        .unwrap()
+        .join("libhsmsim.so");
+    let out = output(
+        common::command()
+            .env("HSMSIM_CONF", lab_file(dir.path()))
+            .env("HSMSIM_HOST", "client")
+            .args([
+                "lunacm",
+                "--module",
+                library.to_str().unwrap(),
+                "-c",
+                "sl li",
+            ]),
+    );
+    let text = succeeded(&out);
+    assert!(
+        text.contains("Label ->                sa6-app-par"),
+        "{text}"
+    );
+    assert!(text.contains("Command Result : No Error"));
+    // A PKCS#11 library without them is refused by name (where SoftHSM is installed).
+    let softhsm = std::path::Path::new("/usr/lib/softhsm/libsofthsm2.so");
+    if softhsm.exists() {
+        let out = output(common::command().args([
+            "lunacm",
+            "--module",
+            softhsm.to_str().unwrap(),
+            "-c",
+            "slot list",
+        ]));
+        assert_eq!(out.status.code(), Some(2));
+        assert!(stderr(&out).contains("does not export Luna's CA_* extensions"));
+    }
+}
+
+#[test]
+fn a_host_or_target_slot_the_lab_lacks_is_named() {
+    let dir = lab(Some(DOMAIN), "6.21.2");
+    let out = output(common::command().args([
+        "--lab",
+        &lab_file(dir.path()),
+        "lunacm",
+        "--host",
+        "nowhere",
+        "-c",
+        "slot list",
+    ]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("--host nowhere: the lab has no such client host; its hosts: client"),
+        "{}",
+        stderr(&out)
+    );
+    let out = lunacm(
+        &dir,
+        &["-c", "partition clone -objects 0 -slot 99 -force"],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(
+        text.contains("Error: slot 99 shows no token this client can use."),
+        "{text}"
+    );
+    assert!(
+        text.contains("Command Result : 0x3 (CKR_SLOT_ID_INVALID)"),
+        "{text}"
+    );
+}

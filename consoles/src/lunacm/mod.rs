@@ -1,0 +1,12 @@
+//! The Thales Luna LunaCM console (seed 003, luna.md §3 and §6): `grammar` parses a command
+//! line as LunaCM takes it (abbreviations, any case, quotes), `session` runs it through any
+//! PKCS#11 module with Luna's `CA_*` extensions (the slots, the current slot, the roles logged
+//! in, the proceed prompt, the era rules LunaCM applies itself), and `output` is what LunaCM
+//! prints, down to the `Command Result` trailer.
+pub mod grammar;
+pub mod output;
+pub mod session;
+
+pub use grammar::{Command, parse};
+pub use output::{Reply, Status};
+pub use session::{Console, Prompts};
