@@ -194,6 +194,16 @@ pub fn mark_missed(store: &Store, group: &HaGroupId, members: &[PartitionId]) ->
     })
 }
 
+/// The members of `group` that missed writes (or joined) since the last synchronisation: the
+/// HA slot gives them no sessions until `synchronise` (simulator-defined).
+pub fn unsynchronised(store: &Store, group: &HaGroupId) -> Result<Vec<PartitionId>> {
+    Ok(read_sync(store, group)?
+        .missed
+        .iter()
+        .filter_map(|m| PartitionId::parse(m))
+        .collect())
+}
+
 /// `hsmsim lab fail DEVICE`: the device stops answering. Its partitions' slots show no token
 /// and their sessions answer `CKR_DEVICE_REMOVED`; HA groups with a member on it fail over.
 pub fn fail_device(selection: &LabSelection, device: &DeviceId) -> Result<()> {
@@ -592,8 +602,13 @@ pub fn add_member(
         group.members.insert(at, partition.clone());
     }
     write_group(&store, &group)?;
+    // The new member lacks the group's objects until synchronised: it counts as having
+    // missed writes (no sessions on the HA slot until then).
     let mut sync = read_sync(&store, &group.label)?;
     sync.needs_sync = true;
+    if !sync.missed.contains(&partition.to_string()) {
+        sync.missed.push(partition.to_string());
+    }
     write_sync(&store, &group.label, &sync)?;
     status(selection, &store, &group)
 }
