@@ -90,35 +90,48 @@ fn attribute(s: CK_SESSION_HANDLE, o: CK_OBJECT_HANDLE, t: CK_ATTRIBUTE_TYPE) ->
     value
 }
 
+/// P-256's OID (`CKA_EC_PARAMS`).
+const P256: &[u8] = &[0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x03, 0x01, 0x07];
+
+/// `C_GenerateKeyPair`: the (public, private) handles.
+fn generate_pair(
+    s: CK_SESSION_HANDLE,
+    mechanism: CK_MECHANISM_TYPE,
+    mut public: Template,
+    mut private: Template,
+) -> (CK_OBJECT_HANDLE, CK_OBJECT_HANDLE) {
+    let mut m = CK_MECHANISM {
+        mechanism,
+        pParameter: null_mut(),
+        ulParameterLen: 0,
+    };
+    let (mut pub_raw, mut priv_raw) = (public.raw(), private.raw());
+    let (mut h_pub, mut h_priv) = (0, 0);
+    // SAFETY: valid templates and out-pointers.
+    check("C_GenerateKeyPair", unsafe {
+        C_GenerateKeyPair(
+            s,
+            &mut m,
+            pub_raw.as_mut_ptr(),
+            pub_raw.len() as CK_ULONG,
+            priv_raw.as_mut_ptr(),
+            priv_raw.len() as CK_ULONG,
+            &mut h_pub,
+            &mut h_priv,
+        )
+    });
+    (h_pub, h_priv)
+}
+
 /// Key material for the objects: an RSA-2048 and a P-256 private key generated once
 /// (extractable, not sensitive), read back as `C_CreateObject` templates.
 fn key_templates(s: CK_SESSION_HANDLE) -> (Template, Template) {
-    let pair = |mechanism: CK_MECHANISM_TYPE, mut public: Template| {
-        let mut m = CK_MECHANISM {
-            mechanism,
-            pParameter: null_mut(),
-            ulParameterLen: 0,
-        };
-        let mut private = Template::default()
+    let pair = |mechanism: CK_MECHANISM_TYPE, public: Template| {
+        let private = Template::default()
             .bool(CKA_SENSITIVE, false)
             .bool(CKA_EXTRACTABLE, true)
             .bool(CKA_SIGN, true);
-        let (mut pub_raw, mut priv_raw) = (public.raw(), private.raw());
-        let (mut h_pub, mut h_priv) = (0, 0);
-        // SAFETY: valid templates and out-pointers.
-        check("C_GenerateKeyPair", unsafe {
-            C_GenerateKeyPair(
-                s,
-                &mut m,
-                pub_raw.as_mut_ptr(),
-                pub_raw.len() as CK_ULONG,
-                priv_raw.as_mut_ptr(),
-                priv_raw.len() as CK_ULONG,
-                &mut h_pub,
-                &mut h_priv,
-            )
-        });
-        h_priv
+        generate_pair(s, mechanism, public, private).1
     };
     let rsa = pair(
         CKM_RSA_PKCS_KEY_PAIR_GEN,
@@ -126,11 +139,7 @@ fn key_templates(s: CK_SESSION_HANDLE) -> (Template, Template) {
     );
     let ec = pair(
         CKM_EC_KEY_PAIR_GEN,
-        // P-256's OID.
-        Template::default().bytes(
-            CKA_EC_PARAMS,
-            &[0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x03, 0x01, 0x07],
-        ),
+        Template::default().bytes(CKA_EC_PARAMS, P256),
     );
     let mut rsa_t = Template::default()
         .ulong(CKA_CLASS, CKO_PRIVATE_KEY)
@@ -365,39 +374,17 @@ fn signing(count: usize) -> Signing {
     // by web2.
     let on_table_member = open_logged_in(HA);
     let on_other_member = open_logged_in(HA);
-    let mut m = CK_MECHANISM {
-        mechanism: CKM_EC_KEY_PAIR_GEN,
-        pParameter: null_mut(),
-        ulParameterLen: 0,
-    };
-    let mut public = Template::default()
+    let public = Template::default()
         .bool(CKA_TOKEN, true)
-        .bytes(
-            CKA_EC_PARAMS,
-            &[0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x03, 0x01, 0x07],
-        )
+        .bytes(CKA_EC_PARAMS, P256)
         .bytes(CKA_LABEL, b"signer");
-    let mut private = Template::default()
+    let private = Template::default()
         .bool(CKA_TOKEN, true)
         .bool(CKA_PRIVATE, true)
         .bool(CKA_SENSITIVE, true)
         .bool(CKA_SIGN, true)
         .bytes(CKA_LABEL, b"signer");
-    let (mut pub_raw, mut priv_raw) = (public.raw(), private.raw());
-    let (mut h_pub, mut key) = (0, 0);
-    // SAFETY: valid templates and out-pointers.
-    check("C_GenerateKeyPair", unsafe {
-        C_GenerateKeyPair(
-            on_table_member,
-            &mut m,
-            pub_raw.as_mut_ptr(),
-            pub_raw.len() as CK_ULONG,
-            priv_raw.as_mut_ptr(),
-            priv_raw.len() as CK_ULONG,
-            &mut h_pub,
-            &mut key,
-        )
-    });
+    let (_, key) = generate_pair(on_table_member, CKM_EC_KEY_PAIR_GEN, public, private);
     let physical = open_logged_in(0);
     let physical_key = find_key(physical, b"signer");
     assert_eq!(find_key(on_other_member, b"signer"), key, "one handle");

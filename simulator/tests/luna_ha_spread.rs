@@ -6,33 +6,17 @@
 //! on in several threads; a recovered member that missed writes gets no sessions until the
 //! group is synchronised.
 mod common;
+#[path = "ha/web_ha.rs"]
+mod web_ha;
 
 use common::*;
 use cryptoki_sys::*;
-use hsmsim::base::ids::DeviceId;
 use hsmsim::estate;
 use hsmsim::pkcs11::*;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use web_ha::*;
 
-const CO: &str = "co-pin-0001";
-
-/// The HA tests' lab (`tests/ha/lab.toml`: host "app", slots 0 sa-a/web1, 1 sa-b/web2, 2
-/// sa-c/web3, 3 sa-d/other) with group "web-ha" (web1, web2) on slot 4.
-fn lab_text() -> String {
-    format!(
-        "{}\n[[ha_group]]\nlabel = \"web-ha\"\nmembers = [\"sa-a/web1\", \"sa-b/web2\"]\nhosts = [\"app\"]\n",
-        include_str!("ha/lab.toml")
-    )
-}
-
-const HA: CK_SLOT_ID = 4;
 const WEB1: CK_SLOT_ID = 0;
 const WEB2: CK_SLOT_ID = 1;
-
-fn device(name: &str) -> DeviceId {
-    DeviceId::new(name)
-}
 
 /// The `CKA_UNIQUE_ID` session `s` reads for the object labelled `label`.
 fn unique_id(s: CK_SESSION_HANDLE, label: &str) -> Vec<u8> {
@@ -63,14 +47,6 @@ fn member_ids(label: &str) -> Vec<(CK_SLOT_ID, Vec<u8>)> {
             (slot, uid)
         })
         .collect()
-}
-
-fn sign_once(s: CK_SESSION_HANDLE, key: CK_OBJECT_HANDLE) -> Result<Vec<u8>, CK_RV> {
-    let mut m = mech(CKM_SHA256_RSA_PKCS);
-    match init(C_SignInit, s, &mut m, key) {
-        CKR_OK => produce(C_Sign, s, b"payment batch 42"),
-        rv => Err(rv),
-    }
 }
 
 fn ha_session() -> CK_SESSION_HANDLE {
@@ -250,46 +226,16 @@ fn signing_in_several_threads_goes_on_when_a_sessions_member_fails() {
         before.contains(&WEB1) && before.contains(&WEB2),
         "{before:?}"
     );
-    let stop = Arc::new(AtomicBool::new(false));
-    let signed = Arc::new(AtomicUsize::new(0));
-    let signers: Vec<_> = sessions
-        .iter()
-        .map(|&s| {
-            let (stop, signed) = (stop.clone(), signed.clone());
-            std::thread::spawn(move || {
-                let mut failures = Vec::new();
-                while !stop.load(Ordering::Acquire) {
-                    match sign_once(s, private) {
-                        Ok(sig) => {
-                            assert_eq!(sig.len(), 256);
-                            signed.fetch_add(1, Ordering::AcqRel);
-                        }
-                        Err(rv) => failures.push(rv),
-                    }
-                }
-                failures
-            })
-        })
-        .collect();
-    let wait_for = |n: usize| {
-        let start = std::time::Instant::now();
-        while signed.load(Ordering::Acquire) < n {
-            assert!(start.elapsed().as_secs() < 120, "the signers stalled");
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        }
-    };
-    wait_for(8);
+    let signers = Signers::start(&sessions, private);
+    signers.wait_for(8);
     estate::fail_device(&selection, &device("sa-a")).unwrap();
-    let after_failure = signed.load(Ordering::Acquire);
-    wait_for(after_failure + 40);
-    stop.store(true, Ordering::Release);
-    for signer in signers {
-        let failures = signer.join().unwrap();
-        assert!(
-            failures.is_empty(),
-            "every signature was made: {failures:x?}"
-        );
-    }
+    let after_failure = signers.signed();
+    signers.wait_for(after_failure + 40);
+    let failures = signers.stop();
+    assert!(
+        failures.is_empty(),
+        "every signature was made: {failures:x?}"
+    );
     // Every session is web2's now.
     for s in sessions {
         assert_eq!(served_by(s, "rsa-private", &members), WEB2);
