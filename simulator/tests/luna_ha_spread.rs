@@ -96,6 +96,12 @@ fn sessions_on_the_ha_slot_are_spread_over_the_members() {
     assert!(handles.windows(2).all(|w| w[0] == w[1]));
     for s in [first, second, third] {
         assert!(encrypts(s), "session {s} encrypts with its member's copy");
+        // A find by the unique id the session reads finds the object.
+        let uid = unique_id(s, "k");
+        assert_eq!(
+            find(s, Template::new().bytes(CKA_UNIQUE_ID, &uid)),
+            handles[0]
+        );
     }
     // A write through a session of the second member still reaches every member at once.
     let written_by = served[1];

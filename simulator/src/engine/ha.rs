@@ -17,8 +17,9 @@
 //!   a token object (`C_GetAttributeValue`: the member's `CKA_UNIQUE_ID`, for one) and the key
 //!   its operations use are the member's copy, found in the member's physical slot by
 //!   `CKA_OUID` under the same handle and opened with the member's key (kept per member and
-//!   handle, so the hot path pays one cache look-up). An object the member lacks is used as
-//!   the table holds it; session objects are shared by every session, as PKCS#11 wants;
+//!   handle, so the hot path pays one cache look-up); a find by the `CKA_UNIQUE_ID` it read
+//!   finds the object. An object the member lacks is used as the table holds it; session
+//!   objects are shared by every session, as PKCS#11 wants;
 //! - failover (`hsmsim lab fail DEVICE`, seen through the change log on the next call): when
 //!   the serving member goes down, the next live one serves the slot; sessions and the login
 //!   stay, object handles stay (each object keeps its handle by `CKA_OUID`), an operation
@@ -761,6 +762,48 @@ impl Engine {
             },
         );
         Ok(Some(copy))
+    }
+
+    /// A find template of a session view whose member is not the one the table holds: the
+    /// `CKA_UNIQUE_ID` of its member's copy (what the session reads) stands for the table's
+    /// object with the same `CKA_OUID`. Any other template is used as given.
+    pub(super) fn ha_find_template<'t>(
+        &self,
+        slot: &Slot,
+        template: &'t Attributes,
+    ) -> Result<std::borrow::Cow<'t, Attributes>> {
+        use std::borrow::Cow;
+        let (Some((ha, index)), Some(uid)) = (slot.other_member(), template.bytes(CKA_UNIQUE_ID))
+        else {
+            return Ok(Cow::Borrowed(template));
+        };
+        let member_slot = self.member_slot(&ha.members[index])?;
+        let copy = {
+            let table = self.table(member_slot)?;
+            table.handle_of(uid).and_then(|h| table.get(h).cloned())
+        };
+        let Some((copy, ouid)) = copy.and_then(|c| {
+            let ouid = member_slot.model.shared_identity(&c.attrs)?.to_vec();
+            Some((c, ouid))
+        }) else {
+            return Ok(Cow::Borrowed(template));
+        };
+        let mut same = Attributes::new();
+        same.set_ulong(CKA_CLASS, copy.class());
+        if let Some(label) = copy.attrs.bytes(CKA_LABEL) {
+            same.set_bytes(CKA_LABEL, label.to_vec());
+        }
+        let held = self.table(slot)?.candidates(&same).into_iter().find(|o| {
+            o.is_token() && slot.model.shared_identity(&o.attrs) == Some(ouid.as_slice())
+        });
+        Ok(match held {
+            Some(held) => {
+                let mut rewritten = template.clone();
+                rewritten.set_bytes(CKA_UNIQUE_ID, held.unique_id().to_vec());
+                Cow::Owned(rewritten)
+            }
+            None => Cow::Borrowed(template),
+        })
     }
 
     /// What a session reads of `object`: its member's copy (`member_copy`), else the object.

@@ -716,6 +716,7 @@ impl Engine {
         }
         slot.check_pin_current()?;
         let user = slot.user_logged_in();
+        let template = &*self.ha_find_template(slot, template)?;
         let candidates = self.table(slot)?.candidates(template);
         let mut handles: Vec<CK_OBJECT_HANDLE> = Vec::new();
         for o in candidates {
