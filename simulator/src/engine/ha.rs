@@ -200,6 +200,16 @@ impl Slot {
     }
 }
 
+/// The next of `members` in turn (`HaSlot::next_member`); with none, the member the slot's
+/// table holds.
+fn next_in_turn(slot: &Slot, ha: &HaSlot, members: &[usize]) -> usize {
+    if members.is_empty() {
+        return slot.serving.load(Ordering::Acquire);
+    }
+    let turn = ha.next_member.fetch_add(1, Ordering::Relaxed);
+    members[turn % members.len()]
+}
+
 /// Each HA virtual slot's session views, one per member, in member order.
 pub(super) fn session_views(
     slots: &std::collections::BTreeMap<CK_SLOT_ID, Arc<Slot>>,
@@ -694,11 +704,7 @@ impl Engine {
             return Ok(super::session::NO_HA_MEMBER);
         };
         let members = self.session_members(slot, ha)?;
-        if members.is_empty() {
-            return Ok(slot.serving.load(Ordering::Acquire));
-        }
-        let turn = ha.next_member.fetch_add(1, Ordering::Relaxed);
-        Ok(members[turn % members.len()])
+        Ok(next_in_turn(slot, ha, &members))
     }
 
     /// After a health change: each session of an HA slot whose member is down moves to
@@ -708,13 +714,22 @@ impl Engine {
         let Some(ha) = &slot.ha else {
             return Ok(());
         };
-        for member in self.sessions.ha_members_on(slot.id) {
+        let on_down_member = |index: usize| ha.members.get(index).is_some_and(|m| self.is_down(m));
+        let moving: Vec<_> = self
+            .sessions
+            .ha_members_on(slot.id)
+            .into_iter()
+            .filter(|member| on_down_member(member.load(Ordering::Acquire)))
+            .collect();
+        if moving.is_empty() {
+            return Ok(());
+        }
+        let candidates = self.session_members(slot, ha)?;
+        for member in moving {
             let index = member.load(Ordering::Acquire);
-            if ha.members.get(index).is_some_and(|m| self.is_down(m)) {
-                let next = self.assign_ha_member(slot)?;
-                member.store(next, Ordering::Release);
-                tracing::debug!(target: "hsmsim::engine", "slot {}: a session of HA member {} moved to {}", slot.id, ha.members[index], ha.members[next]);
-            }
+            let next = next_in_turn(slot, ha, &candidates);
+            member.store(next, Ordering::Release);
+            tracing::debug!(target: "hsmsim::engine", "slot {}: a session of HA member {} moved to {}", slot.id, ha.members[index], ha.members[next]);
         }
         Ok(())
     }
