@@ -5,31 +5,15 @@
 //! (`CKR_TOKEN_NOT_PRESENT`) and its sessions answer `CKR_DEVICE_REMOVED`; after recovery
 //! `synchronise` makes the members equal by `CKA_OUID`.
 mod common;
+#[path = "ha/web_ha.rs"]
+mod web_ha;
 
 use common::*;
 use cryptoki_sys::*;
-use hsmsim::base::ids::{DeviceId, PartitionId};
+use hsmsim::base::ids::PartitionId;
 use hsmsim::estate;
 use hsmsim::pkcs11::*;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-
-const CO: &str = "co-pin-0001";
-
-/// The HA tests' lab (`tests/ha/lab.toml`: host "app", slots 0 sa-a/web1, 1 sa-b/web2, 2
-/// sa-c/web3, 3 sa-d/other) with group "web-ha" (web1, web2) on slot 4.
-fn lab_text() -> String {
-    format!(
-        "{}\n[[ha_group]]\nlabel = \"web-ha\"\nmembers = [\"sa-a/web1\", \"sa-b/web2\"]\nhosts = [\"app\"]\n",
-        include_str!("ha/lab.toml")
-    )
-}
-
-const HA: CK_SLOT_ID = 4;
-
-fn device(name: &str) -> DeviceId {
-    DeviceId::new(name)
-}
+use web_ha::*;
 
 fn partition(name: &str) -> PartitionId {
     PartitionId::parse(name).unwrap()
@@ -46,14 +30,6 @@ fn slot_ids(token_present: bool) -> Vec<CK_SLOT_ID> {
     assert_eq!(rv, CKR_OK);
     ids.truncate(n as usize);
     ids
-}
-
-fn sign_once(s: CK_SESSION_HANDLE, key: CK_OBJECT_HANDLE) -> Result<Vec<u8>, CK_RV> {
-    let mut m = mech(CKM_SHA256_RSA_PKCS);
-    match init(C_SignInit, s, &mut m, key) {
-        CKR_OK => produce(C_Sign, s, b"payment batch 42"),
-        rv => Err(rv),
-    }
 }
 
 #[test]
@@ -74,38 +50,13 @@ fn signing_on_the_ha_slot_goes_on_while_a_member_fails() {
     .unwrap();
     let web1 = user_session_on(0, CO.as_bytes());
     // A thread signs on the HA slot, each signature a new C_SignInit + C_Sign.
-    let stop = Arc::new(AtomicBool::new(false));
-    let signed = Arc::new(AtomicUsize::new(0));
-    let signer = {
-        let (stop, signed) = (stop.clone(), signed.clone());
-        std::thread::spawn(move || {
-            let mut failures = Vec::new();
-            while !stop.load(Ordering::Acquire) {
-                match sign_once(s, private) {
-                    Ok(sig) => {
-                        assert_eq!(sig.len(), 256);
-                        signed.fetch_add(1, Ordering::AcqRel);
-                    }
-                    Err(rv) => failures.push(rv),
-                }
-            }
-            failures
-        })
-    };
-    let wait_for = |n: usize| {
-        let start = std::time::Instant::now();
-        while signed.load(Ordering::Acquire) < n {
-            assert!(start.elapsed().as_secs() < 60, "the signer stalled");
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        }
-    };
-    wait_for(5);
+    let signer = Signers::start(&[s], private);
+    signer.wait_for(5);
     // The primary's device fails during the signing.
     estate::fail_device(&selection, &device("sa-a")).unwrap();
-    let after_failure = signed.load(Ordering::Acquire);
-    wait_for(after_failure + 20);
-    stop.store(true, Ordering::Release);
-    let failures = signer.join().unwrap();
+    let after_failure = signer.signed();
+    signer.wait_for(after_failure + 20);
+    let failures = signer.stop();
     assert!(
         failures.is_empty(),
         "every signature was made: {failures:x?}"

@@ -10,7 +10,8 @@ use common::*;
 use cryptoki_sys::*;
 use hsmsim::base::ids::PartitionId;
 use hsmsim::base::vendor_codes::{
-    CKR_CERTIFICATE_INVALID, CKR_FAILED_TO_CLONE_AN_OBJECT, CKR_OPERATION_NOT_ALLOWED,
+    CKR_CERTIFICATE_INVALID, CKR_CONTAINER_OBJECT_STORAGE_FULL, CKR_FAILED_TO_CLONE_AN_OBJECT,
+    CKR_OPERATION_NOT_ALLOWED,
 };
 use hsmsim::estate;
 use hsmsim::estate::ha_groups;
@@ -371,6 +372,63 @@ fn objects_that_do_not_clone_fail_per_object_by_the_sources_era() {
     assert_eq!(lab.stored_objects("v0b/p"), 0);
     assert!(
         ha_groups::group_status(&selection, "v0")
+            .unwrap()
+            .needs_sync
+    );
+}
+
+#[test]
+fn removing_a_member_never_leaves_a_7_7_primary_over_an_older_secondary() {
+    let lab = TextLab::new(&lab_text());
+    let selection = lab.selection();
+    // old (6.21.2) primary over new7 (7.7.1) and net74 (7.4.2): allowed.
+    ha_groups::create_group(&selection, "mixed", &p("old"), CO, None).unwrap();
+    ha_groups::add_member(&selection, "mixed", &p("new7"), CO, false).unwrap();
+    ha_groups::add_member(&selection, "mixed", &p("net74"), CO, false).unwrap();
+    // Removing old would make new7 primary over net74: refused, nothing changed.
+    let e = ha_groups::remove_member(&selection, "mixed", &p("old")).unwrap_err();
+    assert_eq!(e.rv, CKR_OPERATION_NOT_ALLOWED, "{}", e.detail);
+    assert!(e.detail.contains("never primary"), "{}", e.detail);
+    assert!(e.detail.contains("old/p"), "{}", e.detail);
+    let members: Vec<String> = ha_groups::group_status(&selection, "mixed")
+        .unwrap()
+        .members
+        .into_iter()
+        .map(|m| m.partition)
+        .collect();
+    assert_eq!(members, ["old/p", "new7/p", "net74/p"]);
+    // Without the older secondary the rule holds: net74 goes, then old may go.
+    ha_groups::remove_member(&selection, "mixed", &p("net74")).unwrap();
+    let left = ha_groups::remove_member(&selection, "mixed", &p("old")).unwrap();
+    assert_eq!(left.members.len(), 1);
+    assert_eq!(left.members[0].partition, "new7/p");
+}
+
+#[test]
+fn synchronise_checks_every_members_capacity_before_copying() {
+    // net74's partition is too small for the old partition's three objects.
+    let text = lab_text().replacen(
+        "label = \"net74\"\nso_pin = \"po-pin-0001\"\nuser_pin = \"co-pin-0001\"\n[device.partition.luna]\n",
+        "label = \"net74\"\nso_pin = \"po-pin-0001\"\nuser_pin = \"co-pin-0001\"\n[device.partition.luna]\nsize = 1500\n",
+        1,
+    );
+    assert_ne!(text, lab_text(), "the size went in");
+    let lab = TextLab::new(&text);
+    let selection = lab.selection();
+    old_objects();
+    ha_groups::create_group(&selection, "small", &p("old"), CO, None).unwrap();
+    ha_groups::add_member(&selection, "small", &p("net74"), CO, false).unwrap();
+    let before = (lab.stored_objects("old/p"), lab.stored_objects("net74/p"));
+    let e = ha_groups::synchronise(&selection, "small", CO).unwrap_err();
+    assert_eq!(e.rv, CKR_CONTAINER_OBJECT_STORAGE_FULL, "{}", e.detail);
+    assert!(e.detail.contains("net74/p"), "{}", e.detail);
+    assert_eq!(
+        (lab.stored_objects("old/p"), lab.stored_objects("net74/p")),
+        before
+    );
+    assert_eq!(before.1, 0);
+    assert!(
+        ha_groups::group_status(&selection, "small")
             .unwrap()
             .needs_sync
     );

@@ -1,18 +1,32 @@
 //! HA virtual slots: a Luna HA group shown as one "HA Virtual Card Slot" after a host's
 //! physical slots (`lab::definition::SlotBacking::HaGroup`; the groups in force are the
 //! estate's, `estate::ha_groups`). What is modelled, and what is simulator-defined:
-//! - the slot is served by one live member: the first active member (group order) whose
-//!   device is up, else the first live standby member; its token record and object table are
-//!   that member's, so every read and operation works as on its physical slot; its token
-//!   label is the group's label and its serial "1" + the first member's serial (cut to the 16
-//!   characters of `CK_TOKEN_INFO.serialNumber`) unless the group gives one. Luna spreads
-//!   sessions over the members; here every session of a process is served by the same member
-//!   (simulator-defined: the members hold the same objects, so the answers are the same);
+//! - the slot's object table and token record are those of its serving member: the first
+//!   active member (group order) whose device is up, else the first live standby member; the
+//!   table gives the handles, what a find matches and where writes start. Its token label is
+//!   the group's label and its serial "1" + the first member's serial (cut to the 16
+//!   characters of `CK_TOKEN_INFO.serialNumber`) unless the group gives one;
+//! - sessions are spread over the members (issue 13; the reference notes do not document
+//!   Luna's load-balancing scheme, so the order is simulator-defined): each new session is
+//!   given the next member in turn among the live active
+//!   members (the standby members only when no active member is up) that are in sync and,
+//!   while the slot is logged in, opened by this process's login. A member that missed writes
+//!   (or joined) since the last `hagroup synchronize` gets no new sessions until then
+//!   (simulator-defined: `estate::ha_groups::unsynchronised`). A session works on a view of
+//!   the slot (`Slot::session_view`, all state shared) that names its member: what it reads of
+//!   a token object (`C_GetAttributeValue`: the member's `CKA_UNIQUE_ID`, for one) and the key
+//!   its operations use are the member's copy, found in the member's physical slot by
+//!   `CKA_OUID` under the same handle and opened with the member's key (kept per member and
+//!   handle, so the hot path pays one cache look-up); a find by the `CKA_UNIQUE_ID` it read
+//!   finds the object. An object the member lacks is used as the table holds it; session
+//!   objects are shared by every session, as PKCS#11 wants;
 //! - failover (`hsmsim lab fail DEVICE`, seen through the change log on the next call): when
 //!   the serving member goes down, the next live one serves the slot; sessions and the login
 //!   stay, object handles stay (each object keeps its handle by `CKA_OUID`), an operation
-//!   under way keeps its key, so signing goes on. A member that comes back does not take
-//!   over from a live active one (it may have missed writes; simulator-defined). With every
+//!   under way keeps its key, so signing goes on. The sessions of a member that goes down
+//!   move to another member (given as to a new session); the others keep theirs. A member
+//!   that comes back takes no sessions back and does not take over the table from a live
+//!   active one (it may have missed writes; simulator-defined). With every
 //!   member down the slot shows no token (`CKR_TOKEN_NOT_PRESENT`) and its sessions answer
 //!   `CKR_DEVICE_REMOVED`;
 //! - a login (the Crypto Officer or another non-SO role) checks the same PIN on every live
@@ -43,7 +57,7 @@ use cryptoki_sys::*;
 use parking_lot::{Mutex, RwLock};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use zeroize::Zeroizing;
 
 /// A member's token key with the incarnation of the token it opened.
@@ -62,6 +76,18 @@ pub(super) struct HaSlot {
     keys: RwLock<Vec<Option<MemberKey>>>,
     /// The credential of the HA login, to log recovered members in again.
     credential: Mutex<Option<(CK_USER_TYPE, Zeroizing<Vec<u8>>)>>,
+    /// Round-robin counter of the members given to new sessions.
+    next_member: AtomicUsize,
+    /// Per member: the member's copies of the slot's objects as its sessions use them, by
+    /// handle (opened once the member's key opened them).
+    copies: Vec<RwLock<HashMap<CK_OBJECT_HANDLE, MemberCopy>>>,
+}
+
+/// A member's copy of an object of the slot's table (`directory`: the table's object it was
+/// found for; a changed object is a new `Arc`, so a stale copy is never used).
+struct MemberCopy {
+    directory: Arc<Object>,
+    copy: Arc<Object>,
 }
 
 impl HaSlot {
@@ -89,7 +115,24 @@ impl HaSlot {
                 .unwrap_or_else(|| model.ha_group_serial(&primary.serial)),
             keys: RwLock::new(Vec::new()),
             credential: Mutex::new(None),
+            next_member: AtomicUsize::new(0),
+            copies: members.iter().map(|_| RwLock::default()).collect(),
         })
+    }
+
+    /// The cached copy of member `index` for `object` (the table's object or the copy itself).
+    fn cached_copy(&self, index: usize, object: &Arc<Object>) -> Option<Arc<Object>> {
+        let copies = self.copies.get(index)?.read();
+        let known = copies.get(&object.handle)?;
+        (Arc::ptr_eq(&known.directory, object) || Arc::ptr_eq(&known.copy, object))
+            .then(|| known.copy.clone())
+    }
+
+    /// Forgets every member's copies (the slot's table was replaced).
+    fn forget_copies(&self) {
+        for copies in &self.copies {
+            copies.write().clear();
+        }
     }
 
     /// A member's token key from the HA login, if any.
@@ -117,9 +160,73 @@ impl Slot {
         if let Some(ha) = &self.ha {
             ha.keys.write().clear();
             *ha.credential.lock() = None;
+            ha.forget_copies();
         }
     }
 
+    /// A session's view of this HA slot served by member `member`: every state shared with
+    /// the slot (token, table, login, key, health), only the member whose copies its reads
+    /// and operations use differs.
+    fn session_view(&self, member: usize) -> Slot {
+        Slot {
+            id: self.id,
+            servers: self.servers.clone(),
+            serving: self.serving.clone(),
+            hidden: self.hidden,
+            down: self.down.clone(),
+            backing: self.backing.clone(),
+            ha: self.ha.clone(),
+            ha_member: Some(member),
+            description: self.description.clone(),
+            model: self.model.clone(),
+            ped_keys: self.ped_keys.clone(),
+            capacity: self.capacity,
+            admin: self.admin,
+            token: self.token.clone(),
+            present: self.present.clone(),
+            backup_hsm: self.backup_hsm.clone(),
+            objects: self.objects.clone(),
+            key: self.key.clone(),
+            login: self.login.clone(),
+        }
+    }
+
+    /// A session view's member when it is not the one the slot's table holds: (group,
+    /// member index).
+    fn other_member(&self) -> Option<(&HaSlot, usize)> {
+        let member = self.ha_member?;
+        let ha = self.ha.as_deref()?;
+        (member != self.serving.load(Ordering::Acquire)).then_some((ha, member))
+    }
+}
+
+/// The next of `members` in turn (`HaSlot::next_member`); with none, the member the slot's
+/// table holds.
+fn next_in_turn(slot: &Slot, ha: &HaSlot, members: &[usize]) -> usize {
+    if members.is_empty() {
+        return slot.serving.load(Ordering::Acquire);
+    }
+    let turn = ha.next_member.fetch_add(1, Ordering::Relaxed);
+    members[turn % members.len()]
+}
+
+/// Each HA virtual slot's session views, one per member, in member order.
+pub(super) fn session_views(
+    slots: &std::collections::BTreeMap<CK_SLOT_ID, Arc<Slot>>,
+) -> std::collections::BTreeMap<CK_SLOT_ID, Vec<Arc<Slot>>> {
+    slots
+        .values()
+        .filter_map(|slot| {
+            let ha = slot.ha.as_ref()?;
+            let views = (0..ha.members.len())
+                .map(|member| Arc::new(slot.session_view(member)))
+                .collect();
+            Some((slot.id, views))
+        })
+        .collect()
+}
+
+impl Slot {
     /// `CKR_FUNCTION_NOT_SUPPORTED` on an HA virtual slot for what is done on a member's
     /// physical slot (`what`: "PIN changes", ...; simulator-defined).
     pub(super) fn refuse_on_ha(&self, what: &str) -> Result<()> {
@@ -374,6 +481,7 @@ impl Engine {
         }
         for slot in self.slots.values().filter(|s| s.ha.is_some()) {
             self.serve_live_member(slot)?;
+            self.move_sessions_off_down_members(slot)?;
         }
         Ok(())
     }
@@ -479,6 +587,7 @@ impl Engine {
             slot.present.store(row.present, Ordering::Release);
         }
         slot.serving.store(index, Ordering::Release);
+        ha.forget_copies();
         let key = ha.member_key(index).map(|(key, _)| key);
         if key.is_none() {
             slot.set_login(None);
@@ -548,5 +657,217 @@ impl Engine {
                 }
             }
         }
+    }
+}
+
+/// Sessions spread over the members.
+impl Engine {
+    /// The slot a session works on: its slot, or on an HA virtual slot the view of its member.
+    pub(super) fn session_slot(&self, slot_id: CK_SLOT_ID, member: usize) -> Result<&Arc<Slot>> {
+        if member != super::session::NO_HA_MEMBER
+            && let Some(view) = self.ha_views.get(&slot_id).and_then(|v| v.get(member))
+        {
+            return Ok(view);
+        }
+        self.slot(slot_id)
+    }
+
+    /// The members that may take sessions, in member order: live, in sync (no missed write
+    /// since the last synchronisation: `estate::ha_groups::unsynchronised`), and, while the
+    /// slot is logged in, opened by this process's login; the active ones, else the standby
+    /// ones.
+    fn session_members(&self, slot: &Slot, ha: &HaSlot) -> Result<Vec<usize>> {
+        let unsynced = crate::estate::ha_groups::unsynchronised(&self.store, &ha.group)?;
+        let logged_in = slot.logged_in().is_some();
+        let may_serve = |i: &usize| {
+            let member = &ha.members[*i];
+            !self.is_down(member)
+                && !unsynced.contains(member)
+                && (!logged_in || ha.member_key(*i).is_some())
+        };
+        let is_standby = |i: &usize| ha.standby.contains(&ha.members[*i]);
+        let active: Vec<usize> = (0..ha.members.len())
+            .filter(|i| !is_standby(i) && may_serve(i))
+            .collect();
+        if !active.is_empty() {
+            return Ok(active);
+        }
+        Ok((0..ha.members.len())
+            .filter(|i| is_standby(i) && may_serve(i))
+            .collect())
+    }
+
+    /// The member a new session on an HA slot is given: the next of `session_members` in
+    /// turn; with none, the member the slot's table holds.
+    pub(super) fn assign_ha_member(&self, slot: &Slot) -> Result<usize> {
+        let Some(ha) = &slot.ha else {
+            return Ok(super::session::NO_HA_MEMBER);
+        };
+        let members = self.session_members(slot, ha)?;
+        Ok(next_in_turn(slot, ha, &members))
+    }
+
+    /// After a health change: each session of an HA slot whose member is down moves to
+    /// another member (`assign_ha_member`); the other sessions keep theirs (a member that
+    /// comes back gets new sessions only).
+    fn move_sessions_off_down_members(&self, slot: &Slot) -> Result<()> {
+        let Some(ha) = &slot.ha else {
+            return Ok(());
+        };
+        let on_down_member = |index: usize| ha.members.get(index).is_some_and(|m| self.is_down(m));
+        let moving: Vec<_> = self
+            .sessions
+            .ha_members_on(slot.id)
+            .into_iter()
+            .filter(|member| on_down_member(member.load(Ordering::Acquire)))
+            .collect();
+        if moving.is_empty() {
+            return Ok(());
+        }
+        let candidates = self.session_members(slot, ha)?;
+        for member in moving {
+            let index = member.load(Ordering::Acquire);
+            let next = next_in_turn(slot, ha, &candidates);
+            member.store(next, Ordering::Release);
+            tracing::debug!(target: "hsmsim::engine", "slot {}: a session of HA member {} moved to {}", slot.id, ha.members[index], ha.members[next]);
+        }
+        Ok(())
+    }
+
+    /// The member's copy of `object` for a session view whose member is not the one the
+    /// table holds: found in the member's physical slot by `CKA_OUID`, under the object's
+    /// handle. `None` for the slot itself, session objects, and an object the member lacks
+    /// (then the table's object serves).
+    fn member_copy(&self, slot: &Slot, object: &Arc<Object>) -> Result<Option<Arc<Object>>> {
+        let Some((ha, index)) = slot.other_member() else {
+            return Ok(None);
+        };
+        if !object.is_token() {
+            return Ok(None);
+        }
+        if let Some(copy) = ha.cached_copy(index, object) {
+            return Ok(Some(copy));
+        }
+        let Some(ouid) = slot.model.shared_identity(&object.attrs) else {
+            return Ok(None);
+        };
+        let member_slot = self.member_slot(&ha.members[index])?;
+        let mut template = Attributes::new();
+        template.set_ulong(CKA_CLASS, object.class());
+        if let Some(label) = object.attrs.bytes(CKA_LABEL) {
+            template.set_bytes(CKA_LABEL, label.to_vec());
+        }
+        let found = self
+            .table(member_slot)?
+            .candidates(&template)
+            .into_iter()
+            .find(|o| o.is_token() && member_slot.model.shared_identity(&o.attrs) == Some(ouid));
+        let Some(found) = found else {
+            return Ok(None);
+        };
+        let mut copy = found.with_attrs(found.attrs.clone());
+        copy.handle = object.handle;
+        copy.slot_id = slot.id;
+        let copy = Arc::new(copy);
+        ha.copies[index].write().insert(
+            object.handle,
+            MemberCopy {
+                directory: object.clone(),
+                copy: copy.clone(),
+            },
+        );
+        Ok(Some(copy))
+    }
+
+    /// A find template of a session view whose member is not the one the table holds: the
+    /// `CKA_UNIQUE_ID` of its member's copy (what the session reads) stands for the table's
+    /// object with the same `CKA_OUID`. Any other template is used as given.
+    pub(super) fn ha_find_template<'t>(
+        &self,
+        slot: &Slot,
+        template: &'t Attributes,
+    ) -> Result<std::borrow::Cow<'t, Attributes>> {
+        use std::borrow::Cow;
+        let (Some((ha, index)), Some(uid)) = (slot.other_member(), template.bytes(CKA_UNIQUE_ID))
+        else {
+            return Ok(Cow::Borrowed(template));
+        };
+        let member_slot = self.member_slot(&ha.members[index])?;
+        let copy = {
+            let table = self.table(member_slot)?;
+            table.handle_of(uid).and_then(|h| table.get(h).cloned())
+        };
+        let Some((copy, ouid)) = copy.and_then(|c| {
+            let ouid = member_slot.model.shared_identity(&c.attrs)?.to_vec();
+            Some((c, ouid))
+        }) else {
+            return Ok(Cow::Borrowed(template));
+        };
+        let mut same = Attributes::new();
+        same.set_ulong(CKA_CLASS, copy.class());
+        if let Some(label) = copy.attrs.bytes(CKA_LABEL) {
+            same.set_bytes(CKA_LABEL, label.to_vec());
+        }
+        let held = self.table(slot)?.candidates(&same).into_iter().find(|o| {
+            o.is_token() && slot.model.shared_identity(&o.attrs) == Some(ouid.as_slice())
+        });
+        Ok(match held {
+            Some(held) => {
+                let mut rewritten = template.clone();
+                rewritten.set_bytes(CKA_UNIQUE_ID, held.unique_id().to_vec());
+                Cow::Owned(rewritten)
+            }
+            None => Cow::Borrowed(template),
+        })
+    }
+
+    /// What a session reads of `object`: its member's copy (`member_copy`), else the object.
+    pub(super) fn ha_session_object(
+        &self,
+        slot: &Slot,
+        object: Arc<Object>,
+    ) -> Result<Arc<Object>> {
+        Ok(self.member_copy(slot, &object)?.unwrap_or(object))
+    }
+
+    /// The member's copy of `object` with its secrets opened by the member's key, for a
+    /// session view whose member is not the one the table holds (`None`: the table's object
+    /// serves). `CKR_USER_NOT_LOGGED_IN` while this process's login has not opened the member.
+    pub(super) fn ha_opened_copy(
+        &self,
+        slot: &Slot,
+        object: &Arc<Object>,
+    ) -> Result<Option<Arc<Object>>> {
+        let Some(copy) = self.member_copy(slot, object)? else {
+            return Ok(None);
+        };
+        let Some(sealed) = &copy.sealed else {
+            return Ok(Some(copy));
+        };
+        let Some((ha, index)) = slot.other_member() else {
+            return Ok(None);
+        };
+        let member = &ha.members[index];
+        let (key, _) = ha.member_key(index).ok_or_else(|| {
+            err(
+                CKR_USER_NOT_LOGGED_IN,
+                format!(
+                    "HA member {member}: its key values are locked until a login in this process"
+                ),
+            )
+        })?;
+        let secrets = key
+            .open_secrets(
+                &crate::base::secrets::seal::object_binding(&member.to_string(), copy.unique_id()),
+                sealed,
+            )
+            .map_err(|e| of_member(member, e))?;
+        let opened = Arc::new(copy.unsealed(&secrets));
+        if let Some(known) = ha.copies[index].write().get_mut(&object.handle)
+            && Arc::ptr_eq(&known.copy, &copy)
+        {
+            known.copy = opened.clone();
+        }
+        Ok(Some(opened))
     }
 }

@@ -13,8 +13,11 @@
 //! objects (see `sync.rs`). Token objects are read from the
 //! store on a slot's first object access, not at `C_Initialize`.
 //!
-//! A slot shows a partition, or a Luna HA group (`ha.rs`: served by the primary member's
-//! partition, its logins and token-object writes reaching every member).
+//! A slot shows a partition, or a Luna HA group (`ha.rs`: its objects held as the serving
+//! member has them, each session's reads and operations using the copies of the member the
+//! session was given, its logins and token-object writes reaching every member). A session on
+//! an HA slot works on a view of the slot (`Slot::session_view`): the same shared state, with
+//! the session's member.
 mod keys;
 mod operations;
 pub use operations::{Call, Output};
@@ -58,15 +61,18 @@ pub struct Slot {
     /// group order (`ha.rs` chooses the live one, `serving`).
     servers: Vec<PartitionId>,
     /// The index in `servers` of the partition whose token the slot holds now.
-    serving: std::sync::atomic::AtomicUsize,
+    serving: Arc<std::sync::atomic::AtomicUsize>,
     /// HA-only mode: a physical slot the slot list leaves out (it still serves HA logins).
     hidden: bool,
     /// The slot's device is down (`hsmsim lab fail`); an HA slot: every member is.
-    down: AtomicBool,
+    down: Arc<AtomicBool>,
     /// What the slot shows: a partition, or an HA group.
     pub backing: SlotBacking,
     /// An HA virtual slot's group state (`None` for a physical slot).
-    ha: Option<ha::HaSlot>,
+    ha: Option<Arc<ha::HaSlot>>,
+    /// A session's view of an HA virtual slot: the member whose copies its reads and
+    /// operations use (`None`: the slot itself, using the serving member's).
+    ha_member: Option<usize>,
     pub description: String,
     /// How the token behaves.
     pub model: TokenModel,
@@ -76,18 +82,18 @@ pub struct Slot {
     pub capacity: Option<u64>,
     /// Luna: the device's admin partition (its SO is the HSM SO).
     pub admin: bool,
-    pub token: RwLock<TokenRecord>,
+    pub token: Arc<RwLock<TokenRecord>>,
     /// False while the slot's partition is removed, or its Backup HSM is attached to another
     /// host: the slot has no token.
-    present: AtomicBool,
+    present: Arc<AtomicBool>,
     /// A Backup HSM's slot: where the token is (`present` follows its attachment).
     backup_hsm: Option<crate::lab::definition::BackupHsmSlot>,
-    objects: RwLock<ObjectTable>,
+    objects: Arc<RwLock<ObjectTable>>,
     /// The token key, after a login in this process opened it (kept until `C_Finalize` or
     /// until the token is re-initialised).
-    key: RwLock<Option<Arc<TokenKey>>>,
+    key: Arc<RwLock<Option<Arc<TokenKey>>>>,
     /// 0 = nobody; otherwise the logged-in `CK_USER_TYPE` + 1.
-    login: AtomicU64,
+    login: Arc<AtomicU64>,
 }
 
 impl Slot {
@@ -249,6 +255,8 @@ pub struct Engine {
     any_down: AtomicBool,
     /// Vendor migration sessions negotiated in this process (`extension_calls`).
     migrations: extension_calls::MigrationSessions,
+    /// Each HA virtual slot's session views, one per member (`ha.rs`).
+    ha_views: BTreeMap<CK_SLOT_ID, Vec<Arc<Slot>>>,
 }
 
 /// A Backup HSM's slot has its token only on the host the Backup HSM is attached to now
@@ -294,28 +302,32 @@ impl Engine {
                         SlotBacking::HaGroup { members, .. } => members.clone(),
                         SlotBacking::Partition(p) => vec![p.clone()],
                     },
-                    serving: std::sync::atomic::AtomicUsize::new(0),
+                    serving: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
                     hidden: sc.hidden,
-                    down: AtomicBool::new(false),
-                    ha: ha::HaSlot::of(&sc.backing, &sc.standby, &sc.model, &row.record),
+                    down: Arc::new(AtomicBool::new(false)),
+                    ha: ha::HaSlot::of(&sc.backing, &sc.standby, &sc.model, &row.record)
+                        .map(Arc::new),
+                    ha_member: None,
                     backing: sc.backing.clone(),
                     description: sc.description.clone(),
                     model: sc.model.clone(),
                     ped_keys: sc.ped_keys.clone(),
                     capacity: sc.capacity,
                     admin: sc.admin,
-                    token: RwLock::new(row.record),
-                    present: AtomicBool::new(
+                    token: Arc::new(RwLock::new(row.record)),
+                    present: Arc::new(AtomicBool::new(
                         row.present && attached_here(&store, sc.backup_hsm.as_ref())?,
-                    ),
+                    )),
                     backup_hsm: sc.backup_hsm.clone(),
-                    objects: RwLock::new(ObjectTable::default()),
-                    key: RwLock::new(None),
-                    login: AtomicU64::new(0),
+                    objects: Arc::new(RwLock::new(ObjectTable::default())),
+                    key: Arc::new(RwLock::new(None)),
+                    login: Arc::new(AtomicU64::new(0)),
                 }),
             );
         }
+        let ha_views = ha::session_views(&slots);
         let engine = Engine {
+            ha_views,
             slots,
             sessions: session::Sessions::default(),
             next_session: AtomicU64::new(1),
@@ -471,7 +483,13 @@ impl Engine {
             ));
         }
         let handle = self.next_session.fetch_add(1, Ordering::Relaxed);
-        self.sessions.insert(Session::new(handle, slot_id, rw));
+        let session = Session::new(handle, slot_id, rw);
+        if slot.ha.is_some() {
+            session
+                .ha_member
+                .store(self.assign_ha_member(slot)?, Ordering::Release);
+        }
+        self.sessions.insert(session);
         Ok(handle)
     }
 
@@ -498,11 +516,15 @@ impl Engine {
         })
     }
 
-    /// The session and its slot, after applying other processes' changes.
+    /// The session and its slot (on an HA virtual slot, the view of its member), after
+    /// applying other processes' changes.
     fn slot_of(&self, handle: CK_SESSION_HANDLE) -> Result<(Arc<Mutex<Session>>, &Arc<Slot>)> {
         let s = self.session(handle)?;
-        let slot_id = s.lock().slot_id;
-        Ok((s, self.slot(slot_id)?))
+        let (slot_id, member) = {
+            let locked = s.lock();
+            (locked.slot_id, locked.ha_member.load(Ordering::Acquire))
+        };
+        Ok((s, self.session_slot(slot_id, member)?))
     }
 
     /// `C_CloseSession`: the session's objects go with it; the last session logs the token

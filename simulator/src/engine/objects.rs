@@ -76,6 +76,9 @@ impl Engine {
 
     /// Opens an object's sealed secrets and keeps the opened object in the table.
     pub(super) fn unseal(&self, slot: &Slot, object: Arc<Object>) -> Result<Arc<Object>> {
+        if let Some(copy) = self.ha_opened_copy(slot, &object)? {
+            return Ok(copy);
+        }
         let Some(sealed) = &object.sealed else {
             return Ok(object);
         };
@@ -504,7 +507,8 @@ impl Engine {
         types: &[CK_ATTRIBUTE_TYPE],
     ) -> Result<Vec<AttrLookup>> {
         let (_, slot) = self.slot_of(handle)?;
-        let mut o = self.visible_object(slot, object, CKR_OBJECT_HANDLE_INVALID)?;
+        let visible = self.visible_object(slot, object, CKR_OBJECT_HANDLE_INVALID)?;
+        let mut o = self.ha_session_object(slot, visible)?;
         let class = o.class();
         if o.sealed.is_some()
             && types
@@ -712,6 +716,7 @@ impl Engine {
         }
         slot.check_pin_current()?;
         let user = slot.user_logged_in();
+        let template = &*self.ha_find_template(slot, template)?;
         let candidates = self.table(slot)?.candidates(template);
         let mut handles: Vec<CK_OBJECT_HANDLE> = Vec::new();
         for o in candidates {

@@ -1,8 +1,9 @@
 //! A session: its slot, R/O or R/W, the session objects it owns, and its operations in progress
 //! (one of each kind: find, encrypt, decrypt, digest, sign, verify), with the bookkeeping the
 //! C calling conventions need (one-shot versus multi-part, output kept for a length query,
-//! `CKA_ALWAYS_AUTHENTICATE` re-login). Also the process's open sessions (`Sessions`): by
-//! handle, and per slot, so that opening, closing and counting cost O(1) per session.
+//! `CKA_ALWAYS_AUTHENTICATE` re-login), and on an HA virtual slot the member serving it.
+//! Also the process's open sessions (`Sessions`): by handle, and per slot, so that opening,
+//! closing and counting cost O(1) per session.
 use crate::crypto::{
     CipherOperation, DigestOperation, KeyMaterial, Mechanism, SignOperation, VerifyOperation,
 };
@@ -11,6 +12,10 @@ use dashmap::DashMap;
 use parking_lot::Mutex;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+
+/// `Session::ha_member` of a session on a physical slot.
+pub const NO_HA_MEMBER: usize = usize::MAX;
 
 /// The form in which an operation has been used since its `C_*Init`: the single-part call
 /// (`C_Encrypt`, ...) or the multi-part calls (`*Update`, `*Final`), which exclude each other.
@@ -33,6 +38,8 @@ struct Entry {
     session: Arc<Mutex<Session>>,
     slot_id: CK_SLOT_ID,
     rw: bool,
+    /// The session's `ha_member` (failover moves it without locking the session).
+    ha_member: Arc<AtomicUsize>,
 }
 
 /// The open sessions of the process: by handle (a sharded map: `C_Sign` and friends look
@@ -49,6 +56,7 @@ impl Sessions {
     /// both or in neither).
     pub fn insert(&self, session: Session) {
         let (handle, slot_id, rw) = (session.handle, session.slot_id, session.rw);
+        let ha_member = session.ha_member.clone();
         let mut by_slot = self.by_slot.lock();
         let slot = by_slot.entry(slot_id).or_default();
         slot.handles.insert(handle);
@@ -59,6 +67,7 @@ impl Sessions {
                 session: Arc::new(Mutex::new(session)),
                 slot_id,
                 rw,
+                ha_member,
             },
         );
     }
@@ -136,6 +145,14 @@ impl Sessions {
             .collect()
     }
 
+    /// The serving members of a slot's sessions (an HA virtual slot's), to move them.
+    pub fn ha_members_on(&self, slot_id: CK_SLOT_ID) -> Vec<Arc<AtomicUsize>> {
+        self.handles_on(slot_id)
+            .into_iter()
+            .filter_map(|h| self.all.get(&h).map(|e| e.ha_member.clone()))
+            .collect()
+    }
+
     /// How many sessions a slot has, and how many of them are R/W.
     pub fn count(&self, slot_id: CK_SLOT_ID) -> (usize, usize) {
         self.by_slot
@@ -190,6 +207,9 @@ pub struct Session {
     pub handle: CK_SESSION_HANDLE,
     pub slot_id: CK_SLOT_ID,
     rw: bool,
+    /// On an HA virtual slot: the index of the member whose copies the session's reads and
+    /// operations use (`engine::ha`); `NO_HA_MEMBER` elsewhere.
+    pub ha_member: Arc<AtomicUsize>,
     pub owned_objects: Vec<CK_OBJECT_HANDLE>,
     pub find: Option<FindState>,
     pub encrypt: Option<Active<Box<dyn CipherOperation>>>,
@@ -210,6 +230,7 @@ impl Session {
             handle,
             slot_id,
             rw,
+            ha_member: Arc::new(AtomicUsize::new(NO_HA_MEMBER)),
             owned_objects: Vec::new(),
             find: None,
             encrypt: None,

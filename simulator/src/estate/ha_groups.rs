@@ -194,6 +194,16 @@ pub fn mark_missed(store: &Store, group: &HaGroupId, members: &[PartitionId]) ->
     })
 }
 
+/// The members of `group` that missed writes (or joined) since the last synchronisation: the
+/// HA slot gives them no sessions until `synchronise` (simulator-defined).
+pub fn unsynchronised(store: &Store, group: &HaGroupId) -> Result<Vec<PartitionId>> {
+    Ok(read_sync(store, group)?
+        .missed
+        .iter()
+        .filter_map(|m| PartitionId::parse(m))
+        .collect())
+}
+
 /// `hsmsim lab fail DEVICE`: the device stops answering. Its partitions' slots show no token
 /// and their sessions answer `CKR_DEVICE_REMOVED`; HA groups with a member on it fail over.
 pub fn fail_device(selection: &LabSelection, device: &DeviceId) -> Result<()> {
@@ -592,8 +602,13 @@ pub fn add_member(
         group.members.insert(at, partition.clone());
     }
     write_group(&store, &group)?;
+    // The new member lacks the group's objects until synchronised: it counts as having
+    // missed writes (no sessions on the HA slot until then).
     let mut sync = read_sync(&store, &group.label)?;
     sync.needs_sync = true;
+    if !sync.missed.contains(&partition.to_string()) {
+        sync.missed.push(partition.to_string());
+    }
     write_sync(&store, &group.label, &sync)?;
     status(selection, &store, &group)
 }
@@ -601,7 +616,8 @@ pub fn add_member(
 /// `hagroup removemember`: `partition` leaves the group (its objects stay). Removing the first
 /// member, which numbers the group, changes the group's serial (Luna §3.5, `add_remove.htm`):
 /// it becomes "1" + the next member's serial, a serial the lab gave included. The last member
-/// is not removed (`hagroup deletegroup` deletes the group).
+/// is not removed (`hagroup deletegroup` deletes the group), nor one whose removal would leave
+/// a 7.7+ primary over an older secondary (`check_primary_after_removal`).
 pub fn remove_member(
     selection: &LabSelection,
     label: &str,
@@ -632,11 +648,43 @@ pub fn remove_member(
         // Only standby members left: the first becomes active.
         group.standby.remove(0);
     }
+    check_primary_after_removal(selection, &store, &group, partition)?;
     write_group(&store, &group)?;
     let mut sync = read_sync(&store, &group.label)?;
     sync.missed.retain(|m| *m != partition.to_string());
     write_sync(&store, &group.label, &sync)?;
     status(selection, &store, &group)
+}
+
+/// The group left by removing `removed` keeps Luna's rule that a 7.7+ partition is never
+/// primary over an older secondary (Luna §3.5): its new primary (first active member) is checked
+/// against every other member, and a removal that breaks the rule is refused
+/// (`CKR_OPERATION_NOT_ALLOWED`, nothing changed). Refusing rather than choosing another primary
+/// is simulator-defined: the documents state the rule, not what a removal does about it.
+fn check_primary_after_removal(
+    selection: &LabSelection,
+    store: &Store,
+    group: &HaGroupSpec,
+    removed: &PartitionId,
+) -> Result<()> {
+    let Some(primary) = group.members.iter().find(|m| !group.standby.contains(m)) else {
+        return Ok(());
+    };
+    let primary = member(selection, store, primary)?;
+    for other in group.members.iter().filter(|m| **m != primary.id) {
+        let other = member(selection, store, other)?;
+        luna::check_primary_over(&primary.side()?, &other.side()?).map_err(|e| {
+            err(
+                e.rv,
+                format!(
+                    "removing {removed} from \"{}\" would leave {}: keep it, or remove the older \
+                     members first",
+                    group.label, e.detail
+                ),
+            )
+        })?;
+    }
+    Ok(())
 }
 
 /// `hagroup deletegroup -label L`: the group goes; its members' objects stay on them.
@@ -717,7 +765,9 @@ fn status(selection: &LabSelection, store: &Store, group: &HaGroupSpec) -> Resul
 }
 
 /// `hagroup synchronize -group L -password P`: every member receives the objects it lacks (by
-/// `CKA_OUID`) from the first member that has them, each cloned under the cloning rules
+/// `CKA_OUID`) from the first member that has them (each member's size checked first:
+/// `CKR_CONTAINER_OBJECT_STORAGE_FULL` naming the member, nothing written), each cloned under
+/// the cloning rules
 /// (`check_clone` per pair of members, refusing the whole synchronisation; then per object
 /// `check_object_clonable`, sealed under the source's cloning domain and opened by the
 /// target's: a domain mismatch is `CKR_CERTIFICATE_INVALID`; a source older than 7.7 goes on
@@ -742,7 +792,12 @@ pub fn synchronise(selection: &LabSelection, label: &str, password: &str) -> Res
         .iter()
         .map(|m| open_member_key(m, password))
         .collect::<Result<_>>()?;
-    let (copied, failures) = synchronise_members(&store, &members, &keys)?;
+    let capacities: Vec<Option<u64>> = group
+        .members
+        .iter()
+        .map(|m| member_capacity(selection, &group, m))
+        .collect::<Result<_>>()?;
+    let (copied, failures) = synchronise_members(&store, &members, &keys, &capacities)?;
     if let Some(first) = failures.first() {
         // The objects that cloned are written; the group still needs sync.
         let mut sync = read_sync(&store, &group.label)?;
@@ -773,12 +828,40 @@ pub fn synchronise(selection: &LabSelection, label: &str, password: &str) -> Res
     })
 }
 
+/// A member's size (the lab partition's `size`) as the group's first host sees it.
+fn member_capacity(
+    selection: &LabSelection,
+    group: &HaGroupSpec,
+    partition: &PartitionId,
+) -> Result<Option<u64>> {
+    let config = selection
+        .lab
+        .config(
+            group.hosts.first().map(String::as_str),
+            selection.state_dir.clone(),
+        )
+        .map_err(|e| err(CKR_ARGUMENTS_BAD, e.to_string()))?;
+    Ok(config
+        .slots
+        .iter()
+        .find(|s| s.backing == crate::lab::definition::SlotBacking::Partition(partition.clone()))
+        .and_then(|s| s.capacity))
+}
+
+/// The space a stored object takes on a partition (`Object::storage_size`).
+fn stored_size(o: &StoredObject) -> u64 {
+    crate::object::Object::stored(0, 0, o.public.clone(), o.sealed.clone()).storage_size()
+}
+
 /// The copies each member lacks, made and written in one transaction: how many each got, and
-/// the failures of each (source, target) pair whose objects did not all clone.
+/// the failures of each (source, target) pair whose objects did not all clone. Every member's
+/// capacity (`capacities`, in member order) is checked before anything is cloned: a member the
+/// copies do not fit is `CKR_CONTAINER_OBJECT_STORAGE_FULL` naming it, and nothing is written.
 fn synchronise_members(
     store: &Store,
     members: &[Member],
     keys: &[TokenKey],
+    capacities: &[Option<u64>],
 ) -> Result<(Vec<usize>, Vec<crate::base::error::Error>)> {
     let objects: Vec<Vec<StoredObject>> = members
         .iter()
@@ -800,6 +883,29 @@ fn synchronise_members(
     }
     let mut order: Vec<(&Vec<u8>, &(usize, usize))> = source_of.iter().collect();
     order.sort_by_key(|(_, at)| **at);
+    for (target_index, target) in members.iter().enumerate() {
+        let Some(capacity) = capacities.get(target_index).copied().flatten() else {
+            continue;
+        };
+        let used: u64 = objects[target_index].iter().map(stored_size).sum();
+        let adding: u64 = order
+            .iter()
+            .filter(|(id, _)| !held[target_index].contains(*id))
+            .map(|(_, (si, oi))| stored_size(&objects[*si][*oi]))
+            .sum();
+        target
+            .model
+            .check_capacity(used, adding, capacity)
+            .map_err(|e| {
+                err(
+                    e.rv,
+                    format!(
+                        "HA member {}: {} (nothing was synchronised)",
+                        target.id, e.detail
+                    ),
+                )
+            })?;
+    }
     let mut copies: Vec<Vec<StoredObject>> = members.iter().map(|_| Vec::new()).collect();
     let mut failures = Vec::new();
     for (target_index, target) in members.iter().enumerate() {
