@@ -205,7 +205,7 @@ pub fn run(choice: &Choice, command: HaCommand) -> Result<ExitCode, Failure> {
                 } else {
                     groups
                         .iter()
-                        .map(listgroups_block)
+                        .map(hsmsim_consoles::lunacm::output::listgroups_block)
                         .collect::<Vec<_>>()
                         .join("\n")
                 };
@@ -253,51 +253,13 @@ pub fn run(choice: &Choice, command: HaCommand) -> Result<ExitCode, Failure> {
 
 /// A group after a change: a sentence and the `listgroups` block.
 fn group_text(g: &HaGroupStatus, done: &str) -> (String, serde_json::Value) {
-    (format!("{done}\n{}", listgroups_block(g)), json!(g))
-}
-
-/// One group as LunaCM's `hagroup listgroups` shows it (Luna §6: field names as Luna's; the
-/// member table as `vtl haAdmin show`'s).
-fn listgroups_block(g: &HaGroupStatus) -> String {
-    let active: Vec<&str> = g
-        .members
-        .iter()
-        .filter(|m| !m.standby)
-        .map(|m| m.serial.as_str())
-        .collect();
-    let standby: Vec<&str> = g
-        .members
-        .iter()
-        .filter(|m| m.standby)
-        .map(|m| m.serial.as_str())
-        .collect();
-    let mut out = format!(
-        "HA Group Label:  {}\nHA Group Number:  {}\nSynchronization:  enabled\nGroup Members:  {}\n\
-         Needs sync:  {}\nStandby Members:  {}\nClient hosts:  {}\n\n",
-        g.label,
-        g.serial,
-        active.join(", "),
-        if g.needs_sync { "yes" } else { "no" },
-        if standby.is_empty() {
-            "<none>".to_string()
-        } else {
-            standby.join(", ")
-        },
-        g.hosts.join(", ")
-    );
-    out.push_str(&format!(
-        "{:<24} {:<18} {}\n{:<24} {:<18} {}\n",
-        "Member", "Member S/N", "Status", "======", "==========", "======"
-    ));
-    for m in &g.members {
-        out.push_str(&format!(
-            "{:<24} {:<18} {}\n",
-            m.partition,
-            m.serial,
-            if m.alive { "alive" } else { "down" }
-        ));
-    }
-    out
+    (
+        format!(
+            "{done}\n{}",
+            hsmsim_consoles::lunacm::output::listgroups_block(g)
+        ),
+        json!(g),
+    )
 }
 
 /// A refusal by the simulated HSMs exits 1 (a refused password 2) with its `CKR_*` name; other

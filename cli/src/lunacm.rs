@@ -9,7 +9,7 @@
 //! command ended with `No Error`, 1 when the module refused one (or a proceed prompt was not
 //! answered `proceed`), 2 when one could not run (bad input, a password nobody could give).
 use crate::Failure;
-use hsmsim::estate::{self, Choice};
+use hsmsim::estate::{self, Choice, LabSelection};
 use hsmsim_consoles::backend::module::{self, SimulatorLab, find_sim_module};
 use hsmsim_consoles::lunacm::{Console, Prompts, Status};
 use std::collections::VecDeque;
@@ -102,11 +102,12 @@ impl Prompts for Input {
     }
 }
 
-/// The module the console drives: `--module`, else the simulator's on the chosen lab.
+/// The module the console drives: `--module`, else the simulator's on the chosen lab (with
+/// that lab, for `partition archive` and `hagroup`).
 fn open_module(
     choice: &Choice,
     path: Option<PathBuf>,
-) -> Result<std::sync::Arc<module::Module>, Failure> {
+) -> Result<(std::sync::Arc<module::Module>, Option<LabSelection>), Failure> {
     crate::token_access::check_module(path.as_deref())?;
     match path {
         Some(path) => {
@@ -118,7 +119,7 @@ fn open_module(
                     path.display()
                 )));
             }
-            Ok(module)
+            Ok((module, None))
         }
         None => {
             let path = find_sim_module().ok_or_else(|| {
@@ -147,7 +148,8 @@ fn open_module(
                 host: selection.host.clone(),
                 state_dir: selection.state_dir.clone(),
             };
-            module::open(&path, Some(&lab)).map_err(|e| Failure(e.0))
+            let module = module::open(&path, Some(&lab)).map_err(|e| Failure(e.0))?;
+            Ok((module, Some(selection)))
         }
     }
 }
@@ -162,8 +164,11 @@ pub fn run(choice: &Choice, args: LunacmArgs) -> Result<ExitCode, Failure> {
         }
         (None, None) => None,
     };
-    let module = open_module(choice, args.module)?;
+    let (module, lab) = open_module(choice, args.module)?;
     let mut console = Console::new(module).map_err(Failure)?;
+    if let Some(lab) = lab {
+        console = console.with_lab(lab);
+    }
     let terminal = std::io::stdin().is_terminal();
     let interactive = queue.is_none() && terminal;
     let echo = args.command.is_none() && !interactive;

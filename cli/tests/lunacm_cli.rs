@@ -31,27 +31,32 @@ fn lab(destination_domain: Option<&str>, source_firmware: &str) -> tempfile::Tem
     std::fs::write(&path, text).unwrap();
     std::fs::remove_file(dir.path().join("hsmsim.sqlite")).unwrap();
     if destination_domain.is_some() {
-        let lab = lab_file(dir.path());
-        for (name, kind, size) in [("mig-aes", "AES", "256"), ("mig-rsa", "RSA", "2048")] {
-            succeeded(&output(common::command().args([
-                "--lab",
-                &lab,
-                "--host",
-                "client",
-                "primus-tools",
-                "--hsm",
-                "sim:token=sa6-app-par",
-                "CreateKey",
-                "--keyname",
-                name,
-                "--type",
-                kind,
-                "--size",
-                size,
-            ])));
-        }
+        source_keys(&dir);
     }
     dir
+}
+
+/// The source partition (slot 0) gets an AES key and an RSA pair.
+fn source_keys(dir: &tempfile::TempDir) {
+    let lab = lab_file(dir.path());
+    for (name, kind, size) in [("mig-aes", "AES", "256"), ("mig-rsa", "RSA", "2048")] {
+        succeeded(&output(common::command().args([
+            "--lab",
+            &lab,
+            "--host",
+            "client",
+            "primus-tools",
+            "--hsm",
+            "sim:token=sa6-app-par",
+            "CreateKey",
+            "--keyname",
+            name,
+            "--type",
+            kind,
+            "--size",
+            size,
+        ])));
+    }
 }
 
 /// `hsmsim lunacm` on host `client` of the lab in `dir`, with `args` and `stdin`.
@@ -520,4 +525,141 @@ fn a_host_or_target_slot_the_lab_lacks_is_named() {
         text.contains("Command Result : 0x3 (CKR_SLOT_ID_INVALID)"),
         "{text}"
     );
+}
+
+#[test]
+fn partition_init_and_role_init_make_a_clone_target_as_the_guide_types_them() {
+    // Slot 1 (7.4.2) is not initialised; the source holds three objects.
+    let dir = lab(None, "6.21.2");
+    source_keys(&dir);
+    // Answering quit initialises nothing: the PO cannot log in.
+    let out = script(
+        &dir,
+        "slot set -slot 1\npartition init -label sa7-app-par -domain acme-migration-domain -password PO-sa7-2024\n",
+        "quit\n",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(
+        text.contains("You are about to initialize the partition."),
+        "{text}"
+    );
+    assert!(text.contains("Command Result : User Aborted"), "{text}");
+    let out = script(
+        &dir,
+        "slot set -slot 1\nrole login -name po -password PO-sa7-2024\n",
+        "",
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+
+    // The guide's steps: init with the source's domain, PO initialises the CO, the CO
+    // changes the initial password, and the clone arrives.
+    let out = script(
+        &dir,
+        "slot set -slot 1\n\
+         par init -lab sa7-app-par -dom acme-migration-domain -pass PO-sa7-2024\n\
+         role login -name po -password PO-sa7-2024\n\
+         role init -name co -password Initial-co-1\n\
+         role logout\n\
+         role login -name co -password Initial-co-1\n\
+         role changepw -name co -oldpw Initial-co-1 -newpw CO-sa7-2024\n\
+         role logout\n\
+         slot set -slot 0\n\
+         partition login -password CO-sa6-2020\n\
+         partition clone -objects 0 -slot 1 -password CO-sa7-2024 -force\n",
+        "proceed\n",
+    );
+    let text = succeeded(&out);
+    assert!(
+        text.contains("Partition initialized with label \"sa7-app-par\"."),
+        "{text}"
+    );
+    assert!(text.contains("3 of 3 object(s) cloned."), "{text}");
+    let out = script(
+        &dir,
+        "slot set -slot 1\nrole login -name co -password CO-sa7-2024\npartition contents\n",
+        "",
+    );
+    let text = succeeded(&out);
+    assert!(text.contains("Number of objects:  3"), "{text}");
+    // The initial password no longer logs in.
+    let out = script(
+        &dir,
+        "slot set -slot 1\nrole login -name co -password Initial-co-1\n",
+        "",
+    );
+    assert!(
+        stdout(&out).contains("Command Result : 0xa0 (CKR_PIN_INCORRECT)"),
+        "{}",
+        stdout(&out)
+    );
+    // Re-initialising a partition that holds objects asks first; quit keeps them.
+    let out = script(
+        &dir,
+        "slot set -slot 1\npartition init -label again -domain acme-migration-domain -password PO-sa7-2024\n",
+        "quit\n",
+    );
+    assert!(stdout(&out).contains("All contents of the partition will be destroyed."));
+    let out = script(
+        &dir,
+        "slot set -slot 1\nrole login -name co -password CO-sa7-2024\npartition contents\n",
+        "",
+    );
+    assert!(succeeded(&out).contains("Number of objects:  3"));
+    // Without -password and no terminal, init cannot ask: exit 2, nothing done.
+    let out = script(
+        &dir,
+        "slot set -slot 1\npartition init -label x -force\n",
+        "",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stdout(&out).contains("the Partition SO password is needed"));
+}
+
+#[test]
+fn role_createchallenge_is_set_by_the_initialising_role_with_luna_s_length() {
+    let dir = lab(Some(DOMAIN), "6.21.2");
+    let out = script(
+        &dir,
+        "slot set -slot 1\nrole login -name po -password PO-sa7-2024\n\
+         role createchallenge -name co -challengesecret abc12\n",
+        "",
+    );
+    assert!(
+        stdout(&out).contains("Command Result : 0xa2 (CKR_PIN_LEN_RANGE)"),
+        "{}",
+        stdout(&out)
+    );
+    let out = script(
+        &dir,
+        "slot set -slot 1\nrole login -name po -password PO-sa7-2024\n\
+         role createchallenge -name co -challengeSecret chal-2024\n",
+        "",
+    );
+    succeeded(&out);
+    // The Crypto Officer does not set its own challenge; changepw needs the role logged in.
+    let out = script(
+        &dir,
+        "slot set -slot 1\nrole login -name co -password CO-sa7-2024\n\
+         role createchallenge -name co -challengesecret chal-2024\n",
+        "",
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let out = script(
+        &dir,
+        "slot set -slot 1\nrole changepw -name co -oldpw CO-sa7-2024 -newpw CO-sa7-2025\n",
+        "",
+    );
+    assert!(
+        stdout(&out).contains("log the Crypto Officer in on this slot first"),
+        "{}",
+        stdout(&out)
+    );
+    // Pre-PPSO firmware has no roles to initialise.
+    let out = script(
+        &dir,
+        "slot set -slot 0\nrole init -name co -password x-12345678\n",
+        "",
+    );
+    assert!(stdout(&out).contains("no per-partition roles (pre-PPSO)"));
 }

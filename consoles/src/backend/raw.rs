@@ -451,3 +451,165 @@ impl RawModule {
 fn check(rv: CK_RV) -> Result<(), CK_RV> {
     if rv == CKR_OK { Ok(()) } else { Err(rv) }
 }
+
+type InitTokenFn = unsafe extern "C" fn(
+    CK_SLOT_ID,
+    *mut CK_UTF8CHAR,
+    CK_ULONG,
+    *mut CK_UTF8CHAR,
+    *mut CK_BYTE,
+    CK_ULONG,
+    CK_ULONG,
+    *mut std::ffi::c_void,
+    CK_ULONG,
+    *mut std::ffi::c_void,
+) -> CK_RV;
+type InitPinFn = unsafe extern "C" fn(CK_SESSION_HANDLE, *mut CK_UTF8CHAR, CK_ULONG) -> CK_RV;
+type InitRolePinFn =
+    unsafe extern "C" fn(CK_SESSION_HANDLE, CK_USER_TYPE, *mut CK_UTF8CHAR, CK_ULONG) -> CK_RV;
+type SetPinFn = unsafe extern "C" fn(
+    CK_SESSION_HANDLE,
+    *mut CK_UTF8CHAR,
+    CK_ULONG,
+    *mut CK_UTF8CHAR,
+    CK_ULONG,
+) -> CK_RV;
+type LoginChallengeFn = unsafe extern "C" fn(
+    CK_SESSION_HANDLE,
+    CK_USER_TYPE,
+    CK_ULONG,
+    *mut CK_CHAR,
+    *mut CK_ULONG,
+    *mut CK_CHAR,
+) -> CK_RV;
+
+/// A PIN as the C calls take it: its bytes, or none (a PED presents the key).
+fn pin_buffer(pin: Option<&str>) -> Vec<u8> {
+    pin.map(|p| p.as_bytes().to_vec()).unwrap_or_default()
+}
+
+/// A buffer's pointer and length; null with length 0 when empty.
+fn pointer(buffer: &mut [u8]) -> (*mut u8, CK_ULONG) {
+    if buffer.is_empty() {
+        (std::ptr::null_mut(), 0)
+    } else {
+        (buffer.as_mut_ptr(), buffer.len() as CK_ULONG)
+    }
+}
+
+// Initialising partitions and roles (LunaCM `partition init`, `role init|changepw|createchallenge`).
+impl RawModule {
+    /// `CA_InitToken` (with a cloning domain) or, without a domain, `C_InitToken`: the
+    /// partition initialised with `label` and the SO credential `pin` (none on a PED).
+    pub fn init_token(
+        &self,
+        slot: CK_SLOT_ID,
+        pin: Option<&str>,
+        label: &str,
+        domain: Option<&str>,
+    ) -> Result<(), CK_RV> {
+        let mut pin = pin_buffer(pin);
+        let (pin_ptr, pin_len) = pointer(&mut pin);
+        // The 32-byte label, padded with spaces (PKCS#11), cut to 32 bytes.
+        let mut padded = [b' '; 32];
+        let bytes = label.as_bytes();
+        padded[..bytes.len().min(32)].copy_from_slice(&bytes[..bytes.len().min(32)]);
+        match domain {
+            Some(domain) => {
+                // SAFETY: the SDK's signature.
+                let f: InitTokenFn = unsafe { self.function(b"CA_InitToken\0") }?;
+                let mut domain = domain.as_bytes().to_vec();
+                let (domain_ptr, domain_len) = pointer(&mut domain);
+                // SAFETY: the buffers outlive the call; no policy arrays (counts 0, null).
+                check(unsafe {
+                    f(
+                        slot,
+                        pin_ptr,
+                        pin_len,
+                        padded.as_mut_ptr(),
+                        domain_ptr,
+                        domain_len,
+                        0,
+                        std::ptr::null_mut(),
+                        0,
+                        std::ptr::null_mut(),
+                    )
+                })
+            }
+            None => {
+                // SAFETY: the PKCS#11 signature (C_InitToken has CA_InitToken's first four).
+                let f: unsafe extern "C" fn(
+                    CK_SLOT_ID,
+                    *mut CK_UTF8CHAR,
+                    CK_ULONG,
+                    *mut CK_UTF8CHAR,
+                ) -> CK_RV = unsafe { self.function(b"C_InitToken\0") }?;
+                // SAFETY: the buffers outlive the call.
+                check(unsafe { f(slot, pin_ptr, pin_len, padded.as_mut_ptr()) })
+            }
+        }
+    }
+
+    /// A role's first PIN set by the role above it: `C_InitPIN` for the Crypto Officer (by
+    /// the Partition SO), `CA_InitRolePIN` for the others (by the Crypto Officer).
+    pub fn init_role_pin(
+        &self,
+        session: CK_SESSION_HANDLE,
+        user: CK_USER_TYPE,
+        pin: Option<&str>,
+    ) -> Result<(), CK_RV> {
+        let mut pin = pin_buffer(pin);
+        let (ptr, len) = pointer(&mut pin);
+        if user == CKU_USER {
+            // SAFETY: the PKCS#11 signature.
+            let f: InitPinFn = unsafe { self.function(b"C_InitPIN\0") }?;
+            // SAFETY: the PIN buffer outlives the call.
+            return check(unsafe { f(session, ptr, len) });
+        }
+        // SAFETY: the SDK's signature.
+        let f: InitRolePinFn = unsafe { self.function(b"CA_InitRolePIN\0") }?;
+        // SAFETY: the PIN buffer outlives the call.
+        check(unsafe { f(session, user, ptr, len) })
+    }
+
+    /// `C_SetPIN`: the logged-in role changes its own PIN.
+    pub fn set_pin(
+        &self,
+        session: CK_SESSION_HANDLE,
+        old: Option<&str>,
+        new: Option<&str>,
+    ) -> Result<(), CK_RV> {
+        // SAFETY: the PKCS#11 signature.
+        let f: SetPinFn = unsafe { self.function(b"C_SetPIN\0") }?;
+        let (mut old, mut new) = (pin_buffer(old), pin_buffer(new));
+        let (old_ptr, old_len) = pointer(&mut old);
+        let (new_ptr, new_len) = pointer(&mut new);
+        // SAFETY: both buffers outlive the call.
+        check(unsafe { f(session, old_ptr, old_len, new_ptr, new_len) })
+    }
+
+    /// `CA_CreateLoginChallenge`: the challenge secret an activated role logs in with.
+    pub fn create_login_challenge(
+        &self,
+        session: CK_SESSION_HANDLE,
+        user: CK_USER_TYPE,
+        secret: &str,
+    ) -> Result<(), CK_RV> {
+        // SAFETY: the SDK's signature.
+        let f: LoginChallengeFn = unsafe { self.function(b"CA_CreateLoginChallenge\0") }?;
+        let mut secret = secret.as_bytes().to_vec();
+        let (mut out_len, mut out) = (0, [0u8; 1]);
+        // SAFETY: the secret outlives the call; a one-byte output buffer with a zero length,
+        // as pycryptoki passes.
+        check(unsafe {
+            f(
+                session,
+                user,
+                secret.len() as CK_ULONG,
+                secret.as_mut_ptr(),
+                &mut out_len,
+                out.as_mut_ptr(),
+            )
+        })
+    }
+}

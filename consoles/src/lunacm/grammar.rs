@@ -46,9 +46,109 @@ pub enum Command {
         password: Option<String>,
         force: bool,
     },
+    /// `partition init -label L [-domain D] [-password P] [-force]`.
+    PartitionInit {
+        label: String,
+        domain: Option<String>,
+        password: Option<String>,
+        force: bool,
+    },
+    /// `role init -name co|cu|lco [-password P]`.
+    RoleInit {
+        name: String,
+        password: Option<String>,
+    },
+    /// `role changepw -name R [-oldpw O -newpw N]`.
+    RoleChangePw {
+        name: String,
+        old: Option<String>,
+        new: Option<String>,
+    },
+    /// `role createchallenge -name R -challengesecret S`.
+    RoleCreateChallenge {
+        name: String,
+        secret: String,
+    },
+    /// `partition archive ...` on the Backup HSM in slot `slot`.
+    Archive {
+        slot: u64,
+        action: Archive,
+    },
+    /// `hagroup ...`.
+    HaGroup(HaGroup),
     HsmShowInfo,
     Help,
     Exit,
+}
+
+/// What `partition archive` does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Archive {
+    /// `backup -partition P [-password P] [-sopassword S] [-domain D] [-append|-replace]`.
+    Backup {
+        partition: String,
+        password: Option<String>,
+        so_password: Option<String>,
+        domain: Option<String>,
+        append: bool,
+        replace: bool,
+    },
+    /// `restore -partition P [-password P] [-objects h,h|ouid,...] [-smkonly]`.
+    Restore {
+        partition: String,
+        password: Option<String>,
+        objects: Option<Vec<String>>,
+        smk_only: bool,
+    },
+    List,
+    Contents {
+        partition: String,
+        password: Option<String>,
+    },
+    Delete {
+        partition: String,
+        so_password: Option<String>,
+        force: bool,
+    },
+}
+
+/// A partition named by its slot or its serial number (`hagroup` commands).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Member {
+    Slot(u64),
+    Serial(String),
+}
+
+/// What `hagroup` does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HaGroup {
+    CreateGroup {
+        label: String,
+        member: Member,
+        password: Option<String>,
+    },
+    AddMember {
+        group: String,
+        member: Member,
+        password: Option<String>,
+        standby: bool,
+    },
+    RemoveMember {
+        group: String,
+        member: Member,
+    },
+    Synchronize {
+        group: String,
+        password: Option<String>,
+    },
+    ListGroups,
+    DeleteGroup {
+        label: String,
+    },
+    /// `haonly -enable|-disable`.
+    HaOnly {
+        on: bool,
+    },
 }
 
 /// Why a line is not a command, as a sentence for the user.
@@ -125,7 +225,10 @@ fn resolve<'a>(typed: &str, names: &[&'a str], what: &str) -> Result<&'a str, Sy
 /// The command groups and their commands.
 const GROUPS: &[(&str, &[&str])] = &[
     ("slot", &["list", "set"]),
-    ("role", &["login", "logout"]),
+    (
+        "role",
+        &["login", "logout", "init", "changepw", "createchallenge"],
+    ),
     (
         "partition",
         &[
@@ -135,6 +238,21 @@ const GROUPS: &[(&str, &[&str])] = &[
             "showpolicies",
             "changepolicy",
             "clone",
+            "init",
+            "archive",
+        ],
+    ),
+    (
+        "hagroup",
+        &[
+            "creategroup",
+            "addmember",
+            "addstandby",
+            "removemember",
+            "synchronize",
+            "listgroups",
+            "deletegroup",
+            "haonly",
         ],
     ),
     ("hsm", &["showinfo"]),
@@ -151,12 +269,40 @@ fn options_of(group: &str, command: &str) -> &'static [&'static str] {
         ("partition", "login") => &["password"],
         ("partition", "changepolicy") => &["policy", "value", "force"],
         ("partition", "clone") => &["objects", "slot", "password", "force"],
+        ("partition", "init") => &["label", "domain", "password", "force"],
+        ("role", "init") => &["name", "password"],
+        ("role", "changepw") => &["name", "oldpw", "newpw"],
+        ("role", "createchallenge") => &["name", "challengesecret"],
+        ("partition", "archive backup") => &[
+            "slot",
+            "partition",
+            "password",
+            "sopassword",
+            "domain",
+            "append",
+            "replace",
+        ],
+        ("partition", "archive restore") => {
+            &["slot", "partition", "password", "objects", "smkonly"]
+        }
+        ("partition", "archive list") => &["slot"],
+        ("partition", "archive contents") => &["slot", "partition", "password"],
+        ("partition", "archive delete") => &["slot", "partition", "sopassword", "force"],
+        ("hagroup", "creategroup") => &["label", "slot", "serialnumber", "password"],
+        ("hagroup", "addmember" | "addstandby") => &["group", "slot", "serialnumber", "password"],
+        ("hagroup", "removemember") => &["group", "slot", "serialnumber"],
+        ("hagroup", "synchronize") => &["group", "password"],
+        ("hagroup", "deletegroup") => &["label"],
+        ("hagroup", "haonly") => &["enable", "disable"],
         _ => &[],
     }
 }
 
 /// Options that are flags (no value).
-const FLAGS: &[&str] = &["force"];
+const FLAGS: &[&str] = &["force", "append", "replace", "smkonly", "enable", "disable"];
+
+/// `partition archive`'s actions.
+const ARCHIVE_ACTIONS: &[&str] = &["backup", "restore", "list", "contents", "delete"];
 
 /// The options given, by full name, with their values.
 struct Given {
@@ -279,7 +425,29 @@ pub fn parse(line: &str) -> Result<Option<Command>, SyntaxError> {
         let command = resolve(second, commands, &format!("`{group}` command"))?;
         (command, &words[2..])
     };
+    let (command, rest) = if command == "archive" {
+        let Some(third) = rest.first() else {
+            return Err(syntax(format!(
+                "`partition archive` needs an action: {}",
+                ARCHIVE_ACTIONS.join(", ")
+            )));
+        };
+        let action = resolve(third, ARCHIVE_ACTIONS, "`partition archive` action")?;
+        (
+            match action {
+                "backup" => "archive backup",
+                "restore" => "archive restore",
+                "list" => "archive list",
+                "contents" => "archive contents",
+                _ => "archive delete",
+            },
+            &rest[1..],
+        )
+    } else {
+        (command, rest)
+    };
     let given = Given::parse(rest, options_of(group, command))?;
+    let text = |name: &str| given.get(name).map(str::to_string);
     let parsed = match (group, command) {
         ("slot", "list") => Command::SlotList,
         ("slot", "set") => Command::SlotSet {
@@ -331,11 +499,112 @@ pub fn parse(line: &str) -> Result<Option<Command>, SyntaxError> {
                 force: given.flag("force"),
             }
         }
+        ("partition", "init") => Command::PartitionInit {
+            label: given.required("label")?.to_string(),
+            domain: text("domain"),
+            password: text("password"),
+            force: given.flag("force"),
+        },
+        ("role", "init") => Command::RoleInit {
+            name: given.required("name")?.to_string(),
+            password: text("password"),
+        },
+        ("role", "changepw") => Command::RoleChangePw {
+            name: given.required("name")?.to_string(),
+            old: text("oldpw"),
+            new: text("newpw"),
+        },
+        ("role", "createchallenge") => Command::RoleCreateChallenge {
+            name: given.required("name")?.to_string(),
+            secret: given.required("challengesecret")?.to_string(),
+        },
+        ("partition", archive) => {
+            let slot = number("slot", given.required("slot")?)?;
+            let action = match archive {
+                "archive backup" => {
+                    if given.flag("append") && given.flag("replace") {
+                        return Err(syntax("-append and -replace exclude each other"));
+                    }
+                    Archive::Backup {
+                        partition: given.required("partition")?.to_string(),
+                        password: text("password"),
+                        so_password: text("sopassword"),
+                        domain: text("domain"),
+                        append: given.flag("append"),
+                        replace: given.flag("replace"),
+                    }
+                }
+                "archive restore" => Archive::Restore {
+                    partition: given.required("partition")?.to_string(),
+                    password: text("password"),
+                    objects: given
+                        .get("objects")
+                        .map(|o| o.split(',').map(|h| h.trim().to_string()).collect()),
+                    smk_only: given.flag("smkonly"),
+                },
+                "archive list" => Archive::List,
+                "archive contents" => Archive::Contents {
+                    partition: given.required("partition")?.to_string(),
+                    password: text("password"),
+                },
+                _ => Archive::Delete {
+                    partition: given.required("partition")?.to_string(),
+                    so_password: text("sopassword"),
+                    force: given.flag("force"),
+                },
+            };
+            Command::Archive { slot, action }
+        }
+        ("hagroup", ha) => Command::HaGroup(ha_command(ha, &given)?),
         ("hsm", "showinfo") => Command::HsmShowInfo,
         ("help", _) => Command::Help,
         _ => Command::Exit,
     };
     Ok(Some(parsed))
+}
+
+/// The member a `hagroup` command names: `-slot N` or `-serialnumber SN`, one of them.
+fn member(given: &Given) -> Result<Member, SyntaxError> {
+    match (given.get("slot"), given.get("serialnumber")) {
+        (Some(slot), None) => Ok(Member::Slot(number("slot", slot)?)),
+        (None, Some(serial)) => Ok(Member::Serial(serial.to_string())),
+        (Some(_), Some(_)) => Err(syntax("give -slot or -serialnumber, not both")),
+        (None, None) => Err(syntax("-slot or -serialnumber is required")),
+    }
+}
+
+fn ha_command(command: &str, given: &Given) -> Result<HaGroup, SyntaxError> {
+    let text = |name: &str| given.get(name).map(str::to_string);
+    Ok(match command {
+        "creategroup" => HaGroup::CreateGroup {
+            label: given.required("label")?.to_string(),
+            member: member(given)?,
+            password: text("password"),
+        },
+        "addmember" | "addstandby" => HaGroup::AddMember {
+            group: given.required("group")?.to_string(),
+            member: member(given)?,
+            password: text("password"),
+            standby: command == "addstandby",
+        },
+        "removemember" => HaGroup::RemoveMember {
+            group: given.required("group")?.to_string(),
+            member: member(given)?,
+        },
+        "synchronize" => HaGroup::Synchronize {
+            group: given.required("group")?.to_string(),
+            password: text("password"),
+        },
+        "listgroups" => HaGroup::ListGroups,
+        "deletegroup" => HaGroup::DeleteGroup {
+            label: given.required("label")?.to_string(),
+        },
+        _ => match (given.flag("enable"), given.flag("disable")) {
+            (true, false) => HaGroup::HaOnly { on: true },
+            (false, true) => HaGroup::HaOnly { on: false },
+            _ => return Err(syntax("haonly takes -enable or -disable")),
+        },
+    })
 }
 
 /// The commands `help` lists, with their syntax.
@@ -367,6 +636,46 @@ pub const HELP: &[(&str, &str)] = &[
     (
         "partition clone -objects <0|h,h> -slot <n> [-password <pw>] [-force]",
         "clone objects from the current slot to slot <n>",
+    ),
+    (
+        "partition init -label <label> [-domain <domain>] [-password <pw>] [-force]",
+        "initialise the current slot's partition (destroys its objects)",
+    ),
+    (
+        "role init -name <co|cu|lco> [-password <pw>]",
+        "set the first password of the role below the one logged in",
+    ),
+    (
+        "role changepw -name <role> [-oldpw <pw> -newpw <pw>]",
+        "the logged-in role changes its password",
+    ),
+    (
+        "role createchallenge -name <role> -challengesecret <secret>",
+        "set an activated role's challenge secret",
+    ),
+    (
+        "partition archive backup -slot <n> -partition <name> [-password <pw>] [-sopassword <pw>] [-domain <d>] [-append|-replace]",
+        "back the current slot's objects up to the Backup HSM in slot <n> (lab only)",
+    ),
+    (
+        "partition archive restore -slot <n> -partition <name> [-password <pw>] [-objects <h,h>] [-smkonly]",
+        "restore a backup partition into the current slot (lab only)",
+    ),
+    (
+        "partition archive list|contents|delete -slot <n> [-partition <name>] ...",
+        "the Backup HSM's backup partitions (lab only)",
+    ),
+    (
+        "hagroup creategroup -label <l> -slot <n>|-serialnumber <sn> [-password <pw>]",
+        "a new HA group with that partition as primary (lab only)",
+    ),
+    (
+        "hagroup addmember|addstandby|removemember -group <l> -slot <n>|-serialnumber <sn> [-password <pw>]",
+        "change an HA group's members (lab only)",
+    ),
+    (
+        "hagroup synchronize -group <l> [-password <pw>] | listgroups | deletegroup -label <l> | haonly -enable|-disable",
+        "synchronise, list, delete HA groups; HA-only slot list (lab only)",
     ),
     ("hsm showinfo", "show the current slot's HSM"),
     ("help", "this list"),

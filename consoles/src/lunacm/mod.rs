@@ -3,7 +3,9 @@
 //! PKCS#11 module with Luna's `CA_*` extensions (the slots, the current slot, the roles logged
 //! in, the proceed prompt, the era rules LunaCM applies itself), and `output` is what LunaCM
 //! prints, down to the `Command Result` trailer.
+mod estate_commands;
 pub mod grammar;
+mod init;
 pub mod output;
 pub mod session;
 

@@ -7,6 +7,7 @@
 //! refused prompt) `Command Result : <sentence>` (simulator-defined).
 use crate::backend::outcome::rv_name;
 use cryptoki_sys::CK_RV;
+use hsmsim::estate::ha_groups::HaGroupStatus;
 use hsmsim::models::luna_ca::LunaSlotListing;
 
 /// How a command ended.
@@ -146,6 +147,50 @@ pub fn contents(role: Option<&str>, objects: &[ObjectRow]) -> String {
         out.push('\n');
     }
     out.push_str(&format!("\tNumber of objects:  {}\n", objects.len()));
+    out
+}
+
+/// One group as LunaCM's `hagroup listgroups` shows it (Luna §6: field names as Luna's; the
+/// member table as `vtl haAdmin show`'s).
+pub fn listgroups_block(g: &HaGroupStatus) -> String {
+    let active: Vec<&str> = g
+        .members
+        .iter()
+        .filter(|m| !m.standby)
+        .map(|m| m.serial.as_str())
+        .collect();
+    let standby: Vec<&str> = g
+        .members
+        .iter()
+        .filter(|m| m.standby)
+        .map(|m| m.serial.as_str())
+        .collect();
+    let mut out = format!(
+        "HA Group Label:  {}\nHA Group Number:  {}\nSynchronization:  enabled\nGroup Members:  {}\n\
+         Needs sync:  {}\nStandby Members:  {}\nClient hosts:  {}\n\n",
+        g.label,
+        g.serial,
+        active.join(", "),
+        if g.needs_sync { "yes" } else { "no" },
+        if standby.is_empty() {
+            "<none>".to_string()
+        } else {
+            standby.join(", ")
+        },
+        g.hosts.join(", ")
+    );
+    out.push_str(&format!(
+        "{:<24} {:<18} {}\n{:<24} {:<18} {}\n",
+        "Member", "Member S/N", "Status", "======", "==========", "======"
+    ));
+    for m in &g.members {
+        out.push_str(&format!(
+            "{:<24} {:<18} {}\n",
+            m.partition,
+            m.serial,
+            if m.alive { "alive" } else { "down" }
+        ));
+    }
     out
 }
 

@@ -17,13 +17,14 @@ use cryptoki::object::{Attribute, AttributeType, ObjectClass};
 use cryptoki::session::Session;
 use cryptoki::slot::Slot;
 use cryptoki_sys::*;
+use hsmsim::estate::LabSelection;
 use hsmsim::models::luna_ca::LunaSlotListing;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// Luna's vendor user types (pycryptoki `defines.py`).
-const CKU_CRYPTO_USER: CK_USER_TYPE = 0x8000_0001;
-const CKU_LIMITED_CRYPTO_OFFICER: CK_USER_TYPE = 0x8000_0003;
+pub(super) const CKU_CRYPTO_USER: CK_USER_TYPE = 0x8000_0001;
+pub(super) const CKU_LIMITED_CRYPTO_OFFICER: CK_USER_TYPE = 0x8000_0003;
 /// The slot description of an HA group's virtual slot (luna.md §6).
 const HA_VIRTUAL_SLOT: &str = "HA Virtual Card Slot";
 /// HSM policy 41: per-partition SO (PPSO) on 6.22+ firmware.
@@ -46,7 +47,7 @@ pub trait Prompts {
 
 /// The role naming and login rules of a partition's firmware (luna.md §2.3, seed 003).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Era {
+pub(super) enum Era {
     /// Before 6.22.0, or 6.22+ without the PPSO capability: the owner uses `partition login`.
     PrePpso,
     /// 6.22.0 and later 6.x with PPSO: `role login`, names in full and case-sensitive.
@@ -56,16 +57,22 @@ enum Era {
 }
 
 /// A slot's PKCS#11 session and the role LunaCM logged in there.
-struct SlotSession {
-    session: Session,
-    role: Option<&'static str>,
+pub(super) struct SlotSession {
+    pub(super) session: Session,
+    pub(super) role: Option<&'static str>,
+    /// The credential the role logged in with (empty on a PED), kept in memory for the
+    /// simulator's archive commands, which authenticate the Crypto Officer again.
+    pub(super) credential: Option<String>,
 }
 
 /// A LunaCM session.
 pub struct Console {
-    module: Arc<Module>,
-    current: Option<u64>,
-    sessions: BTreeMap<u64, SlotSession>,
+    pub(super) module: Arc<Module>,
+    pub(super) current: Option<u64>,
+    pub(super) sessions: BTreeMap<u64, SlotSession>,
+    /// The lab behind the simulator's module (`--host`): `partition archive` and `hagroup`
+    /// run on it through `hsmsim::estate`, the SDK having no `CA_*` call for them.
+    pub(super) lab: Option<LabSelection>,
 }
 
 /// A module's answer as a `CK_RV` (cryptoki keeps only the name).
@@ -80,15 +87,15 @@ fn rv_of(e: &cryptoki::error::Error) -> CK_RV {
     }
 }
 
-fn refused(e: cryptoki::error::Error) -> Reply {
+pub(super) fn refused(e: cryptoki::error::Error) -> Reply {
     Reply::refused("", rv_of(&e))
 }
 
 /// A command's reply; `Err` is a reply that ends the command early.
-type Outcome = Result<Reply, Reply>;
+pub(super) type Outcome = Result<Reply, Reply>;
 
 /// The full name of a role LunaCM shows (`partition contents`).
-fn role_title(user: CK_USER_TYPE) -> &'static str {
+pub(super) fn role_title(user: CK_USER_TYPE) -> &'static str {
     match user {
         CKU_SO => "Partition SO",
         CKU_USER => "Crypto Officer",
@@ -98,7 +105,7 @@ fn role_title(user: CK_USER_TYPE) -> &'static str {
 }
 
 /// What a class is called in `partition contents`.
-fn object_type(class: Option<ObjectClass>) -> &'static str {
+pub(super) fn object_type(class: Option<ObjectClass>) -> &'static str {
     match class {
         Some(ObjectClass::PRIVATE_KEY) => "Private Key",
         Some(ObjectClass::PUBLIC_KEY) => "Public Key",
@@ -122,7 +129,15 @@ impl Console {
             module,
             current,
             sessions: BTreeMap::new(),
+            lab: None,
         })
+    }
+
+    /// The console on the lab the simulator's module was initialised on, for the commands
+    /// that run on the lab itself (`partition archive`, `hagroup`).
+    pub fn with_lab(mut self, lab: LabSelection) -> Console {
+        self.lab = Some(lab);
+        self
     }
 
     /// The current slot.
@@ -165,6 +180,27 @@ impl Console {
                 password,
                 force,
             } => self.clone_objects(objects, *slot, password.as_deref(), *force, prompts),
+            Command::PartitionInit {
+                label,
+                domain,
+                password,
+                force,
+            } => self.partition_init(
+                label,
+                domain.as_deref(),
+                password.as_deref(),
+                *force,
+                prompts,
+            ),
+            Command::RoleInit { name, password } => {
+                self.role_init(name, password.as_deref(), prompts)
+            }
+            Command::RoleChangePw { name, old, new } => {
+                self.change_pw(name, old.as_deref(), new.as_deref(), prompts)
+            }
+            Command::RoleCreateChallenge { name, secret } => self.create_challenge(name, secret),
+            Command::Archive { slot, action } => self.archive(*slot, action, prompts),
+            Command::HaGroup(command) => self.hagroup(command, prompts),
             Command::HsmShowInfo => self.show_info(),
             Command::Help => Ok(Reply::done(help_text())),
             Command::Exit => Ok(Reply {
@@ -176,7 +212,7 @@ impl Console {
         outcome.unwrap_or_else(|reply| reply)
     }
 
-    fn slot(&self, id: u64) -> Result<Slot, Reply> {
+    pub(super) fn slot(&self, id: u64) -> Result<Slot, Reply> {
         Slot::try_from(id).map_err(|_| {
             Reply::usage(
                 format!("Error: {id} is not a slot id.\n"),
@@ -186,7 +222,7 @@ impl Console {
     }
 
     /// The current slot, or the reply saying there is none.
-    fn current(&self) -> Result<u64, Reply> {
+    pub(super) fn current(&self) -> Result<u64, Reply> {
         self.current.ok_or_else(|| {
             Reply::usage(
                 "Error: no slot is current: `slot list` shows the slots, `slot set -slot N` picks one.\n",
@@ -196,7 +232,7 @@ impl Console {
     }
 
     /// The session LunaCM keeps on `slot_id`, opened on first use.
-    fn session(&mut self, slot_id: u64) -> Result<&mut SlotSession, Reply> {
+    pub(super) fn session(&mut self, slot_id: u64) -> Result<&mut SlotSession, Reply> {
         if !self.sessions.contains_key(&slot_id) {
             let slot = self.slot(slot_id)?;
             let session = self.module.pkcs11.open_rw_session(slot).map_err(refused)?;
@@ -205,6 +241,7 @@ impl Console {
                 SlotSession {
                     session,
                     role: None,
+                    credential: None,
                 },
             );
         }
@@ -214,7 +251,7 @@ impl Console {
     }
 
     /// The firmware of a slot as text and its role-naming era.
-    fn era(&self, slot_id: u64) -> (Option<(u64, u64, u64)>, Era) {
+    pub(super) fn era(&self, slot_id: u64) -> (Option<(u64, u64, u64)>, Era) {
         let Ok(firmware) = self.module.raw.firmware(slot_id) else {
             return (None, Era::Luna7);
         };
@@ -264,7 +301,7 @@ impl Console {
         }
     }
 
-    fn listing(&self, slot: Slot) -> Result<LunaSlotListing, Reply> {
+    pub(super) fn listing(&self, slot: Slot) -> Result<LunaSlotListing, Reply> {
         let pkcs11 = &self.module.pkcs11;
         let slot_info = pkcs11.get_slot_info(slot).map_err(refused)?;
         let token = pkcs11.get_token_info(slot).map_err(refused)?;
@@ -316,7 +353,7 @@ impl Console {
     }
 
     /// The role `name` names on a partition of `era`, or the reply refusing the name.
-    fn role_of(name: &str, era: Era, firmware: &str) -> Result<CK_USER_TYPE, Reply> {
+    pub(super) fn role_of(name: &str, era: Era, firmware: &str) -> Result<CK_USER_TYPE, Reply> {
         let full = [
             ("Partition SO", CKU_SO),
             ("Partition Security Officer", CKU_SO),
@@ -393,7 +430,7 @@ impl Console {
     }
 
     /// Whether the slot's token takes its credentials on a PED.
-    fn uses_ped(&self, slot_id: u64) -> bool {
+    pub(super) fn uses_ped(&self, slot_id: u64) -> bool {
         Slot::try_from(slot_id)
             .ok()
             .and_then(|s| self.module.pkcs11.get_token_info(s).ok())
@@ -401,7 +438,7 @@ impl Console {
     }
 
     /// The password given, or asked for; on a PED slot none (the PED takes the key).
-    fn credential(
+    pub(super) fn credential(
         &self,
         slot_id: u64,
         given: Option<&str>,
@@ -443,7 +480,9 @@ impl Console {
         if let Err(rv) = self.module.raw.login(handle, user, pin.as_deref()) {
             return Err(Reply::refused(text, rv));
         }
-        self.session(slot_id)?.role = Some(role_title(user));
+        let s = self.session(slot_id)?;
+        s.role = Some(role_title(user));
+        s.credential = Some(pin.unwrap_or_default());
         Ok(Reply::done(text))
     }
 
@@ -452,6 +491,7 @@ impl Console {
         let s = self.session(slot_id)?;
         s.session.logout().map_err(refused)?;
         s.role = None;
+        s.credential = None;
         Ok(Reply::done(""))
     }
 
@@ -466,7 +506,12 @@ impl Console {
                 label,
                 handle,
                 object_type: object_type(class).to_string(),
-                uid: self.module.raw.object_uid(slot_id, handle).ok().map(hex),
+                uid: self
+                    .module
+                    .raw
+                    .object_uid(slot_id, handle)
+                    .ok()
+                    .map(hex::encode),
             })
             .collect();
         Ok(Reply::done(output::contents(s.role, &rows)))
@@ -513,7 +558,7 @@ impl Console {
 
     /// Asks the proceed question after `warning`: `Err` (nothing done) unless the answer is
     /// `proceed`.
-    fn proceed(prompts: &mut dyn Prompts, warning: &str) -> Result<(), Reply> {
+    pub(super) fn proceed(prompts: &mut dyn Prompts, warning: &str) -> Result<(), Reply> {
         let question = format!("{warning}\n\t{}", output::PROCEED);
         if prompts
             .answer(&question)
@@ -777,10 +822,6 @@ fn listed_objects(
     Ok(out)
 }
 
-fn hex(bytes: [u8; 12]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn help_text() -> String {
     let mut out =
         String::from("\nCommands (options may be abbreviated; case does not matter):\n\n");
@@ -823,6 +864,5 @@ mod tests {
         assert_eq!(object_type(Some(ObjectClass::SECRET_KEY)), "Symmetric Key");
         assert_eq!(object_type(Some(ObjectClass::PRIVATE_KEY)), "Private Key");
         assert_eq!(object_type(None), "Object");
-        assert_eq!(hex([0xab; 12]), "abababababababababababab");
     }
 }
