@@ -663,3 +663,203 @@ fn role_createchallenge_is_set_by_the_initialising_role_with_luna_s_length() {
     );
     assert!(stdout(&out).contains("no per-partition roles (pre-PPSO)"));
 }
+
+#[test]
+fn partition_archive_backs_up_lists_restores_and_deletes_through_the_backup_hsm() {
+    let dir = lab(Some(DOMAIN), "6.21.2");
+    // The Crypto Officer must be logged in on the source.
+    let out = script(
+        &dir,
+        "slot set -slot 0\npartition archive backup -slot 2 -partition mig-bk -password Backup-pw-2024 -sopassword SO-backup-2020\n",
+        "",
+    );
+    assert!(
+        stdout(&out).contains("Command Result : 0x101 (CKR_USER_NOT_LOGGED_IN)"),
+        "{}",
+        stdout(&out)
+    );
+    let out = script(
+        &dir,
+        "slot set -slot 0\n\
+         partition login -password CO-sa6-2020\n\
+         partition archive backup -slot 2 -partition mig-bk -password Backup-pw-2024 -sopassword SO-backup-2020\n\
+         par arch list -slot 2\n\
+         partition archive contents -slot 2 -partition mig-bk -password Backup-pw-2024\n",
+        "",
+    );
+    let text = succeeded(&out);
+    assert!(
+        text.contains("3 of 3 object(s) backed up to backup partition \"mig-bk\" (created)."),
+        "{text}"
+    );
+    assert!(text.contains("Partition Name:     mig-bk"), "{text}");
+    assert!(
+        text.contains("Backup partition \"mig-bk\" on slot 2."),
+        "{text}"
+    );
+    assert!(text.contains("Label:          mig-aes"), "{text}");
+    // Backing up again under the same name needs -append or -replace.
+    let out = script(
+        &dir,
+        "partition login -password CO-sa6-2020\n\
+         partition archive backup -slot 2 -partition mig-bk -password Backup-pw-2024 -sopassword SO-backup-2020\n",
+        "",
+    );
+    assert!(
+        stdout(&out).contains("Command Result : 0x7 (CKR_ARGUMENTS_BAD)"),
+        "{}",
+        stdout(&out)
+    );
+    // Restore into the 7.x destination (which holds nothing yet): the three objects arrive.
+    let out = script(
+        &dir,
+        "slot set -slot 1\n\
+         role login -name co -password CO-sa7-2024\n\
+         partition archive restore -slot 2 -partition mig-bk -password Backup-pw-2024\n\
+         partition contents\n",
+        "",
+    );
+    let text = succeeded(&out);
+    assert!(
+        text.contains("3 of 3 object(s) restored from backup partition \"mig-bk\"."),
+        "{text}"
+    );
+    assert!(text.contains("Number of objects:  3"), "{text}");
+    // A wrong backup partition password restores nothing.
+    let out = script(
+        &dir,
+        "slot set -slot 1\nrole login -name co -password CO-sa7-2024\n\
+         partition archive restore -slot 2 -partition mig-bk -password Wrong-pw-2024\n",
+        "",
+    );
+    assert!(
+        stdout(&out).contains("(CKR_PIN_INCORRECT)"),
+        "{}",
+        stdout(&out)
+    );
+    // Delete asks first; quit keeps it, -force deletes.
+    let out = script(
+        &dir,
+        "partition archive delete -slot 2 -partition mig-bk -sopassword SO-backup-2020\n",
+        "quit\n",
+    );
+    assert!(stdout(&out).contains("Command Result : User Aborted"));
+    let out = script(
+        &dir,
+        "partition archive delete -slot 2 -partition mig-bk -sopassword SO-backup-2020 -force\n\
+         partition archive list -slot 2\n",
+        "",
+    );
+    let text = succeeded(&out);
+    assert!(text.contains("Number of partitions:  0"), "{text}");
+}
+
+#[test]
+fn archive_and_hagroup_with_a_luna_library_say_they_need_the_lab() {
+    let dir = lab(None, "6.21.2");
+    let library = std::path::Path::new(env!("CARGO_BIN_EXE_hsmsim"))
+        .parent()
+        .unwrap()
+        .join("libhsmsim.so");
+    for line in ["partition archive list -slot 2", "hagroup listgroups"] {
+        let out = output(
+            common::command()
+                .env("HSMSIM_CONF", lab_file(dir.path()))
+                .env("HSMSIM_HOST", "client")
+                .args(["lunacm", "--module", library.to_str().unwrap(), "-c", line]),
+        );
+        assert_eq!(out.status.code(), Some(1));
+        let text = stdout(&out);
+        assert!(
+            text.contains("the Luna SDK has no CA_* call for it"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Command Result : 0x54 (CKR_FUNCTION_NOT_SUPPORTED)"),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn hagroup_creates_synchronises_lists_and_deletes_a_group_as_the_guide_types_it() {
+    // Both members need the same Crypto Officer password: the destination takes the source's.
+    let dir = init_lab("luna-network-to-network7");
+    let path = dir.path().join("lab.toml");
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        "  name = \"app\"               # created by the HSM SO, not initialised: the procedure does that",
+        &format!("  name = \"app\"\n  label = \"sa7-app-par\"\n  so_pin = \"PO-sa7-2024\"\n  user_pin = \"CO-sa6-2020\"\n    [device.partition.luna]\n    domain = \"{DOMAIN}\""),
+    );
+    std::fs::write(&path, text).unwrap();
+    std::fs::remove_file(dir.path().join("hsmsim.sqlite")).unwrap();
+    source_keys(&dir);
+    // The partitions' serials as `slot list` shows them.
+    let listing = succeeded(&script(&dir, "slot list\n", ""));
+    let serial_of = |slot: &str| -> String {
+        let block = listing
+            .split("Slot Id ->")
+            .find(|b| b.trim_start().starts_with(slot))
+            .unwrap();
+        let line = block.lines().find(|l| l.contains("Serial")).unwrap();
+        line.split("->").nth(1).unwrap().trim().to_string()
+    };
+    let (source_serial, target_serial) = (serial_of("0"), serial_of("1"));
+    let out = script(
+        &dir,
+        &format!(
+            "hagroup creategroup -label tmpMig -slot 0 -password CO-sa6-2020\n\
+             hagroup addmember -group tmpMig -serialnumber {target_serial} -password CO-sa6-2020\n\
+             hagroup listgroups\n"
+        ),
+        "",
+    );
+    let text = succeeded(&out);
+    assert!(
+        text.contains(&format!(
+            "New group with label \"tmpMig\" created with group number 1{}.",
+            &source_serial[..15]
+        )),
+        "{text}"
+    );
+    assert!(text.contains("Please restart LunaCM"), "{text}");
+    assert!(text.contains("Needs sync:  yes"), "{text}");
+    assert!(
+        text.contains(&format!("Group Members:  {source_serial}, {target_serial}")),
+        "{text}"
+    );
+    let out = script(
+        &dir,
+        "hagroup synchronize -group tmpMig -password CO-sa6-2020\nhagroup listgroups\n",
+        "",
+    );
+    let text = succeeded(&out);
+    assert!(
+        text.contains("sa7/app: 3 object(s) cloned to it."),
+        "{text}"
+    );
+    assert!(text.contains("Needs sync:  no"), "{text}");
+    // A new console sees the HA virtual slot after the physical ones; then the group goes and
+    // the objects stay on the destination.
+    let out = script(&dir, "slot list\n", "");
+    assert!(succeeded(&out).contains("HA Virtual Card Slot"));
+    let out = script(
+        &dir,
+        "hagroup deletegroup -label tmpMig\nhagroup listgroups\n\
+         slot set -slot 1\nrole login -name co -password CO-sa6-2020\npartition contents\n",
+        "",
+    );
+    let text = succeeded(&out);
+    assert!(text.contains("No HA groups are configured."), "{text}");
+    assert!(text.contains("Number of objects:  3"), "{text}");
+    // An unknown group is refused with its code; haonly takes -enable or -disable.
+    let out = script(
+        &dir,
+        "hagroup synchronize -group nope -password CO-sa6-2020\n",
+        "",
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let out = script(&dir, "hagroup haonly\n", "");
+    assert_eq!(out.status.code(), Some(2));
+    let out = script(&dir, "hagroup haonly -enable\n", "");
+    assert!(succeeded(&out).contains("HA-only mode enabled for host client"));
+}

@@ -809,4 +809,80 @@ mod tests {
         assert!(bad("partition clone -objects 0 -slot 1 -force yes").contains("takes no value"));
         assert!(bad("role login").contains("-name is required"));
     }
+
+    #[test]
+    fn the_guides_init_archive_and_hagroup_lines_parse() {
+        assert_eq!(
+            ok("partition init -label sa7-app-par -domain acme -force"),
+            Command::PartitionInit {
+                label: "sa7-app-par".into(),
+                domain: Some("acme".into()),
+                password: None,
+                force: true
+            }
+        );
+        assert_eq!(
+            ok("role createchallenge -name co -challengeSecret chal-2024"),
+            Command::RoleCreateChallenge {
+                name: "co".into(),
+                secret: "chal-2024".into()
+            }
+        );
+        assert_eq!(
+            ok("role changepw -na co -o a -ne b"),
+            Command::RoleChangePw {
+                name: "co".into(),
+                old: Some("a".into()),
+                new: Some("b".into())
+            }
+        );
+        assert_eq!(
+            ok("partition archive backup -slot 2 -partition bk -append"),
+            Command::Archive {
+                slot: 2,
+                action: Archive::Backup {
+                    partition: "bk".into(),
+                    password: None,
+                    so_password: None,
+                    domain: None,
+                    append: true,
+                    replace: false
+                }
+            }
+        );
+        assert_eq!(
+            ok("par arch res -sl 2 -part bk -obj 1,2 -smk"),
+            Command::Archive {
+                slot: 2,
+                action: Archive::Restore {
+                    partition: "bk".into(),
+                    password: None,
+                    objects: Some(vec!["1".into(), "2".into()]),
+                    smk_only: true
+                }
+            }
+        );
+        assert_eq!(
+            ok("hagroup addstandby -group g -serialnumber 1238700"),
+            Command::HaGroup(HaGroup::AddMember {
+                group: "g".into(),
+                member: Member::Serial("1238700".into()),
+                password: None,
+                standby: true
+            })
+        );
+        assert_eq!(
+            ok("hag haonly -enable"),
+            Command::HaGroup(HaGroup::HaOnly { on: true })
+        );
+        // -p is partition or password; -append and -replace exclude each other.
+        assert!(bad("partition archive backup -slot 2 -p bk").contains("ambiguous"));
+        assert!(
+            bad("partition archive backup -slot 2 -partition b -append -replace")
+                .contains("exclude each other")
+        );
+        assert!(bad("partition archive").contains("needs an action"));
+        assert!(bad("hagroup creategroup -label g").contains("-slot or -serialnumber"));
+        assert!(bad("hagroup creategroup -label g -slot 1 -serial 2").contains("not both"));
+    }
 }
