@@ -20,6 +20,10 @@ use hsmsim::estate::{
 };
 use hsmsim::lab::definition::SlotBacking;
 
+/// Whose passwords the archive commands ask for.
+const SO: &str = "Backup HSM's HSM SO";
+const BACKUP: &str = "backup partition's";
+
 /// An estate refusal: its detail as the error line, its code in the trailer.
 fn estate_refused(text: &str, e: Error) -> Reply {
     Reply::refused(format!("{text}\tError: {}\n", e.detail), e.rv)
@@ -81,18 +85,26 @@ impl Console {
             })
     }
 
-    /// A password given or asked for; a PED slot's is empty (the PED takes the key).
-    fn secret_for(
+    /// A Backup HSM credential (`whose`) given or asked for; empty on a PED (the PED takes
+    /// the key).
+    fn backup_secret(
         &self,
-        slot_id: u64,
-        given: Option<&str>,
+        backup_slot: u64,
+        given: Option<&String>,
         whose: &str,
         prompts: &mut dyn Prompts,
         text: &mut String,
     ) -> Result<String, Reply> {
         Ok(self
-            .credential(slot_id, given, whose, prompts, text)?
+            .credential(backup_slot, given.map(String::as_str), whose, prompts, text)?
             .unwrap_or_default())
+    }
+
+    /// The current slot's partition and the credential its Crypto Officer logged in with.
+    fn officer_partition(&self) -> Result<(PartitionId, String), Reply> {
+        let slot_id = self.current()?;
+        let partition = self.partition_in(self.lab("partition archive")?, slot_id)?;
+        Ok((partition, self.officer_credential(slot_id)?))
     }
 
     pub(super) fn archive(
@@ -113,24 +125,11 @@ impl Console {
                 append,
                 replace,
             } => {
-                let source_slot = self.current()?;
-                let lab = self.lab("partition archive")?;
-                let source = self.partition_in(lab, source_slot)?;
-                let co_pin = self.officer_credential(source_slot)?;
-                let so = self.secret_for(
-                    backup_slot,
-                    so_password.as_deref(),
-                    "Backup HSM's HSM SO",
-                    prompts,
-                    &mut text,
-                )?;
-                let pw = self.secret_for(
-                    backup_slot,
-                    password.as_deref(),
-                    "backup partition's",
-                    prompts,
-                    &mut text,
-                )?;
+                let (source, co_pin) = self.officer_partition()?;
+                let so =
+                    self.backup_secret(backup_slot, so_password.as_ref(), SO, prompts, &mut text)?;
+                let pw =
+                    self.backup_secret(backup_slot, password.as_ref(), BACKUP, prompts, &mut text)?;
                 let mode = match (append, replace) {
                     (true, _) => BackupMode::Append,
                     (_, true) => BackupMode::Replace,
@@ -157,17 +156,9 @@ impl Console {
                 objects,
                 smk_only,
             } => {
-                let target_slot = self.current()?;
-                let lab = self.lab("partition archive")?;
-                let target = self.partition_in(lab, target_slot)?;
-                let co_pin = self.officer_credential(target_slot)?;
-                let pw = self.secret_for(
-                    backup_slot,
-                    password.as_deref(),
-                    "backup partition's",
-                    prompts,
-                    &mut text,
-                )?;
+                let (target, co_pin) = self.officer_partition()?;
+                let pw =
+                    self.backup_secret(backup_slot, password.as_ref(), BACKUP, prompts, &mut text)?;
                 let selectors = objects
                     .as_ref()
                     .map(|list| {
@@ -207,13 +198,8 @@ impl Console {
                 partition,
                 password,
             } => {
-                let pw = self.secret_for(
-                    backup_slot,
-                    password.as_deref(),
-                    "backup partition's",
-                    prompts,
-                    &mut text,
-                )?;
+                let pw =
+                    self.backup_secret(backup_slot, password.as_ref(), BACKUP, prompts, &mut text)?;
                 let lab = self.lab("partition archive")?;
                 let objects = estate::archive_contents(lab, &backup_hsm, partition, pw.as_bytes())
                     .map_err(|e| estate_refused(&text, e))?;
@@ -247,13 +233,8 @@ impl Console {
                         ),
                     )?;
                 }
-                let so = self.secret_for(
-                    backup_slot,
-                    so_password.as_deref(),
-                    "Backup HSM's HSM SO",
-                    prompts,
-                    &mut text,
-                )?;
+                let so =
+                    self.backup_secret(backup_slot, so_password.as_ref(), SO, prompts, &mut text)?;
                 let lab = self.lab("partition archive")?;
                 estate::archive_delete(lab, &backup_hsm, so.as_bytes(), partition)
                     .map_err(|e| estate_refused(&text, e))?;

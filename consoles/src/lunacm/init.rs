@@ -62,23 +62,6 @@ impl Console {
         Ok(Reply::done(text))
     }
 
-    /// The role `name` names on the current slot, refused on pre-PPSO partitions.
-    fn named_role(&self, slot_id: u64, name: &str) -> Result<CK_USER_TYPE, Reply> {
-        let (firmware, era) = self.era(slot_id);
-        let firmware = firmware
-            .map(|(a, b, c)| format!("{a}.{b}.{c}"))
-            .unwrap_or_default();
-        if era == Era::PrePpso {
-            return Err(Reply::refused(
-                format!(
-                    "Error: firmware {firmware} partitions have no per-partition roles (pre-PPSO).\n"
-                ),
-                CKR_USER_TYPE_INVALID,
-            ));
-        }
-        Self::role_of(name, era, &firmware)
-    }
-
     /// LunaCM's session on the current slot, with the role `needed` logged in there.
     fn logged_in(&mut self, slot_id: u64, needed: &[CK_USER_TYPE]) -> Result<(), Reply> {
         let role = self.session(slot_id)?.role;

@@ -1,8 +1,10 @@
 //! The Thales Luna LunaCM console (seed 003, luna.md §3 and §6): `grammar` parses a command
 //! line as LunaCM takes it (abbreviations, any case, quotes), `session` runs it through any
 //! PKCS#11 module with Luna's `CA_*` extensions (the slots, the current slot, the roles logged
-//! in, the proceed prompt, the era rules LunaCM applies itself), and `output` is what LunaCM
-//! prints, down to the `Command Result` trailer.
+//! in, the proceed prompt, the era rules LunaCM applies itself), `init` the partition and role
+//! initialisation commands, `estate_commands` the commands that run on the simulator's lab
+//! (`partition archive`, `hagroup`), and `output` is what LunaCM prints, down to the `Command
+//! Result` trailer.
 mod estate_commands;
 pub mod grammar;
 mod init;

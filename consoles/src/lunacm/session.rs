@@ -391,13 +391,9 @@ impl Console {
         Err(Reply::refused(text, CKR_USER_TYPE_INVALID))
     }
 
-    fn role_login(
-        &mut self,
-        name: &str,
-        password: Option<&str>,
-        prompts: &mut dyn Prompts,
-    ) -> Outcome {
-        let slot_id = self.current()?;
+    /// The role `name` names on `slot_id`, refused on pre-PPSO partitions (whose owner uses
+    /// `partition login`).
+    pub(super) fn named_role(&self, slot_id: u64, name: &str) -> Result<CK_USER_TYPE, Reply> {
         let (firmware, era) = self.era(slot_id);
         let firmware = firmware
             .map(|(a, b, c)| format!("{a}.{b}.{c}"))
@@ -411,7 +407,17 @@ impl Console {
                 CKR_USER_TYPE_INVALID,
             ));
         }
-        let user = Self::role_of(name, era, &firmware)?;
+        Self::role_of(name, era, &firmware)
+    }
+
+    fn role_login(
+        &mut self,
+        name: &str,
+        password: Option<&str>,
+        prompts: &mut dyn Prompts,
+    ) -> Outcome {
+        let slot_id = self.current()?;
+        let user = self.named_role(slot_id, name)?;
         self.login(slot_id, user, password, prompts)
     }
 
