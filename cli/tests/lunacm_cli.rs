@@ -863,3 +863,61 @@ fn hagroup_creates_synchronises_lists_and_deletes_a_group_as_the_guide_types_it(
     let out = script(&dir, "hagroup haonly -enable\n", "");
     assert!(succeeded(&out).contains("HA-only mode enabled for host client"));
 }
+
+#[test]
+fn partition_init_on_a_ped_partition_attends_the_ped_and_writes_its_keys() {
+    // PED on all three devices; the blank destination takes the keys HSMSIM_PED_KEYS names
+    // (the PED writes the new blue and black keys, the red one is the source's).
+    let dir = init_lab("luna-network-to-network7");
+    let path = dir.path().join("lab.toml");
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("auth = \"password\"", "auth = \"ped\"")
+        .replace(
+            "  so_pin = \"PO-sa6-2020\"\n  user_pin = \"CO-sa6-2020\"\n    [device.partition.luna]\n    domain = \"acme-migration-domain\"",
+            "    [device.partition.luna]\n    so_ped_key = \"sa6-blue.key\"\n    user_ped_key = \"sa6-black.key\"\n    domain_ped_key = \"red.key\"",
+        )
+        .replace(
+            "  so_pin = \"SO-backup-2020\"\n    [device.partition.luna]\n    domain = \"acme-migration-domain\"",
+            "    [device.partition.luna]\n    so_ped_key = \"backup-blue.key\"\n    domain_ped_key = \"red.key\"",
+        );
+    std::fs::write(&path, text).unwrap();
+    std::fs::remove_file(dir.path().join("hsmsim.sqlite")).unwrap();
+    let key = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let keys = format!(
+        "blue={},black={},red={}",
+        key("sa7-blue.key"),
+        key("sa7-black.key"),
+        key("red.key")
+    );
+    let run = |lines: &str| {
+        let file = dir.path().join("ped.lunacm");
+        std::fs::write(&file, lines).unwrap();
+        output(
+            common::command()
+                .env("HSMSIM_PED_KEYS", &keys)
+                .args(["--lab", &lab_file(dir.path()), "lunacm", "--host", "client"])
+                .args(["-f", file.to_str().unwrap()]),
+        )
+    };
+    let text = succeeded(&run(
+        "slot set -slot 1\npartition init -label sa7-ped -force\n\
+         role login -name po\nrole init -name co\n",
+    ));
+    assert!(
+        text.contains(
+            "partition init -label sa7-ped -force\n\n\tPlease attend to the PED.\n\n\tPartition \
+             initialized with label \"sa7-ped\".\n"
+        ),
+        "{text}"
+    );
+    assert!(dir.path().join("sa7-black.key").exists());
+    // A new console: the Crypto Officer logs in with the black key the PED wrote.
+    let text = succeeded(&run(
+        "slot set -slot 1\nrole login -name co\npartition contents\n",
+    ));
+    assert!(
+        text.contains("The 'Crypto Officer' is currently logged in."),
+        "{text}"
+    );
+}
