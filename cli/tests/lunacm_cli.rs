@@ -59,6 +59,27 @@ fn source_keys(dir: &tempfile::TempDir) {
     }
 }
 
+/// The chapter 2 lab with PED authentication on all three devices; the lab presents the keys
+/// it made for the source and the Backup HSM; the destination is blank.
+fn ped_lab() -> tempfile::TempDir {
+    let dir = init_lab("luna-network-to-network7");
+    let path = dir.path().join("lab.toml");
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("auth = \"password\"", "auth = \"ped\"")
+        .replace(
+            "  so_pin = \"PO-sa6-2020\"\n  user_pin = \"CO-sa6-2020\"\n    [device.partition.luna]\n    domain = \"acme-migration-domain\"",
+            "    [device.partition.luna]\n    so_ped_key = \"sa6-blue.key\"\n    user_ped_key = \"sa6-black.key\"\n    domain_ped_key = \"red.key\"",
+        )
+        .replace(
+            "  so_pin = \"SO-backup-2020\"\n    [device.partition.luna]\n    domain = \"acme-migration-domain\"",
+            "    [device.partition.luna]\n    so_ped_key = \"backup-blue.key\"\n    domain_ped_key = \"red.key\"",
+        );
+    std::fs::write(&path, text).unwrap();
+    std::fs::remove_file(dir.path().join("hsmsim.sqlite")).unwrap();
+    dir
+}
+
 /// `hsmsim lunacm` on host `client` of the lab in `dir`, with `args` and `stdin`.
 fn lunacm(dir: &tempfile::TempDir, args: &[&str], stdin: &str) -> Output {
     let lab = lab_file(dir.path());
@@ -351,21 +372,7 @@ fn bad_input_is_a_sentence_and_exit_2_never_a_panic() {
 #[test]
 fn ped_partitions_attend_the_ped_and_ha_virtual_slots_come_last() {
     // PED authentication on all three devices; the lab presents the keys it made.
-    let dir = init_lab("luna-network-to-network7");
-    let path = dir.path().join("lab.toml");
-    let text = std::fs::read_to_string(&path)
-        .unwrap()
-        .replace("auth = \"password\"", "auth = \"ped\"")
-        .replace(
-            "  so_pin = \"PO-sa6-2020\"\n  user_pin = \"CO-sa6-2020\"\n    [device.partition.luna]\n    domain = \"acme-migration-domain\"",
-            "    [device.partition.luna]\n    so_ped_key = \"sa6-blue.key\"\n    user_ped_key = \"sa6-black.key\"\n    domain_ped_key = \"red.key\"",
-        )
-        .replace(
-            "  so_pin = \"SO-backup-2020\"\n    [device.partition.luna]\n    domain = \"acme-migration-domain\"",
-            "    [device.partition.luna]\n    so_ped_key = \"backup-blue.key\"\n    domain_ped_key = \"red.key\"",
-        );
-    std::fs::write(&path, text).unwrap();
-    std::fs::remove_file(dir.path().join("hsmsim.sqlite")).unwrap();
+    let dir = ped_lab();
     let out = script(&dir, "partition login\nslot list\n", "");
     let text = succeeded(&out);
     assert!(
@@ -868,21 +875,7 @@ fn hagroup_creates_synchronises_lists_and_deletes_a_group_as_the_guide_types_it(
 fn partition_init_on_a_ped_partition_attends_the_ped_and_writes_its_keys() {
     // PED on all three devices; the blank destination takes the keys HSMSIM_PED_KEYS names
     // (the PED writes the new blue and black keys, the red one is the source's).
-    let dir = init_lab("luna-network-to-network7");
-    let path = dir.path().join("lab.toml");
-    let text = std::fs::read_to_string(&path)
-        .unwrap()
-        .replace("auth = \"password\"", "auth = \"ped\"")
-        .replace(
-            "  so_pin = \"PO-sa6-2020\"\n  user_pin = \"CO-sa6-2020\"\n    [device.partition.luna]\n    domain = \"acme-migration-domain\"",
-            "    [device.partition.luna]\n    so_ped_key = \"sa6-blue.key\"\n    user_ped_key = \"sa6-black.key\"\n    domain_ped_key = \"red.key\"",
-        )
-        .replace(
-            "  so_pin = \"SO-backup-2020\"\n    [device.partition.luna]\n    domain = \"acme-migration-domain\"",
-            "    [device.partition.luna]\n    so_ped_key = \"backup-blue.key\"\n    domain_ped_key = \"red.key\"",
-        );
-    std::fs::write(&path, text).unwrap();
-    std::fs::remove_file(dir.path().join("hsmsim.sqlite")).unwrap();
+    let dir = ped_lab();
     let key = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
     let keys = format!(
         "blue={},black={},red={}",
