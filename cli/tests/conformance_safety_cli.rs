@@ -15,20 +15,11 @@ struct RealToken {
     module: PathBuf,
 }
 
-fn sim_module() -> PathBuf {
-    let exe = PathBuf::from(env!("CARGO_BIN_EXE_hsmsim"));
-    let dir = exe.parent().unwrap();
-    [dir.join("libhsmsim.so"), dir.join("deps/libhsmsim.so")]
-        .into_iter()
-        .find(|p| p.exists())
-        .expect("libhsmsim.so is built beside hsmsim")
-}
-
 impl RealToken {
     fn new() -> RealToken {
         let lab = init_lab("default");
         let module = lab.path().join("libvendorhsm.so");
-        std::fs::copy(sim_module(), &module).unwrap();
+        std::fs::copy(common::sim_module(), &module).unwrap();
         RealToken { lab, module }
     }
 

@@ -462,10 +462,7 @@ fn a_pre_7_7_source_goes_on_after_a_failed_object_and_a_7_7_source_stops() {
 fn module_names_any_library_with_the_ca_extensions() {
     // The simulator's module loaded as "any library": the lab comes from its environment.
     let dir = lab(None, "6.21.2");
-    let library = std::path::Path::new(env!("CARGO_BIN_EXE_hsmsim"))
-        .parent()
-        .unwrap()
-        .join("libhsmsim.so");
+    let library = common::sim_module();
     let out = output(
         common::command()
             .env("HSMSIM_CONF", lab_file(dir.path()))
@@ -764,10 +761,7 @@ fn partition_archive_backs_up_lists_restores_and_deletes_through_the_backup_hsm(
 #[test]
 fn archive_and_hagroup_with_a_luna_library_say_they_need_the_lab() {
     let dir = lab(None, "6.21.2");
-    let library = std::path::Path::new(env!("CARGO_BIN_EXE_hsmsim"))
-        .parent()
-        .unwrap()
-        .join("libhsmsim.so");
+    let library = common::sim_module();
     for line in ["partition archive list -slot 2", "hagroup listgroups"] {
         let out = output(
             common::command()

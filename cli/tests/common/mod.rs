@@ -10,6 +10,17 @@ use std::process::{Command, Output};
 /// `hsmsim` with HSMSIM_CONF, HSMSIM_LAB, HSMSIM_HOST and HSMSIM_STATE_DIR removed, sealing
 /// PINs at the cost before issue 10 (`HSMSIM_PIN_KDF_ITERATIONS=10000`) so the tests' many
 /// labs and logins stay cheap.
+/// `libhsmsim.so` of this build, beside the `hsmsim` binary: in `target/<profile>/` after a
+/// `cargo build`, only in `target/<profile>/deps/` after a bare `cargo test` (a fresh clone).
+pub fn sim_module() -> std::path::PathBuf {
+    let exe = Path::new(env!("CARGO_BIN_EXE_hsmsim"));
+    let dir = exe.parent().unwrap();
+    [dir.join("libhsmsim.so"), dir.join("deps/libhsmsim.so")]
+        .into_iter()
+        .find(|p| p.exists())
+        .expect("libhsmsim.so is built beside hsmsim")
+}
+
 pub fn command() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_hsmsim"));
     c.env("HSMSIM_PIN_KDF_ITERATIONS", "10000");
