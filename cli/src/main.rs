@@ -24,6 +24,7 @@ macro_rules! print {
 }
 
 mod conformance;
+mod console_input;
 mod ha;
 mod import_pfx;
 mod lunacm;

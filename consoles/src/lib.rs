@@ -5,6 +5,7 @@
 //! files are. The CLI's vendor subcommands and the conformance runner's replay of documented
 //! steps both go through these consoles.
 pub mod backend;
+pub mod command_line;
 pub mod files;
 pub mod lunacm;
 pub mod primus_tools;
