@@ -7,66 +7,12 @@
 mod common;
 
 use common::{output, refused, stderr, succeeded};
-use std::io::Write;
-use std::process::{Output, Stdio};
+use std::process::Output;
 
-/// `sa6`: a 6.21.2 Network HSM whose partition `source` has policies 0 and 4 off (the
-/// migration guide's source before its step); `sa7`: a 7.4.2 one without cloning (HSM policy
-/// 7 off); `k7`: a PCIe HSM. Host `client` sees sa6/source as slot 0 and sa7/app as slot 1.
-const LAB: &str = r#"
-[lab]
-name = "lunash-cli"
-
-[[device]]
-name = "sa6"
-kind = "luna-network"
-firmware = "6.21.2"
-  [[device.partition]]
-  name = "admin"
-  label = "admin"
-  so_pin = "hso-pin-0001"
-  admin = true
-  [[device.partition]]
-  name = "source"
-  label = "src-label"
-  so_pin = "hso-pin-0001"
-  user_pin = "co-pin-0001"
-  domain = "migration-domain"
-  policies = { 0 = 0, 4 = 0 }
-
-[[device]]
-name = "sa7"
-kind = "luna-network"
-firmware = "7.4.2"
-hsm_policies = { 7 = 0 }
-  [[device.partition]]
-  name = "admin"
-  label = "admin"
-  so_pin = "hso-pin-0001"
-  admin = true
-  [[device.partition]]
-  name = "app"
-  label = "app-label"
-  so_pin = "po-pin-0001"
-  user_pin = "co-pin-0001"
-
-[[device]]
-name = "k7"
-kind = "luna-pcie"
-firmware = "7.4.2"
-  [[device.partition]]
-  name = "admin"
-  label = "admin"
-  so_pin = "hso-pin-0001"
-  admin = true
-
-[[host]]
-name = "client"
-slot = [
-  { id = 0, partition = "sa6/source" },
-  { id = 1, partition = "sa7/app" },
-]
-"#;
+/// The lab (see its comments): sa6 (6.21.2, partition `source` with policies 0 and 4 off),
+/// sa7 (7.4.2, cloning off), noadmin, k7 (PCIe), saped (PED); host `client` sees sa6/source
+/// as slot 0 and sa7/app as slot 1.
+const LAB: &str = include_str!("../../consoles/src/lunash/test_lab.toml");
 
 struct Lab {
     dir: tempfile::TempDir,
@@ -89,22 +35,13 @@ impl Lab {
     }
 
     fn console(&self, console: &[&str], args: &[&str], stdin: &str) -> Output {
-        let mut child = common::command()
-            .args(["--lab", &self.lab()])
-            .args(console)
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
+        common::output_with_stdin(
+            common::command()
+                .args(["--lab", &self.lab()])
+                .args(console)
+                .args(args),
+            stdin,
+        )
     }
 
     /// The Crypto Officer of `token` creates an AES key there (Primus Tools on host `client`).
@@ -362,7 +299,7 @@ fn changepolicy_asks_before_a_destructive_change_and_force_skips_it() {
 #[test]
 fn hsm_changepolicy_turns_cloning_on_and_zeroises() {
     let lab = Lab::new();
-    lab.create_key("app-label", "k1");
+    lab.create_key("app", "k1");
     let text = succeeded(&lab.lunash("sa7", &["-c", "hsm showpolicies"], ""));
     assert!(text.contains("\tHSM Capabilities\n"), "{text}");
     assert_eq!(policy_value(&text, "HSM Policies", 7), Some(0), "{text}");
@@ -385,12 +322,28 @@ fn hsm_changepolicy_turns_cloning_on_and_zeroises() {
 }
 
 #[test]
+fn a_ped_appliance_s_hsm_so_logs_in_on_the_ped() {
+    let lab = Lab::new();
+    let text = succeeded(&lab.lunash("saped", &["-c", "hsm login"], ""));
+    assert!(
+        text.contains("Please attend to the PED.\n\n'hsm login' successful.\n"),
+        "{text}"
+    );
+    assert!(text.ends_with(&format!("{SUCCESS}\n")), "{text}");
+}
+
+#[test]
 fn devices_without_lunash_are_refused_with_a_sentence() {
     let lab = Lab::new();
     refused(
         &lab.lunash("k7", &["-c", "hsm show"], ""),
         2,
         "not a Luna Network HSM",
+    );
+    refused(
+        &lab.lunash("noadmin", &["-c", "hsm show"], ""),
+        2,
+        "no admin partition",
     );
     refused(&lab.lunash("nope", &["-c", "hsm show"], ""), 2, "nope");
     // Bad input: LunaSH's failure trailer and exit status 2.

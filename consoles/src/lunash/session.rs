@@ -304,39 +304,9 @@ mod tests {
     use super::*;
     use hsmsim::estate::Choice;
 
-    /// A 7.4.2 appliance with its admin partition and one application partition.
-    const LAB: &str = r#"
-[lab]
-name = "lunash-unit"
-
-[[device]]
-name = "sa7"
-kind = "luna-network"
-firmware = "7.4.2"
-  [[device.partition]]
-  name = "admin"
-  label = "admin"
-  so_pin = "hso-pin-0001"
-  admin = true
-  [[device.partition]]
-  name = "app"
-  label = "app-label"
-  so_pin = "po-pin-0001"
-  user_pin = "co-pin-0001"
-
-[[device]]
-name = "plain"
-kind = "luna-network"
-firmware = "7.4.2"
-  [[device.partition]]
-  name = "app"
-  label = "plain-app"
-  so_pin = "po-pin-0001"
-
-[[host]]
-name = "client"
-slot = [{ id = 0, partition = "sa7/app" }]
-"#;
+    /// sa7: a 7.4.2 appliance with its admin partition (HSM policy 7 off); noadmin: one
+    /// without.
+    const LAB: &str = include_str!("test_lab.toml");
 
     /// Prompts answered from a list; no password to give.
     struct Scripted(Vec<&'static str>);
@@ -368,7 +338,7 @@ slot = [{ id = 0, partition = "sa7/app" }]
     #[test]
     fn an_appliance_without_an_admin_partition_has_no_lunash() {
         let dir = tempfile::tempdir().unwrap();
-        let e = shell(&dir, "plain").err().unwrap();
+        let e = shell(&dir, "noadmin").err().unwrap();
         assert!(e.contains("no admin partition"), "{e}");
     }
 
@@ -409,22 +379,22 @@ slot = [{ id = 0, partition = "sa7/app" }]
             Status::Success
         );
         assert_eq!(value(&mut shell, 16), 0);
-        // Policy 7 (cloning, on by default) is: `quit` keeps it, `proceed` changes it.
+        // Policy 7 (cloning, off on sa7) is: `quit` keeps it, `proceed` changes it.
         assert_eq!(
-            status(&mut shell, "hsm changep -pol 7 -val 0", vec!["quit"]),
+            status(&mut shell, "hsm changep -pol 7 -val 1", vec!["quit"]),
             Status::Aborted
-        );
-        assert_eq!(value(&mut shell, 7), 1);
-        assert_eq!(
-            status(&mut shell, "hsm changep -pol 7 -val 0", vec!["proceed"]),
-            Status::Success
         );
         assert_eq!(value(&mut shell, 7), 0);
         assert_eq!(
-            status(&mut shell, "hsm changep -pol 7 -val 1 -force", vec![]),
+            status(&mut shell, "hsm changep -pol 7 -val 1", vec!["proceed"]),
             Status::Success
         );
         assert_eq!(value(&mut shell, 7), 1);
+        assert_eq!(
+            status(&mut shell, "hsm changep -pol 7 -val 0 -force", vec![]),
+            Status::Success
+        );
+        assert_eq!(value(&mut shell, 7), 0);
         assert_eq!(status(&mut shell, "bogus", vec![]), Status::Usage);
         assert!(shell.run_line("exit", &mut Scripted(vec![])).unwrap().exit);
     }
