@@ -164,6 +164,25 @@ fn hsm_login_refuses_a_wrong_password_and_takes_the_right_one() {
 }
 
 #[test]
+fn three_wrong_hsm_so_passwords_zeroise_the_hsm() {
+    let lab = Lab::new();
+    lab.create_key("src-label", "k1");
+    let out = lab.lunash(
+        "sa6",
+        &[],
+        "hsm login -password wrong-pin-1\nhsm login -password wrong-pin-2\nhsm login -password wrong-pin-3\n",
+    );
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert_eq!(text.matches("CKR_PIN_INCORRECT").count(), 2, "{text}");
+    assert!(text.contains("(0xa4 CKR_PIN_LOCKED)"), "{text}");
+    assert_eq!(lab.objects("sa6", "source"), 0);
+    let list = succeeded(&lab.lunash("sa6", &["-c", "partition list"], ""));
+    let row = list.lines().find(|l| l.contains(" source ")).unwrap();
+    assert!(row.contains(" no "), "not initialised any more: {list}");
+}
+
+#[test]
 fn partition_list_and_show_report_the_application_partitions() {
     let lab = Lab::new();
     lab.create_key("src-label", "k1");
