@@ -9,11 +9,10 @@
 //! command ended with `No Error`, 1 when the module refused one (or a proceed prompt was not
 //! answered `proceed`), 2 when one could not run (bad input, a password nobody could give).
 use crate::Failure;
+use crate::console_input::{ConsoleInput, Ran, ScriptArgs, drive};
 use hsmsim::estate::{self, Choice, LabSelection};
 use hsmsim_consoles::backend::module::{self, SimulatorLab, find_sim_module};
-use hsmsim_consoles::lunacm::{Console, Prompts, Status};
-use std::collections::VecDeque;
-use std::io::{BufRead, IsTerminal, Write};
+use hsmsim_consoles::lunacm::{Console, Status};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -23,83 +22,8 @@ pub struct LunacmArgs {
     /// of the simulator's module for --host.
     #[arg(long, value_name = "PATH")]
     module: Option<PathBuf>,
-    /// Run one command (`-c "slot list"`) and exit.
-    #[arg(short = 'c', value_name = "COMMAND", conflicts_with = "file")]
-    command: Option<String>,
-    /// Run the commands of a script, one a line (`#` starts a comment line).
-    #[arg(short = 'f', value_name = "FILE")]
-    file: Option<PathBuf>,
-}
-
-/// Where the commands come from, and the proceed answers (always standard input: the next
-/// line when the commands come from there too, as LunaCM reads a piped script).
-struct Input {
-    /// The commands of `-c` or `-f`; `None`: standard input.
-    queue: Option<VecDeque<String>>,
-    terminal: bool,
-    /// Line editing and history at the `lunacm:>` prompt (interactive only; plain reads when
-    /// the terminal cannot be set up).
-    editor: Option<rustyline::DefaultEditor>,
-}
-
-impl Input {
-    fn stdin_line() -> Option<String> {
-        let mut line = String::new();
-        match std::io::stdin().lock().read_line(&mut line) {
-            Ok(0) | Err(_) => None,
-            Ok(_) => Some(line.trim_end_matches(['\n', '\r']).to_string()),
-        }
-    }
-
-    fn next_command(&mut self) -> Option<String> {
-        match &mut self.queue {
-            Some(queue) => queue.pop_front(),
-            None => {
-                if let Some(editor) = self.editor.as_mut() {
-                    return match editor.readline("lunacm:>") {
-                        Ok(line) => {
-                            let _ = editor.add_history_entry(line.as_str());
-                            Some(line)
-                        }
-                        // Ctrl-C drops the line being typed, as a shell does.
-                        Err(rustyline::error::ReadlineError::Interrupted) => Some(String::new()),
-                        Err(_) => None,
-                    };
-                }
-                if self.terminal {
-                    print!("lunacm:>");
-                    flush();
-                }
-                Self::stdin_line()
-            }
-        }
-    }
-}
-
-fn flush() {
-    let _ = std::io::stdout().flush();
-}
-
-impl Prompts for Input {
-    fn secret(&mut self, question: &str) -> Option<String> {
-        if !self.terminal {
-            return None;
-        }
-        rpassword::prompt_password(question.trim_start_matches('\n'))
-            .ok()
-            .filter(|p| !p.is_empty())
-    }
-
-    fn answer(&mut self, question: &str) -> Option<String> {
-        print!("{question}");
-        flush();
-        let answer = Self::stdin_line();
-        if !self.terminal {
-            // The transcript shows what was answered.
-            println!("{}", answer.as_deref().unwrap_or(""));
-        }
-        answer
-    }
+    #[command(flatten)]
+    script: ScriptArgs,
 }
 
 /// The module the console drives: `--module`, else the simulator's on the chosen lab (with
@@ -155,65 +79,31 @@ fn open_module(
 }
 
 pub fn run(choice: &Choice, args: LunacmArgs) -> Result<ExitCode, Failure> {
-    let queue = match (&args.command, &args.file) {
-        (Some(line), _) => Some(VecDeque::from([line.clone()])),
-        (None, Some(file)) => {
-            let text = hsmsim::base::files::read_to_string(file)
-                .map_err(|e| Failure(format!("-f {}: cannot read it: {e}", file.display())))?;
-            Some(text.lines().map(str::to_string).collect())
-        }
-        (None, None) => None,
-    };
+    let mut input = ConsoleInput::new(&args.script, "lunacm:>")?;
     let (module, lab) = open_module(choice, args.module)?;
     let mut console = Console::new(module).map_err(Failure)?;
     if let Some(lab) = lab {
         console = console.with_lab(lab);
     }
-    let terminal = std::io::stdin().is_terminal();
-    let interactive = queue.is_none() && terminal;
-    let echo = args.command.is_none() && !interactive;
-    let editor = if interactive {
-        rustyline::DefaultEditor::new().ok()
-    } else {
-        None
-    };
-    let mut input = Input {
-        queue,
-        terminal,
-        editor,
-    };
-    if interactive {
+    if input.interactive() {
         println!("{}", hsmsim_consoles::lunacm::output::banner());
         if let Some(reply) = console.run_line("slot list", &mut input) {
             print!("{}", reply.text);
         }
         println!();
     }
-    let mut worst = 0u8;
-    while let Some(line) = input.next_command() {
-        if line.trim_start().starts_with('#') {
-            continue;
-        }
-        if echo && !line.trim().is_empty() {
-            println!("lunacm:>{line}");
-        }
-        let Some(reply) = console.run_line(&line, &mut input) else {
-            continue;
-        };
-        print!("{}", reply.render());
-        if interactive || echo {
-            println!();
-        }
-        let code = match reply.status {
-            Status::Done => 0,
-            Status::Refused(_) | Status::Aborted => 1,
-            Status::Usage(_) => 2,
-        };
-        worst = worst.max(code);
-        if reply.exit {
-            break;
-        }
-    }
+    let worst = drive(&mut input, |line, input| {
+        let reply = console.run_line(line, input)?;
+        Some(Ran {
+            output: reply.render(),
+            status: match reply.status {
+                Status::Done => 0,
+                Status::Refused(_) | Status::Aborted => 1,
+                Status::Usage(_) => 2,
+            },
+            exit: reply.exit,
+        })
+    });
     drop(console);
-    Ok(ExitCode::from(if interactive { 0 } else { worst }))
+    Ok(ExitCode::from(worst))
 }

@@ -24,9 +24,11 @@ macro_rules! print {
 }
 
 mod conformance;
+mod console_input;
 mod ha;
 mod import_pfx;
 mod lunacm;
+mod lunash;
 mod primus;
 mod primus_tools;
 mod secret;
@@ -143,6 +145,10 @@ enum Command {
     /// them, for a client host of the lab (--host) or any module with Luna's CA_* extensions
     /// (--module); -c one command, -f a script, else standard input.
     Lunacm(lunacm::LunacmArgs),
+    /// Thales Luna's LunaSH, the Network HSM appliance shell, for the HSM SO of the lab's
+    /// appliance --device: `hsm login|logout|show|showpolicies|changepolicy`, `partition
+    /// list|show|showpolicies|changepolicy`; -c one command, -f a script, else standard input.
+    Lunash(lunash::LunashArgs),
 }
 
 #[derive(Subcommand)]
@@ -918,6 +924,7 @@ fn main() -> ExitCode {
         Command::PrimusTools(args) => primus_tools::run(&choice, *args),
         Command::ImportPfx(args) => import_pfx::run(&choice, *args),
         Command::Lunacm(args) => lunacm::run(&choice, args),
+        Command::Lunash(args) => lunash::run(&choice, args),
     };
     // Finalise the PKCS#11 modules the conformance commands loaded, and remove a scratch lab.
     hsmsim_conformance::target::finish();

@@ -7,8 +7,7 @@
 mod common;
 
 use common::{init_lab, lab_file, output, stderr, succeeded};
-use std::io::Write;
-use std::process::{Output, Stdio};
+use std::process::Output;
 
 /// The chapter 2 lab with the source on `source_firmware`; with `destination_domain` the
 /// destination partition is initialised (the guide's `partition init` is not a console command
@@ -83,21 +82,12 @@ fn ped_lab() -> tempfile::TempDir {
 /// `hsmsim lunacm` on host `client` of the lab in `dir`, with `args` and `stdin`.
 fn lunacm(dir: &tempfile::TempDir, args: &[&str], stdin: &str) -> Output {
     let lab = lab_file(dir.path());
-    let mut child = common::command()
-        .args(["--lab", &lab, "lunacm", "--host", "client"])
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    common::output_with_stdin(
+        common::command()
+            .args(["--lab", &lab, "lunacm", "--host", "client"])
+            .args(args),
+        stdin,
+    )
 }
 
 /// The source's cloning domain (the lab's).

@@ -40,6 +40,25 @@ pub fn output(c: &mut Command) -> Output {
     c.output().expect("hsmsim runs")
 }
 
+/// Runs `c` with `stdin` as its standard input (a console's script, the proceed answers).
+pub fn output_with_stdin(c: &mut Command, stdin: &str) -> Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = c
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("hsmsim runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
 /// A fresh lab from `fixture` in a temporary directory (its `lab.toml` and state).
 pub fn init_lab(fixture: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();

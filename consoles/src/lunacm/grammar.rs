@@ -4,8 +4,10 @@
 //! option names are case-insensitive and may be abbreviated to any unambiguous prefix, as
 //! LunaCM allows (`par con`, `role login -n co`, `-s 1`); option values keep their case. A
 //! `-name` value may run over several words, as the guide types `-name Crypto Officer`.
-//! Every bad input is a [`SyntaxError`] sentence.
-use std::fmt;
+//! Every bad input is a [`SyntaxError`] sentence. The words, abbreviations and options are the
+//! Luna consoles' shared `command_line`; this file holds LunaCM's command table.
+use crate::command_line::{Given, Groups, command_of, number, numbers, resolve, syntax};
+pub use crate::command_line::{SyntaxError, words};
 
 /// The objects `partition clone -objects` names: `0` (or `all`) for every object, else
 /// handles.
@@ -151,79 +153,8 @@ pub enum HaGroup {
     },
 }
 
-/// Why a line is not a command, as a sentence for the user.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SyntaxError(pub String);
-
-impl fmt::Display for SyntaxError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-fn syntax(message: impl Into<String>) -> SyntaxError {
-    SyntaxError(message.into())
-}
-
-/// Splits a line into words: spaces separate, double quotes group (and are removed).
-pub fn words(line: &str) -> Result<Vec<String>, SyntaxError> {
-    let mut out = Vec::new();
-    let mut current = String::new();
-    let mut in_word = false;
-    let mut quoted = false;
-    for c in line.chars() {
-        match c {
-            '"' => {
-                quoted = !quoted;
-                in_word = true;
-            }
-            c if c.is_whitespace() && !quoted => {
-                if in_word {
-                    out.push(std::mem::take(&mut current));
-                    in_word = false;
-                }
-            }
-            c => {
-                current.push(c);
-                in_word = true;
-            }
-        }
-    }
-    if quoted {
-        return Err(syntax("a double quote is not closed"));
-    }
-    if in_word {
-        out.push(current);
-    }
-    Ok(out)
-}
-
-/// The one name of `names` that `typed` abbreviates (case-insensitive); an exact match wins.
-fn resolve<'a>(typed: &str, names: &[&'a str], what: &str) -> Result<&'a str, SyntaxError> {
-    let typed_lower = typed.to_ascii_lowercase();
-    if let Some(exact) = names.iter().find(|n| **n == typed_lower) {
-        return Ok(exact);
-    }
-    let matches: Vec<&str> = names
-        .iter()
-        .copied()
-        .filter(|n| !typed_lower.is_empty() && n.starts_with(&typed_lower))
-        .collect();
-    match matches.as_slice() {
-        [one] => Ok(one),
-        [] => Err(syntax(format!(
-            "{typed:?}: unknown {what}; {what}s: {}",
-            names.join(", ")
-        ))),
-        many => Err(syntax(format!(
-            "{typed:?} is ambiguous: it could be {}",
-            many.join(" or ")
-        ))),
-    }
-}
-
 /// The command groups and their commands.
-const GROUPS: &[(&str, &[&str])] = &[
+const GROUPS: &Groups = &[
     ("slot", &["list", "set"]),
     (
         "role",
@@ -304,126 +235,14 @@ const FLAGS: &[&str] = &["force", "append", "replace", "smkonly", "enable", "dis
 /// `partition archive`'s actions.
 const ARCHIVE_ACTIONS: &[&str] = &["backup", "restore", "list", "contents", "delete"];
 
-/// The options given, by full name, with their values.
-struct Given {
-    options: Vec<(&'static str, String)>,
-}
-
-impl Given {
-    fn parse(words: &[String], known: &'static [&'static str]) -> Result<Given, SyntaxError> {
-        let mut options: Vec<(&'static str, String)> = Vec::new();
-        let mut current: Option<(&'static str, Vec<String>)> = None;
-        let finish = |current: Option<(&'static str, Vec<String>)>,
-                      options: &mut Vec<(&'static str, String)>|
-         -> Result<(), SyntaxError> {
-            if let Some((name, values)) = current {
-                if FLAGS.contains(&name) {
-                    if !values.is_empty() {
-                        return Err(syntax(format!(
-                            "-{name} takes no value (found {:?})",
-                            values.join(" ")
-                        )));
-                    }
-                } else if values.is_empty() {
-                    return Err(syntax(format!("-{name} needs a value")));
-                } else if values.len() > 1 && name != "name" {
-                    return Err(syntax(format!(
-                        "-{name} takes one value, found {:?} (quote a value with spaces)",
-                        values.join(" ")
-                    )));
-                }
-                if options.iter().any(|(n, _)| *n == name) {
-                    return Err(syntax(format!("-{name} is given twice")));
-                }
-                options.push((name, values.join(" ")));
-            }
-            Ok(())
-        };
-        for word in words {
-            let is_option = word.len() > 1
-                && word.starts_with('-')
-                && word[1..]
-                    .chars()
-                    .next()
-                    .is_some_and(|c| c.is_ascii_alphabetic());
-            if is_option {
-                let name = resolve(&word[1..], known, "option").map_err(|e| {
-                    if known.is_empty() {
-                        syntax(format!("this command takes no options (found {word:?})"))
-                    } else {
-                        e
-                    }
-                })?;
-                finish(current.take(), &mut options)?;
-                current = Some((name, Vec::new()));
-            } else {
-                match current.as_mut() {
-                    Some((_, values)) => values.push(word.clone()),
-                    None => {
-                        return Err(syntax(format!(
-                            "{word:?} is not an option (options start with a dash)"
-                        )));
-                    }
-                }
-            }
-        }
-        finish(current, &mut options)?;
-        Ok(Given { options })
-    }
-
-    fn get(&self, name: &str) -> Option<&str> {
-        self.options
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn flag(&self, name: &str) -> bool {
-        self.get(name).is_some()
-    }
-
-    fn required(&self, name: &str) -> Result<&str, SyntaxError> {
-        self.get(name)
-            .ok_or_else(|| syntax(format!("-{name} is required")))
-    }
-}
-
-fn number(option: &str, text: &str) -> Result<u64, SyntaxError> {
-    text.trim()
-        .parse()
-        .map_err(|_| syntax(format!("-{option} {text:?}: a number is expected")))
-}
-
-fn numbers(option: &str, text: &str) -> Result<Vec<u64>, SyntaxError> {
-    text.split(',')
-        .map(|n| number(option, n))
-        .collect::<Result<_, _>>()
-}
+/// Options whose value may run over several words (`-name Crypto Officer`).
+const MULTI_WORD: &[&str] = &["name"];
 
 /// Parses one command line (`None` for an empty line).
 pub fn parse(line: &str) -> Result<Option<Command>, SyntaxError> {
     let words = words(line)?;
-    let Some(first) = words.first() else {
+    let Some((group, command, rest)) = command_of(&words, GROUPS)? else {
         return Ok(None);
-    };
-    let group_names: Vec<&str> = GROUPS.iter().map(|(g, _)| *g).collect();
-    let group = resolve(first, &group_names, "command")?;
-    let commands = GROUPS
-        .iter()
-        .find(|(g, _)| *g == group)
-        .map(|(_, c)| *c)
-        .unwrap_or_default();
-    let (command, rest) = if commands.is_empty() {
-        ("", &words[1..])
-    } else {
-        let Some(second) = words.get(1) else {
-            return Err(syntax(format!(
-                "`{group}` needs a command: {}",
-                commands.join(", ")
-            )));
-        };
-        let command = resolve(second, commands, &format!("`{group}` command"))?;
-        (command, &words[2..])
     };
     let (command, rest) = if command == "archive" {
         let Some(third) = rest.first() else {
@@ -446,7 +265,7 @@ pub fn parse(line: &str) -> Result<Option<Command>, SyntaxError> {
     } else {
         (command, rest)
     };
-    let given = Given::parse(rest, options_of(group, command))?;
+    let given = Given::parse(rest, options_of(group, command), FLAGS, MULTI_WORD)?;
     let text = |name: &str| given.get(name).map(str::to_string);
     let parsed = match (group, command) {
         ("slot", "list") => Command::SlotList,

@@ -105,11 +105,16 @@ pub type PolicyRow = (u64, String, u64);
 /// `partition showpolicies`: the capabilities block and the policies block (only policies
 /// whose capability is not 0, luna.md §2.1 rule 5).
 pub fn show_policies(capabilities: &[PolicyRow], policies: &[PolicyRow]) -> String {
-    let mut out = String::from("\n\tPartition Capabilities\n");
+    policy_blocks("Partition", capabilities, policies)
+}
+
+/// The capabilities block and the policies block of `whose` ("Partition"; LunaSH's "HSM").
+pub fn policy_blocks(whose: &str, capabilities: &[PolicyRow], policies: &[PolicyRow]) -> String {
+    let mut out = format!("\n\t{whose} Capabilities\n");
     for (id, name, value) in capabilities {
         out.push_str(&format!("\t\t{id}: {name} : {value}\n"));
     }
-    out.push_str("\n\tPartition Policies\n");
+    out.push_str(&format!("\n\t{whose} Policies\n"));
     for (id, name, value) in policies {
         out.push_str(&format!("\t\t{id}: {name} : {value}\n"));
     }

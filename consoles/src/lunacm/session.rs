@@ -13,6 +13,7 @@ use super::grammar::{self, Command, Objects};
 use super::output::{self, ObjectRow, PolicyRow, Reply, Status};
 use crate::backend::module::Module;
 use crate::backend::outcome::rv_name;
+pub use crate::command_line::Prompts;
 use cryptoki::object::{Attribute, AttributeType, ObjectClass};
 use cryptoki::session::Session;
 use cryptoki::slot::Slot;
@@ -35,15 +36,6 @@ const SHOWN_HSM_POLICIES: &[(CK_ULONG, &str)] = &[
     (16, "Allow network replication"),
     (41, "Enable per-partition SO"),
 ];
-
-/// Where a command's missing passwords and its proceed answers come from.
-pub trait Prompts {
-    /// A password asked without echo; `None` when there is no one to ask.
-    fn secret(&mut self, question: &str) -> Option<String>;
-    /// The answer to `question` (the proceed prompt, printed by the implementation); `None`
-    /// at the end of the input.
-    fn answer(&mut self, question: &str) -> Option<String>;
-}
 
 /// The role naming and login rules of a partition's firmware (luna.md §2.3, seed 003).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -829,12 +821,7 @@ fn listed_objects(
 }
 
 fn help_text() -> String {
-    let mut out =
-        String::from("\nCommands (options may be abbreviated; case does not matter):\n\n");
-    for (syntax, what) in grammar::HELP {
-        out.push_str(&format!("  {syntax}\n      {what}\n"));
-    }
-    out
+    crate::command_line::help_text(grammar::HELP)
 }
 
 #[cfg(test)]
