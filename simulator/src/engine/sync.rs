@@ -50,9 +50,19 @@ impl Engine {
             return Ok(());
         }
         let mut state = self.sync.lock();
-        let version = self.store.data_version()?;
-        // Remember the header read *before* the query: a commit after it changes the header.
+        self.apply_changes(&mut state)?;
+        // Remember the header read *before* the query (a commit after it changes the header),
+        // and only once its changes are applied: a thread that finds the header unchanged skips
+        // the lock, so it must find the changes in the tables already, not while another thread
+        // of this process is still applying them.
         *self.seen_header.0.lock() = header;
+        Ok(())
+    }
+
+    /// Reads the change log since `state` and applies other processes' changes (under the
+    /// `sync` lock).
+    fn apply_changes(&self, state: &mut SyncState) -> Result<()> {
+        let version = self.store.data_version()?;
         if version == state.data_version {
             return Ok(());
         }
