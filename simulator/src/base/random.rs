@@ -17,7 +17,9 @@ pub fn random_u64() -> Result<u64> {
     Ok(u64::from_ne_bytes(b))
 }
 
-/// A new object's `CKA_UNIQUE_ID`: 16 random hex digits (simulator-defined).
+/// A new token object's `CKA_UNIQUE_ID` (engine, Backup HSM restore, HA synchronisation): 64
+/// random bits as 16 hex digits, unique in any lab (the store's primary key refuses a collision)
+/// and short enough to be held inline (simulator-defined).
 pub fn new_unique_id() -> Result<String> {
     let mut uid = [0u8; 8];
     random_fill(&mut uid)?;

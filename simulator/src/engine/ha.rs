@@ -372,7 +372,7 @@ impl Engine {
             let mut adding = 0;
             for attrs in objects {
                 let mut copy = attrs.clone();
-                let uid = super::objects::new_unique_id()?;
+                let uid = crate::base::random::new_unique_id()?;
                 copy.set_bytes(CKA_UNIQUE_ID, uid.as_bytes().to_vec());
                 let (public, sealed) =
                     seal_object(member, &copy, key.as_deref()).map_err(|e| of_member(member, e))?;

@@ -287,7 +287,7 @@ impl Engine {
         for mut attrs in objects {
             self.check_may_hold(session, slot, &attrs)?;
             slot.check_may_change_object(attrs.flag(CKA_PRIVATE, false))?;
-            let uid = new_unique_id()?;
+            let uid = crate::base::random::new_unique_id()?;
             attrs.set_bytes(CKA_UNIQUE_ID, uid.as_bytes().to_vec());
             if identity == Identity::New || slot.model.shared_identity(&attrs).is_none() {
                 slot.model.identify_new_object(&mut attrs)?;
@@ -786,12 +786,6 @@ impl Engine {
         }
         Ok(())
     }
-}
-
-/// A new token object's `CKA_UNIQUE_ID`: 64 random bits as 16 hex digits, unique in any lab (the
-/// store's primary key refuses a collision) and short enough to be held inline.
-pub(super) fn new_unique_id() -> Result<String> {
-    crate::base::random::new_unique_id()
 }
 
 /// Token objects change only where the model allows it (a Primus Clone without
