@@ -39,6 +39,14 @@ pub enum ConformanceCommand {
         #[arg(long, value_enum, default_value = "text")]
         format: ListFormat,
     },
+    /// Internal: a console host of a Luna scenario (the runner starts one per client host;
+    /// requests on standard input, answers on standard output, one JSON line each).
+    #[command(hide = true)]
+    Worker {
+        /// A PKCS#11 library with Luna's CA_* extensions instead of the simulator's module.
+        #[arg(long, value_name = "PATH")]
+        module: Option<PathBuf>,
+    },
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -141,6 +149,17 @@ pub fn run(
             list(json || format == ListFormat::Json)
         }
         ConformanceCommand::Run(args) => run_procedures(*args, choice),
+        ConformanceCommand::Worker { module } => {
+            let (module, lab) = crate::lunacm::open_module(choice, module)?;
+            hsmsim_conformance::procedures::luna::worker::serve(
+                module,
+                lab,
+                std::io::stdin().lock(),
+                std::io::stdout().lock(),
+            )
+            .map_err(Failure)?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -258,6 +277,10 @@ fn run_procedures(args: RunArgs, choice: &hsmsim::estate::Choice) -> Result<Exit
             .any(|s| s.procedure.parties.contains(&role))
     };
     let sim_module = args.module.clone().or_else(find_sim_module);
+    // The Luna procedures run their consoles in worker processes of this program.
+    if let Ok(program) = std::env::current_exe() {
+        hsmsim_conformance::procedures::luna::set_worker_program(program, sim_module.clone());
+    }
     let env = match &choice.lab_file {
         // --lab: the `sim` parties run on the user's lab, once it is checked to hold what the
         // selected procedures need.

@@ -28,7 +28,7 @@ pub struct LunacmArgs {
 
 /// The module the console drives: `--module`, else the simulator's on the chosen lab (with
 /// that lab, for `partition archive` and `hagroup`).
-fn open_module(
+pub(crate) fn open_module(
     choice: &Choice,
     path: Option<PathBuf>,
 ) -> Result<(std::sync::Arc<module::Module>, Option<LabSelection>), Failure> {

@@ -6,10 +6,13 @@ use crate::target::Role;
 use serde::Deserialize;
 
 /// The catalogue files, built into the program.
-const SOURCES: &[(&str, &str)] = &[(
-    "procedures/primus.toml",
-    include_str!("../procedures/primus.toml"),
-)];
+const SOURCES: &[(&str, &str)] = &[
+    (
+        "procedures/primus.toml",
+        include_str!("../procedures/primus.toml"),
+    ),
+    ("procedures/luna.toml", include_str!("../procedures/luna.toml")),
+];
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -29,6 +32,13 @@ pub struct Procedure {
     pub preconditions: Vec<String>,
     pub outcome: Vec<String>,
     pub variants: Vec<Variant>,
+    /// A variant matrix the procedure also runs in (`luna`: the Luna guide's source firmware x
+    /// authentication x destination era), expanded into `variants` after the listed ones.
+    #[serde(default)]
+    pub matrix: Option<String>,
+    /// The built-in lab the procedure's scenarios start from (a copy per scenario).
+    #[serde(default)]
+    pub lab: Option<String>,
     #[serde(default)]
     pub negatives: Vec<Negative>,
     #[serde(rename = "step")]
@@ -83,7 +93,27 @@ pub fn procedures() -> Vec<Procedure> {
                 .unwrap_or_else(|e| panic!("the built-in catalogue {name} does not parse: {e}"))
                 .procedure
         })
+        .map(|mut p| {
+            if let Some(matrix) = &p.matrix {
+                p.variants.extend(matrix_variants(matrix));
+            }
+            p
+        })
         .collect()
+}
+
+/// The variants of a named matrix.
+fn matrix_variants(matrix: &str) -> Vec<Variant> {
+    match matrix {
+        "luna" => crate::procedures::luna::variants::matrix()
+            .into_iter()
+            .map(|v| Variant {
+                id: v.id(),
+                what: v.describe(),
+            })
+            .collect(),
+        other => panic!("the built-in catalogue names an unknown variant matrix {other:?}"),
+    }
 }
 
 /// The catalogue as Markdown: what `docs/procedures.md` holds (`hsmsim conformance list

@@ -4,6 +4,7 @@
 //! scenario would create on each party (all of them are destroyed when the scenario ends).
 pub mod adcs;
 pub mod key_migration;
+pub mod luna;
 
 use crate::runner::{Case, Parties, Run, Stop};
 use crate::target::Role;
@@ -18,6 +19,7 @@ pub fn executor(procedure: &str) -> Option<Executor> {
             Some(key_migration::run)
         }
         "primus.adcs-key-import" => Some(adcs::run),
+        luna if luna.starts_with("luna.") => Some(luna::run),
         _ => None,
     }
 }
@@ -42,6 +44,7 @@ pub fn planned_objects(procedure: &str, case: &Case) -> Vec<PlannedObject> {
             key_migration::planned_objects(procedure, case)
         }
         "primus.adcs-key-import" => adcs::planned_objects(case),
+        luna if luna.starts_with("luna.") => luna::planned_objects(),
         _ => Vec::new(),
     }
 }

@@ -53,6 +53,12 @@ pub fn recording<T>(f: impl FnOnce() -> T) -> (T, Vec<Call>) {
     (value, calls)
 }
 
+/// Adds a call made elsewhere (another process's, reported back) to the recording of this
+/// thread, as if made here.
+pub fn record(call: Call) {
+    push(call);
+}
+
 fn push(call: Call) {
     RECORDING.with(|r| {
         if let Some(calls) = r.borrow_mut().as_mut() {

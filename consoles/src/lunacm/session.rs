@@ -634,8 +634,19 @@ impl Console {
         prompts: &mut dyn Prompts,
         text: &mut String,
     ) -> Result<(CK_SESSION_HANDLE, Option<Session>), Reply> {
-        if let Some(s) = self.sessions.get(&target_id).filter(|s| s.role.is_some()) {
+        if let Some(s) = self
+            .sessions
+            .get(&target_id)
+            .filter(|s| s.role == Some(role_title(CKU_USER)))
+        {
             return Ok((s.session.handle(), None));
+        }
+        // Another role (the Partition SO who just initialised the Crypto Officer) is logged
+        // out first: objects are cloned into the Crypto Officer's partition.
+        if let Some(s) = self.sessions.remove(&target_id)
+            && s.role.is_some()
+        {
+            let _ = s.session.logout();
         }
         let slot = self.slot(target_id)?;
         let session = self.module.pkcs11.open_rw_session(slot).map_err(|e| {

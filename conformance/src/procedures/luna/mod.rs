@@ -1,0 +1,238 @@
+//! The ten Luna procedures of seed 003 (`luna.*`): each scenario makes its own lab from the
+//! chapter's fixture (`lab`), changed for its variant (`variants`) and negative case, puts the
+//! realistic mix on the source, then types the guide's LunaCM commands step by step into
+//! `hsmsim lunacm` consoles running as worker processes, one per client host (`worker`); the
+//! appliance step of the HA procedures goes through the LunaSH console, moving the Backup HSM
+//! between hosts through the lab. Outcome: the destination holds what the source holds (count,
+//! labels, classes, key types, policy attributes, `CKA_OUID`s), every key is proven equal by
+//! use, the source is unchanged. Negative cases check the documented refusal and that nothing
+//! is lost. A procedure's steps live in `steps`.
+pub mod lab;
+mod steps;
+pub mod variants;
+pub mod worker;
+
+use crate::runner::{Case, Parties, Run, Stop};
+use hsmsim_consoles::backend::calls::{Call, record};
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::OnceLock;
+use worker::{Request, Response};
+
+/// The program whose `conformance worker` subcommand runs a console host (the `hsmsim`
+/// executable; the CLI sets it to itself).
+static WORKER_PROGRAM: OnceLock<(PathBuf, Option<PathBuf>)> = OnceLock::new();
+
+/// Sets the program that runs workers (`<program> --lab F --state-dir D --host H conformance
+/// worker`) and the simulator's module they load (`HSMSIM_MODULE`).
+pub fn set_worker_program(program: PathBuf, sim_module: Option<PathBuf>) {
+    let _ = WORKER_PROGRAM.set((program, sim_module));
+}
+
+/// Carries out one scenario of a Luna procedure.
+pub fn run(run: &mut Run<'_>, parties: &Parties) -> Result<(), Stop> {
+    steps::run(run, parties)
+}
+
+/// The objects a scenario makes: the mix, on the source partition of the scenario's own lab
+/// (a scratch directory removed when the scenario ends, with everything the procedure copied).
+pub fn planned_objects() -> Vec<super::PlannedObject> {
+    worker::MIX
+        .iter()
+        .map(|kind| super::PlannedObject {
+            party: crate::target::Role::Origin,
+            name: kind.to_string(),
+            what: format!(
+                "{} on the source partition of the scenario's own lab (removed with the lab)",
+                match *kind {
+                    "rsa" => "an RSA-2048 key pair",
+                    "ec" => "an EC P-256 key pair",
+                    "aes" => "an AES-256 key",
+                    "des3" => "a 3DES key",
+                    "cert" => "an X.509 certificate",
+                    _ => "a data object",
+                }
+            ),
+            made_by: "precondition".into(),
+        })
+        .collect()
+}
+
+/// What a console command printed and how it ended.
+#[derive(Debug, Clone)]
+pub struct Typed {
+    pub line: String,
+    pub output: String,
+    /// `done`, `refused`, `aborted`, `usage`.
+    pub status: String,
+    pub code: Option<String>,
+    pub prompts: Vec<String>,
+}
+
+impl Typed {
+    /// The transcript as a console shows it.
+    pub fn transcript(&self, prompt: &str) -> String {
+        format!("{prompt} {}\n{}", self.line, self.output.trim_end())
+    }
+}
+
+/// A console host: one worker process on one client host of the scenario's lab (or on a real
+/// module). Killed when dropped.
+pub struct Host {
+    pub name: String,
+    /// Which party the host's calls are recorded for.
+    party: &'static str,
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+}
+
+impl Host {
+    /// A worker on `host` of the scenario's lab, presenting `ped_keys` to the PED.
+    pub fn spawn(
+        lab: &lab::ScenarioLab,
+        host: &str,
+        ped_keys: Option<&str>,
+        party: &'static str,
+    ) -> Result<Host, Stop> {
+        let (program, sim_module) = WORKER_PROGRAM.get().ok_or_else(|| {
+            Stop::NotApplicable(
+                "the Luna procedures run LunaCM in worker processes of the hsmsim program, and this runner was not given it".into(),
+            )
+        })?;
+        let mut command = Command::new(program);
+        command
+            .arg("--lab")
+            .arg(&lab.lab_file)
+            .arg("--state-dir")
+            .arg(lab.state_dir())
+            .arg("--host")
+            .arg(host)
+            .args(["conformance", "worker"])
+            .env_remove("HSMSIM_PED_KEYS");
+        if let Some(module) = sim_module {
+            command.env("HSMSIM_MODULE", module);
+        }
+        if let Some(keys) = ped_keys {
+            command.env("HSMSIM_PED_KEYS", keys);
+        }
+        Self::start(command, host, party)
+    }
+
+    fn start(mut command: Command, name: &str, party: &'static str) -> Result<Host, Stop> {
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| Stop::fail(format!("cannot start the console worker for {name}: {e}")))?;
+        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+            let _ = child.kill();
+            return Err(Stop::fail("the console worker has no pipes"));
+        };
+        Ok(Host {
+            name: name.to_string(),
+            party,
+            child,
+            stdin,
+            stdout: BufReader::new(stdout),
+        })
+    }
+
+    /// Sends one request and reads its answer; the worker's calls join this thread's
+    /// recording.
+    pub fn ask(&mut self, request: &Request) -> Result<Response, Stop> {
+        let text = serde_json::to_string(request).map_err(|e| Stop::fail(e.to_string()))?;
+        let gone = |e: std::io::Error| {
+            Stop::fail(format!(
+                "the console worker of host {} stopped answering: {e}",
+                self.name
+            ))
+        };
+        writeln!(self.stdin, "{text}").map_err(gone)?;
+        self.stdin.flush().map_err(gone)?;
+        let mut line = String::new();
+        let n = self.stdout.read_line(&mut line).map_err(gone)?;
+        if n == 0 {
+            return Err(Stop::fail(format!(
+                "the console worker of host {} ended without answering",
+                self.name
+            )));
+        }
+        let response: Response = serde_json::from_str(&line)
+            .map_err(|e| Stop::fail(format!("the console worker's answer: {e}")))?;
+        let calls = match &response {
+            Response::Objects { calls, .. }
+            | Response::Bytes { calls, .. }
+            | Response::Done { calls, .. }
+            | Response::Failed { calls, .. } => calls.clone(),
+            Response::Console { .. } => Vec::new(),
+        };
+        for c in calls {
+            record(Call {
+                party: Some(self.party),
+                function: c.function,
+                subject: c.subject,
+                rv: c.rv,
+                duration_us: c.duration_us,
+            });
+        }
+        Ok(response)
+    }
+
+    /// Types a LunaCM command line; `proceed` answers the proceed prompt, `secrets` the
+    /// password prompts.
+    pub fn lunacm(
+        &mut self,
+        line: &str,
+        proceed: Option<&str>,
+        secrets: &[&str],
+    ) -> Result<Typed, Stop> {
+        let started = std::time::Instant::now();
+        match self.ask(&Request::Lunacm {
+            line: line.to_string(),
+            proceed: proceed.map(str::to_string),
+            secrets: secrets.iter().map(|s| s.to_string()).collect(),
+        })? {
+            Response::Console {
+                output,
+                status,
+                code,
+                prompts,
+            } => {
+                record(Call {
+                    party: Some(self.party),
+                    function: "lunacm".into(),
+                    subject: line.to_string(),
+                    rv: code.clone().unwrap_or_else(|| status.clone()),
+                    duration_us: started.elapsed().as_micros() as u64,
+                });
+                Ok(Typed {
+                    line: line.to_string(),
+                    output,
+                    status,
+                    code,
+                    prompts,
+                })
+            }
+            Response::Failed { detail, .. } => Err(Stop::fail(detail)),
+            other => Err(Stop::fail(format!("unexpected answer {other:?}"))),
+        }
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The case's negative, if any.
+pub(crate) fn negative_id(case: &Case) -> Option<&str> {
+    match case {
+        Case::Negative(n) => Some(n.id.as_str()),
+        Case::Positive(_) => None,
+    }
+}

@@ -1,0 +1,924 @@
+//! The steps of the Luna procedures as the guide types them, for the three methods (backup and
+//! restore through a Backup HSM, on one host or across two; `partition clone`; a temporary HA
+//! group), with the login command of the source's firmware era, PED or password credentials,
+//! the guide's as-printed step 1 and the negative cases, then the outcome checks.
+use super::lab::{self, Changes, Layout, ScenarioLab};
+use super::variants::{LunaVariant, Source};
+use super::worker::{KeyUse, ObjectInfo, Request, Response};
+use super::{Host, Typed, negative_id};
+use crate::runner::{Case, Parties, Run, Stop};
+use hsmsim_consoles::backend::objects::hex;
+use std::collections::BTreeMap;
+
+/// The fixtures' shared cloning domain and Backup HSM SO password.
+const DOMAIN: &str = "acme-migration-domain";
+const OTHER_DOMAIN: &str = "another-cloning-domain";
+const BACKUP_SO: &str = "SO-backup-2020";
+/// What the scenarios set on the destination (the fixtures' suggestions).
+const TARGET_LABEL: &str = "mig-7x-par";
+const TARGET_PO: &str = "PO-dst7-2024";
+const TARGET_CO: &str = "CO-dst7-2024";
+/// The Crypto Officer's initial password, changed in its first session (HSM policy 21).
+const TARGET_CO_INITIAL: &str = "CO-dst7-initial";
+const BACKUP_LABEL: &str = "mig-bak";
+const BACKUP_PASSWORD: &str = "BAK-mig-2024";
+const GROUP_LABEL: &str = "mig-ha";
+const CHALLENGE: &str = "CHAL-co-2024";
+const LUNACM: &str = "lunacm:>";
+
+/// The procedure's method: the last part of its id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Method {
+    BackupRestore,
+    Clone,
+    Ha,
+}
+
+/// A scenario's credentials and hosts.
+struct Scenario {
+    variant: LunaVariant,
+    layout: Layout,
+    negative: Option<String>,
+    lab: ScenarioLab,
+    source_label: String,
+    /// The source Crypto Officer's (partition owner's) password; none on a PED.
+    source_co: Option<String>,
+    source_so: Option<String>,
+    /// The destination's; the HA method gives its CO the source's (members share it).
+    target_po: Option<String>,
+    target_co: Option<String>,
+    /// The destination is PED-authenticated.
+    target_ped: bool,
+    /// What the destination's PED is presented (another red key for a domain mismatch).
+    target_ped_keys: Option<String>,
+    tag: String,
+}
+
+fn pw(p: &Option<String>) -> Vec<&str> {
+    p.iter().map(String::as_str).collect()
+}
+
+impl Scenario {
+    fn negative(&self, id: &str) -> bool {
+        self.negative.as_deref() == Some(id)
+    }
+
+    fn source_ped(&self) -> bool {
+        self.variant.ped
+    }
+}
+
+/// Types `lines` in order on `host`; the transcript of what ran, or a failure whose detail
+/// is the transcript and ends with the refusal (`: CKR_...`, `: aborted`).
+fn type_lines(host: &mut Host, lines: &[Line<'_>]) -> Result<(String, Vec<Typed>), Stop> {
+    let mut transcript = String::new();
+    let mut typed = Vec::new();
+    for (line, proceed, secrets) in lines {
+        let t = host.lunacm(line, *proceed, secrets)?;
+        if !transcript.is_empty() {
+            transcript.push('\n');
+        }
+        transcript.push_str(&t.transcript(&format!("[{}] {LUNACM}", host.name)));
+        if t.status != "done" {
+            let why = t.code.clone().unwrap_or_else(|| t.status.clone());
+            return Err(Stop::fail(format!("{transcript}\n`{line}` ended: {why}")));
+        }
+        typed.push(t);
+    }
+    Ok((transcript, typed))
+}
+
+/// A command line to type, the answer to its proceed prompt and its password answers.
+type Line<'a> = (String, Option<&'a str>, Vec<&'a str>);
+
+fn line(text: impl Into<String>) -> Line<'static> {
+    (text.into(), Some("proceed"), Vec::new())
+}
+
+fn with<'a>(text: impl Into<String>, secrets: Vec<&'a str>) -> Line<'a> {
+    (text.into(), Some("proceed"), secrets)
+}
+
+/// The variant a case runs: its own, or the one its negative needs.
+fn variant_of(case: &Case) -> Result<LunaVariant, Stop> {
+    match case {
+        Case::Positive(v) if v.id == "as-printed" => Ok(LunaVariant::BASE),
+        Case::Positive(v) => LunaVariant::parse(&v.id)
+            .ok_or_else(|| Stop::fail(format!("unknown Luna variant {}", v.id))),
+        Case::Negative(n) => Ok(match n.id.as_str() {
+            "co-on-ppso6" => LunaVariant {
+                source: Source::Ppso6,
+                ..LunaVariant::BASE
+            },
+            "old-backup-hsm-for-77-source" | "v0-to-pre77" | "ha-77-primary-over-older" => {
+                LunaVariant {
+                    source: Source::Luna77,
+                    ..LunaVariant::BASE
+                }
+            }
+            "ha-ped-no-policy-22" => LunaVariant {
+                ped: true,
+                ..LunaVariant::BASE
+            },
+            _ => LunaVariant::BASE,
+        }),
+    }
+}
+
+pub fn run(run: &mut Run<'_>, parties: &Parties) -> Result<(), Stop> {
+    // A run against PKCS#11 URIs replays on the module those name.
+    for party in [&parties.origin, &parties.target].into_iter().flatten() {
+        if !party.module.simulator || party.name != "sim" {
+            return Err(Stop::NotApplicable(
+                "the Luna procedures initialise the destination partition (`partition init`), which hsmsim never does to a real token, and `partition archive` and `hagroup` have no CA_* call: they run on the simulator's Luna labs (`--origin sim --target sim`)".into(),
+            ));
+        }
+    }
+    let id = run.procedure.id.clone();
+    let method = match id.rsplit('.').next() {
+        Some("backup-restore") => Method::BackupRestore,
+        Some("clone") => Method::Clone,
+        Some("ha") => Method::Ha,
+        _ => return Err(Stop::fail(format!("{id}: unknown Luna method"))),
+    };
+    let layout = lab::layout(&id).ok_or_else(|| Stop::fail(format!("{id}: no lab layout")))?;
+    let variant = variant_of(run.case)?;
+    let negative = negative_id(run.case).map(str::to_string);
+    let neg = |n: &str| negative.as_deref() == Some(n);
+    let changes = Changes {
+        source_firmware: variant.source.firmware().to_string(),
+        target_firmware: variant.target_firmware().to_string(),
+        ped: variant.ped,
+        target_auth_differs: neg("auth-differs"),
+        source_policies: if neg("policy-0-off") {
+            vec![(0, 0)]
+        } else if neg("policy-4-off") {
+            vec![(4, 0)]
+        } else {
+            Vec::new()
+        },
+        backup_memory: neg("backup-hsm-too-small").then_some(4000),
+        backup_firmware: neg("old-backup-hsm-for-77-source").then(|| "6.27.0".to_string()),
+        source_admin: method == Method::Ha && layout.source_is_appliance,
+    };
+    let tag = run.tag.clone();
+    let mut sc = run.precondition("the scenario's lab, from the chapter's built-in lab", || {
+        let lab = lab::make(&layout, &changes)?;
+        let selection = lab.selection(None)?;
+        let source_partition = format!("{}/app", layout.source_device);
+        let preset = selection
+            .lab
+            .partitions()
+            .into_iter()
+            .find(|(p, _, _)| p.to_string() == source_partition)
+            .and_then(|(_, _, preset)| preset)
+            .ok_or_else(|| Stop::fail(format!("the lab has no {source_partition}")))?;
+        let target_ped = variant.ped != changes.target_auth_differs;
+        let target_ped_keys = if neg("domain-mismatch") && target_ped {
+            Some(lab.ped_keys_with_other_red_key()?)
+        } else if target_ped && !variant.ped {
+            // Only the destination uses a PED: its keys are made on first use.
+            Some(lab.ped_keys_with_other_red_key()?)
+        } else {
+            lab.ped_keys.clone()
+        };
+        let source_co = preset.user_pin.clone();
+        Ok(Scenario {
+            variant,
+            layout,
+            negative: negative.clone(),
+            source_label: preset.label.clone(),
+            source_so: preset.so_pin.clone(),
+            target_po: (!target_ped).then(|| TARGET_PO.to_string()),
+            target_co: if target_ped {
+                None
+            } else if method == Method::Ha {
+                source_co.clone()
+            } else {
+                Some(TARGET_CO.to_string())
+            },
+            source_co,
+            target_ped,
+            target_ped_keys,
+            lab,
+            tag: tag.clone(),
+        })
+    })?;
+    let mut evidence = run.precondition(
+        "the evidence worker (its own process on the host that sees slots 0 and 1)",
+        || Host::spawn(&sc.lab, sc.layout.clone_host, sc.lab.ped_keys.as_deref(), "origin"),
+    )?;
+    let before = run.precondition(
+        "the realistic mix on the source (slot 0): RSA-2048 and EC P-256 pairs, AES-256 and 3DES keys, a certificate, a data object",
+        || {
+            let made = objects(&mut evidence, &Request::Provision {
+                slot: 0,
+                pin: sc.source_co.clone(),
+                tag: sc.tag.clone(),
+            })?;
+            if made.len() != 8 {
+                return Err(Stop::fail(format!("{} objects made, 8 expected", made.len())));
+            }
+            objects(&mut evidence, &Request::Inventory {
+                slot: 0,
+                pin: sc.source_co.clone(),
+                filter: None,
+            })
+        },
+    )?;
+    let outcome = match method {
+        Method::Clone => clone(run, &mut sc),
+        Method::BackupRestore => backup_restore(run, &mut sc),
+        Method::Ha => ha(run, &mut sc),
+    };
+    let outcome = outcome.and_then(|expect| check(run, &sc, &mut evidence, &before, expect));
+    let dir = sc.lab.state_dir().display().to_string();
+    drop(evidence);
+    run.cleanup("the scenario's workers and lab", outcome, || {
+        drop(sc);
+        Ok(format!("the workers ended; the scenario's lab {dir} removed"))
+    })
+}
+
+/// What the destination must hold afterwards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expect {
+    /// Everything the source holds.
+    Everything,
+    /// Nothing (the step was refused as a whole).
+    Nothing,
+    /// Everything but the private keys (policy 0 off).
+    NoPrivateKeys,
+    /// Everything but the secret keys (policy 4 off).
+    NoSecretKeys,
+    /// The destination was never initialised (the rehearsal stopped at step 1).
+    Untouched,
+}
+
+fn objects(host: &mut Host, request: &Request) -> Result<Vec<ObjectInfo>, Stop> {
+    match host.ask(request)? {
+        Response::Objects { objects, .. } => Ok(objects),
+        Response::Failed { detail, .. } => Err(Stop::fail(detail)),
+        other => Err(Stop::fail(format!("unexpected answer {other:?}"))),
+    }
+}
+
+fn bytes(host: &mut Host, request: &Request) -> Result<Vec<u8>, Stop> {
+    match host.ask(request)? {
+        Response::Bytes { hex, .. } => {
+            ::hex::decode(hex).map_err(|e| Stop::fail(format!("bad hex from the worker: {e}")))
+        }
+        Response::Failed { detail, .. } => Err(Stop::fail(detail)),
+        other => Err(Stop::fail(format!("unexpected answer {other:?}"))),
+    }
+}
+
+/// Step "initialise the 7.x partition": `slot set -slot 1`, `partition init -label L`.
+fn init_target(host: &mut Host, sc: &Scenario, with_slot_list: bool) -> Result<(String, Vec<Typed>), Stop> {
+    let domain = if sc.negative("domain-mismatch") {
+        OTHER_DOMAIN
+    } else {
+        DOMAIN
+    };
+    let mut lines = Vec::new();
+    if with_slot_list {
+        lines.push(line("slot list"));
+    }
+    lines.push(line("slot set -slot 1"));
+    let secrets = match &sc.target_po {
+        Some(po) => vec![po.as_str(), domain],
+        None => Vec::new(),
+    };
+    lines.push(with(format!("partition init -label {TARGET_LABEL}"), secrets));
+    type_lines(host, &lines)
+}
+
+/// Step "roles": `role login -name po`, `role init -name co`, the challenge on a PED. On a
+/// password destination the Crypto Officer then logs in and changes its initial password: the
+/// guide omits it, but 7.x HSM policy 21 (on by default) makes the first session change it
+/// (`role changepw`), and without it every later operation answers CKR_PIN_EXPIRED.
+fn init_roles(host: &mut Host, sc: &Scenario, challenge: bool) -> Result<(String, Vec<Typed>), Stop> {
+    let initial = sc.target_co.as_ref().map(|_| TARGET_CO_INITIAL);
+    let mut lines = vec![
+        with("role login -name po", pw(&sc.target_po)),
+        with("role init -name co", initial.into_iter().collect()),
+    ];
+    if challenge {
+        lines.push(line(format!(
+            "role createchallenge -name co -challengesecret {CHALLENGE}"
+        )));
+    }
+    if let (Some(initial), Some(new)) = (initial, sc.target_co.as_deref()) {
+        lines.push(line("role logout"));
+        lines.push(with("role login -name co", vec![initial]));
+        lines.push(with("role changepw -name co", vec![initial, new]));
+        lines.push(line("role logout"));
+    }
+    let (mut t, typed) = type_lines(host, &lines)?;
+    if initial.is_some() {
+        t.push_str("\nnote: `role login -name co` and `role changepw -name co` are not in the guide's step; 7.x HSM policy 21 requires the Crypto Officer to change its initial password in its first session (without it the copy fails with CKR_PIN_EXPIRED)");
+    }
+    Ok((t, typed))
+}
+
+/// The source's Crypto Officer login as the firmware era types it.
+fn source_login(sc: &Scenario) -> Line<'_> {
+    with(sc.variant.source.login_command(), pw(&sc.source_co))
+}
+
+/// Steps that log in on the source: a `co-on-ppso6` case first types the abbreviation the
+/// guide warns against (refused), then the full name. A `co-not-logged-in` case skips the
+/// login (recorded as skipped).
+fn login_step(
+    run: &mut Run<'_>,
+    host: &mut Host,
+    sc: &Scenario,
+    n: u32,
+    before: Vec<Line<'static>>,
+) -> Result<(), Stop> {
+    if sc.negative("co-not-logged-in") {
+        run.step_noted(n, || {
+            let (t, _) = type_lines(host, &before)?;
+            Ok(((), format!("{t}\nthe Crypto Officer login is skipped (negative case)")))
+        })?;
+        return Ok(());
+    }
+    if sc.negative("co-on-ppso6") {
+        run.refused_step_with(n, "CKR_", || {
+            let mut lines = before.clone();
+            lines.push(with("role login -name co", pw(&sc.source_co)));
+            type_lines(host, &lines).map(|_| ())
+        })?;
+        return run.step_noted(n, || {
+            let (t, _) = type_lines(host, &[source_login(sc)])?;
+            Ok(((), format!("typed as the guide says for PPSO firmware:\n{t}")))
+        });
+    }
+    run.step_noted(n, || {
+        let mut lines = before;
+        lines.push(source_login(sc));
+        let (t, _) = type_lines(host, &lines)?;
+        Ok(((), t))
+    })
+}
+
+/// Runs step `n`, refused when the case says so.
+fn maybe_refused(
+    run: &mut Run<'_>,
+    n: u32,
+    refused_here: Option<&str>,
+    f: impl FnOnce() -> Result<String, Stop>,
+) -> Result<bool, Stop> {
+    match refused_here {
+        Some(expected) => {
+            run.refused_step_with(n, expected, || f().map(|_| ()))?;
+            Ok(true)
+        }
+        None => {
+            run.step_noted(n, || f().map(|t| ((), t)))?;
+            Ok(false)
+        }
+    }
+}
+
+/// The step a negative case is refused at (the catalogue's) and the refusal expected.
+fn refusal(run: &Run<'_>) -> Option<(u32, &'static str)> {
+    let n = run.negative()?;
+    let expected = match n.id.as_str() {
+        "domain-mismatch" => "CKR_",
+        "policy-0-off" | "policy-4-off" => "CKR_",
+        "auth-differs" => "CKR_",
+        "co-not-logged-in" => "CKR_USER_NOT_LOGGED_IN",
+        "backup-hsm-too-small" => "CKR_DEVICE_MEMORY",
+        "old-backup-hsm-for-77-source" => "CKR_",
+        "v0-to-pre77" => "CKR_",
+        "ha-77-primary-over-older" => "CKR_",
+        "ha-ped-no-policy-22" => "CKR_",
+        _ => return None,
+    };
+    Some((n.step, expected))
+}
+
+fn refused_at(run: &Run<'_>, n: u32) -> Option<&'static str> {
+    refusal(run).filter(|(step, _)| *step == n).map(|(_, e)| e)
+}
+
+/// What the destination holds after a negative case refused at a copying step.
+fn after_refusal(sc: &Scenario) -> Expect {
+    if sc.negative("policy-0-off") {
+        Expect::NoPrivateKeys
+    } else if sc.negative("policy-4-off") {
+        Expect::NoSecretKeys
+    } else {
+        Expect::Nothing
+    }
+}
+
+/// The as-printed step 1 (and the re-initialisation negative): `slot set -slot 0`,
+/// `partition init` on the source; LunaCM asks 'proceed', the rehearsal answers 'quit'.
+fn hazard_step(run: &mut Run<'_>, host: &mut Host, sc: &Scenario, n: u32, objects: usize) -> Result<Expect, Stop> {
+    run.step_noted(n, || {
+        let lines = [
+            line("slot set -slot 0"),
+            (format!("partition init -label {TARGET_LABEL}"), Some("quit"), pw(&sc.target_po)),
+        ];
+        let mut transcript = String::new();
+        let mut last = None;
+        for (l, proceed, secrets) in &lines {
+            let t = host.lunacm(l, *proceed, secrets)?;
+            if !transcript.is_empty() {
+                transcript.push('\n');
+            }
+            transcript.push_str(&t.transcript(&format!("[{}] {LUNACM}", host.name)));
+            last = Some(t);
+        }
+        let last = last.ok_or_else(|| Stop::fail("nothing typed"))?;
+        let asked = last.prompts.iter().any(|p| p.contains("proceed"));
+        if last.status != "aborted" || !asked {
+            return Err(Stop::fail(format!(
+                "{transcript}\nLunaCM did not stop at a proceed prompt before initialising slot 0 (status {})",
+                last.status
+            )));
+        }
+        Ok(((), format!(
+            "HAZARD caught: as printed, this step sets slot 0, the 5.x/6.x SOURCE holding {objects} objects, and initialises it. LunaCM asked for confirmation; the rehearsal answered 'quit'. Answering 'proceed' would have destroyed every object of the source. The step means `slot set -slot 1` (the 7.x partition).\n{transcript}"
+        )))
+    })?;
+    Ok(Expect::Untouched)
+}
+
+fn clone(run: &mut Run<'_>, sc: &mut Scenario) -> Result<Expect, Stop> {
+    let mut host = run.precondition("LunaCM on the cloning host", || {
+        Host::spawn(&sc.lab, sc.layout.clone_host, sc.target_ped_keys.as_deref(), "target")
+    })?;
+    if sc.negative("reinit-with-objects") {
+        return hazard_step(run, &mut host, sc, 1, 8);
+    }
+    run.step_noted(1, || init_target(&mut host, sc, true).map(|(t, _)| ((), t)))?;
+    run.step_noted(2, || {
+        init_roles(&mut host, sc, sc.target_ped).map(|(t, _)| ((), t))
+    })?;
+    login_step(run, &mut host, sc, 3, vec![line("slot set -slot 0")])?;
+    run.step_noted(4, || {
+        type_lines(&mut host, &[line("partition contents")]).map(|(t, _)| ((), t))
+    })?;
+    let refused = maybe_refused(run, 5, refused_at(run, 5), || {
+        type_lines(
+            &mut host,
+            &[with("partition clone -objects 0 -slot 1", pw(&sc.target_co))],
+        )
+        .map(|(t, _)| t)
+    })?;
+    run.step_noted(6, || {
+        let login = match &sc.target_co {
+            Some(co) => format!("role login -name co -password {co}"),
+            None => "role login -name co".to_string(),
+        };
+        type_lines(
+            &mut host,
+            &[line("slot set -slot 1"), line(login), line("partition contents")],
+        )
+        .map(|(t, _)| ((), t))
+    })?;
+    Ok(if refused { after_refusal(sc) } else { Expect::Everything })
+}
+
+fn backup_restore(run: &mut Run<'_>, sc: &mut Scenario) -> Result<Expect, Stop> {
+    match sc.layout.hosts {
+        None => backup_restore_one_host(run, sc),
+        Some((old, new)) => backup_restore_two_hosts(run, sc, old, new),
+    }
+}
+
+fn backup_line() -> String {
+    format!("partition archive backup -slot 2 -partition {BACKUP_LABEL}")
+}
+
+fn backup_secrets(sc: &Scenario) -> Vec<&'static str> {
+    if sc.source_ped() {
+        Vec::new()
+    } else {
+        vec![BACKUP_SO, BACKUP_PASSWORD]
+    }
+}
+
+fn restore_secrets(sc: &Scenario) -> Vec<&'static str> {
+    if sc.source_ped() {
+        Vec::new()
+    } else {
+        vec![BACKUP_PASSWORD]
+    }
+}
+
+fn backup_restore_one_host(run: &mut Run<'_>, sc: &mut Scenario) -> Result<Expect, Stop> {
+    let mut host = run.precondition("LunaCM on the client host", || {
+        Host::spawn(&sc.lab, sc.layout.client, sc.target_ped_keys.as_deref(), "target")
+    })?;
+    let as_printed = matches!(run.case, Case::Positive(v) if v.id == "as-printed");
+    if as_printed || sc.negative("reinit-with-objects") {
+        return hazard_step(run, &mut host, sc, 1, 8);
+    }
+    run.step_noted(1, || init_target(&mut host, sc, false).map(|(t, _)| ((), t)))?;
+    run.step_noted(2, || {
+        init_roles(&mut host, sc, sc.target_ped).map(|(t, _)| ((), t))
+    })?;
+    run.step_noted(3, || {
+        type_lines(&mut host, &[line("slot list"), line("slot set -slot 0")]).map(|(t, _)| ((), t))
+    })?;
+    login_step(run, &mut host, sc, 4, Vec::new())?;
+    run.step_noted(5, || {
+        type_lines(&mut host, &[line("partition contents")]).map(|(t, _)| ((), t))
+    })?;
+    let secrets = backup_secrets(sc);
+    if maybe_refused(run, 6, refused_at(run, 6), || {
+        type_lines(&mut host, &[with(backup_line(), secrets.clone())]).map(|(t, _)| t)
+    })? {
+        // The documented leftover: an empty backup partition may remain.
+        return Ok(Expect::Nothing);
+    }
+    let restore_refused = maybe_refused(run, 7, refused_at(run, 7), || {
+        restore_lines(&mut host, sc)
+    })?;
+    Ok(if restore_refused { Expect::Nothing } else { Expect::Everything })
+}
+
+fn restore_lines(host: &mut Host, sc: &Scenario) -> Result<String, Stop> {
+    let co_login = with("role login -name co", pw(&sc.target_co));
+    type_lines(
+        host,
+        &[
+            line("slot set -slot 1"),
+            co_login,
+            with(
+                format!("partition archive restore -slot 2 -partition {BACKUP_LABEL}"),
+                restore_secrets(sc),
+            ),
+            line("partition contents"),
+        ],
+    )
+    .map(|(t, _)| t)
+}
+
+fn backup_restore_two_hosts(
+    run: &mut Run<'_>,
+    sc: &mut Scenario,
+    old: &str,
+    new: &str,
+) -> Result<Expect, Stop> {
+    let mut old_host = run.precondition("LunaCM on the old host (5.x/6.x client)", || {
+        Host::spawn(&sc.lab, old, sc.lab.ped_keys.as_deref(), "origin")
+    })?;
+    if sc.negative("reinit-with-objects") {
+        return hazard_step(run, &mut old_host, sc, 1, 8);
+    }
+    run.step_noted(1, || {
+        type_lines(&mut old_host, &[line("slot set -slot 0")]).map(|(t, _)| ((), t))
+    })?;
+    login_step(run, &mut old_host, sc, 2, Vec::new())?;
+    run.step_noted(3, || {
+        type_lines(&mut old_host, &[line("partition contents")]).map(|(t, _)| ((), t))
+    })?;
+    let secrets = backup_secrets(sc);
+    if maybe_refused(run, 4, refused_at(run, 4), || {
+        type_lines(&mut old_host, &[with(backup_line(), secrets.clone())]).map(|(t, _)| t)
+    })? {
+        return Ok(Expect::Untouched);
+    }
+    drop(old_host);
+    run.step_noted(5, || {
+        let selection = sc.lab.selection(None)?;
+        let device = hsmsim::base::ids::DeviceId::new("backup");
+        hsmsim::estate::attach_backup_hsm(&selection, &device, new)
+            .map_err(|e| Stop::fail(format!("hsmsim lab attach backup --host {new}: {e}")))?;
+        Ok(((), format!("$ hsmsim lab attach backup --host {new}\nthe Backup HSM is attached to {new}; {old}'s slot 2 has no token")))
+    })?;
+    let mut new_host = run.precondition("LunaCM on the new host (7.x client)", || {
+        Host::spawn(&sc.lab, new, sc.target_ped_keys.as_deref(), "target")
+    })?;
+    run.step_noted(6, || {
+        let (a, _) = init_target(&mut new_host, sc, false)?;
+        let (b, _) = init_roles(&mut new_host, sc, sc.target_ped)?;
+        Ok(((), format!("{a}\n{b}")))
+    })?;
+    let refused = maybe_refused(run, 7, refused_at(run, 7), || {
+        restore_lines(&mut new_host, sc)
+    })?;
+    Ok(if refused { Expect::Nothing } else { Expect::Everything })
+}
+
+fn ha(run: &mut Run<'_>, sc: &mut Scenario) -> Result<Expect, Stop> {
+    let mut host = run.precondition("LunaCM on the client host", || {
+        Host::spawn(&sc.lab, sc.layout.client, sc.target_ped_keys.as_deref(), "target")
+    })?;
+    if sc.negative("reinit-with-objects") {
+        return hazard_step(run, &mut host, sc, 1, 8);
+    }
+    run.step_noted(1, || init_target(&mut host, sc, false).map(|(t, _)| ((), t)))?;
+    // The challenge is required here (the activation policy needs it on a PED).
+    run.step_noted(2, || init_roles(&mut host, sc, true).map(|(t, _)| ((), t)))?;
+    login_step(run, &mut host, sc, 3, vec![line("slot set -slot 0")])?;
+    run.step_noted(4, || {
+        type_lines(&mut host, &[line("partition contents")]).map(|(t, _)| ((), t))
+    })?;
+    let skip_policy = sc.negative("ha-ped-no-policy-22");
+    if skip_policy {
+        run.outside_step(5, "skipped: the negative case leaves activation policy 22 unset");
+        run.outside_step(6, "skipped: the negative case leaves activation policy 22 unset");
+    } else {
+        if sc.layout.source_is_appliance {
+            run.step_noted(5, || lunash_policy_22(sc).map(|t| ((), t)))?;
+        } else {
+            run.step_noted(5, || {
+                let mut admin = Host::spawn(&sc.lab, sc.layout.client, sc.lab.ped_keys.as_deref(), "origin")?;
+                match admin.ask(&Request::SetPolicies {
+                    slot: 0,
+                    so_pin: sc.source_so.clone(),
+                    changes: vec![(22, 1)],
+                })? {
+                    Response::Done { detail, .. } => Ok(((), format!(
+                        "GUIDE ERROR: the guide says \"Via LunaSH\", but a PCIe or USB HSM has no appliance shell. The HSM SO sets the policy from the host instead (simulator-defined: CA_SetTokenPolicies as the partition's SO side): {detail}"
+                    ))),
+                    Response::Failed { detail, .. } => Err(Stop::fail(detail)),
+                    other => Err(Stop::fail(format!("unexpected answer {other:?}"))),
+                }
+            })?;
+        }
+        run.step_noted(6, || {
+            type_lines(
+                &mut host,
+                &[
+                    line("slot set -slot 1"),
+                    line("role logout"),
+                    with("role login -name po", pw(&sc.target_po)),
+                    line("partition changepolicy -policy 22 -value 1"),
+                ],
+            )
+            .map(|(t, _)| ((), t))
+        })?;
+    }
+    let password = sc.source_co.clone().unwrap_or_else(|| CHALLENGE.to_string());
+    if maybe_refused(run, 7, refused_at(run, 7), || {
+        type_lines(
+            &mut host,
+            &[line(format!(
+                "hagroup creategroup -label {GROUP_LABEL} -slot 0 -password {password}"
+            ))],
+        )
+        .map(|(t, _)| t)
+    })? {
+        return Ok(Expect::Nothing);
+    }
+    if maybe_refused(run, 8, refused_at(run, 8), || {
+        type_lines(
+            &mut host,
+            &[line(format!(
+                "hagroup addmember -group {GROUP_LABEL} -slot 1 -password {password}"
+            ))],
+        )
+        .map(|(t, _)| t)
+    })? {
+        return Ok(Expect::Nothing);
+    }
+    let sync_refused = maybe_refused(run, 9, refused_at(run, 9), || {
+        type_lines(
+            &mut host,
+            &[line(format!(
+                "hagroup synchronize -group {GROUP_LABEL} -password {password}"
+            ))],
+        )
+        .map(|(t, _)| t)
+    })?;
+    if !sync_refused {
+        run.step_noted(10, || {
+            let (t, typed) = type_lines(&mut host, &[line("hagroup listgroups")])?;
+            let out = typed.last().map(|t| t.output.clone()).unwrap_or_default();
+            if !out.contains("Needs sync") || !out.contains("no") {
+                return Err(Stop::fail(format!("{t}\nno \"Needs sync: no\" in the listing")));
+            }
+            Ok(((), t))
+        })?;
+    }
+    run.step_noted(11, || {
+        type_lines(
+            &mut host,
+            &[line(format!("hagroup deletegroup -label {GROUP_LABEL}"))],
+        )
+        .map(|(t, _)| ((), t))
+    })?;
+    Ok(if sync_refused { after_refusal(sc) } else { Expect::Everything })
+}
+
+/// Step 5 of the HA procedure on a Network HSM: LunaSH on the source appliance as HSM SO.
+fn lunash_policy_22(sc: &Scenario) -> Result<String, Stop> {
+    use hsmsim_consoles::lunash::Shell;
+    struct Answers(Option<String>);
+    impl hsmsim_consoles::command_line::Prompts for Answers {
+        fn secret(&mut self, _: &str) -> Option<String> {
+            self.0.take()
+        }
+        fn answer(&mut self, _: &str) -> Option<String> {
+            Some("proceed".into())
+        }
+    }
+    let selection = sc.lab.selection(None)?;
+    let device = hsmsim::base::ids::DeviceId::new(sc.layout.source_device);
+    let mut shell = Shell::new(selection, device).map_err(Stop::fail)?;
+    let prompt = shell.prompt();
+    let mut transcript = String::new();
+    let password = if sc.source_ped() {
+        None
+    } else {
+        Some(lab::HSM_SO_PASSWORD.to_string())
+    };
+    for command in [
+        "hsm login".to_string(),
+        format!(
+            "partition changepolicy -partition {} -policy 22 -value 1",
+            sc.source_label
+        ),
+    ] {
+        let mut answers = Answers(password.clone());
+        let reply = shell
+            .run_line(&command, &mut answers)
+            .ok_or_else(|| Stop::fail("LunaSH read an empty line"))?;
+        let rendered = reply.render();
+        transcript.push_str(&format!("{prompt} {command}\n{}\n", rendered.trim_end()));
+        if reply.status != hsmsim_consoles::lunash::output::Status::Success {
+            return Err(Stop::fail(format!("{transcript}`{command}` failed")));
+        }
+    }
+    Ok(transcript.trim_end().to_string())
+}
+
+/// The key objects of the mix proven equal by use, source against destination.
+fn prove_by_use(host: &mut Host, sc: &Scenario, skip: impl Fn(&str) -> bool) -> Result<String, Stop> {
+    let mut notes = Vec::new();
+    let tag = &sc.tag;
+    let data = {
+        let mut d = vec![0u8; 48];
+        let _ = aws_lc_rs::rand::fill(&mut d);
+        d
+    };
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &data)
+        .as_ref()
+        .to_vec();
+    let sides = [(0u64, sc.source_co.clone()), (1u64, sc.target_co.clone())];
+    for (kind, message) in [("rsa", &data), ("ec", &digest)] {
+        if skip("CKO_PRIVATE_KEY") {
+            continue;
+        }
+        for (from, to) in [(1usize, 0usize), (0, 1)] {
+            let label = format!("{kind}-{tag}");
+            let sig = bytes(host, &Request::Use {
+                slot: sides[from].0,
+                pin: sides[from].1.clone(),
+                label: label.clone(),
+                class: "CKO_PRIVATE_KEY".into(),
+                action: KeyUse::Sign,
+                data: hex(message),
+                extra: String::new(),
+            })?;
+            bytes(host, &Request::Use {
+                slot: sides[to].0,
+                pin: sides[to].1.clone(),
+                label,
+                class: "CKO_PUBLIC_KEY".into(),
+                action: KeyUse::Verify,
+                data: hex(message),
+                extra: hex(&sig),
+            })
+            .map_err(|e| Stop::fail(format!("the keys differ: {kind}: a signature made on slot {} does not verify on slot {}: {e:?}", sides[from].0, sides[to].0)))?;
+        }
+        notes.push(format!("{kind}: signed on each side, verified on the other"));
+    }
+    for (kind, iv_len) in [("aes", 16usize), ("des3", 8)] {
+        if skip("CKO_SECRET_KEY") {
+            continue;
+        }
+        for (from, to) in [(0usize, 1usize), (1, 0)] {
+            let label = format!("{kind}-{tag}");
+            let mut iv = vec![0u8; iv_len];
+            let _ = aws_lc_rs::rand::fill(&mut iv);
+            let ct = bytes(host, &Request::Use {
+                slot: sides[from].0,
+                pin: sides[from].1.clone(),
+                label: label.clone(),
+                class: "CKO_SECRET_KEY".into(),
+                action: KeyUse::Encrypt,
+                data: hex(&data),
+                extra: hex(&iv),
+            })?;
+            let pt = bytes(host, &Request::Use {
+                slot: sides[to].0,
+                pin: sides[to].1.clone(),
+                label,
+                class: "CKO_SECRET_KEY".into(),
+                action: KeyUse::Decrypt,
+                data: hex(&ct),
+                extra: hex(&iv),
+            })?;
+            if pt != data {
+                return Err(Stop::fail(format!("the keys differ: {kind}: encrypted on slot {}, decrypted on slot {} to other data", sides[from].0, sides[to].0)));
+            }
+        }
+        notes.push(format!("{kind}: encrypted on each side, decrypted on the other"));
+    }
+    Ok(notes.join("; "))
+}
+
+fn describe(o: &ObjectInfo) -> String {
+    format!("{} {}", o.class, o.label)
+}
+
+fn check(
+    run: &mut Run<'_>,
+    sc: &Scenario,
+    evidence: &mut Host,
+    before: &[ObjectInfo],
+    expect: Expect,
+) -> Result<(), Stop> {
+    run.check("the source is unchanged", || {
+        let after = objects(evidence, &Request::Inventory {
+            slot: 0,
+            pin: sc.source_co.clone(),
+            filter: None,
+        })?;
+        if after != before {
+            return Err(Stop::fail(format!(
+                "the source changed: before {:?}, after {:?}",
+                before.iter().map(describe).collect::<Vec<_>>(),
+                after.iter().map(describe).collect::<Vec<_>>()
+            )));
+        }
+        Ok(format!("{} objects, every attribute and OUID as before", after.len()))
+    })?;
+    if expect == Expect::Untouched {
+        return Ok(());
+    }
+    let wanted: Vec<&ObjectInfo> = before
+        .iter()
+        .filter(|o| match expect {
+            Expect::Everything => true,
+            Expect::NoPrivateKeys => o.class != "CKO_PRIVATE_KEY",
+            Expect::NoSecretKeys => o.class != "CKO_SECRET_KEY",
+            Expect::Nothing | Expect::Untouched => false,
+        })
+        .collect();
+    run.check(
+        "the destination holds the source's objects: count, labels, classes, key types, policy attributes, CKA_OUIDs",
+        || {
+            let target = objects(evidence, &Request::Inventory {
+                slot: 1,
+                pin: sc.target_co.clone(),
+                filter: None,
+            })?;
+            let by_key = |list: &[&ObjectInfo]| -> BTreeMap<(String, String), ObjectInfo> {
+                list.iter().map(|o| ((o.label.clone(), o.class.clone()), (*o).clone())).collect()
+            };
+            let want = by_key(&wanted);
+            let have = by_key(&target.iter().collect::<Vec<_>>());
+            if want.len() != have.len() || want.keys().ne(have.keys()) {
+                return Err(Stop::fail(format!(
+                    "the destination holds {} objects {:?}, expected {} {:?}",
+                    have.len(),
+                    have.keys().collect::<Vec<_>>(),
+                    want.len(),
+                    want.keys().collect::<Vec<_>>()
+                )));
+            }
+            let mut compared = 0;
+            for (key, original) in &want {
+                let copy = &have[key];
+                if copy.key_type != original.key_type {
+                    return Err(Stop::fail(format!("{key:?}: key type {:?} vs {:?}", original.key_type, copy.key_type)));
+                }
+                if copy.ouid != original.ouid {
+                    return Err(Stop::fail(format!("{key:?}: CKA_OUID {:?} on the source, {:?} on the destination", original.ouid, copy.ouid)));
+                }
+                for (name, value) in &original.attributes {
+                    if copy.attributes.get(name) != Some(value) {
+                        return Err(Stop::fail(format!(
+                            "{key:?}: {name} is {value} on the source, {:?} on the destination",
+                            copy.attributes.get(name)
+                        )));
+                    }
+                    compared += 1;
+                }
+            }
+            Ok(format!(
+                "{} objects on each side, same labels and classes; key types, CKA_OUIDs and {compared} attribute values equal",
+                want.len()
+            ))
+        },
+    )?;
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    run.check("every key proven the same by use", || {
+        prove_by_use(evidence, sc, |class| match expect {
+            Expect::NoPrivateKeys => class == "CKO_PRIVATE_KEY",
+            Expect::NoSecretKeys => class == "CKO_SECRET_KEY",
+            _ => false,
+        })
+    })
+}
