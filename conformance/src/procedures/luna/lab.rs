@@ -171,9 +171,10 @@ pub fn make(layout: &Layout, changes: &Changes) -> Result<ScenarioLab, Stop> {
         .prefix("hsmsim-luna-")
         .tempdir()
         .map_err(fail)?;
-    let lab_file =
-        hsmsim::estate::init_from_fixture(layout.fixture, dir.path(), false).map_err(fail)?;
-    let text = std::fs::read_to_string(&lab_file).map_err(fail)?;
+    // The fixture's text, not `init_from_fixture`, which would open the store on the
+    // unchanged lab: the scenario's first worker initialises it on the changed one.
+    let lab_file = dir.path().join("lab.toml");
+    let text = hsmsim::lab::fixtures::built_in_text(layout.fixture).map_err(fail)?;
     let mut lab: Table = text.parse().map_err(fail)?;
     let devices = match lab.get_mut("device") {
         Some(Value::Array(devices)) => devices,
@@ -254,7 +255,7 @@ pub fn make(layout: &Layout, changes: &Changes) -> Result<ScenarioLab, Stop> {
         layout.fixture,
         toml::to_string(&lab).map_err(fail)?
     );
-    std::fs::write(&lab_file, text).map_err(fail)?;
+    std::fs::write(&lab_file, &text).map_err(fail)?;
     let ped_keys = changes
         .ped
         .then(|| ped_keys(dir.path(), &dir.path().join("ped/red.key")));

@@ -206,7 +206,11 @@ pub fn run(run: &mut Run<'_>, parties: &Parties) -> Result<(), Stop> {
     })?;
     let mut evidence = run.precondition(
         "the evidence worker (its own process on the host that sees slots 0 and 1)",
-        || Host::spawn(&sc.lab, sc.layout.clone_host, sc.lab.ped_keys.as_deref(), "origin"),
+        || {
+            // The destination's keys when only it uses a PED (the keys are otherwise shared).
+            let keys = sc.lab.ped_keys.as_ref().or(sc.target_ped_keys.as_ref());
+            Host::spawn(&sc.lab, sc.layout.clone_host, keys.map(String::as_str), "origin")
+        },
     )?;
     let before = run.precondition(
         "the realistic mix on the source (slot 0): RSA-2048 and EC P-256 pairs, AES-256 and 3DES keys, a certificate, a data object",
