@@ -941,7 +941,7 @@ fn golden_logins_contents_policies_and_errors() {
         &lunacm(
             &dir,
             &[],
-            "partition contents\npartition login -password CO-sa6-2020\npar con\npartition showpolicies\nrole login -name co\npartition logout\n",
+            "partition contents\npartition login -password CO-sa6-2020\npar con\npartition showpolicies\nrole login -name co\npartition logout\nQUIT\nslot list\n",
         ),
         &dir,
     );
@@ -965,6 +965,24 @@ fn golden_logins_contents_policies_and_errors() {
              partition clone -objects 0,5 -slot 1\nrole login -name \"co\n\
              slot set -slot 1\nrole login -name officer -password x\n\
              partition changepolicy -policy 22 -value 0\n",
+            "",
+        ),
+        &dir,
+    );
+}
+
+#[test]
+fn golden_ppso_6_22_takes_role_names_in_full() {
+    // The guide's caution: on 6.22.0 PPSO firmware type "Crypto Officer" in full, not "co".
+    let dir = lab(Some(DOMAIN), "6.22.0");
+    golden(
+        "ppso_6_22_role_names",
+        &script(
+            &dir,
+            "slot list\nslot set -slot 0\nrole login -name co -password CO-sa6-2020\n\
+             role login -name crypto officer -password CO-sa6-2020\npartition login -password CO-sa6-2020\n\
+             role login -name Crypto Officer -password CO-sa6-2020\npartition contents\nrole logout\n\
+             exit\npartition contents\n",
             "",
         ),
         &dir,
@@ -1165,6 +1183,7 @@ fn golden_hagroup_and_recover() {
         &script(
             &dir,
             "slot list\nhagroup removemember -group tmpMig -slot 0\nhagroup listgroups\n\
+             hagroup addstandby -group tmpMig -slot 0 -password CO-sa6-2020\nhagroup listgroups\n\
              hagroup deletegroup -label tmpMig\nhagroup listgroups\nhagroup haonly\nhagroup haonly -enable\n\
              hagroup haonly -disable\n",
             "",

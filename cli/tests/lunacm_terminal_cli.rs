@@ -2,7 +2,8 @@
 //! pseudo-terminal, the test types as a person does and waits for each answer: LunaCM's
 //! banner and slot list, the `lunacm:>` prompt, line editing (a typo rubbed out with
 //! backspace, the previous line recalled with the up arrow: rustyline), and the Crypto
-//! Officer password asked without echo (rpassword) when `partition login` gives none.
+//! Officer password asked without echo (rpassword) when `partition login` gives none, and the
+//! cloning domain `partition archive backup` asks for.
 mod common;
 
 use std::io::{Read, Write};
@@ -167,6 +168,19 @@ fn lunacm_at_a_terminal_prompts_edits_lines_and_asks_passwords_without_echo() {
         "{shown}"
     );
     assert!(!shown.contains("Wrong-pass-1"), "{shown}");
+    // A backup asks for the new backup partition's cloning domain, as the guide says.
+    terminal.command("partition login -password CO-sa6-2020\r");
+    terminal.type_keys(
+        "partition archive backup -slot 2 -partition bk -password Backup-pw-2024 -sopassword SO-backup-2020\r",
+    );
+    terminal.expect("Enter the cloning domain: ");
+    let shown = terminal.type_secret("acme-migration-domain\r");
+    assert!(
+        shown.contains("backup partition \"bk\" (created)"),
+        "{shown}"
+    );
+    assert!(shown.contains("Command Result : No Error"), "{shown}");
+    assert!(!shown.contains("acme-migration-domain"), "{shown}");
     terminal.type_keys("exit\r");
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {

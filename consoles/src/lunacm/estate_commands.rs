@@ -101,6 +101,24 @@ impl Console {
             .unwrap_or_default())
     }
 
+    /// The cloning domain of a new (or replaced) backup partition when `-domain` is not given:
+    /// on a password Backup HSM asked for, as the guide says ("enter the same cloning domain
+    /// when prompted", seed 003); with no one to ask, or on a PED (the red key), `None`: the
+    /// Backup HSM's own domain (simulator-defined).
+    fn backup_domain(
+        &self,
+        backup_slot: u64,
+        mode: BackupMode,
+        prompts: &mut dyn Prompts,
+    ) -> Option<String> {
+        if matches!(mode, BackupMode::Append) || self.uses_ped(backup_slot) {
+            return None;
+        }
+        prompts
+            .secret("\n\tEnter the cloning domain: ")
+            .filter(|d| !d.is_empty())
+    }
+
     /// The current slot's partition and the credential its Crypto Officer logged in with.
     fn officer_partition(&self) -> Result<(PartitionId, String), Reply> {
         let slot_id = self.current()?;
@@ -138,6 +156,10 @@ impl Console {
                     (true, _) => BackupMode::Append,
                     (_, true) => BackupMode::Replace,
                     _ => BackupMode::New,
+                };
+                let domain = match domain {
+                    Some(d) => Some(d.clone()),
+                    None => self.backup_domain(backup_slot, mode, prompts),
                 };
                 let request = BackupRequest {
                     source: &source,
