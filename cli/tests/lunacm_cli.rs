@@ -1156,6 +1156,17 @@ fn golden_hagroup_and_recover() {
         ),
         &dir,
     );
+    // The recovered member holds the group's objects (in a new console, as the other hagroup
+    // tests look).
+    golden(
+        "hagroup_recovered_member_contents",
+        &script(
+            &dir,
+            "slot set -slot 1\nrole login -name co -password CO-sa6-2020\npartition contents\n",
+            "",
+        ),
+        &dir,
+    );
     // A member whose device is down cannot be recovered; once it is back, it can.
     device_health(&dir, "fail", "sa7");
     golden(
