@@ -1167,7 +1167,8 @@ fn golden_hagroup_and_recover() {
         ),
         &dir,
     );
-    // A member whose device is down cannot be recovered; once it is back, it can.
+    // A member whose device is down cannot be recovered; once it is back, it can, and it gets
+    // the key made on the group while it was down.
     device_health(&dir, "fail", "sa7");
     golden(
         "hagroup_recover_while_down",
@@ -1178,13 +1179,37 @@ fn golden_hagroup_and_recover() {
         ),
         &dir,
     );
+    // While sa7 is down, a key is made on the HA virtual slot: sa7 misses it.
+    let module = common::sim_module();
+    succeeded(&output(
+        common::command()
+            .env("HSMSIM_CONF", lab_file(dir.path()))
+            .env("HSMSIM_HOST", "client")
+            .env("HSMSIM_TEST_CO_PIN", "CO-sa6-2020")
+            .args([
+                "primus-tools",
+                "--hsm",
+                &format!(
+                    "pkcs11:token=tmpMig?module-path={}&pin-source=env:HSMSIM_TEST_CO_PIN",
+                    module.display()
+                ),
+                "CreateKey",
+                "--keyname",
+                "made-while-down",
+                "--type",
+                "AES",
+                "--size",
+                "256",
+            ]),
+    ));
     device_health(&dir, "recover", "sa7");
     golden(
         "hagroup_recover_after_lab_recover",
         &script(
             &dir,
-            "hagroup recover -group tmpMig -password CO-sa6-2020\nhagroup recover -group nope -password CO-sa6-2020\n\
-             hagroup recover -group tmpMig -password Wrong-pw-2020\n",
+            "hagroup listgroups\nhagroup recover -group tmpMig -password Wrong-pw-2020\n\
+             hagroup recover -group tmpMig -password CO-sa6-2020\nhagroup listgroups\n\
+             hagroup recover -group tmpMig -password CO-sa6-2020\nhagroup recover -group nope -password CO-sa6-2020\n",
             "",
         ),
         &dir,
@@ -1193,7 +1218,8 @@ fn golden_hagroup_and_recover() {
         "hagroup_slot_list_remove_delete_haonly",
         &script(
             &dir,
-            "slot list\nhagroup removemember -group tmpMig -slot 0\nhagroup listgroups\n\
+            "slot set -slot 1\nrole login -name co -password CO-sa6-2020\npartition contents\nrole logout\n\
+             slot list\nhagroup removemember -group tmpMig -slot 0\nhagroup listgroups\n\
              hagroup addstandby -group tmpMig -slot 0 -password CO-sa6-2020\nhagroup listgroups\n\
              hagroup deletegroup -label tmpMig\nhagroup listgroups\nhagroup haonly\nhagroup haonly -enable\n\
              hagroup haonly -disable\n",
