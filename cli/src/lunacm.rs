@@ -1,6 +1,7 @@
 //! `hsmsim lunacm`: Thales Luna's LunaCM for a client host of the lab (`--host`: the
 //! simulator's module initialised on the lab, showing that host's slots) or for any PKCS#11
-//! library with Luna's `CA_*` extensions (`--module PATH`, e.g. a real Luna client library).
+//! library with Luna's `CA_*` extensions (`--module PATH`, e.g. a real Luna client library);
+//! `--client 5|6|7|10` is the Luna HSM Client era (`hsmsim_consoles::lunacm::client`).
 //! One command with `-c "..."`, a script with `-f FILE`, else the commands on standard input;
 //! on a terminal with LunaCM's banner and `lunacm:>` prompt, with line editing and history
 //! (`rustyline`). The language is the LunaCM console of `hsmsim_consoles`; this adapter opens
@@ -12,7 +13,7 @@ use crate::Failure;
 use crate::console_input::{ConsoleInput, Ran, ScriptArgs, drive};
 use hsmsim::estate::{self, Choice, LabSelection};
 use hsmsim_consoles::backend::module::{self, SimulatorLab, find_sim_module};
-use hsmsim_consoles::lunacm::{Console, Status};
+use hsmsim_consoles::lunacm::{ClientEra, Console, Status};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -22,8 +23,22 @@ pub struct LunacmArgs {
     /// of the simulator's module for --host.
     #[arg(long, value_name = "PATH")]
     module: Option<PathBuf>,
+    /// The Luna HSM Client whose LunaCM this is: 5, 6, 7 or 10. An older client lacks
+    /// commands and options (Client 5: no `role`, no `hagroup`; before 10: no `partition
+    /// archive restore -objects` or `-smkonly`) and cannot drive newer firmware or devices
+    /// (7.7+ partitions, a Backup HSM 7; before 7: a Luna 6 and 7 HA group).
+    #[arg(long, value_name = "MAJOR", default_value = "10", value_parser = client_era)]
+    client: ClientEra,
     #[command(flatten)]
     script: ScriptArgs,
+}
+
+/// `--client 5|6|7|10`.
+fn client_era(text: &str) -> Result<ClientEra, String> {
+    text.parse()
+        .ok()
+        .and_then(ClientEra::from_major)
+        .ok_or_else(|| format!("{text:?}: the Luna HSM Client is 5, 6, 7 or 10"))
 }
 
 /// The module the console drives: `--module`, else the simulator's on the chosen lab (with
@@ -81,12 +96,14 @@ pub(crate) fn open_module(
 pub fn run(choice: &Choice, args: LunacmArgs) -> Result<ExitCode, Failure> {
     let mut input = ConsoleInput::new(&args.script, "lunacm:>")?;
     let (module, lab) = open_module(choice, args.module)?;
-    let mut console = Console::new(module).map_err(Failure)?;
+    let mut console = Console::new(module)
+        .map_err(Failure)?
+        .with_client(args.client);
     if let Some(lab) = lab {
         console = console.with_lab(lab);
     }
     if input.interactive() {
-        println!("{}", hsmsim_consoles::lunacm::output::banner());
+        println!("{}", args.client.banner());
         if let Some(reply) = console.run_line("slot list", &mut input) {
             print!("{}", reply.text);
         }

@@ -3,8 +3,11 @@
 //! HSM): LunaCM's commands typed as seed 003 writes them, through the simulator's module,
 //! with `-c`, `-f` and standard input, asserting what the module did (logins refused, objects
 //! cloned with their OUIDs, policies changed and kept across runs, a destructive change asked
-//! for) and LunaCM's output and trailers.
+//! for) and LunaCM's output and trailers; the `golden_*` tests pin every command's whole
+//! output (formats, prompts, abbreviations, errors, scripts, client eras, `hagroup recover`)
+//! against `cli/tests/golden/lunacm/` (`HSMSIM_BLESS=1` regenerates them, see `golden/mod.rs`).
 mod common;
+mod golden;
 
 use common::{init_lab, lab_file, output, stderr, succeeded};
 use std::process::Output;
@@ -77,6 +80,18 @@ fn ped_lab() -> tempfile::TempDir {
     std::fs::write(&path, text).unwrap();
     std::fs::remove_file(dir.path().join("hsmsim.sqlite")).unwrap();
     dir
+}
+
+/// HSMSIM_PED_KEYS for the PED lab: the destination's new blue and black keys, written by the
+/// PED in the lab's directory, and the source's red key.
+fn ped_keys(dir: &tempfile::TempDir) -> String {
+    let key = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    format!(
+        "blue={},black={},red={}",
+        key("sa7-blue.key"),
+        key("sa7-black.key"),
+        key("red.key")
+    )
 }
 
 /// `hsmsim lunacm` on host `client` of the lab in `dir`, with `args` and `stdin`.
@@ -775,15 +790,7 @@ fn archive_and_hagroup_with_a_luna_library_say_they_need_the_lab() {
 #[test]
 fn hagroup_creates_synchronises_lists_and_deletes_a_group_as_the_guide_types_it() {
     // Both members need the same Crypto Officer password: the destination takes the source's.
-    let dir = init_lab("luna-network-to-network7");
-    let path = dir.path().join("lab.toml");
-    let text = std::fs::read_to_string(&path).unwrap().replace(
-        "  name = \"app\"               # created by the HSM SO, not initialised: the procedure does that",
-        &format!("  name = \"app\"\n  label = \"sa7-app-par\"\n  so_pin = \"PO-sa7-2024\"\n  user_pin = \"CO-sa6-2020\"\n    [device.partition.luna]\n    domain = \"{DOMAIN}\""),
-    );
-    std::fs::write(&path, text).unwrap();
-    std::fs::remove_file(dir.path().join("hsmsim.sqlite")).unwrap();
-    source_keys(&dir);
+    let dir = ha_lab();
     // The partitions' serials as `slot list` shows them.
     let listing = succeeded(&script(&dir, "slot list\n", ""));
     let serial_of = |slot: &str| -> String {
@@ -860,13 +867,7 @@ fn partition_init_on_a_ped_partition_attends_the_ped_and_writes_its_keys() {
     // PED on all three devices; the blank destination takes the keys HSMSIM_PED_KEYS names
     // (the PED writes the new blue and black keys, the red one is the source's).
     let dir = ped_lab();
-    let key = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
-    let keys = format!(
-        "blue={},black={},red={}",
-        key("sa7-blue.key"),
-        key("sa7-black.key"),
-        key("red.key")
-    );
+    let keys = ped_keys(&dir);
     let run = |lines: &str| {
         let file = dir.path().join("ped.lunacm");
         std::fs::write(&file, lines).unwrap();
@@ -896,5 +897,419 @@ fn partition_init_on_a_ped_partition_attends_the_ped_and_writes_its_keys() {
     assert!(
         text.contains("The 'Crypto Officer' is currently logged in."),
         "{text}"
+    );
+}
+
+// Golden outputs (cli/tests/golden/lunacm/*.txt, compared exactly; `golden/mod.rs` says what
+// is normalised). Regenerate after an intended change of the output with
+// `HSMSIM_BLESS=1 cargo test -p hsmsim-cli --test lunacm_cli golden` and review the diff.
+
+/// Compares the run with `cli/tests/golden/lunacm/<name>.txt`.
+fn golden(name: &str, out: &Output, dir: &tempfile::TempDir) {
+    golden::check("lunacm", name, out, dir.path());
+}
+
+#[test]
+fn golden_slot_list_slot_set_showinfo_and_abbreviations() {
+    let dir = lab(Some(DOMAIN), "6.21.2");
+    // One command with -c: no echo of the line.
+    golden("slot_list", &lunacm(&dir, &["-c", "slot list"], ""), &dir);
+    golden(
+        "slot_list_abbreviated",
+        &lunacm(&dir, &["-c", "SL L"], ""),
+        &dir,
+    );
+    // A script file: each line echoed after the prompt.
+    golden(
+        "slot_set_and_hsm_showinfo",
+        &script(
+            &dir,
+            "# the guide's step 1, then the destination\nSLOT SET -SLOT 1\nhsm showinfo\nsl se -s 0\nHSM SHOWI\n",
+            "",
+        ),
+        &dir,
+    );
+    golden("help", &lunacm(&dir, &["-c", "help"], ""), &dir);
+}
+
+#[test]
+fn golden_logins_contents_policies_and_errors() {
+    let dir = lab(Some(DOMAIN), "6.21.2");
+    // Standard input as the script.
+    golden(
+        "pre_ppso_login_contents_showpolicies",
+        &lunacm(
+            &dir,
+            &[],
+            "partition contents\npartition login -password CO-sa6-2020\npar con\npartition showpolicies\nrole login -name co\npartition logout\nQUIT\nslot list\n",
+        ),
+        &dir,
+    );
+    golden(
+        "ppso7_roles_contents_showpolicies",
+        &script(
+            &dir,
+            "slot set -slot 1\nrole login -name Po -password PO-sa7-2024\npartition contents\n\
+             role logout\nrole login -n \"Crypto Officer\" -p CO-sa7-2024\npartition contents\n\
+             partition showpolicies\n",
+            "",
+        ),
+        &dir,
+    );
+    golden(
+        "errors",
+        &script(
+            &dir,
+            "frobnicate\npartition lo\nslot set\nslot set -slot one\nslot set -slot 9\n\
+             partition login -password Wrong-pw-2020\npartition login\n\
+             partition clone -objects 0,5 -slot 1\nrole login -name \"co\n\
+             slot set -slot 1\nrole login -name officer -password x\n\
+             partition changepolicy -policy 22 -value 0\n",
+            "",
+        ),
+        &dir,
+    );
+}
+
+#[test]
+fn golden_ppso_6_22_takes_role_names_in_full() {
+    // The guide's caution: on 6.22.0 PPSO firmware type "Crypto Officer" in full, not "co".
+    let dir = lab(Some(DOMAIN), "6.22.0");
+    golden(
+        "ppso_6_22_role_names",
+        &script(
+            &dir,
+            "slot list\nslot set -slot 0\nrole login -name co -password CO-sa6-2020\n\
+             role login -name crypto officer -password CO-sa6-2020\npartition login -password CO-sa6-2020\n\
+             role login -name Crypto Officer -password CO-sa6-2020\npartition contents\nrole logout\n\
+             exit\npartition contents\n",
+            "",
+        ),
+        &dir,
+    );
+}
+
+#[test]
+fn golden_proceed_prompts_and_force() {
+    let dir = lab(Some(DOMAIN), "6.21.2");
+    // A destructive policy change asks: quit, then proceed; -force does not ask.
+    let change = "slot set -slot 1\nrole login -name po -password PO-sa7-2024\n\
+                  partition changepolicy -policy 0 -value 0\n";
+    golden(
+        "changepolicy_destructive_quit",
+        &script(&dir, change, "quit\n"),
+        &dir,
+    );
+    golden(
+        "changepolicy_destructive_proceed",
+        &script(&dir, change, "proceed\n"),
+        &dir,
+    );
+    golden(
+        "changepolicy_destructive_force",
+        &script(
+            &dir,
+            "slot set -slot 1\nrole login -name po -password PO-sa7-2024\n\
+             partition changepolicy -policy 0,4 -value 1,0 -force\npartition changepolicy -policy 22 -value 1\n",
+            "",
+        ),
+        &dir,
+    );
+    // The guide's printed step 1 on the source, which holds objects: the proceed prompt is the
+    // hazard; quit keeps them.
+    golden(
+        "init_source_as_printed_quit",
+        &script(
+            &dir,
+            "slot set -slot 0\npartition init -label sa7-app-par -domain acme-migration-domain -password PO-sa6-2020\n\
+             partition login -password CO-sa6-2020\npartition contents\n",
+            "quit\n",
+        ),
+        &dir,
+    );
+    // Clone: asks, the answer comes from standard input; then the target's contents.
+    golden(
+        "clone_proceed",
+        &script(
+            &dir,
+            "partition login -password CO-sa6-2020\npartition clone -objects 0 -slot 1 -password CO-sa7-2024\n\
+             slot set -slot 1\nrole login -name co -password CO-sa7-2024\npartition contents\n",
+            "proceed\n",
+        ),
+        &dir,
+    );
+    golden(
+        "clone_handles_force_quit_and_refusals",
+        &script(
+            &dir,
+            "partition login -password CO-sa6-2020\npartition clone -objects 1 -slot 1 -password CO-sa7-2024 -force\n\
+             partition clone -objects 0 -slot 1 -password CO-sa7-2024\npartition clone -objects 0 -slot 0\n",
+            "quit\n",
+        ),
+        &dir,
+    );
+}
+
+#[test]
+fn golden_partition_init_and_roles() {
+    let dir = lab(None, "6.21.2");
+    golden(
+        "init_and_roles",
+        &script(
+            &dir,
+            "slot set -slot 1\n\
+             partition init -label sa7-app-par -domain acme-migration-domain -password PO-sa7-2024\n\
+             partition init -label sa7-app-par -domain acme-migration-domain -password PO-sa7-2024 -force\n\
+             role login -name po -password PO-sa7-2024\n\
+             role init -name co -password Initial-co-1\n\
+             role createchallenge -name co -challengesecret abc12\n\
+             role createchallenge -name co -challengeSecret chal-2024\n\
+             role logout\n\
+             role login -name co -password Initial-co-1\n\
+             role changepw -name co -oldpw Initial-co-1 -newpw CO-sa7-2024\n\
+             role changepw -name co\n\
+             role logout\n\
+             role login -name co -password CO-sa7-2024\n\
+             partition contents\n",
+            "proceed\n",
+        ),
+        &dir,
+    );
+}
+
+#[test]
+fn golden_partition_archive() {
+    let dir = lab(Some(DOMAIN), "6.21.2");
+    golden(
+        "archive_backup_list_contents",
+        &script(
+            &dir,
+            "partition archive backup -slot 2 -partition mig-bk -password Backup-pw-2024 -sopassword SO-backup-2020\n\
+             partition login -password CO-sa6-2020\n\
+             partition archive backup -slot 2 -partition mig-bk -password Backup-pw-2024 -sopassword SO-backup-2020\n\
+             partition archive backup -slot 2 -partition mig-bk -password Backup-pw-2024 -sopassword SO-backup-2020\n\
+             par arch list -slot 2\n\
+             partition archive contents -slot 2 -partition mig-bk -password Backup-pw-2024\n",
+            "",
+        ),
+        &dir,
+    );
+    golden(
+        "archive_restore_delete",
+        &script(
+            &dir,
+            "slot set -slot 1\nrole login -name co -password CO-sa7-2024\n\
+             partition archive restore -slot 2 -partition mig-bk -password Wrong-pw-2024\n\
+             partition archive restore -slot 2 -partition mig-bk -password Backup-pw-2024 -objects 1\n\
+             partition contents\n\
+             partition archive delete -slot 2 -partition mig-bk -sopassword SO-backup-2020\n\
+             partition archive delete -slot 2 -partition mig-bk -sopassword SO-backup-2020 -force\n\
+             partition archive list -slot 2\n",
+            "quit\n",
+        ),
+        &dir,
+    );
+}
+
+/// The chapter 2 lab with the destination initialised with the source's domain and Crypto
+/// Officer password (HA members share one), the source holding three objects.
+fn ha_lab() -> tempfile::TempDir {
+    let dir = init_lab("luna-network-to-network7");
+    let path = dir.path().join("lab.toml");
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        "  name = \"app\"               # created by the HSM SO, not initialised: the procedure does that",
+        &format!("  name = \"app\"\n  label = \"sa7-app-par\"\n  so_pin = \"PO-sa7-2024\"\n  user_pin = \"CO-sa6-2020\"\n    [device.partition.luna]\n    domain = \"{DOMAIN}\""),
+    );
+    std::fs::write(&path, text).unwrap();
+    std::fs::remove_file(dir.path().join("hsmsim.sqlite")).unwrap();
+    source_keys(&dir);
+    dir
+}
+
+/// `hsmsim lab fail|recover DEVICE` on the lab in `dir`.
+fn device_health(dir: &tempfile::TempDir, action: &str, device: &str) {
+    succeeded(&output(common::command().args([
+        "--lab",
+        &lab_file(dir.path()),
+        "lab",
+        action,
+        device,
+    ])));
+}
+
+#[test]
+fn golden_hagroup_and_recover() {
+    let dir = ha_lab();
+    golden(
+        "hagroup_create_add_recover_list",
+        &script(
+            &dir,
+            "hagroup listgroups\n\
+             hagroup creategroup -label tmpMig -slot 0 -password CO-sa6-2020\n\
+             hagroup addmember -group tmpMig -slot 1 -password CO-sa6-2020\n\
+             hagroup listgroups\n\
+             hagroup recover -group tmpMig -password CO-sa6-2020\n\
+             HAG LISTG\n\
+             hagroup recover -g tmpMig -p CO-sa6-2020\n\
+             hagroup synchronize -group tmpMig -password CO-sa6-2020\n",
+            "",
+        ),
+        &dir,
+    );
+    // The recovered member holds the group's objects (in a new console, as the other hagroup
+    // tests look).
+    golden(
+        "hagroup_recovered_member_contents",
+        &script(
+            &dir,
+            "slot set -slot 1\nrole login -name co -password CO-sa6-2020\npartition contents\n",
+            "",
+        ),
+        &dir,
+    );
+    // A member whose device is down cannot be recovered; once it is back, it can, and it gets
+    // the key made on the group while it was down.
+    device_health(&dir, "fail", "sa7");
+    golden(
+        "hagroup_recover_while_down",
+        &script(
+            &dir,
+            "hagroup listgroups\nhagroup recover -group tmpMig -password CO-sa6-2020\n",
+            "",
+        ),
+        &dir,
+    );
+    // While sa7 is down, a key is made on the HA virtual slot: sa7 misses it.
+    let module = common::sim_module();
+    succeeded(&output(
+        common::command()
+            .env("HSMSIM_CONF", lab_file(dir.path()))
+            .env("HSMSIM_HOST", "client")
+            .env("HSMSIM_TEST_CO_PIN", "CO-sa6-2020")
+            .args([
+                "primus-tools",
+                "--hsm",
+                &format!(
+                    "pkcs11:token=tmpMig?module-path={}&pin-source=env:HSMSIM_TEST_CO_PIN",
+                    module.display()
+                ),
+                "CreateKey",
+                "--keyname",
+                "made-while-down",
+                "--type",
+                "AES",
+                "--size",
+                "256",
+            ]),
+    ));
+    device_health(&dir, "recover", "sa7");
+    golden(
+        "hagroup_recover_after_lab_recover",
+        &script(
+            &dir,
+            "hagroup listgroups\nhagroup recover -group tmpMig -password Wrong-pw-2020\n\
+             hagroup recover -group tmpMig -password CO-sa6-2020\nhagroup listgroups\n\
+             hagroup recover -group tmpMig -password CO-sa6-2020\nhagroup recover -group nope -password CO-sa6-2020\n",
+            "",
+        ),
+        &dir,
+    );
+    golden(
+        "hagroup_slot_list_remove_delete_haonly",
+        &script(
+            &dir,
+            "slot set -slot 1\nrole login -name co -password CO-sa6-2020\npartition contents\nrole logout\n\
+             slot list\nhagroup removemember -group tmpMig -slot 0\nhagroup listgroups\n\
+             hagroup addstandby -group tmpMig -slot 0 -password CO-sa6-2020\nhagroup listgroups\n\
+             hagroup deletegroup -label tmpMig\nhagroup listgroups\nhagroup haonly\nhagroup haonly -enable\n\
+             hagroup haonly -disable\n",
+            "",
+        ),
+        &dir,
+    );
+}
+
+#[test]
+fn golden_ped_partitions_attend_the_ped() {
+    // The PED takes the lab's key files; the blank destination's new keys are written where
+    // HSMSIM_PED_KEYS says (the red one is the source's).
+    let dir = ped_lab();
+    let keys = ped_keys(&dir);
+    golden(
+        "ped_source_login",
+        &script(&dir, "slot list\npartition login\npartition contents\n", ""),
+        &dir,
+    );
+    let file = dir.path().join("ped.lunacm");
+    std::fs::write(
+        &file,
+        "slot set -slot 1\npartition init -label sa7-ped\nrole login -name po\n\
+         role init -name co\nrole logout\nrole login -name co\npartition contents\n",
+    )
+    .unwrap();
+    let out = common::output_with_stdin(
+        common::command()
+            .env("HSMSIM_PED_KEYS", &keys)
+            .args(["--lab", &lab_file(dir.path()), "lunacm", "--host", "client"])
+            .args(["-f", file.to_str().unwrap()]),
+        "proceed\n",
+    );
+    golden("ped_init_and_roles", &out, &dir);
+}
+
+#[test]
+fn golden_client_eras() {
+    let dir = lab(Some(DOMAIN), "6.21.2");
+    let lines = "role login -name co -password CO-sa7-2024\nhagroup listgroups\n\
+                 partition login -password CO-sa6-2020\n\
+                 partition archive restore -slot 2 -partition bk -password Backup-pw-2024 -objects 1\n\
+                 partition archive restore -slot 2 -partition bk -password Backup-pw-2024 -smkonly\n";
+    let file = dir.path().join("eras.lunacm");
+    std::fs::write(&file, lines).unwrap();
+    for client in ["5", "6", "7", "10"] {
+        golden(
+            &format!("client_{client}"),
+            &lunacm(
+                &dir,
+                &["--client", client, "-f", file.to_str().unwrap()],
+                "",
+            ),
+            &dir,
+        );
+    }
+    // A 7.7+ destination (V0) and a Backup HSM 7 need Client 10.3.0 / 10.4.0.
+    let dir = lab(Some(DOMAIN), "6.21.2");
+    let path = dir.path().join("lab.toml");
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("firmware = \"7.4.2\"", "firmware = \"7.7.1\"")
+        .replace("firmware = \"6.28.0\"", "firmware = \"7.7.1\"");
+    std::fs::write(&path, text).unwrap();
+    std::fs::remove_file(dir.path().join("hsmsim.sqlite")).unwrap();
+    let lines = "partition login -password CO-sa6-2020\n\
+                 partition clone -objects 0 -slot 1 -password CO-sa7-2024 -force\n\
+                 partition archive list -slot 2\nslot set -slot 1\n";
+    std::fs::write(&file, lines).unwrap();
+    for client in ["7", "10"] {
+        golden(
+            &format!("client_{client}_v0_and_backup_hsm_7"),
+            &lunacm(
+                &dir,
+                &["--client", client, "-f", file.to_str().unwrap()],
+                "",
+            ),
+            &dir,
+        );
+    }
+    // Mixed Luna 6 and 7 HA groups need Client 7.2.
+    let dir = ha_lab();
+    let lines = "hagroup creategroup -label mix -slot 0 -password CO-sa6-2020\n\
+                 hagroup addmember -group mix -slot 1 -password CO-sa6-2020\n";
+    std::fs::write(dir.path().join("eras.lunacm"), lines).unwrap();
+    let file = dir.path().join("eras.lunacm");
+    golden(
+        "client_6_mixed_ha",
+        &lunacm(&dir, &["--client", "6", "-f", file.to_str().unwrap()], ""),
+        &dir,
     );
 }

@@ -3,8 +3,10 @@
 //! right password, `partition list|show|showpolicies`, `partition changepolicy` with its
 //! proceed prompt (answered `quit`, then `proceed`) and `-force`, `hsm changepolicy`, asserting
 //! what the lab's store holds afterwards (seen by a later run and by the module through
-//! LunaCM), LunaSH's output and trailers, and the exit statuses.
+//! LunaCM), LunaSH's output and trailers, and the exit statuses; the `golden_*` test pins the
+//! whole output against `cli/tests/golden/lunash/` (`HSMSIM_BLESS=1` regenerates it).
 mod common;
+mod golden;
 
 use common::{output, refused, stderr, succeeded};
 use std::process::Output;
@@ -369,4 +371,76 @@ fn devices_without_lunash_are_refused_with_a_sentence() {
     let out = lab.lunash("sa6", &["-c", "partition frob"], "");
     assert_eq!(out.status.code(), Some(2));
     assert!(stdout(&out).contains(FAILURE), "{}", stdout(&out));
+}
+
+// Golden outputs (cli/tests/golden/lunash/*.txt, compared exactly; `golden/mod.rs` says what
+// is normalised). Regenerate after an intended change of the output with
+// `HSMSIM_BLESS=1 cargo test -p hsmsim-cli --test lunash_cli golden` and review the diff.
+
+fn golden(name: &str, out: &Output, lab: &Lab) {
+    golden::check("lunash", name, out, lab.dir.path());
+}
+
+#[test]
+fn golden_lunash_lists_shows_and_changes_policies() {
+    let lab = Lab::new();
+    lab.create_key("src-label", "k1");
+    // -c: one command, no echo.
+    golden(
+        "partition_list",
+        &lab.lunash("sa6", &["-c", "partition list"], ""),
+        &lab,
+    );
+    golden(
+        "partition_list_abbreviated",
+        &lab.lunash("sa6", &["-c", "PAR LI"], ""),
+        &lab,
+    );
+    // Standard input as the script; the proceed answers are its next lines.
+    golden(
+        "login_show_showpolicies",
+        &lab.lunash(
+            "sa6",
+            &[],
+            "partition show -partition source\npartition showpolicies -partition src-label\n\
+             hsm login -password wrong-pin-1\nhsm login -password hso-pin-0001\nhsm show\n\
+             hsm showpolicies\nhsm logout\n",
+        ),
+        &lab,
+    );
+    golden(
+        "changepolicy_prompts_and_force",
+        &lab.lunash(
+            "sa6",
+            &[],
+            "partition changepolicy -partition source -policy 0,4 -value 1,1\n\
+             hsm login -password hso-pin-0001\n\
+             partition changepolicy -partition source -policy 0,4 -value 1,1\nquit\n\
+             partition changepolicy -partition source -policy 0,4 -value 1,1\nproceed\n\
+             partition changepolicy -partition source -policy 0 -value 0 -force\n\
+             partition changepolicy -partition source -policy 22 -value 2\n\
+             partition changepolicy -partition nope -policy 22 -value 1\n\
+             partition showpolicies -partition source\n",
+        ),
+        &lab,
+    );
+    // A script file: lines echoed after the prompt; errors with the trailer.
+    let file = lab.dir.path().join("script.lunash");
+    std::fs::write(
+        &file,
+        "# the appliance's HSM SO\nhsm login\nfrobnicate\npartition sh\n\
+         hsm login -password hso-pin-0001\nhsm changepolicy -policy 7 -value 1\nhelp\n",
+    )
+    .unwrap();
+    golden(
+        "script_errors_hsm_changepolicy_help",
+        &lab.lunash("sa7", &["-f", file.to_str().unwrap()], "quit\n"),
+        &lab,
+    );
+    // A PED appliance attends the PED.
+    golden(
+        "ped_hsm_login",
+        &lab.lunash("saped", &["-c", "hsm login"], ""),
+        &lab,
+    );
 }

@@ -1,7 +1,8 @@
 //! The LunaCM commands that run on the simulator's lab rather than through the module:
 //! `partition archive backup|restore|list|contents|delete` (the Luna SDK documents no `CA_*`
 //! call for them, so the simulator exports none; `hsmsim::estate::archive_*`) and `hagroup
-//! ...` (LunaCM rewrites the client's configuration; `hsmsim::estate::ha_groups`). Slots are
+//! ...` (LunaCM rewrites the client's configuration; `hsmsim::estate::ha_groups`; `hagroup
+//! recover` brings failed members back, `ha_groups::recover_group`). Slots are
 //! mapped to the lab's partitions through the host's slot table; the Crypto Officer these
 //! operations authenticate again is the one LunaCM logged in on the slot, with the credential
 //! it logged in with. With `--module` (a real Luna library) they answer
@@ -100,6 +101,24 @@ impl Console {
             .unwrap_or_default())
     }
 
+    /// The cloning domain of a new (or replaced) backup partition when `-domain` is not given:
+    /// on a password Backup HSM asked for, as the guide says ("enter the same cloning domain
+    /// when prompted", seed 003); with no one to ask, or on a PED (the red key), `None`: the
+    /// Backup HSM's own domain (simulator-defined).
+    fn backup_domain(
+        &self,
+        backup_slot: u64,
+        mode: BackupMode,
+        prompts: &mut dyn Prompts,
+    ) -> Option<String> {
+        if matches!(mode, BackupMode::Append) || self.uses_ped(backup_slot) {
+            return None;
+        }
+        prompts
+            .secret("\n\tEnter the cloning domain: ")
+            .filter(|d| !d.is_empty())
+    }
+
     /// The current slot's partition and the credential its Crypto Officer logged in with.
     fn officer_partition(&self) -> Result<(PartitionId, String), Reply> {
         let slot_id = self.current()?;
@@ -115,6 +134,9 @@ impl Console {
     ) -> Outcome {
         let lab = self.lab("partition archive")?;
         let backup_hsm: DeviceId = self.partition_in(lab, backup_slot)?.device().clone();
+        if let Ok(firmware) = self.module.raw.firmware(backup_slot) {
+            self.client.check_backup_hsm(backup_slot, firmware)?;
+        }
         let mut text = String::new();
         match action {
             Archive::Backup {
@@ -134,6 +156,10 @@ impl Console {
                     (true, _) => BackupMode::Append,
                     (_, true) => BackupMode::Replace,
                     _ => BackupMode::New,
+                };
+                let domain = match domain {
+                    Some(d) => Some(d.clone()),
+                    None => self.backup_domain(backup_slot, mode, prompts),
                 };
                 let request = BackupRequest {
                     source: &source,
@@ -247,31 +273,59 @@ impl Console {
     /// The partition a `hagroup` command names, by slot or by the serial its token shows.
     fn member_partition(&self, member: &Member) -> Result<PartitionId, Reply> {
         let lab = self.lab("hagroup")?;
-        let slot_id = match member {
-            Member::Slot(id) => *id,
-            Member::Serial(serial) => self
-                .module
-                .pkcs11
-                .get_slots_with_token()
-                .unwrap_or_default()
-                .into_iter()
-                .find(|s| {
-                    self.module
-                        .pkcs11
-                        .get_token_info(*s)
-                        .is_ok_and(|t| t.serial_number().trim() == serial.as_str())
-                })
-                .map(|s: Slot| s.id())
-                .ok_or_else(|| {
-                    Reply::refused(
-                        format!(
-                            "\tError: no slot shows a partition with serial number {serial}.\n"
-                        ),
-                        CKR_SLOT_ID_INVALID,
-                    )
-                })?,
-        };
+        let slot_id = self.member_slot(member).ok_or_else(|| {
+            let Member::Serial(serial) = member else {
+                return Reply::refused("", CKR_SLOT_ID_INVALID);
+            };
+            Reply::refused(
+                format!("\tError: no slot shows a partition with serial number {serial}.\n"),
+                CKR_SLOT_ID_INVALID,
+            )
+        })?;
+        self.check_client_drives(slot_id)?;
         self.partition_in(lab, slot_id)
+    }
+
+    /// The slot a `hagroup` member names.
+    fn member_slot(&self, member: &Member) -> Option<u64> {
+        match member {
+            Member::Slot(id) => Some(*id),
+            Member::Serial(serial) => self.slot_of_serial(serial),
+        }
+    }
+
+    fn slot_of_serial(&self, serial: &str) -> Option<u64> {
+        self.module
+            .pkcs11
+            .get_slots_with_token()
+            .unwrap_or_default()
+            .into_iter()
+            .find(|s| {
+                self.module
+                    .pkcs11
+                    .get_token_info(*s)
+                    .is_ok_and(|t| t.serial_number().trim() == serial)
+            })
+            .map(|s: Slot| s.id())
+    }
+
+    /// `Err` when this console's client cannot keep the group `group` with `member` in it (a
+    /// Luna 6 and Luna 7 mix needs Client 7.2).
+    fn check_client_keeps(&self, group: &str, member: &Member) -> Result<(), Reply> {
+        let Some(slot_id) = self.member_slot(member) else {
+            return Ok(());
+        };
+        let lab = self.lab("hagroup")?;
+        let members = ha_groups::group_status(lab, group)
+            .map(|g| g.members)
+            .unwrap_or_default();
+        let majors: Vec<u64> = members
+            .iter()
+            .filter_map(|m| self.slot_of_serial(&m.serial))
+            .chain([slot_id])
+            .filter_map(|s| self.module.raw.firmware(s).ok().map(|f| f.0))
+            .collect();
+        self.client.check_mixed_ha(&majors)
     }
 
     /// The Crypto Officer password `hagroup` needs: given, else asked for.
@@ -315,6 +369,7 @@ impl Console {
                 standby,
             } => {
                 let partition = self.member_partition(member)?;
+                self.check_client_keeps(group, member)?;
                 let pw = Self::officer_password(password.as_deref(), prompts)?;
                 let status = ha_groups::add_member(lab, group, &partition, &pw, *standby)
                     .map_err(refused)?;
@@ -340,6 +395,21 @@ impl Console {
                     text.push_str(&format!("\t{member}: {copied} object(s) cloned to it.\n"));
                 }
                 text
+            }
+            HaGroup::Recover { group, password } => {
+                let pw = Self::officer_password(password.as_deref(), prompts)?;
+                let report = ha_groups::recover_group(lab, group, &pw).map_err(refused)?;
+                if report.recovered.is_empty() {
+                    format!("\n\tNo member of group {group} needs recovery.\n")
+                } else {
+                    let mut text = format!("\n\tRecovering group {group}.\n");
+                    for (member, copied) in &report.recovered {
+                        text.push_str(&format!(
+                            "\t{member} recovered: {copied} object(s) cloned to it.\n"
+                        ));
+                    }
+                    text
+                }
             }
             HaGroup::ListGroups => {
                 let groups = ha_groups::list_groups(lab).map_err(refused)?;

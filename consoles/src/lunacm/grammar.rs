@@ -151,6 +151,11 @@ pub enum HaGroup {
     HaOnly {
         on: bool,
     },
+    /// `recover -group L [-password P]`: bring the group's failed members back.
+    Recover {
+        group: String,
+        password: Option<String>,
+    },
 }
 
 /// The command groups and their commands.
@@ -184,6 +189,7 @@ const GROUPS: &Groups = &[
             "listgroups",
             "deletegroup",
             "haonly",
+            "recover",
         ],
     ),
     ("hsm", &["showinfo"]),
@@ -222,7 +228,7 @@ fn options_of(group: &str, command: &str) -> &'static [&'static str] {
         ("hagroup", "creategroup") => &["label", "slot", "serialnumber", "password"],
         ("hagroup", "addmember" | "addstandby") => &["group", "slot", "serialnumber", "password"],
         ("hagroup", "removemember") => &["group", "slot", "serialnumber"],
-        ("hagroup", "synchronize") => &["group", "password"],
+        ("hagroup", "synchronize" | "recover") => &["group", "password"],
         ("hagroup", "deletegroup") => &["label"],
         ("hagroup", "haonly") => &["enable", "disable"],
         _ => &[],
@@ -414,6 +420,10 @@ fn ha_command(command: &str, given: &Given) -> Result<HaGroup, SyntaxError> {
             group: given.required("group")?.to_string(),
             password: text("password"),
         },
+        "recover" => HaGroup::Recover {
+            group: given.required("group")?.to_string(),
+            password: text("password"),
+        },
         "listgroups" => HaGroup::ListGroups,
         "deletegroup" => HaGroup::DeleteGroup {
             label: given.required("label")?.to_string(),
@@ -495,6 +505,10 @@ pub const HELP: &[(&str, &str)] = &[
     (
         "hagroup synchronize -group <l> [-password <pw>] | listgroups | deletegroup -label <l> | haonly -enable|-disable",
         "synchronise, list, delete HA groups; HA-only slot list (lab only)",
+    ),
+    (
+        "hagroup recover -group <l> [-password <pw>]",
+        "bring the group's failed members back once their HSMs answer (lab only)",
     ),
     ("hsm showinfo", "show the current slot's HSM"),
     ("help", "this list"),
@@ -690,6 +704,14 @@ mod tests {
                 standby: true
             })
         );
+        assert_eq!(
+            ok("HAG REC -g g -pa pw-12345678"),
+            Command::HaGroup(HaGroup::Recover {
+                group: "g".into(),
+                password: Some("pw-12345678".into())
+            })
+        );
+        assert!(bad("hagroup recover").contains("-group is required"));
         assert_eq!(
             ok("hag haonly -enable"),
             Command::HaGroup(HaGroup::HaOnly { on: true })

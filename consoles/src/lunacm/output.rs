@@ -78,10 +78,11 @@ pub fn trailer(status: &Status) -> String {
     }
 }
 
-/// LunaCM's banner (7.2+ form; the version is this simulator's, simulator-defined).
-pub fn banner() -> String {
+/// LunaCM's banner for the Luna HSM Client `client_version` (luna.md §6's 7.2+ form for
+/// every client era, simulator-defined before 7.2; the copyright line is this simulator's).
+pub fn banner(client_version: &str) -> String {
     format!(
-        "lunacm (64-bit) v{} (hsmsim). Copyright (c) 2026 hsmsim. Simulated SafeNet Luna client.\n",
+        "lunacm (64-bit) v{client_version} (hsmsim {}). Copyright (c) 2026 hsmsim. Simulated SafeNet Luna client.\n",
         env!("CARGO_PKG_VERSION")
     )
 }

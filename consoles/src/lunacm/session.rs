@@ -9,6 +9,7 @@
 //! destructive commands, and whether `partition clone` goes on after a failed object (a source
 //! older than 7.7 does; a 7.7+ source stops, luna.md §3.2). Passwords a command needs and
 //! does not give, and the answers to the proceed prompt, come through [`Prompts`].
+use super::client::ClientEra;
 use super::grammar::{self, Command, Objects};
 use super::output::{self, ObjectRow, PolicyRow, Reply, Status};
 use crate::backend::module::Module;
@@ -65,6 +66,8 @@ pub struct Console {
     /// The lab behind the simulator's module (`--host`): `partition archive` and `hagroup`
     /// run on it through `hsmsim::estate`, the SDK having no `CA_*` call for them.
     pub(super) lab: Option<LabSelection>,
+    /// The Luna HSM Client era whose LunaCM this is (`--client`, default 10).
+    pub(super) client: ClientEra,
 }
 
 /// A module's answer as a `CK_RV` (cryptoki keeps only the name).
@@ -122,6 +125,7 @@ impl Console {
             current,
             sessions: BTreeMap::new(),
             lab: None,
+            client: ClientEra::default(),
         })
     }
 
@@ -130,6 +134,18 @@ impl Console {
     pub fn with_lab(mut self, lab: LabSelection) -> Console {
         self.lab = Some(lab);
         self
+    }
+
+    /// The console of an older Luna HSM Client's LunaCM (`client::ClientEra`: the commands
+    /// and options it lacks, the firmware and devices it cannot drive); Client 10 by default.
+    pub fn with_client(mut self, client: ClientEra) -> Console {
+        self.client = client;
+        self
+    }
+
+    /// The client era of this console.
+    pub fn client(&self) -> ClientEra {
+        self.client
     }
 
     /// The current slot.
@@ -151,6 +167,9 @@ impl Console {
 
     /// Runs one command.
     pub fn run(&mut self, command: &Command, prompts: &mut dyn Prompts) -> Reply {
+        if let Err(refusal) = self.client.check_command(command) {
+            return refusal;
+        }
         let outcome = match command {
             Command::SlotList => self.slot_list(),
             Command::SlotSet { slot } => self.slot_set(*slot),
@@ -337,11 +356,21 @@ impl Console {
             reply.text = format!("Error: slot {id} shows no token this client can use.\n");
             reply
         })?;
+        self.check_client_drives(id)?;
         self.current = Some(id);
         Ok(Reply::done(format!(
             "\n\tCurrent Slot Id: {id}    ({})\n",
             listing.configuration
         )))
+    }
+
+    /// `Err` when this console's client era cannot drive the partition in `slot_id` (its
+    /// firmware is too new for the client).
+    pub(super) fn check_client_drives(&self, slot_id: u64) -> Result<(), Reply> {
+        match self.module.raw.firmware(slot_id) {
+            Ok(firmware) => self.client.check_firmware(slot_id, firmware),
+            Err(_) => Ok(()),
+        }
     }
 
     /// The role `name` names on a partition of `era`, or the reply refusing the name.
@@ -690,6 +719,7 @@ impl Console {
             ));
         }
         self.slot(target_id)?;
+        self.check_client_drives(target_id)?;
         let source_handle = self.session(source_id)?.session.handle();
         let handles = self.clone_list(source_id, objects)?;
         if handles.is_empty() {

@@ -5,7 +5,8 @@
 //! a group from one member with its objects kept ("copy"), add a member or a standby member,
 //! remove a member (removing the member that numbers the group changes the group's serial),
 //! synchronise (objects cloned to every member that lacks them, by `CKA_OUID`, under the
-//! cloning rules), delete the group (objects stay on the members), HA-only mode per host.
+//! cloning rules), recover the failed members (`recover_group`), delete the group (objects
+//! stay on the members), HA-only mode per host.
 //! The rules are the Luna model's (`models::luna::check_ha_member`, `check_clone`, ...).
 //!
 //! A device's health (`hsmsim lab fail|recover`): a device item `health` of the device,
@@ -824,6 +825,72 @@ pub fn synchronise(selection: &LabSelection, label: &str, password: &str) -> Res
             .iter()
             .map(ToString::to_string)
             .zip(copied)
+            .collect(),
+    })
+}
+
+/// What `recover_group` did: the members brought back (each with the objects it received),
+/// and whether the group was in need of recovery at all.
+#[derive(Debug, Clone, Serialize)]
+pub struct RecoveryReport {
+    pub label: String,
+    /// The members that had failed (missed writes while down, or joined and never
+    /// synchronised) and are back in service, with the objects cloned to each.
+    pub recovered: Vec<(String, usize)>,
+}
+
+/// `hagroup recover -group L`: the manual recovery of failed members (Luna §3.5; thalesdocs
+/// "HA Recovery": without auto-recovery a failed member comes back only by a manual recovery,
+/// and only when its HSM is reachable again). A member is failed while its device is down
+/// (`hsmsim lab fail`) and, once the device is back (`hsmsim lab recover`), until the writes it
+/// missed reach it: the HA slot gives it no sessions until then (`unsynchronised`).
+/// Simulator-defined, as the documents do not say how the library brings a member up to date:
+/// a member whose device is still down refuses the recovery (`CKR_DEVICE_REMOVED` naming it,
+/// nothing done); otherwise the failed members get the objects they lack from the others under
+/// the cloning rules (as `synchronise`, with the shared Crypto Officer credential that the
+/// client library caches on a real client, checked on every member first: a wrong one is
+/// `CKR_PIN_INCORRECT`) and the group no longer needs sync. A group with no failed member is
+/// left as it is (an empty report).
+pub fn recover_group(
+    selection: &LabSelection,
+    label: &str,
+    password: &str,
+) -> Result<RecoveryReport> {
+    let store = open_store(selection)?;
+    let group = find_group(selection, &store, label)?;
+    for m in &group.members {
+        check_up(&store, m).map_err(|e| {
+            err(
+                e.rv,
+                format!(
+                    "HA group \"{label}\" cannot recover its members: {}",
+                    e.detail
+                ),
+            )
+        })?;
+    }
+    // The shared Crypto Officer credential opens every member, recovery or not.
+    for m in &group.members {
+        open_member_key(&member(selection, &store, m)?, password)?;
+    }
+    let failed: Vec<String> = read_sync(&store, &group.label)?
+        .missed
+        .into_iter()
+        .filter(|m| group.members.iter().any(|g| g.to_string() == *m))
+        .collect();
+    if failed.is_empty() {
+        return Ok(RecoveryReport {
+            label: label.to_string(),
+            recovered: Vec::new(),
+        });
+    }
+    let report = synchronise(selection, label, password)?;
+    Ok(RecoveryReport {
+        label: label.to_string(),
+        recovered: report
+            .copied
+            .into_iter()
+            .filter(|(m, _)| failed.contains(m))
             .collect(),
     })
 }
