@@ -49,6 +49,21 @@ impl BackupHsm {
     fn luna(&self) -> &luna::Device {
         self.model.luna().expect("a Backup HSM has the Luna model")
     }
+
+    /// A backup partition's credential: the password given; on a PED Backup HSM an empty
+    /// one (LunaCM asks the PED, not the keyboard) is the black PED key presented, imprinted
+    /// when the backup partition is made (simulator-defined: the documents say a PED Backup
+    /// HSM takes keys, not how its backup partitions are protected).
+    fn partition_secret(&self, given: &[u8]) -> Result<Vec<u8>> {
+        if given.is_empty() && self.luna().auth == luna::Auth::Ped {
+            return crate::models::luna::ped::presented_credential(
+                CKU_USER,
+                &self.ped_keys,
+                true,
+            );
+        }
+        Ok(given.to_vec())
+    }
 }
 
 /// The lab's Backup HSM `device`: refused unless the lab defines it with kind "luna-backup" and
@@ -456,6 +471,7 @@ pub fn archive_backup(selection: &LabSelection, request: &BackupRequest<'_>) -> 
     let officer = CryptoOfficer::login(selection, &store, request.source, request.co_pin)?;
     let source = officer.side()?;
     luna::check_backup(&source, hsm.luna())?;
+    let secret = hsm.partition_secret(request.password)?;
     check_role_credential(
         &store,
         &hsm.model,
@@ -481,7 +497,7 @@ pub fn archive_backup(selection: &LabSelection, request: &BackupRequest<'_>) -> 
             ));
         }
         Some(record) => {
-            if !record.password.matches(request.password) {
+            if !record.password.matches(&secret) {
                 return Err(err(
                     CKR_PIN_INCORRECT,
                     "wrong password for the backup partition",
@@ -489,7 +505,7 @@ pub fn archive_backup(selection: &LabSelection, request: &BackupRequest<'_>) -> 
             }
             record
         }
-        None => new_backup_partition(&store, &hsm, &source, request)?,
+        None => new_backup_partition(&store, &hsm, &source, request, &secret)?,
     };
     let origin = BackupOrigin::of(&source);
     match request.mode {
@@ -616,8 +632,9 @@ fn new_backup_partition(
     hsm: &BackupHsm,
     source: &CloneSide<'_>,
     request: &BackupRequest<'_>,
+    password: &[u8],
 ) -> Result<BackupPartitionRecord> {
-    if !(8..=255).contains(&request.password.len()) {
+    if !(8..=255).contains(&password.len()) {
         return Err(err(
             CKR_PIN_LEN_RANGE,
             "a backup partition's password has 8 to 255 characters",
@@ -639,7 +656,7 @@ fn new_backup_partition(
             })?,
     };
     Ok(BackupPartitionRecord {
-        password: Verifier::new(request.password)?,
+        password: Verifier::new(password)?,
         domain,
         origin: BackupOrigin::of(source),
         next_handle: 1,
@@ -824,6 +841,7 @@ fn backup_partition_with_password(
     name: &str,
     password: &[u8],
 ) -> Result<BackupPartitionRecord> {
+    let password = &hsm.partition_secret(password)?;
     let record: BackupPartitionRecord = store
         .device_item(&hsm.device, PARTITION_KIND, name)?
         .map(|v| from_item(v, "a backup partition"))

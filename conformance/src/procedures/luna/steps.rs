@@ -312,8 +312,8 @@ fn init_roles(host: &mut Host, sc: &Scenario, challenge: bool) -> Result<(String
             "role createchallenge -name co -challengesecret {CHALLENGE}"
         )));
     }
+    lines.push(line("role logout"));
     if let (Some(initial), Some(new)) = (initial, sc.target_co.as_deref()) {
-        lines.push(line("role logout"));
         lines.push(with("role login -name co", vec![initial]));
         lines.push(with("role changepw -name co", vec![initial, new]));
         lines.push(line("role logout"));
@@ -502,7 +502,8 @@ fn backup_secrets(sc: &Scenario) -> Vec<&'static str> {
     if sc.source_ped() {
         Vec::new()
     } else {
-        vec![BACKUP_SO, BACKUP_PASSWORD]
+        // The Backup HSM's SO, the new backup partition's password, the cloning domain.
+        vec![BACKUP_SO, BACKUP_PASSWORD, DOMAIN]
     }
 }
 
@@ -611,6 +612,11 @@ fn backup_restore_two_hosts(
 }
 
 fn ha(run: &mut Run<'_>, sc: &mut Scenario) -> Result<Expect, Stop> {
+    if sc.variant.ped && !sc.negative("ha-ped-no-policy-22") {
+        return Err(Stop::NotApplicable(
+            "not yet replayed: PED HA members share the activated Crypto Officer's challenge secret, and the guide creates one only on the 7.x partition; how the 5.x/6.x PED source gets its challenge (its HSM SO, LunaSH `partition createchallenge`) is not modelled yet".into(),
+        ));
+    }
     let mut host = run.precondition("LunaCM on the client host", || {
         Host::spawn(&sc.lab, sc.layout.client, sc.target_ped_keys.as_deref(), "target")
     })?;
@@ -652,7 +658,6 @@ fn ha(run: &mut Run<'_>, sc: &mut Scenario) -> Result<Expect, Stop> {
                 &mut host,
                 &[
                     line("slot set -slot 1"),
-                    line("role logout"),
                     with("role login -name po", pw(&sc.target_po)),
                     line("partition changepolicy -policy 22 -value 1"),
                 ],
