@@ -11,7 +11,10 @@ const SOURCES: &[(&str, &str)] = &[
         "procedures/primus.toml",
         include_str!("../procedures/primus.toml"),
     ),
-    ("procedures/luna.toml", include_str!("../procedures/luna.toml")),
+    (
+        "procedures/luna.toml",
+        include_str!("../procedures/luna.toml"),
+    ),
 ];
 
 #[derive(Debug, Clone, Deserialize)]

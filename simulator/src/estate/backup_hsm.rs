@@ -56,11 +56,7 @@ impl BackupHsm {
     /// HSM takes keys, not how its backup partitions are protected).
     fn partition_secret(&self, given: &[u8]) -> Result<Vec<u8>> {
         if given.is_empty() && self.luna().auth == luna::Auth::Ped {
-            return crate::models::luna::ped::presented_credential(
-                CKU_USER,
-                &self.ped_keys,
-                true,
-            );
+            return crate::models::luna::ped::presented_credential(CKU_USER, &self.ped_keys, true);
         }
         Ok(given.to_vec())
     }

@@ -233,8 +233,7 @@ pub fn make(layout: &Layout, changes: &Changes) -> Result<ScenarioLab, Stop> {
                 if device_ped {
                     to_ped(part);
                 }
-                if is_source && !changes.source_policies.is_empty() && part.contains_key("label")
-                {
+                if is_source && !changes.source_policies.is_empty() && part.contains_key("label") {
                     let is_admin = part
                         .get("luna")
                         .and_then(|l| l.get("admin"))

@@ -312,11 +312,7 @@ fn session<'s>(
         .ok_or_else(|| Stop::fail("no session".to_string()))
 }
 
-fn evidence(
-    module: &Module,
-    sessions: &mut BTreeMap<u64, Session>,
-    request: Request,
-) -> Response {
+fn evidence(module: &Module, sessions: &mut BTreeMap<u64, Session>, request: Request) -> Response {
     let (outcome, calls) = recording(|| -> Result<Response, Stop> {
         match request {
             Request::Lunacm { .. } => Err(Stop::fail("not an evidence request")),
@@ -348,7 +344,14 @@ fn evidence(
             } => {
                 let s = session(module, sessions, slot, pin.as_deref())?;
                 let tok = Token::new(s, &module.raw, None);
-                let out = use_key(&tok, &label, &class, action, &unhex(&data)?, &unhex(&extra)?)?;
+                let out = use_key(
+                    &tok,
+                    &label,
+                    &class,
+                    action,
+                    &unhex(&data)?,
+                    &unhex(&extra)?,
+                )?;
                 Ok(Response::Bytes {
                     hex: hex(&out),
                     calls: Vec::new(),
