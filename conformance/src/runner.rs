@@ -564,7 +564,16 @@ mod tests {
         assert_eq!(aes.len(), 3);
         let neg = plan(&catalogue, &sel(&[], &[], &["negative:*"], None));
         assert!(neg.iter().all(|s| matches!(s.case, Case::Negative(_))));
-        assert!(plan(&catalogue, &sel(&[], &["luna"], &[], None)).is_empty());
+        assert!(plan(&catalogue, &sel(&[], &["ccc"], &[], None)).is_empty());
+        let luna = plan(
+            &catalogue,
+            &sel(&[], &["luna", "clone"], &["6.22.0-ped-*"], None),
+        );
+        assert_eq!(
+            luna.len(),
+            4 * 2,
+            "four clone procedures, two destination eras"
+        );
         let a = plan(&catalogue, &sel(&[], &[], &[], Some((1, 2))));
         let b = plan(&catalogue, &sel(&[], &[], &[], Some((2, 2))));
         assert_eq!(a.len() + b.len(), all.len());

@@ -189,7 +189,6 @@ impl Host {
         proceed: Option<&str>,
         secrets: &[&str],
     ) -> Result<Typed, Stop> {
-        let started = std::time::Instant::now();
         match self.ask(&Request::Lunacm {
             line: line.to_string(),
             proceed: proceed.map(str::to_string),
@@ -200,22 +199,13 @@ impl Host {
                 status,
                 code,
                 prompts,
-            } => {
-                record(Call {
-                    party: Some(self.party),
-                    function: "lunacm".into(),
-                    subject: line.to_string(),
-                    rv: code.clone().unwrap_or_else(|| status.clone()),
-                    duration_us: started.elapsed().as_micros() as u64,
-                });
-                Ok(Typed {
-                    line: line.to_string(),
-                    output,
-                    status,
-                    code,
-                    prompts,
-                })
-            }
+            } => Ok(Typed {
+                line: line.to_string(),
+                output,
+                status,
+                code,
+                prompts,
+            }),
             Response::Failed { detail, .. } => Err(Stop::fail(detail)),
             other => Err(Stop::fail(format!("unexpected answer {other:?}"))),
         }

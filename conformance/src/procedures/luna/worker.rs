@@ -292,24 +292,25 @@ fn session<'s>(
     pin: Option<&str>,
 ) -> Result<&'s Session, Stop> {
     use cryptoki::error::{Error, RvError};
-    if !sessions.contains_key(&slot) {
-        let slot_handle = module
-            .pkcs11
-            .get_all_slots()?
-            .into_iter()
-            .find(|s| s.id() == slot)
-            .ok_or_else(|| Stop::fail(format!("the module has no slot {slot}")))?;
-        let session = module.pkcs11.open_rw_session(slot_handle)?;
-        let pin = pin.map(|p| AuthPin::new(p.to_string().into()));
-        match session.login(UserType::User, pin.as_ref()) {
-            Ok(()) | Err(Error::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {}
-            Err(e) => return Err(e.into()),
+    use std::collections::btree_map::Entry;
+    match sessions.entry(slot) {
+        Entry::Occupied(e) => Ok(e.into_mut()),
+        Entry::Vacant(e) => {
+            let slot_handle = module
+                .pkcs11
+                .get_all_slots()?
+                .into_iter()
+                .find(|s| s.id() == slot)
+                .ok_or_else(|| Stop::fail(format!("the module has no slot {slot}")))?;
+            let session = module.pkcs11.open_rw_session(slot_handle)?;
+            let pin = pin.map(|p| AuthPin::new(p.to_string().into()));
+            match session.login(UserType::User, pin.as_ref()) {
+                Ok(()) | Err(Error::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {}
+                Err(e) => return Err(e.into()),
+            }
+            Ok(e.insert(session))
         }
-        sessions.insert(slot, session);
     }
-    sessions
-        .get(&slot)
-        .ok_or_else(|| Stop::fail("no session".to_string()))
 }
 
 fn evidence(module: &Module, sessions: &mut BTreeMap<u64, Session>, request: Request) -> Response {
