@@ -147,7 +147,8 @@ enum Command {
     Lunacm(lunacm::LunacmArgs),
     /// Thales Luna's LunaSH, the Network HSM appliance shell, for the HSM SO of the lab's
     /// appliance --device: `hsm login|logout|show|showpolicies|changepolicy`, `partition
-    /// list|show|showpolicies|changepolicy`; -c one command, -f a script, else standard input.
+    /// list|show|showpolicies|changepolicy|createchallenge|activate`; -c one command, -f a
+    /// script, else standard input.
     Lunash(lunash::LunashArgs),
 }
 

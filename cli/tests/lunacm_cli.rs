@@ -1313,3 +1313,92 @@ fn golden_client_eras() {
         &dir,
     );
 }
+
+/// The chapter 5 lab (PCIe 6.21.2 source, pre-PPSO) with PED authentication on every device,
+/// the source's partition policy 22 (activation) as `activation` says.
+fn pcie_ped_lab(activation: bool) -> tempfile::TempDir {
+    let dir = init_lab("luna-pcie-usb-to-pcie7");
+    let path = dir.path().join("lab.toml");
+    let mut text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("auth = \"password\"", "auth = \"ped\"");
+    for (device, so, user) in [
+        ("k6", "PO-k6-2018", "CO-k6-2018"),
+        ("usb6", "PO-usb6-2019", "CO-usb6-2019"),
+    ] {
+        text = text.replace(
+            &format!(
+                "  so_pin = \"{so}\"\n  user_pin = \"{user}\"\n    [device.partition.luna]\n    domain = \"acme-migration-domain\""
+            ),
+            &format!(
+                "    [device.partition.luna]\n    so_ped_key = \"{device}-blue.key\"\n    user_ped_key = \"{device}-black.key\"\n    domain_ped_key = \"red.key\""
+            ),
+        );
+    }
+    text = text.replace(
+        "  so_pin = \"SO-backup-2020\"\n    [device.partition.luna]\n    domain = \"acme-migration-domain\"",
+        "    [device.partition.luna]\n    so_ped_key = \"backup-blue.key\"\n    domain_ped_key = \"red.key\"",
+    );
+    if activation {
+        text = text.replacen(
+            "policies = { 0 = 1, 4 = 1 }",
+            "policies = { 0 = 1, 4 = 1, 22 = 1 }",
+            1,
+        );
+    }
+    assert!(
+        !text.lines().any(|l| l.trim_start().starts_with("so_pin")),
+        "every PIN replaced by a PED key"
+    );
+    std::fs::write(&path, text).unwrap();
+    std::fs::remove_file(dir.path().join("hsmsim.sqlite")).unwrap();
+    dir
+}
+
+/// `hsmsim lunacm` on host `client-pcie6` running the script `lines`.
+fn pcie_script(dir: &tempfile::TempDir, lines: &str) -> Output {
+    let file = dir.path().join("script.lunacm");
+    std::fs::write(&file, lines).unwrap();
+    let lab = lab_file(dir.path());
+    common::output_with_stdin(
+        common::command()
+            .args(["--lab", &lab, "lunacm", "--host", "client-pcie6"])
+            .args(["-f", file.to_str().unwrap()]),
+        "",
+    )
+}
+
+#[test]
+fn golden_pre_ppso_ped_owner_challenge_and_activation() {
+    // Activation off: `partition activate` is refused; the HSM SO sets the challenge only
+    // while nobody is logged in on the slot; PPSO (7.x) slots are refused.
+    let dir = pcie_ped_lab(false);
+    golden(
+        "pre_ppso_ped_createchallenge_refusals",
+        &pcie_script(
+            &dir,
+            "slot set -slot 0\npartition activate\n\
+             partition createchallenge -challengesecret short\n\
+             partition createchallenge -challengesecret CHAL-co-2024\n\
+             partition login\npartition createchallenge -challengesecret CHAL-co-2024\n\
+             partition logout\nslot set -slot 1\n\
+             partition createchallenge -challengesecret CHAL-co-2024\n",
+        ),
+        &dir,
+    );
+    // Activation on: the challenge alone logs the owner in once it is activated.
+    let dir = pcie_ped_lab(true);
+    let out = pcie_script(
+        &dir,
+        "slot set -slot 0\npartition createchallenge -challengesecret CHAL-co-2024\n\
+         partition login -password CHAL-co-2024\npartition activate\npartition logout\n\
+         partition login -password CHAL-co-2024\npartition contents\n",
+    );
+    let text = stdout(&out);
+    assert!(text.contains("The partition owner is activated."), "{text}");
+    assert!(
+        text.ends_with("lunacm:>partition contents\n\n\tThe 'Crypto Officer' is currently logged in. Looking for objects accessible to the 'Crypto Officer'.\n\n\tNumber of objects:  0\n\nCommand Result : No Error\n\n"),
+        "{text}"
+    );
+    golden("pre_ppso_ped_createchallenge_activate", &out, &dir);
+}

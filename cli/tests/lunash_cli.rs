@@ -444,3 +444,40 @@ fn golden_lunash_lists_shows_and_changes_policies() {
         &lab,
     );
 }
+
+#[test]
+fn golden_lunash_pre_ppso_ped_challenge_and_activation() {
+    let lab = Lab::new();
+    let file = lab.dir.path().join("activate.lunash");
+    std::fs::write(
+        &file,
+        "hsm login\npartition activate -partition ped-app\n\
+         partition createchallenge -partition ped-app -challengesecret short\n\
+         partition createchallenge -partition ped-app -challengesecret CHAL-co-2024\n\
+         partition changepolicy -partition ped-app -policy 22 -value 1\n\
+         par act -par ped-app\n",
+    )
+    .unwrap();
+    let out = lab.lunash("sa6ped", &["-f", file.to_str().unwrap()], "");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        text.contains("'partition createchallenge' successful.")
+            && text.contains("'partition activate' successful."),
+        "{text}"
+    );
+    golden("ped_pre_ppso_createchallenge_activate", &out, &lab);
+    // A password partition has no challenge secret to set.
+    std::fs::write(
+        &file,
+        "hsm login -password hso-pin-0001\n\
+         partition createchallenge -partition src-label -challengesecret CHAL-co-2024\n",
+    )
+    .unwrap();
+    let out = lab.lunash("sa6", &["-f", file.to_str().unwrap()], "");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("is a password partition"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}

@@ -36,6 +36,17 @@ pub enum Command {
         password: Option<String>,
     },
     PartitionLogout,
+    /// Pre-PPSO PED firmware: `partition createchallenge -challengesecret S [-password P]`, the
+    /// HSM SO (`-password` or the PED) gives the partition owner its challenge secret.
+    PartitionCreateChallenge {
+        secret: String,
+        password: Option<String>,
+    },
+    /// Pre-PPSO PED firmware: `partition activate [-password P]`, the partition owner (the
+    /// PED) activates itself (partition policy 22 on).
+    PartitionActivate {
+        password: Option<String>,
+    },
     PartitionContents,
     PartitionShowPolicies,
     PartitionChangePolicy {
@@ -176,6 +187,8 @@ const GROUPS: &Groups = &[
             "clone",
             "init",
             "archive",
+            "createchallenge",
+            "activate",
         ],
     ),
     (
@@ -203,7 +216,8 @@ fn options_of(group: &str, command: &str) -> &'static [&'static str] {
     match (group, command) {
         ("slot", "set") => &["slot"],
         ("role", "login") => &["name", "password"],
-        ("partition", "login") => &["password"],
+        ("partition", "login" | "activate") => &["password"],
+        ("partition", "createchallenge") => &["challengesecret", "password"],
         ("partition", "changepolicy") => &["policy", "value", "force"],
         ("partition", "clone") => &["objects", "slot", "password", "force"],
         ("partition", "init") => &["label", "domain", "password", "force"],
@@ -287,6 +301,13 @@ pub fn parse(line: &str) -> Result<Option<Command>, SyntaxError> {
             password: given.get("password").map(str::to_string),
         },
         ("partition", "logout") => Command::PartitionLogout,
+        ("partition", "createchallenge") => Command::PartitionCreateChallenge {
+            secret: given.required("challengesecret")?.to_string(),
+            password: text("password"),
+        },
+        ("partition", "activate") => Command::PartitionActivate {
+            password: text("password"),
+        },
         ("partition", "contents") => Command::PartitionContents,
         ("partition", "showpolicies") => Command::PartitionShowPolicies,
         ("partition", "changepolicy") => {
@@ -451,6 +472,14 @@ pub const HELP: &[(&str, &str)] = &[
     ),
     ("partition logout", "log the partition owner out"),
     (
+        "partition createchallenge -challengesecret <secret> [-password <HSM SO pw>]",
+        "the HSM SO gives the partition owner its challenge secret (pre-PPSO PED firmware)",
+    ),
+    (
+        "partition activate [-password <pw>]",
+        "the partition owner activates itself: policy 22 on (pre-PPSO PED firmware)",
+    ),
+    (
         "partition contents",
         "list the objects the logged-in role sees",
     ),
@@ -608,6 +637,30 @@ mod tests {
             bad("partition lo")
         );
         assert!(bad("par c").contains("ambiguous"));
+    }
+
+    #[test]
+    fn the_pre_ppso_activation_lines_parse() {
+        assert_eq!(
+            ok("partition createchallenge -challengesecret CHAL-co-2024"),
+            Command::PartitionCreateChallenge {
+                secret: "CHAL-co-2024".into(),
+                password: None
+            }
+        );
+        assert_eq!(
+            ok("PAR CR -CHAL Chal-Co-2024 -PASS hso-pw-0001"),
+            Command::PartitionCreateChallenge {
+                secret: "Chal-Co-2024".into(),
+                password: Some("hso-pw-0001".into())
+            }
+        );
+        assert_eq!(
+            ok("partition activate"),
+            Command::PartitionActivate { password: None }
+        );
+        assert_eq!(ok("par act"), Command::PartitionActivate { password: None });
+        assert!(bad("partition createchallenge").contains("-challengesecret is required"));
     }
 
     #[test]

@@ -3,11 +3,15 @@
 //! 7.x partitions, the HSM SO's side on pre-PPSO ones, as the module takes it), `role init`
 //! (`C_InitPIN` for the Crypto Officer, `CA_InitRolePIN` for the roles below it), `role
 //! changepw` (`C_SetPIN` by the role logged in) and `role createchallenge`
-//! (`CA_CreateLoginChallenge`). The module enforces who may do what; the console adds the
+//! (`CA_CreateLoginChallenge`); on pre-PPSO PED partitions `partition createchallenge` (the HSM
+//! SO, who is the partition's SO there, logs in for `CA_CreateLoginChallenge` of the owner and
+//! out again) and `partition activate` (the owner's PED login, which activates the role when
+//! partition policy 22 is on). The module enforces who may do what; the console adds the
 //! proceed prompt of `partition init` and asks for what the command does not give.
 use super::output::Reply;
-use super::session::{Console, Era, Outcome, Prompts, role_title};
+use super::session::{Console, Era, Outcome, Prompts, refused, role_title};
 use cryptoki_sys::*;
+use hsmsim::base::vendor_codes::CKR_USER_NOT_AUTHORIZED;
 
 /// What `partition init` warns before it asks (luna.md §6, the cloudflare capture).
 const INIT_WARNING: &str = "\n\tYou are about to initialize the partition.\n\tAll contents of the \
@@ -148,5 +152,92 @@ impl Console {
             .create_login_challenge(handle, user, secret)
             .map_err(|rv| Reply::refused("", rv))?;
         Ok(Reply::done(""))
+    }
+
+    /// `Err` unless the current slot holds a pre-PPSO PED partition (`command` names what
+    /// the refusal says).
+    fn pre_ppso_ped(&self, command: &str) -> Result<u64, Reply> {
+        let slot_id = self.current()?;
+        let (firmware, era) = self.era(slot_id);
+        if era != Era::PrePpso {
+            let firmware = firmware
+                .map(|(a, b, c)| format!("{a}.{b}.{c}"))
+                .unwrap_or_default();
+            return Err(Reply::refused(
+                format!(
+                    "Error: `{command}` is for pre-PPSO partitions; firmware {firmware} has \
+                     per-partition roles: the Partition SO types `role createchallenge`, and \
+                     the Crypto Officer's PED login activates it.\n"
+                ),
+                CKR_USER_TYPE_INVALID,
+            ));
+        }
+        if !self.uses_ped(slot_id) {
+            return Err(Reply::refused(
+                format!(
+                    "Error: `{command}` is for PED partitions: a password partition's owner \
+                     logs in with its password.\n"
+                ),
+                CKR_FUNCTION_NOT_SUPPORTED,
+            ));
+        }
+        Ok(slot_id)
+    }
+
+    /// `partition createchallenge`: the HSM SO (the SO of a pre-PPSO partition) logs in on
+    /// the current slot, sets the partition owner's challenge secret and logs out. Nobody else
+    /// may be logged in on the slot (the module refuses a second role).
+    pub(super) fn owner_challenge(
+        &mut self,
+        secret: &str,
+        password: Option<&str>,
+        prompts: &mut dyn Prompts,
+    ) -> Outcome {
+        let slot_id = self.pre_ppso_ped("partition createchallenge")?;
+        let mut text = String::new();
+        let pin = self.credential(slot_id, password, "HSM SO", prompts, &mut text)?;
+        let handle = self.session(slot_id)?.session.handle();
+        self.module
+            .raw
+            .login(handle, CKU_SO, pin.as_deref())
+            .map_err(|rv| Reply::refused(text.clone(), rv))?;
+        let created = self
+            .module
+            .raw
+            .create_login_challenge(handle, CKU_USER, secret);
+        self.session(slot_id)?.session.logout().map_err(refused)?;
+        created.map_err(|rv| Reply::refused(text.clone(), rv))?;
+        text.push_str("\n\tThe partition owner's challenge secret is set.\n");
+        Ok(Reply::done(text))
+    }
+
+    /// `partition activate`: the partition owner logs in at the PED with partition policy 22
+    /// on, which activates it (its challenge secret then logs it in alone); it stays logged in
+    /// as after `partition login`. Policy 22 off: `CKR_USER_NOT_AUTHORIZED` (simulator-defined).
+    pub(super) fn activate_owner(
+        &mut self,
+        password: Option<&str>,
+        prompts: &mut dyn Prompts,
+    ) -> Outcome {
+        let slot_id = self.pre_ppso_ped("partition activate")?;
+        let activation = self
+            .module
+            .raw
+            .token_policies(slot_id)
+            .map_err(|rv| Reply::refused("", rv))?
+            .into_iter()
+            .any(|(id, value)| id == 22 && value != 0);
+        if !activation {
+            return Err(Reply::refused(
+                "Error: activation is off on this partition (partition policy 22): the HSM SO \
+                 sets it first (`partition changepolicy -policy 22 -value 1`).\n",
+                CKR_USER_NOT_AUTHORIZED,
+            ));
+        }
+        let mut reply = self.login(slot_id, CKU_USER, password, prompts)?;
+        reply
+            .text
+            .push_str("\n\tThe partition owner is activated.\n");
+        Ok(reply)
     }
 }

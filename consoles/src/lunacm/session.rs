@@ -180,6 +180,12 @@ impl Console {
                 self.partition_login(password.as_deref(), prompts)
             }
             Command::RoleLogout | Command::PartitionLogout => self.logout(),
+            Command::PartitionCreateChallenge { secret, password } => {
+                self.owner_challenge(secret, password.as_deref(), prompts)
+            }
+            Command::PartitionActivate { password } => {
+                self.activate_owner(password.as_deref(), prompts)
+            }
             Command::PartitionContents => self.contents(),
             Command::PartitionShowPolicies => self.show_policies(),
             Command::PartitionChangePolicy { changes, force } => {
@@ -494,7 +500,7 @@ impl Console {
             })
     }
 
-    fn login(
+    pub(super) fn login(
         &mut self,
         slot_id: u64,
         user: CK_USER_TYPE,

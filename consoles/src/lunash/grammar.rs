@@ -1,6 +1,8 @@
 //! The LunaSH commands of the HSM SO as the Luna guides type them on the appliance: `hsm
 //! login`, `partition list`, `partition showpolicies -partition L`, `partition changepolicy
-//! -partition L -policy 22 -value 1`, `hsm changepolicy -policy 7 -value 1`. Words, quotes,
+//! -partition L -policy 22 -value 1`, `hsm changepolicy -policy 7 -value 1`, and on pre-PPSO PED
+//! firmware `partition createchallenge -partition L -challengesecret S` and `partition activate
+//! -partition L`. Words, quotes,
 //! abbreviations and case follow the Luna consoles' shared grammar (`command_line`); `-policy`
 //! and `-value` take one number or a comma list (changed all or none).
 use crate::command_line::{Given, Groups, SyntaxError, command_of, numbers, syntax, words};
@@ -31,6 +33,15 @@ pub enum Command {
         changes: Vec<(u64, u64)>,
         force: bool,
     },
+    /// `partition createchallenge -partition L -challengesecret S`.
+    PartitionCreateChallenge {
+        partition: String,
+        secret: String,
+    },
+    /// `partition activate -partition L`.
+    PartitionActivate {
+        partition: String,
+    },
     Help,
     Exit,
 }
@@ -43,7 +54,14 @@ const GROUPS: &Groups = &[
     ),
     (
         "partition",
-        &["list", "show", "showpolicies", "changepolicy"],
+        &[
+            "list",
+            "show",
+            "showpolicies",
+            "changepolicy",
+            "createchallenge",
+            "activate",
+        ],
     ),
     ("help", &[]),
     ("exit", &[]),
@@ -55,7 +73,8 @@ fn options_of(group: &str, command: &str) -> &'static [&'static str] {
     match (group, command) {
         ("hsm", "login") => &["password"],
         ("hsm", "changepolicy") => &["policy", "value", "force"],
-        ("partition", "show" | "showpolicies") => &["partition"],
+        ("partition", "show" | "showpolicies" | "activate") => &["partition"],
+        ("partition", "createchallenge") => &["partition", "challengesecret"],
         ("partition", "changepolicy") => &["partition", "policy", "value", "force"],
         _ => &[],
     }
@@ -109,6 +128,13 @@ pub fn parse(line: &str) -> Result<Option<Command>, SyntaxError> {
             changes: changes(&given)?,
             force: given.flag("force"),
         },
+        ("partition", "createchallenge") => Command::PartitionCreateChallenge {
+            partition: partition()?,
+            secret: given.required("challengesecret")?.to_string(),
+        },
+        ("partition", "activate") => Command::PartitionActivate {
+            partition: partition()?,
+        },
         ("help", _) => Command::Help,
         _ => Command::Exit,
     };
@@ -143,6 +169,14 @@ pub const HELP: &[(&str, &str)] = &[
     (
         "partition changepolicy -partition <name|label> -policy <id[,id]> -value <v[,v]> [-force]",
         "change a partition's policies (HSM SO)",
+    ),
+    (
+        "partition createchallenge -partition <name|label> -challengesecret <secret>",
+        "give a pre-PPSO PED partition's owner its challenge secret (HSM SO; the black key on the PED)",
+    ),
+    (
+        "partition activate -partition <name|label>",
+        "activate a pre-PPSO PED partition's owner (HSM SO; policy 22 on; the black key on the PED)",
     ),
     ("help", "this list"),
     ("exit, quit", "leave LunaSH"),
@@ -187,6 +221,33 @@ mod tests {
         );
         assert_eq!(ok("exit"), Command::Exit);
         assert_eq!(parse("  ").unwrap(), None);
+    }
+
+    #[test]
+    fn the_pre_ppso_activation_lines_parse() {
+        assert_eq!(
+            ok("partition createchallenge -partition sa6-app -challengesecret CHAL-co-2024"),
+            Command::PartitionCreateChallenge {
+                partition: "sa6-app".into(),
+                secret: "CHAL-co-2024".into()
+            }
+        );
+        assert_eq!(
+            ok("PAR CR -PAR sa6-app -CHAL CHAL-co-2024"),
+            Command::PartitionCreateChallenge {
+                partition: "sa6-app".into(),
+                secret: "CHAL-co-2024".into()
+            }
+        );
+        assert_eq!(
+            ok("partition activate -partition sa6-app"),
+            Command::PartitionActivate {
+                partition: "sa6-app".into()
+            }
+        );
+        assert!(
+            bad("partition createchallenge -partition a").contains("-challengesecret is required")
+        );
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! ids, values and capabilities, destructive changes erasing objects); the shell adds what
 //! LunaSH itself does: asking for the password without echo (or sending the PED), and the
 //! proceed prompt before a destructive change (asked when the estate refuses the change
-//! unconfirmed, so exactly when the change is destructive; `-force` skips it).
+//! unconfirmed, so exactly when the change is destructive; `-force` skips it), and "Please
+//! attend to the PED." where the PED asks for a partition owner's black key.
 use super::grammar::{self, Command};
 use super::output::{self, Reply, Status};
 use crate::command_line::Prompts;
@@ -34,6 +35,8 @@ fn name_of(command: &Command) -> &'static str {
         Command::PartitionShow { .. } => "partition show",
         Command::PartitionShowPolicies { .. } => "partition showpolicies",
         Command::PartitionChangePolicy { .. } => "partition changepolicy",
+        Command::PartitionCreateChallenge { .. } => "partition createchallenge",
+        Command::PartitionActivate { .. } => "partition activate",
         Command::Help => "help",
         Command::Exit => "exit",
     }
@@ -131,6 +134,14 @@ impl Shell {
             Command::HsmChangePolicy { changes, force } => {
                 self.change_policy(name, None, changes, *force, prompts)
             }
+            Command::PartitionCreateChallenge { partition, secret } => {
+                self.at_ped(name, |selection, login| {
+                    estate::partition_create_challenge(selection, login, partition, secret)
+                })
+            }
+            Command::PartitionActivate { partition } => self.at_ped(name, |selection, login| {
+                estate::partition_activate(selection, login, partition)
+            }),
             Command::Help => Ok(success(help_text())),
             Command::Exit => Ok(Reply {
                 text: String::new(),
@@ -213,14 +224,7 @@ impl Shell {
         force: bool,
         prompts: &mut dyn Prompts,
     ) -> Outcome {
-        let Some(login) = self.login.clone() else {
-            return Err(refused(
-                name,
-                String::new(),
-                CKR_USER_NOT_LOGGED_IN,
-                "the HSM SO is not logged in: `hsm login` first",
-            ));
-        };
+        let login = self.hsm_so(name)?;
         let change = |confirmed: bool| -> Result<String, Error> {
             Ok(match partition {
                 Some(partition) => {
@@ -282,6 +286,33 @@ impl Shell {
                 Ok(success(format!("{text}{}", output::successful(name))))
             }
             Err(e) => Err(refused(name, String::new(), e.rv, &e.detail)),
+        }
+    }
+
+    /// The HSM SO's login, or `name`'s refusal when nobody is logged in.
+    fn hsm_so(&self, name: &str) -> Result<HsmSoLogin, Reply> {
+        self.login.clone().ok_or_else(|| {
+            refused(
+                name,
+                String::new(),
+                CKR_USER_NOT_LOGGED_IN,
+                "the HSM SO is not logged in: `hsm login` first",
+            )
+        })
+    }
+
+    /// A command of the logged-in HSM SO for which the PED asks for the partition owner's
+    /// black key (`partition createchallenge|activate`).
+    fn at_ped(
+        &self,
+        name: &str,
+        operation: impl FnOnce(&LabSelection, &HsmSoLogin) -> Result<String, Error>,
+    ) -> Outcome {
+        let login = self.hsm_so(name)?;
+        let text = format!("\n{}\n\n", output::ATTEND_PED);
+        match operation(&self.selection, &login) {
+            Ok(_) => Ok(success(format!("{text}{}", output::successful(name)))),
+            Err(e) => Err(refused(name, text, e.rv, &e.detail)),
         }
     }
 

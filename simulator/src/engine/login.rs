@@ -258,12 +258,7 @@ impl Engine {
                 "the role that initialises this one sets its challenge secret",
             ));
         }
-        if !(7..=16).contains(&challenge.len()) {
-            return Err(err(
-                CKR_PIN_LEN_RANGE,
-                "a challenge secret is 7 to 16 characters",
-            ));
-        }
+        slot.model.check_challenge_secret(challenge)?;
         let (key, seen) = slot
             .unlocked()
             .ok_or_else(|| err(CKR_USER_NOT_LOGGED_IN, "the token key is not unlocked"))?;

@@ -105,7 +105,7 @@ pub fn backup_hsm(selection: &LabSelection, device: &DeviceId) -> Result<BackupH
 }
 
 /// The lab's PED key files of a partition's roles.
-fn preset_ped_keys(
+pub(super) fn preset_ped_keys(
     selection: &LabSelection,
     partition: &PartitionId,
 ) -> Vec<(CK_USER_TYPE, PathBuf)> {

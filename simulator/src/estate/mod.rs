@@ -7,7 +7,8 @@
 //! one (zeroise.rs), changing a Luna device's HSM policy (hsm_policy.rs, also LunaSH's `hsm
 //! showpolicies|changepolicy`), LunaSH's appliance operations as the HSM SO: `hsm login`
 //! (hsm_so.rs), `partition list|show` (appliance_partitions.rs), `partition
-//! showpolicies|changepolicy` (partition_policy.rs); the Luna Backup HSM: its attachment to a
+//! showpolicies|changepolicy` (partition_policy.rs), a pre-PPSO PED partition's `partition
+//! createchallenge|activate` (partition_activation.rs); the Luna Backup HSM: its attachment to a
 //! host and LunaCM's `partition archive` operations (backup_hsm.rs); a Primus lab's cards and
 //! credentials (primus.rs). Everything goes through the store's transactions, so it is safe
 //! while other processes use the lab; they see the result on their next call.
@@ -18,6 +19,7 @@ pub mod ha_groups;
 mod hsm_policy;
 mod hsm_so;
 mod init;
+mod partition_activation;
 mod partition_policy;
 mod partitions;
 mod presets;
@@ -38,6 +40,7 @@ pub use ha_groups::{fail_device, recover_device};
 pub use hsm_policy::*;
 pub use hsm_so::*;
 pub use init::*;
+pub use partition_activation::*;
 pub use partition_policy::*;
 pub use partitions::*;
 pub use presets::*;

@@ -100,6 +100,18 @@ impl TokenModel {
         }
     }
 
+    /// A challenge secret is 7 to 16 characters (Luna §2.4).
+    pub fn check_challenge_secret(&self, challenge: &[u8]) -> Result<()> {
+        self.check_challenge_secrets()?;
+        if !(7..=16).contains(&challenge.len()) {
+            return Err(err(
+                CKR_PIN_LEN_RANGE,
+                "a challenge secret is 7 to 16 characters",
+            ));
+        }
+        Ok(())
+    }
+
     /// A role's call refused because another role must make it: Luna's
     /// `CKR_USER_NOT_AUTHORIZED` (the calls that ask are Luna's; simulator-defined elsewhere).
     pub fn role_not_authorized(&self, why: impl Into<Cow<'static, str>>) -> Error {

@@ -784,11 +784,6 @@ fn backup_restore_two_hosts(
 }
 
 fn ha(run: &mut Run<'_>, sc: &mut Scenario) -> Result<Expect, Stop> {
-    if sc.variant.ped && !sc.negative("ha-ped-no-policy-22") {
-        return Err(Stop::NotApplicable(
-            "not yet replayed: PED HA members share the activated Crypto Officer's challenge secret, and the guide creates one only on the 7.x partition; how the 5.x/6.x PED source gets its challenge (its HSM SO, LunaSH `partition createchallenge`) is not modelled yet".into(),
-        ));
-    }
     let mut host = run.precondition("LunaCM on the client host", || {
         Host::spawn(
             &sc.lab,
@@ -821,7 +816,10 @@ fn ha(run: &mut Run<'_>, sc: &mut Scenario) -> Result<Expect, Stop> {
         );
     } else {
         if sc.layout.source_is_appliance {
-            run.step_noted(5, || lunash_policy_22(sc).map(|t| ((), t)))?;
+            run.step_noted(5, || {
+                let t = lunash_policy_22(sc)?;
+                Ok(((), source_challenge(&mut host, sc, t)?))
+            })?;
         } else {
             run.step_noted(5, || {
                 let mut admin = Host::spawn(&sc.lab, sc.layout.client, sc.lab.ped_keys.as_deref(), "origin")?;
@@ -830,9 +828,12 @@ fn ha(run: &mut Run<'_>, sc: &mut Scenario) -> Result<Expect, Stop> {
                     so_pin: sc.source_so.clone(),
                     changes: vec![(22, 1)],
                 })? {
-                    Response::Done { detail, .. } => Ok(((), format!(
-                        "GUIDE ERROR: the guide says \"Via LunaSH\", but a PCIe or USB HSM has no appliance shell. The HSM SO sets the policy from the host instead (simulator-defined: CA_SetTokenPolicies as the partition's SO side): {detail}"
-                    ))),
+                    Response::Done { detail, .. } => {
+                        let t = format!(
+                            "GUIDE ERROR: the guide says \"Via LunaSH\", but a PCIe or USB HSM has no appliance shell. The HSM SO sets the policy from the host instead (simulator-defined: CA_SetTokenPolicies as the partition's SO side): {detail}"
+                        );
+                        Ok(((), source_challenge(&mut host, sc, t)?))
+                    }
                     Response::Failed { detail, .. } => Err(Stop::fail(detail)),
                     other => Err(Stop::fail(format!("unexpected answer {other:?}"))),
                 }
@@ -847,7 +848,8 @@ fn ha(run: &mut Run<'_>, sc: &mut Scenario) -> Result<Expect, Stop> {
                     line("partition changepolicy -policy 22 -value 1"),
                 ],
             )
-            .map(|(t, _)| ((), t))
+            .and_then(|(t, _)| target_activation(&mut host, sc, t))
+            .map(|t| ((), t))
         })?;
     }
     let password = sc
@@ -911,8 +913,90 @@ fn ha(run: &mut Run<'_>, sc: &mut Scenario) -> Result<Expect, Stop> {
     })
 }
 
+/// After step 5 on a PED source (not in the guide): the source's Crypto Officer gets the
+/// challenge secret the HA commands take (`-password`) and is activated. HA members on PED
+/// share the activated Crypto Officer's challenge, and the guide creates one only on the 7.x
+/// partition (step 2). Pre-PPSO (5.x, 6.21.2): the HSM SO, in LunaSH on an appliance
+/// (`partition createchallenge|activate -partition L`), or in LunaCM on a PCIe/USB HSM
+/// (`partition createchallenge`, then the owner's `partition activate`); PPSO 6.22: the
+/// Partition SO types `role createchallenge -name Crypto Officer` and the Crypto Officer's PED
+/// login activates it. `done`: the step's transcript so far.
+fn source_challenge(host: &mut Host, sc: &Scenario, done: String) -> Result<String, Stop> {
+    if !sc.source_ped() {
+        return Ok(done);
+    }
+    let pre_ppso = matches!(sc.variant.source, Source::Luna5 | Source::PrePpso6);
+    let (how, t) = if pre_ppso && sc.layout.source_is_appliance {
+        let label = &sc.source_label;
+        let commands = [
+            format!("partition createchallenge -partition {label} -challengesecret {CHALLENGE}"),
+            format!("partition activate -partition {label}"),
+        ];
+        let t = lunash_as_hso(sc, &commands)?;
+        (
+            "the HSM SO gives the pre-PPSO partition's owner its challenge secret and activates it in LunaSH (the black key at the PED)",
+            t,
+        )
+    } else if pre_ppso {
+        let lines = [
+            line("slot set -slot 0"),
+            line("partition logout"),
+            line(format!(
+                "partition createchallenge -challengesecret {CHALLENGE}"
+            )),
+            line("partition activate"),
+        ];
+        let (t, _) = type_lines(host, &lines)?;
+        (
+            "on a PCIe/USB HSM the HSM SO gives the pre-PPSO partition's owner its challenge secret in LunaCM (the blue key at the PED), and the owner activates itself (`partition activate`, the black key)",
+            t,
+        )
+    } else {
+        let lines = [
+            line("slot set -slot 0"),
+            line("role logout"),
+            line("role login -name Partition SO"),
+            line(format!(
+                "role createchallenge -name Crypto Officer -challengesecret {CHALLENGE}"
+            )),
+            line("role logout"),
+            line(sc.variant.source.login_command()),
+        ];
+        let (t, _) = type_lines(host, &lines)?;
+        (
+            "on 6.22 (PPSO) the Partition SO creates the Crypto Officer's challenge, and the Crypto Officer's PED login, now that policy 22 is on, activates it",
+            t,
+        )
+    };
+    Ok(format!(
+        "{done}\n{t}\nnot in the guide: {how}; HA members on PED share the activated Crypto Officer's challenge secret (`-password`), and the guide creates one only on the 7.x partition"
+    ))
+}
+
+/// After step 6 on a PED destination (not in the guide): the 7.x Crypto Officer's PED login,
+/// with policy 22 now on, activates it, so that its challenge opens it for `hagroup`.
+fn target_activation(host: &mut Host, sc: &Scenario, done: String) -> Result<String, Stop> {
+    if !sc.target_ped {
+        return Ok(done);
+    }
+    let (t, _) = type_lines(host, &[line("role logout"), line("role login -name co")])?;
+    Ok(format!(
+        "{done}\n{t}\nnot in the guide: the Crypto Officer logs in at the PED once policy 22 is on, which activates it (Luna 7: activation happens at the first PED login under policy 22); HA members on PED need an activated Crypto Officer"
+    ))
+}
+
 /// Step 5 of the HA procedure on a Network HSM: LunaSH on the source appliance as HSM SO.
 fn lunash_policy_22(sc: &Scenario) -> Result<String, Stop> {
+    let policy = format!(
+        "partition changepolicy -partition {} -policy 22 -value 1",
+        sc.source_label
+    );
+    lunash_as_hso(sc, &[policy])
+}
+
+/// LunaSH on the source appliance: `hsm login` as the HSM SO, then `commands`; the
+/// transcript, or a failure at the first command that does not succeed.
+fn lunash_as_hso(sc: &Scenario, commands: &[String]) -> Result<String, Stop> {
     use hsmsim_consoles::lunash::Shell;
     struct Answers(Option<String>);
     impl hsmsim_consoles::command_line::Prompts for Answers {
@@ -933,13 +1017,8 @@ fn lunash_policy_22(sc: &Scenario) -> Result<String, Stop> {
     } else {
         Some(lab::HSM_SO_PASSWORD.to_string())
     };
-    for command in [
-        "hsm login".to_string(),
-        format!(
-            "partition changepolicy -partition {} -policy 22 -value 1",
-            sc.source_label
-        ),
-    ] {
+    let login = std::iter::once("hsm login".to_string());
+    for command in login.chain(commands.iter().cloned()) {
         let mut answers = Answers(password.clone());
         let reply = shell
             .run_line(&command, &mut answers)
