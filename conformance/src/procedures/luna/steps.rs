@@ -596,15 +596,15 @@ fn hazard_step(
     Ok(Expect::Untouched)
 }
 
+/// LunaCM on `host` (a worker process), its PED presented the destination's keys.
+fn lunacm_on(run: &mut Run<'_>, sc: &Scenario, host: &str, what: &str) -> Result<Host, Stop> {
+    run.precondition(what, || {
+        Host::spawn(&sc.lab, host, sc.target_ped_keys.as_deref(), "target")
+    })
+}
+
 fn clone(run: &mut Run<'_>, sc: &mut Scenario) -> Result<Expect, Stop> {
-    let mut host = run.precondition("LunaCM on the cloning host", || {
-        Host::spawn(
-            &sc.lab,
-            sc.layout.clone_host,
-            sc.target_ped_keys.as_deref(),
-            "target",
-        )
-    })?;
+    let mut host = lunacm_on(run, sc, sc.layout.clone_host, "LunaCM on the cloning host")?;
     if sc.negative("reinit-with-objects") {
         return hazard_step(run, &mut host, sc, 1, 8);
     }
@@ -677,14 +677,7 @@ fn restore_secrets(sc: &Scenario) -> Vec<&'static str> {
 }
 
 fn backup_restore_one_host(run: &mut Run<'_>, sc: &mut Scenario) -> Result<Expect, Stop> {
-    let mut host = run.precondition("LunaCM on the client host", || {
-        Host::spawn(
-            &sc.lab,
-            sc.layout.client,
-            sc.target_ped_keys.as_deref(),
-            "target",
-        )
-    })?;
+    let mut host = lunacm_on(run, sc, sc.layout.client, "LunaCM on the client host")?;
     let as_printed = matches!(run.case, Case::Positive(v) if v.id == "as-printed");
     if as_printed || sc.negative("reinit-with-objects") {
         return hazard_step(run, &mut host, sc, 1, 8);
@@ -769,9 +762,7 @@ fn backup_restore_two_hosts(
             .map_err(|e| Stop::fail(format!("hsmsim lab attach backup --host {new}: {e}")))?;
         Ok(((), format!("$ hsmsim lab attach backup --host {new}\nthe Backup HSM is attached to {new}; {old}'s slot 2 has no token")))
     })?;
-    let mut new_host = run.precondition("LunaCM on the new host (7.x client)", || {
-        Host::spawn(&sc.lab, new, sc.target_ped_keys.as_deref(), "target")
-    })?;
+    let mut new_host = lunacm_on(run, sc, new, "LunaCM on the new host (7.x client)")?;
     run.step_noted(6, || {
         let (a, _) = init_target(&mut new_host, sc, false)?;
         let (b, _) = init_roles(&mut new_host, sc, sc.target_ped)?;
@@ -784,14 +775,7 @@ fn backup_restore_two_hosts(
 }
 
 fn ha(run: &mut Run<'_>, sc: &mut Scenario) -> Result<Expect, Stop> {
-    let mut host = run.precondition("LunaCM on the client host", || {
-        Host::spawn(
-            &sc.lab,
-            sc.layout.client,
-            sc.target_ped_keys.as_deref(),
-            "target",
-        )
-    })?;
+    let mut host = lunacm_on(run, sc, sc.layout.client, "LunaCM on the client host")?;
     if sc.negative("reinit-with-objects") {
         return hazard_step(run, &mut host, sc, 1, 8);
     }

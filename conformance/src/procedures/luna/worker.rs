@@ -284,6 +284,16 @@ fn lunacm(
     }
 }
 
+/// The module's slot numbered `slot`.
+fn slot_with_id(module: &Module, slot: u64) -> Result<cryptoki::slot::Slot, Stop> {
+    module
+        .pkcs11
+        .get_all_slots()?
+        .into_iter()
+        .find(|s| s.id() == slot)
+        .ok_or_else(|| Stop::fail(format!("the module has no slot {slot}")))
+}
+
 /// The worker's session on `slot`, its Crypto Officer logged in (`pin` none: the PED's key).
 fn session<'s>(
     module: &Module,
@@ -296,12 +306,7 @@ fn session<'s>(
     match sessions.entry(slot) {
         Entry::Occupied(e) => Ok(e.into_mut()),
         Entry::Vacant(e) => {
-            let slot_handle = module
-                .pkcs11
-                .get_all_slots()?
-                .into_iter()
-                .find(|s| s.id() == slot)
-                .ok_or_else(|| Stop::fail(format!("the module has no slot {slot}")))?;
+            let slot_handle = slot_with_id(module, slot)?;
             let session = module.pkcs11.open_rw_session(slot_handle)?;
             let pin = pin.map(|p| AuthPin::new(p.to_string().into()));
             match session.login(UserType::User, pin.as_ref()) {
@@ -363,12 +368,7 @@ fn evidence(module: &Module, sessions: &mut BTreeMap<u64, Session>, request: Req
                 so_pin,
                 changes,
             } => {
-                let slot_handle = module
-                    .pkcs11
-                    .get_all_slots()?
-                    .into_iter()
-                    .find(|s| s.id() == slot)
-                    .ok_or_else(|| Stop::fail(format!("the module has no slot {slot}")))?;
+                let slot_handle = slot_with_id(module, slot)?;
                 let s = module.pkcs11.open_rw_session(slot_handle)?;
                 let pin = so_pin.map(|p| AuthPin::new(p.into()));
                 s.login(UserType::So, pin.as_ref())?;
