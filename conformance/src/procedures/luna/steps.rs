@@ -110,7 +110,10 @@ fn variant_of(case: &Case) -> Result<LunaVariant, Stop> {
                 source: Source::Ppso6,
                 ..LunaVariant::BASE
             },
-            "old-backup-hsm-for-77-source" | "v0-to-pre77" | "ha-77-primary-over-older" => {
+            "old-backup-hsm-for-77-source"
+            | "v0-to-pre77"
+            | "v1-to-pre77"
+            | "ha-77-primary-over-older" => {
                 LunaVariant {
                     source: Source::Luna77,
                     ..LunaVariant::BASE
@@ -157,6 +160,9 @@ pub fn run(run: &mut Run<'_>, parties: &Parties) -> Result<(), Stop> {
         target_auth_differs: neg("auth-differs"),
         source_policies: if neg("policy-0-off") {
             vec![(0, 0)]
+        } else if neg("v1-to-pre77") {
+            // Partition policy 41: a V1 partition (7.7+, Scalable Key Storage).
+            vec![(41, 1)]
         } else if neg("policy-4-off") {
             vec![(4, 0)]
         } else {
@@ -516,13 +522,13 @@ fn refusal(run: &Run<'_>) -> Option<(u32, Vec<Sign>)> {
         "co-not-logged-in" => vec![Has("CKR_USER_NOT_LOGGED_IN")],
         "backup-hsm-too-small" => vec![Has("CKR_DEVICE_MEMORY")],
         "old-backup-hsm-for-77-source" => vec![Has("CKR_OPERATION_NOT_ALLOWED"), Has("6.27.0")],
-        "v0-to-pre77" => vec![Has("CKR_OPERATION_NOT_ALLOWED")],
+        "v0-to-pre77" | "v1-to-pre77" => vec![Has("CKR_OPERATION_NOT_ALLOWED")],
         "ha-77-primary-over-older" | "ha-ped-no-policy-22" => {
             vec![Has("CKR_OPERATION_NOT_ALLOWED")]
         }
         _ => return None,
     };
-    if clone && n.id == "v0-to-pre77" {
+    if clone && n.id.ends_with("-to-pre77") {
         signs.push(Has("Stopped at the first failure"));
     }
     Some((n.step, signs))
