@@ -62,6 +62,7 @@ fn nothing_points_outside_the_repository() {
     let mut files = vec![root.join("README.md")];
     for dir in [
         "cli",
+        "consoles",
         "conformance",
         "simulator",
         "fixtures",

@@ -1,4 +1,4 @@
-//! The command-line grammar the Luna consoles share (LunaCM and LunaSH, luna.md §3/§6): a
+//! The command-line grammar the Luna consoles share (LunaCM and LunaSH): a
 //! line is split into words at spaces (double quotes keep spaces in one word), the first one
 //! or two words name the command from a table of groups, and the rest are `-option value`
 //! pairs. Command words and option names are case-insensitive and may be abbreviated to any

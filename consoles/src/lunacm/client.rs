@@ -2,7 +2,7 @@
 //! HSM Client's LunaCM lacks, and the firmware and devices it cannot drive. The guide's old
 //! host (seed 003, chapters 3 and 4) runs a 5.x/6.x client; the new one a 7.x/10.x client.
 //!
-//! Documented (luna.md §2.3, §3.4, §3.5, thalesdocs):
+//! Documented (the Thales documentation):
 //! - `partition archive restore -objects` needs Client 10.3.0 or newer;
 //! - V0/V1 partitions (firmware 7.7.0 and newer), and so `-smkonly`, need Client 10.3.0;
 //! - a client-connected Backup HSM 7 needs Client 10.4.0;

@@ -1,4 +1,4 @@
-//! The LunaCM command language as seed 003 and luna.md §3/§6 write it: `slot set -slot 1`,
+//! The LunaCM command language as seed 003 and the Thales documentation write it: `slot set -slot 1`,
 //! `role login -name Crypto Officer`, `partition clone -objects 0 -slot 1`. Words are split at
 //! spaces, double quotes keep spaces in one word (`-password "a b c"`). Command words and
 //! option names are case-insensitive and may be abbreviated to any unambiguous prefix, as

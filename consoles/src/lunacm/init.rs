@@ -13,7 +13,7 @@ use super::session::{Console, Era, Outcome, Prompts, refused, role_title};
 use cryptoki_sys::*;
 use hsmsim::base::vendor_codes::CKR_USER_NOT_AUTHORIZED;
 
-/// What `partition init` warns before it asks (luna.md §6, the cloudflare capture).
+/// What `partition init` warns before it asks (a published LunaCM capture).
 const INIT_WARNING: &str = "\n\tYou are about to initialize the partition.\n\tAll contents of the \
                             partition will be destroyed.\n\tAre you sure you wish to continue?\n";
 

@@ -1,4 +1,4 @@
-//! The Thales Luna LunaCM console (seed 003, luna.md §3 and §6): `grammar` parses a command
+//! The Thales Luna LunaCM console (seed 003): `grammar` parses a command
 //! line as LunaCM takes it (abbreviations, any case, quotes), `session` runs it through any
 //! PKCS#11 module with Luna's `CA_*` extensions (the slots, the current slot, the roles logged
 //! in, the proceed prompt, the era rules LunaCM applies itself), `init` the partition and role

@@ -1,9 +1,9 @@
-//! What LunaCM prints (luna.md §6, format skeletons rebuilt from captures; whitespace and the
+//! What LunaCM prints (format skeletons rebuilt from captures; whitespace and the
 //! error trailer are simulator-defined where §6 says "verify"): the banner, the `slot list`
 //! blocks and `Current Slot Id`, the showpolicies blocks, `partition contents`, and the
 //! trailer every command ends with: `Command Result : No Error`, or for a module's refusal
 //! `Command Result : 0x<rv> (<CKR name>)` (lower-case hex without padding, simulator-defined
-//! after luna.md §6's inferred form), or for what never reached the module (bad input, a
+//! after the inferred form), or for what never reached the module (bad input, a
 //! refused prompt) `Command Result : <sentence>` (simulator-defined).
 use crate::backend::outcome::rv_name;
 use cryptoki_sys::CK_RV;
@@ -78,7 +78,7 @@ pub fn trailer(status: &Status) -> String {
     }
 }
 
-/// LunaCM's banner for the Luna HSM Client `client_version` (luna.md §6's 7.2+ form for
+/// LunaCM's banner for the Luna HSM Client `client_version` (the 7.2+ form for
 /// every client era, simulator-defined before 7.2; the copyright line is this simulator's).
 pub fn banner(client_version: &str) -> String {
     format!(
@@ -104,7 +104,7 @@ pub fn slot_list(blocks: &[LunaSlotListing], current: Option<u64>) -> String {
 pub type PolicyRow = (u64, String, u64);
 
 /// `partition showpolicies`: the capabilities block and the policies block (only policies
-/// whose capability is not 0, luna.md §2.1 rule 5).
+/// whose capability is not 0).
 pub fn show_policies(capabilities: &[PolicyRow], policies: &[PolicyRow]) -> String {
     policy_blocks("Partition", capabilities, policies)
 }
@@ -131,7 +131,7 @@ pub struct ObjectRow {
     pub uid: Option<String>,
 }
 
-/// `partition contents` (luna.md §6 skeleton).
+/// `partition contents` (the documented skeleton).
 pub fn contents(role: Option<&str>, objects: &[ObjectRow]) -> String {
     let mut out = match role {
         Some(role) => format!(

@@ -7,7 +7,7 @@
 //! LunaCM itself decides: which role names a firmware era takes (pre-PPSO `partition login`;
 //! 6.22 PPSO: names in full, case-sensitive; 7.x: `po`/`co`/`cu` too), the proceed prompt of
 //! destructive commands, and whether `partition clone` goes on after a failed object (a source
-//! older than 7.7 does; a 7.7+ source stops, luna.md §3.2). Passwords a command needs and
+//! older than 7.7 does; a 7.7+ source stops, as the Thales documentation says). Passwords a command needs and
 //! does not give, and the answers to the proceed prompt, come through [`Prompts`].
 use super::client::ClientEra;
 use super::grammar::{self, Command, Objects};
@@ -27,7 +27,7 @@ use std::sync::Arc;
 /// Luna's vendor user types (pycryptoki `defines.py`).
 pub(super) const CKU_CRYPTO_USER: CK_USER_TYPE = 0x8000_0001;
 pub(super) const CKU_LIMITED_CRYPTO_OFFICER: CK_USER_TYPE = 0x8000_0003;
-/// The slot description of an HA group's virtual slot (luna.md §6).
+/// The slot description of an HA group's virtual slot.
 const HA_VIRTUAL_SLOT: &str = "HA Virtual Card Slot";
 /// HSM policy 41: per-partition SO (PPSO) on 6.22+ firmware.
 const HSM_POLICY_PER_PARTITION_SO: CK_ULONG = 41;
@@ -38,7 +38,7 @@ const SHOWN_HSM_POLICIES: &[(CK_ULONG, &str)] = &[
     (41, "Enable per-partition SO"),
 ];
 
-/// The role naming and login rules of a partition's firmware (luna.md §2.3, seed 003).
+/// The role naming and login rules of a partition's firmware (seed 003).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Era {
     /// Before 6.22.0, or 6.22+ without the PPSO capability: the owner uses `partition login`.
@@ -289,7 +289,7 @@ impl Console {
         (Some(firmware), era)
     }
 
-    /// The slot's `Configuration ->` text (luna.md §6; an HA virtual slot's "Luna Virtual
+    /// The slot's `Configuration ->` text (an HA virtual slot's "Luna Virtual
     /// HSM" form is inferred there; the pre-PPSO and Backup HSM forms are the simulator's).
     fn configuration(&self, slot_id: u64, model: &str, ped: bool, ha_virtual: bool) -> String {
         let auth = if ped { "PED" } else { "PW" };

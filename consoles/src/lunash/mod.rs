@@ -1,4 +1,4 @@
-//! The Thales Luna Network HSM appliance shell, LunaSH, for the HSM SO (issue 14, luna.md §6):
+//! The Thales Luna Network HSM appliance shell, LunaSH, for the HSM SO (issue 14):
 //! `grammar` parses a line as LunaSH takes it (the Luna consoles' shared `command_line`:
 //! abbreviations, any case, quotes), `session` runs it through the simulator's estate
 //! operations on one appliance of the lab (`hsmsim::estate`: `hsm_so_login`,

@@ -1,4 +1,4 @@
-//! What LunaSH prints. luna.md §6 gives the success trailer: `'<command>' successful.` and then
+//! What LunaSH prints. The documented captures give the success trailer: `'<command>' successful.` and then
 //! `Command Result : 0 (Success)` after a blank line. Simulator-defined (§6 shows no LunaSH
 //! failure or listing): a failure prints `Error: '<command>' failed: <why> (0x<rv> <CKR name>)`
 //! (or the sentence of bad input, or `Command aborted`) and ends with `Command Result : 65535
@@ -35,9 +35,9 @@ pub struct Reply {
 pub const SUCCESS: &str = "Command Result : 0 (Success)";
 /// The trailer of any failure (simulator-defined: LunaSH's generic failure code).
 pub const FAILURE: &str = "Command Result : 65535 (Luna Shell execution)";
-/// The question destructive commands ask (luna.md §6).
+/// The question destructive commands ask.
 pub const PROCEED: &str = "Type 'proceed' to continue, or 'quit' to quit now -> ";
-/// What PED operations print (luna.md §6).
+/// What PED operations print.
 pub const ATTEND_PED: &str = "Please attend to the PED.";
 
 impl Reply {

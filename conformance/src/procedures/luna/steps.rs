@@ -113,12 +113,10 @@ fn variant_of(case: &Case) -> Result<LunaVariant, Stop> {
             "old-backup-hsm-for-77-source"
             | "v0-to-pre77"
             | "v1-to-pre77"
-            | "ha-77-primary-over-older" => {
-                LunaVariant {
-                    source: Source::Luna77,
-                    ..LunaVariant::BASE
-                }
-            }
+            | "ha-77-primary-over-older" => LunaVariant {
+                source: Source::Luna77,
+                ..LunaVariant::BASE
+            },
             "ha-ped-no-policy-22" | "domain-mismatch-red-key" => LunaVariant {
                 ped: true,
                 ..LunaVariant::BASE
@@ -478,7 +476,7 @@ fn maybe_refused(
 }
 
 /// The step a negative case is refused at (the catalogue's) and the signs of the documented
-/// refusal (luna.md §3.2: a domain mismatch answers CKR_CERTIFICATE_INVALID, one error per
+/// refusal (the Luna documents: a domain mismatch answers CKR_CERTIFICATE_INVALID, one error per
 /// object from a pre-7.7 source, a stop at the first failure from a 7.7+ one).
 fn refusal(run: &Run<'_>) -> Option<(u32, Vec<Sign>)> {
     use Sign::{Count, Has};
