@@ -290,7 +290,7 @@ impl Console {
     }
 
     /// The slot's `Configuration ->` text (an HA virtual slot's "Luna Virtual
-    /// HSM" form is inferred there; the pre-PPSO and Backup HSM forms are the simulator's).
+    /// HSM" form is inferred; the pre-PPSO and Backup HSM forms are the simulator's).
     fn configuration(&self, slot_id: u64, model: &str, ped: bool, ha_virtual: bool) -> String {
         let auth = if ped { "PED" } else { "PW" };
         if model.contains("Backup") {
