@@ -188,6 +188,12 @@ impl Party {
         Ok(self.pin.as_ref().map(|p| p.expose_secret().to_string()))
     }
 
+    /// A process of the run's own saw the token refuse this party's PIN (or the role locked):
+    /// from now on no login is attempted with it, here or in a worker.
+    pub fn note_pin_refused(&self) {
+        self.pin_refused.store(true, Ordering::SeqCst);
+    }
+
     /// "origin ACME-PKI (sim)" and the like, for reports.
     pub fn describe(&self) -> String {
         format!("{} token {:?} ({})", self.role, self.token_label, self.name)

@@ -271,11 +271,33 @@ pub(super) fn run(run: &mut Run<'_>, parties: &Parties) -> Result<(), Stop> {
         || Host::spawn_module(&pair.module, "origin"),
     )?;
     let outcome = clone(run, &pair, plan, &tag, &mut evidence);
-    run.cleanup(
+    let cleaned = run.cleanup(
         "the scenario's objects destroyed on both tokens",
         outcome,
         || remove_mix(&mut evidence, &pair, &tag),
-    )
+    );
+    // A PIN a worker saw refused is never tried again, by this scenario's cleanup (the
+    // evidence worker logged in to both tokens before any step) or by a later scenario.
+    if run.steps.iter().any(|s| refuses_pin(&s.detail)) {
+        for party in [&parties.origin, &parties.target].into_iter().flatten() {
+            party.note_pin_refused();
+        }
+    }
+    cleaned
+}
+
+/// Whether a worker's detail says a login was refused for its PIN (the codes the pre-flight
+/// treats so).
+fn refuses_pin(detail: &str) -> bool {
+    [
+        "CKR_PIN_INCORRECT",
+        "CKR_PIN_LOCKED",
+        "CKR_PIN_EXPIRED",
+        "CKR_PIN_INVALID",
+        "CKR_PIN_LEN_RANGE",
+    ]
+    .iter()
+    .any(|code| detail.contains(code))
 }
 
 fn objects(host: &mut Host, request: &Request) -> Result<Vec<ObjectInfo>, Stop> {
@@ -325,7 +347,7 @@ fn clone(
 ) -> Result<(), Stop> {
     let (source, target) = (&pair.source, &pair.target);
     let before = run.precondition(
-        "the realistic mix on the source: RSA-2048 and EC P-256 pairs, AES-256 and 3DES keys, a certificate, a data object, labelled with the run's tag",
+        "the realistic mix on the source: RSA-2048 and EC P-256 pairs, AES-256 and 3DES keys, a certificate, a data object, labelled with the run's tag (the evidence worker logs in to both tokens, once each)",
         || {
             let made = objects(
                 evidence,
@@ -337,6 +359,15 @@ fn clone(
             )?;
             if made.len() != 8 {
                 return Err(Stop::fail(format!("{} objects made, 8 expected", made.len())));
+            }
+            // The evidence worker's one login to the destination, before any step: the
+            // checks and the cleanup reuse it.
+            let there = tagged(evidence, target, tag)?;
+            if !there.is_empty() {
+                return Err(Stop::fail(format!(
+                    "the destination already holds {} object(s) labelled with the run's tag",
+                    there.len()
+                )));
             }
             Ok(made)
         },
