@@ -174,6 +174,26 @@ impl Party {
         })
     }
 
+    /// The PIN the URI (or the prompt) gave, for a process of the run's own that logs in by
+    /// itself (a Luna scenario's console workers); `None` on a PED or PIN pad. Refused once
+    /// the token has refused it: it is never tried again, in this process or another.
+    pub fn pin_for_worker(&self) -> Result<Option<String>, String> {
+        use secrecy::ExposeSecret;
+        if self.pin_refused.load(Ordering::SeqCst) {
+            return Err(format!(
+                "{} refused its PIN once: no other login is attempted with it",
+                self.describe()
+            ));
+        }
+        Ok(self.pin.as_ref().map(|p| p.expose_secret().to_string()))
+    }
+
+    /// A process of the run's own saw the token refuse this party's PIN (or the role locked):
+    /// from now on no login is attempted with it, here or in a worker.
+    pub fn note_pin_refused(&self) {
+        self.pin_refused.store(true, Ordering::SeqCst);
+    }
+
     /// "origin ACME-PKI (sim)" and the like, for reports.
     pub fn describe(&self) -> String {
         format!("{} token {:?} ({})", self.role, self.token_label, self.name)

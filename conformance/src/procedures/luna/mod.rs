@@ -6,8 +6,10 @@
 //! between hosts through the lab. Outcome: the destination holds what the source holds (count,
 //! labels, classes, key types, policy attributes, `CKA_OUID`s), every key is proven equal by
 //! use, the source is unchanged. Negative cases check the documented refusal and that nothing
-//! is lost. A procedure's steps live in `steps`.
+//! is lost. A procedure's steps live in `steps`; against PKCS#11 URIs naming two tokens of one
+//! Luna client library, `real` replays the clone procedures there, initialising nothing.
 pub mod lab;
+mod real;
 mod steps;
 pub mod variants;
 pub mod worker;
@@ -28,6 +30,15 @@ static WORKER_PROGRAM: OnceLock<(PathBuf, Option<PathBuf>)> = OnceLock::new();
 /// worker`) and the simulator's module they load (`HSMSIM_MODULE`).
 pub fn set_worker_program(program: PathBuf, sim_module: Option<PathBuf>) {
     let _ = WORKER_PROGRAM.set((program, sim_module));
+}
+
+/// The program that runs workers and the simulator's module they load.
+fn worker_program() -> Result<&'static (PathBuf, Option<PathBuf>), Stop> {
+    WORKER_PROGRAM.get().ok_or_else(|| {
+        Stop::NotApplicable(
+            "the Luna procedures run LunaCM in worker processes of the hsmsim program, and this runner was not given it".into(),
+        )
+    })
 }
 
 /// Carries out one scenario of a Luna procedure.
@@ -96,11 +107,7 @@ impl Host {
         ped_keys: Option<&str>,
         party: &'static str,
     ) -> Result<Host, Stop> {
-        let (program, sim_module) = WORKER_PROGRAM.get().ok_or_else(|| {
-            Stop::NotApplicable(
-                "the Luna procedures run LunaCM in worker processes of the hsmsim program, and this runner was not given it".into(),
-            )
-        })?;
+        let (program, sim_module) = worker_program()?;
         let mut command = Command::new(program);
         command
             .arg("--lab")
@@ -122,6 +129,20 @@ impl Host {
             command.env("HSMSIM_PED_KEYS", keys);
         }
         Self::start(command, host, party)
+    }
+
+    /// A worker on a real Luna client library (`hsmsim conformance worker --module PATH`): it
+    /// sees the slots the library shows this machine, and reads the library's own
+    /// configuration from the environment it inherits.
+    pub fn spawn_module(module: &std::path::Path, party: &'static str) -> Result<Host, Stop> {
+        let (program, _) = worker_program()?;
+        let mut command = Command::new(program);
+        command
+            .args(["conformance", "worker", "--module"])
+            .arg(module)
+            .env_remove("HSMSIM_PED_KEYS");
+        let name = module.file_name().unwrap_or(module.as_os_str());
+        Self::start(command, &name.to_string_lossy(), party)
     }
 
     fn start(mut command: Command, name: &str, party: &'static str) -> Result<Host, Stop> {
