@@ -55,7 +55,7 @@ pub fn planned_objects() -> Vec<super::PlannedObject> {
             party: crate::target::Role::Origin,
             name: kind.to_string(),
             what: format!(
-                "{} on the source partition of the scenario's own lab (removed with the lab)",
+                "{} on the source partition (with `sim`, in the scenario's own lab, removed with it; on a real token, destroyed when the scenario ends)",
                 match *kind {
                     "rsa" => "an RSA-2048 key pair",
                     "ec" => "an EC P-256 key pair",
