@@ -1402,3 +1402,44 @@ fn golden_pre_ppso_ped_owner_challenge_and_activation() {
     );
     golden("pre_ppso_ped_createchallenge_activate", &out, &dir);
 }
+
+/// `hagroup synchronize` and `hagroup recover` (the lab's estate operations, run inside the
+/// `hsmsim lunacm` process) write objects, and the console's next PKCS#11 calls in the SAME
+/// process read them: the estate and the simulator's module share one engine and one SQLite
+/// (with `libhsmsim.so` running its own copy beside the program's, the second copy's
+/// connection lost its POSIX locks and read a WAL the first had checkpointed away:
+/// `CKR_DEVICE_ERROR`, "database disk image is malformed").
+#[test]
+fn estate_writes_and_the_module_s_reads_share_one_process() {
+    let dir = ha_lab();
+    let out = script(
+        &dir,
+        "slot set -slot 1\nrole login -name co -password CO-sa6-2020\npartition contents\n\
+         hagroup creategroup -label tmpMig -slot 0 -password CO-sa6-2020\n\
+         hagroup addmember -group tmpMig -slot 1 -password CO-sa6-2020\n\
+         hagroup synchronize -group tmpMig -password CO-sa6-2020\n\
+         partition contents\n\
+         hagroup recover -group tmpMig -password CO-sa6-2020\n\
+         partition contents\n",
+        "",
+    );
+    let text = stdout(&out);
+    succeeded(&out);
+    assert!(!text.contains("CKR_DEVICE_ERROR"), "{text}");
+    // Before the group, the destination is empty; after the synchronisation it holds the
+    // source's three objects, read in the same process (after the recovery too).
+    let listings: Vec<&str> = text
+        .split("lunacm:>partition contents")
+        .skip(1)
+        .map(|s| s.split("lunacm:>").next().unwrap_or(""))
+        .collect();
+    assert_eq!(listings.len(), 3, "{text}");
+    assert!(!listings[0].contains("mig-aes"), "{text}");
+    for listing in &listings[1..] {
+        assert_eq!(listing.matches("Label:").count(), 3, "{text}");
+        assert!(
+            listing.contains("mig-aes") && listing.contains("mig-rsa"),
+            "{text}"
+        );
+    }
+}

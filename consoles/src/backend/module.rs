@@ -3,6 +3,14 @@
 //! `C_GetFunctionList`, as applications do) and initialised once (`C_Initialize`), whoever
 //! asks for it; the simulator's module is initialised on the lab a [`SimulatorLab`] names.
 //! A token is the one initialised token of a module that an RFC 7512 selector names.
+//!
+//! The simulator's module file serves the engine linked into this program
+//! (`raw::serve_host_engine`): this program runs the lab's estate operations through the
+//! `hsmsim` crate too, and two engines in one process would each bring their own SQLite to
+//! the lab's database, whose POSIX locks do not tell them apart (`hsmsim::pkcs11::host`).
+//! So there is one engine, one store connection registry and one SQLite per process, the
+//! module file is still what cryptoki loads and enters, and a crash or another process sees
+//! the same locking as from any other process.
 use super::raw::RawModule;
 use super::uri::{Pkcs11Uri, TokenSelector};
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
@@ -84,6 +92,9 @@ impl SimulatorLab {
 
 impl Module {
     fn load(path: &Path, sim: Option<&SimulatorLab>) -> Result<Module, ModuleError> {
+        if sim.is_some() {
+            super::raw::serve_host_engine(path).map_err(ModuleError)?;
+        }
         let pkcs11 = Pkcs11::new(path).map_err(|e| {
             ModuleError(format!(
                 "cannot load the PKCS#11 module {}: {e}",
@@ -97,7 +108,11 @@ impl Module {
             None => initialize(),
         }
         .map_err(|e| ModuleError(format!("C_Initialize of {} failed: {e}", path.display())))?;
-        let raw = RawModule::load(path).map_err(ModuleError)?;
+        let raw = match sim {
+            Some(_) => RawModule::in_process(),
+            None => RawModule::load(path),
+        }
+        .map_err(ModuleError)?;
         Ok(Module {
             path: path.to_path_buf(),
             raw,

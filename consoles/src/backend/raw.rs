@@ -4,6 +4,11 @@
 //! `C_UnwrapKey` with those mechanisms, and Luna's `CA_*` extension calls (SafeNet SDK
 //! signatures as pycryptoki binds them) with `C_Login` for Luna's vendor user types. Sessions
 //! and objects are cryptoki's, by handle. This is the crate's only C ABI boundary.
+//!
+//! The simulator's module is served by the engine linked into this program
+//! (`serve_host_engine`, `RawModule::in_process`): a second engine in the process, the one
+//! inside `libhsmsim.so`, would open the lab's database with its own SQLite beside the
+//! estate operations' (`hsmsim::pkcs11::host` says why that corrupts it).
 use cryptoki::object::{Attribute, ObjectHandle};
 use cryptoki::session::Session;
 use cryptoki_sys::*;
@@ -11,8 +16,12 @@ use std::path::Path;
 
 /// A module's function table, loaded beside cryptoki's (same process, same initialisation).
 pub struct RawModule {
-    library: libloading::Library,
+    /// The module file; `None` for the simulator linked into this program.
+    library: Option<libloading::Library>,
     list: *const CK_FUNCTION_LIST,
+    /// The simulator's Luna table: its `CA_*` functions are found there by name
+    /// (`hsmsim::pkcs11::CA_FUNCTION_NAMES`), not among the module file's symbols.
+    ca_list: *const hsmsim::pkcs11::CK_SFNT_CA_FUNCTION_LIST,
 }
 
 // SAFETY: the function table is static data of the loaded module, which stays loaded while
@@ -58,6 +67,36 @@ impl<'a> RawMechanism<'a> {
     }
 }
 
+/// Makes the simulator's module file (`libhsmsim.so`) serve the engine linked into this
+/// program: loads it and hands it this program's entry points (its private
+/// `hsmsim_serve_host_engine`), before anything calls into it. From then on every table
+/// cryptoki or anyone gets from the file is this program's.
+pub fn serve_host_engine(path: &Path) -> Result<(), String> {
+    // SAFETY: loading the module runs its initialisers (Rust statics only); it links with
+    // -z nodelete, so it stays mapped, and its state holds the entry points, after `library`
+    // is dropped.
+    let library = unsafe { libloading::Library::new(path) }
+        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    // SAFETY: the simulator's hook has this signature (hsmsim::pkcs11::host).
+    let hook: libloading::Symbol<
+        unsafe extern "C" fn(*const hsmsim::pkcs11::host::HostEntryPoints) -> CK_RV,
+    > = unsafe { library.get(b"hsmsim_serve_host_engine\0") }.map_err(|_| {
+        format!(
+            "{} is not this build's libhsmsim.so (it has no hsmsim_serve_host_engine): rebuild it (cargo build) or set HSMSIM_MODULE to this build's",
+            path.display()
+        )
+    })?;
+    // SAFETY: a pointer to this program's static entry points, valid for the process.
+    let rv = unsafe { hook(&hsmsim::pkcs11::host::HOST_ENTRY_POINTS) };
+    if rv != CKR_OK {
+        return Err(format!(
+            "{} cannot serve this program's engine (0x{rv:X}): it was initialised on its own first",
+            path.display()
+        ));
+    }
+    Ok(())
+}
+
 impl RawModule {
     /// Opens the module file and asks it for its function table.
     pub fn load(path: &Path) -> Result<RawModule, String> {
@@ -78,11 +117,37 @@ impl RawModule {
                 path.display()
             ));
         }
-        Ok(RawModule { library, list })
+        Ok(RawModule {
+            library: Some(library),
+            list,
+            ca_list: std::ptr::null(),
+        })
+    }
+
+    /// The tables of the simulator linked into this program (the engine `libhsmsim.so` serves
+    /// after `serve_host_engine`).
+    pub fn in_process() -> Result<RawModule, String> {
+        let mut list: *mut CK_FUNCTION_LIST = std::ptr::null_mut();
+        // SAFETY: a valid out-pointer; the function only writes its static table's address.
+        let rv = unsafe { hsmsim::pkcs11::C_GetFunctionList(&mut list) };
+        let mut ca_list: *mut hsmsim::pkcs11::CK_SFNT_CA_FUNCTION_LIST = std::ptr::null_mut();
+        // SAFETY: as above.
+        let ca_rv = unsafe { hsmsim::pkcs11::CA_GetFunctionList(&mut ca_list) };
+        if rv != CKR_OK || ca_rv != CKR_OK || list.is_null() || ca_list.is_null() {
+            return Err(format!(
+                "the simulator's function lists: C_GetFunctionList 0x{rv:X}, CA_GetFunctionList 0x{ca_rv:X}"
+            ));
+        }
+        Ok(RawModule {
+            library: None,
+            list,
+            ca_list,
+        })
     }
 
     fn functions(&self) -> &CK_FUNCTION_LIST {
-        // SAFETY: checked non-null at load; the table lives as long as the library.
+        // SAFETY: checked non-null at load; the table lives as long as the library (the
+        // simulator's in this program is static).
         unsafe { &*self.list }
     }
 
@@ -257,10 +322,37 @@ impl RawModule {
     /// # Safety
     /// `F` must be the symbol's C signature.
     unsafe fn function<F: Copy>(&self, name: &[u8]) -> Result<F, CK_RV> {
+        let Some(library) = &self.library else {
+            return self.in_process_function(name);
+        };
         // SAFETY: the caller names the symbol's signature.
-        unsafe { self.library.get::<F>(name) }
+        unsafe { library.get::<F>(name) }
             .map(|f| *f)
             .map_err(|_| CKR_FUNCTION_NOT_SUPPORTED)
+    }
+
+    /// The simulator's `CA_*` function `name` (NUL-terminated), from its Luna table, or one
+    /// it exports outside that table (`CA_InitToken`: pycryptoki's layout has no entry).
+    fn in_process_function<F: Copy>(&self, name: &[u8]) -> Result<F, CK_RV> {
+        let name = name.strip_suffix(b"\0").unwrap_or(name);
+        let entry = match hsmsim::pkcs11::CA_FUNCTION_NAMES
+            .iter()
+            .position(|n| n.as_bytes() == name)
+        {
+            // SAFETY: `ca_list` is the simulator's static table (set with `library` None),
+            // which holds `CA_FUNCTION_COUNT` entries in `CA_FUNCTION_NAMES`' order, none null.
+            Some(index) => unsafe { (*self.ca_list).functions[index] },
+            None if name == b"CA_InitToken" => {
+                hsmsim::pkcs11::CA_InitToken as *const std::ffi::c_void
+            }
+            None => return Err(CKR_FUNCTION_NOT_SUPPORTED),
+        };
+        if std::mem::size_of::<F>() != std::mem::size_of::<*const std::ffi::c_void>() {
+            return Err(CKR_GENERAL_ERROR);
+        }
+        // SAFETY: `F` is the entry's C signature (the caller names it, as for a symbol) and
+        // a function pointer of pointer size (checked above).
+        Ok(unsafe { std::mem::transmute_copy::<*const std::ffi::c_void, F>(&entry) })
     }
 
     /// `CA_GetFirmwareVersion`: (major, minor, subminor).
@@ -436,8 +528,8 @@ impl RawModule {
         user: CK_USER_TYPE,
         pin: Option<&str>,
     ) -> Result<(), CK_RV> {
-        // SAFETY: the PKCS#11 signature.
-        let f: LoginFn = unsafe { self.function(b"C_Login\0") }?;
+        // The function list's (as for every standard function), not the symbol's.
+        let f: LoginFn = self.functions().C_Login.ok_or(CKR_FUNCTION_NOT_SUPPORTED)?;
         let mut pin = pin.map(|p| p.as_bytes().to_vec());
         let (ptr, len) = match pin.as_mut() {
             Some(p) => (p.as_mut_ptr(), p.len() as CK_ULONG),
@@ -537,13 +629,10 @@ impl RawModule {
                 })
             }
             None => {
-                // SAFETY: the PKCS#11 signature (C_InitToken has CA_InitToken's first four).
-                let f: unsafe extern "C" fn(
-                    CK_SLOT_ID,
-                    *mut CK_UTF8CHAR,
-                    CK_ULONG,
-                    *mut CK_UTF8CHAR,
-                ) -> CK_RV = unsafe { self.function(b"C_InitToken\0") }?;
+                let f = self
+                    .functions()
+                    .C_InitToken
+                    .ok_or(CKR_FUNCTION_NOT_SUPPORTED)?;
                 // SAFETY: the buffers outlive the call.
                 check(unsafe { f(slot, pin_ptr, pin_len, padded.as_mut_ptr()) })
             }
@@ -561,8 +650,10 @@ impl RawModule {
         let mut pin = pin_buffer(pin);
         let (ptr, len) = pointer(&mut pin);
         if user == CKU_USER {
-            // SAFETY: the PKCS#11 signature.
-            let f: InitPinFn = unsafe { self.function(b"C_InitPIN\0") }?;
+            let f: InitPinFn = self
+                .functions()
+                .C_InitPIN
+                .ok_or(CKR_FUNCTION_NOT_SUPPORTED)?;
             // SAFETY: the PIN buffer outlives the call.
             return check(unsafe { f(session, ptr, len) });
         }
@@ -579,8 +670,10 @@ impl RawModule {
         old: Option<&str>,
         new: Option<&str>,
     ) -> Result<(), CK_RV> {
-        // SAFETY: the PKCS#11 signature.
-        let f: SetPinFn = unsafe { self.function(b"C_SetPIN\0") }?;
+        let f: SetPinFn = self
+            .functions()
+            .C_SetPIN
+            .ok_or(CKR_FUNCTION_NOT_SUPPORTED)?;
         let (mut old, mut new) = (pin_buffer(old), pin_buffer(new));
         let (old_ptr, old_len) = pointer(&mut old);
         let (new_ptr, new_len) = pointer(&mut new);

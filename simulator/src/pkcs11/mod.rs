@@ -2,7 +2,8 @@
 //! the module state of the process (made afresh in a forked child) and the `fork` handlers.
 //! Every call runs inside `guard`, which catches panics (answering `CKR_GENERAL_ERROR`) and
 //! logs failures through `tracing` (`HSMSIM_LOG`). All `unsafe` of the crate (outside the
-//! crypto FFI files) lives in this module.
+//! crypto FFI files) lives in this module. `host`: a program that links the crate and loads
+//! `libhsmsim.so` too makes the module serve the program's engine (one engine, one SQLite).
 /// Defines one exported PKCS#11 function whose body returns `Result<CK_RV>`.
 macro_rules! export {
     ($name:ident ( $($a:ident : $t:ty),* $(,)? ) $body:block) => {
@@ -33,6 +34,7 @@ macro_rules! unsupported {
 }
 
 pub mod args;
+pub mod host;
 pub mod keys;
 pub mod luna;
 pub mod message;
@@ -339,6 +341,13 @@ pub unsafe extern "C" fn C_Initialize(init_args: *mut c_void) -> CK_RV {
             check_initialize_args(&a)?;
         }
         let mut state = state_checked().engine.write();
+        if host::serving().is_some() {
+            return Err(err(
+                CKR_FUNCTION_FAILED,
+                "this libhsmsim.so serves the engine of the program that loaded it: call \
+                 C_Initialize through its function list (see pkcs11::host)",
+            ));
+        }
         if state.is_some() {
             return Err(err(
                 CKR_CRYPTOKI_ALREADY_INITIALIZED,
@@ -568,6 +577,10 @@ fn interface_version(i: &CK_INTERFACE) -> CK_VERSION {
 /// `list` must be null or writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn C_GetFunctionList(list: *mut *mut CK_FUNCTION_LIST) -> CK_RV {
+    if let Some(host) = host::serving() {
+        // SAFETY: the program's C_GetFunctionList, with the caller's argument.
+        return unsafe { (host.get_function_list)(list) };
+    }
     guard("C_GetFunctionList", || {
         // SAFETY: out-pointer from the caller.
         unsafe { args::write(list, FUNCTION_LIST.ptr()) }?;
@@ -584,6 +597,10 @@ pub unsafe extern "C" fn C_GetInterfaceList(
     list: *mut CK_INTERFACE,
     count: *mut CK_ULONG,
 ) -> CK_RV {
+    if let Some(host) = host::serving() {
+        // SAFETY: the program's C_GetInterfaceList, with the caller's arguments.
+        return unsafe { (host.get_interface_list)(list, count) };
+    }
     guard("C_GetInterfaceList", || {
         let all = interfaces();
         let n = all.len();
@@ -617,6 +634,10 @@ pub unsafe extern "C" fn C_GetInterface(
     interface: *mut *mut CK_INTERFACE,
     flags: CK_FLAGS,
 ) -> CK_RV {
+    if let Some(host) = host::serving() {
+        // SAFETY: the program's C_GetInterface, with the caller's arguments.
+        return unsafe { (host.get_interface)(name, version, interface, flags) };
+    }
     guard("C_GetInterface", || {
         if interface.is_null() {
             return Err(err(CKR_ARGUMENTS_BAD, "ppInterface is null"));

@@ -545,3 +545,15 @@ pub fn policy(slot: CK_SLOT_ID, id: CK_ULONG) -> CK_ULONG {
         .map(|(_, v)| v)
         .unwrap_or_else(|| panic!("no policy {id}"))
 }
+
+/// `libhsmsim.so` of this build (next to the test binary in `target/<profile>/deps`, or one
+/// directory up).
+pub fn module_file() -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let deps = exe.parent().unwrap();
+    [deps, deps.parent().unwrap()]
+        .iter()
+        .map(|d| d.join("libhsmsim.so"))
+        .find(|p| p.exists())
+        .expect("libhsmsim.so is built next to the tests")
+}

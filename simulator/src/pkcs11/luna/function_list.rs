@@ -284,6 +284,10 @@ ca_function_list!(
 /// `list` must be null or writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn CA_GetFunctionList(list: *mut *mut CK_SFNT_CA_FUNCTION_LIST) -> CK_RV {
+    if let Some(host) = super::super::host::serving() {
+        // SAFETY: the program's CA_GetFunctionList, with the caller's argument.
+        return unsafe { (host.ca_get_function_list)(list) };
+    }
     guard("CA_GetFunctionList", || {
         // SAFETY: out-pointer from the caller.
         unsafe { args::write(list, CA_FUNCTION_LIST.ptr()) }?;
