@@ -251,3 +251,92 @@ pub(crate) fn negative_id(case: &Case) -> Option<&str> {
         Case::Positive(_) => None,
     }
 }
+
+/// The objects a worker answered with.
+pub(crate) fn objects(host: &mut Host, request: &Request) -> Result<Vec<worker::ObjectInfo>, Stop> {
+    match host.ask(request)? {
+        Response::Objects { objects, .. } => Ok(objects),
+        Response::Failed { detail, .. } => Err(Stop::fail(detail)),
+        other => Err(Stop::fail(format!("unexpected answer {other:?}"))),
+    }
+}
+
+/// One side of a proof by use: a slot and its Crypto Officer's PIN (none on a PED).
+pub(crate) type Side = (u64, Option<String>);
+
+/// Proves the mix's keys (labelled `<kind>-<tag>`) on `a` and `b` the same keys by use: RSA
+/// and EC signed on each side and verified on the other, AES and 3DES encrypted on each side and
+/// decrypted on the other. `skip` names a class (`CKO_PRIVATE_KEY`, `CKO_SECRET_KEY`) not
+/// copied, whose keys are left out.
+pub(crate) fn prove_by_use(
+    host: &mut Host,
+    a: &Side,
+    b: &Side,
+    tag: &str,
+    skip: impl Fn(&str) -> bool,
+) -> Result<String, Stop> {
+    use hsmsim_consoles::backend::objects::hex;
+    use worker::KeyUse;
+    let mut data = vec![0u8; 48];
+    let _ = aws_lc_rs::rand::fill(&mut data);
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &data);
+    let mut use_key =
+        |side: &Side, kind: &str, class: &str, action, input: &[u8], extra: &[u8]| match host.ask(
+            &Request::Use {
+                slot: side.0,
+                pin: side.1.clone(),
+                label: format!("{kind}-{tag}"),
+                class: class.into(),
+                action,
+                data: hex(input),
+                extra: hex(extra),
+            },
+        )? {
+            Response::Bytes { hex, .. } => {
+                ::hex::decode(hex).map_err(|e| Stop::fail(format!("bad hex from the worker: {e}")))
+            }
+            Response::Failed { detail, .. } => {
+                Err(Stop::fail(format!("{kind} on slot {}: {detail}", side.0)))
+            }
+            other => Err(Stop::fail(format!("unexpected answer {other:?}"))),
+        };
+    let ways = [(a, b), (b, a)];
+    let mut notes = Vec::new();
+    if !skip("CKO_PRIVATE_KEY") {
+        for (kind, message) in [("rsa", &data[..]), ("ec", digest.as_ref())] {
+            for (from, to) in ways {
+                let signature = use_key(from, kind, "CKO_PRIVATE_KEY", KeyUse::Sign, message, &[])?;
+                use_key(to, kind, "CKO_PUBLIC_KEY", KeyUse::Verify, message, &signature)
+                    .map_err(|e| {
+                        Stop::fail(format!(
+                            "the keys differ: {kind}: signed on slot {}, not verified on slot {}: {e:?}",
+                            from.0, to.0
+                        ))
+                    })?;
+            }
+            notes.push(format!(
+                "{kind}: signed on each side, verified on the other"
+            ));
+        }
+    }
+    if !skip("CKO_SECRET_KEY") {
+        for (kind, iv_len) in [("aes", 16), ("des3", 8)] {
+            let mut iv = vec![0u8; iv_len];
+            let _ = aws_lc_rs::rand::fill(&mut iv);
+            for (from, to) in ways {
+                let sealed = use_key(from, kind, "CKO_SECRET_KEY", KeyUse::Encrypt, &data, &iv)?;
+                let opened = use_key(to, kind, "CKO_SECRET_KEY", KeyUse::Decrypt, &sealed, &iv)?;
+                if opened != data {
+                    return Err(Stop::fail(format!(
+                        "the keys differ: {kind}: encrypted on slot {}, decrypted on slot {} to other data",
+                        from.0, to.0
+                    )));
+                }
+            }
+            notes.push(format!(
+                "{kind}: encrypted on each side, decrypted on the other"
+            ));
+        }
+    }
+    Ok(notes.join("; "))
+}

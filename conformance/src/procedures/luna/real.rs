@@ -10,12 +10,12 @@
 //! tokens at cleanup, which checks nothing labelled with the run's tag is left. Backup/restore
 //! and HA (`partition archive`, `hagroup` have no `CA_*` call), variants the tokens are not, and
 //! negative cases that need a changed token are "not applicable" with the reason.
+use super::objects;
 use super::variants::{LunaVariant, Source};
-use super::worker::{KeyUse, ObjectInfo, Request, Response};
+use super::worker::{ObjectInfo, Request, Response};
 use super::{Host, negative_id};
 use crate::runner::{Case, Parties, Run, Stop};
 use crate::target::Party;
-use hsmsim_consoles::backend::objects::hex;
 use std::path::PathBuf;
 
 const LUNACM: &str = "lunacm:>";
@@ -301,14 +301,6 @@ fn refuses_pin(detail: &str) -> bool {
     .any(|code| detail.contains(code))
 }
 
-fn objects(host: &mut Host, request: &Request) -> Result<Vec<ObjectInfo>, Stop> {
-    match host.ask(request)? {
-        Response::Objects { objects, .. } => Ok(objects),
-        Response::Failed { detail, .. } => Err(Stop::fail(detail)),
-        other => Err(Stop::fail(format!("unexpected answer {other:?}"))),
-    }
-}
-
 /// The scenario's objects on `token` (labels containing the run's tag).
 fn tagged(host: &mut Host, token: &Token, tag: &str) -> Result<Vec<ObjectInfo>, Stop> {
     objects(
@@ -512,70 +504,14 @@ fn check(
         return Ok(());
     }
     run.check("every key proven the same by use", || {
-        proven_by_use(evidence, pair, tag)
+        super::prove_by_use(
+            evidence,
+            &(pair.source.slot, pair.source.pin.clone()),
+            &(pair.target.slot, pair.target.pin.clone()),
+            tag,
+            |_| false,
+        )
     })
-}
-
-/// Each key of the mix used on one token and its result checked on the other, both ways.
-fn proven_by_use(host: &mut Host, pair: &Pair, tag: &str) -> Result<String, Stop> {
-    let mut data = vec![0u8; 48];
-    let _ = aws_lc_rs::rand::fill(&mut data);
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &data);
-    let mut use_key =
-        |token: &Token, kind: &str, class: &str, action, input: &[u8], extra: &[u8]| match host
-            .ask(&Request::Use {
-                slot: token.slot,
-                pin: token.pin.clone(),
-                label: format!("{kind}-{tag}"),
-                class: class.into(),
-                action,
-                data: hex(input),
-                extra: hex(extra),
-            })? {
-            Response::Bytes { hex, .. } => {
-                ::hex::decode(hex).map_err(|e| Stop::fail(format!("bad hex from the worker: {e}")))
-            }
-            Response::Failed { detail, .. } => Err(Stop::fail(format!(
-                "{kind} on slot {}: {detail}",
-                token.slot
-            ))),
-            other => Err(Stop::fail(format!("unexpected answer {other:?}"))),
-        };
-    let ways = [(&pair.source, &pair.target), (&pair.target, &pair.source)];
-    for (kind, message) in [("rsa", &data[..]), ("ec", digest.as_ref())] {
-        for (from, to) in ways {
-            let signature = use_key(from, kind, "CKO_PRIVATE_KEY", KeyUse::Sign, message, &[])?;
-            use_key(
-                to,
-                kind,
-                "CKO_PUBLIC_KEY",
-                KeyUse::Verify,
-                message,
-                &signature,
-            )
-            .map_err(|e| {
-                Stop::fail(format!(
-                    "the keys differ: {kind}: signed on slot {}, not verified on slot {}: {e:?}",
-                    from.slot, to.slot
-                ))
-            })?;
-        }
-    }
-    for (kind, iv_len) in [("aes", 16), ("des3", 8)] {
-        let mut iv = vec![0u8; iv_len];
-        let _ = aws_lc_rs::rand::fill(&mut iv);
-        for (from, to) in ways {
-            let sealed = use_key(from, kind, "CKO_SECRET_KEY", KeyUse::Encrypt, &data, &iv)?;
-            let opened = use_key(to, kind, "CKO_SECRET_KEY", KeyUse::Decrypt, &sealed, &iv)?;
-            if opened != data {
-                return Err(Stop::fail(format!(
-                    "the keys differ: {kind}: encrypted on slot {}, decrypted on slot {} to other data",
-                    from.slot, to.slot
-                )));
-            }
-        }
-    }
-    Ok("rsa, ec: signed on each token, verified on the other; aes, des3: encrypted on each token, decrypted on the other".into())
 }
 
 /// Destroys the scenario's objects on both tokens and checks none is left.

@@ -4,10 +4,9 @@
 //! the guide's as-printed step 1 and the negative cases, then the outcome checks.
 use super::lab::{self, Changes, Layout, ScenarioLab};
 use super::variants::{LunaVariant, Source};
-use super::worker::{KeyUse, ObjectInfo, Request, Response};
-use super::{Host, Typed, negative_id};
+use super::worker::{ObjectInfo, Request, Response};
+use super::{Host, Typed, negative_id, objects};
 use crate::runner::{Case, Parties, Run, Stop};
-use hsmsim_consoles::backend::objects::hex;
 use std::collections::BTreeMap;
 
 /// The fixtures' shared cloning domain and Backup HSM SO password.
@@ -279,24 +278,6 @@ enum Expect {
     NoSecretKeys,
     /// The destination was never initialised (the rehearsal stopped at step 1).
     Untouched,
-}
-
-fn objects(host: &mut Host, request: &Request) -> Result<Vec<ObjectInfo>, Stop> {
-    match host.ask(request)? {
-        Response::Objects { objects, .. } => Ok(objects),
-        Response::Failed { detail, .. } => Err(Stop::fail(detail)),
-        other => Err(Stop::fail(format!("unexpected answer {other:?}"))),
-    }
-}
-
-fn bytes(host: &mut Host, request: &Request) -> Result<Vec<u8>, Stop> {
-    match host.ask(request)? {
-        Response::Bytes { hex, .. } => {
-            ::hex::decode(hex).map_err(|e| Stop::fail(format!("bad hex from the worker: {e}")))
-        }
-        Response::Failed { detail, .. } => Err(Stop::fail(detail)),
-        other => Err(Stop::fail(format!("unexpected answer {other:?}"))),
-    }
 }
 
 /// Step "initialise the 7.x partition": `slot set -slot 1`, `partition init -label L`.
@@ -1020,102 +1001,6 @@ fn lunash_as_hso(sc: &Scenario, commands: &[String]) -> Result<String, Stop> {
     Ok(transcript.trim_end().to_string())
 }
 
-/// The key objects of the mix proven equal by use, source against destination.
-fn prove_by_use(
-    host: &mut Host,
-    sc: &Scenario,
-    skip: impl Fn(&str) -> bool,
-) -> Result<String, Stop> {
-    let mut notes = Vec::new();
-    let tag = &sc.tag;
-    let data = {
-        let mut d = vec![0u8; 48];
-        let _ = aws_lc_rs::rand::fill(&mut d);
-        d
-    };
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &data)
-        .as_ref()
-        .to_vec();
-    let sides = [(0u64, sc.source_co.clone()), (1u64, sc.target_co.clone())];
-    for (kind, message) in [("rsa", &data), ("ec", &digest)] {
-        if skip("CKO_PRIVATE_KEY") {
-            continue;
-        }
-        for (from, to) in [(1usize, 0usize), (0, 1)] {
-            let label = format!("{kind}-{tag}");
-            let sig = bytes(
-                host,
-                &Request::Use {
-                    slot: sides[from].0,
-                    pin: sides[from].1.clone(),
-                    label: label.clone(),
-                    class: "CKO_PRIVATE_KEY".into(),
-                    action: KeyUse::Sign,
-                    data: hex(message),
-                    extra: String::new(),
-                },
-            )?;
-            bytes(host, &Request::Use {
-                slot: sides[to].0,
-                pin: sides[to].1.clone(),
-                label,
-                class: "CKO_PUBLIC_KEY".into(),
-                action: KeyUse::Verify,
-                data: hex(message),
-                extra: hex(&sig),
-            })
-            .map_err(|e| Stop::fail(format!("the keys differ: {kind}: a signature made on slot {} does not verify on slot {}: {e:?}", sides[from].0, sides[to].0)))?;
-        }
-        notes.push(format!(
-            "{kind}: signed on each side, verified on the other"
-        ));
-    }
-    for (kind, iv_len) in [("aes", 16usize), ("des3", 8)] {
-        if skip("CKO_SECRET_KEY") {
-            continue;
-        }
-        for (from, to) in [(0usize, 1usize), (1, 0)] {
-            let label = format!("{kind}-{tag}");
-            let mut iv = vec![0u8; iv_len];
-            let _ = aws_lc_rs::rand::fill(&mut iv);
-            let ct = bytes(
-                host,
-                &Request::Use {
-                    slot: sides[from].0,
-                    pin: sides[from].1.clone(),
-                    label: label.clone(),
-                    class: "CKO_SECRET_KEY".into(),
-                    action: KeyUse::Encrypt,
-                    data: hex(&data),
-                    extra: hex(&iv),
-                },
-            )?;
-            let pt = bytes(
-                host,
-                &Request::Use {
-                    slot: sides[to].0,
-                    pin: sides[to].1.clone(),
-                    label,
-                    class: "CKO_SECRET_KEY".into(),
-                    action: KeyUse::Decrypt,
-                    data: hex(&ct),
-                    extra: hex(&iv),
-                },
-            )?;
-            if pt != data {
-                return Err(Stop::fail(format!(
-                    "the keys differ: {kind}: encrypted on slot {}, decrypted on slot {} to other data",
-                    sides[from].0, sides[to].0
-                )));
-            }
-        }
-        notes.push(format!(
-            "{kind}: encrypted on each side, decrypted on the other"
-        ));
-    }
-    Ok(notes.join("; "))
-}
-
 fn describe(o: &ObjectInfo) -> String {
     format!("{} {}", o.class, o.label)
 }
@@ -1211,10 +1096,16 @@ fn check(
         return Ok(());
     }
     run.check("every key proven the same by use", || {
-        prove_by_use(evidence, sc, |class| match expect {
-            Expect::NoPrivateKeys => class == "CKO_PRIVATE_KEY",
-            Expect::NoSecretKeys => class == "CKO_SECRET_KEY",
-            _ => false,
-        })
+        super::prove_by_use(
+            evidence,
+            &(0, sc.source_co.clone()),
+            &(1, sc.target_co.clone()),
+            &sc.tag,
+            |class| match expect {
+                Expect::NoPrivateKeys => class == "CKO_PRIVATE_KEY",
+                Expect::NoSecretKeys => class == "CKO_SECRET_KEY",
+                _ => false,
+            },
+        )
     })
 }
