@@ -13,14 +13,18 @@
 //! in the store, so the PKCS#11 module in another process sees it on its next call.
 mod cards;
 mod credentials;
+mod decanus;
 mod legacy;
+mod partition_backup;
 mod policy;
 #[cfg(test)]
 mod tests;
 
 pub use cards::*;
 pub use credentials::*;
+pub use decanus::*;
 pub(crate) use legacy::import_legacy_files;
+pub use partition_backup::*;
 pub use policy::*;
 
 use crate::base::error::{Result, err};
