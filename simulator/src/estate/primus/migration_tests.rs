@@ -410,6 +410,11 @@ fn a_backup_needs_its_card_the_partition_password_and_a_usb_drive() {
             .rv,
         CKR_PIN_INCORRECT
     );
+    assert_eq!(
+        partition_login(&sel, P, "wrong").unwrap_err().rv,
+        CKR_PIN_INCORRECT
+    );
+    partition_login(&sel, P, USER_PIN).unwrap();
     let missing = BackupRequest {
         usb: &dir.path().join("no-usb"),
         ..request(USER_PIN)
