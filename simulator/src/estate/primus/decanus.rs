@@ -231,16 +231,30 @@ pub fn partition_backup_preconditions(
     partition_text: &str,
 ) -> Result<Vec<crate::models::primus::Unmet>> {
     let (device, p) = partition(selection, partition_text)?;
-    let mut current = device.clone();
-    current.decanus = decanus_state(selection, &device.name)?
-        .as_ref()
-        .map(decanus_model);
-    let admin = partition_administration(selection, partition_text)?;
-    current.partitions.insert(p.clone(), admin.summary());
-    Ok(current
+    Ok(current_device_in(&open_store(selection)?, device)?
         .partition_backup_preconditions(&p)
         .err()
         .unwrap_or_default())
+}
+
+/// The device as the store holds it now: the lab's definition with the Decanus terminal and
+/// every partition's administration state as changed since the lab started (what `lab show`
+/// and the backup preconditions judge), read from `store` (already open).
+pub(crate) fn current_device_in(store: &Store, device: &Device) -> Result<Device> {
+    let mut current = device.clone();
+    current.decanus = stored_decanus(
+        device,
+        store.device_item(&device.id(), DECANUS_ITEM, TERMINAL_NAME)?,
+    )?
+    .as_ref()
+    .map(decanus_model);
+    for p in device.partitions.keys() {
+        let stored = store.device_item(&device.id(), PARTITION_ADMIN_ITEM, p)?;
+        current
+            .partitions
+            .insert(p.clone(), stored_admin(device, p, stored)?.summary());
+    }
+    Ok(current)
 }
 
 /// `SETUP > CONFIGURATION > SECURITY > USER > "Management access" > enabled|disabled` after

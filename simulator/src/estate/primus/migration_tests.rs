@@ -148,6 +148,13 @@ fn the_decanus_state_persists_and_each_step_refuses_with_a_reason() {
         unmet.iter().map(|u| u.id.as_str()).collect::<Vec<_>>(),
         ["management-access"]
     );
+    // `lab show` reports the stored state, not the lab file's.
+    let shown = crate::estate::report(&sel).unwrap();
+    let device = shown.devices.iter().find(|d| d.name == D).unwrap();
+    let row = device.primus.as_ref().unwrap().partitions.iter();
+    let row = row.clone().find(|r| r.partition == P).unwrap();
+    assert!(!row.management && row.partition_administration);
+    assert_eq!(row.unmet.len(), 1, "{:?}", row.unmet);
     let e = issue_management_password(&sel, spare, &so()).unwrap_err();
     assert_eq!(e.rv, CKR_FUNCTION_FAILED);
     assert!(e.detail.contains("Management access"), "{e}");
