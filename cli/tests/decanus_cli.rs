@@ -27,15 +27,9 @@ struct Lab {
 
 impl Lab {
     fn new() -> Lab {
-        let dir = common::init_lab("primus");
-        let lab = Lab { dir };
-        for (name, pin) in [("so-1", SO_1_PIN), ("so-2", SO_2_PIN)] {
-            lab.hsmsim(&[
-                "primus", "card", "create", "--device", DEVICE, "--kind", "so", "--name", name,
-                "--pin", pin,
-            ]);
+        Lab {
+            dir: common::primus_lab_with_so_cards([("so-1", SO_1_PIN), ("so-2", SO_2_PIN)]),
         }
-        lab
     }
 
     /// With an empty Partition SO card and two empty Partition-Backup cards too.

@@ -13,25 +13,8 @@ fn decanus_at_a_terminal_shows_screens_takes_numbers_and_asks_pins_without_echo(
         eprintln!("util-linux `script` is not installed: the terminal test cannot run here");
         return;
     }
-    let dir = common::init_lab("primus");
+    let dir = common::primus_lab_with_so_cards([("so-1", "11111111"), ("so-2", "22222222")]);
     let lab = common::lab_file(dir.path());
-    for (name, pin) in [("so-1", "11111111"), ("so-2", "22222222")] {
-        common::succeeded(&common::output(common::command().args([
-            "--lab",
-            &lab,
-            "primus",
-            "card",
-            "create",
-            "--device",
-            "primus-onprem",
-            "--kind",
-            "so",
-            "--name",
-            name,
-            "--pin",
-            pin,
-        ])));
-    }
     let mut terminal = Terminal::start(
         &[
             "--lab".into(),
