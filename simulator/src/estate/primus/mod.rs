@@ -11,10 +11,13 @@
 //! `primus/<device>/users/<partition>.json`): opening the lab's store imports them once
 //! (`import_legacy_files`). A configuration change is written to the partition's token record
 //! in the store, so the PKCS#11 module in another process sees it on its next call.
+mod backup_file;
 mod cards;
 mod credentials;
 mod decanus;
 mod legacy;
+#[cfg(test)]
+mod migration_tests;
 mod partition_backup;
 mod policy;
 #[cfg(test)]
