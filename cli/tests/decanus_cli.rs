@@ -236,7 +236,22 @@ fn golden_seed_000_every_path_in_the_seed_s_order_on_acme_adcs() {
         &partition_backup_card_script("ACME-ADCS", "yellow-adcs"),
     );
     lab.golden("5_partition_backup_card", &out);
-    // PA mode, login to the partition (PSO PIN, partition password), BACKUP > CREATE.
+    // A key in the partition, then PA mode, login to the partition (PSO PIN, partition
+    // password), BACKUP > CREATE.
+    lab.hsmsim(&[
+        "--host",
+        "ca-server",
+        "primus-tools",
+        "--hsm",
+        "sim:token=ACME-ADCS",
+        "CreateKey",
+        "--keyname",
+        "adcs-aes",
+        "--type",
+        "AES",
+        "--size",
+        "256",
+    ]);
     let script = format!(
         "SWITCH MODE > Partition Administration\ncard insert pso-adcs --slot 1\n\
          LOGIN > “ACME-ADCS”\n{PSO_PIN}\nPkcs11-AcmeAdcs-01\nusb insert {}\nBACKUP > CREATE\nstatus\n",

@@ -19,7 +19,7 @@ use cryptoki_sys::*;
 use hsmsim::base::error::Error;
 use hsmsim::estate::LabSelection;
 use hsmsim::estate::primus::{self, BackupRequest, DecanusState, Onboarding};
-use hsmsim::models::primus::{CardKind, Licence};
+use hsmsim::models::primus::CardKind;
 use std::path::PathBuf;
 
 /// The partition login of Partition Administration mode.
@@ -152,18 +152,7 @@ impl Terminal {
                 )
             })?;
         if remote {
-            let licensed = primus::licence_items(&selection, device)
-                .map_err(refusal)?
-                .contains(&(Licence::DecanusRemoteTerminal, true));
-            if !licensed {
-                return Err(Reply::refused(
-                    CKR_FUNCTION_FAILED,
-                    &format!(
-                        "{device} is not licensed for {}: use the terminal at the device (without --remote)",
-                        Licence::DecanusRemoteTerminal.title()
-                    ),
-                ));
-            }
+            primus::check_remote_terminal(&selection, device).map_err(refusal)?;
         }
         Ok(Terminal {
             selection,
@@ -732,10 +721,11 @@ impl Terminal {
         )
         .map_err(refusal)?;
         Ok(Reply::done(format!(
-            "Partition backup of {} ({} objects) stored to USB-memory: {}\n\
+            "Partition backup of {} ({} object{}) stored to USB-memory: {}\n\
              Write down the Backup password: {}\n",
             created.header.partition,
             created.header.objects,
+            if created.header.objects == 1 { "" } else { "s" },
             created.file.display(),
             created.password
         )))
