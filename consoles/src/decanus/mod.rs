@@ -13,3 +13,6 @@ pub mod terminal;
 pub use menu::Mode;
 pub use output::{Reply, Status};
 pub use terminal::Terminal;
+
+#[cfg(test)]
+mod tests;

@@ -31,7 +31,7 @@ struct PartitionLogin {
 
 /// A Decanus terminal and its device.
 pub struct Terminal {
-    selection: LabSelection,
+    pub(super) selection: LabSelection,
     device: String,
     remote: bool,
     state: DecanusState,
