@@ -455,3 +455,38 @@ fn normalise_hides_generated_passwords_and_the_backup_time_only() {
         "ACME-PKI Pkcs11-AcmePki-01"
     );
 }
+
+#[test]
+fn minus_c_lines_run_before_the_lines_of_minus_f_and_comments_are_skipped() {
+    let lab = Lab::new();
+    let script = lab.dir.path().join("steps.txt");
+    std::fs::write(
+        &script,
+        "# the SOs, with their PINs inline\n\
+         SO ACTIVATION > ENTER PIN of 1st SO > 11111111 > ENTER PIN of 2nd SO > 22222222\n\
+         status\n",
+    )
+    .unwrap();
+    let script = script.display().to_string();
+    let out = lab.decanus(
+        &[
+            "-c",
+            "card insert so-1 --slot 1",
+            "-c",
+            "card insert so-2 --slot 2",
+            "-f",
+            &script,
+        ],
+        "",
+    );
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    let inserted = text.find("Decanus DA> card insert so-2 --slot 2").unwrap();
+    let activated = text.find("2nd SO (card so-2) accepted").unwrap();
+    assert!(inserted < activated, "{text}");
+    assert!(
+        text.contains("SO session:       active (cards so-1 and so-2)"),
+        "{text}"
+    );
+    assert!(!text.contains("# the SOs"), "{text}");
+}
