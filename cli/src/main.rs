@@ -23,6 +23,7 @@ macro_rules! print {
     };
 }
 
+mod cloudhsm;
 mod conformance;
 mod console_input;
 mod decanus;
@@ -128,6 +129,10 @@ enum Command {
     /// partition security policy, migration preconditions.
     #[command(subcommand)]
     Primus(primus::PrimusCommand),
+    /// The Securosys operator's side of a migration to CloudHSM: restore a Primus partition
+    /// backup file into a blank partition, show a backup file's header.
+    #[command(subcommand)]
+    Cloudhsm(cloudhsm::CloudhsmCommand),
     /// Replay the vendors' documented procedures (docs/procedures.md) against the simulator or real
     /// PKCS#11 modules, and report each scenario: pass, fail or not applicable.
     #[command(subcommand)]
@@ -926,6 +931,7 @@ fn main() -> ExitCode {
         }
         Command::Lab(command) => lab(&choice, command).map_err(Failure::plain),
         Command::Primus(command) => primus::run(&choice, command),
+        Command::Cloudhsm(command) => cloudhsm::run(&choice, command),
         Command::Conformance(command) => conformance::run(command, &choice),
         Command::PrimusTools(args) => primus_tools::run(&choice, *args),
         Command::ImportPfx(args) => import_pfx::run(&choice, *args),
