@@ -3,7 +3,7 @@
 //! seed's order on ACME-ADCS (whose Partition Administration is not onboarded yet: licence
 //! check, management access, management password, ONBOARD with an empty Partition SO card,
 //! the Yellow card, login with the PSO PIN and the partition password, the backup on the USB
-//! drive), ACME-PKI in one run (already onboarded: login without PSO card), the screens and
+//! drive, and `hsmsim cloudhsm restore` of that file giving CloudHSM the same key), ACME-PKI in one run (already onboarded: login without PSO card), the screens and
 //! number selection, and the refusals that stop a script (exit 1) or lines the terminal
 //! cannot take (exit 2). Each run's whole output is pinned by a golden file in
 //! `cli/tests/golden/decanus/` (`HSMSIM_BLESS=1` rewrites them); passwords the device
@@ -266,13 +266,37 @@ fn golden_seed_000_every_path_in_the_seed_s_order_on_acme_adcs() {
     let shown = password_after(&stdout(&out), "Write down the Backup password: ");
     assert!(is_generated_password(&shown), "{shown}");
     // The preconditions of the seed are met now for ACME-ADCS too.
-    common::succeeded(&common::output(common::command().args([
-        "--lab",
-        &lab.lab(),
-        "primus",
-        "preconditions",
-        "primus-onprem/ACME-ADCS",
-    ])));
+    lab.hsmsim(&["primus", "preconditions", "primus-onprem/ACME-ADCS"]);
+    // Securosys's step with the file, the Yellow card and the backup password: the key is on
+    // CloudHSM as it was on premises.
+    common::succeeded(&common::output(
+        common::command()
+            .env("HSMSIM_CARD_PIN", YELLOW_PIN)
+            .env("HSMSIM_BACKUP_PASSWORD", &shown)
+            .args(["--lab", &lab.lab(), "cloudhsm", "restore"])
+            .args(["--partition", "cloudhsm/restore", "--card", "yellow-adcs"])
+            .arg("--backup")
+            .arg(&files[0]),
+    ));
+    let key = |host: &str| {
+        lab.hsmsim(&[
+            "--host",
+            host,
+            "primus-tools",
+            "-hsm",
+            "sim:token=ACME-ADCS",
+            "ListKeyEntry",
+            "-keyname",
+            "adcs-aes",
+        ])
+    };
+    let on_premises = key("ca-server");
+    assert!(on_premises.contains("AES (32 bytes)"), "{on_premises}");
+    assert_eq!(
+        key("admin-host"),
+        on_premises,
+        "the key restored on CloudHSM"
+    );
 }
 
 #[test]
