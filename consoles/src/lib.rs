@@ -13,3 +13,5 @@ pub mod files;
 pub mod lunacm;
 pub mod lunash;
 pub mod primus_tools;
+#[cfg(test)]
+mod test_lab;

@@ -4,7 +4,7 @@
 use super::{Mode, Status, Terminal};
 use crate::command_line::Prompts;
 use cryptoki_sys::*;
-use hsmsim::estate::{self, Choice, primus};
+use hsmsim::estate::primus;
 use hsmsim::models::primus::CardKind;
 
 const LAB: &str = include_str!("../../../fixtures/labs/primus.toml");
@@ -42,13 +42,7 @@ impl Prompts for Scripted {
 /// A terminal on primus-onprem with SO cards so-1 (11111111) and so-2 (22222222) in slots 1
 /// and 2, an empty Partition SO card `pso` and an empty Partition-Backup card `yellow`.
 fn terminal(dir: &tempfile::TempDir) -> Terminal {
-    std::fs::write(dir.path().join("lab.toml"), LAB).unwrap();
-    let selection = estate::select(&Choice {
-        lab_file: Some(dir.path().join("lab.toml")),
-        host: None,
-        state_dir: None,
-    })
-    .unwrap();
+    let selection = crate::test_lab::select(dir, LAB);
     for (name, pin) in [("so-1", "11111111"), ("so-2", "22222222")] {
         primus::create_card(&selection, DEVICE, CardKind::So, name, pin, None).unwrap();
     }
