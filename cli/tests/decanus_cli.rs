@@ -514,3 +514,62 @@ fn minus_c_lines_run_before_the_lines_of_minus_f_and_comments_are_skipped() {
     );
     assert!(!text.contains("# the SOs"), "{text}");
 }
+
+#[test]
+fn an_unpaired_terminal_is_paired_by_the_sos_and_stays_paired_an_old_release_is_refused() {
+    let lab = Lab::with_empty_cards();
+    let lab_file = lab.dir.path().join("lab.toml");
+    let edit = |from: &str, to: &str| {
+        let text = std::fs::read_to_string(&lab_file).unwrap();
+        assert!(text.contains(from), "{from}");
+        std::fs::write(&lab_file, text.replace(from, to)).unwrap();
+    };
+    edit(
+        "decanus = { version = \"2.1.3\", device_administration = true }",
+        "decanus = { version = \"2.1.3\", device_administration = false }",
+    );
+    // Not paired: the SOs' P-BACKUP CARD is refused (exit 1, nothing after it runs).
+    let out = lab.decanus(&[], &partition_backup_card_script("ACME-PKI", "yellow-pki"));
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("not paired with primus-onprem"), "{text}");
+    // SETUP > CONFIGURATION > DECANUS > PAIR, with the SOs: paired, and a later run knows it.
+    let out = lab.decanus(
+        &[],
+        &format!(
+            "card insert so-1 --slot 1\ncard insert so-2 --slot 2\n\
+             SETUP > CONFIGURATION > DECANUS > PAIR\n{SO_1_PIN}\n{SO_2_PIN}\n"
+        ),
+    );
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains(
+            "Decanus Terminal Rel. v2.1.3 paired with primus-onprem (Device Administration)"
+        ),
+        "{text}"
+    );
+    let out = lab.decanus(&[], &partition_backup_card_script("ACME-PKI", "yellow-pki"));
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    // A release before 2.1.3 (a lab whose terminal was never changed by the store): the
+    // terminal says which; Partition Administration is refused.
+    let lab = Lab::new();
+    let lab_file = lab.dir.path().join("lab.toml");
+    let text = std::fs::read_to_string(&lab_file).unwrap();
+    std::fs::write(
+        &lab_file,
+        text.replace("version = \"2.1.3\"", "version = \"2.1.2\""),
+    )
+    .unwrap();
+    let out = lab.decanus(
+        &[],
+        "status\nSWITCH MODE > Partition Administration\nLOGIN > \"ACME-PKI\"\nPkcs11-AcmePki-01\n",
+    );
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("Decanus Terminal Rel. v2.1.2"), "{text}");
+    assert!(
+        text.contains("2.1.3 or later (CKR_FUNCTION_FAILED)"),
+        "{text}"
+    );
+}
