@@ -1,7 +1,7 @@
 //! `hsmsim decanus --device D`: the Securosys Decanus terminal of the lab's Primus device `D`
 //! (seed 000), with its menus typed as the seed writes them (`BACKUP > PARTITION BACKUP >
 //! P-BACKUP CARD > "ACME-PKI" > INSERT Yellow Card into Slot 2 > PIN > PIN`) or chosen by
-//! number on its screens. The terminal is `hsmsim_consoles::decanus`; this adapter feeds it
+//! number (or with the arrow keys after an empty line) on its screens. The terminal is `hsmsim_consoles::decanus`; this adapter feeds it
 //! lines: `-c LINE` (repeatable) then the lines of `-f FILE`, else standard input; on a
 //! terminal with its screens, the `Decanus DA>` / `Decanus PA>` prompt and line editing, PINs
 //! asked without echo (`console_input`). Scripted, a value the path leaves out is read from
@@ -74,6 +74,27 @@ impl Prompts for Answers<'_> {
     }
 }
 
+/// At a terminal, an empty line: the screen's items chosen with the arrow keys and Enter
+/// (`dialoguer`), as the number of the item (`0`: BACK); `None` when Escape leaves the choice.
+fn choose_with_arrows(terminal: &Terminal) -> Option<String> {
+    let (items, back) = terminal.choices();
+    let mut labels: Vec<&str> = items.clone();
+    if back {
+        labels.push("BACK");
+    }
+    let picked = dialoguer::Select::new()
+        .with_prompt("Choose with the arrow keys and Enter (Escape: none)")
+        .items(&labels)
+        .default(0)
+        .interact_on_opt(&dialoguer::console::Term::stdout())
+        .ok()??;
+    Some(if picked == items.len() {
+        "0".to_string()
+    } else {
+        (picked + 1).to_string()
+    })
+}
+
 fn exit_status(status: &Status) -> u8 {
     match status {
         Status::Done => 0,
@@ -102,9 +123,19 @@ pub fn run(choice: &Choice, args: DecanusArgs) -> Result<ExitCode, Failure> {
     let interactive = input.interactive();
     if interactive {
         println!("{}", terminal.banner());
+        println!(
+            "Choose an item by its number, or press Enter and choose it with the arrow keys; a path runs at once.\n"
+        );
         print!("{}", terminal.screen());
     }
     let worst = drive(&mut input, |line, input| {
+        let chosen;
+        let line = if interactive && line.trim().is_empty() {
+            chosen = choose_with_arrows(&terminal)?;
+            chosen.as_str()
+        } else {
+            line
+        };
         let reply = terminal.run_line(line, &mut Answers { input })?;
         input.set_prompt(terminal.prompt());
         let status = exit_status(&reply.status);

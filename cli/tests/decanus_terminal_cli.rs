@@ -1,6 +1,7 @@
 //! `hsmsim decanus` at a terminal (a pseudo-terminal from util-linux `script`): the banner
 //! with the terminal's release, the screens, items chosen by number (SO ACTIVATION from the
-//! main menu, BACKUP and back), the two SO PINs asked without echo, and `exit`.
+//! main menu, BACKUP and back) and with the arrow keys, the two SO PINs asked without echo,
+//! and `exit`.
 mod common;
 #[path = "common/terminal.rs"]
 mod terminal;
@@ -70,6 +71,16 @@ fn decanus_at_a_terminal_shows_screens_takes_numbers_and_asks_pins_without_echo(
     // The SO session is on.
     let shown = terminal.command("status\r");
     assert!(shown.contains("active (cards so-1 and so-2)"), "{shown}");
+    // Back to the main menu; an empty line offers its items to the arrow keys: five down is
+    // SYSTEM.
+    let shown = terminal.command("0\r");
+    assert!(shown.contains("MAIN MENU"), "{shown}");
+    terminal.type_keys("\r");
+    terminal.expect("Choose with the arrow keys");
+    terminal.type_keys("\x1b[B\x1b[B\x1b[B\x1b[B\x1b[B");
+    let shown = terminal.command("\r");
+    assert!(shown.contains("[Device Administration] SYSTEM"), "{shown}");
+    assert!(shown.contains("1  DIAG. DEVICE >"), "{shown}");
     terminal.type_keys("exit\r");
     terminal.exits_0();
 }

@@ -194,10 +194,25 @@ impl Terminal {
         self.mode
     }
 
+    /// The items of the screen shown.
+    fn items(&self) -> &'static [Item] {
+        menu::menu_at(self.mode, &self.screen).unwrap_or(self.mode.root())
+    }
+
     /// The screen shown now.
     pub fn screen(&self) -> String {
-        let items = menu::menu_at(self.mode, &self.screen).unwrap_or(self.mode.root());
+        let items = self.items();
         output::screen(self.mode, &self.screen, items)
+    }
+
+    /// The items of the screen shown, in order, and whether it has `0  BACK` (not the main
+    /// menu): what an arrow-key selection offers.
+    pub fn choices(&self) -> (Vec<&'static str>, bool) {
+        let items = self.items();
+        (
+            items.iter().map(|i| i.name).collect(),
+            !self.screen.is_empty(),
+        )
     }
 
     /// Runs one line (`None` for an empty line or a comment).
@@ -218,7 +233,7 @@ impl Terminal {
     /// A number of the screen: a menu opens, an action runs (asking for its form), 0 goes
     /// back.
     fn choose(&mut self, n: usize, prompts: &mut dyn Prompts) -> Reply {
-        let items = menu::menu_at(self.mode, &self.screen).unwrap_or(self.mode.root());
+        let items = self.items();
         if n == 0 {
             if self.screen.pop().is_none() {
                 return Reply::usage("this is the main menu: there is nothing to go back to");
@@ -834,7 +849,8 @@ impl Terminal {
             }
         }
         out.push_str(
-            "A number chooses an item of the screen (0: back).\n\
+            "A number chooses an item of the screen (0: back); at a terminal, an empty line \
+             lets the arrow keys choose.\n\
              Terminal commands:\n\
              \x20 card insert NAME --slot 1|2   put a card of the device in a slot\n\
              \x20 card remove --slot 1|2        take it out\n\
