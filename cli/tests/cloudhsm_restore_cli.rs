@@ -8,7 +8,7 @@ mod common;
 
 use common::{json, refused, stderr, succeeded};
 use hsmsim::estate::primus::{self, BackupCreated, BackupRequest};
-use hsmsim::estate::{Choice, select};
+use hsmsim::estate::{Choice, LabSelection, select};
 use hsmsim::models::primus::CardKind;
 use std::path::Path;
 use std::process::{Command, Output};
@@ -28,23 +28,30 @@ fn hsmsim(lab: &Path, args: &[&str]) -> Output {
     common::output(&mut command(lab, args))
 }
 
-/// The estate steps of seed 000 before the restore (what `hsmsim decanus` runs): SO cards, an
-/// empty Yellow card made ACME-PKI's P-Backup card, the backup written to `usb`.
-fn backup(lab: &Path) -> BackupCreated {
+/// The lab as the estate sees it, with two SO cards on primus-onprem; the cards as
+/// (name, PIN).
+fn with_so_cards(lab: &Path) -> (LabSelection, Vec<(String, String)>) {
     let sel = select(&Choice {
         lab_file: Some(lab.join("lab.toml")),
         host: None,
         state_dir: None,
     })
     .unwrap();
-    let d = "primus-onprem";
-    primus::create_card(&sel, d, CardKind::So, "so-1", "12345678", None).unwrap();
-    primus::create_card(&sel, d, CardKind::So, "so-2", "23456789", None).unwrap();
-    primus::create_empty_card(&sel, d, CardKind::PartitionBackup, "yellow").unwrap();
     let so = vec![
         ("so-1".to_string(), "12345678".to_string()),
         ("so-2".to_string(), "23456789".to_string()),
     ];
+    for (name, pin) in &so {
+        primus::create_card(&sel, "primus-onprem", CardKind::So, name, pin, None).unwrap();
+    }
+    (sel, so)
+}
+
+/// The estate steps of seed 000 before the restore (what `hsmsim decanus` runs): SO cards, an
+/// empty Yellow card made ACME-PKI's P-Backup card, the backup written to `usb`.
+fn backup(lab: &Path) -> BackupCreated {
+    let (sel, so) = with_so_cards(lab);
+    primus::create_empty_card(&sel, "primus-onprem", CardKind::PartitionBackup, "yellow").unwrap();
     primus::create_partition_backup_card(&sel, P, &so, "yellow", None, YELLOW_PIN, YELLOW_PIN)
         .unwrap();
     let usb = lab.join("usb");
@@ -101,19 +108,7 @@ fn empty_cards_are_made_and_preconditions_follow_the_stored_state() {
     let listed = succeeded(&hsmsim(d, &["primus", "card", "list"]));
     assert!(listed.contains("empty"), "{listed}");
     succeeded(&hsmsim(d, &["primus", "preconditions", P]));
-    let sel = select(&Choice {
-        lab_file: Some(d.join("lab.toml")),
-        host: None,
-        state_dir: None,
-    })
-    .unwrap();
-    for (name, pin) in [("so-1", "12345678"), ("so-2", "23456789")] {
-        primus::create_card(&sel, "primus-onprem", CardKind::So, name, pin, None).unwrap();
-    }
-    let so = vec![
-        ("so-1".to_string(), "12345678".to_string()),
-        ("so-2".to_string(), "23456789".to_string()),
-    ];
+    let (sel, so) = with_so_cards(d);
     primus::set_management_access(&sel, P, &so, false).unwrap();
     let out = hsmsim(d, &["primus", "preconditions", P]);
     assert_eq!(out.status.code(), Some(1));

@@ -4,7 +4,12 @@
 //! pairing password the SOs issue, onboarding Partition Administration with an empty Partition
 //! SO card, entering Partition Administration mode, and the licence items the diagnostics
 //! show. The lab's `decanus` and `[device.partition.primus]` values are the starting state;
-//! every change is a device item of the lab's store (persisted, seen by every process).
+//! every change is a device item of the lab's store (persisted, seen by every process; like
+//! cards, kept by `lab reset`). Refusals are `CKR_FUNCTION_FAILED` with a sentence (no
+//! Decanus, not paired, release older than 2.1.3, a licence item missing, management access
+//! disabled, Partition Administration not onboarded, a PSO card that is not empty or not the
+//! partition's), but a wrong management password (`CKR_PIN_INCORRECT`), PINs entered twice
+//! that differ (`CKR_PIN_INVALID`) and a card PIN's own refusals (simulator-defined codes).
 use super::*;
 use crate::models::primus::{DECANUS_MIGRATION_VERSION, Decanus, Licence, PartitionAdmin};
 

@@ -38,10 +38,16 @@ fn so() -> Vec<(String, String)> {
     ]
 }
 
+/// The two SO cards `so()` presents.
+fn with_so_cards(sel: &LabSelection) {
+    for (name, pin) in so() {
+        create_card(sel, D, CardKind::So, &name, &pin, None).unwrap();
+    }
+}
+
 /// SO cards and an empty Yellow card made ACME-PKI's P-Backup card.
 fn with_cards(sel: &LabSelection) {
-    create_card(sel, D, CardKind::So, "so-1", "12345678", None).unwrap();
-    create_card(sel, D, CardKind::So, "so-2", "23456789", None).unwrap();
+    with_so_cards(sel);
     create_empty_card(sel, D, CardKind::PartitionBackup, "yellow").unwrap();
     create_partition_backup_card(sel, P, &so(), "yellow", None, YELLOW_PIN, YELLOW_PIN).unwrap();
 }
@@ -93,8 +99,7 @@ fn snapshot(sel: &LabSelection) -> String {
 fn the_decanus_state_persists_and_each_step_refuses_with_a_reason() {
     let dir = tempfile::tempdir().unwrap();
     let sel = selection(dir.path());
-    create_card(&sel, D, CardKind::So, "so-1", "12345678", None).unwrap();
-    create_card(&sel, D, CardKind::So, "so-2", "23456789", None).unwrap();
+    with_so_cards(&sel);
     create_empty_card(&sel, D, CardKind::PartitionSo, "pso").unwrap();
     create_empty_card(&sel, D, CardKind::PartitionSo, "pso-2").unwrap();
     assert_eq!(
@@ -387,8 +392,7 @@ fn the_p_backup_card_binds_an_empty_card_and_keeps_its_key_on_a_new_pin() {
 fn a_backup_needs_its_card_the_partition_password_and_a_usb_drive() {
     let dir = tempfile::tempdir().unwrap();
     let sel = selection(dir.path());
-    create_card(&sel, D, CardKind::So, "so-1", "12345678", None).unwrap();
-    create_card(&sel, D, CardKind::So, "so-2", "23456789", None).unwrap();
+    with_so_cards(&sel);
     let usb = dir.path().join("usb");
     std::fs::create_dir(&usb).unwrap();
     let request = |password| BackupRequest {
@@ -406,6 +410,11 @@ fn a_backup_needs_its_card_the_partition_password_and_a_usb_drive() {
             .rv,
         CKR_PIN_INCORRECT
     );
+    assert_eq!(
+        partition_login(&sel, P, "wrong").unwrap_err().rv,
+        CKR_PIN_INCORRECT
+    );
+    partition_login(&sel, P, USER_PIN).unwrap();
     let missing = BackupRequest {
         usb: &dir.path().join("no-usb"),
         ..request(USER_PIN)

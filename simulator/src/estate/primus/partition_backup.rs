@@ -217,16 +217,8 @@ pub fn create_partition_backup(
             format!("no USB drive at {} (a directory)", request.usb.display()),
         ));
     }
-    let partition_id = id.partition(p.as_str());
-    let model = selection.device_model(&id)?;
-    let (token_key, _) = super::super::hsm_so::check_role_credential(
-        &store,
-        &model,
-        &partition_id,
-        &[],
-        (CKU_USER, false),
-        request.partition_password.as_bytes(),
-    )?;
+    let (partition_id, token_key) =
+        logged_in(selection, &store, device, &p, request.partition_password)?;
     let policy = security_policy(selection, request.partition)?;
     let objects: Vec<crate::base::attribute::Attributes> =
         super::super::backup_hsm::opened_objects(&store, &partition_id, &token_key)?
@@ -270,6 +262,39 @@ pub fn create_partition_backup(
         password,
         header,
     })
+}
+
+/// `LOGIN > "PARTITION"` in Partition Administration mode: checks the partition's password
+/// (its PKCS#11 password; simulator-defined: the objects are encrypted at rest under a key
+/// only that password opens) as a login does, counted under the device's login rule
+/// (`CKR_PIN_INCORRECT`, `CKR_PIN_LOCKED` while the throttle holds the partition).
+pub fn partition_login(
+    selection: &LabSelection,
+    partition_text: &str,
+    password: &str,
+) -> Result<()> {
+    let (device, p) = partition(selection, partition_text)?;
+    logged_in(selection, &open_store(selection)?, device, &p, password).map(drop)
+}
+
+/// The partition's token key, opened by its password (`partition_login`).
+fn logged_in(
+    selection: &LabSelection,
+    store: &Store,
+    device: &Device,
+    p: &str,
+    password: &str,
+) -> Result<(crate::base::ids::PartitionId, TokenKey)> {
+    let id = device.id().partition(p);
+    let (key, _) = super::super::hsm_so::check_role_credential(
+        store,
+        &selection.device_model(&device.id())?,
+        &id,
+        &[],
+        (CKU_USER, false),
+        password.as_bytes(),
+    )?;
+    Ok((id, key))
 }
 
 /// `YYYYMMDDThhmmss` (UTC) of a time in seconds since the epoch.
@@ -375,7 +400,18 @@ pub struct RestoreOutcome {
 /// reverse direction). Refused, with nothing changed: a file that is not a backup, truncated
 /// or tampered; a card that is not the file's, or blocked; a wrong card PIN (counted); a wrong
 /// backup password; a target that is not blank, or a device that already has a partition of
-/// the backup's name; a source firmware newer than the target's.
+/// the backup's name; a source firmware newer than the target's. Checked in this order (the
+/// target before the card, so a target refused costs no card attempt): the file
+/// (`CKR_DATA_INVALID`: "... is not a partition backup", "... is truncated", "... was changed
+/// after it was written"); the target (a Clone without `clone_modify`:
+/// `CKR_TOKEN_WRITE_PROTECTED`; not blank, a partition of the name, older firmware:
+/// `CKR_FUNCTION_FAILED`); the card (not the file's: `CKR_KEY_HANDLE_INVALID`; blocked or
+/// wrong PIN: `CKR_PIN_LOCKED` / `CKR_PIN_INCORRECT`, counted); the header's MAC
+/// (`CKR_DATA_INVALID`); the backup password (`CKR_PIN_INCORRECT`); the body
+/// (`CKR_DATA_INVALID`). Then the target's token is replaced in one store transaction: label
+/// the backup's partition name, the user PIN the source's PKCS#11 password (a new token key
+/// sealed under it), the source's security policy, every object with all its attributes but
+/// `CKA_UNIQUE_ID` (see `restored_object`).
 pub fn restore_partition_backup(
     selection: &LabSelection,
     request: &RestoreRequest<'_>,
@@ -466,8 +502,10 @@ fn not_blank(target: &str) -> crate::base::error::Error {
     )
 }
 
-/// The target of a restore: blank, on a device with no other partition (by name or token
-/// label) of the backup's name, whose firmware is not older than the backup's source.
+/// The target of a restore: on a Master (or a Clone with `clone_modify`: else
+/// `CKR_TOKEN_WRITE_PROTECTED`, as every object change there), blank, on a device with no other
+/// partition (by name or token label) of the backup's name, whose firmware is not older than
+/// the backup's source.
 fn check_target(
     selection: &LabSelection,
     store: &Store,
@@ -476,6 +514,7 @@ fn check_target(
     header: &BackupHeader,
 ) -> Result<()> {
     let target = format!("{}/{p}", device.name);
+    device.check_object_change()?;
     let row = store
         .token(&device.id().partition(p))?
         .filter(|r| r.present)
