@@ -390,6 +390,13 @@ fn golden_refusals_stop_the_script() {
     );
     lab.golden("refused_backup_without_login", &out);
     assert_eq!(out.status.code(), Some(1));
+    // A wrong partition password at LOGIN, counted by the device's login rule.
+    let out = lab.decanus(
+        &[],
+        "SWITCH MODE > Partition Administration\nLOGIN > \"ACME-PKI\"\nWrong-password-1\nstatus\n",
+    );
+    lab.golden("refused_wrong_partition_password", &out);
+    assert_eq!(out.status.code(), Some(1));
     let out = lab.decanus(&[], "SO ACTIVATION\n");
     lab.golden("refused_no_card_in_slot_1", &out);
     assert_eq!(out.status.code(), Some(1));

@@ -3,14 +3,16 @@
 //! of Partition Administration mode, the screen it shows) and `run_line`, which takes one line
 //! (a menu path, a number of the screen, a terminal command) and carries it out through the
 //! estate's Decanus operations (`hsmsim::estate::primus`: management access, management
-//! password, onboarding, Partition-Backup card, partition backup, licence items). The estate
+//! password, onboarding, partition login, Partition-Backup card, partition backup, licence
+//! items). The estate
 //! enforces the device's rules (cards, PINs and their counters, licences, release, pairing);
 //! the terminal reads the forms of the seed's paths, asks for what a path leaves out (`PIN of
 //! 1st SO: `, `USER: `, `New PSO PIN: `, ...) and hands the cards of its slots and the PINs
 //! typed to the estate. Simulator-defined where the documents are silent: an SO session lasts
 //! until `SO LOGOUT`, a mode switch or exit (the terminal keeps the two SO cards' names and
-//! PINs, so slot 2 can then take the Yellow card); the partition password typed at `LOGIN` is
-//! checked by the device when it is used (`BACKUP > CREATE`).
+//! PINs, so slot 2 can then take the Yellow card); `LOGIN` enters Partition Administration for
+//! the partition (its Partition SO card) and then checks the partition password, which the
+//! terminal keeps for `BACKUP > CREATE` until `LOGOUT`, a mode switch or exit.
 use super::grammar::{self, Line, Segment, Slot, TerminalCommand};
 use super::menu::{self, Action, Item, Kind, Mode};
 use super::output::{self, Reply, Status};
@@ -698,6 +700,8 @@ impl Terminal {
             pso.as_ref().map(|(c, p)| (c.as_str(), p.as_str())),
         )
         .map_err(refusal)?;
+        primus::partition_login(&self.selection, &self.partition_text(&partition), &password)
+            .map_err(refusal)?;
         self.login = Some(PartitionLogin {
             partition: partition.clone(),
             password,
