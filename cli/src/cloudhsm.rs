@@ -15,9 +15,10 @@ use std::process::ExitCode;
 
 #[derive(Subcommand)]
 pub enum CloudhsmCommand {
-    /// Restore a Primus partition backup file (written by the Decanus, `BACKUP > CREATE`) into
-    /// a blank partition: the operator's step of the migration to CloudHSM. The partition
-    /// then carries the backup's partition name as its token label, answers to the source's
+    /// Restore a Primus partition backup file into a blank partition (the operator's step of
+    /// the migration to CloudHSM).
+    ///
+    /// The file is what the Decanus wrote (`BACKUP > CREATE`). The partition then carries the backup's partition name as its token label, answers to the source's
     /// PKCS#11 password, and holds every object and the security policy of the source. Needs
     /// the backup's Partition-Backup (Yellow) card and its PIN, and the backup password the
     /// Decanus showed. Refused with nothing changed (but the card's attempt counter) when
@@ -49,9 +50,10 @@ pub enum CloudhsmCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Show a backup file's header (no card or password needed): partition, source device and
-    /// firmware, Partition-Backup card, objects, time written. Exit 1 when the file is not a
-    /// backup, is truncated or was changed.
+    /// Show a backup file's header (no card or password needed).
+    ///
+    /// Partition, source device and firmware, Partition-Backup card, objects, time written.
+    /// Exit 1 when the file is not a backup, is truncated or was changed.
     #[command(name = "show-backup")]
     ShowBackup {
         /// The backup file.

@@ -3,7 +3,6 @@
 //! sides unchanged, and a full round trip proven by use through the engine.
 use super::*;
 use crate::base::attribute::Attributes;
-use crate::engine::{Call, Engine, Output};
 use crate::estate::{Choice, LAB_FILE, init_from_fixture, select};
 use crate::models::primus::{CARD_ATTEMPTS, CardKind, Licence};
 
@@ -605,47 +604,12 @@ fn a_restore_refuses_a_bad_file_card_pin_password_or_target_and_changes_nothing(
     assert_eq!(snapshot(&sel), before, "nothing changed on either side");
 }
 
-/// `CKA_EC_PARAMS` of P-256.
-const P256: &[u8] = &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
-
-fn one_shot(out: Output) -> Vec<u8> {
-    match out {
-        Output::Data(d) => d,
-        _ => panic!("no output"),
-    }
-}
-
-fn find(
-    engine: &Engine,
-    s: CK_SESSION_HANDLE,
-    label: &str,
-    class: CK_OBJECT_CLASS,
-) -> CK_OBJECT_HANDLE {
-    let mut t = Attributes::new();
-    t.set_bytes(CKA_LABEL, label.as_bytes().to_vec());
-    t.set_ulong(CKA_CLASS, class);
-    engine.find_init(s, &t).unwrap();
-    let found = engine.find_next(s, 10).unwrap();
-    engine.find_final(s).unwrap();
-    assert_eq!(found.len(), 1, "{label}");
-    found[0]
-}
-
 /// Every object of a partition with its secrets opened, by label and class, without
 /// `CKA_UNIQUE_ID`.
 fn contents(sel: &LabSelection, partition: &str, pin: &str) -> Vec<Attributes> {
     let store = open_store(sel).unwrap();
-    let id: crate::base::ids::PartitionId = partition.parse().unwrap();
-    let model = sel.device_model(id.device()).unwrap();
-    let (key, _) = crate::estate::hsm_so::check_role_credential(
-        &store,
-        &model,
-        &id,
-        &[],
-        (CKU_USER, false),
-        pin.as_bytes(),
-    )
-    .unwrap();
+    let (device, p) = super::partition(sel, partition).unwrap();
+    let (id, key) = super::partition_backup::logged_in(sel, &store, device, &p, pin).unwrap();
     let mut objects: Vec<Attributes> = crate::estate::backup_hsm::opened_objects(&store, &id, &key)
         .unwrap()
         .into_iter()
@@ -659,60 +623,71 @@ fn contents(sel: &LabSelection, partition: &str, pin: &str) -> Vec<Attributes> {
     objects
 }
 
+/// Token objects written into ACME-PKI's store as the engine keeps them (a secret key, a data
+/// object, a certificate-like public object), sealed under its token key.
+fn with_objects(sel: &LabSelection) {
+    let store = open_store(sel).unwrap();
+    let (device, p) = super::partition(sel, P).unwrap();
+    let (id, key) = super::partition_backup::logged_in(sel, &store, device, &p, USER_PIN).unwrap();
+    let seen = store.token(&id).unwrap().unwrap().record.incarnation();
+    let objects: Vec<crate::store::StoredObject> = [
+        (
+            CKO_SECRET_KEY,
+            "aes",
+            b"0123456789abcdef0123456789abcdef".to_vec(),
+        ),
+        (CKO_DATA, "data", b"some data".to_vec()),
+        (CKO_PUBLIC_KEY, "pub", b"public value".to_vec()),
+    ]
+    .into_iter()
+    .map(|(class, label, value)| {
+        let uid = crate::base::random::new_unique_id().unwrap();
+        let mut a = Attributes::new();
+        a.set_ulong(CKA_CLASS, class);
+        a.set_bool(CKA_TOKEN, true);
+        a.set_bytes(CKA_LABEL, label.as_bytes().to_vec());
+        a.set_bytes(CKA_ID, label.as_bytes().to_vec());
+        a.set_bytes(CKA_VALUE, value);
+        a.set_bytes(CKA_UNIQUE_ID, uid.as_bytes().to_vec());
+        let (public, sealed) = crate::store::seal_object(&id, &a, Some(&key)).unwrap();
+        crate::store::StoredObject {
+            unique_id: uid.into_bytes(),
+            public,
+            sealed,
+        }
+    })
+    .collect();
+    store.insert_objects(&id, seen, &objects).unwrap();
+}
+
 #[test]
-fn a_partition_restored_on_cloudhsm_has_the_same_objects_and_keys_that_work_alike() {
+fn a_restored_partition_has_the_source_objects_label_pin_and_policy() {
     let dir = tempfile::tempdir().unwrap();
     let sel = selection(dir.path());
     with_cards(&sel);
-    let config = sel
-        .lab
-        .config(Some("admin-host"), sel.state_dir.clone())
-        .unwrap();
-    let engine = Engine::open(&config).unwrap();
-    let rw = CKF_SERIAL_SESSION | CKF_RW_SESSION;
-    let s0 = engine.open_session(0, rw).unwrap();
-    engine.login(s0, CKU_USER, USER_PIN.as_bytes()).unwrap();
-    let mut aes = Attributes::new();
-    aes.set_bool(CKA_TOKEN, true);
-    aes.set_ulong(CKA_VALUE_LEN, 32);
-    aes.set_bytes(CKA_LABEL, b"aes".to_vec());
-    aes.set_bytes(CKA_ID, b"\x01".to_vec());
-    aes.set_bool(CKA_ENCRYPT, true);
-    aes.set_bool(CKA_DECRYPT, true);
-    let aes_key = engine
-        .generate_key(s0, &crate::crypto::Mechanism::new(CKM_AES_KEY_GEN), &aes)
-        .unwrap();
-    let pair = |mech, label: &str, public: Attributes| {
-        let mut public = public;
-        public.set_bool(CKA_TOKEN, true);
-        public.set_bool(CKA_VERIFY, true);
-        public.set_bytes(CKA_LABEL, label.as_bytes().to_vec());
-        let mut private = Attributes::new();
-        private.set_bool(CKA_TOKEN, true);
-        private.set_bool(CKA_SIGN, true);
-        private.set_bytes(CKA_LABEL, label.as_bytes().to_vec());
-        private.set_bytes(CKA_ID, label.as_bytes().to_vec());
-        engine
-            .generate_key_pair(s0, &crate::crypto::Mechanism::new(mech), &public, &private)
-            .unwrap()
+    with_objects(&sel);
+    let change = PolicyChange {
+        allow_extract: Some(false),
+        ..PolicyChange::default()
     };
-    let mut rsa_public = Attributes::new();
-    rsa_public.set_ulong(CKA_MODULUS_BITS, 2048);
-    let (_, rsa_private) = pair(CKM_RSA_PKCS_KEY_PAIR_GEN, "rsa", rsa_public);
-    let mut ec_public = Attributes::new();
-    ec_public.set_bytes(CKA_EC_PARAMS, P256.to_vec());
-    let (ec_public_key, _) = pair(CKM_EC_KEY_PAIR_GEN, "ec", ec_public);
-    let source_before = contents(&sel, P, USER_PIN);
-    assert_eq!(source_before.len(), 5);
+    set_security_policy(&sel, P, &so(), change).unwrap();
+    let source = contents(&sel, P, USER_PIN);
+    assert_eq!(source.len(), 3);
+    assert!(
+        source
+            .iter()
+            .any(|a| a.bytes(CKA_VALUE) == Some(b"some data"))
+    );
 
     let usb = dir.path().join("usb");
     std::fs::create_dir(&usb).unwrap();
     let made = backup(&sel, &usb);
-    assert_eq!(made.header.objects, 5);
+    assert_eq!(made.header.objects, 3);
+    // The password as typed in lower case is the same password.
     let outcome = restore_partition_backup(
         &sel,
         &restore_request(
-            "cloudhsm/restore",
+            "cloudhsm-dedicated/restore",
             &made.file,
             "yellow",
             YELLOW_PIN,
@@ -722,103 +697,43 @@ fn a_partition_restored_on_cloudhsm_has_the_same_objects_and_keys_that_work_alik
     .unwrap();
     assert_eq!(
         (outcome.partition.as_str(), outcome.objects),
-        ("ACME-PKI", 5)
+        ("ACME-PKI", 3)
     );
-    // Attribute by attribute (but the lab-wide unique id); the source unchanged.
-    assert_eq!(contents(&sel, "cloudhsm/restore", USER_PIN), source_before);
-    assert_eq!(contents(&sel, P, USER_PIN), source_before);
+    // Every attribute and key value (but the lab-wide unique id); the source unchanged.
     assert_eq!(
-        security_policy(&sel, "cloudhsm/restore").unwrap(),
-        security_policy(&sel, P).unwrap()
+        contents(&sel, "cloudhsm-dedicated/restore", USER_PIN),
+        source
+    );
+    assert_eq!(contents(&sel, P, USER_PIN), source);
+    let policy = security_policy(&sel, "cloudhsm-dedicated/restore").unwrap();
+    assert!(!policy.allow_extract);
+    assert_eq!(policy, security_policy(&sel, P).unwrap());
+    let store = open_store(&sel).unwrap();
+    let row = store
+        .token(&"cloudhsm-dedicated/restore".parse().unwrap())
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.record.label, "ACME-PKI");
+    assert!(row.record.initialized);
+    assert_eq!(
+        partition_login(&sel, "cloudhsm-dedicated/restore", "wrong")
+            .unwrap_err()
+            .rv,
+        CKR_PIN_INCORRECT
     );
     // Restored twice: the target is no longer blank.
-    assert_eq!(
-        restore_partition_backup(
-            &sel,
-            &restore_request(
-                "cloudhsm/restore",
-                &made.file,
-                "yellow",
-                YELLOW_PIN,
-                &made.password
-            ),
-        )
-        .unwrap_err()
-        .rv,
-        CKR_FUNCTION_FAILED
-    );
-
-    // The customer's PKCS#11 view: slot 3, label ACME-PKI, the same PIN; keys work alike.
-    let info = engine.token_info(3).unwrap();
-    assert_eq!(&info.label[..8], b"ACME-PKI");
-    let s3 = engine.open_session(3, rw).unwrap();
-    engine.login(s3, CKU_USER, USER_PIN.as_bytes()).unwrap();
-    let sign = |s, key| {
-        engine
-            .sign_init(
-                s,
-                &crate::crypto::Mechanism::new(CKM_SHA256_RSA_PKCS),
-                key,
-                false,
-            )
-            .unwrap();
-        one_shot(
-            engine
-                .sign(s, b"seed 000", Call::OneShot, Some(4096))
-                .unwrap(),
-        )
-    };
-    let restored_rsa = find(&engine, s3, "rsa", CKO_PRIVATE_KEY);
-    assert_eq!(sign(s3, restored_rsa), sign(s0, rsa_private));
-    let ecb = crate::crypto::Mechanism::new(CKM_AES_ECB);
-    engine.encrypt_init(s0, &ecb, aes_key).unwrap();
-    let ciphertext = one_shot(
-        engine
-            .encrypt(s0, &[7u8; 32], Call::OneShot, Some(64))
-            .unwrap(),
-    );
-    let restored_aes = find(&engine, s3, "aes", CKO_SECRET_KEY);
-    engine.decrypt_init(s3, &ecb, restored_aes).unwrap();
-    let plain = one_shot(
-        engine
-            .decrypt(s3, &ciphertext, Call::OneShot, Some(64))
-            .unwrap(),
-    );
-    assert_eq!(plain, [7u8; 32]);
-    let ecdsa = crate::crypto::Mechanism::new(CKM_ECDSA_SHA256);
-    let restored_ec = find(&engine, s3, "ec", CKO_PRIVATE_KEY);
-    engine.sign_init(s3, &ecdsa, restored_ec, false).unwrap();
-    let signature = one_shot(
-        engine
-            .sign(s3, b"seed 000", Call::OneShot, Some(256))
-            .unwrap(),
-    );
-    engine
-        .verify_init(s0, &ecdsa, ec_public_key, false)
-        .unwrap();
-    engine
-        .verify(s0, b"seed 000", &signature, Call::OneShot)
-        .unwrap();
-    assert!(engine.login(s3, CKU_USER, b"wrong-pin").is_err());
-
-    // The reverse direction: the restored partition backed up on CloudHSM? It has no
-    // Decanus; restoring the same file on premises into a blank partition of another name
-    // works once the name is free (here: refused, ACME-PKI exists there).
-    assert_eq!(
-        restore_partition_backup(
-            &sel,
-            &restore_request(
-                "primus-onprem/spare",
-                &made.file,
-                "yellow",
-                YELLOW_PIN,
-                &made.password
-            ),
-        )
-        .unwrap_err()
-        .rv,
-        CKR_FUNCTION_FAILED
-    );
+    let e = restore_partition_backup(
+        &sel,
+        &restore_request(
+            "cloudhsm-dedicated/restore",
+            &made.file,
+            "yellow",
+            YELLOW_PIN,
+            &made.password,
+        ),
+    )
+    .unwrap_err();
+    assert!(e.detail.contains("not blank"), "{e}");
 }
 
 #[test]

@@ -278,7 +278,7 @@ pub fn partition_login(
 }
 
 /// The partition's token key, opened by its password (`partition_login`).
-fn logged_in(
+pub(super) fn logged_in(
     selection: &LabSelection,
     store: &Store,
     device: &Device,
