@@ -26,6 +26,7 @@ macro_rules! print {
 mod cloudhsm;
 mod conformance;
 mod console_input;
+mod decanus;
 mod ha;
 mod import_pfx;
 mod lunacm;
@@ -155,6 +156,10 @@ enum Command {
     /// list|show|showpolicies|changepolicy|createchallenge|activate`; -c one command, -f a
     /// script, else standard input.
     Lunash(lunash::LunashArgs),
+    /// The Securosys Decanus terminal of the lab's Primus device --device (seed 000): its menu
+    /// paths typed as the seed writes them, card slots 1 and 2, a USB drive; -c lines, -f a
+    /// script, else standard input (screens and number selection on a terminal).
+    Decanus(decanus::DecanusArgs),
 }
 
 #[derive(Subcommand)]
@@ -932,6 +937,7 @@ fn main() -> ExitCode {
         Command::ImportPfx(args) => import_pfx::run(&choice, *args),
         Command::Lunacm(args) => lunacm::run(&choice, args),
         Command::Lunash(args) => lunash::run(&choice, args),
+        Command::Decanus(args) => decanus::run(&choice, args),
     };
     // Finalise the PKCS#11 modules the conformance commands loaded, and remove a scratch lab.
     hsmsim_conformance::target::finish();
