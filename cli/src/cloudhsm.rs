@@ -190,8 +190,11 @@ pub fn run(choice: &Choice, command: CloudhsmCommand) -> Result<ExitCode, Failur
                         }));
                     } else {
                         println!(
-                            "restored partition {} ({} objects) into {}",
-                            done.partition, done.objects, done.target
+                            "restored partition {} ({} object{}) into {}",
+                            done.partition,
+                            done.objects,
+                            if done.objects == 1 { "" } else { "s" },
+                            done.target
                         );
                     }
                     Ok(ExitCode::SUCCESS)

@@ -293,29 +293,27 @@ pub(super) fn logged_in(
         &[],
         (CKU_USER, false),
         password.as_bytes(),
-    )?;
+    )
+    .map_err(|e| match e.rv {
+        CKR_PIN_INCORRECT => err(
+            CKR_PIN_INCORRECT,
+            format!(
+                "the partition password of {p} is wrong (it is the partition's PKCS#11 password)"
+            ),
+        ),
+        _ => e,
+    })?;
     Ok((id, key))
 }
 
-/// `YYYYMMDDThhmmss` (UTC) of a time in seconds since the epoch.
+/// `YYYYMMDDThhmmss` (UTC) of a time in seconds since the epoch (RFC 3339 by `humantime`,
+/// without its separators).
 pub(super) fn timestamp(secs: u64) -> String {
-    // Days to civil date (H. Hinnant's algorithm, proleptic Gregorian).
-    let days = (secs / 86_400) as i64 + 719_468;
-    let era = days.div_euclid(146_097);
-    let doe = days.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    let rest = secs % 86_400;
-    format!(
-        "{year:04}{month:02}{day:02}T{:02}{:02}{:02}",
-        rest / 3_600,
-        rest % 3_600 / 60,
-        rest % 60
-    )
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs);
+    humantime::format_rfc3339_seconds(at)
+        .to_string()
+        .trim_end_matches('Z')
+        .replace(['-', ':'], "")
 }
 
 /// Writes `bytes` as `<PARTITION>-<YYYYMMDDThhmmss>.pbackup` in `dir` (then `-2`, `-3`, ... before
