@@ -202,7 +202,7 @@ fn the_operator_restores_acme_pki_into_cloudhsm_and_refusals_exit_1() {
     );
     assert_eq!(
         succeeded(&out).trim(),
-        "restored partition ACME-PKI (1 objects) into cloudhsm/restore"
+        "restored partition ACME-PKI (1 object) into cloudhsm/restore"
     );
     refused(
         &restore(YELLOW_PIN, &made.password),
