@@ -1,11 +1,13 @@
 //! The `hsmsim cloudhsm` commands: the Securosys operator's side of seed 000, restoring a Primus
 //! partition backup file into a blank partition of a CloudHSM (shared or dedicated) device of
 //! the lab (or, the reverse direction, of an on-premises Primus), and showing a backup file's
-//! header. They call `hsmsim::estate::primus`. A refusal of the restore (a bad file, card, PIN,
-//! password or target) prints `error: <sentence> (<CKR_NAME>)` and exits 1; a command that
-//! cannot run (bad usage, an unusable lab, a secret neither given nor asked for) exits 2.
+//! header. They call `hsmsim::estate::primus`. A refusal prints `hsmsim: CKR_X (0x...):
+//! <sentence>` as every command does and exits 1 (a bad file, card or target) or 2 (a refused
+//! card PIN or backup password, an unknown name; a command that cannot run: bad usage, an
+//! unusable lab, a secret neither given nor asked for).
 use crate::Failure;
 use clap::Subcommand;
+use cryptoki_sys::{CKR_ARGUMENTS_BAD, CKR_PIN_INCORRECT, CKR_PIN_LOCKED};
 use hsmsim::base::error::{Error, rv_name};
 use hsmsim::estate::primus::{self, BackupHeader, RestoreRequest};
 use hsmsim::estate::{self, Choice, LabSelection};
@@ -64,20 +66,16 @@ pub enum CloudhsmCommand {
     },
 }
 
-/// A refusal: `error: <sentence> (<CKR_NAME>)` on stderr (and the error as JSON with
-/// --json), exit 1.
-fn refused(e: &Error, json_out: bool) -> ExitCode {
-    let code = rv_name(e.rv);
-    eprintln!("error: {} ({code})", e.detail);
-    if json_out {
-        crate::print_json(&json!({"error": {
-            "message": e.detail,
-            "code": code,
-            "rv": e.rv,
-            "exit": 1,
-        }}));
-    }
-    ExitCode::from(1)
+/// A refusal, reported as every command reports one (`hsmsim: CKR_X (0x...): <sentence>` on
+/// stderr; the error object on stdout with --json): exit 2 when a card PIN or the backup
+/// password was refused (wrong or blocked: "a refused PIN is 2 in every command") or a name
+/// is unknown; 1 for the other refusals (the file, the card, the target, the firmware).
+fn refused(e: &Error) -> ExitCode {
+    let exit = match e.rv {
+        CKR_PIN_INCORRECT | CKR_PIN_LOCKED | CKR_ARGUMENTS_BAD => 2,
+        _ => 1,
+    };
+    crate::report_error(&e.to_string(), Some(rv_name(e.rv)), exit)
 }
 
 fn header_json(file: &std::path::Path, h: &BackupHeader) -> Value {
@@ -142,7 +140,7 @@ pub fn run(choice: &Choice, command: CloudhsmCommand) -> Result<ExitCode, Failur
             match primus::read_backup_header(&file) {
                 Ok(h) if json => crate::print_json(&header_json(&file, &h)),
                 Ok(h) => print_header(&file, &h),
-                Err(e) => return Ok(refused(&e, json)),
+                Err(e) => return Ok(refused(&e)),
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -158,7 +156,7 @@ pub fn run(choice: &Choice, command: CloudhsmCommand) -> Result<ExitCode, Failur
             let selection = estate::select(choice)?;
             let device = match card_device(&selection, &card, given_device) {
                 Ok(d) => d,
-                Err(e) => return Ok(refused(&e, json)),
+                Err(e) => return Ok(refused(&e)),
             };
             let card_pin = crate::secret::obtain(
                 card_pin,
@@ -199,7 +197,7 @@ pub fn run(choice: &Choice, command: CloudhsmCommand) -> Result<ExitCode, Failur
                     }
                     Ok(ExitCode::SUCCESS)
                 }
-                Err(e) => Ok(refused(&e, json)),
+                Err(e) => Ok(refused(&e)),
             }
         }
     }
