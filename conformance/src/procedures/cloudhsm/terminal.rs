@@ -140,7 +140,9 @@ impl Answer {
             ))),
             (Some(1), Some(error)) => {
                 let lower = error.to_lowercase();
-                if words.iter().all(|w| lower.contains(&w.to_lowercase())) {
+                // `ERROR: <sentence> (<CKR_NAME>)`.
+                let coded = error.trim_end().ends_with(')') && error.contains("(CKR_");
+                if coded && words.iter().all(|w| lower.contains(&w.to_lowercase())) {
                     Ok(format!("refused as documented: {error}\n{transcript}"))
                 } else {
                     Err(Stop::fail(format!(
