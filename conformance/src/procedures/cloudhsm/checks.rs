@@ -9,8 +9,8 @@
 use super::lab::{ADMIN_HOST, Lab, SOURCE_PARTITION, SOURCE_SLOT};
 use super::steps::Scenario;
 use super::{Negative, Plan};
-use crate::procedures::luna::Host;
 use crate::procedures::luna::worker::{KeyUse, ObjectInfo, Request, Response};
+use crate::procedures::luna::{Host, objects};
 use crate::runner::{Run, Stop};
 use hsmsim_consoles::backend::objects::hex;
 use serde_json::Value;
@@ -30,15 +30,6 @@ impl Untouched {
             cards: lab.cards()?,
             backups: lab.backups().len(),
         })
-    }
-}
-
-/// The objects a worker answered with.
-pub fn objects(host: &mut Host, request: &Request) -> Result<Vec<ObjectInfo>, Stop> {
-    match host.ask(request)? {
-        Response::Objects { objects, .. } => Ok(objects),
-        Response::Failed { detail, .. } => Err(Stop::fail(detail)),
-        other => Err(Stop::fail(format!("unexpected answer {other:?}"))),
     }
 }
 
@@ -194,15 +185,17 @@ pub fn restored(
         },
     )?;
     run.check("every key proven the same by use, both ways", || {
-        let source = Side {
+        let mut source = Side {
+            host: &mut *origin,
             slot: SOURCE_SLOT,
             pin: sc.source_pin.clone(),
         };
-        let copy = Side {
+        let mut copy = Side {
+            host: &mut target,
             slot,
             pin: sc.source_pin.clone(),
         };
-        prove_each_key(origin, &source, &mut target, &copy, before)
+        prove_each_key(&mut source, &mut copy, before)
     })?;
     drop(target);
     run.check("the source is unchanged", || {
@@ -210,49 +203,61 @@ pub fn restored(
     })
 }
 
-/// One side of a proof by use: a slot and the PIN that opens it.
-struct Side {
+/// One side of a proof by use: the worker that reaches it, its slot and the PIN that opens
+/// it.
+struct Side<'h> {
+    host: &'h mut Host,
     slot: u64,
     pin: String,
 }
 
-fn use_key(
-    host: &mut Host,
-    side: &Side,
-    label: &str,
-    class: &str,
-    action: KeyUse,
-    data: &[u8],
-    extra: &[u8],
-) -> Result<Vec<u8>, Stop> {
-    let request = Request::Use {
-        slot: side.slot,
-        pin: Some(side.pin.clone()),
-        label: label.to_string(),
-        class: class.to_string(),
-        action,
-        data: hex(data),
-        extra: hex(extra),
-    };
-    match host.ask(&request)? {
-        Response::Bytes { hex: bytes, .. } => {
-            ::hex::decode(bytes).map_err(|e| Stop::fail(format!("the worker's bytes: {e}")))
+impl Side<'_> {
+    /// Uses the key `label` of `class` on this side (`data`: the input; `extra`: an IV or the
+    /// signature to verify).
+    fn use_key(
+        &mut self,
+        action: KeyUse,
+        (label, class): (&str, &str),
+        data: &[u8],
+        extra: &[u8],
+    ) -> Result<Vec<u8>, Stop> {
+        let request = Request::Use {
+            slot: self.slot,
+            pin: Some(self.pin.clone()),
+            label: label.to_string(),
+            class: class.to_string(),
+            action,
+            data: hex(data),
+            extra: hex(extra),
+        };
+        match self.host.ask(&request)? {
+            Response::Bytes { hex: bytes, .. } => {
+                ::hex::decode(bytes).map_err(|e| Stop::fail(format!("the worker's bytes: {e}")))
+            }
+            Response::Failed { detail, .. } => Err(Stop::fail(format!(
+                "{label} on slot {}: {detail}",
+                self.slot
+            ))),
+            other => Err(Stop::fail(format!("unexpected answer {other:?}"))),
         }
-        Response::Failed { detail, .. } => Err(Stop::fail(format!(
-            "{label} on slot {}: {detail}",
-            side.slot
-        ))),
-        other => Err(Stop::fail(format!("unexpected answer {other:?}"))),
     }
+}
+
+/// Runs `once` from `a` to `b`, then from `b` to `a`.
+fn both_ways(
+    a: &mut Side<'_>,
+    b: &mut Side<'_>,
+    mut once: impl FnMut(&mut Side<'_>, &mut Side<'_>) -> Result<(), Stop>,
+) -> Result<(), Stop> {
+    once(a, b)?;
+    once(b, a)
 }
 
 /// Each private key of `objects` signs on one side and its public key verifies on the other;
 /// each secret key encrypts on one side and decrypts on the other; both ways.
 fn prove_each_key(
-    a_host: &mut Host,
-    a: &Side,
-    b_host: &mut Host,
-    b: &Side,
+    a: &mut Side<'_>,
+    b: &mut Side<'_>,
     objects: &[ObjectInfo],
 ) -> Result<String, Stop> {
     let mut message = vec![0u8; 64];
@@ -270,37 +275,20 @@ fn prove_each_key(
                 } else {
                     &message
                 };
-                for forward in [true, false] {
-                    let (signer, sh, verifier, vh) = if forward {
-                        (&mut *a_host, a, &mut *b_host, b)
-                    } else {
-                        (&mut *b_host, b, &mut *a_host, a)
-                    };
-                    let signature = use_key(
-                        signer,
-                        sh,
-                        label,
-                        "CKO_PRIVATE_KEY",
-                        KeyUse::Sign,
-                        input,
-                        &[],
-                    )?;
-                    use_key(
-                        verifier,
-                        vh,
-                        label,
-                        "CKO_PUBLIC_KEY",
-                        KeyUse::Verify,
-                        input,
-                        &signature,
-                    )
-                    .map_err(|e| {
-                        Stop::fail(format!(
-                            "the keys differ: {label} signed on slot {}, not verified on slot {}: {e:?}",
-                            sh.slot, vh.slot
-                        ))
-                    })?;
-                }
+                both_ways(a, b, |signer, verifier| {
+                    let private = (label, "CKO_PRIVATE_KEY");
+                    let signature = signer.use_key(KeyUse::Sign, private, input, &[])?;
+                    let public = (label, "CKO_PUBLIC_KEY");
+                    verifier
+                        .use_key(KeyUse::Verify, public, input, &signature)
+                        .map(drop)
+                        .map_err(|e| {
+                            Stop::fail(format!(
+                                "the keys differ: {label} signed on slot {}, not verified on slot {}: {e:?}",
+                                signer.slot, verifier.slot
+                            ))
+                        })
+                })?;
                 proven.push(format!(
                     "{label} ({key_type}): signed and verified both ways"
                 ));
@@ -308,37 +296,19 @@ fn prove_each_key(
             "CKO_SECRET_KEY" => {
                 let mut iv = vec![0u8; if key_type == "CKK_AES" { 16 } else { 8 }];
                 let _ = aws_lc_rs::rand::fill(&mut iv);
-                for forward in [true, false] {
-                    let (sealer, sh, opener, oh) = if forward {
-                        (&mut *a_host, a, &mut *b_host, b)
+                let secret = (label, "CKO_SECRET_KEY");
+                both_ways(a, b, |sealer, opener| {
+                    let sealed = sealer.use_key(KeyUse::Encrypt, secret, &message, &iv)?;
+                    let opened = opener.use_key(KeyUse::Decrypt, secret, &sealed, &iv)?;
+                    if opened == message {
+                        Ok(())
                     } else {
-                        (&mut *b_host, b, &mut *a_host, a)
-                    };
-                    let sealed = use_key(
-                        sealer,
-                        sh,
-                        label,
-                        "CKO_SECRET_KEY",
-                        KeyUse::Encrypt,
-                        &message,
-                        &iv,
-                    )?;
-                    let opened = use_key(
-                        opener,
-                        oh,
-                        label,
-                        "CKO_SECRET_KEY",
-                        KeyUse::Decrypt,
-                        &sealed,
-                        &iv,
-                    )?;
-                    if opened != message {
-                        return Err(Stop::fail(format!(
+                        Err(Stop::fail(format!(
                             "the keys differ: {label} encrypted on slot {}, decrypted on slot {} to other data",
-                            sh.slot, oh.slot
-                        )));
+                            sealer.slot, opener.slot
+                        )))
                     }
-                }
+                })?;
                 proven.push(format!(
                     "{label} ({key_type}): encrypted and decrypted both ways"
                 ));

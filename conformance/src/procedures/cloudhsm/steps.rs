@@ -162,7 +162,7 @@ fn provision(sc: &Scenario<'_>, origin: &mut Host) -> Result<(Vec<ObjectInfo>, S
     let pin = Some(sc.source_pin.clone());
     let mut notes = Vec::new();
     if sc.plan.keys == Keys::Mix {
-        let made = super::checks::objects(
+        let made = crate::procedures::luna::objects(
             origin,
             &Request::Provision {
                 slot: SOURCE_SLOT,
@@ -197,7 +197,7 @@ fn provision(sc: &Scenario<'_>, origin: &mut Host) -> Result<(Vec<ObjectInfo>, S
         )?;
         notes.push(sc.lab.succeeded(ran)?.transcript());
     }
-    let held = super::checks::objects(
+    let held = crate::procedures::luna::objects(
         origin,
         &Request::Inventory {
             slot: SOURCE_SLOT,
