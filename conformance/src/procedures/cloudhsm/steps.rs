@@ -57,7 +57,13 @@ impl Scenario<'_> {
 
 /// Carries out one scenario on its own lab, removed when it ends.
 pub fn run(run: &mut Run<'_>, plan: Plan) -> Result<(), Stop> {
-    let (program, module) = crate::procedures::luna::worker_program()?.clone();
+    let (program, module) = crate::procedures::luna::worker_program()
+        .map_err(|_| {
+            Stop::NotApplicable(
+                "the procedure runs hsmsim decanus, hsmsim cloudhsm restore and its evidence workers as processes of the hsmsim program, and this runner was not given it".into(),
+            )
+        })?
+        .clone();
     let lab = run.precondition("the scenario's lab, from the built-in lab primus", || {
         Lab::make(&plan, program, module)
     })?;

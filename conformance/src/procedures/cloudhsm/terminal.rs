@@ -1,9 +1,11 @@
 //! The Decanus terminal as a scenario types into it: one script per documented step (`hsmsim
 //! decanus --device primus-onprem -f scripts/step-N.decanus`, a process of its own, so the
 //! report shows each step's menu paths and what the terminal answered), with the answers to
-//! the prompts each path raises on the lines after it (the SPEC's prompt order), secrets shown
-//! as `********` in the report; and what the scenario reads from the answers (the management
-//! password, the backup password, the refusal).
+//! the prompts each path raises on the lines after it, in the order the terminal asks. The PINs
+//! and passwords the scenario types are shown as `********` in the report; the passwords the
+//! device generates and shows once (management, backup) appear as the terminal showed them
+//! (they open nothing once the scenario's lab is removed). What the scenario reads from the
+//! answers: the management password, the backup password, the refusal.
 use super::lab::{Lab, Ran, SOURCE_DEVICE};
 use hsmsim_consoles::backend::outcome::Stop;
 
