@@ -14,10 +14,9 @@
 //! Officer, the Backup HSM's HSM SO: one PIN key derivation each, the login bench's subject).
 //! Under `cargo test` it runs 30 objects at the suites' cost (`HSMSIM_PIN_KDF_ITERATIONS=10000`)
 //! and writes nothing; it skips if the module is not built. The summary goes to `target/hsmsim-bench-backup.json`.
-use cryptoki_sys::*;
 use hsmsim::base::ids::{DeviceId, PartitionId};
 use hsmsim::estate::{self, BackupMode, BackupRequest, Choice, RestoreRequest};
-use hsmsim_benches::{Module, RunMode, module_for, write_summary};
+use hsmsim_benches::{RunMode, lab_with_objects, module_for, write_summary};
 use serde_json::json;
 use std::path::Path;
 use std::process::ExitCode;
@@ -76,107 +75,6 @@ slot = [
 ]
 "#;
 
-/// The key values the created objects carry: an RSA-2048 and an EC P-256 private key (read
-/// from extractable keys the module generated) and an AES-256 value.
-struct Material {
-    rsa: Vec<(CK_ATTRIBUTE_TYPE, Vec<u8>)>,
-    ec: Vec<(CK_ATTRIBUTE_TYPE, Vec<u8>)>,
-    aes: Vec<u8>,
-}
-
-fn material(m: &Module, s: CK_SESSION_HANDLE) -> Result<Material, String> {
-    let t = [CK_TRUE];
-    let f = [CK_FALSE];
-    let extractable: &[(CK_ATTRIBUTE_TYPE, &[u8])] = &[
-        (CKA_TOKEN, &f),
-        (CKA_SIGN, &t),
-        (CKA_SENSITIVE, &f),
-        (CKA_EXTRACTABLE, &t),
-    ];
-    let bits = (2048 as CK_ULONG).to_ne_bytes();
-    let (_, rsa) = m
-        .generate_key_pair(
-            s,
-            CKM_RSA_PKCS_KEY_PAIR_GEN,
-            &[(CKA_MODULUS_BITS, &bits), (CKA_VERIFY, &t)],
-            extractable,
-        )
-        .map_err(|e| e.to_string())?;
-    let (_, ec) = m
-        .generate_key_pair(
-            s,
-            CKM_EC_KEY_PAIR_GEN,
-            &[
-                (CKA_EC_PARAMS, &hsmsim_benches::P256_EC_PARAMS),
-                (CKA_VERIFY, &t),
-            ],
-            extractable,
-        )
-        .map_err(|e| e.to_string())?;
-    let read = |key, attrs: &[CK_ATTRIBUTE_TYPE]| -> Result<Vec<_>, String> {
-        attrs
-            .iter()
-            .map(|a| Ok((*a, m.attribute(s, key, *a).map_err(|e| e.to_string())?)))
-            .collect()
-    };
-    Ok(Material {
-        rsa: read(
-            rsa,
-            &[
-                CKA_MODULUS,
-                CKA_PUBLIC_EXPONENT,
-                CKA_PRIVATE_EXPONENT,
-                CKA_PRIME_1,
-                CKA_PRIME_2,
-                CKA_EXPONENT_1,
-                CKA_EXPONENT_2,
-                CKA_COEFFICIENT,
-            ],
-        )?,
-        ec: read(ec, &[CKA_EC_PARAMS, CKA_VALUE])?,
-        aes: vec![0x5A; 32],
-    })
-}
-
-/// Creates `count` token objects on the session's partition (RSA, EC, AES in turn); seconds.
-fn create(m: &Module, s: CK_SESSION_HANDLE, keys: &Material, count: usize) -> Result<f64, String> {
-    let t = [CK_TRUE];
-    let started = Instant::now();
-    for i in 0..count {
-        let label = format!("obj-{i}").into_bytes();
-        let mut template: Vec<(CK_ATTRIBUTE_TYPE, Vec<u8>)> = vec![
-            (CKA_TOKEN, t.to_vec()),
-            (CKA_PRIVATE, t.to_vec()),
-            (CKA_SENSITIVE, t.to_vec()),
-            (CKA_LABEL, label),
-        ];
-        match i % 3 {
-            0 => {
-                template.push((CKA_CLASS, CKO_PRIVATE_KEY.to_ne_bytes().to_vec()));
-                template.push((CKA_KEY_TYPE, CKK_RSA.to_ne_bytes().to_vec()));
-                template.push((CKA_SIGN, t.to_vec()));
-                template.extend(keys.rsa.iter().cloned());
-            }
-            1 => {
-                template.push((CKA_CLASS, CKO_PRIVATE_KEY.to_ne_bytes().to_vec()));
-                template.push((CKA_KEY_TYPE, CKK_EC.to_ne_bytes().to_vec()));
-                template.push((CKA_SIGN, t.to_vec()));
-                template.extend(keys.ec.iter().cloned());
-            }
-            _ => {
-                template.push((CKA_CLASS, CKO_SECRET_KEY.to_ne_bytes().to_vec()));
-                template.push((CKA_KEY_TYPE, CKK_AES.to_ne_bytes().to_vec()));
-                template.push((CKA_ENCRYPT, t.to_vec()));
-                template.push((CKA_VALUE, keys.aes.clone()));
-            }
-        }
-        let raw: Vec<(CK_ATTRIBUTE_TYPE, &[u8])> =
-            template.iter().map(|(a, v)| (*a, v.as_slice())).collect();
-        m.create_object(s, &raw).map_err(|e| e.to_string())?;
-    }
-    Ok(started.elapsed().as_secs_f64())
-}
-
 /// One row: N objects created, backed up and restored in a fresh lab.
 struct Row {
     objects: usize,
@@ -187,26 +85,7 @@ struct Row {
 
 fn measure(module: &Path, count: usize, test: bool) -> Result<Row, String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let file = dir.path().join("lab.toml");
-    std::fs::write(&file, LAB).map_err(|e| e.to_string())?;
-    // SAFETY: the bench is single-threaded here; nothing else reads the environment meanwhile.
-    unsafe {
-        std::env::set_var("HSMSIM_CONF", &file);
-        if test {
-            std::env::set_var("HSMSIM_PIN_KDF_ITERATIONS", "10000");
-        } else {
-            std::env::remove_var("HSMSIM_PIN_KDF_ITERATIONS");
-        }
-        std::env::remove_var("HSMSIM_STATE_DIR");
-        std::env::remove_var("HSMSIM_HOST");
-    }
-    let mut m = Module::load(module)?;
-    m.initialize().map_err(|e| e.to_string())?;
-    let s = m.open_session(0, true).map_err(|e| e.to_string())?;
-    m.login(s, CKU_USER, CO).map_err(|e| e.to_string())?;
-    let keys = material(&m, s)?;
-    let create_s = create(&m, s, &keys, count)?;
-    m.finalize().map_err(|e| e.to_string())?;
+    let create_s = lab_with_objects(module, dir.path(), LAB, test, CO, count)?;
 
     let selection = estate::select(&Choice::default()).map_err(|e| e.to_string())?;
     let (source, target) = (PartitionId::parse("src/p"), PartitionId::parse("dst/p"));

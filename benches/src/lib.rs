@@ -820,3 +820,144 @@ impl Drop for Module {
         }
     }
 }
+
+/// The key values the backup benches' created objects carry: an RSA-2048 and an EC P-256 private key (read
+/// from extractable keys the module generated) and an AES-256 value.
+pub struct Material {
+    pub rsa: Vec<(CK_ATTRIBUTE_TYPE, Vec<u8>)>,
+    pub ec: Vec<(CK_ATTRIBUTE_TYPE, Vec<u8>)>,
+    pub aes: Vec<u8>,
+}
+
+pub fn material(m: &Module, s: CK_SESSION_HANDLE) -> Result<Material, String> {
+    let t = [CK_TRUE];
+    let f = [CK_FALSE];
+    let extractable: &[(CK_ATTRIBUTE_TYPE, &[u8])] = &[
+        (CKA_TOKEN, &f),
+        (CKA_SIGN, &t),
+        (CKA_SENSITIVE, &f),
+        (CKA_EXTRACTABLE, &t),
+    ];
+    let bits = (2048 as CK_ULONG).to_ne_bytes();
+    let (_, rsa) = m
+        .generate_key_pair(
+            s,
+            CKM_RSA_PKCS_KEY_PAIR_GEN,
+            &[(CKA_MODULUS_BITS, &bits), (CKA_VERIFY, &t)],
+            extractable,
+        )
+        .map_err(|e| e.to_string())?;
+    let (_, ec) = m
+        .generate_key_pair(
+            s,
+            CKM_EC_KEY_PAIR_GEN,
+            &[(CKA_EC_PARAMS, &P256_EC_PARAMS), (CKA_VERIFY, &t)],
+            extractable,
+        )
+        .map_err(|e| e.to_string())?;
+    let read = |key, attrs: &[CK_ATTRIBUTE_TYPE]| -> Result<Vec<_>, String> {
+        attrs
+            .iter()
+            .map(|a| Ok((*a, m.attribute(s, key, *a).map_err(|e| e.to_string())?)))
+            .collect()
+    };
+    Ok(Material {
+        rsa: read(
+            rsa,
+            &[
+                CKA_MODULUS,
+                CKA_PUBLIC_EXPONENT,
+                CKA_PRIVATE_EXPONENT,
+                CKA_PRIME_1,
+                CKA_PRIME_2,
+                CKA_EXPONENT_1,
+                CKA_EXPONENT_2,
+                CKA_COEFFICIENT,
+            ],
+        )?,
+        ec: read(ec, &[CKA_EC_PARAMS, CKA_VALUE])?,
+        aes: vec![0x5A; 32],
+    })
+}
+
+/// Creates `count` token objects on the session's partition (RSA, EC, AES in turn) with
+/// `C_CreateObject`, labelled `obj-<i>`; seconds. What the backup benches compare against.
+pub fn create_objects(
+    m: &Module,
+    s: CK_SESSION_HANDLE,
+    keys: &Material,
+    count: usize,
+) -> Result<f64, String> {
+    let t = [CK_TRUE];
+    let started = std::time::Instant::now();
+    for i in 0..count {
+        let label = format!("obj-{i}").into_bytes();
+        let mut template: Vec<(CK_ATTRIBUTE_TYPE, Vec<u8>)> = vec![
+            (CKA_TOKEN, t.to_vec()),
+            (CKA_PRIVATE, t.to_vec()),
+            (CKA_SENSITIVE, t.to_vec()),
+            (CKA_LABEL, label),
+        ];
+        match i % 3 {
+            0 => {
+                template.push((CKA_CLASS, CKO_PRIVATE_KEY.to_ne_bytes().to_vec()));
+                template.push((CKA_KEY_TYPE, CKK_RSA.to_ne_bytes().to_vec()));
+                template.push((CKA_SIGN, t.to_vec()));
+                template.extend(keys.rsa.iter().cloned());
+            }
+            1 => {
+                template.push((CKA_CLASS, CKO_PRIVATE_KEY.to_ne_bytes().to_vec()));
+                template.push((CKA_KEY_TYPE, CKK_EC.to_ne_bytes().to_vec()));
+                template.push((CKA_SIGN, t.to_vec()));
+                template.extend(keys.ec.iter().cloned());
+            }
+            _ => {
+                template.push((CKA_CLASS, CKO_SECRET_KEY.to_ne_bytes().to_vec()));
+                template.push((CKA_KEY_TYPE, CKK_AES.to_ne_bytes().to_vec()));
+                template.push((CKA_ENCRYPT, t.to_vec()));
+                template.push((CKA_VALUE, keys.aes.clone()));
+            }
+        }
+        let raw: Vec<(CK_ATTRIBUTE_TYPE, &[u8])> =
+            template.iter().map(|(a, v)| (*a, v.as_slice())).collect();
+        m.create_object(s, &raw).map_err(|e| e.to_string())?;
+    }
+    Ok(started.elapsed().as_secs_f64())
+}
+
+/// A bench lab: `lab` written as `dir/lab.toml` and chosen for this process (`HSMSIM_CONF`;
+/// under test the suites' PIN cost `HSMSIM_PIN_KDF_ITERATIONS=10000`, else the default), the
+/// module at `module` loaded, and `count` objects created on slot 0's partition as its user
+/// (`user_pin`) with `create_objects`. Returns the seconds the creation took; the module is
+/// finalised, so the estate's operations that follow open the lab as another process would.
+pub fn lab_with_objects(
+    module: &Path,
+    dir: &Path,
+    lab: &str,
+    test: bool,
+    user_pin: &[u8],
+    count: usize,
+) -> Result<f64, String> {
+    let file = dir.join("lab.toml");
+    std::fs::write(&file, lab).map_err(|e| e.to_string())?;
+    // SAFETY: the benches are single-threaded here; nothing else reads the environment
+    // meanwhile.
+    unsafe {
+        std::env::set_var("HSMSIM_CONF", &file);
+        if test {
+            std::env::set_var("HSMSIM_PIN_KDF_ITERATIONS", "10000");
+        } else {
+            std::env::remove_var("HSMSIM_PIN_KDF_ITERATIONS");
+        }
+        std::env::remove_var("HSMSIM_STATE_DIR");
+        std::env::remove_var("HSMSIM_HOST");
+    }
+    let mut m = Module::load(module)?;
+    m.initialize().map_err(|e| e.to_string())?;
+    let s = m.open_session(0, true).map_err(|e| e.to_string())?;
+    m.login(s, CKU_USER, user_pin).map_err(|e| e.to_string())?;
+    let keys = material(&m, s)?;
+    let create_s = create_objects(&m, s, &keys, count)?;
+    m.finalize().map_err(|e| e.to_string())?;
+    Ok(create_s)
+}

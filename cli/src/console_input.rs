@@ -39,28 +39,53 @@ pub struct ConsoleInput {
 impl ConsoleInput {
     /// The input `args` choose, with the console's `prompt` (`lunacm:>`).
     pub fn new(args: &ScriptArgs, prompt: impl Into<String>) -> Result<ConsoleInput, Failure> {
-        let queue = match (&args.command, &args.file) {
-            (Some(line), _) => Some(VecDeque::from([line.clone()])),
-            (None, Some(file)) => {
-                let text = hsmsim::base::files::read_to_string(file)
-                    .map_err(|e| Failure(format!("-f {}: cannot read it: {e}", file.display())))?;
-                Some(text.lines().map(str::to_string).collect())
-            }
+        let lines = match (&args.command, &args.file) {
+            (Some(line), _) => Some(vec![line.clone()]),
+            (None, Some(file)) => Some(script_lines(file)?),
             (None, None) => None,
         };
+        Ok(ConsoleInput::from_lines(
+            lines,
+            args.command.is_some(),
+            prompt,
+        ))
+    }
+
+    /// The input of the lines given (`None`: standard input); `one_command`: the lines are
+    /// not echoed after the prompt (a single `-c`).
+    pub fn from_lines(
+        lines: Option<Vec<String>>,
+        one_command: bool,
+        prompt: impl Into<String>,
+    ) -> ConsoleInput {
+        let queue = lines.map(VecDeque::from);
         let terminal = std::io::stdin().is_terminal();
         let editor = if queue.is_none() && terminal {
             rustyline::DefaultEditor::new().ok()
         } else {
             None
         };
-        Ok(ConsoleInput {
+        ConsoleInput {
             queue,
             terminal,
             editor,
             prompt: prompt.into(),
-            one_command: args.command.is_some(),
-        })
+            one_command,
+        }
+    }
+
+    /// The prompt from now on (a console whose prompt shows its mode).
+    pub fn set_prompt(&mut self, prompt: impl Into<String>) {
+        self.prompt = prompt.into();
+    }
+
+    /// The next line of the commands' own input, as the answer to a question the console
+    /// asked (`-c`, `-f` and piped scripts carry their answers on the lines that follow).
+    pub fn next_line(&mut self) -> Option<String> {
+        match &mut self.queue {
+            Some(queue) => queue.pop_front(),
+            None => Self::stdin_line(),
+        }
     }
 
     /// A person types at a terminal (banner, prompt, exit status 0).
@@ -99,6 +124,13 @@ impl ConsoleInput {
             }
         }
     }
+}
+
+/// The lines of a script file (`-f`).
+pub fn script_lines(file: &std::path::Path) -> Result<Vec<String>, Failure> {
+    let text = hsmsim::base::files::read_to_string(file)
+        .map_err(|e| Failure(format!("-f {}: cannot read it: {e}", file.display())))?;
+    Ok(text.lines().map(str::to_string).collect())
 }
 
 fn flush() {

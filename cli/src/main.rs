@@ -23,8 +23,10 @@ macro_rules! print {
     };
 }
 
+mod cloudhsm;
 mod conformance;
 mod console_input;
+mod decanus;
 mod ha;
 mod import_pfx;
 mod lunacm;
@@ -127,6 +129,10 @@ enum Command {
     /// partition security policy, migration preconditions.
     #[command(subcommand)]
     Primus(primus::PrimusCommand),
+    /// The Securosys operator's side of a migration to CloudHSM: restore a Primus partition
+    /// backup file into a blank partition, show a backup file's header.
+    #[command(subcommand)]
+    Cloudhsm(cloudhsm::CloudhsmCommand),
     /// Replay the vendors' documented procedures (docs/procedures.md) against the simulator or real
     /// PKCS#11 modules, and report each scenario: pass, fail or not applicable.
     #[command(subcommand)]
@@ -150,6 +156,10 @@ enum Command {
     /// list|show|showpolicies|changepolicy|createchallenge|activate`; -c one command, -f a
     /// script, else standard input.
     Lunash(lunash::LunashArgs),
+    /// The Securosys Decanus terminal of the lab's Primus device --device (seed 000): its menu
+    /// paths typed as the seed writes them, card slots 1 and 2, a USB drive; -c lines, -f a
+    /// script, else standard input (screens and number selection on a terminal).
+    Decanus(decanus::DecanusArgs),
 }
 
 #[derive(Subcommand)]
@@ -921,11 +931,13 @@ fn main() -> ExitCode {
         }
         Command::Lab(command) => lab(&choice, command).map_err(Failure::plain),
         Command::Primus(command) => primus::run(&choice, command),
+        Command::Cloudhsm(command) => cloudhsm::run(&choice, command),
         Command::Conformance(command) => conformance::run(command, &choice),
         Command::PrimusTools(args) => primus_tools::run(&choice, *args),
         Command::ImportPfx(args) => import_pfx::run(&choice, *args),
         Command::Lunacm(args) => lunacm::run(&choice, args),
         Command::Lunash(args) => lunash::run(&choice, args),
+        Command::Decanus(args) => decanus::run(&choice, args),
     };
     // Finalise the PKCS#11 modules the conformance commands loaded, and remove a scratch lab.
     hsmsim_conformance::target::finish();

@@ -34,7 +34,8 @@ pub enum PrimusCommand {
     /// Check the preconditions of a partition backup with Decanus (migration to CloudHSM):
     /// Master, Decanus 2.1.3 or later paired with the device and the partition's Partition
     /// Administration, management access, licences Partition Administration and Device
-    /// Backup. Exit 0 when all are met, 1 listing each one that is not.
+    /// Backup, as the lab's state has them now (pairings and management access changed with
+    /// `hsmsim decanus` count). Exit 0 when all are met, 1 listing each one that is not.
     Preconditions {
         /// The partition, as "device/partition".
         partition: String,
@@ -64,7 +65,8 @@ impl KindArg {
 #[derive(Subcommand)]
 pub enum CardCommand {
     /// Create a card with its PIN (8 to 12 digits, not starting with 0). Partition SO and
-    /// Partition-Backup cards belong to a partition (--partition).
+    /// Partition-Backup cards belong to a partition (--partition), or are made --empty (no PIN,
+    /// no partition: onboarding or making a partition's P-Backup card binds them).
     Create {
         /// The Primus device the card belongs to.
         #[arg(long)]
@@ -78,8 +80,11 @@ pub enum CardCommand {
         #[arg(long)]
         pin: Option<String>,
         /// The partition of a Partition SO or Partition-Backup card.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "empty")]
         partition: Option<String>,
+        /// An empty Partition SO or Partition-Backup card: no PIN, no partition.
+        #[arg(long, conflicts_with = "pin")]
+        empty: bool,
         #[arg(long)]
         json: bool,
     },
@@ -251,6 +256,7 @@ fn card_json(device: &str, c: &Card) -> Value {
         "partition": c.partition,
         "attempts_left": c.attempts_left,
         "blocked": c.blocked(),
+        "empty": c.is_empty(),
     })
 }
 
@@ -263,6 +269,8 @@ fn print_card(device: &str, c: &Card) {
         c.partition.as_deref().unwrap_or("-"),
         if c.blocked() {
             "blocked".to_string()
+        } else if c.is_empty() {
+            "empty".to_string()
         } else {
             format!("{} attempts left", c.attempts_left)
         }
@@ -315,22 +323,27 @@ pub fn run(choice: &Choice, command: PrimusCommand) -> Result<ExitCode, Failure>
             name,
             pin,
             partition,
+            empty,
             json,
         }) => {
-            let pin = crate::secret::obtain(
-                pin,
-                "--pin",
-                "HSMSIM_CARD_PIN",
-                &format!("PIN of card {name}: "),
-            )?;
-            let card = estate::primus::create_card(
-                sel,
-                &device,
-                kind.kind(),
-                &name,
-                &pin,
-                partition.as_deref(),
-            )
+            let card = if empty {
+                estate::primus::create_empty_card(sel, &device, kind.kind(), &name)
+            } else {
+                let pin = crate::secret::obtain(
+                    pin,
+                    "--pin",
+                    "HSMSIM_CARD_PIN",
+                    &format!("PIN of card {name}: "),
+                )?;
+                estate::primus::create_card(
+                    sel,
+                    &device,
+                    kind.kind(),
+                    &name,
+                    &pin,
+                    partition.as_deref(),
+                )
+            }
             .map_err(fail)?;
             if json {
                 crate::print_json(&card_json(&device, &card));
@@ -498,11 +511,8 @@ pub fn run(choice: &Choice, command: PrimusCommand) -> Result<ExitCode, Failure>
             }
         }
         PrimusCommand::Preconditions { partition, json } => {
-            let (device, p) = estate::primus::partition(sel, &partition).map_err(fail)?;
-            let unmet = device
-                .partition_backup_preconditions(&p)
-                .err()
-                .unwrap_or_default();
+            let unmet =
+                estate::primus::partition_backup_preconditions(sel, &partition).map_err(fail)?;
             if json {
                 crate::print_json(&json!({
                     "partition": partition,

@@ -21,27 +21,7 @@ fn hsmsim(lab: &Path, args: &[&str]) -> Output {
 
 /// A fresh `primus` lab with two SO cards on primus-onprem.
 fn lab() -> tempfile::TempDir {
-    let dir = common::init_lab("primus");
-    for (name, pin) in [("so-1", "12345678"), ("so-2", "23456789")] {
-        let out = hsmsim(
-            dir.path(),
-            &[
-                "primus",
-                "card",
-                "create",
-                "--device",
-                "primus-onprem",
-                "--kind",
-                "so",
-                "--name",
-                name,
-                "--pin",
-                pin,
-            ],
-        );
-        assert!(out.status.success(), "{}", stderr(&out));
-    }
-    dir
+    common::primus_lab_with_so_cards([("so-1", "12345678"), ("so-2", "23456789")])
 }
 
 const SO: [&str; 4] = ["--so", "so-1:12345678", "--so", "so-2:23456789"];

@@ -71,6 +71,33 @@ pub fn init_lab(fixture: &str) -> tempfile::TempDir {
     dir
 }
 
+/// A fresh `primus` lab with two SO cards (name, PIN) on primus-onprem.
+pub fn primus_lab_with_so_cards(cards: [(&str, &str); 2]) -> tempfile::TempDir {
+    let dir = init_lab("primus");
+    for (name, pin) in cards {
+        let out = output(
+            command()
+                .arg("--lab")
+                .arg(dir.path().join("lab.toml"))
+                .args([
+                    "primus",
+                    "card",
+                    "create",
+                    "--device",
+                    "primus-onprem",
+                    "--kind",
+                    "so",
+                    "--name",
+                    name,
+                    "--pin",
+                    pin,
+                ]),
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    dir
+}
+
 /// The lab file of a lab made by `init_lab`, as an argument.
 pub fn lab_file(dir: &Path) -> String {
     dir.join("lab.toml").display().to_string()

@@ -1,5 +1,6 @@
-//! Golden outputs of the Luna consoles' tests (`lunacm_cli.rs`, `lunash_cli.rs`): a run's
-//! standard output and exit status compared exactly with `cli/tests/golden/<console>/<name>.txt`.
+//! Golden outputs of the consoles' tests (`lunacm_cli.rs`, `lunash_cli.rs`, `decanus_cli.rs`):
+//! a run's standard output and exit status compared exactly with
+//! `cli/tests/golden/<console>/<name>.txt`.
 //! Only what is truly not fixed by the lab is normalised: the lab's temporary directory
 //! (`<LAB>`) and the object UIDs LunaCM prints (`Object UID:` values are random per object:
 //! `<OUID>`); serial numbers, handles, policies and texts are compared as they are.
@@ -50,11 +51,16 @@ pub fn transcript(out: &Output, lab_dir: &Path) -> String {
 
 /// Compares the run with its golden file (`HSMSIM_BLESS=1` writes it instead).
 pub fn check(console: &str, name: &str, out: &Output, lab_dir: &Path) {
-    let actual = transcript(out, lab_dir);
+    check_transcript(console, name, &transcript(out, lab_dir));
+}
+
+/// Compares a transcript (as `transcript` makes it, further normalised by the console's test)
+/// with its golden file (`HSMSIM_BLESS=1` writes it instead).
+pub fn check_transcript(console: &str, name: &str, actual: &str) {
     let path = golden_path(console, name);
     if std::env::var_os("HSMSIM_BLESS").is_some_and(|v| v == "1") {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, &actual).unwrap();
+        std::fs::write(&path, actual).unwrap();
         return;
     }
     let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {

@@ -333,7 +333,6 @@ fn help_text() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hsmsim::estate::Choice;
 
     /// sa7: a 7.4.2 appliance with its admin partition (HSM policy 7 off); noadmin: one
     /// without.
@@ -352,14 +351,7 @@ mod tests {
     }
 
     fn shell(dir: &tempfile::TempDir, device: &str) -> Result<Shell, String> {
-        std::fs::write(dir.path().join("lab.toml"), LAB).unwrap();
-        let selection = estate::select(&Choice {
-            lab_file: Some(dir.path().join("lab.toml")),
-            host: None,
-            state_dir: None,
-        })
-        .unwrap();
-        Shell::new(selection, DeviceId::new(device))
+        Shell::new(crate::test_lab::select(dir, LAB), DeviceId::new(device))
     }
 
     fn status(shell: &mut Shell, line: &str, answers: Vec<&'static str>) -> Status {

@@ -361,7 +361,11 @@ impl ArchiveRun {
 }
 
 /// A source partition's token objects with their secrets opened by `key`.
-fn opened_objects(store: &Store, partition: &PartitionId, key: &TokenKey) -> Result<Vec<Object>> {
+pub(super) fn opened_objects(
+    store: &Store,
+    partition: &PartitionId,
+    key: &TokenKey,
+) -> Result<Vec<Object>> {
     let token = partition.to_string();
     store
         .objects(partition)?

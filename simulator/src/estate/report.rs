@@ -65,13 +65,15 @@ pub struct CardReport {
     pub blocked: bool,
 }
 
-/// A Primus device's report, with its cards from the store.
+/// A Primus device's report, with its cards, Decanus pairing and partitions' administration
+/// state from the store.
 fn primus_report(
     store: &Store,
     selection: &LabSelection,
     d: &crate::models::primus::Device,
 ) -> Result<PrimusReport> {
     use crate::models::primus::Deployment;
+    let d = &crate::estate::primus::current_device_in(store, d)?;
     let cards = crate::estate::primus::list_cards_in(store, selection, Some(&d.name))?
         .into_iter()
         .map(|(_, c)| CardReport {

@@ -144,6 +144,32 @@ pub(super) fn erase_objects(
     Ok(())
 }
 
+/// Inserts object rows of `token` in the caller's transaction, logging each.
+pub(super) fn insert_rows(
+    tx: &Transaction,
+    token: &str,
+    objects: &[StoredObject],
+    writer: i64,
+) -> Result<()> {
+    let mut insert = tx
+        .prepare_cached(
+            "INSERT INTO objects (unique_id, token, public, sealed) VALUES (?1, ?2, ?3, ?4)",
+        )
+        .map_err(db_err)?;
+    for o in objects {
+        insert
+            .execute(params![
+                uid_text(&o.unique_id),
+                token,
+                encode(&o.public)?,
+                o.sealed
+            ])
+            .map_err(db_err)?;
+        log_change(tx, token, Some(&o.unique_id), writer)?;
+    }
+    Ok(())
+}
+
 impl Store {
     /// Every token object of a partition, in creation order. A record whose public attributes
     /// do not decode is skipped and logged (simulator-defined: a damaged object is left out,
@@ -253,14 +279,7 @@ impl Store {
                 {
                     return Err(crate::store::records::replaced_error());
                 }
-                for o in *objects {
-                    tx.execute(
-                    "INSERT INTO objects (unique_id, token, public, sealed) VALUES (?1, ?2, ?3, ?4)",
-                    params![uid_text(&o.unique_id), token, encode(&o.public)?, o.sealed],
-                )
-                .map_err(db_err)?;
-                    log_change(tx, token, Some(&o.unique_id), self.writer)?;
-                }
+                insert_rows(tx, token, objects, self.writer)?;
             }
             Ok(())
         })

@@ -151,6 +151,18 @@ impl Store {
         check: impl FnOnce(&TokenRecord) -> Result<()>,
         record: &TokenRecord,
     ) -> Result<()> {
+        self.reinitialize_token_with_objects(token, check, record, &[])
+    }
+
+    /// As `reinitialize_token`, the new token holding `objects` (sealed for `record`) in the
+    /// same transaction: a restored partition, all or nothing.
+    pub fn reinitialize_token_with_objects(
+        &self,
+        token: &PartitionId,
+        check: impl FnOnce(&TokenRecord) -> Result<()>,
+        record: &TokenRecord,
+        objects: &[StoredObject],
+    ) -> Result<()> {
         let token = &token.to_string();
         self.write(|tx| {
             let current = read_token(tx, token)?
@@ -161,7 +173,7 @@ impl Store {
                 .map_err(db_err)?;
             write_record(tx, token, record)?;
             log_change(tx, token, None, self.writer)?;
-            Ok(())
+            insert_rows(tx, token, objects, self.writer)
         })
     }
 

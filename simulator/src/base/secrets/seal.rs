@@ -116,14 +116,14 @@ impl TokenKey {
     }
 }
 
-pub(super) fn aead_key(bytes: &[u8]) -> Result<LessSafeKey> {
+pub(crate) fn aead_key(bytes: &[u8]) -> Result<LessSafeKey> {
     UnboundKey::new(&AES_256_GCM, bytes)
         .map(LessSafeKey::new)
         .map_err(|_| err(CKR_GENERAL_ERROR, "AES-256-GCM key setup failed"))
 }
 
 /// `nonce || ciphertext || tag`.
-pub(super) fn seal_with(key: &LessSafeKey, aad: &[u8], plain: &[u8]) -> Result<Vec<u8>> {
+pub(crate) fn seal_with(key: &LessSafeKey, aad: &[u8], plain: &[u8]) -> Result<Vec<u8>> {
     let mut nonce = [0u8; NONCE_LEN];
     crate::base::random::random_fill(&mut nonce)?;
     let mut out = plain.to_vec();
@@ -138,7 +138,7 @@ pub(super) fn seal_with(key: &LessSafeKey, aad: &[u8], plain: &[u8]) -> Result<V
     Ok(sealed)
 }
 
-pub(super) fn open_with(
+pub(crate) fn open_with(
     key: &LessSafeKey,
     aad: &[u8],
     sealed: &[u8],

@@ -40,6 +40,34 @@ pub fn create_card(
         _ => {}
     }
     check_card_pin(pin)?;
+    let mut card = Card::new(kind, name, pin)?;
+    card.partition = for_partition.map(str::to_string);
+    store_new_card(selection, &id, device_name, card)
+}
+
+/// Creates an empty card of `device` (`hsmsim primus card create --empty`): a Partition SO or
+/// Partition-Backup card with no PIN and no partition yet, which onboarding (Partition SO) or
+/// making a partition's P-Backup card (Partition-Backup) binds. Refuses SO cards and to
+/// overwrite a card.
+pub fn create_empty_card(
+    selection: &LabSelection,
+    device_name: &str,
+    kind: CardKind,
+    name: &str,
+) -> Result<Card> {
+    let id = device(selection, device_name)?.id();
+    check_name("card name", name)?;
+    store_new_card(selection, &id, device_name, Card::empty(kind, name)?)
+}
+
+/// Writes a new card, refusing to overwrite one of its name.
+fn store_new_card(
+    selection: &LabSelection,
+    id: &DeviceId,
+    device_name: &str,
+    card: Card,
+) -> Result<Card> {
+    let name = card.name.as_str();
     let store = open_store(selection)?;
     let exists = || {
         err(
@@ -47,13 +75,11 @@ pub fn create_card(
             format!("card {name} of {device_name} already exists"),
         )
     };
-    if store.device_item(&id, CARD_ITEM, name)?.is_some() {
+    if store.device_item(id, CARD_ITEM, name)?.is_some() {
         return Err(exists());
     }
-    let mut card = Card::new(kind, name, pin)?;
-    card.partition = for_partition.map(str::to_string);
     let value = encode(&card)?;
-    store.update_device_item(&id, CARD_ITEM, name, |old| match old {
+    store.update_device_item(id, CARD_ITEM, name, |old| match old {
         Some(_) => Err(exists()),
         None => Ok((Some(value), ())),
     })?;

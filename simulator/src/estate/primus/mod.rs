@@ -3,7 +3,12 @@
 //! the lab's store (`store::device_items`, JSON written here, read by no one else): kind
 //! `primus-card` holds a card (kind, partition, PIN verifier, attempts left) by card name;
 //! `primus-user` holds a partition user's setup password and permanent secret as verifiers
-//! (never in plaintext) and the API-login throttle, by partition name. Every PIN check,
+//! (never in plaintext) and the API-login throttle, by partition name; the migration to
+//! CloudHSM (seed 000) adds `primus-decanus` (the Decanus terminal's release and pairing),
+//! `primus-partition-admin` (a partition's management access, management password verifier,
+//! Partition Administration pairing and Partition SO card, by partition) and
+//! `primus-backup-key` (a partition's P-Backup card and public key, by partition): see
+//! `decanus.rs` and `partition_backup.rs` (the backup file: `backup_file.rs`). Every PIN check,
 //! credential change and throttle update is one read-modify-write in one store transaction,
 //! so attempts presented at the same instant by several processes all count. They are not
 //! part of the lab's definition: `lab reset` keeps them; snapshots hold them. Earlier builds
@@ -11,10 +16,13 @@
 //! `primus/<device>/users/<partition>.json`): opening the lab's store imports them once
 //! (`import_legacy_files`). A configuration change is written to the partition's token record
 //! in the store, so the PKCS#11 module in another process sees it on its next call.
+mod backup_file;
 mod cards;
 mod credentials;
 mod decanus;
 mod legacy;
+#[cfg(test)]
+mod migration_tests;
 mod partition_backup;
 mod policy;
 #[cfg(test)]

@@ -8,6 +8,23 @@ pub use crate::base::vendor_codes::{
     CKR_PRIMUS_SETUP_PASSWORD_EXPIRED, CKR_PRIMUS_SETUP_PASSWORD_REJECTED,
 };
 
+/// A new device-generated password of the setup password's form, `XXXXX-XXXXX-XXXXX-XXXXX-XXXXX`
+/// (25 random characters of an alphabet without look-alikes: setup passwords, management
+/// pairing passwords and backup passwords; the form of the latter two is simulator-defined).
+pub fn grouped_password() -> Result<String> {
+    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut random = [0u8; 25];
+    crate::base::random::random_fill(&mut random)?;
+    let mut text = String::with_capacity(29);
+    for (i, b) in random.iter().enumerate() {
+        if i > 0 && i % 5 == 0 {
+            text.push('-');
+        }
+        text.push(ALPHABET[usize::from(*b) % ALPHABET.len()] as char);
+    }
+    Ok(text)
+}
+
 /// A partition user's setup password: 29 characters `XXXXX-XXXXX-XXXXX-XXXXX-XXXXX`, issued by
 /// the SO, valid for a lifetime counted from issuance (Primus §1.4: on premises 72 hours,
 /// CloudHSM 7 days; counting from issuance everywhere is simulator-defined).
@@ -29,16 +46,7 @@ impl SetupPassword {
 
     /// Issues a new setup password at `now`; returns it (shown once) and what is kept.
     pub fn issue(deployment: Deployment, now: u64) -> Result<(String, SetupPassword)> {
-        const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
-        let mut random = [0u8; 25];
-        crate::base::random::random_fill(&mut random)?;
-        let mut text = String::with_capacity(29);
-        for (i, b) in random.iter().enumerate() {
-            if i > 0 && i % 5 == 0 {
-                text.push('-');
-            }
-            text.push(ALPHABET[usize::from(*b) % ALPHABET.len()] as char);
-        }
+        let text = grouped_password()?;
         let kept = SetupPassword {
             verifier: Verifier::new(text.as_bytes())?,
             issued_at: now,
