@@ -473,9 +473,7 @@ fn restore_refused(ran: &super::lab::Ran, code: &str, words: &[&str]) -> Result<
         )));
     }
     let said = ran.stderr.to_lowercase();
-    if !ran.stderr.contains(&format!("({code})"))
-        || !words.iter().all(|w| said.contains(&w.to_lowercase()))
-    {
+    if !names_code(&ran.stderr, code) || !words.iter().all(|w| said.contains(&w.to_lowercase())) {
         return Err(Stop::fail(format!(
             "{transcript}\nrefused, but not with {code}{}",
             if words.is_empty() {
@@ -568,6 +566,17 @@ fn refused_restore(sc: &Scenario<'_>, backup: &Backup, negative: Negative) -> Re
     })
 }
 
+/// Whether `text` names the code `code` as a word (`hsmsim: CKR_PIN_INCORRECT (0xA0): ...`,
+/// not `CKR_PIN_INCORRECT_X`).
+fn names_code(text: &str, code: &str) -> bool {
+    text.match_indices(code).any(|(at, _)| {
+        let before = text[..at].chars().next_back();
+        let after = text[at + code.len()..].chars().next();
+        let word = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+        !word(before) && !word(after)
+    })
+}
+
 /// A backup password of the right form that is not `password`.
 fn other_password(password: &str) -> String {
     let mut chars: Vec<char> = password.chars().collect();
@@ -619,6 +628,28 @@ fn wrong_card_pins(sc: &Scenario<'_>, backup: &Backup) -> Result<String, Stop> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refusal_names_its_code_as_a_word() {
+        let said = "hsmsim: CKR_PIN_INCORRECT (0x000000A0): the backup password is wrong";
+        assert!(names_code(said, "CKR_PIN_INCORRECT"));
+        assert!(names_code("error: x (CKR_PIN_LOCKED)", "CKR_PIN_LOCKED"));
+        assert!(!names_code(said, "CKR_PIN"));
+        assert!(!names_code("CKR_PIN_INCORRECT_X", "CKR_PIN_INCORRECT"));
+        let ran = super::super::lab::Ran {
+            shown: "hsmsim cloudhsm restore".into(),
+            code: Some(2),
+            stdout: String::new(),
+            stderr: said.into(),
+        };
+        assert!(restore_refused(&ran, "CKR_PIN_INCORRECT", &["backup password"]).is_ok());
+        assert!(restore_refused(&ran, "CKR_PIN_LOCKED", &[]).is_err());
+        let done = super::super::lab::Ran {
+            code: Some(0),
+            ..ran
+        };
+        assert!(restore_refused(&done, "CKR_PIN_INCORRECT", &[]).is_err());
+    }
 
     #[test]
     fn another_backup_password_keeps_the_form() {
