@@ -247,7 +247,11 @@ fn the_operator_restores_acme_pki_into_cloudhsm_and_refusals_exit_1_or_2() {
         &["cloudhsm", "show-backup", &truncated.display().to_string()],
     );
     refused(&out, 1, "hsmsim: CKR_DATA_INVALID (0x00000020): ");
-    assert!(stderr(&out).trim_end().ends_with("truncated.pbackup is truncated"));
+    assert!(
+        stderr(&out)
+            .trim_end()
+            .ends_with("truncated.pbackup is truncated")
+    );
     let help = succeeded(&hsmsim(d, &["cloudhsm", "restore", "--help"]));
     assert!(help.contains("--card-device") && help.contains("HSMSIM_BACKUP_PASSWORD"));
 }

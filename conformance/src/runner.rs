@@ -311,6 +311,18 @@ impl Run<'_> {
         self.record(entry, title, || f().map(|v| (v, String::new())))
     }
 
+    /// `precondition`, whose passing closure also returns what it did, for its detail (the
+    /// commands that made the cards a procedure starts from, and what they answered).
+    pub fn precondition_noted<T>(
+        &mut self,
+        what: &str,
+        f: impl FnOnce() -> Result<(T, String), Stop>,
+    ) -> Result<T, Stop> {
+        let title = format!("precondition: {what}");
+        let entry = self.entry(0, Some(title.clone()));
+        self.record(entry, title, f)
+    }
+
     /// An outcome check after the steps, recorded as "outcome: what"; a passing check returns
     /// its evidence (objects counted, attributes compared, what proving by use did and saw).
     pub fn check(

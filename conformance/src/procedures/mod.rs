@@ -3,6 +3,7 @@
 //! reported "not applicable". Each executor also says, for `--dry-run`, which objects a
 //! scenario would create on each party (all of them are destroyed when the scenario ends).
 pub mod adcs;
+pub mod cloudhsm;
 pub mod key_migration;
 pub mod luna;
 
@@ -19,6 +20,7 @@ pub fn executor(procedure: &str) -> Option<Executor> {
             Some(key_migration::run)
         }
         "primus.adcs-key-import" => Some(adcs::run),
+        "primus.partition-to-cloudhsm" => Some(cloudhsm::run),
         luna if luna.starts_with("luna.") => Some(luna::run),
         _ => None,
     }
@@ -44,6 +46,7 @@ pub fn planned_objects(procedure: &str, case: &Case) -> Vec<PlannedObject> {
             key_migration::planned_objects(procedure, case)
         }
         "primus.adcs-key-import" => adcs::planned_objects(case),
+        "primus.partition-to-cloudhsm" => cloudhsm::planned_objects(case),
         luna if luna.starts_with("luna.") => luna::planned_objects(),
         _ => Vec::new(),
     }

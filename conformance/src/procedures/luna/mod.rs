@@ -32,8 +32,9 @@ pub fn set_worker_program(program: PathBuf, sim_module: Option<PathBuf>) {
     let _ = WORKER_PROGRAM.set((program, sim_module));
 }
 
-/// The program that runs workers and the simulator's module they load.
-fn worker_program() -> Result<&'static (PathBuf, Option<PathBuf>), Stop> {
+/// The program that runs workers and the simulator's module they load (the `hsmsim`
+/// executable, whose other commands the CloudHSM procedure runs too).
+pub(crate) fn worker_program() -> Result<&'static (PathBuf, Option<PathBuf>), Stop> {
     WORKER_PROGRAM.get().ok_or_else(|| {
         Stop::NotApplicable(
             "the Luna procedures run LunaCM in worker processes of the hsmsim program, and this runner was not given it".into(),
