@@ -75,9 +75,23 @@ pub const TERMINAL_NAME: &str = "terminal";
 /// the card it belongs to and the X25519 public key backups are encrypted to.
 pub const BACKUP_KEY_ITEM: &str = "primus-backup-key";
 
-/// The JCE port the Decanus reaches the HSM on when onboarding (seed 000: "default 2300 JCE";
-/// the only one the simulated device listens on, simulator-defined).
+/// The JCE port the Decanus reaches an on-premises HSM on when onboarding (seed 000: "default
+/// 2300 JCE").
 pub const JCE_PORT: u16 = 2300;
+
+/// The Partition Administration port of a CloudHSM cluster's master (Primus §1.3, §4: "Partition
+/// Administration 2380", configured only on the master): where a Decanus onboards a CloudHSM
+/// partition, as the reverse direction (CloudHSM to on premises) needs.
+pub const CLOUDHSM_PARTITION_ADMINISTRATION_PORT: u16 = 2380;
+
+/// The one port onboarding reaches `device` on: 2300 on premises, 2380 on CloudHSM (the only
+/// one each simulated device takes for onboarding, simulator-defined).
+pub fn onboarding_port(device: &Device) -> u16 {
+    match device.deployment {
+        crate::models::primus::Deployment::OnPremises => JCE_PORT,
+        crate::models::primus::Deployment::CloudHsm => CLOUDHSM_PARTITION_ADMINISTRATION_PORT,
+    }
+}
 
 fn failed(message: impl Into<String>) -> crate::base::error::Error {
     err(CKR_FUNCTION_FAILED, message.into())
@@ -321,9 +335,14 @@ pub fn onboard_partition_administration(
     if form.url.trim().is_empty() {
         return Err(failed("give the HSM's URL or IP address"));
     }
-    if form.port != JCE_PORT {
+    let port = onboarding_port(device);
+    if form.port != port {
+        let which = match device.deployment {
+            crate::models::primus::Deployment::OnPremises => "JCE port",
+            crate::models::primus::Deployment::CloudHsm => "Partition Administration port",
+        };
         return Err(failed(format!(
-            "cannot reach the HSM at {}:{}: its JCE port is {JCE_PORT}",
+            "cannot reach the HSM at {}:{}: its {which} is {port}",
             form.url, form.port
         )));
     }

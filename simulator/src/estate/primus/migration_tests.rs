@@ -633,9 +633,14 @@ fn contents(sel: &LabSelection, partition: &str, pin: &str) -> Vec<Attributes> {
 /// Token objects written into ACME-PKI's store as the engine keeps them (a secret key, a data
 /// object, a certificate-like public object), sealed under its token key.
 fn with_objects(sel: &LabSelection) {
+    with_objects_on(sel, P, USER_PIN);
+}
+
+/// `with_objects` on `partition`, whose PKCS#11 password is `pin`.
+fn with_objects_on(sel: &LabSelection, partition: &str, pin: &str) {
     let store = open_store(sel).unwrap();
-    let (device, p) = super::partition(sel, P).unwrap();
-    let (id, key) = super::partition_backup::logged_in(sel, &store, device, &p, USER_PIN).unwrap();
+    let (device, p) = super::partition(sel, partition).unwrap();
+    let (id, key) = super::partition_backup::logged_in(sel, &store, device, &p, pin).unwrap();
     let seen = store.token(&id).unwrap().unwrap().record.incarnation();
     let objects: Vec<crate::store::StoredObject> = [
         (
@@ -778,4 +783,93 @@ fn backup_file_names_carry_the_utc_time() {
         super::partition_backup::timestamp(1_796_481_308),
         "20261205T143508"
     );
+}
+
+/// The reverse direction (CloudHSM to on premises, which seed 000 says is possible): a
+/// CloudHSM whose lab gives it a Decanus and the licence items onboards ACME-CLOUD's
+/// Partition Administration on port 2380 (not 2300), makes its Yellow card, backs it up, and
+/// the backup restores into a blank on-premises partition.
+#[test]
+fn the_reverse_direction_restores_a_cloudhsm_partition_on_premises() {
+    const CLOUD: &str = "cloudhsm";
+    const ACME_CLOUD: &str = "cloudhsm/ACME-CLOUD";
+    const CLOUD_PIN: &str = "Pkcs11-AcmeCloud-01";
+    let dir = tempfile::tempdir().unwrap();
+    let sel = selection(dir.path());
+    let file = sel.lab_file.clone().unwrap();
+    let text = std::fs::read_to_string(&file).unwrap().replacen(
+        "  service = \"shared\"\n",
+        "  service = \"shared\"\n  licences = [\"partition-administration\", \"device-backup\"]\n  decanus = { version = \"2.1.3\", device_administration = true }\n",
+        1,
+    );
+    std::fs::write(&file, text).unwrap();
+    let sel = select(&Choice {
+        lab_file: Some(file),
+        host: None,
+        state_dir: None,
+    })
+    .unwrap();
+    for (name, pin) in so() {
+        create_card(&sel, CLOUD, CardKind::So, &name, &pin, None).unwrap();
+    }
+    create_empty_card(&sel, CLOUD, CardKind::PartitionSo, "pso-cloud").unwrap();
+    create_empty_card(&sel, CLOUD, CardKind::PartitionBackup, "yellow-cloud").unwrap();
+    with_objects_on(&sel, ACME_CLOUD, CLOUD_PIN);
+    let source = contents(&sel, ACME_CLOUD, CLOUD_PIN);
+
+    set_management_access(&sel, ACME_CLOUD, &so(), true).unwrap();
+    let mgmt = issue_management_password(&sel, ACME_CLOUD, &so()).unwrap();
+    let form = |port| Onboarding {
+        device: CLOUD,
+        url: "partition-admin.cloudshsm.example",
+        port,
+        user: "ACME-CLOUD",
+        management_password: &mgmt,
+        pso_card: "pso-cloud",
+        new_pso_pin: "45678901",
+        new_pso_pin_again: "45678901",
+    };
+    let e = onboard_partition_administration(&sel, &form(JCE_PORT)).unwrap_err();
+    assert!(
+        e.detail.contains("Partition Administration port is 2380"),
+        "{e}"
+    );
+    onboard_partition_administration(&sel, &form(CLOUDHSM_PARTITION_ADMINISTRATION_PORT)).unwrap();
+    create_partition_backup_card(
+        &sel,
+        ACME_CLOUD,
+        &so(),
+        "yellow-cloud",
+        None,
+        YELLOW_PIN,
+        YELLOW_PIN,
+    )
+    .unwrap();
+    let usb = dir.path().join("usb");
+    std::fs::create_dir(&usb).unwrap();
+    let made = create_partition_backup(
+        &sel,
+        &BackupRequest {
+            partition: ACME_CLOUD,
+            partition_password: CLOUD_PIN,
+            usb: &usb,
+        },
+    )
+    .unwrap();
+    assert_eq!(made.header.source_device, CLOUD);
+    let mut request = restore_request(
+        "primus-onprem/spare",
+        &made.file,
+        "yellow-cloud",
+        YELLOW_PIN,
+        &made.password,
+    );
+    request.card_device = CLOUD;
+    let outcome = restore_partition_backup(&sel, &request).unwrap();
+    assert_eq!(
+        (outcome.partition.as_str(), outcome.objects),
+        ("ACME-CLOUD", 3)
+    );
+    assert_eq!(contents(&sel, "primus-onprem/spare", CLOUD_PIN), source);
+    assert_eq!(contents(&sel, ACME_CLOUD, CLOUD_PIN), source);
 }
