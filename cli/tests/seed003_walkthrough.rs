@@ -6,56 +6,22 @@
 //! prompts. Every command must end `Command Result : No Error` and print the lines the README
 //! shows; afterwards the destination holds the source's objects (labels, types, OUIDs).
 mod common;
+#[path = "common/walkthrough.rs"]
+mod walkthrough;
 
-use std::io::{Read, Write};
 use std::path::Path;
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::process::{Child, ChildStdin, Command};
 use std::time::{Duration, Instant};
+use walkthrough::{Block, LiveOutput};
 
 const README: &str = include_str!("../../README.md");
 
 /// How long one prompt or one command may take (a debug build generating RSA keys included).
 const PATIENCE: Duration = Duration::from_secs(60);
 
-/// A block of the section: its tag (`seed003-ch2`) and whether it is shell or transcript.
-struct Block {
-    shell: bool,
-    tag: String,
-    text: String,
-}
-
 /// The `seed003-*` fenced blocks of the README's "Seed 003 by hand" section, in order.
 fn blocks() -> Vec<Block> {
-    let start = README
-        .find("### Seed 003 by hand\n")
-        .expect("README has the section \"Seed 003 by hand\"");
-    let section = &README[start..];
-    let end = section[4..]
-        .find("\n## ")
-        .into_iter()
-        .chain(section[4..].find("\n### "))
-        .min()
-        .map_or(section.len(), |e| e + 4);
-    let mut found = Vec::new();
-    let mut lines = section[..end].lines();
-    while let Some(line) = lines.next() {
-        let Some(info) = line.strip_prefix("```") else {
-            continue;
-        };
-        let mut words = info.split_whitespace();
-        let language = words.next().unwrap_or("");
-        let tag = words.next().unwrap_or("");
-        let text: Vec<&str> = lines.by_ref().take_while(|l| *l != "```").collect();
-        if tag.starts_with("seed003-") {
-            found.push(Block {
-                shell: language == "sh",
-                tag: tag.to_string(),
-                text: text.join("\n"),
-            });
-        }
-    }
-    found
+    walkthrough::section_blocks(README, "### Seed 003 by hand\n", "seed003-")
 }
 
 /// One command at `lunacm:>`: what is typed at its prompts (the prompt's text, the answer) and
@@ -135,9 +101,7 @@ fn screen_text(bytes: &[u8]) -> String {
 struct Terminal {
     child: Child,
     input: ChildStdin,
-    chunks: Receiver<Vec<u8>>,
-    raw: Vec<u8>,
-    closed: bool,
+    output: LiveOutput,
 }
 
 impl Terminal {
@@ -147,46 +111,17 @@ impl Terminal {
             .args(["-q", "-f", "-e", "-c"])
             .arg(format!("sh -e {}", script.display()))
             .arg("/dev/null")
-            .env("TERM", "xterm")
-            // The cost of sealing PINs the other CLI tests use.
-            .env("HSMSIM_PIN_KDF_ITERATIONS", "10000")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        for var in [
-            "HSMSIM_CONF",
-            "HSMSIM_LAB",
-            "HSMSIM_HOST",
-            "HSMSIM_STATE_DIR",
-            "HSMSIM_PED_KEYS",
-        ] {
-            command.env_remove(var);
-        }
-        let mut child = command
-            .spawn()
-            .expect("util-linux `script` runs (the walk-through needs a terminal)");
-        let input = child.stdin.take().unwrap();
-        let mut output = child.stdout.take().unwrap();
-        let (send, chunks) = channel();
-        std::thread::spawn(move || {
-            let mut buffer = [0u8; 4096];
-            while let Ok(n) = output.read(&mut buffer) {
-                if n == 0 || send.send(buffer[..n].to_vec()).is_err() {
-                    break;
-                }
-            }
-        });
+            .env("TERM", "xterm");
+        let (child, input, output) = walkthrough::start(command);
         Terminal {
             child,
             input,
-            chunks,
-            raw: Vec::new(),
-            closed: false,
+            output,
         }
     }
 
     fn screen(&self) -> String {
-        screen_text(&self.raw)
+        screen_text(&self.output.raw)
     }
 
     /// Waits until one of `needles` shows after `from` (a position in `screen()`): which one
@@ -204,41 +139,33 @@ impl Terminal {
             {
                 return Some((found.1, found.0));
             }
-            if self.closed {
+            if self.output.closed {
                 return None;
             }
             let left = deadline.saturating_duration_since(Instant::now());
-            match self.chunks.recv_timeout(left) {
-                Ok(chunk) => self.raw.extend(chunk),
-                Err(RecvTimeoutError::Disconnected) => self.closed = true,
-                Err(RecvTimeoutError::Timeout) => {
-                    panic!(
-                        "waited {PATIENCE:?} for {needles:?}; the terminal shows:\n{}",
-                        self.screen()
-                    )
-                }
+            if !self.output.read_more(left) {
+                panic!(
+                    "waited {PATIENCE:?} for {needles:?}; the terminal shows:\n{}",
+                    self.screen()
+                )
             }
         }
     }
 
     /// Waits until the shell script ends (its output closes).
     fn wait_for_end(&mut self) {
-        while !self.closed {
-            match self.chunks.recv_timeout(PATIENCE) {
-                Ok(chunk) => self.raw.extend(chunk),
-                Err(RecvTimeoutError::Disconnected) => self.closed = true,
-                Err(RecvTimeoutError::Timeout) => panic!(
+        while !self.output.closed {
+            if !self.output.read_more(PATIENCE) {
+                panic!(
                     "the shell block did not end; the terminal shows:\n{}",
                     self.screen()
-                ),
+                )
             }
         }
     }
 
     fn type_line(&mut self, line: &str) {
-        self.input.write_all(line.as_bytes()).unwrap();
-        self.input.write_all(b"\n").unwrap();
-        self.input.flush().unwrap();
+        walkthrough::type_line(&mut self.input, line);
     }
 }
 
@@ -400,16 +327,7 @@ const FIX_AFTER: &str = "role init -name co";
 /// Runs `chapter`'s blocks in order; with `fix`, the README's `seed003-fix` lines after
 /// `role init -name co`. Returns the objects of the source and of the destination.
 fn run_chapter(chapter: &Chapter, fix: bool) -> (Vec<String>, Vec<String>) {
-    for tool in ["script", "pkcs11-tool"] {
-        let found = Command::new("sh")
-            .args(["-c", &format!("command -v {tool}")])
-            .output()
-            .is_ok_and(|o| o.status.success());
-        assert!(
-            found,
-            "the README's walk-through needs `{tool}` (util-linux, OpenSC) on PATH"
-        );
-    }
+    walkthrough::require_on_path(&["script", "pkcs11-tool"], "util-linux, OpenSC");
     let blocks = blocks();
     let fix_steps = steps(
         &blocks
@@ -423,8 +341,8 @@ fn run_chapter(chapter: &Chapter, fix: bool) -> (Vec<String>, Vec<String>) {
     let binary = env!("CARGO_BIN_EXE_hsmsim");
     let module = common::sim_module();
     let mine: Vec<&Block> = blocks.iter().filter(|b| b.tag == chapter.tag).collect();
-    let shells: Vec<&&Block> = mine.iter().filter(|b| b.shell).collect();
-    let transcripts: Vec<&&Block> = mine.iter().filter(|b| !b.shell).collect();
+    let shells: Vec<&&Block> = mine.iter().filter(|b| b.is_shell()).collect();
+    let transcripts: Vec<&&Block> = mine.iter().filter(|b| !b.is_shell()).collect();
     assert!(
         !shells.is_empty() && shells.len() == transcripts.len(),
         "{}: one transcript after each shell block",
@@ -498,7 +416,7 @@ fn objects(chapter: &Chapter, state: &Path, (host, login): (&str, &str)) -> Vec<
 fn typed_commands(tag: &str) -> Vec<String> {
     blocks()
         .iter()
-        .filter(|b| b.tag == tag && !b.shell)
+        .filter(|b| b.tag == tag && !b.is_shell())
         .flat_map(|b| steps(&b.text))
         .map(|s| s.command)
         .filter(|c| c != "exit")
