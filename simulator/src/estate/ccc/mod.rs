@@ -94,22 +94,28 @@ fn update_ccc<T>(
     selection: &LabSelection,
     change: impl FnOnce(&mut CccState) -> Result<T>,
 ) -> Result<T> {
-    open_store(selection)?.update_device_item(
-        &DeviceId::new(CCC_DEVICE),
-        CCC_ITEM,
-        CCC_STATE_NAME,
-        |stored| {
-            let mut state = stored_state(selection, stored)?;
-            let out = change(&mut state)?;
-            let value = serde_json::to_value(&state).map_err(|e| {
-                err(
-                    CKR_DEVICE_ERROR,
-                    format!("cannot encode the CCC state: {e}"),
-                )
-            })?;
-            Ok((Some(value), out))
-        },
-    )
+    update_ccc_with_items(selection, |state, _| change(state))
+}
+
+/// `update_ccc` whose change also acts on the store's device items and partitions in the same
+/// transaction (`DeviceItems`).
+fn update_ccc_with_items<T>(
+    selection: &LabSelection,
+    change: impl FnOnce(&mut CccState, &crate::store::DeviceItems) -> Result<T>,
+) -> Result<T> {
+    let ccc = DeviceId::new(CCC_DEVICE);
+    open_store(selection)?.update_device_items(|items| {
+        let mut state = stored_state(selection, items.get(&ccc, CCC_ITEM, CCC_STATE_NAME)?)?;
+        let out = change(&mut state, items)?;
+        let value = serde_json::to_value(&state).map_err(|e| {
+            err(
+                CKR_DEVICE_ERROR,
+                format!("cannot encode the CCC state: {e}"),
+            )
+        })?;
+        items.put(&ccc, CCC_ITEM, CCC_STATE_NAME, &value)?;
+        Ok(out)
+    })
 }
 
 /// A change CCC refuses.

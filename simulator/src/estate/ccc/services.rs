@@ -192,18 +192,17 @@ pub fn detach_ccc_service(selection: &LabSelection, name: &str) -> Result<CccSer
     })
 }
 
-/// Deletes a service: CCC forgets it (one store transaction), then each of its partitions is
-/// removed with its objects (`Store::set_partition_present`, as `lab partition remove`, one
-/// transaction each; a partition already removed stays so) ("Deleting a service deletes the
-/// partition(s) used to provide the service and all objects in the partition(s)", documented
-/// (seed 004)). Returns what it was.
+/// Deletes a service in one store transaction: CCC forgets it and each of its partitions is
+/// removed with its objects, as `lab partition remove` removes one (a partition already
+/// removed stays so) ("Deleting a service deletes the partition(s) used to provide the service
+/// and all objects in the partition(s)", documented (seed 004)). Returns what it was.
 pub fn delete_ccc_service(selection: &LabSelection, name: &str) -> Result<CccService> {
-    let service = detach_ccc_service(selection, name)?;
-    let store = open_store(selection)?;
-    for partition in &service.partitions {
-        if store.token(partition)?.is_some_and(|row| row.present) {
-            store.set_partition_present(partition, false)?;
+    update_ccc_with_items(selection, |state, items| {
+        let at = state.position(name)?;
+        let service = state.ccc.services.remove(at);
+        for partition in &service.partitions {
+            items.remove_partition(partition)?;
         }
-    }
-    Ok(service)
+        Ok(service)
+    })
 }
