@@ -109,10 +109,15 @@ impl DeviceItems<'_> {
             .map_err(db_err)
     }
 
+    /// A partition's token row as this transaction sees it (`Store::token`).
+    pub fn token(&self, id: &PartitionId) -> Result<Option<TokenRow>> {
+        read_token(self.conn, &id.to_string())
+    }
+
     /// Removes a partition (its token and objects) in this transaction, as
     /// `Store::set_partition_present(id, false)` does; false when it was already removed.
     pub fn remove_partition(&self, id: &PartitionId) -> Result<bool> {
-        if read_token(self.conn, &id.to_string())?.is_none_or(|row| !row.present) {
+        if self.token(id)?.is_none_or(|row| !row.present) {
             return Ok(false);
         }
         set_partition_present_in(self.conn, id, false, self.writer)?;

@@ -33,8 +33,8 @@ pub fn ccc_services(selection: &LabSelection) -> Result<Vec<CccService>> {
     Ok(ccc_state(selection)?.ccc.services)
 }
 
-/// Creates a service, in one store transaction. Refused (`CKR_FUNCTION_FAILED`) when: its
-/// name has more than 28 characters (documented (seed 004)) or none, or another service has it
+/// Creates a service, its checks and its writing in one store transaction. Refused
+/// (`CKR_FUNCTION_FAILED`) when: its name has more than 28 characters (documented (seed 004)) or none, or another service has it
 /// (simulator-defined); an "hsm-partition" template gets other than one partition or an HA one
 /// fewer than two (documented: "minimum of 2"), or two partitions are on one device
 /// (documented: "each configured on a different Thales Luna Network HSM"); a partition is not
@@ -46,7 +46,6 @@ pub fn ccc_services(selection: &LabSelection) -> Result<Vec<CccService>> {
 /// organisation or partition: `CKR_ARGUMENTS_BAD`.
 pub fn create_ccc_service(selection: &LabSelection, new: NewService) -> Result<CccService> {
     ccc::check_service_name(&new.name).map_err(refused)?;
-    let store = open_store(selection)?;
     let mut devices = Vec::new();
     for partition in &new.partitions {
         let device = match selection.device_model(partition.device())? {
@@ -57,14 +56,6 @@ pub fn create_ccc_service(selection: &LabSelection, new: NewService) -> Result<C
                 )));
             }
         };
-        let row = store
-            .token(partition)?
-            .ok_or_else(|| unknown(format!("the lab defines no partition \"{partition}\"")))?;
-        if !row.present || row.record.initialized {
-            return Err(refused(format!(
-                "partition \"{partition}\" is not blank: a new service takes blank partitions"
-            )));
-        }
         if devices
             .iter()
             .any(|d: &std::sync::Arc<luna::Device>| d.name == device.name)
@@ -77,7 +68,17 @@ pub fn create_ccc_service(selection: &LabSelection, new: NewService) -> Result<C
         }
         devices.push(device);
     }
-    update_ccc(selection, |state| {
+    update_ccc_with_items(selection, |state, items| {
+        for partition in &new.partitions {
+            let row = items
+                .token(partition)?
+                .ok_or_else(|| unknown(format!("the lab defines no partition \"{partition}\"")))?;
+            if !row.present || row.record.initialized {
+                return Err(refused(format!(
+                    "partition \"{partition}\" is not blank: a new service takes blank partitions"
+                )));
+            }
+        }
         if state.ccc.services.iter().any(|s| s.name == new.name) {
             return Err(refused(format!("CCC service \"{}\" exists", new.name)));
         }
