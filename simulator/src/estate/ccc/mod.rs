@@ -138,19 +138,24 @@ fn listed<'a>(names: impl Iterator<Item = &'a str>) -> String {
     }
 }
 
+/// Where the item called `name` is in `items`; `CKR_ARGUMENTS_BAD` listing their names
+/// otherwise ("CCC has no {what} \"{name}\"; {what}s: ...").
+fn named_at<T>(items: &[T], name_of: impl Fn(&T) -> &str, what: &str, name: &str) -> Result<usize> {
+    items
+        .iter()
+        .position(|i| name_of(i) == name)
+        .ok_or_else(|| {
+            unknown(format!(
+                "CCC has no {what} \"{name}\"; {what}s: {}",
+                listed(items.iter().map(&name_of))
+            ))
+        })
+}
+
 impl CccState {
     /// The service named `name`.
     pub fn service(&self, name: &str) -> Result<&CccService> {
-        self.ccc
-            .services
-            .iter()
-            .find(|s| s.name == name)
-            .ok_or_else(|| {
-                unknown(format!(
-                    "CCC has no service \"{name}\"; services: {}",
-                    listed(self.ccc.services.iter().map(|s| s.name.as_str()))
-                ))
-            })
+        Ok(&self.ccc.services[self.position(name)?])
     }
 
     fn service_mut(&mut self, name: &str) -> Result<&mut CccService> {
@@ -159,12 +164,6 @@ impl CccState {
     }
 
     fn position(&self, name: &str) -> Result<usize> {
-        self.service(name)?;
-        Ok(self
-            .ccc
-            .services
-            .iter()
-            .position(|s| s.name == name)
-            .unwrap_or_default())
+        named_at(&self.ccc.services, |s| &s.name, "service", name)
     }
 }

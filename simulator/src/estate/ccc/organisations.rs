@@ -111,15 +111,5 @@ fn find_user(state: &CccState, name: &str) -> Option<(String, CccRole)> {
 
 /// Where the organisation `name` is; `CKR_ARGUMENTS_BAD` naming the organisations otherwise.
 pub(super) fn organisation_at(state: &CccState, name: &str) -> Result<usize> {
-    state
-        .ccc
-        .organisations
-        .iter()
-        .position(|o| o.name == name)
-        .ok_or_else(|| {
-            unknown(format!(
-                "CCC has no organisation \"{name}\"; organisations: {}",
-                listed(state.ccc.organisations.iter().map(|o| o.name.as_str()))
-            ))
-        })
+    named_at(&state.ccc.organisations, |x| &x.name, "organisation", name)
 }

@@ -77,17 +77,7 @@ fn check_template(template: &CccTemplate) -> Result<()> {
 
 /// Where template `name` is; `CKR_ARGUMENTS_BAD` naming the templates otherwise.
 pub(super) fn template_at(state: &CccState, name: &str) -> Result<usize> {
-    state
-        .ccc
-        .templates
-        .iter()
-        .position(|t| t.name == name)
-        .ok_or_else(|| {
-            unknown(format!(
-                "CCC has no template \"{name}\"; templates: {}",
-                listed(state.ccc.templates.iter().map(|t| t.name.as_str()))
-            ))
-        })
+    named_at(&state.ccc.templates, |x| &x.name, "template", name)
 }
 
 /// The template's capabilities, as the model's rules take them.
