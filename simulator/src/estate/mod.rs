@@ -8,12 +8,14 @@
 //! showpolicies|changepolicy`), LunaSH's appliance operations as the HSM SO: `hsm login`
 //! (hsm_so.rs), `partition list|show` (appliance_partitions.rs), `partition
 //! showpolicies|changepolicy` (partition_policy.rs), a pre-PPSO PED partition's `partition
-//! createchallenge|activate` (partition_activation.rs); the Luna Backup HSM: its attachment to a
+//! createchallenge|activate` (partition_activation.rs); the Crypto Command Center's devices, organisations, templates
+//! and services (ccc/); the Luna Backup HSM: its attachment to a
 //! host and LunaCM's `partition archive` operations (backup_hsm.rs); a Primus lab's cards and
 //! credentials (primus.rs). Everything goes through the store's transactions, so it is safe
 //! while other processes use the lab; they see the result on their next call.
 mod appliance_partitions;
 mod backup_hsm;
+pub mod ccc;
 mod check;
 pub mod ha_groups;
 mod hsm_policy;

@@ -9,20 +9,16 @@ use super::schema::{
 };
 use super::{Lab, LabError};
 use crate::base::ids::{HaGroupId, PartitionId};
-use crate::models::{TokenModel, luna};
+use crate::models::{TokenModel, ccc, luna};
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap};
 use std::ops::Range;
 use toml::Spanned;
 
-/// A service name's longest length, in characters ("This is limited to 28 characters").
-pub const SERVICE_NAME_MAX: usize = 28;
-
-/// A partition's smallest and largest size in bytes ("The minimum partition size can be 1000
-/// bytes. The maximum partition size can be 99999999 bytes.").
-pub const PARTITION_SIZE: std::ops::RangeInclusive<u64> = 1000..=99_999_999;
+pub use crate::models::ccc::{PARTITION_SIZE, SERVICE_NAME_MAX};
 
 /// The CCC a lab states: its licences, organisations, templates and services, in lab order.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ccc {
     /// Partition licences (`None`: the lab sets no limit).
     pub partition_licences: Option<u64>,
@@ -32,7 +28,7 @@ pub struct Ccc {
 }
 
 /// An organisation and its users.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CccOrganisation {
     pub name: String,
     pub description: String,
@@ -40,14 +36,14 @@ pub struct CccOrganisation {
 }
 
 /// A CCC user and its role.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CccUser {
     pub name: String,
     pub role: CccRole,
 }
 
 /// A service template, its defaults applied.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CccTemplate {
     pub name: String,
     pub description: String,
@@ -61,7 +57,7 @@ pub struct CccTemplate {
 }
 
 /// A service CCC manages when the lab starts.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CccService {
     pub name: String,
     pub description: String,
@@ -199,17 +195,8 @@ pub(super) fn check(
             return Err(twice("template", &template.name));
         }
         let size = &template.partition_size;
-        if !PARTITION_SIZE.contains(size.get_ref()) {
-            return Err(error(
-                Some(size.span()),
-                format!(
-                    "template \"{}\": a partition size is {} to {} bytes",
-                    template.name.get_ref(),
-                    PARTITION_SIZE.start(),
-                    PARTITION_SIZE.end()
-                ),
-            ));
-        }
+        ccc::check_partition_size(template.name.get_ref(), *size.get_ref())
+            .map_err(|message| error(Some(size.span()), message))?;
     }
     let mut services = BTreeSet::new();
     let mut in_service: HashMap<&str, &str> = HashMap::new();
@@ -260,15 +247,7 @@ fn check_service(
 ) -> Result<(), LabError> {
     let at = |s: &Spanned<String>, message: String| error(Some(s.span()), message);
     let name = service.name.get_ref();
-    let length = name.chars().count();
-    if !(1..=SERVICE_NAME_MAX).contains(&length) {
-        return Err(at(
-            &service.name,
-            format!(
-                "service name \"{name}\" has {length} characters; a service name has 1 to {SERVICE_NAME_MAX}"
-            ),
-        ));
-    }
+    ccc::check_service_name(name).map_err(|message| at(&service.name, message))?;
     let Some(template) = ccc
         .templates
         .iter()
@@ -382,59 +361,17 @@ fn check_service(
     Ok(())
 }
 
-/// The template's authentication and capabilities on one device, as the guide's Set
-/// Capabilities page words them: the device authenticates as the template says; Per-Partition
-/// SO "is supported on devices with firmware 6.22 or higher, and with the Per-Partition SO
-/// capability" (HSM policy 41) and "is mandatory for 7.x devices"; Scalable Key Storage needs
-/// "Thales Luna Network HSM 7 (Firmware 7.7.0 and above)"; Secure Trusted Channel "is supported
-/// on devices with ... firmware 6.24.2 or higher" and "is not available with Luna Network HSM 7
-/// (Firmware 7.7.0 and above)" (its software 6.2.1 and STC HSM policy are not in the lab).
-/// `Err`: the rule the device breaks.
+/// The template's authentication and capabilities on one device (`models::ccc::
+/// check_capabilities`; the lab states no appliance software). `Err`: the rule the device
+/// breaks.
 fn check_capabilities(template: &CccTemplateDef, device: &luna::Device) -> Result<(), String> {
-    let t = template.name.get_ref();
-    let firmware = device.firmware;
-    let auth = luna::Auth::from(*template.authentication.get_ref());
-    if device.auth != auth {
-        let word = |a: luna::Auth| match a {
-            luna::Auth::Password => "password",
-            luna::Auth::Ped => "PED",
-        };
-        return Err(format!(
-            "template \"{t}\" is for {} authentication, device \"{}\" uses {}",
-            word(auth),
-            device.name,
-            word(device.auth)
-        ));
-    }
-    let seven_seven = luna::Firmware::new(7, 7, 0);
-    if template.per_partition_so() {
-        if !device.per_partition_so() {
-            return Err(format!(
-                "template \"{t}\" has Per-Partition SO, which needs firmware 6.22 or higher with the Per-Partition SO capability (HSM policy 41); device \"{}\" has {firmware} without it",
-                device.name
-            ));
-        }
-    } else if firmware.major >= 7 {
-        return Err(format!(
-            "template \"{t}\" has no Per-Partition SO, which is mandatory on 7.x devices; device \"{}\" has {firmware}",
-            device.name
-        ));
-    }
-    if template.scalable_key_storage() && firmware < seven_seven {
-        return Err(format!(
-            "template \"{t}\" has Scalable Key Storage, which needs a Luna Network HSM 7 with firmware 7.7.0 or above; device \"{}\" has {firmware}",
-            device.name
-        ));
-    }
-    if template.secure_trusted_channel()
-        && (firmware < luna::Firmware::new(6, 24, 2) || firmware >= seven_seven)
-    {
-        return Err(format!(
-            "template \"{t}\" has Secure Trusted Channel, which needs firmware 6.24.2 or higher and is not available on 7.7.0 and above; device \"{}\" has {firmware}",
-            device.name
-        ));
-    }
-    Ok(())
+    let capabilities = ccc::Capabilities {
+        authentication: (*template.authentication.get_ref()).into(),
+        per_partition_so: template.per_partition_so(),
+        scalable_key_storage: template.scalable_key_storage(),
+        secure_trusted_channel: template.secure_trusted_channel(),
+    };
+    ccc::check_capabilities(template.name.get_ref(), &capabilities, device, None)
 }
 
 /// Names, in lab order, for errors that list them.

@@ -7,7 +7,7 @@
 //! which fills these types.
 use crate::models::luna;
 use cryptoki_sys::{CK_USER_TYPE, CKU_SO, CKU_USER};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use toml::Spanned;
 
@@ -371,7 +371,7 @@ pub struct CccUserDef {
 
 /// A CCC user's role (the guide's "CCC Administrator" and "Application Owner", a member of the
 /// organisation that owns a service, who deploys and may initialise it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum CccRole {
     Administrator,
@@ -408,7 +408,7 @@ pub struct CccTemplateDef {
 }
 
 /// A template's "Service Type".
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum CccServiceType {
     /// "HSM Partition": a standalone service on a single device.
@@ -426,7 +426,7 @@ pub enum CccAuthentication {
 }
 
 /// A template's performance ("Standard, Enterprise or Maximum performance").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum CccPerformance {
     Standard,

@@ -10,6 +10,7 @@
 //! state). The vendors' own rules live in `luna/` and `primus/`. "Luna §N" and "Primus §N" in
 //! comments here and in the engine are sections of docs/sources.md, which names the vendors'
 //! public documents each rests on.
+pub mod ccc;
 mod credential;
 mod lockout;
 mod login;

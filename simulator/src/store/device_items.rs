@@ -109,6 +109,21 @@ impl DeviceItems<'_> {
             .map_err(db_err)
     }
 
+    /// A partition's token row as this transaction sees it (`Store::token`).
+    pub fn token(&self, id: &PartitionId) -> Result<Option<TokenRow>> {
+        read_token(self.conn, &id.to_string())
+    }
+
+    /// Removes a partition (its token and objects) in this transaction, as
+    /// `Store::set_partition_present(id, false)` does; false when it was already removed.
+    pub fn remove_partition(&self, id: &PartitionId) -> Result<bool> {
+        if self.token(id)?.is_none_or(|row| !row.present) {
+            return Ok(false);
+        }
+        set_partition_present_in(self.conn, id, false, self.writer)?;
+        Ok(true)
+    }
+
     /// Logs a change of `device`'s own state in the change log, so that processes with the
     /// lab open re-read it on their next call (a device's health: `estate::ha_groups`).
     pub fn log_device_change(&self, device: &DeviceId) -> Result<()> {

@@ -222,31 +222,7 @@ impl Store {
     /// Removes a partition (its token and objects; slots showing it become empty) or adds it
     /// back as a blank token. `CKR_FUNCTION_FAILED` when it already is in that state.
     pub fn set_partition_present(&self, id: &PartitionId, present: bool) -> Result<()> {
-        let token = &id.to_string();
-        self.write(|tx| {
-            if read_token(tx, token)?.is_some_and(|r| r.present == present) {
-                return Err(err(
-                    CKR_FUNCTION_FAILED,
-                    format!(
-                        "partition {token} is already {}",
-                        if present { "present" } else { "removed" }
-                    ),
-                ));
-            }
-            tx.execute("DELETE FROM objects WHERE token = ?1", [token])
-                .map_err(db_err)?;
-            let mut record = TokenRecord::uninitialized(id);
-            record.generation = random_generation()?;
-            let text = serde_json::to_string(&record).map_err(damaged)?;
-            tx.execute(
-                "INSERT INTO tokens (token, record, present) VALUES (?1, ?2, ?3)
-             ON CONFLICT(token) DO UPDATE SET record = excluded.record, present = excluded.present",
-                params![token, text, present],
-            )
-            .map_err(db_err)?;
-            log_change(tx, token, None, self.writer)?;
-            Ok(())
-        })
+        self.write(|tx| set_partition_present_in(tx, id, present, self.writer))
     }
 
     /// Replaces every token with `records` (objects gone) and forgets devices' changed HSM
@@ -347,4 +323,37 @@ impl Store {
 /// What every token name of `device`'s partitions starts with.
 fn device_prefix(device: &DeviceId) -> String {
     format!("{device}/")
+}
+
+/// `Store::set_partition_present` inside a write transaction (`writer`: the change log's
+/// writer), for operations that change more in the same transaction.
+pub(super) fn set_partition_present_in(
+    tx: &Connection,
+    id: &PartitionId,
+    present: bool,
+    writer: i64,
+) -> Result<()> {
+    let token = &id.to_string();
+    if read_token(tx, token)?.is_some_and(|r| r.present == present) {
+        return Err(err(
+            CKR_FUNCTION_FAILED,
+            format!(
+                "partition {token} is already {}",
+                if present { "present" } else { "removed" }
+            ),
+        ));
+    }
+    tx.execute("DELETE FROM objects WHERE token = ?1", [token])
+        .map_err(db_err)?;
+    let mut record = TokenRecord::uninitialized(id);
+    record.generation = random_generation()?;
+    let text = serde_json::to_string(&record).map_err(damaged)?;
+    tx.execute(
+        "INSERT INTO tokens (token, record, present) VALUES (?1, ?2, ?3)
+         ON CONFLICT(token) DO UPDATE SET record = excluded.record, present = excluded.present",
+        params![token, text, present],
+    )
+    .map_err(db_err)?;
+    log_change(tx, token, None, writer)?;
+    Ok(())
 }

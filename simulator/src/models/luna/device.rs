@@ -41,7 +41,8 @@ impl DeviceKind {
 }
 
 /// How roles authenticate; fixed per device.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Auth {
     Password,
     Ped,
