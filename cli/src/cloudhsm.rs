@@ -7,7 +7,7 @@
 //! unusable lab, a secret neither given nor asked for).
 use crate::Failure;
 use clap::Subcommand;
-use cryptoki_sys::{CKR_ARGUMENTS_BAD, CKR_PIN_INCORRECT, CKR_PIN_LOCKED};
+use cryptoki_sys::CKR_ARGUMENTS_BAD;
 use hsmsim::base::error::{Error, rv_name};
 use hsmsim::estate::primus::{self, BackupHeader, RestoreRequest};
 use hsmsim::estate::{self, Choice, LabSelection};
@@ -71,9 +71,10 @@ pub enum CloudhsmCommand {
 /// password was refused (wrong or blocked: "a refused PIN is 2 in every command") or a name
 /// is unknown; 1 for the other refusals (the file, the card, the target, the firmware).
 fn refused(e: &Error) -> ExitCode {
-    let exit = match e.rv {
-        CKR_PIN_INCORRECT | CKR_PIN_LOCKED | CKR_ARGUMENTS_BAD => 2,
-        _ => 1,
+    let exit = if crate::primus::is_credential_refusal(e) || e.rv == CKR_ARGUMENTS_BAD {
+        2
+    } else {
+        1
     };
     crate::report_error(&e.to_string(), Some(rv_name(e.rv)), exit)
 }

@@ -232,8 +232,8 @@ fn refused(e: Error, json_out: Option<Value>) -> Result<ExitCode, Failure> {
     Ok(ExitCode::from(exit))
 }
 
-/// A PIN, card PIN or password refused: wrong, locked or expired.
-fn is_credential_refusal(e: &Error) -> bool {
+/// A PIN, card PIN or password refused: wrong, locked or expired (exit 2 in every command).
+pub(crate) fn is_credential_refusal(e: &Error) -> bool {
     matches!(
         e.rv,
         CKR_PIN_INCORRECT
