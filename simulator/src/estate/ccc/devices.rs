@@ -30,6 +30,7 @@ pub fn add_ccc_device(selection: &LabSelection, device: &DeviceId) -> Result<()>
         state.devices.push(CccDevice {
             device: device.clone(),
             authorised: false,
+            offline: false,
         });
         Ok(())
     })

@@ -14,6 +14,9 @@ use serde::Deserialize;
 use serde_json::Value;
 
 mod devices;
+mod import;
+mod lifecycle;
+mod migrate;
 mod organisations;
 mod services;
 mod templates;
@@ -21,6 +24,9 @@ mod templates;
 mod tests;
 
 pub use devices::*;
+pub use import::*;
+pub use lifecycle::*;
+pub use migrate::*;
 pub use organisations::*;
 pub use services::*;
 pub use templates::*;
@@ -38,6 +44,15 @@ pub const CCC_STATE_NAME: &str = "state";
 pub struct CccState {
     pub ccc: Ccc,
     pub devices: Vec<CccDevice>,
+    /// What CCC knows of each service beyond the lab's shape, by service name (lifecycle.rs).
+    #[serde(default)]
+    pub statuses: std::collections::BTreeMap<String, CccServiceStatus>,
+    /// The saved partition import table, if discovery ran (import.rs).
+    #[serde(default)]
+    pub import_table: Option<CccImportTable>,
+    /// Migrate Service runs, oldest first (migrate.rs).
+    #[serde(default)]
+    pub migrations: Vec<CccMigration>,
 }
 
 /// A Luna Network HSM added to CCC; `authorised` once CCC logged in as its HSM SO.
@@ -45,6 +60,9 @@ pub struct CccState {
 pub struct CccDevice {
     pub device: DeviceId,
     pub authorised: bool,
+    /// Unreachable from CCC (simulator-defined switch, `set_ccc_device_offline`).
+    #[serde(default)]
+    pub offline: bool,
 }
 
 /// The state the lab starts CCC with: its `[ccc]` (none: empty), and the devices of its
@@ -63,10 +81,17 @@ fn initial_state(selection: &LabSelection) -> CccState {
             devices.push(CccDevice {
                 device: partition.device().clone(),
                 authorised: true,
+                offline: false,
             });
         }
     }
-    CccState { ccc, devices }
+    CccState {
+        ccc,
+        devices,
+        statuses: Default::default(),
+        import_table: None,
+        migrations: Vec::new(),
+    }
 }
 
 fn stored_state(selection: &LabSelection, stored: Option<Value>) -> Result<CccState> {

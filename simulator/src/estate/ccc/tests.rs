@@ -132,7 +132,8 @@ fn devices_are_added_authorised_as_the_hsm_so_listed_and_removed() {
         ccc_devices(&sel).unwrap(),
         [CccDevice {
             device: id("sa7-a"),
-            authorised: false
+            authorised: false,
+            offline: false,
         }]
     );
     refused_with(
