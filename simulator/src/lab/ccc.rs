@@ -4,8 +4,8 @@
 //! Management guide that a lab states statically, applied to the devices a service's
 //! partitions are on.
 use super::schema::{
-    CccAuthentication, CccDef, CccPerformance, CccRole, CccServiceDef, CccServiceType,
-    CccTemplateDef, LabFile, PartitionDef,
+    CccAuthentication, CccBackupType, CccDef, CccPerformance, CccRole, CccServiceDef,
+    CccServiceType, CccTemplateDef, LabFile, PartitionDef,
 };
 use super::{Lab, LabError};
 use crate::base::ids::{HaGroupId, PartitionId};
@@ -54,6 +54,9 @@ pub struct CccTemplate {
     pub per_partition_so: bool,
     pub scalable_key_storage: bool,
     pub secure_trusted_channel: bool,
+    /// The backup type (simulator-defined values; `CccBackupType`).
+    #[serde(default)]
+    pub backup_type: CccBackupType,
 }
 
 /// A service CCC manages when the lab starts.
@@ -133,6 +136,7 @@ impl Lab {
                     per_partition_so: t.per_partition_so(),
                     scalable_key_storage: t.scalable_key_storage(),
                     secure_trusted_channel: t.secure_trusted_channel(),
+                    backup_type: t.backup_type.unwrap_or_default(),
                 })
                 .collect(),
             services: ccc
@@ -493,6 +497,7 @@ mod tests {
                 per_partition_so: true,
                 scalable_key_storage: false,
                 secure_trusted_channel: false,
+                backup_type: CccBackupType::None,
             }
         );
         assert_eq!(
@@ -512,12 +517,13 @@ mod tests {
         let text = lab(&template(
             "fast",
             "hsm-partition",
-            "performance = \"maximum\"\nper_partition_so = false\nsecure_trusted_channel = true\nscalable_key_storage = false\n",
+            "performance = \"maximum\"\nper_partition_so = false\nsecure_trusted_channel = true\nscalable_key_storage = false\nbackup_type = \"backup-hsm\"\n",
         ));
         let ccc = Lab::parse(&text, "ccc.toml").unwrap().ccc().unwrap();
         let fast = &ccc.templates[2];
         assert_eq!(fast.performance, Some(CccPerformance::Maximum));
         assert!(!fast.per_partition_so && fast.secure_trusted_channel);
+        assert_eq!(fast.backup_type, CccBackupType::BackupHsm);
         assert_eq!(ccc.partition_licences, None);
         // A lab without [ccc] has none.
         let text = lab("");

@@ -17,10 +17,10 @@ mod written;
 pub use ccc::{Ccc, CccOrganisation, CccService, CccTemplate, CccUser};
 pub use fixtures::{BUILT_IN, DEFAULT_USER_PIN, built_in_text};
 pub use schema::{
-    CccAuthentication, CccPerformance, CccRole, CccServiceType, DEVICE_KINDS, DecanusDef,
-    DeviceDef, DeviceVendor, HaGroupDef, HostDef, LUNA_DEFAULT_FIRMWARE, LabFile, LabInfo,
-    LunaDeviceDef, LunaPartitionDef, PRIMUS_DEFAULT_FIRMWARE, PartitionDef, PartitionVendor,
-    PrimusDeviceDef, PrimusPartitionDef, SlotDef,
+    CccAuthentication, CccBackupType, CccPerformance, CccRole, CccServiceType, DEVICE_KINDS,
+    DecanusDef, DeviceDef, DeviceVendor, HaGroupDef, HostDef, LUNA_DEFAULT_FIRMWARE, LabFile,
+    LabInfo, LunaDeviceDef, LunaPartitionDef, PRIMUS_DEFAULT_FIRMWARE, PartitionDef,
+    PartitionVendor, PrimusDeviceDef, PrimusPartitionDef, SlotDef,
 };
 
 use crate::base::ids::{HaGroupId, PartitionId};

@@ -405,6 +405,20 @@ pub struct CccTemplateDef {
     /// "Secure Trusted Channel": firmware 6.24.2 or higher, not offered on Luna Network HSM 7
     /// firmware 7.7.0 and above. Default false (NTLS).
     pub secure_trusted_channel: Option<Spanned<bool>>,
+    /// The backup type of the template's services (issue 16; the guide names none):
+    /// "none" (default) or "backup-hsm". Simulator-defined.
+    pub backup_type: Option<CccBackupType>,
+}
+
+/// A template's backup type (simulator-defined: the CCC 3.9 guide names no values): "none", or
+/// "backup-hsm" (the services' partitions are backed up to a Luna Backup HSM by cloning, so
+/// they need a cloning domain, which every initialised service has).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CccBackupType {
+    #[default]
+    None,
+    BackupHsm,
 }
 
 /// A template's "Service Type".

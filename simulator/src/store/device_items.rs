@@ -124,6 +124,25 @@ impl DeviceItems<'_> {
         Ok(true)
     }
 
+    /// Writes a present partition's token record in this transaction (`erase_objects`: its
+    /// objects go too, as `Store::reinitialize_token` does), for operations that change more in
+    /// the same transaction (the Crypto Command Center initialising a service's partitions).
+    pub fn write_token(
+        &self,
+        id: &PartitionId,
+        record: &TokenRecord,
+        erase_objects: bool,
+    ) -> Result<()> {
+        let token = &id.to_string();
+        if erase_objects {
+            self.conn
+                .execute("DELETE FROM objects WHERE token = ?1", [token])
+                .map_err(db_err)?;
+        }
+        write_record(self.conn, token, record)?;
+        log_change(self.conn, token, None, self.writer)
+    }
+
     /// Logs a change of `device`'s own state in the change log, so that processes with the
     /// lab open re-read it on their next call (a device's health: `estate::ha_groups`).
     pub fn log_device_change(&self, device: &DeviceId) -> Result<()> {

@@ -1,6 +1,8 @@
 //! The Crypto Command Center (seed 004, CCC 3.9 Service Management) as the estate keeps it:
 //! the Luna Network HSMs CCC manages (devices.rs), its organisations and users
-//! (organisations.rs), service templates (templates.rs) and services (services.rs). The lab's
+//! (organisations.rs), service templates (templates.rs), services (services.rs) and their life
+//! after creation: initialisation, activation, partitions added and removed, size, keys and
+//! clients (lifecycle.rs). The lab's
 //! `[ccc]` is the starting state; once a change is written, the stored state wins. The whole
 //! state is one device item (simulator-defined: device "ccc", kind `CCC_ITEM`, name
 //! `CCC_STATE_NAME`), so every change is one store transaction and concurrent changes are
@@ -22,6 +24,8 @@ mod services;
 mod templates;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_lifecycle;
 
 pub use devices::*;
 pub use import::*;

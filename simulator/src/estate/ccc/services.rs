@@ -1,9 +1,12 @@
 //! CCC's services (seed 004, Creating New Services, Managing Services, Detaching or Deleting
 //! Services): created from a template on blank partitions of authorised devices, their
 //! organisation, name and description edited, detached (CCC forgets them; partitions and
-//! objects stay) or deleted (partitions and objects destroyed).
+//! objects stay) or deleted (partitions and objects destroyed). Renaming a service moves its
+//! `statuses` entry; detaching or deleting it drops the entry. These stay allowed on a reduced
+//! (STC + PPSO imported) service, which lifecycle.rs's changes refuse.
 use super::templates::{capabilities, template_at};
 use super::*;
+use crate::lab::ccc::CccTemplate;
 use crate::lab::schema::CccServiceType;
 use crate::models::{ccc, luna};
 
@@ -48,14 +51,7 @@ pub fn create_ccc_service(selection: &LabSelection, new: NewService) -> Result<C
     ccc::check_service_name(&new.name).map_err(refused)?;
     let mut devices = Vec::new();
     for partition in &new.partitions {
-        let device = match selection.device_model(partition.device())? {
-            TokenModel::Luna(d) if d.kind == luna::DeviceKind::Network => d,
-            _ => {
-                return Err(refused(format!(
-                    "CCC manages Luna Network HSMs only; \"{partition}\" is not on one"
-                )));
-            }
-        };
+        let device = network_hsm(selection, partition)?;
         if devices
             .iter()
             .any(|d: &std::sync::Arc<luna::Device>| d.name == device.name)
@@ -70,14 +66,7 @@ pub fn create_ccc_service(selection: &LabSelection, new: NewService) -> Result<C
     }
     update_ccc_with_items(selection, |state, items| {
         for partition in &new.partitions {
-            let row = items
-                .token(partition)?
-                .ok_or_else(|| unknown(format!("the lab defines no partition \"{partition}\"")))?;
-            if !row.present || row.record.initialized {
-                return Err(refused(format!(
-                    "partition \"{partition}\" is not blank: a new service takes blank partitions"
-                )));
-            }
+            check_blank(items, partition)?;
         }
         if state.ccc.services.iter().any(|s| s.name == new.name) {
             return Err(refused(format!("CCC service \"{}\" exists", new.name)));
@@ -101,41 +90,10 @@ pub fn create_ccc_service(selection: &LabSelection, new: NewService) -> Result<C
             _ => {}
         }
         for (partition, device) in new.partitions.iter().zip(&devices) {
-            if !state
-                .devices
-                .iter()
-                .any(|d| &d.device == partition.device() && d.authorised)
-            {
-                return Err(refused(format!(
-                    "device \"{}\" is not added to CCC and authorised: CCC must log in as its HSM SO",
-                    partition.device()
-                )));
-            }
-            if let Some(other) = state
-                .ccc
-                .services
-                .iter()
-                .find(|s| s.partitions.contains(partition))
-            {
-                return Err(refused(format!(
-                    "partition \"{partition}\" serves service \"{}\"; a partition serves one service",
-                    other.name
-                )));
-            }
-            ccc::check_capabilities(&template.name, &capabilities(template), device, None)
-                .map_err(|rule| {
-                    refused(format!("service \"{}\", \"{partition}\": {rule}", new.name))
-                })?;
+            check_service_partition(state, template, &new.name, partition, device)?;
         }
-        let used: usize = state.ccc.services.iter().map(|s| s.partitions.len()).sum();
-        if let Some(licences) = state.ccc.partition_licences
-            && (used + count) as u64 > licences
-        {
-            return Err(refused(format!(
-                "the services would use {} partitions, more than the {licences} partition licences",
-                used + count
-            )));
-        }
+        check_licences(state, count)?;
+        let snapshot = template.clone();
         let service = CccService {
             name: new.name,
             description: new.description,
@@ -145,8 +103,99 @@ pub fn create_ccc_service(selection: &LabSelection, new: NewService) -> Result<C
             ha_group: None,
         };
         state.ccc.services.push(service.clone());
+        state.statuses.insert(
+            service.name.clone(),
+            CccServiceStatus {
+                template: Some(snapshot),
+                ..Default::default()
+            },
+        );
         Ok(service)
     })
+}
+
+/// A partition to serve service `service` from `template`, on Luna Network HSM `device`: its
+/// device added to CCC and authorised (documented: "the device must be authorized"), the
+/// partition in no service, and the template's capabilities possible on the device
+/// (`models::ccc::check_capabilities`, documented). Creating a service and adding a partition
+/// to one check each partition so.
+pub(super) fn check_service_partition(
+    state: &CccState,
+    template: &CccTemplate,
+    service: &str,
+    partition: &PartitionId,
+    device: &luna::Device,
+) -> Result<()> {
+    if !state
+        .devices
+        .iter()
+        .any(|d| &d.device == partition.device() && d.authorised)
+    {
+        return Err(refused(format!(
+            "device \"{}\" is not added to CCC and authorised: CCC must log in as its HSM SO",
+            partition.device()
+        )));
+    }
+    if let Some(other) = state
+        .ccc
+        .services
+        .iter()
+        .find(|s| s.partitions.contains(partition))
+    {
+        return Err(refused(format!(
+            "partition \"{partition}\" serves service \"{}\"; a partition serves one service",
+            other.name
+        )));
+    }
+    ccc::check_capabilities(&template.name, &capabilities(template), device, None)
+        .map_err(|rule| refused(format!("service \"{service}\", \"{partition}\": {rule}")))
+}
+
+/// `adding` more partitions in services fit in the partition licences (simulator-defined
+/// wording).
+pub(super) fn check_licences(state: &CccState, adding: usize) -> Result<()> {
+    let used: usize = state.ccc.services.iter().map(|s| s.partitions.len()).sum();
+    if let Some(licences) = state.ccc.partition_licences
+        && (used + adding) as u64 > licences
+    {
+        return Err(refused(format!(
+            "the services would use {} partitions, more than the {licences} partition licences",
+            used + adding
+        )));
+    }
+    Ok(())
+}
+
+/// A Luna Network HSM partition's device model; CCC manages Luna Network HSMs only
+/// (documented).
+pub(super) fn network_hsm(
+    selection: &LabSelection,
+    partition: &PartitionId,
+) -> Result<std::sync::Arc<luna::Device>> {
+    match selection.device_model(partition.device())? {
+        TokenModel::Luna(d) if d.kind == luna::DeviceKind::Network => Ok(d),
+        _ => Err(refused(format!(
+            "CCC manages Luna Network HSMs only; \"{partition}\" is not on one"
+        ))),
+    }
+}
+
+/// The blank partition a service takes: defined in the lab (else `CKR_ARGUMENTS_BAD`), present
+/// and not initialised (simulator-defined: CCC creates the partition; the lab pre-creates it
+/// blank).
+pub(super) fn check_blank(
+    items: &crate::store::DeviceItems,
+    partition: &PartitionId,
+) -> Result<()> {
+    let row = items
+        .token(partition)?
+        .ok_or_else(|| unknown(format!("the lab defines no partition \"{partition}\"")))?;
+    if !row.present || row.record.initialized {
+        return Err(refused(format!(
+            "partition \"{partition}\" is not blank: a new service takes blank partitions"
+        )));
+    }
+    Ok(())
 }
 
 /// Changes a service's name, description or organisation, checked as `create_ccc_service`
@@ -170,6 +219,12 @@ pub fn edit_ccc_service(
         if let Some(organisation) = &edit.organisation {
             organisations::organisation_at(state, organisation)?;
         }
+        if let Some(new_name) = &edit.name
+            && new_name != name
+            && let Some(status) = state.statuses.remove(name)
+        {
+            state.statuses.insert(new_name.clone(), status);
+        }
         let service = state.service_mut(name)?;
         if let Some(new_name) = edit.name {
             service.name = new_name;
@@ -189,6 +244,7 @@ pub fn edit_ccc_service(
 pub fn detach_ccc_service(selection: &LabSelection, name: &str) -> Result<CccService> {
     update_ccc(selection, |state| {
         let at = state.position(name)?;
+        state.statuses.remove(name);
         Ok(state.ccc.services.remove(at))
     })
 }
@@ -201,6 +257,7 @@ pub fn delete_ccc_service(selection: &LabSelection, name: &str) -> Result<CccSer
     update_ccc_with_items(selection, |state, items| {
         let at = state.position(name)?;
         let service = state.ccc.services.remove(at);
+        state.statuses.remove(name);
         for partition in &service.partitions {
             items.remove_partition(partition)?;
         }

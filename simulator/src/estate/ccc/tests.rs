@@ -1,28 +1,13 @@
-//! Tests of the CCC operations on the luna-ccc fixture, with an admin partition (the HSM SO
-//! "HSM-SO-<device>") on each device and a Luna PCIe HSM "pcie" added.
+//! Tests of the CCC operations on the luna-ccc fixture (its admin partitions' HSM SO
+//! "HSM-SO-<device>" on the PPSO and 7.x devices) with a Luna PCIe HSM "pcie" added.
 use super::*;
 use crate::lab::ccc::CccTemplate;
 use crate::lab::schema::{CccRole, CccServiceType};
 use crate::models::luna;
 
-fn admin(device: &str) -> String {
-    format!(
-        "  [[device.partition]]\n  name = \"admin\"\n  label = \"hsm\"\n  so_pin = \"HSM-SO-{device}\"\n    [device.partition.luna]\n    admin = true\n\n"
-    )
-}
-
 /// The lab in a fresh state directory.
 fn lab() -> (tempfile::TempDir, LabSelection) {
     let mut text = crate::lab::built_in_text("luna-ccc").unwrap().to_string();
-    for (next, device) in [
-        ("[[device]]\nname = \"sa7-a\"", "sa6-ppso"),
-        ("[[device]]\nname = \"sa7-b\"", "sa7-a"),
-        ("[[device]]\nname = \"sa7-c\"", "sa7-b"),
-        ("[[host]]\nname = \"ccc-server\"", "sa7-c"),
-    ] {
-        let at = text.find(next).unwrap();
-        text.insert_str(at, &admin(device));
-    }
     text.push_str("\n[[device]]\nname = \"pcie\"\nkind = \"luna-pcie\"\n  [device.luna]\n  firmware = \"7.4.2\"\n  [[device.partition]]\n  name = \"p\"\n");
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join(LAB_FILE), text).unwrap();
@@ -72,6 +57,7 @@ fn template(name: &str, service_type: CccServiceType) -> CccTemplate {
         per_partition_so: true,
         scalable_key_storage: false,
         secure_trusted_channel: false,
+        backup_type: Default::default(),
     }
 }
 

@@ -15,6 +15,33 @@ pub const PARTITION_SIZE: std::ops::RangeInclusive<u64> = 1000..=99_999_999;
 /// software 6.2.1 or higher").
 pub const STC_SOFTWARE: luna::Firmware = luna::Firmware::new(6, 2, 1);
 
+/// A role password's shortest length in characters (CCC 3.9: "the new password is of 8 or more
+/// characters").
+pub const PASSWORD_MIN: usize = 8;
+
+/// `Err`: why `password` is no password for `role` (8 characters or more).
+pub fn check_password(role: &str, password: &str) -> Result<(), String> {
+    let length = password.chars().count();
+    if length >= PASSWORD_MIN {
+        Ok(())
+    } else {
+        Err(format!(
+            "the {role} password has {length} characters; CCC 3.9 wants a password of {PASSWORD_MIN} or more characters"
+        ))
+    }
+}
+
+/// The memory a Luna Network HSM has for partitions, in bytes, when the lab does not state it
+/// (`[device.luna] memory`). Simulator-defined (CCC reads it from the appliance; the guide gives
+/// no figure): 32 000 000 bytes on firmware 7.x, 16 000 000 bytes on earlier firmware.
+pub fn device_memory(device: &luna::Device) -> u64 {
+    if device.firmware.major >= 7 {
+        32_000_000
+    } else {
+        16_000_000
+    }
+}
+
 /// A template's device capabilities (Set Capabilities), as the rules need them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Capabilities {
