@@ -314,6 +314,7 @@ fn check_roles(
     co: &str,
     cu: Option<&str>,
 ) -> Result<()> {
+    check_password("Crypto Officer", co)?;
     match (template.per_partition_so, so) {
         (true, None) if template.authentication == luna::Auth::Password => {
             return Err(refused(format!(
@@ -328,7 +329,6 @@ fn check_roles(
         }
         _ => {}
     }
-    check_password("Crypto Officer", co)?;
     if let Some(cu) = cu {
         if !template.per_partition_so {
             return Err(refused(format!(
@@ -565,22 +565,15 @@ pub fn initialise_ccc_added_partitions(
                 "service \"{service}\" has no uninitialized partitions"
             )));
         }
+        // The new partitions' Partition SO takes the crypto officer password.
+        let so = template.per_partition_so.then_some(crypto_officer_password);
         check_roles(
             service,
             &template,
-            None,
+            so,
             crypto_officer_password,
             crypto_user_password,
-        )
-        .or_else(|e| {
-            // A PPSO password service's check wants a Partition SO; the new ones take the CO's.
-            if template.per_partition_so {
-                check_password("Crypto Officer", crypto_officer_password)?;
-                crypto_user_password.map_or(Ok(()), |cu| check_password("Crypto User", cu))
-            } else {
-                Err(e)
-            }
-        })?;
+        )?;
         check_online(state, &svc.partitions)?;
         let ped_dir = status.ped_keys.clone();
         let mismatch = |what: &str| {
