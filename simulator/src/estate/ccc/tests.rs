@@ -9,6 +9,11 @@ use crate::models::luna;
 fn lab() -> (tempfile::TempDir, LabSelection) {
     let mut text = crate::lab::built_in_text("luna-ccc").unwrap().to_string();
     text.push_str("\n[[device]]\nname = \"pcie\"\nkind = \"luna-pcie\"\n  [device.luna]\n  firmware = \"7.4.2\"\n  [[device.partition]]\n  name = \"p\"\n");
+    lab_of(&text)
+}
+
+/// The lab of `text` in a fresh state directory.
+pub(super) fn lab_of(text: &str) -> (tempfile::TempDir, LabSelection) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join(LAB_FILE), text).unwrap();
     let selection = select(&Choice {

@@ -6,22 +6,9 @@ use crate::lab::ccc::CccTemplate;
 use crate::lab::schema::{CccBackupType, CccServiceType};
 use crate::models::luna;
 
-/// The built-in luna-ccc lab, as `hsmsim lab init --fixture luna-ccc` makes it, plus `more`.
-fn lab_with(more: &str) -> (tempfile::TempDir, LabSelection) {
-    let dir = tempfile::tempdir().unwrap();
-    let text = crate::lab::built_in_text("luna-ccc").unwrap().to_string() + more;
-    std::fs::write(dir.path().join(LAB_FILE), text).unwrap();
-    let selection = select(&Choice {
-        lab_file: Some(dir.path().join(LAB_FILE)),
-        host: None,
-        state_dir: None,
-    })
-    .unwrap();
-    (dir, selection)
-}
-
+/// The built-in luna-ccc lab.
 fn lab() -> (tempfile::TempDir, LabSelection) {
-    lab_with("")
+    super::tests::lab_of(crate::lab::built_in_text("luna-ccc").unwrap())
 }
 
 fn partition(text: &str) -> PartitionId {
@@ -71,6 +58,16 @@ fn create(sel: &LabSelection, name: &str, template: &str, partitions: &[&str]) {
         },
     )
     .unwrap();
+}
+
+/// A standalone PPSO password service `name` on `partition` (template "single-7").
+fn single(sel: &LabSelection, name: &str, partition: &str) {
+    add_ccc_template(
+        sel,
+        template("single-7", CccServiceType::HsmPartition, true),
+    )
+    .unwrap();
+    create(sel, name, "single-7", &[partition]);
 }
 
 fn init(so: Option<&str>, co: &str, cu: Option<&str>) -> ServiceInitialisation {
@@ -302,14 +299,7 @@ fn ped_lab() -> (tempfile::TempDir, LabSelection) {
     }
     text += "[[host]]\nname = \"client\"\nslot = [{ id = 0, partition = \"p7/a\" }]\n";
     text += "[ccc]\n[[ccc.organisation]]\nname = \"acme\"\n";
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join(LAB_FILE), text).unwrap();
-    let sel = select(&Choice {
-        lab_file: Some(dir.path().join(LAB_FILE)),
-        host: None,
-        state_dir: None,
-    })
-    .unwrap();
+    let (dir, sel) = super::tests::lab_of(&text);
     for device in ["p7", "q7", "p6"] {
         add_ccc_device(&sel, &DeviceId::new(device)).unwrap();
         authorise_ccc_device(&sel, &DeviceId::new(device), b"").unwrap();
@@ -386,12 +376,7 @@ fn a_ppso_ped_service_activates_its_crypto_officer_with_the_challenge_password()
 fn an_added_partition_makes_a_standalone_service_ha_and_takes_the_members_credentials() {
     let (_dir, sel) = lab();
     authorise_all(&sel);
-    add_ccc_template(
-        &sel,
-        template("single-7", CccServiceType::HsmPartition, true),
-    )
-    .unwrap();
-    create(&sel, "shop", "single-7", &["sa7-a/svc1"]);
+    single(&sel, "shop", "sa7-a/svc1");
     initialise_ccc_service(&sel, "shop", ppso()).unwrap();
     register_ccc_client(&sel, "shop", "app-client").unwrap();
     let fail = CKR_FUNCTION_FAILED;
@@ -540,12 +525,7 @@ fn added_partitions_of_an_uninitialised_service_are_initialised_with_it() {
 fn a_partition_is_removed_from_an_ha_service_only_and_never_the_last() {
     let (_dir, sel) = lab();
     authorise_all(&sel);
-    add_ccc_template(
-        &sel,
-        template("single-7", CccServiceType::HsmPartition, true),
-    )
-    .unwrap();
-    create(&sel, "single", "single-7", &["sa7-c/svc1"]);
+    single(&sel, "single", "sa7-c/svc1");
     create(&sel, "web", "ha-password-7", &["sa7-a/svc1", "sa7-b/svc1"]);
     initialise_ccc_service(&sel, "web", ppso()).unwrap();
     register_ccc_client(&sel, "web", "app-client").unwrap();
@@ -591,21 +571,12 @@ fn a_partition_is_removed_from_an_ha_service_only_and_never_the_last() {
 #[test]
 fn the_partition_size_is_typed_digits_within_the_limits_and_the_devices_memory() {
     // sa7-b states 200000 bytes of memory; the other devices have the simulator's default.
-    let (_dir, sel) = lab_with("");
-    let text = std::fs::read_to_string(sel.state_dir.join(LAB_FILE))
-        .unwrap()
-        .replace(
-            "firmware = \"7.4.2\"           # 7.0-7.4 era\n  auth = \"password\"            # or \"ped\", on every device\n  hsm_policies = { 7 = 1, 16 = 1 }\n\n  [[device.partition]]\n  name = \"admin\"               # the admin partition: the HSM SO CCC is authorised with\n  label = \"sa7-b-hsm\"",
-            "firmware = \"7.4.2\"\n  memory = 200000\n  auth = \"password\"\n  hsm_policies = { 7 = 1, 16 = 1 }\n\n  [[device.partition]]\n  name = \"admin\"\n  label = \"sa7-b-hsm\"",
-        );
+    let text = crate::lab::built_in_text("luna-ccc").unwrap().replace(
+        "serial = \"1238707\"\n\n  [device.luna]\n",
+        "serial = \"1238707\"\n\n  [device.luna]\n  memory = 200000\n",
+    );
     assert!(text.contains("memory = 200000"));
-    std::fs::write(sel.state_dir.join(LAB_FILE), text).unwrap();
-    let sel = select(&Choice {
-        lab_file: Some(sel.state_dir.join(LAB_FILE)),
-        host: None,
-        state_dir: None,
-    })
-    .unwrap();
+    let (_dir, sel) = super::tests::lab_of(&text);
     authorise_all(&sel);
     create(&sel, "web", "ha-password-7", &["sa7-a/svc1", "sa7-b/svc1"]);
     create(&sel, "web2", "ha-password-7", &["sa7-a/svc2", "sa7-b/svc2"]);
