@@ -179,6 +179,8 @@ fn is_ha(template: &CccTemplate, status: &CccServiceStatus) -> bool {
 
 /// The roles' credentials a partition is initialised with.
 struct Roles<'a> {
+    /// A Per-Partition SO service (PED services: the SO gets the blue key).
+    ppso: bool,
     /// The Partition SO's password (PPSO password services).
     so: Option<&'a str>,
     /// The Crypto Officer's password (password services) or challenge password (PED).
@@ -226,9 +228,8 @@ fn initialised_record(
             if let Some(cu) = roles.cu {
                 model.check_challenge_secret(cu.as_bytes())?;
             }
-            let ppso = model.luna().is_some_and(|d| d.per_partition_so());
             let mut keys = vec![(CKU_USER, ped_key_path(dir, "black"))];
-            if ppso {
+            if roles.ppso {
                 keys.push((CKU_SO, ped_key_path(dir, "blue")));
             }
             if roles.cu.is_some() {
@@ -402,6 +403,7 @@ pub fn initialise_ccc_service(
             format!("ccc-ped/{}-{}", first.device(), first.name())
         });
         let roles = Roles {
+            ppso: template.per_partition_so,
             so: init.partition_so_password.as_deref(),
             co: &init.crypto_officer_password,
             cu: init.crypto_user_password.as_deref(),
@@ -626,6 +628,7 @@ pub fn initialise_ccc_added_partitions(
             .map(|(_, r, _)| r.label.clone())
             .unwrap_or_default();
         let roles = Roles {
+            ppso: template.per_partition_so,
             so: (template.per_partition_so && ped_dir.is_none()).then_some(crypto_officer_password),
             co: crypto_officer_password,
             cu: crypto_user_password,

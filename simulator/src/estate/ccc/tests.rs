@@ -41,7 +41,7 @@ fn authorise(sel: &LabSelection, devices: &[&str]) {
     }
 }
 
-fn service(name: &str, template: &str, partitions: &[&str]) -> NewService {
+pub(super) fn service(name: &str, template: &str, partitions: &[&str]) -> NewService {
     NewService {
         name: name.into(),
         description: String::new(),
@@ -51,7 +51,7 @@ fn service(name: &str, template: &str, partitions: &[&str]) -> NewService {
     }
 }
 
-fn template(name: &str, service_type: CccServiceType) -> CccTemplate {
+pub(super) fn template(name: &str, service_type: CccServiceType) -> CccTemplate {
     CccTemplate {
         name: name.into(),
         description: String::new(),

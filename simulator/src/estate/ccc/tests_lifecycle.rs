@@ -33,31 +33,13 @@ fn authorise_all(sel: &LabSelection) {
 
 fn template(name: &str, service_type: CccServiceType, per_partition_so: bool) -> CccTemplate {
     CccTemplate {
-        name: name.into(),
-        description: String::new(),
-        service_type,
-        authentication: luna::Auth::Password,
-        performance: None,
-        partition_size: 100_000,
         per_partition_so,
-        scalable_key_storage: false,
-        secure_trusted_channel: false,
-        backup_type: CccBackupType::None,
+        ..super::tests::template(name, service_type)
     }
 }
 
 fn create(sel: &LabSelection, name: &str, template: &str, partitions: &[&str]) {
-    create_ccc_service(
-        sel,
-        NewService {
-            name: name.into(),
-            description: String::new(),
-            template: template.into(),
-            organisation: "acme".into(),
-            partitions: partitions.iter().map(|p| partition(p)).collect(),
-        },
-    )
-    .unwrap();
+    create_ccc_service(sel, super::tests::service(name, template, partitions)).unwrap();
 }
 
 /// A standalone PPSO password service `name` on `partition` (template "single-7").
