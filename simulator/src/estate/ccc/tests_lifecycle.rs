@@ -270,19 +270,25 @@ fn a_non_ppso_service_has_a_crypto_officer_and_no_partition_so_or_crypto_user() 
     );
 }
 
-/// A lab of PED Network HSMs: "p7" and "q7" (7.4.2, PPSO) and "p6" (6.21.2, non-PPSO), each with
-/// blank "a" and "b"; their HSM SO is the lab's blue key (an empty password).
+/// A lab of PED Network HSMs: "p7" and "q7" (7.4.2, PPSO), "p6" (6.21.2, non-PPSO) and "s6"
+/// (6.24.2 with the PPSO capability, STC-capable), each with blank "a" and "b"; their HSM SO is
+/// the lab's blue key (an empty password).
 fn ped_lab() -> (tempfile::TempDir, LabSelection) {
     let mut text = String::from("[lab]\nname = \"ped\"\n");
-    for (device, firmware) in [("p7", "7.4.2"), ("q7", "7.4.2"), ("p6", "6.21.2")] {
+    for (device, firmware, ppso) in [
+        ("p7", "7.4.2", ""),
+        ("q7", "7.4.2", ""),
+        ("p6", "6.21.2", ""),
+        ("s6", "6.24.2", ", 41 = 1"),
+    ] {
         text += &format!(
-            "[[device]]\nname = \"{device}\"\nkind = \"luna-network\"\nfirmware = \"{firmware}\"\nauth = \"ped\"\nhsm_policies = {{ 7 = 1 }}\n  [[device.partition]]\n  name = \"admin\"\n  label = \"admin\"\n  so_ped_key = \"ped/{device}-blue.key\"\n  admin = true\n  [[device.partition]]\n  name = \"a\"\n  [[device.partition]]\n  name = \"b\"\n"
+            "[[device]]\nname = \"{device}\"\nkind = \"luna-network\"\nfirmware = \"{firmware}\"\nauth = \"ped\"\nhsm_policies = {{ 7 = 1{ppso} }}\n  [[device.partition]]\n  name = \"admin\"\n  label = \"admin\"\n  so_ped_key = \"ped/{device}-blue.key\"\n  admin = true\n  [[device.partition]]\n  name = \"a\"\n  [[device.partition]]\n  name = \"b\"\n"
         );
     }
     text += "[[host]]\nname = \"client\"\nslot = [{ id = 0, partition = \"p7/a\" }]\n";
     text += "[ccc]\n[[ccc.organisation]]\nname = \"acme\"\n";
     let (dir, sel) = super::tests::lab_of(&text);
-    for device in ["p7", "q7", "p6"] {
+    for device in ["p7", "q7", "p6", "s6"] {
         add_ccc_device(&sel, &DeviceId::new(device)).unwrap();
         authorise_ccc_device(&sel, &DeviceId::new(device), b"").unwrap();
     }
@@ -351,6 +357,57 @@ fn a_ppso_ped_service_activates_its_crypto_officer_with_the_challenge_password()
     assert!(
         domain(&added).is_some() && domain(&added) == domain(&old),
         "one red key"
+    );
+}
+
+#[test]
+fn a_deployed_stc_ppso_service_is_not_activated() {
+    let (_dir, sel) = ped_lab();
+    let mut stc = template("stc-ped", CccServiceType::HsmPartition, true);
+    stc.authentication = luna::Auth::Ped;
+    stc.secure_trusted_channel = true;
+    add_ccc_template(&sel, stc).unwrap();
+    create(&sel, "stc", "stc-ped", &["s6/a"]);
+    initialise_ccc_service(&sel, "stc", init(None, "challenge-s", None)).unwrap();
+    register_ccc_client(&sel, "stc", "client").unwrap();
+    refused_unchanged(
+        &sel,
+        CKR_FUNCTION_FAILED,
+        "service \"stc\" has both PPSO and STC enabled and is deployed: it cannot be activated after the service is deployed to an Application Owner",
+        || activate_ccc_service(&sel, "stc", "challenge-s"),
+    );
+}
+
+#[test]
+fn an_added_partition_needs_a_partition_licence_and_a_known_template() {
+    let (_dir, sel) = lab();
+    authorise_all(&sel);
+    single(&sel, "shop", "sa7-a/svc1");
+    update_ccc(&sel, |state| {
+        state.ccc.partition_licences = Some(1);
+        Ok(())
+    })
+    .unwrap();
+    refused_unchanged(
+        &sel,
+        CKR_FUNCTION_FAILED,
+        "the services would use 2 partitions, more than the 1 partition licences",
+        || add_ccc_service_partition(&sel, "shop", &partition("sa7-b/svc1")),
+    );
+    // A service CCC kept no template copy of (a lab's or an imported one) reads its template by
+    // name; deleted, CCC does not know the service's capabilities.
+    update_ccc(&sel, |state| {
+        state.ccc.partition_licences = None;
+        state.statuses.get_mut("shop").unwrap().template = None;
+        Ok(())
+    })
+    .unwrap();
+    delete_ccc_template(&sel, "single-7").unwrap();
+    refused_unchanged(
+        &sel,
+        CKR_FUNCTION_FAILED,
+        "service \"shop\"'s template \"single-7\" was deleted: CCC does not know the service's capabilities",
+        || add_ccc_service_partition(&sel, "shop", &partition("sa7-b/svc1")),
     );
 }
 
