@@ -22,6 +22,8 @@ mod services;
 mod templates;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_import;
 
 pub use devices::*;
 pub use import::*;
