@@ -115,11 +115,7 @@ pub fn discover_ccc_partitions(selection: &LabSelection) -> Result<CccImportTabl
                 .devices
                 .iter()
                 .any(|d| &d.device == partition.device() && d.authorised && !d.offline);
-            let managed = state
-                .ccc
-                .services
-                .iter()
-                .any(|s| s.partitions.contains(&partition));
+            let managed = service_of(state, &partition).is_some();
             let TokenModel::Luna(device) = &model else {
                 continue;
             };
@@ -351,6 +347,15 @@ fn admin_partitions(selection: &LabSelection) -> BTreeSet<PartitionId> {
         .collect()
 }
 
+/// The service `partition` serves, if any.
+fn service_of<'a>(state: &'a CccState, partition: &PartitionId) -> Option<&'a CccService> {
+    state
+        .ccc
+        .services
+        .iter()
+        .find(|s| s.partitions.contains(partition))
+}
+
 /// The saved table, to change; refused when there is none.
 fn saved_table(state: &mut CccState) -> Result<&mut CccImportTable> {
     state.import_table.as_mut().ok_or_else(no_table)
@@ -568,12 +573,7 @@ fn check_importable(
             "partition \"{partition}\" is no longer initialised: delete its row, or cancel the import and discover the partitions again"
         )));
     }
-    if let Some(other) = state
-        .ccc
-        .services
-        .iter()
-        .find(|s| s.partitions.contains(partition))
-    {
+    if let Some(other) = service_of(state, partition) {
         return Err(refused(format!(
             "partition \"{partition}\" serves service \"{}\"; a partition serves one service: delete its row",
             other.name

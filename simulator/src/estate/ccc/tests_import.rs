@@ -73,14 +73,13 @@ fn import_lab(licences: Option<u64>) -> (tempfile::TempDir, LabSelection) {
         "\n[[ccc.organisation]]\nname = \"acme\"\n\n[[ccc.organisation]]\nname = \"umbrella\"\n",
     );
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join(LAB_FILE), text).unwrap();
-    let selection = select(&Choice {
-        lab_file: Some(dir.path().join(LAB_FILE)),
-        host: None,
-        state_dir: None,
-    })
-    .unwrap();
-    (dir, selection)
+    let file = dir.path().join(LAB_FILE);
+    std::fs::write(&file, text).unwrap();
+    let choice = Choice {
+        lab_file: Some(file),
+        ..Default::default()
+    };
+    (dir, select(&choice).unwrap())
 }
 
 fn pid(text: &str) -> PartitionId {
@@ -158,6 +157,12 @@ fn refused_unchanged<T: std::fmt::Debug>(
     );
 }
 
+/// Finish Imports is refused (`CKR_FUNCTION_FAILED`) with a message holding `needle`,
+/// writing nothing.
+fn finish_refused(sel: &LabSelection, needle: &str) {
+    refused_unchanged(sel, || finish_ccc_import(sel), CKR_FUNCTION_FAILED, needle);
+}
+
 #[test]
 fn discovery_lists_the_unmanaged_partitions_standalone_first_and_proposes_ha_n_groups() {
     let (_dir, sel) = authorised_lab(None);
@@ -196,8 +201,7 @@ fn discovery_lists_the_unmanaged_partitions_standalone_first_and_proposes_ha_n_g
     // Another process (a new selection) sees the saved table.
     let again = select(&Choice {
         lab_file: Some(sel.state_dir.join(LAB_FILE)),
-        host: None,
-        state_dir: None,
+        ..Default::default()
     })
     .unwrap();
     assert_eq!(ccc_import_table(&again).unwrap(), Some(table));
@@ -326,15 +330,8 @@ fn rows_move_between_groups_and_an_ha_groups_service_fields_are_the_groups() {
     assert_eq!(row(&into, "c/pay").ha_group, "HA_2");
     assert!(into.edited >= into.created);
     // The web-ha member rows and others are untouched by an edit of a standalone row.
-    let solo = edit_ccc_import_row(
-        &sel,
-        &pid("a/solo"),
-        ImportRowEdit {
-            service_name: Some("solo".into()),
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    set_name(&sel, "a/solo", "solo");
+    let solo = ccc_import_table(&sel).unwrap().unwrap();
     assert_eq!(row(&solo, "a/solo").service_name, "solo");
     assert_eq!(row(&solo, "b/other").service_name, "");
     assert_eq!(row(&solo, "a/web1").service_name, "web-shop");
@@ -534,187 +531,116 @@ fn named_table(licences: Option<u64>) -> (tempfile::TempDir, LabSelection) {
     (dir, sel)
 }
 
+/// `named_table` with HA_1 labelled "web-ha" and the db pair standalone ("db", "db2"): a
+/// table Finish Imports takes.
+fn ready_table(licences: Option<u64>) -> (tempfile::TempDir, LabSelection) {
+    let (dir, sel) = named_table(licences);
+    set_group(&sel, "a/web1", "web-ha");
+    set_group(&sel, "b/web2", "web-ha");
+    set_group(&sel, "a/db1", "");
+    set_group(&sel, "b/db2", "");
+    set_name(&sel, "b/db2", "db2");
+    (dir, sel)
+}
+
+/// Edits a row: `change` sets the fields to change.
+fn set(sel: &LabSelection, partition: &str, change: impl FnOnce(&mut ImportRowEdit)) {
+    let mut edit = ImportRowEdit::default();
+    change(&mut edit);
+    edit_ccc_import_row(sel, &pid(partition), edit).unwrap();
+}
+
 fn set_group(sel: &LabSelection, partition: &str, group: &str) {
-    edit_ccc_import_row(
-        sel,
-        &pid(partition),
-        ImportRowEdit {
-            ha_group: Some(group.into()),
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    set(sel, partition, |e| e.ha_group = Some(group.into()));
+}
+
+fn set_name(sel: &LabSelection, partition: &str, name: &str) {
+    set(sel, partition, |e| e.service_name = Some(name.into()));
+}
+
+fn set_organisation(sel: &LabSelection, partition: &str, organisation: &str) {
+    set(sel, partition, |e| {
+        e.organisation = Some(organisation.into())
+    });
 }
 
 #[test]
 fn finish_imports_refuses_default_and_unknown_ha_group_labels_and_wrong_members() {
     let (_dir, sel) = named_table(None);
-    let finish = || finish_ccc_import(&sel);
-    refused_unchanged(
+    finish_refused(
         &sel,
-        finish,
-        CKR_FUNCTION_FAILED,
         "HA group \"HA_1\" has the default HA Group label: replace it with the actual HA Group Label (vtl haAdmin show on a client of the group); HA groups: web-ha",
     );
     set_group(&sel, "a/web1", "web-ha");
     set_group(&sel, "b/web2", "web-ha");
-    refused_unchanged(
-        &sel,
-        finish,
-        CKR_FUNCTION_FAILED,
-        "HA group \"HA_2\" has the default HA Group label",
-    );
+    finish_refused(&sel, "HA group \"HA_2\" has the default HA Group label");
     set_group(&sel, "a/db1", "db-ha");
     set_group(&sel, "b/db2", "db-ha");
-    refused_unchanged(
+    finish_refused(
         &sel,
-        finish,
-        CKR_FUNCTION_FAILED,
         "no client has an HA group \"db-ha\": enter the actual HA Group Label",
     );
     // The real label on the wrong members.
     set_group(&sel, "b/web2", "");
     set_group(&sel, "b/db2", "web-ha");
     set_group(&sel, "a/db1", "");
-    edit_ccc_import_row(
+    set_name(&sel, "b/web2", "web2");
+    set_name(&sel, "a/db1", "db1");
+    finish_refused(
         &sel,
-        &pid("b/web2"),
-        ImportRowEdit {
-            service_name: Some("web2".into()),
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    edit_ccc_import_row(
-        &sel,
-        &pid("a/db1"),
-        ImportRowEdit {
-            service_name: Some("db1".into()),
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    refused_unchanged(
-        &sel,
-        finish,
-        CKR_FUNCTION_FAILED,
         "HA group \"web-ha\" has the members a/web1, b/web2; the import table gives it a/web1, b/db2: an HA group's service has all its members",
     );
 }
 
 #[test]
 fn finish_imports_refuses_ha_groups_ccc_cannot_make() {
-    let (_dir, sel) = named_table(None);
-    let finish = || finish_ccc_import(&sel);
-    set_group(&sel, "a/web1", "web-ha");
-    set_group(&sel, "b/web2", "web-ha");
+    let (_dir, sel) = ready_table(None);
     // One member only.
-    set_group(&sel, "b/db2", "");
-    edit_ccc_import_row(
+    set_group(&sel, "a/db1", "HA_2");
+    finish_refused(
         &sel,
-        &pid("b/db2"),
-        ImportRowEdit {
-            service_name: Some("db2".into()),
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    refused_unchanged(
-        &sel,
-        finish,
-        CKR_FUNCTION_FAILED,
         "HA group \"HA_2\" has one partition: an HA group has two or more, each on a different device",
     );
     // Two partitions on one device.
     set_group(&sel, "a/solo", "HA_2");
-    refused_unchanged(
+    finish_refused(
         &sel,
-        finish,
-        CKR_FUNCTION_FAILED,
         "HA group \"HA_2\" has partitions \"a/solo\" and \"a/db1\" on one device; an HA group's partitions are each on a different device",
     );
     // No shared cloning domain.
     set_group(&sel, "a/solo", "");
-    edit_ccc_import_row(
-        &sel,
-        &pid("a/solo"),
-        ImportRowEdit {
-            service_name: Some("solo".into()),
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    set_name(&sel, "a/solo", "solo");
     set_group(&sel, "b/other", "HA_2");
-    refused_unchanged(
+    finish_refused(
         &sel,
-        finish,
-        CKR_FUNCTION_FAILED,
         "HA group \"HA_2\": partitions \"b/other\" and \"a/db1\" do not share a cloning domain; an HA group's partitions share one",
     );
 }
 
 #[test]
 fn finish_imports_refuses_missing_or_taken_names_and_organisations() {
-    let (_dir, sel) = named_table(None);
-    set_group(&sel, "a/web1", "web-ha");
-    set_group(&sel, "b/web2", "web-ha");
-    set_group(&sel, "a/db1", "");
-    set_group(&sel, "b/db2", "");
-    let finish = || finish_ccc_import(&sel);
-    let name = |partition: &str, name: &str| {
-        edit_ccc_import_row(
-            &sel,
-            &pid(partition),
-            ImportRowEdit {
-                service_name: Some(name.into()),
-                ..Default::default()
-            },
-        )
-        .unwrap();
-    };
-    name("b/db2", "");
-    refused_unchanged(
+    let (_dir, sel) = ready_table(None);
+    set_name(&sel, "b/db2", "");
+    finish_refused(
         &sel,
-        finish,
-        CKR_FUNCTION_FAILED,
         "partition \"b/db2\" has no service name: enter the name that will identify the service in CCC (28 characters at most)",
     );
-    name("b/db2", "db");
-    refused_unchanged(
+    set_name(&sel, "b/db2", "db");
+    finish_refused(
         &sel,
-        finish,
-        CKR_FUNCTION_FAILED,
         "partition \"b/db2\": service name \"db\" is given to two services of the import",
     );
-    name("b/db2", "db2");
-    edit_ccc_import_row(
+    set_name(&sel, "b/db2", "db2");
+    set_organisation(&sel, "old/legacy", "");
+    finish_refused(
         &sel,
-        &pid("old/legacy"),
-        ImportRowEdit {
-            organisation: Some(String::new()),
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    refused_unchanged(
-        &sel,
-        finish,
-        CKR_FUNCTION_FAILED,
         "partition \"old/legacy\" has no organisation: choose the organisation that will own the service",
     );
-    edit_ccc_import_row(
-        &sel,
-        &pid("old/legacy"),
-        ImportRowEdit {
-            organisation: Some("umbrella".into()),
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    set_organisation(&sel, "old/legacy", "umbrella");
     remove_ccc_organisation(&sel, "umbrella").unwrap();
     refused_unchanged(
         &sel,
-        finish,
+        || finish_ccc_import(&sel),
         CKR_ARGUMENTS_BAD,
         "CCC has no organisation \"umbrella\"; organisations: acme",
     );
@@ -732,13 +658,11 @@ fn finish_imports_refuses_missing_or_taken_names_and_organisations() {
         Ok(())
     })
     .unwrap();
-    refused_unchanged(
+    finish_refused(
         &sel,
-        finish,
-        CKR_FUNCTION_FAILED,
         "partition \"a/solo\": CCC service \"solo\" exists; enter another service name",
     );
-    name("a/solo", "solo-2");
+    set_name(&sel, "a/solo", "solo-2");
     let made = finish_ccc_import(&sel).unwrap();
     assert_eq!(made.len(), 7);
     assert_eq!(ccc_services(&sel).unwrap().len(), 8);
@@ -747,24 +671,9 @@ fn finish_imports_refuses_missing_or_taken_names_and_organisations() {
 #[test]
 fn finish_imports_is_refused_beyond_the_partition_licences() {
     // 8 rows, 7 licences.
-    let (_dir, sel) = named_table(Some(7));
-    set_group(&sel, "a/web1", "web-ha");
-    set_group(&sel, "b/web2", "web-ha");
-    set_group(&sel, "a/db1", "");
-    set_group(&sel, "b/db2", "");
-    edit_ccc_import_row(
+    let (_dir, sel) = ready_table(Some(7));
+    finish_refused(
         &sel,
-        &pid("b/db2"),
-        ImportRowEdit {
-            service_name: Some("db2".into()),
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    refused_unchanged(
-        &sel,
-        || finish_ccc_import(&sel),
-        CKR_FUNCTION_FAILED,
         "the import asks for 8 partitions, more than the 7 partitions available (7 partition licences, 0 in use): reduce the number of partitions for import to 7 or fewer",
     );
     delete_ccc_import_row(&sel, &pid("b/db2")).unwrap();
@@ -773,26 +682,10 @@ fn finish_imports_is_refused_beyond_the_partition_licences() {
 
 #[test]
 fn finish_imports_rechecks_devices_and_partitions_changed_since_discovery() {
-    let (_dir, sel) = named_table(None);
-    set_group(&sel, "a/web1", "web-ha");
-    set_group(&sel, "b/web2", "web-ha");
-    set_group(&sel, "a/db1", "");
-    set_group(&sel, "b/db2", "");
-    edit_ccc_import_row(
-        &sel,
-        &pid("b/db2"),
-        ImportRowEdit {
-            service_name: Some("db2".into()),
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    let finish = || finish_ccc_import(&sel);
+    let (_dir, sel) = ready_table(None);
     remove_ccc_device(&sel, &DeviceId::new("old")).unwrap();
-    refused_unchanged(
+    finish_refused(
         &sel,
-        finish,
-        CKR_FUNCTION_FAILED,
         "device \"old\" of partition \"old/legacy\" is not added to CCC and authorised: CCC must log in as its HSM SO",
     );
     delete_ccc_import_row(&sel, &pid("old/legacy")).unwrap();
@@ -806,18 +699,14 @@ fn finish_imports_rechecks_devices_and_partitions_changed_since_discovery() {
         Ok(())
     })
     .unwrap();
-    refused_unchanged(
+    finish_refused(
         &sel,
-        finish,
-        CKR_FUNCTION_FAILED,
         "device \"c\" of partition \"c/pay\" is offline: CCC cannot reach it",
     );
     delete_ccc_import_row(&sel, &pid("c/pay")).unwrap();
     set_partition_present(&sel, &pid("b/other"), false).unwrap();
-    refused_unchanged(
+    finish_refused(
         &sel,
-        finish,
-        CKR_FUNCTION_FAILED,
         "partition \"b/other\" is no longer initialised: delete its row, or cancel the import and discover the partitions again",
     );
     delete_ccc_import_row(&sel, &pid("b/other")).unwrap();
@@ -833,10 +722,8 @@ fn finish_imports_rechecks_devices_and_partitions_changed_since_discovery() {
         Ok(())
     })
     .unwrap();
-    refused_unchanged(
+    finish_refused(
         &sel,
-        finish,
-        CKR_FUNCTION_FAILED,
         "partition \"a/solo\" serves service \"made-meanwhile\"; a partition serves one service: delete its row",
     );
     delete_ccc_import_row(&sel, &pid("a/solo")).unwrap();
@@ -848,10 +735,8 @@ fn finish_imports_rechecks_devices_and_partitions_changed_since_discovery() {
 #[test]
 fn an_empty_table_and_a_missing_one_are_refused_and_cancel_discards_the_table() {
     let (_dir, sel) = authorised_lab(None);
-    refused_unchanged(
+    finish_refused(
         &sel,
-        || finish_ccc_import(&sel),
-        CKR_FUNCTION_FAILED,
         "there is no saved partition import table: discover the partitions first (Get Started)",
     );
     refused_unchanged(
@@ -864,10 +749,8 @@ fn an_empty_table_and_a_missing_one_are_refused_and_cancel_discards_the_table() 
     for row in &table.rows {
         delete_ccc_import_row(&sel, &row.partition).unwrap();
     }
-    refused_unchanged(
+    finish_refused(
         &sel,
-        || finish_ccc_import(&sel),
-        CKR_FUNCTION_FAILED,
         "the partition import table is empty: cancel it and discover the partitions again",
     );
     cancel_ccc_import(&sel).unwrap();
