@@ -757,3 +757,51 @@ fn an_empty_table_and_a_missing_one_are_refused_and_cancel_discards_the_table() 
     assert_eq!(ccc_import_table(&sel).unwrap(), None);
     assert_eq!(discover_ccc_partitions(&sel).unwrap().rows.len(), 8);
 }
+
+#[test]
+fn the_luna_ccc_lab_imports_its_unmanaged_partitions_and_the_web_ha_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = init_from_fixture("luna-ccc", dir.path(), false).unwrap();
+    let sel = select(&Choice {
+        lab_file: Some(file),
+        ..Default::default()
+    })
+    .unwrap();
+    // The fixture states no HSM SO credentials yet: the devices are marked authorised here.
+    update_ccc(&sel, |state| {
+        for device in ["sa6-legacy", "sa6-ppso", "sa7-a", "sa7-b", "sa7-c"] {
+            state.devices.push(CccDevice {
+                device: DeviceId::new(device),
+                authorised: true,
+                offline: false,
+            });
+        }
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(
+        grouping(&discover_ccc_partitions(&sel).unwrap()),
+        pairs(&[
+            ("sa6-legacy/legacy", ""),
+            ("sa6-ppso/payments", ""),
+            ("sa7-c/vault", ""),
+            ("sa7-a/web1", "HA_1"),
+            ("sa7-b/web2", "HA_1"),
+        ])
+    );
+    fill(
+        &sel,
+        &[
+            ("sa6-legacy/legacy", "", "legacy-pki"),
+            ("sa6-ppso/payments", "", "payments"),
+            ("sa7-c/vault", "", "vault"),
+            ("sa7-a/web1", "web-ha", "web"),
+            ("sa7-b/web2", "web-ha", "web"),
+        ],
+    );
+    let made = finish_ccc_import(&sel).unwrap();
+    let names: Vec<&str> = made.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["legacy-pki", "payments", "vault", "web"]);
+    assert_eq!(made[3].partitions, [pid("sa7-a/web1"), pid("sa7-b/web2")]);
+    assert!(!ccc_service_status(&sel, "payments").unwrap().reduced);
+}
