@@ -434,6 +434,11 @@ fn find_group(selection: &LabSelection, store: &Store, label: &str) -> Result<Ha
         })
 }
 
+/// The groups in force in the selected lab (`effective_groups` over its `[[ha_group]]`s).
+pub fn groups_in_force(selection: &LabSelection, store: &Store) -> Result<Vec<HaGroupSpec>> {
+    effective_groups(store, &lab_groups(selection))
+}
+
 fn lab_groups(selection: &LabSelection) -> Vec<HaGroupSpec> {
     selection
         .lab

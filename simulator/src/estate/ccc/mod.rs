@@ -25,6 +25,8 @@ mod templates;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_import;
+#[cfg(test)]
 mod tests_lifecycle;
 
 pub use devices::*;
