@@ -22,6 +22,8 @@ mod services;
 mod templates;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_migrate;
 
 pub use devices::*;
 pub use import::*;
