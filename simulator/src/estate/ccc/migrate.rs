@@ -620,7 +620,6 @@ pub fn migrate_ccc_service(
     };
     // Create and initialise the new service.
     if let Err(e) = create_and_initialise(selection, source, &plan.template, &request) {
-        let _ = detach_ccc_service(selection, &request.name);
         let message = format!("{CREATION_ERROR} ({e})");
         say(&message)?;
         return record(selection, id, None, |m| {
@@ -663,7 +662,9 @@ pub fn migrate_ccc_service(
 }
 
 /// The new service created (CCC's creation rules) and its partitions initialised, its status
-/// recorded (initialised by CCC, the partition size when not the template's).
+/// recorded (initialised by CCC, the partition size when not the template's). When a
+/// partition's initialisation fails, the service is detached again (CCC forgets it; the
+/// partitions stay, to import by hand).
 fn create_and_initialise(
     selection: &LabSelection,
     source: &PartitionView,
@@ -682,7 +683,10 @@ fn create_and_initialise(
     )?;
     let store = open_store(selection)?;
     for target in &request.targets {
-        initialise_target(selection, &store, source, target, request)?;
+        if let Err(e) = initialise_target(selection, &store, source, target, request) {
+            detach_ccc_service(selection, &request.name)?;
+            return Err(e);
+        }
     }
     let ped = source.model.uses_ped();
     update_ccc(selection, |state| {

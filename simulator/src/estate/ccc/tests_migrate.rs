@@ -525,3 +525,312 @@ fn each_rule_is_refused_in_cccs_words_and_nothing_is_written() {
         "device \"sa7-b\" is offline",
     );
 }
+
+/// Sets CCC's offline flag of `device`.
+fn set_offline(sel: &LabSelection, device: &str, offline: bool) {
+    update_ccc(sel, |state| {
+        for d in &mut state.devices {
+            if d.device.as_str() == device {
+                d.offline = offline;
+            }
+        }
+        Ok(())
+    })
+    .unwrap();
+}
+
+#[test]
+fn the_licences_the_fm_state_and_the_lunash_condition_are_refused_in_cccs_words() {
+    let (_dir, sel) = lab_edited(|t| t.replace("[ccc]\n", "[ccc]\npartition_licences = 6\n"));
+    // Five partitions in use, two more wanted.
+    refused_migration(
+        &sel,
+        request(),
+        CKR_FUNCTION_FAILED,
+        "If sufficient partition licenses are not available, then Migrate Service button will be disabled: the new service needs 2 partitions, 5 of the 6 partition licences are in use",
+    );
+    let one = MigrationRequest {
+        targets: vec![partition("sa7-a/svc1")],
+        ..request()
+    };
+    check_ccc_migration(&sel, &one).unwrap();
+
+    let (_dir, sel) = lab_edited(|t| {
+        t.replace(
+            "serial = \"1238707\"\n\n  [device.luna]\n",
+            "serial = \"1238707\"\n\n  [device.luna]\n  fm = \"fm-enabled\"\n",
+        )
+    });
+    assert_eq!(
+        sel.lab.fm_state("sa7-b"),
+        crate::models::ccc::FmState::FmEnabled
+    );
+    refused_migration(
+        &sel,
+        request(),
+        CKR_FUNCTION_FAILED,
+        crate::models::ccc::FM_REFUSAL,
+    );
+
+    // A 6.x password source that CCC initialised was not created through LunaSH.
+    let (_dir, sel) = lab();
+    let legacy = MigrationRequest {
+        source_service: "legacy-pki".into(),
+        targets: vec![partition("sa7-c/svc1")],
+        security_officer_challenge: Some("SO-legacy-2017".into()),
+        crypto_officer_challenge: "CO-legacy-2017".into(),
+        ..request()
+    };
+    check_ccc_migration(&sel, &legacy).unwrap();
+    update_ccc(&sel, |state| {
+        state.statuses.insert(
+            "legacy-pki".into(),
+            CccServiceStatus {
+                initialised: true,
+                initialised_by_ccc: true,
+                ..CccServiceStatus::default()
+            },
+        );
+        Ok(())
+    })
+    .unwrap();
+    refused_migration(
+        &sel,
+        legacy,
+        CKR_FUNCTION_FAILED,
+        "a 6.x non PPSO Password source migrates only if the source service/partition is originally created and roles are initialized through LUSH",
+    );
+}
+
+#[test]
+fn select_service_lists_only_initialised_services_with_cloning_capability() {
+    let (_dir, sel) = lab_edited(|t| {
+        t.replace("hsm_policies = { 7 = 1, 41 = 1 }", "hsm_policies = { 7 = 0, 41 = 1 }")
+            .replace(
+                "domain = \"acme-ccc-domain\"\n    policies = { 0 = 1, 4 = 1 }\n\n  [[device.partition]]\n  name = \"spare\"",
+                "domain = \"acme-ccc-domain\"\n\n  [[device.partition]]\n  name = \"spare\"",
+            )
+            + "[[ccc.service]]\nname = \"blank\"\ntemplate = \"single-7\"\norganisation = \"acme\"\npartitions = [\"sa7-c/svc1\"]\n"
+    });
+    assert_eq!(
+        ccc_migratable_services(&sel).unwrap(),
+        ["web", "legacy-pki", "vault"]
+    );
+    refused_migration(
+        &sel,
+        MigrationRequest {
+            source_service: "payments".into(),
+            ..request()
+        },
+        CKR_FUNCTION_FAILED,
+        "The service will not be listed for selection unless the source HSM has cloning capability and is initialized. Device \"sa6-ppso\" has HSM policy 7 (cloning) off.",
+    );
+    refused_migration(
+        &sel,
+        MigrationRequest {
+            source_service: "blank".into(),
+            ..request()
+        },
+        CKR_FUNCTION_FAILED,
+        "The service will not be listed for selection unless the source HSM has cloning capability and is initialized. Partition \"sa7-c/svc1\" is not initialised with a cloning domain.",
+    );
+}
+
+#[test]
+fn a_copy_that_failed_on_an_offline_device_is_reported_and_repaired_by_synchronising() {
+    let (_dir, sel) = lab();
+    source_objects(&sel);
+    // sa7-b goes offline while the objects are copied to sa7-a.
+    let migration = migrate_ccc_service(&sel, request(), &mut |m| {
+        if m == "Copied 3 objects to sa7-a/svc1" {
+            set_offline(&sel, "sa7-b", true);
+        }
+    })
+    .unwrap();
+    assert_eq!(migration.state, MigrationState::Failed);
+    assert_eq!(migration.failed_targets, [partition("sa7-b/svc1")]);
+    assert!(
+        migration
+            .progress
+            .contains(&"Copying the objects to sa7-b/svc1 failed: CKR_FUNCTION_FAILED (0x00000006): device \"sa7-b\" is offline".to_string()),
+        "{:?}",
+        migration.progress
+    );
+    assert_eq!(
+        migration.error.as_deref(),
+        Some(
+            "The objects were not copied to sa7-b/svc1: once their devices are back (and with a large enough partition size), synchronise service \"web-7\" to copy them"
+        )
+    );
+    assert_eq!(migration.progress.last(), migration.error.as_ref());
+    // The new service has both partitions; sa7-b/svc1 lacks the objects.
+    assert_eq!(
+        ccc_state(&sel)
+            .unwrap()
+            .service("web-7")
+            .unwrap()
+            .partitions,
+        request().targets
+    );
+    refused_with(
+        synchronise_ccc_service(&sel, "web-7"),
+        CKR_FUNCTION_FAILED,
+        "service \"web-7\" needs sync: sa7-b/svc1 lack objects",
+    );
+    refused_with(
+        synchronise_ccc_service_with(&sel, "web-7", WEB_CO),
+        CKR_FUNCTION_FAILED,
+        "device \"sa7-b\" of \"sa7-b/svc1\" is offline",
+    );
+    set_offline(&sel, "sa7-b", false);
+    refused_with(
+        synchronise_ccc_service_with(&sel, "web-7", "CO-wrong-2023"),
+        CKR_PIN_INCORRECT,
+        "",
+    );
+    assert_eq!(
+        synchronise_ccc_service_with(&sel, "web-7", WEB_CO).unwrap(),
+        [(partition("sa7-a/svc1"), 0), (partition("sa7-b/svc1"), 3)]
+    );
+    synchronise_ccc_service(&sel, "web-7").unwrap();
+    let engine = engine(&sel);
+    let cipher = encrypt(&engine, WEB1, b"sixteen byte blk");
+    assert_eq!(decrypt(&engine, SA7B_SVC1, &cipher), b"sixteen byte blk");
+    engine.close_everything();
+}
+
+#[test]
+fn objects_that_do_not_fit_the_new_partition_size_fail_the_copy() {
+    let (_dir, sel) = lab();
+    source_objects(&sel);
+    let migration = migrate_ccc_service(
+        &sel,
+        MigrationRequest {
+            partition_size: 1000,
+            ..request()
+        },
+        &mut |_| {},
+    )
+    .unwrap();
+    assert_eq!(migration.state, MigrationState::Failed);
+    assert_eq!(migration.failed_targets, request().targets);
+    assert!(
+        migration
+            .progress
+            .iter()
+            .any(|m| m.starts_with("Copying the objects to sa7-a/svc1 failed: CKR_CONTAINER_OBJECT_STORAGE_FULL (0x8000002C): HA member sa7-a/svc1: the partition is full")),
+        "{:?}",
+        migration.progress
+    );
+    assert_eq!(
+        ccc_service_status(&sel, "web-7").unwrap().partition_size,
+        Some(1000)
+    );
+}
+
+#[test]
+fn a_failed_service_creation_leaves_the_partitions_to_import_by_hand() {
+    let (_dir, sel) = lab();
+    source_objects(&sel);
+    // Another administrator initialises a target while the migration starts.
+    let migration = migrate_ccc_service(&sel, request(), &mut |m| {
+        if m.starts_with("Migrating service") {
+            open_store(&sel)
+                .unwrap()
+                .update_token(&partition("sa7-b/svc1"), |r| {
+                    r.initialized = true;
+                    Ok(((), true))
+                })
+                .unwrap();
+        }
+    })
+    .unwrap();
+    assert_eq!(migration.state, MigrationState::Failed);
+    let error = migration.error.unwrap();
+    assert!(error.starts_with(CREATION_ERROR), "{error}");
+    assert!(
+        error.contains("partition \"sa7-b/svc1\" is not blank"),
+        "{error}"
+    );
+    assert_eq!(
+        CREATION_ERROR,
+        "We ran into an error while creating a new service for these devices. Use the import partition functionality to manually import partitions into CCC, either as multiple single partition services or as an HA group of multiple partitions."
+    );
+    assert!(ccc_state(&sel).unwrap().service("web-7").is_err());
+}
+
+/// Runs `request()` with a callback that "stops the server" (panics) at message `at`.
+fn stopped_at(sel: &LabSelection, at: &str) {
+    let stopped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        migrate_ccc_service(sel, request(), &mut |m| {
+            if m == at {
+                panic!("the CCC server stops");
+            }
+        })
+    }));
+    assert!(stopped.is_err());
+    let running = ccc_migrations(sel).unwrap();
+    assert_eq!(running.last().unwrap().state, MigrationState::Running);
+}
+
+#[test]
+fn a_migration_left_running_by_a_restart_is_resumed_or_failed_never_half_done() {
+    let (_dir, sel) = lab();
+    source_objects(&sel);
+    // Stopped while copying to the second target.
+    stopped_at(&sel, "Copying the objects of sa7-a/web1 to sa7-b/svc1");
+    // Nothing else runs meanwhile.
+    refused_with(
+        check_ccc_migration(&sel, &request()),
+        CKR_FUNCTION_FAILED,
+        "migration 1 of service \"web\" is running",
+    );
+    let recovered = recover_ccc_migrations(&sel).unwrap();
+    assert_eq!(recovered.len(), 1);
+    let failed = &recovered[0];
+    assert_eq!(failed.state, MigrationState::Failed);
+    assert_eq!(failed.failed_targets, [partition("sa7-b/svc1")]);
+    assert_eq!(
+        failed.error.as_deref(),
+        Some(
+            "The CCC server restarted during the migration, before the objects were copied to sa7-b/svc1: synchronise service \"web-7\" with its crypto officer's credential to copy them"
+        )
+    );
+    assert_eq!(ccc_migrations(&sel).unwrap(), recovered);
+    assert!(recover_ccc_migrations(&sel).unwrap().is_empty(), "once");
+    synchronise_ccc_service_with(&sel, "web-7", WEB_CO).unwrap();
+    synchronise_ccc_service(&sel, "web-7").unwrap();
+
+    // Stopped after the last copy, before the record said so: resumed to success.
+    let (_dir, sel) = lab();
+    source_objects(&sel);
+    stopped_at(&sel, "Copied 3 objects to sa7-b/svc1");
+    let recovered = recover_ccc_migrations(&sel).unwrap();
+    assert_eq!(recovered[0].state, MigrationState::Succeeded);
+    assert_eq!(
+        recovered[0].progress.last().unwrap(),
+        &format!(
+            "The CCC server restarted during the migration; every object had been copied. {SUCCESS_MESSAGE}"
+        )
+    );
+
+    // Stopped while creating the service: CCC's creation error, the service forgotten.
+    let (_dir, sel) = lab();
+    source_objects(&sel);
+    stopped_at(
+        &sel,
+        "Migrating service \"web\" from its first partition sa7-a/web1 to sa7-a/svc1, sa7-b/svc1",
+    );
+    let recovered = recover_ccc_migrations(&sel).unwrap();
+    assert_eq!(recovered[0].state, MigrationState::Failed);
+    assert!(
+        recovered[0]
+            .error
+            .as_deref()
+            .unwrap()
+            .starts_with(CREATION_ERROR)
+    );
+    assert!(ccc_state(&sel).unwrap().service("web-7").is_err());
+    // A new run may start.
+    check_ccc_migration(&sel, &request()).unwrap();
+}
