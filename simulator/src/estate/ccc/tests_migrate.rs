@@ -834,3 +834,148 @@ fn a_migration_left_running_by_a_restart_is_resumed_or_failed_never_half_done() 
     // A new run may start.
     check_ccc_migration(&sel, &request()).unwrap();
 }
+
+/// The fixture on PED devices (its PED variant): every partition's roles and cloning domain
+/// on shared PED keys, activation allowed (partition policy 22), the templates PED ones.
+fn ped_lab() -> (tempfile::TempDir, LabSelection) {
+    lab_edited(|t| {
+        let mut text = String::new();
+        for line in t.lines() {
+            let trimmed = line.trim_start();
+            if trimmed.starts_with("so_pin =") || trimmed.starts_with("user_pin =") {
+                continue;
+            }
+            let line = match trimmed {
+                l if l.starts_with("auth = \"password\"") => "  auth = \"ped\"".to_string(),
+                "authentication = \"password\"" => "authentication = \"ped\"".to_string(),
+                "domain = \"acme-ccc-domain\"" => "    so_ped_key = \"ped/blue.key\"\n    user_ped_key = \"ped/black.key\"\n    domain_ped_key = \"ped/red.key\"".to_string(),
+                l if l.starts_with("policies = { 0 = 1, 4 = 1") => {
+                    line.replace("4 = 1", "4 = 1, 22 = 1")
+                }
+                _ => line.to_string(),
+            };
+            text.push_str(&line);
+            text.push('\n');
+        }
+        text
+    })
+}
+
+/// Gives `partition`'s Crypto Officer the challenge secret `challenge` (with the black PED
+/// key) and activates it, as LunaSH's `partition createchallenge` and `partition activate` do.
+fn activate(sel: &LabSelection, p: &str, challenge: Option<&str>) {
+    let black = crate::models::luna::ped::PedKey::load_or_create(
+        &sel.state_dir.join("ped/black.key"),
+        crate::models::luna::ped_colour(CKU_USER),
+    )
+    .unwrap()
+    .credential();
+    let id = partition(p);
+    open_store(sel)
+        .unwrap()
+        .update_token(&id, |r| {
+            let context = SealContext {
+                partition: &id,
+                generation: r.generation,
+            };
+            let key = r
+                .role(CKU_USER)
+                .and_then(|role| role.seal.as_ref())
+                .and_then(|s| s.open(&black, context))
+                .unwrap();
+            let owner = r.role_mut(CKU_USER);
+            owner.activated = true;
+            owner.challenge = challenge.map(|c| PinSeal::new(c.as_bytes(), &key, context).unwrap());
+            Ok(((), true))
+        })
+        .unwrap();
+}
+
+#[test]
+fn a_non_ppso_ped_source_migrates_only_activated_without_the_default_challenge() {
+    let (_dir, sel) = ped_lab();
+    let challenge = "legacy-chal-1";
+    let request = MigrationRequest {
+        source_service: "legacy-pki".into(),
+        name: "legacy-pki-7".into(),
+        targets: vec![partition("sa7-c/svc1")],
+        partition_label: "legacy-7".into(),
+        cloning_domain: None,
+        security_officer_challenge: None,
+        crypto_officer_challenge: challenge.into(),
+        ..request()
+    };
+    refused_migration(
+        &sel,
+        request.clone(),
+        CKR_FUNCTION_FAILED,
+        "For Non PPSO PED service migration, ensure that the source partition is activated and the default challenge is not set. Partition \"sa6-legacy/legacy\" is not activated.",
+    );
+    activate(&sel, "sa6-legacy/legacy", None);
+    refused_migration(
+        &sel,
+        request.clone(),
+        CKR_FUNCTION_FAILED,
+        "For Non PPSO PED service migration, ensure that the source partition is activated and the default challenge is not set. Partition \"sa6-legacy/legacy\" has the default challenge.",
+    );
+    activate(&sel, "sa6-legacy/legacy", Some(challenge));
+    refused_migration(
+        &sel,
+        MigrationRequest {
+            crypto_officer_challenge: "other-chal-1".into(),
+            ..request.clone()
+        },
+        CKR_FUNCTION_FAILED,
+        "The crypto officer challenge differs",
+    );
+    // A 6.x non-PPSO PED source may also go to a 6.x PPSO PED device.
+    check_ccc_migration(
+        &sel,
+        &MigrationRequest {
+            targets: vec![partition("sa6-ppso/spare")],
+            ..request.clone()
+        },
+    )
+    .unwrap();
+    // The owner's key, made with the challenge, migrates to the 7.x PED device.
+    let client = engine(&sel);
+    let h = co_session(&client, LEGACY, challenge);
+    client
+        .generate_key(
+            h,
+            &Mechanism::new(CKM_AES_KEY_GEN),
+            &template(&[
+                (CKA_TOKEN, true.into()),
+                (CKA_ENCRYPT, true.into()),
+                (CKA_DECRYPT, true.into()),
+                (CKA_VALUE_LEN, 16.into()),
+                (CKA_LABEL, "aes".into()),
+            ]),
+        )
+        .unwrap();
+    let key = find(&client, h, CKO_SECRET_KEY, "aes");
+    client
+        .encrypt_init(h, &Mechanism::new(CKM_AES_ECB), key)
+        .unwrap();
+    let cipher = data(
+        client
+            .encrypt(h, b"sixteen byte blk", Call::OneShot, Some(64))
+            .unwrap(),
+    );
+    client.close_everything();
+    let migration = migrate_ccc_service(&sel, request, &mut |_| {}).unwrap();
+    assert_eq!(migration.state, MigrationState::Succeeded, "{migration:?}");
+    assert!(ccc_service_status(&sel, "legacy-pki-7").unwrap().activated);
+    // The new partition's crypto officer logs in with the same challenge and decrypts.
+    let client = engine(&sel);
+    let h = co_session(&client, 10, challenge);
+    let key = find(&client, h, CKO_SECRET_KEY, "aes");
+    client
+        .decrypt_init(h, &Mechanism::new(CKM_AES_ECB), key)
+        .unwrap();
+    assert_eq!(
+        data(client.decrypt(h, &cipher, Call::OneShot, Some(64)).unwrap()),
+        b"sixteen byte blk"
+    );
+    client.close_everything();
+}
