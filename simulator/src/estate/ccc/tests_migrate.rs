@@ -137,19 +137,7 @@ fn template(items: &[(CK_ATTRIBUTE_TYPE, Value)]) -> crate::base::attribute::Att
 fn source_objects(sel: &LabSelection) {
     let engine = engine(sel);
     let h = co_session(&engine, WEB1, WEB_CO);
-    engine
-        .generate_key(
-            h,
-            &Mechanism::new(CKM_AES_KEY_GEN),
-            &template(&[
-                (CKA_TOKEN, true.into()),
-                (CKA_ENCRYPT, true.into()),
-                (CKA_DECRYPT, true.into()),
-                (CKA_VALUE_LEN, 32.into()),
-                (CKA_LABEL, "aes".into()),
-            ]),
-        )
-        .unwrap();
+    aes_key(&engine, h);
     engine
         .generate_key_pair(
             h,
@@ -180,10 +168,7 @@ fn find(
     engine
         .find_init(
             h,
-            &template(&[
-                (CKA_CLASS, (class as u64).into()),
-                (CKA_LABEL, label.into()),
-            ]),
+            &template(&[(CKA_CLASS, class.into()), (CKA_LABEL, label.into())]),
         )
         .unwrap();
     let found = engine.find_next(h, 2).unwrap();
@@ -199,14 +184,41 @@ fn data(output: Output) -> Vec<u8> {
     }
 }
 
+/// Generates the AES-256 key "aes" in the session.
+fn aes_key(engine: &Engine, h: CK_SESSION_HANDLE) {
+    engine
+        .generate_key(
+            h,
+            &Mechanism::new(CKM_AES_KEY_GEN),
+            &template(&[
+                (CKA_TOKEN, true.into()),
+                (CKA_ENCRYPT, true.into()),
+                (CKA_DECRYPT, true.into()),
+                (CKA_VALUE_LEN, 32.into()),
+                (CKA_LABEL, "aes".into()),
+            ]),
+        )
+        .unwrap();
+}
+
+/// Encrypts (or decrypts) `input` with "aes" (AES-ECB) in the session.
+fn crypt(engine: &Engine, h: CK_SESSION_HANDLE, input: &[u8], encrypting: bool) -> Vec<u8> {
+    let key = find(engine, h, CKO_SECRET_KEY, "aes");
+    let mechanism = Mechanism::new(CKM_AES_ECB);
+    let output = if encrypting {
+        engine.encrypt_init(h, &mechanism, key).unwrap();
+        engine.encrypt(h, input, Call::OneShot, Some(1024))
+    } else {
+        engine.decrypt_init(h, &mechanism, key).unwrap();
+        engine.decrypt(h, input, Call::OneShot, Some(1024))
+    };
+    data(output.unwrap())
+}
+
 /// Encrypts `plain` with "aes" on `slot`.
 fn encrypt(engine: &Engine, slot: CK_SLOT_ID, plain: &[u8]) -> Vec<u8> {
     let h = co_session(engine, slot, WEB_CO);
-    let key = find(engine, h, CKO_SECRET_KEY, "aes");
-    engine
-        .encrypt_init(h, &Mechanism::new(CKM_AES_ECB), key)
-        .unwrap();
-    let out = data(engine.encrypt(h, plain, Call::OneShot, Some(1024)).unwrap());
+    let out = crypt(engine, h, plain, true);
     engine.close_session(h).unwrap();
     out
 }
@@ -214,15 +226,7 @@ fn encrypt(engine: &Engine, slot: CK_SLOT_ID, plain: &[u8]) -> Vec<u8> {
 /// Decrypts with "aes" on `slot`.
 fn decrypt(engine: &Engine, slot: CK_SLOT_ID, cipher: &[u8]) -> Vec<u8> {
     let h = co_session(engine, slot, WEB_CO);
-    let key = find(engine, h, CKO_SECRET_KEY, "aes");
-    engine
-        .decrypt_init(h, &Mechanism::new(CKM_AES_ECB), key)
-        .unwrap();
-    let out = data(
-        engine
-            .decrypt(h, cipher, Call::OneShot, Some(1024))
-            .unwrap(),
-    );
+    let out = crypt(engine, h, cipher, false);
     engine.close_session(h).unwrap();
     out
 }
@@ -344,19 +348,7 @@ fn a_6x_password_source_created_through_lunash_migrates_to_7x() {
     // The legacy partition's owner makes a key through the engine.
     let client = engine(&sel);
     let h = co_session(&client, LEGACY, "CO-legacy-2017");
-    client
-        .generate_key(
-            h,
-            &Mechanism::new(CKM_AES_KEY_GEN),
-            &template(&[
-                (CKA_TOKEN, true.into()),
-                (CKA_ENCRYPT, true.into()),
-                (CKA_DECRYPT, true.into()),
-                (CKA_VALUE_LEN, 16.into()),
-                (CKA_LABEL, "aes".into()),
-            ]),
-        )
-        .unwrap();
+    aes_key(&client, h);
     client.close_everything();
     let request = MigrationRequest {
         source_service: "legacy-pki".into(),
@@ -940,28 +932,8 @@ fn a_non_ppso_ped_source_migrates_only_activated_without_the_default_challenge()
     // The owner's key, made with the challenge, migrates to the 7.x PED device.
     let client = engine(&sel);
     let h = co_session(&client, LEGACY, challenge);
-    client
-        .generate_key(
-            h,
-            &Mechanism::new(CKM_AES_KEY_GEN),
-            &template(&[
-                (CKA_TOKEN, true.into()),
-                (CKA_ENCRYPT, true.into()),
-                (CKA_DECRYPT, true.into()),
-                (CKA_VALUE_LEN, 16.into()),
-                (CKA_LABEL, "aes".into()),
-            ]),
-        )
-        .unwrap();
-    let key = find(&client, h, CKO_SECRET_KEY, "aes");
-    client
-        .encrypt_init(h, &Mechanism::new(CKM_AES_ECB), key)
-        .unwrap();
-    let cipher = data(
-        client
-            .encrypt(h, b"sixteen byte blk", Call::OneShot, Some(64))
-            .unwrap(),
-    );
+    aes_key(&client, h);
+    let cipher = crypt(&client, h, b"sixteen byte blk", true);
     client.close_everything();
     let migration = migrate_ccc_service(&sel, request, &mut |_| {}).unwrap();
     assert_eq!(migration.state, MigrationState::Succeeded, "{migration:?}");
@@ -969,13 +941,6 @@ fn a_non_ppso_ped_source_migrates_only_activated_without_the_default_challenge()
     // The new partition's crypto officer logs in with the same challenge and decrypts.
     let client = engine(&sel);
     let h = co_session(&client, 10, challenge);
-    let key = find(&client, h, CKO_SECRET_KEY, "aes");
-    client
-        .decrypt_init(h, &Mechanism::new(CKM_AES_ECB), key)
-        .unwrap();
-    assert_eq!(
-        data(client.decrypt(h, &cipher, Call::OneShot, Some(64)).unwrap()),
-        b"sixteen byte blk"
-    );
+    assert_eq!(crypt(&client, h, &cipher, false), b"sixteen byte blk");
     client.close_everything();
 }
