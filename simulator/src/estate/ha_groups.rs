@@ -781,25 +781,14 @@ fn status(selection: &LabSelection, store: &Store, group: &HaGroupSpec) -> Resul
 pub fn synchronise(selection: &LabSelection, label: &str, password: &str) -> Result<SyncReport> {
     let store = open_store(selection)?;
     let group = find_group(selection, &store, label)?;
-    for m in &group.members {
-        check_up(&store, m)?;
-    }
-    let members: Vec<Member> = group
-        .members
-        .iter()
-        .map(|m| member(selection, &store, m))
-        .collect::<Result<_>>()?;
-    let keys: Vec<TokenKey> = members
-        .iter()
-        .map(|m| open_member_key(m, password))
-        .collect::<Result<_>>()?;
     let capacities: Vec<Option<u64>> = group
         .members
         .iter()
         .map(|m| member_capacity(selection, &group, m))
         .collect::<Result<_>>()?;
-    let receives = vec![true; members.len()];
-    let (copied, failures) = synchronise_members(&store, &members, &keys, &capacities, &receives)?;
+    let receives = vec![true; group.members.len()];
+    let (copied, failures) =
+        clone_missing(selection, &group.members, password, &capacities, &receives)?;
     if let Some(first) = failures.first() {
         // The objects that cloned are written; the group still needs sync.
         let mut sync = read_sync(&store, &group.label)?;
