@@ -279,6 +279,12 @@ fn plan(selection: &LabSelection, request: &MigrationRequest) -> Result<Plan> {
         .get(&request.source_service)
         .cloned()
         .unwrap_or_default();
+    if status.reduced {
+        return Err(refused(format!(
+            "service \"{}\" was imported with both the STC and PPSO policies: its functionality is reduced as CCC is not established as a secure endpoint for the existing STC connection (you can detach or delete the service, or change the service name, description, and organization)",
+            request.source_service
+        )));
+    }
     if source_device.auth == luna::Auth::Ped
         && !source
             .record
@@ -326,8 +332,15 @@ fn plan(selection: &LabSelection, request: &MigrationRequest) -> Result<Plan> {
             used
         )));
     }
-    let mut targets = Vec::new();
+    let mut targets: Vec<PartitionView> = Vec::new();
     for id in &request.targets {
+        if targets.iter().any(|t| t.id.device() == id.device()) {
+            return Err(refused(format!(
+                "service \"{}\" has two partitions on device \"{}\"; an HA service's partitions are on different devices",
+                request.name,
+                id.device()
+            )));
+        }
         let target = PartitionView::read(selection, &store, id)?;
         let device = target.device()?;
         if !state

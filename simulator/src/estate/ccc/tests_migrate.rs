@@ -500,6 +500,56 @@ fn each_rule_is_refused_in_cccs_words_and_nothing_is_written() {
         CKR_FUNCTION_FAILED,
         "a partition size is 1000 to 99999999 bytes",
     );
+    refused_migration(
+        &sel,
+        MigrationRequest {
+            targets: vec![partition("sa7-a/svc1"), partition("sa7-a/svc2")],
+            ..request()
+        },
+        CKR_FUNCTION_FAILED,
+        "service \"web-7\" has two partitions on device \"sa7-a\"; an HA service's partitions are on different devices",
+    );
+    refused_migration(
+        &sel,
+        MigrationRequest {
+            targets: Vec::new(),
+            ..request()
+        },
+        CKR_FUNCTION_FAILED,
+        "Select Devices: a migration needs at least one target device",
+    );
+    refused_migration(
+        &sel,
+        MigrationRequest {
+            targets: vec![partition("sa7-a/nosuch")],
+            ..request()
+        },
+        CKR_ARGUMENTS_BAD,
+        "the lab defines no partition \"sa7-a/nosuch\"",
+    );
+    // A service imported with STC and PPSO is not migrated.
+    update_ccc(&sel, |state| {
+        state.statuses.insert(
+            "web".into(),
+            CccServiceStatus {
+                reduced: true,
+                ..CccServiceStatus::default()
+            },
+        );
+        Ok(())
+    })
+    .unwrap();
+    refused_migration(
+        &sel,
+        request(),
+        CKR_FUNCTION_FAILED,
+        "service \"web\" was imported with both the STC and PPSO policies",
+    );
+    update_ccc(&sel, |state| {
+        state.statuses.remove("web");
+        Ok(())
+    })
+    .unwrap();
     // An offline target device.
     update_ccc(&sel, |state| {
         state.devices.iter_mut().for_each(|d| {
@@ -515,6 +565,14 @@ fn each_rule_is_refused_in_cccs_words_and_nothing_is_written() {
         request(),
         CKR_FUNCTION_FAILED,
         "device \"sa7-b\" is offline",
+    );
+    // The source's device failed in the lab (`hsmsim lab fail`).
+    crate::estate::fail_device(&sel, &DeviceId::new("sa7-a")).unwrap();
+    refused_migration(
+        &sel,
+        request(),
+        CKR_FUNCTION_FAILED,
+        "device \"sa7-a\" of the source partition \"sa7-a/web1\" is offline",
     );
 }
 
