@@ -28,6 +28,13 @@
 //!   on all of them), so the repair "add those partitions to the new service and synchronise"
 //!   is `synchronise_ccc_service_with` once the devices are back: it copies what each partition
 //!   lacks, from the service's other partitions and from the migration's source.
+//! - The new partitions take the source's credentials: password devices the wizard's cloning
+//!   domain and challenges, checked against the source's (each must open the source's seal or
+//!   match its domain); PED devices the source's blue, black and red PED keys as the lab names
+//!   them (a PED source without lab PED keys is refused), the crypto officer's challenge set
+//!   and activated (CCC clones as the activated crypto officer, so a PED source's crypto
+//!   officer must be activated with a challenge, PPSO or not). The new partitions also take the
+//!   source's cloning policies (partition policies 0 and 4), and PED ones activation (22).
 //! - One migration runs at a time ("You will not be able to perform other CCC functions till
 //!   the time the process gets completed"): another is refused while one is running.
 use super::services::{NewService, create_ccc_service};
