@@ -186,13 +186,6 @@ fn snapshot(sel: &LabSelection, p: &str) -> (TokenRecord, Vec<hsmsim::store::Sto
     (store.token(&partition(p)).unwrap().unwrap().record, objects)
 }
 
-/// `result` failed with `rv` and a message holding `needle`.
-fn refused_with<T: std::fmt::Debug>(result: Result<T>, rv: CK_RV, needle: &str) {
-    let e = result.unwrap_err();
-    assert_eq!(e.rv, rv, "{e:?}");
-    assert!(e.to_string().contains(needle), "{needle}: {e}");
-}
-
 #[test]
 fn an_ha_service_migrates_from_its_first_partition_and_its_keys_work_on_the_new_service() {
     let (_dir, sel) = lab();
@@ -479,18 +472,9 @@ fn a_migration_left_running_by_a_restart_is_resumed_or_failed_never_half_done() 
 #[test]
 fn a_non_ppso_ped_source_migrates_to_a_7x_ped_device_with_its_keys_and_challenge() {
     let (_dir, sel) = ped_lab();
-    let challenge = "legacy-chal-1";
+    let challenge = PED_CHALLENGE;
     activate(&sel, "sa6-legacy/legacy", Some(challenge));
-    let request = MigrationRequest {
-        source_service: "legacy-pki".into(),
-        name: "legacy-pki-7".into(),
-        targets: vec![partition("sa7-c/svc1")],
-        partition_label: "legacy-7".into(),
-        cloning_domain: None,
-        security_officer_challenge: None,
-        crypto_officer_challenge: challenge.into(),
-        ..request()
-    };
+    let request = ped_request(challenge);
     // The owner's key, made with the challenge, migrates to the 7.x PED device.
     let client = engine(&sel);
     let h = co_session(&client, LEGACY, challenge);

@@ -146,3 +146,28 @@ pub fn activate(sel: &LabSelection, p: &str, challenge: Option<&str>) {
         })
         .unwrap();
 }
+
+/// The PED variant's non-PPSO source crypto officer's challenge (`activate`).
+pub const PED_CHALLENGE: &str = "legacy-chal-1";
+
+/// "legacy-pki" (6.x non-PPSO PED in `ped_lab`) migrated to sa7-c/svc1 (7.x PED), with the
+/// crypto officer's challenge `challenge`.
+pub fn ped_request(challenge: &str) -> MigrationRequest {
+    MigrationRequest {
+        source_service: "legacy-pki".into(),
+        name: "legacy-pki-7".into(),
+        targets: vec![partition("sa7-c/svc1")],
+        partition_label: "legacy-7".into(),
+        cloning_domain: None,
+        security_officer_challenge: None,
+        crypto_officer_challenge: challenge.into(),
+        ..request()
+    }
+}
+
+/// `result` failed with `rv` and a message holding `needle`.
+pub fn refused_with<T: std::fmt::Debug>(result: Result<T>, rv: CK_RV, needle: &str) {
+    let e = result.unwrap_err();
+    assert_eq!(e.rv, rv, "{e:?}");
+    assert!(e.to_string().contains(needle), "{needle}: {e}");
+}

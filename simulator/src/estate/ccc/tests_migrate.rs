@@ -21,13 +21,6 @@ fn written(sel: &LabSelection) -> (CccState, Vec<TokenRecord>) {
     (ccc_state(sel).unwrap(), tokens)
 }
 
-/// `result` is `CKR_FUNCTION_FAILED` with a message holding `needle`.
-fn refused_with<T: std::fmt::Debug>(result: Result<T>, rv: CK_RV, needle: &str) {
-    let e = result.unwrap_err();
-    assert_eq!(e.rv, rv, "{e:?}");
-    assert!(e.to_string().contains(needle), "{needle}: {e}");
-}
-
 /// Both the check and the run refuse `request` with `needle`, and nothing is written.
 fn refused_migration(sel: &LabSelection, request: MigrationRequest, rv: CK_RV, needle: &str) {
     let before = written(sel);
@@ -348,17 +341,8 @@ fn select_service_lists_only_initialised_services_with_cloning_capability() {
 #[test]
 fn a_non_ppso_ped_source_migrates_only_activated_without_the_default_challenge() {
     let (_dir, sel) = ped_lab();
-    let challenge = "legacy-chal-1";
-    let request = MigrationRequest {
-        source_service: "legacy-pki".into(),
-        name: "legacy-pki-7".into(),
-        targets: vec![partition("sa7-c/svc1")],
-        partition_label: "legacy-7".into(),
-        cloning_domain: None,
-        security_officer_challenge: None,
-        crypto_officer_challenge: challenge.into(),
-        ..request()
-    };
+    let challenge = PED_CHALLENGE;
+    let request = ped_request(challenge);
     refused_migration(
         &sel,
         request.clone(),
