@@ -786,24 +786,14 @@ fn status(selection: &LabSelection, store: &Store, group: &HaGroupSpec) -> Resul
 pub fn synchronise(selection: &LabSelection, label: &str, password: &str) -> Result<SyncReport> {
     let store = open_store(selection)?;
     let group = find_group(selection, &store, label)?;
-    for m in &group.members {
-        check_up(&store, m)?;
-    }
-    let members: Vec<Member> = group
-        .members
-        .iter()
-        .map(|m| member(selection, &store, m))
-        .collect::<Result<_>>()?;
-    let keys: Vec<TokenKey> = members
-        .iter()
-        .map(|m| open_member_key(m, password))
-        .collect::<Result<_>>()?;
     let capacities: Vec<Option<u64>> = group
         .members
         .iter()
         .map(|m| member_capacity(selection, &group, m))
         .collect::<Result<_>>()?;
-    let (copied, failures) = synchronise_members(&store, &members, &keys, &capacities)?;
+    let receives = vec![true; group.members.len()];
+    let (copied, failures) =
+        clone_missing(selection, &group.members, password, &capacities, &receives)?;
     if let Some(first) = failures.first() {
         // The objects that cloned are written; the group still needs sync.
         let mut sync = read_sync(&store, &group.label)?;
@@ -925,16 +915,47 @@ fn stored_size(o: &StoredObject) -> u64 {
     crate::object::Object::stored(0, 0, o.public.clone(), o.sealed.clone()).storage_size()
 }
 
+/// Clones to each of `partitions` whose `receives` is true the objects of the others it lacks
+/// (by `CKA_OUID`), as `synchronise` does for a group's members, for partitions in no HA group
+/// (CCC's Migrate Service and service synchronisation, `estate::ccc`): every partition up and
+/// initialised, each opened by the shared Crypto Officer credential `password`;
+/// `capacities[i]`: the size of `partitions[i]` in bytes (`None`: unlimited). Returns how many
+/// objects each received and the failures of each pair (the copies that cloned are written).
+pub fn clone_missing(
+    selection: &LabSelection,
+    partitions: &[PartitionId],
+    password: &str,
+    capacities: &[Option<u64>],
+    receives: &[bool],
+) -> Result<(Vec<usize>, Vec<crate::base::error::Error>)> {
+    let store = open_store(selection)?;
+    for p in partitions {
+        check_up(&store, p)?;
+    }
+    let members: Vec<Member> = partitions
+        .iter()
+        .map(|p| member(selection, &store, p))
+        .collect::<Result<_>>()?;
+    let keys: Vec<TokenKey> = members
+        .iter()
+        .map(|m| open_member_key(m, password))
+        .collect::<Result<_>>()?;
+    synchronise_members(&store, &members, &keys, capacities, receives)
+}
+
 /// The copies each member lacks, made and written in one transaction: how many each got, and
-/// the failures of each (source, target) pair whose objects did not all clone. Every member's
-/// capacity (`capacities`, in member order) is checked before anything is cloned: a member the
-/// copies do not fit is `CKR_CONTAINER_OBJECT_STORAGE_FULL` naming it, and nothing is written.
+/// the failures of each (source, target) pair whose objects did not all clone. Only the
+/// members whose `receives` is true get copies. Every receiving member's capacity
+/// (`capacities`, in member order) is checked before anything is cloned: a member the copies
+/// do not fit is `CKR_CONTAINER_OBJECT_STORAGE_FULL` naming it, and nothing is written.
 fn synchronise_members(
     store: &Store,
     members: &[Member],
     keys: &[TokenKey],
     capacities: &[Option<u64>],
+    receives: &[bool],
 ) -> Result<(Vec<usize>, Vec<crate::base::error::Error>)> {
+    let receives = |index: usize| receives.get(index).copied().unwrap_or(false);
     let objects: Vec<Vec<StoredObject>> = members
         .iter()
         .map(|m| store.objects(&m.id))
@@ -959,6 +980,9 @@ fn synchronise_members(
         let Some(capacity) = capacities.get(target_index).copied().flatten() else {
             continue;
         };
+        if !receives(target_index) {
+            continue;
+        }
         let used: u64 = objects[target_index].iter().map(stored_size).sum();
         let adding: u64 = order
             .iter()
@@ -981,6 +1005,9 @@ fn synchronise_members(
     let mut copies: Vec<Vec<StoredObject>> = members.iter().map(|_| Vec::new()).collect();
     let mut failures = Vec::new();
     for (target_index, target) in members.iter().enumerate() {
+        if !receives(target_index) {
+            continue;
+        }
         let target_side = target.clone_side()?;
         for (source_index, source) in members.iter().enumerate() {
             // What this target lacks that this member is the first to hold, in its order.

@@ -102,6 +102,19 @@ impl From<CccAuthentication> for luna::Auth {
 }
 
 impl Lab {
+    /// A Luna device's Functionality Module state (`[device.luna] fm`; default "no-fm",
+    /// simulator-defined), as Migrate Service's rules need it.
+    pub fn fm_state(&self, device: &str) -> ccc::FmState {
+        self.file
+            .devices
+            .iter()
+            .find(|d| d.name.get_ref() == device)
+            .and_then(|d| d.luna())
+            .and_then(|l| l.fm.as_ref())
+            .and_then(|fm| ccc::FmState::parse(fm.get_ref()))
+            .unwrap_or(ccc::FmState::NoFm)
+    }
+
     /// The lab's CCC (`[ccc]`), if it states one.
     pub fn ccc(&self) -> Option<Ccc> {
         let ccc = self.file.ccc.as_ref()?;

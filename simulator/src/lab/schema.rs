@@ -115,6 +115,10 @@ pub struct LunaDeviceDef {
     /// Backup HSMs (kind "luna-backup"): the host it is attached to (USB) when the lab starts;
     /// a Backup HSM is attached to one host at a time.
     pub attached_to: Option<Spanned<String>>,
+    /// The Functionality Module state, as CCC's Migrate Service rules need it: "fm-ready",
+    /// "no-fm", "fm-disabled" or "fm-enabled" (`models::ccc::FmState`). Default "no-fm"
+    /// (simulator-defined: a device whose lab says nothing never enabled FMs).
+    pub fm: Option<Spanned<String>>,
 }
 
 /// `[device.primus]`: a Primus device's firmware, login throttle, CloudHSM service, licence

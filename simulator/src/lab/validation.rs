@@ -39,6 +39,18 @@ pub(super) fn validate(
             ));
         }
         let model = device_model(device).map_err(|(span, m)| error(span, m))?;
+        if let Some(fm) = device.luna().and_then(|l| l.fm.as_ref())
+            && crate::models::ccc::FmState::parse(fm.get_ref()).is_none()
+        {
+            return Err(at(
+                fm,
+                format!(
+                    "fm \"{}\" is no Functionality Module state; states: {}",
+                    fm.get_ref(),
+                    crate::models::ccc::FmState::NAMES.join(", ")
+                ),
+            ));
+        }
         if let Some(memory) = device.luna().and_then(|l| l.memory.as_ref()) {
             let sized: u64 = device
                 .partitions
@@ -637,6 +649,29 @@ mod tests {
         let e =
             Lab::parse(&lab("7.8.4").replace("  domain = \"one\"\n", ""), "x.toml").unwrap_err();
         assert!(e.message.contains("primary `domain`"), "{e}");
+    }
+
+    #[test]
+    fn a_functionality_module_state_is_one_of_four() {
+        let lab = |fm: &str| {
+            Lab::parse(
+                &format!(
+                    "[lab]\nname = \"m\"\n[[device]]\nname = \"d\"\nkind = \"luna-network\"\n  [device.luna]\n  fm = \"{fm}\"\n  [[device.partition]]\n  name = \"a\"\n[[host]]\nname = \"h\"\nslot = [{{ id = 0, partition = \"d/a\" }}]\n"
+                ),
+                "m",
+            )
+        };
+        for fm in crate::models::ccc::FmState::NAMES {
+            assert!(lab(fm).is_ok(), "{fm}");
+        }
+        let e = lab("fm-on").unwrap_err();
+        assert!(
+            e.to_string().contains(
+                "fm \"fm-on\" is no Functionality Module state; states: fm-ready, no-fm, fm-disabled, fm-enabled"
+            ),
+            "{e}"
+        );
+        assert_eq!(e.position.map(|p| p.0), Some(7), "the `fm` line");
     }
 
     #[test]

@@ -237,7 +237,7 @@ fn device(d: DeviceText) -> Result<DeviceDef, Misplaced> {
                 let s = d.luna.map(Spanned::into_inner).unwrap_or_default();
                 DeviceVendor::Luna(merged!(LunaDeviceDef {
                     firmware, auth, hsm_policies, memory,
-                } from s, d in "device.luna", attached_to: s.attached_to))
+                } from s, d in "device.luna", attached_to: s.attached_to, fm: s.fm))
             }
         }
     };
@@ -505,6 +505,7 @@ mod tests {
                             && !l.trim_start().starts_with("[device.partition.")
                             // New with the sections: no flat form.
                             && !l.trim_start().starts_with("attached_to")
+                            && !l.trim_start().starts_with("fm ")
                     })
                     .map(|l| format!("{l}\n"))
                     .collect();

@@ -28,6 +28,8 @@ mod tests;
 mod tests_import;
 #[cfg(test)]
 mod tests_lifecycle;
+#[cfg(test)]
+mod tests_migrate;
 
 pub use devices::*;
 pub use import::*;

@@ -1,8 +1,12 @@
 //! The Crypto Command Center's product rules (seed 004, CCC 3.9 Service Management): a
 //! service name's and a partition size's limits, and which service-template capabilities a Luna
 //! Network HSM can take (Set Capabilities). The lab's static `[ccc]` checks (`lab::ccc`) and
-//! the persisted CCC operations (`estate::ccc`) both apply these.
+//! the persisted CCC operations (`estate::ccc`) both apply these. Migrate Service's supported
+//! matrix and refusals: migration.rs.
 use super::luna;
+
+mod migration;
+pub use migration::*;
 
 /// A service name's longest length, in characters ("This is limited to 28 characters").
 pub const SERVICE_NAME_MAX: usize = 28;
