@@ -6,6 +6,8 @@
 //! HSM "pcie". Commands over operations another branch builds are tested for their real
 //! outcome and ignored until it is merged (`needs ccc-<branch>`).
 mod common;
+#[path = "common/terminal.rs"]
+mod terminal;
 
 use common::{command, json, output, refused, stderr, succeeded};
 use serde_json::Value;
@@ -949,6 +951,74 @@ fn remove_partition_needs_confirmation_off_a_terminal() {
         "removing partition sa7-b/svc1 from service \"web\" cannot be undone: add --yes to confirm",
     );
     assert_eq!(lab.partition("sa7-b/svc1")["present"], true);
+}
+
+#[test]
+fn at_a_terminal_the_hsm_so_password_is_asked_without_echo_and_a_deletion_confirmed() {
+    if !terminal::script_available() {
+        eprintln!("util-linux `script` is not installed: the terminal test cannot run here");
+        return;
+    }
+    let lab = Lab::with_hsm_so();
+    let on_terminal = |args: &[&str]| {
+        let mut all = vec!["--lab".to_string(), lab.lab_file.clone().unwrap()];
+        all.extend(args.iter().map(|a| a.to_string()));
+        terminal::Terminal::start(&all, &[])
+    };
+    lab.ok(&["ccc", "device", "add", "sa7-a"]);
+    let mut t = on_terminal(&["ccc", "device", "authorise", "sa7-a"]);
+    t.expect("HSM SO password of sa7-a: ");
+    t.type_secret("HSM-SO-sa7-a\r");
+    let shown = t.expect("device sa7-a authorised");
+    assert!(
+        !shown.contains("HSM-SO-sa7-a"),
+        "the password was echoed: {shown}"
+    );
+    t.exits_0();
+    lab.ok(&["ccc", "device", "add", "sa7-b"]);
+    lab.ok(&[
+        "ccc",
+        "device",
+        "authorise",
+        "sa7-b",
+        "--password",
+        "HSM-SO-sa7-b",
+    ]);
+    lab.ok(&[
+        "ccc",
+        "service",
+        "create",
+        "web",
+        "--template",
+        "ha-password-7",
+        "--organisation",
+        "acme",
+        "--partition",
+        "sa7-a/svc1",
+        "--partition",
+        "sa7-b/svc1",
+    ]);
+    // "n": nothing changes.
+    let mut t = on_terminal(&["ccc", "service", "delete", "web"]);
+    t.expect("Delete service \"web\"? Its partitions and every object in them are destroyed");
+    t.type_keys("n");
+    t.expect("deleting service \"web\": not confirmed, nothing changed");
+    assert_eq!(
+        lab.json(&["ccc", "service", "list"])["services"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(lab.partition("sa7-a/svc1")["present"], true);
+    // "y": deleted.
+    let mut t = on_terminal(&["ccc", "service", "delete", "web"]);
+    t.expect("Delete service \"web\"?");
+    t.type_keys("y");
+    t.expect("service \"web\" deleted");
+    t.exits_0();
+    assert_eq!(lab.ok(&["ccc", "service", "list"]), "no services\n");
+    assert_eq!(lab.partition("sa7-a/svc1")["present"], false);
 }
 
 #[test]
