@@ -646,6 +646,16 @@ fn yes_no(value: bool) -> String {
     if value { "yes" } else { "no" }.into()
 }
 
+/// A list: `none` (a sentence) when there are no rows, else the table.
+fn listing(header: &[&str], rows: &[Vec<String>], none: &str, json: Value) -> Outcome {
+    let text = if rows.is_empty() {
+        format!("{none}\n")
+    } else {
+        table(header, rows)
+    };
+    Ok(Shown { text, json })
+}
+
 fn done(text: String, json: Value) -> Outcome {
     Ok(Shown {
         text: format!("{text}\n"),
@@ -762,25 +772,19 @@ fn device(selection: &LabSelection, command: DeviceCommand) -> Outcome {
                     ]
                 })
                 .collect();
-            let text = if rows.is_empty() {
-                "no devices added to CCC\n".to_string()
-            } else {
-                table(
-                    &[
-                        "DEVICE",
-                        "MODEL",
-                        "FIRMWARE",
-                        "AUTH",
-                        "AUTHORISED",
-                        "STATUS",
-                    ],
-                    &rows,
-                )
-            };
-            Ok(Shown {
-                text,
-                json: json!({ "devices": devices }),
-            })
+            listing(
+                &[
+                    "DEVICE",
+                    "MODEL",
+                    "FIRMWARE",
+                    "AUTH",
+                    "AUTHORISED",
+                    "STATUS",
+                ],
+                &rows,
+                "no devices added to CCC",
+                json!({ "devices": devices }),
+            )
         }
     }
 }
@@ -816,15 +820,12 @@ fn organisation(selection: &LabSelection, command: OrganisationCommand) -> Outco
                     ]);
                 }
             }
-            let text = if rows.is_empty() {
-                "no organisations\n".to_string()
-            } else {
-                table(&["ORGANISATION", "USER", "ROLE"], &rows)
-            };
-            Ok(Shown {
-                text,
-                json: json!({ "organisations": organisations }),
-            })
+            listing(
+                &["ORGANISATION", "USER", "ROLE"],
+                &rows,
+                "no organisations",
+                json!({ "organisations": organisations }),
+            )
         }
     }
 }
@@ -1040,27 +1041,21 @@ fn template(selection: &LabSelection, command: TemplateCommand) -> Outcome {
                     ]
                 })
                 .collect();
-            let text = if rows.is_empty() {
-                "no service templates\n".to_string()
-            } else {
-                table(
-                    &[
-                        "TEMPLATE",
-                        "TYPE",
-                        "AUTH",
-                        "SIZE",
-                        "PPSO",
-                        "SKS",
-                        "STC",
-                        "DESCRIPTION",
-                    ],
-                    &rows,
-                )
-            };
-            Ok(Shown {
-                text,
-                json: json!({ "templates": templates }),
-            })
+            listing(
+                &[
+                    "TEMPLATE",
+                    "TYPE",
+                    "AUTH",
+                    "SIZE",
+                    "PPSO",
+                    "SKS",
+                    "STC",
+                    "DESCRIPTION",
+                ],
+                &rows,
+                "no service templates",
+                json!({ "templates": templates }),
+            )
         }
     }
 }
@@ -1262,28 +1257,22 @@ fn service(selection: &LabSelection, command: ServiceCommand) -> Outcome {
                     ]
                 })
                 .collect();
-            let text = if rows.is_empty() {
-                "no services\n".to_string()
-            } else {
-                table(
-                    &[
-                        "SERVICE",
-                        "ORGANISATION",
-                        "TEMPLATE",
-                        "PARTITIONS",
-                        "STATUS",
-                    ],
-                    &rows,
-                )
-            };
             let json: Vec<Value> = listed
                 .iter()
                 .map(|(s, status)| json!({ "service": s, "status": status }))
                 .collect();
-            Ok(Shown {
-                text,
-                json: json!({ "services": json }),
-            })
+            listing(
+                &[
+                    "SERVICE",
+                    "ORGANISATION",
+                    "TEMPLATE",
+                    "PARTITIONS",
+                    "STATUS",
+                ],
+                &rows,
+                "no services",
+                json!({ "services": json }),
+            )
         }
         ServiceCommand::Show { name } => {
             let service = ccc::ccc_state(selection)?.service(&name)?.clone();
@@ -1444,15 +1433,12 @@ fn service(selection: &LabSelection, command: ServiceCommand) -> Outcome {
                     ]
                 })
                 .collect();
-            let text = if rows.is_empty() {
-                format!("service \"{name}\" has no keys\n")
-            } else {
-                table(&["LABEL", "ID", "CLASS", "KEY TYPE"], &rows)
-            };
-            Ok(Shown {
-                text,
-                json: json!({ "service": name, "keys": keys }),
-            })
+            listing(
+                &["LABEL", "ID", "CLASS", "KEY TYPE"],
+                &rows,
+                &format!("service \"{name}\" has no keys"),
+                json!({ "service": name, "keys": keys }),
+            )
         }
         ServiceCommand::Clients { name } => {
             let status = ccc::ccc_service_status(selection, &name)?;
@@ -1461,15 +1447,12 @@ fn service(selection: &LabSelection, command: ServiceCommand) -> Outcome {
                 .iter()
                 .map(|c| vec![c.host.clone(), yes_no(c.re_registration_needed)])
                 .collect();
-            let text = if rows.is_empty() {
-                format!("service \"{name}\" is deployed to no client\n")
-            } else {
-                table(&["CLIENT", "MUST REGISTER AGAIN"], &rows)
-            };
-            Ok(Shown {
-                text,
-                json: json!({ "service": name, "clients": status.clients }),
-            })
+            listing(
+                &["CLIENT", "MUST REGISTER AGAIN"],
+                &rows,
+                &format!("service \"{name}\" is deployed to no client"),
+                json!({ "service": name, "clients": status.clients }),
+            )
         }
         ServiceCommand::RegisterClient { name, client } => {
             let status = ccc::register_ccc_client(selection, &name, &client)?;
@@ -1689,18 +1672,12 @@ fn migrate(selection: &LabSelection, command: MigrateCommand, json: bool) -> Out
                     ]
                 })
                 .collect();
-            let text = if rows.is_empty() {
-                "no migrations\n".to_string()
-            } else {
-                table(
-                    &["ID", "SOURCE", "FROM", "NEW SERVICE", "TARGETS", "STATE"],
-                    &rows,
-                )
-            };
-            Ok(Shown {
-                text,
-                json: json!({ "migrations": migrations }),
-            })
+            listing(
+                &["ID", "SOURCE", "FROM", "NEW SERVICE", "TARGETS", "STATE"],
+                &rows,
+                "no migrations",
+                json!({ "migrations": migrations }),
+            )
         }
         MigrateCommand::Services => {
             let services = ccc::ccc_migratable_services(selection)?;
