@@ -2,8 +2,8 @@
 //! as a built binary on the `luna-ccc` lab in a temporary store: the help of every command and
 //! argument, human and `--json` output, refusals with their exit status and error object, and
 //! the operations end to end. Authorising devices needs their HSM SO: the tests that do write
-//! the lab with an admin partition (HSM SO "HSM-SO-<device>") on each device and a Luna PCIe
-//! HSM "pcie". Commands over operations another branch builds are tested for their real
+//! the lab with an admin partition on each device (the fixture's, else added with the same
+//! HSM SO passwords) and a Luna PCIe HSM "pcie". Commands over operations another branch builds are tested for their real
 //! outcome and ignored until it is merged (`needs ccc-<branch>`).
 mod common;
 #[path = "common/terminal.rs"]
@@ -29,28 +29,31 @@ impl Lab {
         }
     }
 
-    /// `luna-ccc` with an admin partition on every device that has a partition to manage
-    /// (HSM SO "HSM-SO-<device>") and a Luna PCIe HSM "pcie".
+    /// `luna-ccc` with an admin partition on every device (HSM SO: `hsm_so(device)`; added
+    /// here where the fixture has none) and a Luna PCIe HSM "pcie".
     fn with_hsm_so() -> Lab {
         let path = format!(
             "{}/../fixtures/labs/luna-ccc.toml",
             env!("CARGO_MANIFEST_DIR")
         );
         let mut text = std::fs::read_to_string(path).unwrap();
-        for (next, device) in [
-            ("[[device]]\nname = \"sa6-ppso\"", "sa6-legacy"),
-            ("[[device]]\nname = \"sa7-a\"", "sa6-ppso"),
-            ("[[device]]\nname = \"sa7-b\"", "sa7-a"),
-            ("[[device]]\nname = \"sa7-c\"", "sa7-b"),
-            ("[[host]]\nname = \"ccc-server\"", "sa7-c"),
-        ] {
-            let at = text.find(next).unwrap();
-            text.insert_str(
-                at,
-                &format!(
-                    "  [[device.partition]]\n  name = \"admin\"\n  label = \"hsm\"\n  so_pin = \"HSM-SO-{device}\"\n    [device.partition.luna]\n    admin = true\n\n"
-                ),
-            );
+        if !text.contains("admin = true") {
+            for (next, device) in [
+                ("[[device]]\nname = \"sa6-ppso\"", "sa6-legacy"),
+                ("[[device]]\nname = \"sa7-a\"", "sa6-ppso"),
+                ("[[device]]\nname = \"sa7-b\"", "sa7-a"),
+                ("[[device]]\nname = \"sa7-c\"", "sa7-b"),
+                ("[[host]]\nname = \"ccc-server\"", "sa7-c"),
+            ] {
+                let at = text.find(next).unwrap();
+                text.insert_str(
+                    at,
+                    &format!(
+                        "  [[device.partition]]\n  name = \"admin\"\n  label = \"hsm\"\n  so_pin = \"{}\"\n    [device.partition.luna]\n    admin = true\n\n",
+                        hsm_so(device)
+                    ),
+                );
+            }
         }
         text.push_str("\n[[device]]\nname = \"pcie\"\nkind = \"luna-pcie\"\n  [device.luna]\n  firmware = \"7.4.2\"\n  [[device.partition]]\n  name = \"p\"\n");
         let dir = tempfile::tempdir().unwrap();
@@ -73,7 +76,7 @@ impl Lab {
                 "authorise",
                 device,
                 "--password",
-                &format!("HSM-SO-{device}"),
+                &hsm_so(device),
             ]);
         }
         lab
@@ -146,6 +149,15 @@ impl Lab {
             .flat_map(|d| d["partitions"].as_array().unwrap().clone())
             .find(|p| p["partition"] == name)
             .unwrap_or_else(|| panic!("no partition {name}"))
+    }
+}
+
+/// The HSM SO password of a `luna-ccc` device (the fixture's: pre-PPSO sa6-legacy's HSM SO is
+/// also its partitions' SO).
+fn hsm_so(device: &str) -> String {
+    match device {
+        "sa6-legacy" => "SO-legacy-2017".into(),
+        _ => format!("HSM-SO-{device}"),
     }
 }
 
