@@ -232,6 +232,9 @@ struct TemplateFields {
     /// The device performance asked for ("none": not selected). Default on `add`: none.
     #[arg(long, value_enum)]
     performance: Option<PerformanceArg>,
+    /// The backup type of the services (simulator-defined values). Default on `add`: none.
+    #[arg(long, value_enum, value_name = "TYPE")]
+    backup_type: Option<BackupTypeArg>,
 }
 
 /// A template's service type.
@@ -250,6 +253,15 @@ enum AuthArg {
     Password,
     /// PED keys.
     Ped,
+}
+
+/// A template's backup type.
+#[derive(Clone, Copy, ValueEnum)]
+enum BackupTypeArg {
+    /// No backup.
+    None,
+    /// Backed up to a Luna Backup HSM by cloning.
+    BackupHsm,
 }
 
 /// A template's performance.
@@ -890,52 +902,56 @@ fn performance_text(p: Option<CccPerformance>) -> &'static str {
     }
 }
 
-impl ServiceTypeArg {
-    fn value(self) -> CccServiceType {
-        match self {
-            ServiceTypeArg::HsmPartition => CccServiceType::HsmPartition,
-            ServiceTypeArg::HsmPartitionHaGroup => CccServiceType::HsmPartitionHaGroup,
-        }
+/// A choice's name on the command line, which is also the estate's (serde's kebab-case) name.
+fn choice_name(choice: impl ValueEnum) -> Value {
+    choice
+        .to_possible_value()
+        .map(|v| json!(v.get_name()))
+        .unwrap_or(Value::Null)
+}
+
+/// A template as JSON fields (the estate's names), to change and read back: serde gives the
+/// fields a newer estate adds their defaults (simulator-defined: the CLI sets the fields it
+/// knows).
+type TemplateJson = serde_json::Map<String, Value>;
+
+fn template_json(template: &CccTemplate) -> TemplateJson {
+    match json!(template) {
+        Value::Object(fields) => fields,
+        _ => TemplateJson::new(),
     }
 }
 
-impl AuthArg {
-    fn value(self) -> luna::Auth {
-        match self {
-            AuthArg::Password => luna::Auth::Password,
-            AuthArg::Ped => luna::Auth::Ped,
-        }
-    }
-}
-
-impl PerformanceArg {
-    fn value(self) -> Option<CccPerformance> {
-        match self {
-            PerformanceArg::None => None,
-            PerformanceArg::Standard => Some(CccPerformance::Standard),
-            PerformanceArg::Enterprise => Some(CccPerformance::Enterprise),
-            PerformanceArg::Maximum => Some(CccPerformance::Maximum),
-        }
-    }
+fn template_from(fields: TemplateJson) -> Result<CccTemplate, Failure> {
+    serde_json::from_value(Value::Object(fields))
+        .map_err(|e| Failure(format!("cannot make the template from the options: {e}")))
 }
 
 impl TemplateFields {
-    /// Sets the fields given on `template`.
-    fn apply(self, template: &mut CccTemplate) {
+    /// Sets the fields given.
+    fn apply(self, template: &mut TemplateJson) {
+        let mut set = |name: &str, value: Value| {
+            template.insert(name.into(), value);
+        };
         if let Some(v) = self.per_partition_so {
-            template.per_partition_so = v;
+            set("per_partition_so", json!(v));
         }
         if let Some(v) = self.sks {
-            template.scalable_key_storage = v;
+            set("scalable_key_storage", json!(v));
         }
         if let Some(v) = self.stc {
-            template.secure_trusted_channel = v;
+            set("secure_trusted_channel", json!(v));
         }
         if let Some(v) = self.description {
-            template.description = v;
+            set("description", json!(v));
         }
-        if let Some(v) = self.performance {
-            template.performance = v.value();
+        match self.performance {
+            Some(PerformanceArg::None) => set("performance", Value::Null),
+            Some(p) => set("performance", choice_name(p)),
+            None => {}
+        }
+        if let Some(v) = self.backup_type {
+            set("backup_type", choice_name(v));
         }
     }
 }
@@ -951,6 +967,10 @@ fn template_text(t: &CccTemplate) -> String {
         ("Per-Partition SO", yes_no(t.per_partition_so)),
         ("Scalable Key Storage", yes_no(t.scalable_key_storage)),
         ("Secure Trusted Channel", yes_no(t.secure_trusted_channel)),
+        (
+            "backup type",
+            json!(t)["backup_type"].as_str().unwrap_or("none").into(),
+        ),
     ])
 }
 
@@ -969,18 +989,18 @@ fn template(selection: &LabSelection, command: TemplateCommand) -> Outcome {
             size,
             fields,
         } => {
-            let mut t = CccTemplate {
-                name: name.clone(),
-                description: String::new(),
-                service_type: service_type.value(),
-                authentication: auth.value(),
-                performance: None,
-                partition_size: size,
-                per_partition_so: true,
-                scalable_key_storage: false,
-                secure_trusted_channel: false,
-            };
+            let mut t = TemplateJson::new();
+            t.insert("name".into(), json!(name));
+            t.insert("description".into(), json!(""));
+            t.insert("service_type".into(), choice_name(service_type));
+            t.insert("authentication".into(), choice_name(auth));
+            t.insert("performance".into(), Value::Null);
+            t.insert("partition_size".into(), json!(size));
+            t.insert("per_partition_so".into(), json!(true));
+            t.insert("scalable_key_storage".into(), json!(false));
+            t.insert("secure_trusted_channel".into(), json!(false));
             fields.apply(&mut t);
+            let t = template_from(t)?;
             ccc::add_ccc_template(selection, t.clone())?;
             shown(t, format!("template \"{name}\" added"))
         }
@@ -1003,17 +1023,18 @@ fn template(selection: &LabSelection, command: TemplateCommand) -> Outcome {
             size,
             fields,
         } => {
-            let mut t = ccc::ccc_template(selection, &name)?;
+            let mut t = template_json(&ccc::ccc_template(selection, &name)?);
             if let Some(v) = service_type {
-                t.service_type = v.value();
+                t.insert("service_type".into(), choice_name(v));
             }
             if let Some(v) = auth {
-                t.authentication = v.value();
+                t.insert("authentication".into(), choice_name(v));
             }
             if let Some(v) = size {
-                t.partition_size = v;
+                t.insert("partition_size".into(), json!(v));
             }
             fields.apply(&mut t);
+            let t = template_from(t)?;
             ccc::edit_ccc_template(selection, t.clone())?;
             shown(t, format!("template \"{name}\" changed"))
         }

@@ -295,6 +295,7 @@ fn lists_of_the_built_in_lab_as_text_and_json() {
         "Per-Partition SO        yes\n",
         "Scalable Key Storage    no\n",
         "Secure Trusted Channel  no\n",
+        "backup type             none\n",
     ] {
         assert!(shown.contains(line), "{line:?} in {shown}");
     }
@@ -1047,6 +1048,36 @@ fn serve_takes_an_address_and_port() {
 }
 
 // The lifecycle of a service (ccc-lifecycle builds it).
+
+#[test]
+#[ignore = "needs ccc-lifecycle"]
+fn a_templates_backup_type_is_set_and_kept() {
+    let lab = Lab::built_in();
+    let j = lab.json(&[
+        "ccc",
+        "template",
+        "add",
+        "backed",
+        "--type",
+        "hsm-partition",
+        "--auth",
+        "password",
+        "--size",
+        "50000",
+        "--backup-type",
+        "backup-hsm",
+    ]);
+    assert_eq!(j["template"]["backup_type"], "backup-hsm");
+    let j = lab.json(&["ccc", "template", "edit", "backed", "--size", "60000"]);
+    assert_eq!(j["template"]["backup_type"], "backup-hsm", "kept");
+    let shown = lab.ok(&["ccc", "template", "show", "backed"]);
+    assert!(
+        shown.contains("backup type             backup-hsm\n"),
+        "{shown}"
+    );
+    let j = lab.json(&["ccc", "template", "edit", "backed", "--backup-type", "none"]);
+    assert_eq!(j["template"]["backup_type"], "none");
+}
 
 /// The CCC initialisation answers of the tests (a PPSO password service).
 const INITIALISE: &[&str] = &[
