@@ -1497,37 +1497,50 @@ fn an_import_is_cancelled() {
     assert_eq!(lab.ok(&["ccc", "service", "list"]), "no services\n");
 }
 
-// Migrate Service (ccc-migrate builds it; the services to migrate are imported).
+// Migrate Service (ccc-migrate builds it).
 
-/// Every device authorised and the payments (6.x PPSO) and vault (7.7) partitions imported.
-fn imported() -> Lab {
-    let lab = Lab::authorised(&["sa6-legacy", "sa6-ppso", "sa7-a", "sa7-b", "sa7-c"]);
-    lab.ok(&["ccc", "import", "discover"]);
-    let rows = lab.json(&["ccc", "import", "show"])["import_table"]["rows"].clone();
-    for row in rows.as_array().unwrap() {
-        let partition = row["partition"].as_str().unwrap();
-        match partition {
-            "sa6-ppso/payments" | "sa7-c/vault" => {
-                let name = partition.split('/').nth(1).unwrap();
-                lab.ok(&[
-                    "ccc",
-                    "import",
-                    "edit",
-                    partition,
-                    "--service-name",
-                    name,
-                    "--organisation",
-                    "acme",
-                    "--ha-group",
-                    "",
-                ]);
-            }
-            _ => {
-                lab.ok(&["ccc", "import", "delete-row", partition]);
-            }
-        }
+/// The services CCC already manages in the migration tests: payments (6.x PPSO) and vault
+/// (7.7), created and initialised outside CCC.
+const MANAGED: &str = r#"
+[[ccc.template]]
+name = "ppso-password"
+service_type = "hsm-partition"
+authentication = "password"
+partition_size = 100000
+
+[[ccc.service]]
+name = "payments"
+template = "ppso-password"
+organisation = "acme"
+partitions = ["sa6-ppso/payments"]
+
+[[ccc.service]]
+name = "vault"
+template = "ppso-password"
+organisation = "acme"
+partitions = ["sa7-c/vault"]
+"#;
+
+/// `luna-ccc` with the services of `MANAGED` and the 7.4 devices authorised.
+fn managed() -> Lab {
+    let lab = Lab::with_hsm_so();
+    let file = lab.lab_file.clone().unwrap();
+    let text = std::fs::read_to_string(&file).unwrap();
+    // Before the "pcie" device the test added: `MANAGED` continues `[ccc]`.
+    let at = text.find("\n[[device]]\nname = \"pcie\"").unwrap();
+    let text = format!("{}{MANAGED}{}", &text[..at], &text[at..]);
+    std::fs::write(&file, text).unwrap();
+    for device in ["sa7-a", "sa7-b"] {
+        lab.ok(&["ccc", "device", "add", device]);
+        lab.ok(&[
+            "ccc",
+            "device",
+            "authorise",
+            device,
+            "--password",
+            &hsm_so(device),
+        ]);
     }
-    lab.ok(&["ccc", "import", "finish"]);
     lab
 }
 
@@ -1563,7 +1576,7 @@ fn migration(source: &str, name: &str, targets: &[&str], so: &str, co: &str) -> 
 #[test]
 #[ignore = "needs ccc-migrate"]
 fn a_6x_ppso_service_migrates_to_two_7x_devices_with_its_progress() {
-    let lab = imported();
+    let lab = managed();
     let services = lab.json(&["ccc", "migrate", "services"]);
     assert!(
         services["services"]
@@ -1634,7 +1647,7 @@ fn a_6x_ppso_service_migrates_to_two_7x_devices_with_its_progress() {
 #[test]
 #[ignore = "needs ccc-migrate"]
 fn a_77_source_is_not_migrated_to_74_devices() {
-    let lab = imported();
+    let lab = managed();
     let request = migration(
         "vault",
         "vault-74",
