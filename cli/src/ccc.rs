@@ -645,12 +645,15 @@ fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     text
 }
 
-/// Labelled lines ("name      value"), labels padded to the widest.
+/// Labelled lines ("name      value"), labels padded to the widest; an empty value is "none".
 fn fields(lines: &[(&str, String)]) -> String {
     let width = lines.iter().map(|(l, _)| l.len()).max().unwrap_or(0);
     lines
         .iter()
-        .map(|(label, value)| format!("{label:<width$}  {value}\n"))
+        .map(|(label, value)| {
+            let value = if value.is_empty() { "none" } else { value };
+            format!("{label:<width$}  {value}\n")
+        })
         .collect()
 }
 
@@ -1254,18 +1257,15 @@ fn service(selection: &LabSelection, command: ServiceCommand) -> Outcome {
             )
         }
         ServiceCommand::List { user } => {
-            let state = ccc::ccc_state(selection)?;
             let services = match user {
                 Some(user) => ccc::ccc_services_of(selection, &user)?,
-                None => state.ccc.services.clone(),
+                None => ccc::ccc_services(selection)?,
             };
-            let listed: Vec<(CccService, CccServiceStatus)> = services
-                .into_iter()
-                .map(|s| {
-                    let status = state.statuses.get(&s.name).cloned().unwrap_or_default();
-                    (s, status)
-                })
-                .collect();
+            let mut listed: Vec<(CccService, CccServiceStatus)> = Vec::new();
+            for service in services {
+                let status = ccc::ccc_service_status(selection, &service.name)?;
+                listed.push((service, status));
+            }
             let rows: Vec<Vec<String>> = listed
                 .iter()
                 .map(|(s, status)| {

@@ -1577,6 +1577,14 @@ fn migration(source: &str, name: &str, targets: &[&str], so: &str, co: &str) -> 
 #[ignore = "needs ccc-migrate"]
 fn a_6x_ppso_service_migrates_to_two_7x_devices_with_its_progress() {
     let lab = managed();
+    // A service the lab manages was initialised outside CCC.
+    let list = lab.ok(&["ccc", "service", "list"]);
+    assert!(
+        list.contains(
+            "payments  acme          ppso-password  sa6-ppso/payments  initialised (imported)\n"
+        ),
+        "{list}"
+    );
     let services = lab.json(&["ccc", "migrate", "services"]);
     assert!(
         services["services"]
