@@ -68,9 +68,15 @@ impl Lab {
     /// `with_hsm_so` with `devices` added and authorised.
     fn authorised(devices: &[&str]) -> Lab {
         let lab = Lab::with_hsm_so();
+        lab.authorise(devices);
+        lab
+    }
+
+    /// Adds `devices` to CCC and authorises them with their HSM SO password.
+    fn authorise(&self, devices: &[&str]) {
         for device in devices {
-            lab.ok(&["ccc", "device", "add", device]);
-            lab.ok(&[
+            self.ok(&["ccc", "device", "add", device]);
+            self.ok(&[
                 "ccc",
                 "device",
                 "authorise",
@@ -79,7 +85,6 @@ impl Lab {
                 &hsm_so(device),
             ]);
         }
-        lab
     }
 
     /// `authorised` on sa7-a and sa7-b with the HA service "web" on their svc1.
@@ -1530,17 +1535,7 @@ fn managed() -> Lab {
     let at = text.find("\n[[device]]\nname = \"pcie\"").unwrap();
     let text = format!("{}{MANAGED}{}", &text[..at], &text[at..]);
     std::fs::write(&file, text).unwrap();
-    for device in ["sa7-a", "sa7-b"] {
-        lab.ok(&["ccc", "device", "add", device]);
-        lab.ok(&[
-            "ccc",
-            "device",
-            "authorise",
-            device,
-            "--password",
-            &hsm_so(device),
-        ]);
-    }
+    lab.authorise(&["sa7-a", "sa7-b"]);
     lab
 }
 
