@@ -492,7 +492,8 @@ enum MigrateCommand {
         request: MigrationArgs,
     },
     /// Run Migrate Service with the wizard's answers, printing its progress as it comes
-    /// (with --json: on stderr; the run's record on stdout).
+    /// (with --json: on stderr; the run's record on stdout). A run that fails exits 1 with
+    /// CCC's message (what failed and the repair to make); `migrate status` shows its record.
     Run {
         #[command(flatten)]
         request: MigrationArgs,
