@@ -2,7 +2,8 @@
 //! inspect the simulated estate (slots, tokens, mechanisms), run the self-test that exercises
 //! every mechanism family on a token, operate Primus devices (`primus`: cards, credentials,
 //! security policy, migration preconditions), replay the documented procedures
-//! (`conformance`), and type their steps by hand (`primus-tools`, `import-pfx`, `lunacm`). It
+//! (`conformance`), type their steps by hand (`primus-tools`, `import-pfx`, `lunacm`), and
+//! manage the simulated Crypto Command Center (`ccc`). It
 //! also owns the conventions every command shares: exit codes, `--json` errors, standard
 //! output that a closed pipe ends quietly, completions and the man page.
 
@@ -23,6 +24,7 @@ macro_rules! print {
     };
 }
 
+mod ccc;
 mod cloudhsm;
 mod conformance;
 mod console_input;
@@ -160,6 +162,10 @@ enum Command {
     /// paths typed as the seed writes them, card slots 1 and 2, a USB drive; -c lines, -f a
     /// script, else standard input (screens and number selection on a terminal).
     Decanus(decanus::DecanusArgs),
+    /// The simulated Thales Crypto Command Center (seed 004): devices, organisations and
+    /// users, service templates, services and their lifecycle, partition import, Migrate
+    /// Service, and `ccc serve` (its REST API and web console).
+    Ccc(ccc::CccArgs),
 }
 
 #[derive(Subcommand)]
@@ -938,6 +944,7 @@ fn main() -> ExitCode {
         Command::Lunacm(args) => lunacm::run(&choice, args),
         Command::Lunash(args) => lunash::run(&choice, args),
         Command::Decanus(args) => decanus::run(&choice, args),
+        Command::Ccc(args) => ccc::run(&choice, args),
     };
     // Finalise the PKCS#11 modules the conformance commands loaded, and remove a scratch lab.
     hsmsim_conformance::target::finish();
