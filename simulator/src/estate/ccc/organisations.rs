@@ -6,10 +6,10 @@
 //! password): a user has none until one is set (`set_ccc_user_password`, e.g. by
 //! `hsmsim ccc user password`), and cannot log in without one. A password has at least
 //! `CCC_PASSWORD_MIN` characters. It is kept only as a salted verifier (the secrets kit's
-//! `Verifier`, at the PIN KDF's cost), one device item of kind `CCC_PASSWORD_ITEM` per user
+//! `Verifier::new`, as the Primus card PINs), one device item of kind `CCC_PASSWORD_ITEM` per user
 //! under the CCC device, beside the CCC state; removing the user drops it.
 use super::*;
-use crate::base::secrets::{seal::pin_kdf_iterations, verifier::Verifier};
+use crate::base::secrets::verifier::Verifier;
 use crate::lab::ccc::{CccOrganisation, CccUser};
 use crate::lab::schema::CccRole;
 
@@ -128,7 +128,7 @@ pub fn set_ccc_user_password(selection: &LabSelection, name: &str, password: &st
             format!("a CCC user's password has at least {CCC_PASSWORD_MIN} characters"),
         ));
     }
-    let verifier = Verifier::with_iterations(password.as_bytes(), pin_kdf_iterations()?)?;
+    let verifier = Verifier::new(password.as_bytes())?;
     let value = serde_json::to_value(&verifier).map_err(|e| {
         err(
             CKR_DEVICE_ERROR,
