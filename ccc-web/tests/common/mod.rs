@@ -41,8 +41,13 @@ fn lab_text() -> String {
 
 impl Lab {
     pub fn start() -> Lab {
+        Lab::start_with("")
+    }
+
+    /// `start` with `extra` appended to the lab file (e.g. `[[ccc.service]]`s).
+    pub fn start_with(extra: &str) -> Lab {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join(LAB_FILE), lab_text()).unwrap();
+        std::fs::write(dir.path().join(LAB_FILE), lab_text() + extra).unwrap();
         let lab = Lab::selection_in(&dir);
         ccc::set_ccc_user_password(&lab, ADMIN.0, ADMIN.1).unwrap();
         ccc::set_ccc_user_password(&lab, OWNER.0, OWNER.1).unwrap();
@@ -150,6 +155,25 @@ impl Lab {
         (status, headers, text)
     }
 
+    /// A console page or form post with the session cookie of `token` (if any): status,
+    /// headers and HTML.
+    pub fn page(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        form: Option<&str>,
+    ) -> (u16, Vec<(String, String)>, String) {
+        let cookie = token.map(|t| format!("cookie:{t}"));
+        self.raw(
+            method,
+            path,
+            cookie.as_deref(),
+            form,
+            "application/x-www-form-urlencoded",
+        )
+    }
+
     /// Adds and authorises `devices` over the API.
     pub fn authorise(&self, token: &str, devices: &[&str]) {
         for device in devices {
@@ -170,6 +194,11 @@ impl Lab {
             assert_eq!(body["authorised"], true);
         }
     }
+}
+
+/// A form body (`application/x-www-form-urlencoded`).
+pub fn form(fields: &[(&str, &str)]) -> String {
+    serde_urlencoded::to_string(fields).unwrap()
 }
 
 /// The header `name` of a response (case-insensitive).
