@@ -58,10 +58,11 @@ pub fn serve(selection: LabSelection, options: ServeOptions) -> Result<(), Strin
         server.lab_name,
         server.local_addr()
     );
-    server
-        .runtime
-        .block_on(interrupted())
-        .map_err(|e| format!("cannot wait for Ctrl-C: {e}"))?;
+    let waited = match &server.runtime {
+        Some(runtime) => runtime.block_on(interrupted()),
+        None => Ok(()),
+    };
+    waited.map_err(|e| format!("cannot wait for Ctrl-C: {e}"))?;
     server.stop()
 }
 
@@ -81,9 +82,13 @@ async fn interrupted() -> std::io::Result<()> {
     }
 }
 
+/// How long a stopping server waits for background work (a migration) before it goes.
+pub const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// A server running on its own threads (`start`); stopped by `stop` or when dropped.
 pub struct RunningServer {
-    runtime: tokio::runtime::Runtime,
+    /// `None` once stopped.
+    runtime: Option<tokio::runtime::Runtime>,
     address: SocketAddr,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     served: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
@@ -102,22 +107,26 @@ impl RunningServer {
         &self.recovered
     }
 
-    /// Stops accepting, lets the requests under way finish, and stops.
+    /// Stops accepting, lets the requests under way finish, and stops; a migration still
+    /// running after `STOP_GRACE` is left as the store records it, for the next start to
+    /// recover.
     pub fn stop(mut self) -> Result<(), String> {
         self.stop_serving()
     }
 
     fn stop_serving(&mut self) -> Result<(), String> {
+        let Some(runtime) = self.runtime.take() else {
+            return Ok(());
+        };
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
         }
-        match self.served.take() {
-            Some(served) => match self.runtime.block_on(served) {
-                Ok(Ok(())) => Ok(()),
-                Ok(Err(e)) => Err(format!("the CCC server failed: {e}")),
-                Err(e) => Err(format!("the CCC server stopped: {e}")),
-            },
-            None => Ok(()),
+        let served = self.served.take().map(|served| runtime.block_on(served));
+        runtime.shutdown_timeout(STOP_GRACE);
+        match served {
+            Some(Ok(Ok(()))) | None => Ok(()),
+            Some(Ok(Err(e))) => Err(format!("the CCC server failed: {e}")),
+            Some(Err(e)) => Err(format!("the CCC server stopped: {e}")),
         }
     }
 }
@@ -171,7 +180,7 @@ pub fn start(selection: LabSelection, options: ServeOptions) -> Result<RunningSe
         })
     };
     Ok(RunningServer {
-        runtime,
+        runtime: Some(runtime),
         address,
         shutdown: Some(shutdown),
         served: Some(served),
@@ -211,5 +220,8 @@ async fn method_not_allowed(uri: Uri) -> Response {
 }
 
 fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
-    app::ApiError::internal("the server failed on this request (a bug); nothing was half done: CCC's changes are transactional").into_response()
+    app::ApiError::internal(
+        "the server failed on this request (a bug); CCC's changes are transactional, so none was half made",
+    )
+    .into_response()
 }
