@@ -133,6 +133,17 @@ api_routes! {
 
 type Answer = Result<Response, ApiError>;
 
+/// Runs `work` when `caller` is an Administrator (403 otherwise, naming `what`).
+pub async fn administer<T: Send + 'static>(
+    app: &App,
+    caller: &Caller,
+    what: &str,
+    work: impl FnOnce(&LabSelection) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    caller.require_administrator(what)?;
+    app.run(work).await
+}
+
 fn ok<T: Serialize>(value: T) -> Answer {
     Ok(Json(value).into_response())
 }
@@ -227,9 +238,10 @@ async fn remove_user(
     caller: Caller,
     Params(user): Params<String>,
 ) -> Answer {
-    caller.require_administrator("remove users")?;
-    app.run(move |sel| Ok(ccc::remove_ccc_user(sel, &user)?))
-        .await?;
+    administer(&app, &caller, "remove users", move |sel| {
+        Ok(ccc::remove_ccc_user(sel, &user)?)
+    })
+    .await?;
     no_content()
 }
 
@@ -243,8 +255,10 @@ fn device_record(sel: &LabSelection, device: &DeviceId) -> Result<ccc::CccDevice
 }
 
 async fn list_devices(State(app): State<App>, caller: Caller) -> Answer {
-    caller.require_administrator("manage devices")?;
-    ok(app.run(|sel| Ok(ccc::ccc_devices(sel)?)).await?)
+    ok(administer(&app, &caller, "manage devices", |sel| {
+        Ok(ccc::ccc_devices(sel)?)
+    })
+    .await?)
 }
 
 #[derive(Deserialize)]
@@ -258,10 +272,9 @@ async fn add_device(
     caller: Caller,
     JsonBody(body): JsonBody<DeviceBody>,
 ) -> Answer {
-    caller.require_administrator("manage devices")?;
     let device = DeviceId::new(body.device);
     created(
-        app.run(move |sel| {
+        administer(&app, &caller, "manage devices", move |sel| {
             ccc::add_ccc_device(sel, &device)?;
             device_record(sel, &device)
         })
@@ -282,14 +295,12 @@ async fn authorise_device(
     Params(device): Params<String>,
     JsonBody(body): JsonBody<AuthoriseBody>,
 ) -> Answer {
-    caller.require_administrator("manage devices")?;
     let device = DeviceId::new(device);
-    ok(app
-        .run(move |sel| {
-            ccc::authorise_ccc_device(sel, &device, body.password.as_bytes())?;
-            device_record(sel, &device)
-        })
-        .await?)
+    ok(administer(&app, &caller, "manage devices", move |sel| {
+        ccc::authorise_ccc_device(sel, &device, body.password.as_bytes())?;
+        device_record(sel, &device)
+    })
+    .await?)
 }
 
 #[derive(Deserialize)]
@@ -304,14 +315,12 @@ async fn set_offline(
     Params(device): Params<String>,
     JsonBody(body): JsonBody<OfflineBody>,
 ) -> Answer {
-    caller.require_administrator("manage devices")?;
     let device = DeviceId::new(device);
-    ok(app
-        .run(move |sel| {
-            ccc::set_ccc_device_offline(sel, &device, body.offline)?;
-            device_record(sel, &device)
-        })
-        .await?)
+    ok(administer(&app, &caller, "manage devices", move |sel| {
+        ccc::set_ccc_device_offline(sel, &device, body.offline)?;
+        device_record(sel, &device)
+    })
+    .await?)
 }
 
 async fn remove_device(
@@ -319,10 +328,11 @@ async fn remove_device(
     caller: Caller,
     Params(device): Params<String>,
 ) -> Answer {
-    caller.require_administrator("manage devices")?;
     let device = DeviceId::new(device);
-    app.run(move |sel| Ok(ccc::remove_ccc_device(sel, &device)?))
-        .await?;
+    administer(&app, &caller, "manage devices", move |sel| {
+        Ok(ccc::remove_ccc_device(sel, &device)?)
+    })
+    .await?;
     no_content()
 }
 
@@ -355,8 +365,7 @@ pub fn lab_partitions(sel: &LabSelection) -> Result<Vec<LabPartition>, ApiError>
 }
 
 async fn list_partitions(State(app): State<App>, caller: Caller) -> Answer {
-    caller.require_administrator("manage devices")?;
-    ok(app.run(lab_partitions).await?)
+    ok(administer(&app, &caller, "manage devices", lab_partitions).await?)
 }
 
 // ---------------------------------------------------------------- organisations
@@ -382,9 +391,8 @@ async fn add_organisation(
     caller: Caller,
     JsonBody(body): JsonBody<OrganisationBody>,
 ) -> Answer {
-    caller.require_administrator("manage organisations")?;
     created(
-        app.run(move |sel| {
+        administer(&app, &caller, "manage organisations", move |sel| {
             ccc::add_ccc_organisation(sel, &body.name, &body.description)?;
             Ok(ccc::ccc_organisations(sel)?
                 .into_iter()
@@ -399,9 +407,10 @@ async fn remove_organisation(
     caller: Caller,
     Params(name): Params<String>,
 ) -> Answer {
-    caller.require_administrator("manage organisations")?;
-    app.run(move |sel| Ok(ccc::remove_ccc_organisation(sel, &name)?))
-        .await?;
+    administer(&app, &caller, "manage organisations", move |sel| {
+        Ok(ccc::remove_ccc_organisation(sel, &name)?)
+    })
+    .await?;
     no_content()
 }
 
@@ -418,9 +427,8 @@ async fn add_user(
     Params(organisation): Params<String>,
     JsonBody(body): JsonBody<UserBody>,
 ) -> Answer {
-    caller.require_administrator("manage users")?;
     created(
-        app.run(move |sel| {
+        administer(&app, &caller, "manage users", move |sel| {
             ccc::add_ccc_user(sel, &organisation, &body.name, body.role)?;
             Ok(ccc::ccc_user(sel, &body.name)?)
         })
@@ -538,9 +546,8 @@ async fn copy_template(
     Params(from): Params<String>,
     JsonBody(body): JsonBody<CopyBody>,
 ) -> Answer {
-    caller.require_administrator("manage service templates")?;
     created(
-        app.run(move |sel| {
+        administer(&app, &caller, "manage service templates", move |sel| {
             ccc::copy_ccc_template(sel, &from, &body.name)?;
             Ok(ccc::ccc_template(sel, &body.name)?)
         })
@@ -553,9 +560,10 @@ async fn delete_template(
     caller: Caller,
     Params(name): Params<String>,
 ) -> Answer {
-    caller.require_administrator("manage service templates")?;
-    app.run(move |sel| Ok(ccc::delete_ccc_template(sel, &name)?))
-        .await?;
+    administer(&app, &caller, "manage service templates", move |sel| {
+        Ok(ccc::delete_ccc_template(sel, &name)?)
+    })
+    .await?;
     no_content()
 }
 
@@ -926,15 +934,17 @@ async fn synchronise_service(
 // ---------------------------------------------------------------- import
 
 async fn import_table(State(app): State<App>, caller: Caller) -> Answer {
-    caller.require_administrator("import partitions")?;
-    ok(app.run(|sel| Ok(ccc::ccc_import_table(sel)?)).await?)
+    ok(administer(&app, &caller, "import partitions", |sel| {
+        Ok(ccc::ccc_import_table(sel)?)
+    })
+    .await?)
 }
 
 async fn discover(State(app): State<App>, caller: Caller) -> Answer {
-    caller.require_administrator("import partitions")?;
-    ok(app
-        .run(|sel| Ok(ccc::discover_ccc_partitions(sel)?))
-        .await?)
+    ok(administer(&app, &caller, "import partitions", |sel| {
+        Ok(ccc::discover_ccc_partitions(sel)?)
+    })
+    .await?)
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -963,11 +973,11 @@ async fn edit_import_row(
     Params((device, partition)): Params<(String, String)>,
     JsonBody(body): JsonBody<ImportRowBody>,
 ) -> Answer {
-    caller.require_administrator("import partitions")?;
     let partition = DeviceId::new(device).partition(partition);
-    ok(app
-        .run(move |sel| Ok(ccc::edit_ccc_import_row(sel, &partition, body.into())?))
-        .await?)
+    ok(administer(&app, &caller, "import partitions", move |sel| {
+        Ok(ccc::edit_ccc_import_row(sel, &partition, body.into())?)
+    })
+    .await?)
 }
 
 async fn delete_import_row(
@@ -975,21 +985,25 @@ async fn delete_import_row(
     caller: Caller,
     Params((device, partition)): Params<(String, String)>,
 ) -> Answer {
-    caller.require_administrator("import partitions")?;
     let partition = DeviceId::new(device).partition(partition);
-    ok(app
-        .run(move |sel| Ok(ccc::delete_ccc_import_row(sel, &partition)?))
-        .await?)
+    ok(administer(&app, &caller, "import partitions", move |sel| {
+        Ok(ccc::delete_ccc_import_row(sel, &partition)?)
+    })
+    .await?)
 }
 
 async fn finish_import(State(app): State<App>, caller: Caller) -> Answer {
-    caller.require_administrator("import partitions")?;
-    ok(app.run(|sel| Ok(ccc::finish_ccc_import(sel)?)).await?)
+    ok(administer(&app, &caller, "import partitions", |sel| {
+        Ok(ccc::finish_ccc_import(sel)?)
+    })
+    .await?)
 }
 
 async fn cancel_import(State(app): State<App>, caller: Caller) -> Answer {
-    caller.require_administrator("import partitions")?;
-    app.run(|sel| Ok(ccc::cancel_ccc_import(sel)?)).await?;
+    administer(&app, &caller, "import partitions", |sel| {
+        Ok(ccc::cancel_ccc_import(sel)?)
+    })
+    .await?;
     no_content()
 }
 
@@ -1035,10 +1049,10 @@ impl MigrationBody {
 }
 
 async fn migratable_services(State(app): State<App>, caller: Caller) -> Answer {
-    caller.require_administrator("migrate services")?;
-    ok(app
-        .run(|sel| Ok(ccc::ccc_migratable_services(sel)?))
-        .await?)
+    ok(administer(&app, &caller, "migrate services", |sel| {
+        Ok(ccc::ccc_migratable_services(sel)?)
+    })
+    .await?)
 }
 
 async fn check_migration(
@@ -1046,10 +1060,11 @@ async fn check_migration(
     caller: Caller,
     JsonBody(body): JsonBody<MigrationBody>,
 ) -> Answer {
-    caller.require_administrator("migrate services")?;
     let request = body.into_request()?;
-    app.run(move |sel| Ok(ccc::check_ccc_migration(sel, &request)?))
-        .await?;
+    administer(&app, &caller, "migrate services", move |sel| {
+        Ok(ccc::check_ccc_migration(sel, &request)?)
+    })
+    .await?;
     ok(json!({ "ok": true }))
 }
 
@@ -1078,8 +1093,10 @@ async fn start_migration_route(
 }
 
 async fn list_migrations(State(app): State<App>, caller: Caller) -> Answer {
-    caller.require_administrator("migrate services")?;
-    ok(app.run(|sel| Ok(ccc::ccc_migrations(sel)?)).await?)
+    ok(administer(&app, &caller, "migrate services", |sel| {
+        Ok(ccc::ccc_migrations(sel)?)
+    })
+    .await?)
 }
 
 /// Migration `id` (404 for an unknown or malformed id).
@@ -1097,6 +1114,8 @@ async fn show_migration(
     caller: Caller,
     Params(id): Params<String>,
 ) -> Answer {
-    caller.require_administrator("migrate services")?;
-    ok(app.run(move |sel| migration(sel, &id)).await?)
+    ok(administer(&app, &caller, "migrate services", move |sel| {
+        migration(sel, &id)
+    })
+    .await?)
 }

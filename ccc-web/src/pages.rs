@@ -17,7 +17,8 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use hsmsim::base::ids::DeviceId;
-use hsmsim::estate::ccc::{self, ServiceEdit};
+use hsmsim::estate::LabSelection;
+use hsmsim::estate::ccc::{self, CccUserRecord, ServiceEdit};
 use maud::Markup;
 
 pub fn router() -> Router<App> {
@@ -772,16 +773,16 @@ async fn migrations(
     PageCaller(caller): PageCaller,
     Query(flash): Query<Flash>,
 ) -> Response {
-    let user = caller.user.clone();
-    let listed = async {
-        caller.require_administrator("migrate services")?;
-        app.run(|sel| Ok(ccc::ccc_migrations(sel)?)).await
-    }
-    .await;
-    match listed {
-        Ok(runs) => page(StatusCode::OK, t::migrations_page(&user, &flash, &runs)),
-        Err(e) => page(e.status, t::migrations_page(&user, &flash_of(e), &[])),
-    }
+    let load = |sel: &LabSelection| Ok(ccc::ccc_migrations(sel)?);
+    administered_list(
+        &app,
+        &caller,
+        &flash,
+        "migrate services",
+        load,
+        t::migrations_page,
+    )
+    .await
 }
 
 async fn migration(
@@ -791,10 +792,9 @@ async fn migration(
     Query(flash): Query<Flash>,
 ) -> Response {
     let user = caller.user.clone();
-    let found = async {
-        caller.require_administrator("migrate services")?;
-        app.run(move |sel| api::migration(sel, &id)).await
-    }
+    let found = api::administer(&app, &caller, "migrate services", move |sel| {
+        api::migration(sel, &id)
+    })
     .await;
     match found {
         Ok(run) => page(StatusCode::OK, t::migration_page(&user, &flash, &run)),
@@ -812,15 +812,31 @@ async fn devices(
     PageCaller(caller): PageCaller,
     Query(flash): Query<Flash>,
 ) -> Response {
-    let user = caller.user.clone();
-    let listed = async {
-        caller.require_administrator("manage devices")?;
-        app.run(|sel| Ok(ccc::ccc_devices(sel)?)).await
-    }
-    .await;
-    match listed {
-        Ok(list) => page(StatusCode::OK, t::devices_page(&user, &flash, &list)),
-        Err(e) => page(e.status, t::devices_page(&user, &flash_of(e), &[])),
+    let load = |sel: &LabSelection| Ok(ccc::ccc_devices(sel)?);
+    administered_list(
+        &app,
+        &caller,
+        &flash,
+        "manage devices",
+        load,
+        t::devices_page,
+    )
+    .await
+}
+
+/// An Administrator's list page: `load` on a blocking thread, then `render`; another role
+/// gets the page empty with the refusal (403).
+async fn administered_list<T: Send + 'static>(
+    app: &App,
+    caller: &Caller,
+    flash: &Flash,
+    what: &str,
+    load: impl FnOnce(&LabSelection) -> Result<Vec<T>, ApiError> + Send + 'static,
+    render: impl Fn(&CccUserRecord, &Flash, &[T]) -> Markup,
+) -> Response {
+    match api::administer(app, caller, what, load).await {
+        Ok(list) => page(StatusCode::OK, render(&caller.user, flash, &list)),
+        Err(e) => page(e.status, render(&caller.user, &flash_of(e), &[])),
     }
 }
 

@@ -23,15 +23,6 @@ fn form_login(lab: &Lab, user: (&str, &str)) -> String {
     token.to_string()
 }
 
-/// Follows a 303 and answers the page it points to.
-fn follow(lab: &Lab, token: &str, answer: (u16, Vec<(String, String)>, String)) -> String {
-    assert_eq!(answer.0, 303, "{}", answer.2);
-    let to = header(&answer.1, "location").unwrap().to_string();
-    let (status, _, html) = lab.page("GET", &to, Some(token), None);
-    assert_eq!(status, 200, "{to}: {html}");
-    html
-}
-
 #[test]
 fn the_console_logs_in_by_form_and_sends_strangers_to_the_login_page() {
     let lab = Lab::start();
@@ -74,19 +65,7 @@ fn the_console_logs_in_by_form_and_sends_strangers_to_the_login_page() {
 
 #[test]
 fn every_page_answers_with_its_content() {
-    let lab = Lab::start();
-    let admin = lab.login(ADMIN);
-    lab.authorise(&admin, &["sa7-a", "sa7-b"]);
-    let (status, body) = lab.call(
-        "POST",
-        "/api/v1/services",
-        Some(&admin),
-        Some(
-            serde_json::json!({ "name": "web", "template": "ha-password-7",
-            "organisation": "acme", "partitions": ["sa7-a/svc1", "sa7-b/svc1"] }),
-        ),
-    );
-    assert_eq!(status, 201, "{body}");
+    let (lab, _) = Lab::with_web("");
     let token = form_login(&lab, ADMIN);
     for (path, expected) in [
         (
@@ -189,15 +168,10 @@ fn templates_and_services_are_made_through_the_forms_and_refusals_are_shown() {
             ("per_partition_so", "on"),
         ])
     };
-    let html = follow(
-        &lab,
+    let html = lab.submit(
         &token,
-        lab.page(
-            "POST",
-            "/templates",
-            Some(&token),
-            Some(&template("form-t", "150000", "<b>bold</b>")),
-        ),
+        "/templates",
+        &template("form-t", "150000", "<b>bold</b>"),
     );
     assert!(html.contains("id=\"notice\""), "{html}");
     assert!(html.contains("data-template=\"form-t\""));
@@ -212,16 +186,7 @@ fn templates_and_services_are_made_through_the_forms_and_refusals_are_shown() {
     );
     assert_eq!(made.description, "<b>bold</b>");
     // CCC's refusal on the page.
-    let html = follow(
-        &lab,
-        &token,
-        lab.page(
-            "POST",
-            "/templates",
-            Some(&token),
-            Some(&template("tiny", "999", "")),
-        ),
-    );
+    let html = lab.submit(&token, "/templates", &template("tiny", "999", ""));
     assert!(html.contains("id=\"error\""), "{html}");
     assert!(html.contains("1000"), "CCC's limits in the message: {html}");
     // Escaped, never markup.
@@ -257,57 +222,35 @@ fn templates_and_services_are_made_through_the_forms_and_refusals_are_shown() {
         ("partitions", "sa7-b/svc1"),
         ("organisation", "acme"),
     ]);
-    let html = follow(
-        &lab,
-        &token,
-        lab.page("POST", "/create-service", Some(&token), Some(&wizard)),
-    );
+    let html = lab.submit(&token, "/create-service", &wizard);
     assert!(html.contains("Service &quot;web&quot; created."), "{html}");
     let services = ccc::ccc_services(&lab.selection()).unwrap();
     assert_eq!(services.len(), 1);
     assert_eq!(services[0].partitions.len(), 2);
     // Edited on its General tab, then deleted.
-    let html = follow(
-        &lab,
+    let html = lab.submit(
         &token,
-        lab.page(
-            "POST",
-            "/services/web/edit",
-            Some(&token),
-            Some(&form(&[
-                ("name", "web-2"),
-                ("description", "renamed"),
-                ("organisation", "acme"),
-            ])),
-        ),
+        "/services/web/edit",
+        &form(&[
+            ("name", "web-2"),
+            ("description", "renamed"),
+            ("organisation", "acme"),
+        ]),
     );
     assert!(html.contains("id=\"service-name\">web-2<"), "{html}");
-    let html = follow(
-        &lab,
-        &token,
-        lab.page("POST", "/services/web-2/delete", Some(&token), Some("")),
-    );
+    let html = lab.submit(&token, "/services/web-2/delete", "");
     assert!(
         html.contains("Service &quot;web-2&quot; deleted."),
         "{html}"
     );
     assert!(ccc::ccc_services(&lab.selection()).unwrap().is_empty());
     // A template copied and deleted from the list.
-    follow(
-        &lab,
+    lab.submit(
         &token,
-        lab.page(
-            "POST",
-            "/templates/form-t/copy",
-            Some(&token),
-            Some(&form(&[("name", "form-copy")])),
-        ),
+        "/templates/form-t/copy",
+        &form(&[("name", "form-copy")]),
     );
-    follow(
-        &lab,
-        &token,
-        lab.page("POST", "/templates/form-t/delete", Some(&token), Some("")),
-    );
+    lab.submit(&token, "/templates/form-t/delete", "");
     let names: Vec<String> = ccc::ccc_templates(&lab.selection())
         .unwrap()
         .into_iter()
@@ -320,43 +263,21 @@ fn templates_and_services_are_made_through_the_forms_and_refusals_are_shown() {
 fn devices_are_added_and_authorised_through_their_page() {
     let lab = Lab::start();
     let token = form_login(&lab, ADMIN);
-    let html = follow(
-        &lab,
-        &token,
-        lab.page(
-            "POST",
-            "/devices/add",
-            Some(&token),
-            Some(&form(&[("device", "sa7-c")])),
-        ),
-    );
+    let html = lab.submit(&token, "/devices/add", &form(&[("device", "sa7-c")]));
     assert!(
         html.contains("data-device=\"sa7-c\"") && html.contains("not authorised"),
         "{html}"
     );
-    let html = follow(
-        &lab,
+    let html = lab.submit(
         &token,
-        lab.page(
-            "POST",
-            "/devices/authorise",
-            Some(&token),
-            Some(&form(&[
-                ("device", "sa7-c"),
-                ("password", "wrong-password"),
-            ])),
-        ),
+        "/devices/authorise",
+        &form(&[("device", "sa7-c"), ("password", "wrong-password")]),
     );
     assert!(html.contains("id=\"error\""), "{html}");
-    let html = follow(
-        &lab,
+    let html = lab.submit(
         &token,
-        lab.page(
-            "POST",
-            "/devices/authorise",
-            Some(&token),
-            Some(&form(&[("device", "sa7-c"), ("password", "HSM-SO-sa7-c")])),
-        ),
+        "/devices/authorise",
+        &form(&[("device", "sa7-c"), ("password", "HSM-SO-sa7-c")]),
     );
     assert!(
         html.contains("Device &quot;sa7-c&quot; authorised."),
@@ -364,16 +285,7 @@ fn devices_are_added_and_authorised_through_their_page() {
     );
     let devices = ccc::ccc_devices(&lab.selection()).unwrap();
     assert!(devices.len() == 1 && devices[0].authorised);
-    let html = follow(
-        &lab,
-        &token,
-        lab.page(
-            "POST",
-            "/devices/add",
-            Some(&token),
-            Some(&form(&[("device", "nowhere")])),
-        ),
-    );
+    let html = lab.submit(&token, "/devices/add", &form(&[("device", "nowhere")]));
     assert!(html.contains("id=\"error\""), "{html}");
 }
 
@@ -395,16 +307,7 @@ fn an_application_owner_is_refused_the_administrators_pages() {
     let (status, _, html) = lab.page("GET", "/templates", Some(&token), None);
     assert_eq!(status, 200);
     assert!(!html.contains("id=\"add-template-form\""));
-    let html = follow(
-        &lab,
-        &token,
-        lab.page(
-            "POST",
-            "/templates/ha-password-7/delete",
-            Some(&token),
-            Some(""),
-        ),
-    );
+    let html = lab.submit(&token, "/templates/ha-password-7/delete", "");
     assert!(html.contains("id=\"error\""), "{html}");
     assert_eq!(ccc::ccc_templates(&lab.selection()).unwrap().len(), 1);
     // An oversized form: 413, nothing done.

@@ -33,22 +33,9 @@ fn partition(text: &str) -> PartitionId {
     PartitionId::parse(text).unwrap()
 }
 
-/// The lab, an administrator's token, and "web" (an HA service on sa7-a/svc1 + sa7-b/svc1).
+/// The lab with "payments", an Administrator's token, and the HA service "web".
 fn with_web() -> (Lab, String) {
-    let lab = Lab::start_with(PAYMENTS);
-    let admin = lab.login(ADMIN);
-    lab.authorise(&admin, &["sa7-a", "sa7-b"]);
-    let (status, body) = lab.call(
-        "POST",
-        "/api/v1/services",
-        Some(&admin),
-        Some(
-            json!({ "name": "web", "template": "ha-password-7", "organisation": "acme",
-                     "partitions": ["sa7-a/svc1", "sa7-b/svc1"] }),
-        ),
-    );
-    assert_eq!(status, 201, "{body}");
-    (lab, admin)
+    Lab::with_web(PAYMENTS)
 }
 
 fn initialise(lab: &Lab, admin: &str, service: &str) -> (u16, Value) {

@@ -174,6 +174,50 @@ impl Lab {
         )
     }
 
+    /// Posts a console form and follows its 303: the page it leads to.
+    pub fn submit(&self, token: &str, path: &str, form: &str) -> String {
+        let (status, headers, html) = self.page("POST", path, Some(token), Some(form));
+        assert_eq!(status, 303, "{path}: {html}");
+        let to = header(&headers, "location").unwrap().to_string();
+        let (status, _, html) = self.page("GET", &to, Some(token), None);
+        assert_eq!(status, 200, "{to}: {html}");
+        html
+    }
+
+    /// The lab (with `extra`), an Administrator's token, sa7-a and sa7-b authorised, and
+    /// "web", an HA service on sa7-a/svc1 + sa7-b/svc1 from the lab's template.
+    pub fn with_web(extra: &str) -> (Lab, String) {
+        let lab = Lab::start_with(extra);
+        let admin = lab.login(ADMIN);
+        lab.authorise(&admin, &["sa7-a", "sa7-b"]);
+        lab.create_service(
+            &admin,
+            "web",
+            "ha-password-7",
+            &["sa7-a/svc1", "sa7-b/svc1"],
+        );
+        (lab, admin)
+    }
+
+    /// Creates service `name` of organisation "acme" over the API (201 expected).
+    pub fn create_service(
+        &self,
+        token: &str,
+        name: &str,
+        template: &str,
+        partitions: &[&str],
+    ) -> Value {
+        let (status, body) = self.call(
+            "POST",
+            "/api/v1/services",
+            Some(token),
+            Some(serde_json::json!({ "name": name, "template": template,
+                "organisation": "acme", "partitions": partitions })),
+        );
+        assert_eq!(status, 201, "{body}");
+        body
+    }
+
     /// Adds and authorises `devices` over the API.
     pub fn authorise(&self, token: &str, devices: &[&str]) {
         for device in devices {

@@ -225,16 +225,17 @@ pub(super) fn organisation_at(state: &CccState, name: &str) -> Result<usize> {
 mod password_tests {
     use super::*;
 
+    /// The built-in luna-ccc lab with its state in a fresh directory.
     fn lab() -> (tempfile::TempDir, LabSelection) {
         let dir = tempfile::tempdir().unwrap();
-        let text = crate::lab::built_in_text("luna-ccc").unwrap();
-        std::fs::write(dir.path().join(LAB_FILE), text).unwrap();
-        let selection = select(&Choice {
-            lab_file: Some(dir.path().join(LAB_FILE)),
+        let lab = crate::lab::Lab::built_in("luna-ccc").unwrap();
+        let state_dir = dir.path().to_path_buf();
+        let selection = LabSelection {
+            lab,
+            lab_file: None,
+            state_dir,
             host: None,
-            state_dir: None,
-        })
-        .unwrap();
+        };
         (dir, selection)
     }
 
