@@ -375,6 +375,16 @@ struct Loaded {
     migratable: Result<Vec<String>, String>,
 }
 
+impl Loaded {
+    fn choices(&self) -> Choices<'_> {
+        Choices {
+            templates: &self.templates,
+            organisations: &self.organisations,
+            partitions: &self.partitions,
+        }
+    }
+}
+
 async fn load_choices(app: &App, with_migratable: bool) -> Result<Loaded, ApiError> {
     app.run(move |sel| {
         Ok(Loaded {
@@ -398,28 +408,31 @@ async fn create_service_page(
     filled: &Filled,
     status: StatusCode,
 ) -> Response {
-    let user = &caller.user;
-    if let Err(e) = caller.require_administrator("create services") {
-        return page(
-            e.status,
-            t::message_page("Create Service", Some(user), &flash_of(e)),
-        );
-    }
-    match load_choices(app, false).await {
-        Ok(l) => {
-            let choices = Choices {
-                templates: &l.templates,
-                organisations: &l.organisations,
-                partitions: &l.partitions,
-            };
-            page(
-                status,
-                t::create_service_page(user, flash, &choices, filled),
-            )
-        }
+    let render = |l: &Loaded| t::create_service_page(&caller.user, flash, &l.choices(), filled);
+    let title = "Create Service";
+    wizard_page(app, caller, title, "create services", false, status, render).await
+}
+
+/// A wizard's page for an Administrator: its choices loaded, then `render`; another role, or
+/// choices that cannot be read, gets the refusal.
+async fn wizard_page(
+    app: &App,
+    caller: &Caller,
+    title: &str,
+    what: &str,
+    with_migratable: bool,
+    status: StatusCode,
+    render: impl FnOnce(&Loaded) -> Markup,
+) -> Response {
+    let loaded = match caller.require_administrator(what) {
+        Ok(()) => load_choices(app, with_migratable).await,
+        Err(e) => Err(e),
+    };
+    match loaded {
+        Ok(l) => page(status, render(&l)),
         Err(e) => page(
             e.status,
-            t::message_page("Create Service", Some(user), &flash_of(e)),
+            t::message_page(title, Some(&caller.user), &flash_of(e)),
         ),
     }
 }
@@ -666,30 +679,12 @@ async fn migrate_page(
     summary: Option<&str>,
     status: StatusCode,
 ) -> Response {
-    let user = &caller.user;
-    if let Err(e) = caller.require_administrator("migrate services") {
-        return page(
-            e.status,
-            t::message_page("Migrate Service", Some(user), &flash_of(e)),
-        );
-    }
-    match load_choices(app, true).await {
-        Ok(l) => {
-            let choices = Choices {
-                templates: &l.templates,
-                organisations: &l.organisations,
-                partitions: &l.partitions,
-            };
-            page(
-                status,
-                t::migrate_page(user, flash, &l.migratable, &choices, filled, summary),
-            )
-        }
-        Err(e) => page(
-            e.status,
-            t::message_page("Migrate Service", Some(user), &flash_of(e)),
-        ),
-    }
+    let render = |l: &Loaded| {
+        let user = &caller.user;
+        t::migrate_page(user, flash, &l.migratable, &l.choices(), filled, summary)
+    };
+    let title = "Migrate Service";
+    wizard_page(app, caller, title, "migrate services", true, status, render).await
 }
 
 async fn migrate_form(
