@@ -192,11 +192,9 @@ async fn services(
     PageCaller(caller): PageCaller,
     Query(flash): Query<Flash>,
 ) -> Response {
-    let user = caller.user.clone();
-    match app.run(move |sel| visible_services(sel, &caller)).await {
-        Ok(list) => page(StatusCode::OK, t::services_page(&user, &flash, &list)),
-        Err(e) => page(e.status, t::services_page(&user, &flash_of(e), &[])),
-    }
+    let viewer = caller.clone();
+    let load = move |sel: &LabSelection| visible_services(sel, &viewer);
+    list_page(&app, &caller, &flash, None, load, t::services_page).await
 }
 
 async fn service(
@@ -564,11 +562,8 @@ async fn templates(
     PageCaller(caller): PageCaller,
     Query(flash): Query<Flash>,
 ) -> Response {
-    let user = caller.user.clone();
-    match app.run(|sel| Ok(ccc::ccc_templates(sel)?)).await {
-        Ok(list) => page(StatusCode::OK, t::templates_page(&user, &flash, &list)),
-        Err(e) => page(e.status, t::templates_page(&user, &flash_of(e), &[])),
-    }
+    let load = |sel: &LabSelection| Ok(ccc::ccc_templates(sel)?);
+    list_page(&app, &caller, &flash, None, load, t::templates_page).await
 }
 
 async fn template(
@@ -769,11 +764,11 @@ async fn migrations(
     Query(flash): Query<Flash>,
 ) -> Response {
     let load = |sel: &LabSelection| Ok(ccc::ccc_migrations(sel)?);
-    administered_list(
+    list_page(
         &app,
         &caller,
         &flash,
-        "migrate services",
+        Some("migrate services"),
         load,
         t::migrations_page,
     )
@@ -808,28 +803,32 @@ async fn devices(
     Query(flash): Query<Flash>,
 ) -> Response {
     let load = |sel: &LabSelection| Ok(ccc::ccc_devices(sel)?);
-    administered_list(
+    list_page(
         &app,
         &caller,
         &flash,
-        "manage devices",
+        Some("manage devices"),
         load,
         t::devices_page,
     )
     .await
 }
 
-/// An Administrator's list page: `load` on a blocking thread, then `render`; another role
-/// gets the page empty with the refusal (403).
-async fn administered_list<T: Send + 'static>(
+/// A list page: `load` on a blocking thread, then `render`. With `administered` (what is
+/// refused) only for an Administrator: another role gets the page empty with the refusal (403).
+async fn list_page<T: Send + 'static>(
     app: &App,
     caller: &Caller,
     flash: &Flash,
-    what: &str,
+    administered: Option<&str>,
     load: impl FnOnce(&LabSelection) -> Result<Vec<T>, ApiError> + Send + 'static,
     render: impl Fn(&CccUserRecord, &Flash, &[T]) -> Markup,
 ) -> Response {
-    match api::administer(app, caller, what, load).await {
+    let listed = match administered {
+        Some(what) => api::administer(app, caller, what, load).await,
+        None => app.run(load).await,
+    };
+    match listed {
         Ok(list) => page(StatusCode::OK, render(&caller.user, flash, &list)),
         Err(e) => page(e.status, render(&caller.user, &flash_of(e), &[])),
     }
