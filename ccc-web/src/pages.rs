@@ -510,48 +510,44 @@ async fn import_action(
     Path(action): Path<String>,
     fields: Fields,
 ) -> Response {
-    if let Err(e) = caller.require_administrator("import partitions") {
-        return back("/import", Err(e));
-    }
-    let outcome = app
-        .run(move |sel| {
-            Ok(match action.as_str() {
-                "discover" => {
-                    let table = ccc::discover_ccc_partitions(sel)?;
-                    format!("{} unmanaged partitions found.", table.rows.len())
-                }
-                "edit-row" => {
-                    let partition = partition_id(&fields.get("partition"))?;
-                    let edit = api::ImportRowBody {
-                        ha_group: Some(fields.get("ha_group")),
-                        service_name: Some(fields.get("service_name")),
-                        description: Some(fields.get("description")),
-                        organisation: Some(fields.get("organisation")),
-                    };
-                    ccc::edit_ccc_import_row(sel, &partition, edit.into())?;
-                    format!("Row {partition} saved.")
-                }
-                "delete-row" => {
-                    let partition = partition_id(&fields.get("partition"))?;
-                    ccc::delete_ccc_import_row(sel, &partition)?;
-                    format!("Row {partition} deleted.")
-                }
-                "finish" => {
-                    let services = ccc::finish_ccc_import(sel)?;
-                    format!("{} services imported.", services.len())
-                }
-                "cancel" => {
-                    ccc::cancel_ccc_import(sel)?;
-                    "Import canceled.".to_string()
-                }
-                other => {
-                    return Err(ApiError::not_found(format!(
-                        "Import Partitions has no action \"{other}\""
-                    )));
-                }
-            })
+    let outcome = api::administer(&app, &caller, "import partitions", move |sel| {
+        Ok(match action.as_str() {
+            "discover" => {
+                let table = ccc::discover_ccc_partitions(sel)?;
+                format!("{} unmanaged partitions found.", table.rows.len())
+            }
+            "edit-row" => {
+                let partition = partition_id(&fields.get("partition"))?;
+                let edit = api::ImportRowBody {
+                    ha_group: Some(fields.get("ha_group")),
+                    service_name: Some(fields.get("service_name")),
+                    description: Some(fields.get("description")),
+                    organisation: Some(fields.get("organisation")),
+                };
+                ccc::edit_ccc_import_row(sel, &partition, edit.into())?;
+                format!("Row {partition} saved.")
+            }
+            "delete-row" => {
+                let partition = partition_id(&fields.get("partition"))?;
+                ccc::delete_ccc_import_row(sel, &partition)?;
+                format!("Row {partition} deleted.")
+            }
+            "finish" => {
+                let services = ccc::finish_ccc_import(sel)?;
+                format!("{} services imported.", services.len())
+            }
+            "cancel" => {
+                ccc::cancel_ccc_import(sel)?;
+                "Import canceled.".to_string()
+            }
+            other => {
+                return Err(ApiError::not_found(format!(
+                    "Import Partitions has no action \"{other}\""
+                )));
+            }
         })
-        .await;
+    })
+    .await;
     back("/import", outcome)
 }
 
@@ -840,40 +836,36 @@ async fn device_action(
     Path(action): Path<String>,
     fields: Fields,
 ) -> Response {
-    if let Err(e) = caller.require_administrator("manage devices") {
-        return back("/devices", Err(e));
-    }
-    let outcome = app
-        .run(move |sel| {
-            let device = DeviceId::new(fields.get("device"));
-            Ok(match action.as_str() {
-                "add" => {
-                    ccc::add_ccc_device(sel, &device)?;
-                    format!("Device \"{device}\" added: authorize it.")
-                }
-                "authorise" => {
-                    ccc::authorise_ccc_device(sel, &device, fields.get("password").as_bytes())?;
-                    format!("Device \"{device}\" authorised.")
-                }
-                "offline" => {
-                    let offline = fields.get("offline") == "true";
-                    ccc::set_ccc_device_offline(sel, &device, offline)?;
-                    format!(
-                        "Device \"{device}\" marked {}.",
-                        if offline { "offline" } else { "online" }
-                    )
-                }
-                "remove" => {
-                    ccc::remove_ccc_device(sel, &device)?;
-                    format!("Device \"{device}\" removed.")
-                }
-                other => {
-                    return Err(ApiError::not_found(format!(
-                        "Devices has no action \"{other}\""
-                    )));
-                }
-            })
+    let outcome = api::administer(&app, &caller, "manage devices", move |sel| {
+        let device = DeviceId::new(fields.get("device"));
+        Ok(match action.as_str() {
+            "add" => {
+                ccc::add_ccc_device(sel, &device)?;
+                format!("Device \"{device}\" added: authorize it.")
+            }
+            "authorise" => {
+                ccc::authorise_ccc_device(sel, &device, fields.get("password").as_bytes())?;
+                format!("Device \"{device}\" authorised.")
+            }
+            "offline" => {
+                let offline = fields.get("offline") == "true";
+                ccc::set_ccc_device_offline(sel, &device, offline)?;
+                format!(
+                    "Device \"{device}\" marked {}.",
+                    if offline { "offline" } else { "online" }
+                )
+            }
+            "remove" => {
+                ccc::remove_ccc_device(sel, &device)?;
+                format!("Device \"{device}\" removed.")
+            }
+            other => {
+                return Err(ApiError::not_found(format!(
+                    "Devices has no action \"{other}\""
+                )));
+            }
         })
-        .await;
+    })
+    .await;
     back("/devices", outcome)
 }
