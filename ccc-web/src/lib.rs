@@ -189,17 +189,23 @@ pub fn start(selection: LabSelection, options: ServeOptions) -> Result<RunningSe
     })
 }
 
-/// The whole application: the API, the console, the error answers of what matches no route,
-/// the body limit and the panic guard.
+/// The whole application: the API and the console, `guarded`.
 fn router(app: app::App) -> Router {
-    Router::new()
-        .nest("/api/v1", api::router())
-        .merge(pages::router())
+    guarded(
+        Router::new()
+            .nest("/api/v1", api::router())
+            .merge(pages::router()),
+    )
+    .with_state(app)
+}
+
+/// `routes` with the answers of what matches no route, the body limit and the panic guard.
+fn guarded<S: Clone + Send + Sync + 'static>(routes: Router<S>) -> Router<S> {
+    routes
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
-        .with_state(app)
 }
 
 async fn not_found(uri: Uri) -> Response {
@@ -224,4 +230,43 @@ fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
         "the server failed on this request (a bug); CCC's changes are transactional, so none was half made",
     )
     .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A handler with a bug.
+    async fn boom(axum::extract::RawQuery(query): axum::extract::RawQuery) -> String {
+        query.expect("a bug in a handler: no query")
+    }
+
+    #[test]
+    fn a_panicking_handler_answers_500_in_json_and_the_server_goes_on() {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_io()
+            .build()
+            .unwrap();
+        let routes = Router::new()
+            .route("/boom", axum::routing::get(boom))
+            .route("/fine", axum::routing::get(|| async { "fine" }));
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let address = listener.local_addr().unwrap();
+        runtime.spawn(async move { axum::serve(listener, guarded(routes)).await });
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let mut answer = agent.get(format!("http://{address}/boom")).call().unwrap();
+        assert_eq!(answer.status(), 500);
+        let body: serde_json::Value =
+            serde_json::from_str(&answer.body_mut().read_to_string().unwrap()).unwrap();
+        assert_eq!(body["error"], "CKR_GENERAL_ERROR");
+        let mut answer = agent.get(format!("http://{address}/fine")).call().unwrap();
+        assert_eq!(answer.status(), 200);
+        assert_eq!(answer.body_mut().read_to_string().unwrap(), "fine");
+    }
 }
