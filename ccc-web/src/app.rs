@@ -24,11 +24,15 @@ use hsmsim::lab::ccc::CccService;
 use hsmsim::lab::schema::CccRole;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 /// The largest request body accepted (413 above it): simulator-defined, far above any CCC form.
 pub const BODY_LIMIT: usize = 64 * 1024;
 /// The cookie the console keeps its session token in.
 pub const SESSION_COOKIE: &str = "ccc_session";
+/// How long an unused session lasts (simulator-defined); sessions also end at logout and
+/// when the server stops (they are kept in memory only).
+pub const SESSION_IDLE: std::time::Duration = std::time::Duration::from_secs(8 * 60 * 60);
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -38,9 +42,9 @@ pub struct App {
 
 struct Inner {
     selection: Arc<LabSelection>,
-    /// Session token -> user name. A session's user is looked up again on each request, so
-    /// a removed user's session ends and a changed role takes effect at once.
-    sessions: Mutex<HashMap<String, String>>,
+    /// Session token -> user name and last use. A session's user is looked up again on each
+    /// request, so a removed user's session ends and a changed role takes effect at once.
+    sessions: Mutex<HashMap<String, (String, Instant)>>,
     /// Service name -> the lock that serialises the requests changing it.
     service_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
@@ -177,7 +181,8 @@ impl App {
         let mut bytes = [0u8; 32];
         hsmsim::base::random::random_fill(&mut bytes)?;
         let token = hex::encode(bytes);
-        self.sessions().insert(token.clone(), record.name.clone());
+        self.sessions()
+            .insert(token.clone(), (record.name.clone(), Instant::now()));
         Ok((token, record))
     }
 
@@ -185,7 +190,7 @@ impl App {
         self.sessions().remove(token);
     }
 
-    fn sessions(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
+    fn sessions(&self) -> std::sync::MutexGuard<'_, HashMap<String, (String, Instant)>> {
         self.inner
             .sessions
             .lock()
@@ -195,11 +200,16 @@ impl App {
     /// The caller of a request carrying `token`, as CCC knows the user now.
     pub async fn caller(&self, token: Option<String>) -> Result<Caller, ApiError> {
         let token = token.ok_or_else(ApiError::not_logged_in)?;
-        let name = self
-            .sessions()
-            .get(&token)
-            .cloned()
-            .ok_or_else(ApiError::not_logged_in)?;
+        let name = {
+            let mut sessions = self.sessions();
+            let now = Instant::now();
+            sessions.retain(|_, (_, used)| now.duration_since(*used) < SESSION_IDLE);
+            let (name, used) = sessions
+                .get_mut(&token)
+                .ok_or_else(ApiError::not_logged_in)?;
+            *used = now;
+            name.clone()
+        };
         let user = self
             .run(move |sel| ccc::ccc_user(sel, &name).map_err(|_| ApiError::not_logged_in()))
             .await?;

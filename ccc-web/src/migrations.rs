@@ -6,19 +6,25 @@
 //! (`recover_ccc_migrations`, called by `start`).
 use crate::app::{ApiError, App};
 use hsmsim::estate::ccc::{self, CccMigration, MigrationRequest};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-/// How long a start waits for the estate to record a run it reported progress for.
-const RECORD_WAIT: Duration = Duration::from_secs(10);
+/// How often a start looks for the record of a run that reported progress.
+const POLL: Duration = Duration::from_millis(50);
 
-/// What the background run tells the request that started it: it is under way, or its end.
+/// The first news of a background run: it reported progress, or it ended before that.
 enum FirstNews {
     Progress,
-    Finished(Result<CccMigration, ApiError>),
+    Finished,
 }
 
+/// A run's end, left by the background thread for the request that started it.
+type Outcome = Arc<Mutex<Option<Result<CccMigration, ApiError>>>>;
+
 /// Checks and starts a migration. `Ok((true, run))`: it already ended (its final record);
-/// `Ok((false, run))`: it is running (poll it by its id).
+/// `Ok((false, run))`: it is running (poll it by its id). The run is found by its source and
+/// new service in the estate's records once it reports progress; should the estate record it
+/// only at its end, the request waits for that end.
 pub async fn start_migration(
     app: &App,
     request: MigrationRequest,
@@ -26,12 +32,19 @@ pub async fn start_migration(
     let source_lock = app.lock_service(&request.source_service).await;
     let new_lock = app.lock_service(&request.name).await;
     let checked = request.clone();
-    app.run(move |sel| Ok(ccc::check_ccc_migration(sel, &checked)?))
+    // The runs recorded before this one (a failed earlier run may share its names).
+    let before = app
+        .run(move |sel| {
+            ccc::check_ccc_migration(sel, &checked)?;
+            Ok(ccc::ccc_migrations(sel)?.iter().map(|m| m.id).max())
+        })
         .await?;
     let (tell, news) = tokio::sync::oneshot::channel::<FirstNews>();
+    let outcome: Outcome = Arc::default();
     let source = request.source_service.clone();
     let new_service = request.name.clone();
     let background = app.clone();
+    let ended = outcome.clone();
     // Detached: the run goes on when the request that started it has its answer.
     drop(tokio::task::spawn_blocking(move || {
         let _locks = (source_lock, new_lock);
@@ -41,19 +54,20 @@ pub async fn start_migration(
                 let _ = tell.send(FirstNews::Progress);
             }
         };
-        let outcome = ccc::migrate_ccc_service(background.selection(), request, &mut on_progress)
+        let result = ccc::migrate_ccc_service(background.selection(), request, &mut on_progress)
             .map_err(ApiError::from);
+        *ended.lock().unwrap_or_else(|p| p.into_inner()) = Some(result);
         if let Some(tell) = tell.take() {
-            let _ = tell.send(FirstNews::Finished(outcome));
+            let _ = tell.send(FirstNews::Finished);
         }
     }));
     match news.await {
-        Ok(FirstNews::Finished(outcome)) => outcome.map(|run| (true, run)),
+        Ok(FirstNews::Finished) => taken(&outcome)
+            .unwrap_or_else(|| Err(ApiError::internal("the migration left no outcome")))
+            .map(|run| (true, run)),
         Ok(FirstNews::Progress) => {
-            let run = app
-                .run(move |sel| recorded_run(sel, &source, &new_service))
-                .await?;
-            Ok((run.state != ccc::MigrationState::Running, run))
+            app.run(move |sel| recorded_run(sel, before, &source, &new_service, &outcome))
+                .await
         }
         Err(_) => Err(ApiError::internal(
             "the migration stopped before it reported anything",
@@ -61,27 +75,29 @@ pub async fn start_migration(
     }
 }
 
-/// The newest recorded run from `source` to `new_service` (waiting up to `RECORD_WAIT` for
-/// the estate to record it).
+fn taken(outcome: &Outcome) -> Option<Result<CccMigration, ApiError>> {
+    outcome.lock().unwrap_or_else(|p| p.into_inner()).take()
+}
+
+/// The run from `source` to `new_service` recorded after run `before` (and whether it
+/// ended), or the run's end if it comes first.
 fn recorded_run(
     sel: &hsmsim::estate::LabSelection,
+    before: Option<u64>,
     source: &str,
     new_service: &str,
-) -> Result<CccMigration, ApiError> {
-    let since = Instant::now();
+    outcome: &Outcome,
+) -> Result<(bool, CccMigration), ApiError> {
     loop {
-        let found = ccc::ccc_migrations(sel)?
-            .into_iter()
-            .rev()
-            .find(|m| m.source_service == source && m.new_service == new_service);
-        match found {
-            Some(run) => return Ok(run),
-            None if since.elapsed() < RECORD_WAIT => std::thread::sleep(Duration::from_millis(50)),
-            None => {
-                return Err(ApiError::internal(format!(
-                    "the migration of \"{source}\" to \"{new_service}\" reported progress but is not recorded"
-                )));
-            }
+        let found = ccc::ccc_migrations(sel)?.into_iter().rev().find(|m| {
+            Some(m.id) > before && m.source_service == source && m.new_service == new_service
+        });
+        if let Some(run) = found {
+            return Ok((run.state != ccc::MigrationState::Running, run));
         }
+        if let Some(end) = taken(outcome) {
+            return end.map(|run| (true, run));
+        }
+        std::thread::sleep(POLL);
     }
 }
