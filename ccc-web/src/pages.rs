@@ -259,7 +259,7 @@ async fn service_action(
         "register-client" => "clients",
         _ => "general",
     };
-    let here = format!("/services/{name}?tab={tab}");
+    let here = format!("{}?tab={tab}", t::link("/services", &name, None));
     let admin_only = matches!(
         action.as_str(),
         "edit" | "resize" | "add-partition" | "remove-partition" | "synchronise"
@@ -359,7 +359,10 @@ async fn service_action(
         })
         .await;
     match outcome {
-        Ok((notice, Some(now))) => back(&format!("/services/{now}?tab={tab}"), Ok(notice)),
+        Ok((notice, Some(now))) => back(
+            &format!("{}?tab={tab}", t::link("/services", &now, None)),
+            Ok(notice),
+        ),
         Ok((notice, None)) => back("/services", Ok(notice)),
         Err(e) => back(&here, Err(e)),
     }
@@ -468,7 +471,7 @@ async fn create_service(
     };
     match outcome {
         Ok(service) => back(
-            &format!("/services/{}", service.name),
+            &t::link("/services", &service.name, None),
             Ok(format!("Service \"{}\" created.", service.name)),
         ),
         Err(e) => {
@@ -639,7 +642,7 @@ async fn template_action(
                 Ok(notice)
             }
             "edit" => {
-                to = format!("/templates/{name}");
+                to = t::link("/templates", &name, None);
                 let template = template_of(&fields, name.clone())?;
                 app.run(move |sel| Ok(ccc::edit_ccc_template(sel, template)?))
                     .await?;

@@ -60,6 +60,7 @@ use hsmsim::lab::ccc::{CccOrganisation, CccTemplate};
 use hsmsim::lab::schema::{CccPerformance, CccRole, CccServiceType};
 use hsmsim::models::luna;
 use maud::{DOCTYPE, Markup, html};
+use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use std::collections::HashMap;
 
 /// The messages a page shows: CCC's refusal and what a change did.
@@ -85,6 +86,31 @@ fn chosen(filled: &Filled, name: &str, option: &str) -> bool {
     filled
         .get(name)
         .is_some_and(|v| v.iter().any(|x| x == option))
+}
+
+/// What a name must not carry raw in a URL path segment.
+const SEGMENT: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'&')
+    .add(b'+')
+    .add(b'/')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}');
+
+/// `prefix/name[/action]` with the name percent-encoded as one path segment.
+pub fn link(prefix: &str, name: &str, action: Option<&str>) -> String {
+    let name = utf8_percent_encode(name, SEGMENT);
+    match action {
+        Some(action) => format!("{prefix}/{name}/{action}"),
+        None => format!("{prefix}/{name}"),
+    }
 }
 
 /// An id made of a name (letters, digits, '-', '_' kept; others '-').
@@ -189,7 +215,7 @@ pub fn services_page(user: &CccUserRecord, flash: &Flash, services: &[ServiceVie
                 @for view in services {
                     @let s = &view.service;
                     tr.service data-service=(s.name) {
-                        td.service-name { a href=(format!("/services/{}", s.name)) { (s.name) } }
+                        td.service-name { a href=(link("/services", &s.name, None)) { (s.name) } }
                         td.service-organisation { (s.organisation) }
                         td.service-template { (s.template) }
                         td.service-partitions { @for p in &s.partitions { (p.to_string()) " " } }
@@ -216,8 +242,8 @@ pub struct ServicePage<'a> {
 pub fn service_page(user: &CccUserRecord, flash: &Flash, page: ServicePage<'_>) -> Markup {
     let s = &page.view.service;
     let status = &page.view.status;
-    let action = |a: &str| format!("/services/{}/{a}", s.name);
-    let tab = |t: &str| format!("/services/{}?tab={t}", s.name);
+    let action = |a: &str| link("/services", &s.name, Some(a));
+    let tab = |t: &str| format!("{}?tab={t}", link("/services", &s.name, None));
     let admin = user.role == CccRole::Administrator;
     let body = html! {
         nav #tabs {
@@ -534,17 +560,17 @@ pub fn templates_page(user: &CccUserRecord, flash: &Flash, templates: &[CccTempl
                 tr { th { "Template" } th { "Type" } th { "Authentication" } th { "Size (bytes)" } th { "PPSO" } th { "SKS" } th { "STC" } th {} }
                 @for t in templates {
                     tr.template data-template=(t.name) {
-                        td { a href=(format!("/templates/{}", t.name)) { (t.name) } }
+                        td { a href=(link("/templates", &t.name, None)) { (t.name) } }
                         td { (service_type_name(t.service_type)) }
                         td { (format!("{:?}", t.authentication)) }
                         td { (t.partition_size) }
                         td { (t.per_partition_so) } td { (t.scalable_key_storage) } td { (t.secure_trusted_channel) }
                         td { @if admin {
-                            form.copy-template method="post" action=(format!("/templates/{}/copy", t.name)) {
+                            form.copy-template method="post" action=(link("/templates", &t.name, Some("copy"))) {
                                 input name="name" placeholder="copy name" required;
                                 button type="submit" { "Copy" }
                             }
-                            form method="post" action=(format!("/templates/{}/delete", t.name)) {
+                            form method="post" action=(link("/templates", &t.name, Some("delete"))) {
                                 button.delete-template type="submit" { "Delete" }
                             }
                         } }
@@ -569,7 +595,7 @@ pub fn template_page(user: &CccUserRecord, flash: &Flash, template: &CccTemplate
         flash,
         html! {
             @if user.role == CccRole::Administrator {
-                form #edit-template-form method="post" action=(format!("/templates/{}/edit", template.name)) {
+                form #edit-template-form method="post" action=(link("/templates", &template.name, Some("edit"))) {
                     (template_fields(Some(template), false))
                     " " button #edit-template-submit type="submit" { "Save" }
                 }

@@ -318,3 +318,44 @@ fn an_application_owner_is_refused_the_administrators_pages() {
     let (status, _, _) = lab.page("POST", "/login", None, Some(&big));
     assert_eq!(status, 413);
 }
+
+#[test]
+fn names_with_spaces_slashes_and_marks_are_linked_and_acted_on() {
+    let (lab, admin) = Lab::with_web("");
+    let odd = "odd/name ?#%";
+    let (status, body) = lab.call(
+        "POST",
+        "/api/v1/templates/ha-password-7/copy",
+        Some(&admin),
+        Some(serde_json::json!({ "name": odd })),
+    );
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = lab.call(
+        "PATCH",
+        "/api/v1/services/web",
+        Some(&admin),
+        Some(serde_json::json!({ "name": "web tier #1" })),
+    );
+    assert_eq!(status, 200, "{body}");
+    let token = form_login(&lab, ADMIN);
+    let (_, _, html) = lab.page("GET", "/templates", Some(&token), None);
+    let href = "/templates/odd%2Fname%20%3F%23%25";
+    assert!(html.contains(&format!("href=\"{href}\"")), "{html}");
+    let (status, _, html) = lab.page("GET", href, Some(&token), None);
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("id=\"edit-template-form\""));
+    let (_, _, html) = lab.page("GET", "/services", Some(&token), None);
+    let service = "/services/web%20tier%20%231";
+    assert!(html.contains(&format!("href=\"{service}\"")), "{html}");
+    let html = lab.submit(
+        &token,
+        &format!("{service}/edit"),
+        &form(&[
+            ("name", "web"),
+            ("description", "back"),
+            ("organisation", "acme"),
+        ]),
+    );
+    assert!(html.contains("id=\"service-name\">web<"), "{html}");
+    assert_eq!(ccc::ccc_services(&lab.selection()).unwrap()[0].name, "web");
+}
