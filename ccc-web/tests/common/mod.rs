@@ -1,0 +1,254 @@
+//! What the CCC web tests share: the luna-ccc lab in a fresh state directory (with an HSM SO
+//! admin partition "HSM-SO-<device>" on each device, so CCC can authorise them), the users'
+//! passwords set, a server on 127.0.0.1:0, and a plain HTTP client.
+#![allow(dead_code)]
+use hsmsim::estate::{Choice, LAB_FILE, LabSelection, ccc, select};
+use hsmsim_ccc_web::{RunningServer, ServeOptions, start};
+use serde_json::Value;
+
+pub const ADMIN: (&str, &str) = ("ccc-admin", "admin-pass-1");
+pub const OWNER: (&str, &str) = ("app-owner", "owner-pass-1");
+
+/// A running CCC over its own copy of the lab.
+pub struct Lab {
+    pub dir: tempfile::TempDir,
+    pub server: RunningServer,
+    pub base: String,
+    agent: ureq::Agent,
+}
+
+/// The built-in luna-ccc lab with an admin partition on each Network HSM.
+fn lab_text() -> String {
+    let mut text = hsmsim::lab::built_in_text("luna-ccc").unwrap().to_string();
+    for device in ["sa6-legacy", "sa6-ppso", "sa7-a", "sa7-b", "sa7-c"] {
+        let at = text.find(&format!("name = \"{device}\"")).unwrap();
+        let rest = &text[at..];
+        let end = at
+            + [rest.find("\n[[device]]"), rest.find("\n[[host]]")]
+                .into_iter()
+                .flatten()
+                .min()
+                .unwrap();
+        text.insert_str(
+            end,
+            &format!(
+                "\n  [[device.partition]]\n  name = \"admin\"\n  label = \"hsm\"\n  so_pin = \"HSM-SO-{device}\"\n    [device.partition.luna]\n    admin = true\n"
+            ),
+        );
+    }
+    text
+}
+
+impl Lab {
+    pub fn start() -> Lab {
+        Lab::start_with("")
+    }
+
+    /// `start` with `extra` appended to the lab file (e.g. `[[ccc.service]]`s).
+    pub fn start_with(extra: &str) -> Lab {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(LAB_FILE), lab_text() + extra).unwrap();
+        let lab = Lab::selection_in(&dir);
+        ccc::set_ccc_user_password(&lab, ADMIN.0, ADMIN.1).unwrap();
+        ccc::set_ccc_user_password(&lab, OWNER.0, OWNER.1).unwrap();
+        let server = start(
+            lab,
+            ServeOptions {
+                listen: "127.0.0.1:0".parse().unwrap(),
+            },
+        )
+        .unwrap();
+        let base = format!("http://{}", server.local_addr());
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .build()
+            .into();
+        Lab {
+            dir,
+            server,
+            base,
+            agent,
+        }
+    }
+
+    fn selection_in(dir: &tempfile::TempDir) -> LabSelection {
+        select(&Choice {
+            lab_file: Some(dir.path().join(LAB_FILE)),
+            host: None,
+            state_dir: None,
+        })
+        .unwrap()
+    }
+
+    /// The lab as the estate sees it (to check outcomes through `estate::ccc`).
+    pub fn selection(&self) -> LabSelection {
+        Lab::selection_in(&self.dir)
+    }
+
+    /// Logs `user` in over the API: its bearer token.
+    pub fn login(&self, user: (&str, &str)) -> String {
+        let (status, body) = self.call(
+            "POST",
+            "/api/v1/login",
+            None,
+            Some(serde_json::json!({ "user": user.0, "password": user.1 })),
+        );
+        assert_eq!(status, 200, "{body}");
+        body["token"].as_str().unwrap().to_string()
+    }
+
+    /// An API call: status and JSON body (`Value::Null` when empty).
+    pub fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let text = body.map(|b| b.to_string());
+        let (status, _, answer) =
+            self.raw(method, path, token, text.as_deref(), "application/json");
+        let value = if answer.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&answer).unwrap_or_else(|e| panic!("{e}: {answer}"))
+        };
+        (status, value)
+    }
+
+    /// A request with a raw body: status, headers (name, value) and text.
+    pub fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+        content_type: &str,
+    ) -> (u16, Vec<(String, String)>, String) {
+        let url = format!("{}{path}", self.base);
+        let builder = ureq::http::Request::builder().method(method).uri(&url);
+        let builder = match token {
+            Some(t) if t.starts_with("cookie:") => {
+                builder.header("Cookie", format!("ccc_session={}", &t[7..]))
+            }
+            Some(t) => builder.header("Authorization", format!("Bearer {t}")),
+            None => builder,
+        };
+        let response = match body {
+            Some(b) => self.agent.run(
+                builder
+                    .header("Content-Type", content_type)
+                    .body(b.to_string())
+                    .unwrap(),
+            ),
+            None => self.agent.run(builder.body(()).unwrap()),
+        };
+        let mut response = response.unwrap();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_str().unwrap_or("").to_string()))
+            .collect();
+        let status = response.status().as_u16();
+        let text = response.body_mut().read_to_string().unwrap_or_default();
+        (status, headers, text)
+    }
+
+    /// A console page or form post with the session cookie of `token` (if any): status,
+    /// headers and HTML.
+    pub fn page(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        form: Option<&str>,
+    ) -> (u16, Vec<(String, String)>, String) {
+        let cookie = token.map(|t| format!("cookie:{t}"));
+        self.raw(
+            method,
+            path,
+            cookie.as_deref(),
+            form,
+            "application/x-www-form-urlencoded",
+        )
+    }
+
+    /// Posts a console form and follows its 303: the page it leads to.
+    pub fn submit(&self, token: &str, path: &str, form: &str) -> String {
+        let (status, headers, html) = self.page("POST", path, Some(token), Some(form));
+        assert_eq!(status, 303, "{path}: {html}");
+        let to = header(&headers, "location").unwrap().to_string();
+        let (status, _, html) = self.page("GET", &to, Some(token), None);
+        assert_eq!(status, 200, "{to}: {html}");
+        html
+    }
+
+    /// The lab (with `extra`), an Administrator's token, sa7-a and sa7-b authorised, and
+    /// "web", an HA service on sa7-a/svc1 + sa7-b/svc1 from the lab's template.
+    pub fn with_web(extra: &str) -> (Lab, String) {
+        let lab = Lab::start_with(extra);
+        let admin = lab.login(ADMIN);
+        lab.authorise(&admin, &["sa7-a", "sa7-b"]);
+        lab.create_service(
+            &admin,
+            "web",
+            "ha-password-7",
+            &["sa7-a/svc1", "sa7-b/svc1"],
+        );
+        (lab, admin)
+    }
+
+    /// Creates service `name` of organisation "acme" over the API (201 expected).
+    pub fn create_service(
+        &self,
+        token: &str,
+        name: &str,
+        template: &str,
+        partitions: &[&str],
+    ) -> Value {
+        let (status, body) = self.call(
+            "POST",
+            "/api/v1/services",
+            Some(token),
+            Some(serde_json::json!({ "name": name, "template": template,
+                "organisation": "acme", "partitions": partitions })),
+        );
+        assert_eq!(status, 201, "{body}");
+        body
+    }
+
+    /// Adds and authorises `devices` over the API.
+    pub fn authorise(&self, token: &str, devices: &[&str]) {
+        for device in devices {
+            let (status, body) = self.call(
+                "POST",
+                "/api/v1/devices",
+                Some(token),
+                Some(serde_json::json!({ "device": device })),
+            );
+            assert_eq!(status, 201, "{body}");
+            let (status, body) = self.call(
+                "POST",
+                &format!("/api/v1/devices/{device}/authorise"),
+                Some(token),
+                Some(serde_json::json!({ "password": format!("HSM-SO-{device}") })),
+            );
+            assert_eq!(status, 200, "{body}");
+            assert_eq!(body["authorised"], true);
+        }
+    }
+}
+
+/// A form body (`application/x-www-form-urlencoded`).
+pub fn form(fields: &[(&str, &str)]) -> String {
+    serde_urlencoded::to_string(fields).unwrap()
+}
+
+/// The header `name` of a response (case-insensitive).
+pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
