@@ -15,7 +15,7 @@ use hsmsim::estate::LabSelection;
 use hsmsim::estate::ccc::{self, CccServiceStatus, ImportRowEdit, MigrationRequest, NewService};
 use hsmsim::estate::ccc::{ServiceEdit, ServiceInitialisation};
 use hsmsim::lab::ccc::{CccService, CccTemplate};
-use hsmsim::lab::schema::{CccPerformance, CccRole, CccServiceType};
+use hsmsim::lab::schema::{CccBackupType, CccPerformance, CccRole, CccServiceType};
 use hsmsim::models::luna;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -457,6 +457,8 @@ pub struct TemplateBody {
     pub scalable_key_storage: bool,
     #[serde(default)]
     pub secure_trusted_channel: bool,
+    #[serde(default)]
+    pub backup_type: CccBackupType,
 }
 
 fn yes() -> bool {
@@ -475,6 +477,7 @@ impl TemplateBody {
             per_partition_so: self.per_partition_so,
             scalable_key_storage: self.scalable_key_storage,
             secure_trusted_channel: self.secure_trusted_channel,
+            backup_type: self.backup_type,
         }
     }
 }
@@ -763,6 +766,7 @@ async fn initialise_service(
     .await?)
 }
 
+/// The crypto officer's credential that activation and synchronisation take.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ActivateBody {
@@ -922,10 +926,15 @@ async fn synchronise_service(
     State(app): State<App>,
     caller: Caller,
     Params(name): Params<String>,
+    JsonBody(body): JsonBody<ActivateBody>,
 ) -> Answer {
     caller.require_administrator("synchronise services")?;
-    on_service(&app, caller, name, |sel, name| {
-        Ok(ccc::synchronise_ccc_service(sel, name)?)
+    on_service(&app, caller, name, move |sel, name| {
+        Ok(ccc::synchronise_ccc_service(
+            sel,
+            name,
+            &body.crypto_officer_password,
+        )?)
     })
     .await?;
     no_content()

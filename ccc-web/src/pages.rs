@@ -338,7 +338,11 @@ async fn service_action(
                     "Service deployed to the client."
                 }
                 "synchronise" => {
-                    ccc::synchronise_ccc_service(sel, name)?;
+                    ccc::synchronise_ccc_service(
+                        sel,
+                        name,
+                        &fields.get("crypto_officer_password"),
+                    )?;
                     "Service synchronised."
                 }
                 "detach" => {
@@ -603,6 +607,10 @@ fn template_of(fields: &Fields, name: String) -> Result<hsmsim::lab::ccc::CccTem
             per_partition_so: fields.checked("per_partition_so"),
             scalable_key_storage: fields.checked("scalable_key_storage"),
             secure_trusted_channel: fields.checked("secure_trusted_channel"),
+            backup_type: match fields.optional("backup_type") {
+                None => Default::default(),
+                Some(_) => parse(fields, "backup_type")?,
+            },
         };
     Ok(body.into_template(name))
 }

@@ -19,7 +19,7 @@
 //!   `cloning_domain`, `partition_so_password`, `crypto_officer_password`,
 //!   `crypto_user_password`, `#initialise-submit`), form `#activate-form`
 //!   (`crypto_officer_password`, `#activate-submit`), `#detach-submit`, `#delete-submit`,
-//!   `#synchronise-submit`; Capabilities: `#capabilities` (table), form `#resize-form` (`size`,
+//!   form `#synchronise-form` (`crypto_officer_password`, `#synchronise-submit`); Capabilities: `#capabilities` (table), form `#resize-form` (`size`,
 //!   `#resize-submit`); Partitions: table `#partitions` (`tr.partition[data-partition]`, each
 //!   with a `.remove-partition` button), form `#add-partition-form` (select `partition`,
 //!   `#add-partition-submit`), form `#initialise-partitions-form` (`cloning_domain`,
@@ -57,7 +57,7 @@ use hsmsim::estate::ccc::{
     CccDevice, CccImportTable, CccKey, CccMigration, CccUserRecord, MigrationState,
 };
 use hsmsim::lab::ccc::{CccOrganisation, CccTemplate};
-use hsmsim::lab::schema::{CccPerformance, CccRole, CccServiceType};
+use hsmsim::lab::schema::{CccBackupType, CccPerformance, CccRole, CccServiceType};
 use hsmsim::models::luna;
 use maud::{DOCTYPE, Markup, html};
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
@@ -263,6 +263,7 @@ pub fn service_page(user: &CccUserRecord, flash: &Flash, page: ServicePage<'_>) 
                         tr { th { "Per-Partition SO" } td { (t.per_partition_so) } }
                         tr { th { "Scalable Key Storage" } td { (t.scalable_key_storage) } }
                         tr { th { "Secure Trusted Channel" } td { (t.secure_trusted_channel) } }
+                        tr { th { "Backup type" } td { (backup_type_name(t.backup_type)) } }
                     }
                     tr { th { "Partition size (bytes)" } td #partition-size {
                         (status.partition_size.or(page.template.map(|t| t.partition_size)).map(|n| n.to_string()).unwrap_or_default())
@@ -395,8 +396,9 @@ pub fn service_page(user: &CccUserRecord, flash: &Flash, page: ServicePage<'_>) 
                 }
                 @if admin {
                     " "
-                    form method="post" action=(action("synchronise")) style="display:inline" {
-                        button #synchronise-submit type="submit" { "Synchronize" }
+                    form #synchronise-form method="post" action=(action("synchronise")) style="display:inline" {
+                        label { "Crypto Officer password " input type="password" name="crypto_officer_password" required; }
+                        " " button #synchronise-submit type="submit" { "Synchronize" }
                     }
                 }
             }
@@ -521,6 +523,7 @@ fn template_fields(t: Option<&CccTemplate>, with_name: bool) -> Markup {
     let service_type = t.map(|t| t.service_type);
     let auth = t.map(|t| t.authentication);
     let perf = t.and_then(|t| t.performance);
+    let backup = t.map(|t| t.backup_type);
     html! {
         @if with_name {
             label { "Name " input name="name" required; }
@@ -546,6 +549,10 @@ fn template_fields(t: Option<&CccTemplate>, with_name: bool) -> Markup {
         label { " " input type="checkbox" name="per_partition_so" value="on" checked[t.is_none_or(|t| t.per_partition_so)]; " Per-Partition SO" }
         label { " " input type="checkbox" name="scalable_key_storage" value="on" checked[t.is_some_and(|t| t.scalable_key_storage)]; " Scalable Key Storage" }
         label { " " input type="checkbox" name="secure_trusted_channel" value="on" checked[t.is_some_and(|t| t.secure_trusted_channel)]; " Secure Trusted Channel" }
+        label { " Backup type " select name="backup_type" {
+            option value="none" selected[backup.is_none_or(|b| b == CccBackupType::None)] { "None" }
+            option value="backup-hsm" selected[backup == Some(CccBackupType::BackupHsm)] { "Backup HSM" }
+        } }
     }
 }
 
@@ -751,4 +758,12 @@ pub fn devices_page(user: &CccUserRecord, flash: &Flash, devices: &[CccDevice]) 
 
 pub fn message_page(title: &str, user: Option<&CccUserRecord>, flash: &Flash) -> Markup {
     layout(title, user, flash, html! {})
+}
+
+/// A backup type as the console shows it.
+fn backup_type_name(backup: CccBackupType) -> &'static str {
+    match backup {
+        CccBackupType::None => "None",
+        CccBackupType::BackupHsm => "Backup HSM",
+    }
 }

@@ -68,7 +68,6 @@ fn a_service_the_lab_manages_is_listed_with_its_status() {
 }
 
 #[test]
-#[ignore = "needs ccc-lifecycle"]
 fn a_service_is_initialised_and_activated_over_the_api() {
     let (lab, admin) = with_web();
     let (status, body) = lab.call(
@@ -113,7 +112,6 @@ fn a_service_is_initialised_and_activated_over_the_api() {
 }
 
 #[test]
-#[ignore = "needs ccc-lifecycle"]
 fn partitions_are_added_initialised_and_removed_over_the_api() {
     let (lab, admin) = with_web();
     let (status, body) = lab.call(
@@ -175,7 +173,6 @@ fn partitions_are_added_initialised_and_removed_over_the_api() {
 }
 
 #[test]
-#[ignore = "needs ccc-lifecycle"]
 fn a_service_is_resized_deployed_and_refused_while_a_device_is_offline() {
     let (lab, admin) = with_web();
     let (status, body) = lab.call(
@@ -240,7 +237,6 @@ fn a_service_is_resized_deployed_and_refused_while_a_device_is_offline() {
 }
 
 #[test]
-#[ignore = "needs ccc-import"]
 fn unmanaged_partitions_are_discovered_edited_and_imported_over_the_api() {
     let lab = Lab::start();
     let admin = lab.login(ADMIN);
@@ -334,7 +330,6 @@ fn finished(lab: &Lab, admin: &str, id: &Value) -> Value {
 }
 
 #[test]
-#[ignore = "needs ccc-migrate"]
 fn a_service_is_migrated_in_the_background_and_its_progress_polled() {
     let lab = Lab::start_with(PAYMENTS);
     let admin = lab.login(ADMIN);
@@ -391,7 +386,6 @@ fn a_service_is_migrated_in_the_background_and_its_progress_polled() {
 }
 
 #[test]
-#[ignore = "needs ccc-migrate"]
 fn the_migrate_service_wizard_starts_a_run_and_shows_its_progress_and_refusals() {
     let lab = Lab::start_with(PAYMENTS);
     let admin = lab.login(ADMIN);

@@ -144,6 +144,16 @@ enum UserCommand {
         /// The user's login name.
         name: String,
     },
+    /// Set or replace a user's login password for the web console and the REST API (at least
+    /// 8 characters).
+    Password {
+        /// The user's login name.
+        name: String,
+        /// The new password (else $HSMSIM_CCC_PASSWORD, else asked for without echo on a
+        /// terminal).
+        #[arg(long, value_name = "PASSWORD")]
+        password: Option<String>,
+    },
 }
 
 /// A CCC user's role.
@@ -419,6 +429,10 @@ enum ServiceCommand {
     Synchronise {
         /// The service's name.
         name: String,
+        /// The Crypto Officer password (PED: the activated challenge) opening the partitions
+        /// (else $HSMSIM_CO_PASSWORD, else asked for on a terminal).
+        #[arg(long, value_name = "PASSWORD")]
+        co_password: Option<String>,
     },
 }
 
@@ -878,6 +892,19 @@ fn user(selection: &LabSelection, command: UserCommand) -> Outcome {
             done(
                 format!("user \"{name}\" removed"),
                 json!({ "removed": name }),
+            )
+        }
+        UserCommand::Password { name, password } => {
+            let password = crate::secret::obtain(
+                password,
+                "--password",
+                "HSMSIM_CCC_PASSWORD",
+                &format!("New CCC password of {name}: "),
+            )?;
+            ccc::set_ccc_user_password(selection, &name, &password)?;
+            done(
+                format!("user \"{name}\": password set"),
+                json!({ "user": name, "password_set": true }),
             )
         }
     }
@@ -1484,11 +1511,22 @@ fn service(selection: &LabSelection, command: ServiceCommand) -> Outcome {
                 format!("service \"{name}\" deployed to client {client}"),
             )
         }
-        ServiceCommand::Synchronise { name } => {
-            ccc::synchronise_ccc_service(selection, &name)?;
+        ServiceCommand::Synchronise { name, co_password } => {
+            let co = crate::secret::obtain(
+                co_password,
+                "--co-password",
+                "HSMSIM_CO_PASSWORD",
+                "Crypto Officer password: ",
+            )?;
+            let received = ccc::synchronise_ccc_service(selection, &name, &co)?;
+            let copied: usize = received.iter().map(|(_, n)| n).sum();
+            let per_partition: Vec<_> = received
+                .iter()
+                .map(|(p, n)| json!({ "partition": p.to_string(), "received": n }))
+                .collect();
             done(
-                format!("service \"{name}\": partitions synchronised"),
-                json!({ "synchronised": name }),
+                format!("service \"{name}\": partitions synchronised, {copied} objects copied"),
+                json!({ "synchronised": name, "partitions": per_partition }),
             )
         }
     }

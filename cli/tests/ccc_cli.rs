@@ -1057,7 +1057,6 @@ fn serve_takes_an_address_and_port() {
 // The lifecycle of a service (ccc-lifecycle builds it).
 
 #[test]
-#[ignore = "needs ccc-lifecycle"]
 fn a_templates_backup_type_is_set_and_kept() {
     let lab = Lab::built_in();
     let j = lab.json(&[
@@ -1099,7 +1098,6 @@ const INITIALISE: &[&str] = &[
 ];
 
 #[test]
-#[ignore = "needs ccc-lifecycle"]
 fn a_service_is_initialised_activated_and_its_keys_and_clients_listed() {
     let lab = Lab::with_web_service();
     let out = lab.run(&["ccc", "service", "initialise", "web", "--label", "web"]);
@@ -1164,7 +1162,6 @@ fn a_service_is_initialised_activated_and_its_keys_and_clients_listed() {
 }
 
 #[test]
-#[ignore = "needs ccc-lifecycle"]
 fn a_non_ppso_password_service_is_not_activated_by_ccc() {
     let lab = Lab::authorised(&["sa6-ppso"]);
     lab.ok(&[
@@ -1222,7 +1219,6 @@ fn a_non_ppso_password_service_is_not_activated_by_ccc() {
 }
 
 #[test]
-#[ignore = "needs ccc-lifecycle"]
 fn partitions_are_added_initialised_and_removed_and_clients_register_again() {
     let lab = Lab::authorised(&["sa7-a", "sa7-b", "sa7-c"]);
     lab.ok(&[
@@ -1325,7 +1321,6 @@ fn partitions_are_added_initialised_and_removed_and_clients_register_again() {
 }
 
 #[test]
-#[ignore = "needs ccc-lifecycle"]
 fn a_service_is_resized_unless_a_device_is_off_line() {
     let lab = Lab::with_web_service();
     lab.ok(&[&["ccc", "service", "initialise", "web"][..], INITIALISE].concat());
@@ -1365,7 +1360,6 @@ fn a_service_is_resized_unless_a_device_is_off_line() {
 // Import Partitions (ccc-import builds it).
 
 #[test]
-#[ignore = "needs ccc-import"]
 fn unmanaged_partitions_are_discovered_edited_and_imported() {
     let lab = Lab::authorised(&["sa6-legacy", "sa6-ppso", "sa7-a", "sa7-b", "sa7-c"]);
     assert!(
@@ -1487,7 +1481,6 @@ fn unmanaged_partitions_are_discovered_edited_and_imported() {
 }
 
 #[test]
-#[ignore = "needs ccc-import"]
 fn an_import_is_cancelled() {
     let lab = Lab::authorised(&["sa7-c"]);
     lab.ok(&["ccc", "import", "discover"]);
@@ -1569,7 +1562,6 @@ fn migration(source: &str, name: &str, targets: &[&str], so: &str, co: &str) -> 
 }
 
 #[test]
-#[ignore = "needs ccc-migrate"]
 fn a_6x_ppso_service_migrates_to_two_7x_devices_with_its_progress() {
     let lab = managed();
     // A service the lab manages was initialised outside CCC.
@@ -1648,7 +1640,6 @@ fn a_6x_ppso_service_migrates_to_two_7x_devices_with_its_progress() {
 }
 
 #[test]
-#[ignore = "needs ccc-migrate"]
 fn a_77_source_is_not_migrated_to_74_devices() {
     let lab = managed();
     let request = migration(
@@ -1691,7 +1682,6 @@ fn a_77_source_is_not_migrated_to_74_devices() {
 // The web server (ccc-web builds it).
 
 #[test]
-#[ignore = "needs ccc-web"]
 fn serve_listens_on_the_address_given() {
     let lab = Lab::built_in();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -1722,4 +1712,59 @@ fn serve_listens_on_the_address_given() {
     let _ = child.kill();
     let _ = child.wait();
     assert!(connected.is_some(), "hsmsim ccc serve listens on {listen}");
+}
+
+#[test]
+fn a_users_login_password_is_set() {
+    let lab = Lab::built_in();
+    assert_eq!(
+        lab.ok(&[
+            "ccc",
+            "user",
+            "password",
+            "app-owner",
+            "--password",
+            "owner-pass-1"
+        ]),
+        "user \"app-owner\": password set\n"
+    );
+    let out = output(
+        lab.command()
+            .env("HSMSIM_CCC_PASSWORD", "admin-pass-1")
+            .args(["ccc", "user", "password", "ccc-admin", "--json"]),
+    );
+    assert_eq!(
+        json(&out),
+        serde_json::json!({"user": "ccc-admin", "password_set": true})
+    );
+    refused_json(
+        &lab,
+        &[
+            "ccc",
+            "user",
+            "password",
+            "app-owner",
+            "--password",
+            "short",
+        ],
+        1,
+        "CKR_PIN_LEN_RANGE",
+        "8",
+    );
+    refused_json(
+        &lab,
+        &[
+            "ccc",
+            "user",
+            "password",
+            "nobody",
+            "--password",
+            "long-enough",
+        ],
+        2,
+        "CKR_ARGUMENTS_BAD",
+        "CCC has no user \"nobody\"",
+    );
+    let out = lab.run(&["ccc", "user", "password", "app-owner"]);
+    refused(&out, 2, "--password is needed");
 }

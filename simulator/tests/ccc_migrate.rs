@@ -234,7 +234,7 @@ fn an_ha_service_migrates_from_its_first_partition_and_its_keys_work_on_the_new_
     assert_eq!(snapshot(&sel, "sa7-a/web1"), source_before);
     assert_eq!(snapshot(&sel, "sa7-b/web2"), web2_before);
     // The new service is in sync.
-    synchronise_ccc_service(&sel, "web-7").unwrap();
+    check_ccc_service_in_sync(&sel, "web-7").unwrap();
 }
 
 #[test]
@@ -307,26 +307,26 @@ fn a_copy_that_failed_on_an_offline_device_is_reported_and_repaired_by_synchroni
         request().targets
     );
     refused_with(
-        synchronise_ccc_service(&sel, "web-7"),
+        check_ccc_service_in_sync(&sel, "web-7"),
         CKR_FUNCTION_FAILED,
         "service \"web-7\" needs sync: sa7-b/svc1 lack objects",
     );
     refused_with(
-        synchronise_ccc_service_with(&sel, "web-7", WEB_CO),
+        synchronise_ccc_service(&sel, "web-7", WEB_CO),
         CKR_FUNCTION_FAILED,
         "device \"sa7-b\" of \"sa7-b/svc1\" is offline",
     );
     recover_device(&sel, &DeviceId::new("sa7-b")).unwrap();
     refused_with(
-        synchronise_ccc_service_with(&sel, "web-7", "CO-wrong-2023"),
+        synchronise_ccc_service(&sel, "web-7", "CO-wrong-2023"),
         CKR_PIN_INCORRECT,
         "",
     );
     assert_eq!(
-        synchronise_ccc_service_with(&sel, "web-7", WEB_CO).unwrap(),
+        synchronise_ccc_service(&sel, "web-7", WEB_CO).unwrap(),
         [(partition("sa7-a/svc1"), 0), (partition("sa7-b/svc1"), 3)]
     );
-    synchronise_ccc_service(&sel, "web-7").unwrap();
+    check_ccc_service_in_sync(&sel, "web-7").unwrap();
     let engine = engine(&sel);
     let cipher = encrypt(&engine, WEB1, b"sixteen byte blk");
     assert_eq!(decrypt(&engine, SA7B_SVC1, &cipher), b"sixteen byte blk");
@@ -432,8 +432,8 @@ fn a_migration_left_running_by_a_restart_is_resumed_or_failed_never_half_done() 
     );
     assert_eq!(ccc_migrations(&sel).unwrap(), recovered);
     assert!(recover_ccc_migrations(&sel).unwrap().is_empty(), "once");
-    synchronise_ccc_service_with(&sel, "web-7", WEB_CO).unwrap();
-    synchronise_ccc_service(&sel, "web-7").unwrap();
+    synchronise_ccc_service(&sel, "web-7", WEB_CO).unwrap();
+    check_ccc_service_in_sync(&sel, "web-7").unwrap();
 
     // Stopped after the last copy, before the record said so: resumed to success.
     let (_dir, sel) = lab();

@@ -1,5 +1,4 @@
-//! What the CCC web tests share: the luna-ccc lab in a fresh state directory (with an HSM SO
-//! admin partition "HSM-SO-<device>" on each device, so CCC can authorise them), the users'
+//! What the CCC web tests share: the built-in luna-ccc lab in a fresh state directory, the users'
 //! passwords set, a server on 127.0.0.1:0, and a plain HTTP client.
 #![allow(dead_code)]
 use hsmsim::estate::{Choice, LAB_FILE, LabSelection, ccc, select};
@@ -17,26 +16,10 @@ pub struct Lab {
     agent: ureq::Agent,
 }
 
-/// The built-in luna-ccc lab with an admin partition on each Network HSM.
+/// The built-in luna-ccc lab (each Network HSM has its HSM SO admin partition: "SO-legacy-2017"
+/// on sa6-legacy, "HSM-SO-<device>" on the others).
 fn lab_text() -> String {
-    let mut text = hsmsim::lab::built_in_text("luna-ccc").unwrap().to_string();
-    for device in ["sa6-legacy", "sa6-ppso", "sa7-a", "sa7-b", "sa7-c"] {
-        let at = text.find(&format!("name = \"{device}\"")).unwrap();
-        let rest = &text[at..];
-        let end = at
-            + [rest.find("\n[[device]]"), rest.find("\n[[host]]")]
-                .into_iter()
-                .flatten()
-                .min()
-                .unwrap();
-        text.insert_str(
-            end,
-            &format!(
-                "\n  [[device.partition]]\n  name = \"admin\"\n  label = \"hsm\"\n  so_pin = \"HSM-SO-{device}\"\n    [device.partition.luna]\n    admin = true\n"
-            ),
-        );
-    }
-    text
+    hsmsim::lab::built_in_text("luna-ccc").unwrap().to_string()
 }
 
 impl Lab {

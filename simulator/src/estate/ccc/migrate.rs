@@ -17,7 +17,7 @@
 //!   template in CCC that does; none fitting is refused.
 //! - CCC keeps no partition credential (the store never holds a credential that opens a
 //!   token): a run uses the wizard's challenges while it runs, and a service's
-//!   synchronisation takes the crypto officer's credential (`synchronise_ccc_service_with`).
+//!   synchronisation takes the crypto officer's credential (`synchronise_ccc_service`).
 //!   So a migration found running after a restart is resumed only when what is left needs no
 //!   credential (its copy had completed: it succeeds); otherwise it is marked failed with the
 //!   reason and the repair to make.
@@ -26,7 +26,7 @@
 //!   (`MigrationRequest::partition_size`, `CKR_CONTAINER_OBJECT_STORAGE_FULL`: "Decide
 //!   partition size carefully"). The new service keeps every target partition (CCC created it
 //!   on all of them), so the repair "add those partitions to the new service and synchronise"
-//!   is `synchronise_ccc_service_with` once the devices are back: it copies what each partition
+//!   is `synchronise_ccc_service` once the devices are back: it copies what each partition
 //!   lacks, from the service's other partitions and from the migration's source.
 //! - The new partitions take the source's credentials: password devices the wizard's cloning
 //!   domain and challenges, checked against the source's (each must open the source's seal or
@@ -880,11 +880,11 @@ fn lacking(selection: &LabSelection, service: &str) -> Result<Vec<PartitionId>> 
         .collect())
 }
 
-/// Synchronises a service's partitions (repairs a copy that failed on some devices). CCC
-/// keeps no partition credential (simulator-defined, see the module comment): this answers
-/// `Ok` when every partition already holds every object, and otherwise refuses naming the
-/// partitions that lack objects; `synchronise_ccc_service_with` synchronises.
-pub fn synchronise_ccc_service(selection: &LabSelection, service: &str) -> Result<()> {
+/// Whether a service's partitions are in sync, read without a credential (CCC keeps none,
+/// simulator-defined, see the module comment): `Ok` when every partition already holds every
+/// object; otherwise refused naming the partitions that lack objects
+/// (`synchronise_ccc_service` synchronises them).
+pub fn check_ccc_service_in_sync(selection: &LabSelection, service: &str) -> Result<()> {
     let lacking = lacking(selection, service)?;
     if lacking.is_empty() {
         return Ok(());
@@ -901,7 +901,7 @@ pub fn synchronise_ccc_service(selection: &LabSelection, service: &str) -> Resul
 /// migration created, the migration's source partition sends the objects too (it receives
 /// none). Every partition's device must be online. Returns the objects each of the service's
 /// partitions received; a failure is the first pair's error, the copies that cloned kept.
-pub fn synchronise_ccc_service_with(
+pub fn synchronise_ccc_service(
     selection: &LabSelection,
     service: &str,
     crypto_officer_challenge: &str,
