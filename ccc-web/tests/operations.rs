@@ -93,15 +93,23 @@ fn a_service_is_initialised_and_activated_over_the_api() {
     assert_eq!(body["initialised"], true);
     let stored = ccc::ccc_service_status(&lab.selection(), "web").unwrap();
     assert!(stored.initialised && stored.initialised_by_ccc);
+    // "Activate Roles ... applies only to PED-based services": "web" is a password service.
     let (status, body) = lab.call(
         "POST",
         "/api/v1/services/web/activate",
         Some(&admin),
         Some(json!({ "crypto_officer_password": "CO-web-2026" })),
     );
-    assert_eq!(status, 200, "{body}");
+    assert_eq!(status, 409, "{body}");
     assert!(
-        ccc::ccc_service_status(&lab.selection(), "web")
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("applies only to PED-based services"),
+        "{body}"
+    );
+    assert!(
+        !ccc::ccc_service_status(&lab.selection(), "web")
             .unwrap()
             .activated
     );
@@ -109,6 +117,103 @@ fn a_service_is_initialised_and_activated_over_the_api() {
     assert_eq!(view["status"]["initialised"], true);
     let (status, keys) = lab.call("GET", "/api/v1/services/web/keys", Some(&admin), None);
     assert_eq!((status, keys), (200, json!([])));
+}
+
+/// A lab of one PED Network HSM 7 "p7" (its HSM SO the lab's blue PED key, an empty password)
+/// with a blank partition "a", the users of `ADMIN` and `OWNER`, and a PPSO PED template.
+const PED_LAB: &str = r#"
+[lab]
+name = "ped"
+
+[[device]]
+name = "p7"
+kind = "luna-network"
+firmware = "7.4.2"
+auth = "ped"
+hsm_policies = { 7 = 1 }
+  [[device.partition]]
+  name = "admin"
+  label = "admin"
+  so_ped_key = "ped/p7-blue.key"
+  admin = true
+  [[device.partition]]
+  name = "a"
+
+[[host]]
+name = "client"
+slot = [{ id = 0, partition = "p7/a" }]
+
+[ccc]
+[[ccc.organisation]]
+name = "acme"
+user = [
+  { name = "ccc-admin", role = "administrator" },
+  { name = "app-owner", role = "application-owner" },
+]
+
+[[ccc.template]]
+name = "ped-7"
+service_type = "hsm-partition"
+authentication = "ped"
+partition_size = 100000
+per_partition_so = true
+"#;
+
+#[test]
+fn a_ppso_ped_service_is_activated_over_the_api_with_its_challenge_password() {
+    let lab = Lab::start_from(PED_LAB);
+    let admin = lab.login(ADMIN);
+    let (status, body) = lab.call(
+        "POST",
+        "/api/v1/devices",
+        Some(&admin),
+        Some(json!({ "device": "p7" })),
+    );
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = lab.call(
+        "POST",
+        "/api/v1/devices/p7/authorise",
+        Some(&admin),
+        Some(json!({ "password": "" })),
+    );
+    assert_eq!(status, 200, "{body}");
+    lab.create_service(&admin, "vault", "ped-7", &["p7/a"]);
+    let (status, body) = lab.call(
+        "POST",
+        "/api/v1/services/vault/initialise",
+        Some(&admin),
+        Some(json!({ "partition_label": "vault", "crypto_officer_password": "challenge-1" })),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = lab.call(
+        "POST",
+        "/api/v1/services/vault/activate",
+        Some(&admin),
+        Some(json!({ "crypto_officer_password": "challenge-2" })),
+    );
+    assert_eq!(
+        (status, &body["error"]),
+        (409, &json!("CKR_PIN_INCORRECT")),
+        "{body}"
+    );
+    assert!(
+        !ccc::ccc_service_status(&lab.selection(), "vault")
+            .unwrap()
+            .activated
+    );
+    let (status, body) = lab.call(
+        "POST",
+        "/api/v1/services/vault/activate",
+        Some(&admin),
+        Some(json!({ "crypto_officer_password": "challenge-1" })),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["activated"], true);
+    assert!(
+        ccc::ccc_service_status(&lab.selection(), "vault")
+            .unwrap()
+            .activated
+    );
 }
 
 #[test]
@@ -216,14 +321,36 @@ fn a_service_is_resized_deployed_and_refused_while_a_device_is_offline() {
         Some(150000),
         "rolled back"
     );
+    // Not initialised (sa7-b is off line): "an Application Owner cannot deploy a service until
+    // it has been initialized".
     let (status, body) = initialise(&lab, &admin, "web");
-    assert!(status == 200 || status == 409, "{body}");
-    let (status, body) = lab.call(
-        "POST",
-        "/api/v1/services/web/clients",
-        Some(&admin),
-        Some(json!({ "host": "app-client" })),
+    assert_eq!(status, 409, "{body}");
+    let deploy = || {
+        lab.call(
+            "POST",
+            "/api/v1/services/web/clients",
+            Some(&admin),
+            Some(json!({ "host": "app-client" })),
+        )
+    };
+    let (status, body) = deploy();
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        ccc::ccc_service_status(&lab.selection(), "web")
+            .unwrap()
+            .clients
+            .is_empty()
     );
+    let (status, body) = lab.call(
+        "PUT",
+        "/api/v1/devices/sa7-b/offline",
+        Some(&admin),
+        Some(json!({ "offline": false })),
+    );
+    assert_eq!((status, &body["offline"]), (200, &json!(false)), "{body}");
+    let (status, body) = initialise(&lab, &admin, "web");
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = deploy();
     assert_eq!(status, 200, "{body}");
     let (_, clients) = lab.call("GET", "/api/v1/services/web/clients", Some(&admin), None);
     assert_eq!(clients[0]["host"], "app-client");
@@ -279,8 +406,37 @@ fn unmanaged_partitions_are_discovered_edited_and_imported_over_the_api() {
         None,
     );
     assert_eq!(status, 200);
+    // Finish Imports wants a service name on every row and the HA group's actual label in
+    // place of the default "HA_n": the unmanaged HA group sa7-a/web1 + sa7-b/web2 is "web-ha".
+    let (status, body) = lab.call("POST", "/api/v1/import/finish", Some(&admin), None);
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("has no service name"),
+        "{body}"
+    );
+    for row in ["sa7-a/web1", "sa7-b/web2"] {
+        let (status, table) = lab.call(
+            "PATCH",
+            &format!("/api/v1/import/rows/{row}"),
+            Some(&admin),
+            Some(json!({ "ha_group": "web-ha", "service_name": "web", "organisation": "acme" })),
+        );
+        assert_eq!(status, 200, "{table}");
+    }
     let (status, services) = lab.call("POST", "/api/v1/import/finish", Some(&admin), None);
     assert_eq!(status, 200, "{services}");
+    let web = ccc::ccc_services(&lab.selection())
+        .unwrap()
+        .into_iter()
+        .find(|s| s.name == "web")
+        .unwrap();
+    assert_eq!(
+        web.partitions,
+        [partition("sa7-a/web1"), partition("sa7-b/web2")]
+    );
     let names: Vec<String> = ccc::ccc_services(&lab.selection())
         .unwrap()
         .into_iter()
@@ -288,6 +444,18 @@ fn unmanaged_partitions_are_discovered_edited_and_imported_over_the_api() {
         .collect();
     assert!(names.contains(&"payments".to_string()), "{names:?}");
     assert!(!names.iter().any(|n| n.contains("legacy")), "{names:?}");
+    // Finish Imports discards the table; cancelling with no table is refused.
+    assert!(ccc::ccc_import_table(&lab.selection()).unwrap().is_none());
+    let (status, body) = lab.call("POST", "/api/v1/import/cancel", Some(&admin), None);
+    assert_eq!(status, 409, "{body}");
+    // A deleted row was removed from that import only: the next discovery finds it again, and
+    // Cancel discards the new table.
+    let (status, table) = lab.call("POST", "/api/v1/import/discover", Some(&admin), None);
+    assert_eq!(status, 200, "{table}");
+    assert_eq!(
+        table["rows"][0]["partition"], "sa6-legacy/legacy",
+        "{table}"
+    );
     let (status, _) = lab.call("POST", "/api/v1/import/cancel", Some(&admin), None);
     assert_eq!(status, 204);
     assert!(ccc::ccc_import_table(&lab.selection()).unwrap().is_none());

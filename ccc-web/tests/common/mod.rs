@@ -29,8 +29,13 @@ impl Lab {
 
     /// `start` with `extra` appended to the lab file (e.g. `[[ccc.service]]`s).
     pub fn start_with(extra: &str) -> Lab {
+        Lab::start_from(&(lab_text() + extra))
+    }
+
+    /// A CCC over the lab file `text` (whose `[ccc]` has the users `ADMIN` and `OWNER`).
+    pub fn start_from(text: &str) -> Lab {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join(LAB_FILE), lab_text() + extra).unwrap();
+        std::fs::write(dir.path().join(LAB_FILE), text).unwrap();
         let lab = Lab::selection_in(&dir);
         ccc::set_ccc_user_password(&lab, ADMIN.0, ADMIN.1).unwrap();
         ccc::set_ccc_user_password(&lab, OWNER.0, OWNER.1).unwrap();
@@ -215,11 +220,19 @@ impl Lab {
                 "POST",
                 &format!("/api/v1/devices/{device}/authorise"),
                 Some(token),
-                Some(serde_json::json!({ "password": format!("HSM-SO-{device}") })),
+                Some(serde_json::json!({ "password": hsm_so_password(device) })),
             );
             assert_eq!(status, 200, "{body}");
             assert_eq!(body["authorised"], true);
         }
+    }
+}
+
+/// The HSM SO password of `device` in the built-in luna-ccc lab.
+pub fn hsm_so_password(device: &str) -> String {
+    match device {
+        "sa6-legacy" => "SO-legacy-2017".to_string(),
+        _ => format!("HSM-SO-{device}"),
     }
 }
 
