@@ -7,7 +7,10 @@
 use cryptoki_sys::*;
 use hsmsim::base::error::Result;
 use hsmsim::base::ids::{DeviceId, PartitionId};
-use hsmsim::base::secrets::seal::{PinSeal, SealContext};
+use hsmsim::base::secrets::seal::{
+    DEFAULT_PIN_KDF_ITERATIONS, PIN_KDF_ITERATIONS_VARIABLE, PinSeal, SealContext,
+    pin_kdf_iterations,
+};
 use hsmsim::crypto::Mechanism;
 use hsmsim::engine::{Call, Engine, Output};
 use hsmsim::estate::ccc::*;

@@ -34,6 +34,7 @@ impl Lab {
 
     /// A CCC over the lab file `text` (whose `[ccc]` has the users `ADMIN` and `OWNER`).
     pub fn start_from(text: &str) -> Lab {
+        lower_pin_cost();
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join(LAB_FILE), text).unwrap();
         let lab = Lab::selection_in(&dir);
@@ -226,6 +227,16 @@ impl Lab {
             assert_eq!(body["authorised"], true);
         }
     }
+}
+
+/// Seals the PINs at 10,000 PBKDF2 iterations (as the CLI tests do, `HSMSIM_PIN_KDF_ITERATIONS`)
+/// rather than the default 600,000: the server runs in this process.
+fn lower_pin_cost() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    // SAFETY: the tests that use the estate start with `Lab::start_from`, so the variable is set
+    // once, before they read the environment (the others wait in `call_once` meanwhile); the
+    // rest read it through std only, whose reads and writes are serialised.
+    ONCE.call_once(|| unsafe { std::env::set_var("HSMSIM_PIN_KDF_ITERATIONS", "10000") });
 }
 
 /// The HSM SO password of `device` in the built-in luna-ccc lab.

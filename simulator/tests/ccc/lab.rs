@@ -58,6 +58,7 @@ partitions = [\"sa6-ppso/payments\"]
 
 /// The fixture with `MANAGED`, `edit` applied to its text, in a fresh state directory.
 pub fn lab_edited(edit: impl FnOnce(String) -> String) -> (tempfile::TempDir, LabSelection) {
+    lower_pin_cost();
     let text = edit(built_in_text("luna-ccc").unwrap().to_string() + MANAGED);
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join(LAB_FILE), text).unwrap();
@@ -68,6 +69,21 @@ pub fn lab_edited(edit: impl FnOnce(String) -> String) -> (tempfile::TempDir, La
     })
     .unwrap();
     (dir, selection)
+}
+
+/// Seals the PINs at 10,000 PBKDF2 iterations (`HSMSIM_PIN_KDF_ITERATIONS`, as the other
+/// integration tests do) rather than the default 600,000; the unit tests already do
+/// (`UNIT_TEST_PIN_KDF_ITERATIONS`), so the variable is set only when the cost is the default.
+fn lower_pin_cost() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if pin_kdf_iterations().unwrap() == DEFAULT_PIN_KDF_ITERATIONS {
+            // SAFETY: this is the integration test binary, whose tests all start with
+            // `lab_edited`: the variable is set once, before they read the environment (the
+            // others wait in `call_once` meanwhile).
+            unsafe { std::env::set_var(PIN_KDF_ITERATIONS_VARIABLE, "10000") };
+        }
+    });
 }
 
 pub fn lab() -> (tempfile::TempDir, LabSelection) {

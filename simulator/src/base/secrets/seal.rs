@@ -38,8 +38,18 @@ pub const PIN_SEAL_FORMAT: u32 = 1;
 /// variable, as for a lab that is not usable) rather than silently weakened or ignored.
 pub fn pin_kdf_iterations() -> Result<u32> {
     let text = std::env::var_os(PIN_KDF_ITERATIONS_VARIABLE);
+    #[cfg(test)]
+    if text.is_none() {
+        return Ok(UNIT_TEST_PIN_KDF_ITERATIONS);
+    }
     parse_iterations(text.as_deref().map(|t| t.to_string_lossy()).as_deref())
 }
+
+/// The cost of the PIN seals this crate's unit tests write when the variable is not set (the
+/// cost the integration tests set), so that their thousands of seals do not each spend 600,000
+/// PBKDF2 iterations; the default itself is tested through `parse_iterations`.
+#[cfg(test)]
+pub const UNIT_TEST_PIN_KDF_ITERATIONS: u32 = 10_000;
 
 /// `pin_kdf_iterations` for the variable's value (`None`: not set).
 fn parse_iterations(text: Option<&str>) -> Result<u32> {

@@ -4,6 +4,9 @@
 //! initialised by CCC, an STC + PPSO import, CCC's offline flag). The runs, whose keys are
 //! used through the engine (a layer above the estate), are simulator/tests/ccc_migrate.rs.
 use super::*;
+use crate::base::secrets::seal::{
+    DEFAULT_PIN_KDF_ITERATIONS, PIN_KDF_ITERATIONS_VARIABLE, pin_kdf_iterations,
+};
 use crate::lab::built_in_text;
 use crate::models::luna::{ped::PedKey, ped_colour};
 
@@ -306,8 +309,14 @@ fn the_licences_the_fm_state_and_the_lunash_condition_are_refused_in_cccs_words(
 
 #[test]
 fn select_service_lists_only_initialised_services_with_cloning_capability() {
+    // sa6-ppso's cloning off: no partition of it, its admin partition included, may then allow
+    // cloning.
     let (_dir, sel) = lab_edited(|t| {
         t.replace("hsm_policies = { 7 = 1, 41 = 1 }", "hsm_policies = { 7 = 0, 41 = 1 }")
+            .replace(
+                "user_pin = \"HSM-CO-sa6-ppso\"     # unused (see the header)\n    [device.partition.luna]\n    admin = true\n    domain = \"acme-ccc-domain\"\n    policies = { 0 = 1, 4 = 1 }",
+                "user_pin = \"HSM-CO-sa6-ppso\"\n    [device.partition.luna]\n    admin = true\n    domain = \"acme-ccc-domain\"",
+            )
             .replace(
                 "domain = \"acme-ccc-domain\"\n    policies = { 0 = 1, 4 = 1 }\n\n  [[device.partition]]\n  name = \"spare\"",
                 "domain = \"acme-ccc-domain\"\n\n  [[device.partition]]\n  name = \"spare\"",
