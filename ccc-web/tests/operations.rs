@@ -2,32 +2,10 @@
 //! outcome checked through `estate::ccc`. The operations are other branches' work: their tests
 //! are ignored until those branches are merged (`needs ccc-<branch>`).
 mod common;
-use common::{ADMIN, Lab, form, header};
+use common::{ADMIN, Lab, PAYMENTS, finished, form, header, migration_request};
 use hsmsim::base::ids::PartitionId;
 use hsmsim::estate::ccc::{self, MigrationState};
 use serde_json::{Value, json};
-use std::time::{Duration, Instant};
-
-/// The lab with the PPSO service "payments" (sa6-ppso, firmware 6.24.2) already managed.
-const PAYMENTS: &str = r#"
-[[ccc.template]]
-name = "ppso-password-6"
-service_type = "hsm-partition"
-authentication = "password"
-partition_size = 100000
-
-[[ccc.template]]
-name = "standalone-7"
-service_type = "hsm-partition"
-authentication = "password"
-partition_size = 100000
-
-[[ccc.service]]
-name = "payments"
-template = "ppso-password-6"
-organisation = "acme"
-partitions = ["sa6-ppso/payments"]
-"#;
 
 fn partition(text: &str) -> PartitionId {
     PartitionId::parse(text).unwrap()
@@ -459,42 +437,6 @@ fn unmanaged_partitions_are_discovered_edited_and_imported_over_the_api() {
     let (status, _) = lab.call("POST", "/api/v1/import/cancel", Some(&admin), None);
     assert_eq!(status, 204);
     assert!(ccc::ccc_import_table(&lab.selection()).unwrap().is_none());
-}
-
-fn migration_request(name: &str) -> Value {
-    json!({
-        "source_service": "payments",
-        "name": name,
-        "organisation": "acme",
-        "partition_size": 100000,
-        "targets": ["sa7-a/svc1", "sa7-b/svc1"],
-        "partition_label": "payments-7",
-        "cloning_domain": "acme-ccc-domain",
-        "security_officer_challenge": "PO-payments-2021",
-        "crypto_officer_challenge": "CO-payments-2021"
-    })
-}
-
-/// Polls migration `id` until it ends (60 s at most).
-fn finished(lab: &Lab, admin: &str, id: &Value) -> Value {
-    let since = Instant::now();
-    loop {
-        let (status, run) = lab.call(
-            "GET",
-            &format!("/api/v1/migrations/{id}"),
-            Some(admin),
-            None,
-        );
-        assert_eq!(status, 200, "{run}");
-        if run["state"] != "running" {
-            return run;
-        }
-        assert!(
-            since.elapsed() < Duration::from_secs(60),
-            "still running: {run}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 #[test]

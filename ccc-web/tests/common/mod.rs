@@ -3,7 +3,8 @@
 #![allow(dead_code)]
 use hsmsim::estate::{Choice, LAB_FILE, LabSelection, ccc, select};
 use hsmsim_ccc_web::{RunningServer, ServeOptions, start};
-use serde_json::Value;
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
 
 pub const ADMIN: (&str, &str) = ("ccc-admin", "admin-pass-1");
 pub const OWNER: (&str, &str) = ("app-owner", "owner-pass-1");
@@ -258,4 +259,61 @@ pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str
         .iter()
         .find(|(n, _)| n.eq_ignore_ascii_case(name))
         .map(|(_, v)| v.as_str())
+}
+
+/// The lab with the PPSO service "payments" (sa6-ppso, firmware 6.24.2) already managed.
+pub const PAYMENTS: &str = r#"
+[[ccc.template]]
+name = "ppso-password-6"
+service_type = "hsm-partition"
+authentication = "password"
+partition_size = 100000
+
+[[ccc.template]]
+name = "standalone-7"
+service_type = "hsm-partition"
+authentication = "password"
+partition_size = 100000
+
+[[ccc.service]]
+name = "payments"
+template = "ppso-password-6"
+organisation = "acme"
+partitions = ["sa6-ppso/payments"]
+"#;
+
+pub fn migration_request(name: &str) -> Value {
+    json!({
+        "source_service": "payments",
+        "name": name,
+        "organisation": "acme",
+        "partition_size": 100000,
+        "targets": ["sa7-a/svc1", "sa7-b/svc1"],
+        "partition_label": "payments-7",
+        "cloning_domain": "acme-ccc-domain",
+        "security_officer_challenge": "PO-payments-2021",
+        "crypto_officer_challenge": "CO-payments-2021"
+    })
+}
+
+/// Polls migration `id` until it ends (60 s at most).
+pub fn finished(lab: &Lab, admin: &str, id: &Value) -> Value {
+    let since = Instant::now();
+    loop {
+        let (status, run) = lab.call(
+            "GET",
+            &format!("/api/v1/migrations/{id}"),
+            Some(admin),
+            None,
+        );
+        assert_eq!(status, 200, "{run}");
+        if run["state"] != "running" {
+            return run;
+        }
+        assert!(
+            since.elapsed() < Duration::from_secs(60),
+            "still running: {run}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
