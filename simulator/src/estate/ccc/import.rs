@@ -25,20 +25,32 @@
 //!   replace it with the actual HA Group Label"), and the label must be an HA group in force
 //!   whose members are exactly the group's rows (the simulator knows the clients' groups);
 //! - an imported service records no template (`IMPORTED_TEMPLATE`, the empty name, which no
-//!   template has): CCC did not create it from one;
+//!   template has): CCC did not create it from one. It keeps, as its status's template copy,
+//!   the capabilities CCC found on its partitions (`found_capabilities`): the service type by
+//!   its partition count, the device's authentication, Per-Partition SO and STC as discovered,
+//!   no Scalable Key Storage, and the first partition's lab `size` (else
+//!   `IMPORTED_PARTITION_SIZE`), so it is managed (resized, grown, migrated) like a created
+//!   one;
 //! - a service is imported with reduced functionality when one of its partitions has both the
 //!   STC and the PPSO policies. The lab states no Secure Trusted Channel on a partition, so
 //!   discovery finds none (`CccImportRow::secure_trusted_channel` false); the rule applies to
 //!   any row that says so.
 use super::*;
 use crate::base::ids::HaGroupId;
+use crate::lab::ccc::CccTemplate;
 use crate::lab::definition::HaGroupSpec;
+use crate::lab::schema::CccServiceType;
 use crate::models::{ccc, luna};
 use std::collections::BTreeSet;
 
 /// The template an imported service records: none (simulator-defined; template names are not
 /// empty).
 pub const IMPORTED_TEMPLATE: &str = "";
+
+/// The partition size an imported service records when the lab states none for its first
+/// partition (simulator-defined: CCC reads it from the device; the lab's partitions have no
+/// size unless stated).
+pub const IMPORTED_PARTITION_SIZE: u64 = 100_000;
 
 /// The start of the HA Group labels CCC proposes (`HA_1`, `HA_2`, ...).
 pub const DEFAULT_HA_GROUP_PREFIX: &str = "HA_";
@@ -283,12 +295,14 @@ pub fn finish_ccc_import(selection: &LabSelection) -> Result<Vec<CccService>> {
                 .rows
                 .iter()
                 .any(|r| r.secure_trusted_channel && r.per_partition_so);
+            let template = found_capabilities(selection, &service)?;
             state.statuses.insert(
                 imported.name.clone(),
                 CccServiceStatus {
                     initialised: true,
                     initialised_by_ccc: false,
                     reduced,
+                    template: Some(template),
                     ..Default::default()
                 },
             );
@@ -319,6 +333,32 @@ struct Found {
 struct Planned<'a> {
     ha_group: Option<String>,
     rows: Vec<&'a CccImportRow>,
+}
+
+/// What CCC found on an imported service's partitions, as a template copy (module comment).
+fn found_capabilities(selection: &LabSelection, service: &Planned) -> Result<CccTemplate> {
+    let first = service.rows[0];
+    let device = super::services::network_hsm(selection, &first.partition)?;
+    let size = match super::lifecycle::lab_size(selection, &first.partition) {
+        0 => IMPORTED_PARTITION_SIZE,
+        stated => stated,
+    };
+    Ok(CccTemplate {
+        name: IMPORTED_TEMPLATE.into(),
+        description: "imported: the capabilities CCC found on the partitions".into(),
+        service_type: if service.rows.len() == 1 {
+            CccServiceType::HsmPartition
+        } else {
+            CccServiceType::HsmPartitionHaGroup
+        },
+        authentication: device.auth,
+        performance: None,
+        partition_size: size,
+        per_partition_so: first.per_partition_so,
+        scalable_key_storage: false,
+        secure_trusted_channel: service.rows.iter().any(|r| r.secure_trusted_channel),
+        backup_type: Default::default(),
+    })
 }
 
 fn no_table() -> crate::base::error::Error {

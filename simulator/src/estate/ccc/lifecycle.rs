@@ -834,7 +834,7 @@ pub fn resize_ccc_service(
 }
 
 /// A partition's lab `size` (`[device.partition.luna] size`), 0 when the lab states none.
-fn lab_size(selection: &LabSelection, partition: &PartitionId) -> u64 {
+pub(super) fn lab_size(selection: &LabSelection, partition: &PartitionId) -> u64 {
     selection
         .lab
         .file

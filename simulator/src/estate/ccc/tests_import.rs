@@ -4,6 +4,8 @@
 //! and b/other (same stem, another domain); a 6.x PPSO device "c" and a pre-PPSO device "old";
 //! a device "d" never authorised; an admin partition (the HSM SO "HSM-SO-<device>") on each.
 use super::*;
+use crate::lab::schema::CccServiceType;
+use crate::models::luna;
 
 /// A device of the lab: `firmware`, `policies` (HSM), its admin partition and `partitions`
 /// (name, label, cloning domain; no label: blank).
@@ -468,13 +470,31 @@ fn finish_imports_makes_a_service_per_standalone_row_and_per_ha_group_in_one_go(
     assert_eq!(ccc_services(&sel).unwrap(), made);
     for service in &made {
         let status = ccc_service_status(&sel, &service.name).unwrap();
+        let found = status
+            .template
+            .clone()
+            .expect("the capabilities found are kept");
         assert_eq!(
             status,
             CccServiceStatus {
                 initialised: true,
                 initialised_by_ccc: false,
+                template: Some(found.clone()),
                 ..Default::default()
             }
+        );
+        let service_type = if service.partitions.len() == 1 {
+            CccServiceType::HsmPartition
+        } else {
+            CccServiceType::HsmPartitionHaGroup
+        };
+        assert_eq!(
+            (
+                found.name.as_str(),
+                found.service_type,
+                found.partition_size
+            ),
+            (IMPORTED_TEMPLATE, service_type, IMPORTED_PARTITION_SIZE)
         );
     }
     // The table is emptied; every partition is managed now, so nothing is left to discover.
@@ -804,4 +824,35 @@ fn the_luna_ccc_lab_imports_its_unmanaged_partitions_and_the_web_ha_group() {
     assert_eq!(names, ["legacy-pki", "payments", "vault", "web"]);
     assert_eq!(made[3].partitions, [pid("sa7-a/web1"), pid("sa7-b/web2")]);
     assert!(!ccc_service_status(&sel, "payments").unwrap().reduced);
+
+    // Imported services keep the capabilities found on their partitions and are managed as
+    // created ones are: a standalone one refuses a partition removal for being standalone,
+    // and is resized.
+    let found = ccc_service_status(&sel, "web").unwrap().template.unwrap();
+    assert_eq!(found.service_type, CccServiceType::HsmPartitionHaGroup);
+    assert_eq!(found.authentication, luna::Auth::Password);
+    assert!(found.per_partition_so);
+    assert_eq!(found.partition_size, IMPORTED_PARTITION_SIZE);
+    let vault = ccc_service_status(&sel, "vault").unwrap().template.unwrap();
+    assert_eq!(vault.service_type, CccServiceType::HsmPartition);
+    let legacy = ccc_service_status(&sel, "legacy-pki")
+        .unwrap()
+        .template
+        .unwrap();
+    assert!(
+        !legacy.per_partition_so,
+        "sa6-legacy has no PPSO capability"
+    );
+    let refusal = remove_ccc_service_partition(&sel, "vault", &pid("sa7-c/vault")).unwrap_err();
+    assert!(
+        refusal.to_string().ends_with(
+            "The CCC administrator cannot perform partition removal operation on a single HSM service."
+        ),
+        "refused for being standalone: {refusal}"
+    );
+    resize_ccc_service(&sel, "vault", "200000").unwrap();
+    assert_eq!(
+        ccc_service_status(&sel, "vault").unwrap().partition_size,
+        Some(200_000)
+    );
 }
