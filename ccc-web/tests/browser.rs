@@ -4,8 +4,10 @@
 //! Finish Imports); (2) a service template added; (3) the Create Service wizard (an HA
 //! service) and its initialisation; (4) a refused migration (7.7 to 7.4) with CCC's message on
 //! the page; (5) the Migrate Service wizard from the 6.x PPSO service to two 7.x devices,
-//! followed on its progress page to success. Each step checks what the page shows and the
-//! outcome through `hsmsim::estate::ccc`.
+//! followed on its progress page to success (password devices); and the seed's browser case,
+//! a 6.x PPSO PED service migrated to two 7.x PED devices (the fixture's PED variant). Each
+//! step checks what the page shows and the outcome through `hsmsim::estate::ccc` (the migrated
+//! objects through the store).
 //!
 //! Ignored by default: `.ci/browser.sh` installs Chromium and ChromeDriver, starts ChromeDriver
 //! on a free loopback port and runs this test with `HSMSIM_WEBDRIVER_URL` set. A failing step
@@ -19,10 +21,16 @@ use hsmsim::crypto::Mechanism;
 use hsmsim::engine::Engine;
 use hsmsim::estate::ccc::{self, MigrationState};
 use hsmsim::estate::{Choice, LAB_FILE, LabSelection, open_store, select};
-use hsmsim_ccc_web::{ServeOptions, start};
+use hsmsim_ccc_web::{RunningServer, ServeOptions, start};
 use std::fmt::Display;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
+
+mod migrate_fixture;
+use migrate_fixture::lab as fixture;
+
+/// The payments crypto officer's challenge in the PED test (simulator-defined).
+const PED_CHALLENGE: &str = "payments-chal-1";
 
 /// The WebDriver server the test drives (ChromeDriver's URL).
 const WEBDRIVER_VARIABLE: &str = "HSMSIM_WEBDRIVER_URL";
@@ -202,8 +210,9 @@ fn labels(selection: &LabSelection, partition: &PartitionId) -> Vec<String> {
 }
 
 /// Generates the AES key "payments-aes" and the generic secret "payments-mac" on the source
-/// partition sa6-ppso/payments, as its Crypto Officer (a client of the CCC server's host).
-fn source_objects(selection: &LabSelection) {
+/// partition sa6-ppso/payments, as its Crypto Officer (a client of the CCC server's host;
+/// `crypto_officer`: its password, or on PED its activated challenge).
+fn source_objects(selection: &LabSelection, crypto_officer: &str) {
     let config = selection
         .lab
         .config(Some("ccc-server"), selection.state_dir.clone())
@@ -213,7 +222,7 @@ fn source_objects(selection: &LabSelection) {
         .open_session(PAYMENTS_SLOT, CKF_SERIAL_SESSION | CKF_RW_SESSION)
         .unwrap();
     engine
-        .login(session, CKU_USER, PAYMENTS_CO.as_bytes())
+        .login(session, CKU_USER, crypto_officer.as_bytes())
         .unwrap();
     for (mechanism, label, length) in [
         (CKM_AES_KEY_GEN, "payments-aes", 32),
@@ -262,44 +271,148 @@ async fn browser(webdriver: &str, profile: &std::path::Path) -> Client {
         .unwrap_or_else(|e| panic!("no WebDriver session at {webdriver}: {e}"))
 }
 
+/// A CCC server over the lab of `dir` (in-process, on 127.0.0.1:0) and a browser on its
+/// console.
+struct Harness {
+    runtime: tokio::runtime::Runtime,
+    console: Console,
+    server: RunningServer,
+    _profile: tempfile::TempDir,
+}
+
+impl Harness {
+    fn open(dir: &tempfile::TempDir) -> Harness {
+        let webdriver = std::env::var(WEBDRIVER_VARIABLE).unwrap_or_else(|_| {
+            panic!("{WEBDRIVER_VARIABLE} must name ChromeDriver's URL (.ci/browser.sh sets it)")
+        });
+        let server = start(
+            selection_in(dir),
+            ServeOptions {
+                listen: "127.0.0.1:0".parse().unwrap(),
+            },
+        )
+        .unwrap();
+        let profile = tempfile::tempdir().unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let client = runtime.block_on(browser(&webdriver, profile.path()));
+        let console = Console {
+            client,
+            base: format!("http://{}", server.local_addr()),
+            artifacts: std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .parent()
+                .unwrap()
+                .join("target/ccc-browser-artifacts"),
+        };
+        Harness {
+            runtime,
+            console,
+            server,
+            _profile: profile,
+        }
+    }
+
+    /// Ends the browser session, then the server.
+    fn close(self) {
+        self.runtime.block_on(self.console.client.close()).unwrap();
+        drop(self.server);
+    }
+}
+
 #[test]
 #[ignore = "needs Chromium and ChromeDriver: .ci/browser.sh runs it"]
 fn the_console_is_driven_through_import_templates_create_and_migrate_in_a_browser() {
-    let webdriver = std::env::var(WEBDRIVER_VARIABLE).unwrap_or_else(|_| {
-        panic!("{WEBDRIVER_VARIABLE} must name ChromeDriver's URL (.ci/browser.sh sets it)")
-    });
     let dir = tempfile::tempdir().unwrap();
     let lab_text = hsmsim::lab::built_in_text("luna-ccc").unwrap();
     std::fs::write(dir.path().join(LAB_FILE), lab_text).unwrap();
     let selection = selection_in(&dir);
     ccc::set_ccc_user_password(&selection, ADMIN.0, ADMIN.1).unwrap();
-    source_objects(&selection);
-    let server = start(
-        selection_in(&dir),
-        ServeOptions {
-            listen: "127.0.0.1:0".parse().unwrap(),
-        },
-    )
-    .unwrap();
-    let profile = tempfile::tempdir().unwrap();
-    let artifacts = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .join("target/ccc-browser-artifacts");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let console = Console {
-            client: browser(&webdriver, profile.path()).await,
-            base: format!("http://{}", server.local_addr()),
-            artifacts,
+    source_objects(&selection, PAYMENTS_CO);
+    let harness = Harness::open(&dir);
+    harness
+        .runtime
+        .block_on(scenarios(&harness.console, &selection));
+    harness.close();
+}
+
+/// The seed's browser case: a 6.x PPSO PED service ("payments", managed by CCC from the start
+/// in the fixture's PED variant, its crypto officer given a challenge and activated as
+/// LunaSH's `partition createchallenge` and `partition activate` do) migrated to two 7.x PED
+/// devices through the Migrate Service wizard: no cloning domain or security officer
+/// challenge asked (the PED keys carry them), the crypto officer's challenge.
+#[test]
+#[ignore = "needs Chromium and ChromeDriver: .ci/browser.sh runs it"]
+fn a_ppso_ped_service_is_migrated_to_two_7x_ped_devices_in_a_browser() {
+    let (dir, selection) = fixture::ped_lab();
+    ccc::set_ccc_user_password(&selection, ADMIN.0, ADMIN.1).unwrap();
+    fixture::activate(&selection, "sa6-ppso/payments", Some(PED_CHALLENGE));
+    source_objects(&selection, PED_CHALLENGE);
+    let harness = Harness::open(&dir);
+    harness.runtime.block_on(async {
+        let c = &harness.console;
+        let answers = Answers {
+            cloning_domain: "",
+            security_officer: "",
+            crypto_officer: PED_CHALLENGE,
         };
-        scenarios(&console, &selection).await;
-        console.client.close().await.unwrap();
+        c.passed("ped-migrate", "log-in", log_in(c).await).await;
+        c.passed("ped-migrate", "check", migration_checked(c, &answers).await)
+            .await;
+        let progress = c
+            .passed("ped-migrate", "start", migration_started(c, &answers).await)
+            .await;
+        c.passed(
+            "ped-migrate",
+            "progress",
+            migration_followed(c, &progress).await,
+        )
+        .await;
+        c.passed(
+            "ped-migrate",
+            "objects",
+            migrated_objects(c, &selection).await,
+        )
+        .await;
+        c.passed(
+            "ped-migrate",
+            "activated",
+            ped_service_activated(c, &selection).await,
+        )
+        .await;
     });
-    drop(server);
+    harness.close();
+}
+
+/// The migrated PED service's crypto officer is activated (CCC cloned as it), on the page and
+/// in CCC's state.
+async fn ped_service_activated(c: &Console, sel: &LabSelection) -> Step {
+    c.submit("#tab-general").await?;
+    let shown = c.text("#service-activated").await?;
+    check(shown == "true", || {
+        format!("#service-activated shows {shown:?}")
+    })?;
+    let status = said(
+        ccc::ccc_service_status(sel, "payments-7"),
+        "payments-7's status",
+    )?;
+    check(status.activated && status.initialised, || {
+        format!("payments-7's status: {status:?}")
+    })?;
+    let services = said(ccc::ccc_services(sel), "CCC's services")?;
+    let migrated = services
+        .iter()
+        .find(|s| s.name == "payments-7")
+        .ok_or("no service payments-7 in CCC")?;
+    let template = said(
+        ccc::ccc_template(sel, &migrated.template),
+        "payments-7's template",
+    )?;
+    check(
+        template.authentication == hsmsim::models::luna::Auth::Ped,
+        || format!("payments-7's template is not PED: {template:?}"),
+    )
 }
 
 async fn scenarios(c: &Console, sel: &LabSelection) {
@@ -330,10 +443,18 @@ async fn scenarios(c: &Console, sel: &LabSelection) {
         refused_migration(c, sel).await,
     )
     .await;
-    c.passed("migrate", "check", migration_checked(c).await)
-        .await;
+    c.passed(
+        "migrate",
+        "check",
+        migration_checked(c, &PASSWORD_ANSWERS).await,
+    )
+    .await;
     let progress = c
-        .passed("migrate", "start", migration_started(c).await)
+        .passed(
+            "migrate",
+            "start",
+            migration_started(c, &PASSWORD_ANSWERS).await,
+        )
         .await;
     c.passed(
         "migrate",
@@ -580,6 +701,20 @@ async fn initialise_service(c: &Console, sel: &LabSelection) -> Step {
     )
 }
 
+/// The Migrate Service wizard's Define Partition and Initialize Roles answers.
+struct Answers {
+    cloning_domain: &'static str,
+    security_officer: &'static str,
+    crypto_officer: &'static str,
+}
+
+/// "payments" on password devices: the source's cloning domain and role passwords.
+const PASSWORD_ANSWERS: Answers = Answers {
+    cloning_domain: DOMAIN,
+    security_officer: PAYMENTS_PO,
+    crypto_officer: PAYMENTS_CO,
+};
+
 /// Fills the Migrate Service wizard (the challenges included: the page does not send
 /// passwords back).
 async fn fill_migration(
@@ -587,7 +722,7 @@ async fn fill_migration(
     source: &str,
     name: &str,
     targets: &[&str],
-    challenges: (&str, &str),
+    answers: &Answers,
 ) -> Step {
     c.choose("#step-select-service select[name=source_service]", source)
         .await?;
@@ -607,16 +742,19 @@ async fn fill_migration(
     }
     c.fill("#step-define-partition input[name=partition_label]", name)
         .await?;
-    c.fill("#step-define-partition input[name=cloning_domain]", DOMAIN)
-        .await?;
+    c.fill(
+        "#step-define-partition input[name=cloning_domain]",
+        answers.cloning_domain,
+    )
+    .await?;
     c.fill(
         "#step-initialize-roles input[name=security_officer_challenge]",
-        challenges.0,
+        answers.security_officer,
     )
     .await?;
     c.fill(
         "#step-initialize-roles input[name=crypto_officer_challenge]",
-        challenges.1,
+        answers.crypto_officer,
     )
     .await
 }
@@ -629,7 +767,11 @@ async fn refused_migration(c: &Console, sel: &LabSelection) -> Step {
         "vault",
         "vault-7",
         &["sa7-a/svc2", "sa7-b/svc2"],
-        ("PO-vault-2025", "CO-vault-2025"),
+        &Answers {
+            cloning_domain: DOMAIN,
+            security_officer: "PO-vault-2025",
+            crypto_officer: "CO-vault-2025",
+        },
     )
     .await?;
     c.submit("#migrate-start").await?;
@@ -649,17 +791,10 @@ async fn refused_migration(c: &Console, sel: &LabSelection) -> Step {
 
 const MIGRATION_TARGETS: [&str; 2] = ["sa7-a/svc2", "sa7-b/svc2"];
 
-async fn migration_checked(c: &Console) -> Step {
+async fn migration_checked(c: &Console, answers: &Answers) -> Step {
     c.submit("#nav-migrate").await?;
     c.on_page("Migrate Service").await?;
-    fill_migration(
-        c,
-        "payments",
-        "payments-7",
-        &MIGRATION_TARGETS,
-        (PAYMENTS_PO, PAYMENTS_CO),
-    )
-    .await?;
+    fill_migration(c, "payments", "payments-7", &MIGRATION_TARGETS, answers).await?;
     c.submit("#migrate-check").await?;
     c.no_error().await?;
     let summary = c.text("#summary").await?;
@@ -669,16 +804,9 @@ async fn migration_checked(c: &Console) -> Step {
 }
 
 /// Starts the checked migration: the progress page's path.
-async fn migration_started(c: &Console) -> Step<String> {
+async fn migration_started(c: &Console, answers: &Answers) -> Step<String> {
     // The Summary page keeps the answers but not the challenges.
-    fill_migration(
-        c,
-        "payments",
-        "payments-7",
-        &MIGRATION_TARGETS,
-        (PAYMENTS_PO, PAYMENTS_CO),
-    )
-    .await?;
+    fill_migration(c, "payments", "payments-7", &MIGRATION_TARGETS, answers).await?;
     c.submit("#migrate-start").await?;
     c.find("#migration-state").await?;
     let url = said(c.client.current_url().await, "the page's address")?;
