@@ -14,9 +14,10 @@ artifacts="$REPO_ROOT/target/ccc-browser-artifacts"
 rm -rf "$artifacts"
 port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 driver_log="$LOG_DIR/chromedriver.log"
-chromedriver --port="$port" --log-path="$driver_log" >/dev/null 2>&1 &
+# In a process group of its own (setsid): stopping the group also stops any Chromium it started.
+setsid chromedriver --port="$port" --log-path="$driver_log" >/dev/null 2>&1 &
 driver=$!
-trap 'kill "$driver" 2>/dev/null || true; wait "$driver" 2>/dev/null || true' EXIT
+trap 'kill -- "-$driver" 2>/dev/null || true; wait "$driver" 2>/dev/null || true' EXIT
 
 # Wait (10 s at most) until ChromeDriver listens.
 for _ in $(seq 100); do

@@ -29,9 +29,6 @@ use std::time::{Duration, Instant};
 mod migrate_fixture;
 use migrate_fixture::lab as fixture;
 
-/// The payments crypto officer's challenge in the PED test (simulator-defined).
-const PED_CHALLENGE: &str = "payments-chal-1";
-
 /// The WebDriver server the test drives (ChromeDriver's URL).
 const WEBDRIVER_VARIABLE: &str = "HSMSIM_WEBDRIVER_URL";
 /// The Chromium binary (Debian's package `chromium`), unless `HSMSIM_CHROMIUM` names another.
@@ -41,6 +38,8 @@ const ADMIN: (&str, &str) = ("ccc-admin", "admin-pass-1");
 const PAYMENTS_SLOT: CK_SLOT_ID = 1;
 const PAYMENTS_PO: &str = "PO-payments-2021";
 const PAYMENTS_CO: &str = "CO-payments-2021";
+/// The payments crypto officer's challenge in the PED test (simulator-defined).
+const PED_CHALLENGE: &str = "payments-chal-1";
 const DOMAIN: &str = "acme-ccc-domain";
 /// How long a page element or a migration is waited for.
 const PATIENCE: Duration = Duration::from_secs(60);
@@ -171,6 +170,8 @@ impl Console {
                 if let Ok(source) = self.client.source().await {
                     std::fs::write(&html, source).unwrap();
                 }
+                // The browser is closed before the test ends (no Chromium left running).
+                let _ = self.client.clone().close().await;
                 panic!(
                     "{scenario}, {step}: {failure}\n(screenshot and page source: {} and {})",
                     png.display(),
