@@ -112,6 +112,15 @@ impl Console {
         said(input.send_keys(value).await, &format!("typing into {css}"))
     }
 
+    /// Fills the inputs of `form` named in `fields` (name, value).
+    async fn fill_in(&self, form: &str, fields: &[(&str, &str)]) -> Step {
+        for (name, value) in fields {
+            self.fill(&format!("{form} input[name={name}]"), value)
+                .await?;
+        }
+        Ok(())
+    }
+
     /// Chooses `value` in the select `css`.
     async fn choose(&self, css: &str, value: &str) -> Step {
         self.click(&format!("{css} option[value=\"{value}\"]"))
@@ -183,12 +192,20 @@ impl Console {
 }
 
 fn selection_in(dir: &tempfile::TempDir) -> LabSelection {
+    let lab_file = Some(dir.path().join(LAB_FILE));
     select(&Choice {
-        lab_file: Some(dir.path().join(LAB_FILE)),
-        host: None,
-        state_dir: None,
+        lab_file,
+        ..Choice::default()
     })
     .unwrap()
+}
+
+/// The CCC service `name`.
+fn service(selection: &LabSelection, name: &str) -> Step<hsmsim::lab::ccc::CccService> {
+    said(ccc::ccc_services(selection), "CCC's services")?
+        .into_iter()
+        .find(|s| s.name == name)
+        .ok_or_else(|| format!("no service {name} in CCC"))
 }
 
 fn partition(text: &str) -> PartitionId {
@@ -359,23 +376,7 @@ fn a_ppso_ped_service_is_migrated_to_two_7x_ped_devices_in_a_browser() {
             crypto_officer: PED_CHALLENGE,
         };
         c.passed("ped-migrate", "log-in", log_in(c).await).await;
-        c.passed("ped-migrate", "check", migration_checked(c, &answers).await)
-            .await;
-        let progress = c
-            .passed("ped-migrate", "start", migration_started(c, &answers).await)
-            .await;
-        c.passed(
-            "ped-migrate",
-            "progress",
-            migration_followed(c, &progress).await,
-        )
-        .await;
-        c.passed(
-            "ped-migrate",
-            "objects",
-            migrated_objects(c, &selection).await,
-        )
-        .await;
+        migrate_payments(c, &selection, "ped-migrate", &answers).await;
         c.passed(
             "ped-migrate",
             "activated",
@@ -401,11 +402,7 @@ async fn ped_service_activated(c: &Console, sel: &LabSelection) -> Step {
     check(status.activated && status.initialised, || {
         format!("payments-7's status: {status:?}")
     })?;
-    let services = said(ccc::ccc_services(sel), "CCC's services")?;
-    let migrated = services
-        .iter()
-        .find(|s| s.name == "payments-7")
-        .ok_or("no service payments-7 in CCC")?;
+    let migrated = service(sel, "payments-7")?;
     let template = said(
         ccc::ccc_template(sel, &migrated.template),
         "payments-7's template",
@@ -444,26 +441,20 @@ async fn scenarios(c: &Console, sel: &LabSelection) {
         refused_migration(c, sel).await,
     )
     .await;
-    c.passed(
-        "migrate",
-        "check",
-        migration_checked(c, &PASSWORD_ANSWERS).await,
-    )
-    .await;
-    let progress = c
-        .passed(
-            "migrate",
-            "start",
-            migration_started(c, &PASSWORD_ANSWERS).await,
-        )
+    migrate_payments(c, sel, "migrate", &PASSWORD_ANSWERS).await;
+}
+
+/// The Migrate Service wizard from "payments" to "payments-7" on sa7-a/svc2 + sa7-b/svc2:
+/// checked, started, followed to success, its objects copied (steps named `scenario-...`).
+async fn migrate_payments(c: &Console, sel: &LabSelection, scenario: &str, answers: &Answers) {
+    c.passed(scenario, "check", migration_checked(c, answers).await)
         .await;
-    c.passed(
-        "migrate",
-        "progress",
-        migration_followed(c, &progress).await,
-    )
-    .await;
-    c.passed("migrate", "objects", migrated_objects(c, sel).await)
+    let progress = c
+        .passed(scenario, "start", migration_started(c, answers).await)
+        .await;
+    c.passed(scenario, "progress", migration_followed(c, &progress).await)
+        .await;
+    c.passed(scenario, "objects", migrated_objects(c, sel).await)
         .await;
 }
 
@@ -608,11 +599,13 @@ async fn add_template(c: &Console, sel: &LabSelection) -> Step {
     c.submit("#nav-templates").await?;
     c.on_page("Service Templates").await?;
     let form = "#add-template-form";
-    c.fill(&format!("{form} input[name=name]"), NEW_TEMPLATE)
-        .await?;
-    c.fill(
-        &format!("{form} input[name=description]"),
-        "large HA services on 7.x",
+    c.fill_in(
+        form,
+        &[
+            ("name", NEW_TEMPLATE),
+            ("description", "large HA services on 7.x"),
+            ("partition_size", "200000"),
+        ],
     )
     .await?;
     c.choose(
@@ -621,8 +614,6 @@ async fn add_template(c: &Console, sel: &LabSelection) -> Step {
     )
     .await?;
     c.choose(&format!("{form} select[name=authentication]"), "password")
-        .await?;
-    c.fill(&format!("{form} input[name=partition_size]"), "200000")
         .await?;
     c.submit("#add-template-submit").await?;
     c.no_error().await?;
@@ -659,11 +650,7 @@ async fn create_service(c: &Console, sel: &LabSelection) -> Step {
     check(ha == "HA" && initialised == "not initialised", || {
         format!("web-7 shows {ha:?}, {initialised:?}")
     })?;
-    let services = said(ccc::ccc_services(sel), "CCC's services")?;
-    let web7 = services
-        .iter()
-        .find(|s| s.name == "web-7")
-        .ok_or("no service web-7 in CCC")?;
+    let web7 = service(sel, "web-7")?;
     check(
         web7.template == NEW_TEMPLATE
             && web7.organisation == "acme"
@@ -673,19 +660,14 @@ async fn create_service(c: &Console, sel: &LabSelection) -> Step {
 }
 
 async fn initialise_service(c: &Console, sel: &LabSelection) -> Step {
-    let form = "#initialise-form";
-    c.fill(&format!("{form} input[name=partition_label]"), "web-7")
-        .await?;
-    c.fill(&format!("{form} input[name=cloning_domain]"), DOMAIN)
-        .await?;
-    c.fill(
-        &format!("{form} input[name=partition_so_password]"),
-        "PO-web7-2026",
-    )
-    .await?;
-    c.fill(
-        &format!("{form} input[name=crypto_officer_password]"),
-        "CO-web7-2026",
+    c.fill_in(
+        "#initialise-form",
+        &[
+            ("partition_label", "web-7"),
+            ("cloning_domain", DOMAIN),
+            ("partition_so_password", "PO-web7-2026"),
+            ("crypto_officer_password", "CO-web7-2026"),
+        ],
     )
     .await?;
     c.submit("#initialise-submit").await?;
@@ -727,10 +709,7 @@ async fn fill_migration(
 ) -> Step {
     c.choose("#step-select-service select[name=source_service]", source)
         .await?;
-    c.fill("#step-new-service input[name=name]", name).await?;
     c.choose("#step-new-service select[name=organisation]", "acme")
-        .await?;
-    c.fill("#step-new-service input[name=partition_size]", "100000")
         .await?;
     for target in targets {
         let checkbox = c
@@ -741,21 +720,16 @@ async fn fill_migration(
             said(checkbox.click().await, "choosing a target")?;
         }
     }
-    c.fill("#step-define-partition input[name=partition_label]", name)
-        .await?;
-    c.fill(
-        "#step-define-partition input[name=cloning_domain]",
-        answers.cloning_domain,
-    )
-    .await?;
-    c.fill(
-        "#step-initialize-roles input[name=security_officer_challenge]",
-        answers.security_officer,
-    )
-    .await?;
-    c.fill(
-        "#step-initialize-roles input[name=crypto_officer_challenge]",
-        answers.crypto_officer,
+    c.fill_in(
+        "#migrate-form",
+        &[
+            ("name", name),
+            ("partition_size", "100000"),
+            ("partition_label", name),
+            ("cloning_domain", answers.cloning_domain),
+            ("security_officer_challenge", answers.security_officer),
+            ("crypto_officer_challenge", answers.crypto_officer),
+        ],
     )
     .await
 }
@@ -849,11 +823,7 @@ async fn migrated_objects(c: &Console, sel: &LabSelection) -> Step {
         migrations.len() == 1 && migrations[0].state == MigrationState::Succeeded,
         || format!("CCC's migrations: {migrations:?}"),
     )?;
-    let services = said(ccc::ccc_services(sel), "CCC's services")?;
-    let migrated = services
-        .iter()
-        .find(|s| s.name == "payments-7")
-        .ok_or("no service payments-7 in CCC")?;
+    let migrated = service(sel, "payments-7")?;
     let targets: Vec<PartitionId> = MIGRATION_TARGETS.iter().map(|p| partition(p)).collect();
     check(migrated.partitions == targets, || {
         format!("payments-7's partitions: {:?}", migrated.partitions)
