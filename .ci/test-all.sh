@@ -22,6 +22,9 @@ cargo build --release --workspace
 step "unit, C-ABI and property tests"
 cargo test --workspace
 
+step "the CCC web console in headless Chromium"
+bash .ci/browser.sh
+
 step "CLI self-test on a fresh default lab"
 state=$(mktemp -d)
 HSMSIM_STATE_DIR="$state" target/release/hsmsim selftest
