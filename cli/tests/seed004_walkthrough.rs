@@ -93,10 +93,9 @@ fn seed_004_runs_as_the_readme_types_it_and_the_migrated_key_signs() {
         }
         let i = shell - 1;
         let start = text.find(&format!("{MARK}{i}==")).unwrap();
-        let end = text[start..].find(&format!("{MARK}{}==", i + 1)).map_or(
-            text.len(),
-            |at| start + at,
-        );
+        let end = text[start..]
+            .find(&format!("{MARK}{}==", i + 1))
+            .map_or(text.len(), |at| start + at);
         let printed = &text[start..end];
         assert!(
             prints_in_order(printed, &block.text),

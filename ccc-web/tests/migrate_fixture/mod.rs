@@ -5,7 +5,10 @@
 use cryptoki_sys::*;
 use hsmsim::base::error::Result;
 use hsmsim::base::ids::PartitionId;
-use hsmsim::base::secrets::seal::{PinSeal, SealContext};
+use hsmsim::base::secrets::seal::{
+    DEFAULT_PIN_KDF_ITERATIONS, PIN_KDF_ITERATIONS_VARIABLE, PinSeal, SealContext,
+    pin_kdf_iterations,
+};
 use hsmsim::estate::ccc::*;
 use hsmsim::estate::*;
 use hsmsim::lab::built_in_text;
