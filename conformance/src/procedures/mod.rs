@@ -3,6 +3,7 @@
 //! reported "not applicable". Each executor also says, for `--dry-run`, which objects a
 //! scenario would create on each party (all of them are destroyed when the scenario ends).
 pub mod adcs;
+pub mod ccc;
 pub mod cloudhsm;
 pub mod key_migration;
 pub mod luna;
@@ -22,6 +23,7 @@ pub fn executor(procedure: &str) -> Option<Executor> {
         "primus.adcs-key-import" => Some(adcs::run),
         "primus.partition-to-cloudhsm" => Some(cloudhsm::run),
         luna if luna.starts_with("luna.") => Some(luna::run),
+        ccc if ccc.starts_with("ccc.") => Some(ccc::run),
         _ => None,
     }
 }
@@ -48,6 +50,7 @@ pub fn planned_objects(procedure: &str, case: &Case) -> Vec<PlannedObject> {
         "primus.adcs-key-import" => adcs::planned_objects(case),
         "primus.partition-to-cloudhsm" => cloudhsm::planned_objects(case),
         luna if luna.starts_with("luna.") => luna::planned_objects(),
+        ccc if ccc.starts_with("ccc.") => ccc::planned_objects(ccc),
         _ => Vec::new(),
     }
 }
