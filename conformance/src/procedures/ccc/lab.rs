@@ -141,6 +141,10 @@ impl CccLab {
     /// presets are sealed there, at the scenario's low PIN cost), sets the Administrator's
     /// password and starts CCC on 127.0.0.1:0.
     pub fn start(edits: &Edits) -> Result<(CccLab, String), Stop> {
+        // A scenario's lab holds nothing of value: the PIN seals the in-process CCC writes use
+        // SP 800-132's minimum cost, as the workers' do (`Host::spawn`).
+        hsmsim::base::secrets::seal::choose_scratch_pin_kdf_iterations(1000)
+            .map_err(|e| Stop::fail(format!("cannot choose the scenario's PIN cost: {e}")))?;
         let dir = tempfile::Builder::new()
             .prefix("hsmsim-ccc-")
             .tempdir()
