@@ -262,6 +262,13 @@ impl CccLab {
         }
     }
 
+    /// One call that must succeed: its line.
+    pub fn call_ok(&self, method: &str, path: &str, body: Option<Value>) -> Result<String, Stop> {
+        let mut notes = Vec::new();
+        self.ok(&mut notes, method, path, body)?;
+        Ok(notes.join("\n"))
+    }
+
     /// A call CCC must refuse: `Err` with the exchange (what `Run::refused_step_with` judges)
     /// when it answers 4xx, `Ok` when it did what it should have refused.
     pub fn refused(&self, method: &str, path: &str, body: Option<Value>) -> Result<(), Stop> {

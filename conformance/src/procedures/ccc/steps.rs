@@ -151,6 +151,17 @@ impl Scenario<'_, '_> {
         self.run.check(what, || f(ccc))
     }
 
+    /// Documented step `n`: one call that must succeed.
+    fn call_step(
+        &mut self,
+        n: u32,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<(), Stop> {
+        self.step(n, |ccc| ccc.call_ok(method, path, body))
+    }
+
     fn login(&mut self) -> Result<(), Stop> {
         let ccc = &mut self.ccc;
         self.run
@@ -345,11 +356,7 @@ pub fn create(s: &mut Scenario) -> Result<(), Stop> {
     if matches!(negative.as_deref(), Some("name-too-long" | "ha-one-device")) {
         return s.refused(3, "POST", "/services", create);
     }
-    s.step(3, |ccc| {
-        let mut notes = Vec::new();
-        ccc.ok(&mut notes, "POST", "/services", Some(create))?;
-        Ok(notes.join("\n"))
-    })?;
+    s.call_step(3, "POST", "/services", Some(create))?;
     let path = format!("/services/{name}/initialise");
     if negative.as_deref() == Some("password-too-short") {
         let mut body = initialisation(&name);
@@ -358,11 +365,7 @@ pub fn create(s: &mut Scenario) -> Result<(), Stop> {
         return s.co_login(&partitions, "CO-2026", false);
     }
     let body = initialisation(&name);
-    s.step(4, |ccc| {
-        let mut notes = Vec::new();
-        ccc.ok(&mut notes, "POST", &path, Some(body))?;
-        Ok(notes.join("\n"))
-    })?;
+    s.call_step(4, "POST", &path, Some(body))?;
     // Every variant is password-authenticated: CCC activates the roles of PED services only,
     // and says so; a password service's roles are usable once initialised.
     let activate = format!("/services/{name}/activate");
@@ -488,11 +491,7 @@ pub fn import(s: &mut Scenario) -> Result<(), Stop> {
     if negative.as_deref() == Some("over-licence") {
         return s.refused(5, "POST", "/import/finish", Value::Null);
     }
-    s.step(5, |ccc| {
-        let mut notes = Vec::new();
-        ccc.ok(&mut notes, "POST", "/import/finish", None)?;
-        Ok(notes.join("\n"))
-    })?;
+    s.call_step(5, "POST", "/import/finish", None)?;
     s.check(
         "CCC lists the imported services: payments, and the HA group web-ha as one service",
         |ccc| {
@@ -559,16 +558,12 @@ pub fn add_partition(s: &mut Scenario) -> Result<(), Stop> {
             json!({ "partition": "sa7-a/svc1" }),
         );
     }
-    s.step(2, |ccc| {
-        let mut notes = Vec::new();
-        ccc.ok(
-            &mut notes,
-            "POST",
-            "/services/solo/partitions",
-            Some(json!({ "partition": "sa7-b/svc2" })),
-        )?;
-        Ok(notes.join("\n"))
-    })?;
+    s.call_step(
+        2,
+        "POST",
+        "/services/solo/partitions",
+        Some(json!({ "partition": "sa7-b/svc2" })),
+    )?;
     if negative.as_deref() == Some("password-too-short") {
         s.refused(
             3,
@@ -578,26 +573,18 @@ pub fn add_partition(s: &mut Scenario) -> Result<(), Stop> {
         )?;
         return s.co_login(&["sa7-b/svc2"], "CO-2026", false);
     }
-    s.step(3, |ccc| {
-        let mut notes = Vec::new();
-        ccc.ok(
-            &mut notes,
-            "POST",
-            "/services/solo/partitions/initialise",
-            Some(json!({ "cloning_domain": DOMAIN, "crypto_officer_password": NEW_CO })),
-        )?;
-        Ok(notes.join("\n"))
-    })?;
-    s.step(4, |ccc| {
-        let mut notes = Vec::new();
-        ccc.ok(
-            &mut notes,
-            "POST",
-            "/services/solo/synchronise",
-            Some(json!({ "crypto_officer_password": NEW_CO })),
-        )?;
-        Ok(notes.join("\n"))
-    })?;
+    s.call_step(
+        3,
+        "POST",
+        "/services/solo/partitions/initialise",
+        Some(json!({ "cloning_domain": DOMAIN, "crypto_officer_password": NEW_CO })),
+    )?;
+    s.call_step(
+        4,
+        "POST",
+        "/services/solo/synchronise",
+        Some(json!({ "crypto_officer_password": NEW_CO })),
+    )?;
     s.service_shown("solo", &["sa7-a/svc2", "sa7-b/svc2"])?;
     s.co_login(&["sa7-b/svc2"], NEW_CO, true)?;
     s.check(
@@ -671,16 +658,7 @@ pub fn remove_partition(s: &mut Scenario) -> Result<(), Stop> {
         }
         None => {
             s.service_made("web", "ha-password-7", &["sa7-a/svc1", "sa7-b/svc1"])?;
-            s.step(2, |ccc| {
-                let mut notes = Vec::new();
-                ccc.ok(
-                    &mut notes,
-                    "DELETE",
-                    "/services/web/partitions/sa7-b/svc1",
-                    None,
-                )?;
-                Ok(notes.join("\n"))
-            })?;
+            s.call_step(2, "DELETE", "/services/web/partitions/sa7-b/svc1", None)?;
             s.service_shown("web", &["sa7-a/svc1"])?;
             s.co_login(&["sa7-a/svc1"], NEW_CO, true)?;
             s.co_login(&["sa7-b/svc1"], NEW_CO, false)
@@ -703,14 +681,11 @@ pub fn resize(s: &mut Scenario) -> Result<(), Stop> {
     };
     if negative.as_deref() == Some("device-offline") {
         s.precondition("sa7-b taken offline in CCC", |ccc| {
-            let mut notes = Vec::new();
-            ccc.ok(
-                &mut notes,
+            ccc.call_ok(
                 "PUT",
                 "/devices/sa7-b/offline",
                 Some(json!({ "offline": true })),
-            )?;
-            Ok(notes.join("\n"))
+            )
         })?;
     }
     if negative.is_some() {
@@ -727,16 +702,12 @@ pub fn resize(s: &mut Scenario) -> Result<(), Stop> {
             }
         });
     }
-    s.step(2, |ccc| {
-        let mut notes = Vec::new();
-        ccc.ok(
-            &mut notes,
-            "PUT",
-            "/services/web/size",
-            Some(json!({ "size": size })),
-        )?;
-        Ok(notes.join("\n"))
-    })?;
+    s.call_step(
+        2,
+        "PUT",
+        "/services/web/size",
+        Some(json!({ "size": size })),
+    )?;
     s.check(&format!("CCC shows the new size, {size} bytes"), |ccc| {
         let mut notes = Vec::new();
         let view = ccc.ok(&mut notes, "GET", "/services/web", None)?;
@@ -939,11 +910,7 @@ pub fn migrate(s: &mut Scenario) -> Result<(), Stop> {
         });
     }
     let summary = request.clone();
-    s.step(4, |ccc| {
-        let mut notes = Vec::new();
-        ccc.ok(&mut notes, "POST", "/migrations/check", Some(summary))?;
-        Ok(notes.join("\n"))
-    })?;
+    s.call_step(4, "POST", "/migrations/check", Some(summary))?;
     let mut id = Value::Null;
     s.step(5, |ccc| {
         let mut notes = Vec::new();
@@ -1012,7 +979,7 @@ mod tests {
             .into_iter()
             .filter(|p| p.id.starts_with("ccc."))
             .collect();
-        assert_eq!(ccc.len(), 7, "the seven procedures of PROCEDURES.md");
+        assert_eq!(ccc.len(), 7, "the seven CCC procedures of seed 004");
         for p in &ccc {
             assert!(crate::procedures::executor(&p.id).is_some(), "{}", p.id);
             assert_eq!(p.lab.as_deref(), Some("luna-ccc"), "{}", p.id);
