@@ -28,6 +28,19 @@ pub fn executor(procedure: &str) -> Option<Executor> {
     }
 }
 
+/// "Not applicable" with `why` (after the party's description) when a party is not the
+/// simulator's `sim`: for procedures whose steps no PKCS#11 module reaches.
+pub(crate) fn simulator_only(parties: &Parties, why: &str) -> Result<(), Stop> {
+    match [&parties.origin, &parties.target]
+        .into_iter()
+        .flatten()
+        .find(|p| !p.module.simulator || p.name != "sim")
+    {
+        Some(real) => Err(Stop::NotApplicable(format!("{}: {why}", real.describe()))),
+        None => Ok(()),
+    }
+}
+
 /// An object a scenario creates on a party and destroys when it ends (what `--dry-run` prints).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlannedObject {

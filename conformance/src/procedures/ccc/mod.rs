@@ -18,16 +18,10 @@ use crate::target::Role;
 
 /// Carries out one scenario of a CCC procedure.
 pub fn run(run: &mut Run<'_>, parties: &Parties) -> Result<(), Stop> {
-    if let Some(real) = [&parties.origin, &parties.target]
-        .into_iter()
-        .flatten()
-        .find(|p| !p.module.simulator || p.name != "sim")
-    {
-        return Err(Stop::NotApplicable(format!(
-            "{}: Crypto Command Center is an appliance web service that manages Luna Network HSMs through their HSM SO and NTLS, not a PKCS#11 call; its procedures run against the simulated CCC only (--origin sim --target sim)",
-            real.describe()
-        )));
-    }
+    super::simulator_only(
+        parties,
+        "Crypto Command Center is an appliance web service that manages Luna Network HSMs through their HSM SO and NTLS, not a PKCS#11 call; its procedures run against the simulated CCC only (--origin sim --target sim)",
+    )?;
     // The worker program is needed for the PKCS#11 checks: fail early with the reason.
     crate::procedures::luna::worker_program()?;
     let (variant, negative) = match run.case {

@@ -921,7 +921,10 @@ pub fn migrate(s: &mut Scenario) -> Result<(), Stop> {
     s.step(6, |ccc| {
         let (record, notes) = ccc.finished(&id)?;
         if record["state"] == json!("succeeded") {
-            Ok(notes.join("\n"))
+            Ok(format!(
+                "{}\nthe migration ended \"succeeded\"",
+                notes.join("\n")
+            ))
         } else {
             Err(Stop::fail(format!(
                 "the migration ended {}:\n{}",
