@@ -51,7 +51,7 @@ fn every_ccc_scenario_replays_through_the_rest_api_and_negatives_change_nothing(
         .map(|r| r["procedure"].as_str().unwrap())
         .collect();
     assert_eq!(procedures.len(), 7, "{procedures:?}");
-    assert_eq!(all.len(), 32);
+    assert_eq!(all.len(), 33);
     for r in all {
         assert_eq!(r["status"], "pass", "{r:#}");
         let text = r.to_string();
@@ -148,7 +148,7 @@ fn against_a_real_module_the_procedures_are_not_applicable_with_the_reason() {
     );
     let v = json(&out);
     assert!(out.status.success(), "{}\n{v:#}", stderr(&out));
-    assert_eq!(results(&v).len(), 32);
+    assert_eq!(results(&v).len(), 33);
     for r in results(&v) {
         assert_eq!(r["status"], "not-applicable", "{r:#}");
         assert!(

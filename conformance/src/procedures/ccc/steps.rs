@@ -23,6 +23,14 @@ authentication = "password"
 partition_size = 100000
 
 [[ccc.template]]
+name = "sks-7"
+description = "Scalable Key Storage services (Network HSM 7, 7.7.0 and later)"
+service_type = "hsm-partition"
+authentication = "password"
+partition_size = 100000
+scalable_key_storage = true
+
+[[ccc.template]]
 name = "standalone-6-ppso"
 description = "standalone PPSO services on Network HSM 6 (6.22 and later)"
 service_type = "hsm-partition"
@@ -48,6 +56,9 @@ fn expected_refusal(procedure: &str, negative: &str) -> &'static str {
     match (procedure, negative) {
         (_, "name-too-long") => "a service name has 1 to 28",
         ("ccc.service.create", "ha-one-device") => "different devices",
+        ("ccc.service.create", "sks-before-77") => {
+            "needs a Luna Network HSM 7 with firmware 7.7.0 or above"
+        }
         (_, "password-too-short") => "8 or more characters",
         ("ccc.service.import", "over-licence") => "reduce the number of partitions for import",
         ("ccc.service.add-partition", "same-device") => "device",
@@ -336,6 +347,7 @@ pub fn create(s: &mut Scenario) -> Result<(), Stop> {
     let (template, partitions): (&str, Vec<&str>) = match (s.variant.as_str(), negative.as_deref())
     {
         (_, Some("ha-one-device")) => ("ha-password-7", vec!["sa7-a/svc1", "sa7-a/svc2"]),
+        (_, Some("sks-before-77")) => ("sks-7", vec!["sa7-a/svc1"]),
         ("standalone-password-7", _) => ("standalone-7", vec!["sa7-a/svc2"]),
         ("standalone-password-6-ppso", _) => ("standalone-6-ppso", vec!["sa6-ppso/spare"]),
         _ => ("ha-password-7", vec!["sa7-a/svc1", "sa7-b/svc1"]),
@@ -353,7 +365,10 @@ pub fn create(s: &mut Scenario) -> Result<(), Stop> {
     s.login()?;
     s.step(2, |ccc| ccc.authorise(&devices))?;
     let create = json!({ "name": name, "template": template, "organisation": "acme", "partitions": partitions });
-    if matches!(negative.as_deref(), Some("name-too-long" | "ha-one-device")) {
+    if matches!(
+        negative.as_deref(),
+        Some("name-too-long" | "ha-one-device" | "sks-before-77")
+    ) {
         return s.refused(3, "POST", "/services", create);
     }
     s.call_step(3, "POST", "/services", Some(create))?;
