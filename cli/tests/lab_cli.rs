@@ -237,7 +237,7 @@ fn conformance_run_reports_json_junit_and_refuses_bad_selections() {
             "K must be 1 to N",
         ),
         (
-            vec!["conformance", "run", "--procedure", "ccc.*"],
+            vec!["conformance", "run", "--procedure", "no-such-vendor.*"],
             "no scenario matches",
         ),
         (

@@ -15,6 +15,10 @@ const SOURCES: &[(&str, &str)] = &[
         "procedures/luna.toml",
         include_str!("../procedures/luna.toml"),
     ),
+    (
+        "procedures/ccc.toml",
+        include_str!("../procedures/ccc.toml"),
+    ),
 ];
 
 #[derive(Debug, Clone, Deserialize)]

@@ -3,6 +3,7 @@
 //! reported "not applicable". Each executor also says, for `--dry-run`, which objects a
 //! scenario would create on each party (all of them are destroyed when the scenario ends).
 pub mod adcs;
+pub mod ccc;
 pub mod cloudhsm;
 pub mod key_migration;
 pub mod luna;
@@ -22,7 +23,21 @@ pub fn executor(procedure: &str) -> Option<Executor> {
         "primus.adcs-key-import" => Some(adcs::run),
         "primus.partition-to-cloudhsm" => Some(cloudhsm::run),
         luna if luna.starts_with("luna.") => Some(luna::run),
+        ccc if ccc.starts_with("ccc.") => Some(ccc::run),
         _ => None,
+    }
+}
+
+/// "Not applicable" with `why` (after the party's description) when a party is not the
+/// simulator's `sim`: for procedures whose steps no PKCS#11 module reaches.
+pub(crate) fn simulator_only(parties: &Parties, why: &str) -> Result<(), Stop> {
+    match [&parties.origin, &parties.target]
+        .into_iter()
+        .flatten()
+        .find(|p| !p.module.simulator || p.name != "sim")
+    {
+        Some(real) => Err(Stop::NotApplicable(format!("{}: {why}", real.describe()))),
+        None => Ok(()),
     }
 }
 
@@ -48,6 +63,7 @@ pub fn planned_objects(procedure: &str, case: &Case) -> Vec<PlannedObject> {
         "primus.adcs-key-import" => adcs::planned_objects(case),
         "primus.partition-to-cloudhsm" => cloudhsm::planned_objects(case),
         luna if luna.starts_with("luna.") => luna::planned_objects(),
+        ccc if ccc.starts_with("ccc.") => ccc::planned_objects(ccc),
         _ => Vec::new(),
     }
 }

@@ -233,16 +233,10 @@ impl Plan {
 pub fn run(run: &mut Run<'_>, parties: &Parties) -> Result<(), Stop> {
     // The Decanus terminal, the device, its cards and Securosys's restore are the vendor's:
     // no PKCS#11 module reaches them.
-    if let Some(real) = [&parties.origin, &parties.target]
-        .into_iter()
-        .flatten()
-        .find(|p| !p.module.simulator || p.name != "sim")
-    {
-        return Err(Stop::NotApplicable(format!(
-            "{}: the procedure is typed into the vendor's Decanus terminal, paired with the on-premises device, with its SO, Partition SO and Partition-Backup cards and a USB drive, and restored by Securosys in CloudHSM; none of it is reachable through a PKCS#11 module, so it runs on the simulator only (--origin sim --target sim)",
-            real.describe()
-        )));
-    }
+    super::simulator_only(
+        parties,
+        "the procedure is typed into the vendor's Decanus terminal, paired with the on-premises device, with its SO, Partition SO and Partition-Backup cards and a USB drive, and restored by Securosys in CloudHSM; none of it is reachable through a PKCS#11 module, so it runs on the simulator only (--origin sim --target sim)",
+    )?;
     let first = run
         .procedure
         .variants

@@ -37,6 +37,10 @@ pub const PIN_SEAL_FORMAT: u32 = 1;
 /// `DEFAULT_PIN_KDF_ITERATIONS`. Any other value is refused (`CKR_DEVICE_ERROR`, naming the
 /// variable, as for a lab that is not usable) rather than silently weakened or ignored.
 pub fn pin_kdf_iterations() -> Result<u32> {
+    let chosen = SCRATCH_PIN_KDF_ITERATIONS.load(std::sync::atomic::Ordering::Relaxed);
+    if chosen != 0 {
+        return Ok(chosen);
+    }
     let text = std::env::var_os(PIN_KDF_ITERATIONS_VARIABLE);
     #[cfg(test)]
     if text.is_none() {
@@ -50,6 +54,23 @@ pub fn pin_kdf_iterations() -> Result<u32> {
 /// PBKDF2 iterations; the default itself is tested through `parse_iterations`.
 #[cfg(test)]
 pub const UNIT_TEST_PIN_KDF_ITERATIONS: u32 = 10_000;
+
+/// The cost a program chose for the PIN seals this process writes (0: none chosen), ahead of
+/// `HSMSIM_PIN_KDF_ITERATIONS`: for a program whose labs hold nothing of value and live for
+/// one run (the conformance runner's scenario labs, served in-process by the CCC server),
+/// as `HSMSIM_PIN_KDF_ITERATIONS` does for the processes it starts. Simulator-defined.
+static SCRATCH_PIN_KDF_ITERATIONS: std::sync::atomic::AtomicU32 =
+    std::sync::atomic::AtomicU32::new(0);
+
+/// Chooses the cost of every PIN seal this process writes from now on (a whole number from
+/// `MIN_PIN_KDF_ITERATIONS` to `MAX_PIN_KDF_ITERATIONS`; anything else is refused), for
+/// programs whose labs are scratch copies thrown away after a run (see
+/// `SCRATCH_PIN_KDF_ITERATIONS`); existing seals keep the cost they were written with.
+pub fn choose_scratch_pin_kdf_iterations(iterations: u32) -> Result<()> {
+    let checked = parse_iterations(Some(&iterations.to_string()))?;
+    SCRATCH_PIN_KDF_ITERATIONS.store(checked, std::sync::atomic::Ordering::Relaxed);
+    Ok(())
+}
 
 /// `pin_kdf_iterations` for the variable's value (`None`: not set).
 fn parse_iterations(text: Option<&str>) -> Result<u32> {
@@ -419,6 +440,19 @@ mod tests {
         assert_eq!(text["iterations"], 2_000);
         assert_eq!(text["generation"], 7);
         assert_eq!(text["salt"].as_array().unwrap().len(), 16);
+    }
+
+    #[test]
+    fn a_scratch_cost_outside_the_bounds_is_refused_and_not_kept() {
+        // Only refusals here: a chosen cost is process-wide and would reach the other tests.
+        for bad in [0, 999, 10_000_001] {
+            let e = choose_scratch_pin_kdf_iterations(bad).unwrap_err();
+            assert_eq!(e.rv, CKR_DEVICE_ERROR, "{bad}");
+        }
+        assert_eq!(
+            SCRATCH_PIN_KDF_ITERATIONS.load(std::sync::atomic::Ordering::Relaxed),
+            0
+        );
     }
 
     #[test]

@@ -1,0 +1,162 @@
+//! The seven CCC procedures (seed 004, `ccc.*`) through `hsmsim conformance run`: every
+//! variant and negative case passes; each documented step's report entry holds the REST calls
+//! made (method, path, status, CCC's answer) with no password in clear; every negative case
+//! is refused with HTTP 409 (404 for an unknown service) and CCC's sentence and checked to
+//! have changed nothing; the outcome checks read the partitions through PKCS#11 (Migrate
+//! Service proven by use). Against a real module the procedures are not applicable, with the
+//! reason.
+mod common;
+
+use common::*;
+use serde_json::Value;
+
+fn results(v: &Value) -> &Vec<Value> {
+    v["results"].as_array().expect("results")
+}
+
+fn scenario<'a>(v: &'a Value, procedure: &str, variant: &str) -> &'a Value {
+    results(v)
+        .iter()
+        .find(|r| r["procedure"] == procedure && r["variant"] == variant)
+        .unwrap_or_else(|| panic!("no scenario {procedure} {variant}"))
+}
+
+/// The detail of step `n` (or of the check whose title starts with `title`).
+fn detail<'a>(r: &'a Value, n: u64, title: &str) -> &'a str {
+    r["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["n"] == n && s["title"].as_str().unwrap().starts_with(title))
+        .unwrap_or_else(|| panic!("no step {n} {title:?} in {r:#}"))["detail"]
+        .as_str()
+        .unwrap()
+}
+
+#[test]
+fn every_ccc_scenario_replays_through_the_rest_api_and_negatives_change_nothing() {
+    let out = output(command().args([
+        "conformance",
+        "run",
+        "--procedure",
+        "ccc.*",
+        "--format",
+        "json",
+    ]));
+    let v = json(&out);
+    assert!(out.status.success(), "{}\n{v:#}", stderr(&out));
+    let all = results(&v);
+    let procedures: std::collections::BTreeSet<&str> = all
+        .iter()
+        .map(|r| r["procedure"].as_str().unwrap())
+        .collect();
+    assert_eq!(procedures.len(), 7, "{procedures:?}");
+    assert_eq!(all.len(), 33);
+    for r in all {
+        assert_eq!(r["status"], "pass", "{r:#}");
+        let text = r.to_string();
+        for secret in ["ccc-admin-pass-2026", "CO-ccc-new-2026", "CO-payments-2021"] {
+            assert!(!text.contains(secret), "{secret} in {r:#}");
+        }
+        if r["variant"].as_str().unwrap().starts_with("negative:") {
+            let refused = r["steps"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|s| {
+                    s["detail"]
+                        .as_str()
+                        .unwrap()
+                        .starts_with("refused as documented")
+                })
+                .unwrap_or_else(|| panic!("no refusal in {r:#}"));
+            let line = refused["detail"].as_str().unwrap();
+            assert!(
+                line.contains(" -> 409: ") || line.contains(" -> 404: "),
+                "{line}"
+            );
+            assert!(
+                detail(r, 0, "outcome: nothing changed").starts_with("the same "),
+                "{r:#}"
+            );
+        }
+    }
+    let create = scenario(&v, "ccc.service.create", "ha-password-7");
+    let made = detail(create, 3, "");
+    assert!(
+        made.starts_with("POST /api/v1/services {") && made.contains(" -> 201: "),
+        "{made}"
+    );
+    let init = detail(create, 4, "");
+    assert!(
+        init.contains("\"crypto_officer_password\":\"********\""),
+        "{init}"
+    );
+    let shared = detail(create, 0, "outcome: the members share the cloning domain");
+    assert!(shared.contains("signed on each side"), "{shared}");
+    let migrated = scenario(&v, "ccc.migrate-service", "6x-ppso-password-to-7x-password");
+    assert!(detail(migrated, 6, "").contains("the migration ended \"succeeded\""));
+    let proof = detail(migrated, 0, "outcome: each target partition");
+    for target in ["sa7-a/svc1", "sa7-b/svc1"] {
+        assert!(proof.contains(target), "{proof}");
+    }
+    assert!(
+        proof.contains("encrypted on each side, decrypted on the other"),
+        "{proof}"
+    );
+    let too_old = scenario(&v, "ccc.migrate-service", "negative:77-source-to-74-target");
+    assert!(detail(too_old, 4, "").contains("7.7.x"), "{too_old:#}");
+    let deleted = scenario(&v, "ccc.service.detach-delete", "delete");
+    assert!(
+        detail(
+            deleted,
+            0,
+            "outcome: the Crypto Officer can no longer log in"
+        )
+        .contains("sa7-b/svc1"),
+        "{deleted:#}"
+    );
+}
+
+#[test]
+fn against_a_real_module_the_procedures_are_not_applicable_with_the_reason() {
+    let lab = init_lab("primus");
+    let module = sim_module();
+    let uri = |token: &str, pin: &str| {
+        format!(
+            "pkcs11:token={token}?module-path={}&pin-value={pin}",
+            module.display()
+        )
+    };
+    let out = output(
+        command()
+            .env("HSMSIM_CONF", lab.path().join("lab.toml"))
+            .env("HSMSIM_HOST", "admin-host")
+            .env("HSMSIM_STATE_DIR", lab.path())
+            .args([
+                "conformance",
+                "run",
+                "--procedure",
+                "ccc.*",
+                "--format",
+                "json",
+                "--origin",
+                &uri("ACME-PKI", "Pkcs11-AcmePki-01"),
+                "--target",
+                &uri("ACME-CLOUD", "Pkcs11-AcmeCloud-01"),
+            ]),
+    );
+    let v = json(&out);
+    assert!(out.status.success(), "{}\n{v:#}", stderr(&out));
+    assert_eq!(results(&v).len(), 33);
+    for r in results(&v) {
+        assert_eq!(r["status"], "not-applicable", "{r:#}");
+        assert!(
+            r["detail"]
+                .as_str()
+                .unwrap()
+                .contains("appliance web service"),
+            "{r:#}"
+        );
+    }
+}
