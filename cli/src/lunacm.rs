@@ -67,13 +67,7 @@ pub(crate) fn open_module(
                 )
             })?;
             let selection = estate::select(choice)?;
-            let hosts: Vec<&str> = selection
-                .lab
-                .file
-                .hosts
-                .iter()
-                .map(|h| h.name.get_ref().as_str())
-                .collect();
+            let hosts = selection.lab.host_names();
             if let Some(host) = &selection.host
                 && !hosts.contains(&host.as_str())
             {

@@ -120,36 +120,9 @@ fn every_ccc_scenario_replays_through_the_rest_api_and_negatives_change_nothing(
 
 #[test]
 fn against_a_real_module_the_procedures_are_not_applicable_with_the_reason() {
-    let lab = init_lab("primus");
-    let module = sim_module();
-    let uri = |token: &str, pin: &str| {
-        format!(
-            "pkcs11:token={token}?module-path={}&pin-value={pin}",
-            module.display()
-        )
-    };
-    let out = output(
-        command()
-            .env("HSMSIM_CONF", lab.path().join("lab.toml"))
-            .env("HSMSIM_HOST", "admin-host")
-            .env("HSMSIM_STATE_DIR", lab.path())
-            .args([
-                "conformance",
-                "run",
-                "--procedure",
-                "ccc.*",
-                "--format",
-                "json",
-                "--origin",
-                &uri("ACME-PKI", "Pkcs11-AcmePki-01"),
-                "--target",
-                &uri("ACME-CLOUD", "Pkcs11-AcmeCloud-01"),
-            ]),
-    );
-    let v = json(&out);
-    assert!(out.status.success(), "{}\n{v:#}", stderr(&out));
-    assert_eq!(results(&v).len(), 33);
-    for r in results(&v) {
+    let results = run_against_a_real_module(&["--procedure", "ccc.*"]);
+    assert_eq!(results.len(), 33);
+    for r in &results {
         assert_eq!(r["status"], "not-applicable", "{r:#}");
         assert!(
             r["detail"]

@@ -278,37 +278,8 @@ fn every_scenario_passes_replayed_through_the_decanus_terminal_and_the_negatives
 
 #[test]
 fn against_a_real_module_the_procedure_is_not_applicable_with_the_reason() {
-    let lab = init_lab("primus");
-    let module = sim_module();
-    let uri = |token: &str, pin: &str| {
-        format!(
-            "pkcs11:token={token}?module-path={}&pin-value={pin}",
-            module.display()
-        )
-    };
-    let out = output(
-        command()
-            .env("HSMSIM_CONF", lab.path().join("lab.toml"))
-            .env("HSMSIM_HOST", "admin-host")
-            .env("HSMSIM_STATE_DIR", lab.path())
-            .args([
-                "conformance",
-                "run",
-                "--procedure",
-                PROCEDURE,
-                "--variant",
-                "keys-aes",
-                "--format",
-                "json",
-                "--origin",
-                &uri("ACME-PKI", "Pkcs11-AcmePki-01"),
-                "--target",
-                &uri("ACME-CLOUD", "Pkcs11-AcmeCloud-01"),
-            ]),
-    );
-    let v = json(&out);
-    assert!(out.status.success(), "{}\n{v:#}", stderr(&out));
-    let r = &results(&v)[0];
+    let results = run_against_a_real_module(&["--procedure", PROCEDURE, "--variant", "keys-aes"]);
+    let r = &results[0];
     assert_eq!(r["status"], "not-applicable", "{r:#}");
     assert!(
         r["detail"].as_str().unwrap().contains("Decanus terminal"),

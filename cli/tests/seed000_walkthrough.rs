@@ -246,12 +246,7 @@ const MARK: &str = "==seed000 shell block ";
 fn walk_through() -> Walked {
     walkthrough::require_on_path(&["bash", "pkcs11-tool", "cmp"], "bash, OpenSC, diffutils");
     let blocks = blocks();
-    // A stand-in checkout: `target/release/` holds this build.
-    let checkout = tempfile::tempdir().unwrap();
-    let release = checkout.path().join("target/release");
-    std::fs::create_dir_all(&release).unwrap();
-    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_hsmsim"), release.join("hsmsim")).unwrap();
-    std::os::unix::fs::symlink(common::sim_module(), release.join("libhsmsim.so")).unwrap();
+    let checkout = walkthrough::stand_in_checkout();
     let work = tempfile::tempdir().unwrap();
     let dir = work.path().join("seed000");
     let local = |text: &str| text.replace(README_DIR, dir.to_str().unwrap());

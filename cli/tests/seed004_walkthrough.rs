@@ -43,12 +43,7 @@ fn seed_004_runs_as_the_readme_types_it_and_the_migrated_key_signs() {
         shells.len() >= 5,
         "the section has its shell blocks (setup, import, create, manage, migrate, detach)"
     );
-    // A stand-in checkout: `target/release/` holds this build.
-    let checkout = tempfile::tempdir().unwrap();
-    let release = checkout.path().join("target/release");
-    std::fs::create_dir_all(&release).unwrap();
-    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_hsmsim"), release.join("hsmsim")).unwrap();
-    std::os::unix::fs::symlink(common::sim_module(), release.join("libhsmsim.so")).unwrap();
+    let checkout = walkthrough::stand_in_checkout();
     let work = tempfile::tempdir().unwrap();
     let dir = work.path().join("seed004");
     let mut script = String::from("set -e\nexec 2>&1\n");

@@ -128,6 +128,36 @@ pub fn refused(out: &Output, code: i32, why: &str) {
     );
 }
 
+/// `hsmsim conformance run --format json` with `args` (procedure, variant) against the
+/// simulator's module taken as a real one (two `pkcs11:` URIs: origin ACME-PKI, target
+/// ACME-CLOUD of the `primus` lab, from its admin host): the run's results, the run having
+/// succeeded.
+pub fn run_against_a_real_module(args: &[&str]) -> Vec<Value> {
+    let lab = init_lab("primus");
+    let module = sim_module();
+    let uri = |token: &str, pin: &str| {
+        format!(
+            "pkcs11:token={token}?module-path={}&pin-value={pin}",
+            module.display()
+        )
+    };
+    let out = output(
+        command()
+            .env("HSMSIM_CONF", lab.path().join("lab.toml"))
+            .env("HSMSIM_HOST", "admin-host")
+            .env("HSMSIM_STATE_DIR", lab.path())
+            .args(["conformance", "run"])
+            .args(args)
+            .args(["--format", "json", "--origin"])
+            .arg(uri("ACME-PKI", "Pkcs11-AcmePki-01"))
+            .arg("--target")
+            .arg(uri("ACME-CLOUD", "Pkcs11-AcmeCloud-01")),
+    );
+    let v = json(&out);
+    assert!(out.status.success(), "{}\n{v:#}", stderr(&out));
+    v["results"].as_array().expect("results").clone()
+}
+
 /// Stdout as JSON (whatever the exit status: refusals print JSON too).
 pub fn json(out: &Output) -> Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {

@@ -57,6 +57,17 @@ pub fn section_blocks(readme: &str, heading: &str, tag_prefix: &str) -> Vec<Bloc
     found
 }
 
+/// A stand-in checkout for a walk-through's lines: its `target/release/` holds this build's
+/// `hsmsim` and `libhsmsim.so` (links).
+pub fn stand_in_checkout() -> tempfile::TempDir {
+    let checkout = tempfile::tempdir().unwrap();
+    let release = checkout.path().join("target/release");
+    std::fs::create_dir_all(&release).unwrap();
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_hsmsim"), release.join("hsmsim")).unwrap();
+    std::os::unix::fs::symlink(crate::common::sim_module(), release.join("libhsmsim.so")).unwrap();
+    checkout
+}
+
 /// Asserts each of `tools` is on PATH; `packages` names where they come from.
 pub fn require_on_path(tools: &[&str], packages: &str) {
     for tool in tools {

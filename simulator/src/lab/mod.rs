@@ -127,6 +127,15 @@ impl Lab {
             .collect()
     }
 
+    /// The lab's client host names, in lab order.
+    pub fn host_names(&self) -> Vec<&str> {
+        self.file
+            .hosts
+            .iter()
+            .map(|h| h.name.get_ref().as_str())
+            .collect()
+    }
+
     /// A Luna device's memory for partitions (`[device.luna] memory`; a Backup HSM's for its
     /// backup partitions), if the lab limits it.
     pub fn device_memory(&self, device: &str) -> Option<u64> {

@@ -934,13 +934,7 @@ pub fn register_ccc_client(
     service: &str,
     host: &str,
 ) -> Result<CccServiceStatus> {
-    let hosts: Vec<&str> = selection
-        .lab
-        .file
-        .hosts
-        .iter()
-        .map(|h| h.name.get_ref().as_str())
-        .collect();
+    let hosts = selection.lab.host_names();
     if !hosts.contains(&host) {
         return Err(unknown(format!(
             "the lab defines no host \"{host}\"; hosts: {}",
