@@ -6,13 +6,14 @@
 //! secrets masked, status, CCC's answer). The partitions and their objects are read through
 //! PKCS#11 by a console worker on the lab's `ccc-server` host (`luna::Host`), started afresh
 //! for each look so it never reads a token the server changed since.
-use crate::procedures::luna::lab::ScenarioLab;
+use crate::procedures::luna::lab::{ScenarioLab, ped_keys, table, to_ped};
 use crate::procedures::luna::worker::{ObjectInfo, Request};
 use crate::procedures::luna::{Host, Side, objects, prove_by_use};
 use crate::runner::Stop;
 use hsmsim_ccc_web::{RunningServer, ServeOptions};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
+use toml::{Table, Value as TomlValue};
 
 /// The lab's Administrator (`[[ccc.organisation]]` "acme") and the password the scenario sets.
 pub const ADMIN: &str = "ccc-admin";
@@ -42,7 +43,8 @@ pub fn slot(partition: &str) -> Result<u64, Stop> {
         .ok_or_else(|| Stop::fail(format!("{partition} is on no slot of {CCC_HOST}")))
 }
 
-/// The HSM SO password CCC is authorised with on `device` (the fixture's admin partitions).
+/// The HSM SO password CCC is authorised with on `device` (the fixture's admin partitions;
+/// on the PED variant CCC is given none, the HSM SO's blue key being presented at the PED).
 pub fn hsm_so_password(device: &str) -> String {
     match device {
         "sa6-legacy" => "SO-legacy-2017".into(),
@@ -59,6 +61,16 @@ pub struct Edits {
     pub licences: Option<u64>,
     /// Devices whose `[device.luna] fm` is "fm-enabled".
     pub fm_enabled: Vec<&'static str>,
+    /// The fixture's PED variant (its header): every device PED-authenticated, every role and
+    /// cloning domain on the lab's shared PED key files (`ped/blue.key`, `black`, `red`),
+    /// activation (partition policy 22) allowed on every initialised partition, and the
+    /// templates PED ones.
+    pub ped: bool,
+    /// HSM policies set: (device, policy, value).
+    pub hsm_policies: Vec<(&'static str, u64, u64)>,
+    /// Partition policies of the fixture's partitions: (device/partition, policy, the value or
+    /// `None` to remove it).
+    pub partition_policies: Vec<(&'static str, u64, Option<u64>)>,
 }
 
 /// One HTTP exchange with CCC.
@@ -79,6 +91,8 @@ impl Exchange {
 /// A scenario's lab with its CCC running.
 pub struct CccLab {
     pub lab: ScenarioLab,
+    /// The fixture's PED variant (`Edits::ped`).
+    pub ped: bool,
     server: Option<RunningServer>,
     base: String,
     agent: ureq::Agent,
@@ -91,22 +105,92 @@ fn fail(e: impl std::fmt::Display) -> Stop {
 
 /// The fixture's text with `edits`.
 fn lab_text(edits: &Edits) -> Result<String, Stop> {
-    let mut text = hsmsim::lab::fixtures::built_in_text("luna-ccc")
-        .map_err(fail)?
-        .to_string();
+    let text = hsmsim::lab::fixtures::built_in_text("luna-ccc").map_err(fail)?;
+    let mut lab: Table = format!("{text}\n{}", edits.extra).parse().map_err(fail)?;
     if let Some(n) = edits.licences {
-        text = text.replacen("[ccc]\n", &format!("[ccc]\npartition_licences = {n}\n"), 1);
+        table(&mut lab, "ccc").insert("partition_licences".into(), TomlValue::Integer(n as i64));
+    }
+    if edits.ped
+        && let Some(TomlValue::Array(templates)) = table(&mut lab, "ccc").get_mut("template")
+    {
+        for template in templates.iter_mut().filter_map(TomlValue::as_table_mut) {
+            template.insert("authentication".into(), "ped".into());
+        }
+    }
+    let Some(TomlValue::Array(devices)) = lab.get_mut("device") else {
+        return Err(fail("the fixture has no devices"));
+    };
+    let mut named: Vec<String> = Vec::new();
+    for device in devices.iter_mut().filter_map(TomlValue::as_table_mut) {
+        let name = device
+            .get("name")
+            .and_then(TomlValue::as_str)
+            .unwrap_or_default()
+            .to_string();
+        named.push(name.clone());
+        let luna = table(device, "luna");
+        if edits.fm_enabled.contains(&name.as_str()) {
+            luna.insert("fm".into(), "fm-enabled".into());
+        }
+        if edits.ped {
+            luna.insert("auth".into(), "ped".into());
+        }
+        for (_, id, value) in edits.hsm_policies.iter().filter(|(d, ..)| *d == name) {
+            table(luna, "hsm_policies").insert(id.to_string(), TomlValue::Integer(*value as i64));
+        }
+        let Some(TomlValue::Array(partitions)) = device.get_mut("partition") else {
+            continue;
+        };
+        for partition in partitions.iter_mut().filter_map(TomlValue::as_table_mut) {
+            let id = format!(
+                "{name}/{}",
+                partition
+                    .get("name")
+                    .and_then(TomlValue::as_str)
+                    .unwrap_or_default()
+            );
+            let initialised = partition.contains_key("label");
+            if edits.ped {
+                to_ped(partition);
+            }
+            let policies = table(table(partition, "luna"), "policies");
+            if edits.ped && initialised {
+                policies.insert("22".into(), TomlValue::Integer(1));
+            }
+            for (_, policy, value) in edits.partition_policies.iter().filter(|(p, ..)| *p == id) {
+                match value {
+                    Some(v) => policies.insert(policy.to_string(), TomlValue::Integer(*v as i64)),
+                    None => policies.remove(&policy.to_string()),
+                };
+            }
+            if policies.is_empty() {
+                table(partition, "luna").remove("policies");
+            }
+            if table(partition, "luna").is_empty() {
+                partition.remove("luna");
+            }
+        }
+    }
+    for (device, ..) in &edits.hsm_policies {
+        if !named.iter().any(|n| n == device) {
+            return Err(fail(format!("the fixture has no device {device}")));
+        }
     }
     for device in &edits.fm_enabled {
-        let at = text
-            .find(&format!("name = \"{device}\"\n"))
-            .and_then(|at| text[at..].find("[device.luna]\n").map(|i| at + i))
-            .ok_or_else(|| fail(format!("the fixture has no device {device}")))?;
-        text.insert_str(at + "[device.luna]\n".len(), "  fm = \"fm-enabled\"\n");
+        if !named.iter().any(|n| n == device) {
+            return Err(fail(format!("the fixture has no device {device}")));
+        }
     }
-    text.push_str("\n# Added by the conformance runner for one scenario.\n");
-    text.push_str(&edits.extra);
-    Ok(text)
+    Ok(format!(
+        "# Made by the conformance runner from the built-in lab luna-ccc for one scenario.\n{}",
+        toml::to_string(&lab).map_err(fail)?
+    ))
+}
+
+/// The PIN a worker logs in with: `co`, or none for an empty credential (on the PED variant
+/// the lab's PED keys are then presented).
+fn pin(co: &str) -> Option<String> {
+    (!co.is_empty()).then(|| co.to_string())
 }
 
 /// Replaces the values of secret fields (passwords, challenges) by asterisks.
@@ -151,19 +235,22 @@ impl CccLab {
             .map_err(fail)?;
         let lab_file = dir.path().join("lab.toml");
         std::fs::write(&lab_file, lab_text(edits)?).map_err(fail)?;
+        let ped_keys = edits
+            .ped
+            .then(|| ped_keys(dir.path(), &dir.path().join("ped/red.key")));
         let lab = ScenarioLab {
             dir,
             lab_file,
-            ped_keys: None,
+            ped_keys,
         };
         // The first opener of the store makes the lab's tokens: a worker, whose PIN cost is
         // the scenario's (`Host::spawn`), rather than this process.
-        let mut host = Host::spawn(&lab, CCC_HOST, None, "target")?;
+        let mut host = Host::spawn(&lab, CCC_HOST, lab.ped_keys.as_deref(), "target")?;
         objects(
             &mut host,
             &Request::Inventory {
                 slot: slot("sa6-ppso/payments")?,
-                pin: Some("CO-payments-2021".into()),
+                pin: (!edits.ped).then(|| "CO-payments-2021".into()),
                 filter: None,
             },
         )?;
@@ -192,6 +279,7 @@ impl CccLab {
         Ok((
             CccLab {
                 lab,
+                ped: edits.ped,
                 server: Some(server),
                 base,
                 agent,
@@ -301,21 +389,43 @@ impl CccLab {
         Ok(notes.join("\n"))
     }
 
-    /// Adds `devices` to CCC and authorises each with its HSM SO.
+    /// Adds `devices` to CCC and authorises each with its HSM SO (those CCC already knows,
+    /// through the services the lab gives it, only when not yet authorised).
     pub fn authorise(&self, devices: &[&str]) -> Result<String, Stop> {
         let mut notes = Vec::new();
+        let known = self.ok(&mut notes, "GET", "/devices", None)?;
+        let listed = |device: &str| {
+            known
+                .as_array()
+                .and_then(|l| l.iter().find(|d| d["device"] == json!(device)))
+                .cloned()
+        };
         for device in devices {
-            self.ok(
-                &mut notes,
-                "POST",
-                "/devices",
-                Some(json!({ "device": device })),
-            )?;
+            let shown = listed(device);
+            if shown
+                .as_ref()
+                .is_some_and(|d| d["authorised"] == json!(true))
+            {
+                continue;
+            }
+            if shown.is_none() {
+                self.ok(
+                    &mut notes,
+                    "POST",
+                    "/devices",
+                    Some(json!({ "device": device })),
+                )?;
+            }
+            let password = if self.ped {
+                String::new()
+            } else {
+                hsm_so_password(device)
+            };
             let answer = self.ok(
                 &mut notes,
                 "POST",
                 &format!("/devices/{device}/authorise"),
-                Some(json!({ "password": hsm_so_password(device) })),
+                Some(json!({ "password": password })),
             )?;
             if answer["authorised"] != json!(true) {
                 return Err(Stop::fail(format!(
@@ -375,7 +485,7 @@ impl CccLab {
 
     /// A console worker on `ccc-server`, started now (it reads the store as it is now).
     pub fn host(&self) -> Result<Host, Stop> {
-        Host::spawn(&self.lab, CCC_HOST, None, "target")
+        Host::spawn(&self.lab, CCC_HOST, self.lab.ped_keys.as_deref(), "target")
     }
 
     /// The realistic mix made on `partition` as its Crypto Officer, labelled `<kind>-<tag>`.
@@ -384,7 +494,7 @@ impl CccLab {
             &mut self.host()?,
             &Request::Provision {
                 slot: slot(partition)?,
-                pin: Some(co.into()),
+                pin: pin(co),
                 tag: tag.into(),
             },
         )?;
@@ -402,7 +512,7 @@ impl CccLab {
             &mut self.host()?,
             &Request::Inventory {
                 slot: slot(partition)?,
-                pin: Some(co.into()),
+                pin: pin(co),
                 filter: None,
             },
         )
@@ -410,8 +520,7 @@ impl CccLab {
 
     /// Proves the mix on `a` and `b` the same keys by use (each with its CO password).
     pub fn prove(&self, a: (&str, &str), b: (&str, &str), tag: &str) -> Result<String, Stop> {
-        let side =
-            |(p, co): (&str, &str)| -> Result<Side, Stop> { Ok((slot(p)?, Some(co.into()))) };
+        let side = |(p, co): (&str, &str)| -> Result<Side, Stop> { Ok((slot(p)?, pin(co))) };
         let proof = prove_by_use(&mut self.host()?, &side(a)?, &side(b)?, tag, |_| false)?;
         Ok(format!(
             "{} (slot {}) and {} (slot {}): {proof}",
@@ -420,6 +529,53 @@ impl CccLab {
             b.0,
             slot(b.0)?
         ))
+    }
+
+    /// Activates the Crypto Officer of the PED partition `partition` (labelled `label`) as the
+    /// Luna tools do, before CCC is asked to migrate it. Pre-PPSO firmware (`ppso` false): the
+    /// HSM SO in LunaSH on the appliance, `partition createchallenge` (when `challenge` is
+    /// given; without it the partition keeps the default challenge) and `partition activate`;
+    /// PPSO: the Partition SO's `role createchallenge -name Crypto Officer` in LunaCM on
+    /// `ccc-server`, and the Crypto Officer's PED login, with policy 22 on, activates it. The
+    /// transcript.
+    pub fn activate(
+        &self,
+        partition: &str,
+        label: &str,
+        challenge: Option<&str>,
+        ppso: bool,
+    ) -> Result<String, Stop> {
+        use crate::procedures::luna::steps::{line, lunash_as_hso_on, type_lines};
+        let device = partition.split('/').next().unwrap_or_default();
+        if !ppso {
+            let mut commands: Vec<String> = challenge
+                .map(|c| {
+                    format!("partition createchallenge -partition {label} -challengesecret {c}")
+                })
+                .into_iter()
+                .collect();
+            commands.push(format!("partition activate -partition {label}"));
+            return lunash_as_hso_on(self.lab.selection(None)?, device, None, &commands);
+        }
+        let challenge = challenge
+            .ok_or_else(|| Stop::fail("a PPSO Crypto Officer is activated with a challenge"))?;
+        let co_login = if device.starts_with("sa6") {
+            "role login -name Crypto Officer"
+        } else {
+            "role login -name co"
+        };
+        let lines = [
+            line(format!("slot set -slot {}", slot(partition)?)),
+            line("role login -name Partition SO"),
+            line(format!(
+                "role createchallenge -name Crypto Officer -challengesecret {challenge}"
+            )),
+            line("role logout"),
+            line(co_login),
+            line("role logout"),
+        ];
+        let (transcript, _) = type_lines(&mut self.host()?, &lines)?;
+        Ok(transcript)
     }
 
     /// Stops the server (also when dropped).
@@ -441,6 +597,7 @@ mod tests {
             extra: "\n[[ccc.template]]\nname = \"t\"\nservice_type = \"hsm-partition\"\nauthentication = \"password\"\npartition_size = 1000\n".into(),
             licences: Some(4),
             fm_enabled: vec!["sa7-b"],
+            ..Edits::default()
         })
         .unwrap();
         let lab: toml::Table = text.parse().unwrap();
@@ -457,6 +614,55 @@ mod tests {
         assert_eq!(lab["ccc"]["template"].as_array().unwrap().len(), 2);
         assert_eq!(slot("sa7-c/svc1").unwrap(), 10);
         assert!(slot("sa7-c/admin").is_err());
+        // The PED variant, and policies set and removed.
+        let text = lab_text(&Edits {
+            ped: true,
+            hsm_policies: vec![("sa7-c", 7, 0)],
+            partition_policies: vec![("sa7-c/vault", 0, None), ("sa6-ppso/payments", 37, Some(1))],
+            ..Edits::default()
+        })
+        .unwrap();
+        let lab: toml::Table = text.parse().unwrap();
+        let device = |name: &str| {
+            lab["device"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|d| d["name"].as_str() == Some(name))
+                .unwrap()
+                .clone()
+        };
+        let partition = |d: &str, p: &str| {
+            device(d)["partition"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|x| x["name"].as_str() == Some(p))
+                .unwrap()
+                .clone()
+        };
+        assert_eq!(device("sa7-a")["luna"]["auth"].as_str(), Some("ped"));
+        assert_eq!(
+            device("sa7-c")["luna"]["hsm_policies"]["7"].as_integer(),
+            Some(0)
+        );
+        let payments = partition("sa6-ppso", "payments");
+        assert!(payments.get("so_pin").is_none() && payments.get("user_pin").is_none());
+        assert_eq!(
+            payments["luna"]["user_ped_key"].as_str(),
+            Some("ped/black.key")
+        );
+        assert_eq!(payments["luna"]["policies"]["22"].as_integer(), Some(1));
+        assert_eq!(payments["luna"]["policies"]["37"].as_integer(), Some(1));
+        let vault = partition("sa7-c", "vault");
+        assert!(vault["luna"]["policies"].get("0").is_none());
+        assert_eq!(vault["luna"]["policies"]["4"].as_integer(), Some(1));
+        // Blank partitions stay blank: no activation policy.
+        assert!(partition("sa7-c", "svc1").get("luna").is_none());
+        assert_eq!(
+            lab["ccc"]["template"][0]["authentication"].as_str(),
+            Some("ped")
+        );
         assert_eq!(
             masked(&json!({ "user": "u", "password": "p", "crypto_officer_challenge": "c" })),
             json!({ "user": "u", "password": "********", "crypto_officer_challenge": "********" })

@@ -37,6 +37,23 @@ service_type = "hsm-partition"
 authentication = "password"
 partition_size = 100000
 per_partition_so = true
+
+[[ccc.template]]
+name = "stc-6"
+description = "Secure Trusted Channel services (firmware 6.24.2 and later, not 7.7.0 and later)"
+service_type = "hsm-partition"
+authentication = "password"
+partition_size = 100000
+per_partition_so = true
+secure_trusted_channel = true
+
+[[ccc.template]]
+name = "standalone-6"
+description = "standalone services on Network HSM 6 without a Per-Partition SO"
+service_type = "hsm-partition"
+authentication = "password"
+partition_size = 100000
+per_partition_so = false
 "#;
 
 /// A service the lab already manages (Migrate Service's sources).
@@ -59,6 +76,14 @@ fn expected_refusal(procedure: &str, negative: &str) -> &'static str {
         ("ccc.service.create", "sks-before-77") => {
             "needs a Luna Network HSM 7 with firmware 7.7.0 or above"
         }
+        ("ccc.service.create", "ppso-without-capability") => {
+            "which needs firmware 6.22 or higher with the Per-Partition SO capability"
+        }
+        ("ccc.service.create", "non-ppso-on-7x") => "which is mandatory on 7.x devices",
+        ("ccc.service.create", "stc-on-77") => "is not available on 7.7.0 and above",
+        ("ccc.service.create", "activate-non-ppso-ped") => {
+            "You can activate PPSO services only. Use LunaCM to activate a non-PPSO service."
+        }
         (_, "password-too-short") => "8 or more characters",
         ("ccc.service.import", "over-licence") => "reduce the number of partitions for import",
         ("ccc.service.add-partition", "same-device") => "device",
@@ -73,6 +98,16 @@ fn expected_refusal(procedure: &str, negative: &str) -> &'static str {
         ("ccc.migrate-service", "outside-matrix") => "does not support migrating",
         ("ccc.migrate-service", "fm-mismatch") => "Migration is not possible when source fir",
         ("ccc.migrate-service", "too-few-licences") => "Migrate Service button will be disabled",
+        ("ccc.migrate-service", "non-ppso-ped-not-activated") => {
+            "For Non PPSO PED service migration, ensure that the source partition is activated and the default challenge is not set. Partition \"sa6-legacy/legacy\" is not activated."
+        }
+        ("ccc.migrate-service", "non-ppso-ped-default-challenge") => {
+            "For Non PPSO PED service migration, ensure that the source partition is activated and the default challenge is not set. Partition \"sa6-legacy/legacy\" has the default challenge."
+        }
+        ("ccc.migrate-service", "password-6x-not-through-lunash") => {
+            "migrates only if the source service/partition is originally created and roles are initialized through LUSH"
+        }
+        ("ccc.migrate-service", "copy-failed") => COPY_FAILED,
         _ => "-> 4",
     }
 }
@@ -89,9 +124,10 @@ pub struct Scenario<'r, 'a> {
 pub fn edits(procedure: &str, variant: &str, negative: Option<&str>) -> Edits {
     let mut extra = TEMPLATES.to_string();
     let mut edits = Edits::default();
-    if procedure == "ccc.migrate-service" {
-        extra.push_str(
-            r#"
+    match (procedure, variant, negative) {
+        ("ccc.migrate-service", ..) => {
+            extra.push_str(
+                r#"
 [[ccc.template]]
 name = "ppso-password-6"
 service_type = "hsm-partition"
@@ -104,26 +140,54 @@ service_type = "hsm-partition"
 authentication = "password"
 partition_size = 100000
 "#,
-        );
-        let source = migration(variant, negative).source;
-        extra.push_str(&match source {
-            "web" => managed(
-                "web",
-                "ha-password-7",
-                &["sa7-a/web1", "sa7-b/web2"],
-                Some("web-ha"),
-            ),
-            "vault" => managed("vault", "standalone-77", &["sa7-c/vault"], None),
-            _ => managed("payments", "ppso-password-6", &["sa6-ppso/payments"], None),
-        });
-        match negative {
-            Some("fm-mismatch") => edits.fm_enabled = vec!["sa7-a"],
-            Some("too-few-licences") => edits.licences = Some(2),
-            _ => {}
+            );
+            let m = migration(variant, negative);
+            edits.ped = m.ped;
+            extra.push_str(&match m.source {
+                "web" => managed(
+                    "web",
+                    "ha-password-7",
+                    &["sa7-a/web1", "sa7-b/web2"],
+                    Some("web-ha"),
+                ),
+                "vault" => managed("vault", "standalone-77", &["sa7-c/vault"], None),
+                "legacy-pki" => managed("legacy-pki", "standalone-6", &["sa6-legacy/legacy"], None),
+                _ => managed("payments", "ppso-password-6", &["sa6-ppso/payments"], None),
+            });
+            match negative {
+                Some("fm-mismatch") => edits.fm_enabled = vec!["sa7-a"],
+                Some("too-few-licences") => edits.licences = Some(2),
+                // sa7-c cannot clone: its HSM policy 7 off, and so its partitions' cloning
+                // policies (never looser than the HSM's).
+                Some("copy-failed") => {
+                    edits.hsm_policies = vec![("sa7-c", 7, 0)];
+                    edits.partition_policies = ["sa7-c/vault", "sa7-c/admin"]
+                        .into_iter()
+                        .flat_map(|p| [(p, 0, None), (p, 4, None)])
+                        .collect();
+                }
+                // legacy's activation off (partition policy 22): its owner's PED logins do not
+                // activate it.
+                Some("non-ppso-ped-not-activated") => {
+                    edits.partition_policies = vec![("sa6-legacy/legacy", 22, Some(0))];
+                }
+                _ => {}
+            }
         }
-    }
-    if (procedure, negative) == ("ccc.service.import", Some("over-licence")) {
-        edits.licences = Some(1);
+        ("ccc.service.create", "standalone-ped-ppso-7", None) => edits.ped = true,
+        // sa6-ppso without the Per-Partition SO capability (6.24.2, HSM policy 41 off).
+        ("ccc.service.create", _, Some("activate-non-ppso-ped")) => {
+            edits.ped = true;
+            edits.hsm_policies = vec![("sa6-ppso", 41, 0)];
+        }
+        ("ccc.service.create", _, Some("ppso-without-capability")) => {
+            edits.hsm_policies = vec![("sa6-ppso", 41, 0)];
+        }
+        ("ccc.service.import", "stc-ppso-reduced", None) => {
+            edits.partition_policies = vec![("sa6-ppso/payments", 37, Some(1))];
+        }
+        ("ccc.service.import", _, Some("over-licence")) => edits.licences = Some(1),
+        _ => {}
     }
     edits.extra = extra;
     edits
@@ -348,8 +412,13 @@ pub fn create(s: &mut Scenario) -> Result<(), Stop> {
     {
         (_, Some("ha-one-device")) => ("ha-password-7", vec!["sa7-a/svc1", "sa7-a/svc2"]),
         (_, Some("sks-before-77")) => ("sks-7", vec!["sa7-a/svc1"]),
+        (_, Some("ppso-without-capability")) => ("standalone-6-ppso", vec!["sa6-ppso/spare"]),
+        (_, Some("non-ppso-on-7x")) => ("standalone-6", vec!["sa7-a/svc1"]),
+        (_, Some("stc-on-77")) => ("stc-6", vec!["sa7-c/svc1"]),
         ("standalone-password-7", _) => ("standalone-7", vec!["sa7-a/svc2"]),
         ("standalone-password-6-ppso", _) => ("standalone-6-ppso", vec!["sa6-ppso/spare"]),
+        (_, Some("activate-non-ppso-ped")) => ("standalone-6", vec!["sa6-ppso/spare"]),
+        ("standalone-ped-ppso-7", _) => ("standalone-7", vec!["sa7-a/svc2"]),
         _ => ("ha-password-7", vec!["sa7-a/svc1", "sa7-b/svc1"]),
     };
     let name = if negative.as_deref() == Some("name-too-long") {
@@ -367,7 +436,14 @@ pub fn create(s: &mut Scenario) -> Result<(), Stop> {
     let create = json!({ "name": name, "template": template, "organisation": "acme", "partitions": partitions });
     if matches!(
         negative.as_deref(),
-        Some("name-too-long" | "ha-one-device" | "sks-before-77")
+        Some(
+            "name-too-long"
+                | "ha-one-device"
+                | "sks-before-77"
+                | "ppso-without-capability"
+                | "non-ppso-on-7x"
+                | "stc-on-77"
+        )
     ) {
         return s.refused(3, "POST", "/services", create);
     }
@@ -379,11 +455,31 @@ pub fn create(s: &mut Scenario) -> Result<(), Stop> {
         s.refused(4, "POST", &path, body)?;
         return s.co_login(&partitions, "CO-2026", false);
     }
-    let body = initialisation(&name);
+    let mut body = initialisation(&name);
+    let ped = s.ccc.ped;
+    if ped {
+        // PED: the PED keys carry the cloning domain; the passwords are the roles' challenge
+        // passwords; a non-PPSO service has no Partition SO.
+        body["cloning_domain"] = json!("");
+        if template == "standalone-6" {
+            body.as_object_mut()
+                .map(|b| b.remove("partition_so_password"));
+        }
+    }
     s.call_step(4, "POST", &path, Some(body))?;
-    // Every variant is password-authenticated: CCC activates the roles of PED services only,
-    // and says so; a password service's roles are usable once initialised.
     let activate = format!("/services/{name}/activate");
+    let activation = json!({ "crypto_officer_password": NEW_CO });
+    if negative.as_deref() == Some("activate-non-ppso-ped") {
+        return s.refused(5, "POST", &activate, activation);
+    }
+    if ped {
+        s.call_step(5, "POST", &activate, Some(activation))?;
+        s.service_shown(&name, &partitions)?;
+        // The activated Crypto Officer logs in with its challenge password alone.
+        return s.co_login(&partitions, NEW_CO, true);
+    }
+    // A password service: CCC activates the roles of PED services only, and says so; a
+    // password service's roles are usable once initialised.
     s.step(5, |ccc| {
         let exchange = ccc.call(
             "POST",
@@ -549,6 +645,25 @@ pub fn import(s: &mut Scenario) -> Result<(), Stop> {
             Err(Stop::fail(format!("payments changed: before {before:?}, after {after:?}")))
         }
     })?;
+    if s.variant == "stc-ppso-reduced" {
+        s.check(
+            "payments, whose partition has Secure Trusted Channel (partition policy 37) and a Per-Partition SO, is imported with reduced functionality: a resize refused with CCC's reason, its description still edited",
+            |ccc| {
+                let mut notes = Vec::new();
+                let view = ccc.ok(&mut notes, "GET", "/services/payments", None)?;
+                if view["status"]["reduced"] != json!(true) {
+                    return Err(Stop::fail(format!("payments is not reduced:\n{}", notes.join("\n"))));
+                }
+                let resize = ccc.call("PUT", "/services/payments/size", Some(json!({ "size": 200000 })))?;
+                notes.push(resize.line.clone());
+                if resize.status != 409 || !resize.line.contains("Secure Trusted Channel") {
+                    return Err(Stop::fail(format!("expected the reduced service's refusal:\n{}", notes.join("\n"))));
+                }
+                ccc.ok(&mut notes, "PATCH", "/services/payments", Some(json!({ "description": "imported with STC" })))?;
+                Ok(notes.join("\n"))
+            },
+        )?;
+    }
     s.co_login(&["sa7-a/web1", "sa7-b/web2"], "CO-web-2023", true)
 }
 
@@ -812,12 +927,29 @@ pub fn detach_delete(s: &mut Scenario) -> Result<(), Stop> {
 /// A Migrate Service scenario's choices.
 pub struct Migration {
     pub source: &'static str,
-    /// The source's first partition and its Crypto Officer / Partition SO challenges.
+    /// The source's first partition, its label, and its Crypto Officer / Partition SO
+    /// challenges (password devices: their passwords; PED: the Crypto Officer's challenge
+    /// secret, the Partition SO's unused).
     pub first: &'static str,
+    pub label: &'static str,
     pub co: &'static str,
     pub po: &'static str,
     pub targets: Vec<&'static str>,
     pub name: String,
+    /// On the fixture's PED variant.
+    pub ped: bool,
+    /// A PED source's Crypto Officer activated before the migration: with its challenge
+    /// (`Some`) or the default one (`None`), by LunaSH's HSM SO (pre-PPSO) or LunaCM's
+    /// Partition SO (PPSO, `true`).
+    pub activation: Option<(Option<&'static str>, bool)>,
+}
+
+impl Migration {
+    /// The credential that reads the source: its Crypto Officer's password, or on PED the
+    /// lab's black key (an empty credential: the PED keys are presented).
+    fn source_login(&self) -> &'static str {
+        if self.ped { "" } else { self.co }
+    }
 }
 
 /// The migration of a variant or negative case.
@@ -825,19 +957,35 @@ pub fn migration(variant: &str, negative: Option<&str>) -> Migration {
     let payments = Migration {
         source: "payments",
         first: "sa6-ppso/payments",
+        label: "payments",
         co: "CO-payments-2021",
         po: "PO-payments-2021",
         targets: vec!["sa7-a/svc1", "sa7-b/svc1"],
         name: "payments-7".into(),
+        ped: false,
+        activation: None,
+    };
+    let legacy = Migration {
+        source: "legacy-pki",
+        first: "sa6-legacy/legacy",
+        label: "legacy-pki",
+        co: "legacy-chal-1",
+        po: "",
+        targets: vec!["sa7-c/svc1"],
+        name: "legacy-pki-7".into(),
+        ped: true,
+        activation: Some((Some("legacy-chal-1"), false)),
     };
     match (negative, variant) {
         (Some("77-source-to-74-target"), _) => Migration {
             source: "vault",
             first: "sa7-c/vault",
+            label: "vault-sks",
             co: "CO-vault-2025",
             po: "PO-vault-2025",
             targets: vec!["sa7-a/svc1"],
             name: "vault-74".into(),
+            ..payments
         },
         (Some("outside-matrix"), _) => Migration {
             targets: vec!["sa6-ppso/spare"],
@@ -847,13 +995,56 @@ pub fn migration(variant: &str, negative: Option<&str>) -> Migration {
             name: "m".repeat(29),
             ..payments
         },
+        (Some("non-ppso-ped-not-activated"), _) => Migration {
+            activation: None,
+            ..legacy
+        },
+        (Some("non-ppso-ped-default-challenge"), _) => Migration {
+            activation: Some((None, false)),
+            ..legacy
+        },
+        (Some("password-6x-not-through-lunash"), _) => Migration {
+            source: "spare-6",
+            first: "sa6-ppso/spare",
+            label: "spare-6",
+            co: NEW_CO,
+            po: NEW_PO,
+            targets: vec!["sa7-a/svc1"],
+            name: "spare-6-7".into(),
+            ..payments
+        },
+        (Some("copy-failed"), _) => Migration {
+            targets: vec!["sa7-a/svc1", "sa7-c/svc1"],
+            ..payments
+        },
         (None, "7x-password-to-7x-password") => Migration {
             source: "web",
             first: "sa7-a/web1",
+            label: "web-ha-1",
             co: "CO-web-2023",
             po: "PO-web-2023",
             targets: vec!["sa7-c/svc1"],
             name: "web-77".into(),
+            ..payments
+        },
+        (None, "6x-ppso-ped-to-7x-ped") => Migration {
+            co: "payments-chal-1",
+            po: "",
+            ped: true,
+            activation: Some((Some("payments-chal-1"), true)),
+            ..payments
+        },
+        (None, "6x-non-ppso-ped-to-7x-ped") => legacy,
+        (None, "7x-ped-to-6x-ppso-ped") => Migration {
+            source: "web",
+            first: "sa7-a/web1",
+            label: "web-ha-1",
+            co: "web-chal-1",
+            po: "",
+            targets: vec!["sa6-ppso/spare"],
+            name: "web-6".into(),
+            ped: true,
+            activation: Some((Some("web-chal-1"), true)),
         },
         _ => payments,
     }
@@ -864,33 +1055,44 @@ pub fn migrate(s: &mut Scenario) -> Result<(), Stop> {
     let negative = s.negative().map(str::to_string);
     let m = migration(&s.variant, negative.as_deref());
     let tag = s.run.tag.clone();
+    let made_by_ccc = m.source == "spare-6";
+    if made_by_ccc {
+        // A 6.x PPSO password service CCC created and initialised itself.
+        s.login()?;
+        s.service_made("spare-6", "standalone-6-ppso", &["sa6-ppso/spare"])?;
+    }
     s.precondition(
         &format!("objects on the source service {} ({})", m.source, m.first),
-        |ccc| ccc.provision(m.first, m.co, &tag),
+        |ccc| ccc.provision(m.first, m.source_login(), &tag),
     )?;
-    let source_before = s.ccc.inventory(m.first, m.co)?;
-    s.login()?;
+    if let Some((challenge, ppso)) = m.activation {
+        let what = match (challenge, ppso) {
+            (Some(_), true) => format!(
+                "the Crypto Officer of {} activated with its challenge secret: the Partition SO's `role createchallenge` in LunaCM, then the Crypto Officer's PED login (policy 22 on)",
+                m.first
+            ),
+            (Some(_), false) => format!(
+                "the partition owner of {} (pre-PPSO) given its challenge secret and activated by the HSM SO in LunaSH (`partition createchallenge`, `partition activate`)",
+                m.first
+            ),
+            (None, _) => format!(
+                "the partition owner of {} activated by the HSM SO in LunaSH (`partition activate`) with no challenge created: the default challenge",
+                m.first
+            ),
+        };
+        s.precondition(&what, |ccc| ccc.activate(m.first, m.label, challenge, ppso))?;
+    }
+    let source_before = s.ccc.inventory(m.first, m.source_login())?;
+    if !made_by_ccc {
+        s.login()?;
+    }
     let mut devices: Vec<&str> = m
         .targets
         .iter()
         .filter_map(|p| p.split('/').next())
         .collect();
     devices.dedup();
-    s.step(2, |ccc| {
-        let mut notes = Vec::new();
-        let known = ccc.ok(&mut notes, "GET", "/devices", None)?;
-        let new: Vec<&str> = devices
-            .iter()
-            .copied()
-            .filter(|d| {
-                !known
-                    .as_array()
-                    .is_some_and(|l| l.iter().any(|k| k["device"] == json!(d)))
-            })
-            .collect();
-        notes.push(ccc.authorise(&new)?);
-        Ok(notes.join("\n"))
-    })?;
+    s.step(2, |ccc| ccc.authorise(&devices))?;
     s.step(3, |ccc| {
         let mut notes = Vec::new();
         let names = ccc.ok(&mut notes, "GET", "/migratable-services", None)?;
@@ -907,18 +1109,32 @@ pub fn migrate(s: &mut Scenario) -> Result<(), Stop> {
             )))
         }
     })?;
-    let request = json!({
-        "source_service": m.source,
-        "name": m.name,
-        "organisation": "acme",
-        "partition_size": 100000,
-        "targets": m.targets,
-        "partition_label": m.name,
-        "cloning_domain": DOMAIN,
-        "security_officer_challenge": m.po,
-        "crypto_officer_challenge": m.co,
-    });
-    if negative.is_some() {
+    // PED devices: no cloning domain and no Security Officer challenge (the PED keys carry
+    // them), the Crypto Officer's challenge.
+    let request = if m.ped {
+        json!({
+            "source_service": m.source,
+            "name": m.name,
+            "organisation": "acme",
+            "partition_size": 100000,
+            "targets": m.targets,
+            "partition_label": m.name,
+            "crypto_officer_challenge": m.co,
+        })
+    } else {
+        json!({
+            "source_service": m.source,
+            "name": m.name,
+            "organisation": "acme",
+            "partition_size": 100000,
+            "targets": m.targets,
+            "partition_label": m.name,
+            "cloning_domain": DOMAIN,
+            "security_officer_challenge": m.po,
+            "crypto_officer_challenge": m.co,
+        })
+    };
+    if negative.is_some() && negative.as_deref() != Some("copy-failed") {
         s.refused(4, "POST", "/migrations/check", request)?;
         return s.check("the source is unchanged", |ccc| {
             unchanged(ccc, &m, &source_before)
@@ -933,6 +1149,9 @@ pub fn migrate(s: &mut Scenario) -> Result<(), Stop> {
         id = started["id"].clone();
         Ok(notes.join("\n"))
     })?;
+    if negative.as_deref() == Some("copy-failed") {
+        return copy_failed_and_repaired(s, &m, &id, &source_before);
+    }
     s.step(6, |ccc| {
         let (record, notes) = ccc.finished(&id)?;
         if record["state"] == json!("succeeded") {
@@ -949,34 +1168,138 @@ pub fn migrate(s: &mut Scenario) -> Result<(), Stop> {
         }
     })?;
     s.service_shown(&m.name, &m.targets)?;
-    s.check(
-        "each target partition holds the source's objects, every key proven the same by use with the source's credential",
-        |ccc| {
-            let mut notes = Vec::new();
-            for target in &m.targets {
-                let copied = ccc.inventory(target, m.co)?;
-                let want: Vec<_> = source_before.iter().map(|o| (&o.label, &o.class, &o.ouid)).collect();
-                let have: Vec<_> = copied.iter().map(|o| (&o.label, &o.class, &o.ouid)).collect();
-                if want.len() != have.len() || want.iter().any(|w| !have.contains(w)) {
-                    return Err(Stop::fail(format!("{target} holds {have:?}, the source {want:?}")));
-                }
-                notes.push(format!("{target}: {} objects, the same labels, classes and OUIDs", copied.len()));
-                notes.push(ccc.prove((m.first, m.co), (*target, m.co), &tag)?);
-            }
-            Ok(notes.join("\n"))
-        },
-    )?;
+    let what = if m.ped {
+        "each target partition holds the source's objects and its Crypto Officer, activated by CCC, logs in with the source's challenge secret; every key proven the same by use"
+    } else {
+        "each target partition holds the source's objects, every key proven the same by use with the source's credential"
+    };
+    s.check(what, |ccc| {
+        let mut notes = Vec::new();
+        for target in &m.targets {
+            notes.push(same_objects(ccc, &source_before, target, m.co)?);
+            notes.push(ccc.prove((m.first, m.source_login()), (*target, m.co), &tag)?);
+        }
+        Ok(notes.join("\n"))
+    })?;
     s.check("the source is unchanged", |ccc| {
         unchanged(ccc, &m, &source_before)
     })
 }
+
+/// `target` holds the objects of `source` (labels, classes, OUIDs), read as `co`.
+fn same_objects(
+    ccc: &CccLab,
+    source: &[crate::procedures::luna::worker::ObjectInfo],
+    target: &str,
+    co: &str,
+) -> Result<String, Stop> {
+    let copied = ccc.inventory(target, co)?;
+    let want: Vec<_> = source
+        .iter()
+        .map(|o| (&o.label, &o.class, &o.ouid))
+        .collect();
+    let have: Vec<_> = copied
+        .iter()
+        .map(|o| (&o.label, &o.class, &o.ouid))
+        .collect();
+    if want.len() != have.len() || want.iter().any(|w| !have.contains(w)) {
+        return Err(Stop::fail(format!(
+            "{target} holds {have:?}, the source {want:?}"
+        )));
+    }
+    Ok(format!(
+        "{target}: {} objects, the same labels, classes and OUIDs",
+        copied.len()
+    ))
+}
+
+/// The failure case of the guide's Troubleshooting table: the copy fails on sa7-c (its HSM
+/// policy 7, cloning, is off; CCC checks the source's cloning capability only), the migration
+/// ends failed with CCC's message naming the device, the new service left on sa7-a/svc1; the
+/// documented repair follows: the add partition functionality for the new service (sa7-b/svc1,
+/// initialised with the same cloning domain and credentials), then `ccc_client` authorising
+/// the service, which synchronises its partitions (refused without the Crypto Officer's
+/// credential, CCC keeping none).
+fn copy_failed_and_repaired(
+    s: &mut Scenario,
+    m: &Migration,
+    id: &Value,
+    source_before: &[crate::procedures::luna::worker::ObjectInfo],
+) -> Result<(), Stop> {
+    let ccc = &s.ccc;
+    s.run.refused_step_with(6, COPY_FAILED, || {
+        let (record, notes) = ccc.finished(id)?;
+        if record["state"] == json!("failed") {
+            Err(Stop::fail(format!(
+                "{}\nthe migration ended \"failed\": {}",
+                notes.join("\n"),
+                record["error"].as_str().unwrap_or_default()
+            )))
+        } else {
+            Ok(())
+        }
+    })?;
+    s.service_shown(&m.name, &["sa7-a/svc1"])?;
+    let tag = s.run.tag.clone();
+    s.check(
+        "sa7-a/svc1, where the copy succeeded, holds the source's objects, proven the same by use",
+        |ccc| {
+            Ok(format!(
+                "{}\n{}",
+                same_objects(ccc, source_before, "sa7-a/svc1", m.co)?,
+                ccc.prove((m.first, m.co), ("sa7-a/svc1", m.co), &tag)?
+            ))
+        },
+    )?;
+    let service = format!("/services/{}", m.name);
+    s.check(
+        "the repair, as the guide's solution says: the add partition functionality for the new service (sa7-b/svc1, initialised with the same cloning domain and credentials), then ccc_client authorises the service (refused without the Crypto Officer's credential), which synchronises its partitions",
+        |ccc| {
+            let mut notes = Vec::new();
+            notes.push(ccc.authorise(&["sa7-b"])?);
+            ccc.ok(&mut notes, "POST", &format!("{service}/partitions"), Some(json!({ "partition": "sa7-b/svc1" })))?;
+            ccc.ok(
+                &mut notes,
+                "POST",
+                &format!("{service}/partitions/initialise"),
+                Some(json!({ "cloning_domain": DOMAIN, "crypto_officer_password": m.co })),
+            )?;
+            let clients = format!("{service}/clients");
+            let refused = ccc.call("POST", &clients, Some(json!({ "host": "app-client" })))?;
+            notes.push(refused.line.clone());
+            if refused.status != 409 || !refused.line.contains("synchroni") {
+                return Err(Stop::fail(format!(
+                    "expected a refusal naming the synchronisation:\n{}",
+                    notes.join("\n")
+                )));
+            }
+            ccc.ok(
+                &mut notes,
+                "POST",
+                &clients,
+                Some(json!({ "host": "app-client", "crypto_officer_password": m.co })),
+            )?;
+            notes.push(same_objects(ccc, source_before, "sa7-b/svc1", m.co)?);
+            notes.push(ccc.prove((m.first, m.co), ("sa7-b/svc1", m.co), &tag)?);
+            Ok(notes.join("\n"))
+        },
+    )?;
+    s.service_shown(&m.name, &["sa7-a/svc1", "sa7-b/svc1"])?;
+    s.check("the source is unchanged", |ccc| {
+        unchanged(ccc, m, source_before)
+    })
+}
+
+/// CCC's message for a copy that failed on some devices (Migrate Service - Troubleshooting).
+const COPY_FAILED: &str =
+    "We ran into an error while migrating the key material to the following device(s)";
 
 fn unchanged(
     ccc: &CccLab,
     m: &Migration,
     before: &[crate::procedures::luna::worker::ObjectInfo],
 ) -> Result<String, Stop> {
-    let after = ccc.inventory(m.first, m.co)?;
+    let after = ccc.inventory(m.first, m.source_login())?;
     if after == before {
         Ok(format!("{}: {} objects, as before", m.first, after.len()))
     } else {

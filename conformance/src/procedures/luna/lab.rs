@@ -125,7 +125,8 @@ impl ScenarioLab {
     }
 }
 
-fn ped_keys(dir: &Path, red: &Path) -> String {
+/// `HSMSIM_PED_KEYS` presenting the lab's shared blue and black keys and `red`.
+pub fn ped_keys(dir: &Path, red: &Path) -> String {
     let key = |name: &str| dir.join("ped").join(name).display().to_string();
     format!(
         "blue={},black={},red={}",
@@ -139,7 +140,8 @@ fn fail(e: impl std::fmt::Display) -> Stop {
     Stop::fail(format!("cannot make the scenario's lab: {e}"))
 }
 
-fn table<'t>(t: &'t mut Table, key: &str) -> &'t mut Table {
+/// The table `key` of `t`, made when missing.
+pub fn table<'t>(t: &'t mut Table, key: &str) -> &'t mut Table {
     t.entry(key.to_string())
         .or_insert_with(|| Value::Table(Table::new()));
     match t.get_mut(key) {
@@ -149,7 +151,7 @@ fn table<'t>(t: &'t mut Table, key: &str) -> &'t mut Table {
 }
 
 /// Moves a partition's passwords to PED keys (the shared key files).
-fn to_ped(partition: &mut Table) {
+pub fn to_ped(partition: &mut Table) {
     let so = partition.remove("so_pin").is_some();
     let user = partition.remove("user_pin").is_some();
     let luna = table(partition, "luna");

@@ -10,7 +10,7 @@
 //! Luna client library, `real` replays the clone procedures there, initialising nothing.
 pub mod lab;
 mod real;
-mod steps;
+pub(crate) mod steps;
 pub mod variants;
 pub mod worker;
 

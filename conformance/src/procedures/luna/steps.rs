@@ -69,7 +69,7 @@ impl Scenario {
 
 /// Types `lines` in order on `host`; the transcript of what ran, or a failure whose detail
 /// is the transcript and ends with the refusal (`: CKR_...`, `: aborted`).
-fn type_lines(host: &mut Host, lines: &[Line<'_>]) -> Result<(String, Vec<Typed>), Stop> {
+pub fn type_lines(host: &mut Host, lines: &[Line<'_>]) -> Result<(String, Vec<Typed>), Stop> {
     let mut transcript = String::new();
     let mut typed = Vec::new();
     for (line, proceed, secrets) in lines {
@@ -88,9 +88,10 @@ fn type_lines(host: &mut Host, lines: &[Line<'_>]) -> Result<(String, Vec<Typed>
 }
 
 /// A command line to type, the answer to its proceed prompt and its password answers.
-type Line<'a> = (String, Option<&'a str>, Vec<&'a str>);
+pub type Line<'a> = (String, Option<&'a str>, Vec<&'a str>);
 
-fn line(text: impl Into<String>) -> Line<'static> {
+/// A line to type, answered "proceed" where it asks, with no password.
+pub fn line(text: impl Into<String>) -> Line<'static> {
     (text.into(), Some("proceed"), Vec::new())
 }
 
@@ -966,6 +967,24 @@ fn lunash_policy_22(sc: &Scenario) -> Result<String, Stop> {
 /// LunaSH on the source appliance: `hsm login` as the HSM SO, then `commands`; the
 /// transcript, or a failure at the first command that does not succeed.
 fn lunash_as_hso(sc: &Scenario, commands: &[String]) -> Result<String, Stop> {
+    let password = (!sc.source_ped()).then_some(lab::HSM_SO_PASSWORD);
+    lunash_as_hso_on(
+        sc.lab.selection(None)?,
+        sc.layout.source_device,
+        password,
+        commands,
+    )
+}
+
+/// LunaSH on appliance `device` of a scenario's lab, in this process: `hsm login` as the HSM
+/// SO (`password`; none on PED, the lab's blue key presented), then `commands`, each answered
+/// "proceed" where it asks. The transcript, or a failure ending with the command that failed.
+pub fn lunash_as_hso_on(
+    selection: hsmsim::estate::LabSelection,
+    device: &str,
+    password: Option<&str>,
+    commands: &[String],
+) -> Result<String, Stop> {
     use hsmsim_consoles::lunash::Shell;
     struct Answers(Option<String>);
     impl hsmsim_consoles::command_line::Prompts for Answers {
@@ -976,19 +995,13 @@ fn lunash_as_hso(sc: &Scenario, commands: &[String]) -> Result<String, Stop> {
             Some("proceed".into())
         }
     }
-    let selection = sc.lab.selection(None)?;
-    let device = hsmsim::base::ids::DeviceId::new(sc.layout.source_device);
+    let device = hsmsim::base::ids::DeviceId::new(device);
     let mut shell = Shell::new(selection, device).map_err(Stop::fail)?;
     let prompt = shell.prompt();
     let mut transcript = String::new();
-    let password = if sc.source_ped() {
-        None
-    } else {
-        Some(lab::HSM_SO_PASSWORD.to_string())
-    };
     let login = std::iter::once("hsm login".to_string());
     for command in login.chain(commands.iter().cloned()) {
-        let mut answers = Answers(password.clone());
+        let mut answers = Answers(password.map(str::to_string));
         let reply = shell
             .run_line(&command, &mut answers)
             .ok_or_else(|| Stop::fail("LunaSH read an empty line"))?;
