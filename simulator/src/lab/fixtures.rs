@@ -59,6 +59,80 @@ pub fn built_in_text(name: &str) -> Result<&'static str, LabError> {
         })
 }
 
+/// Moves one `[[device.partition]]` of a lab to PED keys: its `so_pin`, `user_pin` and
+/// `[device.partition.luna] domain` become the lab's shared key files `ped/blue.key`,
+/// `ped/black.key` and `ped/red.key` (`so_ped_key`, `user_ped_key`, `domain_ped_key`; the files
+/// are made on first use). Returns whether the partition is initialised (it has a label).
+pub fn partition_to_ped(partition: &mut toml::Table) -> bool {
+    let so = partition.remove("so_pin").is_some();
+    let user = partition.remove("user_pin").is_some();
+    let luna = sub_table(partition, "luna");
+    let domain = luna.remove("domain").is_some();
+    for (had, key, file) in [
+        (so, "so_ped_key", "ped/blue.key"),
+        (user, "user_ped_key", "ped/black.key"),
+        (domain, "domain_ped_key", "ped/red.key"),
+    ] {
+        if had {
+            luna.insert(key.into(), file.into());
+        }
+    }
+    if luna.is_empty() {
+        partition.remove("luna");
+    }
+    partition.contains_key("label")
+}
+
+/// A Luna lab's PED variant, as the `luna-ccc` fixture's header describes it: every device
+/// PED-authenticated (`[device.luna] auth = "ped"`), every partition's roles and cloning domain
+/// on the shared PED key files (`partition_to_ped`), activation (partition policy 22) allowed
+/// on every initialised partition so that challenge secrets can be activated, and every
+/// `[[ccc.template]]` a PED one. Comments are not kept.
+pub fn ped_variant(text: &str) -> Result<String, LabError> {
+    let invalid = |message: String| LabError {
+        file: "the lab's PED variant".into(),
+        position: None,
+        message,
+    };
+    let mut lab: toml::Table = text.parse().map_err(|e| invalid(format!("{e}")))?;
+    if let Some(toml::Value::Array(devices)) = lab.get_mut("device") {
+        for device in devices.iter_mut().filter_map(toml::Value::as_table_mut) {
+            sub_table(device, "luna").insert("auth".into(), "ped".into());
+            let Some(toml::Value::Array(partitions)) = device.get_mut("partition") else {
+                continue;
+            };
+            for partition in partitions.iter_mut().filter_map(toml::Value::as_table_mut) {
+                if partition_to_ped(partition) {
+                    sub_table(sub_table(partition, "luna"), "policies")
+                        .insert("22".into(), toml::Value::Integer(1));
+                }
+            }
+        }
+    }
+    if let Some(toml::Value::Table(ccc)) = lab.get_mut("ccc")
+        && let Some(toml::Value::Array(templates)) = ccc.get_mut("template")
+    {
+        for template in templates.iter_mut().filter_map(toml::Value::as_table_mut) {
+            template.insert("authentication".into(), "ped".into());
+        }
+    }
+    toml::to_string(&lab).map_err(|e| invalid(e.to_string()))
+}
+
+/// The table `key` of `table`, made when missing (a value of another type is replaced).
+fn sub_table<'t>(table: &'t mut toml::Table, key: &str) -> &'t mut toml::Table {
+    let entry = table
+        .entry(key.to_string())
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    if !entry.is_table() {
+        *entry = toml::Value::Table(toml::Table::new());
+    }
+    match entry {
+        toml::Value::Table(inner) => inner,
+        _ => unreachable!("made a table above"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -461,6 +535,47 @@ mod tests {
             &["sa7-a", "sa7-b", "sa7-c"],
         ),
     ];
+
+    #[test]
+    fn every_luna_fixtures_ped_variant_is_a_valid_lab_on_ped_keys() {
+        for (name, text) in BUILT_IN.iter().filter(|(n, _)| n.starts_with("luna-")) {
+            let ped = ped_variant(text).unwrap();
+            let lab = Lab::parse(&ped, name).unwrap_or_else(|e| panic!("{name}: {e}"));
+            for (device, model) in &lab.models {
+                if let Some(l) = model.luna() {
+                    assert_eq!(l.auth, luna::Auth::Ped, "{name}: {device}");
+                }
+            }
+            assert!(
+                !ped.contains("so_pin") && !ped.contains("user_pin"),
+                "{name}"
+            );
+            if let Some(ccc) = lab.ccc() {
+                assert!(
+                    ccc.templates
+                        .iter()
+                        .all(|t| t.authentication == luna::Auth::Ped),
+                    "{name}"
+                );
+            }
+        }
+        let ped = ped_variant(built_in_text("luna-ccc").unwrap()).unwrap();
+        let lab: toml::Table = ped.parse().unwrap();
+        let payments = lab["device"][1]["partition"][1].clone();
+        assert_eq!(payments["name"].as_str(), Some("payments"));
+        assert_eq!(
+            payments["luna"]["so_ped_key"].as_str(),
+            Some("ped/blue.key")
+        );
+        assert_eq!(
+            payments["luna"]["domain_ped_key"].as_str(),
+            Some("ped/red.key")
+        );
+        assert_eq!(payments["luna"]["policies"]["22"].as_integer(), Some(1));
+        // A blank partition stays blank: no keys, no policies.
+        assert!(lab["device"][1]["partition"][2].get("luna").is_none());
+        assert!(ped_variant("[lab").is_err());
+    }
 
     #[test]
     fn luna_fixtures_state_firmware_auth_serial_domain_and_policies() {

@@ -6,7 +6,7 @@
 //! secrets masked, status, CCC's answer). The partitions and their objects are read through
 //! PKCS#11 by a console worker on the lab's `ccc-server` host (`luna::Host`), started afresh
 //! for each look so it never reads a token the server changed since.
-use crate::procedures::luna::lab::{ScenarioLab, ped_keys, table, to_ped};
+use crate::procedures::luna::lab::{ScenarioLab, ped_keys, table};
 use crate::procedures::luna::worker::{ObjectInfo, Request};
 use crate::procedures::luna::{Host, Side, objects, prove_by_use};
 use crate::runner::Stop;
@@ -105,17 +105,19 @@ fn fail(e: impl std::fmt::Display) -> Stop {
 
 /// The fixture's text with `edits`.
 fn lab_text(edits: &Edits) -> Result<String, Stop> {
-    let text = hsmsim::lab::fixtures::built_in_text("luna-ccc").map_err(fail)?;
-    let mut lab: Table = format!("{text}\n{}", edits.extra).parse().map_err(fail)?;
+    let text = format!(
+        "{}\n{}",
+        hsmsim::lab::fixtures::built_in_text("luna-ccc").map_err(fail)?,
+        edits.extra
+    );
+    let text = if edits.ped {
+        hsmsim::lab::fixtures::ped_variant(&text).map_err(fail)?
+    } else {
+        text
+    };
+    let mut lab: Table = text.parse().map_err(fail)?;
     if let Some(n) = edits.licences {
         table(&mut lab, "ccc").insert("partition_licences".into(), TomlValue::Integer(n as i64));
-    }
-    if edits.ped
-        && let Some(TomlValue::Array(templates)) = table(&mut lab, "ccc").get_mut("template")
-    {
-        for template in templates.iter_mut().filter_map(TomlValue::as_table_mut) {
-            template.insert("authentication".into(), "ped".into());
-        }
     }
     let Some(TomlValue::Array(devices)) = lab.get_mut("device") else {
         return Err(fail("the fixture has no devices"));
@@ -132,9 +134,6 @@ fn lab_text(edits: &Edits) -> Result<String, Stop> {
         if edits.fm_enabled.contains(&name.as_str()) {
             luna.insert("fm".into(), "fm-enabled".into());
         }
-        if edits.ped {
-            luna.insert("auth".into(), "ped".into());
-        }
         for (_, id, value) in edits.hsm_policies.iter().filter(|(d, ..)| *d == name) {
             table(luna, "hsm_policies").insert(id.to_string(), TomlValue::Integer(*value as i64));
         }
@@ -149,14 +148,7 @@ fn lab_text(edits: &Edits) -> Result<String, Stop> {
                     .and_then(TomlValue::as_str)
                     .unwrap_or_default()
             );
-            let initialised = partition.contains_key("label");
-            if edits.ped {
-                to_ped(partition);
-            }
             let policies = table(table(partition, "luna"), "policies");
-            if edits.ped && initialised {
-                policies.insert("22".into(), TomlValue::Integer(1));
-            }
             for (_, policy, value) in edits.partition_policies.iter().filter(|(p, ..)| *p == id) {
                 match value {
                     Some(v) => policies.insert(policy.to_string(), TomlValue::Integer(*v as i64)),

@@ -150,23 +150,6 @@ pub fn table<'t>(t: &'t mut Table, key: &str) -> &'t mut Table {
     }
 }
 
-/// Moves a partition's passwords to PED keys (the shared key files).
-pub fn to_ped(partition: &mut Table) {
-    let so = partition.remove("so_pin").is_some();
-    let user = partition.remove("user_pin").is_some();
-    let luna = table(partition, "luna");
-    let domain = luna.remove("domain").is_some();
-    if so {
-        luna.insert("so_ped_key".into(), "ped/blue.key".into());
-    }
-    if user {
-        luna.insert("user_ped_key".into(), "ped/black.key".into());
-    }
-    if domain {
-        luna.insert("domain_ped_key".into(), "ped/red.key".into());
-    }
-}
-
 /// Makes the scenario's lab from `layout`'s fixture with `changes`.
 pub fn make(layout: &Layout, changes: &Changes) -> Result<ScenarioLab, Stop> {
     let dir = tempfile::Builder::new()
@@ -233,7 +216,7 @@ pub fn make(layout: &Layout, changes: &Changes) -> Result<ScenarioLab, Stop> {
             for part in parts.iter_mut() {
                 let Value::Table(part) = part else { continue };
                 if device_ped {
-                    to_ped(part);
+                    hsmsim::lab::fixtures::partition_to_ped(part);
                 }
                 if is_source && !changes.source_policies.is_empty() && part.contains_key("label") {
                     let is_admin = part
