@@ -732,6 +732,59 @@ fn the_keys_are_the_first_partitions_objects_and_clients_register() {
     assert_eq!(ccc_service_status(&sel, "web").unwrap().clients.len(), 1);
 }
 
+/// ccc_client authorising a service synchronises it (Migrate Service Troubleshooting): a
+/// service out of sync registers a client only with the crypto officer's credential; the
+/// service's own refusals come first; in sync, a credential is not used. (The successful
+/// synchronisation, whose objects must really clone, is simulator/tests/ccc_migrate.rs's.)
+#[test]
+fn a_client_of_a_service_out_of_sync_registers_only_with_the_crypto_officers_credential() {
+    let (_dir, sel) = lab();
+    authorise_all(&sel);
+    create(&sel, "web", "ha-password-7", &["sa7-a/svc1", "sa7-b/svc1"]);
+    // Not initialised: the documented refusal, whatever the credential.
+    refused_unchanged(
+        &sel,
+        CKR_FUNCTION_FAILED,
+        "an Application Owner cannot deploy a service until it has been initialized",
+        || register_ccc_client(&sel, "web", "app-client", Some("CO-web-new-1")),
+    );
+    initialise_ccc_service(&sel, "web", ppso()).unwrap();
+    // In sync: a credential given is not used (a wrong one changes nothing).
+    register_ccc_client(&sel, "web", "app-client", Some("CO-wrong-0001")).unwrap();
+    // An object (with its CKA_OUID) on the first partition only: out of sync.
+    let store = open_store(&sel).unwrap();
+    let first = partition("sa7-a/svc1");
+    let incarnation = store.token(&first).unwrap().unwrap().record.incarnation();
+    let mut public = crate::base::attribute::Attributes::new();
+    public.set_ulong(CKA_CLASS, CKO_DATA);
+    public.set_bytes(luna::CKA_OUID, b"ouid-1".to_vec());
+    public.set_bytes(CKA_UNIQUE_ID, b"1".to_vec());
+    let object = crate::store::StoredObject {
+        unique_id: b"1".to_vec(),
+        public,
+        sealed: None,
+    };
+    store
+        .insert_objects(&first, incarnation, &[object])
+        .unwrap();
+    refused_unchanged(
+        &sel,
+        CKR_FUNCTION_FAILED,
+        "service \"web\" needs synchronisation: sa7-b/svc1 lack objects the service's other partitions (or the partition it was migrated from) hold. Authorise the service with its crypto officer's credential to run the synchronisation and register the client",
+        || register_ccc_client(&sel, "web", "ccc-server", None),
+    );
+    // A wrong credential: Luna's refusal, no client registered.
+    let e = register_ccc_client(&sel, "web", "ccc-server", Some("CO-wrong-0001")).unwrap_err();
+    assert_eq!(e.rv, CKR_PIN_INCORRECT, "{e:?}");
+    let hosts: Vec<String> = ccc_service_status(&sel, "web")
+        .unwrap()
+        .clients
+        .into_iter()
+        .map(|c| c.host)
+        .collect();
+    assert_eq!(hosts, ["app-client"]);
+}
+
 #[test]
 fn statuses_follow_renames_detaches_and_deletes_and_reduced_services_are_view_only() {
     let (_dir, sel) = lab();
