@@ -956,7 +956,8 @@ fn key_of(public: &crate::base::attribute::Attributes) -> CccKey {
 /// first: its refusal (e.g. `CKR_PIN_INCORRECT`) is returned and nothing is registered.
 /// Without it, a service out of sync is refused, saying so. Simulator-defined: CCC keeps no
 /// partition credential, so `ccc_client` asks for it; a service in sync needs none (one given
-/// is not used).
+/// is not used); a partition added and not initialised yet does not count (initialising it
+/// makes the clients register again).
 pub fn register_ccc_client(
     selection: &LabSelection,
     service: &str,
@@ -974,7 +975,12 @@ pub fn register_ccc_client(
     let before = ccc_service_status(selection, service)?;
     check_not_reduced(service, &before)?;
     check_deployable(service, &before)?;
-    let lacking = super::migrate::lacking(selection, service)?;
+    // Partitions added and not initialised yet are not counted: their initialisation makes
+    // the clients register again, which synchronises them then.
+    let lacking: Vec<PartitionId> = super::migrate::lacking(selection, service)?
+        .into_iter()
+        .filter(|p| !before.uninitialised_partitions.contains(p))
+        .collect();
     if !lacking.is_empty() {
         let Some(credential) = crypto_officer else {
             return Err(refused(format!(

@@ -5,8 +5,9 @@
 //! service created on the target devices' blank partitions, initialised with the source's
 //! cloning domain and credentials, every object copied from the source's first partition by
 //! Luna cloning, `ha_groups::clone_missing`), its record and progress in CCC's state, its
-//! failure handling, migrations a stopped server left running, and a service's
-//! synchronisation (the repair of a copy that failed on some devices).
+//! failure handling (the failed targets out of the new service, CCC's Troubleshooting error
+//! and solution), migrations a stopped server left running, and a service's synchronisation
+//! (which `ccc_client` authorising the service runs: `register_ccc_client`).
 //!
 //! Simulator-defined choices:
 //! - "created and roles initialized through LUSH" (the condition on 6.x password sources) is
@@ -17,10 +18,10 @@
 //!   template in CCC that does; none fitting is refused.
 //! - CCC keeps no partition credential (the store never holds a credential that opens a
 //!   token): a run uses the wizard's challenges while it runs, and a service's
-//!   synchronisation takes the crypto officer's credential (`synchronise_ccc_service`).
-//!   So a migration found running after a restart is resumed only when what is left needs no
-//!   credential (its copy had completed: it succeeds); otherwise it is marked failed with the
-//!   reason and the repair to make.
+//!   synchronisation takes the crypto officer's credential (`synchronise_ccc_service`; given
+//!   to `ccc_client` when it authorises the service, `register_ccc_client`). So a migration
+//!   found running after a restart is resumed only when what is left needs no credential (its
+//!   copy had completed: it succeeds); otherwise it fails as a run's copy does (below).
 //! - A natural failure: a target device going offline (`CccDevice::offline`, or the lab's
 //!   `hsmsim lab fail`) before its copy, a target partition too small for the objects
 //!   (`MigrationRequest::partition_size`, `CKR_CONTAINER_OBJECT_STORAGE_FULL`: "Decide

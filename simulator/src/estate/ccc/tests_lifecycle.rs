@@ -785,6 +785,41 @@ fn a_client_of_a_service_out_of_sync_registers_only_with_the_crypto_officers_cre
     assert_eq!(hosts, ["app-client"]);
 }
 
+/// A partition added and not initialised yet does not count for the sync a registration
+/// needs; once initialised (the clients must register again), it does.
+#[test]
+fn an_uninitialised_added_partition_does_not_hold_a_registration_back() {
+    let (_dir, sel) = lab();
+    authorise_all(&sel);
+    single(&sel, "shop", "sa7-a/svc1");
+    initialise_ccc_service(&sel, "shop", ppso()).unwrap();
+    let store = open_store(&sel).unwrap();
+    let first = partition("sa7-a/svc1");
+    let incarnation = store.token(&first).unwrap().unwrap().record.incarnation();
+    let mut public = crate::base::attribute::Attributes::new();
+    public.set_ulong(CKA_CLASS, CKO_DATA);
+    public.set_bytes(luna::CKA_OUID, b"ouid-1".to_vec());
+    public.set_bytes(CKA_UNIQUE_ID, b"1".to_vec());
+    let object = crate::store::StoredObject {
+        unique_id: b"1".to_vec(),
+        public,
+        sealed: None,
+    };
+    store
+        .insert_objects(&first, incarnation, &[object])
+        .unwrap();
+    add_ccc_service_partition(&sel, "shop", &partition("sa7-b/svc1")).unwrap();
+    register_ccc_client(&sel, "shop", "app-client", None).unwrap();
+    initialise_ccc_added_partitions(&sel, "shop", "acme-ccc-domain", "CO-web-new-1", None).unwrap();
+    assert!(ccc_service_status(&sel, "shop").unwrap().clients[0].re_registration_needed);
+    refused_unchanged(
+        &sel,
+        CKR_FUNCTION_FAILED,
+        "service \"shop\" needs synchronisation: sa7-b/svc1 lack objects",
+        || register_ccc_client(&sel, "shop", "app-client", None),
+    );
+}
+
 #[test]
 fn statuses_follow_renames_detaches_and_deletes_and_reduced_services_are_view_only() {
     let (_dir, sel) = lab();
