@@ -908,6 +908,9 @@ async fn service_clients(
 #[serde(deny_unknown_fields)]
 struct ClientBody {
     host: String,
+    /// The crypto officer's credential: synchronises a service out of sync first.
+    #[serde(default)]
+    crypto_officer_password: Option<String>,
 }
 
 async fn register_client(
@@ -917,7 +920,12 @@ async fn register_client(
     JsonBody(body): JsonBody<ClientBody>,
 ) -> Answer {
     ok(on_service(&app, caller, name, move |sel, name| {
-        Ok(ccc::register_ccc_client(sel, name, &body.host)?)
+        Ok(ccc::register_ccc_client(
+            sel,
+            name,
+            &body.host,
+            body.crypto_officer_password.as_deref(),
+        )?)
     })
     .await?)
 }

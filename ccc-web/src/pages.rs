@@ -334,7 +334,12 @@ async fn service_action(
                     "Partition size saved."
                 }
                 "register-client" => {
-                    ccc::register_ccc_client(sel, name, &fields.get("host"))?;
+                    ccc::register_ccc_client(
+                        sel,
+                        name,
+                        &fields.get("host"),
+                        fields.optional("crypto_officer_password").as_deref(),
+                    )?;
                     "Service deployed to the client."
                 }
                 "synchronise" => {

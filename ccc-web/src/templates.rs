@@ -25,7 +25,8 @@
 //!   `#add-partition-submit`), form `#initialise-partitions-form` (`cloning_domain`,
 //!   `crypto_officer_password`, `crypto_user_password`, `#initialise-partitions-submit`); Keys:
 //!   table `#keys` (`tr.key`); Clients: table `#clients` (`tr.client[data-host]`), form
-//!   `#register-client-form` (`host`, `#register-client-submit`).
+//!   `#register-client-form` (`host`, optional `crypto_officer_password` with the hint
+//!   `#register-client-hint`, `#register-client-submit`).
 //! - Create Service (`/create-service`): form `#create-service-form`, fieldsets
 //!   `#step-general` (`name`, `description`), `#step-template` (radio `template`, ids
 //!   `template-NAME`), `#step-devices` (checkboxes `partitions`, ids `partition-DEVICE-PARTITION`),
@@ -340,7 +341,11 @@ pub fn service_page(user: &CccUserRecord, flash: &Flash, page: ServicePage<'_>) 
                 }
                 form #register-client-form method="post" action=(action("register-client")) {
                     label { "Client host " input name="host" required; }
+                    label { " Crypto Officer password " input name="crypto_officer_password" type="password" aria-describedby="register-client-hint"; }
                     " " button #register-client-submit type="submit" { "Deploy" }
+                    p #register-client-hint {
+                        "Optional. Needed when the service's partitions are not in sync (e.g. after adding partitions to a migrated service): authorising the service runs the synchronisation between all its partitions, opened with the Crypto Officer's credential (CCC keeps none)."
+                    }
                 }
             }
             _ => {

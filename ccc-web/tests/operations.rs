@@ -2,7 +2,9 @@
 //! outcome checked through `estate::ccc`. The operations are other branches' work: their tests
 //! are ignored until those branches are merged (`needs ccc-<branch>`).
 mod common;
-use common::{ADMIN, Lab, PAYMENTS, finished, form, header, migration_request};
+use common::{
+    ADMIN, Lab, PAYMENTS, cloning_off_on_sa7c, finished, form, header, migration_request,
+};
 use hsmsim::base::ids::PartitionId;
 use hsmsim::estate::ccc::{self, MigrationState};
 use serde_json::{Value, json};
@@ -493,6 +495,147 @@ fn a_service_is_migrated_in_the_background_and_its_progress_polled() {
     );
     let (_, list) = lab.call("GET", "/api/v1/migrations", Some(&admin), None);
     assert_eq!(list.as_array().unwrap().len(), 1);
+}
+
+/// Generates the AES key "payments-aes" on sa6-ppso/payments (slot 1 of the CCC server's
+/// host) as its Crypto Officer.
+fn payments_key(sel: &hsmsim::estate::LabSelection) {
+    use cryptoki_sys::*;
+    let config = sel
+        .lab
+        .config(Some("ccc-server"), sel.state_dir.clone())
+        .unwrap();
+    let engine = hsmsim::engine::Engine::open(&config).unwrap();
+    let session = engine
+        .open_session(1, CKF_SERIAL_SESSION | CKF_RW_SESSION)
+        .unwrap();
+    engine
+        .login(session, CKU_USER, b"CO-payments-2021")
+        .unwrap();
+    let mut template = hsmsim::base::attribute::Attributes::new();
+    template.set_bool(CKA_TOKEN, true);
+    template.set_bool(CKA_ENCRYPT, true);
+    template.set_ulong(CKA_VALUE_LEN, 32);
+    template.set_bytes(CKA_LABEL, b"payments-aes".to_vec());
+    engine
+        .generate_key(
+            session,
+            &hsmsim::crypto::Mechanism::new(CKM_AES_KEY_GEN),
+            &template,
+        )
+        .unwrap();
+    engine.close_everything();
+}
+
+/// A copy refused by a target with cloning off (Migrate Service Troubleshooting): the run
+/// fails with CCC's error and solution, the target out of the new service; the documented
+/// repair over the API: add a partition, initialise it, then register a client (ccc_client
+/// authorise), which synchronises with the crypto officer's credential.
+#[test]
+fn a_failed_copy_is_repaired_by_adding_a_partition_and_registering_a_client_with_sync() {
+    let lab = Lab::start_from(&cloning_off_on_sa7c(PAYMENTS));
+    let admin = lab.login(ADMIN);
+    lab.authorise(&admin, &["sa7-a", "sa7-b", "sa7-c"]);
+    payments_key(&lab.selection());
+    let mut request = migration_request("payments-7");
+    request["targets"] = json!(["sa7-a/svc1", "sa7-c/svc1"]);
+    let (status, run) = lab.call("POST", "/api/v1/migrations", Some(&admin), Some(request));
+    assert!(status == 202 || status == 201, "{run}");
+    let run = finished(&lab, &admin, &run["id"]);
+    assert_eq!(run["state"], "failed", "{run}");
+    assert_eq!(
+        run["error"],
+        "We ran into an error while migrating the key material to the following device(s): sa7-c (sa7-c/svc1). To add devices on which migration has failed, use the add partition functionality for the newly created service. Next, run ccc_client to authorize the service. While authorizing the service, CCC also runs synchronization between all partitions of the service."
+    );
+    assert_eq!(run["failed_targets"], json!(["sa7-c/svc1"]));
+    let (status, service) = lab.call("GET", "/api/v1/services/payments-7", Some(&admin), None);
+    assert_eq!(status, 200, "{service}");
+    assert_eq!(service["partitions"], json!(["sa7-a/svc1"]));
+    // Add a partition and initialise it with the same credentials.
+    let (status, body) = lab.call(
+        "POST",
+        "/api/v1/services/payments-7/partitions",
+        Some(&admin),
+        Some(json!({ "partition": "sa7-b/svc1" })),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = lab.call(
+        "POST",
+        "/api/v1/services/payments-7/partitions/initialise",
+        Some(&admin),
+        Some(json!({ "cloning_domain": "acme-ccc-domain", "crypto_officer_password": "CO-payments-2021" })),
+    );
+    assert_eq!(status, 200, "{body}");
+    // Registering a client without the credential: refused, saying what to do.
+    let clients = "/api/v1/services/payments-7/clients";
+    let (status, body) = lab.call(
+        "POST",
+        clients,
+        Some(&admin),
+        Some(json!({ "host": "app-client" })),
+    );
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"], "CKR_FUNCTION_FAILED");
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message
+            .starts_with("service \"payments-7\" needs synchronisation: sa7-b/svc1 lack objects"),
+        "{message}"
+    );
+    assert!(
+        message.contains("Authorise the service with its crypto officer's credential"),
+        "{message}"
+    );
+    // A wrong credential: Luna's answer, nothing registered.
+    let (status, body) = lab.call(
+        "POST",
+        clients,
+        Some(&admin),
+        Some(json!({ "host": "app-client", "crypto_officer_password": "CO-wrong-2021" })),
+    );
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"], "CKR_PIN_INCORRECT");
+    // The console's Clients tab: the optional field and its hint; without it, the refusal.
+    let (status, _, html) = lab.page(
+        "GET",
+        "/services/payments-7?tab=clients",
+        Some(&admin),
+        None,
+    );
+    assert_eq!(status, 200, "{html}");
+    assert!(
+        html.contains("name=\"crypto_officer_password\"")
+            && html.contains("id=\"register-client-hint\""),
+        "{html}"
+    );
+    let html = lab.submit(
+        &admin,
+        "/services/payments-7/register-client",
+        &form(&[("host", "app-client"), ("crypto_officer_password", "")]),
+    );
+    assert!(
+        html.contains("needs synchronisation: sa7-b/svc1 lack objects"),
+        "{html}"
+    );
+    let sel = lab.selection();
+    assert!(
+        ccc::ccc_service_status(&sel, "payments-7")
+            .unwrap()
+            .clients
+            .is_empty()
+    );
+    // The right one: synchronised, then registered.
+    let (status, body) = lab.call(
+        "POST",
+        clients,
+        Some(&admin),
+        Some(json!({ "host": "app-client", "crypto_officer_password": "CO-payments-2021" })),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["clients"][0]["host"], "app-client");
+    ccc::check_ccc_service_in_sync(&sel, "payments-7").unwrap();
+    let store = hsmsim::estate::open_store(&sel).unwrap();
+    assert_eq!(store.objects(&partition("sa7-b/svc1")).unwrap().len(), 1);
 }
 
 #[test]

@@ -416,13 +416,20 @@ enum ServiceCommand {
         /// The service's name.
         name: String,
     },
-    /// Deploy a service to a client host (register the client).
+    /// Deploy a service to a client host (register the client, as `ccc_client` authorising
+    /// the service does). A service whose partitions are not in sync (e.g. a migrated service
+    /// after partitions were added) is synchronised first, with the Crypto Officer password.
     RegisterClient {
         /// The service's name.
         name: String,
         /// The client host.
         #[arg(long, value_name = "HOST")]
         client: String,
+        /// The Crypto Officer password (PED: the activated challenge) that synchronises the
+        /// service's partitions when they are not in sync (else $HSMSIM_CO_PASSWORD, else asked
+        /// for on a terminal when needed); unused when they are in sync.
+        #[arg(long, value_name = "PASSWORD")]
+        co_password: Option<String>,
     },
     /// Synchronise a service's partitions (repairs a migration copy that failed on some
     /// devices, after adding those partitions).
@@ -1503,8 +1510,22 @@ fn service(selection: &LabSelection, command: ServiceCommand) -> Outcome {
                 json!({ "service": name, "clients": status.clients }),
             )
         }
-        ServiceCommand::RegisterClient { name, client } => {
-            let status = ccc::register_ccc_client(selection, &name, &client)?;
+        ServiceCommand::RegisterClient {
+            name,
+            client,
+            co_password,
+        } => {
+            // Asked for on a terminal only when the service needs synchronisation.
+            let needed = std::io::IsTerminal::is_terminal(&std::io::stdin())
+                && ccc::check_ccc_service_in_sync(selection, &name).is_err();
+            let co = secret(
+                co_password,
+                "--co-password",
+                "HSMSIM_CO_PASSWORD",
+                "Crypto Officer password (the service needs synchronisation): ",
+                needed,
+            )?;
+            let status = ccc::register_ccc_client(selection, &name, &client, co.as_deref())?;
             status_shown(
                 &name,
                 status,

@@ -1691,6 +1691,155 @@ fn a_77_source_is_not_migrated_to_74_devices() {
     );
 }
 
+/// Generates an AES key on sa6-ppso/payments (slot 1 of the lab's "ccc-server" host) as its
+/// Crypto Officer, through the engine (as a client of the lab would).
+fn payments_key(lab: &Lab) {
+    use cryptoki_sys::*;
+    let selection = hsmsim::estate::select(&hsmsim::estate::Choice {
+        lab_file: lab.lab_file.clone().map(Into::into),
+        host: None,
+        state_dir: None,
+    })
+    .unwrap();
+    let config = selection
+        .lab
+        .config(Some("ccc-server"), selection.state_dir.clone())
+        .unwrap();
+    let engine = hsmsim::engine::Engine::open(&config).unwrap();
+    let session = engine
+        .open_session(1, CKF_SERIAL_SESSION | CKF_RW_SESSION)
+        .unwrap();
+    engine
+        .login(session, CKU_USER, b"CO-payments-2021")
+        .unwrap();
+    let mut template = hsmsim::base::attribute::Attributes::new();
+    template.set_bool(CKA_TOKEN, true);
+    template.set_bool(CKA_ENCRYPT, true);
+    template.set_ulong(CKA_VALUE_LEN, 32);
+    template.set_bytes(CKA_LABEL, b"payments-aes".to_vec());
+    engine
+        .generate_key(
+            session,
+            &hsmsim::crypto::Mechanism::new(CKM_AES_KEY_GEN),
+            &template,
+        )
+        .unwrap();
+    engine.close_everything();
+}
+
+/// A copy refused by a device with cloning off (CCC's Troubleshooting error), repaired the
+/// documented way: a partition added and initialised, then `register-client` (ccc_client
+/// authorising the service) synchronises it with the Crypto Officer password, given as
+/// `--co-password` or `$HSMSIM_CO_PASSWORD`; without it, refused.
+#[test]
+fn register_client_takes_the_co_password_to_synchronise_a_service_out_of_sync() {
+    let lab = managed();
+    // HSM policy 7 (cloning) off on sa7-c; its partitions without cloning policies.
+    let file = lab.lab_file.clone().unwrap();
+    let text = std::fs::read_to_string(&file).unwrap();
+    let start = text.find("name = \"sa7-c\"").unwrap();
+    let end = start + text[start..].find("[[host]]").unwrap();
+    let device = text[start..end]
+        .replace(
+            "hsm_policies = { 7 = 1, 16 = 1 }",
+            "hsm_policies = { 7 = 0, 16 = 1 }",
+        )
+        .replace(
+            "policies = { 0 = 1, 4 = 1, 41 = 0 }",
+            "policies = { 41 = 0 }",
+        )
+        .replace("policies = { 0 = 1, 4 = 1 }", "policies = { 0 = 0, 4 = 0 }");
+    std::fs::write(&file, format!("{}{device}{}", &text[..start], &text[end..])).unwrap();
+    payments_key(&lab);
+    let request = migration(
+        "payments",
+        "payments-7",
+        &["sa7-a/svc2", "sa7-c/svc1"],
+        "PO-payments-2021",
+        "CO-payments-2021",
+    );
+    let args: Vec<&str> = request.iter().map(String::as_str).collect();
+    let out = lab.run(&[&["ccc", "migrate", "run"][..], &args].concat());
+    refused(
+        &out,
+        1,
+        "failed: We ran into an error while migrating the key material to the following device(s): sa7-c (sa7-c/svc1). To add devices on which migration has failed, use the add partition functionality for the newly created service.",
+    );
+    // The progress said why sa7-c's copy failed.
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("Copying the objects to sa7-c/svc1 failed"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let status = lab.json(&["ccc", "migrate", "status", "1"]);
+    assert_eq!(status["migration"]["state"], "failed");
+    assert_eq!(
+        status["migration"]["failed_targets"],
+        serde_json::json!(["sa7-c/svc1"])
+    );
+    let show = lab.json(&["ccc", "service", "show", "payments-7"]);
+    assert_eq!(
+        show["service"]["partitions"],
+        serde_json::json!(["sa7-a/svc2"])
+    );
+    lab.ok(&[
+        "ccc",
+        "service",
+        "add-partition",
+        "payments-7",
+        "--partition",
+        "sa7-b/svc2",
+    ]);
+    lab.ok(&[
+        "ccc",
+        "service",
+        "initialise-partitions",
+        "payments-7",
+        "--cloning-domain",
+        "acme-ccc-domain",
+        "--co-password",
+        "CO-payments-2021",
+    ]);
+    let register = [
+        "ccc",
+        "service",
+        "register-client",
+        "payments-7",
+        "--client",
+        "app-client",
+    ];
+    // Without the password (none in the environment, no terminal): refused, saying why.
+    let out = output(
+        lab.command()
+            .env_remove("HSMSIM_CO_PASSWORD")
+            .args(register)
+            .arg("--json"),
+    );
+    refused(&out, 1, "needs synchronisation: sa7-b/svc2 lack objects");
+    assert_eq!(json(&out)["error"]["code"], "CKR_FUNCTION_FAILED");
+    // A wrong one: refused, nothing registered.
+    let out = lab.run(&[&register[..], &["--co-password", "CO-wrong-2021"]].concat());
+    refused(&out, 2, "CKR_PIN_INCORRECT");
+    assert_eq!(
+        lab.json(&["ccc", "service", "show", "payments-7"])["status"]["clients"],
+        serde_json::json!([])
+    );
+    // The right one, from the environment: synchronised, then registered.
+    let out = output(
+        lab.command()
+            .env("HSMSIM_CO_PASSWORD", "CO-payments-2021")
+            .args(register),
+    );
+    assert_eq!(
+        succeeded(&out).lines().next(),
+        Some("service \"payments-7\" deployed to client app-client")
+    );
+    assert_eq!(lab.partition("sa7-b/svc2")["objects"], 1);
+    // In sync: no password needed.
+    let j = lab.json(&register);
+    assert_eq!(j["status"]["clients"][0]["host"], "app-client");
+}
+
 // The web server (ccc-web builds it).
 
 #[test]

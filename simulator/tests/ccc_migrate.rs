@@ -1,9 +1,11 @@
 //! Migrate Service runs (issue 16; seed 004 "Migrate Service"), their keys used through an
 //! engine opened afterwards (as another process would): an HA service migrated from its first
 //! partition, a 6.x password source made through LunaSH, a non-PPSO PED source; the source
-//! unchanged; a copy that failed on a failed device, repaired by synchronising the new service;
-//! objects too large for the new partition size; a failed service creation; migrations a
-//! stopped server left running. The refusals are unit tests (estate/ccc/tests_migrate.rs).
+//! unchanged; a copy that failed on a failed device or on a device with cloning off (CCC's
+//! Troubleshooting error, the failed targets out of the new service), repaired the documented
+//! way (add a partition, then authorise a client, which synchronises); objects too large for
+//! the new partition size; a failed service creation; migrations a stopped server left
+//! running. The refusals are unit tests (estate/ccc/tests_migrate.rs).
 use cryptoki_sys::*;
 use hsmsim::base::error::Result;
 use hsmsim::base::ids::{DeviceId, PartitionId};
@@ -26,9 +28,11 @@ use lab::*;
 
 /// The CCC server's slots (fixtures/labs/luna-ccc.toml, host "ccc-server").
 const LEGACY: CK_SLOT_ID = 0;
+const PAYMENTS: CK_SLOT_ID = 1;
 const WEB1: CK_SLOT_ID = 3;
 const SA7A_SVC1: CK_SLOT_ID = 4;
 const SA7B_SVC1: CK_SLOT_ID = 7;
+const SA7B_SVC2: CK_SLOT_ID = 8;
 const SA7C_SVC1: CK_SLOT_ID = 10;
 
 /// An engine as the CCC server's client sees the lab (a new process).
@@ -64,8 +68,13 @@ fn template(items: &[(CK_ATTRIBUTE_TYPE, Value)]) -> hsmsim::base::attribute::At
 
 /// The AES key "aes" and the RSA pair "rsa" on web1 (the "web" service's first partition).
 fn source_objects(sel: &LabSelection) {
+    objects_on(sel, WEB1, WEB_CO);
+}
+
+/// The AES key "aes" and the RSA pair "rsa" on `slot`, made by its crypto officer `pin`.
+fn objects_on(sel: &LabSelection, slot: CK_SLOT_ID, pin: &str) {
     let engine = engine(sel);
-    let h = co_session(&engine, WEB1, WEB_CO);
+    let h = co_session(&engine, slot, pin);
     aes_key(&engine, h);
     engine
         .generate_key_pair(
@@ -162,15 +171,20 @@ fn decrypt(engine: &Engine, slot: CK_SLOT_ID, cipher: &[u8]) -> Vec<u8> {
 
 /// Signs with the "rsa" private key on `signer`, verifies with the public one on `verifier`.
 fn sign_and_verify(engine: &Engine, signer: CK_SLOT_ID, verifier: CK_SLOT_ID) {
+    sign_and_verify_as(engine, signer, verifier, WEB_CO);
+}
+
+/// `sign_and_verify` as the crypto officer `pin` of both partitions.
+fn sign_and_verify_as(engine: &Engine, signer: CK_SLOT_ID, verifier: CK_SLOT_ID, pin: &str) {
     let message = b"migrated keys sign";
-    let h = co_session(engine, signer, WEB_CO);
+    let h = co_session(engine, signer, pin);
     let private = find(engine, h, CKO_PRIVATE_KEY, "rsa");
     engine
         .sign_init(h, &Mechanism::new(CKM_SHA256_RSA_PKCS), private, false)
         .unwrap();
     let signature = data(engine.sign(h, message, Call::OneShot, Some(4096)).unwrap());
     engine.close_session(h).unwrap();
-    let h = co_session(engine, verifier, WEB_CO);
+    let h = co_session(engine, verifier, pin);
     let public = find(engine, h, CKO_PUBLIC_KEY, "rsa");
     engine
         .verify_init(h, &Mechanism::new(CKM_SHA256_RSA_PKCS), public, false)
@@ -273,8 +287,115 @@ fn a_6x_password_source_created_through_lunash_migrates_to_7x() {
     client.close_everything();
 }
 
+/// CCC's documented error for a copy that failed on sa7-c/svc1 (the guide's sentence, the
+/// device, the solution).
+const SA7C_COPY_ERROR: &str = "We ran into an error while migrating the key material to the following device(s): sa7-c (sa7-c/svc1). To add devices on which migration has failed, use the add partition functionality for the newly created service. Next, run ccc_client to authorize the service. While authorizing the service, CCC also runs synchronization between all partitions of the service.";
+
 #[test]
-fn a_copy_that_failed_on_an_offline_device_is_reported_and_repaired_by_synchronising() {
+fn a_copy_refused_by_a_device_with_cloning_off_fails_and_is_repaired_the_documented_way() {
+    let (_dir, sel) = cloning_off_lab();
+    objects_on(&sel, PAYMENTS, PAYMENTS_CO);
+    let source_before = snapshot(&sel, "sa6-ppso/payments");
+    // CCC checks only the source's cloning capability: the run starts.
+    check_ccc_migration(&sel, &payments_request()).unwrap();
+    let migration = migrate_ccc_service(&sel, payments_request(), &mut |_| {}).unwrap();
+    assert_eq!(migration.state, MigrationState::Failed, "{migration:?}");
+    assert_eq!(migration.error.as_deref(), Some(SA7C_COPY_ERROR));
+    assert_eq!(
+        copy_error(&[partition("sa7-c/svc1")]),
+        SA7C_COPY_ERROR,
+        "the guide's words"
+    );
+    assert_eq!(migration.failed_targets, [partition("sa7-c/svc1")]);
+    // The progress says per target what happened and why.
+    let progress = &migration.progress;
+    assert!(
+        progress.contains(&"Copied 3 objects to sa7-a/svc1".to_string()),
+        "{progress:?}"
+    );
+    assert!(
+        progress.iter().any(|m| m
+            .starts_with("Copying the objects to sa7-c/svc1 failed: CKR_OPERATION_NOT_ALLOWED")
+            && m.contains("HSM policy 7 (Allow cloning) is off on the target's device sa7-c")),
+        "{progress:?}"
+    );
+    assert_eq!(progress.last(), migration.error.as_ref());
+    // The new service is on sa7-a/svc1 only; sa7-c/svc1 stays initialised, outside CCC, its
+    // cloning policies capped by its device.
+    let state = ccc_state(&sel).unwrap();
+    assert_eq!(
+        state.service("payments-7").unwrap().partitions,
+        [partition("sa7-a/svc1")]
+    );
+    assert!(
+        !state
+            .ccc
+            .services
+            .iter()
+            .any(|s| s.partitions.contains(&partition("sa7-c/svc1")))
+    );
+    let (left, objects) = snapshot(&sel, "sa7-c/svc1");
+    assert!(left.initialized);
+    assert!(objects.is_empty());
+    let policies = hsmsim::models::luna::ca::state_of(&left).policies;
+    assert_eq!((policies.get(&0), policies.get(&4)), (Some(&0), Some(&0)));
+    check_ccc_service_in_sync(&sel, "payments-7").unwrap();
+    assert_eq!(snapshot(&sel, "sa6-ppso/payments"), source_before);
+    // sa7-a/svc1 holds the objects.
+    let client = engine(&sel);
+    sign_and_verify_as(&client, SA7A_SVC1, PAYMENTS, PAYMENTS_CO);
+    client.close_everything();
+
+    // The repair: add a partition to the new service, initialise it with the same credentials.
+    add_ccc_service_partition(&sel, "payments-7", &partition("sa7-b/svc1")).unwrap();
+    initialise_ccc_added_partitions(&sel, "payments-7", DOMAIN, PAYMENTS_CO, None).unwrap();
+    refused_with(
+        check_ccc_service_in_sync(&sel, "payments-7"),
+        CKR_FUNCTION_FAILED,
+        "sa7-b/svc1 lack objects",
+    );
+    // Then ccc_client authorises the service: without the credential, refused, saying why.
+    refused_with(
+        register_ccc_client(&sel, "payments-7", "app-client", None),
+        CKR_FUNCTION_FAILED,
+        "service \"payments-7\" needs synchronisation: sa7-b/svc1 lack objects",
+    );
+    refused_with(
+        register_ccc_client(&sel, "payments-7", "app-client", None),
+        CKR_FUNCTION_FAILED,
+        "Authorise the service with its crypto officer's credential to run the synchronisation",
+    );
+    // A wrong credential: Luna's refusal, nothing registered, nothing copied.
+    refused_with(
+        register_ccc_client(&sel, "payments-7", "app-client", Some("CO-wrong-2021")),
+        CKR_PIN_INCORRECT,
+        "",
+    );
+    assert!(
+        ccc_service_status(&sel, "payments-7")
+            .unwrap()
+            .clients
+            .is_empty()
+    );
+    assert!(snapshot(&sel, "sa7-b/svc1").1.is_empty());
+    // The right one: synchronised, then registered.
+    let status = register_ccc_client(&sel, "payments-7", "app-client", Some(PAYMENTS_CO)).unwrap();
+    assert_eq!(status.clients.len(), 1);
+    assert_eq!(status.clients[0].host, "app-client");
+    assert!(!status.clients[0].re_registration_needed);
+    check_ccc_service_in_sync(&sel, "payments-7").unwrap();
+    assert_eq!(snapshot(&sel, "sa7-b/svc1").1.len(), 3);
+    // In sync, the credential is not needed.
+    register_ccc_client(&sel, "payments-7", "app-client", None).unwrap();
+    // sa7-b/svc1's keys work with the others'.
+    let client = engine(&sel);
+    sign_and_verify_as(&client, SA7B_SVC1, SA7A_SVC1, PAYMENTS_CO);
+    sign_and_verify_as(&client, SA7A_SVC1, SA7B_SVC1, PAYMENTS_CO);
+    client.close_everything();
+}
+
+#[test]
+fn a_copy_that_failed_on_an_offline_device_is_reported_and_the_device_leaves_the_service() {
     let (_dir, sel) = lab();
     source_objects(&sel);
     // sa7-b goes offline while the objects are copied to sa7-a.
@@ -295,31 +416,36 @@ fn a_copy_that_failed_on_an_offline_device_is_reported_and_repaired_by_synchroni
     );
     assert_eq!(
         migration.error.as_deref(),
-        Some(
-            "The objects were not copied to sa7-b/svc1: once their devices are back (and with a large enough partition size), synchronise service \"web-7\" to copy them"
-        )
+        Some(copy_error(&[partition("sa7-b/svc1")]).as_str())
+    );
+    assert!(
+        migration
+            .error
+            .as_deref()
+            .unwrap()
+            .starts_with("We ran into an error while migrating the key material to the following device(s): sa7-b (sa7-b/svc1). To add devices")
     );
     assert_eq!(migration.progress.last(), migration.error.as_ref());
-    // The new service has both partitions; sa7-b/svc1 lacks the objects.
+    // The new service keeps sa7-a/svc1 only, which holds the objects: in sync.
     assert_eq!(
         ccc_state(&sel)
             .unwrap()
             .service("web-7")
             .unwrap()
             .partitions,
-        request().targets
+        [partition("sa7-a/svc1")]
     );
+    check_ccc_service_in_sync(&sel, "web-7").unwrap();
+    // Once sa7-b is back, another of its partitions is added and initialised; the separate
+    // synchronise operation copies the objects to it (from the service and the source).
+    recover_device(&sel, &DeviceId::new("sa7-b")).unwrap();
+    add_ccc_service_partition(&sel, "web-7", &partition("sa7-b/svc2")).unwrap();
+    initialise_ccc_added_partitions(&sel, "web-7", DOMAIN, WEB_CO, None).unwrap();
     refused_with(
         check_ccc_service_in_sync(&sel, "web-7"),
         CKR_FUNCTION_FAILED,
-        "service \"web-7\" needs sync: sa7-b/svc1 lack objects",
+        "service \"web-7\" needs sync: sa7-b/svc2 lack objects",
     );
-    refused_with(
-        synchronise_ccc_service(&sel, "web-7", WEB_CO),
-        CKR_FUNCTION_FAILED,
-        "device \"sa7-b\" of \"sa7-b/svc1\" is offline",
-    );
-    recover_device(&sel, &DeviceId::new("sa7-b")).unwrap();
     refused_with(
         synchronise_ccc_service(&sel, "web-7", "CO-wrong-2023"),
         CKR_PIN_INCORRECT,
@@ -327,12 +453,12 @@ fn a_copy_that_failed_on_an_offline_device_is_reported_and_repaired_by_synchroni
     );
     assert_eq!(
         synchronise_ccc_service(&sel, "web-7", WEB_CO).unwrap(),
-        [(partition("sa7-a/svc1"), 0), (partition("sa7-b/svc1"), 3)]
+        [(partition("sa7-a/svc1"), 0), (partition("sa7-b/svc2"), 3)]
     );
     check_ccc_service_in_sync(&sel, "web-7").unwrap();
     let engine = engine(&sel);
     let cipher = encrypt(&engine, WEB1, b"sixteen byte blk");
-    assert_eq!(decrypt(&engine, SA7B_SVC1, &cipher), b"sixteen byte blk");
+    assert_eq!(decrypt(&engine, SA7B_SVC2, &cipher), b"sixteen byte blk");
     engine.close_everything();
 }
 
@@ -351,6 +477,17 @@ fn objects_that_do_not_fit_the_new_partition_size_fail_the_copy() {
     .unwrap();
     assert_eq!(migration.state, MigrationState::Failed);
     assert_eq!(migration.failed_targets, request().targets);
+    assert_eq!(
+        migration.error.as_deref(),
+        Some(copy_error(&request().targets).as_str())
+    );
+    assert!(
+        migration
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("device(s): sa7-a (sa7-a/svc1), sa7-b (sa7-b/svc1). To add devices")
+    );
     assert!(
         migration
             .progress
@@ -358,6 +495,20 @@ fn objects_that_do_not_fit_the_new_partition_size_fail_the_copy() {
             .any(|m| m.starts_with("Copying the objects to sa7-a/svc1 failed: CKR_CONTAINER_OBJECT_STORAGE_FULL (0x8000002C): HA member sa7-a/svc1: the partition is full")),
         "{:?}",
         migration.progress
+    );
+    // Every target failed: the service keeps its first partition, to be synchronised.
+    assert_eq!(
+        ccc_state(&sel)
+            .unwrap()
+            .service("web-7")
+            .unwrap()
+            .partitions,
+        [partition("sa7-a/svc1")]
+    );
+    refused_with(
+        check_ccc_service_in_sync(&sel, "web-7"),
+        CKR_FUNCTION_FAILED,
+        "sa7-a/svc1 lack objects",
     );
     assert_eq!(
         ccc_service_status(&sel, "web-7").unwrap().partition_size,
@@ -429,13 +580,27 @@ fn a_migration_left_running_by_a_restart_is_resumed_or_failed_never_half_done() 
     assert_eq!(failed.failed_targets, [partition("sa7-b/svc1")]);
     assert_eq!(
         failed.error.as_deref(),
-        Some(
-            "The CCC server restarted during the migration, before the objects were copied to sa7-b/svc1: synchronise service \"web-7\" with its crypto officer's credential to copy them"
-        )
+        Some(copy_error(&[partition("sa7-b/svc1")]).as_str())
+    );
+    let n = failed.progress.len();
+    assert_eq!(
+        failed.progress[n - 2..],
+        [
+            "The CCC server restarted during the migration, before the objects were copied to sa7-b/svc1.".to_string(),
+            copy_error(&[partition("sa7-b/svc1")]),
+        ]
     );
     assert_eq!(ccc_migrations(&sel).unwrap(), recovered);
     assert!(recover_ccc_migrations(&sel).unwrap().is_empty(), "once");
-    synchronise_ccc_service(&sel, "web-7", WEB_CO).unwrap();
+    // As a run's failed copy: sa7-b/svc1 left the new service, which is in sync.
+    assert_eq!(
+        ccc_state(&sel)
+            .unwrap()
+            .service("web-7")
+            .unwrap()
+            .partitions,
+        [partition("sa7-a/svc1")]
+    );
     check_ccc_service_in_sync(&sel, "web-7").unwrap();
 
     // Stopped after the last copy, before the record said so: resumed to success.

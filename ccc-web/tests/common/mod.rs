@@ -282,6 +282,26 @@ organisation = "acme"
 partitions = ["sa6-ppso/payments"]
 "#;
 
+/// The built-in luna-ccc lab with `extra` appended and HSM policy 7 (cloning) off on sa7-c
+/// (its initialised partitions without the cloning policies 0 and 4, which the lab refuses
+/// above the HSM's): a migration target whose copy Luna refuses.
+pub fn cloning_off_on_sa7c(extra: &str) -> String {
+    let text = lab_text() + extra;
+    let start = text.find("name = \"sa7-c\"").unwrap();
+    let end = start + text[start..].find("[[host]]").unwrap();
+    let device = text[start..end]
+        .replace(
+            "hsm_policies = { 7 = 1, 16 = 1 }",
+            "hsm_policies = { 7 = 0, 16 = 1 }",
+        )
+        .replace(
+            "policies = { 0 = 1, 4 = 1, 41 = 0 }",
+            "policies = { 41 = 0 }",
+        )
+        .replace("policies = { 0 = 1, 4 = 1 }", "policies = { 0 = 0, 4 = 0 }");
+    format!("{}{device}{}", &text[..start], &text[end..])
+}
+
 pub fn migration_request(name: &str) -> Value {
     json!({
         "source_service": "payments",

@@ -90,6 +90,28 @@ pub fn lab() -> (tempfile::TempDir, LabSelection) {
     lab_edited(|t| t)
 }
 
+/// The fixture with HSM policy 7 (cloning) off on sa7-c (`hsm_policies = { 7 = 0, 16 = 1 }`)
+/// and its initialised partitions without the cloning policies 0 and 4 (the lab refuses a
+/// partition policy looser than the HSM's): a migration target CCC accepts (it checks only the
+/// source's cloning capability) whose copy Luna refuses.
+pub fn cloning_off_lab() -> (tempfile::TempDir, LabSelection) {
+    lab_edited(|t| {
+        let start = t.find("name = \"sa7-c\"").unwrap();
+        let end = start + t[start..].find("[[host]]").unwrap();
+        let device = t[start..end]
+            .replace(
+                "hsm_policies = { 7 = 1, 16 = 1 }",
+                "hsm_policies = { 7 = 0, 16 = 1 }",
+            )
+            .replace(
+                "policies = { 0 = 1, 4 = 1, 41 = 0 }",
+                "policies = { 41 = 0 }",
+            )
+            .replace("policies = { 0 = 1, 4 = 1 }", "policies = { 0 = 0, 4 = 0 }");
+        format!("{}{device}{}", &t[..start], &t[end..])
+    })
+}
+
 pub fn partition(text: &str) -> PartitionId {
     PartitionId::parse(text).unwrap()
 }
@@ -107,6 +129,23 @@ pub fn request() -> MigrationRequest {
         cloning_domain: Some(DOMAIN.into()),
         security_officer_challenge: Some(WEB_PO.into()),
         crypto_officer_challenge: WEB_CO.into(),
+    }
+}
+
+pub const PAYMENTS_PO: &str = "PO-payments-2021";
+pub const PAYMENTS_CO: &str = "CO-payments-2021";
+
+/// "payments" (6.x PPSO password) migrated to a new HA service "payments-7" on sa7-a/svc1 and
+/// sa7-c/svc1 (in `cloning_off_lab`, sa7-c's copy fails).
+pub fn payments_request() -> MigrationRequest {
+    MigrationRequest {
+        source_service: "payments".into(),
+        name: "payments-7".into(),
+        targets: vec![partition("sa7-a/svc1"), partition("sa7-c/svc1")],
+        partition_label: "payments-7".into(),
+        security_officer_challenge: Some(PAYMENTS_PO.into()),
+        crypto_officer_challenge: PAYMENTS_CO.into(),
+        ..request()
     }
 }
 

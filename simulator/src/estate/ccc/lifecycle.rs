@@ -5,8 +5,9 @@
 //! partition (`fresh_record`), its PPSO PED roles activated, partitions added (a standalone
 //! service becomes HA), initialised with the members' cloning domain and credentials, and
 //! removed, its partition size changed, the devices' reachability (a simulator-defined switch),
-//! its keys (its first partition's objects) and the clients it is deployed to. Every change is
-//! one store transaction (`update_ccc_with_items`): a refused one writes nothing.
+//! its keys (its first partition's objects) and the clients it is deployed to (authorising a
+//! client synchronises a service whose partitions are not in sync, as `ccc_client` does). Every
+//! change is one store transaction (`update_ccc_with_items`): a refused one writes nothing.
 use super::services::{check_blank, check_licences, check_service_partition, network_hsm};
 use super::templates::template_at;
 use super::*;
@@ -128,11 +129,7 @@ fn managed(
 ) -> Result<(CccService, CccTemplate, CccServiceStatus)> {
     let service = state.service(name)?.clone();
     let status = status_in(state, name, &|p| items.token(p))?;
-    if status.reduced {
-        return Err(refused(format!(
-            "service \"{name}\" has Secure Trusted Channel and Per-Partition SO: the Partition SO can only access and modify the partition through the STC link with the Thales Luna HSM client, not through CCC (view, detach, delete or edit it)"
-        )));
-    }
+    check_not_reduced(name, &status)?;
     let template = match &status.template {
         Some(template) => template.clone(),
         None => {
@@ -146,6 +143,27 @@ fn managed(
         }
     };
     Ok((service, template, status))
+}
+
+/// Refused for a reduced service (see `managed`).
+fn check_not_reduced(name: &str, status: &CccServiceStatus) -> Result<()> {
+    if status.reduced {
+        return Err(refused(format!(
+            "service \"{name}\" has Secure Trusted Channel and Per-Partition SO: the Partition SO can only access and modify the partition through the STC link with the Thales Luna HSM client, not through CCC (view, detach, delete or edit it)"
+        )));
+    }
+    Ok(())
+}
+
+/// Refused for a service not initialised yet ("an Application Owner cannot deploy a service
+/// until it has been initialized", documented).
+fn check_deployable(name: &str, status: &CccServiceStatus) -> Result<()> {
+    if !status.initialised {
+        return Err(refused(format!(
+            "service \"{name}\" is not initialized: an Application Owner cannot deploy a service until it has been initialized"
+        )));
+    }
+    Ok(())
 }
 
 /// Refused while a device of `partitions` is offline ("try again when all the devices are
@@ -925,14 +943,26 @@ fn key_of(public: &crate::base::attribute::Attributes) -> CccKey {
     }
 }
 
-/// Deploys service `service` to client host `host` (registers it; registering again clears
-/// "re-registration needed"). The host is one of the lab's (`CKR_ARGUMENTS_BAD` otherwise).
-/// Refused for an uninitialised service ("an Application Owner cannot deploy a service until it
-/// has been initialized", documented) and a reduced one.
+/// Deploys service `service` to client host `host` (registers it, as `ccc_client` authorising
+/// the service does; registering again clears "re-registration needed"). The host is one of
+/// the lab's (`CKR_ARGUMENTS_BAD` otherwise). Refused for an uninitialised service ("an
+/// Application Owner cannot deploy a service until it has been initialized", documented) and a
+/// reduced one.
+///
+/// "While authorizing the service, CCC also runs synchronization between all partitions of
+/// the service" (the guide, Migrate Service Troubleshooting): when the service's partitions
+/// are not in sync (`check_ccc_service_in_sync`), `crypto_officer` (the crypto officer's
+/// password; PED: its activated challenge) opens them and `synchronise_ccc_service` runs
+/// first: its refusal (e.g. `CKR_PIN_INCORRECT`) is returned and nothing is registered.
+/// Without it, a service out of sync is refused, saying so. Simulator-defined: CCC keeps no
+/// partition credential, so `ccc_client` asks for it; a service in sync needs none (one given
+/// is not used); a partition added and not initialised yet does not count (initialising it
+/// makes the clients register again).
 pub fn register_ccc_client(
     selection: &LabSelection,
     service: &str,
     host: &str,
+    crypto_officer: Option<&str>,
 ) -> Result<CccServiceStatus> {
     let hosts = selection.lab.host_names();
     if !hosts.contains(&host) {
@@ -941,13 +971,32 @@ pub fn register_ccc_client(
             listed(hosts.iter().copied())
         )));
     }
+    // The service's own refusals first, so a refused registration synchronises nothing.
+    let before = ccc_service_status(selection, service)?;
+    check_not_reduced(service, &before)?;
+    check_deployable(service, &before)?;
+    // Partitions added and not initialised yet are not counted: their initialisation makes
+    // the clients register again, which synchronises them then.
+    let lacking: Vec<PartitionId> = super::migrate::lacking(selection, service)?
+        .into_iter()
+        .filter(|p| !before.uninitialised_partitions.contains(p))
+        .collect();
+    if !lacking.is_empty() {
+        let Some(credential) = crypto_officer else {
+            return Err(refused(format!(
+                "service \"{service}\" needs synchronisation: {} lack objects the service's other partitions (or the partition it was migrated from) hold. Authorise the service with its crypto officer's credential to run the synchronisation and register the client (CCC keeps no partition credential: ccc_client asks for it)",
+                lacking
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        };
+        synchronise_ccc_service(selection, service, credential)?;
+    }
     update_ccc_with_items(selection, |state, items| {
         let (_, _, mut status) = managed(state, items, service)?;
-        if !status.initialised {
-            return Err(refused(format!(
-                "service \"{service}\" is not initialized: an Application Owner cannot deploy a service until it has been initialized"
-            )));
-        }
+        check_deployable(service, &status)?;
         match status.clients.iter_mut().find(|c| c.host == host) {
             Some(client) => client.re_registration_needed = false,
             None => status.clients.push(CccClient {

@@ -5,8 +5,9 @@
 //! service created on the target devices' blank partitions, initialised with the source's
 //! cloning domain and credentials, every object copied from the source's first partition by
 //! Luna cloning, `ha_groups::clone_missing`), its record and progress in CCC's state, its
-//! failure handling, migrations a stopped server left running, and a service's
-//! synchronisation (the repair of a copy that failed on some devices).
+//! failure handling (the failed targets out of the new service, CCC's Troubleshooting error
+//! and solution), migrations a stopped server left running, and a service's synchronisation
+//! (which `ccc_client` authorising the service runs: `register_ccc_client`).
 //!
 //! Simulator-defined choices:
 //! - "created and roles initialized through LUSH" (the condition on 6.x password sources) is
@@ -17,17 +18,27 @@
 //!   template in CCC that does; none fitting is refused.
 //! - CCC keeps no partition credential (the store never holds a credential that opens a
 //!   token): a run uses the wizard's challenges while it runs, and a service's
-//!   synchronisation takes the crypto officer's credential (`synchronise_ccc_service`).
-//!   So a migration found running after a restart is resumed only when what is left needs no
-//!   credential (its copy had completed: it succeeds); otherwise it is marked failed with the
-//!   reason and the repair to make.
+//!   synchronisation takes the crypto officer's credential (`synchronise_ccc_service`; given
+//!   to `ccc_client` when it authorises the service, `register_ccc_client`). So a migration
+//!   found running after a restart is resumed only when what is left needs no credential (its
+//!   copy had completed: it succeeds); otherwise it fails as a run's copy does (below).
 //! - A natural failure: a target device going offline (`CccDevice::offline`, or the lab's
-//!   `hsmsim lab fail`) before its copy, or a target partition too small for the objects
+//!   `hsmsim lab fail`) before its copy, a target partition too small for the objects
 //!   (`MigrationRequest::partition_size`, `CKR_CONTAINER_OBJECT_STORAGE_FULL`: "Decide
-//!   partition size carefully"). The new service keeps every target partition (CCC created it
-//!   on all of them), so the repair "add those partitions to the new service and synchronise"
-//!   is `synchronise_ccc_service` once the devices are back: it copies what each partition
-//!   lacks, from the service's other partitions and from the migration's source.
+//!   partition size carefully"), or a target device with HSM policy 7 (cloning) off: CCC checks
+//!   only the source's cloning capability ("unless the source HSM has cloning capability"), the
+//!   new partition's cloning policies are capped by the device (a partition policy is never
+//!   looser than the HSM policy), and the copy meets Luna's cloning refusal.
+//! - A copy that failed on some targets (the guide's Troubleshooting): the migration fails
+//!   with CCC's message naming the devices, followed by its solution (`models::ccc::COPY_ERROR`,
+//!   `COPY_SOLUTION`). The failed targets leave the new service and stay as they are on their
+//!   devices, initialised, outside CCC (like a detached service's partitions); when every
+//!   target failed, the service keeps its first one (a CCC service has at least one
+//!   partition). The repair is the documented one: add partitions to the new service
+//!   (`add_ccc_service_partition`, `initialise_ccc_added_partitions`), then authorise the
+//!   service with `ccc_client` (`register_ccc_client` with the crypto officer's credential),
+//!   which synchronises it (`synchronise_ccc_service`: every partition receives what it lacks,
+//!   from the service's other partitions and from the migration's source).
 //! - The new partitions take the source's credentials: password devices the wizard's cloning
 //!   domain and challenges, checked against the source's (each must open the source's seal or
 //!   match its domain); PED devices the source's blue, black and red PED keys as the lab names
@@ -101,7 +112,8 @@ pub struct CccMigration {
     /// How far it got.
     #[serde(default)]
     pub stage: MigrationStage,
-    /// The targets the copy did not complete on (repaired by synchronising the new service).
+    /// The targets the copy did not complete on (they left the new service, but for its first
+    /// when every target failed; see the module comment for the repair).
     #[serde(default)]
     pub failed_targets: Vec<PartitionId>,
 }
@@ -496,8 +508,8 @@ fn record(
 /// Initialises a target partition as the source's twin: the label asked, the source's
 /// cloning domain and role credentials (password devices: the wizard's challenges; PED
 /// devices: the source's PED keys as the lab names them, the crypto officer's challenge set
-/// and activated), and the source's cloning policies (0, 4) so the copies may clone on.
-/// Refused when the partition is no longer blank.
+/// and activated), and the source's cloning policies (0, 4) so the copies may clone on,
+/// capped by the target device's HSM policies. Refused when the partition is no longer blank.
 fn initialise_target(
     selection: &LabSelection,
     store: &Store,
@@ -507,12 +519,18 @@ fn initialise_target(
 ) -> Result<()> {
     let view = PartitionView::read(selection, store, target)?;
     let source_device = source.device()?;
+    let target_device = view.device()?;
+    // Capped by the target's HSM policies, as Luna caps a partition policy (HSM policy 7 off:
+    // no cloning policy on; the copy then fails with Luna's cloning refusal).
+    let ceiling = |p: u64| {
+        luna::partition_policy(p).map_or(0, |e| luna::PartitionState::capability(target_device, e))
+    };
     let mut policies: Vec<(u64, u64)> = [
         luna::partition_policy::PRIVATE_KEY_CLONING,
         luna::partition_policy::SECRET_KEY_CLONING,
     ]
     .iter()
-    .map(|p| (*p, source.state.policy(source_device, *p)))
+    .map(|p| (*p, source.state.policy(source_device, *p).min(ceiling(*p))))
     .collect();
     let ped = view.model.uses_ped();
     let source_luna = source.preset.as_ref().and_then(TokenPreset::luna);
@@ -591,10 +609,11 @@ fn initialise_target(
 /// cloning domain and credentials (a failure: the service is detached again, its partitions
 /// left to import by hand, `CREATION_ERROR`); then the source partition's objects are cloned
 /// to each target in turn (Luna's cloning rules, `ha_groups::clone_missing`, each target's
-/// capacity the new partition size); a target whose device went offline, or that the objects
-/// do not fit, fails alone and is named in the record (`failed_targets`), the migration
-/// `Failed` with the repair to make. Returns the final record; `Err` only when CCC's state
-/// cannot be read or written.
+/// capacity the new partition size); a target whose device went offline, that the objects do
+/// not fit or that refuses cloning fails alone, its progress message saying why. Any failed:
+/// the migration `Failed` with CCC's documented error and solution (`copy_error`), the failed
+/// targets named (`failed_targets`) and out of the new service (`fail_copy`). Returns the
+/// final record; `Err` only when CCC's state cannot be read or written.
 pub fn migrate_ccc_service(
     selection: &LabSelection,
     request: MigrationRequest,
@@ -668,16 +687,64 @@ pub fn migrate_ccc_service(
         say(SUCCESS_MESSAGE)?;
         return record(selection, id, None, |m| m.state = MigrationState::Succeeded);
     }
-    let message = format!(
-        "The objects were not copied to {}: once their devices are back (and with a large enough partition size), synchronise service \"{}\" to copy them",
-        names(&failed),
-        request.name
-    );
-    say(&message)?;
-    record(selection, id, None, |m| {
-        m.state = MigrationState::Failed;
-        m.error = Some(message);
-        m.failed_targets = failed;
+    let message = copy_error(&failed);
+    let out = fail_copy(selection, id, &[], &message, failed)?;
+    progress(&message);
+    Ok(out)
+}
+
+/// CCC's documented error for a copy that failed on `failed`: its sentence with the devices
+/// (`sa7-c (sa7-c/svc1)`), then the guide's solution.
+pub fn copy_error(failed: &[PartitionId]) -> String {
+    let devices: Vec<String> = failed
+        .iter()
+        .map(|p| format!("{} ({p})", p.device()))
+        .collect();
+    format!(
+        "{} {}. {}",
+        ccc::COPY_ERROR,
+        devices.join(", "),
+        ccc::COPY_SOLUTION
+    )
+}
+
+/// Fails migration `id`'s copy in one change of CCC's state: the progress `before` and then
+/// `error` recorded, the error and `failed` kept, and the failed targets out of the new
+/// service (they stay initialised on their devices, outside CCC); a service left with no
+/// partition keeps its first (simulator-defined: a CCC service has at least one partition).
+/// The service gone meanwhile (detached, deleted): only the record changes.
+fn fail_copy(
+    selection: &LabSelection,
+    id: u64,
+    before: &[String],
+    error: &str,
+    failed: Vec<PartitionId>,
+) -> Result<CccMigration> {
+    update_ccc(selection, |state| {
+        let migration = state
+            .migrations
+            .iter_mut()
+            .find(|m| m.id == id)
+            .ok_or_else(|| unknown(format!("CCC has no migration {id}")))?;
+        migration.progress.extend(before.iter().cloned());
+        migration.progress.push(error.to_string());
+        migration.state = MigrationState::Failed;
+        migration.error = Some(error.to_string());
+        migration.failed_targets = failed.clone();
+        let out = migration.clone();
+        if let Some(service) = state
+            .ccc
+            .services
+            .iter_mut()
+            .find(|s| s.name == out.new_service)
+        {
+            let first = service.partitions.first().cloned();
+            service.partitions.retain(|p| !failed.contains(p));
+            if let (true, Some(first)) = (service.partitions.is_empty(), first) {
+                service.partitions.push(first);
+            }
+        }
+        Ok(out)
     })
 }
 
@@ -785,9 +852,10 @@ fn targets_lacking(store: &Store, migration: &CccMigration) -> Result<Vec<Partit
 /// Finds migrations left running by a stopped process and resumes or fails each: one stopped
 /// while creating the new service fails with CCC's creation error (the service, if it was
 /// created, is detached: its partitions are imported by hand); one stopped while copying
-/// succeeds when every target holds the source's objects (nothing left to do), else fails
-/// naming the targets that lack objects and the repair (synchronise the new service with the
-/// crypto officer's credential, which CCC does not keep). Returns the migrations it changed.
+/// succeeds when every target holds the source's objects (nothing left to do), else fails as
+/// a run's copy does (CCC's documented error and solution naming the targets that lack
+/// objects, those out of the new service: `fail_copy`; CCC keeps no credential to copy them).
+/// Returns the migrations it changed.
 /// Meant for a server's start: a migration another live process runs would be failed too.
 pub fn recover_ccc_migrations(selection: &LabSelection) -> Result<Vec<CccMigration>> {
     let store = open_store(selection)?;
@@ -823,16 +891,17 @@ pub fn recover_ccc_migrations(selection: &LabSelection) -> Result<Vec<CccMigrati
                         m.state = MigrationState::Succeeded;
                     })?
                 } else {
-                    let message = format!(
-                        "{restarted}, before the objects were copied to {}: synchronise service \"{}\" with its crypto officer's credential to copy them",
-                        names(&lacking),
-                        migration.new_service
+                    let before = format!(
+                        "{restarted}, before the objects were copied to {}.",
+                        names(&lacking)
                     );
-                    record(selection, migration.id, Some(&message), |m| {
-                        m.state = MigrationState::Failed;
-                        m.error = Some(message.clone());
-                        m.failed_targets = lacking;
-                    })?
+                    fail_copy(
+                        selection,
+                        migration.id,
+                        &[before],
+                        &copy_error(&lacking),
+                        lacking,
+                    )?
                 }
             }
         };
@@ -860,7 +929,7 @@ fn sync_partitions(state: &CccState, service: &str) -> Result<(Vec<PartitionId>,
 }
 
 /// Which of a service's partitions lack objects another one (or its migration's source) has.
-fn lacking(selection: &LabSelection, service: &str) -> Result<Vec<PartitionId>> {
+pub(super) fn lacking(selection: &LabSelection, service: &str) -> Result<Vec<PartitionId>> {
     let state = ccc_state(selection)?;
     let store = open_store(selection)?;
     let (partitions, own) = sync_partitions(&state, service)?;

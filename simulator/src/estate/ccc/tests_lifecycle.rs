@@ -369,7 +369,7 @@ fn a_deployed_stc_ppso_service_is_not_activated() {
     add_ccc_template(&sel, stc).unwrap();
     create(&sel, "stc", "stc-ped", &["s6/a"]);
     initialise_ccc_service(&sel, "stc", init(None, "challenge-s", None)).unwrap();
-    register_ccc_client(&sel, "stc", "client").unwrap();
+    register_ccc_client(&sel, "stc", "client", None).unwrap();
     refused_unchanged(
         &sel,
         CKR_FUNCTION_FAILED,
@@ -417,7 +417,7 @@ fn an_added_partition_makes_a_standalone_service_ha_and_takes_the_members_creden
     authorise_all(&sel);
     single(&sel, "shop", "sa7-a/svc1");
     initialise_ccc_service(&sel, "shop", ppso()).unwrap();
-    register_ccc_client(&sel, "shop", "app-client").unwrap();
+    register_ccc_client(&sel, "shop", "app-client", None).unwrap();
     let fail = CKR_FUNCTION_FAILED;
     for (p, rv, needle) in [
         (
@@ -514,7 +514,7 @@ fn an_added_partition_makes_a_standalone_service_ha_and_takes_the_members_creden
         || initialise_ccc_added_partitions(&sel, "shop", "acme-ccc-domain", "CO-web-new-1", None),
     );
     // Registering again clears the flag.
-    let status = register_ccc_client(&sel, "shop", "app-client").unwrap();
+    let status = register_ccc_client(&sel, "shop", "app-client", None).unwrap();
     assert!(!status.clients[0].re_registration_needed);
     // A third member must match the crypto user the members now have.
     add_ccc_service_partition(&sel, "shop", &partition("sa7-c/svc1")).unwrap();
@@ -567,7 +567,7 @@ fn a_partition_is_removed_from_an_ha_service_only_and_never_the_last() {
     single(&sel, "single", "sa7-c/svc1");
     create(&sel, "web", "ha-password-7", &["sa7-a/svc1", "sa7-b/svc1"]);
     initialise_ccc_service(&sel, "web", ppso()).unwrap();
-    register_ccc_client(&sel, "web", "app-client").unwrap();
+    register_ccc_client(&sel, "web", "app-client", None).unwrap();
     let fail = CKR_FUNCTION_FAILED;
     refused_unchanged(
         &sel,
@@ -684,7 +684,7 @@ fn the_keys_are_the_first_partitions_objects_and_clients_register() {
         &sel,
         CKR_FUNCTION_FAILED,
         "an Application Owner cannot deploy a service until it has been initialized",
-        || register_ccc_client(&sel, "web", "app-client"),
+        || register_ccc_client(&sel, "web", "app-client", None),
     );
     initialise_ccc_service(&sel, "web", ppso()).unwrap();
     assert!(ccc_service_keys(&sel, "web").unwrap().is_empty());
@@ -718,9 +718,9 @@ fn the_keys_are_the_first_partitions_objects_and_clients_register() {
         &sel,
         CKR_ARGUMENTS_BAD,
         "the lab defines no host \"nope\"; hosts: ccc-server, app-client",
-        || register_ccc_client(&sel, "web", "nope"),
+        || register_ccc_client(&sel, "web", "nope", None),
     );
-    let status = register_ccc_client(&sel, "web", "app-client").unwrap();
+    let status = register_ccc_client(&sel, "web", "app-client", None).unwrap();
     assert_eq!(
         status.clients,
         [CccClient {
@@ -728,8 +728,96 @@ fn the_keys_are_the_first_partitions_objects_and_clients_register() {
             re_registration_needed: false
         }]
     );
-    register_ccc_client(&sel, "web", "app-client").unwrap();
+    register_ccc_client(&sel, "web", "app-client", None).unwrap();
     assert_eq!(ccc_service_status(&sel, "web").unwrap().clients.len(), 1);
+}
+
+/// ccc_client authorising a service synchronises it (Migrate Service Troubleshooting): a
+/// service out of sync registers a client only with the crypto officer's credential; the
+/// service's own refusals come first; in sync, a credential is not used. (The successful
+/// synchronisation, whose objects must really clone, is simulator/tests/ccc_migrate.rs's.)
+#[test]
+fn a_client_of_a_service_out_of_sync_registers_only_with_the_crypto_officers_credential() {
+    let (_dir, sel) = lab();
+    authorise_all(&sel);
+    create(&sel, "web", "ha-password-7", &["sa7-a/svc1", "sa7-b/svc1"]);
+    // Not initialised: the documented refusal, whatever the credential.
+    refused_unchanged(
+        &sel,
+        CKR_FUNCTION_FAILED,
+        "an Application Owner cannot deploy a service until it has been initialized",
+        || register_ccc_client(&sel, "web", "app-client", Some("CO-web-new-1")),
+    );
+    initialise_ccc_service(&sel, "web", ppso()).unwrap();
+    // In sync: a credential given is not used (a wrong one changes nothing).
+    register_ccc_client(&sel, "web", "app-client", Some("CO-wrong-0001")).unwrap();
+    // An object (with its CKA_OUID) on the first partition only: out of sync.
+    let store = open_store(&sel).unwrap();
+    let first = partition("sa7-a/svc1");
+    let incarnation = store.token(&first).unwrap().unwrap().record.incarnation();
+    let mut public = crate::base::attribute::Attributes::new();
+    public.set_ulong(CKA_CLASS, CKO_DATA);
+    public.set_bytes(luna::CKA_OUID, b"ouid-1".to_vec());
+    public.set_bytes(CKA_UNIQUE_ID, b"1".to_vec());
+    let object = crate::store::StoredObject {
+        unique_id: b"1".to_vec(),
+        public,
+        sealed: None,
+    };
+    store
+        .insert_objects(&first, incarnation, &[object])
+        .unwrap();
+    refused_unchanged(
+        &sel,
+        CKR_FUNCTION_FAILED,
+        "service \"web\" needs synchronisation: sa7-b/svc1 lack objects the service's other partitions (or the partition it was migrated from) hold. Authorise the service with its crypto officer's credential to run the synchronisation and register the client",
+        || register_ccc_client(&sel, "web", "ccc-server", None),
+    );
+    // A wrong credential: Luna's refusal, no client registered.
+    let e = register_ccc_client(&sel, "web", "ccc-server", Some("CO-wrong-0001")).unwrap_err();
+    assert_eq!(e.rv, CKR_PIN_INCORRECT, "{e:?}");
+    let hosts: Vec<String> = ccc_service_status(&sel, "web")
+        .unwrap()
+        .clients
+        .into_iter()
+        .map(|c| c.host)
+        .collect();
+    assert_eq!(hosts, ["app-client"]);
+}
+
+/// A partition added and not initialised yet does not count for the sync a registration
+/// needs; once initialised (the clients must register again), it does.
+#[test]
+fn an_uninitialised_added_partition_does_not_hold_a_registration_back() {
+    let (_dir, sel) = lab();
+    authorise_all(&sel);
+    single(&sel, "shop", "sa7-a/svc1");
+    initialise_ccc_service(&sel, "shop", ppso()).unwrap();
+    let store = open_store(&sel).unwrap();
+    let first = partition("sa7-a/svc1");
+    let incarnation = store.token(&first).unwrap().unwrap().record.incarnation();
+    let mut public = crate::base::attribute::Attributes::new();
+    public.set_ulong(CKA_CLASS, CKO_DATA);
+    public.set_bytes(luna::CKA_OUID, b"ouid-1".to_vec());
+    public.set_bytes(CKA_UNIQUE_ID, b"1".to_vec());
+    let object = crate::store::StoredObject {
+        unique_id: b"1".to_vec(),
+        public,
+        sealed: None,
+    };
+    store
+        .insert_objects(&first, incarnation, &[object])
+        .unwrap();
+    add_ccc_service_partition(&sel, "shop", &partition("sa7-b/svc1")).unwrap();
+    register_ccc_client(&sel, "shop", "app-client", None).unwrap();
+    initialise_ccc_added_partitions(&sel, "shop", "acme-ccc-domain", "CO-web-new-1", None).unwrap();
+    assert!(ccc_service_status(&sel, "shop").unwrap().clients[0].re_registration_needed);
+    refused_unchanged(
+        &sel,
+        CKR_FUNCTION_FAILED,
+        "service \"shop\" needs synchronisation: sa7-b/svc1 lack objects",
+        || register_ccc_client(&sel, "shop", "app-client", None),
+    );
 }
 
 #[test]
@@ -788,7 +876,7 @@ fn statuses_follow_renames_detaches_and_deletes_and_reduced_services_are_view_on
         resize_ccc_service(&sel, "stc", "2000")
     });
     refused_unchanged(&sel, fail, sentence, || {
-        register_ccc_client(&sel, "stc", "app-client")
+        register_ccc_client(&sel, "stc", "app-client", None)
     });
     ccc_service_status(&sel, "stc").unwrap();
     edit_ccc_service(

@@ -1,8 +1,9 @@
 //! CCC's Migrate Service rules (seed 004, "Migrate Service - Supported Devices" and "Steps
 //! Involved"): which kind of device a service may migrate from and to (the supported matrix),
 //! the firmware and Functionality Module (FM) pairs refused, the condition on password
-//! sources, and the sentences CCC refuses with. `estate::ccc::migrate` applies them to a
-//! wizard's answers.
+//! sources, the sentences CCC refuses with, and the Troubleshooting message (and solution) of
+//! a copy that failed on some devices. `estate::ccc::migrate` applies them to a wizard's
+//! answers and a run.
 use super::luna;
 
 /// A device's kind as the supported matrix names it: its firmware line, whether it has
@@ -136,6 +137,15 @@ pub const FIRMWARE_REFUSAL: &str = "Migration is not possible when the source fi
 /// "Migration is not possible when source firmware is FM-ready/no-FM and target firmware is
 /// FM-disabled/FM-enabled." (the guide's words).
 pub const FM_REFUSAL: &str = "Migration is not possible when source firmware is FM-ready/no-FM and target firmware is FM-disabled/FM-enabled.";
+
+/// CCC's Troubleshooting message for a copy that failed on some devices ("We ran into an
+/// error while migrating the key material to the following device(s):"), followed by the
+/// devices (the guide's words).
+pub const COPY_ERROR: &str =
+    "We ran into an error while migrating the key material to the following device(s):";
+
+/// The guide's solution to `COPY_ERROR` (its words).
+pub const COPY_SOLUTION: &str = "To add devices on which migration has failed, use the add partition functionality for the newly created service. Next, run ccc_client to authorize the service. While authorizing the service, CCC also runs synchronization between all partitions of the service.";
 
 /// One end of a migration as the rules need it.
 #[derive(Debug, Clone, Copy)]
