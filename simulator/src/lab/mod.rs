@@ -15,7 +15,7 @@ mod vendor_models;
 mod written;
 
 pub use ccc::{Ccc, CccOrganisation, CccService, CccTemplate, CccUser};
-pub use fixtures::{BUILT_IN, DEFAULT_USER_PIN, built_in_text};
+pub use fixtures::{BUILT_IN, DEFAULT_USER_PIN, built_in_text, ped_variant};
 pub use schema::{
     CccAuthentication, CccBackupType, CccPerformance, CccRole, CccServiceType, DEVICE_KINDS,
     DecanusDef, DeviceDef, DeviceVendor, HaGroupDef, HostDef, LUNA_DEFAULT_FIRMWARE, LabFile,

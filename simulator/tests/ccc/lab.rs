@@ -149,30 +149,11 @@ pub fn payments_request() -> MigrationRequest {
     }
 }
 
-/// The fixture on PED devices (its PED variant): every partition's roles and cloning domain
-/// on shared PED keys, activation allowed (partition policy 22), the templates PED ones.
+/// The fixture on PED devices (its PED variant, `lab::fixtures::ped_variant`): every
+/// partition's roles and cloning domain on shared PED keys, activation allowed (partition
+/// policy 22), the templates PED ones.
 pub fn ped_lab() -> (tempfile::TempDir, LabSelection) {
-    lab_edited(|t| {
-        let mut text = String::new();
-        for line in t.lines() {
-            let trimmed = line.trim_start();
-            if trimmed.starts_with("so_pin =") || trimmed.starts_with("user_pin =") {
-                continue;
-            }
-            let line = match trimmed {
-                l if l.starts_with("auth = \"password\"") => "  auth = \"ped\"".to_string(),
-                "authentication = \"password\"" => "authentication = \"ped\"".to_string(),
-                "domain = \"acme-ccc-domain\"" => "    so_ped_key = \"ped/blue.key\"\n    user_ped_key = \"ped/black.key\"\n    domain_ped_key = \"ped/red.key\"".to_string(),
-                l if l.starts_with("policies = { 0 = 1, 4 = 1") => {
-                    line.replace("4 = 1", "4 = 1, 22 = 1")
-                }
-                _ => line.to_string(),
-            };
-            text.push_str(&line);
-            text.push('\n');
-        }
-        text
-    })
+    lab_edited(|t| ped_variant(&t).unwrap())
 }
 
 /// Gives `partition`'s Crypto Officer the challenge secret `challenge` (with the black PED
