@@ -51,7 +51,8 @@
 //!   (running / succeeded / failed), `#migration-progress` (`li` per message),
 //!   `#migration-error`. Migrations (`/migrations`): table `#migrations`.
 //! - Devices (`/devices`): table `#devices` (`tr.device[data-device]`, `.device-authorised`,
-//!   forms `.authorise-form` (`password`), `.offline-form`, `.remove-device`), form
+//!   forms `.authorise-form` (`password`, not required: empty for a PED device, whose HSM SO
+//!   presents the blue PED key; hint `.ped-hint`), `.offline-form`, `.remove-device`), form
 //!   `#add-device-form` (`device`, `#add-device-submit`).
 use crate::api::{LabPartition, ServiceView};
 use hsmsim::estate::ccc::{
@@ -740,8 +741,9 @@ pub fn devices_page(user: &CccUserRecord, flash: &Flash, devices: &[CccDevice]) 
                         td {
                             form.authorise-form method="post" action="/devices/authorise" {
                                 input type="hidden" name="device" value=(d.device.as_str());
-                                input name="password" type="password" placeholder="HSM SO password" required;
+                                input name="password" type="password" placeholder="HSM SO password";
                                 button type="submit" { "Authorize" }
+                                small.ped-hint { " PED devices: leave empty, the HSM SO's blue PED key is presented at the PED." }
                             }
                             form.offline-form method="post" action="/devices/offline" {
                                 input type="hidden" name="device" value=(d.device.as_str());
