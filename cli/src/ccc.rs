@@ -84,7 +84,8 @@ enum DeviceCommand {
         /// The device, as the lab names it.
         device: DeviceId,
         /// The HSM SO password (else $HSMSIM_HSM_SO_PASSWORD, else asked for without echo on
-        /// a terminal).
+        /// a terminal). A PED device takes an empty one (--password ''): its HSM SO presents
+        /// the blue PED key the lab names; a password device refuses an empty one uncounted.
         #[arg(long, value_name = "PASSWORD")]
         password: Option<String>,
     },

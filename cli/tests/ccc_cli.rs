@@ -396,6 +396,15 @@ fn devices_are_added_authorised_as_the_hsm_so_listed_and_removed() {
         "CKR_PIN_INCORRECT",
         "",
     );
+    // An empty one is for PED devices: refused on a password device before any login (the
+    // two tries of `refused_json` and the wrong one above are not three wrong passwords).
+    refused_json(
+        &lab,
+        &["ccc", "device", "authorise", "sa7-a", "--password", ""],
+        1,
+        "CKR_FUNCTION_FAILED",
+        "device \"sa7-a\" authenticates with passwords: enter its HSM SO password",
+    );
     // From the environment.
     let out = output(
         lab.command()
