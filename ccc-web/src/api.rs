@@ -16,6 +16,7 @@ use hsmsim::estate::ccc::{self, CccServiceStatus, ImportRowEdit, MigrationReques
 use hsmsim::estate::ccc::{ServiceEdit, ServiceInitialisation};
 use hsmsim::lab::ccc::{CccService, CccTemplate};
 use hsmsim::lab::schema::{CccBackupType, CccPerformance, CccRole, CccServiceType};
+use hsmsim::models::ccc::HsmModel;
 use hsmsim::models::luna;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -1031,6 +1032,10 @@ async fn cancel_import(State(app): State<App>, caller: Caller) -> Answer {
 #[serde(deny_unknown_fields)]
 pub struct MigrationBody {
     pub source_service: String,
+    /// The New Service step's HSM model (`network-hsm-6`, `network-hsm-7`,
+    /// `network-hsm-7-770`); left out, the targets' model is not checked.
+    #[serde(default)]
+    pub hsm_model: Option<HsmModel>,
     pub name: String,
     #[serde(default)]
     pub description: String,
@@ -1048,6 +1053,7 @@ impl MigrationBody {
     pub fn into_request(self) -> Result<MigrationRequest, ApiError> {
         Ok(MigrationRequest {
             source_service: self.source_service,
+            hsm_model: self.hsm_model,
             name: self.name,
             description: self.description,
             organisation: self.organisation,

@@ -19,6 +19,7 @@ use axum::{Form, Router};
 use hsmsim::base::ids::DeviceId;
 use hsmsim::estate::LabSelection;
 use hsmsim::estate::ccc::{self, CccUserRecord, ServiceEdit};
+use hsmsim::models::ccc::HsmModel;
 use maud::Markup;
 
 pub fn router() -> Router<App> {
@@ -710,8 +711,18 @@ async fn migrate(
     let check_only = fields.get("action") == "check";
     let request = async {
         caller.require_administrator("migrate services")?;
+        // The wizard's New Service step requires an HSM model.
+        let hsm_model = match fields.get("hsm_model").trim() {
+            "" => {
+                return Err(ApiError::bad_request(
+                    "New Service: select the HSM model of the new service",
+                ));
+            }
+            id => HsmModel::parse(id).map_err(ApiError::bad_request)?,
+        };
         let body = MigrationBody {
             source_service: fields.get("source_service"),
+            hsm_model: Some(hsm_model),
             name: fields.get("name"),
             description: fields.get("description"),
             organisation: fields.get("organisation"),
@@ -731,9 +742,10 @@ async fn migrate(
         Err(e) => Err(e),
         Ok(request) if check_only => {
             let summary = format!(
-                "Migrate \"{}\" to new service \"{}\" on {}: CCC accepts this migration.",
+                "Migrate \"{}\" to new service \"{}\" ({}) on {}: CCC accepts this migration.",
                 request.source_service,
                 request.name,
+                request.hsm_model.map_or("any HSM model", HsmModel::name),
                 request
                     .targets
                     .iter()

@@ -42,8 +42,9 @@
 //!   `secure_trusted_channel`; `#add-template-submit`); a template (`/templates/NAME`): form
 //!   `#edit-template-form` (the same fields, `#edit-template-submit`).
 //! - Migrate Service (`/migrate`): form `#migrate-form`, fieldsets `#step-select-service`
-//!   (select `source_service`), `#step-new-service` (`name`, `description`, `organisation`,
-//!   `partition_size`), `#step-select-devices` (checkboxes `targets`, ids
+//!   (select `source_service`), `#step-new-service` (select `hsm_model`, options by id
+//!   `network-hsm-6`, `network-hsm-7`, `network-hsm-7-770`; `name`, `description`,
+//!   `organisation`, `partition_size`), `#step-select-devices` (checkboxes `targets`, ids
 //!   `target-DEVICE-PARTITION`), `#step-define-partition` (`partition_label`,
 //!   `cloning_domain`), `#step-initialize-roles` (`security_officer_challenge`,
 //!   `crypto_officer_challenge`), `#step-summary` (`#migrate-check` button, `#summary`),
@@ -51,7 +52,8 @@
 //!   (running / succeeded / failed), `#migration-progress` (`li` per message),
 //!   `#migration-error`. Migrations (`/migrations`): table `#migrations`.
 //! - Devices (`/devices`): table `#devices` (`tr.device[data-device]`, `.device-authorised`,
-//!   forms `.authorise-form` (`password`), `.offline-form`, `.remove-device`), form
+//!   forms `.authorise-form` (`password`, not required: empty for a PED device, whose HSM SO
+//!   presents the blue PED key; hint `.ped-hint`), `.offline-form`, `.remove-device`), form
 //!   `#add-device-form` (`device`, `#add-device-submit`).
 use crate::api::{LabPartition, ServiceView};
 use hsmsim::estate::ccc::{
@@ -59,6 +61,7 @@ use hsmsim::estate::ccc::{
 };
 use hsmsim::lab::ccc::{CccOrganisation, CccTemplate};
 use hsmsim::lab::schema::{CccBackupType, CccPerformance, CccRole, CccServiceType};
+use hsmsim::models::ccc::HsmModel;
 use hsmsim::models::luna;
 use maud::{DOCTYPE, Markup, html};
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
@@ -645,7 +648,13 @@ pub fn migrate_page(
                     }
                 }
                 fieldset #step-new-service { legend { "New Service" }
-                    label { "Name " input name="name" maxlength="28" value=(value(filled, "name")) required; }
+                    label { "HSM model " select name="hsm_model" required {
+                        option value="" { "Select an HSM model" }
+                        @for m in HsmModel::ALL {
+                            option value=(m.id()) selected[chosen(filled, "hsm_model", m.id())] { (m.name()) }
+                        }
+                    } }
+                    label { " Name " input name="name" maxlength="28" value=(value(filled, "name")) required; }
                     label { " Description " input name="description" value=(value(filled, "description")); }
                     label { " Organization " select name="organisation" {
                         @for o in choices.organisations {
@@ -737,8 +746,9 @@ pub fn devices_page(user: &CccUserRecord, flash: &Flash, devices: &[CccDevice]) 
                         td {
                             form.authorise-form method="post" action="/devices/authorise" {
                                 input type="hidden" name="device" value=(d.device.as_str());
-                                input name="password" type="password" placeholder="HSM SO password" required;
+                                input name="password" type="password" placeholder="HSM SO password";
                                 button type="submit" { "Authorize" }
+                                small.ped-hint { " PED devices: leave empty, the HSM SO's blue PED key is presented at the PED." }
                             }
                             form.offline-form method="post" action="/devices/offline" {
                                 input type="hidden" name="device" value=(d.device.as_str());

@@ -709,6 +709,9 @@ async fn fill_migration(
 ) -> Step {
     c.choose("#step-select-service select[name=source_service]", source)
         .await?;
+    // Every target of these tests is a 7.4 device.
+    c.choose("#step-new-service select[name=hsm_model]", "network-hsm-7")
+        .await?;
     c.choose("#step-new-service select[name=organisation]", "acme")
         .await?;
     for target in targets {

@@ -2,6 +2,7 @@
 //! with its content and stable ids, forms that change CCC (checked through `estate::ccc`),
 //! CCC's refusals shown on the page, the role rules, and escaping.
 mod common;
+mod migrate_fixture;
 use common::{ADMIN, Lab, OWNER, form, header};
 use hsmsim::estate::ccc;
 
@@ -259,6 +260,49 @@ fn templates_and_services_are_made_through_the_forms_and_refusals_are_shown() {
     assert_eq!(names, ["ha-password-7", "form-copy"]);
 }
 
+/// The PED variant of the luna-ccc lab (every device `auth = "ped"`, its HSM SO's blue PED
+/// key named by the lab), as the Migrate Service tests make it.
+fn ped_lab() -> Lab {
+    let (dir, _) = migrate_fixture::lab::ped_lab();
+    let text = std::fs::read_to_string(dir.path().join(hsmsim::estate::LAB_FILE)).unwrap();
+    assert!(text.contains("auth = \"ped\""), "{text}");
+    // Without the services the Migrate Service tests add (their devices start authorised).
+    let managed = text.find("[[ccc.template]]\nname = \"single-7\"").unwrap();
+    Lab::start_from(&text[..managed])
+}
+
+#[test]
+fn a_ped_device_is_authorised_from_its_page_with_an_empty_password() {
+    let lab = ped_lab();
+    let token = form_login(&lab, ADMIN);
+    assert!(ccc::ccc_devices(&lab.selection()).unwrap().is_empty());
+    let html = lab.submit(&token, "/devices/add", &form(&[("device", "sa7-c")]));
+    // The password is not required: a PED device's HSM SO presents the blue PED key.
+    assert!(
+        html.contains(
+            "<input name=\"password\" type=\"password\" placeholder=\"HSM SO password\">"
+        ),
+        "no `required`: {html}"
+    );
+    assert!(
+        html.contains(
+            "PED devices: leave empty, the HSM SO's blue PED key is presented at the PED"
+        ),
+        "{html}"
+    );
+    let html = lab.submit(
+        &token,
+        "/devices/authorise",
+        &form(&[("device", "sa7-c"), ("password", "")]),
+    );
+    assert!(
+        html.contains("Device &quot;sa7-c&quot; authorised."),
+        "{html}"
+    );
+    let devices = ccc::ccc_devices(&lab.selection()).unwrap();
+    assert!(devices.len() == 1 && devices[0].authorised, "{devices:?}");
+}
+
 #[test]
 fn devices_are_added_and_authorised_through_their_page() {
     let lab = Lab::start();
@@ -268,12 +312,25 @@ fn devices_are_added_and_authorised_through_their_page() {
         html.contains("data-device=\"sa7-c\"") && html.contains("not authorised"),
         "{html}"
     );
-    let html = lab.submit(
-        &token,
-        "/devices/authorise",
-        &form(&[("device", "sa7-c"), ("password", "wrong-password")]),
-    );
-    assert!(html.contains("id=\"error\""), "{html}");
+    // A password device refuses a wrong or an empty password, with the reason on the page.
+    for (password, why) in [
+        ("wrong-password", "wrong PIN"),
+        (
+            "",
+            "device &quot;sa7-c&quot; authenticates with passwords: enter its HSM SO password",
+        ),
+    ] {
+        let html = lab.submit(
+            &token,
+            "/devices/authorise",
+            &form(&[("device", "sa7-c"), ("password", password)]),
+        );
+        assert!(
+            html.contains(&format!("<p id=\"error\" role=\"alert\">{why}")),
+            "{password:?}: {html}"
+        );
+        assert!(!ccc::ccc_devices(&lab.selection()).unwrap()[0].authorised);
+    }
     let html = lab.submit(
         &token,
         "/devices/authorise",

@@ -441,6 +441,72 @@ fn unmanaged_partitions_are_discovered_edited_and_imported_over_the_api() {
     assert!(ccc::ccc_import_table(&lab.selection()).unwrap().is_none());
 }
 
+/// The luna-ccc lab with partition policy 37 (Secure Trusted Channel) on sa6-ppso/payments.
+fn stc_lab_text() -> String {
+    let text = hsmsim::lab::built_in_text("luna-ccc").unwrap();
+    let payments = "user_pin = \"CO-payments-2021\"\n    [device.partition.luna]\n    domain = \"acme-ccc-domain\"\n    policies = { 0 = 1, 4 = 1 }";
+    assert!(text.contains(payments), "the fixture's payments partition");
+    text.replace(
+        payments,
+        &payments.replace("{ 0 = 1, 4 = 1 }", "{ 0 = 1, 4 = 1, 37 = 1 }"),
+    )
+}
+
+#[test]
+fn a_partition_with_stc_and_ppso_is_imported_with_reduced_functionality_over_the_api() {
+    let lab = Lab::start_from(&stc_lab_text());
+    let admin = lab.login(ADMIN);
+    lab.authorise(&admin, &["sa6-ppso"]);
+    let (status, table) = lab.call("POST", "/api/v1/import/discover", Some(&admin), None);
+    assert_eq!(status, 200, "{table}");
+    let rows = table["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{table}");
+    assert_eq!(rows[0]["partition"], "sa6-ppso/payments");
+    assert_eq!(rows[0]["secure_trusted_channel"], true, "{table}");
+    assert_eq!(rows[0]["per_partition_so"], true, "{table}");
+    let (status, table) = lab.call(
+        "PATCH",
+        "/api/v1/import/rows/sa6-ppso/payments",
+        Some(&admin),
+        Some(json!({ "service_name": "payments", "organisation": "acme" })),
+    );
+    assert_eq!(status, 200, "{table}");
+    let (status, services) = lab.call("POST", "/api/v1/import/finish", Some(&admin), None);
+    assert_eq!(status, 200, "{services}");
+    let (status, shown) = lab.call("GET", "/api/v1/services/payments", Some(&admin), None);
+    assert_eq!(status, 200, "{shown}");
+    assert_eq!(shown["status"]["reduced"], true, "{shown}");
+    let (status, body) = lab.call(
+        "PUT",
+        "/api/v1/services/payments/size",
+        Some(&admin),
+        Some(json!({ "size": 200000 })),
+    );
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("has Secure Trusted Channel and Per-Partition SO"),
+        "{body}"
+    );
+    let (status, body) = lab.call(
+        "PATCH",
+        "/api/v1/services/payments",
+        Some(&admin),
+        Some(json!({ "name": "payments-stc" })),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = lab.call(
+        "POST",
+        "/api/v1/services/payments-stc/detach",
+        Some(&admin),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(ccc::ccc_services(&lab.selection()).unwrap().is_empty());
+}
+
 #[test]
 fn a_service_is_migrated_in_the_background_and_its_progress_polled() {
     let lab = Lab::start_with(PAYMENTS);
@@ -639,13 +705,74 @@ fn a_failed_copy_is_repaired_by_adding_a_partition_and_registering_a_client_with
 }
 
 #[test]
+fn a_migrations_hsm_model_is_checked_over_the_api() {
+    let lab = Lab::start_with(PAYMENTS);
+    let admin = lab.login(ADMIN);
+    lab.authorise(&admin, &["sa7-a", "sa7-b"]);
+    let with_model = |model: &str| {
+        let mut body = migration_request("payments-7");
+        body["hsm_model"] = json!(model);
+        body
+    };
+    let (status, body) = lab.call(
+        "POST",
+        "/api/v1/migrations/check",
+        Some(&admin),
+        Some(with_model("network-hsm-7")),
+    );
+    assert_eq!(status, 200, "{body}");
+    for path in ["/api/v1/migrations/check", "/api/v1/migrations"] {
+        let (status, body) = lab.call(
+            "POST",
+            path,
+            Some(&admin),
+            Some(with_model("network-hsm-7-770")),
+        );
+        assert_eq!(status, 409, "{path}: {body}");
+        assert_eq!(body["error"], "CKR_FUNCTION_FAILED");
+        assert!(
+            body["message"].as_str().unwrap().contains(
+                "the new service's HSM model is Thales Luna Network HSM 7 (Firmware 7.7.0 and above): device \"sa7-a\" has firmware 7.4.2"
+            ),
+            "{body}"
+        );
+    }
+    let (status, body) = lab.call(
+        "POST",
+        "/api/v1/migrations/check",
+        Some(&admin),
+        Some(with_model("network-hsm-8")),
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("network-hsm-7-770"),
+        "{body}"
+    );
+    assert!(ccc::ccc_migrations(&lab.selection()).unwrap().is_empty());
+    // A run with the targets' model.
+    let (status, run) = lab.call(
+        "POST",
+        "/api/v1/migrations",
+        Some(&admin),
+        Some(with_model("network-hsm-7")),
+    );
+    assert!(status == 202 || status == 201, "{run}");
+    let run = finished(&lab, &admin, &run["id"]);
+    assert_eq!(run["state"], "succeeded", "{run}");
+}
+
+#[test]
 fn the_migrate_service_wizard_starts_a_run_and_shows_its_progress_and_refusals() {
     let lab = Lab::start_with(PAYMENTS);
     let admin = lab.login(ADMIN);
     lab.authorise(&admin, &["sa7-a", "sa7-b"]);
-    let fields = |name: &str, action: &str| {
+    let fields_of = |model: &str, name: &str, action: &str| {
         form(&[
             ("source_service", "payments"),
+            ("hsm_model", model),
             ("name", name),
             ("description", ""),
             ("organisation", "acme"),
@@ -659,6 +786,7 @@ fn the_migrate_service_wizard_starts_a_run_and_shows_its_progress_and_refusals()
             ("action", action),
         ])
     };
+    let fields = |name: &str, action: &str| fields_of("network-hsm-7", name, action);
     let (status, _, html) = lab.page(
         "POST",
         "/migrate",
@@ -667,6 +795,34 @@ fn the_migrate_service_wizard_starts_a_run_and_shows_its_progress_and_refusals()
     );
     assert_eq!(status, 200, "{html}");
     assert!(html.contains("id=\"summary\""), "{html}");
+    assert!(
+        html.contains("(Thales Luna Network HSM 7 (Firmware below 7.7.0))"),
+        "{html}"
+    );
+    // The New Service step requires an HSM model; the targets must be of it.
+    let (status, _, html) = lab.page(
+        "POST",
+        "/migrate",
+        Some(&admin),
+        Some(&fields_of("", "payments-7", "check")),
+    );
+    assert_eq!(status, 400, "{html}");
+    assert!(
+        html.contains("New Service: select the HSM model of the new service"),
+        "{html}"
+    );
+    let (status, _, html) = lab.page(
+        "POST",
+        "/migrate",
+        Some(&admin),
+        Some(&fields_of("network-hsm-7-770", "payments-7", "start")),
+    );
+    assert_eq!(status, 409, "{html}");
+    assert!(
+        html.contains("device &quot;sa7-a&quot; has firmware 7.4.2"),
+        "{html}"
+    );
+    assert!(ccc::ccc_migrations(&lab.selection()).unwrap().is_empty());
     let (status, _, html) = lab.page(
         "POST",
         "/migrate",

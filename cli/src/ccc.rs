@@ -18,6 +18,7 @@ use hsmsim::estate::ccc::{
 use hsmsim::estate::{self, Choice, LabSelection};
 use hsmsim::lab::ccc::{CccService, CccTemplate};
 use hsmsim::lab::schema::{CccPerformance, CccRole, CccServiceType};
+use hsmsim::models::ccc::HsmModel;
 use hsmsim::models::{TokenModel, luna};
 use serde_json::{Value, json};
 use std::process::ExitCode;
@@ -83,7 +84,8 @@ enum DeviceCommand {
         /// The device, as the lab names it.
         device: DeviceId,
         /// The HSM SO password (else $HSMSIM_HSM_SO_PASSWORD, else asked for without echo on
-        /// a terminal).
+        /// a terminal). A PED device takes an empty one (--password ''): its HSM SO presents
+        /// the blue PED key the lab names; a password device refuses an empty one uncounted.
         #[arg(long, value_name = "PASSWORD")]
         password: Option<String>,
     },
@@ -535,6 +537,12 @@ struct MigrationArgs {
     /// partition).
     #[arg(long, value_name = "NAME")]
     service: String,
+    /// New Service: the HSM model every target device must be of: network-hsm-6 ("Thales
+    /// Luna Network HSM 6", firmware 6.x), network-hsm-7 ("Thales Luna Network HSM 7
+    /// (Firmware below 7.7.0)") or network-hsm-7-770 ("Thales Luna Network HSM 7 (Firmware
+    /// 7.7.0 and above)"). Left out, the targets' model is not checked.
+    #[arg(long, value_name = "MODEL", value_parser = hsm_model_parser())]
+    hsm_model: Option<HsmModel>,
     /// New Service: the new service's name (at most 28 characters).
     #[arg(long, value_name = "NAME")]
     name: String,
@@ -567,6 +575,13 @@ struct MigrationArgs {
     /// for on a terminal).
     #[arg(long, value_name = "PASSWORD")]
     co_password: Option<String>,
+}
+
+/// `--hsm-model`: CCC's HSM models by id (listed in the errors and the completions).
+fn hsm_model_parser() -> impl clap::builder::TypedValueParser<Value = HsmModel> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(HsmModel::ALL.map(HsmModel::id))
+        .try_map(|id| HsmModel::parse(&id))
 }
 
 /// What a command shows: its text and its JSON.
@@ -1723,6 +1738,7 @@ impl MigrationArgs {
         )?;
         Ok(MigrationRequest {
             source_service: self.service,
+            hsm_model: self.hsm_model,
             name: self.name,
             description: self.description,
             organisation: self.organisation,
@@ -1775,13 +1791,21 @@ fn migrate(selection: &LabSelection, command: MigrateCommand, json: bool) -> Out
         MigrateCommand::Check { request } => {
             let request = request.request(selection)?;
             ccc::check_ccc_migration(selection, &request)?;
+            let model = request
+                .hsm_model
+                .map(|m| format!(", of HSM model {m}"))
+                .unwrap_or_default();
             done(
                 format!(
-                    "service \"{}\" can be migrated to {}",
+                    "service \"{}\" can be migrated to {}{model}",
                     request.source_service,
                     partitions_text(&request.targets)
                 ),
-                json!({ "service": request.source_service, "allowed": true }),
+                json!({
+                    "service": request.source_service,
+                    "hsm_model": request.hsm_model,
+                    "allowed": true,
+                }),
             )
         }
         MigrateCommand::Run { request } => {

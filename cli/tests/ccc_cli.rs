@@ -396,6 +396,15 @@ fn devices_are_added_authorised_as_the_hsm_so_listed_and_removed() {
         "CKR_PIN_INCORRECT",
         "",
     );
+    // An empty one is for PED devices: refused on a password device before any login (the
+    // two tries of `refused_json` and the wrong one above are not three wrong passwords).
+    refused_json(
+        &lab,
+        &["ccc", "device", "authorise", "sa7-a", "--password", ""],
+        1,
+        "CKR_FUNCTION_FAILED",
+        "device \"sa7-a\" authenticates with passwords: enter its HSM SO password",
+    );
     // From the environment.
     let out = output(
         lab.command()
@@ -1838,6 +1847,57 @@ fn register_client_takes_the_co_password_to_synchronise_a_service_out_of_sync() 
     // In sync: no password needed.
     let j = lab.json(&register);
     assert_eq!(j["status"]["clients"][0]["host"], "app-client");
+}
+
+#[test]
+fn the_new_services_hsm_model_is_checked_against_the_targets() {
+    let lab = managed();
+    let request = migration(
+        "payments",
+        "payments-7",
+        &["sa7-a/svc2", "sa7-b/svc2"],
+        "PO-payments-2021",
+        "CO-payments-2021",
+    );
+    let args: Vec<&str> = request.iter().map(String::as_str).collect();
+    let check = |model: &'static str| -> Vec<&str> {
+        [
+            &["ccc", "migrate", "check", "--hsm-model", model][..],
+            &args,
+        ]
+        .concat()
+    };
+    assert_eq!(
+        lab.ok(&check("network-hsm-7")),
+        "service \"payments\" can be migrated to sa7-a/svc2 sa7-b/svc2, of HSM model Thales Luna Network HSM 7 (Firmware below 7.7.0)\n"
+    );
+    assert_eq!(
+        lab.json(&check("network-hsm-7"))["hsm_model"],
+        "network-hsm-7"
+    );
+    refused_json(
+        &lab,
+        &check("network-hsm-7-770"),
+        1,
+        "CKR_FUNCTION_FAILED",
+        "the new service's HSM model is Thales Luna Network HSM 7 (Firmware 7.7.0 and above): device \"sa7-a\" has firmware 7.4.2, a Thales Luna Network HSM 7 (Firmware below 7.7.0)",
+    );
+    refused_json(
+        &lab,
+        &[
+            &["ccc", "migrate", "run", "--hsm-model", "network-hsm-6"][..],
+            &args,
+        ]
+        .concat(),
+        1,
+        "CKR_FUNCTION_FAILED",
+        "device \"sa7-a\" has firmware 7.4.2",
+    );
+    // Refused before it ran: no service.
+    assert!(!lab.ok(&["ccc", "service", "list"]).contains("payments-7"));
+    // An HSM model CCC does not list is a usage error naming the ones it does.
+    let out = lab.run(&check("network-hsm-8"));
+    refused(&out, 2, "network-hsm-6, network-hsm-7, network-hsm-7-770");
 }
 
 // The web server (ccc-web builds it).

@@ -119,6 +119,7 @@ pub fn partition(text: &str) -> PartitionId {
 /// "web" migrated to a new HA service "web-7" on sa7-a/svc1 and sa7-b/svc1.
 pub fn request() -> MigrationRequest {
     MigrationRequest {
+        hsm_model: None,
         source_service: "web".into(),
         name: "web-7".into(),
         description: "migrated".into(),

@@ -1,6 +1,10 @@
 //! CCC's devices: a lab Luna Network HSM added to CCC, authorised (CCC logs in as its HSM SO,
 //! as LunaSH's `hsm login` does: the attempt counted, the third wrong password zeroising the
 //! HSM), listed and removed.
+//!
+//! Simulator-defined: a PED device is authorised with an empty password (its HSM SO presents
+//! the blue PED key the lab names); an empty password for a password device is refused before
+//! any login, so it does not count towards the zeroising third wrong password.
 use super::*;
 use crate::models::luna;
 
@@ -39,7 +43,8 @@ pub fn add_ccc_device(selection: &LabSelection, device: &DeviceId) -> Result<()>
 /// Authorises an added device: CCC logs in as its HSM SO with `password` ("the device must be
 /// authorized to allow CCC to log in as the HSM SO", documented (seed 004)), checked and
 /// counted as LunaSH's `hsm login` checks it (`hsm_so_login`: `CKR_PIN_INCORRECT`, the third
-/// wrong one zeroising the HSM and answering `CKR_PIN_LOCKED`). Refused
+/// wrong one zeroising the HSM and answering `CKR_PIN_LOCKED`); an empty `password` presents
+/// a PED device's blue PED key and is refused, uncounted, for a password device. Refused
 /// (`CKR_ARGUMENTS_BAD`) when the device is not added.
 pub fn authorise_ccc_device(
     selection: &LabSelection,
@@ -53,6 +58,11 @@ pub fn authorise_ccc_device(
         ))
     };
     added(&ccc_state(selection)?).ok_or_else(not_added)?;
+    if password.is_empty() && !selection.device_model(device)?.uses_ped() {
+        return Err(refused(format!(
+            "device \"{device}\" authenticates with passwords: enter its HSM SO password (leave it empty for a PED device only, whose HSM SO presents the blue PED key)"
+        )));
+    }
     hsm_so_login(selection, device, password)?;
     update_ccc(selection, |state| {
         let at = added(state).ok_or_else(not_added)?;

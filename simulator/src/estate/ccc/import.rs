@@ -32,9 +32,10 @@
 //!   `IMPORTED_PARTITION_SIZE`), so it is managed (resized, grown, migrated) like a created
 //!   one;
 //! - a service is imported with reduced functionality when one of its partitions has both the
-//!   STC and the PPSO policies. The lab states no Secure Trusted Channel on a partition, so
-//!   discovery finds none (`CccImportRow::secure_trusted_channel` false); the rule applies to
-//!   any row that says so.
+//!   STC and the PPSO policies. Discovery reads STC from the partition's Luna policy 37
+//!   ("Secure trusted channel", `CccImportRow::secure_trusted_channel` when it is 1; a lab
+//!   states it with `policies = { 37 = 1 }` in `[device.partition.luna]`) and PPSO from the
+//!   device's per-partition SO.
 use super::*;
 use crate::base::ids::HaGroupId;
 use crate::lab::ccc::CccTemplate;
@@ -80,7 +81,8 @@ pub struct CccImportRow {
     /// The partition has its own SO (the PPSO policy), as discovered.
     #[serde(default)]
     pub per_partition_so: bool,
-    /// The partition has the Secure Trusted Channel policy, as discovered (the lab states none).
+    /// The partition has the Secure Trusted Channel policy (Luna partition policy 37 is 1), as
+    /// discovered.
     #[serde(default)]
     pub secure_trusted_channel: bool,
 }
@@ -140,8 +142,11 @@ pub fn discover_ccc_partitions(selection: &LabSelection) -> Result<CccImportTabl
             if !row.present || !row.record.initialized {
                 continue;
             }
+            let partition_state = luna::ca::state_of(&row.record);
+            let secure_trusted_channel =
+                partition_state.policy(device, luna::partition_policy::SECURE_TRUSTED_CHANNEL) == 1;
             found.push(Found {
-                domain: luna::ca::state_of(&row.record).domain,
+                domain: partition_state.domain,
                 row: CccImportRow {
                     partition,
                     ha_group: String::new(),
@@ -150,7 +155,7 @@ pub fn discover_ccc_partitions(selection: &LabSelection) -> Result<CccImportTabl
                     organisation: String::new(),
                     label: row.record.label.trim_end().to_string(),
                     per_partition_so: device.per_partition_so(),
-                    secure_trusted_channel: false,
+                    secure_trusted_channel,
                 },
             });
         }

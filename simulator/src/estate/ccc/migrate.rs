@@ -46,6 +46,10 @@
 //!   and activated (CCC clones as the activated crypto officer, so a PED source's crypto
 //!   officer must be activated with a challenge, PPSO or not). The new partitions also take the
 //!   source's cloning policies (partition policies 0 and 4), and PED ones activation (22).
+//! - The New Service step's HSM model (`MigrationRequest::hsm_model`, `models::ccc::HsmModel`)
+//!   is checked against each target device at Select Devices (after it is authorised and
+//!   online); a request without one (older API bodies, the CLI without `--hsm-model`) skips
+//!   that check.
 //! - One migration runs at a time ("You will not be able to perform other CCC functions till
 //!   the time the process gets completed"): another is refused while one is running.
 use super::services::{NewService, create_ccc_service};
@@ -60,7 +64,9 @@ use crate::models::{ccc, luna};
 pub struct MigrationRequest {
     /// Select Service.
     pub source_service: String,
-    /// New Service: name, description, organisation, partition size.
+    /// New Service: the HSM model (`None`: not checked, as before the wizard asked it; the
+    /// console's wizard always gives one), name, description, organisation, partition size.
+    pub hsm_model: Option<ccc::HsmModel>,
     pub name: String,
     pub description: String,
     pub organisation: String,
@@ -374,6 +380,9 @@ fn plan(selection: &LabSelection, request: &MigrationRequest) -> Result<Plan> {
         }
         if offline(&state, &store, id.device())? {
             return Err(refused(format!("device \"{}\" is offline", id.device())));
+        }
+        if let Some(model) = request.hsm_model {
+            ccc::check_hsm_model(model, device).map_err(refused)?;
         }
         if target.record.initialized {
             return Err(refused(format!(

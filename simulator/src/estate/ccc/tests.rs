@@ -166,6 +166,28 @@ fn three_wrong_hsm_so_passwords_zeroise_the_hsm_as_hsm_login_does() {
     assert!(!ccc_devices(&sel).unwrap()[0].authorised);
 }
 
+/// An empty password is for PED devices: a password device refuses it before any login, so
+/// it is not the third wrong password.
+#[test]
+fn an_empty_password_is_refused_uncounted_on_a_password_device() {
+    let (_dir, sel) = lab();
+    add_ccc_device(&sel, &id("sa7-b")).unwrap();
+    for _ in 0..2 {
+        refused_with(
+            authorise_ccc_device(&sel, &id("sa7-b"), b"wrong-password"),
+            CKR_PIN_INCORRECT,
+            "",
+        );
+    }
+    refused_with(
+        authorise_ccc_device(&sel, &id("sa7-b"), b""),
+        CKR_FUNCTION_FAILED,
+        "device \"sa7-b\" authenticates with passwords: enter its HSM SO password",
+    );
+    authorise_ccc_device(&sel, &id("sa7-b"), b"HSM-SO-sa7-b").unwrap();
+    assert!(ccc_devices(&sel).unwrap()[0].authorised);
+}
+
 #[test]
 fn a_device_serving_a_service_is_not_removed() {
     let (_dir, sel) = lab();

@@ -507,7 +507,7 @@ fn finish_imports_makes_a_service_per_standalone_row_and_per_ha_group_in_one_go(
 fn partitions_with_both_stc_and_ppso_are_imported_with_reduced_functionality() {
     let (_dir, sel) = authorised_lab(None);
     discover_ccc_partitions(&sel).unwrap();
-    // The lab states no STC: the rule applies to rows that say so (here set in the store).
+    // Every row set to STC in the store: the rule needs PPSO as well.
     update_ccc(&sel, |state| {
         for row in &mut state.import_table.as_mut().unwrap().rows {
             row.secure_trusted_channel = true;
@@ -854,5 +854,95 @@ fn the_luna_ccc_lab_imports_its_unmanaged_partitions_and_the_web_ha_group() {
     assert_eq!(
         ccc_service_status(&sel, "vault").unwrap().partition_size,
         Some(200_000)
+    );
+}
+
+/// The luna-ccc fixture with partition policy 37 (Secure Trusted Channel) on
+/// sa6-ppso/payments (6.24.2, PPSO), its devices added and authorised as their HSM SO.
+fn stc_lab() -> (tempfile::TempDir, LabSelection) {
+    let text = crate::lab::built_in_text("luna-ccc").unwrap();
+    let payments = "user_pin = \"CO-payments-2021\"\n    [device.partition.luna]\n    domain = \"acme-ccc-domain\"\n    policies = { 0 = 1, 4 = 1 }";
+    assert!(text.contains(payments), "the fixture's payments partition");
+    let text = text.replace(
+        payments,
+        &payments.replace("{ 0 = 1, 4 = 1 }", "{ 0 = 1, 4 = 1, 37 = 1 }"),
+    );
+    let (dir, sel) = super::tests::lab_of(&text);
+    for name in ["sa6-ppso", "sa7-a", "sa7-c"] {
+        let device = DeviceId::new(name);
+        add_ccc_device(&sel, &device).unwrap();
+        authorise_ccc_device(&sel, &device, format!("HSM-SO-{name}").as_bytes()).unwrap();
+    }
+    (dir, sel)
+}
+
+#[test]
+fn stc_is_discovered_from_partition_policy_37_and_an_stc_ppso_service_is_reduced() {
+    let (_dir, sel) = stc_lab();
+    let table = discover_ccc_partitions(&sel).unwrap();
+    let payments = row(&table, "sa6-ppso/payments");
+    assert!(payments.secure_trusted_channel, "policy 37 = 1: STC");
+    assert!(payments.per_partition_so);
+    assert!(
+        !row(&table, "sa7-c/vault").secure_trusted_channel,
+        "policy 37 left at its default (off)"
+    );
+    for partition in ["sa7-c/vault", "sa7-a/web1"] {
+        delete_ccc_import_row(&sel, &pid(partition)).unwrap();
+    }
+    fill(&sel, &[("sa6-ppso/payments", "", "payments")]);
+    finish_ccc_import(&sel).unwrap();
+    let status = ccc_service_status(&sel, "payments").unwrap();
+    assert!(status.reduced, "STC + PPSO: reduced functionality");
+    assert!(status.template.unwrap().secure_trusted_channel);
+
+    let reduced = "has Secure Trusted Channel and Per-Partition SO: the Partition SO can only access and modify the partition through the STC link";
+    refused_unchanged(
+        &sel,
+        || resize_ccc_service(&sel, "payments", "200000"),
+        CKR_FUNCTION_FAILED,
+        reduced,
+    );
+    refused_unchanged(
+        &sel,
+        || add_ccc_service_partition(&sel, "payments", &pid("sa7-a/svc1")),
+        CKR_FUNCTION_FAILED,
+        reduced,
+    );
+    // Rename (edit) and detach stay allowed.
+    edit_ccc_service(
+        &sel,
+        "payments",
+        ServiceEdit {
+            name: Some("payments-stc".into()),
+            description: Some("STC link only".into()),
+            organisation: None,
+        },
+    )
+    .unwrap();
+    assert!(ccc_service_status(&sel, "payments-stc").unwrap().reduced);
+    detach_ccc_service(&sel, "payments-stc").unwrap();
+    assert!(ccc_services(&sel).unwrap().is_empty());
+}
+
+#[test]
+fn a_lab_states_stc_only_where_the_firmware_has_it() {
+    let text = crate::lab::built_in_text("luna-ccc").unwrap();
+    let legacy = "user_pin = \"CO-legacy-2017\"\n    [device.partition.luna]\n    domain = \"acme-ccc-domain\"\n    policies = { 0 = 1, 4 = 1 }";
+    assert!(text.contains(legacy), "the fixture's legacy partition");
+    let text = text.replace(
+        legacy,
+        &legacy.replace("{ 0 = 1, 4 = 1 }", "{ 0 = 1, 4 = 1, 37 = 1 }"),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(LAB_FILE), text).unwrap();
+    let refusal = select(&Choice {
+        lab_file: Some(dir.path().join(LAB_FILE)),
+        ..Default::default()
+    })
+    .unwrap_err();
+    assert!(
+        refusal.to_string().contains("37"),
+        "6.21.2 has no policy 37: {refusal}"
     );
 }

@@ -385,3 +385,61 @@ fn a_non_ppso_ped_source_migrates_only_activated_without_the_default_challenge()
     )
     .unwrap();
 }
+
+#[test]
+fn the_new_services_hsm_model_must_be_every_target_devices() {
+    use crate::models::ccc::HsmModel;
+    let (_dir, sel) = lab();
+    // sa7-a and sa7-b have firmware 7.4.2.
+    refused_migration(
+        &sel,
+        MigrationRequest {
+            hsm_model: Some(HsmModel::LunaNetworkHsm7From770),
+            ..request()
+        },
+        CKR_FUNCTION_FAILED,
+        "the new service's HSM model is Thales Luna Network HSM 7 (Firmware 7.7.0 and above): device \"sa7-a\" has firmware 7.4.2, a Thales Luna Network HSM 7 (Firmware below 7.7.0)",
+    );
+    refused_migration(
+        &sel,
+        MigrationRequest {
+            hsm_model: Some(HsmModel::LunaNetworkHsm6),
+            ..request()
+        },
+        CKR_FUNCTION_FAILED,
+        "device \"sa7-a\" has firmware 7.4.2",
+    );
+    check_ccc_migration(
+        &sel,
+        &MigrationRequest {
+            hsm_model: Some(HsmModel::LunaNetworkHsm7),
+            ..request()
+        },
+    )
+    .unwrap();
+    // sa7-c has firmware 7.7.1.
+    let legacy = MigrationRequest {
+        source_service: "legacy-pki".into(),
+        targets: vec![partition("sa7-c/svc1")],
+        security_officer_challenge: Some("SO-legacy-2017".into()),
+        crypto_officer_challenge: "CO-legacy-2017".into(),
+        ..request()
+    };
+    check_ccc_migration(
+        &sel,
+        &MigrationRequest {
+            hsm_model: Some(HsmModel::LunaNetworkHsm7From770),
+            ..legacy.clone()
+        },
+    )
+    .unwrap();
+    refused_migration(
+        &sel,
+        MigrationRequest {
+            hsm_model: Some(HsmModel::LunaNetworkHsm7),
+            ..legacy
+        },
+        CKR_FUNCTION_FAILED,
+        "device \"sa7-c\" has firmware 7.7.1, a Thales Luna Network HSM 7 (Firmware 7.7.0 and above)",
+    );
+}

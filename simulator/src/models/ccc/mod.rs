@@ -2,10 +2,13 @@
 //! service name's and a partition size's limits, and which service-template capabilities a Luna
 //! Network HSM can take (Set Capabilities). The lab's static `[ccc]` checks (`lab::ccc`) and
 //! the persisted CCC operations (`estate::ccc`) both apply these. Migrate Service's supported
-//! matrix and refusals: migration.rs.
+//! matrix and refusals: migration.rs; the HSM models CCC lists (the wizard's New Service step)
+//! and which firmware is which: hsm_model.rs.
 use super::luna;
 
+mod hsm_model;
 mod migration;
+pub use hsm_model::*;
 pub use migration::*;
 
 /// A service name's longest length, in characters ("This is limited to 28 characters").

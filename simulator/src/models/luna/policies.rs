@@ -34,6 +34,7 @@ pub mod partition_policy {
     pub const MAX_FAILED_USER_LOGINS: u64 = 20;
     pub const ACTIVATION: u64 = 22;
     pub const AUTO_ACTIVATION: u64 = 23;
+    pub const SECURE_TRUSTED_CHANNEL: u64 = 37;
     pub const PARTITION_VERSION: u64 = 41;
     pub const NON_FIPS_ALGORITHMS: u64 = 43;
 }
@@ -73,7 +74,8 @@ const fn element(id: u64, description: &'static str, default: u64) -> Element {
 
 /// The partition policies the simulator models. Defaults and destructiveness of 0, 1, 4, 22,
 /// 23, 41 and 43 are documented (Luna §2.1); the others are simulator-defined (on/off
-/// policies default to the permissive value and are not destructive).
+/// policies default to the permissive value and are not destructive; 37, Secure Trusted
+/// Channel, defaults to off).
 pub const PARTITION_POLICIES: &[Element] = &[
     Element {
         off_to_on_destructive: true,
@@ -119,6 +121,18 @@ pub const PARTITION_POLICIES: &[Element] = &[
     element(21, "Allow high availability recovery", 1),
     element(22, "Allow activation", 0),
     element(23, "Allow auto-activation", 0),
+    // Secure Trusted Channel (pycryptoki `CONTAINER_CONFIG_SECURE_TRUSTED_CHANNEL`): the CCC
+    // 3.9 guide needs "software 6.2.1 or higher, firmware 6.24.2 or higher, and the STC HSM
+    // policy enabled"; the simulator offers it from 6.22 (Era::Ppso6). Off by default and not
+    // destructive either way: simulator-defined.
+    Element {
+        since: Era::Ppso6,
+        ..element(
+            partition_policy::SECURE_TRUSTED_CHANNEL,
+            "Secure trusted channel",
+            0,
+        )
+    },
     // 0 -> 1 converts V0 to V1 in place (documented); 1 -> 0 erases the partition, whose
     // objects depend on its SMK (simulator-defined).
     Element {
