@@ -2,7 +2,6 @@
 //! with its content and stable ids, forms that change CCC (checked through `estate::ccc`),
 //! CCC's refusals shown on the page, the role rules, and escaping.
 mod common;
-mod migrate_fixture;
 use common::{ADMIN, Lab, OWNER, form, header};
 use hsmsim::estate::ccc;
 
@@ -260,15 +259,12 @@ fn templates_and_services_are_made_through_the_forms_and_refusals_are_shown() {
     assert_eq!(names, ["ha-password-7", "form-copy"]);
 }
 
-/// The PED variant of the luna-ccc lab (every device `auth = "ped"`, its HSM SO's blue PED
-/// key named by the lab), as the Migrate Service tests make it.
+/// The PED variant of the luna-ccc lab (`lab::ped_variant`: every device `auth = "ped"`, its
+/// HSM SO's blue PED key named by the lab), without services (its devices start unauthorised).
 fn ped_lab() -> Lab {
-    let (dir, _) = migrate_fixture::lab::ped_lab();
-    let text = std::fs::read_to_string(dir.path().join(hsmsim::estate::LAB_FILE)).unwrap();
+    let text = hsmsim::lab::ped_variant(hsmsim::lab::built_in_text("luna-ccc").unwrap()).unwrap();
     assert!(text.contains("auth = \"ped\""), "{text}");
-    // Without the services the Migrate Service tests add (their devices start authorised).
-    let managed = text.find("[[ccc.template]]\nname = \"single-7\"").unwrap();
-    Lab::start_from(&text[..managed])
+    Lab::start_from(&text)
 }
 
 #[test]
