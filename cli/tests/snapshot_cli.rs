@@ -84,8 +84,10 @@ fn restore_reset_and_init_force_warn_about_other_processes() {
         let out = lab(d, args);
         succeeded(&out);
         let err = stderr(&out);
+        // This process is named; another test's child caught between fork and exec can hold
+        // a copy of the same descriptor for a moment, so the count may be higher.
         assert!(
-            err.contains("warning: 1 other process has this lab open") && err.contains(&me),
+            err.contains("warning: ") && err.contains("has this lab open") && err.contains(&me),
             "{args:?}: {err}"
         );
         assert!(err.contains("sessions end"), "{err}");
