@@ -1746,19 +1746,8 @@ fn register_client_takes_the_co_password_to_synchronise_a_service_out_of_sync() 
     // HSM policy 7 (cloning) off on sa7-c; its partitions without cloning policies.
     let file = lab.lab_file.clone().unwrap();
     let text = std::fs::read_to_string(&file).unwrap();
-    let start = text.find("name = \"sa7-c\"").unwrap();
-    let end = start + text[start..].find("[[host]]").unwrap();
-    let device = text[start..end]
-        .replace(
-            "hsm_policies = { 7 = 1, 16 = 1 }",
-            "hsm_policies = { 7 = 0, 16 = 1 }",
-        )
-        .replace(
-            "policies = { 0 = 1, 4 = 1, 41 = 0 }",
-            "policies = { 41 = 0 }",
-        )
-        .replace("policies = { 0 = 1, 4 = 1 }", "policies = { 0 = 0, 4 = 0 }");
-    std::fs::write(&file, format!("{}{device}{}", &text[..start], &text[end..])).unwrap();
+    let text = hsmsim::lab::without_cloning(&text, "sa7-c", &["admin", "vault"]).unwrap();
+    std::fs::write(&file, text).unwrap();
     payments_key(&lab);
     let request = migration(
         "payments",

@@ -17,7 +17,7 @@ use hsmsim::crypto::Mechanism;
 use hsmsim::engine::{Call, Engine, Output};
 use hsmsim::estate::ccc::*;
 use hsmsim::estate::*;
-use hsmsim::lab::{built_in_text, ped_variant};
+use hsmsim::lab::{built_in_text, ped_variant, without_cloning};
 use hsmsim::models::luna::{ped::PedKey, ped_colour};
 use hsmsim::store::records::TokenRecord;
 use serde_json::Value;

@@ -286,20 +286,7 @@ partitions = ["sa6-ppso/payments"]
 /// (its initialised partitions without the cloning policies 0 and 4, which the lab refuses
 /// above the HSM's): a migration target whose copy Luna refuses.
 pub fn cloning_off_on_sa7c(extra: &str) -> String {
-    let text = lab_text() + extra;
-    let start = text.find("name = \"sa7-c\"").unwrap();
-    let end = start + text[start..].find("[[host]]").unwrap();
-    let device = text[start..end]
-        .replace(
-            "hsm_policies = { 7 = 1, 16 = 1 }",
-            "hsm_policies = { 7 = 0, 16 = 1 }",
-        )
-        .replace(
-            "policies = { 0 = 1, 4 = 1, 41 = 0 }",
-            "policies = { 41 = 0 }",
-        )
-        .replace("policies = { 0 = 1, 4 = 1 }", "policies = { 0 = 0, 4 = 0 }");
-    format!("{}{device}{}", &text[..start], &text[end..])
+    hsmsim::lab::without_cloning(&(lab_text() + extra), "sa7-c", &["admin", "vault"]).unwrap()
 }
 
 pub fn migration_request(name: &str) -> Value {

@@ -11,7 +11,7 @@ use hsmsim::base::secrets::seal::{
 };
 use hsmsim::estate::ccc::*;
 use hsmsim::estate::*;
-use hsmsim::lab::{built_in_text, ped_variant};
+use hsmsim::lab::{built_in_text, ped_variant, without_cloning};
 use hsmsim::models::luna::{ped::PedKey, ped_colour};
 
 #[path = "../../../simulator/tests/ccc/lab.rs"]

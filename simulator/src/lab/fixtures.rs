@@ -119,6 +119,85 @@ pub fn ped_variant(text: &str) -> Result<String, LabError> {
     toml::to_string(&lab).map_err(|e| invalid(e.to_string()))
 }
 
+/// A Luna lab's text with policies changed: `hsm` sets HSM policies `(device, id, value)` in
+/// `[device.luna] hsm_policies`; `partition` sets, or with `None` removes, partition policies
+/// `("device/partition", id, value)` in `[device.partition.luna] policies`. A device or
+/// partition the lab does not have is an error. Comments are not kept.
+pub fn with_policies(
+    text: &str,
+    hsm: &[(&str, u64, u64)],
+    partition: &[(&str, u64, Option<u64>)],
+) -> Result<String, LabError> {
+    let invalid = |message: String| LabError {
+        file: "the lab with changed policies".into(),
+        position: None,
+        message,
+    };
+    let mut lab: toml::Table = text.parse().map_err(|e| invalid(format!("{e}")))?;
+    let mut seen: Vec<String> = Vec::new();
+    if let Some(toml::Value::Array(devices)) = lab.get_mut("device") {
+        for device in devices.iter_mut().filter_map(toml::Value::as_table_mut) {
+            let name = device
+                .get("name")
+                .and_then(toml::Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            for (_, id, value) in hsm.iter().filter(|(d, ..)| *d == name) {
+                sub_table(sub_table(device, "luna"), "hsm_policies")
+                    .insert(id.to_string(), toml::Value::Integer(*value as i64));
+            }
+            seen.push(name.clone());
+            let Some(toml::Value::Array(partitions)) = device.get_mut("partition") else {
+                continue;
+            };
+            for p in partitions.iter_mut().filter_map(toml::Value::as_table_mut) {
+                let id = format!(
+                    "{name}/{}",
+                    p.get("name")
+                        .and_then(toml::Value::as_str)
+                        .unwrap_or_default()
+                );
+                let changes: Vec<_> = partition.iter().filter(|(q, ..)| *q == id).collect();
+                if changes.is_empty() {
+                    continue;
+                }
+                let policies = sub_table(sub_table(p, "luna"), "policies");
+                for (_, policy, value) in changes {
+                    match value {
+                        Some(v) => {
+                            policies.insert(policy.to_string(), toml::Value::Integer(*v as i64))
+                        }
+                        None => policies.remove(&policy.to_string()),
+                    };
+                }
+                seen.push(id);
+            }
+        }
+    }
+    let missing: Vec<&str> = hsm
+        .iter()
+        .map(|(d, ..)| *d)
+        .chain(partition.iter().map(|(p, ..)| *p))
+        .filter(|name| !seen.iter().any(|s| s == name))
+        .collect();
+    if !missing.is_empty() {
+        return Err(invalid(format!("the lab has no {}", missing.join(", "))));
+    }
+    toml::to_string(&lab).map_err(|e| invalid(e.to_string()))
+}
+
+/// A Luna lab's text with `device` unable to clone: its HSM policy 7 (cloning) off, and its
+/// partitions' cloning policies (0, private keys; 4, secret keys) removed, as they may never
+/// be looser than the HSM's (`partitions`: the device's partitions that set them).
+pub fn without_cloning(text: &str, device: &str, partitions: &[&str]) -> Result<String, LabError> {
+    let ids: Vec<String> = partitions.iter().map(|p| format!("{device}/{p}")).collect();
+    let changes: Vec<(&str, u64, Option<u64>)> = ids
+        .iter()
+        .flat_map(|id| [(id.as_str(), 0, None), (id.as_str(), 4, None)])
+        .collect();
+    with_policies(text, &[(device, 7, 0)], &changes)
+}
+
 /// The table `key` of `table`, made when missing (a value of another type is replaced).
 fn sub_table<'t>(table: &'t mut toml::Table, key: &str) -> &'t mut toml::Table {
     let entry = table
@@ -575,6 +654,26 @@ mod tests {
         // A blank partition stays blank: no keys, no policies.
         assert!(lab["device"][1]["partition"][2].get("luna").is_none());
         assert!(ped_variant("[lab").is_err());
+    }
+
+    #[test]
+    fn a_device_without_cloning_is_a_valid_lab_and_unknown_names_are_refused() {
+        let text = built_in_text("luna-ccc").unwrap();
+        let changed = without_cloning(text, "sa7-c", &["admin", "vault"]).unwrap();
+        let lab = Lab::parse(&changed, "luna-ccc").unwrap();
+        let sa7c = lab.models["sa7-c"].luna().unwrap();
+        assert_eq!(sa7c.hsm_policy(luna::hsm_policy::CLONING), 0);
+        // Left as they were, the cloning policies are refused above the HSM's.
+        let loose = with_policies(text, &[("sa7-c", 7, 0)], &[]).unwrap();
+        assert!(Lab::parse(&loose, "luna-ccc").is_err());
+        let set = with_policies(text, &[], &[("sa6-ppso/payments", 37, Some(1))]).unwrap();
+        let table: toml::Table = set.parse().unwrap();
+        assert_eq!(
+            table["device"][1]["partition"][1]["luna"]["policies"]["37"].as_integer(),
+            Some(1)
+        );
+        let e = with_policies(text, &[("sa9", 7, 0)], &[("sa7-c/nope", 0, None)]).unwrap_err();
+        assert!(e.message.contains("the lab has no sa9, sa7-c/nope"), "{e}");
     }
 
     #[test]

@@ -15,7 +15,9 @@ mod vendor_models;
 mod written;
 
 pub use ccc::{Ccc, CccOrganisation, CccService, CccTemplate, CccUser};
-pub use fixtures::{BUILT_IN, DEFAULT_USER_PIN, built_in_text, ped_variant};
+pub use fixtures::{
+    BUILT_IN, DEFAULT_USER_PIN, built_in_text, ped_variant, with_policies, without_cloning,
+};
 pub use schema::{
     CccAuthentication, CccBackupType, CccPerformance, CccRole, CccServiceType, DEVICE_KINDS,
     DecanusDef, DeviceDef, DeviceVendor, HaGroupDef, HostDef, LUNA_DEFAULT_FIRMWARE, LabFile,

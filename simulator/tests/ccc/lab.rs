@@ -95,21 +95,7 @@ pub fn lab() -> (tempfile::TempDir, LabSelection) {
 /// partition policy looser than the HSM's): a migration target CCC accepts (it checks only the
 /// source's cloning capability) whose copy Luna refuses.
 pub fn cloning_off_lab() -> (tempfile::TempDir, LabSelection) {
-    lab_edited(|t| {
-        let start = t.find("name = \"sa7-c\"").unwrap();
-        let end = start + t[start..].find("[[host]]").unwrap();
-        let device = t[start..end]
-            .replace(
-                "hsm_policies = { 7 = 1, 16 = 1 }",
-                "hsm_policies = { 7 = 0, 16 = 1 }",
-            )
-            .replace(
-                "policies = { 0 = 1, 4 = 1, 41 = 0 }",
-                "policies = { 41 = 0 }",
-            )
-            .replace("policies = { 0 = 1, 4 = 1 }", "policies = { 0 = 0, 4 = 0 }");
-        format!("{}{device}{}", &t[..start], &t[end..])
-    })
+    lab_edited(|t| without_cloning(&t, "sa7-c", &["admin", "vault"]).unwrap())
 }
 
 pub fn partition(text: &str) -> PartitionId {

@@ -111,10 +111,12 @@ fn lab_text(edits: &Edits) -> Result<String, Stop> {
         edits.extra
     );
     let text = if edits.ped {
-        hsmsim::lab::fixtures::ped_variant(&text).map_err(fail)?
+        hsmsim::lab::ped_variant(&text).map_err(fail)?
     } else {
         text
     };
+    let text = hsmsim::lab::with_policies(&text, &edits.hsm_policies, &edits.partition_policies)
+        .map_err(fail)?;
     let mut lab: Table = text.parse().map_err(fail)?;
     if let Some(n) = edits.licences {
         table(&mut lab, "ccc").insert("partition_licences".into(), TomlValue::Integer(n as i64));
@@ -122,56 +124,14 @@ fn lab_text(edits: &Edits) -> Result<String, Stop> {
     let Some(TomlValue::Array(devices)) = lab.get_mut("device") else {
         return Err(fail("the fixture has no devices"));
     };
-    let mut named: Vec<String> = Vec::new();
-    for device in devices.iter_mut().filter_map(TomlValue::as_table_mut) {
-        let name = device
-            .get("name")
-            .and_then(TomlValue::as_str)
-            .unwrap_or_default()
-            .to_string();
-        named.push(name.clone());
-        let luna = table(device, "luna");
-        if edits.fm_enabled.contains(&name.as_str()) {
-            luna.insert("fm".into(), "fm-enabled".into());
-        }
-        for (_, id, value) in edits.hsm_policies.iter().filter(|(d, ..)| *d == name) {
-            table(luna, "hsm_policies").insert(id.to_string(), TomlValue::Integer(*value as i64));
-        }
-        let Some(TomlValue::Array(partitions)) = device.get_mut("partition") else {
-            continue;
-        };
-        for partition in partitions.iter_mut().filter_map(TomlValue::as_table_mut) {
-            let id = format!(
-                "{name}/{}",
-                partition
-                    .get("name")
-                    .and_then(TomlValue::as_str)
-                    .unwrap_or_default()
-            );
-            let policies = table(table(partition, "luna"), "policies");
-            for (_, policy, value) in edits.partition_policies.iter().filter(|(p, ..)| *p == id) {
-                match value {
-                    Some(v) => policies.insert(policy.to_string(), TomlValue::Integer(*v as i64)),
-                    None => policies.remove(&policy.to_string()),
-                };
-            }
-            if policies.is_empty() {
-                table(partition, "luna").remove("policies");
-            }
-            if table(partition, "luna").is_empty() {
-                partition.remove("luna");
-            }
-        }
-    }
-    for (device, ..) in &edits.hsm_policies {
-        if !named.iter().any(|n| n == device) {
-            return Err(fail(format!("the fixture has no device {device}")));
-        }
-    }
     for device in &edits.fm_enabled {
-        if !named.iter().any(|n| n == device) {
-            return Err(fail(format!("the fixture has no device {device}")));
-        }
+        let luna = devices
+            .iter_mut()
+            .filter_map(TomlValue::as_table_mut)
+            .find(|d| d.get("name").and_then(TomlValue::as_str) == Some(device))
+            .map(|d| table(d, "luna"))
+            .ok_or_else(|| fail(format!("the fixture has no device {device}")))?;
+        luna.insert("fm".into(), "fm-enabled".into());
     }
     Ok(format!(
         "# Made by the conformance runner from the built-in lab luna-ccc for one scenario.\n{}",

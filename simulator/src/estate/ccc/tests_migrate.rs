@@ -7,7 +7,7 @@ use super::*;
 use crate::base::secrets::seal::{
     DEFAULT_PIN_KDF_ITERATIONS, PIN_KDF_ITERATIONS_VARIABLE, pin_kdf_iterations,
 };
-use crate::lab::{built_in_text, ped_variant};
+use crate::lab::{built_in_text, ped_variant, without_cloning};
 use crate::models::luna::{ped::PedKey, ped_colour};
 
 #[path = "../../../tests/ccc/lab.rs"]
