@@ -40,7 +40,10 @@
 //!   `${Object.Object[0]}` to the public key, then to the private key); inputs use the last
 //!   binding; `${Pin}` is the run's PIN of the token.
 //! - `<Object/>` in a `C_FindObjects` response (BL, EXT) accepts any number of objects; a
-//!   list of N `<Object>` entries needs exactly N.
+//!   list of N `<Object>` entries needs exactly N, not counting the token's `CKO_PROFILE`
+//!   objects (its PKCS#11 3.x declaration of the profiles it implements, not application
+//!   objects): their `CKA_CLASS` is read and they are set aside, and `C_FindObjects` is called
+//!   again while a full batch left fewer than N (these extra calls are recorded).
 //! - Attribute lengths: exactly, except for variable items. A length query's buffer is the
 //!   file's length, or the one the module returned before for that attribute when larger.
 //!   Text values (`LABEL`) are compared without trailing NULs: CERT's length 22 counts the C
