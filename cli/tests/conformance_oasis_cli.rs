@@ -91,5 +91,8 @@ fn the_dry_run_lists_the_oasis_calls_and_fixtures() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("oasis.authentication-token [v3.2]"), "{text}");
     assert!(text.contains("<C_Sign>"), "{text}");
-    assert!(text.contains("testrsa-pub/testrsa-pri"), "{text}");
+    assert!(
+        text.contains("every object labelled testrsa-pub, testrsa-pri"),
+        "{text}"
+    );
 }

@@ -380,13 +380,15 @@ pub fn describe_plan(scenario: &Scenario, parties: &Parties) -> String {
         for o in &mine {
             let _ = writeln!(
                 out,
-                "    {}-<run tag>-{suffix}: {} ({})",
-                o.name, o.what, o.made_by
+                "    {}: {} ({})",
+                label(o, &format!("<run tag>-{suffix}")),
+                o.what,
+                o.made_by
             );
         }
         let names: Vec<String> = mine
             .iter()
-            .map(|o| format!("{}-<run tag>-{suffix}", o.name))
+            .map(|o| label(o, &format!("<run tag>-{suffix}")))
             .collect();
         let _ = writeln!(
             out,
@@ -399,6 +401,16 @@ pub fn describe_plan(scenario: &Scenario, parties: &Parties) -> String {
         let _ = writeln!(out, "  would create no object");
     }
     out
+}
+
+/// The label a planned object has: its documented name with the run tag, unless its
+/// procedure labels its objects as a profile names them (`procedures::tagged_labels`).
+fn label(o: &procedures::PlannedObject, tag: &str) -> String {
+    if o.tagged {
+        format!("{}-{tag}", o.name)
+    } else {
+        o.name.clone()
+    }
 }
 
 /// The scenarios running now and the objects each may have on its parties (labels with their
@@ -427,7 +439,7 @@ impl InFlight {
             let labels: Vec<String> = planned
                 .iter()
                 .filter(|o| o.party == role)
-                .map(|o| format!("{}-{tag}", o.name))
+                .map(|o| label(o, tag))
                 .collect();
             if let (false, Ok(party)) = (labels.is_empty(), parties.get(role)) {
                 lines.push(format!(

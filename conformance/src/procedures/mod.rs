@@ -47,8 +47,11 @@ pub(crate) fn simulator_only(parties: &Parties, why: &str) -> Result<(), Stop> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlannedObject {
     pub party: Role,
-    /// The documented name; the scenario labels it `NAME-<run tag>`.
+    /// The documented name; the scenario labels it `NAME-<run tag>` when `tagged`.
     pub name: String,
+    /// Labelled with the run tag; `false` for objects a profile names (the OASIS fixtures:
+    /// their test cases find them by these labels).
+    pub tagged: bool,
     /// What the object is ("RSA-2048 key pair").
     pub what: String,
     /// The step (or precondition) that creates it.

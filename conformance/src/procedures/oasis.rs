@@ -35,17 +35,20 @@ pub const CERT_LABEL: &[u8] = b"Mozilla Builtin Roots\0";
 /// The objects a scenario may create on the target (with the labels the file needs: the
 /// profile names them, so they carry no run tag).
 pub fn planned_objects(procedure: &str) -> Vec<PlannedObject> {
-    let object = |name: &str, what: &str| PlannedObject {
+    let object = |name: &str, what: &str| {
+        PlannedObject {
+        tagged: false,
         party: Role::Target,
         name: name.into(),
         what: what.into(),
-        made_by: "precondition: the profile's fixtures (only when the token has none)".into(),
+        made_by: "precondition: the profile's fixtures; made only when the token has none, and only what was made is destroyed".into(),
+    }
     };
     match procedure {
-        "oasis.authentication-token" => vec![object(
-            "testrsa-pub/testrsa-pri",
-            "RSA-2048 key pair, CKA_ID 01",
-        )],
+        "oasis.authentication-token" => vec![
+            object("testrsa-pub", "RSA-2048 public key, CKA_ID 01"),
+            object("testrsa-pri", "RSA-2048 private key, CKA_ID 01"),
+        ],
         "oasis.public-certificates-token" => vec![object(
             "Mozilla Builtin Roots",
             "five public X.509 certificates (GlobalSign Root CA)",
