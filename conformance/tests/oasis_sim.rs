@@ -10,6 +10,10 @@ use hsmsim_conformance::{catalogue, oasis, report};
 use hsmsim_consoles::backend::module::find_sim_module;
 use hsmsim_consoles::backend::uri;
 
+/// The tests of this file share the simulator's token (one process): one at a time, as the
+/// runner runs `exclusive` scenarios.
+static ALONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn parties() -> Parties {
     let module = find_sim_module().expect("libhsmsim.so is built beside the test");
     let env = Environment::new(Some(module));
@@ -22,6 +26,7 @@ fn parties() -> Parties {
 
 #[test]
 fn the_oasis_test_cases_pass_on_the_simulator() {
+    let _alone = ALONE.lock().unwrap_or_else(|p| p.into_inner());
     let parties = parties();
     let target = parties.target.as_ref().unwrap();
     let version = Table::open(&target.module)
@@ -59,6 +64,7 @@ fn the_oasis_test_cases_pass_on_the_simulator() {
 
 #[test]
 fn every_call_of_every_file_replays_on_the_simulator() {
+    let _alone = ALONE.lock().unwrap_or_else(|p| p.into_inner());
     let parties = parties();
     let catalogue = catalogue::procedures();
     for file in oasis::FILES {
