@@ -19,6 +19,10 @@ const SOURCES: &[(&str, &str)] = &[
         "procedures/ccc.toml",
         include_str!("../procedures/ccc.toml"),
     ),
+    (
+        "procedures/oasis.toml",
+        include_str!("../procedures/oasis.toml"),
+    ),
 ];
 
 #[derive(Debug, Clone, Deserialize)]

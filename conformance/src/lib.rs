@@ -4,9 +4,11 @@
 //! scenarios step by step, `procedures` carries the steps out (the documented vendor commands
 //! through the consoles of `hsmsim-consoles`), `evidence` is what the outcome checks and
 //! cleanups do with objects, `pfx` reads AD CS backups, and `report` writes tables, JSON,
-//! JUnit XML, Markdown and HTML.
+//! JUnit XML, Markdown and HTML; `oasis` reads and replays the OASIS PKCS#11 profile test
+//! cases (the `oasis.*` procedures).
 pub mod catalogue;
 pub mod evidence;
+pub mod oasis;
 pub mod pfx;
 pub mod procedures;
 pub mod report;

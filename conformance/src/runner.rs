@@ -1,10 +1,10 @@
 //! Running scenarios: the plan (procedures chosen by id glob, tag and variant glob, negative
 //! cases included, split into shards), one scenario per (procedure, variant), each step timed
 //! and recorded with the vendor's command and the PKCS#11 calls it made (`calls`), outcome
-//! checks with their evidence after the steps, a recorded cleanup, scenarios in
-//! parallel where the parties allow it. A scenario passes, fails naming the documented step and
-//! why, or is "not applicable" with the reason (a capability the token lacks): never silently
-//! passed.
+//! checks with their evidence after the steps, a recorded cleanup, scenarios in parallel where
+//! the parties allow it (a procedure tagged `exclusive` runs alone). A scenario passes, fails
+//! naming the documented step and why, or is "not applicable" with the reason (a capability
+//! the token lacks): never silently passed.
 use crate::catalogue::{Negative, Procedure, Variant};
 use crate::procedures;
 use crate::target::{Party, Role};
@@ -380,13 +380,15 @@ pub fn describe_plan(scenario: &Scenario, parties: &Parties) -> String {
         for o in &mine {
             let _ = writeln!(
                 out,
-                "    {}-<run tag>-{suffix}: {} ({})",
-                o.name, o.what, o.made_by
+                "    {}: {} ({})",
+                label(o, &format!("<run tag>-{suffix}")),
+                o.what,
+                o.made_by
             );
         }
         let names: Vec<String> = mine
             .iter()
-            .map(|o| format!("{}-<run tag>-{suffix}", o.name))
+            .map(|o| label(o, &format!("<run tag>-{suffix}")))
             .collect();
         let _ = writeln!(
             out,
@@ -399,6 +401,16 @@ pub fn describe_plan(scenario: &Scenario, parties: &Parties) -> String {
         let _ = writeln!(out, "  would create no object");
     }
     out
+}
+
+/// The label a planned object has: its documented name with the run tag, unless its
+/// procedure labels its objects as a profile names them (`procedures::tagged_labels`).
+fn label(o: &procedures::PlannedObject, tag: &str) -> String {
+    if o.tagged {
+        format!("{}-{tag}", o.name)
+    } else {
+        o.name.clone()
+    }
 }
 
 /// The scenarios running now and the objects each may have on its parties (labels with their
@@ -427,7 +439,7 @@ impl InFlight {
             let labels: Vec<String> = planned
                 .iter()
                 .filter(|o| o.party == role)
-                .map(|o| format!("{}-{tag}", o.name))
+                .map(|o| label(o, tag))
                 .collect();
             if let (false, Ok(party)) = (labels.is_empty(), parties.get(role)) {
                 lines.push(format!(
@@ -454,8 +466,29 @@ impl Drop for InFlight {
     }
 }
 
-/// Runs one scenario with its executor.
+/// Scenarios of procedures tagged `exclusive` (calls acting on every session of a token:
+/// `C_Logout`, `C_CloseAllSessions`) hold this for writing, every other scenario for reading:
+/// an exclusive scenario runs alone.
+static EXCLUSIVE: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+/// The tag of procedures whose scenarios run alone.
+pub const EXCLUSIVE_TAG: &str = "exclusive";
+
+/// Runs one scenario with its executor (alone when its procedure is tagged `exclusive`).
 pub fn run_scenario(scenario: &Scenario, parties: &Parties) -> ScenarioResult {
+    let exclusive = scenario.procedure.tags.iter().any(|t| t == EXCLUSIVE_TAG);
+    // A poisoned lock only means another scenario's thread panicked: its guard is still good.
+    let (_shared, _alone) = if exclusive {
+        (
+            None,
+            Some(EXCLUSIVE.write().unwrap_or_else(|p| p.into_inner())),
+        )
+    } else {
+        (
+            Some(EXCLUSIVE.read().unwrap_or_else(|p| p.into_inner())),
+            None,
+        )
+    };
     let started = Instant::now();
     let mut tag_bytes = [0u8; 3];
     let _ = aws_lc_rs::rand::fill(&mut tag_bytes);

@@ -47,6 +47,7 @@ pub fn planned_objects(case: &Case) -> Vec<PlannedObject> {
     match case {
         Case::Negative(_) => Vec::new(),
         Case::Positive(_) => vec![PlannedObject {
+            tagged: true,
             party: Role::Target,
             name: "ACME Issuing CA".into(),
             what: "the CA's private key, public key and certificate".into(),

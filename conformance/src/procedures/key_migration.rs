@@ -81,6 +81,7 @@ pub fn planned_objects(procedure: &str, case: &Case) -> Vec<PlannedObject> {
         "the secret key to migrate"
     };
     let object = |party, name: &str, what: &str, made_by: &str| PlannedObject {
+        tagged: true,
         party,
         name: name.to_string(),
         what: what.to_string(),

@@ -7,6 +7,7 @@ pub mod ccc;
 pub mod cloudhsm;
 pub mod key_migration;
 pub mod luna;
+pub mod oasis;
 
 use crate::runner::{Case, Parties, Run, Stop};
 use crate::target::Role;
@@ -24,6 +25,7 @@ pub fn executor(procedure: &str) -> Option<Executor> {
         "primus.partition-to-cloudhsm" => Some(cloudhsm::run),
         luna if luna.starts_with("luna.") => Some(luna::run),
         ccc if ccc.starts_with("ccc.") => Some(ccc::run),
+        oasis if oasis.starts_with("oasis.") => Some(oasis::run),
         _ => None,
     }
 }
@@ -45,8 +47,11 @@ pub(crate) fn simulator_only(parties: &Parties, why: &str) -> Result<(), Stop> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlannedObject {
     pub party: Role,
-    /// The documented name; the scenario labels it `NAME-<run tag>`.
+    /// The documented name; the scenario labels it `NAME-<run tag>` when `tagged`.
     pub name: String,
+    /// Labelled with the run tag; `false` for objects a profile names (the OASIS fixtures:
+    /// their test cases find them by these labels).
+    pub tagged: bool,
     /// What the object is ("RSA-2048 key pair").
     pub what: String,
     /// The step (or precondition) that creates it.
@@ -64,6 +69,7 @@ pub fn planned_objects(procedure: &str, case: &Case) -> Vec<PlannedObject> {
         "primus.partition-to-cloudhsm" => cloudhsm::planned_objects(case),
         luna if luna.starts_with("luna.") => luna::planned_objects(),
         ccc if ccc.starts_with("ccc.") => ccc::planned_objects(ccc),
+        oasis if oasis.starts_with("oasis.") => oasis::planned_objects(oasis),
         _ => Vec::new(),
     }
 }

@@ -238,7 +238,11 @@ impl TokenRecord {
     /// logins locking the user / the SO (a timed lockout that has ended no longer counts).
     pub fn flags(&self, user_limit: u32, so_limit: u32, now: u64) -> CK_FLAGS {
         let failures = |u| self.role(u).map_or(0, |r| r.counted_failures(now));
-        let mut f = CKF_RNG | CKF_LOGIN_REQUIRED | CKF_DUAL_CRYPTO_OPERATIONS;
+        // CKF_RESTORE_KEY_NOT_NEEDED: no saved operation state ever needs a key to restore
+        // (C_GetOperationState answers CKR_FUNCTION_NOT_SUPPORTED); the OASIS profile test
+        // cases' token flags list it (simulator-defined: set on every token).
+        let mut f =
+            CKF_RNG | CKF_LOGIN_REQUIRED | CKF_DUAL_CRYPTO_OPERATIONS | CKF_RESTORE_KEY_NOT_NEEDED;
         if self.initialized {
             f |= CKF_TOKEN_INITIALIZED;
         }

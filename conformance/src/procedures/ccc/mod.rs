@@ -83,6 +83,7 @@ pub fn planned_objects(procedure: &str) -> Vec<PlannedObject> {
     super::luna::worker::MIX
         .iter()
         .map(|kind| PlannedObject {
+            tagged: true,
             party: if procedure == "ccc.migrate-service" {
                 Role::Origin
             } else {

@@ -277,6 +277,7 @@ pub fn planned_objects(case: &Case) -> Vec<PlannedObject> {
     let mut planned = Vec::new();
     for (name, what) in made {
         planned.push(PlannedObject {
+            tagged: true,
             party: Role::Origin,
             name: name.clone(),
             what: format!("{what} on ACME-PKI, in the scenario's own lab (removed with it)"),
@@ -284,6 +285,7 @@ pub fn planned_objects(case: &Case) -> Vec<PlannedObject> {
         });
         if matches!(case, Case::Positive(_)) {
             planned.push(PlannedObject {
+                tagged: true,
                 party: Role::Target,
                 name,
                 what: format!("the restored copy of the {what}, in the scenario's own lab"),

@@ -53,6 +53,7 @@ pub fn planned_objects() -> Vec<super::PlannedObject> {
     worker::MIX
         .iter()
         .map(|kind| super::PlannedObject {
+            tagged: true,
             party: crate::target::Role::Origin,
             name: kind.to_string(),
             what: format!(
