@@ -583,7 +583,10 @@ impl RawModule {
         pin: Option<&str>,
     ) -> Result<(), CK_RV> {
         // The function list's (as for every standard function), not the symbol's.
-        let f: LoginFn = self.functions()?.C_Login.ok_or(CKR_FUNCTION_NOT_SUPPORTED)?;
+        let f: LoginFn = self
+            .functions()?
+            .C_Login
+            .ok_or(CKR_FUNCTION_NOT_SUPPORTED)?;
         let mut pin = pin.map(|p| p.as_bytes().to_vec());
         let (ptr, len) = match pin.as_mut() {
             Some(p) => (p.as_mut_ptr(), p.len() as CK_ULONG),
