@@ -52,6 +52,7 @@ cd "$W"
 TOKEN=vault-sks          # sa7-c/vault: Luna Network HSM 7.7.1, app-client's slot 4
 CO_PIN=CO-vault-2025     # its Crypto Officer (fixtures/labs/luna-ccc.toml)
 SOCK="$W/p11.sock"
+[ "${#SOCK}" -lt 100 ] || die "the socket path $SOCK is too long for a Unix socket (set HSMSIM_EXT_WORK shorter)"
 TAG="rmt$$"
 N=0
 
