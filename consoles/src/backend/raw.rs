@@ -146,25 +146,8 @@ impl RawModule {
     /// Whether this table is a second, uninitialised instance of the module (see the module
     /// comment); if so, initialises it and answers true.
     fn initialise_if_separate(&self) -> Result<bool, CK_RV> {
-        let table = self.table();
-        let get_info = table.C_GetInfo.ok_or(CKR_FUNCTION_NOT_SUPPORTED)?;
-        let mut info = std::mem::MaybeUninit::<CK_INFO>::zeroed();
-        // SAFETY: a valid out-pointer to a CK_INFO.
-        if unsafe { get_info(info.as_mut_ptr()) } != CKR_CRYPTOKI_NOT_INITIALIZED {
-            return Ok(false);
-        }
-        let initialize = table.C_Initialize.ok_or(CKR_FUNCTION_NOT_SUPPORTED)?;
-        let mut args = CK_C_INITIALIZE_ARGS {
-            CreateMutex: None,
-            DestroyMutex: None,
-            LockMutex: None,
-            UnlockMutex: None,
-            flags: CKF_OS_LOCKING_OK,
-            pReserved: std::ptr::null_mut(),
-        };
-        // SAFETY: valid initialisation arguments that outlive the call.
-        check(unsafe { initialize((&mut args as *mut CK_C_INITIALIZE_ARGS).cast()) })?;
-        Ok(true)
+        // SAFETY: the table of the module `library` holds loaded.
+        unsafe { initialise_separate_instance(self.list) }
     }
 
     /// The tables of the simulator linked into this program (the engine `libhsmsim.so` serves
@@ -595,6 +578,38 @@ impl RawModule {
         // SAFETY: the PIN buffer (or null with length 0) outlives the call.
         check(unsafe { f(session, user, ptr, len) })
     }
+}
+
+/// Initialises `table` when it is a second, uninitialised instance of a module this process
+/// has initialised already: a module that hands out a new instance per `C_GetFunctionList`, as
+/// p11-kit's `p11-kit-client.so` does (`C_GetInfo` then answers `CKR_CRYPTOKI_NOT_INITIALIZED`).
+/// Answers whether it did; the caller finalises that instance (`C_Finalize`) when done with it,
+/// and never uses another instance's session or object handles on it. Anyone who enters a
+/// module through its own `C_GetFunctionList` beside cryptoki's needs this.
+///
+/// # Safety
+/// `table` is the function table of a module that stays loaded during the call.
+pub unsafe fn initialise_separate_instance(table: *const CK_FUNCTION_LIST) -> Result<bool, CK_RV> {
+    // SAFETY: the caller's promise.
+    let table = unsafe { table.as_ref() }.ok_or(CKR_ARGUMENTS_BAD)?;
+    let get_info = table.C_GetInfo.ok_or(CKR_FUNCTION_NOT_SUPPORTED)?;
+    let mut info = std::mem::MaybeUninit::<CK_INFO>::zeroed();
+    // SAFETY: a valid out-pointer to a CK_INFO.
+    if unsafe { get_info(info.as_mut_ptr()) } != CKR_CRYPTOKI_NOT_INITIALIZED {
+        return Ok(false);
+    }
+    let initialize = table.C_Initialize.ok_or(CKR_FUNCTION_NOT_SUPPORTED)?;
+    let mut args = CK_C_INITIALIZE_ARGS {
+        CreateMutex: None,
+        DestroyMutex: None,
+        LockMutex: None,
+        UnlockMutex: None,
+        flags: CKF_OS_LOCKING_OK,
+        pReserved: std::ptr::null_mut(),
+    };
+    // SAFETY: valid initialisation arguments that outlive the call.
+    check(unsafe { initialize((&mut args as *mut CK_C_INITIALIZE_ARGS).cast()) })?;
+    Ok(true)
 }
 
 impl Drop for RawModule {
