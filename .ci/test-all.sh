@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Every test of hsmsim, as CI runs it (the README's test command): formatting and lints, unit
 # and C-ABI tests, the CLI self-test on a fresh default lab, real external PKCS#11 clients
-# (rust cryptoki, python-pkcs11, pkcs11-tool) against the release module, the conformance suite
+# (rust cryptoki, python-pkcs11, pkcs11-tool) against the release module, a lab's Network HSM
+# served over a Unix socket with p11-kit remoting (pkcs11-tool and a conformance run through
+# it), the conformance suite
 # (sim to sim, and against SoftHSMv2 both ways), the throughput
 # benchmark's ratio summary, the login-cost benchmark, the store-scale benchmark's summary
 # against SoftHSMv2, the Luna cloning, backup, restore and HA-sync benchmarks and the Primus
@@ -32,6 +34,9 @@ rm -rf "$state"
 
 step "external PKCS#11 clients against target/release/libhsmsim.so"
 bash .ci/external/run-all.sh target/release/libhsmsim.so
+
+step "the estate over the network: a lab's Network HSM served with p11-kit remoting"
+bash .ci/remoting.sh target/release/hsmsim
 
 step "conformance: documented procedures, sim to sim and against SoftHSMv2 both ways"
 bash .ci/conformance.sh target/release/hsmsim

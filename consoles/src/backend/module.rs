@@ -2,6 +2,8 @@
 //! (cryptoki over libloading, entered through `C_GetInterface` when the module has it, else
 //! `C_GetFunctionList`, as applications do) and initialised once (`C_Initialize`), whoever
 //! asks for it; the simulator's module is initialised on the lab a [`SimulatorLab`] names.
+//! (A module that hands out a new instance per `C_GetFunctionList`, as p11-kit's client does,
+//! has a second instance initialised for the raw mechanism list: `raw`'s module comment.)
 //! A token is the one initialised token of a module that an RFC 7512 selector names.
 //!
 //! The simulator's module file serves the engine linked into this program

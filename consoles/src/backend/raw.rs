@@ -5,6 +5,14 @@
 //! signatures as pycryptoki binds them) with `C_Login` for Luna's vendor user types. Sessions
 //! and objects are cryptoki's, by handle. This is the crate's only C ABI boundary.
 //!
+//! A module may hand out a new, separately initialised instance at every `C_GetFunctionList`
+//! call (p11-kit's `p11-kit-client.so` does: each instance is its own connection to the
+//! `p11-kit server`). Its table here is then not the one cryptoki initialised: `load` sees that
+//! (`C_GetInfo` answers `CKR_CRYPTOKI_NOT_INITIALIZED`), initialises this instance of its own for
+//! the session-less mechanism list, finalises it when dropped, and refuses every call that takes
+//! cryptoki's session handles or changes a token (`CKR_FUNCTION_NOT_SUPPORTED`): those handles
+//! mean nothing in another instance.
+//!
 //! The simulator's module is served by the engine linked into this program
 //! (`serve_host_engine`, `RawModule::in_process`): a second engine in the process, the one
 //! inside `libhsmsim.so`, would open the lab's database with its own SQLite beside the
@@ -22,6 +30,9 @@ pub struct RawModule {
     /// The simulator's Luna table: its `CA_*` functions are found there by name
     /// (`hsmsim::pkcs11::CA_FUNCTION_NAMES`), not among the module file's symbols.
     ca_list: *const hsmsim::pkcs11::CK_SFNT_CA_FUNCTION_LIST,
+    /// The table is an instance of the module of its own, initialised here (see the module
+    /// comment): only the mechanism list is read through it.
+    own_instance: bool,
 }
 
 // SAFETY: the function table is static data of the loaded module, which stays loaded while
@@ -117,11 +128,26 @@ impl RawModule {
                 path.display()
             ));
         }
-        Ok(RawModule {
+        let mut raw = RawModule {
             library: Some(library),
             list,
             ca_list: std::ptr::null(),
-        })
+            own_instance: false,
+        };
+        raw.own_instance = raw.initialise_if_separate().map_err(|rv| {
+            format!(
+                "{} hands out a new instance per C_GetFunctionList, and C_Initialize of the second answered 0x{rv:X}",
+                path.display()
+            )
+        })?;
+        Ok(raw)
+    }
+
+    /// Whether this table is a second, uninitialised instance of the module (see the module
+    /// comment); if so, initialises it and answers true.
+    fn initialise_if_separate(&self) -> Result<bool, CK_RV> {
+        // SAFETY: the table of the module `library` holds loaded.
+        unsafe { initialise_separate_instance(self.list) }
     }
 
     /// The tables of the simulator linked into this program (the engine `libhsmsim.so` serves
@@ -142,19 +168,30 @@ impl RawModule {
             library: None,
             list,
             ca_list,
+            own_instance: false,
         })
     }
 
-    fn functions(&self) -> &CK_FUNCTION_LIST {
+    /// The table, for the calls any instance answers alike (the mechanism list).
+    fn table(&self) -> &CK_FUNCTION_LIST {
         // SAFETY: checked non-null at load; the table lives as long as the library (the
         // simulator's in this program is static).
         unsafe { &*self.list }
     }
 
+    /// The table, for the calls on cryptoki's sessions or a token: refused on an instance of
+    /// its own (see the module comment).
+    fn functions(&self) -> Result<&CK_FUNCTION_LIST, CK_RV> {
+        if self.own_instance {
+            return Err(CKR_FUNCTION_NOT_SUPPORTED);
+        }
+        Ok(self.table())
+    }
+
     /// Every mechanism the slot's token lists, including those cryptoki does not know.
     pub fn mechanisms(&self, slot: CK_SLOT_ID) -> Result<Vec<CK_MECHANISM_TYPE>, CK_RV> {
         let f = self
-            .functions()
+            .table()
             .C_GetMechanismList
             .ok_or(CKR_FUNCTION_NOT_SUPPORTED)?;
         let mut count: CK_ULONG = 0;
@@ -182,7 +219,7 @@ impl RawModule {
         key: ObjectHandle,
     ) -> Result<Vec<u8>, CK_RV> {
         let f = self
-            .functions()
+            .functions()?
             .C_WrapKey
             .ok_or(CKR_FUNCTION_NOT_SUPPORTED)?;
         let mut mech = mechanism.as_ck();
@@ -231,7 +268,7 @@ impl RawModule {
         template: &[Attribute],
     ) -> Result<ObjectHandle, CK_RV> {
         let f = self
-            .functions()
+            .functions()?
             .C_UnwrapKey
             .ok_or(CKR_FUNCTION_NOT_SUPPORTED)?;
         let mut mech = mechanism.as_ck();
@@ -529,7 +566,10 @@ impl RawModule {
         pin: Option<&str>,
     ) -> Result<(), CK_RV> {
         // The function list's (as for every standard function), not the symbol's.
-        let f: LoginFn = self.functions().C_Login.ok_or(CKR_FUNCTION_NOT_SUPPORTED)?;
+        let f: LoginFn = self
+            .functions()?
+            .C_Login
+            .ok_or(CKR_FUNCTION_NOT_SUPPORTED)?;
         let mut pin = pin.map(|p| p.as_bytes().to_vec());
         let (ptr, len) = match pin.as_mut() {
             Some(p) => (p.as_mut_ptr(), p.len() as CK_ULONG),
@@ -537,6 +577,51 @@ impl RawModule {
         };
         // SAFETY: the PIN buffer (or null with length 0) outlives the call.
         check(unsafe { f(session, user, ptr, len) })
+    }
+}
+
+/// Initialises `table` when it is a second, uninitialised instance of a module this process
+/// has initialised already: a module that hands out a new instance per `C_GetFunctionList`, as
+/// p11-kit's `p11-kit-client.so` does (`C_GetInfo` then answers `CKR_CRYPTOKI_NOT_INITIALIZED`).
+/// Answers whether it did; the caller finalises that instance (`C_Finalize`) when done with it,
+/// and never uses another instance's session or object handles on it. Anyone who enters a
+/// module through its own `C_GetFunctionList` beside cryptoki's needs this.
+///
+/// # Safety
+/// `table` is the function table of a module that stays loaded during the call.
+pub unsafe fn initialise_separate_instance(table: *const CK_FUNCTION_LIST) -> Result<bool, CK_RV> {
+    // SAFETY: the caller's promise.
+    let table = unsafe { table.as_ref() }.ok_or(CKR_ARGUMENTS_BAD)?;
+    let get_info = table.C_GetInfo.ok_or(CKR_FUNCTION_NOT_SUPPORTED)?;
+    let mut info = std::mem::MaybeUninit::<CK_INFO>::zeroed();
+    // SAFETY: a valid out-pointer to a CK_INFO.
+    if unsafe { get_info(info.as_mut_ptr()) } != CKR_CRYPTOKI_NOT_INITIALIZED {
+        return Ok(false);
+    }
+    let initialize = table.C_Initialize.ok_or(CKR_FUNCTION_NOT_SUPPORTED)?;
+    let mut args = CK_C_INITIALIZE_ARGS {
+        CreateMutex: None,
+        DestroyMutex: None,
+        LockMutex: None,
+        UnlockMutex: None,
+        flags: CKF_OS_LOCKING_OK,
+        pReserved: std::ptr::null_mut(),
+    };
+    // SAFETY: valid initialisation arguments that outlive the call.
+    check(unsafe { initialize((&mut args as *mut CK_C_INITIALIZE_ARGS).cast()) })?;
+    Ok(true)
+}
+
+impl Drop for RawModule {
+    /// Finalises an instance of its own (before `library` unloads the module).
+    fn drop(&mut self) {
+        if !self.own_instance {
+            return;
+        }
+        if let Some(finalize) = self.table().C_Finalize {
+            // SAFETY: this instance was initialised in `load` and nothing else uses it.
+            unsafe { finalize(std::ptr::null_mut()) };
+        }
     }
 }
 
@@ -630,7 +715,7 @@ impl RawModule {
             }
             None => {
                 let f = self
-                    .functions()
+                    .functions()?
                     .C_InitToken
                     .ok_or(CKR_FUNCTION_NOT_SUPPORTED)?;
                 // SAFETY: the buffers outlive the call.
@@ -651,7 +736,7 @@ impl RawModule {
         let (ptr, len) = pointer(&mut pin);
         if user == CKU_USER {
             let f: InitPinFn = self
-                .functions()
+                .functions()?
                 .C_InitPIN
                 .ok_or(CKR_FUNCTION_NOT_SUPPORTED)?;
             // SAFETY: the PIN buffer outlives the call.
@@ -671,7 +756,7 @@ impl RawModule {
         new: Option<&str>,
     ) -> Result<(), CK_RV> {
         let f: SetPinFn = self
-            .functions()
+            .functions()?
             .C_SetPIN
             .ok_or(CKR_FUNCTION_NOT_SUPPORTED)?;
         let (mut old, mut new) = (pin_buffer(old), pin_buffer(new));
