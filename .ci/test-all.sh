@@ -22,7 +22,9 @@ step "build (release)"
 cargo build --release --workspace
 
 step "unit, C-ABI and property tests"
-cargo test --workspace
+# p11-kit first: the remoting tests (cli/tests/remoting_cli.rs) must run here, not skip.
+(. .ci/external/lib.sh && ensure_apt p11-kit p11-kit-modules)
+HSMSIM_REQUIRE_P11_KIT=1 cargo test --workspace
 
 step "the CCC web console in headless Chromium"
 bash .ci/browser.sh

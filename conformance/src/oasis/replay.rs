@@ -20,6 +20,9 @@ pub struct Table {
     list: *const CK_FUNCTION_LIST,
     /// How the table was had: "C_GetInterface (default: \"PKCS 11\" 3.0)".
     pub entered: String,
+    /// The table is an instance of its own that this replay initialised (a module that hands
+    /// out a new instance per call, as p11-kit's client does): finalised when dropped.
+    own_instance: bool,
 }
 
 impl Table {
@@ -70,6 +73,7 @@ impl Table {
                 _library: None,
                 list,
                 entered,
+                own_instance: false,
             });
         }
         // SAFETY: the module is loaded and initialised already; this only adds a reference.
@@ -99,10 +103,21 @@ impl Table {
                 )
             }
         };
+        // SAFETY: `list` is the table of the module `library` keeps loaded.
+        let own_instance =
+            unsafe { hsmsim_consoles::backend::raw::initialise_separate_instance(list) }.map_err(
+                |rv| {
+                    format!(
+                        "cannot initialise the module's own instance: {}",
+                        rv_name(rv)
+                    )
+                },
+            )?;
         Ok(Table {
             _library: Some(library),
             list,
             entered,
+            own_instance,
         })
     }
 
@@ -1338,6 +1353,19 @@ fn flags_superset(
     Ok(())
 }
 
+impl Drop for Table {
+    fn drop(&mut self) {
+        if !self.own_instance {
+            return;
+        }
+        if let Some(finalize) = self.f().C_Finalize {
+            // SAFETY: this replay initialised the instance and no longer uses it; the library
+            // is still loaded (dropped after this).
+            unsafe { finalize(std::ptr::null_mut()) };
+        }
+    }
+}
+
 /// Compares `got` with a file item as [`Replayer::compare`] does, outside a replay (tests).
 pub fn compare_item(
     extra_variable: &[&'static str],
@@ -1349,6 +1377,7 @@ pub fn compare_item(
             _library: None,
             list: std::ptr::null(),
             entered: String::new(),
+            own_instance: false,
         },
         slot: 0,
         pin: None,
