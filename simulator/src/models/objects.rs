@@ -47,7 +47,9 @@ impl TokenModel {
     }
 
     /// `CKR_MECHANISM_INVALID` unless the partition offers the mechanism: a Luna partition in
-    /// FIPS mode lacks the non-FIPS ones, Primus lacks single DES; a soft token offers all.
+    /// FIPS mode lacks the non-FIPS ones, and ML-DSA / ML-KEM before firmware 7.9
+    /// (simulator-defined); Primus lacks single DES, and ML-DSA / ML-KEM before firmware 3.2
+    /// (Primus §1.5: "v3.2: ... also PQC"); a soft token offers all.
     pub fn check_mechanism(
         &self,
         record: &TokenRecord,
