@@ -60,25 +60,7 @@ impl TokenModel {
             (TokenModel::Luna(d), _) => {
                 d.check_mechanism(&luna::PartitionState::default(), mechanism)
             }
-            // Primus firmware gating (Primus §1.5: "v3.2: ... also PQC"): ML-DSA and ML-KEM
-            // from firmware 3.2.
-            (TokenModel::Primus(d), _)
-                if crate::crypto::is_post_quantum(mechanism) && d.firmware < (3, 2) =>
-            {
-                Err(err(
-                    CKR_MECHANISM_INVALID,
-                    format!(
-                        "mechanism 0x{mechanism:X} (ML-DSA / ML-KEM) needs Primus firmware 3.2 or later; this HSM runs {}.{}",
-                        d.firmware.0, d.firmware.1
-                    ),
-                ))
-            }
-            (TokenModel::Primus(_), _) if primus::ABSENT_MECHANISMS.contains(&mechanism) => {
-                Err(err(
-                    CKR_MECHANISM_INVALID,
-                    format!("Primus does not offer mechanism 0x{mechanism:X}"),
-                ))
-            }
+            (TokenModel::Primus(d), _) => primus::check_mechanism(d.firmware, mechanism),
             _ => Ok(()),
         }
     }
