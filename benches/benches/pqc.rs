@@ -199,8 +199,14 @@ impl Fixture {
     }
 }
 
-fn secret_template() -> [(CK_ATTRIBUTE_TYPE, &'static [u8]); 2] {
-    [(CKA_CLASS, &SECRET_CLASS), (CKA_KEY_TYPE, &GENERIC)]
+/// The new key: a generic secret, readable (the fixture reads its value once).
+fn secret_template() -> [(CK_ATTRIBUTE_TYPE, &'static [u8]); 4] {
+    [
+        (CKA_CLASS, &SECRET_CLASS),
+        (CKA_KEY_TYPE, &GENERIC),
+        (CKA_SENSITIVE, &[0]),
+        (CKA_EXTRACTABLE, &[1]),
+    ]
 }
 
 /// Median ops/s per case (`ALL` order) over 3 rounds of interleaved slices.
