@@ -5,7 +5,7 @@
 # served over a Unix socket with p11-kit remoting (pkcs11-tool and a conformance run through
 # it), the conformance suite
 # (sim to sim, and against SoftHSMv2 both ways), the throughput
-# benchmark's ratio summary, the login-cost benchmark, the store-scale benchmark's summary
+# benchmark's ratio summary, the ML-DSA / ML-KEM ratio summary, the login-cost benchmark, the store-scale benchmark's summary
 # against SoftHSMv2, the Luna cloning, backup, restore and HA-sync benchmarks and the Primus
 # partition backup and restore benchmark.
 # Installs what it needs; safe to run again.
@@ -43,8 +43,9 @@ bash .ci/remoting.sh target/release/hsmsim
 step "conformance: documented procedures, sim to sim and against SoftHSMv2 both ways"
 bash .ci/conformance.sh target/release/hsmsim
 
-step "throughput ratios (informative; goals in the README)"
+step "throughput ratios: RSA, ECDSA, ML-DSA-65, ML-KEM-768 (informative; goals in the README)"
 HSMSIM_BENCH_QUICK=1 cargo bench -p hsmsim-benches --bench sign
+HSMSIM_BENCH_QUICK=1 cargo bench -p hsmsim-benches --bench pqc
 
 step "login cost at the default PIN KDF cost against the raw KDF (informative)"
 HSMSIM_BENCH_QUICK=1 cargo bench -p hsmsim-benches --bench login

@@ -22,14 +22,15 @@
 # exactly those eight against a symlink .../softhsm-alias/libsofthsm2.so -> our module,
 # with a fresh state dir whose TEST token is on slot 0. Set PY_PKCS11_ALIAS_PASS=0 to skip it.
 #
-# Requirement: 0 failures/errors, >= 145 passed (both passes together), skips only
-# for out-of-scope mechanisms. Prints the totals and every skip reason.
+# Requirement: 0 failures/errors, >= 157 passed (both passes together), skips only
+# for out-of-scope mechanisms, and the 12 ML-DSA / ML-KEM tests (test_ml_dsa.py,
+# test_ml_kem.py: PKCS#11 3.2) passed, none skipped. Prints the totals and every skip reason.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 MODULE="$(resolve_module "${1:-}")"
 VERSION=0.10.1
-MIN_PASSED="${PY_PKCS11_MIN_PASSED:-145}"
+MIN_PASSED="${PY_PKCS11_MIN_PASSED:-157}"
 VENV="$HSMSIM_EXT_WORK/py-venv"
 PYDIR="$HSMSIM_EXT_WORK/python-pkcs11-$VERSION"
 
@@ -139,6 +140,7 @@ import sys, os, xml.etree.ElementTree as ET
 from collections import Counter
 logdir, min_passed = sys.argv[1], int(sys.argv[2])
 tot = Counter(); skips = Counter(); fails = []
+pqc = Counter()  # the ML-DSA / ML-KEM tests of the main pass: passed / not passed
 for name in ("main", "alias"):
     path = os.path.join(logdir, f"python-pkcs11-{name}.xml")
     if not os.path.exists(path):
@@ -147,6 +149,8 @@ for name in ("main", "alias"):
     for tc in ET.parse(path).getroot().iter("testcase"):
         tid = f"{tc.get('classname')}::{tc.get('name')}"
         kids = {k.tag: k for k in tc}
+        if name == "main" and ("test_ml_dsa" in tid or "test_ml_kem" in tid):
+            pqc["passed" if not kids.keys() & {"failure", "error", "skipped"} else "other"] += 1
         if "failure" in kids or "error" in kids:
             k = kids.get("failure", kids.get("error"))
             c["failed"] += 1
@@ -176,8 +180,10 @@ if fails:
     for name, tid, msg in fails:
         print(f"  - [{name}] {tid}: {msg}")
 print(f"python-pkcs11: {tot['passed']} passed, {tot['failed']} failed, {tot['skipped']} skipped")
-if tot["failed"] or tot["passed"] < min_passed:
-    print(f"requirement: 0 failed and >= {min_passed} passed", file=sys.stderr)
+print(f"ML-DSA / ML-KEM tests: {pqc['passed']} passed, {pqc['other']} failed or skipped")
+if tot["failed"] or tot["passed"] < min_passed or pqc["passed"] < 12 or pqc["other"]:
+    print(f"requirement: 0 failed, >= {min_passed} passed, the 12 ML-DSA / ML-KEM tests passed",
+          file=sys.stderr)
     sys.exit(1)
 EOF
 [ "$rc_main" -eq 0 ] || say "pytest (main pass) exited $rc_main: see $LOG_DIR/python-pkcs11-main.log"

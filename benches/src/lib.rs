@@ -220,6 +220,8 @@ pub const P256_EC_PARAMS: [u8; 10] = [0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 
 /// working.
 pub struct Module {
     list: *const CK_FUNCTION_LIST,
+    /// The module's PKCS#11 3.2 list (`C_GetInterface("PKCS 11", {3, 2})`), or null.
+    list_3_2: *const CK_FUNCTION_LIST_3_2,
     entry: Entry,
     version: CK_VERSION,
     initialized: bool,
@@ -292,11 +294,24 @@ impl Module {
             }
             found = Some((list, Entry::FunctionList));
         }
+        let mut list_3_2: *const CK_FUNCTION_LIST_3_2 = ptr::null();
+        if let Some(get_interface) = get_interface {
+            let mut name = *b"PKCS 11\0";
+            let mut version = CK_VERSION { major: 3, minor: 2 };
+            let mut iface: *mut CK_INTERFACE = ptr::null_mut();
+            // SAFETY: name is NUL-terminated, version and iface are valid for the call.
+            let rv = unsafe { get_interface(name.as_mut_ptr(), &mut version, &mut iface, 0) };
+            if rv == CKR_OK && !iface.is_null() {
+                // SAFETY: on success the module wrote a pointer to its static 3.2 record.
+                list_3_2 = unsafe { (*iface).pFunctionList } as *const CK_FUNCTION_LIST_3_2;
+            }
+        }
         let (list, entry) = found.expect("set above");
         // SAFETY: `list` is non-null and points to a function list starting with CK_VERSION.
         let version = unsafe { (*list).version };
         Ok(Module {
             list,
+            list_3_2,
             entry,
             version,
             initialized: false,
@@ -707,6 +722,72 @@ impl Module {
             )
         })?;
         Ok(len as usize)
+    }
+}
+
+/// PKCS#11 3.2 calls, through the module's 3.2 function list.
+impl Module {
+    /// `C_EncapsulateKey(CKM_ML_KEM, public)` into `ciphertext` (long enough: no length query)
+    /// making a secret key from `template`; returns the ciphertext length and the new key.
+    #[inline]
+    pub fn encapsulate(
+        &self,
+        session: CK_SESSION_HANDLE,
+        public: CK_OBJECT_HANDLE,
+        template: &[(CK_ATTRIBUTE_TYPE, &[u8])],
+        ciphertext: &mut [u8],
+    ) -> Result<(usize, CK_OBJECT_HANDLE), Error> {
+        let missing = Error {
+            function: "C_EncapsulateKey",
+            rv: CKR_FUNCTION_NOT_SUPPORTED,
+        };
+        // SAFETY: null or the module's static 3.2 list, valid while `_lib` is loaded.
+        let list = unsafe { self.list_3_2.as_ref() }.ok_or(missing)?;
+        let f = list.C_EncapsulateKey.ok_or(Error {
+            function: "C_EncapsulateKey",
+            rv: CKR_FUNCTION_NOT_SUPPORTED,
+        })?;
+        let mut attrs: Vec<CK_ATTRIBUTE> = template
+            .iter()
+            .map(|(ty, v)| CK_ATTRIBUTE {
+                type_: *ty,
+                pValue: v.as_ptr() as *mut c_void,
+                ulValueLen: v.len() as CK_ULONG,
+            })
+            .collect();
+        let mut mech = CK_MECHANISM {
+            mechanism: CKM_ML_KEM,
+            pParameter: ptr::null_mut(),
+            ulParameterLen: 0,
+        };
+        let mut len = ciphertext.len() as CK_ULONG;
+        let mut key = CK_INVALID_HANDLE;
+        // SAFETY: the template points to `template`'s values, alive for the call; the module
+        // writes at most `len` bytes into `ciphertext`, and the out-pointers are valid.
+        check("C_EncapsulateKey", unsafe {
+            f(
+                session,
+                &mut mech,
+                public,
+                attrs.as_mut_ptr(),
+                attrs.len() as CK_ULONG,
+                ciphertext.as_mut_ptr(),
+                &mut len,
+                &mut key,
+            )
+        })?;
+        Ok((len as usize, key))
+    }
+
+    /// `C_DestroyObject`.
+    pub fn destroy(
+        &self,
+        session: CK_SESSION_HANDLE,
+        object: CK_OBJECT_HANDLE,
+    ) -> Result<(), Error> {
+        let f = func!(self, C_DestroyObject);
+        // SAFETY: plain handles.
+        check("C_DestroyObject", unsafe { f(session, object) })
     }
 }
 

@@ -68,33 +68,42 @@ fn initialize_and_finalize_follow_the_spec() {
 }
 
 #[test]
-fn interfaces_offer_3_0_and_2_40() {
+fn interfaces_offer_3_2_3_0_and_2_40() {
     let _lab = Lab::new();
     let mut n = 0;
     // SAFETY: valid count pointer, null list = length query.
     assert_eq!(unsafe { C_GetInterfaceList(null_mut(), &mut n) }, CKR_OK);
-    assert_eq!(n, 2);
+    assert_eq!(n, 3);
     let mut list = vec![
         CK_INTERFACE {
             pInterfaceName: null_mut(),
             pFunctionList: null_mut(),
             flags: 0
         };
-        2
+        3
     ];
-    let mut short = 1;
-    // SAFETY: a buffer of 2, announced as 1.
+    let mut short = 2;
+    // SAFETY: a buffer of 3, announced as 2.
     assert_eq!(
         // SAFETY: arguments are valid for the call, as the comment above says.
         unsafe { C_GetInterfaceList(list.as_mut_ptr(), &mut short) },
         CKR_BUFFER_TOO_SMALL
     );
-    // SAFETY: a buffer of 2.
+    // SAFETY: a buffer of 3.
     assert_eq!(
         // SAFETY: arguments are valid for the call, as the comment above says.
         unsafe { C_GetInterfaceList(list.as_mut_ptr(), &mut n) },
         CKR_OK
     );
+    let versions: Vec<(u8, u8)> = list
+        .iter()
+        .map(|i| {
+            // SAFETY: every listed interface points to a static list starting with its version.
+            let v = unsafe { *(i.pFunctionList as *const CK_VERSION) };
+            (v.major, v.minor)
+        })
+        .collect();
+    assert_eq!(versions, [(3, 2), (3, 0), (2, 40)]);
 
     let mut iface: *mut CK_INTERFACE = null_mut();
     // SAFETY: null name and version ask for the default interface.
@@ -105,10 +114,12 @@ fn interfaces_offer_3_0_and_2_40() {
     );
     // SAFETY: the module returned a pointer to its static interface.
     let version = unsafe { *((*iface).pFunctionList as *const CK_VERSION) };
-    assert_eq!((version.major, version.minor), (3, 0));
-    // SAFETY: the 3.0 interface points to a static CK_FUNCTION_LIST_3_0.
-    let fl = unsafe { &*((*iface).pFunctionList as *const CK_FUNCTION_LIST_3_0) };
+    assert_eq!((version.major, version.minor), (3, 2));
+    // SAFETY: the 3.2 interface points to a static CK_FUNCTION_LIST_3_2.
+    let fl = unsafe { &*((*iface).pFunctionList as *const CK_FUNCTION_LIST_3_2) };
     assert!(fl.C_LoginUser.is_some() && fl.C_SessionCancel.is_some());
+    assert!(fl.C_EncapsulateKey.is_some() && fl.C_VerifySignature.is_some());
+    assert!(fl.C_UnwrapKeyAuthenticated.is_some() && fl.C_AsyncJoin.is_some());
 
     let mut v240 = CK_VERSION {
         major: 2,

@@ -104,7 +104,7 @@ fn the_module_file_serves_the_program_s_engine_once_handed_its_entry_points() {
     // SAFETY: a null list with a valid count asks for the count.
     let rv = unsafe { file_interfaces(std::ptr::null_mut(), &mut count) };
     assert_eq!(rv, CKR_OK);
-    assert_eq!(count, 2);
+    assert_eq!(count, 3);
 
     // The file's own engine cannot start beside the program's.
     let file_initialize: Initialize = sym(&file, b"C_Initialize\0");

@@ -69,7 +69,9 @@ pub fn attr_kind(t: CK_ATTRIBUTE_TYPE) -> Option<AttrKind> {
         | CKA_NEVER_EXTRACTABLE
         | CKA_ALWAYS_SENSITIVE
         | CKA_WRAP_WITH_TRUSTED
-        | CKA_ALWAYS_AUTHENTICATE => Bool,
+        | CKA_ALWAYS_AUTHENTICATE
+        | CKA_ENCAPSULATE
+        | CKA_DECAPSULATE => Bool,
         CKA_CLASS
         | CKA_KEY_TYPE
         | CKA_CERTIFICATE_TYPE
@@ -83,11 +85,16 @@ pub fn attr_kind(t: CK_ATTRIBUTE_TYPE) -> Option<AttrKind> {
         | CKA_PRIME_BITS
         | CKA_SUB_PRIME_BITS
         | CKA_PROFILE_ID
+        | CKA_PARAMETER_SET
         | crate::base::vendor_codes::CKA_USAGE_COUNT
         | crate::base::vendor_codes::CKA_USAGE_LIMIT => Ulong,
         CKA_START_DATE | CKA_END_DATE => Date,
         CKA_ALLOWED_MECHANISMS => MechanismList,
-        CKA_WRAP_TEMPLATE | CKA_UNWRAP_TEMPLATE | CKA_DERIVE_TEMPLATE => Template,
+        CKA_WRAP_TEMPLATE
+        | CKA_UNWRAP_TEMPLATE
+        | CKA_DERIVE_TEMPLATE
+        | CKA_ENCAPSULATE_TEMPLATE
+        | CKA_DECAPSULATE_TEMPLATE => Template,
         CKA_LABEL
         | CKA_APPLICATION
         | CKA_VALUE
@@ -118,6 +125,7 @@ pub fn attr_kind(t: CK_ATTRIBUTE_TYPE) -> Option<AttrKind> {
         | CKA_PRIME
         | CKA_SUBPRIME
         | CKA_BASE
+        | CKA_SEED
         | crate::base::vendor_codes::CKA_OUID => Bytes,
         _ => return None,
     })

@@ -21,6 +21,8 @@ pub mod eddsa;
 pub mod ffi;
 pub mod hmac;
 pub mod kdf;
+pub mod ml_dsa;
+pub mod ml_kem;
 pub mod montgomery;
 pub mod rsa;
 
@@ -78,6 +80,13 @@ pub enum MechParams {
         prehash: bool,
         context: Vec<u8>,
     },
+    /// `CK_SIGN_ADDITIONAL_CONTEXT` (`CKM_ML_DSA`, `CKM_HASH_ML_DSA_<hash>`) and
+    /// `CK_HASH_SIGN_ADDITIONAL_CONTEXT` (`CKM_HASH_ML_DSA`, with `hash`).
+    SignContext {
+        hedge: CK_ULONG,
+        context: Vec<u8>,
+        hash: Option<CK_MECHANISM_TYPE>,
+    },
     /// `CK_MAC_GENERAL_PARAMS` (the `*_HMAC_GENERAL` output length).
     MacLength(CK_ULONG),
     /// `CKM_CONCATENATE_BASE_AND_KEY`'s second key.
@@ -133,6 +142,8 @@ pub enum KeyMaterial {
     X25519(montgomery::X25519Key),
     Dsa(dsa::DsaKey),
     Dh(dh::DhKey),
+    MlDsa(ml_dsa::MlDsaKey),
+    MlKem(ml_kem::MlKemKey),
     /// AES, DES, DES2, DES3 and generic-secret/HMAC keys: the value itself.
     Secret(SecretKey),
 }
@@ -169,6 +180,12 @@ impl KeyMaterial {
             (CKO_PUBLIC_KEY | CKO_PRIVATE_KEY, CKK_DH) => {
                 Ok(KeyMaterial::Dh(dh::DhKey::from_attributes(class, attrs)?))
             }
+            (CKO_PUBLIC_KEY | CKO_PRIVATE_KEY, CKK_ML_DSA) => Ok(KeyMaterial::MlDsa(
+                ml_dsa::MlDsaKey::from_attributes(class, attrs)?,
+            )),
+            (CKO_PUBLIC_KEY | CKO_PRIVATE_KEY, CKK_ML_KEM) => Ok(KeyMaterial::MlKem(
+                ml_kem::MlKemKey::from_attributes(class, attrs)?,
+            )),
             (CKO_SECRET_KEY, _) => Ok(KeyMaterial::Secret(SecretKey {
                 key_type,
                 value: Zeroizing::new(attrs.require_bytes(CKA_VALUE)?.to_vec()),
@@ -259,6 +276,10 @@ pub enum Family {
     Dh,
     /// Derivation from secret keys (`kdf.rs`).
     Kdf,
+    /// ML-DSA (`ml_dsa.rs`).
+    MlDsa,
+    /// ML-KEM (`ml_kem.rs`).
+    MlKem,
 }
 
 /// One supported mechanism: its `CK_MECHANISM_INFO` and the key types it accepts.
@@ -283,6 +304,10 @@ const DES: &[CK_KEY_TYPE] = &[CKK_DES];
 const NONE: &[CK_KEY_TYPE] = &[];
 const DSA: &[CK_KEY_TYPE] = &[CKK_DSA];
 const DH: &[CK_KEY_TYPE] = &[CKK_DH];
+const ML_DSA: &[CK_KEY_TYPE] = &[CKK_ML_DSA];
+const ML_KEM: &[CK_KEY_TYPE] = &[CKK_ML_KEM];
+/// Key encapsulation (PKCS#11 3.2 `C_EncapsulateKey` / `C_DecapsulateKey`).
+const KEM: CK_FLAGS = CKF_ENCAPSULATE | CKF_DECAPSULATE;
 /// Base keys of the secret-key derivations: any secret key.
 const SECRET_KEYS: &[CK_KEY_TYPE] = &[
     CKK_GENERIC_SECRET,
@@ -407,6 +432,34 @@ pub static MECHANISMS: &[MechanismEntry] = &[
         NONE
     ),
     entry!(CKM_EDDSA, Eddsa, 255, 255, SV, EDW),
+    // ML-DSA and ML-KEM: the key sizes are the range of CKA_PARAMETER_SET values (PKCS#11 3.2).
+    entry!(
+        CKM_ML_DSA_KEY_PAIR_GEN,
+        MlDsa,
+        1,
+        3,
+        CKF_GENERATE_KEY_PAIR,
+        NONE
+    ),
+    entry!(CKM_ML_DSA, MlDsa, 1, 3, SV, ML_DSA),
+    entry!(CKM_HASH_ML_DSA, MlDsa, 1, 3, SV, ML_DSA),
+    entry!(CKM_HASH_ML_DSA_SHA224, MlDsa, 1, 3, SV, ML_DSA),
+    entry!(CKM_HASH_ML_DSA_SHA256, MlDsa, 1, 3, SV, ML_DSA),
+    entry!(CKM_HASH_ML_DSA_SHA384, MlDsa, 1, 3, SV, ML_DSA),
+    entry!(CKM_HASH_ML_DSA_SHA512, MlDsa, 1, 3, SV, ML_DSA),
+    entry!(CKM_HASH_ML_DSA_SHA3_224, MlDsa, 1, 3, SV, ML_DSA),
+    entry!(CKM_HASH_ML_DSA_SHA3_256, MlDsa, 1, 3, SV, ML_DSA),
+    entry!(CKM_HASH_ML_DSA_SHA3_384, MlDsa, 1, 3, SV, ML_DSA),
+    entry!(CKM_HASH_ML_DSA_SHA3_512, MlDsa, 1, 3, SV, ML_DSA),
+    entry!(
+        CKM_ML_KEM_KEY_PAIR_GEN,
+        MlKem,
+        1,
+        3,
+        CKF_GENERATE_KEY_PAIR,
+        NONE
+    ),
+    entry!(CKM_ML_KEM, MlKem, 1, 3, KEM, ML_KEM),
     entry!(CKM_AES_KEY_GEN, Aes, 16, 32, CKF_GENERATE, NONE),
     entry!(CKM_AES_ECB, Aes, 16, 32, ED | WU, AES),
     entry!(CKM_AES_CBC, Aes, 16, 32, ED | WU, AES),
@@ -570,6 +623,12 @@ pub fn lookup(mechanism_type: CK_MECHANISM_TYPE) -> Result<&'static MechanismEnt
         })
 }
 
+/// Whether a mechanism is one of PKCS#11 3.2's post-quantum ones (ML-DSA, ML-KEM), which
+/// vendor models offer from some firmware on.
+pub fn is_post_quantum(mechanism_type: CK_MECHANISM_TYPE) -> bool {
+    lookup(mechanism_type).is_ok_and(|e| matches!(e.family, Family::MlDsa | Family::MlKem))
+}
+
 /// The entry of a mechanism, checked to support `flag` (`CKR_MECHANISM_INVALID` otherwise).
 pub fn lookup_for(
     mechanism_type: CK_MECHANISM_TYPE,
@@ -595,6 +654,7 @@ pub fn sign_init(mech: &Mechanism, key: &Arc<KeyMaterial>) -> Result<Box<dyn Sig
         Family::Hmac => hmac::signer(mech, key),
         Family::AesMac => aes_mac::signer(mech, key),
         Family::Dsa => dsa::signer(mech, key),
+        Family::MlDsa => ml_dsa::signer(mech, key),
         _ => Err(err(CKR_MECHANISM_INVALID, "mechanism cannot sign")),
     }
 }
@@ -609,6 +669,7 @@ pub fn verify_init(mech: &Mechanism, key: &Arc<KeyMaterial>) -> Result<Box<dyn V
         Family::Hmac => hmac::verifier(mech, key),
         Family::AesMac => aes_mac::verifier(mech, key),
         Family::Dsa => dsa::verifier(mech, key),
+        Family::MlDsa => ml_dsa::verifier(mech, key),
         _ => Err(err(CKR_MECHANISM_INVALID, "mechanism cannot verify")),
     }
 }
@@ -800,6 +861,38 @@ pub fn derive_keys(
     }
 }
 
+/// The ciphertext length of a key encapsulation with this (public) key, known without the
+/// work (`C_EncapsulateKey`'s length query).
+pub fn encapsulated_len(mech: &Mechanism, key: &Arc<KeyMaterial>) -> Result<usize> {
+    match lookup_for(mech.mechanism_type, CKF_ENCAPSULATE)?.family {
+        Family::MlKem => ml_kem::ciphertext_len(mech, key),
+        _ => Err(err(CKR_MECHANISM_INVALID, "mechanism cannot encapsulate")),
+    }
+}
+
+/// Encapsulates a fresh shared secret to a public key: (ciphertext, shared secret).
+pub fn encapsulate(
+    mech: &Mechanism,
+    key: &Arc<KeyMaterial>,
+) -> Result<(Vec<u8>, Zeroizing<Vec<u8>>)> {
+    match lookup_for(mech.mechanism_type, CKF_ENCAPSULATE)?.family {
+        Family::MlKem => ml_kem::encapsulate(mech, key),
+        _ => Err(err(CKR_MECHANISM_INVALID, "mechanism cannot encapsulate")),
+    }
+}
+
+/// Recovers the shared secret of a ciphertext with a private key.
+pub fn decapsulate(
+    mech: &Mechanism,
+    key: &Arc<KeyMaterial>,
+    ciphertext: &[u8],
+) -> Result<Zeroizing<Vec<u8>>> {
+    match lookup_for(mech.mechanism_type, CKF_DECAPSULATE)?.family {
+        Family::MlKem => ml_kem::decapsulate(mech, key, ciphertext),
+        _ => Err(err(CKR_MECHANISM_INVALID, "mechanism cannot decapsulate")),
+    }
+}
+
 /// Generates a secret key's value: returns the attributes to store (`CKA_VALUE`, `CKA_VALUE_LEN`
 /// and `CKA_KEY_TYPE`). `template` is the caller's template (for `CKA_VALUE_LEN`).
 pub fn generate_key(mech: &Mechanism, template: &Attributes) -> Result<Attributes> {
@@ -910,6 +1003,8 @@ pub fn generate_key_pair(
         Family::Montgomery => montgomery::generate_key_pair(public_template, private_template),
         Family::Dsa => dsa::generate_key_pair(public_template, private_template),
         Family::Dh => dh::generate_key_pair(public_template, private_template),
+        Family::MlDsa => ml_dsa::generate_key_pair(public_template, private_template),
+        Family::MlKem => ml_kem::generate_key_pair(public_template, private_template),
         _ => Err(err(
             CKR_MECHANISM_INVALID,
             "mechanism does not generate key pairs",
@@ -925,6 +1020,11 @@ pub fn private_key_to_pkcs8(key: &KeyMaterial) -> Result<Zeroizing<Vec<u8>>> {
         KeyMaterial::Ed25519(k) => k.to_pkcs8(),
         KeyMaterial::X25519(k) => k.to_pkcs8(),
         KeyMaterial::Secret(_) => Err(err(CKR_KEY_NOT_WRAPPABLE, "not a private key")),
+        KeyMaterial::MlDsa(k) => k.to_pkcs8(),
+        KeyMaterial::MlKem(_) => Err(err(
+            CKR_KEY_NOT_WRAPPABLE,
+            "wrapping ML-KEM private keys is not supported",
+        )),
         KeyMaterial::Dsa(_) | KeyMaterial::Dh(_) => Err(err(
             CKR_KEY_NOT_WRAPPABLE,
             "wrapping DSA and DH private keys is not supported",
@@ -944,6 +1044,7 @@ pub fn private_key_from_pkcs8(der: &[u8]) -> Result<Attributes> {
             .or_else(|_| ec::attributes_from_pkcs8(d))
             .or_else(|_| eddsa::attributes_from_pkcs8(d))
             .or_else(|_| montgomery::attributes_from_pkcs8(d))
+            .or_else(|_| ml_dsa::attributes_from_pkcs8(d))
     };
     let zeros = der.iter().rev().take(15).take_while(|b| **b == 0).count();
     (0..=zeros)

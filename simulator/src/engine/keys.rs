@@ -278,6 +278,75 @@ impl Engine {
         self.insert_object(&mut session.lock(), slot, attrs)
     }
 
+    /// `C_EncapsulateKey` (PKCS#11 3.2): a fresh shared secret encapsulated to `public_key`
+    /// (`CKA_ENCAPSULATE` true), which becomes a new secret key made from `template` (merged
+    /// with the key's `CKA_ENCAPSULATE_TEMPLATE`). `capacity` is the caller's ciphertext
+    /// buffer (`None`: a length query, no key is made). Returns the ciphertext (or its size)
+    /// and the new key's handle when one was made.
+    pub fn encapsulate_key(
+        &self,
+        h: CK_SESSION_HANDLE,
+        mech: &Mechanism,
+        public_key: CK_OBJECT_HANDLE,
+        template: &Attributes,
+        capacity: Option<usize>,
+    ) -> Result<(Output, Option<CK_OBJECT_HANDLE>)> {
+        let (session, slot) = self.slot_of(h)?;
+        let (key, material) =
+            self.operation_key(slot, public_key, CKA_ENCAPSULATE, mech, CKF_ENCAPSULATE)?;
+        let template = with_required_template(template, key.attrs.get(CKA_ENCAPSULATE_TEMPLATE))?;
+        let len = mechs::encapsulated_len(mech, &material)?;
+        match capacity {
+            None => return Ok((Output::Size(len), None)),
+            Some(c) if c < len => return Ok((Output::TooSmall(len), None)),
+            Some(_) => {}
+        }
+        let (class, _, _) = secret_from_shared(&template, None)?;
+        self.precheck_new_object(session.lock().is_rw(), slot, &template, class)?;
+        let (ciphertext, secret) = mechs::encapsulate(mech, &material)?;
+        let (class, computed, key_type) = secret_from_shared(&template, Some(&secret))?;
+        let attrs = self.new_object_attrs(
+            slot,
+            Origin::Unwrap,
+            &template_without_len(&template),
+            &computed,
+            class,
+            Some(key_type),
+        )?;
+        let handle = self.insert_object(&mut session.lock(), slot, attrs)?;
+        Ok((Output::Data(ciphertext), Some(handle)))
+    }
+
+    /// `C_DecapsulateKey` (PKCS#11 3.2): the shared secret of `ciphertext` recovered with
+    /// `private_key` (`CKA_DECAPSULATE` true) becomes a new secret key made from `template`
+    /// (merged with the key's `CKA_DECAPSULATE_TEMPLATE`).
+    pub fn decapsulate_key(
+        &self,
+        h: CK_SESSION_HANDLE,
+        mech: &Mechanism,
+        private_key: CK_OBJECT_HANDLE,
+        template: &Attributes,
+        ciphertext: &[u8],
+    ) -> Result<CK_OBJECT_HANDLE> {
+        let (session, slot) = self.slot_of(h)?;
+        let (key, material) =
+            self.operation_key(slot, private_key, CKA_DECAPSULATE, mech, CKF_DECAPSULATE)?;
+        let template = with_required_template(template, key.attrs.get(CKA_DECAPSULATE_TEMPLATE))?;
+        let (class, _, _) = secret_from_shared(&template, None)?;
+        self.precheck_new_object(session.lock().is_rw(), slot, &template, class)?;
+        let secret = mechs::decapsulate(mech, &material, ciphertext)?;
+        let (class, computed, key_type) = secret_from_shared(&template, Some(&secret))?;
+        let attrs = self.new_object_attrs(
+            slot,
+            Origin::Unwrap,
+            &template_without_len(&template),
+            &computed,
+            class,
+            Some(key_type),
+        )?;
+        self.insert_object(&mut session.lock(), slot, attrs)
+    }
+
     /// `C_DeriveKey` for one key (every mechanism but SP 800-108 with additional keys).
     pub fn derive_key(
         &self,
@@ -486,4 +555,53 @@ fn check_secret_len(key_type: CK_KEY_TYPE, len: usize) -> Result<()> {
             "the key length does not suit its key type",
         ))
     }
+}
+
+/// The class, computed attributes (`CKA_VALUE`, `CKA_VALUE_LEN`) and key type of the secret key
+/// a key encapsulation makes from `template`, checked before the work (`secret` = `None`: the
+/// value is left out). The template must make a secret key (`CKA_CLASS` absent or
+/// `CKO_SECRET_KEY`, `CKA_KEY_TYPE` given). Its value is the shared secret, or its leading
+/// `CKA_VALUE_LEN` bytes when the template asks fewer (simulator-defined: PKCS#11 3.2 says the
+/// shared secret becomes `CKA_VALUE`; taking the leading bytes, as the derivations truncate,
+/// lets both sides agree on an AES-128 key from ML-KEM's 32-byte secret); a key type of fixed
+/// length (DES3) takes that many.
+fn secret_from_shared(
+    template: &Attributes,
+    secret: Option<&[u8]>,
+) -> Result<(CK_OBJECT_CLASS, Attributes, CK_KEY_TYPE)> {
+    let class = template.ulong(CKA_CLASS).unwrap_or(CKO_SECRET_KEY);
+    if class != CKO_SECRET_KEY {
+        return Err(err(
+            CKR_TEMPLATE_INCONSISTENT,
+            "a key encapsulation makes a secret key: CKA_CLASS must be CKO_SECRET_KEY",
+        ));
+    }
+    let key_type = template.require_ulong(CKA_KEY_TYPE)?;
+    const SHARED_LEN: usize = 32;
+    let available = secret.map_or(SHARED_LEN, <[u8]>::len);
+    let len = template
+        .ulong(CKA_VALUE_LEN)
+        .map(|v| v as usize)
+        .or(mechs::des::fixed_value_len(key_type))
+        .unwrap_or(available);
+    if len == 0 || len > available {
+        return Err(err(
+            CKR_TEMPLATE_INCONSISTENT,
+            format!("CKA_VALUE_LEN must be 1 to {available}, the shared secret's length"),
+        ));
+    }
+    check_secret_len(key_type, len)?;
+    let mut computed = Attributes::new();
+    if let Some(s) = secret {
+        computed.set_bytes(CKA_VALUE, s[..len].to_vec());
+    }
+    computed.set_ulong(CKA_VALUE_LEN, len as CK_ULONG);
+    Ok((class, computed, key_type))
+}
+
+/// The template without `CKA_VALUE_LEN` (the computed attributes give it).
+fn template_without_len(template: &Attributes) -> Attributes {
+    let mut t = template.clone();
+    t.remove(CKA_VALUE_LEN);
+    t
 }

@@ -1,7 +1,8 @@
 //! Cryptographic operations: set-up (key checks: handle, mechanism, key type, usage
 //! attribute, `CKA_ALLOWED_MECHANISMS`) and the C calling conventions (length queries, short
 //! buffers, one-shot versus multi-part, an operation ending on error) of encrypt, decrypt,
-//! digest, sign and verify.
+//! digest, sign and verify (also PKCS#11 3.2's verify-signature form, the signature given at
+//! the init).
 use super::session::{Active, Form, Session, SignKind, VerifyKind};
 use super::{Engine, Slot};
 use crate::base::error::{Result, err};
@@ -207,6 +208,8 @@ impl Engine {
                 CKA_WRAP => "CKA_WRAP",
                 CKA_UNWRAP => "CKA_UNWRAP",
                 CKA_DERIVE => "CKA_DERIVE",
+                CKA_ENCAPSULATE => "CKA_ENCAPSULATE",
+                CKA_DECAPSULATE => "CKA_DECAPSULATE",
                 _ => "usage attribute",
             };
             return Err(err(
@@ -491,14 +494,20 @@ impl Engine {
     ) -> Result<()> {
         let session = self.session(h)?;
         let mut s = session.lock();
-        if matches!(
-            s.verify.as_ref().map(|a| &a.op),
-            Some(VerifyKind::Recover(..))
-        ) {
-            return Err(err(
-                CKR_OPERATION_NOT_INITIALIZED,
-                "C_VerifyRecoverInit was called, not C_VerifyInit",
-            ));
+        match s.verify.as_ref().map(|a| &a.op) {
+            Some(VerifyKind::Recover(..)) => {
+                return Err(err(
+                    CKR_OPERATION_NOT_INITIALIZED,
+                    "C_VerifyRecoverInit was called, not C_VerifyInit",
+                ));
+            }
+            Some(VerifyKind::Signature(..)) => {
+                return Err(err(
+                    CKR_OPERATION_NOT_INITIALIZED,
+                    "C_VerifySignatureInit was called, not C_VerifyInit",
+                ));
+            }
+            _ => {}
         }
         silent_step(&mut s.verify, call, |op| match op {
             VerifyKind::Verify(op) => match call {
@@ -506,8 +515,74 @@ impl Engine {
                 Call::Update => op.update(data),
                 Call::Final => op.finish(signature),
             },
-            VerifyKind::Recover(..) => unreachable_recover(),
+            VerifyKind::Signature(..) | VerifyKind::Recover(..) => unreachable_recover(),
         })
+    }
+
+    /// `C_VerifySignatureInit` (PKCS#11 3.2): a verification whose signature is given now; the
+    /// key checks are those of `C_VerifyInit` (`CKA_VERIFY`, a mechanism with `CKF_VERIFY`).
+    pub fn verify_signature_init(
+        &self,
+        h: CK_SESSION_HANDLE,
+        mech: &Mechanism,
+        key: CK_OBJECT_HANDLE,
+        signature: &[u8],
+    ) -> Result<()> {
+        let (session, slot) = self.slot_of(h)?;
+        let mut session = session.lock();
+        ensure_idle(&session.verify)?;
+        let (_, material) = self.operation_key(slot, key, CKA_VERIFY, mech, CKF_VERIFY)?;
+        let op = mechs::verify_init(mech, &material)?;
+        session.verify = Some(Active::new(
+            VerifyKind::Signature(op, signature.to_vec()),
+            false,
+        ));
+        Ok(())
+    }
+
+    /// `C_VerifySignature` (`call` = OneShot), `C_VerifySignatureUpdate` (Update) and
+    /// `C_VerifySignatureFinal` (Final, no data): the signature given at the init. A mechanism
+    /// that is single-part only refuses the update as it does in `C_VerifyUpdate`.
+    pub fn verify_signature(&self, h: CK_SESSION_HANDLE, data: &[u8], call: Call) -> Result<()> {
+        let session = self.session(h)?;
+        let mut s = session.lock();
+        if matches!(
+            s.verify.as_ref().map(|a| &a.op),
+            Some(VerifyKind::Verify(..) | VerifyKind::Recover(..))
+        ) {
+            return Err(err(
+                CKR_OPERATION_NOT_INITIALIZED,
+                "C_VerifyInit or C_VerifyRecoverInit was called, not C_VerifySignatureInit",
+            ));
+        }
+        silent_step(&mut s.verify, call, |op| match op {
+            VerifyKind::Signature(op, signature) => match call {
+                Call::OneShot => op.one_shot(data, signature),
+                Call::Update => op.update(data),
+                Call::Final => op.finish(signature),
+            },
+            VerifyKind::Verify(..) | VerifyKind::Recover(..) => unreachable_recover(),
+        })
+    }
+
+    /// `C_GetSessionValidationFlags` (PKCS#11 3.2): hsmsim holds no FIPS validation objects and
+    /// performs no validated operations, so the flags of `CKS_LAST_VALIDATION_OK` are 0; any
+    /// other type is `CKR_ARGUMENTS_BAD` (the specification names no dedicated code).
+    pub fn session_validation_flags(
+        &self,
+        h: CK_SESSION_HANDLE,
+        kind: CK_ULONG,
+    ) -> Result<CK_FLAGS> {
+        self.session(h)?;
+        if kind != CKS_LAST_VALIDATION_OK {
+            return Err(err(
+                CKR_ARGUMENTS_BAD,
+                format!(
+                    "validation flags type {kind} is not defined (only CKS_LAST_VALIDATION_OK)"
+                ),
+            ));
+        }
+        Ok(0)
     }
 
     pub fn verify_recover(
@@ -520,7 +595,7 @@ impl Engine {
         let mut s = session.lock();
         if matches!(
             s.verify.as_ref().map(|a| &a.op),
-            Some(VerifyKind::Verify(..))
+            Some(VerifyKind::Verify(..) | VerifyKind::Signature(..))
         ) {
             return Err(err(
                 CKR_OPERATION_NOT_INITIALIZED,
@@ -534,7 +609,7 @@ impl Engine {
             |_| None,
             |op| match op {
                 VerifyKind::Recover(mech, key) => mechs::verify_recover(mech, key, signature),
-                VerifyKind::Verify(..) => unreachable_recover(),
+                VerifyKind::Verify(..) | VerifyKind::Signature(..) => unreachable_recover(),
             },
         )
     }

@@ -191,9 +191,14 @@ pub enum SignKind {
     Recover(Mechanism, Arc<KeyMaterial>),
 }
 
-/// What a verify slot holds.
+/// What a verify slot holds: a verification (`C_VerifyInit`), one whose signature was given at
+/// the start (`C_VerifySignatureInit`, PKCS#11 3.2), or a verify-with-recovery. The three share
+/// the one verify operation of a session (simulator-defined: PKCS#11 3.2 does not say whether
+/// `C_VerifyInit` and `C_VerifySignatureInit` operations may be active together; hsmsim answers
+/// `CKR_OPERATION_ACTIVE` to the second).
 pub enum VerifyKind {
     Verify(Box<dyn VerifyOperation>),
+    Signature(Box<dyn VerifyOperation>, Vec<u8>),
     Recover(Mechanism, Arc<KeyMaterial>),
 }
 

@@ -47,7 +47,9 @@ impl TokenModel {
     }
 
     /// `CKR_MECHANISM_INVALID` unless the partition offers the mechanism: a Luna partition in
-    /// FIPS mode lacks the non-FIPS ones, Primus lacks single DES; a soft token offers all.
+    /// FIPS mode lacks the non-FIPS ones, and ML-DSA / ML-KEM before firmware 7.9
+    /// (simulator-defined); Primus lacks single DES, and ML-DSA / ML-KEM before firmware 3.2
+    /// (Primus §1.5: "v3.2: ... also PQC"); a soft token offers all.
     pub fn check_mechanism(
         &self,
         record: &TokenRecord,
@@ -58,12 +60,7 @@ impl TokenModel {
             (TokenModel::Luna(d), _) => {
                 d.check_mechanism(&luna::PartitionState::default(), mechanism)
             }
-            (TokenModel::Primus(_), _) if primus::ABSENT_MECHANISMS.contains(&mechanism) => {
-                Err(err(
-                    CKR_MECHANISM_INVALID,
-                    format!("Primus does not offer mechanism 0x{mechanism:X}"),
-                ))
-            }
+            (TokenModel::Primus(d), _) => primus::check_mechanism(d.firmware, mechanism),
             _ => Ok(()),
         }
     }

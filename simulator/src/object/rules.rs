@@ -295,6 +295,38 @@ static DH_PRIVATE: &[Rule] = &[
     r(CKA_VALUE_BITS, NO_CREATE | NO_UNWRAP, D::None),
 ];
 
+/// ML-DSA and ML-KEM public keys (PKCS#11 3.2): the parameter set is given on generation, the
+/// raw public key (`CKA_VALUE`) comes from it.
+static PQC_PUBLIC: &[Rule] = &[
+    r(CKA_PARAMETER_SET, REQ_CREATE | REQ_GENERATE, D::None),
+    r(CKA_VALUE, REQ_CREATE | NO_GENERATE, D::None),
+];
+
+/// ML-DSA and ML-KEM private keys (PKCS#11 3.2): `CKA_SEED` and/or the expanded `CKA_VALUE`
+/// (at least one on create: checked when the key material is parsed).
+static PQC_PRIVATE: &[Rule] = &[
+    r(
+        CKA_PARAMETER_SET,
+        REQ_CREATE | NO_GENERATE | NO_UNWRAP,
+        D::None,
+    ),
+    r(CKA_SEED, NO_GENERATE | NO_UNWRAP | SENSITIVE, D::None),
+    r(CKA_VALUE, NO_GENERATE | NO_UNWRAP | SENSITIVE, D::None),
+];
+
+/// ML-KEM public keys' usage (PKCS#11 3.2 `CKA_ENCAPSULATE`; on by default, as every usage the
+/// key type allows here).
+static KEM_PUBLIC: &[Rule] = &[
+    r(CKA_ENCAPSULATE, MODIFIABLE, D::Bool(true)),
+    r(CKA_ENCAPSULATE_TEMPLATE, 0, D::EmptyTemplate),
+];
+
+/// ML-KEM private keys' usage (`CKA_DECAPSULATE`).
+static KEM_PRIVATE: &[Rule] = &[
+    r(CKA_DECAPSULATE, MODIFIABLE, D::Bool(true)),
+    r(CKA_DECAPSULATE_TEMPLATE, 0, D::EmptyTemplate),
+];
+
 /// Domain parameters objects (§4.11); `CKA_LOCAL` is true when generated.
 static DOMAIN: &[Rule] = &[
     r(CKA_KEY_TYPE, REQ_CREATE, D::None),
@@ -363,6 +395,10 @@ pub fn tables(
                 (CKO_PRIVATE_KEY, CKK_DSA) => t.extend([PRIVATE_KEY, DSA_PRIVATE]),
                 (CKO_PUBLIC_KEY, CKK_DH) => t.extend([PUBLIC_KEY, DH_PUBLIC]),
                 (CKO_PRIVATE_KEY, CKK_DH) => t.extend([PRIVATE_KEY, DH_PRIVATE]),
+                (CKO_PUBLIC_KEY, CKK_ML_DSA) => t.extend([PUBLIC_KEY, PQC_PUBLIC]),
+                (CKO_PRIVATE_KEY, CKK_ML_DSA) => t.extend([PRIVATE_KEY, PQC_PRIVATE]),
+                (CKO_PUBLIC_KEY, CKK_ML_KEM) => t.extend([PUBLIC_KEY, PQC_PUBLIC, KEM_PUBLIC]),
+                (CKO_PRIVATE_KEY, CKK_ML_KEM) => t.extend([PRIVATE_KEY, PQC_PRIVATE, KEM_PRIVATE]),
                 (
                     CKO_SECRET_KEY,
                     CKK_AES | CKK_DES | CKK_DES2 | CKK_DES3 | CKK_GENERIC_SECRET | CKK_SHA_1_HMAC

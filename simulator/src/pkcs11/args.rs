@@ -278,6 +278,34 @@ pub unsafe fn mechanism(p: *const CK_MECHANISM) -> Result<Mechanism> {
                 source_data,
             }
         }
+        CKM_ML_DSA
+        | CKM_HASH_ML_DSA_SHA224
+        | CKM_HASH_ML_DSA_SHA256
+        | CKM_HASH_ML_DSA_SHA384
+        | CKM_HASH_ML_DSA_SHA512
+        | CKM_HASH_ML_DSA_SHA3_224
+        | CKM_HASH_ML_DSA_SHA3_256
+        | CKM_HASH_ML_DSA_SHA3_384
+        | CKM_HASH_ML_DSA_SHA3_512 => {
+            // SAFETY: the caller guarantees the parameter; `param` checks sizes.
+            let c: CK_SIGN_ADDITIONAL_CONTEXT = unsafe { param(pp, len) }?;
+            MechParams::SignContext {
+                hedge: c.hedgeVariant,
+                // SAFETY: the caller guarantees the parameter; `param` checks sizes.
+                context: unsafe { param_bytes(c.pContext, c.ulContextLen) }?,
+                hash: None,
+            }
+        }
+        CKM_HASH_ML_DSA => {
+            // SAFETY: the caller guarantees the parameter; `param` checks sizes.
+            let c: CK_HASH_SIGN_ADDITIONAL_CONTEXT = unsafe { param(pp, len) }?;
+            MechParams::SignContext {
+                hedge: c.hedgeVariant,
+                // SAFETY: the caller guarantees the parameter; `param` checks sizes.
+                context: unsafe { param_bytes(c.pContext, c.ulContextLen) }?,
+                hash: Some(c.hash),
+            }
+        }
         CKM_EDDSA => {
             // SAFETY: the caller guarantees the parameter; `param` checks sizes.
             let e: CK_EDDSA_PARAMS = unsafe { param(pp, len) }?;

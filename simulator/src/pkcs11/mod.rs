@@ -1,4 +1,5 @@
-//! The C ABI boundary: the exported `C_*` symbols, the 2.40 function list, the 3.0 interfaces,
+//! The C ABI boundary: the exported `C_*` symbols, the 2.40 function list, the 3.0 and 3.2
+//! interfaces (each table's `C_GetInfo` reports its own version),
 //! the module state of the process (made afresh in a forked child) and the `fork` handlers.
 //! Every call runs inside `guard`, which catches panics (answering `CKR_GENERAL_ERROR`) and
 //! logs failures through `tracing` (`HSMSIM_LOG`). All `unsafe` of the crate (outside the
@@ -42,6 +43,7 @@ pub mod objects;
 pub mod operations;
 pub mod sessions;
 pub mod slots;
+pub mod v3_2;
 pub use keys::*;
 pub use luna::*;
 pub use message::*;
@@ -49,6 +51,7 @@ pub use objects::*;
 pub use operations::*;
 pub use sessions::*;
 pub use slots::*;
+pub use v3_2::*;
 
 use crate::base::error::{Result, err};
 use crate::engine::Engine;
@@ -428,16 +431,50 @@ pub unsafe extern "C" fn C_Finalize(reserved: *mut c_void) -> CK_RV {
     })
 }
 
-/// `C_GetInfo`.
+/// `C_GetInfo` as the exported symbol and in the 2.40 table (`C_GetFunctionList`): reports
+/// Cryptoki 2.40. Each interface's table has its own `C_GetInfo` entry reporting the version
+/// of that interface (PKCS#11 3.0 §5.4: the version "of the interface"); a program calling
+/// the exported symbol directly gets the 2.40 answer (simulator-defined: the symbols are the
+/// 2.40 way of reaching the module).
 ///
 /// # Safety
 /// `info` must be null or writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn C_GetInfo(info: *mut CK_INFO) -> CK_RV {
-    guard("C_GetInfo", || {
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        get_info(
+            "C_GetInfo",
+            info,
+            CK_VERSION {
+                major: 2,
+                minor: 40,
+            },
+        )
+    }
+}
+
+/// The `C_GetInfo` entry of the 3.0 interface's table.
+unsafe extern "C" fn get_info_3_0(info: *mut CK_INFO) -> CK_RV {
+    // SAFETY: forwarded caller contract.
+    unsafe { get_info("C_GetInfo", info, CK_VERSION { major: 3, minor: 0 }) }
+}
+
+/// The `C_GetInfo` entry of the 3.2 interface's table.
+unsafe extern "C" fn get_info_3_2(info: *mut CK_INFO) -> CK_RV {
+    // SAFETY: forwarded caller contract.
+    unsafe { get_info("C_GetInfo", info, CK_VERSION { major: 3, minor: 2 }) }
+}
+
+/// `C_GetInfo` reporting `version` as the Cryptoki version.
+///
+/// # Safety
+/// `info` must be null or writable.
+unsafe fn get_info(name: &'static str, info: *mut CK_INFO, version: CK_VERSION) -> CK_RV {
+    guard(name, || {
         ensure_initialized()?;
         let value = CK_INFO {
-            cryptokiVersion: CK_VERSION { major: 3, minor: 0 },
+            cryptokiVersion: version,
             manufacturerID: args::pad(crate::base::identity::MANUFACTURER),
             flags: 0,
             libraryDescription: args::pad("hsmsim PKCS#11 module"),
@@ -509,43 +546,62 @@ static FUNCTION_LIST: Shared<CK_FUNCTION_LIST> = Shared::new(with_v2_40_function
     []
 ));
 
-static FUNCTION_LIST_3_0: Shared<CK_FUNCTION_LIST_3_0> = Shared::new(with_v2_40_functions!(
-    function_list,
-    CK_FUNCTION_LIST_3_0,
-    3,
-    0,
-    [
-        C_GetInterfaceList,
-        C_GetInterface,
-        C_LoginUser,
-        C_SessionCancel,
-        C_MessageEncryptInit,
-        C_EncryptMessage,
-        C_EncryptMessageBegin,
-        C_EncryptMessageNext,
-        C_MessageEncryptFinal,
-        C_MessageDecryptInit,
-        C_DecryptMessage,
-        C_DecryptMessageBegin,
-        C_DecryptMessageNext,
-        C_MessageDecryptFinal,
-        C_MessageSignInit,
-        C_SignMessage,
-        C_SignMessageBegin,
-        C_SignMessageNext,
-        C_MessageSignFinal,
-        C_MessageVerifyInit,
-        C_VerifyMessage,
-        C_VerifyMessageBegin,
-        C_VerifyMessageNext,
-        C_MessageVerifyFinal,
-    ]
-));
+/// The functions PKCS#11 3.0 adds to 2.40, in the order of `CK_FUNCTION_LIST_3_0`.
+macro_rules! with_v3_0_functions {
+    ($then:ident, $ty:ident, $major:expr, $minor:expr, [$($extra:ident),* $(,)?]) => {
+        with_v2_40_functions!($then, $ty, $major, $minor, [
+            C_GetInterfaceList, C_GetInterface, C_LoginUser, C_SessionCancel,
+            C_MessageEncryptInit, C_EncryptMessage, C_EncryptMessageBegin, C_EncryptMessageNext,
+            C_MessageEncryptFinal, C_MessageDecryptInit, C_DecryptMessage, C_DecryptMessageBegin,
+            C_DecryptMessageNext, C_MessageDecryptFinal, C_MessageSignInit, C_SignMessage,
+            C_SignMessageBegin, C_SignMessageNext, C_MessageSignFinal, C_MessageVerifyInit,
+            C_VerifyMessage, C_VerifyMessageBegin, C_VerifyMessageNext, C_MessageVerifyFinal,
+            $($extra),*
+        ])
+    };
+}
+
+static FUNCTION_LIST_3_0: Shared<CK_FUNCTION_LIST_3_0> = Shared::new({
+    let mut list = with_v3_0_functions!(function_list, CK_FUNCTION_LIST_3_0, 3, 0, []);
+    list.C_GetInfo = Some(get_info_3_0);
+    list
+});
+
+static FUNCTION_LIST_3_2: Shared<CK_FUNCTION_LIST_3_2> = Shared::new({
+    let mut list = with_v3_0_functions!(
+        function_list,
+        CK_FUNCTION_LIST_3_2,
+        3,
+        2,
+        [
+            C_EncapsulateKey,
+            C_DecapsulateKey,
+            C_VerifySignatureInit,
+            C_VerifySignature,
+            C_VerifySignatureUpdate,
+            C_VerifySignatureFinal,
+            C_GetSessionValidationFlags,
+            C_AsyncComplete,
+            C_AsyncGetID,
+            C_AsyncJoin,
+            C_WrapKeyAuthenticated,
+            C_UnwrapKeyAuthenticated,
+        ]
+    );
+    list.C_GetInfo = Some(get_info_3_2);
+    list
+});
 
 static INTERFACE_NAME: &[u8] = b"PKCS 11\0";
 
-/// The interfaces this module offers, newest first: "PKCS 11" 3.0 and 2.40.
-static INTERFACES: Shared<[CK_INTERFACE; 2]> = Shared::new([
+/// The interfaces this module offers, newest first: "PKCS 11" 3.2 (the default: a null version
+/// in `C_GetInterface` picks it), 3.0 and 2.40.
+static INTERFACES: Shared<[CK_INTERFACE; 3]> = Shared::new([
+    CK_INTERFACE {
+        pInterfaceName: INTERFACE_NAME.as_ptr() as *mut CK_UTF8CHAR,
+        pFunctionList: FUNCTION_LIST_3_2.ptr() as *mut c_void,
+        flags: 0,
+    },
     CK_INTERFACE {
         pInterfaceName: INTERFACE_NAME.as_ptr() as *mut CK_UTF8CHAR,
         pFunctionList: FUNCTION_LIST_3_0.ptr() as *mut c_void,
@@ -559,7 +615,7 @@ static INTERFACES: Shared<[CK_INTERFACE; 2]> = Shared::new([
 ]);
 
 /// A copy of the interface table.
-fn interfaces() -> [CK_INTERFACE; 2] {
+fn interfaces() -> [CK_INTERFACE; 3] {
     // SAFETY: INTERFACES is a valid static table; the module never writes it, and a copy is
     // taken so no reference outlives this read.
     unsafe { INTERFACES.ptr().read() }

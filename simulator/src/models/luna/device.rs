@@ -218,7 +218,10 @@ impl Device {
                 && state.policy(self, partition_policy::NON_FIPS_ALGORITHMS) == 0)
     }
 
-    /// `CKR_MECHANISM_INVALID` for a non-FIPS mechanism on a partition in FIPS mode: Luna
+    /// `CKR_MECHANISM_INVALID` for ML-DSA and ML-KEM before firmware 7.9 (simulator-defined:
+    /// the Luna documents used here are silent on post-quantum mechanisms; 7.9 is the first
+    /// firmware the simulator gives them), and for a non-FIPS mechanism on a partition in FIPS
+    /// mode: Luna
     /// leaves such mechanisms out of `C_GetMechanismList` and answers `C_GetMechanismInfo` with
     /// "invalid mechanism" (thalesdocs 7.x `sdk/mechanisms/rsa-mechanism-remap.htm`); using
     /// one answers the same (simulator-defined: the documents name no other code).
@@ -227,6 +230,17 @@ impl Device {
         state: &PartitionState,
         mechanism: CK_MECHANISM_TYPE,
     ) -> Result<()> {
+        if crate::crypto::is_post_quantum(mechanism)
+            && (self.firmware.major, self.firmware.minor) < (7, 9)
+        {
+            return Err(err(
+                CKR_MECHANISM_INVALID,
+                format!(
+                    "mechanism 0x{mechanism:X} (ML-DSA / ML-KEM) needs Luna firmware 7.9 or later; this HSM runs {}",
+                    self.firmware
+                ),
+            ));
+        }
         if NON_FIPS_MECHANISMS.contains(&mechanism) && self.fips_mode(state) {
             return Err(err(
                 CKR_MECHANISM_INVALID,

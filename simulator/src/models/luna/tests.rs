@@ -465,3 +465,20 @@ fn clone_blobs_open_only_in_the_same_domain_and_intact() {
     let e = open_clone(&side(&d, &a), &side(&d, &a), &backup).unwrap_err();
     assert_eq!(e.rv, CKR_ENCRYPTED_DATA_INVALID);
 }
+
+/// ML-DSA and ML-KEM from firmware 7.9 (simulator-defined), FIPS mode or not.
+#[test]
+fn post_quantum_mechanisms_need_firmware_7_9() {
+    let open = PartitionState::default();
+    for m in [CKM_ML_DSA_KEY_PAIR_GEN, CKM_ML_DSA, CKM_ML_KEM] {
+        for fw in ["6.21.2", "7.8.4"] {
+            assert_eq!(
+                device(fw).check_mechanism(&open, m).unwrap_err().rv,
+                CKR_MECHANISM_INVALID,
+                "{fw}"
+            );
+        }
+        assert!(device("7.9.0").check_mechanism(&open, m).is_ok());
+    }
+    assert!(device("7.8.4").check_mechanism(&open, CKM_AES_GCM).is_ok());
+}

@@ -1,5 +1,6 @@
 //! What the Primus PKCS#11 provider presents (Primus §1.3, §1.5): its manufacturer, model
 //! and version, the PIN lengths, and the mechanisms and curves the firmware offers.
+use crate::base::error::{Result, err};
 use cryptoki_sys::*;
 
 /// Mechanisms Primus does not offer though the simulator has them: single DES (Primus
@@ -7,6 +8,31 @@ use cryptoki_sys::*;
 /// `CKR_MECHANISM_INVALID`.
 pub const ABSENT_MECHANISMS: &[CK_MECHANISM_TYPE] =
     &[CKM_DES_KEY_GEN, CKM_DES_ECB, CKM_DES_CBC, CKM_DES_CBC_PAD];
+
+/// The first firmware with ML-DSA and ML-KEM (Primus §1.5's firmware gating: "v3.2:
+/// `*_ENCRYPT_DATA` (also PQC ...)").
+pub const PQC_FIRMWARE: (u8, u8) = (3, 2);
+
+/// `CKR_MECHANISM_INVALID` for a mechanism a device of this firmware does not offer: single DES
+/// never ([`ABSENT_MECHANISMS`]), ML-DSA and ML-KEM before [`PQC_FIRMWARE`].
+pub fn check_mechanism(firmware: (u8, u8), mechanism: CK_MECHANISM_TYPE) -> Result<()> {
+    if ABSENT_MECHANISMS.contains(&mechanism) {
+        return Err(err(
+            CKR_MECHANISM_INVALID,
+            format!("Primus does not offer mechanism 0x{mechanism:X}"),
+        ));
+    }
+    if crate::crypto::is_post_quantum(mechanism) && firmware < PQC_FIRMWARE {
+        return Err(err(
+            CKR_MECHANISM_INVALID,
+            format!(
+                "mechanism 0x{mechanism:X} (ML-DSA / ML-KEM) needs Primus firmware 3.2 or later; this HSM runs {}.{}",
+                firmware.0, firmware.1
+            ),
+        ));
+    }
+    Ok(())
+}
 
 /// `CK_TOKEN_INFO.manufacturerID` and `model` (Primus §1.3, observed).
 pub const MANUFACTURER: &str = "Securosys SA";

@@ -8,6 +8,20 @@ use cryptoki_sys::*;
 mod keys {
     use super::*;
 
+    /// Single DES never; ML-DSA and ML-KEM from firmware 3.2 (Primus §1.5).
+    #[test]
+    fn mechanisms_by_firmware() {
+        for m in [CKM_ML_DSA_KEY_PAIR_GEN, CKM_HASH_ML_DSA_SHA256, CKM_ML_KEM] {
+            assert_eq!(
+                check_mechanism((3, 1), m).unwrap_err().rv,
+                CKR_MECHANISM_INVALID
+            );
+            assert!(check_mechanism((3, 2), m).is_ok());
+        }
+        assert!(check_mechanism((3, 2), CKM_DES_ECB).is_err());
+        assert!(check_mechanism((2, 11), CKM_AES_GCM).is_ok());
+    }
+
     #[test]
     fn firmware_parses() {
         assert_eq!(Device::parse_firmware("2.11"), Some((2, 11)));

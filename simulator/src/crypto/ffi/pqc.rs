@@ -1,0 +1,296 @@
+//! The C ABI boundary to aws-lc for ML-DSA (FIPS 204) and ML-KEM (FIPS 203) where aws-lc-rs
+//! has no API:
+//! - ML-DSA signing and verification with an explicit message prefix and randomness
+//!   (`ml_dsa_{44,65,87}_sign_internal` / `verify_internal`, FIPS 204 Algorithms 7 and 8 on
+//!   M' = pre || M): context strings, deterministic signing and HashML-DSA. These are aws-lc's
+//!   internal functions, not bound by aws-lc-sys: they are declared here with the symbol
+//!   prefix of aws-lc-sys 0.47.0 (`aws_lc_0_47_0_`), which the workspace pins exactly
+//!   (`aws-lc-sys = "=0.47.0"`): another version renames them and the link fails loudly; the
+//!   unit tests of `crypto::ml_dsa` check the results against aws-lc-rs's public verifier.
+//! - ML-KEM key generation from the 64-byte seed d || z (`EVP_PKEY_keygen_deterministic`).
+use aws_lc_sys as lc;
+use std::ffi::c_int;
+use std::ptr::null_mut;
+use zeroize::Zeroizing;
+
+// SAFETY: these are aws-lc's own functions (crypto/fipsmodule/ml_dsa/ml_dsa.h of aws-lc-sys
+// 0.47.0), linked from the static library aws-lc-sys builds; the signatures below are copied
+// from that header. They return 1 on success.
+unsafe extern "C" {
+    #[link_name = "aws_lc_0_47_0_ml_dsa_44_sign_internal"]
+    fn ml_dsa_44_sign_internal(
+        sk: *const u8,
+        sig: *mut u8,
+        sig_len: *mut usize,
+        msg: *const u8,
+        msg_len: usize,
+        pre: *const u8,
+        pre_len: usize,
+        rnd: *const u8,
+    ) -> c_int;
+    #[link_name = "aws_lc_0_47_0_ml_dsa_65_sign_internal"]
+    fn ml_dsa_65_sign_internal(
+        sk: *const u8,
+        sig: *mut u8,
+        sig_len: *mut usize,
+        msg: *const u8,
+        msg_len: usize,
+        pre: *const u8,
+        pre_len: usize,
+        rnd: *const u8,
+    ) -> c_int;
+    #[link_name = "aws_lc_0_47_0_ml_dsa_87_sign_internal"]
+    fn ml_dsa_87_sign_internal(
+        sk: *const u8,
+        sig: *mut u8,
+        sig_len: *mut usize,
+        msg: *const u8,
+        msg_len: usize,
+        pre: *const u8,
+        pre_len: usize,
+        rnd: *const u8,
+    ) -> c_int;
+    #[link_name = "aws_lc_0_47_0_ml_dsa_44_verify_internal"]
+    fn ml_dsa_44_verify_internal(
+        pk: *const u8,
+        sig: *const u8,
+        sig_len: usize,
+        msg: *const u8,
+        msg_len: usize,
+        pre: *const u8,
+        pre_len: usize,
+    ) -> c_int;
+    #[link_name = "aws_lc_0_47_0_ml_dsa_65_verify_internal"]
+    fn ml_dsa_65_verify_internal(
+        pk: *const u8,
+        sig: *const u8,
+        sig_len: usize,
+        msg: *const u8,
+        msg_len: usize,
+        pre: *const u8,
+        pre_len: usize,
+    ) -> c_int;
+    #[link_name = "aws_lc_0_47_0_ml_dsa_87_verify_internal"]
+    fn ml_dsa_87_verify_internal(
+        pk: *const u8,
+        sig: *const u8,
+        sig_len: usize,
+        msg: *const u8,
+        msg_len: usize,
+        pre: *const u8,
+        pre_len: usize,
+    ) -> c_int;
+}
+
+/// The sizes of one ML-DSA parameter set: public key, expanded private key, signature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct MlDsaSizes {
+    pub public: usize,
+    pub private: usize,
+    pub signature: usize,
+}
+
+/// ML-DSA-44, -65 and -87 (FIPS 204 Table 2), by security category 2, 3, 5 as 44/65/87.
+pub(crate) fn ml_dsa_sizes(set: u16) -> Option<MlDsaSizes> {
+    Some(match set {
+        44 => MlDsaSizes {
+            public: 1312,
+            private: 2560,
+            signature: 2420,
+        },
+        65 => MlDsaSizes {
+            public: 1952,
+            private: 4032,
+            signature: 3309,
+        },
+        87 => MlDsaSizes {
+            public: 2592,
+            private: 4896,
+            signature: 4627,
+        },
+        _ => return None,
+    })
+}
+
+/// ML-DSA.Sign_internal(sk, pre || msg, rnd) of parameter set `set` (44, 65 or 87); `sk` is
+/// the expanded private key. `None` on a wrong key length or a failure.
+pub(crate) fn ml_dsa_sign(
+    set: u16,
+    sk: &[u8],
+    msg: &[u8],
+    pre: &[u8],
+    rnd: &[u8; 32],
+) -> Option<Vec<u8>> {
+    let sizes = ml_dsa_sizes(set)?;
+    if sk.len() != sizes.private {
+        return None;
+    }
+    let f = match set {
+        44 => ml_dsa_44_sign_internal,
+        65 => ml_dsa_65_sign_internal,
+        _ => ml_dsa_87_sign_internal,
+    };
+    let mut sig = vec![0u8; sizes.signature];
+    let mut len = sig.len();
+    // SAFETY: `sk` has the parameter set's private key length (checked), `sig` holds a whole
+    // signature, the message and prefix pointers are valid for their lengths, and `rnd` is 32
+    // bytes, as ml_dsa.h requires.
+    let ok = unsafe {
+        f(
+            sk.as_ptr(),
+            sig.as_mut_ptr(),
+            &mut len,
+            msg.as_ptr(),
+            msg.len(),
+            pre.as_ptr(),
+            pre.len(),
+            rnd.as_ptr(),
+        )
+    };
+    if ok != 1 || len != sizes.signature {
+        return super::fail();
+    }
+    Some(sig)
+}
+
+/// ML-DSA.Verify_internal(pk, pre || msg, sig) of parameter set `set`.
+pub(crate) fn ml_dsa_verify(set: u16, pk: &[u8], sig: &[u8], msg: &[u8], pre: &[u8]) -> bool {
+    let Some(sizes) = ml_dsa_sizes(set) else {
+        return false;
+    };
+    if pk.len() != sizes.public || sig.len() != sizes.signature {
+        return false;
+    }
+    let f = match set {
+        44 => ml_dsa_44_verify_internal,
+        65 => ml_dsa_65_verify_internal,
+        _ => ml_dsa_87_verify_internal,
+    };
+    // SAFETY: `pk` and `sig` have the parameter set's lengths (checked); the other pointers are
+    // valid for their lengths.
+    let ok = unsafe {
+        f(
+            pk.as_ptr(),
+            sig.as_ptr(),
+            sig.len(),
+            msg.as_ptr(),
+            msg.len(),
+            pre.as_ptr(),
+            pre.len(),
+        )
+    };
+    if ok != 1 {
+        super::clear_errors();
+    }
+    ok == 1
+}
+
+/// An owned `EVP_PKEY_CTX`.
+struct Ctx(*mut lc::EVP_PKEY_CTX);
+impl Drop for Ctx {
+    fn drop(&mut self) {
+        // SAFETY: we own the context (null is accepted too) and free it once.
+        unsafe { lc::EVP_PKEY_CTX_free(self.0) }
+    }
+}
+
+/// An owned `EVP_PKEY`.
+struct Pkey(*mut lc::EVP_PKEY);
+impl Drop for Pkey {
+    fn drop(&mut self) {
+        // SAFETY: we own the key (null is accepted too) and free it once.
+        unsafe { lc::EVP_PKEY_free(self.0) }
+    }
+}
+
+/// ML-KEM key generation from the seed d || z (FIPS 203 ML-KEM.KeyGen_internal), for
+/// ML-KEM-512/768/1024 (`set`): (encapsulation key, decapsulation key).
+pub(crate) fn ml_kem_keypair_from_seed(
+    set: u16,
+    seed: &[u8; 64],
+) -> Option<(Vec<u8>, Zeroizing<Vec<u8>>)> {
+    let nid = match set {
+        512 => lc::NID_MLKEM512,
+        768 => lc::NID_MLKEM768,
+        1024 => lc::NID_MLKEM1024,
+        _ => return None,
+    };
+    // SAFETY: a new context of the KEM type; owned by `ctx`.
+    let ctx = Ctx(unsafe { lc::EVP_PKEY_CTX_new_id(lc::EVP_PKEY_KEM, null_mut()) });
+    if ctx.0.is_null() {
+        return super::fail();
+    }
+    // SAFETY: a valid context.
+    if unsafe { lc::EVP_PKEY_CTX_kem_set_params(ctx.0, nid) } != 1
+    // SAFETY: a valid context.
+        || unsafe { lc::EVP_PKEY_keygen_init(ctx.0) } != 1
+    {
+        return super::fail();
+    }
+    let mut key = Pkey(null_mut());
+    let mut seed_len = seed.len();
+    // SAFETY: a valid context in keygen state, an out-pointer, and a 64-byte seed.
+    if unsafe { lc::EVP_PKEY_keygen_deterministic(ctx.0, &mut key.0, seed.as_ptr(), &mut seed_len) }
+        != 1
+        || key.0.is_null()
+    {
+        return super::fail();
+    }
+    let read = |private: bool| -> Option<Zeroizing<Vec<u8>>> {
+        let mut len = 0usize;
+        let get = if private {
+            lc::EVP_PKEY_get_raw_private_key
+        } else {
+            lc::EVP_PKEY_get_raw_public_key
+        };
+        // SAFETY: a valid key; a null buffer asks for the length.
+        if unsafe { get(key.0, null_mut(), &mut len) } != 1 {
+            return None;
+        }
+        let mut out = Zeroizing::new(vec![0u8; len]);
+        // SAFETY: the buffer holds `len` bytes.
+        if unsafe { get(key.0, out.as_mut_ptr(), &mut len) } != 1 {
+            return None;
+        }
+        out.truncate(len);
+        Some(out)
+    };
+    match (read(false), read(true)) {
+        (Some(ek), Some(dk)) => Some((ek.to_vec(), dk)),
+        _ => super::fail(),
+    }
+}
+
+/// SHA3-224/256/384/512 (`bits`) of `data`, one-shot (`EVP_Digest`): the pre-hashes of the
+/// HashML-DSA SHA-3 variants (aws-lc-rs has no SHA3-224).
+pub(crate) fn sha3(bits: u16, data: &[u8]) -> Option<Vec<u8>> {
+    // SAFETY: these return pointers to aws-lc's static digest descriptions.
+    let md = unsafe {
+        match bits {
+            224 => lc::EVP_sha3_224(),
+            256 => lc::EVP_sha3_256(),
+            384 => lc::EVP_sha3_384(),
+            512 => lc::EVP_sha3_512(),
+            _ => return None,
+        }
+    };
+    let mut out = vec![0u8; 64];
+    let mut len: std::ffi::c_uint = 0;
+    // SAFETY: `data` is valid for its length, `out` holds the largest SHA-3 digest (64 bytes),
+    // `md` is a static digest and no engine is used.
+    let ok = unsafe {
+        lc::EVP_Digest(
+            data.as_ptr().cast(),
+            data.len(),
+            out.as_mut_ptr(),
+            &mut len,
+            md,
+            null_mut(),
+        )
+    };
+    if ok != 1 {
+        return super::fail();
+    }
+    out.truncate(len as usize);
+    Some(out)
+}
