@@ -58,36 +58,6 @@ N=0
 
 say "hsmsim: $hsmsim  module: $module  work: $W  log: $LOG"
 
-# step "what" cmd... : run, output to the log and out.txt; die on a non-zero exit.
-# expect_fail "what" cmd... : the same, dying when the command succeeds.
-# check "what" cmd... : a check on the last step's out.txt (left in place).
-_run() {
-    local kind="$1" what="$2"; shift 2
-    N=$((N + 1))
-    printf '\n### %d. %s\n$ %s\n' "$N" "$what" "$*" >>"$LOG"
-    local rc=0
-    "$@" >cur.txt 2>&1 || rc=$?
-    cat cur.txt >>"$LOG"
-    if [ "$kind" = expect_fail ]; then
-        if [ "$rc" -eq 0 ]; then
-            printf '  FAIL %2d. %s: succeeded but must fail\n' "$N" "$what"
-            sed 's/^/       | /' cur.txt | tail -25
-            die "step $N '$what' succeeded but must fail: $*"
-        fi
-        printf '  ok   %2d. %s (refused, as it must be)\n' "$N" "$what"
-    elif [ "$rc" -ne 0 ]; then
-        printf '  FAIL %2d. %s (exit %d)\n' "$N" "$what" "$rc"
-        sed 's/^/       | /' cur.txt | tail -25
-        die "step $N '$what' failed: $*"
-    else
-        printf '  ok   %2d. %s\n' "$N" "$what"
-    fi
-    [ "$kind" = check ] || mv cur.txt out.txt
-}
-step()        { _run step "$@"; }
-expect_fail() { _run expect_fail "$@"; }
-check()       { _run check "check: $1" "${@:2}"; }
-out_has() { grep -q -- "$1" out.txt || { echo "expected '$1' in the output:"; cat out.txt; return 1; }; }
 out_lacks() { ! grep -q -- "$1" out.txt || { echo "did not expect '$1' in the output:"; cat out.txt; return 1; }; }
 
 # The two sides' environments: nothing of the caller's leaks into either.

@@ -50,3 +50,39 @@ fresh_state_dir() {
     mkdir -p "$HSMSIM_EXT_WORK/state"
     mktemp -d "$HSMSIM_EXT_WORK/state/$1.XXXXXX"
 }
+
+# The numbered steps of a script (pkcs11-tool.sh, remoting.sh): the caller sets LOG (the log
+# file) and N=0, and runs in its work directory.
+# step "what" cmd...        : run; its output goes to the log and (for later checks) to
+#                             out.txt; die on a non-zero exit.
+# expect_fail "what" cmd... : the same, dying when the command succeeds.
+# check "what" cmd...       : like step, but leaves out.txt alone, so a check can inspect
+#                             the output of the step before it.
+# out_has TEXT              : out.txt contains TEXT (for check).
+_run() {
+    local kind="$1" what="$2"; shift 2
+    N=$((N + 1))
+    printf '\n### %d. %s\n$ %s\n' "$N" "$what" "$*" >>"$LOG"
+    local rc=0
+    "$@" >cur.txt 2>&1 || rc=$?
+    cat cur.txt >>"$LOG"
+    if [ "$kind" = expect_fail ]; then
+        if [ "$rc" -eq 0 ]; then
+            printf '  FAIL %2d. %s: succeeded but must fail\n' "$N" "$what"
+            sed 's/^/       | /' cur.txt | tail -25
+            die "step $N '$what' succeeded but must fail: $*"
+        fi
+        printf '  ok   %2d. %s (refused, as it must be)\n' "$N" "$what"
+    elif [ "$rc" -ne 0 ]; then
+        printf '  FAIL %2d. %s (exit %d)\n' "$N" "$what" "$rc"
+        sed 's/^/       | /' cur.txt | tail -25
+        die "step $N '$what' failed: $*"
+    else
+        printf '  ok   %2d. %s\n' "$N" "$what"
+    fi
+    [ "$kind" = check ] || mv cur.txt out.txt
+}
+step()        { _run step "$@"; }
+expect_fail() { _run expect_fail "$@"; }
+check()       { _run check "check: $1" "${@:2}"; }
+out_has() { grep -q -- "$1" out.txt || { echo "expected '$1' in the output:"; cat out.txt; return 1; }; }

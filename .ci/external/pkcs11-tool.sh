@@ -41,36 +41,6 @@ N=0
 
 say "module: $MODULE  state: $HSMSIM_STATE_DIR  work: $W  log: $LOG"
 
-# step "what" cmd... : run; its output goes to the log and (for later checks) to out.txt;
-# die on a non-zero exit. check "what" cmd... does the same but leaves out.txt alone, so a
-# check can inspect the output of the step before it.
-_run() {
-    local kind="$1" what="$2"; shift 2
-    N=$((N + 1))
-    printf '\n### %d. %s\n$ %s\n' "$N" "$what" "$*" >>"$LOG"
-    local rc=0
-    "$@" >cur.txt 2>&1 || rc=$?
-    cat cur.txt >>"$LOG"
-    if [ "$kind" = expect_fail ]; then
-        if [ "$rc" -eq 0 ]; then
-            printf '  FAIL %2d. %s: succeeded but must fail\n' "$N" "$what"
-            sed 's/^/       | /' cur.txt | tail -25
-            die "step $N '$what' succeeded but must fail: $*"
-        fi
-        printf '  ok   %2d. %s (refused, as it must be)\n' "$N" "$what"
-    elif [ "$rc" -ne 0 ]; then
-        printf '  FAIL %2d. %s (exit %d)\n' "$N" "$what" "$rc"
-        sed 's/^/       | /' cur.txt | tail -25
-        die "step $N '$what' failed: $*"
-    else
-        printf '  ok   %2d. %s\n' "$N" "$what"
-    fi
-    [ "$kind" = check ] || mv cur.txt out.txt
-}
-step()        { _run step "$@"; }
-check()       { _run check "check: $1" "${@:2}"; }
-expect_fail() { _run expect_fail "$@"; }
-out_has() { grep -q -- "$1" out.txt || { echo "expected '$1' in the output:"; cat out.txt; return 1; }; }
 
 head -c 1000 /dev/urandom >data.bin
 openssl dgst -sha256 -binary data.bin >data.sha256

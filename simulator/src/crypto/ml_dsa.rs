@@ -208,30 +208,12 @@ pub fn generate_key_pair(
     public_template: &Attributes,
     private_template: &Attributes,
 ) -> Result<(Attributes, Attributes)> {
-    let param = public_template.require_ulong(CKA_PARAMETER_SET)?;
-    let set = parameter_set(param)?;
-    if private_template
-        .ulong(CKA_PARAMETER_SET)
-        .is_some_and(|p| p != param)
-    {
-        return Err(err(
-            CKR_TEMPLATE_INCONSISTENT,
-            "the templates give different CKA_PARAMETER_SET",
-        ));
-    }
-    let mut seed = Zeroizing::new([0u8; 32]);
-    random_fill(seed.as_mut())?;
-    let (pk, expanded) = from_seed(set, seed.as_ref())?;
-    let mut public = Attributes::new();
-    public.set_ulong(CKA_KEY_TYPE, CKK_ML_DSA);
-    public.set_ulong(CKA_PARAMETER_SET, param);
-    public.set_bytes(CKA_VALUE, pk);
-    let mut private = Attributes::new();
-    private.set_ulong(CKA_KEY_TYPE, CKK_ML_DSA);
-    private.set_ulong(CKA_PARAMETER_SET, param);
-    private.set_bytes(CKA_SEED, seed.to_vec());
-    private.set_bytes(CKA_VALUE, expanded.to_vec());
-    Ok((public, private))
+    super::seeded_key_pair::<32>(
+        public_template,
+        private_template,
+        CKK_ML_DSA,
+        |param, seed| from_seed(parameter_set(param)?, seed),
+    )
 }
 
 /// The pre-hash of a HashML-DSA mechanism: how to hash, and the DER of the hash's OID.

@@ -133,30 +133,12 @@ pub fn generate_key_pair(
     public_template: &Attributes,
     private_template: &Attributes,
 ) -> Result<(Attributes, Attributes)> {
-    let param = public_template.require_ulong(CKA_PARAMETER_SET)?;
-    let set = parameter_set(param)?;
-    if private_template
-        .ulong(CKA_PARAMETER_SET)
-        .is_some_and(|p| p != param)
-    {
-        return Err(err(
-            CKR_TEMPLATE_INCONSISTENT,
-            "the templates give different CKA_PARAMETER_SET",
-        ));
-    }
-    let mut seed = Zeroizing::new([0u8; 64]);
-    random_fill(seed.as_mut())?;
-    let (ek, dk) = keypair_from_seed(set, seed.as_ref())?;
-    let mut public = Attributes::new();
-    public.set_ulong(CKA_KEY_TYPE, CKK_ML_KEM);
-    public.set_ulong(CKA_PARAMETER_SET, param);
-    public.set_bytes(CKA_VALUE, ek);
-    let mut private = Attributes::new();
-    private.set_ulong(CKA_KEY_TYPE, CKK_ML_KEM);
-    private.set_ulong(CKA_PARAMETER_SET, param);
-    private.set_bytes(CKA_SEED, seed.to_vec());
-    private.set_bytes(CKA_VALUE, dk.to_vec());
-    Ok((public, private))
+    super::seeded_key_pair::<64>(
+        public_template,
+        private_template,
+        CKK_ML_KEM,
+        |param, seed| keypair_from_seed(parameter_set(param)?, seed),
+    )
 }
 
 fn key(material: &KeyMaterial) -> Result<&MlKemKey> {

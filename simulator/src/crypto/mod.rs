@@ -1069,3 +1069,38 @@ pub fn generated_class(mechanism_type: CK_MECHANISM_TYPE) -> CK_OBJECT_CLASS {
         _ => CKO_SECRET_KEY,
     }
 }
+
+/// A post-quantum key pair (ML-DSA, ML-KEM) generated from a fresh random seed of `SEED`
+/// bytes: `CKA_PARAMETER_SET` from the public template (required; the private template may
+/// repeat it, not differ), `make` turning the parameter set and the seed into the public
+/// `CKA_VALUE` and the private `CKA_VALUE`; the private key keeps the seed (`CKA_SEED`).
+pub(crate) fn seeded_key_pair<const SEED: usize>(
+    public_template: &Attributes,
+    private_template: &Attributes,
+    key_type: CK_KEY_TYPE,
+    make: impl FnOnce(CK_ULONG, &[u8]) -> Result<(Vec<u8>, Zeroizing<Vec<u8>>)>,
+) -> Result<(Attributes, Attributes)> {
+    let param = public_template.require_ulong(CKA_PARAMETER_SET)?;
+    if private_template
+        .ulong(CKA_PARAMETER_SET)
+        .is_some_and(|p| p != param)
+    {
+        return Err(err(
+            CKR_TEMPLATE_INCONSISTENT,
+            "the templates give different CKA_PARAMETER_SET",
+        ));
+    }
+    let mut seed = Zeroizing::new([0u8; SEED]);
+    random_fill(seed.as_mut())?;
+    let (public_value, private_value) = make(param, seed.as_ref())?;
+    let mut public = Attributes::new();
+    public.set_ulong(CKA_KEY_TYPE, key_type);
+    public.set_ulong(CKA_PARAMETER_SET, param);
+    public.set_bytes(CKA_VALUE, public_value);
+    let mut private = Attributes::new();
+    private.set_ulong(CKA_KEY_TYPE, key_type);
+    private.set_ulong(CKA_PARAMETER_SET, param);
+    private.set_bytes(CKA_SEED, seed.to_vec());
+    private.set_bytes(CKA_VALUE, private_value.to_vec());
+    Ok((public, private))
+}

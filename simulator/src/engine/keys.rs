@@ -1,12 +1,14 @@
 //! Keys made by the token: generation of keys and key pairs, wrapping out, unwrapping in,
 //! derivation, and random numbers.
 use super::operations::{Output, retarget};
-use super::{Engine, Slot};
+use super::{Engine, Session, Slot};
 use crate::base::attribute::{AttrValue, Attributes};
 use crate::base::error::{Result, err};
 use crate::crypto::{self as mechs, Mechanism};
 use crate::object::rules::{self, Origin};
 use cryptoki_sys::*;
+use parking_lot::Mutex;
+use std::sync::Arc;
 use zeroize::Zeroizing;
 
 impl Engine {
@@ -301,19 +303,12 @@ impl Engine {
             Some(c) if c < len => return Ok((Output::TooSmall(len), None)),
             Some(_) => {}
         }
-        let (class, _, _) = secret_from_shared(&template, None)?;
-        self.precheck_new_object(session.lock().is_rw(), slot, &template, class)?;
-        let (ciphertext, secret) = mechs::encapsulate(mech, &material)?;
-        let (class, computed, key_type) = secret_from_shared(&template, Some(&secret))?;
-        let attrs = self.new_object_attrs(
-            slot,
-            Origin::Unwrap,
-            &template_without_len(&template),
-            &computed,
-            class,
-            Some(key_type),
-        )?;
-        let handle = self.insert_object(&mut session.lock(), slot, attrs)?;
+        let mut ciphertext = Vec::new();
+        let handle = self.shared_secret_key(&session, slot, &template, || {
+            let (c, secret) = mechs::encapsulate(mech, &material)?;
+            ciphertext = c;
+            Ok(secret)
+        })?;
         Ok((Output::Data(ciphertext), Some(handle)))
     }
 
@@ -332,14 +327,29 @@ impl Engine {
         let (key, material) =
             self.operation_key(slot, private_key, CKA_DECAPSULATE, mech, CKF_DECAPSULATE)?;
         let template = with_required_template(template, key.attrs.get(CKA_DECAPSULATE_TEMPLATE))?;
-        let (class, _, _) = secret_from_shared(&template, None)?;
-        self.precheck_new_object(session.lock().is_rw(), slot, &template, class)?;
-        let secret = mechs::decapsulate(mech, &material, ciphertext)?;
-        let (class, computed, key_type) = secret_from_shared(&template, Some(&secret))?;
+        self.shared_secret_key(&session, slot, &template, || {
+            mechs::decapsulate(mech, &material, ciphertext)
+        })
+    }
+
+    /// The secret key a KEM's shared secret becomes (`C_EncapsulateKey`, `C_DecapsulateKey`):
+    /// `template` checked as a new object of the session first, then `secret` run and its
+    /// result made into the key with the rules of an unwrapped one.
+    fn shared_secret_key(
+        &self,
+        session: &Arc<Mutex<Session>>,
+        slot: &Arc<Slot>,
+        template: &Attributes,
+        secret: impl FnOnce() -> Result<Zeroizing<Vec<u8>>>,
+    ) -> Result<CK_OBJECT_HANDLE> {
+        let (class, _, _) = secret_from_shared(template, None)?;
+        self.precheck_new_object(session.lock().is_rw(), slot, template, class)?;
+        let secret = secret()?;
+        let (class, computed, key_type) = secret_from_shared(template, Some(&secret))?;
         let attrs = self.new_object_attrs(
             slot,
             Origin::Unwrap,
-            &template_without_len(&template),
+            &template_without_len(template),
             &computed,
             class,
             Some(key_type),
