@@ -15,14 +15,15 @@ use std::time::Instant;
 
 /// A module's function table as applications enter it.
 pub struct Table {
+    /// The table is an instance of its own that this replay initialised (a module that hands
+    /// out a new instance per call, as p11-kit's client does): finalised when dropped, before
+    /// the library (declared first).
+    _own_instance: Option<hsmsim_consoles::backend::raw::SeparateInstance>,
     /// Keeps a module file loaded while the table is used (`None`: the simulator linked in).
     _library: Option<libloading::Library>,
     list: *const CK_FUNCTION_LIST,
     /// How the table was had: "C_GetInterface (default: \"PKCS 11\" 3.0)".
     pub entered: String,
-    /// The table is an instance of its own that this replay initialised (a module that hands
-    /// out a new instance per call, as p11-kit's client does): finalised when dropped.
-    own_instance: bool,
 }
 
 impl Table {
@@ -73,7 +74,7 @@ impl Table {
                 _library: None,
                 list,
                 entered,
-                own_instance: false,
+                _own_instance: None,
             });
         }
         // SAFETY: the module is loaded and initialised already; this only adds a reference.
@@ -117,7 +118,7 @@ impl Table {
             _library: Some(library),
             list,
             entered,
-            own_instance,
+            _own_instance: own_instance,
         })
     }
 
@@ -1353,19 +1354,6 @@ fn flags_superset(
     Ok(())
 }
 
-impl Drop for Table {
-    fn drop(&mut self) {
-        if !self.own_instance {
-            return;
-        }
-        if let Some(finalize) = self.f().C_Finalize {
-            // SAFETY: this replay initialised the instance and no longer uses it; the library
-            // is still loaded (dropped after this).
-            unsafe { finalize(std::ptr::null_mut()) };
-        }
-    }
-}
-
 /// Compares `got` with a file item as [`Replayer::compare`] does, outside a replay (tests).
 pub fn compare_item(
     extra_variable: &[&'static str],
@@ -1377,7 +1365,7 @@ pub fn compare_item(
             _library: None,
             list: std::ptr::null(),
             entered: String::new(),
-            own_instance: false,
+            _own_instance: None,
         },
         slot: 0,
         pin: None,

@@ -24,15 +24,16 @@ use std::path::Path;
 
 /// A module's function table, loaded beside cryptoki's (same process, same initialisation).
 pub struct RawModule {
+    /// The table is an instance of the module of its own, initialised here and finalised when
+    /// dropped (see the module comment): only the mechanism list is read through it. Declared
+    /// before `library`, so it is finalised before the module unloads.
+    own_instance: Option<SeparateInstance>,
     /// The module file; `None` for the simulator linked into this program.
     library: Option<libloading::Library>,
     list: *const CK_FUNCTION_LIST,
     /// The simulator's Luna table: its `CA_*` functions are found there by name
     /// (`hsmsim::pkcs11::CA_FUNCTION_NAMES`), not among the module file's symbols.
     ca_list: *const hsmsim::pkcs11::CK_SFNT_CA_FUNCTION_LIST,
-    /// The table is an instance of the module of its own, initialised here (see the module
-    /// comment): only the mechanism list is read through it.
-    own_instance: bool,
 }
 
 // SAFETY: the function table is static data of the loaded module, which stays loaded while
@@ -132,7 +133,7 @@ impl RawModule {
             library: Some(library),
             list,
             ca_list: std::ptr::null(),
-            own_instance: false,
+            own_instance: None,
         };
         raw.own_instance = raw.initialise_if_separate().map_err(|rv| {
             format!(
@@ -145,7 +146,7 @@ impl RawModule {
 
     /// Whether this table is a second, uninitialised instance of the module (see the module
     /// comment); if so, initialises it and answers true.
-    fn initialise_if_separate(&self) -> Result<bool, CK_RV> {
+    fn initialise_if_separate(&self) -> Result<Option<SeparateInstance>, CK_RV> {
         // SAFETY: the table of the module `library` holds loaded.
         unsafe { initialise_separate_instance(self.list) }
     }
@@ -168,7 +169,7 @@ impl RawModule {
             library: None,
             list,
             ca_list,
-            own_instance: false,
+            own_instance: None,
         })
     }
 
@@ -182,7 +183,7 @@ impl RawModule {
     /// The table, for the calls on cryptoki's sessions or a token: refused on an instance of
     /// its own (see the module comment).
     fn functions(&self) -> Result<&CK_FUNCTION_LIST, CK_RV> {
-        if self.own_instance {
+        if self.own_instance.is_some() {
             return Err(CKR_FUNCTION_NOT_SUPPORTED);
         }
         Ok(self.table())
@@ -583,20 +584,24 @@ impl RawModule {
 /// Initialises `table` when it is a second, uninitialised instance of a module this process
 /// has initialised already: a module that hands out a new instance per `C_GetFunctionList`, as
 /// p11-kit's `p11-kit-client.so` does (`C_GetInfo` then answers `CKR_CRYPTOKI_NOT_INITIALIZED`).
-/// Answers whether it did; the caller finalises that instance (`C_Finalize`) when done with it,
-/// and never uses another instance's session or object handles on it. Anyone who enters a
-/// module through its own `C_GetFunctionList` beside cryptoki's needs this.
+/// Answers the instance when it did (finalised when dropped: keep the module loaded until
+/// then); the caller never uses another instance's session or object handles on it. Anyone
+/// who enters a module through its own `C_GetFunctionList` beside cryptoki's needs this.
 ///
 /// # Safety
-/// `table` is the function table of a module that stays loaded during the call.
-pub unsafe fn initialise_separate_instance(table: *const CK_FUNCTION_LIST) -> Result<bool, CK_RV> {
+/// `table` is the function table of a module that stays loaded during the call and for as long
+/// as the answered instance lives.
+pub unsafe fn initialise_separate_instance(
+    table: *const CK_FUNCTION_LIST,
+) -> Result<Option<SeparateInstance>, CK_RV> {
+    let list = table;
     // SAFETY: the caller's promise.
     let table = unsafe { table.as_ref() }.ok_or(CKR_ARGUMENTS_BAD)?;
     let get_info = table.C_GetInfo.ok_or(CKR_FUNCTION_NOT_SUPPORTED)?;
     let mut info = std::mem::MaybeUninit::<CK_INFO>::zeroed();
     // SAFETY: a valid out-pointer to a CK_INFO.
     if unsafe { get_info(info.as_mut_ptr()) } != CKR_CRYPTOKI_NOT_INITIALIZED {
-        return Ok(false);
+        return Ok(None);
     }
     let initialize = table.C_Initialize.ok_or(CKR_FUNCTION_NOT_SUPPORTED)?;
     let mut args = CK_C_INITIALIZE_ARGS {
@@ -609,17 +614,19 @@ pub unsafe fn initialise_separate_instance(table: *const CK_FUNCTION_LIST) -> Re
     };
     // SAFETY: valid initialisation arguments that outlive the call.
     check(unsafe { initialize((&mut args as *mut CK_C_INITIALIZE_ARGS).cast()) })?;
-    Ok(true)
+    Ok(Some(SeparateInstance(list)))
 }
 
-impl Drop for RawModule {
-    /// Finalises an instance of its own (before `library` unloads the module).
+/// A module instance of its own that `initialise_separate_instance` initialised: finalised
+/// (`C_Finalize`) when dropped, which must happen before the module unloads.
+pub struct SeparateInstance(*const CK_FUNCTION_LIST);
+
+impl Drop for SeparateInstance {
     fn drop(&mut self) {
-        if !self.own_instance {
-            return;
-        }
-        if let Some(finalize) = self.table().C_Finalize {
-            // SAFETY: this instance was initialised in `load` and nothing else uses it.
+        // SAFETY: the table of a module still loaded (`initialise_separate_instance`'s
+        // contract); the instance was initialised there and is no longer used.
+        if let Some(finalize) = unsafe { self.0.as_ref() }.and_then(|t| t.C_Finalize) {
+            // SAFETY: as above; a null reserved argument.
             unsafe { finalize(std::ptr::null_mut()) };
         }
     }

@@ -501,11 +501,7 @@ fn record(
     change: impl FnOnce(&mut CccMigration),
 ) -> Result<CccMigration> {
     update_ccc(selection, |state| {
-        let migration = state
-            .migrations
-            .iter_mut()
-            .find(|m| m.id == id)
-            .ok_or_else(|| unknown(format!("CCC has no migration {id}")))?;
+        let migration = migration_mut(state, id)?;
         if let Some(message) = message {
             migration.progress.push(message.to_string());
         }
@@ -717,6 +713,15 @@ pub fn copy_error(failed: &[PartitionId]) -> String {
     )
 }
 
+/// Migration `id` of CCC's state, to change.
+fn migration_mut(state: &mut CccState, id: u64) -> Result<&mut CccMigration> {
+    state
+        .migrations
+        .iter_mut()
+        .find(|m| m.id == id)
+        .ok_or_else(|| unknown(format!("CCC has no migration {id}")))
+}
+
 /// Fails migration `id`'s copy in one change of CCC's state: the progress `before` and then
 /// `error` recorded, the error and `failed` kept, and the failed targets out of the new
 /// service (they stay initialised on their devices, outside CCC); a service left with no
@@ -730,11 +735,7 @@ fn fail_copy(
     failed: Vec<PartitionId>,
 ) -> Result<CccMigration> {
     update_ccc(selection, |state| {
-        let migration = state
-            .migrations
-            .iter_mut()
-            .find(|m| m.id == id)
-            .ok_or_else(|| unknown(format!("CCC has no migration {id}")))?;
+        let migration = migration_mut(state, id)?;
         migration.progress.extend(before.iter().cloned());
         migration.progress.push(error.to_string());
         migration.state = MigrationState::Failed;
