@@ -16,9 +16,17 @@
 //! (`CKR_MECHANISM_PARAM_INVALID` otherwise); `CKH_HEDGE_PREFERRED` and `CKH_HEDGE_REQUIRED`
 //! draw 32 fresh random bytes, `CKH_DETERMINISTIC_REQUIRED` uses 32 zero bytes (FIPS 204's
 //! deterministic variant); the hedge variant is ignored when verifying. HashML-DSA hashes:
-//! SHA-224/256/384/512 and SHA3-224/256/384/512; the SHAKE variants are not offered
-//! (simulator-defined). A private key is wrapped as PKCS#8 in the seed form (RFC 9881), which
-//! needs its seed; an unwrapped PKCS#8 key of any form gets `CKA_VALUE` only.
+//! SHA-224/256/384/512, SHA3-224/256/384/512, SHAKE128 (256-bit output) and SHAKE256 (512-bit
+//! output) (FIPS 204 §5.4, OIDs 2.16.840.1.101.3.4.2.1-4, 7-12). `CKM_HASH_ML_DSA_SHAKE128` /
+//! `_SHAKE256` hash the data themselves; PKCS#11 3.2 has no SHAKE digest mechanism to name in
+//! `CK_HASH_SIGN_ADDITIONAL_CONTEXT.hash`, so `CKM_HASH_ML_DSA` takes
+//! `CKM_SHAKE_128_KEY_DERIVATION` / `CKM_SHAKE_256_KEY_DERIVATION` there for a 32- / 64-byte
+//! SHAKE pre-hash (simulator-defined).
+//!
+//! `CKA_PUBLIC_KEY_INFO` (the DER SubjectPublicKeyInfo, RFC 9881) is computed for both keys of
+//! a generated pair and for an unwrapped private key. A private key is wrapped as PKCS#8 in
+//! the seed form (RFC 9881), which needs its seed; an unwrapped PKCS#8 key of any form gets
+//! `CKA_VALUE`, and `CKA_SEED` too when the PKCS#8 holds the seed (so it can be wrapped again).
 use super::ffi::pqc;
 use super::*;
 use aws_lc_rs::digest;
@@ -177,30 +185,44 @@ impl MlDsaKey {
     }
 }
 
-/// The attributes of an ML-DSA private key in PKCS#8 (seed, expanded or both forms):
-/// `CKA_KEY_TYPE`, `CKA_PARAMETER_SET` and `CKA_VALUE` (the expanded key).
-pub fn attributes_from_pkcs8(der: &[u8]) -> Result<Attributes> {
-    for (set, param) in [
-        (44, CKP_ML_DSA_44),
-        (65, CKP_ML_DSA_65),
-        (87, CKP_ML_DSA_87),
-    ] {
-        if let Ok(pair) = PqdsaKeyPair::from_pkcs8(signing_algorithm(set), der) {
-            let expanded = pair
-                .private_key()
-                .as_raw_bytes()
-                .map_err(|_| err(CKR_FUNCTION_FAILED, "cannot expand the ML-DSA private key"))?;
-            let mut out = Attributes::new();
-            out.set_ulong(CKA_KEY_TYPE, CKK_ML_DSA);
-            out.set_ulong(CKA_PARAMETER_SET, param);
-            out.set_bytes(CKA_VALUE, expanded.as_ref().to_vec());
-            return Ok(out);
-        }
+/// The parameter-set value of a set number (44, 65, 87).
+fn parameter_value(set: u16) -> CK_ULONG {
+    match set {
+        44 => CKP_ML_DSA_44,
+        65 => CKP_ML_DSA_65,
+        _ => CKP_ML_DSA_87,
     }
-    Err(err(
-        CKR_WRAPPED_KEY_INVALID,
-        "not a PKCS#8 ML-DSA private key",
-    ))
+}
+
+/// The DER SubjectPublicKeyInfo of a raw public key (`CKA_PUBLIC_KEY_INFO`).
+fn public_key_info(set: u16, public: &[u8]) -> Result<Vec<u8>> {
+    pqc::public_key_info(set, public).ok_or_else(|| {
+        err(
+            CKR_FUNCTION_FAILED,
+            "cannot encode the ML-DSA public key info",
+        )
+    })
+}
+
+/// The attributes of an ML-DSA private key in PKCS#8 (seed, expanded or both forms):
+/// `CKA_KEY_TYPE`, `CKA_PARAMETER_SET`, `CKA_VALUE` (the expanded key), `CKA_SEED` (when the
+/// PKCS#8 holds it) and `CKA_PUBLIC_KEY_INFO` (aws-lc computes the public key from either).
+pub fn attributes_from_pkcs8(der: &[u8]) -> Result<Attributes> {
+    let not_ml_dsa = || err(CKR_WRAPPED_KEY_INVALID, "not a PKCS#8 ML-DSA private key");
+    let key = pqc::parse_pqc_pkcs8(der).ok_or_else(not_ml_dsa)?;
+    if !matches!(key.set, 44 | 65 | 87) {
+        return Err(not_ml_dsa());
+    }
+    let public = key.public.as_ref().ok_or_else(not_ml_dsa)?;
+    let mut out = Attributes::new();
+    out.set_ulong(CKA_KEY_TYPE, CKK_ML_DSA);
+    out.set_ulong(CKA_PARAMETER_SET, parameter_value(key.set));
+    out.set_bytes(CKA_VALUE, key.private.to_vec());
+    if let Some(seed) = &key.seed {
+        out.set_bytes(CKA_SEED, seed.to_vec());
+    }
+    out.set_bytes(CKA_PUBLIC_KEY_INFO, public_key_info(key.set, public)?);
+    Ok(out)
 }
 
 /// `CKM_ML_DSA_KEY_PAIR_GEN`: `CKA_PARAMETER_SET` comes from the public template (required).
@@ -208,12 +230,17 @@ pub fn generate_key_pair(
     public_template: &Attributes,
     private_template: &Attributes,
 ) -> Result<(Attributes, Attributes)> {
-    super::seeded_key_pair::<32>(
+    let (mut public, mut private) = super::seeded_key_pair::<32>(
         public_template,
         private_template,
         CKK_ML_DSA,
         |param, seed| from_seed(parameter_set(param)?, seed),
-    )
+    )?;
+    let set = parameter_set(public.require_ulong(CKA_PARAMETER_SET)?)?;
+    let info = public_key_info(set, public.require_bytes(CKA_VALUE)?)?;
+    public.set_bytes(CKA_PUBLIC_KEY_INFO, info.clone());
+    private.set_bytes(CKA_PUBLIC_KEY_INFO, info);
+    Ok((public, private))
 }
 
 /// The pre-hash of a HashML-DSA mechanism: how to hash, and the DER of the hash's OID.
@@ -221,6 +248,8 @@ pub fn generate_key_pair(
 enum PreHash {
     Sha2(&'static digest::Algorithm),
     Sha3(u16),
+    /// SHAKE128 or SHAKE256 (bits), with the output length in bytes.
+    Shake(u16, usize),
 }
 
 /// The DER-encoded OID (NIST hash algorithms arc 2.16.840.1.101.3.4.2.n) and hash of a digest
@@ -235,10 +264,15 @@ fn prehash(hash: CK_MECHANISM_TYPE) -> Result<(PreHash, [u8; 11], usize)> {
         CKM_SHA3_256 => (PreHash::Sha3(256), 8, 32),
         CKM_SHA3_384 => (PreHash::Sha3(384), 9, 48),
         CKM_SHA3_512 => (PreHash::Sha3(512), 10, 64),
+        // PKCS#11 3.2 names no SHAKE digest mechanism: the SHAKE key-derivation mechanisms
+        // stand for the XOFs here (simulator-defined).
+        CKM_SHAKE_128_KEY_DERIVATION => (PreHash::Shake(128, 32), 11, 32),
+        CKM_SHAKE_256_KEY_DERIVATION => (PreHash::Shake(256, 64), 12, 64),
         _ => {
             return Err(err(
                 CKR_MECHANISM_PARAM_INVALID,
-                "HashML-DSA supports SHA-224/256/384/512 and SHA3-224/256/384/512",
+                "HashML-DSA supports SHA-224/256/384/512, SHA3-224/256/384/512 and SHAKE128/256 \
+                 (CKM_SHAKE_128_KEY_DERIVATION / CKM_SHAKE_256_KEY_DERIVATION)",
             ));
         }
     };
@@ -259,6 +293,8 @@ fn hash_of(mechanism_type: CK_MECHANISM_TYPE) -> Option<CK_MECHANISM_TYPE> {
         CKM_HASH_ML_DSA_SHA3_256 => CKM_SHA3_256,
         CKM_HASH_ML_DSA_SHA3_384 => CKM_SHA3_384,
         CKM_HASH_ML_DSA_SHA3_512 => CKM_SHA3_512,
+        CKM_HASH_ML_DSA_SHAKE128 => CKM_SHAKE_128_KEY_DERIVATION,
+        CKM_HASH_ML_DSA_SHAKE256 => CKM_SHAKE_256_KEY_DERIVATION,
         _ => return None,
     })
 }
@@ -389,6 +425,8 @@ impl Operation {
             Input::Hash(PreHash::Sha3(bits)) => {
                 pqc::sha3(bits, data).ok_or_else(|| err(CKR_FUNCTION_FAILED, "SHA-3 failed"))?
             }
+            Input::Hash(PreHash::Shake(bits, len)) => pqc::shake(bits, data, len)
+                .ok_or_else(|| err(CKR_FUNCTION_FAILED, "SHAKE failed"))?,
         }))
     }
 
@@ -468,7 +506,7 @@ pub fn verifier(mech: &Mechanism, key: &Arc<KeyMaterial>) -> Result<Box<dyn Veri
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use aws_lc_rs::signature::{ML_DSA_44, ML_DSA_65, ML_DSA_87, UnparsedPublicKey};
 
@@ -615,10 +653,174 @@ mod tests {
             attrs.bytes(CKA_VALUE),
             k.private.as_deref().map(Vec::as_slice)
         );
-        let from_value = MlDsaKey::from_attributes(CKO_PRIVATE_KEY, &attrs).unwrap();
-        assert!(from_value.to_pkcs8().is_err());
+        // The seed form keeps the seed, so the copy wraps again to the same PKCS#8.
+        assert_eq!(attrs.bytes(CKA_SEED), k.seed.as_deref().map(Vec::as_slice));
+        let copy = MlDsaKey::from_attributes(CKO_PRIVATE_KEY, &attrs).unwrap();
+        assert_eq!(copy.to_pkcs8().unwrap(), der);
+        let mut value_only = attrs.clone();
+        value_only.remove(CKA_SEED);
+        let from_value = MlDsaKey::from_attributes(CKO_PRIVATE_KEY, &value_only).unwrap();
+        assert_eq!(
+            from_value.to_pkcs8().err().map(|e| e.rv),
+            Some(CKR_KEY_NOT_WRAPPABLE)
+        );
         let mut wrong = attrs.clone();
         wrong.set_bytes(CKA_SEED, vec![7; 32]);
         assert!(MlDsaKey::from_attributes(CKO_PRIVATE_KEY, &wrong).is_err());
+    }
+
+    /// The known-answer vectors of tests/data/pqc_kat.txt (`name hex` lines).
+    pub(crate) fn kat(name: &str) -> Vec<u8> {
+        let line = include_str!("../../tests/data/pqc_kat.txt")
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+            .unwrap_or_else(|| panic!("no vector {name}"));
+        (0..line.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&line[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    fn sha256(data: &[u8]) -> Vec<u8> {
+        digest::digest(&digest::SHA256, data).as_ref().to_vec()
+    }
+
+    /// FIPS 204 known answers from an independent implementation (dilithium-py 1.5.1; see
+    /// tests/data/pqc_kat.py, which regenerates tests/data/pqc_kat.txt): for one fixed seed
+    /// per parameter set, the key pair, a deterministic pure signature (empty context) and
+    /// deterministic HashML-DSA signatures with SHAKE128 and SHAKE256, all of one message.
+    #[test]
+    fn known_answers_agree_with_dilithium_py() {
+        let message = b"hsmsim known-answer test message";
+        for (set, param) in [
+            (44, CKP_ML_DSA_44),
+            (65, CKP_ML_DSA_65),
+            (87, CKP_ML_DSA_87),
+        ] {
+            let seed = kat(&format!("ml_dsa_{set}_seed"));
+            let mut attrs = Attributes::new();
+            attrs.set_ulong(CKA_PARAMETER_SET, param);
+            attrs.set_bytes(CKA_SEED, seed);
+            let key = MlDsaKey::from_attributes(CKO_PRIVATE_KEY, &attrs).unwrap();
+            assert_eq!(
+                sha256(&key.public),
+                kat(&format!("ml_dsa_{set}_pk_sha256")),
+                "ML-DSA-{set} public key"
+            );
+            assert_eq!(
+                sha256(key.private().unwrap()),
+                kat(&format!("ml_dsa_{set}_sk_sha256")),
+                "ML-DSA-{set} private key"
+            );
+            let private = Arc::new(KeyMaterial::MlDsa(key));
+            for (mechanism, name) in [
+                (CKM_ML_DSA, format!("ml_dsa_{set}_sig_sha256")),
+                (
+                    CKM_HASH_ML_DSA_SHAKE128,
+                    format!("hash_ml_dsa_{set}_shake128_sig_sha256"),
+                ),
+                (
+                    CKM_HASH_ML_DSA_SHAKE256,
+                    format!("hash_ml_dsa_{set}_shake256_sig_sha256"),
+                ),
+            ] {
+                let m = with_context(mechanism, CKH_DETERMINISTIC_REQUIRED, b"");
+                let sig = signer(&m, &private).unwrap().one_shot(message).unwrap();
+                assert_eq!(sha256(&sig), kat(&name), "{name}");
+            }
+        }
+    }
+
+    /// `CKM_HASH_ML_DSA` with the SHAKE stand-ins signs the caller's SHAKE digest as the
+    /// hashing mechanisms sign the data; the digest must have the XOF's output length.
+    #[test]
+    fn shake_pre_hash_mechanisms_agree_with_the_digest_form() {
+        let (public, private) = pair(44);
+        for (hashing, hash, bits, len) in [
+            (
+                CKM_HASH_ML_DSA_SHAKE128,
+                CKM_SHAKE_128_KEY_DERIVATION,
+                128,
+                32,
+            ),
+            (
+                CKM_HASH_ML_DSA_SHAKE256,
+                CKM_SHAKE_256_KEY_DERIVATION,
+                256,
+                64,
+            ),
+        ] {
+            let h = with_context(hashing, CKH_DETERMINISTIC_REQUIRED, b"c");
+            let mut s = signer(&h, &private).unwrap();
+            s.update(b"da").unwrap();
+            s.update(b"ta").unwrap();
+            let sig = s.finish().unwrap();
+            let digest = pqc::shake(bits, b"data", len).unwrap();
+            let m = Mechanism::with(
+                CKM_HASH_ML_DSA,
+                MechParams::SignContext {
+                    hedge: CKH_DETERMINISTIC_REQUIRED,
+                    context: b"c".to_vec(),
+                    hash: Some(hash),
+                },
+            );
+            assert_eq!(
+                signer(&m, &private).unwrap().one_shot(&digest).unwrap(),
+                sig
+            );
+            verifier(&m, &public)
+                .unwrap()
+                .one_shot(&digest, &sig)
+                .unwrap();
+            assert_eq!(
+                signer(&m, &private)
+                    .unwrap()
+                    .one_shot(&digest[1..])
+                    .unwrap_err()
+                    .rv,
+                CKR_DATA_LEN_RANGE
+            );
+        }
+        // SHAKE128 and SHAKE256 are different pre-hashes of the same data.
+        let a = with_context(CKM_HASH_ML_DSA_SHAKE128, CKH_HEDGE_PREFERRED, b"");
+        let b = with_context(CKM_HASH_ML_DSA_SHAKE256, CKH_HEDGE_PREFERRED, b"");
+        let sig = signer(&a, &private).unwrap().one_shot(b"data").unwrap();
+        assert_eq!(
+            verifier(&b, &public)
+                .unwrap()
+                .one_shot(b"data", &sig)
+                .unwrap_err()
+                .rv,
+            CKR_SIGNATURE_INVALID
+        );
+    }
+
+    /// `CKA_PUBLIC_KEY_INFO`: the same SubjectPublicKeyInfo on both generated keys and on a
+    /// private key read from PKCS#8: id-ml-dsa-NN (2.16.840.1.101.3.4.3.17/18/19) without
+    /// parameters and the raw public key as the BIT STRING.
+    #[test]
+    fn public_key_info_is_the_spki_of_the_raw_public_key() {
+        for (param, last_arc) in [
+            (CKP_ML_DSA_44, 0x11),
+            (CKP_ML_DSA_65, 0x12),
+            (CKP_ML_DSA_87, 0x13),
+        ] {
+            let mut t = Attributes::new();
+            t.set_ulong(CKA_PARAMETER_SET, param);
+            let (public, private) = generate_key_pair(&t, &Attributes::new()).unwrap();
+            let info = public.bytes(CKA_PUBLIC_KEY_INFO).unwrap();
+            assert_eq!(private.bytes(CKA_PUBLIC_KEY_INFO), Some(info));
+            let raw = public.bytes(CKA_VALUE).unwrap();
+            let algorithm = [
+                0x30, 0x0B, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x03, last_arc,
+            ];
+            assert_eq!(info[0], 0x30);
+            assert_eq!(&info[4..4 + algorithm.len()], &algorithm);
+            assert!(info.ends_with(raw));
+            assert_eq!(info.len(), 4 + algorithm.len() + 5 + raw.len());
+            let key = MlDsaKey::from_attributes(CKO_PRIVATE_KEY, &private).unwrap();
+            let unwrapped = attributes_from_pkcs8(&key.to_pkcs8().unwrap()).unwrap();
+            assert_eq!(unwrapped.bytes(CKA_PUBLIC_KEY_INFO), Some(info));
+        }
     }
 }

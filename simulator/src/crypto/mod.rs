@@ -451,6 +451,8 @@ pub static MECHANISMS: &[MechanismEntry] = &[
     entry!(CKM_HASH_ML_DSA_SHA3_256, MlDsa, 1, 3, SV, ML_DSA),
     entry!(CKM_HASH_ML_DSA_SHA3_384, MlDsa, 1, 3, SV, ML_DSA),
     entry!(CKM_HASH_ML_DSA_SHA3_512, MlDsa, 1, 3, SV, ML_DSA),
+    entry!(CKM_HASH_ML_DSA_SHAKE128, MlDsa, 1, 3, SV, ML_DSA),
+    entry!(CKM_HASH_ML_DSA_SHAKE256, MlDsa, 1, 3, SV, ML_DSA),
     entry!(
         CKM_ML_KEM_KEY_PAIR_GEN,
         MlKem,
@@ -1021,10 +1023,7 @@ pub fn private_key_to_pkcs8(key: &KeyMaterial) -> Result<Zeroizing<Vec<u8>>> {
         KeyMaterial::X25519(k) => k.to_pkcs8(),
         KeyMaterial::Secret(_) => Err(err(CKR_KEY_NOT_WRAPPABLE, "not a private key")),
         KeyMaterial::MlDsa(k) => k.to_pkcs8(),
-        KeyMaterial::MlKem(_) => Err(err(
-            CKR_KEY_NOT_WRAPPABLE,
-            "wrapping ML-KEM private keys is not supported",
-        )),
+        KeyMaterial::MlKem(k) => k.to_pkcs8(),
         KeyMaterial::Dsa(_) | KeyMaterial::Dh(_) => Err(err(
             CKR_KEY_NOT_WRAPPABLE,
             "wrapping DSA and DH private keys is not supported",
@@ -1045,6 +1044,7 @@ pub fn private_key_from_pkcs8(der: &[u8]) -> Result<Attributes> {
             .or_else(|_| eddsa::attributes_from_pkcs8(d))
             .or_else(|_| montgomery::attributes_from_pkcs8(d))
             .or_else(|_| ml_dsa::attributes_from_pkcs8(d))
+            .or_else(|_| ml_kem::attributes_from_pkcs8(d))
     };
     let zeros = der.iter().rev().take(15).take_while(|b| **b == 0).count();
     (0..=zeros)

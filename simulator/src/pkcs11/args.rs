@@ -286,7 +286,9 @@ pub unsafe fn mechanism(p: *const CK_MECHANISM) -> Result<Mechanism> {
         | CKM_HASH_ML_DSA_SHA3_224
         | CKM_HASH_ML_DSA_SHA3_256
         | CKM_HASH_ML_DSA_SHA3_384
-        | CKM_HASH_ML_DSA_SHA3_512 => {
+        | CKM_HASH_ML_DSA_SHA3_512
+        | CKM_HASH_ML_DSA_SHAKE128
+        | CKM_HASH_ML_DSA_SHAKE256 => {
             // SAFETY: the caller guarantees the parameter; `param` checks sizes.
             let c: CK_SIGN_ADDITIONAL_CONTEXT = unsafe { param(pp, len) }?;
             MechParams::SignContext {

@@ -8,6 +8,11 @@
 //!   (`aws-lc-sys = "=0.47.0"`): another version renames them and the link fails loudly; the
 //!   unit tests of `crypto::ml_dsa` check the results against aws-lc-rs's public verifier.
 //! - ML-KEM key generation from the 64-byte seed d || z (`EVP_PKEY_keygen_deterministic`).
+//! - PKCS#8 of ML-DSA and ML-KEM private keys read with `EVP_parse_private_key` (with the seed
+//!   when the PKCS#8 has one, `EVP_PKEY_get_private_seed`), ML-KEM PKCS#8 written with
+//!   `EVP_marshal_private_key`, and the `SubjectPublicKeyInfo` of both with
+//!   `EVP_marshal_public_key`.
+//! - SHAKE128 / SHAKE256 with a chosen output length (`EVP_DigestFinalXOF`) and SHA-3.
 use aws_lc_sys as lc;
 use std::ffi::c_int;
 use std::ptr::null_mut;
@@ -203,18 +208,10 @@ impl Drop for Pkey {
     }
 }
 
-/// ML-KEM key generation from the seed d || z (FIPS 203 ML-KEM.KeyGen_internal), for
-/// ML-KEM-512/768/1024 (`set`): (encapsulation key, decapsulation key).
-pub(crate) fn ml_kem_keypair_from_seed(
-    set: u16,
-    seed: &[u8; 64],
-) -> Option<(Vec<u8>, Zeroizing<Vec<u8>>)> {
-    let nid = match set {
-        512 => lc::NID_MLKEM512,
-        768 => lc::NID_MLKEM768,
-        1024 => lc::NID_MLKEM1024,
-        _ => return None,
-    };
+/// ML-KEM key generation from the seed d || z (FIPS 203 ML-KEM.KeyGen_internal) for
+/// ML-KEM-512/768/1024 (`set`), as an `EVP_PKEY` that keeps the seed.
+fn ml_kem_key_from_seed(set: u16, seed: &[u8; 64]) -> Option<Pkey> {
+    let nid = pqc_nid(set).filter(|_| set >= 512)?;
     // SAFETY: a new context of the KEM type; owned by `ctx`.
     let ctx = Ctx(unsafe { lc::EVP_PKEY_CTX_new_id(lc::EVP_PKEY_KEM, null_mut()) });
     if ctx.0.is_null() {
@@ -236,26 +233,20 @@ pub(crate) fn ml_kem_keypair_from_seed(
     {
         return super::fail();
     }
-    let read = |private: bool| -> Option<Zeroizing<Vec<u8>>> {
-        let mut len = 0usize;
-        let get = if private {
-            lc::EVP_PKEY_get_raw_private_key
-        } else {
-            lc::EVP_PKEY_get_raw_public_key
-        };
-        // SAFETY: a valid key; a null buffer asks for the length.
-        if unsafe { get(key.0, null_mut(), &mut len) } != 1 {
-            return None;
-        }
-        let mut out = Zeroizing::new(vec![0u8; len]);
-        // SAFETY: the buffer holds `len` bytes.
-        if unsafe { get(key.0, out.as_mut_ptr(), &mut len) } != 1 {
-            return None;
-        }
-        out.truncate(len);
-        Some(out)
-    };
-    match (read(false), read(true)) {
+    Some(key)
+}
+
+/// ML-KEM key generation from the seed d || z (FIPS 203 ML-KEM.KeyGen_internal), for
+/// ML-KEM-512/768/1024 (`set`): (encapsulation key, decapsulation key).
+pub(crate) fn ml_kem_keypair_from_seed(
+    set: u16,
+    seed: &[u8; 64],
+) -> Option<(Vec<u8>, Zeroizing<Vec<u8>>)> {
+    let key = ml_kem_key_from_seed(set, seed)?;
+    match (
+        key.read(lc::EVP_PKEY_get_raw_public_key),
+        key.read(lc::EVP_PKEY_get_raw_private_key),
+    ) {
         (Some(ek), Some(dk)) => Some((ek.to_vec(), dk)),
         _ => super::fail(),
     }
@@ -292,5 +283,207 @@ pub(crate) fn sha3(bits: u16, data: &[u8]) -> Option<Vec<u8>> {
         return super::fail();
     }
     out.truncate(len as usize);
+    Some(out)
+}
+
+/// The aws-lc NID of a post-quantum parameter set: ML-DSA-44/65/87 (`set` 44, 65, 87) or
+/// ML-KEM-512/768/1024 (`set` 512, 768, 1024); the numbers do not overlap.
+fn pqc_nid(set: u16) -> Option<c_int> {
+    Some(match set {
+        44 => lc::NID_MLDSA44,
+        65 => lc::NID_MLDSA65,
+        87 => lc::NID_MLDSA87,
+        512 => lc::NID_MLKEM512,
+        768 => lc::NID_MLKEM768,
+        1024 => lc::NID_MLKEM1024,
+        _ => return None,
+    })
+}
+
+/// The parameter set (as `pqc_nid` numbers it) of an expanded private key, by its length
+/// (FIPS 204 Table 2, FIPS 203 Table 3: all six lengths differ).
+fn set_of_private_len(len: usize) -> Option<u16> {
+    Some(match len {
+        2560 => 44,
+        4032 => 65,
+        4896 => 87,
+        1632 => 512,
+        2400 => 768,
+        3168 => 1024,
+        _ => return None,
+    })
+}
+
+impl Pkey {
+    /// The raw public key, expanded private key or private seed, by `get`
+    /// (`EVP_PKEY_get_raw_public_key`, `..._private_key`, `EVP_PKEY_get_private_seed`).
+    fn read(
+        &self,
+        get: unsafe extern "C" fn(*const lc::EVP_PKEY, *mut u8, *mut usize) -> c_int,
+    ) -> Option<Zeroizing<Vec<u8>>> {
+        let mut len = 0usize;
+        // SAFETY: a valid key; a null buffer asks for the length.
+        if unsafe { get(self.0, null_mut(), &mut len) } != 1 {
+            return None;
+        }
+        let mut out = Zeroizing::new(vec![0u8; len]);
+        // SAFETY: the buffer holds `len` bytes.
+        if unsafe { get(self.0, out.as_mut_ptr(), &mut len) } != 1 {
+            return None;
+        }
+        out.truncate(len);
+        Some(out)
+    }
+}
+
+/// DER written by `write` into a fresh `CBB` (aws-lc's DER builder), copied out.
+fn marshal(write: impl FnOnce(*mut lc::CBB) -> c_int) -> Option<Zeroizing<Vec<u8>>> {
+    // SAFETY: `CBB` is a C struct of pointers and integers whose all-zero value is the state
+    // `CBB_zero` sets.
+    let mut top: lc::CBB = unsafe { std::mem::zeroed() };
+    let mut data: *mut u8 = null_mut();
+    let mut len = 0usize;
+    // SAFETY: `top` is initialised before `write` uses it and cleaned up below on failure; on
+    // success `data` is a buffer of `len` bytes that we own.
+    let ok = unsafe {
+        lc::CBB_init(&mut top, 256) == 1
+            && write(&mut top) == 1
+            && lc::CBB_finish(&mut top, &mut data, &mut len) == 1
+    };
+    if !ok {
+        // SAFETY: `top` was zeroed or initialised; cleaning up either is allowed.
+        unsafe { lc::CBB_cleanup(&mut top) };
+        return super::fail();
+    }
+    // SAFETY: on success `data` holds `len` initialised bytes.
+    let out = Zeroizing::new(unsafe { std::slice::from_raw_parts(data, len) }.to_vec());
+    // SAFETY: `data` was allocated by aws-lc and is freed once.
+    unsafe { lc::OPENSSL_free(data.cast()) };
+    Some(out)
+}
+
+/// The DER `SubjectPublicKeyInfo` of a raw ML-DSA or ML-KEM public key of parameter set `set`
+/// (`pqc_nid` numbering): the RFC 9881 / RFC 9935 form aws-lc's `EVP_marshal_public_key` writes
+/// (the algorithm's OID without parameters, the raw key as the BIT STRING).
+pub(crate) fn public_key_info(set: u16, public: &[u8]) -> Option<Vec<u8>> {
+    let nid = pqc_nid(set)?;
+    let new = if set >= 512 {
+        lc::EVP_PKEY_kem_new_raw_public_key
+    } else {
+        lc::EVP_PKEY_pqdsa_new_raw_public_key
+    };
+    // SAFETY: `public` is readable for its length; aws-lc checks the length against the NID
+    // and returns null on a mismatch. The key is owned by `key`.
+    let key = Pkey(unsafe { new(nid, public.as_ptr(), public.len()) });
+    if key.0.is_null() {
+        return super::fail();
+    }
+    // SAFETY: `cbb` is the initialised builder `marshal` hands over; `key.0` is a valid key.
+    marshal(|cbb| unsafe { lc::EVP_marshal_public_key(cbb, key.0) }).map(|der| der.to_vec())
+}
+
+/// An ML-DSA or ML-KEM private key read from PKCS#8: its parameter set (`pqc_nid` numbering),
+/// the expanded private key, the raw public key when aws-lc knows it (ML-DSA always, ML-KEM
+/// from a seed), and the seed when the PKCS#8 holds one.
+pub(crate) struct Pkcs8PqcKey {
+    pub set: u16,
+    pub private: Zeroizing<Vec<u8>>,
+    pub public: Option<Vec<u8>>,
+    pub seed: Option<Zeroizing<Vec<u8>>>,
+}
+
+/// Reads a PKCS#8 `PrivateKeyInfo` of ML-DSA (RFC 9881: seed, expanded or both) or ML-KEM
+/// (RFC 9935: seed or expanded; aws-lc does not read "both" yet) with `EVP_parse_private_key`.
+/// `None` if `der` is not exactly one such structure.
+pub(crate) fn parse_pqc_pkcs8(der: &[u8]) -> Option<Pkcs8PqcKey> {
+    let mut cbs = lc::CBS {
+        data: der.as_ptr(),
+        len: der.len(),
+    };
+    // SAFETY: `cbs` points into `der`, which outlives the call; aws-lc only reads through it
+    // and advances it. The returned key is owned by `key`.
+    let key = Pkey(unsafe { lc::EVP_parse_private_key(&mut cbs) });
+    if key.0.is_null() {
+        return super::fail();
+    }
+    // SAFETY: a valid key.
+    let id = unsafe { lc::EVP_PKEY_id(key.0) };
+    if cbs.len != 0 || !(id == lc::EVP_PKEY_PQDSA || id == lc::EVP_PKEY_KEM) {
+        return None;
+    }
+    let private = key.read(lc::EVP_PKEY_get_raw_private_key)?;
+    let set = set_of_private_len(private.len())?;
+    let public = key
+        .read(lc::EVP_PKEY_get_raw_public_key)
+        .map(|p| p.to_vec());
+    let seed = key.read(lc::EVP_PKEY_get_private_seed);
+    super::clear_errors();
+    Some(Pkcs8PqcKey {
+        set,
+        private,
+        public,
+        seed,
+    })
+}
+
+/// An ML-KEM private key of parameter set `set` (512, 768, 1024) as PKCS#8 (RFC 9935, written
+/// by `EVP_marshal_private_key`): the seed form `[0]` d || z when `seed` is given (the key is
+/// regenerated from it), else the expanded form (the OCTET STRING dk).
+pub(crate) fn ml_kem_to_pkcs8(
+    set: u16,
+    seed: Option<&[u8; 64]>,
+    dk: &[u8],
+) -> Option<Zeroizing<Vec<u8>>> {
+    let key = match seed {
+        Some(seed) => ml_kem_key_from_seed(set, seed)?,
+        None => {
+            let nid = pqc_nid(set).filter(|_| set >= 512)?;
+            // SAFETY: `dk` is readable for its length; aws-lc checks it against the NID. The
+            // key is owned by the `Pkey`.
+            Pkey(unsafe { lc::EVP_PKEY_kem_new_raw_secret_key(nid, dk.as_ptr(), dk.len()) })
+        }
+    };
+    if key.0.is_null() {
+        return super::fail();
+    }
+    // SAFETY: `cbb` is the initialised builder `marshal` hands over; `key.0` is a valid key.
+    marshal(|cbb| unsafe { lc::EVP_marshal_private_key(cbb, key.0) })
+}
+
+/// SHAKE128 (`bits` 128) or SHAKE256 (256) of `data`, `out_len` bytes of output
+/// (`EVP_DigestFinalXOF`): the pre-hashes of HashML-DSA with SHAKE (FIPS 204 §5.4).
+pub(crate) fn shake(bits: u16, data: &[u8], out_len: usize) -> Option<Vec<u8>> {
+    // SAFETY: these return pointers to aws-lc's static digest descriptions.
+    let md = unsafe {
+        match bits {
+            128 => lc::EVP_shake128(),
+            256 => lc::EVP_shake256(),
+            _ => return None,
+        }
+    };
+    /// An owned `EVP_MD_CTX`.
+    struct MdCtx(*mut lc::EVP_MD_CTX);
+    impl Drop for MdCtx {
+        fn drop(&mut self) {
+            // SAFETY: we own the context (null is accepted too) and free it once.
+            unsafe { lc::EVP_MD_CTX_free(self.0) }
+        }
+    }
+    // SAFETY: a new digest context, owned by `ctx`.
+    let ctx = MdCtx(unsafe { lc::EVP_MD_CTX_new() });
+    if ctx.0.is_null() {
+        return super::fail();
+    }
+    let mut out = vec![0u8; out_len];
+    // SAFETY: a valid context and static digest, no engine; `data` is readable and `out`
+    // writable for their lengths.
+    let ok = unsafe {
+        lc::EVP_DigestInit_ex(ctx.0, md, null_mut()) == 1
+            && lc::EVP_DigestUpdate(ctx.0, data.as_ptr().cast(), data.len()) == 1
+            && lc::EVP_DigestFinalXOF(ctx.0, out.as_mut_ptr(), out.len()) == 1
+    };
+    if !ok {
+        return super::fail();
+    }
     Some(out)
 }
