@@ -332,6 +332,71 @@ fn an_unwrapped_ml_dsa_key_wraps_again_and_keeps_its_public_key_info() {
     );
 }
 
+/// A `CKA_PUBLIC_KEY_INFO` given to `C_CreateObject` must be the key's own.
+#[test]
+fn public_key_info_given_to_create_object_must_be_the_keys() {
+    let lab = Lab::new();
+    let s = lab.user_session();
+    let (public, _) = ml_dsa_pair(s, CKP_ML_DSA_44);
+    let (other, _) = ml_dsa_pair(s, CKP_ML_DSA_44);
+    let raw = get_attr(s, public, CKA_VALUE).unwrap();
+    let info = get_attr(s, public, CKA_PUBLIC_KEY_INFO).unwrap();
+    let public_with = |info: &[u8]| {
+        create(
+            s,
+            Template::new()
+                .ulong(CKA_CLASS, CKO_PUBLIC_KEY)
+                .ulong(CKA_KEY_TYPE, CKK_ML_DSA)
+                .ulong(CKA_PARAMETER_SET, CKP_ML_DSA_44)
+                .bytes(CKA_VALUE, &raw)
+                .bytes(CKA_PUBLIC_KEY_INFO, info),
+        )
+    };
+    let created = public_with(&info).expect("the key's own info");
+    assert_eq!(get_attr(s, created, CKA_PUBLIC_KEY_INFO).unwrap(), info);
+    let wrong = get_attr(s, other, CKA_PUBLIC_KEY_INFO).unwrap();
+    assert_eq!(public_with(&wrong).err(), Some(CKR_ATTRIBUTE_VALUE_INVALID));
+
+    // ML-KEM: a private key from its seed, with the info of another key.
+    let kem_private = |seed: &[u8], info: &[u8]| {
+        create(
+            s,
+            private_template(CKK_ML_KEM)
+                .ulong(CKA_PARAMETER_SET, CKP_ML_KEM_512)
+                .bytes(CKA_SEED, seed)
+                .bytes(CKA_PUBLIC_KEY_INFO, info),
+        )
+    };
+    let first = kem_private(&[3; 64], &[]).unwrap();
+    let second = kem_private(&[4; 64], &[]).unwrap();
+    // Created keys keep the (empty) info they were given: only generation and unwrapping
+    // compute it.
+    assert_eq!(
+        get_attr(s, first, CKA_PUBLIC_KEY_INFO).unwrap(),
+        Vec::<u8>::new()
+    );
+    let kek = aes_key(s, |t| t);
+    let info_of = |key| {
+        let wrapped = wrap(s, CKM_AES_KEY_WRAP_KWP, kek, key).unwrap();
+        let copy = unwrap(
+            s,
+            CKM_AES_KEY_WRAP_KWP,
+            kek,
+            &wrapped,
+            private_template(CKK_ML_KEM),
+        )
+        .unwrap();
+        get_attr(s, copy, CKA_PUBLIC_KEY_INFO).unwrap()
+    };
+    let (info1, info2) = (info_of(first), info_of(second));
+    assert_ne!(info1, info2);
+    assert!(kem_private(&[3; 64], &info1).is_ok());
+    assert_eq!(
+        kem_private(&[3; 64], &info2).err(),
+        Some(CKR_ATTRIBUTE_VALUE_INVALID)
+    );
+}
+
 /// HashML-DSA with SHAKE: the hashing mechanisms are listed with sign/verify, and
 /// `CKM_HASH_ML_DSA` with the SHAKE stand-ins (simulator-defined) signs the caller's digest
 /// the same way.

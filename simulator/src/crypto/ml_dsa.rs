@@ -24,9 +24,12 @@
 //! SHAKE pre-hash (simulator-defined).
 //!
 //! `CKA_PUBLIC_KEY_INFO` (the DER SubjectPublicKeyInfo, RFC 9881) is computed for both keys of
-//! a generated pair and for an unwrapped private key. A private key is wrapped as PKCS#8 in
-//! the seed form (RFC 9881), which needs its seed; an unwrapped PKCS#8 key of any form gets
-//! `CKA_VALUE`, and `CKA_SEED` too when the PKCS#8 holds the seed (so it can be wrapped again).
+//! a generated pair and for an unwrapped private key; one given to `C_CreateObject` must be the
+//! key's (checked when the public key is known: public keys, private keys with a seed).
+//!
+//! A private key is wrapped as PKCS#8 in the seed form (RFC 9881), which needs its seed; an
+//! unwrapped PKCS#8 key of any form gets `CKA_VALUE`, and `CKA_SEED` too when the PKCS#8 holds
+//! the seed (so it can be wrapped again).
 use super::ffi::pqc;
 use super::*;
 use aws_lc_rs::digest;
@@ -103,6 +106,7 @@ impl MlDsaKey {
                         "CKA_VALUE is not a public key of the parameter set",
                     ));
                 }
+                super::check_public_key_info(attrs, || public_key_info(set, public))?;
                 Ok(MlDsaKey {
                     set,
                     public: public.to_vec(),
@@ -119,6 +123,7 @@ impl MlDsaKey {
                             "CKA_VALUE is not the private key of CKA_SEED",
                         ));
                     }
+                    super::check_public_key_info(attrs, || public_key_info(set, &public))?;
                     Ok(MlDsaKey {
                         set,
                         public,

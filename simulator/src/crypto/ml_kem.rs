@@ -10,7 +10,8 @@
 //! decapsulation use aws-lc-rs's `kem` module. The shared secret is 32 bytes.
 //!
 //! `CKA_PUBLIC_KEY_INFO` (the DER SubjectPublicKeyInfo, RFC 9935) is computed for both keys
-//! of a generated pair and for an unwrapped private key (ek is inside dk).
+//! of a generated pair and for an unwrapped private key (ek is inside dk); one given to
+//! `C_CreateObject` must be the key's.
 //!
 //! Wrapping: a private key is PKCS#8 (RFC 9935, written and read by aws-lc's EVP through
 //! `ffi::pqc`), in the seed form `[0]` d || z when the key has `CKA_SEED`, else in the
@@ -82,6 +83,7 @@ impl MlKemKey {
                 }
                 let key = EncapsulationKey::new(algorithm(set), ek)
                     .map_err(|_| bad_value("CKA_VALUE is not an ML-KEM encapsulation key"))?;
+                super::check_public_key_info(attrs, || public_key_info(set, ek))?;
                 Ok(MlKemKey {
                     set,
                     encapsulation: Some(key),
@@ -117,7 +119,8 @@ impl MlKemKey {
                         "CKA_VALUE is not a decapsulation key of the parameter set",
                     ));
                 }
-                encapsulation_key_of(set, &dk)?;
+                let ek = encapsulation_key_of(set, &dk)?;
+                super::check_public_key_info(attrs, || public_key_info(set, &ek))?;
                 let key = DecapsulationKey::new(algorithm(set), &dk)
                     .map_err(|_| bad_value("CKA_VALUE is not an ML-KEM decapsulation key"))?;
                 Ok(MlKemKey {

@@ -1070,6 +1070,22 @@ pub fn generated_class(mechanism_type: CK_MECHANISM_TYPE) -> CK_OBJECT_CLASS {
     }
 }
 
+/// Checks a post-quantum key's `CKA_PUBLIC_KEY_INFO`, when the object has a non-empty one (a
+/// caller may give it to `C_CreateObject`), against the SubjectPublicKeyInfo of the key's
+/// public key (`expected`): `CKR_TEMPLATE_INCONSISTENT` if they differ.
+pub(crate) fn check_public_key_info(
+    attrs: &Attributes,
+    expected: impl FnOnce() -> Result<Vec<u8>>,
+) -> Result<()> {
+    match attrs.bytes(CKA_PUBLIC_KEY_INFO) {
+        Some(given) if !given.is_empty() && given != expected()?.as_slice() => Err(err(
+            CKR_TEMPLATE_INCONSISTENT,
+            "CKA_PUBLIC_KEY_INFO is not the SubjectPublicKeyInfo of the key's public key",
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// A post-quantum key pair (ML-DSA, ML-KEM) generated from a fresh random seed of `SEED`
 /// bytes: `CKA_PARAMETER_SET` from the public template (required; the private template may
 /// repeat it, not differ), `make` turning the parameter set and the seed into the public
