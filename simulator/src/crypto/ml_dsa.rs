@@ -828,4 +828,45 @@ pub(crate) mod tests {
             assert_eq!(unwrapped.bytes(CKA_PUBLIC_KEY_INFO), Some(info));
         }
     }
+
+    /// PKCS#8 written by dilithium-py's `pkcs` module in the three forms of RFC 9881 (seed,
+    /// expanded, both) reads as the same key, with the seed when the form has it; the
+    /// SubjectPublicKeyInfo agrees with dilithium-py's for every parameter set.
+    #[test]
+    fn pkcs8_and_spki_of_dilithium_py_agree() {
+        for set in [44, 65, 87] {
+            let (public, _) = from_seed(set, &kat(&format!("ml_dsa_{set}_seed"))).unwrap();
+            assert_eq!(
+                sha256(&public_key_info(set, &public).unwrap()),
+                kat(&format!("ml_dsa_{set}_spki_sha256")),
+                "SubjectPublicKeyInfo {set}"
+            );
+        }
+        let seed = kat("ml_dsa_65_seed");
+        for (form, has_seed) in [("seed", true), ("expanded", false), ("both", true)] {
+            let der = kat(&format!("ml_dsa_65_pkcs8_{form}"));
+            let attrs = attributes_from_pkcs8(&der).unwrap_or_else(|e| panic!("{form}: {e:?}"));
+            assert_eq!(attrs.ulong(CKA_PARAMETER_SET), Some(CKP_ML_DSA_65));
+            assert_eq!(
+                sha256(attrs.bytes(CKA_VALUE).unwrap()),
+                kat("ml_dsa_65_sk_sha256"),
+                "{form}"
+            );
+            assert_eq!(
+                attrs.bytes(CKA_SEED),
+                has_seed.then_some(seed.as_slice()),
+                "{form}"
+            );
+            assert_eq!(
+                sha256(attrs.bytes(CKA_PUBLIC_KEY_INFO).unwrap()),
+                kat("ml_dsa_65_spki_sha256"),
+                "{form}"
+            );
+            // The seed form is what this module writes.
+            if form == "seed" {
+                let key = MlDsaKey::from_attributes(CKO_PRIVATE_KEY, &attrs).unwrap();
+                assert_eq!(key.to_pkcs8().unwrap().as_slice(), der.as_slice());
+            }
+        }
+    }
 }

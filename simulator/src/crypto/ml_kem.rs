@@ -15,8 +15,9 @@
 //!
 //! Wrapping: a private key is PKCS#8 (RFC 9935, written and read by aws-lc's EVP through
 //! `ffi::pqc`), in the seed form `[0]` d || z when the key has `CKA_SEED`, else in the
-//! expanded form (the dk OCTET STRING). Unwrapping reads either form; a seed-form key gets
-//! `CKA_SEED` as well as `CKA_VALUE`, so it can be wrapped again in the seed form.
+//! expanded form (the dk OCTET STRING). Unwrapping reads the seed, expanded and both forms
+//! (both: the seed's key must equal the expanded key); a key with its seed gets `CKA_SEED` as
+//! well as `CKA_VALUE`, so it can be wrapped again in the seed form.
 use super::ffi::pqc;
 use super::*;
 use aws_lc_rs::kem::{
@@ -196,8 +197,8 @@ fn public_key_info(set: u16, ek: &[u8]) -> Result<Vec<u8>> {
     })
 }
 
-/// The attributes of an ML-KEM private key in PKCS#8 (seed or expanded form):
-/// `CKA_KEY_TYPE`, `CKA_PARAMETER_SET`, `CKA_VALUE` (dk), `CKA_SEED` (seed form only) and
+/// The attributes of an ML-KEM private key in PKCS#8 (seed, expanded or both forms):
+/// `CKA_KEY_TYPE`, `CKA_PARAMETER_SET`, `CKA_VALUE` (dk), `CKA_SEED` (when the PKCS#8 has it) and
 /// `CKA_PUBLIC_KEY_INFO`.
 pub fn attributes_from_pkcs8(der: &[u8]) -> Result<Attributes> {
     let not_ml_kem = || err(CKR_WRAPPED_KEY_INVALID, "not a PKCS#8 ML-KEM private key");
@@ -504,5 +505,56 @@ mod tests {
             Some(CKR_WRAPPED_KEY_INVALID)
         );
         assert!(attributes_from_pkcs8(&der).is_ok());
+    }
+
+    /// PKCS#8 written by kyber-py's `pkcs` module in the three forms of RFC 9935 (seed,
+    /// expanded, both) reads as the same key, with the seed when the form has it; the
+    /// SubjectPublicKeyInfo agrees with kyber-py's for every parameter set.
+    #[test]
+    fn pkcs8_and_spki_of_kyber_py_agree() {
+        let sha256 = |d: &[u8]| {
+            aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, d)
+                .as_ref()
+                .to_vec()
+        };
+        for set in [512, 768, 1024] {
+            let (ek, _) = keypair_from_seed(set, &kat(&format!("ml_kem_{set}_seed"))).unwrap();
+            assert_eq!(
+                sha256(&public_key_info(set, &ek).unwrap()),
+                kat(&format!("ml_kem_{set}_spki_sha256")),
+                "SubjectPublicKeyInfo {set}"
+            );
+        }
+        let seed = kat("ml_kem_768_seed");
+        for (form, has_seed) in [("seed", true), ("expanded", false), ("both", true)] {
+            let der = kat(&format!("ml_kem_768_pkcs8_{form}"));
+            let attrs = attributes_from_pkcs8(&der).unwrap_or_else(|e| panic!("{form}: {e:?}"));
+            assert_eq!(attrs.ulong(CKA_PARAMETER_SET), Some(CKP_ML_KEM_768));
+            assert_eq!(
+                sha256(attrs.bytes(CKA_VALUE).unwrap()),
+                kat("ml_kem_768_dk_sha256"),
+                "{form}"
+            );
+            assert_eq!(
+                attrs.bytes(CKA_SEED),
+                has_seed.then_some(seed.as_slice()),
+                "{form}"
+            );
+            assert_eq!(
+                sha256(attrs.bytes(CKA_PUBLIC_KEY_INFO).unwrap()),
+                kat("ml_kem_768_spki_sha256"),
+                "{form}"
+            );
+            // The seed and expanded forms are what this module writes.
+            if form != "both" {
+                let key = MlKemKey::from_attributes(CKO_PRIVATE_KEY, &attrs).unwrap();
+                assert_eq!(key.to_pkcs8().unwrap().as_slice(), der.as_slice(), "{form}");
+            }
+        }
+        // "both" with an expanded key of another seed is refused.
+        let mut both = kat("ml_kem_768_pkcs8_both");
+        let last = both.len() - 1;
+        both[last] ^= 1;
+        assert!(attributes_from_pkcs8(&both).is_err());
     }
 }

@@ -9,7 +9,8 @@
 //!   unit tests of `crypto::ml_dsa` check the results against aws-lc-rs's public verifier.
 //! - ML-KEM key generation from the 64-byte seed d || z (`EVP_PKEY_keygen_deterministic`).
 //! - PKCS#8 of ML-DSA and ML-KEM private keys read with `EVP_parse_private_key` (with the seed
-//!   when the PKCS#8 has one, `EVP_PKEY_get_private_seed`), ML-KEM PKCS#8 written with
+//!   when the PKCS#8 has one, `EVP_PKEY_get_private_seed`; ML-KEM's "both" form, which aws-lc
+//!   does not read, split with aws-lc's DER reader `CBS`), ML-KEM PKCS#8 written with
 //!   `EVP_marshal_private_key`, and the `SubjectPublicKeyInfo` of both with
 //!   `EVP_marshal_public_key`.
 //! - SHAKE128 / SHAKE256 with a chosen output length (`EVP_DigestFinalXOF`) and SHA-3.
@@ -393,8 +394,9 @@ pub(crate) struct Pkcs8PqcKey {
 }
 
 /// Reads a PKCS#8 `PrivateKeyInfo` of ML-DSA (RFC 9881: seed, expanded or both) or ML-KEM
-/// (RFC 9935: seed or expanded; aws-lc does not read "both" yet) with `EVP_parse_private_key`.
-/// `None` if `der` is not exactly one such structure.
+/// (RFC 9935: seed or expanded) with `EVP_parse_private_key`, and ML-KEM's "both" form, which
+/// aws-lc 0.47 does not read, with `parse_ml_kem_both_form`. `None` if `der` is not exactly one
+/// such structure.
 pub(crate) fn parse_pqc_pkcs8(der: &[u8]) -> Option<Pkcs8PqcKey> {
     let mut cbs = lc::CBS {
         data: der.as_ptr(),
@@ -404,7 +406,8 @@ pub(crate) fn parse_pqc_pkcs8(der: &[u8]) -> Option<Pkcs8PqcKey> {
     // and advances it. The returned key is owned by `key`.
     let key = Pkey(unsafe { lc::EVP_parse_private_key(&mut cbs) });
     if key.0.is_null() {
-        return super::fail();
+        super::clear_errors();
+        return parse_ml_kem_both_form(der);
     }
     // SAFETY: a valid key.
     let id = unsafe { lc::EVP_PKEY_id(key.0) };
@@ -423,6 +426,73 @@ pub(crate) fn parse_pqc_pkcs8(der: &[u8]) -> Option<Pkcs8PqcKey> {
         private,
         public,
         seed,
+    })
+}
+
+/// The DER contents of the ML-KEM OIDs (2.16.840.1.101.3.4.4.1/2/3) and their parameter sets.
+const ML_KEM_OIDS: [([u8; 9], u16); 3] = [
+    ([0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x04, 0x01], 512),
+    ([0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x04, 0x02], 768),
+    ([0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x04, 0x03], 1024),
+];
+
+/// An ML-KEM PKCS#8 in RFC 9935's "both" form, `privateKey` = SEQUENCE { seed OCTET STRING,
+/// expandedKey OCTET STRING }, read with aws-lc's DER reader `CBS` (version 0 or 1; attributes
+/// and a public key after the private key are ignored, as `EVP_parse_private_key` does). The
+/// key is regenerated from the seed and must equal the expanded key (RFC 9935 §6).
+fn parse_ml_kem_both_form(der: &[u8]) -> Option<Pkcs8PqcKey> {
+    let view = |bytes: &[u8]| lc::CBS {
+        data: bytes.as_ptr(),
+        len: bytes.len(),
+    };
+    let empty = || view(&[]);
+    let mut input = view(der);
+    let (mut info, mut algorithm, mut oid, mut octets, mut both, mut seed, mut expanded) = (
+        empty(),
+        empty(),
+        empty(),
+        empty(),
+        empty(),
+        empty(),
+        empty(),
+    );
+    let mut version = u64::MAX;
+    // SAFETY: every CBS points into `der` (or is empty), which outlives them; aws-lc only reads
+    // through them and advances them; the out-pointers are valid.
+    let ok = unsafe {
+        lc::CBS_get_asn1(&mut input, &mut info, lc::CBS_ASN1_SEQUENCE as u32) == 1
+            && input.len == 0
+            && lc::CBS_get_asn1_uint64(&mut info, &mut version) == 1
+            && version <= 1
+            && lc::CBS_get_asn1(&mut info, &mut algorithm, lc::CBS_ASN1_SEQUENCE as u32) == 1
+            && lc::CBS_get_asn1(&mut algorithm, &mut oid, lc::CBS_ASN1_OBJECT as u32) == 1
+            && algorithm.len == 0
+            && lc::CBS_get_asn1(&mut info, &mut octets, lc::CBS_ASN1_OCTETSTRING as u32) == 1
+            && lc::CBS_get_asn1(&mut octets, &mut both, lc::CBS_ASN1_SEQUENCE as u32) == 1
+            && octets.len == 0
+            && lc::CBS_get_asn1(&mut both, &mut seed, lc::CBS_ASN1_OCTETSTRING as u32) == 1
+            && lc::CBS_get_asn1(&mut both, &mut expanded, lc::CBS_ASN1_OCTETSTRING as u32) == 1
+            && both.len == 0
+    };
+    if !ok {
+        return super::fail();
+    }
+    // SAFETY: each CBS read above covers `len` bytes inside `der`.
+    let part = |c: &lc::CBS| unsafe { std::slice::from_raw_parts(c.data, c.len) };
+    let set = ML_KEM_OIDS
+        .iter()
+        .find(|(o, _)| o.as_slice() == part(&oid))
+        .map(|(_, set)| *set)?;
+    let seed: &[u8; 64] = part(&seed).try_into().ok()?;
+    let (ek, dk) = ml_kem_keypair_from_seed(set, seed)?;
+    if dk.as_slice() != part(&expanded) {
+        return None;
+    }
+    Some(Pkcs8PqcKey {
+        set,
+        private: dk,
+        public: Some(ek),
+        seed: Some(Zeroizing::new(seed.to_vec())),
     })
 }
 
