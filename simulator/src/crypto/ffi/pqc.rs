@@ -317,7 +317,8 @@ fn set_of_private_len(len: usize) -> Option<u16> {
 
 impl Pkey {
     /// The raw public key, expanded private key or private seed, by `get`
-    /// (`EVP_PKEY_get_raw_public_key`, `..._private_key`, `EVP_PKEY_get_private_seed`).
+    /// (`EVP_PKEY_get_raw_public_key`, `..._private_key`, `EVP_PKEY_get_private_seed`); `None`
+    /// (with the error queue cleared) when the key has no such part.
     fn read(
         &self,
         get: unsafe extern "C" fn(*const lc::EVP_PKEY, *mut u8, *mut usize) -> c_int,
@@ -325,12 +326,12 @@ impl Pkey {
         let mut len = 0usize;
         // SAFETY: a valid key; a null buffer asks for the length.
         if unsafe { get(self.0, null_mut(), &mut len) } != 1 {
-            return None;
+            return super::fail();
         }
         let mut out = Zeroizing::new(vec![0u8; len]);
         // SAFETY: the buffer holds `len` bytes.
         if unsafe { get(self.0, out.as_mut_ptr(), &mut len) } != 1 {
-            return None;
+            return super::fail();
         }
         out.truncate(len);
         Some(out)
@@ -420,7 +421,6 @@ pub(crate) fn parse_pqc_pkcs8(der: &[u8]) -> Option<Pkcs8PqcKey> {
         .read(lc::EVP_PKEY_get_raw_public_key)
         .map(|p| p.to_vec());
     let seed = key.read(lc::EVP_PKEY_get_private_seed);
-    super::clear_errors();
     Some(Pkcs8PqcKey {
         set,
         private,
