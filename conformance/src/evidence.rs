@@ -346,6 +346,32 @@ mod tests {
     }
 
     #[test]
+    fn every_key_migration_variant_names_a_key_spec() {
+        let procedures = crate::catalogue::procedures();
+        for p in procedures
+            .iter()
+            .filter(|p| p.id.starts_with("primus.key-migration."))
+        {
+            for v in &p.variants {
+                assert!(key_spec_of_variant(&v.id).is_some(), "{} {}", p.id, v.id);
+            }
+        }
+        assert_eq!(
+            key_spec_of_variant("ml-dsa-87-two-step"),
+            Some(KeySpec::MlDsa(MlDsaParameterSetType::ML_DSA_87))
+        );
+        let kem = key_spec_of_variant("ml-kem-512-two-step").unwrap();
+        assert_eq!(kem, KeySpec::MlKem(MlKemParameterSetType::ML_KEM_512));
+        // A module without ML-KEM is told so by the first mechanism it lacks.
+        assert_eq!(kem.mechanisms()[0].1, "CKM_ML_KEM_KEY_PAIR_GEN");
+        assert_eq!(
+            kem.parameter_set(),
+            Some(cryptoki_sys::CKP_ML_KEM_512 as u64)
+        );
+        assert_eq!(key_spec_of_variant("ml-dsa-99-two-step"), None);
+    }
+
+    #[test]
     fn a_copy_without_a_recorded_length_is_noted_not_failed() {
         let (differences, evidence) = compare_copy(&snapshot(16, "k"), &snapshot(0, "k"));
         assert!(differences.is_empty(), "{differences:?}");

@@ -614,3 +614,68 @@ pub fn refuse_used_name(tok: &Token<'_>, name: &str) -> Result<(), Stop> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn create_key_names_ml_dsa_and_ml_kem_parameter_sets_by_size() {
+        assert_eq!(
+            key_spec("ml-dsa", 44),
+            Ok(KeySpec::MlDsa(MlDsaParameterSetType::ML_DSA_44))
+        );
+        assert_eq!(
+            key_spec("ML-KEM", 768),
+            Ok(KeySpec::MlKem(MlKemParameterSetType::ML_KEM_768))
+        );
+        let e = key_spec("ML-KEM", 65).unwrap_err();
+        assert!(e.contains("ML-KEM 512/768/1024"), "{e}");
+        assert_eq!(
+            parameter_set_of(&[
+                Attribute::KeyType(KeyType::ML_KEM),
+                Attribute::ParameterSet(MlKemParameterSetType::ML_KEM_1024.into()),
+            ]),
+            Some("ML-KEM-1024")
+        );
+        // The values of the two families overlap (CKP_ML_DSA_44 = CKP_ML_KEM_512 = 1).
+        assert_eq!(
+            parameter_set_of(&[
+                Attribute::KeyType(KeyType::ML_DSA),
+                Attribute::ParameterSet(MlKemParameterSetType::ML_KEM_512.into()),
+            ]),
+            Some("ML-DSA-44")
+        );
+        assert_eq!(parameter_set_of(&[Attribute::KeyType(KeyType::RSA)]), None);
+    }
+
+    #[test]
+    fn wrapped_key_files_carry_the_parameter_set_and_older_files_still_read() {
+        let mut file = WrappedKeyFile {
+            format: WRAPPED_KEY_FORMAT.into(),
+            key_name: "RSAmig".into(),
+            wrap_key_name: "zmk2".into(),
+            transport: Transport::RsaOaepAesKeyWrapKwp,
+            oaep: "SHA-1/MGF1-SHA-1".into(),
+            class: "private-key".into(),
+            key_type: "ML_DSA".into(),
+            parameter_set: Some("ML-DSA-65".into()),
+            id: "0102".into(),
+            value_len: None,
+            flags: BTreeMap::from([("sign".to_string(), true)]),
+            wrapped_key: "AAAA".into(),
+            wrapped_aes_key: Some("AAAA".into()),
+        };
+        let json = file.to_json();
+        assert!(json.contains("\"parameter_set\": \"ML-DSA-65\""), "{json}");
+        assert_eq!(WrappedKeyFile::from_json(&json).unwrap(), file);
+        let t = template(&file, "copy").unwrap();
+        assert!(t.contains(&Attribute::KeyType(KeyType::ML_DSA)), "{t:?}");
+        // A file of an RSA or EC key has no parameter set, as before.
+        file.parameter_set = None;
+        file.key_type = "RSA".into();
+        let json = file.to_json();
+        assert!(!json.contains("parameter_set"), "{json}");
+        assert_eq!(WrappedKeyFile::from_json(&json).unwrap(), file);
+    }
+}
