@@ -105,13 +105,12 @@ impl KeySpec {
     }
 
     /// The `CKA_PARAMETER_SET` of an ML-DSA or ML-KEM key (none for the others).
-    pub fn parameter_set(self) -> Option<u64> {
-        let value: cryptoki_sys::CK_ULONG = match self {
-            KeySpec::MlDsa(set) => set.into(),
-            KeySpec::MlKem(set) => set.into(),
-            _ => return None,
-        };
-        Some(value as u64)
+    pub fn parameter_set(self) -> Option<cryptoki_sys::CK_ULONG> {
+        match self {
+            KeySpec::MlDsa(set) => Some(set.into()),
+            KeySpec::MlKem(set) => Some(set.into()),
+            _ => None,
+        }
     }
 }
 
