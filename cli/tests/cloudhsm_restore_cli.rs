@@ -144,7 +144,7 @@ fn the_operator_restores_acme_pki_into_cloudhsm_and_refusals_exit_1_or_2() {
     let shown = json(&hsmsim(d, &["cloudhsm", "show-backup", &file, "--json"]));
     assert_eq!(shown["partition"], "ACME-PKI");
     assert_eq!(shown["source_device"], "primus-onprem");
-    assert_eq!(shown["source_firmware"], "2.11");
+    assert_eq!(shown["source_firmware"], "3.2");
     assert_eq!(shown["card"], "yellow");
     assert_eq!(shown["objects"], 1);
     let text = succeeded(&hsmsim(d, &["cloudhsm", "show-backup", &file]));

@@ -218,7 +218,7 @@ fn start_migration_run(
     let mut child = c.spawn().unwrap();
     let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
     let first = read_until(&mut err, "] primus.key-migration.");
-    assert!(first.contains("[1/13] primus.key-migration."), "{first}");
+    assert!(first.contains("[1/21] primus.key-migration."), "{first}");
     // A scenario takes 100 ms or more: the second one is running.
     std::thread::sleep(std::time::Duration::from_millis(30));
     (child, err)
@@ -262,7 +262,7 @@ fn ctrl_c_lets_the_running_scenario_clean_up_and_writes_an_interrupted_report() 
         "{err}"
     );
     assert!(
-        err.contains(" of 13 scenarios ran (report marked interrupted)"),
+        err.contains(" of 21 scenarios ran (report marked interrupted)"),
         "{err}"
     );
     let v: serde_json::Value =

@@ -1,15 +1,20 @@
 //! What a scenario's outcome checks and cleanup do with objects: the key type a variant names,
 //! a copy compared with its original, the objects of a side counted by label, a scenario's
-//! objects destroyed (and looked for again), and two keys proven one by using them.
+//! objects destroyed (and looked for again), and two keys proven one by using them (an ML-KEM
+//! pair by a shared secret encapsulated on one side and decapsulated on the other).
 use cryptoki::mechanism::Mechanism;
-use cryptoki::object::{Attribute, AttributeType, ObjectHandle};
+use cryptoki::mechanism::dsa::{HedgeType, SignAdditionalContext};
+use cryptoki::object::{
+    Attribute, AttributeType, KeyType, MlDsaParameterSetType, MlKemParameterSetType, ObjectClass,
+    ObjectHandle,
+};
 use hsmsim_consoles::backend::calls::Token;
 use hsmsim_consoles::backend::objects::{KeySpec, Made, Snapshot, find};
 use hsmsim_consoles::backend::outcome::{Stop, describe_error};
 use std::collections::BTreeMap;
 
 /// The key type a variant id names by its leading part: `aes-128`, `generic-secret`,
-/// `rsa-2048`, `ec-p256`.
+/// `rsa-2048`, `ec-p256`, `ml-dsa-65`, `ml-kem-768`.
 pub fn key_spec_of_variant(id: &str) -> Option<KeySpec> {
     let spec = match id {
         x if x.starts_with("aes-128") => KeySpec::Aes { bytes: 16 },
@@ -21,6 +26,12 @@ pub fn key_spec_of_variant(id: &str) -> Option<KeySpec> {
         x if x.starts_with("rsa-4096") => KeySpec::Rsa { bits: 4096 },
         x if x.starts_with("ec-p256") => KeySpec::EcP256,
         x if x.starts_with("ec-p384") => KeySpec::EcP384,
+        x if x.starts_with("ml-dsa-44") => KeySpec::MlDsa(MlDsaParameterSetType::ML_DSA_44),
+        x if x.starts_with("ml-dsa-65") => KeySpec::MlDsa(MlDsaParameterSetType::ML_DSA_65),
+        x if x.starts_with("ml-dsa-87") => KeySpec::MlDsa(MlDsaParameterSetType::ML_DSA_87),
+        x if x.starts_with("ml-kem-512") => KeySpec::MlKem(MlKemParameterSetType::ML_KEM_512),
+        x if x.starts_with("ml-kem-768") => KeySpec::MlKem(MlKemParameterSetType::ML_KEM_768),
+        x if x.starts_with("ml-kem-1024") => KeySpec::MlKem(MlKemParameterSetType::ML_KEM_1024),
         _ => return None,
     };
     Some(spec)
@@ -162,8 +173,10 @@ fn random(n: usize) -> Vec<u8> {
 
 /// Proves that `original` (on the origin; with its public key for pairs) and `copy` (on the
 /// target) are the same key by using them: encrypt on one side and decrypt on the other (both
-/// ways), MAC and verify, or sign on the target and verify with the origin's public key. The
-/// evidence says what was done and what came out.
+/// ways), MAC and verify, sign on the target and verify with the origin's public key, or (ML-KEM)
+/// encapsulate with the origin's public key and decapsulate with the copy, then encrypt with
+/// each shared secret and decrypt with the other. The evidence says what was done and what came
+/// out.
 pub fn prove_same_key(
     spec: KeySpec,
     origin: &Token<'_>,
@@ -175,20 +188,7 @@ pub fn prove_same_key(
     let mismatch = |what: &str| Stop::fail(format!("the keys differ: {what}"));
     match spec {
         KeySpec::Aes { .. } => {
-            let mut sizes = Vec::new();
-            for (from, from_key, to, to_key, way) in [
-                (origin, original.key, target, copy, "origin -> target"),
-                (target, copy, origin, original.key, "target -> origin"),
-            ] {
-                let mut iv = [0u8; 16];
-                iv.copy_from_slice(&random(16));
-                let ct = from.encrypt(&Mechanism::AesCbcPad(iv), from_key, &data)?;
-                let pt = to.decrypt(&Mechanism::AesCbcPad(iv), to_key, &ct)?;
-                if pt != data {
-                    return Err(mismatch(&format!("AES-CBC-PAD {way} did not round-trip")));
-                }
-                sizes.push(ct.len());
-            }
+            let sizes = round_trips(&data, (origin, original.key), (target, copy))?;
             Ok(format!(
                 "CKM_AES_CBC_PAD: {} random bytes encrypted by the original and decrypted by the copy ({}-byte ciphertext), and the reverse ({}-byte ciphertext): both round-trips equal",
                 data.len(),
@@ -238,7 +238,98 @@ pub fn prove_same_key(
                 data.len()
             ))
         }
+        KeySpec::MlDsa(_) => {
+            let public = original.public.ok_or_else(|| Stop::fail("no public key"))?;
+            // Pure ML-DSA, no context, hedged or not as the token prefers.
+            let mechanism =
+                Mechanism::MlDsa(SignAdditionalContext::new(HedgeType::Preferred, None));
+            let sig = target.sign(&mechanism, copy, &data)?;
+            origin
+                .verify(&mechanism, public, &data, &sig)
+                .map_err(|_| {
+                    mismatch(
+                        "the target's ML-DSA signature does not verify with the origin's public key",
+                    )
+                })?;
+            Ok(format!(
+                "CKM_ML_DSA: the copy's {}-byte signature of {} random bytes verified with the original's public key",
+                sig.len(),
+                data.len()
+            ))
+        }
+        KeySpec::MlKem(_) => {
+            let public = original.public.ok_or_else(|| Stop::fail("no public key"))?;
+            prove_same_kem_key((origin, public), (target, copy), &data)
+        }
     }
+}
+
+/// The template of a shared secret `C_EncapsulateKey` / `C_DecapsulateKey` makes: an AES-256
+/// session key that encrypts and decrypts (a session object: never left on a token, and
+/// destroyed as soon as the proof is done).
+fn shared_secret_template() -> Vec<Attribute> {
+    vec![
+        Attribute::Class(ObjectClass::SECRET_KEY),
+        Attribute::KeyType(KeyType::AES),
+        Attribute::Token(false),
+        Attribute::ValueLen(32.into()),
+        Attribute::Encrypt(true),
+        Attribute::Decrypt(true),
+    ]
+}
+
+/// ML-KEM: encapsulates a shared secret with the origin's public key, decapsulates the
+/// ciphertext with the copy on the target, and proves the two secrets equal by use (encrypted
+/// with each, decrypted with the other; never by reading them). The two session keys are
+/// destroyed whatever happened.
+fn prove_same_kem_key(
+    (origin, public): (&Token<'_>, ObjectHandle),
+    (target, copy): (&Token<'_>, ObjectHandle),
+    data: &[u8],
+) -> Result<String, Stop> {
+    let template = shared_secret_template();
+    let (ciphertext, sender) = origin.encapsulate_key(&Mechanism::MlKem, public, &template)?;
+    let receiver = target.decapsulate_key(&Mechanism::MlKem, copy, &template, &ciphertext);
+    let outcome = receiver.map_err(Stop::from).and_then(|receiver| {
+        let sizes = round_trips(data, (origin, sender), (target, receiver));
+        let _ = target.destroy_object(receiver);
+        sizes
+    });
+    let _ = origin.destroy_object(sender);
+    let sizes = outcome?;
+    Ok(format!(
+        "CKM_ML_KEM: a shared secret encapsulated with the original's public key ({}-byte ciphertext) and decapsulated by the copy, both as AES-256 session keys; CKM_AES_CBC_PAD: {} random bytes encrypted with the origin's secret and decrypted with the target's ({}-byte ciphertext), and the reverse ({}-byte ciphertext): both round-trips equal, so the copy decapsulates as the original does",
+        ciphertext.len(),
+        data.len(),
+        sizes[0],
+        sizes[1]
+    ))
+}
+
+/// Encrypts `data` (AES-CBC-PAD) with each key and decrypts with the other: the ciphertext
+/// sizes, or which way did not round-trip.
+fn round_trips(
+    data: &[u8],
+    (origin, origin_key): (&Token<'_>, ObjectHandle),
+    (target, target_key): (&Token<'_>, ObjectHandle),
+) -> Result<Vec<usize>, Stop> {
+    let mut sizes = Vec::new();
+    for (from, from_key, to, to_key, way) in [
+        (origin, origin_key, target, target_key, "origin -> target"),
+        (target, target_key, origin, origin_key, "target -> origin"),
+    ] {
+        let mut iv = [0u8; 16];
+        iv.copy_from_slice(&random(16));
+        let ct = from.encrypt(&Mechanism::AesCbcPad(iv), from_key, data)?;
+        let pt = to.decrypt(&Mechanism::AesCbcPad(iv), to_key, &ct)?;
+        if pt != data {
+            return Err(Stop::fail(format!(
+                "the keys differ: AES-CBC-PAD {way} did not round-trip"
+            )));
+        }
+        sizes.push(ct.len());
+    }
+    Ok(sizes)
 }
 
 #[cfg(test)]
@@ -252,6 +343,29 @@ mod tests {
                 Attribute::Label(label.as_bytes().to_vec()),
             ],
         }
+    }
+
+    #[test]
+    fn every_key_migration_variant_names_a_key_spec() {
+        let procedures = crate::catalogue::procedures();
+        for p in procedures
+            .iter()
+            .filter(|p| p.id.starts_with("primus.key-migration."))
+        {
+            for v in &p.variants {
+                assert!(key_spec_of_variant(&v.id).is_some(), "{} {}", p.id, v.id);
+            }
+        }
+        assert_eq!(
+            key_spec_of_variant("ml-dsa-87-two-step"),
+            Some(KeySpec::MlDsa(MlDsaParameterSetType::ML_DSA_87))
+        );
+        let kem = key_spec_of_variant("ml-kem-512-two-step").unwrap();
+        assert_eq!(kem, KeySpec::MlKem(MlKemParameterSetType::ML_KEM_512));
+        // A module without ML-KEM is told so by the first mechanism it lacks.
+        assert_eq!(kem.mechanisms()[0].1, "CKM_ML_KEM_KEY_PAIR_GEN");
+        assert_eq!(kem.parameter_set(), Some(cryptoki_sys::CKP_ML_KEM_512));
+        assert_eq!(key_spec_of_variant("ml-dsa-99-two-step"), None);
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The Primus Tools console on the simulator's module: the seed's six commands, parsed as seed
 //! 001 writes them (prefix, connection placeholder, `> zmk.der` and all), run on a scratch
 //! `primus` lab's two partitions (origin ACME-PKI, target ACME-DR) with their files in memory:
-//! the key arrives on the target, and it is the origin's key, proven by use.
+//! the key arrives on the target, and it is the origin's key, proven by use; ML-DSA and ML-KEM
+//! keys are made and listed by their parameter set.
 use cryptoki::mechanism::Mechanism;
 use cryptoki::object::ObjectClass;
 use cryptoki::session::UserType;
@@ -132,6 +133,40 @@ fn the_seed_s_six_commands_move_the_key_and_it_is_the_same_key() {
     assert_eq!(
         plaintext, data,
         "the copy decrypts what the original encrypted"
+    );
+
+    // A post-quantum key (the fixture's Primus runs firmware 3.2): made by its parameter set,
+    // listed with it.
+    for (line, shown) in [
+        (
+            "CreateKey -keyname pq -type ML-DSA -size 65 -flags extractable",
+            "type    ML_DSA (ML-DSA-65)",
+        ),
+        (
+            "CreateKey -keyname kem -type ML-KEM -size 1024",
+            "type    ML_KEM (ML-KEM-1024)",
+        ),
+    ] {
+        let mut session = Session::new(&origin, "ACME-PKI", &mut files);
+        session
+            .run_invocation(&parse_documented(line).unwrap())
+            .unwrap_or_else(|e| panic!("{line}: {e:?}"));
+        let name = if line.contains("ML-DSA") { "pq" } else { "kem" };
+        let listing = session
+            .run_invocation(&parse_documented(&format!("ListKeyEntry -keyname {name}")).unwrap())
+            .unwrap();
+        let Output::Text(listing) = listing else {
+            panic!("ListKeyEntry prints text: {listing:?}")
+        };
+        assert!(listing.contains(shown), "{listing}");
+        let usage = if name == "pq" { "sign" } else { "decapsulate" };
+        assert!(listing.contains(usage), "{listing}");
+    }
+    assert!(
+        parse_documented("CreateKey -keyname bad -type ML-DSA -size 66")
+            .map(|i| Session::new(&origin, "ACME-PKI", &mut files).run_invocation(&i))
+            .unwrap()
+            .is_err()
     );
     drop((o_session, t_session));
     module::finish();

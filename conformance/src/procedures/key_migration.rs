@@ -8,7 +8,11 @@
 //! key wrapped there into a wrapped-key file and unwrapped on the target under the same name,
 //! and listed. Outcome: the copy has the original's attributes, is proven the same
 //! key by use, and the original is unchanged. Negative case: a non-extractable key is refused at
-//! step 4 and nothing changes on either side.
+//! step 4 and nothing changes on either side. The asymmetric procedure's ML-DSA and ML-KEM
+//! variants (PKCS#11 3.2) move the key as the RSA and EC ones do; a side that does not list their
+//! mechanisms makes them not applicable, and their proof by use is an ML-DSA signature, or an
+//! ML-KEM shared secret encapsulated on the origin and decapsulated by the copy (session keys,
+//! destroyed by the proof itself).
 use super::PlannedObject;
 use crate::evidence;
 use crate::runner::{Case, Parties, Run, Stop};

@@ -371,6 +371,42 @@ impl<'a> Token<'a> {
         )
     }
 
+    /// `C_EncapsulateKey` (PKCS#11 3.2): the ciphertext and the new secret key `template` makes.
+    pub fn encapsulate_key(
+        &self,
+        m: &Mechanism<'_>,
+        public: ObjectHandle,
+        template: &[Attribute],
+    ) -> cryptoki::error::Result<(Vec<u8>, ObjectHandle)> {
+        self.call(
+            &["C_EncapsulateKey", "C_EncapsulateKey"],
+            with_label(format!("{}, public key {public}", mechanism(m)), template),
+            |s| s.encapsulate_key(m, public, template),
+        )
+    }
+
+    /// `C_DecapsulateKey` (PKCS#11 3.2): the secret key `ciphertext` holds, made from `template`.
+    pub fn decapsulate_key(
+        &self,
+        m: &Mechanism<'_>,
+        private: ObjectHandle,
+        template: &[Attribute],
+        ciphertext: &[u8],
+    ) -> cryptoki::error::Result<ObjectHandle> {
+        self.call(
+            &["C_DecapsulateKey"],
+            with_label(
+                format!(
+                    "{}, private key {private}, {}-byte ciphertext",
+                    mechanism(m),
+                    ciphertext.len()
+                ),
+                template,
+            ),
+            |s| s.decapsulate_key(m, private, template, ciphertext),
+        )
+    }
+
     /// `C_WrapKey` with a mechanism cryptoki cannot express (`mechanism_name` names it).
     pub fn raw_wrap_key(
         &self,

@@ -1,11 +1,14 @@
-//! What commands do with objects: the key types (RSA, EC, AES, generic secret) and how to make
-//! them, finding objects by label, snapshots of the public and policy-relevant attributes, RSA
+//! What commands do with objects: the key types (RSA, EC, AES, generic secret, and the PKCS#11
+//! 3.2 ML-DSA and ML-KEM parameter sets) and how to make them, finding objects by label, snapshots of the public and policy-relevant attributes, RSA
 //! public keys as DER SubjectPublicKeyInfo files (what Primus Tools' `GetPublicKey` writes and
 //! `ImportPublicKey` reads), and hex for ids.
 use super::calls::Token;
 use super::outcome::Stop;
 use cryptoki::mechanism::Mechanism;
-use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
+use cryptoki::object::{
+    Attribute, AttributeType, KeyType, MlDsaParameterSetType, MlKemParameterSetType, ObjectClass,
+    ObjectHandle,
+};
 use der::{Decode, Encode};
 
 /// DER `ECParameters` (named curve OIDs).
@@ -17,12 +20,38 @@ pub const P521_PARAMS: &[u8] = &[0x06, 0x05, 0x2B, 0x81, 0x04, 0x00, 0x23];
 /// A key type and size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeySpec {
-    Aes { bytes: u64 },
-    GenericSecret { bytes: u64 },
-    Rsa { bits: u64 },
+    Aes {
+        bytes: u64,
+    },
+    GenericSecret {
+        bytes: u64,
+    },
+    Rsa {
+        bits: u64,
+    },
     EcP256,
     EcP384,
     EcP521,
+    /// An ML-DSA key pair of a parameter set (PKCS#11 3.2 `CKK_ML_DSA`, `CKA_PARAMETER_SET`).
+    MlDsa(MlDsaParameterSetType),
+    /// An ML-KEM key pair of a parameter set (`CKK_ML_KEM`).
+    MlKem(MlKemParameterSetType),
+}
+
+/// The FIPS name of a parameter set (`ML-DSA-65`, `ML-KEM-768`) by key type and
+/// `CKA_PARAMETER_SET` value (the values of the two families overlap: the key type decides).
+pub fn parameter_set_name(key_type: KeyType, value: u64) -> Option<&'static str> {
+    use cryptoki_sys::*;
+    let value = value as CK_ULONG;
+    Some(match (key_type, value) {
+        (KeyType::ML_DSA, CKP_ML_DSA_44) => "ML-DSA-44",
+        (KeyType::ML_DSA, CKP_ML_DSA_65) => "ML-DSA-65",
+        (KeyType::ML_DSA, CKP_ML_DSA_87) => "ML-DSA-87",
+        (KeyType::ML_KEM, CKP_ML_KEM_512) => "ML-KEM-512",
+        (KeyType::ML_KEM, CKP_ML_KEM_768) => "ML-KEM-768",
+        (KeyType::ML_KEM, CKP_ML_KEM_1024) => "ML-KEM-1024",
+        _ => return None,
+    })
 }
 
 impl KeySpec {
@@ -50,6 +79,37 @@ impl KeySpec {
                 (CKM_EC_KEY_PAIR_GEN, "CKM_EC_KEY_PAIR_GEN"),
                 (CKM_ECDSA, "CKM_ECDSA"),
             ],
+            KeySpec::MlDsa(_) => &[
+                (CKM_ML_DSA_KEY_PAIR_GEN, "CKM_ML_DSA_KEY_PAIR_GEN"),
+                (CKM_ML_DSA, "CKM_ML_DSA"),
+            ],
+            // The shared secret a use makes is an AES key, used with AES-CBC-PAD.
+            KeySpec::MlKem(_) => &[
+                (CKM_ML_KEM_KEY_PAIR_GEN, "CKM_ML_KEM_KEY_PAIR_GEN"),
+                (CKM_ML_KEM, "CKM_ML_KEM"),
+                (CKM_AES_CBC_PAD, "CKM_AES_CBC_PAD"),
+            ],
+        }
+    }
+
+    /// The key's `CKA_KEY_TYPE`.
+    pub fn key_type(self) -> KeyType {
+        match self {
+            KeySpec::Aes { .. } => KeyType::AES,
+            KeySpec::GenericSecret { .. } => KeyType::GENERIC_SECRET,
+            KeySpec::Rsa { .. } => KeyType::RSA,
+            KeySpec::EcP256 | KeySpec::EcP384 | KeySpec::EcP521 => KeyType::EC,
+            KeySpec::MlDsa(_) => KeyType::ML_DSA,
+            KeySpec::MlKem(_) => KeyType::ML_KEM,
+        }
+    }
+
+    /// The `CKA_PARAMETER_SET` of an ML-DSA or ML-KEM key (none for the others).
+    pub fn parameter_set(self) -> Option<cryptoki_sys::CK_ULONG> {
+        match self {
+            KeySpec::MlDsa(set) => Some(set.into()),
+            KeySpec::MlKem(set) => Some(set.into()),
+            _ => None,
         }
     }
 }
@@ -154,11 +214,41 @@ pub fn make_key(
                 public: Some(public),
             }
         }
+        // The parameter set goes on the public template, as PKCS#11 3.2 asks.
+        KeySpec::MlDsa(set) => {
+            let mut public = common(false);
+            public.extend([Attribute::ParameterSet(set.into()), Attribute::Verify(true)]);
+            let mut private = secret_flags(common(true));
+            private.push(Attribute::Sign(true));
+            let (public, key) =
+                tok.generate_key_pair(&Mechanism::MlDsaKeyPairGen, &public, &private)?;
+            Made {
+                key,
+                public: Some(public),
+            }
+        }
+        KeySpec::MlKem(set) => {
+            let mut public = common(false);
+            public.extend([
+                Attribute::ParameterSet(set.into()),
+                Attribute::Encapsulate(true),
+            ]);
+            let mut private = secret_flags(common(true));
+            private.push(Attribute::Decapsulate(true));
+            let (public, key) =
+                tok.generate_key_pair(&Mechanism::MlKemKeyPairGen, &public, &private)?;
+            Made {
+                key,
+                public: Some(public),
+            }
+        }
     })
 }
 
-/// The attributes compared between an original and its migrated copy: identity, size and
-/// the policy-relevant flags; never a secret value.
+/// The attributes compared between an original and its migrated copy: identity, size (modulus,
+/// curve, ML-DSA / ML-KEM parameter set) and the policy-relevant flags; never a secret value
+/// (not `CKA_VALUE`, not `CKA_SEED`). A token without an attribute (PKCS#11 before 3.2 has no
+/// `CKA_PARAMETER_SET`) leaves it out of the snapshot.
 const COMPARED: &[AttributeType] = &[
     AttributeType::Class,
     AttributeType::KeyType,
@@ -168,12 +258,15 @@ const COMPARED: &[AttributeType] = &[
     AttributeType::Modulus,
     AttributeType::PublicExponent,
     AttributeType::EcParams,
+    AttributeType::ParameterSet,
     AttributeType::Sensitive,
     AttributeType::Extractable,
     AttributeType::Encrypt,
     AttributeType::Decrypt,
     AttributeType::Sign,
     AttributeType::Verify,
+    AttributeType::Encapsulate,
+    AttributeType::Decapsulate,
 ];
 
 /// An object's compared attributes.

@@ -9,17 +9,19 @@ use std::path::PathBuf;
 
 #[derive(clap::Subcommand, Debug, Clone, PartialEq, Eq)]
 pub enum Command {
-    /// Create a key: -keyname NAME -type RSA|EC|AES|GENERIC -size BITS [-flags extractable].
+    /// Create a key: -keyname NAME -type RSA|EC|AES|GENERIC|ML-DSA|ML-KEM -size SIZE [-flags
+    /// extractable].
     #[command(name = "CreateKey")]
     CreateKey {
         /// The key's name (its CKA_LABEL).
         #[arg(long)]
         keyname: String,
-        /// RSA, EC, AES or GENERIC.
+        /// RSA, EC, AES, GENERIC, ML-DSA or ML-KEM.
         #[arg(long = "type")]
         key_type: String,
         /// Bits: RSA 1024-4096, EC 256, 384 or 521 (P-256, P-384, P-521), AES 128/192/256,
-        /// GENERIC 128-4096 in multiples of 8.
+        /// GENERIC 128-4096 in multiples of 8; the parameter set of ML-DSA (44, 65, 87) and
+        /// ML-KEM (512, 768, 1024), simulator-defined.
         #[arg(long)]
         size: u64,
         /// Comma-separated flags; `extractable` makes the key exportable (Primus keys are not

@@ -7,15 +7,21 @@
 //!
 //! The wrapped-key file (`ExportKeyWrapped -outfile`) is simulator-defined, since Primus's is
 //! not public: JSON, `"format": "hsmsim-wrapped-key/1"`, with the wrapped bytes in base64 and
-//! the key's identity and flags, so `ImportKeyWrapped` rebuilds the key as it was.
+//! the key's identity, flags and (ML-DSA, ML-KEM) parameter set, so `ImportKeyWrapped` rebuilds
+//! the key as it was. ML-DSA and ML-KEM private keys travel as the RSA and EC ones do (PKCS#8
+//! under the transport's AES key); `CreateKey -type ML-DSA -size 65` names a parameter set by
+//! its size (simulator-defined: Primus Tools 2.4.1's PQC syntax is not public).
 use crate::backend::calls::Token;
-use crate::backend::objects::{self, KeySpec, Made, hex};
+use crate::backend::objects::{self, KeySpec, Made, hex, parameter_set_name};
 use crate::backend::outcome::{Stop, rv_name};
 use crate::backend::raw::RawMechanism;
 use base64ct::{Base64, Encoding};
 use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsOaepParams, PkcsOaepSource};
 use cryptoki::mechanism::{Mechanism, MechanismType};
-use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
+use cryptoki::object::{
+    Attribute, AttributeType, KeyType, MlDsaParameterSetType, MlKemParameterSetType, ObjectClass,
+    ObjectHandle,
+};
 use cryptoki_sys::*;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -51,14 +57,18 @@ pub struct WrappedKeyFile {
     pub oaep: String,
     /// `secret-key` or `private-key`.
     pub class: String,
-    /// `AES`, `GENERIC_SECRET`, `RSA` or `EC`.
+    /// `AES`, `GENERIC_SECRET`, `RSA`, `EC`, `ML_DSA` or `ML_KEM`.
     pub key_type: String,
+    /// The parameter set of an ML-DSA or ML-KEM key (`ML-DSA-65`); the import checks the copy's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameter_set: Option<String>,
     /// `CKA_ID`, hex.
     pub id: String,
     /// `CKA_VALUE_LEN` of a secret key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value_len: Option<u64>,
-    /// The key's flags (`sensitive`, `extractable`, `encrypt`, `decrypt`, `sign`, `verify`).
+    /// The key's flags (`sensitive`, `extractable`, `encrypt`, `decrypt`, `sign`, `verify`,
+    /// and `encapsulate`, `decapsulate` where the key has them).
     pub flags: BTreeMap<String, bool>,
     /// The wrapped key, base64.
     pub wrapped_key: String,
@@ -253,6 +263,7 @@ pub fn export_key_wrapped(
     };
     let mut flags = BTreeMap::new();
     let (mut key_type, mut id, mut value_len) = (String::new(), String::new(), None);
+    let parameter_set = parameter_set_of(&snapshot.attributes).map(str::to_string);
     for a in &snapshot.attributes {
         match a {
             Attribute::KeyType(t) => key_type = key_type_name(*t).to_string(),
@@ -277,6 +288,7 @@ pub fn export_key_wrapped(
             "private-key".into()
         },
         key_type,
+        parameter_set,
         id,
         value_len: value_len.filter(|_| class == ObjectClass::SECRET_KEY),
         flags,
@@ -294,6 +306,8 @@ fn flag_of(a: &Attribute) -> Option<(&'static str, bool)> {
         Attribute::Decrypt(b) => ("decrypt", *b),
         Attribute::Sign(b) => ("sign", *b),
         Attribute::Verify(b) => ("verify", *b),
+        Attribute::Encapsulate(b) => ("encapsulate", *b),
+        Attribute::Decapsulate(b) => ("decapsulate", *b),
         _ => return None,
     })
 }
@@ -307,6 +321,8 @@ fn flag_attribute(name: &str, value: bool) -> Option<Attribute> {
         "decrypt" => Attribute::Decrypt(value),
         "sign" => Attribute::Sign(value),
         "verify" => Attribute::Verify(value),
+        "encapsulate" => Attribute::Encapsulate(value),
+        "decapsulate" => Attribute::Decapsulate(value),
         _ => return None,
     })
 }
@@ -317,8 +333,22 @@ fn key_type_name(t: KeyType) -> &'static str {
         KeyType::GENERIC_SECRET => "GENERIC_SECRET",
         KeyType::RSA => "RSA",
         KeyType::EC => "EC",
+        KeyType::ML_DSA => "ML_DSA",
+        KeyType::ML_KEM => "ML_KEM",
         _ => "OTHER",
     }
+}
+
+/// The parameter set name (`ML-DSA-65`) of an ML-DSA or ML-KEM key's attributes.
+fn parameter_set_of(attributes: &[Attribute]) -> Option<&'static str> {
+    let key_type = attributes.iter().find_map(|a| match a {
+        Attribute::KeyType(t) => Some(*t),
+        _ => None,
+    })?;
+    attributes.iter().find_map(|a| match a {
+        Attribute::ParameterSet(set) => parameter_set_name(key_type, u64::from(**set)),
+        _ => None,
+    })
 }
 
 fn key_type_from_name(name: &str) -> Result<KeyType, Stop> {
@@ -327,6 +357,8 @@ fn key_type_from_name(name: &str) -> Result<KeyType, Stop> {
         "GENERIC_SECRET" => KeyType::GENERIC_SECRET,
         "RSA" => KeyType::RSA,
         "EC" => KeyType::EC,
+        "ML_DSA" => KeyType::ML_DSA,
+        "ML_KEM" => KeyType::ML_KEM,
         other => {
             return Err(Stop::fail(format!(
                 "the file's key type {other:?} is not supported"
@@ -391,6 +423,18 @@ pub fn import_key_wrapped(
             let _ = tok.destroy_object(key);
             return Err(Stop::fail(format!(
                 "the unwrapped key is {got} bytes, the file says {want}"
+            )));
+        }
+    }
+    // So must the parameter set (the PKCS#8 key carries it; a token that does not report it is
+    // believed).
+    if let Some(want) = &file.parameter_set {
+        let attributes =
+            tok.get_attributes(key, &[AttributeType::KeyType, AttributeType::ParameterSet])?;
+        if let Some(got) = parameter_set_of(&attributes).filter(|got| got != want) {
+            let _ = tok.destroy_object(key);
+            return Err(Stop::fail(format!(
+                "the unwrapped key is {got}, the file says {want}"
             )));
         }
     }
@@ -468,7 +512,8 @@ pub struct KeyEntry {
     pub class: String,
     pub key_type: String,
     pub id: String,
-    /// Bytes of a secret key, bits of an RSA modulus, the curve of an EC key.
+    /// Bytes of a secret key, bits of an RSA modulus, the curve of an EC key, the parameter set
+    /// of an ML-DSA or ML-KEM key (`ML-DSA-65`).
     pub size: String,
     pub flags: BTreeMap<String, bool>,
 }
@@ -477,6 +522,7 @@ pub struct KeyEntry {
 pub fn list_key_entry(tok: &Token<'_>, name: &str) -> Result<KeyEntry, Stop> {
     let (key, class) = key_to_move(tok, name)?;
     let attrs = objects::snapshot(tok, key)?.attributes;
+    let parameter_set = parameter_set_of(&attrs);
     let mut entry = KeyEntry {
         name: name.into(),
         class: if class == ObjectClass::SECRET_KEY {
@@ -503,6 +549,12 @@ pub fn list_key_entry(tok: &Token<'_>, name: &str) -> Result<KeyEntry, Stop> {
                     _ => "other curve".into(),
                 }
             }
+            Attribute::ParameterSet(set) => {
+                entry.size = parameter_set.map_or_else(
+                    || format!("parameter set {}", u64::from(*set)),
+                    str::to_string,
+                )
+            }
             other => {
                 if let Some((name, value)) = flag_of(&other) {
                     entry.flags.insert(name.to_string(), value);
@@ -515,8 +567,9 @@ pub fn list_key_entry(tok: &Token<'_>, name: &str) -> Result<KeyEntry, Stop> {
 
 /// The key sizes `CreateKey` accepts, as its `--help` states them: what the simulator
 /// generates (RSA 1024-4096 bits, the curves P-256, P-384 and P-521, generic secrets of 128 to
-/// 4096 bits in whole bytes). Primus documents no size list; these are simulator-defined.
-pub const KEY_SIZES: &str = "AES 128/192/256, RSA 1024-4096, EC 256/384/521 (P-256, P-384, P-521), GENERIC 128-4096 in multiples of 8";
+/// 4096 bits in whole bytes, the ML-DSA and ML-KEM parameter sets by their number). Primus
+/// documents no size list; these are simulator-defined.
+pub const KEY_SIZES: &str = "AES 128/192/256, RSA 1024-4096, EC 256/384/521 (P-256, P-384, P-521), GENERIC 128-4096 in multiples of 8, ML-DSA 44/65/87, ML-KEM 512/768/1024";
 
 /// The key spec a `CreateKey -type T -size S` names.
 pub fn key_spec(key_type: &str, size: u64) -> Result<KeySpec, String> {
@@ -529,6 +582,12 @@ pub fn key_spec(key_type: &str, size: u64) -> Result<KeySpec, String> {
         ("EC" | "ECDSA", 256) => KeySpec::EcP256,
         ("EC" | "ECDSA", 384) => KeySpec::EcP384,
         ("EC" | "ECDSA", 521) => KeySpec::EcP521,
+        ("ML-DSA" | "ML_DSA" | "MLDSA", 44) => KeySpec::MlDsa(MlDsaParameterSetType::ML_DSA_44),
+        ("ML-DSA" | "ML_DSA" | "MLDSA", 65) => KeySpec::MlDsa(MlDsaParameterSetType::ML_DSA_65),
+        ("ML-DSA" | "ML_DSA" | "MLDSA", 87) => KeySpec::MlDsa(MlDsaParameterSetType::ML_DSA_87),
+        ("ML-KEM" | "ML_KEM" | "MLKEM", 512) => KeySpec::MlKem(MlKemParameterSetType::ML_KEM_512),
+        ("ML-KEM" | "ML_KEM" | "MLKEM", 768) => KeySpec::MlKem(MlKemParameterSetType::ML_KEM_768),
+        ("ML-KEM" | "ML_KEM" | "MLKEM", 1024) => KeySpec::MlKem(MlKemParameterSetType::ML_KEM_1024),
         (t, s) => {
             return Err(format!("-type {t} -size {s}: supported are {KEY_SIZES}"));
         }
@@ -554,4 +613,69 @@ pub fn refuse_used_name(tok: &Token<'_>, name: &str) -> Result<(), Stop> {
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn create_key_names_ml_dsa_and_ml_kem_parameter_sets_by_size() {
+        assert_eq!(
+            key_spec("ml-dsa", 44),
+            Ok(KeySpec::MlDsa(MlDsaParameterSetType::ML_DSA_44))
+        );
+        assert_eq!(
+            key_spec("ML-KEM", 768),
+            Ok(KeySpec::MlKem(MlKemParameterSetType::ML_KEM_768))
+        );
+        let e = key_spec("ML-KEM", 65).unwrap_err();
+        assert!(e.contains("ML-KEM 512/768/1024"), "{e}");
+        assert_eq!(
+            parameter_set_of(&[
+                Attribute::KeyType(KeyType::ML_KEM),
+                Attribute::ParameterSet(MlKemParameterSetType::ML_KEM_1024.into()),
+            ]),
+            Some("ML-KEM-1024")
+        );
+        // The values of the two families overlap (CKP_ML_DSA_44 = CKP_ML_KEM_512 = 1).
+        assert_eq!(
+            parameter_set_of(&[
+                Attribute::KeyType(KeyType::ML_DSA),
+                Attribute::ParameterSet(MlKemParameterSetType::ML_KEM_512.into()),
+            ]),
+            Some("ML-DSA-44")
+        );
+        assert_eq!(parameter_set_of(&[Attribute::KeyType(KeyType::RSA)]), None);
+    }
+
+    #[test]
+    fn wrapped_key_files_carry_the_parameter_set_and_older_files_still_read() {
+        let mut file = WrappedKeyFile {
+            format: WRAPPED_KEY_FORMAT.into(),
+            key_name: "RSAmig".into(),
+            wrap_key_name: "zmk2".into(),
+            transport: Transport::RsaOaepAesKeyWrapKwp,
+            oaep: "SHA-1/MGF1-SHA-1".into(),
+            class: "private-key".into(),
+            key_type: "ML_DSA".into(),
+            parameter_set: Some("ML-DSA-65".into()),
+            id: "0102".into(),
+            value_len: None,
+            flags: BTreeMap::from([("sign".to_string(), true)]),
+            wrapped_key: "AAAA".into(),
+            wrapped_aes_key: Some("AAAA".into()),
+        };
+        let json = file.to_json();
+        assert!(json.contains("\"parameter_set\": \"ML-DSA-65\""), "{json}");
+        assert_eq!(WrappedKeyFile::from_json(&json).unwrap(), file);
+        let t = template(&file, "copy").unwrap();
+        assert!(t.contains(&Attribute::KeyType(KeyType::ML_DSA)), "{t:?}");
+        // A file of an RSA or EC key has no parameter set, as before.
+        file.parameter_set = None;
+        file.key_type = "RSA".into();
+        let json = file.to_json();
+        assert!(!json.contains("parameter_set"), "{json}");
+        assert_eq!(WrappedKeyFile::from_json(&json).unwrap(), file);
+    }
 }

@@ -374,7 +374,7 @@ mod tests {
         let fixture = Lab::built_in("primus").unwrap();
         let device = |n: &str| fixture.models[n].primus().unwrap().clone();
         let onprem = device("primus-onprem");
-        assert_eq!(onprem.firmware, (2, 11));
+        assert_eq!(onprem.firmware, (3, 2));
         assert_eq!(onprem.licences.len(), 3);
         assert!(onprem.partition_backup_preconditions("ACME-PKI").is_ok());
         assert!(onprem.partition_backup_preconditions("ACME-ADCS").is_err());

@@ -24,8 +24,8 @@ pub const SOURCE_SLOT: u64 = 0;
 pub const EXISTING_NAME_SLOT: u64 = 5;
 /// The PKCS#11 password of that partition (its own; never the source's).
 const EXISTING_NAME_PIN: &str = "Pkcs11-CloudPki-01";
-/// The firmware the CloudHSM runs in `source-firmware-newer` (the source runs 2.11).
-pub const OLDER_CLOUD_FIRMWARE: &str = "2.10";
+/// The firmware the CloudHSM runs in `source-firmware-newer` (the source runs 3.2).
+pub const OLDER_CLOUD_FIRMWARE: &str = "3.1";
 
 /// What a command printed and how it ended.
 #[derive(Debug, Clone)]

@@ -453,7 +453,7 @@ fn a_backup_needs_its_card_the_partition_password_and_a_usb_drive() {
     );
     assert_eq!(first.password.len(), 29);
     assert_eq!(read_backup_header(&first.file).unwrap(), first.header);
-    assert_eq!(first.header.source_firmware, (2, 11));
+    assert_eq!(first.header.source_firmware, (3, 2));
     assert_eq!(first.header.card, "yellow");
     let bytes = std::fs::read(&first.file).unwrap();
     assert!(
@@ -586,7 +586,7 @@ fn a_restore_refuses_a_bad_file_card_pin_password_or_target_and_changes_nothing(
     assert_eq!(e.rv, CKR_FUNCTION_FAILED);
     assert!(
         e.detail
-            .contains("firmware 2.11 is newer than the target's 2.8"),
+            .contains("firmware 3.2 is newer than the target's 2.8"),
         "{e}"
     );
     assert_eq!(
