@@ -42,8 +42,18 @@ fn by_type(snapshot: &Snapshot) -> BTreeMap<String, String> {
     snapshot
         .attributes
         .iter()
-        .map(|a| (a.attribute_type().to_string(), format!("{a:?}")))
+        .map(|a| (attribute_name(a.attribute_type()), format!("{a:?}")))
         .collect()
+}
+
+/// The `CKA_*` name of an attribute type; cryptoki 0.12.1 prints the PKCS#11 3.2 attributes
+/// `CKA_ENCAPSULATE` and `CKA_DECAPSULATE` as "unknown", so they are named here.
+fn attribute_name(t: cryptoki::object::AttributeType) -> String {
+    match cryptoki_sys::CK_ATTRIBUTE_TYPE::from(t) {
+        cryptoki_sys::CKA_ENCAPSULATE => "CKA_ENCAPSULATE".into(),
+        cryptoki_sys::CKA_DECAPSULATE => "CKA_DECAPSULATE".into(),
+        _ => t.to_string(),
+    }
 }
 
 /// The differences of `after` from `before`, one line each (empty when equal).

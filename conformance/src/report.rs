@@ -65,7 +65,8 @@ pub fn mechanism_name(m: cryptoki_sys::CK_MECHANISM_TYPE) -> String {
     if let Ok(t) = cryptoki::mechanism::MechanismType::try_from(m) {
         return t.to_string();
     }
-    // The standard mechanisms cryptoki 0.12 has no type for, named from cryptoki-sys.
+    // The standard mechanisms cryptoki 0.12 has no type for (or, for CKM_HASH_ML_DSA_SHAKE256,
+    // does not convert), named from cryptoki-sys.
     use cryptoki_sys::*;
     let known = [
         (CKM_DSA_KEY_PAIR_GEN, "CKM_DSA_KEY_PAIR_GEN"),
@@ -91,6 +92,7 @@ pub fn mechanism_name(m: cryptoki_sys::CK_MECHANISM_TYPE) -> String {
         (CKM_AES_MAC_GENERAL, "CKM_AES_MAC_GENERAL"),
         (CKM_AES_ECB_ENCRYPT_DATA, "CKM_AES_ECB_ENCRYPT_DATA"),
         (CKM_AES_KEY_WRAP_KWP, "CKM_AES_KEY_WRAP_KWP"),
+        (CKM_HASH_ML_DSA_SHAKE256, "CKM_HASH_ML_DSA_SHAKE256"),
     ];
     known
         .iter()

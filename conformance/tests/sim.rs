@@ -42,19 +42,6 @@ fn primus_procedures_pass_with_the_simulator_on_both_sides() {
     let info = report::RunInfo::default();
     let table = report::table(&results, &info);
     for r in &results {
-        // ML-KEM private keys cannot be wrapped yet (the simulator answers CKR_KEY_NOT_WRAPPABLE;
-        // the wrapping is being added): until then those variants fail at step 4 and only there.
-        // Remove this once ML-KEM wrapping lands: then they pass like the others.
-        let ml_kem_not_wrappable = r.variant.starts_with("ml-kem-")
-            && r.status == Status::Fail
-            && r.steps
-                .iter()
-                .any(|s| s.n == 4 && s.detail.contains("CKR_KEY_NOT_WRAPPABLE"));
-        if ml_kem_not_wrappable {
-            let cleanup = r.steps.last().expect("entries");
-            assert!(cleanup.detail.contains(", 0 left"), "{}", cleanup.detail);
-            continue;
-        }
         assert_eq!(r.status, Status::Pass, "{}", table);
         // Every documented step ran, then the outcome checks.
         let steps: Vec<u32> = r.steps.iter().filter(|s| s.n > 0).map(|s| s.n).collect();
@@ -105,11 +92,7 @@ fn primus_procedures_pass_with_the_simulator_on_both_sides() {
         }
     }
     let json: serde_json::Value = serde_json::from_str(&report::json(&results, &info)).unwrap();
-    let ml_kem_failed = results
-        .iter()
-        .filter(|r| r.variant.starts_with("ml-kem-") && r.status == Status::Fail)
-        .count();
-    assert_eq!(json["summary"]["fail"], ml_kem_failed);
+    assert_eq!(json["summary"]["fail"], 0);
     assert_eq!(
         json["results"][0]["procedure"],
         "primus.key-migration.symmetric"
