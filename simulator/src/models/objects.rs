@@ -1,6 +1,7 @@
 //! What a vendor model rules about objects and mechanisms, asked by the engine without naming
 //! a vendor: the mechanisms and curves the firmware offers, who may create, change, destroy or
-//! wrap out keys (Luna's read-only roles, Primus's security policy and Clones), the defaults of
+//! wrap out keys (Luna's read-only roles, Primus's security policy and Clones; which models
+//! have PKCS#11 3.2's authenticated wrapping), the defaults of
 //! a new key, the identity a new object is given (Luna's `CKA_OUID`, Primus's HSM-internal
 //! names), key values a policy hides, a full partition, and Luna's key usage limits.
 use super::{PartitionState, TokenModel, luna, primus};
@@ -111,6 +112,19 @@ impl TokenModel {
         match self.primus_policy(record) {
             Some(policy) => policy.check_export(),
             None => Ok(()),
+        }
+    }
+
+    /// PKCS#11 3.2's authenticated key wrapping (`C_WrapKeyAuthenticated`,
+    /// `C_UnwrapKeyAuthenticated`) exists on a soft token only: Luna and Primus partitions answer
+    /// `CKR_FUNCTION_NOT_SUPPORTED` (simulator-defined: no vendor document describes the calls).
+    pub fn check_authenticated_wrapping(&self) -> Result<()> {
+        match self {
+            TokenModel::Soft => Ok(()),
+            TokenModel::Luna(_) | TokenModel::Primus(_) => Err(err(
+                CKR_FUNCTION_NOT_SUPPORTED,
+                "this partition's firmware has no authenticated key wrapping",
+            )),
         }
     }
 
