@@ -442,3 +442,64 @@ fn luna_and_primus_partitions_do_not_have_the_calls() {
         );
     }
 }
+
+#[test]
+fn wrap_with_trusted_and_the_unwrap_template_apply() {
+    let lab = Lab::new();
+    let s = lab.user_session();
+    let mut p = gcm_params(&mut [], 128);
+    let mut m = mech_with(CKM_AES_GCM, &mut p);
+    // A key that only a CKA_TRUSTED key may wrap: the (untrusted) KEK is refused.
+    let wrapping = kek(s);
+    let guarded = aes_key(s, |t| {
+        t.bool(CKA_EXTRACTABLE, true)
+            .bool(CKA_WRAP_WITH_TRUSTED, true)
+    });
+    assert_eq!(
+        wrap_auth(s, &mut m, wrapping, guarded, b"x"),
+        Err(CKR_KEY_NOT_WRAPPABLE)
+    );
+
+    // A KEK whose CKA_UNWRAP_TEMPLATE makes every key it unwraps unextractable.
+    let no = false as u8;
+    let mut inner = [CK_ATTRIBUTE {
+        type_: CKA_EXTRACTABLE,
+        pValue: &no as *const u8 as *mut std::ffi::c_void,
+        ulValueLen: 1,
+    }];
+    let mut t = Template::new()
+        .ulong(CKA_VALUE_LEN, 32)
+        .bool(CKA_WRAP, true)
+        .bool(CKA_UNWRAP, true);
+    let mut raw = t.raw();
+    raw.push(CK_ATTRIBUTE {
+        type_: CKA_UNWRAP_TEMPLATE,
+        pValue: inner.as_mut_ptr() as *mut std::ffi::c_void,
+        ulValueLen: size_of_val(&inner) as CK_ULONG,
+    });
+    let mut gen_mech = mech(CKM_AES_KEY_GEN);
+    let mut templated = 0;
+    // SAFETY: a valid mechanism, template (the nested array outlives the call) and out-pointer.
+    let rv = unsafe {
+        C_GenerateKey(
+            s,
+            &mut gen_mech,
+            raw.as_mut_ptr(),
+            raw.len() as CK_ULONG,
+            &mut templated,
+        )
+    };
+    assert_eq!(rv, CKR_OK);
+    let key = aes_key(s, |t| t.bool(CKA_EXTRACTABLE, true));
+    let blob = wrap_auth(s, &mut m, templated, key, b"aad").unwrap();
+    let plain_secret = Template::new()
+        .ulong(CKA_CLASS, CKO_SECRET_KEY)
+        .ulong(CKA_KEY_TYPE, CKK_AES);
+    let unwrapped = unwrap_auth(s, &mut m, templated, &blob, plain_secret, b"aad").unwrap();
+    assert_eq!(get_attr(s, unwrapped, CKA_EXTRACTABLE).unwrap(), [0]);
+    assert_eq!(
+        unwrap_auth(s, &mut m, templated, &blob, secret_template(), b"aad"),
+        Err(CKR_TEMPLATE_INCONSISTENT),
+        "CKA_EXTRACTABLE true conflicts with the KEK's unwrap template"
+    );
+}

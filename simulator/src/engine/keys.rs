@@ -376,7 +376,7 @@ impl Engine {
             Some(_) => {}
         }
         let mut ciphertext = Vec::new();
-        let handle = self.shared_secret_key(&session, slot, &template, || {
+        let handle = self.shared_secret_key(&session, slot, template, || {
             let (c, secret) = mechs::encapsulate(mech, &material)?;
             ciphertext = c;
             Ok(secret)
@@ -399,7 +399,7 @@ impl Engine {
         let (key, material) =
             self.operation_key(slot, private_key, CKA_DECAPSULATE, mech, CKF_DECAPSULATE)?;
         let template = with_required_template(template, key.attrs.get(CKA_DECAPSULATE_TEMPLATE))?;
-        self.shared_secret_key(&session, slot, &template, || {
+        self.shared_secret_key(&session, slot, template, || {
             mechs::decapsulate(mech, &material, ciphertext)
         })
     }
@@ -411,17 +411,19 @@ impl Engine {
         &self,
         session: &Arc<Mutex<Session>>,
         slot: &Arc<Slot>,
-        template: &Attributes,
+        mut template: Attributes,
         secret: impl FnOnce() -> Result<Zeroizing<Vec<u8>>>,
     ) -> Result<CK_OBJECT_HANDLE> {
-        let (class, _, _) = secret_from_shared(template, None)?;
-        self.precheck_new_object(session.lock().is_rw(), slot, template, class)?;
+        let (class, _, _) = secret_from_shared(&template, None)?;
+        self.precheck_new_object(session.lock().is_rw(), slot, &template, class)?;
         let secret = secret()?;
-        let (class, computed, key_type) = secret_from_shared(template, Some(&secret))?;
+        let (class, computed, key_type) = secret_from_shared(&template, Some(&secret))?;
+        // The computed attributes give the length.
+        template.remove(CKA_VALUE_LEN);
         let attrs = self.new_object_attrs(
             slot,
             Origin::Unwrap,
-            &template_without_len(template),
+            &template,
             &computed,
             class,
             Some(key_type),
@@ -697,11 +699,4 @@ fn secret_from_shared(
     }
     computed.set_ulong(CKA_VALUE_LEN, len as CK_ULONG);
     Ok((class, computed, key_type))
-}
-
-/// The template without `CKA_VALUE_LEN` (the computed attributes give it).
-fn template_without_len(template: &Attributes) -> Attributes {
-    let mut t = template.clone();
-    t.remove(CKA_VALUE_LEN);
-    t
 }

@@ -204,9 +204,14 @@ impl TokenModel {
 
     /// The identity every new object is given besides `CKA_UNIQUE_ID`: a random 12-byte
     /// `CKA_OUID` (Luna's `CA_GetObjectUID`; simulator-defined: objects of every model carry one).
-    pub fn identify_new_object(&self, attrs: &mut Attributes) -> Result<()> {
+    /// `random` fills a buffer with random bytes (the engine's identifier pool).
+    pub fn identify_new_object(
+        &self,
+        attrs: &mut Attributes,
+        random: impl FnOnce(&mut [u8]) -> Result<()>,
+    ) -> Result<()> {
         let mut ouid = [0u8; 12];
-        crate::base::random::random_fill(&mut ouid)?;
+        random(&mut ouid)?;
         attrs.set_bytes(CKA_OUID, ouid.to_vec());
         Ok(())
     }
