@@ -309,12 +309,15 @@ impl Engine {
     ) -> Result<Vec<CK_OBJECT_HANDLE>> {
         session.check_open()?;
         slot.check_pin_current()?;
-        check_token_change_allowed(slot, objects.iter().any(|a| a.flag(CKA_TOKEN, false)))?;
+        let any_token = objects.iter().any(|a| a.flag(CKA_TOKEN, false));
+        check_token_change_allowed(slot, any_token)?;
         // The key and the incarnation of the token it belongs to: token objects are written
         // only into that incarnation (not into a token another process re-initialised since).
-        let (key, seen) = match slot.unlocked() {
-            Some((key, seen)) => (Some(key), seen),
-            None => (None, slot.incarnation()),
+        // Session objects are neither sealed nor stored: they need neither.
+        let (key, seen) = match (any_token, slot.unlocked()) {
+            (false, _) => (None, None),
+            (true, Some((key, seen))) => (Some(key), Some(seen)),
+            (true, None) => (None, Some(slot.incarnation())),
         };
         let mut made = Vec::with_capacity(objects.len());
         let mut stored = Vec::new();
@@ -364,6 +367,12 @@ impl Engine {
                 .check_capacity(table.token_bytes(), adding, capacity)?;
         }
         if !stored.is_empty() {
+            let seen = seen.ok_or_else(|| {
+                err(
+                    CKR_GENERAL_ERROR,
+                    "a token object without the token's incarnation",
+                )
+            })?;
             let mut writes = vec![(slot.partition(), seen, stored.as_slice())];
             writes.extend(copies.iter().map(|(p, seen, c)| (p, *seen, c.as_slice())));
             self.store.insert_objects_on(&writes)?;

@@ -598,11 +598,11 @@ pub fn build_object(
         }
     }
     // The defaults of the attributes the template and `computed` leave out, added in one go
-    // (the earliest table's default of an attribute wins, as it always did).
+    // (the earliest table's default of an attribute wins: `add_absent` keeps the first).
     let mut defaults: Vec<(CK_ATTRIBUTE_TYPE, AttrValue)> = Vec::with_capacity(32);
     for table in &tables {
         for rule in table.iter() {
-            if out.contains(rule.attr) || defaults.iter().any(|(t, _)| *t == rule.attr) {
+            if out.contains(rule.attr) {
                 continue;
             }
             let required = match origin {
@@ -610,7 +610,8 @@ pub fn build_object(
                 Origin::Generate => rule.flags & REQ_GENERATE != 0,
                 _ => false,
             };
-            if required {
+            // An earlier table's default answers a later table's requirement.
+            if required && !defaults.iter().any(|(t, _)| *t == rule.attr) {
                 return Err(err(
                     CKR_TEMPLATE_INCOMPLETE,
                     format!("attribute 0x{:X} is required", rule.attr),
