@@ -23,5 +23,10 @@ pub fn random_u64() -> Result<u64> {
 pub fn new_unique_id() -> Result<String> {
     let mut uid = [0u8; 8];
     random_fill(&mut uid)?;
-    Ok(hex::encode(uid))
+    Ok(unique_id_of(uid))
+}
+
+/// The `CKA_UNIQUE_ID` made of 64 random bits already drawn (`new_unique_id`'s form).
+pub fn unique_id_of(random: [u8; 8]) -> String {
+    hex::encode(random)
 }

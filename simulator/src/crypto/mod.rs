@@ -12,6 +12,7 @@
 //! - an operation object never touches storage: it holds an `Arc` of parsed key material.
 pub mod aes;
 pub mod aes_mac;
+pub mod authenticated_wrap;
 pub mod des;
 pub mod dh;
 pub mod digest;

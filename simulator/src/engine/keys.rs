@@ -1,4 +1,5 @@
-//! Keys made by the token: generation of keys and key pairs, wrapping out, unwrapping in,
+//! Keys made by the token: generation of keys and key pairs, wrapping out, unwrapping in
+//! (also PKCS#11 3.2's authenticated wrapping, with associated data), key encapsulation,
 //! derivation, and random numbers.
 use super::operations::{Output, retarget};
 use super::{Engine, Session, Slot};
@@ -8,6 +9,7 @@ use crate::crypto::{self as mechs, Mechanism};
 use crate::object::rules::{self, Origin};
 use cryptoki_sys::*;
 use parking_lot::Mutex;
+use std::borrow::Cow;
 use std::sync::Arc;
 use zeroize::Zeroizing;
 
@@ -125,7 +127,38 @@ impl Engine {
         key: CK_OBJECT_HANDLE,
         capacity: Option<usize>,
     ) -> Result<Output> {
+        self.wrap_key_with(h, mech, None, wrapping_key, key, capacity)
+    }
+
+    /// `C_WrapKeyAuthenticated` (PKCS#11 3.2): `C_WrapKey` with an AEAD mechanism
+    /// (`crypto::authenticated_wrap`) authenticating `associated_data` with the key's bytes;
+    /// every rule of `C_WrapKey` applies. The token's vendor model decides whether the call
+    /// exists (`TokenModel::check_authenticated_wrapping`).
+    pub fn wrap_key_authenticated(
+        &self,
+        h: CK_SESSION_HANDLE,
+        mech: &Mechanism,
+        wrapping_key: CK_OBJECT_HANDLE,
+        key: CK_OBJECT_HANDLE,
+        associated_data: &[u8],
+        capacity: Option<usize>,
+    ) -> Result<Output> {
+        self.wrap_key_with(h, mech, Some(associated_data), wrapping_key, key, capacity)
+    }
+
+    /// `C_WrapKey`, or `C_WrapKeyAuthenticated` when `associated_data` is given.
+    fn wrap_key_with(
+        &self,
+        h: CK_SESSION_HANDLE,
+        mech: &Mechanism,
+        associated_data: Option<&[u8]>,
+        wrapping_key: CK_OBJECT_HANDLE,
+        key: CK_OBJECT_HANDLE,
+        capacity: Option<usize>,
+    ) -> Result<Output> {
         let (_, slot) = self.slot_of(h)?;
+        let effective = authenticated_mechanism(slot, mech, associated_data)?;
+        let mech: &Mechanism = &effective;
         let (wrapping, wrapping_material) = self
             .operation_key(slot, wrapping_key, CKA_WRAP, mech, CKF_WRAP)
             .map_err(|e| retarget(e, CKR_KEY_HANDLE_INVALID, CKR_WRAPPING_KEY_HANDLE_INVALID))
@@ -190,7 +223,46 @@ impl Engine {
         wrapped: &[u8],
         template: &Attributes,
     ) -> Result<CK_OBJECT_HANDLE> {
+        self.unwrap_key_with(h, mech, None, unwrapping_key, wrapped, template)
+    }
+
+    /// `C_UnwrapKeyAuthenticated` (PKCS#11 3.2): `C_UnwrapKey` with an AEAD mechanism whose
+    /// tag must authenticate `associated_data` and the wrapped key; every rule of `C_UnwrapKey`
+    /// applies. A tag that does not verify (wrong associated data, altered blob, wrong key or
+    /// IV) is `CKR_WRAPPED_KEY_INVALID`, as for `C_UnwrapKey` (PKCS#11 3.2 lists it for
+    /// `C_UnwrapKeyAuthenticated`; `CKR_ENCRYPTED_DATA_INVALID` is not among its codes).
+    pub fn unwrap_key_authenticated(
+        &self,
+        h: CK_SESSION_HANDLE,
+        mech: &Mechanism,
+        unwrapping_key: CK_OBJECT_HANDLE,
+        wrapped: &[u8],
+        template: &Attributes,
+        associated_data: &[u8],
+    ) -> Result<CK_OBJECT_HANDLE> {
+        self.unwrap_key_with(
+            h,
+            mech,
+            Some(associated_data),
+            unwrapping_key,
+            wrapped,
+            template,
+        )
+    }
+
+    /// `C_UnwrapKey`, or `C_UnwrapKeyAuthenticated` when `associated_data` is given.
+    fn unwrap_key_with(
+        &self,
+        h: CK_SESSION_HANDLE,
+        mech: &Mechanism,
+        associated_data: Option<&[u8]>,
+        unwrapping_key: CK_OBJECT_HANDLE,
+        wrapped: &[u8],
+        template: &Attributes,
+    ) -> Result<CK_OBJECT_HANDLE> {
         let (session, slot) = self.slot_of(h)?;
+        let effective = authenticated_mechanism(slot, mech, associated_data)?;
+        let mech: &Mechanism = &effective;
         let (unwrapping, material) = self
             .operation_key(slot, unwrapping_key, CKA_UNWRAP, mech, CKF_UNWRAP)
             .map_err(|e| retarget(e, CKR_KEY_HANDLE_INVALID, CKR_UNWRAPPING_KEY_HANDLE_INVALID))
@@ -304,7 +376,7 @@ impl Engine {
             Some(_) => {}
         }
         let mut ciphertext = Vec::new();
-        let handle = self.shared_secret_key(&session, slot, &template, || {
+        let handle = self.shared_secret_key(&session, slot, template, || {
             let (c, secret) = mechs::encapsulate(mech, &material)?;
             ciphertext = c;
             Ok(secret)
@@ -327,7 +399,7 @@ impl Engine {
         let (key, material) =
             self.operation_key(slot, private_key, CKA_DECAPSULATE, mech, CKF_DECAPSULATE)?;
         let template = with_required_template(template, key.attrs.get(CKA_DECAPSULATE_TEMPLATE))?;
-        self.shared_secret_key(&session, slot, &template, || {
+        self.shared_secret_key(&session, slot, template, || {
             mechs::decapsulate(mech, &material, ciphertext)
         })
     }
@@ -339,17 +411,19 @@ impl Engine {
         &self,
         session: &Arc<Mutex<Session>>,
         slot: &Arc<Slot>,
-        template: &Attributes,
+        mut template: Attributes,
         secret: impl FnOnce() -> Result<Zeroizing<Vec<u8>>>,
     ) -> Result<CK_OBJECT_HANDLE> {
-        let (class, _, _) = secret_from_shared(template, None)?;
-        self.precheck_new_object(session.lock().is_rw(), slot, template, class)?;
+        let (class, _, _) = secret_from_shared(&template, None)?;
+        self.precheck_new_object(session.lock().is_rw(), slot, &template, class)?;
         let secret = secret()?;
-        let (class, computed, key_type) = secret_from_shared(template, Some(&secret))?;
+        let (class, computed, key_type) = secret_from_shared(&template, Some(&secret))?;
+        // The computed attributes give the length.
+        template.remove(CKA_VALUE_LEN);
         let attrs = self.new_object_attrs(
             slot,
             Origin::Unwrap,
-            &template_without_len(template),
+            &template,
             &computed,
             class,
             Some(key_type),
@@ -521,6 +595,24 @@ impl Engine {
     }
 }
 
+/// The mechanism a wrap or unwrap runs: `mech` itself for `C_WrapKey` / `C_UnwrapKey`; for the
+/// authenticated calls (`associated_data` given), once the token's model has them, `mech` with
+/// the associated data joined (`crypto::authenticated_wrap`, which also refuses mechanisms that
+/// are not AEAD).
+fn authenticated_mechanism<'a>(
+    slot: &Slot,
+    mech: &'a Mechanism,
+    associated_data: Option<&[u8]>,
+) -> Result<Cow<'a, Mechanism>> {
+    match associated_data {
+        None => Ok(Cow::Borrowed(mech)),
+        Some(aad) => {
+            slot.model.check_authenticated_wrapping()?;
+            mechs::authenticated_wrap::with_associated_data(mech, aad).map(Cow::Owned)
+        }
+    }
+}
+
 /// `CKR_TEMPLATE_INCONSISTENT` when a template names a class other than `class`.
 fn check_class(template: &Attributes, class: CK_OBJECT_CLASS) -> Result<()> {
     match template.ulong(CKA_CLASS) {
@@ -607,11 +699,4 @@ fn secret_from_shared(
     }
     computed.set_ulong(CKA_VALUE_LEN, len as CK_ULONG);
     Ok((class, computed, key_type))
-}
-
-/// The template without `CKA_VALUE_LEN` (the computed attributes give it).
-fn template_without_len(template: &Attributes) -> Attributes {
-    let mut t = template.clone();
-    t.remove(CKA_VALUE_LEN);
-    t
 }

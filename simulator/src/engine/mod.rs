@@ -244,6 +244,8 @@ pub struct Engine {
     sessions: session::Sessions,
     next_session: AtomicU64,
     next_object: AtomicU64,
+    /// Random bytes for new objects' identifiers (`objects::IdentifierRandom`).
+    identifier_random: Mutex<objects::IdentifierRandom>,
     store: Store,
     sync: Mutex<sync::SyncState>,
     seen_header: sync::SeenHeader,
@@ -332,6 +334,7 @@ impl Engine {
             sessions: session::Sessions::default(),
             next_session: AtomicU64::new(1),
             next_object: AtomicU64::new(1),
+            identifier_random: Mutex::new(objects::IdentifierRandom::new()),
             store,
             sync: Mutex::new(sync),
             seen_header: sync::SeenHeader::default(),

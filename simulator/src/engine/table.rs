@@ -7,8 +7,32 @@ use crate::base::attribute::Attributes;
 use crate::object::Object;
 use cryptoki_sys::*;
 use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasher, RandomState};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 use std::sync::Arc;
+
+/// The hasher of the maps keyed by handles, classes and the indexes' value hashes: integers
+/// the module assigns, PKCS#11 fixes or `RandomState` already hashed, which no caller picks
+/// to collide, so one multiplication does (SipHash is a good part of a session key's
+/// creation and destruction).
+#[derive(Default, Clone, Copy)]
+struct IntHasher(u64);
+
+impl Hasher for IntHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.write_u64(u64::from(*b));
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+type IntState = BuildHasherDefault<IntHasher>;
+type HandleSet = HashSet<CK_OBJECT_HANDLE, IntState>;
 
 /// Handles under one index key; most keys name a single object. Many objects may share a
 /// key (a label given to every session's temporary key): adding and removing one costs O(1)
@@ -16,13 +40,13 @@ use std::sync::Arc;
 #[derive(Debug, Clone)]
 enum Handles {
     One(CK_OBJECT_HANDLE),
-    Many(HashSet<CK_OBJECT_HANDLE>),
+    Many(HandleSet),
 }
 
 impl Handles {
     fn add(&mut self, h: CK_OBJECT_HANDLE) {
         match self {
-            Handles::One(first) => *self = Handles::Many(HashSet::from([*first, h])),
+            Handles::One(first) => *self = Handles::Many(HandleSet::from_iter([*first, h])),
             Handles::Many(set) => {
                 set.insert(h);
             }
@@ -59,7 +83,7 @@ impl Handles {
 }
 
 /// Handles by the hash of a byte value.
-type HashIndex = HashMap<u64, Handles>;
+type HashIndex = HashMap<u64, Handles, IntState>;
 
 fn index_add(index: &mut HashIndex, key: Option<u64>, h: CK_OBJECT_HANDLE) {
     if let Some(key) = key {
@@ -84,12 +108,12 @@ fn index_remove(index: &mut HashIndex, key: Option<u64>, h: CK_OBJECT_HANDLE) {
 pub struct ObjectTable {
     /// True once the token's objects were read from the store.
     pub loaded: bool,
-    objects: HashMap<CK_OBJECT_HANDLE, Arc<Object>>,
+    objects: HashMap<CK_OBJECT_HANDLE, Arc<Object>, IntState>,
     hasher: RandomState,
     by_unique_id: HashIndex,
     by_label: HashIndex,
     by_id: HashIndex,
-    by_class: HashMap<CK_OBJECT_CLASS, HashSet<CK_OBJECT_HANDLE>>,
+    by_class: HashMap<CK_OBJECT_CLASS, HandleSet, IntState>,
     /// Space the token objects take (`Object::storage_size`).
     token_bytes: u64,
 }

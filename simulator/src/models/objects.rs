@@ -1,6 +1,7 @@
 //! What a vendor model rules about objects and mechanisms, asked by the engine without naming
 //! a vendor: the mechanisms and curves the firmware offers, who may create, change, destroy or
-//! wrap out keys (Luna's read-only roles, Primus's security policy and Clones), the defaults of
+//! wrap out keys (Luna's read-only roles, Primus's security policy and Clones; which models
+//! have PKCS#11 3.2's authenticated wrapping), the defaults of
 //! a new key, the identity a new object is given (Luna's `CKA_OUID`, Primus's HSM-internal
 //! names), key values a policy hides, a full partition, and Luna's key usage limits.
 use super::{PartitionState, TokenModel, luna, primus};
@@ -114,6 +115,19 @@ impl TokenModel {
         }
     }
 
+    /// PKCS#11 3.2's authenticated key wrapping (`C_WrapKeyAuthenticated`,
+    /// `C_UnwrapKeyAuthenticated`) exists on a soft token only: Luna and Primus partitions answer
+    /// `CKR_FUNCTION_NOT_SUPPORTED` (simulator-defined: no vendor document describes the calls).
+    pub fn check_authenticated_wrapping(&self) -> Result<()> {
+        match self {
+            TokenModel::Soft => Ok(()),
+            TokenModel::Luna(_) | TokenModel::Primus(_) => Err(err(
+                CKR_FUNCTION_NOT_SUPPORTED,
+                "this partition's firmware has no authenticated key wrapping",
+            )),
+        }
+    }
+
     /// Checks the vendor attributes a caller gives to a new object, a copy or a change, before
     /// the standard rules: Luna's usage limit within its range (`luna::check_usage_template`);
     /// on other models `CKA_USAGE_LIMIT` and `CKA_USAGE_COUNT` do not exist
@@ -190,9 +204,14 @@ impl TokenModel {
 
     /// The identity every new object is given besides `CKA_UNIQUE_ID`: a random 12-byte
     /// `CKA_OUID` (Luna's `CA_GetObjectUID`; simulator-defined: objects of every model carry one).
-    pub fn identify_new_object(&self, attrs: &mut Attributes) -> Result<()> {
+    /// `random` fills a buffer with random bytes (the engine's identifier pool).
+    pub fn identify_new_object(
+        &self,
+        attrs: &mut Attributes,
+        random: impl FnOnce(&mut [u8]) -> Result<()>,
+    ) -> Result<()> {
         let mut ouid = [0u8; 12];
-        crate::base::random::random_fill(&mut ouid)?;
+        random(&mut ouid)?;
         attrs.set_bytes(CKA_OUID, ouid.to_vec());
         Ok(())
     }

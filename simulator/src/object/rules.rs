@@ -348,13 +348,14 @@ static DH_DOMAIN: &[Rule] = &[
     r(CKA_PRIME_BITS, NO_CREATE | REQ_GENERATE, D::None),
 ];
 
+/// The rule tables of one kind of object, most general first (at most five: storage, key,
+/// class, type and a KEM's), held inline: every new object looks them up.
+pub type RuleTables = smallvec::SmallVec<[&'static [Rule]; 5]>;
+
 /// The tables that apply to an object of this class and key type, or the error a template
 /// naming an unsupported class or type gets.
-pub fn tables(
-    class: CK_OBJECT_CLASS,
-    key_type: Option<CK_KEY_TYPE>,
-) -> Result<Vec<&'static [Rule]>> {
-    let mut t: Vec<&'static [Rule]> = vec![STORAGE];
+pub fn tables(class: CK_OBJECT_CLASS, key_type: Option<CK_KEY_TYPE>) -> Result<RuleTables> {
+    let mut t: RuleTables = smallvec::smallvec![STORAGE];
     match class {
         CKO_DATA => t.push(DATA),
         CKO_PROFILE => {
@@ -596,6 +597,9 @@ pub fn build_object(
             }
         }
     }
+    // The defaults of the attributes the template and `computed` leave out, added in one go
+    // (the earliest table's default of an attribute wins: `add_absent` keeps the first).
+    let mut defaults: Vec<(CK_ATTRIBUTE_TYPE, AttrValue)> = Vec::with_capacity(32);
     for table in &tables {
         for rule in table.iter() {
             if out.contains(rule.attr) {
@@ -606,21 +610,24 @@ pub fn build_object(
                 Origin::Generate => rule.flags & REQ_GENERATE != 0,
                 _ => false,
             };
-            if required {
+            // An earlier table's default answers a later table's requirement.
+            if required && !defaults.iter().any(|(t, _)| *t == rule.attr) {
                 return Err(err(
                     CKR_TEMPLATE_INCOMPLETE,
                     format!("attribute 0x{:X} is required", rule.attr),
                 ));
             }
-            match rule.default {
-                D::None => {}
-                D::Bool(b) => out.set_bool(rule.attr, b),
-                D::Ulong(v) => out.set_ulong(rule.attr, v),
-                D::Empty => out.set_bytes(rule.attr, Vec::new()),
-                D::EmptyTemplate => out.set(rule.attr, AttrValue::Template(Vec::new())),
-            }
+            let value = match rule.default {
+                D::None => continue,
+                D::Bool(b) => AttrValue::bool(b),
+                D::Ulong(v) => AttrValue::ulong(v),
+                D::Empty => AttrValue::Bytes(Default::default()),
+                D::EmptyTemplate => AttrValue::Template(Vec::new()),
+            };
+            defaults.push((rule.attr, value));
         }
     }
+    out.add_absent(defaults);
     out.set_ulong(CKA_CLASS, class);
     if !out.contains(CKA_PRIVATE) {
         out.set_bool(CKA_PRIVATE, private_default(class));

@@ -1,13 +1,14 @@
 //! The functions PKCS#11 3.2 adds (the tail of `CK_FUNCTION_LIST_3_2`): key encapsulation
 //! (`C_EncapsulateKey`, `C_DecapsulateKey`: ML-KEM), verification with the signature given at
-//! the init (`C_VerifySignature*`), the session's validation flags, and the asynchronous and
-//! authenticated-wrapping functions hsmsim does not offer.
+//! the init (`C_VerifySignature*`), the session's validation flags, authenticated key wrapping
+//! (`C_WrapKeyAuthenticated`, `C_UnwrapKeyAuthenticated`: `CKM_AES_GCM` with the call's
+//! associated data, on soft tokens; Luna and Primus partitions answer
+//! `CKR_FUNCTION_NOT_SUPPORTED`, simulator-defined), and the asynchronous functions hsmsim does
+//! not offer.
 //!
-//! `C_WrapKeyAuthenticated` / `C_UnwrapKeyAuthenticated` answer `CKR_FUNCTION_NOT_SUPPORTED`
-//! (simulator-defined: the engine's wrap path has no associated-data input, and no client
-//! exercised here uses them), as do `C_AsyncComplete`, `C_AsyncGetID` and `C_AsyncJoin` (every
-//! call of hsmsim completes before it returns).
-use super::operations::within;
+//! `C_AsyncComplete`, `C_AsyncGetID` and `C_AsyncJoin` answer `CKR_FUNCTION_NOT_SUPPORTED`
+//! (every call of hsmsim completes before it returns).
+use super::operations::{produce, within};
 use super::{args, engine, ensure_initialized, guard};
 use crate::base::error::err;
 use crate::engine::Call;
@@ -131,29 +132,54 @@ export!(C_GetSessionValidationFlags(
 unsupported!(C_AsyncComplete(CK_SESSION_HANDLE, *mut CK_UTF8CHAR, *mut CK_ASYNC_DATA));
 unsupported!(C_AsyncGetID(CK_SESSION_HANDLE, *mut CK_UTF8CHAR, *mut CK_ULONG));
 unsupported!(C_AsyncJoin(CK_SESSION_HANDLE, *mut CK_UTF8CHAR, CK_ULONG, *mut CK_BYTE, CK_ULONG));
-unsupported!(
-    C_WrapKeyAuthenticated(
-        CK_SESSION_HANDLE,
-        *mut CK_MECHANISM,
-        CK_OBJECT_HANDLE,
-        CK_OBJECT_HANDLE,
-        *mut CK_BYTE,
-        CK_ULONG,
-        *mut CK_BYTE,
-        *mut CK_ULONG,
-    )
-);
-unsupported!(
-    C_UnwrapKeyAuthenticated(
-        CK_SESSION_HANDLE,
-        *mut CK_MECHANISM,
-        CK_OBJECT_HANDLE,
-        *mut CK_BYTE,
-        CK_ULONG,
-        *mut CK_ATTRIBUTE,
-        CK_ULONG,
-        *mut CK_BYTE,
-        CK_ULONG,
-        *mut CK_OBJECT_HANDLE,
-    )
-);
+export!(C_WrapKeyAuthenticated(
+    session: CK_SESSION_HANDLE,
+    mechanism: *mut CK_MECHANISM,
+    wrapping_key: CK_OBJECT_HANDLE,
+    key: CK_OBJECT_HANDLE,
+    associated_data: *mut CK_BYTE,
+    associated_data_len: CK_ULONG,
+    wrapped: *mut CK_BYTE,
+    wrapped_len: *mut CK_ULONG,
+) {
+    let e = engine()?;
+    // SAFETY: caller's mechanism and associated data.
+    let (m, aad) = unsafe { (args::mechanism(mechanism)?, args::bytes(associated_data, associated_data_len)?) };
+    // SAFETY: caller's buffers per the output convention.
+    unsafe {
+        produce(std::ptr::null(), 0, wrapped, wrapped_len, |_, c| {
+            e.wrap_key_authenticated(session, &m, wrapping_key, key, aad, c)
+        })
+    }
+});
+
+export!(C_UnwrapKeyAuthenticated(
+    session: CK_SESSION_HANDLE,
+    mechanism: *mut CK_MECHANISM,
+    unwrapping_key: CK_OBJECT_HANDLE,
+    wrapped: *mut CK_BYTE,
+    wrapped_len: CK_ULONG,
+    template: *mut CK_ATTRIBUTE,
+    count: CK_ULONG,
+    associated_data: *mut CK_BYTE,
+    associated_data_len: CK_ULONG,
+    key: *mut CK_OBJECT_HANDLE,
+) {
+    let e = engine()?;
+    // SAFETY: caller's mechanism, buffers and template.
+    let (m, w, t, aad) = unsafe {
+        (
+            args::mechanism(mechanism)?,
+            args::bytes(wrapped, wrapped_len)?,
+            args::template(template, count)?,
+            args::bytes(associated_data, associated_data_len)?,
+        )
+    };
+    if key.is_null() {
+        return Err(err(CKR_ARGUMENTS_BAD, "phKey is null"));
+    }
+    let h = e.unwrap_key_authenticated(session, &m, unwrapping_key, w, &t, aad)?;
+    // SAFETY: caller's out-pointer (checked non-null).
+    unsafe { args::write(key, h) }?;
+    Ok(CKR_OK)
+});
