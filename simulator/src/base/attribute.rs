@@ -190,7 +190,7 @@ impl Attributes {
     /// Builds a template from (type, value) pairs, rejecting duplicates with conflicting values
     /// (`CKR_TEMPLATE_INCONSISTENT`) and malformed values.
     pub fn from_template(items: Vec<(CK_ATTRIBUTE_TYPE, AttrValue)>) -> Result<Self> {
-        let mut out = Attributes::new();
+        let mut out = Attributes(Vec::with_capacity(items.len()));
         for (t, v) in items {
             check_value(t, &v)?;
             if let Some(old) = out.get(t)
