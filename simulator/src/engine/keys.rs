@@ -273,7 +273,8 @@ impl Engine {
                     CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT,
                 )
             })?;
-        let template = with_required_template(template, unwrapping.attrs.get(CKA_UNWRAP_TEMPLATE))?;
+        let template = with_required_template(template, unwrapping.attrs.get(CKA_UNWRAP_TEMPLATE))?
+            .into_owned();
         let class = template.require_ulong(CKA_CLASS)?;
         self.precheck_new_object(session.lock().is_rw(), slot, &template, class)?;
         let plain = mechs::unwrap(mech, &material, wrapped)?;
@@ -411,7 +412,7 @@ impl Engine {
         &self,
         session: &Arc<Mutex<Session>>,
         slot: &Arc<Slot>,
-        mut template: Attributes,
+        mut template: Cow<'_, Attributes>,
         secret: impl FnOnce() -> Result<Zeroizing<Vec<u8>>>,
     ) -> Result<CK_OBJECT_HANDLE> {
         let (class, _, _) = secret_from_shared(&template, None)?;
@@ -419,7 +420,9 @@ impl Engine {
         let secret = secret()?;
         let (class, computed, key_type) = secret_from_shared(&template, Some(&secret))?;
         // The computed attributes give the length.
-        template.remove(CKA_VALUE_LEN);
+        if template.contains(CKA_VALUE_LEN) {
+            template.to_mut().remove(CKA_VALUE_LEN);
+        }
         let attrs = self.new_object_attrs(
             slot,
             Origin::Unwrap,
@@ -478,7 +481,8 @@ impl Engine {
         let mut prepared = Vec::with_capacity(templates.len());
         let mut lens = Vec::with_capacity(templates.len());
         for t in &templates {
-            let mut t = with_required_template(t, base.attrs.get(CKA_DERIVE_TEMPLATE))?;
+            let mut t =
+                with_required_template(t, base.attrs.get(CKA_DERIVE_TEMPLATE))?.into_owned();
             check_class(&t, CKO_SECRET_KEY)?;
             let key_type = match t.ulong(CKA_KEY_TYPE) {
                 Some(kt) => kt,
@@ -626,12 +630,15 @@ fn check_class(template: &Attributes, class: CK_OBJECT_CLASS) -> Result<()> {
 
 /// A template merged with a key's `CKA_UNWRAP_TEMPLATE` / `CKA_DERIVE_TEMPLATE`: conflicting
 /// values are `CKR_TEMPLATE_INCONSISTENT`.
-fn with_required_template(
-    template: &Attributes,
+fn with_required_template<'t>(
+    template: &'t Attributes,
     required: Option<&AttrValue>,
-) -> Result<Attributes> {
-    let mut out = template.clone();
-    if let Some(AttrValue::Template(items)) = required {
+) -> Result<Cow<'t, Attributes>> {
+    let mut out = Cow::Borrowed(template);
+    if let Some(AttrValue::Template(items)) = required
+        && !items.is_empty()
+    {
+        let out = out.to_mut();
         for (t, v) in items {
             match template.bytes(*t) {
                 Some(given) if given != v.as_slice() => {

@@ -329,8 +329,14 @@ impl Engine {
             slot.check_may_change_object(attrs.flag(CKA_PRIVATE, false))?;
             let mut uid_random = [0u8; 8];
             self.identifier_random.lock().fill(&mut uid_random)?;
-            let uid = crate::base::random::unique_id_of(uid_random);
-            attrs.set_bytes(CKA_UNIQUE_ID, uid.as_bytes().to_vec());
+            // `base::random::unique_id_of`'s form (lower-case hex), without an allocation.
+            let mut uid = [0u8; 16];
+            hex::encode_to_slice(uid_random, &mut uid)
+                .map_err(|_| err(CKR_GENERAL_ERROR, "an identifier of the wrong length"))?;
+            attrs.set(
+                CKA_UNIQUE_ID,
+                AttrValue::Bytes(smallvec::SmallVec::from_slice(&uid)),
+            );
             if identity == Identity::New || slot.model.shared_identity(&attrs).is_none() {
                 slot.model.identify_new_object(&mut attrs, |buf| {
                     self.identifier_random.lock().fill(buf)
@@ -343,7 +349,7 @@ impl Engine {
                 }
                 let (public, sealed) = seal_object(slot.partition(), &attrs, key.as_deref())?;
                 stored.push(StoredObject {
-                    unique_id: uid.into_bytes(),
+                    unique_id: uid.to_vec(),
                     public,
                     sealed,
                 });
@@ -351,7 +357,7 @@ impl Engine {
             } else {
                 Lifetime::Session(session.handle)
             };
-            attrs.shrink_to_fit();
+            attrs.shrink_if_loose();
             let handle = self.new_object_handle();
             made.push(Arc::new(Object::new(handle, slot.id, lifetime, attrs)));
         }
@@ -479,6 +485,17 @@ impl Engine {
 
     /// Removes objects from the table (and token objects from the store, all or none).
     pub(crate) fn remove_objects(&self, slot: &Slot, objects: &[Arc<Object>]) -> Result<()> {
+        if !objects.iter().any(|o| o.is_token()) {
+            // Session objects only: nothing stored, nothing copied to HA members, and the
+            // table is loaded (the objects came from it).
+            let mut table = slot.objects.write();
+            for o in objects {
+                table.remove(o.handle);
+            }
+            drop(table);
+            self.forget_owned(objects);
+            return Ok(());
+        }
         // An HA slot's token objects go on every member.
         let mut copies: Vec<(PartitionId, Vec<u8>)> = Vec::new();
         for o in objects {
@@ -527,6 +544,12 @@ impl Engine {
             .chain(copies)
             .collect();
         self.share_object_changes(slot, &written);
+        self.forget_owned(objects);
+        Ok(())
+    }
+
+    /// Removed session objects leave their owning sessions' lists.
+    fn forget_owned(&self, objects: &[Arc<Object>]) {
         for o in objects {
             if let Lifetime::Session(owner) = o.lifetime
                 && let Ok(s) = self.open_session_entry(owner)
@@ -534,7 +557,6 @@ impl Engine {
                 s.lock().owned_objects.retain(|h| *h != o.handle);
             }
         }
-        Ok(())
     }
 
     /// `C_GetObjectSize`.

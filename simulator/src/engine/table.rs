@@ -128,8 +128,16 @@ impl ObjectTable {
         self.objects.get(&h)
     }
 
+    /// The index key of a value: its hash, or 0 for an empty one (the label and ID most
+    /// objects have; a value hashing to 0 as well only adds a candidate to check).
     fn key(&self, value: Option<&[u8]>) -> Option<u64> {
-        value.map(|v| self.hasher.hash_one(v))
+        value.map(|v| {
+            if v.is_empty() {
+                0
+            } else {
+                self.hasher.hash_one(v)
+            }
+        })
     }
 
     /// The handle of the token object with this unique id.

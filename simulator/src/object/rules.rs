@@ -542,6 +542,126 @@ pub fn check_key_values(
     Ok(())
 }
 
+/// Room a new object's attributes keep for what it gets after `build_object` (its
+/// identifiers, a vendor's attributes), so that adding them does not reallocate.
+const NEW_OBJECT_ROOM: usize = 6;
+
+/// What `build_object` needs of the rule tables for one (origin, class, key type), worked out
+/// once per process and kept (there are a few dozen such kinds at most: `tables` refuses the
+/// others, and the key type counts only for the classes whose tables depend on it).
+struct BuildPlan {
+    /// The effective rule of each attribute (a later, more specific table's wins), by type.
+    rules: Vec<Rule>,
+    /// The default of every attribute that has one, by type: the earliest table's, and for a
+    /// key imported in clear (`Origin::Create`) CKA_SENSITIVE false and CKA_EXTRACTABLE true
+    /// before any table's; CKA_PRIVATE's is `private_default` where no table gives one.
+    defaults: Vec<(CK_ATTRIBUTE_TYPE, AttrValue)>,
+    /// The attributes this origin requires that no earlier default answers, in table order:
+    /// the template (or `computed`) must give them.
+    required: Vec<CK_ATTRIBUTE_TYPE>,
+}
+
+type PlanKey = (u8, CK_OBJECT_CLASS, Option<CK_KEY_TYPE>);
+
+impl BuildPlan {
+    /// The plan for a kind of object, from the process's cache (or the error `tables` gives
+    /// a class or key type the simulator does not support, which is not cached).
+    fn of(
+        origin: Origin,
+        class: CK_OBJECT_CLASS,
+        key_type: Option<CK_KEY_TYPE>,
+    ) -> Result<std::sync::Arc<BuildPlan>> {
+        static PLANS: std::sync::LazyLock<
+            parking_lot::RwLock<std::collections::HashMap<PlanKey, std::sync::Arc<BuildPlan>>>,
+        > = std::sync::LazyLock::new(Default::default);
+        let kind_key_type = match class {
+            CKO_PUBLIC_KEY | CKO_PRIVATE_KEY | CKO_SECRET_KEY | CKO_DOMAIN_PARAMETERS => key_type,
+            _ => None,
+        };
+        let key = (origin as u8, class, kind_key_type);
+        if let Some(plan) = PLANS.read().get(&key) {
+            return Ok(plan.clone());
+        }
+        let plan = std::sync::Arc::new(BuildPlan::new(origin, class, &tables(class, key_type)?));
+        PLANS.write().insert(key, plan.clone());
+        Ok(plan)
+    }
+
+    fn new(origin: Origin, class: CK_OBJECT_CLASS, tables: &[&'static [Rule]]) -> BuildPlan {
+        let mut rules: Vec<Rule> = Vec::new();
+        for rule in tables.iter().flat_map(|t| t.iter()) {
+            match rules.iter_mut().find(|r| r.attr == rule.attr) {
+                Some(earlier) => *earlier = *rule,
+                None => rules.push(*rule),
+            }
+        }
+        rules.sort_by_key(|r| r.attr);
+        let mut defaults: Vec<(CK_ATTRIBUTE_TYPE, AttrValue)> = Vec::new();
+        if origin == Origin::Create && matches!(class, CKO_PRIVATE_KEY | CKO_SECRET_KEY) {
+            // Simulator-defined: a key imported in clear with C_CreateObject is already known
+            // to the caller, so it defaults to CKA_SENSITIVE false and CKA_EXTRACTABLE true;
+            // keys the token generates, unwraps or derives default to sensitive and
+            // unextractable (the tables). Templates override both.
+            defaults.push((CKA_SENSITIVE, AttrValue::bool(false)));
+            defaults.push((CKA_EXTRACTABLE, AttrValue::bool(true)));
+        }
+        let imported = defaults.len();
+        let mut required = Vec::new();
+        for rule in tables.iter().flat_map(|t| t.iter()) {
+            let has_default =
+                |d: &Vec<(CK_ATTRIBUTE_TYPE, AttrValue)>| d.iter().any(|(t, _)| *t == rule.attr);
+            if defaults[..imported].iter().any(|(t, _)| *t == rule.attr) {
+                // As if the template gave it.
+                continue;
+            }
+            let needed = match origin {
+                Origin::Create => rule.flags & REQ_CREATE != 0,
+                Origin::Generate => rule.flags & REQ_GENERATE != 0,
+                _ => false,
+            };
+            // An earlier table's default answers a later table's requirement.
+            if needed && !has_default(&defaults) && !required.contains(&rule.attr) {
+                required.push(rule.attr);
+            }
+            let value = match rule.default {
+                D::None => continue,
+                D::Bool(b) => AttrValue::bool(b),
+                D::Ulong(v) => AttrValue::ulong(v),
+                D::Empty => AttrValue::Bytes(Default::default()),
+                D::EmptyTemplate => AttrValue::Template(Vec::new()),
+            };
+            if !has_default(&defaults) {
+                defaults.push((rule.attr, value));
+            }
+        }
+        if !defaults.iter().any(|(t, _)| *t == CKA_PRIVATE) {
+            defaults.push((CKA_PRIVATE, AttrValue::bool(private_default(class))));
+        }
+        defaults.sort_by_key(|(t, _)| *t);
+        BuildPlan {
+            rules,
+            defaults,
+            required,
+        }
+    }
+
+    /// The default of a boolean attribute, if it has one.
+    fn default_flag(&self, attr: CK_ATTRIBUTE_TYPE) -> Option<bool> {
+        let i = self
+            .defaults
+            .binary_search_by_key(&attr, |(t, _)| *t)
+            .ok()?;
+        self.defaults[i].1.as_bytes()?.first().map(|b| *b != 0)
+    }
+
+    fn rule(&self, attr: CK_ATTRIBUTE_TYPE) -> Option<Rule> {
+        self.rules
+            .binary_search_by_key(&attr, |r| r.attr)
+            .ok()
+            .map(|i| self.rules[i])
+    }
+}
+
 /// Checks a caller's template for a new object of this class/type and returns the object's
 /// full attribute set: the caller's values, then `computed` (key values from a mechanism), then
 /// defaults. `CKA_LOCAL`, `CKA_ALWAYS_SENSITIVE` and `CKA_NEVER_EXTRACTABLE` are set here.
@@ -555,9 +675,9 @@ pub fn build_object(
     key_type: Option<CK_KEY_TYPE>,
     role: Role,
 ) -> Result<Attributes> {
-    let tables = tables(class, key_type)?;
+    let plan = BuildPlan::of(origin, class, key_type)?;
     for (attr, value) in template.iter() {
-        let rule = rule_for(&tables, *attr).ok_or_else(|| {
+        let rule = plan.rule(*attr).ok_or_else(|| {
             err(
                 CKR_TEMPLATE_INCONSISTENT,
                 format!("attribute 0x{attr:X} does not apply to this kind of object"),
@@ -584,66 +704,56 @@ pub fn build_object(
         }
         check_given(&rule, value, role)?;
     }
-    let mut out = template.clone();
-    out.merge(computed);
-    if origin == Origin::Create && matches!(class, CKO_PRIVATE_KEY | CKO_SECRET_KEY) {
-        // Simulator-defined: a key imported in clear with C_CreateObject is already known to
-        // the caller, so it defaults to CKA_SENSITIVE false and CKA_EXTRACTABLE true; keys the
-        // token generates, unwraps or derives default to sensitive and unextractable (the
-        // tables below). Templates override both.
-        for (attr, value) in [(CKA_SENSITIVE, false), (CKA_EXTRACTABLE, true)] {
-            if !out.contains(attr) {
-                out.set_bool(attr, value);
-            }
-        }
+    // A requirement no default answers must be met by the template or `computed`.
+    if let Some(missing) = plan
+        .required
+        .iter()
+        .find(|t| !template.contains(**t) && !computed.contains(**t))
+    {
+        return Err(err(
+            CKR_TEMPLATE_INCOMPLETE,
+            format!("attribute 0x{missing:X} is required"),
+        ));
     }
-    // The defaults of the attributes the template and `computed` leave out, added in one go
-    // (the earliest table's default of an attribute wins: `add_absent` keeps the first).
-    let mut defaults: Vec<(CK_ATTRIBUTE_TYPE, AttrValue)> = Vec::with_capacity(32);
-    for table in &tables {
-        for rule in table.iter() {
-            if out.contains(rule.attr) {
-                continue;
-            }
-            let required = match origin {
-                Origin::Create => rule.flags & REQ_CREATE != 0,
-                Origin::Generate => rule.flags & REQ_GENERATE != 0,
-                _ => false,
-            };
-            // An earlier table's default answers a later table's requirement.
-            if required && !defaults.iter().any(|(t, _)| *t == rule.attr) {
-                return Err(err(
-                    CKR_TEMPLATE_INCOMPLETE,
-                    format!("attribute 0x{:X} is required", rule.attr),
-                ));
-            }
-            let value = match rule.default {
-                D::None => continue,
-                D::Bool(b) => AttrValue::bool(b),
-                D::Ulong(v) => AttrValue::ulong(v),
-                D::Empty => AttrValue::Bytes(Default::default()),
-                D::EmptyTemplate => AttrValue::Template(Vec::new()),
-            };
-            defaults.push((rule.attr, value));
-        }
-    }
-    out.add_absent(defaults);
-    out.set_ulong(CKA_CLASS, class);
-    if !out.contains(CKA_PRIVATE) {
-        out.set_bool(CKA_PRIVATE, private_default(class));
-    }
+    // What the token sets whatever the template says: the class, and for keys CKA_LOCAL,
+    // CKA_ALWAYS_SENSITIVE and CKA_NEVER_EXTRACTABLE (from the values the key will have).
+    let mut token_set: smallvec::SmallVec<[(CK_ATTRIBUTE_TYPE, AttrValue); 4]> =
+        smallvec::smallvec![(CKA_CLASS, AttrValue::ulong(class))];
     if matches!(class, CKO_PUBLIC_KEY | CKO_PRIVATE_KEY | CKO_SECRET_KEY) {
-        let local = origin == Origin::Generate;
-        out.set_bool(CKA_LOCAL, local);
+        token_set.push((CKA_LOCAL, AttrValue::bool(origin == Origin::Generate)));
         if class != CKO_PUBLIC_KEY {
-            let sensitive = out.flag(CKA_SENSITIVE, false);
-            let extractable = out.flag(CKA_EXTRACTABLE, false);
+            let flag = |t| {
+                computed
+                    .bool(t)
+                    .or_else(|| template.bool(t))
+                    .or_else(|| plan.default_flag(t))
+                    .unwrap_or(false)
+            };
+            let (sensitive, extractable) = (flag(CKA_SENSITIVE), flag(CKA_EXTRACTABLE));
             // Derived keys refine these with the base key's values (engine::derive_key).
             let generated = matches!(origin, Origin::Generate | Origin::Derive);
-            out.set_bool(CKA_ALWAYS_SENSITIVE, generated && sensitive);
-            out.set_bool(CKA_NEVER_EXTRACTABLE, generated && !extractable);
+            token_set.push((
+                CKA_ALWAYS_SENSITIVE,
+                AttrValue::bool(generated && sensitive),
+            ));
+            token_set.push((
+                CKA_NEVER_EXTRACTABLE,
+                AttrValue::bool(generated && !extractable),
+            ));
         }
+        token_set.sort_unstable_by_key(|(t, _)| *t);
     }
+    // Those, `computed`, the template and the defaults of what all leave out, in one pass
+    // (`plan.defaults` already holds the first default of each attribute).
+    let mut out = Attributes::layered(
+        &[
+            &token_set,
+            computed.as_slice(),
+            template.as_slice(),
+            &plan.defaults,
+        ],
+        NEW_OBJECT_ROOM,
+    );
     if class == CKO_CERTIFICATE && out.ulong(CKA_CERTIFICATE_TYPE) != Some(CKC_X_509) {
         return Err(err(
             CKR_ATTRIBUTE_VALUE_INVALID,

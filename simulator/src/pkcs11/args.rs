@@ -84,6 +84,15 @@ pub unsafe fn attribute_array<'a>(
 /// # Safety
 /// `a.pValue` must be null or point to `a.ulValueLen` readable bytes.
 unsafe fn attribute_bytes(a: &CK_ATTRIBUTE) -> Result<Vec<u8>> {
+    // SAFETY: forwarded caller contract.
+    Ok(unsafe { attribute_slice(a) }?.to_vec())
+}
+
+/// One attribute's value, borrowed from the caller's buffer.
+///
+/// # Safety
+/// `a.pValue` must be null or point to `a.ulValueLen` readable bytes, valid for `'a`.
+unsafe fn attribute_slice<'a>(a: &CK_ATTRIBUTE) -> Result<&'a [u8]> {
     if a.ulValueLen > MAX_ATTRIBUTE_VALUE {
         return Err(err(
             CKR_ATTRIBUTE_VALUE_INVALID,
@@ -97,7 +106,7 @@ unsafe fn attribute_bytes(a: &CK_ATTRIBUTE) -> Result<Vec<u8>> {
         ));
     }
     // SAFETY: checked above; the caller guarantees the buffer.
-    Ok(unsafe { bytes(a.pValue as *const u8, a.ulValueLen) }?.to_vec())
+    unsafe { bytes(a.pValue as *const u8, a.ulValueLen) }
 }
 
 /// Reads a template into `Attributes`, array attributes included.
@@ -126,8 +135,10 @@ pub unsafe fn template(p: *const CK_ATTRIBUTE, count: CK_ULONG) -> Result<Attrib
             }
             AttrValue::Template(nested)
         } else {
-            // SAFETY: the caller guarantees the buffer.
-            AttrValue::Bytes(unsafe { attribute_bytes(a) }?.into())
+            // SAFETY: the caller guarantees the buffer (copied here: inline when small).
+            AttrValue::Bytes(smallvec::SmallVec::from_slice(unsafe {
+                attribute_slice(a)
+            }?))
         };
         out.push((a.type_, value));
     }
